@@ -1,0 +1,1 @@
+"""Duban (督办): the campaign bot's framework-free core."""

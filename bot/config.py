@@ -1,0 +1,163 @@
+"""Settings: every DUBAN_* environment variable, read once into a frozen dataclass.
+
+`Settings.from_env()` collects every problem before failing, so one start-up names them all.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(Exception):
+    """A missing or bad setting; the message lists every problem found."""
+
+
+def _bool(v: str) -> bool:
+    if v.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if v.strip().lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {v!r}")
+
+
+def _hhmm(v: str) -> str:
+    h, m = v.strip().split(":")
+    if not (0 <= int(h) < 24 and 0 <= int(m) < 60):
+        raise ValueError(f"not a time HH:MM: {v!r}")
+    return f"{int(h):02d}:{int(m):02d}"
+
+
+def _list(v: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in v.replace(";", ",").split(",") if x.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    # storage
+    redis_url: str = ""  # "" = embedded redis-server under data_dir
+    data_dir: str = str(ROOT / "var")
+    key_prefix: str = "duban"
+    # data files
+    indicators_path: str = str(ROOT / "indicators.yaml")
+    org_path: str = str(ROOT / "org.yaml")
+    # web
+    secret_key: str = ""
+    admin_password: str = ""
+    api_token: str = ""
+    public_url: str = "http://127.0.0.1:8000"
+    demo: bool = False
+    # time and calendar
+    tz: str = "Asia/Shanghai"
+    remind_at: str = "09:00"
+    rank_at: str = "17:30"
+    quiet_start: str = "21:00"  # no pushes from quiet_start ...
+    quiet_end: str = "08:00"  # ... until quiet_end
+    extra_holidays: tuple[str, ...] = ()  # YYYY-MM-DD, for years chinesecalendar does not know
+    extra_workdays: tuple[str, ...] = ()  # YYYY-MM-DD make-up working days (调休)
+    # mail
+    smtp_url: str = ""
+    # link checks
+    link_allow: tuple[str, ...] = ()  # hosts/CIDRs allowed although private
+    # DingTalk
+    dingtalk_app_key: str = ""
+    dingtalk_app_secret: str = ""
+    dingtalk_robot_code: str = ""
+    dingtalk_api_base: str = "https://api.dingtalk.com"
+    dingtalk_oapi_base: str = "https://oapi.dingtalk.com"
+    # WeCom
+    wecom_token: str = ""
+    wecom_aes_key: str = ""
+    wecom_receive_id: str = ""  # smart bot receiveid ("" for internal bots)
+    wecom_app_token: str = ""
+    wecom_app_aes_key: str = ""
+    wecom_corp_id: str = ""
+    wecom_api_base: str = "https://qyapi.weixin.qq.com"
+    # limits
+    max_body_bytes: int = 64 * 1024
+    robot_per_minute: int = 20
+
+    @property
+    def dingtalk_enabled(self) -> bool:
+        return bool(self.dingtalk_app_secret)
+
+    @property
+    def wecom_enabled(self) -> bool:
+        return bool(self.wecom_token and self.wecom_aes_key)
+
+    @property
+    def wecom_app_enabled(self) -> bool:
+        return bool(self.wecom_app_token and self.wecom_app_aes_key and self.wecom_corp_id)
+
+    def with_(self, **changes) -> Settings:
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict = {}
+        problems: list[str] = []
+        coerce = {
+            "demo": _bool,
+            "remind_at": _hhmm,
+            "rank_at": _hhmm,
+            "quiet_start": _hhmm,
+            "quiet_end": _hhmm,
+            "extra_holidays": _list,
+            "extra_workdays": _list,
+            "link_allow": _list,
+            "max_body_bytes": int,
+            "robot_per_minute": int,
+        }
+        aliases = {"indicators_path": "DUBAN_INDICATORS", "org_path": "DUBAN_ORG"}
+        for f in fields(cls):
+            name = aliases.get(f.name, "DUBAN_" + f.name.upper())
+            if name not in env:
+                continue
+            raw = env[name]
+            try:
+                values[f.name] = coerce.get(f.name, str)(raw)
+            except (ValueError, TypeError) as e:
+                problems.append(f"{name}: {e}")
+        s = cls(**values)
+        problems += s.problems()
+        if problems:
+            raise ConfigError("配置有误 / bad settings:\n  " + "\n  ".join(problems))
+        return s
+
+    def problems(self) -> list[str]:
+        """Half-configured platforms and other inconsistent values."""
+        out: list[str] = []
+        groups = {
+            "DingTalk": {
+                "DUBAN_DINGTALK_APP_KEY": self.dingtalk_app_key,
+                "DUBAN_DINGTALK_APP_SECRET": self.dingtalk_app_secret,
+                "DUBAN_DINGTALK_ROBOT_CODE": self.dingtalk_robot_code,
+            },
+            "WeCom smart bot": {
+                "DUBAN_WECOM_TOKEN": self.wecom_token,
+                "DUBAN_WECOM_AES_KEY": self.wecom_aes_key,
+            },
+            "WeCom app": {
+                "DUBAN_WECOM_APP_TOKEN": self.wecom_app_token,
+                "DUBAN_WECOM_APP_AES_KEY": self.wecom_app_aes_key,
+                "DUBAN_WECOM_CORP_ID": self.wecom_corp_id,
+            },
+        }
+        for platform, vals in groups.items():
+            missing = [k for k, v in vals.items() if not v]
+            if 0 < len(missing) < len(vals):
+                out.append(f"{platform} is half-configured; missing: {', '.join(missing)}")
+        for name, key in (
+            ("DUBAN_WECOM_AES_KEY", self.wecom_aes_key),
+            ("DUBAN_WECOM_APP_AES_KEY", self.wecom_app_aes_key),
+        ):
+            if key and len(key) != 43:
+                out.append(f"{name}: an EncodingAESKey has 43 characters, got {len(key)}")
+        if not self.demo and not self.secret_key and self.admin_password:
+            out.append("DUBAN_SECRET_KEY is needed when DUBAN_ADMIN_PASSWORD is set")
+        return out

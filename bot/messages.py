@@ -1,0 +1,88 @@
+"""Neutral message types shared by the command core, the platforms and delivery.
+
+Nothing here knows about Flask, Redis or a particular chat platform.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One text message addressed to the bot, already translated from a platform."""
+
+    platform: str  # "dingtalk" | "wecom" | "wecom_app" | "console" | "sandbox"
+    user_id: str
+    text: str
+    chat_id: str = ""  # group / conversation id; "" for a one-to-one chat
+    is_group: bool = False
+    mentioned: bool = False  # the bot was @-mentioned (or it is a one-to-one chat)
+    message_id: str = ""
+    user_name: str = ""
+    is_admin: bool = False  # asserted by a trusted local channel (console --admin, sandbox)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A platform-neutral answer: a small Markdown subset (bold, lists, links) plus mentions."""
+
+    text: str
+    mentions: tuple[str, ...] = ()  # user ids to @-mention
+    silent: bool = False  # nothing to say (unknown text without @)
+
+    @classmethod
+    def quiet(cls) -> Reply:
+        return cls(text="", silent=True)
+
+
+@dataclass(frozen=True)
+class ChatTarget:
+    """Where a department or the office is reached on one platform."""
+
+    platform: str  # "dingtalk" | "wecom" | "sandbox"
+    conversation_id: str = ""  # DingTalk openConversationId (OpenAPI push)
+    chat_id: str = ""  # WeCom chat id
+    webhook: str = ""  # DingTalk custom robot webhook URL
+    secret: str = ""  # DingTalk custom robot 加签 secret
+    webhook_key: str = ""  # WeCom group robot key
+
+    @property
+    def robot_id(self) -> str:
+        """A stable id of the robot that posts here (the unit of rate limiting)."""
+        if self.webhook_key:
+            return f"wecom:{self.webhook_key}"
+        if self.webhook:
+            return f"dingtalk-webhook:{self.webhook}"
+        if self.conversation_id:
+            return f"dingtalk-openapi:{self.conversation_id}"
+        return f"{self.platform}:{self.chat_id}"
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message to push later: to a department's chats, or to the office's chats."""
+
+    text: str
+    department: str = ""  # "" = the office (admin_chats)
+    mentions: tuple[str, ...] = ()
+    kind: str = "notice"  # notice | reminder | escalation | ranking | review | binding
+
+
+@dataclass(frozen=True)
+class HttpIn:
+    """A framework-free view of an HTTP request, built by the web adapter."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+
+@dataclass(frozen=True)
+class HttpOut:
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "text/plain; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)

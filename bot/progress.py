@@ -1,0 +1,230 @@
+"""Assignment state: the six statuses, materials, and the ranking arithmetic.
+
+Pure values and functions; the store persists them and the handlers decide when to change them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from fractions import Fraction
+
+
+class Status(StrEnum):
+    TODO = "todo"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+    NOT_APPLICABLE = "not_applicable"
+    RETURNED = "returned"
+    APPROVED = "approved"
+
+    @property
+    def label(self) -> str:
+        return STATUS_LABELS[self]
+
+    @property
+    def is_complete(self) -> bool:
+        return self in COMPLETE
+
+
+STATUS_LABELS = {
+    Status.TODO: "未开始",
+    Status.IN_PROGRESS: "进行中",
+    Status.DONE: "已完成",
+    Status.NOT_APPLICABLE: "不涉及",
+    Status.RETURNED: "已退回",
+    Status.APPROVED: "已通过",
+}
+COMPLETE = frozenset({Status.DONE, Status.NOT_APPLICABLE, Status.APPROVED})
+
+
+class Role(StrEnum):
+    LEAD = "lead"
+    COOPERATE = "cooperate"
+
+    @property
+    def label(self) -> str:
+        return "牵头" if self is Role.LEAD else "配合"
+
+
+@dataclass(frozen=True)
+class Material:
+    """A web link (url set) or a paper item (url empty) in a department's catalogue."""
+
+    title: str
+    url: str = ""
+    added_by: str = ""
+    added_at: str = ""  # ISO-8601 UTC
+
+    @property
+    def is_link(self) -> bool:
+        return bool(self.url)
+
+    @property
+    def kind_label(self) -> str:
+        return "网上链接" if self.url else "纸质"
+
+    def to_dict(self) -> dict:
+        return {"title": self.title, "url": self.url, "by": self.added_by, "at": self.added_at}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Material:
+        return cls(
+            title=d.get("title", ""),
+            url=d.get("url", ""),
+            added_by=d.get("by", ""),
+            added_at=d.get("at", ""),
+        )
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One (indicator, department) pair with its current state."""
+
+    indicator_id: int
+    department: str
+    role: Role
+    status: Status = Status.TODO
+    materials: tuple[Material, ...] = ()
+    explanation: str = ""
+    reason: str = ""  # the 退回 or 不涉及 reason
+    updated_by: str = ""
+    updated_at: str = ""
+    version: int = 0
+
+    @property
+    def is_complete(self) -> bool:
+        return self.status.is_complete
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "role": self.role.value,
+                "status": self.status.value,
+                "materials": [m.to_dict() for m in self.materials],
+                "explanation": self.explanation,
+                "reason": self.reason,
+                "by": self.updated_by,
+                "at": self.updated_at,
+                "v": self.version,
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, indicator_id: int, department: str, raw: str | bytes) -> Assignment:
+        d = json.loads(raw)
+        return cls(
+            indicator_id=indicator_id,
+            department=department,
+            role=Role(d["role"]),
+            status=Status(d.get("status", "todo")),
+            materials=tuple(Material.from_dict(m) for m in d.get("materials", ())),
+            explanation=d.get("explanation", ""),
+            reason=d.get("reason", ""),
+            updated_by=d.get("by", ""),
+            updated_at=d.get("at", ""),
+            version=int(d.get("v", 0)),
+        )
+
+    def changed(self, by: str, at: str, **changes) -> Assignment:
+        """A copy with changes applied, stamped with who and when, one version later."""
+        return replace(self, updated_by=by, updated_at=at, version=self.version + 1, **changes)
+
+
+def status_after_edit(a: Assignment, materials: tuple[Material, ...], explanation: str) -> Status:
+    """The status an assignment takes after its materials or explanation changed.
+
+    Editing a done/approved item reopens it as in progress (it must be marked done again);
+    a returned item stays returned until it is marked done again, so the reason stays visible.
+    """
+    if a.status is Status.RETURNED:
+        return Status.RETURNED
+    return Status.IN_PROGRESS if (materials or explanation) else Status.TODO
+
+
+# --- ranking -------------------------------------------------------------------------------
+
+
+def assignment_weight(role: Role, starred: bool) -> int:
+    """A lead assignment weighs 2, a cooperating one 1; a ★ indicator doubles it."""
+    base = 2 if role is Role.LEAD else 1
+    return base * 2 if starred else base
+
+
+@dataclass(frozen=True)
+class Score:
+    department: str
+    done_weight: int
+    total_weight: int
+    reached_at: str = ""  # when the department last changed its completed set (ISO UTC)
+    done_count: int = 0
+    total_count: int = 0
+
+    @property
+    def ratio(self) -> float:
+        return self.done_weight / self.total_weight if self.total_weight else 0.0
+
+    @property
+    def percent(self) -> int:
+        return round(self.ratio * 100)
+
+
+@dataclass(frozen=True)
+class RankRow:
+    rank: int
+    score: Score
+
+
+@dataclass
+class _Acc:
+    done_weight: int = 0
+    total_weight: int = 0
+    done_count: int = 0
+    total_count: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def compute_scores(
+    statuses: dict[tuple[int, str], tuple[Role, Status]],
+    starred: set[int] | frozenset[int],
+    reached_at: dict[str, str],
+) -> list[Score]:
+    """Scores per department from every assignment's (role, status)."""
+    acc: dict[str, _Acc] = {}
+    for (ind, dept), (role, status) in statuses.items():
+        a = acc.setdefault(dept, _Acc())
+        w = assignment_weight(role, ind in starred)
+        a.total_weight += w
+        a.total_count += 1
+        if status.is_complete:
+            a.done_weight += w
+            a.done_count += 1
+    return [
+        Score(d, a.done_weight, a.total_weight, reached_at.get(d, ""), a.done_count, a.total_count)
+        for d, a in acc.items()
+    ]
+
+
+def rank(scores: list[Score]) -> list[RankRow]:
+    """Order by score, highest first; ties go to the department that reached its score earlier.
+
+    A department that has never completed anything has no reached_at and sorts after equals that
+    have; exactly equal scores and times share a rank (standard competition ranking).
+    """
+
+    def key(s: Score):
+        ratio = Fraction(s.done_weight, s.total_weight) if s.total_weight else Fraction(0)
+        return (-ratio, s.reached_at == "", s.reached_at, s.department)
+
+    ordered = sorted(scores, key=key)
+    rows: list[RankRow] = []
+    prev_key = None
+    for i, s in enumerate(ordered, start=1):
+        k = key(s)[:3]
+        r = rows[-1].rank if rows and k == prev_key else i
+        rows.append(RankRow(r, s))
+        prev_key = k
+    return rows
