@@ -137,12 +137,15 @@ class Assignment:
 def status_after_edit(a: Assignment, materials: tuple[Material, ...], explanation: str) -> Status:
     """The status an assignment takes after its materials or explanation changed.
 
-    Editing a done/approved item reopens it as in progress (it must be marked done again);
-    a returned item stays returned until it is marked done again, so the reason stays visible.
+    Returned items stay returned (the reason stays visible) until marked done again; done and
+    approved items stay complete while they still hold something; an emptied item is back to todo.
     """
-    if a.status is Status.RETURNED:
-        return Status.RETURNED
-    return Status.IN_PROGRESS if (materials or explanation) else Status.TODO
+    has_content = bool(materials or explanation)
+    if not has_content:
+        return Status.RETURNED if a.status is Status.RETURNED else Status.TODO
+    if a.status in (Status.RETURNED, Status.DONE, Status.APPROVED):
+        return a.status
+    return Status.IN_PROGRESS
 
 
 # --- ranking -------------------------------------------------------------------------------
@@ -211,20 +214,27 @@ def compute_scores(
 def rank(scores: list[Score]) -> list[RankRow]:
     """Order by score, highest first; ties go to the department that reached its score earlier.
 
-    A department that has never completed anything has no reached_at and sorts after equals that
-    have; exactly equal scores and times share a rank (standard competition ranking).
+    Departments with the same score and time share a rank (standard competition ranking) and
+    are listed by name.
     """
 
     def key(s: Score):
         ratio = Fraction(s.done_weight, s.total_weight) if s.total_weight else Fraction(0)
-        return (-ratio, s.reached_at == "", s.reached_at, s.department)
+        # Everyone "reached" a zero score at the start, so only a non-zero score has a time.
+        reached = s.reached_at if s.done_weight else ""
+        return (-ratio, reached, s.department)
 
     ordered = sorted(scores, key=key)
     rows: list[RankRow] = []
     prev_key = None
     for i, s in enumerate(ordered, start=1):
-        k = key(s)[:3]
+        k = key(s)[:2]
         r = rows[-1].rank if rows and k == prev_key else i
         rows.append(RankRow(r, s))
         prev_key = k
     return rows
+
+
+def starred_ids(catalog, overrides: dict[int, bool]) -> frozenset[int]:
+    """The ★ indicators: the catalogue's marks with the office's toggles applied."""
+    return frozenset(i for i, ind in catalog.indicators.items() if overrides.get(i, ind.star))

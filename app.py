@@ -1,0 +1,32 @@
+"""Composition root: `create_app()` builds the Flask app from DUBAN_* settings (or given ones).
+
+    flask --app app run
+    gunicorn 'app:create_app()'
+"""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify
+
+from bot.config import Settings
+from bot.runtime import Runtime, build_runtime
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
+    settings = settings or (runtime.settings if runtime else Settings.from_env())
+    rt = runtime or build_runtime(settings)
+    app = Flask(__name__, static_folder=None)
+    app.config["SECRET_KEY"] = settings.secret_key or "duban-demo-only"
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions["duban"] = rt
+
+    @app.get("/healthz")
+    def healthz():
+        try:
+            redis_ok = rt.store.ping()
+        except Exception:  # health must answer even when Redis is down
+            redis_ok = False
+        body = {"status": "ok" if redis_ok else "degraded", "redis": redis_ok}
+        return jsonify(body), (200 if redis_ok else 503)
+
+    return app

@@ -1,0 +1,472 @@
+"""The command core: normalise -> match -> parse typed arguments -> preload -> handle.
+
+Handlers register themselves with `@command(...)`; the first docstring line is the usage shown by
+帮助. The core never imports Flask, Redis or a platform module; the store arrives through Context.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import json
+import logging
+import pkgutil
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from bot import texts
+from bot.catalog import Catalog, Indicator
+from bot.messages import Incoming, Notice, Reply
+from bot.org import Org
+from bot.progress import Assignment
+from bot.records import Change, ConflictError
+
+log = logging.getLogger(__name__)
+
+
+class UserError(Exception):
+    """An expected refusal; its text is shown to the user as it is (Chinese, says what to type)."""
+
+
+# --- normalising ---------------------------------------------------------------------------
+
+_MENTION = re.compile(r"^(?:@\S+\s+)+")
+_SPACES = re.compile(r"[\s\u3000]+")
+
+
+def normalize(text: str) -> str:
+    """NFKC (full-width -> half-width), leading @mentions removed, whitespace collapsed."""
+    t = unicodedata.normalize("NFKC", text or "").strip()
+    t = _MENTION.sub("", t + " ").strip() if t.startswith("@") else t
+    return _SPACES.sub(" ", t).strip()
+
+
+# Separators allowed between arguments (after NFKC: ASCII comma, colon, semicolon; plus 、。).
+_SEP = " ,;:、。"
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6}
+_CN_DIGITS |= {"七": 7, "八": 8, "九": 9}
+
+
+def chinese_number(s: str) -> int | None:
+    """十二 -> 12, 九十九 -> 99, 一百零五 -> 105, 二〇 -> 20; None when not a number."""
+    if not s:
+        return None
+    if all(c in _CN_DIGITS for c in s):
+        return int("".join(str(_CN_DIGITS[c]) for c in s))
+    total, current = 0, 0
+    for c in s:
+        if c in _CN_DIGITS:
+            current = _CN_DIGITS[c]
+        elif c == "十":
+            total += (current or 1) * 10
+            current = 0
+        elif c == "百":
+            total += (current or 1) * 100
+            current = 0
+        else:
+            return None
+    return total + current
+
+
+_IND = re.compile(r"^(?:第\s*)?#?\s*(\d+|[零〇一二两三四五六七八九十百]+)\s*(?:项|号|条)?")
+
+
+def split_token(rest: str) -> tuple[str, str]:
+    rest = rest.lstrip(_SEP)
+    m = re.match(r"[^ ,;:、。]+", rest)
+    if not m:
+        return "", ""
+    return m.group(0), rest[m.end() :].lstrip(_SEP)
+
+
+# --- parameters ----------------------------------------------------------------------------
+
+
+class Param(Protocol):
+    name: str
+
+    def parse(self, rest: str, catalog: Catalog) -> tuple[Any, str]: ...
+
+
+@dataclass(frozen=True)
+class IndicatorParam:
+    """An indicator number: 12, 第12项, #12, 12号, １２, 十二."""
+
+    name: str = "indicator"
+
+    def parse(self, rest: str, catalog: Catalog) -> tuple[Indicator, str]:
+        rest = rest.lstrip(_SEP)
+        m = _IND.match(rest)
+        n = None
+        if m:
+            g = m.group(1)
+            n = int(g) if g.isdigit() else chinese_number(g)
+        if n is None:
+            raise UserError(texts.NEED_INDICATOR.format(lo=catalog.min_id, hi=catalog.max_id))
+        ind = catalog.get(n)
+        if ind is None:
+            raise UserError(
+                texts.NO_SUCH_INDICATOR.format(n=n, lo=catalog.min_id, hi=catalog.max_id)
+            )
+        return ind, rest[m.end() :].lstrip(_SEP)
+
+
+@dataclass(frozen=True)
+class IntParam:
+    name: str
+    missing: str  # the error text when absent
+
+    def parse(self, rest: str, catalog: Catalog) -> tuple[int, str]:
+        tok, after = split_token(rest)
+        m = re.fullmatch(r"(?:第)?(\d+|[零〇一二两三四五六七八九十百]+)(?:个|项|号|条)?", tok)
+        n = None
+        if m:
+            g = m.group(1)
+            n = int(g) if g.isdigit() else chinese_number(g)
+        if n is None:
+            raise UserError(self.missing)
+        return n, after
+
+
+@dataclass(frozen=True)
+class TokenParam:
+    """One word (up to the next space or separator)."""
+
+    name: str
+    missing: str = ""  # error text when absent; "" = optional
+
+    def parse(self, rest: str, catalog: Catalog) -> tuple[str, str]:
+        tok, after = split_token(rest)
+        if not tok and self.missing:
+            raise UserError(self.missing)
+        return tok, after
+
+
+@dataclass(frozen=True)
+class TextParam:
+    """The rest of the message, as typed."""
+
+    name: str
+    missing: str = ""
+    max_len: int = 2000
+
+    def parse(self, rest: str, catalog: Catalog) -> tuple[str, str]:
+        t = rest.strip(_SEP + " ")
+        if not t and self.missing:
+            raise UserError(self.missing)
+        if len(t) > self.max_len:
+            raise UserError(texts.TOO_LONG.format(n=self.max_len))
+        return t, ""
+
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s<>\"'，。；、]+")
+_BARE = re.compile(
+    r"(?i)\b(?:www\.[^\s]+|[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:gov\.cn|com|cn|net|org)\S*)"
+)
+
+
+@dataclass(frozen=True)
+class LinksParam:
+    """One or more http(s) links anywhere in the rest; what is left over is the name."""
+
+    name: str = "links"
+
+    def parse(self, rest: str, catalog: Catalog) -> tuple[tuple[tuple[str, ...], str], str]:
+        urls = []
+        for m in _URL.finditer(rest):
+            u = m.group(0).rstrip(".,;:)]}")
+            parts = urlsplit(u)
+            if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+                raise UserError(texts.BAD_URL.format(url=u[:80]))
+            if len(u) > 2000:
+                raise UserError(texts.BAD_URL.format(url=u[:80]))
+            urls.append(u)
+        leftover = _URL.sub(" ", rest)
+        if not urls:
+            bare = _BARE.search(leftover)
+            raise UserError(
+                texts.BAD_URL.format(url=bare.group(0)[:80]) if bare else texts.NEED_URL
+            )
+        name = _SPACES.sub(" ", leftover).strip(_SEP + " ")
+        if len(name) > 200:
+            raise UserError(texts.TOO_LONG.format(n=200))
+        # keep order, drop repeats within the message
+        return (tuple(dict.fromkeys(urls)), name), ""
+
+
+# --- the registry ---------------------------------------------------------------------------
+
+Handler = Callable[..., Reply]
+
+
+@dataclass(frozen=True)
+class Command:
+    keyword: str
+    aliases: tuple[str, ...]
+    params: tuple[Param, ...]
+    func: Handler
+    admin: bool
+    needs_binding: bool
+    preload: str  # "one" | "all" | "none"
+
+    @property
+    def usage(self) -> str:
+        doc = (self.func.__doc__ or "").strip().splitlines()
+        return doc[0].strip() if doc else self.keyword
+
+    @property
+    def details(self) -> str:
+        doc = (self.func.__doc__ or "").strip().splitlines()
+        return "\n".join(line.strip() for line in doc[1:]).strip()
+
+    def parse(self, rest: str, catalog: Catalog) -> list[Any]:
+        values = []
+        for p in self.params:
+            v, rest = p.parse(rest, catalog)
+            values.append(v)
+        return values
+
+
+class Registry:
+    """Keyword -> Command; duplicate keywords fail at import."""
+
+    def __init__(self) -> None:
+        self.commands: list[Command] = []
+        self._by_word: dict[str, Command] = {}
+
+    def add(self, cmd: Command) -> None:
+        for w in (cmd.keyword, *cmd.aliases):
+            w = normalize(w).lower()
+            if w in self._by_word:
+                raise ValueError(f"duplicate command keyword {w!r}")
+            self._by_word[w] = cmd
+        self.commands.append(cmd)
+
+    def words(self) -> list[str]:
+        return list(self._by_word)
+
+    def get(self, word: str) -> Command | None:
+        return self._by_word.get(normalize(word).lower())
+
+    def match(self, text: str) -> tuple[Command, str] | None:
+        """Longest keyword that starts the text; latin keywords need a word boundary."""
+        low = text.lower()
+        for w in sorted(self._by_word, key=len, reverse=True):
+            if low.startswith(w):
+                rest = text[len(w) :]
+                if w.isascii() and w.isalpha() and rest[:1].isalnum():
+                    continue
+                return self._by_word[w], rest
+        return None
+
+    def suggest(self, text: str) -> list[str]:
+        head = text.split(" ")[0][:6]
+        words = [c.keyword for c in self.commands]
+        near = difflib.get_close_matches(head, words, n=3, cutoff=0.3)
+        if not near:
+            near = [w for w in words if w[0] == head[:1]][:3]
+        return near
+
+
+REGISTRY = Registry()
+
+
+def command(
+    keyword: str,
+    *params: Param,
+    aliases: tuple[str, ...] = (),
+    admin: bool = False,
+    needs_binding: bool = True,
+    preload: str = "none",
+    registry: Registry | None = None,
+) -> Callable[[Handler], Handler]:
+    """Register a chat command: `@command("完成", IndicatorParam(), preload="one")`."""
+
+    def deco(func: Handler) -> Handler:
+        (registry or REGISTRY).add(
+            Command(keyword, aliases, params, func, admin, needs_binding, preload)
+        )
+        return func
+
+    return deco
+
+
+def load_handlers() -> Registry:
+    """Import every module of the handlers package (each registers its command once)."""
+    import handlers
+
+    for mod in pkgutil.iter_modules(handlers.__path__):
+        importlib.import_module(f"handlers.{mod.name}")
+    return REGISTRY
+
+
+# --- context and dispatch -------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    """Everything a handler may use. `store` is the RedisStore (duck-typed here)."""
+
+    msg: Incoming
+    catalog: Catalog
+    org: Org
+    store: Any
+    registry: Registry
+    now: datetime
+    is_admin: bool
+    preload: Any  # bot.store.Preload
+    calendar: Any = None  # bot.workdays.WorkCalendar
+    services: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def actor(self) -> str:
+        return f"{self.msg.platform}:{self.msg.user_id}"
+
+    @property
+    def binding(self):
+        return self.preload.binding
+
+    @property
+    def department(self) -> str | None:
+        b = self.preload.binding
+        return b.department if b else None
+
+    def require_department(self) -> str:
+        if not self.department:
+            raise UserError(texts.NOT_BOUND)
+        return self.department
+
+    def starred(self, ind: Indicator) -> bool:
+        return self.preload.star_overrides.get(ind.id, ind.star)
+
+    def own(self, ind: Indicator) -> tuple[Assignment, str]:
+        """Our department's assignment for `ind` and its stored JSON; refuses a foreign one."""
+        dept = self.require_department()
+        a = self.preload.assignments.get(ind.id)
+        if a is None:
+            raise UserError(texts.NOT_RESPONSIBLE.format(dept=dept, n=ind.id))
+        return a, self.preload.raw[ind.id]
+
+    def now_iso(self) -> str:
+        return self.store.now_iso()
+
+    def commit(
+        self,
+        before: Assignment,
+        before_raw: str,
+        after: Assignment,
+        action: str,
+        *,
+        notices: tuple[Notice, ...] = (),
+        link_urls: tuple[str, ...] = (),
+        note: str = "",
+        undo: str = "push",
+    ) -> None:
+        """Save one assignment change with its audit entry; undo-able unless undo != "push".
+
+        The undo stack remembers who made the change, so 撤销 only reverts the department's own.
+        """
+        reached = after.updated_at if before.is_complete != after.is_complete else ""
+        entry = ""
+        if undo == "push":
+            entry = json.dumps(
+                {
+                    "by": self.actor,
+                    "admin": self.is_admin and self.department != after.department,
+                    "action": action,
+                    "before": before_raw,
+                },
+                ensure_ascii=False,
+            )
+        self.store.save(
+            Change(
+                before_raw=before_raw,
+                after=after,
+                actor=self.actor,
+                action=action,
+                undo=undo,
+                undo_entry=entry,
+                reached_at=reached,
+                notices=notices,
+                note=note,
+                link_urls=link_urls,
+            )
+        )
+
+
+class Dispatcher:
+    """Turns an Incoming into a Reply. Never raises."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        catalog: Catalog,
+        org: Org,
+        store: Any,
+        calendar: Any = None,
+        services: dict[str, Any] | None = None,
+        retries: int = 5,
+    ):
+        self.registry = registry
+        self.catalog = catalog
+        self.org = org
+        self.store = store
+        self.calendar = calendar
+        self.services = services or {}
+        self.retries = retries
+
+    def handle(self, msg: Incoming) -> Reply:
+        text = normalize(msg.text)
+        if not text:
+            return Reply(texts.HELLO) if msg.mentioned else Reply.quiet()
+        found = self.registry.match(text)
+        if found is None:
+            if not msg.mentioned:
+                return Reply.quiet()
+            near = self.registry.suggest(text)
+            return Reply(texts.UNKNOWN.format(near="、".join(near) if near else "帮助"))
+        cmd, rest = found
+        try:
+            return self._run(cmd, rest, msg)
+        except UserError as e:
+            return Reply(str(e))
+        except Exception:
+            log.exception("command %s failed", cmd.keyword)
+            return Reply(texts.INTERNAL_ERROR)
+
+    def _run(self, cmd: Command, rest: str, msg: Incoming) -> Reply:
+        is_admin = msg.is_admin or self.org.is_admin(msg.platform, msg.user_id)
+        if cmd.admin and not is_admin:
+            raise UserError(texts.ADMIN_ONLY.format(cmd=cmd.keyword))
+        try:
+            args = cmd.parse(rest, self.catalog)
+        except UserError as e:
+            raise UserError(f"{e}\n{texts.USAGE.format(usage=cmd.usage)}") from None
+        ind = next((a.id for a in args if isinstance(a, Indicator)), None)
+        scope = cmd.preload if (cmd.preload != "one" or ind is not None) else "none"
+        for _ in range(self.retries):
+            pre = self.store.preload(msg.platform, msg.user_id, ind, scope)
+            ctx = Context(
+                msg=msg,
+                catalog=self.catalog,
+                org=self.org,
+                store=self.store,
+                registry=self.registry,
+                now=self.store.clock(),
+                is_admin=is_admin,
+                preload=pre,
+                calendar=self.calendar,
+                services=self.services,
+            )
+            if cmd.needs_binding and pre.binding is None:
+                raise UserError(texts.NOT_BOUND)
+            try:
+                return cmd.func(ctx, *args)
+            except ConflictError:
+                continue
+        return Reply(texts.BUSY)

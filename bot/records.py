@@ -1,0 +1,89 @@
+"""Plain records that cross the store boundary: bindings, preloaded state, changes, audit entries.
+
+Pure values, so the command core can build and read them without importing Redis.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from bot.messages import Notice
+from bot.progress import Assignment
+
+
+class ConflictError(Exception):
+    """The stored value changed between read and write; the caller re-reads and tries again."""
+
+
+@dataclass(frozen=True)
+class Binding:
+    platform: str
+    user_id: str
+    department: str
+    name: str = ""
+    role: str = "member"  # member | liaison
+    bound_at: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "department": self.department,
+                "name": self.name,
+                "role": self.role,
+                "at": self.bound_at,
+            },
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_json(cls, platform: str, user_id: str, raw: str | bytes) -> Binding:
+        d = json.loads(raw)
+        return cls(
+            platform,
+            user_id,
+            d["department"],
+            d.get("name", ""),
+            d.get("role", "member"),
+            d.get("at", ""),
+        )
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: str
+    at: str
+    actor: str
+    action: str
+    department: str = ""
+    indicator: int | None = None
+    before: str = ""
+    after: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Preload:
+    """What one round trip reads before a command runs: the caller's binding and its state."""
+
+    binding: Binding | None
+    assignments: dict[int, Assignment] = field(default_factory=dict)
+    raw: dict[int, str] = field(default_factory=dict)  # the exact stored JSON (for compare-and-set)
+    undo_top: str | None = None
+    star_overrides: dict[int, bool] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One assignment change to commit atomically with its audit entry and notices."""
+
+    before_raw: str  # the stored JSON read earlier ("" = must not exist)
+    after: Assignment
+    actor: str
+    action: str
+    undo: str = "push"  # push | pop | keep
+    undo_entry: str = ""  # JSON pushed onto the undo stack (push)
+    reached_at: str = ""  # set when the completed set of the department changed
+    notices: tuple[Notice, ...] = ()
+    note: str = ""
+    link_urls: tuple[str, ...] = ()  # URLs to queue for a background check

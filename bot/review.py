@@ -1,0 +1,38 @@
+"""Helpers shared by the office's commands: finding another department's assignment."""
+
+from __future__ import annotations
+
+from bot import texts
+from bot.commands import Context, UserError
+from bot.progress import Assignment
+
+
+def resolve_department(ctx: Context, name: str) -> str:
+    found = ctx.org.find_departments(name)
+    if not found:
+        raise UserError(texts.NO_DEPARTMENT.format(name=name))
+    if len(found) > 1:
+        names = "、".join(d.name for d in found[:8])
+        raise UserError(
+            texts.AMBIGUOUS_DEPARTMENT.format(name=name, names=names, example=found[0].name)
+        )
+    return found[0].name
+
+
+def find_assignment(ctx: Context, ind, name: str) -> tuple[Assignment, str]:
+    dept = resolve_department(ctx, name)
+    a, raw = ctx.store.assignment(ind.id, dept)
+    if a is None:
+        raise UserError(texts.NOT_RESPONSIBLE.format(dept=dept, n=ind.id))
+    return a, raw
+
+
+def liaisons(ctx: Context, department: str) -> tuple[str, ...]:
+    """User ids of the department's liaisons (bound or listed in org.yaml)."""
+    ids = [m.user_id for m in ctx.org.members if m.department == department and m.role == "liaison"]
+    ids += [
+        b.user_id
+        for b in ctx.store.bindings()
+        if b.department == department and b.role == "liaison"
+    ]
+    return tuple(dict.fromkeys(ids))

@@ -1,0 +1,81 @@
+"""`make run`: the whole product in one terminal (embedded Redis, web, worker, scheduler).
+
+With DUBAN_REDIS_URL unset it starts the venv's redis-server under DUBAN_DATA_DIR (AOF on) and
+points every child process at it. Ctrl-C stops everything cleanly.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from bot.config import Settings
+from bot.embedded import EmbeddedRedis
+
+
+def main() -> int:
+    settings = Settings.from_env()
+    env = dict(os.environ)
+    server = None
+    if not settings.redis_url:
+        server = EmbeddedRedis(settings.data_dir, unix=True)
+        if not server.is_running():
+            server.start()
+        else:
+            server = None  # someone else's; leave it running
+        env["DUBAN_REDIS_URL"] = EmbeddedRedis(settings.data_dir, unix=True).url
+    port = env.get("PORT", "8000")
+    py = sys.executable
+    children = {
+        "web": [
+            py, "-m", "gunicorn", "app:create_app()",
+            "--bind", f"127.0.0.1:{port}",
+            "--workers", "2", "--worker-class", "gthread", "--threads", "4",
+            "--no-control-socket", "--access-logfile", "-",
+        ],
+        "worker": [py, "-m", "bot.worker"],
+        "scheduler": [py, "-m", "bot.scheduler"],
+    }  # fmt: skip
+    procs: dict[str, subprocess.Popen] = {}
+    stopping = False
+
+    def stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        for name, cmd in children.items():
+            procs[name] = subprocess.Popen(cmd, env=env, start_new_session=True)
+        print(
+            f"\n督办已启动：http://127.0.0.1:{port}/sandbox （演示聊天）  "
+            f"http://127.0.0.1:{port}/admin （管理后台）\n按 Ctrl-C 停止。\n",
+            flush=True,
+        )
+        while not stopping:
+            for name, p in procs.items():
+                if p.poll() is not None:
+                    print(f"{name} exited with {p.returncode}; stopping", file=sys.stderr)
+                    stopping = True
+            time.sleep(0.3)
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for p in procs.values():
+            try:
+                p.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if server:
+            server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

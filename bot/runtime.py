@@ -1,0 +1,107 @@
+"""Builds the running parts from Settings: Redis, store, data files, calendar, dispatcher, queue.
+
+Shared by the web app, the terminal chat, the workers and the scheduler, so every process sees
+the same state the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import redis
+
+from bot.catalog import Catalog, load_catalog
+from bot.commands import Dispatcher, Registry, load_handlers
+from bot.config import Settings
+from bot.embedded import EmbeddedRedis
+from bot.org import Org, build_assignments, load_org
+from bot.progress import Role
+from bot.records import Binding
+from bot.store import RedisStore, utc_now
+from bot.workdays import WorkCalendar
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    redis: redis.Redis
+    store: RedisStore
+    catalog: Catalog
+    org: Org
+    assignments: dict[tuple[int, str], Role]
+    calendar: WorkCalendar
+    registry: Registry
+    dispatcher: Dispatcher
+    embedded: EmbeddedRedis | None = None
+    services: dict = field(default_factory=dict)
+
+    def close(self) -> None:
+        self.redis.close()
+        if self.embedded:
+            self.embedded.stop()
+
+
+def redis_url_for(settings: Settings) -> tuple[str, EmbeddedRedis | None]:
+    """The configured Redis, or the embedded one under data_dir (started here if not running)."""
+    if settings.redis_url:
+        return settings.redis_url, None
+    server = EmbeddedRedis(settings.data_dir, unix=True)
+    if server.is_running():
+        return server.url, None
+    server.start()
+    return server.url, server
+
+
+def units_by_indicator(assignments: dict[tuple[int, str], Role]) -> dict[int, dict[str, Role]]:
+    out: dict[int, dict[str, Role]] = {}
+    for (ind, dept), role in assignments.items():
+        out.setdefault(ind, {})[dept] = role
+    return out
+
+
+def build_runtime(
+    settings: Settings,
+    clock: Callable[[], datetime] = utc_now,
+    client: redis.Redis | None = None,
+    enqueue: Callable | None = None,
+) -> Runtime:
+    catalog = load_catalog(settings.indicators_path)
+    org = load_org(settings.org_path)
+    assignments = build_assignments(catalog, org)
+    embedded = None
+    if client is None:
+        url, embedded = redis_url_for(settings)
+        client = redis.Redis.from_url(url, health_check_interval=30)
+    store = RedisStore(client, settings.key_prefix, clock)
+    calendar = WorkCalendar.from_settings(settings)
+    registry = load_handlers()
+    services = {
+        "assignments": assignments,
+        "units_of": units_by_indicator(assignments),
+        "settings": settings,
+    }
+    if enqueue is not None:
+        services["enqueue"] = enqueue
+    dispatcher = Dispatcher(registry, catalog, org, store, calendar, services)
+    rt = Runtime(
+        settings, client, store, catalog, org, assignments, calendar, registry, dispatcher,
+        embedded, services,
+    )  # fmt: skip
+    prepare_state(rt)
+    return rt
+
+
+def prepare_state(rt: Runtime) -> None:
+    """Create missing assignments and the members listed in org.yaml (each binding audited)."""
+    rt.store.sync_assignments(rt.assignments)
+    for m in rt.org.members:
+        if rt.store.binding(m.platform, m.user_id) is None:
+            b = Binding(m.platform, m.user_id, m.department, m.name, m.role, rt.store.now_iso())
+            rt.store.set_binding(m.platform, m.user_id, None, b, "system:org.yaml")
+
+
+def settings_from_env() -> Settings:
+    return Settings.from_env(os.environ)

@@ -1,0 +1,585 @@
+"""The only module that speaks Redis: key names (`Keys`) and `RedisStore`, which returns domain objects.
+
+Every change of state is one Lua script that checks the expected old value, writes the new one,
+appends exactly one audit entry and any outgoing notices (the outbox) in the same atomic step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+import redis
+
+from bot.messages import Notice
+from bot.progress import Assignment, Role, Status
+from bot.records import AuditEntry, Binding, Change, ConflictError, Preload
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Keys:
+    """Every Redis key of Duban, under one configurable prefix."""
+
+    def __init__(self, prefix: str = "duban"):
+        self.prefix = prefix
+
+    def _k(self, *parts: object) -> str:
+        return ":".join([self.prefix, *(str(p) for p in parts)])
+
+    @property
+    def bindings(self) -> str:  # hash "platform:user" -> binding JSON
+        return self._k("bind")
+
+    def dept(self, department: str) -> str:  # hash indicator id -> assignment JSON
+        return self._k("dept", department)
+
+    @property
+    def dept_prefix(self) -> str:
+        return self._k("dept", "")
+
+    @property
+    def statuses(self) -> str:  # hash "ind|dept" -> "role:status"
+        return self._k("status")
+
+    @property
+    def reached(self) -> str:  # hash dept -> ISO time its completed set last changed
+        return self._k("reached")
+
+    def undo(self, department: str, indicator_id: int) -> str:  # list of previous states
+        return self._k("undo", department, indicator_id)
+
+    @property
+    def undo_prefix(self) -> str:
+        return self._k("undo", "")
+
+    @property
+    def stars(self) -> str:  # hash ind -> "1" | "0" (overrides the catalogue's ★)
+        return self._k("stars")
+
+    @property
+    def audit(self) -> str:  # stream
+        return self._k("audit")
+
+    @property
+    def outbox(self) -> str:  # stream of notices waiting to be pushed
+        return self._k("outbox")
+
+    @property
+    def last_ranking(self) -> str:  # hash dept -> rank at the last ranking push
+        return self._k("rank", "last")
+
+    def seen(self, platform: str, message_id: str) -> str:
+        return self._k("seen", platform, message_id)
+
+    def lock(self, name: str) -> str:
+        return self._k("lock", name)
+
+    def marker(self, name: str) -> str:
+        return self._k("mark", name)
+
+    def submissions(self, department: str) -> str:  # list of submission JSON, newest last
+        return self._k("sub", department)
+
+    def blob(self, name: str) -> str:
+        return self._k("blob", name)
+
+    def budget(self, robot: str) -> str:
+        return self._k("budget", robot)
+
+    def cooldown(self, robot: str) -> str:
+        return self._k("cool", robot)
+
+    @property
+    def dead_letters(self) -> str:
+        return self._k("dead")
+
+    def link(self, url: str) -> str:  # hash: status, title, ok, checked_at
+        return self._k("link", url)
+
+    @property
+    def link_queue(self) -> str:  # set of URLs waiting for a check
+        return self._k("linkq")
+
+    def schedule(self, name: str) -> str:
+        return self._k("sched", name)
+
+
+_SAVE_ASSIGNMENT = """
+-- KEYS: dept hash, status hash, undo list, audit stream, reached hash, outbox stream, link queue
+-- ARGV: ind, dept, expected, new, statusval, undo_mode, undo_entry, reached_at,
+--       at, actor, action, note, n_notices, notice fields (5 each)..., then link urls
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur then cur = '' end
+if cur ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
+redis.call('HSET', KEYS[2], ARGV[1] .. '|' .. ARGV[2], ARGV[5])
+if ARGV[6] == 'push' then
+  redis.call('LPUSH', KEYS[3], ARGV[7])
+  redis.call('LTRIM', KEYS[3], 0, 19)
+elseif ARGV[6] == 'pop' then
+  redis.call('LPOP', KEYS[3])
+end
+if ARGV[8] ~= '' then redis.call('HSET', KEYS[5], ARGV[2], ARGV[8]) end
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', 1000000, '*', 'at', ARGV[9], 'actor', ARGV[10],
+  'action', ARGV[11], 'department', ARGV[2], 'indicator', ARGV[1], 'before', cur,
+  'after', ARGV[4], 'note', ARGV[12])
+local n = tonumber(ARGV[13])
+local i = 14
+for _ = 1, n do
+  redis.call('XADD', KEYS[6], '*', 'text', ARGV[i], 'department', ARGV[i + 1],
+    'mentions', ARGV[i + 2], 'kind', ARGV[i + 3], 'at', ARGV[i + 4])
+  i = i + 5
+end
+while i <= #ARGV do
+  redis.call('SADD', KEYS[7], ARGV[i])
+  i = i + 1
+end
+return 1
+"""
+
+_SET_BINDING = """
+-- KEYS: bindings hash, audit stream, outbox stream
+-- ARGV: field, expected, new ('' = delete), at, actor, action, department, n_notices, notices...
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur then cur = '' end
+if cur ~= ARGV[2] then return 0 end
+if ARGV[3] == '' then redis.call('HDEL', KEYS[1], ARGV[1])
+else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', 1000000, '*', 'at', ARGV[4], 'actor', ARGV[5],
+  'action', ARGV[6], 'department', ARGV[7], 'indicator', '', 'before', cur, 'after', ARGV[3],
+  'note', '')
+local n = tonumber(ARGV[8])
+local i = 9
+for _ = 1, n do
+  redis.call('XADD', KEYS[3], '*', 'text', ARGV[i], 'department', ARGV[i + 1],
+    'mentions', ARGV[i + 2], 'kind', ARGV[i + 3], 'at', ARGV[i + 4])
+  i = i + 5
+end
+return 1
+"""
+
+_SET_STAR = """
+-- KEYS: stars hash, audit stream
+-- ARGV: ind, expected ('' | '1' | '0'), new, at, actor
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur then cur = '' end
+if cur ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', 1000000, '*', 'at', ARGV[4], 'actor', ARGV[5],
+  'action', 'star', 'department', '', 'indicator', ARGV[1], 'before', cur, 'after', ARGV[3],
+  'note', '')
+return 1
+"""
+
+_PRELOAD = """
+-- KEYS: bindings hash, stars hash
+-- ARGV: field, dept key prefix, undo key prefix, ind ('' = all of the department, '-' = none)
+local b = redis.call('HGET', KEYS[1], ARGV[1])
+local stars = redis.call('HGETALL', KEYS[2])
+if not b then return {false, stars} end
+local dept = cjson.decode(b)['department']
+if ARGV[4] == '-' then return {b, stars} end
+if ARGV[4] == '' then
+  return {b, stars, redis.call('HGETALL', ARGV[2] .. dept)}
+end
+local a = redis.call('HGET', ARGV[2] .. dept, ARGV[4])
+local u = redis.call('LINDEX', ARGV[3] .. dept .. ':' .. ARGV[4], 0)
+return {b, stars, {ARGV[4], a or ''}, u or ''}
+"""
+
+
+def _s(v: bytes | str | None) -> str:
+    if v is None:
+        return ""
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def _notice_args(notices: Iterable[Notice], at: str) -> list[str]:
+    out: list[str] = []
+    for n in notices:
+        out += [n.text, n.department, ",".join(n.mentions), n.kind, at]
+    return out
+
+
+class RedisStore:
+    """Duban's state in Redis. `clock` is injectable so tests and jobs control 'now'."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str = "duban",
+        clock: Callable[[], datetime] = utc_now,
+    ):
+        self.r = client
+        self.keys = Keys(prefix)
+        self.clock = clock
+        self._save = client.register_script(_SAVE_ASSIGNMENT)
+        self._bind = client.register_script(_SET_BINDING)
+        self._star = client.register_script(_SET_STAR)
+        self._preload = client.register_script(_PRELOAD)
+
+    def now_iso(self) -> str:
+        return iso(self.clock())
+
+    def ping(self) -> bool:
+        return bool(self.r.ping())
+
+    # --- set-up ---------------------------------------------------------------------------
+
+    def sync_assignments(self, assignments: dict[tuple[int, str], Role]) -> int:
+        """Create every assignment that does not exist yet (existing state is never touched)."""
+        k = self.keys
+        pipe = self.r.pipeline(transaction=False)
+        order = list(assignments.items())
+        for (ind, dept), role in order:
+            fresh = Assignment(ind, dept, role).to_json()
+            pipe.hsetnx(k.dept(dept), str(ind), fresh)
+            pipe.hsetnx(k.statuses, f"{ind}|{dept}", f"{role.value}:{Status.TODO.value}")
+        results = pipe.execute()
+        return sum(1 for created in results[::2] if created)
+
+    # --- inbound de-duplication -------------------------------------------------------------
+
+    def claim_message(self, platform: str, message_id: str, ttl: int = 86400) -> tuple[bool, str]:
+        """(True, "") the first time a platform message id is seen; else (False, stored reply).
+
+        The stored reply is "" while the first copy is still being handled.
+        """
+        key = self.keys.seen(platform, message_id)
+        if self.r.set(key, "", nx=True, ex=ttl):
+            return True, ""
+        return False, _s(self.r.get(key))
+
+    def remember_reply(self, platform: str, message_id: str, reply: str, ttl: int = 86400) -> None:
+        self.r.set(self.keys.seen(platform, message_id), reply or "\x00", ex=ttl)
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def preload(self, platform: str, user_id: str, indicator_id: int | None, scope: str) -> Preload:
+        """One round trip: the binding, star overrides and the department's state.
+
+        scope: "one" (the assignment `indicator_id` and its undo top), "all", or "none".
+        """
+        k = self.keys
+        arg = {"one": str(indicator_id), "all": "", "none": "-"}[scope]
+        res = self._preload(
+            keys=[k.bindings, k.stars],
+            args=[f"{platform}:{user_id}", k.dept_prefix, k.undo_prefix, arg],
+        )
+        stars = _star_map(res[1])
+        if not res[0]:
+            return Preload(binding=None, star_overrides=stars)
+        binding = Binding.from_json(platform, user_id, res[0])
+        assignments: dict[int, Assignment] = {}
+        raw: dict[int, str] = {}
+        undo_top = None
+        if len(res) > 2:
+            flat = res[2]
+            for i in range(0, len(flat), 2):
+                ind, val = int(_s(flat[i])), _s(flat[i + 1])
+                if val:
+                    raw[ind] = val
+                    assignments[ind] = Assignment.from_json(ind, binding.department, val)
+            if len(res) > 3:
+                undo_top = _s(res[3]) or None
+        return Preload(binding, assignments, raw, undo_top, stars)
+
+    def binding(self, platform: str, user_id: str) -> Binding | None:
+        raw = self.r.hget(self.keys.bindings, f"{platform}:{user_id}")
+        return Binding.from_json(platform, user_id, raw) if raw else None
+
+    def bindings(self) -> list[Binding]:
+        out = []
+        for f, v in self.r.hgetall(self.keys.bindings).items():
+            platform, _, user = _s(f).partition(":")
+            out.append(Binding.from_json(platform, user, v))
+        return out
+
+    def assignment(self, indicator_id: int, department: str) -> tuple[Assignment | None, str]:
+        raw = _s(self.r.hget(self.keys.dept(department), str(indicator_id)))
+        if not raw:
+            return None, ""
+        return Assignment.from_json(indicator_id, department, raw), raw
+
+    def department_assignments(self, department: str) -> dict[int, Assignment]:
+        raw = self.r.hgetall(self.keys.dept(department))
+        return {int(_s(f)): Assignment.from_json(int(_s(f)), department, v) for f, v in raw.items()}
+
+    def assignments_of(self, departments: Iterable[str]) -> dict[tuple[int, str], Assignment]:
+        depts = list(departments)
+        pipe = self.r.pipeline(transaction=False)
+        for d in depts:
+            pipe.hgetall(self.keys.dept(d))
+        out: dict[tuple[int, str], Assignment] = {}
+        for d, raw in zip(depts, pipe.execute(), strict=True):
+            for f, v in raw.items():
+                ind = int(_s(f))
+                out[(ind, d)] = Assignment.from_json(ind, d, v)
+        return out
+
+    def statuses(self) -> dict[tuple[int, str], tuple[Role, Status]]:
+        out = {}
+        for f, v in self.r.hgetall(self.keys.statuses).items():
+            ind, _, dept = _s(f).partition("|")
+            role, _, status = _s(v).partition(":")
+            out[(int(ind), dept)] = (Role(role), Status(status))
+        return out
+
+    def ranking_inputs(
+        self,
+    ) -> tuple[
+        dict[tuple[int, str], tuple[Role, Status]], dict[int, bool], dict[str, str], dict[str, int]
+    ]:
+        """One round trip: every status, the star overrides, reached-at times, the last ranks."""
+        k = self.keys
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hgetall(k.statuses).hgetall(k.stars).hgetall(k.reached).hgetall(k.last_ranking)
+        st, stars, reached, last = pipe.execute()
+        statuses = {}
+        for f, v in st.items():
+            ind, _, dept = _s(f).partition("|")
+            role, _, status = _s(v).partition(":")
+            statuses[(int(ind), dept)] = (Role(role), Status(status))
+        return (
+            statuses,
+            _star_map(stars),
+            {_s(a): _s(b) for a, b in reached.items()},
+            {_s(a): int(_s(b)) for a, b in last.items()},
+        )
+
+    def statuses_for(self, indicator_id: int, departments: Iterable[str]) -> dict[str, Status]:
+        depts = list(departments)
+        if not depts:
+            return {}
+        vals = self.r.hmget(self.keys.statuses, [f"{indicator_id}|{d}" for d in depts])
+        return {d: Status(_s(v).partition(":")[2]) for d, v in zip(depts, vals, strict=True) if v}
+
+    def indicator_view(
+        self, indicator_id: int, departments: list[str], urls: list[str]
+    ) -> dict[str, dict]:
+        """One round trip: every unit's status on an indicator and the check state of some links."""
+        pipe = self.r.pipeline(transaction=False)
+        if departments:
+            pipe.hmget(self.keys.statuses, [f"{indicator_id}|{d}" for d in departments])
+        for u in urls:
+            pipe.hgetall(self.keys.link(u))
+        res = pipe.execute() if (departments or urls) else []
+        statuses: dict[str, Status] = {}
+        if departments:
+            vals = res.pop(0)
+            statuses = {
+                d: Status(_s(v).partition(":")[2])
+                for d, v in zip(departments, vals, strict=True)
+                if v
+            }
+        links = {u: _link_state(h) for u, h in zip(urls, res, strict=True) if h}
+        return {"statuses": statuses, "links": links}
+
+    def link_states(self, urls: Iterable[str]) -> dict[str, dict]:
+        urls = list(dict.fromkeys(urls))
+        pipe = self.r.pipeline(transaction=False)
+        for u in urls:
+            pipe.hgetall(self.keys.link(u))
+        return {u: _link_state(h) for u, h in zip(urls, pipe.execute(), strict=True) if h}
+
+    def set_link_state(self, url: str, state: dict) -> None:
+        """Record a link check (ok, status, title, error, checked_at) and drop it from the queue."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(
+            self.keys.link(url),
+            mapping={
+                k: ("1" if v is True else "0" if v is False else str(v)) for k, v in state.items()
+            },
+        )
+        pipe.srem(self.keys.link_queue, url)
+        pipe.execute()
+
+    def queued_links(self, count: int = 100) -> list[str]:
+        return [_s(u) for u in self.r.srandmember(self.keys.link_queue, count)]
+
+    def star_overrides(self) -> dict[int, bool]:
+        return _star_map(self.r.hgetall(self.keys.stars))
+
+    # --- writes -----------------------------------------------------------------------------
+
+    def save(self, ch: Change) -> None:
+        """Commit one change atomically; raises ConflictError if the stored value moved."""
+        k = self.keys
+        a = ch.after
+        at = self.now_iso()
+        args = [
+            str(a.indicator_id),
+            a.department,
+            ch.before_raw,
+            a.to_json(),
+            f"{a.role.value}:{a.status.value}",
+            ch.undo,
+            ch.undo_entry,
+            ch.reached_at,
+            at,
+            ch.actor,
+            ch.action,
+            ch.note,
+            str(len(ch.notices)),
+            *_notice_args(ch.notices, at),
+            *ch.link_urls,
+        ]
+        ok = self._save(
+            keys=[
+                k.dept(a.department),
+                k.statuses,
+                k.undo(a.department, a.indicator_id),
+                k.audit,
+                k.reached,
+                k.outbox,
+                k.link_queue,
+            ],
+            args=args,
+        )
+        if not ok:
+            raise ConflictError(f"{a.indicator_id}|{a.department}")
+
+    def set_binding(
+        self,
+        platform: str,
+        user_id: str,
+        before: Binding | None,
+        after: Binding | None,
+        actor: str,
+        notices: tuple[Notice, ...] = (),
+    ) -> None:
+        k = self.keys
+        at = self.now_iso()
+        dept = (after or before).department if (after or before) else ""
+        ok = self._bind(
+            keys=[k.bindings, k.audit, k.outbox],
+            args=[
+                f"{platform}:{user_id}",
+                before.to_json() if before else "",
+                after.to_json() if after else "",
+                at,
+                actor,
+                "bind" if after else "unbind",
+                dept,
+                str(len(notices)),
+                *_notice_args(notices, at),
+            ],
+        )
+        if not ok:
+            raise ConflictError(f"binding {platform}:{user_id}")
+
+    def set_star(self, indicator_id: int, expected: bool | None, starred: bool, actor: str) -> None:
+        def enc(v: bool | None) -> str:
+            return "" if v is None else ("1" if v else "0")
+
+        ok = self._star(
+            keys=[self.keys.stars, self.keys.audit],
+            args=[str(indicator_id), enc(expected), enc(starred), self.now_iso(), actor],
+        )
+        if not ok:
+            raise ConflictError(f"star {indicator_id}")
+
+    # --- audit and outbox -------------------------------------------------------------------
+
+    def audit_len(self) -> int:
+        return int(self.r.xlen(self.keys.audit))
+
+    def audit(
+        self, count: int = 100, before_id: str = "+", department: str = "", action: str = ""
+    ) -> list[AuditEntry]:
+        """Newest first; filters are applied after reading (the log is append-only and small)."""
+        out: list[AuditEntry] = []
+        cursor = before_id
+        while len(out) < count:
+            batch = self.r.xrevrange(self.keys.audit, max=cursor, min="-", count=max(count, 200))
+            if cursor != "+" and batch and _s(batch[0][0]) == cursor:
+                batch = batch[1:]
+            if not batch:
+                break
+            for eid, f in batch:
+                e = _audit_entry(eid, f)
+                if department and e.department != department:
+                    continue
+                if action and e.action != action:
+                    continue
+                out.append(e)
+                if len(out) >= count:
+                    break
+            cursor = _s(batch[-1][0])
+        return out
+
+    def outbox(self, after_id: str = "0", count: int = 100) -> list[tuple[str, Notice, str]]:
+        """(entry id, notice, created at) in order, after `after_id`."""
+        rows = self.r.xrange(
+            self.keys.outbox, min=f"({after_id}" if after_id != "0" else "-", count=count
+        )
+        out = []
+        for eid, f in rows:
+            f = {_s(a): _s(b) for a, b in f.items()}
+            mentions = tuple(m for m in f.get("mentions", "").split(",") if m)
+            out.append(
+                (
+                    _s(eid),
+                    Notice(f["text"], f.get("department", ""), mentions, f.get("kind", "notice")),
+                    f.get("at", ""),
+                )
+            )
+        return out
+
+    def add_notices(self, notices: Iterable[Notice]) -> None:
+        at = self.now_iso()
+        pipe = self.r.pipeline(transaction=True)
+        for n in notices:
+            pipe.xadd(
+                self.keys.outbox,
+                {
+                    "text": n.text,
+                    "department": n.department,
+                    "mentions": ",".join(n.mentions),
+                    "kind": n.kind,
+                    "at": at,
+                },
+            )
+        pipe.execute()
+
+
+def _link_state(h: dict) -> dict:
+    d = {_s(k): _s(v) for k, v in h.items()}
+    return {
+        "ok": d.get("ok") == "1",
+        "status": int(d["status"]) if d.get("status", "").isdigit() else None,
+        "title": d.get("title", ""),
+        "error": d.get("error", ""),
+        "checked_at": d.get("checked_at", ""),
+    }
+
+
+def _star_map(flat) -> dict[int, bool]:
+    if isinstance(flat, dict):
+        items = flat.items()
+    else:
+        items = zip(flat[::2], flat[1::2], strict=True)
+    return {int(_s(k)): _s(v) == "1" for k, v in items}
+
+
+def _audit_entry(eid, fields) -> AuditEntry:
+    f = {_s(a): _s(b) for a, b in fields.items()}
+    ind = f.get("indicator", "")
+    return AuditEntry(
+        id=_s(eid),
+        at=f.get("at", ""),
+        actor=f.get("actor", ""),
+        action=f.get("action", ""),
+        department=f.get("department", ""),
+        indicator=int(ind) if ind else None,
+        before=f.get("before", ""),
+        after=f.get("after", ""),
+        note=f.get("note", ""),
+    )

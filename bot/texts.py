@@ -1,0 +1,74 @@
+"""Shared user-facing Chinese strings and small reply-formatting helpers.
+
+Strings used by one command only live in that command's handler file; everything shared is here.
+"""
+
+from __future__ import annotations
+
+from bot.catalog import Indicator
+from bot.progress import Assignment, Material, Status
+
+HELLO = "您好，我是督办助手。发送「帮助」查看可用命令，发送「我的任务」查看本部门待办。"
+UNKNOWN = "没听懂这句话。您是不是想用：{near}？发送「帮助」可查看全部命令。"
+INTERNAL_ERROR = "抱歉，系统处理出错，本次操作未生效。请稍后重试，或联系依法治区办。"
+BUSY = "同一事项正有他人在修改，本次操作未生效，请稍后再发一次。"
+USAGE = "用法：{usage}"
+NOT_BOUND = "您还没有绑定部门，请先发送「绑定 部门名称」，例如：绑定 司法局"
+ADMIN_ONLY = "「{cmd}」仅限依法治区办管理员使用。"
+NEED_INDICATOR = "请写上指标编号（{lo}–{hi}），例如 12、第12项、#12。"
+NO_SUCH_INDICATOR = "编号 {n} 不存在，指标编号为 {lo}–{hi}。"
+NOT_RESPONSIBLE = "{dept} 不负责第 {n} 项。发送「我的任务」查看本部门负责的指标。"
+BAD_URL = "链接需以 http:// 或 https:// 开头（收到：{url}）。"
+NEED_URL = "请附上材料的网址，链接需以 http:// 或 https:// 开头。"
+TOO_LONG = "内容过长，请控制在 {n} 字以内。"
+NO_DEPARTMENT = "没有找到部门「{name}」。请写部门全称，例如：司法局、行政审批局。"
+AMBIGUOUS_DEPARTMENT = "「{name}」对应多个部门：{names}。请写全称，例如：{example}"
+
+STATUS_ICON = {
+    Status.TODO: "⚪",
+    Status.IN_PROGRESS: "🔵",
+    Status.DONE: "✅",
+    Status.NOT_APPLICABLE: "➖",
+    Status.RETURNED: "🔴",
+    Status.APPROVED: "🏅",
+}
+
+
+def shorten(text: str, n: int = 28) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def indicator_line(ind: Indicator, a: Assignment, starred: bool) -> str:
+    star = "★" if starred else ""
+    return (
+        f"{STATUS_ICON[a.status]} 第{ind.id}项{star}【{a.role.label}】{shorten(ind.level3)}"
+        f"（{a.status.label}）"
+    )
+
+
+def material_line(i: int, m: Material) -> str:
+    if m.url:
+        return f"{i}. [{m.title or m.url}]({m.url})"
+    return f"{i}. {m.title}（纸质）"
+
+
+def progress_counts(assignments: list[Assignment]) -> str:
+    done = sum(1 for a in assignments if a.is_complete)
+    return f"已完成 {done}/{len(assignments)}"
+
+
+def deadline_line(calendar, campaign, now) -> str:
+    """'距「资料目录报送」截止（8月19日）还有 4 个工作日。' or the overdue form."""
+    if calendar is None:
+        return ""
+    today = calendar.local_today(now)
+    dl = campaign.next_deadline(today)
+    if dl is None:
+        last = campaign.deadlines[-1]
+        return f"「{last.name}」已于 {last.date.month}月{last.date.day}日 截止。"
+    day = f"{dl.date.month}月{dl.date.day}日"
+    if dl.date == today:
+        return f"今天是「{dl.name}」截止日（{day}）。"
+    left = calendar.workdays_left(today, dl.date)
+    return f"距「{dl.name}」截止（{day}）还有 {left} 个工作日。"

@@ -1,0 +1,42 @@
+"""绑定: bind the sender to a department (names and aliases, fuzzy)."""
+
+from bot import texts
+from bot.commands import Context, TextParam, UserError, command
+from bot.messages import Notice, Reply
+from bot.records import Binding
+
+
+@command(
+    "绑定", TextParam("name", missing="请写上部门名称，例如：绑定 司法局"), needs_binding=False
+)
+def bind(ctx: Context, name: str) -> Reply:
+    """绑定 <部门>：把自己绑定到本部门（之后的提交都记在该部门名下）"""
+    if not ctx.org.self_bind and not ctx.is_admin:
+        raise UserError("本区不允许自行绑定，请联系依法治区办为您登记。")
+    found = ctx.org.find_departments(name)
+    if not found:
+        raise UserError(texts.NO_DEPARTMENT.format(name=name))
+    if len(found) > 1:
+        names = "、".join(d.name for d in found[:8])
+        raise UserError(
+            texts.AMBIGUOUS_DEPARTMENT.format(
+                name=name, names=names, example=f"绑定 {found[0].name}"
+            )
+        )
+    dept = found[0].name
+    before = ctx.binding
+    if before and before.department == dept:
+        return Reply(f"您已绑定在{dept}，无需重复绑定。发送「我的任务」查看本部门待办。")
+    listed = ctx.org.member(ctx.msg.platform, ctx.msg.user_id)
+    role = listed.role if listed and listed.department == dept else "member"
+    who = ctx.msg.user_name or (listed.name if listed else "") or ctx.msg.user_id
+    after = Binding(ctx.msg.platform, ctx.msg.user_id, dept, who, role, ctx.now_iso())
+    notice = Notice(
+        f"{who} 已绑定为{dept}成员，可在群里提交本部门的创建材料。", dept, kind="binding"
+    )
+    ctx.store.set_binding(ctx.msg.platform, ctx.msg.user_id, before, after, ctx.actor, (notice,))
+    count = sum(1 for (_, d) in ctx.services.get("assignments", {}) if d == dept)
+    moved = f"（已从{before.department}改绑）" if before else ""
+    return Reply(
+        f"已绑定到**{dept}**{moved}。本部门负责 {count} 项指标，发送「我的任务」查看待办。"
+    )

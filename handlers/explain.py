@@ -1,0 +1,27 @@
+"""说明: set our 报送说明 (explanation) for an indicator."""
+
+from bot.commands import Context, IndicatorParam, TextParam, UserError, command
+from bot.messages import Reply
+from bot.progress import status_after_edit
+
+
+@command(
+    "说明",
+    IndicatorParam(),
+    TextParam("text", missing="请写上说明内容，例如：说明 12 我局2019年以来开展双随机抽查36次……"),
+    preload="one",
+)
+def explain(ctx: Context, ind, text: str) -> Reply:
+    """说明 <编号> <文字>：填写或修改本部门该项的报送材料说明"""
+    a, raw = ctx.own(ind)
+    if text == a.explanation:
+        raise UserError(f"第{ind.id}项的说明与现有内容相同，未作修改。")
+    at = ctx.now_iso()
+    after = a.changed(
+        ctx.actor, at, explanation=text, status=status_after_edit(a, a.materials, text)
+    )
+    ctx.commit(a, raw, after, "explain")
+    verb = "已更新" if a.explanation else "已保存"
+    return Reply(
+        f"{verb}第{ind.id}项的报送说明（{len(text)} 字），当前状态：{after.status.label}。"
+    )

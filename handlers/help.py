@@ -1,0 +1,27 @@
+"""帮助: the command list, or one command's usage."""
+
+from bot.commands import Context, TokenParam, UserError, command
+from bot.messages import Reply
+
+
+@command("帮助", TokenParam("name"), aliases=("help", "菜单", "?"), needs_binding=False)
+def show_help(ctx: Context, name: str) -> Reply:
+    """帮助 [命令]：查看全部命令，或某个命令的用法"""
+    if name:
+        cmd = ctx.registry.get(name)
+        if cmd is None or (cmd.admin and not ctx.is_admin):
+            raise UserError(f"没有「{name}」这个命令。发送「帮助」查看全部命令。")
+        lines = [f"**{cmd.usage}**"]
+        if cmd.aliases:
+            lines.append("也可以写：" + "、".join(cmd.aliases))
+        if cmd.details:
+            lines.append(cmd.details)
+        return Reply("\n".join(lines))
+    member = [c for c in ctx.registry.commands if not c.admin]
+    lines = ["**督办助手 · 可用命令**"]
+    lines += [f"- {c.usage}" for c in member]
+    if ctx.is_admin:
+        lines.append("**管理员命令**")
+        lines += [f"- {c.usage}" for c in ctx.registry.commands if c.admin]
+    lines.append("指标编号可写 12、第12项、#12、十二。发送「帮助 提交」查看单个命令的说明。")
+    return Reply("\n".join(lines))

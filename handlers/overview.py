@@ -1,0 +1,36 @@
+"""总览: admin's district summary."""
+
+from bot import texts
+from bot.commands import Context, command
+from bot.messages import Reply
+from bot.progress import Status, compute_scores, rank, starred_ids
+
+
+@command("总览", aliases=("统计",), admin=True, needs_binding=False)
+def overview(ctx: Context) -> Reply:
+    """总览：全区进度汇总（管理员）"""
+    statuses, overrides, reached, _ = ctx.store.ranking_inputs()
+    rows = rank(compute_scores(statuses, starred_ids(ctx.catalog, overrides), reached))
+    counts = {s: 0 for s in Status}
+    for _, s in statuses.values():
+        counts[s] += 1
+    total = len(statuses)
+    done = sum(n for s, n in counts.items() if s.is_complete)
+    pct = round(done * 100 / total) if total else 0
+    lines = [
+        f"**全区总览：{len(rows)} 个部门，{total} 项任务，已完成 {done} 项（{pct}%）**",
+        "，".join(f"{s.label} {n}" for s, n in counts.items()),
+        texts.deadline_line(ctx.calendar, ctx.catalog.campaign, ctx.now),
+    ]
+    if rows:
+        lines.append(
+            "进度靠前：" + "、".join(f"{r.score.department} {r.score.percent}%" for r in rows[:3])
+        )
+        lines.append(
+            "进度靠后：" + "、".join(f"{r.score.department} {r.score.percent}%" for r in rows[-3:])
+        )
+    returned = counts[Status.RETURNED]
+    if returned:
+        lines.append(f"待整改（已退回）：{returned} 项。")
+    lines.append("详见管理后台；发送「催办」可立即提醒未完成的部门。")
+    return Reply("\n".join(x for x in lines if x))

@@ -1,0 +1,35 @@
+"""进度: our progress, rank and workdays left."""
+
+from bot import texts
+from bot.commands import Context, command
+from bot.messages import Reply
+from bot.progress import Status, compute_scores, rank, starred_ids
+
+
+@command("进度", preload="none")
+def progress(ctx: Context) -> Reply:
+    """进度：查看本部门完成进度、排名和剩余工作日"""
+    dept = ctx.require_department()
+    statuses, overrides, reached, _ = ctx.store.ranking_inputs()
+    rows = rank(compute_scores(statuses, starred_ids(ctx.catalog, overrides), reached))
+    mine = next((r for r in rows if r.score.department == dept), None)
+    if mine is None:
+        return Reply(f"{dept}目前没有负责的指标。")
+    counts = {s: 0 for s in Status}
+    for (_, d), (_, s) in statuses.items():
+        if d == dept:
+            counts[s] += 1
+    s = mine.score
+    parts = "，".join(f"{st.label} {n}" for st, n in counts.items() if n)
+    return Reply(
+        "\n".join(
+            x
+            for x in (
+                f"**{dept} 进度：{s.percent}%**（加权 {s.done_weight}/{s.total_weight}）",
+                f"共 {s.total_count} 项：{parts}",
+                f"全区排名：第 {mine.rank} / {len(rows)} 名",
+                texts.deadline_line(ctx.calendar, ctx.catalog.campaign, ctx.now),
+            )
+            if x
+        )
+    )

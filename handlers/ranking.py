@@ -1,0 +1,34 @@
+"""排行: the department ranking."""
+
+from bot.commands import Context, command
+from bot.messages import Reply
+from bot.progress import compute_scores, rank, starred_ids
+
+TOP = 10
+
+
+@command("排行", aliases=("排名",), needs_binding=False)
+def ranking(ctx: Context) -> Reply:
+    """排行：查看各部门完成进度排名（牵头项权重2、配合项1，★项加倍）"""
+    statuses, overrides, reached, last = ctx.store.ranking_inputs()
+    rows = rank(compute_scores(statuses, starred_ids(ctx.catalog, overrides), reached))
+    if not rows:
+        return Reply("暂无排名。")
+    dept = ctx.department
+    show = rows if ctx.is_admin else rows[:TOP]
+    lines = [f"**各部门进度排名（共 {len(rows)} 个部门）**"]
+    for r in show:
+        mark = " ← 本部门" if r.score.department == dept else ""
+        lines.append(f"{r.rank}. {r.score.department} {r.score.percent}%{_delta(last, r)}{mark}")
+    mine = next((r for r in rows if r.score.department == dept), None)
+    if mine and mine not in show:
+        lines.append("…")
+        lines.append(f"{mine.rank}. {dept} {mine.score.percent}%{_delta(last, mine)} ← 本部门")
+    return Reply("\n".join(lines))
+
+
+def _delta(last: dict[str, int], row) -> str:
+    before = last.get(row.score.department)
+    if before is None or before == row.rank:
+        return ""
+    return f" ↑{before - row.rank}" if before > row.rank else f" ↓{row.rank - before}"

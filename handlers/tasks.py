@@ -1,0 +1,37 @@
+"""我的任务: the department's assignments, lead and ★ first, with counts and workdays left."""
+
+from bot import texts
+from bot.commands import Context, TokenParam, UserError, command
+from bot.messages import Reply
+
+FILTERS = {"": "open", "未完成": "open", "待办": "open", "全部": "all", "已完成": "done"}
+
+
+@command("我的任务", TokenParam("which"), aliases=("任务", "待办"), preload="all")
+def my_tasks(ctx: Context, which: str) -> Reply:
+    """我的任务 [全部/未完成/已完成]：查看本部门负责的指标及状态"""
+    mode = FILTERS.get(which)
+    if mode is None:
+        raise UserError("请写「我的任务」「我的任务 全部」或「我的任务 已完成」。")
+    dept = ctx.require_department()
+    items = sorted(
+        ctx.preload.assignments.values(),
+        key=lambda a: (
+            a.role.value != "lead",
+            not ctx.starred(ctx.catalog.get(a.indicator_id)),
+            a.indicator_id,
+        ),
+    )
+    shown = [a for a in items if mode == "all" or (mode == "done") == a.is_complete]
+    done = sum(1 for a in items if a.is_complete)
+    head = f"**{dept} · 共 {len(items)} 项，已完成 {done} 项，未完成 {len(items) - done} 项**"
+    lines = [head, texts.deadline_line(ctx.calendar, ctx.catalog.campaign, ctx.now)]
+    if not shown:
+        lines.append("全部完成，辛苦了！" if mode == "open" else "暂无。")
+    for a in shown:
+        ind = ctx.catalog.get(a.indicator_id)
+        lines.append("- " + texts.indicator_line(ind, a, ctx.starred(ind)))
+        if a.reason and a.status.value == "returned":
+            lines.append(f"  退回原因：{a.reason}")
+    lines.append("提交材料：提交 编号 网址 名称；查看详情：查看 编号。")
+    return Reply("\n".join(x for x in lines if x))
