@@ -19,6 +19,7 @@ from bot.config import Settings
 from bot.embedded import EmbeddedRedis
 from bot.org import Org, build_assignments, load_org
 from bot.progress import Role
+from bot.queue import make_enqueue, make_queue
 from bot.records import Binding
 from bot.store import RedisStore, utc_now
 from bot.workdays import WorkCalendar
@@ -83,8 +84,7 @@ def build_runtime(
         "units_of": units_by_indicator(assignments),
         "settings": settings,
     }
-    if enqueue is not None:
-        services["enqueue"] = enqueue
+    services["enqueue"] = enqueue or make_enqueue(make_queue(client))
     dispatcher = Dispatcher(registry, catalog, org, store, calendar, services)
     rt = Runtime(
         settings, client, store, catalog, org, assignments, calendar, registry, dispatcher,
