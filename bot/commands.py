@@ -47,7 +47,7 @@ def normalize(text: str) -> str:
 
 
 # Separators allowed between arguments (after NFKC: ASCII comma, colon, semicolon; plus 、。).
-_SEP = " ,;:、。"
+_SEP = " ,;:、。，；："
 _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6}
 _CN_DIGITS |= {"七": 7, "八": 8, "九": 9}
 
@@ -156,7 +156,7 @@ class TextParam:
     max_len: int = 2000
 
     def parse(self, rest: str, catalog: Catalog) -> tuple[str, str]:
-        t = rest.strip(_SEP + " ")
+        t = rest.lstrip(_SEP).strip()  # keep the user's closing punctuation
         if not t and self.missing:
             raise UserError(self.missing)
         if len(t) > self.max_len:

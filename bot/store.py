@@ -549,6 +549,71 @@ class RedisStore:
             )
         pipe.execute()
 
+    # --- web reads (admin pages, API, sandbox) ----------------------------------------------
+
+    def audit_page(
+        self,
+        count: int = 100,
+        before_id: str = "+",
+        department: str = "",
+        action: str = "",
+        indicator: int | None = None,
+        actor: str = "",
+        max_scan: int = 20000,
+    ) -> tuple[list[AuditEntry], str]:
+        """Newest first, filtered; returns (entries, cursor for the next page or "" at the end).
+
+        Scans at most `max_scan` entries per call, so a rare filter cannot read the whole log;
+        the cursor then points where the scan stopped and the caller may continue from it.
+        """
+        out: list[AuditEntry] = []
+        cursor, scanned = before_id, 0
+        while len(out) < count and scanned < max_scan:
+            batch = self.r.xrevrange(
+                self.keys.audit, max=cursor if cursor == "+" else f"({cursor}", min="-", count=500
+            )
+            if not batch:
+                return out, ""
+            for eid, f in batch:
+                scanned += 1
+                cursor = _s(eid)
+                e = _audit_entry(eid, f)
+                if (
+                    (department and e.department != department)
+                    or (action and e.action != action)
+                    or (indicator is not None and e.indicator != indicator)
+                    or (actor and e.actor != actor)
+                ):
+                    continue
+                out.append(e)
+                if len(out) >= count:
+                    break
+        # a full page or a scan cut short: there may be more (an empty next page ends the walk)
+        return out, cursor
+
+    def outbox_latest(self, count: int = 200) -> list[tuple[str, Notice, str]]:
+        """The newest `count` outbox entries, newest first (same shape as `outbox`)."""
+        out = []
+        for eid, f in self.r.xrevrange(self.keys.outbox, count=count):
+            f = {_s(a): _s(b) for a, b in f.items()}
+            mentions = tuple(m for m in f.get("mentions", "").split(",") if m)
+            notice = Notice(f.get("text", ""), f.get("department", ""), mentions, f.get("kind", ""))
+            out.append((_s(eid), notice, f.get("at", "")))
+        return out
+
+    def count_failure(self, name: str, window_seconds: int) -> int:
+        """Add one failure to a counter that expires `window_seconds` after the first one."""
+        key = self.keys.marker(f"fail:{name}")
+        pipe = self.r.pipeline(transaction=True)
+        pipe.incr(key).expire(key, window_seconds, nx=True)
+        return int(pipe.execute()[0])
+
+    def failures(self, name: str) -> int:
+        return int(_s(self.r.get(self.keys.marker(f"fail:{name}"))) or 0)
+
+    def clear_failures(self, name: str) -> None:
+        self.r.delete(self.keys.marker(f"fail:{name}"))
+
 
 def _link_state(h: dict) -> dict:
     d = {_s(k): _s(v) for k, v in h.items()}

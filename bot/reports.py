@@ -1,0 +1,549 @@
+"""Exports: a department's 资料目录 workbook, the office's district workbook and the 报送材料说明.
+
+Builders take plain values (campaign, indicators, assignments) and return file bytes; no I/O.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from docx import Document
+from docx.enum.text import WD_ALIGN_PARAGRAPH
+from docx.opc.constants import RELATIONSHIP_TYPE
+from docx.oxml import OxmlElement
+from docx.oxml.ns import qn
+from docx.shared import Mm, Pt, RGBColor
+from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.comments import Comment
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+
+from bot.progress import Assignment, Material, Role, Status
+
+if TYPE_CHECKING:
+    from bot.catalog import Campaign, Catalog, Indicator
+
+DEFAULT_TZ = "Asia/Shanghai"
+
+XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+@dataclass(frozen=True)
+class CatalogRow:
+    """One assignment of a department together with its indicator.
+
+    Workbooks expand it into one row per material (one row when it has none); the document
+    turns it into one section. Builders sort rows by indicator id.
+    """
+
+    indicator: Indicator
+    assignment: Assignment
+
+
+# --- shared helpers ---------------------------------------------------------------------------
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_SHEET_NAME_BAD = re.compile(r"[\[\]:*?/\\]")
+_MAX_CELL = 32767  # Excel's limit for one cell
+_MAX_LINK = 2000  # Excel refuses longer hyperlink targets
+
+STATUS_ORDER = (
+    Status.TODO,
+    Status.IN_PROGRESS,
+    Status.DONE,
+    Status.NOT_APPLICABLE,
+    Status.RETURNED,
+    Status.APPROVED,
+)
+
+
+def is_web_url(url: str) -> bool:
+    """True for an absolute http(s) URL that is safe to make clickable."""
+    url = url.strip()
+    if not url or len(url) > _MAX_LINK or any(ch.isspace() or ord(ch) < 32 for ch in url):
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
+def _to_local(at: dt.datetime, tz: str) -> dt.datetime:
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=dt.UTC)
+    return at.astimezone(ZoneInfo(tz))
+
+
+def local_time_text(iso: str, tz: str = DEFAULT_TZ) -> str:
+    """An ISO-8601 instant as local "YYYY-MM-DD HH:MM" (naive means UTC); unparseable text as is."""
+    if not iso:
+        return ""
+    try:
+        at = dt.datetime.fromisoformat(iso.strip())
+    except ValueError:
+        return iso
+    return _to_local(at, tz).strftime("%Y-%m-%d %H:%M")
+
+
+def _clean(text: object) -> str:
+    """Text that both file formats can store: no XML-illegal control characters."""
+    return ILLEGAL_CHARACTERS_RE.sub("", str(text))
+
+
+def _shorten(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def status_text(a: Assignment) -> str:
+    """The status label, with the reason for 已退回 and 不涉及."""
+    if a.reason and a.status in (Status.RETURNED, Status.NOT_APPLICABLE):
+        return f"{a.status.label}（{a.reason}）"
+    return a.status.label
+
+
+def _sorted_rows(rows: Iterable[CatalogRow]) -> list[CatalogRow]:
+    return sorted(rows, key=lambda r: r.indicator.id)
+
+
+# --- xlsx -------------------------------------------------------------------------------------
+
+COLUMNS = (
+    ("序号", 6),
+    ("一级指标", 14),
+    ("二级指标", 18),
+    ("三级指标", 42),
+    ("考评要点", 42),
+    ("牵头/配合", 9),
+    ("材料名称", 28),
+    ("类型", 9),
+    ("网址", 40),
+    ("报送说明", 36),
+    ("状态", 14),
+    ("提交人", 10),
+    ("时间", 17),
+)
+_URL_COLUMN = 9
+_STATUS_COLUMN = 11
+_HEADER_ROW = 3
+
+_THIN = Side(style="thin", color="999999")
+_BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
+_WRAP = Alignment(wrap_text=True, vertical="top")
+_CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
+_HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+_LINK_FONT = Font(color="0563C1", underline="single")
+_STATUS_FILL = {
+    Status.TODO: None,
+    Status.IN_PROGRESS: PatternFill("solid", fgColor="FFF2CC"),
+    Status.DONE: PatternFill("solid", fgColor="E2EFDA"),
+    Status.NOT_APPLICABLE: PatternFill("solid", fgColor="EDEDED"),
+    Status.RETURNED: PatternFill("solid", fgColor="F8CBAD"),
+    Status.APPROVED: PatternFill("solid", fgColor="C6EFCE"),
+}
+
+
+def _put(ws: Worksheet, row: int, col: int, value: object):
+    """Write a cell; text that a spreadsheet would read as a formula stays plain text."""
+    cell = ws.cell(row=row, column=col)
+    if value is None:
+        return cell
+    if isinstance(value, str):
+        value = _clean(value)[:_MAX_CELL]
+        cell.value = value
+        if value.startswith(_FORMULA_START):
+            # openpyxl stores "=..." as a formula; force a string, and quotePrefix keeps it one
+            # when someone edits the cell in Excel or WPS.
+            cell.data_type = "s"
+            cell.quotePrefix = True
+    else:
+        cell.value = value
+    return cell
+
+
+def _title_rows(ws: Worksheet, title: str, subtitle: str, width: int) -> None:
+    _put(ws, 1, 1, title).font = Font(bold=True, size=14)
+    _put(ws, 2, 1, subtitle)
+    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=width)
+    ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=width)
+    ws.cell(row=1, column=1).alignment = Alignment(horizontal="center", vertical="center")
+    ws.row_dimensions[1].height = 28
+
+
+def _material_rows(r: CatalogRow, tz: str) -> list[tuple[Material | None, list]]:
+    ind, a = r.indicator, r.assignment
+    common = [ind.id, ind.level1, ind.level2, ind.level3, ind.evidence, a.role.label]
+    out: list[tuple[Material | None, list]] = []
+    for m in a.materials or (None,):
+        if m is None:
+            cells = ["", "", ""]
+            who, when = a.updated_by, a.updated_at
+        else:
+            cells = [m.title, m.kind_label, m.url]
+            who, when = m.added_by, m.added_at
+        cells += [a.explanation, status_text(a), who, local_time_text(when, tz)]
+        out.append((m, common + cells))
+    return out
+
+
+def _write_catalog_sheet(
+    ws: Worksheet,
+    campaign: Campaign,
+    department: str,
+    rows: Sequence[CatalogRow],
+    generated_at: dt.datetime,
+    tz: str,
+) -> None:
+    stamp = _to_local(generated_at, tz).strftime("%Y-%m-%d %H:%M")
+    _title_rows(
+        ws,
+        f"{campaign.name}资料目录",
+        f"文号：{campaign.document}　　报送单位：{department}　　生成时间：{stamp}",
+        len(COLUMNS),
+    )
+    for col, (name, width) in enumerate(COLUMNS, start=1):
+        cell = _put(ws, _HEADER_ROW, col, name)
+        cell.font = Font(bold=True)
+        cell.fill = _HEADER_FILL
+        cell.alignment = _CENTER
+        cell.border = _BORDER
+        ws.column_dimensions[get_column_letter(col)].width = width
+    row = _HEADER_ROW
+    for r in _sorted_rows(rows):
+        for material, values in _material_rows(r, tz):
+            row += 1
+            for col, value in enumerate(values, start=1):
+                cell = _put(ws, row, col, value)
+                cell.alignment = _WRAP
+                cell.border = _BORDER
+            if material is not None and is_web_url(material.url):
+                link = ws.cell(row=row, column=_URL_COLUMN)
+                link.hyperlink = material.url.strip()
+                link.font = _LINK_FONT
+            fill = _STATUS_FILL[r.assignment.status]
+            if fill is not None:
+                ws.cell(row=row, column=_STATUS_COLUMN).fill = fill
+    ws.freeze_panes = ws.cell(row=_HEADER_ROW + 1, column=1)
+    last = get_column_letter(len(COLUMNS))
+    ws.auto_filter.ref = f"A{_HEADER_ROW}:{last}{max(row, _HEADER_ROW + 1)}"
+    ws.print_title_rows = f"{_HEADER_ROW}:{_HEADER_ROW}"
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+
+
+def _write_summary_sheet(
+    ws: Worksheet,
+    campaign: Campaign,
+    department: str,
+    rows: Sequence[CatalogRow],
+    generated_at: dt.datetime,
+    tz: str,
+) -> None:
+    assignments = [r.assignment for r in rows]
+    counts = Counter(a.status for a in assignments)
+    done = sum(1 for a in assignments if a.is_complete)
+    total = len(assignments)
+    materials = [m for a in assignments for m in a.materials]
+    links = sum(1 for m in materials if m.is_link)
+    stamp = _to_local(generated_at, tz).strftime("%Y-%m-%d %H:%M")
+    _title_rows(ws, f"{campaign.name}资料目录汇总", f"文号：{campaign.document}", 2)
+    lines: list[tuple[str, object] | None] = [
+        ("报送单位", department),
+        ("生成时间", stamp),
+        None,
+        ("状态", "项数"),
+        *((s.label, counts.get(s, 0)) for s in STATUS_ORDER),
+        ("合计", total),
+        ("已完成/总数", f"{done}/{total}"),
+        ("完成率", done / total if total else 0),
+        ("牵头项数", sum(1 for a in assignments if a.role is Role.LEAD)),
+        ("配合项数", sum(1 for a in assignments if a.role is Role.COOPERATE)),
+        None,
+        ("材料", "件数"),
+        ("网上链接", links),
+        ("纸质", len(materials) - links),
+    ]
+    for i, line in enumerate(lines, start=4):
+        if line is None:
+            continue
+        label, value = line
+        _put(ws, i, 1, label).border = _BORDER
+        cell = _put(ws, i, 2, value)
+        cell.border = _BORDER
+        if label == "完成率":
+            cell.number_format = "0%"
+        if label in ("状态", "材料"):
+            for c in (1, 2):
+                ws.cell(row=i, column=c).font = Font(bold=True)
+                ws.cell(row=i, column=c).fill = _HEADER_FILL
+    ws.column_dimensions["A"].width = 16
+    ws.column_dimensions["B"].width = 24
+
+
+def _save(wb: Workbook) -> bytes:
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def department_workbook(
+    campaign: Campaign,
+    department: str,
+    rows: list[CatalogRow],
+    generated_at: dt.datetime,
+    *,
+    tz: str = DEFAULT_TZ,
+) -> bytes:
+    """The department's 资料目录 (.xlsx): sheet 资料目录, one row per material, and sheet 汇总.
+
+    Column 序号 holds the indicator number (the number used in chat), repeated on each of the
+    indicator's material rows so that filtering and sorting keep every row self-contained.
+    """
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "资料目录"
+    _write_catalog_sheet(ws, campaign, department, rows, generated_at, tz)
+    _write_summary_sheet(wb.create_sheet("汇总"), campaign, department, rows, generated_at, tz)
+    return _save(wb)
+
+
+def sheet_name(name: str, taken: Iterable[str] = ()) -> str:
+    """A valid, unique Excel sheet name: at most 31 characters, none of []:*?/\\ and no
+    leading or trailing apostrophe; a clash with `taken` (case-insensitive) gets "(2)", "(3)"."""
+    base = _SHEET_NAME_BAD.sub("_", _clean(name)).strip().strip("'") or "部门"
+    if base.lower() == "history":  # reserved by Excel
+        base = f"{base}_"
+    used = {t.lower() for t in taken}
+    candidate, n = base[:31], 1
+    while candidate.lower() in used:
+        n += 1
+        suffix = f"({n})"
+        candidate = base[: 31 - len(suffix)] + suffix
+    return candidate
+
+
+def district_workbook(
+    campaign: Campaign,
+    catalog: Catalog,
+    departments: list[str],
+    assignments: dict[tuple[int, str], Assignment],
+    generated_at: dt.datetime,
+    *,
+    tz: str = DEFAULT_TZ,
+) -> bytes:
+    """The office's workbook: sheet 总览 (department × indicator status matrix with each
+    department's done/total) and then one 资料目录 sheet per department, in the given order."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "总览"
+    ids = sorted(catalog.indicators)
+    first_ind_col = 4
+    stamp = _to_local(generated_at, tz).strftime("%Y-%m-%d %H:%M")
+    _title_rows(
+        ws,
+        f"{campaign.name}完成情况总览",
+        f"文号：{campaign.document}　　生成时间：{stamp}　　空白表示该单位不承担此项",
+        first_ind_col - 1 + len(ids),
+    )
+    header = _HEADER_ROW + 1
+    for col, name in enumerate(("部门", "已完成/总数", "完成率"), start=1):
+        cell = _put(ws, header, col, name)
+        cell.font, cell.fill, cell.alignment, cell.border = (
+            Font(bold=True),
+            _HEADER_FILL,
+            _CENTER,
+            _BORDER,
+        )
+    for offset, ind_id in enumerate(ids):
+        col = first_ind_col + offset
+        ind = catalog.indicators[ind_id]
+        cell = _put(ws, header, col, ind_id)
+        cell.font, cell.fill, cell.alignment, cell.border = (
+            Font(bold=True),
+            _HEADER_FILL,
+            _CENTER,
+            _BORDER,
+        )
+        cell.comment = Comment(_clean(_shorten(ind.level3, 200)), "督办")
+        ws.column_dimensions[get_column_letter(col)].width = 8
+    ws.column_dimensions["A"].width = 22
+    ws.column_dimensions["B"].width = 12
+    ws.column_dimensions["C"].width = 8
+
+    per_department: dict[str, list[CatalogRow]] = {d: [] for d in departments}
+    for (ind_id, dept), a in assignments.items():
+        ind = catalog.indicators.get(ind_id)
+        if ind is not None and dept in per_department:
+            per_department[dept].append(CatalogRow(ind, a))
+
+    for i, dept in enumerate(departments):
+        row = header + 1 + i
+        own = per_department[dept]
+        done = sum(1 for r in own if r.assignment.is_complete)
+        _put(ws, row, 1, dept).border = _BORDER
+        _put(ws, row, 2, f"{done}/{len(own)}").border = _BORDER
+        ratio = _put(ws, row, 3, done / len(own) if own else 0)
+        ratio.number_format = "0%"
+        ratio.border = _BORDER
+        for offset, ind_id in enumerate(ids):
+            a = assignments.get((ind_id, dept))
+            cell = ws.cell(row=row, column=first_ind_col + offset)
+            cell.border = _BORDER
+            cell.alignment = _CENTER
+            if a is not None:
+                _put(ws, row, first_ind_col + offset, a.status.label)
+                fill = _STATUS_FILL[a.status]
+                if fill is not None:
+                    cell.fill = fill
+    ws.freeze_panes = ws.cell(row=header + 1, column=first_ind_col)
+
+    taken = ["总览"]
+    for dept in departments:
+        name = sheet_name(dept, taken)
+        taken.append(name)
+        _write_catalog_sheet(
+            wb.create_sheet(name), campaign, dept, per_department[dept], generated_at, tz
+        )
+    return _save(wb)
+
+
+# --- docx -------------------------------------------------------------------------------------
+
+_BODY_FONT = "仿宋_GB2312"
+_HEADING_FONT = "黑体"
+_TITLE_FONT = "方正小标宋简体"
+
+
+def _east_asian_font(element, name: str) -> None:
+    """Word picks CJK glyphs from w:eastAsia, which python-docx's font.name does not set."""
+    rpr = element.get_or_add_rPr()
+    rpr.get_or_add_rFonts().set(qn("w:eastAsia"), name)
+
+
+def _styled_run(paragraph, text: str, *, font: str = _BODY_FONT, size: float = 16, bold=False):
+    run = paragraph.add_run(_clean(text))
+    run.font.size = Pt(size)
+    run.font.bold = bold
+    run.font.color.rgb = RGBColor(0, 0, 0)
+    _east_asian_font(run._element, font)
+    return run
+
+
+def _add_hyperlink(paragraph, url: str) -> None:
+    """A clickable external link (python-docx has no public API for one)."""
+    r_id = paragraph.part.relate_to(url, RELATIONSHIP_TYPE.HYPERLINK, is_external=True)
+    link = OxmlElement("w:hyperlink")
+    link.set(qn("r:id"), r_id)
+    run = OxmlElement("w:r")
+    rpr = OxmlElement("w:rPr")
+    color = OxmlElement("w:color")
+    color.set(qn("w:val"), "0563C1")
+    underline = OxmlElement("w:u")
+    underline.set(qn("w:val"), "single")
+    rpr.append(color)
+    rpr.append(underline)
+    run.append(rpr)
+    text = OxmlElement("w:t")
+    text.text = _clean(url)
+    text.set(qn("xml:space"), "preserve")
+    run.append(text)
+    link.append(run)
+    paragraph._p.append(link)
+
+
+def explanation_document(
+    campaign: Campaign,
+    department: str,
+    rows: list[CatalogRow],
+    generated_at: dt.datetime,
+    *,
+    tz: str = DEFAULT_TZ,
+) -> bytes:
+    """The department's 报送材料说明 (.docx): a title, an overview, then per assignment in
+    indicator order its number and shortened requirement, the explanation and the materials."""
+    doc = Document()
+    section = doc.sections[0]
+    section.page_width, section.page_height = Mm(210), Mm(297)
+    section.top_margin, section.bottom_margin = Mm(37), Mm(35)
+    section.left_margin, section.right_margin = Mm(28), Mm(26)
+    normal = doc.styles["Normal"]
+    normal.font.size = Pt(16)
+    _east_asian_font(normal.element, _BODY_FONT)
+
+    title = doc.add_paragraph()
+    title.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    _styled_run(title, f"{department}关于{campaign.name}资料报送的说明", font=_TITLE_FONT, size=22)
+
+    ordered = _sorted_rows(rows)
+    assignments = [r.assignment for r in ordered]
+    materials = [m for a in assignments for m in a.materials]
+    links = sum(1 for m in materials if m.is_link)
+    lead = sum(1 for a in assignments if a.role is Role.LEAD)
+    done = sum(1 for a in assignments if a.is_complete)
+    intro = doc.add_paragraph()
+    intro.paragraph_format.first_line_indent = Pt(32)
+    _styled_run(
+        intro,
+        f"根据{campaign.issued_by}{campaign.document}文件要求，现将{department}"
+        f"{campaign.name}资料报送情况说明如下。本单位共承担{len(assignments)}项指标"
+        f"（牵头{lead}项、配合{len(assignments) - lead}项），已完成{done}项；"
+        f"共报送网上链接{links}条、纸质材料{len(materials) - links}件，"
+        "纸质材料已整理成册备查。",
+    )
+
+    for r in ordered:
+        ind, a = r.indicator, r.assignment
+        heading = doc.add_paragraph()
+        heading.paragraph_format.space_before = Pt(12)
+        heading.paragraph_format.keep_with_next = True
+        _styled_run(
+            heading,
+            f"第{ind.id}项（{a.role.label}）{_shorten(ind.level3, 40)}",
+            font=_HEADING_FONT,
+        )
+        state = doc.add_paragraph()
+        _styled_run(state, f"完成情况：{status_text(a)}")
+        lines = [line for line in a.explanation.splitlines() if line.strip()]
+        for line in lines or ["（尚未填写说明）"]:
+            p = doc.add_paragraph()
+            p.paragraph_format.first_line_indent = Pt(32)
+            _styled_run(p, line.strip())
+        label = doc.add_paragraph()
+        _styled_run(label, "报送材料：" if a.materials else "报送材料：（暂无材料）")
+        for k, m in enumerate(a.materials, start=1):
+            p = doc.add_paragraph()
+            p.paragraph_format.left_indent = Pt(32)
+            if m.is_link:
+                _styled_run(p, f"（{k}）{m.title or '网上链接'}：")
+                if is_web_url(m.url):
+                    _add_hyperlink(p, m.url.strip())
+                else:
+                    _styled_run(p, m.url)
+            else:
+                _styled_run(p, f"（{k}）{m.title}：纸质材料，已整理成册备查")
+
+    day = _to_local(generated_at, tz).date()
+    for text in ("", department, f"{day.year}年{day.month}月{day.day}日"):
+        p = doc.add_paragraph()
+        p.alignment = WD_ALIGN_PARAGRAPH.RIGHT
+        if text:
+            _styled_run(p, text)
+
+    out = io.BytesIO()
+    doc.save(out)
+    return out.getvalue()

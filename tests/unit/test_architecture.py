@@ -1,0 +1,71 @@
+"""The dependency rules of architecture.md, checked by parsing imports."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PURE = [
+    "bot/catalog.py",
+    "bot/org.py",
+    "bot/progress.py",
+    "bot/messages.py",
+    "bot/commands.py",
+    "bot/texts.py",
+    "bot/records.py",
+    "bot/review.py",
+    "bot/workdays.py",
+    *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "handlers").glob("*.py")),
+]
+FORBIDDEN = {"flask", "redis", "rq", "requests", "werkzeug"}
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+            names.add(node.module)
+    return names
+
+
+def test_core_imports_no_framework():
+    for rel in PURE:
+        bad = imports_of(ROOT / rel) & FORBIDDEN
+        assert not bad, f"{rel} imports {bad}"
+
+
+def test_only_the_composition_root_imports_the_web_package():
+    for path in [*ROOT.glob("bot/**/*.py"), *ROOT.glob("handlers/*.py")]:
+        if "bot/web" in str(path):
+            continue
+        names = imports_of(path)
+        assert not any(n.startswith("bot.web") for n in names), path
+
+
+def test_redis_is_spoken_only_by_the_store_and_process_entry_points():
+    allowed = {
+        "bot/store.py",
+        "bot/runtime.py",
+        "bot/queue.py",
+        "bot/worker.py",
+        "bot/jobs.py",
+        "bot/schedule.py",
+        "bot/scheduler.py",
+        "bot/delivery.py",
+    }
+    for path in ROOT.glob("bot/**/*.py"):
+        rel = str(path.relative_to(ROOT))
+        if "redis" in imports_of(path):
+            assert rel in allowed, rel
+
+
+def test_handlers_name_no_platform():
+    for path in (ROOT / "handlers").glob("*.py"):
+        text = path.read_text(encoding="utf-8").lower()
+        for platform in ("dingtalk", "wecom"):
+            assert platform not in text, f"{path.name} mentions {platform}"
