@@ -330,14 +330,18 @@ def _fetch(
     timeout: tuple[float, float],
     verify: bool | str,
 ) -> requests.Response:
-    """Send to each checked address in turn until one answers."""
+    """Send to each checked address in turn until one accepts the connection.
+
+    Only connection failures move on to the next address; a server that accepted and then
+    stalled is a timeout, so a slow site costs one read timeout, not one per address.
+    """
     code = "connect"
     for ip in addresses:
         try:
             return _send(target, ip, jar, timeout, verify)
         except requests.exceptions.SSLError:
             raise _Refused("ssl") from None
-        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as e:
+        except requests.exceptions.ConnectionError as e:  # includes ConnectTimeout
             code = _error_code(e)
         except (requests.RequestException, ValueError) as e:
             raise _Refused(_error_code(e)) from None
@@ -462,9 +466,10 @@ def check_link(
     """Check one http(s) link; never raises for network trouble, the result says what happened.
 
     `allow` lists host names (exact match) and IPs/CIDRs that may be contacted although not
-    public. `resolver` has the signature of socket.getaddrinfo. `verify` is requests' verify:
-    True, or the path of a CA bundle (intranet sites with their own CA). Proxies from the
-    environment are not used: a proxy resolves names itself, which would void the address check.
+    public. `resolver` has the signature of socket.getaddrinfo. `read_timeout` bounds each
+    socket read and, separately, the whole body download. `verify` is requests' verify: True,
+    or the path of a CA bundle (intranet sites with their own CA). Proxies from the environment
+    are not used: a proxy resolves names itself, which would void the address check.
     """
     checked_at = clock()
     policy = _AllowList.parse(allow)

@@ -311,8 +311,10 @@ def department_workbook(
 ) -> bytes:
     """The department's 资料目录 (.xlsx): sheet 资料目录, one row per material, and sheet 汇总.
 
-    Column 序号 holds the indicator number (the number used in chat), repeated on each of the
-    indicator's material rows so that filtering and sorting keep every row self-contained.
+    Column 序号 holds the indicator number (the number used in chat). The indicator and
+    assignment columns (指标, 牵头/配合, 报送说明, 状态) repeat on each of its material rows, so
+    filtering and sorting keep every row self-contained; 提交人/时间 are the material's, or the
+    assignment's last change for a row without material.
     """
     wb = Workbook()
     ws = wb.active

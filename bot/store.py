@@ -6,8 +6,11 @@ appends exactly one audit entry and any outgoing notices (the outbox) in the sam
 
 from __future__ import annotations
 
+import json
+import re
+import secrets
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import redis
 
@@ -109,6 +112,23 @@ class Keys:
 
     def schedule(self, name: str) -> str:
         return self._k("sched", name)
+
+    def submission_seq(self, department: str) -> str:  # counter: the last submission version
+        return self._k("subseq", department)
+
+    @property
+    def submitted(self) -> str:  # hash dept -> JSON {version, at} of its latest submission
+        return self._k("submitted")
+
+    def submission_files(self, department: str) -> str:  # hash version -> JSON files and mail
+        return self._k("subfiles", department)
+
+    def export(self, token: str) -> str:  # hash: name, department, kind, size, at, data
+        return self._k("export", token)
+
+    @property
+    def exports(self) -> str:  # sorted set token -> created (epoch ms)
+        return self._k("exports")
 
 
 _SAVE_ASSIGNMENT = """
@@ -325,12 +345,7 @@ class RedisStore:
         return out
 
     def statuses(self) -> dict[tuple[int, str], tuple[Role, Status]]:
-        out = {}
-        for f, v in self.r.hgetall(self.keys.statuses).items():
-            ind, _, dept = _s(f).partition("|")
-            role, _, status = _s(v).partition(":")
-            out[(int(ind), dept)] = (Role(role), Status(status))
-        return out
+        return _parse_statuses(self.r.hgetall(self.keys.statuses))
 
     def ranking_inputs(
         self,
@@ -342,11 +357,7 @@ class RedisStore:
         pipe = self.r.pipeline(transaction=False)
         pipe.hgetall(k.statuses).hgetall(k.stars).hgetall(k.reached).hgetall(k.last_ranking)
         st, stars, reached, last = pipe.execute()
-        statuses = {}
-        for f, v in st.items():
-            ind, _, dept = _s(f).partition("|")
-            role, _, status = _s(v).partition(":")
-            statuses[(int(ind), dept)] = (Role(role), Status(status))
+        statuses = _parse_statuses(st)
         return (
             statuses,
             _star_map(stars),
@@ -614,6 +625,263 @@ class RedisStore:
     def clear_failures(self, name: str) -> None:
         self.r.delete(self.keys.marker(f"fail:{name}"))
 
+    # --- background jobs: scheduler lock and slots, sent-markers, ranking (issue 4) ----------
+
+    def _script(self, source: str):
+        """A registered Lua script, cached per store (EVALSHA after the first call)."""
+        cache = self.__dict__.setdefault("_scripts", {})
+        if source not in cache:
+            cache[source] = self.r.register_script(source)
+        return cache[source]
+
+    def hold_lock(self, name: str, token: str, ttl_ms: int) -> bool:
+        """Take the lock `name` for `token`, or extend it if `token` holds it; False otherwise."""
+        return bool(self._script(_HOLD_LOCK)(keys=[self.keys.lock(name)], args=[token, ttl_ms]))
+
+    def release_lock(self, name: str, token: str) -> bool:
+        """Drop the lock only if `token` still holds it."""
+        return bool(self._script(_RELEASE_LOCK)(keys=[self.keys.lock(name)], args=[token]))
+
+    def lock_holder(self, name: str) -> str:
+        return _s(self.r.get(self.keys.lock(name)))
+
+    def slot_states(self, name: str, slots: list[str]) -> dict[str, str]:
+        """One round trip: each slot's marker ("done:<job id>", "claimed:<token>" or "")."""
+        if not slots:
+            return {}
+        vals = self.r.mget([self.keys.schedule(f"{name}:{s}") for s in slots])
+        return {s: _s(v) for s, v in zip(slots, vals, strict=True)}
+
+    def claim_slot(self, name: str, slot: str, token: str, ttl_s: int = 120) -> bool:
+        """SET NX: only one scheduler runs a slot. The claim expires unless finished, so a
+        scheduler that died between claiming and enqueueing leaves the slot to be caught up."""
+        key = self.keys.schedule(f"{name}:{slot}")
+        return bool(self.r.set(key, f"claimed:{token}", nx=True, ex=ttl_s))
+
+    def finish_slot(self, name: str, slot: str, job_id: str, ttl_s: int = 3 * 86400) -> None:
+        self.r.set(self.keys.schedule(f"{name}:{slot}"), f"done:{job_id}", ex=ttl_s)
+
+    def add_notices_once(self, items: Iterable[tuple[str, Notice]], ttl_s: int = 8 * 86400) -> int:
+        """Append each (marker, notice) unless its sent-marker exists; returns how many were new.
+
+        One script: the marker (SET NX EX) and the outbox entry are written together, so a retried
+        or duplicated job never posts the same notice twice.
+        """
+        items = list(items)
+        if not items:
+            return 0
+        at = self.now_iso()
+        keys = [self.keys.outbox, *(self.keys.marker(m) for m, _ in items)]
+        args = [str(ttl_s), *_notice_args((n for _, n in items), at)]
+        return int(self._script(_NOTICES_ONCE)(keys=keys, args=args))
+
+    def was_sent(self, marker: str) -> bool:
+        return bool(self.r.exists(self.keys.marker(marker)))
+
+    def publish_ranking(
+        self,
+        marker: str,
+        ranks: dict[str, int],
+        notices: Iterable[Notice],
+        actor: str = "system:ranking",
+        ttl_s: int = 8 * 86400,
+    ) -> bool:
+        """Store the ranks as the last ranking and queue the ranking notices, once per marker.
+
+        False when this marker's ranking was already published (nothing is written).
+        """
+        k = self.keys
+        at = self.now_iso()
+        flat = [x for d, r in ranks.items() for x in (d, str(r))]
+        ok = self._script(_PUBLISH_RANKING)(
+            keys=[k.marker(marker), k.last_ranking, k.outbox, k.audit],
+            args=[str(ttl_s), at, actor, marker, str(len(ranks)), *flat]
+            + _notice_args(notices, at),
+        )
+        return bool(ok)
+
+    # --- submissions (报送) ----------------------------------------------------------------
+
+    def submit_catalog(self, department: str, actor: str, notice: Notice) -> tuple[int, str]:
+        """Freeze the department's catalogue as the next numbered version; returns (version, at).
+
+        One script INCRs the version, copies the stored assignments, records the submission,
+        appends the audit entry and queues `notice` ("@VERSION@" in its text becomes the number).
+        """
+        k = self.keys
+        at = self.now_iso()
+        v = self._script(_SUBMIT_CATALOG)(
+            keys=[
+                k.dept(department),
+                k.submission_seq(department),
+                k.submissions(department),
+                k.submitted,
+                k.audit,
+                k.outbox,
+            ],
+            args=[department, at, actor, *_notice_args([notice], at)],
+        )
+        return int(v), at
+
+    def submission(self, department: str, version: int) -> dict | None:
+        """A frozen submission: version, at, actor, department, assignments {id: Assignment}."""
+        if version < 1:
+            return None
+        raw = self.r.lindex(self.keys.submissions(department), version - 1)
+        if not raw:
+            return None
+        d = json.loads(raw)
+        items = d.get("assignments") or {}
+        d["assignments"] = {
+            int(i): Assignment.from_json(int(i), department, v) for i, v in items.items()
+        }
+        return d
+
+    def submission_list(self, department: str) -> list[dict]:
+        """Every submission of a department (oldest first) without the frozen copy, with files."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.lrange(self.keys.submissions(department), 0, -1)
+        pipe.hgetall(self.keys.submission_files(department))
+        rows, files = pipe.execute()
+        meta = {int(_s(f)): json.loads(v) for f, v in files.items()}
+        out = []
+        for raw in rows:
+            d = json.loads(raw)
+            d.pop("assignments", None)
+            d.update(meta.get(int(d["version"]), {}))
+            out.append(d)
+        return out
+
+    def latest_submissions(self) -> dict[str, dict]:
+        """dept -> {version, at} of its latest submission (one HGETALL)."""
+        return {_s(d): json.loads(v) for d, v in self.r.hgetall(self.keys.submitted).items()}
+
+    def update_submission_files(
+        self, department: str, version: int, changes: dict, actor: str, action: str
+    ) -> dict:
+        """Merge `changes` (file tokens, mail state) into a submission's record, audited."""
+        k = self.keys
+        merged = self._script(_MERGE_SUBMISSION_FILES)(
+            keys=[k.submission_files(department), k.audit],
+            args=[
+                str(version),
+                json.dumps(changes, ensure_ascii=False),
+                self.now_iso(),
+                actor,
+                action,
+                department,
+            ],
+        )
+        return json.loads(merged)
+
+    # --- exports (stored files served at /exports/<token>) -----------------------------------
+
+    def put_export(
+        self,
+        name: str,
+        data: bytes,
+        ttl: int = 7 * 86400,
+        *,
+        department: str = "",
+        kind: str = "",
+        actor: str = "system:export",
+    ) -> str:
+        """Store a generated file for download; returns its token. ttl=0 keeps it for good."""
+        token = secrets.token_urlsafe(18)
+        now = self.clock()
+        at = iso(now)
+        expires = iso(now + timedelta(seconds=ttl)) if ttl else ""
+        key = self.keys.export(token)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(
+            key,
+            mapping={
+                "name": name,
+                "department": department,
+                "kind": kind,
+                "size": str(len(data)),
+                "at": at,
+                "expires": expires,
+                "data": data,
+            },
+        )
+        if ttl:
+            pipe.expire(key, ttl)
+        pipe.zadd(self.keys.exports, {token: int(now.timestamp() * 1000)})
+        pipe.xadd(
+            self.keys.audit,
+            {
+                "at": at,
+                "actor": actor,
+                "action": "export",
+                "department": department,
+                "indicator": "",
+                "before": "",
+                "after": token,
+                "note": name,
+            },
+            maxlen=1000000,
+            approximate=True,
+        )
+        pipe.execute()
+        return token
+
+    def get_export(self, token: str) -> tuple[str, bytes] | None:
+        """(file name, bytes) of a stored export, or None when unknown or expired."""
+        if not _TOKEN.fullmatch(token or ""):
+            return None
+        name, data = self.r.hmget(self.keys.export(token), ["name", "data"])
+        if name is None or data is None:
+            return None
+        return _s(name), data if isinstance(data, bytes) else data.encode()
+
+    def list_exports(self, department: str | None = None, limit: int = 200) -> list[dict]:
+        """Stored exports, newest first: token, name, department, kind, size, created_at,
+        expires_at ("" = kept). Entries whose file has expired are dropped from the index."""
+        tokens = [_s(t) for t in self.r.zrevrange(self.keys.exports, 0, max(limit, 1) * 4 - 1)]
+        if not tokens:
+            return []
+        fields = ["name", "department", "kind", "size", "at", "expires"]
+        pipe = self.r.pipeline(transaction=False)
+        for t in tokens:
+            pipe.hmget(self.keys.export(t), fields)
+        out, gone = [], []
+        for t, vals in zip(tokens, pipe.execute(), strict=True):
+            if vals[0] is None:
+                gone.append(t)
+                continue
+            name, dept, kind, size, at, expires = (_s(v) for v in vals)
+            if department is not None and dept != department:
+                continue
+            out.append(
+                {
+                    "token": t,
+                    "name": name,
+                    "department": dept,
+                    "kind": kind,
+                    "size": int(size or 0),
+                    "created_at": at,
+                    "expires_at": expires,
+                }
+            )
+        if gone:
+            self.r.zrem(self.keys.exports, *gone)
+        return out[:limit]
+
+
+def _parse_statuses(raw: dict) -> dict[tuple[int, str], tuple[Role, Status]]:
+    """The `status` hash as {(indicator, department): (role, status)}; values repeat, so cache."""
+    seen: dict[bytes, tuple[Role, Status]] = {}
+    out = {}
+    for f, v in raw.items():
+        rs = seen.get(v)
+        if rs is None:
+            role, _, status = _s(v).partition(":")
+            rs = seen[v] = (Role(role), Status(status))
+        ind, _, dept = _s(f).partition("|")
+        out[(int(ind), dept)] = rs
+    return out
+
 
 def _link_state(h: dict) -> dict:
     d = {_s(k): _s(v) for k, v in h.items()}
@@ -648,3 +916,96 @@ def _audit_entry(eid, fields) -> AuditEntry:
         after=f.get("after", ""),
         note=f.get("note", ""),
     )
+
+
+# --- scripts of the background jobs (issue 4) ------------------------------------------------
+
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+_HOLD_LOCK = """
+-- KEYS: lock; ARGV: token, ttl ms. Take the lock, or extend it if this token holds it.
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+_RELEASE_LOCK = """
+-- KEYS: lock; ARGV: token
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+_NOTICES_ONCE = """
+-- KEYS: outbox, then one sent-marker per notice; ARGV: ttl s, then 5 fields per notice
+local n = 0
+for k = 2, #KEYS do
+  local i = 2 + (k - 2) * 5
+  if redis.call('SET', KEYS[k], ARGV[i + 4], 'NX', 'EX', ARGV[1]) then
+    redis.call('XADD', KEYS[1], '*', 'text', ARGV[i], 'department', ARGV[i + 1],
+      'mentions', ARGV[i + 2], 'kind', ARGV[i + 3], 'at', ARGV[i + 4])
+    n = n + 1
+  end
+end
+return n
+"""
+
+_PUBLISH_RANKING = """
+-- KEYS: sent-marker, last ranking hash, outbox stream, audit stream
+-- ARGV: ttl s, at, actor, marker name, n ranks, (dept, rank)..., then 5 fields per notice
+if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'EX', ARGV[1]) then return 0 end
+redis.call('DEL', KEYS[2])
+local n = tonumber(ARGV[5])
+local i = 6
+for _ = 1, n do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+local sent = 0
+while i <= #ARGV do
+  redis.call('XADD', KEYS[3], '*', 'text', ARGV[i], 'department', ARGV[i + 1],
+    'mentions', ARGV[i + 2], 'kind', ARGV[i + 3], 'at', ARGV[i + 4])
+  i = i + 5
+  sent = sent + 1
+end
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', 1000000, '*', 'at', ARGV[2], 'actor', ARGV[3],
+  'action', 'ranking', 'department', '', 'indicator', '', 'before', '', 'after', ARGV[5],
+  'note', ARGV[4] .. ' (' .. sent .. ' notices)')
+return 1
+"""
+
+_SUBMIT_CATALOG = """
+-- KEYS: dept hash, version counter, submissions list, submitted hash, audit, outbox
+-- ARGV: department, at, actor, then the office notice (5 fields; '@VERSION@' is replaced)
+local v = redis.call('INCR', KEYS[2])
+local flat = redis.call('HGETALL', KEYS[1])
+local items = {}
+for i = 1, #flat, 2 do items[flat[i]] = flat[i + 1] end
+local entry = cjson.encode({version = v, at = ARGV[2], actor = ARGV[3],
+  department = ARGV[1], assignments = items})
+redis.call('RPUSH', KEYS[3], entry)
+redis.call('HSET', KEYS[4], ARGV[1], cjson.encode({version = v, at = ARGV[2]}))
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', 1000000, '*', 'at', ARGV[2], 'actor', ARGV[3],
+  'action', 'submit_catalog', 'department', ARGV[1], 'indicator', '', 'before', '',
+  'after', tostring(v), 'note', #flat / 2 .. ' assignments')
+local text = string.gsub(ARGV[4], '@VERSION@', tostring(v))
+redis.call('XADD', KEYS[6], '*', 'text', text, 'department', ARGV[5], 'mentions', ARGV[6],
+  'kind', ARGV[7], 'at', ARGV[8])
+return v
+"""
+
+_MERGE_SUBMISSION_FILES = """
+-- KEYS: submission files hash, audit; ARGV: version, changes JSON, at, actor, action, dept
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+local d = {}
+if cur then d = cjson.decode(cur) end
+for key, val in pairs(cjson.decode(ARGV[2])) do d[key] = val end
+local after = cjson.encode(d)
+redis.call('HSET', KEYS[1], ARGV[1], after)
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', 1000000, '*', 'at', ARGV[3], 'actor', ARGV[4],
+  'action', ARGV[5], 'department', ARGV[6], 'indicator', '', 'before', cur or '',
+  'after', after, 'note', 'version ' .. ARGV[1])
+return after
+"""

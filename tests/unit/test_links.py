@@ -341,6 +341,25 @@ def test_allowed_host_connects_to_the_checked_address_with_its_own_host_header(s
     assert [a[0] for a in connects] == ["127.0.0.1"]
 
 
+def test_next_address_is_tried_when_the_first_refuses(site, connects):
+    # the test site listens on 127.0.0.1 only, so 127.0.0.2 refuses the connection
+    dns = fake_dns({"twin.test": ["127.0.0.2", "127.0.0.1"]})
+    r = check_link(
+        f"http://twin.test:{Site.port}/utf8", allow=("127.0.0.0/8",), resolver=dns, **FAST
+    )
+    assert r.ok
+    assert [a[0] for a in connects] == ["127.0.0.2", "127.0.0.1"]
+
+
+def test_proxies_from_the_environment_are_ignored(site, monkeypatch, connects):
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, "http://10.9.9.9:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    assert check_link(f"{site}/utf8", allow=LOOPBACK, **FAST).ok
+    assert {a[0] for a in connects} == {"127.0.0.1"}
+
+
 def test_allowed_cidr(site):
     r = check_link(f"{site}/utf8", allow=("127.0.0.0/8",), **FAST)
     assert r.ok
