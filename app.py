@@ -1,7 +1,7 @@
 """Composition root: `create_app()` builds the Flask app from DUBAN_* settings (or given ones).
 
-    flask --app app run
-    gunicorn 'app:create_app()'
+flask --app app run
+gunicorn 'app:create_app()'
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from flask import Flask, jsonify
 
 from bot.config import Settings
 from bot.runtime import Runtime, build_runtime
+from bot.web import hooks
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
@@ -19,6 +20,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.config["SECRET_KEY"] = settings.secret_key or "duban-demo-only"
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["duban"] = rt
+    app.register_blueprint(hooks.bp)
+
+    from bot.web import admin, api, sandbox
+
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(sandbox.bp)
 
     @app.get("/healthz")
     def healthz():

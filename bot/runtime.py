@@ -18,6 +18,7 @@ from bot.commands import Dispatcher, Registry, load_handlers
 from bot.config import Settings
 from bot.embedded import EmbeddedRedis
 from bot.org import Org, build_assignments, load_org
+from bot.platforms.base import platforms_for
 from bot.progress import Role
 from bot.queue import make_enqueue, make_queue
 from bot.records import Binding
@@ -37,6 +38,7 @@ class Runtime:
     registry: Registry
     dispatcher: Dispatcher
     embedded: EmbeddedRedis | None = None
+    platforms: dict = field(default_factory=dict)
     services: dict = field(default_factory=dict)
 
     def close(self) -> None:
@@ -88,7 +90,7 @@ def build_runtime(
     dispatcher = Dispatcher(registry, catalog, org, store, calendar, services)
     rt = Runtime(
         settings, client, store, catalog, org, assignments, calendar, registry, dispatcher,
-        embedded, services,
+        embedded, platforms_for(settings), services,
     )  # fmt: skip
     prepare_state(rt)
     return rt

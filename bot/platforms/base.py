@@ -1,0 +1,204 @@
+"""What every platform adapter shares: the two rejection errors, the adapter contract, safe JSON/XML
+readers, the outbound error-code classification and the registry of enabled platforms.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from typing import Any, Literal, Protocol
+from xml.parsers import expat
+
+from bot.config import Settings
+from bot.messages import HttpIn, HttpOut, Incoming, Reply
+
+
+class RequestRejected(Exception):
+    """Base of the errors that turn an inbound callback away; `status` is the HTTP answer."""
+
+    status = 400
+
+
+class SignatureError(RequestRejected):
+    """Signature, timestamp or decryption check failed: the request is not from the platform."""
+
+    status = 401
+
+
+class MalformedError(RequestRejected):
+    """The request is signed (or unsigned) but cannot be read: bad JSON/XML or wrong field types."""
+
+    status = 400
+
+
+class Platform(Protocol):
+    """The contract of one inbound route; every method is pure translation, none decides."""
+
+    name: str  # route name: /hooks/<name>
+    platform: str  # the value put in Incoming.platform
+
+    def handshake(self, req: HttpIn) -> HttpOut | None: ...
+
+    def verify(self, req: HttpIn, now_ms: int) -> None: ...
+
+    def parse(self, req: HttpIn) -> Incoming | None: ...
+
+    def render_reply(self, req: HttpIn, msg: Incoming, reply: Reply, now_ms: int) -> HttpOut: ...
+
+
+def platforms_for(settings: Settings) -> dict[str, Platform]:
+    """The enabled inbound platforms keyed by route name ("dingtalk", "wecom", "wecom-app")."""
+    # Imported here because the platform modules import this one.
+    from bot.platforms.dingtalk import DingTalk
+    from bot.platforms.wecom import WeCom
+    from bot.platforms.wecom_app import WeComApp
+
+    out: dict[str, Platform] = {}
+    if settings.dingtalk_enabled:
+        out[DingTalk.name] = DingTalk(settings)
+    if settings.wecom_enabled:
+        out[WeCom.name] = WeCom(settings)
+    if settings.wecom_app_enabled:
+        out[WeComApp.name] = WeComApp(settings)
+    return out
+
+
+# --- JSON -------------------------------------------------------------------------------------
+
+
+def encode_json(obj: Any) -> bytes:
+    """Compact UTF-8 JSON. Byte limits are on the raw body (platforms.md §1.2, §4.2), and
+    `ensure_ascii` would triple the size of Chinese text, so outbound bodies use this."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def json_out(obj: Any, status: int = 200) -> HttpOut:
+    return HttpOut(status=status, body=encode_json(obj), content_type="application/json")
+
+
+def check_size(body: bytes, max_bytes: int) -> None:
+    if len(body) > max_bytes:
+        raise MalformedError(f"body of {len(body)} bytes exceeds {max_bytes}")
+
+
+def load_json_object(raw: bytes | str) -> dict[str, Any]:
+    """Parse a JSON object, turning every failure (syntax, encoding, nesting) into MalformedError."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as e:
+        raise MalformedError(f"invalid JSON: {type(e).__name__}") from None
+    if not isinstance(data, dict):
+        raise MalformedError("JSON body is not an object")
+    return data
+
+
+def get_str(data: dict[str, Any], key: str) -> str:
+    """A required string field."""
+    value = data.get(key)
+    if not isinstance(value, str):
+        raise MalformedError(f"{key} must be a string")
+    return value
+
+
+def opt_str(data: dict[str, Any], key: str) -> str:
+    """An optional string field: missing or null reads as ""; any other type is malformed."""
+    value = data.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise MalformedError(f"{key} must be a string")
+    return value
+
+
+def get_obj(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    if not isinstance(value, dict):
+        raise MalformedError(f"{key} must be an object")
+    return value
+
+
+def opt_bool(data: dict[str, Any], key: str, default: bool = False) -> bool:
+    value = data.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise MalformedError(f"{key} must be a boolean")
+    return value
+
+
+# --- XML --------------------------------------------------------------------------------------
+
+
+def _refuse(*_args: object) -> None:
+    raise MalformedError("XML with DOCTYPE or ENTITY declarations is refused")
+
+
+def safe_xml(raw: bytes | str) -> ET.Element:
+    """Parse a callback XML document with xml.etree, refusing any DOCTYPE or entity declaration.
+
+    WeCom callbacks (platforms.md §2.2) never carry a DOCTYPE; refusing it rules out external
+    entities (XXE) and entity expansion bombs. A first expat pass aborts at the DOCTYPE before
+    any declaration is processed; only a document that passes is handed to ElementTree.
+    """
+    data = raw.encode("utf-8") if isinstance(raw, str) else raw
+    guard = expat.ParserCreate()
+    guard.StartDoctypeDeclHandler = _refuse
+    guard.EntityDeclHandler = _refuse
+    guard.UnparsedEntityDeclHandler = _refuse
+    guard.ExternalEntityRefHandler = _refuse
+    guard.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    try:
+        guard.Parse(data, True)
+        return ET.fromstring(data)
+    except (expat.ExpatError, ET.ParseError, ValueError) as e:
+        raise MalformedError(f"invalid XML: {type(e).__name__}") from None
+
+
+def xml_text(root: ET.Element, tag: str, *, required: bool = True) -> str:
+    """The text of a direct child element ("" when empty); MalformedError when required and absent."""
+    child = root.find(tag)
+    if child is None:
+        if required:
+            raise MalformedError(f"XML element {tag} is missing")
+        return ""
+    if len(child):
+        raise MalformedError(f"XML element {tag} must hold text only")
+    return child.text or ""
+
+
+# --- outbound error codes ----------------------------------------------------------------------
+
+Outcome = Literal["ok", "rate_limited", "permanent", "retry"]
+
+# platforms.md §1.4 (WeCom webhook) and §4.3 (DingTalk custom robot).
+_RATE_LIMITED = {"wecom": frozenset({45009}), "dingtalk": frozenset({130101})}
+_PERMANENT = {
+    # 93000 bad key, 40058 content too long, 40007 bad media_id: resending cannot help.
+    "wecom": frozenset({93000, 40058, 40007}),
+    # 300001/300005 bad token (or expired sessionWebhook), 310000 sign/keyword/IP, 460101 body size.
+    "dingtalk": frozenset({300001, 300005, 310000, 460101}),
+}
+
+
+def classify_errcode(platform: str, errcode: int | str | None) -> Outcome:
+    """Map a platform errcode to what the sender should do: "ok", back off, give up, or retry.
+
+    -1 (system busy) and unknown codes are retried; branch on errcode, never on errmsg (§1.1).
+    """
+    family = next((f for f in _PERMANENT if platform.startswith(f)), None)
+    if family is None:
+        raise ValueError(f"unknown platform {platform!r}")
+    if errcode is None:
+        return "retry"
+    if isinstance(errcode, str):
+        try:
+            errcode = int(errcode.strip())
+        except ValueError:
+            return "retry"
+    if errcode == 0:
+        return "ok"
+    if errcode in _RATE_LIMITED[family]:
+        return "rate_limited"
+    if errcode in _PERMANENT[family]:
+        return "permanent"
+    return "retry"

@@ -1,0 +1,299 @@
+"""DingTalk: the enterprise-internal robot in HTTP mode (verify, parse, passive reply; platforms.md
+§3.1–3.2) and the outbound bodies for sessionWebhook, the custom robot with 加签 (§4) and the
+OpenAPI group send (§3.2.3). Pure translation: no HTTP calls are made here.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote_plus
+
+from bot.config import Settings
+from bot.messages import HttpIn, HttpOut, Incoming, Reply
+from bot.platforms.base import (
+    MalformedError,
+    SignatureError,
+    check_size,
+    encode_json,
+    get_obj,
+    get_str,
+    json_out,
+    load_json_object,
+    opt_bool,
+    opt_str,
+)
+from bot.render import (
+    ALL,
+    DINGTALK_BODY_LIMIT,
+    DINGTALK_MSGPARAM_LIMIT,
+    fit_message,
+    has_markup,
+    render,
+    title_of,
+    truncate_message,
+)
+
+MAX_SKEW_MS = 3_600_000  # the callback timestamp must be within 1 hour of now (§3.1)
+SESSION_MARGIN_MS = 60_000  # stop using a sessionWebhook a minute before it expires
+
+# One leading "@name" token; DingTalk usually removes the bot's own mention but leaves a space (§3.1).
+_LEADING_MENTION = re.compile(r"^@\S+(?:\s+|$)")
+
+
+def dingtalk_sign(secret: str, timestamp_ms: int | str) -> str:
+    """base64(HmacSHA256(key=secret, msg=timestamp + "\\n" + secret)), not URL-encoded (§4.1, §3.1)."""
+    string_to_sign = f"{timestamp_ms}\n{secret}".encode()
+    digest = hmac.new(secret.encode("utf-8"), string_to_sign, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def sign_webhook_url(url: str, secret: str, timestamp_ms: int) -> str:
+    """The custom-robot webhook URL with `&timestamp=<ms>&sign=<urlencoded>` appended (§4.1).
+
+    A timestamp/sign pair already in `url` (a pasted signed URL) is replaced, since DingTalk
+    rejects a stale one with 310000.
+    """
+    base, _, query = url.partition("?")
+    kept = [p for p in query.split("&") if p and not p.startswith(("timestamp=", "sign="))]
+    kept += [f"timestamp={timestamp_ms}", f"sign={quote_plus(dingtalk_sign(secret, timestamp_ms))}"]
+    return f"{base}?{'&'.join(kept)}"
+
+
+def choose_kind(text: str) -> str:
+    """markdown when the neutral text uses markup, else text (text mentions render most reliably)."""
+    return "markdown" if has_markup(text) else "text"
+
+
+def _at(mentions: Sequence[str]) -> dict[str, Any] | None:
+    ids = [m for m in mentions if m != ALL]
+    if not ids and ALL not in mentions:
+        return None
+    # The @ only renders when "@userid" is also in the content (§4.2); render() appends it.
+    return {"atUserIds": ids, "isAtAll": ALL in mentions}
+
+
+def message_body(
+    text: str, mentions: Sequence[str] = (), kind: str | None = None, title: str = ""
+) -> dict[str, Any]:
+    """One text/markdown message body from neutral text. The same JSON serves the passive reply,
+    the sessionWebhook and the custom robot (§3.2, §4.2)."""
+    kind = kind or choose_kind(text)
+    content = render(text, "dingtalk", kind, mentions)
+    if kind == "text":
+        body: dict[str, Any] = {"msgtype": "text", "text": {"content": content}}
+    else:
+        body = {
+            "msgtype": "markdown",
+            "markdown": {"title": title or title_of(text), "text": content},
+        }
+    at = _at(mentions)
+    if at:
+        body["at"] = at
+    return body
+
+
+def session_webhook_body(reply: Reply) -> dict[str, Any]:
+    """The JSON to POST to a message's sessionWebhook (plain JSON, no signing; §3.2.2)."""
+    return _fitted_body(reply.text, reply.mentions)
+
+
+def _fitted_body(text: str, mentions: Sequence[str]) -> dict[str, Any]:
+    """A single body within DINGTALK_BODY_LIMIT, truncating the text if it must."""
+    kind = choose_kind(text)
+    budget = DINGTALK_BODY_LIMIT
+    while True:
+        body = message_body(truncate_message(text, budget), mentions, kind)
+        size = len(encode_json(body))
+        if size <= DINGTALK_BODY_LIMIT:
+            return body
+        budget -= max(size - DINGTALK_BODY_LIMIT, budget // 10)
+
+
+def custom_robot_bodies(
+    text: str, mentions: Sequence[str] = (), kind: str | None = None
+) -> list[dict[str, Any]]:
+    """Custom-robot bodies for neutral text, split into numbered parts when the encoded body
+    would exceed 20,000 bytes (460101, §4.2). Mentions go on the first part. Send each with
+    `encode_json` and a URL from `sign_webhook_url`."""
+    kind = kind or choose_kind(text)
+    title = title_of(text)
+
+    def body_of(content: str, with_mentions: bool) -> dict[str, Any]:
+        if kind == "text":
+            body: dict[str, Any] = {"msgtype": "text", "text": {"content": content}}
+        else:
+            body = {"msgtype": "markdown", "markdown": {"title": title, "text": content}}
+        at = _at(mentions) if with_mentions else None
+        if at:
+            body["at"] = at
+        return body
+
+    def measure(content: str) -> int:
+        return len(encode_json(body_of(content, True)))
+
+    parts = fit_message(text, "dingtalk", kind, DINGTALK_BODY_LIMIT, mentions, measure)
+    return [body_of(p, i == 0) for i, p in enumerate(parts)]
+
+
+def openapi_group_body(
+    robot_code: str, open_conversation_id: str, content: str, kind: str = "text", title: str = ""
+) -> dict[str, Any]:
+    """`POST /v1.0/robot/groupMessages/send` body; msgParam is a JSON *string* (§3.2.3)."""
+    if kind == "text":
+        key, param = "sampleText", {"content": content}
+    elif kind == "markdown":
+        key, param = "sampleMarkdown", {"title": title or title_of(content), "text": content}
+    else:
+        raise ValueError(f"unsupported kind {kind!r}")
+    return {
+        "robotCode": robot_code,
+        "openConversationId": open_conversation_id,
+        "msgKey": key,
+        "msgParam": json.dumps(param, ensure_ascii=False, separators=(",", ":")),
+    }
+
+
+def openapi_group_bodies(
+    robot_code: str, open_conversation_id: str, text: str, kind: str | None = None
+) -> list[dict[str, Any]]:
+    """OpenAPI group-send bodies for neutral text, split so each msgParam is ≤ 15,000 bytes.
+
+    sampleText/sampleMarkdown carry no @ list, so mentions cannot ping through this route; a
+    push that must @ someone goes through a custom robot instead.
+    """
+    kind = kind or choose_kind(text)
+    title = title_of(text)
+
+    def measure(content: str) -> int:
+        body = openapi_group_body(robot_code, open_conversation_id, content, kind, title)
+        return len(body["msgParam"].encode("utf-8"))
+
+    parts = fit_message(text, "dingtalk", kind, DINGTALK_MSGPARAM_LIMIT, (), measure)
+    return [openapi_group_body(robot_code, open_conversation_id, p, kind, title) for p in parts]
+
+
+def access_token_body(app_key: str, app_secret: str) -> dict[str, str]:
+    """`POST /v1.0/oauth2/accessToken` body; the answer is {accessToken, expireIn} (§3.2.3)."""
+    return {"appKey": app_key, "appSecret": app_secret}
+
+
+def is_session_webhook_valid(
+    expires_at_ms: int, now_ms: int, margin_ms: int = SESSION_MARGIN_MS
+) -> bool:
+    """Whether a sessionWebhook can still be used; after expiry DingTalk answers 300001 (§3.2.2)."""
+    return now_ms + margin_ms < expires_at_ms
+
+
+@dataclass(frozen=True)
+class SessionWebhook:
+    url: str
+    expires_at_ms: int
+
+    def is_valid(self, now_ms: int, margin_ms: int = SESSION_MARGIN_MS) -> bool:
+        return is_session_webhook_valid(self.expires_at_ms, now_ms, margin_ms)
+
+
+class DingTalk:
+    """POST /hooks/dingtalk: the enterprise-internal robot's HTTP-mode callback."""
+
+    name = "dingtalk"
+    platform = "dingtalk"
+
+    def __init__(self, settings: Settings) -> None:
+        if not settings.dingtalk_app_secret:
+            # An empty key would let anyone compute a valid sign.
+            raise ValueError("DingTalk needs DUBAN_DINGTALK_APP_SECRET")
+        self.app_secret = settings.dingtalk_app_secret
+        self.robot_code = settings.dingtalk_robot_code
+        self.oapi_base = settings.dingtalk_oapi_base.rstrip("/")
+        self.api_base = settings.dingtalk_api_base.rstrip("/")
+        self.max_body_bytes = settings.max_body_bytes
+
+    @property
+    def group_send_url(self) -> str:
+        return f"{self.api_base}/v1.0/robot/groupMessages/send"
+
+    @property
+    def access_token_url(self) -> str:
+        return f"{self.api_base}/v1.0/oauth2/accessToken"
+
+    def handshake(self, req: HttpIn) -> HttpOut | None:
+        """HTTP mode has no URL-verification request."""
+        return None
+
+    def verify(self, req: HttpIn, now_ms: int) -> None:
+        """Check the `timestamp`/`sign` headers (§3.1): both present, fresh, and matching."""
+        timestamp = req.headers.get("timestamp", "")
+        sign = req.headers.get("sign", "")
+        if not timestamp or not sign:
+            # §6: one repo saw them missing; we reject rather than accept unsigned callbacks.
+            raise SignatureError("timestamp or sign header missing")
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 16):
+            raise SignatureError("timestamp header is not epoch milliseconds")
+        if abs(now_ms - int(timestamp)) > MAX_SKEW_MS:
+            raise SignatureError("timestamp outside the 1-hour window")
+        expected = dingtalk_sign(self.app_secret, timestamp).encode("ascii")
+        if not hmac.compare_digest(expected, sign.encode("utf-8")):
+            raise SignatureError("sign mismatch")
+
+    def parse(self, req: HttpIn) -> Incoming | None:
+        """The callback JSON (§3.1 field table) as an Incoming; None for non-text messages."""
+        check_size(req.body, self.max_body_bytes)
+        data = load_json_object(req.body)
+        if get_str(data, "msgtype") != "text":
+            return None
+        content = get_str(get_obj(data, "text"), "content")
+        conversation_type = get_str(data, "conversationType")  # a string "1"/"2", not a number
+        if conversation_type not in ("1", "2"):
+            raise MalformedError("conversationType must be '1' or '2'")
+        is_group = conversation_type == "2"
+        # senderStaffId is the org userid that mentions and bindings need; it is empty for
+        # external users and before the robot is published, so fall back to senderId.
+        user_id = opt_str(data, "senderStaffId") or opt_str(data, "senderId")
+        if not user_id:
+            raise MalformedError("no senderStaffId or senderId")
+        conversation_id = opt_str(data, "conversationId")
+        if is_group and not conversation_id:
+            raise MalformedError("group message without conversationId")
+        in_at_list = opt_bool(data, "isInAtList")
+        text = _LEADING_MENTION.sub("", content.strip(), count=1).strip()
+        return Incoming(
+            platform=self.platform,
+            user_id=user_id,
+            text=text,
+            chat_id=conversation_id if is_group else "",
+            is_group=is_group,
+            mentioned=not is_group or in_at_list,
+            message_id=opt_str(data, "msgId"),
+            user_name=opt_str(data, "senderNick"),
+        )
+
+    def render_reply(self, req: HttpIn, msg: Incoming, reply: Reply, now_ms: int) -> HttpOut:
+        """The passive reply in the callback's response body; `{"msgtype":"empty"}` says nothing."""
+        if reply.silent or not reply.text.strip():
+            return json_out({"msgtype": "empty"})
+        return json_out(_fitted_body(reply.text, reply.mentions))
+
+    def session_webhook(self, req: HttpIn) -> SessionWebhook | None:
+        """The callback's sessionWebhook, if present and pointing at our DingTalk oapi base.
+
+        The host check keeps a signed but odd payload from steering our pushes elsewhere.
+        """
+        try:
+            data = load_json_object(req.body)
+        except MalformedError:
+            return None
+        url = data.get("sessionWebhook")
+        expires = data.get("sessionWebhookExpiredTime")
+        if not isinstance(url, str) or isinstance(expires, bool) or not isinstance(expires, int):
+            return None
+        if not url.startswith(f"{self.oapi_base}/robot/sendBySession?"):
+            return None
+        return SessionWebhook(url=url, expires_at_ms=expires)

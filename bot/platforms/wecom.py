@@ -1,0 +1,236 @@
+"""WeCom: the smart bot (智能机器人) API-mode callback with its encrypted JSON and stream replies
+(platforms.md §2.4), the URL-verification handshake shared with the self-built app (§2.2), and
+the group-robot webhook bodies for pushes (§1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote
+
+from bot.config import Settings
+from bot.messages import HttpIn, HttpOut, Incoming, Reply
+from bot.platforms.base import (
+    MalformedError,
+    SignatureError,
+    check_size,
+    encode_json,
+    get_obj,
+    get_str,
+    json_out,
+    load_json_object,
+    opt_str,
+)
+from bot.platforms.wecom_crypto import WeComCrypto
+from bot.render import WECOM_STREAM_LIMIT, fit_message, render, truncate_message
+
+MAX_SKEW_S = 3600  # WeCom retries within seconds (§2.2); older timestamps are replays
+
+# "@RankBot /rank week": the smart bot's text.content includes the mention (§2.4).
+_LEADING_MENTION = re.compile(r"^@\S+(?:\s+|$)")
+
+
+def new_nonce() -> str:
+    return str(secrets.randbelow(9_000_000_000) + 1_000_000_000)
+
+
+class WeComCallback:
+    """What the smart bot and the self-built app share: the GET handshake and the signed,
+    encrypted POST envelope. Subclasses say how to read `Encrypt` from the body."""
+
+    name = ""
+    platform = ""
+
+    def __init__(self, crypto: WeComCrypto, max_body_bytes: int) -> None:
+        self.crypto = crypto
+        self.max_body_bytes = max_body_bytes
+
+    def _encrypt_of(self, body: bytes) -> str:
+        raise NotImplementedError
+
+    def handshake(self, req: HttpIn) -> HttpOut | None:
+        """GET URL verification (§2.2): check the signature over echostr, decrypt it, and answer
+        exactly the plaintext (no quotes, no newline). None for any other request."""
+        if req.method.upper() != "GET":
+            return None
+        q = req.query
+        echostr = q.get("echostr", "")
+        signature, timestamp, nonce = (
+            q.get(k, "") for k in ("msg_signature", "timestamp", "nonce")
+        )
+        if not (echostr and signature and timestamp and nonce):
+            raise SignatureError("URL verification without msg_signature/timestamp/nonce/echostr")
+        self.crypto.check_signature(signature, timestamp, nonce, echostr)
+        plain = self.crypto.decrypt(echostr)
+        return HttpOut(status=200, body=plain.encode("utf-8"), content_type="text/plain")
+
+    def _signed_params(self, req: HttpIn) -> tuple[str, str, str]:
+        q = req.query
+        signature, timestamp, nonce = (
+            q.get(k, "") for k in ("msg_signature", "timestamp", "nonce")
+        )
+        if not (signature and timestamp and nonce):
+            raise SignatureError("msg_signature, timestamp or nonce missing")
+        return signature, timestamp, nonce
+
+    def verify(self, req: HttpIn, now_ms: int) -> None:
+        """Signature over the body's Encrypt, a fresh timestamp, and a ciphertext that decrypts
+        under our key for our receiveid. May raise MalformedError if the envelope is unreadable."""
+        signature, timestamp, nonce = self._signed_params(req)
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+            raise SignatureError("timestamp is not epoch seconds")
+        if abs(now_ms // 1000 - int(timestamp)) > MAX_SKEW_S:
+            raise SignatureError("timestamp outside the 1-hour window")
+        check_size(req.body, self.max_body_bytes)
+        encrypt = self._encrypt_of(req.body)
+        self.crypto.check_signature(signature, timestamp, nonce, encrypt)
+        self.crypto.decrypt(encrypt)
+
+    def _decrypt_body(self, req: HttpIn) -> str:
+        """The decrypted callback plaintext; any failure here is malformed (verify ran first)."""
+        check_size(req.body, self.max_body_bytes)
+        try:
+            return self.crypto.decrypt(self._encrypt_of(req.body))
+        except SignatureError as e:
+            raise MalformedError(str(e)) from None
+
+    def _reply_timestamp_nonce(self, now_ms: int) -> tuple[str, str]:
+        return str(now_ms // 1000), new_nonce()
+
+
+def encrypted_json_reply(
+    crypto: WeComCrypto,
+    plaintext: str,
+    timestamp: str,
+    nonce: str,
+    random_prefix: bytes | None = None,
+) -> dict[str, str]:
+    """The smart bot's passive reply package {encrypt, msgsignature, timestamp, nonce} (§2.4),
+    the shape WXBizJsonMsgCrypt.EncryptMsg produces."""
+    encrypt = crypto.encrypt(plaintext, random_prefix)
+    return {
+        "encrypt": encrypt,
+        "msgsignature": crypto.sign(timestamp, nonce, encrypt),
+        "timestamp": timestamp,
+        "nonce": nonce,
+    }
+
+
+def stream_plaintext(stream_id: str, content: str, finish: bool = True) -> str:
+    """The inner JSON of a stream reply; content is markdown of at most 20,480 bytes (§2.4)."""
+    content = truncate_message(content, WECOM_STREAM_LIMIT)
+    payload = {
+        "msgtype": "stream",
+        "stream": {"id": stream_id, "finish": finish, "content": content},
+    }
+    return encode_json(payload).decode("utf-8")
+
+
+def stream_id_for(message_id: str) -> str:
+    """A stream id derived from msgid, so a redelivered callback gets the same stream."""
+    if not message_id:
+        return "duban-" + secrets.token_hex(12)
+    return "duban-" + hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:24]
+
+
+class WeCom(WeComCallback):
+    """GET|POST /hooks/wecom: the smart bot, receiveid = settings.wecom_receive_id ("")."""
+
+    name = "wecom"
+    platform = "wecom"
+
+    def __init__(self, settings: Settings) -> None:
+        if not settings.wecom_token:
+            raise ValueError("WeCom smart bot needs DUBAN_WECOM_TOKEN")
+        crypto = WeComCrypto(
+            settings.wecom_token, settings.wecom_aes_key, settings.wecom_receive_id
+        )
+        super().__init__(crypto, settings.max_body_bytes)
+
+    def _encrypt_of(self, body: bytes) -> str:
+        return get_str(load_json_object(body), "encrypt")
+
+    def parse(self, req: HttpIn) -> Incoming | None:
+        """Decrypted JSON → Incoming for text; stream refreshes, events and media → None."""
+        data = load_json_object(self._decrypt_body(req))
+        if get_str(data, "msgtype") != "text":
+            return None
+        content = get_str(get_obj(data, "text"), "content")
+        chattype = get_str(data, "chattype")
+        if chattype not in ("single", "group"):
+            raise MalformedError("chattype must be 'single' or 'group'")
+        user_id = get_str(get_obj(data, "from"), "userid")
+        if not user_id:
+            raise MalformedError("from.userid is empty")
+        is_group = chattype == "group"
+        chat_id = opt_str(data, "chatid")
+        if is_group and not chat_id:
+            raise MalformedError("group message without chatid")
+        return Incoming(
+            platform=self.platform,
+            user_id=user_id,
+            text=_LEADING_MENTION.sub("", content.strip(), count=1).strip(),
+            chat_id=chat_id if is_group else "",
+            is_group=is_group,
+            # The smart bot only receives @-messages in groups, and 1:1 messages (§2.1).
+            mentioned=True,
+            message_id=opt_str(data, "msgid"),
+        )
+
+    def render_reply(self, req: HttpIn, msg: Incoming, reply: Reply, now_ms: int) -> HttpOut:
+        """An encrypted stream reply with finish=true; an empty 200 when there is nothing to say."""
+        if reply.silent or not reply.text.strip():
+            return HttpOut(status=200, body=b"")
+        content = render(reply.text, "wecom", "markdown", reply.mentions)
+        plain = stream_plaintext(stream_id_for(msg.message_id), content)
+        timestamp, nonce = self._reply_timestamp_nonce(now_ms)
+        return json_out(encrypted_json_reply(self.crypto, plain, timestamp, nonce))
+
+
+# --- group robot webhook (send only, §1) ----------------------------------------------------------
+
+
+def webhook_url(api_base: str, key: str) -> str:
+    """`POST <base>/cgi-bin/webhook/send?key=<KEY>`; the key is the only credential (§1.1)."""
+    return f"{api_base.rstrip('/')}/cgi-bin/webhook/send?key={quote(key, safe='')}"
+
+
+def webhook_text_body(content: str, mentioned_list: Sequence[str] = ()) -> dict[str, Any]:
+    """`text`: ≤ 2048 bytes; mentions by userid, "@all" for everyone (§1.2)."""
+    body: dict[str, Any] = {"content": content}
+    if mentioned_list:
+        body["mentioned_list"] = list(mentioned_list)
+    return {"msgtype": "text", "text": body}
+
+
+def webhook_markdown_body(content: str) -> dict[str, Any]:
+    """`markdown`: ≤ 4096 bytes; mentions only as `<@userid>` inside the content (§1.2)."""
+    return {"msgtype": "markdown", "markdown": {"content": content}}
+
+
+def webhook_markdown_v2_body(content: str) -> dict[str, Any]:
+    """`markdown_v2`: ≤ 4096 bytes, lists and tables but no mentions or colours (§1.2)."""
+    return {"msgtype": "markdown_v2", "markdown_v2": {"content": content}}
+
+
+def webhook_bodies(
+    text: str, mentions: Sequence[str] = (), kind: str = "markdown"
+) -> list[dict[str, Any]]:
+    """Group-robot bodies for neutral text, split into numbered parts within the byte limit of
+    `kind`. Mentions go on the first part; markdown_v2 cannot mention, so a message with
+    mentions falls back to markdown."""
+    if kind == "markdown_v2" and mentions:
+        kind = "markdown"
+    if kind == "text":
+        parts = fit_message(text, "wecom", "text")
+        return [webhook_text_body(p, mentions if i == 0 else ()) for i, p in enumerate(parts)]
+    if kind == "markdown":
+        # "@all" has no markdown form; render() drops it.
+        return [webhook_markdown_body(p) for p in fit_message(text, "wecom", kind, None, mentions)]
+    if kind == "markdown_v2":
+        return [webhook_markdown_v2_body(p) for p in fit_message(text, "wecom", kind)]
+    raise ValueError(f"unsupported kind {kind!r}")

@@ -1,0 +1,112 @@
+"""WeCom self-built app (自建应用) callback: encrypted XML in, encrypted passive XML reply out, with
+the corp id as receiveid (platforms.md §2.2). An app only sees its 1:1 conversations (§A.1).
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.config import Settings
+from bot.messages import HttpIn, HttpOut, Incoming, Reply
+from bot.platforms.base import MalformedError, safe_xml, xml_text
+from bot.platforms.wecom import WeComCallback
+from bot.platforms.wecom_crypto import WeComCrypto
+from bot.render import WECOM_TEXT_LIMIT, render, truncate_message
+
+# Characters XML 1.0 cannot carry at all, even inside CDATA.
+_XML_INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+# The reply envelope exactly as wechatpy writes it (and as vector (c), §2.5, records it).
+_REPLY_TEMPLATE = (
+    "<xml>\n"
+    "<Encrypt><![CDATA[{encrypt}]]></Encrypt>\n"
+    "<MsgSignature><![CDATA[{signature}]]></MsgSignature>\n"
+    "<TimeStamp>{timestamp}</TimeStamp>\n"
+    "<Nonce><![CDATA[{nonce}]]></Nonce>\n"
+    "</xml>"
+)
+
+
+def cdata(value: str) -> str:
+    """A CDATA section holding `value`; "]]>" is split across two sections."""
+    value = _XML_INVALID.sub("", value)
+    return "<![CDATA[" + value.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+def reply_plaintext(to_user: str, from_corp: str, create_time: int | str, content: str) -> str:
+    """The inner XML of a passive text reply (§2.2 "Response"), in the order of the sample."""
+    return (
+        f"<xml><ToUserName>{cdata(to_user)}</ToUserName>"
+        f"<FromUserName>{cdata(from_corp)}</FromUserName>"
+        f"<CreateTime>{create_time}</CreateTime>"
+        f"<MsgType>{cdata('text')}</MsgType>"
+        f"<Content>{cdata(content)}</Content></xml>"
+    )
+
+
+def encrypted_xml_reply(
+    crypto: WeComCrypto,
+    plaintext: str,
+    timestamp: str,
+    nonce: str,
+    random_prefix: bytes | None = None,
+) -> str:
+    """The encrypted reply envelope; its signature covers the reply's own Encrypt (§2.2)."""
+    encrypt = crypto.encrypt(plaintext, random_prefix)
+    signature = crypto.sign(timestamp, nonce, encrypt)
+    return _REPLY_TEMPLATE.format(
+        encrypt=encrypt, signature=signature, timestamp=timestamp, nonce=nonce
+    )
+
+
+class WeComApp(WeComCallback):
+    """GET|POST /hooks/wecom-app: the self-built app, receiveid = corp id."""
+
+    name = "wecom-app"
+    platform = "wecom_app"
+
+    def __init__(self, settings: Settings) -> None:
+        if not (settings.wecom_app_token and settings.wecom_corp_id):
+            raise ValueError("WeCom app needs DUBAN_WECOM_APP_TOKEN and DUBAN_WECOM_CORP_ID")
+        crypto = WeComCrypto(
+            settings.wecom_app_token, settings.wecom_app_aes_key, settings.wecom_corp_id
+        )
+        super().__init__(crypto, settings.max_body_bytes)
+        self.corp_id = settings.wecom_corp_id
+
+    def _encrypt_of(self, body: bytes) -> str:
+        encrypt = xml_text(safe_xml(body), "Encrypt")
+        if not encrypt:
+            raise MalformedError("Encrypt is empty")
+        return encrypt
+
+    def parse(self, req: HttpIn) -> Incoming | None:
+        """Decrypted XML → Incoming for text messages; events and media → None."""
+        root = safe_xml(self._decrypt_body(req))
+        if xml_text(root, "MsgType") != "text":
+            return None
+        user_id = xml_text(root, "FromUserName")
+        if not user_id:
+            raise MalformedError("FromUserName is empty")
+        return Incoming(
+            platform=self.platform,
+            user_id=user_id,
+            text=xml_text(root, "Content").strip(),
+            chat_id="",
+            is_group=False,
+            mentioned=True,  # always a one-to-one conversation
+            message_id=xml_text(root, "MsgId", required=False),
+        )
+
+    def render_reply(self, req: HttpIn, msg: Incoming, reply: Reply, now_ms: int) -> HttpOut:
+        """An encrypted passive text reply; an empty 200 when there is nothing to say (§2.2).
+
+        Passive replies have no markdown type, so the text is rendered plain (≤ 2048 bytes).
+        """
+        if reply.silent or not reply.text.strip():
+            return HttpOut(status=200, body=b"")
+        content = truncate_message(render(reply.text, "wecom", "text"), WECOM_TEXT_LIMIT)
+        timestamp, nonce = self._reply_timestamp_nonce(now_ms)
+        plain = reply_plaintext(msg.user_id, self.corp_id, timestamp, content)
+        body = encrypted_xml_reply(self.crypto, plain, timestamp, nonce)
+        return HttpOut(status=200, body=body.encode("utf-8"), content_type="application/xml")

@@ -1,0 +1,235 @@
+"""Turn the neutral reply text (a small Markdown subset) into each platform's dialect, and split
+messages that exceed a platform's byte limit into numbered parts.
+
+The subset: plain lines, `**bold**`, `- ` list items, `[title](url)` links and `> ` quotes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+# Byte limits, UTF-8 (platforms.md §1.2, §2.4, §3.2, §4.2).
+WECOM_TEXT_LIMIT = 2048
+WECOM_MARKDOWN_LIMIT = 4096
+WECOM_MARKDOWN_V2_LIMIT = 4096
+WECOM_STREAM_LIMIT = 20480  # smart-bot stream content
+DINGTALK_BODY_LIMIT = 20000  # the whole custom-robot request body
+DINGTALK_MSGPARAM_LIMIT = 15000  # OpenAPI groupMessages/send msgParam
+
+ALL = "@all"  # mention everyone
+
+_KINDS = {
+    "wecom": ("text", "markdown", "markdown_v2"),
+    "dingtalk": ("text", "markdown"),
+}
+_LIMITS = {
+    ("wecom", "text"): WECOM_TEXT_LIMIT,
+    ("wecom", "markdown"): WECOM_MARKDOWN_LIMIT,
+    ("wecom", "markdown_v2"): WECOM_MARKDOWN_V2_LIMIT,
+    ("dingtalk", "text"): DINGTALK_BODY_LIMIT,
+    ("dingtalk", "markdown"): DINGTALK_BODY_LIMIT,
+}
+
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+_LINK = re.compile(r"\[([^\]\n]*)\]\(([^)\s]+)\)")
+_QUOTE = re.compile(r"^\s*>(?:[ \t]|$)")
+_LIST = re.compile(r"^\s*- ")
+_PART = re.compile(r"\A\(\d+/\d+\)\n")  # the numbering line added by split_message
+
+
+def _family(platform: str, kind: str) -> str:
+    family = "wecom" if platform in ("wecom", "wecom_app", "wecom-app") else platform
+    if family not in _KINDS:
+        raise ValueError(f"unknown platform {platform!r}")
+    if kind not in _KINDS[family]:
+        raise ValueError(f"{platform} has no message kind {kind!r}")
+    return family
+
+
+def content_limit(platform: str, kind: str) -> int:
+    """The byte limit of one message of this kind (for DingTalk, of the whole body)."""
+    return _LIMITS[(_family(platform, kind), kind)]
+
+
+def has_markup(text: str) -> bool:
+    """Whether the text uses any of the subset's markup, i.e. needs a markdown message."""
+    return any(
+        _BOLD.search(line) or _LINK.search(line) or _QUOTE.match(line) or _LIST.match(line)
+        for line in text.split("\n")
+    )
+
+
+def _plain_link(match: re.Match[str]) -> str:
+    title, url = match.group(1).strip(), match.group(2)
+    # The URL stays visible: text messages cannot hide it behind a title.
+    return url if not title or title == url else f"{title} {url}"
+
+
+def to_plain(text: str) -> str:
+    """Strip the subset's markup, keeping every URL, for text-only messages."""
+    lines = []
+    for line in text.split("\n"):
+        line = _QUOTE.sub("", line, count=1)
+        line = _LINK.sub(_plain_link, line)
+        line = _BOLD.sub(r"\1", line)
+        lines.append(line.rstrip())
+    return "\n".join(lines).strip("\n")
+
+
+def title_of(text: str, max_chars: int = 30) -> str:
+    """A short plain title (DingTalk markdown shows it in the chat list): the first non-empty line."""
+    for line in to_plain(text).split("\n"):
+        line = _LIST.sub("", line).strip()
+        if line and not _PART.match(line + "\n"):
+            return line if len(line) <= max_chars else line[: max_chars - 1] + "…"
+    return "消息"
+
+
+def render(text: str, platform: str, kind: str, mentions: Sequence[str] = ()) -> str:
+    """The message content for `platform` ("dingtalk" | "wecom") and `kind`.
+
+    Mentions that live in the content are added here: DingTalk appends "@userid" (the `at` list
+    in the body must name them too, §4.2), WeCom markdown uses `<@userid>` (§1.2). WeCom text
+    mentions go in `mentioned_list` and markdown_v2 cannot mention, so both ignore `mentions`.
+    """
+    family = _family(platform, kind)
+    if family == "dingtalk":
+        if kind == "text":
+            out = to_plain(text)
+            tail = " ".join(f"@{m}" for m in mentions if m != ALL)
+            return f"{out}\n{tail}" if tail else out
+        # DingTalk markdown ignores single newlines (blinkbean/dingtalk#2); a blank line between
+        # lines is the break that every client renders, and it also ends a quote or list item.
+        lines = [line.rstrip() for line in text.strip("\n").split("\n")]
+        out = "\n\n".join(line for line in lines if line)
+        tail = " ".join(f"@{m}" for m in mentions if m != ALL)
+        return f"{out}\n\n{tail}" if tail else out
+    if kind == "text":
+        return to_plain(text)
+    out = "\n".join(line.rstrip() for line in text.strip("\n").split("\n"))
+    if kind == "markdown":
+        tail = "".join(f"<@{m}>" for m in mentions if m != ALL)
+        return f"{out}\n{tail}" if tail else out
+    return out
+
+
+# --- splitting ------------------------------------------------------------------------------------
+
+
+def _utf8_len(s: str) -> int:
+    return len(s.encode("utf-8"))
+
+
+def _prefix(i: int, n: int) -> str:
+    return f"({i}/{n})\n"
+
+
+def _split_chars(s: str, budget: int) -> list[str]:
+    """Cut one overlong line at character boundaries into pieces of at most `budget` bytes."""
+    pieces, cur, size = [], [], 0
+    for ch in s:
+        w = _utf8_len(ch)
+        if size + w > budget and cur:
+            pieces.append("".join(cur))
+            cur, size = [], 0
+        cur.append(ch)
+        size += w
+    if cur:
+        pieces.append("".join(cur))
+    return pieces
+
+
+def _pack(text: str, budget: int) -> list[str]:
+    """Greedy line packing; the chunks concatenate back to exactly `text`."""
+    lines = text.split("\n")
+    tokens = [line + "\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
+    chunks: list[str] = []
+    cur, size = "", 0
+    for tok in tokens:
+        w = _utf8_len(tok)
+        if size + w <= budget:
+            cur, size = cur + tok, size + w
+            continue
+        if cur:
+            chunks.append(cur)
+            cur, size = "", 0
+        if w <= budget:
+            cur, size = tok, w
+            continue
+        pieces = _split_chars(tok, budget)
+        chunks.extend(pieces[:-1])
+        cur, size = pieces[-1], _utf8_len(pieces[-1])
+    if cur:
+        chunks.append(cur)
+    return chunks
+
+
+def split_message(text: str, limit_bytes: int) -> list[str]:
+    """Split `text` into parts of at most `limit_bytes` UTF-8 bytes each.
+
+    A text that fits is returned whole. Otherwise it is cut at line boundaries (a single overlong
+    line at character boundaries, never inside a character) and each part starts with an
+    "(i/n)" line, counted in the budget. Removing those prefix lines and concatenating the parts
+    gives back the original text exactly.
+    """
+    if _utf8_len(text) <= limit_bytes:
+        return [text]
+    width = 1
+    while True:
+        overhead = _utf8_len(_prefix(10**width - 1, 10**width - 1))
+        budget = limit_bytes - overhead
+        if budget < 4:  # room for at least one character of any width
+            raise ValueError(f"limit of {limit_bytes} bytes is too small to split into parts")
+        chunks = _pack(text, budget)
+        if len(str(len(chunks))) <= width:
+            n = len(chunks)
+            return [_prefix(i, n) + chunk for i, chunk in enumerate(chunks, 1)]
+        width += 1
+
+
+def strip_part_prefix(part: str) -> str:
+    """The inverse of the numbering added by split_message, for reassembly."""
+    return _PART.sub("", part, count=1)
+
+
+def truncate_message(text: str, limit_bytes: int, marker: str = "\n…") -> str:
+    """Cut `text` to `limit_bytes` at a line boundary when possible, ending with `marker`."""
+    if _utf8_len(text) <= limit_bytes:
+        return text
+    budget = limit_bytes - _utf8_len(marker)
+    if budget < 4:
+        raise ValueError(f"limit of {limit_bytes} bytes is too small")
+    head = _pack(text, budget)[0]
+    return head.rstrip("\n") + marker
+
+
+def fit_message(
+    text: str,
+    platform: str,
+    kind: str,
+    limit_bytes: int | None = None,
+    mentions: Sequence[str] = (),
+    measure: Callable[[str], int] | None = None,
+) -> list[str]:
+    """Split the neutral `text` and render every part so each measures at most `limit_bytes`.
+
+    `measure` gives the size that the platform limits (by default the content's UTF-8 bytes;
+    DingTalk passes the encoded body size). Mentions go on the first part only, so one
+    notification arrives with the start of the message.
+    """
+    limit = content_limit(platform, kind) if limit_bytes is None else limit_bytes
+    size = measure or _utf8_len
+    budget = limit
+    while True:
+        parts = split_message(text, budget)
+        rendered = [
+            render(part, platform, kind, mentions if i == 0 else ()) for i, part in enumerate(parts)
+        ]
+        worst = max(size(r) for r in rendered)
+        if worst <= limit:
+            return rendered
+        # Rendering grew a part (markdown breaks, mentions, JSON escaping): shrink and retry.
+        budget -= max(worst - limit, budget // 10, 1)
+        if budget < 32:
+            raise ValueError("message cannot be fitted into the platform limit")

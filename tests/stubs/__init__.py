@@ -1,0 +1,1 @@
+"""Local stand-ins for the chat platforms' servers, shared by the http and e2e tests."""

@@ -1,0 +1,297 @@
+"""A threaded HTTP stand-in for the WeCom and DingTalk send endpoints on 127.0.0.1, for HTTP and e2e
+tests: it records every request and can be told to fail, throttle or stall the next ones.
+
+    stub = PlatformStub().start()
+    settings = Settings(wecom_api_base=stub.url, dingtalk_api_base=stub.url,
+                        dingtalk_oapi_base=stub.url, ...)
+    stub.fail_next(2, errcode=45009, key="robot-key")   # throttle one robot twice
+    stub.fail_next(status=500)                           # then one HTTP 500
+    stub.fail_next(delay=5.0)                            # then one that outlasts the client timeout
+    ...
+    stub.requests                                        # what arrived, in order
+    stub.stop()
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import itertools
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+WECOM_WEBHOOK = "/cgi-bin/webhook/send"
+DINGTALK_ROBOT = "/robot/send"
+DINGTALK_SESSION = "/robot/sendBySession"
+DINGTALK_GROUP_SEND = "/v1.0/robot/groupMessages/send"
+DINGTALK_TOKEN = "/v1.0/oauth2/accessToken"
+PATHS = (WECOM_WEBHOOK, DINGTALK_ROBOT, DINGTALK_SESSION, DINGTALK_GROUP_SEND, DINGTALK_TOKEN)
+
+# errmsg texts as observed in real responses (platforms.md §1.4, §4.3); clients must branch on
+# errcode, so these are only for readable test logs.
+ERRMSG = {
+    -1: "system busy",
+    45009: "api freq out of limit",
+    130101: "send too fast, exceed 20 times per minute",
+    93000: "invalid webhook url",
+    40058: "markdown.content exceed max length 4096",
+    40007: "invalid media_id",
+    300001: "token is not exist",
+    300005: "token is not exist",
+    310000: "sign not match",
+    460101: "body 大小不合法",
+}
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One request as the stub saw it."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    json: Any  # parsed body, or None when it was not JSON
+    key: str  # the robot it addressed (see robot_key_of)
+    at: float = field(default_factory=time.time)
+
+
+@dataclass
+class _Rule:
+    remaining: int
+    errcode: int | None
+    status: int | None
+    delay: float
+    key: str | None
+    path: str | None
+
+    def matches(self, path: str, key: str) -> bool:
+        return (
+            self.remaining > 0
+            and (self.key is None or self.key == key)
+            and (self.path is None or self.path == path)
+        )
+
+
+def robot_key_of(path: str, query: dict[str, str], payload: Any) -> str:
+    """Which robot a request addresses, the unit that faults can be aimed at: the WeCom `key`,
+    the DingTalk `access_token` or `session`, or the OpenAPI openConversationId."""
+    if path == WECOM_WEBHOOK:
+        return query.get("key", "")
+    if path == DINGTALK_ROBOT:
+        return query.get("access_token", "")
+    if path == DINGTALK_SESSION:
+        return query.get("session", "")
+    if path == DINGTALK_GROUP_SEND and isinstance(payload, dict):
+        return str(payload.get("openConversationId", ""))
+    return ""
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # bursts of concurrent sends must not wait for SYN retries
+
+
+class PlatformStub:
+    """The stub server. Thread-safe: tests read `requests` while the app posts from other threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: list[Recorded] = []
+        self._rules: list[_Rule] = []
+        self._dingtalk_secrets: dict[str, str] = {}
+        self._stopping = threading.Event()
+        self._arrived = threading.Condition(self._lock)
+        self._tokens = itertools.count(1)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> PlatformStub:
+        self._server = _Server(("127.0.0.1", 0), self._handler_class())
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()  # wakes handlers sleeping on a delay
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> PlatformStub:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() the stub first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # --- programming ----------------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        n: int = 1,
+        *,
+        errcode: int | None = None,
+        status: int | None = None,
+        delay: float = 0.0,
+        key: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        """Answer the next `n` matching requests differently: with `errcode` (HTTP 200 and
+        {"errcode", "errmsg"}; on /v1.0/ OpenAPI paths HTTP 400 and {"code", "message"} as well),
+        with HTTP `status` (e.g. 500), and/or after `delay` seconds (to provoke client timeouts).
+        `key` limits the rule to one robot (see robot_key_of), `path` to one endpoint. Rules are
+        consumed in the order they were added."""
+        if errcode is None and status is None and not delay:
+            raise ValueError("say what to do: errcode, status or delay")
+        with self._lock:
+            self._rules.append(_Rule(n, errcode, status, delay, key, path))
+
+    def require_dingtalk_sign(self, access_token: str, secret: str) -> None:
+        """Check 加签 on /robot/send for this access_token like DingTalk does (310000 if wrong)."""
+        with self._lock:
+            self._dingtalk_secrets[access_token] = secret
+
+    def reset(self) -> None:
+        """Forget requests and pending rules."""
+        with self._lock:
+            self._requests.clear()
+            self._rules.clear()
+
+    # --- inspection -----------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[Recorded]:
+        with self._lock:
+            return list(self._requests)
+
+    def requests_to(self, path: str, key: str | None = None) -> list[Recorded]:
+        return [r for r in self.requests if r.path == path and (key is None or r.key == key)]
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> list[Recorded]:
+        """Block until at least `count` requests have arrived; raise TimeoutError otherwise."""
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while len(self._requests) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{len(self._requests)} of {count} requests arrived")
+                self._arrived.wait(left)
+            return list(self._requests)
+
+    # --- serving --------------------------------------------------------------------------------
+
+    def _record(self, rec: Recorded) -> _Rule | None:
+        with self._arrived:
+            self._requests.append(rec)
+            self._arrived.notify_all()
+            self._rules = [r for r in self._rules if r.remaining > 0]
+            for rule in self._rules:
+                if rule.matches(rec.path, rec.key):
+                    rule.remaining -= 1
+                    return rule
+        return None
+
+    def _signature_ok(self, rec: Recorded) -> bool:
+        with self._lock:
+            secret = self._dingtalk_secrets.get(rec.key)
+        if secret is None or rec.path != DINGTALK_ROBOT:
+            return True
+        timestamp, sign = rec.query.get("timestamp", ""), rec.query.get("sign", "")
+        if not timestamp.isdigit() or abs(time.time() * 1000 - int(timestamp)) > 3_600_000:
+            return False
+        digest = hmac.new(secret.encode(), f"{timestamp}\n{secret}".encode(), hashlib.sha256)
+        return hmac.compare_digest(base64.b64encode(digest.digest()).decode(), sign)
+
+    def _answer(self, rec: Recorded, rule: _Rule | None) -> tuple[int, dict[str, Any]]:
+        openapi = rec.path.startswith("/v1.0/")
+        if rule is not None:
+            if rule.delay:
+                self._stopping.wait(rule.delay)
+            if rule.errcode is not None:
+                msg = ERRMSG.get(rule.errcode, "stub error")
+                if openapi:
+                    return rule.status or 400, {
+                        "code": str(rule.errcode),
+                        "message": msg,
+                        "errcode": rule.errcode,
+                        "errmsg": msg,
+                    }
+                return rule.status or 200, {"errcode": rule.errcode, "errmsg": msg}
+            if rule.status is not None:
+                return rule.status, {"errcode": -1, "errmsg": "stub http error"}
+        if rec.path not in PATHS:
+            return 404, {"errcode": 404, "errmsg": "no such endpoint"}
+        if not isinstance(rec.json, dict):
+            return 400, {"errcode": 40000, "errmsg": "body is not a JSON object"}
+        if not self._signature_ok(rec):
+            return 200, {"errcode": 310000, "errmsg": ERRMSG[310000]}
+        if rec.path == DINGTALK_TOKEN:
+            return 200, {"accessToken": f"stub-token-{next(self._tokens)}", "expireIn": 7200}
+        if rec.path == DINGTALK_GROUP_SEND:
+            return 200, {"processQueryKey": f"stub-query-{len(self.requests)}"}
+        return 200, {"errcode": 0, "errmsg": "ok"}
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                self._handle()
+
+            def do_GET(self) -> None:
+                self._handle()
+
+            def _handle(self) -> None:
+                parts = urlsplit(self.path)
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else b""
+                try:
+                    payload = json.loads(body) if body else None
+                except ValueError:
+                    payload = None
+                query = dict(parse_qsl(parts.query, keep_blank_values=True))
+                rec = Recorded(
+                    method=self.command,
+                    path=parts.path,
+                    query=query,
+                    headers={k.lower(): v for k, v in self.headers.items()},
+                    body=body,
+                    json=payload,
+                    key=robot_key_of(parts.path, query, payload),
+                )
+                status, answer = stub._answer(rec, stub._record(rec))
+                out = json.dumps(answer, ensure_ascii=False).encode("utf-8")
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json; charset=utf-8")
+                    self.send_header("Content-Length", str(len(out)))
+                    self.end_headers()
+                    self.wfile.write(out)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a provoked timeout)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # keep test output quiet
+
+        return Handler
