@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +31,20 @@ def _hhmm(v: str) -> str:
     if not (0 <= int(h) < 24 and 0 <= int(m) < 60):
         raise ValueError(f"not a time HH:MM: {v!r}")
     return f"{int(h):02d}:{int(m):02d}"
+
+
+def _instant(v: str) -> str:
+    v = v.strip()
+    if v and datetime.fromisoformat(v).tzinfo is None:
+        raise ValueError(f"needs a UTC offset, e.g. 2020-08-14T08:59:00+08:00: {v!r}")
+    return v
+
+
+def _positive_float(v: str) -> float:
+    f = float(v)
+    if not f > 0:
+        raise ValueError(f"must be a positive number: {v!r}")
+    return f
 
 
 def _list(v: str) -> tuple[str, ...]:
@@ -59,6 +74,9 @@ class Settings:
     quiet_end: str = "08:00"  # ... until quiet_end
     extra_holidays: tuple[str, ...] = ()  # YYYY-MM-DD, for years chinesecalendar does not know
     extra_workdays: tuple[str, ...] = ()  # YYYY-MM-DD make-up working days (调休)
+    # tests and demos only: the scheduler's clock starts at this ISO instant ("" = real time)
+    fake_now: str = ""
+    clock_speed: float = 1.0  # with fake_now: how many seconds pass per real second
     # mail
     smtp_url: str = ""
     # link checks
@@ -110,6 +128,8 @@ class Settings:
             "extra_holidays": _list,
             "extra_workdays": _list,
             "link_allow": _list,
+            "fake_now": _instant,
+            "clock_speed": _positive_float,
             "max_body_bytes": int,
             "robot_per_minute": int,
         }

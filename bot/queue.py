@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import redis
-from rq import Queue, Retry
+from rq import Callback, Queue, Retry
 
 QUEUE_NAME = "duban"
+# Called after every failed attempt; it tells the office once the last retry has failed.
+ON_FAILURE = "bot.jobs.report_failure"
 
 
 def make_queue(client: redis.Redis, name: str = QUEUE_NAME) -> Queue:
@@ -29,6 +31,7 @@ def make_enqueue(queue: Queue) -> Callable[..., str]:
                 "scheduled",
             ):
                 return job_id
+        kwargs.setdefault("on_failure", Callback(ON_FAILURE))
         job = queue.enqueue(
             func,
             *args,

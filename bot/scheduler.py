@@ -1,28 +1,83 @@
-"""The scheduler process: `python -m bot.scheduler` runs the periodic jobs (see bot.schedule)."""
+"""The scheduler process: `python -m bot.scheduler` runs the periodic jobs of bot.schedule.
+
+Start as many as you like: one holds the Redis lock and acts, the others wait to take over.
+"""
 
 from __future__ import annotations
 
 import logging
 import signal
 import sys
-import time
+import threading
+from collections.abc import Callable
+
+import redis
+from rq import Queue
+from rq.job import Job
 
 from bot.config import Settings
+from bot.queue import make_enqueue, make_queue
+from bot.runtime import redis_url_for
+from bot.schedule import Scheduler, make_clock, schedule_table
+from bot.store import RedisStore
+from bot.workdays import WorkCalendar
+
+log = logging.getLogger("bot.scheduler")
+
+
+def retry_releaser(queue: Queue) -> Callable[[float], int]:
+    """Moves jobs whose retry delay has passed from RQ's scheduled registry back to the queue.
+
+    Our workers run without RQ's own scheduler, so without this a retry with a delay
+    (bot.queue's backoff) would wait forever.
+    """
+    registry = queue.scheduled_job_registry
+
+    def release(now_ts: float) -> int:
+        ids = registry.get_jobs_to_schedule(int(now_ts))
+        moved = 0
+        for jid, job in zip(ids, Job.fetch_many(ids, connection=queue.connection), strict=True):
+            registry.remove(jid)
+            if job is not None:
+                queue.enqueue_job(job)
+                moved += 1
+        return moved
+
+    return release
+
+
+def build_scheduler(settings: Settings, client: redis.Redis) -> Scheduler:
+    clock = make_clock(settings.fake_now, settings.clock_speed)
+    store = RedisStore(client, settings.key_prefix, clock)
+    queue = make_queue(client)
+    return Scheduler(
+        store,
+        WorkCalendar.from_settings(settings),
+        make_enqueue(queue),
+        schedule_table(settings),
+        clock,
+        release_retries=retry_releaser(queue),
+    )
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s scheduler %(levelname)s %(message)s")
-    Settings.from_env()
-    running = True
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s scheduler %(levelname)s %(message)s"
+    )
+    settings = Settings.from_env()
+    url, _ = redis_url_for(settings)
+    client = redis.Redis.from_url(url, health_check_interval=30)
+    scheduler = build_scheduler(settings, client)
+    stop = threading.Event()
 
-    def stop(*_):
-        nonlocal running
-        running = False
+    def on_signal(*_):
+        stop.set()
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    while running:
-        time.sleep(0.5)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log.info("scheduler %s started", scheduler.token)
+    scheduler.run(stop)
+    log.info("scheduler %s stopped", scheduler.token)
     return 0
 
 

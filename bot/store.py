@@ -616,8 +616,8 @@ class RedisStore:
         """Add one failure to a counter that expires `window_seconds` after the first one."""
         key = self.keys.marker(f"fail:{name}")
         pipe = self.r.pipeline(transaction=True)
-        pipe.incr(key).expire(key, window_seconds, nx=True)
-        return int(pipe.execute()[0])
+        pipe.set(key, 0, nx=True, ex=window_seconds).incr(key)  # EXPIRE NX needs Redis 7
+        return int(pipe.execute()[1])
 
     def failures(self, name: str) -> int:
         return int(_s(self.r.get(self.keys.marker(f"fail:{name}"))) or 0)

@@ -1,0 +1,251 @@
+"""Exports and submissions (product.md §7): build the files with bot.reports from the store's
+state, keep them in the store for download, post the links, and mail submissions.
+
+Services: no RQ here; the jobs in bot.jobs call these with a runtime and an instant.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import formataddr, make_msgid
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from bot.messages import Notice
+from bot.progress import Assignment
+from bot.reports import (
+    DOCX_MIME,
+    XLSX_MIME,
+    CatalogRow,
+    department_workbook,
+    district_workbook,
+    explanation_document,
+)
+
+EXPORT_TTL = 7 * 86400  # on-demand exports stay downloadable for a week
+KEEP = 0  # submissions are kept
+
+
+def download_url(settings, token: str) -> str:
+    return f"{settings.public_url.rstrip('/')}/exports/{token}"
+
+
+def _stamp(rt, now: datetime) -> str:
+    return rt.calendar.local_now(now).strftime("%Y%m%d-%H%M")
+
+
+def catalog_rows(catalog, assignments: dict[int, Assignment]) -> list[CatalogRow]:
+    return [
+        CatalogRow(catalog.indicators[i], a)
+        for i, a in sorted(assignments.items())
+        if i in catalog.indicators
+    ]
+
+
+def department_files(
+    rt, department: str, assignments: dict[int, Assignment], now: datetime, suffix: str
+) -> list[tuple[str, bytes, str]]:
+    """[(file name, bytes, kind)] of the 资料目录 workbook and the 报送材料说明 document."""
+    rows = catalog_rows(rt.catalog, assignments)
+    campaign, tz = rt.catalog.campaign, rt.settings.tz
+    return [
+        (
+            f"{department}_资料目录_{suffix}.xlsx",
+            department_workbook(campaign, department, rows, now, tz=tz),
+            "xlsx",
+        ),
+        (
+            f"{department}_报送材料说明_{suffix}.docx",
+            explanation_document(campaign, department, rows, now, tz=tz),
+            "docx",
+        ),
+    ]
+
+
+def _links_text(rt, stored: list[tuple[str, str]]) -> list[str]:
+    return [f"- [{name}]({download_url(rt.settings, token)})" for name, token in stored]
+
+
+def export_department(
+    rt, now: datetime, department: str, request_id: str, to_office: bool = False
+) -> dict:
+    """Build a department's files, store them for a week and post the download links to the
+    department (or to the office when an admin asked for another department)."""
+    if department not in rt.org.departments:
+        return {"queued": 0, "reason": f"unknown department {department!r}"}
+    assignments = rt.store.department_assignments(department)
+    stored = []
+    for name, data, kind in department_files(rt, department, assignments, now, _stamp(rt, now)):
+        token = rt.store.put_export(name, data, EXPORT_TTL, department=department, kind=kind)
+        stored.append((name, token))
+    text = "\n".join(
+        [
+            f"**📎 {department}资料目录已生成**",
+            *_links_text(rt, stored),
+            "链接 7 天内有效；如需正式报送，请发送「报送」。",
+        ]
+    )
+    target = "" if to_office else department
+    queued = rt.store.add_notices_once([(f"export:{request_id}", Notice(text, target))])
+    return {"queued": queued, "tokens": [t for _, t in stored]}
+
+
+def export_district(rt, now: datetime, request_id: str) -> dict:
+    """The office's district workbook (matrix plus every department's sheet), linked to the
+    office's chat."""
+    departments = [d for d in rt.org.departments if any(k[1] == d for k in rt.assignments)]
+    assignments = rt.store.assignments_of(departments)
+    data = district_workbook(
+        rt.catalog.campaign, rt.catalog, departments, assignments, now, tz=rt.settings.tz
+    )
+    name = f"全区资料目录汇总_{_stamp(rt, now)}.xlsx"
+    token = rt.store.put_export(name, data, EXPORT_TTL, kind="xlsx")
+    text = (
+        f"**📎 全区资料目录汇总表已生成**\n- [{name}]({download_url(rt.settings, token)})\n"
+        "链接 7 天内有效。"
+    )
+    queued = rt.store.add_notices_once([(f"export:{request_id}", Notice(text, ""))])
+    return {"queued": queued, "tokens": [token]}
+
+
+# --- submissions ------------------------------------------------------------------------------
+
+
+def build_submission(rt, now: datetime, department: str, version: int) -> dict:
+    """Files of a frozen submission, built from its snapshot (not today's state), kept."""
+    sub = rt.store.submission(department, version)
+    if sub is None:
+        return {"reason": f"no submission {department} v{version}"}
+    done = next((s for s in rt.store.submission_list(department) if s["version"] == version), {})
+    if done.get("xlsx") and done.get("docx"):
+        tokens = {"xlsx": done["xlsx"], "docx": done["docx"]}
+    else:
+        at = datetime.fromisoformat(sub["at"].replace("Z", "+00:00"))
+        tokens = {}
+        for name, data, kind in department_files(
+            rt, department, sub["assignments"], at, f"第{version}版"
+        ):
+            tokens[kind] = rt.store.put_export(name, data, KEEP, department=department, kind=kind)
+            tokens[kind + "_name"] = name
+        mail = "pending" if rt.settings.smtp_url else "not_configured"
+        rt.store.update_submission_files(
+            department, version, {**tokens, "mail": mail}, "system:submission", "submission_files"
+        )
+    names = [
+        (tokens.get("xlsx_name") or done.get("xlsx_name", "资料目录.xlsx"), tokens["xlsx"]),
+        (tokens.get("docx_name") or done.get("docx_name", "报送材料说明.docx"), tokens["docx"]),
+    ]
+    text = "\n".join([f"**📮 {department}第{version}版报送材料已定稿**", *_links_text(rt, names)])
+    queued = rt.store.add_notices_once(
+        [(f"submission:{department}:{version}", Notice(text, department))]
+    )
+    return {"queued": queued, "tokens": [tokens["xlsx"], tokens["docx"]]}
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int
+    user: str
+    password: str
+    sender: str
+    tls: str  # "" | "ssl" | "starttls"
+
+    @classmethod
+    def from_url(cls, url: str) -> SmtpConfig:
+        """smtp://[user[:password]@]host[:port][?from=addr&starttls=1], smtps://... for TLS."""
+        p = urlsplit(url)
+        if p.scheme not in ("smtp", "smtps", "smtp+starttls") or not p.hostname:
+            raise ValueError("DUBAN_SMTP_URL must look like smtp://user:password@host:port")
+        q = {k: v[-1] for k, v in parse_qs(p.query).items()}
+        tls = "ssl" if p.scheme == "smtps" else ""
+        if p.scheme == "smtp+starttls" or q.get("starttls") in ("1", "true", "yes"):
+            tls = "starttls"
+        user = unquote(p.username or "")
+        default_port = 465 if tls == "ssl" else (587 if tls == "starttls" else 25)
+        return cls(
+            host=p.hostname,
+            port=p.port or default_port,
+            user=user,
+            password=unquote(p.password or ""),
+            sender=q.get("from") or (user if "@" in user else f"duban@{p.hostname}"),
+            tls=tls,
+        )
+
+
+def submission_message(rt, department: str, version: int, at: str, files) -> EmailMessage:
+    campaign = rt.catalog.campaign
+    local = rt.calendar.local_now(datetime.fromisoformat(at.replace("Z", "+00:00")))
+    msg = EmailMessage()
+    msg["Subject"] = f"{department}{campaign.name}资料目录报送（第{version}版）"
+    msg["To"] = campaign.submit_to
+    msg["Message-ID"] = make_msgid(domain="duban.local")
+    msg.set_content(
+        f"{campaign.issued_by}：\n\n"
+        f"根据{campaign.document}要求，现报送{department}资料目录及报送材料说明"
+        f"（第{version}版，{local:%Y-%m-%d %H:%M}定稿），请查收。\n"
+        "纸质材料已整理成册备查。\n\n"
+        f"{department}\n（本邮件由督办系统发送）\n"
+    )
+    for name, data, mime in files:
+        main, _, sub = mime.partition("/")
+        msg.add_attachment(data, maintype=main, subtype=sub, filename=name)
+    return msg
+
+
+def mail_submission(rt, now: datetime, department: str, version: int) -> dict:
+    """Mail a submission's files to the campaign's submit_to; raises on SMTP trouble so RQ
+    retries it (and the office is told when the last retry fails)."""
+    if not rt.settings.smtp_url:
+        return {"reason": "mail is not configured"}
+    sub = next((s for s in rt.store.submission_list(department) if s["version"] == version), None)
+    if sub is None or not sub.get("xlsx"):
+        raise RuntimeError(f"submission {version} has no files yet")
+    if sub.get("mail") == "sent":
+        return {"reason": "already mailed"}
+    files = []
+    for kind, mime in (("xlsx", XLSX_MIME), ("docx", DOCX_MIME)):
+        got = rt.store.get_export(sub[kind])
+        if got is None:
+            raise RuntimeError(f"submission file {kind} is missing")
+        files.append((got[0], got[1], mime))
+    cfg = SmtpConfig.from_url(rt.settings.smtp_url)
+    msg = submission_message(rt, department, version, sub["at"], files)
+    msg["From"] = formataddr((f"{department}（督办）", cfg.sender))
+    try:
+        _send(cfg, msg)
+    except (OSError, smtplib.SMTPException) as e:
+        rt.store.update_submission_files(
+            department,
+            version,
+            {"mail": "retrying", "mail_error": type(e).__name__},
+            "system:mail",
+            "submission_mail_error",
+        )
+        raise
+    rt.store.update_submission_files(
+        department,
+        version,
+        {"mail": "sent", "mailed_at": rt.store.now_iso(), "mailed_to": msg["To"]},
+        "system:mail",
+        "submission_mailed",
+    )
+    return {"mailed_to": msg["To"]}
+
+
+def _send(cfg: SmtpConfig, msg: EmailMessage, timeout: float = 20.0) -> None:
+    if cfg.tls == "ssl":
+        client = smtplib.SMTP_SSL(
+            cfg.host, cfg.port, timeout=timeout, context=ssl.create_default_context()
+        )
+    else:
+        client = smtplib.SMTP(cfg.host, cfg.port, timeout=timeout)
+    with client:
+        if cfg.tls == "starttls":
+            client.starttls(context=ssl.create_default_context())
+        if cfg.user:
+            client.login(cfg.user, cfg.password)
+        client.send_message(msg)

@@ -1,0 +1,476 @@
+"""The office's web pages under /admin, and export downloads under /exports/<token>.
+
+Review, stars and "remind now" go through the same command core as chat (the web is one more
+channel, actor `web:admin`), so the rules, the audit entries and the notices are identical.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import importlib
+import re
+import secrets
+from datetime import timedelta
+from urllib.parse import quote
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from rq import Queue
+
+from bot.jobs import JOB_LABELS
+from bot.messages import Incoming
+from bot.progress import STATUS_LABELS, Status
+from bot.queue import QUEUE_NAME
+from bot.schedule import job_id
+from bot.web import views
+from bot.web.common import check_csrf, csrf_token, install, runtime, secure_headers
+
+bp = Blueprint(
+    "admin",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/admin/static",
+)
+
+DEMO_PASSWORD = "demo"
+LOGIN_WINDOW = 15 * 60  # seconds a run of failed logins is remembered
+LOGIN_MAX_FAILURES = 10  # per client address in that window
+SESSION_HOURS = 12
+RANKING_JOB = "bot.jobs.send_ranking"
+
+_OPEN = {"admin.login", "admin.static", "admin.download_export"}
+_ACTION_NAMES = views.ACTION_LABELS
+
+
+@bp.record_once
+def _setup(state) -> None:
+    install(state.app)
+    state.app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=SESSION_HOURS))
+
+
+def admin_password() -> str:
+    """The configured password; in demo mode "demo" when none is set; "" = admin disabled."""
+    s = runtime().settings
+    return s.admin_password or (DEMO_PASSWORD if s.demo else "")
+
+
+def is_logged_in() -> bool:
+    return bool(session.get("admin"))
+
+
+@bp.before_request
+def _guard():
+    if request.endpoint in ("admin.static", "admin.download_export"):
+        return None
+    if not admin_password():
+        return render_template("disabled.html"), 503
+    check_csrf()
+    if request.endpoint not in _OPEN and not is_logged_in():
+        if request.method == "GET":
+            return redirect(url_for("admin.login", next=request.full_path.rstrip("?")))
+        abort(401, description="登录已失效，请重新登录。")
+    return None
+
+
+bp.after_request(secure_headers)
+
+
+@bp.app_context_processor
+def _globals():
+    return {
+        "logged_in": is_logged_in(),
+        "status_labels": STATUS_LABELS,
+        "demo": runtime().settings.demo,
+    }
+
+
+# --- login ---------------------------------------------------------------------------------
+
+
+def _safe_next(target: str | None) -> str:
+    """Only our own /admin pages are followed after login (never another site)."""
+    if target and target.startswith("/admin") and not target.startswith("//"):
+        return target
+    return url_for("admin.overview")
+
+
+@bp.route("/admin/login", methods=["GET", "POST"])
+def login():
+    rt = runtime()
+    client = request.remote_addr or "unknown"
+    if request.method == "POST":
+        if rt.store.failures(f"login:{client}") >= LOGIN_MAX_FAILURES:
+            flash("登录失败次数过多，请 15 分钟后再试。", "error")
+            return render_template("login.html", next=request.form.get("next", "")), 429
+        given = request.form.get("password", "").encode()
+        if hmac.compare_digest(given, admin_password().encode()):
+            rt.store.clear_failures(f"login:{client}")
+            session.clear()
+            session.permanent = True
+            session["admin"] = True
+            csrf_token()
+            flash("登录成功。", "ok")
+            return redirect(_safe_next(request.form.get("next")))
+        rt.store.count_failure(f"login:{client}", LOGIN_WINDOW)
+        flash("密码不正确，请重新输入。", "error")
+        return render_template("login.html", next=request.form.get("next", "")), 401
+    if is_logged_in():
+        return redirect(_safe_next(request.args.get("next")))
+    return render_template("login.html", next=request.args.get("next", ""), demo=rt.settings.demo)
+
+
+@bp.post("/admin/logout")
+def logout():
+    session.clear()
+    flash("您已安全退出。", "ok")
+    return redirect(url_for("admin.login"))
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+
+@bp.get("/admin/")
+@bp.get("/admin")
+def overview():
+    rt = runtime()
+    return render_template(
+        "overview.html",
+        ov=views.overview(rt),
+        progress=views.department_progress(rt),
+        departments=list(rt.org.departments),
+    )
+
+
+@bp.get("/admin/matrix")
+def matrix():
+    rt = runtime()
+    f = {
+        "level1": request.args.get("level1", ""),
+        "lead": request.args.get("lead", ""),
+        "status": request.args.get("status", ""),
+        "overdue": request.args.get("overdue", "") == "1",
+    }
+    if f["status"] and f["status"] not in {s.value for s in Status}:
+        f["status"] = ""
+    return render_template(
+        "matrix.html",
+        m=views.matrix(rt, **f),
+        f=f,
+        level1s=views.level1_groups(rt),
+        leads=views.lead_departments(rt),
+    )
+
+
+@bp.get("/admin/indicators/<int:ind_id>")
+def indicator(ind_id: int):
+    rt = runtime()
+    ind = rt.catalog.get(ind_id)
+    if ind is None:
+        abort(404, description=f"编号 {ind_id} 不存在。")
+    history, _ = rt.store.audit_page(count=200, indicator=ind_id)
+    return render_template(
+        "indicator.html",
+        d=views.indicator_detail(rt, ind),
+        history=[views.audit_dict(e) for e in history],
+        prev_id=ind_id - 1 if rt.catalog.get(ind_id - 1) else None,
+        next_id=ind_id + 1 if rt.catalog.get(ind_id + 1) else None,
+    )
+
+
+def run_command(text: str) -> str:
+    """Send one command to the core as the office's web user; the reply text to flash."""
+    rt = runtime()
+    reply = rt.dispatcher.handle(
+        Incoming(
+            platform="web",
+            user_id="admin",
+            text=text,
+            mentioned=True,
+            message_id=f"web-{secrets.token_hex(8)}",
+            user_name="管理后台",
+            is_admin=True,
+        )
+    )
+    return reply.text or "已处理。"
+
+
+@bp.post("/admin/indicators/<int:ind_id>/review")
+def review(ind_id: int):
+    rt = runtime()
+    department = request.form.get("department", "")
+    if department not in rt.org.departments:
+        abort(400, description="请选择部门。")
+    action = request.form.get("action", "")
+    if action == "approve":
+        flash(run_command(f"通过 {ind_id} {department}"), "info")
+    elif action == "return":
+        reason = " ".join(request.form.get("reason", "").split())
+        if not reason:
+            flash("退回时请写明原因。", "error")
+        else:
+            flash(run_command(f"退回 {ind_id} {department} {reason}"), "info")
+    else:
+        abort(400, description="未知的审核操作。")
+    return redirect(url_for("admin.indicator", ind_id=ind_id, _anchor=f"u-{_anchor(department)}"))
+
+
+def _anchor(department: str) -> str:
+    return hashlib.sha1(department.encode()).hexdigest()[:10]  # an ASCII id for the anchor
+
+
+bp.add_app_template_filter(_anchor, "anchor")
+
+
+@bp.post("/admin/indicators/<int:ind_id>/star")
+def star(ind_id: int):
+    flash(run_command(f"星标 {ind_id}"), "info")
+    return redirect(url_for("admin.indicator", ind_id=ind_id))
+
+
+@bp.post("/admin/remind")
+def remind():
+    rt = runtime()
+    department = request.form.get("department", "")
+    if department and department not in rt.org.departments:
+        abort(400, description="没有这个部门。")
+    if rt.registry.get("催办") is None:
+        flash("「催办」功能尚未启用。", "error")
+    else:
+        flash(run_command(f"催办 {department}".strip()), "info")
+    return redirect(_back())
+
+
+@bp.post("/admin/rank")
+def rank_now():
+    """Push the ranking now: the scheduled job with a slot of its own (once per minute)."""
+    rt = runtime()
+    now = rt.store.clock()
+    minute = rt.calendar.local_now(now).strftime("%Y-%m-%d-%H%M")
+    try:
+        rt.services["enqueue"](
+            RANKING_JOB,
+            job_id=job_id("rank-now", minute),
+            slot=f"now-{minute}",
+            now_iso=rt.store.now_iso(),
+        )
+        flash("已安排立即推送排名，稍后各部门群和办公室群会收到。", "ok")
+    except Exception:
+        flash("排名推送未能排队，请稍后重试。", "error")
+    return redirect(_back())
+
+
+def _back() -> str:
+    ref = request.form.get("back", "")
+    return (
+        ref if ref.startswith("/admin") and not ref.startswith("//") else url_for("admin.overview")
+    )
+
+
+# --- audit ---------------------------------------------------------------------------------
+
+_CURSOR = re.compile(r"^\d{1,20}-\d{1,20}$")
+
+
+@bp.get("/admin/audit")
+def audit():
+    rt = runtime()
+    f = {
+        "department": request.args.get("department", ""),
+        "action": request.args.get("action", ""),
+        "indicator": request.args.get("indicator", ""),
+        "actor": request.args.get("actor", "").strip(),
+    }
+    before = request.args.get("before", "+")
+    if before != "+" and not _CURSOR.match(before):
+        before = "+"
+    ind = int(f["indicator"]) if f["indicator"].isdigit() else None
+    entries, cursor = rt.store.audit_page(
+        count=100,
+        before_id=before,
+        department=f["department"],
+        action=f["action"],
+        indicator=ind,
+        actor=f["actor"],
+    )
+    return render_template(
+        "audit.html",
+        entries=[views.audit_dict(e) for e in entries],
+        cursor=cursor,
+        f=f,
+        departments=list(rt.org.departments),
+        actions=_ACTION_NAMES,
+    )
+
+
+# --- deliveries and queue health ----------------------------------------------------------
+
+
+def _delivery():
+    """bot.delivery when it offers what this page needs, else None."""
+    try:
+        mod = importlib.import_module("bot.delivery")
+    except ImportError:
+        return None
+    if not (hasattr(mod, "dead_letters") and hasattr(mod, "retry_dead")):
+        return None
+    return mod
+
+
+def queue_health(rt) -> dict:
+    q = Queue(QUEUE_NAME, connection=rt.redis)
+    return {
+        "queued": q.count,
+        "started": q.started_job_registry.count,
+        "failed": q.failed_job_registry.count,
+        "deferred": q.deferred_job_registry.count,
+        "scheduled": q.scheduled_job_registry.count,
+        "finished": q.finished_job_registry.count,
+        "failed_jobs": _failed_jobs(q),
+    }
+
+
+def _failed_jobs(q: Queue, limit: int = 20) -> list[dict]:
+    out = []
+    for jid in q.failed_job_registry.get_job_ids(0, limit - 1, desc=True):
+        job = q.fetch_job(jid)
+        if job is None:
+            continue
+        exc = (job.exc_info or "").strip().splitlines()
+        out.append(
+            {
+                "id": jid,
+                "func": job.func_name,
+                "label": JOB_LABELS.get(job.func_name, job.func_name),
+                "ended_at": job.ended_at.isoformat(timespec="seconds") if job.ended_at else "",
+                "error": exc[-1][:200] if exc else "",
+            }
+        )
+    return out
+
+
+@bp.get("/admin/deliveries")
+def deliveries():
+    rt = runtime()
+    mod = _delivery()
+    dead = None
+    if mod is not None:
+        dead = mod.dead_letters(rt.store)
+    return render_template(
+        "deliveries.html", dead=dead, available=mod is not None, health=queue_health(rt)
+    )
+
+
+@bp.post("/admin/deliveries/retry")
+def retry_delivery():
+    rt = runtime()
+    mod = _delivery()
+    if mod is None:
+        flash("失败投递的重试功能尚未启用。", "error")
+        return redirect(url_for("admin.deliveries"))
+    entry_id = request.form.get("entry_id", "")
+    try:
+        mod.retry_dead(rt.store, rt.services["enqueue"], entry_id)
+        flash("已重新安排投递。", "ok")
+    except Exception:
+        flash("重试未成功，该记录可能已被处理，请刷新查看。", "error")
+    return redirect(url_for("admin.deliveries"))
+
+
+@bp.post("/admin/jobs/retry")
+def retry_jobs():
+    """Run failed background jobs again: one (job_id) or all of them."""
+    rt = runtime()
+    q = Queue(QUEUE_NAME, connection=rt.redis)
+    wanted = request.form.get("job_id", "")
+    ids = [wanted] if wanted else q.failed_job_registry.get_job_ids()
+    n = 0
+    for jid in ids:
+        try:
+            q.failed_job_registry.requeue(jid)
+            n += 1
+        except Exception:  # a job that vanished or was retried meanwhile is simply skipped
+            continue
+    if wanted and not n:
+        flash("该任务已不在失败列表中，请刷新查看。", "error")
+    else:
+        flash(f"已重新执行 {n} 个失败任务。", "ok")
+    return redirect(url_for("admin.deliveries"))
+
+
+# --- exports -------------------------------------------------------------------------------
+
+
+@bp.get("/admin/exports")
+def exports():
+    rt = runtime()
+    department = request.args.get("department", "")
+    available = hasattr(rt.store, "list_exports")
+    items = None
+    if available:
+        items = rt.store.list_exports(department or None)
+    return render_template(
+        "exports.html",
+        items=items,
+        available=available,
+        departments=list(rt.org.departments),
+        department=department,
+    )
+
+
+@bp.post("/admin/exports/build")
+def build_export():
+    """Same as 导出 in chat: the files are built in the background and listed here."""
+    rt = runtime()
+    scope = request.form.get("scope", "")
+    if scope == "district":
+        flash(run_command("导出 全区"), "info")
+    elif scope == "department":
+        department = request.form.get("department", "")
+        if department not in rt.org.departments:
+            flash("请选择部门。", "error")
+        else:
+            flash(run_command(f"导出 {department}"), "info")
+    else:
+        abort(400, description="未知的导出类型。")
+    return redirect(url_for("admin.exports"))
+
+
+_MIME = {
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "zip": "application/zip",
+    "pdf": "application/pdf",
+    "csv": "text/csv; charset=utf-8",
+}
+
+
+@bp.get("/exports/<token>")
+def download_export(token: str):
+    """A file built by an export job; the random token is the only key (shared in chat too)."""
+    rt = runtime()
+    if not re.fullmatch(r"[A-Za-z0-9_-]{16,128}", token) or not hasattr(rt.store, "get_export"):
+        abort(404)
+    found = rt.store.get_export(token)
+    if found is None:
+        abort(404, description="文件不存在或已过期，请重新生成。")
+    name, data = found
+    ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    ascii_name = re.sub(r"[^A-Za-z0-9._-]", "_", name) or "export"
+    resp = Response(data, mimetype=_MIME.get(ext, "application/octet-stream"))
+    resp.headers["Content-Disposition"] = (
+        f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+    )
+    resp.headers["Cache-Control"] = "private, no-store"
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    return resp

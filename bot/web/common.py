@@ -1,0 +1,118 @@
+"""What the office's pages and the sandbox share: the runtime, CSRF, security headers, filters."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from flask import Flask, abort, current_app, jsonify, render_template, request, session
+from werkzeug.exceptions import HTTPException
+
+from bot.runtime import Runtime
+from bot.web.markup import render_markdown
+from bot.web.views import is_web_url
+
+CSRF_FIELD = "csrf"
+CSRF_HEADER = "X-CSRF-Token"
+
+# Everything is served from here (government intranets have no internet); no inline script.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
+
+def runtime() -> Runtime:
+    return current_app.extensions["duban"]
+
+
+def csrf_token() -> str:
+    token = session.get(CSRF_FIELD)
+    if not token:
+        token = secrets.token_urlsafe(32)
+        session[CSRF_FIELD] = token
+    return token
+
+
+def check_csrf() -> None:
+    """Refuse a POST whose form field or header does not carry this session's token."""
+    if request.method != "POST":
+        return
+    expected = session.get(CSRF_FIELD, "")
+    sent = request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD, "")
+    if not expected or not sent or not hmac.compare_digest(expected.encode(), sent.encode()):
+        abort(400, description="页面已过期或请求来源不明（CSRF 校验未通过），请刷新页面后重试。")
+
+
+def secure_headers(resp):
+    resp.headers.setdefault("Content-Security-Policy", CSP)
+    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+    resp.headers.setdefault("X-Frame-Options", "DENY")
+    resp.headers.setdefault("Referrer-Policy", "same-origin")
+    if "text/html" in resp.headers.get("Content-Type", ""):
+        resp.headers.setdefault("Cache-Control", "no-store")
+    return resp
+
+
+def install(app: Flask) -> None:
+    """Once per app: cookie flags and the template helpers used by every page."""
+    if app.extensions.get("duban_web"):
+        return
+    app.extensions["duban_web"] = True
+    settings = app.extensions["duban"].settings
+    app.config["SESSION_COOKIE_NAME"] = "duban_session"
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    if settings.public_url.startswith("https://"):
+        app.config["SESSION_COOKIE_SECURE"] = True
+    app.json.ensure_ascii = False  # Chinese stays readable in the API's JSON
+    app.jinja_env.globals["csrf_token"] = csrf_token
+    app.jinja_env.filters["markdown"] = render_markdown
+    app.jinja_env.tests["web_url"] = is_web_url
+    app.register_error_handler(HTTPException, _http_error)
+
+
+API_PREFIX = "/api/"
+
+
+def api_error(status: int, error: str, message: str, headers: dict | None = None):
+    resp = jsonify({"error": error, "message": message})
+    resp.status_code = status
+    for k, v in (headers or {}).items():
+        resp.headers[k] = v
+    return resp
+
+
+_DEFAULT_TEXT = {
+    400: "请求有误，请检查后重试。",
+    401: "请先登录或提供有效的访问令牌。",
+    403: "没有权限进行此操作。",
+    404: "页面或数据不存在。",
+    405: "不支持这种请求方式。",
+    413: "提交的内容过大。",
+    429: "操作过于频繁，请稍后再试。",
+}
+
+
+def _http_error(e: HTTPException):
+    """JSON under /api/, a short Chinese page under /admin, /sandbox and /exports."""
+    path = request.path
+    if e.description == type(e).description:  # werkzeug's English default
+        e.description = _DEFAULT_TEXT.get(e.code or 0, "请求未能完成。")
+    if path.startswith(API_PREFIX):
+        headers = {}
+        if e.code == 405 and e.response is None:
+            allowed = getattr(e, "valid_methods", None) or []
+            if allowed:
+                headers["Allow"] = ", ".join(allowed)
+        if e.code == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        name = (e.name or "error").lower().replace(" ", "_")
+        return api_error(e.code or 500, name, e.description or "", headers)
+    if path.startswith(("/admin", "/sandbox", "/exports")):
+        resp = current_app.make_response(
+            (render_template("error.html", code=e.code, message=e.description), e.code)
+        )
+        return secure_headers(resp)
+    return e

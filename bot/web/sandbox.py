@@ -1,0 +1,151 @@
+"""/sandbox (demo mode only): talk to the bot as any person of the shipped org, and see the
+outbox of everything that would have been pushed to each chat. No platform account needed.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Blueprint, abort, jsonify, render_template, request
+
+from bot.messages import Incoming
+from bot.web.common import check_csrf, install, runtime, secure_headers
+from bot.web.markup import render_markdown
+
+bp = Blueprint("sandbox", __name__, url_prefix="/sandbox", template_folder="templates")
+
+PLATFORM = "sandbox"
+MAX_TEXT = 2000
+OUTBOX_SHOWN = 200
+
+KIND_LABELS = {
+    "notice": "通知",
+    "reminder": "提醒",
+    "escalation": "督促",
+    "ranking": "排名",
+    "review": "审核",
+    "binding": "绑定",
+}
+
+
+@bp.record_once
+def _setup(state) -> None:
+    install(state.app)
+
+
+@bp.before_request
+def _guard():
+    if not runtime().settings.demo:
+        abort(404, description="演示沙盒仅在演示模式（DUBAN_DEMO=1）下开放。")
+    check_csrf()
+
+
+bp.after_request(secure_headers)
+
+
+def people() -> list[dict]:
+    """The people to pick: the office's admins, the org's members, then anyone bound here."""
+    rt = runtime()
+    out = [
+        {"user_id": uid, "name": "依法治区办管理员", "department": "", "admin": True}
+        for platform, uid in sorted(rt.org.admins)
+        if platform == PLATFORM
+    ]
+    listed = set()
+    for m in rt.org.members:
+        if m.platform == PLATFORM:
+            listed.add(m.user_id)
+            role = "联络员" if m.role == "liaison" else "成员"
+            out.append(
+                {
+                    "user_id": m.user_id,
+                    "name": m.name or m.user_id,
+                    "department": f"{m.department}{role}",
+                    "admin": False,
+                }
+            )
+    for b in sorted(rt.store.bindings(), key=lambda b: (b.department, b.user_id)):
+        if b.platform == PLATFORM and b.user_id not in listed:
+            out.append(
+                {
+                    "user_id": b.user_id,
+                    "name": b.name or b.user_id,
+                    "department": b.department,
+                    "admin": False,
+                }
+            )
+    return out
+
+
+@bp.get("")
+@bp.get("/")
+def page():
+    return render_template("sandbox.html", people=people())
+
+
+@bp.post("/send")
+def send():
+    rt = runtime()
+    data = request.get_json(silent=True) or request.form
+    user_id = str(data.get("user_id", "")).strip()
+    text = str(data.get("text", ""))
+    is_admin = str(data.get("admin", "")).lower() in ("1", "true", "on")
+    if not user_id or len(user_id) > 64 or not user_id.isprintable():
+        return jsonify({"error": "请先选择或填写一个用户 ID（不超过 64 个字符）。"}), 400
+    if not text.strip():
+        return jsonify({"error": "请输入消息内容。"}), 400
+    if len(text) > MAX_TEXT:
+        return jsonify({"error": f"消息过长，请控制在 {MAX_TEXT} 字以内。"}), 400
+    person = next((p for p in people() if p["user_id"] == user_id), None)
+    reply = rt.dispatcher.handle(
+        Incoming(
+            platform=PLATFORM,
+            user_id=user_id,
+            text=text,
+            mentioned=True,
+            message_id=f"sandbox-{secrets.token_hex(8)}",
+            user_name=str(data.get("name", "")).strip()[:32] or (person or {}).get("name", ""),
+            is_admin=is_admin,
+        )
+    )
+    return jsonify(
+        {
+            "silent": reply.silent,
+            "text": reply.text,
+            "html": str(render_markdown(reply.text)),
+            "mentions": list(reply.mentions),
+        }
+    )
+
+
+@bp.get("/outbox")
+def outbox():
+    """The newest notices, grouped by chat: each department's group, "" = the office's group."""
+    rt = runtime()
+    groups: dict[str, dict] = {}
+    for entry_id, notice, at in rt.store.outbox_latest(OUTBOX_SHOWN):
+        g = groups.get(notice.department)
+        if g is None:
+            g = groups[notice.department] = {
+                "department": notice.department,
+                "label": f"{notice.department}群"
+                if notice.department
+                else "依法治区办（办公室群）",
+                "items": [],
+            }
+        g["items"].append(
+            {
+                "id": entry_id,
+                "at": at,
+                "kind": notice.kind,
+                "kind_label": KIND_LABELS.get(notice.kind, notice.kind),
+                "html": str(render_markdown(notice.text)),
+                "mentions": list(notice.mentions),
+            }
+        )
+    return jsonify(
+        {
+            "groups": list(groups.values()),
+            "latest": next((g["items"][0]["id"] for g in groups.values()), ""),
+        }
+    )

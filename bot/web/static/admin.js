@@ -1,0 +1,53 @@
+// 督办 admin: sortable tables and confirmations. No inline script (CSP: script-src 'self').
+(function () {
+  "use strict";
+
+  function cellValue(row, index) {
+    var cell = row.cells[index];
+    if (!cell) return "";
+    var v = cell.getAttribute("data-sort");
+    return v !== null ? v : cell.textContent.trim();
+  }
+
+  function sortTable(table, index, th) {
+    var body = table.tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows);
+    var asc = !th.classList.contains("sorted-asc");
+    var numeric = th.getAttribute("data-type") === "number";
+    rows.sort(function (a, b) {
+      var x = cellValue(a, index), y = cellValue(b, index);
+      var r = numeric ? parseFloat(x) - parseFloat(y) : x.localeCompare(y, "zh-Hans-CN");
+      return asc ? r : -r;
+    });
+    rows.forEach(function (r) { body.appendChild(r); });
+    table.querySelectorAll("th.sortable").forEach(function (h) {
+      h.classList.remove("sorted-asc", "sorted-desc");
+      h.removeAttribute("aria-sort");
+    });
+    th.classList.add(asc ? "sorted-asc" : "sorted-desc");
+    th.setAttribute("aria-sort", asc ? "ascending" : "descending");
+  }
+
+  document.querySelectorAll("table.sortable").forEach(function (table) {
+    table.querySelectorAll("th.sortable").forEach(function (th) {
+      var index = Array.prototype.indexOf.call(th.parentNode.children, th);
+      th.tabIndex = 0;
+      th.addEventListener("click", function () { sortTable(table, index, th); });
+      th.addEventListener("keydown", function (e) {
+        if (e.key === "Enter" || e.key === " ") { e.preventDefault(); sortTable(table, index, th); }
+      });
+    });
+  });
+
+  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+    form.addEventListener("submit", function (e) {
+      if (!window.confirm(form.getAttribute("data-confirm"))) e.preventDefault();
+    });
+  });
+
+  // Filter forms apply as soon as a select changes (the submit button stays for no-JS use).
+  document.querySelectorAll("form.autosubmit select, form.autosubmit input[type=checkbox]")
+    .forEach(function (el) {
+      el.addEventListener("change", function () { el.form.submit(); });
+    });
+})();

@@ -1,0 +1,306 @@
+"""Read models for the office's pages and the JSON API: plain dicts built from the store.
+
+The admin templates and the API serialise the same dicts, so both show the same numbers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from urllib.parse import urlsplit
+
+from bot.catalog import Indicator
+from bot.progress import Assignment, Material, Role, Status, compute_scores, rank, starred_ids
+from bot.records import AuditEntry
+from bot.runtime import Runtime
+
+ACTION_LABELS = {
+    "bind": "绑定",
+    "unbind": "解绑",
+    "submit": "提交链接",
+    "paper": "纸质材料",
+    "explain": "报送说明",
+    "done": "标记完成",
+    "not_applicable": "不涉及",
+    "delete": "删除材料",
+    "undo": "撤销",
+    "approve": "通过",
+    "return": "退回",
+    "star": "星标",
+    "submission": "报送",
+}
+
+
+def is_web_url(url: str) -> bool:
+    """Only http(s) links with a host become clickable; everything else is shown as text."""
+    try:
+        parts = urlsplit(url or "")
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
+def local_today(rt: Runtime) -> dt.date:
+    return rt.calendar.local_today(rt.store.clock())
+
+
+def deadlines(rt: Runtime) -> list[dict]:
+    today = local_today(rt)
+    out = []
+    for d in rt.catalog.campaign.deadlines:
+        days = (d.date - today).days
+        out.append(
+            {
+                "key": d.key,
+                "name": d.name,
+                "date": d.date.isoformat(),
+                "days_left": days,
+                "workdays_left": rt.calendar.workdays_left(today, d.date),
+                "passed": days < 0,
+            }
+        )
+    return out
+
+
+def is_overdue_now(rt: Runtime) -> bool:
+    """An open assignment is overdue once the first deadline (资料目录报送) has passed."""
+    first = rt.catalog.campaign.deadlines[0].date if rt.catalog.campaign.deadlines else None
+    return bool(first and local_today(rt) > first)
+
+
+def starred(rt: Runtime) -> frozenset[int]:
+    return starred_ids(rt.catalog, rt.store.star_overrides())
+
+
+def department_progress(rt: Runtime) -> list[dict]:
+    """Every department with assignments, in ranking order, with its counts per status."""
+    statuses, overrides, reached, last = rt.store.ranking_inputs()
+    stars = starred_ids(rt.catalog, overrides)
+    rows = rank(compute_scores(statuses, stars, reached))
+    counts: dict[str, dict[str, int]] = {}
+    leads: dict[str, int] = {}
+    for (_, dept), (role, status) in statuses.items():
+        c = counts.setdefault(dept, {s.value: 0 for s in Status})
+        c[status.value] += 1
+        if role is Role.LEAD:
+            leads[dept] = leads.get(dept, 0) + 1
+    out = []
+    for r in rows:
+        s = r.score
+        out.append(
+            {
+                "rank": r.rank,
+                "last_rank": last.get(s.department),
+                "department": s.department,
+                "percent": s.percent,
+                "done_weight": s.done_weight,
+                "total_weight": s.total_weight,
+                "done_count": s.done_count,
+                "total_count": s.total_count,
+                "lead_count": leads.get(s.department, 0),
+                "by_status": counts.get(s.department, {}),
+                "reached_at": s.reached_at or None,
+            }
+        )
+    return out
+
+
+def totals(rt: Runtime) -> dict:
+    statuses = rt.store.statuses()
+    by_status = {s.value: 0 for s in Status}
+    for _, s in statuses.values():
+        by_status[s.value] += 1
+    total = len(statuses)
+    done = sum(n for s, n in by_status.items() if Status(s).is_complete)
+    return {
+        "assignments": total,
+        "complete": done,
+        "percent": round(done * 100 / total) if total else 0,
+        "by_status": by_status,
+    }
+
+
+def overview(rt: Runtime) -> dict:
+    c = rt.catalog.campaign
+    return {
+        "campaign": {
+            "name": c.name,
+            "document": c.document,
+            "issued_by": c.issued_by,
+            "issued_on": c.issued_on.isoformat(),
+            "submit_to": c.submit_to,
+        },
+        "today": local_today(rt).isoformat(),
+        "deadlines": deadlines(rt),
+        "totals": totals(rt),
+        "indicators": len(rt.catalog.indicators),
+        "departments": len({d for _, d in rt.assignments}),
+    }
+
+
+def units(rt: Runtime, ind_id: int) -> tuple[list[str], list[str]]:
+    """The lead and cooperating departments of an indicator, in org.yaml order."""
+    roles = rt.services["units_of"].get(ind_id, {})
+    order = list(rt.org.departments)
+    lead = sorted((d for d, r in roles.items() if r is Role.LEAD), key=order.index)
+    coop = sorted((d for d, r in roles.items() if r is Role.COOPERATE), key=order.index)
+    return lead, coop
+
+
+def indicator_dict(rt: Runtime, ind: Indicator, stars: frozenset[int]) -> dict:
+    lead, coop = units(rt, ind.id)
+    return {
+        "id": ind.id,
+        "level1": ind.level1,
+        "level2": ind.level2,
+        "level3": ind.level3,
+        "evidence": ind.evidence,
+        "evidence_from": ind.evidence_from,
+        "kind": ind.kind,
+        "star": ind.id in stars,
+        "lead_units": list(ind.lead),
+        "cooperate_units": list(ind.cooperate),
+        "lead": lead,
+        "cooperate": coop,
+    }
+
+
+def material_dict(m: Material, links: dict[str, dict]) -> dict:
+    state = links.get(m.url) if m.url else None
+    return {
+        "title": m.title,
+        "url": m.url,
+        "kind": "link" if m.url else "paper",
+        "clickable": is_web_url(m.url),
+        "added_by": m.added_by,
+        "added_at": m.added_at,
+        "link": state,
+    }
+
+
+def assignment_dict(a: Assignment, links: dict[str, dict]) -> dict:
+    return {
+        "indicator": a.indicator_id,
+        "department": a.department,
+        "role": a.role.value,
+        "role_label": a.role.label,
+        "status": a.status.value,
+        "status_label": a.status.label,
+        "complete": a.is_complete,
+        "materials": [material_dict(m, links) for m in a.materials],
+        "explanation": a.explanation,
+        "reason": a.reason,
+        "updated_by": a.updated_by,
+        "updated_at": a.updated_at,
+        "version": a.version,
+    }
+
+
+def indicator_detail(rt: Runtime, ind: Indicator) -> dict:
+    """The indicator in full: every unit's assignment with materials and link states."""
+    stars = starred(rt)
+    info = indicator_dict(rt, ind, stars)
+    depts = info["lead"] + info["cooperate"]
+    found = rt.store.assignments_of(depts)
+    assignments = [found[(ind.id, d)] for d in depts if (ind.id, d) in found]
+    links = rt.store.link_states(m.url for a in assignments for m in a.materials if m.url)
+    info["assignments"] = [assignment_dict(a, links) for a in assignments]
+    return info
+
+
+def assignments(
+    rt: Runtime,
+    department: str = "",
+    indicator: int | None = None,
+    status: str = "",
+) -> list[dict]:
+    depts = [department] if department else list(dict.fromkeys(d for _, d in rt.assignments))
+    found = rt.store.assignments_of(depts)
+    chosen = [
+        a
+        for (ind, _), a in sorted(found.items())
+        if (indicator is None or ind == indicator) and (not status or a.status.value == status)
+    ]
+    links = rt.store.link_states(m.url for a in chosen for m in a.materials if m.url)
+    return [assignment_dict(a, links) for a in chosen]
+
+
+def matrix(
+    rt: Runtime, level1: str = "", lead: str = "", status: str = "", overdue: bool = False
+) -> dict:
+    """The department x indicator matrix after the filters.
+
+    Indicators are kept by level-1 group and lead unit; departments are kept when at least one
+    of their cells matches the status / overdue filter, and non-matching cells are dimmed.
+    """
+    statuses = rt.store.statuses()
+    stars = starred(rt)
+    late = is_overdue_now(rt)
+    inds = [
+        i
+        for i in rt.catalog.ids
+        if (not level1 or rt.catalog.indicators[i].level1 == level1)
+        and (not lead or rt.assignments.get((i, lead)) is Role.LEAD)
+    ]
+
+    def matches(st: Status) -> bool:
+        if status and st.value != status:
+            return False
+        return not overdue or (late and not st.is_complete)
+
+    rows = []
+    for dept in rt.org.departments:
+        cells, hit = [], False
+        for i in inds:
+            cur = statuses.get((i, dept))
+            if cur is None:
+                cells.append(None)
+                continue
+            role, st = cur
+            ok = matches(st)
+            hit = hit or ok
+            cells.append({"indicator": i, "role": role.value, "status": st.value, "match": ok})
+        if hit:
+            rows.append({"department": dept, "cells": cells})
+    return {
+        "indicators": [{"id": i, "star": i in stars} for i in inds],
+        "rows": rows,
+        "overdue_active": late,
+    }
+
+
+def level1_groups(rt: Runtime) -> list[str]:
+    return list(dict.fromkeys(ind.level1 for ind in rt.catalog.indicators.values()))
+
+
+def lead_departments(rt: Runtime) -> list[str]:
+    leads = {d for (_, d), r in rt.assignments.items() if r is Role.LEAD}
+    return [d for d in rt.org.departments if d in leads]
+
+
+def _status_of(raw: str) -> str:
+    """The status inside a stored assignment JSON (audit before/after), or ""."""
+    if not raw.startswith("{"):
+        return ""
+    try:
+        value = json.loads(raw).get("status", "")
+        return Status(value).label
+    except (ValueError, AttributeError):
+        return ""
+
+
+def audit_dict(e: AuditEntry) -> dict:
+    return {
+        "id": e.id,
+        "at": e.at,
+        "actor": e.actor,
+        "action": e.action,
+        "action_label": ACTION_LABELS.get(e.action, e.action),
+        "department": e.department,
+        "indicator": e.indicator,
+        "before_status": _status_of(e.before),
+        "after_status": _status_of(e.after),
+        "note": e.note,
+        "before": e.before,
+        "after": e.after,
+    }

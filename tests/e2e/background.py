@@ -1,0 +1,119 @@
+"""Shared pieces of the background-job tests: settings in the environment (the worker's jobs
+read them like a real worker would), a runtime that enqueues onto the real RQ queue, a burst
+worker, and small readers of the outbox."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from datetime import UTC, datetime
+
+import pytest
+import redis
+from rq import SimpleWorker
+
+from bot.config import Settings
+from bot.messages import Incoming, Notice
+from bot.progress import Status
+from bot.queue import make_queue
+from bot.records import Binding, Change
+from bot.runtime import build_runtime
+
+PREFIX = "bg"
+PUBLIC = "http://duban.test"
+_ids = itertools.count(1)
+
+
+@pytest.fixture
+def env(redis_url, monkeypatch):
+    """DUBAN_* settings for this test, visible to the jobs (which read the environment)."""
+    for k in [k for k in os.environ if k.startswith("DUBAN_")]:
+        monkeypatch.delenv(k)
+    values = {
+        "DUBAN_REDIS_URL": redis_url,
+        "DUBAN_KEY_PREFIX": PREFIX,
+        "DUBAN_DEMO": "1",
+        "DUBAN_PUBLIC_URL": PUBLIC,
+    }
+    for k, v in values.items():
+        monkeypatch.setenv(k, v)
+
+    def set_(**more: str) -> Settings:
+        for k, v in more.items():
+            monkeypatch.setenv(k, v)
+        return Settings.from_env()
+
+    set_.settings = Settings.from_env()
+    return set_
+
+
+@pytest.fixture
+def rt(env, redis_client, clock):
+    client = redis.Redis.from_url(env.settings.redis_url)
+    runtime = build_runtime(Settings.from_env(), clock=clock, client=client)
+    yield runtime
+    client.close()
+
+
+def work(rt) -> None:
+    """Run every queued job for real in a burst worker (in this process)."""
+    q = make_queue(rt.redis)
+    SimpleWorker([q], connection=rt.redis).work(burst=True)
+
+
+def notices(rt, kind: str | None = None) -> list[Notice]:
+    out, after = [], "0"
+    while True:
+        batch = rt.store.outbox(after_id=after, count=500)
+        if not batch:
+            break
+        out += [n for _, n, _ in batch]
+        after = batch[-1][0]
+    return [n for n in out if kind is None or n.kind == kind]
+
+
+def local(*args: int) -> datetime:
+    """A Shanghai wall-clock time as an aware UTC instant."""
+    from zoneinfo import ZoneInfo
+
+    return datetime(*args, tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(UTC)
+
+
+def say(rt, user: str, text: str, admin: bool = False) -> str:
+    msg = Incoming(
+        platform="console",
+        user_id=user,
+        text=text,
+        mentioned=True,
+        message_id=f"bg{next(_ids)}",
+        is_admin=admin,
+    )
+    reply = rt.dispatcher.handle(msg)
+    return reply.text
+
+
+def bind(rt, user: str, department: str, role: str = "member") -> None:
+    b = Binding("console", user, department, user, role, rt.store.now_iso())
+    rt.store.set_binding("console", user, rt.store.binding("console", user), b, "test")
+
+
+def set_status(rt, ind: int, dept: str, status: Status, *, reached_at: str = "", **changes):
+    """Write one assignment's state through the store (compare-and-set, audited)."""
+    a, raw = rt.store.assignment(ind, dept)
+    if status.is_complete and not (a.materials or a.explanation or changes):
+        changes["explanation"] = "已按要求完成。"
+    after = a.changed("test", rt.store.now_iso(), status=status, **changes)
+    rt.store.save(Change(raw, after, "test", "test", undo="keep", reached_at=reached_at))
+    return after
+
+
+def complete_department(rt, dept: str, reached_at: str = "") -> int:
+    ids = [i for (i, d) in rt.assignments if d == dept]
+    for i in ids:
+        set_status(rt, i, dept, Status.DONE, reached_at=reached_at or rt.store.now_iso())
+    return len(ids)
+
+
+def departments(rt) -> list[str]:
+    have = {d for _, d in rt.assignments}
+    return [d for d in rt.org.departments if d in have]

@@ -1,0 +1,188 @@
+"""Reminders, escalations and the ranking push, run by a real RQ worker on the real Redis."""
+
+from __future__ import annotations
+
+from bot.progress import Material, Role, Status
+from tests.e2e.background import (  # noqa: F401  (fixtures)
+    bind,
+    complete_department,
+    departments,
+    env,
+    local,
+    notices,
+    rt,
+    say,
+    set_status,
+    work,
+)
+
+COURT = "金凤区人民法院"  # one assignment (69, lead)
+PROCURATORATE = "金凤区人民检察院"  # two (48, 70)
+STREET = "北京中路街道"  # 18: lead 36, 37, 85, 87; the rest cooperating
+
+
+def remind(rt, slot="s1", now=None, department=""):
+    rt.services["enqueue"](
+        "bot.jobs.send_reminders",
+        slot=slot,
+        department=department,
+        now_iso=(now or rt.store.clock()).isoformat(),
+    )
+    work(rt)
+
+
+def by_department(items):
+    out = {}
+    for n in items:
+        assert n.department not in out, f"two notices for {n.department!r}"
+        out[n.department] = n
+    return out
+
+
+def test_every_open_department_gets_one_reminder_and_a_complete_one_none(rt, clock):
+    complete_department(rt, COURT)
+    remind(rt)
+    got = by_department(notices(rt, "reminder"))
+    expected = set(departments(rt)) - {COURT}
+    assert set(got) == expected
+    # the same slot again (a retried or duplicated job) posts nothing more
+    remind(rt)
+    assert len(notices(rt, "reminder")) == len(expected)
+    # another slot does post again
+    remind(rt, slot="s2")
+    assert len(notices(rt, "reminder")) == 2 * len(expected)
+
+
+def test_reminder_content_lead_and_star_first_counts_returned_dead_links(rt, clock, admin_star):
+    # 北京中路街道: one cooperating item starred, one lead item returned, one done, a dead link
+    set_status(rt, 20, STREET, Status.DONE)
+    set_status(rt, 36, STREET, Status.RETURNED, reason="缺少2019年台账")
+    url = "https://www.jinfeng.gov.cn/dead.html"
+    set_status(rt, 37, STREET, Status.IN_PROGRESS, materials=(Material("执法公示", url),))
+    rt.store.set_link_state(url, {"ok": False, "status": 404, "error": "http_404"})
+    admin_star(94)
+    remind(rt)
+    text = by_department(notices(rt, "reminder"))[STREET].text
+    lines = text.splitlines()
+    assert lines[0] == f"**📋 督办提醒 · {STREET}**"
+    # 2020-08-14 (Fri): 17, 18, 19 August are the working days left
+    assert lines[1] == "距「资料目录报送」截止（8月19日）还有 3 个工作日。"
+    assert lines[2] == "共 18 项，已完成 1 项，还有 17 项未完成："
+    items = [line for line in lines if line.startswith("- ") and "第" in line and "【" in line]
+    numbers = [int(line.split("第")[1].split("项")[0]) for line in items]
+    # lead items (36, 37, 85, 87) first, then the starred cooperating 94, then the rest by number
+    assert numbers[:6] == [36, 37, 85, 87, 94, 23]
+    assert "第94项★【配合】" in items[4]
+    assert len(items) == 15 and "另有 2 项" in text
+    assert "**已退回 1 项，请按原因修改后重新标记完成：**" in lines
+    assert "- 第36项：缺少2019年台账" in lines
+    assert "**1 个链接无法打开，请核对：**" in lines
+    assert f"- 第37项 [执法公示]({url})：网页不存在（HTTP 404）" in lines
+
+
+def test_escalation_mentions_liaisons_from_three_working_days_before(rt, clock):
+    bind(rt, "li1", STREET, role="liaison")
+    bind(rt, "mem1", STREET)
+    clock.now = local(2020, 8, 13, 9, 0)  # Thursday: 4 working days left
+    remind(rt, slot="d13")
+    n13 = by_department(notices(rt))[STREET]
+    assert n13.mentions == () and n13.kind == "reminder"
+    clock.now = local(2020, 8, 14, 9, 0)  # Friday: 3 working days left
+    remind(rt, slot="d14")
+    n14 = [n for n in notices(rt) if n.department == STREET][-1]
+    assert n14.kind == "escalation" and n14.mentions == ("li1",)
+    assert n14.text.startswith(f"**⏰ 督办提醒 · {STREET}（距截止仅剩 3 个工作日）**")
+    clock.now = local(2020, 8, 19, 9, 0)  # the deadline day itself
+    remind(rt, slot="d19")
+    n19 = [n for n in notices(rt) if n.department == STREET][-1]
+    assert "今天截止" in n19.text and n19.mentions == ("li1",)
+
+
+def test_no_digest_before_a_deadline_has_passed(rt, clock):
+    rt.services["enqueue"]("bot.jobs.send_escalations", slot="x", now_iso=clock.now.isoformat())
+    work(rt)
+    assert notices(rt) == []
+
+
+def test_after_the_deadline_office_digest_and_lead_units_get_their_laggards(rt, clock):
+    complete_department(rt, COURT)
+    # indicator 1 is led by 行政审批局 with every department cooperating; two have contributed
+    set_status(rt, 1, STREET, Status.IN_PROGRESS, explanation="正在整理")
+    set_status(rt, 1, PROCURATORATE, Status.NOT_APPLICABLE, reason="无审批事项") if (
+        1,
+        PROCURATORATE,
+    ) in rt.assignments else None
+    bind(rt, "sfj", "司法局")
+    say(rt, "sfj", "说明 8 已整理2019年以来的清单。")
+    say(rt, "sfj", "报送")
+    work(rt)
+    clock.now = local(2020, 8, 21, 9, 0)  # Friday after 19 August: 2 working days over
+    rt.services["enqueue"]("bot.jobs.send_escalations", slot="d21", now_iso=clock.now.isoformat())
+    work(rt)
+    esc = notices(rt, "escalation")
+    office = [n for n in esc if n.department == ""]
+    assert len(office) == 1
+    lines = office[0].text.splitlines()
+    assert lines[0] == "**⚠️ 逾期督办日报（8月21日）**"
+    assert lines[1].startswith("「资料目录报送」已于 8月19日 截止（已过 2 个工作日），")
+    listed = {line[2:].split("：")[0]: line for line in lines if line.startswith("- ")}
+    statuses = rt.store.statuses()
+    overdue = {d for (_, d), (_, s) in statuses.items() if not s.is_complete}
+    assert set(listed) == overdue and COURT not in listed
+    total = sum(1 for (_, d) in statuses if d == "司法局")
+    open_n = sum(1 for (_, d), (_, s) in statuses.items() if d == "司法局" and not s.is_complete)
+    assert listed["司法局"] == f"- 司法局：未完成 {open_n}/{total} 项，已报送第1版"
+    assert listed[STREET].endswith("未报送目录")
+    # the lead unit of indicator 1 hears which cooperating units have nothing yet
+    lead = [n for n in esc if n.department == "行政审批局"]
+    assert len(lead) == 1
+    line1 = next(x for x in lead[0].text.splitlines() if x.startswith("- 第1项："))
+    coop = [d for (i, d), r in rt.assignments.items() if i == 1 and r is Role.COOPERATE]
+    idle = [d for d in coop if statuses[(1, d)][1] is Status.TODO]
+    assert STREET not in idle and len(idle) == len(coop) - 1
+    assert line1 == f"- 第1项：{'、'.join(idle[:10])}等 {len(idle)} 个单位"
+    # the same slot again posts nothing
+    rt.services["enqueue"]("bot.jobs.send_escalations", slot="d21", now_iso=clock.now.isoformat())
+    work(rt)
+    assert len(notices(rt, "escalation")) == len(esc)
+
+
+def test_ranking_order_ties_and_change(rt, clock):
+    # 人民检察院 completes first, 人民法院 later: same score 100%, the earlier one ranks first
+    complete_department(rt, PROCURATORATE, reached_at="2020-08-13T01:00:00.000Z")
+    complete_department(rt, COURT, reached_at="2020-08-13T02:00:00.000Z")
+    set_status(rt, 36, STREET, Status.DONE, reached_at="2020-08-13T03:00:00.000Z")
+    rt.services["enqueue"]("bot.jobs.send_ranking", slot="r1", now_iso=clock.now.isoformat())
+    work(rt)
+    ranks = {k.decode(): int(v) for k, v in rt.redis.hgetall(rt.store.keys.last_ranking).items()}
+    everyone = departments(rt)
+    assert ranks[PROCURATORATE] == 1 and ranks[COURT] == 2 and ranks[STREET] == 3
+    rest = set(everyone) - {PROCURATORATE, COURT, STREET}
+    assert {ranks[d] for d in rest} == {4}  # all at 0%: one shared rank
+    got = by_department(notices(rt, "ranking"))
+    assert set(got) == set(everyone) | {""}
+    n = len(everyone)
+    assert got[COURT].text.splitlines()[1] == f"全区第 2 / {n} 名，完成 100%（加权 2/2，已完成 1/1 项）"
+    assert got[COURT].text.splitlines()[2].startswith("首次排名")
+    table = got[""].text.splitlines()
+    assert table[1] == f"1. {PROCURATORATE} 100%（2/2）"
+    assert table[2] == f"2. {COURT} 100%（1/1）"
+    assert table[3].startswith(f"3. {STREET} ")
+    assert all(line.startswith("4. ") for line in table[4:-1])
+    # the next day the street office completes everything (reached later): it moves up to 3
+    # only if its score beats the others; here 司法局 overtakes everyone below the top two
+    clock.now = local(2020, 8, 17, 17, 30)
+    complete_department(rt, "司法局", reached_at="2020-08-17T01:00:00.000Z")
+    rt.services["enqueue"]("bot.jobs.send_ranking", slot="r2", now_iso=clock.now.isoformat())
+    work(rt)
+    latest = {n.department: n for n in notices(rt, "ranking")}
+    assert "较上次上升 1 名" in latest["司法局"].text or ranks["司法局"] - 3 > 0
+    assert latest["司法局"].text.splitlines()[1].startswith(f"全区第 3 / {n} 名")
+    assert f"较上次上升 {ranks['司法局'] - 3} 名" in latest["司法局"].text
+    assert "较上次下降 1 名" in latest[STREET].text
+    assert "与上次持平" in latest[COURT].text
+    # a repeated slot changes nothing
+    before = len(notices(rt))
+    rt.services["enqueue"]("bot.jobs.send_ranking", slot="r2", now_iso=clock.now.isoformat())
+    work(rt)
+    assert len(notices(rt)) == before

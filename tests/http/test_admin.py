@@ -1,0 +1,346 @@
+"""The office's pages over HTTP: login, CSRF, escaping, review through the command core."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from rq import Queue
+
+from bot.messages import Incoming
+from bot.progress import Material, Role, Status
+from bot.records import Change
+from tests.http.conftest import csrf_of, login
+
+
+def lead_indicator(rt, department: str) -> int:
+    return min(i for (i, d), r in rt.assignments.items() if d == department and r is Role.LEAD)
+
+
+def say(rt, user: str, text: str, admin: bool = False) -> str:
+    msg = Incoming("sandbox", user, text, mentioned=True, message_id=f"t-{text}", is_admin=admin)
+    return rt.dispatcher.handle(msg).text
+
+
+def outbox_texts(rt, department: str) -> list[str]:
+    return [n.text for _, n, _ in rt.store.outbox() if n.department == department]
+
+
+# --- login ---------------------------------------------------------------------------------
+
+
+def test_pages_need_login(web_client):
+    for path in ("/admin", "/admin/matrix", "/admin/indicators/1", "/admin/audit"):
+        resp = web_client.get(path)
+        assert resp.status_code == 302
+        assert resp.headers["Location"].startswith("/admin/login?next=")
+
+
+def test_wrong_password_is_refused(web_client):
+    resp = login(web_client, "not-the-password")
+    assert resp.status_code == 401
+    assert "密码不正确" in resp.get_data(as_text=True)
+    assert web_client.get("/admin").status_code == 302
+
+
+def test_login_sets_a_safe_cookie_and_logout_ends_the_session(web_client):
+    resp = login(web_client)
+    assert resp.status_code == 302 and resp.headers["Location"] == "/admin"
+    cookie = next(h for h in resp.headers.getlist("Set-Cookie") if h.startswith("duban_session="))
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    page = web_client.get("/admin")
+    assert page.status_code == 200 and "各部门完成度" in page.get_data(as_text=True)
+    token = csrf_of(web_client, "/admin")
+    out = web_client.post("/admin/logout", data={"csrf": token})
+    assert out.status_code == 302 and out.headers["Location"] == "/admin/login"
+    assert web_client.get("/admin").status_code == 302
+
+
+def test_login_follows_only_local_next(web_client):
+    token = csrf_of(web_client)
+    resp = web_client.post(
+        "/admin/login", data={"password": "pw", "csrf": token, "next": "//evil.example/x"}
+    )
+    assert resp.headers["Location"] == "/admin"
+    web_client.post("/admin/logout", data={"csrf": csrf_of(web_client, "/admin")})
+    token = csrf_of(web_client)
+    resp = web_client.post(
+        "/admin/login", data={"password": "pw", "csrf": token, "next": "/admin/audit"}
+    )
+    assert resp.headers["Location"] == "/admin/audit"
+
+
+def test_repeated_failures_are_rate_limited(web_client):
+    for _ in range(10):
+        assert login(web_client, "wrong").status_code == 401
+    resp = login(web_client)  # even the right password waits now
+    assert resp.status_code == 429
+    assert "15 分钟" in resp.get_data(as_text=True)
+
+
+def test_admin_is_disabled_without_a_password(web_rt, web_settings):
+    from app import create_app
+
+    web_rt.settings = web_settings.with_(admin_password="", demo=False)
+    client = create_app(runtime=web_rt).test_client()
+    resp = client.get("/admin/login")
+    assert resp.status_code == 503
+    assert "DUBAN_ADMIN_PASSWORD" in resp.get_data(as_text=True)
+
+
+def test_demo_mode_without_password_uses_demo(web_rt, web_settings):
+    from app import create_app
+
+    web_rt.settings = web_settings.with_(admin_password="", demo=True)
+    client = create_app(runtime=web_rt).test_client()
+    assert "密码为" in client.get("/admin/login").get_data(as_text=True)
+    assert login(client, "demo").status_code == 302
+    assert client.get("/admin").status_code == 200
+
+
+# --- CSRF ----------------------------------------------------------------------------------
+
+
+def test_login_without_csrf_is_refused(web_client):
+    resp = web_client.post("/admin/login", data={"password": "pw"})
+    assert resp.status_code == 400
+    assert "CSRF" in resp.get_data(as_text=True)
+    assert web_client.get("/admin").status_code == 302
+
+
+@pytest.mark.parametrize("token", [None, "", "forged-token"])
+def test_review_without_the_session_token_changes_nothing(admin_client, web_rt, token):
+    dept = "司法局"
+    ind = lead_indicator(web_rt, dept)
+    say(web_rt, "zhangsan", f"纸质 {ind} 2019年台账")
+    before = web_rt.store.audit_len()
+    data = {"department": dept, "action": "approve"}
+    if token is not None:
+        data["csrf"] = token
+    resp = admin_client.post(f"/admin/indicators/{ind}/review", data=data)
+    assert resp.status_code == 400
+    assert web_rt.store.assignment(ind, dept)[0].status is Status.IN_PROGRESS
+    assert web_rt.store.audit_len() == before
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+
+def test_overview_shows_progress_and_deadlines(admin_client, web_rt):
+    dept = "司法局"
+    ind = lead_indicator(web_rt, dept)
+    say(web_rt, "zhangsan", f"纸质 {ind} 台账")
+    say(web_rt, "zhangsan", f"完成 {ind}")
+    html = admin_client.get("/admin").get_data(as_text=True)
+    assert "资料目录报送" in html and "还剩 5 天" in html  # 2020-08-14 -> 2020-08-19
+    row = re.search(r'<tr data-department="司法局">(.*?)</tr>', html, re.S).group(1)
+    assert re.search(r'class="num done-count"[^>]*>1/\d+<', row)
+    assert '<svg class="chart"' in html and 'name="viewport"' in html
+
+
+def test_matrix_filters(admin_client, web_rt):
+    full = admin_client.get("/admin/matrix").get_data(as_text=True)
+    assert "个部门 × 99 项指标" in full
+    group = "附加项"
+    ids = [i for i, ind in web_rt.catalog.indicators.items() if ind.level1 == group]
+    html = admin_client.get("/admin/matrix", query_string={"level1": group}).get_data(as_text=True)
+    assert f"× {len(ids)} 项指标" in html
+    heads = re.findall(r'<th scope="col"><a href="/admin/indicators/(\d+)"', html)
+    assert [int(x) for x in heads] == ids
+
+    dept = "司法局"
+    ind = lead_indicator(web_rt, dept)
+    say(web_rt, "zhangsan", f"纸质 {ind} 台账")
+    html = admin_client.get("/admin/matrix", query_string={"status": "in_progress"}).get_data(
+        as_text=True
+    )
+    assert "1 个部门 ×" in html and 'data-department="司法局"' in html
+
+    leads = admin_client.get("/admin/matrix", query_string={"lead": dept}).get_data(as_text=True)
+    led = sorted(i for (i, d), r in web_rt.assignments.items() if d == dept and r is Role.LEAD)
+    heads = re.findall(r'<th scope="col"><a href="/admin/indicators/(\d+)"', leads)
+    assert [int(x) for x in heads] == led
+
+    # before the first deadline nothing is overdue; after it every open item is
+    html = admin_client.get("/admin/matrix", query_string={"overdue": "1"}).get_data(as_text=True)
+    assert "暂无逾期事项" in html and "没有符合条件的事项" in html
+    web_rt.store.clock.set(2020, 8, 20, 2)
+    html = admin_client.get("/admin/matrix", query_string={"overdue": "1"}).get_data(as_text=True)
+    assert 'data-department="司法局"' in html
+
+
+def test_approve_and_return_from_the_page_notify_the_department(admin_client, web_rt):
+    dept = "司法局"
+    ind = lead_indicator(web_rt, dept)
+    say(web_rt, "zhangsan", f"纸质 {ind} 2019年执法台账")
+    token = csrf_of(admin_client, f"/admin/indicators/{ind}")
+
+    resp = admin_client.post(
+        f"/admin/indicators/{ind}/review",
+        data={
+            "csrf": token,
+            "department": dept,
+            "action": "return",
+            "reason": "缺少 2020 年的台账",
+        },
+        follow_redirects=True,
+    )
+    html = resp.get_data(as_text=True)
+    assert f"已退回{dept}第{ind}项" in html
+    a = web_rt.store.assignment(ind, dept)[0]
+    assert a.status is Status.RETURNED and a.reason == "缺少 2020 年的台账"
+    assert any("缺少 2020 年的台账" in t for t in outbox_texts(web_rt, dept))
+
+    resp = admin_client.post(
+        f"/admin/indicators/{ind}/review",
+        data={"csrf": token, "department": dept, "action": "approve"},
+        follow_redirects=True,
+    )
+    assert f"已通过{dept}第{ind}项" in resp.get_data(as_text=True)
+    assert web_rt.store.assignment(ind, dept)[0].status is Status.APPROVED
+    assert any(f"第{ind}项已通过" in t for t in outbox_texts(web_rt, dept))
+    actors = {e.actor for e in web_rt.store.audit(count=5, department=dept)}
+    assert "web:admin" in actors
+
+
+def test_return_needs_a_reason(admin_client, web_rt):
+    dept = "司法局"
+    ind = lead_indicator(web_rt, dept)
+    say(web_rt, "zhangsan", f"纸质 {ind} 台账")
+    token = csrf_of(admin_client, f"/admin/indicators/{ind}")
+    resp = admin_client.post(
+        f"/admin/indicators/{ind}/review",
+        data={"csrf": token, "department": dept, "action": "return", "reason": "  "},
+        follow_redirects=True,
+    )
+    assert "退回时请写明原因" in resp.get_data(as_text=True)
+    assert web_rt.store.assignment(ind, dept)[0].status is Status.IN_PROGRESS
+
+
+def test_approving_an_empty_item_shows_the_core_refusal(admin_client, web_rt):
+    ind = lead_indicator(web_rt, "司法局")
+    token = csrf_of(admin_client, f"/admin/indicators/{ind}")
+    resp = admin_client.post(
+        f"/admin/indicators/{ind}/review",
+        data={"csrf": token, "department": "司法局", "action": "approve"},
+        follow_redirects=True,
+    )
+    assert "尚无任何材料，不能通过" in resp.get_data(as_text=True)
+
+
+def test_star_toggle(admin_client, web_rt):
+    ind = next(i for i, x in web_rt.catalog.indicators.items() if not x.star)
+    token = csrf_of(admin_client, f"/admin/indicators/{ind}")
+    resp = admin_client.post(f"/admin/indicators/{ind}/star", data={"csrf": token})
+    assert resp.status_code == 302
+    assert web_rt.store.star_overrides() == {ind: True}
+    html = admin_client.get(f"/admin/indicators/{ind}").get_data(as_text=True)
+    assert "已将第" in html and "取消★标记" in html
+
+
+def test_user_text_is_escaped_and_only_web_links_are_clickable(admin_client, web_rt):
+    dept = "司法局"
+    ind = lead_indicator(web_rt, dept)
+    a, raw = web_rt.store.assignment(ind, dept)
+    evil = "<script>alert('x')</script>"
+    materials = (
+        Material(evil, "", "<b>who</b>", "2020-08-14T02:00:00.000Z"),
+        Material("点我", "javascript:alert(document.cookie)", "x", "2020-08-14T02:00:00.000Z"),
+        Material("正常", "https://www.example.gov.cn/a?x=1&y=2", "x", "2020-08-14T02:00:00.000Z"),
+    )
+    after = a.changed("sandbox:zhangsan", web_rt.store.now_iso(), materials=materials,
+                      explanation=evil, status=Status.IN_PROGRESS)  # fmt: skip
+    web_rt.store.save(Change(raw, after, "sandbox:zhangsan", "paper"))
+    html = admin_client.get(f"/admin/indicators/{ind}").get_data(as_text=True)
+    assert "<script>alert" not in html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
+    assert "<b>who</b>" not in html
+    assert 'href="javascript:' not in html and "javascript:alert(document.cookie)" in html
+    assert 'href="https://www.example.gov.cn/a?x=1&amp;y=2"' in html
+    # the reason typed on the page comes back escaped too
+    token = csrf_of(admin_client, f"/admin/indicators/{ind}")
+    admin_client.post(
+        f"/admin/indicators/{ind}/review",
+        data={"csrf": token, "department": dept, "action": "return", "reason": evil},
+    )
+    html = admin_client.get(f"/admin/indicators/{ind}").get_data(as_text=True)
+    assert "<script>alert" not in html
+    assert "Content-Security-Policy" in admin_client.get("/admin").headers
+
+
+def test_audit_filters_and_paging(admin_client, web_rt):
+    dept = "司法局"
+    ind = lead_indicator(web_rt, dept)
+    say(web_rt, "zhangsan", f"纸质 {ind} 甲")
+    say(web_rt, "zhangsan", f"说明 {ind} 已整理")
+    html = admin_client.get(
+        "/admin/audit", query_string={"department": dept, "action": "explain"}
+    ).get_data(as_text=True)
+    assert html.count('<tr data-action="explain">') == 1
+    assert '<tr data-action="paper">' not in html
+    html = admin_client.get("/admin/audit", query_string={"indicator": str(ind)}).get_data(
+        as_text=True
+    )
+    assert '<tr data-action="paper">' in html and '<tr data-action="bind">' not in html
+
+
+def test_rank_now_enqueues_the_ranking_job(admin_client, web_rt):
+    token = csrf_of(admin_client, "/admin")
+    resp = admin_client.post("/admin/rank", data={"csrf": token}, follow_redirects=True)
+    assert "已安排立即推送排名" in resp.get_data(as_text=True)
+    q = Queue("duban", connection=web_rt.redis)
+    jobs = [q.fetch_job(j) for j in q.job_ids]
+    assert [j.func_name for j in jobs] == ["bot.jobs.push_ranking"]
+    # a second click in the same minute does not queue it twice
+    admin_client.post("/admin/rank", data={"csrf": token})
+    assert len(q.job_ids) == 1
+
+
+def test_remind_now_goes_through_the_command_core(admin_client, web_rt):
+    token = csrf_of(admin_client, "/admin")
+    resp = admin_client.post(
+        "/admin/remind", data={"csrf": token, "department": "司法局"}, follow_redirects=True
+    )
+    html = resp.get_data(as_text=True)
+    if web_rt.registry.get("催办") is None:
+        assert "「催办」功能尚未启用" in html
+    else:
+        assert '<ul class="flash"' in html
+
+
+def test_deliveries_page_shows_queue_health(admin_client, web_rt):
+    web_rt.services["enqueue"]("bot.jobs.push_ranking", job_id="health-check")
+    html = admin_client.get("/admin/deliveries").get_data(as_text=True)
+    m = re.search(r"<span>排队中</span><b>(\d+)</b>", html)
+    assert m and m.group(1) == "1"
+
+
+def test_export_build_enqueues_and_unknown_token_is_404(admin_client, web_rt):
+    token = csrf_of(admin_client, "/admin/exports")
+    resp = admin_client.post(
+        "/admin/exports/build",
+        data={"csrf": token, "scope": "department", "department": "司法局"},
+        follow_redirects=True,
+    )
+    assert "已开始生成司法局资料目录" in resp.get_data(as_text=True)
+    q = Queue("duban", connection=web_rt.redis)
+    job = q.fetch_job(q.job_ids[0])
+    assert job.func_name == "bot.jobs.build_export" and job.args == ("司法局",)
+    admin_client.post("/admin/exports/build", data={"csrf": token, "scope": "district"})
+    assert {q.fetch_job(j).func_name for j in q.job_ids} == {
+        "bot.jobs.build_export",
+        "bot.jobs.build_district_export",
+    }
+    assert admin_client.get("/exports/" + "A" * 32).status_code == 404
+
+
+def test_export_download_has_a_utf8_filename(web_client, web_rt):
+    if not hasattr(web_rt.store, "put_export"):
+        pytest.skip("store.put_export is not there yet (bot/exports.py)")
+    token = web_rt.store.put_export("司法局资料目录.xlsx", b"PK\x03\x04data", 600)
+    resp = web_client.get(f"/exports/{token}")  # the token is the key: no login needed
+    assert resp.status_code == 200 and resp.data == b"PK\x03\x04data"
+    cd = resp.headers["Content-Disposition"]
+    assert cd.startswith("attachment;")
+    assert "filename*=UTF-8''%E5%8F%B8%E6%B3%95%E5%B1%80" in cd
+    assert resp.mimetype.endswith("spreadsheetml.sheet")
