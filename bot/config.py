@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -178,6 +178,17 @@ class Settings:
         ):
             if key and len(key) != 43:
                 out.append(f"{name}: an EncodingAESKey has 43 characters, got {len(key)}")
+        for name, days in (
+            ("DUBAN_EXTRA_HOLIDAYS", self.extra_holidays),
+            ("DUBAN_EXTRA_WORKDAYS", self.extra_workdays),
+        ):
+            for d in days:
+                try:
+                    date.fromisoformat(d)
+                except ValueError:
+                    out.append(f"{name}: not a date YYYY-MM-DD: {d!r}")
+        if set(self.extra_holidays) & set(self.extra_workdays):
+            out.append("DUBAN_EXTRA_HOLIDAYS and DUBAN_EXTRA_WORKDAYS name the same day")
         if not self.demo and not self.secret_key and self.admin_password:
             out.append("DUBAN_SECRET_KEY is needed when DUBAN_ADMIN_PASSWORD is set")
         return out

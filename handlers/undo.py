@@ -1,6 +1,7 @@
 """撤销: undo our last change on an indicator."""
 
 import json
+from dataclasses import replace
 
 from bot.commands import Context, IndicatorParam, UserError, command
 from bot.messages import Reply
@@ -29,8 +30,8 @@ def undo(ctx: Context, ind) -> Reply:
             f"第{ind.id}项的最近一次变更是依法治区办的审核，不能撤销。如有疑问请联系依法治区办。"
         )
     old = Assignment.from_json(ind.id, a.department, entry["before"])
-    after = old.changed(ctx.actor, ctx.now_iso())
-    after = Assignment(**{**after.__dict__, "version": a.version + 1})
+    # The restored state gets a fresh version so the compare-and-set chain only moves forward.
+    after = replace(old, updated_by=ctx.actor, updated_at=ctx.now_iso(), version=a.version + 1)
     ctx.commit(a, raw, after, "undo", undo="pop", note=entry.get("action", ""))
     what = ACTIONS.get(entry.get("action", ""), "上一次操作")
     return Reply(
