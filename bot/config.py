@@ -98,6 +98,13 @@ class Settings:
     # limits
     max_body_bytes: int = 64 * 1024
     robot_per_minute: int = 20
+    # outbound delivery (bot/delivery.py); the defaults follow platforms.md §1.4 and §4.3
+    robot_window_s: float = 60.0  # the window robot_per_minute counts in (tests shrink it)
+    push_timeout_s: float = 10.0  # read timeout of one outbound POST
+    push_backoff_s: int = 5  # retry delays after a timeout/5xx: 1x, 6x, 24x this
+    cooldown_wecom_s: int = 60  # a robot rests this long after 45009
+    cooldown_dingtalk_s: int = 600  # 130101: DingTalk blocks the robot for 10 minutes
+    push_lease_s: int = 120  # an unfinished push whose worker vanished is re-enqueued after this
 
     @property
     def dingtalk_enabled(self) -> bool:
@@ -132,6 +139,12 @@ class Settings:
             "clock_speed": _positive_float,
             "max_body_bytes": int,
             "robot_per_minute": int,
+            "robot_window_s": _positive_float,
+            "push_timeout_s": _positive_float,
+            "push_backoff_s": int,
+            "cooldown_wecom_s": int,
+            "cooldown_dingtalk_s": int,
+            "push_lease_s": int,
         }
         aliases = {"indicators_path": "DUBAN_INDICATORS", "org_path": "DUBAN_ORG"}
         for f in fields(cls):

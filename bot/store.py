@@ -130,6 +130,26 @@ class Keys:
     def exports(self) -> str:  # sorted set token -> created (epoch ms)
         return self._k("exports")
 
+    # --- outbound delivery (issue 3, bot/delivery.py) ---------------------------------------
+
+    def part_marker(self, push_id: str, part: int) -> str:  # sending:<tok>:<ms>|sent|uncertain
+        return self._k("dlv", "part", push_id, part)
+
+    @property
+    def push_leases(self) -> str:  # sorted set push id -> lease deadline (epoch s)
+        return self._k("dlv", "lease")
+
+    @property
+    def push_specs(self) -> str:  # hash push id -> job kwargs JSON of an unfinished push
+        return self._k("dlv", "spec")
+
+    @property
+    def drain_pending(self) -> str:  # set while a drain of the outbox is queued
+        return self._k("dlv", "drain")
+
+    def token_cache(self, name: str) -> str:  # an access token, expiring before the platform's
+        return self._k("dlv", "token", name)
+
 
 _SAVE_ASSIGNMENT = """
 -- KEYS: dept hash, status hash, undo list, audit stream, reached hash, outbox stream, link queue
@@ -868,6 +888,155 @@ class RedisStore:
             self.r.zrem(self.keys.exports, *gone)
         return out[:limit]
 
+    # --- outbound delivery (issue 3): outbox group, budgets, part markers, leases ----------
+
+    def ensure_outbox_group(self, group: str) -> None:
+        """Create the outbox's consumer group (from the first entry) unless it exists."""
+        try:
+            self.r.xgroup_create(self.keys.outbox, group, id="0", mkstream=True)
+        except redis.ResponseError as e:
+            if "BUSYGROUP" not in str(e):
+                raise
+
+    def read_outbox_group(
+        self, group: str, consumer: str, count: int = 100, min_idle_ms: int = 60_000
+    ) -> list[tuple[str, Notice, str]]:
+        """Outbox entries for `consumer`: first those another consumer read and left
+        unacknowledged for `min_idle_ms` (XAUTOCLAIM: its drainer crashed), then new ones
+        (XREADGROUP). Entries deleted from the stream meanwhile are acknowledged here."""
+        k = self.keys.outbox
+        claimed = self.r.xautoclaim(k, group, consumer, min_idle_ms, "0-0", count=count)
+        rows, gone = [], []
+        for eid, f in claimed[1] if len(claimed) > 1 else []:
+            (rows if f else gone).append((eid, f))
+        if gone:
+            self.r.xack(k, group, *(eid for eid, _ in gone))
+        if len(rows) < count:
+            fresh = self.r.xreadgroup(group, consumer, {k: ">"}, count=count - len(rows))
+            for _stream, entries in fresh or []:
+                rows.extend(entries)
+        out = []
+        for eid, f in rows:
+            f = {_s(a): _s(b) for a, b in f.items()}
+            mentions = tuple(m for m in f.get("mentions", "").split(",") if m)
+            notice = Notice(f.get("text", ""), f.get("department", ""), mentions, f.get("kind", ""))
+            out.append((_s(eid), notice, f.get("at", "")))
+        return out
+
+    def ack_outbox(self, group: str, entry_ids: Iterable[str]) -> int:
+        ids = list(entry_ids)
+        return int(self.r.xack(self.keys.outbox, group, *ids)) if ids else 0
+
+    def request_drain(self, group: str, debounce_ms: int) -> bool:
+        """True (once per `debounce_ms`) when the outbox has entries the group has not read:
+        the caller then enqueues one drain. One round trip, cheap enough for every callback."""
+        k = self.keys
+        script = self._script(_DRAIN_NEEDED)
+        return bool(script(keys=[k.outbox, k.drain_pending], args=[group, debounce_ms]))
+
+    def clear_drain_request(self) -> None:
+        self.r.delete(self.keys.drain_pending)
+
+    def push_begin(
+        self,
+        push_id: str,
+        part: int,
+        robot: str,
+        token: str,
+        claim_ms: int,
+        limit: int,
+        window_ms: int,
+        ttl_s: int,
+    ) -> tuple[str, int]:
+        """One atomic step before posting one part: its marker, the robot's cooldown and budget.
+
+        Returns (state, wait ms): "sent" / "uncertain_known" (skip), "uncertain" (a claim whose
+        deadline passed: its worker died while posting; now marked uncertain), "busy" (another
+        worker is posting it), "cooldown", "budget" (no slot: wait), or "go" (a budget slot is
+        taken and the part is claimed for `token` until now + claim_ms).
+        """
+        k = self.keys
+        keys = [k.part_marker(push_id, part), k.budget(robot), k.cooldown(robot)]
+        res = self._script(_PUSH_BEGIN)(keys=keys, args=[token, claim_ms, limit, window_ms, ttl_s])
+        return _s(res[0]), int(res[1])
+
+    def push_end(self, push_id: str, part: int, token: str, sent: bool, ttl_s: int) -> bool:
+        """Mark a claimed part "sent", or release `token`'s claim after a definite failure."""
+        key = self.keys.part_marker(push_id, part)
+        outcome = "sent" if sent else "release"
+        return bool(self._script(_PUSH_END)(keys=[key], args=[token, outcome, ttl_s]))
+
+    def part_states(self, push_id: str, parts: Iterable[int]) -> list[str]:
+        parts = list(parts)
+        if not parts:
+            return []
+        return [_s(v) for v in self.r.mget([self.keys.part_marker(push_id, p) for p in parts])]
+
+    def reset_parts(self, push_id: str, parts: Iterable[int]) -> int:
+        """Forget the markers of these parts unless they are "sent" (an office retry)."""
+        keys = [self.keys.part_marker(push_id, p) for p in parts]
+        return int(self._script(_RESET_PARTS)(keys=keys, args=[])) if keys else 0
+
+    def start_cooldown(self, robot: str, ms: int) -> None:
+        self.r.set(self.keys.cooldown(robot), "1", px=max(1, ms))
+
+    def lease_push(self, push_id: str, spec: str, until_s: float) -> None:
+        """Record an unfinished push (its job kwargs) due to finish by `until_s`."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(self.keys.push_specs, push_id, spec)
+        pipe.zadd(self.keys.push_leases, {push_id: until_s})
+        pipe.execute()
+
+    def extend_lease(self, push_id: str, until_s: float) -> None:
+        self.r.zadd(self.keys.push_leases, {push_id: until_s}, xx=True)
+
+    def release_push(self, push_id: str) -> None:
+        pipe = self.r.pipeline(transaction=True)
+        pipe.zrem(self.keys.push_leases, push_id)
+        pipe.hdel(self.keys.push_specs, push_id)
+        pipe.execute()
+
+    def claim_expired_pushes(
+        self, now_s: float, lease_s: float, count: int = 100
+    ) -> list[tuple[str, str]]:
+        """(push id, spec) of pushes whose lease ran out, each leased again for `lease_s`
+        in the same step, so two sweepers never both take one."""
+        k = self.keys
+        res = self._script(_CLAIM_EXPIRED)(
+            keys=[k.push_leases, k.push_specs], args=[now_s, now_s + lease_s, count]
+        )
+        return [(_s(res[i]), _s(res[i + 1])) for i in range(0, len(res), 2)]
+
+    def cached_token(self, name: str) -> str:
+        return _s(self.r.get(self.keys.token_cache(name)))
+
+    def cache_token(self, name: str, value: str, ttl_s: int) -> None:
+        self.r.set(self.keys.token_cache(name), value, ex=max(1, ttl_s))
+
+    def drop_token(self, name: str, value: str) -> None:
+        """Forget a cached token the platform refused, unless another worker replaced it."""
+        self._script(_RELEASE_LOCK)(keys=[self.keys.token_cache(name)], args=[value])
+
+    def add_dead_letter(self, dead_id: str, record: dict) -> None:
+        self.r.hset(self.keys.dead_letters, dead_id, json.dumps(record, ensure_ascii=False))
+
+    def dead_letter_records(self) -> list[dict]:
+        """Every dead letter, newest first."""
+        rows = [json.loads(_s(v)) for v in self.r.hvals(self.keys.dead_letters)]
+        return sorted(rows, key=lambda d: d.get("at", ""), reverse=True)
+
+    def take_dead_letter(self, dead_id: str) -> dict | None:
+        """Remove and return one dead letter; None if it is gone (another retry took it)."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hget(self.keys.dead_letters, dead_id)
+        pipe.hdel(self.keys.dead_letters, dead_id)
+        raw, removed = pipe.execute()
+        return json.loads(_s(raw)) if removed and raw else None
+
+    def has_lease(self, push_id: str) -> bool:
+        """Whether a push is still unfinished (its lease was not released)."""
+        return self.r.zscore(self.keys.push_leases, push_id) is not None
+
 
 def _parse_statuses(raw: dict) -> dict[tuple[int, str], tuple[Role, Status]]:
     """The `status` hash as {(indicator, department): (role, status)}; values repeat, so cache."""
@@ -1008,4 +1177,105 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', 1000000, '*', 'at', ARGV[3], 'actor',
   'action', ARGV[5], 'department', ARGV[6], 'indicator', '', 'before', cur or '',
   'after', after, 'note', 'version ' .. ARGV[1])
 return after
+"""
+
+
+# --- scripts of outbound delivery (issue 3) ---------------------------------------------------
+
+_DRAIN_NEEDED = """
+-- KEYS: outbox stream, drain-pending flag; ARGV: group, debounce ms
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+local last = ''
+for i = 1, #info, 2 do
+  if info[i] == 'last-generated-id' then last = info[i + 1] end
+end
+local delivered = ''
+for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local name, seen = '', ''
+  for i = 1, #g, 2 do
+    if g[i] == 'name' then name = g[i + 1] end
+    if g[i] == 'last-delivered-id' then seen = g[i + 1] end
+  end
+  if name == ARGV[1] then delivered = seen end
+end
+if last == delivered then return 0 end
+if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then return 1 end
+return 0
+"""
+
+_PUSH_BEGIN = """
+-- KEYS: part marker, robot budget (sorted set of slot times), robot cooldown
+-- ARGV: token, claim ms, limit, window ms, marker ttl s. Redis's clock is every worker's clock.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local cur = redis.call('GET', KEYS[1])
+if cur == 'sent' then return {'sent', 0} end
+if cur == 'uncertain' then return {'uncertain_known', 0} end
+if cur then
+  local deadline = tonumber(string.match(cur, ':(%d+)$'))
+  if deadline and now < deadline then return {'busy', deadline - now} end
+  redis.call('SET', KEYS[1], 'uncertain', 'EX', ARGV[5])
+  return {'uncertain', 0}
+end
+local cool = redis.call('PTTL', KEYS[3])
+if cool > 0 then return {'cooldown', cool} end
+local window = tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then
+  local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  return {'budget', tonumber(oldest[2]) + window - now + 1}
+end
+redis.call('ZADD', KEYS[2], now, ARGV[1])
+redis.call('PEXPIRE', KEYS[2], window + 1000)
+redis.call('SET', KEYS[1], 'sending:' .. ARGV[1] .. ':' .. string.format('%d', now + tonumber(ARGV[2])),
+  'EX', ARGV[5])
+return {'go', 0}
+"""
+
+_PUSH_END = """
+-- KEYS: part marker; ARGV: token, 'sent' | 'release', ttl s
+local cur = redis.call('GET', KEYS[1])
+local prefix = 'sending:' .. ARGV[1] .. ':'
+local mine = cur and string.sub(cur, 1, #prefix) == prefix
+if ARGV[2] == 'sent' then
+  redis.call('SET', KEYS[1], 'sent', 'EX', ARGV[3])
+  if mine then return 1 end
+  return 0
+end
+if mine then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
+
+_RESET_PARTS = """
+-- KEYS: part markers. Delete each unless it says 'sent'.
+local n = 0
+for _, key in ipairs(KEYS) do
+  local cur = redis.call('GET', key)
+  if cur and cur ~= 'sent' then
+    redis.call('DEL', key)
+    n = n + 1
+  end
+end
+return n
+"""
+
+_CLAIM_EXPIRED = """
+-- KEYS: lease sorted set, spec hash; ARGV: now s, new deadline s, count
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+local out = {}
+for _, id in ipairs(ids) do
+  local spec = redis.call('HGET', KEYS[2], id)
+  if spec then
+    redis.call('ZADD', KEYS[1], ARGV[2], id)
+    out[#out + 1] = id
+    out[#out + 1] = spec
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return out
 """

@@ -1,0 +1,67 @@
+"""The background link check: queued links fetched by a real worker from a local site; states
+recorded, untitled materials named after their page, dead links shown in reminders and 查看."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from tests.e2e.background import bind, notices, say, work
+
+
+class _Site(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        if self.path == "/ok.html":
+            body = "<html><head><title> 双随机一公开 实施方案 </title></head></html>".encode()
+            self.send_response(200)
+        else:
+            body = b"<title>not here</title>"
+            self.send_response(404)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def site():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Site)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_links_are_checked_titled_and_dead_ones_reported(rt, env, site):
+    env(DUBAN_LINK_ALLOW="127.0.0.1")
+    bind(rt, "u", "司法局")
+    ok, dead = f"{site}/ok.html", f"{site}/gone.html"
+    say(rt, "u", f"提交 12 {ok}")  # no name: it takes the page title
+    say(rt, "u", f"提交 15 {dead} 执法公示")
+    assert set(rt.store.queued_links()) == {ok, dead}
+    rt.services["enqueue"]("bot.jobs.check_links", slot="t", now_iso=rt.store.clock().isoformat())
+    work(rt)
+    assert rt.store.queued_links() == []
+    states = rt.store.link_states([ok, dead])
+    assert states[ok]["ok"] and states[ok]["status"] == 200
+    assert not states[dead]["ok"] and states[dead]["status"] == 404
+    a, _ = rt.store.assignment(12, "司法局")
+    assert [m.title for m in a.materials] == ["双随机一公开 实施方案"]
+    assert a.updated_by == "system:linkcheck"
+    titled = rt.store.audit(department="司法局", action="link_title")
+    assert len(titled) == 1 and titled[0].indicator == 12
+    b, _ = rt.store.assignment(15, "司法局")
+    assert [m.title for m in b.materials] == ["执法公示"]  # a given name is never replaced
+    assert "⚠️ 链接无法打开" in say(rt, "u", "查看 15")
+    rt.services["enqueue"](
+        "bot.jobs.send_reminders", slot="r", now_iso=rt.store.clock().isoformat()
+    )
+    work(rt)
+    text = next(n.text for n in notices(rt) if n.department == "司法局")
+    assert f"- 第15项 [执法公示]({dead})：网页不存在（HTTP 404）" in text
+    assert ok not in text
