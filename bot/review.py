@@ -1,4 +1,4 @@
-"""Helpers shared by the office's commands: finding another department's assignment."""
+"""Helpers shared by commands that name a department: resolving it and finding its assignment."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ from bot.commands import Context, UserError
 from bot.progress import Assignment
 
 
-def resolve_department(ctx: Context, name: str) -> str:
+def resolve_department(ctx: Context, name: str, example: str = "{name}") -> str:
+    """The one department `name` means; refuses nothing found or several (listing them)."""
     found = ctx.org.find_departments(name)
     if not found:
         raise UserError(texts.NO_DEPARTMENT.format(name=name))
     if len(found) > 1:
         names = "、".join(d.name for d in found[:8])
-        raise UserError(
-            texts.AMBIGUOUS_DEPARTMENT.format(name=name, names=names, example=found[0].name)
-        )
+        hint = example.format(name=found[0].name)
+        raise UserError(texts.AMBIGUOUS_DEPARTMENT.format(name=name, names=names, example=hint))
     return found[0].name
 
 

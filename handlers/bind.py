@@ -1,9 +1,9 @@
 """绑定: bind the sender to a department (names and aliases, fuzzy)."""
 
-from bot import texts
 from bot.commands import Context, TextParam, UserError, command
 from bot.messages import Notice, Reply
 from bot.records import Binding
+from bot.review import resolve_department
 
 
 @command(
@@ -13,17 +13,7 @@ def bind(ctx: Context, name: str) -> Reply:
     """绑定 <部门>：把自己绑定到本部门（之后的提交都记在该部门名下）"""
     if not ctx.org.self_bind and not ctx.is_admin:
         raise UserError("本区不允许自行绑定，请联系依法治区办为您登记。")
-    found = ctx.org.find_departments(name)
-    if not found:
-        raise UserError(texts.NO_DEPARTMENT.format(name=name))
-    if len(found) > 1:
-        names = "、".join(d.name for d in found[:8])
-        raise UserError(
-            texts.AMBIGUOUS_DEPARTMENT.format(
-                name=name, names=names, example=f"绑定 {found[0].name}"
-            )
-        )
-    dept = found[0].name
+    dept = resolve_department(ctx, name, example="绑定 {name}")
     before = ctx.binding
     if before and before.department == dept:
         return Reply(f"您已绑定在{dept}，无需重复绑定。发送「我的任务」查看本部门待办。")
