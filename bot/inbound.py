@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from bot import delivery
 from bot.messages import HttpIn, HttpOut, Incoming, Reply
 from bot.platforms.base import Platform, RequestRejected
 
@@ -38,8 +39,15 @@ def handle_callback(
     dispatch: Callable[[Incoming], Reply],
     now_ms: int | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    enqueue: Callable[..., str] | None = None,
+    lease_s: int = 120,
 ) -> HttpOut:
-    """Never raises for a bad request: 401 for a bad signature, 400 for a malformed body."""
+    """Never raises for a bad request: 401 for a bad signature, 400 for a malformed body.
+
+    With `enqueue`, the first copy of a message also queues what must go out later: the parts
+    of a reply too long for the response body, and a (debounced) drain of the outbox when the
+    dispatch wrote notices there.
+    """
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     try:
         shake = platform.handshake(req)
@@ -64,9 +72,39 @@ def handle_callback(
             reply = reply_from_json(stored) if stored.startswith("{") else Reply.quiet()
             return platform.render_reply(req, msg, reply, now_ms)
     reply = dispatch(msg)
+    drain = False
     if msg.message_id:
-        store.remember_reply(msg.platform, msg.message_id, reply_to_json(reply))
-    return platform.render_reply(req, msg, reply, now_ms)
+        # One round trip: the reply for redeliveries, and whether the outbox needs a drain.
+        drain = store.remember_reply_and_request_drain(
+            msg.platform, msg.message_id, reply_to_json(reply), delivery.GROUP,
+            delivery.DRAIN_DEBOUNCE_MS,
+        )  # fmt: skip
+    elif enqueue is not None:
+        drain = store.request_drain(delivery.GROUP, delivery.DRAIN_DEBOUNCE_MS)
+    plan = getattr(platform, "reply_plan", None)
+    if plan is None:
+        out, follow = platform.render_reply(req, msg, reply, now_ms), None
+    else:
+        out, follow = plan(req, msg, reply, now_ms)
+    if enqueue is not None and (drain or follow):
+        _queue_later(store, enqueue, msg, reply, follow, drain, lease_s)
+    return out
+
+
+def _queue_later(store, enqueue, msg: Incoming, reply: Reply, follow, drain, lease_s) -> None:
+    """Enqueue the reply's later parts and a drain of the outbox. A failure here is logged, not
+    raised: the reply is already decided, and the periodic drain catches up on the outbox."""
+    try:
+        if follow and msg.message_id:
+            spec = delivery.session_spec(
+                msg.platform, msg.message_id, follow["url"], follow["expires_at_ms"],
+                follow["chat"], reply.text, reply.mentions, follow["parts"],
+            )  # fmt: skip
+            delivery.queue_session_reply(store, enqueue, spec, lease_s)
+        if drain:
+            enqueue(delivery.DRAIN_JOB, retries=0, on_failure=None)
+    except Exception:
+        log.exception("could not queue follow-up work after a %s callback", msg.platform)
 
 
 def _dummy(platform: Platform) -> Incoming:

@@ -134,6 +134,8 @@ def schedule_table(settings) -> tuple[Entry, ...]:
     """The periodic jobs of product.md §6 with the configured times."""
     return (
         Entry("linkcheck", "* * * * *", "bot.jobs.check_links", catch_up=False, retries=0),
+        # A safety net: replies already request a prompt drain of the outbox after each change.
+        Entry("drain", "* * * * *", "bot.delivery_jobs.drain_outbox", catch_up=False, retries=0),
         Entry("remind", _at(settings.remind_at), "bot.jobs.send_reminders", True, True),
         Entry("escalate", _at(settings.remind_at), "bot.jobs.send_escalations", True, True),
         Entry("rank", _at(settings.rank_at), "bot.jobs.send_ranking", True, True),

@@ -1037,6 +1037,19 @@ class RedisStore:
         """Whether a push is still unfinished (its lease was not released)."""
         return self.r.zscore(self.keys.push_leases, push_id) is not None
 
+    def remember_reply_and_request_drain(
+        self, platform: str, message_id: str, reply: str, group: str, debounce_ms: int,
+        ttl: int = 86400,
+    ) -> bool:  # fmt: skip
+        """remember_reply and request_drain in one round trip (the callback's last write)."""
+        k = self.keys
+        pipe = self.r.pipeline(transaction=False)
+        pipe.set(k.seen(platform, message_id), reply or "\x00", ex=ttl)
+        self._script(_DRAIN_NEEDED)(
+            keys=[k.outbox, k.drain_pending], args=[group, debounce_ms], client=pipe
+        )
+        return bool(pipe.execute()[1])
+
 
 def _parse_statuses(raw: dict) -> dict[tuple[int, str], tuple[Role, Status]]:
     """The `status` hash as {(indicator, department): (role, status)}; values repeat, so cache."""

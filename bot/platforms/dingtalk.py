@@ -277,9 +277,37 @@ class DingTalk:
 
     def render_reply(self, req: HttpIn, msg: Incoming, reply: Reply, now_ms: int) -> HttpOut:
         """The passive reply in the callback's response body; `{"msgtype":"empty"}` says nothing."""
+        return self.reply_plan(req, msg, reply, now_ms)[0]
+
+    def reply_plan(
+        self, req: HttpIn, msg: Incoming, reply: Reply, now_ms: int
+    ) -> tuple[HttpOut, dict[str, Any] | None]:
+        """The response body, and the follow-up for a reply too long for one body.
+
+        The body holds at most 20,000 bytes (§4.2). A longer reply is split into numbered parts:
+        the first goes in the body and the rest through the message's sessionWebhook, but only
+        while it is valid (§3.2.2); without one, the body carries the reply truncated. The
+        follow-up names the parts (by index) and the session; delivery posts them.
+        """
         if reply.silent or not reply.text.strip():
-            return json_out({"msgtype": "empty"})
-        return json_out(_fitted_body(reply.text, reply.mentions))
+            return json_out({"msgtype": "empty"}), None
+        if 2 * len(reply.text.encode()) + 64 * len(reply.mentions) + 2048 <= DINGTALK_BODY_LIMIT:
+            # Clearly fits: rendering at most doubles the text (markdown line breaks), and the
+            # title, mentions and JSON envelope stay within the margin. Skip measuring.
+            return json_out(message_body(reply.text, reply.mentions)), None
+        bodies = custom_robot_bodies(reply.text, reply.mentions)
+        if len(bodies) == 1:
+            return json_out(bodies[0]), None
+        session = self.session_webhook(req)
+        if session is None or not session.is_valid(now_ms):
+            return json_out(_fitted_body(reply.text, reply.mentions)), None
+        follow = {
+            "url": session.url,
+            "expires_at_ms": session.expires_at_ms,
+            "chat": msg.chat_id or msg.user_id,
+            "parts": list(range(1, len(bodies))),
+        }
+        return json_out(bodies[0]), follow
 
     def session_webhook(self, req: HttpIn) -> SessionWebhook | None:
         """The callback's sessionWebhook, if present and pointing at our DingTalk oapi base.

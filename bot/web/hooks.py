@@ -23,5 +23,8 @@ def hook(name: str) -> Response:
         headers={k.lower(): v for k, v in request.headers.items()},
         body=request.get_data(cache=False),  # bounded by MAX_CONTENT_LENGTH (413)
     )
-    out = handle_callback(platform, req, rt.store, rt.dispatcher.handle)
+    out = handle_callback(
+        platform, req, rt.store, rt.dispatcher.handle,
+        enqueue=rt.services.get("enqueue"), lease_s=rt.settings.push_lease_s,
+    )  # fmt: skip
     return Response(out.body, status=out.status, content_type=out.content_type, headers=out.headers)

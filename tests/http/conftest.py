@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
 import redis
+from rq import SimpleWorker
 
 from app import create_app
 from bot.config import Settings
+from bot.queue import make_queue
 from bot.runtime import build_runtime
 
 ADMIN_PASSWORD = "pw"
@@ -16,15 +19,22 @@ API_TOKEN = "tok"
 
 
 @pytest.fixture
-def web_settings(redis_url):
-    return Settings(
-        redis_url=redis_url,
-        key_prefix="web",
-        demo=True,
-        admin_password=ADMIN_PASSWORD,
-        api_token=API_TOKEN,
-        secret_key="test-secret-key",
-    )
+def web_settings(redis_url, monkeypatch):
+    """Demo settings, also put in the environment so jobs run by `work()` read the same ones."""
+    for k in [k for k in os.environ if k.startswith("DUBAN_")]:
+        monkeypatch.delenv(k)
+    env = {
+        "DUBAN_REDIS_URL": redis_url,
+        "DUBAN_KEY_PREFIX": "web",
+        "DUBAN_DEMO": "1",
+        "DUBAN_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "DUBAN_API_TOKEN": API_TOKEN,
+        "DUBAN_SECRET_KEY": "test-secret-key",
+        "DUBAN_PUBLIC_URL": "http://duban.test",
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return Settings.from_env()
 
 
 @pytest.fixture
@@ -66,3 +76,69 @@ def admin_client(web_client):
     resp = login(web_client)
     assert resp.status_code == 302, resp.get_data(as_text=True)
     return web_client
+
+
+def work(rt) -> None:
+    """Run every queued job for real in a burst worker (in this process)."""
+    SimpleWorker([make_queue(rt.redis)], connection=rt.redis).work(burst=True)
+
+
+# --- platform callbacks (issue 3): real credentials, a stub platform, the app on them ----------
+
+
+@pytest.fixture
+def stub():
+    """The stub WeCom/DingTalk send endpoints on 127.0.0.1."""
+    from tests.stubs.platform_server import PlatformStub
+
+    with PlatformStub() as server:
+        yield server
+
+
+@pytest.fixture
+def hook_settings(redis_url, stub, monkeypatch):
+    """Production-mode settings with every platform enabled, pointed at the stub; also put in
+    the environment so jobs run by `work()` read the same ones."""
+    from tests.http import callbacks as cb
+
+    for k in [k for k in os.environ if k.startswith("DUBAN_")]:
+        monkeypatch.delenv(k)
+    env = {
+        "DUBAN_REDIS_URL": redis_url,
+        "DUBAN_KEY_PREFIX": "hooks",
+        "DUBAN_DINGTALK_APP_KEY": "ding-app-key",
+        "DUBAN_DINGTALK_APP_SECRET": cb.DING_SECRET,
+        "DUBAN_DINGTALK_ROBOT_CODE": "ding-robot",
+        "DUBAN_DINGTALK_API_BASE": stub.url,
+        "DUBAN_DINGTALK_OAPI_BASE": stub.url,
+        "DUBAN_WECOM_TOKEN": cb.WECOM_TOKEN,
+        "DUBAN_WECOM_AES_KEY": cb.WECOM_AES_KEY,
+        "DUBAN_WECOM_APP_TOKEN": cb.APP_TOKEN,
+        "DUBAN_WECOM_APP_AES_KEY": cb.APP_AES_KEY,
+        "DUBAN_WECOM_CORP_ID": cb.CORP_ID,
+        "DUBAN_WECOM_API_BASE": stub.url,
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return Settings.from_env()
+
+
+@pytest.fixture
+def hook_rt(hook_settings, redis_client, clock):
+    rt = build_runtime(
+        hook_settings, clock=clock, client=redis.Redis.from_url(hook_settings.redis_url)
+    )
+    yield rt
+    rt.redis.close()
+
+
+@pytest.fixture
+def hook_app(hook_rt):
+    app = create_app(runtime=hook_rt)
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def hook_client(hook_app):
+    return hook_app.test_client()

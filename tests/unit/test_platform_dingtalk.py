@@ -318,10 +318,29 @@ def test_markup_reply_is_markdown_with_a_title(ding):
     }
 
 
-def test_long_reply_fits_the_body_limit(ding):
-    body = reply_json(ding, Reply(text="- 第 1 项 司法局 未开始\n" * 2000, mentions=("a",)))
+def test_long_reply_without_a_session_is_truncated_to_the_body_limit(ding):
+    req = request(payload(sessionWebhookExpiredTime=TS - 1))
+    reply = Reply(text="- 第 1 项 司法局 未开始\n" * 2000, mentions=("a",))
+    out, follow = ding.reply_plan(req, ding.parse(req), reply, TS)
+    body = json.loads(out.body)
+    assert follow is None
     assert len(encode_json(body)) <= 20000
     assert body["markdown"]["text"].endswith("…\n\n@a")
+
+
+def test_long_reply_with_a_session_sends_part_one_and_plans_the_rest(ding):
+    req = request(payload())
+    reply = Reply(text="- 第 1 项 司法局 未开始\n" * 2000, mentions=("a",))
+    out, follow = ding.reply_plan(req, ding.parse(req), reply, TS)
+    body = json.loads(out.body)
+    assert len(encode_json(body)) <= 20000
+    assert body["markdown"]["text"].startswith("(1/")
+    assert body["at"] == {"atUserIds": ["a"], "isAtAll": False}  # mentions on the first part
+    n = int(body["markdown"]["text"].split("/")[1].split(")")[0])
+    assert follow["parts"] == list(range(1, n))
+    assert follow["url"] == "https://oapi.dingtalk.com/robot/sendBySession?session=abc"
+    assert follow["expires_at_ms"] == TS + 5_400_000
+    assert out.body == ding.render_reply(req, ding.parse(req), reply, TS).body
 
 
 def test_at_all():

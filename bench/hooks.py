@@ -1,0 +1,304 @@
+"""Throughput and latency of POST /hooks/dingtalk through gunicorn, against a bare Flask endpoint.
+
+    python -m bench.hooks [--seconds 5] [--rounds 2] [--connections 100] [--procs 4]
+
+Starts its own redis-server (the venv's) and two gunicorn servers with the same settings
+(2 workers, gthread, --no-control-socket, keep-alive): A is Duban (`app:create_app()`), B is a
+bare Flask app with one POST route that reads the body and answers a fixed JSON. Then it loads
+them in turn, A B A B ..., each round for --seconds after a short warm-up, with --connections
+keep-alive connections spread over --procs load-generator processes (threads with http.client).
+
+Every request to A is a really signed DingTalk callback (platforms.md §3.1) with a fresh msgId,
+alternating 我的任务 and 提交 (a new link each time, rotating over the department's indicators);
+before each round of A the database is reset, so no round runs on a fuller store. B gets the same
+bodies. Reported: requests per second, p50 and p99 latency per server, and the ratio A/B.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import http.client
+import itertools
+import json
+import multiprocessing as mp
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from flask import Flask, Response, request
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "bench_app_secret_0123456789"
+USER = "bench-staff"
+DEPT = "司法局"
+
+
+def bare_app() -> Flask:
+    """Server B: the same stack without Duban, `gunicorn 'bench.hooks:bare_app()'`."""
+    app = Flask(__name__)
+
+    @app.post("/hooks/dingtalk")
+    def hook() -> Response:
+        request.get_data()
+        return Response(b'{"msgtype":"empty"}', content_type="application/json")
+
+    return app
+
+
+# --- servers --------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def gunicorn_cmd(target: str, port: int, threads: int) -> list[str]:
+    return [
+        sys.executable, "-m", "gunicorn", target,
+        "--bind", f"127.0.0.1:{port}",
+        "--workers", "2", "--worker-class", "gthread", "--threads", str(threads),
+        "--no-control-socket", "--keep-alive", "30", "--backlog", "2048",
+        "--log-level", "warning",
+    ]  # fmt: skip
+
+
+def wait_listening(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), 0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def reset_state(env: dict[str, str]) -> list[int]:
+    """Flush the database, bind the bench user to 司法局; returns the department's indicators."""
+    import redis
+
+    from bot.config import Settings
+    from bot.messages import Incoming
+    from bot.runtime import build_runtime
+
+    settings = Settings.from_env(env)
+    client = redis.Redis.from_url(settings.redis_url)
+    client.flushdb()
+    rt = build_runtime(settings, client=client, enqueue=lambda *a, **k: "")
+    rt.dispatcher.handle(Incoming("dingtalk", USER, f"绑定 {DEPT}", "cid", True, True, "bind"))
+    ids = sorted(ind for (ind, d) in rt.assignments if d == DEPT)
+    client.close()
+    return ids
+
+
+# --- load -----------------------------------------------------------------------------------------
+
+
+def sign(ts: str) -> str:
+    digest = hmac.new(SECRET.encode(), f"{ts}\n{SECRET}".encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def body_for(text: str, msg_id: str) -> bytes:
+    now = int(time.time() * 1000)
+    payload = {
+        "msgtype": "text",
+        "text": {"content": f" {text}"},
+        "msgId": msg_id,
+        "createAt": now,
+        "conversationType": "2",
+        "conversationId": "cidBench==",
+        "conversationTitle": "司法局工作群",
+        "senderId": "$:LWCP_v1:$bench",
+        "senderNick": "压测",
+        "senderStaffId": USER,
+        "senderCorpId": "ding_corp",
+        "sessionWebhook": "https://oapi.dingtalk.com/robot/sendBySession?session=bench",
+        "sessionWebhookExpiredTime": now + 5_400_000,
+        "isAdmin": False,
+        "chatbotUserId": "$:LWCP_v1:$bot",
+        "isInAtList": True,
+        "robotCode": "bench-robot",
+    }
+    return json.dumps(payload, ensure_ascii=False).encode()
+
+
+def _load_proc(port, threads, seconds, warmup, indicators, seed, out_q) -> None:
+    """One generator process: `threads` keep-alive connections, each sending back to back."""
+    stop_at = time.perf_counter() + warmup + seconds
+    measure_from = time.perf_counter() + warmup
+    lat: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    counter = itertools.count()
+
+    def run(t: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine: list[float] = []
+        bad = 0
+        while True:
+            now = time.perf_counter()
+            if now >= stop_at:
+                break
+            n = next(counter)
+            if n % 2:
+                text = "我的任务"
+            else:
+                ind = indicators[(n // 2) % len(indicators)]
+                text = f"提交 {ind} https://www.jinfeng.gov.cn/bench/{seed}-{n}.html 压测材料"
+            body = body_for(text, f"bench-{seed}-{t}-{n}-{uuid.uuid4().hex[:8]}")
+            ts = str(int(time.time() * 1000))
+            headers = {"Content-Type": "application/json", "timestamp": ts, "sign": sign(ts)}
+            start = time.perf_counter()
+            try:
+                conn.request("POST", "/hooks/dingtalk", body, headers)
+                resp = conn.getresponse()
+                resp.read()
+                ok = resp.status == 200
+            except (OSError, http.client.HTTPException):
+                ok = False
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            end = time.perf_counter()
+            if start >= measure_from:
+                if ok:
+                    mine.append(end - start)
+                else:
+                    bad += 1
+        conn.close()
+        with lock:
+            lat.extend(mine)
+            errors[0] += bad
+
+    pool = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for th in pool:
+        th.start()
+    for th in pool:
+        th.join()
+    out_q.put((lat, errors[0]))
+
+
+def load(port: int, connections: int, procs: int, seconds: float, indicators, seed: int):
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    per = [connections // procs + (1 if i < connections % procs else 0) for i in range(procs)]
+    ps = [
+        ctx.Process(target=_load_proc, args=(port, n, seconds, 1.0, indicators, seed * 100 + i, q))
+        for i, n in enumerate(per)
+    ]
+    for p in ps:
+        p.start()
+    lat: list[float] = []
+    errors = 0
+    for _ in ps:
+        part, bad = q.get()
+        lat.extend(part)
+        errors += bad
+    for p in ps:
+        p.join()
+    return lat, errors
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+# --- main -----------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--connections", type=int, default=100)
+    ap.add_argument("--procs", type=int, default=4, help="load-generator processes")
+    ap.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
+    args = ap.parse_args()
+
+    from bot.embedded import EmbeddedRedis
+
+    tmp = tempfile.mkdtemp(prefix="duban-bench-")
+    server = EmbeddedRedis(tmp, persistent=False).start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DUBAN_")}
+    env.update(
+        {
+            "DUBAN_REDIS_URL": server.url,
+            "DUBAN_KEY_PREFIX": "bench",
+            "DUBAN_DINGTALK_APP_KEY": "bench-key",
+            "DUBAN_DINGTALK_APP_SECRET": SECRET,
+            "DUBAN_DINGTALK_ROBOT_CODE": "bench-robot",
+            "DUBAN_SECRET_KEY": "bench",
+        }
+    )
+    port_a, port_b = free_port(), free_port()
+    cmds = {
+        "A duban": gunicorn_cmd("app:create_app()", port_a, args.threads),
+        "B bare flask": gunicorn_cmd("bench.hooks:bare_app()", port_b, args.threads),
+    }
+    procs = [
+        subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True) for cmd in cmds.values()
+    ]
+    results: dict[str, dict] = {name: {"lat": [], "n": 0, "secs": 0.0, "err": 0} for name in cmds}
+    try:
+        wait_listening(port_a)
+        wait_listening(port_b)
+        for r in range(args.rounds):
+            for name, port in (("A duban", port_a), ("B bare flask", port_b)):
+                indicators = reset_state(env)
+                lat, errors = load(
+                    port, args.connections, args.procs, args.seconds, indicators, r * 10 + 1
+                )
+                res = results[name]
+                res["lat"] += lat
+                res["n"] += len(lat)
+                res["secs"] += args.seconds
+                res["err"] += errors
+                print(
+                    f"round {r + 1} {name:13} {len(lat) / args.seconds:8.0f} req/s  "
+                    f"p50 {pct(lat, 0.5) * 1000:6.1f} ms  p99 {pct(lat, 0.99) * 1000:6.1f} ms  "
+                    f"errors {errors}",
+                    flush=True,
+                )
+    finally:
+        for p in procs:
+            os.killpg(p.pid, signal.SIGTERM)
+        for p in procs:
+            p.wait(20)
+        server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    print()
+    print(f"gunicorn: 2 workers, gthread, {args.threads} threads, --no-control-socket; "
+          f"{args.connections} keep-alive connections from {args.procs} processes; "
+          f"{os.cpu_count()} CPUs shared by servers, Redis and load")  # fmt: skip
+    rates = {}
+    for name, res in results.items():
+        rates[name] = res["n"] / res["secs"]
+        lat = res["lat"]
+        print(
+            f"{name:13} {rates[name]:8.0f} req/s  p50 {pct(lat, 0.5) * 1000:6.1f} ms  "
+            f"p99 {pct(lat, 0.99) * 1000:6.1f} ms  mean {statistics.fmean(lat) * 1000:6.1f} ms  "
+            f"errors {res['err']}"
+        )
+    print(f"ratio A/B throughput: {rates['A duban'] / rates['B bare flask']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,741 @@
+"""Outbound governor: drains the outbox into push jobs, renders each push in its platform's
+dialect and byte limits, keeps every robot within one shared budget, and turns each answer into
+sent / cool down and re-queue / dead letter / retry (platforms.md §1, §3.2, §4).
+
+Worker-side: no Flask. Redis only through RedisStore; the RQ queue is passed in.
+
+Exactly once, and where it cannot be
+------------------------------------
+A push is one (outbox entry, chat target); its message is rendered into numbered parts, and every
+part has a marker in Redis that moves through three states, each change one Lua step:
+
+    (none) --claim--> "sending:<token>:<deadline>" --ok--> "sent"      (kept 8 days)
+                                         |--definite failure--> (none)  (may be tried again)
+                                         '--deadline passed, found by another run--> "uncertain"
+
+The claim is taken in the same script that takes the robot's budget slot and checks its
+cooldown, immediately before the POST. Hence:
+
+- A retried, duplicated or re-enqueued job never posts a part twice: "sent" is skipped, and a
+  live claim ("busy") makes the second job wait until the first one has finished.
+- A worker that dies before claiming a part leaves no marker: the part is posted later by
+  whoever resumes the push (the lease sweep below, or RQ's own retry of the abandoned job).
+- A worker that dies *after* claiming, i.e. while its POST is in flight, leaves a claim whose
+  deadline (connect + read timeout + margin) passes. Whether the platform took that request
+  cannot be known: neither WeCom's nor DingTalk's send API has an idempotency key. We do not
+  re-post it automatically (the request had almost surely left; most deaths land while waiting
+  for the answer, or between the answer and the "sent" write). The part is marked "uncertain"
+  and put on the dead-letter list, where the office sees it and can send it again by hand. So a
+  worker killed mid-push gives exactly one delivery of each part, at the price of asking a human
+  in the one case nobody can decide.
+- A *live* worker that sees a read timeout, HTTP 5xx or an unknown errcode releases its claim and
+  lets RQ retry with backoff (the issue's rule): there, an answer was awaited for the full read
+  timeout, and the platforms answer accepted sends in milliseconds.
+
+Each unfinished push also holds a lease (its job arguments and a deadline) in Redis. The drain
+job sweeps expired leases and re-enqueues those pushes, so a push whose worker vanished resumes
+within `push_lease_s` instead of waiting for RQ to notice the abandoned job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import redis
+import requests
+from rq import Callback, Queue, Retry
+
+from bot.config import Settings
+from bot.messages import ChatTarget, Notice
+from bot.org import Org, OrgError, load_org
+from bot.platforms.base import classify_errcode, encode_json
+from bot.platforms.dingtalk import (
+    SESSION_MARGIN_MS,
+    access_token_body,
+    custom_robot_bodies,
+    openapi_group_bodies,
+    sign_webhook_url,
+)
+from bot.platforms.wecom import webhook_bodies, webhook_url
+from bot.queue import make_queue
+from bot.render import ALL
+from bot.store import RedisStore
+
+log = logging.getLogger(__name__)
+
+GROUP = "delivery"  # the outbox stream's consumer group
+DRAIN_JOB = "bot.delivery_jobs.drain_outbox"
+PUSH_JOB = "bot.delivery_jobs.push"
+PUSH_FAILURE = "bot.delivery_jobs.on_push_failure"
+
+MARKER_TTL_S = 8 * 86400  # a "sent" part is remembered longer than any retry or redelivery
+STALE_NOTICE_S = 86400  # an outbox entry older than this is acknowledged without pushing
+CLAIM_MARGIN_S = 2.0  # a claim outlives the POST's connect + read timeouts by this much
+SLEEP_WAIT_MS = 1500  # a budget wait up to this is slept in the job; longer ones re-enqueue
+DRAIN_DEBOUNCE_MS = 2000
+DRAIN_RECLAIM_MS = 60_000  # outbox entries a drainer read but never acked are taken after this
+TOKEN_EARLY_S = 300  # the DingTalk access token is refreshed 5 minutes early (§3.2.3)
+
+
+class DeliveryRetry(Exception):
+    """A transient failure (timeout, 5xx, busy, unknown errcode): RQ retries with backoff."""
+
+
+# --- targets and routes -------------------------------------------------------------------
+
+
+def target_fp(target: ChatTarget) -> str:
+    """A short, stable id of a chat target that reveals none of its keys or tokens."""
+    raw = "|".join(
+        (
+            target.platform,
+            target.conversation_id,
+            target.chat_id,
+            target.webhook,
+            target.webhook_key,
+        )
+    )
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:16]
+
+
+def robot_key(robot_id: str) -> str:
+    """The budget/cooldown name of a robot: hashed, since robot ids contain webhook secrets."""
+    return hashlib.sha256(robot_id.encode("utf-8")).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class Route:
+    """How one push reaches its chat: which endpoint, which robot's budget, which dialect."""
+
+    kind: str  # wecom_webhook | dingtalk_webhook | dingtalk_openapi | dingtalk_session
+    family: str  # "wecom" | "dingtalk": error codes and byte limits
+    robot: str  # robot_key(...) for the budget and cooldown
+    label: str  # Chinese, shown to the office
+    url: str = ""
+    secret: str = ""
+    conversation_id: str = ""
+    expires_at_ms: int = 0
+
+
+_LABELS = {
+    "wecom_webhook": "企业微信群机器人",
+    "dingtalk_webhook": "钉钉自定义机器人",
+    "dingtalk_openapi": "钉钉群（应用机器人）",
+    "dingtalk_session": "钉钉会话回复",
+}
+
+
+def route_for(settings: Settings, target: ChatTarget) -> Route | None:
+    """The push route of a configured chat; None when it has no send-capable address (e.g. a
+    WeCom smart-bot chat id alone: the smart bot only answers, §A.1) or is the sandbox."""
+    robot = robot_key(target.robot_id)
+    if target.platform == "wecom" and target.webhook_key:
+        url = webhook_url(settings.wecom_api_base, target.webhook_key)
+        return Route("wecom_webhook", "wecom", robot, _LABELS["wecom_webhook"], url=url)
+    if target.platform == "dingtalk" and target.webhook:
+        return Route(
+            "dingtalk_webhook", "dingtalk", robot, _LABELS["dingtalk_webhook"],
+            url=target.webhook, secret=target.secret,
+        )  # fmt: skip
+    if target.platform == "dingtalk" and target.conversation_id and settings.dingtalk_robot_code:
+        return Route(
+            "dingtalk_openapi", "dingtalk", robot, _LABELS["dingtalk_openapi"],
+            conversation_id=target.conversation_id,
+        )  # fmt: skip
+    return None
+
+
+def session_route(url: str, expires_at_ms: int, chat: str) -> Route:
+    """A DingTalk sessionWebhook (§3.2.2): plain JSON, valid until sessionWebhookExpiredTime."""
+    robot = robot_key(f"dingtalk-session:{chat}")
+    label = _LABELS["dingtalk_session"]
+    return Route("dingtalk_session", "dingtalk", robot, label, url=url, expires_at_ms=expires_at_ms)
+
+
+def _has_table(text: str) -> bool:
+    lines = [line.strip() for line in text.split("\n")]
+    rows = [line for line in lines if line.startswith("|") and line.endswith("|")]
+    return len(rows) >= 2 and any(set(r.replace("|", "").strip()) <= set("-: ") for r in rows)
+
+
+def wecom_kind(text: str, mentions: Sequence[str]) -> str:
+    """markdown by default; text when everyone is @-mentioned (markdown cannot @all); markdown_v2
+    when the text holds a table and mentions nobody (v2 renders tables but cannot @, §1.2)."""
+    if ALL in mentions:
+        return "text"
+    if not mentions and _has_table(text):
+        return "markdown_v2"
+    return "markdown"
+
+
+def bodies_for(route: Route, text: str, mentions: Sequence[str], robot_code: str) -> list[dict]:
+    """The request bodies of one push, split into numbered parts within the platform's limit;
+    mentions ride on the first part."""
+    if route.kind == "wecom_webhook":
+        return webhook_bodies(text, mentions, wecom_kind(text, mentions))
+    if route.kind in ("dingtalk_webhook", "dingtalk_session"):
+        return custom_robot_bodies(text, mentions)
+    if route.kind == "dingtalk_openapi":
+        return openapi_group_bodies(robot_code, route.conversation_id, text)
+    raise ValueError(f"unknown route {route.kind}")
+
+
+# --- the context of a worker process ----------------------------------------------------
+
+
+@dataclass
+class Delivery:
+    """What delivery needs: settings, the store, the org, the RQ queue and an HTTP session."""
+
+    settings: Settings
+    store: RedisStore
+    org: Org
+    queue: Queue
+    http: requests.Session = field(default_factory=requests.Session)
+    clock: Callable[[], float] = time.time
+
+    @classmethod
+    def build(cls, settings: Settings, client: redis.Redis | None = None) -> Delivery:
+        if client is None:
+            from bot.runtime import redis_url_for
+
+            url, _ = redis_url_for(settings)
+            client = redis.Redis.from_url(url, health_check_interval=30)
+        store = RedisStore(client, settings.key_prefix)
+        return cls(settings, store, load_org(settings.org_path), make_queue(client))
+
+    @property
+    def connect_timeout(self) -> float:
+        return min(3.05, self.settings.push_timeout_s)
+
+    @property
+    def claim_ms(self) -> int:
+        s = self.settings
+        return int((self.connect_timeout + s.push_timeout_s + CLAIM_MARGIN_S) * 1000)
+
+    @property
+    def window_ms(self) -> int:
+        # A small guard on top of the window: the platform counts arrivals, we count slots.
+        w = self.settings.robot_window_s * 1000
+        return int(w + 250 + 0.02 * w)
+
+    def cooldown_s(self, route: Route) -> int:
+        s = self.settings
+        return s.cooldown_wecom_s if route.family == "wecom" else s.cooldown_dingtalk_s
+
+    @property
+    def backoff(self) -> list[int]:
+        b = max(1, self.settings.push_backoff_s)
+        return [b, 6 * b, 24 * b]
+
+
+_CONTEXTS: dict[Settings, Delivery] = {}
+
+
+def context() -> Delivery:
+    """This process's Delivery for the DUBAN_* settings (built on first use)."""
+    settings = Settings.from_env()
+    ctx = _CONTEXTS.get(settings)
+    if ctx is None:
+        ctx = _CONTEXTS[settings] = Delivery.build(settings)
+    return ctx
+
+
+# --- enqueueing -----------------------------------------------------------------------------
+
+
+def job_base(lease_id: str) -> str:
+    """The deterministic RQ job id of a push (RQ allows [A-Za-z0-9_-] only)."""
+    return "push-" + hashlib.sha256(lease_id.encode("utf-8")).hexdigest()[:24]
+
+
+def describe_push(spec: dict) -> str:
+    """The job description RQ logs: never the text, a session URL or a target's key."""
+    return f"push {spec['lease_id']} parts={spec.get('parts')} hop={spec.get('hop', 0)}"
+
+
+def _push_options(ctx: Delivery, job_id: str, spec: dict) -> dict[str, Any]:
+    return {
+        "job_id": job_id,
+        "description": describe_push(spec),
+        "retry": Retry(max=len(ctx.backoff), interval=ctx.backoff),
+        "on_failure": Callback(PUSH_FAILURE),
+        "failure_ttl": 7 * 86400,
+        "result_ttl": 3600,
+    }
+
+
+def enqueue_push(ctx: Delivery, spec: dict, job_id: str, delay_s: float = 0.0) -> str:
+    """Record the push's lease (until it starts plus push_lease_s), then enqueue its job."""
+    until = ctx.clock() + delay_s + ctx.settings.push_lease_s
+    ctx.store.lease_push(spec["lease_id"], json.dumps(spec, ensure_ascii=False), until)
+    opts = _push_options(ctx, job_id, spec)
+    if delay_s > 0:
+        job = ctx.queue.enqueue_in(timedelta(seconds=delay_s), PUSH_JOB, kwargs=spec, **opts)
+    else:
+        job = ctx.queue.enqueue(PUSH_JOB, kwargs=spec, **opts)
+    return job.id
+
+
+def _is_live(queue: Queue, job_id: str) -> bool:
+    job = queue.fetch_job(job_id)
+    return job is not None and job.get_status(refresh=False) in (
+        "queued",
+        "deferred",
+        "scheduled",
+        "started",
+    )
+
+
+def notice_spec(entry_id: str, notice: Notice, fp: str) -> dict:
+    push_id = f"o:{entry_id}:{fp}"
+    return {
+        "push_id": push_id,
+        "lease_id": push_id,
+        "text": notice.text,
+        "mentions": list(notice.mentions),
+        "kind": notice.kind,
+        "department": notice.department,
+        "target": fp,
+        "parts": None,
+        "hop": 0,
+    }
+
+
+def session_spec(
+    platform: str, message_id: str, url: str, expires_at_ms: int, chat: str, text: str,
+    mentions: Sequence[str], parts: Sequence[int],
+) -> dict:  # fmt: skip
+    digest = hashlib.sha256(f"{platform}:{message_id}".encode()).hexdigest()[:24]
+    push_id = f"r:{digest}"
+    return {
+        "push_id": push_id,
+        "lease_id": push_id,
+        "text": text,
+        "mentions": list(mentions),
+        "kind": "reply",
+        "department": "",
+        "target": "",
+        "parts": list(parts),
+        "hop": 0,
+        "session_url": url,
+        "session_expires_ms": expires_at_ms,
+        "session_chat": chat,
+    }
+
+
+def queue_session_reply(store: RedisStore, enqueue: Callable[..., str], spec: dict, lease_s: int):
+    """Enqueue the later parts of a long DingTalk reply to its sessionWebhook (web side)."""
+    store.lease_push(spec["lease_id"], json.dumps(spec, ensure_ascii=False), time.time() + lease_s)
+    return enqueue(
+        PUSH_JOB, job_id=job_base(spec["lease_id"]), retries=3, on_failure=Callback(PUSH_FAILURE),
+        description=describe_push(spec), **spec,
+    )  # fmt: skip
+
+
+def request_drain(store: RedisStore, enqueue: Callable[..., str]) -> bool:
+    """After a callback: if the outbox has unread entries, enqueue one drain (debounced)."""
+    if not store.request_drain(GROUP, DRAIN_DEBOUNCE_MS):
+        return False
+    enqueue(DRAIN_JOB, retries=0, on_failure=None)
+    return True
+
+
+# --- draining the outbox --------------------------------------------------------------------
+
+
+def consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def targets_of(org: Org, department: str) -> tuple[ChatTarget, ...]:
+    return org.admin_chats if department == "" else org.chats_of(department)
+
+
+def drain_outbox(ctx: Delivery, consumer: str | None = None, max_entries: int = 2000) -> dict:
+    """Turn new outbox entries into push jobs, one per (entry, target), then acknowledge them.
+
+    Jobs are enqueued (and leased) before the entry is acknowledged, so a drainer that dies in
+    between leaves the entry pending; the next drain claims it (XAUTOCLAIM) and enqueues the same
+    deterministic job ids again, which the part markers make harmless. In demo mode, or for a
+    department without chats, the entry is acknowledged without pushing: it stays in the stream,
+    where the sandbox shows it. Also re-enqueues pushes whose lease expired.
+    """
+    store, settings = ctx.store, ctx.settings
+    consumer = consumer or consumer_name()
+    store.clear_drain_request()  # notices written from now on trigger a new drain
+    store.ensure_outbox_group(GROUP)
+    counts = {"entries": 0, "pushes": 0, "skipped": 0, "resumed": 0, "dead": 0}
+    now = ctx.clock()
+    for lease_id, raw in store.claim_expired_pushes(now, settings.push_lease_s):
+        spec = json.loads(raw)
+        enqueue_push(ctx, spec, f"{job_base(lease_id)}-s{int(now * 1000)}")
+        counts["resumed"] += 1
+        log.warning("push %s resumed after its lease expired", spec.get("push_id"))
+    while counts["entries"] < max_entries:
+        rows = store.read_outbox_group(GROUP, consumer, 100, DRAIN_RECLAIM_MS)
+        if not rows:
+            break
+        for entry_id, notice, _at in rows:
+            counts["entries"] += 1
+            _fan_out(ctx, entry_id, notice, counts)
+        store.ack_outbox(GROUP, [r[0] for r in rows])
+    return counts
+
+
+def _fan_out(ctx: Delivery, entry_id: str, notice: Notice, counts: dict) -> None:
+    if ctx.settings.demo:
+        counts["skipped"] += 1
+        return
+    created_ms = int(entry_id.split("-")[0])
+    if created_ms < (ctx.clock() - STALE_NOTICE_S) * 1000:
+        log.warning("outbox entry %s is older than a day; not pushed", entry_id)
+        counts["skipped"] += 1
+        return
+    try:
+        targets = targets_of(ctx.org, notice.department)
+    except OrgError:
+        log.warning("outbox entry %s names an unknown department; not pushed", entry_id)
+        counts["skipped"] += 1
+        return
+    targets = [t for t in targets if t.platform != "sandbox"]
+    if not targets:
+        counts["skipped"] += 1
+        return
+    for target in dict.fromkeys(targets):
+        fp = target_fp(target)
+        spec = notice_spec(entry_id, notice, fp)
+        if route_for(ctx.settings, target) is None:
+            _dead_letter(ctx, spec, None, target.platform, "该群没有配置可推送的机器人（webhook）")
+            counts["dead"] += 1
+            continue
+        jid = job_base(spec["lease_id"])
+        if not _is_live(ctx.queue, jid):
+            enqueue_push(ctx, spec, jid)
+        counts["pushes"] += 1
+
+
+# --- one push ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    outcome: str  # ok | rate_limited | permanent | retry
+    errcode: str = ""
+    detail: str = ""  # short, for logs and the office; never a body or a secret
+
+
+def _resolve(ctx: Delivery, spec: dict) -> Route | None:
+    if spec.get("session_url"):
+        return session_route(
+            spec["session_url"],
+            int(spec.get("session_expires_ms") or 0),
+            spec.get("session_chat", ""),
+        )
+    try:
+        targets = targets_of(ctx.org, spec.get("department", ""))
+    except OrgError:
+        return None
+    for t in targets:
+        if target_fp(t) == spec.get("target"):
+            return route_for(ctx.settings, t)
+    return None
+
+
+def run_push(ctx: Delivery, spec: dict, job_id: str = "") -> str:
+    """Post the parts of one push that are not sent yet; see the module docstring.
+
+    Returns "sent", "deferred" (re-enqueued for the robot's budget or cooldown) or "dead";
+    raises DeliveryRetry for RQ to retry with backoff.
+    """
+    store, settings = ctx.store, ctx.settings
+    push_id, lease_id = spec["push_id"], spec["lease_id"]
+    store.extend_lease(lease_id, ctx.clock() + settings.push_lease_s)
+    route = _resolve(ctx, spec)
+    if route is None:
+        _dead_letter(ctx, spec, spec.get("parts"), "", "推送目标已不在配置中（org.yaml 已修改）")
+        return "dead"
+    bodies = bodies_for(
+        route, spec["text"], spec.get("mentions") or (), settings.dingtalk_robot_code
+    )
+    wanted = spec.get("parts")
+    todo = [p for p in (range(len(bodies)) if wanted is None else wanted) if p < len(bodies)]
+    todo = [p for p, s in zip(todo, store.part_states(push_id, todo), strict=True) if s != "sent"]
+    for i, part in enumerate(todo):
+        store.extend_lease(lease_id, ctx.clock() + settings.push_lease_s)
+        if (
+            route.kind == "dingtalk_session"
+            and route.expires_at_ms - SESSION_MARGIN_MS <= ctx.clock() * 1000
+        ):
+            _dead_letter(ctx, spec, todo[i:], route.label, "会话已过期，后续分段无法补发（300001）")
+            return "dead"
+        state, wait_ms, token = _begin(ctx, push_id, part, route)
+        if state in ("sent", "uncertain_known"):
+            continue
+        if state == "uncertain":
+            log.warning("push %s part %d: claim of a dead worker; marked uncertain", push_id, part)
+            _dead_letter(
+                ctx, spec, [part], route.label,
+                "投递中断（处理进程退出），无法确认是否已送达；确认群内未收到后可重试",
+                status="uncertain",
+            )  # fmt: skip
+            continue
+        if state != "go":  # busy, cooldown or budget: come back when it may pass
+            _defer(ctx, spec, todo[i:], wait_ms / 1000)
+            return "deferred"
+        answer = _post(ctx, route, bodies[part])
+        store.push_end(push_id, part, token, answer.outcome == "ok", MARKER_TTL_S)
+        if answer.outcome == "ok":
+            continue
+        if answer.outcome == "rate_limited":
+            cool = ctx.cooldown_s(route)
+            store.start_cooldown(route.robot, cool * 1000)
+            log.warning(
+                "robot cooling down %ss after %s; push %s re-queued", cool, answer.errcode, push_id
+            )
+            _defer(ctx, spec, todo[i:], cool)
+            return "deferred"
+        if answer.outcome == "permanent":
+            log.error("push %s refused permanently: %s", push_id, answer.detail)
+            _dead_letter(ctx, spec, todo[i:], route.label, _permanent_text(answer), answer.errcode)
+            return "dead"
+        # retry: keep the lease past RQ's backoff, then let RQ schedule the retry
+        store.extend_lease(lease_id, ctx.clock() + max(ctx.backoff) + settings.push_lease_s)
+        raise DeliveryRetry(f"{route.kind}: {answer.detail}")
+    store.release_push(lease_id)
+    return "sent"
+
+
+def _begin(ctx: Delivery, push_id: str, part: int, route: Route) -> tuple[str, int, str]:
+    """push_begin, sleeping through short budget waits instead of re-enqueueing."""
+    s = ctx.settings
+    for _ in range(8):
+        token = uuid.uuid4().hex
+        state, wait_ms = ctx.store.push_begin(
+            push_id, part, route.robot, token, ctx.claim_ms, s.robot_per_minute,
+            ctx.window_ms, MARKER_TTL_S,
+        )  # fmt: skip
+        if state == "budget" and wait_ms <= SLEEP_WAIT_MS:
+            time.sleep(wait_ms / 1000)
+            continue
+        return state, wait_ms, token
+    return "budget", SLEEP_WAIT_MS, ""
+
+
+def _defer(ctx: Delivery, spec: dict, parts: list[int], delay_s: float) -> None:
+    hop = int(spec.get("hop") or 0) + 1
+    new = {**spec, "parts": parts, "hop": hop}
+    enqueue_push(ctx, new, f"{job_base(spec['lease_id'])}-h{hop}", max(delay_s, 0.05))
+
+
+def _permanent_text(answer: Answer) -> str:
+    known = {
+        "93000": "群机器人地址无效或已删除（93000）",
+        "40058": "消息内容不合要求（40058）",
+        "300001": "机器人令牌无效或会话已过期（300001）",
+        "300005": "机器人令牌无效（300005）",
+        "310000": "签名、关键词或 IP 白名单校验未通过（310000）",
+        "460101": "消息过大（460101）",
+    }
+    return known.get(answer.errcode, f"平台拒绝了该消息（{answer.errcode or answer.detail}）")
+
+
+# --- HTTP ------------------------------------------------------------------------------------
+
+
+def _post(ctx: Delivery, route: Route, body: dict) -> Answer:
+    headers = {"Content-Type": "application/json; charset=utf-8"}
+    url = route.url
+    if route.kind == "dingtalk_webhook" and route.secret:
+        url = sign_webhook_url(url, route.secret, int(ctx.clock() * 1000))  # 加签, §4.1
+    if route.kind == "dingtalk_openapi":
+        try:
+            token = access_token(ctx)
+        except DeliveryRetry as e:
+            return Answer("retry", detail=str(e))
+        headers["x-acs-dingtalk-access-token"] = token
+        url = f"{ctx.settings.dingtalk_api_base.rstrip('/')}/v1.0/robot/groupMessages/send"
+    try:
+        resp = ctx.http.post(
+            url, data=encode_json(body), headers=headers,
+            timeout=(ctx.connect_timeout, ctx.settings.push_timeout_s),
+        )  # fmt: skip
+    except requests.Timeout:
+        return Answer("retry", detail="timeout")
+    except requests.RequestException as e:
+        return Answer("retry", detail=type(e).__name__)
+    try:
+        data = resp.json()
+    except ValueError:
+        data = None
+    if route.kind == "dingtalk_openapi":
+        answer = classify_openapi(resp.status_code, data)
+        if answer.detail == "auth":
+            ctx.store.drop_token("dingtalk", token)
+        return answer
+    return classify_webhook(route.family, resp.status_code, data)
+
+
+def classify_webhook(family: str, status: int, data: Any) -> Answer:
+    """A webhook answer: HTTP 200 with {"errcode", "errmsg"}; branch on errcode only (§1.1)."""
+    if status >= 500 or status == 429:
+        return Answer("retry", detail=f"HTTP {status}")
+    if status != 200 or not isinstance(data, dict):
+        return Answer("permanent" if 400 <= status < 500 else "retry", detail=f"HTTP {status}")
+    errcode = data.get("errcode")
+    return Answer(classify_errcode(family, errcode), str(errcode), f"errcode {errcode}")
+
+
+def classify_openapi(status: int, data: Any) -> Answer:
+    """groupMessages/send: 200 with processQueryKey; errors as HTTP 4xx {code, message} (§3.2.3)."""
+    if status == 200 and isinstance(data, dict) and "processQueryKey" in data:
+        return Answer("ok")
+    if status >= 500 or status == 429:
+        return Answer("retry", detail=f"HTTP {status}")
+    d = data if isinstance(data, dict) else {}
+    code = d.get("errcode", d.get("code", ""))
+    text = str(code)
+    if status == 401 or "token" in text.lower() or "authentication" in text.lower():
+        return Answer("retry", text, "auth")
+    if isinstance(code, int) or text.lstrip("-").isdigit():
+        return Answer(classify_errcode("dingtalk", code), text, f"errcode {text}")
+    if any(w in text.lower() for w in ("qps", "throttl", "ratelimit", "flowcontrol")):
+        return Answer("rate_limited", text, text)
+    if 400 <= status < 500:
+        return Answer("permanent", text, f"HTTP {status} {text}"[:80])
+    return Answer("retry", text, f"HTTP {status}")
+
+
+def access_token(ctx: Delivery) -> str:
+    """The DingTalk app's access token, cached in Redis until 5 minutes before it expires; one
+    worker fetches it (under a lock) while the others wait for the cached value."""
+    store, s = ctx.store, ctx.settings
+    token = store.cached_token("dingtalk")
+    if token:
+        return token
+    holder = uuid.uuid4().hex
+    if not store.hold_lock("dingtalk-token", holder, 10_000):
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            token = store.cached_token("dingtalk")
+            if token:
+                return token
+        raise DeliveryRetry("access token not available")
+    try:
+        url = f"{s.dingtalk_api_base.rstrip('/')}/v1.0/oauth2/accessToken"
+        try:
+            resp = ctx.http.post(
+                url, data=encode_json(access_token_body(s.dingtalk_app_key, s.dingtalk_app_secret)),
+                headers={"Content-Type": "application/json"},
+                timeout=(ctx.connect_timeout, s.push_timeout_s),
+            )  # fmt: skip
+            data = resp.json()
+        except (requests.RequestException, ValueError) as e:
+            raise DeliveryRetry(f"access token: {type(e).__name__}") from None
+        token, expires = data.get("accessToken"), data.get("expireIn")
+        if resp.status_code != 200 or not isinstance(token, str) or not isinstance(expires, int):
+            raise DeliveryRetry(f"access token: HTTP {resp.status_code}")
+        store.cache_token("dingtalk", token, expires - TOKEN_EARLY_S)
+        return token
+    finally:
+        store.release_lock("dingtalk-token", holder)
+
+
+# --- dead letters ---------------------------------------------------------------------------
+
+
+def _dead_letter(
+    ctx: Delivery,
+    spec: dict,
+    parts: Sequence[int] | None,
+    platform: str,
+    error: str,
+    errcode: str = "",
+    status: str = "failed",
+) -> str:
+    first = min(parts) if parts else 0
+    dead_id = f"{spec['lease_id']}:{first}" if parts else spec["lease_id"]
+    record = {
+        "id": dead_id,
+        "spec": spec,
+        "parts": list(parts) if parts is not None else None,
+        "department": spec.get("department", ""),
+        "platform": platform,
+        "text": spec.get("text", ""),
+        "error": error,
+        "errcode": errcode,
+        "status": status,
+        "at": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ctx.clock())),
+    }
+    ctx.store.add_dead_letter(dead_id, record)
+    if status != "uncertain":
+        ctx.store.release_push(spec["lease_id"])
+    return dead_id
+
+
+def push_failed(ctx: Delivery, job, exc_type: type, exc_value: BaseException) -> None:
+    """RQ on_failure of a push job: after the last retry, its unsent parts become a dead letter
+    (never dropped). Earlier failures are left to RQ's retry."""
+    if job.retries_left:
+        return
+    spec = dict(job.kwargs or {})
+    if "lease_id" not in spec:
+        return
+    if not ctx.store.has_lease(spec["lease_id"]):
+        return  # finished meanwhile (e.g. resumed by the lease sweep)
+    detail = str(exc_value)[:120] if isinstance(exc_value, DeliveryRetry) else exc_type.__name__
+    _dead_letter(ctx, spec, spec.get("parts"), _LABELS.get(detail.split(":")[0], ""),
+                 f"多次重试后仍失败（{detail}）")  # fmt: skip
+
+
+def dead_letters(store: RedisStore) -> list[dict]:
+    """The dead-letter list for the office, newest first (no URLs or tokens)."""
+    out = []
+    for d in store.dead_letter_records():
+        spec = d.get("spec") or {}
+        out.append(
+            {
+                "id": d.get("id", ""),
+                "at": d.get("at", ""),
+                "department": d.get("department", ""),
+                "platform": d.get("platform", ""),
+                "text": d.get("text", ""),
+                "error": d.get("error", ""),
+                "errcode": d.get("errcode", ""),
+                "status": d.get("status", "failed"),
+                "parts": d.get("parts"),
+                "kind": spec.get("kind", ""),
+            }
+        )
+    return out
+
+
+def retry_dead(store: RedisStore, enqueue: Callable[..., str], entry_id: str) -> str:
+    """Send a dead letter again (the office's button): its parts' markers are forgotten unless
+    "sent", and a new push job is enqueued. Raises LookupError if it is gone."""
+    record = store.take_dead_letter(entry_id)
+    if record is None:
+        raise LookupError(f"no dead letter {entry_id!r}")
+    spec = dict(record["spec"])
+    parts = record.get("parts")
+    if parts:
+        store.reset_parts(spec["push_id"], parts)
+    spec["parts"] = parts
+    spec["hop"] = 0
+    spec["lease_id"] = f"{spec['push_id']}#r{uuid.uuid4().hex[:8]}"
+    store.lease_push(spec["lease_id"], json.dumps(spec, ensure_ascii=False), time.time() + 600)
+    return enqueue(
+        PUSH_JOB, job_id=job_base(spec["lease_id"]), retries=3,
+        on_failure=Callback(PUSH_FAILURE), description=describe_push(spec), **spec,
+    )  # fmt: skip

@@ -1,0 +1,203 @@
+"""GET|POST /hooks/wecom (the smart bot, platforms.md §2.4) through Flask's test client, with
+callbacks encrypted and signed by wechatpy and replies decrypted by it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import xml.etree.ElementTree as ET
+
+from wechatpy.crypto import WeChatCrypto as WechatpyCrypto
+
+from tests.http.callbacks import (
+    LIMIT,
+    WECOM_TOKEN,
+    handshake_query,
+    smartbot_crypto,
+    smartbot_json,
+    smartbot_request,
+)
+
+SECRET_WORD = "绝密内容XYZ"
+OTHER_KEY = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA"
+
+
+def state(rt) -> tuple[int, list[bytes]]:
+    return rt.store.audit_len(), sorted(rt.redis.keys("hooks:*"))
+
+
+def post(client, query: dict, body: bytes):
+    return client.post(
+        "/hooks/wecom", query_string=query, data=body, content_type="application/json"
+    )
+
+
+def decrypt_reply(resp) -> dict:
+    """The stream reply as wechatpy reads it: the signature checked, the JSON decrypted."""
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    package = json.loads(resp.get_data())
+    assert set(package) == {"encrypt", "msgsignature", "timestamp", "nonce"}
+    plain = smartbot_crypto().decrypt_message(
+        {"Encrypt": package["encrypt"]},
+        package["msgsignature"],
+        package["timestamp"],
+        package["nonce"],
+    )
+    return json.loads(plain)
+
+
+def say(client, text: str, msg_id: str):
+    return post(client, *smartbot_request(smartbot_json(text, msg_id)))
+
+
+# --- URL verification -----------------------------------------------------------------------------
+
+
+def test_url_verification_answers_the_plaintext(hook_client):
+    query = handshake_query(smartbot_crypto(), "7033183127891204355")
+    resp = hook_client.get("/hooks/wecom", query_string=query)
+    assert resp.status_code == 200
+    assert resp.get_data() == b"7033183127891204355"  # no quotes, no newline (§2.2)
+
+
+def test_url_verification_with_a_bad_signature_is_401(hook_client, hook_rt):
+    before = state(hook_rt)
+    query = handshake_query(smartbot_crypto(), "123")
+    query["msg_signature"] = "0" * 40
+    assert hook_client.get("/hooks/wecom", query_string=query).status_code == 401
+    query.pop("msg_signature")
+    assert hook_client.get("/hooks/wecom", query_string=query).status_code == 401
+    assert state(hook_rt) == before
+
+
+# --- replies -------------------------------------------------------------------------------------
+
+
+def test_text_message_gets_an_encrypted_stream_reply(hook_client, hook_rt):
+    audit = hook_rt.store.audit_len()
+    reply = decrypt_reply(say(hook_client, "绑定 司法局", "CAIQmsg0001"))
+    assert reply["msgtype"] == "stream"
+    assert reply["stream"]["finish"] is True
+    assert "已绑定到" in reply["stream"]["content"]
+    assert hook_rt.store.audit_len() == audit + 1
+    assert hook_rt.store.binding("wecom", "zhangsan").department == "司法局"
+
+
+def test_stream_refresh_and_events_are_answered_empty(hook_client, hook_rt):
+    before = state(hook_rt)
+    refresh = json.dumps({"msgid": "r1", "msgtype": "stream", "stream": {"id": "duban-x"}})
+    resp = post(hook_client, *smartbot_request(refresh))
+    assert resp.status_code == 200 and resp.get_data() == b""
+    assert state(hook_rt) == before
+
+
+# --- rejections -----------------------------------------------------------------------------------
+
+
+def assert_rejected(resp, status, rt, before, caplog):
+    assert resp.status_code == status
+    assert state(rt) == before
+    assert SECRET_WORD not in caplog.text
+
+
+def test_bad_signature_is_401(hook_client, hook_rt, caplog):
+    caplog.set_level(logging.DEBUG)
+    before = state(hook_rt)
+    query, body = smartbot_request(smartbot_json(f"绑定 司法局 {SECRET_WORD}", "m-bad"))
+    query["msg_signature"] = query["msg_signature"][::-1]
+    assert_rejected(post(hook_client, query, body), 401, hook_rt, before, caplog)
+
+
+def test_stale_timestamp_is_401(hook_client, hook_rt, caplog):
+    caplog.set_level(logging.DEBUG)
+    before = state(hook_rt)
+    old = int(time.time()) - 3601 - 5
+    query, body = smartbot_request(smartbot_json(SECRET_WORD, "m-stale"), timestamp=old)
+    assert_rejected(post(hook_client, query, body), 401, hook_rt, before, caplog)
+
+
+def test_ciphertext_under_another_key_is_401(hook_client, hook_rt, caplog):
+    """Signed with our token but encrypted with a key that is not ours: not from WeCom."""
+    caplog.set_level(logging.DEBUG)
+    before = state(hook_rt)
+    theirs = WechatpyCrypto(WECOM_TOKEN, OTHER_KEY, "")
+    ts = str(int(time.time()))
+    root = ET.fromstring(theirs.encrypt_message(smartbot_json(SECRET_WORD, "m-key"), "42", ts))
+    query = {"msg_signature": root.findtext("MsgSignature"), "timestamp": ts, "nonce": "42"}
+    body = json.dumps({"encrypt": root.findtext("Encrypt")}).encode()
+    assert_rejected(post(hook_client, query, body), 401, hook_rt, before, caplog)
+
+
+def test_malformed_envelope_is_400(hook_client, hook_rt, caplog):
+    caplog.set_level(logging.DEBUG)
+    before = state(hook_rt)
+    query, _ = smartbot_request(smartbot_json("x", "m-env"))
+    for body in (
+        f'{{"encrypt": "{SECRET_WORD}'.encode(),  # cut JSON
+        b'{"encrypt": 12}',  # wrong type
+        b'["encrypt"]',
+        b"{}",
+    ):
+        assert_rejected(post(hook_client, query, body), 400, hook_rt, before, caplog)
+
+
+def test_malformed_or_mistyped_plaintext_is_400(hook_client, hook_rt, caplog):
+    """Properly encrypted and signed, but the JSON inside is broken or has wrong types."""
+    caplog.set_level(logging.DEBUG)
+    before = state(hook_rt)
+    good = json.loads(smartbot_json(f"绑定 司法局 {SECRET_WORD}", "m-type"))
+    bad = [
+        f'{{"msgid": "m", "msgtype": "text", "text": {{"content": "{SECRET_WORD}',
+        json.dumps({**good, "chattype": 2}),
+        json.dumps({**good, "from": {"userid": 7}}),
+        json.dumps({**good, "text": {"content": None}}),
+        json.dumps({**good, "msgid": 123}),
+    ]
+    for plain in bad:
+        resp = post(hook_client, *smartbot_request(plain))
+        assert_rejected(resp, 400, hook_rt, before, caplog)
+
+
+def test_body_over_64_kib_is_413(hook_client, hook_rt, caplog):
+    caplog.set_level(logging.DEBUG)
+    before = state(hook_rt)
+    query, body = smartbot_request(smartbot_json(SECRET_WORD + "长" * (LIMIT // 3), "m-big"))
+    assert len(body) > LIMIT
+    assert_rejected(post(hook_client, query, body), 413, hook_rt, before, caplog)
+
+
+# --- deduplication --------------------------------------------------------------------------------
+
+
+def test_redelivery_gets_the_same_reply_and_changes_nothing(hook_client, hook_rt):
+    plain = smartbot_json("绑定 司法局", "CAIQdup")
+    first = decrypt_reply(post(hook_client, *smartbot_request(plain)))
+    after = state(hook_rt)
+    # WeCom re-sends the same message (a fresh envelope: new nonce and timestamp)
+    again = decrypt_reply(post(hook_client, *smartbot_request(plain, nonce="999")))
+    assert again == first  # same stream id, same content
+    assert state(hook_rt) == after
+
+
+def test_three_copies_at_the_same_moment_have_one_effect(hook_app, hook_rt):
+    plain = smartbot_json("绑定 司法局", "CAIQtriple")
+    audit = hook_rt.store.audit_len()
+    barrier = threading.Barrier(3)
+    replies: list = [None] * 3
+
+    def deliver(i: int) -> None:
+        client = hook_app.test_client()
+        query, body = smartbot_request(plain, nonce=f"10{i}")
+        barrier.wait()
+        replies[i] = decrypt_reply(post(client, query, body))
+
+    threads = [threading.Thread(target=deliver, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert replies[0] is not None and replies[0] == replies[1] == replies[2]
+    assert "已绑定到" in replies[0]["stream"]["content"]
+    assert hook_rt.store.audit_len() == audit + 1
