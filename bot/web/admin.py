@@ -346,7 +346,8 @@ def _failed_jobs(q: Queue, limit: int = 20) -> list[dict]:
         job = q.fetch_job(jid)
         if job is None:
             continue
-        exc = (job.exc_info or "").strip().splitlines()
+        result = job.latest_result()
+        exc = ((result.exc_string if result else "") or "").strip().splitlines()
         out.append(
             {
                 "id": jid,

@@ -50,6 +50,24 @@ def _authenticate():
     return None
 
 
+# Query parameters each operation knows; anything else is refused so a typo is not ignored.
+_PARAMS = {
+    "api.indicators": {"level1", "star"},
+    "api.assignments": {"department", "indicator", "status"},
+    "api.audit": {"limit", "cursor", "department", "action", "indicator"},
+}
+
+
+@bp.before_request
+def _known_params():
+    if request.endpoint == "api.openapi" or request.endpoint is None:
+        return None
+    unknown = sorted(set(request.args) - _PARAMS.get(request.endpoint, set()))
+    if unknown:
+        return api_error(400, "bad_request", f"不认识的查询参数：{'、'.join(unknown)[:200]}")
+    return None
+
+
 @bp.after_request
 def _headers(resp):
     resp.headers.setdefault("Cache-Control", "no-store")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from datetime import datetime
 
 from flask import Flask, abort, current_app, jsonify, render_template, request, session
 from werkzeug.exceptions import HTTPException
@@ -25,6 +26,17 @@ CSP = (
 
 def runtime() -> Runtime:
     return current_app.extensions["duban"]
+
+
+def local_time(value: str) -> str:
+    """A stored UTC instant ("2020-08-14T02:00:00.000Z") as local wall time "2020-08-14 10:00"."""
+    if not value:
+        return ""
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    return runtime().calendar.local_now(at).strftime("%Y-%m-%d %H:%M")
 
 
 def csrf_token() -> str:
@@ -70,6 +82,7 @@ def install(app: Flask) -> None:
     app.jinja_env.globals["csrf_token"] = csrf_token
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.tests["web_url"] = is_web_url
+    app.jinja_env.filters["local_time"] = local_time
     app.register_error_handler(HTTPException, _http_error)
 
 

@@ -9,7 +9,7 @@ import secrets
 from flask import Blueprint, abort, jsonify, render_template, request
 
 from bot.messages import Incoming
-from bot.web.common import check_csrf, install, runtime, secure_headers
+from bot.web.common import check_csrf, install, local_time, runtime, secure_headers
 from bot.web.markup import render_markdown
 
 bp = Blueprint("sandbox", __name__, url_prefix="/sandbox", template_folder="templates")
@@ -44,13 +44,9 @@ bp.after_request(secure_headers)
 
 
 def people() -> list[dict]:
-    """The people to pick: the office's admins, the org's members, then anyone bound here."""
+    """The people to pick: the org's members, the office's admins, then anyone bound here."""
     rt = runtime()
-    out = [
-        {"user_id": uid, "name": "依法治区办管理员", "department": "", "admin": True}
-        for platform, uid in sorted(rt.org.admins)
-        if platform == PLATFORM
-    ]
+    out = []
     listed = set()
     for m in rt.org.members:
         if m.platform == PLATFORM:
@@ -63,6 +59,12 @@ def people() -> list[dict]:
                     "department": f"{m.department}{role}",
                     "admin": False,
                 }
+            )
+    for platform, uid in sorted(rt.org.admins):
+        if platform == PLATFORM:
+            listed.add(uid)
+            out.append(
+                {"user_id": uid, "name": "依法治区办管理员", "department": "", "admin": True}
             )
     for b in sorted(rt.store.bindings(), key=lambda b: (b.department, b.user_id)):
         if b.platform == PLATFORM and b.user_id not in listed:
@@ -137,6 +139,7 @@ def outbox():
             {
                 "id": entry_id,
                 "at": at,
+                "local_time": local_time(at),
                 "kind": notice.kind,
                 "kind_label": KIND_LABELS.get(notice.kind, notice.kind),
                 "html": str(render_markdown(notice.text)),

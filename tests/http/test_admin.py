@@ -10,7 +10,7 @@ from rq import Queue
 from bot.messages import Incoming
 from bot.progress import Material, Role, Status
 from bot.records import Change
-from tests.http.conftest import csrf_of, login
+from tests.http.conftest import csrf_of, login, work
 
 
 def lead_indicator(rt, department: str) -> int:
@@ -284,16 +284,21 @@ def test_audit_filters_and_paging(admin_client, web_rt):
     assert '<tr data-action="paper">' in html and '<tr data-action="bind">' not in html
 
 
-def test_rank_now_enqueues_the_ranking_job(admin_client, web_rt):
+def test_rank_now_pushes_the_ranking(admin_client, web_rt):
+    ind = lead_indicator(web_rt, "司法局")
+    say(web_rt, "zhangsan", f"纸质 {ind} 台账")
+    say(web_rt, "zhangsan", f"完成 {ind}")
     token = csrf_of(admin_client, "/admin")
     resp = admin_client.post("/admin/rank", data={"csrf": token}, follow_redirects=True)
     assert "已安排立即推送排名" in resp.get_data(as_text=True)
     q = Queue("duban", connection=web_rt.redis)
-    jobs = [q.fetch_job(j) for j in q.job_ids]
-    assert [j.func_name for j in jobs] == ["bot.jobs.push_ranking"]
-    # a second click in the same minute does not queue it twice
-    admin_client.post("/admin/rank", data={"csrf": token})
+    assert [q.fetch_job(j).func_name for j in q.job_ids] == ["bot.jobs.send_ranking"]
+    admin_client.post("/admin/rank", data={"csrf": token})  # same minute: not queued twice
     assert len(q.job_ids) == 1
+    work(web_rt)
+    ranking = [n for _, n, _ in web_rt.store.outbox(count=500) if n.kind == "ranking"]
+    assert any(n.department == "司法局" for n in ranking)
+    assert any(n.department == "" for n in ranking)  # the office's chat too
 
 
 def test_remind_now_goes_through_the_command_core(admin_client, web_rt):
@@ -315,32 +320,107 @@ def test_deliveries_page_shows_queue_health(admin_client, web_rt):
     assert m and m.group(1) == "1"
 
 
-def test_export_build_enqueues_and_unknown_token_is_404(admin_client, web_rt):
+def test_export_is_built_listed_and_downloaded(admin_client, web_client, web_rt):
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
     token = csrf_of(admin_client, "/admin/exports")
     resp = admin_client.post(
         "/admin/exports/build",
         data={"csrf": token, "scope": "department", "department": "司法局"},
         follow_redirects=True,
     )
-    assert "已开始生成司法局资料目录" in resp.get_data(as_text=True)
+    assert "正在生成司法局的资料目录" in resp.get_data(as_text=True)
+    work(web_rt)
+    html = admin_client.get("/admin/exports").get_data(as_text=True)
+    links = re.findall(r'<a href="(/exports/[A-Za-z0-9_-]+)" download>([^<]+)</a>', html)
+    xlsx = next(href for href, name in links if name.endswith(".xlsx"))
+    admin_client.post("/admin/logout", data={"csrf": csrf_of(admin_client, "/admin")})
+    got = web_client.get(xlsx)  # the token is the key: no login needed
+    assert got.status_code == 200
+    cd = got.headers["Content-Disposition"]
+    assert cd.startswith("attachment;") and "filename*=UTF-8''" in cd
+    assert "%E5%8F%B8%E6%B3%95%E5%B1%80" in cd  # 司法局, percent-encoded UTF-8
+    wb = load_workbook(BytesIO(got.data))
+    assert any(
+        "司法局" in str(c.value) for ws in wb for row in ws.iter_rows() for c in row if c.value
+    )
+
+
+def test_district_export_is_queued(admin_client, web_rt):
+    token = csrf_of(admin_client, "/admin/exports")
+    resp = admin_client.post(
+        "/admin/exports/build", data={"csrf": token, "scope": "district"}, follow_redirects=True
+    )
+    assert "正在生成全区资料目录汇总表" in resp.get_data(as_text=True)
     q = Queue("duban", connection=web_rt.redis)
-    job = q.fetch_job(q.job_ids[0])
-    assert job.func_name == "bot.jobs.build_export" and job.args == ("司法局",)
-    admin_client.post("/admin/exports/build", data={"csrf": token, "scope": "district"})
-    assert {q.fetch_job(j).func_name for j in q.job_ids} == {
-        "bot.jobs.build_export",
-        "bot.jobs.build_district_export",
+    assert [q.fetch_job(j).func_name for j in q.job_ids] == ["bot.jobs.export_district"]
+
+
+def test_unknown_export_token_is_404(web_client):
+    assert web_client.get("/exports/" + "A" * 32).status_code == 404
+    assert web_client.get("/exports/short").status_code == 404
+
+
+def test_failed_job_is_shown_and_retried(admin_client, web_rt):
+    web_rt.services["enqueue"]("bot.jobs.export_department", "没有这个部门参数", retries=0)
+    work(web_rt)  # a TypeError: wrong arguments
+    q = Queue("duban", connection=web_rt.redis)
+    assert q.failed_job_registry.count == 1
+    html = admin_client.get("/admin/deliveries").get_data(as_text=True)
+    assert "部门资料目录导出" in html
+    jid = re.search(r'name="job_id" value="([^"]+)"', html).group(1)
+    token = csrf_of(admin_client, "/admin/deliveries")
+    resp = admin_client.post(
+        "/admin/jobs/retry", data={"csrf": token, "job_id": jid}, follow_redirects=True
+    )
+    assert "已重新执行 1 个失败任务" in resp.get_data(as_text=True)
+    assert q.failed_job_registry.count == 0 and jid in q.job_ids
+
+
+def test_dead_letter_is_shown_and_retried(admin_client, web_rt):
+    spec = {
+        "push_id": "n-1",
+        "lease_id": "n-1#a",
+        "kind": "notice",
+        "department": "司法局",
+        "text": "第4项已通过依法治区办审核 <script>x</script>",
+        "mentions": [],
+        "parts": [1],
+        "hop": 2,
     }
-    assert admin_client.get("/exports/" + "A" * 32).status_code == 404
-
-
-def test_export_download_has_a_utf8_filename(web_client, web_rt):
-    if not hasattr(web_rt.store, "put_export"):
-        pytest.skip("store.put_export is not there yet (bot/exports.py)")
-    token = web_rt.store.put_export("司法局资料目录.xlsx", b"PK\x03\x04data", 600)
-    resp = web_client.get(f"/exports/{token}")  # the token is the key: no login needed
-    assert resp.status_code == 200 and resp.data == b"PK\x03\x04data"
-    cd = resp.headers["Content-Disposition"]
-    assert cd.startswith("attachment;")
-    assert "filename*=UTF-8''%E5%8F%B8%E6%B3%95%E5%B1%80" in cd
-    assert resp.mimetype.endswith("spreadsheetml.sheet")
+    web_rt.store.add_dead_letter(
+        "n-1#a:1",
+        {
+            "id": "n-1#a:1",
+            "spec": spec,
+            "parts": [1],
+            "department": "司法局",
+            "platform": "钉钉",
+            "text": spec["text"],
+            "error": "多次重试后仍失败（HTTP 502）",
+            "status": "failed",
+            "at": "2020-08-14 10:00:00",
+        },
+    )
+    html = admin_client.get("/admin/deliveries").get_data(as_text=True)
+    assert "司法局群" in html and "多次重试后仍失败（HTTP 502）" in html
+    assert "&lt;script&gt;x&lt;/script&gt;" in html and "<script>x" not in html
+    token = csrf_of(admin_client, "/admin/deliveries")
+    resp = admin_client.post(
+        "/admin/deliveries/retry",
+        data={"csrf": token, "entry_id": "n-1#a:1"},
+        follow_redirects=True,
+    )
+    assert "已重新安排投递" in resp.get_data(as_text=True)
+    assert web_rt.store.dead_letter_records() == []
+    q = Queue("duban", connection=web_rt.redis)
+    assert [q.fetch_job(j).func_name for j in q.job_ids] == ["bot.delivery_jobs.push"]
+    # a second click on the stale page is refused politely
+    resp = admin_client.post(
+        "/admin/deliveries/retry",
+        data={"csrf": token, "entry_id": "n-1#a:1"},
+        follow_redirects=True,
+    )
+    assert "重试未成功" in resp.get_data(as_text=True)

@@ -112,7 +112,7 @@
         div.className = "item";
         var meta = document.createElement("div");
         meta.className = "muted";
-        meta.textContent = it.kind_label + " · " + it.at.replace("T", " ").replace("Z", " UTC") +
+        meta.textContent = it.kind_label + " · " + it.local_time +
           (it.mentions.length ? " · @" + it.mentions.join(" @") : "");
         div.appendChild(meta);
         var body = document.createElement("div");

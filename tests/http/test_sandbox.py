@@ -1,0 +1,96 @@
+"""/sandbox over HTTP: demo only, CSRF, a chat round trip, the outbox, safe rendering."""
+
+from __future__ import annotations
+
+from bot.progress import Role, Status
+from bot.web.markup import render_markdown
+from tests.http.conftest import csrf_of
+
+
+def send(client, token: str, user: str, text: str, admin: bool = False):
+    return client.post(
+        "/sandbox/send",
+        json={"user_id": user, "text": text, "admin": admin},
+        headers={"X-CSRF-Token": token},
+    )
+
+
+def test_sandbox_only_in_demo_mode(web_rt, web_settings):
+    from app import create_app
+
+    web_rt.settings = web_settings.with_(demo=False)
+    client = create_app(runtime=web_rt).test_client()
+    assert client.get("/sandbox").status_code == 404
+    assert client.post("/sandbox/send", json={"user_id": "a", "text": "帮助"}).status_code == 404
+    assert client.get("/sandbox/outbox").status_code == 404
+
+
+def test_page_lists_the_shipped_people(web_client):
+    html = web_client.get("/sandbox").get_data(as_text=True)
+    for who in ("张三", "李四", "王五", "依法治区办管理员", "其他用户"):
+        assert who in html
+    assert 'name="viewport"' in html and "sandbox.js" in html
+
+
+def test_send_needs_the_csrf_token(web_client, web_rt):
+    csrf_of(web_client, "/sandbox")
+    resp = web_client.post("/sandbox/send", json={"user_id": "tester", "text": "绑定 司法局"})
+    assert resp.status_code == 400
+    resp = send(web_client, "forged", "tester", "绑定 司法局")
+    assert resp.status_code == 400
+    assert web_rt.store.binding("sandbox", "tester") is None
+
+
+def test_round_trip_bind_submit_done(web_client, web_rt):
+    token = csrf_of(web_client, "/sandbox")
+    reply = send(web_client, token, "tester", "绑定 司法局").json
+    assert "已绑定到**司法局**" in reply["text"]
+    assert "<strong>司法局</strong>" in reply["html"]
+    ind = min(i for (i, d), r in web_rt.assignments.items() if d == "司法局" and r is Role.LEAD)
+    reply = send(web_client, token, "tester", f"提交 {ind} https://www.example.gov.cn/x.html 方案")
+    assert f"已收到第{ind}项的 1 个链接" in reply.json["text"]
+    reply = send(web_client, token, "tester", f"完成 {ind}")
+    assert f"第{ind}项已标记完成" in reply.json["text"]
+    assert web_rt.store.assignment(ind, "司法局")[0].status is Status.DONE
+
+    outbox = web_client.get("/sandbox/outbox").json
+    group = next(g for g in outbox["groups"] if g["department"] == "司法局")
+    assert group["label"] == "司法局群"
+    assert any("tester 已绑定为司法局成员" in i["html"] for i in group["items"])
+    assert outbox["latest"] == group["items"][0]["id"]
+
+
+def test_admin_pick_and_member_refusal(web_client):
+    token = csrf_of(web_client, "/sandbox")
+    assert "仅限依法治区办管理员" in send(web_client, token, "zhangsan", "总览").json["text"]
+    assert "全区总览" in send(web_client, token, "someone", "总览", admin=True).json["text"]
+
+
+def test_bad_input_is_refused_politely(web_client):
+    token = csrf_of(web_client, "/sandbox")
+    assert send(web_client, token, "", "帮助").status_code == 400
+    assert send(web_client, token, "x", "  ").status_code == 400
+    assert send(web_client, token, "x", "字" * 2001).status_code == 400
+
+
+def test_review_notice_reaches_the_outbox_of_the_department(web_client, web_rt):
+    token = csrf_of(web_client, "/sandbox")
+    send(web_client, token, "lisi", "纸质 1 <img src=x onerror=alert(1)>")
+    send(web_client, token, "admin", "退回 1 行政审批局 请补充<script>x</script>", admin=True)
+    outbox = web_client.get("/sandbox/outbox").json
+    group = next(g for g in outbox["groups"] if g["department"] == "行政审批局")
+    review = next(i for i in group["items"] if i["kind"] == "review")
+    assert "&lt;script&gt;x&lt;/script&gt;" in review["html"] and "<script>" not in review["html"]
+    assert review["kind_label"] == "审核"
+
+
+def test_markdown_subset_is_safe():
+    html = str(
+        render_markdown(
+            "**重要** <b>x</b>\n- [方案](https://a.gov.cn/?a=1&b=2)\n- [坏](javascript:alert(1))"
+        )
+    )
+    assert html.startswith("<strong>重要</strong> &lt;b&gt;x&lt;/b&gt;<br><ul>")
+    assert '<a href="https://a.gov.cn/?a=1&amp;b=2" target="_blank"' in html
+    assert "javascript:" in html and 'href="javascript' not in html
+    assert str(render_markdown('[t](https://e.cn/"onmouseover=x)')).count('"') == 6
