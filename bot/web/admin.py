@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import importlib
 import re
 import secrets
 from datetime import timedelta
@@ -27,6 +26,7 @@ from flask import (
 )
 from rq import Queue
 
+from bot import delivery
 from bot.jobs import JOB_LABELS
 from bot.messages import Incoming
 from bot.progress import STATUS_LABELS, Status
@@ -244,10 +244,7 @@ def remind():
     department = request.form.get("department", "")
     if department and department not in rt.org.departments:
         abort(400, description="没有这个部门。")
-    if rt.registry.get("催办") is None:
-        flash("「催办」功能尚未启用。", "error")
-    else:
-        flash(run_command(f"催办 {department}".strip()), "info")
+    flash(run_command(f"催办 {department}".strip()), "info")
     return redirect(_back())
 
 
@@ -316,17 +313,6 @@ def audit():
 # --- deliveries and queue health ----------------------------------------------------------
 
 
-def _delivery():
-    """bot.delivery when it offers what this page needs, else None."""
-    try:
-        mod = importlib.import_module("bot.delivery")
-    except ImportError:
-        return None
-    if not (hasattr(mod, "dead_letters") and hasattr(mod, "retry_dead")):
-        return None
-    return mod
-
-
 def queue_health(rt) -> dict:
     q = Queue(QUEUE_NAME, connection=rt.redis)
     return {
@@ -363,25 +349,17 @@ def _failed_jobs(q: Queue, limit: int = 20) -> list[dict]:
 @bp.get("/admin/deliveries")
 def deliveries():
     rt = runtime()
-    mod = _delivery()
-    dead = None
-    if mod is not None:
-        dead = mod.dead_letters(rt.store)
     return render_template(
-        "deliveries.html", dead=dead, available=mod is not None, health=queue_health(rt)
+        "deliveries.html", dead=delivery.dead_letters(rt.store), health=queue_health(rt)
     )
 
 
 @bp.post("/admin/deliveries/retry")
 def retry_delivery():
     rt = runtime()
-    mod = _delivery()
-    if mod is None:
-        flash("失败投递的重试功能尚未启用。", "error")
-        return redirect(url_for("admin.deliveries"))
     entry_id = request.form.get("entry_id", "")
     try:
-        mod.retry_dead(rt.store, rt.services["enqueue"], entry_id)
+        delivery.retry_dead(rt.store, rt.services["enqueue"], entry_id)
         flash("已重新安排投递。", "ok")
     except Exception:
         flash("重试未成功，该记录可能已被处理，请刷新查看。", "error")
@@ -416,14 +394,9 @@ def retry_jobs():
 def exports():
     rt = runtime()
     department = request.args.get("department", "")
-    available = hasattr(rt.store, "list_exports")
-    items = None
-    if available:
-        items = rt.store.list_exports(department or None)
     return render_template(
         "exports.html",
-        items=items,
-        available=available,
+        items=rt.store.list_exports(department or None),
         departments=list(rt.org.departments),
         department=department,
     )

@@ -187,3 +187,18 @@ def test_ranking_order_ties_and_change(rt, clock):
     rt.services["enqueue"]("bot.jobs.send_ranking", slot="r2", now_iso=clock.now.isoformat())
     work(rt)
     assert len(notices(rt)) == before
+
+
+def test_admin_remind_command_pushes_now_and_members_are_refused(rt, clock):
+    assert "仅限依法治区办管理员" in say(rt, "member", "催办 司法局")
+    reply = say(rt, "office", "催办 司法局", admin=True)
+    assert "已安排向司法局推送催办提醒" in reply
+    work(rt)
+    [n] = reminders(rt)
+    assert n.department == "司法局" and "第" in n.text
+    complete_department(rt, COURT)
+    assert "没有未完成的事项，无需催办" in say(rt, "office", "催办 金凤区人民法院", admin=True)
+    reply = say(rt, "office", "催办", admin=True)
+    assert f"已安排向 {len(departments(rt)) - 1} 个部门推送催办提醒" in reply
+    clock.now = local(2020, 8, 14, 22, 30)
+    assert "免打扰时段" in say(rt, "office", "催办", admin=True)
