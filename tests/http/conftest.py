@@ -32,25 +32,36 @@ def web_settings(redis_url, monkeypatch):
         "DUBAN_SECRET_KEY": "test-secret-key",
         "DUBAN_PUBLIC_URL": "http://duban.test",
     }
+    return settings_from(monkeypatch, env)
+
+
+def settings_from(monkeypatch, env: dict[str, str]) -> Settings:
+    """Settings read the way a process reads them: from DUBAN_* variables."""
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     return Settings.from_env()
 
 
-@pytest.fixture
-def web_rt(web_settings, redis_client, clock):
-    rt = build_runtime(
-        web_settings, clock=clock, client=redis.Redis.from_url(web_settings.redis_url)
-    )
+def runtime_for(settings: Settings, clock):
+    rt = build_runtime(settings, clock=clock, client=redis.Redis.from_url(settings.redis_url))
     yield rt
     rt.redis.close()
 
 
-@pytest.fixture
-def web_app(web_rt):
-    app = create_app(runtime=web_rt)
+def testing_app(rt):
+    app = create_app(runtime=rt)
     app.config["TESTING"] = True
     return app
+
+
+@pytest.fixture
+def web_rt(web_settings, redis_client, clock):
+    yield from runtime_for(web_settings, clock)
+
+
+@pytest.fixture
+def web_app(web_rt):
+    return testing_app(web_rt)
 
 
 @pytest.fixture
@@ -118,25 +129,17 @@ def hook_settings(redis_url, stub, monkeypatch):
         "DUBAN_WECOM_CORP_ID": cb.CORP_ID,
         "DUBAN_WECOM_API_BASE": stub.url,
     }
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    return Settings.from_env()
+    return settings_from(monkeypatch, env)
 
 
 @pytest.fixture
 def hook_rt(hook_settings, redis_client, clock):
-    rt = build_runtime(
-        hook_settings, clock=clock, client=redis.Redis.from_url(hook_settings.redis_url)
-    )
-    yield rt
-    rt.redis.close()
+    yield from runtime_for(hook_settings, clock)
 
 
 @pytest.fixture
 def hook_app(hook_rt):
-    app = create_app(runtime=hook_rt)
-    app.config["TESTING"] = True
-    return app
+    return testing_app(hook_rt)
 
 
 @pytest.fixture
