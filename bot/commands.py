@@ -24,7 +24,7 @@ from bot.catalog import Catalog, Indicator
 from bot.messages import Incoming, Notice, Reply
 from bot.org import Org
 from bot.progress import Assignment
-from bot.records import Change, ConflictError
+from bot.records import Change, ConflictError, Finish
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +212,7 @@ class Command:
     func: Handler
     admin: bool
     needs_binding: bool
-    preload: str  # "one" | "all" | "none"
+    preload: str  # "one" | "all" | "states" | "none" (see RedisStore.preload)
 
     @property
     def usage(self) -> str:
@@ -322,6 +322,7 @@ class Context:
     preload: Any  # bot.store.Preload
     calendar: Any = None  # bot.workdays.WorkCalendar
     services: dict[str, Any] = field(default_factory=dict)
+    pending: Change | None = None  # the command's change, saved by the dispatcher after it
 
     @property
     def actor(self) -> str:
@@ -367,10 +368,14 @@ class Context:
         note: str = "",
         undo: str = "push",
     ) -> None:
-        """Save one assignment change with its audit entry; undo-able unless undo != "push".
+        """Stage the command's one assignment change, with its audit entry; undo-able unless
+        undo != "push". The dispatcher saves it once the handler has returned its reply, in the
+        same round trip that stores the reply of a callback (a conflict re-runs the command).
 
         The undo stack remembers who made the change, so 撤销 only reverts the department's own.
         """
+        if self.pending is not None:
+            raise RuntimeError("a command changes at most one assignment")
         reached = after.updated_at if before.is_complete != after.is_complete else ""
         entry = ""
         if undo == "push":
@@ -383,19 +388,47 @@ class Context:
                 },
                 ensure_ascii=False,
             )
-        self.store.save(
-            Change(
-                before_raw=before_raw,
-                after=after,
-                actor=self.actor,
-                action=action,
-                undo=undo,
-                undo_entry=entry,
-                reached_at=reached,
-                notices=notices,
-                note=note,
-                link_urls=link_urls,
-            )
+        self.pending = Change(
+            before_raw=before_raw,
+            after=after,
+            actor=self.actor,
+            action=action,
+            undo=undo,
+            undo_entry=entry,
+            reached_at=reached,
+            notices=notices,
+            note=note,
+            link_urls=link_urls,
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a platform callback came to: our reply, or (a redelivered copy) the stored reply of
+    the first copy, "" while that one still runs."""
+
+    reply: Reply | None
+    duplicate: str | None = None
+    drain: bool = False  # notices wait in the outbox: queue one drain
+
+
+@dataclass
+class _Once:
+    """One callback's bookkeeping: its message id is claimed by the first round trip (with the
+    preload when there is one) and its reply stored by the last (with the change if any)."""
+
+    platform: str
+    message_id: str
+    drain_group: str
+    debounce_ms: int
+    claimed: bool = False
+    duplicate: str | None = None
+    finished: bool = False
+    drain: bool = False
+
+    def finish(self, reply: Reply) -> Finish:
+        return Finish(
+            self.platform, self.message_id, reply.to_json(), self.drain_group, self.debounce_ms
         )
 
 
@@ -419,8 +452,30 @@ class Dispatcher:
         self.calendar = calendar
         self.services = services or {}
         self.retries = retries
+        self._indicator_ids = tuple(catalog.indicators)
 
     def handle(self, msg: Incoming) -> Reply:
+        """A message from a trusted local channel (console, sandbox, admin pages): no dedupe."""
+        return self._handle(msg, None)
+
+    def handle_once(self, msg: Incoming, drain_group: str = "", debounce_ms: int = 0) -> Outcome:
+        """A platform callback, deduplicated by `msg.message_id`: the first copy runs, any other
+        gets the first one's stored reply and changes nothing. Two round trips in all for every
+        command (claim with the preload, reply with the change)."""
+        if not msg.message_id:
+            return Outcome(self._handle(msg, None))
+        once = _Once(msg.platform, msg.message_id, drain_group, debounce_ms)
+        reply = self._handle(msg, once)
+        if once.duplicate is None and not once.claimed:
+            first, stored = self.store.claim_message(msg.platform, msg.message_id)
+            once.duplicate = None if first else stored
+        if once.duplicate is not None:
+            return Outcome(None, once.duplicate)
+        if not once.finished:
+            once.drain = self.store.finish(once.finish(reply))
+        return Outcome(reply, None, once.drain)
+
+    def _handle(self, msg: Incoming, once: _Once | None) -> Reply:
         text = normalize(msg.text)
         if not text:
             return Reply(texts.HELLO) if msg.mentioned else Reply.quiet()
@@ -432,14 +487,14 @@ class Dispatcher:
             return Reply(texts.UNKNOWN.format(near="、".join(near) if near else "帮助"))
         cmd, rest = found
         try:
-            return self._run(cmd, rest, msg)
+            return self._run(cmd, rest, msg, once)
         except UserError as e:
             return Reply(str(e))
         except Exception:
             log.exception("command %s failed", cmd.keyword)
             return Reply(texts.INTERNAL_ERROR)
 
-    def _run(self, cmd: Command, rest: str, msg: Incoming) -> Reply:
+    def _run(self, cmd: Command, rest: str, msg: Incoming, once: _Once | None) -> Reply:
         is_admin = msg.is_admin or self.org.is_admin(msg.platform, msg.user_id)
         if cmd.admin and not is_admin:
             raise UserError(texts.ADMIN_ONLY.format(cmd=cmd.keyword))
@@ -450,7 +505,15 @@ class Dispatcher:
         ind = next((a.id for a in args if isinstance(a, Indicator)), None)
         scope = cmd.preload if (cmd.preload != "one" or ind is not None) else "none"
         for _ in range(self.retries):
-            pre = self.store.preload(msg.platform, msg.user_id, ind, scope)
+            claim = once.message_id if once and not once.claimed else ""
+            pre = self.store.preload(
+                msg.platform, msg.user_id, ind, scope, self._indicator_ids, claim=claim
+            )
+            if claim:
+                once.claimed = True
+                if pre.duplicate is not None:
+                    once.duplicate = pre.duplicate
+                    return Reply.quiet()
             ctx = Context(
                 msg=msg,
                 catalog=self.catalog,
@@ -466,7 +529,13 @@ class Dispatcher:
             if cmd.needs_binding and pre.binding is None:
                 raise UserError(texts.NOT_BOUND)
             try:
-                return cmd.func(ctx, *args)
+                reply = cmd.func(ctx, *args)
+                if ctx.pending is not None:
+                    fin = once.finish(reply) if once else None
+                    drain = self.store.save(ctx.pending, fin)
+                    if once:
+                        once.finished, once.drain = True, drain
+                return reply
             except ConflictError:
                 continue
         return Reply(texts.BUSY)

@@ -4,12 +4,12 @@ reply. `bot/web/hooks.py` only turns the Flask request into an HttpIn and back.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
 
 from bot import delivery
+from bot.commands import Outcome
 from bot.messages import HttpIn, HttpOut, Incoming, Reply
 from bot.platforms.base import Platform, RequestRejected
 
@@ -20,23 +20,11 @@ log = logging.getLogger(__name__)
 WAIT_FOR_FIRST_S = 3.0
 
 
-def reply_to_json(reply: Reply) -> str:
-    return json.dumps(
-        {"text": reply.text, "mentions": list(reply.mentions), "silent": reply.silent},
-        ensure_ascii=False,
-    )
-
-
-def reply_from_json(raw: str) -> Reply:
-    d = json.loads(raw)
-    return Reply(d["text"], tuple(d.get("mentions", ())), bool(d.get("silent")))
-
-
 def handle_callback(
     platform: Platform,
     req: HttpIn,
     store,
-    dispatch: Callable[[Incoming], Reply],
+    dispatch: Callable[..., Outcome],
     now_ms: int | None = None,
     sleep: Callable[[float], None] = time.sleep,
     enqueue: Callable[..., str] | None = None,
@@ -44,9 +32,10 @@ def handle_callback(
 ) -> HttpOut:
     """Never raises for a bad request: 401 for a bad signature, 400 for a malformed body.
 
-    With `enqueue`, the first copy of a message also queues what must go out later: the parts
-    of a reply too long for the response body, and a (debounced) drain of the outbox when the
-    dispatch wrote notices there.
+    `dispatch` is Dispatcher.handle_once: it claims the message id and stores the reply in the
+    same round trips as the command's own reads and writes. With `enqueue`, the first copy of a
+    message also queues what must go out later: the parts of a reply too long for the response
+    body, and a (debounced) drain of the outbox when the dispatch wrote notices there.
     """
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     try:
@@ -62,25 +51,21 @@ def handle_callback(
     if msg is None:
         return platform.render_reply(req, _dummy(platform), Reply.quiet(), now_ms)
     if msg.message_id:
-        first, stored = store.claim_message(msg.platform, msg.message_id)
-        if not first:
-            waited = 0.0
+        outcome = dispatch(msg, delivery.GROUP, delivery.DRAIN_DEBOUNCE_MS)
+        if outcome.reply is None:
+            stored, waited = outcome.duplicate or "", 0.0
             while not stored and waited < WAIT_FOR_FIRST_S:
                 sleep(0.05)
                 waited += 0.05
                 stored = store.claim_message(msg.platform, msg.message_id)[1]
-            reply = reply_from_json(stored) if stored.startswith("{") else Reply.quiet()
+            reply = Reply.from_json(stored) if stored.startswith("{") else Reply.quiet()
             return platform.render_reply(req, msg, reply, now_ms)
-    reply = dispatch(msg)
-    drain = False
-    if msg.message_id:
-        # One round trip: the reply for redeliveries, and whether the outbox needs a drain.
-        drain = store.remember_reply_and_request_drain(
-            msg.platform, msg.message_id, reply_to_json(reply), delivery.GROUP,
-            delivery.DRAIN_DEBOUNCE_MS,
-        )  # fmt: skip
-    elif enqueue is not None:
-        drain = store.request_drain(delivery.GROUP, delivery.DRAIN_DEBOUNCE_MS)
+        reply, drain = outcome.reply, outcome.drain
+    else:
+        reply = dispatch(msg).reply
+        drain = enqueue is not None and store.request_drain(
+            delivery.GROUP, delivery.DRAIN_DEBOUNCE_MS
+        )
     plan = getattr(platform, "reply_plan", None)
     if plan is None:
         out, follow = platform.render_reply(req, msg, reply, now_ms), None

@@ -5,6 +5,7 @@ Nothing here knows about Flask, Redis or a particular chat platform.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 
@@ -34,6 +35,17 @@ class Reply:
     @classmethod
     def quiet(cls) -> Reply:
         return cls(text="", silent=True)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"text": self.text, "mentions": list(self.mentions), "silent": self.silent},
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_json(cls, raw: str) -> Reply:
+        d = json.loads(raw)
+        return cls(d["text"], tuple(d.get("mentions", ())), bool(d.get("silent")))
 
 
 @dataclass(frozen=True)

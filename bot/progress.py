@@ -79,6 +79,21 @@ class Material:
 
 
 @dataclass(frozen=True)
+class TaskState:
+    """What a task list shows of an assignment: its role and status (and why it was returned),
+    read from the status index without decoding the assignment's materials."""
+
+    indicator_id: int
+    role: Role
+    status: Status
+    reason: str = ""
+
+    @property
+    def is_complete(self) -> bool:
+        return self.status.is_complete
+
+
+@dataclass(frozen=True)
 class Assignment:
     """One (indicator, department) pair with its current state."""
 

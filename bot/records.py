@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass, field
 
 from bot.messages import Notice
-from bot.progress import Assignment
+from bot.progress import Assignment, TaskState
 
 
 class ConflictError(Exception):
@@ -71,6 +71,21 @@ class Preload:
     raw: dict[int, str] = field(default_factory=dict)  # the exact stored JSON (for compare-and-set)
     undo_top: str | None = None
     star_overrides: dict[int, bool] = field(default_factory=dict)
+    states: dict[int, TaskState] = field(default_factory=dict)  # scope "states" only
+    duplicate: str | None = None  # the claimed message was seen before: its stored reply
+
+
+@dataclass(frozen=True)
+class Finish:
+    """The end of a platform callback, written in the same step as its last change: the reply
+    kept for redeliveries of the message, and whether the outbox needs a drain."""
+
+    platform: str
+    message_id: str
+    reply: str  # Reply JSON (bot.messages.Reply.to_json)
+    drain_group: str = ""  # "" = no drain check
+    debounce_ms: int = 0
+    ttl: int = 86400
 
 
 @dataclass(frozen=True)

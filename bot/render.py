@@ -79,8 +79,8 @@ def to_plain(text: str) -> str:
 
 def title_of(text: str, max_chars: int = 30) -> str:
     """A short plain title (DingTalk markdown shows it in the chat list): the first non-empty line."""
-    for line in to_plain(text).split("\n"):
-        line = _LIST.sub("", line).strip()
+    for raw in text.split("\n"):  # line by line: only the first non-empty one is needed
+        line = _LIST.sub("", to_plain(raw)).strip()
         if line and not _PART.match(line + "\n"):
             return line if len(line) <= max_chars else line[: max_chars - 1] + "…"
     return "消息"

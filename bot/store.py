@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 import redis
 
 from bot.messages import Notice
-from bot.progress import Assignment, Role, Status
-from bot.records import AuditEntry, Binding, Change, ConflictError, Preload
+from bot.progress import Assignment, Role, Status, TaskState
+from bot.records import AuditEntry, Binding, Change, ConflictError, Finish, Preload
 
 
 def utc_now() -> datetime:
@@ -151,10 +151,56 @@ class Keys:
         return self._k("dlv", "token", name)
 
 
-_SAVE_ASSIGNMENT = """
--- KEYS: dept hash, status hash, undo list, audit stream, reached hash, outbox stream, link queue
+# Lua shared by several scripts (prepended to them).
+_LUA_NOTICES = """
+-- XADD n notices (5 fields each) from ARGV[i..] onto `outbox`; returns the next ARGV index.
+local function add_notices(outbox, n, i)
+  for _ = 1, n do
+    redis.call('XADD', outbox, '*', 'text', ARGV[i], 'department', ARGV[i + 1],
+      'mentions', ARGV[i + 2], 'kind', ARGV[i + 3], 'at', ARGV[i + 4])
+    i = i + 5
+  end
+  return i
+end
+"""
+
+_LUA_FINISH = """
+-- The end of a callback: store the reply for redeliveries under the message's seen key, and
+-- return 1 when the outbox holds entries `group` has not read and no drain was requested within
+-- `debounce` ms (the caller then queues one drain). `seen` = '' skips the reply.
+local function finish(seen, reply, ttl, outbox, pending, group, debounce)
+  if seen ~= '' then redis.call('SET', seen, reply, 'EX', ttl) end
+  if group == '' or redis.call('EXISTS', outbox) == 0 then return 0 end
+  local info = redis.call('XINFO', 'STREAM', outbox)
+  local last = ''
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then last = info[i + 1] end
+  end
+  local delivered = ''
+  for _, g in ipairs(redis.call('XINFO', 'GROUPS', outbox)) do
+    local name, read = '', ''
+    for i = 1, #g, 2 do
+      if g[i] == 'name' then name = g[i + 1] end
+      if g[i] == 'last-delivered-id' then read = g[i + 1] end
+    end
+    if name == group then delivered = read end
+  end
+  if last == delivered then return 0 end
+  if redis.call('SET', pending, '1', 'NX', 'PX', debounce) then return 1 end
+  return 0
+end
+"""
+
+_SAVE_ASSIGNMENT = (
+    _LUA_NOTICES
+    + _LUA_FINISH
+    + """
+-- KEYS: dept hash, status hash, undo list, audit stream, reached hash, outbox stream, link queue,
+--       seen key ('' = not a callback), drain-pending flag
 -- ARGV: ind, dept, expected, new, statusval, undo_mode, undo_entry, reached_at,
---       at, actor, action, note, n_notices, notice fields (5 each)..., then link urls
+--       at, actor, action, note, reply, reply ttl, drain group ('' = no drain check),
+--       debounce ms, n_notices, notice fields (5 each)..., then link urls
+-- Returns 0 on a conflict, else 1 + 1 if a drain of the outbox should be queued.
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if not cur then cur = '' end
 if cur ~= ARGV[3] then return 0 end
@@ -170,21 +216,26 @@ if ARGV[8] ~= '' then redis.call('HSET', KEYS[5], ARGV[2], ARGV[8]) end
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', 1000000, '*', 'at', ARGV[9], 'actor', ARGV[10],
   'action', ARGV[11], 'department', ARGV[2], 'indicator', ARGV[1], 'before', cur,
   'after', ARGV[4], 'note', ARGV[12])
-local n = tonumber(ARGV[13])
-local i = 14
-for _ = 1, n do
-  redis.call('XADD', KEYS[6], '*', 'text', ARGV[i], 'department', ARGV[i + 1],
-    'mentions', ARGV[i + 2], 'kind', ARGV[i + 3], 'at', ARGV[i + 4])
-  i = i + 5
-end
+local i = add_notices(KEYS[6], tonumber(ARGV[17]), 18)
 while i <= #ARGV do
   redis.call('SADD', KEYS[7], ARGV[i])
   i = i + 1
 end
-return 1
+return 1 + finish(KEYS[8], ARGV[13], ARGV[14], KEYS[6], KEYS[9], ARGV[15], ARGV[16])
 """
+)
 
-_SET_BINDING = """
+_FINISH = (
+    _LUA_FINISH
+    + """
+-- KEYS: seen key, outbox stream, drain-pending flag; ARGV: reply, ttl, group, debounce ms
+return finish(KEYS[1], ARGV[1], ARGV[2], KEYS[2], KEYS[3], ARGV[3], ARGV[4])
+"""
+)
+
+_SET_BINDING = (
+    _LUA_NOTICES
+    + """
 -- KEYS: bindings hash, audit stream, outbox stream
 -- ARGV: field, expected, new ('' = delete), at, actor, action, department, n_notices, notices...
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
@@ -195,15 +246,10 @@ else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', 1000000, '*', 'at', ARGV[4], 'actor', ARGV[5],
   'action', ARGV[6], 'department', ARGV[7], 'indicator', '', 'before', cur, 'after', ARGV[3],
   'note', '')
-local n = tonumber(ARGV[8])
-local i = 9
-for _ = 1, n do
-  redis.call('XADD', KEYS[3], '*', 'text', ARGV[i], 'department', ARGV[i + 1],
-    'mentions', ARGV[i + 2], 'kind', ARGV[i + 3], 'at', ARGV[i + 4])
-  i = i + 5
-end
+add_notices(KEYS[3], tonumber(ARGV[8]), 9)
 return 1
 """
+)
 
 _SET_STAR = """
 -- KEYS: stars hash, audit stream
@@ -219,13 +265,36 @@ return 1
 """
 
 _PRELOAD = """
--- KEYS: bindings hash, stars hash
--- ARGV: field, dept key prefix, undo key prefix, ind ('' = all of the department, '-' = none)
+-- KEYS: bindings hash, stars hash, status hash, seen key ('' = no claim)
+-- ARGV: field, dept key prefix, undo key prefix,
+--       ind ('' = all of the department, '-' = none, '*' = role:status of ARGV[6..]),
+--       seen ttl
+-- A callback claims its message id first: {0, stored reply} when it was claimed before.
+if KEYS[4] ~= '' and not redis.call('SET', KEYS[4], '', 'NX', 'EX', ARGV[5]) then
+  return {0, redis.call('GET', KEYS[4]) or ''}
+end
 local b = redis.call('HGET', KEYS[1], ARGV[1])
 local stars = redis.call('HGETALL', KEYS[2])
 if not b then return {false, stars} end
 local dept = cjson.decode(b)['department']
 if ARGV[4] == '-' then return {b, stars} end
+if ARGV[4] == '*' then
+  local fields = {}
+  for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] .. '|' .. dept end
+  local vals = redis.call('HMGET', KEYS[3], unpack(fields))
+  local out = {}
+  for i, v in ipairs(vals) do
+    if v then
+      local ind = ARGV[i + 5]
+      local raw = ''
+      if string.sub(v, -9) == ':returned' then raw = redis.call('HGET', ARGV[2] .. dept, ind) end
+      out[#out + 1] = ind
+      out[#out + 1] = v
+      out[#out + 1] = raw or ''
+    end
+  end
+  return {b, stars, out}
+end
 if ARGV[4] == '' then
   return {b, stars, redis.call('HGETALL', ARGV[2] .. dept)}
 end
@@ -264,6 +333,7 @@ class RedisStore:
         self._bind = client.register_script(_SET_BINDING)
         self._star = client.register_script(_SET_STAR)
         self._preload = client.register_script(_PRELOAD)
+        self._finish = client.register_script(_FINISH)
 
     def now_iso(self) -> str:
         return iso(self.clock())
@@ -302,21 +372,37 @@ class RedisStore:
 
     # --- reads ------------------------------------------------------------------------------
 
-    def preload(self, platform: str, user_id: str, indicator_id: int | None, scope: str) -> Preload:
+    def preload(
+        self,
+        platform: str,
+        user_id: str,
+        indicator_id: int | None,
+        scope: str,
+        indicator_ids: Iterable[int] = (),
+        claim: str = "",
+        claim_ttl: int = 86400,
+    ) -> Preload:
         """One round trip: the binding, star overrides and the department's state.
 
-        scope: "one" (the assignment `indicator_id` and its undo top), "all", or "none".
+        scope: "one" (the assignment `indicator_id` and its undo top), "all" (every assignment
+        of the department), "states" (role and status of each of `indicator_ids` the department
+        has, from the status index: no assignment is decoded) or "none".
         """
         k = self.keys
-        arg = {"one": str(indicator_id), "all": "", "none": "-"}[scope]
+        arg = {"one": str(indicator_id), "all": "", "none": "-", "states": "*"}[scope]
+        extra = [str(i) for i in indicator_ids] if scope == "states" else []
         res = self._preload(
-            keys=[k.bindings, k.stars],
-            args=[f"{platform}:{user_id}", k.dept_prefix, k.undo_prefix, arg],
+            keys=[k.bindings, k.stars, k.statuses, k.seen(platform, claim) if claim else ""],
+            args=[f"{platform}:{user_id}", k.dept_prefix, k.undo_prefix, arg, claim_ttl, *extra],
         )
+        if res[0] == 0:
+            return Preload(binding=None, duplicate=_s(res[1]))
         stars = _star_map(res[1])
         if not res[0]:
             return Preload(binding=None, star_overrides=stars)
         binding = Binding.from_json(platform, user_id, res[0])
+        if scope == "states":
+            return Preload(binding, star_overrides=stars, states=_task_states(res[2]))
         assignments: dict[int, Assignment] = {}
         raw: dict[int, str] = {}
         undo_top = None
@@ -440,11 +526,16 @@ class RedisStore:
 
     # --- writes -----------------------------------------------------------------------------
 
-    def save(self, ch: Change) -> None:
-        """Commit one change atomically; raises ConflictError if the stored value moved."""
+    def save(self, ch: Change, fin: Finish | None = None) -> bool:
+        """Commit one change atomically; raises ConflictError if the stored value moved.
+
+        With `fin`, the same step ends the callback (see finish) and the result says whether
+        to queue a drain of the outbox.
+        """
         k = self.keys
         a = ch.after
         at = self.now_iso()
+        seen = k.seen(fin.platform, fin.message_id) if fin else ""
         args = [
             str(a.indicator_id),
             a.department,
@@ -458,6 +549,10 @@ class RedisStore:
             ch.actor,
             ch.action,
             ch.note,
+            (fin.reply or "\x00") if fin else "",
+            fin.ttl if fin else 0,
+            fin.drain_group if fin else "",
+            fin.debounce_ms if fin else 0,
             str(len(ch.notices)),
             *_notice_args(ch.notices, at),
             *ch.link_urls,
@@ -471,11 +566,14 @@ class RedisStore:
                 k.reached,
                 k.outbox,
                 k.link_queue,
+                seen,
+                k.drain_pending,
             ],
             args=args,
         )
         if not ok:
             raise ConflictError(f"{a.indicator_id}|{a.department}")
+        return ok == 2
 
     def set_binding(
         self,
@@ -646,6 +744,11 @@ class RedisStore:
         self.r.delete(self.keys.marker(f"fail:{name}"))
 
     # --- background jobs: scheduler lock and slots, sent-markers, ranking (issue 4) ----------
+
+    def load_scripts(self) -> None:
+        """Load the scripts every callback uses, so that no request pays a NOSCRIPT retry."""
+        for script in (self._preload, self._save, self._finish, self._bind, self._star):
+            script.sha = self.r.script_load(script.script)
 
     def _script(self, source: str):
         """A registered Lua script, cached per store (EVALSHA after the first call)."""
@@ -931,8 +1034,9 @@ class RedisStore:
         """True (once per `debounce_ms`) when the outbox has entries the group has not read:
         the caller then enqueues one drain. One round trip, cheap enough for every callback."""
         k = self.keys
-        script = self._script(_DRAIN_NEEDED)
-        return bool(script(keys=[k.outbox, k.drain_pending], args=[group, debounce_ms]))
+        return bool(
+            self._finish(keys=["", k.outbox, k.drain_pending], args=["", 0, group, debounce_ms])
+        )
 
     def clear_drain_request(self) -> None:
         self.r.delete(self.keys.drain_pending)
@@ -1037,18 +1141,16 @@ class RedisStore:
         """Whether a push is still unfinished (its lease was not released)."""
         return self.r.zscore(self.keys.push_leases, push_id) is not None
 
-    def remember_reply_and_request_drain(
-        self, platform: str, message_id: str, reply: str, group: str, debounce_ms: int,
-        ttl: int = 86400,
-    ) -> bool:  # fmt: skip
-        """remember_reply and request_drain in one round trip (the callback's last write)."""
+    def finish(self, fin: Finish) -> bool:
+        """The end of a callback that changed nothing: remember the reply for redeliveries and
+        say whether to queue a drain of the outbox (see request_drain). One round trip."""
         k = self.keys
-        pipe = self.r.pipeline(transaction=False)
-        pipe.set(k.seen(platform, message_id), reply or "\x00", ex=ttl)
-        self._script(_DRAIN_NEEDED)(
-            keys=[k.outbox, k.drain_pending], args=[group, debounce_ms], client=pipe
+        return bool(
+            self._finish(
+                keys=[k.seen(fin.platform, fin.message_id), k.outbox, k.drain_pending],
+                args=[fin.reply or "\x00", fin.ttl, fin.drain_group, fin.debounce_ms],
+            )
         )
-        return bool(pipe.execute()[1])
 
 
 def _parse_statuses(raw: dict) -> dict[tuple[int, str], tuple[Role, Status]]:
@@ -1062,6 +1164,16 @@ def _parse_statuses(raw: dict) -> dict[tuple[int, str], tuple[Role, Status]]:
             rs = seen[v] = (Role(role), Status(status))
         ind, _, dept = _s(f).partition("|")
         out[(int(ind), dept)] = rs
+    return out
+
+
+def _task_states(flat: list) -> dict[int, TaskState]:
+    out: dict[int, TaskState] = {}
+    for i in range(0, len(flat), 3):
+        ind = int(flat[i])
+        role, _, status = _s(flat[i + 1]).partition(":")
+        reason = json.loads(flat[i + 2]).get("reason", "") if flat[i + 2] else ""
+        out[ind] = TaskState(ind, Role(role), Status(status), reason)
     return out
 
 
@@ -1194,28 +1306,6 @@ return after
 
 
 # --- scripts of outbound delivery (issue 3) ---------------------------------------------------
-
-_DRAIN_NEEDED = """
--- KEYS: outbox stream, drain-pending flag; ARGV: group, debounce ms
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local info = redis.call('XINFO', 'STREAM', KEYS[1])
-local last = ''
-for i = 1, #info, 2 do
-  if info[i] == 'last-generated-id' then last = info[i + 1] end
-end
-local delivered = ''
-for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
-  local name, seen = '', ''
-  for i = 1, #g, 2 do
-    if g[i] == 'name' then name = g[i + 1] end
-    if g[i] == 'last-delivered-id' then seen = g[i + 1] end
-  end
-  if name == ARGV[1] then delivered = seen end
-end
-if last == delivered then return 0 end
-if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then return 1 end
-return 0
-"""
 
 _PUSH_BEGIN = """
 -- KEYS: part marker, robot budget (sorted set of slot times), robot cooldown

@@ -5,8 +5,10 @@ Strings used by one command only live in that command's handler file; everything
 
 from __future__ import annotations
 
+import functools
+
 from bot.catalog import Indicator
-from bot.progress import Assignment, Material, Status
+from bot.progress import Assignment, Material, Status, TaskState
 
 HELLO = "您好，我是督办助手。发送「帮助」查看可用命令，发送「我的任务」查看本部门待办。"
 UNKNOWN = "没听懂这句话。您是不是想用：{near}？发送「帮助」可查看全部命令。"
@@ -34,12 +36,13 @@ STATUS_ICON = {
 }
 
 
+@functools.lru_cache(maxsize=4096)  # indicator texts repeat in every task list
 def shorten(text: str, n: int = 28) -> str:
     text = " ".join(text.split())
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def indicator_line(ind: Indicator, a: Assignment, starred: bool) -> str:
+def indicator_line(ind: Indicator, a: Assignment | TaskState, starred: bool) -> str:
     star = "★" if starred else ""
     return (
         f"{STATUS_ICON[a.status]} 第{ind.id}项{star}【{a.role.label}】{shorten(ind.level3)}"

@@ -7,7 +7,7 @@ from bot.messages import Reply
 FILTERS = {"": "open", "未完成": "open", "待办": "open", "全部": "all", "已完成": "done"}
 
 
-@command("我的任务", TokenParam("which"), aliases=("任务", "待办"), preload="all")
+@command("我的任务", TokenParam("which"), aliases=("任务", "待办"), preload="states")
 def my_tasks(ctx: Context, which: str) -> Reply:
     """我的任务 [全部/未完成/已完成]：查看本部门负责的指标及状态"""
     mode = FILTERS.get(which)
@@ -15,7 +15,7 @@ def my_tasks(ctx: Context, which: str) -> Reply:
         raise UserError("请写「我的任务」「我的任务 全部」或「我的任务 已完成」。")
     dept = ctx.require_department()
     items = sorted(
-        ctx.preload.assignments.values(),
+        ctx.preload.states.values(),
         key=lambda a: (
             a.role.value != "lead",
             not ctx.starred(ctx.catalog.get(a.indicator_id)),

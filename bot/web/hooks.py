@@ -24,7 +24,7 @@ def hook(name: str) -> Response:
         body=request.get_data(cache=False),  # bounded by MAX_CONTENT_LENGTH (413)
     )
     out = handle_callback(
-        platform, req, rt.store, rt.dispatcher.handle,
+        platform, req, rt.store, rt.dispatcher.handle_once,
         enqueue=rt.services.get("enqueue"), lease_s=rt.settings.push_lease_s,
     )  # fmt: skip
     return Response(out.body, status=out.status, content_type=out.content_type, headers=out.headers)

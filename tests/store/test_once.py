@@ -1,0 +1,154 @@
+"""Platform callbacks through Dispatcher.handle_once: claimed with the first round trip, the reply
+stored with the last, two round trips for every command, and a redelivery changes nothing."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import redis
+
+from bot.messages import Incoming, Notice, Reply
+from bot.progress import Status
+from bot.runtime import build_runtime
+
+GROUP, DEBOUNCE = "drain-test", 60_000
+
+
+class Counted:
+    """A client that counts packed sends to Redis (a pipeline or a script is one round trip)."""
+
+    def __init__(self, url: str):
+        self.n = 0
+        outer = self
+        base = redis.Redis.from_url(url).connection_pool.connection_class
+
+        class Counting(base):
+            def send_packed_command(self, command, check_health=True):
+                outer.n += 1
+                return super().send_packed_command(command, check_health)
+
+        self.client = redis.Redis.from_url(url, connection_class=Counting)
+
+
+@pytest.fixture
+def crt(settings, redis_client, clock):
+    counted = Counted(settings.redis_url)
+    runtime = build_runtime(settings, clock=clock, client=counted.client)
+    runtime.store.load_scripts()
+    runtime.counted = counted
+    yield runtime
+    counted.client.close()
+
+
+_n = iter(range(10**6))
+
+
+def once(rt, text: str, user: str = "u-sfj", msg_id: str | None = None, admin: bool = False):
+    msg = Incoming(
+        "dingtalk", user, text, "cid", True, True, msg_id or f"m{next(_n)}", is_admin=admin
+    )
+    before = rt.counted.n
+    out = rt.dispatcher.handle_once(msg, GROUP, DEBOUNCE)
+    return out, rt.counted.n - before
+
+
+@pytest.fixture
+def bound(crt):
+    out, _ = once(crt, "绑定 司法局")
+    assert "司法局" in out.reply.text
+    return crt
+
+
+@pytest.mark.parametrize(
+    "text,trips",
+    [("我的任务", 2), ("我的任务 全部", 2), ("提交 12 https://www.jinfeng.gov.cn/a.html 双随机清单", 2),
+     ("说明 12 见附件", 2), ("完成 4", 2), ("帮助", 2), ("不存在的命令", 2),
+     ("提交 999 https://a.cn/x", 2), ("通过 12 司法局", 2),
+     # these two also read the other departments' state (statuses, ranking): one more
+     ("查看 12", 3), ("进度", 3)],
+)  # fmt: skip
+def test_every_callback_takes_two_round_trips(bound, text, trips):
+    out, n = once(bound, text)
+    assert out.reply is not None and out.reply.text
+    assert n == trips, (text, n)
+
+
+def test_a_redelivery_gets_the_stored_reply_in_one_round_trip_and_changes_nothing(bound):
+    first, _ = once(bound, "提交 12 https://www.jinfeng.gov.cn/a.html 清单", msg_id="dup-1")
+    assert "已收到" in first.reply.text or "第12项" in first.reply.text
+    audit = bound.store.audit_len()
+    again, trips = once(bound, "提交 12 https://www.jinfeng.gov.cn/a.html 清单", msg_id="dup-1")
+    assert again.reply is None and trips == 1
+    assert Reply.from_json(again.duplicate) == first.reply
+    assert bound.store.audit_len() == audit
+    a, _ = bound.store.assignment(12, "司法局")
+    assert [m.url for m in a.materials] == ["https://www.jinfeng.gov.cn/a.html"]
+
+
+def test_a_command_without_preload_is_claimed_too(bound):
+    first, _ = once(bound, "帮助", msg_id="dup-2")
+    again, _ = once(bound, "帮助", msg_id="dup-2")
+    assert again.reply is None and Reply.from_json(again.duplicate) == first.reply
+
+
+def test_three_copies_at_once_run_the_command_once(settings, redis_client, clock):
+    rts = [build_runtime(settings, clock=clock) for _ in range(3)]
+    rts[0].dispatcher.handle(Incoming("dingtalk", "u-sfj", "绑定 司法局", mentioned=True))
+    msg = Incoming("dingtalk", "u-sfj", "说明 12 三份同时到", "cid", True, True, "tri-1")
+    barrier = threading.Barrier(3)
+    outs = [None] * 3
+
+    def go(i):
+        barrier.wait()
+        outs[i] = rts[i].dispatcher.handle_once(msg, GROUP, DEBOUNCE)
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(1 for o in outs if o.reply is not None) == 1
+    entries = [e for e in rts[0].store.audit(count=50) if e.action == "explain"]
+    assert len(entries) == 1
+    for r in rts:
+        r.redis.close()
+
+
+def test_the_reply_is_stored_with_the_change(bound):
+    out, _ = once(bound, "说明 12 见附件", msg_id="same-step")
+    stored = bound.store.claim_message("dingtalk", "same-step")[1]
+    assert Reply.from_json(stored) == out.reply
+    a, _ = bound.store.assignment(12, "司法局")
+    assert a.explanation == "见附件" and a.status is Status.IN_PROGRESS
+
+
+def test_drain_is_requested_once_per_debounce_when_notices_wait(bound):
+    bound.store.ensure_outbox_group(GROUP)
+    bound.store.r.xgroup_setid(bound.store.keys.outbox, GROUP, "$")  # the binding's notice: read
+    bound.store.clear_drain_request()
+    out, _ = once(bound, "我的任务")
+    assert out.drain is False  # nothing unread
+    bound.store.add_notices([Notice("有新通知", "司法局")])
+    out, _ = once(bound, "我的任务")
+    assert out.drain is True
+    out, _ = once(bound, "说明 12 见附件")  # a change, still within the debounce window
+    assert out.drain is False
+    bound.store.clear_drain_request()
+    out, _ = once(bound, "退回 12 司法局 缺台账", user="office", admin=True)
+    assert out.drain is True  # the review notice, written with the change, asks for a drain
+
+
+def test_my_tasks_reads_statuses_without_materials(bound):
+    once(bound, "提交 12 https://www.jinfeng.gov.cn/a.html 清单")
+    once(bound, "退回 12 司法局 缺少2019年台账", user="office", admin=True)
+    once(bound, "说明 4 已公布证明事项清单")
+    assert "已标记完成" in once(bound, "完成 4")[0].reply.text
+    pre = bound.store.preload("dingtalk", "u-sfj", None, "states", bound.catalog.indicators)
+    assert not pre.assignments
+    assert pre.states[12].status is Status.RETURNED and pre.states[12].reason == "缺少2019年台账"
+    assert pre.states[4].status is Status.DONE and pre.states[4].is_complete
+    mine = {ind for (ind, dept) in bound.assignments if dept == "司法局"}
+    assert set(pre.states) == mine
+    text = once(bound, "我的任务 全部")[0].reply.text
+    assert "退回原因：缺少2019年台账" in text and "已完成 1 项" in text
