@@ -266,11 +266,57 @@ end
 """
 
 
-def load_wrk(port: int, connections: int, seconds: float, indicators, seed: int) -> dict:
+class CpuMeter:
+    """CPU seconds (user + system) spent by the server's workers, Redis and the load generator
+    over one measured run, from /proc and the children's rusage: where each request's cost goes."""
+
+    def __init__(self, server_pid: int, redis_pid: int):
+        self.server_pid, self.redis_pid = server_pid, redis_pid
+
+    @staticmethod
+    def _proc_cpu(pid: int) -> float:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def _workers(self) -> list[int]:
+        out = subprocess.run(["pgrep", "-P", str(self.server_pid)], capture_output=True, text=True)
+        return [int(x) for x in out.stdout.split()]
+
+    def _read(self) -> tuple[float, float, float]:
+        kids = os.times()
+        return (
+            sum(self._proc_cpu(w) for w in self._workers()),
+            self._proc_cpu(self.redis_pid),
+            kids.children_user + kids.children_system,
+        )
+
+    def start(self) -> None:
+        self.before = self._read()
+
+    def stop(self, requests: int) -> dict[str, float]:
+        after = self._read()
+        names = ("server", "redis", "load")
+        return {
+            n: (a - b) / max(requests, 1) * 1e6
+            for n, a, b in zip(names, after, self.before, strict=True)
+        }
+
+
+def load_wrk(
+    port: int, connections: int, seconds: float, indicators, seed: int, meter: CpuMeter | None
+) -> dict:
     """The same load from wrk (C, two threads): the generator takes far less of the 2 CPUs than
-    Python threads do, so the servers get them. Warm-up: one second of the same load first."""
-    for phase, secs in (("warm", 1.0), ("run", seconds)):
-        result = _wrk_once(port, connections, secs, indicators, f"{seed}{phase}")
+    Python threads do, so the servers get them. Warm-up: one second of the same load first.
+    With `meter`, the result also says how many CPU microseconds each request cost where."""
+    _wrk_once(port, connections, 1.0, indicators, f"{seed}warm")
+    if meter:
+        meter.start()
+    result = _wrk_once(port, connections, seconds, indicators, f"{seed}run")
+    if meter:
+        result["cpu_us"] = meter.stop(result["requests"])
     return result
 
 
@@ -285,7 +331,17 @@ def _wrk_once(port: int, connections: int, seconds: float, indicators, seed: str
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
     try:
-        base = ["wrk", "-t", "2", "-c", str(connections), "-s", f.name, "--timeout", "10s"]
+        base = [
+            "wrk",
+            "-t",
+            str(min(2, connections)),
+            "-c",
+            str(connections),
+            "-s",
+            f.name,
+            "--timeout",
+            "10s",
+        ]
         url = f"http://127.0.0.1:{port}/"
         out = subprocess.run(
             [*base, "-d", f"{seconds:g}s", url], capture_output=True, text=True, check=True
@@ -324,7 +380,8 @@ def main() -> None:
     from bot.embedded import EmbeddedRedis
 
     tmp = tempfile.mkdtemp(prefix="duban-bench-")
-    server = EmbeddedRedis(tmp, persistent=False).start()
+    # As `make run` has it: a unix socket, and the append-only file on (fsync every second).
+    server = EmbeddedRedis(tmp, unix=True).start()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DUBAN_")}
     env.update(
         {
@@ -344,16 +401,25 @@ def main() -> None:
     procs = [
         subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True) for cmd in cmds.values()
     ]
-    results = {name: {"p50": [], "p99": [], "n": 0, "secs": 0.0, "err": 0} for name in cmds}
+    results = {
+        name: {"p50": [], "p99": [], "n": 0, "secs": 0.0, "err": 0, "cpu": {}} for name in cmds
+    }
     try:
         wait_listening(port_a)
         wait_listening(port_b)
         for r in range(args.rounds):
-            for name, port in (("A duban", port_a), ("B bare flask", port_b)):
+            for (name, port), proc in zip(
+                (("A duban", port_a), ("B bare flask", port_b)), procs, strict=True
+            ):
                 indicators = reset_state(env)
                 res = results[name]
                 if args.load == "wrk":
-                    w = load_wrk(port, args.connections, args.seconds, indicators, r * 10 + 1)
+                    meter = CpuMeter(proc.pid, server.proc.pid)
+                    w = load_wrk(
+                        port, args.connections, args.seconds, indicators, r * 10 + 1, meter
+                    )
+                    for part, us in w["cpu_us"].items():
+                        res["cpu"].setdefault(part, []).append(us)
                     rate = w["requests"] / (w["duration_us"] / 1e6)
                     p50, p99, errors = (
                         w["p50_us"] / 1e3,
@@ -402,6 +468,10 @@ def main() -> None:
             f"p99 {statistics.median(res['p99']):6.1f} ms (worst round {max(res['p99']):6.1f})  "
             f"errors {res['err']}"
         )
+    for name, res in results.items():
+        if res["cpu"]:
+            parts = "  ".join(f"{k} {statistics.median(v):5.0f}" for k, v in res["cpu"].items())
+            print(f"{name:13} CPU µs per request (median of rounds): {parts}")
     print(f"ratio A/B throughput: {rates['A duban'] / rates['B bare flask']:.2f}")
 
 

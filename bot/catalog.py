@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from bot.yamlfields import Fields
+
 KINDS = ("regular", "bonus", "deduction")
 
 
@@ -86,20 +88,10 @@ class Catalog:
 # Loading and validation
 
 
-class _Fields:
-    """Typed access to one mapping of the YAML, raising CatalogError with a precise location."""
+class _Fields(Fields):
+    """indicators.yaml's mappings: failures are CatalogErrors."""
 
-    def __init__(self, data: Any, where: str, allowed: Sequence[str]) -> None:
-        self.where = where
-        if not isinstance(data, Mapping):
-            raise CatalogError(f"{where}: must be a mapping")
-        unknown = [k for k in data if k not in allowed]
-        if unknown:
-            raise CatalogError(f"{where}: unknown field {unknown[0]!r}")
-        self.data = data
-
-    def fail(self, field: str, problem: str) -> CatalogError:
-        return CatalogError(f"{self.where}: field {field!r} {problem}")
+    error = CatalogError
 
     def text(self, field: str, *, allow_empty: bool = False) -> str:
         if field not in self.data:

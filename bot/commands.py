@@ -452,7 +452,6 @@ class Dispatcher:
         self.calendar = calendar
         self.services = services or {}
         self.retries = retries
-        self._indicator_ids = tuple(catalog.indicators)
 
     def handle(self, msg: Incoming) -> Reply:
         """A message from a trusted local channel (console, sandbox, admin pages): no dedupe."""
@@ -506,9 +505,7 @@ class Dispatcher:
         scope = cmd.preload if (cmd.preload != "one" or ind is not None) else "none"
         for _ in range(self.retries):
             claim = once.message_id if once and not once.claimed else ""
-            pre = self.store.preload(
-                msg.platform, msg.user_id, ind, scope, self._indicator_ids, claim=claim
-            )
+            pre = self.store.preload(msg.platform, msg.user_id, ind, scope, claim=claim)
             if claim:
                 once.claimed = True
                 if pre.duplicate is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ import yaml
 from bot.catalog import Catalog
 from bot.messages import ChatTarget
 from bot.progress import Role
+from bot.yamlfields import Fields
 
 MEMBER_ROLES = ("member", "liaison")
 CHAT_PLATFORMS = ("dingtalk", "wecom", "sandbox")
@@ -156,20 +157,10 @@ def build_assignments(catalog: Catalog, org: Org) -> dict[tuple[int, str], Role]
 # Loading and validation
 
 
-class _Fields:
-    """Typed access to one mapping of the YAML, raising OrgError with a precise location."""
+class _Fields(Fields):
+    """org.yaml's mappings: failures are OrgErrors."""
 
-    def __init__(self, data: Any, where: str, allowed: Sequence[str]) -> None:
-        self.where = where
-        if not isinstance(data, Mapping):
-            raise OrgError(f"{where}: must be a mapping")
-        unknown = [k for k in data if k not in allowed]
-        if unknown:
-            raise OrgError(f"{where}: unknown field {unknown[0]!r}")
-        self.data = data
-
-    def fail(self, field_name: str, problem: str) -> OrgError:
-        return OrgError(f"{self.where}: field {field_name!r} {problem}")
+    error = OrgError
 
     def text(self, field_name: str, *, required: bool = True, default: str = "") -> str:
         if field_name not in self.data or self.data[field_name] is None:

@@ -97,7 +97,9 @@ def build_runtime(
 
 
 def prepare_state(rt: Runtime) -> None:
-    """Create missing assignments and the members listed in org.yaml (each binding audited)."""
+    """Create missing assignments and the members listed in org.yaml (each binding audited);
+    load the callback scripts so that no first request pays a NOSCRIPT retry."""
+    rt.store.load_scripts()
     rt.store.sync_assignments(rt.assignments)
     for m in rt.org.members:
         if rt.store.binding(m.platform, m.user_id) is None:

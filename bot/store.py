@@ -51,6 +51,13 @@ class Keys:
     def statuses(self) -> str:  # hash "ind|dept" -> "role:status"
         return self._k("status")
 
+    def dept_states(self, department: str) -> str:  # hash indicator id -> "role:status"
+        return self._k("dstat", department)
+
+    @property
+    def dept_states_prefix(self) -> str:
+        return self._k("dstat", "")
+
     @property
     def reached(self) -> str:  # hash dept -> ISO time its completed set last changed
         return self._k("reached")
@@ -196,7 +203,7 @@ _SAVE_ASSIGNMENT = (
     + _LUA_FINISH
     + """
 -- KEYS: dept hash, status hash, undo list, audit stream, reached hash, outbox stream, link queue,
---       seen key ('' = not a callback), drain-pending flag
+--       seen key ('' = not a callback), drain-pending flag, the department's status hash
 -- ARGV: ind, dept, expected, new, statusval, undo_mode, undo_entry, reached_at,
 --       at, actor, action, note, reply, reply ttl, drain group ('' = no drain check),
 --       debounce ms, n_notices, notice fields (5 each)..., then link urls
@@ -206,6 +213,7 @@ if not cur then cur = '' end
 if cur ~= ARGV[3] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
 redis.call('HSET', KEYS[2], ARGV[1] .. '|' .. ARGV[2], ARGV[5])
+redis.call('HSET', KEYS[10], ARGV[1], ARGV[5])
 if ARGV[6] == 'push' then
   redis.call('LPUSH', KEYS[3], ARGV[7])
   redis.call('LTRIM', KEYS[3], 0, 19)
@@ -265,13 +273,13 @@ return 1
 """
 
 _PRELOAD = """
--- KEYS: bindings hash, stars hash, status hash, seen key ('' = no claim)
+-- KEYS: bindings hash, stars hash, seen key ('' = no claim)
 -- ARGV: field, dept key prefix, undo key prefix,
---       ind ('' = all of the department, '-' = none, '*' = role:status of ARGV[6..]),
---       seen ttl
+--       ind ('' = all of the department, '-' = none, '*' = its role:status per indicator),
+--       seen ttl, department status-hash prefix
 -- A callback claims its message id first: {0, stored reply} when it was claimed before.
-if KEYS[4] ~= '' and not redis.call('SET', KEYS[4], '', 'NX', 'EX', ARGV[5]) then
-  return {0, redis.call('GET', KEYS[4]) or ''}
+if KEYS[3] ~= '' and not redis.call('SET', KEYS[3], '', 'NX', 'EX', ARGV[5]) then
+  return {0, redis.call('GET', KEYS[3]) or ''}
 end
 local b = redis.call('HGET', KEYS[1], ARGV[1])
 local stars = redis.call('HGETALL', KEYS[2])
@@ -279,19 +287,16 @@ if not b then return {false, stars} end
 local dept = cjson.decode(b)['department']
 if ARGV[4] == '-' then return {b, stars} end
 if ARGV[4] == '*' then
-  local fields = {}
-  for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] .. '|' .. dept end
-  local vals = redis.call('HMGET', KEYS[3], unpack(fields))
+  local flat = redis.call('HGETALL', ARGV[6] .. dept)
   local out = {}
-  for i, v in ipairs(vals) do
-    if v then
-      local ind = ARGV[i + 5]
-      local raw = ''
-      if string.sub(v, -9) == ':returned' then raw = redis.call('HGET', ARGV[2] .. dept, ind) end
-      out[#out + 1] = ind
-      out[#out + 1] = v
-      out[#out + 1] = raw or ''
+  for i = 1, #flat, 2 do
+    local raw = ''
+    if string.sub(flat[i + 1], -9) == ':returned' then
+      raw = redis.call('HGET', ARGV[2] .. dept, flat[i]) or ''
     end
+    out[#out + 1] = flat[i]
+    out[#out + 1] = flat[i + 1]
+    out[#out + 1] = raw
   end
   return {b, stars, out}
 end
@@ -344,16 +349,22 @@ class RedisStore:
     # --- set-up ---------------------------------------------------------------------------
 
     def sync_assignments(self, assignments: dict[tuple[int, str], Role]) -> int:
-        """Create every assignment that does not exist yet (existing state is never touched)."""
+        """Create every assignment that does not exist yet (existing state is never touched).
+
+        Each department's status hash is filled from the global status index, so a store from
+        before that hash existed gets it on the next start.
+        """
         k = self.keys
+        known = self.r.hgetall(k.statuses)
         pipe = self.r.pipeline(transaction=False)
-        order = list(assignments.items())
-        for (ind, dept), role in order:
+        for (ind, dept), role in assignments.items():
             fresh = Assignment(ind, dept, role).to_json()
+            value = known.get(f"{ind}|{dept}".encode()) or f"{role.value}:{Status.TODO.value}"
             pipe.hsetnx(k.dept(dept), str(ind), fresh)
-            pipe.hsetnx(k.statuses, f"{ind}|{dept}", f"{role.value}:{Status.TODO.value}")
+            pipe.hsetnx(k.statuses, f"{ind}|{dept}", value)
+            pipe.hsetnx(k.dept_states(dept), str(ind), value)
         results = pipe.execute()
-        return sum(1 for created in results[::2] if created)
+        return sum(1 for created in results[::3] if created)
 
     # --- inbound de-duplication -------------------------------------------------------------
 
@@ -378,23 +389,24 @@ class RedisStore:
         user_id: str,
         indicator_id: int | None,
         scope: str,
-        indicator_ids: Iterable[int] = (),
         claim: str = "",
         claim_ttl: int = 86400,
     ) -> Preload:
         """One round trip: the binding, star overrides and the department's state.
 
         scope: "one" (the assignment `indicator_id` and its undo top), "all" (every assignment
-        of the department), "states" (role and status of each of `indicator_ids` the department
-        has, from the status index: no assignment is decoded) or "none".
+        of the department), "states" (the role and status of each, from the department's status
+        hash: no assignment is decoded) or "none".
         """
         k = self.keys
         arg = {"one": str(indicator_id), "all": "", "none": "-", "states": "*"}[scope]
-        extra = [str(i) for i in indicator_ids] if scope == "states" else []
         res = self._preload(
-            keys=[k.bindings, k.stars, k.statuses, k.seen(platform, claim) if claim else ""],
-            args=[f"{platform}:{user_id}", k.dept_prefix, k.undo_prefix, arg, claim_ttl, *extra],
-        )
+            keys=[k.bindings, k.stars, k.seen(platform, claim) if claim else ""],
+            args=[
+                f"{platform}:{user_id}", k.dept_prefix, k.undo_prefix, arg, claim_ttl,
+                k.dept_states_prefix,
+            ],
+        )  # fmt: skip
         if res[0] == 0:
             return Preload(binding=None, duplicate=_s(res[1]))
         stars = _star_map(res[1])
@@ -568,6 +580,7 @@ class RedisStore:
                 k.link_queue,
                 seen,
                 k.drain_pending,
+                k.dept_states(a.department),
             ],
             args=args,
         )
@@ -1167,13 +1180,19 @@ def _parse_statuses(raw: dict) -> dict[tuple[int, str], tuple[Role, Status]]:
     return out
 
 
+# b"lead:todo" -> (Role.LEAD, Status.TODO): the status index's values, parsed once.
+_ROLE_STATUS = {
+    f"{r.value}:{s.value}".encode(): (r, s) for r in Role for s in Status
+}  # fmt: skip
+
+
 def _task_states(flat: list) -> dict[int, TaskState]:
     out: dict[int, TaskState] = {}
     for i in range(0, len(flat), 3):
         ind = int(flat[i])
-        role, _, status = _s(flat[i + 1]).partition(":")
+        role, status = _ROLE_STATUS[flat[i + 1]]
         reason = json.loads(flat[i + 2]).get("reason", "") if flat[i + 2] else ""
-        out[ind] = TaskState(ind, Role(role), Status(status), reason)
+        out[ind] = TaskState(ind, role, status, reason)
     return out
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 
 from bot.catalog import Indicator
-from bot.progress import Assignment, Material, Status, TaskState
+from bot.progress import Assignment, Material, Role, Status, TaskState
 
 HELLO = "您好，我是督办助手。发送「帮助」查看可用命令，发送「我的任务」查看本部门待办。"
 UNKNOWN = "没听懂这句话。您是不是想用：{near}？发送「帮助」可查看全部命令。"
@@ -43,11 +43,13 @@ def shorten(text: str, n: int = 28) -> str:
 
 
 def indicator_line(ind: Indicator, a: Assignment | TaskState, starred: bool) -> str:
+    return _indicator_line(ind.id, ind.level3, a.role, a.status, starred)
+
+
+@functools.lru_cache(maxsize=8192)  # a task list is 70-odd of these, mostly unchanged
+def _indicator_line(ind_id: int, level3: str, role: Role, status: Status, starred: bool) -> str:
     star = "★" if starred else ""
-    return (
-        f"{STATUS_ICON[a.status]} 第{ind.id}项{star}【{a.role.label}】{shorten(ind.level3)}"
-        f"（{a.status.label}）"
-    )
+    return f"{STATUS_ICON[status]} 第{ind_id}项{star}【{role.label}】{shorten(level3)}（{status.label}）"
 
 
 def material_line(i: int, m: Material) -> str:

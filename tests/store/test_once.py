@@ -34,8 +34,7 @@ class Counted:
 @pytest.fixture
 def crt(settings, redis_client, clock):
     counted = Counted(settings.redis_url)
-    runtime = build_runtime(settings, clock=clock, client=counted.client)
-    runtime.store.load_scripts()
+    runtime = build_runtime(settings, clock=clock, client=counted.client)  # loads the scripts
     runtime.counted = counted
     yield runtime
     counted.client.close()
@@ -144,7 +143,7 @@ def test_my_tasks_reads_statuses_without_materials(bound):
     once(bound, "退回 12 司法局 缺少2019年台账", user="office", admin=True)
     once(bound, "说明 4 已公布证明事项清单")
     assert "已标记完成" in once(bound, "完成 4")[0].reply.text
-    pre = bound.store.preload("dingtalk", "u-sfj", None, "states", bound.catalog.indicators)
+    pre = bound.store.preload("dingtalk", "u-sfj", None, "states")
     assert not pre.assignments
     assert pre.states[12].status is Status.RETURNED and pre.states[12].reason == "缺少2019年台账"
     assert pre.states[4].status is Status.DONE and pre.states[4].is_complete
@@ -152,3 +151,15 @@ def test_my_tasks_reads_statuses_without_materials(bound):
     assert set(pre.states) == mine
     text = once(bound, "我的任务 全部")[0].reply.text
     assert "退回原因：缺少2019年台账" in text and "已完成 1 项" in text
+
+
+def test_a_store_from_before_the_department_status_hash_gets_it_on_start(bound):
+    once(bound, "说明 4 已公布证明事项清单")
+    once(bound, "完成 4")
+    store = bound.store
+    for key in store.r.scan_iter(store.keys.dept_states_prefix + "*"):
+        store.r.delete(key)
+    assert store.preload("dingtalk", "u-sfj", None, "states").states == {}
+    store.sync_assignments(bound.assignments)
+    states = store.preload("dingtalk", "u-sfj", None, "states").states
+    assert states[4].status is Status.DONE and states[12].status is Status.TODO
