@@ -12,6 +12,13 @@ Every request to A is a really signed DingTalk callback (platforms.md §3.1) wit
 alternating 我的任务 and 提交 (a new link each time, rotating over the department's indicators);
 before each round of A the database is reset, so no round runs on a fuller store. B gets the same
 bodies. Reported: requests per second, p50 and p99 latency per server, and the ratio A/B.
+
+With the default DUBAN_DINGTALK_REPLY=queue, A acknowledges each callback and queues it
+(bot/inbox.py); the commands run in the worker. So that this work is not left out of the
+picture, after each round of A the bench also answers up to --answer of the queued callbacks
+in-process, as a worker does, posting the replies to a stub sessionWebhook on 127.0.0.1, and
+reports answers per second and CPU microseconds per answer. `--reply inline` measures the mode
+that runs the command inside the request instead.
 """
 
 from __future__ import annotations
@@ -113,6 +120,9 @@ def sign(ts: str) -> str:
     return base64.b64encode(digest).decode()
 
 
+OAPI = "https://oapi.dingtalk.com"  # replaced by the stub's address in main()
+
+
 def body_for(text: str, msg_id: str) -> bytes:
     now = int(time.time() * 1000)
     payload = {
@@ -127,7 +137,7 @@ def body_for(text: str, msg_id: str) -> bytes:
         "senderNick": "压测",
         "senderStaffId": USER,
         "senderCorpId": "ding_corp",
-        "sessionWebhook": "https://oapi.dingtalk.com/robot/sendBySession?session=bench",
+        "sessionWebhook": f"{OAPI}/robot/sendBySession?session=bench",
         "sessionWebhookExpiredTime": now + 5_400_000,
         "isAdmin": False,
         "chatbotUserId": "$:LWCP_v1:$bot",
@@ -234,7 +244,7 @@ local head = '{"msgtype":"text","text":{"content":" '
 local tail = ',"conversationType":"2","conversationId":"cidBench==",' ..
   '"conversationTitle":"司法局工作群","senderId":"$:LWCP_v1:$bench","senderNick":"压测",' ..
   '"senderStaffId":"%(user)s","senderCorpId":"ding_corp",' ..
-  '"sessionWebhook":"https://oapi.dingtalk.com/robot/sendBySession?session=bench",' ..
+  '"sessionWebhook":"%(oapi)s/robot/sendBySession?session=bench",' ..
   '"sessionWebhookExpiredTime":%(expires)s,"isAdmin":false,"chatbotUserId":"$:LWCP_v1:$bot",' ..
   '"isInAtList":true,"robotCode":"bench-robot","createAt":%(now)s}'
 local headers = {["Content-Type"] = "application/json", ["timestamp"] = "%(ts)s",
@@ -326,7 +336,7 @@ def _wrk_once(port: int, connections: int, seconds: float, indicators, seed: str
     script = WRK_SCRIPT % {
         "indicators": ",".join(str(i) for i in indicators),
         "seed": seed, "user": USER, "expires": now + 5_400_000, "now": now,
-        "ts": ts, "sign": sign(ts),
+        "ts": ts, "sign": sign(ts), "oapi": OAPI,
     }  # fmt: skip
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
@@ -352,6 +362,34 @@ def _wrk_once(port: int, connections: int, seconds: float, indicators, seed: str
     return json.loads(line[4:])
 
 
+def answer_backlog(env: dict[str, str], limit: int, redis_pid: int) -> dict[str, float]:
+    """Answer up to `limit` queued callbacks in this process, as the worker's drain job does:
+    answers per second and CPU microseconds per answer here and in Redis."""
+    import redis
+
+    from bot import inbox
+    from bot.config import Settings
+    from bot.delivery import Delivery
+    from bot.runtime import build_runtime
+
+    settings = Settings.from_env(env)
+    client = redis.Redis.from_url(settings.redis_url)
+    rt = build_runtime(settings, client=client, enqueue=lambda *a, **k: "")
+    dctx = Delivery.build(settings, client)
+    backlog = rt.store.inbox_backlog()
+    redis_cpu = CpuMeter._proc_cpu(redis_pid)
+    cpu, wall = time.process_time(), time.perf_counter()
+    counts = inbox.drain_inbox(rt, dctx, "bench", max_entries=limit)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    redis_cpu = CpuMeter._proc_cpu(redis_pid) - redis_cpu
+    client.close()
+    n = max(1, sum(counts[k] for k in ("answered", "replayed", "lost", "bad")))
+    return {
+        "backlog": backlog, "answered": counts["answered"], "rate": n / wall,
+        "cpu_us": cpu / n * 1e6, "redis_us": redis_cpu / n * 1e6,
+    }  # fmt: skip
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -375,9 +413,16 @@ def main() -> None:
         help="load generator: wrk (apt-get install wrk) or Python threads",
     )
     ap.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
+    ap.add_argument("--reply", choices=("queue", "inline"), default="queue")
+    ap.add_argument("--answer", type=int, default=1000, help="queued callbacks answered per round")
     args = ap.parse_args()
 
     from bot.embedded import EmbeddedRedis
+    from tests.stubs.platform_server import PlatformStub
+
+    global OAPI
+    stub = PlatformStub().start()  # the sessionWebhook the answers are posted to
+    OAPI = stub.url
 
     tmp = tempfile.mkdtemp(prefix="duban-bench-")
     # As `make run` has it: a unix socket, and the append-only file on (fsync every second).
@@ -390,9 +435,12 @@ def main() -> None:
             "DUBAN_DINGTALK_APP_KEY": "bench-key",
             "DUBAN_DINGTALK_APP_SECRET": SECRET,
             "DUBAN_DINGTALK_ROBOT_CODE": "bench-robot",
+            "DUBAN_DINGTALK_OAPI_BASE": OAPI,
+            "DUBAN_DINGTALK_REPLY": args.reply,
             "DUBAN_SECRET_KEY": "bench",
         }
     )
+    answers: list[dict[str, float]] = []
     port_a, port_b = free_port(), free_port()
     cmds = {
         "A duban": gunicorn_cmd("app:create_app()", port_a, args.threads),
@@ -447,12 +495,22 @@ def main() -> None:
                     f"p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  errors {errors}",
                     flush=True,
                 )
+                if name.startswith("A") and args.reply == "queue" and args.answer:
+                    a = answer_backlog(env, args.answer, server.proc.pid)
+                    answers.append(a)
+                    print(
+                        f"        answered {a['answered']:.0f} of {a['backlog']:.0f} queued: "
+                        f"{a['rate']:6.0f} answers/s, CPU {a['cpu_us']:5.0f} µs per answer "
+                        f"(+ Redis {a['redis_us']:4.0f} µs)",
+                        flush=True,
+                    )
     finally:
         for p in procs:
             os.killpg(p.pid, signal.SIGTERM)
         for p in procs:
             p.wait(20)
         server.stop()
+        stub.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
     print()
@@ -472,6 +530,14 @@ def main() -> None:
         if res["cpu"]:
             parts = "  ".join(f"{k} {statistics.median(v):5.0f}" for k, v in res["cpu"].items())
             print(f"{name:13} CPU µs per request (median of rounds): {parts}")
+    if answers:
+        print(
+            f"answering in one worker process (median of rounds): "
+            f"{statistics.median(a['rate'] for a in answers):.0f} answers/s, "
+            f"CPU {statistics.median(a['cpu_us'] for a in answers):.0f} µs per answer "
+            f"+ Redis {statistics.median(a['redis_us'] for a in answers):.0f} µs"
+        )
+    print(f"DingTalk replies: {args.reply}")
     print(f"ratio A/B throughput: {rates['A duban'] / rates['B bare flask']:.2f}")
 
 

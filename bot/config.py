@@ -87,6 +87,10 @@ class Settings:
     dingtalk_robot_code: str = ""
     dingtalk_api_base: str = "https://api.dingtalk.com"
     dingtalk_oapi_base: str = "https://oapi.dingtalk.com"
+    # "queue": answer a callback at once with an empty body and reply through its sessionWebhook
+    # from a worker (platforms.md: acknowledge fast, work asynchronously); "inline": reply in the
+    # response body. Without a valid sessionWebhook a callback is always answered inline.
+    dingtalk_reply: str = "queue"
     # WeCom
     wecom_token: str = ""
     wecom_aes_key: str = ""
@@ -202,6 +206,8 @@ class Settings:
                     out.append(f"{name}: not a date YYYY-MM-DD: {d!r}")
         if set(self.extra_holidays) & set(self.extra_workdays):
             out.append("DUBAN_EXTRA_HOLIDAYS and DUBAN_EXTRA_WORKDAYS name the same day")
+        if self.dingtalk_reply not in ("queue", "inline"):
+            out.append(f"DUBAN_DINGTALK_REPLY: 'queue' or 'inline', not {self.dingtalk_reply!r}")
         if not self.demo and not self.secret_key and self.admin_password:
             out.append("DUBAN_SECRET_KEY is needed when DUBAN_ADMIN_PASSWORD is set")
         return out

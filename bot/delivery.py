@@ -83,6 +83,10 @@ STALE_NOTICE_S = 86400  # an outbox entry older than this is acknowledged withou
 CLAIM_MARGIN_S = 2.0  # a claim outlives the POST's connect + read timeouts by this much
 SLEEP_WAIT_MS = 1500  # a budget wait up to this is slept in the job; longer ones re-enqueue
 DRAIN_DEBOUNCE_MS = 2000
+# Replies through a message's sessionWebhook answer the user's own message: DingTalk documents no
+# rate limit there (platforms.md §3.2), unlike the 20/min of a robot's pushes, so each chat gets a
+# generous budget of its own, a guard rather than a pace. A rate-limit answer still cools it down.
+SESSION_PER_MINUTE = 120
 DRAIN_RECLAIM_MS = 60_000  # outbox entries a drainer read but never acked are taken after this
 TOKEN_EARLY_S = 300  # the DingTalk access token is refreshed 5 minutes early (§3.2.3)
 
@@ -314,8 +318,9 @@ def notice_spec(entry_id: str, notice: Notice, fp: str) -> dict:
 
 def session_spec(
     platform: str, message_id: str, url: str, expires_at_ms: int, chat: str, text: str,
-    mentions: Sequence[str], parts: Sequence[int],
+    mentions: Sequence[str], parts: Sequence[int] | None,
 ) -> dict:  # fmt: skip
+    """A reply to a callback through its sessionWebhook: the given parts (None = all)."""
     digest = hashlib.sha256(f"{platform}:{message_id}".encode()).hexdigest()[:24]
     push_id = f"r:{digest}"
     return {
@@ -326,7 +331,7 @@ def session_spec(
         "kind": "reply",
         "department": "",
         "target": "",
-        "parts": list(parts),
+        "parts": None if parts is None else list(parts),
         "hop": 0,
         "session_url": url,
         "session_expires_ms": expires_at_ms,
@@ -519,11 +524,11 @@ def run_push(ctx: Delivery, spec: dict, job_id: str = "") -> str:
 def _begin(ctx: Delivery, push_id: str, part: int, route: Route) -> tuple[str, int, str]:
     """push_begin, sleeping through short budget waits instead of re-enqueueing."""
     s = ctx.settings
+    limit = SESSION_PER_MINUTE if route.kind == "dingtalk_session" else s.robot_per_minute
     for _ in range(8):
         token = uuid.uuid4().hex
         state, wait_ms = ctx.store.push_begin(
-            push_id, part, route.robot, token, ctx.claim_ms, s.robot_per_minute,
-            ctx.window_ms, MARKER_TTL_S,
+            push_id, part, route.robot, token, ctx.claim_ms, limit, ctx.window_ms, MARKER_TTL_S,
         )  # fmt: skip
         if state == "budget" and wait_ms <= SLEEP_WAIT_MS:
             time.sleep(wait_ms / 1000)

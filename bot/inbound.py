@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from bot import delivery
+from bot import delivery, inbox
 from bot.commands import Outcome
 from bot.messages import HttpIn, HttpOut, Incoming, Reply
 from bot.platforms.base import Platform, RequestRejected
@@ -50,6 +50,15 @@ def handle_callback(
         return HttpOut(status=e.status, body=b"", content_type="text/plain")
     if msg is None:
         return platform.render_reply(req, _dummy(platform), Reply.quiet(), now_ms)
+    later = getattr(platform, "later", None)
+    session = later(req, msg, now_ms) if later is not None else None
+    if session is not None:
+        # Answered by a worker (bot/inbox.py): one round trip here, an empty body back.
+        state = store.accept(
+            msg.platform, msg.message_id, inbox.payload(msg, session), inbox.DRAIN_DEBOUNCE_MS
+        )
+        inbox.request_drain(enqueue, state)
+        return platform.render_reply(req, msg, Reply.quiet(), now_ms)
     if msg.message_id:
         outcome = dispatch(msg, delivery.GROUP, delivery.DRAIN_DEBOUNCE_MS)
         if outcome.reply is None:

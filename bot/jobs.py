@@ -65,6 +65,14 @@ def send_ranking(slot: str, now_iso: str = "") -> dict:
     return reminders.send_ranking(rt, now, slot).as_dict()
 
 
+def drain_inbox(slot: str = "", now_iso: str = "") -> dict:
+    """Answer the callbacks the web side accepted (bot/inbox.py); scheduled every minute as a
+    safety net, and enqueued by the first callback of a burst."""
+    from bot import delivery, inbox
+
+    return inbox.drain_inbox(runtime(), delivery.context())
+
+
 def check_links(slot: str = "", now_iso: str = "", limit: int = 20) -> dict:
     rt, now = _at(now_iso)
     return linkcheck.check_queued_links(rt, now, limit)

@@ -22,6 +22,8 @@ class Incoming:
     message_id: str = ""
     user_name: str = ""
     is_admin: bool = False  # asserted by a trusted local channel (console --admin, sandbox)
+    reply_url: str = ""  # where the platform accepts a later answer (DingTalk sessionWebhook)
+    reply_url_expires_ms: int = 0  # ... until this epoch millisecond
 
 
 @dataclass(frozen=True)

@@ -136,6 +136,8 @@ def schedule_table(settings) -> tuple[Entry, ...]:
         Entry("linkcheck", "* * * * *", "bot.jobs.check_links", catch_up=False, retries=0),
         # A safety net: replies already request a prompt drain of the outbox after each change.
         Entry("drain", "* * * * *", "bot.delivery_jobs.drain_outbox", catch_up=False, retries=0),
+        # Likewise: the first callback of a burst enqueues a prompt drain of the inbox.
+        Entry("answer", "* * * * *", "bot.jobs.drain_inbox", catch_up=False, retries=0),
         Entry("remind", _at(settings.remind_at), "bot.jobs.send_reminders", True, True),
         Entry("escalate", _at(settings.remind_at), "bot.jobs.send_escalations", True, True),
         Entry("rank", _at(settings.rank_at), "bot.jobs.send_ranking", True, True),

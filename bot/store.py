@@ -88,6 +88,14 @@ class Keys:
     def seen(self, platform: str, message_id: str) -> str:
         return self._k("seen", platform, message_id)
 
+    @property
+    def inbox(self) -> str:  # stream of callbacks acknowledged at once, answered by a worker
+        return self._k("inbox")
+
+    @property
+    def inbox_pending(self) -> str:  # set while a drain of the inbox is queued
+        return self._k("inbox", "pending")
+
     def lock(self, name: str) -> str:
         return self._k("lock", name)
 
@@ -233,6 +241,15 @@ return 1 + finish(KEYS[8], ARGV[13], ARGV[14], KEYS[6], KEYS[9], ARGV[15], ARGV[
 """
 )
 
+_ACCEPT = """
+-- KEYS: seen key of the accepted copy, inbox stream, inbox drain-pending flag
+-- ARGV: ttl s, payload, debounce ms
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+redis.call('XADD', KEYS[2], '*', 'msg', ARGV[2])
+if redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[3]) then return 2 end
+return 1
+"""
+
 _FINISH = (
     _LUA_FINISH
     + """
@@ -339,6 +356,7 @@ class RedisStore:
         self._star = client.register_script(_SET_STAR)
         self._preload = client.register_script(_PRELOAD)
         self._finish = client.register_script(_FINISH)
+        self._accept = client.register_script(_ACCEPT)
 
     def now_iso(self) -> str:
         return iso(self.clock())
@@ -760,7 +778,8 @@ class RedisStore:
 
     def load_scripts(self) -> None:
         """Load the scripts every callback uses, so that no request pays a NOSCRIPT retry."""
-        for script in (self._preload, self._save, self._finish, self._bind, self._star):
+        scripts = (self._preload, self._save, self._finish, self._accept, self._bind, self._star)
+        for script in scripts:
             script.sha = self.r.script_load(script.script)
 
     def _script(self, source: str):
@@ -1008,36 +1027,83 @@ class RedisStore:
 
     def ensure_outbox_group(self, group: str) -> None:
         """Create the outbox's consumer group (from the first entry) unless it exists."""
+        self._ensure_group(self.keys.outbox, group)
+
+    def _ensure_group(self, stream: str, group: str) -> None:
         try:
-            self.r.xgroup_create(self.keys.outbox, group, id="0", mkstream=True)
+            self.r.xgroup_create(stream, group, id="0", mkstream=True)
         except redis.ResponseError as e:
             if "BUSYGROUP" not in str(e):
                 raise
 
-    def read_outbox_group(
-        self, group: str, consumer: str, count: int = 100, min_idle_ms: int = 60_000
-    ) -> list[tuple[str, Notice, str]]:
-        """Outbox entries for `consumer`: first those another consumer read and left
-        unacknowledged for `min_idle_ms` (XAUTOCLAIM: its drainer crashed), then new ones
-        (XREADGROUP). Entries deleted from the stream meanwhile are acknowledged here."""
-        k = self.keys.outbox
-        claimed = self.r.xautoclaim(k, group, consumer, min_idle_ms, "0-0", count=count)
+    def _read_group(
+        self, stream: str, group: str, consumer: str, count: int, min_idle_ms: int
+    ) -> list[tuple[str, dict[str, str]]]:
+        """Entries for `consumer`: first those another consumer read and left unacknowledged
+        for `min_idle_ms` (XAUTOCLAIM: it crashed), then new ones (XREADGROUP). Entries deleted
+        from the stream meanwhile are acknowledged here."""
+        claimed = self.r.xautoclaim(stream, group, consumer, min_idle_ms, "0-0", count=count)
         rows, gone = [], []
         for eid, f in claimed[1] if len(claimed) > 1 else []:
             (rows if f else gone).append((eid, f))
         if gone:
-            self.r.xack(k, group, *(eid for eid, _ in gone))
+            self.r.xack(stream, group, *(eid for eid, _ in gone))
         if len(rows) < count:
-            fresh = self.r.xreadgroup(group, consumer, {k: ">"}, count=count - len(rows))
+            fresh = self.r.xreadgroup(group, consumer, {stream: ">"}, count=count - len(rows))
             for _stream, entries in fresh or []:
                 rows.extend(entries)
+        return [(_s(eid), {_s(a): _s(b) for a, b in f.items()}) for eid, f in rows]
+
+    def read_outbox_group(
+        self, group: str, consumer: str, count: int = 100, min_idle_ms: int = 60_000
+    ) -> list[tuple[str, Notice, str]]:
+        """Outbox entries for `consumer` (see _read_group)."""
         out = []
-        for eid, f in rows:
-            f = {_s(a): _s(b) for a, b in f.items()}
+        for eid, f in self._read_group(self.keys.outbox, group, consumer, count, min_idle_ms):
             mentions = tuple(m for m in f.get("mentions", "").split(",") if m)
             notice = Notice(f.get("text", ""), f.get("department", ""), mentions, f.get("kind", ""))
-            out.append((_s(eid), notice, f.get("at", "")))
+            out.append((eid, notice, f.get("at", "")))
         return out
+
+    # --- the inbox: callbacks acknowledged at once and answered by a worker -------------------
+
+    def accept(
+        self, platform: str, message_id: str, payload: str, debounce_ms: int, ttl: int = 86400
+    ) -> int:
+        """One round trip for a callback answered later: claim its message id and queue it.
+
+        0: a copy was accepted before (nothing queued); 1: queued; 2: queued, and no drain of
+        the inbox was requested within `debounce_ms`, so the caller enqueues one.
+        """
+        k = self.keys
+        return int(
+            self._accept(
+                keys=[k.seen(f"{platform}-in", message_id), k.inbox, k.inbox_pending],
+                args=[ttl, payload, debounce_ms],
+            )
+        )
+
+    def clear_inbox_request(self) -> None:
+        self.r.delete(self.keys.inbox_pending)
+
+    def read_inbox(
+        self, group: str, consumer: str, count: int = 50, min_idle_ms: int = 60_000
+    ) -> list[tuple[str, str]]:
+        """(entry id, payload) of accepted callbacks for `consumer` (see _read_group)."""
+        self._ensure_group(self.keys.inbox, group)
+        rows = self._read_group(self.keys.inbox, group, consumer, count, min_idle_ms)
+        return [(eid, f.get("msg", "")) for eid, f in rows]
+
+    def done_inbox(self, group: str, entry_ids: Iterable[str]) -> None:
+        """Acknowledge answered callbacks and delete them (the stream only holds open ones)."""
+        ids = list(entry_ids)
+        if ids:
+            pipe = self.r.pipeline(transaction=True)
+            pipe.xack(self.keys.inbox, group, *ids).xdel(self.keys.inbox, *ids)
+            pipe.execute()
+
+    def inbox_backlog(self) -> int:
+        return int(self.r.xlen(self.keys.inbox))
 
     def ack_outbox(self, group: str, entry_ids: Iterable[str]) -> int:
         ids = list(entry_ids)

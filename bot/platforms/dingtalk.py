@@ -215,6 +215,7 @@ class DingTalk:
         self.oapi_base = settings.dingtalk_oapi_base.rstrip("/")
         self.api_base = settings.dingtalk_api_base.rstrip("/")
         self.max_body_bytes = settings.max_body_bytes
+        self.reply_later = settings.dingtalk_reply == "queue"
 
     @property
     def group_send_url(self) -> str:
@@ -264,6 +265,7 @@ class DingTalk:
             raise MalformedError("group message without conversationId")
         in_at_list = opt_bool(data, "isInAtList")
         text = _LEADING_MENTION.sub("", content.strip(), count=1).strip()
+        session = self._session_of(data)
         return Incoming(
             platform=self.platform,
             user_id=user_id,
@@ -273,6 +275,8 @@ class DingTalk:
             mentioned=not is_group or in_at_list,
             message_id=opt_str(data, "msgId"),
             user_name=opt_str(data, "senderNick"),
+            reply_url=session.url if session else "",
+            reply_url_expires_ms=session.expires_at_ms if session else 0,
         )
 
     def render_reply(self, req: HttpIn, msg: Incoming, reply: Reply, now_ms: int) -> HttpOut:
@@ -298,7 +302,7 @@ class DingTalk:
         bodies = custom_robot_bodies(reply.text, reply.mentions)
         if len(bodies) == 1:
             return json_out(bodies[0]), None
-        session = self.session_webhook(req)
+        session = SessionWebhook(msg.reply_url, msg.reply_url_expires_ms) if msg.reply_url else None
         if session is None or not session.is_valid(now_ms):
             return json_out(_fitted_body(reply.text, reply.mentions)), None
         follow = {
@@ -309,15 +313,26 @@ class DingTalk:
         }
         return json_out(bodies[0]), follow
 
-    def session_webhook(self, req: HttpIn) -> SessionWebhook | None:
-        """The callback's sessionWebhook, if present and pointing at our DingTalk oapi base.
+    def later(self, req: HttpIn, msg: Incoming, now_ms: int) -> dict[str, Any] | None:
+        """Where a worker answers this callback instead of the response body (bot/inbox.py):
+        its sessionWebhook, when replies are queued and the session is still valid."""
+        if not self.reply_later or not msg.message_id or not msg.reply_url:
+            return None
+        if not is_session_webhook_valid(msg.reply_url_expires_ms, now_ms):
+            return None
+        chat = msg.chat_id or msg.user_id
+        return {"url": msg.reply_url, "expires_at_ms": msg.reply_url_expires_ms, "chat": chat}
 
-        The host check keeps a signed but odd payload from steering our pushes elsewhere.
-        """
+    def session_webhook(self, req: HttpIn) -> SessionWebhook | None:
+        """The callback's sessionWebhook, if present and pointing at our DingTalk oapi base."""
         try:
             data = load_json_object(req.body)
         except MalformedError:
             return None
+        return self._session_of(data)
+
+    def _session_of(self, data: dict[str, Any]) -> SessionWebhook | None:
+        """The host check keeps a signed but odd payload from steering our pushes elsewhere."""
         url = data.get("sessionWebhook")
         expires = data.get("sessionWebhookExpiredTime")
         if not isinstance(url, str) or isinstance(expires, bool) or not isinstance(expires, int):

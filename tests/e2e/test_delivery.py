@@ -370,3 +370,55 @@ def test_long_message_arrives_complete_in_numbered_parts(world_for, stub, chat, 
     assert n >= 2
     assert [p.split("\n")[0] for p in got] == [f"({i}/{n})" for i in range(1, n + 1)]
     assert "\n".join(strip_part_prefix(p) for p in got) == text
+
+
+# --- callbacks answered by a worker (bot/inbox.py) ------------------------------------------------
+
+
+def test_queued_callbacks_are_answered_by_a_real_worker_exactly_once(world_for, stub):
+    from app import create_app
+    from tests.http import callbacks as cb
+    from tests.stubs.platform_server import DINGTALK_SESSION
+
+    w = world_for(wecom())
+    w.env["DUBAN_DINGTALK_APP_SECRET"] = cb.DING_SECRET  # the secret the test callbacks sign with
+    settings = Settings.from_env(w.env)
+    assert settings.dingtalk_reply == "queue"  # the default
+    client = create_app(settings).test_client()
+
+    def post(text: str, msg_id: str) -> dict:
+        resp = cb.ding_post(client, cb.ding_payload(text, msg_id, oapi_base=stub.url))
+        assert resp.status_code == 200
+        return json.loads(resp.get_data())
+
+    w.start_worker()
+    assert post("绑定 司法局", "e-0") == {"msgtype": "empty"}
+    for i, text in enumerate(["我的任务", "说明 12 双随机抽查已完成", "帮助"], start=1):
+        assert post(text, f"e-{i}") == {"msgtype": "empty"}
+    barrier = threading.Barrier(3)
+
+    def copy() -> None:
+        barrier.wait()
+        post("提交 12 https://www.jinfeng.gov.cn/sfj/12.html 抽查清单", "e-dup")
+
+    threads = [threading.Thread(target=copy) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    ids = ["e-0", "e-1", "e-2", "e-3", "e-dup"]
+
+    def answered() -> bool:
+        return all(stub.requests_to(DINGTALK_SESSION, key=f"sess-{i}") for i in ids)
+
+    w.wait_until(answered, 30, "a reply to every callback")
+    time.sleep(1.5)  # nothing more may arrive
+    for i in ids:
+        assert len(stub.requests_to(DINGTALK_SESSION, key=f"sess-{i}")) == 1, i
+    [dup] = stub.requests_to(DINGTALK_SESSION, key="sess-e-dup")
+    assert "第12项" in content(dup)
+    a, _ = w.store.assignment(12, DEPT)
+    assert [m.url for m in a.materials] == ["https://www.jinfeng.gov.cn/sfj/12.html"]
+    assert a.explanation == "双随机抽查已完成"
+    assert w.store.inbox_backlog() == 0

@@ -42,8 +42,8 @@ def queued(rt) -> list[str]:
     return make_queue(rt.redis).get_job_ids()
 
 
-# Entries that run every minute (link checks, the outbox drain's safety net).
-EVERY_MINUTE = ("linkcheck-", "drain-")
+# Entries that run every minute (link checks, the outbox's and the inbox's drain safety nets).
+EVERY_MINUTE = ("linkcheck-", "drain-", "answer-")
 
 
 def daily(ids: list[str]) -> list[str]:
@@ -168,7 +168,9 @@ def test_link_checks_run_every_minute_without_catch_up(rt, clock):
     assert "linkcheck-2020-08-14-1000" in s.tick()  # with the 09:00 slots caught up
     assert s.tick() == []
     clock.now = local(2020, 8, 14, 10, 7)  # 10:01-10:06 were missed: only the current minute
-    assert s.tick() == ["linkcheck-2020-08-14-1007", "drain-2020-08-14-1007"]
+    assert s.tick() == [
+        "linkcheck-2020-08-14-1007", "drain-2020-08-14-1007", "answer-2020-08-14-1007"
+    ]  # fmt: skip
 
 
 def test_a_failed_job_is_retried_with_backoff_and_the_office_told_at_the_end(rt, clock, env):

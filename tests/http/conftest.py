@@ -107,7 +107,13 @@ def stub():
 
 
 @pytest.fixture
-def hook_settings(redis_url, stub, monkeypatch):
+def dingtalk_reply():
+    """DingTalk replies in the response body here; test_hooks_dingtalk_queue.py overrides this."""
+    return "inline"
+
+
+@pytest.fixture
+def hook_settings(redis_url, stub, monkeypatch, dingtalk_reply):
     """Production-mode settings with every platform enabled, pointed at the stub; also put in
     the environment so jobs run by `work()` read the same ones."""
     from tests.http import callbacks as cb
@@ -122,6 +128,7 @@ def hook_settings(redis_url, stub, monkeypatch):
         "DUBAN_DINGTALK_ROBOT_CODE": "ding-robot",
         "DUBAN_DINGTALK_API_BASE": stub.url,
         "DUBAN_DINGTALK_OAPI_BASE": stub.url,
+        "DUBAN_DINGTALK_REPLY": dingtalk_reply,
         "DUBAN_WECOM_TOKEN": cb.WECOM_TOKEN,
         "DUBAN_WECOM_AES_KEY": cb.WECOM_AES_KEY,
         "DUBAN_WECOM_APP_TOKEN": cb.APP_TOKEN,

@@ -193,6 +193,8 @@ def test_group_message(ding):
         mentioned=True,
         message_id="msgABC123==",
         user_name="张三",
+        reply_url="https://oapi.dingtalk.com/robot/sendBySession?session=abc",
+        reply_url_expires_ms=TS + 5_400_000,
     )
 
 
@@ -377,6 +379,36 @@ def test_session_webhook_from_the_callback(ding):
 )
 def test_unusable_session_webhook_is_none(ding, changes):
     assert ding.session_webhook(request(payload(**changes))) is None
+
+
+def test_unusable_session_webhook_leaves_no_reply_url(ding, changes):
+    msg = ding.parse(request(payload(**changes)))
+    assert (msg.reply_url, msg.reply_url_expires_ms) == ("", 0)
+    assert ding.later(request(payload(**changes)), msg, TS) is None
+
+
+test_unusable_session_webhook_leaves_no_reply_url = pytest.mark.parametrize(
+    "changes",
+    [{"sessionWebhook": "https://evil.example/robot/sendBySession?session=abc"},
+     {"sessionWebhookExpiredTime": True}, {"sessionWebhook": ...}],
+)(test_unusable_session_webhook_leaves_no_reply_url)  # fmt: skip
+
+
+def test_later_answers_through_the_session_while_it_is_valid(ding):
+    req = request(payload())
+    msg = ding.parse(req)
+    assert ding.later(req, msg, TS) == {
+        "url": "https://oapi.dingtalk.com/robot/sendBySession?session=abc",
+        "expires_at_ms": TS + 5_400_000,
+        "chat": "cidGroup123==",
+    }
+    assert ding.later(req, msg, TS + 5_400_000 - 60_000) is None  # too close to expiry
+    one_to_one = ding.parse(request(payload(conversationType="1")))
+    assert ding.later(req, one_to_one, TS)["chat"] == "staff001"
+    no_id = ding.parse(request(payload(msgId="")))
+    assert ding.later(req, no_id, TS) is None
+    inline = DingTalk(SETTINGS.with_(dingtalk_reply="inline"))
+    assert inline.later(req, inline.parse(req), TS) is None
 
 
 def test_session_webhook_follows_the_configured_base():

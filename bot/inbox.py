@@ -1,0 +1,120 @@
+"""Callbacks acknowledged at once and answered from a worker (platforms.md: "acknowledge fast
+and do the work asynchronously").
+
+The web side (bot/inbound.py) verifies and parses a DingTalk callback, then `accept`s it in one
+Redis round trip: its message id is claimed for the accepting side and the message is queued on
+the `inbox` stream; the response body is empty. A drain job (`bot.jobs.drain_inbox`, enqueued by
+the first callback of a burst and scheduled every minute as a safety net) reads the stream
+through a consumer group, runs each message through Dispatcher.handle_once (which claims it for
+the answering side and stores the reply in the same step as the command's change) and posts the
+reply to the callback's sessionWebhook through delivery, which marks every part it sent.
+
+A drainer that dies leaves its entries pending: the next drain claims them (XAUTOCLAIM), finds
+the stored reply instead of running the command again, and the part markers keep the reply from
+being posted twice. Entries are acknowledged and deleted once answered.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from bot import delivery
+from bot.messages import Incoming, Reply
+
+log = logging.getLogger(__name__)
+
+GROUP = "answer"  # the inbox stream's consumer group
+DRAIN_JOB = "bot.jobs.drain_inbox"
+DRAIN_DEBOUNCE_MS = 2000  # while a drain is queued, later callbacks do not enqueue another
+RECLAIM_MS = 60_000  # entries a drainer read but never acknowledged are taken after this
+
+
+def payload(msg: Incoming, session: dict[str, Any]) -> str:
+    """What the inbox keeps of a callback: the parsed message and where to answer it."""
+    return json.dumps({"msg": vars(msg), "session": session}, ensure_ascii=False)
+
+
+def parse_payload(raw: str) -> tuple[Incoming, dict[str, Any]]:
+    d = json.loads(raw)
+    session = d["session"]
+    if not all(k in session for k in ("url", "expires_at_ms", "chat")):
+        raise KeyError("session")
+    return Incoming(**d["msg"]), session
+
+
+def request_drain(enqueue, state: int) -> None:
+    """After `accept` answered 2: enqueue one drain. A failure is logged, not raised: the
+    message is safe in the stream and the scheduled drain answers it within a minute."""
+    if state != 2 or enqueue is None:
+        return
+    try:
+        enqueue(DRAIN_JOB, retries=0, on_failure=None)
+    except Exception:
+        log.exception("could not enqueue a drain of the inbox")
+
+
+def drain_inbox(rt, dctx: delivery.Delivery, consumer: str = "", max_entries: int = 2000) -> dict:
+    """Answer every accepted callback; returns counts by outcome."""
+    store = rt.store
+    consumer = consumer or delivery.consumer_name()
+    store.clear_inbox_request()  # callbacks accepted from now on trigger a new drain
+    counts = {"answered": 0, "replayed": 0, "silent": 0, "lost": 0, "bad": 0}
+    outbox_drain = False
+    seen = 0
+    while seen < max_entries:
+        rows = store.read_inbox(GROUP, consumer, 50, RECLAIM_MS)
+        if not rows:
+            break
+        for entry_id, raw in rows:
+            seen += 1
+            outbox_drain |= _answer(rt, dctx, entry_id, raw, counts)
+            store.done_inbox(GROUP, [entry_id])
+    if outbox_drain:
+        delivery.request_drain(store, rt.services["enqueue"])
+    return counts
+
+
+def _answer(rt, dctx: delivery.Delivery, entry_id: str, raw: str, counts: dict) -> bool:
+    """Run one accepted message and post its reply; True when notices wait in the outbox."""
+    try:
+        msg, session = parse_payload(raw)
+    except (ValueError, KeyError, TypeError):
+        log.error("inbox entry %s is malformed; dropped", entry_id)
+        counts["bad"] += 1
+        return False
+    outcome = rt.dispatcher.handle_once(msg, delivery.GROUP, delivery.DRAIN_DEBOUNCE_MS)
+    reply = outcome.reply
+    if reply is None:
+        if not (outcome.duplicate or "").startswith("{"):
+            # Claimed by a run that never finished (its worker died before the reply was
+            # stored, so its change, written in the same step, did not happen either).
+            log.warning("inbox entry %s: an earlier run left no reply; not answered", entry_id)
+            counts["lost"] += 1
+            return False
+        reply = Reply.from_json(outcome.duplicate)
+        counts["replayed"] += 1
+    else:
+        counts["answered"] += 1
+    if reply.silent or not reply.text.strip():
+        counts["silent"] += 1
+        return outcome.drain
+    spec = delivery.session_spec(
+        msg.platform, msg.message_id, session["url"], int(session["expires_at_ms"]),
+        session["chat"], reply.text, reply.mentions, None,
+    )  # fmt: skip
+    _post_reply(dctx, spec)
+    return outcome.drain
+
+
+def _post_reply(dctx: delivery.Delivery, spec: dict) -> str:
+    """Post at once from this job; a timeout or 5xx goes to an RQ push job with its backoff."""
+    until = dctx.clock() + dctx.settings.push_lease_s
+    dctx.store.lease_push(spec["lease_id"], json.dumps(spec, ensure_ascii=False), until)
+    try:
+        return delivery.run_push(dctx, spec)
+    except delivery.DeliveryRetry:
+        job_id = delivery.job_base(spec["lease_id"])
+        delivery.enqueue_push(dctx, spec, job_id, delay_s=dctx.backoff[0])
+        return "retry"

@@ -1,0 +1,179 @@
+"""DingTalk callbacks answered from a worker (the default, DUBAN_DINGTALK_REPLY=queue): the
+callback is verified, parsed and queued in one round trip with an empty body back; a real RQ
+worker (SimpleWorker, in this process) runs the command and posts the reply to the callback's
+sessionWebhook on the stub platform. Redeliveries queue nothing and post nothing twice."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from rq import Queue
+
+from bot import inbox
+from bot.queue import QUEUE_NAME
+from bot.render import strip_part_prefix
+from tests.http.callbacks import ding_payload, ding_post
+from tests.http.conftest import work
+from tests.stubs.platform_server import DINGTALK_SESSION
+
+
+@pytest.fixture
+def dingtalk_reply():
+    return "queue"
+
+
+def jobs(rt) -> list[str]:
+    return [j.func_name for j in Queue(QUEUE_NAME, connection=rt.redis).jobs]
+
+
+def post(client, stub, text: str, msg_id: str, **kw):
+    resp = ding_post(client, ding_payload(text, msg_id, oapi_base=stub.url, **kw))
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    return json.loads(resp.get_data())
+
+
+def replies(stub, msg_id: str) -> list[str]:
+    sent = stub.requests_to(DINGTALK_SESSION, key=f"sess-{msg_id}")
+    return [
+        r.json["markdown"]["text"] if r.json["msgtype"] == "markdown" else r.json["text"]["content"]
+        for r in sent
+    ]
+
+
+def test_the_callback_is_acknowledged_at_once_and_answered_by_the_worker(
+    hook_client, hook_rt, stub
+):
+    audit = hook_rt.store.audit_len()
+    assert post(hook_client, stub, "绑定 司法局", "q-bind") == {"msgtype": "empty"}
+    # nothing ran yet: the message waits in the inbox, one drain job is queued
+    assert hook_rt.store.audit_len() == audit
+    assert hook_rt.store.inbox_backlog() == 1
+    assert jobs(hook_rt) == [inbox.DRAIN_JOB]
+    work(hook_rt)
+    assert hook_rt.store.binding("dingtalk", "staff001").department == "司法局"
+    assert hook_rt.store.inbox_backlog() == 0
+    [text] = replies(stub, "q-bind")
+    assert "已绑定到" in text and "司法局" in text
+
+
+def test_a_burst_enqueues_one_drain_and_every_message_is_answered(hook_client, hook_rt, stub):
+    post(hook_client, stub, "绑定 司法局", "q-b0")
+    texts = ["我的任务", "说明 12 双随机抽查已完成", "查看 12", "帮助"]
+    for i, text in enumerate(texts):
+        assert post(hook_client, stub, text, f"q-b{i + 1}") == {"msgtype": "empty"}
+    assert jobs(hook_rt) == [inbox.DRAIN_JOB]  # debounced: the first callback asked for it
+    work(hook_rt)
+    assert "已绑定到" in replies(stub, "q-b0")[0]
+    assert "司法局 · 共" in replies(stub, "q-b1")[0]
+    assert "第12项" in replies(stub, "q-b2")[0]
+    a, _ = hook_rt.store.assignment(12, "司法局")
+    assert a.explanation == "双随机抽查已完成"
+    assert replies(stub, "q-b3") and replies(stub, "q-b4")
+
+
+def test_redeliveries_queue_nothing_and_post_nothing_twice(hook_client, hook_rt, stub):
+    post(hook_client, stub, "绑定 司法局", "q-d0")
+    work(hook_rt)
+    barrier = threading.Barrier(3)
+    outs = []
+
+    def send():
+        barrier.wait()
+        outs.append(post(hook_client, stub, "说明 12 三份同时到", "q-dup"))
+
+    threads = [threading.Thread(target=send) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outs == [{"msgtype": "empty"}] * 3
+    assert hook_rt.store.inbox_backlog() == 1
+    work(hook_rt)
+    post(hook_client, stub, "说明 12 三份同时到", "q-dup")  # a late copy after the answer
+    work(hook_rt)
+    assert len(replies(stub, "q-dup")) == 1
+    assert [e.action for e in hook_rt.store.audit(count=20)].count("explain") == 1
+
+
+def test_a_drainer_that_died_after_the_change_posts_the_stored_reply_once(
+    hook_client, hook_rt, stub
+):
+    post(hook_client, stub, "绑定 司法局", "q-c0")
+    work(hook_rt)
+    post(hook_client, stub, "说明 12 第一次", "q-crash")
+    # A drainer read the entry and ran the command, then died before posting and acking.
+    [(entry_id, raw)] = hook_rt.store.read_inbox(inbox.GROUP, "dead-worker", 10)
+    msg, _ = inbox.parse_payload(raw)
+    first = hook_rt.dispatcher.handle_once(msg)
+    assert "第12项" in first.reply.text
+    audit = hook_rt.store.audit_len()
+    counts = inbox.drain_inbox(hook_rt, _delivery(hook_rt), "next-worker")
+    assert counts == {
+        "answered": 0,
+        "replayed": 0,
+        "silent": 0,
+        "lost": 0,
+        "bad": 0,
+    }  # not idle yet
+    hook_rt.redis.xclaim(hook_rt.store.keys.inbox, inbox.GROUP, "dead-worker", 0, [entry_id])
+    counts = _drain_reclaiming(hook_rt)
+    assert counts["replayed"] == 1 and hook_rt.store.audit_len() == audit  # not run twice
+    assert replies(stub, "q-crash") == [first.reply.text]
+    assert hook_rt.store.inbox_backlog() == 0
+
+
+def test_a_long_reply_arrives_complete_in_parts(hook_client, hook_rt, stub):
+    post(hook_client, stub, "绑定 司法局", "q-l0")
+    urls = " ".join(f"https://www.example.gov.cn/{'a' * 300}/{i}.html" for i in range(50))
+    post(hook_client, stub, f"提交 4 {urls}", "q-l1")
+    post(hook_client, stub, "查看 4", "q-long")
+    work(hook_rt)
+    parts = replies(stub, "q-long")
+    n = len(parts)
+    assert n >= 2 and [p.split("\n")[0] for p in parts] == [f"({i}/{n})" for i in range(1, n + 1)]
+    whole = "\n\n".join(strip_part_prefix(p) for p in parts)
+    assert all(f"/{i}.html" in whole for i in range(50))
+
+
+def test_without_a_usable_session_the_reply_stays_in_the_body(hook_client, hook_rt, stub):
+    post(hook_client, stub, "绑定 司法局", "q-s0")
+    work(hook_rt)
+    body = post(hook_client, stub, "我的任务", "q-expired", session_ms=-1000)
+    assert body["msgtype"] == "markdown" and "司法局 · 共" in body["markdown"]["text"]
+    assert hook_rt.store.inbox_backlog() == 0
+
+
+def test_a_malformed_inbox_entry_is_dropped_and_the_rest_answered(hook_client, hook_rt, stub):
+    hook_rt.redis.xadd(hook_rt.store.keys.inbox, {"msg": "{not json"})
+    post(hook_client, stub, "帮助", "q-m1")
+    counts = _drain_reclaiming(hook_rt)
+    assert counts["bad"] == 1 and counts["answered"] == 1
+    assert replies(stub, "q-m1") and hook_rt.store.inbox_backlog() == 0
+
+
+def _delivery(rt):
+    from bot.delivery import Delivery
+
+    return Delivery.build(rt.settings, rt.redis)
+
+
+def _drain_reclaiming(rt) -> dict:
+    """A drain that takes over entries left by a dead drainer at once (no idle time needed)."""
+    original = inbox.RECLAIM_MS
+    inbox.RECLAIM_MS = 0
+    try:
+        return inbox.drain_inbox(rt, _delivery(rt), "next-worker")
+    finally:
+        inbox.RECLAIM_MS = original
+
+
+def test_replies_in_one_chat_are_not_held_to_a_robot_push_budget(hook_client, hook_rt, stub):
+    assert hook_rt.settings.robot_per_minute == 20
+    post(hook_client, stub, "绑定 司法局", "q-r0")
+    for i in range(1, 30):
+        post(hook_client, stub, "帮助", f"q-r{i}")
+    work(hook_rt)
+    assert all(len(replies(stub, f"q-r{i}")) == 1 for i in range(30))
+    assert not [j for j in jobs(hook_rt) if j != inbox.DRAIN_JOB]  # nothing deferred
