@@ -362,6 +362,28 @@ def _wrk_once(port: int, connections: int, seconds: float, indicators, seed: str
     return json.loads(line[4:])
 
 
+def _run_stub(conn) -> None:
+    from tests.stubs.platform_server import PlatformStub
+
+    stub = PlatformStub().start()
+    conn.send(stub.url)
+    signal.sigwait([signal.SIGTERM])
+
+
+def start_stub():
+    """The stub platform server in a process of its own, so that its CPU is not counted as the
+    answering side's."""
+    ctx = mp.get_context("fork")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_run_stub, args=(child,), daemon=True)
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
+    try:
+        proc.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM])
+    return proc, parent.recv()
+
+
 def answer_backlog(env: dict[str, str], limit: int, redis_pid: int) -> dict[str, float]:
     """Answer up to `limit` queued callbacks in this process, as the worker's drain job does:
     answers per second and CPU microseconds per answer here and in Redis."""
@@ -418,11 +440,9 @@ def main() -> None:
     args = ap.parse_args()
 
     from bot.embedded import EmbeddedRedis
-    from tests.stubs.platform_server import PlatformStub
 
     global OAPI
-    stub = PlatformStub().start()  # the sessionWebhook the answers are posted to
-    OAPI = stub.url
+    stub, OAPI = start_stub()  # the sessionWebhook the answers are posted to
 
     tmp = tempfile.mkdtemp(prefix="duban-bench-")
     # As `make run` has it: a unix socket, and the append-only file on (fsync every second).
@@ -510,7 +530,8 @@ def main() -> None:
         for p in procs:
             p.wait(20)
         server.stop()
-        stub.stop()
+        stub.terminate()
+        stub.join(5)
         shutil.rmtree(tmp, ignore_errors=True)
 
     print()

@@ -457,15 +457,17 @@ def _resolve(ctx: Delivery, spec: dict) -> Route | None:
     return None
 
 
-def run_push(ctx: Delivery, spec: dict, job_id: str = "") -> str:
+def run_push(ctx: Delivery, spec: dict, job_id: str = "", leased: bool = True) -> str:
     """Post the parts of one push that are not sent yet; see the module docstring.
 
     Returns "sent", "deferred" (re-enqueued for the robot's budget or cooldown) or "dead";
-    raises DeliveryRetry for RQ to retry with backoff.
+    raises DeliveryRetry for RQ to retry with backoff. `leased=False` when the caller's own
+    queue entry brings the push back after a crash (bot/inbox.py): no lease is kept meanwhile.
     """
     store, settings = ctx.store, ctx.settings
     push_id, lease_id = spec["push_id"], spec["lease_id"]
-    store.extend_lease(lease_id, ctx.clock() + settings.push_lease_s)
+    if leased:
+        store.extend_lease(lease_id, ctx.clock() + settings.push_lease_s)
     route = _resolve(ctx, spec)
     if route is None:
         _dead_letter(ctx, spec, spec.get("parts"), "", "推送目标已不在配置中（org.yaml 已修改）")
@@ -477,7 +479,8 @@ def run_push(ctx: Delivery, spec: dict, job_id: str = "") -> str:
     todo = [p for p in (range(len(bodies)) if wanted is None else wanted) if p < len(bodies)]
     todo = [p for p, s in zip(todo, store.part_states(push_id, todo), strict=True) if s != "sent"]
     for i, part in enumerate(todo):
-        store.extend_lease(lease_id, ctx.clock() + settings.push_lease_s)
+        if leased and i:
+            store.extend_lease(lease_id, ctx.clock() + settings.push_lease_s)
         if (
             route.kind == "dingtalk_session"
             and route.expires_at_ms - SESSION_MARGIN_MS <= ctx.clock() * 1000
@@ -515,9 +518,11 @@ def run_push(ctx: Delivery, spec: dict, job_id: str = "") -> str:
             _dead_letter(ctx, spec, todo[i:], route.label, _permanent_text(answer), answer.errcode)
             return "dead"
         # retry: keep the lease past RQ's backoff, then let RQ schedule the retry
-        store.extend_lease(lease_id, ctx.clock() + max(ctx.backoff) + settings.push_lease_s)
+        if leased:
+            store.extend_lease(lease_id, ctx.clock() + max(ctx.backoff) + settings.push_lease_s)
         raise DeliveryRetry(f"{route.kind}: {answer.detail}")
-    store.release_push(lease_id)
+    if leased:
+        store.release_push(lease_id)
     return "sent"
 
 

@@ -70,7 +70,9 @@ def drain_inbox(rt, dctx: delivery.Delivery, consumer: str = "", max_entries: in
         for entry_id, raw in rows:
             seen += 1
             outbox_drain |= _answer(rt, dctx, entry_id, raw, counts)
-            store.done_inbox(GROUP, [entry_id])
+        # Acknowledged per batch: after a crash, the answered ones find their stored reply and
+        # their parts marked sent, so nothing runs or posts twice.
+        store.done_inbox(GROUP, [entry_id for entry_id, _ in rows])
     if outbox_drain:
         delivery.request_drain(store, rt.services["enqueue"])
     return counts
@@ -109,11 +111,10 @@ def _answer(rt, dctx: delivery.Delivery, entry_id: str, raw: str, counts: dict) 
 
 
 def _post_reply(dctx: delivery.Delivery, spec: dict) -> str:
-    """Post at once from this job; a timeout or 5xx goes to an RQ push job with its backoff."""
-    until = dctx.clock() + dctx.settings.push_lease_s
-    dctx.store.lease_push(spec["lease_id"], json.dumps(spec, ensure_ascii=False), until)
+    """Post at once from this job; a timeout or 5xx goes to an RQ push job with its backoff.
+    No lease: until the entry is acknowledged, a crash brings the reply back through the inbox."""
     try:
-        return delivery.run_push(dctx, spec)
+        return delivery.run_push(dctx, spec, leased=False)
     except delivery.DeliveryRetry:
         job_id = delivery.job_base(spec["lease_id"])
         delivery.enqueue_push(dctx, spec, job_id, delay_s=dctx.backoff[0])

@@ -19,9 +19,21 @@ def main() -> int:
     settings = Settings.from_env()
     url, _ = redis_url_for(settings)
     conn = redis.Redis.from_url(url)
+    _warm()
     worker = Worker([Queue(QUEUE, connection=conn)], connection=conn)
     worker.work(with_scheduler=False)
     return 0
+
+
+def _warm() -> None:
+    """Build this process's runtime and delivery context before the first job: RQ forks a work
+    horse per job, and each inherits them instead of loading the data files and syncing the
+    assignments again (a callback's answer waits for that). Their Redis pools reconnect in the
+    horse (redis-py checks the pid)."""
+    from bot import delivery, jobs
+
+    jobs.runtime()
+    delivery.context()
 
 
 if __name__ == "__main__":
