@@ -7,21 +7,10 @@ gunicorn 'app:create_app()'
 from __future__ import annotations
 
 from flask import Flask, jsonify
-from flask.sessions import SecureCookieSessionInterface
 
 from bot.config import Settings
 from bot.runtime import Runtime, build_runtime
 from bot.web import hooks
-
-
-class _Sessions(SecureCookieSessionInterface):
-    """Cookie sessions for the admin pages only: a platform callback never carries one, so the
-    hook routes skip building the signing serializer on every request."""
-
-    def open_session(self, app, request):
-        if request.path.startswith("/hooks/"):
-            return self.null_session_class()
-        return super().open_session(app, request)
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
@@ -30,9 +19,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app = Flask(__name__, static_folder=None)
     app.config["SECRET_KEY"] = settings.secret_key or "duban-demo-only"
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.session_interface = _Sessions()
     app.extensions["duban"] = rt
-    app.register_blueprint(hooks.bp)
+    app.wsgi_app = hooks.HookRoutes(app.wsgi_app, rt)  # callbacks skip Flask (bot/web/hooks.py)
 
     from bot.web import admin, api, sandbox
 

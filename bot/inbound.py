@@ -1,5 +1,5 @@
 """The life of one platform callback, framework-free: handshake, verify, parse, dedupe, dispatch,
-reply. `bot/web/hooks.py` only turns the Flask request into an HttpIn and back.
+reply. `bot/web/hooks.py` only turns the WSGI request into an HttpIn and back.
 """
 
 from __future__ import annotations

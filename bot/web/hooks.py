@@ -1,30 +1,104 @@
-"""POST /hooks/<platform>: the platform callbacks, one generic route (details in bot/inbound.py)."""
+"""GET|POST /hooks/<platform>: the platform callbacks, answered straight from WSGI.
+
+The callback core (bot/inbound.py) is framework-free, so this adapter only turns the WSGI
+environ into an HttpIn and the HttpOut back into a response, in front of the Flask app: a
+callback pays for no request context, routing, cookie session or Response object. Everything
+else goes on to Flask.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, request
+import logging
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qsl
 
 from bot.inbound import handle_callback
-from bot.messages import HttpIn
+from bot.messages import HttpIn, HttpOut
 
-bp = Blueprint("hooks", __name__)
+log = logging.getLogger(__name__)
+
+PREFIX = "/hooks/"
 
 
-@bp.route("/hooks/<name>", methods=["GET", "POST"])
-def hook(name: str) -> Response:
-    rt = current_app.extensions["duban"]
-    platform = rt.platforms.get(name)
-    if platform is None:
-        abort(404)
-    req = HttpIn(
-        method=request.method,
-        path=request.path,
-        query=request.args.to_dict(),
-        headers={k.lower(): v for k, v in request.headers.items()},
-        body=request.get_data(cache=False),  # bounded by MAX_CONTENT_LENGTH (413)
-    )
-    out = handle_callback(
-        platform, req, rt.store, rt.dispatcher.handle_once,
-        enqueue=rt.services.get("enqueue"), lease_s=rt.settings.push_lease_s,
-    )  # fmt: skip
-    return Response(out.body, status=out.status, content_type=out.content_type, headers=out.headers)
+class HookRoutes:
+    """WSGI middleware: `app.wsgi_app = HookRoutes(app.wsgi_app, runtime)`."""
+
+    def __init__(self, app: Callable, rt: Any):
+        self.app, self.rt = app, rt
+        self.max_body = rt.settings.max_body_bytes
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(PREFIX):
+            return self.app(environ, start_response)
+        platform = self.rt.platforms.get(path[len(PREFIX) :])
+        method = environ.get("REQUEST_METHOD", "GET")
+        if platform is None:
+            out = _plain(404, "not found")
+        elif method not in ("GET", "POST"):
+            out = _plain(405, "method not allowed")
+            out.headers["Allow"] = "GET, POST"
+        else:
+            out = self._handle(environ, platform, method, path)
+        headers = [("Content-Type", out.content_type), ("Content-Length", str(len(out.body)))]
+        headers += list(out.headers.items())
+        start_response(f"{out.status} {HTTPStatus(out.status).phrase}", headers)
+        return [out.body]
+
+    def _handle(self, environ: dict, platform: Any, method: str, path: str) -> HttpOut:
+        body = _read_body(environ, self.max_body)
+        if body is None:
+            return _plain(413, "request body too large")
+        req = HttpIn(
+            method=method,
+            path=path,
+            query=_query(environ.get("QUERY_STRING", "")),
+            headers=_headers(environ),
+            body=body,
+        )
+        try:
+            return handle_callback(
+                platform, req, self.rt.store, self.rt.dispatcher.handle_once,
+                enqueue=self.rt.services.get("enqueue"), lease_s=self.rt.settings.push_lease_s,
+            )  # fmt: skip
+        except Exception:
+            # Not acknowledged: the platform retries, and nothing was claimed or half-done.
+            log.exception("%s callback failed", platform.name)
+            return _plain(500, "internal error")
+
+
+def _plain(status: int, text: str) -> HttpOut:
+    return HttpOut(status=status, body=text.encode(), content_type="text/plain; charset=utf-8")
+
+
+def _read_body(environ: dict, limit: int) -> bytes | None:
+    """The body, or None when it exceeds `limit` (413). Without a Content-Length (chunked),
+    reads one byte past the limit to tell."""
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return b""
+    raw = environ.get("CONTENT_LENGTH") or ""
+    if raw.isdigit():
+        length = int(raw)
+        if length > limit:
+            return None
+        return stream.read(length) if length else b""
+    data = stream.read(limit + 1)
+    return None if len(data) > limit else data
+
+
+def _headers(environ: dict) -> dict[str, str]:
+    out = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+    for key, name in (("CONTENT_TYPE", "content-type"), ("CONTENT_LENGTH", "content-length")):
+        if environ.get(key):
+            out[name] = environ[key]
+    return out
+
+
+def _query(qs: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in parse_qsl(qs, keep_blank_values=True):
+        out.setdefault(k, v)
+    return out
