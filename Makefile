@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint format bench console clean
+.PHONY: install run test lint format bench bench-hooks console clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench.commands
+
+bench-hooks: $(STAMP)
+	@command -v wrk >/dev/null || echo "wrk not found (apt-get install -y wrk): using Python load threads"
+	$(PY) -m bench.hooks --seconds 4 --rounds 3 --connections 100
 
 console: $(STAMP)
 	$(PY) -m bot.console --user demo --name 演示用户
