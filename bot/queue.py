@@ -8,6 +8,9 @@ import redis
 from rq import Callback, Queue, Retry
 
 QUEUE_NAME = "duban"
+# Answers to callbacks (bot/inbox.py) have a queue and a worker of their own, so that a long job
+# (link checks, exports) never holds a reply back.
+ANSWERS_QUEUE = "duban-answers"
 # Called after every failed attempt; it tells the office once the last retry has failed.
 ON_FAILURE = "bot.jobs.report_failure"
 

@@ -14,6 +14,7 @@ import time
 
 from bot.config import Settings
 from bot.embedded import EmbeddedRedis
+from bot.queue import ANSWERS_QUEUE
 
 
 def main() -> int:
@@ -37,6 +38,7 @@ def main() -> int:
             "--no-control-socket", "--access-logfile", "-",
         ],
         "worker": [py, "-m", "bot.worker"],
+        "answers": [py, "-m", "bot.worker", "--queue", ANSWERS_QUEUE],  # see bot/inbox.py
         "scheduler": [py, "-m", "bot.scheduler"],
     }  # fmt: skip
     procs: dict[str, subprocess.Popen] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 
@@ -9,18 +10,20 @@ import redis
 from rq import Queue, Worker
 
 from bot.config import Settings
+from bot.queue import QUEUE_NAME
 from bot.runtime import redis_url_for
 
-QUEUE = "duban"
 
-
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bot.worker")
+    ap.add_argument("--queue", action="append", help=f"queue to work (default {QUEUE_NAME})")
+    queues = ap.parse_args(argv).queue or [QUEUE_NAME]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
     settings = Settings.from_env()
     url, _ = redis_url_for(settings)
     conn = redis.Redis.from_url(url)
     _warm()
-    worker = Worker([Queue(QUEUE, connection=conn)], connection=conn)
+    worker = Worker([Queue(q, connection=conn) for q in queues], connection=conn)
     worker.work(with_scheduler=False)
     return 0
 

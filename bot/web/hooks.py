@@ -62,6 +62,7 @@ class HookRoutes:
             return handle_callback(
                 platform, req, self.rt.store, self.rt.dispatcher.handle_once,
                 enqueue=self.rt.services.get("enqueue"), lease_s=self.rt.settings.push_lease_s,
+                enqueue_answers=self.rt.services.get("enqueue_answers"),
             )  # fmt: skip
         except Exception:
             # Not acknowledged: the platform retries, and nothing was claimed or half-done.

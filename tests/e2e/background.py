@@ -15,7 +15,7 @@ from rq import SimpleWorker
 from bot.config import Settings
 from bot.messages import Incoming, Notice
 from bot.progress import Status
-from bot.queue import make_queue
+from bot.queue import ANSWERS_QUEUE, make_queue
 from bot.records import Binding, Change
 from bot.runtime import build_runtime
 
@@ -56,9 +56,9 @@ def rt(env, redis_client, clock):
 
 
 def work(rt) -> None:
-    """Run every queued job for real in a burst worker (in this process)."""
-    q = make_queue(rt.redis)
-    SimpleWorker([q], connection=rt.redis).work(burst=True)
+    """Run every queued job, on both queues, for real in a burst worker (in this process)."""
+    queues = [make_queue(rt.redis), make_queue(rt.redis, ANSWERS_QUEUE)]
+    SimpleWorker(queues, connection=rt.redis).work(burst=True)
 
 
 def notices(rt, kind: str | None = None) -> list[Notice]:

@@ -26,7 +26,7 @@ import yaml
 from bot import delivery
 from bot.config import Settings
 from bot.messages import Notice
-from bot.queue import make_enqueue, make_queue
+from bot.queue import ANSWERS_QUEUE, make_enqueue, make_queue
 from bot.render import strip_part_prefix
 from bot.scheduler import retry_releaser
 from bot.store import RedisStore
@@ -98,12 +98,12 @@ class World:
                 self.queue.enqueue(delivery.DRAIN_JOB)
                 last_drain = time.monotonic()
 
-    def start_worker(self) -> subprocess.Popen:
+    def start_worker(self, *args: str) -> subprocess.Popen:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DUBAN_")}
         env.update(self.env)
         log = open(self.tmp / f"worker{len(self.workers)}.log", "wb")  # noqa: SIM115
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.worker"],
+            [sys.executable, "-m", "bot.worker", *args],
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -391,7 +391,8 @@ def test_queued_callbacks_are_answered_by_a_real_worker_exactly_once(world_for, 
         assert resp.status_code == 200
         return json.loads(resp.get_data())
 
-    w.start_worker()
+    w.start_worker()  # the main queue: the outbox drain and pushes
+    w.start_worker("--queue", ANSWERS_QUEUE)  # the answers, as `make run` has it
     assert post("绑定 司法局", "e-0") == {"msgtype": "empty"}
     for i, text in enumerate(["我的任务", "说明 12 双随机抽查已完成", "帮助"], start=1):
         assert post(text, f"e-{i}") == {"msgtype": "empty"}
@@ -422,3 +423,23 @@ def test_queued_callbacks_are_answered_by_a_real_worker_exactly_once(world_for, 
     assert [m.url for m in a.materials] == ["https://www.jinfeng.gov.cn/sfj/12.html"]
     assert a.explanation == "双随机抽查已完成"
     assert w.store.inbox_backlog() == 0
+
+
+def test_a_long_job_on_the_main_queue_does_not_hold_an_answer_back(world_for, stub):
+    from app import create_app
+    from tests.http import callbacks as cb
+    from tests.stubs.platform_server import DINGTALK_SESSION
+
+    w = world_for(wecom())
+    w.env["DUBAN_DINGTALK_APP_SECRET"] = cb.DING_SECRET
+    client = create_app(Settings.from_env(w.env)).test_client()
+    w.start_worker()
+    w.start_worker("--queue", ANSWERS_QUEUE)
+    w.queue.enqueue("time.sleep", 8)  # stands in for a slow link check or a big export
+    w.wait_until(lambda: w.queue.started_job_registry.count == 1, 10, "the long job running")
+    start = time.monotonic()
+    payload = cb.ding_payload("帮助", "e-busy", oapi_base=stub.url)
+    assert cb.ding_post(client, payload).status_code == 200
+    w.wait_until(lambda: stub.requests_to(DINGTALK_SESSION, key="sess-e-busy"), 10, "the answer")
+    assert time.monotonic() - start < 5  # answered while the main worker is still busy
+    assert w.queue.started_job_registry.count == 1

@@ -7,12 +7,11 @@ import re
 
 import pytest
 import redis
-from rq import SimpleWorker
 
 from app import create_app
 from bot.config import Settings
-from bot.queue import make_queue
 from bot.runtime import build_runtime
+from tests.e2e.background import work  # noqa: F401  (the burst worker, shared)
 
 ADMIN_PASSWORD = "pw"
 API_TOKEN = "tok"
@@ -87,11 +86,6 @@ def admin_client(web_client):
     resp = login(web_client)
     assert resp.status_code == 302, resp.get_data(as_text=True)
     return web_client
-
-
-def work(rt) -> None:
-    """Run every queued job for real in a burst worker (in this process)."""
-    SimpleWorker([make_queue(rt.redis)], connection=rt.redis).work(burst=True)
 
 
 # --- platform callbacks (issue 3): real credentials, a stub platform, the app on them ----------

@@ -12,7 +12,7 @@ import pytest
 from rq import Queue
 
 from bot import inbox
-from bot.queue import QUEUE_NAME
+from bot.queue import ANSWERS_QUEUE, QUEUE_NAME
 from bot.render import strip_part_prefix
 from tests.http.callbacks import ding_payload, ding_post
 from tests.http.conftest import work
@@ -25,7 +25,9 @@ def dingtalk_reply():
 
 
 def jobs(rt) -> list[str]:
-    return [j.func_name for j in Queue(QUEUE_NAME, connection=rt.redis).jobs]
+    """Queued jobs on both queues, answers first."""
+    queues = (ANSWERS_QUEUE, QUEUE_NAME)
+    return [j.func_name for q in queues for j in Queue(q, connection=rt.redis).jobs]
 
 
 def post(client, stub, text: str, msg_id: str, **kw):
