@@ -9,7 +9,8 @@ them in turn, A B A B ..., each round for --seconds after a short warm-up, with 
 keep-alive connections spread over --procs load-generator processes (threads with http.client).
 
 Every request to A is a really signed DingTalk callback (platforms.md §3.1) with a fresh msgId,
-alternating 我的任务 and 提交 (a new link each time, rotating over the department's indicators);
+from one of 64 group chats (each chat's replies have a budget of their own), alternating 我的任务
+and 提交 (a new link each time, rotating over the department's indicators);
 before each round of A the database is reset, so no round runs on a fuller store. B gets the same
 bodies. Reported: requests per second, p50 and p99 latency per server, and the ratio A/B.
 
@@ -131,7 +132,7 @@ def body_for(text: str, msg_id: str) -> bytes:
         "msgId": msg_id,
         "createAt": now,
         "conversationType": "2",
-        "conversationId": "cidBench==",
+        "conversationId": f"cidBench{sum(map(ord, msg_id)) % 64}==",
         "conversationTitle": "司法局工作群",
         "senderId": "$:LWCP_v1:$bench",
         "senderNick": "压测",
@@ -241,7 +242,7 @@ function init(args)
 end
 
 local head = '{"msgtype":"text","text":{"content":" '
-local tail = ',"conversationType":"2","conversationId":"cidBench==",' ..
+local tail = ',"conversationType":"2",' ..
   '"conversationTitle":"司法局工作群","senderId":"$:LWCP_v1:$bench","senderNick":"压测",' ..
   '"senderStaffId":"%(user)s","senderCorpId":"ding_corp",' ..
   '"sessionWebhook":"%(oapi)s/robot/sendBySession?session=bench",' ..
@@ -261,7 +262,7 @@ function request()
       counter .. ".html 压测材料"
   end
   local body = head .. text .. '"},"msgId":"bench-' .. seed .. "-" .. tid .. "-" .. counter ..
-    '"' .. tail
+    '","conversationId":"cidBench' .. (counter %% 64) .. '=="' .. tail
   return wrk.format("POST", "/hooks/dingtalk", headers, body)
 end
 
@@ -407,7 +408,8 @@ def answer_backlog(env: dict[str, str], limit: int, redis_pid: int) -> dict[str,
     client.close()
     n = max(1, sum(counts[k] for k in ("answered", "replayed", "lost", "bad")))
     return {
-        "backlog": backlog, "answered": counts["answered"], "rate": n / wall,
+        "backlog": backlog, "answered": counts["answered"], "sent": counts["sent"],
+        "deferred": counts["deferred"], "rate": n / wall,
         "cpu_us": cpu / n * 1e6, "redis_us": redis_cpu / n * 1e6,
     }  # fmt: skip
 
@@ -519,7 +521,8 @@ def main() -> None:
                     a = answer_backlog(env, args.answer, server.proc.pid)
                     answers.append(a)
                     print(
-                        f"        answered {a['answered']:.0f} of {a['backlog']:.0f} queued: "
+                        f"        answered {a['answered']:.0f} of {a['backlog']:.0f} queued "
+                        f"(replies posted {a['sent']:.0f}, deferred {a['deferred']:.0f}): "
                         f"{a['rate']:6.0f} answers/s, CPU {a['cpu_us']:5.0f} µs per answer "
                         f"(+ Redis {a['redis_us']:4.0f} µs)",
                         flush=True,

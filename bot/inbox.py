@@ -63,6 +63,7 @@ def drain_inbox(rt, dctx: delivery.Delivery, consumer: str = "", max_entries: in
     consumer = consumer or delivery.consumer_name()
     store.clear_inbox_request()  # callbacks accepted from now on trigger a new drain
     counts = {"answered": 0, "replayed": 0, "silent": 0, "lost": 0, "bad": 0}
+    counts |= {"sent": 0, "deferred": 0, "dead": 0, "retry": 0}  # what became of the replies
     outbox_drain = False
     seen = 0
     while seen < max_entries:
@@ -108,7 +109,7 @@ def _answer(rt, dctx: delivery.Delivery, entry_id: str, raw: str, counts: dict) 
         msg.platform, msg.message_id, session["url"], int(session["expires_at_ms"]),
         session["chat"], reply.text, reply.mentions, None,
     )  # fmt: skip
-    _post_reply(dctx, spec)
+    counts[_post_reply(dctx, spec)] += 1
     return outcome.drain
 
 

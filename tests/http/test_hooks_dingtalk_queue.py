@@ -112,16 +112,11 @@ def test_a_drainer_that_died_after_the_change_posts_the_stored_reply_once(
     assert "第12项" in first.reply.text
     audit = hook_rt.store.audit_len()
     counts = inbox.drain_inbox(hook_rt, _delivery(hook_rt), "next-worker")
-    assert counts == {
-        "answered": 0,
-        "replayed": 0,
-        "silent": 0,
-        "lost": 0,
-        "bad": 0,
-    }  # not idle yet
+    assert not any(counts.values())  # the entry is not idle long enough to be taken over
     hook_rt.redis.xclaim(hook_rt.store.keys.inbox, inbox.GROUP, "dead-worker", 0, [entry_id])
     counts = _drain_reclaiming(hook_rt)
     assert counts["replayed"] == 1 and hook_rt.store.audit_len() == audit  # not run twice
+    assert counts["sent"] == 1
     assert replies(stub, "q-crash") == [first.reply.text]
     assert hook_rt.store.inbox_backlog() == 0
 

@@ -255,6 +255,9 @@ class PlatformStub:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in separate writes: without TCP_NODELAY, Nagle holds the
+            # body back until the client's delayed ACK (~40 ms per request on keep-alive).
+            disable_nagle_algorithm = True
 
             def do_POST(self) -> None:
                 self._handle()
