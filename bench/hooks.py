@@ -472,7 +472,8 @@ def main() -> None:
         subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True) for cmd in cmds.values()
     ]
     results = {
-        name: {"p50": [], "p99": [], "n": 0, "secs": 0.0, "err": 0, "cpu": {}} for name in cmds
+        name: {"rates": [], "p50": [], "p99": [], "n": 0, "secs": 0.0, "err": 0, "cpu": {}}
+        for name in cmds
     }
     try:
         wait_listening(port_a)
@@ -509,6 +510,7 @@ def main() -> None:
                     )
                     res["n"] += len(lat)
                     res["secs"] += args.seconds
+                res["rates"].append(rate)
                 res["p50"].append(p50)
                 res["p99"].append(p99)
                 res["err"] += errors
@@ -562,7 +564,13 @@ def main() -> None:
             f"+ Redis {statistics.median(a['redis_us'] for a in answers):.0f} µs"
         )
     print(f"DingTalk replies: {args.reply}")
-    print(f"ratio A/B throughput: {rates['A duban'] / rates['B bare flask']:.2f}")
+    print(f"ratio A/B throughput: {rates['A duban'] / rates['B bare flask']:.2f} over all rounds")
+    pairs = [a / b for a, b in zip(*(r["rates"] for r in results.values()), strict=True)]
+    print(
+        "ratio A/B per round (A then the B right after it): "
+        + ", ".join(f"{x:.2f}" for x in pairs)
+        + f"; median {statistics.median(pairs):.2f}"
+    )
 
 
 if __name__ == "__main__":
