@@ -22,7 +22,7 @@ import json
 import logging
 from typing import Any
 
-from bot import delivery
+from bot import delivery, texts
 from bot.messages import Incoming, Reply
 
 log = logging.getLogger(__name__)
@@ -91,13 +91,14 @@ def _answer(rt, dctx: delivery.Delivery, entry_id: str, raw: str, counts: dict) 
         return False
     outcome = rt.dispatcher.handle_once(msg, delivery.GROUP, delivery.DRAIN_DEBOUNCE_MS)
     reply = outcome.reply
-    if reply is None:
-        if not (outcome.duplicate or "").startswith("{"):
-            # Claimed by a run that never finished (its worker died before the reply was
-            # stored, so its change, written in the same step, did not happen either).
-            log.warning("inbox entry %s: an earlier run left no reply; not answered", entry_id)
-            counts["lost"] += 1
-            return False
+    if reply is None and not (outcome.duplicate or "").startswith("{"):
+        # Claimed by a run that never finished: its worker died before the reply was stored.
+        # An assignment change is stored with the reply, but a binding or a 报送 is not, so the
+        # command is not run again blind: the user is told to check, and asked to resend.
+        log.warning("inbox entry %s: an earlier run left no reply", entry_id)
+        counts["lost"] += 1
+        reply = Reply(texts.INTERRUPTED.format(text=texts.shorten(msg.text, 20)))
+    elif reply is None:
         reply = Reply.from_json(outcome.duplicate)
         counts["replayed"] += 1
     else:

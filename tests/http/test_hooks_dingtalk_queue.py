@@ -174,3 +174,21 @@ def test_replies_in_one_chat_are_not_held_to_a_robot_push_budget(hook_client, ho
     work(hook_rt)
     assert all(len(replies(stub, f"q-r{i}")) == 1 for i in range(30))
     assert not [j for j in jobs(hook_rt) if j != inbox.DRAIN_JOB]  # nothing deferred
+
+
+def test_a_run_that_died_before_its_reply_is_not_repeated_and_the_user_is_told(
+    hook_client, hook_rt, stub
+):
+    post(hook_client, stub, "绑定 司法局", "q-i0")
+    work(hook_rt)
+    post(hook_client, stub, "报送", "q-interrupted")
+    # A drainer read the entry and claimed the message, then died before anything was stored.
+    [(_, raw)] = hook_rt.store.read_inbox(inbox.GROUP, "dead-worker", 10)
+    msg, _ = inbox.parse_payload(raw)
+    hook_rt.store.preload(msg.platform, msg.user_id, None, "none", claim=msg.message_id)
+    audit = hook_rt.store.audit_len()
+    counts = _drain_reclaiming(hook_rt)
+    assert counts["lost"] == 1 and counts["sent"] == 1
+    assert hook_rt.store.audit_len() == audit  # 报送 was not run a second time, blind
+    [text] = replies(stub, "q-interrupted")
+    assert "「报送」处理时中断" in text and "再发一次" in text
