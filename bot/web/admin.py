@@ -323,6 +323,7 @@ def queue_health(rt) -> dict:
         "scheduled": q.scheduled_job_registry.count,
         "finished": q.finished_job_registry.count,
         "failed_jobs": _failed_jobs(q),
+        "unanswered": rt.store.inbox_backlog(),  # callbacks accepted, not yet answered
     }
 
 

@@ -317,6 +317,17 @@ def test_deliveries_page_shows_queue_health(admin_client, web_rt):
     assert m and m.group(1) == "1"
 
 
+def test_deliveries_page_counts_callbacks_waiting_for_an_answer(admin_client, web_rt):
+    def unanswered() -> str:
+        html = admin_client.get("/admin/deliveries").get_data(as_text=True)
+        return re.search(r"<span>待回复消息</span><b>(\d+)</b>", html).group(1)
+
+    assert unanswered() == "0"
+    for i in range(2):
+        assert web_rt.store.accept("dingtalk", f"wait-{i}", "{}", 2000) in (1, 2)
+    assert unanswered() == "2"
+
+
 def test_export_is_built_listed_and_downloaded(admin_client, web_client, web_rt):
     from io import BytesIO
 
