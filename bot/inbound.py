@@ -53,11 +53,10 @@ def handle_callback(
     if msg is None:
         return platform.render_reply(req, _dummy(platform), Reply.quiet(), now_ms)
     later = getattr(platform, "later", None)
-    session = later(req, msg, now_ms) if later is not None else None
-    if session is not None:
+    if later is not None and later(req, msg, now_ms) is not None:
         # Answered by a worker (bot/inbox.py): one round trip here, an empty body back.
         state = store.accept(
-            msg.platform, msg.message_id, inbox.payload(msg, session), inbox.DRAIN_DEBOUNCE_MS
+            msg.platform, msg.message_id, inbox.payload(msg), inbox.DRAIN_DEBOUNCE_MS
         )
         inbox.request_drain(enqueue_answers, state)
         return platform.render_reply(req, msg, Reply.quiet(), now_ms)

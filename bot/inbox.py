@@ -33,17 +33,17 @@ DRAIN_DEBOUNCE_MS = 2000  # while a drain is queued, later callbacks do not enqu
 RECLAIM_MS = 60_000  # entries a drainer read but never acknowledged are taken after this
 
 
-def payload(msg: Incoming, session: dict[str, Any]) -> str:
-    """What the inbox keeps of a callback: the parsed message and where to answer it."""
-    return json.dumps({"msg": vars(msg), "session": session}, ensure_ascii=False)
+def payload(msg: Incoming) -> str:
+    """What the inbox keeps of a callback: the parsed message (its reply URL included)."""
+    return json.dumps({"msg": vars(msg)}, ensure_ascii=False)
 
 
 def parse_payload(raw: str) -> tuple[Incoming, dict[str, Any]]:
-    d = json.loads(raw)
-    session = d["session"]
-    if not all(k in session for k in ("url", "expires_at_ms", "chat")):
-        raise KeyError("session")
-    return Incoming(**d["msg"]), session
+    """The message and where to answer it (Incoming.reply_route)."""
+    msg = Incoming(**json.loads(raw)["msg"])
+    if not msg.reply_url:
+        raise KeyError("reply_url")
+    return msg, msg.reply_route()
 
 
 def request_drain(enqueue, state: int) -> None:

@@ -25,6 +25,15 @@ class Incoming:
     reply_url: str = ""  # where the platform accepts a later answer (DingTalk sessionWebhook)
     reply_url_expires_ms: int = 0  # ... until this epoch millisecond
 
+    def reply_route(self) -> dict[str, str | int]:
+        """Where a later answer goes: the reply URL, its expiry, and the chat it lands in (the
+        group, or the user in a one-to-one chat)."""
+        return {
+            "url": self.reply_url,
+            "expires_at_ms": self.reply_url_expires_ms,
+            "chat": self.chat_id or self.user_id,
+        }
+
 
 @dataclass(frozen=True)
 class Reply:

@@ -396,9 +396,6 @@ class RedisStore:
             return True, ""
         return False, _s(self.r.get(key))
 
-    def remember_reply(self, platform: str, message_id: str, reply: str, ttl: int = 86400) -> None:
-        self.r.set(self.keys.seen(platform, message_id), reply or "\x00", ex=ttl)
-
     # --- reads ------------------------------------------------------------------------------
 
     def preload(
@@ -780,7 +777,7 @@ class RedisStore:
         """Load the scripts every callback uses, so that no request pays a NOSCRIPT retry."""
         scripts = (self._preload, self._save, self._finish, self._accept, self._bind, self._star)
         for script in scripts:
-            script.sha = self.r.script_load(script.script)
+            self.r.script_load(script.script)  # Script already knows its SHA
 
     def _script(self, source: str):
         """A registered Lua script, cached per store (EVALSHA after the first call)."""
@@ -1232,31 +1229,30 @@ class RedisStore:
         )
 
 
-def _parse_statuses(raw: dict) -> dict[tuple[int, str], tuple[Role, Status]]:
-    """The `status` hash as {(indicator, department): (role, status)}; values repeat, so cache."""
-    seen: dict[bytes, tuple[Role, Status]] = {}
-    out = {}
-    for f, v in raw.items():
-        rs = seen.get(v)
-        if rs is None:
-            role, _, status = _s(v).partition(":")
-            rs = seen[v] = (Role(role), Status(status))
-        ind, _, dept = _s(f).partition("|")
-        out[(int(ind), dept)] = rs
-    return out
-
-
-# b"lead:todo" -> (Role.LEAD, Status.TODO): the status index's values, parsed once.
+# b"lead:todo" -> (Role.LEAD, Status.TODO): the values of the status hashes, parsed once.
 _ROLE_STATUS = {
     f"{r.value}:{s.value}".encode(): (r, s) for r in Role for s in Status
 }  # fmt: skip
+
+
+def _role_status(v: bytes | str) -> tuple[Role, Status]:
+    return _ROLE_STATUS[v if isinstance(v, bytes) else v.encode()]
+
+
+def _parse_statuses(raw: dict) -> dict[tuple[int, str], tuple[Role, Status]]:
+    """The `status` hash as {(indicator, department): (role, status)}."""
+    out = {}
+    for f, v in raw.items():
+        ind, _, dept = _s(f).partition("|")
+        out[(int(ind), dept)] = _role_status(v)
+    return out
 
 
 def _task_states(flat: list) -> dict[int, TaskState]:
     out: dict[int, TaskState] = {}
     for i in range(0, len(flat), 3):
         ind = int(flat[i])
-        role, status = _ROLE_STATUS[flat[i + 1]]
+        role, status = _role_status(flat[i + 1])
         reason = json.loads(flat[i + 2]).get("reason", "") if flat[i + 2] else ""
         out[ind] = TaskState(ind, role, status, reason)
     return out

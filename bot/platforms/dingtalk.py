@@ -302,15 +302,9 @@ class DingTalk:
         bodies = custom_robot_bodies(reply.text, reply.mentions)
         if len(bodies) == 1:
             return json_out(bodies[0]), None
-        session = SessionWebhook(msg.reply_url, msg.reply_url_expires_ms) if msg.reply_url else None
-        if session is None or not session.is_valid(now_ms):
+        if not msg.reply_url or not is_session_webhook_valid(msg.reply_url_expires_ms, now_ms):
             return json_out(_fitted_body(reply.text, reply.mentions)), None
-        follow = {
-            "url": session.url,
-            "expires_at_ms": session.expires_at_ms,
-            "chat": msg.chat_id or msg.user_id,
-            "parts": list(range(1, len(bodies))),
-        }
+        follow = {**msg.reply_route(), "parts": list(range(1, len(bodies)))}
         return json_out(bodies[0]), follow
 
     def later(self, req: HttpIn, msg: Incoming, now_ms: int) -> dict[str, Any] | None:
@@ -320,8 +314,7 @@ class DingTalk:
             return None
         if not is_session_webhook_valid(msg.reply_url_expires_ms, now_ms):
             return None
-        chat = msg.chat_id or msg.user_id
-        return {"url": msg.reply_url, "expires_at_ms": msg.reply_url_expires_ms, "chat": chat}
+        return msg.reply_route()
 
     def session_webhook(self, req: HttpIn) -> SessionWebhook | None:
         """The callback's sessionWebhook, if present and pointing at our DingTalk oapi base."""

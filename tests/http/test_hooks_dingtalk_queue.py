@@ -102,12 +102,8 @@ def test_redeliveries_queue_nothing_and_post_nothing_twice(hook_client, hook_rt,
 def test_a_drainer_that_died_after_the_change_posts_the_stored_reply_once(
     hook_client, hook_rt, stub
 ):
-    post(hook_client, stub, "绑定 司法局", "q-c0")
-    work(hook_rt)
-    post(hook_client, stub, "说明 12 第一次", "q-crash")
     # A drainer read the entry and ran the command, then died before posting and acking.
-    [(entry_id, raw)] = hook_rt.store.read_inbox(inbox.GROUP, "dead-worker", 10)
-    msg, _ = inbox.parse_payload(raw)
+    entry_id, msg = read_by_a_dead_drainer(hook_client, hook_rt, stub, "说明 12 第一次", "q-crash")
     first = hook_rt.dispatcher.handle_once(msg)
     assert "第12项" in first.reply.text
     audit = hook_rt.store.audit_len()
@@ -150,6 +146,15 @@ def test_a_malformed_inbox_entry_is_dropped_and_the_rest_answered(hook_client, h
     assert replies(stub, "q-m1") and hook_rt.store.inbox_backlog() == 0
 
 
+def read_by_a_dead_drainer(client, rt, stub, text: str, msg_id: str):
+    """Bind, then queue `text` and have a drainer named dead-worker read it (and never ack)."""
+    post(client, stub, "绑定 司法局", f"{msg_id}-bind")
+    work(rt)
+    post(client, stub, text, msg_id)
+    [(entry_id, raw)] = rt.store.read_inbox(inbox.GROUP, "dead-worker", 10)
+    return entry_id, inbox.parse_payload(raw)[0]
+
+
 def _delivery(rt):
     from bot.delivery import Delivery
 
@@ -179,12 +184,8 @@ def test_replies_in_one_chat_are_not_held_to_a_robot_push_budget(hook_client, ho
 def test_a_run_that_died_before_its_reply_is_not_repeated_and_the_user_is_told(
     hook_client, hook_rt, stub
 ):
-    post(hook_client, stub, "绑定 司法局", "q-i0")
-    work(hook_rt)
-    post(hook_client, stub, "报送", "q-interrupted")
     # A drainer read the entry and claimed the message, then died before anything was stored.
-    [(_, raw)] = hook_rt.store.read_inbox(inbox.GROUP, "dead-worker", 10)
-    msg, _ = inbox.parse_payload(raw)
+    _, msg = read_by_a_dead_drainer(hook_client, hook_rt, stub, "报送", "q-interrupted")
     hook_rt.store.preload(msg.platform, msg.user_id, None, "none", claim=msg.message_id)
     audit = hook_rt.store.audit_len()
     counts = _drain_reclaiming(hook_rt)

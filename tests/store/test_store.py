@@ -6,7 +6,7 @@ import pytest
 
 from bot.messages import Notice
 from bot.progress import Assignment, Role, Status
-from bot.records import Change, ConflictError
+from bot.records import Change, ConflictError, Finish
 from bot.store import RedisStore
 
 
@@ -60,7 +60,7 @@ def test_save_writes_notices_and_links_with_the_change(store):
 def test_claim_message_dedupes_and_returns_the_stored_reply(store):
     assert store.claim_message("dingtalk", "m1") == (True, "")
     assert store.claim_message("dingtalk", "m1") == (False, "")
-    store.remember_reply("dingtalk", "m1", "已收到")
+    store.finish(Finish("dingtalk", "m1", "已收到"))
     assert store.claim_message("dingtalk", "m1") == (False, "已收到")
     assert store.claim_message("wecom", "m1") == (True, "")
     ttl = store.r.ttl(store.keys.seen("dingtalk", "m1"))
