@@ -2,8 +2,8 @@
 
     python -m bench.hooks [--seconds 5] [--rounds 2] [--connections 100] [--procs 4]
 
-Starts its own redis-server (the venv's) and two gunicorn servers with the same settings
-(2 workers, gthread, --no-control-socket, keep-alive): A is Duban (`app:create_app()`), B is a
+Starts its own redis-server (the venv's) and two gunicorn servers with the same settings, those
+`make run` uses (deploy/gunicorn.conf.py: 2 gthread workers, SO_REUSEPORT, keep-alive): A is Duban (`app:create_app()`), B is a
 bare Flask app with one POST route that reads the body and answers a fixed JSON. Then it loads
 them in turn, A B A B ..., each round for --seconds after a short warm-up, with --connections
 keep-alive connections spread over --procs load-generator processes (threads with http.client).
@@ -48,6 +48,7 @@ from pathlib import Path
 from flask import Flask, Response, request
 
 ROOT = Path(__file__).resolve().parent.parent
+GUNICORN_CONF = ROOT / "deploy" / "gunicorn.conf.py"
 SECRET = "bench_app_secret_0123456789"
 USER = "bench-staff"
 DEPT = "司法局"
@@ -74,14 +75,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def gunicorn_cmd(target: str, port: int, threads: int) -> list[str]:
-    return [
-        sys.executable, "-m", "gunicorn", target,
-        "--bind", f"127.0.0.1:{port}",
-        "--workers", "2", "--worker-class", "gthread", "--threads", str(threads),
-        "--no-control-socket", "--keep-alive", "30", "--backlog", "2048",
-        "--log-level", "warning",
-    ]  # fmt: skip
+def gunicorn_cmd(target: str, port: int, threads: int | None) -> list[str]:
+    """Both servers as `make run` serves Duban: deploy/gunicorn.conf.py (2 gthread workers,
+    SO_REUSEPORT, the collector frozen after load), on a port of their own."""
+    cmd = [sys.executable, "-m", "gunicorn", target, "-c", str(GUNICORN_CONF),
+           "--bind", f"127.0.0.1:{port}", "--log-level", "warning"]  # fmt: skip
+    return cmd + (["--threads", str(threads)] if threads else [])
 
 
 def wait_listening(port: int, timeout: float = 20.0) -> None:
@@ -436,7 +435,7 @@ def main() -> None:
         default="wrk" if shutil.which("wrk") else "python",
         help="load generator: wrk (apt-get install wrk) or Python threads",
     )
-    ap.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
+    ap.add_argument("--threads", type=int, help="gunicorn threads per worker (default: the conf's)")
     ap.add_argument("--reply", choices=("queue", "inline"), default="queue")
     ap.add_argument("--answer", type=int, default=1000, help="queued callbacks answered per round")
     args = ap.parse_args()
@@ -541,7 +540,8 @@ def main() -> None:
 
     print()
     how = "wrk, 2 threads" if args.load == "wrk" else f"{args.procs} Python processes"
-    print(f"gunicorn: 2 workers, gthread, {args.threads} threads, --no-control-socket; "
+    threads = f"{args.threads} threads" if args.threads else "its threads"
+    print(f"gunicorn: deploy/gunicorn.conf.py, {threads}; "
           f"{args.connections} keep-alive connections from {how}; "
           f"{os.cpu_count()} CPUs shared by servers, Redis and load")  # fmt: skip
     rates = {}

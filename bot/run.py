@@ -8,18 +8,42 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from bot.config import Settings
 from bot.embedded import EmbeddedRedis
 from bot.queue import ANSWERS_QUEUE
 
+GUNICORN_CONF = Path(__file__).resolve().parent.parent / "deploy" / "gunicorn.conf.py"
+
+
+def port_taken(port: int) -> bool:
+    """Whether something already listens on 127.0.0.1:`port`. The web workers bind with
+    SO_REUSEPORT (deploy/gunicorn.conf.py), so without this check a second `make run` would
+    share the port with the first instead of failing."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
 
 def main() -> int:
     settings = Settings.from_env()
     env = dict(os.environ)
+    port = env.get("PORT", "8000")
+    if port_taken(int(port)):
+        print(
+            f"端口 {port} 已被占用（可能已有一个督办在运行）。请先停止它，或用 PORT=8001 make run 换一个端口。",
+            file=sys.stderr,
+        )
+        return 1
     server = None
     if not settings.redis_url:
         server = EmbeddedRedis(settings.data_dir, unix=True)
@@ -28,14 +52,11 @@ def main() -> int:
         else:
             server = None  # someone else's; leave it running
         env["DUBAN_REDIS_URL"] = EmbeddedRedis(settings.data_dir, unix=True).url
-    port = env.get("PORT", "8000")
     py = sys.executable
     children = {
         "web": [
-            py, "-m", "gunicorn", "app:create_app()",
-            "--bind", f"127.0.0.1:{port}",
-            "--workers", "2", "--worker-class", "gthread", "--threads", "4",
-            "--no-control-socket", "--access-logfile", "-",
+            py, "-m", "gunicorn", "app:create_app()", "-c", str(GUNICORN_CONF),
+            "--bind", f"127.0.0.1:{port}", "--access-logfile", "-",
         ],
         "worker": [py, "-m", "bot.worker"],
         "answers": [py, "-m", "bot.worker", "--queue", ANSWERS_QUEUE],  # see bot/inbox.py

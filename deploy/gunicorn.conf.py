@@ -1,0 +1,31 @@
+"""How the web process is served: `gunicorn -c deploy/gunicorn.conf.py 'app:create_app()'`.
+
+`make run` (bot/run.py) and the hook bench (bench/hooks.py, for both servers it compares) start
+gunicorn with this file, so what is measured is what runs. Options on the command line override
+it (bot/run.py adds --bind).
+"""
+
+import gc
+
+workers = 2
+worker_class = "gthread"
+threads = 8
+# Each worker listens on a socket of its own and the kernel spreads new connections over them;
+# with one shared socket, whichever worker wakes first takes most keep-alive connections (seen
+# 62/38 under load), and the busier one sets the tail latency. bot/run.py checks that the port
+# is free first: with SO_REUSEPORT a second instance would otherwise share it silently.
+reuse_port = True
+keepalive = 30  # seconds an idle keep-alive connection stays open (platform and proxy reuse)
+backlog = 2048
+control_socket_disable = True  # two servers may run at once (tests, benchmarks)
+
+
+def post_worker_init(worker) -> None:
+    """Once the app is loaded: move every object so far out of the garbage collector's reach.
+
+    The app holds ~80,000 long-lived objects (Flask, redis-py, the indicator table), and every
+    full collection walked them all: 20-100 ms with the GIL held, during which no request in
+    that worker moves (seen in the hook bench as the p99). Frozen, a full collection walks only
+    what requests create.
+    """
+    gc.freeze()
