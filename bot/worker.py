@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 
@@ -32,11 +33,14 @@ def _warm() -> None:
     """Build this process's runtime and delivery context before the first job: RQ forks a work
     horse per job, and each inherits them instead of loading the data files and syncing the
     assignments again (a callback's answer waits for that). Their Redis pools reconnect in the
-    horse (redis-py checks the pid)."""
+    horse (redis-py checks the pid). Then the collector is told to leave what is loaded alone
+    (as in deploy/gunicorn.conf.py): a horse's full collection would walk every inherited
+    object, and writing their headers would copy the parent's memory page by page."""
     from bot import delivery, jobs
 
     jobs.runtime()
     delivery.context()
+    gc.freeze()
 
 
 if __name__ == "__main__":
