@@ -48,6 +48,8 @@ def normalize(text: str) -> str:
 
 # Separators allowed between arguments (after NFKC: ASCII comma, colon, semicolon; plus 、。).
 _SEP = " ,;:、。，；："
+# What may close a command without being part of it: "进度?", "我的任务。"
+_CLOSING = _SEP + "?!.~…"
 _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6}
 _CN_DIGITS |= {"七": 7, "八": 8, "九": 9}
 
@@ -103,7 +105,7 @@ class IndicatorParam:
         rest = rest.lstrip(_SEP)
         m = _IND.match(rest)
         n = None
-        if m:
+        if m and (m.group(1).isdigit() or _ends_word(rest, m)):
             g = m.group(1)
             n = int(g) if g.isdigit() else chinese_number(g)
         if n is None:
@@ -114,6 +116,12 @@ class IndicatorParam:
                 texts.NO_SUCH_INDICATOR.format(n=n, lo=catalog.min_id, hi=catalog.max_id)
             )
         return ind, rest[m.end() :].lstrip(_SEP)
+
+
+def _ends_word(rest: str, m: re.Match) -> bool:
+    """A number in Chinese numerals is one only where it ends: 「十二」「第一项」, but not the 一 of
+    「一下」 (「说明一下情况」 is not 说明 for indicator 1)."""
+    return m.group(0)[-1] in "项号条" or rest[m.end(1) : m.end(1) + 1] in ("", *_SEP)
 
 
 @dataclass(frozen=True)
@@ -144,6 +152,21 @@ class TokenParam:
         tok, after = split_token(rest)
         if not tok and self.missing:
             raise UserError(self.missing)
+        return tok, after
+
+
+@dataclass(frozen=True)
+class ChoiceParam:
+    """One word out of a fixed set, or nothing."""
+
+    name: str
+    choices: tuple[str, ...]
+    wrong: str  # the error text for any other word
+
+    def parse(self, rest: str, catalog: Catalog) -> tuple[str, str]:
+        tok, after = split_token(rest)
+        if tok and tok not in self.choices:
+            raise UserError(self.wrong)
         return tok, after
 
 
@@ -225,10 +248,15 @@ class Command:
         return "\n".join(line.strip() for line in doc[1:]).strip()
 
     def parse(self, rest: str, catalog: Catalog) -> list[Any]:
+        """The typed arguments; text left over after them is refused, not ignored: 「完成 12 13」
+        does not quietly complete 12 alone, and 「解绑 是什么意思」 does not unbind."""
         values = []
         for p in self.params:
             v, rest = p.parse(rest, catalog)
             values.append(v)
+        extra = rest.strip(_CLOSING)
+        if extra:
+            raise UserError(texts.EXTRA_TEXT.format(extra=texts.shorten(extra, 20)))
         return values
 
 
@@ -480,27 +508,35 @@ class Dispatcher:
             return Reply(texts.HELLO) if msg.mentioned else Reply.quiet()
         found = self.registry.match(text)
         if found is None:
-            if not msg.mentioned:
-                return Reply.quiet()
-            near = self.registry.suggest(text)
-            return Reply(texts.UNKNOWN.format(near="、".join(near) if near else "帮助"))
+            return self._unknown(msg, text)
         cmd, rest = found
         try:
-            return self._run(cmd, rest, msg, once)
+            args = cmd.parse(rest, self.catalog)
+        except UserError as e:
+            if rest and rest[0] not in _SEP:
+                # The keyword only starts a sentence (「报送时间是哪天？」「完成了吗」): chat, not a
+                # command, so nothing runs and an unaddressed message gets no answer.
+                return self._unknown(msg, text)
+            return Reply(f"{e}\n{texts.USAGE.format(usage=cmd.usage)}")
+        try:
+            return self._run(cmd, args, msg, once)
         except UserError as e:
             return Reply(str(e))
         except Exception:
             log.exception("command %s failed", cmd.keyword)
             return Reply(texts.INTERNAL_ERROR)
 
-    def _run(self, cmd: Command, rest: str, msg: Incoming, once: _Once | None) -> Reply:
+    def _unknown(self, msg: Incoming, text: str) -> Reply:
+        """Not a command: a "did you mean" when the bot was addressed, else silence."""
+        if not msg.mentioned:
+            return Reply.quiet()
+        near = self.registry.suggest(text)
+        return Reply(texts.UNKNOWN.format(near="、".join(near) if near else "帮助"))
+
+    def _run(self, cmd: Command, args: list[Any], msg: Incoming, once: _Once | None) -> Reply:
         is_admin = msg.is_admin or self.org.is_admin(msg.platform, msg.user_id)
         if cmd.admin and not is_admin:
             raise UserError(texts.ADMIN_ONLY.format(cmd=cmd.keyword))
-        try:
-            args = cmd.parse(rest, self.catalog)
-        except UserError as e:
-            raise UserError(f"{e}\n{texts.USAGE.format(usage=cmd.usage)}") from None
         ind = next((a.id for a in args if isinstance(a, Indicator)), None)
         scope = cmd.preload if (cmd.preload != "one" or ind is not None) else "none"
         for _ in range(self.retries):

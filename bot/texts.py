@@ -24,6 +24,7 @@ NOT_RESPONSIBLE = "{dept} 不负责第 {n} 项。发送「我的任务」查看�
 BAD_URL = "链接需以 http:// 或 https:// 开头（收到：{url}）。"
 NEED_URL = "请附上材料的网址，链接需以 http:// 或 https:// 开头。"
 TOO_LONG = "内容过长，请控制在 {n} 字以内。"
+EXTRA_TEXT = "命令后面多了「{extra}」，本次没有执行。"
 NO_DEPARTMENT = "没有找到部门「{name}」。请写部门全称，例如：司法局、行政审批局。"
 AMBIGUOUS_DEPARTMENT = "「{name}」对应多个部门：{names}。请写全称，例如：{example}"
 

@@ -7,7 +7,7 @@ from bot.progress import compute_scores, rank, starred_ids
 TOP = 10
 
 
-@command("排行", aliases=("排名",), needs_binding=False)
+@command("排行", aliases=("排名", "排行榜"), needs_binding=False)
 def ranking(ctx: Context) -> Reply:
     """排行：查看各部门完成进度排名（牵头项权重2、配合项1，★项加倍）"""
     statuses, overrides, reached, last = ctx.store.ranking_inputs()

@@ -1,18 +1,21 @@
 """我的任务: the department's assignments, lead and ★ first, with counts and workdays left."""
 
 from bot import texts
-from bot.commands import Context, TokenParam, UserError, command
+from bot.commands import ChoiceParam, Context, command
 from bot.messages import Reply
 
 FILTERS = {"": "open", "未完成": "open", "待办": "open", "全部": "all", "已完成": "done"}
 
 
-@command("我的任务", TokenParam("which"), aliases=("任务", "待办"), preload="states")
+WHICH = ChoiceParam(
+    "which", tuple(FILTERS), "请写「我的任务」「我的任务 全部」或「我的任务 已完成」。"
+)
+
+
+@command("我的任务", WHICH, aliases=("任务", "待办"), preload="states")
 def my_tasks(ctx: Context, which: str) -> Reply:
     """我的任务 [全部/未完成/已完成]：查看本部门负责的指标及状态"""
-    mode = FILTERS.get(which)
-    if mode is None:
-        raise UserError("请写「我的任务」「我的任务 全部」或「我的任务 已完成」。")
+    mode = FILTERS[which]
     dept = ctx.require_department()
     items = sorted(
         ctx.preload.states.values(),

@@ -229,6 +229,60 @@ def test_unknown_text_quiet_unless_mentioned(sfj):
     assert "您是不是想用" in sfj("提教 12", mentioned=True)
 
 
+# Chat that starts with a command word. None of it may run a command: 报送 freezes a version and
+# mails it, 解绑 drops the binding. Unaddressed, the bot stays quiet; addressed, it asks.
+CHAT_STARTING_WITH_A_KEYWORD = [
+    "报送时间是哪天？",
+    "解绑是什么意思",
+    "完成了吗",
+    "完成12了吗",
+    "说明一下情况",
+    "进度怎么样了",
+    "查看一下",
+    "撤销一下吧",
+    "删除了吧",
+    "提交材料了",
+    "我的任务呢",
+    "排行第几",
+]
+
+
+@pytest.mark.parametrize("text", CHAT_STARTING_WITH_A_KEYWORD)
+def test_chat_starting_with_a_keyword_runs_nothing(rt, sfj, text):
+    sfj("提交 12 https://a.cn/1")
+    before = snapshot(rt)
+    assert sfj(text, mentioned=False) == ""
+    assert "您是不是想用" in sfj(text, mentioned=True)
+    assert snapshot(rt) == before
+
+
+@pytest.mark.parametrize(
+    "text,extra",
+    [
+        ("解绑 是什么意思", "是什么意思"),
+        ("完成 12 13", "13"),
+        ("报送 一下", "一下"),
+        ("进度 司法局", "司法局"),
+    ],
+)
+def test_text_left_over_after_a_command_is_refused(rt, sfj, text, extra):
+    sfj("提交 12 https://a.cn/1")
+    before = snapshot(rt)
+    out = sfj(text, mentioned=False)
+    assert f"命令后面多了「{extra}」，本次没有执行" in out and "用法：" in out
+    assert snapshot(rt) == before
+
+
+def test_commands_typed_tightly_or_with_closing_punctuation_still_run(rt, sfj):
+    assert "司法局 进度：" in sfj("进度？")
+    assert "司法局 · 共" in sfj("我的任务。")
+    assert "1. 司法局" in sfj("排行榜")
+    assert "已收到第12项" in sfj("提交第12项 https://a.cn/2 方案")
+    assert "已保存第12项的报送说明" in sfj("说明十二 我局已开展抽查。")
+    assert "第12项已标记完成" in sfj("完成第十二项！")
+    assert state(rt, 12, "司法局").status == Status.DONE
+
+
 def test_repeated_submit_and_done_are_refused(rt, sfj):
     sfj("提交 12 https://a.cn/1")
     before = snapshot(rt)

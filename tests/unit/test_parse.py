@@ -42,7 +42,19 @@ def test_chinese_number(s, n):
 
 
 @pytest.mark.parametrize(
-    "rest", ["12", "第12项", "#12", "12号", "第 12 项", "十二", "第十二项", "12 后面"]
+    "rest",
+    [
+        "12",
+        "第12项",
+        "#12",
+        "12号",
+        "第 12 项",
+        "十二",
+        "第十二项",
+        "12 后面",
+        "十二 后面",
+        "十二，后面",
+    ],
 )
 def test_indicator_forms(rest, catalog):
     ind, _ = IndicatorParam().parse(normalize(rest), catalog)
@@ -60,9 +72,11 @@ def test_indicator_out_of_range(rest, catalog):
         IndicatorParam().parse(rest, catalog)
 
 
-def test_indicator_missing(catalog):
+@pytest.mark.parametrize("rest", ["abc", "一下情况", "一些材料", "了吗"])
+def test_indicator_missing(rest, catalog):
+    # A Chinese numeral that runs on into a word is not a number: 「说明一下情况」 is chat.
     with pytest.raises(UserError, match="请写上指标编号"):
-        IndicatorParam().parse("abc", catalog)
+        IndicatorParam().parse(rest, catalog)
 
 
 def test_links_several_with_name(catalog):
