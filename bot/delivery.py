@@ -56,7 +56,7 @@ import requests
 from rq import Callback, Queue, Retry
 
 from bot.config import Settings
-from bot.messages import ChatTarget, Notice
+from bot.messages import ChatTarget, Notice, mention_parts
 from bot.org import Org, OrgError, load_org
 from bot.platforms.base import classify_errcode, encode_json
 from bot.platforms.dingtalk import (
@@ -182,9 +182,30 @@ def wecom_kind(text: str, mentions: Sequence[str]) -> str:
     return "markdown"
 
 
+# Which platforms' user ids each family of routes can @-mention: a WeCom group robot takes the
+# userids of the smart bot's and the app's callbacks alike (one corp).
+_MENTIONABLE = {"wecom": ("wecom", "wecom_app"), "dingtalk": ("dingtalk",)}
+
+
+def mentions_on(family: str, mentions: Sequence[str]) -> list[str]:
+    """The mentions a route of `family` can carry, as the platform's bare ids. Another platform's
+    ids are dropped (they would show as stray text, or @ a stranger), and so is a DingTalk
+    senderId ("$:LWCP_v1:$…", bound when senderStaffId was empty): not an id one can @."""
+    out = []
+    for m in mentions:
+        platform, user_id = mention_parts(m)
+        if platform and platform not in _MENTIONABLE.get(family, ()):
+            continue
+        if family == "dingtalk" and user_id.startswith("$:"):
+            continue
+        out.append(user_id)
+    return out
+
+
 def bodies_for(route: Route, text: str, mentions: Sequence[str], robot_code: str) -> list[dict]:
     """The request bodies of one push, split into numbered parts within the platform's limit;
-    mentions ride on the first part."""
+    mentions (those the route's platform knows) ride on the first part."""
+    mentions = mentions_on(route.family, mentions)
     if route.kind == "wecom_webhook":
         return webhook_bodies(text, mentions, wecom_kind(text, mentions))
     if route.kind in ("dingtalk_webhook", "dingtalk_session"):

@@ -35,6 +35,21 @@ class Incoming:
         }
 
 
+def mention(platform: str, user_id: str) -> str:
+    """Someone to @-mention in a push, with the platform their id belongs to: a department's
+    chats may be on WeCom and DingTalk at once, and an id means nothing on the other one."""
+    return f"{platform}:{user_id}"
+
+
+def mention_parts(m: str) -> tuple[str, str]:
+    """(platform, user id) of a push's mention; ("", m) for @all and for a reply's mentions,
+    which are bare ids of the chat's own platform (as are pushes queued before this split)."""
+    platform, sep, user_id = m.partition(":")
+    if sep and platform.replace("_", "").isalpha():
+        return platform, user_id
+    return "", m
+
+
 @dataclass(frozen=True)
 class Reply:
     """A platform-neutral answer: a small Markdown subset (bold, lists, links) plus mentions."""
@@ -88,7 +103,7 @@ class Notice:
 
     text: str
     department: str = ""  # "" = the office (admin_chats)
-    mentions: tuple[str, ...] = ()
+    mentions: tuple[str, ...] = ()  # mention(platform, user id) each, or render.ALL
     kind: str = "notice"  # notice | reminder | escalation | ranking | review | binding
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from bot.catalog import Catalog
-from bot.messages import ChatTarget
+from bot.messages import ChatTarget, mention
 from bot.progress import Role
 from bot.yamlfields import Fields
 
@@ -125,6 +125,15 @@ class Org:
         return next(
             (m for m in self.members if m.platform == platform and m.user_id == user_id), None
         )
+
+    def liaisons(self, bindings: Iterable) -> dict[str, tuple[str, ...]]:
+        """department -> its liaisons to @-mention, as messages.mention(platform, user id):
+        members listed in org.yaml and bound users (`bindings`: the store's) with that role."""
+        out: dict[str, list[str]] = {}
+        for p in (*self.members, *bindings):
+            if p.role == "liaison":
+                out.setdefault(p.department, []).append(mention(p.platform, p.user_id))
+        return {d: tuple(dict.fromkeys(ids)) for d, ids in out.items()}
 
     def chats_of(self, department: str) -> tuple[ChatTarget, ...]:
         dept = self.departments.get(department)

@@ -37,18 +37,6 @@ def departments_with_assignments(rt) -> list[str]:
     return [d for d in rt.org.departments if d in have]
 
 
-def liaisons_by_department(org, bindings) -> dict[str, tuple[str, ...]]:
-    """dept -> user ids of its liaisons: org.yaml members and bindings with role liaison."""
-    out: dict[str, list[str]] = {}
-    for m in org.members:
-        if m.role == "liaison":
-            out.setdefault(m.department, []).append(m.user_id)
-    for b in bindings:
-        if b.role == "liaison":
-            out.setdefault(b.department, []).append(b.user_id)
-    return {d: tuple(dict.fromkeys(ids)) for d, ids in out.items()}
-
-
 def _month_day(d) -> str:
     return f"{d.month}月{d.day}日"
 
@@ -140,7 +128,7 @@ def send_reminders(rt, now: datetime, slot: str, departments: Iterable[str] | No
     days_left = cal.workdays_left(today, deadline.date) if deadline else None
     liaisons: dict[str, tuple[str, ...]] = {}
     if days_left is not None and days_left <= ESCALATE_WITHIN:
-        liaisons = liaisons_by_department(rt.org, store.bindings())
+        liaisons = rt.org.liaisons(store.bindings())
     line = texts.deadline_line(cal, campaign, now)
     items = []
     for d in open_depts:

@@ -28,11 +28,5 @@ def find_assignment(ctx: Context, ind, name: str) -> tuple[Assignment, str]:
 
 
 def liaisons(ctx: Context, department: str) -> tuple[str, ...]:
-    """User ids of the department's liaisons (bound or listed in org.yaml)."""
-    ids = [m.user_id for m in ctx.org.members if m.department == department and m.role == "liaison"]
-    ids += [
-        b.user_id
-        for b in ctx.store.bindings()
-        if b.department == department and b.role == "liaison"
-    ]
-    return tuple(dict.fromkeys(ids))
+    """The department's liaisons to @-mention (Org.liaisons)."""
+    return ctx.org.liaisons(ctx.store.bindings()).get(department, ())

@@ -8,7 +8,7 @@ import secrets
 
 from flask import Blueprint, abort, jsonify, render_template, request
 
-from bot.messages import Incoming
+from bot.messages import Incoming, mention_parts
 from bot.web.common import check_csrf, install, local_time, runtime, secure_headers
 from bot.web.markup import render_markdown
 
@@ -143,7 +143,7 @@ def outbox():
                 "kind": notice.kind,
                 "kind_label": KIND_LABELS.get(notice.kind, notice.kind),
                 "html": str(render_markdown(notice.text)),
-                "mentions": list(notice.mentions),
+                "mentions": [mention_parts(m)[1] for m in notice.mentions],
             }
         )
     return jsonify(

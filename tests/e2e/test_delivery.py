@@ -53,12 +53,12 @@ class World:
     """The stub, an org whose 司法局 chat is one robot, settings in the environment of the
     workers, and the store and queue as the web process would see them."""
 
-    def __init__(self, tmp: Path, redis_url: str, stub: PlatformStub, chat: dict):
+    def __init__(self, tmp: Path, redis_url: str, stub: PlatformStub, chat: dict | list[dict]):
         self.tmp, self.stub = tmp, stub
         org = yaml.safe_load((ROOT / "org.yaml").read_text(encoding="utf-8"))
         for d in org["departments"]:
             if d["name"] == DEPT:
-                d["chats"] = [chat]
+                d["chats"] = chat if isinstance(chat, list) else [chat]
         org_path = tmp / "org.yaml"
         org_path.write_text(yaml.safe_dump(org, allow_unicode=True), encoding="utf-8")
         self.env = {
@@ -162,7 +162,7 @@ def children_of(pid: int) -> list[int]:
 def world_for(tmp_path, redis_url, redis_client, stub):
     worlds: list[World] = []
 
-    def make(chat: dict) -> World:
+    def make(chat: dict | list[dict]) -> World:
         w = World(tmp_path, redis_url, stub, chat)
         worlds.append(w)
         return w
@@ -370,6 +370,24 @@ def test_long_message_arrives_complete_in_numbered_parts(world_for, stub, chat, 
     assert n >= 2
     assert [p.split("\n")[0] for p in got] == [f"({i}/{n})" for i in range(1, n + 1)]
     assert "\n".join(strip_part_prefix(p) for p in got) == text
+
+
+def test_each_chat_mentions_only_its_own_platforms_liaisons(world_for, stub):
+    """A department with a WeCom group and a DingTalk group: an escalation's liaisons are bound on
+    either platform, and each push @-mentions only the ids its platform knows."""
+    w = world_for(
+        [wecom(), {"platform": "dingtalk", "webhook": f"{stub.url}/robot/send?access_token=t"}]
+    )
+    w.start_worker()
+    mentions = ("wecom:zhangsan", "wecom_app:lisi", "dingtalk:staff001", "dingtalk:$:LWCP_v1:$x")
+    w.store.add_notices([Notice("**请尽快提交**", DEPT, (*mentions, "console:c1"), "escalation")])
+    w.wait_until(lambda: stub.requests_to(WECOM_WEBHOOK) and stub.requests_to(DINGTALK_ROBOT))
+    (we,) = stub.requests_to(WECOM_WEBHOOK)
+    assert we.json["msgtype"] == "markdown"
+    assert content(we).endswith("<@zhangsan><@lisi>")
+    (ding,) = stub.requests_to(DINGTALK_ROBOT)
+    assert ding.json["at"] == {"atUserIds": ["staff001"], "isAtAll": False}
+    assert ding.json["markdown"]["text"].endswith("@staff001")
 
 
 # --- callbacks answered by a worker (bot/inbox.py) ------------------------------------------------

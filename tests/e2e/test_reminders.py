@@ -93,12 +93,12 @@ def test_escalation_mentions_liaisons_from_three_working_days_before(rt, clock):
     clock.now = local(2020, 8, 14, 9, 0)  # Friday: 3 working days left
     remind(rt, slot="d14")
     n14 = [n for n in notices(rt) if n.department == STREET][-1]
-    assert n14.kind == "escalation" and n14.mentions == ("li1",)
+    assert n14.kind == "escalation" and n14.mentions == ("console:li1",)
     assert n14.text.startswith(f"**⏰ 督办提醒 · {STREET}（距截止仅剩 3 个工作日）**")
     clock.now = local(2020, 8, 19, 9, 0)  # the deadline day itself
     remind(rt, slot="d19")
     n19 = [n for n in notices(rt) if n.department == STREET][-1]
-    assert "今天截止" in n19.text and n19.mentions == ("li1",)
+    assert "今天截止" in n19.text and n19.mentions == ("console:li1",)
 
 
 def test_no_digest_before_a_deadline_has_passed(rt, clock):
