@@ -624,7 +624,8 @@ def classify_webhook(family: str, status: int, data: Any) -> Answer:
     if status != 200 or not isinstance(data, dict):
         return Answer("permanent" if 400 <= status < 500 else "retry", detail=f"HTTP {status}")
     errcode = data.get("errcode")
-    return Answer(classify_errcode(family, errcode), str(errcode), f"errcode {errcode}")
+    outcome = classify_errcode(family, errcode, str(data.get("errmsg", "")))
+    return Answer(outcome, str(errcode), f"errcode {errcode}")
 
 
 def classify_openapi(status: int, data: Any) -> Answer:

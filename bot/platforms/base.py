@@ -180,10 +180,17 @@ _PERMANENT = {
 }
 
 
-def classify_errcode(platform: str, errcode: int | str | None) -> Outcome:
+# DingTalk's newer throttle answers come under codes nobody has verified (§6: "back off on
+# 130101 / 'too fast' text"); only for an unknown DingTalk code does the text decide.
+_TOO_FAST = ("too fast", "过快", "太快", "频繁")
+
+
+def classify_errcode(platform: str, errcode: int | str | None, errmsg: str = "") -> Outcome:
     """Map a platform errcode to what the sender should do: "ok", back off, give up, or retry.
 
-    -1 (system busy) and unknown codes are retried; branch on errcode, never on errmsg (§1.1).
+    WeCom: 93000, 40058 and every other 400xx are permanent (§1.4). DingTalk: an unknown code
+    whose text says "too fast" backs off like 130101 (§6). -1 (system busy) and other unknown
+    codes are retried. Otherwise branch on errcode, never on errmsg (§1.1).
     """
     family = next((f for f in _PERMANENT if platform.startswith(f)), None)
     if family is None:
@@ -199,6 +206,8 @@ def classify_errcode(platform: str, errcode: int | str | None) -> Outcome:
         return "ok"
     if errcode in _RATE_LIMITED[family]:
         return "rate_limited"
-    if errcode in _PERMANENT[family]:
+    if errcode in _PERMANENT[family] or (family == "wecom" and 40000 <= errcode <= 40099):
         return "permanent"
+    if family == "dingtalk" and any(t in str(errmsg).lower() for t in _TOO_FAST):
+        return "rate_limited"
     return "retry"

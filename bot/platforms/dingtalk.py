@@ -296,9 +296,12 @@ class DingTalk:
         if reply.silent or not reply.text.strip():
             return json_out({"msgtype": "empty"}), None
         if 2 * len(reply.text.encode()) + 64 * len(reply.mentions) + 2048 <= DINGTALK_BODY_LIMIT:
-            # Clearly fits: rendering at most doubles the text (markdown line breaks), and the
-            # title, mentions and JSON envelope stay within the margin. Skip measuring.
-            return json_out(message_body(reply.text, reply.mentions)), None
+            # Likely fits (most replies are short): render once and check the size, rather than
+            # splitting. Markdown line breaks and JSON escaping can make a text of short lines
+            # four times its size, so the check is on the body itself.
+            out = json_out(message_body(reply.text, reply.mentions))
+            if len(out.body) <= DINGTALK_BODY_LIMIT:
+                return out, None
         bodies = custom_robot_bodies(reply.text, reply.mentions)
         if len(bodies) == 1:
             return json_out(bodies[0]), None

@@ -330,6 +330,17 @@ def test_long_reply_without_a_session_is_truncated_to_the_body_limit(ding):
     assert body["markdown"]["text"].endswith("…\n\n@a")
 
 
+def test_a_reply_of_many_short_lines_stays_within_the_body_limit(ding):
+    # 8,806 bytes of text, but each line break becomes "\n\n" and then "\\n\\n" in JSON:
+    # rendered whole it would be 22,062 bytes, over DingTalk's 20,000 (460101).
+    req = request(payload())
+    reply = Reply(text="**x**\n" + "a\n" * 4400)
+    out, follow = ding.reply_plan(req, ding.parse(req), reply, TS)
+    assert len(out.body) <= 20000
+    assert json.loads(out.body)["markdown"]["text"].startswith("(1/")
+    assert follow is not None and follow["parts"]
+
+
 def test_long_reply_with_a_session_sends_part_one_and_plans_the_rest(ding):
     req = request(payload())
     reply = Reply(text="- 第 1 项 司法局 未开始\n" * 2000, mentions=("a",))
@@ -504,3 +515,25 @@ def test_access_token_body_and_urls(ding):
 )
 def test_classify_dingtalk_errcodes(code, outcome):
     assert classify_errcode("dingtalk", code) == outcome
+
+
+@pytest.mark.parametrize(
+    ("code", "errmsg", "outcome"),
+    [
+        (410100, "send too fast, exceed 20 times per minute", "rate_limited"),
+        (410100, "发送速度太快而被限流", "rate_limited"),
+        (410100, "something else", "retry"),
+        (310000, "too fast", "permanent"),  # a known code keeps its meaning
+    ],
+)
+def test_dingtalk_unknown_code_saying_too_fast_backs_off(code, errmsg, outcome):
+    # §6: the newer throttle codes are unverified; back off on "too fast" text.
+    assert classify_errcode("dingtalk", code, errmsg) == outcome
+
+
+def test_webhook_answer_passes_the_text_for_unknown_codes():
+    from bot.delivery import classify_webhook
+
+    slow = classify_webhook("dingtalk", 200, {"errcode": 410100, "errmsg": "send too fast"})
+    assert (slow.outcome, slow.errcode) == ("rate_limited", "410100")
+    assert classify_webhook("dingtalk", 200, {"errcode": 410100}).outcome == "retry"

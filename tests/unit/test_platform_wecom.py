@@ -904,6 +904,9 @@ def test_webhook_bodies_split_long_messages(kind, limit):
         (93000, "permanent"),
         (40058, "permanent"),
         (40007, "permanent"),
+        (40001, "permanent"),  # §1.4: every 400xx is permanent
+        (40099, "permanent"),
+        (40100, "retry"),
         (-1, "retry"),
         (12345, "retry"),
         (None, "retry"),
@@ -914,6 +917,10 @@ def test_webhook_bodies_split_long_messages(kind, limit):
 def test_classify_wecom_errcodes(code, outcome):
     assert classify_errcode("wecom", code) == outcome
     assert classify_errcode("wecom_app", code) == outcome
+
+
+def test_wecom_never_branches_on_errmsg():
+    assert classify_errcode("wecom", 12345, "send too fast") == "retry"
 
 
 def test_classify_unknown_platform():
