@@ -10,8 +10,43 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    """DUBAN_SMTP_URL, taken apart (checked at start-up by Settings.problems)."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    sender: str
+    tls: str  # "" | "ssl" | "starttls"
+
+    @classmethod
+    def from_url(cls, url: str) -> SmtpConfig:
+        """smtp://[user[:password]@]host[:port][?from=addr&starttls=1], smtps://... for TLS."""
+        p = urlsplit(url)
+        if p.scheme not in ("smtp", "smtps", "smtp+starttls") or not p.hostname:
+            raise ValueError("must look like smtp://user:password@host:port")
+        q = {k: v[-1] for k, v in parse_qs(p.query).items()}
+        tls = "ssl" if p.scheme == "smtps" else ""
+        if p.scheme == "smtp+starttls" or q.get("starttls") in ("1", "true", "yes"):
+            tls = "starttls"
+        user = unquote(p.username or "")
+        default_port = 465 if tls == "ssl" else (587 if tls == "starttls" else 25)
+        return cls(
+            host=p.hostname,
+            port=p.port or default_port,
+            user=user,
+            password=unquote(p.password or ""),
+            sender=q.get("from") or (user if "@" in user else f"duban@{p.hostname}"),
+            tls=tls,
+        )
 
 
 class ConfigError(Exception):
@@ -45,6 +80,28 @@ def _positive_float(v: str) -> float:
     if not f > 0:
         raise ValueError(f"must be a positive number: {v!r}")
     return f
+
+
+def _positive_int(v: str) -> int:
+    n = int(v)
+    if n < 1:
+        raise ValueError(f"must be at least 1: {v!r}")
+    return n
+
+
+def _seconds(v: str) -> int:
+    n = int(v)
+    if n < 0:
+        raise ValueError(f"must not be negative: {v!r}")
+    return n
+
+
+def _url_problem(name: str, value: str, schemes: tuple[str, ...]) -> str | None:
+    p = urlsplit(value)
+    if p.scheme not in schemes or not (p.netloc or p.path):
+        # the value is not echoed: a Redis URL may hold a password
+        return f"{name}: must start with {' or '.join(s + '://' for s in schemes)}"
+    return None
 
 
 def _list(v: str) -> tuple[str, ...]:
@@ -141,14 +198,14 @@ class Settings:
             "link_allow": _list,
             "fake_now": _instant,
             "clock_speed": _positive_float,
-            "max_body_bytes": int,
-            "robot_per_minute": int,
+            "max_body_bytes": _positive_int,
+            "robot_per_minute": _positive_int,
             "robot_window_s": _positive_float,
             "push_timeout_s": _positive_float,
-            "push_backoff_s": int,
-            "cooldown_wecom_s": int,
-            "cooldown_dingtalk_s": int,
-            "push_lease_s": int,
+            "push_backoff_s": _seconds,
+            "cooldown_wecom_s": _seconds,
+            "cooldown_dingtalk_s": _seconds,
+            "push_lease_s": _positive_int,
         }
         aliases = {"indicators_path": "DUBAN_INDICATORS", "org_path": "DUBAN_ORG"}
         for f in fields(cls):
@@ -206,6 +263,26 @@ class Settings:
                     out.append(f"{name}: not a date YYYY-MM-DD: {d!r}")
         if set(self.extra_holidays) & set(self.extra_workdays):
             out.append("DUBAN_EXTRA_HOLIDAYS and DUBAN_EXTRA_WORKDAYS name the same day")
+        try:
+            ZoneInfo(self.tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            out.append(f"DUBAN_TZ: not a time zone name such as Asia/Shanghai: {self.tz!r}")
+        if self.smtp_url:
+            try:
+                SmtpConfig.from_url(self.smtp_url)
+            except ValueError as e:
+                out.append(f"DUBAN_SMTP_URL: {e}")  # the URL itself holds a password
+        web = ("http", "https")
+        for name, url, schemes in (
+            ("DUBAN_PUBLIC_URL", self.public_url, web),
+            ("DUBAN_DINGTALK_API_BASE", self.dingtalk_api_base, web),
+            ("DUBAN_DINGTALK_OAPI_BASE", self.dingtalk_oapi_base, web),
+            ("DUBAN_WECOM_API_BASE", self.wecom_api_base, web),
+            ("DUBAN_REDIS_URL", self.redis_url, ("redis", "rediss", "unix")),
+        ):
+            problem = url and _url_problem(name, url, schemes)
+            if problem:
+                out.append(problem)
         if self.dingtalk_reply not in ("queue", "inline"):
             out.append(f"DUBAN_DINGTALK_REPLY: 'queue' or 'inline', not {self.dingtalk_reply!r}")
         if not self.demo and not self.secret_key and self.admin_password:

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import smtplib
 import ssl
-from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
-from urllib.parse import parse_qs, unquote, urlsplit
 
+from bot.config import SmtpConfig
 from bot.messages import Notice
 from bot.progress import Assignment
 from bot.reports import (
@@ -143,37 +142,6 @@ def build_submission(rt, now: datetime, department: str, version: int) -> dict:
         [(f"submission:{department}:{version}", Notice(text, department))]
     )
     return {"queued": queued, "tokens": [tokens["xlsx"], tokens["docx"]]}
-
-
-@dataclass(frozen=True)
-class SmtpConfig:
-    host: str
-    port: int
-    user: str
-    password: str
-    sender: str
-    tls: str  # "" | "ssl" | "starttls"
-
-    @classmethod
-    def from_url(cls, url: str) -> SmtpConfig:
-        """smtp://[user[:password]@]host[:port][?from=addr&starttls=1], smtps://... for TLS."""
-        p = urlsplit(url)
-        if p.scheme not in ("smtp", "smtps", "smtp+starttls") or not p.hostname:
-            raise ValueError("DUBAN_SMTP_URL must look like smtp://user:password@host:port")
-        q = {k: v[-1] for k, v in parse_qs(p.query).items()}
-        tls = "ssl" if p.scheme == "smtps" else ""
-        if p.scheme == "smtp+starttls" or q.get("starttls") in ("1", "true", "yes"):
-            tls = "starttls"
-        user = unquote(p.username or "")
-        default_port = 465 if tls == "ssl" else (587 if tls == "starttls" else 25)
-        return cls(
-            host=p.hostname,
-            port=p.port or default_port,
-            user=user,
-            password=unquote(p.password or ""),
-            sender=q.get("from") or (user if "@" in user else f"duban@{p.hostname}"),
-            tls=tls,
-        )
 
 
 def submission_message(rt, department: str, version: int, at: str, files) -> EmailMessage:
