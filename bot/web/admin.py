@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 from datetime import timedelta
@@ -34,6 +35,8 @@ from bot.queue import QUEUE_NAME
 from bot.schedule import job_id
 from bot.web import views
 from bot.web.common import check_csrf, csrf_token, install, runtime, secure_headers
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint(
     "admin",
@@ -202,6 +205,12 @@ def run_command(text: str) -> str:
             is_admin=True,
         )
     )
+    # 退回 and 通过 reach the department's chat at once, as they do from chat (bot/inbound.py):
+    # the outbox is drained now, not at the next minute's sweep.
+    try:
+        delivery.request_drain(rt.store, rt.services["enqueue"])
+    except Exception:  # the notice is safe in the outbox; the sweep sends it
+        log.exception("could not enqueue a drain of the outbox")
     return reply.text or "已处理。"
 
 

@@ -7,6 +7,7 @@ import re
 import pytest
 from rq import Queue
 
+from bot import delivery
 from bot.messages import Incoming
 from bot.progress import Material, Role, Status
 from bot.records import Change
@@ -190,6 +191,9 @@ def test_approve_and_return_from_the_page_notify_the_department(admin_client, we
     a = web_rt.store.assignment(ind, dept)[0]
     assert a.status is Status.RETURNED and a.reason == "缺少 2020 年的台账"
     assert any("缺少 2020 年的台账" in t for t in outbox_texts(web_rt, dept))
+    # delivered at once, as from chat: a drain of the outbox is queued now
+    q = Queue("duban", connection=web_rt.redis)
+    assert [q.fetch_job(j).func_name for j in q.job_ids] == [delivery.DRAIN_JOB]
 
     resp = admin_client.post(
         f"/admin/indicators/{ind}/review",
