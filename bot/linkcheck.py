@@ -1,5 +1,10 @@
 """The background link check: fetch queued URLs (bot.links), record their state, and give a
-material submitted without a name its page title (an audited, compare-and-set change)."""
+material submitted without a name its page title (an audited, compare-and-set change).
+
+A link is checked when it is submitted and again and again after that: a page that was down for
+an hour is not reported dead until the inspection, and one that vanishes after submission is
+noticed. New links go first; then those due for another look (RECHECK_*), while a material
+still uses them."""
 
 from __future__ import annotations
 
@@ -14,30 +19,57 @@ log = logging.getLogger(__name__)
 
 ACTOR = "system:linkcheck"
 
+RECHECK_OK_S = 3 * 86400  # a working link is looked at again every three days
+# a failing one soon, then less often: after its 1st, 2nd, and 3rd or later failure in a row
+RECHECK_FAILED_S = (3600, 6 * 3600, 86400)
+
+
+def next_check_in(ok: bool, fails: int) -> int:
+    """Seconds until the next check of a link, given this one's outcome and the failures in a
+    row it makes."""
+    if ok:
+        return RECHECK_OK_S
+    return RECHECK_FAILED_S[min(fails, len(RECHECK_FAILED_S)) - 1]
+
 
 def check_queued_links(rt, now: datetime, limit: int = 20, **check_options) -> dict:
-    """Check up to `limit` queued URLs; returns counts of checked, dead and titles filled."""
-    urls = rt.store.queued_links(limit)
+    """Check up to `limit` links, new ones first, then those due again; returns counts of
+    checked, rechecked, dead, titles filled and links no material uses any longer."""
+    store = rt.store
+    fresh = store.queued_links(limit)
+    due = store.due_links(now.timestamp(), limit - len(fresh)) if len(fresh) < limit else []
+    unused: list[str] = []
+    if due:
+        in_use = _urls_in_use(rt)
+        unused = [u for u in due if u not in in_use]
+        store.forget_links(unused)
+        due = [u for u in due if u in in_use]
+    before = store.link_states(due)
     titles: dict[str, str] = {}
     dead = 0
-    for url in urls:
+    for url in (*fresh, *due):
         result = check_link(url, allow=rt.settings.link_allow, clock=lambda: now, **check_options)
-        rt.store.set_link_state(
-            url,
-            {
-                "ok": result.ok,
-                "status": "" if result.status is None else result.status,
-                "title": result.title,
-                "error": result.error,
-                "final_url": result.final_url,
-                "checked_at": result.checked_at.isoformat() if result.checked_at else "",
-            },
+        fails = 0 if result.ok else before.get(url, {}).get("fails", 0) + 1
+        state = result.to_dict()
+        del state["url"]
+        state["status"] = "" if result.status is None else result.status
+        store.set_link_state(
+            url, {**state, "fails": fails}, now.timestamp() + next_check_in(result.ok, fails)
         )
         dead += not result.ok
         if result.title:
             titles[url] = result.title
     filled = fill_titles(rt, titles) if titles else 0
-    return {"checked": len(urls), "dead": dead, "titles_filled": filled}
+    return {
+        "checked": len(fresh) + len(due), "rechecked": len(due), "dead": dead,
+        "titles_filled": filled, "forgotten": len(unused),
+    }  # fmt: skip
+
+
+def _urls_in_use(rt) -> set[str]:
+    """Every link a material of any department holds now."""
+    everything = rt.store.assignments_of(rt.org.departments)
+    return {m.url for a in everything.values() for m in a.materials if m.url}
 
 
 def fill_titles(rt, titles: dict[str, str]) -> int:

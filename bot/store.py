@@ -125,6 +125,10 @@ class Keys:
     def link_queue(self) -> str:  # set of URLs waiting for a check
         return self._k("linkq")
 
+    @property
+    def link_recheck(self) -> str:  # sorted set URL -> epoch seconds of its next check
+        return self._k("linkre")
+
     def schedule(self, name: str) -> str:
         return self._k("sched", name)
 
@@ -533,8 +537,9 @@ class RedisStore:
             pipe.hgetall(self.keys.link(u))
         return {u: _link_state(h) for u, h in zip(urls, pipe.execute(), strict=True) if h}
 
-    def set_link_state(self, url: str, state: dict) -> None:
-        """Record a link check (ok, status, title, error, checked_at) and drop it from the queue."""
+    def set_link_state(self, url: str, state: dict, next_check: float | None = None) -> None:
+        """Record a link check (ok, status, title, error, checked_at, fails), drop it from the
+        queue of new links and, with `next_check` (epoch seconds), plan its next check."""
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(
             self.keys.link(url),
@@ -543,10 +548,23 @@ class RedisStore:
             },
         )
         pipe.srem(self.keys.link_queue, url)
+        if next_check is not None:
+            pipe.zadd(self.keys.link_recheck, {url: next_check})
         pipe.execute()
 
     def queued_links(self, count: int = 100) -> list[str]:
+        """New links, never checked yet."""
         return [_s(u) for u in self.r.srandmember(self.keys.link_queue, count)]
+
+    def due_links(self, now: float, count: int) -> list[str]:
+        """Checked links whose next check is due at `now` (epoch seconds), most overdue first."""
+        return [_s(u) for u in self.r.zrangebyscore(self.keys.link_recheck, "-inf", now, 0, count)]
+
+    def forget_links(self, urls: Iterable[str]) -> None:
+        """No more checks for these (no material uses them any longer)."""
+        urls = list(urls)
+        if urls:
+            self.r.zrem(self.keys.link_recheck, *urls)
 
     def star_overrides(self) -> dict[int, bool]:
         return _star_map(self.r.hgetall(self.keys.stars))
@@ -1266,6 +1284,7 @@ def _link_state(h: dict) -> dict:
         "title": d.get("title", ""),
         "error": d.get("error", ""),
         "checked_at": d.get("checked_at", ""),
+        "fails": int(d["fails"]) if d.get("fails", "").isdigit() else 0,
     }
 
 
