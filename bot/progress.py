@@ -152,13 +152,16 @@ class Assignment:
 def status_after_edit(a: Assignment, materials: tuple[Material, ...], explanation: str) -> Status:
     """The status an assignment takes after its materials or explanation changed.
 
-    Returned items stay returned (the reason stays visible) until marked done again; done and
-    approved items stay complete while they still hold something; an emptied item is back to todo.
+    Returned items stay returned (the reason stays visible) until marked done again; done items
+    stay done while they still hold something; an approved item becomes done again, since what the
+    office accepted has changed and awaits its review anew; an emptied item is back to todo.
     """
     has_content = bool(materials or explanation)
     if not has_content:
         return Status.RETURNED if a.status is Status.RETURNED else Status.TODO
-    if a.status in (Status.RETURNED, Status.DONE, Status.APPROVED):
+    if a.status is Status.APPROVED:
+        return Status.DONE
+    if a.status in (Status.RETURNED, Status.DONE):
         return a.status
     return Status.IN_PROGRESS
 

@@ -39,6 +39,13 @@ STATUS_ICON = {
 
 
 @functools.lru_cache(maxsize=4096)  # indicator texts repeat in every task list
+def review_again(before: Assignment, after: Assignment) -> str:
+    """The line an edit adds when it takes back an approval (progress.status_after_edit)."""
+    if before.status is Status.APPROVED and after.status is not Status.APPROVED:
+        return "本项原已通过审核，修改后需依法治区办重新审核。"
+    return ""
+
+
 def shorten(text: str, n: int = 28) -> str:
     text = " ".join(text.split())
     return text if len(text) <= n else text[: n - 1] + "…"

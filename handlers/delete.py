@@ -1,5 +1,6 @@
 """删除: remove one of our materials by its number in 查看."""
 
+from bot import texts
 from bot.commands import Context, IndicatorParam, IntParam, UserError, command
 from bot.messages import Reply
 from bot.progress import status_after_edit
@@ -31,5 +32,5 @@ def delete(ctx: Context, ind, number: int) -> Reply:
     ctx.commit(a, raw, after, "delete", note=gone.url or gone.title)
     return Reply(
         f"已删除第{ind.id}项的材料「{gone.title or gone.url}」，剩余 {len(materials)} 份"
-        f"（{after.status.label}）。如删错了，发送「撤销 {ind.id}」。"
+        f"（{after.status.label}）。如删错了，发送「撤销 {ind.id}」。{texts.review_again(a, after)}"
     )

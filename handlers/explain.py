@@ -1,5 +1,6 @@
 """说明: set our 报送说明 (explanation) for an indicator."""
 
+from bot import texts
 from bot.commands import Context, IndicatorParam, TextParam, UserError, command
 from bot.messages import Reply
 from bot.progress import status_after_edit
@@ -24,4 +25,5 @@ def explain(ctx: Context, ind, text: str) -> Reply:
     verb = "已更新" if a.explanation else "已保存"
     return Reply(
         f"{verb}第{ind.id}项的报送说明（{len(text)} 字），当前状态：{after.status.label}。"
+        f"{texts.review_again(a, after)}"
     )

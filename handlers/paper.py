@@ -1,5 +1,6 @@
 """纸质: add a paper material (bound in the department's volumes) to our catalogue."""
 
+from bot import texts
 from bot.commands import Context, IndicatorParam, TextParam, UserError, command
 from bot.messages import Reply
 from bot.progress import Material, status_after_edit
@@ -30,5 +31,5 @@ def paper(ctx: Context, ind, title: str) -> Reply:
     ctx.commit(a, raw, after, "paper")
     return Reply(
         f"已登记第{ind.id}项纸质材料「{title}」，本项现有材料 {len(materials)} 份"
-        f"（{after.status.label}）。纸质材料请整理成册，备9月实地查验。"
+        f"（{after.status.label}）。纸质材料请整理成册，备9月实地查验。{texts.review_again(a, after)}"
     )

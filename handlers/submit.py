@@ -1,5 +1,6 @@
 """提交: add one or more web links to our catalogue for an indicator."""
 
+from bot import texts
 from bot.commands import Context, IndicatorParam, LinksParam, UserError, command
 from bot.messages import Reply
 from bot.progress import Material, status_after_edit
@@ -43,5 +44,7 @@ def submit(ctx: Context, ind, links) -> Reply:
         lines.append(f"另有 {skipped} 个链接之前已提交，已跳过。")
     if not name:
         lines.append("未写名称的材料将自动使用网页标题。")
-    lines.append(f"材料齐全后请发送「完成 {ind.id}」。")
-    return Reply("\n".join(lines))
+    if not after.is_complete:
+        lines.append(f"材料齐全后请发送「完成 {ind.id}」。")
+    lines.append(texts.review_again(a, after))
+    return Reply("\n".join(x for x in lines if x))

@@ -156,6 +156,12 @@ def test_admin_approve_and_return_notify_department(rt, sfj, admin):
     assert "已通过司法局第12项" in admin("通过 12 司法局")
     assert state(rt, 12, "司法局").status is Status.APPROVED
     assert "已通过依法治区办审核" in [n for _, n, _ in rt.store.outbox()][-1].text
+    # Changing what the office accepted sends it back to 已完成, to be reviewed again.
+    out = sfj("提交 12 https://a.cn/new 补充台账")
+    assert "（已完成）" in out and "修改后需依法治区办重新审核" in out
+    assert "材料齐全后请发送" not in out  # it is done already
+    assert state(rt, 12, "司法局").status is Status.DONE
+    assert "修改后需依法治区办重新审核" not in sfj("纸质 12 台账")  # reviewed once is enough
 
 
 def test_star_toggle_changes_weights(rt, admin):
