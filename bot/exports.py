@@ -36,19 +36,29 @@ def _stamp(rt, now: datetime) -> str:
     return rt.calendar.local_now(now).strftime("%Y%m%d-%H%M")
 
 
-def catalog_rows(catalog, assignments: dict[int, Assignment]) -> list[CatalogRow]:
+def catalog_rows(
+    catalog, assignments: dict[int, Assignment], names: dict[str, str] | None = None
+) -> list[CatalogRow]:
+    """The workbook rows; `names` (actor -> person, see actor_names) names who changed each."""
+    names = names or {}
     return [
-        CatalogRow(catalog.indicators[i], a)
+        CatalogRow(catalog.indicators[i], a, names.get(a.updated_by, ""))
         for i, a in sorted(assignments.items())
         if i in catalog.indicators
     ]
+
+
+def actor_names(rt) -> dict[str, str]:
+    """actor ("platform:user id") -> the person's name, from org.yaml and the bindings."""
+    people = (*rt.org.members, *rt.store.bindings())
+    return {f"{p.platform}:{p.user_id}": p.name for p in people if p.name}
 
 
 def department_files(
     rt, department: str, assignments: dict[int, Assignment], now: datetime, suffix: str
 ) -> list[tuple[str, bytes, str]]:
     """[(file name, bytes, kind)] of the 资料目录 workbook and the 报送材料说明 document."""
-    rows = catalog_rows(rt.catalog, assignments)
+    rows = catalog_rows(rt.catalog, assignments, actor_names(rt))
     campaign, tz = rt.catalog.campaign, rt.settings.tz
     return [
         (
@@ -98,8 +108,9 @@ def export_district(rt, now: datetime, request_id: str) -> dict:
     departments = [d for d in rt.org.departments if any(k[1] == d for k in rt.assignments)]
     assignments = rt.store.assignments_of(departments)
     data = district_workbook(
-        rt.catalog.campaign, rt.catalog, departments, assignments, now, tz=rt.settings.tz
-    )
+        rt.catalog.campaign, rt.catalog, departments, assignments, now,
+        tz=rt.settings.tz, names=actor_names(rt),
+    )  # fmt: skip
     name = f"全区资料目录汇总_{_stamp(rt, now)}.xlsx"
     token = rt.store.put_export(name, data, EXPORT_TTL, kind="xlsx")
     text = (

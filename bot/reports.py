@@ -49,6 +49,7 @@ class CatalogRow:
 
     indicator: Indicator
     assignment: Assignment
+    by: str = ""  # the name of whoever made the assignment's last change ("" = not known)
 
 
 # --- shared helpers ---------------------------------------------------------------------------
@@ -182,6 +183,13 @@ def _title_rows(ws: Worksheet, title: str, subtitle: str, width: int) -> None:
     ws.row_dimensions[1].height = 28
 
 
+def actor_label(actor: str) -> str:
+    """An audit actor ("dingtalk:staff001", "web:admin", "system:linkcheck") for a reader who
+    has no name for it."""
+    kind, _, who = actor.partition(":")
+    return {"system": "系统", "web": "管理后台"}.get(kind, who or actor)
+
+
 def _material_rows(r: CatalogRow, tz: str) -> list[tuple[Material | None, list]]:
     ind, a = r.indicator, r.assignment
     common = [ind.id, ind.level1, ind.level2, ind.level3, ind.evidence, a.role.label]
@@ -189,7 +197,7 @@ def _material_rows(r: CatalogRow, tz: str) -> list[tuple[Material | None, list]]
     for m in a.materials or (None,):
         if m is None:
             cells = ["", "", ""]
-            who, when = a.updated_by, a.updated_at
+            who, when = r.by or actor_label(a.updated_by), a.updated_at
         else:
             cells = [m.title, m.kind_label, m.url]
             who, when = m.added_by, m.added_at
@@ -347,9 +355,12 @@ def district_workbook(
     generated_at: dt.datetime,
     *,
     tz: str = DEFAULT_TZ,
+    names: dict[str, str] | None = None,
 ) -> bytes:
     """The office's workbook: sheet 总览 (department × indicator status matrix with each
-    department's done/total) and then one 资料目录 sheet per department, in the given order."""
+    department's done/total) and then one 资料目录 sheet per department, in the given order.
+    `names`: actor -> person, for 提交人 (CatalogRow.by)."""
+    names = names or {}
     wb = Workbook()
     ws = wb.active
     ws.title = "总览"
@@ -391,7 +402,7 @@ def district_workbook(
     for (ind_id, dept), a in assignments.items():
         ind = catalog.indicators.get(ind_id)
         if ind is not None and dept in per_department:
-            per_department[dept].append(CatalogRow(ind, a))
+            per_department[dept].append(CatalogRow(ind, a, names.get(a.updated_by, "")))
 
     for i, dept in enumerate(departments):
         row = header + 1 + i

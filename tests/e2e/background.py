@@ -92,8 +92,8 @@ def say(rt, user: str, text: str, admin: bool = False) -> str:
     return reply.text
 
 
-def bind(rt, user: str, department: str, role: str = "member") -> None:
-    b = Binding("console", user, department, user, role, rt.store.now_iso())
+def bind(rt, user: str, department: str, role: str = "member", name: str = "") -> None:
+    b = Binding("console", user, department, name or user, role, rt.store.now_iso())
     rt.store.set_binding("console", user, rt.store.binding("console", user), b, "test")
 
 

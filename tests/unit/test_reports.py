@@ -12,6 +12,7 @@ from bot.progress import Assignment, Material, Role, Status
 from bot.reports import (
     COLUMNS,
     CatalogRow,
+    actor_label,
     department_workbook,
     district_workbook,
     explanation_document,
@@ -370,3 +371,12 @@ def test_document_uses_a4_and_chinese_fonts(document):
     run = document.paragraphs[0].runs[0]
     fonts = run._element.rPr.rFonts
     assert fonts.get("{http://schemas.openxmlformats.org/wordprocessingml/2006/main}eastAsia")
+
+
+@pytest.mark.parametrize(
+    ("actor", "label"),
+    [("web:admin", "管理后台"), ("system:linkcheck", "系统"), ("dingtalk:staff001", "staff001"),
+     ("张三", "张三"), ("", "")],
+)  # fmt: skip
+def test_an_actor_without_a_name_reads_as_who_it_is(actor, label):
+    assert actor_label(actor) == label
