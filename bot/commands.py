@@ -357,6 +357,12 @@ class Context:
         return f"{self.msg.platform}:{self.msg.user_id}"
 
     @property
+    def our_group(self) -> str:
+        """Where the department's pushes arrive, as the sender sees it: this group, or (from a
+        one-to-one chat) the department's group."""
+        return "本群" if self.msg.is_group else "本部门工作群"
+
+    @property
     def binding(self):
         return self.preload.binding
 

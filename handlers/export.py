@@ -44,7 +44,7 @@ def export(ctx: Context, target: str) -> Reply:
         now_iso=ctx.now_iso(),
         to_office=to_office,
     )
-    where = "依法治区办群" if to_office else "本群"
+    where = "依法治区办群" if to_office else ctx.our_group
     return Reply(
         f"正在生成{dept}的资料目录（Excel）和报送材料说明（Word），"
         f"稍后下载链接将发到{where}，请稍候。"

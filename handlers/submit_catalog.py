@@ -43,7 +43,7 @@ def submit_catalog(ctx: Context) -> Reply:
         lines.append(
             f"依法治区办已收到通知，可在管理后台下载定稿（报送邮箱：{campaign.submit_to}）。"
         )
-    lines.append("定稿文件生成后，下载链接会发到本群。")
+    lines.append(f"定稿文件生成后，下载链接会发到{ctx.our_group}。")
     if done < len(items):
         lines.append(f"注意：还有 {len(items) - done} 项未完成，补齐后可再次报送（版本号递增）。")
     return Reply("\n".join(lines))

@@ -125,7 +125,7 @@ def check_document(rt, data: bytes, assignments) -> None:
 
 def test_export_posts_links_to_files_that_match_the_state(rt, sfj):
     reply = say(rt, sfj, "导出")
-    assert "稍后下载链接将发到本群" in reply
+    assert "稍后下载链接将发到本部门工作群" in reply  # said in a one-to-one chat
     work(rt)
     posted = [n for n in notices(rt) if n.department == DEPT and "资料目录已生成" in n.text]
     assert len(posted) == 1

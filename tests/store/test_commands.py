@@ -354,3 +354,14 @@ def test_every_state_change_has_exactly_one_audit_entry(rt, sfj, admin):
     assert last.action == "star" and last.actor == "console:boss"
     submit = next(e for e in rt.store.audit(count=50) if e.action == "submit")
     assert submit.before and json.loads(submit.after)["materials"][1]["url"] == "https://a.cn/2"
+
+
+def test_export_says_where_the_link_will_arrive(rt, sfj):
+    from bot.messages import Incoming
+
+    def export_in(is_group: bool) -> str:
+        msg = Incoming("console", "u-sfj", "导出", "cid-1" if is_group else "", is_group, True)
+        return rt.dispatcher.handle(msg).text
+
+    assert "稍后下载链接将发到本群" in export_in(True)
+    assert "稍后下载链接将发到本部门工作群" in export_in(False)
