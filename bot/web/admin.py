@@ -175,6 +175,22 @@ def matrix():
     )
 
 
+@bp.get("/admin/submissions")
+def submissions():
+    """Who has submitted (报送), every version with its files and mail state, then who has not."""
+    rt = runtime()
+    departments = views.assigned_departments(rt)
+    department = request.args.get("department", "")
+    if department not in departments:
+        department = ""
+    return render_template(
+        "submissions.html",
+        data=views.submissions(rt, department),
+        departments=departments,
+        department=department,
+    )
+
+
 @bp.get("/admin/indicators/<int:ind_id>")
 def indicator(ind_id: int):
     rt = runtime()
@@ -360,7 +376,10 @@ def _failed_jobs(q: Queue, limit: int = 20) -> list[dict]:
 def deliveries():
     rt = runtime()
     return render_template(
-        "deliveries.html", dead=delivery.dead_letters(rt.store), health=queue_health(rt)
+        "deliveries.html",
+        dead=delivery.dead_letters(rt.store),
+        health=queue_health(rt),
+        unreachable=views.unreachable_departments(rt),
     )
 
 

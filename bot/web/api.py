@@ -55,6 +55,7 @@ _PARAMS = {
     "api.indicators": {"level1", "star"},
     "api.assignments": {"department", "indicator", "status"},
     "api.audit": {"limit", "cursor", "department", "action", "indicator"},
+    "api.submissions": {"department"},
 }
 
 
@@ -174,3 +175,9 @@ def audit():
         indicator=ind,
     )
     return jsonify({"items": [views.audit_dict(e) for e in entries], "next_cursor": nxt or None})
+
+
+@bp.get("/submissions")
+def submissions():
+    rt = runtime()
+    return jsonify(views.submissions(rt, department=_department_arg()))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bot.progress import Role, Status
 from bot.runtime import Runtime
-from bot.web.views import ACTION_LABELS
+from bot.web.views import ACTION_LABELS, MAIL_LABELS
 
 AUDIT_MAX_LIMIT = 500
 CURSOR_PATTERN = r"^[0-9]{1,19}-[0-9]{1,19}$"
@@ -91,6 +91,7 @@ def build_document(rt: Runtime) -> dict:
                 ),
                 "indicators": INT,
                 "departments": INT,
+                "submitted_departments": {**INT, "description": "已报送（至少一版）的部门数"},
             }
         ),
         "DepartmentProgress": _obj(
@@ -106,6 +107,56 @@ def build_document(rt: Runtime) -> dict:
                 "lead_count": INT,
                 "by_status": _ref("ByStatus"),
                 "reached_at": NULL_STR,
+                "submission": _ref("LatestSubmission"),  # null: not submitted yet
+            }
+        ),
+        "LatestSubmission": _obj(
+            {"version": {"type": "integer", "minimum": 1}, "at": STR}, nullable=True
+        ),
+        "SubmissionFile": _obj(
+            {
+                "kind": {"type": "string", "enum": ["xlsx", "docx"]},
+                "name": STR,
+                "token": STR,
+                "url": {**STR, "description": "下载地址（/exports/<token>，无需登录）"},
+            }
+        ),
+        "Submission": _obj(
+            {
+                "version": {"type": "integer", "minimum": 1},
+                "at": {**STR, "description": "报送时间（UTC）"},
+                "actor": {**STR, "description": "报送人（平台:用户）"},
+                "files": {
+                    **_list(_ref("SubmissionFile")),
+                    "description": "定稿文件；生成前为空",
+                },
+                "mail": {
+                    "type": "string",
+                    "nullable": True,
+                    "enum": [*MAIL_LABELS, None],
+                    "description": "邮件状态；定稿文件生成前为 null",
+                },
+                "mail_label": STR,
+                "mailed_at": NULL_STR,
+                "mailed_to": NULL_STR,
+                "mail_error": {**NULL_STR, "description": "最近一次发送失败的错误类型"},
+            }
+        ),
+        "DepartmentSubmissions": _obj(
+            {
+                "department": STR,
+                "versions": {**_list(_ref("Submission")), "description": "各版本，最新在前"},
+            }
+        ),
+        "Submissions": _obj(
+            {
+                "submitted_count": {**INT, "description": "全区已报送的部门数"},
+                "department_count": {**INT, "description": "全区有任务的部门数"},
+                "submitted": {
+                    **_list(_ref("DepartmentSubmissions")),
+                    "description": "已报送的部门，最近报送的在前",
+                },
+                "not_submitted": {**_list(STR), "description": "未报送的部门"},
             }
         ),
         "Indicator": _obj(_indicator_props()),
@@ -256,6 +307,12 @@ def build_document(rt: Runtime) -> dict:
             ],
         ),
     }
+    paths["/submissions"] = get(
+        "listSubmissions",
+        "各部门报送情况：每一版的时间、报送人、定稿文件和邮件状态，以及未报送的部门",
+        _ref("Submissions"),
+        [dept_param],
+    )
     return {
         "openapi": "3.0.3",
         "info": {

@@ -10,6 +10,8 @@ import json
 from urllib.parse import urlsplit
 
 from bot.catalog import Indicator
+from bot.delivery import route_for
+from bot.exports import download_url
 from bot.progress import Assignment, Material, Role, Status, compute_scores, rank, starred_ids
 from bot.records import AuditEntry
 from bot.runtime import Runtime
@@ -27,8 +29,22 @@ ACTION_LABELS = {
     "approve": "通过",
     "return": "退回",
     "star": "星标",
-    "submission": "报送",
+    "submit_catalog": "报送",
+    "submission_files": "报送定稿",
+    "submission_mailed": "报送邮件已发送",
+    "submission_mail_error": "报送邮件待重试",
+    "submission_mail_failed": "报送邮件发送失败",
 }
+
+# The mail states bot/exports.py and bot/jobs.py store on a submission's files record.
+MAIL_LABELS = {
+    "pending": "待发送",
+    "sent": "已发送",
+    "retrying": "重试中",
+    "failed": "发送失败",
+    "not_configured": "未配置邮件",
+}
+MAIL_BUILDING = "等待定稿"  # no files record yet: the build job has not run
 
 
 def is_web_url(url: str) -> bool:
@@ -72,9 +88,17 @@ def starred(rt: Runtime) -> frozenset[int]:
     return starred_ids(rt.catalog, rt.store.star_overrides())
 
 
+def assigned_departments(rt: Runtime) -> list[str]:
+    """The departments that have assignments, in org.yaml order."""
+    assigned = {d for _, d in rt.assignments}
+    return [d for d in rt.org.departments if d in assigned]
+
+
 def department_progress(rt: Runtime) -> list[dict]:
-    """Every department with assignments, in ranking order, with its counts per status."""
+    """Every department with assignments, in ranking order, with its counts per status and
+    its latest submission ({version, at} or None)."""
     statuses, overrides, reached, last = rt.store.ranking_inputs()
+    latest = rt.store.latest_submissions()
     stars = starred_ids(rt.catalog, overrides)
     rows = rank(compute_scores(statuses, stars, reached))
     counts: dict[str, dict[str, int]] = {}
@@ -100,9 +124,16 @@ def department_progress(rt: Runtime) -> list[dict]:
                 "lead_count": leads.get(s.department, 0),
                 "by_status": counts.get(s.department, {}),
                 "reached_at": s.reached_at or None,
+                "submission": _latest(latest.get(s.department)),
             }
         )
     return out
+
+
+def _latest(entry: dict | None) -> dict | None:
+    if not entry:
+        return None
+    return {"version": int(entry["version"]), "at": entry.get("at", "")}
 
 
 def totals(rt: Runtime) -> dict:
@@ -135,6 +166,9 @@ def overview(rt: Runtime) -> dict:
         "totals": totals(rt),
         "indicators": len(rt.catalog.indicators),
         "departments": len({d for _, d in rt.assignments}),
+        "submitted_departments": len(
+            set(rt.store.latest_submissions()) & {d for _, d in rt.assignments}
+        ),
     }
 
 
@@ -304,3 +338,79 @@ def audit_dict(e: AuditEntry) -> dict:
         "before": e.before,
         "after": e.after,
     }
+
+
+# --- submissions (报送) ----------------------------------------------------------------------
+
+
+def submission_dict(rt: Runtime, department: str, s: dict) -> dict:
+    """One version as the office sees it: when, who, its files and where its mail stands."""
+    version = int(s["version"])
+    defaults = {
+        "xlsx": f"{department}_资料目录_第{version}版.xlsx",
+        "docx": f"{department}_报送材料说明_第{version}版.docx",
+    }
+    files = [
+        {
+            "kind": kind,
+            "name": s.get(f"{kind}_name") or defaults[kind],
+            "token": s[kind],
+            "url": download_url(rt.settings, s[kind]),
+        }
+        for kind in ("xlsx", "docx")
+        if s.get(kind)
+    ]
+    mail = s.get("mail") or None
+    return {
+        "version": version,
+        "at": s.get("at", ""),
+        "actor": s.get("actor", ""),
+        "files": files,
+        "mail": mail,
+        "mail_label": MAIL_LABELS.get(mail, mail) if mail else MAIL_BUILDING,
+        "mailed_at": s.get("mailed_at") or None,
+        "mailed_to": s.get("mailed_to") or None,
+        "mail_error": s.get("mail_error") or None,
+    }
+
+
+def submissions(rt: Runtime, department: str = "") -> dict:
+    """Departments that have submitted (latest submission first, each version newest first),
+    then the ones that have not. The counts are the district's, whatever the filter."""
+    everyone = assigned_departments(rt)
+    latest = rt.store.latest_submissions()
+    chosen = [department] if department else everyone
+    submitted = [
+        {
+            "department": d,
+            "versions": [submission_dict(rt, d, s) for s in reversed(rt.store.submission_list(d))],
+        }
+        for d in chosen
+        if d in latest
+    ]
+    submitted = [x for x in submitted if x["versions"]]
+    submitted.sort(key=lambda x: x["versions"][0]["at"], reverse=True)  # stable: org order on ties
+    done = {x["department"] for x in submitted}
+    return {
+        "submitted_count": sum(1 for d in everyone if d in latest),
+        "department_count": len(everyone),
+        "submitted": submitted,
+        "not_submitted": [d for d in chosen if d not in done],
+    }
+
+
+# --- deliveries ----------------------------------------------------------------------------
+
+
+def unreachable_departments(rt: Runtime) -> list[str]:
+    """Departments with assignments none of whose chats in org.yaml can be pushed to: their
+    reminders and notices are skipped (bot.delivery._fan_out). The sandbox does not count."""
+    return [
+        d
+        for d in assigned_departments(rt)
+        if not any(
+            route_for(rt.settings, t) is not None
+            for t in rt.org.chats_of(d)
+            if t.platform != "sandbox"
+        )
+    ]

@@ -196,3 +196,28 @@ def test_audit_and_deliveries_pages(page, live_url, web_rt, shot):
     page.goto(f"{live_url}/admin/deliveries")
     expect(page.locator("#queue-health")).to_contain_text("排队中")
     shot(page, "deliveries")
+
+
+def test_submissions_page_shows_a_submission(page, live_url, web_rt, shot):
+    dept = "司法局"
+    ind = lead_indicator(web_rt, dept)
+    for n, text in enumerate([f"纸质 {ind} 2019年执法台账", "报送"]):
+        web_rt.dispatcher.handle(
+            Incoming("sandbox", "zhangsan", text, mentioned=True, message_id=f"sub-{n}")
+        )
+    work(web_rt)  # the files of the submission, built for real
+    login(page, live_url)
+    expect(page.locator(f'#progress-table tr[data-department="{dept}"] .submission')).to_have_text(
+        "第1版 · 2020-08-14 10:00"
+    )
+    page.click("nav a:text-is('报送')")
+    expect(page).to_have_url(re.compile(r"/admin/submissions$"))
+    expect(page.locator("#submission-summary")).to_contain_text("已报送 1 /")
+    section = page.locator(f'section.dept-submissions[data-department="{dept}"]')
+    row = section.locator('tr[data-version="1"]')
+    expect(row).to_contain_text("第1版")
+    expect(row).to_contain_text("2020-08-14 10:00")
+    expect(row.locator("td.mail")).to_contain_text("未配置邮件")
+    expect(row.locator("a", has_text="_资料目录_第1版.xlsx")).to_be_visible()
+    expect(page.locator("#not-submitted")).to_contain_text("民政局")
+    shot(page, "submissions")

@@ -56,6 +56,7 @@ def test_openapi_document_is_public(web_client):
         "/indicators/{indicator_id}",
         "/assignments",
         "/audit",
+        "/submissions",
     }
 
 
