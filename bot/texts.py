@@ -24,6 +24,7 @@ NOT_RESPONSIBLE = "{dept} 不负责第 {n} 项。发送「我的任务」查看�
 BAD_URL = "链接需以 http:// 或 https:// 开头（收到：{url}）。"
 NEED_URL = "请附上材料的网址，链接需以 http:// 或 https:// 开头。"
 TOO_LONG = "内容过长，请控制在 {n} 字以内。"
+QUIET_HOURS = "现在是免打扰时段（{start}–{end}），请在 {end} 以后再{action}。"
 EXTRA_TEXT = "命令后面多了「{extra}」，本次没有执行。"
 NO_DEPARTMENT = "没有找到部门「{name}」。请写部门全称，例如：司法局、行政审批局。"
 AMBIGUOUS_DEPARTMENT = "「{name}」对应多个部门：{names}。请写全称，例如：{example}"
@@ -39,6 +40,13 @@ STATUS_ICON = {
 
 
 @functools.lru_cache(maxsize=4096)  # indicator texts repeat in every task list
+def quiet_hours(cal, action: str) -> str:
+    """The refusal of a push asked for during quiet hours (催办, 立即推送排名)."""
+    return QUIET_HOURS.format(
+        start=f"{cal.quiet_start:%H:%M}", end=f"{cal.quiet_end:%H:%M}", action=action
+    )
+
+
 def review_again(before: Assignment, after: Assignment) -> str:
     """The line an edit adds when it takes back an approval (progress.status_after_edit)."""
     if before.status is Status.APPROVED and after.status is not Status.APPROVED:

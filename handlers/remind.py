@@ -1,5 +1,6 @@
 """催办: the office pushes reminders now, to one department or to every one with open items."""
 
+from bot import texts
 from bot.commands import Context, TokenParam, UserError, command
 from bot.messages import Reply
 from bot.review import resolve_department
@@ -11,10 +12,7 @@ def remind(ctx: Context, department: str) -> Reply:
     """催办 [部门]：立即向该部门（不写则向所有未完成的部门）推送提醒（管理员）"""
     cal = ctx.calendar
     if cal is not None and cal.is_quiet(ctx.now):
-        raise UserError(
-            f"现在是免打扰时段（{cal.quiet_start:%H:%M}–{cal.quiet_end:%H:%M}），"
-            f"请在 {cal.quiet_end:%H:%M} 以后再催办。"
-        )
+        raise UserError(texts.quiet_hours(cal, "催办"))
     dept = resolve_department(ctx, department) if department else ""
     open_count: dict[str, int] = {}
     for (_, d), (_, status) in ctx.store.statuses().items():

@@ -27,7 +27,7 @@ from flask import (
 )
 from rq import Queue
 
-from bot import delivery
+from bot import delivery, texts
 from bot.jobs import JOB_LABELS
 from bot.messages import Incoming
 from bot.progress import STATUS_LABELS, Status
@@ -278,6 +278,9 @@ def rank_now():
     """Push the ranking now: the scheduled job with a slot of its own (once per minute)."""
     rt = runtime()
     now = rt.store.clock()
+    if rt.calendar.is_quiet(now):  # as 催办: nobody's group is woken at night
+        flash(texts.quiet_hours(rt.calendar, "推送排名"), "error")
+        return redirect(_back())
     minute = rt.calendar.local_now(now).strftime("%Y-%m-%d-%H%M")
     try:
         rt.services["enqueue"](

@@ -288,6 +288,16 @@ def test_audit_filters_and_paging(admin_client, web_rt):
     assert '<tr data-action="paper">' in html and '<tr data-action="bind">' not in html
 
 
+def test_rank_now_is_refused_during_quiet_hours(admin_client, web_rt, clock):
+    clock.set(2020, 8, 14, 14, 30)  # 22:30 in Shanghai
+    token = csrf_of(admin_client, "/admin")
+    resp = admin_client.post("/admin/rank", data={"csrf": token}, follow_redirects=True)
+    assert "现在是免打扰时段（21:00–08:00），请在 08:00 以后再推送排名。" in resp.get_data(
+        as_text=True
+    )
+    assert Queue("duban", connection=web_rt.redis).job_ids == []
+
+
 def test_rank_now_pushes_the_ranking(admin_client, web_rt):
     ind = lead_indicator(web_rt, "司法局")
     say(web_rt, "zhangsan", f"纸质 {ind} 台账")
