@@ -5,7 +5,6 @@ Used when DUBAN_REDIS_URL is unset (`make run`) and by the test session.
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -114,7 +113,9 @@ class EmbeddedRedis:
 
 
 def main() -> None:  # pragma: no cover - used by `make redis`
-    r = EmbeddedRedis(os.environ.get("DUBAN_DATA_DIR", "var"), unix=True)
+    from bot.config import Settings
+
+    r = EmbeddedRedis(Settings.from_env().data_dir, unix=True)
     r.start()
     print(r.url, flush=True)
     try:
