@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import redis
 import yaml
+from rq import Worker
 
 from bot import delivery
 from bot.config import Settings
@@ -113,6 +114,12 @@ class World:
         self.workers.append(proc)
         return proc
 
+    def wait_for_workers(self, n: int) -> None:
+        """Until `n` workers listen on the queue (each builds its runtime before it registers)."""
+        self.wait_until(
+            lambda: len(Worker.all(queue=self.queue)) >= n, 30, f"{n} workers listening"
+        )
+
     def kill(self, proc: subprocess.Popen) -> None:
         """SIGKILL the worker and the work horse it forked for the job (RQ puts the horse in
         a process group of its own), as when the machine dies: nothing runs a finally."""
@@ -191,6 +198,7 @@ def test_budget_holds_with_two_workers_pushing_to_one_robot(world_for, stub):
     w = world_for(wecom())
     w.start_worker()
     w.start_worker()
+    w.wait_for_workers(2)  # else the first one ready may push everything alone
     w.notify(*(f"第 {i} 条通知" for i in range(30)))
     w.wait_until(lambda: len(stub.requests_to(WECOM_WEBHOOK)) >= 30, 40, "30 pushes")
     time.sleep(0.5)
