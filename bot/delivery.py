@@ -637,12 +637,17 @@ def classify_openapi(status: int, data: Any) -> Answer:
     d = data if isinstance(data, dict) else {}
     code = d.get("errcode", d.get("code", ""))
     text = str(code)
-    if status == 401 or "token" in text.lower() or "authentication" in text.lower():
+    low = text.lower()
+    if any(w in low for w in ("qps", "throttl", "ratelimit", "flowcontrol")):
+        return Answer("rate_limited", text, text)
+    if "permission" in low or "forbidden" in low:
+        # The app lacks a permission (e.g. qyapi_robot_sendmsg, §3.2.3): no token or retry
+        # helps until the office grants it; the dead letter names the code.
+        return Answer("permanent", text, f"HTTP {status} {text}"[:80])
+    if status == 401 or "token" in low or "authentication" in low:
         return Answer("retry", text, "auth")
     if isinstance(code, int) or text.lstrip("-").isdigit():
         return Answer(classify_errcode("dingtalk", code), text, f"errcode {text}")
-    if any(w in text.lower() for w in ("qps", "throttl", "ratelimit", "flowcontrol")):
-        return Answer("rate_limited", text, text)
     if 400 <= status < 500:
         return Answer("permanent", text, f"HTTP {status} {text}"[:80])
     return Answer("retry", text, f"HTTP {status}")

@@ -306,6 +306,24 @@ def test_dingtalk_openapi_push_uses_one_cached_token(world_for, stub):
     assert all(r.json["robotCode"] == "ding-robot" for r in sends)
 
 
+def test_dingtalk_openapi_token_is_fetched_again_when_refused_or_expired(world_for, stub):
+    w = world_for({"platform": "dingtalk", "conversation_id": "cid-sifa"})
+    stub.token_expire_in = 302  # cached until 5 minutes before: 2 seconds
+    stub.fail_next(status=401, path=DINGTALK_GROUP_SEND)  # the first token is refused
+    w.start_worker()
+    w.notify("开放接口通知 1")
+    w.wait_until(lambda: len(stub.requests_to(DINGTALK_GROUP_SEND)) >= 2, 20, "a second send")
+    used = [r.headers["x-acs-dingtalk-access-token"] for r in stub.requests_to(DINGTALK_GROUP_SEND)]
+    assert used == ["stub-token-1", "stub-token-2"]  # dropped on 401, fetched anew, delivered
+    time.sleep(2.5)  # token 2 expires from the cache
+    w.notify("开放接口通知 2")
+    w.wait_until(lambda: len(stub.requests_to(DINGTALK_GROUP_SEND)) >= 3, 20, "a third send")
+    last = stub.requests_to(DINGTALK_GROUP_SEND)[-1]
+    assert last.headers["x-acs-dingtalk-access-token"] == "stub-token-3"
+    assert json.loads(last.json["msgParam"])["content"].endswith("开放接口通知 2")
+    assert len(stub.requests_to("/v1.0/oauth2/accessToken")) == 3
+
+
 # --- a worker killed mid-push ---------------------------------------------------------------------
 
 

@@ -110,6 +110,7 @@ class PlatformStub:
         self._stopping = threading.Event()
         self._arrived = threading.Condition(self._lock)
         self._tokens = itertools.count(1)
+        self.token_expire_in = 7200  # expireIn of the DingTalk access tokens it hands out
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -245,7 +246,8 @@ class PlatformStub:
         if not self._signature_ok(rec):
             return 200, {"errcode": 310000, "errmsg": ERRMSG[310000]}
         if rec.path == DINGTALK_TOKEN:
-            return 200, {"accessToken": f"stub-token-{next(self._tokens)}", "expireIn": 7200}
+            token = f"stub-token-{next(self._tokens)}"
+            return 200, {"accessToken": token, "expireIn": self.token_expire_in}
         if rec.path == DINGTALK_GROUP_SEND:
             return 200, {"processQueryKey": f"stub-query-{len(self.requests)}"}
         return 200, {"errcode": 0, "errmsg": "ok"}

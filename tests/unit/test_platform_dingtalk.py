@@ -537,3 +537,29 @@ def test_webhook_answer_passes_the_text_for_unknown_codes():
     slow = classify_webhook("dingtalk", 200, {"errcode": 410100, "errmsg": "send too fast"})
     assert (slow.outcome, slow.errcode) == ("rate_limited", "410100")
     assert classify_webhook("dingtalk", 200, {"errcode": 410100}).outcome == "retry"
+
+
+@pytest.mark.parametrize(
+    ("status", "data", "outcome", "detail"),
+    [
+        (200, {"processQueryKey": "q1"}, "ok", ""),
+        (401, {"code": "InvalidAuthentication", "message": "不合法的access_token"}, "retry", "auth"),
+        (400, {"code": "InvalidAuthentication"}, "retry", "auth"),
+        (400, {"code": "invalidToken", "message": "token 已过期"}, "retry", "auth"),
+        # a permission the app was not granted: fetching a new token cannot help
+        (403, {"code": "Forbidden.AccessDenied.AccessTokenPermissionDenied"}, "permanent",
+         "HTTP 403 Forbidden.AccessDenied.AccessTokenPermissionDenied"),
+        (403, {"code": "Forbidden.AccessDenied.QpsLimitForApi"}, "rate_limited",
+         "Forbidden.AccessDenied.QpsLimitForApi"),
+        (400, {"code": "invalidParameter", "message": "robotCode 不存在"}, "permanent",
+         "HTTP 400 invalidParameter"),
+        (400, {"errcode": 130101}, "rate_limited", "errcode 130101"),
+        (500, None, "retry", "HTTP 500"),
+        (429, {}, "retry", "HTTP 429"),
+    ],
+)  # fmt: skip
+def test_openapi_answers_are_classified(status, data, outcome, detail):
+    from bot.delivery import classify_openapi
+
+    got = classify_openapi(status, data)
+    assert (got.outcome, got.detail) == (outcome, detail)
