@@ -3,10 +3,12 @@ with XML callbacks encrypted and signed by wechatpy and passive replies decrypte
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 from tests.http.callbacks import (
     CORP_ID,
@@ -16,6 +18,8 @@ from tests.http.callbacks import (
     app_text_xml,
     handshake_query,
 )
+from tests.http.conftest import runtime_for
+from tests.http.conftest import testing_app as app_for
 
 SECRET_WORD = "绝密内容XYZ"
 
@@ -180,3 +184,25 @@ def test_three_copies_at_the_same_moment_have_one_effect(hook_app, hook_rt):
     assert contents[0] is not None and contents[0] == contents[1] == contents[2]
     assert "已绑定到司法局" in contents[0]
     assert hook_rt.store.audit_len() == audit + 1
+
+
+def test_url_verification_vector_as_wecom_sends_it(hook_settings, redis_client, clock):
+    """V-W2's echostr exactly as it arrives, percent-encoded in the raw query string, through
+    the WSGI adapter's own query parsing (not a decoded dict)."""
+    vectors = json.loads(
+        Path("/work/shared/docs/vectors/wecom_vectors.json").read_text(encoding="utf-8")
+    )["deterministic"]
+    settings = hook_settings.with_(
+        wecom_app_token=vectors["token"],
+        wecom_app_aes_key=vectors["encoding_aes_key"],
+        wecom_corp_id=vectors["corpid"],
+    )
+    for rt in runtime_for(settings, clock):
+        v = vectors["verify"]
+        raw = (
+            f"msg_signature={v['msg_signature']}&timestamp={vectors['timestamp']}"
+            f"&nonce={vectors['nonce']}&echostr={v['echostr_urlencoded']}"
+        )
+        resp = app_for(rt).test_client().get(f"/hooks/wecom-app?{raw}")
+        assert resp.status_code == 200
+        assert resp.get_data() == v["echostr_plain"].encode()  # the bare plaintext
