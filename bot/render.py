@@ -109,9 +109,14 @@ def render(text: str, platform: str, kind: str, mentions: Sequence[str] = ()) ->
         return to_plain(text)
     out = "\n".join(line.rstrip() for line in text.strip("\n").split("\n"))
     if kind == "markdown":
+        # WeCom markdown has no lists (§1.2): a "- " item would show its dash as typed.
+        out = _WECOM_ITEM.sub(r"\1· ", out)
         tail = "".join(f"<@{m}>" for m in mentions if m != ALL)
         return f"{out}\n{tail}" if tail else out
     return out
+
+
+_WECOM_ITEM = re.compile(r"(?m)^(\s*)- ")
 
 
 # --- splitting ------------------------------------------------------------------------------------

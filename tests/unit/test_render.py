@@ -105,9 +105,12 @@ def test_dingtalk_markdown_breaks_every_line_with_a_blank_line():
 
 
 def test_wecom_markdown_keeps_the_subset_and_mentions_inline():
-    assert render(SAMPLE, "wecom", "markdown") == SAMPLE
-    assert render(SAMPLE, "wecom", "markdown", ["u1", "u2"]) == SAMPLE + "\n<@u1><@u2>"
+    # no lists in WeCom markdown (§1.2): items become "· " lines; the rest of the subset stays
+    wecom = SAMPLE.replace("- 第", "· 第")
+    assert render(SAMPLE, "wecom", "markdown") == wecom
+    assert render(SAMPLE, "wecom", "markdown", ["u1", "u2"]) == wecom + "\n<@u1><@u2>"
     assert render("x", "wecom", "markdown", ["@all"]) == "x"
+    assert render("a\n  - b\nx - y", "wecom", "markdown") == "a\n  · b\nx - y"
 
 
 def test_wecom_text_and_markdown_v2():
