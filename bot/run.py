@@ -38,6 +38,9 @@ def main() -> int:
     settings = Settings.from_env()
     env = dict(os.environ)
     port = env.get("PORT", "8000")
+    if not (port.isdigit() and 0 < int(port) < 65536):
+        print(f"PORT 应为 1–65535 之间的端口号，现在是「{port}」。", file=sys.stderr)
+        return 2
     if port_taken(int(port)):
         print(
             f"端口 {port} 已被占用（可能已有一个督办在运行）。请先停止它，或用 PORT=8001 make run 换一个端口。",

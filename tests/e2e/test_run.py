@@ -40,7 +40,7 @@ def data_dir():
     shutil.rmtree(path, ignore_errors=True)
 
 
-def start(data_dir: str, port: int) -> subprocess.Popen:
+def start(data_dir: str, port: int | str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DUBAN_")}
     env |= {"PORT": str(port), "DUBAN_DEMO": "1", "DUBAN_DATA_DIR": data_dir}
     return subprocess.Popen(
@@ -112,3 +112,10 @@ def test_make_run_refuses_a_port_in_use_and_starts_nothing(data_dir):
     assert proc.returncode == 1
     assert f"端口 {port} 已被占用" in err
     assert not (Path(data_dir) / "redis.sock").exists()  # no Redis was started
+
+
+def test_make_run_refuses_a_port_that_is_not_one(data_dir):
+    proc = start(data_dir, "80a")
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2 and "PORT 应为 1–65535 之间的端口号，现在是「80a」" in err
+    assert not (Path(data_dir) / "redis.sock").exists()
