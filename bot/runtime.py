@@ -21,7 +21,7 @@ from bot.org import Org, build_assignments, load_org
 from bot.platforms.base import platforms_for
 from bot.progress import Role
 from bot.queue import ANSWERS_QUEUE, make_enqueue, make_queue
-from bot.records import Binding
+from bot.records import Binding, ConflictError
 from bot.store import RedisStore, utc_now
 from bot.workdays import WorkCalendar
 
@@ -105,7 +105,10 @@ def prepare_state(rt: Runtime) -> None:
     for m in rt.org.members:
         if rt.store.binding(m.platform, m.user_id) is None:
             b = Binding(m.platform, m.user_id, m.department, m.name, m.role, rt.store.now_iso())
-            rt.store.set_binding(m.platform, m.user_id, None, b, "system:org.yaml")
+            try:
+                rt.store.set_binding(m.platform, m.user_id, None, b, "system:org.yaml")
+            except ConflictError:
+                pass  # another process starting at the same moment bound them first
 
 
 def settings_from_env() -> Settings:

@@ -75,3 +75,42 @@ def test_concurrent_submits_lose_nothing(rt, settings, clock):
     assert len([e for e in rt.store.audit(count=1000) if e.action == "submit"]) == 30
     for r in rts:
         r.redis.close()
+
+
+def _start_together(settings, clock, n: int) -> tuple[list, list[BaseException]]:
+    """`n` runtimes built at the same moment, each on its own connection (like processes)."""
+    barrier = threading.Barrier(n)
+    built: list = []
+    errors: list[BaseException] = []
+
+    def start():
+        client = redis.Redis.from_url(settings.redis_url)
+        barrier.wait()
+        try:
+            built.append(build_runtime(settings, clock=clock, client=client))
+        except BaseException as e:  # noqa: BLE001 - the test reports what a start raised
+            errors.append(e)
+
+    threads = [threading.Thread(target=start) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return built, errors
+
+
+def test_processes_starting_together_on_an_empty_store_all_start(settings, redis_client, clock):
+    """make run starts the web workers, both RQ workers and the scheduler at once; each binds
+    the members listed in org.yaml if nobody has. The one that loses a race must not crash.
+    (A race: several rounds, so that one is lost in almost every run without the fix.)"""
+    for _ in range(4):
+        redis_client.flushdb()
+        built, errors = _start_together(settings, clock, 8)
+        assert errors == []
+        rt = built[0]
+        members = rt.org.members
+        assert members  # the shipped org.yaml lists the sandbox's people
+        for m in members:
+            assert rt.store.binding(m.platform, m.user_id).department == m.department
+        bound = [e for e in rt.store.audit(count=1000) if e.actor == "system:org.yaml"]
+        assert len(bound) == len(members)  # each bound once, by whichever process came first
