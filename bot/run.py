@@ -66,7 +66,7 @@ def main() -> int:
         "scheduler": [py, "-m", "bot.scheduler"],
     }  # fmt: skip
     procs: dict[str, subprocess.Popen] = {}
-    stopping = False
+    stopping = crashed = False
 
     def stop(*_):
         nonlocal stopping
@@ -85,8 +85,11 @@ def main() -> int:
         while not stopping:
             for name, p in procs.items():
                 if p.poll() is not None:
-                    print(f"{name} exited with {p.returncode}; stopping", file=sys.stderr)
-                    stopping = True
+                    print(
+                        f"{name} 意外退出（退出码 {p.returncode}），正在停止全部服务。",
+                        file=sys.stderr,
+                    )
+                    stopping = crashed = True
             time.sleep(0.3)
     finally:
         for p in procs.values():
@@ -100,7 +103,7 @@ def main() -> int:
                 p.kill()
         if server:
             server.stop()
-    return 0
+    return 1 if crashed else 0
 
 
 if __name__ == "__main__":

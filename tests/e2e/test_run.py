@@ -90,6 +90,8 @@ def test_make_run_serves_then_stops_everything_on_ctrl_c(data_dir):
             time.sleep(0.1)
         assert listening_sockets(port) == 2
         assert (Path(data_dir) / "redis.sock").exists()
+        time.sleep(2)  # every process got past its start (make run stops when one exits)
+        assert proc.poll() is None
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
@@ -119,3 +121,23 @@ def test_make_run_refuses_a_port_that_is_not_one(data_dir):
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 2 and "PORT 应为 1–65535 之间的端口号，现在是「80a」" in err
     assert not (Path(data_dir) / "redis.sock").exists()
+
+
+def test_make_run_stops_everything_when_a_process_dies(data_dir):
+    port = free_port()
+    proc = start(data_dir, port)
+    try:
+        wait_healthy(proc, port)
+        kids = [
+            int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        ]
+        workers = [k for k in kids if b"bot.worker" in Path(f"/proc/{k}/cmdline").read_bytes()]
+        assert len(workers) == 2  # the main queue's worker and the answers worker
+        os.kill(workers[0], signal.SIGKILL)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1
+    assert "意外退出" in err
+    assert listening_sockets(port) == 0
