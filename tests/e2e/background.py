@@ -24,19 +24,26 @@ PUBLIC = "http://duban.test"
 _ids = itertools.count(1)
 
 
+def use_env(monkeypatch, values: dict[str, str]) -> Settings:
+    """Exactly these DUBAN_* variables for this test (the rest removed), as the jobs and every
+    process read them; the settings they make."""
+    for k in [k for k in os.environ if k.startswith("DUBAN_")]:
+        monkeypatch.delenv(k)
+    for k, v in values.items():
+        monkeypatch.setenv(k, v)
+    return Settings.from_env()
+
+
 @pytest.fixture
 def env(redis_url, monkeypatch):
     """DUBAN_* settings for this test, visible to the jobs (which read the environment)."""
-    for k in [k for k in os.environ if k.startswith("DUBAN_")]:
-        monkeypatch.delenv(k)
     values = {
         "DUBAN_REDIS_URL": redis_url,
         "DUBAN_KEY_PREFIX": PREFIX,
         "DUBAN_DEMO": "1",
         "DUBAN_PUBLIC_URL": PUBLIC,
     }
-    for k, v in values.items():
-        monkeypatch.setenv(k, v)
+    use_env(monkeypatch, values)
 
     def set_(**more: str) -> Settings:
         for k, v in more.items():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
@@ -11,7 +10,7 @@ import redis
 from app import create_app
 from bot.config import Settings
 from bot.runtime import build_runtime
-from tests.e2e.background import work  # noqa: F401  (the burst worker, shared)
+from tests.e2e.background import use_env, work  # noqa: F401  (work: the burst worker, shared)
 
 ADMIN_PASSWORD = "pw"
 API_TOKEN = "tok"
@@ -20,8 +19,6 @@ API_TOKEN = "tok"
 @pytest.fixture
 def web_settings(redis_url, monkeypatch):
     """Demo settings, also put in the environment so jobs run by `work()` read the same ones."""
-    for k in [k for k in os.environ if k.startswith("DUBAN_")]:
-        monkeypatch.delenv(k)
     env = {
         "DUBAN_REDIS_URL": redis_url,
         "DUBAN_KEY_PREFIX": "web",
@@ -31,14 +28,7 @@ def web_settings(redis_url, monkeypatch):
         "DUBAN_SECRET_KEY": "test-secret-key",
         "DUBAN_PUBLIC_URL": "http://duban.test",
     }
-    return settings_from(monkeypatch, env)
-
-
-def settings_from(monkeypatch, env: dict[str, str]) -> Settings:
-    """Settings read the way a process reads them: from DUBAN_* variables."""
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    return Settings.from_env()
+    return use_env(monkeypatch, env)
 
 
 def runtime_for(settings: Settings, clock):
@@ -112,8 +102,6 @@ def hook_settings(redis_url, stub, monkeypatch, dingtalk_reply):
     the environment so jobs run by `work()` read the same ones."""
     from tests.http import callbacks as cb
 
-    for k in [k for k in os.environ if k.startswith("DUBAN_")]:
-        monkeypatch.delenv(k)
     env = {
         "DUBAN_REDIS_URL": redis_url,
         "DUBAN_KEY_PREFIX": "hooks",
@@ -130,7 +118,7 @@ def hook_settings(redis_url, stub, monkeypatch, dingtalk_reply):
         "DUBAN_WECOM_CORP_ID": cb.CORP_ID,
         "DUBAN_WECOM_API_BASE": stub.url,
     }
-    return settings_from(monkeypatch, env)
+    return use_env(monkeypatch, env)
 
 
 @pytest.fixture
