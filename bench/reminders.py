@@ -25,7 +25,7 @@ from bot.org import Department, Org
 from bot.progress import Material, Role, Status
 from bot.records import Change
 from bot.reminders import send_ranking, send_reminders
-from bot.runtime import units_by_indicator
+from bot.runtime import Runtime, units_by_indicator
 from bot.store import RedisStore
 from bot.workdays import WorkCalendar
 
@@ -63,6 +63,8 @@ class BenchRuntime:
     calendar: WorkCalendar
     assignments: dict
     services: dict = field(default_factory=dict)
+
+    assigned_departments = Runtime.assigned_departments
 
 
 def synthetic(n: int, per_dept: int, catalog) -> tuple[Org, dict[tuple[int, str], Role]]:

@@ -105,7 +105,7 @@ def export_department(
 def export_district(rt, now: datetime, request_id: str) -> dict:
     """The office's district workbook (matrix plus every department's sheet), linked to the
     office's chat."""
-    departments = [d for d in rt.org.departments if any(k[1] == d for k in rt.assignments)]
+    departments = rt.assigned_departments()
     assignments = rt.store.assignments_of(departments)
     data = district_workbook(
         rt.catalog.campaign, rt.catalog, departments, assignments, now,

@@ -68,7 +68,7 @@ def check_queued_links(rt, now: datetime, limit: int = 20, **check_options) -> d
 
 def _urls_in_use(rt) -> set[str]:
     """Every link a material of any department holds now."""
-    everything = rt.store.assignments_of(rt.org.departments)
+    everything = rt.store.assignments_of(rt.assigned_departments())
     return {m.url for a in everything.values() for m in a.materials if m.url}
 
 
@@ -78,7 +78,7 @@ def fill_titles(rt, titles: dict[str, str]) -> int:
     Materials have no URL index, so one pipelined read of every department finds the owners;
     it runs only when a checked page had a title.
     """
-    departments = sorted({d for _, d in rt.assignments})
+    departments = rt.assigned_departments()
     owners = [
         (ind, dept)
         for (ind, dept), a in rt.store.assignments_of(departments).items()

@@ -31,12 +31,6 @@ class RunResult:
         return asdict(self)
 
 
-def departments_with_assignments(rt) -> list[str]:
-    """Departments that have at least one assignment, in org.yaml order."""
-    have = {d for _, d in rt.assignments}
-    return [d for d in rt.org.departments if d in have]
-
-
 def _month_day(d) -> str:
     return f"{d.month}月{d.day}日"
 
@@ -111,7 +105,7 @@ def compose_reminder(
 def send_reminders(rt, now: datetime, slot: str, departments: Iterable[str] | None = None):
     """Queue today's reminder for every department with open items (or the given ones)."""
     store, cal, campaign = rt.store, rt.calendar, rt.catalog.campaign
-    depts = list(departments) if departments else departments_with_assignments(rt)
+    depts = list(departments) if departments else rt.assigned_departments()
     if not depts:
         return RunResult(reason="no departments")
     today = cal.local_today(now)
@@ -216,7 +210,7 @@ def send_escalations(rt, now: datetime, slot: str) -> RunResult:
     deadline = passed[-1]
     statuses = store.statuses()
     counts = _open_counts(statuses)
-    order = departments_with_assignments(rt)
+    order = rt.assigned_departments()
     items = []
     digest = compose_office_digest(
         today,

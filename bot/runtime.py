@@ -41,6 +41,11 @@ class Runtime:
     platforms: dict = field(default_factory=dict)
     services: dict = field(default_factory=dict)
 
+    def assigned_departments(self) -> list[str]:
+        """The departments that have at least one assignment, in org.yaml order."""
+        have = {d for _, d in self.assignments}
+        return [d for d in self.org.departments if d in have]
+
     def close(self) -> None:
         self.redis.close()
         if self.embedded:

@@ -179,7 +179,7 @@ def matrix():
 def submissions():
     """Who has submitted (报送), every version with its files and mail state, then who has not."""
     rt = runtime()
-    departments = views.assigned_departments(rt)
+    departments = rt.assigned_departments()
     department = request.args.get("department", "")
     if department not in departments:
         department = ""

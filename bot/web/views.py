@@ -88,12 +88,6 @@ def starred(rt: Runtime) -> frozenset[int]:
     return starred_ids(rt.catalog, rt.store.star_overrides())
 
 
-def assigned_departments(rt: Runtime) -> list[str]:
-    """The departments that have assignments, in org.yaml order."""
-    assigned = {d for _, d in rt.assignments}
-    return [d for d in rt.org.departments if d in assigned]
-
-
 def department_progress(rt: Runtime) -> list[dict]:
     """Every department with assignments, in ranking order, with its counts per status and
     its latest submission ({version, at} or None)."""
@@ -165,9 +159,9 @@ def overview(rt: Runtime) -> dict:
         "deadlines": deadlines(rt),
         "totals": totals(rt),
         "indicators": len(rt.catalog.indicators),
-        "departments": len({d for _, d in rt.assignments}),
+        "departments": len(rt.assigned_departments()),
         "submitted_departments": len(
-            set(rt.store.latest_submissions()) & {d for _, d in rt.assignments}
+            set(rt.store.latest_submissions()) & set(rt.assigned_departments())
         ),
     }
 
@@ -377,7 +371,7 @@ def submission_dict(rt: Runtime, department: str, s: dict) -> dict:
 def submissions(rt: Runtime, department: str = "") -> dict:
     """Departments that have submitted (latest submission first, each version newest first),
     then the ones that have not. The counts are the district's, whatever the filter."""
-    everyone = assigned_departments(rt)
+    everyone = rt.assigned_departments()
     latest = rt.store.latest_submissions()
     chosen = [department] if department else everyone
     submitted = [
@@ -407,7 +401,7 @@ def unreachable_departments(rt: Runtime) -> list[str]:
     reminders and notices are skipped (bot.delivery._fan_out). The sandbox does not count."""
     return [
         d
-        for d in assigned_departments(rt)
+        for d in rt.assigned_departments()
         if not any(
             route_for(rt.settings, t) is not None
             for t in rt.org.chats_of(d)
