@@ -1,0 +1,167 @@
+"""The answering worker under cProfile, for `python -m bench.e2e --profile`.
+
+    python -m bench.profile_worker --queue duban-answers --out DIR
+
+Starts like `python -m bot.worker` (the same runtime warm-up, bot.worker._warm, and the same RQ
+Worker), with two profilers timing CPU (time.process_time): one over the worker's own loop
+(dequeue, fork, wait, heartbeats), written to DIR/parent-<pid>.prof when it stops, and one in
+every forked work horse from its first step to its os._exit, written to DIR/horse-<pid>.prof.
+`report(DIR)` prints where the CPU goes per answered command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import logging
+import os
+import pstats
+import sys
+import time
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.profile_worker")
+    ap.add_argument("--queue", action="append", required=True)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+
+    import redis
+    from rq import Queue, Worker
+
+    from bot.config import Settings
+    from bot.runtime import redis_url_for
+    from bot.worker import _warm
+
+    class ProfilingWorker(Worker):
+        def main_work_horse(self, job, queue):
+            prof = cProfile.Profile(time.process_time)
+            exit_ = os._exit
+
+            def dump_then_exit(code: int) -> None:
+                prof.disable()
+                prof.dump_stats(out / f"horse-{os.getpid()}.prof")
+                exit_(code)
+
+            os._exit = dump_then_exit  # the horse only: RQ leaves it through os._exit
+            prof.enable()
+            super().main_work_horse(job, queue)
+
+    url, _ = redis_url_for(Settings.from_env())
+    conn = redis.Redis.from_url(url)
+    _warm()
+    worker = ProfilingWorker([Queue(q, connection=conn) for q in args.queue], connection=conn)
+    prof = cProfile.Profile(time.process_time)
+    prof.enable()
+    try:
+        worker.work(with_scheduler=False)
+    finally:
+        prof.disable()
+        prof.dump_stats(out / f"parent-{os.getpid()}.prof")
+    return 0
+
+
+# --- the report -------------------------------------------------------------------------------
+
+# (label, file name ending, function name): cumulative CPU of these, per answered command.
+HORSE_PARTS = (
+    ("work horse, whole life", "rq/worker/base.py", "main_work_horse"),
+    ("  RQ perform_job (job status, result, callbacks)", "rq/worker/base.py", "perform_job"),
+    ("    bot.jobs.drain_inbox (the job itself)", "bot/jobs.py", "drain_inbox"),
+    ("      Delivery context / runtime lookup (Settings.from_env)", "bot/config.py", "from_env"),
+    ("      store.read_inbox (XAUTOCLAIM + XREADGROUP)", "bot/store.py", "read_inbox"),
+    ("      store.done_inbox (XACK + XDEL)", "bot/store.py", "done_inbox"),
+    ("      inbox._answer (one command, all of it)", "bot/inbox.py", "_answer"),
+    ("        parse_payload (json.loads + Incoming)", "bot/inbox.py", "parse_payload"),
+    ("        Dispatcher.handle_once (the command)", "bot/commands.py", "handle_once"),
+    ("        delivery.session_spec", "bot/delivery.py", "session_spec"),
+    ("        delivery.run_push (budget, markers, POST)", "bot/delivery.py", "run_push"),
+    ("          bodies_for (render and split)", "bot/delivery.py", "bodies_for"),
+    ("          store.part_states", "bot/store.py", "part_states"),
+    ("          store.push_begin (budget + claim script)", "bot/store.py", "push_begin"),
+    ("          store.push_end", "bot/store.py", "push_end"),
+    ("          _post (requests.Session.post to the stub)", "bot/delivery.py", "_post"),
+    ("            urllib3 new connection (connect)", "urllib3/connection.py", "connect"),
+    ("  logging (RQ's job lines)", "logging/__init__.py", "handle"),
+)
+PARENT_PARTS = (
+    ("worker loop, whole", "rq/worker/base.py", "work"),
+    ("  dequeue (BLPOP and job fetch)", "rq/worker/base.py", "dequeue_job_and_maintain_ttl"),
+    ("  execute_job (fork + wait + bookkeeping)", "rq/worker/base.py", "execute_job"),
+    ("    os.fork (parent side)", "~", "<built-in method posix.fork>"),
+    ("    wait for the horse", "rq/worker/worker_classes.py", "monitor_work_horse"),
+    ("  logging", "logging/__init__.py", "handle"),
+)
+
+
+def _find(stats: pstats.Stats, file_end: str, func: str) -> tuple[int, float]:
+    """(calls, cumulative seconds) of the matching functions (outermost call counts only)."""
+    calls, cum = 0, 0.0
+    for (filename, _line, name), (_cc, nc, _tt, ct, _callers) in stats.stats.items():
+        if name == func and filename.endswith(file_end):
+            calls += nc
+            cum += ct
+    return calls, cum
+
+
+def _top(stats: pstats.Stats, n: int) -> list[tuple[float, int, str]]:
+    rows = [
+        (tt, nc, f"{Path(f).parent.name}/{Path(f).name}:{line} {name}")
+        for (f, line, name), (_cc, nc, tt, _ct, _c) in stats.stats.items()
+    ]
+    return sorted(rows, reverse=True)[:n]
+
+
+def report(prof_dir: Path, top: int = 20) -> dict:
+    """Print where the answering worker's CPU went per answered command; returns the figures."""
+    horses = sorted(prof_dir.glob("horse-*.prof"))
+    parents = sorted(prof_dir.glob("parent-*.prof"))
+    if not horses:
+        print(f"no horse profiles in {prof_dir}")
+        return {}
+    hs = pstats.Stats(*map(str, horses))
+    answers, _ = _find(hs, "bot/inbox.py", "_answer")
+    answers = max(answers, 1)
+    drains = len(horses)
+    conns, _ = _find(hs, "urllib3/connection.py", "connect")
+    sends, _ = _find(hs, "redis/connection.py", "send_packed_command")
+    loads, _ = _find(hs, "json/__init__.py", "loads")
+    out: dict = {
+        "answers": answers,
+        "drains": drains,
+        "answers_per_drain": answers / drains,
+        "new_connections_per_answer": conns / answers,
+        "redis_round_trips_per_answer": sends / answers,
+        "json_loads_per_answer": loads / answers,
+        "horse_us": {},
+        "parent_us": {},
+    }
+    print(f"\nAnswering worker under cProfile (CPU time; profiling itself inflates Python code): "
+          f"{answers} commands answered in {drains} drain jobs "
+          f"({answers / drains:.1f} per fork)")  # fmt: skip
+    print(f"  per answered command: {conns / answers:.2f} new HTTP connections, "
+          f"{sends / answers:.1f} Redis round trips (horse side), "
+          f"{loads / answers:.1f} json.loads")  # fmt: skip
+    print("  work horse, CPU µs per answered command (cumulative):")
+    for label, f, func in HORSE_PARTS:
+        n, cum = _find(hs, f, func)
+        out["horse_us"][label.strip()] = cum / answers * 1e6
+        print(f"    {label:60} {cum / answers * 1e6:8.0f}   ({n / answers:.2f} calls)")
+    if parents:
+        ps = pstats.Stats(*map(str, parents))
+        print("  worker process (the parent), CPU µs per answered command:")
+        for label, f, func in PARENT_PARTS:
+            n, cum = _find(ps, f, func)
+            out["parent_us"][label.strip()] = cum / answers * 1e6
+            print(f"    {label:60} {cum / answers * 1e6:8.0f}   ({n / answers:.2f} calls)")
+    print(f"  top {top} functions in the horses by own CPU, µs per answered command:")
+    for tt, nc, name in _top(hs, top):
+        print(f"    {tt / answers * 1e6:8.1f}  {nc / answers:7.2f} calls  {name}")
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
