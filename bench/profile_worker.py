@@ -77,6 +77,13 @@ HORSE_PARTS = (
     ("      inbox._answer (one command, all of it)", "bot/inbox.py", "_answer"),
     ("        parse_payload (json.loads + Incoming)", "bot/inbox.py", "parse_payload"),
     ("        Dispatcher.handle_once (the command)", "bot/commands.py", "handle_once"),
+    ("          store.preload (binding, state, claim: one script)", "bot/store.py", "preload"),
+    ("          store.finish (reply stored, change saved)", "bot/store.py", "finish"),
+    (
+        "          compute_scores (进度/排行: every status parsed)",
+        "bot/progress.py",
+        "compute_scores",
+    ),
     ("        delivery.session_spec", "bot/delivery.py", "session_spec"),
     ("        delivery.run_push (budget, markers, POST)", "bot/delivery.py", "run_push"),
     ("          bodies_for (render and split)", "bot/delivery.py", "bodies_for"),
@@ -84,7 +91,14 @@ HORSE_PARTS = (
     ("          store.push_begin (budget + claim script)", "bot/store.py", "push_begin"),
     ("          store.push_end", "bot/store.py", "push_end"),
     ("          _post (requests.Session.post to the stub)", "bot/delivery.py", "_post"),
-    ("            urllib3 new connection (connect)", "urllib3/connection.py", "connect"),
+    (
+        "            requests: proxies/netrc from the environment",
+        "requests/sessions.py",
+        "merge_environment_settings",
+    ),
+    ("            requests: prepare_request", "requests/sessions.py", "prepare_request"),
+    ("            requests: adapter send (the HTTP exchange)", "requests/adapters.py", "send"),
+    ("              urllib3 new connection (connect)", "urllib3/connection.py", "connect"),
     ("  logging (RQ's job lines)", "logging/__init__.py", "handle"),
 )
 PARENT_PARTS = (
