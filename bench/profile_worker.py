@@ -101,6 +101,32 @@ HORSE_PARTS = (
     ("              urllib3 new connection (connect)", "urllib3/connection.py", "connect"),
     ("  logging (RQ's job lines)", "logging/__init__.py", "handle"),
 )
+# The same for one push job of the reminder run (bench/pushes.py --profile), per push.
+PUSH_PARTS = (
+    ("work horse, whole life", "rq/worker/base.py", "main_work_horse"),
+    (
+        "  RQ prepare_job_execution (first Redis calls after fork)",
+        "rq/worker/base.py",
+        "prepare_job_execution",
+    ),
+    ("  RQ handle_job_success", "rq/worker/base.py", "handle_job_success"),
+    ("  bot.delivery_jobs.push (the job itself)", "bot/delivery_jobs.py", "push"),
+    ("    Delivery context (Settings.from_env)", "bot/delivery.py", "context"),
+    ("    delivery.run_push", "bot/delivery.py", "run_push"),
+    ("      _resolve (the department's route)", "bot/delivery.py", "_resolve"),
+    ("      bodies_for (render and split)", "bot/delivery.py", "bodies_for"),
+    ("      store.extend_lease / release_push", "bot/store.py", "extend_lease"),
+    ("      store.push_begin (budget + claim script)", "bot/store.py", "push_begin"),
+    ("      _post (sign + requests.Session.post)", "bot/delivery.py", "_post"),
+    (
+        "        requests: proxies/netrc from the environment",
+        "requests/sessions.py",
+        "merge_environment_settings",
+    ),
+    ("        requests: adapter send (the HTTP exchange)", "requests/adapters.py", "send"),
+    ("          urllib3 new connection (connect)", "urllib3/connection.py", "connect"),
+    ("  imports done in the horse", "<frozen importlib._bootstrap>", "_find_and_load"),
+)
 PARENT_PARTS = (
     ("worker loop, whole", "rq/worker/base.py", "work"),
     ("  dequeue (BLPOP and job fetch)", "rq/worker/base.py", "dequeue_job_and_maintain_ttl"),
@@ -129,14 +155,17 @@ def _top(stats: pstats.Stats, n: int) -> list[tuple[float, int, str]]:
     return sorted(rows, reverse=True)[:n]
 
 
-def report(prof_dir: Path, top: int = 20) -> dict:
-    """Print where the answering worker's CPU went per answered command; returns the figures."""
+def report(prof_dir: Path, top: int = 20, pushes: bool = False) -> dict:
+    """Print where the answering worker's CPU went per answered command (or, with `pushes`, the
+    main worker's per push job); returns the figures."""
     horses = sorted(prof_dir.glob("horse-*.prof"))
     parents = sorted(prof_dir.glob("parent-*.prof"))
     if not horses:
         print(f"no horse profiles in {prof_dir}")
         return {}
     hs = pstats.Stats(*map(str, horses))
+    if pushes:
+        return _report_pushes(hs, parents, len(horses), top)
     answers, _ = _find(hs, "bot/inbox.py", "_answer")
     answers = max(answers, 1)
     drains = len(horses)
@@ -174,6 +203,28 @@ def report(prof_dir: Path, top: int = 20) -> dict:
     print(f"  top {top} functions in the horses by own CPU, µs per answered command:")
     for tt, nc, name in _top(hs, top):
         print(f"    {tt / answers * 1e6:8.1f}  {nc / answers:7.2f} calls  {name}")
+    return out
+
+
+def _report_pushes(hs: pstats.Stats, parents: list[Path], jobs: int, top: int) -> dict:
+    pushes = max(_find(hs, "bot/delivery.py", "run_push")[0], 1)
+    out: dict = {"push_jobs": jobs, "pushes": pushes, "horse_us": {}, "parent_us": {}}
+    print(f"\nMain worker under cProfile (CPU time): {pushes} pushes in {jobs} jobs")
+    print("  work horse, CPU µs per push (cumulative):")
+    for label, f, func in PUSH_PARTS:
+        n, cum = _find(hs, f, func)
+        out["horse_us"][label.strip()] = cum / pushes * 1e6
+        print(f"    {label:60} {cum / pushes * 1e6:8.0f}   ({n / pushes:.2f} calls)")
+    if parents:
+        ps = pstats.Stats(*map(str, parents))
+        print("  worker process (the parent), CPU µs per push:")
+        for label, f, func in PARENT_PARTS:
+            n, cum = _find(ps, f, func)
+            out["parent_us"][label.strip()] = cum / pushes * 1e6
+            print(f"    {label:60} {cum / pushes * 1e6:8.0f}   ({n / pushes:.2f} calls)")
+    print(f"  top {top} functions in the horses by own CPU, µs per push:")
+    for tt, nc, name in _top(hs, top):
+        print(f"    {tt / pushes * 1e6:8.1f}  {nc / pushes:7.2f} calls  {name}")
     return out
 
 

@@ -1,7 +1,7 @@
 """The 9:00 reminder run at province scale: every department's reminder, each to a robot of its
 own, through the real delivery path to the stub platform server.
 
-    python -m bench.pushes [--sizes 40,400,1000] [--workers 1] [--cap-requests 2000]
+    python -m bench.pushes [--sizes 40,400,1000] [--workers 1] [--cap-requests 2000] [--profile]
 
 For each size a synthetic campaign (bench/synthetic.py: N departments, 25 assignments each, all
 open, so every department gets a reminder) is written, Redis is flushed and the main worker is
@@ -16,7 +16,9 @@ Reported per size: the reminder job's time, the fan-out, the first-to-last push,
 pushes per second to distinct robots, throttle answers, duplicates (the same body to the same
 robot twice), robots that got nothing, and dead letters; against the stub's own capacity,
 measured in the same run by a plain client posting custom-robot bodies as fast as it can over one
-keep-alive connection and over eight.
+keep-alive connection and over eight. CPU per push is the worker's (forked horses included) and
+Redis's over the whole run. With --profile the worker runs under cProfile
+(bench/profile_worker.py) and the bench prints where a push job's CPU goes.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import requests
 from rq import Queue
 from rq.job import Job
 
-from bench.procs import ROOT, Processes, StubProcess, bench_env, worker_cmd
+from bench.procs import ROOT, CpuMeter, Processes, StubProcess, bench_env, worker_cmd
 from bench.synthetic import robot_secret, robot_token, write_campaign
 from tests.stubs.platform_server import DINGTALK_ROBOT
 
@@ -90,7 +92,7 @@ def wait_job(job: Job, timeout: float) -> float:
     raise RuntimeError(f"job {job.func_name} did not finish in {timeout}s")
 
 
-def run_size(n: int, args, stub: StubProcess, redis_url: str, tmp: Path) -> dict:
+def run_size(n: int, args, stub: StubProcess, redis_url: str, redis_pid: int, tmp: Path) -> dict:
     from bot.config import Settings
     from bot.queue import make_enqueue
     from bot.runtime import build_runtime
@@ -107,14 +109,21 @@ def run_size(n: int, args, stub: StubProcess, redis_url: str, tmp: Path) -> dict
     stub.take()
     throttled_before = stub.throttled()
     procs = Processes(tmp)
+    cmd = worker_cmd()
+    if args.profile:
+        prof = RESULTS / f"profile-pushes-{n}-{time.strftime('%Y%m%d-%H%M%S')}"
+        prof.mkdir(parents=True, exist_ok=True)
+        cmd = [cmd[0], "-m", "bench.profile_worker", "--queue", "duban", "--out", str(prof)]
     for i in range(args.workers):
-        procs.start(f"worker{i}-{n}", worker_cmd(), env)
+        procs.start(f"worker{i}-{n}", cmd, env)
     from rq import Worker
 
     deadline = time.monotonic() + 60
     while len(Worker.all(connection=client)) < args.workers and time.monotonic() < deadline:
         time.sleep(0.1)
     time.sleep(0.5)
+    meter = CpuMeter({"worker": [procs.pid(p) for p in procs.procs], "redis": [redis_pid]})
+    meter.start()
     try:
         enqueue = make_enqueue(Queue("duban", connection=client))
         t0 = time.time()
@@ -136,8 +145,13 @@ def run_size(n: int, args, stub: StubProcess, redis_url: str, tmp: Path) -> dict
                 break
             time.sleep(0.2)
         procs.check()
+        cpu = meter.stop()
     finally:
         procs.stop()
+    if args.profile:
+        from bench.profile_worker import report
+
+        report(prof, pushes=True)
     per_robot = Counter(key for _, key, _, _ in posts)
     bodies = Counter((key, digest) for _, key, _, digest in posts)
     times = sorted(at for _, _, at, _ in posts)
@@ -162,6 +176,7 @@ def run_size(n: int, args, stub: StubProcess, redis_url: str, tmp: Path) -> dict
         "push_span_s": last - first,
         "total_s": last - t0,
         "pushes_per_s": len(per_robot) / (last - t1) if last > t1 else 0.0,
+        "cpu_ms_per_push": {k: v / max(len(posts), 1) * 1e3 for k, v in cpu.items()},
     }
 
 
@@ -171,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=1, help="main-queue workers (make run: 1)")
     ap.add_argument("--cap-requests", type=int, default=2000)
     ap.add_argument("--stall", type=float, default=30.0, help="give up after no push for this")
+    ap.add_argument("--profile", action="store_true", help="the worker under cProfile")
     args = ap.parse_args(argv)
     from bot.embedded import EmbeddedRedis
 
@@ -182,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         for c in (1, 8):
             caps[c] = stub_capacity(stub, args.cap_requests, c)
         for n in (int(s) for s in args.sizes.split(",")):
-            row = run_size(n, args, stub, server.url, tmp)
+            row = run_size(n, args, stub, server.url, server.proc.pid, tmp)
             rows.append(row)
             print(
                 f"{n} departments: {row['robots']} robots reached in {row['total_s']:.1f}s",
@@ -195,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     head = (
         f"{'depts':>6}{'pushed':>8}{'robots':>8}{'remind s':>10}{'fan-out s':>10}"
         f"{'1st push s':>11}{'all s':>8}{'push/s':>8}{'vs stub':>9}"
-        f"{'throttled':>10}{'dup':>5}{'missing':>8}{'dead':>6}"
+        f"{'throttled':>10}{'dup':>5}{'missing':>8}{'dead':>6}{'CPU ms/push':>12}"
     )
     print()
     print(
@@ -210,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['fanout_s']:>10.2f}{r['first_push_after_s']:>11.2f}{r['total_s']:>8.1f}"
             f"{r['pushes_per_s']:>8.1f}{r['pushes_per_s'] / caps[1]:>8.3f}x"
             f"{r['throttled']:>10}{r['duplicates']:>5}{r['missing']:>8}{r['dead_letters']:>6}"
+            f"{sum(r['cpu_ms_per_push'].values()):>12.1f}"
         )
     print(
         "budget: 20 pushes a minute per robot; the most any robot got in one run: "
