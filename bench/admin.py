@@ -1,7 +1,7 @@
 """Server time of the office's pages (overview, matrix, one indicator) for the demo campaign and
 a synthetic campaign of 1,000 departments, against a bare read of the same Redis data.
 
-    python -m bench.admin [--sizes demo,1000] [--repeat 15]
+    python -m bench.admin [--sizes demo,1000] [--repeat 15] [--clock campaign|real]
 
 For each campaign Redis is flushed, the app is built by `create_app` (which creates the
 assignments) and the state is seeded as bench/reminders.py seeds it (40% done, some in progress
@@ -12,6 +12,9 @@ from Redis, without parsing: HGETALL of the status index for the overview and th
 for the indicator page its units' assignment JSON (one HGET per unit, pipelined). Page and bare
 read alternate --repeat times; the medians and their ratio are reported (aim: none above 10x),
 with the Redis commands each page sends (INFO commandstats, scripts' inner calls included).
+The app's clock is fixed at 09:00 on 14 August 2020, inside the campaign, so that every run sees
+the same "today"; `--clock real` uses the real time instead (the overview's working-day counts
+then walk every day since the campaign's deadlines).
 """
 
 from __future__ import annotations
@@ -38,10 +41,13 @@ def _commands(client: redis.Redis) -> int:
     return sum(v["calls"] for k, v in stats.items() if k not in skip)
 
 
-def measure_campaign(label: str, redis_url: str, tmp: Path, n: int | None, repeat: int) -> list:
+def measure_campaign(
+    label: str, redis_url: str, tmp: Path, n: int | None, repeat: int, real_clock: bool
+) -> list:
     from app import create_app
-    from bench.reminders import seed
+    from bench.reminders import NOW, seed
     from bot.config import Settings
+    from bot.runtime import build_runtime
 
     env = {
         "DUBAN_REDIS_URL": redis_url,
@@ -56,8 +62,8 @@ def measure_campaign(label: str, redis_url: str, tmp: Path, n: int | None, repea
     client = redis.Redis.from_url(redis_url)
     client.flushall()
     settings = Settings.from_env(env)
-    app = create_app(settings)
-    rt = app.extensions["duban"]
+    rt = build_runtime(settings) if real_clock else build_runtime(settings, clock=lambda: NOW)
+    app = create_app(runtime=rt)
     seed(rt.store, rt.assignments)
     web = app.test_client()
     with web.session_transaction() as s:
@@ -123,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.admin")
     ap.add_argument("--sizes", default="demo,1000", help="'demo' and/or department counts")
     ap.add_argument("--repeat", type=int, default=15)
+    ap.add_argument("--clock", choices=("campaign", "real"), default="campaign")
     args = ap.parse_args(argv)
     from bot.embedded import EmbeddedRedis
 
@@ -133,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         for size in args.sizes.split(","):
             n = None if size == "demo" else int(size)
             label = "demo" if n is None else f"synthetic {n}"
-            rows += measure_campaign(label, server.url, tmp, n, args.repeat)
+            rows += measure_campaign(label, server.url, tmp, n, args.repeat, args.clock == "real")
     finally:
         server.stop()
     head = (
