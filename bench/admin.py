@@ -20,7 +20,6 @@ then walk every day since the campaign's deadlines).
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import tempfile
@@ -29,10 +28,8 @@ from pathlib import Path
 
 import redis
 
-from bench.procs import ROOT
+from bench.procs import save_results
 from bench.synthetic import write_campaign
-
-RESULTS = ROOT / "bench" / "results"
 
 
 def _commands(client: redis.Redis) -> int:
@@ -158,10 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     worst = max(rows, key=lambda r: r["ratio"])
     print(f"worst: {worst['campaign']} {worst['page']} at {worst['ratio']:.0f}x (aim: ≤ 10x)")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"admin-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1, ensure_ascii=False))
-    print(f"raw results: {out.relative_to(ROOT)}")
+    save_results("admin", {"args": vars(args), "rows": rows})
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

@@ -51,14 +51,15 @@ from pathlib import Path
 import redis
 from flask import Flask, Response, request
 
-from bench.hooks import free_port, sign, wait_listening
+from bench.hooks import callback_payload, free_port, sign, wait_listening
 from bench.procs import (
-    ROOT,
+    RESULTS,
     CpuMeter,
     Processes,
     StubProcess,
     bench_env,
     pct,
+    save_results,
     wait_idle_queues,
     web_cmd,
     worker_cmd,
@@ -67,7 +68,6 @@ from tests.stubs.platform_server import DINGTALK_SESSION
 
 SECRET = "bench_app_secret_0123456789"
 PREFIX = "bench"
-RESULTS = ROOT / "bench" / "results"
 
 # The command mix (weights in percent): what people type most, some writes, a few mistakes.
 MIX = (
@@ -216,25 +216,9 @@ def plan_step(
         user = users.ids[rng.randrange(len(users.ids))]
         kind = rng.choices(kinds, weights)[0]
         msg_id = f"e2e-{tag}-{n}"
-        payload = {
-            "msgtype": "text",
-            "text": {"content": f" {command_text(kind, rng, users, user, n, tag)}"},
-            "msgId": msg_id,
-            "createAt": now,
-            "conversationType": "2",
-            "conversationId": users.chat[user],
-            "conversationTitle": "督办压测群",
-            "senderId": f"$:LWCP_v1:${user}",
-            "senderNick": user,
-            "senderStaffId": user,
-            "senderCorpId": "ding_corp",
-            "sessionWebhook": f"{stub_url}/robot/sendBySession?session={msg_id}",
-            "sessionWebhookExpiredTime": now + 5_400_000,
-            "isAdmin": False,
-            "chatbotUserId": "$:LWCP_v1:$bot",
-            "isInAtList": True,
-            "robotCode": "bench-robot",
-        }
+        text = command_text(kind, rng, users, user, n, tag)
+        session = f"{stub_url}/robot/sendBySession?session={msg_id}"
+        payload = callback_payload(text, msg_id, user, users.chat[user], "督办压测群", session, now)
         body = json.dumps(payload, ensure_ascii=False).encode()
         data = f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
         out.append(Planned(t, msg_id, kind, data))
@@ -583,11 +567,7 @@ def main(argv: list[str] | None = None) -> int:
         if "cpu_vs_bare" in aims:
             print(f"  {name:7} CPU per answer vs bare per request at {aims['cpu_step']:.0f}/s: "
                   f"{aims['cpu_vs_bare']:.1f}x (aim ≤ 2)")  # fmt: skip
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"e2e-{stamp}.json"
-    meta = {k: v for k, v in vars(args).items()}
-    out.write_text(json.dumps({"args": meta, "summary": summary, "steps": rows}, indent=1))
-    print(f"raw results: {out.relative_to(ROOT)}")
+    save_results("e2e", {"args": vars(args), "summary": summary, "steps": rows})
     if args.profile:
         from bench.profile_worker import report
 

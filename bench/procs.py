@@ -7,6 +7,7 @@ Used by bench/e2e.py and bench/pushes.py. Nothing here is imported by the produc
 from __future__ import annotations
 
 import hashlib
+import json
 import multiprocessing as mp
 import os
 import signal
@@ -273,6 +274,18 @@ def wait_idle_queues(client, names: list[str], timeout: float = 60.0) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+RESULTS = ROOT / "bench" / "results"  # git-ignored
+
+
+def save_results(name: str, data: dict) -> Path:
+    """Write a run's raw results to bench/results/<name>-<time>.json and say where."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps(data, indent=1, ensure_ascii=False))
+    print(f"raw results: {out.relative_to(ROOT)}")
+    return out
 
 
 def pct(values: list[float], q: float) -> float:

@@ -155,76 +155,54 @@ def _top(stats: pstats.Stats, n: int) -> list[tuple[float, int, str]]:
     return sorted(rows, reverse=True)[:n]
 
 
+def _parts(stats: pstats.Stats, parts: tuple, per: int, unit: str, out: dict) -> None:
+    """Print each part's cumulative CPU per `unit` (and its calls per unit) into `out`."""
+    for label, f, func in parts:
+        n, cum = _find(stats, f, func)
+        out[label.strip()] = cum / per * 1e6
+        print(f"    {label:60} {cum / per * 1e6:8.0f}   ({n / per:.2f} calls)")
+
+
 def report(prof_dir: Path, top: int = 20, pushes: bool = False) -> dict:
     """Print where the answering worker's CPU went per answered command (or, with `pushes`, the
-    main worker's per push job); returns the figures."""
+    main worker's per push); returns the figures."""
     horses = sorted(prof_dir.glob("horse-*.prof"))
     parents = sorted(prof_dir.glob("parent-*.prof"))
     if not horses:
         print(f"no horse profiles in {prof_dir}")
         return {}
     hs = pstats.Stats(*map(str, horses))
-    if pushes:
-        return _report_pushes(hs, parents, len(horses), top)
-    answers, _ = _find(hs, "bot/inbox.py", "_answer")
-    answers = max(answers, 1)
-    drains = len(horses)
+    unit = "push" if pushes else "answered command"
+    counted = ("bot/delivery.py", "run_push") if pushes else ("bot/inbox.py", "_answer")
+    per = max(_find(hs, *counted)[0], 1)
+    jobs = len(horses)
     conns, _ = _find(hs, "urllib3/connection.py", "connect")
     sends, _ = _find(hs, "redis/connection.py", "send_packed_command")
     loads, _ = _find(hs, "json/__init__.py", "loads")
     out: dict = {
-        "answers": answers,
-        "drains": drains,
-        "answers_per_drain": answers / drains,
-        "new_connections_per_answer": conns / answers,
-        "redis_round_trips_per_answer": sends / answers,
-        "json_loads_per_answer": loads / answers,
+        "units": per,
+        "jobs": jobs,
+        "per_job": per / jobs,
+        "new_connections": conns / per,
+        "redis_round_trips": sends / per,
+        "json_loads": loads / per,
         "horse_us": {},
         "parent_us": {},
     }
-    print(f"\nAnswering worker under cProfile (CPU time; profiling itself inflates Python code): "
-          f"{answers} commands answered in {drains} drain jobs "
-          f"({answers / drains:.1f} per fork)")  # fmt: skip
-    print(f"  per answered command: {conns / answers:.2f} new HTTP connections, "
-          f"{sends / answers:.1f} Redis round trips (horse side), "
-          f"{loads / answers:.1f} json.loads")  # fmt: skip
-    print("  work horse, CPU µs per answered command (cumulative):")
-    for label, f, func in HORSE_PARTS:
-        n, cum = _find(hs, f, func)
-        out["horse_us"][label.strip()] = cum / answers * 1e6
-        print(f"    {label:60} {cum / answers * 1e6:8.0f}   ({n / answers:.2f} calls)")
+    print(
+        f"\n{'Main' if pushes else 'Answering'} worker under cProfile (CPU time; profiling "
+        f"itself inflates Python code): {per} {unit}s in {jobs} jobs ({per / jobs:.1f} per fork)"
+    )
+    print(f"  per {unit}: {conns / per:.2f} new HTTP connections, {sends / per:.1f} Redis round "
+          f"trips (horse side), {loads / per:.1f} json.loads")  # fmt: skip
+    print(f"  work horse, CPU µs per {unit} (cumulative):")
+    _parts(hs, PUSH_PARTS if pushes else HORSE_PARTS, per, unit, out["horse_us"])
     if parents:
-        ps = pstats.Stats(*map(str, parents))
-        print("  worker process (the parent), CPU µs per answered command:")
-        for label, f, func in PARENT_PARTS:
-            n, cum = _find(ps, f, func)
-            out["parent_us"][label.strip()] = cum / answers * 1e6
-            print(f"    {label:60} {cum / answers * 1e6:8.0f}   ({n / answers:.2f} calls)")
-    print(f"  top {top} functions in the horses by own CPU, µs per answered command:")
+        print(f"  worker process (the parent), CPU µs per {unit}:")
+        _parts(pstats.Stats(*map(str, parents)), PARENT_PARTS, per, unit, out["parent_us"])
+    print(f"  top {top} functions in the horses by own CPU, µs per {unit}:")
     for tt, nc, name in _top(hs, top):
-        print(f"    {tt / answers * 1e6:8.1f}  {nc / answers:7.2f} calls  {name}")
-    return out
-
-
-def _report_pushes(hs: pstats.Stats, parents: list[Path], jobs: int, top: int) -> dict:
-    pushes = max(_find(hs, "bot/delivery.py", "run_push")[0], 1)
-    out: dict = {"push_jobs": jobs, "pushes": pushes, "horse_us": {}, "parent_us": {}}
-    print(f"\nMain worker under cProfile (CPU time): {pushes} pushes in {jobs} jobs")
-    print("  work horse, CPU µs per push (cumulative):")
-    for label, f, func in PUSH_PARTS:
-        n, cum = _find(hs, f, func)
-        out["horse_us"][label.strip()] = cum / pushes * 1e6
-        print(f"    {label:60} {cum / pushes * 1e6:8.0f}   ({n / pushes:.2f} calls)")
-    if parents:
-        ps = pstats.Stats(*map(str, parents))
-        print("  worker process (the parent), CPU µs per push:")
-        for label, f, func in PARENT_PARTS:
-            n, cum = _find(ps, f, func)
-            out["parent_us"][label.strip()] = cum / pushes * 1e6
-            print(f"    {label:60} {cum / pushes * 1e6:8.0f}   ({n / pushes:.2f} calls)")
-    print(f"  top {top} functions in the horses by own CPU, µs per push:")
-    for tt, nc, name in _top(hs, top):
-        print(f"    {tt / pushes * 1e6:8.1f}  {nc / pushes:7.2f} calls  {name}")
+        print(f"    {tt / per * 1e6:8.1f}  {nc / per:7.2f} calls  {name}")
     return out
 
 

@@ -24,7 +24,6 @@ Redis's over the whole run. With --profile the worker runs under cProfile
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import tempfile
 import threading
@@ -37,12 +36,19 @@ import requests
 from rq import Queue
 from rq.job import Job
 
-from bench.procs import ROOT, CpuMeter, Processes, StubProcess, bench_env, worker_cmd
+from bench.procs import (
+    RESULTS,
+    CpuMeter,
+    Processes,
+    StubProcess,
+    bench_env,
+    save_results,
+    worker_cmd,
+)
 from bench.synthetic import robot_secret, robot_token, write_campaign
 from tests.stubs.platform_server import DINGTALK_ROBOT
 
 NOW_ISO = "2020-08-14T01:00:00+00:00"  # 09:00 in Shanghai, a working Friday
-RESULTS = ROOT / "bench" / "results"
 
 
 def stub_capacity(stub: StubProcess, total: int, connections: int) -> float:
@@ -237,10 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         "lower bound from the stub's capacity (1 connection): "
         + ", ".join(f"{r['departments'] / caps[1]:.2f}s ({r['departments']})" for r in rows)
     )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"pushes-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps({"args": vars(args), "stub_capacity": caps, "rows": rows}, indent=1))
-    print(f"raw results: {out.relative_to(ROOT)}")
+    save_results("pushes", {"args": vars(args), "stub_capacity": caps, "rows": rows})
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
