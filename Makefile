@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint format bench bench-hooks console clean
+.PHONY: install run test lint format bench bench-hooks bench-e2e bench-profile bench-pushes bench-admin console clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,18 @@ bench: $(STAMP)
 bench-hooks: $(STAMP)
 	@command -v wrk >/dev/null || echo "wrk not found (apt-get install -y wrk): using Python load threads"
 	$(PY) -m bench.hooks --seconds 4 --rounds 3 --connections 100
+
+bench-e2e: $(STAMP)
+	$(PY) -m bench.e2e
+
+bench-profile: $(STAMP)
+	$(PY) -m bench.e2e --servers queue --rates 20 --max-rate 20 --seconds 10 --profile
+
+bench-pushes: $(STAMP)
+	$(PY) -m bench.pushes
+
+bench-admin: $(STAMP)
+	$(PY) -m bench.admin
 
 console: $(STAMP)
 	$(PY) -m bot.console --user demo --name 演示用户

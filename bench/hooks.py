@@ -123,27 +123,38 @@ def sign(ts: str) -> str:
 OAPI = "https://oapi.dingtalk.com"  # replaced by the stub's address in main()
 
 
-def body_for(text: str, msg_id: str) -> bytes:
-    now = int(time.time() * 1000)
-    payload = {
+def callback_payload(
+    text: str, msg_id: str, user: str, chat: str, title: str, session_url: str, now_ms: int
+) -> dict:
+    """A DingTalk group @-message callback's JSON, as the benches send it ("消息发送与接收类型",
+    https://open.dingtalk.com/document/development/robot-message-type)."""
+    return {
         "msgtype": "text",
         "text": {"content": f" {text}"},
         "msgId": msg_id,
-        "createAt": now,
+        "createAt": now_ms,
         "conversationType": "2",
-        "conversationId": f"cidBench{sum(map(ord, msg_id)) % 64}==",
-        "conversationTitle": "司法局工作群",
-        "senderId": "$:LWCP_v1:$bench",
+        "conversationId": chat,
+        "conversationTitle": title,
+        "senderId": f"$:LWCP_v1:${user}",
         "senderNick": "压测",
-        "senderStaffId": USER,
+        "senderStaffId": user,
         "senderCorpId": "ding_corp",
-        "sessionWebhook": f"{OAPI}/robot/sendBySession?session=bench",
-        "sessionWebhookExpiredTime": now + 5_400_000,
+        "sessionWebhook": session_url,
+        "sessionWebhookExpiredTime": now_ms + 5_400_000,
         "isAdmin": False,
         "chatbotUserId": "$:LWCP_v1:$bot",
         "isInAtList": True,
         "robotCode": "bench-robot",
     }
+
+
+def body_for(text: str, msg_id: str) -> bytes:
+    chat = f"cidBench{sum(map(ord, msg_id)) % 64}=="
+    session = f"{OAPI}/robot/sendBySession?session=bench"
+    payload = callback_payload(
+        text, msg_id, USER, chat, "司法局工作群", session, int(time.time() * 1000)
+    )
     return json.dumps(payload, ensure_ascii=False).encode()
 
 

@@ -1,0 +1,580 @@
+"""Open-loop end to end: from a signed DingTalk callback sent to its reply received, at fixed
+offered rates, for Duban in queue mode, Duban in inline mode and a bare Flask baseline.
+
+    python -m bench.e2e [--rates 50,100,200,400] [--max-rate 3200] [--seconds 5]
+                        [--servers queue,inline,bare] [--profile]
+
+The processes are the ones `make run` starts (bot/run.py): gunicorn with deploy/gunicorn.conf.py
+(access log on), `python -m bot.worker --queue duban-answers`, `python -m bot.worker`, and the
+venv's redis-server on a unix socket with AOF on; the scheduler is not started (its minute
+sweeps are a safety net, and its link checks would reach the internet). Two Duban web servers
+run side by side, one with DUBAN_DINGTALK_REPLY=queue and one with inline; both share the
+workers and Redis. The baseline is bare Flask under the same gunicorn settings that checks the
+signature, parses the JSON, does one Redis read (the sender's binding) and answers in the body.
+The stub platform server runs in a process of its own and timestamps each reply on receipt.
+
+Load: 1,000 users bound to the demo campaign's departments (`--users`), 500 group chats, each
+callback with a fresh msgId and a sessionWebhook naming it, commands drawn with a fixed seed from
+a realistic mix (MIX below). Send times are scheduled in advance (Poisson arrivals at the
+offered rate) and kept whether or not answers come back (open loop); latency runs from the
+scheduled send time, so a stalled sender does not hide queueing (no coordinated omission).
+A reply is received when the stub has it (queue mode) or the response body carries it (inline,
+baseline). Before every step the campaign's state is rebuilt the same way (every `bench:` key
+deleted, assignments and bindings created again), so each step starts from the same store.
+
+Each server climbs the rates (the listed ones, then doubling up to --max-rate) until a step
+saturates: fewer than 90% of the offered commands answered per second, any left unanswered, or
+a median above one second. Per step: answered commands/s, p50/p99/max latency, and CPU per
+answered command summed over every process of that server (web workers, the answering and
+the main worker with their forked work horses, Redis; /proc, bench/procs.py). Raw results go
+to bench/results/e2e-<time>.json. With --profile, the answering worker runs under cProfile
+(bench/profile_worker.py) and the bench prints where its CPU goes per answered command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import os
+import random
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+from flask import Flask, Response, request
+
+from bench.hooks import callback_payload, free_port, sign, wait_listening
+from bench.procs import (
+    RESULTS,
+    CpuMeter,
+    Processes,
+    StubProcess,
+    bench_env,
+    pct,
+    save_results,
+    wait_idle_queues,
+    web_cmd,
+    worker_cmd,
+)
+from tests.stubs.platform_server import DINGTALK_SESSION
+
+SECRET = "bench_app_secret_0123456789"
+PREFIX = "bench"
+
+# The command mix (weights in percent): what people type most, some writes, a few mistakes.
+MIX = (
+    ("我的任务", 22),
+    ("查看", 18),
+    ("提交", 20),
+    ("完成", 10),
+    ("进度", 12),
+    ("排行", 10),
+    ("错误", 8),  # a bad number, a bad link, someone else's indicator, a missing material
+)
+
+
+# --- the baseline -------------------------------------------------------------------------------
+
+
+def bare_app() -> Flask:
+    """The baseline, `gunicorn 'bench.e2e:bare_app()'`: a signed DingTalk callback checked
+    (timestamp and HmacSHA256 sign, as bot/platforms/dingtalk.py does), its JSON parsed, one
+    Redis read (the sender's binding) and a text reply in the body."""
+    secret = os.environ["DUBAN_DINGTALK_APP_SECRET"]
+    client = redis.Redis.from_url(os.environ["DUBAN_REDIS_URL"])
+    bind_key = f"{os.environ.get('DUBAN_KEY_PREFIX', PREFIX)}:bind"
+    app = Flask(__name__)
+
+    @app.post("/hooks/dingtalk")
+    def hook() -> Response:
+        ts, sent = request.headers.get("timestamp", ""), request.headers.get("sign", "")
+        digest = hmac.new(secret.encode(), f"{ts}\n{secret}".encode(), hashlib.sha256).digest()
+        fresh = ts.isdigit() and abs(time.time() * 1000 - int(ts)) <= 3_600_000
+        if not fresh or not hmac.compare_digest(base64.b64encode(digest).decode(), sent):
+            return Response(b"", status=401)
+        data = json.loads(request.get_data())
+        bound = client.hget(bind_key, f"dingtalk:{data.get('senderStaffId', '')}")
+        text = data.get("text", {}).get("content", "").strip()
+        reply = {"msgtype": "text", "text": {"content": f"{'已' if bound else '未'}绑定：{text}"}}
+        body = json.dumps(reply, ensure_ascii=False).encode()
+        return Response(body, content_type="application/json")
+
+    return app
+
+
+# --- the campaign and the commands -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Users:
+    """Who sends: user i is bound to a department and writes in group chat i // 2."""
+
+    ids: list[str]
+    department: dict[str, str]
+    chat: dict[str, str]
+    indicators: dict[str, list[int]]  # department -> its indicator ids
+    all_ids: list[int]
+
+
+def make_users(rt, n: int, chats: int) -> Users:
+    depts = rt.assigned_departments()
+    inds: dict[str, list[int]] = {}
+    for ind, d in sorted(rt.assignments):
+        inds.setdefault(d, []).append(ind)
+    ids = [f"e2e-u{i:04d}" for i in range(n)]
+    return Users(
+        ids=ids,
+        department={u: depts[i % len(depts)] for i, u in enumerate(ids)},
+        chat={u: f"cidE2E{i % chats:04d}==" for i, u in enumerate(ids)},
+        indicators=inds,
+        all_ids=sorted(rt.catalog.ids),
+    )
+
+
+def reset_state(client: redis.Redis, rt, users: Users) -> None:
+    """The same store before every step: every key under the prefix deleted, then the
+    assignments (all 未开始) and the users' bindings created again."""
+    from bot.records import Binding
+    from bot.runtime import prepare_state
+
+    batch = []
+    for key in client.scan_iter(match=f"{PREFIX}:*", count=2000):
+        batch.append(key)
+        if len(batch) >= 1000:
+            client.unlink(*batch)
+            batch = []
+    if batch:
+        client.unlink(*batch)
+    prepare_state(rt)
+    at = rt.store.now_iso()
+    for u in users.ids:
+        b = Binding("dingtalk", u, users.department[u], u, "member", at)
+        rt.store.set_binding("dingtalk", u, None, b, "bench")
+
+
+def command_text(kind: str, rng: random.Random, users: Users, user: str, n: int, tag: str) -> str:
+    mine = users.indicators[users.department[user]]
+    ind = rng.choice(mine)
+    if kind == "查看":
+        return f"查看 {ind}"
+    if kind == "提交":
+        return f"提交 {ind} https://www.jinfeng.gov.cn/e2e/{tag}-{n}.html 压测材料{n}"
+    if kind == "完成":
+        return f"完成 {ind}"
+    if kind == "错误":
+        others = [i for i in users.all_ids if i not in set(mine)] or users.all_ids
+        return rng.choice(
+            (
+                f"查看 {max(users.all_ids) + 21}",
+                f"提交 {ind} ftp://www.jinfeng.gov.cn/bad.html",
+                f"完成 {rng.choice(others)}",
+                f"删除 {ind} 9",
+            )
+        )
+    return kind
+
+
+@dataclass
+class Planned:
+    due: float  # epoch seconds the request is scheduled for
+    msg_id: str
+    kind: str
+    data: bytes  # the whole HTTP request
+
+
+def plan_step(
+    rate: float,
+    seconds: float,
+    rng: random.Random,
+    users: Users,
+    port: int,
+    stub_url: str,
+    tag: str,
+) -> list[Planned]:
+    """The step's requests, built before it starts: Poisson arrivals at `rate` for `seconds`."""
+    kinds = [k for k, _ in MIX]
+    weights = [w for _, w in MIX]
+    now = int(time.time() * 1000)
+    ts = str(now)
+    head = (
+        f"POST /hooks/dingtalk HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Content-Type: application/json\r\ntimestamp: {ts}\r\nsign: {sign(ts)}\r\n"
+    )
+    out, t, n = [], 0.0, 0
+    while True:
+        t += rng.expovariate(rate)
+        if t >= seconds:
+            break
+        user = users.ids[rng.randrange(len(users.ids))]
+        kind = rng.choices(kinds, weights)[0]
+        msg_id = f"e2e-{tag}-{n}"
+        text = command_text(kind, rng, users, user, n, tag)
+        session = f"{stub_url}/robot/sendBySession?session={msg_id}"
+        payload = callback_payload(text, msg_id, user, users.chat[user], "督办压测群", session, now)
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        data = f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+        out.append(Planned(t, msg_id, kind, data))
+        n += 1
+    return out
+
+
+# --- the open-loop sender ----------------------------------------------------------------------
+
+
+@dataclass
+class Sent:
+    msg_id: str
+    kind: str
+    due: float
+    sent_at: float = 0.0
+    done_at: float = 0.0  # response received
+    status: int = 0
+    replied: bool = False  # the response body carried the reply
+    error: str = ""
+
+
+async def _one(p: Planned, port: int, sem, idle: list, out: Sent) -> None:
+    async with sem:
+        conn = idle.pop() if idle else None
+        try:
+            if conn is None:
+                conn = await asyncio.open_connection("127.0.0.1", port)
+            reader, writer = conn
+            out.sent_at = time.time()
+            writer.write(p.data)
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 120)
+            lines = head.decode("latin-1").split("\r\n")
+            out.status = int(lines[0].split()[1])
+            hdrs = {
+                k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])
+            }
+            body = await reader.readexactly(int(hdrs.get("content-length", "0")))
+            out.done_at = time.time()
+            out.replied = out.status == 200 and b'"msgtype":"empty"' not in body.replace(b" ", b"")
+            if hdrs.get("connection", "").lower() == "close":
+                writer.close()
+            else:
+                idle.append(conn)
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as e:
+            out.error = type(e).__name__
+            out.done_at = time.time()
+            if conn is not None:
+                conn[1].close()
+
+
+async def _drive(port: int, plan: list[Planned], t0: float, connections: int) -> list[Sent]:
+    sem = asyncio.Semaphore(connections)
+    idle: list = []
+    results, tasks = [], []
+    for p in plan:
+        s = Sent(p.msg_id, p.kind, t0 + p.due)
+        results.append(s)
+        delay = s.due - time.time()
+        if delay > 0.0005:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(_one(p, port, sem, idle, s)))
+    await asyncio.gather(*tasks)
+    for _, writer in idle:
+        writer.close()
+    return results
+
+
+def send_plan(port: int, plan: list[Planned], connections: int) -> tuple[list[Sent], float]:
+    """Send at the planned times; returns what happened to each request and the start time."""
+    t0 = time.time() + 0.2
+    return asyncio.run(_drive(port, plan, t0, connections)), t0
+
+
+# --- one step ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    name: str  # queue | inline | bare
+    port: int
+    cpu_groups: dict[str, list[int]] = field(default_factory=dict)
+    saturated: bool = False
+
+
+def collect_replies(
+    stub: StubProcess, sent: list[Sent], stall_s: float, max_s: float
+) -> dict[str, list[tuple[float, str]]]:
+    """The stub's sessionWebhook posts by message id, waiting until every callback that was
+    acknowledged without its reply has one, or nothing new came for `stall_s`."""
+    want = {s.msg_id for s in sent if s.status == 200 and not s.replied}
+    got: dict[str, list[tuple[float, str]]] = {}
+    last_new, deadline = time.monotonic(), time.monotonic() + max_s
+    while True:
+        new = [r for r in stub.take() if r[0] == DINGTALK_SESSION]
+        for _path, key, at, digest in new:
+            got.setdefault(key, []).append((at, digest))
+        now = time.monotonic()
+        if new:
+            last_new = now
+        if want <= got.keys() or now - last_new > stall_s or now > deadline:
+            return got
+        time.sleep(0.2)
+
+
+def drain_jobs(client: redis.Redis) -> int:
+    """Jobs the answering workers have finished so far (RQ's per-worker counters)."""
+    from rq import Queue, Worker
+
+    queue = Queue("duban-answers", connection=client)
+    return sum(w.successful_job_count for w in Worker.all(queue=queue))
+
+
+def run_step(
+    server: Server, rate: float, args, rng, users, stub, client, rt, step_tag: str
+) -> dict:
+    reset_state(client, rt, users)
+    plan = plan_step(rate, args.seconds, rng, users, server.port, stub.url, step_tag)
+    stub.take()  # forget what came before
+    meter = CpuMeter(server.cpu_groups)
+    drains_before = drain_jobs(client)
+    gen_before = os.times()
+    meter.start()
+    sent, t0 = send_plan(server.port, plan, args.connections)
+    gen = os.times()
+    replies = collect_replies(stub, sent, args.stall, args.drain)
+    wait_idle_queues(client, ["duban-answers", "duban"], 10)
+    cpu = meter.stop()
+    drains = drain_jobs(client) - drains_before
+    gen_cpu = (gen.user + gen.system) - (gen_before.user + gen_before.system)
+
+    lat, done, dup, lost, http_err = [], [], 0, 0, 0
+    by_kind: dict[str, list[float]] = {}
+    for s in sent:
+        if s.status != 200:
+            http_err += 1
+            continue
+        posts = replies.get(s.msg_id, [])
+        if len(posts) != len({d for _, d in posts}):
+            dup += 1
+        if s.replied:
+            end = max([s.done_at] + [a for a, _ in posts])
+        elif posts:
+            end = max(a for a, _ in posts)
+        else:
+            lost += 1
+            continue
+        lat.append(end - s.due)
+        done.append(end)
+        by_kind.setdefault(s.kind, []).append(end - s.due)
+    answered = len(lat)
+    span = (max(done) - t0) if done else 0.0
+    sent_rate = len(sent) / args.seconds
+    total_cpu = sum(cpu.values())
+    row = {
+        "server": server.name,
+        "offered": rate,
+        "sent": len(sent),
+        "sent_rate": sent_rate,
+        "http_errors": http_err,
+        "answered": answered,
+        "unanswered": lost,
+        "duplicates": dup,
+        "answered_rate": answered / span if span else 0.0,
+        "drain_jobs": drains,
+        "p50_ms": pct(lat, 0.50) * 1e3,
+        "p99_ms": pct(lat, 0.99) * 1e3,
+        "max_ms": max(lat) * 1e3 if lat else float("nan"),
+        "send_lag_p99_ms": pct([s.sent_at - s.due for s in sent if s.sent_at], 0.99) * 1e3,
+        "cpu_us": {k: v / max(answered, 1) * 1e6 for k, v in cpu.items()},
+        "cpu_total_us": total_cpu / max(answered, 1) * 1e6,
+        "gen_cpu_us": gen_cpu / max(len(sent), 1) * 1e6,
+        "p50_ms_by_kind": {k: pct(v, 0.5) * 1e3 for k, v in sorted(by_kind.items())},
+        "latencies_ms": [round(x * 1e3, 2) for x in lat],
+    }
+    row["saturated"] = (
+        row["answered_rate"] < 0.9 * sent_rate or lost + http_err > 0 or row["p50_ms"] > 1000
+    )
+    return row
+
+
+# --- main ----------------------------------------------------------------------------------------
+
+
+def rates_of(args) -> list[float]:
+    rates = [float(r) for r in args.rates.split(",")]
+    while rates[-1] * 2 <= args.max_rate:
+        rates.append(rates[-1] * 2)
+    return rates
+
+
+def print_row(r: dict) -> None:
+    parts = "  ".join(f"{k} {v:6.0f}" for k, v in r["cpu_us"].items())
+    print(
+        f"{r['server']:7}{r['offered']:8.0f}{r['sent_rate']:8.0f}{r['answered_rate']:9.0f}"
+        f"{r['p50_ms']:9.1f}{r['p99_ms']:9.1f}{r['max_ms']:9.1f}{r['cpu_total_us']:9.0f}   "
+        f"{r['unanswered'] + r['http_errors']:5d}{r['duplicates']:4d}{r['drain_jobs']:7d}  {parts}"
+        f"{'  (saturated)' if r['saturated'] else ''}",
+        flush=True,
+    )
+
+
+HEADER = (
+    f"{'server':7}{'offered':>8}{'sent/s':>8}{'answ/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+    f"{'max ms':>9}{'CPU µs':>9}   {'lost':>5}{'dup':>4}{'drains':>7}  CPU µs per answer by process"
+)
+
+
+def summarize(rows: list[dict]) -> dict:
+    """The issue's aims, from this run's steps: saturation throughput against the baseline's,
+    p99 at half the saturation rate, CPU per answer against the baseline's per request."""
+    best = {}
+    for r in rows:
+        best[r["server"]] = max(best.get(r["server"], 0.0), r["answered_rate"])
+    out: dict = {"saturation_rate": best, "aims": {}}
+    bare = best.get("bare")
+    for name in ("queue", "inline"):
+        mine = [r for r in rows if r["server"] == name]
+        if not mine:
+            continue
+        aims = {}
+        if bare:
+            aims["throughput_vs_bare"] = best[name] / bare
+        half = [r for r in mine if r["offered"] <= best[name] / 2 and not r["saturated"]]
+        if half:
+            h = max(half, key=lambda r: r["offered"])
+            aims["p99_ms_at_half"] = h["p99_ms"]
+            aims["half_rate_step"] = h["offered"]
+        common = [
+            (r, b)
+            for r in mine
+            for b in rows
+            if b["server"] == "bare" and b["offered"] == r["offered"] and not r["saturated"]
+        ]
+        if common:
+            r, b = max(common, key=lambda rb: rb[0]["offered"])
+            aims["cpu_vs_bare"] = r["cpu_total_us"] / b["cpu_total_us"]
+            aims["cpu_step"] = r["offered"]
+        out["aims"][name] = aims
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.e2e")
+    ap.add_argument("--rates", default="50,100,200,400", help="offered commands/s, in order")
+    ap.add_argument("--max-rate", type=float, default=3200, help="keep doubling up to this")
+    ap.add_argument("--seconds", type=float, default=5.0, help="sending time per step")
+    ap.add_argument("--servers", default="queue,inline,bare")
+    ap.add_argument("--users", type=int, default=1000)
+    ap.add_argument("--chats", type=int, default=500)
+    ap.add_argument("--connections", type=int, default=256, help="sender's connection cap")
+    ap.add_argument("--seed", type=int, default=17)
+    ap.add_argument("--stall", type=float, default=10.0, help="give up after no reply for this")
+    ap.add_argument("--drain", type=float, default=120.0, help="longest wait for replies")
+    ap.add_argument("--answer-workers", type=int, default=1)
+    ap.add_argument("--profile", action="store_true", help="answering worker under cProfile")
+    args = ap.parse_args(argv)
+    servers_wanted = args.servers.split(",")
+
+    from bot.config import Settings
+    from bot.embedded import EmbeddedRedis
+    from bot.runtime import build_runtime
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    tmp = Path(tempfile.mkdtemp(prefix="duban-e2e-"))
+    stub = StubProcess()
+    server = EmbeddedRedis(tmp / "redis", unix=True).start()  # as `make run` has it: AOF on
+    base = bench_env(
+        server.url, stub.url,
+        DUBAN_DINGTALK_APP_KEY="bench-key", DUBAN_DINGTALK_APP_SECRET=SECRET,
+        DUBAN_DINGTALK_ROBOT_CODE="bench-robot", DUBAN_DATA_DIR=str(tmp),
+    )  # fmt: skip
+    client = redis.Redis.from_url(server.url)
+    rt = build_runtime(Settings.from_env(base), client=client, enqueue=lambda *a, **k: "")
+    users = make_users(rt, args.users, args.chats)
+    reset_state(client, rt, users)
+    procs = Processes(tmp)
+    prof_dir = RESULTS / f"profile-{stamp}"
+    rows: list[dict] = []
+    try:
+        ports = {name: free_port() for name in ("queue", "inline", "bare")}
+        targets = {"queue": "app:create_app()", "inline": "app:create_app()"}
+        targets["bare"] = "bench.e2e:bare_app()"
+        for name in servers_wanted:
+            env = dict(base, DUBAN_DINGTALK_REPLY="inline" if name == "inline" else "queue")
+            procs.start(f"web-{name}", web_cmd(targets[name], ports[name]), env)
+        env = dict(base, DUBAN_DINGTALK_REPLY="queue")
+        answer_cmd = worker_cmd("duban-answers")
+        if args.profile:
+            prof_dir.mkdir(parents=True, exist_ok=True)
+            answer_cmd = [answer_cmd[0], "-m", "bench.profile_worker", "--queue", "duban-answers",
+                          "--out", str(prof_dir)]  # fmt: skip
+        for i in range(args.answer_workers):
+            procs.start(f"answers{i}", answer_cmd, env)
+        procs.start("worker", worker_cmd(), env)
+        for name in servers_wanted:
+            wait_listening(ports[name], 60)
+        time.sleep(2)  # the workers build their runtimes
+        procs.check()
+        answering = [procs.pid(f"answers{i}") for i in range(args.answer_workers)]
+        servers = []
+        for name in servers_wanted:
+            groups = {"web": [procs.pid(f"web-{name}")]}
+            if name != "bare":
+                groups |= {"answers": answering, "worker": [procs.pid("worker")]}
+            groups["redis"] = [server.proc.pid]
+            servers.append(Server(name, ports[name], groups))
+        rng = random.Random(args.seed)
+        run = uuid.uuid4().hex[:6]
+        for s in servers:  # warm-up: imports, connections, scripts; not recorded
+            run_step(s, 20, argparse.Namespace(**{**vars(args), "seconds": 2.0}), rng, users,
+                     stub, client, rt, f"{run}-warm-{s.name}")  # fmt: skip
+        print(HEADER, flush=True)
+        for rate in rates_of(args):
+            for s in servers:
+                if s.saturated:
+                    continue
+                procs.check()
+                row = run_step(s, rate, args, rng, users, stub, client, rt,
+                               f"{run}-{s.name}-{rate:g}")  # fmt: skip
+                rows.append(row)
+                print_row(row)
+                s.saturated = row["saturated"]
+            if all(s.saturated for s in servers):
+                break
+    finally:
+        procs.stop()
+        stub.stop()
+        server.stop()
+        client.close()
+    summary = summarize(rows)
+    print()
+    print(
+        f"{os.cpu_count()} CPUs shared by servers, workers, Redis, the stub and the sender; "
+        f"{args.seconds:g} s per step; {args.users} users in {args.chats} chats; seed {args.seed}"
+    )
+    for name, rate in summary["saturation_rate"].items():
+        print(f"  {name:7} highest answered rate: {rate:6.0f}/s")
+    for name, aims in summary["aims"].items():
+        if "throughput_vs_bare" in aims:
+            print(f"  {name:7} answered/s at saturation vs bare requests/s: "
+                  f"{aims['throughput_vs_bare']:.2f}x (aim ≥ 0.5)")  # fmt: skip
+        if "p99_ms_at_half" in aims:
+            print(f"  {name:7} p99 at {aims['half_rate_step']:.0f}/s (≤ half its saturation): "
+                  f"{aims['p99_ms_at_half']:.0f} ms (aim < 250)")  # fmt: skip
+        if "cpu_vs_bare" in aims:
+            print(f"  {name:7} CPU per answer vs bare per request at {aims['cpu_step']:.0f}/s: "
+                  f"{aims['cpu_vs_bare']:.1f}x (aim ≤ 2)")  # fmt: skip
+    save_results("e2e", {"args": vars(args), "summary": summary, "steps": rows})
+    if args.profile:
+        from bench.profile_worker import report
+
+        report(prof_dir)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
