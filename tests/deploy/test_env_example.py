@@ -16,7 +16,12 @@ from tests.deploy.helpers import DEPLOY, ROOT, env_example
 
 FILE = DEPLOY / "env.example"
 # Values shown for a production host rather than the default (the file's header says which).
-PRODUCTION_EXAMPLES = {"DUBAN_REDIS_URL", "DUBAN_DATA_DIR", "DUBAN_PUBLIC_URL"}
+PRODUCTION_EXAMPLES = {
+    "DUBAN_REDIS_URL",
+    "DUBAN_DATA_DIR",
+    "DUBAN_PUBLIC_URL",
+    "DUBAN_REVERSE_PROXIES",
+}
 PATHS = {"DUBAN_INDICATORS", "DUBAN_ORG"}  # relative to the working directory
 CREDENTIALS = {
     "DUBAN_DINGTALK_APP_KEY",

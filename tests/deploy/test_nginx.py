@@ -25,9 +25,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from gunicorn.app.base import Application
+from requests.adapters import HTTPAdapter
 
 from bot.config import Settings
 from bot.embedded import free_port
+from bot.web.admin import LOGIN_MAX_FAILURES
 from tests.deploy.helpers import (
     DEPLOY,
     app_env,
@@ -257,7 +259,7 @@ def stack(tmp_path_factory, certs, redis_url):
     slow body passed on as it trickles in, that thread would wait for it and serve nobody."""
     port = free_port()
     env = app_env(redis_url, "nginx", DUBAN_ADMIN_PASSWORD=ADMIN_PASSWORD,
-                  DUBAN_SECRET_KEY="nginx-test-secret")  # fmt: skip
+                  DUBAN_SECRET_KEY="nginx-test-secret", DUBAN_REVERSE_PROXIES="1")  # fmt: skip
     web = start_gunicorn(port, env, "--workers", "1", "--threads", "1")
     try:
         wait_healthy(web, f"http://127.0.0.1:{port}/healthz")
@@ -315,6 +317,41 @@ def test_a_body_over_the_limit_is_refused_by_nginx_one_at_the_limit_reaches_the_
         ).text
     )  # nginx's own page: gunicorn never saw it
     assert "密码不正确" in resp.text  # the app read the whole form at the limit
+
+
+class FromAddress(HTTPAdapter):
+    """Connections from another loopback address (127.0.0.0/8 is all this host's)."""
+
+    def __init__(self, address: str):
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["source_address"] = (self.address, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def client_from(address: str) -> requests.Session:
+    client = requests.Session()
+    client.mount("https://", FromAddress(address))
+    return client
+
+
+def login(stack: Stack, client: requests.Session, password: str, **headers) -> int:
+    data = {"csrf": csrf_token(stack, client), "password": password}
+    return client.post(stack.url("/admin/login"), data=data, headers=headers, verify=stack.ca,
+                       timeout=10, allow_redirects=False).status_code  # fmt: skip
+
+
+def test_wrong_passwords_lock_out_their_sender_only(stack):
+    """Behind nginx every request reaches gunicorn from 127.0.0.1. The login throttle must count
+    the client nginx names, or five wrong passwords from anyone lock the office out; and a
+    client's own X-Forwarded-For must not let it pose as somebody new each time."""
+    stranger = client_from("127.0.0.2")
+    for i in range(LOGIN_MAX_FAILURES):
+        assert login(stack, stranger, "guess", **{"X-Forwarded-For": f"10.9.9.{i}"}) == 401
+    assert login(stack, stranger, "guess", **{"X-Forwarded-For": "10.9.9.99"}) == 429
+    assert login(stack, client_from("127.0.0.3"), ADMIN_PASSWORD) == 302  # the office gets in
 
 
 def test_a_slow_client_never_holds_gunicorn(stack):
