@@ -19,6 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 SYSTEMD = DEPLOY / "systemd"
 APP_DIR = "/opt/duban"  # where the units, the image and the README put the code
+TEMPLATE = "duban-stream@.service"  # intranet mode: its module comes with that issue
+SERVICES = sorted(p.name for p in SYSTEMD.glob("duban-*.service"))
+PROCESSES = [s for s in SERVICES if s != TEMPLATE]  # what duban.target starts
 
 
 def tool(name: str, package: str) -> str:
@@ -29,6 +32,43 @@ def tool(name: str, package: str) -> str:
     if not found:
         pytest.skip(f"{name} is not installed here (Debian package {package}; .ci/run installs it)")
     return found
+
+
+def unit(name: str) -> dict[str, list[tuple[str, str]]]:
+    """A unit file of deploy/systemd as (key, value) pairs per section, repeated keys kept."""
+    sections: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] = []
+    for line in (SYSTEMD / name).read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("["):
+            current = sections.setdefault(line.strip("[]"), [])
+            continue
+        key, _, value = line.partition("=")
+        current.append((key.strip(), value.strip()))
+    return sections
+
+
+def exec_start(name: str) -> list[str]:
+    (line,) = [v for k, v in unit(name)["Service"] if k == "ExecStart"]
+    return shlex.split(line)
+
+
+def dockerfile() -> list[tuple[str, str]]:
+    """deploy/Dockerfile as (INSTRUCTION, arguments); continuations joined, comments dropped."""
+    out, pending = [], ""
+    for line in (DEPLOY / "Dockerfile").read_text(encoding="utf-8").splitlines():
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        if text.endswith("\\"):
+            pending += text[:-1] + " "
+            continue
+        word, _, rest = (pending + text).partition(" ")
+        out.append((word.upper(), rest.strip()))
+        pending = ""
+    return out
 
 
 def env_example() -> dict[str, str]:

@@ -20,32 +20,15 @@ from pathlib import Path
 import pytest
 
 from bot.embedded import free_port
-from tests.deploy.helpers import APP_DIR, DEPLOY, ROOT, app_env, stop, wait_healthy
+from tests.deploy.helpers import APP_DIR, ROOT, app_env, dockerfile, stop, wait_healthy
 
-DOCKERFILE = DEPLOY / "Dockerfile"
 DEV_ONLY = {"pytest", "pytest-timeout", "ruff", "wechatpy", "playwright", "schemathesis"}
-
-
-def instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) in order; continuation lines joined, comments dropped."""
-    out, pending = [], ""
-    for line in DOCKERFILE.read_text(encoding="utf-8").splitlines():
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        if text.endswith("\\"):
-            pending += text[:-1] + " "
-            continue
-        word, _, rest = (pending + text).partition(" ")
-        out.append((word.upper(), rest.strip()))
-        pending = ""
-    return out
 
 
 def install_steps() -> list[str]:
     """The RUN commands after WORKDIR: what installs Duban (before it: the system user)."""
     seen_workdir, steps = False, []
-    for word, args in instructions():
+    for word, args in dockerfile():
         seen_workdir |= word == "WORKDIR"
         if word == "RUN" and seen_workdir:
             steps.append(" ".join(args.split()))
@@ -60,12 +43,12 @@ def readme_install_steps() -> list[str]:
 
 
 def test_readme_install_steps_are_the_dockerfile_steps():
-    (workdir,) = [args for word, args in instructions() if word == "WORKDIR"]
+    (workdir,) = [args for word, args in dockerfile() if word == "WORKDIR"]
     assert readme_install_steps() == [f"cd {workdir}", *install_steps()]
 
 
 def test_image_runs_as_a_system_user_without_dev_tools():
-    ins = instructions()
+    ins = dockerfile()
     assert ins[0] == ("FROM", "python:3.11-slim")
     (user,) = [args for word, args in ins if word == "USER"]
     (create,) = [args for word, args in ins if word == "RUN" and "useradd" in args]
@@ -106,7 +89,7 @@ def tracked_files() -> list[str]:
 def test_dockerignore_keeps_out_what_the_image_does_not_need_and_nothing_it_copies():
     assert ignored(".venv/bin/python") and ignored("tests/unit/test_config.py")
     assert ignored("bot/__pycache__/config.cpython-311.pyc")
-    copied = [src for word, args in instructions() if word == "COPY"
+    copied = [src for word, args in dockerfile() if word == "COPY"
               for src in args.split()[:-1]]  # fmt: skip
     for src in copied:
         assert not ignored(src), src
@@ -151,7 +134,7 @@ def image(tmp_path_factory) -> Image:
             if not k.startswith(("DUBAN_", "PIP_NO_CACHE")) and k not in ("VIRTUAL_ENV", "PYTHONPATH")}  # fmt: skip
     base["PATH"] = f"{Path(sys.base_prefix) / 'bin'}:{base.get('PATH', '/usr/bin:/bin')}"
     env, workdir, cmd, check = base, None, [], []
-    for word, args in instructions():
+    for word, args in dockerfile():
         if word == "ENV":
             env = env | env_words(args, env, app)
             env.pop("PIP_NO_CACHE_DIR", None)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shlex
 import socket
 import subprocess
 import sys
@@ -19,10 +18,14 @@ from bot.embedded import free_port
 from tests.deploy.helpers import (
     APP_DIR,
     DEPLOY,
+    PROCESSES,
     ROOT,
+    SERVICES,
     SYSTEMD,
+    TEMPLATE,
     app_env,
     env_example,
+    exec_start,
     procfile_programs,
     program,
     stop,
@@ -30,9 +33,6 @@ from tests.deploy.helpers import (
     wait_healthy,
 )
 
-TEMPLATE = "duban-stream@.service"  # intranet mode: its module comes with that issue
-SERVICES = sorted(p.name for p in SYSTEMD.glob("duban-*.service"))
-PROCESSES = [s for s in SERVICES if s != TEMPLATE]
 UNITS = [*SERVICES, "duban.target"]
 # Settings that say what a unit is, not how it is confined: the rest must be the same in all.
 OWN = {
@@ -168,20 +168,16 @@ def test_target_starts_every_process_but_the_template():
     assert one("duban.target", "Install", "WantedBy") == "multi-user.target"
 
 
-def command(name: str) -> list[str]:
-    return shlex.split(one(name, "Service", "ExecStart"))
-
-
 def test_units_run_the_processes_of_the_procfile():
     expected = procfile_programs()
     if expected is None:
         pytest.skip("deploy/Procfile is not in this checkout yet")
-    assert sorted(program(command(n)) for n in PROCESSES) == sorted(expected.values())
+    assert sorted(program(exec_start(n)) for n in PROCESSES) == sorted(expected.values())
 
 
 @pytest.mark.parametrize("name", SERVICES)
 def test_each_command_names_a_program_of_the_venv_and_a_module_that_exists(name):
-    argv = command(name)
+    argv = exec_start(name)
     assert argv[0].startswith(f"{APP_DIR}/venv/bin/")
     assert (Path(sys.prefix) / "bin" / Path(argv[0]).name).exists()
     if "-m" in argv:
@@ -199,7 +195,7 @@ def test_each_command_names_a_program_of_the_venv_and_a_module_that_exists(name)
 def test_web_unit_tells_systemd_when_it_is_ready(redis_url):
     """Type=notify: gunicorn sends READY=1 to $NOTIFY_SOCKET once it listens, as systemd waits
     for it; the command is the unit's own, with /opt/duban where this checkout is."""
-    argv = command("duban-web.service")
+    argv = exec_start("duban-web.service")
     port = free_port()
     argv = [
         a.replace(f"{APP_DIR}/venv", sys.prefix).replace(APP_DIR, str(ROOT))
