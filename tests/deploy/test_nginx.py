@@ -345,7 +345,7 @@ def login(stack: Stack, client: requests.Session, password: str, **headers) -> i
 
 def test_wrong_passwords_lock_out_their_sender_only(stack):
     """Behind nginx every request reaches gunicorn from 127.0.0.1. The login throttle must count
-    the client nginx names, or five wrong passwords from anyone lock the office out; and a
+    the client nginx names, or ten wrong passwords from anyone lock the office out; and a
     client's own X-Forwarded-For must not let it pose as somebody new each time."""
     stranger = client_from("127.0.0.2")
     for i in range(LOGIN_MAX_FAILURES):

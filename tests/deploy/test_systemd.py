@@ -30,6 +30,7 @@ from tests.deploy.helpers import (
     program,
     stop,
     tool,
+    unit,
     wait_healthy,
 )
 
@@ -46,24 +47,8 @@ OWN = {
 }
 
 
-def parse(path: Path) -> dict[str, list[tuple[str, str]]]:
-    """A unit file as (key, value) pairs per section, repeated keys kept in order."""
-    sections: dict[str, list[tuple[str, str]]] = {}
-    current = None
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if not line or line[0] in "#;":
-            continue
-        if line.startswith("["):
-            current = sections.setdefault(line.strip("[]"), [])
-            continue
-        key, _, value = line.partition("=")
-        current.append((key.strip(), value.strip()))
-    return sections
-
-
-def values(path: Path, section: str, key: str) -> list[str]:
-    return [v for k, v in parse(SYSTEMD / path)[section] if k == key]
+def values(name: str, section: str, key: str) -> list[str]:
+    return [v for k, v in unit(name)[section] if k == key]
 
 
 def one(name: str, section: str, key: str) -> str:
@@ -132,7 +117,7 @@ def test_offline_security_review_rates_each_service_ok(rendered, name):
 
 def test_services_share_user_env_file_restart_policy_and_hardening():
     shared = {
-        name: sorted((s, k, v) for s, pairs in parse(SYSTEMD / name).items()
+        name: sorted((s, k, v) for s, pairs in unit(name).items()
                      for k, v in pairs if k not in OWN)
         for name in SERVICES
     }  # fmt: skip
