@@ -46,7 +46,7 @@ class Server:
     def start(self) -> Server:
         self.proc = subprocess.Popen(
             [self.binary, str(CONF), "--port", str(self.port), "--dir", str(self.dir),
-             "--requirepass", self.password],
+             "--pidfile", "", "--requirepass", self.password],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
         deadline = time.monotonic() + 20
@@ -92,6 +92,7 @@ def test_starts_with_aof_every_second_noeviction_and_a_loopback_bind(server):
     assert config["bind"].split() == ["127.0.0.1", "-::1"]
     assert config["requirepass"] == server.password  # the command line's, not the placeholder
     assert (config["port"], config["dir"]) == (str(server.port), str(server.dir))
+    assert config["pidfile"] == ""  # not Debian's: that belongs to the machine's own Redis
     assert config["save"]  # and an RDB snapshot to copy
 
 
@@ -102,6 +103,29 @@ def test_the_shipped_password_is_a_placeholder_the_env_file_shares():
     ]
     assert lines == [["requirepass", PLACEHOLDER]]
     assert f":{PLACEHOLDER}@" in env_example()["DUBAN_REDIS_URL"]
+
+
+def test_fits_debians_redis_server_unit():
+    """Copied over /etc/redis/redis.conf, the file is what Debian's unit starts, and it writes
+    the PID file that unit waits for."""
+    unit = Path("/lib/systemd/system/redis-server.service")
+    if not unit.exists():
+        pytest.skip("Debian's redis-server package is not installed here")
+    service = dict(
+        line.split("=", 1)
+        for line in unit.read_text().splitlines()
+        if "=" in line and line[0] != "#"
+    )
+    assert service["ExecStart"].split()[:2] == ["/usr/bin/redis-server", "/etc/redis/redis.conf"]
+    assert "/etc/redis/redis.conf" in CONF.read_text()
+    (pidfile,) = [
+        line.split()[1] for line in CONF.read_text().splitlines() if line.startswith("pidfile")
+    ]
+    assert pidfile == service["PIDFile"]
+    (data_dir,) = [
+        line.split()[1] for line in CONF.read_text().splitlines() if line.startswith("dir ")
+    ]
+    assert f"-{data_dir}" in unit.read_text()  # a ReadWritePaths= of that unit
 
 
 def test_refuses_a_client_without_the_password(server):
