@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -34,6 +35,7 @@ from tests.deploy.helpers import (
     DEPLOY,
     app_env,
     env_example,
+    exec_start,
     start_gunicorn,
     stop,
     tool,
@@ -132,6 +134,15 @@ def test_idle_upstream_connections_close_on_nginx_side_first():
     (upstream,) = site().find("upstream")
     gunicorn = Application.get_config_from_filename(None, str(DEPLOY / "gunicorn.conf.py"))
     assert seconds(upstream.value("keepalive_timeout")) < gunicorn["keepalive"]
+
+
+def test_upstream_is_where_the_web_unit_and_the_web_container_listen():
+    (upstream,) = site().find("upstream")
+    address = upstream.value("server")
+    argv = exec_start("duban-web.service")
+    assert argv[argv.index("--bind") + 1] == address
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text(encoding="utf-8"))
+    assert compose["services"]["web"]["ports"] == [f"{address}:{address.rsplit(':', 1)[1]}"]
 
 
 def test_server_name_is_the_host_of_duban_public_url():
