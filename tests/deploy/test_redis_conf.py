@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -128,11 +129,20 @@ def test_fits_debians_redis_server_unit():
     assert f"-{data_dir}" in unit.read_text()  # a ReadWritePaths= of that unit
 
 
+def ask(port: int, *commands: bytes) -> bytes:
+    """Commands in Redis's inline protocol on one fresh connection; every answer line."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"".join(c + b"\r\n" for c in commands))
+        answer = b""
+        while answer.count(b"\r\n") < len(commands):
+            answer += s.recv(4096)
+        return answer
+
+
 def test_refuses_a_client_without_the_password(server):
-    with pytest.raises(redis.AuthenticationError):
-        redis.Redis(port=server.port).ping()
-    with pytest.raises(redis.AuthenticationError):
-        redis.Redis(port=server.port, password="wrong").ping()
+    assert ask(server.port, b"PING").startswith(b"-NOAUTH")
+    assert ask(server.port, b"AUTH wrong", b"PING").startswith(b"-WRONGPASS")
+    assert ask(server.port, b"AUTH " + server.password.encode(), b"PING") == b"+OK\r\n+PONG\r\n"
 
 
 @pytest.mark.parametrize(
