@@ -89,7 +89,7 @@ def _positive_int(v: str) -> int:
     return n
 
 
-def _seconds(v: str) -> int:
+def _not_negative(v: str) -> int:
     n = int(v)
     if n < 0:
         raise ValueError(f"must not be negative: {v!r}")
@@ -123,6 +123,9 @@ class Settings:
     api_token: str = ""
     public_url: str = "http://127.0.0.1:8000"
     demo: bool = False
+    # how many reverse proxies (nginx) stand in front of the web process: the client's address
+    # and scheme are then taken from their X-Forwarded-For / X-Forwarded-Proto
+    reverse_proxies: int = 0
     # time and calendar
     tz: str = "Asia/Shanghai"
     remind_at: str = "09:00"
@@ -202,9 +205,10 @@ class Settings:
             "robot_per_minute": _positive_int,
             "robot_window_s": _positive_float,
             "push_timeout_s": _positive_float,
-            "push_backoff_s": _seconds,
-            "cooldown_wecom_s": _seconds,
-            "cooldown_dingtalk_s": _seconds,
+            "push_backoff_s": _not_negative,
+            "cooldown_wecom_s": _not_negative,
+            "cooldown_dingtalk_s": _not_negative,
+            "reverse_proxies": _not_negative,
             "push_lease_s": _positive_int,
         }
         aliases = {"indicators_path": "DUBAN_INDICATORS", "org_path": "DUBAN_ORG"}

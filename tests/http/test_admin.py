@@ -11,7 +11,7 @@ from bot import delivery
 from bot.messages import Incoming
 from bot.progress import Material, Role, Status
 from bot.records import Change
-from tests.http.conftest import csrf_of, login, work
+from tests.http.conftest import ADMIN_PASSWORD, csrf_of, login, work
 
 
 def lead_indicator(rt, department: str) -> int:
@@ -77,6 +77,34 @@ def test_repeated_failures_are_rate_limited(web_client):
     resp = login(web_client)  # even the right password waits now
     assert resp.status_code == 429
     assert "15 分钟" in resp.get_data(as_text=True)
+
+
+def login_from(client, address: str, password: str):
+    """A login that came through a reverse proxy naming the client `address`."""
+    token = csrf_of(client)
+    return client.post("/admin/login", data={"password": password, "csrf": token},
+                       headers={"X-Forwarded-For": address})  # fmt: skip
+
+
+def test_behind_a_reverse_proxy_failures_lock_out_their_client_only(web_rt, web_settings):
+    """Behind nginx (DUBAN_REVERSE_PROXIES=1) every request comes from the proxy's address: the
+    throttle counts the client nginx names, so one stranger cannot lock the office out."""
+    from app import create_app
+
+    web_rt.settings = web_settings.with_(reverse_proxies=1)
+    app = create_app(runtime=web_rt)
+    stranger, office = app.test_client(), app.test_client()
+    for _ in range(10):
+        assert login_from(stranger, "203.0.113.9", "wrong").status_code == 401
+    assert login_from(stranger, "203.0.113.9", ADMIN_PASSWORD).status_code == 429
+    assert login_from(office, "198.51.100.7", ADMIN_PASSWORD).status_code == 302
+
+
+def test_without_a_reverse_proxy_a_forwarded_for_header_changes_nothing(web_client):
+    """Reached directly (the default), a client cannot escape the throttle by naming itself."""
+    for i in range(10):
+        assert login_from(web_client, f"203.0.113.{i}", "wrong").status_code == 401
+    assert login_from(web_client, "203.0.113.99", ADMIN_PASSWORD).status_code == 429
 
 
 def test_admin_is_disabled_without_a_password(web_rt, web_settings):
