@@ -24,6 +24,7 @@ NOT_RESPONSIBLE = "{dept} 不负责第 {n} 项。发送「我的任务」查看�
 BAD_URL = "链接需以 http:// 或 https:// 开头（收到：{url}）。"
 NEED_URL = "请附上材料的网址，链接需以 http:// 或 https:// 开头。"
 TOO_LONG = "内容过长，请控制在 {n} 字以内。"
+UNSTORABLE = "消息里有一个无法保存的特殊字符（{code}），本次没有执行。请删去它（多见于从别处复制的文字）后重新发送。"
 QUIET_HOURS = "现在是免打扰时段（{start}–{end}），请在 {end} 以后再{action}。"
 EXTRA_TEXT = "命令后面多了「{extra}」，本次没有执行。"
 NO_DEPARTMENT = "没有找到部门「{name}」。请写部门全称，例如：司法局、行政审批局。"
