@@ -219,7 +219,8 @@ def run_command(text: str) -> str:
             message_id=f"web-{secrets.token_hex(8)}",
             user_name="管理后台",
             is_admin=True,
-        )
+        ),
+        one_command=True,  # a 退回 reason may hold lines that look like commands
     )
     # 退回 and 通过 reach the department's chat at once, as they do from chat (bot/inbound.py):
     # the outbox is drained now, not at the next minute's sweep.
