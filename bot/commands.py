@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from bot import texts
 from bot.catalog import Catalog, Indicator
+from bot.chars import first_illegal
 from bot.messages import Incoming, Notice, Reply
 from bot.org import Org
 from bot.paste import LinkGroup, PasteError, read_links
@@ -152,17 +153,11 @@ def split_token(rest: Rest) -> tuple[str, Rest]:
     return m.group(0), rest.skip(m.end()).lstrip()
 
 
-# Characters XML 1.0 cannot hold (C0 controls but tab, line feed and carriage return; lone
-# surrogates; U+FFFE and U+FFFF): a Word or Excel file with one of them cannot be written.
-# https://www.w3.org/TR/xml/#charsets (Extensible Markup Language 1.0, 2.2 Characters)
-XML_ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
 def check_storable(text: str) -> str:
-    """`text`, if every character of it can be kept and exported; else a refusal."""
-    bad = XML_ILLEGAL.search(text)
+    """`text`, if every character of it can be kept and exported (bot.chars); else a refusal."""
+    bad = first_illegal(text)
     if bad:
-        raise UserError(texts.UNSTORABLE.format(code=f"U+{ord(bad.group(0)):04X}"))
+        raise UserError(texts.UNSTORABLE.format(code=bad))
     return text
 
 

@@ -22,12 +22,12 @@ from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Mm, Pt, RGBColor
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from bot.chars import XML_ILLEGAL, xml_safe
 from bot.progress import Assignment, Material, Role, Status
 
 if TYPE_CHECKING:
@@ -72,7 +72,9 @@ STATUS_ORDER = (
 def is_web_url(url: str) -> bool:
     """True for an absolute http(s) URL that is safe to make clickable."""
     url = url.strip()
-    if not url or len(url) > _MAX_LINK or any(ch.isspace() or ord(ch) < 32 for ch in url):
+    if not url or len(url) > _MAX_LINK or any(ch.isspace() for ch in url):
+        return False
+    if XML_ILLEGAL.search(url):  # a link target is written to the file as it is
         return False
     try:
         parts = urlsplit(url)
@@ -99,8 +101,11 @@ def local_time_text(iso: str, tz: str = DEFAULT_TZ) -> str:
 
 
 def _clean(text: object) -> str:
-    """Text that both file formats can store: no XML-illegal control characters."""
-    return ILLEGAL_CHARACTERS_RE.sub("", str(text))
+    """Text that both file formats can store. Every string written to a file passes here, so one
+    department's odd stored data cannot break a file that holds everyone's (the district
+    workbook): openpyxl's own ILLEGAL_CHARACTERS_RE knows only the C0 controls, and lxml also
+    refuses U+FFFE, U+FFFF and lone surrogates when the file is saved."""
+    return xml_safe(str(text))
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -531,11 +536,15 @@ def explanation_document(
         )
         state = doc.add_paragraph()
         _styled_run(state, f"完成情况：{status_text(a)}")
-        lines = [line for line in a.explanation.splitlines() if line.strip()]
-        for line in lines or ["（尚未填写说明）"]:
+        # One paragraph per line as written (an outline 一、（一）… keeps its shape); a line the
+        # writer indented himself gets no second indent.
+        lines = a.explanation.splitlines() if a.explanation.strip() else ["（尚未填写说明）"]
+        for line in lines:
             p = doc.add_paragraph()
-            p.paragraph_format.first_line_indent = Pt(32)
-            _styled_run(p, line.strip())
+            if not line[:1].isspace():
+                p.paragraph_format.first_line_indent = Pt(32)
+            if line:
+                _styled_run(p, line)
         label = doc.add_paragraph()
         _styled_run(label, "报送材料：" if a.materials else "报送材料：（暂无材料）")
         for k, m in enumerate(a.materials, start=1):

@@ -241,7 +241,7 @@ def review(ind_id: int):
     if action == "approve":
         flash(run_command(f"通过 {ind_id} {department}"), "info")
     elif action == "return":
-        reason = " ".join(request.form.get("reason", "").split())
+        reason = request.form.get("reason", "").strip()  # kept as typed, as in chat
         if not reason:
             flash("退回时请写明原因。", "error")
         else:

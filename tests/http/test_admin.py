@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -219,6 +220,30 @@ def test_return_needs_a_reason(admin_client, web_rt):
     )
     assert "退回时请写明原因" in resp.get_data(as_text=True)
     assert web_rt.store.assignment(ind, dept)[0].status is Status.IN_PROGRESS
+
+
+OUTLINE = "一、总体情况\n（一）开展“双随机”抽查；\n\n（二）公示结果：全部公开。"
+
+
+def test_what_was_typed_shows_as_typed_with_its_line_breaks(admin_client, web_rt):
+    dept = "司法局"
+    ind = lead_indicator(web_rt, dept)
+    say(web_rt, "zhangsan", f"说明 {ind} {OUTLINE}")
+    reason = "缺少：2020年台账；　请补充（原件扫描）。"
+    token = csrf_of(admin_client, f"/admin/indicators/{ind}")
+    admin_client.post(
+        f"/admin/indicators/{ind}/review",
+        data={"csrf": token, "department": dept, "action": "return", "reason": f" {reason} "},
+    )
+    a = web_rt.store.assignment(ind, dept)[0]
+    assert a.explanation == OUTLINE and a.reason == reason
+    page = admin_client.get(f"/admin/indicators/{ind}").get_data(as_text=True)
+    shown = re.search(r'<p class="typed explanation">(.*?)</p>', page, re.S)
+    assert shown and html.unescape(shown.group(1)) == OUTLINE
+    shown = re.search(r'<span class="typed reason-text">(.*?)</span>', page, re.S)
+    assert shown and html.unescape(shown.group(1)) == reason
+    css = admin_client.get("/admin/static/duban.css").get_data(as_text=True)
+    assert re.search(r"\.typed \{[^}]*white-space: pre-wrap", css)
 
 
 def test_approving_an_empty_item_shows_the_core_refusal(admin_client, web_rt):

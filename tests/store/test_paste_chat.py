@@ -98,3 +98,19 @@ def test_a_return_reason_is_stored_as_typed(rt, sfj, chat):
     chat("boss", "王主任", admin=True)("退回 12 司法局 缺少：2019年台账；\n请补充（原件扫描）。")
     a = state(rt, 12, "司法局")
     assert a.reason == "缺少：2019年台账；\n请补充（原件扫描）。"
+
+
+@pytest.mark.parametrize(
+    "text,code",
+    [
+        ("说明 12 已公开\uffff。", "U+FFFF"),
+        ("纸质 12 案卷\ufffe", "U+FFFE"),
+        ("不涉及 1 无此\x0b工作", "U+000B"),
+        ("说明 12 坏\ud800字", "U+D800"),
+    ],
+)
+def test_a_character_no_file_can_hold_is_refused_at_input(rt, sfj, text, code):
+    before = snapshot(rt)
+    out = sfj(text)
+    assert f"无法保存的特殊字符（{code}）" in out and "本次没有执行" in out
+    assert snapshot(rt) == before
