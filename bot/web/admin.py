@@ -32,6 +32,7 @@ from bot.jobs import JOB_LABELS
 from bot.messages import Incoming
 from bot.progress import STATUS_LABELS, Status
 from bot.queue import QUEUE_NAME
+from bot.review import approval_doubt
 from bot.schedule import job_id
 from bot.web import views
 from bot.web.common import check_csrf, csrf_token, install, runtime, secure_headers
@@ -239,7 +240,20 @@ def review(ind_id: int):
         abort(400, description="请选择部门。")
     action = request.form.get("action", "")
     if action == "approve":
-        flash(run_command(f"通过 {ind_id} {department}"), "info")
+        confirmed = request.form.get("confirm") == "1"
+        if not confirmed:
+            # Anything but 已完成 is approved only after a second look, as in chat (通过 … 确认).
+            a, _ = rt.store.assignment(ind_id, department)
+            doubt = (
+                a
+                and a.status is not Status.TODO
+                and approval_doubt(a, rt.store.link_states(m.url for m in a.materials if m.url))
+            )
+            if doubt and a.status is not Status.APPROVED:
+                return render_template(
+                    "confirm_approve.html", ind_id=ind_id, department=department, doubt=doubt
+                )
+        flash(run_command(f"通过 {ind_id} {department}{' 确认' if confirmed else ''}"), "info")
     elif action == "return":
         reason = request.form.get("reason", "").strip()  # kept as typed, as in chat
         if not reason:

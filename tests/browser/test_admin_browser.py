@@ -115,6 +115,10 @@ def test_return_and_approve_from_the_page(page, live_url, web_rt, shot):
     expect(page.locator("#history")).to_contain_text("退回")
     shot(page, "indicator-returned")
     card.locator("button.approve").click()
+    expect(page.locator("#approve-doubt")).to_contain_text("退回后还没有重新标记完成")
+    shot(page, "approve-confirm")
+    assert web_rt.store.assignment(ind, dept)[0].status is Status.RETURNED
+    page.click("#confirm-approve")
     expect(page.locator(".flash")).to_contain_text(f"已通过{dept}第{ind}项")
     expect(page.locator(f'article.unit[data-department="{dept}"] .status')).to_have_text("已通过")
     assert web_rt.store.assignment(ind, dept)[0].status is Status.APPROVED

@@ -196,9 +196,21 @@ def test_approve_and_return_from_the_page_notify_the_department(admin_client, we
     q = Queue("duban", connection=web_rt.redis)
     assert [q.fetch_job(j).func_name for j in q.job_ids] == [delivery.DRAIN_JOB]
 
+    # approving a returned item asks first, says why, and changes nothing until confirmed
+    before = web_rt.store.audit_len()
     resp = admin_client.post(
         f"/admin/indicators/{ind}/review",
         data={"csrf": token, "department": dept, "action": "approve"},
+    )
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and "确定要通过吗" in page
+    assert f"{dept}第{ind}项退回后还没有重新标记完成（退回原因：缺少 2020 年的台账）" in page
+    assert 'name="confirm" value="1"' in page
+    assert web_rt.store.assignment(ind, dept)[0].status is Status.RETURNED
+    assert web_rt.store.audit_len() == before
+    resp = admin_client.post(
+        f"/admin/indicators/{ind}/review",
+        data={"csrf": token, "department": dept, "action": "approve", "confirm": "1"},
         follow_redirects=True,
     )
     assert f"已通过{dept}第{ind}项" in resp.get_data(as_text=True)
@@ -244,6 +256,51 @@ def test_what_was_typed_shows_as_typed_with_its_line_breaks(admin_client, web_rt
     assert shown and html.unescape(shown.group(1)) == reason
     css = admin_client.get("/admin/static/duban.css").get_data(as_text=True)
     assert re.search(r"\.typed \{[^}]*white-space: pre-wrap", css)
+
+
+def test_an_item_marked_done_is_approved_from_the_page_at_once(admin_client, web_rt):
+    dept = "司法局"
+    ind = lead_indicator(web_rt, dept)
+    say(web_rt, "zhangsan", f"纸质 {ind} 台账")
+    say(web_rt, "zhangsan", f"完成 {ind}")
+    token = csrf_of(admin_client, f"/admin/indicators/{ind}")
+    resp = admin_client.post(
+        f"/admin/indicators/{ind}/review",
+        data={"csrf": token, "department": dept, "action": "approve"},
+        follow_redirects=True,
+    )
+    assert f"已通过{dept}第{ind}项" in resp.get_data(as_text=True)
+    assert web_rt.store.assignment(ind, dept)[0].status is Status.APPROVED
+
+
+def test_an_item_in_progress_asks_before_approval_from_the_page(admin_client, web_rt):
+    dept = "司法局"
+    ind = lead_indicator(web_rt, dept)
+    url = "https://www.example.gov.cn/dead.html"
+    say(web_rt, "zhangsan", f"提交 {ind} {url} 方案")
+    web_rt.store.set_link_state(url, {"ok": False, "status": None, "error": "dns"})
+    token = csrf_of(admin_client, f"/admin/indicators/{ind}")
+    page = admin_client.post(
+        f"/admin/indicators/{ind}/review",
+        data={"csrf": token, "department": dept, "action": "approve"},
+    ).get_data(as_text=True)
+    assert "还没有标记完成（目前是进行中），且链接都打不开（1 个）" in page
+    assert web_rt.store.assignment(ind, dept)[0].status is Status.IN_PROGRESS
+
+
+def test_returning_an_untouched_item_from_the_page_is_refused(admin_client, web_rt):
+    dept = "司法局"
+    ind = lead_indicator(web_rt, dept)
+    before = web_rt.store.audit_len()
+    token = csrf_of(admin_client, f"/admin/indicators/{ind}")
+    resp = admin_client.post(
+        f"/admin/indicators/{ind}/review",
+        data={"csrf": token, "department": dept, "action": "return", "reason": "请尽快提交"},
+        follow_redirects=True,
+    )
+    assert "还没有开始，没有可以退回的材料" in resp.get_data(as_text=True)
+    assert web_rt.store.assignment(ind, dept)[0].status is Status.TODO
+    assert web_rt.store.audit_len() == before
 
 
 def test_approving_an_empty_item_shows_the_core_refusal(admin_client, web_rt):

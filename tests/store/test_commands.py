@@ -346,7 +346,7 @@ def test_every_state_change_has_exactly_one_audit_entry(rt, sfj, admin):
         n = rt.store.audit_len()
         sfj(text)
         assert rt.store.audit_len() - n == changes, text
-    for text in ("退回 12 司法局 补充", "通过 1 司法局", "星标 3"):
+    for text in ("退回 12 司法局 补充", "通过 1 司法局 确认", "星标 3"):
         n = rt.store.audit_len()
         admin(text)
         assert rt.store.audit_len() - n == 1, text
