@@ -56,6 +56,14 @@ def test_help_lists_member_commands_and_hides_admin_ones(chat, admin):
     assert "也可以写：上报" in chat("nobody")("帮助 提交")
 
 
+def test_help_lists_commands_in_the_order_they_are_used(chat, admin):
+    words = [line[2:].split(" ")[0].split("：")[0] for line in admin("帮助").splitlines()
+             if line.startswith("- ")]  # fmt: skip
+    assert words[:8] == ["我的任务", "查看", "提交", "纸质", "说明", "完成", "不涉及", "删除"]
+    assert words.index("报送") < words.index("绑定") < words.index("帮助")
+    assert words[-5:] == ["总览", "通过", "退回", "催办", "星标"]  # the office's, last
+
+
 def test_bind_fuzzy_alias_and_rebind(rt, chat):
     c = chat("u1", "李四")
     assert "已绑定到**司法局**" in c("绑定 法制办")
