@@ -23,7 +23,7 @@ def find_assignment(ctx: Context, ind, name: str) -> tuple[Assignment, str]:
     dept = resolve_department(ctx, name)
     a, raw = ctx.store.assignment(ind.id, dept)
     if a is None:
-        raise UserError(texts.NOT_RESPONSIBLE.format(dept=dept, n=ind.id))
+        raise UserError(texts.NOT_RESPONSIBLE_OF.format(dept=dept, n=ind.id))
     return a, raw
 
 

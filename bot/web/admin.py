@@ -153,6 +153,7 @@ def overview():
         ov=views.overview(rt),
         progress=views.department_progress(rt),
         departments=list(rt.org.departments),
+        ranking_rule=texts.RANKING_RULE,
     )
 
 
@@ -189,6 +190,7 @@ def submissions():
         data=views.submissions(rt, department),
         departments=departments,
         department=department,
+        who=views.person_namer(rt),
     )
 
 
@@ -205,6 +207,7 @@ def indicator(ind_id: int):
         history=[views.audit_dict(e) for e in history],
         prev_id=ind_id - 1 if rt.catalog.get(ind_id - 1) else None,
         next_id=ind_id + 1 if rt.catalog.get(ind_id + 1) else None,
+        who=views.person_namer(rt),
     )
 
 
@@ -270,6 +273,7 @@ def _anchor(department: str) -> str:
 
 
 bp.add_app_template_filter(_anchor, "anchor")
+bp.add_app_template_filter(texts.link_problem, "link_problem")
 
 
 @bp.post("/admin/indicators/<int:ind_id>/star")
@@ -341,7 +345,7 @@ def audit():
         department=f["department"],
         action=f["action"],
         indicator=ind,
-        actor=f["actor"],
+        actor=views.actor_named(rt, f["actor"]),
     )
     return render_template(
         "audit.html",
@@ -350,6 +354,7 @@ def audit():
         f=f,
         departments=list(rt.org.departments),
         actions=_ACTION_NAMES,
+        who=views.person_namer(rt),
     )
 
 

@@ -15,7 +15,7 @@ import docx
 import openpyxl
 import pytest
 
-from bot.progress import Status
+from bot.progress import Role, Status
 from tests.e2e.background import PUBLIC, bind, notices, say, work
 from tests.stubs.smtp_server import SmtpStub
 
@@ -106,6 +106,12 @@ def check_department_workbook(rt, data: bytes, assignments) -> None:
     assert summary["已退回"] == sum(1 for a in assignments.values() if a.status is Status.RETURNED)
     links = sum(1 for a in assignments.values() for m in a.materials if m.url)
     assert summary["网上链接"] == links
+    weight = {
+        i: (2 if a.role is Role.LEAD else 1) * (2 if rt.catalog.indicators[i].star else 1)
+        for i, a in assignments.items()
+    }
+    done_weight = sum(weight[i] for i, a in assignments.items() if a.is_complete)
+    assert summary["完成率"] == pytest.approx(done_weight / sum(weight.values()))
 
 
 def check_document(rt, data: bytes, assignments) -> None:
@@ -164,6 +170,14 @@ def test_district_export_for_the_office(rt, sfj):
         own = {ind: s for (ind, d), (_, s) in statuses.items() if d == dept}
         done = sum(1 for s in own.values() if s.is_complete)
         assert row[:2] == [dept, f"{done}/{len(own)}"]
+        # 完成率 is weighted, as in the ranking: lead 2, cooperating 1, a ★ item doubled
+        weight = {
+            ind: (2 if role is Role.LEAD else 1) * (2 if rt.catalog.indicators[ind].star else 1)
+            for (ind, d), (role, _) in statuses.items()
+            if d == dept
+        }
+        weighted = sum(weight[i] for i, s in own.items() if s.is_complete) / sum(weight.values())
+        assert row[2] == pytest.approx(weighted), dept
         for col, ind in enumerate(ids, start=3):
             assert (row[col] or "") == (own[ind].label if ind in own else ""), (dept, ind)
     check_department_workbook_sheet = wb[DEPT]

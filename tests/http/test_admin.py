@@ -8,11 +8,11 @@ import re
 import pytest
 from rq import Queue
 
-from bot import delivery
+from bot import delivery, texts
 from bot.messages import Incoming
 from bot.progress import Material, Role, Status
 from bot.records import Change
-from tests.http.conftest import csrf_of, login, work
+from tests.http.conftest import API_TOKEN, csrf_of, login, work
 
 
 def lead_indicator(rt, department: str) -> int:
@@ -51,7 +51,7 @@ def test_login_sets_a_safe_cookie_and_logout_ends_the_session(web_client):
     cookie = next(h for h in resp.headers.getlist("Set-Cookie") if h.startswith("duban_session="))
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     page = web_client.get("/admin")
-    assert page.status_code == 200 and "各部门完成度" in page.get_data(as_text=True)
+    assert page.status_code == 200 and "各部门完成率" in page.get_data(as_text=True)
     token = csrf_of(web_client, "/admin")
     out = web_client.post("/admin/logout", data={"csrf": token})
     assert out.status_code == 302 and out.headers["Location"] == "/admin/login"
@@ -528,3 +528,48 @@ def test_dead_letter_is_shown_and_retried(admin_client, web_rt):
         follow_redirects=True,
     )
     assert "重试未成功" in resp.get_data(as_text=True)
+
+
+def test_pages_name_people_and_problems_in_words(admin_client, web_rt):
+    dept = "司法局"
+    ind = lead_indicator(web_rt, dept)
+    url = "https://www.example.gov.cn/private.html"
+    say(web_rt, "zhangsan", f"提交 {ind} {url} 方案")
+    web_rt.store.set_link_state(url, {"ok": False, "status": None, "error": "refused_private"})
+    say(web_rt, "zhangsan", "导出")
+    say(web_rt, "zhangsan", "报送")
+    work(web_rt)
+    pages = {
+        "indicator": admin_client.get(f"/admin/indicators/{ind}").get_data(as_text=True),
+        "audit": admin_client.get("/admin/audit").get_data(as_text=True),
+        "submissions": admin_client.get("/admin/submissions").get_data(as_text=True),
+    }
+    for name, page in pages.items():
+        for internal in ("sandbox:zhangsan", "refused_private", "system:export", "web:admin"):
+            assert internal not in page, (name, internal)
+        assert "张三" in page, name
+    assert "网址指向内网或保留地址，不予访问" in pages["indicator"]
+    assert "生成下载文件" in pages["audit"] and ">export<" not in pages["audit"]
+    # the audit filter takes a person's name
+    only = admin_client.get("/admin/audit", query_string={"actor": "张三"}).get_data(as_text=True)
+    assert 'data-action="submit"' in only and 'data-action="export"' not in only
+
+
+def test_the_overview_states_the_ranking_rule_and_one_completion_rate(admin_client, web_rt):
+    leads = sorted(
+        i for (i, d), r in web_rt.assignments.items() if d == "司法局" and r is Role.LEAD
+    )
+    for ind in leads[:6]:  # lead items weigh 2: enough for the two rates to differ
+        say(web_rt, "zhangsan", f"纸质 {ind} 台账")
+        say(web_rt, "zhangsan", f"完成 {ind}")
+    page = admin_client.get("/admin").get_data(as_text=True)
+    assert texts.RANKING_RULE in page
+    auth = {"Authorization": f"Bearer {API_TOKEN}"}
+    rows = admin_client.get("/api/v1/departments", headers=auth).json["departments"]
+    done = sum(r["done_weight"] for r in rows)
+    weighted = round(done * 100 / sum(r["total_weight"] for r in rows), 0)
+    counted = sum(r["done_count"] for r in rows) * 100 / sum(r["total_count"] for r in rows)
+    totals = admin_client.get("/api/v1/overview", headers=auth).json["totals"]
+    assert totals["percent"] == weighted  # the ranking's 完成率, not done items / all items
+    assert f'<span class="muted" id="total-percent">完成率 {totals["percent"]}%</span>' in page
+    assert round(counted) != weighted  # (the two definitions differ here)
