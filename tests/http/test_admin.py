@@ -28,6 +28,23 @@ def outbox_texts(rt, department: str) -> list[str]:
     return [n.text for _, n, _ in rt.store.outbox() if n.department == department]
 
 
+def review(client, ind: int, dept: str, action: str, follow: bool = True, **fields):
+    """Press 通过 or 退回 on an indicator's page (with its session token)."""
+    token = csrf_of(client, f"/admin/indicators/{ind}")
+    data = {"csrf": token, "department": dept, "action": action, **fields}
+    return client.post(f"/admin/indicators/{ind}/review", data=data, follow_redirects=follow)
+
+
+def submitted_dead_link(rt, error: str) -> tuple[str, int]:
+    """张三 submits a link to 司法局's first lead item; its check failed with `error`."""
+    dept = "司法局"
+    ind = lead_indicator(rt, dept)
+    url = "https://www.example.gov.cn/dead.html"
+    say(rt, "zhangsan", f"提交 {ind} {url} 方案")
+    rt.store.set_link_state(url, {"ok": False, "status": None, "error": error})
+    return dept, ind
+
+
 # --- login ---------------------------------------------------------------------------------
 
 
@@ -224,12 +241,7 @@ def test_return_needs_a_reason(admin_client, web_rt):
     dept = "司法局"
     ind = lead_indicator(web_rt, dept)
     say(web_rt, "zhangsan", f"纸质 {ind} 台账")
-    token = csrf_of(admin_client, f"/admin/indicators/{ind}")
-    resp = admin_client.post(
-        f"/admin/indicators/{ind}/review",
-        data={"csrf": token, "department": dept, "action": "return", "reason": "  "},
-        follow_redirects=True,
-    )
+    resp = review(admin_client, ind, dept, "return", reason="  ")
     assert "退回时请写明原因" in resp.get_data(as_text=True)
     assert web_rt.store.assignment(ind, dept)[0].status is Status.IN_PROGRESS
 
@@ -263,27 +275,14 @@ def test_an_item_marked_done_is_approved_from_the_page_at_once(admin_client, web
     ind = lead_indicator(web_rt, dept)
     say(web_rt, "zhangsan", f"纸质 {ind} 台账")
     say(web_rt, "zhangsan", f"完成 {ind}")
-    token = csrf_of(admin_client, f"/admin/indicators/{ind}")
-    resp = admin_client.post(
-        f"/admin/indicators/{ind}/review",
-        data={"csrf": token, "department": dept, "action": "approve"},
-        follow_redirects=True,
-    )
+    resp = review(admin_client, ind, dept, "approve")
     assert f"已通过{dept}第{ind}项" in resp.get_data(as_text=True)
     assert web_rt.store.assignment(ind, dept)[0].status is Status.APPROVED
 
 
 def test_an_item_in_progress_asks_before_approval_from_the_page(admin_client, web_rt):
-    dept = "司法局"
-    ind = lead_indicator(web_rt, dept)
-    url = "https://www.example.gov.cn/dead.html"
-    say(web_rt, "zhangsan", f"提交 {ind} {url} 方案")
-    web_rt.store.set_link_state(url, {"ok": False, "status": None, "error": "dns"})
-    token = csrf_of(admin_client, f"/admin/indicators/{ind}")
-    page = admin_client.post(
-        f"/admin/indicators/{ind}/review",
-        data={"csrf": token, "department": dept, "action": "approve"},
-    ).get_data(as_text=True)
+    dept, ind = submitted_dead_link(web_rt, "dns")
+    page = review(admin_client, ind, dept, "approve", follow=False).get_data(as_text=True)
     assert "还没有标记完成（目前是进行中），且链接都打不开（1 个）" in page
     assert web_rt.store.assignment(ind, dept)[0].status is Status.IN_PROGRESS
 
@@ -292,12 +291,7 @@ def test_returning_an_untouched_item_from_the_page_is_refused(admin_client, web_
     dept = "司法局"
     ind = lead_indicator(web_rt, dept)
     before = web_rt.store.audit_len()
-    token = csrf_of(admin_client, f"/admin/indicators/{ind}")
-    resp = admin_client.post(
-        f"/admin/indicators/{ind}/review",
-        data={"csrf": token, "department": dept, "action": "return", "reason": "请尽快提交"},
-        follow_redirects=True,
-    )
+    resp = review(admin_client, ind, dept, "return", reason="请尽快提交")
     assert "还没有开始，没有可以退回的材料" in resp.get_data(as_text=True)
     assert web_rt.store.assignment(ind, dept)[0].status is Status.TODO
     assert web_rt.store.audit_len() == before
@@ -305,12 +299,7 @@ def test_returning_an_untouched_item_from_the_page_is_refused(admin_client, web_
 
 def test_approving_an_empty_item_shows_the_core_refusal(admin_client, web_rt):
     ind = lead_indicator(web_rt, "司法局")
-    token = csrf_of(admin_client, f"/admin/indicators/{ind}")
-    resp = admin_client.post(
-        f"/admin/indicators/{ind}/review",
-        data={"csrf": token, "department": "司法局", "action": "approve"},
-        follow_redirects=True,
-    )
+    resp = review(admin_client, ind, "司法局", "approve")
     assert "尚无任何材料，不能通过" in resp.get_data(as_text=True)
 
 
@@ -531,11 +520,7 @@ def test_dead_letter_is_shown_and_retried(admin_client, web_rt):
 
 
 def test_pages_name_people_and_problems_in_words(admin_client, web_rt):
-    dept = "司法局"
-    ind = lead_indicator(web_rt, dept)
-    url = "https://www.example.gov.cn/private.html"
-    say(web_rt, "zhangsan", f"提交 {ind} {url} 方案")
-    web_rt.store.set_link_state(url, {"ok": False, "status": None, "error": "refused_private"})
+    dept, ind = submitted_dead_link(web_rt, "refused_private")
     say(web_rt, "zhangsan", "导出")
     say(web_rt, "zhangsan", "报送")
     work(web_rt)

@@ -12,13 +12,6 @@ A = "https://www.nxjf.gov.cn/a.html"
 B = "https://www.nxjf.gov.cn/b.html"
 
 
-@pytest.fixture
-def sfj(chat):
-    c = chat("u-sfj", "张三")
-    assert "已绑定到**司法局**" in c("绑定 司法局")
-    return c
-
-
 def materials(rt, ind: int) -> list[tuple[str, str]]:
     return [(m.title, m.url) for m in state(rt, ind, "司法局").materials]
 

@@ -3,24 +3,10 @@ says why; returning an item nobody has started is refused; neither changes anyth
 
 from __future__ import annotations
 
-import pytest
-
 from bot.progress import Status
 from tests.store.test_commands import snapshot, state
 
 URL = "https://www.jinfeng.gov.cn/a.html"
-
-
-@pytest.fixture
-def sfj(chat):
-    c = chat("u-sfj", "张三")
-    c("绑定 司法局")
-    return c
-
-
-@pytest.fixture
-def admin(chat):
-    return chat("boss", "王主任", admin=True)
 
 
 def asks_first(rt, admin, text: str, *why: str) -> None:

@@ -3,24 +3,10 @@ the ranking's rule stated where it is shown, one 完成率."""
 
 from __future__ import annotations
 
-import pytest
-
 from bot import texts
 
 URL = "https://www.jinfeng.gov.cn/a.html"
 INTERNAL = ("加权", "dns", "refused_private", "console:", "http_")
-
-
-@pytest.fixture
-def sfj(chat):
-    c = chat("u-sfj", "张三")
-    c("绑定 司法局")
-    return c
-
-
-@pytest.fixture
-def admin(chat):
-    return chat("boss", "王主任", admin=True)
 
 
 def clean(text: str) -> str:
