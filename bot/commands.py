@@ -651,6 +651,9 @@ class Dispatcher:
         if found is None:
             return self._unknown(msg, whole.text)
         cmd, rest = found
+        # A character no file can hold is refused before anything (bot.chars): nothing of the
+        # command is kept, and no reply echoes it.
+        bad = first_illegal(text)
         try:
             args = cmd.parse(rest, self.catalog)
         except UserError as e:
@@ -658,7 +661,11 @@ class Dispatcher:
                 # The keyword only starts a sentence (「报送时间是哪天？」「完成了吗」): chat, not a
                 # command, so nothing runs and an unaddressed message gets no answer.
                 return self._unknown(msg, whole.text)
+            if bad:
+                return Reply(texts.UNSTORABLE.format(code=bad))
             return Reply(f"{e}\n{texts.USAGE.format(usage=cmd.usage)}")
+        if bad:
+            return Reply(texts.UNSTORABLE.format(code=bad))
         try:
             return self._run(cmd, args, msg, once)
         except UserError as e:

@@ -204,3 +204,11 @@ def test_a_worker_taking_over_a_message_runs_only_the_commands_not_yet_run(bound
     again = bound.dispatcher.handle_once(msg, GROUP, DEBOUNCE, resume=True)
     assert Reply.from_json(again.duplicate) == out.reply
     assert [e.action for e in bound.store.audit(count=20)] == actions
+
+
+@pytest.mark.parametrize("text", ["完成 12 \ud800", "帮助 \ud800", "说明 12 \ud800"])
+def test_a_callback_with_a_character_no_file_can_hold_is_answered_once(bound, text):
+    out, _ = once(bound, text, msg_id=f"bad-{text[:2]}")
+    assert "无法保存的特殊字符（U+D800）" in out.reply.text
+    again, _ = once(bound, text, msg_id=f"bad-{text[:2]}")
+    assert Reply.from_json(again.duplicate) == out.reply

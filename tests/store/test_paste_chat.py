@@ -100,6 +100,9 @@ def test_a_return_reason_is_stored_as_typed(rt, sfj, chat):
         ("纸质 12 案卷\ufffe", "U+FFFE"),
         ("不涉及 1 无此\x0b工作", "U+000B"),
         ("说明 12 坏\ud800字", "U+D800"),
+        # ... also where the text would only be echoed back, never stored
+        ("完成 12 \ud800", "U+D800"),
+        ("帮助 \uffff", "U+FFFF"),
     ],
 )
 def test_a_character_no_file_can_hold_is_refused_at_input(rt, sfj, text, code):
