@@ -17,12 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 from bot import texts
 from bot.catalog import Catalog, Indicator
+from bot.chars import first_illegal
 from bot.messages import Incoming, Notice, Reply
 from bot.org import Org
+from bot.paste import LinkGroup, PasteError, read_links
 from bot.progress import Assignment
 from bot.records import Change, ConflictError, Finish
 
@@ -36,14 +37,80 @@ class UserError(Exception):
 # --- normalising ---------------------------------------------------------------------------
 
 _MENTION = re.compile(r"^(?:@\S+\s+)+")
-_SPACES = re.compile(r"[\s\u3000]+")
+_BLANK = "\u200b\ufeff"  # zero-width characters some clients insert: read as spaces
+
+
+def _fold_char(c: str) -> str:
+    return c if c < "\x80" else unicodedata.normalize("NFKC", c)
 
 
 def normalize(text: str) -> str:
-    """NFKC (full-width -> half-width), leading @mentions removed, whitespace collapsed."""
-    t = unicodedata.normalize("NFKC", text or "").strip()
-    t = _MENTION.sub("", t + " ").strip() if t.startswith("@") else t
-    return _SPACES.sub(" ", t).strip()
+    """NFKC (full-width -> half-width), leading @mentions removed, whitespace collapsed: the form
+    command words, numbers and links are parsed in. Free text is taken from the original."""
+    return Rest.of(strip_mentions(text or "")).text
+
+
+def strip_mentions(raw: str) -> str:
+    """The message without the @mentions that open it (the bot's own, as platforms send it)."""
+    t = raw.strip()
+    if not t.startswith(("@", "＠")):
+        return t
+    folded = Rest.of(t)
+    m = _MENTION.match(folded.text + " ")
+    return folded.skip(m.end()).original.strip() if m else t
+
+
+@dataclass(frozen=True, eq=False)
+class Rest:
+    """What is left of a message to parse, seen two ways: `text`, folded for parsing (NFKC, each
+    run of whitespace one space, no space at either end), and `original`, the same part exactly
+    as typed. Parameters parse the folded text and take free text from the original."""
+
+    folded: str
+    raw: str
+    at: tuple[int, ...]  # at[i]: where folded[i] came from in raw; at[-1] == len(raw)
+    i: int = 0
+
+    @classmethod
+    def of(cls, raw: str) -> Rest:
+        out: list[str] = []
+        at: list[int] = []
+        space = True  # no space at the start
+        for k, c in enumerate(raw):
+            for f in _fold_char(c):
+                if f.isspace() or f in _BLANK:
+                    if not space:
+                        out.append(" ")
+                        at.append(k)
+                        space = True
+                    continue
+                out.append(f)
+                at.append(k)
+                space = False
+        if out and out[-1] == " ":
+            out.pop()
+            at.pop()
+        at.append(len(raw))
+        return cls("".join(out), raw, tuple(at))
+
+    @property
+    def text(self) -> str:
+        return self.folded[self.i :]
+
+    @property
+    def original(self) -> str:
+        """The rest exactly as typed (line breaks and full-width punctuation included)."""
+        return self.raw[self.at[self.i] :]
+
+    def skip(self, n: int) -> Rest:
+        return Rest(self.folded, self.raw, self.at, min(self.i + n, len(self.folded)))
+
+    def lstrip(self, chars: str | None = None) -> Rest:
+        t = self.text
+        return self.skip(len(t) - len(t.lstrip(_SEP if chars is None else chars)))
+
+    def end(self) -> Rest:
+        return self.skip(len(self.text))
 
 
 # Separators allowed between arguments (after NFKC: ASCII comma, colon, semicolon; plus 、。).
@@ -78,12 +145,20 @@ def chinese_number(s: str) -> int | None:
 _IND = re.compile(r"^(?:第\s*)?#?\s*(\d+|[零〇一二两三四五六七八九十百]+)\s*(?:项|号|条)?")
 
 
-def split_token(rest: str) -> tuple[str, str]:
-    rest = rest.lstrip(_SEP)
-    m = re.match(r"[^ ,;:、。]+", rest)
+def split_token(rest: Rest) -> tuple[str, Rest]:
+    rest = rest.lstrip()
+    m = re.match(r"[^ ,;:、。]+", rest.text)
     if not m:
-        return "", ""
-    return m.group(0), rest[m.end() :].lstrip(_SEP)
+        return "", rest
+    return m.group(0), rest.skip(m.end()).lstrip()
+
+
+def check_storable(text: str) -> str:
+    """`text`, if every character of it can be kept and exported (bot.chars); else a refusal."""
+    bad = first_illegal(text)
+    if bad:
+        raise UserError(texts.UNSTORABLE.format(code=bad))
+    return text
 
 
 # --- parameters ----------------------------------------------------------------------------
@@ -92,7 +167,7 @@ def split_token(rest: str) -> tuple[str, str]:
 class Param(Protocol):
     name: str
 
-    def parse(self, rest: str, catalog: Catalog) -> tuple[Any, str]: ...
+    def parse(self, rest: Rest, catalog: Catalog) -> tuple[Any, Rest]: ...
 
 
 @dataclass(frozen=True)
@@ -101,11 +176,11 @@ class IndicatorParam:
 
     name: str = "indicator"
 
-    def parse(self, rest: str, catalog: Catalog) -> tuple[Indicator, str]:
-        rest = rest.lstrip(_SEP)
-        m = _IND.match(rest)
+    def parse(self, rest: Rest, catalog: Catalog) -> tuple[Indicator, Rest]:
+        rest = rest.lstrip()
+        m = _IND.match(rest.text)
         n = None
-        if m and (m.group(1).isdigit() or _ends_word(rest, m)):
+        if m and (m.group(1).isdigit() or _ends_word(rest.text, m)):
             g = m.group(1)
             n = int(g) if g.isdigit() else chinese_number(g)
         if n is None:
@@ -115,7 +190,7 @@ class IndicatorParam:
             raise UserError(
                 texts.NO_SUCH_INDICATOR.format(n=n, lo=catalog.min_id, hi=catalog.max_id)
             )
-        return ind, rest[m.end() :].lstrip(_SEP)
+        return ind, rest.skip(m.end()).lstrip()
 
 
 def _ends_word(rest: str, m: re.Match) -> bool:
@@ -129,7 +204,7 @@ class IntParam:
     name: str
     missing: str  # the error text when absent
 
-    def parse(self, rest: str, catalog: Catalog) -> tuple[int, str]:
+    def parse(self, rest: Rest, catalog: Catalog) -> tuple[int, Rest]:
         tok, after = split_token(rest)
         m = re.fullmatch(r"(?:第)?(\d+|[零〇一二两三四五六七八九十百]+)(?:个|项|号|条)?", tok)
         n = None
@@ -143,12 +218,12 @@ class IntParam:
 
 @dataclass(frozen=True)
 class TokenParam:
-    """One word (up to the next space or separator)."""
+    """One word (up to the next space or separator), folded: a name to look up, not to keep."""
 
     name: str
     missing: str = ""  # error text when absent; "" = optional
 
-    def parse(self, rest: str, catalog: Catalog) -> tuple[str, str]:
+    def parse(self, rest: Rest, catalog: Catalog) -> tuple[str, Rest]:
         tok, after = split_token(rest)
         if not tok and self.missing:
             raise UserError(self.missing)
@@ -163,7 +238,7 @@ class ChoiceParam:
     choices: tuple[str, ...]
     wrong: str  # the error text for any other word
 
-    def parse(self, rest: str, catalog: Catalog) -> tuple[str, str]:
+    def parse(self, rest: Rest, catalog: Catalog) -> tuple[str, Rest]:
         tok, after = split_token(rest)
         if tok and tok not in self.choices:
             raise UserError(self.wrong)
@@ -172,54 +247,35 @@ class ChoiceParam:
 
 @dataclass(frozen=True)
 class TextParam:
-    """The rest of the message, as typed."""
+    """The rest of the message exactly as typed: full-width punctuation and line breaks kept,
+    only the separators before it and the spaces around it left out."""
 
     name: str
     missing: str = ""
     max_len: int = 2000
 
-    def parse(self, rest: str, catalog: Catalog) -> tuple[str, str]:
-        t = rest.lstrip(_SEP).strip()  # keep the user's closing punctuation
+    def parse(self, rest: Rest, catalog: Catalog) -> tuple[str, Rest]:
+        t = rest.lstrip().original.rstrip()
         if not t and self.missing:
             raise UserError(self.missing)
         if len(t) > self.max_len:
             raise UserError(texts.TOO_LONG.format(n=self.max_len))
-        return t, ""
-
-
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s<>\"'，。；、]+")
-_BARE = re.compile(
-    r"(?i)\b(?:www\.[^\s]+|[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:gov\.cn|com|cn|net|org)\S*)"
-)
+        return check_storable(t), rest.end()
 
 
 @dataclass(frozen=True)
 class LinksParam:
-    """One or more http(s) links anywhere in the rest; what is left over is the name."""
+    """Web links and their names, line by line as pasted (see bot.paste.read_links)."""
 
     name: str = "links"
 
-    def parse(self, rest: str, catalog: Catalog) -> tuple[tuple[tuple[str, ...], str], str]:
-        urls = []
-        for m in _URL.finditer(rest):
-            u = m.group(0).rstrip(".,;:)]}")
-            parts = urlsplit(u)
-            if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-                raise UserError(texts.BAD_URL.format(url=u[:80]))
-            if len(u) > 2000:
-                raise UserError(texts.BAD_URL.format(url=u[:80]))
-            urls.append(u)
-        leftover = _URL.sub(" ", rest)
-        if not urls:
-            bare = _BARE.search(leftover)
-            raise UserError(
-                texts.BAD_URL.format(url=bare.group(0)[:80]) if bare else texts.NEED_URL
-            )
-        name = _SPACES.sub(" ", leftover).strip(_SEP + " ")
-        if len(name) > 200:
-            raise UserError(texts.TOO_LONG.format(n=200))
-        # keep order, drop repeats within the message
-        return (tuple(dict.fromkeys(urls)), name), ""
+    def parse(self, rest: Rest, catalog: Catalog) -> tuple[tuple[LinkGroup, ...], Rest]:
+        raw = rest.lstrip().original
+        check_storable(raw)
+        try:
+            return read_links(raw), rest.end()
+        except PasteError as e:
+            raise UserError(str(e)) from None
 
 
 # --- the registry ---------------------------------------------------------------------------
@@ -247,17 +303,22 @@ class Command:
         doc = (self.func.__doc__ or "").strip().splitlines()
         return "\n".join(line.strip() for line in doc[1:]).strip()
 
-    def parse(self, rest: str, catalog: Catalog) -> list[Any]:
+    def parse(self, rest: Rest, catalog: Catalog) -> list[Any]:
         """The typed arguments; text left over after them is refused, not ignored: 「完成 12 13」
         does not quietly complete 12 alone, and 「解绑 是什么意思」 does not unbind."""
         values = []
         for p in self.params:
             v, rest = p.parse(rest, catalog)
             values.append(v)
-        extra = rest.strip(_CLOSING)
+        extra = rest.text.strip(_CLOSING)
         if extra:
             raise UserError(texts.EXTRA_TEXT.format(extra=texts.shorten(extra, 20)))
         return values
+
+    @property
+    def takes_text(self) -> bool:
+        """Whether its last argument is a free text, which may go on over several lines."""
+        return bool(self.params) and isinstance(self.params[-1], TextParam)
 
 
 class Registry:
@@ -266,6 +327,7 @@ class Registry:
     def __init__(self) -> None:
         self.commands: list[Command] = []
         self._by_word: dict[str, Command] = {}
+        self._longest_first: list[str] = []
 
     def add(self, cmd: Command) -> None:
         for w in (cmd.keyword, *cmd.aliases):
@@ -274,6 +336,7 @@ class Registry:
                 raise ValueError(f"duplicate command keyword {w!r}")
             self._by_word[w] = cmd
         self.commands.append(cmd)
+        self._longest_first = sorted(self._by_word, key=len, reverse=True)
 
     def words(self) -> list[str]:
         return list(self._by_word)
@@ -281,15 +344,16 @@ class Registry:
     def get(self, word: str) -> Command | None:
         return self._by_word.get(normalize(word).lower())
 
-    def match(self, text: str) -> tuple[Command, str] | None:
+    def match(self, rest: Rest) -> tuple[Command, Rest] | None:
         """Longest keyword that starts the text; latin keywords need a word boundary."""
+        text = rest.text
         low = text.lower()
-        for w in sorted(self._by_word, key=len, reverse=True):
+        for w in self._longest_first:
             if low.startswith(w):
-                rest = text[len(w) :]
-                if w.isascii() and w.isalpha() and rest[:1].isalnum():
+                after = text[len(w) :]
+                if w.isascii() and w.isalpha() and after[:1].isalnum():
                     continue
-                return self._by_word[w], rest
+                return self._by_word[w], rest.skip(len(w))
         return None
 
     def suggest(self, text: str) -> list[str]:
@@ -487,20 +551,56 @@ class Dispatcher:
         self.services = services or {}
         self.retries = retries
 
-    def handle(self, msg: Incoming) -> Reply:
-        """A message from a trusted local channel (console, sandbox, admin pages): no dedupe."""
-        return self._handle(msg, None)
+    def handle(self, msg: Incoming, *, one_command: bool = False) -> Reply:
+        """A message from a trusted local channel (console, sandbox, admin pages): no dedupe.
+        `one_command`: the whole text is one command's (an admin page's form), never split."""
+        pieces = [strip_mentions(msg.text)] if one_command else self.split(msg.text)
+        if len(pieces) == 1:
+            return self._handle(msg, pieces[0], None)
+        return _combined([self._handle(msg, p, None) for p in pieces])
 
-    def handle_once(self, msg: Incoming, drain_group: str = "", debounce_ms: int = 0) -> Outcome:
+    def handle_once(
+        self, msg: Incoming, drain_group: str = "", debounce_ms: int = 0, resume: bool = False
+    ) -> Outcome:
         """A platform callback, deduplicated by `msg.message_id`: the first copy runs, any other
-        gets the first one's stored reply and changes nothing. Two round trips in all for every
-        command (claim with the preload, reply with the change)."""
+        gets the first one's stored reply and changes nothing. Two round trips in all for a
+        message of one command (claim with the preload, reply with the change).
+
+        A message of several commands (see split) claims its id first and stores the combined
+        reply last; in between each command runs as a callback of its own, "<id>#<n>", so each
+        has one effect however often the message comes. `resume` (a worker taking over the
+        message from one that died) runs the commands the first run did not reach and answers
+        for the others with their stored replies."""
         if not msg.message_id:
-            return Outcome(self._handle(msg, None))
-        once = _Once(msg.platform, msg.message_id, drain_group, debounce_ms)
-        reply = self._handle(msg, once)
+            return Outcome(self.handle(msg))
+        pieces = self.split(msg.text)
+        if len(pieces) == 1:
+            return self._once(msg, pieces[0], msg.message_id, drain_group, debounce_ms)
+        first, stored = self.store.claim_message(msg.platform, msg.message_id)
+        if not first and (stored or not resume):
+            return Outcome(None, stored)
+        replies, drain = [], False
+        for n, piece in enumerate(pieces, start=1):
+            out = self._once(msg, piece, f"{msg.message_id}#{n}", drain_group, debounce_ms)
+            drain |= out.drain
+            if out.reply is not None:
+                replies.append(out.reply)
+            elif out.duplicate:
+                replies.append(Reply.from_json(out.duplicate))
+            else:  # claimed by a run that died before its reply was stored
+                replies.append(Reply(texts.INTERRUPTED.format(text=texts.shorten(piece, 20))))
+        reply = _combined(replies)
+        fin = Finish(msg.platform, msg.message_id, reply.to_json(), drain_group, debounce_ms)
+        drain |= self.store.finish(fin)
+        return Outcome(reply, None, drain)
+
+    def _once(
+        self, msg: Incoming, text: str, message_id: str, drain_group: str, debounce_ms: int
+    ) -> Outcome:
+        once = _Once(msg.platform, message_id, drain_group, debounce_ms)
+        reply = self._handle(msg, text, once)
         if once.duplicate is None and not once.claimed:
-            first, stored = self.store.claim_message(msg.platform, msg.message_id)
+            first, stored = self.store.claim_message(msg.platform, message_id)
             once.duplicate = None if first else stored
         if once.duplicate is not None:
             return Outcome(None, once.duplicate)
@@ -508,22 +608,64 @@ class Dispatcher:
             once.drain = self.store.finish(once.finish(reply))
         return Outcome(reply, None, once.drain)
 
-    def _handle(self, msg: Incoming, once: _Once | None) -> Reply:
-        text = normalize(msg.text)
-        if not text:
-            return Reply(texts.HELLO) if msg.mentioned else Reply.quiet()
-        found = self.registry.match(text)
+    def split(self, text: str) -> list[str]:
+        """The commands of one message, each as typed. A line that starts with a command word
+        and parses as that command starts a new one (「提交 16 https://…」 then 「完成 16」); any
+        other line goes on with the command before it: more links and names for 提交, more text,
+        line break included, for 说明. A message whose first line is no command is one piece."""
+        raw = strip_mentions(text)
+        lines = raw.splitlines(keepends=True)
+        if len(lines) < 2:
+            return [raw]
+        found = self.registry.match(Rest.of(lines[0]))
         if found is None:
-            return self._unknown(msg, text)
+            return [raw]
+        pieces, current = [[lines[0]]], found[0]
+        starts = [self.registry.match(Rest.of(line)) for line in lines]
+        for k in range(1, len(lines)):
+            if starts[k] is not None and self._starts_command(starts[k], lines, starts, k, current):
+                pieces.append([lines[k]])
+                current = starts[k][0]
+            else:
+                pieces[-1].append(lines[k])
+        return ["".join(p).rstrip("\r\n") for p in pieces]
+
+    def _starts_command(self, found, lines, starts, k: int, current: Command) -> bool:
         cmd, rest = found
+        end = next((j for j in range(k + 1, len(lines)) if starts[j] is not None), len(lines))
+        for candidate in {lines[k], "".join(lines[k:end])}:
+            try:
+                cmd.parse(self.registry.match(Rest.of(candidate))[1], self.catalog)
+                return True
+            except UserError:
+                continue
+        # A command word, then a space, and wrong arguments (「完成 120」): a command still, which
+        # gets its error, unless the command before takes a text such a line may belong to.
+        return not current.takes_text and (not rest.text or rest.text[0] in _SEP)
+
+    def _handle(self, msg: Incoming, text: str, once: _Once | None) -> Reply:
+        whole = Rest.of(text)
+        if not whole.text:
+            return Reply(texts.HELLO) if msg.mentioned else Reply.quiet()
+        found = self.registry.match(whole)
+        if found is None:
+            return self._unknown(msg, whole.text)
+        cmd, rest = found
+        # A character no file can hold is refused before anything (bot.chars): nothing of the
+        # command is kept, and no reply echoes it.
+        bad = first_illegal(text)
         try:
             args = cmd.parse(rest, self.catalog)
         except UserError as e:
-            if rest and rest[0] not in _SEP:
+            if rest.text and rest.text[0] not in _SEP:
                 # The keyword only starts a sentence (「报送时间是哪天？」「完成了吗」): chat, not a
                 # command, so nothing runs and an unaddressed message gets no answer.
-                return self._unknown(msg, text)
+                return self._unknown(msg, whole.text)
+            if bad:
+                return Reply(texts.UNSTORABLE.format(code=bad))
             return Reply(f"{e}\n{texts.USAGE.format(usage=cmd.usage)}")
+        if bad:
+            return Reply(texts.UNSTORABLE.format(code=bad))
         try:
             return self._run(cmd, args, msg, once)
         except UserError as e:
@@ -578,3 +720,12 @@ class Dispatcher:
             except ConflictError:
                 continue
         return Reply(texts.BUSY)
+
+
+def _combined(replies: list[Reply]) -> Reply:
+    """The replies to the commands of one message, in order, as one reply."""
+    said = [r for r in replies if not r.silent and r.text]
+    if not said:
+        return Reply.quiet()
+    mentions = tuple(dict.fromkeys(m for r in said for m in r.mentions))
+    return Reply("\n\n".join(r.text for r in said), mentions)

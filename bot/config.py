@@ -68,6 +68,12 @@ def _hhmm(v: str) -> str:
     return f"{int(h):02d}:{int(m):02d}"
 
 
+def _never_after_quiet(hhmm: str, start: str, end: str) -> bool:
+    """Whether a daily push at `hhmm` falls in quiet hours that end only the next day: a window
+    that wraps midnight (start > end, as WorkCalendar.is_quiet reads it) from start onwards."""
+    return start > end and hhmm >= start
+
+
 def _instant(v: str) -> str:
     v = v.strip()
     if v and datetime.fromisoformat(v).tzinfo is None:
@@ -289,6 +295,15 @@ class Settings:
                 out.append(problem)
         if self.dingtalk_reply not in ("queue", "inline"):
             out.append(f"DUBAN_DINGTALK_REPLY: 'queue' or 'inline', not {self.dingtalk_reply!r}")
+        for name, at in (("DUBAN_REMIND_AT", self.remind_at), ("DUBAN_RANK_AT", self.rank_at)):
+            if _never_after_quiet(at, self.quiet_start, self.quiet_end):
+                # The scheduler holds a push back in quiet hours and sends it when they end if
+                # that is still the same day; these end only the next day, so it never would.
+                out.append(
+                    f"{name}={at} falls in the quiet hours {self.quiet_start}-{self.quiet_end} "
+                    "(DUBAN_QUIET_START/DUBAN_QUIET_END), which end only the next day, "
+                    "so it would never be sent"
+                )
         if not self.demo and not self.secret_key and self.admin_password:
             out.append("DUBAN_SECRET_KEY is needed when DUBAN_ADMIN_PASSWORD is set")
         return out

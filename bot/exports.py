@@ -14,7 +14,7 @@ from email.utils import formataddr, make_msgid
 
 from bot.config import SmtpConfig
 from bot.messages import Notice
-from bot.progress import Assignment
+from bot.progress import Assignment, starred_ids
 from bot.reports import (
     DOCX_MIME,
     XLSX_MIME,
@@ -60,10 +60,11 @@ def department_files(
     """[(file name, bytes, kind)] of the 资料目录 workbook and the 报送材料说明 document."""
     rows = catalog_rows(rt.catalog, assignments, actor_names(rt))
     campaign, tz = rt.catalog.campaign, rt.settings.tz
+    starred = starred_ids(rt.catalog, rt.store.star_overrides())
     return [
         (
             f"{department}_资料目录_{suffix}.xlsx",
-            department_workbook(campaign, department, rows, now, tz=tz),
+            department_workbook(campaign, department, rows, now, tz=tz, starred=starred),
             "xlsx",
         ),
         (
@@ -110,6 +111,7 @@ def export_district(rt, now: datetime, request_id: str) -> dict:
     data = district_workbook(
         rt.catalog.campaign, rt.catalog, departments, assignments, now,
         tz=rt.settings.tz, names=actor_names(rt),
+        starred=starred_ids(rt.catalog, rt.store.star_overrides()),
     )  # fmt: skip
     name = f"全区资料目录汇总_{_stamp(rt, now)}.xlsx"
     token = rt.store.put_export(name, data, EXPORT_TTL, kind="xlsx")

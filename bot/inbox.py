@@ -89,7 +89,11 @@ def _answer(rt, dctx: delivery.Delivery, entry_id: str, raw: str, counts: dict) 
         log.error("inbox entry %s is malformed; dropped", entry_id)
         counts["bad"] += 1
         return False
-    outcome = rt.dispatcher.handle_once(msg, delivery.GROUP, delivery.DRAIN_DEBOUNCE_MS)
+    # resume: this entry was left by a drainer that died; a message of several commands runs
+    # the ones that drainer did not reach (each command of it is claimed on its own).
+    outcome = rt.dispatcher.handle_once(
+        msg, delivery.GROUP, delivery.DRAIN_DEBOUNCE_MS, resume=True
+    )
     reply = outcome.reply
     if reply is None and not (outcome.duplicate or "").startswith("{"):
         # Claimed by a run that never finished: its worker died before the reply was stored.

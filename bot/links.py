@@ -23,6 +23,8 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from requests.cookies import RequestsCookieJar, extract_cookies_to_jar, get_cookie_header
 
+from bot.texts import link_error
+
 MAX_BYTES = 1024 * 1024
 MAX_TITLE = 200
 MAX_ADDRESSES = 3  # resolved addresses tried in turn when a connection fails
@@ -31,32 +33,6 @@ USER_AGENT = "Mozilla/5.0 (compatible; Duban-LinkCheck/0.1)"
 
 Resolver = Callable[..., list[tuple[Any, ...]]]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-ERROR_LABELS = {
-    "bad_url": "网址格式不正确",
-    "bad_scheme": "只能检查 http:// 或 https:// 开头的网址",
-    "dns": "域名无法解析",
-    "refused_private": "网址指向内网或保留地址，不予访问",
-    "connect": "无法连接到网站",
-    "timeout": "访问超时",
-    "ssl": "网站证书或加密连接有误",
-    "too_many_redirects": "跳转次数过多",
-    "too_large": "页面过大，只读取了开头部分",
-    "read_error": "读取网页内容出错",
-    "error": "检查时出错",
-}
-
-
-def error_label(code: str) -> str:
-    """The Chinese sentence for an error code ("" for no error)."""
-    if not code:
-        return ""
-    if code.startswith("http_"):
-        status = code[5:]
-        if status == "404":
-            return "网页不存在（HTTP 404）"
-        return f"网站返回错误（HTTP {status}）"
-    return ERROR_LABELS.get(code, ERROR_LABELS["error"])
 
 
 @dataclass(frozen=True)
@@ -80,7 +56,7 @@ class LinkResult:
 
     @property
     def reason(self) -> str:
-        return error_label(self.error)
+        return link_error(self.error)
 
     def to_dict(self) -> dict:
         return {

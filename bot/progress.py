@@ -230,27 +230,40 @@ def compute_scores(
 
 
 def rank(scores: list[Score]) -> list[RankRow]:
-    """Order by score, highest first; ties go to the department that reached its score earlier.
-
-    Departments with the same score and time share a rank (standard competition ranking) and
-    are listed by name.
-    """
+    """Order by score, highest first; equal scores share a rank (1, 2, 2, 4: standard
+    competition ranking), and among them the department that reached its score earlier is
+    listed first (then by name). texts.RANKING_RULE says so wherever a ranking is shown."""
 
     def key(s: Score):
-        ratio = Fraction(s.done_weight, s.total_weight) if s.total_weight else Fraction(0)
         # Everyone "reached" a zero score at the start, so only a non-zero score has a time.
         reached = s.reached_at if s.done_weight else ""
-        return (-ratio, reached, s.department)
+        return (-_ratio(s), reached, s.department)
 
-    ordered = sorted(scores, key=key)
     rows: list[RankRow] = []
-    prev_key = None
-    for i, s in enumerate(ordered, start=1):
-        k = key(s)[:2]
-        r = rows[-1].rank if rows and k == prev_key else i
-        rows.append(RankRow(r, s))
-        prev_key = k
+    for i, s in enumerate(sorted(scores, key=key), start=1):
+        same = rows and _ratio(rows[-1].score) == _ratio(s)
+        rows.append(RankRow(rows[-1].rank if same else i, s))
     return rows
+
+
+def _ratio(s: Score) -> Fraction:
+    return Fraction(s.done_weight, s.total_weight) if s.total_weight else Fraction(0)
+
+
+def sharing(rows: list[RankRow], row: RankRow) -> int:
+    """How many other departments share `row`'s rank."""
+    return sum(1 for r in rows if r.rank == row.rank) - 1
+
+
+def overall(scores: list[Score]) -> Score:
+    """The district's completion, weighted as each department's is (完成率 has one meaning)."""
+    return Score(
+        "",
+        sum(s.done_weight for s in scores),
+        sum(s.total_weight for s in scores),
+        done_count=sum(s.done_count for s in scores),
+        total_count=sum(s.total_count for s in scores),
+    )
 
 
 def starred_ids(catalog, overrides: dict[int, bool]) -> frozenset[int]:

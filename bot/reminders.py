@@ -12,9 +12,17 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from bot import texts
-from bot.links import error_label
 from bot.messages import Notice
-from bot.progress import Assignment, RankRow, Role, Status, compute_scores, rank, starred_ids
+from bot.progress import (
+    Assignment,
+    RankRow,
+    Role,
+    Status,
+    compute_scores,
+    rank,
+    sharing,
+    starred_ids,
+)
 
 MAX_ITEMS = 15  # open items listed in one reminder
 MAX_NAMES = 10  # cooperating units named per indicator
@@ -91,7 +99,7 @@ def compose_reminder(
     if dead:
         lines.append(f"**{len(dead)} 个链接无法打开，请核对：**")
         for ind_id, m, state in dead:
-            why = error_label(state.get("error", "")) or f"HTTP {state.get('status')}"
+            why = texts.link_problem(state)
             lines.append(f"- 第{ind_id}项 [{texts.shorten(m.title or m.url, 40)}]({m.url})：{why}")
     lines.append("提交材料：提交 编号 网址 名称；材料齐全后发送：完成 编号。")
     return Notice(
@@ -276,9 +284,9 @@ def compose_ranking(rows: list[RankRow], last: dict[str, int], when: str) -> lis
         out.append(
             Notice(
                 f"**📊 进度排名 · {s.department}（{when}）**\n"
-                f"全区第 {r.rank} / {n} 名，完成 {s.percent}%"
-                f"（加权 {s.done_weight}/{s.total_weight}，已完成 {s.done_count}/{s.total_count} 项）\n"
-                f"{rank_change(last, r)}。发送「排行」查看全区排名。",
+                f"全区第 {r.rank} / {n} 名{texts.tie_note(sharing(rows, r))}，"
+                f"完成率 {s.percent}%（已完成 {s.done_count}/{s.total_count} 项）\n"
+                f"{rank_change(last, r)}。发送「排行」查看全区排名。\n{texts.RANKING_RULE}",
                 s.department,
                 (),
                 "ranking",
@@ -290,7 +298,7 @@ def compose_ranking(rows: list[RankRow], last: dict[str, int], when: str) -> lis
         f"（{r.score.done_count}/{r.score.total_count}）{_arrow(last, r)}"
         for r in rows
     ]
-    table.append("排名按加权完成率（牵头项权重2、配合项1，★项加倍），同分时先达到者在前。")
+    table.append(texts.RANKING_RULE)
     out.append(Notice("\n".join(table), "", (), "ranking"))
     return out
 

@@ -22,13 +22,14 @@ from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Mm, Pt, RGBColor
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from bot.progress import Assignment, Material, Role, Status
+from bot.chars import XML_ILLEGAL, xml_safe
+from bot.progress import Assignment, Material, Role, Status, compute_scores, overall
+from bot.texts import COMPLETION_RULE
 
 if TYPE_CHECKING:
     from bot.catalog import Campaign, Catalog, Indicator
@@ -72,7 +73,9 @@ STATUS_ORDER = (
 def is_web_url(url: str) -> bool:
     """True for an absolute http(s) URL that is safe to make clickable."""
     url = url.strip()
-    if not url or len(url) > _MAX_LINK or any(ch.isspace() or ord(ch) < 32 for ch in url):
+    if not url or len(url) > _MAX_LINK or any(ch.isspace() for ch in url):
+        return False
+    if XML_ILLEGAL.search(url):  # a link target is written to the file as it is
         return False
     try:
         parts = urlsplit(url)
@@ -99,13 +102,22 @@ def local_time_text(iso: str, tz: str = DEFAULT_TZ) -> str:
 
 
 def _clean(text: object) -> str:
-    """Text that both file formats can store: no XML-illegal control characters."""
-    return ILLEGAL_CHARACTERS_RE.sub("", str(text))
+    """Text that both file formats can store. Every string written to a file passes here, so one
+    department's odd stored data cannot break a file that holds everyone's (the district
+    workbook): openpyxl's own ILLEGAL_CHARACTERS_RE knows only the C0 controls, and lxml also
+    refuses U+FFFE, U+FFFF and lone surrogates when the file is saved."""
+    return xml_safe(str(text))
 
 
 def _shorten(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def completion(assignments: Iterable[Assignment], starred: frozenset[int]) -> float:
+    """完成率 as everywhere else: completed weight over assigned weight (bot.progress)."""
+    statuses = {(a.indicator_id, a.department): (a.role, a.status) for a in assignments}
+    return overall(compute_scores(statuses, starred, {})).ratio
 
 
 def status_text(a: Assignment) -> str:
@@ -261,6 +273,7 @@ def _write_summary_sheet(
     rows: Sequence[CatalogRow],
     generated_at: dt.datetime,
     tz: str,
+    starred: frozenset[int],
 ) -> None:
     assignments = [r.assignment for r in rows]
     counts = Counter(a.status for a in assignments)
@@ -278,13 +291,15 @@ def _write_summary_sheet(
         *((s.label, counts.get(s, 0)) for s in STATUS_ORDER),
         ("合计", total),
         ("已完成/总数", f"{done}/{total}"),
-        ("完成率", done / total if total else 0),
+        ("完成率", completion(assignments, starred)),
         ("牵头项数", sum(1 for a in assignments if a.role is Role.LEAD)),
         ("配合项数", sum(1 for a in assignments if a.role is Role.COOPERATE)),
         None,
         ("材料", "件数"),
         ("网上链接", links),
         ("纸质", len(materials) - links),
+        None,
+        ("说明", f"{COMPLETION_RULE}。"),
     ]
     for i, line in enumerate(lines, start=4):
         if line is None:
@@ -316,6 +331,7 @@ def department_workbook(
     generated_at: dt.datetime,
     *,
     tz: str = DEFAULT_TZ,
+    starred: frozenset[int] = frozenset(),
 ) -> bytes:
     """The department's 资料目录 (.xlsx): sheet 资料目录, one row per material, and sheet 汇总.
 
@@ -328,7 +344,8 @@ def department_workbook(
     ws = wb.active
     ws.title = "资料目录"
     _write_catalog_sheet(ws, campaign, department, rows, generated_at, tz)
-    _write_summary_sheet(wb.create_sheet("汇总"), campaign, department, rows, generated_at, tz)
+    summary = wb.create_sheet("汇总")
+    _write_summary_sheet(summary, campaign, department, rows, generated_at, tz, starred)
     return _save(wb)
 
 
@@ -356,10 +373,11 @@ def district_workbook(
     *,
     tz: str = DEFAULT_TZ,
     names: dict[str, str] | None = None,
+    starred: frozenset[int] = frozenset(),
 ) -> bytes:
     """The office's workbook: sheet 总览 (department × indicator status matrix with each
-    department's done/total) and then one 资料目录 sheet per department, in the given order.
-    `names`: actor -> person, for 提交人 (CatalogRow.by)."""
+    department's done/total and 完成率) and then one 资料目录 sheet per department, in the given
+    order. `names`: actor -> person, for 提交人 (CatalogRow.by); `starred`: the ★ indicators."""
     names = names or {}
     wb = Workbook()
     ws = wb.active
@@ -370,7 +388,8 @@ def district_workbook(
     _title_rows(
         ws,
         f"{campaign.name}完成情况总览",
-        f"文号：{campaign.document}　　生成时间：{stamp}　　空白表示该单位不承担此项",
+        f"文号：{campaign.document}　　生成时间：{stamp}　　空白表示该单位不承担此项　　"
+        f"{COMPLETION_RULE}",
         first_ind_col - 1 + len(ids),
     )
     header = _HEADER_ROW + 1
@@ -410,7 +429,7 @@ def district_workbook(
         done = sum(1 for r in own if r.assignment.is_complete)
         _put(ws, row, 1, dept).border = _BORDER
         _put(ws, row, 2, f"{done}/{len(own)}").border = _BORDER
-        ratio = _put(ws, row, 3, done / len(own) if own else 0)
+        ratio = _put(ws, row, 3, completion((r.assignment for r in own), starred))
         ratio.number_format = "0%"
         ratio.border = _BORDER
         for offset, ind_id in enumerate(ids):
@@ -531,11 +550,15 @@ def explanation_document(
         )
         state = doc.add_paragraph()
         _styled_run(state, f"完成情况：{status_text(a)}")
-        lines = [line for line in a.explanation.splitlines() if line.strip()]
-        for line in lines or ["（尚未填写说明）"]:
+        # One paragraph per line as written (an outline 一、（一）… keeps its shape); a line the
+        # writer indented himself gets no second indent.
+        lines = a.explanation.splitlines() if a.explanation.strip() else ["（尚未填写说明）"]
+        for line in lines:
             p = doc.add_paragraph()
-            p.paragraph_format.first_line_indent = Pt(32)
-            _styled_run(p, line.strip())
+            if not line[:1].isspace():
+                p.paragraph_format.first_line_indent = Pt(32)
+            if line:
+                _styled_run(p, line)
         label = doc.add_paragraph()
         _styled_run(label, "报送材料：" if a.materials else "报送材料：（暂无材料）")
         for k, m in enumerate(a.materials, start=1):

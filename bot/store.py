@@ -396,9 +396,9 @@ class RedisStore:
         The stored reply is "" while the first copy is still being handled.
         """
         key = self.keys.seen(platform, message_id)
-        if self.r.set(key, "", nx=True, ex=ttl):
-            return True, ""
-        return False, _s(self.r.get(key))
+        pipe = self.r.pipeline(transaction=False)  # one round trip, first copy or not
+        claimed, stored = pipe.set(key, "", nx=True, ex=ttl).get(key).execute()
+        return (True, "") if claimed else (False, _s(stored))
 
     # --- reads ------------------------------------------------------------------------------
 

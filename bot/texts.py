@@ -21,13 +21,63 @@ ADMIN_ONLY = "「{cmd}」仅限依法治区办管理员使用。"
 NEED_INDICATOR = "请写上指标编号（{lo}–{hi}），例如 12、第12项、#12。"
 NO_SUCH_INDICATOR = "编号 {n} 不存在，指标编号为 {lo}–{hi}。"
 NOT_RESPONSIBLE = "{dept} 不负责第 {n} 项。发送「我的任务」查看本部门负责的指标。"
+NOT_RESPONSIBLE_OF = (
+    "{dept} 不负责第 {n} 项。发送「查看 {n}」可以看到该项的责任单位。"  # to the office
+)
 BAD_URL = "链接需以 http:// 或 https:// 开头（收到：{url}）。"
 NEED_URL = "请附上材料的网址，链接需以 http:// 或 https:// 开头。"
 TOO_LONG = "内容过长，请控制在 {n} 字以内。"
+UNSTORABLE = "消息里有一个无法保存的特殊字符（{code}），本次没有执行。请删去它（多见于从别处复制的文字）后重新发送。"
+COMPLETION_RULE = "完成率按权重计算：牵头项计2、配合项计1，★项加倍"
+RANKING_RULE = f"{COMPLETION_RULE}；完成率相同的名次并列，先达到的排在前面。"
+
+
 QUIET_HOURS = "现在是免打扰时段（{start}–{end}），请在 {end} 以后再{action}。"
 EXTRA_TEXT = "命令后面多了「{extra}」，本次没有执行。"
 NO_DEPARTMENT = "没有找到部门「{name}」。请写部门全称，例如：司法局、行政审批局。"
 AMBIGUOUS_DEPARTMENT = "「{name}」对应多个部门：{names}。请写全称，例如：{example}"
+
+# Why a link check failed, by the error code bot.links records (never shown as the code).
+LINK_ERRORS = {
+    "bad_url": "网址格式不正确",
+    "bad_scheme": "只能检查 http:// 或 https:// 开头的网址",
+    "dns": "域名无法解析",
+    "refused_private": "网址指向内网或保留地址，不予访问",
+    "connect": "无法连接到网站",
+    "timeout": "访问超时",
+    "ssl": "网站证书或加密连接有误",
+    "too_many_redirects": "跳转次数过多",
+    "too_large": "页面过大，只读取了开头部分",
+    "read_error": "读取网页内容出错",
+    "error": "检查时出错",
+}
+
+
+def link_error(code: str) -> str:
+    """The Chinese sentence for a link check's error code ("" for no error)."""
+    if not code:
+        return ""
+    if code.startswith("http_"):
+        status = code[5:]
+        if status == "404":
+            return "网页不存在（HTTP 404）"
+        return f"网站返回错误（HTTP {status}）"
+    return LINK_ERRORS.get(code, LINK_ERRORS["error"])
+
+
+def link_problem(state: dict) -> str:
+    """Why a checked link does not open, from its stored state, in words."""
+    if state.get("error"):
+        return link_error(state["error"])
+    if state.get("status"):
+        return link_error(f"http_{state['status']}")
+    return LINK_ERRORS["error"]
+
+
+def tie_note(others: int) -> str:
+    """「（与 3 个部门并列）」 after a shared rank; "" for a rank of one's own."""
+    return f"（与 {others} 个部门并列）" if others else ""
+
 
 STATUS_ICON = {
     Status.TODO: "⚪",

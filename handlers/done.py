@@ -9,8 +9,10 @@ from bot.progress import Status
 def done(ctx: Context, ind) -> Reply:
     """完成 <编号>：标记本部门该项已完成（需至少有一份材料或一段说明）"""
     a, raw = ctx.own(ind)
-    if a.status in (Status.DONE, Status.APPROVED):
-        raise UserError(f"第{ind.id}项已是「{a.status.label}」，无需重复标记。")
+    if a.status is Status.DONE:
+        raise UserError(f"第{ind.id}项已经标记完成，无需重复标记。")
+    if a.status is Status.APPROVED:
+        raise UserError(f"第{ind.id}项已经审核通过，无需再标记完成。")
     if not a.materials and not a.explanation:
         raise UserError(
             f"第{ind.id}项还没有材料或说明，不能标记完成。"

@@ -1,7 +1,13 @@
 """帮助: the command list, or one command's usage."""
 
-from bot.commands import Context, TokenParam, UserError, command
+from bot.commands import Command, Context, TokenParam, UserError, command
 from bot.messages import Reply
+
+# The list in the order a liaison uses the commands (the office's commands after them). A command
+# not named here still shows, after these, in the order it was registered.
+MENU = ("我的任务", "查看", "提交", "纸质", "说明", "完成", "不涉及", "删除", "撤销")
+MENU += ("进度", "排行", "导出", "报送", "绑定", "解绑", "帮助")
+MENU += ("总览", "通过", "退回", "催办", "星标")
 
 
 @command("帮助", TokenParam("name"), aliases=("help", "菜单", "?"), needs_binding=False)
@@ -17,11 +23,15 @@ def show_help(ctx: Context, name: str) -> Reply:
         if cmd.details:
             lines.append(cmd.details)
         return Reply("\n".join(lines))
-    member = [c for c in ctx.registry.commands if not c.admin]
+    ordered = sorted(ctx.registry.commands, key=_place)
     lines = ["**督办助手 · 可用命令**"]
-    lines += [f"- {c.usage}" for c in member]
+    lines += [f"- {c.usage}" for c in ordered if not c.admin]
     if ctx.is_admin:
         lines.append("**管理员命令**")
-        lines += [f"- {c.usage}" for c in ctx.registry.commands if c.admin]
+        lines += [f"- {c.usage}" for c in ordered if c.admin]
     lines.append("指标编号可写 12、第12项、#12、十二。发送「帮助 提交」查看单个命令的说明。")
     return Reply("\n".join(lines))
+
+
+def _place(cmd: Command) -> int:
+    return MENU.index(cmd.keyword) if cmd.keyword in MENU else len(MENU)

@@ -3,7 +3,7 @@
 from bot import texts
 from bot.commands import Context, command
 from bot.messages import Reply
-from bot.progress import Status, compute_scores, rank, starred_ids
+from bot.progress import Status, compute_scores, rank, sharing, starred_ids
 
 
 @command("进度", preload="none")
@@ -25,10 +25,11 @@ def progress(ctx: Context) -> Reply:
         "\n".join(
             x
             for x in (
-                f"**{dept} 进度：{s.percent}%**（加权 {s.done_weight}/{s.total_weight}）",
+                f"**{dept} 进度：{s.percent}%**",
                 f"共 {s.total_count} 项：{parts}",
-                f"全区排名：第 {mine.rank} / {len(rows)} 名",
+                f"全区排名：第 {mine.rank} / {len(rows)} 名{texts.tie_note(sharing(rows, mine))}",
                 texts.deadline_line(ctx.calendar, ctx.catalog.campaign, ctx.now),
+                texts.RANKING_RULE,
             )
             if x
         )

@@ -1,5 +1,6 @@
 """排行: the department ranking."""
 
+from bot import texts
 from bot.commands import Context, command
 from bot.messages import Reply
 from bot.progress import compute_scores, rank, starred_ids
@@ -9,7 +10,7 @@ TOP = 10
 
 @command("排行", aliases=("排名", "排行榜"), needs_binding=False)
 def ranking(ctx: Context) -> Reply:
-    """排行：查看各部门完成进度排名（牵头项权重2、配合项1，★项加倍）"""
+    """排行：查看各部门完成进度排名（牵头项权重2、配合项1，★项加倍；完成率相同的并列）"""
     statuses, overrides, reached, last = ctx.store.ranking_inputs()
     rows = rank(compute_scores(statuses, starred_ids(ctx.catalog, overrides), reached))
     if not rows:
@@ -24,6 +25,7 @@ def ranking(ctx: Context) -> Reply:
     if mine and mine not in show:
         lines.append("…")
         lines.append(f"{mine.rank}. {dept} {mine.score.percent}%{_delta(last, mine)} ← 本部门")
+    lines.append(texts.RANKING_RULE)
     return Reply("\n".join(lines))
 
 

@@ -17,6 +17,11 @@ from bot.review import find_assignment, liaisons
 def return_item(ctx: Context, ind, department: str, reason: str) -> Reply:
     """退回 <编号> <部门> <原因>：退回该部门在该项的材料，并通知该部门"""
     a, raw = find_assignment(ctx, ind, department)
+    if a.status is Status.TODO:
+        raise UserError(
+            f"{a.department}第{ind.id}项还没有开始，没有可以退回的材料。"
+            f"如需提醒，请发送「催办 {a.department}」。"
+        )
     if a.status is Status.RETURNED and a.reason == reason:
         raise UserError(f"{a.department}第{ind.id}项已按同样的原因退回过。")
     after = a.changed(ctx.actor, ctx.now_iso(), status=Status.RETURNED, reason=reason)

@@ -12,10 +12,11 @@ MAX_MATERIALS = 50
 def submit(ctx: Context, ind, links) -> Reply:
     """提交 <编号> <链接…> [名称]：提交网上已公开材料的网址，可一次多个链接
     例：提交 12 https://www.example.gov.cn/a.html 双随机一公开实施方案
+    多份材料可以每行写一个链接和它的名称（名称写在链接前后都可以）。
     不写名称时，系统会自动读取网页标题作为材料名称。"""
-    urls, name = links
     a, raw = ctx.own(ind)
     have = {m.url for m in a.materials}
+    urls = [u for g in links for u in g.urls]
     new = [u for u in urls if u not in have]
     if not new:
         raise UserError(
@@ -25,12 +26,7 @@ def submit(ctx: Context, ind, links) -> Reply:
         raise UserError(f"第{ind.id}项最多 {MAX_MATERIALS} 份材料，请先删除不需要的材料。")
     at = ctx.now_iso()
     who = ctx.binding.name or ctx.msg.user_id
-    titles = (
-        [name]
-        if len(new) == 1
-        else [f"{name}（{i}）" if name else "" for i in range(1, len(new) + 1)]
-    )
-    added = tuple(Material(t, u, who, at) for t, u in zip(titles, new, strict=True))
+    added = tuple(Material(t, u, who, at) for t, u in _titled(links, have))
     materials = a.materials + added
     after = a.changed(
         ctx.actor, at, materials=materials, status=status_after_edit(a, materials, a.explanation)
@@ -42,9 +38,19 @@ def submit(ctx: Context, ind, links) -> Reply:
     ]
     if skipped:
         lines.append(f"另有 {skipped} 个链接之前已提交，已跳过。")
-    if not name:
+    if any(not m.title for m in added):
         lines.append("未写名称的材料将自动使用网页标题。")
     if not after.is_complete:
         lines.append(f"材料齐全后请发送「完成 {ind.id}」。")
     lines.append(texts.review_again(a, after))
     return Reply("\n".join(x for x in lines if x))
+
+
+def _titled(groups, have: set[str]) -> list[tuple[str, str]]:
+    """(title, url) of each new link: links that share one name are numbered （1）（2）."""
+    out = []
+    for g in groups:
+        new = [u for u in g.urls if u not in have]
+        for i, u in enumerate(new, start=1):
+            out.append((f"{g.name}（{i}）" if g.name and len(new) > 1 else g.name, u))
+    return out

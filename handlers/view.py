@@ -40,7 +40,7 @@ def view(ctx: Context, ind) -> Reply:
             state = view["links"].get(m.url)
             tail = ""
             if state is not None and not state.get("ok"):
-                tail = f" ⚠️ 链接无法打开（{state.get('error') or state.get('status')}）"
+                tail = f" ⚠️ 链接无法打开（{texts.link_problem(state)}）"
             lines.append(texts.material_line(i, m) + tail)
         if not a.materials:
             lines.append("尚无材料。提交：提交 编号 网址 名称；纸质：纸质 编号 名称。")

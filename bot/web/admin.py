@@ -32,6 +32,7 @@ from bot.jobs import JOB_LABELS
 from bot.messages import Incoming
 from bot.progress import STATUS_LABELS, Status
 from bot.queue import QUEUE_NAME
+from bot.review import approval_doubt
 from bot.schedule import job_id
 from bot.web import views
 from bot.web.common import check_csrf, csrf_token, install, runtime, secure_headers
@@ -152,6 +153,7 @@ def overview():
         ov=views.overview(rt),
         progress=views.department_progress(rt),
         departments=list(rt.org.departments),
+        ranking_rule=texts.RANKING_RULE,
     )
 
 
@@ -188,6 +190,7 @@ def submissions():
         data=views.submissions(rt, department),
         departments=departments,
         department=department,
+        who=views.person_namer(rt),
     )
 
 
@@ -204,6 +207,7 @@ def indicator(ind_id: int):
         history=[views.audit_dict(e) for e in history],
         prev_id=ind_id - 1 if rt.catalog.get(ind_id - 1) else None,
         next_id=ind_id + 1 if rt.catalog.get(ind_id + 1) else None,
+        who=views.person_namer(rt),
     )
 
 
@@ -219,7 +223,8 @@ def run_command(text: str) -> str:
             message_id=f"web-{secrets.token_hex(8)}",
             user_name="管理后台",
             is_admin=True,
-        )
+        ),
+        one_command=True,  # a 退回 reason may hold lines that look like commands
     )
     # 退回 and 通过 reach the department's chat at once, as they do from chat (bot/inbound.py):
     # the outbox is drained now, not at the next minute's sweep.
@@ -238,9 +243,22 @@ def review(ind_id: int):
         abort(400, description="请选择部门。")
     action = request.form.get("action", "")
     if action == "approve":
-        flash(run_command(f"通过 {ind_id} {department}"), "info")
+        confirmed = request.form.get("confirm") == "1"
+        if not confirmed:
+            # Anything but 已完成 is approved only after a second look, as in chat (通过 … 确认).
+            a, _ = rt.store.assignment(ind_id, department)
+            doubt = (
+                a
+                and a.status is not Status.TODO
+                and approval_doubt(a, rt.store.link_states(m.url for m in a.materials if m.url))
+            )
+            if doubt and a.status is not Status.APPROVED:
+                return render_template(
+                    "confirm_approve.html", ind_id=ind_id, department=department, doubt=doubt
+                )
+        flash(run_command(f"通过 {ind_id} {department}{' 确认' if confirmed else ''}"), "info")
     elif action == "return":
-        reason = " ".join(request.form.get("reason", "").split())
+        reason = request.form.get("reason", "").strip()  # kept as typed, as in chat
         if not reason:
             flash("退回时请写明原因。", "error")
         else:
@@ -255,6 +273,7 @@ def _anchor(department: str) -> str:
 
 
 bp.add_app_template_filter(_anchor, "anchor")
+bp.add_app_template_filter(texts.link_problem, "link_problem")
 
 
 @bp.post("/admin/indicators/<int:ind_id>/star")
@@ -326,7 +345,7 @@ def audit():
         department=f["department"],
         action=f["action"],
         indicator=ind,
-        actor=f["actor"],
+        actor=views.actor_named(rt, f["actor"]),
     )
     return render_template(
         "audit.html",
@@ -335,6 +354,7 @@ def audit():
         f=f,
         departments=list(rt.org.departments),
         actions=_ACTION_NAMES,
+        who=views.person_namer(rt),
     )
 
 

@@ -7,13 +7,24 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from bot.catalog import Indicator
 from bot.delivery import route_for
-from bot.exports import download_url
-from bot.progress import Assignment, Material, Role, Status, compute_scores, rank, starred_ids
+from bot.exports import actor_names, download_url
+from bot.progress import (
+    Assignment,
+    Material,
+    Role,
+    Status,
+    compute_scores,
+    overall,
+    rank,
+    starred_ids,
+)
 from bot.records import AuditEntry
+from bot.reports import actor_label
 from bot.runtime import Runtime
 
 ACTION_LABELS = {
@@ -34,6 +45,8 @@ ACTION_LABELS = {
     "submission_mailed": "报送邮件已发送",
     "submission_mail_error": "报送邮件待重试",
     "submission_mail_failed": "报送邮件发送失败",
+    "export": "生成下载文件",
+    "ranking": "推送排名",
 }
 
 # The mail states bot/exports.py and bot/jobs.py store on a submission's files record.
@@ -54,6 +67,22 @@ def is_web_url(url: str) -> bool:
     except ValueError:
         return False
     return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
+def person_namer(rt: Runtime) -> Callable[[str], str]:
+    """actor ("sandbox:zhangsan", "web:admin", "system:mail") -> who a reader knows: the
+    person's name from org.yaml or the bindings, 管理后台, 系统; the bare id only when no name is
+    known. Pages show this; the API keeps the actor ids."""
+    names = actor_names(rt)
+    return lambda actor: names.get(actor) or actor_label(actor)
+
+
+def actor_named(rt: Runtime, name: str) -> str:
+    """The actor a person's name (or 管理后台) stands for in the audit filter; anything else is
+    taken as an actor id."""
+    if name == "管理后台":
+        return "web:admin"
+    return next((a for a, n in actor_names(rt).items() if n == name), name)
 
 
 def local_today(rt: Runtime) -> dt.date:
@@ -131,16 +160,16 @@ def _latest(entry: dict | None) -> dict | None:
 
 
 def totals(rt: Runtime) -> dict:
+    """The district's counts per status and its 完成率, weighted as the ranking's."""
     statuses = rt.store.statuses()
     by_status = {s.value: 0 for s in Status}
     for _, s in statuses.values():
         by_status[s.value] += 1
-    total = len(statuses)
-    done = sum(n for s, n in by_status.items() if Status(s).is_complete)
+    whole = overall(compute_scores(statuses, starred(rt), {}))
     return {
-        "assignments": total,
-        "complete": done,
-        "percent": round(done * 100 / total) if total else 0,
+        "assignments": whole.total_count,
+        "complete": whole.done_count,
+        "percent": whole.percent,
         "by_status": by_status,
     }
 

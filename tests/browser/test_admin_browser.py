@@ -115,6 +115,10 @@ def test_return_and_approve_from_the_page(page, live_url, web_rt, shot):
     expect(page.locator("#history")).to_contain_text("退回")
     shot(page, "indicator-returned")
     card.locator("button.approve").click()
+    expect(page.locator("#approve-doubt")).to_contain_text("退回后还没有重新标记完成")
+    shot(page, "approve-confirm")
+    assert web_rt.store.assignment(ind, dept)[0].status is Status.RETURNED
+    page.click("#confirm-approve")
     expect(page.locator(".flash")).to_contain_text(f"已通过{dept}第{ind}项")
     expect(page.locator(f'article.unit[data-department="{dept}"] .status')).to_have_text("已通过")
     assert web_rt.store.assignment(ind, dept)[0].status is Status.APPROVED
@@ -221,3 +225,17 @@ def test_submissions_page_shows_a_submission(page, live_url, web_rt, shot):
     expect(row.locator("a", has_text="_资料目录_第1版.xlsx")).to_be_visible()
     expect(page.locator("#not-submitted")).to_contain_text("民政局")
     shot(page, "submissions")
+
+
+def test_an_outline_reads_on_the_page_as_it_was_typed(page, live_url, web_rt, shot):
+    dept = "司法局"
+    ind = lead_indicator(web_rt, dept)
+    outline = "一、总体情况\n（一）开展“双随机”抽查36次；\n（二）公示结果：全部公开。"
+    web_rt.dispatcher.handle(
+        Incoming("sandbox", "zhangsan", f"说明 {ind} {outline}", mentioned=True)
+    )
+    login(page, live_url)
+    page.goto(f"{live_url}/admin/indicators/{ind}")
+    card = page.locator(f'article.unit[data-department="{dept}"]')
+    assert card.locator(".explanation").inner_text() == outline  # line breaks rendered
+    shot(page, "indicator-outline")

@@ -56,12 +56,13 @@ def test_console_script(redis_url, redis_client):
 
     office = console(
         redis_url,
-        ["退回 12 司法局 请补充2020年抽查台账", "通过 12 司法局", "总览"],
+        ["退回 12 司法局 请补充2020年抽查台账", "通过 12 司法局", "通过 12 司法局 确认", "总览"],
         "--user", "office", "--admin",
     )  # fmt: skip
     assert "已退回司法局第12项" in office[0]
-    assert "已通过司法局第12项" in office[1]
-    assert "全区总览" in office[2]
+    assert "退回后还没有重新标记完成" in office[1] and "通过 12 司法局 确认" in office[1]
+    assert "已通过司法局第12项" in office[2]
+    assert "全区总览" in office[3]
 
     again = console(redis_url, ["查看 12"], "--user", "zhangsan")
     assert "本部门（牵头）：已通过" in again[0]

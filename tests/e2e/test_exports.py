@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import email.policy
 import io
+import json
 import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -14,7 +15,7 @@ import docx
 import openpyxl
 import pytest
 
-from bot.progress import Status
+from bot.progress import Role, Status
 from tests.e2e.background import PUBLIC, bind, notices, say, work
 from tests.stubs.smtp_server import SmtpStub
 
@@ -105,6 +106,12 @@ def check_department_workbook(rt, data: bytes, assignments) -> None:
     assert summary["已退回"] == sum(1 for a in assignments.values() if a.status is Status.RETURNED)
     links = sum(1 for a in assignments.values() for m in a.materials if m.url)
     assert summary["网上链接"] == links
+    weight = {
+        i: (2 if a.role is Role.LEAD else 1) * (2 if rt.catalog.indicators[i].star else 1)
+        for i, a in assignments.items()
+    }
+    done_weight = sum(weight[i] for i, a in assignments.items() if a.is_complete)
+    assert summary["完成率"] == pytest.approx(done_weight / sum(weight.values()))
 
 
 def check_document(rt, data: bytes, assignments) -> None:
@@ -163,6 +170,14 @@ def test_district_export_for_the_office(rt, sfj):
         own = {ind: s for (ind, d), (_, s) in statuses.items() if d == dept}
         done = sum(1 for s in own.values() if s.is_complete)
         assert row[:2] == [dept, f"{done}/{len(own)}"]
+        # 完成率 is weighted, as in the ranking: lead 2, cooperating 1, a ★ item doubled
+        weight = {
+            ind: (2 if role is Role.LEAD else 1) * (2 if rt.catalog.indicators[ind].star else 1)
+            for (ind, d), (role, _) in statuses.items()
+            if d == dept
+        }
+        weighted = sum(weight[i] for i, s in own.items() if s.is_complete) / sum(weight.values())
+        assert row[2] == pytest.approx(weighted), dept
         for col, ind in enumerate(ids, start=3):
             assert (row[col] or "") == (own[ind].label if ind in own else ""), (dept, ind)
     check_department_workbook_sheet = wb[DEPT]
@@ -231,3 +246,60 @@ def test_empty_catalogue_cannot_be_submitted(rt):
     bind(rt, "mz", "民政局")
     assert "资料目录还是空的" in say(rt, "mz", "报送")
     assert rt.store.submission_list("民政局") == []
+
+
+OUTLINE = (
+    "一、总体情况\n（一）开展“双随机”抽查36次；\n（二）公示结果：全部公开。\n\n"
+    "二、下一步\n　　继续推进，（三）按季度通报。"
+)
+
+
+def posted_files(rt, department: str, marker: str) -> list[tuple[str, bytes]]:
+    posted = [n for n in notices(rt) if n.department == department and marker in n.text]
+    assert len(posted) == 1, [n.text for n in notices(rt)]
+    return [rt.store.get_export(t) for t in tokens_in(posted[0].text)]
+
+
+def test_an_outline_comes_back_line_for_line_in_both_files(rt):
+    bind(rt, "sfj1", DEPT, name="张三")
+    assert "已保存第12项的报送说明" in say(rt, "sfj1", f"说明 12 {OUTLINE}")
+    assert rt.store.assignment(12, DEPT)[0].explanation == OUTLINE
+    say(rt, "sfj1", "导出")
+    work(rt)
+    (_, xlsx), (_, docx_data) = posted_files(rt, DEPT, "资料目录已生成")
+    ws = openpyxl.load_workbook(io.BytesIO(xlsx))["资料目录"]
+    row = next(r for r in ws.iter_rows(min_row=4, values_only=True) if r[0] == 12)
+    assert row[9] == OUTLINE
+    text = [p.text for p in docx.Document(io.BytesIO(docx_data)).paragraphs]
+    head = next(i for i, t in enumerate(text) if t.startswith("第12项（"))
+    lines = OUTLINE.split("\n")
+    assert text[head + 2 : head + 2 + len(lines)] == lines
+    assert text[head + 2 + len(lines)].startswith("报送材料")
+
+
+def test_one_departments_bad_old_data_breaks_no_export(rt):
+    """Characters XML cannot hold, stored before input refused them, are left out of the files;
+    every export that holds them is still built (the district one holds every department)."""
+    bind(rt, "sfj1", DEPT, name="张三")
+    say(rt, "sfj1", f"提交 12 {URL_A} 执法公示")
+    _, raw = rt.store.assignment(12, DEPT)
+    old = json.loads(raw)
+    old["materials"][0]["title"] = "执法\uffff公示\x01专栏"
+    old["explanation"] = "已公开\ufffe。"
+    rt.redis.hset(rt.store.keys.dept(DEPT), "12", json.dumps(old, ensure_ascii=False))
+    assert "\uffff" in rt.store.assignment(12, DEPT)[0].materials[0].title
+    say(rt, "sfj1", "导出")
+    say(rt, "admin", "导出 全区", admin=True)
+    assert "第 1 版" in say(rt, "sfj1", "报送")
+    work(rt)
+    xlsx, docx_data = (data for _, data in posted_files(rt, DEPT, "资料目录已生成"))
+    [(_, district)] = posted_files(rt, "", "汇总表已生成")
+    finals = [data for _, data in posted_files(rt, DEPT, "报送材料已定稿")]
+    for data in (xlsx, district, finals[0]):
+        wb = openpyxl.load_workbook(io.BytesIO(data))
+        ws = wb["资料目录"] if "资料目录" in wb.sheetnames else wb[DEPT]
+        row = next(r for r in ws.iter_rows(min_row=4, values_only=True) if r[0] == 12)
+        assert row[6] == "执法公示专栏" and row[9] == "已公开。"
+    for data in (docx_data, finals[1]):
+        text = "\n".join(p.text for p in docx.Document(io.BytesIO(data)).paragraphs)
+        assert "（1）执法公示专栏：" in text and "已公开。" in text

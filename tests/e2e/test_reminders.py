@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot import texts
 from bot.progress import Material, Role, Status
 from tests.e2e.background import (
     bind,
@@ -147,7 +148,8 @@ def test_after_the_deadline_office_digest_and_lead_units_get_their_laggards(rt, 
 
 
 def test_ranking_order_ties_and_change(rt, clock):
-    # 人民检察院 completes first, 人民法院 later: same score 100%, the earlier one ranks first
+    # 人民检察院 completes first, 人民法院 later: the same score 100% shares the first place,
+    # the earlier one listed first
     complete_department(rt, PROCURATORATE, reached_at="2020-08-13T01:00:00.000Z")
     complete_department(rt, COURT, reached_at="2020-08-13T02:00:00.000Z")
     set_status(rt, 36, STREET, Status.DONE, reached_at="2020-08-13T03:00:00.000Z")
@@ -155,33 +157,37 @@ def test_ranking_order_ties_and_change(rt, clock):
     work(rt)
     ranks = {k.decode(): int(v) for k, v in rt.redis.hgetall(rt.store.keys.last_ranking).items()}
     everyone = departments(rt)
-    assert ranks[PROCURATORATE] == 1 and ranks[COURT] == 2 and ranks[STREET] == 3
+    assert ranks[PROCURATORATE] == 1 and ranks[COURT] == 1 and ranks[STREET] == 3
     rest = set(everyone) - {PROCURATORATE, COURT, STREET}
     assert {ranks[d] for d in rest} == {4}  # all at 0%: one shared rank
     got = by_department(notices(rt, "ranking"))
     assert set(got) == set(everyone) | {""}
     n = len(everyone)
-    assert (
-        got[COURT].text.splitlines()[1]
-        == f"全区第 2 / {n} 名，完成 100%（加权 2/2，已完成 1/1 项）"
-    )
-    assert got[COURT].text.splitlines()[2].startswith("首次排名")
+    lines = got[COURT].text.splitlines()
+    assert lines[1] == f"全区第 1 / {n} 名（与 1 个部门并列），完成率 100%（已完成 1/1 项）"
+    assert lines[2].startswith("首次排名") and lines[3] == texts.RANKING_RULE
+    assert "加权" not in got[COURT].text
+    assert got[STREET].text.splitlines()[1].startswith(f"全区第 3 / {n} 名，完成率")
     table = got[""].text.splitlines()
     assert table[1] == f"1. {PROCURATORATE} 100%（2/2）"
-    assert table[2] == f"2. {COURT} 100%（1/1）"
+    assert table[2] == f"1. {COURT} 100%（1/1）"
     assert table[3].startswith(f"3. {STREET} ")
     assert all(line.startswith("4. ") for line in table[4:-1])
-    # the next working day 司法局 completes everything, later than the two courts: it moves
-    # from the shared 4th place to 3rd, and the street office drops to 4th
+    assert table[-1] == texts.RANKING_RULE
+    # the next working day 司法局 completes everything, later than the two courts: it joins
+    # them in the first place, listed after them, and the street office drops to 4th
     clock.now = local(2020, 8, 17, 17, 30)
     complete_department(rt, "司法局", reached_at="2020-08-17T01:00:00.000Z")
     rt.services["enqueue"]("bot.jobs.send_ranking", slot="r2", now_iso=clock.now.isoformat())
     work(rt)
     latest = {n.department: n for n in notices(rt, "ranking")}
-    assert latest["司法局"].text.splitlines()[1].startswith(f"全区第 3 / {n} 名，完成 100%")
-    assert "较上次上升 1 名" in latest["司法局"].text
+    assert latest["司法局"].text.splitlines()[1].startswith(f"全区第 1 / {n} 名（与 2 个部门并列）")
+    assert "较上次上升 3 名" in latest["司法局"].text
     assert "较上次下降 1 名" in latest[STREET].text
     assert "与上次持平" in latest[COURT].text
+    table = latest[""].text.splitlines()
+    assert [x.split(" ")[0] for x in table[1:5]] == ["1.", "1.", "1.", "4."]
+    assert table[3].startswith("1. 司法局 ")
     # a repeated slot changes nothing
     before = len(notices(rt))
     rt.services["enqueue"]("bot.jobs.send_ranking", slot="r2", now_iso=clock.now.isoformat())

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
 from rq import Queue
 
-from bot import delivery
+from bot import delivery, texts
 from bot.messages import Incoming
 from bot.progress import Material, Role, Status
 from bot.records import Change
-from tests.http.conftest import ADMIN_PASSWORD, csrf_of, login, work
+from tests.http.conftest import ADMIN_PASSWORD, API_TOKEN, csrf_of, login, work
 
 
 def lead_indicator(rt, department: str) -> int:
@@ -25,6 +26,23 @@ def say(rt, user: str, text: str, admin: bool = False) -> str:
 
 def outbox_texts(rt, department: str) -> list[str]:
     return [n.text for _, n, _ in rt.store.outbox() if n.department == department]
+
+
+def review(client, ind: int, dept: str, action: str, follow: bool = True, **fields):
+    """Press 通过 or 退回 on an indicator's page (with its session token)."""
+    token = csrf_of(client, f"/admin/indicators/{ind}")
+    data = {"csrf": token, "department": dept, "action": action, **fields}
+    return client.post(f"/admin/indicators/{ind}/review", data=data, follow_redirects=follow)
+
+
+def submitted_dead_link(rt, error: str) -> tuple[str, int]:
+    """张三 submits a link to 司法局's first lead item; its check failed with `error`."""
+    dept = "司法局"
+    ind = lead_indicator(rt, dept)
+    url = "https://www.example.gov.cn/dead.html"
+    say(rt, "zhangsan", f"提交 {ind} {url} 方案")
+    rt.store.set_link_state(url, {"ok": False, "status": None, "error": error})
+    return dept, ind
 
 
 # --- login ---------------------------------------------------------------------------------
@@ -50,7 +68,7 @@ def test_login_sets_a_safe_cookie_and_logout_ends_the_session(web_client):
     cookie = next(h for h in resp.headers.getlist("Set-Cookie") if h.startswith("duban_session="))
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     page = web_client.get("/admin")
-    assert page.status_code == 200 and "各部门完成度" in page.get_data(as_text=True)
+    assert page.status_code == 200 and "各部门完成率" in page.get_data(as_text=True)
     token = csrf_of(web_client, "/admin")
     out = web_client.post("/admin/logout", data={"csrf": token})
     assert out.status_code == 302 and out.headers["Location"] == "/admin/login"
@@ -223,9 +241,21 @@ def test_approve_and_return_from_the_page_notify_the_department(admin_client, we
     q = Queue("duban", connection=web_rt.redis)
     assert [q.fetch_job(j).func_name for j in q.job_ids] == [delivery.DRAIN_JOB]
 
+    # approving a returned item asks first, says why, and changes nothing until confirmed
+    before = web_rt.store.audit_len()
     resp = admin_client.post(
         f"/admin/indicators/{ind}/review",
         data={"csrf": token, "department": dept, "action": "approve"},
+    )
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and "确定要通过吗" in page
+    assert f"{dept}第{ind}项退回后还没有重新标记完成（退回原因：缺少 2020 年的台账）" in page
+    assert 'name="confirm" value="1"' in page
+    assert web_rt.store.assignment(ind, dept)[0].status is Status.RETURNED
+    assert web_rt.store.audit_len() == before
+    resp = admin_client.post(
+        f"/admin/indicators/{ind}/review",
+        data={"csrf": token, "department": dept, "action": "approve", "confirm": "1"},
         follow_redirects=True,
     )
     assert f"已通过{dept}第{ind}项" in resp.get_data(as_text=True)
@@ -239,24 +269,65 @@ def test_return_needs_a_reason(admin_client, web_rt):
     dept = "司法局"
     ind = lead_indicator(web_rt, dept)
     say(web_rt, "zhangsan", f"纸质 {ind} 台账")
-    token = csrf_of(admin_client, f"/admin/indicators/{ind}")
-    resp = admin_client.post(
-        f"/admin/indicators/{ind}/review",
-        data={"csrf": token, "department": dept, "action": "return", "reason": "  "},
-        follow_redirects=True,
-    )
+    resp = review(admin_client, ind, dept, "return", reason="  ")
     assert "退回时请写明原因" in resp.get_data(as_text=True)
     assert web_rt.store.assignment(ind, dept)[0].status is Status.IN_PROGRESS
 
 
+OUTLINE = "一、总体情况\n（一）开展“双随机”抽查；\n\n（二）公示结果：全部公开。"
+
+
+def test_what_was_typed_shows_as_typed_with_its_line_breaks(admin_client, web_rt):
+    dept = "司法局"
+    ind = lead_indicator(web_rt, dept)
+    say(web_rt, "zhangsan", f"说明 {ind} {OUTLINE}")
+    reason = "缺少：2020年台账；　请补充（原件扫描）。"
+    token = csrf_of(admin_client, f"/admin/indicators/{ind}")
+    admin_client.post(
+        f"/admin/indicators/{ind}/review",
+        data={"csrf": token, "department": dept, "action": "return", "reason": f" {reason} "},
+    )
+    a = web_rt.store.assignment(ind, dept)[0]
+    assert a.explanation == OUTLINE and a.reason == reason
+    page = admin_client.get(f"/admin/indicators/{ind}").get_data(as_text=True)
+    shown = re.search(r'<p class="typed explanation">(.*?)</p>', page, re.S)
+    assert shown and html.unescape(shown.group(1)) == OUTLINE
+    shown = re.search(r'<span class="typed reason-text">(.*?)</span>', page, re.S)
+    assert shown and html.unescape(shown.group(1)) == reason
+    css = admin_client.get("/admin/static/duban.css").get_data(as_text=True)
+    assert re.search(r"\.typed \{[^}]*white-space: pre-wrap", css)
+
+
+def test_an_item_marked_done_is_approved_from_the_page_at_once(admin_client, web_rt):
+    dept = "司法局"
+    ind = lead_indicator(web_rt, dept)
+    say(web_rt, "zhangsan", f"纸质 {ind} 台账")
+    say(web_rt, "zhangsan", f"完成 {ind}")
+    resp = review(admin_client, ind, dept, "approve")
+    assert f"已通过{dept}第{ind}项" in resp.get_data(as_text=True)
+    assert web_rt.store.assignment(ind, dept)[0].status is Status.APPROVED
+
+
+def test_an_item_in_progress_asks_before_approval_from_the_page(admin_client, web_rt):
+    dept, ind = submitted_dead_link(web_rt, "dns")
+    page = review(admin_client, ind, dept, "approve", follow=False).get_data(as_text=True)
+    assert "还没有标记完成（目前是进行中），且链接都打不开（1 个）" in page
+    assert web_rt.store.assignment(ind, dept)[0].status is Status.IN_PROGRESS
+
+
+def test_returning_an_untouched_item_from_the_page_is_refused(admin_client, web_rt):
+    dept = "司法局"
+    ind = lead_indicator(web_rt, dept)
+    before = web_rt.store.audit_len()
+    resp = review(admin_client, ind, dept, "return", reason="请尽快提交")
+    assert "还没有开始，没有可以退回的材料" in resp.get_data(as_text=True)
+    assert web_rt.store.assignment(ind, dept)[0].status is Status.TODO
+    assert web_rt.store.audit_len() == before
+
+
 def test_approving_an_empty_item_shows_the_core_refusal(admin_client, web_rt):
     ind = lead_indicator(web_rt, "司法局")
-    token = csrf_of(admin_client, f"/admin/indicators/{ind}")
-    resp = admin_client.post(
-        f"/admin/indicators/{ind}/review",
-        data={"csrf": token, "department": "司法局", "action": "approve"},
-        follow_redirects=True,
-    )
+    resp = review(admin_client, ind, "司法局", "approve")
     assert "尚无任何材料，不能通过" in resp.get_data(as_text=True)
 
 
@@ -474,3 +545,44 @@ def test_dead_letter_is_shown_and_retried(admin_client, web_rt):
         follow_redirects=True,
     )
     assert "重试未成功" in resp.get_data(as_text=True)
+
+
+def test_pages_name_people_and_problems_in_words(admin_client, web_rt):
+    dept, ind = submitted_dead_link(web_rt, "refused_private")
+    say(web_rt, "zhangsan", "导出")
+    say(web_rt, "zhangsan", "报送")
+    work(web_rt)
+    pages = {
+        "indicator": admin_client.get(f"/admin/indicators/{ind}").get_data(as_text=True),
+        "audit": admin_client.get("/admin/audit").get_data(as_text=True),
+        "submissions": admin_client.get("/admin/submissions").get_data(as_text=True),
+    }
+    for name, page in pages.items():
+        for internal in ("sandbox:zhangsan", "refused_private", "system:export", "web:admin"):
+            assert internal not in page, (name, internal)
+        assert "张三" in page, name
+    assert "网址指向内网或保留地址，不予访问" in pages["indicator"]
+    assert "生成下载文件" in pages["audit"] and ">export<" not in pages["audit"]
+    # the audit filter takes a person's name
+    only = admin_client.get("/admin/audit", query_string={"actor": "张三"}).get_data(as_text=True)
+    assert 'data-action="submit"' in only and 'data-action="export"' not in only
+
+
+def test_the_overview_states_the_ranking_rule_and_one_completion_rate(admin_client, web_rt):
+    leads = sorted(
+        i for (i, d), r in web_rt.assignments.items() if d == "司法局" and r is Role.LEAD
+    )
+    for ind in leads[:6]:  # lead items weigh 2: enough for the two rates to differ
+        say(web_rt, "zhangsan", f"纸质 {ind} 台账")
+        say(web_rt, "zhangsan", f"完成 {ind}")
+    page = admin_client.get("/admin").get_data(as_text=True)
+    assert texts.RANKING_RULE in page
+    auth = {"Authorization": f"Bearer {API_TOKEN}"}
+    rows = admin_client.get("/api/v1/departments", headers=auth).json["departments"]
+    done = sum(r["done_weight"] for r in rows)
+    weighted = round(done * 100 / sum(r["total_weight"] for r in rows), 0)
+    counted = sum(r["done_count"] for r in rows) * 100 / sum(r["total_count"] for r in rows)
+    totals = admin_client.get("/api/v1/overview", headers=auth).json["totals"]
+    assert totals["percent"] == weighted  # the ranking's 完成率, not done items / all items
+    assert f'<span class="muted" id="total-percent">完成率 {totals["percent"]}%</span>' in page
+    assert round(counted) != weighted  # (the two definitions differ here)

@@ -193,3 +193,22 @@ def test_a_run_that_died_before_its_reply_is_not_repeated_and_the_user_is_told(
     assert hook_rt.store.audit_len() == audit  # 报送 was not run a second time, blind
     [text] = replies(stub, "q-interrupted")
     assert "「报送」处理时中断" in text and "再发一次" in text
+
+
+def test_a_message_of_several_commands_left_by_a_dead_drainer_runs_each_command_once(
+    hook_client, hook_rt, stub
+):
+    from bot.messages import Incoming
+
+    text = "说明 16 已整理\n完成 16"
+    _, msg = read_by_a_dead_drainer(hook_client, hook_rt, stub, text, "q-multi")
+    # The dead drainer claimed the message and ran its first command.
+    hook_rt.store.claim_message(msg.platform, msg.message_id)
+    piece = Incoming(**{**msg.__dict__, "text": "说明 16 已整理", "message_id": "q-multi#1"})
+    hook_rt.dispatcher.handle_once(piece)
+    counts = _drain_reclaiming(hook_rt)
+    assert counts["answered"] == 1 and counts["sent"] == 1
+    [reply] = replies(stub, "q-multi")
+    assert "已保存第16项的报送说明" in reply and "第16项已标记完成" in reply
+    actions = [e.action for e in hook_rt.store.audit(count=20)]
+    assert actions.count("explain") == 1 and actions.count("done") == 1

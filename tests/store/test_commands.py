@@ -32,19 +32,6 @@ def snapshot(rt) -> dict:
     return out
 
 
-@pytest.fixture
-def sfj(chat):
-    """A 司法局 member, bound."""
-    c = chat("u-sfj", "张三")
-    assert "已绑定到**司法局**" in c("绑定 司法局")
-    return c
-
-
-@pytest.fixture
-def admin(chat):
-    return chat("boss", "王主任", admin=True)
-
-
 # --- success paths --------------------------------------------------------------------------
 
 
@@ -54,6 +41,14 @@ def test_help_lists_member_commands_and_hides_admin_ones(chat, admin):
     assert "退回" not in out
     assert "退回 <编号> <部门> <原因>" in admin("帮助")
     assert "也可以写：上报" in chat("nobody")("帮助 提交")
+
+
+def test_help_lists_commands_in_the_order_they_are_used(chat, admin):
+    words = [line[2:].split(" ")[0].split("：")[0] for line in admin("帮助").splitlines()
+             if line.startswith("- ")]  # fmt: skip
+    assert words[:8] == ["我的任务", "查看", "提交", "纸质", "说明", "完成", "不涉及", "删除"]
+    assert words.index("报送") < words.index("绑定") < words.index("帮助")
+    assert words[-5:] == ["总览", "通过", "退回", "催办", "星标"]  # the office's, last
 
 
 def test_bind_fuzzy_alias_and_rebind(rt, chat):
@@ -346,7 +341,7 @@ def test_every_state_change_has_exactly_one_audit_entry(rt, sfj, admin):
         n = rt.store.audit_len()
         sfj(text)
         assert rt.store.audit_len() - n == changes, text
-    for text in ("退回 12 司法局 补充", "通过 1 司法局", "星标 3"):
+    for text in ("退回 12 司法局 补充", "通过 1 司法局 确认", "星标 3"):
         n = rt.store.audit_len()
         admin(text)
         assert rt.store.audit_len() - n == 1, text

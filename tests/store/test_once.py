@@ -163,3 +163,52 @@ def test_a_store_from_before_the_department_status_hash_gets_it_on_start(bound):
     store.sync_assignments(bound.assignments)
     states = store.preload("dingtalk", "u-sfj", None, "states").states
     assert states[4].status is Status.DONE and states[12].status is Status.TODO
+
+
+MULTI = "提交 16 https://www.jinfeng.gov.cn/a.html 方案\n完成 16"
+
+
+def test_a_message_of_two_commands_runs_each_once_and_a_redelivery_gets_the_same_reply(bound):
+    first, trips = once(bound, MULTI, msg_id="multi-1")
+    assert "已收到第16项的 1 个链接" in first.reply.text
+    assert "第16项已标记完成" in first.reply.text
+    # the message claimed, each command as a callback of its own (2 each), the combined reply
+    assert trips == 6
+    audit = bound.store.audit_len()
+    again, trips = once(bound, MULTI, msg_id="multi-1")
+    assert again.reply is None and trips == 1
+    assert Reply.from_json(again.duplicate) == first.reply
+    assert bound.store.audit_len() == audit
+    a, _ = bound.store.assignment(16, "司法局")
+    assert a.status is Status.DONE and len(a.materials) == 1
+
+
+def test_a_worker_taking_over_a_message_runs_only_the_commands_not_yet_run(bound):
+    text = "说明 16 已整理\n完成 16\n说明 12 见附件"
+    msg = Incoming("dingtalk", "u-sfj", text, "cid", True, True, "multi-2")
+    # The first run claimed the message, ran its first command, and died.
+    assert bound.store.claim_message("dingtalk", "multi-2")[0]
+    piece = bound.dispatcher.split(text)[0]
+    done = bound.dispatcher.handle_once(
+        Incoming("dingtalk", "u-sfj", piece, "cid", True, True, "multi-2#1"), GROUP, DEBOUNCE
+    )
+    # A copy arriving while the first run may still be going waits for its reply ...
+    out = bound.dispatcher.handle_once(msg, GROUP, DEBOUNCE)
+    assert out.reply is None and out.duplicate == ""
+    # ... a worker taking over the message runs the rest.
+    out = bound.dispatcher.handle_once(msg, GROUP, DEBOUNCE, resume=True)
+    assert out.reply.text.startswith(done.reply.text)
+    assert "第16项已标记完成" in out.reply.text and "已保存第12项的报送说明" in out.reply.text
+    actions = [e.action for e in bound.store.audit(count=20)]
+    assert actions.count("explain") == 2 and actions.count("done") == 1
+    again = bound.dispatcher.handle_once(msg, GROUP, DEBOUNCE, resume=True)
+    assert Reply.from_json(again.duplicate) == out.reply
+    assert [e.action for e in bound.store.audit(count=20)] == actions
+
+
+@pytest.mark.parametrize("text", ["完成 12 \ud800", "帮助 \ud800", "说明 12 \ud800"])
+def test_a_callback_with_a_character_no_file_can_hold_is_answered_once(bound, text):
+    out, _ = once(bound, text, msg_id=f"bad-{text[:2]}")
+    assert "无法保存的特殊字符（U+D800）" in out.reply.text
+    again, _ = once(bound, text, msg_id=f"bad-{text[:2]}")
+    assert Reply.from_json(again.duplicate) == out.reply

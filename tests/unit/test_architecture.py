@@ -12,6 +12,8 @@ PURE = [
     "bot/progress.py",
     "bot/messages.py",
     "bot/commands.py",
+    "bot/paste.py",
+    "bot/chars.py",
     "bot/texts.py",
     "bot/records.py",
     "bot/review.py",

@@ -82,3 +82,32 @@ def test_a_complete_platform_is_enabled():
         }
     )
     assert s.dingtalk_enabled
+
+
+@pytest.mark.parametrize(
+    "env,bad",
+    [
+        ({"DUBAN_RANK_AT": "22:00"}, "DUBAN_RANK_AT=22:00 falls in the quiet hours 21:00-08:00"),
+        ({"DUBAN_REMIND_AT": "21:00"}, "DUBAN_REMIND_AT=21:00 falls in the quiet hours"),
+        ({"DUBAN_QUIET_START": "17:00"}, "DUBAN_RANK_AT=17:30"),
+        ({"DUBAN_QUIET_START": "23:00", "DUBAN_RANK_AT": "23:59"}, "DUBAN_RANK_AT=23:59"),
+    ],
+)
+def test_a_push_time_that_could_never_be_sent_is_refused_at_start(env, bad):
+    with pytest.raises(ConfigError) as e:
+        Settings.from_env(env)
+    assert bad in str(e.value) and "would never be sent" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"DUBAN_RANK_AT": "20:59", "DUBAN_REMIND_AT": "08:00"},
+        # held back until quiet hours end the same morning, then sent (see tests/e2e)
+        {"DUBAN_REMIND_AT": "07:30"},
+        {"DUBAN_QUIET_START": "12:00", "DUBAN_QUIET_END": "18:00"},
+        {"DUBAN_QUIET_START": "08:00", "DUBAN_QUIET_END": "08:00", "DUBAN_RANK_AT": "23:00"},
+    ],
+)
+def test_push_times_that_will_be_sent_pass(env):
+    Settings.from_env(env)

@@ -5,6 +5,7 @@ import pytest
 from bot.commands import (
     IndicatorParam,
     LinksParam,
+    Rest,
     TextParam,
     UserError,
     chinese_number,
@@ -57,39 +58,31 @@ def test_chinese_number(s, n):
     ],
 )
 def test_indicator_forms(rest, catalog):
-    ind, _ = IndicatorParam().parse(normalize(rest), catalog)
+    ind, _ = IndicatorParam().parse(Rest.of(rest), catalog)
     assert ind.id == 12
 
 
 def test_indicator_fullwidth(catalog):
-    ind, rest = IndicatorParam().parse(normalize("１２，材料"), catalog)
-    assert ind.id == 12 and rest == "材料"
+    ind, rest = IndicatorParam().parse(Rest.of("１２，材料"), catalog)
+    assert ind.id == 12 and rest.text == "材料"
 
 
 @pytest.mark.parametrize("rest", ["120", "0", "一百二十"])
 def test_indicator_out_of_range(rest, catalog):
     with pytest.raises(UserError, match="指标编号为 1–99"):
-        IndicatorParam().parse(rest, catalog)
+        IndicatorParam().parse(Rest.of(rest), catalog)
 
 
 @pytest.mark.parametrize("rest", ["abc", "一下情况", "一些材料", "了吗"])
 def test_indicator_missing(rest, catalog):
     # A Chinese numeral that runs on into a word is not a number: 「说明一下情况」 is chat.
     with pytest.raises(UserError, match="请写上指标编号"):
-        IndicatorParam().parse(rest, catalog)
-
-
-def test_links_several_with_name(catalog):
-    (urls, name), _ = LinksParam().parse(
-        "https://a.gov.cn/x.html 双随机方案 http://b.cn/y?z=1，", catalog
-    )
-    assert urls == ("https://a.gov.cn/x.html", "http://b.cn/y?z=1")
-    assert name == "双随机方案"
+        IndicatorParam().parse(Rest.of(rest), catalog)
 
 
 def test_links_repeat_in_one_message_kept_once(catalog):
-    (urls, _), _ = LinksParam().parse("https://a.cn/1 https://a.cn/1", catalog)
-    assert urls == ("https://a.cn/1",)
+    groups, _ = LinksParam().parse(Rest.of("https://a.cn/1 https://a.cn/1"), catalog)
+    assert [g.urls for g in groups] == [("https://a.cn/1",)]
 
 
 @pytest.mark.parametrize(
@@ -103,12 +96,12 @@ def test_links_repeat_in_one_message_kept_once(catalog):
 )
 def test_links_refusals(rest, needle, catalog):
     with pytest.raises(UserError) as e:
-        LinksParam().parse(rest, catalog)
+        LinksParam().parse(Rest.of(rest), catalog)
     assert needle in str(e.value)
 
 
 def test_text_required_and_limited(catalog):
     with pytest.raises(UserError, match="请写"):
-        TextParam("x", missing="请写原因").parse("  ", catalog)
+        TextParam("x", missing="请写原因").parse(Rest.of("  "), catalog)
     with pytest.raises(UserError, match="内容过长"):
-        TextParam("x", max_len=5).parse("一二三四五六", catalog)
+        TextParam("x", max_len=5).parse(Rest.of("一二三四五六"), catalog)
