@@ -138,6 +138,10 @@ class Catalog:
         """The indicators that count in scores and reminders (kind regular)."""
         return frozenset(i for i, ind in self.indicators.items() if ind.is_regular)
 
+    @property
+    def bonus_ids(self) -> frozenset[int]:
+        return frozenset(i for i, ind in self.indicators.items() if ind.kind == "bonus")
+
     def with_campaign(self, campaign: Campaign) -> Catalog:
         return replace(self, campaign=campaign)
 

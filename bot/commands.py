@@ -6,6 +6,7 @@ Handlers register themselves with `@command(...)`; the first docstring line is t
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import importlib
 import json
@@ -15,7 +16,6 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -23,8 +23,9 @@ from bot import texts
 from bot.catalog import Catalog, Indicator
 from bot.messages import Incoming, Notice, Reply
 from bot.org import Org
-from bot.progress import Assignment
+from bot.progress import Assignment, Role
 from bot.records import Change, ConflictError, Finish
+from bot.timeline import Timeline
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +188,37 @@ class TextParam:
         return t, ""
 
 
+_DATE = re.compile(r"(?:(\d{4})\s*[-/.年]\s*)?(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*(?:日|号)?")
+CLEAR_WORDS = ("清除", "待定", "取消")
+
+
+@dataclass(frozen=True)
+class DateParam:
+    """A day: 2020-09-15, 2020/9/15, 2020年9月15日, 9月15日, 9.15 (the campaign's year when
+    none is written); one of CLEAR_WORDS gives ""; nothing at all gives None."""
+
+    name: str
+    wrong: str  # the error text for anything else
+
+    def parse(self, rest: str, catalog: Catalog) -> tuple[datetime.date | str | None, str]:
+        tok = rest.strip(_SEP + " ")
+        if not tok:
+            return None, ""
+        if tok in CLEAR_WORDS:
+            return "", ""
+        m = _DATE.fullmatch(tok)
+        if m is None:
+            raise UserError(self.wrong)
+        events = catalog.campaign.events
+        year = int(
+            m.group(1) or (events[0].window_start if events else catalog.campaign.issued_on).year
+        )
+        try:
+            return datetime.date(year, int(m.group(2)), int(m.group(3))), ""
+        except ValueError:
+            raise UserError(self.wrong) from None
+
+
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s<>\"'，。；、]+")
 _BARE = re.compile(
     r"(?i)\b(?:www\.[^\s]+|[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:gov\.cn|com|cn|net|org)\S*)"
@@ -345,7 +377,7 @@ class Context:
     org: Org
     store: Any
     registry: Registry
-    now: datetime
+    now: datetime.datetime
     is_admin: bool
     preload: Any  # bot.store.Preload
     calendar: Any = None  # bot.workdays.WorkCalendar
@@ -379,10 +411,21 @@ class Context:
     def starred(self, ind: Indicator) -> bool:
         return self.preload.star_overrides.get(ind.id, ind.star)
 
+    @property
+    def timeline(self) -> Timeline:
+        """The campaign's deadlines and events, with the days the office has set."""
+        return Timeline(self.catalog.campaign, self.preload.event_dates)
+
     def own(self, ind: Indicator) -> tuple[Assignment, str]:
-        """Our department's assignment for `ind` and its stored JSON; refuses a foreign one."""
+        """Our department's assignment for `ind` and its stored JSON; refuses a foreign one.
+
+        A bonus item (加分项) is open to every department: one the table does not name gets a
+        fresh assignment of its own, created by the change that follows ("" = must not exist).
+        """
         dept = self.require_department()
         a = self.preload.assignments.get(ind.id)
+        if a is None and ind.kind == "bonus":
+            return Assignment(ind.id, dept, Role.COOPERATE), ""
         if a is None:
             raise UserError(texts.NOT_RESPONSIBLE.format(dept=dept, n=ind.id))
         return a, self.preload.raw[ind.id]
@@ -410,7 +453,9 @@ class Context:
         """
         if self.pending is not None:
             raise RuntimeError("a command changes at most one assignment")
-        reached = after.updated_at if before.is_complete != after.is_complete else ""
+        ind = self.catalog.get(after.indicator_id)
+        counts = ind is None or ind.is_regular  # bonus and deduction items never count
+        reached = after.updated_at if counts and before.is_complete != after.is_complete else ""
         entry = ""
         if undo == "push":
             entry = json.dumps(
@@ -545,14 +590,21 @@ class Dispatcher:
             raise UserError(texts.ADMIN_ONLY.format(cmd=cmd.keyword))
         ind = next((a.id for a in args if isinstance(a, Indicator)), None)
         scope = cmd.preload if (cmd.preload != "one" or ind is not None) else "none"
+        chat_dept = self.org.department_of_chat(msg.platform, msg.chat_id) if msg.is_group else ""
+        told = ""  # "you act for the group's department", said the first time only
         for _ in range(self.retries):
             claim = once.message_id if once and not once.claimed else ""
-            pre = self.store.preload(msg.platform, msg.user_id, ind, scope, claim=claim)
+            pre = self.store.preload(
+                msg.platform, msg.user_id, ind, scope, claim=claim,
+                chat_department=chat_dept, user_name=msg.user_name,
+            )  # fmt: skip
             if claim:
                 once.claimed = True
                 if pre.duplicate is not None:
                     once.duplicate = pre.duplicate
                     return Reply.quiet()
+            if pre.first_in_chat:
+                told = texts.ACTING_IN_GROUP.format(dept=chat_dept)
             ctx = Context(
                 msg=msg,
                 catalog=self.catalog,
@@ -568,7 +620,7 @@ class Dispatcher:
             if cmd.needs_binding and pre.binding is None:
                 raise UserError(texts.NOT_BOUND)
             try:
-                reply = cmd.func(ctx, *args)
+                reply = _tell(cmd.func(ctx, *args), told)
                 if ctx.pending is not None:
                     fin = once.finish(reply) if once else None
                     drain = self.store.save(ctx.pending, fin)
@@ -577,4 +629,13 @@ class Dispatcher:
                 return reply
             except ConflictError:
                 continue
+            except UserError as e:
+                raise UserError(_tell(Reply(str(e)), told).text) from None
         return Reply(texts.BUSY)
+
+
+def _tell(reply: Reply, note: str) -> Reply:
+    """The reply with a note added at its end (nothing is added to silence)."""
+    if not note or reply.silent:
+        return reply
+    return Reply(f"{reply.text}\n{note}", reply.mentions)

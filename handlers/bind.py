@@ -14,7 +14,7 @@ def bind(ctx: Context, name: str) -> Reply:
     if not ctx.org.self_bind and not ctx.is_admin:
         raise UserError("本区不允许自行绑定，请联系依法治区办为您登记。")
     dept = resolve_department(ctx, name, example="绑定 {name}")
-    before = ctx.binding
+    before = ctx.binding if ctx.binding and not ctx.binding.via_chat else None
     if before and before.department == dept:
         return Reply(f"您已绑定在{dept}，无需重复绑定。发送「我的任务」查看本部门待办。")
     listed = ctx.org.member(ctx.msg.platform, ctx.msg.user_id)

@@ -10,17 +10,19 @@ from bot.progress import Status, compute_scores, rank, starred_ids
 def overview(ctx: Context) -> Reply:
     """总览：全区进度汇总（管理员）"""
     statuses, overrides, reached, _ = ctx.store.ranking_inputs()
-    rows = rank(compute_scores(statuses, starred_ids(ctx.catalog, overrides), reached))
+    regular = ctx.catalog.regular_ids  # bonus and deduction items never count
+    rows = rank(compute_scores(statuses, starred_ids(ctx.catalog, overrides), reached, regular))
     counts = {s: 0 for s in Status}
-    for _, s in statuses.values():
-        counts[s] += 1
-    total = len(statuses)
+    for (ind, _), (_, s) in statuses.items():
+        if ind in regular:
+            counts[s] += 1
+    total = sum(counts.values())
     done = sum(n for s, n in counts.items() if s.is_complete)
     pct = round(done * 100 / total) if total else 0
     lines = [
         f"**全区总览：{len(rows)} 个部门，{total} 项任务，已完成 {done} 项（{pct}%）**",
         "，".join(f"{s.label} {n}" for s, n in counts.items()),
-        texts.deadline_line(ctx.calendar, ctx.catalog.campaign, ctx.now),
+        texts.deadline_line(ctx.calendar, ctx.timeline, ctx.now),
     ]
     if rows:
         lines.append(

@@ -9,12 +9,23 @@ import datetime as dt
 import json
 from urllib.parse import urlsplit
 
+from bot import texts
 from bot.catalog import Indicator
 from bot.delivery import route_for
 from bot.exports import download_url
-from bot.progress import Assignment, Material, Role, Status, compute_scores, rank, starred_ids
+from bot.progress import (
+    Assignment,
+    Material,
+    Role,
+    Status,
+    bonus_contributors,
+    compute_scores,
+    rank,
+    starred_ids,
+)
 from bot.records import AuditEntry
 from bot.runtime import Runtime
+from bot.timeline import Timeline
 
 ACTION_LABELS = {
     "bind": "绑定",
@@ -29,6 +40,7 @@ ACTION_LABELS = {
     "approve": "通过",
     "return": "退回",
     "star": "星标",
+    "event_date": "查验日期",
     "submit_catalog": "报送",
     "submission_files": "报送定稿",
     "submission_mailed": "报送邮件已发送",
@@ -78,6 +90,37 @@ def deadlines(rt: Runtime) -> list[dict]:
     return out
 
 
+def timeline(rt: Runtime) -> Timeline:
+    return Timeline(rt.catalog.campaign, rt.store.event_dates())
+
+
+def events(rt: Runtime, tl: Timeline | None = None) -> list[dict]:
+    """The campaign's events (the inspection): never counted down as deadlines; `date` is set
+    by the office (or the data file) once known, `when` says it in words."""
+    tl = tl or timeline(rt)
+    today = local_today(rt)
+    out = []
+    for e in rt.catalog.campaign.events:
+        day = tl.event_date(e)
+        start, end = tl.event_span(e)
+        out.append(
+            {
+                "key": e.key,
+                "name": e.name,
+                "title": texts.event_title(e),
+                "window_start": e.window_start.isoformat(),
+                "window_end": e.window_end.isoformat(),
+                "date": day.isoformat() if day else None,
+                "when": texts.event_when(tl, e),
+                "days_left": (day - today).days if day else None,
+                "workdays_left": rt.calendar.workdays_left(today, day) if day else None,
+                "passed": end < today,
+                "started": start <= today,
+            }
+        )
+    return out
+
+
 def is_overdue_now(rt: Runtime) -> bool:
     """An open assignment is overdue once the first deadline (资料目录报送) has passed."""
     first = rt.catalog.campaign.deadlines[0].date if rt.catalog.campaign.deadlines else None
@@ -94,10 +137,13 @@ def department_progress(rt: Runtime) -> list[dict]:
     statuses, overrides, reached, last = rt.store.ranking_inputs()
     latest = rt.store.latest_submissions()
     stars = starred_ids(rt.catalog, overrides)
-    rows = rank(compute_scores(statuses, stars, reached))
+    regular = rt.catalog.regular_ids  # bonus and deduction items never count
+    rows = rank(compute_scores(statuses, stars, reached, regular))
     counts: dict[str, dict[str, int]] = {}
     leads: dict[str, int] = {}
-    for (_, dept), (role, status) in statuses.items():
+    for (ind, dept), (role, status) in statuses.items():
+        if ind not in regular:
+            continue
         c = counts.setdefault(dept, {s.value: 0 for s in Status})
         c[status.value] += 1
         if role is Role.LEAD:
@@ -131,11 +177,13 @@ def _latest(entry: dict | None) -> dict | None:
 
 
 def totals(rt: Runtime) -> dict:
-    statuses = rt.store.statuses()
+    """Counts of the assignments that count (bonus and deduction items are apart)."""
+    regular = rt.catalog.regular_ids
     by_status = {s.value: 0 for s in Status}
-    for _, s in statuses.values():
-        by_status[s.value] += 1
-    total = len(statuses)
+    for (ind, _), (_, s) in rt.store.statuses().items():
+        if ind in regular:
+            by_status[s.value] += 1
+    total = sum(by_status.values())
     done = sum(n for s, n in by_status.items() if Status(s).is_complete)
     return {
         "assignments": total,
@@ -145,8 +193,16 @@ def totals(rt: Runtime) -> dict:
     }
 
 
+def bonus(rt: Runtime) -> list[dict]:
+    """Departments that have offered evidence for a bonus item (加分项), apart from scores."""
+    found = bonus_contributors(rt.store.statuses(), rt.catalog.bonus_ids)
+    return [{"department": d, "indicators": ids} for d, ids in sorted(found.items())]
+
+
 def overview(rt: Runtime) -> dict:
     c = rt.catalog.campaign
+    tl = timeline(rt)
+    now = rt.store.clock()
     return {
         "campaign": {
             "name": c.name,
@@ -156,7 +212,11 @@ def overview(rt: Runtime) -> dict:
             "submit_to": c.submit_to,
         },
         "today": local_today(rt).isoformat(),
+        "phase": tl.phase(local_today(rt)),
+        "stage": texts.deadline_line(rt.calendar, tl, now),
         "deadlines": deadlines(rt),
+        "events": events(rt, tl),
+        "bonus": bonus(rt),
         "totals": totals(rt),
         "indicators": len(rt.catalog.indicators),
         "departments": len(rt.assigned_departments()),
