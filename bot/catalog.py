@@ -116,6 +116,12 @@ class Indicator:
         return SECRET_MARK in self.evidence
 
     @property
+    def is_authenticity(self) -> bool:
+        """The deduction item for fabricated material (row 99): answered not by a declaration of
+        its own but by the authenticity statement every 报送 carries."""
+        return self.kind == "deduction" and any(w in self.level3 for w in ("编造", "虚构"))
+
+    @property
     def is_regular(self) -> bool:
         """A chore that counts: bonus items are opportunities and deduction items
         declarations, so neither appears in reminders or scores."""

@@ -188,6 +188,34 @@ class TextParam:
         return t, ""
 
 
+# "存放：档案室3号柜", "存放位置: …", "(存放于机要室)": where a paper material is kept. The label
+# needs its colon (or 于/在), so a name such as 「档案存放管理制度」 stays a name.
+_PLACE = re.compile(r"[(（]?\s*(?:存放(?:位置|地点)?\s*[:：]|存放[于在])\s*")
+
+
+@dataclass(frozen=True)
+class PaperParam:
+    """A paper material's name, then where it is kept (optional): 「名称 存放：档案室3号柜」."""
+
+    name: str
+    missing: str
+    max_len: int = 200
+
+    def parse(self, rest: str, catalog: Catalog) -> tuple[tuple[str, str], str]:
+        t = rest.lstrip(_SEP).strip()
+        m = _PLACE.search(t)
+        title, place = (t[: m.start()], t[m.end() :]) if m else (t, "")
+        title = title.strip(_SEP + " ")
+        place = place.strip(_SEP + " ").removesuffix(")").removesuffix("）").strip()
+        if not title:
+            raise UserError(self.missing)
+        if m and not place:
+            raise UserError(texts.NEED_PLACE)
+        if len(title) > self.max_len or len(place) > self.max_len:
+            raise UserError(texts.TOO_LONG.format(n=self.max_len))
+        return (title, place), ""
+
+
 _DATE = re.compile(r"(?:(\d{4})\s*[-/.年]\s*)?(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*(?:日|号)?")
 CLEAR_WORDS = ("清除", "待定", "取消")
 

@@ -947,10 +947,13 @@ class RedisStore:
 
     # --- submissions (报送) ----------------------------------------------------------------
 
-    def submit_catalog(self, department: str, actor: str, notice: Notice) -> tuple[int, str]:
+    def submit_catalog(
+        self, department: str, actor: str, notice: Notice, name: str = ""
+    ) -> tuple[int, str]:
         """Freeze the department's catalogue as the next numbered version; returns (version, at).
 
-        One script INCRs the version, copies the stored assignments, records the submission,
+        One script INCRs the version, copies the stored assignments and the office's ★ toggles,
+        records the submission with who sent it (`name`, for the authenticity statement),
         appends the audit entry and queues `notice` ("@VERSION@" in its text becomes the number).
         """
         k = self.keys
@@ -963,8 +966,9 @@ class RedisStore:
                 k.submitted,
                 k.audit,
                 k.outbox,
+                k.stars,
             ],
-            args=[department, at, actor, *_notice_args([notice], at)],
+            args=[department, at, actor, *_notice_args([notice], at), name],
         )
         return int(v), at
 
@@ -980,6 +984,9 @@ class RedisStore:
         d["assignments"] = {
             int(i): Assignment.from_json(int(i), department, v) for i, v in items.items()
         }
+        stars = d.get("stars")
+        # an empty Lua table encodes as [] ; an older submission has no stars at all (None)
+        d["stars"] = _star_map(stars) if isinstance(stars, dict) else ({} if stars == [] else None)
         return d
 
     def submission_list(self, department: str) -> list[dict]:
@@ -993,6 +1000,7 @@ class RedisStore:
         for raw in rows:
             d = json.loads(raw)
             d.pop("assignments", None)
+            d.pop("stars", None)
             d.update(meta.get(int(d["version"]), {}))
             out.append(d)
         return out
@@ -1451,14 +1459,18 @@ return 1
 """
 
 _SUBMIT_CATALOG = """
--- KEYS: dept hash, version counter, submissions list, submitted hash, audit, outbox
--- ARGV: department, at, actor, then the office notice (5 fields; '@VERSION@' is replaced)
+-- KEYS: dept hash, version counter, submissions list, submitted hash, audit, outbox, stars
+-- ARGV: department, at, actor, then the office notice (5 fields; '@VERSION@' is replaced),
+--       the sender's name
 local v = redis.call('INCR', KEYS[2])
 local flat = redis.call('HGETALL', KEYS[1])
 local items = {}
 for i = 1, #flat, 2 do items[flat[i]] = flat[i + 1] end
-local entry = cjson.encode({version = v, at = ARGV[2], actor = ARGV[3],
-  department = ARGV[1], assignments = items})
+local stars = {}
+local sflat = redis.call('HGETALL', KEYS[7])
+for i = 1, #sflat, 2 do stars[sflat[i]] = sflat[i + 1] end
+local entry = cjson.encode({version = v, at = ARGV[2], actor = ARGV[3], name = ARGV[9],
+  department = ARGV[1], assignments = items, stars = stars})
 redis.call('RPUSH', KEYS[3], entry)
 redis.call('HSET', KEYS[4], ARGV[1], cjson.encode({version = v, at = ARGV[2]}))
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', 1000000, '*', 'at', ARGV[2], 'actor', ARGV[3],

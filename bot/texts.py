@@ -30,6 +30,12 @@ BAD_URL = "链接需以 http:// 或 https:// 开头（收到：{url}）。"
 NEED_URL = "请附上材料的网址，链接需以 http:// 或 https:// 开头。"
 TOO_LONG = "内容过长，请控制在 {n} 字以内。"
 QUIET_HOURS = "现在是免打扰时段（{start}–{end}），请在 {end} 以后再{action}。"
+NEED_PLACE = "请写上存放位置，例如：纸质 12 2019年执法案卷 存放：档案室3号柜"
+SECRET_NEEDS_PLACE = "涉密材料须写明存放位置，以备现场查阅，例如：纸质 {n} {title} 存放：机要室"
+SECRET_NO_LINK = (
+    "{why}：涉密材料不能提交网址或文件，也不会随邮件报送。"
+    "请登记为纸质材料并写明存放位置，例如：纸质 {n} {title} 存放：机要室"
+)
 EXTRA_TEXT = "命令后面多了「{extra}」，本次没有执行。"
 NO_DEPARTMENT = "没有找到部门「{name}」。请写部门全称，例如：司法局、行政审批局。"
 AMBIGUOUS_DEPARTMENT = "「{name}」对应多个部门：{names}。请写全称，例如：{example}"
@@ -78,10 +84,16 @@ def _indicator_line(ind_id: int, level3: str, label: str, status: Status, starre
     return f"{STATUS_ICON[status]} 第{ind_id}项{star}【{label}】{shorten(level3)}（{status.label}）"
 
 
-def material_line(i: int, m: Material) -> str:
+def material_line(i: int, m: Material, ind: Indicator | None = None) -> str:
+    """One of our materials as a reply to the department shows it (its own group)."""
+    if m.is_secret_in(ind):
+        place = f"，存放：{m.location}" if m.location else ""
+        what = f"「{m.title}」" if m.title else ""
+        return f"{i}. 🔒{what}（涉密，现场查阅{place}）"
     if m.url:
         return f"{i}. [{m.title or m.url}]({m.url})"
-    return f"{i}. {m.title}（纸质）"
+    place = f"，存放：{m.location}" if m.location else "，未写存放位置"
+    return f"{i}. {m.title}（纸质{place}）"
 
 
 def progress_counts(assignments: list[Assignment]) -> str:

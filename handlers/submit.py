@@ -1,6 +1,7 @@
 """提交: add one or more web links to our catalogue for an indicator."""
 
 from bot import texts
+from bot.catalog import SECRET_MARK
 from bot.commands import Context, IndicatorParam, LinksParam, UserError, command
 from bot.messages import Reply
 from bot.progress import Material, status_after_edit
@@ -14,6 +15,10 @@ def submit(ctx: Context, ind, links) -> Reply:
     例：提交 12 https://www.example.gov.cn/a.html 双随机一公开实施方案
     不写名称时，系统会自动读取网页标题作为材料名称。"""
     urls, name = links
+    if ind.is_secret or SECRET_MARK in name:
+        why = f"第{ind.id}项的考评要点注明涉密" if ind.is_secret else "材料名称注明涉密"
+        title = name.replace(SECRET_MARK, "").strip("（）() ") or ind.evidence.split("。")[0]
+        raise UserError(texts.SECRET_NO_LINK.format(why=why, n=ind.id, title=title or "材料名称"))
     a, raw = ctx.own(ind)
     have = {m.url for m in a.materials}
     new = [u for u in urls if u not in have]

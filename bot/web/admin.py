@@ -175,6 +175,12 @@ def matrix():
     )
 
 
+@bp.get("/admin/rectification")
+def rectification():
+    """The ★ items apart: each responsible unit's state and its 整改说明."""
+    return render_template("rectification.html", items=views.rectification(runtime()))
+
+
 @bp.get("/admin/submissions")
 def submissions():
     """Who has submitted (报送), every version with its files and mail state, then who has not."""

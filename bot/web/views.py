@@ -14,6 +14,7 @@ from bot.catalog import Indicator
 from bot.delivery import route_for
 from bot.exports import download_url
 from bot.progress import (
+    SECRET_LABEL,
     Assignment,
     Material,
     Role,
@@ -24,6 +25,7 @@ from bot.progress import (
     starred_ids,
 )
 from bot.records import AuditEntry
+from bot.reports import SECRET_TEXT
 from bot.runtime import Runtime
 from bot.timeline import Timeline
 
@@ -36,6 +38,9 @@ ACTION_LABELS = {
     "done": "标记完成",
     "not_applicable": "不涉及",
     "delete": "删除材料",
+    "place": "存放位置",
+    "declare": "减分项声明",
+    "rectify": "整改说明",
     "undo": "撤销",
     "approve": "通过",
     "return": "退回",
@@ -253,20 +258,34 @@ def indicator_dict(rt: Runtime, ind: Indicator, stars: frozenset[int]) -> dict:
     }
 
 
-def material_dict(m: Material, links: dict[str, dict]) -> dict:
-    state = links.get(m.url) if m.url else None
+def material_dict(
+    m: Material, links: dict[str, dict], secret: bool = False, redact: bool = False
+) -> dict:
+    """One material. `secret`: it is 涉密 (its own mark or its indicator's); with `redact` (the
+    API, where data leaves the system) a 涉密 one shows SECRET_LABEL and its place only."""
+    hidden = secret and redact
+    state = links.get(m.url) if m.url and not hidden else None
     return {
-        "title": m.title,
-        "url": m.url,
-        "kind": "link" if m.url else "paper",
-        "clickable": is_web_url(m.url),
+        "title": SECRET_LABEL if hidden else m.title,
+        "url": "" if hidden else m.url,
+        "kind": "paper" if hidden else ("link" if m.url else "paper"),
+        "clickable": False if hidden else is_web_url(m.url),
+        "location": m.location,
+        "secret": secret,
         "added_by": m.added_by,
         "added_at": m.added_at,
         "link": state,
     }
 
 
-def assignment_dict(a: Assignment, links: dict[str, dict]) -> dict:
+def assignment_dict(
+    a: Assignment, links: dict[str, dict], ind: Indicator | None = None, redact: bool = False
+) -> dict:
+    """One assignment; `ind` tells which materials are 涉密, `redact` see material_dict."""
+    secret_ind = bool(ind and ind.is_secret)
+    explanation = a.explanation
+    if redact and secret_ind and explanation:
+        explanation = SECRET_TEXT
     return {
         "indicator": a.indicator_id,
         "department": a.department,
@@ -275,24 +294,30 @@ def assignment_dict(a: Assignment, links: dict[str, dict]) -> dict:
         "status": a.status.value,
         "status_label": a.status.label,
         "complete": a.is_complete,
-        "materials": [material_dict(m, links) for m in a.materials],
-        "explanation": a.explanation,
+        "materials": [material_dict(m, links, m.is_secret_in(ind), redact) for m in a.materials],
+        "explanation": explanation,
         "reason": a.reason,
+        "rectification": a.rectification,
         "updated_by": a.updated_by,
         "updated_at": a.updated_at,
         "version": a.version,
     }
 
 
-def indicator_detail(rt: Runtime, ind: Indicator) -> dict:
-    """The indicator in full: every unit's assignment with materials and link states."""
+def indicator_detail(rt: Runtime, ind: Indicator, redact: bool = False) -> dict:
+    """The indicator in full: every unit's assignment with materials and link states (for a
+    bonus item also the departments that offered evidence unasked). `redact`: see
+    material_dict."""
     stars = starred(rt)
     info = indicator_dict(rt, ind, stars)
     depts = info["lead"] + info["cooperate"]
+    if ind.kind == "bonus":
+        volunteers = {d for (i, d) in rt.store.statuses() if i == ind.id}
+        depts += [d for d in rt.org.departments if d in volunteers and d not in depts]
     found = rt.store.assignments_of(depts)
     assignments = [found[(ind.id, d)] for d in depts if (ind.id, d) in found]
     links = rt.store.link_states(m.url for a in assignments for m in a.materials if m.url)
-    info["assignments"] = [assignment_dict(a, links) for a in assignments]
+    info["assignments"] = [assignment_dict(a, links, ind, redact) for a in assignments]
     return info
 
 
@@ -301,6 +326,7 @@ def assignments(
     department: str = "",
     indicator: int | None = None,
     status: str = "",
+    redact: bool = False,
 ) -> list[dict]:
     depts = [department] if department else list(dict.fromkeys(d for _, d in rt.assignments))
     found = rt.store.assignments_of(depts)
@@ -310,7 +336,36 @@ def assignments(
         if (indicator is None or ind == indicator) and (not status or a.status.value == status)
     ]
     links = rt.store.link_states(m.url for a in chosen for m in a.materials if m.url)
-    return [assignment_dict(a, links) for a in chosen]
+    return [assignment_dict(a, links, rt.catalog.get(a.indicator_id), redact) for a in chosen]
+
+
+def rectification(rt: Runtime) -> list[dict]:
+    """The ★ items apart: per ★ indicator, each responsible unit's state and 整改说明."""
+    stars = starred(rt)
+    if not stars:
+        return []
+    found = rt.store.assignments_of(rt.assigned_departments())
+    out = []
+    for ind_id in sorted(stars):
+        ind = rt.catalog.indicators[ind_id]
+        lead, coop = units(rt, ind_id)
+        rows = []
+        for d in lead + coop:
+            a = found.get((ind_id, d))
+            if a is None:
+                continue
+            rows.append(
+                {
+                    "department": d,
+                    "role_label": a.role.label,
+                    "status": a.status.value,
+                    "status_label": a.status.label,
+                    "rectification": a.rectification,
+                }
+            )
+        written = sum(1 for r in rows if r["rectification"])
+        out.append({"id": ind_id, "level3": ind.level3, "units": rows, "written": written})
+    return out
 
 
 def matrix(
