@@ -87,6 +87,10 @@ class Keys:
         return self._k("clock", name)
 
     @property
+    def demo_shift(self) -> str:  # days the demo campaign is moved by (see bot.runtime)
+        return self._k("demo", "shift")
+
+    @property
     def audit(self) -> str:  # stream
         return self._k("audit")
 
@@ -919,6 +923,21 @@ class RedisStore:
         keys = [self.keys.outbox, *(self.keys.marker(m) for m, _ in items)]
         args = [str(ttl_s), *_notice_args((n for _, n in items), at)]
         return int(self._script(_NOTICES_ONCE)(keys=keys, args=args))
+
+    def clock_anchor(self, name: str, now_ts: float) -> float:
+        """The real instant (epoch seconds) at which the fake clock `name` started: the first
+        process to ask sets it, every later one reads it, so all read the same time."""
+        key = self.keys.clock_anchor(name)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.set(key, repr(now_ts), nx=True).get(key)
+        return float(_s(pipe.execute()[1]))
+
+    def demo_shift(self, days: int, ttl_s: int = 7 * 86400) -> int:
+        """The days the demo campaign is moved by: the first process of the week decides."""
+        key = self.keys.demo_shift
+        pipe = self.r.pipeline(transaction=True)
+        pipe.set(key, str(days), nx=True, ex=ttl_s).get(key)
+        return int(_s(pipe.execute()[1]))
 
     def was_sent(self, marker: str) -> bool:
         return bool(self.r.exists(self.keys.marker(marker)))

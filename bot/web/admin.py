@@ -91,10 +91,12 @@ bp.after_request(secure_headers)
 
 @bp.app_context_processor
 def _globals():
+    rt = runtime()
     return {
         "logged_in": is_logged_in(),
         "status_labels": STATUS_LABELS,
-        "demo": runtime().settings.demo,
+        "demo": rt.settings.demo,
+        "demo_note": views.demo_note(rt),
     }
 
 

@@ -126,6 +126,19 @@ def events(rt: Runtime, tl: Timeline | None = None) -> list[dict]:
     return out
 
 
+def demo_note(rt: Runtime) -> str:
+    """Said on the sandbox and admin pages when the demo moved the campaign to today."""
+    if not rt.demo_shift:
+        return ""
+    original = rt.catalog.campaign.shifted(-rt.demo_shift)
+    submit = original.deadlines[0].date if original.deadlines else original.issued_on
+    return (
+        f"演示模式：为便于体验，创建活动的日期整体后移了 {rt.demo_shift // 7} 周，让今天落在通知印发后的第一周"
+        f"（原通知 {original.issued_on.year}年{original.issued_on.month}月{original.issued_on.day}日印发、"
+        f"{submit.month}月{submit.day}日报送）；数据文件 indicators.yaml 未改动。"
+    )
+
+
 def is_overdue_now(rt: Runtime) -> bool:
     """An open assignment is overdue once the first deadline (资料目录报送) has passed."""
     first = rt.catalog.campaign.deadlines[0].date if rt.catalog.campaign.deadlines else None

@@ -9,16 +9,25 @@ import email.policy
 import email.utils
 import html
 import io
+import os
+import re
+import subprocess
+import sys
+import time
 import zipfile
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
 import yaml
 
+from app import create_app
 from bot.config import ROOT, Settings
 from bot.progress import Material, Status
+from bot.queue import make_queue
 from bot.reports import AUTHENTICITY
 from bot.runtime import build_runtime
+from bot.timeline import RUNNING, Timeline
 from tests.e2e.background import (
     bind,
     complete_department,
@@ -29,6 +38,7 @@ from tests.e2e.background import (
     set_status,
     work,
 )
+from tests.http.conftest import login
 from tests.stubs.smtp_server import SmtpStub
 
 DEPT = "司法局"
@@ -216,3 +226,80 @@ def test_after_the_last_deadline_pushes_turn_to_readiness_then_quiet(rt, clock):
     )
     work(rt)
     assert len(notices(rt)) == n
+
+
+# --- one clock --------------------------------------------------------------------------------
+
+
+def test_the_overview_a_chat_reply_and_a_push_agree_on_the_time_left(redis_url, redis_client, env):
+    """DUBAN_FAKE_NOW drives every process: a real scheduler process, the web app and the
+    jobs read one clock (anchored in Redis), so they say the same about the deadline."""
+    settings = env(DUBAN_FAKE_NOW="2020-08-14T08:59:57+08:00", DUBAN_CLOCK_SPEED="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.scheduler"],
+        cwd=ROOT,
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        app = create_app(settings)  # its runtime reads the clock the scheduler anchored
+        rt = app.extensions["duban"]
+        queue = make_queue(rt.redis)
+        deadline = time.monotonic() + 30
+        while "remind-2020-08-14-0900" not in queue.get_job_ids():
+            assert time.monotonic() < deadline, "the scheduler never reached 09:00"
+            time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert abs((rt.store.clock() - local(2020, 8, 14, 9, 0)).total_seconds()) < 30
+    work(rt)
+    push = next(n for n in notices(rt) if n.department == DEPT)
+    assert push.text.startswith(f"**⏰ 督办提醒 · {DEPT}（距截止仅剩 3 个工作日）**")
+    client = app.test_client()
+    assert login(client, "demo").status_code == 302
+    page = client.get("/admin").get_data(as_text=True)
+    assert "今天 2020-08-14" in page and "3 个工作日" in page and "已过" not in page
+    reply = client.post(
+        "/sandbox/send",
+        json={"user_id": "zhangsan", "text": "我的任务"},
+        headers={"X-CSRF-Token": _csrf(client)},
+    ).json["text"]
+    assert "距「资料目录报送」截止（8月19日）还有 3 个工作日。" in reply
+    # and what they record carries the same year
+    bound = [e for e in rt.store.audit(50) if e.action == "bind"]
+    assert bound and all(e.at.startswith("2020-08-14") for e in bound)
+
+
+def _csrf(client) -> str:
+    html_text = client.get("/sandbox").get_data(as_text=True)
+    return re.search(r'data-csrf="([^"]+)"', html_text).group(1)
+
+
+def test_the_demo_started_on_any_day_shows_a_campaign_in_progress(redis_url, redis_client, env):
+    settings = env()  # demo mode, the real clock
+    app = create_app(settings)
+    rt = app.extensions["duban"]
+    today = rt.calendar.local_today(datetime.now(UTC))
+    c = rt.catalog.campaign
+    assert rt.demo_shift % 7 == 0 and rt.demo_shift > 0
+    assert c.issued_on <= today <= c.issued_on + timedelta(days=6)
+    assert c.deadlines[0].date >= today - timedelta(days=1)
+    assert all(d.date >= today for d in c.deadlines[1:])
+    assert c.event("inspection").window_start > today
+    assert Timeline(c).phase(today) == RUNNING
+    # the real data file is unchanged, and the pages say what the demo did
+    assert "2020-08-19" in (ROOT / "indicators.yaml").read_text(encoding="utf-8")
+    client = app.test_client()
+    assert login(client, "demo").status_code == 302
+    page = client.get("/admin").get_data(as_text=True)
+    assert "演示模式：为便于体验，创建活动的日期整体后移了" in page
+    assert "原通知 2020年8月13日印发、8月19日报送" in page and "已过" not in page
+    assert "演示模式" in client.get("/sandbox").get_data(as_text=True)
+    # another process of the demo, started later the same week, moves it alike
+    again = create_app(settings).extensions["duban"]
+    assert again.demo_shift == rt.demo_shift
+    # with DUBAN_FAKE_NOW the time is chosen: nothing moves
+    fixed = create_app(env(DUBAN_FAKE_NOW="2020-08-14T10:00:00+08:00")).extensions["duban"]
+    assert fixed.demo_shift == 0 and fixed.catalog.campaign.issued_on.year == 2020

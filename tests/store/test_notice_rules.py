@@ -4,7 +4,8 @@ that belongs to a department."""
 
 from __future__ import annotations
 
-from datetime import date
+import time
+from datetime import UTC, date, datetime
 
 import pytest
 import yaml
@@ -244,3 +245,21 @@ def test_binding_wins_and_unbinding_is_not_needed_in_the_group(grt):
     text, _ = said(grt, "绑定 教育局", user="u-x")
     assert "已绑定到**教育局**" in text and "已从" not in text
     assert said(grt, "我的任务", user="u-x")[0].startswith("**教育局 · ")  # binding wins
+
+
+# --- one clock ---------------------------------------------------------------------------------
+
+
+def test_processes_started_apart_read_one_fake_clock(settings, redis_client):
+    fake = settings.with_(fake_now="2020-08-14T09:00:00+08:00", clock_speed=3600.0)
+    first = build_runtime(fake)
+    time.sleep(0.5)  # half a real second is half a fake hour at this speed
+    second = build_runtime(fake)
+    a, b = first.store.clock(), second.store.clock()
+    assert abs((a - b).total_seconds()) < 60  # not 1800: the second did not start anew
+    assert (a - datetime(2020, 8, 14, 1, 0, tzinfo=UTC)).total_seconds() >= 1800
+    # another DUBAN_FAKE_NOW is another clock, starting at its own instant
+    other = build_runtime(fake.with_(fake_now="2020-09-01T09:00:00+08:00"))
+    assert other.store.clock().date() == date(2020, 9, 1)
+    for rt in (first, second, other):
+        rt.redis.close()
