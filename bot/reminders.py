@@ -224,6 +224,8 @@ def send_reminders(
     phase = timeline.phase(today)
     if phase == ENDED:
         return RunResult(reason="the campaign has ended")
+    if not timeline.has_started(today) and not on_demand:
+        return RunResult(reason="the notice has not been issued yet")
     if phase == READINESS and not on_demand and not is_readiness_day(cal, timeline, today):
         return RunResult(reason="readiness reminders are weekly")
     depts = list(departments) if departments else rt.assigned_departments()
@@ -400,6 +402,8 @@ def send_escalations(rt, now: datetime, slot: str) -> RunResult:
     phase = timeline.phase(today)
     if phase == ENDED:
         return RunResult(reason="the campaign has ended")
+    if not timeline.has_started(today):
+        return RunResult(reason="the notice has not been issued yet")
     regular = rt.catalog.regular_ids
     order = rt.assigned_departments()
     submitted = store.latest_submissions()
@@ -539,6 +543,8 @@ def send_ranking(rt, now: datetime, slot: str) -> RunResult:
     phase = timeline.phase(today)
     if phase == ENDED:
         return RunResult(reason="the campaign has ended")
+    if not timeline.has_started(today) and not slot.startswith("now-"):
+        return RunResult(reason="the notice has not been issued yet")
     if phase == READINESS and not slot.startswith("now-"):
         if not is_readiness_day(rt.calendar, timeline, today):
             return RunResult(reason="rankings are weekly after the last deadline")

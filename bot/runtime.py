@@ -81,9 +81,13 @@ def shared_clock(settings: Settings, client: redis.Redis) -> Callable[[], dateti
     from where the clock is; another value starts afresh."""
     if not settings.fake_now:
         return utc_now
-    name = f"{settings.fake_now}|{settings.clock_speed}"
-    anchor = RedisStore(client, settings.key_prefix).clock_anchor(name, time.time())
+    anchor = RedisStore(client, settings.key_prefix).clock_anchor(clock_name(settings), time.time())
     return make_clock(settings.fake_now, settings.clock_speed, anchor)
+
+
+def clock_name(settings: Settings) -> str:
+    """The name a fake clock is anchored under: one per DUBAN_FAKE_NOW and speed."""
+    return f"{settings.fake_now}|{settings.clock_speed}"
 
 
 def demo_shift_days(settings: Settings, campaign: Campaign, today: date, store) -> int:

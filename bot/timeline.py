@@ -65,6 +65,10 @@ class Timeline:
             return RUNNING
         return READINESS
 
+    def has_started(self, today: dt.date) -> bool:
+        """The notice has been issued: nothing is pushed before that day."""
+        return today >= self.campaign.issued_on
+
     def is_submit_open(self, today: dt.date) -> bool:
         """The 资料目录 is still due (on or before the submit deadline)."""
         d = self.submit_deadline

@@ -100,8 +100,9 @@ def test_slots_fire_at_local_times_on_working_days_once(rt, clock):
 
 
 def test_no_reminder_on_a_statutory_holiday_and_one_on_a_tiaoxiu_saturday(rt, clock, env, tmp_path):
-    # a campaign nine weeks later than the notice's, so that National Day falls inside it
-    env(DUBAN_INDICATORS=shifted_indicators(tmp_path, 63))
+    # a campaign seven weeks later than the notice's (issued on 10/1), so that National Day
+    # and the 调休 Saturday after it fall inside it
+    env(DUBAN_INDICATORS=shifted_indicators(tmp_path, 49))
     s = make(rt, clock)
     clock.now = local(2020, 10, 1, 9, 0)  # National Day
     assert daily(s.tick()) == []
@@ -121,7 +122,7 @@ def test_a_complete_department_gets_no_reminder(rt, clock):
     complete_department(rt, "金凤区人民法院")
     bind(rt, "court", "金凤区人民法院")
     assert "已报送" in say(rt, "court", "报送")  # sent: nothing left to prompt
-    clock.now = local(2020, 8, 10, 9, 0)
+    clock.now = local(2020, 8, 13, 9, 0)  # the day the notice was issued
     make(rt, clock).tick()
     work(rt)
     got = {n.department for n in notices(rt, "reminder")}
