@@ -71,6 +71,25 @@ def is_readiness_day(cal, timeline: Timeline, today: date) -> bool:
     return not any(cal.is_workday(monday + timedelta(days=n)) for n in range(today.weekday()))
 
 
+def _today(rt, now: datetime, on_demand: bool = False) -> tuple[Timeline, date, str, str]:
+    """The timeline, today, its phase, and why nothing is pushed today ("" = push): never
+    before the notice's issue date nor after the campaign's end, and after the last deadline
+    only on readiness days (any day when the office asks, `on_demand`)."""
+    timeline = timeline_of(rt)
+    today = rt.calendar.local_today(now)
+    phase = timeline.phase(today)
+    reason = ""
+    if phase == ENDED:
+        reason = "the campaign has ended"
+    elif on_demand:
+        pass
+    elif not timeline.has_started(today):
+        reason = "the notice has not been issued yet"
+    elif phase == READINESS and not is_readiness_day(rt.calendar, timeline, today):
+        reason = "pushes are weekly after the last deadline"
+    return timeline, today, phase, reason
+
+
 def _regular(rt, assignments: Iterable[Assignment]) -> list[Assignment]:
     """The assignments that are chores: bonus and deduction items never appear in reminders."""
     regular = rt.catalog.regular_ids
@@ -219,15 +238,9 @@ def send_reminders(
     campaign's end: nothing.
     """
     store, cal = rt.store, rt.calendar
-    timeline = timeline_of(rt)
-    today = cal.local_today(now)
-    phase = timeline.phase(today)
-    if phase == ENDED:
-        return RunResult(reason="the campaign has ended")
-    if not timeline.has_started(today) and not on_demand:
-        return RunResult(reason="the notice has not been issued yet")
-    if phase == READINESS and not on_demand and not is_readiness_day(cal, timeline, today):
-        return RunResult(reason="readiness reminders are weekly")
+    timeline, today, phase, quiet = _today(rt, now, on_demand)
+    if quiet:
+        return RunResult(reason=quiet)
     depts = list(departments) if departments else rt.assigned_departments()
     if not depts:
         return RunResult(reason="no departments")
@@ -397,19 +410,13 @@ def send_escalations(rt, now: datetime, slot: str) -> RunResult:
     instead; after the campaign's end, nothing.
     """
     store, cal = rt.store, rt.calendar
-    timeline = timeline_of(rt)
-    today = cal.local_today(now)
-    phase = timeline.phase(today)
-    if phase == ENDED:
-        return RunResult(reason="the campaign has ended")
-    if not timeline.has_started(today):
-        return RunResult(reason="the notice has not been issued yet")
+    timeline, today, phase, quiet = _today(rt, now)
+    if quiet:
+        return RunResult(reason=quiet)
     regular = rt.catalog.regular_ids
     order = rt.assigned_departments()
     submitted = store.latest_submissions()
     if phase == READINESS:
-        if not is_readiness_day(cal, timeline, today):
-            return RunResult(reason="readiness digests are weekly")
         statuses = store.statuses()
         found = store.assignments_of(order)
         unplaced: dict[str, int] = {}
@@ -538,16 +545,9 @@ def send_ranking(rt, now: datetime, slot: str) -> RunResult:
     """Rank every department, queue the notices and remember the ranks, once per slot; after
     the last deadline weekly, after the campaign's end never. Bonus and deduction items do not
     count; bonus evidence is listed apart."""
-    timeline = timeline_of(rt)
-    today = rt.calendar.local_today(now)
-    phase = timeline.phase(today)
-    if phase == ENDED:
-        return RunResult(reason="the campaign has ended")
-    if not timeline.has_started(today) and not slot.startswith("now-"):
-        return RunResult(reason="the notice has not been issued yet")
-    if phase == READINESS and not slot.startswith("now-"):
-        if not is_readiness_day(rt.calendar, timeline, today):
-            return RunResult(reason="rankings are weekly after the last deadline")
+    quiet = _today(rt, now, on_demand=slot.startswith("now-"))[3]  # 立即推送排名
+    if quiet:
+        return RunResult(reason=quiet)
     statuses, overrides, reached, last = rt.store.ranking_inputs()
     stars = starred_ids(rt.catalog, overrides)
     rows = rank(compute_scores(statuses, stars, reached, rt.catalog.regular_ids))

@@ -297,30 +297,18 @@ return 1
 """
 )
 
-_SET_EVENT = """
--- KEYS: event dates hash, audit stream
--- ARGV: key, expected ('' = unset), new ('' = clear), at, actor
+_SET_FIELD = """
+-- One field of a settings hash (the office's ★ toggles, event dates), compare-and-set, audited.
+-- KEYS: the hash, audit stream
+-- ARGV: field, expected ('' = unset), new ('' = delete), at, actor, action, indicator, note
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if not cur then cur = '' end
 if cur ~= ARGV[2] then return 0 end
 if ARGV[3] == '' then redis.call('HDEL', KEYS[1], ARGV[1])
 else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', 1000000, '*', 'at', ARGV[4], 'actor', ARGV[5],
-  'action', 'event_date', 'department', '', 'indicator', '', 'before', cur, 'after', ARGV[3],
-  'note', ARGV[1])
-return 1
-"""
-
-_SET_STAR = """
--- KEYS: stars hash, audit stream
--- ARGV: ind, expected ('' | '1' | '0'), new, at, actor
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if not cur then cur = '' end
-if cur ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', 1000000, '*', 'at', ARGV[4], 'actor', ARGV[5],
-  'action', 'star', 'department', '', 'indicator', ARGV[1], 'before', cur, 'after', ARGV[3],
-  'note', '')
+  'action', ARGV[6], 'department', '', 'indicator', ARGV[7], 'before', cur, 'after', ARGV[3],
+  'note', ARGV[8])
 return 1
 """
 
@@ -403,7 +391,7 @@ class RedisStore:
         self.clock = clock
         self._save = client.register_script(_SAVE_ASSIGNMENT)
         self._bind = client.register_script(_SET_BINDING)
-        self._star = client.register_script(_SET_STAR)
+        self._star = client.register_script(_SET_FIELD)  # ★ toggles and event dates
         self._preload = client.register_script(_PRELOAD)
         self._finish = client.register_script(_FINISH)
         self._accept = client.register_script(_ACCEPT)
@@ -716,7 +704,7 @@ class RedisStore:
 
     def set_event_date(self, key: str, expected: date | None, day: date | None, actor: str) -> None:
         """Set (or with None clear) the day of an event, compare-and-set, audited."""
-        ok = self._script(_SET_EVENT)(
+        ok = self._star(
             keys=[self.keys.event_dates, self.keys.audit],
             args=[
                 key,
@@ -724,6 +712,9 @@ class RedisStore:
                 day.isoformat() if day else "",
                 self.now_iso(),
                 actor,
+                "event_date",
+                "",
+                key,
             ],
         )
         if not ok:
@@ -733,9 +724,10 @@ class RedisStore:
         def enc(v: bool | None) -> str:
             return "" if v is None else ("1" if v else "0")
 
+        ind = str(indicator_id)
         ok = self._star(
             keys=[self.keys.stars, self.keys.audit],
-            args=[str(indicator_id), enc(expected), enc(starred), self.now_iso(), actor],
+            args=[ind, enc(expected), enc(starred), self.now_iso(), actor, "star", ind, ""],
         )
         if not ok:
             raise ConflictError(f"star {indicator_id}")

@@ -32,19 +32,6 @@ def snapshot(rt) -> dict:
     return out
 
 
-@pytest.fixture
-def sfj(chat):
-    """A 司法局 member, bound."""
-    c = chat("u-sfj", "张三")
-    assert "已绑定到**司法局**" in c("绑定 司法局")
-    return c
-
-
-@pytest.fixture
-def admin(chat):
-    return chat("boss", "王主任", admin=True)
-
-
 # --- success paths --------------------------------------------------------------------------
 
 

@@ -17,19 +17,6 @@ from bot.runtime import build_runtime
 from tests.store.test_commands import snapshot, state
 from tests.store.test_once import Counted
 
-
-@pytest.fixture
-def sfj(chat):
-    c = chat("u-sfj", "张三")
-    assert "已绑定到**司法局**" in c("绑定 司法局")
-    return c
-
-
-@pytest.fixture
-def admin(chat):
-    return chat("boss", "王主任", admin=True)
-
-
 # --- the inspection day ------------------------------------------------------------------------
 
 
