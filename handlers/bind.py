@@ -25,7 +25,8 @@ def bind(ctx: Context, name: str) -> Reply:
         f"{who} 已绑定为{dept}成员，可在群里提交本部门的创建材料。", dept, kind="binding"
     )
     ctx.store.set_binding(ctx.msg.platform, ctx.msg.user_id, before, after, ctx.actor, (notice,))
-    count = sum(1 for (_, d) in ctx.services.get("assignments", {}) if d == dept)
+    regular = ctx.catalog.regular_ids  # as 我的任务 counts: bonus and deduction items apart
+    count = sum(1 for (i, d) in ctx.services.get("assignments", {}) if d == dept and i in regular)
     moved = f"（已从{before.department}改绑）" if before else ""
     return Reply(
         f"已绑定到**{dept}**{moved}。本部门负责 {count} 项指标，发送「我的任务」查看待办。"

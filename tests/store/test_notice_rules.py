@@ -250,3 +250,11 @@ def test_processes_started_apart_read_one_fake_clock(settings, redis_client):
     assert other.store.clock().date() == date(2020, 9, 1)
     for rt in (first, second, other):
         rt.redis.close()
+
+
+def test_no_reminders_on_demand_once_the_campaign_is_over(rt, admin, clock):
+    assert "已安排向司法局推送催办提醒（未完成 67 项）" in admin("催办 司法局")  # 71 less 96-99
+    clock.set(2020, 10, 9, 2, 0)
+    before = snapshot(rt)
+    assert admin("催办") == "本次创建活动已结束，不再推送提醒。"
+    assert snapshot(rt) == before
