@@ -13,7 +13,7 @@ import re
 import sys
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,26 @@ class Deadline:
 
 
 @dataclass(frozen=True)
+class Event:
+    """Something the campaign prepares for that is not a deadline (the on-site inspection):
+    it happens some time within a window; `date` is the exact day once the office knows it.
+    Nothing is ever "overdue" after an event."""
+
+    key: str
+    name: str
+    window_start: datetime.date
+    window_end: datetime.date
+    date: datetime.date | None = None
+
+    @property
+    def is_month_window(self) -> bool:
+        """The window is one whole calendar month (as the notice says: "9月份")."""
+        start, end = self.window_start, self.window_end
+        last = calendar.monthrange(start.year, start.month)[1]
+        return start.day == 1 and (end.year, end.month, end.day) == (start.year, start.month, last)
+
+
+@dataclass(frozen=True)
 class Campaign:
     name: str
     document: str
@@ -43,10 +63,37 @@ class Campaign:
     issued_on: datetime.date
     submit_to: str
     deadlines: tuple[Deadline, ...]
+    events: tuple[Event, ...] = ()
 
     def next_deadline(self, today: datetime.date) -> Deadline | None:
         """The first deadline falling on or after `today`, or None once all have passed."""
         return next((d for d in self.deadlines if d.date >= today), None)
+
+    def deadline(self, key: str) -> Deadline | None:
+        return next((d for d in self.deadlines if d.key == key), None)
+
+    def event(self, key: str) -> Event | None:
+        return next((e for e in self.events if e.key == key), None)
+
+    def shifted(self, days: int) -> Campaign:
+        """The same campaign with every date moved by `days` (the demo runs it around today)."""
+        if not days:
+            return self
+        delta = datetime.timedelta(days=days)
+        return replace(
+            self,
+            issued_on=self.issued_on + delta,
+            deadlines=tuple(replace(d, date=d.date + delta) for d in self.deadlines),
+            events=tuple(
+                replace(
+                    e,
+                    window_start=e.window_start + delta,
+                    window_end=e.window_end + delta,
+                    date=e.date + delta if e.date else None,
+                )
+                for e in self.events
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -62,6 +109,27 @@ class Indicator:
     star: bool
     kind: str  # regular | bonus | deduction
 
+    @property
+    def is_secret(self) -> bool:
+        """The 考评要点 (its own, or the merged one it shares) says the evidence is 涉密: no
+        link, no file, nothing of it leaves the system; paper kept on site only."""
+        return SECRET_MARK in self.evidence
+
+    @property
+    def is_authenticity(self) -> bool:
+        """The deduction item for fabricated material (row 99): answered not by a declaration of
+        its own but by the authenticity statement every 报送 carries."""
+        return self.kind == "deduction" and any(w in self.level3 for w in ("编造", "虚构"))
+
+    @property
+    def is_regular(self) -> bool:
+        """A chore that counts: bonus items are opportunities and deduction items
+        declarations, so neither appears in reminders or scores."""
+        return self.kind == "regular"
+
+
+SECRET_MARK = "涉密"
+
 
 @dataclass(frozen=True)
 class Catalog:
@@ -70,6 +138,18 @@ class Catalog:
 
     def get(self, id: int) -> Indicator | None:
         return self.indicators.get(id)
+
+    @property
+    def regular_ids(self) -> frozenset[int]:
+        """The indicators that count in scores and reminders (kind regular)."""
+        return frozenset(i for i, ind in self.indicators.items() if ind.is_regular)
+
+    @property
+    def bonus_ids(self) -> frozenset[int]:
+        return frozenset(i for i, ind in self.indicators.items() if ind.kind == "bonus")
+
+    def with_campaign(self, campaign: Campaign) -> Catalog:
+        return replace(self, campaign=campaign)
 
     @property
     def ids(self) -> tuple[int, ...]:
@@ -120,6 +200,23 @@ class _Fields(Fields):
                 pass
         raise self.fail(field, "must be a date (YYYY-MM-DD)")
 
+    def optional_date(self, field: str) -> datetime.date | None:
+        if self.data.get(field) is None:
+            return None
+        return self.date(field)
+
+    def month(self, field: str) -> tuple[datetime.date, datetime.date]:
+        """A window written as a month, YYYY-MM: its first and last day."""
+        if field not in self.data:
+            raise self.fail(field, "is missing")
+        v = self.data[field]
+        m = re.fullmatch(r"(\d{4})-(\d{2})", v.strip()) if isinstance(v, str) else None
+        if m is None or not 1 <= int(m.group(2)) <= 12:
+            raise self.fail(field, "must be a month (YYYY-MM, e.g. 2020-09)")
+        year, month = int(m.group(1)), int(m.group(2))
+        last = calendar.monthrange(year, month)[1]
+        return datetime.date(year, month, 1), datetime.date(year, month, last)
+
     def integer(self, field: str) -> int:
         if field not in self.data:
             raise self.fail(field, "is missing")
@@ -156,7 +253,7 @@ def _campaign_from_dict(data: Any, source: str) -> Campaign:
     f = _Fields(
         data,
         f"{source}: campaign",
-        ("name", "document", "issued_by", "issued_on", "submit_to", "deadlines"),
+        ("name", "document", "issued_by", "issued_on", "submit_to", "deadlines", "events"),
     )
     raw = f.data.get("deadlines")
     if not isinstance(raw, list) or not raw:
@@ -170,13 +267,28 @@ def _campaign_from_dict(data: Any, source: str) -> Campaign:
         if deadlines and deadline.date <= deadlines[-1].date:
             raise d.fail("date", "must be later than the deadline before it")
         deadlines.append(deadline)
+    issued_on = f.date("issued_on")
+    raw_events = f.data.get("events") or []
+    if not isinstance(raw_events, list):
+        raise f.fail("events", "must be a list")
+    events: list[Event] = []
+    for i, item in enumerate(raw_events, 1):
+        e = _Fields(item, f"{source}: campaign: event {i}", ("key", "name", "window", "date"))
+        start, end = e.month("window")
+        event = Event(e.text("key"), e.text("name"), start, end, e.optional_date("date"))
+        if any(x.key == event.key for x in (*events, *deadlines)):
+            raise e.fail("key", f"{event.key!r} is used twice")
+        if event.date is not None and event.date < issued_on:
+            raise e.fail("date", "must not be before issued_on")
+        events.append(event)
     return Campaign(
         name=f.text("name"),
         document=f.text("document"),
         issued_by=f.text("issued_by"),
-        issued_on=f.date("issued_on"),
+        issued_on=issued_on,
         submit_to=f.text("submit_to"),
         deadlines=tuple(deadlines),
+        events=tuple(events),
     )
 
 
@@ -280,8 +392,10 @@ CAMPAIGN_NAME = "2020年金凤区法治政府建设示范创建"
 DEADLINE_NAMES = {
     "submit": "资料目录报送",
     "complete": "示范创建资料全面完成",
-    "inspection": "自治区实地查验(9月份, 纸质材料成册备查)",
 }
+# The inspection is an event, not a deadline: the region checks the paper volumes on site some
+# day of that month ("9月份…实地进行查验"), which the office sets once it is known.
+INSPECTION = ("inspection", "自治区实地查验(纸质材料成册备查)")
 _BONUS_HEADING = "加分项"
 _DEDUCTION_HEADING = "减分项"
 # Phrases that only the evidence (考评要点) column uses; requirements never contain them.
@@ -443,8 +557,8 @@ def _campaign_from_seed(text: str) -> dict:
     dates = {
         "submit": datetime.date(year, int(submit.group(1)), int(submit.group(2))),
         "complete": datetime.date(year, month_end, calendar.monthrange(year, month_end)[1]),
-        "inspection": datetime.date(year, int(inspection.group(1)), 1),
     }
+    key, name = INSPECTION
     return {
         "name": CAMPAIGN_NAME,
         "document": document,
@@ -453,6 +567,9 @@ def _campaign_from_seed(text: str) -> dict:
         "submit_to": submit_to,
         "deadlines": [
             _Flow(key=key, name=DEADLINE_NAMES[key], date=dates[key]) for key in DEADLINE_NAMES
+        ],
+        "events": [
+            _Flow(key=key, name=name, window=f"{year}-{int(inspection.group(1)):02d}", date=None)
         ],
     }
 
@@ -491,7 +608,8 @@ _HEADER = (
     "# The campaign and its 99 indicators, transcribed from the seed notice by\n"
     "#   python -m bot.catalog import-seed SEED_PATH --out indicators.yaml\n"
     "# Schema: docs/product.md section 3; evidence_from names the row whose merged\n"
-    "# 考评要点 cell this row shares.\n"
+    "# 考评要点 cell this row shares. Reminders count down to the deadlines only; an event\n"
+    "# (the inspection) has a window and a date that the office sets when it is known.\n"
 )
 
 

@@ -6,6 +6,7 @@ Handlers register themselves with `@command(...)`; the first docstring line is t
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import importlib
 import json
@@ -15,7 +16,6 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Protocol
 
 from bot import texts
@@ -24,8 +24,9 @@ from bot.chars import first_illegal
 from bot.messages import Incoming, Notice, Reply
 from bot.org import Org
 from bot.paste import LinkGroup, PasteError, read_links
-from bot.progress import Assignment
+from bot.progress import Assignment, Role
 from bot.records import Change, ConflictError, Finish
+from bot.timeline import Timeline
 
 log = logging.getLogger(__name__)
 
@@ -263,6 +264,66 @@ class TextParam:
         return check_storable(t), rest.end()
 
 
+# "存放：档案室3号柜", "存放位置: …", "(存放于机要室)": where a paper material is kept. The label
+# needs its colon (or 于/在), so a name such as 「档案存放管理制度」 stays a name.
+_PLACE = re.compile(r"[(（]?\s*(?:存放(?:位置|地点)?\s*[:：]|存放[于在])\s*")
+
+
+@dataclass(frozen=True)
+class PaperParam:
+    """A paper material's name, then where it is kept (optional): 「名称 存放：档案室3号柜」.
+    Both are taken exactly as typed."""
+
+    name: str
+    missing: str
+    max_len: int = 200
+
+    def parse(self, rest: Rest, catalog: Catalog) -> tuple[tuple[str, str], Rest]:
+        t = rest.lstrip().original.strip()
+        m = _PLACE.search(t)
+        title, place = (t[: m.start()], t[m.end() :]) if m else (t, "")
+        title = title.strip(_SEP + " \t\r\n\u3000")
+        place = place.strip(_SEP + " \t\r\n\u3000").removesuffix(")").removesuffix("）").strip()
+        if not title:
+            raise UserError(self.missing)
+        if m and not place:
+            raise UserError(texts.NEED_PLACE)
+        if len(title) > self.max_len or len(place) > self.max_len:
+            raise UserError(texts.TOO_LONG.format(n=self.max_len))
+        return (check_storable(title), check_storable(place)), rest.end()
+
+
+_DATE = re.compile(r"(?:(\d{4})\s*[-/.年]\s*)?(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*(?:日|号)?")
+CLEAR_WORDS = ("清除", "待定", "取消")
+
+
+@dataclass(frozen=True)
+class DateParam:
+    """A day: 2020-09-15, 2020/9/15, 2020年9月15日, 9月15日, 9.15 (the campaign's year when
+    none is written); one of CLEAR_WORDS gives ""; nothing at all gives None."""
+
+    name: str
+    wrong: str  # the error text for anything else
+
+    def parse(self, rest: Rest, catalog: Catalog) -> tuple[datetime.date | str | None, Rest]:
+        tok = rest.text.strip(_SEP + " ")
+        if not tok:
+            return None, rest.end()
+        if tok in CLEAR_WORDS:
+            return "", rest.end()
+        m = _DATE.fullmatch(tok)
+        if m is None:
+            raise UserError(self.wrong)
+        events = catalog.campaign.events
+        year = int(
+            m.group(1) or (events[0].window_start if events else catalog.campaign.issued_on).year
+        )
+        try:
+            return datetime.date(year, int(m.group(2)), int(m.group(3))), rest.end()
+        except ValueError:
+            raise UserError(self.wrong) from None
+
+
 @dataclass(frozen=True)
 class LinksParam:
     """Web links and their names, line by line as pasted (see bot.paste.read_links)."""
@@ -409,7 +470,7 @@ class Context:
     org: Org
     store: Any
     registry: Registry
-    now: datetime
+    now: datetime.datetime
     is_admin: bool
     preload: Any  # bot.store.Preload
     calendar: Any = None  # bot.workdays.WorkCalendar
@@ -443,10 +504,21 @@ class Context:
     def starred(self, ind: Indicator) -> bool:
         return self.preload.star_overrides.get(ind.id, ind.star)
 
+    @property
+    def timeline(self) -> Timeline:
+        """The campaign's deadlines and events, with the days the office has set."""
+        return Timeline(self.catalog.campaign, self.preload.event_dates)
+
     def own(self, ind: Indicator) -> tuple[Assignment, str]:
-        """Our department's assignment for `ind` and its stored JSON; refuses a foreign one."""
+        """Our department's assignment for `ind` and its stored JSON; refuses a foreign one.
+
+        A bonus item (加分项) is open to every department: one the table does not name gets a
+        fresh assignment of its own, created by the change that follows ("" = must not exist).
+        """
         dept = self.require_department()
         a = self.preload.assignments.get(ind.id)
+        if a is None and ind.kind == "bonus":
+            return Assignment(ind.id, dept, Role.COOPERATE), ""
         if a is None:
             raise UserError(texts.NOT_RESPONSIBLE.format(dept=dept, n=ind.id))
         return a, self.preload.raw[ind.id]
@@ -474,7 +546,9 @@ class Context:
         """
         if self.pending is not None:
             raise RuntimeError("a command changes at most one assignment")
-        reached = after.updated_at if before.is_complete != after.is_complete else ""
+        ind = self.catalog.get(after.indicator_id)
+        counts = ind is None or ind.is_regular  # bonus and deduction items never count
+        reached = after.updated_at if counts and before.is_complete != after.is_complete else ""
         entry = ""
         if undo == "push":
             entry = json.dumps(
@@ -687,14 +761,21 @@ class Dispatcher:
             raise UserError(texts.ADMIN_ONLY.format(cmd=cmd.keyword))
         ind = next((a.id for a in args if isinstance(a, Indicator)), None)
         scope = cmd.preload if (cmd.preload != "one" or ind is not None) else "none"
+        chat_dept = self.org.department_of_chat(msg.platform, msg.chat_id) if msg.is_group else ""
+        told = ""  # "you act for the group's department", said the first time only
         for _ in range(self.retries):
             claim = once.message_id if once and not once.claimed else ""
-            pre = self.store.preload(msg.platform, msg.user_id, ind, scope, claim=claim)
+            pre = self.store.preload(
+                msg.platform, msg.user_id, ind, scope, claim=claim,
+                chat_department=chat_dept, user_name=msg.user_name,
+            )  # fmt: skip
             if claim:
                 once.claimed = True
                 if pre.duplicate is not None:
                     once.duplicate = pre.duplicate
                     return Reply.quiet()
+            if pre.first_in_chat:
+                told = texts.ACTING_IN_GROUP.format(dept=chat_dept)
             ctx = Context(
                 msg=msg,
                 catalog=self.catalog,
@@ -710,7 +791,7 @@ class Dispatcher:
             if cmd.needs_binding and pre.binding is None:
                 raise UserError(texts.NOT_BOUND)
             try:
-                reply = cmd.func(ctx, *args)
+                reply = _tell(cmd.func(ctx, *args), told)
                 if ctx.pending is not None:
                     fin = once.finish(reply) if once else None
                     drain = self.store.save(ctx.pending, fin)
@@ -719,6 +800,8 @@ class Dispatcher:
                 return reply
             except ConflictError:
                 continue
+            except UserError as e:
+                raise UserError(_tell(Reply(str(e)), told).text) from None
         return Reply(texts.BUSY)
 
 
@@ -729,3 +812,10 @@ def _combined(replies: list[Reply]) -> Reply:
         return Reply.quiet()
     mentions = tuple(dict.fromkeys(m for r in said for m in r.mentions))
     return Reply("\n\n".join(r.text for r in said), mentions)
+
+
+def _tell(reply: Reply, note: str) -> Reply:
+    """The reply with a note added at its end (nothing is added to silence)."""
+    if not note or reply.silent:
+        return reply
+    return Reply(f"{reply.text}\n{note}", reply.mentions)

@@ -140,7 +140,8 @@ class Settings:
     quiet_end: str = "08:00"  # ... until quiet_end
     extra_holidays: tuple[str, ...] = ()  # YYYY-MM-DD, for years chinesecalendar does not know
     extra_workdays: tuple[str, ...] = ()  # YYYY-MM-DD make-up working days (调休)
-    # tests and demos only: the scheduler's clock starts at this ISO instant ("" = real time)
+    # tests and demos only: the clock of every process and page starts at this ISO instant
+    # ("" = real time); all processes on one Redis share it (bot.runtime.shared_clock)
     fake_now: str = ""
     clock_speed: float = 1.0  # with fake_now: how many seconds pass per real second
     # mail

@@ -6,22 +6,28 @@ Services: no RQ here; the jobs in bot.jobs call these with a runtime and an inst
 
 from __future__ import annotations
 
+import hashlib
 import smtplib
 import ssl
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
+from email.utils import format_datetime, formataddr
 
 from bot.config import SmtpConfig
 from bot.messages import Notice
 from bot.progress import Assignment, starred_ids
 from bot.reports import (
+    AUTHENTICITY,
     DOCX_MIME,
     XLSX_MIME,
     CatalogRow,
+    Sender,
+    actor_label,
     department_workbook,
     district_workbook,
     explanation_document,
+    has_content,
+    paper_statement,
 )
 
 EXPORT_TTL = 7 * 86400  # on-demand exports stay downloadable for a week
@@ -37,12 +43,16 @@ def _stamp(rt, now: datetime) -> str:
 
 
 def catalog_rows(
-    catalog, assignments: dict[int, Assignment], names: dict[str, str] | None = None
+    catalog,
+    assignments: dict[int, Assignment],
+    names: dict[str, str] | None = None,
+    starred: frozenset[int] = frozenset(),
 ) -> list[CatalogRow]:
-    """The workbook rows; `names` (actor -> person, see actor_names) names who changed each."""
+    """The workbook rows; `names` (actor -> person, see actor_names) names who changed each;
+    `starred`: the ★ indicators (the catalogue's marks with the office's toggles)."""
     names = names or {}
     return [
-        CatalogRow(catalog.indicators[i], a, names.get(a.updated_by, ""))
+        CatalogRow(catalog.indicators[i], a, names.get(a.updated_by, ""), i in starred)
         for i, a in sorted(assignments.items())
         if i in catalog.indicators
     ]
@@ -54,22 +64,45 @@ def actor_names(rt) -> dict[str, str]:
     return {f"{p.platform}:{p.user_id}": p.name for p in people if p.name}
 
 
+def sender_name(rt, sub: dict) -> str:
+    """Who sent a submission: the name stored with it, else the person behind its actor."""
+    return (
+        sub.get("name")
+        or actor_names(rt).get(sub.get("actor", ""), "")
+        or actor_label(sub.get("actor", ""))
+    )
+
+
 def department_files(
-    rt, department: str, assignments: dict[int, Assignment], now: datetime, suffix: str
+    rt,
+    department: str,
+    assignments: dict[int, Assignment],
+    now: datetime,
+    suffix: str,
+    *,
+    stars: dict[int, bool] | None = None,
+    sender: Sender | None = None,
 ) -> list[tuple[str, bytes, str]]:
-    """[(file name, bytes, kind)] of the 资料目录 workbook and the 报送材料说明 document."""
-    rows = catalog_rows(rt.catalog, assignments, actor_names(rt))
+    """[(file name, bytes, kind)] of the 资料目录 workbook and the 报送材料说明 document.
+
+    `stars`: the office's ★ toggles to apply (the store's current ones when None); `sender`:
+    the files of a 报送, which carry who sent it and the authenticity statement.
+    """
+    overrides = rt.store.star_overrides() if stars is None else stars
+    starred = starred_ids(rt.catalog, overrides)
+    rows = catalog_rows(rt.catalog, assignments, actor_names(rt), starred)
     campaign, tz = rt.catalog.campaign, rt.settings.tz
-    starred = starred_ids(rt.catalog, rt.store.star_overrides())
     return [
         (
             f"{department}_资料目录_{suffix}.xlsx",
-            department_workbook(campaign, department, rows, now, tz=tz, starred=starred),
+            department_workbook(
+                campaign, department, rows, now, tz=tz, starred=starred, sender=sender
+            ),
             "xlsx",
         ),
         (
             f"{department}_报送材料说明_{suffix}.docx",
-            explanation_document(campaign, department, rows, now, tz=tz),
+            explanation_document(campaign, department, rows, now, tz=tz, sender=sender),
             "docx",
         ),
     ]
@@ -136,10 +169,12 @@ def build_submission(rt, now: datetime, department: str, version: int) -> dict:
         tokens = {"xlsx": done["xlsx"], "docx": done["docx"]}
     else:
         at = datetime.fromisoformat(sub["at"].replace("Z", "+00:00"))
+        sender = Sender(sender_name(rt, sub), at)
         tokens = {}
         for name, data, kind in department_files(
-            rt, department, sub["assignments"], at, f"第{version}版"
-        ):
+            rt, department, sub["assignments"], at, f"第{version}版",
+            stars=sub.get("stars"), sender=sender,
+        ):  # fmt: skip
             tokens[kind] = rt.store.put_export(name, data, KEEP, department=department, kind=kind)
             tokens[kind + "_name"] = name
         mail = "pending" if rt.settings.smtp_url else "not_configured"
@@ -157,24 +192,76 @@ def build_submission(rt, now: datetime, department: str, version: int) -> dict:
     return {"queued": queued, "tokens": [tokens["xlsx"], tokens["docx"]]}
 
 
-def submission_message(rt, department: str, version: int, at: str, files) -> EmailMessage:
+def reply_to(rt, department: str, actor: str) -> list[str]:
+    """Who answers a department's 报送 mail: its liaisons' e-mail addresses (org.yaml), else
+    the sender's own when org.yaml lists one."""
+    people = [m for m in rt.org.members if m.department == department and m.email]
+    liaisons = [m.email for m in people if m.role == "liaison"]
+    if liaisons:
+        return list(dict.fromkeys(liaisons))
+    own = [m.email for m in people if f"{m.platform}:{m.user_id}" == actor]
+    return own[:1]
+
+
+def submission_message(
+    rt, department: str, version: int, sub: dict, files, frozen: dict | None = None
+) -> EmailMessage:
+    """The mail of one 报送: it says which department sends it (Subject, From's name, body),
+    who sent it, what is attached, and what is true of the paper materials (how many, where
+    kept); it carries the authenticity statement. `frozen`: the submission's snapshot."""
     campaign = rt.catalog.campaign
-    local = rt.calendar.local_now(datetime.fromisoformat(at.replace("Z", "+00:00")))
-    msg = EmailMessage()
-    msg["Subject"] = f"{department}{campaign.name}资料目录报送（第{version}版）"
-    msg["To"] = campaign.submit_to
-    msg["Message-ID"] = make_msgid(domain="duban.local")
-    msg.set_content(
-        f"{campaign.issued_by}：\n\n"
-        f"根据{campaign.document}要求，现报送{department}资料目录及报送材料说明"
-        f"（第{version}版，{local:%Y-%m-%d %H:%M}定稿），请查收。\n"
-        "纸质材料已整理成册备查。\n\n"
-        f"{department}\n（本邮件由督办系统发送）\n"
+    at = datetime.fromisoformat(sub["at"].replace("Z", "+00:00"))
+    local = rt.calendar.local_now(at)
+    frozen = frozen or rt.store.submission(department, version) or {}
+    stars = frozen.get("stars")
+    overrides = rt.store.star_overrides() if stars is None else stars
+    rows = catalog_rows(
+        rt.catalog, frozen.get("assignments", {}), starred=starred_ids(rt.catalog, overrides)
     )
+    regular = [r for r in rows if r.indicator.is_regular]
+    with_content = sum(1 for r in regular if has_content(r))
+    links = sum(1 for r in rows for m in r.assignment.materials if m.is_link and not r.hides(m))
+    who = sender_name(rt, {**sub, **{k: frozen[k] for k in ("name", "actor") if k in frozen}})
+    msg = EmailMessage()
+    msg["Subject"] = f"【{department}】{campaign.name}资料目录报送（第{version}版）"
+    msg["To"] = campaign.submit_to
+    answer = reply_to(rt, department, frozen.get("actor", sub.get("actor", "")))
+    if answer:
+        msg["Reply-To"] = ", ".join(answer)
+    attached = [name for name, _, _ in files]
+    body = [
+        f"{campaign.issued_by}：",
+        "",
+        f"根据{campaign.document}要求，现报送{department}资料目录及报送材料说明"
+        f"（第{version}版，{local:%Y-%m-%d %H:%M}定稿），请查收。",
+        "",
+        f"报送单位：{department}",
+        f"报送人：{who}" + (f"（{answer[0]}）" if answer else ""),
+        f"本单位承担指标{len(regular)}项，本次报送其中{with_content}项的材料，网上链接{links}条。",
+        paper_statement(rows),
+        AUTHENTICITY,
+        "",
+        "附件：",
+        *(f"{i}. {name}" for i, name in enumerate(attached, start=1)),
+        "",
+        department,
+        f"{local.year}年{local.month}月{local.day}日",
+        "",
+        f"（本邮件由督办系统代{department}发送。）",
+    ]
+    msg.set_content("\n".join(body) + "\n")
     for name, data, mime in files:
-        main, _, sub = mime.partition("/")
-        msg.add_attachment(data, maintype=main, subtype=sub, filename=name)
+        main, _, sub_type = mime.partition("/")
+        msg.add_attachment(data, maintype=main, subtype=sub_type, filename=name)
     return msg
+
+
+def _message_id(department: str, version: int, at: str, sender: str) -> str:
+    """One Message-ID per submission, the same on every retry: a receiving server that did get
+    an attempt whose answer was lost can recognise the copy."""
+    domain = sender.rpartition("@")[2] or "duban.local"
+    digest = hashlib.sha1(f"{department}|{version}|{at}".encode()).hexdigest()[:16]
+    return f"<submission.{version}.{digest}@{domain}>"
 
 
 def mail_submission(rt, now: datetime, department: str, version: int) -> dict:
@@ -194,8 +281,10 @@ def mail_submission(rt, now: datetime, department: str, version: int) -> dict:
             raise RuntimeError(f"submission file {kind} is missing")
         files.append((got[0], got[1], mime))
     cfg = SmtpConfig.from_url(rt.settings.smtp_url)
-    msg = submission_message(rt, department, version, sub["at"], files)
-    msg["From"] = formataddr((f"{department}（督办）", cfg.sender))
+    msg = submission_message(rt, department, version, sub, files)
+    msg["From"] = formataddr((f"{department}（督办系统代发）", cfg.sender))
+    msg["Date"] = format_datetime(rt.calendar.local_now(now))
+    msg["Message-ID"] = _message_id(department, version, sub["at"], cfg.sender)
     try:
         _send(cfg, msg)
     except (OSError, smtplib.SMTPException) as e:

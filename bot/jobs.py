@@ -34,14 +34,15 @@ def runtime() -> Runtime:
 
 
 def _at(now_iso: str) -> tuple[Runtime, datetime]:
-    """The runtime with its store's clock fixed at `now_iso` ("" = the real time)."""
+    """The runtime with its store's clock fixed at `now_iso` ("" = now, by the clock every
+    process shares: DUBAN_FAKE_NOW / DUBAN_CLOCK_SPEED when set)."""
     rt = runtime()
     if now_iso:
         now = datetime.fromisoformat(now_iso.replace("Z", "+00:00"))
         if now.tzinfo is None:
             now = now.replace(tzinfo=UTC)
     else:
-        now = datetime.now(UTC)
+        now = rt.store.clock()
     store = RedisStore(rt.redis, rt.settings.key_prefix, clock=lambda: now)
     return replace(rt, store=store), now
 
@@ -49,20 +50,31 @@ def _at(now_iso: str) -> tuple[Runtime, datetime]:
 # --- scheduled (slot, now_iso) ---------------------------------------------------------------
 
 
+def _pushed(rt: Runtime, result: reminders.RunResult) -> dict:
+    """What a push job queued goes out now, not at the next minute's sweep of the outbox."""
+    if result.queued:
+        from bot import delivery
+
+        delivery.request_drain(rt.store, rt.services["enqueue"])
+    return result.as_dict()
+
+
 def send_reminders(slot: str, now_iso: str = "", department: str = "") -> dict:
     rt, now = _at(now_iso)
     depts = [department] if department else None
-    return reminders.send_reminders(rt, now, slot, depts).as_dict()
+    # "now-…" slots are the office's 催办: they push whatever the day, not on the weekly cadence
+    on_demand = slot.startswith("now-")
+    return _pushed(rt, reminders.send_reminders(rt, now, slot, depts, on_demand))
 
 
 def send_escalations(slot: str, now_iso: str = "") -> dict:
     rt, now = _at(now_iso)
-    return reminders.send_escalations(rt, now, slot).as_dict()
+    return _pushed(rt, reminders.send_escalations(rt, now, slot))
 
 
 def send_ranking(slot: str, now_iso: str = "") -> dict:
     rt, now = _at(now_iso)
-    return reminders.send_ranking(rt, now, slot).as_dict()
+    return _pushed(rt, reminders.send_ranking(rt, now, slot))
 
 
 def drain_inbox(slot: str = "", now_iso: str = "") -> dict:

@@ -7,6 +7,7 @@ and turns the catalogue into (indicator, department) assignments.
 from __future__ import annotations
 
 import difflib
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
@@ -30,6 +31,7 @@ _CHAT_ADDRESS = {
     "sandbox": (),
 }
 _FUZZY_CUTOFF = 0.6
+_EMAIL = re.compile(r"[^@\s<>,;\"]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 
 
 class OrgError(ValueError):
@@ -56,6 +58,7 @@ class Member:
     department: str
     role: str = "member"  # member | liaison
     name: str = ""
+    email: str = ""  # optional: the 报送 mail from this department is answered to it
 
 
 @dataclass(frozen=True)
@@ -68,14 +71,27 @@ class Org:
     self_bind: bool = True
     _names: dict[str, str] = field(init=False, repr=False, compare=False)
     _groups: dict[str, str] = field(init=False, repr=False, compare=False)
+    _chat_owner: dict[tuple[str, str], str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         names: dict[str, str] = {}
+        owners: dict[tuple[str, str], set[str]] = {}
         for dept in self.departments.values():
             for label in (dept.name, *dept.aliases):
                 names.setdefault(normalize(label), dept.name)
+            for chat in dept.chats:
+                for key in _chat_keys(chat):
+                    owners.setdefault(key, set()).add(dept.name)
         object.__setattr__(self, "_names", names)
         object.__setattr__(self, "_groups", {normalize(g): g for g in self.groups})
+        # A group listed under one department is that department's own; one listed under
+        # several is shared, and there people still say who they are with 绑定.
+        own = {k: next(iter(v)) for k, v in owners.items() if len(v) == 1}
+        object.__setattr__(self, "_chat_owner", own)
+
+    def department_of_chat(self, platform: str, chat_id: str) -> str:
+        """The department whose own group this is ("" for other groups and one-to-one chats)."""
+        return self._chat_owner.get((platform, chat_id), "") if chat_id else ""
 
     def expand(self, phrase: str) -> tuple[str, ...]:
         """The department names a unit phrase of the table stands for (a name, alias or group)."""
@@ -140,6 +156,17 @@ class Org:
         if dept is None:
             raise OrgError(f"没有名为 '{department}' 的部门")
         return dept.chats
+
+
+def _chat_keys(chat: ChatTarget) -> list[tuple[str, str]]:
+    """How a callback names this group: DingTalk's conversationId (the openConversationId a
+    push uses), WeCom's chatid."""
+    out = []
+    if chat.platform == "dingtalk" and chat.conversation_id:
+        out.append(("dingtalk", chat.conversation_id))
+    if chat.platform == "wecom" and chat.chat_id:
+        out.append(("wecom", chat.chat_id))
+    return out
 
 
 def build_assignments(catalog: Catalog, org: Org) -> dict[tuple[int, str], Role]:
@@ -271,7 +298,9 @@ def org_from_dict(data: Any, source: str = "org.yaml") -> Org:
     members: list[Member] = []
     for i, item in enumerate(top.items("members")):
         f = _Fields(
-            item, f"{source}: members[{i}]", ("platform", "user_id", "department", "role", "name")
+            item,
+            f"{source}: members[{i}]",
+            ("platform", "user_id", "department", "role", "name", "email"),
         )
         member = Member(
             platform=f.text("platform"),
@@ -279,7 +308,10 @@ def org_from_dict(data: Any, source: str = "org.yaml") -> Org:
             department=f.text("department"),
             role=f.text("role", required=False, default="member"),
             name=f.text("name", required=False),
+            email=f.text("email", required=False),
         )
+        if member.email and not _EMAIL.fullmatch(member.email):
+            raise f.fail("email", f"is not an e-mail address: {member.email!r}")
         if member.department not in departments:
             raise f.fail("department", f"names no department: '{member.department}'")
         if member.role not in MEMBER_ROLES:

@@ -48,25 +48,48 @@ class Role(StrEnum):
         return "牵头" if self is Role.LEAD else "配合"
 
 
+SECRET_LABEL = "涉密材料，现场查阅"  # what a 涉密 material is, wherever it leaves the system
+
+
 @dataclass(frozen=True)
 class Material:
-    """A web link (url set) or a paper item (url empty) in a department's catalogue."""
+    """A web link (url set) or a paper item (url empty) in a department's catalogue.
+
+    A paper item may say where it is kept (`location`, for the on-site inspection); a 涉密 one
+    (`secret`, or any material of a 涉密 indicator) never leaves the system: files, mail and
+    pushes show SECRET_LABEL and its location only.
+    """
 
     title: str
     url: str = ""
     added_by: str = ""
     added_at: str = ""  # ISO-8601 UTC
+    location: str = ""  # 存放位置 of a paper item
+    secret: bool = False
 
     @property
     def is_link(self) -> bool:
         return bool(self.url)
 
     @property
+    def is_paper(self) -> bool:
+        return not self.url
+
+    @property
     def kind_label(self) -> str:
         return "网上链接" if self.url else "纸质"
 
+    def is_secret_in(self, ind) -> bool:
+        """涉密: marked so, or part of an indicator whose 考评要点 says 涉密."""
+        return self.secret or bool(ind is not None and ind.is_secret)
+
     def to_dict(self) -> dict:
-        return {"title": self.title, "url": self.url, "by": self.added_by, "at": self.added_at}
+        d = {"title": self.title, "url": self.url, "by": self.added_by, "at": self.added_at}
+        if self.location:
+            d["loc"] = self.location
+        if self.secret:
+            d["secret"] = True
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Material:
@@ -75,6 +98,8 @@ class Material:
             url=d.get("url", ""),
             added_by=d.get("by", ""),
             added_at=d.get("at", ""),
+            location=d.get("loc", ""),
+            secret=bool(d.get("secret", False)),
         )
 
 
@@ -104,6 +129,7 @@ class Assignment:
     materials: tuple[Material, ...] = ()
     explanation: str = ""
     reason: str = ""  # the 退回 or 不涉及 reason
+    rectification: str = ""  # 整改说明 of a ★ item
     updated_by: str = ""
     updated_at: str = ""
     version: int = 0
@@ -120,6 +146,7 @@ class Assignment:
                 "materials": [m.to_dict() for m in self.materials],
                 "explanation": self.explanation,
                 "reason": self.reason,
+                **({"fix": self.rectification} if self.rectification else {}),
                 "by": self.updated_by,
                 "at": self.updated_at,
                 "v": self.version,
@@ -139,6 +166,7 @@ class Assignment:
             materials=tuple(Material.from_dict(m) for m in d.get("materials", ())),
             explanation=d.get("explanation", ""),
             reason=d.get("reason", ""),
+            rectification=d.get("fix", ""),
             updated_by=d.get("by", ""),
             updated_at=d.get("at", ""),
             version=int(d.get("v", 0)),
@@ -149,14 +177,20 @@ class Assignment:
         return replace(self, updated_by=by, updated_at=at, version=self.version + 1, **changes)
 
 
-def status_after_edit(a: Assignment, materials: tuple[Material, ...], explanation: str) -> Status:
+def status_after_edit(
+    a: Assignment,
+    materials: tuple[Material, ...],
+    explanation: str,
+    rectification: str | None = None,  # None: unchanged
+) -> Status:
     """The status an assignment takes after its materials or explanation changed.
 
     Returned items stay returned (the reason stays visible) until marked done again; done items
     stay done while they still hold something; an approved item becomes done again, since what the
     office accepted has changed and awaits its review anew; an emptied item is back to todo.
     """
-    has_content = bool(materials or explanation)
+    fix = a.rectification if rectification is None else rectification
+    has_content = bool(materials or explanation or fix)
     if not has_content:
         return Status.RETURNED if a.status is Status.RETURNED else Status.TODO
     if a.status is Status.APPROVED:
@@ -212,10 +246,14 @@ def compute_scores(
     statuses: dict[tuple[int, str], tuple[Role, Status]],
     starred: set[int] | frozenset[int],
     reached_at: dict[str, str],
+    only: set[int] | frozenset[int] | None = None,
 ) -> list[Score]:
-    """Scores per department from every assignment's (role, status)."""
+    """Scores per department from every assignment's (role, status); with `only`, of those
+    indicators alone (Catalog.regular_ids: bonus and deduction items never count)."""
     acc: dict[str, _Acc] = {}
     for (ind, dept), (role, status) in statuses.items():
+        if only is not None and ind not in only:
+            continue
         a = acc.setdefault(dept, _Acc())
         w = assignment_weight(role, ind in starred)
         a.total_weight += w
@@ -227,6 +265,18 @@ def compute_scores(
         Score(d, a.done_weight, a.total_weight, reached_at.get(d, ""), a.done_count, a.total_count)
         for d, a in acc.items()
     ]
+
+
+def bonus_contributors(
+    statuses: dict[tuple[int, str], tuple[Role, Status]], bonus_ids: set[int] | frozenset[int]
+) -> dict[str, list[int]]:
+    """department -> the bonus items (加分项) it has offered something for, shown apart from
+    the ranking: an opportunity taken, never a score."""
+    out: dict[str, list[int]] = {}
+    for (ind, dept), (_, status) in sorted(statuses.items()):
+        if ind in bonus_ids and status is not Status.TODO:
+            out.setdefault(dept, []).append(ind)
+    return out
 
 
 def rank(scores: list[Score]) -> list[RankRow]:

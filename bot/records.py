@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import date
 
 from bot.messages import Notice
 from bot.progress import Assignment, TaskState
@@ -24,6 +25,9 @@ class Binding:
     name: str = ""
     role: str = "member"  # member | liaison
     bound_at: str = ""
+    # Not stored: someone without a binding writing in a department's own group (org.yaml
+    # names the group) acts for that department.
+    via_chat: bool = False
 
     def to_json(self) -> str:
         return json.dumps(
@@ -73,6 +77,8 @@ class Preload:
     star_overrides: dict[int, bool] = field(default_factory=dict)
     states: dict[int, TaskState] = field(default_factory=dict)  # scope "states" only
     duplicate: str | None = None  # the claimed message was seen before: its stored reply
+    event_dates: dict[str, date] = field(default_factory=dict)  # set by the office
+    first_in_chat: bool = False  # acting through the group's department for the first time
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,9 @@
 """The pushes of product.md §6: daily reminders, the escalation ladder and the ranking push.
 
+They follow the campaign's phase (bot/timeline.py): countdowns and escalation run to the
+deadlines only; after the last deadline the pushes turn to inspection readiness, weekly; after
+the campaign's end they stop.
+
 Services: they read the store in a constant number of round trips, compose neutral Markdown
 notices and queue them through the outbox once per slot (sent-markers); bot.delivery does the
 sending. Each returns a `RunResult` saying what it queued, or why it queued nothing.
@@ -9,20 +13,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from bot import texts
 from bot.messages import Notice
 from bot.progress import (
     Assignment,
+    Material,
     RankRow,
     Role,
     Status,
+    bonus_contributors,
     compute_scores,
     rank,
     sharing,
     starred_ids,
 )
+from bot.timeline import ENDED, READINESS, Timeline
 
 MAX_ITEMS = 15  # open items listed in one reminder
 MAX_NAMES = 10  # cooperating units named per indicator
@@ -43,6 +50,60 @@ def _month_day(d) -> str:
     return f"{d.month}月{d.day}日"
 
 
+# --- when to push ----------------------------------------------------------------------------
+
+
+def timeline_of(rt) -> Timeline:
+    """The campaign's deadlines and events with the days the office has set (one read)."""
+    return Timeline(rt.catalog.campaign, rt.store.event_dates())
+
+
+def is_readiness_day(cal, timeline: Timeline, today: date) -> bool:
+    """After the last deadline the pushes are weekly, not daily: on the first working day of
+    each week, and on each of the last working days before an inspection day that is set."""
+    if not cal.is_workday(today):
+        return False
+    event = timeline.next_event(today)
+    day = timeline.event_date(event) if event else None
+    if day is not None and 0 <= cal.workdays_left(today, day) <= ESCALATE_WITHIN:
+        return True
+    monday = today - timedelta(days=today.weekday())
+    return not any(cal.is_workday(monday + timedelta(days=n)) for n in range(today.weekday()))
+
+
+def _today(rt, now: datetime, on_demand: bool = False) -> tuple[Timeline, date, str, str]:
+    """The timeline, today, its phase, and why nothing is pushed today ("" = push): never
+    before the notice's issue date nor after the campaign's end, and after the last deadline
+    only on readiness days (any day when the office asks, `on_demand`)."""
+    timeline = timeline_of(rt)
+    today = rt.calendar.local_today(now)
+    phase = timeline.phase(today)
+    reason = ""
+    if phase == ENDED:
+        reason = "the campaign has ended"
+    elif on_demand:
+        pass
+    elif not timeline.has_started(today):
+        reason = "the notice has not been issued yet"
+    elif phase == READINESS and not is_readiness_day(rt.calendar, timeline, today):
+        reason = "pushes are weekly after the last deadline"
+    return timeline, today, phase, reason
+
+
+def _regular(rt, assignments: Iterable[Assignment]) -> list[Assignment]:
+    """The assignments that are chores: bonus and deduction items never appear in reminders."""
+    regular = rt.catalog.regular_ids
+    return [a for a in assignments if a.indicator_id in regular]
+
+
+def _shown_links(catalog, a: Assignment):
+    """The links of an assignment that may be named in a push: never a 涉密 one."""
+    ind = catalog.get(a.indicator_id)
+    if ind is not None and ind.is_secret:
+        return []
+    return [m for m in a.materials if m.url and not m.secret]
+
+
 # --- reminders ------------------------------------------------------------------------------
 
 
@@ -56,19 +117,21 @@ def compose_reminder(
     *,
     days_left: int | None = None,
     mentions: tuple[str, ...] = (),
+    submit_line: str = "",
 ) -> Notice | None:
-    """The reminder for one department, or None when everything is complete.
+    """The reminder for one department, or None when it has nothing left to do.
 
-    Open items lead and ★ first, the counts, working days left, returned items with their
-    reasons and links that did not open. With `days_left` inside the escalation window the
-    liaisons in `mentions` are @-mentioned.
+    Open items lead and ★ first, the counts, working days left, the 报送 prompt while the
+    catalogue is still due and not sent (`submit_line`), returned items with their reasons and
+    links that did not open. With `days_left` inside the escalation window the liaisons in
+    `mentions` are @-mentioned.
     """
     items = list(assignments)
     open_items = sorted(
         (a for a in items if not a.is_complete),
         key=lambda a: (a.role is not Role.LEAD, a.indicator_id not in starred, a.indicator_id),
     )
-    if not open_items:
+    if not open_items and not submit_line:
         return None
     urgent = days_left is not None and 0 <= days_left <= ESCALATE_WITHIN
     if urgent:
@@ -80,12 +143,19 @@ def compose_reminder(
     lines = [head]
     if deadline_text:
         lines.append(deadline_text)
-    lines.append(f"共 {len(items)} 项，已完成 {done} 项，还有 {len(open_items)} 项未完成：")
+    if submit_line:
+        lines.append(submit_line)
+    if open_items:
+        lines.append(f"共 {len(items)} 项，已完成 {done} 项，还有 {len(open_items)} 项未完成：")
+    else:
+        lines.append(f"共 {len(items)} 项，已全部完成。")
     for a in open_items[:MAX_ITEMS]:
         ind = catalog.get(a.indicator_id)
         lines.append("- " + texts.indicator_line(ind, a, a.indicator_id in starred))
     if len(open_items) > MAX_ITEMS:
         lines.append(f"- ……另有 {len(open_items) - MAX_ITEMS} 项，发送「我的任务」查看全部")
+    if any(a.indicator_id in starred and not a.rectification for a in open_items):
+        lines.append(texts.RECTIFY_HINT)
     returned = [a for a in open_items if a.status is Status.RETURNED]
     if returned:
         lines.append(f"**已退回 {len(returned)} 项，请按原因修改后重新标记完成：**")
@@ -93,15 +163,16 @@ def compose_reminder(
     dead = [
         (a.indicator_id, m, link_states[m.url])
         for a in sorted(items, key=lambda a: a.indicator_id)
-        for m in a.materials
-        if m.url and m.url in link_states and not link_states[m.url].get("ok")
+        for m in _shown_links(catalog, a)
+        if m.url in link_states and not link_states[m.url].get("ok")
     ]
     if dead:
         lines.append(f"**{len(dead)} 个链接无法打开，请核对：**")
         for ind_id, m, state in dead:
             why = texts.link_problem(state)
             lines.append(f"- 第{ind_id}项 [{texts.shorten(m.title or m.url, 40)}]({m.url})：{why}")
-    lines.append("提交材料：提交 编号 网址 名称；材料齐全后发送：完成 编号。")
+    if open_items:
+        lines.append("提交材料：提交 编号 网址 名称；材料齐全后发送：完成 编号。")
     return Notice(
         "\n".join(lines),
         department,
@@ -110,30 +181,100 @@ def compose_reminder(
     )
 
 
-def send_reminders(rt, now: datetime, slot: str, departments: Iterable[str] | None = None):
-    """Queue today's reminder for every department with open items (or the given ones)."""
-    store, cal, campaign = rt.store, rt.calendar, rt.catalog.campaign
+def paper_materials(assignments: Iterable[Assignment]) -> list[tuple[int, int, Material]]:
+    """(indicator, material number, material) of every paper item, in indicator order."""
+    return [
+        (a.indicator_id, n, m)
+        for a in sorted(assignments, key=lambda a: a.indicator_id)
+        for n, m in enumerate(a.materials, start=1)
+        if m.is_paper
+    ]
+
+
+def compose_readiness(
+    department: str,
+    assignments: Iterable[Assignment],
+    catalog,
+    event_text: str,
+    submitted: bool,
+) -> Notice | None:
+    """After the last deadline: the department's readiness for the inspection (its paper
+    materials and where they are kept), or None when it has nothing left to do. No dates are
+    called missed: the inspection is not a deadline."""
+    items = list(assignments)
+    paper = paper_materials(items)
+    unplaced = [(i, n, m) for i, n, m in paper if not m.location]
+    open_n = sum(1 for a in items if not a.is_complete)
+    if not unplaced and not open_n and submitted:
+        return None
+    lines = [f"**🗂 实地查验准备 · {department}**", event_text]
+    if paper:
+        places = list(dict.fromkeys(m.location for _, _, m in paper if m.location))
+        where = f"，存放于：{'、'.join(places[:MAX_NAMES])}" if places else ""
+        lines.append(f"本部门已登记纸质材料 {len(paper)} 件{where}。")
+    else:
+        lines.append("本部门尚未登记纸质材料：发送「纸质 编号 名称 存放：位置」登记。")
+    if unplaced:
+        lines.append(f"**{len(unplaced)} 件纸质材料尚未写明存放位置：**")
+        for ind_id, n, m in unplaced[:MAX_ITEMS]:
+            lines.append(f"- 第{ind_id}项第{n}份「{texts.shorten(m.title, 30)}」")
+        if len(unplaced) > MAX_ITEMS:
+            lines.append(f"- ……另有 {len(unplaced) - MAX_ITEMS} 件")
+        lines.append("补写位置：存放 编号 序号 位置，例如：存放 12 1 档案室3号柜")
+    if open_n:
+        lines.append(f"还有 {open_n} 项未完成，发送「我的任务」查看。")
+    if not submitted:
+        lines.append(texts.SUBMIT_PROMPT_LATE)
+    return Notice("\n".join(lines), department, (), "reminder")
+
+
+def send_reminders(
+    rt, now: datetime, slot: str, departments: Iterable[str] | None = None, on_demand=False
+):
+    """Queue today's reminder for every department with something to do (or the given ones).
+
+    Before the last deadline: daily, with the countdown and the 报送 prompt. After it: the
+    inspection readiness, weekly (any day when the office asks, `on_demand`). After the
+    campaign's end: nothing.
+    """
+    store, cal = rt.store, rt.calendar
+    timeline, today, phase, quiet = _today(rt, now, on_demand)
+    if quiet:
+        return RunResult(reason=quiet)
     depts = list(departments) if departments else rt.assigned_departments()
     if not depts:
         return RunResult(reason="no departments")
-    today = cal.local_today(now)
     by_dept: dict[str, list[Assignment]] = {d: [] for d in depts}
     for (_, d), a in store.assignments_of(depts).items():
         by_dept[d].append(a)
-    open_depts = [d for d in depts if any(not a.is_complete for a in by_dept[d])]
-    if not open_depts:
+    by_dept = {d: _regular(rt, items) for d, items in by_dept.items()}
+    submitted = store.latest_submissions()
+    line = texts.deadline_line(cal, timeline, now)
+    items: list[tuple[str, Notice]] = []
+    if phase == READINESS:
+        for d in depts:
+            notice = compose_readiness(d, by_dept[d], rt.catalog, line, d in submitted)
+            if notice is not None:
+                items.append((f"remind:{slot}:{d}", notice))
+        return _queued(store, items, len(depts), "every department is ready")
+    submit_due = timeline.submit_deadline if timeline.is_submit_open(today) else None
+    prompt = texts.submit_prompt(submit_due.date) if submit_due else ""
+    todo = [
+        d
+        for d in depts
+        if any(not a.is_complete for a in by_dept[d]) or (prompt and d not in submitted)
+    ]
+    if not todo:
         return RunResult(considered=len(depts), reason="every department is complete")
     starred = starred_ids(rt.catalog, store.star_overrides())
-    urls = [m.url for d in open_depts for a in by_dept[d] for m in a.materials if m.url]
+    urls = [m.url for d in todo for a in by_dept[d] for m in _shown_links(rt.catalog, a)]
     states = store.link_states(urls) if urls else {}
-    deadline = campaign.next_deadline(today)
+    deadline = timeline.next_deadline(today)
     days_left = cal.workdays_left(today, deadline.date) if deadline else None
     liaisons: dict[str, tuple[str, ...]] = {}
     if days_left is not None and days_left <= ESCALATE_WITHIN:
         liaisons = rt.org.liaisons(store.bindings())
-    line = texts.deadline_line(cal, campaign, now)
-    items = []
-    for d in open_depts:
+    for d in todo:
         notice = compose_reminder(
             d,
             by_dept[d],
@@ -143,20 +284,28 @@ def send_reminders(rt, now: datetime, slot: str, departments: Iterable[str] | No
             line,
             days_left=days_left,
             mentions=liaisons.get(d, ()),
+            submit_line=prompt if d not in submitted else "",
         )
         if notice is not None:
             items.append((f"remind:{slot}:{d}", notice))
+    return _queued(store, items, len(depts), "every department is complete")
+
+
+def _queued(store, items: list[tuple[str, Notice]], considered: int, idle: str) -> RunResult:
+    if not items:
+        return RunResult(considered=considered, reason=idle)
     queued = store.add_notices_once(items)
-    reason = "" if queued else "already sent for this slot"
-    return RunResult(queued=queued, considered=len(depts), reason=reason)
+    return RunResult(queued, considered, "" if queued else "already sent for this slot")
 
 
-# --- escalation after a deadline -----------------------------------------------------------
+# --- escalation --------------------------------------------------------------------------------
 
 
-def _open_counts(statuses) -> dict[str, tuple[int, int]]:
+def _open_counts(statuses, regular: frozenset[int]) -> dict[str, tuple[int, int]]:
     out: dict[str, list[int]] = {}
-    for (_, d), (_, s) in statuses.items():
+    for (ind, d), (_, s) in statuses.items():
+        if ind not in regular:
+            continue
         c = out.setdefault(d, [0, 0])
         c[1] += 1
         if not s.is_complete:
@@ -165,29 +314,74 @@ def _open_counts(statuses) -> dict[str, tuple[int, int]]:
 
 
 def compose_office_digest(
-    today, deadline, workdays_over: int, counts, submitted: dict[str, dict], order: list[str]
-) -> Notice | None:
-    """The office's daily digest of departments with open items after `deadline`."""
+    today, deadline, workdays_over: int, counts, submitted: dict[str, dict], order: list[str],
+    *, submit_passed: bool = False,
+) -> Notice | None:  # fmt: skip
+    """The office's daily digest after `deadline`: departments with open items, and (once the
+    submit deadline has passed, `submit_passed`) those that have not sent their catalogue."""
     pos = {d: i for i, d in enumerate(order)}
-    overdue = sorted(
-        (d for d, (open_n, _) in counts.items() if open_n),
-        key=lambda d: (-counts[d][0], pos.get(d, len(pos)), d),
-    )
+    late = [
+        d for d in counts if counts[d][0] or (submit_passed and d not in submitted and d in pos)
+    ]
+    overdue = sorted(late, key=lambda d: (-counts[d][0], pos.get(d, len(pos)), d))
     if not overdue:
         return None
     over = f"已过 {workdays_over} 个工作日" if workdays_over > 0 else "已截止"
+    what = "仍有未完成事项或尚未报送" if submit_passed else "仍有未完成事项"
     lines = [
         f"**⚠️ 逾期督办日报（{_month_day(today)}）**",
         f"「{deadline.name}」已于 {_month_day(deadline.date)} 截止（{over}），"
-        f"{len(overdue)} 个部门仍有未完成事项：",
+        f"{len(overdue)} 个部门{what}：",
     ]
     for d in overdue:
         open_n, total = counts[d]
         sub = submitted.get(d)
         state = f"已报送第{sub['version']}版" if sub else "未报送目录"
-        lines.append(f"- {d}：未完成 {open_n}/{total} 项，{state}")
+        done = f"未完成 {open_n}/{total} 项" if open_n else "已全部完成"
+        lines.append(f"- {d}：{done}，{state}")
     lines.append("可发送「催办 部门」单独提醒，或在管理后台查看详情。")
     return Notice("\n".join(lines), "", (), "escalation")
+
+
+def compose_submit_digest(today, deadline, missing: list[str]) -> Notice | None:
+    """From the working day before the submit deadline: who has not sent the catalogue yet."""
+    if not missing:
+        return None
+    when = "今天截止" if deadline.date == today else f"{_month_day(deadline.date)}截止"
+    shown = "、".join(missing[: MAX_NAMES * 3])
+    more = f"等 {len(missing)} 个部门" if len(missing) > MAX_NAMES * 3 else ""
+    lines = [
+        f"**📮 报送督办（{_month_day(today)}）**",
+        f"「{deadline.name}」{when}，{len(missing)} 个部门尚未报送资料目录：",
+        f"{shown}{more}",
+        "可发送「催办 部门」单独提醒，或在管理后台「报送」页查看。",
+    ]
+    return Notice("\n".join(lines), "", (), "escalation")
+
+
+def compose_readiness_digest(
+    today, event_text: str, order: list[str], counts, submitted, unplaced: dict[str, int]
+) -> Notice:
+    """The office's weekly view after the last deadline: who still has open items, paper
+    without a place, or no catalogue sent. No "overdue": the inspection is not a deadline."""
+
+    def names(depts: list[str]) -> str:
+        shown = "、".join(depts[:MAX_NAMES])
+        return shown + (f"等 {len(depts)} 个部门" if len(depts) > MAX_NAMES else "")
+
+    lines = [f"**🗂 实地查验准备情况（{_month_day(today)}）**", event_text]
+    open_depts = [d for d in order if counts.get(d, (0, 0))[0]]
+    placeless = [d for d in order if unplaced.get(d)]
+    unsent = [d for d in order if d not in submitted]
+    if open_depts:
+        lines.append(f"- 仍有未完成事项：{len(open_depts)} 个部门（{names(open_depts)}）")
+    if placeless:
+        lines.append(f"- 纸质材料未写存放位置：{len(placeless)} 个部门（{names(placeless)}）")
+    if unsent:
+        lines.append(f"- 尚未报送资料目录：{len(unsent)} 个部门（{names(unsent)}）")
+    if not (open_depts or placeless or unsent):
+        lines.append("各部门均已完成并报送，纸质材料均已写明存放位置。")
+    return Notice("\n".join(lines), "", (), "notice")
 
 
 def compose_lead_notice(lead: str, laggards: dict[int, list[str]]) -> Notice | None:
@@ -208,31 +402,72 @@ def compose_lead_notice(lead: str, laggards: dict[int, list[str]]) -> Notice | N
 
 
 def send_escalations(rt, now: datetime, slot: str) -> RunResult:
-    """After a deadline: the office's digest of overdue departments, and to every lead unit
-    the cooperating units that have not contributed to its indicators."""
-    store, cal, campaign = rt.store, rt.calendar, rt.catalog.campaign
-    today = cal.local_today(now)
-    passed = [d for d in campaign.deadlines if d.date < today]
-    if not passed:
-        return RunResult(reason="no deadline has passed")
-    deadline = passed[-1]
-    statuses = store.statuses()
-    counts = _open_counts(statuses)
+    """The office's digests and the lead units' laggards.
+
+    From the working day before the submit deadline, who has not sent the catalogue; after a
+    deadline, the overdue departments, and to every lead unit the cooperating units that have
+    not contributed to its indicators. After the last deadline, a weekly readiness digest
+    instead; after the campaign's end, nothing.
+    """
+    store, cal = rt.store, rt.calendar
+    timeline, today, phase, quiet = _today(rt, now)
+    if quiet:
+        return RunResult(reason=quiet)
+    regular = rt.catalog.regular_ids
     order = rt.assigned_departments()
-    items = []
-    digest = compose_office_digest(
-        today,
-        deadline,
-        cal.workdays_between(deadline.date, today),
-        counts,
-        store.latest_submissions(),
-        order,
-    )
-    if digest is not None:
-        items.append((f"digest:{slot}:office", digest))
+    submitted = store.latest_submissions()
+    if phase == READINESS:
+        statuses = store.statuses()
+        found = store.assignments_of(order)
+        unplaced: dict[str, int] = {}
+        for (ind, d), a in found.items():
+            for m in a.materials:
+                if ind in regular and m.is_paper and not m.location:
+                    unplaced[d] = unplaced.get(d, 0) + 1
+        digest = compose_readiness_digest(
+            today,
+            texts.deadline_line(cal, timeline, now),
+            order,
+            _open_counts(statuses, regular),
+            submitted,
+            unplaced,
+        )
+        return _queued(store, [(f"digest:{slot}:office", digest)], len(order), "")
+    items: list[tuple[str, Notice]] = []
+    sub = timeline.submit_deadline
+    if sub and today <= sub.date and cal.workdays_left(today, sub.date) <= 1:
+        missing = [d for d in order if d not in submitted]
+        notice = compose_submit_digest(today, sub, missing)
+        if notice is not None:
+            items.append((f"digest:{slot}:submit", notice))
+    passed = [d for d in timeline.campaign.deadlines if d.date < today]
+    if passed:
+        deadline = passed[-1]
+        statuses = store.statuses()
+        digest = compose_office_digest(
+            today,
+            deadline,
+            cal.workdays_between(deadline.date, today),
+            _open_counts(statuses, regular),
+            submitted,
+            order,
+            submit_passed=bool(sub and sub.date < today),
+        )
+        if digest is not None:
+            items.append((f"digest:{slot}:office", digest))
+        items += _lead_notices(rt, statuses, regular, order, slot)
+    if not items:
+        reason = "nobody is overdue" if passed else "no deadline has passed"
+        return RunResult(considered=len(order), reason=reason)
+    return _queued(store, items, len(order), "")
+
+
+def _lead_notices(rt, statuses, regular, order, slot) -> list[tuple[str, Notice]]:
     units = rt.services.get("units_of", {})
     laggards: dict[str, dict[int, list[str]]] = {}
     for ind_id in sorted(units):
+        if ind_id not in regular:
+            continue
         roles = units[ind_id]
         slow = [
             d
@@ -244,14 +479,12 @@ def send_escalations(rt, now: datetime, slot: str) -> RunResult:
         for lead, r in roles.items():
             if r is Role.LEAD:
                 laggards.setdefault(lead, {})[ind_id] = slow
+    out = []
     for lead in order:
         notice = compose_lead_notice(lead, laggards.get(lead, {}))
         if notice is not None:
-            items.append((f"digest:{slot}:lead:{lead}", notice))
-    if not items:
-        return RunResult(considered=len(order), reason="nobody is overdue")
-    queued = store.add_notices_once(items)
-    return RunResult(queued, len(order), "" if queued else "already sent for this slot")
+            out.append((f"digest:{slot}:lead:{lead}", notice))
+    return out
 
 
 # --- ranking ---------------------------------------------------------------------------------
@@ -275,8 +508,11 @@ def _arrow(last: dict[str, int], row: RankRow) -> str:
     return f" ↑{before - row.rank}" if before > row.rank else f" ↓{row.rank - before}"
 
 
-def compose_ranking(rows: list[RankRow], last: dict[str, int], when: str) -> list[Notice]:
-    """One notice per department (its rank, score and change) and the office's table."""
+def compose_ranking(
+    rows: list[RankRow], last: dict[str, int], when: str, bonus: dict[str, list[int]] | None = None
+) -> list[Notice]:
+    """One notice per department (its rank, score and change) and the office's table, with
+    the departments that have offered bonus evidence listed apart (`bonus`)."""
     n = len(rows)
     out = []
     for r in rows:
@@ -299,18 +535,27 @@ def compose_ranking(rows: list[RankRow], last: dict[str, int], when: str) -> lis
         for r in rows
     ]
     table.append(texts.RANKING_RULE)
+    if bonus:
+        table.append(texts.bonus_line(bonus))
     out.append(Notice("\n".join(table), "", (), "ranking"))
     return out
 
 
 def send_ranking(rt, now: datetime, slot: str) -> RunResult:
-    """Rank every department, queue the notices and remember the ranks, once per slot."""
+    """Rank every department, queue the notices and remember the ranks, once per slot; after
+    the last deadline weekly, after the campaign's end never. Bonus and deduction items do not
+    count; bonus evidence is listed apart."""
+    quiet = _today(rt, now, on_demand=slot.startswith("now-"))[3]  # 立即推送排名
+    if quiet:
+        return RunResult(reason=quiet)
     statuses, overrides, reached, last = rt.store.ranking_inputs()
-    rows = rank(compute_scores(statuses, starred_ids(rt.catalog, overrides), reached))
+    stars = starred_ids(rt.catalog, overrides)
+    rows = rank(compute_scores(statuses, stars, reached, rt.catalog.regular_ids))
     if not rows:
         return RunResult(reason="no departments")
     local = rt.calendar.local_now(now)
-    notices = compose_ranking(rows, last, f"{_month_day(local)} {local:%H:%M}")
+    bonus = bonus_contributors(statuses, rt.catalog.bonus_ids)
+    notices = compose_ranking(rows, last, f"{_month_day(local)} {local:%H:%M}", bonus)
     ranks = {r.score.department: r.rank for r in rows}
     if not rt.store.publish_ranking(f"rank:{slot}", ranks, notices):
         return RunResult(considered=len(rows), reason="already sent for this slot")

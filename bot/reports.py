@@ -28,7 +28,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from bot.chars import XML_ILLEGAL, xml_safe
-from bot.progress import Assignment, Material, Role, Status, compute_scores, overall
+from bot.progress import SECRET_LABEL, Assignment, Material, Role, Status, compute_scores, overall
 from bot.texts import COMPLETION_RULE
 
 if TYPE_CHECKING:
@@ -51,6 +51,32 @@ class CatalogRow:
     indicator: Indicator
     assignment: Assignment
     by: str = ""  # the name of whoever made the assignment's last change ("" = not known)
+    starred: bool = False  # ★: the earlier online declaration showed it needs rectification
+
+    @property
+    def is_secret(self) -> bool:
+        return self.indicator.is_secret
+
+    def hides(self, m: Material) -> bool:
+        """A 涉密 material: its name and address never leave the system."""
+        return m.is_secret_in(self.indicator)
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who sent a 报送 and when: a submission's files carry the authenticity statement (item 99
+    of the table: fabricated material deducts points) with their name."""
+
+    name: str
+    at: dt.datetime
+
+
+AUTHENTICITY = (
+    "本单位承诺：所报送的资料目录、网址链接及报送材料说明真实、准确，"
+    "不存在故意编造、虚构有关数据、资料、文件或者隐瞒事实真相的情形。"
+)
+SECRET_TEXT = "涉密，现场查阅"
+RECTIFY_NOTE = "★需进一步加强整改"
 
 
 # --- shared helpers ---------------------------------------------------------------------------
@@ -127,6 +153,63 @@ def status_text(a: Assignment) -> str:
     return a.status.label
 
 
+# What a submission says of an assignment: the department's own state, never the office's
+# review (已通过 / 已退回 are internal to the campaign).
+_SUBMITTED = {
+    Status.TODO: "未开始",
+    Status.IN_PROGRESS: "进行中",
+    Status.RETURNED: "进行中",
+    Status.DONE: "已完成",
+    Status.APPROVED: "已完成",
+}
+
+
+def submitted_status_text(a: Assignment) -> str:
+    if a.status is Status.NOT_APPLICABLE:
+        return f"不涉及（{a.reason}）" if a.reason else "不涉及"
+    return _SUBMITTED[a.status]
+
+
+def explanation_text(r: CatalogRow) -> str:
+    """The 报送说明 as it may leave the system: a 涉密 indicator's is never written out."""
+    a = r.assignment
+    return SECRET_TEXT if (r.is_secret and a.explanation) else a.explanation
+
+
+def role_text(r: CatalogRow) -> str:
+    kind = {"bonus": "加分项", "deduction": "减分项"}.get(r.indicator.kind)
+    return kind or r.assignment.role.label
+
+
+def remark(r: CatalogRow) -> str:
+    """The 备注: ★ with its rectification note, 涉密, bonus and deduction items."""
+    parts = []
+    if r.starred:
+        fix = r.assignment.rectification
+        parts.append(f"{RECTIFY_NOTE}；整改说明：{fix or '尚未填写'}")
+    if r.is_secret:
+        parts.append("考评要点注明涉密：纸质材料现场查阅")
+    if r.indicator.kind == "bonus":
+        parts.append("加分项（自愿申报）")
+    return "；".join(parts)
+
+
+def paper_statement(rows: Iterable[CatalogRow]) -> str:
+    """What is true of the paper materials: how many, and where they are kept."""
+    paper = [m for r in rows for m in r.assignment.materials if m.is_paper]
+    if not paper:
+        return "本次未登记纸质材料。"
+    places = Counter(m.location for m in paper if m.location)
+    where = "、".join(f"{p}（{n}件）" for p, n in places.items())
+    unplaced = sum(1 for m in paper if not m.location)
+    text = f"纸质材料{len(paper)}件不随本次报送发送，由本单位整理成册备现场查验"
+    if where:
+        text += f"，存放于：{where}"
+    if unplaced:
+        text += f"；其中{unplaced}件未写明存放位置"
+    return text + "。"
+
+
 def _sorted_rows(rows: Iterable[CatalogRow]) -> list[CatalogRow]:
     return sorted(rows, key=lambda r: r.indicator.id)
 
@@ -143,13 +226,15 @@ COLUMNS = (
     ("材料名称", 28),
     ("类型", 9),
     ("网址", 40),
+    ("存放位置", 16),
     ("报送说明", 36),
     ("状态", 14),
     ("提交人", 10),
     ("时间", 17),
+    ("备注", 24),
 )
 _URL_COLUMN = 9
-_STATUS_COLUMN = 11
+_STATUS_COLUMN = 12
 _HEADER_ROW = 3
 
 _THIN = Side(style="thin", color="999999")
@@ -202,18 +287,27 @@ def actor_label(actor: str) -> str:
     return {"system": "系统", "web": "管理后台"}.get(kind, who or actor)
 
 
-def _material_rows(r: CatalogRow, tz: str) -> list[tuple[Material | None, list]]:
+def _material_rows(
+    r: CatalogRow, tz: str, submitted: bool = False
+) -> list[tuple[Material | None, list]]:
+    """The rows of one assignment; a 涉密 material shows SECRET_LABEL and where it is kept,
+    never its name or address. `submitted`: the department's own states only."""
     ind, a = r.indicator, r.assignment
-    common = [ind.id, ind.level1, ind.level2, ind.level3, ind.evidence, a.role.label]
+    common = [ind.id, ind.level1, ind.level2, ind.level3, ind.evidence, role_text(r)]
+    state = submitted_status_text(a) if submitted else status_text(a)
     out: list[tuple[Material | None, list]] = []
     for m in a.materials or (None,):
         if m is None:
-            cells = ["", "", ""]
+            cells = ["", "", "", ""]
             who, when = r.by or actor_label(a.updated_by), a.updated_at
-        else:
-            cells = [m.title, m.kind_label, m.url]
+        elif r.hides(m):
+            cells = [SECRET_LABEL, "纸质（涉密）", "", m.location]
             who, when = m.added_by, m.added_at
-        cells += [a.explanation, status_text(a), who, local_time_text(when, tz)]
+            m = None  # nothing of it is made clickable
+        else:
+            cells = [m.title, m.kind_label, m.url, m.location]
+            who, when = m.added_by, m.added_at
+        cells += [explanation_text(r), state, who, local_time_text(when, tz), remark(r)]
         out.append((m, common + cells))
     return out
 
@@ -225,6 +319,7 @@ def _write_catalog_sheet(
     rows: Sequence[CatalogRow],
     generated_at: dt.datetime,
     tz: str,
+    submitted: bool = False,
 ) -> None:
     stamp = _to_local(generated_at, tz).strftime("%Y-%m-%d %H:%M")
     _title_rows(
@@ -242,7 +337,7 @@ def _write_catalog_sheet(
         ws.column_dimensions[get_column_letter(col)].width = width
     row = _HEADER_ROW
     for r in _sorted_rows(rows):
-        for material, values in _material_rows(r, tz):
+        for material, values in _material_rows(r, tz, submitted):
             row += 1
             for col, value in enumerate(values, start=1):
                 cell = _put(ws, row, col, value)
@@ -252,7 +347,7 @@ def _write_catalog_sheet(
                 link = ws.cell(row=row, column=_URL_COLUMN)
                 link.hyperlink = material.url.strip()
                 link.font = _LINK_FONT
-            fill = _STATUS_FILL[r.assignment.status]
+            fill = None if submitted else _STATUS_FILL[r.assignment.status]
             if fill is not None:
                 ws.cell(row=row, column=_STATUS_COLUMN).fill = fill
     ws.freeze_panes = ws.cell(row=_HEADER_ROW + 1, column=1)
@@ -274,21 +369,35 @@ def _write_summary_sheet(
     generated_at: dt.datetime,
     tz: str,
     starred: frozenset[int],
+    sender: Sender | None = None,
 ) -> None:
+    every = list(rows)
+    rows = [r for r in every if r.indicator.is_regular]  # bonus and deduction items are apart
     assignments = [r.assignment for r in rows]
     counts = Counter(a.status for a in assignments)
     done = sum(1 for a in assignments if a.is_complete)
     total = len(assignments)
-    materials = [m for a in assignments for m in a.materials]
-    links = sum(1 for m in materials if m.is_link)
+    materials = [m for r in every for m in r.assignment.materials]
+    links = sum(1 for r in every for m in r.assignment.materials if m.is_link and not r.hides(m))
     stamp = _to_local(generated_at, tz).strftime("%Y-%m-%d %H:%M")
     _title_rows(ws, f"{campaign.name}资料目录汇总", f"文号：{campaign.document}", 2)
+    if sender is None:
+        states = [(s.label, counts.get(s, 0)) for s in STATUS_ORDER]
+        who: list[tuple[str, object] | None] = []
+    else:
+        labels = Counter(submitted_status_text(a).split("（")[0] for a in assignments)
+        states = [
+            (label, labels.get(label, 0)) for label in ("未开始", "进行中", "已完成", "不涉及")
+        ]
+        at = _to_local(sender.at, tz).strftime("%Y-%m-%d %H:%M")
+        who = [("报送人", sender.name), ("报送时间", at), ("真实性承诺", AUTHENTICITY)]
     lines: list[tuple[str, object] | None] = [
         ("报送单位", department),
         ("生成时间", stamp),
+        *who,
         None,
         ("状态", "项数"),
-        *((s.label, counts.get(s, 0)) for s in STATUS_ORDER),
+        *states,
         ("合计", total),
         ("已完成/总数", f"{done}/{total}"),
         ("完成率", completion(assignments, starred)),
@@ -298,6 +407,7 @@ def _write_summary_sheet(
         ("材料", "件数"),
         ("网上链接", links),
         ("纸质", len(materials) - links),
+        ("纸质材料存放", paper_statement(every)),
         None,
         ("说明", f"{COMPLETION_RULE}。"),
     ]
@@ -315,7 +425,9 @@ def _write_summary_sheet(
                 ws.cell(row=i, column=c).font = Font(bold=True)
                 ws.cell(row=i, column=c).fill = _HEADER_FILL
     ws.column_dimensions["A"].width = 16
-    ws.column_dimensions["B"].width = 24
+    ws.column_dimensions["B"].width = 48
+    for row in ws.iter_rows(min_row=4, min_col=2, max_col=2):
+        row[0].alignment = _WRAP
 
 
 def _save(wb: Workbook) -> bytes:
@@ -332,20 +444,24 @@ def department_workbook(
     *,
     tz: str = DEFAULT_TZ,
     starred: frozenset[int] = frozenset(),
+    sender: Sender | None = None,
 ) -> bytes:
     """The department's 资料目录 (.xlsx): sheet 资料目录, one row per material, and sheet 汇总.
 
     Column 序号 holds the indicator number (the number used in chat). The indicator and
     assignment columns (指标, 牵头/配合, 报送说明, 状态) repeat on each of its material rows, so
     filtering and sorting keep every row self-contained; 提交人/时间 are the material's, or the
-    assignment's last change for a row without material.
+    assignment's last change for a row without material. A 涉密 material is SECRET_LABEL with
+    its 存放位置; 备注 carries ★ and the 整改说明. With `sender` (a 报送) the states are the
+    department's own and the summary names who sent it, with the authenticity statement.
     """
     wb = Workbook()
     ws = wb.active
     ws.title = "资料目录"
-    _write_catalog_sheet(ws, campaign, department, rows, generated_at, tz)
-    summary = wb.create_sheet("汇总")
-    _write_summary_sheet(summary, campaign, department, rows, generated_at, tz, starred)
+    _write_catalog_sheet(ws, campaign, department, rows, generated_at, tz, sender is not None)
+    _write_summary_sheet(
+        wb.create_sheet("汇总"), campaign, department, rows, generated_at, tz, starred, sender
+    )
     return _save(wb)
 
 
@@ -377,7 +493,8 @@ def district_workbook(
 ) -> bytes:
     """The office's workbook: sheet 总览 (department × indicator status matrix with each
     department's done/total and 完成率) and then one 资料目录 sheet per department, in the given
-    order. `names`: actor -> person, for 提交人 (CatalogRow.by); `starred`: the ★ indicators."""
+    order. `names`: actor -> person, for 提交人 (CatalogRow.by); `starred`: the ★ indicators.
+    A 涉密 material shows as in every export: that it exists and where it is kept."""
     names = names or {}
     wb = Workbook()
     ws = wb.active
@@ -421,11 +538,12 @@ def district_workbook(
     for (ind_id, dept), a in assignments.items():
         ind = catalog.indicators.get(ind_id)
         if ind is not None and dept in per_department:
-            per_department[dept].append(CatalogRow(ind, a, names.get(a.updated_by, "")))
+            by = names.get(a.updated_by, "")
+            per_department[dept].append(CatalogRow(ind, a, by, ind_id in starred))
 
     for i, dept in enumerate(departments):
         row = header + 1 + i
-        own = per_department[dept]
+        own = [r for r in per_department[dept] if r.indicator.is_regular]
         done = sum(1 for r in own if r.assignment.is_complete)
         _put(ws, row, 1, dept).border = _BORDER
         _put(ws, row, 2, f"{done}/{len(own)}").border = _BORDER
@@ -498,6 +616,68 @@ def _add_hyperlink(paragraph, url: str) -> None:
     paragraph._p.append(link)
 
 
+def has_content(r: CatalogRow) -> bool:
+    """The department has said something for this item (a material, an explanation, a
+    rectification note, or that it is not concerned)."""
+    a = r.assignment
+    return bool(
+        a.materials or a.explanation or a.rectification or a.status is Status.NOT_APPLICABLE
+    )
+
+
+def _paragraph(doc, text: str, *, indent: bool = False, left: bool = False, **style):
+    p = doc.add_paragraph()
+    if indent:
+        p.paragraph_format.first_line_indent = Pt(32)
+    if left:
+        p.paragraph_format.left_indent = Pt(32)
+    _styled_run(p, text, **style)
+    return p
+
+
+def _section(doc, r: CatalogRow, draft: bool) -> None:
+    """One assignment: its number and requirement in full, what the department says of it,
+    its materials (a 涉密 one as SECRET_LABEL with its place) and the ★ remark."""
+    ind, a = r.indicator, r.assignment
+    heading = doc.add_paragraph()
+    heading.paragraph_format.space_before = Pt(12)
+    heading.paragraph_format.keep_with_next = True
+    _styled_run(heading, f"第{ind.id}项（{role_text(r)}）{ind.level2}", font=_HEADING_FONT)
+    _paragraph(doc, f"指标要求：{ind.level3}")
+    if draft:
+        _paragraph(doc, f"完成情况：{status_text(a)}")
+    elif a.status is Status.NOT_APPLICABLE:
+        _paragraph(doc, f"本单位不涉及：{a.reason}" if a.reason else "本单位不涉及。")
+    said = explanation_text(r)
+    lines = said.splitlines() if said.strip() else (["（尚未填写说明）"] if draft else [])
+    # One paragraph per line as written (an outline 一、（一）… keeps its shape); a line the
+    # writer indented himself gets no second indent.
+    for line in lines:
+        p = doc.add_paragraph()
+        if not line[:1].isspace():
+            p.paragraph_format.first_line_indent = Pt(32)
+        if line:
+            _styled_run(p, line)
+    if a.materials or draft:
+        _paragraph(doc, "报送材料：" if a.materials else "报送材料：（暂无材料）")
+    for k, m in enumerate(a.materials, start=1):
+        if r.hides(m):
+            place = f"（存放：{m.location}）" if m.location else ""
+            _paragraph(doc, f"（{k}）{SECRET_LABEL}{place}", left=True)
+        elif m.is_link:
+            p = _paragraph(doc, f"（{k}）{m.title or '网上链接'}：", left=True)
+            if is_web_url(m.url):
+                _add_hyperlink(p, m.url.strip())
+            else:
+                _styled_run(p, m.url)
+        else:
+            place = f"，存放于{m.location}" if m.location else ""
+            _paragraph(doc, f"（{k}）{m.title}：纸质材料{place}", left=True)
+    if r.starred:
+        fix = a.rectification or "尚未填写"
+        _paragraph(doc, f"备注：{RECTIFY_NOTE}。整改说明：{fix}")
+
+
 def explanation_document(
     campaign: Campaign,
     department: str,
@@ -505,9 +685,17 @@ def explanation_document(
     generated_at: dt.datetime,
     *,
     tz: str = DEFAULT_TZ,
+    sender: Sender | None = None,
 ) -> bytes:
-    """The department's 报送材料说明 (.docx): a title, an overview, then per assignment in
-    indicator order its number and shortened requirement, the explanation and the materials."""
+    """The department's 报送材料说明 (.docx): a title, an overview that states the paper
+    materials truthfully (how many, where kept), then per assignment in indicator order its
+    number and requirement in full, the explanation and the materials; bonus items and the
+    deduction declarations apart.
+
+    With `sender` (the version a 报送 mails): only what the department has to say, no review
+    states and no placeholders, and at the end the authenticity statement (item 99) naming who
+    sent it. Without (导出, a working copy): every item with its state.
+    """
     doc = Document()
     section = doc.sections[0]
     section.page_width, section.page_height = Mm(210), Mm(297)
@@ -516,62 +704,53 @@ def explanation_document(
     normal = doc.styles["Normal"]
     normal.font.size = Pt(16)
     _east_asian_font(normal.element, _BODY_FONT)
+    draft = sender is None
 
     title = doc.add_paragraph()
     title.alignment = WD_ALIGN_PARAGRAPH.CENTER
     _styled_run(title, f"{department}关于{campaign.name}资料报送的说明", font=_TITLE_FONT, size=22)
 
     ordered = _sorted_rows(rows)
-    assignments = [r.assignment for r in ordered]
-    materials = [m for a in assignments for m in a.materials]
-    links = sum(1 for m in materials if m.is_link)
+    regular = [r for r in ordered if r.indicator.is_regular]
+    bonus = [r for r in ordered if r.indicator.kind == "bonus" and (draft or has_content(r))]
+    declared = [r for r in ordered if r.indicator.kind == "deduction"]
+    assignments = [r.assignment for r in regular]
+    links = sum(1 for r in ordered for m in r.assignment.materials if m.is_link and not r.hides(m))
     lead = sum(1 for a in assignments if a.role is Role.LEAD)
     done = sum(1 for a in assignments if a.is_complete)
-    intro = doc.add_paragraph()
-    intro.paragraph_format.first_line_indent = Pt(32)
-    _styled_run(
-        intro,
+    _paragraph(
+        doc,
         f"根据{campaign.issued_by}{campaign.document}文件要求，现将{department}"
         f"{campaign.name}资料报送情况说明如下。本单位共承担{len(assignments)}项指标"
         f"（牵头{lead}项、配合{len(assignments) - lead}项），已完成{done}项；"
-        f"共报送网上链接{links}条、纸质材料{len(materials) - links}件，"
-        "纸质材料已整理成册备查。",
+        f"共报送网上链接{links}条。{paper_statement(ordered)}",
+        indent=True,
     )
 
-    for r in ordered:
-        ind, a = r.indicator, r.assignment
-        heading = doc.add_paragraph()
-        heading.paragraph_format.space_before = Pt(12)
-        heading.paragraph_format.keep_with_next = True
-        _styled_run(
-            heading,
-            f"第{ind.id}项（{a.role.label}）{_shorten(ind.level3, 40)}",
-            font=_HEADING_FONT,
-        )
-        state = doc.add_paragraph()
-        _styled_run(state, f"完成情况：{status_text(a)}")
-        # One paragraph per line as written (an outline 一、（一）… keeps its shape); a line the
-        # writer indented himself gets no second indent.
-        lines = a.explanation.splitlines() if a.explanation.strip() else ["（尚未填写说明）"]
-        for line in lines:
-            p = doc.add_paragraph()
-            if not line[:1].isspace():
-                p.paragraph_format.first_line_indent = Pt(32)
-            if line:
-                _styled_run(p, line)
-        label = doc.add_paragraph()
-        _styled_run(label, "报送材料：" if a.materials else "报送材料：（暂无材料）")
-        for k, m in enumerate(a.materials, start=1):
-            p = doc.add_paragraph()
-            p.paragraph_format.left_indent = Pt(32)
-            if m.is_link:
-                _styled_run(p, f"（{k}）{m.title or '网上链接'}：")
-                if is_web_url(m.url):
-                    _add_hyperlink(p, m.url.strip())
-                else:
-                    _styled_run(p, m.url)
-            else:
-                _styled_run(p, f"（{k}）{m.title}：纸质材料，已整理成册备查")
+    for r in regular:
+        if draft or has_content(r):
+            _section(doc, r, draft)
+    missing = [r.indicator.id for r in regular if not has_content(r)]
+    if missing and not draft:
+        numbers = "、".join(str(i) for i in missing)
+        _paragraph(doc, f"以下指标本次尚未报送材料：第{numbers}项。", indent=True)
+    if bonus:
+        _paragraph(doc, "加分项（自愿申报）", font=_HEADING_FONT)
+        for r in bonus:
+            _section(doc, r, draft)
+    statements = [r for r in declared if r.assignment.explanation or draft]
+    statements = [r for r in statements if draft or not r.indicator.is_authenticity]
+    if statements:
+        _paragraph(doc, "减分项声明", font=_HEADING_FONT)
+        for r in statements:
+            said = r.assignment.explanation
+            if r.indicator.is_authenticity and not said:
+                said = "随每次报送附真实性承诺。"
+            _paragraph(doc, f"第{r.indicator.id}项：{said or '尚未声明'}", indent=True)
+    if sender is not None:
+        at = _to_local(sender.at, tz).strftime("%Y-%m-%d %H:%M")
+        _paragraph(doc, AUTHENTICITY, indent=True)
+        _paragraph(doc, f"报送人：{sender.name}（{department}）　报送时间：{at}", indent=True)
 
     day = _to_local(generated_at, tz).date()
     for text in ("", department, f"{day.year}年{day.month}月{day.day}日"):

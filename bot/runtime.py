@@ -7,13 +7,14 @@ the same state the same way.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 import redis
 
-from bot.catalog import Catalog, load_catalog
+from bot.catalog import Campaign, Catalog, load_catalog
 from bot.commands import Dispatcher, Registry, load_handlers
 from bot.config import Settings
 from bot.embedded import EmbeddedRedis
@@ -22,6 +23,7 @@ from bot.platforms.base import platforms_for
 from bot.progress import Role
 from bot.queue import ANSWERS_QUEUE, make_enqueue, make_queue
 from bot.records import Binding, ConflictError
+from bot.schedule import make_clock
 from bot.store import RedisStore, utc_now
 from bot.workdays import WorkCalendar
 
@@ -40,6 +42,7 @@ class Runtime:
     embedded: EmbeddedRedis | None = None
     platforms: dict = field(default_factory=dict)
     services: dict = field(default_factory=dict)
+    demo_shift: int = 0  # days the demo moved the campaign's dates by (the file is unchanged)
 
     def assigned_departments(self) -> list[str]:
         """The departments that have at least one assignment, in org.yaml order."""
@@ -70,9 +73,37 @@ def units_by_indicator(assignments: dict[tuple[int, str], Role]) -> dict[int, di
     return out
 
 
+def shared_clock(settings: Settings, client: redis.Redis) -> Callable[[], datetime]:
+    """The one clock of every process and page: the real one, or with DUBAN_FAKE_NOW a fake
+    one anchored in Redis, so the web pages, the chat replies, the workers and the scheduler
+    all read the same time (a process started later does not start its own fake day).
+    The anchor stays: a restart with the same DUBAN_FAKE_NOW and DUBAN_CLOCK_SPEED goes on
+    from where the clock is; another value starts afresh."""
+    if not settings.fake_now:
+        return utc_now
+    anchor = RedisStore(client, settings.key_prefix).clock_anchor(clock_name(settings), time.time())
+    return make_clock(settings.fake_now, settings.clock_speed, anchor)
+
+
+def clock_name(settings: Settings) -> str:
+    """The name a fake clock is anchored under: one per DUBAN_FAKE_NOW and speed."""
+    return f"{settings.fake_now}|{settings.clock_speed}"
+
+
+def demo_shift_days(settings: Settings, campaign: Campaign, today: date, store) -> int:
+    """In demo mode on the real clock, the campaign's dates move by whole weeks (weekdays keep
+    their place) so that today falls in the first week after the notice: deadlines ahead, an
+    inspection to come, whatever day `make run` starts. Stored for a week, so every process
+    moves it alike."""
+    if not settings.demo or settings.fake_now:
+        return 0
+    weeks = max(0, (today - campaign.issued_on).days // 7)
+    return store.demo_shift(weeks * 7)
+
+
 def build_runtime(
     settings: Settings,
-    clock: Callable[[], datetime] = utc_now,
+    clock: Callable[[], datetime] | None = None,
     client: redis.Redis | None = None,
     enqueue: Callable | None = None,
 ) -> Runtime:
@@ -83,8 +114,11 @@ def build_runtime(
     if client is None:
         url, embedded = redis_url_for(settings)
         client = redis.Redis.from_url(url, health_check_interval=30)
+    clock = clock or shared_clock(settings, client)
     store = RedisStore(client, settings.key_prefix, clock)
     calendar = WorkCalendar.from_settings(settings)
+    shift = demo_shift_days(settings, catalog.campaign, calendar.local_today(clock()), store)
+    catalog = catalog.with_campaign(catalog.campaign.shifted(shift))
     registry = load_handlers()
     services = {
         "assignments": assignments,
@@ -96,7 +130,7 @@ def build_runtime(
     dispatcher = Dispatcher(registry, catalog, org, store, calendar, services)
     rt = Runtime(
         settings, client, store, catalog, org, assignments, calendar, registry, dispatcher,
-        embedded, platforms_for(settings), services,
+        embedded, platforms_for(settings), services, shift,
     )  # fmt: skip
     prepare_state(rt)
     return rt

@@ -119,6 +119,9 @@ class Entry:
     push: bool = False  # posts to chats: held back during quiet hours
     catch_up: bool = True  # a missed slot of today still runs (once) when the scheduler returns
     retries: int = 3
+    # Safety nets of the machinery (drains, link checks) keep real minutes under a fast fake
+    # clock: their slot follows the real clock, their job still gets the campaign's time.
+    real_time: bool = False
 
     @property
     def schedule(self) -> Cron:
@@ -133,11 +136,27 @@ def _at(hhmm: str) -> str:
 def schedule_table(settings) -> tuple[Entry, ...]:
     """The periodic jobs of product.md §6 with the configured times."""
     return (
-        Entry("linkcheck", "* * * * *", "bot.jobs.check_links", catch_up=False, retries=0),
+        Entry(
+            "linkcheck",
+            "* * * * *",
+            "bot.jobs.check_links",
+            catch_up=False,
+            retries=0,
+            real_time=True,
+        ),
         # A safety net: replies already request a prompt drain of the outbox after each change.
-        Entry("drain", "* * * * *", "bot.delivery_jobs.drain_outbox", catch_up=False, retries=0),
+        Entry(
+            "drain",
+            "* * * * *",
+            "bot.delivery_jobs.drain_outbox",
+            catch_up=False,
+            retries=0,
+            real_time=True,
+        ),
         # Likewise: the first callback of a burst enqueues a prompt drain of the inbox.
-        Entry("answer", "* * * * *", "bot.jobs.drain_inbox", catch_up=False, retries=0),
+        Entry(
+            "answer", "* * * * *", "bot.jobs.drain_inbox", catch_up=False, retries=0, real_time=True
+        ),
         Entry("remind", _at(settings.remind_at), "bot.jobs.send_reminders", True, True),
         Entry("escalate", _at(settings.remind_at), "bot.jobs.send_escalations", True, True),
         Entry("rank", _at(settings.rank_at), "bot.jobs.send_ranking", True, True),
@@ -151,14 +170,19 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def make_clock(fake_now: str = "", speed: float = 1.0) -> Callable[[], datetime]:
-    """The real clock, or (tests, demos) one that starts at `fake_now` and runs `speed` times
-    faster than real time."""
+def make_clock(
+    fake_now: str = "", speed: float = 1.0, anchor: float | None = None
+) -> Callable[[], datetime]:
+    """The real clock, or (tests, demos) one that reads `fake_now` at the real instant `anchor`
+    (epoch seconds; this moment when None) and runs `speed` times faster than real time.
+    Processes given the same anchor read the same time (bot.runtime.shared_clock)."""
     if not fake_now:
         return utc_now
     start = datetime.fromisoformat(fake_now).astimezone(UTC)
-    t0 = time.monotonic()
-    return lambda: start + timedelta(seconds=(time.monotonic() - t0) * speed)
+    if anchor is None:
+        t0 = time.monotonic()
+        return lambda: start + timedelta(seconds=(time.monotonic() - t0) * speed)
+    return lambda: start + timedelta(seconds=(time.time() - anchor) * speed)
 
 
 # --- the scheduler --------------------------------------------------------------------------
@@ -180,8 +204,11 @@ class Scheduler:
         lock_ttl_ms: int = 5000,
         release_retries: Callable[[float], int] | None = None,
         token: str = "",
+        real_clock: Callable[[], datetime] | None = None,
     ):
         self.store = store
+        # the clock of the real_time entries; by default the same as the campaign's
+        self.real_clock = real_clock or clock
         self.calendar = calendar
         self.enqueue = enqueue
         self.table = tuple(table)
@@ -212,13 +239,17 @@ class Scheduler:
         now = self.clock()
         local = self.calendar.local_now(now)
         today = local.date()
+        real = (
+            local if self.real_clock is self.clock else self.calendar.local_now(self.real_clock())
+        )
         if today != self._day:
             self._done, self._day = set(), today
         started: list[str] = []
         for entry in self.table:
+            at = real if entry.real_time else local
             slots = [
                 slot_key(t)
-                for t in self.due_slots(entry, local)
+                for t in self.due_slots(entry, at)
                 if (entry.name, slot_key(t)) not in self._done
             ]
             if not slots:

@@ -17,9 +17,9 @@ from rq.job import Job
 
 from bot.config import Settings
 from bot.queue import make_enqueue, make_queue
-from bot.runtime import redis_url_for
-from bot.schedule import Scheduler, make_clock, schedule_table
-from bot.store import RedisStore
+from bot.runtime import redis_url_for, shared_clock
+from bot.schedule import Scheduler, schedule_table
+from bot.store import RedisStore, utc_now
 from bot.workdays import WorkCalendar
 
 log = logging.getLogger("bot.scheduler")
@@ -47,7 +47,7 @@ def retry_releaser(queue: Queue) -> Callable[[float], int]:
 
 
 def build_scheduler(settings: Settings, client: redis.Redis) -> Scheduler:
-    clock = make_clock(settings.fake_now, settings.clock_speed)
+    clock = shared_clock(settings, client)  # the same time as every other process
     store = RedisStore(client, settings.key_prefix, clock)
     queue = make_queue(client)
     return Scheduler(
@@ -57,7 +57,16 @@ def build_scheduler(settings: Settings, client: redis.Redis) -> Scheduler:
         schedule_table(settings),
         clock,
         release_retries=retry_releaser(queue),
+        real_clock=utc_now,
     )
+
+
+def tick_interval(settings: Settings) -> float:
+    """Seconds between ticks: one a second on real time; under a fast fake clock often enough
+    that no fake day's slots are passed over (about 20 fake minutes a tick)."""
+    if not settings.fake_now:
+        return 1.0
+    return max(0.02, min(1.0, 1200 / settings.clock_speed))
 
 
 def main() -> int:
@@ -76,7 +85,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     log.info("scheduler %s started", scheduler.token)
-    scheduler.run(stop)
+    scheduler.run(stop, tick_interval(settings))
     log.info("scheduler %s stopped", scheduler.token)
     return 0
 

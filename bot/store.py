@@ -10,13 +10,15 @@ import json
 import re
 import secrets
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import redis
 
 from bot.messages import Notice
 from bot.progress import Assignment, Role, Status, TaskState
 from bot.records import AuditEntry, Binding, Change, ConflictError, Finish, Preload
+
+CHAT_MEMBER_TTL = 400 * 86400  # "you act for this department here" is said once a campaign
 
 
 def utc_now() -> datetime:
@@ -72,6 +74,21 @@ class Keys:
     @property
     def stars(self) -> str:  # hash ind -> "1" | "0" (overrides the catalogue's ★)
         return self._k("stars")
+
+    @property
+    def event_dates(self) -> str:  # hash event key -> YYYY-MM-DD set by the office
+        return self._k("events")
+
+    def chat_member(self, department: str, platform: str, user_id: str) -> str:
+        # set once someone was told they act for the department of the group they write in
+        return self._k("chatmember", department, platform, user_id)
+
+    def clock_anchor(self, name: str) -> str:  # the real instant a fake clock started at
+        return self._k("clock", name)
+
+    @property
+    def demo_shift(self) -> str:  # days the demo campaign is moved by (see bot.runtime)
+        return self._k("demo", "shift")
 
     @property
     def audit(self) -> str:  # stream
@@ -280,33 +297,47 @@ return 1
 """
 )
 
-_SET_STAR = """
--- KEYS: stars hash, audit stream
--- ARGV: ind, expected ('' | '1' | '0'), new, at, actor
+_SET_FIELD = """
+-- One field of a settings hash (the office's ★ toggles, event dates), compare-and-set, audited.
+-- KEYS: the hash, audit stream
+-- ARGV: field, expected ('' = unset), new ('' = delete), at, actor, action, indicator, note
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if not cur then cur = '' end
 if cur ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+if ARGV[3] == '' then redis.call('HDEL', KEYS[1], ARGV[1])
+else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', 1000000, '*', 'at', ARGV[4], 'actor', ARGV[5],
-  'action', 'star', 'department', '', 'indicator', ARGV[1], 'before', cur, 'after', ARGV[3],
-  'note', '')
+  'action', ARGV[6], 'department', '', 'indicator', ARGV[7], 'before', cur, 'after', ARGV[3],
+  'note', ARGV[8])
 return 1
 """
 
 _PRELOAD = """
--- KEYS: bindings hash, stars hash, seen key ('' = no claim)
+-- KEYS: bindings hash, stars hash, seen key ('' = no claim), event dates hash,
+--       chat-member marker ('' = not written in a department's own group)
 -- ARGV: field, dept key prefix, undo key prefix,
 --       ind ('' = all of the department, '-' = none, '*' = its role:status per indicator),
---       seen ttl, department status-hash prefix
+--       seen ttl, department status-hash prefix, the group's department ('' = none),
+--       marker ttl
 -- A callback claims its message id first: {0, stored reply} when it was claimed before.
+-- Otherwise {binding or false, stars, event dates, via, state...}: without a binding, a message
+-- in a department's own group acts for that department (via 1, or 2 the first time).
 if KEYS[3] ~= '' and not redis.call('SET', KEYS[3], '', 'NX', 'EX', ARGV[5]) then
   return {0, redis.call('GET', KEYS[3]) or ''}
 end
 local b = redis.call('HGET', KEYS[1], ARGV[1])
-local stars = redis.call('HGETALL', KEYS[2])
-if not b then return {false, stars} end
-local dept = cjson.decode(b)['department']
-if ARGV[4] == '-' then return {b, stars} end
+local head = {b, redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[4]), 0}
+local dept
+if b then
+  dept = cjson.decode(b)['department']
+elseif ARGV[7] ~= '' then
+  dept = ARGV[7]
+  head[4] = 1
+  if redis.call('SET', KEYS[5], '1', 'NX', 'EX', ARGV[8]) then head[4] = 2 end
+else
+  return head
+end
+if ARGV[4] == '-' then return head end
 if ARGV[4] == '*' then
   local flat = redis.call('HGETALL', ARGV[6] .. dept)
   local out = {}
@@ -319,14 +350,17 @@ if ARGV[4] == '*' then
     out[#out + 1] = flat[i + 1]
     out[#out + 1] = raw
   end
-  return {b, stars, out}
+  head[5] = out
+  return head
 end
 if ARGV[4] == '' then
-  return {b, stars, redis.call('HGETALL', ARGV[2] .. dept)}
+  head[5] = redis.call('HGETALL', ARGV[2] .. dept)
+  return head
 end
 local a = redis.call('HGET', ARGV[2] .. dept, ARGV[4])
-local u = redis.call('LINDEX', ARGV[3] .. dept .. ':' .. ARGV[4], 0)
-return {b, stars, {ARGV[4], a or ''}, u or ''}
+head[5] = {ARGV[4], a or ''}
+head[6] = redis.call('LINDEX', ARGV[3] .. dept .. ':' .. ARGV[4], 0) or ''
+return head
 """
 
 
@@ -357,7 +391,7 @@ class RedisStore:
         self.clock = clock
         self._save = client.register_script(_SAVE_ASSIGNMENT)
         self._bind = client.register_script(_SET_BINDING)
-        self._star = client.register_script(_SET_STAR)
+        self._star = client.register_script(_SET_FIELD)  # ★ toggles and event dates
         self._preload = client.register_script(_PRELOAD)
         self._finish = client.register_script(_FINISH)
         self._accept = client.register_script(_ACCEPT)
@@ -410,43 +444,57 @@ class RedisStore:
         scope: str,
         claim: str = "",
         claim_ttl: int = 86400,
+        chat_department: str = "",
+        user_name: str = "",
     ) -> Preload:
-        """One round trip: the binding, star overrides and the department's state.
+        """One round trip: the binding, star overrides, the office's event dates and the
+        department's state.
 
         scope: "one" (the assignment `indicator_id` and its undo top), "all" (every assignment
         of the department), "states" (the role and status of each, from the department's status
-        hash: no assignment is decoded) or "none".
+        hash: no assignment is decoded) or "none". With `chat_department` (the message was
+        written in that department's own group), someone without a binding acts for it.
         """
         k = self.keys
         arg = {"one": str(indicator_id), "all": "", "none": "-", "states": "*"}[scope]
+        marker = k.chat_member(chat_department, platform, user_id) if chat_department else ""
         res = self._preload(
-            keys=[k.bindings, k.stars, k.seen(platform, claim) if claim else ""],
+            keys=[
+                k.bindings, k.stars, k.seen(platform, claim) if claim else "", k.event_dates,
+                marker,
+            ],
             args=[
                 f"{platform}:{user_id}", k.dept_prefix, k.undo_prefix, arg, claim_ttl,
-                k.dept_states_prefix,
+                k.dept_states_prefix, chat_department, CHAT_MEMBER_TTL,
             ],
         )  # fmt: skip
         if res[0] == 0:
             return Preload(binding=None, duplicate=_s(res[1]))
         stars = _star_map(res[1])
-        if not res[0]:
-            return Preload(binding=None, star_overrides=stars)
-        binding = Binding.from_json(platform, user_id, res[0])
+        events = _event_dates(res[2])
+        via = int(res[3])
+        if res[0]:
+            binding = Binding.from_json(platform, user_id, res[0])
+        elif via:
+            binding = Binding(platform, user_id, chat_department, user_name, via_chat=True)
+        else:
+            return Preload(binding=None, star_overrides=stars, event_dates=events)
+        common = {"star_overrides": stars, "event_dates": events, "first_in_chat": via == 2}
         if scope == "states":
-            return Preload(binding, star_overrides=stars, states=_task_states(res[2]))
+            return Preload(binding, states=_task_states(res[4]), **common)
         assignments: dict[int, Assignment] = {}
         raw: dict[int, str] = {}
         undo_top = None
-        if len(res) > 2:
-            flat = res[2]
+        if len(res) > 4:
+            flat = res[4]
             for i in range(0, len(flat), 2):
                 ind, val = int(_s(flat[i])), _s(flat[i + 1])
                 if val:
                     raw[ind] = val
                     assignments[ind] = Assignment.from_json(ind, binding.department, val)
-            if len(res) > 3:
-                undo_top = _s(res[3]) or None
-        return Preload(binding, assignments, raw, undo_top, stars)
+            if len(res) > 5:
+                undo_top = _s(res[5]) or None
+        return Preload(binding, assignments, raw, undo_top, **common)
 
     def binding(self, platform: str, user_id: str) -> Binding | None:
         raw = self.r.hget(self.keys.bindings, f"{platform}:{user_id}")
@@ -569,6 +617,10 @@ class RedisStore:
     def star_overrides(self) -> dict[int, bool]:
         return _star_map(self.r.hgetall(self.keys.stars))
 
+    def event_dates(self) -> dict[str, date]:
+        """The event days the office has set (event key -> date)."""
+        return _event_dates(self.r.hgetall(self.keys.event_dates))
+
     # --- writes -----------------------------------------------------------------------------
 
     def save(self, ch: Change, fin: Finish | None = None) -> bool:
@@ -650,13 +702,32 @@ class RedisStore:
         if not ok:
             raise ConflictError(f"binding {platform}:{user_id}")
 
+    def set_event_date(self, key: str, expected: date | None, day: date | None, actor: str) -> None:
+        """Set (or with None clear) the day of an event, compare-and-set, audited."""
+        ok = self._star(
+            keys=[self.keys.event_dates, self.keys.audit],
+            args=[
+                key,
+                expected.isoformat() if expected else "",
+                day.isoformat() if day else "",
+                self.now_iso(),
+                actor,
+                "event_date",
+                "",
+                key,
+            ],
+        )
+        if not ok:
+            raise ConflictError(f"event {key}")
+
     def set_star(self, indicator_id: int, expected: bool | None, starred: bool, actor: str) -> None:
         def enc(v: bool | None) -> str:
             return "" if v is None else ("1" if v else "0")
 
+        ind = str(indicator_id)
         ok = self._star(
             keys=[self.keys.stars, self.keys.audit],
-            args=[str(indicator_id), enc(expected), enc(starred), self.now_iso(), actor],
+            args=[ind, enc(expected), enc(starred), self.now_iso(), actor, "star", ind, ""],
         )
         if not ok:
             raise ConflictError(f"star {indicator_id}")
@@ -845,6 +916,21 @@ class RedisStore:
         args = [str(ttl_s), *_notice_args((n for _, n in items), at)]
         return int(self._script(_NOTICES_ONCE)(keys=keys, args=args))
 
+    def clock_anchor(self, name: str, now_ts: float) -> float:
+        """The real instant (epoch seconds) at which the fake clock `name` started: the first
+        process to ask sets it, every later one reads it, so all read the same time."""
+        key = self.keys.clock_anchor(name)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.set(key, repr(now_ts), nx=True).get(key)
+        return float(_s(pipe.execute()[1]))
+
+    def demo_shift(self, days: int, ttl_s: int = 7 * 86400) -> int:
+        """The days the demo campaign is moved by: the first process of the week decides."""
+        key = self.keys.demo_shift
+        pipe = self.r.pipeline(transaction=True)
+        pipe.set(key, str(days), nx=True, ex=ttl_s).get(key)
+        return int(_s(pipe.execute()[1]))
+
     def was_sent(self, marker: str) -> bool:
         return bool(self.r.exists(self.keys.marker(marker)))
 
@@ -872,10 +958,13 @@ class RedisStore:
 
     # --- submissions (报送) ----------------------------------------------------------------
 
-    def submit_catalog(self, department: str, actor: str, notice: Notice) -> tuple[int, str]:
+    def submit_catalog(
+        self, department: str, actor: str, notice: Notice, name: str = ""
+    ) -> tuple[int, str]:
         """Freeze the department's catalogue as the next numbered version; returns (version, at).
 
-        One script INCRs the version, copies the stored assignments, records the submission,
+        One script INCRs the version, copies the stored assignments and the office's ★ toggles,
+        records the submission with who sent it (`name`, for the authenticity statement),
         appends the audit entry and queues `notice` ("@VERSION@" in its text becomes the number).
         """
         k = self.keys
@@ -888,8 +977,9 @@ class RedisStore:
                 k.submitted,
                 k.audit,
                 k.outbox,
+                k.stars,
             ],
-            args=[department, at, actor, *_notice_args([notice], at)],
+            args=[department, at, actor, *_notice_args([notice], at), name],
         )
         return int(v), at
 
@@ -905,6 +995,9 @@ class RedisStore:
         d["assignments"] = {
             int(i): Assignment.from_json(int(i), department, v) for i, v in items.items()
         }
+        stars = d.get("stars")
+        # an empty Lua table encodes as [] ; an older submission has no stars at all (None)
+        d["stars"] = _star_map(stars) if isinstance(stars, dict) else ({} if stars == [] else None)
         return d
 
     def submission_list(self, department: str) -> list[dict]:
@@ -918,6 +1011,7 @@ class RedisStore:
         for raw in rows:
             d = json.loads(raw)
             d.pop("assignments", None)
+            d.pop("stars", None)
             d.update(meta.get(int(d["version"]), {}))
             out.append(d)
         return out
@@ -1288,6 +1382,11 @@ def _link_state(h: dict) -> dict:
     }
 
 
+def _event_dates(flat) -> dict[str, date]:
+    items = zip(flat[::2], flat[1::2], strict=True) if isinstance(flat, list) else flat.items()
+    return {_s(k): date.fromisoformat(_s(v)) for k, v in items}
+
+
 def _star_map(flat) -> dict[int, bool]:
     if isinstance(flat, dict):
         items = flat.items()
@@ -1371,14 +1470,18 @@ return 1
 """
 
 _SUBMIT_CATALOG = """
--- KEYS: dept hash, version counter, submissions list, submitted hash, audit, outbox
--- ARGV: department, at, actor, then the office notice (5 fields; '@VERSION@' is replaced)
+-- KEYS: dept hash, version counter, submissions list, submitted hash, audit, outbox, stars
+-- ARGV: department, at, actor, then the office notice (5 fields; '@VERSION@' is replaced),
+--       the sender's name
 local v = redis.call('INCR', KEYS[2])
 local flat = redis.call('HGETALL', KEYS[1])
 local items = {}
 for i = 1, #flat, 2 do items[flat[i]] = flat[i + 1] end
-local entry = cjson.encode({version = v, at = ARGV[2], actor = ARGV[3],
-  department = ARGV[1], assignments = items})
+local stars = {}
+local sflat = redis.call('HGETALL', KEYS[7])
+for i = 1, #sflat, 2 do stars[sflat[i]] = sflat[i + 1] end
+local entry = cjson.encode({version = v, at = ARGV[2], actor = ARGV[3], name = ARGV[9],
+  department = ARGV[1], assignments = items, stars = stars})
 redis.call('RPUSH', KEYS[3], entry)
 redis.call('HSET', KEYS[4], ARGV[1], cjson.encode({version = v, at = ARGV[2]}))
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', 1000000, '*', 'at', ARGV[2], 'actor', ARGV[3],

@@ -8,7 +8,8 @@ from __future__ import annotations
 import functools
 
 from bot.catalog import Indicator
-from bot.progress import Assignment, Material, Role, Status, TaskState
+from bot.progress import Assignment, Material, Status, TaskState
+from bot.timeline import ENDED, RUNNING
 
 HELLO = "您好，我是督办助手。发送「帮助」查看可用命令，发送「我的任务」查看本部门待办。"
 UNKNOWN = "没听懂这句话。您是不是想用：{near}？发送「帮助」可查看全部命令。"
@@ -17,6 +18,10 @@ BUSY = "同一事项正有他人在修改，本次操作未生效，请稍后再
 INTERRUPTED = "您的消息「{text}」处理时中断，无法确认是否已生效。请先用「我的任务」或「查看 编号」核对，需要时再发一次。"
 USAGE = "用法：{usage}"
 NOT_BOUND = "您还没有绑定部门，请先发送「绑定 部门名称」，例如：绑定 司法局"
+ACTING_IN_GROUP = (
+    "（本群是{dept}的工作群，您在这里发送的命令按{dept}处理，无需绑定；"
+    "在私聊或其他群里使用前，请先发送「绑定 部门名称」。）"
+)
 ADMIN_ONLY = "「{cmd}」仅限依法治区办管理员使用。"
 NEED_INDICATOR = "请写上指标编号（{lo}–{hi}），例如 12、第12项、#12。"
 NO_SUCH_INDICATOR = "编号 {n} 不存在，指标编号为 {lo}–{hi}。"
@@ -33,6 +38,12 @@ RANKING_RULE = f"{COMPLETION_RULE}；完成率相同的名次并列，先达到�
 
 
 QUIET_HOURS = "现在是免打扰时段（{start}–{end}），请在 {end} 以后再{action}。"
+NEED_PLACE = "请写上存放位置，例如：纸质 12 2019年执法案卷 存放：档案室3号柜"
+SECRET_NEEDS_PLACE = "涉密材料须写明存放位置，以备现场查阅，例如：纸质 {n} {title} 存放：机要室"
+SECRET_NO_LINK = (
+    "{why}：涉密材料不能提交网址或文件，也不会随邮件报送。"
+    "请登记为纸质材料并写明存放位置，例如：纸质 {n} {title} 存放：机要室"
+)
 EXTRA_TEXT = "命令后面多了「{extra}」，本次没有执行。"
 NO_DEPARTMENT = "没有找到部门「{name}」。请写部门全称，例如：司法局、行政审批局。"
 AMBIGUOUS_DEPARTMENT = "「{name}」对应多个部门：{names}。请写全称，例如：{example}"
@@ -109,20 +120,30 @@ def shorten(text: str, n: int = 28) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+KIND_LABELS = {"bonus": "加分项", "deduction": "减分项"}
+
+
 def indicator_line(ind: Indicator, a: Assignment | TaskState, starred: bool) -> str:
-    return _indicator_line(ind.id, ind.level3, a.role, a.status, starred)
+    label = KIND_LABELS.get(ind.kind) or a.role.label
+    return _indicator_line(ind.id, ind.level3, label, a.status, starred)
 
 
 @functools.lru_cache(maxsize=8192)  # a task list is 70-odd of these, mostly unchanged
-def _indicator_line(ind_id: int, level3: str, role: Role, status: Status, starred: bool) -> str:
+def _indicator_line(ind_id: int, level3: str, label: str, status: Status, starred: bool) -> str:
     star = "★" if starred else ""
-    return f"{STATUS_ICON[status]} 第{ind_id}项{star}【{role.label}】{shorten(level3)}（{status.label}）"
+    return f"{STATUS_ICON[status]} 第{ind_id}项{star}【{label}】{shorten(level3)}（{status.label}）"
 
 
-def material_line(i: int, m: Material) -> str:
+def material_line(i: int, m: Material, ind: Indicator | None = None) -> str:
+    """One of our materials as a reply to the department shows it (its own group)."""
+    if m.is_secret_in(ind):
+        place = f"，存放：{m.location}" if m.location else ""
+        what = f"「{m.title}」" if m.title else ""
+        return f"{i}. 🔒{what}（涉密，现场查阅{place}）"
     if m.url:
         return f"{i}. [{m.title or m.url}]({m.url})"
-    return f"{i}. {m.title}（纸质）"
+    place = f"，存放：{m.location}" if m.location else "，未写存放位置"
+    return f"{i}. {m.title}（纸质{place}）"
 
 
 def progress_counts(assignments: list[Assignment]) -> str:
@@ -130,17 +151,80 @@ def progress_counts(assignments: list[Assignment]) -> str:
     return f"已完成 {done}/{len(assignments)}"
 
 
-def deadline_line(calendar, campaign, now) -> str:
-    """'距「资料目录报送」截止（8月19日）还有 4 个工作日。' or the overdue form."""
+def month_day(d) -> str:
+    return f"{d.month}月{d.day}日"
+
+
+def event_title(event) -> str:
+    """The event's name without its parenthesised remark: 自治区实地查验."""
+    return event.name.replace("（", "(").split("(")[0].strip() or event.name
+
+
+def event_when(timeline, event) -> str:
+    """When an event happens, as far as known: 9月15日, or 9月（具体日期待定）."""
+    day = timeline.event_date(event)
+    if day:
+        return month_day(day)
+    if event.is_month_window:
+        return f"{event.window_start.month}月（具体日期待定）"
+    return f"{month_day(event.window_start)}至{month_day(event.window_end)}（具体日期待定）"
+
+
+def submit_prompt(deadline_day) -> str:
+    """The 报送 prompt of a department that has not sent its catalogue while it is still due."""
+    return f"尚未报送资料目录（截止 {month_day(deadline_day)}）：材料齐全后发送「报送」"
+
+
+SUBMIT_PROMPT_LATE = "尚未报送资料目录：材料齐全后发送「报送」。"
+RECTIFY_HINT = "★项为需整改项：标记完成前请先发送「整改 编号 整改情况」。"
+
+
+EXTRA_HINT = (
+    "加分项任何部门均可自愿提交材料；减分项发送「声明 编号」作出声明，"
+    "第99项（材料真实性）随每次「报送」附承诺。"
+)
+
+
+def bonus_line(bonus: dict[str, list[int]]) -> str:
+    """Who has offered bonus evidence (加分项), apart from the ranking."""
+    parts = [
+        f"{dept}（第{'、'.join(str(i) for i in ids)}项）" for dept, ids in sorted(bonus.items())
+    ]
+    return "加分项（自愿申报，不计入排名）：" + "、".join(parts)
+
+
+READY_HINT = "纸质材料不用报送，请整理成册并写明存放位置，以备现场查验。"
+
+
+def event_line(calendar, timeline, event, today) -> str:
+    """An event as the pushes and replies state it: never as a deadline (no 截止, no 逾期)."""
+    title, day = event_title(event), timeline.event_date(event)
+    if day == today:
+        return f"今天是{title}日，请备好纸质材料。"
+    if day and day > today:
+        left = calendar.workdays_left(today, day)
+        return f"{title}定于 {month_day(day)}（还有 {left} 个工作日）。"
+    return f"{title}：{event_when(timeline, event)}。"
+
+
+def deadline_line(calendar, timeline, now) -> str:
+    """Where the campaign stands today, in one line: the countdown to the next deadline
+    ('距「资料目录报送」截止（8月19日）还有 4 个工作日。'), after the last deadline the coming
+    inspection, and once the campaign is over that it has ended."""
     if calendar is None:
         return ""
     today = calendar.local_today(now)
-    dl = campaign.next_deadline(today)
-    if dl is None:
-        last = campaign.deadlines[-1]
-        return f"「{last.name}」已于 {last.date.month}月{last.date.day}日 截止。"
-    day = f"{dl.date.month}月{dl.date.day}日"
-    if dl.date == today:
-        return f"今天是「{dl.name}」截止日（{day}）。"
-    left = calendar.workdays_left(today, dl.date)
-    return f"距「{dl.name}」截止（{day}）还有 {left} 个工作日。"
+    phase = timeline.phase(today)
+    if phase == ENDED:
+        return "本次创建活动已结束，感谢各部门的支持与配合。"
+    if phase == RUNNING:
+        dl = timeline.next_deadline(today)
+        day = month_day(dl.date)
+        if dl.date == today:
+            return f"今天是「{dl.name}」截止日（{day}）。"
+        left = calendar.workdays_left(today, dl.date)
+        return f"距「{dl.name}」截止（{day}）还有 {left} 个工作日。"
+    event = timeline.next_event(today)
+    if event is None:
+        return "各项资料报送日期均已过。"
+    return event_line(calendar, timeline, event, today) + READY_HINT

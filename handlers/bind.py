@@ -14,7 +14,7 @@ def bind(ctx: Context, name: str) -> Reply:
     if not ctx.org.self_bind and not ctx.is_admin:
         raise UserError("本区不允许自行绑定，请联系依法治区办为您登记。")
     dept = resolve_department(ctx, name, example="绑定 {name}")
-    before = ctx.binding
+    before = ctx.binding if ctx.binding and not ctx.binding.via_chat else None
     if before and before.department == dept:
         return Reply(f"您已绑定在{dept}，无需重复绑定。发送「我的任务」查看本部门待办。")
     listed = ctx.org.member(ctx.msg.platform, ctx.msg.user_id)
@@ -25,7 +25,8 @@ def bind(ctx: Context, name: str) -> Reply:
         f"{who} 已绑定为{dept}成员，可在群里提交本部门的创建材料。", dept, kind="binding"
     )
     ctx.store.set_binding(ctx.msg.platform, ctx.msg.user_id, before, after, ctx.actor, (notice,))
-    count = sum(1 for (_, d) in ctx.services.get("assignments", {}) if d == dept)
+    regular = ctx.catalog.regular_ids  # as 我的任务 counts: bonus and deduction items apart
+    count = sum(1 for (i, d) in ctx.services.get("assignments", {}) if d == dept and i in regular)
     moved = f"（已从{before.department}改绑）" if before else ""
     return Reply(
         f"已绑定到**{dept}**{moved}。本部门负责 {count} 项指标，发送「我的任务」查看待办。"

@@ -13,6 +13,11 @@ def done(ctx: Context, ind) -> Reply:
         raise UserError(f"第{ind.id}项已经标记完成，无需重复标记。")
     if a.status is Status.APPROVED:
         raise UserError(f"第{ind.id}项已经审核通过，无需再标记完成。")
+    if ctx.starred(ind) and not a.rectification:
+        raise UserError(
+            f"第{ind.id}项是★整改项（前期网上申报显示需进一步加强整改），"
+            f"请先发送「整改 {ind.id} 整改情况」写明整改说明，再标记完成。"
+        )
     if not a.materials and not a.explanation:
         raise UserError(
             f"第{ind.id}项还没有材料或说明，不能标记完成。"

@@ -23,7 +23,8 @@ def explain(ctx: Context, ind, text: str) -> Reply:
     )
     ctx.commit(a, raw, after, "explain")
     verb = "已更新" if a.explanation else "已保存"
+    secret = "本项涉密：说明只在系统内可见，资料目录和报送邮件中写作「涉密，现场查阅」。"
     return Reply(
         f"{verb}第{ind.id}项的报送说明（{len(text)} 字），当前状态：{after.status.label}。"
-        f"{texts.review_again(a, after)}"
+        f"{secret if ind.is_secret else ''}{texts.review_again(a, after)}"
     )

@@ -15,8 +15,11 @@ from bot.progress import Role, Status
 )
 def not_applicable(ctx: Context, ind, reason: str) -> Reply:
     """不涉及 <编号> <原因>：配合单位确无相关工作时使用，须写明原因"""
+    if ind.kind == "bonus" and ind.id not in ctx.preload.assignments:
+        raise UserError(f"第{ind.id}项是加分项，自愿申报，不涉及时无需标记。")
     a, raw = ctx.own(ind)
-    if a.role is Role.LEAD:
+    # bonus and deduction items never count: a lead unit may say it has nothing for them
+    if a.role is Role.LEAD and ind.is_regular:
         raise UserError(
             f"{a.department}是第{ind.id}项的牵头单位，不能标记不涉及。请提交材料后发送「完成 {ind.id}」。"
         )

@@ -10,18 +10,20 @@ from bot.progress import RankRow, Status, compute_scores, overall, rank, starred
 def overview(ctx: Context) -> Reply:
     """总览：全区进度汇总（管理员）"""
     statuses, overrides, reached, _ = ctx.store.ranking_inputs()
-    scores = compute_scores(statuses, starred_ids(ctx.catalog, overrides), reached)
+    regular = ctx.catalog.regular_ids  # bonus and deduction items never count
+    scores = compute_scores(statuses, starred_ids(ctx.catalog, overrides), reached, regular)
     rows = rank(scores)
     counts = {s: 0 for s in Status}
-    for _, s in statuses.values():
-        counts[s] += 1
-    total = len(statuses)
+    for (ind, _), (_, s) in statuses.items():
+        if ind in regular:
+            counts[s] += 1
+    total = sum(counts.values())
     done = sum(n for s, n in counts.items() if s.is_complete)
     lines = [
         f"**全区总览：{len(rows)} 个部门，{total} 项任务，已完成 {done} 项，"
         f"完成率 {overall(scores).percent}%**",
         "，".join(f"{s.label} {n}" for s, n in counts.items()),
-        texts.deadline_line(ctx.calendar, ctx.catalog.campaign, ctx.now),
+        texts.deadline_line(ctx.calendar, ctx.timeline, ctx.now),
         *_ends(rows),
     ]
     returned = counts[Status.RETURNED]

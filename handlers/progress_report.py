@@ -11,13 +11,14 @@ def progress(ctx: Context) -> Reply:
     """进度：查看本部门完成进度、排名和剩余工作日"""
     dept = ctx.require_department()
     statuses, overrides, reached, _ = ctx.store.ranking_inputs()
-    rows = rank(compute_scores(statuses, starred_ids(ctx.catalog, overrides), reached))
+    regular = ctx.catalog.regular_ids  # bonus and deduction items never count
+    rows = rank(compute_scores(statuses, starred_ids(ctx.catalog, overrides), reached, regular))
     mine = next((r for r in rows if r.score.department == dept), None)
     if mine is None:
         return Reply(f"{dept}目前没有负责的指标。")
     counts = {s: 0 for s in Status}
-    for (_, d), (_, s) in statuses.items():
-        if d == dept:
+    for (ind, d), (_, s) in statuses.items():
+        if d == dept and ind in regular:
             counts[s] += 1
     s = mine.score
     parts = "，".join(f"{st.label} {n}" for st, n in counts.items() if n)
@@ -28,7 +29,7 @@ def progress(ctx: Context) -> Reply:
                 f"**{dept} 进度：{s.percent}%**",
                 f"共 {s.total_count} 项：{parts}",
                 f"全区排名：第 {mine.rank} / {len(rows)} 名{texts.tie_note(sharing(rows, mine))}",
-                texts.deadline_line(ctx.calendar, ctx.catalog.campaign, ctx.now),
+                texts.deadline_line(ctx.calendar, ctx.timeline, ctx.now),
                 texts.RANKING_RULE,
             )
             if x

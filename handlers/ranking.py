@@ -3,7 +3,7 @@
 from bot import texts
 from bot.commands import Context, command
 from bot.messages import Reply
-from bot.progress import compute_scores, rank, starred_ids
+from bot.progress import bonus_contributors, compute_scores, rank, starred_ids
 
 TOP = 10
 
@@ -12,7 +12,8 @@ TOP = 10
 def ranking(ctx: Context) -> Reply:
     """排行：查看各部门完成进度排名（牵头项权重2、配合项1，★项加倍；完成率相同的并列）"""
     statuses, overrides, reached, last = ctx.store.ranking_inputs()
-    rows = rank(compute_scores(statuses, starred_ids(ctx.catalog, overrides), reached))
+    stars = starred_ids(ctx.catalog, overrides)
+    rows = rank(compute_scores(statuses, stars, reached, ctx.catalog.regular_ids))
     if not rows:
         return Reply("暂无排名。")
     dept = ctx.department
@@ -26,6 +27,9 @@ def ranking(ctx: Context) -> Reply:
         lines.append("…")
         lines.append(f"{mine.rank}. {dept} {mine.score.percent}%{_delta(last, mine)} ← 本部门")
     lines.append(texts.RANKING_RULE)
+    bonus = bonus_contributors(statuses, ctx.catalog.bonus_ids)
+    if bonus:
+        lines.append(texts.bonus_line(bonus))
     return Reply("\n".join(lines))
 
 

@@ -5,6 +5,7 @@ from bot.commands import Context, TokenParam, UserError, command
 from bot.messages import Reply
 from bot.review import resolve_department
 from bot.schedule import job_id
+from bot.timeline import ENDED
 
 
 @command("催办", TokenParam("department"), admin=True, needs_binding=False)
@@ -13,10 +14,13 @@ def remind(ctx: Context, department: str) -> Reply:
     cal = ctx.calendar
     if cal is not None and cal.is_quiet(ctx.now):
         raise UserError(texts.quiet_hours(cal, "催办"))
+    if cal is not None and ctx.timeline.phase(cal.local_today(ctx.now)) == ENDED:
+        raise UserError("本次创建活动已结束，不再推送提醒。")
     dept = resolve_department(ctx, department) if department else ""
+    regular = ctx.catalog.regular_ids  # bonus and deduction items are nobody's chore
     open_count: dict[str, int] = {}
-    for (_, d), (_, status) in ctx.store.statuses().items():
-        if not status.is_complete:
+    for (ind, d), (_, status) in ctx.store.statuses().items():
+        if ind in regular and not status.is_complete:
             open_count[d] = open_count.get(d, 0) + 1
     if dept and not open_count.get(dept):
         raise UserError(f"{dept}没有未完成的事项，无需催办。")

@@ -1,6 +1,7 @@
 """提交: add one or more web links to our catalogue for an indicator."""
 
 from bot import texts
+from bot.catalog import SECRET_MARK
 from bot.commands import Context, IndicatorParam, LinksParam, UserError, command
 from bot.messages import Reply
 from bot.progress import Material, status_after_edit
@@ -14,6 +15,12 @@ def submit(ctx: Context, ind, links) -> Reply:
     例：提交 12 https://www.example.gov.cn/a.html 双随机一公开实施方案
     多份材料可以每行写一个链接和它的名称（名称写在链接前后都可以）。
     不写名称时，系统会自动读取网页标题作为材料名称。"""
+    secret = next((g.name for g in links if SECRET_MARK in g.name), None)
+    if ind.is_secret or secret is not None:
+        why = f"第{ind.id}项的考评要点注明涉密" if ind.is_secret else "材料名称注明涉密"
+        name = secret or next((g.name for g in links if g.name), "")
+        title = name.replace(SECRET_MARK, "").strip("（）() ") or ind.evidence.split("。")[0]
+        raise UserError(texts.SECRET_NO_LINK.format(why=why, n=ind.id, title=title or "材料名称"))
     a, raw = ctx.own(ind)
     have = {m.url for m in a.materials}
     urls = [u for g in links for u in g.urls]

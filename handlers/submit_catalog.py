@@ -17,6 +17,8 @@ def submit_catalog(ctx: Context) -> Reply:
         raise UserError(
             "本部门资料目录还是空的，请先提交材料（提交 编号 网址 名称 / 纸质 编号 名称）再报送。"
         )
+    regular = ctx.catalog.regular_ids  # bonus and deduction items are no chores
+    items = [a for a in items if a.indicator_id in regular] or items
     done = sum(1 for a in items if a.is_complete)
     local = ctx.calendar.local_now(ctx.now).strftime("%Y-%m-%d %H:%M")
     office = Notice(
@@ -26,7 +28,8 @@ def submit_catalog(ctx: Context) -> Reply:
         (),
         "notice",
     )
-    version, at = ctx.store.submit_catalog(dept, ctx.actor, office)
+    who = (ctx.binding.name if ctx.binding else "") or ctx.msg.user_name or ctx.msg.user_id
+    version, at = ctx.store.submit_catalog(dept, ctx.actor, office, who)
     ctx.services["enqueue"](
         "bot.jobs.build_submission",
         job_id=job_id("submission", dept, version),
@@ -44,6 +47,7 @@ def submit_catalog(ctx: Context) -> Reply:
             f"依法治区办已收到通知，可在管理后台下载定稿（报送邮箱：{campaign.submit_to}）。"
         )
     lines.append(f"定稿文件生成后，下载链接会发到{ctx.our_group}。")
+    lines.append(f"本次报送附真实性承诺（对照第99项），报送人：{who}。")
     if done < len(items):
         lines.append(f"注意：还有 {len(items) - done} 项未完成，补齐后可再次报送（版本号递增）。")
     return Reply("\n".join(lines))

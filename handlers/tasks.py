@@ -25,10 +25,14 @@ def my_tasks(ctx: Context, which: str) -> Reply:
             a.indicator_id,
         ),
     )
+    # bonus and deduction items are no chores: counted apart, listed last
+    regular = ctx.catalog.regular_ids
+    extra = [a for a in items if a.indicator_id not in regular]
+    items = [a for a in items if a.indicator_id in regular]
     shown = [a for a in items if mode == "all" or (mode == "done") == a.is_complete]
     done = sum(1 for a in items if a.is_complete)
     head = f"**{dept} · 共 {len(items)} 项，已完成 {done} 项，未完成 {len(items) - done} 项**"
-    lines = [head, texts.deadline_line(ctx.calendar, ctx.catalog.campaign, ctx.now)]
+    lines = [head, texts.deadline_line(ctx.calendar, ctx.timeline, ctx.now)]
     if not shown:
         lines.append("全部完成，辛苦了！" if mode == "open" else "暂无。")
     for a in shown:
@@ -36,5 +40,11 @@ def my_tasks(ctx: Context, which: str) -> Reply:
         lines.append("- " + texts.indicator_line(ind, a, ctx.starred(ind)))
         if a.reason and a.status.value == "returned":
             lines.append(f"  退回原因：{a.reason}")
+    if extra and mode != "done":
+        lines.append("**加分项、减分项（不计入进度）：**")
+        for a in extra:
+            ind = ctx.catalog.get(a.indicator_id)
+            lines.append("- " + texts.indicator_line(ind, a, ctx.starred(ind)))
+        lines.append(texts.EXTRA_HINT)
     lines.append("提交材料：提交 编号 网址 名称；查看详情：查看 编号。")
     return Reply("\n".join(x for x in lines if x))

@@ -1,6 +1,6 @@
 """解绑: remove the sender's binding."""
 
-from bot.commands import Context, command
+from bot.commands import Context, UserError, command
 from bot.messages import Notice, Reply
 
 
@@ -8,6 +8,10 @@ from bot.messages import Notice, Reply
 def unbind(ctx: Context) -> Reply:
     """解绑：解除自己与部门的绑定"""
     before = ctx.binding
+    if before.via_chat:
+        raise UserError(
+            f"您没有绑定部门：在{before.department}的工作群里发送的命令自动按{before.department}处理，无需解绑。"
+        )
     who = before.name or ctx.msg.user_id
     notice = Notice(f"{who} 已解除与{before.department}的绑定。", before.department, kind="binding")
     ctx.store.set_binding(ctx.msg.platform, ctx.msg.user_id, before, None, ctx.actor, (notice,))

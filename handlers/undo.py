@@ -14,6 +14,9 @@ ACTIONS = {
     "done": "标记完成",
     "not_applicable": "标记不涉及",
     "delete": "删除材料",
+    "place": "写明存放位置",
+    "declare": "声明",
+    "rectify": "填写整改说明",
 }
 
 

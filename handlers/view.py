@@ -17,6 +17,10 @@ def view(ctx: Context, ind) -> Reply:
         f"考评要点：{ind.evidence or '（无）'}"
         + (f"（与第{ind.evidence_from}项共用）" if ind.evidence_from else ""),
     ]
+    if ind.is_secret:
+        lines.append(
+            f"🔒 涉密：不提交网址，登记为纸质并写明存放位置（纸质 {ind.id} 名称 存放：位置）。"
+        )
     units = ctx.services.get("units_of", {}).get(ind.id, {})
     lead = [d for d, r in units.items() if r.value == "lead"]
     coop = [d for d, r in units.items() if r.value == "cooperate"]
@@ -41,11 +45,15 @@ def view(ctx: Context, ind) -> Reply:
             tail = ""
             if state is not None and not state.get("ok"):
                 tail = f" ⚠️ 链接无法打开（{texts.link_problem(state)}）"
-            lines.append(texts.material_line(i, m) + tail)
+            lines.append(texts.material_line(i, m, ind) + tail)
         if not a.materials:
             lines.append("尚无材料。提交：提交 编号 网址 名称；纸质：纸质 编号 名称。")
         if a.explanation:
             lines.append(f"报送说明：{a.explanation}")
+        if ctx.starred(ind):
+            lines.append(
+                f"★整改说明：{a.rectification or f'尚未填写（发送「整改 {ind.id} 整改情况」）'}"
+            )
     return Reply("\n".join(lines))
 
 

@@ -92,10 +92,12 @@ bp.after_request(secure_headers)
 
 @bp.app_context_processor
 def _globals():
+    rt = runtime()
     return {
         "logged_in": is_logged_in(),
         "status_labels": STATUS_LABELS,
-        "demo": runtime().settings.demo,
+        "demo": rt.settings.demo,
+        "demo_note": views.demo_note(rt),
     }
 
 
@@ -175,6 +177,12 @@ def matrix():
         level1s=views.level1_groups(rt),
         leads=views.lead_departments(rt),
     )
+
+
+@bp.get("/admin/rectification")
+def rectification():
+    """The ★ items apart: each responsible unit's state and its 整改说明."""
+    return render_template("rectification.html", items=views.rectification(runtime()))
 
 
 @bp.get("/admin/submissions")
@@ -280,6 +288,20 @@ bp.add_app_template_filter(texts.link_problem, "link_problem")
 def star(ind_id: int):
     flash(run_command(f"星标 {ind_id}"), "info")
     return redirect(url_for("admin.indicator", ind_id=ind_id))
+
+
+@bp.post("/admin/inspection")
+def set_inspection():
+    """The day of the on-site inspection, as 查验日期 in chat (audited the same way)."""
+    if request.form.get("action") == "clear":
+        flash(run_command("查验日期 清除"), "info")
+    else:
+        day = request.form.get("day", "").strip()
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
+            flash("请选择查验日期。", "error")
+        else:
+            flash(run_command(f"查验日期 {day}"), "info")
+    return redirect(url_for("admin.overview"))
 
 
 @bp.post("/admin/remind")

@@ -138,7 +138,8 @@ def indicator(indicator_id: int):
     if ind is None:
         lo, hi = rt.catalog.min_id, rt.catalog.max_id
         return api_error(404, "not_found", f"编号 {indicator_id} 不存在，指标编号为 {lo}–{hi}。")
-    return jsonify(views.indicator_detail(rt, ind))
+    # 涉密 materials never leave the system: other systems see that they exist and where
+    return jsonify(views.indicator_detail(rt, ind, redact=True))
 
 
 @bp.get("/assignments")
@@ -149,7 +150,9 @@ def assignments():
     status = request.args.get("status")
     if status is not None and status not in {s.value for s in Status}:
         raise BadParam("status 取值：" + "、".join(s.value for s in Status))
-    items = views.assignments(rt, department=department, indicator=ind, status=status or "")
+    items = views.assignments(
+        rt, department=department, indicator=ind, status=status or "", redact=True
+    )
     return jsonify({"assignments": items})
 
 

@@ -68,6 +68,26 @@ def build_document(rt: Runtime) -> dict:
                 "passed": BOOL,
             }
         ),
+        "Event": _obj(
+            {
+                "key": STR,
+                "name": STR,
+                "title": STR,
+                "window_start": {"type": "string", "format": "date"},
+                "window_end": {"type": "string", "format": "date"},
+                "date": {
+                    "type": "string",
+                    "format": "date",
+                    "nullable": True,
+                    "description": "具体日期（依法治区办设置后才有）",
+                },
+                "when": {**STR, "description": "如「9月（具体日期待定）」"},
+                "days_left": NULL_INT,
+                "workdays_left": NULL_INT,
+                "passed": BOOL,
+                "started": BOOL,
+            }
+        ),
         "Overview": _obj(
             {
                 "campaign": _obj(
@@ -80,7 +100,18 @@ def build_document(rt: Runtime) -> dict:
                     }
                 ),
                 "today": {"type": "string", "format": "date"},
+                "phase": {
+                    "type": "string",
+                    "enum": ["running", "readiness", "ended"],
+                    "description": "报送阶段 / 截止后准备查验 / 活动已结束",
+                },
+                "stage": {**STR, "description": "当前阶段的一句话说明"},
                 "deadlines": _list(_ref("Deadline")),
+                "events": {**_list(_ref("Event")), "description": "实地查验等事项（不是截止日期）"},
+                "bonus": {
+                    **_list(_obj({"department": STR, "indicators": _list(INT)})),
+                    "description": "已提交加分项材料的部门（不计入排名）",
+                },
                 "totals": _obj(
                     {
                         "assignments": INT,
@@ -176,6 +207,11 @@ def build_document(rt: Runtime) -> dict:
                 "url": STR,
                 "kind": {"type": "string", "enum": ["link", "paper"]},
                 "clickable": {**BOOL, "description": "true only for http(s) links"},
+                "location": {**STR, "description": "纸质材料的存放位置"},
+                "secret": {
+                    **BOOL,
+                    "description": "涉密：名称和网址不对外提供，title 为「涉密材料，现场查阅」",
+                },
                 "added_by": STR,
                 "added_at": STR,
                 "link": _ref("LinkState"),
@@ -193,6 +229,7 @@ def build_document(rt: Runtime) -> dict:
                 "materials": _list(_ref("Material")),
                 "explanation": STR,
                 "reason": STR,
+                "rectification": {**STR, "description": "★项的整改说明"},
                 "updated_by": STR,
                 "updated_at": STR,
                 "version": INT,

@@ -10,22 +10,26 @@ import json
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+from bot import texts
 from bot.catalog import Indicator
 from bot.delivery import route_for
 from bot.exports import actor_names, download_url
 from bot.progress import (
+    SECRET_LABEL,
     Assignment,
     Material,
     Role,
     Status,
+    bonus_contributors,
     compute_scores,
     overall,
     rank,
     starred_ids,
 )
 from bot.records import AuditEntry
-from bot.reports import actor_label
+from bot.reports import SECRET_TEXT, actor_label
 from bot.runtime import Runtime
+from bot.timeline import Timeline
 
 ACTION_LABELS = {
     "bind": "绑定",
@@ -36,10 +40,14 @@ ACTION_LABELS = {
     "done": "标记完成",
     "not_applicable": "不涉及",
     "delete": "删除材料",
+    "place": "存放位置",
+    "declare": "减分项声明",
+    "rectify": "整改说明",
     "undo": "撤销",
     "approve": "通过",
     "return": "退回",
     "star": "星标",
+    "event_date": "查验日期",
     "submit_catalog": "报送",
     "submission_files": "报送定稿",
     "submission_mailed": "报送邮件已发送",
@@ -107,6 +115,50 @@ def deadlines(rt: Runtime) -> list[dict]:
     return out
 
 
+def timeline(rt: Runtime) -> Timeline:
+    return Timeline(rt.catalog.campaign, rt.store.event_dates())
+
+
+def events(rt: Runtime, tl: Timeline | None = None) -> list[dict]:
+    """The campaign's events (the inspection): never counted down as deadlines; `date` is set
+    by the office (or the data file) once known, `when` says it in words."""
+    tl = tl or timeline(rt)
+    today = local_today(rt)
+    out = []
+    for e in rt.catalog.campaign.events:
+        day = tl.event_date(e)
+        start, end = tl.event_span(e)
+        out.append(
+            {
+                "key": e.key,
+                "name": e.name,
+                "title": texts.event_title(e),
+                "window_start": e.window_start.isoformat(),
+                "window_end": e.window_end.isoformat(),
+                "date": day.isoformat() if day else None,
+                "when": texts.event_when(tl, e),
+                "days_left": (day - today).days if day else None,
+                "workdays_left": rt.calendar.workdays_left(today, day) if day else None,
+                "passed": end < today,
+                "started": start <= today,
+            }
+        )
+    return out
+
+
+def demo_note(rt: Runtime) -> str:
+    """Said on the sandbox and admin pages when the demo moved the campaign to today."""
+    if not rt.demo_shift:
+        return ""
+    original = rt.catalog.campaign.shifted(-rt.demo_shift)
+    submit = original.deadlines[0].date if original.deadlines else original.issued_on
+    return (
+        f"演示模式：为便于体验，创建活动的日期整体后移了 {rt.demo_shift // 7} 周，让今天落在通知印发后的第一周"
+        f"（原通知 {original.issued_on.year}年{original.issued_on.month}月{original.issued_on.day}日印发、"
+        f"{submit.month}月{submit.day}日报送）；数据文件 indicators.yaml 未改动。"
+    )
+
+
 def is_overdue_now(rt: Runtime) -> bool:
     """An open assignment is overdue once the first deadline (资料目录报送) has passed."""
     first = rt.catalog.campaign.deadlines[0].date if rt.catalog.campaign.deadlines else None
@@ -123,10 +175,13 @@ def department_progress(rt: Runtime) -> list[dict]:
     statuses, overrides, reached, last = rt.store.ranking_inputs()
     latest = rt.store.latest_submissions()
     stars = starred_ids(rt.catalog, overrides)
-    rows = rank(compute_scores(statuses, stars, reached))
+    regular = rt.catalog.regular_ids  # bonus and deduction items never count
+    rows = rank(compute_scores(statuses, stars, reached, regular))
     counts: dict[str, dict[str, int]] = {}
     leads: dict[str, int] = {}
-    for (_, dept), (role, status) in statuses.items():
+    for (ind, dept), (role, status) in statuses.items():
+        if ind not in regular:
+            continue
         c = counts.setdefault(dept, {s.value: 0 for s in Status})
         c[status.value] += 1
         if role is Role.LEAD:
@@ -160,12 +215,15 @@ def _latest(entry: dict | None) -> dict | None:
 
 
 def totals(rt: Runtime) -> dict:
-    """The district's counts per status and its 完成率, weighted as the ranking's."""
+    """The district's counts per status and its 完成率, weighted as the ranking's; bonus and
+    deduction items are apart (they never count)."""
+    regular = rt.catalog.regular_ids
     statuses = rt.store.statuses()
     by_status = {s.value: 0 for s in Status}
-    for _, s in statuses.values():
-        by_status[s.value] += 1
-    whole = overall(compute_scores(statuses, starred(rt), {}))
+    for (ind, _), (_, s) in statuses.items():
+        if ind in regular:
+            by_status[s.value] += 1
+    whole = overall(compute_scores(statuses, starred(rt), {}, regular))
     return {
         "assignments": whole.total_count,
         "complete": whole.done_count,
@@ -174,8 +232,16 @@ def totals(rt: Runtime) -> dict:
     }
 
 
+def bonus(rt: Runtime) -> list[dict]:
+    """Departments that have offered evidence for a bonus item (加分项), apart from scores."""
+    found = bonus_contributors(rt.store.statuses(), rt.catalog.bonus_ids)
+    return [{"department": d, "indicators": ids} for d, ids in sorted(found.items())]
+
+
 def overview(rt: Runtime) -> dict:
     c = rt.catalog.campaign
+    tl = timeline(rt)
+    now = rt.store.clock()
     return {
         "campaign": {
             "name": c.name,
@@ -185,7 +251,11 @@ def overview(rt: Runtime) -> dict:
             "submit_to": c.submit_to,
         },
         "today": local_today(rt).isoformat(),
+        "phase": tl.phase(local_today(rt)),
+        "stage": texts.deadline_line(rt.calendar, tl, now),
         "deadlines": deadlines(rt),
+        "events": events(rt, tl),
+        "bonus": bonus(rt),
         "totals": totals(rt),
         "indicators": len(rt.catalog.indicators),
         "departments": len(rt.assigned_departments()),
@@ -222,20 +292,34 @@ def indicator_dict(rt: Runtime, ind: Indicator, stars: frozenset[int]) -> dict:
     }
 
 
-def material_dict(m: Material, links: dict[str, dict]) -> dict:
-    state = links.get(m.url) if m.url else None
+def material_dict(
+    m: Material, links: dict[str, dict], secret: bool = False, redact: bool = False
+) -> dict:
+    """One material. `secret`: it is 涉密 (its own mark or its indicator's); with `redact` (the
+    API, where data leaves the system) a 涉密 one shows SECRET_LABEL and its place only."""
+    hidden = secret and redact
+    state = links.get(m.url) if m.url and not hidden else None
     return {
-        "title": m.title,
-        "url": m.url,
-        "kind": "link" if m.url else "paper",
-        "clickable": is_web_url(m.url),
+        "title": SECRET_LABEL if hidden else m.title,
+        "url": "" if hidden else m.url,
+        "kind": "paper" if hidden else ("link" if m.url else "paper"),
+        "clickable": False if hidden else is_web_url(m.url),
+        "location": m.location,
+        "secret": secret,
         "added_by": m.added_by,
         "added_at": m.added_at,
         "link": state,
     }
 
 
-def assignment_dict(a: Assignment, links: dict[str, dict]) -> dict:
+def assignment_dict(
+    a: Assignment, links: dict[str, dict], ind: Indicator | None = None, redact: bool = False
+) -> dict:
+    """One assignment; `ind` tells which materials are 涉密, `redact` see material_dict."""
+    secret_ind = bool(ind and ind.is_secret)
+    explanation = a.explanation
+    if redact and secret_ind and explanation:
+        explanation = SECRET_TEXT
     return {
         "indicator": a.indicator_id,
         "department": a.department,
@@ -244,24 +328,30 @@ def assignment_dict(a: Assignment, links: dict[str, dict]) -> dict:
         "status": a.status.value,
         "status_label": a.status.label,
         "complete": a.is_complete,
-        "materials": [material_dict(m, links) for m in a.materials],
-        "explanation": a.explanation,
+        "materials": [material_dict(m, links, m.is_secret_in(ind), redact) for m in a.materials],
+        "explanation": explanation,
         "reason": a.reason,
+        "rectification": a.rectification,
         "updated_by": a.updated_by,
         "updated_at": a.updated_at,
         "version": a.version,
     }
 
 
-def indicator_detail(rt: Runtime, ind: Indicator) -> dict:
-    """The indicator in full: every unit's assignment with materials and link states."""
+def indicator_detail(rt: Runtime, ind: Indicator, redact: bool = False) -> dict:
+    """The indicator in full: every unit's assignment with materials and link states (for a
+    bonus item also the departments that offered evidence unasked). `redact`: see
+    material_dict."""
     stars = starred(rt)
     info = indicator_dict(rt, ind, stars)
     depts = info["lead"] + info["cooperate"]
+    if ind.kind == "bonus":
+        volunteers = {d for (i, d) in rt.store.statuses() if i == ind.id}
+        depts += [d for d in rt.org.departments if d in volunteers and d not in depts]
     found = rt.store.assignments_of(depts)
     assignments = [found[(ind.id, d)] for d in depts if (ind.id, d) in found]
     links = rt.store.link_states(m.url for a in assignments for m in a.materials if m.url)
-    info["assignments"] = [assignment_dict(a, links) for a in assignments]
+    info["assignments"] = [assignment_dict(a, links, ind, redact) for a in assignments]
     return info
 
 
@@ -270,6 +360,7 @@ def assignments(
     department: str = "",
     indicator: int | None = None,
     status: str = "",
+    redact: bool = False,
 ) -> list[dict]:
     depts = [department] if department else list(dict.fromkeys(d for _, d in rt.assignments))
     found = rt.store.assignments_of(depts)
@@ -279,7 +370,36 @@ def assignments(
         if (indicator is None or ind == indicator) and (not status or a.status.value == status)
     ]
     links = rt.store.link_states(m.url for a in chosen for m in a.materials if m.url)
-    return [assignment_dict(a, links) for a in chosen]
+    return [assignment_dict(a, links, rt.catalog.get(a.indicator_id), redact) for a in chosen]
+
+
+def rectification(rt: Runtime) -> list[dict]:
+    """The ★ items apart: per ★ indicator, each responsible unit's state and 整改说明."""
+    stars = starred(rt)
+    if not stars:
+        return []
+    found = rt.store.assignments_of(rt.assigned_departments())
+    out = []
+    for ind_id in sorted(stars):
+        ind = rt.catalog.indicators[ind_id]
+        lead, coop = units(rt, ind_id)
+        rows = []
+        for d in lead + coop:
+            a = found.get((ind_id, d))
+            if a is None:
+                continue
+            rows.append(
+                {
+                    "department": d,
+                    "role_label": a.role.label,
+                    "status": a.status.value,
+                    "status_label": a.status.label,
+                    "rectification": a.rectification,
+                }
+            )
+        written = sum(1 for r in rows if r["rectification"])
+        out.append({"id": ind_id, "level3": ind.level3, "units": rows, "written": written})
+    return out
 
 
 def matrix(

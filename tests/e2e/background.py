@@ -121,6 +121,29 @@ def complete_department(rt, dept: str, reached_at: str = "") -> int:
     return len(ids)
 
 
+def shifted_indicators(tmp_path, days: int) -> str:
+    """A copy of the shipped indicators.yaml whose campaign dates are `days` later (to run the
+    campaign over other holidays); its path, for DUBAN_INDICATORS."""
+    import datetime as dt
+
+    import yaml
+
+    from bot.config import ROOT
+
+    doc = yaml.safe_load((ROOT / "indicators.yaml").read_text(encoding="utf-8"))
+    c = doc["campaign"]
+    delta = dt.timedelta(days=days)
+    c["issued_on"] += delta
+    for d in c["deadlines"]:
+        d["date"] += delta
+    for e in c.get("events", []):
+        first = dt.date.fromisoformat(e["window"] + "-01") + delta
+        e["window"] = f"{first.year}-{first.month:02d}"
+    path = tmp_path / "indicators.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return str(path)
+
+
 def departments(rt) -> list[str]:
     have = {d for _, d in rt.assignments}
     return [d for d in rt.org.departments if d in have]

@@ -44,7 +44,7 @@ def test_console_script(redis_url, redis_client):
         "--user", "zhangsan", "--name", "张三",
     )  # fmt: skip
     assert "已绑定到**司法局**" in member[0]
-    assert "司法局 · 共 71 项" in member[1]
+    assert "司法局 · 共 67 项" in member[1]  # 71, less the bonus and deduction items
     assert "已收到第12项的 2 个链接" in member[2]
     assert "已登记第12项纸质材料「2019年执法案卷」" in member[3]
     assert "已保存第12项的报送说明" in member[4]

@@ -37,26 +37,41 @@ def when(iso: str) -> str:
     )
 
 
-def status_text(a) -> str:
+def status_text(a, submitted: bool = False) -> str:
     if a.reason and a.status in (Status.RETURNED, Status.NOT_APPLICABLE):
+        if submitted and a.status is Status.RETURNED:
+            return "进行中"  # the office's review is not the department's to report
         return f"{a.status.label}（{a.reason}）"
+    if submitted:
+        return {Status.APPROVED: "已完成"}.get(a.status, a.status.label)
     return a.status.label
 
 
-def expected_rows(rt, assignments) -> list[list]:
+KIND = {"bonus": "加分项", "deduction": "减分项"}
+REMARK = {
+    77: "考评要点注明涉密：纸质材料现场查阅",
+    78: "考评要点注明涉密：纸质材料现场查阅",
+    96: "加分项（自愿申报）",
+    97: "加分项（自愿申报）",
+}
+
+
+def expected_rows(rt, assignments, submitted: bool = False) -> list[list]:
     rows = []
     for ind_id in sorted(assignments):
         a, ind = assignments[ind_id], rt.catalog.indicators[ind_id]
-        common = [ind.id, ind.level1, ind.level2, ind.level3, ind.evidence, a.role.label]
+        role = KIND.get(ind.kind, a.role.label)
+        common = [ind.id, ind.level1, ind.level2, ind.level3, ind.evidence, role]
+        state = status_text(a, submitted)
         for m in a.materials or (None,):
             if m is None:
                 # the last change's author by name: 张三 is bound, the office's "admin" is not
                 who = {"console:sfj1": "张三", "console:admin": "admin"}.get(a.updated_by, "")
-                tail = ["", "", "", a.explanation, status_text(a), who, when(a.updated_at)]
+                tail = ["", "", "", "", a.explanation, state, who, when(a.updated_at)]
             else:
-                tail = [m.title, m.kind_label, m.url, a.explanation, status_text(a), m.added_by]
-                tail.append(when(m.added_at))
-            rows.append(common + tail)
+                tail = [m.title, m.kind_label, m.url, m.location, a.explanation, state]
+                tail += [m.added_by, when(m.added_at)]
+            rows.append(common + tail + [REMARK.get(ind_id, "")])
     return rows
 
 
@@ -81,7 +96,7 @@ def sfj(rt):
     return "sfj1"
 
 
-def check_department_workbook(rt, data: bytes, assignments) -> None:
+def check_department_workbook(rt, data: bytes, assignments, submitted: bool = False) -> None:
     wb = openpyxl.load_workbook(io.BytesIO(data))
     assert wb.sheetnames == ["资料目录", "汇总"]
     ws = wb["资料目录"]
@@ -89,10 +104,10 @@ def check_department_workbook(rt, data: bytes, assignments) -> None:
     assert f"报送单位：{DEPT}" in ws["A2"].value
     assert [c.value for c in ws[3]] == [
         "序号", "一级指标", "二级指标", "三级指标", "考评要点", "牵头/配合", "材料名称",
-        "类型", "网址", "报送说明", "状态", "提交人", "时间",
+        "类型", "网址", "存放位置", "报送说明", "状态", "提交人", "时间", "备注",
     ]  # fmt: skip
     got = sheet_rows(ws)
-    want = expected_rows(rt, assignments)
+    want = expected_rows(rt, assignments, submitted)
     assert len(got) == len(want)
     for i, (g, w) in enumerate(zip(got, want, strict=True)):
         assert g == w, f"row {i + 4}"
@@ -101,29 +116,43 @@ def check_department_workbook(rt, data: bytes, assignments) -> None:
         if url:
             assert row[8].hyperlink.target == url
     summary = {r[0]: r[1] for r in wb["汇总"].iter_rows(min_row=4, values_only=True) if r[0]}
-    done = sum(1 for a in assignments.values() if a.is_complete)
-    assert summary["已完成/总数"] == f"{done}/{len(assignments)}"
-    assert summary["已退回"] == sum(1 for a in assignments.values() if a.status is Status.RETURNED)
+    regular = {i: a for i, a in assignments.items() if i in rt.catalog.regular_ids}
+    done = sum(1 for a in regular.values() if a.is_complete)
+    assert summary["已完成/总数"] == f"{done}/{len(regular)}"
+    if not submitted:
+        assert summary["已退回"] == sum(1 for a in regular.values() if a.status is Status.RETURNED)
+    else:
+        assert "已退回" not in summary and summary["报送人"] == "张三"
     links = sum(1 for a in assignments.values() for m in a.materials if m.url)
     assert summary["网上链接"] == links
     weight = {
         i: (2 if a.role is Role.LEAD else 1) * (2 if rt.catalog.indicators[i].star else 1)
-        for i, a in assignments.items()
+        for i, a in regular.items()
     }
-    done_weight = sum(weight[i] for i, a in assignments.items() if a.is_complete)
+    done_weight = sum(weight[i] for i, a in regular.items() if a.is_complete)
     assert summary["完成率"] == pytest.approx(done_weight / sum(weight.values()))
 
 
-def check_document(rt, data: bytes, assignments) -> None:
+def check_document(rt, data: bytes, assignments, submitted: bool = False) -> None:
     d = docx.Document(io.BytesIO(data))
     text = [p.text for p in d.paragraphs]
     assert text[0] == f"{DEPT}关于{rt.catalog.campaign.name}资料报送的说明"
     for ind_id in sorted(assignments):
-        a = assignments[ind_id]
-        head = next(
-            i for i, t in enumerate(text) if t.startswith(f"第{ind_id}项（{a.role.label}）")
-        )
-        assert text[head + 1] == f"完成情况：{status_text(a)}"
+        if ind_id not in rt.catalog.regular_ids:
+            continue
+        a, ind = assignments[ind_id], rt.catalog.indicators[ind_id]
+        heads = [
+            i for i, t in enumerate(text) if t == f"第{ind_id}项（{a.role.label}）{ind.level2}"
+        ]
+        if submitted and not (a.materials or a.explanation):
+            assert heads == []  # nothing to say: not listed, no placeholder
+            continue
+        head = heads[0]
+        assert text[head + 1] == f"指标要求：{ind.level3}"
+        if submitted:
+            assert not text[head + 2].startswith("完成情况")
+        else:
+            assert text[head + 2] == f"完成情况：{status_text(a)}"
         for line in a.explanation.splitlines() or ["（尚未填写说明）"]:
             assert line in text[head + 2 :]
     targets = {r.target_ref for r in d.part.rels.values() if r.is_external}
@@ -165,19 +194,21 @@ def test_district_export_for_the_office(rt, sfj):
     ids = sorted(rt.catalog.indicators)
     assert [c.value for c in ws[4]] == ["部门", "已完成/总数", "完成率", *ids]
     statuses = rt.store.statuses()
+    regular = rt.catalog.regular_ids  # the done/total of chores; bonus and deduction apart
     for i, dept in enumerate(depts):
         row = [c.value for c in ws[5 + i]]
         own = {ind: s for (ind, d), (_, s) in statuses.items() if d == dept}
-        done = sum(1 for s in own.values() if s.is_complete)
-        assert row[:2] == [dept, f"{done}/{len(own)}"]
-        # 完成率 is weighted, as in the ranking: lead 2, cooperating 1, a ★ item doubled
+        done = sum(1 for ind, s in own.items() if s.is_complete and ind in regular)
+        assert row[:2] == [dept, f"{done}/{sum(1 for ind in own if ind in regular)}"]
+        # 完成率 is weighted, as in the ranking: lead 2, cooperating 1, a ★ item doubled; bonus
+        # and deduction items never count
         weight = {
             ind: (2 if role is Role.LEAD else 1) * (2 if rt.catalog.indicators[ind].star else 1)
             for (ind, d), (role, _) in statuses.items()
-            if d == dept
+            if d == dept and ind in regular
         }
-        weighted = sum(weight[i] for i, s in own.items() if s.is_complete) / sum(weight.values())
-        assert row[2] == pytest.approx(weighted), dept
+        weighted = sum(weight[i] for i, s in own.items() if s.is_complete and i in weight)
+        assert row[2] == pytest.approx(weighted / sum(weight.values())), dept
         for col, ind in enumerate(ids, start=3):
             assert (row[col] or "") == (own[ind].label if ind in own else ""), (dept, ind)
     check_department_workbook_sheet = wb[DEPT]
@@ -212,11 +243,11 @@ def test_submission_freezes_numbered_versions_and_mails_them(rt, sfj, env):
     # version 1's files show the frozen state, not the later paper material
     name, data = rt.store.get_export(subs[0]["xlsx"])
     assert name == f"{DEPT}_资料目录_第1版.xlsx"
-    check_department_workbook(rt, data, frozen)
-    check_document(rt, rt.store.get_export(subs[0]["docx"])[1], frozen)
+    check_department_workbook(rt, data, frozen, submitted=True)
+    check_document(rt, rt.store.get_export(subs[0]["docx"])[1], frozen, submitted=True)
     assert rt.store.submission(DEPT, 1)["assignments"] == frozen
     later = rt.store.department_assignments(DEPT)
-    check_department_workbook(rt, rt.store.get_export(subs[1]["xlsx"])[1], later)
+    check_department_workbook(rt, rt.store.get_export(subs[1]["xlsx"])[1], later, submitted=True)
     # the department got the links once per version
     links = [n for n in notices(rt) if n.department == DEPT and "报送材料已定稿" in n.text]
     assert [tokens_in(n.text) for n in links] == [

@@ -42,12 +42,25 @@ def by_department(items):
     return out
 
 
+def submit(rt, department: str) -> None:
+    """The department sends its catalogue (报送) as a bound member would."""
+    bind(rt, f"u-{department}", department)
+    assert "已报送" in say(rt, f"u-{department}", "报送")
+
+
 def test_every_open_department_gets_one_reminder_and_a_complete_one_none(rt, clock):
     complete_department(rt, COURT)
+    submit(rt, COURT)
+    complete_department(rt, PROCURATORATE)  # complete, but its catalogue is not sent yet
     remind(rt)
     got = by_department(reminders(rt))
     expected = set(departments(rt)) - {COURT}
     assert set(got) == expected
+    lines = got[PROCURATORATE].text.splitlines()
+    assert lines[2:] == [
+        "尚未报送资料目录（截止 8月19日）：材料齐全后发送「报送」",
+        "共 2 项，已全部完成。",
+    ]
     # the same slot again (a retried or duplicated job) posts nothing more
     remind(rt)
     assert len(reminders(rt)) == len(expected)
@@ -71,7 +84,8 @@ def test_reminder_content_lead_and_star_first_counts_returned_dead_links(rt, clo
     assert lines[0] == f"**⏰ 督办提醒 · {STREET}（距截止仅剩 3 个工作日）**"
     # 2020-08-14 (Fri): 17, 18, 19 August are the working days left
     assert lines[1] == "距「资料目录报送」截止（8月19日）还有 3 个工作日。"
-    assert lines[2] == "共 18 项，已完成 1 项，还有 17 项未完成："
+    assert lines[2] == "尚未报送资料目录（截止 8月19日）：材料齐全后发送「报送」"
+    assert lines[3] == "共 18 项，已完成 1 项，还有 17 项未完成："
     items = [line for line in lines if line.startswith("- ") and "第" in line and "【" in line]
     numbers = [int(line.split("第")[1].split("项")[0]) for line in items]
     # lead items (36, 37, 85, 87) first, then the starred cooperating 94, then the rest by number
@@ -126,11 +140,16 @@ def test_after_the_deadline_office_digest_and_lead_units_get_their_laggards(rt, 
     assert lines[0] == "**⚠️ 逾期督办日报（8月21日）**"
     assert lines[1].startswith("「资料目录报送」已于 8月19日 截止（已过 2 个工作日），")
     listed = {line[2:].split("：")[0]: line for line in lines if line.startswith("- ")}
-    statuses = rt.store.statuses()
+    # bonus and deduction items (96-99, led by 司法局) are no chores: they never count
+    regular = rt.catalog.regular_ids
+    statuses = {k: v for k, v in rt.store.statuses().items() if k[0] in regular}
     overdue = {d for (_, d), (_, s) in statuses.items() if not s.is_complete}
-    assert set(listed) == overdue and COURT not in listed
+    # 人民法院 has everything done but never sent its catalogue: listed too
+    assert set(listed) == overdue | {COURT}
+    assert listed[COURT] == f"- {COURT}：已全部完成，未报送目录"
     total = sum(1 for (_, d) in statuses if d == "司法局")
     open_n = sum(1 for (_, d), (_, s) in statuses.items() if d == "司法局" and not s.is_complete)
+    assert total == sum(1 for (_, d) in rt.store.statuses() if d == "司法局") - 4
     assert listed["司法局"] == f"- 司法局：未完成 {open_n}/{total} 项，已报送第1版"
     assert listed[STREET].endswith("未报送目录")
     # the lead unit of indicator 1 hears which cooperating units have nothing yet

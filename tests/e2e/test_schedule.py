@@ -20,7 +20,17 @@ import pytest
 from bot.queue import make_queue
 from bot.schedule import Cron, Scheduler, job_id, schedule_table
 from bot.workdays import WorkCalendar
-from tests.e2e.background import PREFIX, complete_department, departments, local, notices, work
+from tests.e2e.background import (
+    PREFIX,
+    bind,
+    complete_department,
+    departments,
+    local,
+    notices,
+    say,
+    shifted_indicators,
+    work,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SH = ZoneInfo("Asia/Shanghai")
@@ -89,7 +99,10 @@ def test_slots_fire_at_local_times_on_working_days_once(rt, clock):
     assert len(notices(rt, "ranking")) == len(depts) + 1
 
 
-def test_no_reminder_on_a_statutory_holiday_and_one_on_a_tiaoxiu_saturday(rt, clock):
+def test_no_reminder_on_a_statutory_holiday_and_one_on_a_tiaoxiu_saturday(rt, clock, env, tmp_path):
+    # a campaign seven weeks later than the notice's (issued on 10/1), so that National Day
+    # and the 调休 Saturday after it fall inside it
+    env(DUBAN_INDICATORS=shifted_indicators(tmp_path, 49))
     s = make(rt, clock)
     clock.now = local(2020, 10, 1, 9, 0)  # National Day
     assert daily(s.tick()) == []
@@ -107,7 +120,9 @@ def test_no_reminder_on_a_statutory_holiday_and_one_on_a_tiaoxiu_saturday(rt, cl
 
 def test_a_complete_department_gets_no_reminder(rt, clock):
     complete_department(rt, "金凤区人民法院")
-    clock.now = local(2020, 8, 10, 9, 0)
+    bind(rt, "court", "金凤区人民法院")
+    assert "已报送" in say(rt, "court", "报送")  # sent: nothing left to prompt
+    clock.now = local(2020, 8, 13, 9, 0)  # the day the notice was issued
     make(rt, clock).tick()
     work(rt)
     got = {n.department for n in notices(rt, "reminder")}

@@ -72,7 +72,12 @@ def test_my_tasks_orders_lead_and_star_first(rt, sfj, admin):
     admin("星标 1")  # 司法局 cooperates on 1: ★ brings it first among cooperating items
     out = sfj("我的任务")
     lines = [x for x in out.splitlines() if x.startswith("- ")]
-    assert "共 71 项" in out
+    # 71 assignments, of which the bonus (96, 97) and deduction (98, 99) items do not count:
+    # they come last, apart, labelled for what they are
+    assert "共 67 项" in out
+    assert [x.split("第")[1].split("项")[0] for x in lines[-4:]] == ["96", "97", "98", "99"]
+    assert "【加分项】" in lines[-4] and "【减分项】" in lines[-1]
+    assert "**加分项、减分项（不计入进度）：**" in out.splitlines()
     assert "【牵头】" in lines[0]
     first_coop = next(x for x in lines if "【配合】" in x)
     assert "第1项★" in first_coop

@@ -14,6 +14,7 @@ from bot.catalog import (
     Campaign,
     CatalogError,
     Deadline,
+    Event,
     catalog_from_dict,
     dump_document,
     parse_seed,
@@ -357,11 +358,19 @@ def test_shipped_campaign(catalog):
         deadlines=(
             Deadline("submit", "资料目录报送", datetime.date(2020, 8, 19)),
             Deadline("complete", "示范创建资料全面完成", datetime.date(2020, 8, 31)),
-            Deadline(
-                "inspection", "自治区实地查验(9月份, 纸质材料成册备查)", datetime.date(2020, 9, 1)
+        ),
+        # The September inspection is an event with a window, not a deadline on 9/1.
+        events=(
+            Event(
+                "inspection",
+                "自治区实地查验(纸质材料成册备查)",
+                datetime.date(2020, 9, 1),
+                datetime.date(2020, 9, 30),
+                None,
             ),
         ),
     )
+    assert catalog.campaign.events[0].is_month_window
 
 
 def test_next_deadline(catalog):
@@ -369,8 +378,57 @@ def test_next_deadline(catalog):
     assert c.next_deadline(datetime.date(2020, 8, 14)).key == "submit"
     assert c.next_deadline(datetime.date(2020, 8, 19)).key == "submit"
     assert c.next_deadline(datetime.date(2020, 8, 20)).key == "complete"
-    assert c.next_deadline(datetime.date(2020, 9, 1)).key == "inspection"
-    assert c.next_deadline(datetime.date(2020, 9, 2)) is None
+    assert c.next_deadline(datetime.date(2020, 8, 31)).key == "complete"
+    assert c.next_deadline(datetime.date(2020, 9, 1)) is None  # the inspection is no deadline
+
+
+def test_shifted_campaign_moves_every_date(catalog):
+    c = catalog.campaign.shifted(7 * 300)
+    delta = datetime.timedelta(days=2100)
+    assert c.issued_on == datetime.date(2020, 8, 13) + delta
+    assert [d.date for d in c.deadlines] == [
+        datetime.date(2020, 8, 19) + delta,
+        datetime.date(2020, 8, 31) + delta,
+    ]
+    ev = c.event("inspection")
+    assert (ev.window_start, ev.window_end) == (
+        datetime.date(2020, 9, 1) + delta,
+        datetime.date(2020, 9, 30) + delta,
+    )
+    assert catalog.campaign.shifted(0) is catalog.campaign
+
+
+def test_secret_and_regular_indicators(catalog):
+    # 涉密 in the 考评要点: row 77's own, and row 78's shared through the merged cell
+    assert [i for i in catalog.ids if catalog.get(i).is_secret] == [77, 78]
+    assert catalog.get(78).evidence_from == 77
+    assert catalog.regular_ids == frozenset(range(1, 96))
+
+
+def test_importer_keeps_the_tables_text_as_written():
+    # Full-width punctuation stays as the table writes it; only the parsing folds widths.
+    seed = (
+        "附件 责任表 | | |\n"
+        "序号 | 一级指标 | 二级指标 | 三级指标 | 考评要点 | 责任单位 | 备注 |\n"
+        "１ | 政府职能依法全面履行 | 行政审批制度改革全面推行。 | "
+        "向社会公布清单，实行目录化（编码化）管理。 | （1）情况说明；（2）证明材料。 | "
+        "行政审批局，各部门（单位）配合 | ★ |\n"
+    )
+    [r] = parse_seed(seed)
+    assert r["id"] == 1 and r["star"] is True
+    assert r["level3"] == "向社会公布清单，实行目录化（编码化）管理。"
+    assert r["evidence"] == "（1）情况说明；（2）证明材料。"
+    assert r["units"] == {"lead": ["行政审批局"], "cooperate": ["各部门（单位）"]}
+
+
+@needs_seed
+def test_shipped_texts_are_the_seeds_own_words(shipped):
+    text = SEED.read_text(encoding="utf-8")
+    for ind in shipped["indicators"]:
+        for field in ("level1", "level2", "level3", "evidence"):
+            assert ind[field] in text, (ind["id"], field)
+        for unit in ind["units"]["lead"] + ind["units"]["cooperate"]:
+            assert unit in text, (ind["id"], unit)
 
 
 def test_indicator_values_are_tuples(catalog):
@@ -522,6 +580,32 @@ def test_loader_rejects_unordered_deadlines(doc):
     deadlines[0]["date"], deadlines[1]["date"] = deadlines[1]["date"], deadlines[0]["date"]
     with pytest.raises(CatalogError, match=r"campaign: deadline 2: field 'date' must be later"):
         catalog_from_dict(doc)
+
+
+def test_loader_reads_events_and_rejects_bad_ones(doc):
+    ev = doc["campaign"]["events"][0]
+    ev["date"] = datetime.date(2020, 9, 15)
+    c = catalog_from_dict(copy.deepcopy(doc)).campaign
+    assert c.event("inspection").date == datetime.date(2020, 9, 15)
+    for value, problem in (
+        ("2020-9", "must be a month"),
+        ("2020-13", "must be a month"),
+        (None, "must be a month"),
+    ):
+        bad = copy.deepcopy(doc)
+        bad["campaign"]["events"][0]["window"] = value
+        with pytest.raises(CatalogError, match=rf"campaign: event 1: field 'window' {problem}"):
+            catalog_from_dict(bad)
+    bad = copy.deepcopy(doc)
+    bad["campaign"]["events"][0]["key"] = "submit"
+    with pytest.raises(CatalogError, match=r"event 1: field 'key' 'submit' is used twice"):
+        catalog_from_dict(bad)
+    bad = copy.deepcopy(doc)
+    bad["campaign"]["events"][0]["date"] = datetime.date(2020, 8, 1)
+    with pytest.raises(CatalogError, match=r"event 1: field 'date' must not be before issued_on"):
+        catalog_from_dict(bad)
+    del doc["campaign"]["events"]  # events are optional
+    assert catalog_from_dict(doc).campaign.events == ()
 
 
 def test_loader_rejects_a_bad_campaign_date(doc):

@@ -319,3 +319,29 @@ def test_loader_rejects_a_bad_policy(doc):
     doc["policy"] = {"self_bind": "yes"}
     with pytest.raises(OrgError, match=r"policy: field 'self_bind' must be true or false"):
         org_from_dict(doc)
+
+
+def test_a_group_listed_for_one_department_is_its_own_and_a_shared_one_is_nobodys(doc):
+    dept(doc, "司法局")["chats"] = [
+        {"platform": "dingtalk", "conversation_id": "cid-sfj"},
+        {"platform": "wecom", "chat_id": "wrk-sfj", "webhook_key": "k1"},
+        {"platform": "dingtalk", "conversation_id": "cid-both"},
+    ]
+    dept(doc, "教育局")["chats"] = [{"platform": "dingtalk", "conversation_id": "cid-both"}]
+    org = org_from_dict(doc)
+    assert org.department_of_chat("dingtalk", "cid-sfj") == "司法局"
+    assert org.department_of_chat("wecom", "wrk-sfj") == "司法局"
+    assert org.department_of_chat("wecom", "cid-sfj") == ""  # another platform's id
+    assert org.department_of_chat("dingtalk", "cid-both") == ""  # shared: people bind
+    assert org.department_of_chat("dingtalk", "") == ""
+
+
+def test_members_may_have_an_email_address(doc):
+    doc["members"] = [
+        {"platform": "dingtalk", "user_id": "s1", "department": "司法局", "role": "liaison",
+         "email": "lisi@jinfeng.gov.cn"},
+    ]  # fmt: skip
+    assert org_from_dict(copy.deepcopy(doc)).members[0].email == "lisi@jinfeng.gov.cn"
+    doc["members"][0]["email"] = "lisi at jinfeng"
+    with pytest.raises(OrgError, match=r"members\[0\]: field 'email' is not an e-mail address"):
+        org_from_dict(doc)

@@ -1,4 +1,5 @@
 import datetime as dt
+import html
 import io
 import zipfile
 
@@ -12,6 +13,7 @@ from bot.progress import Assignment, Material, Role, Status
 from bot.reports import (
     COLUMNS,
     CatalogRow,
+    Sender,
     actor_label,
     department_workbook,
     district_workbook,
@@ -64,7 +66,9 @@ JUSTICE = {
         Status.DONE,
         materials=(
             Material("行政审批事项清单", URL, "张三", "2020-08-14T02:30:00Z"),
-            Material("2019年压缩办理时限情况说明", "", "李四", "2020-08-15T09:05:00+00:00"),
+            Material(
+                "2019年压缩办理时限情况说明", "", "李四", "2020-08-15T09:05:00+00:00", "档案室3号柜"
+            ),
         ),
         explanation="已在区政府网站公开。\n清单随机构改革动态调整。",
         updated_by="张三",
@@ -129,10 +133,12 @@ def test_department_workbook_header(dept_book):
         "材料名称",
         "类型",
         "网址",
+        "存放位置",
         "报送说明",
         "状态",
         "提交人",
         "时间",
+        "备注",
     ]
     assert ws.freeze_panes == "A4"
     assert ws.column_dimensions["D"].width >= 30
@@ -148,19 +154,23 @@ def test_one_row_per_material_in_indicator_order(dept_book):
         "行政审批事项清单",
         "网上链接",
         URL,
+        None,
         explanation,
         "已完成",
         "张三",
         "2020-08-14 10:30",
+        None,
     ]
     assert values(ws, 5) == common1 + [
         "2019年压缩办理时限情况说明",
         "纸质",
         None,
+        "档案室3号柜",
         explanation,
         "已完成",
         "李四",
         "2020-08-15 17:05",
+        None,
     ]
     # an assignment without material still gets its row
     assert values(ws, 6)[:1] + values(ws, 6)[5:] == [
@@ -170,15 +180,17 @@ def test_one_row_per_material_in_indicator_order(dept_book):
         None,
         None,
         None,
+        None,
         "未开始",
     ] + [
         None,
         None,
+        None,
     ]
     assert values(ws, 7)[0] == 8
-    assert values(ws, 7)[10] == "已退回（链接无法打开）"
+    assert values(ws, 7)[11] == "已退回（链接无法打开）"
     assert values(ws, 8)[0] == 12
-    assert values(ws, 8)[10:] == ["不涉及（本单位无此职能）", "张三", "2020-08-16 16:00"]
+    assert values(ws, 8)[11:] == ["不涉及（本单位无此职能）", "张三", "2020-08-16 16:00", None]
     assert ws.max_row == 8
 
 
@@ -218,6 +230,9 @@ def test_department_summary_sheet(dept_book):
     assert table["完成率"] == 0.5
     assert (table["牵头项数"], table["配合项数"]) == (2, 2)
     assert (table["网上链接"], table["纸质"]) == (2, 1)
+    assert table["纸质材料存放"] == (
+        "纸质材料1件不随本次报送发送，由本单位整理成册备现场查验，存放于：档案室3号柜（1件）。"
+    )
 
 
 def test_empty_department_workbook():
@@ -318,7 +333,8 @@ def test_document_title_and_overview(document):
     assert texts[0] == "司法局关于2020年金凤区法治政府建设示范创建资料报送的说明"
     assert "银金法办发〔2020〕27号" in texts[1]
     assert "共承担4项指标（牵头2项、配合2项），已完成2项" in texts[1]
-    assert "网上链接2条、纸质材料1件" in texts[1]
+    assert "共报送网上链接2条。纸质材料1件不随本次报送发送" in texts[1]
+    assert "存放于：档案室3号柜（1件）" in texts[1]
     assert texts[-2:] == ["司法局", "2020年8月19日"]
 
 
@@ -326,32 +342,39 @@ def test_document_sections_in_indicator_order(document):
     texts = [p.text for p in document.paragraphs]
     headings = [t for t in texts if t.startswith("第") and "项（" in t]
     assert [h.split("项")[0] for h in headings] == ["第1", "第2", "第8", "第12"]
-    first = headings[0]
-    assert first.startswith("第1项（牵头）向社会公布本级政府全部行政审批事项清单")
-    assert first.endswith("…") and len(first) < 60
-    assert headings[1] == "第2项（配合）全面清理规范行政审批中介服务事项"
+    assert headings[0] == "第1项（牵头）行政审批制度改革全面推行"
+    assert headings[1] == "第2项（配合）行政审批制度改革全面推行"
 
     def section(n):
         start = texts.index(headings[n])
         end = texts.index(headings[n + 1]) if n + 1 < len(headings) else len(texts) - 3
         return texts[start + 1 : end]
 
+    # the requirement in full, never cut with 「…」
     assert section(0) == [
+        f"指标要求：{INDICATORS[1].level3}",
         "完成情况：已完成",
         "已在区政府网站公开。",
         "清单随机构改革动态调整。",
         "报送材料：",
         f"（1）行政审批事项清单：{URL}",
-        "（2）2019年压缩办理时限情况说明：纸质材料，已整理成册备查",
+        "（2）2019年压缩办理时限情况说明：纸质材料，存放于档案室3号柜",
     ]
-    assert section(1) == ["完成情况：未开始", "（尚未填写说明）", "报送材料：（暂无材料）"]
+    assert not any("…" in t for t in texts)
+    assert section(1) == [
+        f"指标要求：{INDICATORS[2].level3}",
+        "完成情况：未开始",
+        "（尚未填写说明）",
+        "报送材料：（暂无材料）",
+    ]
     assert section(2) == [
+        f"指标要求：{INDICATORS[8].level3}",
         "完成情况：已退回（链接无法打开）",
         "（尚未填写说明）",
         "报送材料：",
         f"（1）{EVIL_TITLE}：javascript:alert(1)",
     ]
-    assert section(3)[0] == "完成情况：不涉及（本单位无此职能）"
+    assert section(3)[1] == "完成情况：不涉及（本单位无此职能）"
 
 
 def test_document_links_only_for_http(document):
@@ -380,3 +403,151 @@ def test_document_uses_a4_and_chinese_fonts(document):
 )  # fmt: skip
 def test_an_actor_without_a_name_reads_as_who_it_is(actor, label):
     assert actor_label(actor) == label
+
+
+# --- 涉密, ★, bonus and deduction items, and what a 报送 says (issue 12) ----------------------
+
+SECRET_IND = Indicator(
+    id=77,
+    level1="行政权力制约监督科学有效",
+    level2="全面推进政务公开。",
+    level3="政府新闻发言人、突发事件信息发布等制度完善。",
+    evidence="网络舆情处置工作方案。(涉密)",
+    evidence_from=None,
+    lead=("司法局",),
+    cooperate=(),
+    star=False,
+    kind="regular",
+)
+SECRET_TITLE = "2020年舆情应对内部预案"
+SECRET_URL = "https://intranet.example.cn/yuqing.docx"  # old data: a link stored before the rule
+SECRET_WORDS = "预案第三章规定了处置流程"
+MARKED_TITLE = "执法人员名册"  # a material the department marked 涉密 on an ordinary item
+
+
+def extra_ind(id: int, kind: str, level3: str) -> Indicator:
+    return Indicator(id, "附加项", "减分项。" if kind == "deduction" else "加分项。", level3,
+                     "", None, ("司法局",), (), False, kind)  # fmt: skip
+
+
+DEDUCT_98 = extra_ind(98, "deduction", "发生严重违法行政行为的。")
+DEDUCT_99 = extra_ind(99, "deduction", "在申报材料中，故意编造、虚构有关数据的。")
+BONUS_96 = extra_ind(96, "bonus", "法治政府建设有关工作获得省部级以上表彰、奖励的。")
+
+NOTICE_ROWS = [
+    CatalogRow(
+        SECRET_IND,
+        Assignment(
+            77,
+            "司法局",
+            Role.LEAD,
+            Status.APPROVED,
+            explanation=SECRET_WORDS,
+            materials=(
+                Material(SECRET_TITLE, "", "张三", "2020-08-14T02:30:00Z", "机要室"),
+                Material("预案全文", SECRET_URL, "张三", "2020-08-14T02:31:00Z"),
+            ),
+        ),
+    ),  # fmt: skip
+    CatalogRow(
+        INDICATORS[1],
+        Assignment(
+            1,
+            "司法局",
+            Role.LEAD,
+            Status.RETURNED,
+            reason="缺少2019年台账",
+            rectification="已补充2019年以来的清单调整记录",
+            materials=(
+                Material(MARKED_TITLE, "", "张三", "", "机要室", secret=True),
+                Material("清单", URL, "张三", ""),
+            ),
+        ),
+        starred=True,
+    ),  # fmt: skip
+    CatalogRow(INDICATORS[2], Assignment(2, "司法局", Role.COOPERATE, Status.TODO)),
+    CatalogRow(BONUS_96, Assignment(96, "司法局", Role.LEAD, Status.TODO)),
+    CatalogRow(
+        DEDUCT_98,
+        Assignment(
+            98, "司法局", Role.LEAD, Status.DONE, explanation="本单位无发生严重违法行政行为的情形。"
+        ),
+    ),  # fmt: skip
+    CatalogRow(DEDUCT_99, Assignment(99, "司法局", Role.LEAD, Status.TODO)),
+]
+SENDER = Sender("张三", dt.datetime(2020, 8, 18, 2, 0, tzinfo=dt.UTC))
+
+
+def every_text(data: bytes) -> str:
+    """Everything a file holds, as text: the xml of every part, character references resolved
+    (openpyxl writes 涉 as &#28041;)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        return html.unescape("".join(z.read(n).decode("utf-8", "replace") for n in z.namelist()))
+
+
+@pytest.mark.parametrize("sender", [None, SENDER], ids=["export", "submission"])
+def test_nothing_secret_leaves_in_any_file(sender):
+    book = department_workbook(CAMPAIGN, "司法局", NOTICE_ROWS, GENERATED, sender=sender)
+    doc = explanation_document(CAMPAIGN, "司法局", NOTICE_ROWS, GENERATED, sender=sender)
+    catalog = Catalog(CAMPAIGN, {r.indicator.id: r.indicator for r in NOTICE_ROWS})
+    district = district_workbook(
+        CAMPAIGN, catalog, ["司法局"],
+        {(r.indicator.id, "司法局"): r.assignment for r in NOTICE_ROWS}, GENERATED,
+    )  # fmt: skip
+    for data in (book, doc, district):
+        text = every_text(data)
+        for secret in (SECRET_TITLE, SECRET_URL, SECRET_WORDS, MARKED_TITLE):
+            assert secret not in text
+        assert "涉密材料，现场查阅" in text and "机要室" in text
+    ws = load(book)["资料目录"]
+    rows = [values(ws, r) for r in range(4, ws.max_row + 1)]
+    secret_rows = [r for r in rows if r[6] == "涉密材料，现场查阅"]
+    assert [(r[0], r[7], r[8], r[9]) for r in secret_rows] == [
+        (1, "纸质（涉密）", None, "机要室"),
+        (77, "纸质（涉密）", None, "机要室"),
+        (77, "纸质（涉密）", None, None),  # the old link: no address, not clickable
+    ]
+    assert all(r[10] == "涉密，现场查阅" for r in rows if r[0] == 77)
+    linked = [c.hyperlink.target for row in ws.iter_rows() for c in row if c.hyperlink]
+    assert linked == [URL]
+
+
+def test_star_rectification_shows_in_both_files():
+    ws = load(department_workbook(CAMPAIGN, "司法局", NOTICE_ROWS, GENERATED))["资料目录"]
+    remarks = {values(ws, r)[0]: values(ws, r)[14] for r in range(4, ws.max_row + 1)}
+    assert remarks[1] == "★需进一步加强整改；整改说明：已补充2019年以来的清单调整记录"
+    assert remarks[77] == "考评要点注明涉密：纸质材料现场查阅"
+    assert remarks[96] == "加分项（自愿申报）"
+    assert remarks[2] is None
+    doc = docx.Document(
+        io.BytesIO(explanation_document(CAMPAIGN, "司法局", NOTICE_ROWS, GENERATED))
+    )
+    texts = [p.text for p in doc.paragraphs]
+    assert "备注：★需进一步加强整改。整改说明：已补充2019年以来的清单调整记录" in texts
+
+
+def test_a_submission_says_what_the_department_says_and_who_sent_it():
+    book = load(department_workbook(CAMPAIGN, "司法局", NOTICE_ROWS, GENERATED, sender=SENDER))
+    ws = book["资料目录"]
+    states = {values(ws, r)[11] for r in range(4, ws.max_row + 1)}
+    assert states == {"已完成", "进行中", "未开始"}  # no 已通过 / 已退回: those are the office's
+    summary = {r[0]: r[1] for r in book["汇总"].iter_rows(min_row=3, values_only=True) if r[0]}
+    assert summary["报送人"] == "张三" and summary["报送时间"] == "2020-08-18 10:00"
+    assert summary["真实性承诺"].startswith("本单位承诺：所报送的资料目录")
+    assert summary["合计"] == 3  # bonus and deduction items are not chores
+    doc = explanation_document(CAMPAIGN, "司法局", NOTICE_ROWS, GENERATED, sender=SENDER)
+    texts = [p.text for p in docx.Document(io.BytesIO(doc)).paragraphs]
+    joined = "\n".join(texts)
+    for internal in ("完成情况", "已通过", "已退回", "（尚未填写说明）", "（暂无材料）", "…"):
+        assert internal not in joined
+    assert "以下指标本次尚未报送材料：第2项。" in texts
+    headings = [t.split("（")[0] for t in texts if t.startswith("第") and "项（" in t]
+    assert headings == ["第1项", "第77项"]  # the bonus item has nothing: not listed
+    assert "减分项声明" in texts and "第98项：本单位无发生严重违法行政行为的情形。" in texts
+    assert not any(t.startswith("第99项") for t in texts)  # answered by the statement below
+    assert texts[-5].startswith("本单位承诺：所报送的资料目录、网址链接及报送材料说明真实、准确")
+    assert texts[-4] == "报送人：张三（司法局）　报送时间：2020-08-18 10:00"
+    assert (
+        "纸质材料2件不随本次报送发送，由本单位整理成册备现场查验，存放于：机要室（2件）。"
+        in texts[1]
+    )
