@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
@@ -283,6 +284,10 @@ class Settings:
             problem = url and _url_problem(name, url, schemes)
             if problem:
                 out.append(problem)
+        if not re.fullmatch(r"[A-Za-z0-9_]{1,32}", self.key_prefix):
+            # It names the RQ queues and job ids too (bot/queue.py), which allow [A-Za-z0-9_-]
+            # only; without '-' no two prefixes make the same queue name.
+            out.append(f"DUBAN_KEY_PREFIX: 1 to 32 letters, digits or _, not {self.key_prefix!r}")
         if self.dingtalk_reply not in ("queue", "inline"):
             out.append(f"DUBAN_DINGTALK_REPLY: 'queue' or 'inline', not {self.dingtalk_reply!r}")
         if not self.demo and not self.secret_key and self.admin_password:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bot.config import Settings
 from bot.embedded import EmbeddedRedis
-from bot.queue import ANSWERS_QUEUE
+from bot.queue import ANSWERS
 
 GUNICORN_CONF = Path(__file__).resolve().parent.parent / "deploy" / "gunicorn.conf.py"
 
@@ -62,7 +62,7 @@ def main() -> int:
             "--bind", f"127.0.0.1:{port}", "--access-logfile", "-",
         ],
         "worker": [py, "-m", "bot.worker"],
-        "answers": [py, "-m", "bot.worker", "--queue", ANSWERS_QUEUE],  # see bot/inbox.py
+        "answers": [py, "-m", "bot.worker", "--queue", ANSWERS],  # see bot/inbox.py
         "scheduler": [py, "-m", "bot.scheduler"],
     }  # fmt: skip
     procs: dict[str, subprocess.Popen] = {}

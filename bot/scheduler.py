@@ -49,11 +49,11 @@ def retry_releaser(queue: Queue) -> Callable[[float], int]:
 def build_scheduler(settings: Settings, client: redis.Redis) -> Scheduler:
     clock = make_clock(settings.fake_now, settings.clock_speed)
     store = RedisStore(client, settings.key_prefix, clock)
-    queue = make_queue(client)
+    queue = make_queue(client, settings.key_prefix)
     return Scheduler(
         store,
         WorkCalendar.from_settings(settings),
-        make_enqueue(queue),
+        make_enqueue(queue, settings.key_prefix),
         schedule_table(settings),
         clock,
         release_retries=retry_releaser(queue),

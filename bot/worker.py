@@ -11,21 +11,25 @@ import redis
 from rq import Queue, Worker
 
 from bot.config import Settings
-from bot.queue import QUEUE_NAME
+from bot.queue import KINDS, MAIN, queue_name
 from bot.runtime import redis_url_for
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bot.worker")
-    ap.add_argument("--queue", action="append", help=f"queue to work (default {QUEUE_NAME})")
-    queues = ap.parse_args(argv).queue or [QUEUE_NAME]
+    ap.add_argument(
+        "--queue", action="append", choices=KINDS, help=f"queue to work (default {MAIN})"
+    )
+    ap.add_argument("--burst", action="store_true", help="work what is queued, then exit")
+    args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
     settings = Settings.from_env()
+    queues = [queue_name(settings.key_prefix, kind) for kind in args.queue or [MAIN]]
     url, _ = redis_url_for(settings)
     conn = redis.Redis.from_url(url)
     _warm()
     worker = Worker([Queue(q, connection=conn) for q in queues], connection=conn)
-    worker.work(with_scheduler=False)
+    worker.work(with_scheduler=False, burst=args.burst)
     return 0
 
 

@@ -31,7 +31,7 @@ from bot import delivery, texts
 from bot.jobs import JOB_LABELS
 from bot.messages import Incoming
 from bot.progress import STATUS_LABELS, Status
-from bot.queue import QUEUE_NAME
+from bot.queue import make_queue
 from bot.schedule import job_id
 from bot.web import views
 from bot.web.common import check_csrf, csrf_token, install, runtime, secure_headers
@@ -342,7 +342,7 @@ def audit():
 
 
 def queue_health(rt) -> dict:
-    q = Queue(QUEUE_NAME, connection=rt.redis)
+    q = make_queue(rt.redis, rt.settings.key_prefix)
     return {
         "queued": q.count,
         "started": q.started_job_registry.count,
@@ -402,7 +402,7 @@ def retry_delivery():
 def retry_jobs():
     """Run failed background jobs again: one (job_id) or all of them."""
     rt = runtime()
-    q = Queue(QUEUE_NAME, connection=rt.redis)
+    q = make_queue(rt.redis, rt.settings.key_prefix)
     wanted = request.form.get("job_id", "")
     ids = [wanted] if wanted else q.failed_job_registry.get_job_ids()
     n = 0

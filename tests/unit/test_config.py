@@ -82,3 +82,12 @@ def test_a_complete_platform_is_enabled():
         }
     )
     assert s.dingtalk_enabled
+
+
+@pytest.mark.parametrize("prefix", ["", "duban-answers", "a:b", "沙箱", "x" * 33])
+def test_a_key_prefix_that_could_share_a_queue_or_job_id_is_refused(prefix):
+    """The prefix names the RQ queues and job ids too: `duban-answers` would be the default
+    deployment's answers queue."""
+    with pytest.raises(ConfigError, match="DUBAN_KEY_PREFIX"):
+        Settings.from_env({"DUBAN_KEY_PREFIX": prefix})
+    assert Settings.from_env({"DUBAN_KEY_PREFIX": "sbx_2"}).key_prefix == "sbx_2"
