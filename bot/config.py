@@ -122,7 +122,7 @@ class Settings:
     secret_key: str = ""
     admin_password: str = ""
     api_token: str = ""
-    public_url: str = "http://127.0.0.1:8000"
+    public_url: str = "http://127.0.0.1:8000"  # unset: http://127.0.0.1:$PORT when PORT is set
     demo: bool = False
     # time and calendar
     tz: str = "Asia/Shanghai"
@@ -218,6 +218,11 @@ class Settings:
                 values[f.name] = coerce.get(f.name, str)(raw)
             except (ValueError, TypeError) as e:
                 problems.append(f"{name}: {e}")
+        port = env.get("PORT", "")
+        if "public_url" not in values and port.isdigit() and 0 < int(port) < 65536:
+            # Links the bot posts lead to where the server really listens: `PORT=8301 make run`
+            # (bot/run.py passes PORT to every process) serves them on 8301, not on 8000.
+            values["public_url"] = f"http://127.0.0.1:{int(port)}"
         s = cls(**values)
         problems += s.problems()
         if problems:

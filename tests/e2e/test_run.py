@@ -141,3 +141,55 @@ def test_make_run_stops_everything_when_a_process_dies(data_dir):
     assert proc.returncode == 1
     assert "意外退出" in err
     assert listening_sockets(port) == 0
+
+
+class Browser:
+    """A sandbox visitor: keeps the session cookie and sends with the page's CSRF token."""
+
+    def __init__(self, port: int):
+        import http.cookiejar
+        import re
+
+        self.base = f"http://127.0.0.1:{port}"
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+        page = self.opener.open(self.base + "/sandbox", timeout=10).read().decode()
+        self.csrf = re.search(r'data-csrf="([^"]+)"', page).group(1)
+
+    def say(self, user_id: str, text: str) -> str:
+        req = urllib.request.Request(
+            self.base + "/sandbox/send",
+            data=json.dumps({"user_id": user_id, "text": text}).encode(),
+            headers={"Content-Type": "application/json", "X-CSRF-Token": self.csrf},
+        )
+        return json.loads(self.opener.open(req, timeout=10).read())["text"]
+
+    def outbox_html(self) -> str:
+        data = json.loads(self.opener.open(self.base + "/sandbox/outbox", timeout=10).read())
+        return "\n".join(i["html"] for g in data["groups"] for i in g["items"])
+
+
+def test_export_links_point_at_the_port_make_run_listens_on(data_dir):
+    """PORT=<free> make run: the link 导出 posts leads to this instance, not to port 8000."""
+    import re
+
+    port = free_port()
+    proc = start(data_dir, port)
+    try:
+        wait_healthy(proc, port)
+        visitor = Browser(port)
+        assert "正在生成司法局的资料目录" in visitor.say("zhangsan", "导出")
+        deadline = time.monotonic() + 60
+        links: list[str] = []
+        while not links and time.monotonic() < deadline:
+            links = re.findall(r'href="(http[^"]+/exports/[^"]+)"', visitor.outbox_html())
+            time.sleep(0.3)
+        assert links, "no export link was posted"
+        for link in links:
+            assert link.startswith(f"http://127.0.0.1:{port}/exports/"), link
+            with urllib.request.urlopen(link, timeout=10) as resp:
+                assert resp.status == 200 and len(resp.read()) > 1000
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)

@@ -91,3 +91,10 @@ def test_a_key_prefix_that_could_share_a_queue_or_job_id_is_refused(prefix):
     with pytest.raises(ConfigError, match="DUBAN_KEY_PREFIX"):
         Settings.from_env({"DUBAN_KEY_PREFIX": prefix})
     assert Settings.from_env({"DUBAN_KEY_PREFIX": "sbx_2"}).key_prefix == "sbx_2"
+
+
+def test_links_follow_port_unless_a_public_url_is_set():
+    assert Settings.from_env({}).public_url == "http://127.0.0.1:8000"
+    assert Settings.from_env({"PORT": "8301"}).public_url == "http://127.0.0.1:8301"
+    public = {"PORT": "8301", "DUBAN_PUBLIC_URL": "https://duban.example.gov.cn"}
+    assert Settings.from_env(public).public_url == "https://duban.example.gov.cn"
