@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Flask, jsonify
 
 from bot.config import Settings
+from bot.datadir import secret_key
 from bot.runtime import Runtime, build_runtime
 from bot.web import hooks
 
@@ -17,7 +18,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     settings = settings or (runtime.settings if runtime else Settings.from_env())
     rt = runtime or build_runtime(settings)
     app = Flask(__name__, static_folder=None)
-    app.config["SECRET_KEY"] = settings.secret_key or "duban-demo-only"
+    # Never a constant: without DUBAN_SECRET_KEY, a random key kept in the data directory and
+    # shared by every process of it (bot/datadir.py).
+    app.config["SECRET_KEY"] = settings.secret_key or secret_key(settings.data_dir)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["duban"] = rt
     app.wsgi_app = hooks.HookRoutes(app.wsgi_app, rt)  # callbacks skip Flask (bot/web/hooks.py)
