@@ -6,7 +6,7 @@ gunicorn 'app:create_app()'
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, redirect, url_for
 
 from bot.config import Settings
 from bot.datadir import secret_key
@@ -30,6 +30,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.register_blueprint(admin.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(sandbox.bp)
+
+    @app.get("/")
+    def root():
+        # Somewhere useful instead of "Not Found": the demo chat, or the office's pages.
+        return redirect("/sandbox" if settings.demo else url_for("admin.overview"))
 
     @app.get("/healthz")
     def healthz():
