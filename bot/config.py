@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ROOT = Path(__file__).resolve().parent.parent
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,8 @@ class Settings:
     api_token: str = ""
     public_url: str = "http://127.0.0.1:8000"  # unset: http://127.0.0.1:$PORT when PORT is set
     demo: bool = False
+    # how much the processes log: debug, info, warning or error (`make run` is quiet: warning)
+    log_level: str = "info"
     # time and calendar
     tz: str = "Asia/Shanghai"
     remind_at: str = "09:00"
@@ -190,6 +193,7 @@ class Settings:
         problems: list[str] = []
         coerce = {
             "demo": _bool,
+            "log_level": lambda v: v.strip().lower(),
             "remind_at": _hhmm,
             "rank_at": _hhmm,
             "quiet_start": _hhmm,
@@ -289,6 +293,8 @@ class Settings:
             problem = url and _url_problem(name, url, schemes)
             if problem:
                 out.append(problem)
+        if self.log_level not in LOG_LEVELS:
+            out.append(f"DUBAN_LOG_LEVEL: one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}")
         if not re.fullmatch(r"[A-Za-z0-9_]{1,32}", self.key_prefix):
             # It names the RQ queues and job ids too (bot/queue.py), which allow [A-Za-z0-9_-]
             # only; without '-' no two prefixes make the same queue name.

@@ -61,10 +61,10 @@ def build_scheduler(settings: Settings, client: redis.Redis) -> Scheduler:
 
 
 def main() -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s scheduler %(levelname)s %(message)s"
-    )
     settings = Settings.from_env()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s scheduler %(levelname)s %(message)s"
+    )
     url, _ = redis_url_for(settings)
     client = redis.Redis.from_url(url, health_check_interval=30)
     scheduler = build_scheduler(settings, client)

@@ -6,6 +6,13 @@ it (bot/run.py adds --bind).
 """
 
 import gc
+import logging
+
+from bot.config import Settings
+
+_level = Settings.from_env().log_level  # DUBAN_LOG_LEVEL; `make run` sets warning (quiet)
+loglevel = _level
+accesslog = "-" if _level in ("debug", "info") else None
 
 workers = 2
 worker_class = "gthread"
@@ -29,3 +36,21 @@ def post_worker_init(worker) -> None:
     what requests create.
     """
     gc.freeze()
+
+
+class _ListeningAt(logging.Filter):
+    """With reuse_port the arbiter opens no socket (each worker binds its own), so gunicorn's
+    "Listening at:" names none; name the bound addresses instead."""
+
+    def __init__(self, binds: list[str]):
+        super().__init__()
+        self.where = ",".join(f"http://{b}" for b in binds) + " (one socket per worker)"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "Listening at: %s (%s)" and record.args and not record.args[0]:
+            record.args = (self.where, *record.args[1:])
+        return True
+
+
+def on_starting(server) -> None:
+    logging.getLogger("gunicorn.error").addFilter(_ListeningAt(server.cfg.bind))
