@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from flask import Flask, jsonify, redirect, url_for
 
+from bot import delivery
 from bot.config import Settings
 from bot.datadir import secret_key
 from bot.runtime import Runtime, build_runtime
 from bot.web import hooks
+
+# How long work may wait before /healthz calls it stuck: a callback is answered within seconds
+# (a minute at worst, by the scheduler's safety net); notices and pushes are swept every minute.
+STUCK_AFTER_S = {"inbox": 60, "outbox": 120, "pushes": 120}
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
@@ -38,11 +43,18 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @app.get("/healthz")
     def healthz():
+        """ok: Redis answers and no work is stuck; "degraded" (503) otherwise, saying what
+        waits: callbacks unanswered for more than a minute, or a stalled outbox or push."""
         try:
-            redis_ok = rt.store.ping()
+            ages = rt.store.waiting_ages(delivery.GROUP)
+            redis_ok = True
         except Exception:  # health must answer even when Redis is down
-            redis_ok = False
-        body = {"status": "ok" if redis_ok else "degraded", "redis": redis_ok}
-        return jsonify(body), (200 if redis_ok else 503)
+            ages, redis_ok = {}, False
+        stuck = {k: round(v) for k, v in ages.items() if v > STUCK_AFTER_S[k]}
+        ok = redis_ok and not stuck
+        body = {"status": "ok" if ok else "degraded", "redis": redis_ok}
+        if stuck:
+            body["stuck"] = stuck  # what waits, and for how many seconds
+        return jsonify(body), (200 if ok else 503)
 
     return app

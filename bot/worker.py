@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 
 import redis
 from rq import Queue, Worker
@@ -24,6 +25,7 @@ from bot.runtime import redis_url_for
 log = logging.getLogger("bot.worker")
 
 RECONNECT_MAX_S = 2.0  # RQ's own wait between reconnects grows to 60 s; Redis is back sooner
+PAUSE_MAX_S = 10.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,22 +43,32 @@ def main(argv: list[str] | None = None) -> int:
     conn = redis.Redis.from_url(url)
     stop = threading.Event()
     warmed = False
+    pause = 0.0  # after Redis refused writes (MISCONF: a full disk), wait longer each time
     while not stop.is_set():
         _on_stop(stop)
-        if not wait_for_redis(conn, stop):
+        if not wait_for_redis(conn, stop) or stop.wait(pause):
             break
-        if not warmed:
-            _warm()
-            warmed = True
-        worker = Worker([Queue(q, connection=conn) for q in queues], connection=conn)
-        worker.max_connection_wait_time = RECONNECT_MAX_S
-        worker.work(with_scheduler=False, burst=args.burst, logging_level=level)
+        try:
+            if not warmed:
+                _warm()
+                warmed = True
+            worker = Worker([Queue(q, connection=conn) for q in queues], connection=conn)
+            worker.max_connection_wait_time = RECONNECT_MAX_S
+            started = time.monotonic()
+            worker.work(with_scheduler=False, burst=args.burst, logging_level=level)
+        except redis.RedisError as e:  # RQ's start-up (register_birth) is outside its loop
+            log.warning("worker could not start: %s", e)
+            pause = min(max(pause * 2, 0.5), PAUSE_MAX_S)
+            continue
         asked = getattr(worker, "_stop_requested", False) or (
             getattr(worker, "_shutdown_requested_date", None) is not None  # asked while idle
         )
         if args.burst or asked or stop.is_set():
             break
-        log.warning("worker lost Redis; waiting for it to come back")
+        log.warning("worker lost Redis; working on as soon as it answers again")
+        # Redis answering but refusing RQ's writes would end each worker at once: back off.
+        quick = time.monotonic() - started < 2
+        pause = min(max(pause * 2, 0.5), PAUSE_MAX_S) if quick else 0.0
     return 0
 
 
