@@ -12,7 +12,7 @@ from bot.config import Settings
 
 _level = Settings.from_env().log_level  # DUBAN_LOG_LEVEL; `make run` sets warning (quiet)
 loglevel = _level
-accesslog = "-" if _level in ("debug", "info") else None
+accesslog = "-" if _level == "debug" else None  # a line per request only when asked
 
 workers = 2
 worker_class = "gthread"
