@@ -12,7 +12,7 @@ from bot import delivery
 from bot.config import Settings
 from bot.datadir import secret_key
 from bot.runtime import Runtime, build_runtime
-from bot.web import hooks
+from bot.web import bodies, hooks
 
 # How long work may wait before /healthz calls it stuck: a callback is answered within seconds
 # (a minute at worst, by the scheduler's safety net); notices and pushes are swept every minute.
@@ -29,6 +29,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["duban"] = rt
     app.wsgi_app = hooks.HookRoutes(app.wsgi_app, rt)  # callbacks skip Flask (bot/web/hooks.py)
+    # Outermost: every body is read within a deadline first, so that slow clients cannot hold
+    # the server's threads (bot/web/bodies.py).
+    app.wsgi_app = bodies.BufferedBodies(app.wsgi_app, settings.max_body_bytes)
 
     from bot.web import admin, api, sandbox
 

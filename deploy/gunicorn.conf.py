@@ -16,7 +16,10 @@ accesslog = "-" if _level == "debug" else None  # a line per request only when a
 
 workers = 2
 worker_class = "gthread"
-threads = 8
+# A thread waiting on a slow client is idle, but it is taken: with 2 x 32 threads, 40 clients
+# that stall mid-body (each ended after 2 s by bot/web/bodies.py) leave hooks and /healthz
+# threads to answer at once (tests/e2e/test_slow_clients.py).
+threads = 32
 # Each worker listens on a socket of its own and the kernel spreads new connections over them;
 # with one shared socket, whichever worker wakes first takes most keep-alive connections (seen
 # 62/38 under load), and the busier one sets the tail latency. bot/run.py checks that the port

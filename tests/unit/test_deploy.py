@@ -25,7 +25,7 @@ def test_conf_serves_two_gthread_workers_each_on_its_own_socket():
     cfg = load_conf()
     assert cfg.workers == 2
     assert cfg.worker_class_str == "gthread"
-    assert cfg.threads == 8
+    assert cfg.threads == 32
     assert cfg.reuse_port is True
     assert cfg.settings["control_socket_disable"].get() is True
 
