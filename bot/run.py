@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import json
 import os
 import shlex
 import signal
@@ -20,6 +21,7 @@ import string
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,10 +118,17 @@ def exit_text(code: int) -> str:
     return f"被信号 {-code} 终止" if code < 0 else f"退出码 {code}"
 
 
-def healthy(port: int) -> bool:
+def serving(port: int) -> bool:
+    """Whether the web server answers and reaches Redis (work left stuck by an earlier run makes
+    /healthz say 503 for a minute; the service is up all the same)."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
             return resp.status == 200
+    except urllib.error.HTTPError as e:
+        try:
+            return json.loads(e.read()).get("redis") is True
+        except ValueError:
+            return False
     except OSError:
         return False
 
@@ -220,7 +229,7 @@ class Supervisor:
                 gave_up = self._tend()
                 if gave_up:
                     break
-                if not announced and healthy(self.port):
+                if not announced and serving(self.port):
                     print(banner(self.settings, str(self.port)), flush=True)
                     announced = True
                 time.sleep(0.2)

@@ -31,14 +31,22 @@ PAUSE_MAX_S = 10.0
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bot.worker")
     ap.add_argument(
-        "--queue", action="append", choices=KINDS, help=f"queue to work (default {MAIN})"
+        "--queue",
+        action="append",
+        metavar="|".join(KINDS),
+        help=f"queue to work (default {MAIN}); the deployment's full queue name works too",
     )
     ap.add_argument("--burst", action="store_true", help="work what is queued, then exit")
     args = ap.parse_args(argv)
     settings = Settings.from_env()
     level = settings.log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s worker %(levelname)s %(message)s")
-    queues = [queue_name(settings.key_prefix, kind) for kind in args.queue or [MAIN]]
+    names = {queue_name(settings.key_prefix, kind): kind for kind in KINDS}
+    kinds = [names.get(q, q) for q in args.queue or [MAIN]]  # duban-answers: answers
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        ap.error(f"unknown queue {unknown[0]!r}: one of {', '.join(KINDS)}")
+    queues = [queue_name(settings.key_prefix, kind) for kind in kinds]
     url, _ = redis_url_for(settings)
     conn = redis.Redis.from_url(url)
     stop = threading.Event()

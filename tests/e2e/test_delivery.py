@@ -31,6 +31,7 @@ from bot.queue import ANSWERS, make_enqueue, make_queue
 from bot.render import strip_part_prefix
 from bot.scheduler import retry_releaser
 from bot.store import RedisStore
+from tests.e2e.runner import children_of
 from tests.stubs.platform_server import (
     DINGTALK_GROUP_SEND,
     DINGTALK_ROBOT,
@@ -42,12 +43,6 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPT = "司法局"
 DING_SECRET = "SEC0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 WINDOW_S = 3.0
-
-
-@pytest.fixture
-def stub():
-    with PlatformStub() as server:
-        yield server
 
 
 class World:
@@ -150,19 +145,6 @@ class World:
                 return
             time.sleep(0.05)
         raise AssertionError(f"timed out waiting for {what or predicate}")
-
-
-def children_of(pid: int) -> list[int]:
-    """Direct children of a process, from /proc (Linux)."""
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(stat.parent.name))
-    return out
 
 
 @pytest.fixture

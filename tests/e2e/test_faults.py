@@ -38,12 +38,6 @@ DEPT = "司法局"
 
 
 @pytest.fixture
-def stub():
-    with PlatformStub() as server:
-        yield server
-
-
-@pytest.fixture
 def short_dir():
     path = tempfile.mkdtemp(prefix="duban-f-")  # a unix socket path has 107 bytes
     yield Path(path)

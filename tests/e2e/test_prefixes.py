@@ -59,7 +59,7 @@ def test_a_job_enqueued_by_one_deployment_is_never_run_by_the_others_worker(
         assert make_queue(rt.redis, p).job_ids == [ids[p]]
 
     run_worker(envs["sbx"])  # the sandbox's worker, main queue
-    run_worker(envs["sbx"], "--queue", ANSWERS)  # and its answers worker
+    run_worker(envs["sbx"], "--queue", "sbx-answers")  # its answers worker (the full name)
     assert Job.fetch(ids["sbx"], connection=redis_client).get_status() == "finished"
     assert Job.fetch(ids["prod"], connection=redis_client).get_status() == "queued"
     assert notices(rts["prod"]) == []  # production's ranking was not sent by the sandbox
