@@ -30,6 +30,7 @@ _YAML_PROBLEMS = (
     ("expected ',' or '}'", "花括号「{ }」没有闭合"),
     ("found undefined alias", "引用了未定义的别名（*名称）"),
     ("found duplicate anchor", "锚点（&名称）重复"),
+    ("found duplicate key", "同一处重复写了同一个字段（只能写一次）"),
 )
 
 # The loaders' field problems (bot/yamlfields.py and its callers), in Chinese.

@@ -34,9 +34,14 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineMap:
     for key_node, _ in node.value:
         try:
             key = loader.construct_object(key_node, deep=True)
-            out.key_lines.setdefault(key, key_node.start_mark.line + 1)
         except TypeError:  # an unhashable key: construct_mapping has refused it already
-            pass
+            continue
+        if key in out.key_lines:  # YAML would keep the last one silently
+            raise yaml.constructor.ConstructorError(
+                "while constructing a mapping", node.start_mark,
+                f"found duplicate key {key!r}", key_node.start_mark,
+            )  # fmt: skip
+        out.key_lines[key] = key_node.start_mark.line + 1
     return out
 
 

@@ -31,6 +31,7 @@ def _binary(path: Path) -> None:
 
 
 ORG_DEPT = "  - name: 司法局"
+ID12_LEVEL1 = "  - id: 12\n    level1: 政府职能依法全面履行\n"
 CASES = {
     "indicators missing": ("indicators.yaml", None, "找不到数据文件", None),
     "org missing": ("org.yaml", None, "找不到数据文件", None),
@@ -68,6 +69,18 @@ CASES = {
         ),
         "org.yaml 第 {line} 行：members[0] 的字段「department」不对应任何部门：'司法厅'。",
         ("org.yaml", "user_id: zhangsan"),
+    ),
+    "indicators duplicate field": (
+        "indicators.yaml",
+        _edit("indicators.yaml", ID12_LEVEL1, ID12_LEVEL1 + "    level1: 重复\n"),
+        "indicators.yaml 第 {line} 行第 5 列：同一处重复写了同一个字段（只能写一次）",
+        ("indicators.yaml", "  - id: 12"),
+    ),
+    "org and indicators disagree": (
+        "org.yaml",
+        _edit("org.yaml", "  各镇: [镇]\n", ""),
+        "org.yaml 与 indicators.yaml 不一致",
+        None,
     ),
 }
 
