@@ -1,8 +1,8 @@
 """How the web process is served: `gunicorn -c deploy/gunicorn.conf.py 'app:create_app()'`.
 
-`make run` (bot/run.py) and the hook bench (bench/hooks.py, for both servers it compares) start
-gunicorn with this file, so what is measured is what runs. Options on the command line override
-it (bot/run.py adds --bind).
+`make run` (deploy/Procfile's `web`) and the hook bench (bench/hooks.py, for both servers it
+compares) start gunicorn with this file, so what is measured is what runs. Options on the
+command line override it (the Procfile adds --bind).
 """
 
 import gc
