@@ -214,3 +214,11 @@ def test_export_links_point_at_the_port_make_run_listens_on(runs):
         assert link.startswith(f"http://127.0.0.1:{port}/exports/"), link
         with urllib.request.urlopen(link, timeout=10) as resp:
             assert resp.status == 200 and len(resp.read()) > 1000
+
+
+def test_make_run_names_a_bad_setting_without_a_traceback(runs, data_dir):
+    run = runs(free_port(), DUBAN_TZ="Asia/Shangai")
+    assert run.wait() == 2
+    assert "督办没有启动：配置有误" in run.err and "DUBAN_TZ" in run.err
+    assert "Traceback" not in run.err
+    assert not (Path(data_dir) / "redis.sock").exists()
