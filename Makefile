@@ -2,20 +2,29 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# `make run` needs the runtime dependencies only; `make test` (and `make install`) add the
+# development tools (pytest, ruff, Playwright, schemathesis) of pyproject's [dev] extra.
+RUN_STAMP := $(VENV)/.run-stamp
 STAMP := $(VENV)/.installed-stamp
+PIP := $(PY) -m pip install -qq --disable-pip-version-check
 
 .PHONY: install run test lint format bench bench-hooks bench-e2e bench-profile bench-pushes bench-admin console clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
-	touch $(STAMP)
+$(RUN_STAMP): pyproject.toml
+	@echo "正在安装依赖（约1分钟）……"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PIP) -e .
+	@touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
+	@echo "正在安装开发和测试工具……"
+	@$(PIP) -e '.[dev]'
+	@touch $(STAMP)
 
 install: $(STAMP)
 
-run: $(STAMP)
-	DUBAN_DEMO=$${DUBAN_DEMO:-1} $(PY) -m bot.run
+run: $(RUN_STAMP)
+	@DUBAN_DEMO=$${DUBAN_DEMO:-1} $(PY) -m bot.run
 
 test: $(STAMP)
 	$(PY) -m pytest
@@ -47,7 +56,7 @@ bench-pushes: $(STAMP)
 bench-admin: $(STAMP)
 	$(PY) -m bench.admin
 
-console: $(STAMP)
+console: $(RUN_STAMP)
 	$(PY) -m bot.console --user demo --name 演示用户
 
 clean:

@@ -6,19 +6,27 @@ gunicorn 'app:create_app()'
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, redirect, url_for
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from bot import delivery
 from bot.config import Settings
+from bot.datadir import secret_key
 from bot.runtime import Runtime, build_runtime
-from bot.web import hooks
+from bot.web import bodies, hooks
+
+# How long work may wait before /healthz calls it stuck: a callback is answered within seconds
+# (a minute at worst, by the scheduler's safety net); notices and pushes are swept every minute.
+STUCK_AFTER_S = {"inbox": 60, "outbox": 120, "pushes": 120}
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
     settings = settings or (runtime.settings if runtime else Settings.from_env())
     rt = runtime or build_runtime(settings)
     app = Flask(__name__, static_folder=None)
-    app.config["SECRET_KEY"] = settings.secret_key or "duban-demo-only"
+    # Never a constant: without DUBAN_SECRET_KEY, a random key kept in the data directory and
+    # shared by every process of it (bot/datadir.py).
+    app.config["SECRET_KEY"] = settings.secret_key or secret_key(settings.data_dir)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["duban"] = rt
     app.wsgi_app = hooks.HookRoutes(app.wsgi_app, rt)  # callbacks skip Flask (bot/web/hooks.py)
@@ -29,6 +37,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         # https://werkzeug.palletsprojects.com/en/stable/middleware/proxy_fix/
         n = settings.reverse_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)
+    # Outermost: every body is read within a deadline first, so that slow clients cannot hold
+    # the server's threads (bot/web/bodies.py).
+    app.wsgi_app = bodies.BufferedBodies(app.wsgi_app, settings.max_body_bytes)
 
     from bot.web import admin, api, sandbox
 
@@ -36,13 +47,25 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.register_blueprint(api.bp)
     app.register_blueprint(sandbox.bp)
 
+    @app.get("/")
+    def root():
+        # Somewhere useful instead of "Not Found": the demo chat, or the office's pages.
+        return redirect("/sandbox" if settings.demo else url_for("admin.overview"))
+
     @app.get("/healthz")
     def healthz():
+        """ok: Redis answers and no work is stuck; "degraded" (503) otherwise, saying what
+        waits: callbacks unanswered for more than a minute, or a stalled outbox or push."""
         try:
-            redis_ok = rt.store.ping()
+            ages = rt.store.waiting_ages(delivery.GROUP)
+            redis_ok = True
         except Exception:  # health must answer even when Redis is down
-            redis_ok = False
-        body = {"status": "ok" if redis_ok else "degraded", "redis": redis_ok}
-        return jsonify(body), (200 if redis_ok else 503)
+            ages, redis_ok = {}, False
+        stuck = {k: round(v) for k, v in ages.items() if v > STUCK_AFTER_S[k]}
+        ok = redis_ok and not stuck
+        body = {"status": "ok" if ok else "degraded", "redis": redis_ok}
+        if stuck:
+            body["stuck"] = stuck  # what waits, and for how many seconds
+        return jsonify(body), (200 if ok else 503)
 
     return app

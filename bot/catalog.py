@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from bot.yamlfields import Fields
+from bot.yamlfields import Fields, load_yaml
 
 KINDS = ("regular", "bonus", "deduction")
 
@@ -376,7 +376,7 @@ def load_catalog(path: str | Path) -> Catalog:
     """Read and validate `indicators.yaml`; raise CatalogError naming the indicator and field."""
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = load_yaml(p)  # mappings keep their lines for the errors
     except yaml.YAMLError as e:
         raise CatalogError(f"{p.name}: not valid YAML: {e}") from e
     return catalog_from_dict(data, p.name)

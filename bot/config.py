@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
@@ -14,6 +15,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ROOT = Path(__file__).resolve().parent.parent
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 @dataclass(frozen=True)
@@ -127,11 +129,13 @@ class Settings:
     secret_key: str = ""
     admin_password: str = ""
     api_token: str = ""
-    public_url: str = "http://127.0.0.1:8000"
+    public_url: str = "http://127.0.0.1:8000"  # unset: http://127.0.0.1:$PORT when PORT is set
     demo: bool = False
     # how many reverse proxies (nginx) stand in front of the web process: the client's address
     # and scheme are then taken from their X-Forwarded-For / X-Forwarded-Proto
     reverse_proxies: int = 0
+    # how much the processes log: debug, info, warning or error (`make run` is quiet: warning)
+    log_level: str = "info"
     # time and calendar
     tz: str = "Asia/Shanghai"
     remind_at: str = "09:00"
@@ -199,6 +203,7 @@ class Settings:
         problems: list[str] = []
         coerce = {
             "demo": _bool,
+            "log_level": lambda v: v.strip().lower(),
             "remind_at": _hhmm,
             "rank_at": _hhmm,
             "quiet_start": _hhmm,
@@ -228,6 +233,11 @@ class Settings:
                 values[f.name] = coerce.get(f.name, str)(raw)
             except (ValueError, TypeError) as e:
                 problems.append(f"{name}: {e}")
+        port = env.get("PORT", "")
+        if "public_url" not in values and port.isdigit() and 0 < int(port) < 65536:
+            # Links the bot posts lead to where the server really listens: `PORT=8301 make run`
+            # (bot/run.py passes PORT to every process) serves them on 8301, not on 8000.
+            values["public_url"] = f"http://127.0.0.1:{int(port)}"
         s = cls(**values)
         problems += s.problems()
         if problems:
@@ -294,6 +304,12 @@ class Settings:
             problem = url and _url_problem(name, url, schemes)
             if problem:
                 out.append(problem)
+        if self.log_level not in LOG_LEVELS:
+            out.append(f"DUBAN_LOG_LEVEL: one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}")
+        if not re.fullmatch(r"[A-Za-z0-9_]{1,32}", self.key_prefix):
+            # It names the RQ queues and job ids too (bot/queue.py), which allow [A-Za-z0-9_-]
+            # only; without '-' no two prefixes make the same queue name.
+            out.append(f"DUBAN_KEY_PREFIX: 1 to 32 letters, digits or _, not {self.key_prefix!r}")
         if self.dingtalk_reply not in ("queue", "inline"):
             out.append(f"DUBAN_DINGTALK_REPLY: 'queue' or 'inline', not {self.dingtalk_reply!r}")
         for name, at in (("DUBAN_REMIND_AT", self.remind_at), ("DUBAN_RANK_AT", self.rank_at)):

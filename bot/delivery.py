@@ -67,7 +67,7 @@ from bot.platforms.dingtalk import (
     sign_webhook_url,
 )
 from bot.platforms.wecom import webhook_bodies, webhook_url
-from bot.queue import make_queue
+from bot.queue import job_key, make_queue
 from bot.render import ALL
 from bot.store import RedisStore
 
@@ -237,7 +237,8 @@ class Delivery:
             url, _ = redis_url_for(settings)
             client = redis.Redis.from_url(url, health_check_interval=30)
         store = RedisStore(client, settings.key_prefix)
-        return cls(settings, store, load_org(settings.org_path), make_queue(client))
+        org = load_org(settings.org_path)
+        return cls(settings, store, org, make_queue(client, settings.key_prefix))
 
     @property
     def connect_timeout(self) -> float:
@@ -304,7 +305,7 @@ def enqueue_push(ctx: Delivery, spec: dict, job_id: str, delay_s: float = 0.0) -
     """Record the push's lease (until it starts plus push_lease_s), then enqueue its job."""
     until = ctx.clock() + delay_s + ctx.settings.push_lease_s
     ctx.store.lease_push(spec["lease_id"], json.dumps(spec, ensure_ascii=False), until)
-    opts = _push_options(ctx, job_id, spec)
+    opts = _push_options(ctx, job_key(ctx.settings.key_prefix, job_id), spec)
     if delay_s > 0:
         job = ctx.queue.enqueue_in(timedelta(seconds=delay_s), PUSH_JOB, kwargs=spec, **opts)
     else:
@@ -312,8 +313,8 @@ def enqueue_push(ctx: Delivery, spec: dict, job_id: str, delay_s: float = 0.0) -
     return job.id
 
 
-def _is_live(queue: Queue, job_id: str) -> bool:
-    job = queue.fetch_job(job_id)
+def _is_live(ctx: Delivery, job_id: str) -> bool:
+    job = ctx.queue.fetch_job(job_key(ctx.settings.key_prefix, job_id))
     return job is not None and job.get_status(refresh=False) in (
         "queued",
         "deferred",
@@ -446,7 +447,7 @@ def _fan_out(ctx: Delivery, entry_id: str, notice: Notice, counts: dict) -> None
             counts["dead"] += 1
             continue
         jid = job_base(spec["lease_id"])
-        if not _is_live(ctx.queue, jid):
+        if not _is_live(ctx, jid):
             enqueue_push(ctx, spec, jid)
         counts["pushes"] += 1
 

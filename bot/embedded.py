@@ -77,9 +77,9 @@ class EmbeddedRedis:
         except OSError:
             return False
 
-    def start(self, timeout: float = 10.0) -> EmbeddedRedis:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        args = [
+    def command(self) -> list[str]:
+        """The redis-server command line of this server (logs to redis.log in the data dir)."""
+        return [
             find_redis_server(),
             "--bind", "127.0.0.1",
             "--port", str(self.port),
@@ -91,6 +91,10 @@ class EmbeddedRedis:
             "--daemonize", "no",
             "--logfile", str(self.data_dir / "redis.log"),
         ]  # fmt: skip
+
+    def start(self, timeout: float = 10.0) -> EmbeddedRedis:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        args = self.command()
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -102,6 +106,21 @@ class EmbeddedRedis:
             time.sleep(0.05)
         raise RuntimeError("redis-server did not answer in time")
 
+    def shutdown_orphan(self, timeout: float = 10.0) -> None:
+        """Ask a server already running here to shut down (it writes its AOF first) and wait
+        until it is gone."""
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.settimeout(timeout)
+                s.connect(str(self.socket_path))
+                s.sendall(b"SHUTDOWN\r\n")
+                s.recv(64)  # the server closes the connection as it exits
+        except OSError:
+            pass
+        deadline = time.monotonic() + timeout
+        while self._ping() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
@@ -112,17 +131,23 @@ class EmbeddedRedis:
         self.proc = None
 
 
-def main() -> None:  # pragma: no cover - used by `make redis`
+def main() -> int:
+    """`python -m bot.embedded` (deploy/Procfile's `redis`): become the embedded redis-server
+    of DUBAN_DATA_DIR, in the foreground, so that whoever started this process supervises
+    Redis itself (its exit, its signals). A server left running in that directory by an owner
+    that died is shut down first (SHUTDOWN: the AOF is written), never run twice."""
+    import os
+
     from bot.config import Settings
 
     r = EmbeddedRedis(Settings.from_env().data_dir, unix=True)
-    r.start()
-    print(r.url, flush=True)
-    try:
-        r.proc.wait()
-    except KeyboardInterrupt:
-        r.stop()
+    r.data_dir.mkdir(parents=True, exist_ok=True)
+    if r.is_running():
+        r.shutdown_orphan()
+    args = r.command()
+    os.execv(args[0], args)
+    return 1  # not reached
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -8,7 +8,7 @@ the first callback of a burst and scheduled every minute as a safety net) reads 
 through a consumer group, runs each message through Dispatcher.handle_once (which claims it for
 the answering side and stores the reply in the same step as the command's change) and posts the
 reply to the callback's sessionWebhook through delivery, which marks every part it sent. The
-prompt drains go to a queue of their own (bot.queue.ANSWERS_QUEUE) with its own worker, so a
+prompt drains go to a queue of their own (bot.queue.ANSWERS) with its own worker, so a
 long job never holds a reply back; the scheduled one runs on the main queue.
 
 A drainer that dies leaves its entries pending: the next drain claims them (XAUTOCLAIM), finds

@@ -19,7 +19,7 @@ import yaml
 from bot.catalog import Catalog
 from bot.messages import ChatTarget, mention
 from bot.progress import Role
-from bot.yamlfields import Fields
+from bot.yamlfields import Fields, load_yaml
 
 MEMBER_ROLES = ("member", "liaison")
 CHAT_PLATFORMS = ("dingtalk", "wecom", "sandbox")
@@ -344,7 +344,7 @@ def load_org(path: str | Path) -> Org:
     """Read and validate `org.yaml`; raise OrgError naming the department and field."""
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = load_yaml(p)  # mappings keep their lines for the errors
     except yaml.YAMLError as e:
         raise OrgError(f"{p.name}: not valid YAML: {e}") from e
     return org_from_dict(data, p.name)

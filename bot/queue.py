@@ -1,4 +1,10 @@
-"""The one RQ queue Duban uses, and a small enqueue function handed to the core as a service."""
+"""This deployment's RQ queues and job ids, and a small enqueue function handed to the core.
+
+Every name RQ keeps in Redis for us carries DUBAN_KEY_PREFIX: the queues (`queue_name`) and
+the deterministic job ids (`job_key`), so two deployments on one Redis (production and a
+sandbox) never run, swallow or overwrite each other's jobs. The prefix is letters, digits and
+`_` (bot/config.py checks it), so no two prefixes make the same name.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +13,42 @@ from collections.abc import Callable
 import redis
 from rq import Callback, Queue, Retry
 
-QUEUE_NAME = "duban"
+MAIN = "main"  # reminders, exports, link checks, pushes
 # Answers to callbacks (bot/inbox.py) have a queue and a worker of their own, so that a long job
 # (link checks, exports) never holds a reply back.
-ANSWERS_QUEUE = "duban-answers"
+ANSWERS = "answers"
+KINDS = (MAIN, ANSWERS)
 # Called after every failed attempt; it tells the office once the last retry has failed.
 ON_FAILURE = "bot.jobs.report_failure"
 
 
-def make_queue(client: redis.Redis, name: str = QUEUE_NAME) -> Queue:
-    return Queue(name, connection=client)
+def queue_name(prefix: str, kind: str = MAIN) -> str:
+    """The RQ queue of `kind` for a deployment: `duban` and `duban-answers` for the default
+    prefix (the names deployments before the prefix used)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown queue {kind!r}; one of {', '.join(KINDS)}")
+    return prefix if kind == MAIN else f"{prefix}-{kind}"
 
 
-def make_enqueue(queue: Queue) -> Callable[..., str]:
-    """enqueue("bot.jobs.name", *args, job_id=..., **kwargs) -> job id.
+def job_key(prefix: str, job_id: str) -> str:
+    """The RQ job id of a deployment's deterministic job id (RQ allows [A-Za-z0-9_-] only)."""
+    return f"{prefix}-{job_id}"
 
-    A deterministic job_id makes a repeated request a no-op while that job is still waiting.
+
+def make_queue(client: redis.Redis, prefix: str, kind: str = MAIN) -> Queue:
+    return Queue(queue_name(prefix, kind), connection=client)
+
+
+def make_enqueue(queue: Queue, prefix: str) -> Callable[..., str]:
+    """enqueue("bot.jobs.name", *args, job_id=..., **kwargs) -> RQ job id.
+
+    A deterministic job_id makes a repeated request a no-op while that job is still waiting;
+    it is stored under the deployment's prefix (job_key).
     """
 
     def enqueue(func: str, *args, job_id: str | None = None, retries: int = 3, **kwargs) -> str:
         if job_id:
+            job_id = job_key(prefix, job_id)
             existing = queue.fetch_job(job_id)
             if existing is not None and existing.get_status(refresh=False) in (
                 "queued",

@@ -21,7 +21,7 @@ from bot.embedded import EmbeddedRedis
 from bot.org import Org, build_assignments, load_org
 from bot.platforms.base import platforms_for
 from bot.progress import Role
-from bot.queue import ANSWERS_QUEUE, make_enqueue, make_queue
+from bot.queue import ANSWERS, make_enqueue, make_queue
 from bot.records import Binding, ConflictError
 from bot.schedule import make_clock
 from bot.store import RedisStore, utc_now
@@ -125,8 +125,11 @@ def build_runtime(
         "units_of": units_by_indicator(assignments),
         "settings": settings,
     }
-    services["enqueue"] = enqueue or make_enqueue(make_queue(client))
-    services["enqueue_answers"] = enqueue or make_enqueue(make_queue(client, ANSWERS_QUEUE))
+    prefix = settings.key_prefix
+    services["enqueue"] = enqueue or make_enqueue(make_queue(client, prefix), prefix)
+    services["enqueue_answers"] = enqueue or make_enqueue(
+        make_queue(client, prefix, ANSWERS), prefix
+    )
     dispatcher = Dispatcher(registry, catalog, org, store, calendar, services)
     rt = Runtime(
         settings, client, store, catalog, org, assignments, calendar, registry, dispatcher,

@@ -288,13 +288,20 @@ class Scheduler:
         return jid
 
     def run(self, stop: threading.Event, interval: float = 1.0) -> None:
-        """Tick until `stop` is set; Redis trouble is logged and retried, never fatal."""
+        """Tick until `stop` is set; Redis trouble is logged (once per outage) and retried,
+        never fatal."""
+        failing = False
         try:
             while not stop.is_set():
                 try:
                     self.tick()
+                    if failing:
+                        log.warning("scheduler ticks again")
+                    failing = False
                 except Exception:
-                    log.exception("scheduler tick failed")
+                    if not failing:
+                        log.exception("scheduler tick failed; retrying every %ss", interval)
+                    failing = True
                     self.is_leader = False
                 stop.wait(interval)
         finally:

@@ -49,11 +49,11 @@ def retry_releaser(queue: Queue) -> Callable[[float], int]:
 def build_scheduler(settings: Settings, client: redis.Redis) -> Scheduler:
     clock = shared_clock(settings, client)  # the same time as every other process
     store = RedisStore(client, settings.key_prefix, clock)
-    queue = make_queue(client)
+    queue = make_queue(client, settings.key_prefix)
     return Scheduler(
         store,
         WorkCalendar.from_settings(settings),
-        make_enqueue(queue),
+        make_enqueue(queue, settings.key_prefix),
         schedule_table(settings),
         clock,
         release_retries=retry_releaser(queue),
@@ -70,10 +70,10 @@ def tick_interval(settings: Settings) -> float:
 
 
 def main() -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s scheduler %(levelname)s %(message)s"
-    )
     settings = Settings.from_env()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s scheduler %(levelname)s %(message)s"
+    )
     url, _ = redis_url_for(settings)
     client = redis.Redis.from_url(url, health_check_interval=30)
     scheduler = build_scheduler(settings, client)

@@ -1,32 +1,107 @@
-"""The RQ worker process: `python -m bot.worker` (jobs live in bot.jobs)."""
+"""The RQ worker process: `python -m bot.worker` (jobs live in bot.jobs).
+
+When Redis goes away (restarted, killed, a full disk) the worker does not quit: RQ's loop ends
+on the error, and this process waits until Redis answers again and works on with a new RQ
+worker. It stops only when asked (SIGTERM, Ctrl-C) or, with --burst, when the queues are empty.
+"""
 
 from __future__ import annotations
 
 import argparse
 import gc
 import logging
+import signal
 import sys
+import threading
+import time
 
 import redis
 from rq import Queue, Worker
 
 from bot.config import Settings
-from bot.queue import QUEUE_NAME
+from bot.queue import KINDS, MAIN, queue_name
 from bot.runtime import redis_url_for
+
+log = logging.getLogger("bot.worker")
+
+RECONNECT_MAX_S = 2.0  # RQ's own wait between reconnects grows to 60 s; Redis is back sooner
+PAUSE_MAX_S = 10.0
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bot.worker")
-    ap.add_argument("--queue", action="append", help=f"queue to work (default {QUEUE_NAME})")
-    queues = ap.parse_args(argv).queue or [QUEUE_NAME]
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    ap.add_argument(
+        "--queue",
+        action="append",
+        metavar="|".join(KINDS),
+        help=f"queue to work (default {MAIN}); the deployment's full queue name works too",
+    )
+    ap.add_argument("--burst", action="store_true", help="work what is queued, then exit")
+    args = ap.parse_args(argv)
     settings = Settings.from_env()
+    level = settings.log_level.upper()
+    logging.basicConfig(level=level, format="%(asctime)s worker %(levelname)s %(message)s")
+    names = {queue_name(settings.key_prefix, kind): kind for kind in KINDS}
+    kinds = [names.get(q, q) for q in args.queue or [MAIN]]  # duban-answers: answers
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        ap.error(f"unknown queue {unknown[0]!r}: one of {', '.join(KINDS)}")
+    queues = [queue_name(settings.key_prefix, kind) for kind in kinds]
     url, _ = redis_url_for(settings)
     conn = redis.Redis.from_url(url)
-    _warm()
-    worker = Worker([Queue(q, connection=conn) for q in queues], connection=conn)
-    worker.work(with_scheduler=False)
+    stop = threading.Event()
+    warmed = False
+    pause = 0.0  # after Redis refused writes (MISCONF: a full disk), wait longer each time
+    while not stop.is_set():
+        _on_stop(stop)
+        if not wait_for_redis(conn, stop) or stop.wait(pause):
+            break
+        try:
+            if not warmed:
+                _warm()
+                warmed = True
+            worker = Worker([Queue(q, connection=conn) for q in queues], connection=conn)
+            worker.max_connection_wait_time = RECONNECT_MAX_S
+            started = time.monotonic()
+            worker.work(with_scheduler=False, burst=args.burst, logging_level=level)
+        except redis.RedisError as e:  # RQ's start-up (register_birth) is outside its loop
+            log.warning("worker could not start: %s", e)
+            pause = min(max(pause * 2, 0.5), PAUSE_MAX_S)
+            continue
+        asked = getattr(worker, "_stop_requested", False) or (
+            getattr(worker, "_shutdown_requested_date", None) is not None  # asked while idle
+        )
+        if args.burst or asked or stop.is_set():
+            break
+        log.warning("worker lost Redis; working on as soon as it answers again")
+        # Redis answering but refusing RQ's writes would end each worker at once: back off.
+        quick = time.monotonic() - started < 2
+        pause = min(max(pause * 2, 0.5), PAUSE_MAX_S) if quick else 0.0
     return 0
+
+
+def _on_stop(stop: threading.Event) -> None:
+    """Between RQ workers (which install their own handlers), a signal just ends the loop."""
+
+    def handler(*_):
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def wait_for_redis(conn: redis.Redis, stop: threading.Event, max_wait_s: float = 1.0) -> bool:
+    """Until Redis answers (True) or a stop is asked for (False)."""
+    delay = 0.1
+    while not stop.is_set():
+        try:
+            conn.ping()
+            return True
+        except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError) as e:
+            log.debug("Redis not available yet: %s", e)
+        stop.wait(delay)
+        delay = min(delay * 2, max_wait_s)
+    return False
 
 
 def _warm() -> None:

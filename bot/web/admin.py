@@ -31,7 +31,7 @@ from bot import delivery, texts
 from bot.jobs import JOB_LABELS
 from bot.messages import Incoming
 from bot.progress import STATUS_LABELS, Status
-from bot.queue import QUEUE_NAME
+from bot.queue import make_queue
 from bot.review import approval_doubt
 from bot.schedule import job_id
 from bot.web import views
@@ -384,7 +384,7 @@ def audit():
 
 
 def queue_health(rt) -> dict:
-    q = Queue(QUEUE_NAME, connection=rt.redis)
+    q = make_queue(rt.redis, rt.settings.key_prefix)
     return {
         "queued": q.count,
         "started": q.started_job_registry.count,
@@ -444,7 +444,7 @@ def retry_delivery():
 def retry_jobs():
     """Run failed background jobs again: one (job_id) or all of them."""
     rt = runtime()
-    q = Queue(QUEUE_NAME, connection=rt.redis)
+    q = make_queue(rt.redis, rt.settings.key_prefix)
     wanted = request.form.get("job_id", "")
     ids = [wanted] if wanted else q.failed_job_registry.get_job_ids()
     n = 0

@@ -75,8 +75,13 @@ def _plain(status: int, text: str) -> HttpOut:
 
 
 def _read_body(environ: dict, limit: int) -> bytes | None:
-    """The body, or None when it exceeds `limit` (413). Without a Content-Length (chunked),
-    reads one byte past the limit to tell."""
+    """The body, or None when it exceeds `limit` (413).
+
+    A body is read only when there is one: a Content-Length, or an input the server marks as
+    terminated (`wsgi.input_terminated`: gunicorn always, Werkzeug for a chunked body), where
+    one byte past the limit tells. Anything else has no body (RFC 9112 §6.3), and reading
+    Werkzeug's raw socket would block until the client gives up: WeCom's URL verification is
+    such a GET."""
     stream = environ.get("wsgi.input")
     if stream is None:
         return b""
@@ -86,6 +91,8 @@ def _read_body(environ: dict, limit: int) -> bytes | None:
         if length > limit:
             return None
         return stream.read(length) if length else b""
+    if not environ.get("wsgi.input_terminated"):
+        return b""
     data = stream.read(limit + 1)
     return None if len(data) > limit else data
 

@@ -27,10 +27,11 @@ from rq import Worker
 from bot import delivery
 from bot.config import Settings
 from bot.messages import Notice
-from bot.queue import ANSWERS_QUEUE, make_enqueue, make_queue
+from bot.queue import ANSWERS, make_enqueue, make_queue
 from bot.render import strip_part_prefix
 from bot.scheduler import retry_releaser
 from bot.store import RedisStore
+from tests.e2e.runner import children_of
 from tests.stubs.platform_server import (
     DINGTALK_GROUP_SEND,
     DINGTALK_ROBOT,
@@ -42,12 +43,6 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPT = "司法局"
 DING_SECRET = "SEC0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 WINDOW_S = 3.0
-
-
-@pytest.fixture
-def stub():
-    with PlatformStub() as server:
-        yield server
 
 
 class World:
@@ -83,8 +78,8 @@ class World:
         self.settings = Settings.from_env(self.env)
         self.client = redis.Redis.from_url(redis_url)
         self.store = RedisStore(self.client, "e2e")
-        self.queue = make_queue(self.client)
-        self.enqueue = make_enqueue(self.queue)
+        self.queue = make_queue(self.client, "e2e")
+        self.enqueue = make_enqueue(self.queue, "e2e")
         self.workers: list[subprocess.Popen] = []
         self._stop = threading.Event()
         self._ticker = threading.Thread(target=self._tick, daemon=True)
@@ -150,19 +145,6 @@ class World:
                 return
             time.sleep(0.05)
         raise AssertionError(f"timed out waiting for {what or predicate}")
-
-
-def children_of(pid: int) -> list[int]:
-    """Direct children of a process, from /proc (Linux)."""
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(stat.parent.name))
-    return out
 
 
 @pytest.fixture
@@ -436,7 +418,7 @@ def test_queued_callbacks_are_answered_by_a_real_worker_exactly_once(world_for, 
         return json.loads(resp.get_data())
 
     w.start_worker()  # the main queue: the outbox drain and pushes
-    w.start_worker("--queue", ANSWERS_QUEUE)  # the answers, as `make run` has it
+    w.start_worker("--queue", ANSWERS)  # the answers, as `make run` has it
     assert post("绑定 司法局", "e-0") == {"msgtype": "empty"}
     for i, text in enumerate(["我的任务", "说明 12 双随机抽查已完成", "帮助"], start=1):
         assert post(text, f"e-{i}") == {"msgtype": "empty"}
@@ -478,7 +460,7 @@ def test_a_long_job_on_the_main_queue_does_not_hold_an_answer_back(world_for, st
     w.env["DUBAN_DINGTALK_APP_SECRET"] = cb.DING_SECRET
     client = create_app(Settings.from_env(w.env)).test_client()
     w.start_worker()
-    w.start_worker("--queue", ANSWERS_QUEUE)
+    w.start_worker("--queue", ANSWERS)
     w.queue.enqueue("time.sleep", 8)  # stands in for a slow link check or a big export
     w.wait_until(lambda: w.queue.started_job_registry.count == 1, 10, "the long job running")
     start = time.monotonic()

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.queue import make_queue
+from bot.queue import job_key, make_queue
 from bot.schedule import Cron, Scheduler, job_id, schedule_table
 from bot.workdays import WorkCalendar
 from tests.e2e.background import (
@@ -49,7 +49,11 @@ def make(rt, clock, settings=None, **kw) -> Scheduler:
 
 
 def queued(rt) -> list[str]:
-    return make_queue(rt.redis).get_job_ids()
+    """The local ids of the jobs waiting on the main queue (RQ's carry the prefix)."""
+    prefix = job_key(rt.settings.key_prefix, "")
+    ids = make_queue(rt.redis, rt.settings.key_prefix).get_job_ids()
+    assert all(i.startswith(prefix) for i in ids)
+    return [i.removeprefix(prefix) for i in ids]
 
 
 # Entries that run every minute (link checks, the outbox's and the inbox's drain safety nets).
@@ -202,9 +206,9 @@ def test_a_failed_job_is_retried_with_backoff_and_the_office_told_at_the_end(rt,
     say(rt, "u1", "说明 12 已整理清单。")
     assert "邮件发送至" in say(rt, "u1", "报送")
     work(rt)  # builds the files, then the mail job fails once
-    q = make_queue(rt.redis)
+    q = make_queue(rt.redis, rt.settings.key_prefix)
     release = retry_releaser(q)
-    mail = job_id("mail", "司法局", 1)
+    mail = job_key(rt.settings.key_prefix, job_id("mail", "司法局", 1))
     for _attempt in range(3):
         assert mail in q.scheduled_job_registry.get_job_ids()
         assert not [n for n in notices(rt) if "多次重试后仍失败" in n.text]

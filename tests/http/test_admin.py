@@ -6,11 +6,11 @@ import html
 import re
 
 import pytest
-from rq import Queue
 
 from bot import delivery, texts
 from bot.messages import Incoming
 from bot.progress import Material, Role, Status
+from bot.queue import make_queue
 from bot.records import Change
 from tests.http.conftest import ADMIN_PASSWORD, API_TOKEN, csrf_of, login, work
 
@@ -238,7 +238,7 @@ def test_approve_and_return_from_the_page_notify_the_department(admin_client, we
     assert a.status is Status.RETURNED and a.reason == "缺少 2020 年的台账"
     assert any("缺少 2020 年的台账" in t for t in outbox_texts(web_rt, dept))
     # delivered at once, as from chat: a drain of the outbox is queued now
-    q = Queue("duban", connection=web_rt.redis)
+    q = make_queue(web_rt.redis, web_rt.settings.key_prefix)
     assert [q.fetch_job(j).func_name for j in q.job_ids] == [delivery.DRAIN_JOB]
 
     # approving a returned item asks first, says why, and changes nothing until confirmed
@@ -394,7 +394,7 @@ def test_rank_now_is_refused_during_quiet_hours(admin_client, web_rt, clock):
     assert "现在是免打扰时段（21:00–08:00），请在 08:00 以后再推送排名。" in resp.get_data(
         as_text=True
     )
-    assert Queue("duban", connection=web_rt.redis).job_ids == []
+    assert make_queue(web_rt.redis, web_rt.settings.key_prefix).job_ids == []
 
 
 def test_rank_now_pushes_the_ranking(admin_client, web_rt):
@@ -404,7 +404,7 @@ def test_rank_now_pushes_the_ranking(admin_client, web_rt):
     token = csrf_of(admin_client, "/admin")
     resp = admin_client.post("/admin/rank", data={"csrf": token}, follow_redirects=True)
     assert "已安排立即推送排名" in resp.get_data(as_text=True)
-    q = Queue("duban", connection=web_rt.redis)
+    q = make_queue(web_rt.redis, web_rt.settings.key_prefix)
     assert [q.fetch_job(j).func_name for j in q.job_ids] == ["bot.jobs.send_ranking"]
     admin_client.post("/admin/rank", data={"csrf": token})  # same minute: not queued twice
     assert len(q.job_ids) == 1
@@ -475,7 +475,7 @@ def test_district_export_is_queued(admin_client, web_rt):
         "/admin/exports/build", data={"csrf": token, "scope": "district"}, follow_redirects=True
     )
     assert "正在生成全区资料目录汇总表" in resp.get_data(as_text=True)
-    q = Queue("duban", connection=web_rt.redis)
+    q = make_queue(web_rt.redis, web_rt.settings.key_prefix)
     assert [q.fetch_job(j).func_name for j in q.job_ids] == ["bot.jobs.export_district"]
 
 
@@ -487,7 +487,7 @@ def test_unknown_export_token_is_404(web_client):
 def test_failed_job_is_shown_and_retried(admin_client, web_rt):
     web_rt.services["enqueue"]("bot.jobs.export_department", "没有这个部门参数", retries=0)
     work(web_rt)  # a TypeError: wrong arguments
-    q = Queue("duban", connection=web_rt.redis)
+    q = make_queue(web_rt.redis, web_rt.settings.key_prefix)
     assert q.failed_job_registry.count == 1
     html = admin_client.get("/admin/deliveries").get_data(as_text=True)
     assert "部门资料目录导出" in html
@@ -536,7 +536,7 @@ def test_dead_letter_is_shown_and_retried(admin_client, web_rt):
     )
     assert "已重新安排投递" in resp.get_data(as_text=True)
     assert web_rt.store.dead_letter_records() == []
-    q = Queue("duban", connection=web_rt.redis)
+    q = make_queue(web_rt.redis, web_rt.settings.key_prefix)
     assert [q.fetch_job(j).func_name for j in q.job_ids] == ["bot.delivery_jobs.push"]
     # a second click on the stale page is refused politely
     resp = admin_client.post(

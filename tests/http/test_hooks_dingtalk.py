@@ -8,10 +8,8 @@ import json
 import logging
 import threading
 
-from rq import Queue
-
 from bot import delivery
-from bot.queue import QUEUE_NAME
+from bot.queue import make_queue
 from bot.render import strip_part_prefix
 from tests.http.callbacks import LIMIT, ding_headers, ding_payload, ding_post, now_ms
 from tests.http.conftest import work
@@ -36,7 +34,7 @@ def content_of(body: dict) -> str:
 
 
 def jobs(rt) -> list:
-    return Queue(QUEUE_NAME, connection=rt.redis).jobs
+    return make_queue(rt.redis, rt.settings.key_prefix).jobs
 
 
 # --- replies ------------------------------------------------------------------------------------

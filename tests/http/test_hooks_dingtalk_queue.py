@@ -9,10 +9,9 @@ import json
 import threading
 
 import pytest
-from rq import Queue
 
 from bot import inbox
-from bot.queue import ANSWERS_QUEUE, QUEUE_NAME
+from bot.queue import ANSWERS, MAIN, make_queue
 from bot.render import strip_part_prefix
 from tests.http.callbacks import ding_payload, ding_post
 from tests.http.conftest import work
@@ -26,8 +25,8 @@ def dingtalk_reply():
 
 def jobs(rt) -> list[str]:
     """Queued jobs on both queues, answers first."""
-    queues = (ANSWERS_QUEUE, QUEUE_NAME)
-    return [j.func_name for q in queues for j in Queue(q, connection=rt.redis).jobs]
+    queues = [make_queue(rt.redis, rt.settings.key_prefix, kind) for kind in (ANSWERS, MAIN)]
+    return [j.func_name for q in queues for j in q.jobs]
 
 
 def post(client, stub, text: str, msg_id: str, **kw):

@@ -190,7 +190,9 @@ def test_url_verification_vector_as_wecom_sends_it(hook_settings, redis_client, 
     """V-W2's echostr exactly as it arrives, percent-encoded in the raw query string, through
     the WSGI adapter's own query parsing (not a decoded dict)."""
     vectors = json.loads(
-        Path("/work/shared/docs/vectors/wecom_vectors.json").read_text(encoding="utf-8")
+        (Path(__file__).resolve().parents[1] / "fixtures" / "wecom_vectors.json").read_text(
+            encoding="utf-8"
+        )
     )["deterministic"]
     settings = hook_settings.with_(
         wecom_app_token=vectors["token"],

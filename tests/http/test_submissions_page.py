@@ -12,11 +12,11 @@ from dataclasses import replace
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from rq import Queue
 
 from app import create_app
 from bot.messages import ChatTarget, Incoming
 from bot.progress import Role
+from bot.queue import job_key, make_queue
 from bot.schedule import job_id
 from bot.scheduler import retry_releaser
 from tests.http.conftest import API_TOKEN, csrf_of, login, work
@@ -193,9 +193,9 @@ def test_mail_states_are_shown_in_chinese(admin_client, web_rt, monkeypatch):
     assert mail_state(section_of(html, MZJ), 1) == "重试中"
     assert mail_state(section_of(html, SFJ), 1) == "已发送"
 
-    q = Queue("duban", connection=web_rt.redis)
+    q = make_queue(web_rt.redis, web_rt.settings.key_prefix)
     release = retry_releaser(q)
-    mail = job_id("mail", MZJ, 1)
+    mail = job_key(web_rt.settings.key_prefix, job_id("mail", MZJ, 1))
     for _ in range(5):
         if mail in q.failed_job_registry.get_job_ids():
             break

@@ -28,7 +28,6 @@ SEED_CANDIDATES = [
     Path(os.environ.get("DUBAN_SEED", "/nonexistent")),
     ROOT / "seed" / SEED_NAME,
     ROOT / "docs" / "seed" / SEED_NAME,
-    ROOT.parent / "shared" / "seed" / SEED_NAME,
 ]
 SEED = next((p for p in SEED_CANDIDATES if p.is_file()), None)
 needs_seed = pytest.mark.skipif(SEED is None, reason="seed notice not found (set DUBAN_SEED)")

@@ -111,3 +111,19 @@ def test_a_push_time_that_could_never_be_sent_is_refused_at_start(env, bad):
 )
 def test_push_times_that_will_be_sent_pass(env):
     Settings.from_env(env)
+
+
+@pytest.mark.parametrize("prefix", ["", "duban-answers", "a:b", "沙箱", "x" * 33])
+def test_a_key_prefix_that_could_share_a_queue_or_job_id_is_refused(prefix):
+    """The prefix names the RQ queues and job ids too: `duban-answers` would be the default
+    deployment's answers queue."""
+    with pytest.raises(ConfigError, match="DUBAN_KEY_PREFIX"):
+        Settings.from_env({"DUBAN_KEY_PREFIX": prefix})
+    assert Settings.from_env({"DUBAN_KEY_PREFIX": "sbx_2"}).key_prefix == "sbx_2"
+
+
+def test_links_follow_port_unless_a_public_url_is_set():
+    assert Settings.from_env({}).public_url == "http://127.0.0.1:8000"
+    assert Settings.from_env({"PORT": "8301"}).public_url == "http://127.0.0.1:8301"
+    public = {"PORT": "8301", "DUBAN_PUBLIC_URL": "https://duban.example.gov.cn"}
+    assert Settings.from_env(public).public_url == "https://duban.example.gov.cn"

@@ -25,7 +25,7 @@ def test_conf_serves_two_gthread_workers_each_on_its_own_socket():
     cfg = load_conf()
     assert cfg.workers == 2
     assert cfg.worker_class_str == "gthread"
-    assert cfg.threads == 8
+    assert cfg.threads == 32
     assert cfg.reuse_port is True
     assert cfg.settings["control_socket_disable"].get() is True
 
@@ -39,3 +39,17 @@ def test_worker_init_freezes_what_the_app_loaded():
         assert gc.get_freeze_count() >= len(loaded)
     finally:
         gc.unfreeze()
+
+
+def test_the_procfile_names_every_process_make_run_starts():
+    """deploy/Procfile is what `make run` (bot/run.py) and production run: the same commands."""
+    import sys
+
+    from bot.run import PROCFILE, read_procfile
+
+    procs = read_procfile(PROCFILE, {"PORT": "8123"})
+    assert list(procs) == ["redis", "web", "worker", "answers", "scheduler"]
+    assert all(argv[0] == sys.executable for argv in procs.values())
+    assert procs["web"][1:5] == ["-m", "gunicorn", "app:create_app()", "-c"]
+    assert procs["web"][-2:] == ["--bind", "127.0.0.1:8123"]
+    assert procs["answers"][-2:] == ["--queue", "answers"]

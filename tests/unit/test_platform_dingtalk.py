@@ -27,7 +27,9 @@ from bot.platforms.dingtalk import (
 )
 
 VECTORS = json.loads(
-    Path("/work/shared/docs/vectors/ding_feishu_vectors.json").read_text(encoding="utf-8")
+    (Path(__file__).resolve().parents[1] / "fixtures" / "ding_feishu_vectors.json").read_text(
+        encoding="utf-8"
+    )
 )
 V_D1 = VECTORS["dingtalk_custom_robot_send"]
 V_D2 = VECTORS["dingtalk_custom_robot_send_specialchars"]

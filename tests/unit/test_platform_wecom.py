@@ -46,7 +46,9 @@ from bot.platforms.wecom_crypto import (
 )
 
 VECTORS = json.loads(
-    (Path("/work/shared/docs/vectors/wecom_vectors.json")).read_text(encoding="utf-8")
+    (Path(__file__).resolve().parents[1] / "fixtures" / "wecom_vectors.json").read_text(
+        encoding="utf-8"
+    )
 )["deterministic"]
 TOKEN = VECTORS["token"]
 AES_KEY = VECTORS["encoding_aes_key"]

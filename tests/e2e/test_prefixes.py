@@ -1,0 +1,97 @@
+"""Two deployments on one Redis (production and a sandbox, DUBAN_KEY_PREFIX apart) never run
+each other's jobs: their RQ queues, job ids and locks all carry the prefix, and each worker
+(`python -m bot.worker`, a real process) works its own deployment's queues only."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import redis
+from rq.job import Job
+
+from bot.config import Settings
+from bot.queue import ANSWERS, MAIN, make_queue
+from bot.runtime import build_runtime
+from bot.schedule import job_id
+from bot.scheduler import build_scheduler
+from tests.e2e.background import local, notices
+
+ROOT = Path(__file__).resolve().parents[2]
+SLOT = "2020-08-14-1730"
+AT = local(2020, 8, 14, 17, 30).isoformat()
+
+
+def settings_for(redis_url: str, prefix: str) -> dict[str, str]:
+    return {"DUBAN_REDIS_URL": redis_url, "DUBAN_KEY_PREFIX": prefix, "DUBAN_DEMO": "1"}
+
+
+def run_worker(env: dict[str, str], *args: str) -> None:
+    """One real worker of that deployment, in burst mode: it works what its queues hold, then
+    exits."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("DUBAN_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.worker", "--burst", *args],
+        cwd=ROOT, env=base | env, capture_output=True, text=True, timeout=90,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_job_enqueued_by_one_deployment_is_never_run_by_the_others_worker(
+    redis_url, redis_client, clock
+):
+    envs = {p: settings_for(redis_url, p) for p in ("prod", "sbx")}
+    rts = {
+        p: build_runtime(Settings.from_env(e), clock=clock, client=redis.Redis.from_url(redis_url))
+        for p, e in envs.items()
+    }
+    # The same scheduled slot in both: the same local job id, once per deployment.
+    ids = {
+        p: rt.services["enqueue"](
+            "bot.jobs.send_ranking", job_id=job_id("rank", SLOT), slot=SLOT, now_iso=AT
+        )
+        for p, rt in rts.items()
+    }
+    assert ids["prod"] != ids["sbx"]
+    for p, rt in rts.items():
+        assert make_queue(rt.redis, p).job_ids == [ids[p]]
+
+    run_worker(envs["sbx"])  # the sandbox's worker, main queue
+    run_worker(envs["sbx"], "--queue", "sbx-answers")  # its answers worker (the full name)
+    assert Job.fetch(ids["sbx"], connection=redis_client).get_status() == "finished"
+    assert Job.fetch(ids["prod"], connection=redis_client).get_status() == "queued"
+    assert notices(rts["prod"]) == []  # production's ranking was not sent by the sandbox
+    assert notices(rts["sbx"], "ranking")
+
+    run_worker(envs["prod"])
+    assert Job.fetch(ids["prod"], connection=redis_client).get_status() == "finished"
+    assert notices(rts["prod"], "ranking")
+    assert len(notices(rts["sbx"], "ranking")) == len(notices(rts["prod"], "ranking"))
+    for rt in rts.values():
+        rt.redis.close()
+
+
+def test_queue_names_are_a_function_of_the_prefix():
+    from bot.queue import queue_name
+
+    assert queue_name("duban") == "duban"  # what deployments before the prefix used
+    assert queue_name("duban", ANSWERS) == "duban-answers"
+    names = {queue_name(p, k) for p in ("duban", "sbx", "duban_2") for k in (MAIN, ANSWERS)}
+    assert len(names) == 6
+
+
+def test_two_deployments_each_have_their_scheduler_leader(redis_url, redis_client):
+    """The scheduler's lock is per deployment: the sandbox's scheduler does not keep
+    production's from acting."""
+    clients = [redis.Redis.from_url(redis_url) for _ in range(2)]
+    schedulers = [
+        build_scheduler(Settings.from_env(settings_for(redis_url, p)), c)
+        for p, c in zip(("prod", "sbx"), clients, strict=True)
+    ]
+    for s in schedulers:
+        s.tick()
+    assert [s.is_leader for s in schedulers] == [True, True]
+    for c in clients:
+        c.close()

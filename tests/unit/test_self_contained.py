@@ -1,0 +1,67 @@
+"""Nothing in the repository reads a file outside it: no tracked file names a path of the
+development machine or the shared folder next to the checkout, so `make test` passes on any
+machine from a fresh clone."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Roots of a developer's or a build machine's file system (not system paths such as
+# /usr/bin/chromium or /proc, which are the same everywhere), and the folder beside the checkout
+# in any spelling: "../shared", ROOT.parent / "shared".
+OUTSIDE = re.compile(
+    r"""(?<![\w.])/(?:work|home|root|Users|mnt|srv)/"""
+    r"""|\.\./shared\b"""
+    r"""|\.parent\s*/\s*["']shared["']"""
+    r"""|[A-Za-z]:\\\\(?:Users|work)"""
+)
+
+
+SKIP_DIRS = {".git", ".venv", "var", "__pycache__", ".pytest_cache", ".ruff_cache", "build"}
+
+
+def tracked_files() -> list[Path]:
+    """`git ls-files`; in a copy without git, every file but the ignored folders."""
+    try:
+        out = subprocess.run(
+            ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
+        ).stdout
+        return [ROOT / p for p in out.decode().split("\0") if p]
+    except (OSError, subprocess.CalledProcessError):
+        return [
+            p
+            for p in ROOT.rglob("*")
+            if p.is_file() and not SKIP_DIRS & set(p.relative_to(ROOT).parts[:-1])
+        ]
+
+
+def test_no_tracked_file_names_a_path_outside_the_repository():
+    files = tracked_files()
+    assert any(p.name == "pyproject.toml" for p in files)  # the listing sees this checkout
+    hits = []
+    for path in files:
+        if path.suffix in (".svg", ".png", ".ico") or not path.is_file():
+            continue
+        if path == Path(__file__).resolve():
+            continue  # the patterns above
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for no, line in enumerate(text.splitlines(), 1):
+            if OUTSIDE.search(line):
+                hits.append(f"{path.relative_to(ROOT)}:{no}: {line.strip()[:100]}")
+    assert not hits, "paths outside the repository:\n" + "\n".join(hits)
+
+
+def test_the_pattern_catches_each_spelling():
+    for bad in (
+        'Path("/work/shared/docs/vectors/wecom_vectors.json")',
+        "see ../shared/docs/architecture.md",
+        'ROOT.parent / "shared" / "seed"',
+        "open('/home/dev/duban/x.json')",
+    ):
+        assert OUTSIDE.search(bad), bad
+    for fine in ("/usr/bin/chromium", "/proc/net/tcp", "tests/fixtures/wecom_vectors.json"):
+        assert not OUTSIDE.search(fine), fine
