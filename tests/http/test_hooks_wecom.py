@@ -72,6 +72,17 @@ def test_url_verification_with_a_bad_signature_is_401(hook_client, hook_rt):
     assert state(hook_rt) == before
 
 
+def test_url_verification_with_a_stale_timestamp_is_401(hook_client):
+    """A signed verification GET replayed a month later gets no echo (same window as callbacks)."""
+    month_ago = int(time.time()) - 30 * 86400
+    query = handshake_query(smartbot_crypto(), "7033183127891204355", timestamp=month_ago)
+    resp = hook_client.get("/hooks/wecom", query_string=query)
+    assert resp.status_code == 401
+    assert b"7033183127891204355" not in resp.get_data()
+    fresh = handshake_query(smartbot_crypto(), "7033183127891204355")
+    assert hook_client.get("/hooks/wecom", query_string=fresh).status_code == 200
+
+
 # --- replies -------------------------------------------------------------------------------------
 
 

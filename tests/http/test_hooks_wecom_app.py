@@ -66,6 +66,15 @@ def test_url_verification_with_a_bad_signature_is_401(hook_client, hook_rt):
     assert state(hook_rt) == before
 
 
+def test_url_verification_with_a_stale_timestamp_is_401(hook_client):
+    """A signed verification GET replayed a month later gets no echo (same window as callbacks)."""
+    month_ago = int(time.time()) - 30 * 86400
+    query = handshake_query(app_crypto(), "1234567890123456789", timestamp=month_ago)
+    resp = hook_client.get("/hooks/wecom-app", query_string=query)
+    assert resp.status_code == 401
+    assert b"1234567890123456789" not in resp.get_data()
+
+
 def test_text_message_gets_an_encrypted_passive_reply(hook_client, hook_rt):
     audit = hook_rt.store.audit_len()
     inner = decrypt_reply(say(hook_client, "绑定 司法局", "7300000000000000001"))
@@ -203,6 +212,9 @@ def test_url_verification_vector_as_wecom_sends_it(hook_settings, redis_client, 
             f"msg_signature={v['msg_signature']}&timestamp={vectors['timestamp']}"
             f"&nonce={vectors['nonce']}&echostr={v['echostr_urlencoded']}"
         )
-        resp = app_for(rt).test_client().get(f"/hooks/wecom-app?{raw}")
+        app = app_for(rt)
+        # The vector is signed at its own time, and a verification must be fresh.
+        app.wsgi_app.clock_ms = lambda: int(vectors["timestamp"]) * 1000
+        resp = app.test_client().get(f"/hooks/wecom-app?{raw}")
         assert resp.status_code == 200
         assert resp.get_data() == v["echostr_plain"].encode()  # the bare plaintext

@@ -277,7 +277,7 @@ def test_oversized_body_is_malformed(ding):
 
 
 def test_handshake_never_applies(ding):
-    assert ding.handshake(request(payload())) is None
+    assert ding.handshake(request(payload()), 0) is None
 
 
 # --- replies ----------------------------------------------------------------------------------------------
