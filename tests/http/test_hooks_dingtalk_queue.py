@@ -193,3 +193,21 @@ def test_a_run_that_died_before_its_reply_is_not_repeated_and_the_user_is_told(
     assert hook_rt.store.audit_len() == audit  # 报送 was not run a second time, blind
     [text] = replies(stub, "q-interrupted")
     assert "「报送」处理时中断" in text and "再发一次" in text
+
+
+def test_a_lone_surrogate_is_replaced_once_and_the_message_answered(hook_client, hook_rt, stub):
+    """A JSON escape "\\ud800" decodes to a code point UTF-8 cannot carry: the parser replaces
+    it, so the callback is queued (not a 500 the platform retries forever) and answered."""
+    post(hook_client, stub, "绑定 司法局", "q-u0")
+    body = json.dumps(ding_payload("说明 12 第一段SURR第二段", "q-u1", oapi_base=stub.url))
+    body = body.replace("SURR", "\\ud800").replace('"\\u5f20\\u4e09"', '"\\udc00\\u5f20"')
+    body = body.encode()
+    for _ in range(2):  # the platform's retry of the same message changes nothing
+        resp = ding_post(hook_client, body)
+        assert resp.status_code == 200 and json.loads(resp.get_data()) == {"msgtype": "empty"}
+    work(hook_rt)
+    a, _ = hook_rt.store.assignment(12, "司法局")
+    assert a.explanation == "第一段\ufffd第二段"
+    [text] = replies(stub, "q-u1")
+    assert "第12项" in text
+    assert hook_rt.store.inbox_backlog() == 0

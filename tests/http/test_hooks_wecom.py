@@ -212,3 +212,15 @@ def test_three_copies_at_the_same_moment_have_one_effect(hook_app, hook_rt):
     assert replies[0] is not None and replies[0] == replies[1] == replies[2]
     assert "已绑定到" in replies[0]["stream"]["content"]
     assert hook_rt.store.audit_len() == audit + 1
+
+
+def test_a_lone_surrogate_in_the_json_is_replaced_and_answered(hook_client, hook_rt):
+    """ "\\ud800" in the decrypted JSON: replaced at the parser, the command runs once."""
+    decrypt_reply(say(hook_client, "绑定 司法局", "CAIQsurr0"))
+    plain = smartbot_json("说明 12 第一段SURR第二段", "CAIQsurr1").replace("SURR", "\\ud800")
+    reply = decrypt_reply(post(hook_client, *smartbot_request(plain)))
+    assert "第12项" in reply["stream"]["content"]
+    again = decrypt_reply(post(hook_client, *smartbot_request(plain, nonce="777")))
+    assert again == reply
+    a, _ = hook_rt.store.assignment(12, "司法局")
+    assert a.explanation == "第一段\ufffd第二段"

@@ -218,3 +218,13 @@ def test_url_verification_vector_as_wecom_sends_it(hook_settings, redis_client, 
         resp = app.test_client().get(f"/hooks/wecom-app?{raw}")
         assert resp.status_code == 200
         assert resp.get_data() == v["echostr_plain"].encode()  # the bare plaintext
+
+
+def test_a_surrogate_character_reference_is_refused_once_as_malformed(hook_client, hook_rt):
+    """XML 1.0 has no surrogate code points: &#xD800; is a malformed document (400), not a
+    500 that WeCom would retry."""
+    before = state(hook_rt)
+    for text in ("说明 12 a&#xD800;b", "说明 12 a&#55296;b"):
+        plain = app_text_xml("PLACEHOLDER", "5").replace("<![CDATA[PLACEHOLDER]]>", text)
+        assert post(hook_client, *app_request(plain)).status_code == 400
+    assert state(hook_rt) == before
