@@ -59,6 +59,10 @@ class Keys:
         return self._k("dstat", "")
 
     @property
+    def origin(self) -> str:  # "demo" | "live": how this store began (RedisStore.record_origin)
+        return self._k("origin")
+
+    @property
     def reached(self) -> str:  # hash dept -> ISO time its completed set last changed
         return self._k("reached")
 
@@ -280,6 +284,16 @@ return 1
 """
 )
 
+_RECORD_ORIGIN = """
+-- KEYS: origin, status hash; ARGV: the mode of a store that is empty now
+local cur = redis.call('GET', KEYS[1])
+if cur then return cur end
+local origin = ARGV[1]
+if redis.call('EXISTS', KEYS[2]) == 1 then origin = 'live' end
+redis.call('SET', KEYS[1], origin)
+return origin
+"""
+
 _SET_STAR = """
 -- KEYS: stars hash, audit stream
 -- ARGV: ind, expected ('' | '1' | '0'), new, at, actor
@@ -387,6 +401,14 @@ class RedisStore:
             pipe.hsetnx(k.dept_states(dept), str(ind), value)
         results = pipe.execute()
         return sum(1 for created in results[::3] if created)
+
+    def record_origin(self, mode: str) -> str:
+        """How this store began, recorded once by the first process to open it: `mode`
+        ("demo" or "live") if it holds no state yet, else "live" (state from before the record
+        existed is taken to be real). Returns the recorded origin. Atomic, so processes that
+        start together on an empty store agree."""
+        k = self.keys
+        return _s(self._script(_RECORD_ORIGIN)(keys=[k.origin, k.statuses], args=[mode]))
 
     # --- inbound de-duplication -------------------------------------------------------------
 
