@@ -6,6 +6,7 @@ appends exactly one audit entry and any outgoing notices (the outbox) in the sam
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import secrets
@@ -135,6 +136,9 @@ class Keys:
 
     def schedule(self, name: str) -> str:
         return self._k("sched", name)
+
+    def web_session(self, digest: str) -> str:  # an office login: its credential fingerprint
+        return self._k("websess", digest)
 
     def submission_seq(self, department: str) -> str:  # counter: the last submission version
         return self._k("subseq", department)
@@ -348,6 +352,10 @@ def _s(v: bytes | str | None) -> str:
     if v is None:
         return ""
     return v.decode() if isinstance(v, bytes) else v
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()[:32]
 
 
 def _notice_args(notices: Iterable[Notice], at: str) -> list[str]:
@@ -797,6 +805,19 @@ class RedisStore:
             notice = Notice(f.get("text", ""), f.get("department", ""), mentions, f.get("kind", ""))
             out.append((_s(eid), notice, f.get("at", "")))
         return out
+
+    # --- office logins (bot/web/admin.py) ---------------------------------------------------
+
+    def open_web_session(self, session_id: str, fingerprint: str, ttl_s: int) -> None:
+        """Record a login; the cookie carries `session_id`, the store only its hash."""
+        self.r.set(self.keys.web_session(_digest(session_id)), fingerprint, ex=ttl_s)
+
+    def web_session_fingerprint(self, session_id: str) -> str:
+        """The credential fingerprint a live login was made with; "" once it ended."""
+        return _s(self.r.get(self.keys.web_session(_digest(session_id))))
+
+    def close_web_session(self, session_id: str) -> None:
+        self.r.delete(self.keys.web_session(_digest(session_id)))
 
     def count_failure(self, name: str, window_seconds: int) -> int:
         """Add one failure to a counter that expires `window_seconds` after the first one."""

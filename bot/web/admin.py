@@ -18,7 +18,9 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -68,8 +70,22 @@ def admin_password() -> str:
     return s.admin_password or (DEMO_PASSWORD if s.demo else "")
 
 
+def credential_fingerprint() -> str:
+    """Changes whenever the admin password or the session signing key does, so a login made
+    under the old ones ends (the secret key alone already voids the old cookies' signature)."""
+    key = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(key, admin_password().encode(), hashlib.sha256).hexdigest()[:32]
+
+
 def is_logged_in() -> bool:
-    return bool(session.get("admin"))
+    """A signed cookie names a login; the store says whether it is still open (logout, a new
+    password and a new secret key end it, even for a copy of the cookie)."""
+    if "admin_ok" not in g:
+        sid = session.get("sid") if session.get("admin") else None
+        g.admin_ok = bool(sid) and hmac.compare_digest(
+            runtime().store.web_session_fingerprint(sid), credential_fingerprint()
+        )
+    return g.admin_ok
 
 
 @bp.before_request
@@ -122,6 +138,10 @@ def login():
             session.clear()
             session.permanent = True
             session["admin"] = True
+            session["sid"] = secrets.token_urlsafe(24)
+            rt.store.open_web_session(
+                session["sid"], credential_fingerprint(), SESSION_HOURS * 3600
+            )
             csrf_token()
             flash("登录成功。", "ok")
             return redirect(_safe_next(request.form.get("next")))
@@ -135,6 +155,8 @@ def login():
 
 @bp.post("/admin/logout")
 def logout():
+    if session.get("sid"):
+        runtime().store.close_web_session(session["sid"])
     session.clear()
     flash("您已安全退出。", "ok")
     return redirect(url_for("admin.login"))

@@ -57,6 +57,40 @@ def test_login_sets_a_safe_cookie_and_logout_ends_the_session(web_client):
     assert web_client.get("/admin").status_code == 302
 
 
+def test_a_cookie_taken_before_logout_no_longer_opens_admin(web_app):
+    """Logout ends the session on the server: a copy of its cookie is worth nothing after."""
+    office = web_app.test_client()
+    login(office)
+    assert office.get("/admin").status_code == 200
+    stolen = office.get_cookie("duban_session").value
+    colleague = web_app.test_client()  # the office logged in on a second computer
+    login(colleague)
+    office.post("/admin/logout", data={"csrf": csrf_of(office, "/admin")})
+    thief = web_app.test_client()
+    thief.set_cookie("duban_session", stolen)
+    assert thief.get("/admin").status_code == 302
+    token = csrf_of(thief, "/admin/login")  # the stolen session's own CSRF token
+    assert thief.post("/admin/indicators/12/star", data={"csrf": token}).status_code == 401
+    assert web_app.extensions["duban"].store.star_overrides() == {}
+    assert colleague.get("/admin").status_code == 200  # only the session that logged out ended
+
+
+@pytest.mark.parametrize(
+    "change", [{"admin_password": "a-new-password"}, {"secret_key": "a-rotated-secret-key"}]
+)
+def test_a_password_change_or_a_new_secret_key_ends_every_session(web_rt, web_settings, change):
+    from app import create_app
+
+    client = create_app(runtime=web_rt).test_client()
+    login(client)
+    assert client.get("/admin").status_code == 200
+    cookie = client.get_cookie("duban_session").value
+    web_rt.settings = web_settings.with_(**change)  # the office changed it and restarted
+    after = create_app(runtime=web_rt).test_client()
+    after.set_cookie("duban_session", cookie)
+    assert after.get("/admin").status_code == 302
+
+
 def test_login_follows_only_local_next(web_client):
     token = csrf_of(web_client)
     resp = web_client.post(
