@@ -9,6 +9,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
+from ipaddress import ip_network
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -123,6 +124,8 @@ class Settings:
     api_token: str = ""
     public_url: str = "http://127.0.0.1:8000"
     demo: bool = False
+    # reverse proxies (IPs or CIDRs) whose X-Forwarded-For names the client; nobody else's is read
+    trusted_proxies: tuple[str, ...] = ()
     # time and calendar
     tz: str = "Asia/Shanghai"
     remind_at: str = "09:00"
@@ -196,6 +199,7 @@ class Settings:
             "extra_holidays": _list,
             "extra_workdays": _list,
             "link_allow": _list,
+            "trusted_proxies": _list,
             "fake_now": _instant,
             "clock_speed": _positive_float,
             "max_body_bytes": _positive_int,
@@ -261,6 +265,11 @@ class Settings:
                     date.fromisoformat(d)
                 except ValueError:
                     out.append(f"{name}: not a date YYYY-MM-DD: {d!r}")
+        for proxy in self.trusted_proxies:
+            try:
+                ip_network(proxy, strict=False)
+            except ValueError:
+                out.append(f"DUBAN_TRUSTED_PROXIES: not an IP address or CIDR: {proxy!r}")
         if set(self.extra_holidays) & set(self.extra_workdays):
             out.append("DUBAN_EXTRA_HOLIDAYS and DUBAN_EXTRA_WORKDAYS name the same day")
         try:

@@ -137,6 +137,9 @@ class Keys:
     def schedule(self, name: str) -> str:
         return self._k("sched", name)
 
+    def login(self, name: str) -> str:  # counters and waits of the office's login
+        return self._k("login", name)
+
     def web_session(self, digest: str) -> str:  # an office login: its credential fingerprint
         return self._k("websess", digest)
 
@@ -296,6 +299,28 @@ local origin = ARGV[1]
 if redis.call('EXISTS', KEYS[2]) == 1 then origin = 'live' end
 redis.call('SET', KEYS[1], origin)
 return origin
+"""
+
+_RESERVE_LOGIN = """
+-- KEYS: address counter, account counter, account wait-until; ARGV: limit, window ms, free,
+-- base ms, max ms. Redis's clock is every web worker's clock.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if tonumber(redis.call('GET', KEYS[1]) or '0') >= tonumber(ARGV[1]) then
+  return {'address', redis.call('PTTL', KEYS[1])}
+end
+local wait = tonumber(redis.call('GET', KEYS[3]) or '0') - now
+if wait > 0 then return {'account', wait} end
+if redis.call('INCR', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+local n = redis.call('INCR', KEYS[2])
+if n == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
+local over = n - tonumber(ARGV[3])
+if over > 0 then
+  local delay = math.min(tonumber(ARGV[5]), tonumber(ARGV[4]) * 2 ^ math.min(over - 1, 30))
+  redis.call('SET', KEYS[3], string.format('%d', now + delay), 'PX', string.format('%d', delay))
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+end
+return {'go', 0}
 """
 
 _SET_STAR = """
@@ -819,18 +844,24 @@ class RedisStore:
     def close_web_session(self, session_id: str) -> None:
         self.r.delete(self.keys.web_session(_digest(session_id)))
 
-    def count_failure(self, name: str, window_seconds: int) -> int:
-        """Add one failure to a counter that expires `window_seconds` after the first one."""
-        key = self.keys.marker(f"fail:{name}")
-        pipe = self.r.pipeline(transaction=True)
-        pipe.set(key, 0, nx=True, ex=window_seconds).incr(key)  # EXPIRE NX needs Redis 7
-        return int(pipe.execute()[1])
+    def reserve_login(
+        self, address: str, limit: int, window_s: int, free: int, base_ms: int, max_ms: int
+    ) -> tuple[str, int]:
+        """One atomic step before a password is checked: ("go", 0) counts the attempt as a
+        failure of `address` and of the account (a success clears both, login_succeeded), or
+        ("address" | "account", wait ms) refuses it unchecked. An address gets `limit` attempts
+        per `window_s`; the account, attempts from any address, `free` ones, and after that
+        each one makes the next wait twice as long, from `base_ms` up to `max_ms`."""
+        k = self.keys
+        res = self._script(_RESERVE_LOGIN)(
+            keys=[k.login(f"addr:{address}"), k.login("account"), k.login("account-wait")],
+            args=[limit, window_s * 1000, free, base_ms, max_ms],
+        )
+        return _s(res[0]), int(res[1])
 
-    def failures(self, name: str) -> int:
-        return int(_s(self.r.get(self.keys.marker(f"fail:{name}"))) or 0)
-
-    def clear_failures(self, name: str) -> None:
-        self.r.delete(self.keys.marker(f"fail:{name}"))
+    def login_succeeded(self, address: str) -> None:
+        k = self.keys
+        self.r.delete(k.login(f"addr:{address}"), k.login("account"), k.login("account-wait"))
 
     # --- background jobs: scheduler lock and slots, sent-markers, ranking (issue 4) ----------
 

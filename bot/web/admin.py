@@ -36,7 +36,14 @@ from bot.progress import STATUS_LABELS, Status
 from bot.queue import QUEUE_NAME
 from bot.schedule import job_id
 from bot.web import views
-from bot.web.common import check_csrf, csrf_token, install, runtime, secure_headers
+from bot.web.common import (
+    check_csrf,
+    client_address,
+    csrf_token,
+    install,
+    runtime,
+    secure_headers,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +57,12 @@ bp = Blueprint(
 
 DEMO_PASSWORD = "demo"
 LOGIN_WINDOW = 15 * 60  # seconds a run of failed logins is remembered
-LOGIN_MAX_FAILURES = 10  # per client address in that window
+LOGIN_MAX_FAILURES = 10  # per client address in that window; then it waits for the window
+# The account (attempts from any address): this many failures in the window pass unslowed,
+# then each one makes the next attempt wait twice as long, 1 s up to a minute: guessing from
+# many addresses stays slow, and nobody can lock the office out for longer than a minute.
+LOGIN_ACCOUNT_FREE = LOGIN_MAX_FAILURES
+LOGIN_DELAY_MS = (1000, 60_000)
 SESSION_HOURS = 12
 RANKING_JOB = "bot.jobs.send_ranking"
 
@@ -127,14 +139,21 @@ def _safe_next(target: str | None) -> str:
 @bp.route("/admin/login", methods=["GET", "POST"])
 def login():
     rt = runtime()
-    client = request.remote_addr or "unknown"
     if request.method == "POST":
-        if rt.store.failures(f"login:{client}") >= LOGIN_MAX_FAILURES:
-            flash("登录失败次数过多，请 15 分钟后再试。", "error")
-            return render_template("login.html", next=request.form.get("next", "")), 429
+        client = client_address()
+        state, wait_ms = rt.store.reserve_login(
+            client, LOGIN_MAX_FAILURES, LOGIN_WINDOW, LOGIN_ACCOUNT_FREE, *LOGIN_DELAY_MS
+        )
+        if state != "go":
+            if state == "address":
+                flash(f"登录失败次数过多，请 {-(-wait_ms // 60_000)} 分钟后再试。", "error")
+            else:
+                flash(f"登录尝试过于频繁，请 {-(-wait_ms // 1000)} 秒后再试。", "error")
+            page = render_template("login.html", next=request.form.get("next", ""))
+            return page, 429, {"Retry-After": str(-(-wait_ms // 1000))}
         given = request.form.get("password", "").encode()
         if hmac.compare_digest(given, admin_password().encode()):
-            rt.store.clear_failures(f"login:{client}")
+            rt.store.login_succeeded(client)
             session.clear()
             session.permanent = True
             session["admin"] = True
@@ -145,7 +164,6 @@ def login():
             csrf_token()
             flash("登录成功。", "ok")
             return redirect(_safe_next(request.form.get("next")))
-        rt.store.count_failure(f"login:{client}", LOGIN_WINDOW)
         flash("密码不正确，请重新输入。", "error")
         return render_template("login.html", next=request.form.get("next", "")), 401
     if is_logged_in():

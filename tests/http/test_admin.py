@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
 
 import pytest
 from rq import Queue
@@ -11,7 +13,8 @@ from bot import delivery
 from bot.messages import Incoming
 from bot.progress import Material, Role, Status
 from bot.records import Change
-from tests.http.conftest import csrf_of, login, work
+from bot.web.admin import LOGIN_MAX_FAILURES
+from tests.http.conftest import ADMIN_PASSWORD, csrf_of, login, work
 
 
 def lead_indicator(rt, department: str) -> int:
@@ -111,6 +114,77 @@ def test_repeated_failures_are_rate_limited(web_client):
     resp = login(web_client)  # even the right password waits now
     assert resp.status_code == 429
     assert "15 分钟" in resp.get_data(as_text=True)
+
+
+def test_sixty_concurrent_wrong_passwords_check_exactly_the_limit(web_app):
+    """The limit is counted in the same atomic step that lets an attempt be checked."""
+    clients = [web_app.test_client() for _ in range(60)]
+    tokens = [csrf_of(c) for c in clients]
+    barrier = threading.Barrier(len(clients))
+    codes: list[int] = []
+
+    def attempt(client, token):
+        barrier.wait()
+        resp = client.post("/admin/login", data={"password": "wrong", "csrf": token})
+        codes.append(resp.status_code)
+
+    threads = [
+        threading.Thread(target=attempt, args=ct) for ct in zip(clients, tokens, strict=True)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes.count(401) == LOGIN_MAX_FAILURES  # checked, and wrong
+    assert codes.count(429) == 60 - LOGIN_MAX_FAILURES  # refused unchecked
+
+
+def _login_from(client, address: str, password: str):
+    token = csrf_of(client)
+    return client.post(
+        "/admin/login",
+        data={"password": password, "csrf": token},
+        headers={"X-Forwarded-For": address},
+    )
+
+
+def test_a_forwarded_address_counts_only_behind_a_configured_proxy(web_rt, web_settings):
+    from app import create_app
+
+    client = create_app(runtime=web_rt).test_client()  # no trusted proxy: the header is noise
+    for i in range(LOGIN_MAX_FAILURES):
+        assert _login_from(client, f"198.51.100.{i}", "wrong").status_code == 401
+    assert _login_from(client, "198.51.100.99", ADMIN_PASSWORD).status_code == 429
+    web_rt.redis.flushdb()
+    web_rt.settings = web_settings.with_(trusted_proxies=("127.0.0.1",))
+    client = create_app(runtime=web_rt).test_client()
+    for _ in range(LOGIN_MAX_FAILURES):
+        assert _login_from(client, "203.0.113.5", "wrong").status_code == 401
+    assert _login_from(client, "203.0.113.5", ADMIN_PASSWORD).status_code == 429
+    # someone else behind the same proxy is not locked out by that address
+    assert _login_from(client, "10.1.2.3, 198.51.100.7", ADMIN_PASSWORD).status_code == 302
+
+
+def test_failures_from_many_addresses_slow_the_account_down_with_growing_delays(
+    web_rt, web_settings
+):
+    from app import create_app
+
+    web_rt.settings = web_settings.with_(trusted_proxies=("127.0.0.0/8",))
+    client = create_app(runtime=web_rt).test_client()
+    for i in range(LOGIN_MAX_FAILURES + 1):  # each address stays under its own limit
+        assert _login_from(client, f"198.51.100.{i}", "wrong").status_code == 401
+    refused = _login_from(client, "198.51.100.200", "wrong")
+    assert refused.status_code == 429 and "请 1 秒后再试" in refused.get_data(as_text=True)
+    time.sleep(1.1)
+    assert _login_from(client, "198.51.100.201", "wrong").status_code == 401
+    refused = _login_from(client, "198.51.100.202", ADMIN_PASSWORD)
+    assert refused.status_code == 429 and "请 2 秒后再试" in refused.get_data(as_text=True)
+    time.sleep(2.1)
+    assert _login_from(client, "198.51.100.203", ADMIN_PASSWORD).status_code == 302
+    # a success ends the slow-down
+    other = create_app(runtime=web_rt).test_client()
+    assert _login_from(other, "198.51.100.204", "wrong").status_code == 401
 
 
 def test_admin_is_disabled_without_a_password(web_rt, web_settings):
