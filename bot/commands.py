@@ -33,6 +33,12 @@ class UserError(Exception):
     """An expected refusal; its text is shown to the user as it is (Chinese, says what to type)."""
 
 
+class Unfinished(Exception):
+    """A platform callback whose change could not be saved (the store failed after its message
+    id was claimed). The claim was released: the caller must not acknowledge the callback, so
+    that the platform's redelivery, or the next drain of the inbox, runs the command."""
+
+
 # --- normalising ---------------------------------------------------------------------------
 
 _MENTION = re.compile(r"^(?:@\S+\s+)+")
@@ -478,6 +484,7 @@ class Dispatcher:
         calendar: Any = None,
         services: dict[str, Any] | None = None,
         retries: int = 5,
+        transient: tuple[type[Exception], ...] = (),
     ):
         self.registry = registry
         self.catalog = catalog
@@ -486,6 +493,9 @@ class Dispatcher:
         self.calendar = calendar
         self.services = services or {}
         self.retries = retries
+        # The store's errors that say Redis was not reached (connection lost, timeout): a save
+        # that fails with one of them changed nothing.
+        self.transient = transient
 
     def handle(self, msg: Incoming) -> Reply:
         """A message from a trusted local channel (console, sandbox, admin pages): no dedupe."""
@@ -528,6 +538,8 @@ class Dispatcher:
             return self._run(cmd, args, msg, once)
         except UserError as e:
             return Reply(str(e))
+        except Unfinished:
+            raise
         except Exception:
             log.exception("command %s failed", cmd.keyword)
             return Reply(texts.INTERNAL_ERROR)
@@ -571,10 +583,27 @@ class Dispatcher:
                 reply = cmd.func(ctx, *args)
                 if ctx.pending is not None:
                     fin = once.finish(reply) if once else None
-                    drain = self.store.save(ctx.pending, fin)
+                    drain = self._save(ctx.pending, fin, once)
                     if once:
                         once.finished, once.drain = True, drain
                 return reply
             except ConflictError:
                 continue
         return Reply(texts.BUSY)
+
+    def _save(self, change: Change, fin: Finish | None, once: _Once | None) -> bool:
+        """The command's change (with a callback's reply, in the same script). If Redis was not
+        reached, nothing was saved: the message's claim is released and Unfinished raised, so a
+        redelivery completes the command instead of finding a claim that nothing will finish.
+        A script that ran but whose answer was lost left its reply, which the release keeps."""
+        try:
+            return self.store.save(change, fin)
+        except self.transient as e:
+            if once is None:
+                raise
+            log.warning("save of %s %s failed (%s)", once.platform, once.message_id, e)
+            try:
+                self.store.release_claim(once.platform, once.message_id)
+            except self.transient:
+                log.error("claim of %s %s could not be released", once.platform, once.message_id)
+            raise Unfinished(once.message_id) from e

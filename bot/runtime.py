@@ -98,7 +98,8 @@ def build_runtime(
     }
     services["enqueue"] = enqueue or make_enqueue(make_queue(client))
     services["enqueue_answers"] = enqueue or make_enqueue(make_queue(client, ANSWERS_QUEUE))
-    dispatcher = Dispatcher(registry, catalog, org, store, calendar, services)
+    transient = (redis.ConnectionError, redis.TimeoutError)
+    dispatcher = Dispatcher(registry, catalog, org, store, calendar, services, transient=transient)
     rt = Runtime(
         settings, client, store, catalog, org, assignments, calendar, registry, dispatcher,
         embedded, platforms, services,

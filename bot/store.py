@@ -291,6 +291,12 @@ return 1
 """
 )
 
+_RELEASE_CLAIM = """
+-- KEYS: seen key. A claim in progress is ''; anything else is a stored reply.
+if redis.call('GET', KEYS[1]) == '' then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
 _RECORD_ORIGIN = """
 -- KEYS: origin, status hash; ARGV: the mode of a store that is empty now
 local cur = redis.call('GET', KEYS[1])
@@ -454,6 +460,12 @@ class RedisStore:
         if self.r.set(key, "", nx=True, ex=ttl):
             return True, ""
         return False, _s(self.r.get(key))
+
+    def release_claim(self, platform: str, message_id: str) -> bool:
+        """Forget a claim whose command left nothing behind (its save did not happen), so the
+        platform's redelivery runs it; a stored reply is never removed."""
+        key = self.keys.seen(platform, message_id)
+        return bool(self._script(_RELEASE_CLAIM)(keys=[key], args=[]))
 
     # --- reads ------------------------------------------------------------------------------
 

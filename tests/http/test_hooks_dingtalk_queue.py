@@ -211,3 +211,26 @@ def test_a_lone_surrogate_is_replaced_once_and_the_message_answered(hook_client,
     [text] = replies(stub, "q-u1")
     assert "第12项" in text
     assert hook_rt.store.inbox_backlog() == 0
+
+
+def test_a_save_that_failed_in_the_worker_is_answered_by_the_next_drain(hook_client, hook_rt, stub):
+    """Redis fails at the save after the worker claimed the message: the entry stays in the
+    inbox, and the next drain runs the command once and posts its reply once."""
+    from tests.http.test_hooks_wecom import SaveFailsOnce
+
+    post(hook_client, stub, "绑定 司法局", "q-f0")
+    work(hook_rt)
+    post(hook_client, stub, "提交 12 https://www.example.gov.cn/a.html 方案", "q-f1")
+    post(hook_client, stub, "帮助", "q-f2")
+    flaky = SaveFailsOnce(hook_rt.redis, hook_rt.settings.key_prefix, hook_rt.store.clock)
+    hook_rt.store = hook_rt.dispatcher.store = flaky
+    counts = inbox.drain_inbox(hook_rt, _delivery(hook_rt), "w1")
+    assert counts["unfinished"] == 1 and counts["answered"] == 1  # 帮助 was not held back
+    assert replies(stub, "q-f1") == [] and hook_rt.store.inbox_backlog() == 1
+    counts = _drain_reclaiming(hook_rt)
+    assert counts["answered"] == 1 and counts["sent"] == 1
+    [text] = replies(stub, "q-f1")
+    assert "已收到第12项的 1 个链接" in text
+    a, _ = hook_rt.store.assignment(12, "司法局")
+    assert [m.url for m in a.materials] == ["https://www.example.gov.cn/a.html"]
+    assert hook_rt.store.inbox_backlog() == 0

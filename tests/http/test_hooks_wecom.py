@@ -9,8 +9,10 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 
+import redis
 from wechatpy.crypto import WeChatCrypto as WechatpyCrypto
 
+from bot.store import RedisStore
 from tests.http.callbacks import (
     LIMIT,
     WECOM_TOKEN,
@@ -224,3 +226,33 @@ def test_a_lone_surrogate_in_the_json_is_replaced_and_answered(hook_client, hook
     assert again == reply
     a, _ = hook_rt.store.assignment(12, "司法局")
     assert a.explanation == "第一段\ufffd第二段"
+
+
+class SaveFailsOnce(RedisStore):
+    """The store with Redis failing once at the save, after the message id was claimed (a fault
+    at the Redis boundary: the first round trip worked, the second did not reach Redis)."""
+
+    failed = False
+
+    def save(self, ch, fin=None):
+        if not self.failed:
+            self.failed = True
+            raise redis.ConnectionError("connection lost (injected)")
+        return super().save(ch, fin)
+
+
+def test_a_save_that_failed_after_the_claim_does_not_block_the_redelivery(hook_client, hook_rt):
+    decrypt_reply(say(hook_client, "绑定 司法局", "CAIQsave0"))
+    flaky = SaveFailsOnce(hook_rt.redis, hook_rt.settings.key_prefix, hook_rt.store.clock)
+    hook_rt.store = hook_rt.dispatcher.store = flaky
+    audit = hook_rt.store.audit_len()
+    plain = smartbot_json("提交 12 https://www.example.gov.cn/a.html 方案", "CAIQsave1")
+    first = post(hook_client, *smartbot_request(plain))
+    assert first.status_code == 500  # not acknowledged: WeCom sends it again
+    again = decrypt_reply(post(hook_client, *smartbot_request(plain, nonce="2")))
+    assert "已收到第12项的 1 个链接" in again["stream"]["content"]
+    third = decrypt_reply(post(hook_client, *smartbot_request(plain, nonce="3")))
+    assert third == again
+    a, _ = hook_rt.store.assignment(12, "司法局")
+    assert [m.url for m in a.materials] == ["https://www.example.gov.cn/a.html"]
+    assert hook_rt.store.audit_len() == audit + 1
