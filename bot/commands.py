@@ -211,15 +211,17 @@ class LinksParam:
             u = m.group(0).rstrip(".,;:)]}")
             parts = urlsplit(u)
             if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-                raise UserError(texts.BAD_URL.format(url=u[:80]))
+                raise UserError(texts.BAD_URL.format(url=texts.quoted(u[:80])))
             if len(u) > 2000:
-                raise UserError(texts.BAD_URL.format(url=u[:80]))
+                raise UserError(texts.BAD_URL.format(url=texts.quoted(u[:80])))
             urls.append(u)
         leftover = _URL.sub(" ", rest)
         if not urls:
             bare = _BARE.search(leftover)
             raise UserError(
-                texts.BAD_URL.format(url=bare.group(0)[:80]) if bare else texts.NEED_URL
+                texts.BAD_URL.format(url=texts.quoted(bare.group(0)[:80]))
+                if bare
+                else texts.NEED_URL
             )
         name = _SPACES.sub(" ", leftover).strip(_SEP + " ")
         if len(name) > 200:
@@ -262,7 +264,7 @@ class Command:
             values.append(v)
         extra = rest.strip(_CLOSING)
         if extra:
-            raise UserError(texts.EXTRA_TEXT.format(extra=texts.shorten(extra, 20)))
+            raise UserError(texts.EXTRA_TEXT.format(extra=texts.quoted(extra, 20)))
         return values
 
 

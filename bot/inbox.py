@@ -107,7 +107,7 @@ def _answer(rt, dctx: delivery.Delivery, entry_id: str, raw: str, counts: dict) 
         # command is not run again blind: the user is told to check, and asked to resend.
         log.warning("inbox entry %s: an earlier run left no reply", entry_id)
         counts["lost"] += 1
-        reply = Reply(texts.INTERRUPTED.format(text=texts.shorten(msg.text, 20)))
+        reply = Reply(texts.INTERRUPTED.format(text=texts.quoted(msg.text, 20)))
     elif reply is None:
         reply = Reply.from_json(outcome.duplicate)
         counts["replayed"] += 1

@@ -15,6 +15,7 @@ from bot import texts
 from bot.links import error_label
 from bot.messages import Notice
 from bot.progress import Assignment, RankRow, Role, Status, compute_scores, rank, starred_ids
+from bot.render import link
 
 MAX_ITEMS = 15  # open items listed in one reminder
 MAX_NAMES = 10  # cooperating units named per indicator
@@ -81,7 +82,9 @@ def compose_reminder(
     returned = [a for a in open_items if a.status is Status.RETURNED]
     if returned:
         lines.append(f"**已退回 {len(returned)} 项，请按原因修改后重新标记完成：**")
-        lines += [f"- 第{a.indicator_id}项：{a.reason or '（未写原因）'}" for a in returned]
+        lines += [
+            f"- 第{a.indicator_id}项：{texts.quoted(a.reason) or '（未写原因）'}" for a in returned
+        ]
     dead = [
         (a.indicator_id, m, link_states[m.url])
         for a in sorted(items, key=lambda a: a.indicator_id)
@@ -92,7 +95,8 @@ def compose_reminder(
         lines.append(f"**{len(dead)} 个链接无法打开，请核对：**")
         for ind_id, m, state in dead:
             why = error_label(state.get("error", "")) or f"HTTP {state.get('status')}"
-            lines.append(f"- 第{ind_id}项 [{texts.shorten(m.title or m.url, 40)}]({m.url})：{why}")
+            title = texts.shorten(m.title or m.url, 40)
+            lines.append(f"- 第{ind_id}项 {link(title, m.url)}：{why}")
     lines.append("提交材料：提交 编号 网址 名称；材料齐全后发送：完成 编号。")
     return Notice(
         "\n".join(lines),

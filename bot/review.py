@@ -11,11 +11,12 @@ def resolve_department(ctx: Context, name: str, example: str = "{name}") -> str:
     """The one department `name` means; refuses nothing found or several (listing them)."""
     found = ctx.org.find_departments(name)
     if not found:
-        raise UserError(texts.NO_DEPARTMENT.format(name=name))
+        raise UserError(texts.NO_DEPARTMENT.format(name=texts.quoted(name, 40)))
     if len(found) > 1:
         names = "、".join(d.name for d in found[:8])
         hint = example.format(name=found[0].name)
-        raise UserError(texts.AMBIGUOUS_DEPARTMENT.format(name=name, names=names, example=hint))
+        quoted = texts.quoted(name, 40)
+        raise UserError(texts.AMBIGUOUS_DEPARTMENT.format(name=quoted, names=names, example=hint))
     return found[0].name
 
 

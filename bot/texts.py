@@ -9,6 +9,7 @@ import functools
 
 from bot.catalog import Indicator
 from bot.progress import Assignment, Material, Role, Status, TaskState
+from bot.render import inert, link
 
 HELLO = "您好，我是督办助手。发送「帮助」查看可用命令，发送「我的任务」查看本部门待办。"
 UNKNOWN = "没听懂这句话。您是不是想用：{near}？发送「帮助」可查看全部命令。"
@@ -71,8 +72,14 @@ def _indicator_line(ind_id: int, level3: str, role: Role, status: Status, starre
 
 def material_line(i: int, m: Material) -> str:
     if m.url:
-        return f"{i}. [{m.title or m.url}]({m.url})"
-    return f"{i}. {m.title}（纸质）"
+        return f"{i}. {link(m.title, m.url)}"
+    return f"{i}. {inert(m.title)}（纸质）"
+
+
+def quoted(text: str, n: int = 0) -> str:
+    """What someone wrote, quoted back in a message: shortened to `n` characters if given,
+    and inert (bot.render.inert)."""
+    return inert(shorten(text, n) if n else text)
 
 
 def progress_counts(assignments: list[Assignment]) -> str:

@@ -1,5 +1,6 @@
 """绑定: bind the sender to a department (names and aliases, fuzzy)."""
 
+from bot import texts
 from bot.commands import Context, TextParam, UserError, command
 from bot.messages import Notice, Reply
 from bot.records import Binding
@@ -22,7 +23,9 @@ def bind(ctx: Context, name: str) -> Reply:
     who = ctx.msg.user_name or (listed.name if listed else "") or ctx.msg.user_id
     after = Binding(ctx.msg.platform, ctx.msg.user_id, dept, who, role, ctx.now_iso())
     notice = Notice(
-        f"{who} 已绑定为{dept}成员，可在群里提交本部门的创建材料。", dept, kind="binding"
+        f"{texts.quoted(who, 32)} 已绑定为{dept}成员，可在群里提交本部门的创建材料。",
+        dept,
+        kind="binding",
     )
     ctx.store.set_binding(ctx.msg.platform, ctx.msg.user_id, before, after, ctx.actor, (notice,))
     count = sum(1 for (_, d) in ctx.services.get("assignments", {}) if d == dept)

@@ -20,7 +20,7 @@ def paper(ctx: Context, ind, title: str) -> Reply:
     """纸质 <编号> <名称>：登记一份纸质材料（纸质材料不用报送，整理成册备查）"""
     a, raw = ctx.own(ind)
     if any(m.title == title and not m.url for m in a.materials):
-        raise UserError(f"第{ind.id}项已有纸质材料「{title}」，无需重复登记。")
+        raise UserError(f"第{ind.id}项已有纸质材料「{texts.quoted(title)}」，无需重复登记。")
     if len(a.materials) >= MAX_MATERIALS:
         raise UserError(f"第{ind.id}项最多 {MAX_MATERIALS} 份材料，请先删除不需要的材料。")
     at = ctx.now_iso()
@@ -30,6 +30,6 @@ def paper(ctx: Context, ind, title: str) -> Reply:
     )
     ctx.commit(a, raw, after, "paper")
     return Reply(
-        f"已登记第{ind.id}项纸质材料「{title}」，本项现有材料 {len(materials)} 份"
+        f"已登记第{ind.id}项纸质材料「{texts.quoted(title)}」，本项现有材料 {len(materials)} 份"
         f"（{after.status.label}）。纸质材料请整理成册，备9月实地查验。{texts.review_again(a, after)}"
     )

@@ -35,6 +35,6 @@ def my_tasks(ctx: Context, which: str) -> Reply:
         ind = ctx.catalog.get(a.indicator_id)
         lines.append("- " + texts.indicator_line(ind, a, ctx.starred(ind)))
         if a.reason and a.status.value == "returned":
-            lines.append(f"  退回原因：{a.reason}")
+            lines.append(f"  退回原因：{texts.quoted(a.reason)}")
     lines.append("提交材料：提交 编号 网址 名称；查看详情：查看 编号。")
     return Reply("\n".join(x for x in lines if x))

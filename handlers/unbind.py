@@ -1,5 +1,6 @@
 """解绑: remove the sender's binding."""
 
+from bot import texts
 from bot.commands import Context, command
 from bot.messages import Notice, Reply
 
@@ -9,6 +10,10 @@ def unbind(ctx: Context) -> Reply:
     """解绑：解除自己与部门的绑定"""
     before = ctx.binding
     who = before.name or ctx.msg.user_id
-    notice = Notice(f"{who} 已解除与{before.department}的绑定。", before.department, kind="binding")
+    notice = Notice(
+        f"{texts.quoted(who, 32)} 已解除与{before.department}的绑定。",
+        before.department,
+        kind="binding",
+    )
     ctx.store.set_binding(ctx.msg.platform, ctx.msg.user_id, before, None, ctx.actor, (notice,))
     return Reply(f"已解除与{before.department}的绑定。如需重新绑定，请发送「绑定 部门名称」。")

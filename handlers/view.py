@@ -35,17 +35,18 @@ def view(ctx: Context, ind) -> Reply:
         lines.append(f"**本部门（{a.role.label}）：{a.status.label}**")
         if a.reason:
             label = "退回原因" if a.status is Status.RETURNED else "原因"
-            lines.append(f"{label}：{a.reason}")
+            lines.append(f"{label}：{texts.quoted(a.reason)}")
         for i, m in enumerate(a.materials, start=1):
             state = view["links"].get(m.url)
             tail = ""
             if state is not None and not state.get("ok"):
-                tail = f" ⚠️ 链接无法打开（{state.get('error') or state.get('status')}）"
+                why = texts.quoted(str(state.get("error") or state.get("status")))
+                tail = f" ⚠️ 链接无法打开（{why}）"
             lines.append(texts.material_line(i, m) + tail)
         if not a.materials:
             lines.append("尚无材料。提交：提交 编号 网址 名称；纸质：纸质 编号 名称。")
         if a.explanation:
-            lines.append(f"报送说明：{a.explanation}")
+            lines.append(f"报送说明：{texts.quoted(a.explanation)}")
     return Reply("\n".join(lines))
 
 
