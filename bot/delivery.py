@@ -28,9 +28,13 @@ cooldown, immediately before the POST. Hence:
   and put on the dead-letter list, where the office sees it and can send it again by hand. So a
   worker killed mid-push gives exactly one delivery of each part, at the price of asking a human
   in the one case nobody can decide.
-- A *live* worker that sees a read timeout, HTTP 5xx or an unknown errcode releases its claim and
-  lets RQ retry with backoff (the issue's rule): there, an answer was awaited for the full read
-  timeout, and the platforms answer accepted sends in milliseconds.
+- A *live* worker whose POST left but got no answer within the read timeout (or whose
+  connection broke after the request was written) is in the same position as a dead one: the
+  platform may have shown the message. Neither platform documents how long an accepted send may
+  take to answer, so no timeout can rule this out: the part is marked "uncertain" and listed for
+  the office, never posted again by itself. Only a failure that proves the request did not get
+  through is retried by RQ with backoff: the connection was never made, HTTP 5xx or 429, or an
+  errcode that says the message was refused (busy, unknown).
 
 Each unfinished push also holds a lease (its job arguments and a deadline) in Redis. The drain
 job sweeps expired leases and re-enqueues those pushes, so a push whose worker vanished resumes
@@ -53,6 +57,7 @@ from typing import Any
 
 import redis
 import requests
+import urllib3
 from rq import Callback, Queue, Retry
 
 from bot.config import Settings
@@ -456,7 +461,7 @@ def _fan_out(ctx: Delivery, entry_id: str, notice: Notice, counts: dict) -> None
 
 @dataclass(frozen=True)
 class Answer:
-    outcome: str  # ok | rate_limited | permanent | retry
+    outcome: str  # ok | rate_limited | permanent | retry | unknown (sent, no answer in time)
     errcode: str = ""
     detail: str = ""  # short, for logs and the office; never a body or a secret
 
@@ -523,7 +528,19 @@ def run_push(ctx: Delivery, spec: dict, job_id: str = "", leased: bool = True) -
             _defer(ctx, spec, todo[i:], wait_ms / 1000)
             return "deferred"
         answer = _post(ctx, route, bodies[part])
-        store.push_end(push_id, part, token, answer.outcome == "ok", MARKER_TTL_S)
+        if answer.outcome == "unknown":
+            store.push_end(push_id, part, token, "uncertain", MARKER_TTL_S)
+            log.warning("push %s part %d: %s after sending; marked uncertain", push_id, part,
+                        answer.detail)  # fmt: skip
+            _dead_letter(
+                ctx, spec, [part], route.label,
+                f"平台 {ctx.settings.push_timeout_s:g} 秒内没有应答，无法确认是否已送达；"
+                "确认群内未收到后可重试",
+                status="uncertain",
+            )  # fmt: skip
+            continue
+        store.push_end(push_id, part, token, "sent" if answer.outcome == "ok" else "release",
+                       MARKER_TTL_S)  # fmt: skip
         if answer.outcome == "ok":
             continue
         if answer.outcome == "rate_limited":
@@ -601,10 +618,8 @@ def _post(ctx: Delivery, route: Route, body: dict) -> Answer:
             url, data=encode_json(body), headers=headers,
             timeout=(ctx.connect_timeout, ctx.settings.push_timeout_s),
         )  # fmt: skip
-    except requests.Timeout:
-        return Answer("retry", detail="timeout")
     except requests.RequestException as e:
-        return Answer("retry", detail=type(e).__name__)
+        return Answer("unknown" if may_have_arrived(e) else "retry", detail=type(e).__name__)
     try:
         data = resp.json()
     except ValueError:
@@ -615,6 +630,20 @@ def _post(ctx: Delivery, route: Route, body: dict) -> Answer:
             ctx.store.drop_token("dingtalk", token)
         return answer
     return classify_webhook(route.family, resp.status_code, data)
+
+
+def may_have_arrived(e: requests.RequestException) -> bool:
+    """Whether a failed POST may still have reached the platform: a read timeout, or a
+    connection that broke once the request was written. Not when the connection was never
+    made (refused, unresolved, connect timeout) nor when the request could not be built."""
+    if isinstance(e, requests.ConnectTimeout):
+        return False
+    reason = getattr(e.args[0], "reason", None) if e.args else None
+    if isinstance(
+        reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError)
+    ):
+        return False
+    return isinstance(e, (requests.Timeout, requests.ConnectionError))
 
 
 def classify_webhook(family: str, status: int, data: Any) -> Answer:

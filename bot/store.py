@@ -1244,10 +1244,10 @@ class RedisStore:
         res = self._script(_PUSH_BEGIN)(keys=keys, args=[token, claim_ms, limit, window_ms, ttl_s])
         return _s(res[0]), int(res[1])
 
-    def push_end(self, push_id: str, part: int, token: str, sent: bool, ttl_s: int) -> bool:
-        """Mark a claimed part "sent", or release `token`'s claim after a definite failure."""
+    def push_end(self, push_id: str, part: int, token: str, outcome: str, ttl_s: int) -> bool:
+        """After posting a claimed part: mark it "sent" or "uncertain" (posted, no answer), or
+        "release" `token`'s claim after a definite failure."""
         key = self.keys.part_marker(push_id, part)
-        outcome = "sent" if sent else "release"
         return bool(self._script(_PUSH_END)(keys=[key], args=[token, outcome, ttl_s]))
 
     def part_states(self, push_id: str, parts: Iterable[int]) -> list[str]:
@@ -1523,12 +1523,18 @@ return {'go', 0}
 """
 
 _PUSH_END = """
--- KEYS: part marker; ARGV: token, 'sent' | 'release', ttl s
+-- KEYS: part marker; ARGV: token, 'sent' | 'uncertain' | 'release', ttl s
 local cur = redis.call('GET', KEYS[1])
 local prefix = 'sending:' .. ARGV[1] .. ':'
 local mine = cur and string.sub(cur, 1, #prefix) == prefix
 if ARGV[2] == 'sent' then
   redis.call('SET', KEYS[1], 'sent', 'EX', ARGV[3])
+  if mine then return 1 end
+  return 0
+end
+if ARGV[2] == 'uncertain' then
+  if cur == 'sent' then return 0 end
+  redis.call('SET', KEYS[1], 'uncertain', 'EX', ARGV[3])
   if mine then return 1 end
   return 0
 end

@@ -277,10 +277,9 @@ def test_permanent_error_goes_to_the_dead_letters_and_can_be_retried(world_for, 
 # --- transient errors ----------------------------------------------------------------------------
 
 
-def test_http_500_and_timeout_are_retried_with_backoff(world_for, stub):
+def test_http_500_is_retried_with_backoff(world_for, stub):
     w = world_for(wecom())
-    stub.fail_next(status=500, key="robot-1")
-    stub.fail_next(delay=3.0, key="robot-1")  # outlasts the 1 s read timeout
+    stub.fail_next(2, status=500, key="robot-1")  # refused: surely not shown in the group
     w.start_worker()
     w.notify("排名推送")
     w.wait_until(lambda: len(stub.requests_to(WECOM_WEBHOOK)) >= 3, 30, "3 attempts")
@@ -288,8 +287,28 @@ def test_http_500_and_timeout_are_retried_with_backoff(world_for, stub):
     sent = stub.requests_to(WECOM_WEBHOOK)
     assert [content(r) for r in sent] == ["排名推送"] * 3
     # backoff 1 s, then 6 s; RQ keeps retry times in whole seconds, so each may be up to 1 s
-    # early. The second gap also holds the 1 s read timeout.
-    assert sent[2].at - sent[1].at >= 1.0 + 6.0 - 1.0
+    # early.
+    assert sent[2].at - sent[1].at >= 6.0 - 1.0
+    assert delivery.dead_letters(w.store) == []
+
+
+def test_a_platform_slower_than_the_timeout_never_gets_the_message_twice(world_for, stub):
+    """The platform took the request but answered after the 1 s read timeout: whether the group
+    shows it cannot be known, so it is not posted again but shown to the office, who decides."""
+    w = world_for(wecom())
+    stub.fail_next(delay=3.0, key="robot-1")  # the first of four pushes: answered after 3 s
+    w.start_worker()
+    w.notify(*(f"推送 {i}" for i in range(4)))
+    w.wait_until(lambda: len(stub.requests_to(WECOM_WEBHOOK)) >= 4, 30, "4 pushes")
+    w.wait_until(lambda: delivery.dead_letters(w.store), 10, "the uncertain push listed")
+    time.sleep(8.0)  # longer than the first two retry backoffs (1 s, 6 s): nothing more comes
+    sent = [content(r) for r in stub.requests_to(WECOM_WEBHOOK)]
+    assert sorted(sent) == [f"推送 {i}" for i in range(4)]  # expected 4, delivered 4, twice 0
+    (dead,) = delivery.dead_letters(w.store)
+    assert dead["status"] == "uncertain" and dead["text"] == "推送 0"
+    delivery.retry_dead(w.store, w.enqueue, dead["id"])  # the office: "not in the group, resend"
+    w.wait_until(lambda: len(stub.requests_to(WECOM_WEBHOOK)) >= 5, 20, "the resend")
+    assert content(stub.requests_to(WECOM_WEBHOOK)[-1]) == "推送 0"
     assert delivery.dead_letters(w.store) == []
 
 
