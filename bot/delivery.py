@@ -72,7 +72,8 @@ from bot.platforms.dingtalk import (
     sign_webhook_url,
 )
 from bot.platforms.wecom import webhook_bodies, webhook_url
-from bot.queue import make_queue
+from bot.queue import PUSH_JOB as _PUSH_JOB
+from bot.queue import URGENT_KINDS, make_queue, queue_name_for
 from bot.render import ALL
 from bot.store import RedisStore
 
@@ -80,7 +81,7 @@ log = logging.getLogger(__name__)
 
 GROUP = "delivery"  # the outbox stream's consumer group
 DRAIN_JOB = "bot.delivery_jobs.drain_outbox"
-PUSH_JOB = "bot.delivery_jobs.push"
+PUSH_JOB = _PUSH_JOB  # on the urgent queue for review notices and replies (bot.queue)
 PUSH_FAILURE = "bot.delivery_jobs.on_push_failure"
 
 MARKER_TTL_S = 8 * 86400  # a "sent" part is remembered longer than any retry or redelivery
@@ -92,6 +93,7 @@ DRAIN_DEBOUNCE_MS = 2000
 # rate limit there (platforms.md §3.2), unlike the 20/min of a robot's pushes, so each chat gets a
 # generous budget of its own, a guard rather than a pace. A rate-limit answer still cools it down.
 SESSION_PER_MINUTE = 120
+URGENT_RESERVE_SHARE = 4  # a quarter of a robot's budget (5 of 20 a minute) waits for them
 DRAIN_RECLAIM_MS = 60_000  # outbox entries a drainer read but never acked are taken after this
 TOKEN_EARLY_S = 300  # the DingTalk access token is refreshed 5 minutes early (§3.2.3)
 
@@ -263,6 +265,13 @@ class Delivery:
         s = self.settings
         return s.cooldown_wecom_s if route.family == "wecom" else s.cooldown_dingtalk_s
 
+    def queue_for(self, kind: str) -> Queue:
+        """The RQ queue of a push of `kind`: review notices and replies go before the rest."""
+        name = queue_name_for(PUSH_JOB, self.queue.name, kind)
+        if name == self.queue.name:
+            return self.queue
+        return Queue(name, connection=self.queue.connection)
+
     @property
     def backoff(self) -> list[int]:
         b = max(1, self.settings.push_backoff_s)
@@ -310,10 +319,11 @@ def enqueue_push(ctx: Delivery, spec: dict, job_id: str, delay_s: float = 0.0) -
     until = ctx.clock() + delay_s + ctx.settings.push_lease_s
     ctx.store.lease_push(spec["lease_id"], json.dumps(spec, ensure_ascii=False), until)
     opts = _push_options(ctx, job_id, spec)
+    queue = ctx.queue_for(spec.get("kind", ""))
     if delay_s > 0:
-        job = ctx.queue.enqueue_in(timedelta(seconds=delay_s), PUSH_JOB, kwargs=spec, **opts)
+        job = queue.enqueue_in(timedelta(seconds=delay_s), PUSH_JOB, kwargs=spec, **opts)
     else:
-        job = ctx.queue.enqueue(PUSH_JOB, kwargs=spec, **opts)
+        job = queue.enqueue(PUSH_JOB, kwargs=spec, **opts)
     return job.id
 
 
@@ -451,7 +461,7 @@ def _fan_out(ctx: Delivery, entry_id: str, notice: Notice, counts: dict) -> None
             counts["dead"] += 1
             continue
         jid = job_base(spec["lease_id"])
-        if not _is_live(ctx.queue, jid):
+        if not _is_live(ctx.queue_for(notice.kind), jid):
             enqueue_push(ctx, spec, jid)
         counts["pushes"] += 1
 
@@ -513,7 +523,7 @@ def run_push(ctx: Delivery, spec: dict, job_id: str = "", leased: bool = True) -
         ):
             _dead_letter(ctx, spec, todo[i:], route.label, "会话已过期，后续分段无法补发（300001）")
             return "dead"
-        state, wait_ms, token = _begin(ctx, push_id, part, route)
+        state, wait_ms, token = _begin(ctx, push_id, part, route, spec.get("kind", ""))
         if state in ("sent", "uncertain_known"):
             continue
         if state == "uncertain":
@@ -564,10 +574,21 @@ def run_push(ctx: Delivery, spec: dict, job_id: str = "", leased: bool = True) -
     return "sent"
 
 
-def _begin(ctx: Delivery, push_id: str, part: int, route: Route) -> tuple[str, int, str]:
+def budget_limit(settings: Settings, route: Route, kind: str) -> int:
+    """How many of a robot's slots in the window a push of `kind` may take: all of them for a
+    review notice or a reply; the others stop URGENT_RESERVE short, so chatter (reminders,
+    binding notices, rankings) can never leave a review notice waiting for the next window."""
+    if route.kind == "dingtalk_session":
+        return SESSION_PER_MINUTE
+    limit = settings.robot_per_minute
+    if kind in URGENT_KINDS:
+        return limit
+    return max(1, limit - max(1, limit // URGENT_RESERVE_SHARE))
+
+
+def _begin(ctx: Delivery, push_id: str, part: int, route: Route, kind: str) -> tuple[str, int, str]:
     """push_begin, sleeping through short budget waits instead of re-enqueueing."""
-    s = ctx.settings
-    limit = SESSION_PER_MINUTE if route.kind == "dingtalk_session" else s.robot_per_minute
+    limit = budget_limit(ctx.settings, route, kind)
     for _ in range(8):
         token = uuid.uuid4().hex
         state, wait_ms = ctx.store.push_begin(

@@ -119,6 +119,9 @@ class Entry:
     push: bool = False  # posts to chats: held back during quiet hours
     catch_up: bool = True  # a missed slot of today still runs (once) when the scheduler returns
     retries: int = 3
+    # One job id for every slot: while a run waits or works, the next slots add nothing (a
+    # queue whose worker is slow or missing never fills up with copies).
+    singleton: bool = False
 
     @property
     def schedule(self) -> Cron:
@@ -133,7 +136,14 @@ def _at(hhmm: str) -> str:
 def schedule_table(settings) -> tuple[Entry, ...]:
     """The periodic jobs of product.md §6 with the configured times."""
     return (
-        Entry("linkcheck", "* * * * *", "bot.jobs.check_links", catch_up=False, retries=0),
+        Entry(
+            "linkcheck",
+            "* * * * *",
+            "bot.jobs.check_links",
+            catch_up=False,
+            retries=0,
+            singleton=True,
+        ),  # fmt: skip
         # A safety net: replies already request a prompt drain of the outbox after each change.
         Entry("drain", "* * * * *", "bot.delivery_jobs.drain_outbox", catch_up=False, retries=0),
         # Likewise: the first callback of a burst enqueues a prompt drain of the inbox.
@@ -243,7 +253,7 @@ class Scheduler:
             return ""  # held back; runs when quiet hours end, if that is still today
         if not self.store.claim_slot(entry.name, slot, self.token):
             return ""
-        jid = job_id(entry.name, slot)
+        jid = job_id(entry.name) if entry.singleton else job_id(entry.name, slot)
         self.enqueue(
             entry.job,
             job_id=jid,

@@ -628,10 +628,19 @@ class RedisStore:
         return [_s(u) for u in self.r.zrangebyscore(self.keys.link_recheck, "-inf", now, 0, count)]
 
     def forget_links(self, urls: Iterable[str]) -> None:
-        """No more checks for these (no material uses them any longer)."""
+        """No more checks for these (no material uses them any longer), new or planned."""
         urls = list(urls)
         if urls:
-            self.r.zrem(self.keys.link_recheck, *urls)
+            pipe = self.r.pipeline(transaction=True)
+            pipe.srem(self.keys.link_queue, *urls).zrem(self.keys.link_recheck, *urls)
+            pipe.execute()
+
+    def plan_link_check(self, url: str, at: float) -> None:
+        """Take a link off the queue of new ones and plan its check at `at` (epoch seconds):
+        done just before fetching it, so a run that dies on it meets it again only then."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.srem(self.keys.link_queue, url).zadd(self.keys.link_recheck, {url: at})
+        pipe.execute()
 
     def star_overrides(self) -> dict[int, bool]:
         return _star_map(self.r.hgetall(self.keys.stars))

@@ -1,4 +1,8 @@
-"""The RQ worker process: `python -m bot.worker` (jobs live in bot.jobs)."""
+"""The RQ worker process: `python -m bot.worker` (jobs live in bot.jobs).
+
+Without --queue it serves bot.queue.WORKER_QUEUES, urgent first; the answers and the link checks
+each need a worker of their own (`--queue duban-answers`, `--queue duban-links`).
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,15 @@ import redis
 from rq import Queue, Worker
 
 from bot.config import Settings
-from bot.queue import QUEUE_NAME
+from bot.queue import WORKER_QUEUES
 from bot.runtime import redis_url_for
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bot.worker")
-    ap.add_argument("--queue", action="append", help=f"queue to work (default {QUEUE_NAME})")
-    queues = ap.parse_args(argv).queue or [QUEUE_NAME]
+    default = " then ".join(WORKER_QUEUES)
+    ap.add_argument("--queue", action="append", help=f"queue to work (default {default})")
+    queues = ap.parse_args(argv).queue or list(WORKER_QUEUES)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
     settings = Settings.from_env()
     url, _ = redis_url_for(settings)

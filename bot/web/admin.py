@@ -33,7 +33,7 @@ from bot import delivery, texts
 from bot.jobs import JOB_LABELS
 from bot.messages import Incoming
 from bot.progress import STATUS_LABELS, Status
-from bot.queue import QUEUE_NAME
+from bot.queue import ALL_QUEUES
 from bot.schedule import job_id
 from bot.web import views
 from bot.web.common import (
@@ -381,21 +381,33 @@ def audit():
 # --- deliveries and queue health ----------------------------------------------------------
 
 
+def _queues(rt) -> list[Queue]:
+    return [Queue(name, connection=rt.redis) for name in ALL_QUEUES]
+
+
 def queue_health(rt) -> dict:
-    q = Queue(QUEUE_NAME, connection=rt.redis)
+    """Job counts over every queue (bot.queue), and the newest failed jobs."""
+    qs = _queues(rt)
     return {
-        "queued": q.count,
-        "started": q.started_job_registry.count,
-        "failed": q.failed_job_registry.count,
-        "deferred": q.deferred_job_registry.count,
-        "scheduled": q.scheduled_job_registry.count,
-        "finished": q.finished_job_registry.count,
-        "failed_jobs": _failed_jobs(q),
+        "queued": sum(q.count for q in qs),
+        "started": sum(q.started_job_registry.count for q in qs),
+        "failed": sum(q.failed_job_registry.count for q in qs),
+        "deferred": sum(q.deferred_job_registry.count for q in qs),
+        "scheduled": sum(q.scheduled_job_registry.count for q in qs),
+        "finished": sum(q.finished_job_registry.count for q in qs),
+        "failed_jobs": _failed_jobs(qs),
         "unanswered": rt.store.inbox_backlog(),  # callbacks accepted, not yet answered
     }
 
 
-def _failed_jobs(q: Queue, limit: int = 20) -> list[dict]:
+def _failed_jobs(qs: list[Queue], limit: int = 20) -> list[dict]:
+    out = []
+    for q in qs:
+        out += _failed_of(q, limit)
+    return sorted(out, key=lambda d: d["ended_at"], reverse=True)[:limit]
+
+
+def _failed_of(q: Queue, limit: int) -> list[dict]:
     out = []
     for jid in q.failed_job_registry.get_job_ids(0, limit - 1, desc=True):
         job = q.fetch_job(jid)
@@ -442,16 +454,18 @@ def retry_delivery():
 def retry_jobs():
     """Run failed background jobs again: one (job_id) or all of them."""
     rt = runtime()
-    q = Queue(QUEUE_NAME, connection=rt.redis)
     wanted = request.form.get("job_id", "")
-    ids = [wanted] if wanted else q.failed_job_registry.get_job_ids()
     n = 0
-    for jid in ids:
-        try:
-            q.failed_job_registry.requeue(jid)
-            n += 1
-        except Exception:  # a job that vanished or was retried meanwhile is simply skipped
-            continue
+    for q in _queues(rt):
+        failed = q.failed_job_registry.get_job_ids()
+        for jid in [wanted] if wanted else failed:
+            if jid not in failed:
+                continue
+            try:
+                q.failed_job_registry.requeue(jid)
+                n += 1
+            except Exception:  # a job that vanished or was retried meanwhile is simply skipped
+                continue
     if wanted and not n:
         flash("该任务已不在失败列表中，请刷新查看。", "error")
     else:

@@ -15,7 +15,7 @@ from rq import SimpleWorker
 from bot.config import Settings
 from bot.messages import Incoming, Notice
 from bot.progress import Status
-from bot.queue import ANSWERS_QUEUE, make_queue
+from bot.queue import ALL_QUEUES, make_queue
 from bot.records import Binding, Change
 from bot.runtime import build_runtime
 
@@ -63,8 +63,9 @@ def rt(env, redis_client, clock):
 
 
 def work(rt) -> None:
-    """Run every queued job, on both queues, for real in a burst worker (in this process)."""
-    queues = [make_queue(rt.redis), make_queue(rt.redis, ANSWERS_QUEUE)]
+    """Run every queued job, on every queue (urgent first), for real in a burst worker (in
+    this process)."""
+    queues = [make_queue(rt.redis, name) for name in ALL_QUEUES]
     SimpleWorker(queues, connection=rt.redis).work(burst=True)
 
 

@@ -12,6 +12,7 @@ from rq import Queue
 from bot import delivery
 from bot.messages import Incoming
 from bot.progress import Material, Role, Status
+from bot.queue import LINKS_QUEUE, URGENT_QUEUE
 from bot.records import Change
 from bot.web.admin import LOGIN_MAX_FAILURES
 from tests.http.conftest import ADMIN_PASSWORD, csrf_of, login, work
@@ -299,8 +300,8 @@ def test_approve_and_return_from_the_page_notify_the_department(admin_client, we
     a = web_rt.store.assignment(ind, dept)[0]
     assert a.status is Status.RETURNED and a.reason == "缺少 2020 年的台账"
     assert any("缺少 2020 年的台账" in t for t in outbox_texts(web_rt, dept))
-    # delivered at once, as from chat: a drain of the outbox is queued now
-    q = Queue("duban", connection=web_rt.redis)
+    # delivered at once, as from chat: a drain of the outbox is queued now, before any chatter
+    q = Queue(URGENT_QUEUE, connection=web_rt.redis)
     assert [q.fetch_job(j).func_name for j in q.job_ids] == [delivery.DRAIN_JOB]
 
     resp = admin_client.post(
@@ -500,6 +501,22 @@ def test_failed_job_is_shown_and_retried(admin_client, web_rt):
     assert q.failed_job_registry.count == 1
     html = admin_client.get("/admin/deliveries").get_data(as_text=True)
     assert "部门资料目录导出" in html
+    jid = re.search(r'name="job_id" value="([^"]+)"', html).group(1)
+    token = csrf_of(admin_client, "/admin/deliveries")
+    resp = admin_client.post(
+        "/admin/jobs/retry", data={"csrf": token, "job_id": jid}, follow_redirects=True
+    )
+    assert "已重新执行 1 个失败任务" in resp.get_data(as_text=True)
+    assert q.failed_job_registry.count == 0 and jid in q.job_ids
+
+
+def test_a_failed_job_of_another_queue_is_shown_and_retried_there(admin_client, web_rt):
+    web_rt.services["enqueue"]("bot.jobs.check_links", "x", "y", "z", "w", retries=0)
+    work(web_rt)  # a TypeError: too many arguments
+    q = Queue(LINKS_QUEUE, connection=web_rt.redis)
+    assert q.failed_job_registry.count == 1
+    html = admin_client.get("/admin/deliveries").get_data(as_text=True)
+    assert "链接检查" in html
     jid = re.search(r'name="job_id" value="([^"]+)"', html).group(1)
     token = csrf_of(admin_client, "/admin/deliveries")
     resp = admin_client.post(

@@ -11,7 +11,7 @@ import threading
 from rq import Queue
 
 from bot import delivery
-from bot.queue import QUEUE_NAME
+from bot.queue import ALL_QUEUES
 from bot.render import strip_part_prefix
 from tests.http.callbacks import LIMIT, ding_headers, ding_payload, ding_post, now_ms
 from tests.http.conftest import work
@@ -36,7 +36,7 @@ def content_of(body: dict) -> str:
 
 
 def jobs(rt) -> list:
-    return Queue(QUEUE_NAME, connection=rt.redis).jobs
+    return [j for name in ALL_QUEUES for j in Queue(name, connection=rt.redis).jobs]
 
 
 # --- replies ------------------------------------------------------------------------------------

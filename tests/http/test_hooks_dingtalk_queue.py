@@ -12,7 +12,7 @@ import pytest
 from rq import Queue
 
 from bot import inbox
-from bot.queue import ANSWERS_QUEUE, QUEUE_NAME
+from bot.queue import ALL_QUEUES, ANSWERS_QUEUE
 from bot.render import strip_part_prefix
 from tests.http.callbacks import ding_payload, ding_post
 from tests.http.conftest import work
@@ -25,8 +25,8 @@ def dingtalk_reply():
 
 
 def jobs(rt) -> list[str]:
-    """Queued jobs on both queues, answers first."""
-    queues = (ANSWERS_QUEUE, QUEUE_NAME)
+    """Queued jobs on every queue, answers first."""
+    queues = (ANSWERS_QUEUE, *(q for q in ALL_QUEUES if q != ANSWERS_QUEUE))
     return [j.func_name for q in queues for j in Queue(q, connection=rt.redis).jobs]
 
 
