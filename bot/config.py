@@ -162,6 +162,9 @@ class Settings:
     # limits
     max_body_bytes: int = 64 * 1024
     robot_per_minute: int = 20
+    # a person's binding changes within this many seconds of an announced one are told in one
+    # summary at its end (one person cannot flood a group with 绑定/解绑); 0 = tell each one
+    binding_notice_s: int = 600
     # outbound delivery (bot/delivery.py); the defaults follow platforms.md §1.4 and §4.3
     robot_window_s: float = 60.0  # the window robot_per_minute counts in (tests shrink it)
     push_timeout_s: float = 10.0  # read timeout of one outbound POST
@@ -204,6 +207,7 @@ class Settings:
             "clock_speed": _positive_float,
             "max_body_bytes": _positive_int,
             "robot_per_minute": _positive_int,
+            "binding_notice_s": _seconds,
             "robot_window_s": _positive_float,
             "push_timeout_s": _positive_float,
             "push_backoff_s": _seconds,

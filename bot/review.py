@@ -1,4 +1,5 @@
-"""Helpers shared by commands that name a department: resolving it and finding its assignment."""
+"""Helpers shared by commands: resolving a department and finding its assignment, the office's
+liaisons, and how binding notices are folded."""
 
 from __future__ import annotations
 
@@ -31,3 +32,10 @@ def find_assignment(ctx: Context, ind, name: str) -> tuple[Assignment, str]:
 def liaisons(ctx: Context, department: str) -> tuple[str, ...]:
     """The department's liaisons to @-mention (Org.liaisons)."""
     return ctx.org.liaisons(ctx.store.bindings()).get(department, ())
+
+
+def fold_window(ctx: Context) -> int:
+    """Seconds in which a person's further binding changes are folded into one summary
+    (Settings.binding_notice_s; bot.bindings sends the summaries)."""
+    settings = ctx.services.get("settings")
+    return settings.binding_notice_s if settings is not None else 0

@@ -146,6 +146,8 @@ def schedule_table(settings) -> tuple[Entry, ...]:
         ),  # fmt: skip
         # A safety net: replies already request a prompt drain of the outbox after each change.
         Entry("drain", "* * * * *", "bot.delivery_jobs.drain_outbox", catch_up=False, retries=0),
+        # Summaries of a person's binding changes folded into one notice (bot.bindings).
+        Entry("bindfold", "* * * * *", "bot.jobs.send_folded_bindings", catch_up=False, retries=0),
         # Likewise: the first callback of a burst enqueues a prompt drain of the inbox.
         Entry("answer", "* * * * *", "bot.jobs.drain_inbox", catch_up=False, retries=0),
         Entry("remind", _at(settings.remind_at), "bot.jobs.send_reminders", True, True),

@@ -74,6 +74,13 @@ class Keys:
     def undo_prefix(self) -> str:
         return self._k("undo", "")
 
+    def binding_fold(self, person: str) -> str:  # hash: a person's binding changes being folded
+        return self._k("bindfold", person)
+
+    @property
+    def binding_folds(self) -> str:  # sorted set person -> epoch ms their fold is due
+        return self._k("bindfolds")
+
     @property
     def stars(self) -> str:  # hash ind -> "1" | "0" (overrides the catalogue's ★)
         return self._k("stars")
@@ -276,8 +283,10 @@ return finish(KEYS[1], ARGV[1], ARGV[2], KEYS[2], KEYS[3], ARGV[3], ARGV[4])
 _SET_BINDING = (
     _LUA_NOTICES
     + """
--- KEYS: bindings hash, audit stream, outbox stream
--- ARGV: field, expected, new ('' = delete), at, actor, action, department, n_notices, notices...
+-- KEYS: bindings hash, audit stream, outbox stream, the person's fold hash, the folds due
+-- ARGV: field, expected, new ('' = delete), at, actor, action, department, fold window ms
+--       (0 = announce every change), display name, n_notices, notices...
+-- Returns 0 on a conflict, 1 when the notices were queued, 2 when they were folded.
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if not cur then cur = '' end
 if cur ~= ARGV[2] then return 0 end
@@ -286,10 +295,48 @@ else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', 1000000, '*', 'at', ARGV[4], 'actor', ARGV[5],
   'action', ARGV[6], 'department', ARGV[7], 'indicator', '', 'before', cur, 'after', ARGV[3],
   'note', '')
-add_notices(KEYS[3], tonumber(ARGV[8]), 9)
+local window = tonumber(ARGV[8])
+if window > 0 and redis.call('EXISTS', KEYS[4]) == 1 then
+  -- within the window of this person's last announced change: counted, told at its end
+  redis.call('HINCRBY', KEYS[4], 'n', 1)
+  redis.call('HSET', KEYS[4], 'name', ARGV[9])
+  local i = 11
+  for _ = 1, tonumber(ARGV[10]) do
+    redis.call('HSET', KEYS[4], 'd:' .. ARGV[i + 1], '1')
+    i = i + 5
+  end
+  redis.call('PERSIST', KEYS[4])
+  redis.call('ZADD', KEYS[5], redis.call('HGET', KEYS[4], 'until'), ARGV[1])
+  return 2
+end
+add_notices(KEYS[3], tonumber(ARGV[10]), 11)
+if window > 0 then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('HSET', KEYS[4], 'until', string.format('%d', now + window), 'n', 0)
+  redis.call('PEXPIRE', KEYS[4], window)
+end
 return 1
 """
 )
+
+_TAKE_FOLDS = """
+-- KEYS: the folds due, then the fold-hash prefix as KEYS[2]; ARGV: count
+-- The folds whose window has ended (Redis's clock), each removed as it is taken:
+-- {person, flat hash, ...}.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[1])
+local out = {}
+for _, person in ipairs(due) do
+  local key = KEYS[2] .. person
+  out[#out + 1] = person
+  out[#out + 1] = redis.call('HGETALL', key)
+  redis.call('DEL', key)
+  redis.call('ZREM', KEYS[1], person)
+end
+return out
+"""
 
 _RELEASE_CLAIM = """
 -- KEYS: seen key. A claim in progress is ''; anything else is a stored reply.
@@ -705,26 +752,47 @@ class RedisStore:
         after: Binding | None,
         actor: str,
         notices: tuple[Notice, ...] = (),
-    ) -> None:
+        fold_s: int = 0,
+        name: str = "",
+    ) -> bool:
+        """Change one binding (compare-and-set, audited) and queue its notices. With `fold_s`,
+        a person's changes within `fold_s` seconds of an announced one queue nothing: they are
+        counted (under `name`) and told in one summary when the window ends (take_folds).
+        Returns False when the notices were folded."""
         k = self.keys
         at = self.now_iso()
         dept = (after or before).department if (after or before) else ""
+        person = f"{platform}:{user_id}"
         ok = self._bind(
-            keys=[k.bindings, k.audit, k.outbox],
+            keys=[k.bindings, k.audit, k.outbox, k.binding_fold(person), k.binding_folds],
             args=[
-                f"{platform}:{user_id}",
+                person,
                 before.to_json() if before else "",
                 after.to_json() if after else "",
                 at,
                 actor,
                 "bind" if after else "unbind",
                 dept,
+                fold_s * 1000,
+                name,
                 str(len(notices)),
                 *_notice_args(notices, at),
             ],
         )
         if not ok:
             raise ConflictError(f"binding {platform}:{user_id}")
+        return ok == 1
+
+    def take_folds(self, count: int = 200) -> list[tuple[str, dict[str, str]]]:
+        """(person "platform:user", fold) of every fold whose window has ended, removed as they
+        are taken: {"n": changes folded, "name", "until": epoch ms, "d:<department>": "1"}."""
+        k = self.keys
+        res = self._script(_TAKE_FOLDS)(keys=[k.binding_folds, k.binding_fold("")], args=[count])
+        out = []
+        for i in range(0, len(res), 2):
+            flat = res[i + 1]
+            out.append((_s(res[i]), {_s(flat[j]): _s(flat[j + 1]) for j in range(0, len(flat), 2)}))
+        return out
 
     def set_star(self, indicator_id: int, expected: bool | None, starred: bool, actor: str) -> None:
         def enc(v: bool | None) -> str:

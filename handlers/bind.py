@@ -4,7 +4,7 @@ from bot import texts
 from bot.commands import Context, TextParam, UserError, command
 from bot.messages import Notice, Reply
 from bot.records import Binding
-from bot.review import resolve_department
+from bot.review import fold_window, resolve_department
 
 
 @command(
@@ -27,7 +27,10 @@ def bind(ctx: Context, name: str) -> Reply:
         dept,
         kind="binding",
     )
-    ctx.store.set_binding(ctx.msg.platform, ctx.msg.user_id, before, after, ctx.actor, (notice,))
+    ctx.store.set_binding(
+        ctx.msg.platform, ctx.msg.user_id, before, after, ctx.actor, (notice,),
+        fold_s=fold_window(ctx), name=who,
+    )  # fmt: skip
     count = sum(1 for (_, d) in ctx.services.get("assignments", {}) if d == dept)
     moved = f"（已从{before.department}改绑）" if before else ""
     return Reply(

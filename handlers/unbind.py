@@ -3,6 +3,7 @@
 from bot import texts
 from bot.commands import Context, command
 from bot.messages import Notice, Reply
+from bot.review import fold_window
 
 
 @command("解绑")
@@ -15,5 +16,8 @@ def unbind(ctx: Context) -> Reply:
         before.department,
         kind="binding",
     )
-    ctx.store.set_binding(ctx.msg.platform, ctx.msg.user_id, before, None, ctx.actor, (notice,))
+    ctx.store.set_binding(
+        ctx.msg.platform, ctx.msg.user_id, before, None, ctx.actor, (notice,),
+        fold_s=fold_window(ctx), name=who,
+    )  # fmt: skip
     return Reply(f"已解除与{before.department}的绑定。如需重新绑定，请发送「绑定 部门名称」。")

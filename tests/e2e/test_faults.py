@@ -14,9 +14,9 @@ from rq.job import Job
 
 from bot.config import Settings
 from bot.links import DEADLINE_S
-from bot.queue import LINKS_QUEUE
+from bot.queue import ANSWERS_QUEUE, LINKS_QUEUE
 from bot.runtime import build_runtime
-from tests.e2e.world import DEPT, content, wecom
+from tests.e2e.world import DEPT, OFFICE, content, wecom
 from tests.stubs.platform_server import WECOM_WEBHOOK
 
 _STOP = threading.Event()
@@ -112,3 +112,62 @@ def test_hostile_links_neither_stall_their_worker_nor_delay_a_review_notice(
     assert rt.store.queued_links() == []  # not taken again the next minute
     assert rt.store.due_links(time.time() + 3000, 10) == []  # next look in an hour
     rt.redis.close()
+
+
+def test_a_flood_of_bindings_is_folded_and_a_review_notice_still_arrives_at_once(world_for, stub):
+    """80 绑定/解绑 from one person in a burst through signed DingTalk callbacks, then a 退回 from
+    the office: with the production budget (20 a minute per robot) the review notice still goes
+    out at once, and the group gets one binding notice now and one summary when the person's
+    window closes, not 80."""
+    from app import create_app
+    from tests.http import callbacks as cb
+    from tests.stubs.platform_server import DINGTALK_SESSION
+
+    w = world_for(wecom())
+    w.env |= {
+        "DUBAN_DINGTALK_APP_SECRET": cb.DING_SECRET,
+        "DUBAN_ROBOT_WINDOW_S": "60",  # as in production
+        "DUBAN_BINDING_NOTICE_S": "8",
+    }
+    client = create_app(Settings.from_env(w.env)).test_client()
+    w.start_worker()
+    w.start_worker("--queue", ANSWERS_QUEUE)
+    w.wait_for_workers(2)
+
+    def post(text: str, msg_id: str, user: str) -> None:
+        payload = cb.ding_payload(text, msg_id, user=user, oapi_base=stub.url)
+        assert cb.ding_post(client, payload).status_code == 200
+
+    burst = time.monotonic()
+    for i in range(80):
+        post(f"绑定 {DEPT}" if i % 2 == 0 else "解绑", f"flood-{i}", "flooder")
+    burst_s = time.monotonic() - burst
+    asked = time.monotonic()
+    post(f"退回 12 {DEPT} 请补充2019年以来的台账", "office-return", OFFICE)
+
+    def review_arrived() -> bool:
+        return any("被依法治区办退回" in content(r) for r in stub.requests_to(WECOM_WEBHOOK))
+
+    w.wait_until(review_arrived, 30, "the review notice")
+    review_s = time.monotonic() - asked
+    w.wait_until(
+        lambda: all(stub.requests_to(DINGTALK_SESSION, key=f"sess-flood-{i}") for i in range(80)),
+        60,
+        "a reply to every callback",
+    )
+    print(f"\n80 callbacks posted in {burst_s:.2f} s; review notice delivered {review_s:.2f} s "
+          f"after the 退回")  # fmt: skip
+    assert review_s < 5.0
+
+    def binding_notices() -> list[str]:
+        return [t for t in map(content, stub.requests_to(WECOM_WEBHOOK)) if "绑定" in t]
+
+    time.sleep(8.5)  # the person's window closes; the scheduler's minute job sends the summary
+    w.enqueue("bot.jobs.send_folded_bindings", slot="t", now_iso="")
+    w.wait_until(lambda: len(binding_notices()) >= 2, 20, "the summary")
+    time.sleep(2.0)  # nothing more may come
+    notices = binding_notices()
+    print(f"binding notices in the group: {len(notices)} for 80 changes")
+    assert len(notices) == 2
+    assert "已绑定为司法局成员" in notices[0]
+    assert "又变更了 79 次绑定" in notices[1] and "现已不在司法局" in notices[1]

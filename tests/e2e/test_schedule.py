@@ -42,8 +42,9 @@ def queued(rt) -> list[str]:
     return make_queue(rt.redis).get_job_ids()
 
 
-# Entries that run every minute (link checks, the outbox's and the inbox's drain safety nets).
-EVERY_MINUTE = ("linkcheck", "drain-", "answer-")
+# Entries that run every minute (link checks, the outbox's and the inbox's drain safety nets,
+# the summaries of folded binding notices).
+EVERY_MINUTE = ("linkcheck", "drain-", "bindfold-", "answer-")
 
 
 def daily(ids: list[str]) -> list[str]:
@@ -168,7 +169,9 @@ def test_link_checks_run_every_minute_without_catch_up(rt, clock):
     assert "linkcheck" in s.tick()  # with the 09:00 slots caught up
     assert s.tick() == []
     clock.now = local(2020, 8, 14, 10, 7)  # 10:01-10:06 were missed: only the current minute
-    assert s.tick() == ["linkcheck", "drain-2020-08-14-1007", "answer-2020-08-14-1007"]
+    assert s.tick() == [
+        "linkcheck", "drain-2020-08-14-1007", "bindfold-2020-08-14-1007", "answer-2020-08-14-1007"
+    ]  # fmt: skip
     # One job for every slot: while the 10:00 run still waits, the 10:07 slot added none.
     assert make_queue(rt.redis, LINKS_QUEUE).get_job_ids() == ["linkcheck"]
 

@@ -36,6 +36,7 @@ from tests.stubs.platform_server import PlatformStub
 ROOT = Path(__file__).resolve().parents[2]
 DEPT = "司法局"
 WINDOW_S = 3.0
+OFFICE = "office001"  # a DingTalk user of the office (org.yaml admins)
 
 
 @pytest.fixture
@@ -54,6 +55,7 @@ class World:
         for d in org["departments"]:
             if d["name"] == DEPT:
                 d["chats"] = chat if isinstance(chat, list) else [chat]
+        org["admins"].append({"platform": "dingtalk", "user_id": OFFICE})
         org_path = tmp / "org.yaml"
         org_path.write_text(yaml.safe_dump(org, allow_unicode=True), encoding="utf-8")
         self.env = {

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from bot import delivery, reminders
+from bot import bindings, delivery, reminders
 from bot.linkcheck import fill_titles
 from bot.messages import Incoming
 from bot.progress import Status
@@ -60,8 +60,9 @@ def dingtalk(rt, user: str, nick: str, text: str) -> str:
 def test_a_nickname_cannot_mention_or_link_in_the_binding_notices(rt):
     reply = dingtalk(rt, "staff9", NICK, "绑定 司法局")
     assert "司法局" in reply
-    dingtalk(rt, "staff9", NICK, "解绑")
+    dingtalk(rt, "staff9", NICK, "解绑")  # within the person's window: folded
     notices = [n for _, n, _ in rt.store.outbox() if n.kind == "binding"]
+    notices.append(bindings.compose_summary(NICK, 1, "司法局", ""))  # told when it ends
     assert len(notices) == 2
     for n in notices:
         assert_inert(n.text)
