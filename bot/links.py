@@ -277,22 +277,23 @@ def _shutdown(sock: socket.socket) -> None:
 _CURRENT = threading.local()  # the deadline of the check running in this thread
 
 
-class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
+class _Watched:
+    """A urllib3 connection whose socket the running check's deadline watches."""
+
     def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
+        sock = super()._new_conn()  # type: ignore[misc]
         deadline = getattr(_CURRENT, "deadline", None)
         if deadline is not None:
             deadline.watch(sock)
         return sock
 
 
-class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        deadline = getattr(_CURRENT, "deadline", None)
-        if deadline is not None:
-            deadline.watch(sock)
-        return sock
+class _WatchedHTTPConnection(_Watched, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_Watched, urllib3.connection.HTTPSConnection):
+    pass
 
 
 class _WatchedHTTPPool(urllib3.HTTPConnectionPool):
