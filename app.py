@@ -7,7 +7,6 @@ gunicorn 'app:create_app()'
 from __future__ import annotations
 
 from flask import Flask, jsonify, redirect, url_for
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bot import delivery
 from bot.config import Settings
@@ -30,13 +29,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["duban"] = rt
     app.wsgi_app = hooks.HookRoutes(app.wsgi_app, rt)  # callbacks skip Flask (bot/web/hooks.py)
-    if settings.reverse_proxies:
-        # Behind nginx every request comes from 127.0.0.1; the client is the one nginx names in
-        # X-Forwarded-For (the login throttle counts per client). Only as many entries as there
-        # are proxies are believed, so a client cannot name itself somebody else.
-        # https://werkzeug.palletsprojects.com/en/stable/middleware/proxy_fix/
-        n = settings.reverse_proxies
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)
     # Outermost: every body is read within a deadline first, so that slow clients cannot hold
     # the server's threads (bot/web/bodies.py).
     app.wsgi_app = bodies.BufferedBodies(app.wsgi_app, settings.max_body_bytes)

@@ -35,6 +35,12 @@ class UserError(Exception):
     """An expected refusal; its text is shown to the user as it is (Chinese, says what to type)."""
 
 
+class Unfinished(Exception):
+    """A platform callback whose change could not be saved (the store failed after its message
+    id was claimed). The claim was released: the caller must not acknowledge the callback, so
+    that the platform's redelivery, or the next drain of the inbox, runs the command."""
+
+
 # --- normalising ---------------------------------------------------------------------------
 
 _MENTION = re.compile(r"^(?:@\S+\s+)+")
@@ -373,7 +379,7 @@ class Command:
             values.append(v)
         extra = rest.text.strip(_CLOSING)
         if extra:
-            raise UserError(texts.EXTRA_TEXT.format(extra=texts.shorten(extra, 20)))
+            raise UserError(texts.EXTRA_TEXT.format(extra=texts.quoted(extra, 20)))
         return values
 
     @property
@@ -605,7 +611,8 @@ class _Once:
 
 
 class Dispatcher:
-    """Turns an Incoming into a Reply. Never raises."""
+    """Turns an Incoming into a Reply. Never raises, but Unfinished (a callback's change that
+    could not be saved: the callback must not be acknowledged)."""
 
     def __init__(
         self,
@@ -616,6 +623,7 @@ class Dispatcher:
         calendar: Any = None,
         services: dict[str, Any] | None = None,
         retries: int = 5,
+        transient: tuple[type[Exception], ...] = (),
     ):
         self.registry = registry
         self.catalog = catalog
@@ -624,6 +632,9 @@ class Dispatcher:
         self.calendar = calendar
         self.services = services or {}
         self.retries = retries
+        # The store's errors that say Redis was not reached (connection lost, timeout): a save
+        # that fails with one of them changed nothing.
+        self.transient = transient
 
     def handle(self, msg: Incoming, *, one_command: bool = False) -> Reply:
         """A message from a trusted local channel (console, sandbox, admin pages): no dedupe.
@@ -655,14 +666,21 @@ class Dispatcher:
             return Outcome(None, stored)
         replies, drain = [], False
         for n, piece in enumerate(pieces, start=1):
-            out = self._once(msg, piece, f"{msg.message_id}#{n}", drain_group, debounce_ms)
+            try:
+                out = self._once(msg, piece, f"{msg.message_id}#{n}", drain_group, debounce_ms)
+            except Unfinished:
+                # That command's claim was released; the message's must go too, or the
+                # redelivery would find it claimed with no reply coming. The commands before it
+                # keep theirs and answer the redelivery with their stored replies.
+                self._release(msg.platform, msg.message_id)
+                raise
             drain |= out.drain
             if out.reply is not None:
                 replies.append(out.reply)
             elif out.duplicate:
                 replies.append(Reply.from_json(out.duplicate))
             else:  # claimed by a run that died before its reply was stored
-                replies.append(Reply(texts.INTERRUPTED.format(text=texts.shorten(piece, 20))))
+                replies.append(Reply(texts.INTERRUPTED.format(text=texts.quoted(piece, 20))))
         reply = _combined(replies)
         fin = Finish(msg.platform, msg.message_id, reply.to_json(), drain_group, debounce_ms)
         drain |= self.store.finish(fin)
@@ -744,6 +762,8 @@ class Dispatcher:
             return self._run(cmd, args, msg, once)
         except UserError as e:
             return Reply(str(e))
+        except Unfinished:
+            raise
         except Exception:
             log.exception("command %s failed", cmd.keyword)
             return Reply(texts.INTERNAL_ERROR)
@@ -794,7 +814,7 @@ class Dispatcher:
                 reply = _tell(cmd.func(ctx, *args), told)
                 if ctx.pending is not None:
                     fin = once.finish(reply) if once else None
-                    drain = self.store.save(ctx.pending, fin)
+                    drain = self._save(ctx.pending, fin, once)
                     if once:
                         once.finished, once.drain = True, drain
                 return reply
@@ -803,6 +823,26 @@ class Dispatcher:
             except UserError as e:
                 raise UserError(_tell(Reply(str(e)), told).text) from None
         return Reply(texts.BUSY)
+
+    def _save(self, change: Change, fin: Finish | None, once: _Once | None) -> bool:
+        """The command's change (with a callback's reply, in the same script). If Redis was not
+        reached, nothing was saved: the message's claim is released and Unfinished raised, so a
+        redelivery completes the command instead of finding a claim that nothing will finish.
+        A script that ran but whose answer was lost left its reply, which the release keeps."""
+        try:
+            return self.store.save(change, fin)
+        except self.transient as e:
+            if once is None:
+                raise
+            log.warning("save of %s %s failed (%s)", once.platform, once.message_id, e)
+            self._release(once.platform, once.message_id)
+            raise Unfinished(once.message_id) from e
+
+    def _release(self, platform: str, message_id: str) -> None:
+        try:
+            self.store.release_claim(platform, message_id)
+        except self.transient:
+            log.error("claim of %s %s could not be released", platform, message_id)
 
 
 def _combined(replies: list[Reply]) -> Reply:

@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
+from ipaddress import ip_network
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -131,9 +132,9 @@ class Settings:
     api_token: str = ""
     public_url: str = "http://127.0.0.1:8000"  # unset: http://127.0.0.1:$PORT when PORT is set
     demo: bool = False
-    # how many reverse proxies (nginx) stand in front of the web process: the client's address
-    # and scheme are then taken from their X-Forwarded-For / X-Forwarded-Proto
-    reverse_proxies: int = 0
+    # reverse proxies (IPs or CIDRs) whose X-Forwarded-For names the client; nobody else's is
+    # read (nginx on the same host: 127.0.0.1)
+    trusted_proxies: tuple[str, ...] = ()
     # how much the processes log: debug, info, warning or error (`make run` is quiet: warning)
     log_level: str = "info"
     # time and calendar
@@ -173,6 +174,9 @@ class Settings:
     # limits
     max_body_bytes: int = 64 * 1024
     robot_per_minute: int = 20
+    # a person's binding changes within this many seconds of an announced one are told in one
+    # summary at its end (one person cannot flood a group with 绑定/解绑); 0 = tell each one
+    binding_notice_s: int = 600
     # outbound delivery (bot/delivery.py); the defaults follow platforms.md §1.4 and §4.3
     robot_window_s: float = 60.0  # the window robot_per_minute counts in (tests shrink it)
     push_timeout_s: float = 10.0  # read timeout of one outbound POST
@@ -211,16 +215,17 @@ class Settings:
             "extra_holidays": _list,
             "extra_workdays": _list,
             "link_allow": _list,
+            "trusted_proxies": _list,
             "fake_now": _instant,
             "clock_speed": _positive_float,
             "max_body_bytes": _positive_int,
             "robot_per_minute": _positive_int,
+            "binding_notice_s": _not_negative,
             "robot_window_s": _positive_float,
             "push_timeout_s": _positive_float,
             "push_backoff_s": _not_negative,
             "cooldown_wecom_s": _not_negative,
             "cooldown_dingtalk_s": _not_negative,
-            "reverse_proxies": _not_negative,
             "push_lease_s": _positive_int,
         }
         aliases = {"indicators_path": "DUBAN_INDICATORS", "org_path": "DUBAN_ORG"}
@@ -282,6 +287,11 @@ class Settings:
                     date.fromisoformat(d)
                 except ValueError:
                     out.append(f"{name}: not a date YYYY-MM-DD: {d!r}")
+        for proxy in self.trusted_proxies:
+            try:
+                ip_network(proxy, strict=False)
+            except ValueError:
+                out.append(f"DUBAN_TRUSTED_PROXIES: not an IP address or CIDR: {proxy!r}")
         if set(self.extra_holidays) & set(self.extra_workdays):
             out.append("DUBAN_EXTRA_HOLIDAYS and DUBAN_EXTRA_WORKDAYS name the same day")
         try:

@@ -28,9 +28,13 @@ cooldown, immediately before the POST. Hence:
   and put on the dead-letter list, where the office sees it and can send it again by hand. So a
   worker killed mid-push gives exactly one delivery of each part, at the price of asking a human
   in the one case nobody can decide.
-- A *live* worker that sees a read timeout, HTTP 5xx or an unknown errcode releases its claim and
-  lets RQ retry with backoff (the issue's rule): there, an answer was awaited for the full read
-  timeout, and the platforms answer accepted sends in milliseconds.
+- A *live* worker whose POST left but got no answer within the read timeout (or whose
+  connection broke after the request was written) is in the same position as a dead one: the
+  platform may have shown the message. Neither platform documents how long an accepted send may
+  take to answer, so no timeout can rule this out: the part is marked "uncertain" and listed for
+  the office, never posted again by itself. Only a failure that proves the request did not get
+  through is retried by RQ with backoff: the connection was never made, HTTP 5xx or 429, or an
+  errcode that says the message was refused (busy, unknown).
 
 Each unfinished push also holds a lease (its job arguments and a deadline) in Redis. The drain
 job sweeps expired leases and re-enqueues those pushes, so a push whose worker vanished resumes
@@ -53,6 +57,7 @@ from typing import Any
 
 import redis
 import requests
+import urllib3
 from rq import Callback, Queue, Retry
 
 from bot.config import Settings
@@ -67,7 +72,8 @@ from bot.platforms.dingtalk import (
     sign_webhook_url,
 )
 from bot.platforms.wecom import webhook_bodies, webhook_url
-from bot.queue import job_key, make_queue
+from bot.queue import PUSH_JOB as _PUSH_JOB
+from bot.queue import URGENT_KINDS, job_key, make_queue, queue_kind_for, queue_name
 from bot.render import ALL
 from bot.store import RedisStore
 
@@ -75,7 +81,7 @@ log = logging.getLogger(__name__)
 
 GROUP = "delivery"  # the outbox stream's consumer group
 DRAIN_JOB = "bot.delivery_jobs.drain_outbox"
-PUSH_JOB = "bot.delivery_jobs.push"
+PUSH_JOB = _PUSH_JOB  # on the urgent queue for review notices and replies (bot.queue)
 PUSH_FAILURE = "bot.delivery_jobs.on_push_failure"
 
 MARKER_TTL_S = 8 * 86400  # a "sent" part is remembered longer than any retry or redelivery
@@ -87,6 +93,7 @@ DRAIN_DEBOUNCE_MS = 2000
 # rate limit there (platforms.md §3.2), unlike the 20/min of a robot's pushes, so each chat gets a
 # generous budget of its own, a guard rather than a pace. A rate-limit answer still cools it down.
 SESSION_PER_MINUTE = 120
+URGENT_RESERVE_SHARE = 4  # a quarter of a robot's budget (5 of 20 a minute) waits for them
 DRAIN_RECLAIM_MS = 60_000  # outbox entries a drainer read but never acked are taken after this
 TOKEN_EARLY_S = 300  # the DingTalk access token is refreshed 5 minutes early (§3.2.3)
 
@@ -259,6 +266,13 @@ class Delivery:
         s = self.settings
         return s.cooldown_wecom_s if route.family == "wecom" else s.cooldown_dingtalk_s
 
+    def queue_for(self, kind: str) -> Queue:
+        """The RQ queue of a push of `kind`: review notices and replies go before the rest."""
+        name = queue_name(self.settings.key_prefix, queue_kind_for(PUSH_JOB, kind))
+        if name == self.queue.name:
+            return self.queue
+        return Queue(name, connection=self.queue.connection)
+
     @property
     def backoff(self) -> list[int]:
         b = max(1, self.settings.push_backoff_s)
@@ -306,15 +320,16 @@ def enqueue_push(ctx: Delivery, spec: dict, job_id: str, delay_s: float = 0.0) -
     until = ctx.clock() + delay_s + ctx.settings.push_lease_s
     ctx.store.lease_push(spec["lease_id"], json.dumps(spec, ensure_ascii=False), until)
     opts = _push_options(ctx, job_key(ctx.settings.key_prefix, job_id), spec)
+    queue = ctx.queue_for(spec.get("kind", ""))
     if delay_s > 0:
-        job = ctx.queue.enqueue_in(timedelta(seconds=delay_s), PUSH_JOB, kwargs=spec, **opts)
+        job = queue.enqueue_in(timedelta(seconds=delay_s), PUSH_JOB, kwargs=spec, **opts)
     else:
-        job = ctx.queue.enqueue(PUSH_JOB, kwargs=spec, **opts)
+        job = queue.enqueue(PUSH_JOB, kwargs=spec, **opts)
     return job.id
 
 
-def _is_live(ctx: Delivery, job_id: str) -> bool:
-    job = ctx.queue.fetch_job(job_key(ctx.settings.key_prefix, job_id))
+def _is_live(ctx: Delivery, job_id: str, kind: str) -> bool:
+    job = ctx.queue_for(kind).fetch_job(job_key(ctx.settings.key_prefix, job_id))
     return job is not None and job.get_status(refresh=False) in (
         "queued",
         "deferred",
@@ -447,7 +462,7 @@ def _fan_out(ctx: Delivery, entry_id: str, notice: Notice, counts: dict) -> None
             counts["dead"] += 1
             continue
         jid = job_base(spec["lease_id"])
-        if not _is_live(ctx, jid):
+        if not _is_live(ctx, jid, notice.kind):
             enqueue_push(ctx, spec, jid)
         counts["pushes"] += 1
 
@@ -457,7 +472,7 @@ def _fan_out(ctx: Delivery, entry_id: str, notice: Notice, counts: dict) -> None
 
 @dataclass(frozen=True)
 class Answer:
-    outcome: str  # ok | rate_limited | permanent | retry
+    outcome: str  # ok | rate_limited | permanent | retry | unknown (sent, no answer in time)
     errcode: str = ""
     detail: str = ""  # short, for logs and the office; never a body or a secret
 
@@ -509,7 +524,7 @@ def run_push(ctx: Delivery, spec: dict, job_id: str = "", leased: bool = True) -
         ):
             _dead_letter(ctx, spec, todo[i:], route.label, "会话已过期，后续分段无法补发（300001）")
             return "dead"
-        state, wait_ms, token = _begin(ctx, push_id, part, route)
+        state, wait_ms, token = _begin(ctx, push_id, part, route, spec.get("kind", ""))
         if state in ("sent", "uncertain_known"):
             continue
         if state == "uncertain":
@@ -524,7 +539,19 @@ def run_push(ctx: Delivery, spec: dict, job_id: str = "", leased: bool = True) -
             _defer(ctx, spec, todo[i:], wait_ms / 1000)
             return "deferred"
         answer = _post(ctx, route, bodies[part])
-        store.push_end(push_id, part, token, answer.outcome == "ok", MARKER_TTL_S)
+        if answer.outcome == "unknown":
+            store.push_end(push_id, part, token, "uncertain", MARKER_TTL_S)
+            log.warning("push %s part %d: %s after sending; marked uncertain", push_id, part,
+                        answer.detail)  # fmt: skip
+            _dead_letter(
+                ctx, spec, [part], route.label,
+                f"平台 {ctx.settings.push_timeout_s:g} 秒内没有应答，无法确认是否已送达；"
+                "确认群内未收到后可重试",
+                status="uncertain",
+            )  # fmt: skip
+            continue
+        store.push_end(push_id, part, token, "sent" if answer.outcome == "ok" else "release",
+                       MARKER_TTL_S)  # fmt: skip
         if answer.outcome == "ok":
             continue
         if answer.outcome == "rate_limited":
@@ -548,10 +575,21 @@ def run_push(ctx: Delivery, spec: dict, job_id: str = "", leased: bool = True) -
     return "sent"
 
 
-def _begin(ctx: Delivery, push_id: str, part: int, route: Route) -> tuple[str, int, str]:
+def budget_limit(settings: Settings, route: Route, kind: str) -> int:
+    """How many of a robot's slots in the window a push of `kind` may take: all of them for a
+    review notice or a reply; the others stop URGENT_RESERVE short, so chatter (reminders,
+    binding notices, rankings) can never leave a review notice waiting for the next window."""
+    if route.kind == "dingtalk_session":
+        return SESSION_PER_MINUTE
+    limit = settings.robot_per_minute
+    if kind in URGENT_KINDS:
+        return limit
+    return max(1, limit - max(1, limit // URGENT_RESERVE_SHARE))
+
+
+def _begin(ctx: Delivery, push_id: str, part: int, route: Route, kind: str) -> tuple[str, int, str]:
     """push_begin, sleeping through short budget waits instead of re-enqueueing."""
-    s = ctx.settings
-    limit = SESSION_PER_MINUTE if route.kind == "dingtalk_session" else s.robot_per_minute
+    limit = budget_limit(ctx.settings, route, kind)
     for _ in range(8):
         token = uuid.uuid4().hex
         state, wait_ms = ctx.store.push_begin(
@@ -602,10 +640,8 @@ def _post(ctx: Delivery, route: Route, body: dict) -> Answer:
             url, data=encode_json(body), headers=headers,
             timeout=(ctx.connect_timeout, ctx.settings.push_timeout_s),
         )  # fmt: skip
-    except requests.Timeout:
-        return Answer("retry", detail="timeout")
     except requests.RequestException as e:
-        return Answer("retry", detail=type(e).__name__)
+        return Answer("unknown" if may_have_arrived(e) else "retry", detail=type(e).__name__)
     try:
         data = resp.json()
     except ValueError:
@@ -616,6 +652,20 @@ def _post(ctx: Delivery, route: Route, body: dict) -> Answer:
             ctx.store.drop_token("dingtalk", token)
         return answer
     return classify_webhook(route.family, resp.status_code, data)
+
+
+def may_have_arrived(e: requests.RequestException) -> bool:
+    """Whether a failed POST may still have reached the platform: a read timeout, or a
+    connection that broke once the request was written. Not when the connection was never
+    made (refused, unresolved, connect timeout) nor when the request could not be built."""
+    if isinstance(e, requests.ConnectTimeout):
+        return False
+    reason = getattr(e.args[0], "reason", None) if e.args else None
+    if isinstance(
+        reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError)
+    ):
+        return False
+    return isinstance(e, (requests.Timeout, requests.ConnectionError))
 
 
 def classify_webhook(family: str, status: int, data: Any) -> Answer:

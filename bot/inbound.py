@@ -41,7 +41,7 @@ def handle_callback(
     """
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     try:
-        shake = platform.handshake(req)
+        shake = platform.handshake(req, now_ms)
         if shake is not None:
             return shake
         platform.verify(req, now_ms)

@@ -23,6 +23,7 @@ import logging
 from typing import Any
 
 from bot import delivery, texts
+from bot.commands import Unfinished
 from bot.messages import Incoming, Reply
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def drain_inbox(rt, dctx: delivery.Delivery, consumer: str = "", max_entries: in
     store = rt.store
     consumer = consumer or delivery.consumer_name()
     store.clear_inbox_request()  # callbacks accepted from now on trigger a new drain
-    counts = {"answered": 0, "replayed": 0, "silent": 0, "lost": 0, "bad": 0}
+    counts = {"answered": 0, "replayed": 0, "silent": 0, "lost": 0, "bad": 0, "unfinished": 0}
     counts |= {"sent": 0, "deferred": 0, "dead": 0, "retry": 0}  # what became of the replies
     outbox_drain = False
     seen = 0
@@ -70,12 +71,21 @@ def drain_inbox(rt, dctx: delivery.Delivery, consumer: str = "", max_entries: in
         rows = store.read_inbox(GROUP, consumer, 50, RECLAIM_MS)
         if not rows:
             break
+        done = []
         for entry_id, raw in rows:
             seen += 1
-            outbox_drain |= _answer(rt, dctx, entry_id, raw, counts)
+            try:
+                outbox_drain |= _answer(rt, dctx, entry_id, raw, counts)
+            except Unfinished:
+                # Its change could not be saved and its claim was released: left pending, it
+                # is taken up again by a drain after RECLAIM_MS and then run.
+                log.warning("inbox entry %s unfinished; left for the next drain", entry_id)
+                counts["unfinished"] += 1
+                continue
+            done.append(entry_id)
         # Acknowledged per batch: after a crash, the answered ones find their stored reply and
         # their parts marked sent, so nothing runs or posts twice.
-        store.done_inbox(GROUP, [entry_id for entry_id, _ in rows])
+        store.done_inbox(GROUP, done)
     if outbox_drain:
         delivery.request_drain(store, rt.services["enqueue"])
     return counts
@@ -101,7 +111,7 @@ def _answer(rt, dctx: delivery.Delivery, entry_id: str, raw: str, counts: dict) 
         # command is not run again blind: the user is told to check, and asked to resend.
         log.warning("inbox entry %s: an earlier run left no reply", entry_id)
         counts["lost"] += 1
-        reply = Reply(texts.INTERRUPTED.format(text=texts.shorten(msg.text, 20)))
+        reply = Reply(texts.INTERRUPTED.format(text=texts.quoted(msg.text, 20)))
     elif reply is None:
         reply = Reply.from_json(outcome.duplicate)
         counts["replayed"] += 1

@@ -12,7 +12,7 @@ import logging
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from bot import exports, linkcheck, reminders
+from bot import bindings, exports, linkcheck, reminders
 from bot.config import Settings
 from bot.messages import Notice
 from bot.runtime import Runtime, build_runtime
@@ -85,6 +85,11 @@ def drain_inbox(slot: str = "", now_iso: str = "") -> dict:
     return inbox.drain_inbox(runtime(), delivery.context())
 
 
+def send_folded_bindings(slot: str = "", now_iso: str = "") -> dict:
+    """The summaries of binding notices folded while one person kept changing (bot.bindings)."""
+    return bindings.send_folded(runtime())
+
+
 def check_links(slot: str = "", now_iso: str = "", limit: int = 20) -> dict:
     rt, now = _at(now_iso)
     return linkcheck.check_queued_links(rt, now, limit)
@@ -132,6 +137,7 @@ JOB_LABELS = {
     "bot.jobs.send_escalations": "逾期督办日报",
     "bot.jobs.send_ranking": "进度排名推送",
     "bot.jobs.check_links": "链接检查",
+    "bot.jobs.send_folded_bindings": "绑定变更汇总通知",
     "bot.jobs.export_department": "部门资料目录导出",
     "bot.jobs.export_district": "全区汇总表导出",
     "bot.jobs.build_submission": "报送材料定稿",

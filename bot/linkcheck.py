@@ -4,11 +4,17 @@ material submitted without a name its page title (an audited, compare-and-set ch
 A link is checked when it is submitted and again and again after that: a page that was down for
 an hour is not reported dead until the inspection, and one that vanishes after submission is
 noticed. New links go first; then those due for another look (RECHECK_*), while a material
-still uses them."""
+still uses them: a link no material holds any more is dropped unfetched.
+
+Hostile sites cannot hold the job: every check has one deadline (bot.links), a run starts no
+check after RUN_BUDGET_S, and a link is put back an hour before it is fetched, so a run that
+dies on it does not meet it again the next minute. The job has a queue and a worker of its
+own (bot.queue.LINKS), so a slow check never holds a notice or a reply back."""
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 from datetime import datetime
 
@@ -22,6 +28,7 @@ ACTOR = "system:linkcheck"
 RECHECK_OK_S = 3 * 86400  # a working link is looked at again every three days
 # a failing one soon, then less often: after its 1st, 2nd, and 3rd or later failure in a row
 RECHECK_FAILED_S = (3600, 6 * 3600, 86400)
+RUN_BUDGET_S = 90.0  # a run starts no new check after this; the rest waits for the next run
 
 
 def next_check_in(ok: bool, fails: int) -> int:
@@ -32,23 +39,32 @@ def next_check_in(ok: bool, fails: int) -> int:
     return RECHECK_FAILED_S[min(fails, len(RECHECK_FAILED_S)) - 1]
 
 
-def check_queued_links(rt, now: datetime, limit: int = 20, **check_options) -> dict:
-    """Check up to `limit` links, new ones first, then those due again; returns counts of
-    checked, rechecked, dead, titles filled and links no material uses any longer."""
+def check_queued_links(
+    rt, now: datetime, limit: int = 20, budget_s: float = RUN_BUDGET_S, **check_options
+) -> dict:
+    """Check up to `limit` links, new ones first, then those due again, starting none after
+    `budget_s` seconds; returns counts of checked, rechecked, dead, titles filled, links no
+    material uses any longer, and links left for the next run."""
     store = rt.store
     fresh = store.queued_links(limit)
     due = store.due_links(now.timestamp(), limit - len(fresh)) if len(fresh) < limit else []
     unused: list[str] = []
-    if due:
+    if fresh or due:
         in_use = _urls_in_use(rt)
-        unused = [u for u in due if u not in in_use]
+        unused = [u for u in (*fresh, *due) if u not in in_use]
         store.forget_links(unused)
+        fresh = [u for u in fresh if u in in_use]
         due = [u for u in due if u in in_use]
     before = store.link_states(due)
     titles: dict[str, str] = {}
-    dead = 0
+    dead = checked = 0
+    started = time.monotonic()
     for url in (*fresh, *due):
+        if time.monotonic() - started > budget_s:
+            break
+        store.plan_link_check(url, now.timestamp() + RECHECK_FAILED_S[0])
         result = check_link(url, allow=rt.settings.link_allow, clock=lambda: now, **check_options)
+        checked += 1
         fails = 0 if result.ok else before.get(url, {}).get("fails", 0) + 1
         state = result.to_dict()
         del state["url"]
@@ -61,8 +77,8 @@ def check_queued_links(rt, now: datetime, limit: int = 20, **check_options) -> d
             titles[url] = result.title
     filled = fill_titles(rt, titles) if titles else 0
     return {
-        "checked": len(fresh) + len(due), "rechecked": len(due), "dead": dead,
-        "titles_filled": filled, "forgotten": len(unused),
+        "checked": checked, "rechecked": max(0, checked - len(fresh)), "dead": dead,
+        "titles_filled": filled, "forgotten": len(unused), "left": len(fresh) + len(due) - checked,
     }  # fmt: skip
 
 

@@ -1,7 +1,8 @@
 """Safe link checking: whether a submitted URL answers, with its HTTP status and page title.
 
 Only public addresses are contacted (private ones only when allow-listed), every request goes to
-the address that was checked, redirects are followed here one by one and bodies are bounded.
+the address that was checked, redirects are followed here one by one, bodies are bounded, and
+the whole check (redirects, TLS, headers and body) has one deadline.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import html
 import ipaddress
 import re
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ from bot.texts import link_error
 MAX_BYTES = 1024 * 1024
 MAX_TITLE = 200
 MAX_ADDRESSES = 3  # resolved addresses tried in turn when a connection fails
+DEADLINE_S = 15.0  # one check, all of it: redirects, connections, TLS, headers, body
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 USER_AGENT = "Mozilla/5.0 (compatible; Duban-LinkCheck/0.1)"
 
@@ -196,6 +199,87 @@ def _checked_addresses(host: str, port: int, allow: _AllowList, resolver: Resolv
     return addresses[:MAX_ADDRESSES]
 
 
+# --- the deadline ----------------------------------------------------------------------------
+
+
+class _Deadline:
+    """One check's total time. Socket timeouts bound each read, so a server that sends one
+    byte just inside every timeout (a header byte every 4 s, 100 short headers slowly) would
+    hold a check for ever; when the deadline passes, a timer thread shuts down every
+    connection the check opened, which ends whatever read, handshake or write waits on it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.at = time.monotonic() + seconds
+        self.expired = False
+        self._socks: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(seconds, 0.0), self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def left(self) -> float:
+        return self.at - time.monotonic()
+
+    def watch(self, sock: socket.socket) -> None:
+        # A duplicate descriptor: still valid after TLS wraps (and detaches) the original, and
+        # ours to close, so no other connection can ever be shut down by mistake.
+        dup = sock.dup()
+        with self._lock:
+            self._socks.append(dup)
+            if self.expired:
+                _shutdown(dup)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._socks:
+                _shutdown(sock)
+
+    def close(self) -> None:
+        self._timer.cancel()
+        with self._lock:
+            for sock in self._socks:
+                sock.close()
+            self._socks.clear()
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed by the other side
+
+
+_CURRENT = threading.local()  # the deadline of the check running in this thread
+
+
+class _Watched:
+    """A urllib3 connection whose socket the running check's deadline watches."""
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()  # type: ignore[misc]
+        deadline = getattr(_CURRENT, "deadline", None)
+        if deadline is not None:
+            deadline.watch(sock)
+        return sock
+
+
+class _WatchedHTTPConnection(_Watched, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_Watched, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
 # --- one HTTP exchange -----------------------------------------------------------------------
 
 
@@ -212,6 +296,14 @@ class _PinnedAdapter(HTTPAdapter):
     def __init__(self, hostname: str) -> None:
         self._hostname = hostname
         super().__init__(max_retries=0)
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        # Connections that the check's deadline can shut down (_Deadline).
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _WatchedHTTPPool,
+            "https": _WatchedHTTPSPool,
+        }
 
     def build_connection_pool_key_attributes(self, request, verify, cert=None):
         host_params, pool_kwargs = super().build_connection_pool_key_attributes(
@@ -438,15 +530,45 @@ def check_link(
     resolver: Resolver = socket.getaddrinfo,
     verify: bool | str = True,
     clock: Callable[[], dt.datetime] = _utcnow,
+    deadline: float = DEADLINE_S,
 ) -> LinkResult:
     """Check one http(s) link; never raises for network trouble, the result says what happened.
 
     `allow` lists host names (exact match) and IPs/CIDRs that may be contacted although not
     public. `resolver` has the signature of socket.getaddrinfo. `read_timeout` bounds each
-    socket read and, separately, the whole body download. `verify` is requests' verify: True,
-    or the path of a CA bundle (intranet sites with their own CA). Proxies from the environment
-    are not used: a proxy resolves names itself, which would void the address check.
+    socket read and, separately, the whole body download; `deadline` (seconds) the whole check,
+    headers and redirects included: past it the result is "timeout". `verify` is requests'
+    verify: True, or the path of a CA bundle (intranet sites with their own CA). Proxies from
+    the environment are not used: a proxy resolves names itself, which would void the address
+    check.
     """
+    watch = _Deadline(deadline)
+    _CURRENT.deadline = watch
+    try:
+        result = _check(url, allow, connect_timeout, read_timeout, max_redirects, max_bytes,
+                        resolver, verify, clock, watch)  # fmt: skip
+    finally:
+        _CURRENT.deadline = None
+        watch.close()
+    if watch.expired and result.error != "timeout":
+        # Whatever the cut connection looked like (reset, EOF, a TLS error), it was the deadline.
+        return LinkResult(result.url, False, result.status, result.title, result.final_url,
+                          "timeout", result.checked_at)  # fmt: skip
+    return result
+
+
+def _check(
+    url: str,
+    allow: tuple[str, ...],
+    connect_timeout: float,
+    read_timeout: float,
+    max_redirects: int,
+    max_bytes: int,
+    resolver: Resolver,
+    verify: bool | str,
+    clock: Callable[[], dt.datetime],
+    watch: _Deadline,
+) -> LinkResult:
     checked_at = clock()
     policy = _AllowList.parse(allow)
     jar = RequestsCookieJar()
@@ -462,6 +584,8 @@ def check_link(
         try:
             target = _Target.parse(current)
             addresses = _checked_addresses(target.host, target.port, policy, resolver)
+            if watch.left() <= 0:  # a slow resolver cannot be interrupted; stop after it
+                return result(False, "timeout")
             response = _fetch(target, addresses, jar, timeout, verify)
         except _Refused as e:
             return result(False, e.code)
@@ -479,7 +603,7 @@ def check_link(
             content_type = response.headers.get("content-type", "")
             if not _is_html(content_type):
                 return result(ok, error)
-            body, read_error = _read_body(response, max_bytes, read_timeout)
+            body, read_error = _read_body(response, max_bytes, min(read_timeout, watch.left()))
             title = extract_title(decode_html(body, content_type))
             if not ok or read_error == "too_large":
                 return result(ok, error or read_error, title)

@@ -10,7 +10,7 @@ import difflib
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +136,10 @@ class Org:
 
     def is_admin(self, platform: str, user_id: str) -> bool:
         return (platform, user_id) in self.admins
+
+    def without_admins_on(self, platform: str) -> Org:
+        """This organisation with nobody of `platform` acting as the office."""
+        return replace(self, admins=frozenset(a for a in self.admins if a[0] != platform))
 
     def member(self, platform: str, user_id: str) -> Member | None:
         return next(

@@ -89,7 +89,9 @@ def read_links(raw: str) -> tuple[LinkGroup, ...]:
     lines = [items for items in lines if items]
     if not any(url for items in lines for url, _ in items if url):
         bare = next((_bare(name) for items in lines for _, name in items if _bare(name)), "")
-        raise PasteError(texts.BAD_URL.format(url=bare[:80]) if bare else texts.NEED_URL)
+        raise PasteError(
+            texts.BAD_URL.format(url=texts.quoted(bare[:80])) if bare else texts.NEED_URL
+        )
     if any(all(not url for url, _ in items) for items in lines):
         groups = _pair([it for items in lines for it in items])
     else:
@@ -107,7 +109,7 @@ def _items(line: str) -> list[tuple[str, str]]:
         if name:
             bare = _bare(name)
             if bare:
-                raise PasteError(texts.BAD_URL.format(url=bare[:80]))
+                raise PasteError(texts.BAD_URL.format(url=texts.quoted(bare[:80])))
             if len(name) > MAX_NAME:
                 raise PasteError(texts.TOO_LONG.format(n=MAX_NAME))
             out.append(("", name))
@@ -151,7 +153,7 @@ def _checked(url: str) -> str:
     except ValueError:
         host = None
     if url.partition(":")[0].lower() not in ("http", "https") or not host or len(url) > MAX_URL:
-        raise PasteError(texts.BAD_URL.format(url=url[:80]))
+        raise PasteError(texts.BAD_URL.format(url=texts.quoted(url[:80])))
     return url
 
 
@@ -227,7 +229,7 @@ def _pair(items: list[tuple[str, str]]) -> list[LinkGroup]:
 
 def _orphan(name: str) -> str:
     return (
-        f"没看明白「{texts.shorten(name, 20)}」是哪个链接的名称。"
+        f"没看明白「{texts.quoted(name, 20)}」是哪个链接的名称。"
         "请每行写一个链接和它的名称，例如：https://… 名称"
     )
 

@@ -29,6 +29,7 @@ from bot.progress import (
     sharing,
     starred_ids,
 )
+from bot.render import link
 from bot.timeline import ENDED, READINESS, Timeline
 
 MAX_ITEMS = 15  # open items listed in one reminder
@@ -159,7 +160,9 @@ def compose_reminder(
     returned = [a for a in open_items if a.status is Status.RETURNED]
     if returned:
         lines.append(f"**已退回 {len(returned)} 项，请按原因修改后重新标记完成：**")
-        lines += [f"- 第{a.indicator_id}项：{a.reason or '（未写原因）'}" for a in returned]
+        lines += [
+            f"- 第{a.indicator_id}项：{texts.quoted(a.reason) or '（未写原因）'}" for a in returned
+        ]
     dead = [
         (a.indicator_id, m, link_states[m.url])
         for a in sorted(items, key=lambda a: a.indicator_id)
@@ -170,7 +173,8 @@ def compose_reminder(
         lines.append(f"**{len(dead)} 个链接无法打开，请核对：**")
         for ind_id, m, state in dead:
             why = texts.link_problem(state)
-            lines.append(f"- 第{ind_id}项 [{texts.shorten(m.title or m.url, 40)}]({m.url})：{why}")
+            title = texts.shorten(m.title or m.url, 40)
+            lines.append(f"- 第{ind_id}项 {link(title, m.url)}：{why}")
     if open_items:
         lines.append("提交材料：提交 编号 网址 名称；材料齐全后发送：完成 编号。")
     return Notice(
@@ -209,7 +213,7 @@ def compose_readiness(
         return None
     lines = [f"**🗂 实地查验准备 · {department}**", event_text]
     if paper:
-        places = list(dict.fromkeys(m.location for _, _, m in paper if m.location))
+        places = list(dict.fromkeys(texts.quoted(m.location) for _, _, m in paper if m.location))
         where = f"，存放于：{'、'.join(places[:MAX_NAMES])}" if places else ""
         lines.append(f"本部门已登记纸质材料 {len(paper)} 件{where}。")
     else:
@@ -217,7 +221,7 @@ def compose_readiness(
     if unplaced:
         lines.append(f"**{len(unplaced)} 件纸质材料尚未写明存放位置：**")
         for ind_id, n, m in unplaced[:MAX_ITEMS]:
-            lines.append(f"- 第{ind_id}项第{n}份「{texts.shorten(m.title, 30)}」")
+            lines.append(f"- 第{ind_id}项第{n}份「{texts.quoted(m.title, 30)}」")
         if len(unplaced) > MAX_ITEMS:
             lines.append(f"- ……另有 {len(unplaced) - MAX_ITEMS} 件")
         lines.append("补写位置：存放 编号 序号 位置，例如：存放 12 1 档案室3号柜")

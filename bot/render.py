@@ -2,12 +2,16 @@
 messages that exceed a platform's byte limit into numbered parts.
 
 The subset: plain lines, `**bold**`, `- ` list items, `[title](url)` links and `> ` quotes.
+Only Duban writes markup: text that a person or a web page wrote (a nickname, a page title, a
+material's name or URL, a reason) goes into a message through `inert` and `link`, which take
+away what is syntax in any dialect a message is rendered to.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from urllib.parse import quote
 
 # Byte limits, UTF-8 (platforms.md §1.2, §2.4, §3.2, §4.2).
 WECOM_TEXT_LIMIT = 2048
@@ -36,6 +40,47 @@ _LINK = re.compile(r"\[([^\]\n]*)\]\(([^)\s]+)\)")
 _QUOTE = re.compile(r"^\s*>(?:[ \t]|$)")
 _LIST = re.compile(r"^\s*- ")
 _PART = re.compile(r"\A\(\d+/\d+\)\n")  # the numbering line added by split_message
+
+
+# Syntax in some dialect: links and images ([, ], ![…](…)), WeCom markdown mentions and tags
+# (<@userid>, <font color>), DingTalk mentions (@userid, @mobile, @all) and HTML entities that a
+# client may decode into either, bold and code spans, headings. Each becomes its full-width
+# twin, which reads the same to a person and is nothing to a parser. Line breaks become spaces,
+# so the text cannot start a line of its own (a heading, a quote, a list item).
+# WeCom markdown: https://developer.work.weixin.qq.com/document/path/91770 (群机器人配置说明)
+# DingTalk: https://open.dingtalk.com/document/orgapp/custom-robots-send-group-messages
+_INERT = str.maketrans(
+    {
+        "[": "［",
+        "]": "］",
+        "<": "＜",
+        ">": "＞",
+        "@": "＠",
+        "&": "＆",
+        "*": "＊",
+        "`": "｀",
+        "#": "＃",
+        "\\": "＼",
+        "|": "｜",
+    }  # fmt: skip
+)
+_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+# Characters a link target may not hold as typed (they would end it early or start another),
+# percent-encoded; the rest, Chinese included, stays readable.
+_URL_UNSAFE = re.compile(r"[\x00-\x20\x7f()\[\]<>\"'`\\{}|^]")
+
+
+def inert(text: str) -> str:
+    """Someone else's text as it can safely stand in a message: readable, never markup."""
+    return _BREAKS.sub(" ", text).translate(_INERT)
+
+
+def link(title: str, url: str) -> str:
+    """A link of ours to a URL someone submitted: the title made inert, and the target with
+    every character that could close it or open another link percent-encoded (the address a
+    browser opens is the same)."""
+    target = _URL_UNSAFE.sub(lambda m: quote(m.group(0), safe=""), url)
+    return f"[{inert(title or url)}]({target})"
 
 
 def _family(platform: str, kind: str) -> str:

@@ -1,4 +1,5 @@
-"""Helpers shared by commands that name a department: resolving it and finding its assignment."""
+"""Helpers shared by commands: resolving a department and finding its assignment, the office's
+liaisons, why an approval needs a second look, and how binding notices are folded."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ def resolve_department(ctx: Context, name: str, example: str = "{name}") -> str:
     """The one department `name` means; refuses nothing found or several (listing them)."""
     found = ctx.org.find_departments(name)
     if not found:
-        raise UserError(texts.NO_DEPARTMENT.format(name=name))
+        raise UserError(texts.NO_DEPARTMENT.format(name=texts.quoted(name, 40)))
     if len(found) > 1:
         names = "、".join(d.name for d in found[:8])
         hint = example.format(name=found[0].name)
-        raise UserError(texts.AMBIGUOUS_DEPARTMENT.format(name=name, names=names, example=hint))
+        quoted = texts.quoted(name, 40)
+        raise UserError(texts.AMBIGUOUS_DEPARTMENT.format(name=quoted, names=names, example=hint))
     return found[0].name
 
 
@@ -39,9 +41,9 @@ def approval_doubt(a: Assignment, links: dict[str, dict]) -> str:
     if a.status is Status.DONE:
         return ""
     if a.status is Status.RETURNED:
-        why = f"退回后还没有重新标记完成（退回原因：{a.reason}）"
+        why = f"退回后还没有重新标记完成（退回原因：{texts.quoted(a.reason)}）"
     elif a.status is Status.NOT_APPLICABLE:
-        why = f"标记的是不涉及（原因：{a.reason}）"
+        why = f"标记的是不涉及（原因：{texts.quoted(a.reason)}）"
     else:
         why = f"还没有标记完成（目前是{a.status.label}）"
     urls = [m.url for m in a.materials if m.url]
@@ -51,3 +53,10 @@ def approval_doubt(a: Assignment, links: dict[str, dict]) -> str:
             f"，且链接都打不开（{dead} 个）" if dead == len(urls) else f"，且 {dead} 个链接打不开"
         )
     return why
+
+
+def fold_window(ctx: Context) -> int:
+    """Seconds in which a person's further binding changes are folded into one summary
+    (Settings.binding_notice_s; bot.bindings sends the summaries)."""
+    settings = ctx.services.get("settings")
+    return settings.binding_notice_s if settings is not None else 0

@@ -27,6 +27,8 @@ from bot.schedule import make_clock
 from bot.store import RedisStore, utc_now
 from bot.workdays import WorkCalendar
 
+SANDBOX = "sandbox"  # the platform name of /sandbox's messages (bot/web/sandbox.py)
+
 
 @dataclass
 class Runtime:
@@ -116,6 +118,9 @@ def build_runtime(
         client = redis.Redis.from_url(url, health_check_interval=30)
     clock = clock or shared_clock(settings, client)
     store = RedisStore(client, settings.key_prefix, clock)
+    platforms = platforms_for(settings)
+    if not sandbox_may_act_as_office(settings, platforms, store):
+        org = org.without_admins_on(SANDBOX)
     calendar = WorkCalendar.from_settings(settings)
     shift = demo_shift_days(settings, catalog.campaign, calendar.local_today(clock()), store)
     catalog = catalog.with_campaign(catalog.campaign.shifted(shift))
@@ -130,13 +135,23 @@ def build_runtime(
     services["enqueue_answers"] = enqueue or make_enqueue(
         make_queue(client, prefix, ANSWERS), prefix
     )
-    dispatcher = Dispatcher(registry, catalog, org, store, calendar, services)
+    transient = (redis.ConnectionError, redis.TimeoutError)
+    dispatcher = Dispatcher(registry, catalog, org, store, calendar, services, transient=transient)
     rt = Runtime(
         settings, client, store, catalog, org, assignments, calendar, registry, dispatcher,
-        embedded, platforms_for(settings), services, shift,
+        embedded, platforms, services, shift,
     )  # fmt: skip
     prepare_state(rt)
     return rt
+
+
+def sandbox_may_act_as_office(settings: Settings, platforms: dict, store: RedisStore) -> bool:
+    """Whether the sandbox's admin persona (an org.yaml admin on platform "sandbox") acts as the
+    office: only in demo mode, with no platform callback writing to the store, on a store that
+    began in exactly that set-up. Anyone may pick any persona on /sandbox, so the persona must
+    never reach real data. The browser's own say is never asked."""
+    demo = settings.demo and not platforms
+    return store.record_origin("demo" if demo else "live") == "demo" and demo
 
 
 def prepare_state(rt: Runtime) -> None:

@@ -122,6 +122,9 @@ class Entry:
     # Safety nets of the machinery (drains, link checks) keep real minutes under a fast fake
     # clock: their slot follows the real clock, their job still gets the campaign's time.
     real_time: bool = False
+    # One job id for every slot: while a run waits or works, the next slots add nothing (a
+    # queue whose worker is slow or missing never fills up with copies).
+    singleton: bool = False
 
     @property
     def schedule(self) -> Cron:
@@ -143,12 +146,23 @@ def schedule_table(settings) -> tuple[Entry, ...]:
             catch_up=False,
             retries=0,
             real_time=True,
+            singleton=True,
         ),
         # A safety net: replies already request a prompt drain of the outbox after each change.
         Entry(
             "drain",
             "* * * * *",
             "bot.delivery_jobs.drain_outbox",
+            catch_up=False,
+            retries=0,
+            real_time=True,
+        ),
+        # Summaries of a person's binding changes folded into one notice (bot.bindings); their
+        # windows are counted on Redis's own clock, so the slot follows the real one too.
+        Entry(
+            "bindfold",
+            "* * * * *",
+            "bot.jobs.send_folded_bindings",
             catch_up=False,
             retries=0,
             real_time=True,
@@ -274,7 +288,7 @@ class Scheduler:
             return ""  # held back; runs when quiet hours end, if that is still today
         if not self.store.claim_slot(entry.name, slot, self.token):
             return ""
-        jid = job_id(entry.name, slot)
+        jid = job_id(entry.name) if entry.singleton else job_id(entry.name, slot)
         self.enqueue(
             entry.job,
             job_id=jid,

@@ -16,7 +16,7 @@ from rq import Queue
 from rq.job import Job
 
 from bot.config import Settings
-from bot.queue import make_enqueue, make_queue
+from bot.queue import all_queues, make_enqueue, make_queue
 from bot.runtime import redis_url_for, shared_clock
 from bot.schedule import Scheduler, schedule_table
 from bot.store import RedisStore, utc_now
@@ -25,22 +25,25 @@ from bot.workdays import WorkCalendar
 log = logging.getLogger("bot.scheduler")
 
 
-def retry_releaser(queue: Queue) -> Callable[[float], int]:
-    """Moves jobs whose retry delay has passed from RQ's scheduled registry back to the queue.
+def retry_releaser(*queues: Queue) -> Callable[[float], int]:
+    """Moves jobs whose retry or deferral delay has passed from RQ's scheduled registries back
+    to their queues.
 
     Our workers run without RQ's own scheduler, so without this a retry with a delay
-    (bot.queue's backoff) would wait forever.
+    (bot.queue's backoff), or a push deferred for a robot's budget, would wait forever.
     """
-    registry = queue.scheduled_job_registry
 
     def release(now_ts: float) -> int:
-        ids = registry.get_jobs_to_schedule(int(now_ts))
         moved = 0
-        for jid, job in zip(ids, Job.fetch_many(ids, connection=queue.connection), strict=True):
-            registry.remove(jid)
-            if job is not None:
-                queue.enqueue_job(job)
-                moved += 1
+        for queue in queues:
+            registry = queue.scheduled_job_registry
+            ids = registry.get_jobs_to_schedule(int(now_ts))
+            jobs = Job.fetch_many(ids, connection=queue.connection)
+            for jid, job in zip(ids, jobs, strict=True):
+                registry.remove(jid)
+                if job is not None:
+                    queue.enqueue_job(job)
+                    moved += 1
         return moved
 
     return release
@@ -56,7 +59,7 @@ def build_scheduler(settings: Settings, client: redis.Redis) -> Scheduler:
         make_enqueue(queue, settings.key_prefix),
         schedule_table(settings),
         clock,
-        release_retries=retry_releaser(queue),
+        release_retries=retry_releaser(*all_queues(client, settings.key_prefix)),
         real_clock=utc_now,
     )
 

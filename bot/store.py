@@ -6,6 +6,7 @@ appends exactly one audit entry and any outgoing notices (the outbox) in the sam
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import secrets
@@ -61,6 +62,10 @@ class Keys:
         return self._k("dstat", "")
 
     @property
+    def origin(self) -> str:  # "demo" | "live": how this store began (RedisStore.record_origin)
+        return self._k("origin")
+
+    @property
     def reached(self) -> str:  # hash dept -> ISO time its completed set last changed
         return self._k("reached")
 
@@ -70,6 +75,13 @@ class Keys:
     @property
     def undo_prefix(self) -> str:
         return self._k("undo", "")
+
+    def binding_fold(self, person: str) -> str:  # hash: a person's binding changes being folded
+        return self._k("bindfold", person)
+
+    @property
+    def binding_folds(self) -> str:  # sorted set person -> epoch ms their fold is due
+        return self._k("bindfolds")
 
     @property
     def stars(self) -> str:  # hash ind -> "1" | "0" (overrides the catalogue's ★)
@@ -148,6 +160,12 @@ class Keys:
 
     def schedule(self, name: str) -> str:
         return self._k("sched", name)
+
+    def login(self, name: str) -> str:  # counters and waits of the office's login
+        return self._k("login", name)
+
+    def web_session(self, digest: str) -> str:  # an office login: its credential fingerprint
+        return self._k("websess", digest)
 
     def submission_seq(self, department: str) -> str:  # counter: the last submission version
         return self._k("subseq", department)
@@ -282,8 +300,10 @@ return finish(KEYS[1], ARGV[1], ARGV[2], KEYS[2], KEYS[3], ARGV[3], ARGV[4])
 _SET_BINDING = (
     _LUA_NOTICES
     + """
--- KEYS: bindings hash, audit stream, outbox stream
--- ARGV: field, expected, new ('' = delete), at, actor, action, department, n_notices, notices...
+-- KEYS: bindings hash, audit stream, outbox stream, the person's fold hash, the folds due
+-- ARGV: field, expected, new ('' = delete), at, actor, action, department, fold window ms
+--       (0 = announce every change), display name, n_notices, notices...
+-- Returns 0 on a conflict, 1 when the notices were queued, 2 when they were folded.
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if not cur then cur = '' end
 if cur ~= ARGV[2] then return 0 end
@@ -292,10 +312,86 @@ else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', 1000000, '*', 'at', ARGV[4], 'actor', ARGV[5],
   'action', ARGV[6], 'department', ARGV[7], 'indicator', '', 'before', cur, 'after', ARGV[3],
   'note', '')
-add_notices(KEYS[3], tonumber(ARGV[8]), 9)
+local window = tonumber(ARGV[8])
+if window > 0 and redis.call('EXISTS', KEYS[4]) == 1 then
+  -- within the window of this person's last announced change: counted, told at its end
+  redis.call('HINCRBY', KEYS[4], 'n', 1)
+  redis.call('HSET', KEYS[4], 'name', ARGV[9])
+  local i = 11
+  for _ = 1, tonumber(ARGV[10]) do
+    redis.call('HSET', KEYS[4], 'd:' .. ARGV[i + 1], '1')
+    i = i + 5
+  end
+  redis.call('PERSIST', KEYS[4])
+  redis.call('ZADD', KEYS[5], redis.call('HGET', KEYS[4], 'until'), ARGV[1])
+  return 2
+end
+add_notices(KEYS[3], tonumber(ARGV[10]), 11)
+if window > 0 then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('HSET', KEYS[4], 'until', string.format('%d', now + window), 'n', 0)
+  redis.call('PEXPIRE', KEYS[4], window)
+end
 return 1
 """
 )
+
+_TAKE_FOLDS = """
+-- KEYS: the folds due, then the fold-hash prefix as KEYS[2]; ARGV: count
+-- The folds whose window has ended (Redis's clock), each removed as it is taken:
+-- {person, flat hash, ...}.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[1])
+local out = {}
+for _, person in ipairs(due) do
+  local key = KEYS[2] .. person
+  out[#out + 1] = person
+  out[#out + 1] = redis.call('HGETALL', key)
+  redis.call('DEL', key)
+  redis.call('ZREM', KEYS[1], person)
+end
+return out
+"""
+
+_RELEASE_CLAIM = """
+-- KEYS: seen key. A claim in progress is ''; anything else is a stored reply.
+if redis.call('GET', KEYS[1]) == '' then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+_RECORD_ORIGIN = """
+-- KEYS: origin, status hash; ARGV: the mode of a store that is empty now
+local cur = redis.call('GET', KEYS[1])
+if cur then return cur end
+local origin = ARGV[1]
+if redis.call('EXISTS', KEYS[2]) == 1 then origin = 'live' end
+redis.call('SET', KEYS[1], origin)
+return origin
+"""
+
+_RESERVE_LOGIN = """
+-- KEYS: address counter, account counter, account wait-until; ARGV: limit, window ms, free,
+-- base ms, max ms. Redis's clock is every web worker's clock.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if tonumber(redis.call('GET', KEYS[1]) or '0') >= tonumber(ARGV[1]) then
+  return {'address', redis.call('PTTL', KEYS[1])}
+end
+local wait = tonumber(redis.call('GET', KEYS[3]) or '0') - now
+if wait > 0 then return {'account', wait} end
+if redis.call('INCR', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+local n = redis.call('INCR', KEYS[2])
+if n == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
+local over = n - tonumber(ARGV[3])
+if over > 0 then
+  local delay = math.min(tonumber(ARGV[5]), tonumber(ARGV[4]) * 2 ^ math.min(over - 1, 30))
+  redis.call('SET', KEYS[3], string.format('%d', now + delay), 'PX', string.format('%d', delay))
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+end
+return {'go', 0}
+"""
 
 _SET_FIELD = """
 -- One field of a settings hash (the office's ★ toggles, event dates), compare-and-set, audited.
@@ -370,6 +466,10 @@ def _s(v: bytes | str | None) -> str:
     return v.decode() if isinstance(v, bytes) else v
 
 
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()[:32]
+
+
 def _notice_args(notices: Iterable[Notice], at: str) -> list[str]:
     out: list[str] = []
     for n in notices:
@@ -422,6 +522,14 @@ class RedisStore:
         results = pipe.execute()
         return sum(1 for created in results[::3] if created)
 
+    def record_origin(self, mode: str) -> str:
+        """How this store began, recorded once by the first process to open it: `mode`
+        ("demo" or "live") if it holds no state yet, else "live" (state from before the record
+        existed is taken to be real). Returns the recorded origin. Atomic, so processes that
+        start together on an empty store agree."""
+        k = self.keys
+        return _s(self._script(_RECORD_ORIGIN)(keys=[k.origin, k.statuses], args=[mode]))
+
     # --- inbound de-duplication -------------------------------------------------------------
 
     def claim_message(self, platform: str, message_id: str, ttl: int = 86400) -> tuple[bool, str]:
@@ -433,6 +541,12 @@ class RedisStore:
         pipe = self.r.pipeline(transaction=False)  # one round trip, first copy or not
         claimed, stored = pipe.set(key, "", nx=True, ex=ttl).get(key).execute()
         return (True, "") if claimed else (False, _s(stored))
+
+    def release_claim(self, platform: str, message_id: str) -> bool:
+        """Forget a claim whose command left nothing behind (its save did not happen), so the
+        platform's redelivery runs it; a stored reply is never removed."""
+        key = self.keys.seen(platform, message_id)
+        return bool(self._script(_RELEASE_CLAIM)(keys=[key], args=[]))
 
     # --- reads ------------------------------------------------------------------------------
 
@@ -609,10 +723,19 @@ class RedisStore:
         return [_s(u) for u in self.r.zrangebyscore(self.keys.link_recheck, "-inf", now, 0, count)]
 
     def forget_links(self, urls: Iterable[str]) -> None:
-        """No more checks for these (no material uses them any longer)."""
+        """No more checks for these (no material uses them any longer), new or planned."""
         urls = list(urls)
         if urls:
-            self.r.zrem(self.keys.link_recheck, *urls)
+            pipe = self.r.pipeline(transaction=True)
+            pipe.srem(self.keys.link_queue, *urls).zrem(self.keys.link_recheck, *urls)
+            pipe.execute()
+
+    def plan_link_check(self, url: str, at: float) -> None:
+        """Take a link off the queue of new ones and plan its check at `at` (epoch seconds):
+        done just before fetching it, so a run that dies on it meets it again only then."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.srem(self.keys.link_queue, url).zadd(self.keys.link_recheck, {url: at})
+        pipe.execute()
 
     def star_overrides(self) -> dict[int, bool]:
         return _star_map(self.r.hgetall(self.keys.stars))
@@ -681,26 +804,47 @@ class RedisStore:
         after: Binding | None,
         actor: str,
         notices: tuple[Notice, ...] = (),
-    ) -> None:
+        fold_s: int = 0,
+        name: str = "",
+    ) -> bool:
+        """Change one binding (compare-and-set, audited) and queue its notices. With `fold_s`,
+        a person's changes within `fold_s` seconds of an announced one queue nothing: they are
+        counted (under `name`) and told in one summary when the window ends (take_folds).
+        Returns False when the notices were folded."""
         k = self.keys
         at = self.now_iso()
         dept = (after or before).department if (after or before) else ""
+        person = f"{platform}:{user_id}"
         ok = self._bind(
-            keys=[k.bindings, k.audit, k.outbox],
+            keys=[k.bindings, k.audit, k.outbox, k.binding_fold(person), k.binding_folds],
             args=[
-                f"{platform}:{user_id}",
+                person,
                 before.to_json() if before else "",
                 after.to_json() if after else "",
                 at,
                 actor,
                 "bind" if after else "unbind",
                 dept,
+                fold_s * 1000,
+                name,
                 str(len(notices)),
                 *_notice_args(notices, at),
             ],
         )
         if not ok:
             raise ConflictError(f"binding {platform}:{user_id}")
+        return ok == 1
+
+    def take_folds(self, count: int = 200) -> list[tuple[str, dict[str, str]]]:
+        """(person "platform:user", fold) of every fold whose window has ended, removed as they
+        are taken: {"n": changes folded, "name", "until": epoch ms, "d:<department>": "1"}."""
+        k = self.keys
+        res = self._script(_TAKE_FOLDS)(keys=[k.binding_folds, k.binding_fold("")], args=[count])
+        out = []
+        for i in range(0, len(res), 2):
+            flat = res[i + 1]
+            out.append((_s(res[i]), {_s(flat[j]): _s(flat[j + 1]) for j in range(0, len(flat), 2)}))
+        return out
 
     def set_event_date(self, key: str, expected: date | None, day: date | None, actor: str) -> None:
         """Set (or with None clear) the day of an event, compare-and-set, audited."""
@@ -847,18 +991,37 @@ class RedisStore:
             out.append((_s(eid), notice, f.get("at", "")))
         return out
 
-    def count_failure(self, name: str, window_seconds: int) -> int:
-        """Add one failure to a counter that expires `window_seconds` after the first one."""
-        key = self.keys.marker(f"fail:{name}")
-        pipe = self.r.pipeline(transaction=True)
-        pipe.set(key, 0, nx=True, ex=window_seconds).incr(key)  # EXPIRE NX needs Redis 7
-        return int(pipe.execute()[1])
+    # --- office logins (bot/web/admin.py) ---------------------------------------------------
 
-    def failures(self, name: str) -> int:
-        return int(_s(self.r.get(self.keys.marker(f"fail:{name}"))) or 0)
+    def open_web_session(self, session_id: str, fingerprint: str, ttl_s: int) -> None:
+        """Record a login; the cookie carries `session_id`, the store only its hash."""
+        self.r.set(self.keys.web_session(_digest(session_id)), fingerprint, ex=ttl_s)
 
-    def clear_failures(self, name: str) -> None:
-        self.r.delete(self.keys.marker(f"fail:{name}"))
+    def web_session_fingerprint(self, session_id: str) -> str:
+        """The credential fingerprint a live login was made with; "" once it ended."""
+        return _s(self.r.get(self.keys.web_session(_digest(session_id))))
+
+    def close_web_session(self, session_id: str) -> None:
+        self.r.delete(self.keys.web_session(_digest(session_id)))
+
+    def reserve_login(
+        self, address: str, limit: int, window_s: int, free: int, base_ms: int, max_ms: int
+    ) -> tuple[str, int]:
+        """One atomic step before a password is checked: ("go", 0) counts the attempt as a
+        failure of `address` and of the account (a success clears both, login_succeeded), or
+        ("address" | "account", wait ms) refuses it unchecked. An address gets `limit` attempts
+        per `window_s`; the account, attempts from any address, `free` ones, and after that
+        each one makes the next wait twice as long, from `base_ms` up to `max_ms`."""
+        k = self.keys
+        res = self._script(_RESERVE_LOGIN)(
+            keys=[k.login(f"addr:{address}"), k.login("account"), k.login("account-wait")],
+            args=[limit, window_s * 1000, free, base_ms, max_ms],
+        )
+        return _s(res[0]), int(res[1])
+
+    def login_succeeded(self, address: str) -> None:
+        k = self.keys
+        self.r.delete(k.login(f"addr:{address}"), k.login("account"), k.login("account-wait"))
 
     # --- background jobs: scheduler lock and slots, sent-markers, ranking (issue 4) ----------
 
@@ -1252,10 +1415,10 @@ class RedisStore:
         res = self._script(_PUSH_BEGIN)(keys=keys, args=[token, claim_ms, limit, window_ms, ttl_s])
         return _s(res[0]), int(res[1])
 
-    def push_end(self, push_id: str, part: int, token: str, sent: bool, ttl_s: int) -> bool:
-        """Mark a claimed part "sent", or release `token`'s claim after a definite failure."""
+    def push_end(self, push_id: str, part: int, token: str, outcome: str, ttl_s: int) -> bool:
+        """After posting a claimed part: mark it "sent" or "uncertain" (posted, no answer), or
+        "release" `token`'s claim after a definite failure."""
         key = self.keys.part_marker(push_id, part)
-        outcome = "sent" if sent else "release"
         return bool(self._script(_PUSH_END)(keys=[key], args=[token, outcome, ttl_s]))
 
     def part_states(self, push_id: str, parts: Iterable[int]) -> list[str]:
@@ -1551,12 +1714,18 @@ return {'go', 0}
 """
 
 _PUSH_END = """
--- KEYS: part marker; ARGV: token, 'sent' | 'release', ttl s
+-- KEYS: part marker; ARGV: token, 'sent' | 'uncertain' | 'release', ttl s
 local cur = redis.call('GET', KEYS[1])
 local prefix = 'sending:' .. ARGV[1] .. ':'
 local mine = cur and string.sub(cur, 1, #prefix) == prefix
 if ARGV[2] == 'sent' then
   redis.call('SET', KEYS[1], 'sent', 'EX', ARGV[3])
+  if mine then return 1 end
+  return 0
+end
+if ARGV[2] == 'uncertain' then
+  if cur == 'sent' then return 0 end
+  redis.call('SET', KEYS[1], 'uncertain', 'EX', ARGV[3])
   if mine then return 1 end
   return 0
 end

@@ -9,6 +9,7 @@ import functools
 
 from bot.catalog import Indicator
 from bot.progress import Assignment, Material, Status, TaskState
+from bot.render import inert, link
 from bot.timeline import ENDED, RUNNING
 
 HELLO = "您好，我是督办助手。发送「帮助」查看可用命令，发送「我的任务」查看本部门待办。"
@@ -137,13 +138,19 @@ def _indicator_line(ind_id: int, level3: str, label: str, status: Status, starre
 def material_line(i: int, m: Material, ind: Indicator | None = None) -> str:
     """One of our materials as a reply to the department shows it (its own group)."""
     if m.is_secret_in(ind):
-        place = f"，存放：{m.location}" if m.location else ""
-        what = f"「{m.title}」" if m.title else ""
+        place = f"，存放：{quoted(m.location)}" if m.location else ""
+        what = f"「{quoted(m.title)}」" if m.title else ""
         return f"{i}. 🔒{what}（涉密，现场查阅{place}）"
     if m.url:
-        return f"{i}. [{m.title or m.url}]({m.url})"
-    place = f"，存放：{m.location}" if m.location else "，未写存放位置"
-    return f"{i}. {m.title}（纸质{place}）"
+        return f"{i}. {link(m.title, m.url)}"
+    place = f"，存放：{quoted(m.location)}" if m.location else "，未写存放位置"
+    return f"{i}. {inert(m.title)}（纸质{place}）"
+
+
+def quoted(text: str, n: int = 0) -> str:
+    """What someone wrote, quoted back in a message: shortened to `n` characters if given,
+    and inert (bot.render.inert)."""
+    return inert(shorten(text, n) if n else text)
 
 
 def progress_counts(assignments: list[Assignment]) -> str:

@@ -1,5 +1,9 @@
 """The RQ worker process: `python -m bot.worker` (jobs live in bot.jobs).
 
+`--queue main` (the default) serves the urgent queue first, then the main one; the answers and
+the link checks each need a worker of their own (`--queue answers`, `--queue links`; see
+bot/queue.py and deploy/Procfile).
+
 When Redis goes away (restarted, killed, a full disk) the worker does not quit: RQ's loop ends
 on the error, and this process waits until Redis answers again and works on with a new RQ
 worker. It stops only when asked (SIGTERM, Ctrl-C) or, with --burst, when the queues are empty.
@@ -19,7 +23,7 @@ import redis
 from rq import Queue, Worker
 
 from bot.config import Settings
-from bot.queue import KINDS, MAIN, queue_name
+from bot.queue import MAIN, WORKERS, queue_name
 from bot.runtime import redis_url_for
 
 log = logging.getLogger("bot.worker")
@@ -33,20 +37,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--queue",
         action="append",
-        metavar="|".join(KINDS),
-        help=f"queue to work (default {MAIN}); the deployment's full queue name works too",
+        metavar="|".join(WORKERS),
+        help=f"queue to work (default {MAIN}: the urgent queue first, then the main one); the "
+        "deployment's full queue name works too",
     )
     ap.add_argument("--burst", action="store_true", help="work what is queued, then exit")
     args = ap.parse_args(argv)
     settings = Settings.from_env()
     level = settings.log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s worker %(levelname)s %(message)s")
-    names = {queue_name(settings.key_prefix, kind): kind for kind in KINDS}
+    names = {queue_name(settings.key_prefix, kind): kind for kind in WORKERS}
     kinds = [names.get(q, q) for q in args.queue or [MAIN]]  # duban-answers: answers
-    unknown = [k for k in kinds if k not in KINDS]
+    unknown = [k for k in kinds if k not in WORKERS]
     if unknown:
-        ap.error(f"unknown queue {unknown[0]!r}: one of {', '.join(KINDS)}")
-    queues = [queue_name(settings.key_prefix, kind) for kind in kinds]
+        ap.error(f"unknown queue {unknown[0]!r}: one of {', '.join(WORKERS)}")
+    served = dict.fromkeys(q for kind in kinds for q in WORKERS[kind])  # in order, once each
+    queues = [queue_name(settings.key_prefix, q) for q in served]
     url, _ = redis_url_for(settings)
     conn = redis.Redis.from_url(url)
     stop = threading.Event()

@@ -1,9 +1,10 @@
 """绑定: bind the sender to a department (names and aliases, fuzzy)."""
 
+from bot import texts
 from bot.commands import Context, TextParam, UserError, command
 from bot.messages import Notice, Reply
 from bot.records import Binding
-from bot.review import resolve_department
+from bot.review import fold_window, resolve_department
 
 
 @command(
@@ -22,9 +23,14 @@ def bind(ctx: Context, name: str) -> Reply:
     who = ctx.msg.user_name or (listed.name if listed else "") or ctx.msg.user_id
     after = Binding(ctx.msg.platform, ctx.msg.user_id, dept, who, role, ctx.now_iso())
     notice = Notice(
-        f"{who} 已绑定为{dept}成员，可在群里提交本部门的创建材料。", dept, kind="binding"
+        f"{texts.quoted(who, 32)} 已绑定为{dept}成员，可在群里提交本部门的创建材料。",
+        dept,
+        kind="binding",
     )
-    ctx.store.set_binding(ctx.msg.platform, ctx.msg.user_id, before, after, ctx.actor, (notice,))
+    ctx.store.set_binding(
+        ctx.msg.platform, ctx.msg.user_id, before, after, ctx.actor, (notice,),
+        fold_s=fold_window(ctx), name=who,
+    )  # fmt: skip
     regular = ctx.catalog.regular_ids  # as 我的任务 counts: bonus and deduction items apart
     count = sum(1 for (i, d) in ctx.services.get("assignments", {}) if d == dept and i in regular)
     moved = f"（已从{before.department}改绑）" if before else ""

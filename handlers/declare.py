@@ -1,5 +1,6 @@
 """声明: answer a deduction item (减分项) by a declaration 「本单位无……情形」 or a disclosure."""
 
+from bot import texts
 from bot.commands import Context, IndicatorParam, TextParam, UserError, command
 from bot.messages import Reply
 from bot.progress import Status
@@ -50,5 +51,6 @@ def declare(ctx: Context, ind, text: str) -> Reply:
     after = a.changed(ctx.actor, ctx.now_iso(), explanation=said, status=Status.DONE, reason="")
     ctx.commit(a, raw, after, "declare", note=said)
     return Reply(
-        f"已记录第{ind.id}项的声明：{said}（随报送材料说明一并报送；如有误，发送「撤销 {ind.id}」。）"
+        f"已记录第{ind.id}项的声明：{texts.quoted(said)}（随报送材料说明一并报送；"
+        f"如有误，发送「撤销 {ind.id}」。）"
     )

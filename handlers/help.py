@@ -1,5 +1,6 @@
 """帮助: the command list, or one command's usage."""
 
+from bot import texts
 from bot.commands import Command, Context, TokenParam, UserError, command
 from bot.messages import Reply
 
@@ -16,7 +17,7 @@ def show_help(ctx: Context, name: str) -> Reply:
     if name:
         cmd = ctx.registry.get(name)
         if cmd is None or (cmd.admin and not ctx.is_admin):
-            raise UserError(f"没有「{name}」这个命令。发送「帮助」查看全部命令。")
+            raise UserError(f"没有「{texts.quoted(name, 20)}」这个命令。发送「帮助」查看全部命令。")
         lines = [f"**{cmd.usage}**"]
         if cmd.aliases:
             lines.append("也可以写：" + "、".join(cmd.aliases))

@@ -1,5 +1,6 @@
 """不涉及: a cooperating unit has nothing for an indicator, with a reason."""
 
+from bot import texts
 from bot.commands import Context, IndicatorParam, TextParam, UserError, command
 from bot.messages import Reply
 from bot.progress import Role, Status
@@ -27,4 +28,6 @@ def not_applicable(ctx: Context, ind, reason: str) -> Reply:
         raise UserError(f"第{ind.id}项已标记为不涉及，无需重复。")
     after = a.changed(ctx.actor, ctx.now_iso(), status=Status.NOT_APPLICABLE, reason=reason)
     ctx.commit(a, raw, after, "not_applicable", note=reason)
-    return Reply(f"第{ind.id}项已标记为不涉及，原因：{reason}。如有误，发送「撤销 {ind.id}」。")
+    return Reply(
+        f"第{ind.id}项已标记为不涉及，原因：{texts.quoted(reason)}。如有误，发送「撤销 {ind.id}」。"
+    )

@@ -27,9 +27,9 @@ def paper(ctx: Context, ind, paper) -> Reply:
     a, raw = ctx.own(ind)
     secret = ind.is_secret or SECRET_MARK in title
     if secret and not place:
-        raise UserError(texts.SECRET_NEEDS_PLACE.format(n=ind.id, title=title))
+        raise UserError(texts.SECRET_NEEDS_PLACE.format(n=ind.id, title=texts.quoted(title)))
     if any(m.title == title and not m.url for m in a.materials):
-        raise UserError(f"第{ind.id}项已有纸质材料「{title}」，无需重复登记。")
+        raise UserError(f"第{ind.id}项已有纸质材料「{texts.quoted(title)}」，无需重复登记。")
     if len(a.materials) >= MAX_MATERIALS:
         raise UserError(f"第{ind.id}项最多 {MAX_MATERIALS} 份材料，请先删除不需要的材料。")
     at = ctx.now_iso()
@@ -39,21 +39,21 @@ def paper(ctx: Context, ind, paper) -> Reply:
         ctx.actor, at, materials=materials, status=status_after_edit(a, materials, a.explanation)
     )
     ctx.commit(a, raw, after, "paper")
-    n = len(materials)
+    n, name, where = len(materials), texts.quoted(title), texts.quoted(place)
     if secret:
         head = (
-            f"已登记第{ind.id}项涉密材料（存放：{place}），本项现有材料 {n} 份"
+            f"已登记第{ind.id}项涉密材料（存放：{where}），本项现有材料 {n} 份"
             f"（{after.status.label}）。涉密材料不上网、不随邮件报送，"
             f"资料目录中显示为「{SECRET_LABEL}」。"
         )
     elif place:
         head = (
-            f"已登记第{ind.id}项纸质材料「{title}」（存放：{place}），本项现有材料 {n} 份"
+            f"已登记第{ind.id}项纸质材料「{name}」（存放：{where}），本项现有材料 {n} 份"
             f"（{after.status.label}）。纸质材料请整理成册，备实地查验。"
         )
     else:
         head = (
-            f"已登记第{ind.id}项纸质材料「{title}」，本项现有材料 {n} 份（{after.status.label}）。"
+            f"已登记第{ind.id}项纸质材料「{name}」，本项现有材料 {n} 份（{after.status.label}）。"
             f"请写明存放位置以备实地查验：存放 {ind.id} {n} 档案室3号柜"
         )
     return Reply(head + texts.review_again(a, after))

@@ -31,9 +31,10 @@ def place(ctx: Context, ind, number: int, place: str) -> Reply:
     if m.url:
         raise UserError(f"第{ind.id}项第{number}份是网上链接，无需存放位置。")
     if m.location == place:
-        raise UserError(f"第{ind.id}项第{number}份已写明存放在{place}，无需重复。")
+        raise UserError(f"第{ind.id}项第{number}份已写明存放在{texts.quoted(place)}，无需重复。")
     materials = a.materials[: number - 1] + (replace(m, location=place),) + a.materials[number:]
     after = a.changed(ctx.actor, ctx.now_iso(), materials=materials)
     ctx.commit(a, raw, after, "place", note=place)
-    what = "涉密材料" if m.is_secret_in(ind) else f"纸质材料「{m.title}」"
-    return Reply(f"已写明第{ind.id}项{what}的存放位置：{place}。如写错了，发送「撤销 {ind.id}」。")
+    what = "涉密材料" if m.is_secret_in(ind) else f"纸质材料「{texts.quoted(m.title)}」"
+    where = texts.quoted(place)
+    return Reply(f"已写明第{ind.id}项{what}的存放位置：{where}。如写错了，发送「撤销 {ind.id}」。")

@@ -1,5 +1,6 @@
 """退回: admin returns a department's assignment with a reason; the department is told at once."""
 
+from bot import texts
 from bot.commands import Context, IndicatorParam, TextParam, TokenParam, UserError, command
 from bot.messages import Notice, Reply
 from bot.progress import Status
@@ -26,7 +27,7 @@ def return_item(ctx: Context, ind, department: str, reason: str) -> Reply:
         raise UserError(f"{a.department}第{ind.id}项已按同样的原因退回过。")
     after = a.changed(ctx.actor, ctx.now_iso(), status=Status.RETURNED, reason=reason)
     notice = Notice(
-        f"🔴 第{ind.id}项被依法治区办退回。\n原因：{reason}\n"
+        f"🔴 第{ind.id}项被依法治区办退回。\n原因：{texts.quoted(reason)}\n"
         f"请补充修改后发送「完成 {ind.id}」。查看详情：查看 {ind.id}",
         a.department,
         mentions=liaisons(ctx, a.department),

@@ -20,7 +20,8 @@ def submit(ctx: Context, ind, links) -> Reply:
         why = f"第{ind.id}项的考评要点注明涉密" if ind.is_secret else "材料名称注明涉密"
         name = secret or next((g.name for g in links if g.name), "")
         title = name.replace(SECRET_MARK, "").strip("（）() ") or ind.evidence.split("。")[0]
-        raise UserError(texts.SECRET_NO_LINK.format(why=why, n=ind.id, title=title or "材料名称"))
+        title = texts.quoted(title) or "材料名称"
+        raise UserError(texts.SECRET_NO_LINK.format(why=why, n=ind.id, title=title))
     a, raw = ctx.own(ind)
     have = {m.url for m in a.materials}
     urls = [u for g in links for u in g.urls]

@@ -1,5 +1,6 @@
 """报送: formally submit our catalogue as a numbered, timestamped, frozen version."""
 
+from bot import texts
 from bot.commands import Context, UserError, command
 from bot.messages import Notice, Reply
 from bot.schedule import job_id
@@ -47,7 +48,7 @@ def submit_catalog(ctx: Context) -> Reply:
             f"依法治区办已收到通知，可在管理后台下载定稿（报送邮箱：{campaign.submit_to}）。"
         )
     lines.append(f"定稿文件生成后，下载链接会发到{ctx.our_group}。")
-    lines.append(f"本次报送附真实性承诺（对照第99项），报送人：{who}。")
+    lines.append(f"本次报送附真实性承诺（对照第99项），报送人：{texts.quoted(who, 32)}。")
     if done < len(items):
         lines.append(f"注意：还有 {len(items) - done} 项未完成，补齐后可再次报送（版本号递增）。")
     return Reply("\n".join(lines))

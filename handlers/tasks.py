@@ -39,7 +39,7 @@ def my_tasks(ctx: Context, which: str) -> Reply:
         ind = ctx.catalog.get(a.indicator_id)
         lines.append("- " + texts.indicator_line(ind, a, ctx.starred(ind)))
         if a.reason and a.status.value == "returned":
-            lines.append(f"  退回原因：{a.reason}")
+            lines.append(f"  退回原因：{texts.quoted(a.reason)}")
     if extra and mode != "done":
         lines.append("**加分项、减分项（不计入进度）：**")
         for a in extra:

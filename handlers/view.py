@@ -39,7 +39,7 @@ def view(ctx: Context, ind) -> Reply:
         lines.append(f"**本部门（{a.role.label}）：{a.status.label}**")
         if a.reason:
             label = "退回原因" if a.status is Status.RETURNED else "原因"
-            lines.append(f"{label}：{a.reason}")
+            lines.append(f"{label}：{texts.quoted(a.reason)}")
         for i, m in enumerate(a.materials, start=1):
             state = view["links"].get(m.url)
             tail = ""
@@ -49,11 +49,10 @@ def view(ctx: Context, ind) -> Reply:
         if not a.materials:
             lines.append("尚无材料。提交：提交 编号 网址 名称；纸质：纸质 编号 名称。")
         if a.explanation:
-            lines.append(f"报送说明：{a.explanation}")
+            lines.append(f"报送说明：{texts.quoted(a.explanation)}")
         if ctx.starred(ind):
-            lines.append(
-                f"★整改说明：{a.rectification or f'尚未填写（发送「整改 {ind.id} 整改情况」）'}"
-            )
+            rectified = texts.quoted(a.rectification) if a.rectification else ""
+            lines.append(f"★整改说明：{rectified or f'尚未填写（发送「整改 {ind.id} 整改情况」）'}")
     return Reply("\n".join(lines))
 
 

@@ -5,6 +5,7 @@ readers, the outbound error-code classification and the registry of enabled plat
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from typing import Any, Literal, Protocol
 from xml.parsers import expat
@@ -37,7 +38,7 @@ class Platform(Protocol):
     name: str  # route name: /hooks/<name>
     platform: str  # the value put in Incoming.platform
 
-    def handshake(self, req: HttpIn) -> HttpOut | None: ...
+    def handshake(self, req: HttpIn, now_ms: int) -> HttpOut | None: ...
 
     def verify(self, req: HttpIn, now_ms: int) -> None: ...
 
@@ -82,14 +83,34 @@ def check_size(body: bytes, max_bytes: int) -> None:
 
 
 def load_json_object(raw: bytes | str) -> dict[str, Any]:
-    """Parse a JSON object, turning every failure (syntax, encoding, nesting) into MalformedError."""
+    """Parse a JSON object, turning every failure (syntax, encoding, nesting) into MalformedError.
+
+    A lone surrogate ("\\ud800" escaped, or its bytes, which json reads with surrogatepass) is
+    replaced by U+FFFD here, once: no UTF-8 store or request can carry it, and failing later
+    would answer 500 to every redelivery of the same callback.
+    """
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError) as e:
         raise MalformedError(f"invalid JSON: {type(e).__name__}") from None
     if not isinstance(data, dict):
         raise MalformedError("JSON body is not an object")
-    return data
+    return _without_surrogates(data)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_surrogates(value: Any) -> Any:
+    """`value` with every lone surrogate in its strings (keys too) replaced by U+FFFD; a pair
+    escaped as "\\ud83d\\ude00" was already joined into one character by json."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_surrogates(v) for v in value]
+    return value
 
 
 def get_str(data: dict[str, Any], key: str) -> str:

@@ -225,7 +225,7 @@ class DingTalk:
     def access_token_url(self) -> str:
         return f"{self.api_base}/v1.0/oauth2/accessToken"
 
-    def handshake(self, req: HttpIn) -> HttpOut | None:
+    def handshake(self, req: HttpIn, now_ms: int) -> HttpOut | None:
         """HTTP mode has no URL-verification request."""
         return None
 

@@ -52,9 +52,11 @@ class WeComCallback:
     def _encrypt_of(self, body: bytes) -> str:
         raise NotImplementedError
 
-    def handshake(self, req: HttpIn) -> HttpOut | None:
-        """GET URL verification (§2.2): check the signature over echostr, decrypt it, and answer
-        exactly the plaintext (no quotes, no newline). None for any other request."""
+    def handshake(self, req: HttpIn, now_ms: int) -> HttpOut | None:
+        """GET URL verification (§2.2): check the signature over echostr and the freshness of
+        its timestamp, decrypt it, and answer exactly the plaintext (no quotes, no newline).
+        None for any other request. A signed verification URL is as replayable as a callback,
+        so it gets the same window: a month-old one must not still prove who we are."""
         if req.method.upper() != "GET":
             return None
         q = req.query
@@ -64,6 +66,7 @@ class WeComCallback:
         )
         if not (echostr and signature and timestamp and nonce):
             raise SignatureError("URL verification without msg_signature/timestamp/nonce/echostr")
+        _check_fresh(timestamp, now_ms)
         self.crypto.check_signature(signature, timestamp, nonce, echostr)
         plain = self.crypto.decrypt(echostr)
         return HttpOut(status=200, body=plain.encode("utf-8"), content_type="text/plain")
@@ -81,10 +84,7 @@ class WeComCallback:
         """Signature over the body's Encrypt, a fresh timestamp, and a ciphertext that decrypts
         under our key for our receiveid. May raise MalformedError if the envelope is unreadable."""
         signature, timestamp, nonce = self._signed_params(req)
-        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
-            raise SignatureError("timestamp is not epoch seconds")
-        if abs(now_ms // 1000 - int(timestamp)) > MAX_SKEW_S:
-            raise SignatureError("timestamp outside the 1-hour window")
+        _check_fresh(timestamp, now_ms)
         check_size(req.body, self.max_body_bytes)
         encrypt = self._encrypt_of(req.body)
         self.crypto.check_signature(signature, timestamp, nonce, encrypt)
@@ -100,6 +100,14 @@ class WeComCallback:
 
     def _reply_timestamp_nonce(self, now_ms: int) -> tuple[str, str]:
         return str(now_ms // 1000), new_nonce()
+
+
+def _check_fresh(timestamp: str, now_ms: int) -> None:
+    """The `timestamp` query parameter: epoch seconds within MAX_SKEW_S of now."""
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        raise SignatureError("timestamp is not epoch seconds")
+    if abs(now_ms // 1000 - int(timestamp)) > MAX_SKEW_S:
+        raise SignatureError("timestamp outside the 1-hour window")
 
 
 def encrypted_json_reply(

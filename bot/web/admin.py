@@ -18,7 +18,9 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -31,11 +33,18 @@ from bot import delivery, texts
 from bot.jobs import JOB_LABELS
 from bot.messages import Incoming
 from bot.progress import STATUS_LABELS, Status
-from bot.queue import make_queue
+from bot.queue import all_queues
 from bot.review import approval_doubt
 from bot.schedule import job_id
 from bot.web import views
-from bot.web.common import check_csrf, csrf_token, install, runtime, secure_headers
+from bot.web.common import (
+    check_csrf,
+    client_address,
+    csrf_token,
+    install,
+    runtime,
+    secure_headers,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +58,12 @@ bp = Blueprint(
 
 DEMO_PASSWORD = "demo"
 LOGIN_WINDOW = 15 * 60  # seconds a run of failed logins is remembered
-LOGIN_MAX_FAILURES = 10  # per client address in that window
+LOGIN_MAX_FAILURES = 10  # per client address in that window; then it waits for the window
+# The account (attempts from any address): this many failures in the window pass unslowed,
+# then each one makes the next attempt wait twice as long, 1 s up to a minute: guessing from
+# many addresses stays slow, and nobody can lock the office out for longer than a minute.
+LOGIN_ACCOUNT_FREE = LOGIN_MAX_FAILURES
+LOGIN_DELAY_MS = (1000, 60_000)
 SESSION_HOURS = 12
 RANKING_JOB = "bot.jobs.send_ranking"
 
@@ -69,8 +83,22 @@ def admin_password() -> str:
     return s.admin_password or (DEMO_PASSWORD if s.demo else "")
 
 
+def credential_fingerprint() -> str:
+    """Changes whenever the admin password or the session signing key does, so a login made
+    under the old ones ends (the secret key alone already voids the old cookies' signature)."""
+    key = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(key, admin_password().encode(), hashlib.sha256).hexdigest()[:32]
+
+
 def is_logged_in() -> bool:
-    return bool(session.get("admin"))
+    """A signed cookie names a login; the store says whether it is still open (logout, a new
+    password and a new secret key end it, even for a copy of the cookie)."""
+    if "admin_ok" not in g:
+        sid = session.get("sid") if session.get("admin") else None
+        g.admin_ok = bool(sid) and hmac.compare_digest(
+            runtime().store.web_session_fingerprint(sid), credential_fingerprint()
+        )
+    return g.admin_ok
 
 
 @bp.before_request
@@ -114,21 +142,31 @@ def _safe_next(target: str | None) -> str:
 @bp.route("/admin/login", methods=["GET", "POST"])
 def login():
     rt = runtime()
-    client = request.remote_addr or "unknown"
     if request.method == "POST":
-        if rt.store.failures(f"login:{client}") >= LOGIN_MAX_FAILURES:
-            flash("登录失败次数过多，请 15 分钟后再试。", "error")
-            return render_template("login.html", next=request.form.get("next", "")), 429
+        client = client_address()
+        state, wait_ms = rt.store.reserve_login(
+            client, LOGIN_MAX_FAILURES, LOGIN_WINDOW, LOGIN_ACCOUNT_FREE, *LOGIN_DELAY_MS
+        )
+        if state != "go":
+            if state == "address":
+                flash(f"登录失败次数过多，请 {-(-wait_ms // 60_000)} 分钟后再试。", "error")
+            else:
+                flash(f"登录尝试过于频繁，请 {-(-wait_ms // 1000)} 秒后再试。", "error")
+            page = render_template("login.html", next=request.form.get("next", ""))
+            return page, 429, {"Retry-After": str(-(-wait_ms // 1000))}
         given = request.form.get("password", "").encode()
         if hmac.compare_digest(given, admin_password().encode()):
-            rt.store.clear_failures(f"login:{client}")
+            rt.store.login_succeeded(client)
             session.clear()
             session.permanent = True
             session["admin"] = True
+            session["sid"] = secrets.token_urlsafe(24)
+            rt.store.open_web_session(
+                session["sid"], credential_fingerprint(), SESSION_HOURS * 3600
+            )
             csrf_token()
             flash("登录成功。", "ok")
             return redirect(_safe_next(request.form.get("next")))
-        rt.store.count_failure(f"login:{client}", LOGIN_WINDOW)
         flash("密码不正确，请重新输入。", "error")
         return render_template("login.html", next=request.form.get("next", "")), 401
     if is_logged_in():
@@ -138,6 +176,8 @@ def login():
 
 @bp.post("/admin/logout")
 def logout():
+    if session.get("sid"):
+        runtime().store.close_web_session(session["sid"])
     session.clear()
     flash("您已安全退出。", "ok")
     return redirect(url_for("admin.login"))
@@ -383,21 +423,33 @@ def audit():
 # --- deliveries and queue health ----------------------------------------------------------
 
 
+def _queues(rt) -> list[Queue]:
+    return all_queues(rt.redis, rt.settings.key_prefix)
+
+
 def queue_health(rt) -> dict:
-    q = make_queue(rt.redis, rt.settings.key_prefix)
+    """Job counts over every queue (bot.queue), and the newest failed jobs."""
+    qs = _queues(rt)
     return {
-        "queued": q.count,
-        "started": q.started_job_registry.count,
-        "failed": q.failed_job_registry.count,
-        "deferred": q.deferred_job_registry.count,
-        "scheduled": q.scheduled_job_registry.count,
-        "finished": q.finished_job_registry.count,
-        "failed_jobs": _failed_jobs(q),
+        "queued": sum(q.count for q in qs),
+        "started": sum(q.started_job_registry.count for q in qs),
+        "failed": sum(q.failed_job_registry.count for q in qs),
+        "deferred": sum(q.deferred_job_registry.count for q in qs),
+        "scheduled": sum(q.scheduled_job_registry.count for q in qs),
+        "finished": sum(q.finished_job_registry.count for q in qs),
+        "failed_jobs": _failed_jobs(qs),
         "unanswered": rt.store.inbox_backlog(),  # callbacks accepted, not yet answered
     }
 
 
-def _failed_jobs(q: Queue, limit: int = 20) -> list[dict]:
+def _failed_jobs(qs: list[Queue], limit: int = 20) -> list[dict]:
+    out = []
+    for q in qs:
+        out += _failed_of(q, limit)
+    return sorted(out, key=lambda d: d["ended_at"], reverse=True)[:limit]
+
+
+def _failed_of(q: Queue, limit: int) -> list[dict]:
     out = []
     for jid in q.failed_job_registry.get_job_ids(0, limit - 1, desc=True):
         job = q.fetch_job(jid)
@@ -444,16 +496,18 @@ def retry_delivery():
 def retry_jobs():
     """Run failed background jobs again: one (job_id) or all of them."""
     rt = runtime()
-    q = make_queue(rt.redis, rt.settings.key_prefix)
     wanted = request.form.get("job_id", "")
-    ids = [wanted] if wanted else q.failed_job_registry.get_job_ids()
     n = 0
-    for jid in ids:
-        try:
-            q.failed_job_registry.requeue(jid)
-            n += 1
-        except Exception:  # a job that vanished or was retried meanwhile is simply skipped
-            continue
+    for q in _queues(rt):
+        failed = q.failed_job_registry.get_job_ids()
+        for jid in [wanted] if wanted else failed:
+            if jid not in failed:
+                continue
+            try:
+                q.failed_job_registry.requeue(jid)
+                n += 1
+            except Exception:  # a job that vanished or was retried meanwhile is simply skipped
+                continue
     if wanted and not n:
         flash("该任务已不在失败列表中，请刷新查看。", "error")
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from datetime import datetime
+from ipaddress import ip_address, ip_network
 
 from flask import Flask, abort, current_app, jsonify, render_template, request, session
 from werkzeug.exceptions import HTTPException
@@ -37,6 +38,32 @@ def local_time(value: str) -> str:
     except ValueError:
         return value
     return runtime().calendar.local_now(at).strftime("%Y-%m-%d %H:%M")
+
+
+def client_address() -> str:
+    """The client's IP address. X-Forwarded-For is read only when the connection comes from a
+    configured proxy (DUBAN_TRUSTED_PROXIES), right to left, skipping the trusted proxies it
+    passed through; anyone else could write any address there."""
+    trusted = [ip_network(p, strict=False) for p in runtime().settings.trusted_proxies]
+    remote = request.remote_addr or "unknown"
+
+    def is_trusted(addr: str) -> bool:
+        try:
+            ip = ip_address(addr)
+        except ValueError:
+            return False
+        return any(ip in net for net in trusted if net.version == ip.version)
+
+    if not is_trusted(remote):
+        return remote
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
+    for hop in reversed([h for h in hops if h]):
+        if not is_trusted(hop):
+            try:
+                return str(ip_address(hop))
+            except ValueError:
+                return remote  # garbage from the far side of the proxy: count on the proxy
+    return remote
 
 
 def csrf_token() -> str:

@@ -25,9 +25,10 @@ PREFIX = "/hooks/"
 class HookRoutes:
     """WSGI middleware: `app.wsgi_app = HookRoutes(app.wsgi_app, runtime)`."""
 
-    def __init__(self, app: Callable, rt: Any):
+    def __init__(self, app: Callable, rt: Any, clock_ms: Callable[[], int] | None = None):
         self.app, self.rt = app, rt
         self.max_body = rt.settings.max_body_bytes
+        self.clock_ms = clock_ms  # None = the real time; tests replaying a dated vector set it
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -61,6 +62,7 @@ class HookRoutes:
         try:
             return handle_callback(
                 platform, req, self.rt.store, self.rt.dispatcher.handle_once,
+                now_ms=self.clock_ms() if self.clock_ms else None,
                 enqueue=self.rt.services.get("enqueue"), lease_s=self.rt.settings.push_lease_s,
                 enqueue_answers=self.rt.services.get("enqueue_answers"),
             )  # fmt: skip

@@ -9,12 +9,13 @@ import secrets
 from flask import Blueprint, abort, jsonify, render_template, request
 
 from bot.messages import Incoming, mention_parts
+from bot.runtime import SANDBOX
 from bot.web.common import check_csrf, install, local_time, runtime, secure_headers
 from bot.web.markup import render_markdown
 
 bp = Blueprint("sandbox", __name__, url_prefix="/sandbox", template_folder="templates")
 
-PLATFORM = "sandbox"
+PLATFORM = SANDBOX  # who acts as the office here is decided by bot.runtime, never the browser
 MAX_TEXT = 2000
 OUTBOX_SHOWN = 200
 
@@ -91,7 +92,6 @@ def send():
     data = request.get_json(silent=True) or request.form
     user_id = str(data.get("user_id", "")).strip()
     text = str(data.get("text", ""))
-    is_admin = str(data.get("admin", "")).lower() in ("1", "true", "on")
     if not user_id or len(user_id) > 64 or not user_id.isprintable():
         return jsonify({"error": "请先选择或填写一个用户 ID（不超过 64 个字符）。"}), 400
     if not text.strip():
@@ -107,7 +107,6 @@ def send():
             mentioned=True,
             message_id=f"sandbox-{secrets.token_hex(8)}",
             user_name=str(data.get("name", "")).strip()[:32] or (person or {}).get("name", ""),
-            is_admin=is_admin,
         )
     )
     return jsonify(

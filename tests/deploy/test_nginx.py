@@ -270,7 +270,8 @@ def stack(tmp_path_factory, certs, redis_url):
     slow body passed on as it trickles in, that thread would wait for it and serve nobody."""
     port = free_port()
     env = app_env(redis_url, "nginx", DUBAN_ADMIN_PASSWORD=ADMIN_PASSWORD,
-                  DUBAN_SECRET_KEY="nginx-test-secret", DUBAN_REVERSE_PROXIES="1")  # fmt: skip
+                  DUBAN_SECRET_KEY="nginx-test-secret",
+                  DUBAN_TRUSTED_PROXIES="127.0.0.1")  # fmt: skip
     web = start_gunicorn(port, env, "--workers", "1", "--threads", "1")
     try:
         wait_healthy(web, f"http://127.0.0.1:{port}/healthz")
@@ -356,8 +357,9 @@ def login(stack: Stack, client: requests.Session, password: str, **headers) -> i
 
 def test_wrong_passwords_lock_out_their_sender_only(stack):
     """Behind nginx every request reaches gunicorn from 127.0.0.1. The login throttle must count
-    the client nginx names, or ten wrong passwords from anyone lock the office out; and a
-    client's own X-Forwarded-For must not let it pose as somebody new each time."""
+    the client nginx names (believed since 127.0.0.1 is a trusted proxy), or ten wrong passwords
+    from anyone lock the office out; and a client's own X-Forwarded-For must not let it pose as
+    somebody new each time."""
     stranger = client_from("127.0.0.2")
     for i in range(LOGIN_MAX_FAILURES):
         assert login(stack, stranger, "guess", **{"X-Forwarded-For": f"10.9.9.{i}"}) == 401

@@ -15,7 +15,7 @@ from rq import SimpleWorker
 from bot.config import Settings
 from bot.messages import Incoming, Notice
 from bot.progress import Status
-from bot.queue import ANSWERS, make_queue
+from bot.queue import all_queues
 from bot.records import Binding, Change
 from bot.runtime import build_runtime
 
@@ -63,9 +63,9 @@ def rt(env, redis_client, clock):
 
 
 def work(rt) -> None:
-    """Run every queued job, on both queues, for real in a burst worker (in this process)."""
-    prefix = rt.settings.key_prefix
-    queues = [make_queue(rt.redis, prefix), make_queue(rt.redis, prefix, ANSWERS)]
+    """Run every queued job, on every queue (urgent first), for real in a burst worker (in
+    this process)."""
+    queues = all_queues(rt.redis, rt.settings.key_prefix)
     SimpleWorker(queues, connection=rt.redis).work(burst=True)
 
 

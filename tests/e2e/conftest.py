@@ -1,8 +1,10 @@
-"""Fixtures of the background-job tests (defined in tests/e2e/background.py)."""
+"""Fixtures of the background-job tests (defined in tests/e2e/background.py) and of the tests
+with real worker processes (tests/e2e/world.py)."""
 
 import pytest
 
 from tests.e2e.background import env, rt  # noqa: F401
+from tests.e2e.world import world_for  # noqa: F401
 
 
 @pytest.fixture

@@ -123,3 +123,15 @@ def test_links_are_checked_again_a_failing_one_soon_a_working_one_every_few_days
     _Site.hits.clear()
     check_at(rt, t0 + timedelta(days=30))
     assert sorted(_Site.hits) == ["/flaky.html", "/later-gone.html"]  # the dropped one: never
+
+
+def test_a_link_deleted_before_its_first_check_is_dropped_unfetched(rt, env, site):
+    env(DUBAN_LINK_ALLOW="127.0.0.1")
+    bind(rt, "u", "司法局")
+    url = f"{site}/ok.html"
+    say(rt, "u", f"提交 12 {url} 方案")
+    say(rt, "u", "删除 12 1")
+    assert rt.store.queued_links() == [url]
+    check_at(rt, rt.store.clock())
+    assert _Site.hits == [] and rt.store.queued_links() == []
+    assert rt.store.due_links(rt.store.clock().timestamp() + 10 * 86400, 10) == []

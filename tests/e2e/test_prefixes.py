@@ -13,7 +13,7 @@ import redis
 from rq.job import Job
 
 from bot.config import Settings
-from bot.queue import ANSWERS, MAIN, make_queue
+from bot.queue import ANSWERS, make_queue
 from bot.runtime import build_runtime
 from bot.schedule import job_id
 from bot.scheduler import build_scheduler
@@ -74,12 +74,16 @@ def test_a_job_enqueued_by_one_deployment_is_never_run_by_the_others_worker(
 
 
 def test_queue_names_are_a_function_of_the_prefix():
-    from bot.queue import queue_name
+    from bot.queue import KINDS, LINKS, URGENT, WORKERS, queue_name
 
     assert queue_name("duban") == "duban"  # what deployments before the prefix used
     assert queue_name("duban", ANSWERS) == "duban-answers"
-    names = {queue_name(p, k) for p in ("duban", "sbx", "duban_2") for k in (MAIN, ANSWERS)}
-    assert len(names) == 6
+    assert queue_name("duban", URGENT) == "duban-urgent"
+    assert queue_name("duban", LINKS) == "duban-links"
+    names = {queue_name(p, k) for p in ("duban", "sbx", "duban_2") for k in KINDS}
+    assert len(names) == 3 * len(KINDS)
+    # every queue has a worker: `--queue main` serves urgent then main
+    assert sorted(k for served in WORKERS.values() for k in served) == sorted(KINDS)
 
 
 def test_two_deployments_each_have_their_scheduler_leader(redis_url, redis_client):

@@ -1,5 +1,5 @@
 """`make run` as a person uses it: `python -m bot.run` follows deploy/Procfile (the embedded
-Redis, the web server, both workers and the scheduler), prints its banner last, restarts a
+Redis, the web server, the three workers and the scheduler), prints its banner last, restarts a
 process that dies, keeps one owner per data directory, and Ctrl-C stops them all."""
 
 from __future__ import annotations
@@ -63,9 +63,9 @@ def test_make_run_serves_then_stops_everything_on_ctrl_c(runs, data_dir):
     wait_until(lambda: listening_sockets(port) == 2, 10, "two listening sockets")
     assert (Path(data_dir) / "redis.sock").exists()
     # Every process of deploy/Procfile runs, and stays up past its start.
-    assert sorted(run.children()) == ["answers", "redis", "scheduler", "web", "worker"]
+    assert sorted(run.children()) == ["answers", "links", "redis", "scheduler", "web", "worker"]
     time.sleep(2)
-    assert sorted(run.children()) == ["answers", "redis", "scheduler", "web", "worker"]
+    assert sorted(run.children()) == ["answers", "links", "redis", "scheduler", "web", "worker"]
     assert "意外退出" not in run.err
     assert run.stop() == 0, run.err
     assert "督办已启动" in run.out

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.queue import job_key, make_queue
+from bot.queue import LINKS, job_key, make_queue
 from bot.schedule import Cron, Scheduler, job_id, schedule_table
 from bot.workdays import WorkCalendar
 from tests.e2e.background import (
@@ -56,8 +56,9 @@ def queued(rt) -> list[str]:
     return [i.removeprefix(prefix) for i in ids]
 
 
-# Entries that run every minute (link checks, the outbox's and the inbox's drain safety nets).
-EVERY_MINUTE = ("linkcheck-", "drain-", "answer-")
+# Entries that run every minute (link checks, the outbox's and the inbox's drain safety nets,
+# the summaries of folded binding notices).
+EVERY_MINUTE = ("linkcheck", "drain-", "bindfold-", "answer-")
 
 
 def daily(ids: list[str]) -> list[str]:
@@ -184,12 +185,15 @@ def test_only_the_lock_holder_acts_and_another_takes_over(rt, clock):
 def test_link_checks_run_every_minute_without_catch_up(rt, clock):
     s = make(rt, clock)
     clock.now = local(2020, 8, 14, 10, 0, 5)
-    assert "linkcheck-2020-08-14-1000" in s.tick()  # with the 09:00 slots caught up
+    assert "linkcheck" in s.tick()  # with the 09:00 slots caught up
     assert s.tick() == []
     clock.now = local(2020, 8, 14, 10, 7)  # 10:01-10:06 were missed: only the current minute
     assert s.tick() == [
-        "linkcheck-2020-08-14-1007", "drain-2020-08-14-1007", "answer-2020-08-14-1007"
+        "linkcheck", "drain-2020-08-14-1007", "bindfold-2020-08-14-1007", "answer-2020-08-14-1007"
     ]  # fmt: skip
+    # One job for every slot: while the 10:00 run still waits, the 10:07 slot added none.
+    prefix = rt.settings.key_prefix
+    assert make_queue(rt.redis, prefix, LINKS).get_job_ids() == [job_key(prefix, "linkcheck")]
 
 
 def test_a_failed_job_is_retried_with_backoff_and_the_office_told_at_the_end(rt, clock, env):

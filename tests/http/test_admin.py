@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import html
 import re
+import threading
+import time
 
 import pytest
 
 from bot import delivery, texts
 from bot.messages import Incoming
 from bot.progress import Material, Role, Status
-from bot.queue import make_queue
+from bot.queue import LINKS, MAIN, URGENT, make_queue
 from bot.records import Change
+from bot.web.admin import LOGIN_MAX_FAILURES
 from tests.http.conftest import ADMIN_PASSWORD, API_TOKEN, csrf_of, login, work
 
 
@@ -75,6 +78,40 @@ def test_login_sets_a_safe_cookie_and_logout_ends_the_session(web_client):
     assert web_client.get("/admin").status_code == 302
 
 
+def test_a_cookie_taken_before_logout_no_longer_opens_admin(web_app):
+    """Logout ends the session on the server: a copy of its cookie is worth nothing after."""
+    office = web_app.test_client()
+    login(office)
+    assert office.get("/admin").status_code == 200
+    stolen = office.get_cookie("duban_session").value
+    colleague = web_app.test_client()  # the office logged in on a second computer
+    login(colleague)
+    office.post("/admin/logout", data={"csrf": csrf_of(office, "/admin")})
+    thief = web_app.test_client()
+    thief.set_cookie("duban_session", stolen)
+    assert thief.get("/admin").status_code == 302
+    token = csrf_of(thief, "/admin/login")  # the stolen session's own CSRF token
+    assert thief.post("/admin/indicators/12/star", data={"csrf": token}).status_code == 401
+    assert web_app.extensions["duban"].store.star_overrides() == {}
+    assert colleague.get("/admin").status_code == 200  # only the session that logged out ended
+
+
+@pytest.mark.parametrize(
+    "change", [{"admin_password": "a-new-password"}, {"secret_key": "a-rotated-secret-key"}]
+)
+def test_a_password_change_or_a_new_secret_key_ends_every_session(web_rt, web_settings, change):
+    from app import create_app
+
+    client = create_app(runtime=web_rt).test_client()
+    login(client)
+    assert client.get("/admin").status_code == 200
+    cookie = client.get_cookie("duban_session").value
+    web_rt.settings = web_settings.with_(**change)  # the office changed it and restarted
+    after = create_app(runtime=web_rt).test_client()
+    after.set_cookie("duban_session", cookie)
+    assert after.get("/admin").status_code == 302
+
+
 def test_login_follows_only_local_next(web_client):
     token = csrf_of(web_client)
     resp = web_client.post(
@@ -97,32 +134,75 @@ def test_repeated_failures_are_rate_limited(web_client):
     assert "15 分钟" in resp.get_data(as_text=True)
 
 
-def login_from(client, address: str, password: str):
-    """A login that came through a reverse proxy naming the client `address`."""
+def test_sixty_concurrent_wrong_passwords_check_exactly_the_limit(web_app):
+    """The limit is counted in the same atomic step that lets an attempt be checked."""
+    clients = [web_app.test_client() for _ in range(60)]
+    tokens = [csrf_of(c) for c in clients]
+    barrier = threading.Barrier(len(clients))
+    codes: list[int] = []
+
+    def attempt(client, token):
+        barrier.wait()
+        resp = client.post("/admin/login", data={"password": "wrong", "csrf": token})
+        codes.append(resp.status_code)
+
+    threads = [
+        threading.Thread(target=attempt, args=ct) for ct in zip(clients, tokens, strict=True)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes.count(401) == LOGIN_MAX_FAILURES  # checked, and wrong
+    assert codes.count(429) == 60 - LOGIN_MAX_FAILURES  # refused unchecked
+
+
+def _login_from(client, address: str, password: str):
     token = csrf_of(client)
-    return client.post("/admin/login", data={"password": password, "csrf": token},
-                       headers={"X-Forwarded-For": address})  # fmt: skip
+    return client.post(
+        "/admin/login",
+        data={"password": password, "csrf": token},
+        headers={"X-Forwarded-For": address},
+    )
 
 
-def test_behind_a_reverse_proxy_failures_lock_out_their_client_only(web_rt, web_settings):
-    """Behind nginx (DUBAN_REVERSE_PROXIES=1) every request comes from the proxy's address: the
-    throttle counts the client nginx names, so one stranger cannot lock the office out."""
+def test_a_forwarded_address_counts_only_behind_a_configured_proxy(web_rt, web_settings):
     from app import create_app
 
-    web_rt.settings = web_settings.with_(reverse_proxies=1)
-    app = create_app(runtime=web_rt)
-    stranger, office = app.test_client(), app.test_client()
-    for _ in range(10):
-        assert login_from(stranger, "203.0.113.9", "wrong").status_code == 401
-    assert login_from(stranger, "203.0.113.9", ADMIN_PASSWORD).status_code == 429
-    assert login_from(office, "198.51.100.7", ADMIN_PASSWORD).status_code == 302
+    client = create_app(runtime=web_rt).test_client()  # no trusted proxy: the header is noise
+    for i in range(LOGIN_MAX_FAILURES):
+        assert _login_from(client, f"198.51.100.{i}", "wrong").status_code == 401
+    assert _login_from(client, "198.51.100.99", ADMIN_PASSWORD).status_code == 429
+    web_rt.redis.flushdb()
+    web_rt.settings = web_settings.with_(trusted_proxies=("127.0.0.1",))
+    client = create_app(runtime=web_rt).test_client()
+    for _ in range(LOGIN_MAX_FAILURES):
+        assert _login_from(client, "203.0.113.5", "wrong").status_code == 401
+    assert _login_from(client, "203.0.113.5", ADMIN_PASSWORD).status_code == 429
+    # someone else behind the same proxy is not locked out by that address
+    assert _login_from(client, "10.1.2.3, 198.51.100.7", ADMIN_PASSWORD).status_code == 302
 
 
-def test_without_a_reverse_proxy_a_forwarded_for_header_changes_nothing(web_client):
-    """Reached directly (the default), a client cannot escape the throttle by naming itself."""
-    for i in range(10):
-        assert login_from(web_client, f"203.0.113.{i}", "wrong").status_code == 401
-    assert login_from(web_client, "203.0.113.99", ADMIN_PASSWORD).status_code == 429
+def test_failures_from_many_addresses_slow_the_account_down_with_growing_delays(
+    web_rt, web_settings
+):
+    from app import create_app
+
+    web_rt.settings = web_settings.with_(trusted_proxies=("127.0.0.0/8",))
+    client = create_app(runtime=web_rt).test_client()
+    for i in range(LOGIN_MAX_FAILURES + 1):  # each address stays under its own limit
+        assert _login_from(client, f"198.51.100.{i}", "wrong").status_code == 401
+    refused = _login_from(client, "198.51.100.200", "wrong")
+    assert refused.status_code == 429 and "请 1 秒后再试" in refused.get_data(as_text=True)
+    time.sleep(1.1)
+    assert _login_from(client, "198.51.100.201", "wrong").status_code == 401
+    refused = _login_from(client, "198.51.100.202", ADMIN_PASSWORD)
+    assert refused.status_code == 429 and "请 2 秒后再试" in refused.get_data(as_text=True)
+    time.sleep(2.1)
+    assert _login_from(client, "198.51.100.203", ADMIN_PASSWORD).status_code == 302
+    # a success ends the slow-down
+    other = create_app(runtime=web_rt).test_client()
+    assert _login_from(other, "198.51.100.204", "wrong").status_code == 401
 
 
 def test_admin_is_disabled_without_a_password(web_rt, web_settings):
@@ -237,8 +317,8 @@ def test_approve_and_return_from_the_page_notify_the_department(admin_client, we
     a = web_rt.store.assignment(ind, dept)[0]
     assert a.status is Status.RETURNED and a.reason == "缺少 2020 年的台账"
     assert any("缺少 2020 年的台账" in t for t in outbox_texts(web_rt, dept))
-    # delivered at once, as from chat: a drain of the outbox is queued now
-    q = make_queue(web_rt.redis, web_rt.settings.key_prefix)
+    # delivered at once, as from chat: a drain of the outbox is queued now, before any chatter
+    q = make_queue(web_rt.redis, web_rt.settings.key_prefix, URGENT)
     assert [q.fetch_job(j).func_name for j in q.job_ids] == [delivery.DRAIN_JOB]
 
     # approving a returned item asks first, says why, and changes nothing until confirmed
@@ -484,13 +564,20 @@ def test_unknown_export_token_is_404(web_client):
     assert web_client.get("/exports/short").status_code == 404
 
 
-def test_failed_job_is_shown_and_retried(admin_client, web_rt):
-    web_rt.services["enqueue"]("bot.jobs.export_department", "没有这个部门参数", retries=0)
+@pytest.mark.parametrize(
+    ("func", "args", "queue", "label"),
+    [
+        ("bot.jobs.export_department", ("没有这个部门参数",), MAIN, "部门资料目录导出"),
+        ("bot.jobs.check_links", ("x", "y", "z", "w"), LINKS, "链接检查"),  # a queue of its own
+    ],
+)
+def test_failed_job_is_shown_and_retried(admin_client, web_rt, func, args, queue, label):
+    web_rt.services["enqueue"](func, *args, retries=0)
     work(web_rt)  # a TypeError: wrong arguments
-    q = make_queue(web_rt.redis, web_rt.settings.key_prefix)
+    q = make_queue(web_rt.redis, web_rt.settings.key_prefix, queue)
     assert q.failed_job_registry.count == 1
     html = admin_client.get("/admin/deliveries").get_data(as_text=True)
-    assert "部门资料目录导出" in html
+    assert label in html
     jid = re.search(r'name="job_id" value="([^"]+)"', html).group(1)
     token = csrf_of(admin_client, "/admin/deliveries")
     resp = admin_client.post(

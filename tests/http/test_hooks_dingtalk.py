@@ -9,7 +9,7 @@ import logging
 import threading
 
 from bot import delivery
-from bot.queue import make_queue
+from bot.queue import all_queues
 from bot.render import strip_part_prefix
 from tests.http.callbacks import LIMIT, ding_headers, ding_payload, ding_post, now_ms
 from tests.http.conftest import work
@@ -34,7 +34,7 @@ def content_of(body: dict) -> str:
 
 
 def jobs(rt) -> list:
-    return make_queue(rt.redis, rt.settings.key_prefix).jobs
+    return [j for q in all_queues(rt.redis, rt.settings.key_prefix) for j in q.jobs]
 
 
 # --- replies ------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from bot import inbox
-from bot.queue import ANSWERS, MAIN, make_queue
+from bot.queue import ANSWERS, KINDS, make_queue
 from bot.render import strip_part_prefix
 from tests.http.callbacks import ding_payload, ding_post
 from tests.http.conftest import work
@@ -24,8 +24,9 @@ def dingtalk_reply():
 
 
 def jobs(rt) -> list[str]:
-    """Queued jobs on both queues, answers first."""
-    queues = [make_queue(rt.redis, rt.settings.key_prefix, kind) for kind in (ANSWERS, MAIN)]
+    """Queued jobs on every queue, answers first."""
+    kinds = (ANSWERS, *(k for k in KINDS if k != ANSWERS))
+    queues = [make_queue(rt.redis, rt.settings.key_prefix, kind) for kind in kinds]
     return [j.func_name for q in queues for j in q.jobs]
 
 
@@ -211,3 +212,44 @@ def test_a_message_of_several_commands_left_by_a_dead_drainer_runs_each_command_
     assert "已保存第16项的报送说明" in reply and "第16项已标记完成" in reply
     actions = [e.action for e in hook_rt.store.audit(count=20)]
     assert actions.count("explain") == 1 and actions.count("done") == 1
+
+
+def test_a_lone_surrogate_is_replaced_once_and_the_message_answered(hook_client, hook_rt, stub):
+    """A JSON escape "\\ud800" decodes to a code point UTF-8 cannot carry: the parser replaces
+    it, so the callback is queued (not a 500 the platform retries forever) and answered."""
+    post(hook_client, stub, "绑定 司法局", "q-u0")
+    body = json.dumps(ding_payload("说明 12 第一段SURR第二段", "q-u1", oapi_base=stub.url))
+    body = body.replace("SURR", "\\ud800").replace('"\\u5f20\\u4e09"', '"\\udc00\\u5f20"')
+    body = body.encode()
+    for _ in range(2):  # the platform's retry of the same message changes nothing
+        resp = ding_post(hook_client, body)
+        assert resp.status_code == 200 and json.loads(resp.get_data()) == {"msgtype": "empty"}
+    work(hook_rt)
+    a, _ = hook_rt.store.assignment(12, "司法局")
+    assert a.explanation == "第一段\ufffd第二段"
+    [text] = replies(stub, "q-u1")
+    assert "第12项" in text
+    assert hook_rt.store.inbox_backlog() == 0
+
+
+def test_a_save_that_failed_in_the_worker_is_answered_by_the_next_drain(hook_client, hook_rt, stub):
+    """Redis fails at the save after the worker claimed the message: the entry stays in the
+    inbox, and the next drain runs the command once and posts its reply once."""
+    from tests.http.test_hooks_wecom import SaveFailsOnce
+
+    post(hook_client, stub, "绑定 司法局", "q-f0")
+    work(hook_rt)
+    post(hook_client, stub, "提交 12 https://www.example.gov.cn/a.html 方案", "q-f1")
+    post(hook_client, stub, "帮助", "q-f2")
+    flaky = SaveFailsOnce(hook_rt.redis, hook_rt.settings.key_prefix, hook_rt.store.clock)
+    hook_rt.store = hook_rt.dispatcher.store = flaky
+    counts = inbox.drain_inbox(hook_rt, _delivery(hook_rt), "w1")
+    assert counts["unfinished"] == 1 and counts["answered"] == 1  # 帮助 was not held back
+    assert replies(stub, "q-f1") == [] and hook_rt.store.inbox_backlog() == 1
+    counts = _drain_reclaiming(hook_rt)
+    assert counts["answered"] == 1 and counts["sent"] == 1
+    [text] = replies(stub, "q-f1")
+    assert "已收到第12项的 1 个链接" in text
+    a, _ = hook_rt.store.assignment(12, "司法局")
+    assert [m.url for m in a.materials] == ["https://www.example.gov.cn/a.html"]
+    assert hook_rt.store.inbox_backlog() == 0

@@ -9,8 +9,10 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 
+import redis
 from wechatpy.crypto import WeChatCrypto as WechatpyCrypto
 
+from bot.store import RedisStore
 from tests.http.callbacks import (
     LIMIT,
     WECOM_TOKEN,
@@ -70,6 +72,17 @@ def test_url_verification_with_a_bad_signature_is_401(hook_client, hook_rt):
     query.pop("msg_signature")
     assert hook_client.get("/hooks/wecom", query_string=query).status_code == 401
     assert state(hook_rt) == before
+
+
+def test_url_verification_with_a_stale_timestamp_is_401(hook_client):
+    """A signed verification GET replayed a month later gets no echo (same window as callbacks)."""
+    month_ago = int(time.time()) - 30 * 86400
+    query = handshake_query(smartbot_crypto(), "7033183127891204355", timestamp=month_ago)
+    resp = hook_client.get("/hooks/wecom", query_string=query)
+    assert resp.status_code == 401
+    assert b"7033183127891204355" not in resp.get_data()
+    fresh = handshake_query(smartbot_crypto(), "7033183127891204355")
+    assert hook_client.get("/hooks/wecom", query_string=fresh).status_code == 200
 
 
 # --- replies -------------------------------------------------------------------------------------
@@ -201,3 +214,69 @@ def test_three_copies_at_the_same_moment_have_one_effect(hook_app, hook_rt):
     assert replies[0] is not None and replies[0] == replies[1] == replies[2]
     assert "已绑定到" in replies[0]["stream"]["content"]
     assert hook_rt.store.audit_len() == audit + 1
+
+
+def test_a_lone_surrogate_in_the_json_is_replaced_and_answered(hook_client, hook_rt):
+    """ "\\ud800" in the decrypted JSON: replaced at the parser, the command runs once."""
+    decrypt_reply(say(hook_client, "绑定 司法局", "CAIQsurr0"))
+    plain = smartbot_json("说明 12 第一段SURR第二段", "CAIQsurr1").replace("SURR", "\\ud800")
+    reply = decrypt_reply(post(hook_client, *smartbot_request(plain)))
+    assert "第12项" in reply["stream"]["content"]
+    again = decrypt_reply(post(hook_client, *smartbot_request(plain, nonce="777")))
+    assert again == reply
+    a, _ = hook_rt.store.assignment(12, "司法局")
+    assert a.explanation == "第一段\ufffd第二段"
+
+
+class SaveFailsOnce(RedisStore):
+    """The store with Redis failing once at the save, after the message id was claimed (a fault
+    at the Redis boundary: the first round trip worked, the second did not reach Redis)."""
+
+    fail_at = 1  # which save fails: the first, unless a test says otherwise
+    saves = 0
+
+    def save(self, ch, fin=None):
+        self.saves += 1
+        if self.saves == self.fail_at:
+            raise redis.ConnectionError("connection lost (injected)")
+        return super().save(ch, fin)
+
+
+def test_a_save_that_failed_after_the_claim_does_not_block_the_redelivery(hook_client, hook_rt):
+    decrypt_reply(say(hook_client, "绑定 司法局", "CAIQsave0"))
+    flaky = SaveFailsOnce(hook_rt.redis, hook_rt.settings.key_prefix, hook_rt.store.clock)
+    hook_rt.store = hook_rt.dispatcher.store = flaky
+    audit = hook_rt.store.audit_len()
+    plain = smartbot_json("提交 12 https://www.example.gov.cn/a.html 方案", "CAIQsave1")
+    first = post(hook_client, *smartbot_request(plain))
+    assert first.status_code == 500  # not acknowledged: WeCom sends it again
+    again = decrypt_reply(post(hook_client, *smartbot_request(plain, nonce="2")))
+    assert "已收到第12项的 1 个链接" in again["stream"]["content"]
+    third = decrypt_reply(post(hook_client, *smartbot_request(plain, nonce="3")))
+    assert third == again
+    a, _ = hook_rt.store.assignment(12, "司法局")
+    assert [m.url for m in a.materials] == ["https://www.example.gov.cn/a.html"]
+    assert hook_rt.store.audit_len() == audit + 1
+
+
+def test_a_message_of_several_commands_whose_second_save_failed_is_completed_once(
+    hook_client, hook_rt
+):
+    """Two commands in one message; the first is saved, the second's save does not reach Redis.
+    The callback is not acknowledged, and its redelivery (the message's claim released too) runs
+    the second command once and answers for both, the first with its stored reply."""
+    decrypt_reply(say(hook_client, "绑定 司法局", "CAIQmulti0"))
+    flaky = SaveFailsOnce(hook_rt.redis, hook_rt.settings.key_prefix, hook_rt.store.clock)
+    flaky.fail_at = 2
+    hook_rt.store = hook_rt.dispatcher.store = flaky
+    audit = hook_rt.store.audit_len()
+    plain = smartbot_json("说明 12 第一条\n说明 16 第二条", "CAIQmulti1")
+    assert post(hook_client, *smartbot_request(plain)).status_code == 500
+    again = decrypt_reply(post(hook_client, *smartbot_request(plain, nonce="2")))
+    content = again["stream"]["content"]
+    assert "已保存第12项的报送说明" in content and "已保存第16项的报送说明" in content
+    third = decrypt_reply(post(hook_client, *smartbot_request(plain, nonce="3")))
+    assert third == again
+    assert hook_rt.store.assignment(12, "司法局")[0].explanation == "第一条"
+    assert hook_rt.store.assignment(16, "司法局")[0].explanation == "第二条"
+    assert hook_rt.store.audit_len() == audit + 2

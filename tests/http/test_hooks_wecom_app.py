@@ -10,6 +10,7 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from bot.web.hooks import HookRoutes
 from tests.http.callbacks import (
     CORP_ID,
     LIMIT,
@@ -64,6 +65,15 @@ def test_url_verification_with_a_bad_signature_is_401(hook_client, hook_rt):
     query["timestamp"] = str(int(query["timestamp"]) + 1)  # signature no longer matches
     assert hook_client.get("/hooks/wecom-app", query_string=query).status_code == 401
     assert state(hook_rt) == before
+
+
+def test_url_verification_with_a_stale_timestamp_is_401(hook_client):
+    """A signed verification GET replayed a month later gets no echo (same window as callbacks)."""
+    month_ago = int(time.time()) - 30 * 86400
+    query = handshake_query(app_crypto(), "1234567890123456789", timestamp=month_ago)
+    resp = hook_client.get("/hooks/wecom-app", query_string=query)
+    assert resp.status_code == 401
+    assert b"1234567890123456789" not in resp.get_data()
 
 
 def test_text_message_gets_an_encrypted_passive_reply(hook_client, hook_rt):
@@ -205,6 +215,22 @@ def test_url_verification_vector_as_wecom_sends_it(hook_settings, redis_client, 
             f"msg_signature={v['msg_signature']}&timestamp={vectors['timestamp']}"
             f"&nonce={vectors['nonce']}&echostr={v['echostr_urlencoded']}"
         )
-        resp = app_for(rt).test_client().get(f"/hooks/wecom-app?{raw}")
+        app = app_for(rt)
+        # The vector is signed at its own time, and a verification must be fresh.
+        hook_routes = app.wsgi_app
+        while not isinstance(hook_routes, HookRoutes):  # under bot.web.bodies' layer
+            hook_routes = hook_routes.app
+        hook_routes.clock_ms = lambda: int(vectors["timestamp"]) * 1000
+        resp = app.test_client().get(f"/hooks/wecom-app?{raw}")
         assert resp.status_code == 200
         assert resp.get_data() == v["echostr_plain"].encode()  # the bare plaintext
+
+
+def test_a_surrogate_character_reference_is_refused_once_as_malformed(hook_client, hook_rt):
+    """XML 1.0 has no surrogate code points: &#xD800; is a malformed document (400), not a
+    500 that WeCom would retry."""
+    before = state(hook_rt)
+    for text in ("说明 12 a&#xD800;b", "说明 12 a&#55296;b"):
+        plain = app_text_xml("PLACEHOLDER", "5").replace("<![CDATA[PLACEHOLDER]]>", text)
+        assert post(hook_client, *app_request(plain)).status_code == 400
+    assert state(hook_rt) == before

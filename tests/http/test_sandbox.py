@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from bot.progress import Role, Status
 from bot.web.markup import render_markdown
-from tests.http.conftest import csrf_of
+from tests.http.conftest import csrf_of, runtime_for
+from tests.http.conftest import testing_app as app_for
 
 
 def send(client, token: str, user: str, text: str, admin: bool = False):
@@ -63,7 +64,54 @@ def test_round_trip_bind_submit_done(web_client, web_rt):
 def test_admin_pick_and_member_refusal(web_client):
     token = csrf_of(web_client, "/sandbox")
     assert "仅限依法治区办管理员" in send(web_client, token, "zhangsan", "总览").json["text"]
-    assert "全区总览" in send(web_client, token, "someone", "总览", admin=True).json["text"]
+    assert "全区总览" in send(web_client, token, "admin", "总览").json["text"]
+
+
+def test_the_request_body_cannot_make_anyone_the_office(web_client, web_rt):
+    """ "admin": true from the browser is ignored: only the demo's own admin persona (org.yaml)
+    acts as the office."""
+    token = csrf_of(web_client, "/sandbox")
+    before = web_rt.store.assignment(12, "司法局")
+    for text in ("总览", "退回 12 司法局 伪造的退回", "星标 12", "通过 12 司法局"):
+        reply = send(web_client, token, "someone", text, admin=True).json["text"]
+        assert "仅限依法治区办管理员" in reply, text
+    assert web_rt.store.assignment(12, "司法局") == before
+    assert web_rt.store.star_overrides() == {}
+
+
+def _sandbox_office(settings, clock) -> tuple[str, str]:
+    """(the reply of the admin persona to 总览, the sandbox page) on a runtime of `settings`."""
+    for rt in runtime_for(settings, clock):
+        client = app_for(rt).test_client()
+        token = csrf_of(client, "/sandbox")
+        page = client.get("/sandbox").get_data(as_text=True)
+        return send(client, token, "admin", "总览").json["text"], page
+    raise AssertionError("no runtime")
+
+
+def test_no_office_in_the_sandbox_while_platforms_write_to_the_store(
+    web_settings, redis_client, clock
+):
+    """Demo mode with a platform enabled: real callbacks share the store, so the sandbox's
+    admin persona is an ordinary visitor and is not offered on the page."""
+    live = web_settings.with_(
+        dingtalk_app_key="k", dingtalk_app_secret="s", dingtalk_robot_code="r"
+    )
+    reply, page = _sandbox_office(live, clock)
+    assert "仅限依法治区办管理员" in reply
+    assert "依法治区办管理员" not in page
+
+
+def test_no_office_in_the_sandbox_of_a_store_that_began_live(web_settings, redis_client, clock):
+    """A store first used outside demo mode holds real data: turning demo mode on later gives
+    the sandbox no office over it."""
+    for _ in runtime_for(web_settings.with_(demo=False), clock):
+        pass  # a production process prepared the store first
+    reply, page = _sandbox_office(web_settings, clock)
+    assert "仅限依法治区办管理员" in reply and "依法治区办管理员" not in page
+    redis_client.flushdb()
+    reply, page = _sandbox_office(web_settings, clock)  # a fresh store, begun in demo mode
+    assert "全区总览" in reply and "依法治区办管理员" in page
 
 
 def test_bad_input_is_refused_politely(web_client):
@@ -80,7 +128,8 @@ def test_review_notice_reaches_the_outbox_of_the_department(web_client, web_rt):
     outbox = web_client.get("/sandbox/outbox").json
     group = next(g for g in outbox["groups"] if g["department"] == "行政审批局")
     review = next(i for i in group["items"] if i["kind"] == "review")
-    assert "&lt;script&gt;x&lt;/script&gt;" in review["html"] and "<script>" not in review["html"]
+    # the reason was made inert for the chats; the page escapes whatever is left
+    assert "＜script＞x＜/script＞" in review["html"] and "<script>" not in review["html"]
     assert review["kind_label"] == "审核"
 
 

@@ -45,6 +45,7 @@ def test_values_that_would_only_fail_later_are_refused_at_start():
                 "DUBAN_ROBOT_PER_MINUTE": "0",
                 "DUBAN_MAX_BODY_BYTES": "-1",
                 "DUBAN_COOLDOWN_DINGTALK_S": "-5",
+                "DUBAN_TRUSTED_PROXIES": "10.0.0.1, proxy.example",
             }
         )
     text = str(e.value)
@@ -56,6 +57,7 @@ def test_values_that_would_only_fail_later_are_refused_at_start():
         "DUBAN_ROBOT_PER_MINUTE: must be at least 1",
         "DUBAN_MAX_BODY_BYTES: must be at least 1",
         "DUBAN_COOLDOWN_DINGTALK_S: must not be negative",
+        "DUBAN_TRUSTED_PROXIES: not an IP address or CIDR: 'proxy.example'",
     ):
         assert needle in text
     assert "6379" not in text  # a URL is never echoed (it may hold a password)
@@ -68,9 +70,11 @@ def test_good_urls_and_zones_pass():
             "DUBAN_SMTP_URL": "smtps://duban%40x.gov.cn:pw@mail.x.gov.cn?from=duban@x.gov.cn",
             "DUBAN_PUBLIC_URL": "https://duban.x.gov.cn",
             "DUBAN_REDIS_URL": "unix:///var/run/redis.sock?db=0",
+            "DUBAN_TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8;::1",
         }
     )
     assert s.tz == "Asia/Urumqi"
+    assert s.trusted_proxies == ("127.0.0.1", "10.0.0.0/8", "::1")
 
 
 def test_a_complete_platform_is_enabled():

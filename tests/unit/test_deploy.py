@@ -48,8 +48,9 @@ def test_the_procfile_names_every_process_make_run_starts():
     from bot.run import PROCFILE, read_procfile
 
     procs = read_procfile(PROCFILE, {"PORT": "8123"})
-    assert list(procs) == ["redis", "web", "worker", "answers", "scheduler"]
+    assert list(procs) == ["redis", "web", "worker", "answers", "links", "scheduler"]
     assert all(argv[0] == sys.executable for argv in procs.values())
     assert procs["web"][1:5] == ["-m", "gunicorn", "app:create_app()", "-c"]
     assert procs["web"][-2:] == ["--bind", "127.0.0.1:8123"]
     assert procs["answers"][-2:] == ["--queue", "answers"]
+    assert procs["links"][-2:] == ["--queue", "links"]  # link checks: a worker of their own

@@ -115,6 +115,18 @@ class Site(BaseHTTPRequestHandler):
                 time.sleep(0.1)
                 self.wfile.write(b" ")
                 self.wfile.flush()
+        elif path == "/slow-header":
+            # one header byte at a time, each just inside the client's per-read timeout
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            for _ in range(50):
+                time.sleep(0.2)
+                self.wfile.write(b"x")
+        elif path == "/many-headers":
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            for i in range(99):
+                time.sleep(0.2)
+                self.wfile.write(f"X-Pad-{i}: 1\r\n".encode())
+            self.wfile.write(b"Content-Length: 0\r\n\r\n")
         elif path == "/loop":
             self.redirect("/loop")
         elif path.startswith("/chain/"):
@@ -229,6 +241,47 @@ def test_a_trickling_body_is_bounded_by_wall_clock(site):
     assert (r.ok, r.status, r.error) == (False, 200, "timeout")
     assert r.title == "慢慢来"
     assert time.monotonic() - started < 2.5  # the server would go on for 3 s
+
+
+@pytest.mark.parametrize("path", ["/slow-header", "/many-headers"])
+def test_headers_sent_slowly_are_cut_at_the_deadline(site, path):
+    """Each byte comes well inside the 0.5 s read timeout, so only the check's total deadline
+    ends it; the server would go on for 10 to 20 s."""
+    started = time.monotonic()
+    r = check_link(f"{site}{path}", allow=LOOPBACK, connect_timeout=1.0, read_timeout=0.5,
+                   deadline=1.5)  # fmt: skip
+    assert (r.ok, r.error) == (False, "timeout")
+    assert time.monotonic() - started < 2.5
+
+
+def test_a_tls_handshake_trickled_byte_by_byte_is_cut_at_the_deadline():
+    """A server that answers the TLS hello with a record header announcing 16 KB, then one
+    byte every 0.2 s: the handshake itself is held open, and the deadline still ends it."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve():
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(4096)
+            conn.sendall(b"\x16\x03\x03\x40\x00")
+            while not stop.wait(0.2):
+                try:
+                    conn.sendall(b"\x00")
+                except OSError:
+                    return
+
+    threading.Thread(target=serve, daemon=True).start()
+    port = listener.getsockname()[1]
+    started = time.monotonic()
+    try:
+        r = check_link(f"https://127.0.0.1:{port}/", allow=LOOPBACK, connect_timeout=1.0,
+                       read_timeout=0.5, deadline=1.5)  # fmt: skip
+    finally:
+        stop.set()
+        listener.close()
+    assert (r.ok, r.error) == (False, "timeout")
+    assert time.monotonic() - started < 2.5
 
 
 def test_oversized_page_is_cut_but_keeps_its_title(site):

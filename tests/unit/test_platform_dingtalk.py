@@ -272,6 +272,17 @@ def test_bad_json_is_malformed(ding, body):
         ding.parse(request(body))
 
 
+def test_lone_surrogates_are_replaced_and_pairs_kept(ding):
+    """Escaped or as raw bytes (json reads those with surrogatepass), in values and keys; a
+    proper escaped pair is one character and stays."""
+    body = json.dumps(payload(text={"content": "说明 12 aSURRb 😀"}, senderNick="LONE"))
+    body = body.replace("SURR", "\\ud800").replace("LONE", "\\udfff\\u5f20")
+    msg = ding.parse(request(body.encode()))
+    assert msg.text == "说明 12 a\ufffdb 😀" and msg.user_name == "\ufffd张"
+    raw = json.dumps(payload(senderNick="X")).encode().replace(b'"X"', b'"\xed\xa0\x80"')
+    assert ding.parse(request(raw)).user_name == "\ufffd"
+
+
 def test_oversized_body_is_malformed(ding):
     data = payload(text={"content": "x" * (SETTINGS.max_body_bytes + 1)})
     with pytest.raises(MalformedError):
@@ -279,7 +290,7 @@ def test_oversized_body_is_malformed(ding):
 
 
 def test_handshake_never_applies(ding):
-    assert ding.handshake(request(payload())) is None
+    assert ding.handshake(request(payload()), 0) is None
 
 
 # --- replies ----------------------------------------------------------------------------------------------

@@ -379,7 +379,7 @@ def test_wechatpy_url_verification_through_our_adapter(app):
     theirs = WechatpyCorpCrypto(TOKEN, AES_KEY, CORP_ID)
     echostr, signature = _wechatpy_encrypt(theirs, "1234567890123456789", "1", str(T0))
     query = {"msg_signature": signature, "timestamp": str(T0), "nonce": "1", "echostr": echostr}
-    out = app.handshake(HttpIn("GET", "/hooks/wecom-app", query, {}, b""))
+    out = app.handshake(HttpIn("GET", "/hooks/wecom-app", query, {}, b""), NOW_MS)
     assert out.status == 200 and out.body == b"1234567890123456789"
 
 
@@ -450,7 +450,7 @@ def test_app_url_verification_vector(app):
         # Flask decodes the percent-encoded query; so do we here.
         "echostr": unquote(v["echostr_urlencoded"]),
     }
-    out = app.handshake(HttpIn("GET", "/hooks/wecom-app", query, {}, b""))
+    out = app.handshake(HttpIn("GET", "/hooks/wecom-app", query, {}, b""), NOW_MS)
     assert out.status == 200
     assert out.body == b"7033183127891204355"  # exactly the plaintext: no quotes, no newline
 
@@ -464,16 +464,18 @@ def test_handshake_rejects_bad_signature_and_missing_params(app):
         "echostr": v["echostr"],
     }
     with pytest.raises(SignatureError):
-        app.handshake(HttpIn("GET", "/", {**good, "msg_signature": "f" * 40}, {}, b""))
+        app.handshake(HttpIn("GET", "/", {**good, "msg_signature": "f" * 40}, {}, b""), NOW_MS)
     for missing in good:
         query = {k: val for k, val in good.items() if k != missing}
         with pytest.raises(SignatureError):
-            app.handshake(HttpIn("GET", "/", query, {}, b""))
+            app.handshake(HttpIn("GET", "/", query, {}, b""), NOW_MS)
+    with pytest.raises(SignatureError):  # signed, but two hours old
+        app.handshake(HttpIn("GET", "/", good, {}, b""), NOW_MS + 7_200_000)
 
 
 def test_handshake_is_none_for_post(app, bot):
-    assert app.handshake(post(b"<xml/>", "x")) is None
-    assert bot.handshake(post(b"{}", "x")) is None
+    assert app.handshake(post(b"<xml/>", "x"), NOW_MS) is None
+    assert bot.handshake(post(b"{}", "x"), NOW_MS) is None
 
 
 def test_app_inbound_vector(app):
@@ -688,7 +690,7 @@ def test_smartbot_url_verification_uses_empty_receiveid(bot):
         "nonce": "2",
         "echostr": echostr,
     }
-    out = bot.handshake(HttpIn("GET", "/hooks/wecom", query, {}, b""))
+    out = bot.handshake(HttpIn("GET", "/hooks/wecom", query, {}, b""), 1000)
     assert out.body == b"echo-123"
     corp_echo = corp_crypto().encrypt("echo-123")
     query = {
@@ -698,7 +700,7 @@ def test_smartbot_url_verification_uses_empty_receiveid(bot):
         "echostr": corp_echo,
     }
     with pytest.raises(SignatureError):
-        bot.handshake(HttpIn("GET", "/hooks/wecom", query, {}, b""))
+        bot.handshake(HttpIn("GET", "/hooks/wecom", query, {}, b""), 1000)
 
 
 def test_smartbot_receive_id_is_configurable():

@@ -13,6 +13,8 @@ from bot.render import (
     content_limit,
     fit_message,
     has_markup,
+    inert,
+    link,
     render,
     split_message,
     strip_part_prefix,
@@ -252,3 +254,34 @@ def test_fit_message_uses_platform_limits_by_default():
 def test_fit_message_with_a_custom_measure():
     parts = fit_message("汉" * 300, "wecom", "text", 200, measure=lambda s: utf8(s) + 50)
     assert all(utf8(p) + 50 <= 200 for p in parts)
+
+
+# --- text someone else wrote ---------------------------------------------------------------------
+
+
+def test_inert_text_is_readable_and_no_markup_in_any_dialect():
+    hostile = "<@wcadmin> <@all> [领取](http://evil.example) ![i](x) @138 <font>a</font>\n# h &lt;"
+    out = inert(hostile)
+    assert out == (
+        "＜＠wcadmin＞ ＜＠all＞ ［领取］(http://evil.example) !［i］(x) ＠138 ＜font＞a＜/font＞ ＃ h ＆lt;"
+    )
+    line = f"- 第1项 {out}"
+    for platform, kind in (("wecom", "markdown"), ("wecom", "text"), ("dingtalk", "markdown")):
+        assert render(line, platform, kind) in (line, line.replace("- ", "· ", 1))
+    assert not has_markup(out) and to_plain(out) == out
+
+
+def test_a_link_to_a_submitted_url_cannot_be_closed_early():
+    url = "https://www.example.gov.cn/a](http://evil.example/u) [x](y"
+    text = link("方案", url)
+    assert (
+        text == "[方案](https://www.example.gov.cn/a%5D%28http://evil.example/u%29%20%5Bx%5D%28y)"
+    )
+    assert (
+        to_plain(text)
+        == "方案 https://www.example.gov.cn/a%5D%28http://evil.example/u%29%20%5Bx%5D%28y"
+    )
+    assert (
+        link("", "https://例子.cn/路径?a=1")
+        == "[https://例子.cn/路径?a=1](https://例子.cn/路径?a=1)"
+    )

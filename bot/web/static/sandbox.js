@@ -50,7 +50,8 @@
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf,
                  "Accept": "application/json" },
       credentials: "same-origin",
-      body: JSON.stringify({ user_id: p.id, name: p.name, admin: p.admin, text: text })
+      // Who may act as the office is the server's decision (bot/runtime.py), not the page's.
+      body: JSON.stringify({ user_id: p.id, name: p.name, text: text })
     }).then(function (r) {
       return r.json().then(function (data) { return { ok: r.ok, data: data }; });
     }).then(function (res) {
