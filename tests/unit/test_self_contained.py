@@ -55,6 +55,30 @@ def test_no_tracked_file_names_a_path_outside_the_repository():
     assert not hits, "paths outside the repository:\n" + "\n".join(hits)
 
 
+def test_no_tracked_link_leads_outside_the_repository():
+    """A symbolic link is tracked as its target's path (mode 120000): one to another checkout's
+    .venv was once committed by accident and opened nothing on any other machine."""
+    try:
+        out = subprocess.run(
+            ["git", "ls-files", "-s", "-z"], cwd=ROOT, capture_output=True, check=True
+        ).stdout.decode()
+    except (OSError, subprocess.CalledProcessError):
+        return  # a copy without git: nothing is tracked
+    outside = []
+    for entry in filter(None, out.split("\0")):
+        meta, _, name = entry.partition("\t")
+        mode, blob, _ = meta.split()
+        if mode != "120000":
+            continue
+        target = subprocess.run(
+            ["git", "cat-file", "blob", blob], cwd=ROOT, capture_output=True, check=True
+        ).stdout.decode()
+        resolved = ((ROOT / name).parent / target).resolve()
+        if not resolved.is_relative_to(ROOT.resolve()):
+            outside.append(f"{name} -> {target}")
+    assert not outside, "links outside the repository: " + ", ".join(outside)
+
+
 def test_the_pattern_catches_each_spelling():
     for bad in (
         'Path("/work/shared/docs/vectors/wecom_vectors.json")',
