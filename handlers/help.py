@@ -7,8 +7,9 @@ from bot.messages import Reply
 # The list in the order a liaison uses the commands (the office's commands after them). A command
 # not named here still shows, after these, in the order it was registered.
 MENU = ("我的任务", "查看", "提交", "纸质", "说明", "完成", "不涉及", "删除", "撤销")
+MENU += ("存放", "整改", "声明")  # paper's place, a ★ item's note, a deduction item's answer
 MENU += ("进度", "排行", "导出", "报送", "绑定", "解绑", "帮助")
-MENU += ("总览", "通过", "退回", "催办", "星标")
+MENU += ("总览", "通过", "退回", "催办", "星标", "查验日期")
 
 
 @command("帮助", TokenParam("name"), aliases=("help", "菜单", "?"), needs_binding=False)

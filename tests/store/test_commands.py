@@ -48,7 +48,8 @@ def test_help_lists_commands_in_the_order_they_are_used(chat, admin):
              if line.startswith("- ")]  # fmt: skip
     assert words[:8] == ["我的任务", "查看", "提交", "纸质", "说明", "完成", "不涉及", "删除"]
     assert words.index("报送") < words.index("绑定") < words.index("帮助")
-    assert words[-5:] == ["总览", "通过", "退回", "催办", "星标"]  # the office's, last
+    assert words.index("撤销") < words.index("存放") < words.index("声明") < words.index("进度")
+    assert words[-6:] == ["总览", "通过", "退回", "催办", "星标", "查验日期"]  # the office's, last
 
 
 def test_bind_fuzzy_alias_and_rebind(rt, chat):
