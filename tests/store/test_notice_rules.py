@@ -68,7 +68,7 @@ def test_a_link_for_a_secret_item_is_refused_with_the_reason_and_what_to_type(rt
     assert out.startswith("已登记第77项涉密材料（存放：机要室）")
     [m] = state(rt, 77, "政府办").materials
     assert (m.title, m.url, m.location, m.secret) == (
-        "网络舆情处置工作方案(2020年修订)",
+        "网络舆情处置工作方案（2020年修订）",  # as typed: free text is stored byte for byte
         "",
         "机要室",
         True,
