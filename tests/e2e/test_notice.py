@@ -24,7 +24,7 @@ import yaml
 from app import create_app
 from bot.config import ROOT, Settings
 from bot.progress import Material, Status
-from bot.queue import make_queue
+from bot.queue import job_key, make_queue
 from bot.reports import AUTHENTICITY
 from bot.runtime import build_runtime
 from bot.timeline import RUNNING, Timeline
@@ -245,9 +245,10 @@ def test_the_overview_a_chat_reply_and_a_push_agree_on_the_time_left(redis_url, 
     try:
         app = create_app(settings)  # its runtime reads the clock the scheduler anchored
         rt = app.extensions["duban"]
-        queue = make_queue(rt.redis)
+        queue = make_queue(rt.redis, rt.settings.key_prefix)
+        remind = job_key(rt.settings.key_prefix, "remind-2020-08-14-0900")
         deadline = time.monotonic() + 30
-        while "remind-2020-08-14-0900" not in queue.get_job_ids():
+        while remind not in queue.get_job_ids():
             assert time.monotonic() < deadline, "the scheduler never reached 09:00"
             time.sleep(0.2)
     finally:
