@@ -120,6 +120,7 @@ class MakeRun:
             "redis-server": "redis",
             "gunicorn": "web",
             "bot.worker --queue answers": "answers",
+            "bot.worker --queue links": "links",
             "bot.worker": "worker",
             "bot.scheduler": "scheduler",
         }
