@@ -34,7 +34,7 @@ from bot import delivery
 from bot.config import Settings
 from bot.embedded import EmbeddedRedis, free_port
 from bot.links import DEADLINE_S
-from bot.messages import Notice
+from bot.messages import Incoming, Notice
 from bot.queue import ANSWERS, LINKS, all_queues, make_enqueue, make_queue
 from bot.runtime import build_runtime
 from bot.scheduler import retry_releaser
@@ -253,8 +253,6 @@ def web_side(w):
 
 
 def say(rt, user: str, text: str) -> str:
-    from bot.messages import Incoming
-
     msg = Incoming("console", user, text, mentioned=True, message_id=f"f-{user}-{text}")
     return rt.dispatcher.handle(msg).text
 
@@ -314,6 +312,10 @@ def test_a_flood_of_bindings_is_folded_and_a_review_notice_still_arrives_at_once
         "DUBAN_BINDING_NOTICE_S": "8",
     }
     client = create_app(Settings.from_env(w.env)).test_client()
+    # Something to return: 司法局's paper for item 12, from a member org.yaml binds (no notice).
+    rt = client.application.extensions["duban"]
+    paper = Incoming("sandbox", "zhangsan", "纸质 12 2019年执法台账 存放：档案室", mentioned=True)
+    assert "已登记第12项纸质材料" in rt.dispatcher.handle(paper).text
     w.start_worker()
     w.start_worker("--queue", ANSWERS)
     w.wait_for_workers(2)
