@@ -16,6 +16,7 @@ import openpyxl
 import pytest
 
 from bot.progress import Role, Status
+from bot.reports import COLUMNS
 from tests.e2e.background import PUBLIC, bind, notices, say, work
 from tests.stubs.smtp_server import SmtpStub
 
@@ -291,6 +292,10 @@ def posted_files(rt, department: str, marker: str) -> list[tuple[str, bytes]]:
     return [rt.store.get_export(t) for t in tokens_in(posted[0].text)]
 
 
+# The 报送说明 column of a department's sheet (after 存放位置, which issue 12 added).
+EXPLANATION = [name for name, _ in COLUMNS].index("报送说明")
+
+
 def test_an_outline_comes_back_line_for_line_in_both_files(rt):
     bind(rt, "sfj1", DEPT, name="张三")
     assert "已保存第12项的报送说明" in say(rt, "sfj1", f"说明 12 {OUTLINE}")
@@ -300,12 +305,14 @@ def test_an_outline_comes_back_line_for_line_in_both_files(rt):
     (_, xlsx), (_, docx_data) = posted_files(rt, DEPT, "资料目录已生成")
     ws = openpyxl.load_workbook(io.BytesIO(xlsx))["资料目录"]
     row = next(r for r in ws.iter_rows(min_row=4, values_only=True) if r[0] == 12)
-    assert row[9] == OUTLINE
+    assert row[EXPLANATION] == OUTLINE
     text = [p.text for p in docx.Document(io.BytesIO(docx_data)).paragraphs]
     head = next(i for i, t in enumerate(text) if t.startswith("第12项（"))
     lines = OUTLINE.split("\n")
-    assert text[head + 2 : head + 2 + len(lines)] == lines
-    assert text[head + 2 + len(lines)].startswith("报送材料")
+    start = text.index(lines[0], head)  # after the requirement and, in a draft, the state
+    assert start <= head + 3 and text[head + 2].startswith("完成情况")
+    assert text[start : start + len(lines)] == lines
+    assert text[start + len(lines)].startswith("报送材料")
 
 
 def test_one_departments_bad_old_data_breaks_no_export(rt):
@@ -330,7 +337,7 @@ def test_one_departments_bad_old_data_breaks_no_export(rt):
         wb = openpyxl.load_workbook(io.BytesIO(data))
         ws = wb["资料目录"] if "资料目录" in wb.sheetnames else wb[DEPT]
         row = next(r for r in ws.iter_rows(min_row=4, values_only=True) if r[0] == 12)
-        assert row[6] == "执法公示专栏" and row[9] == "已公开。"
+        assert row[6] == "执法公示专栏" and row[EXPLANATION] == "已公开。"
     for data in (docx_data, finals[1]):
         text = "\n".join(p.text for p in docx.Document(io.BytesIO(data)).paragraphs)
         assert "（1）执法公示专栏：" in text and "已公开。" in text
