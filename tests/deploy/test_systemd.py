@@ -188,7 +188,7 @@ def test_web_unit_tells_systemd_when_it_is_ready(redis_url):
         for a in argv
     ]  # fmt: skip
     assert f"127.0.0.1:{port}" in argv
-    env = app_env(redis_url, "systemd-web")
+    env = app_env(redis_url, "systemd_web")  # DUBAN_KEY_PREFIX: letters, digits, _
     for assignment in values("duban-web.service", "Service", "Environment"):
         env |= dict(pair.split("=", 1) for pair in assignment.split())
     with tempfile.TemporaryDirectory(prefix="sd-") as tmp:  # a short path: AF_UNIX has 108 bytes
