@@ -42,6 +42,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import socket
 import time
@@ -557,7 +558,9 @@ def run_push(ctx: Delivery, spec: dict, job_id: str = "", leased: bool = True) -
         if answer.outcome == "ok":
             continue
         if answer.outcome == "rate_limited":
+            # The platform's own wait when it gave one (Feishu's reset header), else ours.
             cool = ctx.cooldown_s(route) if answer.cooldown_s is None else answer.cooldown_s
+            cool = math.ceil(cool)  # whole seconds: Redis's PX takes an integer
             store.start_cooldown(route.robot, cool * 1000)
             log.warning(
                 "robot cooling down %ss after %s; push %s re-queued", cool, answer.errcode, push_id

@@ -27,6 +27,7 @@ from rq import Worker
 from bot import delivery
 from bot.config import Settings
 from bot.messages import Notice
+from bot.platforms.feishu.bodies import text_of
 from bot.queue import ANSWERS_QUEUE, make_enqueue, make_queue
 from bot.render import strip_part_prefix
 from bot.scheduler import retry_releaser
@@ -34,6 +35,8 @@ from bot.store import RedisStore
 from tests.stubs.platform_server import (
     DINGTALK_GROUP_SEND,
     DINGTALK_ROBOT,
+    FEISHU_HOOK,
+    FEISHU_MESSAGES,
     WECOM_WEBHOOK,
     PlatformStub,
 )
@@ -54,7 +57,9 @@ class World:
     """The stub, an org whose 司法局 chat is one robot, settings in the environment of the
     workers, and the store and queue as the web process would see them."""
 
-    def __init__(self, tmp: Path, redis_url: str, stub: PlatformStub, chat: dict | list[dict]):
+    def __init__(
+        self, tmp: Path, redis_url: str, stub: PlatformStub, chat: dict | list[dict], **env: str
+    ):
         self.tmp, self.stub = tmp, stub
         org = yaml.safe_load((ROOT / "org.yaml").read_text(encoding="utf-8"))
         for d in org["departments"]:
@@ -79,6 +84,12 @@ class World:
             "DUBAN_COOLDOWN_WECOM_S": "2",
             "DUBAN_COOLDOWN_DINGTALK_S": "2",
             "DUBAN_PUSH_LEASE_S": "3",
+            "DUBAN_FEISHU_APP_ID": "cli_e2e",
+            "DUBAN_FEISHU_APP_SECRET": "feishu-e2e-secret",
+            "DUBAN_FEISHU_VERIFICATION_TOKEN": "feishu-e2e-token",
+            "DUBAN_FEISHU_API_BASE": stub.url,
+            "DUBAN_COOLDOWN_FEISHU_S": "2",
+            **env,
         }
         self.settings = Settings.from_env(self.env)
         self.client = redis.Redis.from_url(redis_url)
@@ -169,8 +180,8 @@ def children_of(pid: int) -> list[int]:
 def world_for(tmp_path, redis_url, redis_client, stub):
     worlds: list[World] = []
 
-    def make(chat: dict | list[dict]) -> World:
-        w = World(tmp_path, redis_url, stub, chat)
+    def make(chat: dict | list[dict], **env: str) -> World:
+        w = World(tmp_path, redis_url, stub, chat, **env)
         worlds.append(w)
         return w
 
@@ -246,6 +257,42 @@ def test_rate_limited_robot_cools_down_then_delivers(world_for, stub, chat, path
     assert sorted(content(r) for r in sent[1:]) == ["乙通知", "甲通知"]
     assert content(sent[0]) in ("甲通知", "乙通知")
     assert sent[1].at - sent[0].at >= 2.0  # the robot rested (cooldown 2 s) before the next
+    assert delivery.dead_letters(w.store) == []
+
+
+def test_feishu_app_rests_as_long_as_feishu_says_then_delivers_each_part_once(world_for, stub):
+    # The default cool-down is a minute here: only Feishu's x-ogw-ratelimit-reset (2 s) lets
+    # the pushes through within the test's 30 s.
+    w = world_for({"platform": "feishu", "chat_id": "oc_sifa"}, DUBAN_COOLDOWN_FEISHU_S="60")
+    stub.require_feishu_app("cli_e2e", "feishu-e2e-secret")
+    stub.feishu_reset_s = 2
+    stub.fail_next(errcode=99991400, key="oc_sifa")
+    w.start_worker()
+    w.notify("甲通知", "乙通知")
+    w.wait_until(lambda: len(stub.requests_to(FEISHU_MESSAGES, "oc_sifa")) >= 3, 30, "3 sends")
+    time.sleep(0.5)
+    sent = stub.requests_to(FEISHU_MESSAGES, "oc_sifa")
+    assert len(sent) == 3 and sorted(text_of(r.json) for r in sent[1:]) == ["乙通知", "甲通知"]
+    assert sent[1].at - sent[0].at >= 2.0  # rested as long as Feishu asked
+    throttled = next(r for r in sent[1:] if text_of(r.json) == text_of(sent[0].json))
+    assert throttled.json["uuid"] == sent[0].json["uuid"]  # the same part, the same uuid
+    assert len({r.json["uuid"] for r in sent}) == 2
+    assert delivery.dead_letters(w.store) == []
+
+
+def test_feishu_custom_bot_is_signed_and_cools_down_after_11232(world_for, stub):
+    hook = f"{stub.url}{FEISHU_HOOK}hook-sifa"
+    w = world_for({"platform": "feishu", "webhook": hook, "secret": "bot-secret"})
+    stub.require_feishu_sign("hook-sifa", "bot-secret")
+    stub.fail_next(errcode=11232, key="hook-sifa")
+    w.start_worker()
+    w.notify("甲通知", "乙通知")
+    w.wait_until(lambda: len(stub.requests_to(FEISHU_HOOK, "hook-sifa")) >= 3, 30, "3 posts")
+    time.sleep(0.5)
+    sent = stub.requests_to(FEISHU_HOOK, "hook-sifa")
+    assert len(sent) == 3 and sorted(text_of(r.json) for r in sent[1:]) == ["乙通知", "甲通知"]
+    assert sent[1].at - sent[0].at >= 2.0  # DUBAN_COOLDOWN_FEISHU_S
+    assert all(r.json["sign"] for r in sent)  # and the stub accepted each signature
     assert delivery.dead_letters(w.store) == []
 
 
