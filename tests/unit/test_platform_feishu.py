@@ -531,3 +531,58 @@ def test_answers_are_classified_by_code_with_feishus_reset_as_the_cool_down(
 ):
     verdict = fo.classify(status, data, headers)
     assert (verdict.outcome, verdict.cooldown_s) == (outcome, cooldown)
+
+
+# --- org.yaml chats and delivery routes -----------------------------------------------------------
+
+
+def org_with(chat: dict):
+    from bot.org import org_from_dict
+
+    return org_from_dict(
+        {"departments": [{"name": "司法局", "tags": ["区直"], "chats": [chat]}]}, "org.yaml"
+    )
+
+
+def test_org_yaml_takes_feishu_chats_by_chat_id_or_custom_bot_webhook():
+    from bot.org import OrgError
+
+    app = org_with({"platform": "feishu", "chat_id": "oc_1"}).chats_of("司法局")[0]
+    assert (app.platform, app.chat_id) == ("feishu", "oc_1")
+    hook = {
+        "platform": "feishu",
+        "webhook": "https://open.feishu.cn/open-apis/bot/v2/hook/t",
+        "secret": "s",
+    }
+    bot = org_with(hook).chats_of("司法局")[0]
+    assert (bot.webhook, bot.secret) == (hook["webhook"], "s")
+    with pytest.raises(OrgError, match="chat_id.*webhook.*feishu"):
+        org_with({"platform": "feishu", "secret": "s"})
+
+
+def test_feishu_routes_prefer_the_app_bot_and_fall_back_to_the_custom_bot():
+    from bot import delivery
+    from bot.messages import ChatTarget
+
+    on = settings()
+    off = Settings()
+    both = ChatTarget("feishu", chat_id="oc_1", webhook="https://hook.test/open-apis/bot/v2/hook/t")
+    app = delivery.route_for(on, both)
+    assert (app.kind, app.family, app.conversation_id) == ("feishu_chat", "feishu", "oc_1")
+    assert app.url == "https://open.feishu.test/open-apis/im/v1/messages?receive_id_type=chat_id"
+    assert delivery.route_for(off, both).kind == "feishu_webhook"
+    assert delivery.route_for(off, ChatTarget("feishu", chat_id="oc_1")) is None
+    reply = delivery.session_route("https://open.feishu.test/x/reply", 0, "oc_1", "feishu")
+    assert (reply.kind, reply.family) == ("feishu_reply", "feishu")
+    assert delivery.Delivery.cooldown_s(delivery.Delivery(on, None, None, None), reply) == 60
+
+
+def test_a_feishu_push_mentions_only_feishu_users():
+    from bot import delivery
+    from bot.messages import ChatTarget, mention
+
+    route = delivery.route_for(settings(), ChatTarget("feishu", chat_id="oc_1"))
+    mentions = [mention("feishu", "ou_li"), mention("dingtalk", "staff1"), mention("wecom", "w1")]
+    [body] = delivery.bodies_for(route, "请报送第12项", mentions, "")
+    assert body["receive_id"] == "oc_1"
+    assert json.loads(body["content"])["text"] == '请报送第12项\n<at user_id="ou_li"></at>'
