@@ -171,6 +171,12 @@ class Settings:
     wecom_app_aes_key: str = ""
     wecom_corp_id: str = ""
     wecom_api_base: str = "https://qyapi.weixin.qq.com"
+    # Feishu (Lark): a self-built app with the bot capability, events over HTTP
+    feishu_app_id: str = ""
+    feishu_app_secret: str = ""
+    feishu_verification_token: str = ""
+    feishu_encrypt_key: str = ""  # optional in Feishu, but without it events are unsigned
+    feishu_api_base: str = "https://open.feishu.cn"  # Lark: https://open.larksuite.com
     # limits
     max_body_bytes: int = 64 * 1024
     robot_per_minute: int = 20
@@ -183,6 +189,7 @@ class Settings:
     push_backoff_s: int = 5  # retry delays after a timeout/5xx: 1x, 6x, 24x this
     cooldown_wecom_s: int = 60  # a robot rests this long after 45009
     cooldown_dingtalk_s: int = 600  # 130101: DingTalk blocks the robot for 10 minutes
+    cooldown_feishu_s: int = 60  # Feishu limits per minute; its own reset header wins when sent
     push_lease_s: int = 120  # an unfinished push whose worker vanished is re-enqueued after this
 
     @property
@@ -196,6 +203,12 @@ class Settings:
     @property
     def wecom_app_enabled(self) -> bool:
         return bool(self.wecom_app_token and self.wecom_app_aes_key and self.wecom_corp_id)
+
+    @property
+    def feishu_enabled(self) -> bool:
+        return bool(
+            self.feishu_app_id and self.feishu_app_secret and self.feishu_verification_token
+        )
 
     def with_(self, **changes) -> Settings:
         return replace(self, **changes)
@@ -226,6 +239,7 @@ class Settings:
             "push_backoff_s": _not_negative,
             "cooldown_wecom_s": _not_negative,
             "cooldown_dingtalk_s": _not_negative,
+            "cooldown_feishu_s": _not_negative,
             "push_lease_s": _positive_int,
         }
         aliases = {"indicators_path": "DUBAN_INDICATORS", "org_path": "DUBAN_ORG"}
@@ -267,10 +281,17 @@ class Settings:
                 "DUBAN_WECOM_APP_AES_KEY": self.wecom_app_aes_key,
                 "DUBAN_WECOM_CORP_ID": self.wecom_corp_id,
             },
+            "Feishu": {
+                "DUBAN_FEISHU_APP_ID": self.feishu_app_id,
+                "DUBAN_FEISHU_APP_SECRET": self.feishu_app_secret,
+                "DUBAN_FEISHU_VERIFICATION_TOKEN": self.feishu_verification_token,
+            },
         }
+        # Settings that belong to a group but may stay empty when the rest is set.
+        optional = {"Feishu": self.feishu_encrypt_key}
         for platform, vals in groups.items():
             missing = [k for k, v in vals.items() if not v]
-            if 0 < len(missing) < len(vals):
+            if 0 < len(missing) < len(vals) or (optional.get(platform) and missing):
                 out.append(f"{platform} is half-configured; missing: {', '.join(missing)}")
         for name, key in (
             ("DUBAN_WECOM_AES_KEY", self.wecom_aes_key),
@@ -309,6 +330,7 @@ class Settings:
             ("DUBAN_DINGTALK_API_BASE", self.dingtalk_api_base, web),
             ("DUBAN_DINGTALK_OAPI_BASE", self.dingtalk_oapi_base, web),
             ("DUBAN_WECOM_API_BASE", self.wecom_api_base, web),
+            ("DUBAN_FEISHU_API_BASE", self.feishu_api_base, web),
             ("DUBAN_REDIS_URL", self.redis_url, ("redis", "rediss", "unix")),
         ):
             problem = url and _url_problem(name, url, schemes)

@@ -46,6 +46,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import socket
 import time
@@ -71,6 +72,8 @@ from bot.platforms.dingtalk import (
     openapi_group_bodies,
     sign_webhook_url,
 )
+from bot.platforms.feishu import bodies as feishu_bodies
+from bot.platforms.feishu import outbound as feishu
 from bot.platforms.wecom import webhook_bodies, webhook_url
 from bot.queue import PUSH_JOB as _PUSH_JOB
 from bot.queue import URGENT_KINDS, job_key, make_queue, queue_kind_for, queue_name
@@ -128,8 +131,8 @@ def robot_key(robot_id: str) -> str:
 class Route:
     """How one push reaches its chat: which endpoint, which robot's budget, which dialect."""
 
-    kind: str  # wecom_webhook | dingtalk_webhook | dingtalk_openapi | dingtalk_session
-    family: str  # "wecom" | "dingtalk": error codes and byte limits
+    kind: str  # wecom_webhook | dingtalk_webhook | dingtalk_openapi | dingtalk_session | feishu_*
+    family: str  # "wecom" | "dingtalk" | "feishu": error codes and byte limits
     robot: str  # robot_key(...) for the budget and cooldown
     label: str  # Chinese, shown to the office
     url: str = ""
@@ -143,7 +146,12 @@ _LABELS = {
     "dingtalk_webhook": "钉钉自定义机器人",
     "dingtalk_openapi": "钉钉群（应用机器人）",
     "dingtalk_session": "钉钉会话回复",
+    "feishu_chat": "飞书群（应用机器人）",
+    "feishu_webhook": "飞书自定义机器人",
+    "feishu_reply": "飞书消息回复",
 }
+# Routes that answer a user's own message: paced per chat by SESSION_PER_MINUTE, not a push budget.
+REPLY_KINDS = ("dingtalk_session", "feishu_reply")
 
 
 def route_for(settings: Settings, target: ChatTarget) -> Route | None:
@@ -158,6 +166,16 @@ def route_for(settings: Settings, target: ChatTarget) -> Route | None:
             "dingtalk_webhook", "dingtalk", robot, _LABELS["dingtalk_webhook"],
             url=target.webhook, secret=target.secret,
         )  # fmt: skip
+    if target.platform == "feishu" and target.chat_id and settings.feishu_enabled:
+        # The app bot when it is configured (it can also answer there), else a custom bot.
+        url = feishu.send_url(settings.feishu_api_base)
+        return Route("feishu_chat", "feishu", robot, _LABELS["feishu_chat"], url=url,
+                     conversation_id=target.chat_id)  # fmt: skip
+    if target.platform == "feishu" and target.webhook:
+        return Route(
+            "feishu_webhook", "feishu", robot, _LABELS["feishu_webhook"],
+            url=target.webhook, secret=target.secret,
+        )  # fmt: skip
     if target.platform == "dingtalk" and target.conversation_id and settings.dingtalk_robot_code:
         return Route(
             "dingtalk_openapi", "dingtalk", robot, _LABELS["dingtalk_openapi"],
@@ -166,8 +184,12 @@ def route_for(settings: Settings, target: ChatTarget) -> Route | None:
     return None
 
 
-def session_route(url: str, expires_at_ms: int, chat: str) -> Route:
-    """A DingTalk sessionWebhook (§3.2.2): plain JSON, valid until sessionWebhookExpiredTime."""
+def session_route(url: str, expires_at_ms: int, chat: str, platform: str = "dingtalk") -> Route:
+    """A DingTalk sessionWebhook (§3.2.2): plain JSON, valid until sessionWebhookExpiredTime;
+    for Feishu, the reply API of the message (no expiry)."""
+    if platform == "feishu":
+        robot = robot_key(f"feishu-reply:{chat}")
+        return Route("feishu_reply", "feishu", robot, _LABELS["feishu_reply"], url=url)
     robot = robot_key(f"dingtalk-session:{chat}")
     label = _LABELS["dingtalk_session"]
     return Route("dingtalk_session", "dingtalk", robot, label, url=url, expires_at_ms=expires_at_ms)
@@ -191,7 +213,7 @@ def wecom_kind(text: str, mentions: Sequence[str]) -> str:
 
 # Which platforms' user ids each family of routes can @-mention: a WeCom group robot takes the
 # userids of the smart bot's and the app's callbacks alike (one corp).
-_MENTIONABLE = {"wecom": ("wecom", "wecom_app"), "dingtalk": ("dingtalk",)}
+_MENTIONABLE = {"wecom": ("wecom", "wecom_app"), "dingtalk": ("dingtalk",), "feishu": ("feishu",)}
 
 
 def mentions_on(family: str, mentions: Sequence[str]) -> list[str]:
@@ -219,6 +241,10 @@ def bodies_for(route: Route, text: str, mentions: Sequence[str], robot_code: str
         return custom_robot_bodies(text, mentions)
     if route.kind == "dingtalk_openapi":
         return openapi_group_bodies(robot_code, route.conversation_id, text)
+    if route.kind in ("feishu_chat", "feishu_reply"):
+        return feishu_bodies.api_bodies(text, mentions, route.conversation_id)
+    if route.kind == "feishu_webhook":
+        return feishu_bodies.webhook_bodies(text, mentions)
     raise ValueError(f"unknown route {route.kind}")
 
 
@@ -264,6 +290,8 @@ class Delivery:
 
     def cooldown_s(self, route: Route) -> int:
         s = self.settings
+        if route.family == "feishu":
+            return s.cooldown_feishu_s
         return s.cooldown_wecom_s if route.family == "wecom" else s.cooldown_dingtalk_s
 
     def queue_for(self, kind: str) -> Queue:
@@ -373,6 +401,7 @@ def session_spec(
         "session_url": url,
         "session_expires_ms": expires_at_ms,
         "session_chat": chat,
+        "session_platform": platform,
     }
 
 
@@ -475,6 +504,7 @@ class Answer:
     outcome: str  # ok | rate_limited | permanent | retry | unknown (sent, no answer in time)
     errcode: str = ""
     detail: str = ""  # short, for logs and the office; never a body or a secret
+    cooldown_s: float | None = None  # how long the platform asked us to rest, when it said
 
 
 def _resolve(ctx: Delivery, spec: dict) -> Route | None:
@@ -483,6 +513,7 @@ def _resolve(ctx: Delivery, spec: dict) -> Route | None:
             spec["session_url"],
             int(spec.get("session_expires_ms") or 0),
             spec.get("session_chat", ""),
+            spec.get("session_platform", "dingtalk"),
         )
     try:
         targets = targets_of(ctx.org, spec.get("department", ""))
@@ -538,7 +569,7 @@ def run_push(ctx: Delivery, spec: dict, job_id: str = "", leased: bool = True) -
         if state != "go":  # busy, cooldown or budget: come back when it may pass
             _defer(ctx, spec, todo[i:], wait_ms / 1000)
             return "deferred"
-        answer = _post(ctx, route, bodies[part])
+        answer = _post(ctx, route, bodies[part], f"{push_id}:{part}")
         if answer.outcome == "unknown":
             store.push_end(push_id, part, token, "uncertain", MARKER_TTL_S)
             log.warning("push %s part %d: %s after sending; marked uncertain", push_id, part,
@@ -555,7 +586,9 @@ def run_push(ctx: Delivery, spec: dict, job_id: str = "", leased: bool = True) -
         if answer.outcome == "ok":
             continue
         if answer.outcome == "rate_limited":
-            cool = ctx.cooldown_s(route)
+            # The platform's own wait when it gave one (Feishu's reset header), else ours.
+            cool = ctx.cooldown_s(route) if answer.cooldown_s is None else answer.cooldown_s
+            cool = math.ceil(cool)  # whole seconds: Redis's PX takes an integer
             store.start_cooldown(route.robot, cool * 1000)
             log.warning(
                 "robot cooling down %ss after %s; push %s re-queued", cool, answer.errcode, push_id
@@ -579,7 +612,7 @@ def budget_limit(settings: Settings, route: Route, kind: str) -> int:
     """How many of a robot's slots in the window a push of `kind` may take: all of them for a
     review notice or a reply; the others stop URGENT_RESERVE short, so chatter (reminders,
     binding notices, rankings) can never leave a review notice waiting for the next window."""
-    if route.kind == "dingtalk_session":
+    if route.kind in REPLY_KINDS:
         return SESSION_PER_MINUTE
     limit = settings.robot_per_minute
     if kind in URGENT_KINDS:
@@ -616,6 +649,11 @@ def _permanent_text(answer: Answer) -> str:
         "300005": "机器人令牌无效（300005）",
         "310000": "签名、关键词或 IP 白名单校验未通过（310000）",
         "460101": "消息过大（460101）",
+        "230002": "飞书应用机器人不在该群中（230002）",
+        "230006": "飞书应用未开启机器人能力（230006）",
+        "230027": "飞书应用缺少发送消息的权限（230027）",
+        "19021": "飞书自定义机器人签名校验未通过（19021）",
+        "19024": "飞书自定义机器人关键词校验未通过（19024）",
     }
     return known.get(answer.errcode, f"平台拒绝了该消息（{answer.errcode or answer.detail}）")
 
@@ -623,7 +661,10 @@ def _permanent_text(answer: Answer) -> str:
 # --- HTTP ------------------------------------------------------------------------------------
 
 
-def _post(ctx: Delivery, route: Route, body: dict) -> Answer:
+def _post(ctx: Delivery, route: Route, body: dict, key: str = "") -> Answer:
+    """POST one part; `key` names the push and part (Feishu's idempotency uuid)."""
+    if route.family == "feishu":
+        return _post_feishu(ctx, route, body, key)
     headers = {"Content-Type": "application/json; charset=utf-8"}
     url = route.url
     if route.kind == "dingtalk_webhook" and route.secret:
@@ -705,39 +746,118 @@ def classify_openapi(status: int, data: Any) -> Answer:
 
 
 def access_token(ctx: Delivery) -> str:
-    """The DingTalk app's access token, cached in Redis until 5 minutes before it expires; one
-    worker fetches it (under a lock) while the others wait for the cached value."""
-    store, s = ctx.store, ctx.settings
-    token = store.cached_token("dingtalk")
+    """The DingTalk app's access token, refreshed 5 minutes before it expires (§3.2.3)."""
+    s = ctx.settings
+
+    def fetch() -> tuple[str, int]:
+        url = f"{s.dingtalk_api_base.rstrip('/')}/v1.0/oauth2/accessToken"
+        body = access_token_body(s.dingtalk_app_key, s.dingtalk_app_secret)
+        resp, data = _fetch_token(ctx, url, body)
+        token, expires = data.get("accessToken"), data.get("expireIn")
+        if resp.status_code != 200 or not isinstance(token, str) or not isinstance(expires, int):
+            raise DeliveryRetry(f"access token: HTTP {resp.status_code}")
+        return token, expires - TOKEN_EARLY_S
+
+    return cached_token(ctx, "dingtalk", fetch)
+
+
+def feishu_token(ctx: Delivery) -> str:
+    """The Feishu app's tenant access token, refreshed early (see feishu.TOKEN_EARLY_S)."""
+    s = ctx.settings
+
+    def fetch() -> tuple[str, int]:
+        url = feishu.token_url(s.feishu_api_base)
+        resp, data = _fetch_token(ctx, url, feishu.token_body(s.feishu_app_id, s.feishu_app_secret))
+        try:
+            token, expires = feishu.token_from_answer(resp.status_code, data)
+        except feishu.TokenRefused as e:
+            raise DeliveryRetry(f"tenant access token: {e}") from None
+        return token, expires - feishu.TOKEN_EARLY_S
+
+    return cached_token(ctx, "feishu", fetch)
+
+
+def _fetch_token(ctx: Delivery, url: str, body: dict) -> tuple[requests.Response, dict]:
+    try:
+        resp = ctx.http.post(
+            url, data=encode_json(body), headers={"Content-Type": "application/json"},
+            timeout=(ctx.connect_timeout, ctx.settings.push_timeout_s),
+        )  # fmt: skip
+        data = resp.json()
+    except (requests.RequestException, ValueError) as e:
+        raise DeliveryRetry(f"access token: {type(e).__name__}") from None
+    return resp, data if isinstance(data, dict) else {}
+
+
+def cached_token(ctx: Delivery, name: str, fetch: Callable[[], tuple[str, int]]) -> str:
+    """A platform's access token, cached in Redis for the seconds `fetch` says; one worker
+    fetches it (under a lock) while the others wait for the cached value."""
+    store = ctx.store
+    token = store.cached_token(name)
     if token:
         return token
     holder = uuid.uuid4().hex
-    if not store.hold_lock("dingtalk-token", holder, 10_000):
+    if not store.hold_lock(f"{name}-token", holder, 10_000):
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             time.sleep(0.05)
-            token = store.cached_token("dingtalk")
+            token = store.cached_token(name)
             if token:
                 return token
         raise DeliveryRetry("access token not available")
     try:
-        url = f"{s.dingtalk_api_base.rstrip('/')}/v1.0/oauth2/accessToken"
-        try:
-            resp = ctx.http.post(
-                url, data=encode_json(access_token_body(s.dingtalk_app_key, s.dingtalk_app_secret)),
-                headers={"Content-Type": "application/json"},
-                timeout=(ctx.connect_timeout, s.push_timeout_s),
-            )  # fmt: skip
-            data = resp.json()
-        except (requests.RequestException, ValueError) as e:
-            raise DeliveryRetry(f"access token: {type(e).__name__}") from None
-        token, expires = data.get("accessToken"), data.get("expireIn")
-        if resp.status_code != 200 or not isinstance(token, str) or not isinstance(expires, int):
-            raise DeliveryRetry(f"access token: HTTP {resp.status_code}")
-        store.cache_token("dingtalk", token, expires - TOKEN_EARLY_S)
+        token, ttl_s = fetch()
+        store.cache_token(name, token, ttl_s)
         return token
     finally:
-        store.release_lock("dingtalk-token", holder)
+        store.release_lock(f"{name}-token", holder)
+
+
+def _post_feishu(ctx: Delivery, route: Route, body: dict, key: str) -> Answer:
+    """A Feishu send or reply with the tenant token and an idempotency uuid, or a custom bot
+    post signed at this moment. A refused token is dropped and the part posted once more with
+    a new one (the refused request sent nothing)."""
+    if route.kind == "feishu_webhook":
+        if route.secret:
+            body = feishu.sign_webhook_body(body, route.secret, int(ctx.clock()))
+        answer, _ = _send_feishu(ctx, route, body, "")
+        return answer
+    if key:
+        body = {**body, "uuid": feishu.idempotency_key(key)}
+    for _ in range(2):
+        try:
+            token = feishu_token(ctx)
+        except DeliveryRetry as e:
+            return Answer("retry", detail=str(e))
+        answer, refused = _send_feishu(ctx, route, body, token)
+        if not refused:
+            return answer
+        ctx.store.drop_token("feishu", token)
+    return answer
+
+
+def _send_feishu(ctx: Delivery, route: Route, body: dict, token: str) -> tuple[Answer, bool]:
+    """One POST; (its answer, whether the token was refused)."""
+    headers = feishu.auth_headers(token) if token else {"Content-Type": "application/json"}
+    try:
+        resp = ctx.http.post(
+            route.url, data=encode_json(body), headers=headers,
+            timeout=(ctx.connect_timeout, ctx.settings.push_timeout_s),
+        )  # fmt: skip
+    except requests.RequestException as e:
+        # The message API takes a uuid and posts it at most once an hour, so a request that may
+        # have arrived is safely sent again; a custom bot's webhook has no such key: a request
+        # that may have arrived is uncertain, as on the other platforms.
+        unsure = route.kind == "feishu_webhook" and may_have_arrived(e)
+        return Answer("unknown" if unsure else "retry", detail=type(e).__name__), False
+    try:
+        data = resp.json()
+    except ValueError:
+        data = None
+    verdict = feishu.classify(resp.status_code, data, resp.headers)
+    if verdict.outcome == "token":
+        return Answer("retry", verdict.code, "auth"), True
+    return Answer(verdict.outcome, verdict.code, verdict.detail, verdict.cooldown_s), False
 
 
 # --- dead letters ---------------------------------------------------------------------------

@@ -142,7 +142,7 @@ JOB_LABELS = {
     "bot.jobs.export_district": "全区汇总表导出",
     "bot.jobs.build_submission": "报送材料定稿",
     "bot.jobs.mail_submission": "报送材料邮件发送",
-    "bot.jobs.drain_inbox": "回复钉钉群消息",
+    "bot.jobs.drain_inbox": "回复钉钉、飞书群消息",
 }
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 class Incoming:
     """One text message addressed to the bot, already translated from a platform."""
 
-    platform: str  # "dingtalk" | "wecom" | "wecom_app" | "console" | "sandbox"
+    platform: str  # "dingtalk" | "wecom" | "wecom_app" | "feishu" | "console" | "sandbox"
     user_id: str
     text: str
     chat_id: str = ""  # group / conversation id; "" for a one-to-one chat
@@ -78,11 +78,11 @@ class Reply:
 class ChatTarget:
     """Where a department or the office is reached on one platform."""
 
-    platform: str  # "dingtalk" | "wecom" | "sandbox"
+    platform: str  # "dingtalk" | "wecom" | "feishu" | "sandbox"
     conversation_id: str = ""  # DingTalk openConversationId (OpenAPI push)
-    chat_id: str = ""  # WeCom chat id
-    webhook: str = ""  # DingTalk custom robot webhook URL
-    secret: str = ""  # DingTalk custom robot 加签 secret
+    chat_id: str = ""  # WeCom chat id; Feishu chat_id (oc_…, pushed by the app bot)
+    webhook: str = ""  # DingTalk custom robot / Feishu custom bot webhook URL
+    secret: str = ""  # its 加签 / signature secret
     webhook_key: str = ""  # WeCom group robot key
 
     @property

@@ -22,12 +22,13 @@ from bot.progress import Role
 from bot.yamlfields import Fields, load_yaml
 
 MEMBER_ROLES = ("member", "liaison")
-CHAT_PLATFORMS = ("dingtalk", "wecom", "sandbox")
+CHAT_PLATFORMS = ("dingtalk", "wecom", "feishu", "sandbox")
 _CHAT_FIELDS = tuple(f.name for f in fields(ChatTarget))
 # A chat target must say where to post: one of these fields per platform.
 _CHAT_ADDRESS = {
     "dingtalk": ("webhook", "conversation_id"),
     "wecom": ("webhook_key", "chat_id"),
+    "feishu": ("chat_id", "webhook"),
     "sandbox": (),
 }
 _FUZZY_CUTOFF = 0.6

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 from urllib.parse import quote
 
 # Byte limits, UTF-8 (platforms.md §1.2, §2.4, §3.2, §4.2).
@@ -22,6 +23,8 @@ DINGTALK_BODY_LIMIT = 20000  # the whole custom-robot request body
 DINGTALK_MSGPARAM_LIMIT = 15000  # OpenAPI groupMessages/send msgParam
 
 ALL = "@all"  # mention everyone
+
+T = TypeVar("T")
 
 _KINDS = {
     "wecom": ("text", "markdown", "markdown_v2"),
@@ -269,16 +272,25 @@ def fit_message(
     notification arrives with the start of the message.
     """
     limit = content_limit(platform, kind) if limit_bytes is None else limit_bytes
-    size = measure or _utf8_len
+
+    def draw(part: str, first: bool) -> str:
+        return render(part, platform, kind, mentions if first else ())
+
+    return fit_parts(text, limit, draw, measure or _utf8_len)
+
+
+def fit_parts(
+    text: str, limit: int, draw: Callable[[str, bool], T], measure: Callable[[T], int]
+) -> list[T]:
+    """Split the neutral `text` into numbered parts and draw each (`first` is True for the
+    first part) so that every drawing measures at most `limit`."""
     budget = limit
     while True:
         parts = split_message(text, budget)
-        rendered = [
-            render(part, platform, kind, mentions if i == 0 else ()) for i, part in enumerate(parts)
-        ]
-        worst = max(size(r) for r in rendered)
+        drawn = [draw(part, i == 0) for i, part in enumerate(parts)]
+        worst = max(measure(d) for d in drawn)
         if worst <= limit:
-            return rendered
+            return drawn
         # Rendering grew a part (markdown breaks, mentions, JSON escaping): shrink and retry.
         budget -= max(worst - limit, budget // 10, 1)
         if budget < 32:

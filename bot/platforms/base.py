@@ -48,9 +48,11 @@ class Platform(Protocol):
 
 
 def platforms_for(settings: Settings) -> dict[str, Platform]:
-    """The enabled inbound platforms keyed by route name ("dingtalk", "wecom", "wecom-app")."""
+    """The enabled inbound platforms keyed by route name ("dingtalk", "wecom", "wecom-app",
+    "feishu")."""
     # Imported here because the platform modules import this one.
     from bot.platforms.dingtalk import DingTalk
+    from bot.platforms.feishu import Feishu
     from bot.platforms.wecom import WeCom
     from bot.platforms.wecom_app import WeComApp
 
@@ -61,6 +63,8 @@ def platforms_for(settings: Settings) -> dict[str, Platform]:
         out[WeCom.name] = WeCom(settings)
     if settings.wecom_app_enabled:
         out[WeComApp.name] = WeComApp(settings)
+    if settings.feishu_enabled:
+        out[Feishu.name] = Feishu(settings)
     return out
 
 

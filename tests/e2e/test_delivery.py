@@ -14,10 +14,17 @@ import pytest
 from bot import delivery
 from bot.config import Settings
 from bot.messages import Notice
+from bot.platforms.feishu.bodies import text_of
 from bot.queue import ANSWERS
 from bot.render import strip_part_prefix
 from tests.e2e.world import DEPT, WINDOW_S, children_of, content, wecom
-from tests.stubs.platform_server import DINGTALK_GROUP_SEND, DINGTALK_ROBOT, WECOM_WEBHOOK
+from tests.stubs.platform_server import (
+    DINGTALK_GROUP_SEND,
+    DINGTALK_ROBOT,
+    FEISHU_HOOK,
+    FEISHU_MESSAGES,
+    WECOM_WEBHOOK,
+)
 
 DING_SECRET = "SEC0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
@@ -77,6 +84,42 @@ def test_rate_limited_robot_cools_down_then_delivers(world_for, stub, chat, path
     assert sorted(content(r) for r in sent[1:]) == ["乙通知", "甲通知"]
     assert content(sent[0]) in ("甲通知", "乙通知")
     assert sent[1].at - sent[0].at >= 2.0  # the robot rested (cooldown 2 s) before the next
+    assert delivery.dead_letters(w.store) == []
+
+
+def test_feishu_app_rests_as_long_as_feishu_says_then_delivers_each_part_once(world_for, stub):
+    # The default cool-down is a minute here: only Feishu's x-ogw-ratelimit-reset (2 s) lets
+    # the pushes through within the test's 30 s.
+    w = world_for({"platform": "feishu", "chat_id": "oc_sifa"}, DUBAN_COOLDOWN_FEISHU_S="60")
+    stub.require_feishu_app("cli_e2e", "feishu-e2e-secret")
+    stub.feishu_reset_s = 2
+    stub.fail_next(errcode=99991400, key="oc_sifa")
+    w.start_worker()
+    w.notify("甲通知", "乙通知")
+    w.wait_until(lambda: len(stub.requests_to(FEISHU_MESSAGES, "oc_sifa")) >= 3, 30, "3 sends")
+    time.sleep(0.5)
+    sent = stub.requests_to(FEISHU_MESSAGES, "oc_sifa")
+    assert len(sent) == 3 and sorted(text_of(r.json) for r in sent[1:]) == ["乙通知", "甲通知"]
+    assert sent[1].at - sent[0].at >= 2.0  # rested as long as Feishu asked
+    throttled = next(r for r in sent[1:] if text_of(r.json) == text_of(sent[0].json))
+    assert throttled.json["uuid"] == sent[0].json["uuid"]  # the same part, the same uuid
+    assert len({r.json["uuid"] for r in sent}) == 2
+    assert delivery.dead_letters(w.store) == []
+
+
+def test_feishu_custom_bot_is_signed_and_cools_down_after_11232(world_for, stub):
+    hook = f"{stub.url}{FEISHU_HOOK}hook-sifa"
+    w = world_for({"platform": "feishu", "webhook": hook, "secret": "bot-secret"})
+    stub.require_feishu_sign("hook-sifa", "bot-secret")
+    stub.fail_next(errcode=11232, key="hook-sifa")
+    w.start_worker()
+    w.notify("甲通知", "乙通知")
+    w.wait_until(lambda: len(stub.requests_to(FEISHU_HOOK, "hook-sifa")) >= 3, 30, "3 posts")
+    time.sleep(0.5)
+    sent = stub.requests_to(FEISHU_HOOK, "hook-sifa")
+    assert len(sent) == 3 and sorted(text_of(r.json) for r in sent[1:]) == ["乙通知", "甲通知"]
+    assert sent[1].at - sent[0].at >= 2.0  # DUBAN_COOLDOWN_FEISHU_S
+    assert all(r.json["sign"] for r in sent)  # and the stub accepted each signature
     assert delivery.dead_letters(w.store) == []
 
 

@@ -46,7 +46,9 @@ class World:
     """The stub, an org whose 司法局 chat is one robot, settings in the environment of the
     workers, and the store and queue as the web process would see them."""
 
-    def __init__(self, tmp: Path, redis_url: str, stub: PlatformStub, chat: dict | list[dict]):
+    def __init__(
+        self, tmp: Path, redis_url: str, stub: PlatformStub, chat: dict | list[dict], **env: str
+    ):
         self.tmp, self.stub = tmp, stub
         org = yaml.safe_load((ROOT / "org.yaml").read_text(encoding="utf-8"))
         for d in org["departments"]:
@@ -71,7 +73,13 @@ class World:
             "DUBAN_PUSH_BACKOFF_S": "1",
             "DUBAN_COOLDOWN_WECOM_S": "2",
             "DUBAN_COOLDOWN_DINGTALK_S": "2",
+            "DUBAN_FEISHU_APP_ID": "cli_e2e",
+            "DUBAN_FEISHU_APP_SECRET": "feishu-e2e-secret",
+            "DUBAN_FEISHU_VERIFICATION_TOKEN": "feishu-e2e-token",
+            "DUBAN_FEISHU_API_BASE": stub.url,
+            "DUBAN_COOLDOWN_FEISHU_S": "2",
             "DUBAN_PUSH_LEASE_S": "3",
+            **env,
         }
         self.settings = Settings.from_env(self.env)
         self.client = redis.Redis.from_url(redis_url)
@@ -149,8 +157,8 @@ class World:
 def world_for(tmp_path, redis_url, redis_client, stub):
     worlds: list[World] = []
 
-    def make(chat: dict | list[dict]) -> World:
-        w = World(tmp_path, redis_url, stub, chat)
+    def make(chat: dict | list[dict], **env: str) -> World:
+        w = World(tmp_path, redis_url, stub, chat, **env)
         worlds.append(w)
         return w
 

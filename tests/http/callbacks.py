@@ -1,6 +1,8 @@
 """Platform callbacks as the platforms send them: DingTalk requests signed with HmacSHA256
 (platforms.md §3.1), WeCom ones encrypted and signed by wechatpy, an implementation independent
-of ours (§2.3). Used by the HTTP tests of /hooks/*.
+of ours (§2.3), Feishu events encrypted and signed here with `cryptography` and hashlib directly
+(code independent of ours, whose output lark-oapi's AESCipher and signature check accept; see
+tests/unit/test_platform_feishu.py). Used by the HTTP tests of /hooks/*.
 """
 
 from __future__ import annotations
@@ -9,9 +11,12 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import time
 import xml.etree.ElementTree as ET
 
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from wechatpy.crypto import WeChatCrypto as WechatpyCrypto
 from wechatpy.enterprise.crypto import WeChatCrypto as WechatpyCorpCrypto
 
@@ -144,3 +149,99 @@ def handshake_query(crypto, echo: str, nonce: str = "1", timestamp: int | None =
     ts = str(int(time.time()) if timestamp is None else timestamp)
     echostr, signature = _envelope(crypto, echo, nonce, ts)
     return {"msg_signature": signature, "timestamp": ts, "nonce": nonce, "echostr": echostr}
+
+
+# --- Feishu -------------------------------------------------------------------------------------
+
+FEISHU_APP_ID = "cli_duban_test"
+FEISHU_APP_SECRET = "feishu-app-secret-0123456789"
+FEISHU_TOKEN = "VerifyToken_abcdef0123456789"
+FEISHU_ENCRYPT_KEY = "EncryptKey-0123456789abcdef"
+FEISHU_CHAT = "oc_0123456789abcdef0123456789abcdef"
+
+
+def feishu_encrypt(plaintext: str, key: str = FEISHU_ENCRYPT_KEY) -> str:
+    """base64(iv ‖ AES-256-CBC(PKCS#7)) with key sha256(Encrypt Key), a random iv."""
+    iv = os.urandom(16)
+    padder = padding.PKCS7(128).padder()
+    data = padder.update(plaintext.encode()) + padder.finalize()
+    enc = Cipher(algorithms.AES(hashlib.sha256(key.encode()).digest()), modes.CBC(iv)).encryptor()
+    return base64.b64encode(iv + enc.update(data) + enc.finalize()).decode()
+
+
+def feishu_message(
+    text: str, message_id: str, user: str = "ou_user_zhang", group: bool = True,
+    chat_id: str = FEISHU_CHAT, token: str = FEISHU_TOKEN, bot_mention: bool = True,
+    event_id: str | None = None,
+) -> dict:  # fmt: skip
+    """An im.message.receive_v1 event shaped like Feishu's sample ("接收消息"): in a group, the
+    text starts with the bot's @_user_1 placeholder (mentioned_type "bot")."""
+    mentions = []
+    if group and bot_mention:
+        text = f"@_user_1 {text}"
+        mentions = [
+            {
+                "key": "@_user_1",
+                "id": {"open_id": "ou_bot_duban", "union_id": "on_bot", "user_id": ""},
+                "mentioned_type": "bot",
+                "name": "督办",
+                "tenant_key": "tenant_test",
+            }
+        ]
+    return {
+        "schema": "2.0",
+        "header": {
+            "event_id": event_id or f"ev-{message_id}",
+            "event_type": "im.message.receive_v1",
+            "create_time": str(now_ms()),
+            "token": token,
+            "app_id": FEISHU_APP_ID,
+            "tenant_key": "tenant_test",
+        },
+        "event": {
+            "sender": {
+                "sender_id": {"union_id": "on_zhang", "user_id": "", "open_id": user},
+                "sender_type": "user",
+                "tenant_key": "tenant_test",
+            },
+            "message": {
+                "message_id": message_id,
+                "root_id": "",
+                "parent_id": "",
+                "create_time": str(now_ms()),
+                "update_time": str(now_ms()),
+                "chat_id": chat_id,
+                "chat_type": "group" if group else "p2p",
+                "message_type": "text",
+                "content": json.dumps({"text": text}, ensure_ascii=False),
+                "mentions": mentions,
+                "user_agent": "Mozilla/5.0 Lark/7.0",
+            },
+        },
+    }
+
+
+def feishu_request(
+    event: dict | bytes, key: str = FEISHU_ENCRYPT_KEY, timestamp: int | None = None,
+    nonce: str = "nonce-1234",
+) -> tuple[dict[str, str], bytes]:  # fmt: skip
+    """(headers, body) of an event as Feishu posts it: encrypted and signed with `key` (plain
+    and unsigned when key is "")."""
+    plain = event if isinstance(event, bytes) else json.dumps(event, ensure_ascii=False).encode()
+    headers = {"content-type": "application/json; charset=utf-8"}
+    if not key:
+        return headers, plain
+    body = json.dumps({"encrypt": feishu_encrypt(plain.decode(), key)}).encode()
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    signature = hashlib.sha256((ts + nonce + key).encode() + body).hexdigest()
+    headers |= {
+        "X-Lark-Request-Timestamp": ts,
+        "X-Lark-Request-Nonce": nonce,
+        "X-Lark-Signature": signature,
+    }
+    return headers, body
+
+
+def feishu_post(client, event: dict | bytes, **kw):
+    headers, body = feishu_request(event, **kw)
+    return client.post("/hooks/feishu", data=body, headers=headers)

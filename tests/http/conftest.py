@@ -83,7 +83,7 @@ def admin_client(web_client):
 
 @pytest.fixture
 def stub():
-    """The stub WeCom/DingTalk send endpoints on 127.0.0.1."""
+    """The stub WeCom/DingTalk/Feishu send endpoints on 127.0.0.1."""
     from tests.stubs.platform_server import PlatformStub
 
     with PlatformStub() as server:
@@ -117,6 +117,11 @@ def hook_settings(redis_url, stub, monkeypatch, dingtalk_reply):
         "DUBAN_WECOM_APP_AES_KEY": cb.APP_AES_KEY,
         "DUBAN_WECOM_CORP_ID": cb.CORP_ID,
         "DUBAN_WECOM_API_BASE": stub.url,
+        "DUBAN_FEISHU_APP_ID": cb.FEISHU_APP_ID,
+        "DUBAN_FEISHU_APP_SECRET": cb.FEISHU_APP_SECRET,
+        "DUBAN_FEISHU_VERIFICATION_TOKEN": cb.FEISHU_TOKEN,
+        "DUBAN_FEISHU_ENCRYPT_KEY": cb.FEISHU_ENCRYPT_KEY,
+        "DUBAN_FEISHU_API_BASE": stub.url,
     }
     return use_env(monkeypatch, env)
 

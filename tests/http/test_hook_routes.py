@@ -13,7 +13,7 @@ from tests.http.callbacks import LIMIT, ding_headers, ding_payload, ding_post
 
 def test_an_unknown_platform_is_404_and_touches_nothing(hook_client, hook_rt):
     before = sorted(hook_rt.redis.keys("hooks:*"))
-    resp = hook_client.post("/hooks/feishu", data=b"{}")
+    resp = hook_client.post("/hooks/slack", data=b"{}")
     assert resp.status_code == 404
     assert hook_client.post("/hooks/dingtalk/extra", data=b"{}").status_code == 404
     assert sorted(hook_rt.redis.keys("hooks:*")) == before

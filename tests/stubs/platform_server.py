@@ -1,5 +1,7 @@
-"""A threaded HTTP stand-in for the WeCom and DingTalk send endpoints on 127.0.0.1, for HTTP and e2e
-tests: it records every request and can be told to fail, throttle or stall the next ones.
+"""A threaded HTTP stand-in for the WeCom, DingTalk and Feishu send endpoints on 127.0.0.1, for HTTP
+and e2e tests: it records every request and can be told to fail, throttle or stall the next ones.
+Feishu's tenant access tokens it hands out are checked on every message request (and can be
+revoked), and custom bots registered with a secret have their signature checked.
 
     stub = PlatformStub().start()
     settings = Settings(wecom_api_base=stub.url, dingtalk_api_base=stub.url,
@@ -7,6 +9,7 @@ tests: it records every request and can be told to fail, throttle or stall the n
     stub.fail_next(2, errcode=45009, key="robot-key")   # throttle one robot twice
     stub.fail_next(status=500)                           # then one HTTP 500
     stub.fail_next(delay=5.0)                            # then one that outlasts the client timeout
+    stub.require_feishu_app("cli_x", "secret")           # the app whose tokens it hands out
     ...
     stub.requests                                        # what arrived, in order
     stub.stop()
@@ -31,7 +34,14 @@ DINGTALK_ROBOT = "/robot/send"
 DINGTALK_SESSION = "/robot/sendBySession"
 DINGTALK_GROUP_SEND = "/v1.0/robot/groupMessages/send"
 DINGTALK_TOKEN = "/v1.0/oauth2/accessToken"
-PATHS = (WECOM_WEBHOOK, DINGTALK_ROBOT, DINGTALK_SESSION, DINGTALK_GROUP_SEND, DINGTALK_TOKEN)
+FEISHU_TOKEN = "/open-apis/auth/v3/tenant_access_token/internal"
+FEISHU_MESSAGES = "/open-apis/im/v1/messages"  # send; a reply is FEISHU_MESSAGES/<id>/reply
+FEISHU_REPLY = "/open-apis/im/v1/messages/:message_id/reply"  # the path key of every reply
+FEISHU_HOOK = "/open-apis/bot/v2/hook/"  # + the custom bot's token
+PATHS = (
+    WECOM_WEBHOOK, DINGTALK_ROBOT, DINGTALK_SESSION, DINGTALK_GROUP_SEND, DINGTALK_TOKEN,
+    FEISHU_TOKEN, FEISHU_MESSAGES, FEISHU_REPLY, FEISHU_HOOK,
+)  # fmt: skip
 
 # errmsg texts as observed in real responses (platforms.md §1.4, §4.3); clients must branch on
 # errcode, so these are only for readable test logs.
@@ -46,6 +56,12 @@ ERRMSG = {
     300005: "token is not exist",
     310000: "sign not match",
     460101: "body 大小不合法",
+    99991400: "request trigger frequency limit",
+    99991663: "Invalid access token for authorization. Please make a request with token attached.",
+    230020: "This operation triggers the frequency limit.",
+    11232: "frequency limited psm",
+    19021: "sign match fail or timestamp is not within one hour from current time",
+    10014: "app secret invalid",
 }
 
 
@@ -54,12 +70,13 @@ class Recorded:
     """One request as the stub saw it."""
 
     method: str
-    path: str
+    path: str  # a Feishu reply's path is FEISHU_REPLY, a custom bot's FEISHU_HOOK (see raw_path)
     query: dict[str, str]
     headers: dict[str, str]  # lower-case names
     body: bytes
     json: Any  # parsed body, or None when it was not JSON
     key: str  # the robot it addressed (see robot_key_of)
+    raw_path: str = ""
     at: float = field(default_factory=time.time)
 
 
@@ -80,9 +97,23 @@ class _Rule:
         )
 
 
-def robot_key_of(path: str, query: dict[str, str], payload: Any) -> str:
+def route_of(raw_path: str) -> tuple[str, str]:
+    """(path key, robot key from the path): Feishu's reply and custom bot paths carry an id."""
+    if raw_path.startswith(FEISHU_MESSAGES + "/") and raw_path.endswith("/reply"):
+        return FEISHU_REPLY, raw_path[len(FEISHU_MESSAGES) + 1 : -len("/reply")]
+    if raw_path.startswith(FEISHU_HOOK):
+        return FEISHU_HOOK, raw_path[len(FEISHU_HOOK) :]
+    return raw_path, ""
+
+
+def robot_key_of(path: str, query: dict[str, str], payload: Any, from_path: str = "") -> str:
     """Which robot a request addresses, the unit that faults can be aimed at: the WeCom `key`,
-    the DingTalk `access_token` or `session`, or the OpenAPI openConversationId."""
+    the DingTalk `access_token` or `session`, the OpenAPI openConversationId, Feishu's
+    receive_id (a send), message id (a reply) or custom bot token."""
+    if from_path:
+        return from_path
+    if path == FEISHU_MESSAGES and isinstance(payload, dict):
+        return str(payload.get("receive_id", ""))
     if path == WECOM_WEBHOOK:
         return query.get("key", "")
     if path == DINGTALK_ROBOT:
@@ -107,10 +138,15 @@ class PlatformStub:
         self._requests: list[Recorded] = []
         self._rules: list[_Rule] = []
         self._dingtalk_secrets: dict[str, str] = {}
+        self._feishu_secrets: dict[str, str] = {}
+        self._feishu_app: tuple[str, str] | None = None
+        self._feishu_tokens: set[str] = set()
         self._stopping = threading.Event()
         self._arrived = threading.Condition(self._lock)
         self._tokens = itertools.count(1)
-        self.token_expire_in = 7200  # expireIn of the DingTalk access tokens it hands out
+        self.token_expire_in = 7200  # expireIn / expire of the access tokens it hands out
+        # x-ogw-ratelimit-reset on Feishu's 99991400 answers (seconds); None sends no header
+        self.feishu_reset_s: int | None = None
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -171,6 +207,21 @@ class PlatformStub:
         with self._lock:
             self._dingtalk_secrets[access_token] = secret
 
+    def require_feishu_sign(self, hook_token: str, secret: str) -> None:
+        """Check a Feishu custom bot's timestamp and sign in the body like Feishu (19021)."""
+        with self._lock:
+            self._feishu_secrets[hook_token] = secret
+
+    def require_feishu_app(self, app_id: str, app_secret: str) -> None:
+        """Hand out tenant access tokens only for this app id and secret (10014 otherwise)."""
+        with self._lock:
+            self._feishu_app = (app_id, app_secret)
+
+    def revoke_feishu_tokens(self) -> None:
+        """Every token handed out so far is refused from now on (99991663), as after a reset."""
+        with self._lock:
+            self._feishu_tokens.clear()
+
     def reset(self) -> None:
         """Forget requests and pending rules."""
         with self._lock:
@@ -222,11 +273,57 @@ class PlatformStub:
         digest = hmac.new(secret.encode(), f"{timestamp}\n{secret}".encode(), hashlib.sha256)
         return hmac.compare_digest(base64.b64encode(digest.digest()).decode(), sign)
 
+    def _feishu_sign_ok(self, rec: Recorded) -> bool:
+        with self._lock:
+            secret = self._feishu_secrets.get(rec.key)
+        if secret is None or rec.path != FEISHU_HOOK:
+            return True
+        body = rec.json if isinstance(rec.json, dict) else {}
+        timestamp, sign = str(body.get("timestamp", "")), str(body.get("sign", ""))
+        if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > 3600:
+            return False
+        key = f"{timestamp}\n{secret}".encode()
+        expected = base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
+        return hmac.compare_digest(expected, sign)
+
+    def _feishu(self, rec: Recorded) -> tuple[int, dict[str, Any]]:
+        """Feishu's endpoints: the token, message sends and replies (bearer token checked, content
+        a JSON string), custom bots (sign checked when required)."""
+        ok = {"code": 0, "msg": "success"}
+        if rec.path == FEISHU_TOKEN:
+            with self._lock:
+                app = self._feishu_app
+            given = (rec.json.get("app_id"), rec.json.get("app_secret"))
+            if app is not None and given != app:
+                return 200, {"code": 10014, "msg": ERRMSG[10014]}
+            token = f"t-stub-{next(self._tokens)}"
+            with self._lock:
+                self._feishu_tokens.add(token)
+            return 200, {**ok, "tenant_access_token": token, "expire": self.token_expire_in}
+        if rec.path == FEISHU_HOOK:
+            if not self._feishu_sign_ok(rec):
+                return 200, {"code": 19021, "msg": ERRMSG[19021], "data": {}}
+            return 200, {**ok, "data": {}}
+        auth = rec.headers.get("authorization", "")
+        with self._lock:
+            known = auth.startswith("Bearer ") and auth[7:] in self._feishu_tokens
+        if not known:
+            return 400, {"code": 99991663, "msg": ERRMSG[99991663]}
+        if not isinstance(rec.json.get("content"), str) or not rec.json.get("msg_type"):
+            return 400, {"code": 230001, "msg": "invalid message content"}
+        message = {"message_id": f"om_stub_{len(self.requests)}", "msg_type": rec.json["msg_type"]}
+        return 200, {**ok, "data": message}
+
     def _answer(self, rec: Recorded, rule: _Rule | None) -> tuple[int, dict[str, Any]]:
         openapi = rec.path.startswith("/v1.0/")
         if rule is not None:
             if rule.delay:
                 self._stopping.wait(rule.delay)
+            if rule.errcode is not None and rec.path.startswith("/open-apis/"):
+                status = rule.status or (429 if rule.errcode == 99991400 else 400)
+                if rec.path == FEISHU_HOOK:
+                    status = rule.status or 200
+                return status, {"code": rule.errcode, "msg": ERRMSG.get(rule.errcode, "stub")}
             if rule.errcode is not None:
                 msg = ERRMSG.get(rule.errcode, "stub error")
                 if openapi:
@@ -243,6 +340,8 @@ class PlatformStub:
             return 404, {"errcode": 404, "errmsg": "no such endpoint"}
         if not isinstance(rec.json, dict):
             return 400, {"errcode": 40000, "errmsg": "body is not a JSON object"}
+        if rec.path.startswith("/open-apis/"):
+            return self._feishu(rec)
         if not self._signature_ok(rec):
             return 200, {"errcode": 310000, "errmsg": ERRMSG[310000]}
         if rec.path == DINGTALK_TOKEN:
@@ -276,14 +375,16 @@ class PlatformStub:
                 except ValueError:
                     payload = None
                 query = dict(parse_qsl(parts.query, keep_blank_values=True))
+                path, from_path = route_of(parts.path)
                 rec = Recorded(
                     method=self.command,
-                    path=parts.path,
+                    path=path,
                     query=query,
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=body,
                     json=payload,
-                    key=robot_key_of(parts.path, query, payload),
+                    key=robot_key_of(path, query, payload, from_path),
+                    raw_path=parts.path,
                 )
                 status, answer = stub._answer(rec, stub._record(rec))
                 out = json.dumps(answer, ensure_ascii=False).encode("utf-8")
@@ -291,6 +392,8 @@ class PlatformStub:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json; charset=utf-8")
                     self.send_header("Content-Length", str(len(out)))
+                    if answer.get("code") == 99991400 and stub.feishu_reset_s is not None:
+                        self.send_header("x-ogw-ratelimit-reset", str(stub.feishu_reset_s))
                     self.end_headers()
                     self.wfile.write(out)
                 except (BrokenPipeError, ConnectionResetError):

@@ -131,3 +131,45 @@ def test_links_follow_port_unless_a_public_url_is_set():
     assert Settings.from_env({"PORT": "8301"}).public_url == "http://127.0.0.1:8301"
     public = {"PORT": "8301", "DUBAN_PUBLIC_URL": "https://duban.example.gov.cn"}
     assert Settings.from_env(public).public_url == "https://duban.example.gov.cn"
+
+
+def test_feishu_is_enabled_by_app_id_secret_and_verification_token():
+    base = {
+        "DUBAN_FEISHU_APP_ID": "cli_a1",
+        "DUBAN_FEISHU_APP_SECRET": "s",
+        "DUBAN_FEISHU_VERIFICATION_TOKEN": "v",
+    }
+    assert Settings.from_env(base).feishu_enabled
+    assert Settings.from_env({**base, "DUBAN_FEISHU_ENCRYPT_KEY": "k"}).feishu_enabled
+    assert not Settings().feishu_enabled
+    assert Settings().feishu_api_base == "https://open.feishu.cn"
+
+
+@pytest.mark.parametrize(
+    "env, missing",
+    [
+        (
+            {"DUBAN_FEISHU_APP_ID": "cli_a1"},
+            "DUBAN_FEISHU_APP_SECRET, DUBAN_FEISHU_VERIFICATION_TOKEN",
+        ),
+        (
+            {"DUBAN_FEISHU_APP_ID": "cli_a1", "DUBAN_FEISHU_APP_SECRET": "s"},
+            "DUBAN_FEISHU_VERIFICATION_TOKEN",
+        ),
+        # an encrypt key alone is half a Feishu configuration too
+        (
+            {"DUBAN_FEISHU_ENCRYPT_KEY": "k"},
+            "DUBAN_FEISHU_APP_ID, DUBAN_FEISHU_APP_SECRET, DUBAN_FEISHU_VERIFICATION_TOKEN",
+        ),
+    ],
+)
+def test_half_a_feishu_configuration_names_what_is_missing(env, missing):
+    with pytest.raises(ConfigError) as e:
+        Settings.from_env(env)
+    assert f"Feishu is half-configured; missing: {missing}" in str(e.value)
+
+
+def test_feishu_api_base_must_be_a_web_url():
+    with pytest.raises(ConfigError) as e:
+        Settings.from_env({"DUBAN_FEISHU_API_BASE": "open.feishu.cn"})
+    assert "DUBAN_FEISHU_API_BASE: must start with http:// or https://" in str(e.value)

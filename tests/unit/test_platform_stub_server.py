@@ -13,12 +13,18 @@ import pytest
 
 from bot.platforms.base import encode_json
 from bot.platforms.dingtalk import custom_robot_bodies, sign_webhook_url
+from bot.platforms.feishu import bodies as feishu_bodies
+from bot.platforms.feishu.outbound import sign_webhook_body
 from bot.platforms.wecom import webhook_bodies, webhook_url
 from tests.stubs.platform_server import (
     DINGTALK_GROUP_SEND,
     DINGTALK_ROBOT,
     DINGTALK_SESSION,
     DINGTALK_TOKEN,
+    FEISHU_HOOK,
+    FEISHU_MESSAGES,
+    FEISHU_REPLY,
+    FEISHU_TOKEN,
     WECOM_WEBHOOK,
     PlatformStub,
 )
@@ -174,3 +180,64 @@ def test_reset_and_wait_for_timeout(stub):
         stub.wait_for(5, timeout=0.1)
     with pytest.raises(ValueError):
         stub.fail_next()
+
+
+# --- Feishu -------------------------------------------------------------------------------------
+
+
+def feishu_token(stub, app_id: str = "cli_x", secret: str = "sec") -> str:
+    status, answer = send(f"{stub.url}{FEISHU_TOKEN}", {"app_id": app_id, "app_secret": secret})
+    assert status == 200 and answer["code"] == 0 and answer["expire"] == stub.token_expire_in
+    return answer["tenant_access_token"]
+
+
+def test_feishu_tokens_are_required_on_messages_and_can_be_revoked(stub):
+    stub.require_feishu_app("cli_x", "sec")
+    assert (
+        send(f"{stub.url}{FEISHU_TOKEN}", {"app_id": "cli_x", "app_secret": "no"})[1]["code"]
+        == 10014
+    )
+    token = feishu_token(stub)
+    [body] = feishu_bodies.api_bodies("催办", chat_id="oc_1")
+    bearer = {"Authorization": f"Bearer {token}"}
+    status, answer = send(
+        f"{stub.url}{FEISHU_MESSAGES}?receive_id_type=chat_id", body, headers=bearer
+    )
+    assert status == 200 and answer["code"] == 0 and answer["data"]["message_id"].startswith("om_")
+    [reply] = feishu_bodies.api_bodies("已收到")
+    assert send(f"{stub.url}/open-apis/im/v1/messages/om_9/reply", reply, headers=bearer)[0] == 200
+    assert send(f"{stub.url}{FEISHU_MESSAGES}", body)[1]["code"] == 99991663  # no token
+    stub.revoke_feishu_tokens()
+    status, answer = send(f"{stub.url}{FEISHU_MESSAGES}", body, headers=bearer)
+    assert (status, answer["code"]) == (400, 99991663)
+    recs = stub.requests
+    assert [r.path for r in recs[2:5]] == [FEISHU_MESSAGES, FEISHU_REPLY, FEISHU_MESSAGES]
+    assert [r.key for r in recs[2:4]] == ["oc_1", "om_9"]
+    assert recs[3].raw_path == "/open-apis/im/v1/messages/om_9/reply"
+
+
+def test_feishu_custom_bot_signature_check(stub):
+    stub.require_feishu_sign("hook-1", "sec")
+    [body] = feishu_bodies.webhook_bodies("排行")
+    url = f"{stub.url}{FEISHU_HOOK}hook-1"
+    now = int(time.time())
+    assert send(url, sign_webhook_body(body, "sec", now))[1]["code"] == 0
+    assert send(url, sign_webhook_body(body, "wrong", now))[1]["code"] == 19021
+    assert send(url, sign_webhook_body(body, "sec", now - 3700))[1]["code"] == 19021
+    assert send(url, body)[1]["code"] == 19021  # unsigned
+    assert send(f"{stub.url}{FEISHU_HOOK}open-hook", body)[1]["code"] == 0  # no signing set up
+    assert {r.key for r in stub.requests_to(FEISHU_HOOK)} == {"hook-1", "open-hook"}
+
+
+def test_feishu_faults_come_as_feishu_answers_with_the_reset_header(stub):
+    stub.feishu_reset_s = 7
+    stub.fail_next(errcode=99991400, path=FEISHU_MESSAGES)
+    stub.fail_next(errcode=11232, path=FEISHU_HOOK)
+    req = urllib.request.Request(f"{stub.url}{FEISHU_MESSAGES}", data=b"{}", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=5)
+    assert e.value.code == 429 and e.value.headers["x-ogw-ratelimit-reset"] == "7"
+    assert json.loads(e.value.read())["code"] == 99991400
+    assert send(f"{stub.url}{FEISHU_HOOK}h", {"msg_type": "text"}) == (
+        200, {"code": 11232, "msg": "frequency limited psm"},
+    )  # fmt: skip
