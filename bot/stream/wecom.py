@@ -72,11 +72,10 @@ class WeComLongConn:
                 done, _ = await asyncio.wait({reader, beat, halt}, return_when="FIRST_COMPLETED")
                 for task in (beat, halt):
                     task.cancel()
+                for task in done - {halt}:
+                    task.result()  # Replaced, a lost heartbeat, or the connection's end
                 if reader in done:
-                    reader.result()  # Replaced, or the connection's end
                     raise GatewayError("the server closed the connection")
-                if beat in done:
-                    beat.result()
             finally:
                 reader.cancel()
                 for fut in self._waiting.values():
@@ -84,7 +83,9 @@ class WeComLongConn:
                         fut.set_result(None)
                 await in_hand.finish()
 
-    async def _request(self, ws: ClientConnection, frame: dict, rid: str) -> dict | None:
+    async def _request(
+        self, ws: ClientConnection, frame: dict, rid: str, timeout: float = ANSWER_TIMEOUT_S
+    ) -> dict | None:
         """Send a request and wait for its answer; None when none came in time or the
         connection ended first (the request may have arrived). ConnectionClosed from the send
         itself: the request did not go out."""
@@ -92,7 +93,7 @@ class WeComLongConn:
         self._waiting[rid] = fut
         try:
             await ws.send(json.dumps(frame, ensure_ascii=False))
-            return await asyncio.wait_for(fut, ANSWER_TIMEOUT_S)
+            return await asyncio.wait_for(fut, timeout)
         except TimeoutError:
             return None
         finally:
@@ -118,7 +119,8 @@ class WeComLongConn:
         while True:
             await asyncio.sleep(self.heartbeat_s)
             rid = req_id("ping")
-            answer = await self._request(ws, {"cmd": "ping", "headers": {"req_id": rid}}, rid)
+            ping = {"cmd": "ping", "headers": {"req_id": rid}}
+            answer = await self._request(ws, ping, rid, min(ANSWER_TIMEOUT_S, self.heartbeat_s))
             missed = 0 if answer is not None and answer.get("errcode") == 0 else missed + 1
             if missed >= MISSED_PINGS:
                 raise GatewayError(f"{missed} heartbeats unanswered")
