@@ -65,6 +65,8 @@ def main() -> int:
         "answers": [py, "-m", "bot.worker", "--queue", ANSWERS_QUEUE],  # see bot/inbox.py
         "scheduler": [py, "-m", "bot.scheduler"],
     }  # fmt: skip
+    if settings.intranet_platforms:
+        children["stream"] = [py, "-m", "bot.stream"]  # intranet mode: see bot/stream/
     procs: dict[str, subprocess.Popen] = {}
     stopping = crashed = False
 

@@ -25,10 +25,20 @@ def lark_frame(**fields) -> LarkFrame:
 EXAMPLES = [
     Frame(service=7, method=0, headers=[("type", "ping")]),
     Frame(
-        seq_id=2**40 + 3, log_id=99, service=123456, method=1,
-        headers=[("type", "event"), ("message_id", "ev-1"), ("sum", "2"), ("seq", "1"),
-                 ("trace_id", "t-ü")],
-        payload_encoding="json", payload_type="event", payload='{"text":"我的任务"}'.encode(),
+        seq_id=2**40 + 3,
+        log_id=99,
+        service=123456,
+        method=1,
+        headers=[
+            ("type", "event"),
+            ("message_id", "ev-1"),
+            ("sum", "2"),
+            ("seq", "1"),
+            ("trace_id", "t-ü"),
+        ],
+        payload_encoding="json",
+        payload_type="event",
+        payload='{"text":"我的任务"}'.encode(),
         log_id_new="log-9",
     ),  # fmt: skip
     Frame(service=-5, method=1, payload=b"\x00\x01\xff"),
