@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 STABLE_S = 30.0  # a connection that lived this long starts its failures afresh
 
 
@@ -114,22 +115,30 @@ def _describe(e: BaseException) -> str:
 
 
 class InHand:
-    """The frames a connection is handling: at most `limit` at once (reading waits for a free
-    place, which holds the gateway back), and a way to let them finish at the end."""
+    """The frames a connection is handling. Each gets a task at once, so reading goes on while
+    frames wait on Redis (a WeCom reply waits for its answer, which reading brings in); at most
+    `workers` of them run in threads at once (`run`), and at most `most` are in hand, beyond
+    which reading waits (holding the gateway back). `finish` lets them end with the socket."""
 
-    def __init__(self, limit: int = 16) -> None:
-        self._free = asyncio.Semaphore(limit)
+    def __init__(self, workers: int = 8, most: int = 1024) -> None:
+        self._workers = asyncio.Semaphore(workers)
+        self._room = asyncio.Semaphore(most)
         self._tasks: set[asyncio.Task] = set()
 
     async def start(self, work: Awaitable[None]) -> None:
-        await self._free.acquire()
+        await self._room.acquire()
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._done)
 
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` in a worker thread (it waits on Redis), among at most `workers`."""
+        async with self._workers:
+            return await asyncio.to_thread(fn, *args)
+
     def _done(self, task: asyncio.Task) -> None:
         self._tasks.discard(task)
-        self._free.release()
+        self._room.release()
         if not task.cancelled() and task.exception() is not None:
             log.error("a frame's handling failed", exc_info=task.exception())
 

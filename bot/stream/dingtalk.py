@@ -142,16 +142,18 @@ class DingTalkStream:
             else:
                 await _send(ws, ack(message_id, data))
         elif kind == "CALLBACK" and topic == BOT_TOPIC:
-            await in_hand.start(self._message(ws, message_id, data))
+            await in_hand.start(self._message(ws, message_id, data, in_hand))
         else:
             # Nothing else is subscribed; acknowledged so that it is not sent again.
             log.info("dingtalk: %s frame on %r acknowledged unread", kind, topic)
             await _send(ws, ack(message_id, "", message="ignored"))
         return ""
 
-    async def _message(self, ws: ClientConnection, message_id: str, data: str) -> None:
+    async def _message(
+        self, ws: ClientConnection, message_id: str, data: str, in_hand: InHand
+    ) -> None:
         try:
-            state = await asyncio.to_thread(accept_dingtalk, self.rt, self.platform, data)
+            state = await in_hand.run(accept_dingtalk, self.rt, self.platform, data)
         except MalformedError as e:
             # Acknowledged all the same: sending it again would not make it readable.
             self.counts["malformed"] += 1

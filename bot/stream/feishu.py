@@ -284,7 +284,7 @@ class FeishuWs:
             elif frame.method == DATA and kind == "event":
                 payload = self._whole(frame)
                 if payload is not None:
-                    await in_hand.start(self._event(ws, frame, payload))
+                    await in_hand.start(self._event(ws, frame, payload, in_hand))
             else:
                 log.info("feishu: %r frame ignored", kind)
 
@@ -312,10 +312,12 @@ class FeishuWs:
         del self._parts[key]
         return b"".join(p for p in parts if p is not None)
 
-    async def _event(self, ws: ClientConnection, frame: Frame, payload: bytes) -> None:
+    async def _event(
+        self, ws: ClientConnection, frame: Frame, payload: bytes, in_hand: InHand
+    ) -> None:
         started = time.monotonic()
         try:
-            await asyncio.to_thread(self.on_event, payload)
+            await in_hand.run(self.on_event, payload)
             code = 200
             self.counts["events"] += 1
         except Exception:

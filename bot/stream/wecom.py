@@ -138,7 +138,7 @@ class WeComLongConn:
                 log.warning("wecom: unreadable frame skipped (%s)", type(e).__name__)
                 continue
             if cmd == "aibot_msg_callback":
-                await in_hand.start(self._message(ws, rid, frame.get("body")))
+                await in_hand.start(self._message(ws, rid, frame.get("body"), in_hand))
             elif cmd == "aibot_event_callback":
                 event = (frame.get("body") or {}).get("event") or {}
                 if isinstance(event, dict) and event.get("eventtype") == "disconnected_event":
@@ -151,11 +151,11 @@ class WeComLongConn:
             else:
                 log.info("wecom: frame %r ignored", cmd or "answer")
 
-    async def _message(self, ws: ClientConnection, rid: str, body: Any) -> None:
+    async def _message(self, ws: ClientConnection, rid: str, body: Any, in_hand: InHand) -> None:
         try:
             if not isinstance(body, dict) or not rid:
                 raise MalformedError("message frame without body or req_id")
-            answered = await asyncio.to_thread(answer_wecom, self.rt, body)
+            answered = await in_hand.run(answer_wecom, self.rt, body)
         except MalformedError as e:
             self.counts["malformed"] += 1
             log.warning("wecom: message frame %s skipped: %s", rid, e)
@@ -174,7 +174,7 @@ class WeComLongConn:
             self.counts["silent"] += 1
             return
         token = secrets.token_hex(8)
-        if not await asyncio.to_thread(claim_reply, self.rt, msg, token):
+        if not await in_hand.run(claim_reply, self.rt, msg, token):
             self.counts["replayed"] += 1  # the reply went out (or is going out) on another copy
             return
         frame = {"cmd": "aibot_respond_msg", "headers": {"req_id": rid}, "body": out}

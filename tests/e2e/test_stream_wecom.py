@@ -138,3 +138,16 @@ def test_a_connection_replaced_by_another_stops_this_client(rt, gateway, caplog)
     running.thread.join(10)
     assert running.close() is False and gateway.connections == 1
     assert "took over" in caplog.text
+
+
+def test_a_burst_of_messages_is_answered_and_every_reply_confirmed(rt, gateway):
+    # More messages at once than run in parallel: reading must go on while replies wait for
+    # their answers, or the answers sit unread and every reply counts as uncertain.
+    client = WeComLongConn(rt)
+    with Running(client):
+        wait_until(lambda: gateway.ws is not None, what="a subscribed connection")
+        frames = [gateway._callback_frame(wecom_text("帮助", f"w-burst{i}")) for i in range(40)]
+        for frame in frames:
+            gateway.send(frame)
+        wait_until(lambda: client.counts["answered"] + client.counts["uncertain"] == 40, 30)
+    assert client.counts["answered"] == 40 and client.counts["uncertain"] == 0
