@@ -59,6 +59,7 @@ class _Gateway:
         self.unreadable: list[str | bytes] = []  # client frames that were not valid
         self.drop_after_send = False
         self._deaf: set[int] = set()  # connections whose frames are no longer heard
+        self.on_answer: Callable[[], None] = lambda: None  # after each ACK / reply (bench)
         self.lock = threading.Lock()
 
     # --- life -------------------------------------------------------------------------------
@@ -228,6 +229,7 @@ class DingTalkGateway(_Gateway):
             return
         self.acks.append(ack)
         self.pending.pop(message_id, None)
+        self.on_answer()
 
     def frame(self, kind: str, topic: str, data: str, message_id: str = "") -> tuple[str, str]:
         message_id = message_id or f"msg-{next(self._ids)}"
@@ -313,6 +315,7 @@ class WeComGateway(_Gateway):
             self._answer(ws, req_id)
             msgid = self._req_ids.get(req_id)
             self.pending.pop(msgid, None)
+            self.on_answer()
         else:
             self.unreadable.append(raw)
 
