@@ -1,12 +1,43 @@
-"""Shared pieces of the intranet-mode tests: a long-connection client running for real in a
-thread of its own (its own event loop, as in `python -m bot.stream`), with short backoffs."""
+"""Shared pieces of the intranet-mode tests (bot/stream/, tests/e2e/stream/): the settings of DingTalk Stream mode pointed at the
+fake gateway and the stub platform server, a runtime built from settings put in the environment,
+and a long-connection client running for real in a thread of its own (its own event loop, as in
+`python -m bot.stream`), with short backoffs."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 
+import redis
+
+from bot.runtime import build_runtime
 from bot.stream.connection import Backoff, Client, run_client
+from tests.e2e.background import use_env
+
+DING_SECRET = "ding-stream-secret"
+
+
+def dingtalk_stream_env(gateway, stub) -> dict[str, str]:
+    """DingTalk in Stream mode: the gateway opens connections, sessionWebhooks are the stub's."""
+    return {
+        "DUBAN_DINGTALK_APP_KEY": "ding-app-key",
+        "DUBAN_DINGTALK_APP_SECRET": DING_SECRET,
+        "DUBAN_DINGTALK_ROBOT_CODE": "ding-robot",
+        "DUBAN_DINGTALK_API_BASE": stub.url,
+        "DUBAN_DINGTALK_OAPI_BASE": stub.url,
+        "DUBAN_DINGTALK_MODE": "stream",
+        "DUBAN_DINGTALK_STREAM_URL": gateway.open_url,
+    }
+
+
+def stream_runtime(monkeypatch, redis_url: str, clock, env: dict[str, str]):
+    """A runtime on the test Redis with exactly these settings (also in the environment, where
+    the jobs that `work()` runs read them)."""
+    base = {"DUBAN_REDIS_URL": redis_url, "DUBAN_KEY_PREFIX": "stream"}
+    settings = use_env(monkeypatch, base | env)
+    client = redis.Redis.from_url(redis_url)
+    yield build_runtime(settings, clock=clock, client=client)
+    client.close()
 
 
 class Running:

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.streams import dingtalk_stream_env
 from tests.http.callbacks import ding_payload
-from tests.stubs.platform_server import DINGTALK_SESSION, PlatformStub
-from tests.stubs.stream_gateways import DingTalkGateway, wait_until
+from tests.stubs.platform_server import DINGTALK_SESSION
+from tests.stubs.stream_gateways import wait_until
 
-SECRET = "ding-stream-secret"
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -49,30 +49,16 @@ def healthy(proc: subprocess.Popen, port: int) -> bool:
         return False
 
 
-@pytest.fixture
-def gateway():
-    with DingTalkGateway("ding-app-key", SECRET) as gw:
-        yield gw
-
-
-@pytest.fixture
-def stub():
-    with PlatformStub() as server:
-        yield server
-
-
 def stream_env(gateway, stub, **more: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DUBAN_")}
-    return env | {
-        "DUBAN_DINGTALK_APP_KEY": "ding-app-key",
-        "DUBAN_DINGTALK_APP_SECRET": SECRET,
-        "DUBAN_DINGTALK_ROBOT_CODE": "ding-robot",
-        "DUBAN_DINGTALK_API_BASE": stub.url,
-        "DUBAN_DINGTALK_OAPI_BASE": stub.url,
-        "DUBAN_DINGTALK_MODE": "stream",
-        "DUBAN_DINGTALK_STREAM_URL": gateway.open_url,
-        **more,
-    }
+    return env | dingtalk_stream_env(gateway, stub) | more
+
+
+def make_run(env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot.run"], cwd=ROOT, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
 
 
 def children(pid: int) -> list[str]:
@@ -82,11 +68,9 @@ def children(pid: int) -> list[str]:
 
 def test_make_run_starts_the_stream_process_and_stops_it_with_the_rest(data_dir, gateway, stub):
     port = free_port()
-    env = stream_env(gateway, stub, PORT=str(port), DUBAN_DEMO="1", DUBAN_DATA_DIR=data_dir)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.run"], cwd=ROOT, env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-    )  # fmt: skip
+    proc = make_run(
+        stream_env(gateway, stub, PORT=str(port), DUBAN_DEMO="1", DUBAN_DATA_DIR=data_dir)
+    )
     try:
         wait_until(lambda: healthy(proc, port), 60, "make run")
         assert any("-m bot.stream" in c for c in children(proc.pid))
@@ -107,15 +91,12 @@ def test_make_run_starts_the_stream_process_and_stops_it_with_the_rest(data_dir,
 def test_make_run_starts_no_stream_process_without_an_intranet_mode(data_dir):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DUBAN_")}
-    env |= {"PORT": str(port), "DUBAN_DEMO": "1", "DUBAN_DATA_DIR": data_dir}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.run"], cwd=ROOT, env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-    )  # fmt: skip
+    proc = make_run(env | {"PORT": str(port), "DUBAN_DEMO": "1", "DUBAN_DATA_DIR": data_dir})
     try:
         wait_until(lambda: healthy(proc, port), 60, "make run")
         kids = children(proc.pid)
-        assert len(kids) == 5 and not any("bot.stream" in c for c in kids)
+        assert any("bot.scheduler" in c for c in kids)
+        assert not any("bot.stream" in c for c in kids)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)

@@ -8,12 +8,9 @@ import json
 import logging
 
 import pytest
-import redis
 
-from bot.runtime import build_runtime
 from bot.stream.wecom import WeComLongConn
-from tests.e2e.background import use_env
-from tests.e2e.streams import Running
+from tests.e2e.streams import Running, stream_runtime
 from tests.stubs.stream_gateways import WeComGateway, wait_until, wecom_text
 
 
@@ -25,21 +22,13 @@ def gateway():
 
 @pytest.fixture
 def rt(redis_url, redis_client, monkeypatch, gateway, clock):
-    settings = use_env(
-        monkeypatch,
-        {
-            "DUBAN_REDIS_URL": redis_url,
-            "DUBAN_KEY_PREFIX": "stream",
-            "DUBAN_WECOM_MODE": "longconn",
-            "DUBAN_WECOM_BOT_ID": "bot-1",
-            "DUBAN_WECOM_BOT_SECRET": "bot-secret",
-            "DUBAN_WECOM_LONGCONN_URL": gateway.url,
-        },
-    )
-    client = redis.Redis.from_url(redis_url)
-    runtime = build_runtime(settings, clock=clock, client=client)
-    yield runtime
-    client.close()
+    env = {
+        "DUBAN_WECOM_MODE": "longconn",
+        "DUBAN_WECOM_BOT_ID": "bot-1",
+        "DUBAN_WECOM_BOT_SECRET": "bot-secret",
+        "DUBAN_WECOM_LONGCONN_URL": gateway.url,
+    }
+    yield from stream_runtime(monkeypatch, redis_url, clock, env)
 
 
 def answered(gateway, msgid: str, count: int = 1) -> list[str]:

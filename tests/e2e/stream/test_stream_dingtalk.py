@@ -8,51 +8,20 @@ import json
 import logging
 
 import pytest
-import redis
 
-from bot.runtime import build_runtime
 from bot.stream.dingtalk import DingTalkStream
-from tests.e2e.background import use_env, work
-from tests.e2e.streams import Running
+from tests.e2e.background import work
+from tests.e2e.streams import DING_SECRET, Running, dingtalk_stream_env, stream_runtime
 from tests.http.callbacks import ding_payload
-from tests.stubs.platform_server import DINGTALK_SESSION, PlatformStub
-from tests.stubs.stream_gateways import DingTalkGateway, wait_until
+from tests.stubs.platform_server import DINGTALK_SESSION
+from tests.stubs.stream_gateways import wait_until
 
-SECRET = "ding-stream-secret"
-
-
-@pytest.fixture
-def stub():
-    with PlatformStub() as server:
-        yield server
-
-
-@pytest.fixture
-def gateway():
-    with DingTalkGateway("ding-app-key", SECRET) as gw:
-        yield gw
+SECRET = DING_SECRET
 
 
 @pytest.fixture
 def rt(redis_url, redis_client, monkeypatch, stub, gateway, clock):
-    settings = use_env(
-        monkeypatch,
-        {
-            "DUBAN_REDIS_URL": redis_url,
-            "DUBAN_KEY_PREFIX": "stream",
-            "DUBAN_DINGTALK_APP_KEY": "ding-app-key",
-            "DUBAN_DINGTALK_APP_SECRET": SECRET,
-            "DUBAN_DINGTALK_ROBOT_CODE": "ding-robot",
-            "DUBAN_DINGTALK_API_BASE": stub.url,
-            "DUBAN_DINGTALK_OAPI_BASE": stub.url,
-            "DUBAN_DINGTALK_MODE": "stream",
-            "DUBAN_DINGTALK_STREAM_URL": gateway.open_url,
-        },
-    )
-    client = redis.Redis.from_url(redis_url)
-    runtime = build_runtime(settings, clock=clock, client=client)
-    yield runtime
-    client.close()
+    yield from stream_runtime(monkeypatch, redis_url, clock, dingtalk_stream_env(gateway, stub))
 
 
 def message(stub, text: str, msg_id: str, **kw) -> dict:
