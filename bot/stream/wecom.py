@@ -56,6 +56,7 @@ class WeComLongConn:
         self.bot_id = settings.wecom_bot_id
         self.secret = settings.wecom_bot_secret
         self.heartbeat_s = heartbeat_s
+        self.answer_timeout = ANSWER_TIMEOUT_S
         self._waiting: dict[str, asyncio.Future] = {}
         self.counts = {"answered": 0, "replayed": 0, "silent": 0, "ignored": 0, "malformed": 0}
         self.counts |= {"not_answered": 0, "uncertain": 0, "pings": 0}
@@ -84,7 +85,7 @@ class WeComLongConn:
                 await in_hand.finish()
 
     async def _request(
-        self, ws: ClientConnection, frame: dict, rid: str, timeout: float = ANSWER_TIMEOUT_S
+        self, ws: ClientConnection, frame: dict, rid: str, timeout: float | None = None
     ) -> dict | None:
         """Send a request and wait for its answer; None when none came in time or the
         connection ended first (the request may have arrived). ConnectionClosed from the send
@@ -93,7 +94,7 @@ class WeComLongConn:
         self._waiting[rid] = fut
         try:
             await ws.send(json.dumps(frame, ensure_ascii=False))
-            return await asyncio.wait_for(fut, timeout)
+            return await asyncio.wait_for(fut, timeout or self.answer_timeout)
         except TimeoutError:
             return None
         finally:
@@ -120,7 +121,7 @@ class WeComLongConn:
             await asyncio.sleep(self.heartbeat_s)
             rid = req_id("ping")
             ping = {"cmd": "ping", "headers": {"req_id": rid}}
-            answer = await self._request(ws, ping, rid, min(ANSWER_TIMEOUT_S, self.heartbeat_s))
+            answer = await self._request(ws, ping, rid, min(self.answer_timeout, self.heartbeat_s))
             missed = 0 if answer is not None and answer.get("errcode") == 0 else missed + 1
             if missed >= MISSED_PINGS:
                 raise GatewayError(f"{missed} heartbeats unanswered")

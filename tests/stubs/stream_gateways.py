@@ -276,6 +276,7 @@ class WeComGateway(_Gateway):
         self.refused = 0
         self.pings = 0
         self.answer_pings = True
+        self.answer_replies = True  # False: replies are taken silently (the answer is lost)
         self.responds: list[dict] = []
         self.pending: dict[str, dict] = {}  # msgid -> callback body not answered yet
         self._req_ids: dict[str, str] = {}  # req_id -> msgid of each callback sent
@@ -312,7 +313,8 @@ class WeComGateway(_Gateway):
                 self._answer(ws, req_id)
         elif cmd == "aibot_respond_msg":
             self.responds.append(frame)
-            self._answer(ws, req_id)
+            if self.answer_replies:
+                self._answer(ws, req_id)
             msgid = self._req_ids.get(req_id)
             self.pending.pop(msgid, None)
             self.on_answer()

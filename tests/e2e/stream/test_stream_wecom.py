@@ -80,6 +80,22 @@ def test_a_redelivered_message_already_answered_gets_no_second_reply(rt, gateway
     assert len(gateway.responds_to("w-twice")) == 1 and client.counts["replayed"] == 1
 
 
+def test_a_reply_whose_answer_never_came_is_not_sent_again(rt, gateway, caplog):
+    # WeCom may have shown it: like a push whose fate is unknown, it is not posted twice.
+    client = WeComLongConn(rt)
+    client.answer_timeout = 0.3
+    with Running(client):
+        gateway.answer_replies = False
+        gateway.callback(wecom_text("帮助", "w-unsure"))
+        wait_until(lambda: client.counts["uncertain"] == 1, what="the reply counted uncertain")
+        gateway.answer_replies = True
+        gateway.callback(wecom_text("帮助", "w-unsure"))  # the message comes again
+        gateway.callback(wecom_text("帮助", "w-sure"))
+        answered(gateway, "w-sure")
+    assert len(gateway.responds_to("w-unsure")) == 1 and client.counts["replayed"] == 1
+    assert "not sent again" in caplog.text
+
+
 def test_malformed_frames_are_logged_and_skipped_on_a_live_connection(rt, gateway, caplog):
     caplog.set_level(logging.WARNING)
     client = WeComLongConn(rt)
