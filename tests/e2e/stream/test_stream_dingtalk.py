@@ -9,6 +9,7 @@ import logging
 
 import pytest
 
+from bot.embedded import EmbeddedRedis
 from bot.stream.dingtalk import DingTalkStream
 from tests.e2e.background import work
 from tests.e2e.streams import DING_SECRET, Running, dingtalk_stream_env, stream_runtime
@@ -70,6 +71,31 @@ def test_a_dropped_connection_reconnects_and_the_unacknowledged_frame_runs_once(
     assert [e.action for e in rt.store.audit(count=20)].count("explain") == 1
     a, _ = rt.store.assignment(12, "司法局")
     assert a.explanation == "断线重连后只算一次"
+
+
+def test_a_message_redis_could_not_take_is_not_acknowledged_and_runs_when_sent_again(
+    tmp_path, monkeypatch, gateway, stub, clock
+):
+    server = EmbeddedRedis(tmp_path, persistent=True).start()  # its own, to stop and start
+    runtime = stream_runtime(monkeypatch, server.url, clock, dingtalk_stream_env(gateway, stub))
+    rt = next(runtime)
+    try:
+        client = DingTalkStream(rt)
+        with Running(client):
+            acked(gateway, gateway.callback(message(stub, "绑定 司法局", "r-0")))
+            server.stop()
+            frame_id = gateway.callback(message(stub, "说明 12 Redis 停了也不丢", "r-down"))
+            wait_until(lambda: client.counts["not_acked"] == 1, 30, "the failed accept")
+            assert not gateway.acks_for(frame_id)  # DingTalk keeps it and sends it again
+            server.start()
+            gateway.drop()
+            acked(gateway, frame_id)
+            work(rt)
+        assert len(replies(stub, "r-down")) == 1
+        assert rt.store.assignment(12, "司法局")[0].explanation == "Redis 停了也不丢"
+    finally:
+        runtime.close()
+        server.stop()
 
 
 def test_a_cut_connection_is_opened_again_and_messages_flow(rt, gateway, stub):
