@@ -316,6 +316,14 @@ class Settings:
                 out.append(problem)
         if self.dingtalk_reply not in ("queue", "inline"):
             out.append(f"DUBAN_DINGTALK_REPLY: 'queue' or 'inline', not {self.dingtalk_reply!r}")
+        if not self.demo and not self.secret_key and self.admin_password:
+            out.append("DUBAN_SECRET_KEY is needed when DUBAN_ADMIN_PASSWORD is set")
+        return out
+
+    def _intranet_problems(self, dingtalk: dict[str, str]) -> list[str]:
+        """An unknown mode, a mode without its credentials, or credentials that only a mode uses
+        without it."""
+        out: list[str] = []
         for name, value, allowed in (
             ("DUBAN_DINGTALK_MODE", self.dingtalk_mode, ("http", "stream")),
             ("DUBAN_WECOM_MODE", self.wecom_mode, ("http", "longconn")),
@@ -323,13 +331,6 @@ class Settings:
         ):
             if value not in allowed:
                 out.append(f"{name}: {' or '.join(map(repr, allowed))}, not {value!r}")
-        if not self.demo and not self.secret_key and self.admin_password:
-            out.append("DUBAN_SECRET_KEY is needed when DUBAN_ADMIN_PASSWORD is set")
-        return out
-
-    def _intranet_problems(self, dingtalk: dict[str, str]) -> list[str]:
-        """A mode without its credentials, or credentials that only a mode uses without it."""
-        out: list[str] = []
         if self.dingtalk_mode == "stream" and not all(dingtalk.values()):
             out.append(f"DUBAN_DINGTALK_MODE=stream needs {', '.join(dingtalk)}")
         bot = {
