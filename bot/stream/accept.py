@@ -3,7 +3,8 @@ same parsing, the same dedupe by platform message id, the same dispatch and repl
 
 Plain functions over the runtime; the clients run them in worker threads (they wait on Redis).
 DingTalk messages are accepted into the inbox exactly as a queued HTTP callback is, and answered
-by the answers worker through their sessionWebhook (bot/inbox.py). WeCom messages are run here,
+by the answers worker through their sessionWebhook (bot/inbox.py); any platform whose adapter
+gives its messages a reply URL can go the same way. WeCom messages are run here,
 as the HTTP hook runs them, and answered on the socket; a claim in Redis keeps a redelivered
 message from being answered twice.
 """
@@ -18,7 +19,7 @@ from bot import delivery, inbox
 from bot.inbound import first_reply
 from bot.messages import HttpIn, Incoming, Reply
 from bot.platforms.base import MalformedError
-from bot.platforms.dingtalk import DingTalk, is_session_webhook_valid
+from bot.platforms.dingtalk import is_session_webhook_valid
 from bot.platforms.wecom import incoming_from
 
 log = logging.getLogger(__name__)
@@ -27,23 +28,25 @@ REPLY_CLAIM_MS = 30_000  # a reply being sent holds its message this long
 REPLY_SENT_MS = delivery.MARKER_TTL_S * 1000  # a confirmed reply is remembered this long
 
 
-def accept_dingtalk(rt: Any, platform: DingTalk, data: str, now_ms: int | None = None) -> str:
-    """A robot message (the CALLBACK frame's `data`, the JSON an HTTP callback carries) into the
-    inbox: "accepted", "duplicate" (accepted before: nothing queued), "ignored" (not a text
-    message) or "unanswerable" (no valid sessionWebhook to answer through: not run). Raises
-    MalformedError for a message we cannot read; a Redis failure propagates, so the frame is not
-    acknowledged and the gateway sends it again."""
+def accept_to_inbox(rt: Any, platform: Any, data: bytes, now_ms: int | None = None) -> str:
+    """A message its platform has us answer later through a reply URL (a DingTalk CALLBACK
+    frame's `data`: the JSON an HTTP callback carries, answered through its sessionWebhook)
+    into the inbox, as bot/inbound.py queues a callback: "accepted", "duplicate" (accepted
+    before: nothing queued), "ignored" (not a text message) or "unanswerable" (no usable reply
+    URL: not run). Raises MalformedError for a message we cannot read; a Redis failure
+    propagates, so the frame is not acknowledged and the gateway sends it again."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    req = HttpIn("POST", "/stream/dingtalk", {}, {}, data.encode("utf-8"))
-    msg = platform.parse(req)
+    msg = platform.parse(HttpIn("POST", f"/stream/{platform.name}", {}, {}, data))
     if msg is None:
         return "ignored"
     if not msg.message_id:
-        raise MalformedError("msgId missing")
-    if not msg.reply_url or not is_session_webhook_valid(msg.reply_url_expires_ms, now_ms):
-        # Stream mode has no response body to answer in. A command run without an answer would
-        # leave the user guessing whether it happened, so it is not run at all.
-        log.warning("dingtalk message %s has no usable sessionWebhook; not run", msg.message_id)
+        raise MalformedError("message id missing")
+    expires = msg.reply_url_expires_ms
+    if not msg.reply_url or (expires and not is_session_webhook_valid(expires, now_ms)):
+        # A long connection has no response body to answer in. A command run without an answer
+        # would leave the user guessing whether it happened, so it is not run at all.
+        log.warning("%s message %s has no usable reply URL; not run", msg.platform,
+                    msg.message_id)  # fmt: skip
         return "unanswerable"
     payload = inbox.payload(msg)
     state = rt.store.accept(msg.platform, msg.message_id, payload, inbox.DRAIN_DEBOUNCE_MS)

@@ -33,7 +33,7 @@ from websockets.exceptions import ConnectionClosed
 
 from bot.platforms.base import MalformedError
 from bot.platforms.dingtalk import DingTalk
-from bot.stream.accept import accept_dingtalk
+from bot.stream.accept import accept_to_inbox
 from bot.stream.connection import AuthError, GatewayError, InHand
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ class DingTalkStream:
         self, ws: ClientConnection, message_id: str, data: str, in_hand: InHand
     ) -> None:
         try:
-            state = await in_hand.run(accept_dingtalk, self.rt, self.platform, data)
+            state = await in_hand.run(accept_to_inbox, self.rt, self.platform, data.encode())
         except MalformedError as e:
             # Acknowledged all the same: sending it again would not make it readable.
             self.counts["malformed"] += 1
