@@ -163,6 +163,10 @@ class Settings:
     # from a worker (platforms.md: acknowledge fast, work asynchronously); "inline": reply in the
     # response body. Without a valid sessionWebhook a callback is always answered inline.
     dingtalk_reply: str = "queue"
+    # Intranet mode (bot/stream/): "stream" receives over DingTalk's Stream WebSocket instead of
+    # POST /hooks/dingtalk; the gateway address is a setting so tests point it at a local fake.
+    dingtalk_mode: str = "http"
+    dingtalk_stream_url: str = "https://api.dingtalk.com/v1.0/gateway/connections/open"
     # WeCom
     wecom_token: str = ""
     wecom_aes_key: str = ""
@@ -177,6 +181,15 @@ class Settings:
     feishu_verification_token: str = ""
     feishu_encrypt_key: str = ""  # optional in Feishu, but without it events are unsigned
     feishu_api_base: str = "https://open.feishu.cn"  # Lark: https://open.larksuite.com
+    # "longconn": the smart bot's long connection (bot/stream/), authenticated by bot id + secret
+    wecom_mode: str = "http"
+    wecom_longconn_url: str = "wss://openws.work.weixin.qq.com"
+    wecom_bot_id: str = ""
+    wecom_bot_secret: str = ""
+    # Feishu: "ws" receives events over Feishu's WebSocket (bot/stream/); the URL is where the
+    # client asks for its WebSocket address
+    feishu_mode: str = "http"
+    feishu_ws_url: str = "https://open.feishu.cn/callback/ws/endpoint"
     # limits
     max_body_bytes: int = 64 * 1024
     robot_per_minute: int = 20
@@ -209,6 +222,16 @@ class Settings:
         return bool(
             self.feishu_app_id and self.feishu_app_secret and self.feishu_verification_token
         )
+
+    @property
+    def intranet_platforms(self) -> tuple[str, ...]:
+        """The platforms received over a long connection (python -m bot.stream), not a hook."""
+        modes = (
+            ("dingtalk", self.dingtalk_mode == "stream"),
+            ("wecom", self.wecom_mode == "longconn"),
+            ("feishu", self.feishu_mode == "ws"),
+        )
+        return tuple(name for name, on in modes if on)
 
     def with_(self, **changes) -> Settings:
         return replace(self, **changes)
@@ -293,6 +316,7 @@ class Settings:
             missing = [k for k, v in vals.items() if not v]
             if 0 < len(missing) < len(vals) or (optional.get(platform) and missing):
                 out.append(f"{platform} is half-configured; missing: {', '.join(missing)}")
+        out += self._intranet_problems(groups["DingTalk"])
         for name, key in (
             ("DUBAN_WECOM_AES_KEY", self.wecom_aes_key),
             ("DUBAN_WECOM_APP_AES_KEY", self.wecom_app_aes_key),
@@ -331,6 +355,9 @@ class Settings:
             ("DUBAN_DINGTALK_OAPI_BASE", self.dingtalk_oapi_base, web),
             ("DUBAN_WECOM_API_BASE", self.wecom_api_base, web),
             ("DUBAN_FEISHU_API_BASE", self.feishu_api_base, web),
+            ("DUBAN_DINGTALK_STREAM_URL", self.dingtalk_stream_url, web),
+            ("DUBAN_WECOM_LONGCONN_URL", self.wecom_longconn_url, ("ws", "wss")),
+            ("DUBAN_FEISHU_WS_URL", self.feishu_ws_url, web),
             ("DUBAN_REDIS_URL", self.redis_url, ("redis", "rediss", "unix")),
         ):
             problem = url and _url_problem(name, url, schemes)
@@ -355,4 +382,41 @@ class Settings:
                 )
         if not self.demo and not self.secret_key and self.admin_password:
             out.append("DUBAN_SECRET_KEY is needed when DUBAN_ADMIN_PASSWORD is set")
+        return out
+
+    def _intranet_problems(self, dingtalk: dict[str, str]) -> list[str]:
+        """An unknown mode, a mode without its credentials, or credentials that only a mode uses
+        without it."""
+        out: list[str] = []
+        for name, value, allowed in (
+            ("DUBAN_DINGTALK_MODE", self.dingtalk_mode, ("http", "stream")),
+            ("DUBAN_WECOM_MODE", self.wecom_mode, ("http", "longconn")),
+            ("DUBAN_FEISHU_MODE", self.feishu_mode, ("http", "ws")),
+        ):
+            if value not in allowed:
+                out.append(f"{name}: {' or '.join(map(repr, allowed))}, not {value!r}")
+        if self.dingtalk_mode == "stream" and not all(dingtalk.values()):
+            out.append(f"DUBAN_DINGTALK_MODE=stream needs {', '.join(dingtalk)}")
+        bot = {
+            "DUBAN_WECOM_BOT_ID": self.wecom_bot_id,
+            "DUBAN_WECOM_BOT_SECRET": self.wecom_bot_secret,
+        }
+        if self.wecom_mode == "longconn" and not all(bot.values()):
+            missing = ", ".join(k for k, v in bot.items() if not v)
+            out.append(f"DUBAN_WECOM_MODE=longconn needs {missing}")
+        elif self.wecom_mode != "longconn" and any(bot.values()):
+            out.append(
+                "DUBAN_WECOM_BOT_ID and DUBAN_WECOM_BOT_SECRET are for the long connection only:"
+                " set DUBAN_WECOM_MODE=longconn, or leave them empty"
+            )
+        # The Feishu app's own settings come with its platform package; until then they read as
+        # empty here, and ws mode cannot start without them.
+        feishu = {
+            "DUBAN_FEISHU_APP_ID": self.feishu_app_id,
+            "DUBAN_FEISHU_APP_SECRET": self.feishu_app_secret,
+        }
+        if self.feishu_mode == "ws" and not all(feishu.values()):
+            out.append(
+                f"DUBAN_FEISHU_MODE=ws needs {', '.join(k for k, v in feishu.items() if not v)}"
+            )
         return out

@@ -63,13 +63,7 @@ def handle_callback(
     if msg.message_id:
         outcome = dispatch(msg, delivery.GROUP, delivery.DRAIN_DEBOUNCE_MS)
         if outcome.reply is None:
-            stored, waited = outcome.duplicate or "", 0.0
-            while not stored and waited < WAIT_FOR_FIRST_S:
-                sleep(0.05)
-                waited += 0.05
-                stored = store.claim_message(msg.platform, msg.message_id)[1]
-            reply = Reply.from_json(stored) if stored.startswith("{") else Reply.quiet()
-            return platform.render_reply(req, msg, reply, now_ms)
+            return platform.render_reply(req, msg, first_reply(store, msg, outcome, sleep), now_ms)
         reply, drain = outcome.reply, outcome.drain
     else:
         reply = dispatch(msg).reply
@@ -84,6 +78,19 @@ def handle_callback(
     if enqueue is not None and (drain or follow):
         _queue_later(store, enqueue, msg, reply, follow, drain, lease_s)
     return out
+
+
+def first_reply(
+    store, msg: Incoming, outcome: Outcome, sleep: Callable[[float], None] = time.sleep
+) -> Reply:
+    """The reply stored by the first copy of a redelivered message, waiting up to
+    WAIT_FOR_FIRST_S while that copy is still running; quiet if it never stored one."""
+    stored, waited = outcome.duplicate or "", 0.0
+    while not stored and waited < WAIT_FOR_FIRST_S:
+        sleep(0.05)
+        waited += 0.05
+        stored = store.claim_message(msg.platform, msg.message_id)[1]
+    return Reply.from_json(stored) if stored.startswith("{") else Reply.quiet()
 
 
 def _queue_later(store, enqueue, msg: Incoming, reply: Reply, follow, drain, lease_s) -> None:

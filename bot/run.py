@@ -195,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
         owner.release()
 
 
+STREAM = "stream"  # the Procfile line of the intranet-mode process
+
+
 class Supervisor:
     """Starts the Procfile's processes, restarts those that exit, and stops them all."""
 
@@ -209,6 +212,8 @@ class Supervisor:
         commands = read_procfile(procfile, env)
         if not self.embedded:
             commands.pop(REDIS, None)
+        if not settings.intranet_platforms:
+            commands.pop(STREAM, None)  # intranet mode only (bot/stream/)
         self.children = [Child(name, argv) for name, argv in commands.items()]
         self.stopping = False
 

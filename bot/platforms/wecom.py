@@ -128,14 +128,16 @@ def encrypted_json_reply(
     }
 
 
-def stream_plaintext(stream_id: str, content: str, finish: bool = True) -> str:
-    """The inner JSON of a stream reply; content is markdown of at most 20,480 bytes (§2.4)."""
+def stream_body(stream_id: str, content: str, finish: bool = True) -> dict[str, Any]:
+    """A stream reply; content is markdown of at most 20,480 bytes (§2.4). The callback's
+    passive reply encrypts it, the long connection sends it as aibot_respond_msg's body."""
     content = truncate_message(content, WECOM_STREAM_LIMIT)
-    payload = {
-        "msgtype": "stream",
-        "stream": {"id": stream_id, "finish": finish, "content": content},
-    }
-    return encode_json(payload).decode("utf-8")
+    return {"msgtype": "stream", "stream": {"id": stream_id, "finish": finish, "content": content}}
+
+
+def stream_plaintext(stream_id: str, content: str, finish: bool = True) -> str:
+    """The inner JSON of a stream reply."""
+    return encode_json(stream_body(stream_id, content, finish)).decode("utf-8")
 
 
 def stream_id_for(message_id: str) -> str:
@@ -164,39 +166,52 @@ class WeCom(WeComCallback):
 
     def parse(self, req: HttpIn) -> Incoming | None:
         """Decrypted JSON → Incoming for text; stream refreshes, events and media → None."""
-        data = load_json_object(self._decrypt_body(req))
-        if get_str(data, "msgtype") != "text":
-            return None
-        content = get_str(get_obj(data, "text"), "content")
-        chattype = get_str(data, "chattype")
-        if chattype not in ("single", "group"):
-            raise MalformedError("chattype must be 'single' or 'group'")
-        user_id = get_str(get_obj(data, "from"), "userid")
-        if not user_id:
-            raise MalformedError("from.userid is empty")
-        is_group = chattype == "group"
-        chat_id = opt_str(data, "chatid")
-        if is_group and not chat_id:
-            raise MalformedError("group message without chatid")
-        return Incoming(
-            platform=self.platform,
-            user_id=user_id,
-            text=_LEADING_MENTION.sub("", content.strip(), count=1).strip(),
-            chat_id=chat_id if is_group else "",
-            is_group=is_group,
-            # The smart bot only receives @-messages in groups, and 1:1 messages (§2.1).
-            mentioned=True,
-            message_id=opt_str(data, "msgid"),
-        )
+        return incoming_from(load_json_object(self._decrypt_body(req)), self.platform)
 
     def render_reply(self, req: HttpIn, msg: Incoming, reply: Reply, now_ms: int) -> HttpOut:
         """An encrypted stream reply with finish=true; an empty 200 when there is nothing to say."""
-        if reply.silent or not reply.text.strip():
+        body = reply_stream_body(msg, reply)
+        if body is None:
             return HttpOut(status=200, body=b"")
-        content = render(reply.text, "wecom", "markdown", reply.mentions)
-        plain = stream_plaintext(stream_id_for(msg.message_id), content)
+        plain = encode_json(body).decode("utf-8")
         timestamp, nonce = self._reply_timestamp_nonce(now_ms)
         return json_out(encrypted_json_reply(self.crypto, plain, timestamp, nonce))
+
+
+def reply_stream_body(msg: Incoming, reply: Reply) -> dict[str, Any] | None:
+    """The finished stream reply to a smart bot message; None when there is nothing to say."""
+    if reply.silent or not reply.text.strip():
+        return None
+    content = render(reply.text, "wecom", "markdown", reply.mentions)
+    return stream_body(stream_id_for(msg.message_id), content)
+
+
+def incoming_from(data: dict[str, Any], platform: str = "wecom") -> Incoming | None:
+    """A smart bot message (the callback's decrypted JSON, or a long-connection frame's body)
+    as an Incoming for text; stream refreshes, events and media → None."""
+    if get_str(data, "msgtype") != "text":
+        return None
+    content = get_str(get_obj(data, "text"), "content")
+    chattype = get_str(data, "chattype")
+    if chattype not in ("single", "group"):
+        raise MalformedError("chattype must be 'single' or 'group'")
+    user_id = get_str(get_obj(data, "from"), "userid")
+    if not user_id:
+        raise MalformedError("from.userid is empty")
+    is_group = chattype == "group"
+    chat_id = opt_str(data, "chatid")
+    if is_group and not chat_id:
+        raise MalformedError("group message without chatid")
+    return Incoming(
+        platform=platform,
+        user_id=user_id,
+        text=_LEADING_MENTION.sub("", content.strip(), count=1).strip(),
+        chat_id=chat_id if is_group else "",
+        is_group=is_group,
+        # The smart bot only receives @-messages in groups, and 1:1 messages (§2.1).
+        mentioned=True,
+        message_id=opt_str(data, "msgid"),
+    )
 
 
 # --- group robot webhook (send only, §1) ----------------------------------------------------------

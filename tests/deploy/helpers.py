@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 SYSTEMD = DEPLOY / "systemd"
 APP_DIR = "/opt/duban"  # where the units, the image and the README put the code
-TEMPLATE = "duban-stream@.service"  # intranet mode: its module comes with that issue
+TEMPLATE = "duban-stream@.service"  # intranet mode, one instance per platform (bot/stream/)
 SERVICES = sorted(p.name for p in SYSTEMD.glob("duban-*.service"))
 PROCESSES = [s for s in SERVICES if s != TEMPLATE]  # what duban.target starts
 
