@@ -123,16 +123,22 @@ def program(argv: list[str]) -> tuple[str, ...]:
     return (out[0], *sorted(out[1:]))
 
 
-def procfile_programs() -> dict[str, tuple[str, ...]] | None:
+INTRANET = "stream"  # the Procfile's intranet-mode process: a template unit, a compose profile
+
+
+def procfile_programs(intranet: bool = False) -> dict[str, tuple[str, ...]] | None:
     """The Procfile's processes that a production install runs itself (not the embedded Redis,
-    which production replaces by deploy/redis.conf)."""
+    which production replaces by deploy/redis.conf), without the intranet-mode process, which
+    runs only where a platform is set to it (or only that one, with `intranet`)."""
     procs = procfile()
     if procs is None:
         return None
     return {
         name: program(shlex.split(cmd))
         for name, cmd in procs.items()
-        if "bot.embedded" not in cmd and "redis-server" not in cmd
+        if "bot.embedded" not in cmd
+        and "redis-server" not in cmd
+        and (name == INTRANET) == intranet
     }
 
 

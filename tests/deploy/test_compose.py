@@ -28,7 +28,15 @@ def services() -> dict[str, dict]:
 
 
 def apps() -> dict[str, dict]:
-    return {name: s for name, s in services().items() if name != "redis"}
+    """The processes `docker compose up` starts (a service in a profile starts only on demand)."""
+    return {n: s for n, s in services().items() if n != "redis" and not s.get("profiles")}
+
+
+def test_the_intranet_process_is_the_procfiles_and_starts_only_with_its_profile():
+    """`docker compose --profile intranet up` adds the stream process (intranet mode)."""
+    stream = services()["stream"]
+    assert stream["profiles"] == ["intranet"]
+    assert program(stream["command"]) == next(iter(procfile_programs(intranet=True).values()))
 
 
 def test_runs_the_processes_of_the_systemd_units_and_the_procfile():

@@ -160,6 +160,15 @@ def test_units_run_the_processes_of_the_procfile():
     assert sorted(program(exec_start(n)) for n in PROCESSES) == sorted(expected.values())
 
 
+def test_the_template_runs_the_procfiles_intranet_process_for_one_platform():
+    """`make run` starts one stream process for every platform in intranet mode; systemd one
+    instance per platform (duban-stream@dingtalk), which names it: `python -m bot.stream %i`."""
+    (intranet,) = procfile_programs(intranet=True).values()
+    argv = exec_start(TEMPLATE)
+    assert argv[-1] == "%i"
+    assert program(argv[:-1]) == intranet
+
+
 @pytest.mark.parametrize("name", SERVICES)
 def test_each_command_names_a_program_of_the_venv_and_a_module_that_exists(name):
     argv = exec_start(name)

@@ -48,7 +48,8 @@ def test_the_procfile_names_every_process_make_run_starts():
     from bot.run import PROCFILE, read_procfile
 
     procs = read_procfile(PROCFILE, {"PORT": "8123"})
-    assert list(procs) == ["redis", "web", "worker", "answers", "links", "scheduler"]
+    assert list(procs) == ["redis", "web", "worker", "answers", "links", "scheduler", "stream"]
+    assert procs["stream"][1:] == ["-m", "bot.stream"]  # started only in intranet mode
     assert all(argv[0] == sys.executable for argv in procs.values())
     assert procs["web"][1:5] == ["-m", "gunicorn", "app:create_app()", "-c"]
     assert procs["web"][-2:] == ["--bind", "127.0.0.1:8123"]

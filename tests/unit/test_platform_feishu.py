@@ -245,7 +245,7 @@ def challenge(token: str = FEISHU_TOKEN) -> dict:
 def test_url_verification_answers_the_challenge_like_lark_oapi(encrypt_key):
     headers, body = feishu_request(challenge(), key=encrypt_key)
     headers = {"content-type": "application/json"}  # the challenge is not signed
-    out = Feishu(settings(encrypt_key=encrypt_key)).handshake(request(headers, body))
+    out = Feishu(settings(encrypt_key=encrypt_key)).handshake(request(headers, body), now_ms())
     assert out is not None and out.status == 200
     assert json.loads(out.body) == {"challenge": "ajls384kdjx98XX"}
     handler, _ = lark_handler(encrypt_key=encrypt_key)
@@ -257,12 +257,12 @@ def test_url_verification_answers_the_challenge_like_lark_oapi(encrypt_key):
 def test_url_verification_with_a_wrong_token_is_refused_and_events_are_not_handshakes():
     _, body = feishu_request(challenge("forged"))
     with pytest.raises(SignatureError):
-        Feishu(settings()).handshake(request({}, body))
+        Feishu(settings()).handshake(request({}, body), now_ms())
     headers, body = feishu_request(feishu_message("帮助", "om_h1"))
-    assert Feishu(settings()).handshake(request(headers, body)) is None
-    assert Feishu(settings()).handshake(request({}, b"", method="GET")) is None
+    assert Feishu(settings()).handshake(request(headers, body), now_ms()) is None
+    assert Feishu(settings()).handshake(request({}, b"", method="GET"), now_ms()) is None
     with pytest.raises(MalformedError):
-        Feishu(settings()).handshake(request({}, b"{not json"))
+        Feishu(settings()).handshake(request({}, b"{not json"), now_ms())
 
 
 # --- parse ------------------------------------------------------------------------------------

@@ -110,10 +110,11 @@ class Feishu:
         if not hmac.compare_digest(token, self.verification_token.encode("utf-8")):
             raise SignatureError("verification token mismatch")
 
-    def handshake(self, req: HttpIn) -> HttpOut | None:
+    def handshake(self, req: HttpIn, now_ms: int) -> HttpOut | None:
         """The URL verification request: answer `{"challenge": …}` (within a second). It is
         encrypted when an Encrypt Key is set but not signed (the signature check excludes it,
-        "步骤三：接收事件"), so the verification token, inside the ciphertext, vouches for it."""
+        "步骤三：接收事件") and carries no time, so the verification token, inside the
+        ciphertext, vouches for it and `now_ms` has nothing to check."""
         if req.method.upper() != "POST":
             return None
         check_size(req.body, self.max_body_bytes)
