@@ -99,6 +99,17 @@ PHONE_LINES = 15
 PHONE_WIDTH = 16
 
 
+# ... and about this many bytes: WeCom's text message holds 2048 and bot.render splits a reply
+# by the size of its neutral text (a link counts its title and its URL); the rest is room for a
+# note the reply may carry, such as ACTING_IN_GROUP.
+PHONE_BYTES = 1700
+
+
+def fits_phone(lines: list[str]) -> bool:
+    """Whether these reply lines still leave room on a phone screen (and in one message)."""
+    return len("\n".join(lines).encode()) <= PHONE_BYTES
+
+
 def page_of(items: list, page: int, size: int) -> tuple[list, int]:
     """The items on `page` (from 1) of pages of `size`, and how many pages there are."""
     pages = max(1, -(-len(items) // size))

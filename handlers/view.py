@@ -55,15 +55,21 @@ def view(ctx: Context, ind, full: str) -> Reply:
         if a.reason:
             label = "退回原因" if a.status is Status.RETURNED else "原因"
             lines.append(f"{label}：{texts.quoted(a.reason)}")
-        shown = a.materials if every else a.materials[:MAX_MATERIALS]
-        for i, m in enumerate(shown, start=1):
+        shown = 0
+        for i, m in enumerate(a.materials, start=1):
             state = view["links"].get(m.url)
             tail = ""
             if state is not None and not state.get("ok"):
                 tail = f" ⚠️ 链接无法打开（{texts.link_problem(state)}）"
-            lines.append(texts.material_line(i, m, ind) + tail)
-        if len(shown) < len(a.materials):
-            more = len(a.materials) - len(shown)
+            line = texts.material_line(i, m, ind) + tail
+            # A text message shows every URL in full: long ones fill the screen (and WeCom's
+            # 2048 bytes) quickly, so the list stops at a count or a size, whichever comes first.
+            if not every and (shown == MAX_MATERIALS or not texts.fits_phone([*lines, line])):
+                break
+            lines.append(line)
+            shown += 1
+        if shown < len(a.materials):
+            more = len(a.materials) - shown
             lines.append(f"还有 {more} 份材料：发送「查看 {ind.id} 全部」")
         if not a.materials:
             lines.append("尚无材料。提交：提交 编号 网址 名称；纸质：纸质 编号 名称。")

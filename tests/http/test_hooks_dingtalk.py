@@ -205,7 +205,7 @@ def long_reply_setup(client) -> dict:
 
 def test_long_reply_continues_through_the_session_webhook(hook_client, hook_rt, stub):
     long_reply_setup(hook_client)
-    payload = ding_payload("查看 4", "msg-long", oapi_base=stub.url)
+    payload = ding_payload("查看 4 全部", "msg-long", oapi_base=stub.url)
     first = body_of(ding_post(hook_client, payload))
     text = content_of(first)
     assert text.startswith("(1/")
@@ -232,7 +232,7 @@ def test_long_reply_continues_through_the_session_webhook(hook_client, hook_rt, 
 
 def test_long_reply_without_a_valid_session_is_truncated(hook_client, hook_rt, stub):
     long_reply_setup(hook_client)
-    payload = ding_payload("查看 4", "msg-expired", session_ms=-1000, oapi_base=stub.url)
+    payload = ding_payload("查看 4 全部", "msg-expired", session_ms=-1000, oapi_base=stub.url)
     body = body_of(ding_post(hook_client, payload))
     assert content_of(body).endswith("…")
     assert len(json.dumps(body, ensure_ascii=False).encode()) <= 20000

@@ -81,7 +81,9 @@ def test_my_tasks_of_the_largest_department_fits_a_phone_and_pages_through_every
 
 @pytest.mark.parametrize("typed", ["我的任务 第2页", "我的任务 2", "我的任务 ２", "我的任务第二页"])
 def test_the_second_page_is_asked_for_in_several_ways(big, typed):
-    assert big(typed) == big("我的任务 第2页") != big("我的任务")
+    second = big(typed)
+    assert second == big("我的任务 第2页")
+    assert listed(second) and not set(listed(second)) & set(listed(big("我的任务")))
 
 
 def test_returned_and_lead_items_come_first_with_the_reason(rt, big, admin):
@@ -280,3 +282,12 @@ def test_a_batch_resumed_after_a_crash_finishes_the_rest_once(rt, ready):
     assert "全部办理" in out.reply.text and "✅ 第12项已标记完成" in out.reply.text
     assert rt.store.audit_len() - audit == 2
     assert callback(rt, "完成 12 15 16", "batch-2").duplicate == out.reply.to_json()
+
+
+def test_view_with_long_links_stops_listing_before_the_screen_is_full(big):
+    links = " ".join(f"https://www.example.gov.cn/{'a' * 300}/{i}.html" for i in range(6))
+    big(f"提交 4 {links}")
+    out = big("查看 4")
+    fits_a_phone(out)
+    assert re.search(r"还有 \d 份材料：发送「查看 4 全部」", out) and "/0.html" in out
+    assert all(f"/{i}.html" in big("查看 4 全部") for i in range(6))
