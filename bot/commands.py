@@ -203,7 +203,7 @@ class IndicatorParam:
 # One number of a batch, as IndicatorParam reads it (第12项, #12, 12号, 十二), optionally the
 # start of a range: 12-15, 12~15, 12—15, 12至15, 12到15 (full-width forms are folded first).
 _NUM = r"(?:第\s*)?#?\s*(\d+|[零〇一二两三四五六七八九十百]+)\s*(?:项|号|条)?"
-_BATCH_ITEM = re.compile(_NUM + r"(?:\s*(?:-|~|—|–|至|到)\s*" + _NUM + ")?")
+_BATCH_ITEM = re.compile(_NUM + r"(?:\s*(?:-|~|〜|—|–|至|到)\s*" + _NUM + ")?")
 _BATCH_SEP = re.compile(r"[ ,;、和及]*")
 MAX_BATCH = 12  # items one batch may name: its reply still fits one phone screen
 
