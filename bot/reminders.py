@@ -171,8 +171,12 @@ def compose_reminder(
             title = texts.shorten(m.title or m.url, 20)
             lines.append(f"- 第{ind_id}项 {link(title, m.url)}：{why}")
         if len(dead) > MAX_LISTED:
-            more = len(dead) - MAX_LISTED
-            lines.append(f"- ……另有 {more} 个链接无法打开，发送「查看 编号」核对")
+            rest = dead[MAX_LISTED:]
+            ids = "、".join(str(i) for i in dict.fromkeys(i for i, _, _ in rest))
+            lines.append(
+                f"- ……另有 {len(rest)} 个链接无法打开（第{texts.shorten(ids, 30)}项），"
+                "发送「查看 编号」核对"
+            )
     # The rest as counts, with what to type.
     if open_items:
         lead = sum(1 for a in open_items if a.role is Role.LEAD)

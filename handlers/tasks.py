@@ -56,7 +56,8 @@ def my_tasks(ctx: Context, which: tuple[str, int]) -> Reply:
     on_page, pages = texts.page_of(shown, page, size)
     if page > pages:
         return Reply(f"「我的任务{_word(word)}」共 {pages} 页，没有第 {page} 页。")
-    lines = list(head)
+    # the flags speak of the first page's order: later pages keep their room but not the line
+    lines = list(head) if page == 1 or not flags else head[:-1]
     if not shown:
         lines.append("全部完成，辛苦了！" if mode == "open" else "暂无。")
     for a in on_page:

@@ -96,6 +96,7 @@ def test_returned_and_lead_items_come_first_with_the_reason(rt, big, admin):
     items = listed(out)
     assert items[:2] == [4, 12]
     assert "已退回 2 项，排在最前" in out
+    assert "排在最前" not in big("我的任务 第2页")
     line = next(x for x in out.splitlines() if "第12项" in x)
     assert "🔴" in line and "退回原因：缺少2019年双随机抽查台账" in line
     roles = [("牵头" in x) for x in out.splitlines()[3:] if x.startswith("- ")][2:]
@@ -184,7 +185,8 @@ def test_the_reminder_puts_returns_and_dead_links_first_and_counts_the_rest(rt):
     assert lines.index("**9 个链接无法打开，请核对：**") < next(
         i for i, x in enumerate(lines) if x.startswith("共 67 项")
     )
-    assert "另有 6 个链接无法打开" in notice.text
+    rest = "、".join(str(i) for i in own_ids(rt, "司法局")[3:9])  # the links not listed
+    assert f"另有 6 个链接无法打开（第{rest}项），发送「查看 编号」核对" in notice.text
     assert "发送「我的任务」" in notice.text
 
 
