@@ -753,17 +753,30 @@ class Dispatcher:
         return _combined([self._piece(msg, p) for p in pieces])
 
     def _piece(self, msg: Incoming, piece: str) -> Reply:
+        def run(text: str, _: str) -> tuple[Reply, bool]:
+            return self._handle(msg, text, None), False
+
+        return self._expanded(piece, "", run)[0]
+
+    def _expanded(
+        self, piece: str, message_id: str, run: Callable[[str, str], tuple[Reply, bool]]
+    ) -> tuple[Reply, bool]:
+        """`run(text, message_id)` for the command of `piece`: once, or for a batch
+        (「完成 12-15」) once per item as a command of its own, "<message_id>.<k>", with one
+        reply for them all. Gives the reply and whether to queue a drain of the outbox."""
         batch = self.batch_of(piece)
         if batch is None:
-            return self._handle(msg, piece, None)
+            return run(piece, message_id)
         cmd, items = batch
-        replies = [
-            self._handle(msg, f"{cmd.keyword} {it.id}", None)
-            if isinstance(it, Indicator)
-            else self._no_such(it)
-            for it in items
-        ]
-        return _batch_reply(cmd.keyword, replies)
+        replies, drain = [], False
+        for k, it in enumerate(items, start=1):
+            if not isinstance(it, Indicator):
+                replies.append(self._no_such(it))
+                continue
+            reply, d = run(f"{cmd.keyword} {it.id}", f"{message_id}.{k}")
+            replies.append(reply)
+            drain |= d
+        return _batch_reply(cmd.keyword, replies), drain
 
     def batch_of(self, piece: str) -> tuple[Command, tuple[Indicator | int, ...]] | None:
         """(command, items) when `piece` names several indicators to one command at once
@@ -795,7 +808,8 @@ class Dispatcher:
         reply last; in between each command runs as a callback of its own, "<id>#<n>", so each
         has one effect however often the message comes. `resume` (a worker taking over the
         message from one that died) runs the commands the first run did not reach and answers
-        for the others with their stored replies."""
+        for the others with their stored replies. A batch (「完成 12-15」) is such a message,
+        its items the commands."""
         if not msg.message_id:
             return Outcome(self.handle(msg))
         pieces = self.split(msg.text)
@@ -826,32 +840,21 @@ class Dispatcher:
     def _piece_once(
         self, msg: Incoming, piece: str, message_id: str, drain_group: str, debounce_ms: int
     ) -> tuple[Reply, bool]:
-        """One command of a message run as a callback of its own (`message_id`), its reply
-        and whether to queue a drain. A batch (「完成 12-15」) runs each item as a callback of
-        its own too, "<message_id>.<k>", so a redelivered or resumed message changes each
-        item once and answers with the same reply."""
-        batch = self.batch_of(piece)
-        if batch is not None:
-            cmd, items = batch
-            replies, drain = [], False
-            for k, it in enumerate(items, start=1):
-                if not isinstance(it, Indicator):
-                    replies.append(self._no_such(it))
-                    continue
-                text = f"{cmd.keyword} {it.id}"
-                reply, d = self._piece_once(
-                    msg, text, f"{message_id}.{k}", drain_group, debounce_ms
-                )
-                replies.append(reply)
-                drain |= d
-            return _batch_reply(cmd.keyword, replies), drain
-        out = self._once(msg, piece, message_id, drain_group, debounce_ms)
-        if out.reply is not None:
-            return out.reply, out.drain
-        if out.duplicate:
-            return Reply.from_json(out.duplicate), out.drain
-        # claimed by a run that died before its reply was stored
-        return Reply(texts.INTERRUPTED.format(text=texts.quoted(piece, 20))), out.drain
+        """One command of a message run as a callback of its own (`message_id`): its reply and
+        whether to queue a drain. Each item of a batch is a callback of its own too (see
+        _expanded), so a redelivered or resumed message changes each item once and answers
+        with the same reply."""
+
+        def run(text: str, sub_id: str) -> tuple[Reply, bool]:
+            out = self._once(msg, text, sub_id, drain_group, debounce_ms)
+            if out.reply is not None:
+                return out.reply, out.drain
+            if out.duplicate:
+                return Reply.from_json(out.duplicate), out.drain
+            # claimed by a run that died before its reply was stored
+            return Reply(texts.INTERRUPTED.format(text=texts.quoted(text, 20))), out.drain
+
+        return self._expanded(piece, message_id, run)
 
     def _once(
         self, msg: Incoming, text: str, message_id: str, drain_group: str, debounce_ms: int

@@ -62,8 +62,8 @@ def view(ctx: Context, ind, full: str) -> Reply:
             if state is not None and not state.get("ok"):
                 tail = f" ⚠️ 链接无法打开（{texts.link_problem(state)}）"
             line = texts.material_line(i, m, ind) + tail
-            # A text message shows every URL in full: long ones fill the screen (and WeCom's
-            # 2048 bytes) quickly, so the list stops at a count or a size, whichever comes first.
+            # A text message shows every URL in full: long ones fill the screen (and a text
+            # message's byte limit) quickly: the list stops at a count or a size, whichever first.
             if not every and (shown == MAX_MATERIALS or not texts.fits_phone([*lines, line])):
                 break
             lines.append(line)
