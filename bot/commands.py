@@ -1030,27 +1030,40 @@ def _first_sentence(text: str) -> str:
     return line[: end + 1] if end >= 0 else line
 
 
+_UNSURE = texts.INTERRUPTED.split("{")[0]  # how the reply of an interrupted command starts
+_ICONS = {"done": "✅", "refused": "❌", "unsure": "❔"}
+
+
+def _outcome(r: Reply) -> str:
+    if r.text.startswith(_UNSURE):
+        return "unsure"
+    return "refused" if r.refused else "done"
+
+
 def _batch_reply(keyword: str, replies: list[Reply]) -> Reply:
     """One reply for a batch (「完成 12-15」): each item's outcome in a line of its own, what
     went ahead and what was refused (and changed nothing) said plainly at the top."""
-    done = [r for r in replies if not r.refused]
-    n, k = len(replies), len(done)
+    outcomes = [_outcome(r) for r in replies]
+    n, k = len(replies), outcomes.count("done")
+    refused, unsure = outcomes.count("refused"), outcomes.count("unsure")
     if k == n:
         head = f"「{keyword}」共 {n} 项，全部办理："
-    elif k == 0:
+    elif refused == n:
         head = f"「{keyword}」共 {n} 项，均未办理，没有任何改动："
     else:
-        head = f"「{keyword}」共 {n} 项：{k} 项已办理，{n - k} 项未办理（不影响已办理的各项）："
+        counts = {"已办理": k, "未办理": refused, "待核对": unsure}
+        parts = [f"{c} 项{what}" for what, c in counts.items() if c]
+        head = f"「{keyword}」共 {n} 项：{'，'.join(parts)}（不影响已办理的各项）："
     lines = [head]
     notes: list[str] = []
-    for r in replies:
-        lines.append(f"- {'❌' if r.refused else '✅'} {_first_sentence(r.text)}")
+    for r, outcome in zip(replies, outcomes, strict=True):
+        lines.append(f"- {_ICONS[outcome]} {_first_sentence(r.text)}")
         # what a reply adds on a line of its own (「本群是…的工作群」) is said once, at the end
         notes += [x for x in r.text.split("\n")[1:] if x and not x.startswith("用法")]
     lines.append("发送「我的任务」查看剩余事项。")
     lines += list(dict.fromkeys(notes))
     mentions = tuple(dict.fromkeys(m for r in replies for m in r.mentions))
-    return Reply("\n".join(lines), mentions, refused=k == 0)
+    return Reply("\n".join(lines), mentions, refused=refused == n)
 
 
 def _tell(reply: Reply, note: str) -> Reply:

@@ -293,3 +293,13 @@ def test_view_with_long_links_stops_listing_before_the_screen_is_full(big):
     fits_a_phone(out)
     assert re.search(r"还有 \d 份材料：发送「查看 4 全部」", out) and "/0.html" in out
     assert all(f"/{i}.html" in big("查看 4 全部") for i in range(6))
+
+
+def test_an_item_whose_run_died_unanswered_is_marked_to_check_not_done(rt, ready):
+    # The first run claimed the message and item 2, and died before item 2's reply was kept.
+    assert rt.store.claim_message("console", "batch-3")[0]
+    assert rt.store.claim_message("console", "batch-3#1.2")[0]
+    out = callback(rt, "完成 12 15 16", "batch-3", resume=True).reply.text
+    assert out.startswith("「完成」共 3 项：2 项已办理，1 项待核对（不影响已办理的各项）")
+    assert "- ❔ 您的消息「完成 15」处理时中断，无法确认是否已生效。" in out
+    assert "✅ 第12项已标记完成" in out and "✅ 第16项已标记完成" in out
