@@ -17,6 +17,8 @@ PURE = [
     "bot/texts.py",
     "bot/records.py",
     "bot/review.py",
+    "bot/rules.py",
+    "bot/errors.py",
     "bot/workdays.py",
     *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "handlers").glob("*.py")),
 ]
