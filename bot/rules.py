@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 
 from bot import texts
 from bot.catalog import SECRET_MARK, Catalog, Indicator
+from bot.chars import first_illegal
 from bot.errors import UserError
 from bot.messages import Notice
 from bot.paste import LinkGroup
@@ -17,6 +18,7 @@ from bot.records import Change
 
 MAX_MATERIALS = 50  # per assignment: the catalogue stays a list a reviewer can read
 TOO_MANY_MATERIALS = "第{n}项最多 {max} 份材料，请先删除不需要的材料。"
+MAX_REASON = 500  # a 退回 or 不涉及 reason
 
 # What 撤销 names when it reverts an action (the action names of the audit log).
 UNDO_LABELS = {
@@ -75,12 +77,28 @@ def to_change(
     )
 
 
+class Unchanged(UserError):
+    """The state already is what was asked (approve an approved item, the same 退回 reason
+    again): chat says so; the API answers a repeated request as done, changing nothing."""
+
+
 class NeedsConfirmation(UserError):
     """An approval that deserves a second look; its text says why and how to confirm."""
 
     def __init__(self, text: str, doubt: str):
         super().__init__(text)
         self.doubt = doubt
+
+
+def check_text(text: str, max_len: int) -> str:
+    """`text` if it fits and every character of it can be kept and exported (bot.chars): a
+    reason from a web form or the API is held to what chat's parser holds it to."""
+    if len(text) > max_len:
+        raise UserError(texts.TOO_LONG.format(n=max_len))
+    bad = first_illegal(text)
+    if bad:
+        raise UserError(texts.UNSTORABLE.format(code=bad))
+    return text
 
 
 def _check_room(ind: Indicator, have: int, adding: int) -> None:
@@ -94,7 +112,7 @@ def _check_room(ind: Indicator, have: int, adding: int) -> None:
 def mark_done(a: Assignment, ind: Indicator, *, starred: bool, by: str, at: str) -> Edit:
     """完成: needs a material or an explanation, and a ★ item its 整改说明."""
     if a.status is Status.DONE:
-        raise UserError(f"第{ind.id}项已经标记完成，无需重复标记。")
+        raise Unchanged(f"第{ind.id}项已经标记完成，无需重复标记。")
     if a.status is Status.APPROVED:
         raise UserError(f"第{ind.id}项已经审核通过，无需再标记完成。")
     if starred and not a.rectification:
@@ -123,7 +141,7 @@ def mark_not_applicable(
             f"{a.department}是第{ind.id}项的牵头单位，不能标记不涉及。请提交材料后发送「完成 {ind.id}」。"
         )
     if a.status is Status.NOT_APPLICABLE and a.reason == reason:
-        raise UserError(f"第{ind.id}项已标记为不涉及，无需重复。")
+        raise Unchanged(f"第{ind.id}项已标记为不涉及，无需重复。")
     after = a.changed(by, at, status=Status.NOT_APPLICABLE, reason=reason)
     return Edit(after, "not_applicable", note=reason)
 
@@ -250,7 +268,7 @@ def approve(
     """通过: the office accepts a department's work and tells it. Anything but 已完成 is approved
     only when `confirmed`; otherwise NeedsConfirmation says why (`links`: its links' states)."""
     if a.status is Status.APPROVED:
-        raise UserError(f"{a.department}第{ind.id}项已经审核通过，无需重复操作。")
+        raise Unchanged(f"{a.department}第{ind.id}项已经审核通过，无需重复操作。")
     if a.status is Status.TODO:
         raise UserError(
             f"{a.department}第{ind.id}项尚无任何材料，不能通过。可发送「催办 {a.department}」。"
@@ -280,13 +298,14 @@ def return_item(
     tells the department, @-mentioning `mentions` (its liaisons)."""
     if not reason.strip():
         raise UserError(texts.NEED_RETURN_REASON)
+    check_text(reason, MAX_REASON)
     if a.status is Status.TODO:
         raise UserError(
             f"{a.department}第{ind.id}项还没有开始，没有可以退回的材料。"
             f"如需提醒，请发送「催办 {a.department}」。"
         )
     if a.status is Status.RETURNED and a.reason == reason:
-        raise UserError(f"{a.department}第{ind.id}项已按同样的原因退回过。")
+        raise Unchanged(f"{a.department}第{ind.id}项已按同样的原因退回过。")
     after = a.changed(by, at, status=Status.RETURNED, reason=reason)
     notice = Notice(
         f"🔴 第{ind.id}项被依法治区办退回。\n原因：{texts.quoted(reason)}\n"

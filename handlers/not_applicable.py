@@ -9,7 +9,9 @@ from bot.messages import Reply
     "不涉及",
     IndicatorParam(),
     TextParam(
-        "reason", missing="请写明原因，例如：不涉及 20 我单位无政府购买服务项目", max_len=500
+        "reason",
+        missing="请写明原因，例如：不涉及 20 我单位无政府购买服务项目",
+        max_len=rules.MAX_REASON,
     ),
     preload="one",
 )

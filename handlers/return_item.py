@@ -10,7 +10,11 @@ from bot.review import find_assignment, liaisons
     "退回",
     IndicatorParam(),
     TokenParam("department", missing="请写上部门和原因，例如：退回 12 司法局 缺少2019年台账"),
-    TextParam("reason", missing="请写明退回原因，例如：退回 12 司法局 缺少2019年台账", max_len=500),
+    TextParam(
+        "reason",
+        missing="请写明退回原因，例如：退回 12 司法局 缺少2019年台账",
+        max_len=rules.MAX_REASON,
+    ),
     admin=True,
     needs_binding=False,
 )

@@ -29,12 +29,12 @@ from flask import (
 )
 from rq import Queue
 
-from bot import delivery, texts
+from bot import delivery, office, rules, texts
+from bot.errors import UserError
 from bot.jobs import JOB_LABELS
 from bot.messages import Incoming
 from bot.progress import STATUS_LABELS, Status
 from bot.queue import all_queues
-from bot.review import approval_doubt
 from bot.schedule import job_id
 from bot.web import views
 from bot.web.common import (
@@ -68,6 +68,7 @@ SESSION_HOURS = 12
 RANKING_JOB = "bot.jobs.send_ranking"
 
 _OPEN = {"admin.login", "admin.static", "admin.download_export"}
+WEB_ACTOR = "web:admin"  # the office on these pages, in the audit log (views.actor_named)
 _ACTION_NAMES = views.ACTION_LABELS
 
 
@@ -285,35 +286,39 @@ def run_command(text: str) -> str:
 
 @bp.post("/admin/indicators/<int:ind_id>/review")
 def review(ind_id: int):
+    """通过 and 退回 from the page: the rules chat applies (bot.office), the department name as
+    chosen in the form, never spelled into a command."""
     rt = runtime()
     department = request.form.get("department", "")
     if department not in rt.org.departments:
         abort(400, description="请选择部门。")
     action = request.form.get("action", "")
-    if action == "approve":
-        confirmed = request.form.get("confirm") == "1"
-        if not confirmed:
-            # Anything but 已完成 is approved only after a second look, as in chat (通过 … 确认).
-            a, _ = rt.store.assignment(ind_id, department)
-            doubt = (
-                a
-                and a.status is not Status.TODO
-                and approval_doubt(a, rt.store.link_states(m.url for m in a.materials if m.url))
-            )
-            if doubt and a.status is not Status.APPROVED:
+    try:
+        if action == "approve":
+            confirmed = request.form.get("confirm") == "1"
+            try:
+                out = office.approve(rt, ind_id, department, confirmed=confirmed, actor=WEB_ACTOR)
+            except rules.NeedsConfirmation as e:
+                # Anything but 已完成 is approved only after a second look (通过 … 确认 in chat).
                 return render_template(
-                    "confirm_approve.html", ind_id=ind_id, department=department, doubt=doubt
+                    "confirm_approve.html", ind_id=ind_id, department=department, doubt=e.doubt
                 )
-        flash(run_command(f"通过 {ind_id} {department}{' 确认' if confirmed else ''}"), "info")
-    elif action == "return":
-        reason = request.form.get("reason", "").strip()  # kept as typed, as in chat
-        if not reason:
-            flash("退回时请写明原因。", "error")
+        elif action == "return":
+            reason = request.form.get("reason", "").strip()  # kept as typed, as in chat
+            if not reason:
+                flash("退回时请写明原因。", "error")
+                return redirect(_review_anchor(ind_id, department))
+            out = office.return_item(rt, ind_id, department, reason, actor=WEB_ACTOR)
         else:
-            flash(run_command(f"退回 {ind_id} {department} {reason}"), "info")
-    else:
-        abort(400, description="未知的审核操作。")
-    return redirect(url_for("admin.indicator", ind_id=ind_id, _anchor=f"u-{_anchor(department)}"))
+            abort(400, description="未知的审核操作。")
+        flash(out.message, "info")
+    except UserError as e:
+        flash(str(e), "info")
+    return redirect(_review_anchor(ind_id, department))
+
+
+def _review_anchor(ind_id: int, department: str) -> str:
+    return url_for("admin.indicator", ind_id=ind_id, _anchor=f"u-{_anchor(department)}")
 
 
 def _anchor(department: str) -> str:
@@ -326,7 +331,10 @@ bp.add_app_template_filter(texts.link_problem, "link_problem")
 
 @bp.post("/admin/indicators/<int:ind_id>/star")
 def star(ind_id: int):
-    flash(run_command(f"星标 {ind_id}"), "info")
+    try:
+        flash(office.set_star(runtime(), ind_id, None, actor=WEB_ACTOR).message, "info")
+    except UserError as e:
+        flash(str(e), "info")
     return redirect(url_for("admin.indicator", ind_id=ind_id))
 
 

@@ -204,9 +204,11 @@ def test_approve_anything_else_needs_confirmation_naming_the_doubt():
     assert "通过 12 司法局 确认" in str(e.value)
     ok = rules.approve(a, indicator(), confirmed=True, links=dead, by=BY, at=AT)
     assert ok.after.status is Status.APPROVED
-    for status, said in ((Status.TODO, "尚无任何材料"), (Status.APPROVED, "无需重复操作")):
-        with pytest.raises(UserError, match=said):
-            rules.approve(assignment(status), indicator(), confirmed=True, links={}, by=BY, at=AT)
+    with pytest.raises(UserError, match="尚无任何材料") as e:
+        rules.approve(assignment(), indicator(), confirmed=True, links={}, by=BY, at=AT)
+    assert not isinstance(e.value, rules.Unchanged)
+    with pytest.raises(rules.Unchanged, match="无需重复操作"):
+        rules.approve(ok.after, indicator(), confirmed=True, links={}, by=BY, at=AT)
 
 
 def test_return_keeps_the_reason_as_written_and_mentions_the_liaisons():
@@ -215,7 +217,7 @@ def test_return_keeps_the_reason_as_written_and_mentions_the_liaisons():
     edit = rules.return_item(a, indicator(), reason, mentions=("u7",), by=BY, at=AT)
     assert (edit.after.status, edit.after.reason, edit.note) == (Status.RETURNED, reason, reason)
     assert edit.notices[0].mentions == ("u7",)
-    with pytest.raises(UserError, match="同样的原因"):
+    with pytest.raises(rules.Unchanged, match="同样的原因"):
         rules.return_item(edit.after, indicator(), reason, by=BY, at=AT)
     with pytest.raises(UserError, match="没有可以退回"):
         rules.return_item(assignment(), indicator(), reason, by=BY, at=AT)
