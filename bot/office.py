@@ -1,4 +1,5 @@
-"""The office's acts from outside chat (the admin pages and the API): review (通过, 退回) and ★.
+"""The office's acts from outside chat (the admin pages and the API): review (通过, 退回), ★ and
+the inspection's day.
 
 Each loads the state, applies the rule of bot.rules that 通过/退回/星标 apply in chat, and
 saves the result with the same audit entry, undo entry and notices, re-reading on a conflict.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import date
 
 from bot import delivery, rules, texts
 from bot.catalog import Indicator
@@ -128,4 +130,22 @@ def set_star(rt, indicator_id: int, wanted: bool | None, *, actor: str) -> Resul
         except ConflictError:
             continue
         return Result(True, texts.star_changed(ind.id, new), starred=new)
+    raise Busy(texts.BUSY)
+
+
+def set_inspection(rt, day: date | None, *, actor: str) -> Result:
+    """查验日期: the inspection's day, or with None back to the plan (as in chat)."""
+    for _ in range(RETRIES):
+        today = rt.calendar.local_today(rt.store.clock())
+        try:
+            change = rules.set_inspection_day(
+                rt.catalog.campaign, rt.store.event_dates(), day, today
+            )
+        except rules.Unchanged as e:
+            return Result(False, str(e))
+        try:
+            rt.store.set_event_date(change.key, change.expected, change.day, actor)
+        except ConflictError:
+            continue
+        return Result(True, change.message)
     raise Busy(texts.BUSY)

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
+from datetime import date
 
 from bot import texts
-from bot.catalog import SECRET_MARK, Catalog, Indicator
+from bot.catalog import SECRET_MARK, Campaign, Catalog, Event, Indicator
 from bot.chars import first_illegal
 from bot.errors import UserError
 from bot.messages import Notice
 from bot.paste import LinkGroup
 from bot.progress import Assignment, Material, Role, Status, status_after_edit
 from bot.records import Change
+from bot.timeline import Timeline
 
 MAX_MATERIALS = 50  # per assignment: the catalogue stays a list a reviewer can read
 TOO_MANY_MATERIALS = "第{n}项最多 {max} 份材料，请先删除不需要的材料。"
@@ -322,3 +324,53 @@ def star(starred: bool, wanted: bool | None = None) -> bool | None:
     stays as it is. A ★ item comes first, weighs double, and needs its 整改说明 to be done."""
     new = (not starred) if wanted is None else wanted
     return None if new == starred else new
+
+
+# --- the campaign's dates --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventDay:
+    """A decided change of an event's day: compare-and-set from `expected` (the office's
+    setting now) to `day` (None clears it), and the sentence that says what changed."""
+
+    key: str
+    expected: date | None
+    day: date | None
+    message: str
+
+
+def inspection(campaign: Campaign) -> Event:
+    """The on-site inspection whose day the office sets (the first event when none is so named)."""
+    event = campaign.event("inspection") or (campaign.events[0] if campaign.events else None)
+    if event is None:
+        raise UserError("本次创建活动没有安排实地查验。")
+    return event
+
+
+def set_inspection_day(
+    campaign: Campaign, event_dates: dict[str, date], day: date | None, today: date
+) -> EventDay:
+    """查验日期: set the inspection's day (a future one), or with None clear it to the plan."""
+    event = inspection(campaign)
+    title, stored = texts.event_title(event), event_dates.get(event.key)
+    if day is None:
+        if stored is None:
+            raise Unchanged(f"{title}尚未设置日期，无需清除。")
+        planned = texts.event_when(Timeline(campaign), event)
+        return EventDay(
+            event.key, stored, None, f"已清除{title}的日期，各部门将看到「{planned}」。"
+        )
+    if day < today:
+        raise UserError(f"{texts.month_day(day)}已经过去，请写今天以后的日期。")
+    if day == Timeline(campaign, event_dates).event_date(event):
+        raise Unchanged(f"{title}已定于 {texts.month_day(day)}，无需重复设置。")
+    outside = ""
+    if not event.window_start <= day <= event.window_end:
+        planned = texts.event_when(Timeline(campaign), event).split("（")[0]
+        outside = f"（注意：不在原定的{planned}内）"
+    said = (
+        f"已将{title}定于 {day.year}年{texts.month_day(day)}{outside}。"
+        "各部门的提醒和「我的任务」将写明这一日期。"
+    )
+    return EventDay(event.key, stored, day, said)

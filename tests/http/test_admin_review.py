@@ -9,6 +9,7 @@ import pytest
 
 from bot import rules
 from bot.progress import Role, Status
+from bot.queue import make_queue
 from tests.http.conftest import csrf_of, login, runtime_for
 from tests.http.conftest import testing_app as app_for
 
@@ -82,3 +83,25 @@ def test_approving_twice_from_the_page_changes_nothing_the_second_time(odd_rt):
     page = client.post(f"/admin/indicators/{ind}/review", data=data, follow_redirects=True)
     assert "已经审核通过，无需重复操作" in page.get_data(as_text=True)
     assert odd_rt.store.audit_len() == before
+
+
+def test_remind_and_export_name_such_a_department_whole(odd_rt):
+    dept = next(d for d in odd_rt.org.departments if d.startswith("民政局"))
+    client = app_for(odd_rt).test_client()
+    login(client)
+    token = csrf_of(client, "/admin")
+    page = client.post(
+        "/admin/remind", data={"csrf": token, "department": dept}, follow_redirects=True
+    ).get_data(as_text=True)
+    assert f"已安排向{dept}推送催办提醒" in page
+    page = client.post(
+        "/admin/exports/build",
+        data={"csrf": token, "scope": "department", "department": dept},
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    assert f"正在生成{dept}的资料目录" in page
+    q = make_queue(odd_rt.redis, odd_rt.settings.key_prefix)
+    jobs = {q.fetch_job(j).func_name: q.fetch_job(j).kwargs for j in q.job_ids}
+    assert jobs["bot.jobs.send_reminders"]["department"] == dept
+    assert jobs["bot.jobs.export_department"]["department"] == dept
+    assert jobs["bot.jobs.export_department"]["to_office"] is True
