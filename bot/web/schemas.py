@@ -277,6 +277,13 @@ def _whole_number(value: Any) -> Any:
     return value
 
 
+def _whole_float(value: Any) -> Any:
+    """JSON Schema counts 12.0 as an integer, so a JSON body may write one so."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def _boolean(value: Any) -> Any:
     """A query value is text: exactly true or false."""
     if isinstance(value, str):
@@ -352,7 +359,10 @@ def api_models(departments: tuple[str, ...], lo: int, hi: int) -> dict[str, type
         "ReviewRequest": create_model(
             "ReviewRequest",
             __base__=Body,
-            indicator=(Annotated[int, Field(ge=lo, le=hi)], Field(description="指标编号")),
+            indicator=(
+                Annotated[int, Field(ge=lo, le=hi), BeforeValidator(_whole_float)],
+                Field(description="指标编号"),
+            ),
             department=(dept, Field(description="部门全称（见 /departments）")),
             action=(
                 Literal["approve", "return"],

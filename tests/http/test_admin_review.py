@@ -105,3 +105,14 @@ def test_remind_and_export_name_such_a_department_whole(odd_rt):
     assert jobs["bot.jobs.send_reminders"]["department"] == dept
     assert jobs["bot.jobs.export_department"]["department"] == dept
     assert jobs["bot.jobs.export_department"]["to_office"] is True
+
+
+def test_the_api_reviews_such_a_department_by_its_full_name(odd_rt):
+    dept = next(d for d in odd_rt.org.departments if d.startswith("民政局"))
+    ind = with_paper(odd_rt, dept)
+    client = app_for(odd_rt).test_client()
+    body = {"indicator": ind, "department": dept, "action": "return", "reason": "缺 台账"}
+    resp = client.patch("/api/v1/assignments", json=body, headers={"Authorization": "Bearer tok"})
+    assert resp.status_code == 200, resp.json
+    a = odd_rt.store.assignment(ind, dept)[0]
+    assert (a.status, a.reason) == (Status.RETURNED, "缺 台账")
