@@ -208,6 +208,70 @@ def add_paper(
     return Edit(after, "paper")
 
 
+def explain(a: Assignment, ind: Indicator, text: str, *, by: str, at: str) -> Edit:
+    """说明: the department's 报送说明 for the item, replacing the one before."""
+    if text == a.explanation:
+        raise Unchanged(f"第{ind.id}项的说明与现有内容相同，未作修改。")
+    status = status_after_edit(a, a.materials, text)
+    return Edit(a.changed(by, at, explanation=text, status=status), "explain")
+
+
+def require_star(ind: Indicator, starred: bool) -> None:
+    """Only a ★ item has a 整改说明."""
+    if not starred:
+        raise UserError(
+            f"第{ind.id}项不是★整改项，无需整改说明；报送说明请发送「说明 {ind.id} 文字」。"
+        )
+
+
+def rectify(a: Assignment, ind: Indicator, text: str, *, starred: bool, by: str, at: str) -> Edit:
+    """整改: the 整改说明 a ★ item needs before it can be marked done."""
+    require_star(ind, starred)
+    if text == a.rectification:
+        raise Unchanged(f"第{ind.id}项的整改说明与现有内容相同，未作修改。")
+    status = status_after_edit(a, a.materials, a.explanation, text)
+    return Edit(a.changed(by, at, rectification=text, status=status), "rectify")
+
+
+def place_material(
+    a: Assignment, ind: Indicator, number: int, place: str, *, by: str, at: str
+) -> Edit:
+    """存放: where the paper material numbered as in 查看 (from 1) is kept."""
+    if not 1 <= number <= len(a.materials):
+        if not a.materials:
+            raise UserError(f"第{ind.id}项还没有材料。")
+        raise UserError(
+            f"第{ind.id}项只有 {len(a.materials)} 份材料，序号应为 1–{len(a.materials)}。"
+        )
+    m = a.materials[number - 1]
+    if m.url:
+        raise UserError(f"第{ind.id}项第{number}份是网上链接，无需存放位置。")
+    if m.location == place:
+        raise Unchanged(f"第{ind.id}项第{number}份已写明存放在{texts.quoted(place)}，无需重复。")
+    materials = a.materials[: number - 1] + (replace(m, location=place),) + a.materials[number:]
+    return Edit(a.changed(by, at, materials=materials), "place", note=place)
+
+
+def require_declarable(ind: Indicator) -> None:
+    """Only a deduction item (减分项) is answered by a declaration; the authenticity one (row 99)
+    by the statement every 报送 carries."""
+    if ind.kind != "deduction":
+        raise UserError(f"第{ind.id}项不是减分项，无需声明；报送说明请发送「说明 {ind.id} 文字」。")
+    if ind.is_authenticity:
+        raise UserError(
+            f"第{ind.id}项（材料真实性）无需单独声明：每次「报送」都附真实性承诺，并写明报送人。"
+        )
+
+
+def declare(a: Assignment, ind: Indicator, said: str, *, by: str, at: str) -> Edit:
+    """声明: the deduction item is answered (done) by `said`, a declaration or a disclosure."""
+    require_declarable(ind)
+    if a.explanation == said and a.status is Status.DONE:
+        raise Unchanged(f"第{ind.id}项已作同样的声明，无需重复。")
+    after = a.changed(by, at, explanation=said, status=Status.DONE, reason="")
+    return Edit(after, "declare", note=said)
+
+
 def delete_material(a: Assignment, ind: Indicator, number: int, *, by: str, at: str) -> Edit:
     """删除: the material numbered as in 查看 (from 1) goes; its URL or title is the note."""
     if not a.materials:

@@ -254,3 +254,53 @@ def test_to_change_marks_the_offices_edits_and_the_moment_completion_changed(cat
             "before": a.to_json(),
         }
         assert (ch.notices, ch.note, ch.action) == (back.notices, "缺", "return")
+
+
+# --- texts and places ----------------------------------------------------------------------
+
+
+def test_explain_and_rectify_replace_their_text_once():
+    a = assignment(Status.APPROVED, materials=links(1), explanation="旧")
+    edit = rules.explain(a, indicator(), "新的说明", by=BY, at=AT)
+    assert (edit.after.explanation, edit.after.status, edit.action) == (
+        "新的说明",
+        Status.DONE,
+        "explain",
+    )
+    with pytest.raises(rules.Unchanged):
+        rules.explain(edit.after, indicator(), "新的说明", by=BY, at=AT)
+    with pytest.raises(UserError, match="不是★整改项"):
+        rules.rectify(assignment(), indicator(), "已整改", starred=False, by=BY, at=AT)
+    fixed = rules.rectify(assignment(), indicator(), "已整改", starred=True, by=BY, at=AT)
+    assert (fixed.after.rectification, fixed.after.status) == ("已整改", Status.IN_PROGRESS)
+    with pytest.raises(rules.Unchanged):
+        rules.rectify(fixed.after, indicator(), "已整改", starred=True, by=BY, at=AT)
+
+
+def test_a_place_is_for_paper_only():
+    paper = Material("案卷", "", "张三", AT)
+    a = assignment(Status.IN_PROGRESS, materials=(*links(1), paper))
+    with pytest.raises(UserError, match="网上链接"):
+        rules.place_material(a, indicator(), 1, "档案室", by=BY, at=AT)
+    with pytest.raises(UserError, match="序号应为 1–2"):
+        rules.place_material(a, indicator(), 3, "档案室", by=BY, at=AT)
+    edit = rules.place_material(a, indicator(), 2, "档案室", by=BY, at=AT)
+    assert (edit.after.materials[1].location, edit.note) == ("档案室", "档案室")
+    assert edit.after.status is Status.IN_PROGRESS
+    with pytest.raises(rules.Unchanged):
+        rules.place_material(edit.after, indicator(), 2, "档案室", by=BY, at=AT)
+
+
+def test_only_a_deduction_item_is_declared():
+    with pytest.raises(UserError, match="不是减分项"):
+        rules.declare(assignment(), indicator(), "本单位无此情形。", by=BY, at=AT)
+    deduction = indicator(98, kind="deduction")
+    a = assignment(n=98, role=Role.COOPERATE)
+    edit = rules.declare(a, deduction, "本单位无此情形。", by=BY, at=AT)
+    assert (edit.after.status, edit.after.explanation, edit.note) == (
+        Status.DONE,
+        "本单位无此情形。",
+        "本单位无此情形。",
+    )
+    with pytest.raises(rules.Unchanged):
+        rules.declare(edit.after, deduction, "本单位无此情形。", by=BY, at=AT)
