@@ -93,7 +93,9 @@ def approve(rt, indicator_id: int, department: str, *, confirmed: bool, actor: s
     """通过: raises rules.NeedsConfirmation when anything but 已完成 is not `confirmed`."""
 
     def decide(ind, a):
-        links = rt.store.link_states(m.url for m in a.materials if m.url)
+        def links():
+            return rt.store.link_states(m.url for m in a.materials if m.url)
+
         at = rt.store.now_iso()
         return rules.approve(a, ind, confirmed=confirmed, links=links, by=actor, at=at)
 

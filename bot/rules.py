@@ -5,6 +5,7 @@ pages and the API load the state, call a rule here and save the Edit; nothing he
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date
 
@@ -329,18 +330,25 @@ def approval_doubt(a: Assignment, links: dict[str, dict]) -> str:
 
 
 def approve(
-    a: Assignment, ind: Indicator, *, confirmed: bool, links: dict[str, dict], by: str, at: str
+    a: Assignment,
+    ind: Indicator,
+    *,
+    confirmed: bool,
+    links: Callable[[], dict[str, dict]],
+    by: str,
+    at: str,
 ) -> Edit:
     """通过: the office accepts a department's work and tells it. Anything but 已完成 is approved
-    only when `confirmed`; otherwise NeedsConfirmation says why (`links`: its links' states)."""
+    only when `confirmed`; otherwise NeedsConfirmation says why. `links` reads the check states
+    of its links, asked only when a doubt is to be told (a round trip saved otherwise)."""
     if a.status is Status.APPROVED:
         raise Unchanged(f"{a.department}第{ind.id}项已经审核通过，无需重复操作。")
     if a.status is Status.TODO:
         raise UserError(
             f"{a.department}第{ind.id}项尚无任何材料，不能通过。可发送「催办 {a.department}」。"
         )
-    doubt = approval_doubt(a, links)
-    if doubt and not confirmed:
+    if not confirmed and a.status is not Status.DONE:
+        doubt = approval_doubt(a, links())
         raise NeedsConfirmation(
             f"{a.department}第{ind.id}项{doubt}，本次没有通过。\n"
             f"如确认要通过，请发送「通过 {ind.id} {a.department} 确认」。",

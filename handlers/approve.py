@@ -19,7 +19,10 @@ def approve(ctx: Context, ind, department: str, confirm: str) -> Reply:
     """通过 <编号> <部门>：审核通过该部门在该项的材料
     该部门尚未标记完成的，会先说明情况，确认后发送「通过 <编号> <部门> 确认」。"""
     a, raw = find_assignment(ctx, ind, department)
-    links = ctx.store.link_states(m.url for m in a.materials if m.url)
+
+    def links():
+        return ctx.store.link_states(m.url for m in a.materials if m.url)
+
     edit = rules.approve(
         a, ind, confirmed=bool(confirm), links=links, by=ctx.actor, at=ctx.now_iso()
     )

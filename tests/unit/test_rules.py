@@ -186,7 +186,7 @@ def test_undo_refuses_nothing_to_undo_and_the_offices_review():
 
 def test_approve_a_done_item_tells_the_department():
     edit = rules.approve(
-        assignment(Status.DONE, materials=links(1)), indicator(), confirmed=False, links={},
+        assignment(Status.DONE, materials=links(1)), indicator(), confirmed=False, links=dict,
         by="web:admin", at=AT,
     )  # fmt: skip
     assert (edit.after.status, edit.action) == (Status.APPROVED, "approve")
@@ -199,16 +199,16 @@ def test_approve_anything_else_needs_confirmation_naming_the_doubt():
     a = assignment(Status.IN_PROGRESS, materials=links(2))
     dead = {"https://a.gov.cn/0": {"ok": False}, "https://a.gov.cn/1": {"ok": True}}
     with pytest.raises(rules.NeedsConfirmation) as e:
-        rules.approve(a, indicator(), confirmed=False, links=dead, by=BY, at=AT)
+        rules.approve(a, indicator(), confirmed=False, links=lambda: dead, by=BY, at=AT)
     assert e.value.doubt == "还没有标记完成（目前是进行中），且 1 个链接打不开"
     assert "通过 12 司法局 确认" in str(e.value)
-    ok = rules.approve(a, indicator(), confirmed=True, links=dead, by=BY, at=AT)
+    ok = rules.approve(a, indicator(), confirmed=True, links=lambda: dead, by=BY, at=AT)
     assert ok.after.status is Status.APPROVED
     with pytest.raises(UserError, match="尚无任何材料") as e:
-        rules.approve(assignment(), indicator(), confirmed=True, links={}, by=BY, at=AT)
+        rules.approve(assignment(), indicator(), confirmed=True, links=dict, by=BY, at=AT)
     assert not isinstance(e.value, rules.Unchanged)
     with pytest.raises(rules.Unchanged, match="无需重复操作"):
-        rules.approve(ok.after, indicator(), confirmed=True, links={}, by=BY, at=AT)
+        rules.approve(ok.after, indicator(), confirmed=True, links=dict, by=BY, at=AT)
 
 
 def test_return_keeps_the_reason_as_written_and_mentions_the_liaisons():
@@ -240,7 +240,7 @@ def test_to_change_marks_the_offices_edits_and_the_moment_completion_changed(cat
     bonus = next(i for i in catalog.indicators.values() if i.kind == "bonus")
     for ind, reached in ((regular, AT), (bonus, "")):
         a = assignment(Status.DONE, n=ind.id, materials=links(1))
-        edit = rules.approve(a, ind, confirmed=False, links={}, by="web:admin", at=AT)
+        edit = rules.approve(a, ind, confirmed=False, links=dict, by="web:admin", at=AT)
         ch = rules.to_change(a, a.to_json(), edit, "web:admin", True, catalog)
         # approved after done: both complete, so the ranking's moment does not move
         assert ch.reached_at == ""
