@@ -75,9 +75,11 @@ def _headers(resp):
     return resp
 
 
-def _hint(rt, field: str) -> str:
+def _hint(rt, field: str, in_body: bool) -> str:
     """What a bad value of `field` should have been, in the API's words."""
     lo, hi = rt.catalog.min_id, rt.catalog.max_id
+    if in_body and field == "action":
+        return "action 应为 approve（通过）或 return（退回）。"
     return {
         "limit": f"limit 应为 1–{AUDIT_MAX_LIMIT} 之间的整数。",
         "indicator": f"indicator 应为 {lo}–{hi} 之间的整数。",
@@ -107,7 +109,7 @@ def _validated(model: type[BaseModel], data: Any, where: str):
             raise BadParam(f"缺少 {field}。") from None
         if not field:
             raise BadParam("请求体应为 JSON 对象。") from None
-        raise BadParam(_hint(runtime(), field)) from None
+        raise BadParam(_hint(runtime(), field, where == "字段")) from None
 
 
 def _query(name: str):

@@ -108,6 +108,8 @@ def test_refusals_change_nothing(web_client, web_rt):
         resp = review(web_client, **body)
         assert (resp.status_code, resp.json["error"]) == (status, error), body
         assert resp.json["message"]
+    wrong = review(web_client, indicator=ind, department=DEPT, action="delete")
+    assert wrong.json["message"] == "action 应为 approve（通过）或 return（退回）。"
     assert web_rt.store.audit_len() == before
 
 

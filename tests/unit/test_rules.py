@@ -304,3 +304,26 @@ def test_only_a_deduction_item_is_declared():
     )
     with pytest.raises(rules.Unchanged):
         rules.declare(edit.after, deduction, "本单位无此情形。", by=BY, at=AT)
+
+
+# --- the inspection's day ------------------------------------------------------------------
+
+
+def test_the_inspection_day_is_set_in_the_future_once_and_cleared_once(catalog):
+    from datetime import date
+
+    campaign, today = catalog.campaign, date(2020, 8, 14)
+    with pytest.raises(UserError, match="8月13日已经过去"):
+        rules.set_inspection_day(campaign, {}, date(2020, 8, 13), today)
+    change = rules.set_inspection_day(campaign, {}, date(2020, 9, 15), today)
+    assert (change.key, change.expected, change.day) == ("inspection", None, date(2020, 9, 15))
+    assert change.message.startswith("已将自治区实地查验定于 2020年9月15日。")
+    set_ = {"inspection": date(2020, 9, 15)}
+    with pytest.raises(rules.Unchanged, match="已定于 9月15日"):
+        rules.set_inspection_day(campaign, set_, date(2020, 9, 15), today)
+    late = rules.set_inspection_day(campaign, set_, date(2020, 10, 9), today)
+    assert late.expected == date(2020, 9, 15) and "不在原定的9月内" in late.message
+    cleared = rules.set_inspection_day(campaign, set_, None, today)
+    assert (cleared.expected, cleared.day) == (date(2020, 9, 15), None)
+    with pytest.raises(rules.Unchanged, match="尚未设置日期"):
+        rules.set_inspection_day(campaign, {}, None, today)
