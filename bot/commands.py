@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime
 import difflib
 import importlib
-import json
 import logging
 import pkgutil
 import re
@@ -21,18 +20,16 @@ from typing import Any, Protocol
 from bot import texts
 from bot.catalog import Catalog, Indicator
 from bot.chars import first_illegal
+from bot.errors import UserError
 from bot.messages import Incoming, Notice, Reply
 from bot.org import Org
 from bot.paste import LinkGroup, PasteError, read_links
 from bot.progress import Assignment, Role
 from bot.records import Change, ConflictError, Finish
+from bot.rules import Edit, to_change
 from bot.timeline import Timeline
 
 log = logging.getLogger(__name__)
-
-
-class UserError(Exception):
-    """An expected refusal; its text is shown to the user as it is (Chinese, says what to type)."""
 
 
 class Unfinished(Exception):
@@ -658,34 +655,14 @@ class Context:
 
         The undo stack remembers who made the change, so 撤销 only reverts the department's own.
         """
+        self.apply(before, before_raw, Edit(after, action, note, notices, link_urls, undo))
+
+    def apply(self, before: Assignment, before_raw: str, edit: Edit) -> None:
+        """Stage a rule's decision (bot.rules) as the command's one change; see commit."""
         if self.pending is not None:
             raise RuntimeError("a command changes at most one assignment")
-        ind = self.catalog.get(after.indicator_id)
-        counts = ind is None or ind.is_regular  # bonus and deduction items never count
-        reached = after.updated_at if counts and before.is_complete != after.is_complete else ""
-        entry = ""
-        if undo == "push":
-            entry = json.dumps(
-                {
-                    "by": self.actor,
-                    "admin": self.is_admin and self.department != after.department,
-                    "action": action,
-                    "before": before_raw,
-                },
-                ensure_ascii=False,
-            )
-        self.pending = Change(
-            before_raw=before_raw,
-            after=after,
-            actor=self.actor,
-            action=action,
-            undo=undo,
-            undo_entry=entry,
-            reached_at=reached,
-            notices=notices,
-            note=note,
-            link_urls=link_urls,
-        )
+        by_office = self.is_admin and self.department != edit.after.department
+        self.pending = to_change(before, before_raw, edit, self.actor, by_office, self.catalog)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from bot.reports import (
     has_content,
     paper_statement,
 )
+from bot.schedule import job_id
 
 EXPORT_TTL = 7 * 86400  # on-demand exports stay downloadable for a week
 KEEP = 0  # submissions are kept
@@ -319,3 +320,35 @@ def _send(cfg: SmtpConfig, msg: EmailMessage, timeout: float = 20.0) -> None:
         if cfg.user:
             client.login(cfg.user, cfg.password)
         client.send_message(msg)
+
+
+# --- on demand (导出) -------------------------------------------------------------------------
+
+
+def request_district_export(enqueue, minute: str, now_iso: str) -> str:
+    """导出 全区 from chat or the admin pages: the summary workbook is built in the background
+    (once per minute); the link goes to the office's chat."""
+    rid = job_id("district", minute)
+    enqueue("bot.jobs.export_district", job_id=job_id("export", rid), request_id=rid,
+            now_iso=now_iso)  # fmt: skip
+    return "正在生成全区资料目录汇总表，稍后下载链接将发到依法治区办群，请稍候。"
+
+
+def request_department_export(
+    enqueue, department: str, minute: str, now_iso: str, *, to_office: bool, where: str
+) -> str:
+    """导出 <部门>: its 资料目录 and 报送材料说明 are built in the background; the links go to the
+    office's chat (`to_office`) or the department's (`where` names it for the reply)."""
+    rid = job_id(department, minute, "office" if to_office else "dept")
+    enqueue(
+        "bot.jobs.export_department",
+        job_id=job_id("export", rid),
+        department=department,
+        request_id=rid,
+        now_iso=now_iso,
+        to_office=to_office,
+    )
+    return (
+        f"正在生成{department}的资料目录（Excel）和报送材料说明（Word），"
+        f"稍后下载链接将发到{where}，请稍候。"
+    )

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 
 from bot import texts
+from bot.errors import UserError
 from bot.messages import Notice
 from bot.progress import (
     Assignment,
@@ -30,6 +31,7 @@ from bot.progress import (
     starred_ids,
 )
 from bot.render import link
+from bot.schedule import job_id
 from bot.timeline import ENDED, READINESS, Timeline
 
 MAX_ITEMS = 15  # paper items listed in one readiness push
@@ -577,3 +579,43 @@ def send_ranking(rt, now: datetime, slot: str) -> RunResult:
     if not rt.store.publish_ranking(f"rank:{slot}", ranks, notices):
         return RunResult(considered=len(rows), reason="already sent for this slot")
     return RunResult(queued=len(notices), considered=len(rows))
+
+
+# --- on demand (催办) -------------------------------------------------------------------------
+
+
+def check_may_remind(calendar, timeline: Timeline, now: datetime) -> None:
+    """Nobody's group is woken at night, and an ended campaign reminds nobody."""
+    if calendar is not None and calendar.is_quiet(now):
+        raise UserError(texts.quiet_hours(calendar, "催办"))
+    if calendar is not None and timeline.phase(calendar.local_today(now)) == ENDED:
+        raise UserError("本次创建活动已结束，不再推送提醒。")
+
+
+def remind_now(store, catalog, calendar, timeline: Timeline, enqueue, department: str) -> str:
+    """催办 from chat or the admin pages: queue reminders now for `department` (a full name;
+    "" = every department with open items), once per minute; the sentence that says so."""
+    now = store.clock()
+    check_may_remind(calendar, timeline, now)
+    regular = catalog.regular_ids  # bonus and deduction items are nobody's chore
+    open_count: dict[str, int] = {}
+    for (ind, d), (_, status) in store.statuses().items():
+        if ind in regular and not status.is_complete:
+            open_count[d] = open_count.get(d, 0) + 1
+    if department and not open_count.get(department):
+        raise UserError(f"{department}没有未完成的事项，无需催办。")
+    targets = [department] if department else sorted(open_count)
+    if not targets:
+        return "所有部门的事项均已完成，无需催办。"
+    minute = (calendar.local_now(now) if calendar else now).strftime("%Y-%m-%d-%H%M")
+    enqueue(
+        "bot.jobs.send_reminders",
+        job_id=job_id("remind-now", department or "all", minute),
+        slot=f"now-{minute}",
+        department=department,
+        now_iso=store.now_iso(),
+    )
+    if department:
+        return f"已安排向{department}推送催办提醒（未完成 {open_count[department]} 项），稍后送达。"
+    items = sum(open_count.values())
+    return f"已安排向 {len(targets)} 个部门推送催办提醒（共 {items} 项未完成），稍后送达。"

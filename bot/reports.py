@@ -281,10 +281,10 @@ def _title_rows(ws: Worksheet, title: str, subtitle: str, width: int) -> None:
 
 
 def actor_label(actor: str) -> str:
-    """An audit actor ("dingtalk:staff001", "web:admin", "system:linkcheck") for a reader who
+    """An audit actor ("dingtalk:staff001", "web:admin", "api:token", "system:linkcheck") for a reader who
     has no name for it."""
     kind, _, who = actor.partition(":")
-    return {"system": "系统", "web": "管理后台"}.get(kind, who or actor)
+    return {"system": "系统", "web": "管理后台", "api": "接口"}.get(kind, who or actor)
 
 
 def _material_rows(

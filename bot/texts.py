@@ -39,6 +39,9 @@ RANKING_RULE = f"{COMPLETION_RULE}；完成率相同的名次并列，先达到�
 
 
 QUIET_HOURS = "现在是免打扰时段（{start}–{end}），请在 {end} 以后再{action}。"
+APPROVED = "已通过{dept}第{n}项，并已通知该部门。"
+RETURNED = "已退回{dept}第{n}项，原因已通知该部门。"
+NEED_RETURN_REASON = "请写明退回原因，例如：缺少2019年台账。"
 NEED_PLACE = "请写上存放位置，例如：纸质 12 2019年执法案卷 存放：档案室3号柜"
 SECRET_NEEDS_PLACE = "涉密材料须写明存放位置，以备现场查阅，例如：纸质 {n} {title} 存放：机要室"
 SECRET_NO_LINK = (
@@ -131,6 +134,16 @@ def quiet_hours(cal, action: str) -> str:
     """The refusal of a push asked for during quiet hours (催办, 立即推送排名)."""
     return QUIET_HOURS.format(
         start=f"{cal.quiet_start:%H:%M}", end=f"{cal.quiet_end:%H:%M}", action=action
+    )
+
+
+def star_changed(n: int, starred: bool) -> str:
+    """What 星标 (or the admin pages, or the API) says once the ★ of item `n` changed."""
+    if not starred:
+        return f"已取消第{n}项的★标记。"
+    return (
+        f"已将第{n}项标为★整改项：各部门任务中置顶，排名权重加倍；"
+        f"各责任单位须先发送「整改 {n} 整改情况」写明整改说明，才能标记完成。"
     )
 
 

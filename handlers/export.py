@@ -2,9 +2,9 @@
 
 from bot import texts
 from bot.commands import Context, TokenParam, UserError, command
+from bot.exports import request_department_export, request_district_export
 from bot.messages import Reply
 from bot.review import resolve_department
-from bot.schedule import job_id
 
 DISTRICT = ("全区", "全部", "汇总")
 
@@ -18,14 +18,7 @@ def export(ctx: Context, target: str) -> Reply:
     if target in DISTRICT:
         if not ctx.is_admin:
             raise UserError(texts.ADMIN_ONLY.format(cmd="导出 全区"))
-        rid = job_id("district", minute)
-        enqueue(
-            "bot.jobs.export_district",
-            job_id=job_id("export", rid),
-            request_id=rid,
-            now_iso=ctx.now_iso(),
-        )
-        return Reply("正在生成全区资料目录汇总表，稍后下载链接将发到依法治区办群，请稍候。")
+        return Reply(request_district_export(enqueue, minute, ctx.now_iso()))
     if target:
         dept = resolve_department(ctx, target)
         if not ctx.is_admin and dept != ctx.department:
@@ -35,17 +28,8 @@ def export(ctx: Context, target: str) -> Reply:
     else:
         dept = ctx.require_department()
     to_office = dept != ctx.department
-    rid = job_id(dept, minute, "office" if to_office else "dept")
-    enqueue(
-        "bot.jobs.export_department",
-        job_id=job_id("export", rid),
-        department=dept,
-        request_id=rid,
-        now_iso=ctx.now_iso(),
-        to_office=to_office,
-    )
     where = "依法治区办群" if to_office else ctx.our_group
-    return Reply(
-        f"正在生成{dept}的资料目录（Excel）和报送材料说明（Word），"
-        f"稍后下载链接将发到{where}，请稍候。"
+    said = request_department_export(
+        enqueue, dept, minute, ctx.now_iso(), to_office=to_office, where=where
     )
+    return Reply(said)

@@ -398,7 +398,8 @@ def test_document_uses_a4_and_chinese_fonts(document):
 
 @pytest.mark.parametrize(
     ("actor", "label"),
-    [("web:admin", "管理后台"), ("system:linkcheck", "系统"), ("dingtalk:staff001", "staff001"),
+    [("web:admin", "管理后台"), ("api:token", "接口"), ("system:linkcheck", "系统"),
+     ("dingtalk:staff001", "staff001"),
      ("张三", "张三"), ("", "")],
 )  # fmt: skip
 def test_an_actor_without_a_name_reads_as_who_it_is(actor, label):
