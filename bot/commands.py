@@ -253,6 +253,19 @@ class ChoiceParam:
 
 
 @dataclass(frozen=True)
+class ConfirmParam:
+    """An optional word that confirms ("确认"): True when given; any other word is left for the
+    usual "text left over" answer, so nothing runs on a typo."""
+
+    name: str = "confirmed"
+    words: tuple[str, ...] = ("确认", "确定")
+
+    def parse(self, rest: Rest, catalog: Catalog) -> tuple[bool, Rest]:
+        tok, after = split_token(rest)
+        return (True, after) if tok in self.words else (False, rest)
+
+
+@dataclass(frozen=True)
 class TextParam:
     """The rest of the message exactly as typed: full-width punctuation and line breaks kept,
     only the separators before it and the spaces around it left out."""

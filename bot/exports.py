@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import smtplib
 import ssl
+from dataclasses import replace
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
@@ -47,15 +48,41 @@ def catalog_rows(
     assignments: dict[int, Assignment],
     names: dict[str, str] | None = None,
     starred: frozenset[int] = frozenset(),
+    titles: dict[str, str] | None = None,
 ) -> list[CatalogRow]:
     """The workbook rows; `names` (actor -> person, see actor_names) names who changed each;
-    `starred`: the ★ indicators (the catalogue's marks with the office's toggles)."""
-    names = names or {}
+    `starred`: the ★ indicators (the catalogue's marks with the office's toggles); `titles`
+    (see page_titles): the fetched page title of a link that has no name of its own."""
+    names, titles = names or {}, titles or {}
     return [
-        CatalogRow(catalog.indicators[i], a, names.get(a.updated_by, ""), i in starred)
+        CatalogRow(
+            catalog.indicators[i], _named(a, titles), names.get(a.updated_by, ""), i in starred
+        )
         for i, a in sorted(assignments.items())
         if i in catalog.indicators
     ]
+
+
+def _named(a: Assignment, titles: dict[str, str]) -> Assignment:
+    if not any(m.url in titles and not m.title for m in a.materials):
+        return a
+    materials = tuple(
+        replace(m, title=titles[m.url]) if m.url in titles and not m.title else m
+        for m in a.materials
+    )
+    return replace(a, materials=materials)
+
+
+def page_titles(rt, assignments) -> dict[str, str]:
+    """url -> page title the link check fetched, for the links that have no name: a snapshot
+    frozen before the check named them gets the same name as chat shows now (the check writes
+    the title into the material, bot.linkcheck.fill_titles); a link without a fetched title is
+    named by its host and path (Material.name)."""
+    nameless = [m.url for a in assignments.values() for m in a.materials if m.url and not m.title]
+    if not nameless:
+        return {}
+    states = rt.store.link_states(nameless)
+    return {u: s["title"] for u, s in states.items() if s.get("title")}
 
 
 def actor_names(rt) -> dict[str, str]:
@@ -90,7 +117,8 @@ def department_files(
     """
     overrides = rt.store.star_overrides() if stars is None else stars
     starred = starred_ids(rt.catalog, overrides)
-    rows = catalog_rows(rt.catalog, assignments, actor_names(rt), starred)
+    titles = page_titles(rt, assignments)
+    rows = catalog_rows(rt.catalog, assignments, actor_names(rt), starred, titles)
     campaign, tz = rt.catalog.campaign, rt.settings.tz
     return [
         (
@@ -303,6 +331,13 @@ def mail_submission(rt, now: datetime, department: str, version: int) -> dict:
         "system:mail",
         "submission_mailed",
     )
+    # 报送 told the department the mail was on its way; now it is out, and they are told so
+    local = rt.calendar.local_now(now).strftime("%Y-%m-%d %H:%M")
+    told = Notice(
+        f"📮 {department}第{version}版报送材料已于 {local} 通过邮件发送至 {msg['To']}，无需再自行发送。",
+        department,
+    )
+    rt.store.add_notices_once([(f"mailed:{department}:{version}", told)])
     return {"mailed_to": msg["To"]}
 
 

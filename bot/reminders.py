@@ -173,7 +173,7 @@ def compose_reminder(
         lines.append(f"**{len(dead)} 个链接无法打开，请核对：**")
         for ind_id, m, state in dead:
             why = texts.link_problem(state)
-            title = texts.shorten(m.title or m.url, 40)
+            title = texts.shorten(m.name, 40)
             lines.append(f"- 第{ind_id}项 {link(title, m.url)}：{why}")
     if open_items:
         lines.append("提交材料：提交 编号 网址 名称；材料齐全后发送：完成 编号。")

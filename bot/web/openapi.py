@@ -204,6 +204,10 @@ def build_document(rt: Runtime) -> dict:
         "Material": _obj(
             {
                 "title": STR,
+                "name": {
+                    **STR,
+                    "description": "显示名称：title，未命名的链接为网址的域名和路径（与导出文件一致）",
+                },
                 "url": STR,
                 "kind": {"type": "string", "enum": ["link", "paper"]},
                 "clickable": {**BOOL, "description": "true only for http(s) links"},

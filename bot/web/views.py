@@ -301,6 +301,7 @@ def material_dict(
     state = links.get(m.url) if m.url and not hidden else None
     return {
         "title": SECRET_LABEL if hidden else m.title,
+        "name": SECRET_LABEL if hidden else m.name,
         "url": "" if hidden else m.url,
         "kind": "paper" if hidden else ("link" if m.url else "paper"),
         "clickable": False if hidden else is_web_url(m.url),

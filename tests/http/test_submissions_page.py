@@ -45,7 +45,7 @@ def submit(rt, user: str, department: str, paper: str = "2019年台账") -> str:
     if department != SFJ:
         assert f"已绑定到**{department}**" in say(rt, user, f"绑定 {department}")
     assert "纸质" in say(rt, user, f"纸质 {any_indicator(rt, department)} {paper}")
-    reply = say(rt, user, "报送")
+    reply = say(rt, user, "报送 确认")
     assert reply.startswith(f"**已报送{department}资料目录第 "), reply
     return reply
 
@@ -91,7 +91,7 @@ def test_overview_shows_the_latest_submission_per_department(admin_client, web_r
     submit(web_rt, "zhangsan", SFJ)
     assert overview() == (f"1 / {departments}", "第1版 · 2020-08-14 10:00", "未报送")
     clock.set(2020, 8, 14, 3, 30)
-    say(web_rt, "zhangsan", "报送")
+    say(web_rt, "zhangsan", "报送 确认")
     assert overview() == (f"1 / {departments}", "第2版 · 2020-08-14 11:30", "未报送")
     html = admin_client.get("/admin").get_data(as_text=True)
     assert "已报送" in html and "个部门" in html
@@ -115,7 +115,7 @@ def test_submissions_page_lists_versions_files_and_the_unsubmitted(
     submit(web_rt, "mz1", MZJ)
     clock.set(2020, 8, 14, 3, 0)
     say(web_rt, "zhangsan", f"纸质 {lead_indicator(web_rt, SFJ)} 2020年台账")
-    say(web_rt, "wangwu", "报送")
+    say(web_rt, "wangwu", "报送 确认")
 
     # before the build job has run: listed, files still being made
     html = admin_client.get("/admin/submissions").get_data(as_text=True)
@@ -220,7 +220,7 @@ def test_api_lists_submissions(web_client, web_rt, clock):
 
     submit(web_rt, "zhangsan", SFJ)
     clock.set(2020, 8, 14, 2, 5)
-    say(web_rt, "zhangsan", "报送")
+    say(web_rt, "zhangsan", "报送 确认")
     work(web_rt)
     got = web_client.get("/api/v1/submissions", headers=AUTH).json
     assert got["submitted_count"] == 1 and SFJ not in got["not_submitted"]
