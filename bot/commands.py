@@ -253,16 +253,17 @@ class ChoiceParam:
 
 
 @dataclass(frozen=True)
-class ConfirmParam:
-    """An optional word that confirms ("确认"): True when given; any other word is left for the
-    usual "text left over" answer, so nothing runs on a typo."""
+class WordParam:
+    """An optional keyword ("报送 确认", "导出 案卷"): the word when given, else "" with the
+    text left for the parameters after it (or for the usual "text left over" answer, so
+    nothing runs on a typo)."""
 
-    name: str = "confirmed"
-    words: tuple[str, ...] = ("确认", "确定")
+    name: str
+    words: tuple[str, ...]
 
-    def parse(self, rest: Rest, catalog: Catalog) -> tuple[bool, Rest]:
+    def parse(self, rest: Rest, catalog: Catalog) -> tuple[str, Rest]:
         tok, after = split_token(rest)
-        return (True, after) if tok in self.words else (False, rest)
+        return (tok, after) if tok in self.words else ("", rest)
 
 
 @dataclass(frozen=True)

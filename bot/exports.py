@@ -14,6 +14,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 
+from bot import binder
 from bot.config import SmtpConfig
 from bot.messages import Notice
 from bot.progress import Assignment, starred_ids
@@ -182,6 +183,65 @@ def export_district(rt, now: datetime, request_id: str) -> dict:
     )
     queued = rt.store.add_notices_once([(f"export:{request_id}", Notice(text, ""))])
     return {"queued": queued, "tokens": [token]}
+
+
+# --- the September inspection ----------------------------------------------------------------
+
+
+def export_binder(
+    rt, now: datetime, department: str, request_id: str, to_office: bool = False
+) -> dict:
+    """A department's binder pack for the on-site inspection (Word, and PDF when a CJK font is
+    there), stored for a week and linked to the department (or the office)."""
+    if department not in rt.org.departments:
+        return {"queued": 0, "reason": f"unknown department {department!r}"}
+    assignments = rt.store.department_assignments(department)
+    starred = starred_ids(rt.catalog, rt.store.star_overrides())
+    rows = catalog_rows(rt.catalog, assignments, {}, starred, page_titles(rt, assignments))
+    font = binder.pdf_font(rt.settings.pdf_font)
+    stamp = _stamp(rt, now)
+    stored = []
+    for _, data, ext in binder.binder_files(
+        rt.catalog.campaign, department, rows, now, tz=rt.settings.tz, font=font
+    ):
+        name = f"{department}_查验案卷包_{stamp}.{ext}"
+        stored.append(
+            (name, rt.store.put_export(name, data, EXPORT_TTL, department=department, kind=ext))
+        )
+    text = "\n".join(
+        [
+            f"**📎 {department}实地查验案卷包已生成**（封面、按指标的目录、纸质材料卷册页码、链接二维码）",
+            *_links_text(rt, stored),
+            "链接 7 天内有效。" + ("" if font else binder.NO_PDF),
+        ]
+    )
+    target = "" if to_office else department
+    queued = rt.store.add_notices_once([(f"export:{request_id}", Notice(text, target))])
+    return {"queued": queued, "tokens": [t for _, t in stored], "pdf": bool(font)}
+
+
+def export_checklist(rt, now: datetime, request_id: str) -> dict:
+    """The inspection team's district checklist by indicator, linked to the office's chat."""
+    departments = rt.assigned_departments()
+    assignments = rt.store.assignments_of(departments)
+    font = binder.pdf_font(rt.settings.pdf_font)
+    stamp = _stamp(rt, now)
+    stored = []
+    for _, data, ext in binder.checklist_files(
+        rt.catalog.campaign, rt.catalog, departments, assignments, now, tz=rt.settings.tz,
+        font=font,
+    ):  # fmt: skip
+        name = f"全区实地查验清单_{stamp}.{ext}"
+        stored.append((name, rt.store.put_export(name, data, EXPORT_TTL, kind=ext)))
+    text = "\n".join(
+        [
+            "**📎 全区实地查验清单已生成**（按指标列出各单位材料和存放位置，供查验组使用）",
+            *_links_text(rt, stored),
+            "链接 7 天内有效。" + ("" if font else binder.NO_PDF),
+        ]
+    )
+    queued = rt.store.add_notices_once([(f"export:{request_id}", Notice(text, ""))])
+    return {"queued": queued, "tokens": [t for _, t in stored], "pdf": bool(font)}
 
 
 # --- submissions ------------------------------------------------------------------------------

@@ -4,15 +4,15 @@ While items are still open, 报送 first shows how complete the catalogue is and
 「报送 确认」: a submission goes to the office's mailbox and cannot be taken back."""
 
 from bot import texts
-from bot.commands import ConfirmParam, Context, UserError, command
+from bot.commands import Context, UserError, WordParam, command
 from bot.messages import Notice, Reply
 from bot.schedule import job_id
 
 CONFIRM = "报送 确认"
 
 
-@command("报送", ConfirmParam(), aliases=("提交目录",), preload="all")
-def submit_catalog(ctx: Context, confirmed: bool) -> Reply:
+@command("报送", WordParam("confirmed", ("确认", "确定")), aliases=("提交目录",), preload="all")
+def submit_catalog(ctx: Context, confirmed: str) -> Reply:
     """报送：正式报送本部门资料目录和报送材料说明（生成带版本号和时间的定稿）
     还有未完成的指标时先显示完成情况，回复「报送 确认」后才报送。
     每次报送生成新版本，依法治区办以最新版本为准；配置了邮箱时同时发送至指定邮箱。"""

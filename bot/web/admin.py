@@ -537,12 +537,14 @@ def build_export():
     scope = request.form.get("scope", "")
     if scope == "district":
         flash(run_command("导出 全区"), "info")
-    elif scope == "department":
+    elif scope == "checklist":
+        flash(run_command("导出 查验清单"), "info")
+    elif scope in ("department", "binder"):
         department = request.form.get("department", "")
         if department not in rt.org.departments:
             flash("请选择部门。", "error")
         else:
-            flash(run_command(f"导出 {department}"), "info")
+            flash(run_command(f"导出 {'案卷 ' if scope == 'binder' else ''}{department}"), "info")
     else:
         abort(400, description="未知的导出类型。")
     return redirect(url_for("admin.exports"))
