@@ -50,6 +50,7 @@ from bot.reports import (
     _clean,
     _east_asian_font,
     _sorted_rows,
+    _styled_run,
     _to_local,
     has_content,
     is_web_url,
@@ -263,14 +264,6 @@ _HEADING_FONT = "黑体"
 _SIZES = {"title": 22, "subtitle": 16, "heading": 14, "para": 12, "small": 10.5}
 
 
-def _run(paragraph, text: str, size: float, font: str = _FONT, bold: bool = False):
-    run = paragraph.add_run(_clean(text))
-    run.font.size = Pt(size)
-    run.font.bold = bold
-    _east_asian_font(run._element, font)
-    return run
-
-
 def to_docx(blocks: Iterable[Block], landscape: bool = False) -> bytes:
     doc = Document()
     section = doc.sections[0]
@@ -296,7 +289,7 @@ def to_docx(blocks: Iterable[Block], landscape: bool = False) -> bytes:
                 p.paragraph_format.keep_with_next = True
                 p.paragraph_format.space_before = Pt(10)
             font = _HEADING_FONT if b.kind in ("title", "heading") else _FONT
-            _run(p, b.text, _SIZES[b.kind], font, bold=b.kind == "title")
+            _styled_run(p, b.text, size=_SIZES[b.kind], font=font, bold=b.kind == "title")
     out = io.BytesIO()
     doc.save(out)
     return out.getvalue()
@@ -307,7 +300,7 @@ def _docx_table(doc, b: Block, scale: float) -> None:
     table.style = "Table Grid"
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
     for cell, name in zip(table.rows[0].cells, b.header, strict=True):
-        _run(cell.paragraphs[0], name, 10.5, _HEADING_FONT, bold=True)
+        _styled_run(cell.paragraphs[0], name, size=10.5, font=_HEADING_FONT, bold=True)
     _repeat_header(table.rows[0])
     for values in b.rows:
         cells = table.add_row().cells
@@ -315,9 +308,9 @@ def _docx_table(doc, b: Block, scale: float) -> None:
             p = cell.paragraphs[0]
             if isinstance(value, QR):
                 p.add_run().add_picture(io.BytesIO(qr_png(value.url)), width=Mm(24))
-                _run(cell.add_paragraph(), value.url, 7)
+                _styled_run(cell.add_paragraph(), value.url, size=7)
             else:
-                _run(p, value, 10.5)
+                _styled_run(p, value, size=10.5)
     for row in table.rows:
         for cell, width in zip(row.cells, b.widths, strict=True):
             cell.width = Mm(width * scale)
