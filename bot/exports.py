@@ -266,8 +266,15 @@ def build_submission(rt, now: datetime, department: str, version: int) -> dict:
             tokens[kind] = rt.store.put_export(name, data, KEEP, department=department, kind=kind)
             tokens[kind + "_name"] = name
         mail = "pending" if rt.settings.smtp_url else "not_configured"
+        # how complete the frozen catalogue was, for the office's page (issue 16 item 5)
+        chores = [a for i, a in sub["assignments"].items() if i in rt.catalog.regular_ids]
+        done_count = sum(1 for a in chores if a.is_complete)
         rt.store.update_submission_files(
-            department, version, {**tokens, "mail": mail}, "system:submission", "submission_files"
+            department,
+            version,
+            {**tokens, "mail": mail, "done": done_count, "total": len(chores)},
+            "system:submission",
+            "submission_files",
         )
     names = [
         (tokens.get("xlsx_name") or done.get("xlsx_name", "资料目录.xlsx"), tokens["xlsx"]),

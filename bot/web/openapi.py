@@ -157,6 +157,10 @@ def build_document(rt: Runtime) -> dict:
                 "version": {"type": "integer", "minimum": 1},
                 "at": {**STR, "description": "报送时间（UTC）"},
                 "actor": {**STR, "description": "报送人（平台:用户）"},
+                "completeness": {
+                    **STR,
+                    "description": "定稿时的完成情况，如「已完成 12/71 项」；定稿文件生成前为空",
+                },
                 "files": {
                     **_list(_ref("SubmissionFile")),
                     "description": "定稿文件；生成前为空",

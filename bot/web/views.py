@@ -505,8 +505,11 @@ def submission_dict(rt: Runtime, department: str, s: dict) -> dict:
         if s.get(kind)
     ]
     mail = s.get("mail") or None
+    total = s.get("total")
     return {
         "version": version,
+        # how complete the frozen catalogue was ("" until its files are built)
+        "completeness": f"已完成 {s.get('done', 0)}/{total} 项" if total is not None else "",
         "at": s.get("at", ""),
         "actor": s.get("actor", ""),
         "files": files,

@@ -101,6 +101,22 @@ def test_overview_shows_the_latest_submission_per_department(admin_client, web_r
 # --- /admin/submissions ----------------------------------------------------------------------
 
 
+def test_each_version_shows_how_complete_it_was(admin_client, web_rt):
+    """Issue 16 item 5: the office sees each version's completeness next to its badge."""
+    chores = [i for (i, d) in web_rt.assignments if d == SFJ and i in web_rt.catalog.regular_ids]
+    submit(web_rt, "zhangsan", SFJ)
+    work(web_rt)
+    ind = any_indicator(web_rt, SFJ)
+    assert "已标记完成" in say(web_rt, "zhangsan", f"完成 {ind}")
+    say(web_rt, "zhangsan", "报送 确认")
+    work(web_rt)
+    section = section_of(admin_client.get("/admin/submissions").get_data(as_text=True), SFJ)
+    head = re.sub(r"<[^>]+>", "", section.split("</h2>")[0])
+    assert f"已报送第2版 已完成 1/{len(chores)} 项" in " ".join(head.split())
+    assert f"已完成 0/{len(chores)} 项" in version_row(section, 1)
+    assert f"已完成 1/{len(chores)} 项" in version_row(section, 2)
+
+
 def test_submissions_page_needs_login(web_client):
     resp = web_client.get("/admin/submissions")
     assert resp.status_code == 302
