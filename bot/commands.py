@@ -310,6 +310,20 @@ class ChoiceParam:
 
 
 @dataclass(frozen=True)
+class WordParam:
+    """An optional keyword ("报送 确认", "导出 案卷"): the word when given, else "" with the
+    text left for the parameters after it (or for the usual "text left over" answer, so
+    nothing runs on a typo)."""
+
+    name: str
+    words: tuple[str, ...]
+
+    def parse(self, rest: Rest, catalog: Catalog) -> tuple[str, Rest]:
+        tok, after = split_token(rest)
+        return (tok, after) if tok in self.words else ("", rest)
+
+
+@dataclass(frozen=True)
 class TextParam:
     """The rest of the message exactly as typed: full-width punctuation and line breaks kept,
     only the separators before it and the spaces around it left out."""

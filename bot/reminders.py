@@ -170,7 +170,7 @@ def compose_reminder(
         lines.append(f"**{len(dead)} 个链接无法打开，请核对：**")
         for ind_id, m, state in dead[:MAX_LISTED]:
             why = texts.link_problem(state)
-            title = texts.shorten(m.title or m.url, 20)
+            title = texts.shorten(m.name, 20)
             lines.append(f"- 第{ind_id}项 {link(title, m.url)}：{why}")
         if len(dead) > MAX_LISTED:
             rest = dead[MAX_LISTED:]

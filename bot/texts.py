@@ -187,7 +187,7 @@ def material_line(i: int, m: Material, ind: Indicator | None = None) -> str:
         what = f"「{quoted(m.title)}」" if m.title else ""
         return f"{i}. 🔒{what}（涉密，现场查阅{place}）"
     if m.url:
-        return f"{i}. {link(m.title, m.url)}"
+        return f"{i}. {link(m.name, m.url)}"
     place = f"，存放：{quoted(m.location)}" if m.location else "，未写存放位置"
     return f"{i}. {inert(m.title)}（纸质{place}）"
 

@@ -18,6 +18,6 @@ def delete(ctx: Context, ind, number: int) -> Reply:
     ctx.apply(a, raw, edit)
     gone, after = a.materials[number - 1], edit.after
     return Reply(
-        f"已删除第{ind.id}项的材料「{texts.quoted(gone.title or gone.url)}」，剩余 {len(after.materials)} 份"
+        f"已删除第{ind.id}项的材料「{texts.quoted(gone.name)}」，剩余 {len(after.materials)} 份"
         f"（{after.status.label}）。如删错了，发送「撤销 {ind.id}」。{texts.review_again(a, after)}"
     )

@@ -534,13 +534,21 @@ def build_export():
     minute = rt.calendar.local_now(rt.store.clock()).strftime("%Y%m%d%H%M")
     if scope == "district":
         flash(request_district_export(enqueue, minute, now_iso), "info")
-    elif scope == "department":
+    elif scope == "checklist":
+        flash(request_district_export(enqueue, minute, now_iso, checklist=True), "info")
+    elif scope in ("department", "binder"):
         department = request.form.get("department", "")
         if department not in rt.org.departments:
             flash("请选择部门。", "error")
         else:
             said = request_department_export(
-                enqueue, department, minute, now_iso, to_office=True, where="依法治区办群"
+                enqueue,
+                department,
+                minute,
+                now_iso,
+                to_office=True,
+                where="依法治区办群",
+                binder=scope == "binder",
             )
             flash(said, "info")
     else:

@@ -149,6 +149,7 @@ class Submission(Model):
     version: int = Field(ge=1)
     at: str = described("报送时间（UTC）")
     actor: str = described("报送人（平台:用户）")
+    completeness: str = described("定稿时的完成情况，如「已完成 12/71 项」；定稿文件生成前为空")
     files: list[SubmissionFile] = described("定稿文件；生成前为空")
     mail: MailValue | None = described("邮件状态；定稿文件生成前为 null")
     mail_label: str
@@ -198,6 +199,7 @@ class LinkState(Model):
 
 class Material(Model):
     title: str
+    name: str = described("显示名称：title，未命名的链接为网址的域名和路径（与导出文件一致）")
     url: str
     kind: Literal["link", "paper"]
     clickable: bool = described("true only for http(s) links")

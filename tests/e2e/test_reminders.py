@@ -45,7 +45,7 @@ def by_department(items):
 def submit(rt, department: str) -> None:
     """The department sends its catalogue (报送) as a bound member would."""
     bind(rt, f"u-{department}", department)
-    assert "已报送" in say(rt, f"u-{department}", "报送")
+    assert "已报送" in say(rt, f"u-{department}", "报送 确认")
 
 
 def test_every_open_department_gets_one_reminder_and_a_complete_one_none(rt, clock):
@@ -127,7 +127,7 @@ def test_after_the_deadline_office_digest_and_lead_units_get_their_laggards(rt, 
     set_status(rt, 1, "民政局", Status.IN_PROGRESS, explanation="正在整理")
     bind(rt, "sfj", "司法局")
     assert say(rt, "sfj", "说明 12 已整理2019年以来的执法清单。").startswith("已")
-    assert "第 1 版" in say(rt, "sfj", "报送")
+    assert "第 1 版" in say(rt, "sfj", "报送 确认")
     work(rt)
     clock.now = local(2020, 8, 21, 9, 0)  # Friday after 19 August: 2 working days over
     rt.services["enqueue"]("bot.jobs.send_escalations", slot="d21", now_iso=clock.now.isoformat())
