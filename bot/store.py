@@ -201,6 +201,9 @@ class Keys:
     def drain_pending(self) -> str:  # set while a drain of the outbox is queued
         return self._k("dlv", "drain")
 
+    def remind_cooldown(self, department: str) -> str:  # the office's last 催办 (ISO), with TTL
+        return self._k("remind-cooldown", department)
+
     def token_cache(self, name: str) -> str:  # an access token, expiring before the platform's
         return self._k("dlv", "token", name)
 
@@ -981,6 +984,72 @@ class RedisStore:
         # a full page or a scan cut short: there may be more (an empty next page ends the walk)
         return out, cursor
 
+    def audit_activity(self, batch: int = 5000) -> list[tuple[str, str, str, int | None, str, str]]:
+        """The whole log, oldest first, as (at, actor, action, indicator, department) with the
+        status after the change ("" if none): what the cockpit replays (burn-up, last activity).
+        The status is taken from the stored assignment JSON without decoding its materials."""
+        out = []
+        cursor = "-"
+        while True:
+            rows = self.r.xrange(self.keys.audit, min=cursor, max="+", count=batch)
+            if not rows:
+                return out
+            for _, f in rows:
+                after = _s(f.get(b"after", b""))
+                m = _STATUS_IN_JSON.search(after) if after.startswith("{") else None
+                ind = _s(f.get(b"indicator", b""))
+                out.append(
+                    (
+                        _s(f.get(b"at", b"")),
+                        _s(f.get(b"actor", b"")),
+                        _s(f.get(b"action", b"")),
+                        int(ind) if ind.isdigit() else None,
+                        _s(f.get(b"department", b"")),
+                        m.group(1) if m else "",
+                    )
+                )
+            if len(rows) < batch:
+                return out
+            cursor = "(" + _s(rows[-1][0])
+
+    # --- 催办 cool-down (handlers/remind.py; the admin's button goes through it) -------------
+
+    def claim_reminds(self, departments: Iterable[str], at: str, rest_s: int) -> list[str]:
+        """Start the cool-down of each department not already resting; the ones claimed. The
+        rest is measured on the store's clock (the demo's and the tests' too); one script per
+        department: two offices pressing at once push each department once."""
+        depts = list(departments)
+        if rest_s <= 0:
+            return depts
+        now_ms = int(self.clock().timestamp() * 1000)
+        claim = self._script(_CLAIM_REST)
+        pipe = self.r.pipeline(transaction=False)
+        for d in depts:
+            claim(
+                keys=[self.keys.remind_cooldown(d)],
+                args=[now_ms, now_ms + rest_s * 1000, at, rest_s],
+                client=pipe,
+            )
+        return [d for d, ok in zip(depts, pipe.execute(), strict=True) if ok]
+
+    def release_reminds(self, departments: Iterable[str], at: str) -> None:
+        """Undo claim_reminds when the push could not be queued (only our own claims)."""
+        release = self._script(_RELEASE_REST)
+        for d in departments:
+            release(keys=[self.keys.remind_cooldown(d)], args=[at])
+
+    def remind_cooldowns(self, departments: Iterable[str]) -> dict[str, tuple[str, int]]:
+        """department -> (when it was last reminded, seconds of rest left) for those resting."""
+        depts = list(departments)
+        vals = self.r.mget([self.keys.remind_cooldown(d) for d in depts]) if depts else []
+        now_ms = int(self.clock().timestamp() * 1000)
+        out = {}
+        for d, v in zip(depts, vals, strict=True):
+            until, _, at = _s(v).partition("|")
+            if until.isdigit() and int(until) > now_ms:
+                out[d] = (at, -(-(int(until) - now_ms) // 1000))
+        return out
+
     def outbox_latest(self, count: int = 200) -> list[tuple[str, Notice, str]]:
         """The newest `count` outbox entries, newest first (same shape as `outbox`)."""
         out = []
@@ -1586,6 +1655,27 @@ def _audit_entry(eid, fields) -> AuditEntry:
 
 
 # --- scripts of the background jobs (issue 4) ------------------------------------------------
+
+_STATUS_IN_JSON = re.compile(r'"status":"([a-z_]+)"')  # first one: the assignment's own
+
+_CLAIM_REST = """
+-- KEYS: a department's 催办 rest; ARGV: now ms, until ms, at (ISO), expiry s.
+-- The value is "until|at"; a rest still running refuses the claim.
+local v = redis.call('GET', KEYS[1])
+if v then
+  local u = tonumber(string.match(v, '^(%d+)|'))
+  if u and u > tonumber(ARGV[1]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[2] .. '|' .. ARGV[3], 'EX', ARGV[4])
+return 1
+"""
+
+_RELEASE_REST = """
+-- KEYS: a department's 催办 rest; ARGV: at. Delete it only if that claim still holds it.
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, -string.len(ARGV[1])) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 

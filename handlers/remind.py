@@ -1,4 +1,10 @@
-"""催办: the office pushes reminders now, to one department or to every one with open items."""
+"""催办: the office pushes reminders now, to one department or to every one with open items.
+
+Each department then rests for DUBAN_REMIND_COOLDOWN_MIN minutes (chat and the admin's button
+share it): a group is not woken twice in a row because two people in the office pressed.
+"""
+
+import datetime as dt
 
 from bot import texts
 from bot.commands import Context, TokenParam, UserError, command
@@ -27,15 +33,50 @@ def remind(ctx: Context, department: str) -> Reply:
     targets = [dept] if dept else sorted(open_count)
     if not targets:
         return Reply("所有部门的事项均已完成，无需催办。")
+    settings = ctx.services.get("settings")
+    rest_min = settings.remind_cooldown_min if settings else DEFAULT_COOLDOWN_MIN
+    at = ctx.now_iso()
+    claimed = ctx.store.claim_reminds(targets, at, rest_min * 60)
+    if not claimed:
+        raise UserError(_resting(ctx, dept, rest_min))
     minute = (cal.local_now(ctx.now) if cal else ctx.now).strftime("%Y-%m-%d-%H%M")
-    ctx.services["enqueue"](
-        "bot.jobs.send_reminders",
-        job_id=job_id("remind-now", dept or "all", minute),
-        slot=f"now-{minute}",
-        department=dept,
-        now_iso=ctx.now_iso(),
-    )
+    some = not dept and len(claimed) < len(targets)
+    try:
+        ctx.services["enqueue"](
+            "bot.jobs.send_reminders",
+            job_id=job_id("remind-now", dept or ("some" if some else "all"), minute),
+            slot=f"now-{minute}",
+            department=dept,
+            departments=claimed if some else None,
+            now_iso=at,
+        )
+    except Exception:
+        ctx.store.release_reminds(claimed, at)  # nothing was sent: the cool-down must not hold
+        raise
     if dept:
-        return Reply(f"已安排向{dept}推送催办提醒（未完成 {open_count[dept]} 项），稍后送达。")
-    items = sum(open_count.values())
-    return Reply(f"已安排向 {len(targets)} 个部门推送催办提醒（共 {items} 项未完成），稍后送达。")
+        return Reply(
+            f"已安排向{dept}推送催办提醒（未完成 {open_count[dept]} 项），稍后送达。"
+            f"{rest_min} 分钟内不再重复催办该部门。"
+        )
+    items = sum(open_count[d] for d in claimed)
+    skipped = len(targets) - len(claimed)
+    rest = f"另有 {skipped} 个部门 {rest_min} 分钟内刚催办过，本次跳过。" if skipped else ""
+    return Reply(
+        f"已安排向 {len(claimed)} 个部门推送催办提醒（共 {items} 项未完成），稍后送达。{rest}"
+    )
+
+
+DEFAULT_COOLDOWN_MIN = 60
+
+
+def _resting(ctx: Context, dept: str, rest_min: int) -> str:
+    """Why nothing was pushed: every target was reminded within the cool-down."""
+    if not dept:
+        return f"所有未完成的部门都在 {rest_min} 分钟内催办过，请稍后再试。"
+    last = ctx.store.remind_cooldowns([dept]).get(dept)
+    if last is None:  # its cool-down ended between the two reads: simply try again
+        return f"{dept}刚刚催办过，请稍后再试。"
+    when, left = last
+    local = dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
+    hhmm = (ctx.calendar.local_now(local) if ctx.calendar else local).strftime("%H:%M")
+    return f"{dept}已于 {hhmm} 催办过，为免频繁打扰，请 {-(-left // 60)} 分钟后再催办。"

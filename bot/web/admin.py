@@ -36,7 +36,7 @@ from bot.progress import STATUS_LABELS, Status
 from bot.queue import all_queues
 from bot.review import approval_doubt
 from bot.schedule import job_id
-from bot.web import views
+from bot.web import cockpit, views
 from bot.web.common import (
     check_csrf,
     client_address,
@@ -193,15 +193,30 @@ def overview():
     return render_template(
         "overview.html",
         ov=views.overview(rt),
+        cp=cockpit.cockpit(rt),
         progress=views.department_progress(rt),
         departments=list(rt.org.departments),
         ranking_rule=texts.RANKING_RULE,
     )
 
 
+@bp.get("/admin/departments/<name>")
+def department(name: str):
+    """One department: standing, liaisons and chats, items by status, 报送, activity, 催办."""
+    rt = runtime()
+    if name not in rt.assigned_departments():
+        abort(404, description=f"没有找到部门「{name}」，请从总览的部门列表中选择。")
+    return render_template(
+        "department.html",
+        d=cockpit.department(rt, name, rt.settings.remind_cooldown_min * 60),
+        who=views.person_namer(rt),
+    )
+
+
 @bp.get("/admin/matrix")
 def matrix():
     rt = runtime()
+    focus = request.args.get("focus", "")
     f = {
         "level1": request.args.get("level1", ""),
         "lead": request.args.get("lead", ""),
@@ -216,6 +231,7 @@ def matrix():
         f=f,
         level1s=views.level1_groups(rt),
         leads=views.lead_departments(rt),
+        focus=focus if focus in rt.org.departments else "",
     )
 
 

@@ -441,6 +441,7 @@ def matrix(
             rows.append({"department": dept, "cells": cells})
     return {
         "indicators": [{"id": i, "star": i in stars} for i in inds],
+        "starred": stars,
         "rows": rows,
         "overdue_active": late,
     }
