@@ -123,6 +123,8 @@ def behind(rt: Runtime, s: Scan | None = None) -> dict:
     unreachable = set() if rt.settings.demo else set(views.unreachable_departments(rt))
     submitted = set(rt.store.latest_submissions())
     nxt = next_deadline(rt)
+    # the pace to keep is counted to the last deadline: everything is due complete by then
+    final = next((d for d in reversed(views.deadlines(rt)) if not d["passed"]), None)
     dead = _dead_links(rt, depts)
     start = rt.catalog.campaign.issued_on
     lags = [
@@ -156,11 +158,11 @@ def behind(rt: Runtime, s: Scan | None = None) -> dict:
             "idle_days": r.lag.idle_days,
             "liaisons": r.lag.liaisons,
             "bound": r.lag.bound,
-            "per_workday": _per_workday(r.lag.open_count, nxt),
+            "per_workday": _per_workday(r.lag.open_count, final),
         }
         for r in rank_behind(lags)
     ]
-    return {"rows": rows, "next": nxt, "rule": LAG_RULE}
+    return {"rows": rows, "next": nxt, "final": final, "rule": LAG_RULE}
 
 
 def _per_workday(open_count: int, nxt: dict | None) -> str:
@@ -272,6 +274,7 @@ def department(rt: Runtime, name: str, cooldown_s: int) -> dict:
         "row": row,
         "of": len(b["rows"]),
         "next": b["next"],
+        "final": b["final"],
         "rule": b["rule"],
         "people": people(rt, name),
         "chats": chats(rt, name),

@@ -71,6 +71,6 @@
     }
   }
   var focused = document.querySelector(".mlist .mrow.focus");
-  if (focused && window.getComputedStyle(list).display !== "none") focused.scrollIntoView({ block: "center" });
+  if (focused && window.getComputedStyle(list).display !== "none") focused.scrollIntoView({ block: "start" });
   else if ((focused = document.querySelector("#matrix tr.focus"))) focused.scrollIntoView({ block: "center" });
 })();
