@@ -646,6 +646,21 @@ class RedisStore:
                 out[(ind, d)] = Assignment.from_json(ind, d, v)
         return out
 
+    def material_urls(self, wanted: dict[str, list[int]]) -> dict[str, list[str]]:
+        """department -> the link URLs of the given assignments, read from the stored JSON
+        without decoding the rest of it (the cockpit counts dead links on every page view)."""
+        depts = [d for d, ids in wanted.items() if ids]
+        pipe = self.r.pipeline(transaction=False)
+        for d in depts:
+            pipe.hmget(self.keys.dept(d), [str(i) for i in wanted[d]])
+        out: dict[str, list[str]] = {}
+        for d, values in zip(depts, pipe.execute() if depts else [], strict=True):
+            urls = out.setdefault(d, [])
+            for v in values:
+                for u in _URL_IN_JSON.findall(_s(v)) if v else ():
+                    urls.append(json.loads(f'"{u}"') if "\\" in u else u)
+        return out
+
     def statuses(self) -> dict[tuple[int, str], tuple[Role, Status]]:
         return _parse_statuses(self.r.hgetall(self.keys.statuses))
 
@@ -984,16 +999,21 @@ class RedisStore:
         # a full page or a scan cut short: there may be more (an empty next page ends the walk)
         return out, cursor
 
-    def audit_activity(self, batch: int = 5000) -> list[tuple[str, str, str, int | None, str, str]]:
-        """The whole log, oldest first, as (at, actor, action, indicator, department) with the
-        status after the change ("" if none): what the cockpit replays (burn-up, last activity).
+    def audit_activity(
+        self, after_id: str = "", batch: int = 5000
+    ) -> tuple[list[tuple[str, str, str, int | None, str, str]], str]:
+        """The log after `after_id` ("" = all), oldest first, as (at, actor, action, indicator,
+        department, status after the change or ""), and the id of the last entry read: what the
+        cockpit replays (burn-up, last activity), reading only what is new since its last look.
         The status is taken from the stored assignment JSON without decoding its materials."""
         out = []
-        cursor = "-"
+        cursor = f"({after_id}" if after_id else "-"
+        last = after_id
         while True:
             rows = self.r.xrange(self.keys.audit, min=cursor, max="+", count=batch)
             if not rows:
-                return out
+                return out, last
+            last = _s(rows[-1][0])
             for _, f in rows:
                 after = _s(f.get(b"after", b""))
                 m = _STATUS_IN_JSON.search(after) if after.startswith("{") else None
@@ -1009,8 +1029,8 @@ class RedisStore:
                     )
                 )
             if len(rows) < batch:
-                return out
-            cursor = "(" + _s(rows[-1][0])
+                return out, last
+            cursor = f"({last}"
 
     # --- 催办 cool-down (handlers/remind.py; the admin's button goes through it) -------------
 
@@ -1656,6 +1676,9 @@ def _audit_entry(eid, fields) -> AuditEntry:
 
 # --- scripts of the background jobs (issue 4) ------------------------------------------------
 
+# A material's link in an assignment's JSON; a quote inside any text is escaped (\\"), so
+# nothing people wrote can look like this.
+_URL_IN_JSON = re.compile(r'"url":"((?:[^"\\]|\\.)+)"')
 _STATUS_IN_JSON = re.compile(r'"status":"([a-z_]+)"')  # first one: the assignment's own
 
 _CLAIM_REST = """

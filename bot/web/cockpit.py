@@ -4,7 +4,8 @@ department page. One scan of the audit log serves the burn-up and the last-activ
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from bot import burnup
 from bot.delivery import route_for
@@ -38,22 +39,43 @@ RECENT = 20  # activity entries on a department page
 
 @dataclass
 class Scan:
-    changes: list[tuple[dt.date, int, str, bool]]
-    last_active: dict[str, dt.date]
+    """The log as the cockpit needs it, kept per process and extended with what is new (the log
+    is append-only), so a page view reads only the entries since the last one."""
+
+    changes: list[tuple[dt.date, int, str, bool]] = field(default_factory=list)
+    last_active: dict[str, dt.date] = field(default_factory=dict)
+    last_id: str = ""
+    count: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def scan(rt: Runtime) -> Scan:
+    s = rt.services.setdefault("cockpit_scan", Scan())
+    with s.lock:
+        if s.count and rt.store.audit_len() < s.count:  # the store was emptied: start over
+            s.changes, s.last_active, s.last_id, s.count = [], {}, "", 0
+        entries, s.last_id = rt.store.audit_activity(s.last_id)
+        s.count += len(entries)
+        _read(rt, s, entries)
+        return Scan(list(s.changes), dict(s.last_active), s.last_id, s.count)
+
+
+def _read(rt: Runtime, s: Scan, entries) -> None:
     cal = rt.calendar
-    changes, last = [], {}
-    for at, actor, action, ind, dept, status in rt.store.audit_activity():
+    days: dict[str, dt.date] = {}  # per quarter hour of UTC: every zone's offset is a multiple
+    for at, actor, action, ind, dept, status in entries:
         if not dept or not at:
             continue
-        day = cal.local_today(dt.datetime.fromisoformat(at.replace("Z", "+00:00")))
+        quarter = at[:14] + str(int(at[14:16] or 0) // 15)
+        day = days.get(quarter)
+        if day is None:
+            day = days[quarter] = cal.local_today(
+                dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
+            )
         if status and ind is not None:
-            changes.append((day, ind, dept, status in COMPLETE))
+            s.changes.append((day, ind, dept, status in COMPLETE))
         if action in OWN_ACTIONS and not actor.startswith(("system:", "web:")):
-            last[dept] = day
-    return Scan(changes, last)
+            s.last_active[dept] = day
 
 
 def weights(rt: Runtime) -> dict[tuple[int, str], int]:
@@ -74,43 +96,51 @@ def _deadline_marks(rt: Runtime) -> list[tuple[dt.date, str]]:
     return [(d.date, d.name) for d in rt.catalog.campaign.deadlines]
 
 
-def _dead_links(rt: Runtime, departments: list[str]) -> dict[str, int]:
-    found = rt.store.assignments_of(departments)
-    regular = rt.catalog.regular_ids
-    urls = {
-        (d, m.url)
-        for (i, d), a in found.items()
-        if i in regular and not a.is_complete
-        for m in a.materials
-        if m.url
+def _dead_links(rt: Runtime, open_ids: dict[str, list[int]]) -> dict[str, int]:
+    """Dead links among the materials of each department's open items."""
+    urls = rt.store.material_urls(open_ids)
+    states = rt.store.link_states(u for us in urls.values() for u in us)
+    return {
+        d: n
+        for d, us in urls.items()
+        if (n := sum(1 for u in set(us) if states.get(u, {}).get("ok") is False))
     }
-    states = rt.store.link_states(u for _, u in urls)
-    out: dict[str, int] = {}
-    for d, u in urls:
-        if states.get(u, {}).get("ok") is False:
-            out[d] = out.get(d, 0) + 1
-    return out
 
 
-def behind(rt: Runtime, s: Scan | None = None) -> dict:
+@dataclass
+class Inputs:
+    """What every cockpit view reads, once per request."""
+
+    scan: Scan
+    statuses: dict
+    weights: dict[tuple[int, str], int]
+
+
+def inputs(rt: Runtime) -> Inputs:
+    return Inputs(scan(rt), rt.store.statuses(), weights(rt))
+
+
+def behind(rt: Runtime, i: Inputs | None = None) -> dict:
     """Every department with assignments, most behind first (bot.lag), with the next deadline."""
-    s = s or scan(rt)
+    i = i or inputs(rt)
+    s, statuses = i.scan, i.statuses
     today = views.local_today(rt)
     depts = rt.assigned_departments()
-    order = {d: i for i, d in enumerate(depts)}
-    w = weights(rt)
-    statuses = rt.store.statuses()
+    order = {d: n for n, d in enumerate(depts)}
     open_w: dict[str, int] = {}
     open_n: dict[str, int] = {}
+    open_ids: dict[str, list[int]] = {}
     total_n: dict[str, int] = {}
     returned: dict[str, int] = {}
-    for key, weight in w.items():
-        _, d = key
+    for key, weight in i.weights.items():
+        ind, d = key
         total_n[d] = total_n.get(d, 0) + 1
         st = statuses.get(key, (None, Status.TODO))[1]
         if not st.is_complete:
             open_w[d] = open_w.get(d, 0) + weight
             open_n[d] = open_n.get(d, 0) + 1
+            if st is not Status.TODO:  # an item not started holds no material
+                open_ids.setdefault(d, []).append(ind)
         if st is Status.RETURNED:
             returned[d] = returned.get(d, 0) + 1
     bound: dict[str, int] = {}
@@ -125,7 +155,7 @@ def behind(rt: Runtime, s: Scan | None = None) -> dict:
     nxt = next_deadline(rt)
     # the pace to keep is counted to the last deadline: everything is due complete by then
     final = next((d for d in reversed(views.deadlines(rt)) if not d["passed"]), None)
-    dead = _dead_links(rt, depts)
+    dead = _dead_links(rt, open_ids)
     start = rt.catalog.campaign.issued_on
     lags = [
         Lag(
@@ -176,12 +206,12 @@ def _per_workday(open_count: int, nxt: dict | None) -> str:
     return f"每个工作日需完成 {per:.1f} 项" if per < 10 else f"每个工作日需完成 {round(per)} 项"
 
 
-def burnups(rt: Runtime, s: Scan | None = None) -> tuple[burnup.Series, dict[str, burnup.Series]]:
-    s = s or scan(rt)
-    current = {k: st.is_complete for k, (_, st) in rt.store.statuses().items()}
+def burnups(rt: Runtime, i: Inputs | None = None) -> tuple[burnup.Series, dict[str, burnup.Series]]:
+    i = i or inputs(rt)
+    current = {k: st.is_complete for k, (_, st) in i.statuses.items()}
     start = rt.catalog.campaign.issued_on
     today = max(views.local_today(rt), start)
-    return burnup.replay(s.changes, weights(rt), start, today, current)
+    return burnup.replay(i.scan.changes, i.weights, start, today, current)
 
 
 def chart(rt: Runtime, series: burnup.Series) -> dict:
@@ -190,9 +220,9 @@ def chart(rt: Runtime, series: burnup.Series) -> dict:
 
 def cockpit(rt: Runtime) -> dict:
     """The overview's first screen: who is behind, and the district's burn-up."""
-    s = scan(rt)
-    whole, _ = burnups(rt, s)
-    return {"behind": behind(rt, s), "burnup": chart(rt, whole)}
+    i = inputs(rt)
+    whole, _ = burnups(rt, i)
+    return {"behind": behind(rt, i), "burnup": chart(rt, whole)}
 
 
 # --- a department's page ------------------------------------------------------------------
@@ -262,9 +292,9 @@ def items_by_status(rt: Runtime, department: str) -> list[dict]:
 
 
 def department(rt: Runtime, name: str, cooldown_s: int) -> dict:
-    s = scan(rt)
-    _, per = burnups(rt, s)
-    b = behind(rt, s)
+    i = inputs(rt)
+    _, per = burnups(rt, i)
+    b = behind(rt, i)
     row = next((r for r in b["rows"] if r["department"] == name), None)
     series = per.get(name)
     history, _ = rt.store.audit_page(count=RECENT, department=name)

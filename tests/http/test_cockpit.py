@@ -23,7 +23,7 @@ def behind_rows(client) -> list[tuple[str, int, int]]:
 
 
 def say(rt, user: str, text: str, admin: bool = False) -> str:
-    n = len(rt.store.audit_activity())
+    n = rt.store.audit_len()
     msg = Incoming(
         "sandbox", user, text, mentioned=True, message_id=f"c-{n}-{text}", is_admin=admin
     )
