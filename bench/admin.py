@@ -39,14 +39,6 @@ def _commands(client: redis.Redis) -> int:
     return sum(v["calls"] for k, v in stats.items() if k not in skip)
 
 
-def _login(web, password: str) -> None:
-    """Log in through the form: a session is only valid once the store has opened it."""
-    page = web.get("/admin/login").get_data(as_text=True)
-    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
-    resp = web.post("/admin/login", data={"password": password, "csrf": token})
-    assert resp.status_code == 302, resp.status_code
-
-
 def measure_campaign(
     label: str, redis_url: str, tmp: Path, n: int | None, repeat: int, real_clock: bool
 ) -> list:
@@ -72,7 +64,11 @@ def measure_campaign(
     app = create_app(runtime=rt)
     seed(rt.store, rt.assignments)
     web = app.test_client()
-    _login(web, env["DUBAN_ADMIN_PASSWORD"])
+    # signed in as the office is (server-side sessions: a cookie alone is not enough)
+    form = web.get("/admin/login").get_data(as_text=True)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
+    resp = web.post("/admin/login", data={"password": env["DUBAN_ADMIN_PASSWORD"], "csrf": csrf})
+    assert resp.status_code == 302, ("login", resp.status_code)
     units = rt.services["units_of"]
     widest = max(units, key=lambda i: (len(units[i]), -i))  # the indicator with the most units
     k = rt.store.keys
