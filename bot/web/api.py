@@ -11,7 +11,7 @@ import re
 from flask import Blueprint, jsonify, request
 
 from bot.progress import Status
-from bot.web import views
+from bot.web import cockpit, views
 from bot.web.common import api_error, install, runtime
 from bot.web.openapi import ACTION_PATTERN, AUDIT_MAX_LIMIT, CURSOR_PATTERN, build_document
 
@@ -110,6 +110,15 @@ def overview():
 @bp.get("/departments")
 def departments():
     return jsonify({"departments": views.department_progress(runtime())})
+
+
+@bp.get("/behind")
+def behind():
+    """Who is behind, as the overview shows it (bot/web/cockpit.py)."""
+    b = cockpit.behind(runtime())
+    return jsonify(
+        {"departments": b["rows"], "next": b["next"], "final": b["final"], "rule": b["rule"]}
+    )
 
 
 @bp.get("/indicators")

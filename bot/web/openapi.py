@@ -53,21 +53,21 @@ def build_document(rt: Runtime) -> dict:
     lo, hi = rt.catalog.min_id, rt.catalog.max_id
     by_status = _obj({s: {"type": "integer", "minimum": 0} for s in statuses})
 
+    deadline = {
+        "key": STR,
+        "name": STR,
+        "date": {"type": "string", "format": "date"},
+        "days_left": {**INT, "description": "calendar days; negative once passed"},
+        "workdays_left": {**INT, "description": "working days; negative once passed"},
+        "passed": BOOL,
+    }
     schemas = {
         "Error": _obj(
             {"error": STR, "message": STR},
         ),
         "ByStatus": by_status,
-        "Deadline": _obj(
-            {
-                "key": STR,
-                "name": STR,
-                "date": {"type": "string", "format": "date"},
-                "days_left": {**INT, "description": "calendar days; negative once passed"},
-                "workdays_left": {**INT, "description": "working days; negative once passed"},
-                "passed": BOOL,
-            }
-        ),
+        "Deadline": _obj(deadline),
+        "NextDeadline": _obj(deadline, nullable=True),  # null: every deadline has passed
         "Event": _obj(
             {
                 "key": STR,
@@ -139,6 +139,22 @@ def build_document(rt: Runtime) -> dict:
                 "by_status": _ref("ByStatus"),
                 "reached_at": NULL_STR,
                 "submission": _ref("LatestSubmission"),  # null: not submitted yet
+            }
+        ),
+        "Behind": _obj(
+            {
+                "rank": {"type": "integer", "minimum": 1},
+                "department": STR,
+                "points": {**INT, "description": "落后分：越高越落后（规则见 rule）"},
+                "reasons": _list(STR),
+                "open_count": INT,
+                "total_count": INT,
+                "returned": INT,
+                "dead_links": INT,
+                "idle_days": {**INT, "description": "连续无操作天数"},
+                "liaisons": INT,
+                "bound": {**INT, "description": "已绑定人数"},
+                "per_workday": {**STR, "description": "按期完成每个工作日需完成的项数（文字）"},
             }
         ),
         "LatestSubmission": _obj(
@@ -290,6 +306,18 @@ def build_document(rt: Runtime) -> dict:
             "listDepartments",
             "各部门进度（按排名）",
             _obj({"departments": _list(_ref("DepartmentProgress"))}),
+        ),
+        "/behind": get(
+            "listBehind",
+            "谁落后：各部门按落后分从高到低（并列同名次），对照下一截止日",
+            _obj(
+                {
+                    "departments": _list(_ref("Behind")),
+                    "next": _ref("NextDeadline"),
+                    "final": _ref("NextDeadline"),
+                    "rule": STR,
+                }
+            ),
         ),
         "/indicators": get(
             "listIndicators",

@@ -159,3 +159,13 @@ def test_matrix_focus_and_phone_list(admin_client, web_rt):
     )
     assert 'id="matrix-empty"' in filtered  # nothing returned yet: the filter still applies
     assert admin_client.get("/admin/matrix?focus=<b>x</b>").status_code == 200
+
+
+def test_the_api_gives_the_same_order(admin_client, web_client, web_rt):
+    from tests.http.conftest import API_TOKEN
+
+    page = behind_rows(admin_client)
+    resp = web_client.get("/api/v1/behind", headers={"Authorization": f"Bearer {API_TOKEN}"})
+    assert resp.status_code == 200
+    api = [(r["department"], r["rank"], r["points"]) for r in resp.json["departments"]]
+    assert api == page and resp.json["next"]["key"] == "submit"
