@@ -110,6 +110,10 @@ def test_matrix_rows_open_as_lists_on_a_phone_and_filters_work(page, live_url, w
     assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
     shot(page, "cockpit-matrix-phone-list")
     with page.expect_navigation():
+        page.select_option("#f-status", "done")
+    expect(page).to_have_url(re.compile(r"focus="))  # the highlight survives a filter
+    expect(page.locator("details.mrow.focus")).to_have_attribute("data-department", "司法局")
+    with page.expect_navigation():
         page.select_option("#f-status", "returned")
     rows = page.locator("details.mrow")
     expect(rows).to_have_count(1)
