@@ -5,6 +5,7 @@ share it): a group is not woken twice in a row because two people in the office 
 """
 
 import datetime as dt
+import hashlib
 
 from bot import texts
 from bot.commands import Context, TokenParam, UserError, command
@@ -12,6 +13,8 @@ from bot.messages import Reply
 from bot.review import resolve_department
 from bot.schedule import job_id
 from bot.timeline import ENDED
+
+DEFAULT_COOLDOWN_MIN = 60  # when no settings are passed (DUBAN_REMIND_COOLDOWN_MIN's default)
 
 
 @command("催办", TokenParam("department"), admin=True, needs_binding=False)
@@ -44,7 +47,7 @@ def remind(ctx: Context, department: str) -> Reply:
     try:
         ctx.services["enqueue"](
             "bot.jobs.send_reminders",
-            job_id=job_id("remind-now", dept or ("some" if some else "all"), minute),
+            job_id=job_id("remind-now", dept or (_digest(claimed) if some else "all"), minute),
             slot=f"now-{minute}",
             department=dept,
             departments=claimed if some else None,
@@ -54,9 +57,9 @@ def remind(ctx: Context, department: str) -> Reply:
         ctx.store.release_reminds(claimed, at)  # nothing was sent: the cool-down must not hold
         raise
     if dept:
+        again = f"{rest_min} 分钟内不再重复催办该部门。" if rest_min else ""
         return Reply(
-            f"已安排向{dept}推送催办提醒（未完成 {open_count[dept]} 项），稍后送达。"
-            f"{rest_min} 分钟内不再重复催办该部门。"
+            f"已安排向{dept}推送催办提醒（未完成 {open_count[dept]} 项），稍后送达。{again}"
         )
     items = sum(open_count[d] for d in claimed)
     skipped = len(targets) - len(claimed)
@@ -64,9 +67,6 @@ def remind(ctx: Context, department: str) -> Reply:
     return Reply(
         f"已安排向 {len(claimed)} 个部门推送催办提醒（共 {items} 项未完成），稍后送达。{rest}"
     )
-
-
-DEFAULT_COOLDOWN_MIN = 60
 
 
 def _resting(ctx: Context, dept: str, rest_min: int) -> str:
@@ -80,3 +80,8 @@ def _resting(ctx: Context, dept: str, rest_min: int) -> str:
     local = dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
     hhmm = (ctx.calendar.local_now(local) if ctx.calendar else local).strftime("%H:%M")
     return f"{dept}已于 {hhmm} 催办过，为免频繁打扰，请 {-(-left // 60)} 分钟后再催办。"
+
+
+def _digest(departments: list[str]) -> str:
+    """A short name for a set of departments: two partial 催办 in one minute are two jobs."""
+    return "some-" + hashlib.sha1("|".join(departments).encode()).hexdigest()[:10]
