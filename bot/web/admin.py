@@ -66,6 +66,7 @@ LOGIN_ACCOUNT_FREE = LOGIN_MAX_FAILURES
 LOGIN_DELAY_MS = (1000, 60_000)
 SESSION_HOURS = 12
 RANKING_JOB = "bot.jobs.send_ranking"
+MATRIX_LIST_ALL = 150  # departments whose items the matrix's phone list carries in the page
 
 _OPEN = {"admin.login", "admin.static", "admin.download_export"}
 _ACTION_NAMES = views.ACTION_LABELS
@@ -225,13 +226,19 @@ def matrix():
     }
     if f["status"] and f["status"] not in {s.value for s in Status}:
         f["status"] = ""
+    m = views.matrix(rt, **f)
+    kept = {k: v for k, v in request.args.items() if k in f and v}  # the filters, for links
     return render_template(
         "matrix.html",
-        m=views.matrix(rt, **f),
+        m=m,
         f=f,
         level1s=views.level1_groups(rt),
         leads=views.lead_departments(rt),
         focus=focus if focus in rt.org.departments else "",
+        # Past this many departments the phone list holds only the focused one's items; the
+        # others are links that open theirs (the page would otherwise repeat the whole matrix).
+        list_all=len(m["rows"]) <= MATRIX_LIST_ALL,
+        focus_base=url_for("admin.matrix", **kept, focus=""),
     )
 
 

@@ -169,3 +169,19 @@ def test_the_api_gives_the_same_order(admin_client, web_client, web_rt):
     assert resp.status_code == 200
     api = [(r["department"], r["rank"], r["points"]) for r in resp.json["departments"]]
     assert api == page and resp.json["next"]["key"] == "submit"
+
+
+def test_a_large_matrix_lists_only_the_focused_departments_items(admin_client, monkeypatch):
+    """Past MATRIX_LIST_ALL departments the phone list links to each department's items
+    instead of carrying them all; the links keep the filters."""
+    from bot.web import admin
+
+    monkeypatch.setattr(admin, "MATRIX_LIST_ALL", 10)
+    html = admin_client.get("/admin/matrix?status=todo&focus=司法局").get_data(as_text=True)
+    lists = re.findall(r'<details class="mrow[^"]*" id="l-\w+" data-department="([^"]+)"', html)
+    assert lists == ["司法局"]
+    link = re.search(r'<a class="mrow" id="l-\w+" data-department="民政局" href="([^"]+)"', html)
+    assert link and "status=todo" in link.group(1) and "focus=%E6%B0%91" in link.group(1)
+    monkeypatch.setattr(admin, "MATRIX_LIST_ALL", 150)
+    html = admin_client.get("/admin/matrix?status=todo").get_data(as_text=True)
+    assert '<a class="mrow"' not in html
