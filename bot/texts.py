@@ -45,6 +45,8 @@ SECRET_NO_LINK = (
     "{why}：涉密材料不能提交网址或文件，也不会随邮件报送。"
     "请登记为纸质材料并写明存放位置，例如：纸质 {n} {title} 存放：机要室"
 )
+BATCH_TOO_MANY = "一次最多处理 {n} 项，本次没有执行。请分几次发送，例如：完成 12-15"
+BATCH_BACKWARDS = "「{lo}-{hi}」的范围写反了，本次没有执行。请写成从小到大，例如：完成 {hi}-{lo}"
 EXTRA_TEXT = "命令后面多了「{extra}」，本次没有执行。"
 NO_DEPARTMENT = "没有找到部门「{name}」。请写部门全称，例如：司法局、行政审批局。"
 AMBIGUOUS_DEPARTMENT = "「{name}」对应多个部门：{names}。请写全称，例如：{example}"
@@ -91,6 +93,29 @@ def tie_note(others: int) -> str:
     return f"（与 {others} 个部门并列）" if others else ""
 
 
+# A reply that concerns a department's items fits one phone screen: about this many lines.
+PHONE_LINES = 15
+# How much of an indicator's requirement a phone-sized list shows (about one screen line).
+PHONE_WIDTH = 16
+
+
+# ... and about this many bytes: WeCom's text message holds 2048 and bot.render splits a reply
+# by the size of its neutral text (a link counts its title and its URL); the rest is room for a
+# note the reply may carry, such as ACTING_IN_GROUP.
+PHONE_BYTES = 1700
+
+
+def fits_phone(lines: list[str]) -> bool:
+    """Whether these reply lines still leave room on a phone screen (and in one message)."""
+    return len("\n".join(lines).encode()) <= PHONE_BYTES
+
+
+def page_of(items: list, page: int, size: int) -> tuple[list, int]:
+    """The items on `page` (from 1) of pages of `size`, and how many pages there are."""
+    pages = max(1, -(-len(items) // size))
+    return items[(page - 1) * size : page * size], pages
+
+
 STATUS_ICON = {
     Status.TODO: "⚪",
     Status.IN_PROGRESS: "🔵",
@@ -124,15 +149,22 @@ def shorten(text: str, n: int = 28) -> str:
 KIND_LABELS = {"bonus": "加分项", "deduction": "减分项"}
 
 
-def indicator_line(ind: Indicator, a: Assignment | TaskState, starred: bool) -> str:
+def indicator_line(
+    ind: Indicator, a: Assignment | TaskState, starred: bool, width: int = 28
+) -> str:
     label = KIND_LABELS.get(ind.kind) or a.role.label
-    return _indicator_line(ind.id, ind.level3, label, a.status, starred)
+    return _indicator_line(ind.id, ind.level3, label, a.status, starred, width)
 
 
 @functools.lru_cache(maxsize=8192)  # a task list is 70-odd of these, mostly unchanged
-def _indicator_line(ind_id: int, level3: str, label: str, status: Status, starred: bool) -> str:
+def _indicator_line(
+    ind_id: int, level3: str, label: str, status: Status, starred: bool, width: int
+) -> str:
     star = "★" if starred else ""
-    return f"{STATUS_ICON[status]} 第{ind_id}项{star}【{label}】{shorten(level3)}（{status.label}）"
+    return (
+        f"{STATUS_ICON[status]} 第{ind_id}项{star}【{label}】{shorten(level3, width)}"
+        f"（{status.label}）"
+    )
 
 
 def material_line(i: int, m: Material, ind: Indicator | None = None) -> str:

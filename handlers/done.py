@@ -1,13 +1,13 @@
 """完成: mark our assignment done (needs a material or an explanation)."""
 
-from bot.commands import Context, IndicatorParam, UserError, command
+from bot.commands import Context, IndicatorsParam, UserError, command
 from bot.messages import Reply
 from bot.progress import Status
 
 
-@command("完成", IndicatorParam(), preload="one")
+@command("完成", IndicatorsParam(), preload="one")
 def done(ctx: Context, ind) -> Reply:
-    """完成 <编号>：标记本部门该项已完成（需至少有一份材料或一段说明）"""
+    """完成 <编号…>：标记本部门该项已完成（需有材料或说明）；可写几项：完成 12 13、完成 12-15"""
     a, raw = ctx.own(ind)
     if a.status is Status.DONE:
         raise UserError(f"第{ind.id}项已经标记完成，无需重复标记。")

@@ -121,7 +121,7 @@ def test_a_long_reply_arrives_complete_in_parts(hook_client, hook_rt, stub):
     post(hook_client, stub, "绑定 司法局", "q-l0")
     urls = " ".join(f"https://www.example.gov.cn/{'a' * 300}/{i}.html" for i in range(50))
     post(hook_client, stub, f"提交 4 {urls}", "q-l1")
-    post(hook_client, stub, "查看 4", "q-long")
+    post(hook_client, stub, "查看 4 全部", "q-long")
     work(hook_rt)
     parts = replies(stub, "q-long")
     n = len(parts)
