@@ -211,6 +211,9 @@ class Settings:
     # a person's binding changes within this many seconds of an announced one are told in one
     # summary at its end (one person cannot flood a group with 绑定/解绑); 0 = tell each one
     binding_notice_s: int = 600
+    # after a 催办 (chat or the admin's button) a department is not reminded on demand again for
+    # this many minutes; 0 = no cool-down
+    remind_cooldown_min: int = 60
     # outbound delivery (bot/delivery.py); the defaults follow platforms.md §1.4 and §4.3
     robot_window_s: float = 60.0  # the window robot_per_minute counts in (tests shrink it)
     push_timeout_s: float = 10.0  # read timeout of one outbound POST
@@ -281,6 +284,7 @@ class Settings:
             "max_body_bytes": _positive_int,
             "robot_per_minute": _positive_int,
             "binding_notice_s": _not_negative,
+            "remind_cooldown_min": _not_negative,
             "robot_window_s": _positive_float,
             "push_timeout_s": _positive_float,
             "push_backoff_s": _not_negative,

@@ -59,9 +59,13 @@ def _pushed(rt: Runtime, result: reminders.RunResult) -> dict:
     return result.as_dict()
 
 
-def send_reminders(slot: str, now_iso: str = "", department: str = "") -> dict:
+def send_reminders(
+    slot: str, now_iso: str = "", department: str = "", departments: list[str] | None = None
+) -> dict:
+    """`department` or `departments` (the office's 催办 minus those still cooling down); neither:
+    every department."""
     rt, now = _at(now_iso)
-    depts = [department] if department else None
+    depts = [department] if department else (list(departments) if departments else None)
     # "now-…" slots are the office's 催办: they push whatever the day, not on the weekly cadence
     on_demand = slot.startswith("now-")
     return _pushed(rt, reminders.send_reminders(rt, now, slot, depts, on_demand))

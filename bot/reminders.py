@@ -11,6 +11,7 @@ sending. Each returns a `RunResult` saying what it queued, or why it queued noth
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
@@ -592,9 +593,13 @@ def check_may_remind(calendar, timeline: Timeline, now: datetime) -> None:
         raise UserError("本次创建活动已结束，不再推送提醒。")
 
 
-def remind_now(store, catalog, calendar, timeline: Timeline, enqueue, department: str) -> str:
+def remind_now(
+    store, catalog, calendar, timeline: Timeline, enqueue, department: str, rest_min: int = 60
+) -> str:
     """催办 from chat or the admin pages: queue reminders now for `department` (a full name;
-    "" = every department with open items), once per minute; the sentence that says so."""
+    "" = every department with open items); the sentence that says so. Each department then
+    rests `rest_min` minutes (DUBAN_REMIND_COOLDOWN_MIN, shared by chat and the admin's
+    button): a group is not woken twice in a row because two people in the office pressed."""
     now = store.clock()
     check_may_remind(calendar, timeline, now)
     regular = catalog.regular_ids  # bonus and deduction items are nobody's chore
@@ -607,15 +612,51 @@ def remind_now(store, catalog, calendar, timeline: Timeline, enqueue, department
     targets = [department] if department else sorted(open_count)
     if not targets:
         return "所有部门的事项均已完成，无需催办。"
+    at = store.now_iso()
+    claimed = store.claim_reminds(targets, at, rest_min * 60)
+    if not claimed:
+        raise UserError(_resting(store, calendar, department, rest_min))
     minute = (calendar.local_now(now) if calendar else now).strftime("%Y-%m-%d-%H%M")
-    enqueue(
-        "bot.jobs.send_reminders",
-        job_id=job_id("remind-now", department or "all", minute),
-        slot=f"now-{minute}",
-        department=department,
-        now_iso=store.now_iso(),
-    )
+    some = not department and len(claimed) < len(targets)
+    try:
+        enqueue(
+            "bot.jobs.send_reminders",
+            job_id=job_id(
+                "remind-now", department or (_digest(claimed) if some else "all"), minute
+            ),
+            slot=f"now-{minute}",
+            department=department,
+            departments=claimed if some else None,
+            now_iso=at,
+        )
+    except Exception:
+        store.release_reminds(claimed, at)  # nothing was sent: the cool-down must not hold
+        raise
     if department:
-        return f"已安排向{department}推送催办提醒（未完成 {open_count[department]} 项），稍后送达。"
-    items = sum(open_count.values())
-    return f"已安排向 {len(targets)} 个部门推送催办提醒（共 {items} 项未完成），稍后送达。"
+        again = f"{rest_min} 分钟内不再重复催办该部门。" if rest_min else ""
+        return (
+            f"已安排向{department}推送催办提醒（未完成 {open_count[department]} 项），稍后送达。"
+            f"{again}"
+        )
+    items = sum(open_count[d] for d in claimed)
+    skipped = len(targets) - len(claimed)
+    rest = f"另有 {skipped} 个部门 {rest_min} 分钟内刚催办过，本次跳过。" if skipped else ""
+    return f"已安排向 {len(claimed)} 个部门推送催办提醒（共 {items} 项未完成），稍后送达。{rest}"
+
+
+def _resting(store, calendar, department: str, rest_min: int) -> str:
+    """Why nothing was pushed: every target was reminded within the cool-down."""
+    if not department:
+        return f"所有未完成的部门都在 {rest_min} 分钟内催办过，请稍后再试。"
+    last = store.remind_cooldowns([department]).get(department)
+    if last is None:  # its cool-down ended between the two reads: simply try again
+        return f"{department}刚刚催办过，请稍后再试。"
+    when, left = last
+    local = datetime.fromisoformat(when.replace("Z", "+00:00"))
+    hhmm = (calendar.local_now(local) if calendar else local).strftime("%H:%M")
+    return f"{department}已于 {hhmm} 催办过，为免频繁打扰，请 {-(-left // 60)} 分钟后再催办。"
+
+
+def _digest(departments: list[str]) -> str:
+    """A short name for a set of departments: two partial 催办 in one minute are two jobs."""
+    return "some-" + hashlib.sha1("|".join(departments).encode()).hexdigest()[:10]

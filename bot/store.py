@@ -201,6 +201,9 @@ class Keys:
     def drain_pending(self) -> str:  # set while a drain of the outbox is queued
         return self._k("dlv", "drain")
 
+    def remind_cooldown(self, department: str) -> str:  # the office's last 催办 (ISO), with TTL
+        return self._k("remind-cooldown", department)
+
     def token_cache(self, name: str) -> str:  # an access token, expiring before the platform's
         return self._k("dlv", "token", name)
 
@@ -645,6 +648,21 @@ class RedisStore:
                 out[(ind, d)] = Assignment.from_json(ind, d, v)
         return out
 
+    def material_urls(self, wanted: dict[str, list[int]]) -> dict[str, list[str]]:
+        """department -> the link URLs of the given assignments, read from the stored JSON
+        without decoding the rest of it (the cockpit counts dead links on every page view)."""
+        depts = [d for d, ids in wanted.items() if ids]
+        pipe = self.r.pipeline(transaction=False)
+        for d in depts:
+            pipe.hmget(self.keys.dept(d), [str(i) for i in wanted[d]])
+        out: dict[str, list[str]] = {}
+        for d, values in zip(depts, pipe.execute() if depts else [], strict=True):
+            urls = out.setdefault(d, [])
+            for v in values:
+                for u in _URL_IN_JSON.findall(_s(v)) if v else ():
+                    urls.append(json.loads(f'"{u}"') if "\\" in u else u)
+        return out
+
     def statuses(self) -> dict[tuple[int, str], tuple[Role, Status]]:
         return _parse_statuses(self.r.hgetall(self.keys.statuses))
 
@@ -983,6 +1001,77 @@ class RedisStore:
                     break
         # a full page or a scan cut short: there may be more (an empty next page ends the walk)
         return out, cursor
+
+    def audit_activity(
+        self, after_id: str = "", batch: int = 5000
+    ) -> tuple[list[tuple[str, str, str, int | None, str, str]], str]:
+        """The log after `after_id` ("" = all), oldest first, as (at, actor, action, indicator,
+        department, status after the change or ""), and the id of the last entry read: what the
+        cockpit replays (burn-up, last activity), reading only what is new since its last look.
+        The status is taken from the stored assignment JSON without decoding its materials."""
+        out = []
+        cursor = f"({after_id}" if after_id else "-"
+        last = after_id
+        while True:
+            rows = self.r.xrange(self.keys.audit, min=cursor, max="+", count=batch)
+            if not rows:
+                return out, last
+            last = _s(rows[-1][0])
+            for _, f in rows:
+                after = _s(f.get(b"after", b""))
+                m = _STATUS_IN_JSON.search(after) if after.startswith("{") else None
+                ind = _s(f.get(b"indicator", b""))
+                out.append(
+                    (
+                        _s(f.get(b"at", b"")),
+                        _s(f.get(b"actor", b"")),
+                        _s(f.get(b"action", b"")),
+                        int(ind) if ind.isdigit() else None,
+                        _s(f.get(b"department", b"")),
+                        m.group(1) if m else "",
+                    )
+                )
+            if len(rows) < batch:
+                return out, last
+            cursor = f"({last}"
+
+    # --- 催办 cool-down (handlers/remind.py; the admin's button goes through it) -------------
+
+    def claim_reminds(self, departments: Iterable[str], at: str, rest_s: int) -> list[str]:
+        """Start the cool-down of each department not already resting; the ones claimed. The
+        rest is measured on the store's clock (the demo's and the tests' too); one script per
+        department: two offices pressing at once push each department once."""
+        depts = list(departments)
+        if rest_s <= 0:
+            return depts
+        now_ms = int(self.clock().timestamp() * 1000)
+        claim = self._script(_CLAIM_REST)
+        pipe = self.r.pipeline(transaction=False)
+        for d in depts:
+            claim(
+                keys=[self.keys.remind_cooldown(d)],
+                args=[now_ms, now_ms + rest_s * 1000, at, rest_s],
+                client=pipe,
+            )
+        return [d for d, ok in zip(depts, pipe.execute(), strict=True) if ok]
+
+    def release_reminds(self, departments: Iterable[str], at: str) -> None:
+        """Undo claim_reminds when the push could not be queued (only our own claims)."""
+        release = self._script(_RELEASE_REST)
+        for d in departments:
+            release(keys=[self.keys.remind_cooldown(d)], args=[at])
+
+    def remind_cooldowns(self, departments: Iterable[str]) -> dict[str, tuple[str, int]]:
+        """department -> (when it was last reminded, seconds of rest left) for those resting."""
+        depts = list(departments)
+        vals = self.r.mget([self.keys.remind_cooldown(d) for d in depts]) if depts else []
+        now_ms = int(self.clock().timestamp() * 1000)
+        out = {}
+        for d, v in zip(depts, vals, strict=True):
+            until, _, at = _s(v).partition("|")
+            if until.isdigit() and int(until) > now_ms:
+                out[d] = (at, -(-(int(until) - now_ms) // 1000))
+        return out
 
     def outbox_latest(self, count: int = 200) -> list[tuple[str, Notice, str]]:
         """The newest `count` outbox entries, newest first (same shape as `outbox`)."""
@@ -1682,6 +1771,30 @@ def _audit_entry(eid, fields) -> AuditEntry:
 
 
 # --- scripts of the background jobs (issue 4) ------------------------------------------------
+
+# A material's link in an assignment's JSON; a quote inside any text is escaped (\\"), so
+# nothing people wrote can look like this.
+_URL_IN_JSON = re.compile(r'"url":"((?:[^"\\]|\\.)+)"')
+_STATUS_IN_JSON = re.compile(r'"status":"([a-z_]+)"')  # first one: the assignment's own
+
+_CLAIM_REST = """
+-- KEYS: a department's 催办 rest; ARGV: now ms, until ms, at (ISO), expiry s.
+-- The value is "until|at"; a rest still running refuses the claim.
+local v = redis.call('GET', KEYS[1])
+if v then
+  local u = tonumber(string.match(v, '^(%d+)|'))
+  if u and u > tonumber(ARGV[1]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[2] .. '|' .. ARGV[3], 'EX', ARGV[4])
+return 1
+"""
+
+_RELEASE_REST = """
+-- KEYS: a department's 催办 rest; ARGV: at. Delete it only if that claim still holds it.
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, -string.len(ARGV[1])) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 

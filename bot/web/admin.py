@@ -38,7 +38,7 @@ from bot.progress import STATUS_LABELS, Status
 from bot.queue import all_queues
 from bot.reminders import remind_now, timeline_of
 from bot.schedule import job_id
-from bot.web import views
+from bot.web import cockpit, views
 from bot.web.common import (
     check_csrf,
     client_address,
@@ -68,6 +68,7 @@ LOGIN_ACCOUNT_FREE = LOGIN_MAX_FAILURES
 LOGIN_DELAY_MS = (1000, 60_000)
 SESSION_HOURS = 12
 RANKING_JOB = "bot.jobs.send_ranking"
+MATRIX_LIST_ALL = 150  # departments whose items the matrix's phone list carries in the page
 
 _OPEN = {"admin.login", "admin.static", "admin.download_export"}
 WEB_ACTOR = "web:admin"  # the office on these pages, in the audit log (views.actor_named)
@@ -196,15 +197,30 @@ def overview():
     return render_template(
         "overview.html",
         ov=views.overview(rt),
+        cp=cockpit.cockpit(rt),
         progress=views.department_progress(rt),
         departments=list(rt.org.departments),
         ranking_rule=texts.RANKING_RULE,
     )
 
 
+@bp.get("/admin/departments/<name>")
+def department(name: str):
+    """One department: standing, liaisons and chats, items by status, 报送, activity, 催办."""
+    rt = runtime()
+    if name not in rt.assigned_departments():
+        abort(404, description=f"没有找到部门「{name}」，请从总览的部门列表中选择。")
+    return render_template(
+        "department.html",
+        d=cockpit.department(rt, name, rt.settings.remind_cooldown_min * 60),
+        who=views.person_namer(rt),
+    )
+
+
 @bp.get("/admin/matrix")
 def matrix():
     rt = runtime()
+    focus = request.args.get("focus", "")
     f = {
         "level1": request.args.get("level1", ""),
         "lead": request.args.get("lead", ""),
@@ -213,12 +229,19 @@ def matrix():
     }
     if f["status"] and f["status"] not in {s.value for s in Status}:
         f["status"] = ""
+    m = views.matrix(rt, **f)
+    kept = {k: v for k, v in request.args.items() if k in f and v}  # the filters, for links
     return render_template(
         "matrix.html",
-        m=views.matrix(rt, **f),
+        m=m,
         f=f,
         level1s=views.level1_groups(rt),
         leads=views.lead_departments(rt),
+        focus=focus if focus in rt.org.departments else "",
+        # Past this many departments the phone list holds only the focused one's items; the
+        # others are links that open theirs (the page would otherwise repeat the whole matrix).
+        list_all=len(m["rows"]) <= MATRIX_LIST_ALL,
+        focus_base=url_for("admin.matrix", **kept, focus=""),
     )
 
 
@@ -342,7 +365,8 @@ def remind():
         abort(400, description="没有这个部门。")
     try:
         said = remind_now(rt.store, rt.catalog, rt.calendar, timeline_of(rt),
-                          rt.services["enqueue"], department)  # fmt: skip
+                          rt.services["enqueue"], department,
+                          rt.settings.remind_cooldown_min)  # fmt: skip
         flash(said, "info")
     except UserError as e:
         flash(str(e), "info")

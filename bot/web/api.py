@@ -18,7 +18,7 @@ from bot import office, rules
 from bot.errors import UserError
 from bot.progress import Status
 from bot.rules import MAX_REASON
-from bot.web import schemas, views
+from bot.web import cockpit, schemas, views
 from bot.web.common import api_error, install, runtime
 from bot.web.openapi import build_document, query_models
 from bot.web.schemas import AUDIT_MAX_LIMIT
@@ -153,6 +153,15 @@ def overview():
 def departments():
     _no_query()
     return _reply(schemas.Departments, {"departments": views.department_progress(runtime())})
+
+
+@bp.get("/behind")
+def behind():
+    """Who is behind, as the overview shows it (bot/web/cockpit.py)."""
+    _no_query()
+    b = cockpit.behind(runtime())
+    body = {"departments": b["rows"], "next": b["next"], "final": b["final"], "rule": b["rule"]}
+    return _reply(schemas.BehindList, body)
 
 
 @bp.get("/indicators")

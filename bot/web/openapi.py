@@ -56,7 +56,7 @@ def _parameters(model: type[BaseModel]) -> list[dict]:
 def build_document(rt: Runtime) -> dict:
     q = query_models(rt)
     responses = [
-        s.Error, s.Overview, s.Departments, s.Indicators, s.IndicatorDetail, s.Assignments,
+        s.Error, s.Overview, s.Departments, s.BehindList, s.Indicators, s.IndicatorDetail, s.Assignments,
         s.AuditPage, s.Submissions, s.ReviewResult, s.StarResult,
     ]  # fmt: skip
     _, top = models_json_schema(
@@ -100,6 +100,13 @@ def build_document(rt: Runtime) -> dict:
             )
         },
         "/departments": {"get": get("listDepartments", "各部门进度（按排名）", s.Departments)},
+        "/behind": {
+            "get": get(
+                "listBehind",
+                "谁落后：各部门按落后分从高到低（并列同名次），对照下一截止日",
+                s.BehindList,
+            )
+        },
         "/indicators": {
             "get": get("listIndicators", "全部指标及责任单位", s.Indicators, "IndicatorsQuery")
         },

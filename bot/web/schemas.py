@@ -138,6 +138,28 @@ class Departments(Model):
     departments: list[DepartmentProgress]
 
 
+class Behind(Model):
+    rank: int = Field(ge=1)
+    department: str
+    points: int = described("落后分：越高越落后（规则见 rule）")
+    reasons: list[str]
+    open_count: int
+    total_count: int
+    returned: int
+    dead_links: int
+    idle_days: int = described("连续无操作天数")
+    liaisons: int
+    bound: int = described("已绑定人数")
+    per_workday: str = described("按期完成每个工作日需完成的项数（文字）")
+
+
+class BehindList(Model):
+    departments: list[Behind]
+    next: Deadline | None = described("下一截止日；全部截止后为 null")
+    final: Deadline | None = described("最后截止日")
+    rule: str
+
+
 class SubmissionFile(Model):
     kind: Literal["xlsx", "docx"]
     name: str

@@ -439,9 +439,12 @@ def matrix(
             hit = hit or ok
             cells.append({"indicator": i, "role": role.value, "status": st.value, "match": ok})
         if hit:
-            rows.append({"department": dept, "cells": cells})
+            shown = [c for c in cells if c and c["match"]]  # the row as a list, on a phone
+            still_open = sum(1 for c in shown if not Status(c["status"]).is_complete)
+            rows.append({"department": dept, "cells": cells, "shown": shown, "open": still_open})
     return {
         "indicators": [{"id": i, "star": i in stars} for i in inds],
+        "starred": stars,
         "rows": rows,
         "overdue_active": late,
     }

@@ -222,7 +222,28 @@ def test_admin_remind_command_pushes_now_and_members_are_refused(rt, clock):
     assert n.department == "司法局" and "共 67 项" in n.text
     complete_department(rt, COURT)
     assert "没有未完成的事项，无需催办" in say(rt, "office", "催办 金凤区人民法院", admin=True)
+    clock.now = local(2020, 8, 14, 10, 30)  # 司法局 was reminded at 10:00 and still rests
     reply = say(rt, "office", "催办", admin=True)
-    assert f"已安排向 {len(departments(rt)) - 1} 个部门推送催办提醒" in reply
+    assert f"已安排向 {len(departments(rt)) - 2} 个部门推送催办提醒" in reply
+    assert "另有 1 个部门 60 分钟内刚催办过，本次跳过" in reply
+    work(rt)
+    again = [n.department for n in reminders(rt)]
+    assert again.count("司法局") == 1 and len(again) == len(departments(rt)) - 1
     clock.now = local(2020, 8, 14, 22, 30)
     assert "免打扰时段" in say(rt, "office", "催办", admin=True)
+
+
+def test_remind_cool_down_is_shared_and_ends(rt, clock):
+    """One 催办 per department per DUBAN_REMIND_COOLDOWN_MIN (60): a second is refused with
+    when and how long, changes nothing, and works again once the hour is over."""
+    assert "60 分钟内不再重复催办该部门" in say(rt, "office", "催办 司法局", admin=True)
+    clock.now = local(2020, 8, 14, 10, 20)
+    refused = say(rt, "office", "催办 区司法局", admin=True)
+    assert refused == "司法局已于 10:00 催办过，为免频繁打扰，请 40 分钟后再催办。"
+    work(rt)
+    assert [n.department for n in reminders(rt)] == ["司法局"]
+    everyone = say(rt, "office", "催办", admin=True)
+    assert "本次跳过" in everyone
+    assert "所有未完成的部门都在 60 分钟内催办过" in say(rt, "office", "催办", admin=True)
+    clock.now = local(2020, 8, 14, 11, 1)
+    assert "已安排向司法局推送催办提醒" in say(rt, "office", "催办 司法局", admin=True)

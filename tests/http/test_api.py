@@ -52,6 +52,7 @@ def test_openapi_document_is_public(web_client):
     assert set(doc["paths"]) == {
         "/overview",
         "/departments",
+        "/behind",
         "/indicators",
         "/indicators/{indicator_id}",
         "/assignments",

@@ -19,6 +19,7 @@ from tests.http.conftest import API_TOKEN
 OPERATIONS = [
     ("/overview", False),
     ("/departments", False),
+    ("/behind", False),
     ("/indicators", True),
     ("/indicators/{indicator_id}", True),
     ("/assignments", True),

@@ -50,4 +50,27 @@
     .forEach(function (el) {
       el.addEventListener("change", function () { el.form.submit(); });
     });
+
+  // A department tapped on the overview stays highlighted in the matrix (this tab only).
+  var FOCUS = "duban-focus";
+  document.querySelectorAll("a[data-focus]").forEach(function (a) {
+    a.addEventListener("click", function () {
+      try { sessionStorage.setItem(FOCUS, a.getAttribute("data-focus")); } catch (e) { /* private mode */ }
+    });
+  });
+  var list = document.getElementById("matrix-list");
+  if (list && !document.querySelector(".mrow.focus")) {
+    var name = null;
+    try { name = sessionStorage.getItem(FOCUS); } catch (e) { /* private mode */ }
+    if (name) {
+      document.querySelectorAll("#matrix-list details.mrow, #matrix tbody tr").forEach(function (el) {
+        if (el.getAttribute("data-department") !== name) return;
+        el.classList.add("focus");
+        if (el.tagName === "DETAILS") el.open = true;
+      });
+    }
+  }
+  var focused = document.querySelector(".mlist .mrow.focus");
+  if (focused && window.getComputedStyle(list).display !== "none") focused.scrollIntoView({ block: "start" });
+  else if ((focused = document.querySelector("#matrix tr.focus"))) focused.scrollIntoView({ block: "center" });
 })();

@@ -1,0 +1,319 @@
+"""Read models of the cockpit: who is behind (bot.lag), burn-up charts (bot.burnup) and the
+department page. One scan of the audit log serves the burn-up and the last-activity dates."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass, field
+
+from bot import burnup
+from bot.delivery import route_for
+from bot.lag import LAG_RULE, Lag, rank_behind
+from bot.progress import Status, assignment_weight
+from bot.runtime import Runtime
+from bot.web import views
+
+PLATFORM_LABELS = {"dingtalk": "钉钉", "wecom": "企业微信", "feishu": "飞书", "sandbox": "沙盒"}
+ROLE_LABELS = {"liaison": "联络员", "member": "成员"}
+# What a department does itself: the office's reviews, stars and pushes are not its activity.
+OWN_ACTIONS = frozenset(
+    {
+        "bind",
+        "submit",
+        "paper",
+        "explain",
+        "done",
+        "not_applicable",
+        "delete",
+        "place",
+        "declare",
+        "rectify",
+        "undo",
+        "submit_catalog",
+    }
+)
+COMPLETE = frozenset(s.value for s in Status if s.is_complete)
+RECENT = 20  # activity entries on a department page
+
+
+@dataclass
+class Scan:
+    """The log as the cockpit needs it, kept per process and extended with what is new (the log
+    is append-only), so a page view reads only the entries since the last one."""
+
+    changes: list[tuple[dt.date, int, str, bool]] = field(default_factory=list)
+    last_active: dict[str, dt.date] = field(default_factory=dict)
+    last_id: str = ""
+    count: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def scan(rt: Runtime) -> Scan:
+    s = rt.services.setdefault("cockpit_scan", Scan())
+    with s.lock:
+        if s.count and rt.store.audit_len() < s.count:  # the store was emptied: start over
+            s.changes, s.last_active, s.last_id, s.count = [], {}, "", 0
+        entries, s.last_id = rt.store.audit_activity(s.last_id)
+        s.count += len(entries)
+        _read(rt, s, entries)
+        return Scan(list(s.changes), dict(s.last_active), s.last_id, s.count)
+
+
+def _read(rt: Runtime, s: Scan, entries) -> None:
+    cal = rt.calendar
+    days: dict[str, dt.date] = {}  # per quarter hour of UTC: every zone's offset is a multiple
+    for at, actor, action, ind, dept, status in entries:
+        if not dept or not at:
+            continue
+        quarter = at[:14] + str(int(at[14:16] or 0) // 15)
+        day = days.get(quarter)
+        if day is None:
+            day = days[quarter] = cal.local_today(
+                dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
+            )
+        if status and ind is not None:
+            s.changes.append((day, ind, dept, status in COMPLETE))
+        if action in OWN_ACTIONS and not actor.startswith(("system:", "web:")):
+            s.last_active[dept] = day
+
+
+def weights(rt: Runtime) -> dict[tuple[int, str], int]:
+    """Every regular assignment's ranking weight (bonus and deduction items never count)."""
+    stars, regular = views.starred(rt), rt.catalog.regular_ids
+    return {
+        (i, d): assignment_weight(role, i in stars)
+        for (i, d), role in rt.assignments.items()
+        if i in regular
+    }
+
+
+def next_deadline(rt: Runtime) -> dict | None:
+    return next((d for d in views.deadlines(rt) if not d["passed"]), None)
+
+
+def _deadline_marks(rt: Runtime) -> list[tuple[dt.date, str]]:
+    return [(d.date, d.name) for d in rt.catalog.campaign.deadlines]
+
+
+def _dead_links(rt: Runtime, open_ids: dict[str, list[int]]) -> dict[str, int]:
+    """Dead links among the materials of each department's open items."""
+    urls = rt.store.material_urls(open_ids)
+    states = rt.store.link_states(u for us in urls.values() for u in us)
+    return {
+        d: n
+        for d, us in urls.items()
+        if (n := sum(1 for u in set(us) if states.get(u, {}).get("ok") is False))
+    }
+
+
+@dataclass
+class Inputs:
+    """What every cockpit view reads, once per request."""
+
+    scan: Scan
+    statuses: dict
+    weights: dict[tuple[int, str], int]
+
+
+def inputs(rt: Runtime) -> Inputs:
+    return Inputs(scan(rt), rt.store.statuses(), weights(rt))
+
+
+def behind(rt: Runtime, i: Inputs | None = None) -> dict:
+    """Every department with assignments, most behind first (bot.lag), with the next deadline."""
+    i = i or inputs(rt)
+    s, statuses = i.scan, i.statuses
+    today = views.local_today(rt)
+    depts = rt.assigned_departments()
+    order = {d: n for n, d in enumerate(depts)}
+    open_w: dict[str, int] = {}
+    open_n: dict[str, int] = {}
+    open_ids: dict[str, list[int]] = {}
+    total_n: dict[str, int] = {}
+    returned: dict[str, int] = {}
+    for key, weight in i.weights.items():
+        ind, d = key
+        total_n[d] = total_n.get(d, 0) + 1
+        st = statuses.get(key, (None, Status.TODO))[1]
+        if not st.is_complete:
+            open_w[d] = open_w.get(d, 0) + weight
+            open_n[d] = open_n.get(d, 0) + 1
+            if st is not Status.TODO:  # an item not started holds no material
+                open_ids.setdefault(d, []).append(ind)
+        if st is Status.RETURNED:
+            returned[d] = returned.get(d, 0) + 1
+    bound: dict[str, int] = {}
+    liaisons: dict[str, int] = {}
+    for b in rt.store.bindings():
+        bound[b.department] = bound.get(b.department, 0) + 1
+        if b.role == "liaison":
+            liaisons[b.department] = liaisons.get(b.department, 0) + 1
+    # In demo mode every push lands in the sandbox's outbox: no department is out of reach.
+    unreachable = set() if rt.settings.demo else set(views.unreachable_departments(rt))
+    submitted = set(rt.store.latest_submissions())
+    nxt = next_deadline(rt)
+    # the pace to keep is counted to the last deadline: everything is due complete by then
+    final = next((d for d in reversed(views.deadlines(rt)) if not d["passed"]), None)
+    dead = _dead_links(rt, open_ids)
+    start = rt.catalog.campaign.issued_on
+    lags = [
+        Lag(
+            department=d,
+            open_weight=open_w.get(d, 0),
+            open_count=open_n.get(d, 0),
+            total_count=total_n.get(d, 0),
+            returned=returned.get(d, 0),
+            dead_links=dead.get(d, 0),
+            idle_days=max(0, (today - s.last_active.get(d, start)).days),
+            bound=bound.get(d, 0),
+            liaisons=liaisons.get(d, 0),
+            reachable=d not in unreachable,
+            submitted=d in submitted,
+            submit_next=bool(nxt and nxt["key"] == "submit"),
+            order=order[d],
+        )
+        for d in depts
+    ]
+    rows = [
+        {
+            "rank": r.rank,
+            "department": r.lag.department,
+            "points": r.lag.points,
+            "reasons": r.lag.reasons,
+            "open_count": r.lag.open_count,
+            "total_count": r.lag.total_count,
+            "returned": r.lag.returned,
+            "dead_links": r.lag.dead_links,
+            "idle_days": r.lag.idle_days,
+            "liaisons": r.lag.liaisons,
+            "bound": r.lag.bound,
+            "per_workday": _per_workday(r.lag.open_count, final),
+        }
+        for r in rank_behind(lags)
+    ]
+    return {"rows": rows, "next": nxt, "final": final, "rule": LAG_RULE}
+
+
+def _per_workday(open_count: int, nxt: dict | None) -> str:
+    """How many items a day it takes to finish by the next deadline, in words."""
+    if not open_count or not nxt:
+        return ""
+    days = nxt["workdays_left"]
+    if days <= 0:
+        return "今天截止"
+    per = open_count / days
+    return f"每个工作日需完成 {per:.1f} 项" if per < 10 else f"每个工作日需完成 {round(per)} 项"
+
+
+def burnups(rt: Runtime, i: Inputs | None = None) -> tuple[burnup.Series, dict[str, burnup.Series]]:
+    i = i or inputs(rt)
+    current = {k: st.is_complete for k, (_, st) in i.statuses.items()}
+    start = rt.catalog.campaign.issued_on
+    today = max(views.local_today(rt), start)
+    return burnup.replay(i.scan.changes, i.weights, start, today, current)
+
+
+def chart(rt: Runtime, series: burnup.Series) -> dict:
+    return burnup.chart(series, _deadline_marks(rt), views.local_today(rt))
+
+
+def cockpit(rt: Runtime) -> dict:
+    """The overview's first screen: who is behind, and the district's burn-up."""
+    i = inputs(rt)
+    whole, _ = burnups(rt, i)
+    return {"behind": behind(rt, i), "burnup": chart(rt, whole)}
+
+
+# --- a department's page ------------------------------------------------------------------
+
+
+def chats(rt: Runtime, department: str) -> list[dict]:
+    out = []
+    for t in rt.org.chats_of(department):
+        route = route_for(rt.settings, t)
+        out.append(
+            {
+                "platform": PLATFORM_LABELS.get(t.platform, t.platform),
+                "label": route.label if route else "仅接收消息，无法推送",
+                "reachable": route is not None,
+            }
+        )
+    return out
+
+
+def people(rt: Runtime, department: str) -> list[dict]:
+    """Who is bound to it, liaisons first, then by when they bound."""
+    found = [b for b in rt.store.bindings() if b.department == department]
+    found.sort(key=lambda b: (b.role != "liaison", b.bound_at, b.name))
+    return [
+        {
+            "name": b.name or b.user_id,
+            "role": b.role,
+            "role_label": ROLE_LABELS.get(b.role, b.role),
+            "platform": PLATFORM_LABELS.get(b.platform, b.platform),
+            "since": b.bound_at,
+        }
+        for b in found
+    ]
+
+
+def items_by_status(rt: Runtime, department: str) -> list[dict]:
+    """Its assignments grouped by status, open ones first (returned, todo, in progress)."""
+    order = [
+        Status.RETURNED,
+        Status.TODO,
+        Status.IN_PROGRESS,
+        Status.DONE,
+        Status.NOT_APPLICABLE,
+        Status.APPROVED,
+    ]
+    stars = views.starred(rt)
+    found = rt.store.department_assignments(department)
+    groups = []
+    for st in order:
+        items = [
+            {
+                "id": i,
+                "level3": rt.catalog.indicators[i].level3 if i in rt.catalog.indicators else "",
+                "role_label": a.role.label,
+                "lead": a.role.value == "lead",
+                "star": i in stars,
+                "reason": a.reason,
+                "materials": len(a.materials),
+                "updated_at": a.updated_at,
+            }
+            for i, a in sorted(found.items())
+            if a.status is st
+        ]
+        if items:
+            groups.append({"status": st.value, "label": st.label, "entries": items})
+    return groups
+
+
+def department(rt: Runtime, name: str, cooldown_s: int) -> dict:
+    i = inputs(rt)
+    _, per = burnups(rt, i)
+    b = behind(rt, i)
+    row = next((r for r in b["rows"] if r["department"] == name), None)
+    series = per.get(name)
+    history, _ = rt.store.audit_page(count=RECENT, department=name)
+    cooling = rt.store.remind_cooldowns([name]).get(name)
+    return {
+        "name": name,
+        "row": row,
+        "of": len(b["rows"]),
+        "next": b["next"],
+        "final": b["final"],
+        "rule": b["rule"],
+        "people": people(rt, name),
+        "chats": chats(rt, name),
+        "groups": items_by_status(rt, name),
+        "activity": [views.audit_dict(e) for e in history],
+        "versions": [
+            views.submission_dict(rt, name, v) for v in reversed(rt.store.submission_list(name))
+        ],
+        "burnup": chart(rt, series) if series else None,
+        "cooldown": {"at": cooling[0], "minutes_left": -(-cooling[1] // 60)} if cooling else None,
+        "cooldown_minutes": cooldown_s // 60,
+    }
