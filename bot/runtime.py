@@ -24,7 +24,7 @@ from bot.progress import Role
 from bot.queue import ANSWERS, make_enqueue, make_queue
 from bot.records import Binding, ConflictError
 from bot.schedule import make_clock
-from bot.store import RedisStore, utc_now
+from bot.store import RedisStore, connect, unavailable, utc_now
 from bot.workdays import WorkCalendar
 
 SANDBOX = "sandbox"  # the platform name of /sandbox's messages (bot/web/sandbox.py)
@@ -115,7 +115,7 @@ def build_runtime(
     embedded = None
     if client is None:
         url, embedded = redis_url_for(settings)
-        client = redis.Redis.from_url(url, health_check_interval=30)
+        client = connect(url)
     clock = clock or shared_clock(settings, client)
     store = RedisStore(client, settings.key_prefix, clock)
     platforms = platforms_for(settings)
@@ -135,8 +135,9 @@ def build_runtime(
     services["enqueue_answers"] = enqueue or make_enqueue(
         make_queue(client, prefix, ANSWERS), prefix
     )
-    transient = (redis.ConnectionError, redis.TimeoutError)
-    dispatcher = Dispatcher(registry, catalog, org, store, calendar, services, transient=transient)
+    dispatcher = Dispatcher(
+        registry, catalog, org, store, calendar, services, transient=unavailable
+    )  # fmt: skip
     rt = Runtime(
         settings, client, store, catalog, org, assignments, calendar, registry, dispatcher,
         embedded, platforms, services, shift,

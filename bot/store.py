@@ -14,10 +14,21 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from bot.messages import Notice
 from bot.progress import Assignment, Role, Status, TaskState
-from bot.records import AuditEntry, Binding, Change, ConflictError, Finish, Preload
+from bot.records import (
+    CLAIM_TTL_S,
+    SEEN_TTL_S,
+    AuditEntry,
+    Binding,
+    Change,
+    ConflictError,
+    Finish,
+    Preload,
+)
 
 CHAT_MEMBER_TTL = 400 * 86400  # "you act for this department here" is said once a campaign
 
@@ -218,6 +229,15 @@ local function add_notices(outbox, n, i)
 end
 """
 
+_LUA_HOLD = f"""
+-- A callback's message id is claimed for CLAIM_TTL_S only, so that a claim whose command never
+-- committed (Redis failed for the save and for the release both) frees itself. The script that
+-- commits the command's effect makes the claim last the dedupe window. '' = not a callback.
+local function hold(seen)
+  if seen ~= '' then redis.call('EXPIRE', seen, {SEEN_TTL_S}) end
+end
+"""
+
 _LUA_FINISH = """
 -- The end of a callback: store the reply for redeliveries under the message's seen key, and
 -- return 1 when the outbox holds entries `group` has not read and no drain was requested within
@@ -299,8 +319,10 @@ return finish(KEYS[1], ARGV[1], ARGV[2], KEYS[2], KEYS[3], ARGV[3], ARGV[4])
 
 _SET_BINDING = (
     _LUA_NOTICES
+    + _LUA_HOLD
     + """
--- KEYS: bindings hash, audit stream, outbox stream, the person's fold hash, the folds due
+-- KEYS: bindings hash, audit stream, outbox stream, the person's fold hash, the folds due,
+--       the callback's seen key ('' = none)
 -- ARGV: field, expected, new ('' = delete), at, actor, action, department, fold window ms
 --       (0 = announce every change), display name, n_notices, notices...
 -- Returns 0 on a conflict, 1 when the notices were queued, 2 when they were folded.
@@ -312,6 +334,7 @@ else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', 1000000, '*', 'at', ARGV[4], 'actor', ARGV[5],
   'action', ARGV[6], 'department', ARGV[7], 'indicator', '', 'before', cur, 'after', ARGV[3],
   'note', '')
+hold(KEYS[6])
 local window = tonumber(ARGV[8])
 if window > 0 and redis.call('EXISTS', KEYS[4]) == 1 then
   -- within the window of this person's last announced change: counted, told at its end
@@ -393,9 +416,11 @@ end
 return {'go', 0}
 """
 
-_SET_FIELD = """
+_SET_FIELD = (
+    _LUA_HOLD
+    + """
 -- One field of a settings hash (the office's ★ toggles, event dates), compare-and-set, audited.
--- KEYS: the hash, audit stream
+-- KEYS: the hash, audit stream, the callback's seen key ('' = none)
 -- ARGV: field, expected ('' = unset), new ('' = delete), at, actor, action, indicator, note
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if not cur then cur = '' end
@@ -405,8 +430,10 @@ else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', 1000000, '*', 'at', ARGV[4], 'actor', ARGV[5],
   'action', ARGV[6], 'department', '', 'indicator', ARGV[7], 'before', cur, 'after', ARGV[3],
   'note', ARGV[8])
+hold(KEYS[3])
 return 1
 """
+)
 
 _PRELOAD = """
 -- KEYS: bindings hash, stars hash, seen key ('' = no claim), event dates hash,
@@ -460,6 +487,29 @@ return head
 """
 
 
+def connect(url: str) -> redis.Redis:
+    """The client of Duban's web and job processes. A refused or lost connection fails within a
+    fraction of a second, with one quick retry (for a connection Redis closed while idle), so a
+    callback with Redis down is answered 503 at once and the platform delivers it again. redis-py's
+    default backoff takes about 5 s to give up on a refused connection, longer than a platform
+    waits for an answer (WeCom 5 s, DingTalk 3 s)."""
+    return redis.Redis.from_url(
+        url,
+        health_check_interval=30,
+        socket_connect_timeout=0.5,
+        retry=Retry(ExponentialBackoff(cap=0.1, base=0.02), 1),
+    )
+
+
+def unavailable(e: BaseException) -> bool:
+    """Redis was not reached (down, restarting, a timeout), or it refuses every write because
+    it cannot persist them (MISCONF: a full disk under its AOF). Either way the call changed
+    nothing (a script fails at its first write), and the work can be tried again later."""
+    if isinstance(e, (redis.ConnectionError, redis.TimeoutError)):
+        return True
+    return isinstance(e, redis.ResponseError) and "MISCONF" in str(e)
+
+
 def _s(v: bytes | str | None) -> str:
     if v is None:
         return ""
@@ -485,10 +535,12 @@ class RedisStore:
         client: redis.Redis,
         prefix: str = "duban",
         clock: Callable[[], datetime] = utc_now,
+        claim_ttl_s: int = CLAIM_TTL_S,
     ):
         self.r = client
         self.keys = Keys(prefix)
         self.clock = clock
+        self.claim_ttl_s = claim_ttl_s  # see bot.records.CLAIM_TTL_S
         self._save = client.register_script(_SAVE_ASSIGNMENT)
         self._bind = client.register_script(_SET_BINDING)
         self._star = client.register_script(_SET_FIELD)  # ★ toggles and event dates
@@ -532,21 +584,32 @@ class RedisStore:
 
     # --- inbound de-duplication -------------------------------------------------------------
 
-    def claim_message(self, platform: str, message_id: str, ttl: int = 86400) -> tuple[bool, str]:
+    def claim_message(self, platform: str, message_id: str) -> tuple[bool, str]:
         """(True, "") the first time a platform message id is seen; else (False, stored reply).
 
-        The stored reply is "" while the first copy is still being handled.
+        The stored reply is "" while the first copy is still being handled. The claim lasts
+        `claim_ttl_s` unless the command's effect or reply is committed (see _LUA_HOLD).
         """
         key = self.keys.seen(platform, message_id)
         pipe = self.r.pipeline(transaction=False)  # one round trip, first copy or not
-        claimed, stored = pipe.set(key, "", nx=True, ex=ttl).get(key).execute()
+        claimed, stored = pipe.set(key, "", nx=True, ex=self.claim_ttl_s).get(key).execute()
         return (True, "") if claimed else (False, _s(stored))
+
+    def stored_reply(self, platform: str, message_id: str) -> str | None:
+        """What a message id holds, claiming nothing: None when unclaimed (never seen, released
+        or expired), "" while claimed, else the stored reply."""
+        raw = self.r.get(self.keys.seen(platform, message_id))
+        return None if raw is None else _s(raw)
 
     def release_claim(self, platform: str, message_id: str) -> bool:
         """Forget a claim whose command left nothing behind (its save did not happen), so the
         platform's redelivery runs it; a stored reply is never removed."""
         key = self.keys.seen(platform, message_id)
         return bool(self._script(_RELEASE_CLAIM)(keys=[key], args=[]))
+
+    def _seen_of(self, claim: tuple[str, str] | None) -> str:
+        """The seen key of a callback's (platform, message id), "" for none."""
+        return self.keys.seen(*claim) if claim else ""
 
     # --- reads ------------------------------------------------------------------------------
 
@@ -557,7 +620,6 @@ class RedisStore:
         indicator_id: int | None,
         scope: str,
         claim: str = "",
-        claim_ttl: int = 86400,
         chat_department: str = "",
         user_name: str = "",
     ) -> Preload:
@@ -578,7 +640,7 @@ class RedisStore:
                 marker,
             ],
             args=[
-                f"{platform}:{user_id}", k.dept_prefix, k.undo_prefix, arg, claim_ttl,
+                f"{platform}:{user_id}", k.dept_prefix, k.undo_prefix, arg, self.claim_ttl_s,
                 k.dept_states_prefix, chat_department, CHAT_MEMBER_TTL,
             ],
         )  # fmt: skip
@@ -806,17 +868,26 @@ class RedisStore:
         notices: tuple[Notice, ...] = (),
         fold_s: int = 0,
         name: str = "",
+        claim: tuple[str, str] | None = None,
     ) -> bool:
         """Change one binding (compare-and-set, audited) and queue its notices. With `fold_s`,
         a person's changes within `fold_s` seconds of an announced one queue nothing: they are
         counted (under `name`) and told in one summary when the window ends (take_folds).
-        Returns False when the notices were folded."""
+        Returns False when the notices were folded. `claim`: the (platform, message id) of the
+        callback this commits, kept for the dedupe window in the same step."""
         k = self.keys
         at = self.now_iso()
         dept = (after or before).department if (after or before) else ""
         person = f"{platform}:{user_id}"
         ok = self._bind(
-            keys=[k.bindings, k.audit, k.outbox, k.binding_fold(person), k.binding_folds],
+            keys=[
+                k.bindings,
+                k.audit,
+                k.outbox,
+                k.binding_fold(person),
+                k.binding_folds,
+                self._seen_of(claim),
+            ],  # fmt: skip
             args=[
                 person,
                 before.to_json() if before else "",
@@ -846,10 +917,17 @@ class RedisStore:
             out.append((_s(res[i]), {_s(flat[j]): _s(flat[j + 1]) for j in range(0, len(flat), 2)}))
         return out
 
-    def set_event_date(self, key: str, expected: date | None, day: date | None, actor: str) -> None:
+    def set_event_date(
+        self,
+        key: str,
+        expected: date | None,
+        day: date | None,
+        actor: str,
+        claim: tuple[str, str] | None = None,
+    ) -> None:
         """Set (or with None clear) the day of an event, compare-and-set, audited."""
         ok = self._star(
-            keys=[self.keys.event_dates, self.keys.audit],
+            keys=[self.keys.event_dates, self.keys.audit, self._seen_of(claim)],
             args=[
                 key,
                 expected.isoformat() if expected else "",
@@ -864,13 +942,20 @@ class RedisStore:
         if not ok:
             raise ConflictError(f"event {key}")
 
-    def set_star(self, indicator_id: int, expected: bool | None, starred: bool, actor: str) -> None:
+    def set_star(
+        self,
+        indicator_id: int,
+        expected: bool | None,
+        starred: bool,
+        actor: str,
+        claim: tuple[str, str] | None = None,
+    ) -> None:
         def enc(v: bool | None) -> str:
             return "" if v is None else ("1" if v else "0")
 
         ind = str(indicator_id)
         ok = self._star(
-            keys=[self.keys.stars, self.keys.audit],
+            keys=[self.keys.stars, self.keys.audit, self._seen_of(claim)],
             args=[ind, enc(expected), enc(starred), self.now_iso(), actor, "star", ind, ""],
         )
         if not ok:
@@ -1122,7 +1207,12 @@ class RedisStore:
     # --- submissions (报送) ----------------------------------------------------------------
 
     def submit_catalog(
-        self, department: str, actor: str, notice: Notice, name: str = ""
+        self,
+        department: str,
+        actor: str,
+        notice: Notice,
+        name: str = "",
+        claim: tuple[str, str] | None = None,
     ) -> tuple[int, str]:
         """Freeze the department's catalogue as the next numbered version; returns (version, at).
 
@@ -1141,6 +1231,7 @@ class RedisStore:
                 k.audit,
                 k.outbox,
                 k.stars,
+                self._seen_of(claim),
             ],
             args=[department, at, actor, *_notice_args([notice], at), name],
         )
@@ -1643,8 +1734,11 @@ redis.call('XADD', KEYS[4], 'MAXLEN', '~', 1000000, '*', 'at', ARGV[2], 'actor',
 return 1
 """
 
-_SUBMIT_CATALOG = """
--- KEYS: dept hash, version counter, submissions list, submitted hash, audit, outbox, stars
+_SUBMIT_CATALOG = (
+    _LUA_HOLD
+    + """
+-- KEYS: dept hash, version counter, submissions list, submitted hash, audit, outbox, stars,
+--       the callback's seen key ('' = none)
 -- ARGV: department, at, actor, then the office notice (5 fields; '@VERSION@' is replaced),
 --       the sender's name
 local v = redis.call('INCR', KEYS[2])
@@ -1664,8 +1758,10 @@ redis.call('XADD', KEYS[5], 'MAXLEN', '~', 1000000, '*', 'at', ARGV[2], 'actor',
 local text = string.gsub(ARGV[4], '@VERSION@', tostring(v))
 redis.call('XADD', KEYS[6], '*', 'text', text, 'department', ARGV[5], 'mentions', ARGV[6],
   'kind', ARGV[7], 'at', ARGV[8])
+hold(KEYS[8])
 return v
 """
+)
 
 _MERGE_SUBMISSION_FILES = """
 -- KEYS: submission files hash, audit; ARGV: version, changes JSON, at, actor, action, dept

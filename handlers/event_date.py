@@ -32,7 +32,9 @@ def event_date(ctx: Context, day) -> Reply:
     if day == "":
         if ctx.preload.event_dates.get(event.key) is None:
             raise UserError(f"{title}尚未设置日期，无需清除。")
-        ctx.store.set_event_date(event.key, ctx.preload.event_dates[event.key], None, ctx.actor)
+        ctx.store.set_event_date(
+            event.key, ctx.preload.event_dates[event.key], None, ctx.actor, claim=ctx.claim
+        )
         planned = texts.event_when(Timeline(campaign), event)
         return Reply(f"已清除{title}的日期，各部门将看到「{planned}」。")
     today = ctx.calendar.local_today(ctx.now) if ctx.calendar else campaign.issued_on
@@ -40,7 +42,9 @@ def event_date(ctx: Context, day) -> Reply:
         raise UserError(f"{texts.month_day(day)}已经过去，请写今天以后的日期。")
     if day == current:
         raise UserError(f"{title}已定于 {texts.month_day(day)}，无需重复设置。")
-    ctx.store.set_event_date(event.key, ctx.preload.event_dates.get(event.key), day, ctx.actor)
+    ctx.store.set_event_date(
+        event.key, ctx.preload.event_dates.get(event.key), day, ctx.actor, claim=ctx.claim
+    )
     outside = ""
     if not event.window_start <= day <= event.window_end:
         planned = texts.event_when(Timeline(campaign), event).split("（")[0]

@@ -9,7 +9,7 @@ def star(ctx: Context, ind) -> Reply:
     """星标 <编号>：标记或取消★（前期网上申报显示需进一步加强整改的项，权重加倍）"""
     current = ctx.preload.star_overrides.get(ind.id)
     starred = ctx.starred(ind)
-    ctx.store.set_star(ind.id, current, not starred, ctx.actor)
+    ctx.store.set_star(ind.id, current, not starred, ctx.actor, claim=ctx.claim)
     if starred:
         return Reply(f"已取消第{ind.id}项的★标记。")
     return Reply(
