@@ -1590,6 +1590,23 @@ class RedisStore:
         names = ("inbox", "outbox", "pushes")
         return {name: max(0, int(v)) / 1000 for name, v in zip(names, res, strict=True)}
 
+    def writes_refused(self) -> str:
+        """Why Redis refuses writes now, "" if it takes them: the last AOF write or RDB save
+        failed (a full or broken disk under its data directory), so every write is answered
+        MISCONF until it succeeds again. Only a failed RDB save with stop-writes-on-bgsave-error
+        off leaves writes open."""
+        info = self.r.info("persistence")
+        if info.get("aof_enabled") and info.get("aof_last_write_status") == "err":
+            return "aof"
+        if info.get("rdb_last_bgsave_status") == "err":
+            try:
+                stop = self.r.config_get("stop-writes-on-bgsave-error")
+            except redis.ResponseError:  # CONFIG renamed away (a managed Redis): the default
+                stop = {}
+            if stop.get("stop-writes-on-bgsave-error", "yes") == "yes":
+                return "rdb"
+        return ""
+
     def has_lease(self, push_id: str) -> bool:
         """Whether a push is still unfinished (its lease was not released)."""
         return self.r.zscore(self.keys.push_leases, push_id) is not None
