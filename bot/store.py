@@ -595,6 +595,12 @@ class RedisStore:
         claimed, stored = pipe.set(key, "", nx=True, ex=self.claim_ttl_s).get(key).execute()
         return (True, "") if claimed else (False, _s(stored))
 
+    def claim_committed(self, platform: str, message_id: str) -> bool:
+        """Whether a claim without a reply is held for the dedupe window: its command committed
+        and the run died (or Redis failed) before the reply was stored. A claim that committed
+        nothing keeps its short expiry, and goes by itself."""
+        return int(self.r.ttl(self.keys.seen(platform, message_id))) > self.claim_ttl_s
+
     def stored_reply(self, platform: str, message_id: str) -> str | None:
         """What a message id holds, claiming nothing: None when unclaimed (never seen, released
         or expired), "" while claimed, else the stored reply."""
