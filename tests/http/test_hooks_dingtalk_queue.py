@@ -173,6 +173,17 @@ def _drain_reclaiming(rt) -> dict:
         inbox.RECLAIM_MS = original
 
 
+def next_drain_submits_once(rt, stub, msg_id: str, url: str) -> None:
+    """The next drain runs the left 提交 of `url` to item 12: one reply, the link saved once."""
+    counts = _drain_reclaiming(rt)
+    assert counts["answered"] == 1 and counts["sent"] == 1
+    [text] = replies(stub, msg_id)
+    assert "已收到第12项的 1 个链接" in text
+    a, _ = rt.store.assignment(12, "司法局")
+    assert [m.url for m in a.materials] == [url]
+    assert rt.store.inbox_backlog() == 0
+
+
 def test_replies_in_one_chat_are_not_held_to_a_robot_push_budget(hook_client, hook_rt, stub):
     assert hook_rt.settings.robot_per_minute == 20
     post(hook_client, stub, "绑定 司法局", "q-r0")
@@ -213,13 +224,7 @@ def test_a_run_that_died_having_committed_nothing_is_run_once_its_claim_has_gone
     counts = _drain_reclaiming(hook_rt)
     assert counts["unfinished"] == 1 and counts["lost"] == 0 and not replies(stub, "q-dead")
     time.sleep(1.5)
-    counts = _drain_reclaiming(hook_rt)
-    assert counts["answered"] == 1 and counts["sent"] == 1
-    [text] = replies(stub, "q-dead")
-    assert "已收到第12项的 1 个链接" in text
-    a, _ = hook_rt.store.assignment(12, "司法局")
-    assert [m.url for m in a.materials] == ["https://www.example.gov.cn/dead.html"]
-    assert hook_rt.store.inbox_backlog() == 0
+    next_drain_submits_once(hook_rt, stub, "q-dead", "https://www.example.gov.cn/dead.html")
 
 
 def test_a_message_of_several_commands_left_by_a_dead_drainer_runs_each_command_once(
@@ -273,10 +278,4 @@ def test_a_save_that_failed_in_the_worker_is_answered_by_the_next_drain(hook_cli
     counts = inbox.drain_inbox(hook_rt, _delivery(hook_rt), "w1")
     assert counts["unfinished"] == 1 and counts["answered"] == 1  # 帮助 was not held back
     assert replies(stub, "q-f1") == [] and hook_rt.store.inbox_backlog() == 1
-    counts = _drain_reclaiming(hook_rt)
-    assert counts["answered"] == 1 and counts["sent"] == 1
-    [text] = replies(stub, "q-f1")
-    assert "已收到第12项的 1 个链接" in text
-    a, _ = hook_rt.store.assignment(12, "司法局")
-    assert [m.url for m in a.materials] == ["https://www.example.gov.cn/a.html"]
-    assert hook_rt.store.inbox_backlog() == 0
+    next_drain_submits_once(hook_rt, stub, "q-f1", "https://www.example.gov.cn/a.html")

@@ -6,6 +6,7 @@ Each test prints what it measured (run with -s to see it)."""
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import replace
 from urllib.parse import urlsplit
@@ -131,3 +132,19 @@ def test_redis_down_is_503_within_a_second_and_nothing_is_lost(hook_settings, cl
     finally:
         rt.redis.close()
         server.stop()
+
+
+def test_a_copy_waiting_for_a_claim_that_is_released_runs_the_command_itself(hook_client, hook_rt):
+    """A redelivered copy waits for the first copy's reply. When the first copy's claim is
+    released meanwhile (its save failed), the waiting copy runs the command: waiting never
+    claims the message id, which would leave a claim nobody finishes."""
+    assert ding_post(hook_client, ding_payload("绑定 司法局", "wait-0")).status_code == 200
+    assert hook_rt.store.claim_message("dingtalk", "wait-1") == (True, "")  # the first copy
+    release = threading.Timer(0.5, hook_rt.store.release_claim, ("dingtalk", "wait-1"))
+    release.start()
+    resp = ding_post(hook_client, ding_payload(f"提交 12 {URL} 方案", "wait-1"))
+    release.join()
+    assert resp.status_code == 200
+    assert "已收到第12项的 1 个链接" in resp.get_data(as_text=True)
+    a, _ = hook_rt.store.assignment(12, "司法局")
+    assert [m.url for m in a.materials] == [URL]
