@@ -14,8 +14,6 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 
 import redis
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 
 from bot.messages import Notice
 from bot.progress import Assignment, Role, Status, TaskState
@@ -487,20 +485,6 @@ return head
 """
 
 
-def connect(url: str) -> redis.Redis:
-    """The client of Duban's web and job processes. A refused or lost connection fails within a
-    fraction of a second, with one quick retry (for a connection Redis closed while idle), so a
-    callback with Redis down is answered 503 at once and the platform delivers it again. redis-py's
-    default backoff takes about 5 s to give up on a refused connection, longer than a platform
-    waits for an answer (WeCom 5 s, DingTalk 3 s)."""
-    return redis.Redis.from_url(
-        url,
-        health_check_interval=30,
-        socket_connect_timeout=0.5,
-        retry=Retry(ExponentialBackoff(cap=0.1, base=0.02), 1),
-    )
-
-
 def unavailable(e: BaseException) -> bool:
     """Redis was not reached (down, restarting, a timeout), or it refuses every write because
     it cannot persist them (MISCONF: a full disk under its AOF). Either way the call changed
@@ -535,11 +519,13 @@ class RedisStore:
         client: redis.Redis,
         prefix: str = "duban",
         clock: Callable[[], datetime] = utc_now,
+        replicas: int = 0,
         claim_ttl_s: int = CLAIM_TTL_S,
     ):
         self.r = client
         self.keys = Keys(prefix)
         self.clock = clock
+        self.replicas = replicas  # DUBAN_REDIS_MIN_REPLICAS (see replicated)
         self.claim_ttl_s = claim_ttl_s  # see bot.records.CLAIM_TTL_S
         self._save = client.register_script(_SAVE_ASSIGNMENT)
         self._bind = client.register_script(_SET_BINDING)
@@ -845,8 +831,9 @@ class RedisStore:
             *_notice_args(ch.notices, at),
             *ch.link_urls,
         ]
-        ok = self._save(
-            keys=[
+        ok = self._durable(
+            self._save,
+            [
                 k.dept(a.department),
                 k.statuses,
                 k.undo(a.department, a.indicator_id),
@@ -858,7 +845,7 @@ class RedisStore:
                 k.drain_pending,
                 k.dept_states(a.department),
             ],
-            args=args,
+            args,
         )
         if not ok:
             raise ConflictError(f"{a.indicator_id}|{a.department}")
@@ -1446,9 +1433,10 @@ class RedisStore:
         """
         k = self.keys
         return int(
-            self._accept(
-                keys=[k.seen(f"{platform}-in", message_id), k.inbox, k.inbox_pending],
-                args=[ttl, payload, debounce_ms],
+            self._durable(
+                self._accept,
+                [k.seen(f"{platform}-in", message_id), k.inbox, k.inbox_pending],
+                [ttl, payload, debounce_ms],
             )
         )
 
@@ -1622,11 +1610,103 @@ class RedisStore:
         say whether to queue a drain of the outbox (see request_drain). One round trip."""
         k = self.keys
         return bool(
-            self._finish(
-                keys=[k.seen(fin.platform, fin.message_id), k.outbox, k.drain_pending],
-                args=[fin.reply or "\x00", fin.ttl, fin.drain_group, fin.debounce_ms],
+            self._durable(
+                self._finish,
+                [k.seen(fin.platform, fin.message_id), k.outbox, k.drain_pending],
+                [fin.reply or "\x00", fin.ttl, fin.drain_group, fin.debounce_ms],
             )
         )
+
+    def _durable(self, script, keys: list, args: list, timeout_ms: int = 1000):
+        """Run a script whose result a platform is told about. With `replicas` set, the script
+        and a WAIT go in one pipeline, on one connection (WAIT counts the writes of its own
+        connection), and fewer replicas than asked raise ReplicationError, a ConnectionError:
+        the platform gets a 5xx and sends the callback again, and the claim keeps it from
+        running twice. Without it, a failover right after an acknowledgement could lose what
+        the platform was told had arrived (replication is asynchronous)."""
+        if not self.replicas:
+            return script(keys=keys, args=args)
+        pipe = self.r.pipeline(transaction=False)
+        script(keys=keys, args=args, client=pipe)
+        pipe.wait(self.replicas, timeout_ms)
+        result, acked = pipe.execute()
+        if acked < self.replicas:
+            raise ReplicationError(f"fewer than {self.replicas} replicas acknowledged a write")
+        return result
+
+    # --- backup and restore (bot/backup.py) -------------------------------------------------
+
+    def state_keys(self) -> list[str]:
+        """Every key of this deployment's state, relative to the prefix, sorted; without what
+        belongs to a running process or a login (locks, office sessions, login counters,
+        platform access tokens), which a restored store must not inherit."""
+        head = self.keys.prefix + ":"
+        out = []
+        for raw in self.r.scan_iter(match=_glob_escape(head) + "*", count=1000):
+            rel = _s(raw)[len(head) :]
+            if not rel.startswith(_NOT_BACKED_UP):
+                out.append(rel)
+        return sorted(out)
+
+    def dump_state(self, batch: int = 200) -> Iterable[tuple[str, int, bytes]]:
+        """(relative key, milliseconds to live or -1, Redis DUMP payload) of every state key,
+        read in pipelined batches; a key deleted meanwhile is left out."""
+        head = self.keys.prefix + ":"
+        names = self.state_keys()
+        for i in range(0, len(names), batch):
+            chunk = names[i : i + batch]
+            pipe = self.r.pipeline(transaction=False)
+            for rel in chunk:
+                pipe.pttl(head + rel)
+                pipe.dump(head + rel)
+            res = pipe.execute()
+            for j, rel in enumerate(chunk):
+                ttl, payload = res[2 * j], res[2 * j + 1]
+                if payload is not None:
+                    yield rel, int(ttl), payload
+
+    def restore_state(
+        self, entries: Iterable[tuple[str, int, bytes]], replace: bool = False
+    ) -> int:
+        """Write dumped keys under this store's prefix; returns how many. Refuses (StateError)
+        a store that already holds state unless `replace`, which first deletes all of it."""
+        head = self.keys.prefix + ":"
+        existing = self.state_keys()
+        if existing and not replace:
+            raise StateError(len(existing))
+        for i in range(0, len(existing), 500):
+            self.r.delete(*(head + rel for rel in existing[i : i + 500]))
+        count = 0
+        pipe = self.r.pipeline(transaction=False)
+        for rel, ttl, payload in entries:
+            if ttl == -2:
+                continue  # expired while it was being dumped
+            pipe.restore(head + rel, max(ttl, 0), payload, replace=True)
+            count += 1
+            if count % 500 == 0:
+                pipe.execute()
+        pipe.execute()
+        return count
+
+
+class ReplicationError(redis.ConnectionError):
+    """A write that did not reach DUBAN_REDIS_MIN_REPLICAS replicas in time."""
+
+
+class StateError(Exception):
+    """A restore into a store that already holds state (and was not asked to replace it)."""
+
+    def __init__(self, count: int):
+        super().__init__(f"the store already holds {count} keys")
+        self.count = count
+
+
+# Relative key prefixes a backup leaves out (see RedisStore.state_keys).
+_NOT_BACKED_UP = ("lock:", "websess:", "login:", "dlv:token:")
+
+
+def _glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
 
 
 # b"lead:todo" -> (Role.LEAD, Status.TODO): the values of the status hashes, parsed once.

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
+import redis
 
 from app import create_app
 from bot.config import Settings
 from bot.runtime import build_runtime
-from bot.store import connect
 from tests.e2e.background import use_env, work  # noqa: F401  (work: the burst worker, shared)
 
 ADMIN_PASSWORD = "pw"
@@ -32,7 +32,7 @@ def web_settings(redis_url, monkeypatch):
 
 
 def runtime_for(settings: Settings, clock):
-    rt = build_runtime(settings, clock=clock, client=connect(settings.redis_url))
+    rt = build_runtime(settings, clock=clock, client=redis.Redis.from_url(settings.redis_url))
     yield rt
     rt.redis.close()
 

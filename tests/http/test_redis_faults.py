@@ -16,7 +16,7 @@ import yaml
 
 from bot.embedded import EmbeddedRedis
 from bot.runtime import build_runtime
-from bot.store import RedisStore, connect
+from bot.store import RedisStore
 from tests.conftest import ROOT
 from tests.http.callbacks import ding_payload, ding_post
 from tests.http.conftest import testing_app as app_for
@@ -39,7 +39,7 @@ def test_a_claim_whose_save_and_release_both_failed_frees_itself_then_the_comman
     """Redis goes away right after the callback's claim: its save and the release of its claim
     both fail (the first copy gets 503). Once the claim's short expiry has passed, a
     redelivery runs the command, and the material is saved exactly once."""
-    rt = build_runtime(hook_settings, clock=clock, client=connect(proxy.url))
+    rt = build_runtime(replace(hook_settings, redis_url=proxy.url), clock=clock)
     rt.store.claim_ttl_s = 2  # CLAIM_TTL_S is 120 s; the test does not wait that long
     client = app_for(rt).test_client()
     direct = RedisStore(redis_client, hook_settings.key_prefix)  # past the proxy
@@ -79,7 +79,7 @@ def test_a_command_that_writes_itself_keeps_its_claim_once_committed(
     org["admins"].append({"platform": "dingtalk", "user_id": "staff001"})
     (tmp_path / "org.yaml").write_text(yaml.safe_dump(org, allow_unicode=True), encoding="utf-8")
     settings = replace(hook_settings, org_path=str(tmp_path / "org.yaml"))
-    rt = build_runtime(settings, clock=clock, client=connect(proxy.url))
+    rt = build_runtime(replace(settings, redis_url=proxy.url), clock=clock)
     rt.store.claim_ttl_s = 2
     client = app_for(rt).test_client()
     direct = RedisStore(redis_client, settings.key_prefix)
@@ -104,7 +104,7 @@ def test_redis_down_is_503_within_a_second_and_nothing_is_lost(hook_settings, cl
     """issue 18: with the redis-server stopped, a callback is answered 503 (the platform
     delivers it again) within 1 s, and /healthz says so; once it is back, the redelivery runs."""
     server = EmbeddedRedis(tmp_path / "redis", persistent=False).start()
-    rt = build_runtime(hook_settings, clock=clock, client=connect(server.url))
+    rt = build_runtime(replace(hook_settings, redis_url=server.url), clock=clock)
     client = app_for(rt).test_client()
     try:
         assert ding_post(client, ding_payload("帮助", "down-0")).status_code == 200
