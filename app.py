@@ -46,16 +46,20 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @app.get("/healthz")
     def healthz():
-        """ok: Redis answers and no work is stuck; "degraded" (503) otherwise, saying what
-        waits: callbacks unanswered for more than a minute, or a stalled outbox or push."""
+        """ok: Redis answers, takes writes and no work is stuck; "degraded" (503) otherwise,
+        saying what is wrong: Redis refusing writes (it cannot persist them: a full disk), or
+        what waits: callbacks unanswered for more than a minute, a stalled outbox or push."""
         try:
             ages = rt.store.waiting_ages(delivery.GROUP)
+            refused = rt.store.writes_refused()
             redis_ok = True
         except Exception:  # health must answer even when Redis is down
-            ages, redis_ok = {}, False
+            ages, refused, redis_ok = {}, "", False
         stuck = {k: round(v) for k, v in ages.items() if v > STUCK_AFTER_S[k]}
-        ok = redis_ok and not stuck
+        ok = redis_ok and not stuck and not refused
         body = {"status": "ok" if ok else "degraded", "redis": redis_ok}
+        if refused:
+            body["writes_refused"] = refused  # "aof" or "rdb": the persistence that failed
         if stuck:
             body["stuck"] = stuck  # what waits, and for how many seconds
         return jsonify(body), (200 if ok else 503)

@@ -33,9 +33,10 @@ log = logging.getLogger(__name__)
 
 
 class Unfinished(Exception):
-    """A platform callback whose change could not be saved (the store failed after its message
-    id was claimed). The claim was released: the caller must not acknowledge the callback, so
-    that the platform's redelivery, or the next drain of the inbox, runs the command."""
+    """A platform callback whose command could not complete (Redis failed under it). Its claim
+    was released, or expires by itself unless the command committed: the caller must not
+    acknowledge the callback, so that the platform's redelivery, or the next drain of the inbox,
+    runs the command."""
 
 
 # --- normalising ---------------------------------------------------------------------------
@@ -601,6 +602,10 @@ class Context:
     calendar: Any = None  # bot.workdays.WorkCalendar
     services: dict[str, Any] = field(default_factory=dict)
     pending: Change | None = None  # the command's change, saved by the dispatcher after it
+    # A platform callback's (platform, message id): a handler that writes itself (not through
+    # `pending`) passes it to the store, which keeps the claim for the dedupe window in the
+    # same step (bot.records.CLAIM_TTL_S). None for a trusted local channel.
+    claim: tuple[str, str] | None = None
 
     @property
     def actor(self) -> str:
@@ -722,7 +727,7 @@ class Dispatcher:
         calendar: Any = None,
         services: dict[str, Any] | None = None,
         retries: int = 5,
-        transient: tuple[type[Exception], ...] = (),
+        transient: Callable[[BaseException], bool] = lambda e: False,
     ):
         self.registry = registry
         self.catalog = catalog
@@ -731,8 +736,8 @@ class Dispatcher:
         self.calendar = calendar
         self.services = services or {}
         self.retries = retries
-        # The store's errors that say Redis was not reached (connection lost, timeout): a save
-        # that fails with one of them changed nothing.
+        # Whether a store error says Redis was not reached or refused every write (connection
+        # lost, timeout, a full disk): a call that failed so changed nothing.
         self.transient = transient
 
     def handle(self, msg: Incoming, *, one_command: bool = False) -> Reply:
@@ -925,7 +930,13 @@ class Dispatcher:
             return Reply(str(e), refused=True)
         except Unfinished:
             raise
-        except Exception:
+        except Exception as e:
+            if once is not None and self.transient(e):
+                # Redis failed under the command: not answered, so the platform (or the next
+                # drain of the inbox) delivers it again. Its claim is left as it is: it expires
+                # unless the command committed (bot.records.CLAIM_TTL_S).
+                log.warning("command %s: Redis unavailable (%s)", cmd.keyword, e)
+                raise Unfinished(once.message_id) from e
             log.exception("command %s failed", cmd.keyword)
             return Reply(texts.INTERNAL_ERROR, refused=True)
 
@@ -968,6 +979,7 @@ class Dispatcher:
                 preload=pre,
                 calendar=self.calendar,
                 services=self.services,
+                claim=(once.platform, once.message_id) if once else None,
             )
             if cmd.needs_binding and pre.binding is None:
                 raise UserError(texts.NOT_BOUND)
@@ -992,8 +1004,8 @@ class Dispatcher:
         A script that ran but whose answer was lost left its reply, which the release keeps."""
         try:
             return self.store.save(change, fin)
-        except self.transient as e:
-            if once is None:
+        except Exception as e:
+            if once is None or not self.transient(e):
                 raise
             log.warning("save of %s %s failed (%s)", once.platform, once.message_id, e)
             self._release(once.platform, once.message_id)
@@ -1002,7 +1014,10 @@ class Dispatcher:
     def _release(self, platform: str, message_id: str) -> None:
         try:
             self.store.release_claim(platform, message_id)
-        except self.transient:
+        except Exception as e:
+            if not self.transient(e):
+                raise
+            # Left to expire: a claim lasts CLAIM_TTL_S unless its command committed.
             log.error("claim of %s %s could not be released", platform, message_id)
 
 

@@ -63,7 +63,14 @@ def handle_callback(
     if msg.message_id:
         outcome = dispatch(msg, delivery.GROUP, delivery.DRAIN_DEBOUNCE_MS)
         if outcome.reply is None:
-            return platform.render_reply(req, msg, first_reply(store, msg, outcome, sleep), now_ms)
+            waited = first_reply(store, msg, outcome, sleep)
+            if waited is not None:
+                return platform.render_reply(req, msg, waited, now_ms)
+            # The first copy's claim went while this one waited (its save failed and the claim
+            # was released, or it expired): nothing of it was committed, so this copy runs it.
+            outcome = dispatch(msg, delivery.GROUP, delivery.DRAIN_DEBOUNCE_MS)
+            if outcome.reply is None:
+                return platform.render_reply(req, msg, Reply.quiet(), now_ms)
         reply, drain = outcome.reply, outcome.drain
     else:
         reply = dispatch(msg).reply
@@ -82,14 +89,18 @@ def handle_callback(
 
 def first_reply(
     store, msg: Incoming, outcome: Outcome, sleep: Callable[[float], None] = time.sleep
-) -> Reply:
+) -> Reply | None:
     """The reply stored by the first copy of a redelivered message, waiting up to
-    WAIT_FOR_FIRST_S while that copy is still running; quiet if it never stored one."""
-    stored, waited = outcome.duplicate or "", 0.0
+    WAIT_FOR_FIRST_S while that copy is still running; quiet if it never stored one. None when
+    the claim went meanwhile: the caller runs the message (waiting never claims it)."""
+    stored: str | None = outcome.duplicate or ""
+    waited = 0.0
     while not stored and waited < WAIT_FOR_FIRST_S:
         sleep(0.05)
         waited += 0.05
-        stored = store.claim_message(msg.platform, msg.message_id)[1]
+        stored = store.stored_reply(msg.platform, msg.message_id)
+        if stored is None:
+            return None
     return Reply.from_json(stored) if stored.startswith("{") else Reply.quiet()
 
 

@@ -67,8 +67,9 @@ def drain_inbox(rt, dctx: delivery.Delivery, consumer: str = "", max_entries: in
     counts |= {"sent": 0, "deferred": 0, "dead": 0, "retry": 0}  # what became of the replies
     outbox_drain = False
     seen = 0
+    left: set[str] = set()  # unfinished here: taken up by a later drain, not this one
     while seen < max_entries:
-        rows = store.read_inbox(GROUP, consumer, 50, RECLAIM_MS)
+        rows = [r for r in store.read_inbox(GROUP, consumer, 50, RECLAIM_MS) if r[0] not in left]
         if not rows:
             break
         done = []
@@ -81,6 +82,7 @@ def drain_inbox(rt, dctx: delivery.Delivery, consumer: str = "", max_entries: in
                 # is taken up again by a drain after RECLAIM_MS and then run.
                 log.warning("inbox entry %s unfinished; left for the next drain", entry_id)
                 counts["unfinished"] += 1
+                left.add(entry_id)
                 continue
             done.append(entry_id)
         # Acknowledged per batch: after a crash, the answered ones find their stored reply and
@@ -111,9 +113,13 @@ def _answer(rt, dctx: delivery.Delivery, entry_id: str, raw: str, counts: dict) 
     )
     reply = outcome.reply
     if reply is None and not (outcome.duplicate or "").startswith("{"):
-        # Claimed by a run that never finished: its worker died before the reply was stored.
-        # An assignment change is stored with the reply, but a binding or a 报送 is not, so the
-        # command is not run again blind: the user is told to check, and asked to resend.
+        if not rt.store.claim_committed(msg.platform, msg.message_id):
+            # Claimed by a run that committed nothing (its worker died, or Redis failed under
+            # it): the claim goes within CLAIM_TTL_S, and the entry, left pending, runs then.
+            raise Unfinished(msg.message_id)
+        # Claimed by a run that committed its command (a binding, a 报送: written before the
+        # reply) and died before the reply was stored: the command is not run again blind; the
+        # user is told to check, and asked to resend.
         log.warning("inbox entry %s: an earlier run left no reply", entry_id)
         counts["lost"] += 1
         reply = Reply(texts.INTERRUPTED.format(text=texts.quoted(msg.text, 20)))

@@ -12,6 +12,12 @@ from datetime import date
 from bot.messages import Notice
 from bot.progress import Assignment, TaskState
 
+# A platform callback's message id: claimed for CLAIM_TTL_S, long enough to run any one command;
+# the step that commits its effect (or stores its reply) keeps it for SEEN_TTL_S, longer than
+# any platform redelivers. A claim whose command never committed thus frees itself.
+CLAIM_TTL_S = 120
+SEEN_TTL_S = 86400
+
 
 class ConflictError(Exception):
     """The stored value changed between read and write; the caller re-reads and tries again."""
@@ -91,7 +97,7 @@ class Finish:
     reply: str  # Reply JSON (bot.messages.Reply.to_json)
     drain_group: str = ""  # "" = no drain check
     debounce_ms: int = 0
-    ttl: int = 86400
+    ttl: int = SEEN_TTL_S
 
 
 @dataclass(frozen=True)

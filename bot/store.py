@@ -17,7 +17,16 @@ import redis
 
 from bot.messages import Notice
 from bot.progress import Assignment, Role, Status, TaskState
-from bot.records import AuditEntry, Binding, Change, ConflictError, Finish, Preload
+from bot.records import (
+    CLAIM_TTL_S,
+    SEEN_TTL_S,
+    AuditEntry,
+    Binding,
+    Change,
+    ConflictError,
+    Finish,
+    Preload,
+)
 
 CHAT_MEMBER_TTL = 400 * 86400  # "you act for this department here" is said once a campaign
 
@@ -221,6 +230,15 @@ local function add_notices(outbox, n, i)
 end
 """
 
+_LUA_HOLD = f"""
+-- A callback's message id is claimed for CLAIM_TTL_S only, so that a claim whose command never
+-- committed (Redis failed for the save and for the release both) frees itself. The script that
+-- commits the command's effect makes the claim last the dedupe window. '' = not a callback.
+local function hold(seen)
+  if seen ~= '' then redis.call('EXPIRE', seen, {SEEN_TTL_S}) end
+end
+"""
+
 _LUA_FINISH = """
 -- The end of a callback: store the reply for redeliveries under the message's seen key, and
 -- return 1 when the outbox holds entries `group` has not read and no drain was requested within
@@ -302,8 +320,10 @@ return finish(KEYS[1], ARGV[1], ARGV[2], KEYS[2], KEYS[3], ARGV[3], ARGV[4])
 
 _SET_BINDING = (
     _LUA_NOTICES
+    + _LUA_HOLD
     + """
--- KEYS: bindings hash, audit stream, outbox stream, the person's fold hash, the folds due
+-- KEYS: bindings hash, audit stream, outbox stream, the person's fold hash, the folds due,
+--       the callback's seen key ('' = none)
 -- ARGV: field, expected, new ('' = delete), at, actor, action, department, fold window ms
 --       (0 = announce every change), display name, n_notices, notices...
 -- Returns 0 on a conflict, 1 when the notices were queued, 2 when they were folded.
@@ -315,6 +335,7 @@ else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', 1000000, '*', 'at', ARGV[4], 'actor', ARGV[5],
   'action', ARGV[6], 'department', ARGV[7], 'indicator', '', 'before', cur, 'after', ARGV[3],
   'note', '')
+hold(KEYS[6])
 local window = tonumber(ARGV[8])
 if window > 0 and redis.call('EXISTS', KEYS[4]) == 1 then
   -- within the window of this person's last announced change: counted, told at its end
@@ -396,9 +417,11 @@ end
 return {'go', 0}
 """
 
-_SET_FIELD = """
+_SET_FIELD = (
+    _LUA_HOLD
+    + """
 -- One field of a settings hash (the office's ★ toggles, event dates), compare-and-set, audited.
--- KEYS: the hash, audit stream
+-- KEYS: the hash, audit stream, the callback's seen key ('' = none)
 -- ARGV: field, expected ('' = unset), new ('' = delete), at, actor, action, indicator, note
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if not cur then cur = '' end
@@ -408,8 +431,10 @@ else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', 1000000, '*', 'at', ARGV[4], 'actor', ARGV[5],
   'action', ARGV[6], 'department', '', 'indicator', ARGV[7], 'before', cur, 'after', ARGV[3],
   'note', ARGV[8])
+hold(KEYS[3])
 return 1
 """
+)
 
 _PRELOAD = """
 -- KEYS: bindings hash, stars hash, seen key ('' = no claim), event dates hash,
@@ -463,6 +488,15 @@ return head
 """
 
 
+def unavailable(e: BaseException) -> bool:
+    """Redis was not reached (down, restarting, a timeout), or it refuses every write because
+    it cannot persist them (MISCONF: a full disk under its AOF). Either way the call changed
+    nothing (a script fails at its first write), and the work can be tried again later."""
+    if isinstance(e, (redis.ConnectionError, redis.TimeoutError)):
+        return True
+    return isinstance(e, redis.ResponseError) and "MISCONF" in str(e)
+
+
 def _s(v: bytes | str | None) -> str:
     if v is None:
         return ""
@@ -489,11 +523,13 @@ class RedisStore:
         prefix: str = "duban",
         clock: Callable[[], datetime] = utc_now,
         replicas: int = 0,
+        claim_ttl_s: int = CLAIM_TTL_S,
     ):
         self.r = client
         self.keys = Keys(prefix)
         self.clock = clock
         self.replicas = replicas  # DUBAN_REDIS_MIN_REPLICAS (see replicated)
+        self.claim_ttl_s = claim_ttl_s  # see bot.records.CLAIM_TTL_S
         self._save = client.register_script(_SAVE_ASSIGNMENT)
         self._bind = client.register_script(_SET_BINDING)
         self._star = client.register_script(_SET_FIELD)  # ★ toggles and event dates
@@ -537,21 +573,38 @@ class RedisStore:
 
     # --- inbound de-duplication -------------------------------------------------------------
 
-    def claim_message(self, platform: str, message_id: str, ttl: int = 86400) -> tuple[bool, str]:
+    def claim_message(self, platform: str, message_id: str) -> tuple[bool, str]:
         """(True, "") the first time a platform message id is seen; else (False, stored reply).
 
-        The stored reply is "" while the first copy is still being handled.
+        The stored reply is "" while the first copy is still being handled. The claim lasts
+        `claim_ttl_s` unless the command's effect or reply is committed (see _LUA_HOLD).
         """
         key = self.keys.seen(platform, message_id)
         pipe = self.r.pipeline(transaction=False)  # one round trip, first copy or not
-        claimed, stored = pipe.set(key, "", nx=True, ex=ttl).get(key).execute()
+        claimed, stored = pipe.set(key, "", nx=True, ex=self.claim_ttl_s).get(key).execute()
         return (True, "") if claimed else (False, _s(stored))
+
+    def claim_committed(self, platform: str, message_id: str) -> bool:
+        """Whether a claim without a reply is held for the dedupe window: its command committed
+        and the run died (or Redis failed) before the reply was stored. A claim that committed
+        nothing keeps its short expiry, and goes by itself."""
+        return int(self.r.ttl(self.keys.seen(platform, message_id))) > self.claim_ttl_s
+
+    def stored_reply(self, platform: str, message_id: str) -> str | None:
+        """What a message id holds, claiming nothing: None when unclaimed (never seen, released
+        or expired), "" while claimed, else the stored reply."""
+        raw = self.r.get(self.keys.seen(platform, message_id))
+        return None if raw is None else _s(raw)
 
     def release_claim(self, platform: str, message_id: str) -> bool:
         """Forget a claim whose command left nothing behind (its save did not happen), so the
         platform's redelivery runs it; a stored reply is never removed."""
         key = self.keys.seen(platform, message_id)
         return bool(self._script(_RELEASE_CLAIM)(keys=[key], args=[]))
+
+    def _seen_of(self, claim: tuple[str, str] | None) -> str:
+        """The seen key of a callback's (platform, message id), "" for none."""
+        return self.keys.seen(*claim) if claim else ""
 
     # --- reads ------------------------------------------------------------------------------
 
@@ -562,7 +615,6 @@ class RedisStore:
         indicator_id: int | None,
         scope: str,
         claim: str = "",
-        claim_ttl: int = 86400,
         chat_department: str = "",
         user_name: str = "",
     ) -> Preload:
@@ -583,7 +635,7 @@ class RedisStore:
                 marker,
             ],
             args=[
-                f"{platform}:{user_id}", k.dept_prefix, k.undo_prefix, arg, claim_ttl,
+                f"{platform}:{user_id}", k.dept_prefix, k.undo_prefix, arg, self.claim_ttl_s,
                 k.dept_states_prefix, chat_department, CHAT_MEMBER_TTL,
             ],
         )  # fmt: skip
@@ -827,17 +879,26 @@ class RedisStore:
         notices: tuple[Notice, ...] = (),
         fold_s: int = 0,
         name: str = "",
+        claim: tuple[str, str] | None = None,
     ) -> bool:
         """Change one binding (compare-and-set, audited) and queue its notices. With `fold_s`,
         a person's changes within `fold_s` seconds of an announced one queue nothing: they are
         counted (under `name`) and told in one summary when the window ends (take_folds).
-        Returns False when the notices were folded."""
+        Returns False when the notices were folded. `claim`: the (platform, message id) of the
+        callback this commits, kept for the dedupe window in the same step."""
         k = self.keys
         at = self.now_iso()
         dept = (after or before).department if (after or before) else ""
         person = f"{platform}:{user_id}"
         ok = self._bind(
-            keys=[k.bindings, k.audit, k.outbox, k.binding_fold(person), k.binding_folds],
+            keys=[
+                k.bindings,
+                k.audit,
+                k.outbox,
+                k.binding_fold(person),
+                k.binding_folds,
+                self._seen_of(claim),
+            ],  # fmt: skip
             args=[
                 person,
                 before.to_json() if before else "",
@@ -867,10 +928,17 @@ class RedisStore:
             out.append((_s(res[i]), {_s(flat[j]): _s(flat[j + 1]) for j in range(0, len(flat), 2)}))
         return out
 
-    def set_event_date(self, key: str, expected: date | None, day: date | None, actor: str) -> None:
+    def set_event_date(
+        self,
+        key: str,
+        expected: date | None,
+        day: date | None,
+        actor: str,
+        claim: tuple[str, str] | None = None,
+    ) -> None:
         """Set (or with None clear) the day of an event, compare-and-set, audited."""
         ok = self._star(
-            keys=[self.keys.event_dates, self.keys.audit],
+            keys=[self.keys.event_dates, self.keys.audit, self._seen_of(claim)],
             args=[
                 key,
                 expected.isoformat() if expected else "",
@@ -885,13 +953,20 @@ class RedisStore:
         if not ok:
             raise ConflictError(f"event {key}")
 
-    def set_star(self, indicator_id: int, expected: bool | None, starred: bool, actor: str) -> None:
+    def set_star(
+        self,
+        indicator_id: int,
+        expected: bool | None,
+        starred: bool,
+        actor: str,
+        claim: tuple[str, str] | None = None,
+    ) -> None:
         def enc(v: bool | None) -> str:
             return "" if v is None else ("1" if v else "0")
 
         ind = str(indicator_id)
         ok = self._star(
-            keys=[self.keys.stars, self.keys.audit],
+            keys=[self.keys.stars, self.keys.audit, self._seen_of(claim)],
             args=[ind, enc(expected), enc(starred), self.now_iso(), actor, "star", ind, ""],
         )
         if not ok:
@@ -1214,7 +1289,12 @@ class RedisStore:
     # --- submissions (报送) ----------------------------------------------------------------
 
     def submit_catalog(
-        self, department: str, actor: str, notice: Notice, name: str = ""
+        self,
+        department: str,
+        actor: str,
+        notice: Notice,
+        name: str = "",
+        claim: tuple[str, str] | None = None,
     ) -> tuple[int, str]:
         """Freeze the department's catalogue as the next numbered version; returns (version, at).
 
@@ -1233,6 +1313,7 @@ class RedisStore:
                 k.audit,
                 k.outbox,
                 k.stars,
+                self._seen_of(claim),
             ],
             args=[department, at, actor, *_notice_args([notice], at), name],
         )
@@ -1592,6 +1673,23 @@ class RedisStore:
         names = ("inbox", "outbox", "pushes")
         return {name: max(0, int(v)) / 1000 for name, v in zip(names, res, strict=True)}
 
+    def writes_refused(self) -> str:
+        """Why Redis refuses writes now, "" if it takes them: the last AOF write or RDB save
+        failed (a full or broken disk under its data directory), so every write is answered
+        MISCONF until it succeeds again. Only a failed RDB save with stop-writes-on-bgsave-error
+        off leaves writes open."""
+        info = self.r.info("persistence")
+        if info.get("aof_enabled") and info.get("aof_last_write_status") == "err":
+            return "aof"
+        if info.get("rdb_last_bgsave_status") == "err":
+            try:
+                stop = self.r.config_get("stop-writes-on-bgsave-error")
+            except redis.ResponseError:  # CONFIG renamed away (a managed Redis): the default
+                stop = {}
+            if stop.get("stop-writes-on-bgsave-error", "yes") == "yes":
+                return "rdb"
+        return ""
+
     def has_lease(self, push_id: str) -> bool:
         """Whether a push is still unfinished (its lease was not released)."""
         return self.r.zscore(self.keys.push_leases, push_id) is not None
@@ -1852,8 +1950,11 @@ redis.call('XADD', KEYS[4], 'MAXLEN', '~', 1000000, '*', 'at', ARGV[2], 'actor',
 return 1
 """
 
-_SUBMIT_CATALOG = """
--- KEYS: dept hash, version counter, submissions list, submitted hash, audit, outbox, stars
+_SUBMIT_CATALOG = (
+    _LUA_HOLD
+    + """
+-- KEYS: dept hash, version counter, submissions list, submitted hash, audit, outbox, stars,
+--       the callback's seen key ('' = none)
 -- ARGV: department, at, actor, then the office notice (5 fields; '@VERSION@' is replaced),
 --       the sender's name
 local v = redis.call('INCR', KEYS[2])
@@ -1873,8 +1974,10 @@ redis.call('XADD', KEYS[5], 'MAXLEN', '~', 1000000, '*', 'at', ARGV[2], 'actor',
 local text = string.gsub(ARGV[4], '@VERSION@', tostring(v))
 redis.call('XADD', KEYS[6], '*', 'text', text, 'department', ARGV[5], 'mentions', ARGV[6],
   'kind', ARGV[7], 'at', ARGV[8])
+hold(KEYS[8])
 return v
 """
+)
 
 _MERGE_SUBMISSION_FILES = """
 -- KEYS: submission files hash, audit; ARGV: version, changes JSON, at, actor, action, dept

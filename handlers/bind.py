@@ -29,7 +29,7 @@ def bind(ctx: Context, name: str) -> Reply:
     )
     ctx.store.set_binding(
         ctx.msg.platform, ctx.msg.user_id, before, after, ctx.actor, (notice,),
-        fold_s=fold_window(ctx), name=who,
+        fold_s=fold_window(ctx), name=who, claim=ctx.claim,
     )  # fmt: skip
     regular = ctx.catalog.regular_ids  # as 我的任务 counts: bonus and deduction items apart
     count = sum(1 for (i, d) in ctx.services.get("assignments", {}) if d == dept and i in regular)

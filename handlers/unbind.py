@@ -22,6 +22,6 @@ def unbind(ctx: Context) -> Reply:
     )
     ctx.store.set_binding(
         ctx.msg.platform, ctx.msg.user_id, before, None, ctx.actor, (notice,),
-        fold_s=fold_window(ctx), name=who,
+        fold_s=fold_window(ctx), name=who, claim=ctx.claim,
     )  # fmt: skip
     return Reply(f"已解除与{before.department}的绑定。如需重新绑定，请发送「绑定 部门名称」。")

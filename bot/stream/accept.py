@@ -66,7 +66,13 @@ def answer_wecom(rt: Any, body: dict[str, Any]) -> tuple[Incoming, Reply] | None
         raise MalformedError("msgid missing")
     outcome = rt.dispatcher.handle_once(msg, delivery.GROUP, delivery.DRAIN_DEBOUNCE_MS)
     if outcome.reply is None:
-        return msg, first_reply(rt.store, msg, outcome)
+        waited = first_reply(rt.store, msg, outcome)
+        if waited is not None:
+            return msg, waited
+        # the first copy's claim went while waiting, nothing committed: this copy runs it
+        outcome = rt.dispatcher.handle_once(msg, delivery.GROUP, delivery.DRAIN_DEBOUNCE_MS)
+        if outcome.reply is None:
+            return msg, Reply.quiet()
     if outcome.drain:
         try:
             rt.services["enqueue"](delivery.DRAIN_JOB, retries=0, on_failure=None)

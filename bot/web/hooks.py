@@ -14,6 +14,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
 
+from bot.commands import Unfinished
 from bot.inbound import handle_callback
 from bot.messages import HttpIn, HttpOut
 
@@ -66,7 +67,12 @@ class HookRoutes:
                 enqueue=self.rt.services.get("enqueue"), lease_s=self.rt.settings.push_lease_s,
                 enqueue_answers=self.rt.services.get("enqueue_answers"),
             )  # fmt: skip
-        except Exception:
+        except Exception as e:
+            if isinstance(e, Unfinished) or self.rt.dispatcher.transient(e):
+                # Redis is not reached or refuses writes (a full disk): answered at once, not
+                # acknowledged, so the platform redelivers; nothing of it was committed.
+                log.warning("%s callback not taken, Redis unavailable: %s", platform.name, e)
+                return _plain(503, "service unavailable")
             # Not acknowledged: the platform retries, and nothing was claimed or half-done.
             log.exception("%s callback failed", platform.name)
             return _plain(500, "internal error")

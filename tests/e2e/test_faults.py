@@ -13,6 +13,7 @@ Each test prints the figures it measured (run with -s to see them)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import requests
 import yaml
 from rq.job import Job
 
@@ -39,7 +41,7 @@ from bot.queue import ANSWERS, LINKS, all_queues, make_enqueue, make_queue
 from bot.runtime import build_runtime
 from bot.scheduler import retry_releaser
 from bot.store import RedisStore
-from tests.e2e.runner import ROOT, MakeRun, wait_until
+from tests.e2e.runner import ROOT, MakeRun, get, wait_until
 from tests.e2e.world import DEPT, OFFICE, content, wecom
 from tests.stubs.platform_server import WECOM_WEBHOOK, PlatformStub
 
@@ -357,3 +359,137 @@ def test_a_flood_of_bindings_is_folded_and_a_review_notice_still_arrives_at_once
     assert len(notices) == 2
     assert "已绑定为司法局成员" in notices[0]
     assert "又变更了 79 次绑定" in notices[1] and "现已不在司法局" in notices[1]
+
+
+# --- a full disk under Redis ------------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_disk():
+    """A 8 MB tmpfs for the data directory (root only): skipped with the reason where it
+    cannot be mounted."""
+    path = Path(tempfile.mkdtemp(prefix="duban-fd-"))  # short: the Redis socket lives here
+    try:
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(path)],
+            check=True, capture_output=True, timeout=10,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError) as e:
+        path.rmdir()
+        detail = getattr(e, "stderr", b"") or str(e).encode()
+        pytest.skip(f"cannot mount a small tmpfs here: {detail.decode(errors='replace').strip()}")
+    yield path
+    subprocess.run(["umount", "-l", str(path)], check=False, timeout=10)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def fill(disk: Path) -> Path:
+    """Write a file until the filesystem is full."""
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, b"\0" * 65536)
+    except OSError:
+        pass
+    try:
+        while True:
+            os.write(fd, b"\0" * 512)
+    except OSError:
+        pass
+    os.close(fd)
+    return filler
+
+
+@pytest.mark.slow
+def test_a_full_disk_under_redis_refuses_callbacks_and_answers_each_acknowledged_one_once(
+    tiny_disk, tmp_path, stub
+):
+    """issue 11 item 6: the embedded Redis's AOF on a filesystem that fills up under `make run`
+    with DingTalk callbacks queued for the answers worker. While full: hooks answer 503 (never
+    200 for what was not stored), no process quits, /healthz says Redis refuses writes. Space
+    freed: every acknowledged callback is answered once, and what was refused and delivered
+    again is taken then."""
+    from tests.http import callbacks as cb
+    from tests.stubs.platform_server import DINGTALK_SESSION
+
+    port = free_port()
+    env = {
+        "DUBAN_DEMO": "0",
+        "DUBAN_DINGTALK_APP_KEY": "ding-app-key",
+        "DUBAN_DINGTALK_APP_SECRET": cb.DING_SECRET,
+        "DUBAN_DINGTALK_ROBOT_CODE": "ding-robot",
+        "DUBAN_DINGTALK_API_BASE": stub.url,
+        "DUBAN_DINGTALK_OAPI_BASE": stub.url,
+    }
+    run = MakeRun(str(tiny_disk), port, tmp_path / "logs", **env)
+    hook = f"http://127.0.0.1:{port}/hooks/dingtalk"
+    answers: dict[str, int] = {}  # message id -> status of its last delivery
+
+    def deliver(text: str, msg_id: str) -> int:
+        payload = cb.ding_payload(text, msg_id, oapi_base=stub.url)
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        try:
+            resp = requests.post(hook, data=body, headers=cb.ding_headers(), timeout=10)
+            answers[msg_id] = resp.status_code
+        except requests.RequestException:
+            answers[msg_id] = 0
+        return answers[msg_id]
+
+    def replied(msg_id: str) -> int:
+        return len(stub.requests_to(DINGTALK_SESSION, key=f"sess-{msg_id}"))
+
+    def submit(msg_id: str) -> int:
+        return deliver(f"提交 12 https://www.example.gov.cn/{msg_id}.html 材料", msg_id)
+
+    try:
+        run.wait_healthy()
+        before = run.children()
+        assert deliver(f"绑定 {DEPT}", "fd-bind") == 200
+        wait_until(lambda: replied("fd-bind"), 30, "the reply to 绑定")
+        for i in range(10):
+            assert submit(f"fd-ok-{i}") == 200
+        filler = fill(tiny_disk)
+        full_at = time.monotonic()
+        during = [f"fd-full-{i}" for i in range(30)]
+        for msg_id in during:
+            submit(msg_id)
+            time.sleep(0.1)
+        status, body = get(port, "/healthz")
+        health = json.loads(body)
+        assert set(answers[m] for m in during) <= {200, 503}, answers
+        refused = [m for m in during if answers[m] == 503]
+        assert refused and answers[during[-1]] == 503  # refused at the latest once Redis knows
+        assert status == 503 and health.get("writes_refused") == "aof", health
+        time.sleep(3)  # the workers and the scheduler meet MISCONF too
+        assert run.children() == before, "a process quit on the full disk"
+
+        filler.unlink()  # space again: Redis retries its AOF write within a second
+        freed_at = time.monotonic()
+        wait_until(lambda: get(port, "/healthz")[0] == 200, 30, "healthy again")
+        healthy_s = time.monotonic() - freed_at
+        for msg_id in refused:  # the platform delivers each refused callback again
+            wait_until(lambda m=msg_id: submit(m) == 200, 10, f"{msg_id} taken")
+        acked = [m for m, s in answers.items() if s == 200 and m != "fd-bind"]
+        wait_until(lambda: all(replied(m) for m in acked), 90, "an answer to every callback")
+        answered_s = time.monotonic() - freed_at
+        time.sleep(3)  # nothing more may come
+        twice = [m for m in acked if replied(m) > 1]
+        store = RedisStore(redis.Redis.from_url(f"unix://{tiny_disk / 'redis.sock'}?db=0"))
+        a, _ = store.assignment(12, DEPT)
+        present = {m.url.rsplit("/", 1)[1].removesuffix(".html") for m in a.materials}
+        print(
+            f"\nfull disk under Redis (8 MB tmpfs): {len(during)} callbacks while full, "
+            f"{len(during) - len(refused)} acknowledged and {len(refused)} answered 503; "
+            f"/healthz 503 writes_refused=aof; healthy {healthy_s:.1f} s after space was freed.\n"
+            f"acknowledged {len(acked)} (refused ones delivered again included) / present "
+            f"{len(present)} / answered {sum(1 for m in acked if replied(m))} / answered twice "
+            f"{len(twice)}, the last {answered_s:.0f} s after space was freed (a drain cut off "
+            f"by the full disk leaves its entries to the next one after RECLAIM_MS); processes "
+            f"restarted: 0 ({time.monotonic() - full_at:.0f} s in all)"
+        )
+        assert present == set(acked) and not twice
+        assert run.children() == before
+        store.r.close()
+    finally:
+        assert run.stop() == 0, run.err

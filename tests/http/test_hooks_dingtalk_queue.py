@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 
 from bot import inbox
+from bot.messages import Notice
 from bot.queue import ANSWERS, KINDS, make_queue
 from bot.render import strip_part_prefix
 from tests.http.callbacks import ding_payload, ding_post
@@ -171,6 +173,17 @@ def _drain_reclaiming(rt) -> dict:
         inbox.RECLAIM_MS = original
 
 
+def next_drain_submits_once(rt, stub, msg_id: str, url: str) -> None:
+    """The next drain runs the left 提交 of `url` to item 12: one reply, the link saved once."""
+    counts = _drain_reclaiming(rt)
+    assert counts["answered"] == 1 and counts["sent"] == 1
+    [text] = replies(stub, msg_id)
+    assert "已收到第12项的 1 个链接" in text
+    a, _ = rt.store.assignment(12, "司法局")
+    assert [m.url for m in a.materials] == [url]
+    assert rt.store.inbox_backlog() == 0
+
+
 def test_replies_in_one_chat_are_not_held_to_a_robot_push_budget(hook_client, hook_rt, stub):
     assert hook_rt.settings.robot_per_minute == 20
     post(hook_client, stub, "绑定 司法局", "q-r0")
@@ -184,15 +197,34 @@ def test_replies_in_one_chat_are_not_held_to_a_robot_push_budget(hook_client, ho
 def test_a_run_that_died_before_its_reply_is_not_repeated_and_the_user_is_told(
     hook_client, hook_rt, stub
 ):
-    # A drainer read the entry and claimed the message, then died before anything was stored.
+    # A drainer read the entry and claimed the message, ran 报送 (committed with its claim held),
+    # then died before its reply was stored.
     _, msg = read_by_a_dead_drainer(hook_client, hook_rt, stub, "报送 确认", "q-interrupted")
     hook_rt.store.preload(msg.platform, msg.user_id, None, "none", claim=msg.message_id)
+    hook_rt.store.submit_catalog(
+        "司法局", "dingtalk:staff001", Notice("📮 报送", ""), claim=(msg.platform, msg.message_id)
+    )
     audit = hook_rt.store.audit_len()
     counts = _drain_reclaiming(hook_rt)
     assert counts["lost"] == 1 and counts["sent"] == 1
     assert hook_rt.store.audit_len() == audit  # 报送 was not run a second time, blind
     [text] = replies(stub, "q-interrupted")
     assert "「报送 确认」处理时中断" in text and "再发一次" in text
+
+
+def test_a_run_that_died_having_committed_nothing_is_run_once_its_claim_has_gone(
+    hook_client, hook_rt, stub
+):
+    """The dead drainer claimed the message and died before any write: the claim is not held,
+    so the entry waits in the inbox until the claim's short expiry, then runs once."""
+    hook_rt.store.claim_ttl_s = 1
+    text = "提交 12 https://www.example.gov.cn/dead.html 方案"
+    _, msg = read_by_a_dead_drainer(hook_client, hook_rt, stub, text, "q-dead")
+    hook_rt.store.preload(msg.platform, msg.user_id, 12, "one", claim=msg.message_id)
+    counts = _drain_reclaiming(hook_rt)
+    assert counts["unfinished"] == 1 and counts["lost"] == 0 and not replies(stub, "q-dead")
+    time.sleep(1.5)
+    next_drain_submits_once(hook_rt, stub, "q-dead", "https://www.example.gov.cn/dead.html")
 
 
 def test_a_message_of_several_commands_left_by_a_dead_drainer_runs_each_command_once(
@@ -246,10 +278,4 @@ def test_a_save_that_failed_in_the_worker_is_answered_by_the_next_drain(hook_cli
     counts = inbox.drain_inbox(hook_rt, _delivery(hook_rt), "w1")
     assert counts["unfinished"] == 1 and counts["answered"] == 1  # 帮助 was not held back
     assert replies(stub, "q-f1") == [] and hook_rt.store.inbox_backlog() == 1
-    counts = _drain_reclaiming(hook_rt)
-    assert counts["answered"] == 1 and counts["sent"] == 1
-    [text] = replies(stub, "q-f1")
-    assert "已收到第12项的 1 个链接" in text
-    a, _ = hook_rt.store.assignment(12, "司法局")
-    assert [m.url for m in a.materials] == ["https://www.example.gov.cn/a.html"]
-    assert hook_rt.store.inbox_backlog() == 0
+    next_drain_submits_once(hook_rt, stub, "q-f1", "https://www.example.gov.cn/a.html")

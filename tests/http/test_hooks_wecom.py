@@ -249,7 +249,7 @@ def test_a_save_that_failed_after_the_claim_does_not_block_the_redelivery(hook_c
     audit = hook_rt.store.audit_len()
     plain = smartbot_json("提交 12 https://www.example.gov.cn/a.html 方案", "CAIQsave1")
     first = post(hook_client, *smartbot_request(plain))
-    assert first.status_code == 500  # not acknowledged: WeCom sends it again
+    assert first.status_code == 503  # not acknowledged: WeCom sends it again
     again = decrypt_reply(post(hook_client, *smartbot_request(plain, nonce="2")))
     assert "已收到第12项的 1 个链接" in again["stream"]["content"]
     third = decrypt_reply(post(hook_client, *smartbot_request(plain, nonce="3")))
@@ -271,7 +271,7 @@ def test_a_message_of_several_commands_whose_second_save_failed_is_completed_onc
     hook_rt.store = hook_rt.dispatcher.store = flaky
     audit = hook_rt.store.audit_len()
     plain = smartbot_json("说明 12 第一条\n说明 16 第二条", "CAIQmulti1")
-    assert post(hook_client, *smartbot_request(plain)).status_code == 500
+    assert post(hook_client, *smartbot_request(plain)).status_code == 503
     again = decrypt_reply(post(hook_client, *smartbot_request(plain, nonce="2")))
     content = again["stream"]["content"]
     assert "已保存第12项的报送说明" in content and "已保存第16项的报送说明" in content
