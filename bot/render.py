@@ -14,7 +14,11 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 from urllib.parse import quote
 
-# Byte limits, UTF-8 (platforms.md §1.2, §2.4, §3.2, §4.2).
+# Byte limits, UTF-8: WeCom 消息推送配置说明 (https://developer.work.weixin.qq.com/document/path/91770),
+# WeCom smart bot 被动回复消息 (https://developer.work.weixin.qq.com/document/path/101031),
+# DingTalk 机器人发送群聊消息
+# (https://open.dingtalk.com/document/orgapp/the-robot-sends-a-group-message) and
+# 自定义机器人发送群消息 (https://open.dingtalk.com/document/orgapp/custom-robots-send-group-messages).
 WECOM_TEXT_LIMIT = 2048
 WECOM_MARKDOWN_LIMIT = 4096
 WECOM_MARKDOWN_V2_LIMIT = 4096
@@ -138,8 +142,9 @@ def render(text: str, platform: str, kind: str, mentions: Sequence[str] = ()) ->
     """The message content for `platform` ("dingtalk" | "wecom") and `kind`.
 
     Mentions that live in the content are added here: DingTalk appends "@userid" (the `at` list
-    in the body must name them too, §4.2), WeCom markdown uses `<@userid>` (§1.2). WeCom text
-    mentions go in `mentioned_list` and markdown_v2 cannot mention, so both ignore `mentions`.
+    in the body must name them too: 自定义机器人发送群消息), WeCom markdown uses `<@userid>`
+    (消息推送配置说明; both URLs above). WeCom text mentions go in `mentioned_list` and markdown_v2 cannot
+    mention, so both ignore `mentions`.
     """
     family = _family(platform, kind)
     if family == "dingtalk":
@@ -157,7 +162,7 @@ def render(text: str, platform: str, kind: str, mentions: Sequence[str] = ()) ->
         return to_plain(text)
     out = "\n".join(line.rstrip() for line in text.strip("\n").split("\n"))
     if kind == "markdown":
-        # WeCom markdown has no lists (§1.2): a "- " item would show its dash as typed.
+        # WeCom markdown has no lists (消息推送配置说明): a "- " item would show its dash as typed.
         out = _WECOM_ITEM.sub(r"\1· ", out)
         tail = "".join(f"<@{m}>" for m in mentions if m != ALL)
         return f"{out}\n{tail}" if tail else out

@@ -72,7 +72,9 @@ def platforms_for(settings: Settings) -> dict[str, Platform]:
 
 
 def encode_json(obj: Any) -> bytes:
-    """Compact UTF-8 JSON. Byte limits are on the raw body (platforms.md §1.2, §4.2), and
+    """Compact UTF-8 JSON. Byte limits are on the raw body
+    (WeCom https://developer.work.weixin.qq.com/document/path/91770,
+    DingTalk https://open.dingtalk.com/document/orgapp/custom-robots-send-group-messages), and
     `ensure_ascii` would triple the size of Chinese text, so outbound bodies use this."""
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
@@ -161,9 +163,9 @@ def _refuse(*_args: object) -> None:
 def safe_xml(raw: bytes | str) -> ET.Element:
     """Parse a callback XML document with xml.etree, refusing any DOCTYPE or entity declaration.
 
-    WeCom callbacks (platforms.md §2.2) never carry a DOCTYPE; refusing it rules out external
-    entities (XXE) and entity expansion bombs. A first expat pass aborts at the DOCTYPE before
-    any declaration is processed; only a document that passes is handed to ElementTree.
+    WeCom callbacks (接收消息与事件, https://developer.work.weixin.qq.com/document/path/90238)
+    never carry a DOCTYPE; refusing it rules out external entities (XXE) and entity expansion
+    bombs. A first expat pass aborts at the DOCTYPE before any declaration is processed; only a document that passes is handed to ElementTree.
     """
     data = raw.encode("utf-8") if isinstance(raw, str) else raw
     guard = expat.ParserCreate()
@@ -195,7 +197,10 @@ def xml_text(root: ET.Element, tag: str, *, required: bool = True) -> str:
 
 Outcome = Literal["ok", "rate_limited", "permanent", "retry"]
 
-# platforms.md §1.4 (WeCom webhook) and §4.3 (DingTalk custom robot).
+# WeCom: 消息推送配置说明 (https://developer.work.weixin.qq.com/document/path/91770) and the
+# global error codes (https://developer.work.weixin.qq.com/document/path/90313).
+# DingTalk: 自定义机器人发送群消息
+# (https://open.dingtalk.com/document/orgapp/custom-robots-send-group-messages, 错误码).
 _RATE_LIMITED = {"wecom": frozenset({45009}), "dingtalk": frozenset({130101})}
 _PERMANENT = {
     # 93000 bad key, 40058 content too long, 40007 bad media_id: resending cannot help.
@@ -205,17 +210,17 @@ _PERMANENT = {
 }
 
 
-# DingTalk's newer throttle answers come under codes nobody has verified (§6: "back off on
-# 130101 / 'too fast' text"); only for an unknown DingTalk code does the text decide.
+# DingTalk's newer throttle answers come under codes not listed in its error table, so back off on
+# 130101 and on "too fast" text; only for an unknown DingTalk code does the text decide.
 _TOO_FAST = ("too fast", "过快", "太快", "频繁")
 
 
 def classify_errcode(platform: str, errcode: int | str | None, errmsg: str = "") -> Outcome:
     """Map a platform errcode to what the sender should do: "ok", back off, give up, or retry.
 
-    WeCom: 93000, 40058 and every other 400xx are permanent (§1.4). DingTalk: an unknown code
-    whose text says "too fast" backs off like 130101 (§6). -1 (system busy) and other unknown
-    codes are retried. Otherwise branch on errcode, never on errmsg (§1.1).
+    WeCom: 93000, 40058 and every other 400xx are permanent (全局错误码). DingTalk: an unknown code
+    whose text says "too fast" backs off like 130101. -1 (system busy) and other unknown
+    codes are retried. Otherwise branch on errcode, never on errmsg (errmsg wording changes).
     """
     family = next((f for f in _PERMANENT if platform.startswith(f)), None)
     if family is None:

@@ -1,6 +1,15 @@
-"""DingTalk: the enterprise-internal robot in HTTP mode (verify, parse, passive reply; platforms.md
-§3.1–3.2) and the outbound bodies for sessionWebhook, the custom robot with 加签 (§4) and the
-OpenAPI group send (§3.2.3). Pure translation: no HTTP calls are made here.
+"""DingTalk: the enterprise-internal robot in HTTP mode (verify, parse, passive reply) and the
+outbound bodies for sessionWebhook, the custom robot with 加签 and the OpenAPI group send. Pure
+translation: no HTTP calls are made here.
+
+Vendor documents cited below by title:
+- 接收消息: https://open.dingtalk.com/document/orgapp/receive-message
+- 消息发送与接收类型: https://open.dingtalk.com/document/development/robot-message-type
+- 机器人发送群聊消息: https://open.dingtalk.com/document/orgapp/the-robot-sends-a-group-message
+- 获取企业内部应用的accessToken:
+  https://open.dingtalk.com/document/orgapp/obtain-the-access_token-of-an-internal-app
+- 自定义机器人发送群消息: https://open.dingtalk.com/document/orgapp/custom-robots-send-group-messages
+- 自定义机器人安全设置: https://open.dingtalk.com/document/robots/customize-robot-security-settings
 """
 
 from __future__ import annotations
@@ -40,22 +49,24 @@ from bot.render import (
     truncate_message,
 )
 
-MAX_SKEW_MS = 3_600_000  # the callback timestamp must be within 1 hour of now (§3.1)
+MAX_SKEW_MS = 3_600_000  # the callback timestamp must be within 1 hour of now (接收消息)
 SESSION_MARGIN_MS = 60_000  # stop using a sessionWebhook a minute before it expires
 
-# One leading "@name" token; DingTalk usually removes the bot's own mention but leaves a space (§3.1).
+# One leading "@name" token; DingTalk usually removes the bot's own mention but leaves a space
+# (接收消息).
 _LEADING_MENTION = re.compile(r"^@\S+(?:\s+|$)")
 
 
 def dingtalk_sign(secret: str, timestamp_ms: int | str) -> str:
-    """base64(HmacSHA256(key=secret, msg=timestamp + "\\n" + secret)), not URL-encoded (§4.1, §3.1)."""
+    """base64(HmacSHA256(key=secret, msg=timestamp + "\\n" + secret)), not URL-encoded (安全设置;
+    接收消息)."""
     string_to_sign = f"{timestamp_ms}\n{secret}".encode()
     digest = hmac.new(secret.encode("utf-8"), string_to_sign, hashlib.sha256).digest()
     return base64.b64encode(digest).decode("ascii")
 
 
 def sign_webhook_url(url: str, secret: str, timestamp_ms: int) -> str:
-    """The custom-robot webhook URL with `&timestamp=<ms>&sign=<urlencoded>` appended (§4.1).
+    """The custom-robot webhook URL with `&timestamp=<ms>&sign=<urlencoded>` appended (安全设置).
 
     A timestamp/sign pair already in `url` (a pasted signed URL) is replaced, since DingTalk
     rejects a stale one with 310000.
@@ -75,7 +86,7 @@ def _at(mentions: Sequence[str]) -> dict[str, Any] | None:
     ids = [m for m in mentions if m != ALL]
     if not ids and ALL not in mentions:
         return None
-    # The @ only renders when "@userid" is also in the content (§4.2); render() appends it.
+    # The @ only renders when "@userid" is also in the content (自定义机器人发送群消息); render() appends it.
     return {"atUserIds": ids, "isAtAll": ALL in mentions}
 
 
@@ -83,7 +94,7 @@ def message_body(
     text: str, mentions: Sequence[str] = (), kind: str | None = None, title: str = ""
 ) -> dict[str, Any]:
     """One text/markdown message body from neutral text. The same JSON serves the passive reply,
-    the sessionWebhook and the custom robot (§3.2, §4.2)."""
+    the sessionWebhook and the custom robot (消息发送与接收类型)."""
     kind = kind or choose_kind(text)
     content = render(text, "dingtalk", kind, mentions)
     if kind == "text":
@@ -100,7 +111,7 @@ def message_body(
 
 
 def session_webhook_body(reply: Reply) -> dict[str, Any]:
-    """The JSON to POST to a message's sessionWebhook (plain JSON, no signing; §3.2.2)."""
+    """The JSON to POST to a message's sessionWebhook (plain JSON, no signing; 接收消息)."""
     return _fitted_body(reply.text, reply.mentions)
 
 
@@ -120,7 +131,7 @@ def custom_robot_bodies(
     text: str, mentions: Sequence[str] = (), kind: str | None = None
 ) -> list[dict[str, Any]]:
     """Custom-robot bodies for neutral text, split into numbered parts when the encoded body
-    would exceed 20,000 bytes (460101, §4.2). Mentions go on the first part. Send each with
+    would exceed 20,000 bytes (460101, 自定义机器人发送群消息). Mentions go on the first part. Send each with
     `encode_json` and a URL from `sign_webhook_url`."""
     kind = kind or choose_kind(text)
     title = title_of(text)
@@ -145,7 +156,7 @@ def custom_robot_bodies(
 def openapi_group_body(
     robot_code: str, open_conversation_id: str, content: str, kind: str = "text", title: str = ""
 ) -> dict[str, Any]:
-    """`POST /v1.0/robot/groupMessages/send` body; msgParam is a JSON *string* (§3.2.3)."""
+    """`POST /v1.0/robot/groupMessages/send` body; msgParam is a JSON *string* (机器人发送群聊消息)."""
     if kind == "text":
         key, param = "sampleText", {"content": content}
     elif kind == "markdown":
@@ -180,14 +191,15 @@ def openapi_group_bodies(
 
 
 def access_token_body(app_key: str, app_secret: str) -> dict[str, str]:
-    """`POST /v1.0/oauth2/accessToken` body; the answer is {accessToken, expireIn} (§3.2.3)."""
+    """`POST /v1.0/oauth2/accessToken` body; the answer is {accessToken, expireIn}
+    (获取企业内部应用的accessToken)."""
     return {"appKey": app_key, "appSecret": app_secret}
 
 
 def is_session_webhook_valid(
     expires_at_ms: int, now_ms: int, margin_ms: int = SESSION_MARGIN_MS
 ) -> bool:
-    """Whether a sessionWebhook can still be used; after expiry DingTalk answers 300001 (§3.2.2)."""
+    """Whether a sessionWebhook can still be used; after expiry DingTalk answers 300001 (接收消息)."""
     return now_ms + margin_ms < expires_at_ms
 
 
@@ -230,11 +242,12 @@ class DingTalk:
         return None
 
     def verify(self, req: HttpIn, now_ms: int) -> None:
-        """Check the `timestamp`/`sign` headers (§3.1): both present, fresh, and matching."""
+        """Check the `timestamp`/`sign` headers (接收消息): both present, fresh, and matching."""
         timestamp = req.headers.get("timestamp", "")
         sign = req.headers.get("sign", "")
         if not timestamp or not sign:
-            # §6: one repo saw them missing; we reject rather than accept unsigned callbacks.
+            # An open-source bot once saw them missing; we reject rather than accept unsigned
+            # callbacks.
             raise SignatureError("timestamp or sign header missing")
         if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 16):
             raise SignatureError("timestamp header is not epoch milliseconds")
@@ -245,7 +258,7 @@ class DingTalk:
             raise SignatureError("sign mismatch")
 
     def parse(self, req: HttpIn) -> Incoming | None:
-        """The callback JSON (§3.1 field table) as an Incoming; None for non-text messages."""
+        """The callback JSON (接收消息, its field table) as an Incoming; None for non-text messages."""
         check_size(req.body, self.max_body_bytes)
         data = load_json_object(req.body)
         if get_str(data, "msgtype") != "text":
@@ -288,10 +301,10 @@ class DingTalk:
     ) -> tuple[HttpOut, dict[str, Any] | None]:
         """The response body, and the follow-up for a reply too long for one body.
 
-        The body holds at most 20,000 bytes (§4.2). A longer reply is split into numbered parts:
-        the first goes in the body and the rest through the message's sessionWebhook, but only
-        while it is valid (§3.2.2); without one, the body carries the reply truncated. The
-        follow-up names the parts (by index) and the session; delivery posts them.
+        The body holds at most 20,000 bytes (自定义机器人发送群消息). A longer reply is split into
+        numbered parts: the first goes in the body and the rest through the message's
+        sessionWebhook, but only while it is valid (sessionWebhookExpiredTime, 接收消息); without
+        one, the body carries the reply truncated. The follow-up names the parts (by index) and the session; delivery posts them.
         """
         if reply.silent or not reply.text.strip():
             return json_out({"msgtype": "empty"}), None

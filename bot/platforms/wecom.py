@@ -1,6 +1,12 @@
-"""WeCom: the smart bot (智能机器人) API-mode callback with its encrypted JSON and stream replies
-(platforms.md §2.4), the URL-verification handshake shared with the self-built app (§2.2), and
-the group-robot webhook bodies for pushes (§1).
+"""WeCom: the smart bot (智能机器人) API-mode callback with its encrypted JSON and stream replies,
+the URL-verification handshake shared with the self-built app, and the group-robot webhook
+bodies for pushes.
+
+Vendor documents cited below by title:
+- 智能机器人 接收消息: https://developer.work.weixin.qq.com/document/path/100719
+- 智能机器人 被动回复消息: https://developer.work.weixin.qq.com/document/path/101031
+- 回调配置 (URL verification, retries): https://developer.work.weixin.qq.com/document/path/90930
+- 消息推送配置说明 (group robot webhook): https://developer.work.weixin.qq.com/document/path/91770
 """
 
 from __future__ import annotations
@@ -28,9 +34,9 @@ from bot.platforms.base import (
 from bot.platforms.wecom_crypto import WeComCrypto
 from bot.render import WECOM_STREAM_LIMIT, fit_message, render, truncate_message
 
-MAX_SKEW_S = 3600  # WeCom retries within seconds (§2.2); older timestamps are replays
+MAX_SKEW_S = 3600  # WeCom retries within seconds (回调配置); older timestamps are replays
 
-# "@RankBot /rank week": the smart bot's text.content includes the mention (§2.4).
+# "@RankBot /rank week": the smart bot's text.content includes the mention (接收消息).
 _LEADING_MENTION = re.compile(r"^@\S+(?:\s+|$)")
 
 
@@ -53,7 +59,7 @@ class WeComCallback:
         raise NotImplementedError
 
     def handshake(self, req: HttpIn, now_ms: int) -> HttpOut | None:
-        """GET URL verification (§2.2): check the signature over echostr and the freshness of
+        """GET URL verification (回调配置): check the signature over echostr and the freshness of
         its timestamp, decrypt it, and answer exactly the plaintext (no quotes, no newline).
         None for any other request. A signed verification URL is as replayable as a callback,
         so it gets the same window: a month-old one must not still prove who we are."""
@@ -117,7 +123,7 @@ def encrypted_json_reply(
     nonce: str,
     random_prefix: bytes | None = None,
 ) -> dict[str, str]:
-    """The smart bot's passive reply package {encrypt, msgsignature, timestamp, nonce} (§2.4),
+    """The smart bot's passive reply package {encrypt, msgsignature, timestamp, nonce} (被动回复消息),
     the shape WXBizJsonMsgCrypt.EncryptMsg produces."""
     encrypt = crypto.encrypt(plaintext, random_prefix)
     return {
@@ -129,7 +135,7 @@ def encrypted_json_reply(
 
 
 def stream_body(stream_id: str, content: str, finish: bool = True) -> dict[str, Any]:
-    """A stream reply; content is markdown of at most 20,480 bytes (§2.4). The callback's
+    """A stream reply; content is markdown of at most 20,480 bytes (被动回复消息). The callback's
     passive reply encrypts it, the long connection sends it as aibot_respond_msg's body."""
     content = truncate_message(content, WECOM_STREAM_LIMIT)
     return {"msgtype": "stream", "stream": {"id": stream_id, "finish": finish, "content": content}}
@@ -208,22 +214,22 @@ def incoming_from(data: dict[str, Any], platform: str = "wecom") -> Incoming | N
         text=_LEADING_MENTION.sub("", content.strip(), count=1).strip(),
         chat_id=chat_id if is_group else "",
         is_group=is_group,
-        # The smart bot only receives @-messages in groups, and 1:1 messages (§2.1).
+        # The smart bot only receives @-messages in groups, and 1:1 messages (接收消息).
         mentioned=True,
         message_id=opt_str(data, "msgid"),
     )
 
 
-# --- group robot webhook (send only, §1) ----------------------------------------------------------
+# --- group robot webhook (send only, 消息推送配置说明) ----------------------------------------------
 
 
 def webhook_url(api_base: str, key: str) -> str:
-    """`POST <base>/cgi-bin/webhook/send?key=<KEY>`; the key is the only credential (§1.1)."""
+    """`POST <base>/cgi-bin/webhook/send?key=<KEY>`; the key is the only credential (消息推送配置说明)."""
     return f"{api_base.rstrip('/')}/cgi-bin/webhook/send?key={quote(key, safe='')}"
 
 
 def webhook_text_body(content: str, mentioned_list: Sequence[str] = ()) -> dict[str, Any]:
-    """`text`: ≤ 2048 bytes; mentions by userid, "@all" for everyone (§1.2)."""
+    """`text`: ≤ 2048 bytes; mentions by userid, "@all" for everyone (消息推送配置说明)."""
     body: dict[str, Any] = {"content": content}
     if mentioned_list:
         body["mentioned_list"] = list(mentioned_list)
@@ -231,12 +237,12 @@ def webhook_text_body(content: str, mentioned_list: Sequence[str] = ()) -> dict[
 
 
 def webhook_markdown_body(content: str) -> dict[str, Any]:
-    """`markdown`: ≤ 4096 bytes; mentions only as `<@userid>` inside the content (§1.2)."""
+    """`markdown`: ≤ 4096 bytes; mentions only as `<@userid>` inside the content (消息推送配置说明)."""
     return {"msgtype": "markdown", "markdown": {"content": content}}
 
 
 def webhook_markdown_v2_body(content: str) -> dict[str, Any]:
-    """`markdown_v2`: ≤ 4096 bytes, lists and tables but no mentions or colours (§1.2)."""
+    """`markdown_v2`: ≤ 4096 bytes, lists and tables but no mentions or colours (消息推送配置说明)."""
     return {"msgtype": "markdown_v2", "markdown_v2": {"content": content}}
 
 

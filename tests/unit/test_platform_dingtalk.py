@@ -1,5 +1,7 @@
 """DingTalk: callback signature (V-D3), body parsing and its type errors, passive replies, the
-sessionWebhook, custom-robot 加签 (V-D1/V-D2) and the OpenAPI push bodies (platforms.md §3–§4)."""
+sessionWebhook, custom-robot 加签 (V-D1/V-D2) and the OpenAPI push bodies
+(https://open.dingtalk.com/document/orgapp/receive-message,
+https://open.dingtalk.com/document/orgapp/custom-robots-send-group-messages)."""
 
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ def ding() -> DingTalk:
 
 
 def payload(**changes) -> dict:
-    """A group @-message shaped like the real payload in zhayujie/bot-on-anything#274 (§3.1)."""
+    """A group @-message shaped like the real payload in zhayujie/bot-on-anything#274."""
     data = {
         "conversationId": "cidGroup123==",
         "atUsers": [{"dingtalkId": "$:LWCP_v1:$bot"}],
@@ -540,7 +542,7 @@ def test_classify_dingtalk_errcodes(code, outcome):
     ],
 )
 def test_dingtalk_unknown_code_saying_too_fast_backs_off(code, errmsg, outcome):
-    # §6: the newer throttle codes are unverified; back off on "too fast" text.
+    # The newer throttle codes are not in DingTalk's table; back off on "too fast" text.
     assert classify_errcode("dingtalk", code, errmsg) == outcome
 
 

@@ -107,7 +107,8 @@ def test_dingtalk_markdown_breaks_every_line_with_a_blank_line():
 
 
 def test_wecom_markdown_keeps_the_subset_and_mentions_inline():
-    # no lists in WeCom markdown (§1.2): items become "· " lines; the rest of the subset stays
+    # no lists in WeCom markdown (消息推送配置说明, developer.work.weixin.qq.com/document/path/91770): items
+    # become "· " lines; the rest of the subset stays
     wecom = SAMPLE.replace("- 第", "· 第")
     assert render(SAMPLE, "wecom", "markdown") == wecom
     assert render(SAMPLE, "wecom", "markdown", ["u1", "u2"]) == wecom + "\n<@u1><@u2>"
