@@ -1,5 +1,6 @@
 """What every platform adapter shares: the two rejection errors, the adapter contract, safe JSON/XML
-readers, the outbound error-code classification and the registry of enabled platforms.
+readers and the outbound error-code classification. The registry of platforms is
+bot/platforms/registry.py (it imports the adapters, which import this module).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import xml.etree.ElementTree as ET
 from typing import Any, Literal, Protocol
 from xml.parsers import expat
 
-from bot.config import Settings
 from bot.messages import HttpIn, HttpOut, Incoming, Reply
 
 
@@ -32,40 +32,63 @@ class MalformedError(RequestRejected):
     status = 400
 
 
+# How a platform wants its messages answered, as Bolt declares it per listener:
+# "answer_in_response": the reply goes in the callback's HTTP response (WeCom's passive reply);
+# "ack_then_answer": the callback is acknowledged at once and a worker answers later through
+# the route `later` gives (bot/inbox.py), e.g. Feishu's reply API. A platform that acks and
+# answers later may still answer one message in the response when `later` gives None (DingTalk
+# without a usable sessionWebhook).
+AckMode = Literal["answer_in_response", "ack_then_answer"]
+
+
 class Platform(Protocol):
     """The contract of one inbound route; every method is pure translation, none decides."""
 
     name: str  # route name: /hooks/<name>
     platform: str  # the value put in Incoming.platform
+    ack_mode: AckMode
 
-    def handshake(self, req: HttpIn, now_ms: int) -> HttpOut | None: ...
+    def handshake(self, req: HttpIn, now_ms: int) -> HttpOut | None:
+        """The answer to a URL-verification request; None for anything else."""
+        ...
 
-    def verify(self, req: HttpIn, now_ms: int) -> None: ...
+    def verify(self, req: HttpIn, now_ms: int) -> None:
+        """Raise SignatureError unless the request provably comes from the platform, now."""
+        ...
 
-    def parse(self, req: HttpIn) -> Incoming | None: ...
+    def parse(self, req: HttpIn) -> Incoming | None:
+        """The message; None for what is acknowledged and not run; MalformedError."""
+        ...
 
-    def render_reply(self, req: HttpIn, msg: Incoming, reply: Reply, now_ms: int) -> HttpOut: ...
+    def later(self, req: HttpIn, msg: Incoming, now_ms: int) -> dict[str, Any] | None:
+        """Where a worker answers `msg` (Incoming.reply_route()), or None to answer it in the
+        response."""
+        ...
+
+    def reply_plan(
+        self, req: HttpIn, msg: Incoming, reply: Reply, now_ms: int
+    ) -> tuple[HttpOut, dict[str, Any] | None]:
+        """The response carrying `reply`, and a follow-up for what did not fit (delivery posts
+        it) or None."""
+        ...
+
+    def render_reply(self, req: HttpIn, msg: Incoming, reply: Reply, now_ms: int) -> HttpOut:
+        """The response carrying `reply` (a quiet reply: the bare acknowledgement)."""
+        ...
 
 
-def platforms_for(settings: Settings) -> dict[str, Platform]:
-    """The enabled inbound platforms keyed by route name ("dingtalk", "wecom", "wecom-app",
-    "feishu")."""
-    # Imported here because the platform modules import this one.
-    from bot.platforms.dingtalk import DingTalk
-    from bot.platforms.feishu import Feishu
-    from bot.platforms.wecom import WeCom
-    from bot.platforms.wecom_app import WeComApp
+class AnswersInResponse:
+    """The `later` and `reply_plan` of a platform that answers every message in its response."""
 
-    out: dict[str, Platform] = {}
-    if settings.dingtalk_enabled:
-        out[DingTalk.name] = DingTalk(settings)
-    if settings.wecom_enabled:
-        out[WeCom.name] = WeCom(settings)
-    if settings.wecom_app_enabled:
-        out[WeComApp.name] = WeComApp(settings)
-    if settings.feishu_enabled:
-        out[Feishu.name] = Feishu(settings)
-    return out
+    ack_mode: AckMode = "answer_in_response"
+
+    def later(self, req: HttpIn, msg: Incoming, now_ms: int) -> dict[str, Any] | None:
+        return None
+
+    def reply_plan(
+        self, req: HttpIn, msg: Incoming, reply: Reply, now_ms: int
+    ) -> tuple[HttpOut, dict[str, Any] | None]:
+        return self.render_reply(req, msg, reply, now_ms), None  # type: ignore[attr-defined]
 
 
 # --- JSON -------------------------------------------------------------------------------------

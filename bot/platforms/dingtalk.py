@@ -27,6 +27,7 @@ from urllib.parse import quote_plus
 from bot.config import Settings
 from bot.messages import HttpIn, HttpOut, Incoming, Reply
 from bot.platforms.base import (
+    AckMode,
     MalformedError,
     SignatureError,
     check_size,
@@ -212,8 +213,15 @@ class SessionWebhook:
         return is_session_webhook_valid(self.expires_at_ms, now_ms, margin_ms)
 
 
+def adapter(settings: Settings) -> DingTalk | None:
+    """The robot's hook when it is configured (bot/platforms/registry.py)."""
+    return DingTalk(settings) if settings.dingtalk_enabled else None
+
+
 class DingTalk:
-    """POST /hooks/dingtalk: the enterprise-internal robot's HTTP-mode callback."""
+    """POST /hooks/dingtalk: the enterprise-internal robot's HTTP-mode callback. With
+    DUBAN_DINGTALK_REPLY=queue it acknowledges at once and answers through the sessionWebhook
+    from a worker; a message without a usable sessionWebhook is answered in the response."""
 
     name = "dingtalk"
     platform = "dingtalk"
@@ -228,6 +236,7 @@ class DingTalk:
         self.api_base = settings.dingtalk_api_base.rstrip("/")
         self.max_body_bytes = settings.max_body_bytes
         self.reply_later = settings.dingtalk_reply == "queue"
+        self.ack_mode: AckMode = "ack_then_answer" if self.reply_later else "answer_in_response"
 
     @property
     def group_send_url(self) -> str:

@@ -21,6 +21,7 @@ from urllib.parse import quote
 from bot.config import Settings
 from bot.messages import HttpIn, HttpOut, Incoming, Reply
 from bot.platforms.base import (
+    AnswersInResponse,
     MalformedError,
     SignatureError,
     check_size,
@@ -44,9 +45,10 @@ def new_nonce() -> str:
     return str(secrets.randbelow(9_000_000_000) + 1_000_000_000)
 
 
-class WeComCallback:
+class WeComCallback(AnswersInResponse):
     """What the smart bot and the self-built app share: the GET handshake and the signed,
-    encrypted POST envelope. Subclasses say how to read `Encrypt` from the body."""
+    encrypted POST envelope. Subclasses say how to read `Encrypt` from the body. Both answer
+    in the response (a passive reply), within WeCom's 5 seconds."""
 
     name = ""
     platform = ""
@@ -151,6 +153,11 @@ def stream_id_for(message_id: str) -> str:
     if not message_id:
         return "duban-" + secrets.token_hex(12)
     return "duban-" + hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:24]
+
+
+def adapter(settings: Settings) -> WeCom | None:
+    """The smart bot's hook when it is configured (bot/platforms/registry.py)."""
+    return WeCom(settings) if settings.wecom_enabled else None
 
 
 class WeCom(WeComCallback):

@@ -65,6 +65,11 @@ def encrypted_xml_reply(
     )
 
 
+def adapter(settings: Settings) -> WeComApp | None:
+    """The self-built app's hook when it is configured (bot/platforms/registry.py)."""
+    return WeComApp(settings) if settings.wecom_app_enabled else None
+
+
 class WeComApp(WeComCallback):
     """GET|POST /hooks/wecom-app: the self-built app, receiveid = corp id."""
 

@@ -1,6 +1,12 @@
 """Feishu (Lark): the app bot's HTTP event subscription in (inbound), its replies and pushes
 through the message API and custom group bots out (bodies, outbound), and their crypto."""
 
+from bot.config import Settings
 from bot.platforms.feishu.inbound import Feishu
 
-__all__ = ["Feishu"]
+__all__ = ["Feishu", "adapter"]
+
+
+def adapter(settings: Settings) -> Feishu | None:
+    """The event hook when the app is configured (bot/platforms/registry.py)."""
+    return Feishu(settings) if settings.feishu_enabled else None

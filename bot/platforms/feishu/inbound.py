@@ -16,6 +16,7 @@ from typing import Any
 from bot.config import Settings
 from bot.messages import HttpIn, HttpOut, Incoming, Reply
 from bot.platforms.base import (
+    AckMode,
     MalformedError,
     SignatureError,
     check_size,
@@ -143,7 +144,7 @@ class Feishu:
 
     name = "feishu"
     platform = "feishu"
-    ack_mode = "ack_then_answer"
+    ack_mode: AckMode = "ack_then_answer"
 
     def __init__(self, settings: Settings) -> None:
         if not settings.feishu_verification_token:
@@ -208,6 +209,11 @@ class Feishu:
         """Only an acknowledgement: Feishu ignores an event response's body (replies go through
         the message API), and wants HTTP 200 within 3 seconds or it retries."""
         return json_out(ACK)
+
+    def reply_plan(
+        self, req: HttpIn, msg: Incoming, reply: Reply, now_ms: int
+    ) -> tuple[HttpOut, dict[str, Any] | None]:
+        return self.render_reply(req, msg, reply, now_ms), None
 
     def later(self, req: HttpIn, msg: Incoming, now_ms: int) -> dict[str, Any] | None:
         """Every message is answered by a worker through the reply API (bot/inbox.py)."""
