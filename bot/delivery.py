@@ -65,6 +65,7 @@ from rq import Callback, Queue, Retry
 from bot.config import Settings
 from bot.messages import ChatTarget, Notice, mention_parts
 from bot.org import Org, OrgError, load_org
+from bot.platforms import registry as platform_registry
 from bot.platforms.base import classify_errcode, encode_json
 from bot.platforms.dingtalk import (
     SESSION_MARGIN_MS,
@@ -215,21 +216,17 @@ def wecom_kind(text: str, mentions: Sequence[str]) -> str:
     return "markdown"
 
 
-# Which platforms' user ids each family of routes can @-mention: a WeCom group robot takes the
-# userids of the smart bot's and the app's callbacks alike (one corp).
-_MENTIONABLE = {"wecom": ("wecom", "wecom_app"), "dingtalk": ("dingtalk",), "feishu": ("feishu",)}
-
-
 def mentions_on(family: str, mentions: Sequence[str]) -> list[str]:
     """The mentions a route of `family` can carry, as the platform's bare ids. Another platform's
-    ids are dropped (they would show as stray text, or @ a stranger), and so is a DingTalk
-    senderId ("$:LWCP_v1:$…", bound when senderStaffId was empty): not an id one can @."""
+    ids are dropped (they would show as stray text, or @ a stranger), and so are ids the
+    platform cannot @ (Outbound.can_mention: a DingTalk senderId)."""
+    spec = platform_registry.outbound(family)
     out = []
     for m in mentions:
         platform, user_id = mention_parts(m)
-        if platform and platform not in _MENTIONABLE.get(family, ()):
+        if platform and platform not in spec.mentionable:
             continue
-        if family == "dingtalk" and user_id.startswith("$:"):
+        if not spec.can_mention(user_id):
             continue
         out.append(user_id)
     return out
@@ -292,11 +289,8 @@ class Delivery:
         w = self.settings.robot_window_s * 1000
         return int(w + 250 + 0.02 * w)
 
-    def cooldown_s(self, route: Route) -> int:
-        s = self.settings
-        if route.family == "feishu":
-            return s.cooldown_feishu_s
-        return s.cooldown_wecom_s if route.family == "wecom" else s.cooldown_dingtalk_s
+    def cooldown_s(self, route: Route) -> float:
+        return platform_registry.outbound(route.family).cooldown_s(self.settings)
 
     def queue_for(self, kind: str) -> Queue:
         """The RQ queue of a push of `kind`: review notices and replies go before the rest."""

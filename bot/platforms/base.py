@@ -8,9 +8,12 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 from xml.parsers import expat
 
+from bot.config import Settings
 from bot.messages import HttpIn, HttpOut, Incoming, Reply
 
 
@@ -75,6 +78,25 @@ class Platform(Protocol):
     def render_reply(self, req: HttpIn, msg: Incoming, reply: Reply, now_ms: int) -> HttpOut:
         """The response carrying `reply` (a quiet reply: the bare acknowledgement)."""
         ...
+
+
+def _any_id(user_id: str) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """What bot/delivery.py needs to know of one platform family's sending side, declared by
+    the platform's module as `OUTBOUND` and found through bot/platforms/registry.py."""
+
+    family: str  # Route.family: "dingtalk", "wecom", "feishu"
+    # How long a robot rests after a rate-limit answer that names no time: a setting, since
+    # each platform blocks for its own time.
+    cooldown_s: Callable[[Settings], float]
+    # The Incoming.platform values whose user ids a route of this family can @-mention.
+    mentionable: tuple[str, ...]
+    # Whether one of those ids can be @-mentioned at all (DingTalk: not an encrypted senderId).
+    can_mention: Callable[[str], bool] = _any_id
 
 
 class AnswersInResponse:

@@ -29,6 +29,7 @@ from bot.messages import HttpIn, HttpOut, Incoming, Reply
 from bot.platforms.base import (
     AckMode,
     MalformedError,
+    Outbound,
     SignatureError,
     check_size,
     encode_json,
@@ -211,6 +212,21 @@ class SessionWebhook:
 
     def is_valid(self, now_ms: int, margin_ms: int = SESSION_MARGIN_MS) -> bool:
         return is_session_webhook_valid(self.expires_at_ms, now_ms, margin_ms)
+
+
+def _can_mention(user_id: str) -> bool:
+    """A senderId ("$:LWCP_v1:$…", bound when senderStaffId was empty) is no id one can @."""
+    return not user_id.startswith("$:")
+
+
+# 20 messages a minute per robot, then DingTalk blocks it for 10 minutes (130101; 自定义机器人
+# 发送群消息, "消息发送频率限制").
+OUTBOUND = Outbound(
+    family="dingtalk",
+    cooldown_s=lambda settings: settings.cooldown_dingtalk_s,
+    mentionable=("dingtalk",),
+    can_mention=_can_mention,
+)
 
 
 def adapter(settings: Settings) -> DingTalk | None:

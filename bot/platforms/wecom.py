@@ -23,6 +23,7 @@ from bot.messages import HttpIn, HttpOut, Incoming, Reply
 from bot.platforms.base import (
     AnswersInResponse,
     MalformedError,
+    Outbound,
     SignatureError,
     check_size,
     encode_json,
@@ -153,6 +154,15 @@ def stream_id_for(message_id: str) -> str:
     if not message_id:
         return "duban-" + secrets.token_hex(12)
     return "duban-" + hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:24]
+
+
+# A group robot takes the userids of the smart bot's and the app's callbacks alike (one corp);
+# over 20 a minute it answers 45009 and names no block time (消息推送配置说明).
+OUTBOUND = Outbound(
+    family="wecom",
+    cooldown_s=lambda settings: settings.cooldown_wecom_s,
+    mentionable=("wecom", "wecom_app"),
+)
 
 
 def adapter(settings: Settings) -> WeCom | None:

@@ -1,6 +1,8 @@
 """The platform registry and contract: every built-in adapter is found without a list, declares
 its ack mode and answers the whole contract (no optional methods looked up at run time), and
-bot.platforms.base imports no adapter (the registry does), so there is no import cycle."""
+bot.platforms.base imports no adapter (the registry does), so there is no import cycle. Each
+platform declares its sending side (cool-down, whose ids it can @-mention); delivery asks the
+registry, and a family nobody declared is an error, not DingTalk's rules by default."""
 
 from __future__ import annotations
 
@@ -8,10 +10,21 @@ import ast
 import inspect
 from pathlib import Path
 
+import pytest
+
+from bot import delivery
 from bot.config import Settings
 from bot.messages import HttpIn, Incoming, Reply
 from bot.platforms import base
-from bot.platforms.registry import builtin, platforms_for
+from bot.platforms.base import Outbound
+from bot.platforms.registry import (
+    builtin,
+    builtin_outbound,
+    outbound,
+    platforms_for,
+    register_outbound,
+    unregister_outbound,
+)
 
 ALL_ON = Settings(
     dingtalk_app_key="k", dingtalk_app_secret="s", dingtalk_robot_code="r",
@@ -60,3 +73,46 @@ def test_base_imports_no_platform_adapter():
         node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
     }
     assert not {m for m in imported if m.startswith("bot.platforms.")}, imported
+
+
+# --- the sending side ---------------------------------------------------------------------------
+
+
+def route(family: str) -> delivery.Route:
+    return delivery.Route(f"{family}_webhook", family, "robot-1", "群机器人")
+
+
+def test_each_family_rests_as_long_as_its_own_setting_says():
+    s = Settings(cooldown_dingtalk_s=601, cooldown_wecom_s=61, cooldown_feishu_s=62)
+    ctx = delivery.Delivery(s, None, None, None)
+    got = {f: ctx.cooldown_s(route(f)) for f in ("dingtalk", "wecom", "feishu")}
+    assert got == {"dingtalk": 601, "wecom": 61, "feishu": 62}
+    assert set(builtin_outbound()) == {"dingtalk", "wecom", "feishu"}
+
+
+def test_a_family_nobody_declared_borrows_no_other_platforms_rules():
+    ctx = delivery.Delivery(Settings(), None, None, None)
+    with pytest.raises(ValueError, match="toy"):
+        ctx.cooldown_s(route("toy"))  # not DingTalk's 10 minutes by default
+    with pytest.raises(ValueError, match="toy"):
+        delivery.mentions_on("toy", ["toy:u1"])
+
+
+def test_a_platform_from_outside_declares_its_sending_side():
+    spec = Outbound("toy", cooldown_s=lambda s: 5, mentionable=("toy",),
+                    can_mention=lambda uid: uid != "nobody")  # fmt: skip
+    register_outbound(spec)
+    try:
+        ctx = delivery.Delivery(Settings(), None, None, None)
+        assert ctx.cooldown_s(route("toy")) == 5
+        mentions = ["toy:u1", "dingtalk:staff1", "toy:nobody", "wecom:zhang"]
+        assert delivery.mentions_on("toy", mentions) == ["u1"]
+        with pytest.raises(ValueError):
+            register_outbound(Outbound("wecom", lambda s: 1, ("wecom",)))
+    finally:
+        unregister_outbound("toy")
+    assert outbound("dingtalk").can_mention("$:LWCP_v1:$abc") is False
+    assert delivery.mentions_on("wecom", ["wecom_app:li", "wecom:zhang", "feishu:ou_1"]) == [
+        "li",
+        "zhang",
+    ]
