@@ -66,7 +66,7 @@ from bot.config import Settings
 from bot.messages import ChatTarget, Notice, mention_parts
 from bot.org import Org, OrgError, load_org
 from bot.platforms import registry as platform_registry
-from bot.platforms.base import classify_errcode, encode_json
+from bot.platforms.base import encode_json
 from bot.platforms.dingtalk import (
     SESSION_MARGIN_MS,
     access_token_body,
@@ -74,6 +74,7 @@ from bot.platforms.dingtalk import (
     openapi_group_bodies,
     sign_webhook_url,
 )
+from bot.platforms.dingtalk import classify_errcode as dingtalk_errcode
 from bot.platforms.feishu import bodies as feishu_bodies
 from bot.platforms.feishu import outbound as feishu
 from bot.platforms.wecom import webhook_bodies, webhook_url
@@ -715,7 +716,10 @@ def classify_webhook(family: str, status: int, data: Any) -> Answer:
     if status != 200 or not isinstance(data, dict):
         return Answer("permanent" if 400 <= status < 500 else "retry", detail=f"HTTP {status}")
     errcode = data.get("errcode")
-    outcome = classify_errcode(family, errcode, str(data.get("errmsg", "")))
+    classify = platform_registry.outbound(family).classify
+    if classify is None:
+        raise ValueError(f"{family} routes do not answer with an errcode")
+    outcome = classify(errcode, str(data.get("errmsg", "")))
     return Answer(outcome, str(errcode), f"errcode {errcode}")
 
 
@@ -739,7 +743,7 @@ def classify_openapi(status: int, data: Any) -> Answer:
     if status == 401 or "token" in low or "authentication" in low:
         return Answer("retry", text, "auth")
     if isinstance(code, int) or text.lstrip("-").isdigit():
-        return Answer(classify_errcode("dingtalk", code), text, f"errcode {text}")
+        return Answer(dingtalk_errcode(code), text, f"errcode {text}")
     if 400 <= status < 500:
         return Answer("permanent", text, f"HTTP {status} {text}"[:80])
     return Answer("retry", text, f"HTTP {status}")

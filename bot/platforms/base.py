@@ -80,6 +80,10 @@ class Platform(Protocol):
         ...
 
 
+# What the sender does with a platform's answer: done, cool down and re-queue, give up, retry.
+Outcome = Literal["ok", "rate_limited", "permanent", "retry"]
+
+
 def _any_id(user_id: str) -> bool:
     return True
 
@@ -97,6 +101,9 @@ class Outbound:
     mentionable: tuple[str, ...]
     # Whether one of those ids can be @-mentioned at all (DingTalk: not an encrypted senderId).
     can_mention: Callable[[str], bool] = _any_id
+    # What a webhook's {"errcode", "errmsg"} answer means (None: the family's routes classify
+    # their answers themselves, as Feishu's do).
+    classify: Callable[[int | str | None, str], Outcome] | None = None
 
 
 class AnswersInResponse:
@@ -240,49 +247,16 @@ def xml_text(root: ET.Element, tag: str, *, required: bool = True) -> str:
 
 # --- outbound error codes ----------------------------------------------------------------------
 
-Outcome = Literal["ok", "rate_limited", "permanent", "retry"]
 
-# WeCom: 消息推送配置说明 (https://developer.work.weixin.qq.com/document/path/91770) and the
-# global error codes (https://developer.work.weixin.qq.com/document/path/90313).
-# DingTalk: 自定义机器人发送群消息
-# (https://open.dingtalk.com/document/orgapp/custom-robots-send-group-messages, 错误码).
-_RATE_LIMITED = {"wecom": frozenset({45009}), "dingtalk": frozenset({130101})}
-_PERMANENT = {
-    # 93000 bad key, 40058 content too long, 40007 bad media_id: resending cannot help.
-    "wecom": frozenset({93000, 40058, 40007}),
-    # 300001/300005 bad token (or expired sessionWebhook), 310000 sign/keyword/IP, 460101 body size.
-    "dingtalk": frozenset({300001, 300005, 310000, 460101}),
-}
-
-
-# DingTalk's newer throttle answers come under codes not listed in its error table, so back off on
-# 130101 and on "too fast" text; only for an unknown DingTalk code does the text decide.
-_TOO_FAST = ("too fast", "过快", "太快", "频繁")
-
-
-def classify_errcode(platform: str, errcode: int | str | None, errmsg: str = "") -> Outcome:
-    """Map a platform errcode to what the sender should do: "ok", back off, give up, or retry.
-
-    WeCom: 93000, 40058 and every other 400xx are permanent (全局错误码). DingTalk: an unknown code
-    whose text says "too fast" backs off like 130101. -1 (system busy) and other unknown
-    codes are retried. Otherwise branch on errcode, never on errmsg (errmsg wording changes).
-    """
-    family = next((f for f in _PERMANENT if platform.startswith(f)), None)
-    if family is None:
-        raise ValueError(f"unknown platform {platform!r}")
-    if errcode is None:
-        return "retry"
+def errcode_of(errcode: int | str | None) -> int | None:
+    """An errcode as a number (platforms send numbers, some as strings); None if it is not one."""
+    if isinstance(errcode, bool):
+        return None
+    if isinstance(errcode, int):
+        return errcode
     if isinstance(errcode, str):
         try:
-            errcode = int(errcode.strip())
+            return int(errcode.strip())
         except ValueError:
-            return "retry"
-    if errcode == 0:
-        return "ok"
-    if errcode in _RATE_LIMITED[family]:
-        return "rate_limited"
-    if errcode in _PERMANENT[family] or (family == "wecom" and 40000 <= errcode <= 40099):
-        return "permanent"
-    if family == "dingtalk" and any(t in str(errmsg).lower() for t in _TOO_FAST):
-        return "rate_limited"
-    return "retry"
+            return None
+    return None

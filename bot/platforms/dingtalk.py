@@ -30,9 +30,11 @@ from bot.platforms.base import (
     AckMode,
     MalformedError,
     Outbound,
+    Outcome,
     SignatureError,
     check_size,
     encode_json,
+    errcode_of,
     get_obj,
     get_str,
     json_out,
@@ -219,6 +221,33 @@ def _can_mention(user_id: str) -> bool:
     return not user_id.startswith("$:")
 
 
+# The custom robot's error codes (自定义机器人发送群消息, "错误码"): 130101 is the rate limit;
+# 300001/300005 a bad token (or an expired sessionWebhook), 310000 sign, keyword or IP allow
+# list, 460101 a body over 20,000 bytes: resending cannot help.
+RATE_LIMITED = frozenset({130101})
+PERMANENT = frozenset({300001, 300005, 310000, 460101})
+# Newer throttle answers come under codes not in that table, so an unknown code whose text
+# says "too fast" backs off too; only for an unknown code does the text decide.
+_TOO_FAST = ("too fast", "过快", "太快", "频繁")
+
+
+def classify_errcode(errcode: int | str | None, errmsg: str = "") -> Outcome:
+    """What the sender does with a DingTalk errcode: "ok", back off, give up, or retry (-1
+    and other unknown codes)."""
+    code = errcode_of(errcode)
+    if code is None:
+        return "retry"
+    if code == 0:
+        return "ok"
+    if code in RATE_LIMITED:
+        return "rate_limited"
+    if code in PERMANENT:
+        return "permanent"
+    if any(t in str(errmsg).lower() for t in _TOO_FAST):
+        return "rate_limited"
+    return "retry"
+
+
 # 20 messages a minute per robot, then DingTalk blocks it for 10 minutes (130101; 自定义机器人
 # 发送群消息, "消息发送频率限制").
 OUTBOUND = Outbound(
@@ -226,6 +255,7 @@ OUTBOUND = Outbound(
     cooldown_s=lambda settings: settings.cooldown_dingtalk_s,
     mentionable=("dingtalk",),
     can_mention=_can_mention,
+    classify=classify_errcode,
 )
 
 

@@ -24,9 +24,11 @@ from bot.platforms.base import (
     AnswersInResponse,
     MalformedError,
     Outbound,
+    Outcome,
     SignatureError,
     check_size,
     encode_json,
+    errcode_of,
     get_obj,
     get_str,
     json_out,
@@ -156,12 +158,35 @@ def stream_id_for(message_id: str) -> str:
     return "duban-" + hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:24]
 
 
+# Group robot errors (消息推送配置说明 and the global error codes,
+# https://developer.work.weixin.qq.com/document/path/90313): 45009 is the rate limit; 93000 a bad
+# key, 40058 content too long, 40007 a bad media_id, and every other 400xx a bad request:
+# resending cannot help. -1 (busy) and unknown codes are retried; errmsg never decides.
+RATE_LIMITED = frozenset({45009})
+PERMANENT = frozenset({93000, 40058, 40007})
+
+
+def classify_errcode(errcode: int | str | None, errmsg: str = "") -> Outcome:
+    """What the sender does with a WeCom errcode: "ok", back off, give up, or retry."""
+    code = errcode_of(errcode)
+    if code is None:
+        return "retry"
+    if code == 0:
+        return "ok"
+    if code in RATE_LIMITED:
+        return "rate_limited"
+    if code in PERMANENT or 40000 <= code <= 40099:
+        return "permanent"
+    return "retry"
+
+
 # A group robot takes the userids of the smart bot's and the app's callbacks alike (one corp);
 # over 20 a minute it answers 45009 and names no block time (消息推送配置说明).
 OUTBOUND = Outbound(
     family="wecom",
     cooldown_s=lambda settings: settings.cooldown_wecom_s,
     mentionable=("wecom", "wecom_app"),
+    classify=classify_errcode,
 )
 
 

@@ -13,11 +13,12 @@ import pytest
 
 from bot.config import Settings
 from bot.messages import HttpIn, Incoming, Reply
-from bot.platforms.base import MalformedError, SignatureError, classify_errcode, encode_json
+from bot.platforms.base import MalformedError, SignatureError, encode_json
 from bot.platforms.dingtalk import (
     DingTalk,
     SessionWebhook,
     access_token_body,
+    classify_errcode,
     custom_robot_bodies,
     dingtalk_sign,
     is_session_webhook_valid,
@@ -529,7 +530,7 @@ def test_access_token_body_and_urls(ding):
     ],
 )
 def test_classify_dingtalk_errcodes(code, outcome):
-    assert classify_errcode("dingtalk", code) == outcome
+    assert classify_errcode(code) == outcome
 
 
 @pytest.mark.parametrize(
@@ -543,7 +544,7 @@ def test_classify_dingtalk_errcodes(code, outcome):
 )
 def test_dingtalk_unknown_code_saying_too_fast_backs_off(code, errmsg, outcome):
     # The newer throttle codes are not in DingTalk's table; back off on "too fast" text.
-    assert classify_errcode("dingtalk", code, errmsg) == outcome
+    assert classify_errcode(code, errmsg) == outcome
 
 
 def test_webhook_answer_passes_the_text_for_unknown_codes():

@@ -20,7 +20,8 @@ from wechatpy.enterprise.crypto import WeChatCrypto as WechatpyCorpCrypto
 from bot.config import Settings
 from bot.messages import HttpIn, Incoming, Reply
 from bot.platforms import platforms_for
-from bot.platforms.base import MalformedError, SignatureError, classify_errcode, safe_xml
+from bot.platforms.base import MalformedError, SignatureError, safe_xml
+from bot.platforms.registry import outbound
 from bot.platforms.wecom import (
     WeCom,
     encrypted_json_reply,
@@ -30,6 +31,9 @@ from bot.platforms.wecom import (
     webhook_markdown_v2_body,
     webhook_text_body,
     webhook_url,
+)
+from bot.platforms.wecom import (
+    classify_errcode as wecom_errcode,
 )
 from bot.platforms.wecom_app import (
     WeComApp,
@@ -920,14 +924,15 @@ def test_webhook_bodies_split_long_messages(kind, limit):
     ],
 )
 def test_classify_wecom_errcodes(code, outcome):
-    assert classify_errcode("wecom", code) == outcome
-    assert classify_errcode("wecom_app", code) == outcome
+    assert wecom_errcode(code) == outcome
+    assert outbound("wecom").classify(code, "") == outcome  # what delivery asks
 
 
 def test_wecom_never_branches_on_errmsg():
-    assert classify_errcode("wecom", 12345, "send too fast") == "retry"
+    assert wecom_errcode(12345, "send too fast") == "retry"
 
 
 def test_classify_unknown_platform():
     with pytest.raises(ValueError):
-        classify_errcode("feishu", 0)
+        outbound("wecom_app")  # the app's callbacks are answered in the response; it sends nothing
+    assert outbound("feishu").classify is None  # Feishu's answers carry code/msg, not errcode
