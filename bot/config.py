@@ -123,6 +123,11 @@ class Settings:
     redis_url: str = ""  # "" = embedded redis-server under data_dir
     data_dir: str = str(ROOT / "var")
     key_prefix: str = "duban"
+    # daily backup of the state (bot/backup.py): where ("" = <data_dir>/backups), at what local
+    # time, and how many files are kept (0 = no scheduled backup)
+    backup_dir: str = ""
+    backup_at: str = "02:30"
+    backup_keep: int = 14
     # data files
     indicators_path: str = str(ROOT / "indicators.yaml")
     org_path: str = str(ROOT / "org.yaml")
@@ -249,6 +254,8 @@ class Settings:
             "log_level": lambda v: v.strip().lower(),
             "remind_at": _hhmm,
             "rank_at": _hhmm,
+            "backup_at": _hhmm,
+            "backup_keep": _not_negative,
             "quiet_start": _hhmm,
             "quiet_end": _hhmm,
             "extra_holidays": _list,

@@ -98,6 +98,21 @@ def check_links(slot: str = "", now_iso: str = "", limit: int = 20) -> dict:
 # --- on request --------------------------------------------------------------------------------
 
 
+def back_up(slot: str = "", now_iso: str = "") -> dict:
+    """The daily backup (bot/backup.py), named by the real local time: a fake campaign clock
+    must not name, or prune, the files of real days."""
+    from pathlib import Path
+    from zoneinfo import ZoneInfo
+
+    from bot import backup
+
+    rt = runtime()
+    s = rt.settings
+    directory = Path(s.backup_dir or Path(s.data_dir) / "backups")
+    now = datetime.now(ZoneInfo(s.tz))
+    return backup.scheduled_backup(rt.store, directory, s.backup_keep, now)
+
+
 def export_department(
     department: str, request_id: str, now_iso: str = "", to_office: bool = False
 ) -> dict:

@@ -68,6 +68,14 @@ def redis_url_for(settings: Settings) -> tuple[str, EmbeddedRedis | None]:
     return server.url, server
 
 
+def connect_store(settings: Settings) -> tuple[RedisStore, EmbeddedRedis | None]:
+    """The deployment's store alone, as it is (no start-up state written): for backup and
+    restore, which must see a store exactly as they find it. The embedded Redis is started if
+    it is not running, and returned so that the caller stops what it started."""
+    url, embedded = redis_url_for(settings)
+    return RedisStore(redis.Redis.from_url(url), settings.key_prefix), embedded
+
+
 def units_by_indicator(assignments: dict[tuple[int, str], Role]) -> dict[int, dict[str, Role]]:
     out: dict[int, dict[str, Role]] = {}
     for (ind, dept), role in assignments.items():

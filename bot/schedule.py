@@ -174,6 +174,12 @@ def schedule_table(settings) -> tuple[Entry, ...]:
         Entry("remind", _at(settings.remind_at), "bot.jobs.send_reminders", True, True),
         Entry("escalate", _at(settings.remind_at), "bot.jobs.send_escalations", True, True),
         Entry("rank", _at(settings.rank_at), "bot.jobs.send_ranking", True, True),
+        # The daily backup follows real days (a fast demo clock would write one a minute).
+        *(
+            [Entry("backup", _at(settings.backup_at), "bot.jobs.back_up", real_time=True)]
+            if settings.backup_keep
+            else []
+        ),
     )
 
 

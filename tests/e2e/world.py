@@ -60,6 +60,8 @@ class World:
         self.env = {
             "DUBAN_REDIS_URL": redis_url,
             "DUBAN_KEY_PREFIX": PREFIX,
+            # no daily backup written into the checkout's var/ (tests/store/test_backup.py)
+            "DUBAN_BACKUP_KEEP": "0",
             "DUBAN_ORG": str(org_path),
             "DUBAN_WECOM_API_BASE": stub.url,
             "DUBAN_DINGTALK_API_BASE": stub.url,

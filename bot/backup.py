@@ -1,0 +1,199 @@
+"""Back up and restore a deployment's state: every key under its prefix, in a versioned file.
+
+python -m bot.backup export-state FILE            write a backup of the running store
+python -m bot.backup import-state FILE [--replace] restore one (refused into a store with state)
+
+The file is gzip'd JSON lines: a header (format, version, prefix, time), one line per key (its
+name relative to the prefix, its time to live and Redis's own DUMP payload, base64) and a
+footer with the count and a SHA-256 of the key lines. A file without its footer (a disk that
+filled up, a copy cut short) is refused whole: nothing is restored from half a file. The daily
+job (`backup` in bot/schedule.py) writes one into DUBAN_BACKUP_DIR and keeps DUBAN_BACKUP_KEEP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import gzip
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+FORMAT = "duban-state"
+VERSION = 1
+NAME_PREFIX = "duban-state-"
+SUFFIX = ".jsonl.gz"
+
+
+class BackupError(Exception):
+    """A file that cannot be restored; the text says why, in Chinese, for the operator."""
+
+
+@dataclass(frozen=True)
+class Backup:
+    prefix: str
+    created: str
+    entries: list[tuple[str, int, bytes]]
+
+
+def write_backup(store, path: Path, now: datetime) -> int:
+    """Write the store's state to `path` (atomically: a temporary file renamed at the end, so a
+    full disk leaves no half-written backup under the final name); returns the key count."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    digest = hashlib.sha256()
+    count = 0
+    try:
+        with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
+            header = {"format": FORMAT, "version": VERSION, "prefix": store.keys.prefix}
+            header["created"] = now.isoformat()
+            out.write(_line(header))
+            for rel, ttl, payload in store.dump_state():
+                line = _line({"k": rel, "t": ttl, "v": base64.b64encode(payload).decode()})
+                digest.update(line)
+                out.write(line)
+                count += 1
+            out.write(_line({"end": True, "keys": count, "sha256": digest.hexdigest()}))
+            out.flush()
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return count
+
+
+def read_backup(path: Path) -> Backup:
+    """The whole file, checked: format, version, every line, the footer's count and digest."""
+    try:
+        with gzip.open(path, "rb") as f:
+            lines = f.read().splitlines(keepends=True)
+    except FileNotFoundError:
+        raise BackupError(f"找不到备份文件：{path}") from None
+    except (OSError, EOFError) as e:
+        raise BackupError(
+            f"备份文件已损坏或不完整（{e.__class__.__name__}），未恢复任何数据"
+        ) from None
+    try:
+        header = json.loads(lines[0]) if lines else {}
+    except ValueError:
+        header = {}
+    if header.get("format") != FORMAT:
+        raise BackupError("这不是督办的备份文件，未恢复任何数据")
+    version = header.get("version")
+    if not isinstance(version, int) or version > VERSION:
+        raise BackupError(
+            f"备份文件来自更新的版本（格式 {version}，本程序支持 {VERSION}），请先升级督办"
+        )
+    digest = hashlib.sha256()
+    entries: list[tuple[str, int, bytes]] = []
+    footer = None
+    for line in lines[1:]:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            raise BackupError("备份文件有损坏的行，未恢复任何数据") from None
+        if row.get("end"):
+            footer = row
+            break
+        digest.update(line)
+        entries.append((row["k"], int(row["t"]), base64.b64decode(row["v"])))
+    if footer is None or footer.get("keys") != len(entries):
+        raise BackupError("备份文件不完整（缺少结尾），未恢复任何数据")
+    if footer.get("sha256") != digest.hexdigest():
+        raise BackupError("备份文件校验不符，未恢复任何数据")
+    return Backup(header.get("prefix", ""), header.get("created", ""), entries)
+
+
+def restore_backup(store, path: Path, replace: bool = False) -> int:
+    """Read and check the whole file first, then restore it; returns the key count."""
+    backup = read_backup(path)
+    return store.restore_state(backup.entries, replace=replace)
+
+
+def backup_name(now: datetime) -> str:
+    return f"{NAME_PREFIX}{now.strftime('%Y%m%d-%H%M%S')}{SUFFIX}"
+
+
+def scheduled_backup(store, directory: Path, keep: int, now: datetime) -> dict:
+    """The daily job: one new backup in `directory`, then only the newest `keep` kept."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / backup_name(now)
+    count = write_backup(store, path, now)
+    removed = prune(directory, keep)
+    return {"file": path.name, "keys": count, "removed": removed}
+
+
+def prune(directory: Path, keep: int) -> list[str]:
+    """Delete all but the newest `keep` backups (by name, which sorts by time); leftovers of
+    interrupted writes (*.part) go too. Other files in the directory are never touched."""
+    ours = sorted(p for p in Path(directory).glob(f"{NAME_PREFIX}*{SUFFIX}") if p.is_file())
+    gone = ours[: max(0, len(ours) - keep)]
+    gone += list(Path(directory).glob(f"{NAME_PREFIX}*{SUFFIX}.part"))
+    for p in gone:
+        p.unlink(missing_ok=True)
+    return sorted(p.name for p in gone)
+
+
+def _line(obj: dict) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    from bot.config import Settings
+    from bot.runtime import connect_store
+
+    parser = argparse.ArgumentParser(
+        prog="python -m bot.backup", description=__doc__.split("\n")[0]
+    )
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("export-state", help="write a backup").add_argument("file")
+    imp = sub.add_parser("import-state", help="restore a backup")
+    imp.add_argument("file")
+    imp.add_argument("--replace", action="store_true", help="delete the store's state first")
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    store, embedded = connect_store(Settings.from_env())
+    try:
+        return _run(args, store)
+    finally:
+        store.r.close()
+        if embedded is not None:
+            embedded.stop()
+
+
+def _run(args: argparse.Namespace, store) -> int:
+    from bot.store import StateError
+
+    if args.cmd == "export-state":
+        try:
+            count = write_backup(store, Path(args.file), datetime.now().astimezone())
+        except OSError as e:
+            print(f"备份写入失败（{e.strerror or e}），没有留下不完整的文件", file=sys.stderr)
+            return 2
+        print(f"已备份 {count} 个键到 {args.file}")
+        return 0
+    try:
+        count = restore_backup(store, Path(args.file), replace=args.replace)
+    except BackupError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    except StateError as e:
+        print(
+            f"当前库中已有数据（{e.count} 个键），未恢复。确认要用备份覆盖时加 --replace"
+            "（请先停止督办的各个进程）。",
+            file=sys.stderr,
+        )
+        return 2
+    print(f"已从 {args.file} 恢复 {count} 个键")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

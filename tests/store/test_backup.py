@@ -1,0 +1,235 @@
+"""Back up and restore (bot/backup.py): a round trip gives the same state key for key; a store
+that holds state is never merged into; a file from a newer version, a cut or altered file is
+refused whole; the daily job keeps its files; a full disk leaves no half-written backup."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import redis
+from rq import SimpleWorker
+
+from bot import backup
+from bot.config import Settings
+from bot.queue import make_queue
+from bot.schedule import schedule_table
+from bot.store import RedisStore, StateError
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW = datetime.fromisoformat("2020-08-17T10:00:00+08:00")
+
+
+def snapshot(client: redis.Redis, prefix: str) -> dict[str, tuple[object, bool]]:
+    """Every key under the prefix (relative) -> (its content, read by type; whether it
+    expires). Streams include their consumer groups: where each has read to, what it holds."""
+    out = {}
+    for raw in client.scan_iter(match=prefix + ":*"):
+        key = raw.decode()
+        kind = client.type(key).decode()
+        if kind == "string":
+            value: object = client.get(key)
+        elif kind == "hash":
+            value = client.hgetall(key)
+        elif kind == "list":
+            value = client.lrange(key, 0, -1)
+        elif kind == "set":
+            value = client.smembers(key)
+        elif kind == "zset":
+            value = client.zrange(key, 0, -1, withscores=True)
+        else:
+            groups = [
+                (g["name"], g["last-delivered-id"], g["pending"]) for g in client.xinfo_groups(key)
+            ]
+            value = (client.xrange(key), groups)
+        out[key[len(prefix) + 1 :]] = (kind, value, client.pttl(key) > 0)
+    return out
+
+
+@pytest.fixture
+def worked(rt, sfj, admin):
+    """A store after a few days of real work: bindings, materials, a return, a submission."""
+    assert "已收到第12项" in sfj("提交 12 https://www.nxjf.gov.cn/a.html 制度文件")
+    assert "第12项" in sfj("说明 12 一、总体情况\n（一）已完成。")
+    assert "已标记完成" in sfj("完成 12")
+    assert "已退回" in admin("退回 12 司法局 缺少附件")
+    rt.store.ensure_outbox_group("backup-test")
+    rt.store.hold_lock("scheduler", "someone", 60_000)
+    rt.store.open_web_session("s1", "fp", 600)
+    return rt
+
+
+def test_a_round_trip_gives_the_same_state_key_for_key(worked, tmp_path):
+    rt = worked
+    before = snapshot(rt.redis, "t")
+    path = tmp_path / "state.jsonl.gz"
+    count = backup.write_backup(rt.store, path, NOW)
+    held = {k for k in before if not k.startswith(("lock:", "websess:"))}
+    assert count == len(held) > 20
+    rt.redis.flushdb()
+    assert backup.restore_backup(rt.store, path) == count
+    after = snapshot(rt.redis, "t")
+    assert set(after) == held
+    for key in held:
+        assert after[key] == before[key], key
+    # and read through the store as the product reads it
+    assignments = rt.store.department_assignments("司法局")
+    assert assignments[12].status.value == "returned"
+    assert assignments[12].explanation == "一、总体情况\n（一）已完成。"
+
+
+def test_restore_under_another_prefix(worked, tmp_path):
+    path = tmp_path / "state.jsonl.gz"
+    backup.write_backup(worked.store, path, NOW)
+    other = RedisStore(worked.redis, "restored")
+    backup.restore_backup(other, path)
+    assert other.department_assignments("司法局") == worked.store.department_assignments("司法局")
+    assert other.audit_len() == worked.store.audit_len()
+
+
+def test_a_store_with_state_is_never_merged_into(worked, tmp_path):
+    path = tmp_path / "state.jsonl.gz"
+    backup.write_backup(worked.store, path, NOW)
+    before = snapshot(worked.redis, "t")
+    with pytest.raises(StateError):
+        backup.restore_backup(worked.store, path)
+    assert snapshot(worked.redis, "t") == before
+    # --replace: exactly the backup's state, nothing of what was there besides
+    worked.redis.set("t:extra:key", "x")
+    backup.restore_backup(worked.store, path, replace=True)
+    assert worked.redis.exists("t:extra:key") == 0
+    assert worked.store.department_assignments("司法局")[12].status.value == "returned"
+
+
+def _rewrite(path: Path, edit) -> None:
+    lines = gzip.decompress(path.read_bytes()).splitlines(keepends=True)
+    path.write_bytes(gzip.compress(b"".join(edit(lines))))
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda ls: ls[:-1], "不完整"),  # no footer
+        (lambda ls: ls[:3] + ls[4:], "不完整"),  # a key line missing: the count is off
+        (lambda ls: [ls[0], ls[1].replace(b'"t":-1', b'"t":5'), *ls[2:]], "校验不符"),
+        (
+            lambda ls: [ls[0].replace(b'"version":1', b'"version":2'), *ls[1:]],
+            "更新的版本",
+        ),
+        (lambda ls: [b'{"format":"other"}\n', *ls[1:]], "不是督办的备份"),
+    ],
+)
+def test_a_damaged_or_newer_file_is_refused_whole(worked, tmp_path, damage, message):
+    path = tmp_path / "state.jsonl.gz"
+    backup.write_backup(worked.store, path, NOW)
+    assert b'"t":-1' in gzip.decompress(path.read_bytes()).splitlines()[1]
+    _rewrite(path, damage)
+    worked.redis.flushdb()
+    with pytest.raises(backup.BackupError, match=message):
+        backup.restore_backup(worked.store, path)
+    assert worked.redis.dbsize() == 0
+
+
+def test_a_file_cut_short_is_refused(worked, tmp_path):
+    path = tmp_path / "state.jsonl.gz"
+    backup.write_backup(worked.store, path, NOW)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    worked.redis.flushdb()
+    with pytest.raises(backup.BackupError):
+        backup.restore_backup(worked.store, path)
+    assert worked.redis.dbsize() == 0
+
+
+def test_the_daily_job_runs_on_a_worker_and_keeps_the_newest(rt, settings, tmp_path, monkeypatch):
+    directory = tmp_path / "backups"
+    directory.mkdir()
+    old = [directory / f"duban-state-2020080{d}-023000.jsonl.gz" for d in range(1, 6)]
+    for p in old:
+        p.write_bytes(b"old")
+    (directory / "duban-state-20200801-023000.jsonl.gz.part").write_bytes(b"half")
+    (directory / "notes.txt").write_text("not ours")
+    env = {
+        "DUBAN_REDIS_URL": settings.redis_url,
+        "DUBAN_KEY_PREFIX": "t",
+        "DUBAN_DEMO": "1",
+        "DUBAN_BACKUP_DIR": str(directory),
+        "DUBAN_BACKUP_KEEP": "3",
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    entry = {e.name: e for e in schedule_table(Settings.from_env())}["backup"]
+    assert entry.cron == "30 2 * * *" and entry.real_time
+    queue = make_queue(rt.redis, "t")
+    job = queue.enqueue(entry.job, slot="x", now_iso="")
+    SimpleWorker([queue], connection=rt.redis).work(burst=True)
+    job.refresh()
+    assert job.is_finished, job.latest_result()
+    result = job.return_value()
+    kept = sorted(p.name for p in directory.iterdir())
+    assert kept == sorted([p.name for p in old[-2:]] + [result["file"], "notes.txt"])
+    restored = backup.read_backup(directory / result["file"])
+    assert len(restored.entries) == result["keys"] > 0
+
+
+def test_no_scheduled_backup_when_keep_is_zero():
+    names = {e.name for e in schedule_table(Settings(backup_keep=0))}
+    assert "backup" not in names and "remind" in names
+
+
+def _can_mount() -> bool:
+    return (
+        os.geteuid() == 0
+        and subprocess.run(["which", "mount"], capture_output=True).returncode == 0
+    )
+
+
+@pytest.mark.skipif(not _can_mount(), reason="mounting a small tmpfs needs root")
+def test_a_full_disk_leaves_no_half_written_backup(worked, tmp_path):
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(small)], check=True)
+    try:
+        for i in range(300):  # more state than 16 KB can hold, compressed
+            worked.redis.set(f"t:blob:{i}", os.urandom(64).hex())
+        with pytest.raises(OSError):
+            backup.write_backup(worked.store, small / "state.jsonl.gz", NOW)
+        assert list(small.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+
+
+def test_the_command_line_backs_up_restores_and_refuses(worked, settings, tmp_path):
+    path = tmp_path / "cli.jsonl.gz"
+    env = {**os.environ, "DUBAN_REDIS_URL": settings.redis_url, "DUBAN_KEY_PREFIX": "t"}
+
+    def run(*args, prefix="t"):
+        return subprocess.run(
+            [sys.executable, "-m", "bot.backup", *args],
+            cwd=ROOT,
+            env={**env, "DUBAN_KEY_PREFIX": prefix},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    out = run("export-state", str(path))
+    assert out.returncode == 0, out.stderr
+    assert "已备份" in out.stdout
+    header = json.loads(gzip.decompress(path.read_bytes()).splitlines()[0])
+    assert header["format"] == "duban-state" and header["version"] == 1
+    refused = run("import-state", str(path))
+    assert refused.returncode == 2
+    assert "已有数据" in refused.stderr and "--replace" in refused.stderr
+    into_new = run("import-state", str(path), prefix="fresh")
+    assert into_new.returncode == 0, into_new.stderr
+    assert snapshot(worked.redis, "fresh") == {
+        k: v
+        for k, v in snapshot(worked.redis, "t").items()
+        if not k.startswith(("lock:", "websess:"))
+    }
