@@ -248,6 +248,24 @@ def xml_text(root: ET.Element, tag: str, *, required: bool = True) -> str:
 # --- outbound error codes ----------------------------------------------------------------------
 
 
+def classify_code(
+    errcode: int | str | None, rate_limited: frozenset[int], permanent: frozenset[int]
+) -> tuple[Outcome | None, int | None]:
+    """The outcome a platform's tables decide, and the code as a number: ("retry", None) for no
+    number, ("ok", 0), "rate_limited", "permanent", or (None, code) for the platform's own rules
+    on codes its tables do not list."""
+    code = errcode_of(errcode)
+    if code is None:
+        return "retry", None
+    if code == 0:
+        return "ok", code
+    if code in rate_limited:
+        return "rate_limited", code
+    if code in permanent:
+        return "permanent", code
+    return None, code
+
+
 def errcode_of(errcode: int | str | None) -> int | None:
     """An errcode as a number (platforms send numbers, some as strings); None if it is not one."""
     if isinstance(errcode, bool):

@@ -33,8 +33,8 @@ from bot.platforms.base import (
     Outcome,
     SignatureError,
     check_size,
+    classify_code,
     encode_json,
-    errcode_of,
     get_obj,
     get_str,
     json_out,
@@ -234,18 +234,10 @@ _TOO_FAST = ("too fast", "过快", "太快", "频繁")
 def classify_errcode(errcode: int | str | None, errmsg: str = "") -> Outcome:
     """What the sender does with a DingTalk errcode: "ok", back off, give up, or retry (-1
     and other unknown codes)."""
-    code = errcode_of(errcode)
-    if code is None:
-        return "retry"
-    if code == 0:
-        return "ok"
-    if code in RATE_LIMITED:
-        return "rate_limited"
-    if code in PERMANENT:
-        return "permanent"
-    if any(t in str(errmsg).lower() for t in _TOO_FAST):
-        return "rate_limited"
-    return "retry"
+    outcome, _ = classify_code(errcode, RATE_LIMITED, PERMANENT)
+    if outcome is not None:
+        return outcome
+    return "rate_limited" if any(t in str(errmsg).lower() for t in _TOO_FAST) else "retry"
 
 
 # 20 messages a minute per robot, then DingTalk blocks it for 10 minutes (130101; 自定义机器人

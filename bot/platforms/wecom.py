@@ -27,8 +27,8 @@ from bot.platforms.base import (
     Outcome,
     SignatureError,
     check_size,
+    classify_code,
     encode_json,
-    errcode_of,
     get_obj,
     get_str,
     json_out,
@@ -168,16 +168,10 @@ PERMANENT = frozenset({93000, 40058, 40007})
 
 def classify_errcode(errcode: int | str | None, errmsg: str = "") -> Outcome:
     """What the sender does with a WeCom errcode: "ok", back off, give up, or retry."""
-    code = errcode_of(errcode)
-    if code is None:
-        return "retry"
-    if code == 0:
-        return "ok"
-    if code in RATE_LIMITED:
-        return "rate_limited"
-    if code in PERMANENT or 40000 <= code <= 40099:
-        return "permanent"
-    return "retry"
+    outcome, code = classify_code(errcode, RATE_LIMITED, PERMANENT)
+    if outcome is not None:
+        return outcome
+    return "permanent" if code is not None and 40000 <= code <= 40099 else "retry"
 
 
 # A group robot takes the userids of the smart bot's and the app's callbacks alike (one corp);

@@ -49,9 +49,8 @@ def tracked_files() -> list[Path]:
         ]
 
 
-def test_no_tracked_file_names_a_path_outside_the_repository():
-    files = tracked_files()
-    assert any(p.name == "pyproject.toml" for p in files)  # the listing sees this checkout
+def lines_matching(pattern: re.Pattern[str], files: list[Path]) -> list[str]:
+    """`path:line: text` of every line of these files (but this one) that the pattern finds."""
     hits = []
     for path in files:
         if path.suffix in (".svg", ".png", ".ico") or not path.is_file():
@@ -60,22 +59,20 @@ def test_no_tracked_file_names_a_path_outside_the_repository():
             continue  # the patterns above
         text = path.read_text(encoding="utf-8", errors="replace")
         for no, line in enumerate(text.splitlines(), 1):
-            if OUTSIDE.search(line):
+            if pattern.search(line):
                 hits.append(f"{path.relative_to(ROOT)}:{no}: {line.strip()[:100]}")
+    return hits
+
+
+def test_no_tracked_file_names_a_path_outside_the_repository():
+    files = tracked_files()
+    assert any(p.name == "pyproject.toml" for p in files)  # the listing sees this checkout
+    hits = lines_matching(OUTSIDE, files)
     assert not hits, "paths outside the repository:\n" + "\n".join(hits)
 
 
 def test_no_file_cites_the_protocol_notes_outside_the_repository():
-    hits = []
-    for path in tracked_files():
-        if path.suffix in (".svg", ".png", ".ico") or not path.is_file():
-            continue
-        if path == Path(__file__).resolve():
-            continue  # the pattern above
-        text = path.read_text(encoding="utf-8", errors="replace")
-        for no, line in enumerate(text.splitlines(), 1):
-            if FOREIGN_NOTES.search(line):
-                hits.append(f"{path.relative_to(ROOT)}:{no}: {line.strip()[:100]}")
+    hits = lines_matching(FOREIGN_NOTES, tracked_files())
     assert not hits, (
         "cite the vendor's documentation URL (see bot/platforms/README.md) instead of:\n"
         + "\n".join(hits)
