@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus
@@ -42,16 +42,13 @@ from bot.platforms.base import (
     opt_bool,
     opt_str,
 )
-from bot.render import (
-    ALL,
-    DINGTALK_BODY_LIMIT,
-    DINGTALK_MSGPARAM_LIMIT,
-    fit_message,
-    has_markup,
-    render,
-    title_of,
-    truncate_message,
-)
+from bot.render import ALL, fit_parts, has_markup, title_of, to_plain, truncate_message
+
+# UTF-8 byte limits: the whole custom-robot (and sessionWebhook, passive reply) body (460101
+# beyond it, 自定义机器人发送群消息) and the OpenAPI group send's msgParam (机器人发送群聊消息).
+DINGTALK_BODY_LIMIT = 20000
+DINGTALK_MSGPARAM_LIMIT = 15000
+KINDS = ("text", "markdown")
 
 MAX_SKEW_MS = 3_600_000  # the callback timestamp must be within 1 hour of now (接收消息)
 SESSION_MARGIN_MS = 60_000  # stop using a sessionWebhook a minute before it expires
@@ -81,6 +78,35 @@ def sign_webhook_url(url: str, secret: str, timestamp_ms: int) -> str:
     return f"{base}?{'&'.join(kept)}"
 
 
+def markup(text: str, kind: str, mentions: Sequence[str] = ()) -> str:
+    """Neutral text as DingTalk `text` or `markdown` content. Mentions are appended as
+    "@userid": an @ renders only when it is also in the content (the `at` list in the body must
+    name them too, 自定义机器人发送群消息); "@all" goes in `at.isAtAll` instead."""
+    if kind not in KINDS:
+        raise ValueError(f"dingtalk has no message kind {kind!r}")
+    tail = " ".join(f"@{m}" for m in mentions if m != ALL)
+    if kind == "text":
+        out = to_plain(text)
+        return f"{out}\n{tail}" if tail else out
+    # DingTalk markdown ignores single newlines (blinkbean/dingtalk#2); a blank line between
+    # lines is the break that every client renders, and it also ends a quote or list item.
+    lines = [line.rstrip() for line in text.strip("\n").split("\n")]
+    out = "\n\n".join(line for line in lines if line)
+    return f"{out}\n\n{tail}" if tail else out
+
+
+def fit_markup(
+    text: str, kind: str, limit: int, mentions: Sequence[str], measure: Callable[[str], int]
+) -> list[str]:
+    """`markup` of numbered parts of `text`, each measuring at most `limit`; mentions on the
+    first part."""
+
+    def draw(part: str, first: bool) -> str:
+        return markup(part, kind, mentions if first else ())
+
+    return fit_parts(text, limit, draw, measure)
+
+
 def choose_kind(text: str) -> str:
     """markdown when the neutral text uses markup, else text (text mentions render most reliably)."""
     return "markdown" if has_markup(text) else "text"
@@ -90,7 +116,8 @@ def _at(mentions: Sequence[str]) -> dict[str, Any] | None:
     ids = [m for m in mentions if m != ALL]
     if not ids and ALL not in mentions:
         return None
-    # The @ only renders when "@userid" is also in the content (自定义机器人发送群消息); render() appends it.
+    # The @ only renders when "@userid" is also in the content (自定义机器人发送群消息); markup()
+    # appends it.
     return {"atUserIds": ids, "isAtAll": ALL in mentions}
 
 
@@ -100,7 +127,7 @@ def message_body(
     """One text/markdown message body from neutral text. The same JSON serves the passive reply,
     the sessionWebhook and the custom robot (消息发送与接收类型)."""
     kind = kind or choose_kind(text)
-    content = render(text, "dingtalk", kind, mentions)
+    content = markup(text, kind, mentions)
     if kind == "text":
         body: dict[str, Any] = {"msgtype": "text", "text": {"content": content}}
     else:
@@ -153,7 +180,7 @@ def custom_robot_bodies(
     def measure(content: str) -> int:
         return len(encode_json(body_of(content, True)))
 
-    parts = fit_message(text, "dingtalk", kind, DINGTALK_BODY_LIMIT, mentions, measure)
+    parts = fit_markup(text, kind, DINGTALK_BODY_LIMIT, mentions, measure)
     return [body_of(p, i == 0) for i, p in enumerate(parts)]
 
 
@@ -190,7 +217,7 @@ def openapi_group_bodies(
         body = openapi_group_body(robot_code, open_conversation_id, content, kind, title)
         return len(body["msgParam"].encode("utf-8"))
 
-    parts = fit_message(text, "dingtalk", kind, DINGTALK_MSGPARAM_LIMIT, (), measure)
+    parts = fit_markup(text, kind, DINGTALK_MSGPARAM_LIMIT, (), measure)
     return [openapi_group_body(robot_code, open_conversation_id, p, kind, title) for p in parts]
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -36,7 +36,54 @@ from bot.platforms.base import (
     opt_str,
 )
 from bot.platforms.wecom_crypto import WeComCrypto
-from bot.render import WECOM_STREAM_LIMIT, fit_message, render, truncate_message
+from bot.render import ALL, fit_parts, to_plain, truncate_message, utf8_len
+
+# UTF-8 byte limits of a message's content: the group robot's text, markdown and markdown_v2
+# (消息推送配置说明) and the smart bot's stream reply (被动回复消息).
+WECOM_TEXT_LIMIT = 2048
+WECOM_MARKDOWN_LIMIT = 4096
+WECOM_MARKDOWN_V2_LIMIT = 4096
+WECOM_STREAM_LIMIT = 20480
+LIMITS = {
+    "text": WECOM_TEXT_LIMIT,
+    "markdown": WECOM_MARKDOWN_LIMIT,
+    "markdown_v2": WECOM_MARKDOWN_V2_LIMIT,
+}
+_ITEM = re.compile(r"(?m)^(\s*)- ")
+
+
+def markup(text: str, kind: str, mentions: Sequence[str] = ()) -> str:
+    """Neutral text as WeCom `text`, `markdown` or `markdown_v2` content. Markdown mentions are
+    `<@userid>` in the content; text mentions go in `mentioned_list` and markdown_v2 cannot
+    mention, so both ignore `mentions` (消息推送配置说明)."""
+    if kind not in LIMITS:
+        raise ValueError(f"wecom has no message kind {kind!r}")
+    if kind == "text":
+        return to_plain(text)
+    out = "\n".join(line.rstrip() for line in text.strip("\n").split("\n"))
+    if kind == "markdown":
+        # WeCom markdown has no lists (消息推送配置说明): a "- " item would show its dash as typed.
+        out = _ITEM.sub(r"\1· ", out)
+        tail = "".join(f"<@{m}>" for m in mentions if m != ALL)
+        return f"{out}\n{tail}" if tail else out
+    return out
+
+
+def fit_markup(
+    text: str,
+    kind: str,
+    limit: int | None = None,
+    mentions: Sequence[str] = (),
+    measure: Callable[[str], int] = utf8_len,
+) -> list[str]:
+    """`markup` of numbered parts of `text`, each within `limit` (the kind's, by default);
+    mentions on the first part."""
+
+    def draw(part: str, first: bool) -> str:
+        return markup(part, kind, mentions if first else ())
+
+    return fit_parts(text, LIMITS[kind] if limit is None else limit, draw, measure)
+
 
 MAX_SKEW_S = 3600  # WeCom retries within seconds (回调配置); older timestamps are replays
 
@@ -224,7 +271,7 @@ def reply_stream_body(msg: Incoming, reply: Reply) -> dict[str, Any] | None:
     """The finished stream reply to a smart bot message; None when there is nothing to say."""
     if reply.silent or not reply.text.strip():
         return None
-    content = render(reply.text, "wecom", "markdown", reply.mentions)
+    content = markup(reply.text, "markdown", reply.mentions)
     return stream_body(stream_id_for(msg.message_id), content)
 
 
@@ -291,11 +338,11 @@ def webhook_bodies(
     if kind == "markdown_v2" and mentions:
         kind = "markdown"
     if kind == "text":
-        parts = fit_message(text, "wecom", "text")
+        parts = fit_markup(text, "text")
         return [webhook_text_body(p, mentions if i == 0 else ()) for i, p in enumerate(parts)]
     if kind == "markdown":
-        # "@all" has no markdown form; render() drops it.
-        return [webhook_markdown_body(p) for p in fit_message(text, "wecom", kind, None, mentions)]
+        # "@all" has no markdown form; markup() drops it.
+        return [webhook_markdown_body(p) for p in fit_markup(text, kind, None, mentions)]
     if kind == "markdown_v2":
-        return [webhook_markdown_v2_body(p) for p in fit_message(text, "wecom", kind)]
+        return [webhook_markdown_v2_body(p) for p in fit_markup(text, kind)]
     raise ValueError(f"unsupported kind {kind!r}")

@@ -14,9 +14,9 @@ import re
 from bot.config import Settings
 from bot.messages import HttpIn, HttpOut, Incoming, Reply
 from bot.platforms.base import MalformedError, safe_xml, xml_text
-from bot.platforms.wecom import WeComCallback
+from bot.platforms.wecom import WECOM_TEXT_LIMIT, WeComCallback, markup
 from bot.platforms.wecom_crypto import WeComCrypto
-from bot.render import WECOM_TEXT_LIMIT, render, truncate_message
+from bot.render import truncate_message
 
 # Characters XML 1.0 cannot carry at all, even inside CDATA.
 _XML_INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -116,7 +116,7 @@ class WeComApp(WeComCallback):
         """
         if reply.silent or not reply.text.strip():
             return HttpOut(status=200, body=b"")
-        content = truncate_message(render(reply.text, "wecom", "text"), WECOM_TEXT_LIMIT)
+        content = truncate_message(markup(reply.text, "text"), WECOM_TEXT_LIMIT)
         timestamp, nonce = self._reply_timestamp_nonce(now_ms)
         plain = reply_plaintext(msg.user_id, self.corp_id, timestamp, content)
         body = encrypted_xml_reply(self.crypto, plain, timestamp, nonce)
