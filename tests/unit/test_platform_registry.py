@@ -116,3 +116,32 @@ def test_a_platform_from_outside_declares_its_sending_side():
         "li",
         "zhang",
     ]
+
+
+@pytest.mark.parametrize("module", ["bot/platforms/base.py", "bot/render.py"])
+def test_the_common_modules_name_no_platform(module):
+    """What is common knows no platform: no name, attribute or string of its code spells one
+    (docstrings and comments may cite a vendor's document)."""
+    root = Path(inspect.getfile(base)).parents[2]
+    tree = ast.parse((root / module).read_text(encoding="utf-8"))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.FunctionDef | ast.ClassDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    words = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            words.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            words.add(node.attr)
+        elif isinstance(node, ast.FunctionDef | ast.ClassDef):
+            words.add(node.name)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if id(node) not in docstrings:
+                words.add(node.value)
+    found = {w for w in words for p in ("dingtalk", "wecom", "feishu") if p in w.lower()}
+    assert not found, found
