@@ -8,7 +8,8 @@ bare Flask app with one POST route that reads the body and answers a fixed JSON.
 them in turn, A B A B ..., each round for --seconds after a short warm-up, with --connections
 keep-alive connections spread over --procs load-generator processes (threads with http.client).
 
-Every request to A is a really signed DingTalk callback (platforms.md §3.1) with a fresh msgId,
+Every request to A is a really signed DingTalk callback
+(https://open.dingtalk.com/document/orgapp/receive-message) with a fresh msgId,
 from one of 64 group chats (each chat's replies have a budget of their own), alternating 我的任务
 and 提交 (a new link each time, rotating over the department's indicators);
 before each round of A the database is reset, so no round runs on a fuller store. B gets the same

@@ -175,8 +175,9 @@ class Settings:
     dingtalk_api_base: str = "https://api.dingtalk.com"
     dingtalk_oapi_base: str = "https://oapi.dingtalk.com"
     # "queue": answer a callback at once with an empty body and reply through its sessionWebhook
-    # from a worker (platforms.md: acknowledge fast, work asynchronously); "inline": reply in the
-    # response body. Without a valid sessionWebhook a callback is always answered inline.
+    # from a worker (answer fast: https://open.dingtalk.com/document/orgapp/receive-message);
+    # "inline": reply in the response body. Without a valid sessionWebhook a callback is always
+    # answered inline.
     dingtalk_reply: str = "queue"
     # Intranet mode (bot/stream/): "stream" receives over DingTalk's Stream WebSocket instead of
     # POST /hooks/dingtalk; the gateway address is a setting so tests point it at a local fake.
@@ -214,7 +215,9 @@ class Settings:
     # after a 催办 (chat or the admin's button) a department is not reminded on demand again for
     # this many minutes; 0 = no cool-down
     remind_cooldown_min: int = 60
-    # outbound delivery (bot/delivery.py); the defaults follow platforms.md §1.4 and §4.3
+    # outbound delivery (bot/delivery.py); the defaults follow the vendors' limits: 20 a minute
+    # per robot (https://developer.work.weixin.qq.com/document/path/91770,
+    # https://open.dingtalk.com/document/orgapp/custom-robots-send-group-messages 消息发送频率限制)
     robot_window_s: float = 60.0  # the window robot_per_minute counts in (tests shrink it)
     push_timeout_s: float = 10.0  # read timeout of one outbound POST
     push_backoff_s: int = 5  # retry delays after a timeout/5xx: 1x, 6x, 24x this

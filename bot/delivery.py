@@ -1,6 +1,7 @@
 """Outbound governor: drains the outbox into push jobs, renders each push in its platform's
 dialect and byte limits, keeps every robot within one shared budget, and turns each answer into
-sent / cool down and re-queue / dead letter / retry (platforms.md §1, §3.2, §4).
+sent / cool down and re-queue / dead letter / retry. The vendors' limits and error codes are
+described, with their documents, in bot/platforms/README.md.
 
 Worker-side: no Flask. Redis only through RedisStore; the RQ queue is passed in.
 
@@ -64,7 +65,8 @@ from rq import Callback, Queue, Retry
 from bot.config import Settings
 from bot.messages import ChatTarget, Notice, mention_parts
 from bot.org import Org, OrgError, load_org
-from bot.platforms.base import classify_errcode, encode_json
+from bot.platforms import registry as platform_registry
+from bot.platforms.base import encode_json
 from bot.platforms.dingtalk import (
     SESSION_MARGIN_MS,
     access_token_body,
@@ -72,6 +74,7 @@ from bot.platforms.dingtalk import (
     openapi_group_bodies,
     sign_webhook_url,
 )
+from bot.platforms.dingtalk import classify_errcode as dingtalk_errcode
 from bot.platforms.feishu import bodies as feishu_bodies
 from bot.platforms.feishu import outbound as feishu
 from bot.platforms.wecom import webhook_bodies, webhook_url
@@ -93,12 +96,14 @@ CLAIM_MARGIN_S = 2.0  # a claim outlives the POST's connect + read timeouts by t
 SLEEP_WAIT_MS = 1500  # a budget wait up to this is slept in the job; longer ones re-enqueue
 DRAIN_DEBOUNCE_MS = 2000
 # Replies through a message's sessionWebhook answer the user's own message: DingTalk documents no
-# rate limit there (platforms.md §3.2), unlike the 20/min of a robot's pushes, so each chat gets a
-# generous budget of its own, a guard rather than a pace. A rate-limit answer still cools it down.
+# rate limit there (https://open.dingtalk.com/document/orgapp/receive-message), unlike the
+# 20/min of a robot's pushes, so each chat gets a generous budget of its own, a guard rather than a pace. A rate-limit answer still cools it down.
 SESSION_PER_MINUTE = 120
 URGENT_RESERVE_SHARE = 4  # a quarter of a robot's budget (5 of 20 a minute) waits for them
 DRAIN_RECLAIM_MS = 60_000  # outbox entries a drainer read but never acked are taken after this
-TOKEN_EARLY_S = 300  # the DingTalk access token is refreshed 5 minutes early (§3.2.3)
+# The DingTalk access token is refreshed 5 minutes early
+# (https://open.dingtalk.com/document/orgapp/obtain-the-access_token-of-an-internal-app).
+TOKEN_EARLY_S = 300
 
 
 class DeliveryRetry(Exception):
@@ -156,7 +161,7 @@ REPLY_KINDS = ("dingtalk_session", "feishu_reply")
 
 def route_for(settings: Settings, target: ChatTarget) -> Route | None:
     """The push route of a configured chat; None when it has no send-capable address (e.g. a
-    WeCom smart-bot chat id alone: the smart bot only answers, §A.1) or is the sandbox."""
+    WeCom smart-bot chat id alone: the smart bot only answers) or is the sandbox."""
     robot = robot_key(target.robot_id)
     if target.platform == "wecom" and target.webhook_key:
         url = webhook_url(settings.wecom_api_base, target.webhook_key)
@@ -185,8 +190,8 @@ def route_for(settings: Settings, target: ChatTarget) -> Route | None:
 
 
 def session_route(url: str, expires_at_ms: int, chat: str, platform: str = "dingtalk") -> Route:
-    """A DingTalk sessionWebhook (§3.2.2): plain JSON, valid until sessionWebhookExpiredTime;
-    for Feishu, the reply API of the message (no expiry)."""
+    """A DingTalk sessionWebhook (https://open.dingtalk.com/document/orgapp/receive-message):
+    plain JSON, valid until sessionWebhookExpiredTime; for Feishu, the reply API of the message (no expiry)."""
     if platform == "feishu":
         robot = robot_key(f"feishu-reply:{chat}")
         return Route("feishu_reply", "feishu", robot, _LABELS["feishu_reply"], url=url)
@@ -203,7 +208,8 @@ def _has_table(text: str) -> bool:
 
 def wecom_kind(text: str, mentions: Sequence[str]) -> str:
     """markdown by default; text when everyone is @-mentioned (markdown cannot @all); markdown_v2
-    when the text holds a table and mentions nobody (v2 renders tables but cannot @, §1.2)."""
+    when the text holds a table and mentions nobody (v2 renders tables but cannot @,
+    https://developer.work.weixin.qq.com/document/path/91770)."""
     if ALL in mentions:
         return "text"
     if not mentions and _has_table(text):
@@ -211,21 +217,17 @@ def wecom_kind(text: str, mentions: Sequence[str]) -> str:
     return "markdown"
 
 
-# Which platforms' user ids each family of routes can @-mention: a WeCom group robot takes the
-# userids of the smart bot's and the app's callbacks alike (one corp).
-_MENTIONABLE = {"wecom": ("wecom", "wecom_app"), "dingtalk": ("dingtalk",), "feishu": ("feishu",)}
-
-
 def mentions_on(family: str, mentions: Sequence[str]) -> list[str]:
     """The mentions a route of `family` can carry, as the platform's bare ids. Another platform's
-    ids are dropped (they would show as stray text, or @ a stranger), and so is a DingTalk
-    senderId ("$:LWCP_v1:$…", bound when senderStaffId was empty): not an id one can @."""
+    ids are dropped (they would show as stray text, or @ a stranger), and so are ids the
+    platform cannot @ (Outbound.can_mention: a DingTalk senderId)."""
+    spec = platform_registry.outbound(family)
     out = []
     for m in mentions:
         platform, user_id = mention_parts(m)
-        if platform and platform not in _MENTIONABLE.get(family, ()):
+        if platform and platform not in spec.mentionable:
             continue
-        if family == "dingtalk" and user_id.startswith("$:"):
+        if not spec.can_mention(user_id):
             continue
         out.append(user_id)
     return out
@@ -287,11 +289,8 @@ class Delivery:
         w = self.settings.robot_window_s * 1000
         return int(w + 250 + 0.02 * w)
 
-    def cooldown_s(self, route: Route) -> int:
-        s = self.settings
-        if route.family == "feishu":
-            return s.cooldown_feishu_s
-        return s.cooldown_wecom_s if route.family == "wecom" else s.cooldown_dingtalk_s
+    def cooldown_s(self, route: Route) -> float:
+        return platform_registry.outbound(route.family).cooldown_s(self.settings)
 
     def queue_for(self, kind: str) -> Queue:
         """The RQ queue of a push of `kind`: review notices and replies go before the rest."""
@@ -667,7 +666,7 @@ def _post(ctx: Delivery, route: Route, body: dict, key: str = "") -> Answer:
     headers = {"Content-Type": "application/json; charset=utf-8"}
     url = route.url
     if route.kind == "dingtalk_webhook" and route.secret:
-        url = sign_webhook_url(url, route.secret, int(ctx.clock() * 1000))  # 加签, §4.1
+        url = sign_webhook_url(url, route.secret, int(ctx.clock() * 1000))  # 加签
     if route.kind == "dingtalk_openapi":
         try:
             token = access_token(ctx)
@@ -709,18 +708,23 @@ def may_have_arrived(e: requests.RequestException) -> bool:
 
 
 def classify_webhook(family: str, status: int, data: Any) -> Answer:
-    """A webhook answer: HTTP 200 with {"errcode", "errmsg"}; branch on errcode only (§1.1)."""
+    """A webhook answer: HTTP 200 with {"errcode", "errmsg"}; branch on errcode only (errmsg
+    wording changes)."""
     if status >= 500 or status == 429:
         return Answer("retry", detail=f"HTTP {status}")
     if status != 200 or not isinstance(data, dict):
         return Answer("permanent" if 400 <= status < 500 else "retry", detail=f"HTTP {status}")
     errcode = data.get("errcode")
-    outcome = classify_errcode(family, errcode, str(data.get("errmsg", "")))
+    classify = platform_registry.outbound(family).classify
+    if classify is None:
+        raise ValueError(f"{family} routes do not answer with an errcode")
+    outcome = classify(errcode, str(data.get("errmsg", "")))
     return Answer(outcome, str(errcode), f"errcode {errcode}")
 
 
 def classify_openapi(status: int, data: Any) -> Answer:
-    """groupMessages/send: 200 with processQueryKey; errors as HTTP 4xx {code, message} (§3.2.3)."""
+    """groupMessages/send: 200 with processQueryKey; errors as HTTP 4xx {code, message}
+    (https://open.dingtalk.com/document/orgapp/the-robot-sends-a-group-message)."""
     if status == 200 and isinstance(data, dict) and "processQueryKey" in data:
         return Answer("ok")
     if status >= 500 or status == 429:
@@ -732,20 +736,20 @@ def classify_openapi(status: int, data: Any) -> Answer:
     if any(w in low for w in ("qps", "throttl", "ratelimit", "flowcontrol")):
         return Answer("rate_limited", text, text)
     if "permission" in low or "forbidden" in low:
-        # The app lacks a permission (e.g. qyapi_robot_sendmsg, §3.2.3): no token or retry
+        # The app lacks a permission (e.g. qyapi_robot_sendmsg): no token or retry
         # helps until the office grants it; the dead letter names the code.
         return Answer("permanent", text, f"HTTP {status} {text}"[:80])
     if status == 401 or "token" in low or "authentication" in low:
         return Answer("retry", text, "auth")
     if isinstance(code, int) or text.lstrip("-").isdigit():
-        return Answer(classify_errcode("dingtalk", code), text, f"errcode {text}")
+        return Answer(dingtalk_errcode(code), text, f"errcode {text}")
     if 400 <= status < 500:
         return Answer("permanent", text, f"HTTP {status} {text}"[:80])
     return Answer("retry", text, f"HTTP {status}")
 
 
 def access_token(ctx: Delivery) -> str:
-    """The DingTalk app's access token, refreshed 5 minutes before it expires (§3.2.3)."""
+    """The DingTalk app's access token, refreshed 5 minutes before it expires."""
     s = ctx.settings
 
     def fetch() -> tuple[str, int]:

@@ -52,8 +52,7 @@ def handle_callback(
         return HttpOut(status=e.status, body=b"", content_type="text/plain")
     if msg is None:
         return platform.render_reply(req, _dummy(platform), Reply.quiet(), now_ms)
-    later = getattr(platform, "later", None)
-    if later is not None and later(req, msg, now_ms) is not None:
+    if platform.later(req, msg, now_ms) is not None:
         # Answered by a worker (bot/inbox.py): one round trip here, an empty body back.
         state = store.accept(
             msg.platform, msg.message_id, inbox.payload(msg), inbox.DRAIN_DEBOUNCE_MS
@@ -77,11 +76,7 @@ def handle_callback(
         drain = enqueue is not None and store.request_drain(
             delivery.GROUP, delivery.DRAIN_DEBOUNCE_MS
         )
-    plan = getattr(platform, "reply_plan", None)
-    if plan is None:
-        out, follow = platform.render_reply(req, msg, reply, now_ms), None
-    else:
-        out, follow = plan(req, msg, reply, now_ms)
+    out, follow = platform.reply_plan(req, msg, reply, now_ms)
     if enqueue is not None and (drain or follow):
         _queue_later(store, enqueue, msg, reply, follow, drain, lease_s)
     return out

@@ -1,5 +1,5 @@
-"""Callbacks acknowledged at once and answered from a worker (platforms.md: "acknowledge fast
-and do the work asynchronously").
+"""Callbacks acknowledged at once and answered from a worker, so no callback waits for a command
+to run (DingTalk 接收消息, https://open.dingtalk.com/document/orgapp/receive-message).
 
 The web side (bot/inbound.py) verifies and parses a DingTalk callback, then `accept`s it in one
 Redis round trip: its message id is claimed for the accepting side and the message is queued on

@@ -31,6 +31,9 @@ _CHAT_ADDRESS = {
     "feishu": ("chat_id", "webhook"),
     "sandbox": (),
 }
+# The field holding the id a platform's messages name the group by (Incoming.chat_id):
+# DingTalk's conversationId, WeCom's chatid, Feishu's chat_id.
+_CHAT_KEY = {"dingtalk": "conversation_id", "wecom": "chat_id", "feishu": "chat_id"}
 _FUZZY_CUTOFF = 0.6
 _EMAIL = re.compile(r"[^@\s<>,;\"]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 
@@ -164,14 +167,11 @@ class Org:
 
 
 def _chat_keys(chat: ChatTarget) -> list[tuple[str, str]]:
-    """How a callback names this group: DingTalk's conversationId (the openConversationId a
-    push uses), WeCom's chatid."""
-    out = []
-    if chat.platform == "dingtalk" and chat.conversation_id:
-        out.append(("dingtalk", chat.conversation_id))
-    if chat.platform == "wecom" and chat.chat_id:
-        out.append(("wecom", chat.chat_id))
-    return out
+    """How a message names this group: DingTalk's conversationId (the openConversationId a
+    push uses), WeCom's chatid, Feishu's chat_id (oc_…)."""
+    field_name = _CHAT_KEY.get(chat.platform)
+    value = getattr(chat, field_name) if field_name else ""
+    return [(chat.platform, value)] if value else []
 
 
 def build_assignments(catalog: Catalog, org: Org) -> dict[tuple[int, str], Role]:

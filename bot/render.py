@@ -1,5 +1,7 @@
-"""Turn the neutral reply text (a small Markdown subset) into each platform's dialect, and split
-messages that exceed a platform's byte limit into numbered parts.
+"""The neutral reply text (a small Markdown subset): what it holds, plain-text and title forms,
+and splitting a message that exceeds a byte limit into numbered parts. Each platform's dialect
+and byte limits live in its package (`markup` in bot/platforms/dingtalk.py, wecom.py and
+feishu/bodies.py).
 
 The subset: plain lines, `**bold**`, `- ` list items, `[title](url)` links and `> ` quotes.
 Only Duban writes markup: text that a person or a web page wrote (a nickname, a page title, a
@@ -10,33 +12,13 @@ away what is syntax in any dialect a message is rendered to.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TypeVar
 from urllib.parse import quote
-
-# Byte limits, UTF-8 (platforms.md §1.2, §2.4, §3.2, §4.2).
-WECOM_TEXT_LIMIT = 2048
-WECOM_MARKDOWN_LIMIT = 4096
-WECOM_MARKDOWN_V2_LIMIT = 4096
-WECOM_STREAM_LIMIT = 20480  # smart-bot stream content
-DINGTALK_BODY_LIMIT = 20000  # the whole custom-robot request body
-DINGTALK_MSGPARAM_LIMIT = 15000  # OpenAPI groupMessages/send msgParam
 
 ALL = "@all"  # mention everyone
 
 T = TypeVar("T")
-
-_KINDS = {
-    "wecom": ("text", "markdown", "markdown_v2"),
-    "dingtalk": ("text", "markdown"),
-}
-_LIMITS = {
-    ("wecom", "text"): WECOM_TEXT_LIMIT,
-    ("wecom", "markdown"): WECOM_MARKDOWN_LIMIT,
-    ("wecom", "markdown_v2"): WECOM_MARKDOWN_V2_LIMIT,
-    ("dingtalk", "text"): DINGTALK_BODY_LIMIT,
-    ("dingtalk", "markdown"): DINGTALK_BODY_LIMIT,
-}
 
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 _LINK = re.compile(r"\[([^\]\n]*)\]\(([^)\s]+)\)")
@@ -86,20 +68,6 @@ def link(title: str, url: str) -> str:
     return f"[{inert(title or url)}]({target})"
 
 
-def _family(platform: str, kind: str) -> str:
-    family = "wecom" if platform in ("wecom", "wecom_app", "wecom-app") else platform
-    if family not in _KINDS:
-        raise ValueError(f"unknown platform {platform!r}")
-    if kind not in _KINDS[family]:
-        raise ValueError(f"{platform} has no message kind {kind!r}")
-    return family
-
-
-def content_limit(platform: str, kind: str) -> int:
-    """The byte limit of one message of this kind (for DingTalk, of the whole body)."""
-    return _LIMITS[(_family(platform, kind), kind)]
-
-
 def has_markup(text: str) -> bool:
     """Whether the text uses any of the subset's markup, i.e. needs a markdown message."""
     return any(
@@ -134,43 +102,7 @@ def title_of(text: str, max_chars: int = 30) -> str:
     return "消息"
 
 
-def render(text: str, platform: str, kind: str, mentions: Sequence[str] = ()) -> str:
-    """The message content for `platform` ("dingtalk" | "wecom") and `kind`.
-
-    Mentions that live in the content are added here: DingTalk appends "@userid" (the `at` list
-    in the body must name them too, §4.2), WeCom markdown uses `<@userid>` (§1.2). WeCom text
-    mentions go in `mentioned_list` and markdown_v2 cannot mention, so both ignore `mentions`.
-    """
-    family = _family(platform, kind)
-    if family == "dingtalk":
-        if kind == "text":
-            out = to_plain(text)
-            tail = " ".join(f"@{m}" for m in mentions if m != ALL)
-            return f"{out}\n{tail}" if tail else out
-        # DingTalk markdown ignores single newlines (blinkbean/dingtalk#2); a blank line between
-        # lines is the break that every client renders, and it also ends a quote or list item.
-        lines = [line.rstrip() for line in text.strip("\n").split("\n")]
-        out = "\n\n".join(line for line in lines if line)
-        tail = " ".join(f"@{m}" for m in mentions if m != ALL)
-        return f"{out}\n\n{tail}" if tail else out
-    if kind == "text":
-        return to_plain(text)
-    out = "\n".join(line.rstrip() for line in text.strip("\n").split("\n"))
-    if kind == "markdown":
-        # WeCom markdown has no lists (§1.2): a "- " item would show its dash as typed.
-        out = _WECOM_ITEM.sub(r"\1· ", out)
-        tail = "".join(f"<@{m}>" for m in mentions if m != ALL)
-        return f"{out}\n{tail}" if tail else out
-    return out
-
-
-_WECOM_ITEM = re.compile(r"(?m)^(\s*)- ")
-
-
-# --- splitting ------------------------------------------------------------------------------------
-
-
-def _utf8_len(s: str) -> int:
+def utf8_len(s: str) -> int:
     return len(s.encode("utf-8"))
 
 
@@ -182,7 +114,7 @@ def _split_chars(s: str, budget: int) -> list[str]:
     """Cut one overlong line at character boundaries into pieces of at most `budget` bytes."""
     pieces, cur, size = [], [], 0
     for ch in s:
-        w = _utf8_len(ch)
+        w = utf8_len(ch)
         if size + w > budget and cur:
             pieces.append("".join(cur))
             cur, size = [], 0
@@ -200,7 +132,7 @@ def _pack(text: str, budget: int) -> list[str]:
     chunks: list[str] = []
     cur, size = "", 0
     for tok in tokens:
-        w = _utf8_len(tok)
+        w = utf8_len(tok)
         if size + w <= budget:
             cur, size = cur + tok, size + w
             continue
@@ -212,7 +144,7 @@ def _pack(text: str, budget: int) -> list[str]:
             continue
         pieces = _split_chars(tok, budget)
         chunks.extend(pieces[:-1])
-        cur, size = pieces[-1], _utf8_len(pieces[-1])
+        cur, size = pieces[-1], utf8_len(pieces[-1])
     if cur:
         chunks.append(cur)
     return chunks
@@ -226,11 +158,11 @@ def split_message(text: str, limit_bytes: int) -> list[str]:
     "(i/n)" line, counted in the budget. Removing those prefix lines and concatenating the parts
     gives back the original text exactly.
     """
-    if _utf8_len(text) <= limit_bytes:
+    if utf8_len(text) <= limit_bytes:
         return [text]
     width = 1
     while True:
-        overhead = _utf8_len(_prefix(10**width - 1, 10**width - 1))
+        overhead = utf8_len(_prefix(10**width - 1, 10**width - 1))
         budget = limit_bytes - overhead
         if budget < 4:  # room for at least one character of any width
             raise ValueError(f"limit of {limit_bytes} bytes is too small to split into parts")
@@ -248,35 +180,13 @@ def strip_part_prefix(part: str) -> str:
 
 def truncate_message(text: str, limit_bytes: int, marker: str = "\n…") -> str:
     """Cut `text` to `limit_bytes` at a line boundary when possible, ending with `marker`."""
-    if _utf8_len(text) <= limit_bytes:
+    if utf8_len(text) <= limit_bytes:
         return text
-    budget = limit_bytes - _utf8_len(marker)
+    budget = limit_bytes - utf8_len(marker)
     if budget < 4:
         raise ValueError(f"limit of {limit_bytes} bytes is too small")
     head = _pack(text, budget)[0]
     return head.rstrip("\n") + marker
-
-
-def fit_message(
-    text: str,
-    platform: str,
-    kind: str,
-    limit_bytes: int | None = None,
-    mentions: Sequence[str] = (),
-    measure: Callable[[str], int] | None = None,
-) -> list[str]:
-    """Split the neutral `text` and render every part so each measures at most `limit_bytes`.
-
-    `measure` gives the size that the platform limits (by default the content's UTF-8 bytes;
-    DingTalk passes the encoded body size). Mentions go on the first part only, so one
-    notification arrives with the start of the message.
-    """
-    limit = content_limit(platform, kind) if limit_bytes is None else limit_bytes
-
-    def draw(part: str, first: bool) -> str:
-        return render(part, platform, kind, mentions if first else ())
-
-    return fit_parts(text, limit, draw, measure or _utf8_len)
 
 
 def fit_parts(

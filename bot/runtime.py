@@ -21,7 +21,7 @@ from bot.commands import Dispatcher, Registry, load_handlers
 from bot.config import Settings
 from bot.embedded import EmbeddedRedis
 from bot.org import Org, build_assignments, load_org
-from bot.platforms.base import platforms_for
+from bot.platforms.registry import platforms_for
 from bot.progress import Role
 from bot.queue import ANSWERS, make_enqueue, make_queue
 from bot.records import Binding, ConflictError

@@ -1,5 +1,6 @@
 """Platform adapters: signed HTTP in -> Incoming, Reply -> platform body. They translate, never decide."""
 
-from bot.platforms.base import MalformedError, Platform, SignatureError, platforms_for
+from bot.platforms.base import MalformedError, Platform, SignatureError
+from bot.platforms.registry import platforms_for
 
 __all__ = ["MalformedError", "Platform", "SignatureError", "platforms_for"]

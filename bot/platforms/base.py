@@ -1,5 +1,6 @@
 """What every platform adapter shares: the two rejection errors, the adapter contract, safe JSON/XML
-readers, the outbound error-code classification and the registry of enabled platforms.
+readers and the outbound error-code classification. The registry of platforms is
+bot/platforms/registry.py (it imports the adapters, which import this module).
 """
 
 from __future__ import annotations
@@ -7,6 +8,8 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 from xml.parsers import expat
 
@@ -32,47 +35,98 @@ class MalformedError(RequestRejected):
     status = 400
 
 
+# How a platform wants its messages answered, as Bolt declares it per listener:
+# "answer_in_response": the reply goes in the callback's HTTP response (WeCom's passive reply);
+# "ack_then_answer": the callback is acknowledged at once and a worker answers later through
+# the route `later` gives (bot/inbox.py), e.g. Feishu's reply API. A platform that acks and
+# answers later may still answer one message in the response when `later` gives None (DingTalk
+# without a usable sessionWebhook).
+AckMode = Literal["answer_in_response", "ack_then_answer"]
+
+
 class Platform(Protocol):
     """The contract of one inbound route; every method is pure translation, none decides."""
 
     name: str  # route name: /hooks/<name>
     platform: str  # the value put in Incoming.platform
+    ack_mode: AckMode
 
-    def handshake(self, req: HttpIn, now_ms: int) -> HttpOut | None: ...
+    def handshake(self, req: HttpIn, now_ms: int) -> HttpOut | None:
+        """The answer to a URL-verification request; None for anything else."""
+        ...
 
-    def verify(self, req: HttpIn, now_ms: int) -> None: ...
+    def verify(self, req: HttpIn, now_ms: int) -> None:
+        """Raise SignatureError unless the request provably comes from the platform, now."""
+        ...
 
-    def parse(self, req: HttpIn) -> Incoming | None: ...
+    def parse(self, req: HttpIn) -> Incoming | None:
+        """The message; None for what is acknowledged and not run; MalformedError."""
+        ...
 
-    def render_reply(self, req: HttpIn, msg: Incoming, reply: Reply, now_ms: int) -> HttpOut: ...
+    def later(self, req: HttpIn, msg: Incoming, now_ms: int) -> dict[str, Any] | None:
+        """Where a worker answers `msg` (Incoming.reply_route()), or None to answer it in the
+        response."""
+        ...
+
+    def reply_plan(
+        self, req: HttpIn, msg: Incoming, reply: Reply, now_ms: int
+    ) -> tuple[HttpOut, dict[str, Any] | None]:
+        """The response carrying `reply`, and a follow-up for what did not fit (delivery posts
+        it) or None."""
+        ...
+
+    def render_reply(self, req: HttpIn, msg: Incoming, reply: Reply, now_ms: int) -> HttpOut:
+        """The response carrying `reply` (a quiet reply: the bare acknowledgement)."""
+        ...
 
 
-def platforms_for(settings: Settings) -> dict[str, Platform]:
-    """The enabled inbound platforms keyed by route name ("dingtalk", "wecom", "wecom-app",
-    "feishu")."""
-    # Imported here because the platform modules import this one.
-    from bot.platforms.dingtalk import DingTalk
-    from bot.platforms.feishu import Feishu
-    from bot.platforms.wecom import WeCom
-    from bot.platforms.wecom_app import WeComApp
+# What the sender does with a platform's answer: done, cool down and re-queue, give up, retry.
+Outcome = Literal["ok", "rate_limited", "permanent", "retry"]
 
-    out: dict[str, Platform] = {}
-    if settings.dingtalk_enabled:
-        out[DingTalk.name] = DingTalk(settings)
-    if settings.wecom_enabled:
-        out[WeCom.name] = WeCom(settings)
-    if settings.wecom_app_enabled:
-        out[WeComApp.name] = WeComApp(settings)
-    if settings.feishu_enabled:
-        out[Feishu.name] = Feishu(settings)
-    return out
+
+def _any_id(user_id: str) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """What bot/delivery.py needs to know of one platform family's sending side, declared by
+    the platform's module as `OUTBOUND` and found through bot/platforms/registry.py."""
+
+    family: str  # Route.family: "dingtalk", "wecom", "feishu"
+    # How long a robot rests after a rate-limit answer that names no time: a setting, since
+    # each platform blocks for its own time.
+    cooldown_s: Callable[[Settings], float]
+    # The Incoming.platform values whose user ids a route of this family can @-mention.
+    mentionable: tuple[str, ...]
+    # Whether one of those ids can be @-mentioned at all (DingTalk: not an encrypted senderId).
+    can_mention: Callable[[str], bool] = _any_id
+    # What a webhook's {"errcode", "errmsg"} answer means (None: the family's routes classify
+    # their answers themselves, as Feishu's do).
+    classify: Callable[[int | str | None, str], Outcome] | None = None
+
+
+class AnswersInResponse:
+    """The `later` and `reply_plan` of a platform that answers every message in its response."""
+
+    ack_mode: AckMode = "answer_in_response"
+
+    def later(self, req: HttpIn, msg: Incoming, now_ms: int) -> dict[str, Any] | None:
+        return None
+
+    def reply_plan(
+        self, req: HttpIn, msg: Incoming, reply: Reply, now_ms: int
+    ) -> tuple[HttpOut, dict[str, Any] | None]:
+        return self.render_reply(req, msg, reply, now_ms), None  # type: ignore[attr-defined]
 
 
 # --- JSON -------------------------------------------------------------------------------------
 
 
 def encode_json(obj: Any) -> bytes:
-    """Compact UTF-8 JSON. Byte limits are on the raw body (platforms.md §1.2, §4.2), and
+    """Compact UTF-8 JSON. Byte limits are on the raw body
+    (WeCom https://developer.work.weixin.qq.com/document/path/91770,
+    DingTalk https://open.dingtalk.com/document/orgapp/custom-robots-send-group-messages), and
     `ensure_ascii` would triple the size of Chinese text, so outbound bodies use this."""
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
@@ -161,9 +215,9 @@ def _refuse(*_args: object) -> None:
 def safe_xml(raw: bytes | str) -> ET.Element:
     """Parse a callback XML document with xml.etree, refusing any DOCTYPE or entity declaration.
 
-    WeCom callbacks (platforms.md §2.2) never carry a DOCTYPE; refusing it rules out external
-    entities (XXE) and entity expansion bombs. A first expat pass aborts at the DOCTYPE before
-    any declaration is processed; only a document that passes is handed to ElementTree.
+    WeCom callbacks (接收消息与事件, https://developer.work.weixin.qq.com/document/path/90238)
+    never carry a DOCTYPE; refusing it rules out external entities (XXE) and entity expansion
+    bombs. A first expat pass aborts at the DOCTYPE before any declaration is processed; only a document that passes is handed to ElementTree.
     """
     data = raw.encode("utf-8") if isinstance(raw, str) else raw
     guard = expat.ParserCreate()
@@ -193,46 +247,34 @@ def xml_text(root: ET.Element, tag: str, *, required: bool = True) -> str:
 
 # --- outbound error codes ----------------------------------------------------------------------
 
-Outcome = Literal["ok", "rate_limited", "permanent", "retry"]
 
-# platforms.md §1.4 (WeCom webhook) and §4.3 (DingTalk custom robot).
-_RATE_LIMITED = {"wecom": frozenset({45009}), "dingtalk": frozenset({130101})}
-_PERMANENT = {
-    # 93000 bad key, 40058 content too long, 40007 bad media_id: resending cannot help.
-    "wecom": frozenset({93000, 40058, 40007}),
-    # 300001/300005 bad token (or expired sessionWebhook), 310000 sign/keyword/IP, 460101 body size.
-    "dingtalk": frozenset({300001, 300005, 310000, 460101}),
-}
+def classify_code(
+    errcode: int | str | None, rate_limited: frozenset[int], permanent: frozenset[int]
+) -> tuple[Outcome | None, int | None]:
+    """The outcome a platform's tables decide, and the code as a number: ("retry", None) for no
+    number, ("ok", 0), "rate_limited", "permanent", or (None, code) for the platform's own rules
+    on codes its tables do not list."""
+    code = errcode_of(errcode)
+    if code is None:
+        return "retry", None
+    if code == 0:
+        return "ok", code
+    if code in rate_limited:
+        return "rate_limited", code
+    if code in permanent:
+        return "permanent", code
+    return None, code
 
 
-# DingTalk's newer throttle answers come under codes nobody has verified (§6: "back off on
-# 130101 / 'too fast' text"); only for an unknown DingTalk code does the text decide.
-_TOO_FAST = ("too fast", "过快", "太快", "频繁")
-
-
-def classify_errcode(platform: str, errcode: int | str | None, errmsg: str = "") -> Outcome:
-    """Map a platform errcode to what the sender should do: "ok", back off, give up, or retry.
-
-    WeCom: 93000, 40058 and every other 400xx are permanent (§1.4). DingTalk: an unknown code
-    whose text says "too fast" backs off like 130101 (§6). -1 (system busy) and other unknown
-    codes are retried. Otherwise branch on errcode, never on errmsg (§1.1).
-    """
-    family = next((f for f in _PERMANENT if platform.startswith(f)), None)
-    if family is None:
-        raise ValueError(f"unknown platform {platform!r}")
-    if errcode is None:
-        return "retry"
+def errcode_of(errcode: int | str | None) -> int | None:
+    """An errcode as a number (platforms send numbers, some as strings); None if it is not one."""
+    if isinstance(errcode, bool):
+        return None
+    if isinstance(errcode, int):
+        return errcode
     if isinstance(errcode, str):
         try:
-            errcode = int(errcode.strip())
+            return int(errcode.strip())
         except ValueError:
-            return "retry"
-    if errcode == 0:
-        return "ok"
-    if errcode in _RATE_LIMITED[family]:
-        return "rate_limited"
-    if errcode in _PERMANENT[family] or (family == "wecom" and 40000 <= errcode <= 40099):
-        return "permanent"
-    if family == "dingtalk" and any(t in str(errmsg).lower() for t in _TOO_FAST):
-        return "rate_limited"
-    return "retry"
+            return None
+    return None

@@ -1,6 +1,15 @@
-"""DingTalk: the enterprise-internal robot in HTTP mode (verify, parse, passive reply; platforms.md
-§3.1–3.2) and the outbound bodies for sessionWebhook, the custom robot with 加签 (§4) and the
-OpenAPI group send (§3.2.3). Pure translation: no HTTP calls are made here.
+"""DingTalk: the enterprise-internal robot in HTTP mode (verify, parse, passive reply) and the
+outbound bodies for sessionWebhook, the custom robot with 加签 and the OpenAPI group send. Pure
+translation: no HTTP calls are made here.
+
+Vendor documents cited below by title:
+- 接收消息: https://open.dingtalk.com/document/orgapp/receive-message
+- 消息发送与接收类型: https://open.dingtalk.com/document/development/robot-message-type
+- 机器人发送群聊消息: https://open.dingtalk.com/document/orgapp/the-robot-sends-a-group-message
+- 获取企业内部应用的accessToken:
+  https://open.dingtalk.com/document/orgapp/obtain-the-access_token-of-an-internal-app
+- 自定义机器人发送群消息: https://open.dingtalk.com/document/orgapp/custom-robots-send-group-messages
+- 自定义机器人安全设置: https://open.dingtalk.com/document/robots/customize-robot-security-settings
 """
 
 from __future__ import annotations
@@ -10,7 +19,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus
@@ -18,9 +27,13 @@ from urllib.parse import quote_plus
 from bot.config import Settings
 from bot.messages import HttpIn, HttpOut, Incoming, Reply
 from bot.platforms.base import (
+    AckMode,
     MalformedError,
+    Outbound,
+    Outcome,
     SignatureError,
     check_size,
+    classify_code,
     encode_json,
     get_obj,
     get_str,
@@ -29,33 +42,32 @@ from bot.platforms.base import (
     opt_bool,
     opt_str,
 )
-from bot.render import (
-    ALL,
-    DINGTALK_BODY_LIMIT,
-    DINGTALK_MSGPARAM_LIMIT,
-    fit_message,
-    has_markup,
-    render,
-    title_of,
-    truncate_message,
-)
+from bot.render import ALL, fit_parts, has_markup, title_of, to_plain, truncate_message
 
-MAX_SKEW_MS = 3_600_000  # the callback timestamp must be within 1 hour of now (§3.1)
+# UTF-8 byte limits: the whole custom-robot (and sessionWebhook, passive reply) body (460101
+# beyond it, 自定义机器人发送群消息) and the OpenAPI group send's msgParam (机器人发送群聊消息).
+DINGTALK_BODY_LIMIT = 20000
+DINGTALK_MSGPARAM_LIMIT = 15000
+KINDS = ("text", "markdown")
+
+MAX_SKEW_MS = 3_600_000  # the callback timestamp must be within 1 hour of now (接收消息)
 SESSION_MARGIN_MS = 60_000  # stop using a sessionWebhook a minute before it expires
 
-# One leading "@name" token; DingTalk usually removes the bot's own mention but leaves a space (§3.1).
+# One leading "@name" token; DingTalk usually removes the bot's own mention but leaves a space
+# (接收消息).
 _LEADING_MENTION = re.compile(r"^@\S+(?:\s+|$)")
 
 
 def dingtalk_sign(secret: str, timestamp_ms: int | str) -> str:
-    """base64(HmacSHA256(key=secret, msg=timestamp + "\\n" + secret)), not URL-encoded (§4.1, §3.1)."""
+    """base64(HmacSHA256(key=secret, msg=timestamp + "\\n" + secret)), not URL-encoded (安全设置;
+    接收消息)."""
     string_to_sign = f"{timestamp_ms}\n{secret}".encode()
     digest = hmac.new(secret.encode("utf-8"), string_to_sign, hashlib.sha256).digest()
     return base64.b64encode(digest).decode("ascii")
 
 
 def sign_webhook_url(url: str, secret: str, timestamp_ms: int) -> str:
-    """The custom-robot webhook URL with `&timestamp=<ms>&sign=<urlencoded>` appended (§4.1).
+    """The custom-robot webhook URL with `&timestamp=<ms>&sign=<urlencoded>` appended (安全设置).
 
     A timestamp/sign pair already in `url` (a pasted signed URL) is replaced, since DingTalk
     rejects a stale one with 310000.
@@ -64,6 +76,35 @@ def sign_webhook_url(url: str, secret: str, timestamp_ms: int) -> str:
     kept = [p for p in query.split("&") if p and not p.startswith(("timestamp=", "sign="))]
     kept += [f"timestamp={timestamp_ms}", f"sign={quote_plus(dingtalk_sign(secret, timestamp_ms))}"]
     return f"{base}?{'&'.join(kept)}"
+
+
+def markup(text: str, kind: str, mentions: Sequence[str] = ()) -> str:
+    """Neutral text as DingTalk `text` or `markdown` content. Mentions are appended as
+    "@userid": an @ renders only when it is also in the content (the `at` list in the body must
+    name them too, 自定义机器人发送群消息); "@all" goes in `at.isAtAll` instead."""
+    if kind not in KINDS:
+        raise ValueError(f"dingtalk has no message kind {kind!r}")
+    tail = " ".join(f"@{m}" for m in mentions if m != ALL)
+    if kind == "text":
+        out = to_plain(text)
+        return f"{out}\n{tail}" if tail else out
+    # DingTalk markdown ignores single newlines (blinkbean/dingtalk#2); a blank line between
+    # lines is the break that every client renders, and it also ends a quote or list item.
+    lines = [line.rstrip() for line in text.strip("\n").split("\n")]
+    out = "\n\n".join(line for line in lines if line)
+    return f"{out}\n\n{tail}" if tail else out
+
+
+def fit_markup(
+    text: str, kind: str, limit: int, mentions: Sequence[str], measure: Callable[[str], int]
+) -> list[str]:
+    """`markup` of numbered parts of `text`, each measuring at most `limit`; mentions on the
+    first part."""
+
+    def draw(part: str, first: bool) -> str:
+        return markup(part, kind, mentions if first else ())
+
+    return fit_parts(text, limit, draw, measure)
 
 
 def choose_kind(text: str) -> str:
@@ -75,7 +116,8 @@ def _at(mentions: Sequence[str]) -> dict[str, Any] | None:
     ids = [m for m in mentions if m != ALL]
     if not ids and ALL not in mentions:
         return None
-    # The @ only renders when "@userid" is also in the content (§4.2); render() appends it.
+    # The @ only renders when "@userid" is also in the content (自定义机器人发送群消息); markup()
+    # appends it.
     return {"atUserIds": ids, "isAtAll": ALL in mentions}
 
 
@@ -83,9 +125,9 @@ def message_body(
     text: str, mentions: Sequence[str] = (), kind: str | None = None, title: str = ""
 ) -> dict[str, Any]:
     """One text/markdown message body from neutral text. The same JSON serves the passive reply,
-    the sessionWebhook and the custom robot (§3.2, §4.2)."""
+    the sessionWebhook and the custom robot (消息发送与接收类型)."""
     kind = kind or choose_kind(text)
-    content = render(text, "dingtalk", kind, mentions)
+    content = markup(text, kind, mentions)
     if kind == "text":
         body: dict[str, Any] = {"msgtype": "text", "text": {"content": content}}
     else:
@@ -100,7 +142,7 @@ def message_body(
 
 
 def session_webhook_body(reply: Reply) -> dict[str, Any]:
-    """The JSON to POST to a message's sessionWebhook (plain JSON, no signing; §3.2.2)."""
+    """The JSON to POST to a message's sessionWebhook (plain JSON, no signing; 接收消息)."""
     return _fitted_body(reply.text, reply.mentions)
 
 
@@ -120,7 +162,7 @@ def custom_robot_bodies(
     text: str, mentions: Sequence[str] = (), kind: str | None = None
 ) -> list[dict[str, Any]]:
     """Custom-robot bodies for neutral text, split into numbered parts when the encoded body
-    would exceed 20,000 bytes (460101, §4.2). Mentions go on the first part. Send each with
+    would exceed 20,000 bytes (460101, 自定义机器人发送群消息). Mentions go on the first part. Send each with
     `encode_json` and a URL from `sign_webhook_url`."""
     kind = kind or choose_kind(text)
     title = title_of(text)
@@ -138,14 +180,14 @@ def custom_robot_bodies(
     def measure(content: str) -> int:
         return len(encode_json(body_of(content, True)))
 
-    parts = fit_message(text, "dingtalk", kind, DINGTALK_BODY_LIMIT, mentions, measure)
+    parts = fit_markup(text, kind, DINGTALK_BODY_LIMIT, mentions, measure)
     return [body_of(p, i == 0) for i, p in enumerate(parts)]
 
 
 def openapi_group_body(
     robot_code: str, open_conversation_id: str, content: str, kind: str = "text", title: str = ""
 ) -> dict[str, Any]:
-    """`POST /v1.0/robot/groupMessages/send` body; msgParam is a JSON *string* (§3.2.3)."""
+    """`POST /v1.0/robot/groupMessages/send` body; msgParam is a JSON *string* (机器人发送群聊消息)."""
     if kind == "text":
         key, param = "sampleText", {"content": content}
     elif kind == "markdown":
@@ -175,19 +217,20 @@ def openapi_group_bodies(
         body = openapi_group_body(robot_code, open_conversation_id, content, kind, title)
         return len(body["msgParam"].encode("utf-8"))
 
-    parts = fit_message(text, "dingtalk", kind, DINGTALK_MSGPARAM_LIMIT, (), measure)
+    parts = fit_markup(text, kind, DINGTALK_MSGPARAM_LIMIT, (), measure)
     return [openapi_group_body(robot_code, open_conversation_id, p, kind, title) for p in parts]
 
 
 def access_token_body(app_key: str, app_secret: str) -> dict[str, str]:
-    """`POST /v1.0/oauth2/accessToken` body; the answer is {accessToken, expireIn} (§3.2.3)."""
+    """`POST /v1.0/oauth2/accessToken` body; the answer is {accessToken, expireIn}
+    (获取企业内部应用的accessToken)."""
     return {"appKey": app_key, "appSecret": app_secret}
 
 
 def is_session_webhook_valid(
     expires_at_ms: int, now_ms: int, margin_ms: int = SESSION_MARGIN_MS
 ) -> bool:
-    """Whether a sessionWebhook can still be used; after expiry DingTalk answers 300001 (§3.2.2)."""
+    """Whether a sessionWebhook can still be used; after expiry DingTalk answers 300001 (接收消息)."""
     return now_ms + margin_ms < expires_at_ms
 
 
@@ -200,8 +243,50 @@ class SessionWebhook:
         return is_session_webhook_valid(self.expires_at_ms, now_ms, margin_ms)
 
 
+def _can_mention(user_id: str) -> bool:
+    """A senderId ("$:LWCP_v1:$…", bound when senderStaffId was empty) is no id one can @."""
+    return not user_id.startswith("$:")
+
+
+# The custom robot's error codes (自定义机器人发送群消息, "错误码"): 130101 is the rate limit;
+# 300001/300005 a bad token (or an expired sessionWebhook), 310000 sign, keyword or IP allow
+# list, 460101 a body over 20,000 bytes: resending cannot help.
+RATE_LIMITED = frozenset({130101})
+PERMANENT = frozenset({300001, 300005, 310000, 460101})
+# Newer throttle answers come under codes not in that table, so an unknown code whose text
+# says "too fast" backs off too; only for an unknown code does the text decide.
+_TOO_FAST = ("too fast", "过快", "太快", "频繁")
+
+
+def classify_errcode(errcode: int | str | None, errmsg: str = "") -> Outcome:
+    """What the sender does with a DingTalk errcode: "ok", back off, give up, or retry (-1
+    and other unknown codes)."""
+    outcome, _ = classify_code(errcode, RATE_LIMITED, PERMANENT)
+    if outcome is not None:
+        return outcome
+    return "rate_limited" if any(t in str(errmsg).lower() for t in _TOO_FAST) else "retry"
+
+
+# 20 messages a minute per robot, then DingTalk blocks it for 10 minutes (130101; 自定义机器人
+# 发送群消息, "消息发送频率限制").
+OUTBOUND = Outbound(
+    family="dingtalk",
+    cooldown_s=lambda settings: settings.cooldown_dingtalk_s,
+    mentionable=("dingtalk",),
+    can_mention=_can_mention,
+    classify=classify_errcode,
+)
+
+
+def adapter(settings: Settings) -> DingTalk | None:
+    """The robot's hook when it is configured (bot/platforms/registry.py)."""
+    return DingTalk(settings) if settings.dingtalk_enabled else None
+
+
 class DingTalk:
-    """POST /hooks/dingtalk: the enterprise-internal robot's HTTP-mode callback."""
+    """POST /hooks/dingtalk: the enterprise-internal robot's HTTP-mode callback. With
+    DUBAN_DINGTALK_REPLY=queue it acknowledges at once and answers through the sessionWebhook
+    from a worker; a message without a usable sessionWebhook is answered in the response."""
 
     name = "dingtalk"
     platform = "dingtalk"
@@ -216,6 +301,7 @@ class DingTalk:
         self.api_base = settings.dingtalk_api_base.rstrip("/")
         self.max_body_bytes = settings.max_body_bytes
         self.reply_later = settings.dingtalk_reply == "queue"
+        self.ack_mode: AckMode = "ack_then_answer" if self.reply_later else "answer_in_response"
 
     @property
     def group_send_url(self) -> str:
@@ -230,11 +316,12 @@ class DingTalk:
         return None
 
     def verify(self, req: HttpIn, now_ms: int) -> None:
-        """Check the `timestamp`/`sign` headers (§3.1): both present, fresh, and matching."""
+        """Check the `timestamp`/`sign` headers (接收消息): both present, fresh, and matching."""
         timestamp = req.headers.get("timestamp", "")
         sign = req.headers.get("sign", "")
         if not timestamp or not sign:
-            # §6: one repo saw them missing; we reject rather than accept unsigned callbacks.
+            # An open-source bot once saw them missing; we reject rather than accept unsigned
+            # callbacks.
             raise SignatureError("timestamp or sign header missing")
         if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 16):
             raise SignatureError("timestamp header is not epoch milliseconds")
@@ -245,7 +332,7 @@ class DingTalk:
             raise SignatureError("sign mismatch")
 
     def parse(self, req: HttpIn) -> Incoming | None:
-        """The callback JSON (§3.1 field table) as an Incoming; None for non-text messages."""
+        """The callback JSON (接收消息, its field table) as an Incoming; None for non-text messages."""
         check_size(req.body, self.max_body_bytes)
         data = load_json_object(req.body)
         if get_str(data, "msgtype") != "text":
@@ -288,10 +375,10 @@ class DingTalk:
     ) -> tuple[HttpOut, dict[str, Any] | None]:
         """The response body, and the follow-up for a reply too long for one body.
 
-        The body holds at most 20,000 bytes (§4.2). A longer reply is split into numbered parts:
-        the first goes in the body and the rest through the message's sessionWebhook, but only
-        while it is valid (§3.2.2); without one, the body carries the reply truncated. The
-        follow-up names the parts (by index) and the session; delivery posts them.
+        The body holds at most 20,000 bytes (自定义机器人发送群消息). A longer reply is split into
+        numbered parts: the first goes in the body and the rest through the message's
+        sessionWebhook, but only while it is valid (sessionWebhookExpiredTime, 接收消息); without
+        one, the body carries the reply truncated. The follow-up names the parts (by index) and the session; delivery posts them.
         """
         if reply.silent or not reply.text.strip():
             return json_out({"msgtype": "empty"}), None

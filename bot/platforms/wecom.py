@@ -1,6 +1,12 @@
-"""WeCom: the smart bot (智能机器人) API-mode callback with its encrypted JSON and stream replies
-(platforms.md §2.4), the URL-verification handshake shared with the self-built app (§2.2), and
-the group-robot webhook bodies for pushes (§1).
+"""WeCom: the smart bot (智能机器人) API-mode callback with its encrypted JSON and stream replies,
+the URL-verification handshake shared with the self-built app, and the group-robot webhook
+bodies for pushes.
+
+Vendor documents cited below by title:
+- 智能机器人 接收消息: https://developer.work.weixin.qq.com/document/path/100719
+- 智能机器人 被动回复消息: https://developer.work.weixin.qq.com/document/path/101031
+- 回调配置 (URL verification, retries): https://developer.work.weixin.qq.com/document/path/90930
+- 消息推送配置说明 (group robot webhook): https://developer.work.weixin.qq.com/document/path/91770
 """
 
 from __future__ import annotations
@@ -8,16 +14,20 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote
 
 from bot.config import Settings
 from bot.messages import HttpIn, HttpOut, Incoming, Reply
 from bot.platforms.base import (
+    AnswersInResponse,
     MalformedError,
+    Outbound,
+    Outcome,
     SignatureError,
     check_size,
+    classify_code,
     encode_json,
     get_obj,
     get_str,
@@ -26,11 +36,58 @@ from bot.platforms.base import (
     opt_str,
 )
 from bot.platforms.wecom_crypto import WeComCrypto
-from bot.render import WECOM_STREAM_LIMIT, fit_message, render, truncate_message
+from bot.render import ALL, fit_parts, to_plain, truncate_message, utf8_len
 
-MAX_SKEW_S = 3600  # WeCom retries within seconds (§2.2); older timestamps are replays
+# UTF-8 byte limits of a message's content: the group robot's text, markdown and markdown_v2
+# (消息推送配置说明) and the smart bot's stream reply (被动回复消息).
+WECOM_TEXT_LIMIT = 2048
+WECOM_MARKDOWN_LIMIT = 4096
+WECOM_MARKDOWN_V2_LIMIT = 4096
+WECOM_STREAM_LIMIT = 20480
+LIMITS = {
+    "text": WECOM_TEXT_LIMIT,
+    "markdown": WECOM_MARKDOWN_LIMIT,
+    "markdown_v2": WECOM_MARKDOWN_V2_LIMIT,
+}
+_ITEM = re.compile(r"(?m)^(\s*)- ")
 
-# "@RankBot /rank week": the smart bot's text.content includes the mention (§2.4).
+
+def markup(text: str, kind: str, mentions: Sequence[str] = ()) -> str:
+    """Neutral text as WeCom `text`, `markdown` or `markdown_v2` content. Markdown mentions are
+    `<@userid>` in the content; text mentions go in `mentioned_list` and markdown_v2 cannot
+    mention, so both ignore `mentions` (消息推送配置说明)."""
+    if kind not in LIMITS:
+        raise ValueError(f"wecom has no message kind {kind!r}")
+    if kind == "text":
+        return to_plain(text)
+    out = "\n".join(line.rstrip() for line in text.strip("\n").split("\n"))
+    if kind == "markdown":
+        # WeCom markdown has no lists (消息推送配置说明): a "- " item would show its dash as typed.
+        out = _ITEM.sub(r"\1· ", out)
+        tail = "".join(f"<@{m}>" for m in mentions if m != ALL)
+        return f"{out}\n{tail}" if tail else out
+    return out
+
+
+def fit_markup(
+    text: str,
+    kind: str,
+    limit: int | None = None,
+    mentions: Sequence[str] = (),
+    measure: Callable[[str], int] = utf8_len,
+) -> list[str]:
+    """`markup` of numbered parts of `text`, each within `limit` (the kind's, by default);
+    mentions on the first part."""
+
+    def draw(part: str, first: bool) -> str:
+        return markup(part, kind, mentions if first else ())
+
+    return fit_parts(text, LIMITS[kind] if limit is None else limit, draw, measure)
+
+
+MAX_SKEW_S = 3600  # WeCom retries within seconds (回调配置); older timestamps are replays
+
+# "@RankBot /rank week": the smart bot's text.content includes the mention (接收消息).
 _LEADING_MENTION = re.compile(r"^@\S+(?:\s+|$)")
 
 
@@ -38,9 +95,10 @@ def new_nonce() -> str:
     return str(secrets.randbelow(9_000_000_000) + 1_000_000_000)
 
 
-class WeComCallback:
+class WeComCallback(AnswersInResponse):
     """What the smart bot and the self-built app share: the GET handshake and the signed,
-    encrypted POST envelope. Subclasses say how to read `Encrypt` from the body."""
+    encrypted POST envelope. Subclasses say how to read `Encrypt` from the body. Both answer
+    in the response (a passive reply), within WeCom's 5 seconds."""
 
     name = ""
     platform = ""
@@ -53,7 +111,7 @@ class WeComCallback:
         raise NotImplementedError
 
     def handshake(self, req: HttpIn, now_ms: int) -> HttpOut | None:
-        """GET URL verification (§2.2): check the signature over echostr and the freshness of
+        """GET URL verification (回调配置): check the signature over echostr and the freshness of
         its timestamp, decrypt it, and answer exactly the plaintext (no quotes, no newline).
         None for any other request. A signed verification URL is as replayable as a callback,
         so it gets the same window: a month-old one must not still prove who we are."""
@@ -117,7 +175,7 @@ def encrypted_json_reply(
     nonce: str,
     random_prefix: bytes | None = None,
 ) -> dict[str, str]:
-    """The smart bot's passive reply package {encrypt, msgsignature, timestamp, nonce} (§2.4),
+    """The smart bot's passive reply package {encrypt, msgsignature, timestamp, nonce} (被动回复消息),
     the shape WXBizJsonMsgCrypt.EncryptMsg produces."""
     encrypt = crypto.encrypt(plaintext, random_prefix)
     return {
@@ -129,7 +187,7 @@ def encrypted_json_reply(
 
 
 def stream_body(stream_id: str, content: str, finish: bool = True) -> dict[str, Any]:
-    """A stream reply; content is markdown of at most 20,480 bytes (§2.4). The callback's
+    """A stream reply; content is markdown of at most 20,480 bytes (被动回复消息). The callback's
     passive reply encrypts it, the long connection sends it as aibot_respond_msg's body."""
     content = truncate_message(content, WECOM_STREAM_LIMIT)
     return {"msgtype": "stream", "stream": {"id": stream_id, "finish": finish, "content": content}}
@@ -145,6 +203,37 @@ def stream_id_for(message_id: str) -> str:
     if not message_id:
         return "duban-" + secrets.token_hex(12)
     return "duban-" + hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:24]
+
+
+# Group robot errors (消息推送配置说明 and the global error codes,
+# https://developer.work.weixin.qq.com/document/path/90313): 45009 is the rate limit; 93000 a bad
+# key, 40058 content too long, 40007 a bad media_id, and every other 400xx a bad request:
+# resending cannot help. -1 (busy) and unknown codes are retried; errmsg never decides.
+RATE_LIMITED = frozenset({45009})
+PERMANENT = frozenset({93000, 40058, 40007})
+
+
+def classify_errcode(errcode: int | str | None, errmsg: str = "") -> Outcome:
+    """What the sender does with a WeCom errcode: "ok", back off, give up, or retry."""
+    outcome, code = classify_code(errcode, RATE_LIMITED, PERMANENT)
+    if outcome is not None:
+        return outcome
+    return "permanent" if code is not None and 40000 <= code <= 40099 else "retry"
+
+
+# A group robot takes the userids of the smart bot's and the app's callbacks alike (one corp);
+# over 20 a minute it answers 45009 and names no block time (消息推送配置说明).
+OUTBOUND = Outbound(
+    family="wecom",
+    cooldown_s=lambda settings: settings.cooldown_wecom_s,
+    mentionable=("wecom", "wecom_app"),
+    classify=classify_errcode,
+)
+
+
+def adapter(settings: Settings) -> WeCom | None:
+    """The smart bot's hook when it is configured (bot/platforms/registry.py)."""
+    return WeCom(settings) if settings.wecom_enabled else None
 
 
 class WeCom(WeComCallback):
@@ -182,7 +271,7 @@ def reply_stream_body(msg: Incoming, reply: Reply) -> dict[str, Any] | None:
     """The finished stream reply to a smart bot message; None when there is nothing to say."""
     if reply.silent or not reply.text.strip():
         return None
-    content = render(reply.text, "wecom", "markdown", reply.mentions)
+    content = markup(reply.text, "markdown", reply.mentions)
     return stream_body(stream_id_for(msg.message_id), content)
 
 
@@ -208,22 +297,22 @@ def incoming_from(data: dict[str, Any], platform: str = "wecom") -> Incoming | N
         text=_LEADING_MENTION.sub("", content.strip(), count=1).strip(),
         chat_id=chat_id if is_group else "",
         is_group=is_group,
-        # The smart bot only receives @-messages in groups, and 1:1 messages (§2.1).
+        # The smart bot only receives @-messages in groups, and 1:1 messages (接收消息).
         mentioned=True,
         message_id=opt_str(data, "msgid"),
     )
 
 
-# --- group robot webhook (send only, §1) ----------------------------------------------------------
+# --- group robot webhook (send only, 消息推送配置说明) ----------------------------------------------
 
 
 def webhook_url(api_base: str, key: str) -> str:
-    """`POST <base>/cgi-bin/webhook/send?key=<KEY>`; the key is the only credential (§1.1)."""
+    """`POST <base>/cgi-bin/webhook/send?key=<KEY>`; the key is the only credential (消息推送配置说明)."""
     return f"{api_base.rstrip('/')}/cgi-bin/webhook/send?key={quote(key, safe='')}"
 
 
 def webhook_text_body(content: str, mentioned_list: Sequence[str] = ()) -> dict[str, Any]:
-    """`text`: ≤ 2048 bytes; mentions by userid, "@all" for everyone (§1.2)."""
+    """`text`: ≤ 2048 bytes; mentions by userid, "@all" for everyone (消息推送配置说明)."""
     body: dict[str, Any] = {"content": content}
     if mentioned_list:
         body["mentioned_list"] = list(mentioned_list)
@@ -231,12 +320,12 @@ def webhook_text_body(content: str, mentioned_list: Sequence[str] = ()) -> dict[
 
 
 def webhook_markdown_body(content: str) -> dict[str, Any]:
-    """`markdown`: ≤ 4096 bytes; mentions only as `<@userid>` inside the content (§1.2)."""
+    """`markdown`: ≤ 4096 bytes; mentions only as `<@userid>` inside the content (消息推送配置说明)."""
     return {"msgtype": "markdown", "markdown": {"content": content}}
 
 
 def webhook_markdown_v2_body(content: str) -> dict[str, Any]:
-    """`markdown_v2`: ≤ 4096 bytes, lists and tables but no mentions or colours (§1.2)."""
+    """`markdown_v2`: ≤ 4096 bytes, lists and tables but no mentions or colours (消息推送配置说明)."""
     return {"msgtype": "markdown_v2", "markdown_v2": {"content": content}}
 
 
@@ -249,11 +338,11 @@ def webhook_bodies(
     if kind == "markdown_v2" and mentions:
         kind = "markdown"
     if kind == "text":
-        parts = fit_message(text, "wecom", "text")
+        parts = fit_markup(text, "text")
         return [webhook_text_body(p, mentions if i == 0 else ()) for i, p in enumerate(parts)]
     if kind == "markdown":
-        # "@all" has no markdown form; render() drops it.
-        return [webhook_markdown_body(p) for p in fit_message(text, "wecom", kind, None, mentions)]
+        # "@all" has no markdown form; markup() drops it.
+        return [webhook_markdown_body(p) for p in fit_markup(text, kind, None, mentions)]
     if kind == "markdown_v2":
-        return [webhook_markdown_v2_body(p) for p in fit_message(text, "wecom", kind)]
+        return [webhook_markdown_v2_body(p) for p in fit_markup(text, kind)]
     raise ValueError(f"unsupported kind {kind!r}")

@@ -1,5 +1,10 @@
 """WeCom self-built app (自建应用) callback: encrypted XML in, encrypted passive XML reply out, with
-the corp id as receiveid (platforms.md §2.2). An app only sees its 1:1 conversations (§A.1).
+the corp id as receiveid. An app only sees its 1:1 conversations: it cannot be added to a group
+chat, so group @-commands come through the smart bot (bot/platforms/wecom.py).
+
+Vendor documents cited below by title:
+- 接收消息与事件: https://developer.work.weixin.qq.com/document/path/90238
+- 被动回复消息格式: https://developer.work.weixin.qq.com/document/path/90241
 """
 
 from __future__ import annotations
@@ -9,14 +14,15 @@ import re
 from bot.config import Settings
 from bot.messages import HttpIn, HttpOut, Incoming, Reply
 from bot.platforms.base import MalformedError, safe_xml, xml_text
-from bot.platforms.wecom import WeComCallback
+from bot.platforms.wecom import WECOM_TEXT_LIMIT, WeComCallback, markup
 from bot.platforms.wecom_crypto import WeComCrypto
-from bot.render import WECOM_TEXT_LIMIT, render, truncate_message
+from bot.render import truncate_message
 
 # Characters XML 1.0 cannot carry at all, even inside CDATA.
 _XML_INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
-# The reply envelope exactly as wechatpy writes it (and as vector (c), §2.5, records it).
+# The reply envelope exactly as wechatpy writes it (and as the reply vector in tests/fixtures
+# records it).
 _REPLY_TEMPLATE = (
     "<xml>\n"
     "<Encrypt><![CDATA[{encrypt}]]></Encrypt>\n"
@@ -34,7 +40,7 @@ def cdata(value: str) -> str:
 
 
 def reply_plaintext(to_user: str, from_corp: str, create_time: int | str, content: str) -> str:
-    """The inner XML of a passive text reply (§2.2 "Response"), in the order of the sample."""
+    """The inner XML of a passive text reply (被动回复消息格式), in the order of the sample."""
     return (
         f"<xml><ToUserName>{cdata(to_user)}</ToUserName>"
         f"<FromUserName>{cdata(from_corp)}</FromUserName>"
@@ -51,12 +57,17 @@ def encrypted_xml_reply(
     nonce: str,
     random_prefix: bytes | None = None,
 ) -> str:
-    """The encrypted reply envelope; its signature covers the reply's own Encrypt (§2.2)."""
+    """The encrypted reply envelope; its signature covers the reply's own Encrypt (被动回复消息格式)."""
     encrypt = crypto.encrypt(plaintext, random_prefix)
     signature = crypto.sign(timestamp, nonce, encrypt)
     return _REPLY_TEMPLATE.format(
         encrypt=encrypt, signature=signature, timestamp=timestamp, nonce=nonce
     )
+
+
+def adapter(settings: Settings) -> WeComApp | None:
+    """The self-built app's hook when it is configured (bot/platforms/registry.py)."""
+    return WeComApp(settings) if settings.wecom_app_enabled else None
 
 
 class WeComApp(WeComCallback):
@@ -99,13 +110,13 @@ class WeComApp(WeComCallback):
         )
 
     def render_reply(self, req: HttpIn, msg: Incoming, reply: Reply, now_ms: int) -> HttpOut:
-        """An encrypted passive text reply; an empty 200 when there is nothing to say (§2.2).
+        """An encrypted passive text reply; an empty 200 when there is nothing to say (接收消息与事件).
 
         Passive replies have no markdown type, so the text is rendered plain (≤ 2048 bytes).
         """
         if reply.silent or not reply.text.strip():
             return HttpOut(status=200, body=b"")
-        content = truncate_message(render(reply.text, "wecom", "text"), WECOM_TEXT_LIMIT)
+        content = truncate_message(markup(reply.text, "text"), WECOM_TEXT_LIMIT)
         timestamp, nonce = self._reply_timestamp_nonce(now_ms)
         plain = reply_plaintext(msg.user_id, self.corp_id, timestamp, content)
         body = encrypted_xml_reply(self.crypto, plain, timestamp, nonce)

@@ -1,5 +1,8 @@
 """WeCom callback crypto (WXBizMsgCrypt equivalent) on `cryptography`: AES-256-CBC with strict
-32-byte PKCS#7, the random‖length‖msg‖receiveid layout, and the sorted-SHA1 signature (platforms.md §2.3).
+32-byte PKCS#7, the random‖length‖msg‖receiveid layout, and the sorted-SHA1 signature.
+
+Vendor documents: 加解密方案说明 (https://developer.work.weixin.qq.com/document/path/90968)
+and, for the smart bot, 回调和回复的加解密方案 (https://developer.work.weixin.qq.com/document/path/101033).
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from bot.platforms.base import MalformedError, SignatureError
 
-BLOCK = 32  # WeCom pads to 32 bytes, not the AES block size (§2.3 "Padding")
+BLOCK = 32  # WeCom pads to 32 bytes, not the AES block size (加解密方案说明)
 _RANDOM_ALPHABET = string.ascii_letters + string.digits
 
 
 def sha1_signature(token: str, timestamp: str, nonce: str, encrypt: str) -> str:
-    """hex(sha1(concat(sorted([token, timestamp, nonce, encrypt])))), a plain string sort (§2.3)."""
+    """hex(sha1(concat(sorted([token, timestamp, nonce, encrypt])))), a plain string sort
+    (加解密方案说明)."""
     parts = sorted([token, timestamp, nonce, encrypt])
     return hashlib.sha1("".join(parts).encode("utf-8")).hexdigest()
 
@@ -34,7 +38,7 @@ def pkcs7_pad(data: bytes, block: int = BLOCK) -> bytes:
 def pkcs7_unpad(data: bytes, block: int = BLOCK) -> bytes:
     """Strict unpadding: pad length 1..block and every pad byte equal to it.
 
-    wechatpy and Tencent's sample both trust the last byte blindly (§2.3 "Quirks"); we do not.
+    wechatpy and Tencent's sample both trust the last byte blindly; we do not.
     """
     if not data or len(data) % block:
         raise ValueError("data is not a whole number of blocks")
@@ -45,7 +49,7 @@ def pkcs7_unpad(data: bytes, block: int = BLOCK) -> bytes:
 
 
 def decode_aes_key(encoding_aes_key: str) -> bytes:
-    """AESKey = base64decode(EncodingAESKey + "="): 43 characters give 32 bytes (§2.3 "Key")."""
+    """AESKey = base64decode(EncodingAESKey + "="): 43 characters give 32 bytes (加解密方案说明)."""
     if len(encoding_aes_key) != 43:
         raise ValueError("an EncodingAESKey has 43 characters")
     try:
@@ -60,13 +64,13 @@ def decode_aes_key(encoding_aes_key: str) -> bytes:
 class WeComCrypto:
     """One callback configuration: Token, EncodingAESKey and the expected receiveid.
 
-    receiveid is the corp id for self-built apps and "" for an internal smart bot (§2.3).
+    receiveid is the corp id for self-built apps and "" for an internal smart bot (回调和回复的加解密方案).
     """
 
     def __init__(self, token: str, encoding_aes_key: str, receive_id: str) -> None:
         self.token = token
         self.key = decode_aes_key(encoding_aes_key)
-        self.iv = self.key[:16]  # IV = first 16 bytes of the key (§2.3 "Mode")
+        self.iv = self.key[:16]  # IV = first 16 bytes of the key (加解密方案说明)
         self.receive_id = receive_id.encode("utf-8")
 
     def sign(self, timestamp: str, nonce: str, encrypt: str) -> str:

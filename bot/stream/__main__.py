@@ -27,6 +27,7 @@ MODE_SETTING = {
 
 def clients_for(rt: Any, names: tuple[str, ...]) -> list[Client]:
     from bot.stream.dingtalk import DingTalkStream
+    from bot.stream.feishu import for_runtime as feishu_client
     from bot.stream.wecom import WeComLongConn
 
     out: list[Client] = []
@@ -36,12 +37,7 @@ def clients_for(rt: Any, names: tuple[str, ...]) -> list[Client]:
         elif name == "wecom":
             out.append(WeComLongConn(rt))
         elif name == "feishu":
-            # The Feishu platform package turns an event into a message and sends the replies;
-            # without it, events would be taken and answered by nobody.
-            raise ConfigError(
-                "飞书长连接需要飞书平台支持（bot/platforms/feishu），当前版本尚未包含。"
-                " / Feishu ws mode needs the Feishu platform package, not in this build."
-            )
+            out.append(feishu_client(rt))
     return out
 
 

@@ -3,8 +3,8 @@ same parsing, the same dedupe by platform message id, the same dispatch and repl
 
 Plain functions over the runtime; the clients run them in worker threads (they wait on Redis).
 DingTalk messages are accepted into the inbox exactly as a queued HTTP callback is, and answered
-by the answers worker through their sessionWebhook (bot/inbox.py); any platform whose adapter
-gives its messages a reply URL can go the same way. WeCom messages are run here,
+by the answers worker through their sessionWebhook (bot/inbox.py); Feishu events go the same
+way and are answered through the message's reply API, as /hooks/feishu's are. WeCom messages are run here,
 as the HTTP hook runs them, and answered on the socket; a claim in Redis keeps a redelivered
 message from being answered twice.
 """
@@ -18,8 +18,9 @@ from typing import Any
 from bot import delivery, inbox
 from bot.inbound import first_reply
 from bot.messages import HttpIn, Incoming, Reply
-from bot.platforms.base import MalformedError
+from bot.platforms.base import MalformedError, load_json_object
 from bot.platforms.dingtalk import is_session_webhook_valid
+from bot.platforms.feishu.inbound import message_of
 from bot.platforms.wecom import incoming_from
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,22 @@ def accept_to_inbox(rt: Any, platform: Any, data: bytes, now_ms: int | None = No
     before: nothing queued), "ignored" (not a text message) or "unanswerable" (no usable reply
     URL: not run). Raises MalformedError for a message we cannot read; a Redis failure
     propagates, so the frame is not acknowledged and the gateway sends it again."""
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     msg = platform.parse(HttpIn("POST", f"/stream/{platform.name}", {}, {}, data))
+    return accept_message(rt, msg, now_ms)
+
+
+def accept_feishu_event(rt: Any, payload: bytes, now_ms: int | None = None) -> str:
+    """An event from Feishu's event WebSocket (the JSON an HTTP event carries, not encrypted:
+    the connection was opened with the app's credentials) into the inbox, as /hooks/feishu
+    queues one; the outcomes and errors of accept_to_inbox."""
+    event = load_json_object(payload)
+    return accept_message(rt, message_of(event, rt.settings.feishu_api_base), now_ms)
+
+
+def accept_message(rt: Any, msg: Incoming | None, now_ms: int | None = None) -> str:
+    """A parsed message into the inbox, deduplicated by its platform message id (the claim that
+    bot/inbound.py makes for a hook's callback); see accept_to_inbox."""
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     if msg is None:
         return "ignored"
     if not msg.message_id:

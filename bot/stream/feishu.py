@@ -17,9 +17,12 @@ Redis; it needs websockets < 16 and brings pycryptodome and httpx into productio
 small enough to encode here (`encode_frame`/`decode_frame`; tests check them against the SDK's
 generated protobuf classes).
 
-What an event means for Duban (parsing `im.message.receive_v1`, dedupe by event id, replies
-through the message API) belongs to the Feishu platform package; this client hands each event's
-payload to the `on_event` function it is given.
+The client hands each event's payload to the `on_event` function it is given. In the stream
+process that is `InboxEvents`: an `im.message.receive_v1` message is parsed by the Feishu
+platform package and accepted into the inbox exactly as /hooks/feishu accepts it (the same
+dedupe by message id), then answered by the answers worker through the reply API. An event is
+answered 200 once it is safely in Redis (or was there already), or when it cannot be read
+(sending it again would not help); 500 only when Redis could not take it.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ import requests
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from bot.platforms.base import MalformedError
+from bot.stream.accept import accept_feishu_event
 from bot.stream.connection import AuthError, GatewayError, InHand
 
 log = logging.getLogger(__name__)
@@ -335,3 +340,32 @@ class FeishuWs:
             await ws.send(encode_frame(answer))
         except ConnectionClosed:
             pass  # not answered: Feishu sends the event again
+
+
+# --- events into Duban ----------------------------------------------------------------------------
+
+
+class InboxEvents:
+    """`on_event` for the stream process: each event into the inbox (bot/stream/accept.py)."""
+
+    def __init__(self, rt: Any) -> None:
+        self.rt = rt
+        self.counts = {"accepted": 0, "duplicate": 0, "ignored": 0, "unanswerable": 0}
+        self.counts["malformed"] = 0
+
+    def __call__(self, payload: bytes) -> None:
+        try:
+            outcome = accept_feishu_event(self.rt, payload)
+        except MalformedError as e:
+            # Logged without the payload (people's messages); answered 200, as a hook answers
+            # an unreadable body 400 once: Feishu sending it again would not make it readable.
+            self.counts["malformed"] += 1
+            log.warning("feishu: event skipped: %s", e)
+            return
+        self.counts[outcome] += 1
+
+
+def for_runtime(rt: Any) -> FeishuWs:
+    """The stream process's Feishu client, with the app's settings and InboxEvents."""
+    s = rt.settings
+    return FeishuWs(InboxEvents(rt), s.feishu_app_id, s.feishu_app_secret, s.feishu_ws_url)

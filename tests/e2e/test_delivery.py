@@ -135,7 +135,7 @@ def test_permanent_error_goes_to_the_dead_letters_and_can_be_retried(world_for, 
     (dead,) = delivery.dead_letters(w.store)
     assert "93000" in dead["error"]
     assert dead["department"] == DEPT and dead["text"] == "审核通知：第 12 项已退回"
-    assert "robot-1" not in str(dead)  # the webhook key is a secret (§1.1)
+    assert "robot-1" not in str(dead)  # the webhook key is a secret
     assert len(stub.requests_to(WECOM_WEBHOOK)) == 1
 
     delivery.retry_dead(w.store, w.enqueue, dead["id"])

@@ -1,7 +1,8 @@
 """Platform callbacks as the platforms send them: DingTalk requests signed with HmacSHA256
-(platforms.md §3.1), WeCom ones encrypted and signed by wechatpy, an implementation independent
-of ours (§2.3), Feishu events encrypted and signed here with `cryptography` and hashlib directly
-(code independent of ours, whose output lark-oapi's AESCipher and signature check accept; see
+(https://open.dingtalk.com/document/orgapp/receive-message), WeCom ones encrypted and signed by
+wechatpy, an implementation independent of ours
+(https://developer.work.weixin.qq.com/document/path/90968), Feishu events encrypted and signed
+here with `cryptography` and hashlib directly (code independent of ours, whose output lark-oapi's AESCipher and signature check accept; see
 tests/unit/test_platform_feishu.py). Used by the HTTP tests of /hooks/*.
 """
 
@@ -52,7 +53,7 @@ def ding_payload(
     text: str, msg_id: str, user: str = "staff001", group: bool = True, session_ms: int = 5_400_000,
     oapi_base: str = "https://oapi.dingtalk.com",
 ) -> dict:  # fmt: skip
-    """A text @-message shaped like the real payload in zhayujie/bot-on-anything#274 (§3.1)."""
+    """A text @-message shaped like the real payload in zhayujie/bot-on-anything#274."""
     now = now_ms()
     return {
         "conversationId": "cidGroup123==",
@@ -93,7 +94,7 @@ def _envelope(crypto, plaintext: str, nonce: str, timestamp: str) -> tuple[str, 
 
 
 def smartbot_crypto() -> WechatpyCrypto:
-    return WechatpyCrypto(WECOM_TOKEN, WECOM_AES_KEY, "")  # receiveid "" (§2.3)
+    return WechatpyCrypto(WECOM_TOKEN, WECOM_AES_KEY, "")  # receiveid "" for a smart bot
 
 
 def app_crypto() -> WechatpyCorpCrypto:

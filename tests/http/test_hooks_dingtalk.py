@@ -1,6 +1,6 @@
-"""POST /hooks/dingtalk through Flask's test client with really signed callbacks (platforms.md
-§3.1): replies, rejections (401/400/413) that touch nothing and log no body, deduplication of
-redeliveries (also concurrent ones), and long replies continued through the sessionWebhook."""
+"""POST /hooks/dingtalk through Flask's test client with really signed callbacks
+(https://open.dingtalk.com/document/orgapp/receive-message): replies, rejections (401/400/413) that
+touch nothing and log no body, deduplication of redeliveries (also concurrent ones), and long replies continued through the sessionWebhook."""
 
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ def test_field_of_the_wrong_type_is_400(hook_client, hook_rt, caplog):
     caplog.set_level(logging.DEBUG)
     before = state(hook_rt)
     cases = [
-        ("conversationType", 2),  # a string "2" on the wire (§3.1), not a number
+        ("conversationType", 2),  # a string "2" on the wire (接收消息), not a number
         ("text", {"content": 12}),
         ("senderStaffId", ["staff001"]),
         ("isInAtList", "yes"),

@@ -128,6 +128,18 @@ def test_a_feishu_group_binds_lists_submits_and_completes(hook_client, hook_rt, 
     assert len({r.json["uuid"] for r in sent}) == 4
 
 
+def test_in_a_departments_own_feishu_group_people_act_for_it_without_binding(
+    hook_client, hook_rt, stub
+):
+    """The 司法局 group listed in org.yaml is that department's own, as a DingTalk or WeCom one
+    is: an unbound member's 我的任务 there lists 司法局's items, and the group is told once."""
+    say(hook_client, "我的任务", "om_own", user="ou_user_li")
+    work(hook_rt)
+    [tasks] = replies(stub, "om_own")
+    assert "司法局 · 共" in tasks and "本群是司法局的工作群" in tasks
+    assert hook_rt.store.binding("feishu", "ou_user_li") is None
+
+
 def test_the_binding_is_pushed_to_the_group_by_the_app_and_by_the_signed_custom_bot(
     hook_client, hook_rt, stub
 ):

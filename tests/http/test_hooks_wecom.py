@@ -1,5 +1,5 @@
-"""GET|POST /hooks/wecom (the smart bot, platforms.md §2.4) through Flask's test client, with
-callbacks encrypted and signed by wechatpy and replies decrypted by it."""
+"""GET|POST /hooks/wecom (the smart bot, https://developer.work.weixin.qq.com/document/path/100719)
+through Flask's test client, with callbacks encrypted and signed by wechatpy and replies decrypted by it."""
 
 from __future__ import annotations
 
@@ -61,7 +61,8 @@ def test_url_verification_answers_the_plaintext(hook_client):
     query = handshake_query(smartbot_crypto(), "7033183127891204355")
     resp = hook_client.get("/hooks/wecom", query_string=query)
     assert resp.status_code == 200
-    assert resp.get_data() == b"7033183127891204355"  # no quotes, no newline (§2.2)
+    # no quotes, no newline (https://developer.work.weixin.qq.com/document/path/90930)
+    assert resp.get_data() == b"7033183127891204355"
 
 
 def test_url_verification_with_a_bad_signature_is_401(hook_client, hook_rt):

@@ -1,4 +1,5 @@
-"""GET|POST /hooks/wecom-app (the self-built app, platforms.md §2.2) through Flask's test client,
+"""GET|POST /hooks/wecom-app (the self-built app,
+https://developer.work.weixin.qq.com/document/path/90238) through Flask's test client,
 with XML callbacks encrypted and signed by wechatpy and passive replies decrypted by it."""
 
 from __future__ import annotations

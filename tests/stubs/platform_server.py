@@ -43,8 +43,8 @@ PATHS = (
     FEISHU_TOKEN, FEISHU_MESSAGES, FEISHU_REPLY, FEISHU_HOOK,
 )  # fmt: skip
 
-# errmsg texts as observed in real responses (platforms.md §1.4, §4.3); clients must branch on
-# errcode, so these are only for readable test logs.
+# errmsg texts as observed in real responses (WeCom 91770, DingTalk custom robot 错误码); clients
+# must branch on errcode, so these are only for readable test logs.
 ERRMSG = {
     -1: "system busy",
     45009: "api freq out of limit",

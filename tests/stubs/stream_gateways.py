@@ -8,7 +8,8 @@ on 127.0.0.1, for the intranet-mode tests and bench/stream.py:
   ping, aibot_msg_callback out, aibot_respond_msg in (each answered errcode 0); a callback not
   answered is sent again on the next connection with a new req_id.
 - FeishuGateway: POST /callback/ws/endpoint and the event WebSocket with protobuf frames built
-  by lark-oapi's generated pbbp2 classes (an implementation independent of ours).
+  by lark-oapi's generated pbbp2 classes (an implementation independent of ours). An event not
+  answered with code 200 is sent again on the next connection, with the same message id.
 
 Each runs its own event loop in a thread; the test calls plain methods and waits with
 `wait_until`. Every gateway can drop the connection (`drop`), and `drop_after_send` makes it
@@ -374,6 +375,7 @@ class FeishuGateway(_Gateway):
         self.pings = 0
         self.answers: list[Any] = []  # lark Frame objects the client sent back for events
         self.service_id = 7
+        self.pending: dict[str, list[bytes]] = {}  # message id -> frames of an event not taken
         self._ids = itertools.count(1)
 
     @property
@@ -413,19 +415,46 @@ class FeishuGateway(_Gateway):
             asyncio.ensure_future(ws.send(pong.SerializeToString()))
         elif frame.method == 1:
             self.answers.append(frame)
+            message_id = next((h.value for h in frame.headers if h.key == "message_id"), "")
+            try:
+                taken = json.loads(frame.payload).get("code") == 200
+            except (ValueError, AttributeError):
+                taken = False
+            if taken:
+                self.pending.pop(message_id, None)
+            self.on_answer()
         else:
             self.unreadable.append(raw)
 
     def event(self, payload: dict, parts: int = 1) -> str:
         """An event as one or several data frames; its message id."""
         message_id = f"ev-{next(self._ids)}"
+        # on a connection first, or a connection coming up would send it twice (as pending too)
+        wait_until(lambda: self.ws is not None, what="a connection")
         data = json.dumps(payload, ensure_ascii=False).encode()
         size = -(-len(data) // parts)
         for seq in range(parts):
             headers = {"type": "event", "message_id": message_id, "sum": str(parts),
                        "seq": str(seq), "trace_id": "trace-1"}  # fmt: skip
             chunk = data[seq * size : (seq + 1) * size]
-            self.send(self._new(1, headers, chunk).SerializeToString())
+            raw = self._new(1, headers, chunk).SerializeToString()
+            self.pending.setdefault(message_id, []).append(raw)
+            self.send(raw)
+        return message_id
+
+    async def on_connect(self, ws: ServerConnection) -> None:
+        for frames in list(self.pending.values()):  # an event not taken is sent again
+            for raw in frames:
+                await self._send(ws, raw)
+
+    def event_bytes(self, payload: bytes) -> str:
+        """An event frame carrying these bytes as its payload (not necessarily JSON)."""
+        message_id = f"ev-{next(self._ids)}"
+        headers = {"type": "event", "message_id": message_id, "sum": "1", "seq": "0"}
+        wait_until(lambda: self.ws is not None, what="a connection")
+        raw = self._new(1, headers, payload).SerializeToString()
+        self.pending.setdefault(message_id, []).append(raw)
+        self.send(raw)
         return message_id
 
     def answers_for(self, message_id: str) -> list[dict]:

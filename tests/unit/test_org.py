@@ -326,11 +326,15 @@ def test_a_group_listed_for_one_department_is_its_own_and_a_shared_one_is_nobody
         {"platform": "dingtalk", "conversation_id": "cid-sfj"},
         {"platform": "wecom", "chat_id": "wrk-sfj", "webhook_key": "k1"},
         {"platform": "dingtalk", "conversation_id": "cid-both"},
+        {"platform": "feishu", "chat_id": "oc_sfj"},
+        {"platform": "feishu", "webhook": "https://open.feishu.cn/open-apis/bot/v2/hook/t"},
     ]
     dept(doc, "教育局")["chats"] = [{"platform": "dingtalk", "conversation_id": "cid-both"}]
     org = org_from_dict(doc)
     assert org.department_of_chat("dingtalk", "cid-sfj") == "司法局"
     assert org.department_of_chat("wecom", "wrk-sfj") == "司法局"
+    assert org.department_of_chat("feishu", "oc_sfj") == "司法局"  # as on the other platforms
+    assert org.department_of_chat("wecom", "oc_sfj") == ""
     assert org.department_of_chat("wecom", "cid-sfj") == ""  # another platform's id
     assert org.department_of_chat("dingtalk", "cid-both") == ""  # shared: people bind
     assert org.department_of_chat("dingtalk", "") == ""

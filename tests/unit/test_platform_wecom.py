@@ -1,4 +1,4 @@
-"""WeCom crypto, smart bot and self-built app: the shared vectors (platforms.md §2.5), round trips
+"""WeCom crypto, smart bot and self-built app: the vectors in tests/fixtures/, round trips
 with wechatpy as an independent implementation, and every way a callback can be rejected."""
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from wechatpy.enterprise.crypto import WeChatCrypto as WechatpyCorpCrypto
 from bot.config import Settings
 from bot.messages import HttpIn, Incoming, Reply
 from bot.platforms import platforms_for
-from bot.platforms.base import MalformedError, SignatureError, classify_errcode, safe_xml
+from bot.platforms.base import MalformedError, SignatureError, safe_xml
+from bot.platforms.registry import outbound
 from bot.platforms.wecom import (
     WeCom,
     encrypted_json_reply,
@@ -30,6 +31,9 @@ from bot.platforms.wecom import (
     webhook_markdown_v2_body,
     webhook_text_body,
     webhook_url,
+)
+from bot.platforms.wecom import (
+    classify_errcode as wecom_errcode,
 )
 from bot.platforms.wecom_app import (
     WeComApp,
@@ -171,8 +175,8 @@ def test_vector_signatures():
     assert bot_crypto().sign(v["timestamp"], v["nonce"], s["encrypt"]) == s["msg_signature"]
 
 
-def test_platforms_md_values_match_the_json_file():
-    # The same V-W2 values as printed in platforms.md §2.5, so a drift in either is noticed.
+def test_printed_vector_values_match_the_json_file():
+    # The V-W2 signatures as first published with the vectors, so a drift in the file is noticed.
     assert VECTORS["verify"]["msg_signature"] == "4ed389f61b7a46393541253a178d15d11d4bb259"
     assert VECTORS["inbound"]["msg_signature"] == "9f3b7f7f53e06a723e14d142c62ff84cc604ed3b"
     assert VECTORS["reply"]["msg_signature"] == "9c11d2dbe730d6a2b70b68395862f1c16da23953"
@@ -192,7 +196,8 @@ def test_edge_vector_needs_a_full_32_byte_pad():
     dec = Cipher(algorithms.AES(key), modes.CBC(key[:16])).decryptor()
     padded = dec.update(ciphertext) + dec.finalize()
     assert padded[-32:] == bytes([32]) * 32
-    # The gotcha of §2.3: a 16-byte-block unpadder rejects this valid message.
+    # The padding gotcha (https://developer.work.weixin.qq.com/document/path/90968 pads to 32): a
+    # 16-byte-block unpadder rejects this valid message.
     unpadder = padding.PKCS7(128).unpadder()
     with pytest.raises(ValueError):
         unpadder.update(padded) + unpadder.finalize()
@@ -908,7 +913,7 @@ def test_webhook_bodies_split_long_messages(kind, limit):
         (93000, "permanent"),
         (40058, "permanent"),
         (40007, "permanent"),
-        (40001, "permanent"),  # §1.4: every 400xx is permanent
+        (40001, "permanent"),  # every 400xx is permanent
         (40099, "permanent"),
         (40100, "retry"),
         (-1, "retry"),
@@ -919,14 +924,15 @@ def test_webhook_bodies_split_long_messages(kind, limit):
     ],
 )
 def test_classify_wecom_errcodes(code, outcome):
-    assert classify_errcode("wecom", code) == outcome
-    assert classify_errcode("wecom_app", code) == outcome
+    assert wecom_errcode(code) == outcome
+    assert outbound("wecom").classify(code, "") == outcome  # what delivery asks
 
 
 def test_wecom_never_branches_on_errmsg():
-    assert classify_errcode("wecom", 12345, "send too fast") == "retry"
+    assert wecom_errcode(12345, "send too fast") == "retry"
 
 
 def test_classify_unknown_platform():
     with pytest.raises(ValueError):
-        classify_errcode("feishu", 0)
+        outbound("wecom_app")  # the app's callbacks are answered in the response; it sends nothing
+    assert outbound("feishu").classify is None  # Feishu's answers carry code/msg, not errcode

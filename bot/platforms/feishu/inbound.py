@@ -16,6 +16,7 @@ from typing import Any
 from bot.config import Settings
 from bot.messages import HttpIn, HttpOut, Incoming, Reply
 from bot.platforms.base import (
+    AckMode,
     MalformedError,
     SignatureError,
     check_size,
@@ -89,12 +90,61 @@ def strip_mentions(text: str, mentions: list[dict[str, Any]]) -> tuple[str, bool
     return out, bot
 
 
+def message_of(event: dict[str, Any], api_base: str, platform: str = "feishu") -> Incoming | None:
+    """A schema 2.0 `im.message.receive_v1` text message from a person, in a group or one to
+    one, as Incoming; other events and message types → None (acknowledged, nothing done).
+    `event` is the event JSON once opened and vouched for: by the signature and verification
+    token of an HTTP event, or by the app credentials of the event WebSocket (bot/stream)."""
+    header = event.get("header")
+    if event.get("schema") != "2.0" or not isinstance(header, dict):
+        return None  # 1.0 events and anything else we did not subscribe to
+    if get_str(header, "event_type") != MESSAGE_EVENT:
+        return None
+    body = get_obj(event, "event")
+    message, sender = get_obj(body, "message"), get_obj(body, "sender")
+    if opt_str(sender, "sender_type") not in ("", "user"):
+        return None  # a bot's message, our own replies included: never answered
+    if get_str(message, "message_type") != "text":
+        return None
+    user_id = get_str(get_obj(sender, "sender_id"), "open_id")
+    message_id = get_str(message, "message_id")
+    if not user_id or not message_id:
+        raise MalformedError("sender open_id or message_id is empty")
+    chat_type = get_str(message, "chat_type")
+    if chat_type not in ("group", "p2p"):
+        raise MalformedError("chat_type must be 'group' or 'p2p'")
+    is_group = chat_type == "group"
+    chat_id = opt_str(message, "chat_id")
+    if is_group and not chat_id:
+        raise MalformedError("group message without chat_id")
+    try:
+        content = json.loads(get_str(message, "content"))
+    except (ValueError, RecursionError):
+        raise MalformedError("message content is not JSON") from None
+    if not isinstance(content, dict):
+        raise MalformedError("message content is not an object")
+    mentions = message.get("mentions") or []
+    if not isinstance(mentions, list) or not all(isinstance(m, dict) for m in mentions):
+        raise MalformedError("mentions must be a list of objects")
+    text, mentioned = strip_mentions(get_str(content, "text"), mentions)
+    return Incoming(
+        platform=platform,
+        user_id=user_id,
+        text=text,
+        chat_id=chat_id if is_group else "",
+        is_group=is_group,
+        mentioned=mentioned or not is_group,
+        message_id=message_id,
+        reply_url=reply_url(api_base, message_id),
+    )
+
+
 class Feishu:
     """POST /hooks/feishu."""
 
     name = "feishu"
     platform = "feishu"
-    ack_mode = "ack_then_answer"
+    ack_mode: AckMode = "ack_then_answer"
 
     def __init__(self, settings: Settings) -> None:
         if not settings.feishu_verification_token:
@@ -153,53 +203,17 @@ class Feishu:
         check_size(req.body, self.max_body_bytes)
         event = open_envelope(req.body, self.encrypt_key)
         self._check_token(event)
-        header = event.get("header")
-        if event.get("schema") != "2.0" or not isinstance(header, dict):
-            return None  # 1.0 events and anything else we did not subscribe to
-        if get_str(header, "event_type") != MESSAGE_EVENT:
-            return None
-        body = get_obj(event, "event")
-        message, sender = get_obj(body, "message"), get_obj(body, "sender")
-        if opt_str(sender, "sender_type") not in ("", "user"):
-            return None  # a bot's message, our own replies included: never answered
-        if get_str(message, "message_type") != "text":
-            return None
-        user_id = get_str(get_obj(sender, "sender_id"), "open_id")
-        message_id = get_str(message, "message_id")
-        if not user_id or not message_id:
-            raise MalformedError("sender open_id or message_id is empty")
-        chat_type = get_str(message, "chat_type")
-        if chat_type not in ("group", "p2p"):
-            raise MalformedError("chat_type must be 'group' or 'p2p'")
-        is_group = chat_type == "group"
-        chat_id = opt_str(message, "chat_id")
-        if is_group and not chat_id:
-            raise MalformedError("group message without chat_id")
-        try:
-            content = json.loads(get_str(message, "content"))
-        except (ValueError, RecursionError):
-            raise MalformedError("message content is not JSON") from None
-        if not isinstance(content, dict):
-            raise MalformedError("message content is not an object")
-        mentions = message.get("mentions") or []
-        if not isinstance(mentions, list) or not all(isinstance(m, dict) for m in mentions):
-            raise MalformedError("mentions must be a list of objects")
-        text, mentioned = strip_mentions(get_str(content, "text"), mentions)
-        return Incoming(
-            platform=self.platform,
-            user_id=user_id,
-            text=text,
-            chat_id=chat_id if is_group else "",
-            is_group=is_group,
-            mentioned=mentioned or not is_group,
-            message_id=message_id,
-            reply_url=reply_url(self.api_base, message_id),
-        )
+        return message_of(event, self.api_base, self.platform)
 
     def render_reply(self, req: HttpIn, msg: Incoming, reply: Reply, now_ms: int) -> HttpOut:
         """Only an acknowledgement: Feishu ignores an event response's body (replies go through
         the message API), and wants HTTP 200 within 3 seconds or it retries."""
         return json_out(ACK)
+
+    def reply_plan(
+        self, req: HttpIn, msg: Incoming, reply: Reply, now_ms: int
+    ) -> tuple[HttpOut, dict[str, Any] | None]:
+        return self.render_reply(req, msg, reply, now_ms), None
 
     def later(self, req: HttpIn, msg: Incoming, now_ms: int) -> dict[str, Any] | None:
         """Every message is answered by a worker through the reply API (bot/inbox.py)."""

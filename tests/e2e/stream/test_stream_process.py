@@ -1,7 +1,8 @@
 """The stream process as it runs: `make run` (python -m bot.run) starts `python -m bot.stream`
 when a platform is in intranet mode and stops it with the rest on Ctrl-C; a message sent by the
 fake DingTalk gateway is acknowledged by it and answered by make run's answers worker through
-the sessionWebhook on the stub platform server. `python -m bot.stream` alone (as the systemd
+the sessionWebhook on the stub platform server; likewise an event from the fake Feishu gateway,
+answered through Feishu's reply API. `python -m bot.stream` alone (as the systemd
 template runs it) stops cleanly on SIGTERM and refuses a platform that is not in intranet mode."""
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.streams import dingtalk_stream_env
-from tests.http.callbacks import ding_payload
-from tests.stubs.platform_server import DINGTALK_SESSION
-from tests.stubs.stream_gateways import wait_until
+from bot.platforms.feishu.bodies import text_of
+from tests.e2e.streams import dingtalk_stream_env, feishu_ws_env
+from tests.http.callbacks import FEISHU_APP_ID, FEISHU_APP_SECRET, ding_payload, feishu_message
+from tests.stubs.platform_server import DINGTALK_SESSION, FEISHU_REPLY
+from tests.stubs.stream_gateways import FeishuGateway, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -128,3 +130,33 @@ def test_the_stream_process_refuses_a_platform_not_in_intranet_mode(redis_url, g
     )  # fmt: skip
     assert proc.returncode == 2
     assert "DUBAN_WECOM_MODE=longconn 未设置" in proc.stderr and gateway.connections == 0
+
+
+@pytest.fixture
+def feishu_gateway():
+    with FeishuGateway(FEISHU_APP_ID, FEISHU_APP_SECRET) as gw:
+        yield gw
+
+
+def test_make_run_answers_a_feishu_event_from_the_websocket(data_dir, feishu_gateway, stub):
+    """DUBAN_FEISHU_MODE=ws: the stream process takes the event into the inbox and make run's
+    answers worker replies through Feishu's reply API, with the app's tenant token."""
+    stub.require_feishu_app(FEISHU_APP_ID, FEISHU_APP_SECRET)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DUBAN_")}
+    env |= feishu_ws_env(feishu_gateway, stub)
+    proc = make_run(env | {"PORT": str(port), "DUBAN_DEMO": "1", "DUBAN_DATA_DIR": data_dir})
+    try:
+        wait_until(lambda: healthy(proc, port), 60, "make run")
+        assert any("-m bot.stream" in c for c in children(proc.pid))
+        wait_until(lambda: feishu_gateway.connections == 1, 60, "the event WebSocket")
+        frame = feishu_gateway.event(feishu_message("帮助", "om_run_1"))
+        assert wait_until(lambda: feishu_gateway.answers_for(frame), 30, "the answer") == [
+            {"code": 200}
+        ]
+        [reply] = wait_until(lambda: stub.requests_to(FEISHU_REPLY, key="om_run_1"), 60, "reply")
+        assert "我的任务" in text_of(reply.json)  # the command list
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
