@@ -1,4 +1,4 @@
-"""The September inspection's paper (product.md §8, issue 16 item 6): per department a binder
+"""The September inspection's paper (issue 16 item 6): per department a binder
 pack (cover, contents by indicator with each paper material's volume and page or place, the
 links with QR codes for the inspectors), and the district checklist by indicator for the
 inspection team.

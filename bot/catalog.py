@@ -439,7 +439,7 @@ def _kind_of(level2: str) -> str:
 
 
 def split_units(cell: str) -> tuple[list[str], list[str]]:
-    """Split a 责任单位 cell into (lead, cooperate) phrases, following product.md §3."""
+    """Split a 责任单位 cell into (lead, cooperate) phrases, following the notice's 责任单位 column."""
     lead: list[str] = []
     cooperate: list[str] = []
     segments = [s.strip() for s in re.split("[,\uff0c]", cell) if s.strip()]
@@ -607,7 +607,7 @@ _Dumper.add_representer(list, _represent_list)
 _HEADER = (
     "# The campaign and its 99 indicators, transcribed from the seed notice by\n"
     "#   python -m bot.catalog import-seed SEED_PATH --out indicators.yaml\n"
-    "# Schema: docs/product.md section 3; evidence_from names the row whose merged\n"
+    "# Schema: bot/catalog.py (load_catalog); evidence_from names the row whose merged\n"
     "# 考评要点 cell this row shares. Reminders count down to the deadlines only; an event\n"
     "# (the inspection) has a window and a date that the office sets when it is known.\n"
 )

@@ -1,4 +1,4 @@
-"""Exports and submissions (product.md §7): build the files with bot.reports from the store's
+"""Exports and submissions (the 资料目录 and 报送材料说明 the notice asks for): build the files with bot.reports from the store's
 state, keep them in the store for download, post the links, and mail submissions.
 
 Services: no RQ here; the jobs in bot.jobs call these with a runtime and an instant.

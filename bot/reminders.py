@@ -1,4 +1,4 @@
-"""The pushes of product.md §6: daily reminders, the escalation ladder and the ranking push.
+"""The scheduled pushes: daily reminders, the escalation ladder and the ranking push.
 
 They follow the campaign's phase (bot/timeline.py): countdowns and escalation run to the
 deadlines only; after the last deadline the pushes turn to inspection readiness, weekly; after

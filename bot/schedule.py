@@ -137,7 +137,7 @@ def _at(hhmm: str) -> str:
 
 
 def schedule_table(settings) -> tuple[Entry, ...]:
-    """The periodic jobs of product.md §6 with the configured times."""
+    """The periodic jobs (reminders, escalation, ranking, safety nets, backup) at their times."""
     return (
         Entry(
             "linkcheck",

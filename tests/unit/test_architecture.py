@@ -1,4 +1,4 @@
-"""The dependency rules of architecture.md, checked by parsing imports."""
+"""The layering rules (README, For maintainers), checked by parsing imports."""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ SKIP_DIRS = {".git", ".venv", "var", "__pycache__", ".pytest_cache", ".ruff_cach
 # The protocol notes the platform code was first written from live outside the repository; code
 # cites the vendors' documents by URL instead, and bot/platforms/README.md keeps what maintainers
 # need. "../shared" is matched by OUTSIDE too; both are listed so the message names the rule.
-FOREIGN_NOTES = re.compile(r"platforms\.md|\.\./shared")
+FOREIGN_NOTES = re.compile(r"(?:platforms|product|architecture)\.md|\.\./shared")
 
 
 def tracked_files() -> list[Path]:
