@@ -33,9 +33,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # the server's threads (bot/web/bodies.py).
     app.wsgi_app = bodies.BufferedBodies(app.wsgi_app, settings.max_body_bytes)
 
-    from bot.web import admin, api, sandbox
+    from bot.web import admin, api, fill, sandbox
 
     app.register_blueprint(admin.bp)
+    app.register_blueprint(fill.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(sandbox.bp)
 

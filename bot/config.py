@@ -143,6 +143,8 @@ class Settings:
     admin_password: str = ""
     api_token: str = ""
     public_url: str = "http://127.0.0.1:8000"  # unset: http://127.0.0.1:$PORT when PORT is set
+    # days a department's fill-in page link (/m/…, sent by 填报 and 我的任务) stays valid
+    fill_link_days: int = 7
     demo: bool = False
     # reverse proxies (IPs or CIDRs) whose X-Forwarded-For names the client; nobody else's is
     # read (nginx on the same host: 127.0.0.1)
@@ -295,6 +297,7 @@ class Settings:
             "cooldown_dingtalk_s": _not_negative,
             "cooldown_feishu_s": _not_negative,
             "push_lease_s": _positive_int,
+            "fill_link_days": _positive_int,
         }
         aliases = {"indicators_path": "DUBAN_INDICATORS", "org_path": "DUBAN_ORG"}
         for f in fields(cls):

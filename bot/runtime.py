@@ -19,6 +19,7 @@ from redis.retry import Retry
 from bot.catalog import Campaign, Catalog, load_catalog
 from bot.commands import Dispatcher, Registry, load_handlers
 from bot.config import Settings
+from bot.datadir import secret_key
 from bot.embedded import EmbeddedRedis
 from bot.org import Org, build_assignments, load_org
 from bot.platforms.registry import platforms_for
@@ -172,6 +173,8 @@ def build_runtime(
         "assignments": assignments,
         "units_of": units_by_indicator(assignments),
         "settings": settings,
+        # signs the fill-in page links (bot/filllinks.py): the web's session key
+        "link_key": settings.secret_key or secret_key(settings.data_dir),
     }
     prefix = settings.key_prefix
     services["enqueue"] = enqueue or make_enqueue(make_queue(client, prefix), prefix)

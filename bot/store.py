@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import redis
 
+from bot.filllinks import FillLink
 from bot.messages import Notice
 from bot.progress import Assignment, Role, Status, TaskState
 from bot.records import (
@@ -216,6 +217,16 @@ class Keys:
     def token_cache(self, name: str) -> str:  # an access token, expiring before the platform's
         return self._k("dlv", "token", name)
 
+    def fill_link(self, link_id: str) -> str:  # hash: a fill-in page link's record (filllinks)
+        return self._k("fill", link_id)
+
+    @property
+    def fill_link_prefix(self) -> str:
+        return self._k("fill", "")
+
+    def fill_link_of(self, person: str) -> str:  # the id of a person's current fill-in link
+        return self._k("fill-of", person)
+
 
 # Lua shared by several scripts (prepended to them).
 _LUA_NOTICES = """
@@ -323,7 +334,8 @@ _SET_BINDING = (
     + _LUA_HOLD
     + """
 -- KEYS: bindings hash, audit stream, outbox stream, the person's fold hash, the folds due,
---       the callback's seen key ('' = none)
+--       the callback's seen key ('' = none), the person's fill-in link pointer, the prefix of
+--       fill-in link records
 -- ARGV: field, expected, new ('' = delete), at, actor, action, department, fold window ms
 --       (0 = announce every change), display name, n_notices, notices...
 -- Returns 0 on a conflict, 1 when the notices were queued, 2 when they were folded.
@@ -335,6 +347,9 @@ else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', 1000000, '*', 'at', ARGV[4], 'actor', ARGV[5],
   'action', ARGV[6], 'department', ARGV[7], 'indicator', '', 'before', cur, 'after', ARGV[3],
   'note', '')
+-- a fill-in page link belongs to the binding it was issued under: any change revokes it
+local link = redis.call('GET', KEYS[7])
+if link then redis.call('DEL', KEYS[8] .. link, KEYS[7]) end
 hold(KEYS[6])
 local window = tonumber(ARGV[8])
 if window > 0 and redis.call('EXISTS', KEYS[4]) == 1 then
@@ -383,6 +398,23 @@ _RELEASE_CLAIM = """
 -- KEYS: seen key. A claim in progress is ''; anything else is a stored reply.
 if redis.call('GET', KEYS[1]) == '' then return redis.call('DEL', KEYS[1]) end
 return 0
+"""
+
+_ISSUE_FILL_LINK = """
+-- KEYS: the person's fill-in link pointer, the prefix of link records, the audit stream
+-- ARGV: new id, platform, user, department, name, expires (epoch s), ttl s, at, actor, note
+-- The person's link before this one is revoked in the same step.
+local old = redis.call('GET', KEYS[1])
+if old then redis.call('DEL', KEYS[2] .. old) end
+local key = KEYS[2] .. ARGV[1]
+redis.call('HSET', key, 'platform', ARGV[2], 'user', ARGV[3], 'department', ARGV[4],
+  'name', ARGV[5], 'expires', ARGV[6])
+redis.call('EXPIRE', key, ARGV[7])
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[7])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', 1000000, '*', 'at', ARGV[8], 'actor', ARGV[9],
+  'action', 'fill_link', 'department', ARGV[4], 'indicator', '', 'before', '', 'after', '',
+  'note', ARGV[10])
+return 1
 """
 
 _RECORD_ORIGIN = """
@@ -684,6 +716,10 @@ class RedisStore:
             return None, ""
         return Assignment.from_json(indicator_id, department, raw), raw
 
+    def undo_top(self, department: str, indicator_id: int) -> str | None:
+        """The newest entry of an assignment's undo stack, as 撤销 reads it (see preload)."""
+        return _s(self.r.lindex(self.keys.undo(department, indicator_id), 0)) or None
+
     def department_assignments(self, department: str) -> dict[int, Assignment]:
         raw = self.r.hgetall(self.keys.dept(department))
         return {int(_s(f)): Assignment.from_json(int(_s(f)), department, v) for f, v in raw.items()}
@@ -898,6 +934,8 @@ class RedisStore:
                 k.binding_fold(person),
                 k.binding_folds,
                 self._seen_of(claim),
+                k.fill_link_of(person),
+                k.fill_link_prefix,
             ],  # fmt: skip
             args=[
                 person,
@@ -927,6 +965,51 @@ class RedisStore:
             flat = res[i + 1]
             out.append((_s(res[i]), {_s(flat[j]): _s(flat[j + 1]) for j in range(0, len(flat), 2)}))
         return out
+
+    # --- fill-in page links (bot/filllinks.py) ------------------------------------------------
+
+    def issue_fill_link(self, link: FillLink, ttl_s: int, note: str) -> None:
+        """Keep `link` as its person's one fill-in link (the one before is revoked), audited."""
+        k = self.keys
+        self._script(_ISSUE_FILL_LINK)(
+            keys=[k.fill_link_of(link.actor), k.fill_link_prefix, k.audit],
+            args=[
+                link.link_id, link.platform, link.user_id, link.department, link.name,
+                link.expires, ttl_s, self.now_iso(), link.actor, note,
+            ],
+        )  # fmt: skip
+
+    def fill_link(self, link_id: str) -> FillLink | None:
+        """The record of a link not revoked (by 解绑 or a newer link), else None."""
+        raw = self.r.hgetall(self.keys.fill_link(link_id))
+        if not raw:
+            return None
+        f = {_s(a): _s(b) for a, b in raw.items()}
+        return FillLink(
+            link_id, f["platform"], f["user"], f["department"], f["name"], int(f["expires"])
+        )
+
+    def current_fill_link(self, platform: str, user_id: str) -> FillLink | None:
+        link_id = _s(self.r.get(self.keys.fill_link_of(f"{platform}:{user_id}")))
+        return self.fill_link(link_id) if link_id else None
+
+    def audit_fill(self, link: FillLink | None, action: str, note: str) -> None:
+        """One use of a fill-in link (opened, or refused): who, for which department, what."""
+        self.r.xadd(
+            self.keys.audit,
+            {
+                "at": self.now_iso(),
+                "actor": link.actor if link else "",
+                "action": action,
+                "department": link.department if link else "",
+                "indicator": "",
+                "before": "",
+                "after": "",
+                "note": note,
+            },
+            maxlen=1000000,
+            approximate=True,
+        )
 
     def set_event_date(
         self,

@@ -1,7 +1,7 @@
 """我的任务: the department's assignments on one phone screen: counts, returned items first,
 then the open ones lead and ★ first, a page at a time."""
 
-from bot import texts
+from bot import filllinks, texts
 from bot.commands import Context, FilterPageParam, command
 from bot.messages import Reply
 from bot.progress import Status
@@ -67,12 +67,23 @@ def my_tasks(ctx: Context, which: tuple[str, int]) -> Reply:
             line += f"退回原因：{texts.quoted(a.reason, 24)}"
         lines.append(line)
     left = len(shown) - page * size
-    if left > 0:
+    page_url = _page_url(ctx)
+    if left > 0 and page_url:
+        lines.append(f"还有 {left} 项：请打开下面的填报页查看和填写")
+    elif left > 0:
         lines.append(f"还有 {left} 项：发送「我的任务{_word(word)} 第{page + 1}页」")
     elif extra and mode != "done":
         lines.append(_extra_line(ctx, extra))
-    lines.append(FOOTER)
+    lines.append(f"填报页（提交材料、说明、标记完成）：{page_url}" if page_url else FOOTER)
     return Reply("\n".join(lines))
+
+
+def _page_url(ctx: Context) -> str:
+    """The sender's fill-in page link where a phone can open it (bot.filllinks.reachable)."""
+    settings = ctx.services.get("settings")
+    if settings is None or not filllinks.reachable(settings.public_url):
+        return ""
+    return filllinks.for_sender(ctx, fresh=False)
 
 
 def _word(word: str) -> str:

@@ -150,6 +150,9 @@ def _http_error(e: HTTPException):
             headers["WWW-Authenticate"] = "Bearer"
         name = (e.name or "error").lower().replace(" ", "_")
         return api_error(e.code or 500, name, e.description or "", headers)
+    if path.startswith("/m/"):  # a department's fill-in page: nothing of the office's pages
+        page = render_template("fill_refused.html", title="无法完成请求", why=e.description)
+        return secure_headers(current_app.make_response((page, e.code)))
     if path.startswith(("/admin", "/sandbox", "/exports")):
         resp = current_app.make_response(
             (render_template("error.html", code=e.code, message=e.description), e.code)

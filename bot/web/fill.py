@@ -1,0 +1,241 @@
+"""A department's fill-in page (/m/<token>): its items on a phone, each opening to what is
+asked and what the department has given, with forms for every act chat offers on an item.
+
+The link is the credential (bot/filllinks.py): signed, expiring, revoked by 解绑 or a newer link;
+every request through it is checked first and audited. Every write goes through bot/liaison.py,
+the same rules, audit and notices as chat. Plain forms (no script), CSRF on each.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+
+from bot import filllinks, liaison, texts
+from bot.errors import UserError
+from bot.filllinks import FillLink, Refused
+from bot.progress import Role, Status
+from bot.timeline import Timeline
+from bot.web.common import check_csrf, install, runtime, secure_headers
+
+bp = Blueprint("fill", __name__, template_folder="templates", url_prefix="/m")
+
+FILTERS = {"open": "未完成", "returned": "已退回", "done": "已完成", "all": "全部"}
+
+REFUSED = {
+    "tampered": (404, "链接无效", "这个链接不完整或被改动过，无法打开。"),
+    "expired": (410, "链接已过期", "这个填报页链接已过有效期。"),
+    "revoked": (410, "链接已失效", "这个链接已作废：已解绑，或已发送过新的填报页链接。"),
+}
+
+# Browsers send a textarea's line breaks as CR LF whatever was typed (the HTML standard's
+# "normalize newlines" when a form is submitted:
+# https://html.spec.whatwg.org/multipage/form-control-infrastructure.html#converting-an-entry-list-to-a-list-of-name-value-pairs);
+# the text as typed has LF, as chat receives it.
+
+
+def _typed(field: str) -> str:
+    return request.form.get(field, "").replace("\r\n", "\n")
+
+
+@bp.record_once
+def _setup(state) -> None:
+    install(state.app)
+
+
+@bp.after_request
+def _headers(resp):
+    # the token is in the address: it must not travel on to the sites the materials link to
+    resp.headers["Referrer-Policy"] = "no-referrer"
+    resp.headers["Cache-Control"] = "no-store"
+    return secure_headers(resp)
+
+
+def _link(token: str) -> FillLink:
+    """The link's record, or a refusal page (raised) that shows no data."""
+    rt = runtime()
+    try:
+        link_id, expires = filllinks.read(rt.services["link_key"], token, rt.store.clock())
+    except Refused as e:
+        if e.kind == "expired":
+            rt.store.audit_fill(_expired_owner(token), "fill_refused", "链接已过期")
+        raise _Refused(e.kind) from None
+    link = rt.store.fill_link(link_id)
+    if link is None or link.expires != expires:
+        rt.store.audit_fill(None, "fill_refused", f"已作废的链接 {link_id[:6]}…")
+        raise _Refused("revoked")
+    return link
+
+
+def _expired_owner(token: str) -> FillLink | None:
+    return runtime().store.fill_link(token.split(".")[0])
+
+
+class _Refused(Exception):
+    def __init__(self, kind: str):
+        super().__init__(kind)
+        self.kind = kind
+
+
+@bp.errorhandler(_Refused)
+def _refused(e: _Refused):
+    code, title, why = REFUSED[e.kind]
+    return render_template("fill_refused.html", title=title, why=why), code
+
+
+@bp.get("/<token>")
+def items(token: str):
+    link = _link(token)
+    rt = runtime()
+    which = request.args.get("f", "open")
+    if which not in FILTERS:
+        which = "open"
+    rows, counts = _rows(rt, link, which)
+    rt.store.audit_fill(link, "fill_open", f"填报页：{FILTERS[which]}")
+    return render_template(
+        "fill_items.html",
+        link=link,
+        token=token,
+        rows=rows,
+        counts=counts,
+        which=which,
+        filters=FILTERS,
+        deadline=texts.deadline_line(rt.calendar, _timeline(rt), rt.store.clock()),
+    )
+
+
+def _timeline(rt):
+    return Timeline(rt.catalog.campaign, rt.store.event_dates())
+
+
+def _rows(rt, link: FillLink, which: str) -> tuple[list[dict], dict[str, int]]:
+    """The department's items for a filter: returned first (with their reason), then open
+    before complete, lead and ★ first, by number."""
+    stars = rt.store.star_overrides()
+    mine = rt.store.department_assignments(link.department)
+    rows = []
+    for a in mine.values():
+        ind = rt.catalog.get(a.indicator_id)
+        if ind is None:
+            continue
+        rows.append(
+            {
+                "a": a,
+                "ind": ind,
+                "starred": stars.get(ind.id, ind.star),
+                "lead": a.role is Role.LEAD,
+                "returned": a.status is Status.RETURNED,
+                "open": not a.is_complete,
+                "label": texts.KIND_LABELS.get(ind.kind) or a.role.label,
+            }
+        )
+    rows.sort(
+        key=lambda r: (
+            not r["returned"],
+            not r["open"],
+            not r["lead"],
+            not r["starred"],
+            r["ind"].id,
+        )
+    )
+    counts = {
+        "open": sum(r["open"] for r in rows),
+        "returned": sum(r["returned"] for r in rows),
+        "done": sum(not r["open"] for r in rows),
+        "all": len(rows),
+    }
+    keep = {
+        "open": lambda r: r["open"],
+        "returned": lambda r: r["returned"],
+        "done": lambda r: not r["open"],
+        "all": lambda r: True,
+    }[which]
+    return [r for r in rows if keep(r)], counts
+
+
+@bp.get("/<token>/<int:n>")
+def item(token: str, n: int):
+    link = _link(token)
+    rt = runtime()
+    if rt.catalog.get(n) is None or rt.store.assignment(n, link.department)[0] is None:
+        rt.store.audit_fill(link, "fill_open", f"第{n}项（不属本部门）")
+        flash(texts.NOT_RESPONSIBLE.format(dept=link.department, n=n), "error")
+        return redirect(url_for("fill.items", token=token))
+    rt.store.audit_fill(link, "fill_open", f"第{n}项")
+    return _item_page(link, token, n)
+
+
+def _item_page(link: FillLink, token: str, n: int, typed=None, error: str = "", status=200):
+    rt = runtime()
+    ind = rt.catalog.get(n)
+    a, _ = rt.store.assignment(n, link.department)
+    starred = rt.store.star_overrides().get(ind.id, ind.star)
+    page = render_template(
+        "fill_item.html",
+        link=link,
+        token=token,
+        ind=ind,
+        a=a,
+        starred=starred,
+        label=texts.KIND_LABELS.get(ind.kind) or a.role.label,
+        cooperating=a.role is Role.COOPERATE or not ind.is_regular,
+        can_undo=bool(rt.store.undo_top(link.department, n)),
+        typed=typed or {},
+        error=error,
+    )
+    return page, status
+
+
+ACTS = {
+    "link": lambda rt, link, n, seen: liaison.add_link(
+        rt, link, n, _typed("url"), _typed("name"), seen=seen
+    ),
+    "paper": lambda rt, link, n, seen: liaison.add_paper(
+        rt, link, n, _typed("title"), _typed("place"), seen=seen
+    ),
+    "explain": lambda rt, link, n, seen: liaison.explain(rt, link, n, _typed("text"), seen=seen),
+    "delete": lambda rt, link, n, seen: liaison.delete(
+        rt, link, n, _number(request.form.get("number", "")), seen=seen
+    ),
+    "undo": lambda rt, link, n, seen: liaison.undo(rt, link, n, seen=seen),
+    "done": lambda rt, link, n, seen: liaison.mark_done(rt, link, n, seen=seen),
+    "na": lambda rt, link, n, seen: liaison.not_applicable(
+        rt, link, n, _typed("reason"), seen=seen
+    ),
+}
+
+
+def _number(raw: str) -> int:
+    if not raw.isdigit():
+        raise UserError("请选择要删除的材料。")
+    return int(raw)
+
+
+@bp.post("/<token>/<int:n>/<act>")
+def write(token: str, n: int, act: str):
+    link = _link(token)
+    check_csrf()
+    rt = runtime()
+    do = ACTS.get(act)
+    if do is None:
+        flash("不支持这个操作。", "error")
+        return redirect(url_for("fill.item", token=token, n=n))
+    if rt.catalog.get(n) is None or rt.store.assignment(n, link.department)[0] is None:
+        flash(texts.NOT_RESPONSIBLE.format(dept=link.department, n=n), "error")
+        return redirect(url_for("fill.items", token=token))
+    seen = request.form.get("v", "")
+    try:
+        done = do(rt, link, n, int(seen) if seen.isdigit() else None)
+    except UserError as e:
+        # shown on the page as it was, what was typed still in its form: nothing is lost
+        typed = {f: _typed(f) for f in TYPED.get(act, ())}
+        return _item_page(link, token, n, {"act": act, **typed}, str(e), 400)
+    flash(done.message, "ok")
+    return redirect(url_for("fill.item", token=token, n=n) + f"#{act}")
+
+
+TYPED = {
+    "link": ("url", "name"),
+    "paper": ("title", "place"),
+    "explain": ("text",),
+    "na": ("reason",),
+}
