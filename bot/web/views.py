@@ -55,6 +55,9 @@ ACTION_LABELS = {
     "submission_mail_failed": "报送邮件发送失败",
     "export": "生成下载文件",
     "ranking": "推送排名",
+    "fill_link": "发填报页链接",
+    "fill_open": "打开填报页",
+    "fill_refused": "填报页链接被拒",
 }
 
 # The mail states bot/exports.py and bot/jobs.py store on a submission's files record.
