@@ -109,7 +109,8 @@ def _timeline(rt):
 
 def _rows(rt, link: FillLink, which: str) -> tuple[list[dict], dict[str, int]]:
     """The department's items for a filter: returned first (with their reason), then open
-    before complete, lead and ★ first, by number."""
+    before complete, lead and ★ first, by number. Bonus and deduction items never count (as
+    in 我的任务): they are listed under 全部 only, after the others."""
     stars = rt.store.star_overrides()
     mine = rt.store.department_assignments(link.department)
     rows = []
@@ -122,14 +123,16 @@ def _rows(rt, link: FillLink, which: str) -> tuple[list[dict], dict[str, int]]:
                 "a": a,
                 "ind": ind,
                 "starred": stars.get(ind.id, ind.star),
-                "lead": a.role is Role.LEAD,
+                "lead": a.role is Role.LEAD and ind.is_regular,
                 "returned": a.status is Status.RETURNED,
                 "open": not a.is_complete,
+                "extra": not ind.is_regular,
                 "label": texts.KIND_LABELS.get(ind.kind) or a.role.label,
             }
         )
     rows.sort(
         key=lambda r: (
+            r["extra"],
             not r["returned"],
             not r["open"],
             not r["lead"],
@@ -137,19 +140,15 @@ def _rows(rt, link: FillLink, which: str) -> tuple[list[dict], dict[str, int]]:
             r["ind"].id,
         )
     )
-    counts = {
-        "open": sum(r["open"] for r in rows),
-        "returned": sum(r["returned"] for r in rows),
-        "done": sum(not r["open"] for r in rows),
-        "all": len(rows),
-    }
     keep = {
-        "open": lambda r: r["open"],
+        "open": lambda r: r["open"] and not r["extra"],
         "returned": lambda r: r["returned"],
-        "done": lambda r: not r["open"],
+        "done": lambda r: not r["open"] and not r["extra"],
         "all": lambda r: True,
-    }[which]
-    return [r for r in rows if keep(r)], counts
+    }
+    counts = {k: sum(1 for r in rows if f(r)) for k, f in keep.items()}
+    counts["regular"] = sum(1 for r in rows if not r["extra"])
+    return [r for r in rows if keep[which](r)], counts
 
 
 @bp.get("/<token>/<int:n>")
@@ -179,10 +178,19 @@ def _item_page(link: FillLink, token: str, n: int, typed=None, error: str = "", 
         label=texts.KIND_LABELS.get(ind.kind) or a.role.label,
         cooperating=a.role is Role.COOPERATE or not ind.is_regular,
         can_undo=bool(rt.store.undo_top(link.department, n)),
+        units=_units(rt, link, n) if a.role is Role.LEAD else [],
         typed=typed or {},
         error=error,
     )
     return page, status
+
+
+def _units(rt, link: FillLink, n: int) -> list[tuple[str, Status]]:
+    """The other units on an item the department leads, and how far each is: behind first."""
+    others = [d for d in rt.services["units_of"].get(n, {}) if d != link.department]
+    states = rt.store.statuses_for(n, others)
+    order = [d for d in rt.org.departments if d in states]
+    return sorted(((d, states[d]) for d in order), key=lambda u: u[1].is_complete)
 
 
 ACTS = {

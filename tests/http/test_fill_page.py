@@ -286,3 +286,46 @@ def test_another_departments_item_is_not_shown_or_changed(web_client, web_rt, pa
     resp = web_client.post(f"{path}/{other}/paper", data={"csrf": token, "title": "台账"})
     assert resp.status_code == 302
     assert web_rt.store.assignment(other, DEPT)[0] is None
+
+
+def test_star_and_lead_are_marked_and_led_items_show_the_other_units(web_client, web_rt, path):
+    regular = web_rt.catalog.regular_ids
+    leads = sorted(
+        i
+        for (i, d), r in web_rt.assignments.items()
+        if d == DEPT and r is Role.LEAD and i in regular
+    )
+    starred = leads[-1]
+    assert "★" in say(web_rt, f"星标 {starred}", user="admin")
+    html = web_client.get(path).get_data(as_text=True)
+    ids = [int(x) for x in re.findall(r'data-id="(\d+)"', html)]
+    assert ids[0] == starred  # lead and ★ first among the open items
+    first = html[html.index(f'data-id="{starred}"') :][:600]
+    assert 'class="star"' in first and "牵头" in first
+    # a led item names its cooperating units and how far each is
+    led = next(i for i in leads if len(web_rt.services["units_of"][i]) > 1)
+    other = next(d for d in web_rt.services["units_of"][led] if d != DEPT)
+    page = web_client.get(f"{path}/{led}").get_data(as_text=True)
+    assert 'id="units"' in page and other in page
+    # bonus and deduction items never count: listed under 全部 only, after the others
+    extra = [i for (i, d) in web_rt.assignments if d == DEPT and i not in regular]
+    assert extra and not set(extra) & set(ids)
+    everything = web_client.get(f"{path}?f=all").get_data(as_text=True)
+    listed = [int(x) for x in re.findall(r'data-id="(\d+)"', everything)]
+    assert listed[-len(extra) :] == sorted(extra) and "不计入进度" in everything
+    assert f"共 {len(ids)} 项" in html
+
+
+def test_the_office_sees_each_use_in_the_audit_log(admin_client, web_rt):
+    path = link_of(say(web_rt, "填报"))
+    admin_client.get(path)
+    html = admin_client.get("/admin/audit").get_data(as_text=True)
+    assert "发填报页链接" in html and "打开填报页" in html
+
+
+def test_my_tasks_renews_a_link_about_to_expire(web_client, web_rt, path, clock):
+    clock.now += timedelta(days=6, hours=1)
+    newer = say(web_rt, "我的任务").split("\n")[-1].rpartition("http://duban.test")[2]
+    assert newer != path and newer.startswith("/m/")
+    refused(web_client.get(path), 410, "链接已失效")
+    assert web_client.get(newer).status_code == 200
