@@ -10,18 +10,15 @@ web address) is parsed by the chat's own parser.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
-from bot import delivery, rules, texts
+from bot import rules, texts
 from bot.errors import UserError
 from bot.filllinks import FillLink
-from bot.office import RETRIES, Busy, NotFound, indicator_of
+from bot.office import RETRIES, Busy, NotFound, indicator_of, save_edit
 from bot.paste import MAX_NAME, PasteError, read_links
 from bot.progress import Assignment
 from bot.records import ConflictError
-
-log = logging.getLogger(__name__)
 
 MAX_PAPER = 200  # a paper item's name or place, as chat's 纸质 holds it
 MAX_EXPLANATION = 2000  # as chat's 说明 holds it
@@ -57,22 +54,12 @@ def _act(
         if seen is not None and a.version != seen:
             raise UserError(STALE.format(n=ind.id))
         edit = decide(ind, a)
-        change = rules.to_change(a, raw, edit, link.actor, False, rt.catalog)
         try:
-            rt.store.save(change)
+            save_edit(rt, a, raw, edit, link.actor, by_office=False)
         except ConflictError:
             continue
-        if edit.notices:
-            _drain_now(rt)
         return Done(said(ind, a, edit), edit.after)
     raise Busy(texts.BUSY)
-
-
-def _drain_now(rt) -> None:
-    try:
-        delivery.request_drain(rt.store, rt.services["enqueue"])
-    except Exception:  # the notice is safe in the outbox; the sweep sends it
-        log.exception("could not enqueue a drain of the outbox")
 
 
 def _at(rt) -> str:

@@ -69,15 +69,20 @@ def _review(rt, indicator_id: int, department: str, actor: str, decide) -> Resul
             edit = decide(ind, a)
         except rules.Unchanged as e:
             return Result(False, str(e), a)
-        change = rules.to_change(a, raw, edit, actor, True, rt.catalog)
         try:
-            rt.store.save(change)
+            save_edit(rt, a, raw, edit, actor, by_office=True)
         except ConflictError:
             continue
-        if edit.notices:
-            _drain_now(rt)
         return Result(True, "", edit.after)
     raise Busy(texts.BUSY)
+
+
+def save_edit(rt, a: Assignment, raw: str, edit: rules.Edit, actor: str, *, by_office: bool):
+    """Save a rule's decision as chat's dispatcher does (audit entry, undo entry, notices);
+    ConflictError when the stored state moved since `raw` was read. Notices go out at once."""
+    rt.store.save(rules.to_change(a, raw, edit, actor, by_office, rt.catalog))
+    if edit.notices:
+        _drain_now(rt)
 
 
 def _drain_now(rt) -> None:

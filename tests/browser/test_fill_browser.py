@@ -22,6 +22,14 @@ def no_sideways_scroll(page) -> None:
     assert overflow <= 0, f"the page scrolls sideways by {overflow}px"
 
 
+def send(page, form: str, fields: dict[str, str], said: str) -> None:
+    """Fill in one of the item's forms as a person types, send it, and see its answer."""
+    for selector, value in fields.items():
+        page.fill(selector, value)
+    page.click(f"#form-{form} button[type=submit]")
+    expect(page.locator("#flash")).to_contain_text(said)
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_fill_page_from_a_chat_reply(page, live_url, web_rt, shot, size):
     page.set_viewport_size(SIZES[size])
@@ -48,22 +56,14 @@ def test_fill_page_from_a_chat_reply(page, live_url, web_rt, shot, size):
     no_sideways_scroll(page)
     shot(page, f"fill-{size}-item")
 
-    page.fill("#url", "https://www.example.gov.cn/sfj/plan.html")
-    page.fill("#link-name", "2020年普法工作方案")
-    page.click("#form-link button[type=submit]")
-    expect(page.locator("#flash")).to_contain_text("已添加")
+    link = {"#url": "https://www.example.gov.cn/sfj/plan.html", "#link-name": "2020年普法工作方案"}
+    send(page, "link", link, "已添加")
     expect(page.locator("#materials")).to_contain_text("2020年普法工作方案")
     shot(page, f"fill-{size}-link")
-
-    page.fill("#paper-title", "2019年执法案卷评查记录")
-    page.fill("#paper-place", "档案室3号柜")
-    page.click("#form-paper button[type=submit]")
-    expect(page.locator("#flash")).to_contain_text("已登记")
+    paper = {"#paper-title": "2019年执法案卷评查记录", "#paper-place": "档案室3号柜"}
+    send(page, "paper", paper, "已登记")
     expect(page.locator("#materials")).to_contain_text("存放：档案室3号柜")
-
-    page.fill("#text", EXPLANATION)
-    page.click("#form-explain button[type=submit]")
-    expect(page.locator("#flash")).to_contain_text("已保存")
+    send(page, "explain", {"#text": EXPLANATION}, "已保存")
     a = web_rt.store.assignment(lead, DEPT)[0]
     assert a.explanation.encode() == EXPLANATION.encode()
     assert page.input_value("#text") == EXPLANATION
