@@ -1,8 +1,8 @@
 """A department's own acts from its fill-in page (/m/…): add a link or a paper item, write the
-explanation, delete a material, undo, 完成, 不涉及.
+explanation or a ★ item's 整改说明, delete a material, undo, 完成, 不涉及.
 
 Each loads the assignment, applies the rule of bot.rules that the chat command applies (提交,
-纸质, 说明, 删除, 撤销, 完成, 不涉及), and saves it as the chat's dispatcher does: the same audit
+纸质, 说明, 整改, 删除, 撤销, 完成, 不涉及), and saves it as the chat's dispatcher does: the same audit
 entry under the same actor ("platform:user"), the same undo entry, the same notices, re-read on
 a conflict. Fields arrive whole from a form, never parsed out of a sentence; what chat parses (a
 web address) is parsed by the chat's own parser.
@@ -16,7 +16,7 @@ from bot import rules, texts
 from bot.errors import UserError
 from bot.filllinks import FillLink
 from bot.office import RETRIES, Busy, NotFound, indicator_of, save_edit
-from bot.paste import MAX_NAME, PasteError, read_links
+from bot.paste import MAX_NAME, LinkGroup, PasteError, read_links
 from bot.progress import Assignment
 from bot.records import ConflictError
 
@@ -85,7 +85,7 @@ def add_link(
     if len(groups) != 1 or len(groups[0].urls) != 1 or groups[0].name:
         raise UserError("网址一栏只填一个网址（以 http:// 或 https:// 开头），名称请写在名称一栏。")
     name = rules.check_text(name.strip(), MAX_NAME)
-    group = groups[0].__class__(name, groups[0].urls)
+    group = LinkGroup(name, groups[0].urls)
 
     def decide(ind, a):
         rules.refuse_secret_links(ind, (group,))
@@ -130,6 +130,22 @@ def explain(rt, link: FillLink, indicator_id: int, text: str, *, seen: int | Non
 
     def said(ind, a, edit):
         return f"已保存第{ind.id}项的报送说明（{len(text)} 字）。"
+
+    return _act(rt, link, indicator_id, seen, decide, said)
+
+
+def rectify(rt, link: FillLink, indicator_id: int, text: str, *, seen: int | None = None) -> Done:
+    """整改: a ★ item's 整改说明, kept exactly as typed; needed before 完成."""
+    if not text.strip():
+        raise UserError("请写上整改情况。")
+    rules.check_text(text, MAX_EXPLANATION)
+
+    def decide(ind, a):
+        starred = _starred(rt, ind)
+        return rules.rectify(a, ind, text, starred=starred, by=link.actor, at=_at(rt))
+
+    def said(ind, a, edit):
+        return f"已保存第{ind.id}项的整改说明（{len(text)} 字）。"
 
     return _act(rt, link, indicator_id, seen, decide, said)
 

@@ -58,11 +58,11 @@ def _link(token: str) -> FillLink:
     except Refused as e:
         if e.kind == "expired":
             rt.store.audit_fill(_expired_owner(token), "fill_refused", "链接已过期")
-        raise _Refused(e.kind) from None
+        raise
     link = rt.store.fill_link(link_id)
     if link is None or link.expires != expires:
         rt.store.audit_fill(None, "fill_refused", f"已作废的链接 {link_id[:6]}…")
-        raise _Refused("revoked")
+        raise Refused("revoked")
     return link
 
 
@@ -70,14 +70,8 @@ def _expired_owner(token: str) -> FillLink | None:
     return runtime().store.fill_link(token.split(".")[0])
 
 
-class _Refused(Exception):
-    def __init__(self, kind: str):
-        super().__init__(kind)
-        self.kind = kind
-
-
-@bp.errorhandler(_Refused)
-def _refused(e: _Refused):
+@bp.errorhandler(Refused)
+def _refused(e: Refused):
     code, title, why = REFUSED[e.kind]
     return render_template("fill_refused.html", title=title, why=why), code
 
@@ -201,6 +195,7 @@ ACTS = {
         rt, link, n, _typed("title"), _typed("place"), seen=seen
     ),
     "explain": lambda rt, link, n, seen: liaison.explain(rt, link, n, _typed("text"), seen=seen),
+    "rectify": lambda rt, link, n, seen: liaison.rectify(rt, link, n, _typed("fix"), seen=seen),
     "delete": lambda rt, link, n, seen: liaison.delete(
         rt, link, n, _number(request.form.get("number", "")), seen=seen
     ),
@@ -245,5 +240,6 @@ TYPED = {
     "link": ("url", "name"),
     "paper": ("title", "place"),
     "explain": ("text",),
+    "rectify": ("fix",),
     "na": ("reason",),
 }

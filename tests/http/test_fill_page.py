@@ -329,3 +329,17 @@ def test_my_tasks_renews_a_link_about_to_expire(web_client, web_rt, path, clock)
     assert newer != path and newer.startswith("/m/")
     refused(web_client.get(path), 410, "链接已失效")
     assert web_client.get(newer).status_code == 200
+
+
+def test_a_starred_item_takes_its_rectification_before_done(web_client, web_rt, path):
+    n = ind_of(web_rt, Role.LEAD)
+    assert "★" in say(web_rt, f"星标 {n}", user="admin")
+    post(web_client, path, n, "paper", title="台账", place="档案室")
+    resp = post(web_client, path, n, "done")
+    assert resp.status_code == 400 and "整改说明" in resp.get_data(as_text=True)
+    fix = "已于8月完成清理：\r\n废止3件。"
+    assert post(web_client, path, n, "rectify", fix=fix).status_code == 302
+    assert state(web_rt, n).rectification == fix.replace("\r\n", "\n")
+    assert post(web_client, path, n, "done").status_code == 302
+    assert state(web_rt, n).status is Status.DONE
+    assert ("rectify", "sandbox:zhangsan", DEPT) in actions(web_rt)
