@@ -31,6 +31,7 @@ BENCHES: dict[str, list[str]] = {
     "admin": ["--sizes", "demo,1000", "--repeat", "5"],
     "stream": ["--rounds", "2", "--frames", "1500", "--wecom-frames", "300"],
     "reminders": ["--sizes", "40,400"],
+    "fill": ["--repeat", "15"],
 }
 
 
@@ -45,6 +46,7 @@ SMOKE: dict[str, list[str]] = {
     "admin": ["--sizes", "demo", "--repeat", "1"],
     "stream": ["--rounds", "1", "--frames", "100", "--wecom-frames", "50"],
     "reminders": ["--sizes", "5,10"],
+    "fill": ["--repeat", "1"],
 }  # fmt: skip
 
 
@@ -150,6 +152,16 @@ def rows_reminders(r: dict) -> list[Row]:
     ]
 
 
+def rows_fill(r: dict) -> list[Row]:
+    x, base = r["result"]["fill"], r["result"]["overview"]
+    dept = r["result"]["department"]
+    return [
+        ("fill", f"{dept} fill-in page ms", x["ms"], base["ms"], "vs the admin overview"),
+        ("fill", f"{dept} fill-in page KiB", x["bytes"] / 1024, base["bytes"] / 1024,
+         "vs the admin overview"),
+    ]  # fmt: skip
+
+
 TABLES: dict[str, Callable[[dict], list[Row]]] = {
     "commands": rows_commands,
     "hooks": rows_hooks,
@@ -158,6 +170,7 @@ TABLES: dict[str, Callable[[dict], list[Row]]] = {
     "admin": rows_admin,
     "stream": rows_stream,
     "reminders": rows_reminders,
+    "fill": rows_fill,
 }
 
 
