@@ -1,8 +1,8 @@
 """A department's own acts from its fill-in page (/m/…): add a link or a paper item, write the
-explanation or a ★ item's 整改说明, delete a material, undo, 完成, 不涉及.
+explanation or a ★ item's 整改说明, say where a paper item is kept, delete a material, undo, 完成, 不涉及.
 
 Each loads the assignment, applies the rule of bot.rules that the chat command applies (提交,
-纸质, 说明, 整改, 删除, 撤销, 完成, 不涉及), and saves it as the chat's dispatcher does: the same audit
+纸质, 说明, 整改, 存放, 删除, 撤销, 完成, 不涉及), and saves it as the chat's dispatcher does: the same audit
 entry under the same actor ("platform:user"), the same undo entry, the same notices, re-read on
 a conflict. Fields arrive whole from a form, never parsed out of a sentence; what chat parses (a
 web address) is parsed by the chat's own parser.
@@ -113,7 +113,7 @@ def add_paper(
         return rules.add_paper(a, ind, title, place, who=who, by=link.actor, at=_at(rt))
 
     def said(ind, a, edit):
-        tail = "" if place else "请补写存放位置以备实地查验。"
+        tail = "" if place else "请在材料下方补写存放位置，以备实地查验。"
         return f"已登记第{ind.id}项纸质材料「{texts.quoted(title)}」。{tail}"
 
     return _act(rt, link, indicator_id, seen, decide, said)
@@ -146,6 +146,24 @@ def rectify(rt, link: FillLink, indicator_id: int, text: str, *, seen: int | Non
 
     def said(ind, a, edit):
         return f"已保存第{ind.id}项的整改说明（{len(text)} 字）。"
+
+    return _act(rt, link, indicator_id, seen, decide, said)
+
+
+def place(
+    rt, link: FillLink, indicator_id: int, number: int, where: str, *, seen: int | None = None
+) -> Done:
+    """存放: where the paper item numbered as on the page (from 1) is kept, as typed."""
+    where = where.strip()
+    if not where:
+        raise UserError("请填写存放位置，例如：档案室3号柜")
+    rules.check_text(where, MAX_PAPER)
+
+    def decide(ind, a):
+        return rules.place_material(a, ind, number, where, by=link.actor, at=_at(rt))
+
+    def said(ind, a, edit):
+        return f"已写明第{number}份材料的存放位置：{texts.quoted(where)}。"
 
     return _act(rt, link, indicator_id, seen, decide, said)
 

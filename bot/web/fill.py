@@ -199,6 +199,9 @@ ACTS = {
     "delete": lambda rt, link, n, seen: liaison.delete(
         rt, link, n, _number(request.form.get("number", "")), seen=seen
     ),
+    "place": lambda rt, link, n, seen: liaison.place(
+        rt, link, n, _number(request.form.get("number", "")), _typed("where"), seen=seen
+    ),
     "undo": lambda rt, link, n, seen: liaison.undo(rt, link, n, seen=seen),
     "done": lambda rt, link, n, seen: liaison.mark_done(rt, link, n, seen=seen),
     "na": lambda rt, link, n, seen: liaison.not_applicable(
@@ -209,7 +212,7 @@ ACTS = {
 
 def _number(raw: str) -> int:
     if not raw.isdigit():
-        raise UserError("请选择要删除的材料。")
+        raise UserError("请选择一份材料。")
     return int(raw)
 
 

@@ -185,6 +185,13 @@ def test_paper_item_with_its_place(web_client, web_rt, path):
     m = state(web_rt, n).materials[-1]
     assert (m.title, m.location, m.url) == ("2019年执法案卷评查记录", "档案室3号柜", "")
     assert ("paper", "sandbox:zhangsan", DEPT) in actions(web_rt)
+    # one without its place gets it later, next to it on the page
+    post(web_client, path, n, "paper", title="2020年普法台账", place="")
+    html = web_client.get(f"{path}/{n}").get_data(as_text=True)
+    assert html.count('name="where"') == 1
+    assert post(web_client, path, n, "place", number="2", where="机要室").status_code == 302
+    assert state(web_rt, n).materials[1].location == "机要室"
+    assert ("place", "sandbox:zhangsan", DEPT) in actions(web_rt)
 
 
 EXPLANATION = (
