@@ -5,7 +5,7 @@ offered rates, for Duban in queue mode, Duban in inline mode and a bare Flask ba
                         [--servers queue,inline,bare] [--profile]
 
 The processes are the ones `make run` starts (bot/run.py): gunicorn with deploy/gunicorn.conf.py
-(access log on), `python -m bot.worker --queue duban-answers`, `python -m bot.worker`, and the
+(access log on), `python -m bot.worker --queue answers`, `python -m bot.worker`, and the
 venv's redis-server on a unix socket with AOF on; the scheduler is not started (its minute
 sweeps are a safety net, and its link checks would reach the internet). Two Duban web servers
 run side by side, one with DUBAN_DINGTALK_REPLY=queue and one with inline; both share the
@@ -64,6 +64,7 @@ from bench.procs import (
     web_cmd,
     worker_cmd,
 )
+from bot.queue import ANSWERS, queue_name
 from tests.stubs.platform_server import DINGTALK_SESSION
 
 SECRET = "bench_app_secret_0123456789"
@@ -328,7 +329,7 @@ def drain_jobs(client: redis.Redis) -> int:
     """Jobs the answering workers have finished so far (RQ's per-worker counters)."""
     from rq import Queue, Worker
 
-    queue = Queue("duban-answers", connection=client)
+    queue = Queue(queue_name(PREFIX, ANSWERS), connection=client)
     return sum(w.successful_job_count for w in Worker.all(queue=queue))
 
 
@@ -345,7 +346,7 @@ def run_step(
     sent, t0 = send_plan(server.port, plan, args.connections)
     gen = os.times()
     replies = collect_replies(stub, sent, args.stall, args.drain)
-    wait_idle_queues(client, ["duban-answers", "duban"], 10)
+    wait_idle_queues(client, [queue_name(PREFIX, ANSWERS), queue_name(PREFIX)], 10)
     cpu = meter.stop()
     drains = drain_jobs(client) - drains_before
     gen_cpu = (gen.user + gen.system) - (gen_before.user + gen_before.system)
@@ -506,10 +507,10 @@ def main(argv: list[str] | None = None) -> int:
             env = dict(base, DUBAN_DINGTALK_REPLY="inline" if name == "inline" else "queue")
             procs.start(f"web-{name}", web_cmd(targets[name], ports[name]), env)
         env = dict(base, DUBAN_DINGTALK_REPLY="queue")
-        answer_cmd = worker_cmd("duban-answers")
+        answer_cmd = worker_cmd(ANSWERS)
         if args.profile:
             prof_dir.mkdir(parents=True, exist_ok=True)
-            answer_cmd = [answer_cmd[0], "-m", "bench.profile_worker", "--queue", "duban-answers",
+            answer_cmd = [answer_cmd[0], "-m", "bench.profile_worker", "--queue", ANSWERS,
                           "--out", str(prof_dir)]  # fmt: skip
         for i in range(args.answer_workers):
             procs.start(f"answers{i}", answer_cmd, env)

@@ -380,3 +380,75 @@ def test_a_long_job_on_the_main_queue_does_not_hold_an_answer_back(world_for, st
     w.wait_until(lambda: stub.requests_to(DINGTALK_SESSION, key="sess-e-busy"), 10, "the answer")
     assert time.monotonic() - start < 5  # answered while the main worker is still busy
     assert w.queue.started_job_registry.count == 1
+
+
+def test_an_answering_process_killed_in_a_burst_leaves_no_command_unanswered_or_twice(
+    world_for, stub
+):
+    """SIGKILL the answering consumer (a real `python -m bot.worker --queue answers`) while a
+    burst of signed callbacks is being answered; a second one, started after, takes over what
+    the first had read and not acknowledged. Every acknowledged command gets exactly one reply
+    at the stub, and every command runs once."""
+    import signal
+    import socket
+
+    from app import create_app
+    from tests.http import callbacks as cb
+    from tests.stubs.platform_server import DINGTALK_SESSION
+
+    w = world_for(wecom())
+    w.env["DUBAN_DINGTALK_APP_SECRET"] = cb.DING_SECRET
+    client = create_app(Settings.from_env(w.env)).test_client()
+    n = 160
+    texts = ["我的任务", "查看 12", "帮助"]
+    ids = [f"k-{i}" for i in range(n)]
+    acked: list[str] = []
+
+    def post(text: str, msg_id: str) -> None:
+        resp = cb.ding_post(client, cb.ding_payload(text, msg_id, oapi_base=stub.url))
+        if resp.status_code == 200 and json.loads(resp.get_data()) == {"msgtype": "empty"}:
+            acked.append(msg_id)
+
+    def replies() -> dict[str, int]:
+        got: dict[str, int] = {}
+        for r in stub.requests_to(DINGTALK_SESSION):
+            key = r.key.removeprefix("sess-")
+            got[key] = got.get(key, 0) + 1
+        return got
+
+    w.start_worker()  # the main queue: a reply that has to wait goes out from there
+    first = w.start_worker("--queue", ANSWERS)
+    consumer = f"{socket.gethostname()}-{first.pid}"
+    mark = w.store.keys.inbox_consumer(consumer)
+    w.wait_until(lambda: w.client.exists(mark), 30, "the answering consumer waits")
+    post("绑定 司法局", "k-bind")
+
+    def burst() -> None:
+        for i, msg_id in enumerate(ids):
+            post(f"说明 12 第{i}次说明" if i % 4 == 0 else texts[i % 3], msg_id)
+            time.sleep(0.004)
+
+    sender = threading.Thread(target=burst)
+    sender.start()
+    w.wait_until(lambda: len(replies()) >= 40, 30, "the burst being answered")
+    w.kill(first)  # SIGKILL, no finally runs
+    # in the middle: it had read callbacks it never acknowledged, and more were still coming
+    [left] = [c for c in w.client.xinfo_consumers(w.store.keys.inbox, "answer")
+              if c["name"].decode() == consumer]  # fmt: skip
+    assert left["pending"] > 0 and sender.is_alive()
+    second = w.start_worker("--queue", ANSWERS)
+    sender.join()
+    assert sorted(acked) == sorted(["k-bind", *ids])
+    w.wait_until(lambda: set(replies()) >= set(acked), 60, "a reply to every callback")
+    time.sleep(2.0)  # nothing more may arrive
+    got = replies()
+    assert not {k: c for k, c in got.items() if c != 1}, "a command answered twice"
+    assert set(got) == set(acked)
+    assert w.store.inbox_backlog() == 0
+    explained = [e for e in w.store.audit(count=500) if e.action == "explain"]
+    assert len(explained) == len(ids[::4])  # every 说明 ran once
+    # the killed consumer was removed from the group once its entries were taken over
+    names = [c["name"].decode() for c in w.client.xinfo_consumers(w.store.keys.inbox, "answer")]
+    assert consumer not in names
+    second.send_signal(signal.SIGTERM)
+    assert second.wait(10) == 0
