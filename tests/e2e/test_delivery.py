@@ -388,7 +388,8 @@ def test_an_answering_process_killed_in_a_burst_leaves_no_command_unanswered_or_
     """SIGKILL the answering consumer (a real `python -m bot.worker --queue answers`) while a
     burst of signed callbacks is being answered; a second one, started after, takes over what
     the first had read and not acknowledged. Every acknowledged command gets exactly one reply
-    at the stub, and every command runs once."""
+    at the stub (but the one the process may have been posting as it died: see `uncertain`),
+    none gets two, and every command runs once."""
     import signal
     import socket
 
@@ -419,8 +420,7 @@ def test_an_answering_process_killed_in_a_burst_leaves_no_command_unanswered_or_
     w.start_worker()  # the main queue: a reply that has to wait goes out from there
     first = w.start_worker("--queue", ANSWERS)
     consumer = f"{socket.gethostname()}-{first.pid}"
-    mark = w.store.keys.inbox_consumer(consumer)
-    w.wait_until(lambda: w.client.exists(mark), 30, "the answering consumer waits")
+    w.wait_for_answering()
     post("绑定 司法局", "k-bind")
 
     def burst() -> None:
@@ -439,11 +439,27 @@ def test_an_answering_process_killed_in_a_burst_leaves_no_command_unanswered_or_
     second = w.start_worker("--queue", ANSWERS)
     sender.join()
     assert sorted(acked) == sorted(["k-bind", *ids])
-    w.wait_until(lambda: set(replies()) >= set(acked), 60, "a reply to every callback")
+
+    def uncertain() -> set[str]:
+        """Replies the killed process was posting at the moment it died: whether the request
+        left before the kill cannot be known, so they are never posted again but shown to the
+        office as dead letters of status "uncertain" (bot/delivery.py). The kill falls there
+        in about one run in ten."""
+        return {
+            d["spec"]["session_url"].rpartition("sess-")[2]
+            for d in w.store.dead_letter_records()
+            if d["status"] == "uncertain"
+        }
+
+    deadline = time.monotonic() + 60
+    while set(acked) - set(replies()) - uncertain() and time.monotonic() < deadline:
+        time.sleep(0.25)
     time.sleep(2.0)  # nothing more may arrive
-    got = replies()
+    got, caught = replies(), uncertain()
     assert not {k: c for k, c in got.items() if c != 1}, "a command answered twice"
-    assert set(got) == set(acked)
+    assert set(acked) - set(got) <= caught, (set(acked) - set(got), w.store.dead_letter_records())
+    assert len(caught) <= 1  # one process killed once: at most the one post it was making
+    assert set(got) <= set(acked)
     assert w.store.inbox_backlog() == 0
     explained = [e for e in w.store.audit(count=500) if e.action == "explain"]
     assert len(explained) == len(ids[::4])  # every 说明 ran once
