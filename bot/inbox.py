@@ -26,6 +26,7 @@ import json
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bot import delivery, texts
@@ -41,6 +42,7 @@ ALIVE_MS = 5_000  # a consumer's liveness mark lasts this long (refreshed 4 time
 BLOCK_MS = 1_000  # a consumer's blocking read returns after this with nothing to answer
 RESCUE_EVERY_S = 2.0  # how often a consumer looks for entries that dead consumers left
 BATCH = 50
+LANES = 4  # messages of different people answered at once (threads: their waits overlap)
 
 
 def payload(msg: Incoming) -> str:
@@ -108,7 +110,7 @@ def consume(
     consumer = consumer or delivery.consumer_name()
     counts, seen = new_counts(), 0
     store.ensure_inbox_group(GROUP)
-    with Liveness(store, consumer):
+    with Liveness(store, consumer), ThreadPoolExecutor(LANES, "answer-lane") as lanes:
         own, next_rescue = True, 0.0  # own: entries pending under this name, read them first
         while not stop.is_set() and (max_entries is None or seen < max_entries):
             if time.monotonic() >= next_rescue:
@@ -117,12 +119,12 @@ def consume(
             if own:
                 own, after = False, "0"
                 while rows := store.read_inbox_own(GROUP, consumer, BATCH, after):
-                    seen += _answer_batch(rt, dctx, rows, counts)
+                    seen += _answer_batch(rt, dctx, rows, counts, lanes)
                     after = rows[-1][0]
                 continue
             rows = store.read_inbox(GROUP, consumer, BATCH, block_ms)
             if rows:
-                seen += _answer_batch(rt, dctx, rows, counts)
+                seen += _answer_batch(rt, dctx, rows, counts, lanes)
             elif block_ms is None:
                 break
     return counts
@@ -133,21 +135,36 @@ def drain_inbox(rt, dctx: delivery.Delivery, consumer: str = "", max_entries: in
     return consume(rt, dctx, consumer=consumer, block_ms=None, max_entries=max_entries)
 
 
-def _answer_batch(rt, dctx: delivery.Delivery, rows: list[tuple[str, str]], counts: dict) -> int:
+def _answer_batch(
+    rt, dctx: delivery.Delivery, rows: list[tuple[str, str]], counts: dict, lanes=None
+) -> int:
     """Answer `rows`, then acknowledge the answered ones in one round trip: after a crash, the
     answered ones find their stored reply and their parts marked sent, so nothing runs or posts
-    twice."""
-    done, outbox_drain = [], False
+    twice. With `lanes` (a thread pool of LANES), the messages of different people are answered
+    at once, so the round trips of one to Redis and to the platform overlap another's work;
+    one person's messages stay in one lane, in the order they came."""
+    done, by_lane = [], {}
     for entry_id, raw in rows:
         try:
-            outbox_drain |= _answer(rt, dctx, entry_id, raw, counts)
-        except Unfinished:
-            # Its change could not be saved and its claim was released: left pending, it is
-            # taken up again after RECLAIM_MS and then run.
-            log.warning("inbox entry %s unfinished; left for later", entry_id)
-            counts["unfinished"] += 1
+            msg, session = parse_payload(raw)
+        except (ValueError, KeyError, TypeError):
+            log.error("inbox entry %s is malformed; dropped", entry_id)
+            counts["bad"] += 1
+            done.append(entry_id)
             continue
-        done.append(entry_id)
+        lane = hash((msg.platform, msg.user_id)) % LANES
+        by_lane.setdefault(lane, []).append((entry_id, msg, session))
+    work = list(by_lane.values())
+    if lanes is not None and len(work) > 1:
+        results = list(lanes.map(lambda lane: _answer_lane(rt, dctx, lane), work))
+    else:
+        results = [_answer_lane(rt, dctx, lane) for lane in work]
+    outbox_drain = False
+    for lane_done, lane_counts, drain in results:
+        done += lane_done
+        outbox_drain |= drain
+        for k, v in lane_counts.items():
+            counts[k] += v
     rt.store.done_inbox(GROUP, done)
     if outbox_drain:
         # handle_once already took the debounce slot for these notices (its answer is
@@ -159,14 +176,26 @@ def _answer_batch(rt, dctx: delivery.Delivery, rows: list[tuple[str, str]], coun
     return len(rows)
 
 
-def _answer(rt, dctx: delivery.Delivery, entry_id: str, raw: str, counts: dict) -> bool:
+def _answer_lane(rt, dctx: delivery.Delivery, lane: list) -> tuple[list[str], dict, bool]:
+    """One lane's messages in order: the entries answered, counts, whether notices wait."""
+    done, counts, drain = [], new_counts(), False
+    for entry_id, msg, session in lane:
+        try:
+            drain |= _answer(rt, dctx, entry_id, msg, session, counts)
+        except Unfinished:
+            # Its change could not be saved and its claim was released: left pending, it is
+            # taken up again after RECLAIM_MS and then run.
+            log.warning("inbox entry %s unfinished; left for later", entry_id)
+            counts["unfinished"] += 1
+            continue
+        done.append(entry_id)
+    return done, counts, drain
+
+
+def _answer(
+    rt, dctx: delivery.Delivery, entry_id: str, msg: Incoming, session: dict, counts: dict
+) -> bool:
     """Run one accepted message and post its reply; True when notices wait in the outbox."""
-    try:
-        msg, session = parse_payload(raw)
-    except (ValueError, KeyError, TypeError):
-        log.error("inbox entry %s is malformed; dropped", entry_id)
-        counts["bad"] += 1
-        return False
     # resume: this entry was left by a drainer that died; a message of several commands runs
     # the ones that drainer did not reach (each command of it is claimed on its own).
     outcome = rt.dispatcher.handle_once(
