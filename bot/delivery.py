@@ -251,6 +251,45 @@ def bodies_for(route: Route, text: str, mentions: Sequence[str], robot_code: str
 # --- the context of a worker process ----------------------------------------------------
 
 
+class KeepAliveSession(requests.Session):
+    """A requests.Session that reads the environment once per platform host, not on every
+    POST. requests looks up the proxy variables (and NO_PROXY), the CA bundle variables and
+    ~/.netrc for each request (https://requests.readthedocs.io/en/latest/user/advanced/#proxies),
+    a good part of a reply's CPU; a worker's environment does not change while it runs. Its
+    connection pool keeps the connections to each host alive between posts (urllib3)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._env: dict[tuple[str, str], tuple[dict, Any]] = {}
+        self._netrc: dict[str, Any] = {}
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        if proxies or stream is not None or verify is not None or cert is not None:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        u = urllib3.util.parse_url(url)
+        key = (u.scheme or "", u.netloc or "")
+        if key not in self._env:
+            got = super().merge_environment_settings(url, {}, None, None, None)
+            self._env[key] = (got["proxies"], got["verify"])
+        found_proxies, found_verify = self._env[key]
+        return {"proxies": dict(found_proxies), "stream": self.stream, "verify": found_verify,
+                "cert": self.cert}  # fmt: skip
+
+    def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
+        if self.trust_env and not request.auth and not self.auth:
+            # ~/.netrc once per host; a host it has nothing for gets an auth that adds nothing
+            # (requests then skips its own look-up)
+            host = urllib3.util.parse_url(request.url).host or ""
+            if host not in self._netrc:
+                self._netrc[host] = requests.utils.get_netrc_auth(request.url) or _no_auth
+            request.auth = self._netrc[host]
+        return super().prepare_request(request)
+
+
+def _no_auth(r: requests.PreparedRequest) -> requests.PreparedRequest:
+    return r
+
+
 @dataclass
 class Delivery:
     """What delivery needs: settings, the store, the org, the RQ queue and an HTTP session."""
@@ -259,7 +298,7 @@ class Delivery:
     store: RedisStore
     org: Org
     queue: Queue
-    http: requests.Session = field(default_factory=requests.Session)
+    http: requests.Session = field(default_factory=KeepAliveSession)
     clock: Callable[[], float] = time.time
 
     @classmethod
@@ -545,7 +584,10 @@ def run_push(ctx: Delivery, spec: dict, job_id: str = "", leased: bool = True) -
     )
     wanted = spec.get("parts")
     todo = [p for p in (range(len(bodies)) if wanted is None else wanted) if p < len(bodies)]
-    todo = [p for p, s in zip(todo, store.part_states(push_id, todo), strict=True) if s != "sent"]
+    if len(todo) > 1:
+        # parts sent before are skipped here; a single part is checked by push_begin itself,
+        # which spares a reply a round trip
+        todo = unsent(store, push_id, todo)
     for i, part in enumerate(todo):
         if leased and i:
             store.extend_lease(lease_id, ctx.clock() + settings.push_lease_s)
@@ -553,7 +595,10 @@ def run_push(ctx: Delivery, spec: dict, job_id: str = "", leased: bool = True) -
             route.kind == "dingtalk_session"
             and route.expires_at_ms - SESSION_MARGIN_MS <= ctx.clock() * 1000
         ):
-            _dead_letter(ctx, spec, todo[i:], route.label, "会话已过期，后续分段无法补发（300001）")
+            left = unsent(store, push_id, todo[i:])
+            if not left:
+                break
+            _dead_letter(ctx, spec, left, route.label, "会话已过期，后续分段无法补发（300001）")
             return "dead"
         state, wait_ms, token = _begin(ctx, push_id, part, route, spec.get("kind", ""))
         if state in ("sent", "uncertain_known"):
@@ -606,6 +651,11 @@ def run_push(ctx: Delivery, spec: dict, job_id: str = "", leased: bool = True) -
     if leased:
         store.release_push(lease_id)
     return "sent"
+
+
+def unsent(store: RedisStore, push_id: str, parts: list[int]) -> list[int]:
+    states = store.part_states(push_id, parts)
+    return [p for p, s in zip(parts, states, strict=True) if s != "sent"]
 
 
 def budget_limit(settings: Settings, route: Route, kind: str) -> int:

@@ -10,8 +10,9 @@ import hashlib
 import json
 import re
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
+from types import MappingProxyType
 
 import redis
 
@@ -645,13 +646,16 @@ class RedisStore:
                 out[(ind, d)] = Assignment.from_json(ind, d, v)
         return out
 
-    def statuses(self) -> dict[tuple[int, str], tuple[Role, Status]]:
+    def statuses(self) -> Mapping[tuple[int, str], tuple[Role, Status]]:
         return _parse_statuses(self.r.hgetall(self.keys.statuses))
 
     def ranking_inputs(
         self,
     ) -> tuple[
-        dict[tuple[int, str], tuple[Role, Status]], dict[int, bool], dict[str, str], dict[str, int]
+        Mapping[tuple[int, str], tuple[Role, Status]],
+        dict[int, bool],
+        dict[str, str],
+        dict[str, int],
     ]:
         """One round trip: every status, the star overrides, reached-at times, the last ranks."""
         k = self.keys
@@ -1646,13 +1650,26 @@ def _role_status(v: bytes | str) -> tuple[Role, Status]:
     return _ROLE_STATUS[v if isinstance(v, bytes) else v.encode()]
 
 
-def _parse_statuses(raw: dict) -> dict[tuple[int, str], tuple[Role, Status]]:
-    """The `status` hash as {(indicator, department): (role, status)}."""
+# The last `status` hash parsed in this process and what it parsed to. 进度, 排行 and the admin
+# pages read the whole hash (thousands of fields for a province) and most reads find it as the
+# last one left it: comparing two dicts of bytes is far cheaper than parsing one again.
+_LAST_STATUSES: tuple[dict, Mapping] = ({}, MappingProxyType({}))
+
+
+def _parse_statuses(raw: dict) -> Mapping[tuple[int, str], tuple[Role, Status]]:
+    """The `status` hash as {(indicator, department): (role, status)}, read-only: the same
+    object is handed to every caller while the hash does not change (see compute_scores)."""
+    global _LAST_STATUSES
+    last_raw, last = _LAST_STATUSES
+    if raw == last_raw:
+        return last
     out = {}
     for f, v in raw.items():
         ind, _, dept = _s(f).partition("|")
         out[(int(ind), dept)] = _role_status(v)
-    return out
+    parsed = MappingProxyType(out)
+    _LAST_STATUSES = (raw, parsed)
+    return parsed
 
 
 def _task_states(flat: list) -> dict[int, TaskState]:
