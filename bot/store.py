@@ -1654,6 +1654,8 @@ def _role_status(v: bytes | str) -> tuple[Role, Status]:
 # pages read the whole hash (thousands of fields for a province) and most reads find it as the
 # last one left it: comparing two dicts of bytes is far cheaper than parsing one again.
 _LAST_STATUSES: tuple[dict, Mapping] = ({}, MappingProxyType({}))
+# (field, value) -> its parse: a changed hash differs from the last in a few fields only
+_STATUS_PAIRS: dict[tuple, tuple] = {}
 
 
 def _parse_statuses(raw: dict) -> Mapping[tuple[int, str], tuple[Role, Status]]:
@@ -1663,10 +1665,15 @@ def _parse_statuses(raw: dict) -> Mapping[tuple[int, str], tuple[Role, Status]]:
     last_raw, last = _LAST_STATUSES
     if raw == last_raw:
         return last
+    if len(_STATUS_PAIRS) > 4 * len(raw) + 1000:  # fields and states of long ago
+        _STATUS_PAIRS.clear()
     out = {}
-    for f, v in raw.items():
-        ind, _, dept = _s(f).partition("|")
-        out[(int(ind), dept)] = _role_status(v)
+    for pair in raw.items():
+        known = _STATUS_PAIRS.get(pair)
+        if known is None:
+            ind, _, dept = _s(pair[0]).partition("|")
+            known = _STATUS_PAIRS[pair] = ((int(ind), dept), _role_status(pair[1]))
+        out[known[0]] = known[1]
     parsed = MappingProxyType(out)
     _LAST_STATUSES = (raw, parsed)
     return parsed
