@@ -42,7 +42,7 @@ ALIVE_MS = 5_000  # a consumer's liveness mark lasts this long (refreshed 4 time
 BLOCK_MS = 1_000  # a consumer's blocking read returns after this with nothing to answer
 RESCUE_EVERY_S = 2.0  # how often a consumer looks for entries that dead consumers left
 BATCH = 50
-LANES = 8  # messages of different people answered at once (threads: their waits overlap)
+LANES = 16  # messages of different people answered at once (threads: their waits overlap)
 
 
 def payload(msg: Incoming) -> str:
