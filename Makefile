@@ -8,7 +8,7 @@ RUN_STAMP := $(VENV)/.run-stamp
 STAMP := $(VENV)/.installed-stamp
 PIP := $(PY) -m pip install -qq --disable-pip-version-check
 
-.PHONY: install run test lint format bench bench-hooks bench-e2e bench-profile bench-pushes bench-admin console clean
+.PHONY: install run test lint format bench bench-commands bench-hooks bench-e2e bench-profile bench-pushes bench-admin console clean
 
 $(RUN_STAMP): pyproject.toml
 	@echo "正在安装依赖（约1分钟）……"
@@ -37,7 +37,11 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# every benchmark, one table (each figure next to its baseline from the same run; a few minutes)
 bench: $(STAMP)
+	$(PY) -m bench.all
+
+bench-commands: $(STAMP)
 	$(PY) -m bench.commands
 
 bench-hooks: $(STAMP)

@@ -18,6 +18,7 @@ import time
 
 import redis
 
+from bench.procs import save_results
 from bot.config import Settings
 from bot.embedded import EmbeddedRedis
 from bot.messages import Incoming
@@ -87,12 +88,15 @@ def main() -> None:
         base_rate, _ = timed(baseline, args.seconds)
         print(f"baseline (GET+SET, 2 round trips): {base_rate:,.0f}/s")
         print(f"{'command':24} {'per second':>11} {'vs baseline':>12} {'round trips':>12}")
+        rows = []
         for name, fn in cases:
             fn()  # warm (script load)
             CountingConnection.sends = 0
             rate, n = timed(fn, args.seconds)
             trips = CountingConnection.sends / n
             print(f"{name:24} {rate:11,.0f} {rate / base_rate:12.2f} {trips:12.2f}")
+            rows.append({"command": name, "rate": rate, "round_trips": trips})
+        save_results("commands", {"args": vars(args), "baseline_rate": base_rate, "rows": rows})
     finally:
         server.stop()
 

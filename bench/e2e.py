@@ -64,7 +64,7 @@ from bench.procs import (
     web_cmd,
     worker_cmd,
 )
-from bot.queue import ANSWERS, URGENT, queue_name
+from bot.queue import ANSWERS, KINDS, queue_name
 from tests.stubs.platform_server import DINGTALK_SESSION
 
 SECRET = "bench_app_secret_0123456789"
@@ -337,7 +337,7 @@ def run_step(
     sent, t0 = send_plan(server.port, plan, args.connections)
     gen = os.times()
     replies = collect_replies(stub, sent, args.stall, args.drain)
-    wait_idle_queues(client, [queue_name(PREFIX, URGENT), queue_name(PREFIX)], 10)
+    wait_idle_queues(client, [queue_name(PREFIX, kind) for kind in KINDS], 10)
     cpu = meter.stop()
     gen_cpu = (gen.user + gen.system) - (gen_before.user + gen_before.system)
 

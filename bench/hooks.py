@@ -47,6 +47,8 @@ from pathlib import Path
 
 from flask import Flask, Response, request
 
+from bench.procs import save_results
+
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN_CONF = ROOT / "deploy" / "gunicorn.conf.py"
 SECRET = "bench_app_secret_0123456789"
@@ -581,6 +583,17 @@ def main() -> None:
         "ratio A/B per round (A then the B right after it): "
         + ", ".join(f"{x:.2f}" for x in pairs)
         + f"; median {statistics.median(pairs):.2f}"
+    )
+    save_results(
+        "hooks",
+        {
+            "args": vars(args),
+            "rates": rates,
+            "round_ratios": pairs,
+            "p99_ms": {name: statistics.median(res["p99"]) for name, res in results.items()},
+            "errors": {name: res["err"] for name, res in results.items()},
+            "answers": answers,
+        },
     )
 
 

@@ -33,7 +33,6 @@ from pathlib import Path
 
 import redis
 import requests
-from rq import Queue
 from rq.job import Job
 
 from bench.procs import (
@@ -46,6 +45,7 @@ from bench.procs import (
     worker_cmd,
 )
 from bench.synthetic import robot_secret, robot_token, write_campaign
+from bot.queue import KINDS, MAIN, WORKERS, make_queue, queue_name
 from tests.stubs.platform_server import DINGTALK_ROBOT
 
 NOW_ISO = "2020-08-14T01:00:00+00:00"  # 09:00 in Shanghai, a working Friday
@@ -119,7 +119,8 @@ def run_size(n: int, args, stub: StubProcess, redis_url: str, redis_pid: int, tm
     if args.profile:
         prof = RESULTS / f"profile-pushes-{n}-{time.strftime('%Y%m%d-%H%M%S')}"
         prof.mkdir(parents=True, exist_ok=True)
-        cmd = [cmd[0], "-m", "bench.profile_worker", "--queue", "duban", "--out", str(prof)]
+        queues = [a for kind in WORKERS[MAIN] for a in ("--queue", queue_name("bench", kind))]
+        cmd = [cmd[0], "-m", "bench.profile_worker", *queues, "--out", str(prof)]
     for i in range(args.workers):
         procs.start(f"worker{i}-{n}", cmd, env)
     from rq import Worker
@@ -131,7 +132,7 @@ def run_size(n: int, args, stub: StubProcess, redis_url: str, redis_pid: int, tm
     meter = CpuMeter({"worker": [procs.pid(p) for p in procs.procs], "redis": [redis_pid]})
     meter.start()
     try:
-        enqueue = make_enqueue(Queue("duban", connection=client))
+        enqueue = make_enqueue(make_queue(client, "bench"), "bench")
         t0 = time.time()
         jid = enqueue("bot.jobs.send_reminders", slot=f"bench-{n}", now_iso=NOW_ISO)
         remind_s = wait_job(Job.fetch(jid, connection=client), 600)
@@ -162,7 +163,7 @@ def run_size(n: int, args, stub: StubProcess, redis_url: str, redis_pid: int, tm
     bodies = Counter((key, digest) for _, key, _, digest in posts)
     times = sorted(at for _, _, at, _ in posts)
     dead = len(rt.store.dead_letter_records())
-    failed = Queue("duban", connection=client).failed_job_registry.count
+    failed = sum(make_queue(client, "bench", k).failed_job_registry.count for k in KINDS)
     client.close()
     first, last = (times[0], times[-1]) if times else (t1, t1)
     return {

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 import redis
 
+from bench.procs import save_results
 from bot.catalog import load_catalog
 from bot.config import ROOT
 from bot.embedded import EmbeddedRedis
@@ -166,6 +167,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{job:<10}{n:>7}{na:>9}{t * 1000:>10.1f}{t * 1000 / n:>9.3f}{trips:>7}{cmds:>8}"
             f"{cmds / n:>10.2f}{queued:>9}{n / b[1]:>9.0f}{t / b[3]:>8.1f}{cmds / b[5]:>8.1f}"
         )
+    keys = ("job", "departments", "assignments", "seconds", "round_trips", "commands", "notices")
+    save_results(
+        "reminders", {"args": vars(args), "rows": [dict(zip(keys, r, strict=True)) for r in rows]}
+    )
     return 0
 
 

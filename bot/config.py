@@ -121,6 +121,13 @@ def _list(v: str) -> tuple[str, ...]:
 class Settings:
     # storage
     redis_url: str = ""  # "" = embedded redis-server under data_dir
+    # Redis Sentinel: the sentinels (host:port, ...) and the name of the master they watch; the
+    # master is found through them (DUBAN_REDIS_URL then gives only its password and db)
+    redis_sentinels: tuple[str, ...] = ()
+    redis_sentinel_master: str = "duban"
+    # replicas that must hold a callback before it is acknowledged (Redis WAIT), so that a
+    # failover cannot lose what a platform was told was received; 0 = do not wait
+    redis_min_replicas: int = 0
     data_dir: str = str(ROOT / "var")
     key_prefix: str = "duban"
     # daily backup of the state (bot/backup.py): where ("" = <data_dir>/backups), at what local
@@ -211,6 +218,11 @@ class Settings:
     push_lease_s: int = 120  # an unfinished push whose worker vanished is re-enqueued after this
 
     @property
+    def embedded_redis(self) -> bool:
+        """Whether the processes use the embedded redis-server under data_dir (`make run`)."""
+        return not self.redis_url and not self.redis_sentinels
+
+    @property
     def dingtalk_enabled(self) -> bool:
         return bool(self.dingtalk_app_secret)
 
@@ -253,6 +265,8 @@ class Settings:
             "rank_at": _hhmm,
             "backup_at": _hhmm,
             "backup_keep": _not_negative,
+            "redis_sentinels": _list,
+            "redis_min_replicas": _not_negative,
             "quiet_start": _hhmm,
             "quiet_end": _hhmm,
             "extra_holidays": _list,
@@ -370,6 +384,10 @@ class Settings:
             problem = url and _url_problem(name, url, schemes)
             if problem:
                 out.append(problem)
+        for address in self.redis_sentinels:
+            host, _, port = address.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                out.append(f"DUBAN_REDIS_SENTINELS: not host:port: {address!r}")
         if self.log_level not in LOG_LEVELS:
             out.append(f"DUBAN_LOG_LEVEL: one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}")
         if not re.fullmatch(r"[A-Za-z0-9_]{1,32}", self.key_prefix):

@@ -304,10 +304,9 @@ class Delivery:
     @classmethod
     def build(cls, settings: Settings, client: redis.Redis | None = None) -> Delivery:
         if client is None:
-            from bot.runtime import redis_url_for
+            from bot.runtime import connect_redis
 
-            url, _ = redis_url_for(settings)
-            client = redis.Redis.from_url(url, health_check_interval=30)
+            client, _ = connect_redis(settings)
         store = RedisStore(client, settings.key_prefix)
         org = load_org(settings.org_path)
         return cls(settings, store, org, make_queue(client, settings.key_prefix))

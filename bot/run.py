@@ -205,7 +205,9 @@ class Supervisor:
         self.settings = settings
         self.port = int(env["PORT"])
         env.setdefault("DUBAN_LOG_LEVEL", "warning")  # quiet: the banner stays in view
-        self.embedded = None if settings.redis_url else EmbeddedRedis(settings.data_dir, unix=True)
+        self.embedded = (
+            EmbeddedRedis(settings.data_dir, unix=True) if settings.embedded_redis else None
+        )
         if self.embedded:
             env["DUBAN_REDIS_URL"] = self.embedded.url
         self.env = env

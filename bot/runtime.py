@@ -68,12 +68,35 @@ def redis_url_for(settings: Settings) -> tuple[str, EmbeddedRedis | None]:
     return server.url, server
 
 
+def connect_redis(settings: Settings, **options) -> tuple[redis.Redis, EmbeddedRedis | None]:
+    """This deployment's Redis client: the master that DUBAN_REDIS_SENTINELS point at (found
+    again through them after a failover), the DUBAN_REDIS_URL, or the embedded server (started
+    if it is not running, and returned so that the caller stops what it started)."""
+    options.setdefault("health_check_interval", 30)
+    if settings.redis_sentinels:
+        from redis.connection import parse_url
+        from redis.sentinel import Sentinel
+
+        given = parse_url(settings.redis_url) if settings.redis_url else {}
+        auth = {k: given[k] for k in ("username", "password", "db") if given.get(k) is not None}
+        sentinels = [
+            (h, int(p)) for h, _, p in (a.rpartition(":") for a in settings.redis_sentinels)
+        ]
+        sentinel = Sentinel(sentinels, sentinel_kwargs={"socket_timeout": 1.0})
+        client = sentinel.master_for(
+            settings.redis_sentinel_master, socket_connect_timeout=2.0, **auth, **options
+        )
+        return client, None
+    url, embedded = redis_url_for(settings)
+    return redis.Redis.from_url(url, **options), embedded
+
+
 def connect_store(settings: Settings) -> tuple[RedisStore, EmbeddedRedis | None]:
     """The deployment's store alone, as it is (no start-up state written): for backup and
     restore, which must see a store exactly as they find it. The embedded Redis is started if
     it is not running, and returned so that the caller stops what it started."""
-    url, embedded = redis_url_for(settings)
-    return RedisStore(redis.Redis.from_url(url), settings.key_prefix), embedded
+    client, embedded = connect_redis(settings)
+    return RedisStore(client, settings.key_prefix), embedded
 
 
 def units_by_indicator(assignments: dict[tuple[int, str], Role]) -> dict[int, dict[str, Role]]:
@@ -122,10 +145,9 @@ def build_runtime(
     assignments = build_assignments(catalog, org)
     embedded = None
     if client is None:
-        url, embedded = redis_url_for(settings)
-        client = redis.Redis.from_url(url, health_check_interval=30)
+        client, embedded = connect_redis(settings)
     clock = clock or shared_clock(settings, client)
-    store = RedisStore(client, settings.key_prefix, clock)
+    store = RedisStore(client, settings.key_prefix, clock, replicas=settings.redis_min_replicas)
     platforms = platforms_for(settings)
     if not sandbox_may_act_as_office(settings, platforms, store):
         org = org.without_admins_on(SANDBOX)

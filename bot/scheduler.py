@@ -17,7 +17,7 @@ from rq.job import Job
 
 from bot.config import Settings
 from bot.queue import all_queues, make_enqueue, make_queue
-from bot.runtime import redis_url_for, shared_clock
+from bot.runtime import connect_redis, shared_clock
 from bot.schedule import Scheduler, schedule_table
 from bot.store import RedisStore, utc_now
 from bot.workdays import WorkCalendar
@@ -77,8 +77,7 @@ def main() -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s scheduler %(levelname)s %(message)s"
     )
-    url, _ = redis_url_for(settings)
-    client = redis.Redis.from_url(url, health_check_interval=30)
+    client, _ = connect_redis(settings)
     scheduler = build_scheduler(settings, client)
     stop = threading.Event()
 

@@ -488,10 +488,12 @@ class RedisStore:
         client: redis.Redis,
         prefix: str = "duban",
         clock: Callable[[], datetime] = utc_now,
+        replicas: int = 0,
     ):
         self.r = client
         self.keys = Keys(prefix)
         self.clock = clock
+        self.replicas = replicas  # DUBAN_REDIS_MIN_REPLICAS (see replicated)
         self._save = client.register_script(_SAVE_ASSIGNMENT)
         self._bind = client.register_script(_SET_BINDING)
         self._star = client.register_script(_SET_FIELD)  # ★ toggles and event dates
@@ -783,8 +785,9 @@ class RedisStore:
             *_notice_args(ch.notices, at),
             *ch.link_urls,
         ]
-        ok = self._save(
-            keys=[
+        ok = self._durable(
+            self._save,
+            [
                 k.dept(a.department),
                 k.statuses,
                 k.undo(a.department, a.indicator_id),
@@ -796,7 +799,7 @@ class RedisStore:
                 k.drain_pending,
                 k.dept_states(a.department),
             ],
-            args=args,
+            args,
         )
         if not ok:
             raise ConflictError(f"{a.indicator_id}|{a.department}")
@@ -1351,7 +1354,9 @@ class RedisStore:
         when a copy was accepted before (nothing queued)."""
         k = self.keys
         return bool(
-            self._accept(keys=[k.seen(f"{platform}-in", message_id), k.inbox], args=[ttl, payload])
+            self._durable(
+                self._accept, [k.seen(f"{platform}-in", message_id), k.inbox], [ttl, payload]
+            )
         )
 
     def ensure_inbox_group(self, group: str) -> None:
@@ -1563,11 +1568,29 @@ class RedisStore:
         say whether to queue a drain of the outbox (see request_drain). One round trip."""
         k = self.keys
         return bool(
-            self._finish(
-                keys=[k.seen(fin.platform, fin.message_id), k.outbox, k.drain_pending],
-                args=[fin.reply or "\x00", fin.ttl, fin.drain_group, fin.debounce_ms],
+            self._durable(
+                self._finish,
+                [k.seen(fin.platform, fin.message_id), k.outbox, k.drain_pending],
+                [fin.reply or "\x00", fin.ttl, fin.drain_group, fin.debounce_ms],
             )
         )
+
+    def _durable(self, script, keys: list, args: list, timeout_ms: int = 1000):
+        """Run a script whose result a platform is told about. With `replicas` set, the script
+        and a WAIT go in one pipeline, on one connection (WAIT counts the writes of its own
+        connection), and fewer replicas than asked raise ReplicationError, a ConnectionError:
+        the platform gets a 5xx and sends the callback again, and the claim keeps it from
+        running twice. Without it, a failover right after an acknowledgement could lose what
+        the platform was told had arrived (replication is asynchronous)."""
+        if not self.replicas:
+            return script(keys=keys, args=args)
+        pipe = self.r.pipeline(transaction=False)
+        script(keys=keys, args=args, client=pipe)
+        pipe.wait(self.replicas, timeout_ms)
+        result, acked = pipe.execute()
+        if acked < self.replicas:
+            raise ReplicationError(f"fewer than {self.replicas} replicas acknowledged a write")
+        return result
 
     # --- backup and restore (bot/backup.py) -------------------------------------------------
 
@@ -1622,6 +1645,10 @@ class RedisStore:
                 pipe.execute()
         pipe.execute()
         return count
+
+
+class ReplicationError(redis.ConnectionError):
+    """A write that did not reach DUBAN_REDIS_MIN_REPLICAS replicas in time."""
 
 
 class StateError(Exception):

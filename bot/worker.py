@@ -25,7 +25,7 @@ from rq import Queue, Worker
 
 from bot.config import Settings
 from bot.queue import ANSWERS, MAIN, WORKERS, queue_name
-from bot.runtime import redis_url_for
+from bot.runtime import connect_redis
 
 log = logging.getLogger("bot.worker")
 
@@ -58,8 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         return answer(settings, level, args.burst)
     served = dict.fromkeys(q for kind in kinds for q in WORKERS[kind])  # in order, once each
     queues = [queue_name(settings.key_prefix, q) for q in served]
-    url, _ = redis_url_for(settings)
-    conn = redis.Redis.from_url(url)
+    conn, _ = connect_redis(settings, health_check_interval=0)
     stop = threading.Event()
     warmed = False
     pause = 0.0  # after Redis refused writes (MISCONF: a full disk), wait longer each time
@@ -100,8 +99,7 @@ def answer(settings: Settings, level: str, burst: bool = False) -> int:
     logging.getLogger("bot").setLevel(level)
     stop = threading.Event()
     _on_stop(stop)
-    url, _ = redis_url_for(settings)
-    conn = redis.Redis.from_url(url)
+    conn, _ = connect_redis(settings, health_check_interval=0)
     consumer = delivery.consumer_name()
     warmed = False
     while wait_for_redis(conn, stop):
