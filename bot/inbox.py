@@ -91,6 +91,7 @@ class Liveness:
 
 def new_counts() -> dict[str, int]:
     counts = {"answered": 0, "replayed": 0, "silent": 0, "lost": 0, "bad": 0, "unfinished": 0}
+    counts["failed"] = 0
     return counts | {"sent": 0, "deferred": 0, "dead": 0, "retry": 0}  # what became of replies
 
 
@@ -187,6 +188,13 @@ def _answer_lane(rt, dctx: delivery.Delivery, lane: list) -> tuple[list[str], di
             # taken up again after RECLAIM_MS and then run.
             log.warning("inbox entry %s unfinished; left for later", entry_id)
             counts["unfinished"] += 1
+            continue
+        except Exception:
+            # A message that breaks the code must not stop the answers of everyone else (the
+            # process would die on it again after each restart): logged, left pending, tried
+            # again after RECLAIM_MS, as a failed job would be retried.
+            log.exception("inbox entry %s failed; left for later", entry_id)
+            counts["failed"] += 1
             continue
         done.append(entry_id)
     return done, counts, drain

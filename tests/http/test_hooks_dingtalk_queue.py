@@ -311,3 +311,23 @@ def test_the_answering_consumer_answers_while_it_waits_and_stops_when_asked(
     pools = dctx.http.get_adapter(stub.url).poolmanager.pools
     made = [pools[k].num_connections for k in pools.keys()]
     assert made == [1]  # one connection, kept alive from the first reply to the last
+
+
+def test_a_message_that_breaks_the_code_does_not_stop_the_others(hook_client, hook_rt, stub):
+    """An entry whose message makes the command code raise is logged and left pending (tried
+    again after RECLAIM_MS); the consumer lives on and answers the rest of the batch."""
+    from bot.messages import Incoming
+
+    post(hook_client, stub, "绑定 司法局", "q-p0")
+    work(hook_rt)
+    broken = Incoming(
+        "dingtalk", "staff001", text=None, message_id="q-poison",  # no text: the code raises
+        reply_url=f"{stub.url}/robot/sendBySession?session=sess-q-poison",
+        reply_url_expires_ms=2**62,
+    )  # fmt: skip
+    hook_rt.redis.xadd(hook_rt.store.keys.inbox, {"msg": inbox.payload(broken)})
+    post(hook_client, stub, "帮助", "q-p1")
+    counts = inbox.drain_inbox(hook_rt, _delivery(hook_rt), "w-poison")
+    assert counts["failed"] == 1 and counts["answered"] == 1
+    assert replies(stub, "q-p1") and not replies(stub, "q-poison")
+    assert hook_rt.store.inbox_backlog() == 1  # the broken one, still pending
