@@ -262,6 +262,10 @@ class KeepAliveSession(requests.Session):
         super().__init__()
         self._env: dict[tuple[str, str], tuple[dict, Any]] = {}
         self._netrc: dict[str, Any] = {}
+        # requests' own CA bundle (certifi), so the direct path trusts what requests trusts
+        self._pool = urllib3.PoolManager(
+            cert_reqs="CERT_REQUIRED", ca_certs=requests.utils.DEFAULT_CA_BUNDLE_PATH
+        )
 
     def merge_environment_settings(self, url, proxies, stream, verify, cert):
         if proxies or stream is not None or verify is not None or cert is not None:
@@ -279,11 +283,51 @@ class KeepAliveSession(requests.Session):
         if self.trust_env and not request.auth and not self.auth:
             # ~/.netrc once per host; a host it has nothing for gets an auth that adds nothing
             # (requests then skips its own look-up)
-            host = urllib3.util.parse_url(request.url).host or ""
-            if host not in self._netrc:
-                self._netrc[host] = requests.utils.get_netrc_auth(request.url) or _no_auth
-            request.auth = self._netrc[host]
+            request.auth = self._netrc_for(request.url)
         return super().prepare_request(request)
+
+    def post_json(self, url: str, body: bytes, headers: dict, timeout: tuple[float, float]):
+        """POST `body`: (HTTP status, the parsed JSON answer or None). Straight through the
+        session's urllib3 pool when requests would add nothing for the host (no proxy, no CA
+        bundle of the environment, no netrc login), else through requests; either way a failure
+        raises requests' own exceptions, so callers tell them apart as before."""
+        env = self.merge_environment_settings(url, {}, None, None, None)
+        u = urllib3.util.parse_url(url)
+        direct = (
+            not env["proxies"].get(u.scheme or "http") and not env["proxies"].get("all")
+            and env["verify"] is True and self._netrc_for(url) is _no_auth
+        )  # fmt: skip
+        if not direct:
+            resp = self.post(url, data=body, headers=headers, timeout=timeout)
+            try:
+                return resp.status_code, resp.json()
+            except ValueError:
+                return resp.status_code, None
+        try:
+            r = self._pool.request(
+                "POST", url, body=body, headers=headers, retries=False, redirect=False,
+                timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
+            )  # fmt: skip
+        except urllib3.exceptions.NewConnectionError as e:  # refused, unresolved
+            raise requests.ConnectionError(e) from e
+        except urllib3.exceptions.ConnectTimeoutError as e:
+            raise requests.ConnectTimeout(e) from e
+        except urllib3.exceptions.ReadTimeoutError as e:
+            raise requests.ReadTimeout(e) from e
+        except urllib3.exceptions.SSLError as e:
+            raise requests.exceptions.SSLError(e) from e
+        except (urllib3.exceptions.HTTPError, OSError) as e:  # reset, broken pipe ...
+            raise requests.ConnectionError(e) from e
+        try:
+            return r.status, json.loads(r.data)
+        except ValueError:
+            return r.status, None
+
+    def _netrc_for(self, url: str):
+        host = urllib3.util.parse_url(url).host or ""
+        if host not in self._netrc:
+            self._netrc[host] = requests.utils.get_netrc_auth(url) or _no_auth
+        return self._netrc[host]
 
 
 def _no_auth(r: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -298,7 +342,7 @@ class Delivery:
     store: RedisStore
     org: Org
     queue: Queue
-    http: requests.Session = field(default_factory=KeepAliveSession)
+    http: KeepAliveSession = field(default_factory=KeepAliveSession)
     clock: Callable[[], float] = time.time
 
     @classmethod
@@ -726,22 +770,17 @@ def _post(ctx: Delivery, route: Route, body: dict, key: str = "") -> Answer:
         headers["x-acs-dingtalk-access-token"] = token
         url = f"{ctx.settings.dingtalk_api_base.rstrip('/')}/v1.0/robot/groupMessages/send"
     try:
-        resp = ctx.http.post(
-            url, data=encode_json(body), headers=headers,
-            timeout=(ctx.connect_timeout, ctx.settings.push_timeout_s),
-        )  # fmt: skip
+        status, data = ctx.http.post_json(
+            url, encode_json(body), headers, (ctx.connect_timeout, ctx.settings.push_timeout_s)
+        )
     except requests.RequestException as e:
         return Answer("unknown" if may_have_arrived(e) else "retry", detail=type(e).__name__)
-    try:
-        data = resp.json()
-    except ValueError:
-        data = None
     if route.kind == "dingtalk_openapi":
-        answer = classify_openapi(resp.status_code, data)
+        answer = classify_openapi(status, data)
         if answer.detail == "auth":
             ctx.store.drop_token("dingtalk", token)
         return answer
-    return classify_webhook(route.family, resp.status_code, data)
+    return classify_webhook(route.family, status, data)
 
 
 def may_have_arrived(e: requests.RequestException) -> bool:
@@ -750,7 +789,8 @@ def may_have_arrived(e: requests.RequestException) -> bool:
     made (refused, unresolved, connect timeout) nor when the request could not be built."""
     if isinstance(e, requests.ConnectTimeout):
         return False
-    reason = getattr(e.args[0], "reason", None) if e.args else None
+    inner = e.args[0] if e.args else None  # requests' MaxRetryError, or urllib3's own error
+    reason = getattr(inner, "reason", inner)
     if isinstance(
         reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError)
     ):

@@ -3,6 +3,7 @@ once per platform host and then settles every request exactly as requests itself
 
 from __future__ import annotations
 
+import pytest
 import requests
 
 from bot.delivery import KeepAliveSession
@@ -44,3 +45,39 @@ def test_netrc_credentials_are_still_sent(monkeypatch, tmp_path):
     assert with_auth.headers["Authorization"].startswith("Basic ")
     without = ours.prepare_request(requests.Request("POST", DING, data=b"{}"))
     assert "Authorization" not in without.headers
+
+
+def test_a_post_straight_through_urllib3_answers_and_fails_as_through_requests():
+    """Without proxy, CA bundle or netrc for the host, a post skips requests' per-request work;
+    a refused connection is still a ConnectionError that never reached the platform, and a
+    read timeout a ReadTimeout that may have (bot.delivery.may_have_arrived)."""
+    import json
+    import socket
+    import threading
+
+    from bot.delivery import may_have_arrived
+    from tests.stubs.platform_server import PlatformStub
+
+    with PlatformStub() as stub:
+        ours = KeepAliveSession()
+        url = f"{stub.url}/robot/sendBySession?session=s-1"
+        body = json.dumps({"msgtype": "text", "text": {"content": "好"}}).encode()
+        for _ in range(3):
+            status, data = ours.post_json(url, body, {"Content-Type": "application/json"}, (1, 2))
+            assert status == 200 and data["errcode"] == 0
+        assert [r.json["text"]["content"] for r in stub.requests] == ["好"] * 3
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    with pytest.raises(requests.ConnectionError) as refused:
+        ours.post_json(f"http://127.0.0.1:{port}/x", b"{}", {}, (1, 1))
+    assert not may_have_arrived(refused.value)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)
+    held = []
+    threading.Thread(target=lambda: held.append(silent.accept()), daemon=True).start()
+    with pytest.raises(requests.ReadTimeout) as slow:
+        ours.post_json(f"http://127.0.0.1:{silent.getsockname()[1]}/x", b"{}", {}, (1, 0.3))
+    assert may_have_arrived(slow.value)
+    silent.close()
