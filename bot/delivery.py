@@ -262,10 +262,7 @@ class KeepAliveSession(requests.Session):
         super().__init__()
         self._env: dict[tuple[str, str], tuple[dict, Any]] = {}
         self._netrc: dict[str, Any] = {}
-        # requests' own CA bundle (certifi), so the direct path trusts what requests trusts
-        self._pool = urllib3.PoolManager(
-            cert_reqs="CERT_REQUIRED", ca_certs=requests.utils.DEFAULT_CA_BUNDLE_PATH
-        )
+        self._pools: dict[str, urllib3.PoolManager] = {}  # by CA bundle (see _pool)
 
     def merge_environment_settings(self, url, proxies, stream, verify, cert):
         if proxies or stream is not None or verify is not None or cert is not None:
@@ -287,15 +284,17 @@ class KeepAliveSession(requests.Session):
         return super().prepare_request(request)
 
     def post_json(self, url: str, body: bytes, headers: dict, timeout: tuple[float, float]):
-        """POST `body`: (HTTP status, the parsed JSON answer or None). Straight through the
-        session's urllib3 pool when requests would add nothing for the host (no proxy, no CA
-        bundle of the environment, no netrc login), else through requests; either way a failure
-        raises requests' own exceptions, so callers tell them apart as before."""
+        """POST `body`: (HTTP status, the parsed JSON answer or None). Straight through a
+        urllib3 pool when requests would add nothing for the host but what the pool does itself
+        (no proxy, no netrc login; the CA bundle requests would use), else through requests;
+        either way a failure raises requests' own exceptions, so callers tell them apart as
+        before."""
         env = self.merge_environment_settings(url, {}, None, None, None)
         u = urllib3.util.parse_url(url)
+        ca = requests.utils.DEFAULT_CA_BUNDLE_PATH if env["verify"] is True else env["verify"]
         direct = (
             not env["proxies"].get(u.scheme or "http") and not env["proxies"].get("all")
-            and env["verify"] is True and self._netrc_for(url) is _no_auth
+            and isinstance(ca, str) and os.path.isfile(ca) and self._netrc_for(url) is _no_auth
         )  # fmt: skip
         if not direct:
             resp = self.post(url, data=body, headers=headers, timeout=timeout)
@@ -304,7 +303,7 @@ class KeepAliveSession(requests.Session):
             except ValueError:
                 return resp.status_code, None
         try:
-            r = self._pool.request(
+            r = self._pool(ca).request(
                 "POST", url, body=body, headers=headers, retries=False, redirect=False,
                 timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
             )  # fmt: skip
@@ -322,6 +321,13 @@ class KeepAliveSession(requests.Session):
             return r.status, json.loads(r.data)
         except ValueError:
             return r.status, None
+
+    def _pool(self, ca: str) -> urllib3.PoolManager:
+        """The pool that trusts the CA bundle requests would use (certifi's, or the
+        environment's REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE)."""
+        if ca not in self._pools:
+            self._pools[ca] = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=ca)
+        return self._pools[ca]
 
     def _netrc_for(self, url: str):
         host = urllib3.util.parse_url(url).host or ""

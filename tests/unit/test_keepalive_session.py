@@ -81,3 +81,31 @@ def test_a_post_straight_through_urllib3_answers_and_fails_as_through_requests()
         ours.post_json(f"http://127.0.0.1:{silent.getsockname()[1]}/x", b"{}", {}, (1, 0.3))
     assert may_have_arrived(slow.value)
     silent.close()
+
+
+def test_the_direct_path_is_taken_and_trusts_the_bundle_requests_would(monkeypatch):
+    """With REQUESTS_CA_BUNDLE set (as on Debian), posts still skip requests; the pool for an
+    https host verifies against that bundle. A proxy for the host sends the post through
+    requests, which knows proxies."""
+    import json
+
+    from tests.stubs.platform_server import PlatformStub
+
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", requests.utils.DEFAULT_CA_BUNDLE_PATH)
+    with PlatformStub() as stub:
+        ours = KeepAliveSession()
+        url = f"{stub.url}/robot/sendBySession?session=s-2"
+        body = json.dumps({"msgtype": "text", "text": {"content": "好"}}).encode()
+        sent = []
+        monkeypatch.setattr(ours, "send", lambda *a, **k: sent.append(a) or 1 / 0)
+        assert ours.post_json(url, body, {}, (1, 2))[0] == 200 and not sent
+        pool = ours._pool(requests.utils.DEFAULT_CA_BUNDLE_PATH)
+        https = pool.connection_from_url("https://oapi.dingtalk.com/")
+        assert https.ca_certs == requests.utils.DEFAULT_CA_BUNDLE_PATH
+        assert https.cert_reqs == "CERT_REQUIRED"
+        monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+        via = KeepAliveSession()
+        monkeypatch.setattr(via, "send", lambda *a, **k: sent.append(k.get("proxies")) or 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            via.post_json(url.replace("127.0.0.1", "localhost"), body, {}, (1, 2))
+        assert sent and sent[0]["http"] == "http://127.0.0.1:9"
