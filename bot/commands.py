@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime
 import difflib
 import importlib
-import json
 import logging
 import pkgutil
 import re
@@ -21,18 +20,16 @@ from typing import Any, Protocol
 from bot import texts
 from bot.catalog import Catalog, Indicator
 from bot.chars import first_illegal
+from bot.errors import UserError
 from bot.messages import Incoming, Notice, Reply
 from bot.org import Org
 from bot.paste import LinkGroup, PasteError, read_links
 from bot.progress import Assignment, Role
 from bot.records import Change, ConflictError, Finish
+from bot.rules import Edit, to_change
 from bot.timeline import Timeline
 
 log = logging.getLogger(__name__)
-
-
-class UserError(Exception):
-    """An expected refusal; its text is shown to the user as it is (Chinese, says what to type)."""
 
 
 class Unfinished(Exception):
@@ -200,6 +197,66 @@ class IndicatorParam:
         return ind, rest.skip(m.end()).lstrip()
 
 
+# One number of a batch, as IndicatorParam reads it (第12项, #12, 12号, 十二), optionally the
+# start of a range: 12-15, 12~15, 12—15, 12至15, 12到15 (full-width forms are folded first).
+_NUM = r"(?:第\s*)?#?\s*(\d+|[零〇一二两三四五六七八九十百]+)\s*(?:项|号|条)?"
+_BATCH_ITEM = re.compile(_NUM + r"(?:\s*(?:-|~|〜|—|–|至|到)\s*" + _NUM + ")?")
+_BATCH_SEP = re.compile(r"[ ,;、和及]*")
+MAX_BATCH = 12  # items one batch may name: its reply still fits one phone screen
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The indicators one command names at once (「完成 12 13」「完成 12-15」「完成 12、13」), in
+    the order written, each once; a number the catalog does not have stays a bare int, so the
+    reply can name it while the others go ahead."""
+
+    items: tuple[Indicator | int, ...]
+
+
+@dataclass(frozen=True)
+class IndicatorsParam:
+    """One indicator number or several: 12 13, 12-15, 12、13, 第12、13项 (see Batch)."""
+
+    name: str = "indicators"
+
+    def parse(self, rest: Rest, catalog: Catalog) -> tuple[Batch, Rest]:
+        rest = rest.lstrip()
+        numbers: list[int] = []
+        while True:
+            m = _BATCH_ITEM.match(rest.text)
+            if not m or not (m.group(1).isdigit() or _ends_word(rest.text, m)):
+                break
+            lo = _number(m.group(1))
+            hi = _number(m.group(2)) if m.group(2) else lo
+            if lo is None or hi is None:
+                break
+            if hi < lo:
+                raise UserError(texts.BATCH_BACKWARDS.format(lo=lo, hi=hi))
+            if hi - lo >= MAX_BATCH:
+                raise UserError(texts.BATCH_TOO_MANY.format(n=MAX_BATCH))
+            numbers += [n for n in range(lo, hi + 1) if n not in numbers]
+            if len(numbers) > MAX_BATCH:
+                raise UserError(texts.BATCH_TOO_MANY.format(n=MAX_BATCH))
+            rest = rest.skip(m.end())
+            after = _BATCH_SEP.match(rest.text)
+            if not _BATCH_ITEM.match(rest.text[after.end() :]):
+                break
+            rest = rest.skip(after.end())
+        if not numbers:
+            raise UserError(texts.NEED_INDICATOR.format(lo=catalog.min_id, hi=catalog.max_id))
+        items = tuple(catalog.get(n) or n for n in numbers)
+        if len(items) == 1 and isinstance(items[0], int):
+            raise UserError(
+                texts.NO_SUCH_INDICATOR.format(n=items[0], lo=catalog.min_id, hi=catalog.max_id)
+            )
+        return Batch(items), rest.lstrip()
+
+
+def _number(g: str) -> int | None:
+    return int(g) if g.isdigit() else chinese_number(g)
+
+
 def _ends_word(rest: str, m: re.Match) -> bool:
     """A number in Chinese numerals is one only where it ends: 「十二」「第一项」, but not the 一 of
     「一下」 (「说明一下情况」 is not 说明 for indicator 1)."""
@@ -253,6 +310,20 @@ class ChoiceParam:
 
 
 @dataclass(frozen=True)
+class WordParam:
+    """An optional keyword ("报送 确认", "导出 案卷"): the word when given, else "" with the
+    text left for the parameters after it (or for the usual "text left over" answer, so
+    nothing runs on a typo)."""
+
+    name: str
+    words: tuple[str, ...]
+
+    def parse(self, rest: Rest, catalog: Catalog) -> tuple[str, Rest]:
+        tok, after = split_token(rest)
+        return (tok, after) if tok in self.words else ("", rest)
+
+
+@dataclass(frozen=True)
 class TextParam:
     """The rest of the message exactly as typed: full-width punctuation and line breaks kept,
     only the separators before it and the spaces around it left out."""
@@ -297,6 +368,52 @@ class PaperParam:
         if len(title) > self.max_len or len(place) > self.max_len:
             raise UserError(texts.TOO_LONG.format(n=self.max_len))
         return (check_storable(title), check_storable(place)), rest.end()
+
+
+_PAGE = re.compile(r"(?:第)?(\d+|[零〇一二两三四五六七八九十百]+)(?:页)?")
+
+
+@dataclass(frozen=True)
+class PageParam:
+    """A page of a long list: 「第2页」「2」「２」「第二页」「2页」; nothing gives page 1."""
+
+    name: str
+    wrong: str  # the error text for anything else
+
+    def parse(self, rest: Rest, catalog: Catalog) -> tuple[int, Rest]:
+        tok, after = split_token(rest)
+        if not tok:
+            return 1, after
+        n = page_number(tok)
+        if n is None:
+            raise UserError(self.wrong)
+        return n, after
+
+
+def page_number(tok: str) -> int | None:
+    m = _PAGE.fullmatch(tok)
+    if m is None:
+        return None
+    g = m.group(1)
+    return (int(g) if g.isdigit() else chinese_number(g)) or None
+
+
+@dataclass(frozen=True)
+class FilterPageParam:
+    """An optional word out of a fixed set, then an optional page: 「全部 第2页」「第2页」「2」
+    (see PageParam); gives (word or "", page)."""
+
+    name: str
+    choices: tuple[str, ...]
+    wrong: str
+
+    def parse(self, rest: Rest, catalog: Catalog) -> tuple[tuple[str, int], Rest]:
+        tok, after = split_token(rest)
+        word = ""
+        if tok in self.choices:
+            word, rest = tok, after
+        page, rest = PageParam(self.name, self.wrong).parse(rest, catalog)
+        return (word, page), rest
 
 
 _DATE = re.compile(r"(?:(\d{4})\s*[-/.年]\s*)?(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*(?:日|号)?")
@@ -376,6 +493,8 @@ class Command:
         values = []
         for p in self.params:
             v, rest = p.parse(rest, catalog)
+            if isinstance(v, Batch) and len(v.items) == 1:
+                v = v.items[0]  # one indicator: the command as usual
             values.append(v)
         extra = rest.text.strip(_CLOSING)
         if extra:
@@ -550,34 +669,14 @@ class Context:
 
         The undo stack remembers who made the change, so 撤销 only reverts the department's own.
         """
+        self.apply(before, before_raw, Edit(after, action, note, notices, link_urls, undo))
+
+    def apply(self, before: Assignment, before_raw: str, edit: Edit) -> None:
+        """Stage a rule's decision (bot.rules) as the command's one change; see commit."""
         if self.pending is not None:
             raise RuntimeError("a command changes at most one assignment")
-        ind = self.catalog.get(after.indicator_id)
-        counts = ind is None or ind.is_regular  # bonus and deduction items never count
-        reached = after.updated_at if counts and before.is_complete != after.is_complete else ""
-        entry = ""
-        if undo == "push":
-            entry = json.dumps(
-                {
-                    "by": self.actor,
-                    "admin": self.is_admin and self.department != after.department,
-                    "action": action,
-                    "before": before_raw,
-                },
-                ensure_ascii=False,
-            )
-        self.pending = Change(
-            before_raw=before_raw,
-            after=after,
-            actor=self.actor,
-            action=action,
-            undo=undo,
-            undo_entry=entry,
-            reached_at=reached,
-            notices=notices,
-            note=note,
-            link_urls=link_urls,
-        )
+        by_office = self.is_admin and self.department != edit.after.department
+        self.pending = to_change(before, before_raw, edit, self.actor, by_office, self.catalog)
 
 
 @dataclass(frozen=True)
@@ -641,8 +740,53 @@ class Dispatcher:
         `one_command`: the whole text is one command's (an admin page's form), never split."""
         pieces = [strip_mentions(msg.text)] if one_command else self.split(msg.text)
         if len(pieces) == 1:
-            return self._handle(msg, pieces[0], None)
-        return _combined([self._handle(msg, p, None) for p in pieces])
+            return self._piece(msg, pieces[0])
+        return _combined([self._piece(msg, p) for p in pieces])
+
+    def _piece(self, msg: Incoming, piece: str) -> Reply:
+        def run(text: str, _: str) -> tuple[Reply, bool]:
+            return self._handle(msg, text, None), False
+
+        return self._expanded(piece, "", run)[0]
+
+    def _expanded(
+        self, piece: str, message_id: str, run: Callable[[str, str], tuple[Reply, bool]]
+    ) -> tuple[Reply, bool]:
+        """`run(text, message_id)` for the command of `piece`: once, or for a batch
+        (「完成 12-15」) once per item as a command of its own, "<message_id>.<k>", with one
+        reply for them all. Gives the reply and whether to queue a drain of the outbox."""
+        batch = self.batch_of(piece)
+        if batch is None:
+            return run(piece, message_id)
+        cmd, items = batch
+        replies, drain = [], False
+        for k, it in enumerate(items, start=1):
+            if not isinstance(it, Indicator):
+                replies.append(self._no_such(it))
+                continue
+            reply, d = run(f"{cmd.keyword} {it.id}", f"{message_id}.{k}")
+            replies.append(reply)
+            drain |= d
+        return _batch_reply(cmd.keyword, replies), drain
+
+    def batch_of(self, piece: str) -> tuple[Command, tuple[Indicator | int, ...]] | None:
+        """(command, items) when `piece` names several indicators to one command at once
+        (「完成 12-15」): each item then runs as that command on its own, and one reply tells
+        which went ahead and which were refused (bot.commands.Batch)."""
+        found = self.registry.match(Rest.of(piece))
+        if found is None or not any(isinstance(p, IndicatorsParam) for p in found[0].params):
+            return None
+        cmd, rest = found
+        try:
+            args = cmd.parse(rest, self.catalog)
+        except UserError:
+            return None
+        batch = next((a for a in args if isinstance(a, Batch)), None)
+        return (cmd, batch.items) if batch is not None else None
+
+    def _no_such(self, n: int) -> Reply:
+        c = self.catalog
+        return Reply(texts.NO_SUCH_INDICATOR.format(n=n, lo=c.min_id, hi=c.max_id), refused=True)
 
     def handle_once(
         self, msg: Incoming, drain_group: str = "", debounce_ms: int = 0, resume: bool = False
@@ -655,11 +799,12 @@ class Dispatcher:
         reply last; in between each command runs as a callback of its own, "<id>#<n>", so each
         has one effect however often the message comes. `resume` (a worker taking over the
         message from one that died) runs the commands the first run did not reach and answers
-        for the others with their stored replies."""
+        for the others with their stored replies. A batch (「完成 12-15」) is such a message,
+        its items the commands."""
         if not msg.message_id:
             return Outcome(self.handle(msg))
         pieces = self.split(msg.text)
-        if len(pieces) == 1:
+        if len(pieces) == 1 and self.batch_of(pieces[0]) is None:
             return self._once(msg, pieces[0], msg.message_id, drain_group, debounce_ms)
         first, stored = self.store.claim_message(msg.platform, msg.message_id)
         if not first and (stored or not resume):
@@ -667,24 +812,40 @@ class Dispatcher:
         replies, drain = [], False
         for n, piece in enumerate(pieces, start=1):
             try:
-                out = self._once(msg, piece, f"{msg.message_id}#{n}", drain_group, debounce_ms)
+                reply, d = self._piece_once(
+                    msg, piece, f"{msg.message_id}#{n}", drain_group, debounce_ms
+                )
             except Unfinished:
                 # That command's claim was released; the message's must go too, or the
                 # redelivery would find it claimed with no reply coming. The commands before it
                 # keep theirs and answer the redelivery with their stored replies.
                 self._release(msg.platform, msg.message_id)
                 raise
-            drain |= out.drain
-            if out.reply is not None:
-                replies.append(out.reply)
-            elif out.duplicate:
-                replies.append(Reply.from_json(out.duplicate))
-            else:  # claimed by a run that died before its reply was stored
-                replies.append(Reply(texts.INTERRUPTED.format(text=texts.quoted(piece, 20))))
+            drain |= d
+            replies.append(reply)
         reply = _combined(replies)
         fin = Finish(msg.platform, msg.message_id, reply.to_json(), drain_group, debounce_ms)
         drain |= self.store.finish(fin)
         return Outcome(reply, None, drain)
+
+    def _piece_once(
+        self, msg: Incoming, piece: str, message_id: str, drain_group: str, debounce_ms: int
+    ) -> tuple[Reply, bool]:
+        """One command of a message run as a callback of its own (`message_id`): its reply and
+        whether to queue a drain. Each item of a batch is a callback of its own too (see
+        _expanded), so a redelivered or resumed message changes each item once and answers
+        with the same reply."""
+
+        def run(text: str, sub_id: str) -> tuple[Reply, bool]:
+            out = self._once(msg, text, sub_id, drain_group, debounce_ms)
+            if out.reply is not None:
+                return out.reply, out.drain
+            if out.duplicate:
+                return Reply.from_json(out.duplicate), out.drain
+            # claimed by a run that died before its reply was stored
+            return Reply(texts.INTERRUPTED.format(text=texts.quoted(text, 20))), out.drain
+
+        return self._expanded(piece, message_id, run)
 
     def _once(
         self, msg: Incoming, text: str, message_id: str, drain_group: str, debounce_ms: int
@@ -754,19 +915,19 @@ class Dispatcher:
                 # command, so nothing runs and an unaddressed message gets no answer.
                 return self._unknown(msg, whole.text)
             if bad:
-                return Reply(texts.UNSTORABLE.format(code=bad))
-            return Reply(f"{e}\n{texts.USAGE.format(usage=cmd.usage)}")
+                return Reply(texts.UNSTORABLE.format(code=bad), refused=True)
+            return Reply(f"{e}\n{texts.USAGE.format(usage=cmd.usage)}", refused=True)
         if bad:
-            return Reply(texts.UNSTORABLE.format(code=bad))
+            return Reply(texts.UNSTORABLE.format(code=bad), refused=True)
         try:
             return self._run(cmd, args, msg, once)
         except UserError as e:
-            return Reply(str(e))
+            return Reply(str(e), refused=True)
         except Unfinished:
             raise
         except Exception:
             log.exception("command %s failed", cmd.keyword)
-            return Reply(texts.INTERNAL_ERROR)
+            return Reply(texts.INTERNAL_ERROR, refused=True)
 
     def _unknown(self, msg: Incoming, text: str) -> Reply:
         """Not a command: a "did you mean" when the bot was addressed, else silence."""
@@ -822,7 +983,7 @@ class Dispatcher:
                 continue
             except UserError as e:
                 raise UserError(_tell(Reply(str(e)), told).text) from None
-        return Reply(texts.BUSY)
+        return Reply(texts.BUSY, refused=True)
 
     def _save(self, change: Change, fin: Finish | None, once: _Once | None) -> bool:
         """The command's change (with a callback's reply, in the same script). If Redis was not
@@ -852,6 +1013,48 @@ def _combined(replies: list[Reply]) -> Reply:
         return Reply.quiet()
     mentions = tuple(dict.fromkeys(m for r in said for m in r.mentions))
     return Reply("\n\n".join(r.text for r in said), mentions)
+
+
+def _first_sentence(text: str) -> str:
+    line = text.split("\n", 1)[0]
+    end = line.find("。")
+    return line[: end + 1] if end >= 0 else line
+
+
+_UNSURE = texts.INTERRUPTED.split("{")[0]  # how the reply of an interrupted command starts
+_ICONS = {"done": "✅", "refused": "❌", "unsure": "❔"}
+
+
+def _outcome(r: Reply) -> str:
+    if r.text.startswith(_UNSURE):
+        return "unsure"
+    return "refused" if r.refused else "done"
+
+
+def _batch_reply(keyword: str, replies: list[Reply]) -> Reply:
+    """One reply for a batch (「完成 12-15」): each item's outcome in a line of its own, what
+    went ahead and what was refused (and changed nothing) said plainly at the top."""
+    outcomes = [_outcome(r) for r in replies]
+    n, k = len(replies), outcomes.count("done")
+    refused, unsure = outcomes.count("refused"), outcomes.count("unsure")
+    if k == n:
+        head = f"「{keyword}」共 {n} 项，全部办理："
+    elif refused == n:
+        head = f"「{keyword}」共 {n} 项，均未办理，没有任何改动："
+    else:
+        counts = {"已办理": k, "未办理": refused, "待核对": unsure}
+        parts = [f"{c} 项{what}" for what, c in counts.items() if c]
+        head = f"「{keyword}」共 {n} 项：{'，'.join(parts)}（不影响已办理的各项）："
+    lines = [head]
+    notes: list[str] = []
+    for r, outcome in zip(replies, outcomes, strict=True):
+        lines.append(f"- {_ICONS[outcome]} {_first_sentence(r.text)}")
+        # what a reply adds on a line of its own (「本群是…的工作群」) is said once, at the end
+        notes += [x for x in r.text.split("\n")[1:] if x and not x.startswith("用法")]
+    lines.append("发送「我的任务」查看剩余事项。")
+    lines += list(dict.fromkeys(notes))
+    mentions = tuple(dict.fromkeys(m for r in replies for m in r.mentions))
+    return Reply("\n".join(lines), mentions, refused=refused == n)
 
 
 def _tell(reply: Reply, note: str) -> Reply:

@@ -163,6 +163,9 @@ class Settings:
     clock_speed: float = 1.0  # with fake_now: how many seconds pass per real second
     # mail
     smtp_url: str = ""
+    # the inspection's PDFs: a CJK TrueType font file ("" = the first of bot.binder.PDF_FONTS
+    # found; none found = Word files only)
+    pdf_font: str = ""
     # link checks
     link_allow: tuple[str, ...] = ()  # hosts/CIDRs allowed although private
     # DingTalk
@@ -364,6 +367,8 @@ class Settings:
             ZoneInfo(self.tz)
         except (ZoneInfoNotFoundError, ValueError):
             out.append(f"DUBAN_TZ: not a time zone name such as Asia/Shanghai: {self.tz!r}")
+        if self.pdf_font and not os.path.isfile(self.pdf_font):
+            out.append(f"DUBAN_PDF_FONT: no such font file: {self.pdf_font!r}")
         if self.smtp_url:
             try:
                 SmtpConfig.from_url(self.smtp_url)

@@ -9,10 +9,12 @@ from __future__ import annotations
 import hashlib
 import smtplib
 import ssl
+from dataclasses import replace
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 
+from bot import binder
 from bot.config import SmtpConfig
 from bot.messages import Notice
 from bot.progress import Assignment, starred_ids
@@ -29,6 +31,7 @@ from bot.reports import (
     has_content,
     paper_statement,
 )
+from bot.schedule import job_id
 
 EXPORT_TTL = 7 * 86400  # on-demand exports stay downloadable for a week
 KEEP = 0  # submissions are kept
@@ -47,15 +50,41 @@ def catalog_rows(
     assignments: dict[int, Assignment],
     names: dict[str, str] | None = None,
     starred: frozenset[int] = frozenset(),
+    titles: dict[str, str] | None = None,
 ) -> list[CatalogRow]:
     """The workbook rows; `names` (actor -> person, see actor_names) names who changed each;
-    `starred`: the ★ indicators (the catalogue's marks with the office's toggles)."""
-    names = names or {}
+    `starred`: the ★ indicators (the catalogue's marks with the office's toggles); `titles`
+    (see page_titles): the fetched page title of a link that has no name of its own."""
+    names, titles = names or {}, titles or {}
     return [
-        CatalogRow(catalog.indicators[i], a, names.get(a.updated_by, ""), i in starred)
+        CatalogRow(
+            catalog.indicators[i], _named(a, titles), names.get(a.updated_by, ""), i in starred
+        )
         for i, a in sorted(assignments.items())
         if i in catalog.indicators
     ]
+
+
+def _named(a: Assignment, titles: dict[str, str]) -> Assignment:
+    if not any(m.url in titles and not m.title for m in a.materials):
+        return a
+    materials = tuple(
+        replace(m, title=titles[m.url]) if m.url in titles and not m.title else m
+        for m in a.materials
+    )
+    return replace(a, materials=materials)
+
+
+def page_titles(rt, assignments) -> dict[str, str]:
+    """url -> page title the link check fetched, for the links that have no name: a snapshot
+    frozen before the check named them gets the same name as chat shows now (the check writes
+    the title into the material, bot.linkcheck.fill_titles); a link without a fetched title is
+    named by its host and path (Material.name)."""
+    nameless = [m.url for a in assignments.values() for m in a.materials if m.url and not m.title]
+    if not nameless:
+        return {}
+    states = rt.store.link_states(nameless)
+    return {u: s["title"] for u, s in states.items() if s.get("title")}
 
 
 def actor_names(rt) -> dict[str, str]:
@@ -90,7 +119,8 @@ def department_files(
     """
     overrides = rt.store.star_overrides() if stars is None else stars
     starred = starred_ids(rt.catalog, overrides)
-    rows = catalog_rows(rt.catalog, assignments, actor_names(rt), starred)
+    titles = page_titles(rt, assignments)
+    rows = catalog_rows(rt.catalog, assignments, actor_names(rt), starred, titles)
     campaign, tz = rt.catalog.campaign, rt.settings.tz
     return [
         (
@@ -156,6 +186,65 @@ def export_district(rt, now: datetime, request_id: str) -> dict:
     return {"queued": queued, "tokens": [token]}
 
 
+# --- the September inspection ----------------------------------------------------------------
+
+
+def export_binder(
+    rt, now: datetime, department: str, request_id: str, to_office: bool = False
+) -> dict:
+    """A department's binder pack for the on-site inspection (Word, and PDF when a CJK font is
+    there), stored for a week and linked to the department (or the office)."""
+    if department not in rt.org.departments:
+        return {"queued": 0, "reason": f"unknown department {department!r}"}
+    assignments = rt.store.department_assignments(department)
+    starred = starred_ids(rt.catalog, rt.store.star_overrides())
+    rows = catalog_rows(rt.catalog, assignments, {}, starred, page_titles(rt, assignments))
+    font = binder.pdf_font(rt.settings.pdf_font)
+    stamp = _stamp(rt, now)
+    stored = []
+    for _, data, ext in binder.binder_files(
+        rt.catalog.campaign, department, rows, now, tz=rt.settings.tz, font=font
+    ):
+        name = f"{department}_查验案卷包_{stamp}.{ext}"
+        stored.append(
+            (name, rt.store.put_export(name, data, EXPORT_TTL, department=department, kind=ext))
+        )
+    text = "\n".join(
+        [
+            f"**📎 {department}实地查验案卷包已生成**（封面、按指标的目录、纸质材料卷册页码、链接二维码）",
+            *_links_text(rt, stored),
+            "链接 7 天内有效。" + ("" if font else binder.NO_PDF),
+        ]
+    )
+    target = "" if to_office else department
+    queued = rt.store.add_notices_once([(f"export:{request_id}", Notice(text, target))])
+    return {"queued": queued, "tokens": [t for _, t in stored], "pdf": bool(font)}
+
+
+def export_checklist(rt, now: datetime, request_id: str) -> dict:
+    """The inspection team's district checklist by indicator, linked to the office's chat."""
+    departments = rt.assigned_departments()
+    assignments = rt.store.assignments_of(departments)
+    font = binder.pdf_font(rt.settings.pdf_font)
+    stamp = _stamp(rt, now)
+    stored = []
+    for _, data, ext in binder.checklist_files(
+        rt.catalog.campaign, rt.catalog, departments, assignments, now, tz=rt.settings.tz,
+        font=font,
+    ):  # fmt: skip
+        name = f"全区实地查验清单_{stamp}.{ext}"
+        stored.append((name, rt.store.put_export(name, data, EXPORT_TTL, kind=ext)))
+    text = "\n".join(
+        [
+            "**📎 全区实地查验清单已生成**（按指标列出各单位材料和存放位置，供查验组使用）",
+            *_links_text(rt, stored),
+            "链接 7 天内有效。" + ("" if font else binder.NO_PDF),
+        ]
+    )
+    queued = rt.store.add_notices_once([(f"export:{request_id}", Notice(text, ""))])
+    return {"queued": queued, "tokens": [t for _, t in stored], "pdf": bool(font)}
+
+
 # --- submissions ------------------------------------------------------------------------------
 
 
@@ -178,8 +267,15 @@ def build_submission(rt, now: datetime, department: str, version: int) -> dict:
             tokens[kind] = rt.store.put_export(name, data, KEEP, department=department, kind=kind)
             tokens[kind + "_name"] = name
         mail = "pending" if rt.settings.smtp_url else "not_configured"
+        # how complete the frozen catalogue was, for the office's page (issue 16 item 5)
+        chores = [a for i, a in sub["assignments"].items() if i in rt.catalog.regular_ids]
+        done_count = sum(1 for a in chores if a.is_complete)
         rt.store.update_submission_files(
-            department, version, {**tokens, "mail": mail}, "system:submission", "submission_files"
+            department,
+            version,
+            {**tokens, "mail": mail, "done": done_count, "total": len(chores)},
+            "system:submission",
+            "submission_files",
         )
     names = [
         (tokens.get("xlsx_name") or done.get("xlsx_name", "资料目录.xlsx"), tokens["xlsx"]),
@@ -303,6 +399,13 @@ def mail_submission(rt, now: datetime, department: str, version: int) -> dict:
         "system:mail",
         "submission_mailed",
     )
+    # 报送 told the department the mail was on its way; now it is out, and they are told so
+    local = rt.calendar.local_now(now).strftime("%Y-%m-%d %H:%M")
+    told = Notice(
+        f"📮 {department}第{version}版报送材料已于 {local} 通过邮件发送至 {msg['To']}，无需再自行发送。",
+        department,
+    )
+    rt.store.add_notices_once([(f"mailed:{department}:{version}", told)])
     return {"mailed_to": msg["To"]}
 
 
@@ -319,3 +422,51 @@ def _send(cfg: SmtpConfig, msg: EmailMessage, timeout: float = 20.0) -> None:
         if cfg.user:
             client.login(cfg.user, cfg.password)
         client.send_message(msg)
+
+
+# --- on demand (导出) -------------------------------------------------------------------------
+
+
+def request_district_export(enqueue, minute: str, now_iso: str, checklist: bool = False) -> str:
+    """导出 全区 (or 导出 查验清单 with `checklist`) from chat or the admin pages: the summary
+    workbook (or the inspection checklist) is built in the background, once per minute; the
+    link goes to the office's chat."""
+    kind, label = (
+        ("checklist", "全区实地查验清单") if checklist else ("district", "全区资料目录汇总表")
+    )
+    rid = job_id(kind, minute)
+    enqueue(f"bot.jobs.export_{kind}", job_id=job_id("export", rid), request_id=rid,
+            now_iso=now_iso)  # fmt: skip
+    return f"正在生成{label}，稍后下载链接将发到依法治区办群，请稍候。"
+
+
+def request_department_export(
+    enqueue,
+    department: str,
+    minute: str,
+    now_iso: str,
+    *,
+    to_office: bool,
+    where: str,
+    binder: bool = False,
+) -> str:
+    """导出 <部门> (or 导出 案卷 <部门> with `binder`): its 资料目录 and 报送材料说明 (or its
+    inspection binder pack) are built in the background; the links go to the office's chat
+    (`to_office`) or the department's (`where` names it for the reply)."""
+    rid = job_id(
+        department, minute, "office" if to_office else "dept", *(("binder",) if binder else ())
+    )
+    enqueue(
+        f"bot.jobs.export_{'binder' if binder else 'department'}",
+        job_id=job_id("export", rid),
+        department=department,
+        request_id=rid,
+        now_iso=now_iso,
+        to_office=to_office,
+    )
+    files = (
+        "实地查验案卷包（Word，有中文字体时另附 PDF）"
+        if binder
+        else "资料目录（Excel）和报送材料说明（Word）"
+    )
+    return f"正在生成{department}的{files}，稍后下载链接将发到{where}，请稍候。"

@@ -125,6 +125,18 @@ def export_district(request_id: str, now_iso: str = "") -> dict:
     return exports.export_district(rt, now, request_id)
 
 
+def export_binder(
+    department: str, request_id: str, now_iso: str = "", to_office: bool = False
+) -> dict:
+    rt, now = _at(now_iso)
+    return exports.export_binder(rt, now, department, request_id, to_office)
+
+
+def export_checklist(request_id: str, now_iso: str = "") -> dict:
+    rt, now = _at(now_iso)
+    return exports.export_checklist(rt, now, request_id)
+
+
 def build_submission(department: str, version: int, now_iso: str = "") -> dict:
     """Files of a submission; then, when mail is configured, its own (retried) mail job."""
     rt, now = _at(now_iso)
@@ -155,6 +167,8 @@ JOB_LABELS = {
     "bot.jobs.send_folded_bindings": "绑定变更汇总通知",
     "bot.jobs.export_department": "部门资料目录导出",
     "bot.jobs.export_district": "全区汇总表导出",
+    "bot.jobs.export_binder": "部门查验案卷包导出",
+    "bot.jobs.export_checklist": "全区查验清单导出",
     "bot.jobs.build_submission": "报送材料定稿",
     "bot.jobs.mail_submission": "报送材料邮件发送",
     "bot.jobs.drain_inbox": "回复钉钉、飞书群消息",

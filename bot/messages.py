@@ -57,21 +57,24 @@ class Reply:
     text: str
     mentions: tuple[str, ...] = ()  # user ids to @-mention
     silent: bool = False  # nothing to say (unknown text without @)
+    refused: bool = False  # the command was refused and changed nothing (its text says why)
 
     @classmethod
     def quiet(cls) -> Reply:
         return cls(text="", silent=True)
 
     def to_json(self) -> str:
-        return json.dumps(
-            {"text": self.text, "mentions": list(self.mentions), "silent": self.silent},
-            ensure_ascii=False,
-        )
+        d = {"text": self.text, "mentions": list(self.mentions), "silent": self.silent}
+        if self.refused:
+            d["refused"] = True
+        return json.dumps(d, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, raw: str) -> Reply:
         d = json.loads(raw)
-        return cls(d["text"], tuple(d.get("mentions", ())), bool(d.get("silent")))
+        return cls(
+            d["text"], tuple(d.get("mentions", ())), bool(d.get("silent")), bool(d.get("refused"))
+        )
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from fractions import Fraction
 from types import MappingProxyType
+from urllib.parse import unquote, urlsplit
 
 
 class Status(StrEnum):
@@ -53,6 +54,22 @@ class Role(StrEnum):
 SECRET_LABEL = "涉密材料，现场查阅"  # what a 涉密 material is, wherever it leaves the system
 
 
+def link_name(url: str) -> str:
+    """What a link submitted without a name is called until its page title is known: its host
+    and path ("www.jinfeng.gov.cn/sfj/zfgs.html"), readable (percent-escapes decoded), without
+    scheme, query or fragment; the address as written when it does not parse."""
+    text = url.strip()
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname or ""
+    except ValueError:
+        return text
+    if not host:
+        return text
+    path = unquote(parts.path, errors="replace").rstrip("/")
+    return f"{host}{path}"
+
+
 @dataclass(frozen=True)
 class Material:
     """A web link (url set) or a paper item (url empty) in a department's catalogue.
@@ -80,6 +97,13 @@ class Material:
     @property
     def kind_label(self) -> str:
         return "网上链接" if self.url else "纸质"
+
+    @property
+    def name(self) -> str:
+        """The material's name wherever it is shown (chat, pages, files): its own, else for a
+        link its host and path. The link check fills in a nameless link's page title as its
+        own name (bot.linkcheck.fill_titles), so every place says the same."""
+        return self.title or (link_name(self.url) if self.url else "")
 
     def is_secret_in(self, ind) -> bool:
         """涉密: marked so, or part of an indicator whose 考评要点 says 涉密."""

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 
 from bot import texts
+from bot.errors import UserError
 from bot.messages import Notice
 from bot.progress import (
     Assignment,
@@ -30,9 +31,11 @@ from bot.progress import (
     starred_ids,
 )
 from bot.render import link
+from bot.schedule import job_id
 from bot.timeline import ENDED, READINESS, Timeline
 
-MAX_ITEMS = 15  # open items listed in one reminder
+MAX_ITEMS = 15  # paper items listed in one readiness push
+MAX_LISTED = 3  # returned items, and dead links, listed in one reminder (the rest counted)
 MAX_NAMES = 10  # cooperating units named per indicator
 ESCALATE_WITHIN = 3  # working days before a deadline when liaisons are @-mentioned
 
@@ -120,11 +123,12 @@ def compose_reminder(
     mentions: tuple[str, ...] = (),
     submit_line: str = "",
 ) -> Notice | None:
-    """The reminder for one department, or None when it has nothing left to do.
+    """The reminder for one department, or None when it has nothing left to do; short enough
+    for one phone screen.
 
-    Open items lead and ★ first, the counts, working days left, the 报送 prompt while the
-    catalogue is still due and not sent (`submit_line`), returned items with their reasons and
-    links that did not open. With `days_left` inside the escalation window the liaisons in
+    Working days left, the 报送 prompt while the catalogue is still due and not sent
+    (`submit_line`), then the returned items with their reasons and the links that did not open
+    (the first few of each), then the open items as counts with what to type. With `days_left` inside the escalation window the liaisons in
     `mentions` are @-mentioned.
     """
     items = list(assignments)
@@ -146,23 +150,16 @@ def compose_reminder(
         lines.append(deadline_text)
     if submit_line:
         lines.append(submit_line)
-    if open_items:
-        lines.append(f"共 {len(items)} 项，已完成 {done} 项，还有 {len(open_items)} 项未完成：")
-    else:
-        lines.append(f"共 {len(items)} 项，已全部完成。")
-    for a in open_items[:MAX_ITEMS]:
-        ind = catalog.get(a.indicator_id)
-        lines.append("- " + texts.indicator_line(ind, a, a.indicator_id in starred))
-    if len(open_items) > MAX_ITEMS:
-        lines.append(f"- ……另有 {len(open_items) - MAX_ITEMS} 项，发送「我的任务」查看全部")
-    if any(a.indicator_id in starred and not a.rectification for a in open_items):
-        lines.append(texts.RECTIFY_HINT)
+    # What needs the department's hand first: the returns and the links that do not open.
     returned = [a for a in open_items if a.status is Status.RETURNED]
     if returned:
         lines.append(f"**已退回 {len(returned)} 项，请按原因修改后重新标记完成：**")
         lines += [
-            f"- 第{a.indicator_id}项：{texts.quoted(a.reason) or '（未写原因）'}" for a in returned
+            f"- 第{a.indicator_id}项：{texts.quoted(a.reason, 30) or '（未写原因）'}"
+            for a in returned[:MAX_LISTED]
         ]
+        if len(returned) > MAX_LISTED:
+            lines.append(f"- ……另有 {len(returned) - MAX_LISTED} 项已退回，发送「我的任务」查看")
     dead = [
         (a.indicator_id, m, link_states[m.url])
         for a in sorted(items, key=lambda a: a.indicator_id)
@@ -171,12 +168,30 @@ def compose_reminder(
     ]
     if dead:
         lines.append(f"**{len(dead)} 个链接无法打开，请核对：**")
-        for ind_id, m, state in dead:
+        for ind_id, m, state in dead[:MAX_LISTED]:
             why = texts.link_problem(state)
-            title = texts.shorten(m.title or m.url, 40)
+            title = texts.shorten(m.name, 20)
             lines.append(f"- 第{ind_id}项 {link(title, m.url)}：{why}")
+        if len(dead) > MAX_LISTED:
+            rest = dead[MAX_LISTED:]
+            ids = "、".join(str(i) for i in dict.fromkeys(i for i, _, _ in rest))
+            lines.append(
+                f"- ……另有 {len(rest)} 个链接无法打开（第{texts.shorten(ids, 30)}项），"
+                "发送「查看 编号」核对"
+            )
+    # The rest as counts, with what to type.
     if open_items:
-        lines.append("提交材料：提交 编号 网址 名称；材料齐全后发送：完成 编号。")
+        lead = sum(1 for a in open_items if a.role is Role.LEAD)
+        star = sum(1 for a in open_items if a.indicator_id in starred)
+        of = f"牵头 {lead} 项" + (f"，★ {star} 项" if star else "")
+        lines.append(
+            f"共 {len(items)} 项，已完成 {done} 项，还有 {len(open_items)} 项未完成（{of}）："
+            "发送「我的任务」逐项查看，材料齐全后发送「完成 编号」。"
+        )
+    else:
+        lines.append(f"共 {len(items)} 项，已全部完成。")
+    if any(a.indicator_id in starred and not a.rectification for a in open_items):
+        lines.append(texts.RECTIFY_HINT)
     return Notice(
         "\n".join(lines),
         department,
@@ -564,3 +579,43 @@ def send_ranking(rt, now: datetime, slot: str) -> RunResult:
     if not rt.store.publish_ranking(f"rank:{slot}", ranks, notices):
         return RunResult(considered=len(rows), reason="already sent for this slot")
     return RunResult(queued=len(notices), considered=len(rows))
+
+
+# --- on demand (催办) -------------------------------------------------------------------------
+
+
+def check_may_remind(calendar, timeline: Timeline, now: datetime) -> None:
+    """Nobody's group is woken at night, and an ended campaign reminds nobody."""
+    if calendar is not None and calendar.is_quiet(now):
+        raise UserError(texts.quiet_hours(calendar, "催办"))
+    if calendar is not None and timeline.phase(calendar.local_today(now)) == ENDED:
+        raise UserError("本次创建活动已结束，不再推送提醒。")
+
+
+def remind_now(store, catalog, calendar, timeline: Timeline, enqueue, department: str) -> str:
+    """催办 from chat or the admin pages: queue reminders now for `department` (a full name;
+    "" = every department with open items), once per minute; the sentence that says so."""
+    now = store.clock()
+    check_may_remind(calendar, timeline, now)
+    regular = catalog.regular_ids  # bonus and deduction items are nobody's chore
+    open_count: dict[str, int] = {}
+    for (ind, d), (_, status) in store.statuses().items():
+        if ind in regular and not status.is_complete:
+            open_count[d] = open_count.get(d, 0) + 1
+    if department and not open_count.get(department):
+        raise UserError(f"{department}没有未完成的事项，无需催办。")
+    targets = [department] if department else sorted(open_count)
+    if not targets:
+        return "所有部门的事项均已完成，无需催办。"
+    minute = (calendar.local_now(now) if calendar else now).strftime("%Y-%m-%d-%H%M")
+    enqueue(
+        "bot.jobs.send_reminders",
+        job_id=job_id("remind-now", department or "all", minute),
+        slot=f"now-{minute}",
+        department=department,
+        now_iso=store.now_iso(),
+    )
+    if department:
+        return f"已安排向{department}推送催办提醒（未完成 {open_count[department]} 项），稍后送达。"
+    items = sum(open_count.values())
+    return f"已安排向 {len(targets)} 个部门推送催办提醒（共 {items} 项未完成），稍后送达。"

@@ -216,26 +216,40 @@ def _sorted_rows(rows: Iterable[CatalogRow]) -> list[CatalogRow]:
 
 # --- xlsx -------------------------------------------------------------------------------------
 
+# The 资料目录 as the office reads and prints it: the notice's table (序号, 指标 in three levels)
+# with the materials beside each indicator. An indicator's cells are merged over its material
+# rows, so its text is written once. Who changed what and when is the office's business, not
+# the catalogue's: it goes on the second sheet (INTERNAL_COLUMNS).
 COLUMNS = (
     ("序号", 6),
-    ("一级指标", 14),
-    ("二级指标", 18),
-    ("三级指标", 42),
-    ("考评要点", 42),
-    ("牵头/配合", 9),
-    ("材料名称", 28),
+    ("一级指标", 12),
+    ("二级指标", 16),
+    ("三级指标", 40),
+    ("材料名称", 30),
     ("类型", 9),
-    ("网址", 40),
-    ("存放位置", 16),
-    ("报送说明", 36),
+    ("网址或存放位置", 40),
+    ("备注", 22),
+)
+# The two header rows: a group title over its columns, or one title over both rows.
+HEADER_GROUPS = (("序号", 1, 1), ("指标", 2, 4), ("报送材料", 5, 7), ("备注", 8, 8))
+MERGED_COLUMNS = (1, 2, 3, 4, 8)  # an indicator's own cells, merged over its materials
+_URL_COLUMN = 7
+_HEADER_ROW = 3  # and 4: the two header rows
+_FIRST_ROW = 5
+
+INTERNAL_COLUMNS = (
+    ("序号", 6),
+    ("二级指标", 18),
+    ("牵头/配合", 9),
+    ("材料名称", 30),
+    ("类型", 9),
+    ("网址或存放位置", 36),
+    ("报送说明", 40),
     ("状态", 14),
     ("提交人", 10),
     ("时间", 17),
-    ("备注", 24),
 )
-_URL_COLUMN = 9
-_STATUS_COLUMN = 12
-_HEADER_ROW = 3
+_INTERNAL_STATUS_COLUMN = 8
 
 _THIN = Side(style="thin", color="999999")
 _BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
@@ -281,35 +295,105 @@ def _title_rows(ws: Worksheet, title: str, subtitle: str, width: int) -> None:
 
 
 def actor_label(actor: str) -> str:
-    """An audit actor ("dingtalk:staff001", "web:admin", "system:linkcheck") for a reader who
+    """An audit actor ("dingtalk:staff001", "web:admin", "api:token", "system:linkcheck") for a reader who
     has no name for it."""
     kind, _, who = actor.partition(":")
-    return {"system": "系统", "web": "管理后台"}.get(kind, who or actor)
+    return {"system": "系统", "web": "管理后台", "api": "接口"}.get(kind, who or actor)
 
 
-def _material_rows(
-    r: CatalogRow, tz: str, submitted: bool = False
-) -> list[tuple[Material | None, list]]:
-    """The rows of one assignment; a 涉密 material shows SECRET_LABEL and where it is kept,
-    never its name or address. `submitted`: the department's own states only."""
-    ind, a = r.indicator, r.assignment
-    common = [ind.id, ind.level1, ind.level2, ind.level3, ind.evidence, role_text(r)]
-    state = submitted_status_text(a) if submitted else status_text(a)
-    out: list[tuple[Material | None, list]] = []
-    for m in a.materials or (None,):
-        if m is None:
-            cells = ["", "", "", ""]
-            who, when = r.by or actor_label(a.updated_by), a.updated_at
-        elif r.hides(m):
-            cells = [SECRET_LABEL, "纸质（涉密）", "", m.location]
-            who, when = m.added_by, m.added_at
-            m = None  # nothing of it is made clickable
+def material_kind(r: CatalogRow, m: Material) -> str:
+    return "纸质（涉密）" if r.hides(m) else m.kind_label
+
+
+def material_name(r: CatalogRow, m: Material) -> str:
+    """A material's name as it may leave the system (Material.name; a 涉密 one as SECRET_LABEL)."""
+    return SECRET_LABEL if r.hides(m) else m.name
+
+
+def material_place(r: CatalogRow, m: Material) -> str:
+    """网址或存放位置: a link's address, a paper item's place (a 涉密 one: its place only)."""
+    if m.is_link and not r.hides(m):
+        return m.url
+    return m.location
+
+
+def clickable(r: CatalogRow, m: Material) -> bool:
+    return m.is_link and not r.hides(m) and is_web_url(m.url)
+
+
+def catalogue_remark(r: CatalogRow) -> str:
+    """The 备注 of the catalogue: the department's part in the item, and remark()."""
+    return "；".join(x for x in (role_text(r), remark(r)) if x)
+
+
+def open_items(rows: Iterable[CatalogRow]) -> list[int]:
+    """The chores (bonus and deduction items apart) that are not complete, in number order."""
+    return [
+        r.indicator.id
+        for r in _sorted_rows(rows)
+        if r.indicator.is_regular and not r.assignment.is_complete
+    ]
+
+
+def untouched(rows: Iterable[CatalogRow]) -> list[int]:
+    """The chores the department has said nothing about (no material, no explanation)."""
+    return [
+        r.indicator.id for r in _sorted_rows(rows) if r.indicator.is_regular and not has_content(r)
+    ]
+
+
+def _numbers(ids: Iterable[int]) -> str:
+    return "第" + "、".join(str(i) for i in ids) + "项"
+
+
+def _catalogue_entries(r: CatalogRow) -> list[tuple[Material | None, list]]:
+    """The material rows of one worked-on assignment in the catalogue; one without material
+    says what the department said instead."""
+    a = r.assignment
+    if not a.materials:
+        if a.status is Status.NOT_APPLICABLE:
+            said = f"本单位不涉及（{a.reason}）" if a.reason else "本单位不涉及"
         else:
-            cells = [m.title, m.kind_label, m.url, m.location]
-            who, when = m.added_by, m.added_at
-        cells += [explanation_text(r), state, who, local_time_text(when, tz), remark(r)]
-        out.append((m, common + cells))
-    return out
+            said = "无单独材料，见报送材料说明"
+        return [(None, [said, "", ""])]
+    return [
+        (m, [material_name(r, m), material_kind(r, m), material_place(r, m)]) for m in a.materials
+    ]
+
+
+def _text_units(text: str) -> int:
+    """Column-width units a line takes: a CJK character is about two digits wide."""
+    return sum(1 if ord(ch) < 0x2E80 else 2 for ch in text)
+
+
+def _lines_needed(text: str, width: float) -> int:
+    per_line = max(1, int(width) - 1)
+    return sum(max(1, -(-_text_units(line) // per_line)) for line in str(text).split("\n"))
+
+
+_LINE_HEIGHT = 15.0  # points per wrapped line at the default 11 pt
+
+
+def _header(ws: Worksheet, row: int, col: int, name: str) -> None:
+    cell = _put(ws, row, col, name)
+    cell.font = Font(bold=True)
+    cell.fill = _HEADER_FILL
+    cell.alignment = _CENTER
+    cell.border = _BORDER
+
+
+def _print_setup(ws: Worksheet, last_row: int, width: int, title_rows: str) -> None:
+    """A4 landscape, the header rows on every page, all columns on one page width."""
+    ws.print_title_rows = title_rows
+    ws.print_area = f"A1:{get_column_letter(width)}{last_row}"
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_options.horizontalCentered = True
+    ws.page_margins.left = ws.page_margins.right = 0.4
+    ws.page_margins.top = ws.page_margins.bottom = 0.6
 
 
 def _write_catalog_sheet(
@@ -319,46 +403,138 @@ def _write_catalog_sheet(
     rows: Sequence[CatalogRow],
     generated_at: dt.datetime,
     tz: str,
-    submitted: bool = False,
 ) -> None:
+    """The catalogue as mailed: the items the department has worked on (has_content), one row
+    per material, the indicator's cells merged over its materials; under the table, what is
+    still open."""
     stamp = _to_local(generated_at, tz).strftime("%Y-%m-%d %H:%M")
+    width = len(COLUMNS)
     _title_rows(
         ws,
         f"{campaign.name}资料目录",
         f"文号：{campaign.document}　　报送单位：{department}　　生成时间：{stamp}",
-        len(COLUMNS),
+        width,
     )
-    for col, (name, width) in enumerate(COLUMNS, start=1):
-        cell = _put(ws, _HEADER_ROW, col, name)
-        cell.font = Font(bold=True)
-        cell.fill = _HEADER_FILL
-        cell.alignment = _CENTER
-        cell.border = _BORDER
-        ws.column_dimensions[get_column_letter(col)].width = width
+    top, sub = _HEADER_ROW, _HEADER_ROW + 1
+    for name, first, last in HEADER_GROUPS:
+        _header(ws, top, first, name)
+        if first == last:
+            ws.merge_cells(start_row=top, start_column=first, end_row=sub, end_column=last)
+        else:
+            ws.merge_cells(start_row=top, start_column=first, end_row=top, end_column=last)
+            for col in range(first, last + 1):
+                _header(ws, sub, col, COLUMNS[col - 1][0])
+    for col in range(1, width + 1):  # borders of the merged header cells' hidden parts
+        for row in (top, sub):
+            ws.cell(row=row, column=col).border = _BORDER
+    for col, (_, w) in enumerate(COLUMNS, start=1):
+        ws.column_dimensions[get_column_letter(col)].width = w
+
+    row = sub
+    worked = [r for r in _sorted_rows(rows) if has_content(r)]
+    for r in worked:
+        ind = r.indicator
+        own = [ind.id, ind.level1, ind.level2, ind.level3]
+        entries = _catalogue_entries(r)
+        first = row + 1
+        for k, (m, cells) in enumerate(entries):
+            row += 1
+            values = own + cells + [catalogue_remark(r)] if k == 0 else [None] * 4 + cells
+            for col, value in enumerate(values, start=1):
+                cell = _put(ws, row, col, value)
+                cell.alignment = _CENTER if col in (1, 6) else _WRAP
+                cell.border = _BORDER
+            ws.cell(row=row, column=width).border = _BORDER
+            if m is not None and clickable(r, m):
+                link = ws.cell(row=row, column=_URL_COLUMN)
+                link.hyperlink = m.url.strip()
+                link.font = _LINK_FONT
+        if row > first:
+            for col in MERGED_COLUMNS:
+                ws.merge_cells(start_row=first, start_column=col, end_row=row, end_column=col)
+        _fit_block(ws, first, own + [None] * 3 + [catalogue_remark(r)], entries)
+    last = row
+    if not worked:
+        last += 1
+        _put(ws, last, 1, "本单位尚未报送任何材料。")
+        ws.merge_cells(start_row=last, start_column=1, end_row=last, end_column=width)
+    missing = untouched(rows)
+    if missing:
+        last += 1
+        note = _put(ws, last, 1, f"尚未报送材料的指标（{len(missing)}项）：{_numbers(missing)}。")
+        note.alignment = _WRAP
+        ws.merge_cells(start_row=last, start_column=1, end_row=last, end_column=width)
+        total = sum(w for _, w in COLUMNS)
+        ws.row_dimensions[last].height = _LINE_HEIGHT * _lines_needed(note.value, total)
+    ws.freeze_panes = ws.cell(row=_FIRST_ROW, column=1)
+    _print_setup(ws, max(last, sub), width, f"{top}:{sub}")
+
+
+def _fit_block(ws: Worksheet, first: int, merged: list, entries) -> None:
+    """Row heights for one indicator's block: spreadsheet programs do not grow a row to fit a
+    merged cell's wrapped text, so the block's rows share the height its merged text needs,
+    and each row is at least as tall as its own material cells need."""
+    need = max(
+        (_lines_needed(v, COLUMNS[c][1]) for c, v in enumerate(merged) if v not in (None, "")),
+        default=1,
+    )
+    share = -(-need // len(entries))
+    for k, (_, cells) in enumerate(entries):
+        own = max(_lines_needed(v, COLUMNS[4 + c][1]) for c, v in enumerate(cells))
+        ws.row_dimensions[first + k].height = _LINE_HEIGHT * max(own, share)
+
+
+def _internal_rows(r: CatalogRow, tz: str, submitted: bool) -> list[tuple[Material | None, list]]:
+    """The second sheet's rows of one assignment (every assignment, worked on or not): what the
+    office tracks of each material. `submitted`: the department's own states only."""
+    ind, a = r.indicator, r.assignment
+    state = submitted_status_text(a) if submitted else status_text(a)
+    out: list[tuple[Material | None, list]] = []
+    for m in a.materials or (None,):
+        if m is None:
+            cells = ["", "", ""]
+            who, when = r.by or actor_label(a.updated_by), a.updated_at
+        else:
+            cells = [material_name(r, m), material_kind(r, m), material_place(r, m)]
+            who, when = m.added_by, m.added_at
+        values = [ind.id, ind.level2, role_text(r), *cells, explanation_text(r), state]
+        out.append((m, values + [who, local_time_text(when, tz)]))
+    return out
+
+
+def _write_internal_sheet(
+    ws: Worksheet,
+    campaign: Campaign,
+    department: str,
+    rows: Sequence[CatalogRow],
+    tz: str,
+    submitted: bool,
+) -> None:
+    """Every assignment, one row per material, each row self-contained (filter and sort work):
+    the 报送说明, the state, who added it and when."""
+    width = len(INTERNAL_COLUMNS)
+    _title_rows(ws, f"{campaign.name}资料目录明细", f"报送单位：{department}", width)
+    for col, (name, w) in enumerate(INTERNAL_COLUMNS, start=1):
+        _header(ws, _HEADER_ROW, col, name)
+        ws.column_dimensions[get_column_letter(col)].width = w
     row = _HEADER_ROW
     for r in _sorted_rows(rows):
-        for material, values in _material_rows(r, tz, submitted):
+        for m, values in _internal_rows(r, tz, submitted):
             row += 1
             for col, value in enumerate(values, start=1):
                 cell = _put(ws, row, col, value)
                 cell.alignment = _WRAP
                 cell.border = _BORDER
-            if material is not None and is_web_url(material.url):
-                link = ws.cell(row=row, column=_URL_COLUMN)
-                link.hyperlink = material.url.strip()
+            if m is not None and clickable(r, m):
+                link = ws.cell(row=row, column=6)
+                link.hyperlink = m.url.strip()
                 link.font = _LINK_FONT
             fill = None if submitted else _STATUS_FILL[r.assignment.status]
             if fill is not None:
-                ws.cell(row=row, column=_STATUS_COLUMN).fill = fill
+                ws.cell(row=row, column=_INTERNAL_STATUS_COLUMN).fill = fill
     ws.freeze_panes = ws.cell(row=_HEADER_ROW + 1, column=1)
-    last = get_column_letter(len(COLUMNS))
-    ws.auto_filter.ref = f"A{_HEADER_ROW}:{last}{max(row, _HEADER_ROW + 1)}"
-    ws.print_title_rows = f"{_HEADER_ROW}:{_HEADER_ROW}"
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.auto_filter.ref = f"A{_HEADER_ROW}:{get_column_letter(width)}{max(row, _HEADER_ROW + 1)}"
+    _print_setup(ws, max(row, _HEADER_ROW), width, f"{_HEADER_ROW}:{_HEADER_ROW}")
 
 
 def _write_summary_sheet(
@@ -446,19 +622,23 @@ def department_workbook(
     starred: frozenset[int] = frozenset(),
     sender: Sender | None = None,
 ) -> bytes:
-    """The department's 资料目录 (.xlsx): sheet 资料目录, one row per material, and sheet 汇总.
+    """The department's 资料目录 (.xlsx), ready to mail: sheet 资料目录 (the items worked on,
+    one row per material, the indicator's cells merged over its materials, printable on A4
+    landscape), sheet 明细 (every assignment with its 报送说明, state, who and when) and sheet
+    汇总.
 
-    Column 序号 holds the indicator number (the number used in chat). The indicator and
-    assignment columns (指标, 牵头/配合, 报送说明, 状态) repeat on each of its material rows, so
-    filtering and sorting keep every row self-contained; 提交人/时间 are the material's, or the
-    assignment's last change for a row without material. A 涉密 material is SECRET_LABEL with
-    its 存放位置; 备注 carries ★ and the 整改说明. With `sender` (a 报送) the states are the
-    department's own and the summary names who sent it, with the authenticity statement.
+    Column 序号 holds the indicator number (the number used in chat). A 涉密 material is
+    SECRET_LABEL with its 存放位置; 备注 carries the department's part, ★ and the 整改说明. With
+    `sender` (a 报送) the states are the department's own and the summary names who sent it,
+    with the authenticity statement.
     """
     wb = Workbook()
     ws = wb.active
     ws.title = "资料目录"
-    _write_catalog_sheet(ws, campaign, department, rows, generated_at, tz, sender is not None)
+    _write_catalog_sheet(ws, campaign, department, rows, generated_at, tz)
+    _write_internal_sheet(
+        wb.create_sheet("明细"), campaign, department, rows, tz, sender is not None
+    )
     _write_summary_sheet(
         wb.create_sheet("汇总"), campaign, department, rows, generated_at, tz, starred, sender
     )
@@ -649,7 +829,7 @@ def _section(doc, r: CatalogRow, draft: bool) -> None:
     elif a.status is Status.NOT_APPLICABLE:
         _paragraph(doc, f"本单位不涉及：{a.reason}" if a.reason else "本单位不涉及。")
     said = explanation_text(r)
-    lines = said.splitlines() if said.strip() else (["（尚未填写说明）"] if draft else [])
+    lines = said.splitlines() if said.strip() else []
     # One paragraph per line as written (an outline 一、（一）… keeps its shape); a line the
     # writer indented himself gets no second indent.
     for line in lines:
@@ -658,14 +838,14 @@ def _section(doc, r: CatalogRow, draft: bool) -> None:
             p.paragraph_format.first_line_indent = Pt(32)
         if line:
             _styled_run(p, line)
-    if a.materials or draft:
-        _paragraph(doc, "报送材料：" if a.materials else "报送材料：（暂无材料）")
+    if a.materials:
+        _paragraph(doc, "报送材料：")
     for k, m in enumerate(a.materials, start=1):
         if r.hides(m):
             place = f"（存放：{m.location}）" if m.location else ""
             _paragraph(doc, f"（{k}）{SECRET_LABEL}{place}", left=True)
         elif m.is_link:
-            p = _paragraph(doc, f"（{k}）{m.title or '网上链接'}：", left=True)
+            p = _paragraph(doc, f"（{k}）{m.name}：", left=True)
             if is_web_url(m.url):
                 _add_hyperlink(p, m.url.strip())
             else:
@@ -676,6 +856,25 @@ def _section(doc, r: CatalogRow, draft: bool) -> None:
     if r.starred:
         fix = a.rectification or "尚未填写"
         _paragraph(doc, f"备注：{RECTIFY_NOTE}。整改说明：{fix}")
+
+
+def open_summary(rows: Sequence[CatalogRow]) -> str:
+    """The closing summary of what is still open: how many chores are not complete and which,
+    and which of them have nothing submitted yet."""
+    regular = [r for r in rows if r.indicator.is_regular]
+    still = open_items(regular)
+    if not still:
+        return f"本单位承担的{len(regular)}项指标均已完成。"
+    text = f"本单位承担的{len(regular)}项指标中，仍有{len(still)}项未完成：{_numbers(still)}"
+    empty = untouched(regular)
+    if empty:
+        text += f"；其中{_numbers(empty)}尚未报送材料"
+    return text + "。"
+
+
+def _closing_summary(doc, regular: Sequence[CatalogRow]) -> None:
+    _paragraph(doc, "未完成事项", font=_HEADING_FONT)
+    _paragraph(doc, open_summary(regular), indent=True)
 
 
 def explanation_document(
@@ -690,11 +889,12 @@ def explanation_document(
     """The department's 报送材料说明 (.docx): a title, an overview that states the paper
     materials truthfully (how many, where kept), then per assignment in indicator order its
     number and requirement in full, the explanation and the materials; bonus items and the
-    deduction declarations apart.
+    deduction declarations apart; at the end what is still open. Only the items the
+    department has worked on (has_content) have a section: no placeholders.
 
-    With `sender` (the version a 报送 mails): only what the department has to say, no review
-    states and no placeholders, and at the end the authenticity statement (item 99) naming who
-    sent it. Without (导出, a working copy): every item with its state.
+    With `sender` (the version a 报送 mails): no review states, and at the end the authenticity
+    statement (item 99) naming who sent it. Without (导出, a working copy): each section says
+    the item's state.
     """
     doc = Document()
     section = doc.sections[0]
@@ -712,7 +912,7 @@ def explanation_document(
 
     ordered = _sorted_rows(rows)
     regular = [r for r in ordered if r.indicator.is_regular]
-    bonus = [r for r in ordered if r.indicator.kind == "bonus" and (draft or has_content(r))]
+    bonus = [r for r in ordered if r.indicator.kind == "bonus" and has_content(r)]
     declared = [r for r in ordered if r.indicator.kind == "deduction"]
     assignments = [r.assignment for r in regular]
     links = sum(1 for r in ordered for m in r.assignment.materials if m.is_link and not r.hides(m))
@@ -728,25 +928,23 @@ def explanation_document(
     )
 
     for r in regular:
-        if draft or has_content(r):
+        if has_content(r):
             _section(doc, r, draft)
-    missing = [r.indicator.id for r in regular if not has_content(r)]
-    if missing and not draft:
-        numbers = "、".join(str(i) for i in missing)
-        _paragraph(doc, f"以下指标本次尚未报送材料：第{numbers}项。", indent=True)
     if bonus:
         _paragraph(doc, "加分项（自愿申报）", font=_HEADING_FONT)
         for r in bonus:
             _section(doc, r, draft)
-    statements = [r for r in declared if r.assignment.explanation or draft]
-    statements = [r for r in statements if draft or not r.indicator.is_authenticity]
+    statements = [
+        r
+        for r in declared
+        if r.assignment.explanation and (draft or not r.indicator.is_authenticity)
+    ]
     if statements:
         _paragraph(doc, "减分项声明", font=_HEADING_FONT)
         for r in statements:
             said = r.assignment.explanation
-            if r.indicator.is_authenticity and not said:
-                said = "随每次报送附真实性承诺。"
-            _paragraph(doc, f"第{r.indicator.id}项：{said or '尚未声明'}", indent=True)
+            _paragraph(doc, f"第{r.indicator.id}项：{said}", indent=True)
+    _closing_summary(doc, regular)
     if sender is not None:
         at = _to_local(sender.at, tz).strftime("%Y-%m-%d %H:%M")
         _paragraph(doc, AUTHENTICITY, indent=True)

@@ -39,12 +39,17 @@ RANKING_RULE = f"{COMPLETION_RULE}；完成率相同的名次并列，先达到�
 
 
 QUIET_HOURS = "现在是免打扰时段（{start}–{end}），请在 {end} 以后再{action}。"
+APPROVED = "已通过{dept}第{n}项，并已通知该部门。"
+RETURNED = "已退回{dept}第{n}项，原因已通知该部门。"
+NEED_RETURN_REASON = "请写明退回原因，例如：缺少2019年台账。"
 NEED_PLACE = "请写上存放位置，例如：纸质 12 2019年执法案卷 存放：档案室3号柜"
 SECRET_NEEDS_PLACE = "涉密材料须写明存放位置，以备现场查阅，例如：纸质 {n} {title} 存放：机要室"
 SECRET_NO_LINK = (
     "{why}：涉密材料不能提交网址或文件，也不会随邮件报送。"
     "请登记为纸质材料并写明存放位置，例如：纸质 {n} {title} 存放：机要室"
 )
+BATCH_TOO_MANY = "一次最多处理 {n} 项，本次没有执行。请分几次发送，例如：完成 12-15"
+BATCH_BACKWARDS = "「{lo}-{hi}」的范围写反了，本次没有执行。请写成从小到大，例如：完成 {hi}-{lo}"
 EXTRA_TEXT = "命令后面多了「{extra}」，本次没有执行。"
 NO_DEPARTMENT = "没有找到部门「{name}」。请写部门全称，例如：司法局、行政审批局。"
 AMBIGUOUS_DEPARTMENT = "「{name}」对应多个部门：{names}。请写全称，例如：{example}"
@@ -91,6 +96,29 @@ def tie_note(others: int) -> str:
     return f"（与 {others} 个部门并列）" if others else ""
 
 
+# A reply that concerns a department's items fits one phone screen: about this many lines.
+PHONE_LINES = 15
+# How much of an indicator's requirement a phone-sized list shows (about one screen line).
+PHONE_WIDTH = 16
+
+
+# ... and about this many bytes: WeCom's text message holds 2048 and bot.render splits a reply
+# by the size of its neutral text (a link counts its title and its URL); the rest is room for a
+# note the reply may carry, such as ACTING_IN_GROUP.
+PHONE_BYTES = 1700
+
+
+def fits_phone(lines: list[str]) -> bool:
+    """Whether these reply lines still leave room on a phone screen (and in one message)."""
+    return len("\n".join(lines).encode()) <= PHONE_BYTES
+
+
+def page_of(items: list, page: int, size: int) -> tuple[list, int]:
+    """The items on `page` (from 1) of pages of `size`, and how many pages there are."""
+    pages = max(1, -(-len(items) // size))
+    return items[(page - 1) * size : page * size], pages
+
+
 STATUS_ICON = {
     Status.TODO: "⚪",
     Status.IN_PROGRESS: "🔵",
@@ -109,6 +137,16 @@ def quiet_hours(cal, action: str) -> str:
     )
 
 
+def star_changed(n: int, starred: bool) -> str:
+    """What 星标 (or the admin pages, or the API) says once the ★ of item `n` changed."""
+    if not starred:
+        return f"已取消第{n}项的★标记。"
+    return (
+        f"已将第{n}项标为★整改项：各部门任务中置顶，排名权重加倍；"
+        f"各责任单位须先发送「整改 {n} 整改情况」写明整改说明，才能标记完成。"
+    )
+
+
 def review_again(before: Assignment, after: Assignment) -> str:
     """The line an edit adds when it takes back an approval (progress.status_after_edit)."""
     if before.status is Status.APPROVED and after.status is not Status.APPROVED:
@@ -124,15 +162,22 @@ def shorten(text: str, n: int = 28) -> str:
 KIND_LABELS = {"bonus": "加分项", "deduction": "减分项"}
 
 
-def indicator_line(ind: Indicator, a: Assignment | TaskState, starred: bool) -> str:
+def indicator_line(
+    ind: Indicator, a: Assignment | TaskState, starred: bool, width: int = 28
+) -> str:
     label = KIND_LABELS.get(ind.kind) or a.role.label
-    return _indicator_line(ind.id, ind.level3, label, a.status, starred)
+    return _indicator_line(ind.id, ind.level3, label, a.status, starred, width)
 
 
 @functools.lru_cache(maxsize=8192)  # a task list is 70-odd of these, mostly unchanged
-def _indicator_line(ind_id: int, level3: str, label: str, status: Status, starred: bool) -> str:
+def _indicator_line(
+    ind_id: int, level3: str, label: str, status: Status, starred: bool, width: int
+) -> str:
     star = "★" if starred else ""
-    return f"{STATUS_ICON[status]} 第{ind_id}项{star}【{label}】{shorten(level3)}（{status.label}）"
+    return (
+        f"{STATUS_ICON[status]} 第{ind_id}项{star}【{label}】{shorten(level3, width)}"
+        f"（{status.label}）"
+    )
 
 
 def material_line(i: int, m: Material, ind: Indicator | None = None) -> str:
@@ -142,7 +187,7 @@ def material_line(i: int, m: Material, ind: Indicator | None = None) -> str:
         what = f"「{quoted(m.title)}」" if m.title else ""
         return f"{i}. 🔒{what}（涉密，现场查阅{place}）"
     if m.url:
-        return f"{i}. {link(m.title, m.url)}"
+        return f"{i}. {link(m.name, m.url)}"
     place = f"，存放：{quoted(m.location)}" if m.location else "，未写存放位置"
     return f"{i}. {inert(m.title)}（纸质{place}）"
 

@@ -69,6 +69,11 @@ class Timeline:
         """The notice has been issued: nothing is pushed before that day."""
         return today >= self.campaign.issued_on
 
+    def is_late(self, today: dt.date) -> bool:
+        """Open assignments are overdue: the first deadline (资料目录报送) has passed."""
+        first = self.campaign.deadlines[0] if self.campaign.deadlines else None
+        return first is not None and today > first.date
+
     def is_submit_open(self, today: dt.date) -> bool:
         """The 资料目录 is still due (on or before the submit deadline)."""
         d = self.submit_deadline

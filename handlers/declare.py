@@ -1,9 +1,8 @@
 """声明: answer a deduction item (减分项) by a declaration 「本单位无……情形」 or a disclosure."""
 
-from bot import texts
+from bot import rules, texts
 from bot.commands import Context, IndicatorParam, TextParam, UserError, command
 from bot.messages import Reply
-from bot.progress import Status
 
 DISCLOSE = ("有", "存在")
 
@@ -22,12 +21,7 @@ def declaration(level3: str) -> str:
 def declare(ctx: Context, ind, text: str) -> Reply:
     """声明 <编号> [有 <情况说明>]：对减分项作出声明（不写内容即声明本单位无此情形）
     例：声明 98（本单位无此情形）；声明 98 有 2019年某执法案件被复议撤销，已整改……"""
-    if ind.kind != "deduction":
-        raise UserError(f"第{ind.id}项不是减分项，无需声明；报送说明请发送「说明 {ind.id} 文字」。")
-    if ind.is_authenticity:
-        raise UserError(
-            f"第{ind.id}项（材料真实性）无需单独声明：每次「报送」都附真实性承诺，并写明报送人。"
-        )
+    rules.require_declarable(ind)
     a, raw = ctx.own(ind)
     head, _, rest = text.partition(" ")
     if text and head not in DISCLOSE and not text.startswith(DISCLOSE):
@@ -46,10 +40,7 @@ def declare(ctx: Context, ind, text: str) -> Reply:
         said = f"本单位存在以下情形：{detail}"
     else:
         said = declaration(ind.level3)
-    if a.explanation == said and a.status is Status.DONE:
-        raise UserError(f"第{ind.id}项已作同样的声明，无需重复。")
-    after = a.changed(ctx.actor, ctx.now_iso(), explanation=said, status=Status.DONE, reason="")
-    ctx.commit(a, raw, after, "declare", note=said)
+    ctx.apply(a, raw, rules.declare(a, ind, said, by=ctx.actor, at=ctx.now_iso()))
     return Reply(
         f"已记录第{ind.id}项的声明：{texts.quoted(said)}（随报送材料说明一并报送；"
         f"如有误，发送「撤销 {ind.id}」。）"

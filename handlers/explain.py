@@ -1,9 +1,8 @@
 """说明: set our 报送说明 (explanation) for an indicator."""
 
-from bot import texts
-from bot.commands import Context, IndicatorParam, TextParam, UserError, command
+from bot import rules, texts
+from bot.commands import Context, IndicatorParam, TextParam, command
 from bot.messages import Reply
-from bot.progress import status_after_edit
 
 
 @command(
@@ -15,13 +14,9 @@ from bot.progress import status_after_edit
 def explain(ctx: Context, ind, text: str) -> Reply:
     """说明 <编号> <文字>：填写或修改本部门该项的报送材料说明"""
     a, raw = ctx.own(ind)
-    if text == a.explanation:
-        raise UserError(f"第{ind.id}项的说明与现有内容相同，未作修改。")
-    at = ctx.now_iso()
-    after = a.changed(
-        ctx.actor, at, explanation=text, status=status_after_edit(a, a.materials, text)
-    )
-    ctx.commit(a, raw, after, "explain")
+    edit = rules.explain(a, ind, text, by=ctx.actor, at=ctx.now_iso())
+    ctx.apply(a, raw, edit)
+    after = edit.after
     verb = "已更新" if a.explanation else "已保存"
     secret = "本项涉密：说明只在系统内可见，资料目录和报送邮件中写作「涉密，现场查阅」。"
     return Reply(

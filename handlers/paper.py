@@ -1,13 +1,10 @@
 """纸质: add a paper material (bound in the department's volumes) to our catalogue, with where
 it is kept; a 涉密 one (its indicator's 考评要点 says so, or its name does) must say where."""
 
-from bot import texts
-from bot.catalog import SECRET_MARK
-from bot.commands import Context, IndicatorParam, PaperParam, UserError, command
+from bot import rules, texts
+from bot.commands import Context, IndicatorParam, PaperParam, command
 from bot.messages import Reply
-from bot.progress import SECRET_LABEL, Material, status_after_edit
-
-MAX_MATERIALS = 50
+from bot.progress import SECRET_LABEL
 
 
 @command(
@@ -25,20 +22,11 @@ def paper(ctx: Context, ind, paper) -> Reply:
     涉密材料也用「纸质」登记，须写明存放位置；它不上网、不随邮件报送。"""
     title, place = paper
     a, raw = ctx.own(ind)
-    secret = ind.is_secret or SECRET_MARK in title
-    if secret and not place:
-        raise UserError(texts.SECRET_NEEDS_PLACE.format(n=ind.id, title=texts.quoted(title)))
-    if any(m.title == title and not m.url for m in a.materials):
-        raise UserError(f"第{ind.id}项已有纸质材料「{texts.quoted(title)}」，无需重复登记。")
-    if len(a.materials) >= MAX_MATERIALS:
-        raise UserError(f"第{ind.id}项最多 {MAX_MATERIALS} 份材料，请先删除不需要的材料。")
-    at = ctx.now_iso()
     who = ctx.binding.name or ctx.msg.user_id
-    materials = a.materials + (Material(title, "", who, at, place, secret),)
-    after = a.changed(
-        ctx.actor, at, materials=materials, status=status_after_edit(a, materials, a.explanation)
-    )
-    ctx.commit(a, raw, after, "paper")
+    edit = rules.add_paper(a, ind, title, place, who=who, by=ctx.actor, at=ctx.now_iso())
+    ctx.apply(a, raw, edit)
+    after, materials = edit.after, edit.after.materials
+    secret = materials[-1].secret
     n, name, where = len(materials), texts.quoted(title), texts.quoted(place)
     if secret:
         head = (

@@ -1,50 +1,85 @@
-"""我的任务: the department's assignments, lead and ★ first, with counts and workdays left."""
+"""我的任务: the department's assignments on one phone screen: counts, returned items first,
+then the open ones lead and ★ first, a page at a time."""
 
 from bot import texts
-from bot.commands import ChoiceParam, Context, command
+from bot.commands import Context, FilterPageParam, command
 from bot.messages import Reply
+from bot.progress import Status
 
 FILTERS = {"": "open", "未完成": "open", "待办": "open", "全部": "all", "已完成": "done"}
 
-
-WHICH = ChoiceParam(
-    "which", tuple(FILTERS), "请写「我的任务」「我的任务 全部」或「我的任务 已完成」。"
+WHICH = FilterPageParam(
+    "which",
+    tuple(w for w in FILTERS if w),
+    "请写「我的任务」「我的任务 全部」「我的任务 已完成」，翻页写「我的任务 第2页」。",
 )
+FOOTER = "提交材料：提交 编号 网址 名称；详情：查看 编号。"
 
 
 @command("我的任务", WHICH, aliases=("任务", "待办"), preload="states")
-def my_tasks(ctx: Context, which: str) -> Reply:
-    """我的任务 [全部/未完成/已完成]：查看本部门负责的指标及状态"""
-    mode = FILTERS[which]
+def my_tasks(ctx: Context, which: tuple[str, int]) -> Reply:
+    """我的任务 [全部/未完成/已完成] [第N页]：查看本部门负责的指标及状态，一次一页"""
+    word, page = which
+    mode = FILTERS[word]
     dept = ctx.require_department()
+    # Returned items first (they wait on us), then open before complete, lead and ★ first.
     items = sorted(
         ctx.preload.states.values(),
         key=lambda a: (
+            a.status is not Status.RETURNED,
+            a.is_complete,
             a.role.value != "lead",
             not ctx.starred(ctx.catalog.get(a.indicator_id)),
             a.indicator_id,
         ),
     )
-    # bonus and deduction items are no chores: counted apart, listed last
+    # bonus and deduction items are no chores: counted apart, named on the last page
     regular = ctx.catalog.regular_ids
     extra = [a for a in items if a.indicator_id not in regular]
     items = [a for a in items if a.indicator_id in regular]
     shown = [a for a in items if mode == "all" or (mode == "done") == a.is_complete]
     done = sum(1 for a in items if a.is_complete)
-    head = f"**{dept} · 共 {len(items)} 项，已完成 {done} 项，未完成 {len(items) - done} 项**"
-    lines = [head, texts.deadline_line(ctx.calendar, ctx.timeline, ctx.now)]
+    returned = sum(1 for a in items if a.status is Status.RETURNED)
+    head = [f"**{dept} · 共 {len(items)} 项，已完成 {done} 项，未完成 {len(items) - done} 项**"]
+    head.append(texts.deadline_line(ctx.calendar, ctx.timeline, ctx.now))
+    late = ctx.calendar is not None and ctx.timeline.is_late(ctx.calendar.local_today(ctx.now))
+    flags = []
+    if returned:
+        flags.append(f"已退回 {returned} 项，排在最前，请按原因修改")
+    if late and done < len(items):
+        flags.append(f"已过「{ctx.catalog.campaign.deadlines[0].name}」截止日，未完成的均已逾期")
+    if flags:
+        head.append("；".join(flags) + "。")
+    head = [x for x in head if x]
+    # One line is kept for 「还有 N 项」 (or, on the last page, the bonus and deduction items).
+    size = texts.PHONE_LINES - len(head) - 2
+    on_page, pages = texts.page_of(shown, page, size)
+    if page > pages:
+        return Reply(f"「我的任务{_word(word)}」共 {pages} 页，没有第 {page} 页。")
+    # the flags speak of the first page's order: later pages keep their room but not the line
+    lines = list(head) if page == 1 or not flags else head[:-1]
     if not shown:
         lines.append("全部完成，辛苦了！" if mode == "open" else "暂无。")
-    for a in shown:
+    for a in on_page:
         ind = ctx.catalog.get(a.indicator_id)
-        lines.append("- " + texts.indicator_line(ind, a, ctx.starred(ind)))
-        if a.reason and a.status.value == "returned":
-            lines.append(f"  退回原因：{texts.quoted(a.reason)}")
-    if extra and mode != "done":
-        lines.append("**加分项、减分项（不计入进度）：**")
-        for a in extra:
-            ind = ctx.catalog.get(a.indicator_id)
-            lines.append("- " + texts.indicator_line(ind, a, ctx.starred(ind)))
-        lines.append(texts.EXTRA_HINT)
-    lines.append("提交材料：提交 编号 网址 名称；查看详情：查看 编号。")
-    return Reply("\n".join(x for x in lines if x))
+        line = "- " + texts.indicator_line(ind, a, ctx.starred(ind), texts.PHONE_WIDTH)
+        if a.reason and a.status is Status.RETURNED:
+            line += f"退回原因：{texts.quoted(a.reason, 24)}"
+        lines.append(line)
+    left = len(shown) - page * size
+    if left > 0:
+        lines.append(f"还有 {left} 项：发送「我的任务{_word(word)} 第{page + 1}页」")
+    elif extra and mode != "done":
+        lines.append(_extra_line(ctx, extra))
+    lines.append(FOOTER)
+    return Reply("\n".join(lines))
+
+
+def _word(word: str) -> str:
+    return f" {word}" if word else ""
+
+
+def _extra_line(ctx: Context, extra) -> str:
+    """The bonus and deduction items in one line: they never count, and say how to answer."""
+    marks = " ".join(f"第{a.indicator_id}项{texts.STATUS_ICON[a.status]}" for a in extra)
+    return f"加分项、减分项（不计入进度）：{marks}；减分项发送「声明 编号」。"

@@ -1,7 +1,8 @@
 """The office's web pages under /admin, and export downloads under /exports/<token>.
 
-Review, stars and "remind now" go through the same command core as chat (the web is one more
-channel, actor `web:admin`), so the rules, the audit entries and the notices are identical.
+Review, stars, the inspection's day, "remind now" and exports call the same rules and services
+as their chat commands (bot.office, bot.rules; actor `web:admin`), so the refusals, the audit
+entries and the notices are identical; form values are passed whole, never spelled into a command.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import hmac
 import logging
 import re
 import secrets
-from datetime import timedelta
+from datetime import date, timedelta
 from urllib.parse import quote
 
 from flask import (
@@ -29,12 +30,13 @@ from flask import (
 )
 from rq import Queue
 
-from bot import delivery, texts
+from bot import delivery, office, rules, texts
+from bot.errors import UserError
+from bot.exports import request_department_export, request_district_export
 from bot.jobs import JOB_LABELS
-from bot.messages import Incoming
 from bot.progress import STATUS_LABELS, Status
 from bot.queue import all_queues
-from bot.review import approval_doubt
+from bot.reminders import remind_now, timeline_of
 from bot.schedule import job_id
 from bot.web import views
 from bot.web.common import (
@@ -68,6 +70,7 @@ SESSION_HOURS = 12
 RANKING_JOB = "bot.jobs.send_ranking"
 
 _OPEN = {"admin.login", "admin.static", "admin.download_export"}
+WEB_ACTOR = "web:admin"  # the office on these pages, in the audit log (views.actor_named)
 _ACTION_NAMES = views.ACTION_LABELS
 
 
@@ -259,61 +262,41 @@ def indicator(ind_id: int):
     )
 
 
-def run_command(text: str) -> str:
-    """Send one command to the core as the office's web user; the reply text to flash."""
-    rt = runtime()
-    reply = rt.dispatcher.handle(
-        Incoming(
-            platform="web",
-            user_id="admin",
-            text=text,
-            mentioned=True,
-            message_id=f"web-{secrets.token_hex(8)}",
-            user_name="管理后台",
-            is_admin=True,
-        ),
-        one_command=True,  # a 退回 reason may hold lines that look like commands
-    )
-    # 退回 and 通过 reach the department's chat at once, as they do from chat (bot/inbound.py):
-    # the outbox is drained now, not at the next minute's sweep.
-    try:
-        delivery.request_drain(rt.store, rt.services["enqueue"])
-    except Exception:  # the notice is safe in the outbox; the sweep sends it
-        log.exception("could not enqueue a drain of the outbox")
-    return reply.text or "已处理。"
-
-
 @bp.post("/admin/indicators/<int:ind_id>/review")
 def review(ind_id: int):
+    """通过 and 退回 from the page: the rules chat applies (bot.office), the department name as
+    chosen in the form, never spelled into a command."""
     rt = runtime()
     department = request.form.get("department", "")
     if department not in rt.org.departments:
         abort(400, description="请选择部门。")
     action = request.form.get("action", "")
-    if action == "approve":
-        confirmed = request.form.get("confirm") == "1"
-        if not confirmed:
-            # Anything but 已完成 is approved only after a second look, as in chat (通过 … 确认).
-            a, _ = rt.store.assignment(ind_id, department)
-            doubt = (
-                a
-                and a.status is not Status.TODO
-                and approval_doubt(a, rt.store.link_states(m.url for m in a.materials if m.url))
-            )
-            if doubt and a.status is not Status.APPROVED:
+    try:
+        if action == "approve":
+            confirmed = request.form.get("confirm") == "1"
+            try:
+                out = office.approve(rt, ind_id, department, confirmed=confirmed, actor=WEB_ACTOR)
+            except rules.NeedsConfirmation as e:
+                # Anything but 已完成 is approved only after a second look (通过 … 确认 in chat).
                 return render_template(
-                    "confirm_approve.html", ind_id=ind_id, department=department, doubt=doubt
+                    "confirm_approve.html", ind_id=ind_id, department=department, doubt=e.doubt
                 )
-        flash(run_command(f"通过 {ind_id} {department}{' 确认' if confirmed else ''}"), "info")
-    elif action == "return":
-        reason = request.form.get("reason", "").strip()  # kept as typed, as in chat
-        if not reason:
-            flash("退回时请写明原因。", "error")
+        elif action == "return":
+            reason = request.form.get("reason", "").strip()  # kept as typed, as in chat
+            if not reason:
+                flash("退回时请写明原因。", "error")
+                return redirect(_review_anchor(ind_id, department))
+            out = office.return_item(rt, ind_id, department, reason, actor=WEB_ACTOR)
         else:
-            flash(run_command(f"退回 {ind_id} {department} {reason}"), "info")
-    else:
-        abort(400, description="未知的审核操作。")
-    return redirect(url_for("admin.indicator", ind_id=ind_id, _anchor=f"u-{_anchor(department)}"))
+            abort(400, description="未知的审核操作。")
+        flash(out.message, "info")
+    except UserError as e:
+        flash(str(e), "info")
+    return redirect(_review_anchor(ind_id, department))
+
+
+def _review_anchor(ind_id: int, department: str) -> str:
+    return url_for("admin.indicator", ind_id=ind_id, _anchor=f"u-{_anchor(department)}")
 
 
 def _anchor(department: str) -> str:
@@ -326,31 +309,43 @@ bp.add_app_template_filter(texts.link_problem, "link_problem")
 
 @bp.post("/admin/indicators/<int:ind_id>/star")
 def star(ind_id: int):
-    flash(run_command(f"星标 {ind_id}"), "info")
+    try:
+        flash(office.set_star(runtime(), ind_id, None, actor=WEB_ACTOR).message, "info")
+    except UserError as e:
+        flash(str(e), "info")
     return redirect(url_for("admin.indicator", ind_id=ind_id))
 
 
 @bp.post("/admin/inspection")
 def set_inspection():
     """The day of the on-site inspection, as 查验日期 in chat (audited the same way)."""
-    if request.form.get("action") == "clear":
-        flash(run_command("查验日期 清除"), "info")
-    else:
-        day = request.form.get("day", "").strip()
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
+    day = None
+    if request.form.get("action") != "clear":
+        try:
+            day = date.fromisoformat(request.form.get("day", "").strip())
+        except ValueError:
             flash("请选择查验日期。", "error")
-        else:
-            flash(run_command(f"查验日期 {day}"), "info")
+            return redirect(url_for("admin.overview"))
+    try:
+        flash(office.set_inspection(runtime(), day, actor=WEB_ACTOR).message, "info")
+    except UserError as e:
+        flash(str(e), "info")
     return redirect(url_for("admin.overview"))
 
 
 @bp.post("/admin/remind")
 def remind():
+    """催办 now, for one department (as chosen) or every one with open items."""
     rt = runtime()
     department = request.form.get("department", "")
     if department and department not in rt.org.departments:
         abort(400, description="没有这个部门。")
-    flash(run_command(f"催办 {department}".strip()), "info")
+    try:
+        said = remind_now(rt.store, rt.catalog, rt.calendar, timeline_of(rt),
+                          rt.services["enqueue"], department)  # fmt: skip
+        flash(said, "info")
+    except UserError as e:
+        flash(str(e), "info")
     return redirect(_back())
 
 
@@ -535,14 +530,27 @@ def build_export():
     """Same as 导出 in chat: the files are built in the background and listed here."""
     rt = runtime()
     scope = request.form.get("scope", "")
+    enqueue, now_iso = rt.services["enqueue"], rt.store.now_iso()
+    minute = rt.calendar.local_now(rt.store.clock()).strftime("%Y%m%d%H%M")
     if scope == "district":
-        flash(run_command("导出 全区"), "info")
-    elif scope == "department":
+        flash(request_district_export(enqueue, minute, now_iso), "info")
+    elif scope == "checklist":
+        flash(request_district_export(enqueue, minute, now_iso, checklist=True), "info")
+    elif scope in ("department", "binder"):
         department = request.form.get("department", "")
         if department not in rt.org.departments:
             flash("请选择部门。", "error")
         else:
-            flash(run_command(f"导出 {department}"), "info")
+            said = request_department_export(
+                enqueue,
+                department,
+                minute,
+                now_iso,
+                to_office=True,
+                where="依法治区办群",
+                binder=scope == "binder",
+            )
+            flash(said, "info")
     else:
         abort(400, description="未知的导出类型。")
     return redirect(url_for("admin.exports"))

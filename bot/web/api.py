@@ -1,21 +1,30 @@
-"""/api/v1: the office's data as JSON for other systems, behind a bearer token.
+"""/api/v1: the office's data as JSON for other systems, and its review, behind a bearer token.
 
-Every response is described by bot/web/openapi.py; errors are JSON {"error", "message"}.
+Requests and responses are checked with the models of bot/web/schemas.py, from which
+bot/web/openapi.py generates the document; errors are JSON {"error", "message"}. Writes take a
+JSON body and act through bot.office as the office's pages do, audited as actor `api:token`.
 """
 
 from __future__ import annotations
 
 import hmac
 import re
+from typing import Any
 
 from flask import Blueprint, jsonify, request
+from pydantic import BaseModel, ValidationError
 
+from bot import office, rules
+from bot.errors import UserError
 from bot.progress import Status
-from bot.web import views
+from bot.rules import MAX_REASON
+from bot.web import schemas, views
 from bot.web.common import api_error, install, runtime
-from bot.web.openapi import ACTION_PATTERN, AUDIT_MAX_LIMIT, CURSOR_PATTERN, build_document
+from bot.web.openapi import build_document, query_models
+from bot.web.schemas import AUDIT_MAX_LIMIT
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+API_ACTOR = "api:token"  # whoever holds DUBAN_API_TOKEN, in the audit log
 
 
 @bp.record_once
@@ -27,9 +36,18 @@ class BadParam(Exception):
     pass
 
 
+class Unsupported(Exception):
+    pass
+
+
 @bp.errorhandler(BadParam)
 def _bad_param(e: BadParam):
     return api_error(400, "bad_request", str(e))
+
+
+@bp.errorhandler(Unsupported)
+def _unsupported(e: Unsupported):
+    return api_error(415, "unsupported_media_type", str(e))
 
 
 @bp.before_request
@@ -50,25 +68,6 @@ def _authenticate():
     return None
 
 
-# Query parameters each operation knows; anything else is refused so a typo is not ignored.
-_PARAMS = {
-    "api.indicators": {"level1", "star"},
-    "api.assignments": {"department", "indicator", "status"},
-    "api.audit": {"limit", "cursor", "department", "action", "indicator"},
-    "api.submissions": {"department"},
-}
-
-
-@bp.before_request
-def _known_params():
-    if request.endpoint == "api.openapi" or request.endpoint is None:
-        return None
-    unknown = sorted(set(request.args) - _PARAMS.get(request.endpoint, set()))
-    if unknown:
-        return api_error(400, "bad_request", f"不认识的查询参数：{'、'.join(unknown)[:200]}")
-    return None
-
-
 @bp.after_request
 def _headers(resp):
     resp.headers.setdefault("Cache-Control", "no-store")
@@ -76,25 +75,67 @@ def _headers(resp):
     return resp
 
 
-def _int_arg(name: str, lo: int, hi: int, default: int | None = None) -> int | None:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    if not re.fullmatch(r"[+-]?[0-9]{1,9}", raw.strip()):
-        raise BadParam(f"{name} 应为 {lo}–{hi} 之间的整数。")
-    value = int(raw)
-    if not lo <= value <= hi:
-        raise BadParam(f"{name} 应为 {lo}–{hi} 之间的整数。")
-    return value
+def _hint(rt, field: str, in_body: bool) -> str:
+    """What a bad value of `field` should have been, in the API's words."""
+    lo, hi = rt.catalog.min_id, rt.catalog.max_id
+    if in_body and field == "action":
+        return "action 应为 approve（通过）或 return（退回）。"
+    return {
+        "limit": f"limit 应为 1–{AUDIT_MAX_LIMIT} 之间的整数。",
+        "indicator": f"indicator 应为 {lo}–{hi} 之间的整数。",
+        "cursor": "cursor 应为上一页返回的 next_cursor。",
+        "action": "action 应为小写英文操作名，例如 submit、approve。",
+        "department": "没有这个部门（请用 /departments 中的部门全称）。",
+        "status": "status 取值：" + "、".join(st.value for st in Status),
+        "star": "star 应为 true 或 false。",
+        "starred": "starred 应为 true 或 false。",
+        "confirm": "confirm 应为 true 或 false。",
+        "reason": f"reason 应为文字，最多 {MAX_REASON} 字。",
+    }.get(field, f"{field} 取值不正确。")
 
 
-def _department_arg() -> str:
-    dept = request.args.get("department")
-    if dept is None:
-        return ""
-    if dept not in {d for _, d in runtime().assignments}:
-        raise BadParam("没有这个部门（请用 /departments 中的部门全称）。")
-    return dept
+def _validated(model: type[BaseModel], data: Any, where: str):
+    """`data` checked by `model` (the schema the OpenAPI document shows), or BadParam."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        errors = e.errors()
+        extra = [str(x["loc"][0]) for x in errors if x["type"] == "extra_forbidden"]
+        if extra:
+            raise BadParam(f"不认识的{where}：{'、'.join(extra)[:200]}") from None
+        first = errors[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        if first["type"] == "missing":
+            raise BadParam(f"缺少 {field}。") from None
+        if not field:
+            raise BadParam("请求体应为 JSON 对象。") from None
+        raise BadParam(_hint(runtime(), field, where == "字段")) from None
+
+
+def _query(name: str):
+    return _validated(query_models(runtime())[name], request.args.to_dict(), "查询参数")
+
+
+def _no_query() -> None:
+    if request.args:
+        raise BadParam(f"不认识的查询参数：{'、'.join(sorted(request.args))[:200]}")
+
+
+def _body(model: type[BaseModel]):
+    """The JSON body: a form or text/plain is refused, so no page elsewhere can send one
+    (and the bearer token, never a cookie, is what authenticates)."""
+    _no_query()
+    if not request.is_json:
+        raise Unsupported("请求体须为 JSON（Content-Type: application/json）。")
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise BadParam("请求体应为 JSON 对象。")
+    return _validated(model, data, "字段")
+
+
+def _reply(model: type[BaseModel], data: dict):
+    """The response, checked against the model the document describes it with."""
+    return jsonify(model.model_validate(data).model_dump(mode="json"))
 
 
 @bp.get("/openapi.json")
@@ -104,83 +145,134 @@ def openapi():
 
 @bp.get("/overview")
 def overview():
-    return jsonify(views.overview(runtime()))
+    _no_query()
+    return _reply(schemas.Overview, views.overview(runtime()))
 
 
 @bp.get("/departments")
 def departments():
-    return jsonify({"departments": views.department_progress(runtime())})
+    _no_query()
+    return _reply(schemas.Departments, {"departments": views.department_progress(runtime())})
 
 
 @bp.get("/indicators")
 def indicators():
     rt = runtime()
-    level1 = request.args.get("level1")
-    star_raw = request.args.get("star")
-    star = None
-    if star_raw is not None:
-        if star_raw not in ("true", "false"):
-            raise BadParam("star 应为 true 或 false。")
-        star = star_raw == "true"
+    q = _query("IndicatorsQuery")
     stars = views.starred(rt)
     items = [
         views.indicator_dict(rt, ind, stars)
         for ind in rt.catalog.indicators.values()
-        if (level1 is None or ind.level1 == level1) and (star is None or (ind.id in stars) == star)
+        if (q.level1 is None or ind.level1 == q.level1)
+        and (q.star is None or (ind.id in stars) == q.star)
     ]
-    return jsonify({"indicators": sorted(items, key=lambda x: x["id"])})
+    return _reply(schemas.Indicators, {"indicators": sorted(items, key=lambda x: x["id"])})
+
+
+def _indicator_or_404(rt, indicator_id: int):
+    ind = rt.catalog.get(indicator_id)
+    if ind is None:
+        lo, hi = rt.catalog.min_id, rt.catalog.max_id
+        msg = f"编号 {indicator_id} 不存在，指标编号为 {lo}–{hi}。"
+        return None, api_error(404, "not_found", msg)
+    return ind, None
 
 
 @bp.get("/indicators/<int(signed=True):indicator_id>")
 def indicator(indicator_id: int):
+    _no_query()
     rt = runtime()
-    ind = rt.catalog.get(indicator_id)
-    if ind is None:
-        lo, hi = rt.catalog.min_id, rt.catalog.max_id
-        return api_error(404, "not_found", f"编号 {indicator_id} 不存在，指标编号为 {lo}–{hi}。")
+    ind, missing = _indicator_or_404(rt, indicator_id)
+    if missing:
+        return missing
     # 涉密 materials never leave the system: other systems see that they exist and where
-    return jsonify(views.indicator_detail(rt, ind, redact=True))
+    return _reply(schemas.IndicatorDetail, views.indicator_detail(rt, ind, redact=True))
+
+
+@bp.patch("/indicators/<int(signed=True):indicator_id>")
+def star_indicator(indicator_id: int):
+    """★ on or off, as 星标 in chat; asking for the ★ it already has changes nothing."""
+    rt = runtime()
+    body = _body(schemas.StarRequest)
+    ind, missing = _indicator_or_404(rt, indicator_id)
+    if missing:
+        return missing
+    try:
+        out = office.set_star(rt, ind.id, body.starred, actor=API_ACTOR)
+    except office.Busy as e:
+        return api_error(503, "busy", str(e))
+    return _reply(
+        schemas.StarResult, {"changed": out.changed, "message": out.message, "starred": out.starred}
+    )
 
 
 @bp.get("/assignments")
 def assignments():
     rt = runtime()
-    department = _department_arg()
-    ind = _int_arg("indicator", rt.catalog.min_id, rt.catalog.max_id)
-    status = request.args.get("status")
-    if status is not None and status not in {s.value for s in Status}:
-        raise BadParam("status 取值：" + "、".join(s.value for s in Status))
+    q = _query("AssignmentsQuery")
     items = views.assignments(
-        rt, department=department, indicator=ind, status=status or "", redact=True
+        rt,
+        department=q.department or "",
+        indicator=q.indicator,
+        status=q.status or "",
+        redact=True,
     )
-    return jsonify({"assignments": items})
+    return _reply(schemas.Assignments, {"assignments": items})
+
+
+@bp.patch("/assignments")
+def review_assignment():
+    """通过 or 退回 one assignment, as the office does in chat or on its pages: the same rules,
+    notices and audit entries. A repeated approval, or a return for the same reason, answers
+    200 with changed: false, so a client may retry safely."""
+    rt = runtime()
+    body = _body(query_models(rt)["ReviewRequest"])
+    try:
+        if body.action == "approve":
+            out = office.approve(rt, body.indicator, body.department, confirmed=body.confirm,
+                                 actor=API_ACTOR)  # fmt: skip
+        else:
+            # kept as written but for the spaces around it, as from chat and the pages; a
+            # blank one is the rules' refusal (409), since the schema allows "" for approve
+            reason = body.reason.strip()
+            out = office.return_item(rt, body.indicator, body.department, reason, actor=API_ACTOR)
+    except rules.NeedsConfirmation as e:
+        msg = f"{body.department}第{body.indicator}项{e.doubt}。确认要通过请带上 confirm: true。"
+        return api_error(409, "needs_confirmation", msg)
+    except office.NotFound as e:
+        return api_error(404, "not_found", str(e))
+    except office.Busy as e:
+        return api_error(503, "busy", str(e))
+    except UserError as e:
+        return api_error(409, "refused", str(e))
+    a = out.assignment
+    links = rt.store.link_states(m.url for m in a.materials if m.url)
+    detail = views.assignment_dict(a, links, rt.catalog.get(a.indicator_id), redact=True)
+    return _reply(
+        schemas.ReviewResult,
+        {"changed": out.changed, "message": out.message, "assignment": detail},
+    )
 
 
 @bp.get("/audit")
 def audit():
     rt = runtime()
-    limit = _int_arg("limit", 1, AUDIT_MAX_LIMIT, default=100)
-    cursor = request.args.get("cursor")
-    if cursor is not None and not re.fullmatch(CURSOR_PATTERN, cursor):
-        raise BadParam("cursor 应为上一页返回的 next_cursor。")
-    action = request.args.get("action")
-    if action is not None and not re.fullmatch(ACTION_PATTERN, action):
-        raise BadParam("action 应为小写英文操作名，例如 submit、approve。")
-    department = _department_arg()
-    ind = _int_arg("indicator", rt.catalog.min_id, rt.catalog.max_id)
-    if cursor is not None and re.fullmatch(r"0+-0+", cursor):
-        return jsonify({"items": [], "next_cursor": None})
+    q = _query("AuditQuery")
+    if q.cursor is not None and re.fullmatch(r"0+-0+", q.cursor):
+        return _reply(schemas.AuditPage, {"items": [], "next_cursor": None})
     entries, nxt = rt.store.audit_page(
-        count=limit,
-        before_id=cursor or "+",
-        department=department,
-        action=action or "",
-        indicator=ind,
+        count=q.limit,
+        before_id=q.cursor or "+",
+        department=q.department or "",
+        action=q.action or "",
+        indicator=q.indicator,
     )
-    return jsonify({"items": [views.audit_dict(e) for e in entries], "next_cursor": nxt or None})
+    page = {"items": [views.audit_dict(e) for e in entries], "next_cursor": nxt or None}
+    return _reply(schemas.AuditPage, page)
 
 
 @bp.get("/submissions")
 def submissions():
     rt = runtime()
-    return jsonify(views.submissions(rt, department=_department_arg()))
+    q = _query("SubmissionsQuery")
+    return _reply(schemas.Submissions, views.submissions(rt, department=q.department or ""))

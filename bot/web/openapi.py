@@ -1,4 +1,5 @@
-"""The OpenAPI 3 document of /api/v1, written by hand to match every response exactly.
+"""The OpenAPI 3.1 document of /api/v1, generated from the pydantic models the API validates
+its requests and responses with (bot/web/schemas.py): nothing here restates a field.
 
 Department names, statuses and the indicator range come from the running data, so the document
 also tells a client which filter values exist. tests/http/test_api_schema.py runs schemathesis
@@ -7,382 +8,174 @@ against it.
 
 from __future__ import annotations
 
-from bot.progress import Role, Status
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
 from bot.runtime import Runtime
-from bot.web.views import ACTION_LABELS, MAIL_LABELS
+from bot.web import schemas as s
 
-AUDIT_MAX_LIMIT = 500
-CURSOR_PATTERN = r"^[0-9]{1,19}-[0-9]{1,19}$"
-ACTION_PATTERN = r"^[a-z_]{1,40}$"
+REF = "#/components/schemas/{model}"
 
 
-def _obj(props: dict, nullable: bool = False) -> dict:
-    out = {
-        "type": "object",
-        "properties": props,
-        "required": list(props),
-        "additionalProperties": False,
-    }
-    if nullable:
-        out["nullable"] = True
-    return out
+def query_models(rt: Runtime) -> dict[str, type[BaseModel]]:
+    departments = tuple(dict.fromkeys(d for _, d in rt.assignments))
+    return s.api_models(departments, rt.catalog.min_id, rt.catalog.max_id)
 
 
-STR = {"type": "string"}
-INT = {"type": "integer"}
-BOOL = {"type": "boolean"}
-NULL_STR = {"type": "string", "nullable": True}
-NULL_INT = {"type": "integer", "nullable": True}
-
-
-def _ref(name: str) -> dict:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _list(item: dict) -> dict:
-    return {"type": "array", "items": item}
+def _ref(model: type[BaseModel]) -> dict:
+    return {"$ref": REF.format(model=model.__name__)}
 
 
 def _json(schema: dict, description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _not_null(prop: dict) -> dict:
+    """A query parameter is absent or a value, never null: drop the null of an optional one."""
+    options = [o for o in prop.get("anyOf", ()) if o.get("type") != "null"]
+    if len(options) != 1:
+        return prop
+    rest = {k: v for k, v in prop.items() if k not in ("anyOf", "default")}
+    return {**options[0], **rest}
+
+
+def _parameters(model: type[BaseModel]) -> list[dict]:
+    schema = model.model_json_schema(ref_template=REF)
+    out = []
+    for name, prop in schema["properties"].items():
+        prop = _not_null(prop)
+        description = prop.pop("description", "")
+        prop.pop("title", None)
+        out.append({"name": name, "in": "query", "required": False, "schema": prop,
+                    "description": description})  # fmt: skip
+    return out
+
+
 def build_document(rt: Runtime) -> dict:
-    departments = list(dict.fromkeys(d for _, d in rt.assignments)) or [""]
-    statuses = [s.value for s in Status]
-    lo, hi = rt.catalog.min_id, rt.catalog.max_id
-    by_status = _obj({s: {"type": "integer", "minimum": 0} for s in statuses})
-
-    schemas = {
-        "Error": _obj(
-            {"error": STR, "message": STR},
-        ),
-        "ByStatus": by_status,
-        "Deadline": _obj(
-            {
-                "key": STR,
-                "name": STR,
-                "date": {"type": "string", "format": "date"},
-                "days_left": {**INT, "description": "calendar days; negative once passed"},
-                "workdays_left": {**INT, "description": "working days; negative once passed"},
-                "passed": BOOL,
-            }
-        ),
-        "Event": _obj(
-            {
-                "key": STR,
-                "name": STR,
-                "title": STR,
-                "window_start": {"type": "string", "format": "date"},
-                "window_end": {"type": "string", "format": "date"},
-                "date": {
-                    "type": "string",
-                    "format": "date",
-                    "nullable": True,
-                    "description": "具体日期（依法治区办设置后才有）",
-                },
-                "when": {**STR, "description": "如「9月（具体日期待定）」"},
-                "days_left": NULL_INT,
-                "workdays_left": NULL_INT,
-                "passed": BOOL,
-                "started": BOOL,
-            }
-        ),
-        "Overview": _obj(
-            {
-                "campaign": _obj(
-                    {
-                        "name": STR,
-                        "document": STR,
-                        "issued_by": STR,
-                        "issued_on": {"type": "string", "format": "date"},
-                        "submit_to": STR,
-                    }
-                ),
-                "today": {"type": "string", "format": "date"},
-                "phase": {
-                    "type": "string",
-                    "enum": ["running", "readiness", "ended"],
-                    "description": "报送阶段 / 截止后准备查验 / 活动已结束",
-                },
-                "stage": {**STR, "description": "当前阶段的一句话说明"},
-                "deadlines": _list(_ref("Deadline")),
-                "events": {**_list(_ref("Event")), "description": "实地查验等事项（不是截止日期）"},
-                "bonus": {
-                    **_list(_obj({"department": STR, "indicators": _list(INT)})),
-                    "description": "已提交加分项材料的部门（不计入排名）",
-                },
-                "totals": _obj(
-                    {
-                        "assignments": INT,
-                        "complete": INT,
-                        "percent": {"type": "integer", "minimum": 0, "maximum": 100},
-                        "by_status": _ref("ByStatus"),
-                    }
-                ),
-                "indicators": INT,
-                "departments": INT,
-                "submitted_departments": {**INT, "description": "已报送（至少一版）的部门数"},
-            }
-        ),
-        "DepartmentProgress": _obj(
-            {
-                "rank": {"type": "integer", "minimum": 1},
-                "last_rank": NULL_INT,
-                "department": STR,
-                "percent": {"type": "integer", "minimum": 0, "maximum": 100},
-                "done_weight": INT,
-                "total_weight": INT,
-                "done_count": INT,
-                "total_count": INT,
-                "lead_count": INT,
-                "by_status": _ref("ByStatus"),
-                "reached_at": NULL_STR,
-                "submission": _ref("LatestSubmission"),  # null: not submitted yet
-            }
-        ),
-        "LatestSubmission": _obj(
-            {"version": {"type": "integer", "minimum": 1}, "at": STR}, nullable=True
-        ),
-        "SubmissionFile": _obj(
-            {
-                "kind": {"type": "string", "enum": ["xlsx", "docx"]},
-                "name": STR,
-                "token": STR,
-                "url": {**STR, "description": "下载地址（/exports/<token>，无需登录）"},
-            }
-        ),
-        "Submission": _obj(
-            {
-                "version": {"type": "integer", "minimum": 1},
-                "at": {**STR, "description": "报送时间（UTC）"},
-                "actor": {**STR, "description": "报送人（平台:用户）"},
-                "files": {
-                    **_list(_ref("SubmissionFile")),
-                    "description": "定稿文件；生成前为空",
-                },
-                "mail": {
-                    "type": "string",
-                    "nullable": True,
-                    "enum": [*MAIL_LABELS, None],
-                    "description": "邮件状态；定稿文件生成前为 null",
-                },
-                "mail_label": STR,
-                "mailed_at": NULL_STR,
-                "mailed_to": NULL_STR,
-                "mail_error": {**NULL_STR, "description": "最近一次发送失败的错误类型"},
-            }
-        ),
-        "DepartmentSubmissions": _obj(
-            {
-                "department": STR,
-                "versions": {**_list(_ref("Submission")), "description": "各版本，最新在前"},
-            }
-        ),
-        "Submissions": _obj(
-            {
-                "submitted_count": {**INT, "description": "全区已报送的部门数"},
-                "department_count": {**INT, "description": "全区有任务的部门数"},
-                "submitted": {
-                    **_list(_ref("DepartmentSubmissions")),
-                    "description": "已报送的部门，最近报送的在前",
-                },
-                "not_submitted": {**_list(STR), "description": "未报送的部门"},
-            }
-        ),
-        "Indicator": _obj(_indicator_props()),
-        "LinkState": _obj(
-            {
-                "ok": BOOL,
-                "status": NULL_INT,
-                "title": STR,
-                "error": STR,
-                "checked_at": STR,
-            },
-            nullable=True,
-        ),
-        "Material": _obj(
-            {
-                "title": STR,
-                "url": STR,
-                "kind": {"type": "string", "enum": ["link", "paper"]},
-                "clickable": {**BOOL, "description": "true only for http(s) links"},
-                "location": {**STR, "description": "纸质材料的存放位置"},
-                "secret": {
-                    **BOOL,
-                    "description": "涉密：名称和网址不对外提供，title 为「涉密材料，现场查阅」",
-                },
-                "added_by": STR,
-                "added_at": STR,
-                "link": _ref("LinkState"),
-            }
-        ),
-        "Assignment": _obj(
-            {
-                "indicator": INT,
-                "department": STR,
-                "role": {"type": "string", "enum": [r.value for r in Role]},
-                "role_label": STR,
-                "status": {"type": "string", "enum": statuses},
-                "status_label": STR,
-                "complete": BOOL,
-                "materials": _list(_ref("Material")),
-                "explanation": STR,
-                "reason": STR,
-                "rectification": {**STR, "description": "★项的整改说明"},
-                "updated_by": STR,
-                "updated_at": STR,
-                "version": INT,
-            }
-        ),
-        "IndicatorDetail": _obj(
-            {**_indicator_props(), "assignments": _list(_ref("Assignment"))},
-        ),
-        "AuditEntry": _obj(
-            {
-                "id": STR,
-                "at": STR,
-                "actor": STR,
-                "action": STR,
-                "action_label": STR,
-                "department": STR,
-                "indicator": NULL_INT,
-                "before_status": STR,
-                "after_status": STR,
-                "note": STR,
-                "before": {**STR, "description": "the stored value before the change"},
-                "after": {**STR, "description": "the stored value after the change"},
-            }
-        ),
-    }
-
+    q = query_models(rt)
+    responses = [
+        s.Error, s.Overview, s.Departments, s.Indicators, s.IndicatorDetail, s.Assignments,
+        s.AuditPage, s.Submissions, s.ReviewResult, s.StarResult,
+    ]  # fmt: skip
+    _, top = models_json_schema(
+        [(m, "serialization") for m in responses]
+        + [(q["ReviewRequest"], "validation"), (s.StarRequest, "validation")],
+        ref_template=REF,
+    )
+    error = _ref(s.Error)
     errors = {
-        "400": _json(_ref("Error"), "a bad query parameter"),
+        "400": _json(error, "a bad query parameter or body"),
         "401": {
-            **_json(_ref("Error"), "missing or wrong bearer token"),
-            "headers": {"WWW-Authenticate": {"schema": STR}},
+            **_json(error, "missing or wrong bearer token"),
+            "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
         },
     }
 
-    def get(op_id: str, summary: str, ok: dict, params: list | None = None, not_found=False):
-        responses = {"200": _json(ok, "OK"), **errors}
-        if not_found:
-            responses["404"] = _json(_ref("Error"), "no such item")
-        op = {"operationId": op_id, "summary": summary, "responses": responses}
-        if params:
-            op["parameters"] = params
-        return {"get": op}
+    def op(op_id: str, summary: str, ok: type[BaseModel], **extra: Any) -> dict:
+        out = {
+            "operationId": op_id,
+            "summary": summary,
+            "responses": {"200": _json(_ref(ok), "OK"), **errors, **extra.pop("more", {})},
+        }
+        return out | extra
 
-    def q(name: str, schema: dict, description: str) -> dict:
-        return {"name": name, "in": "query", "required": False, "schema": schema,
-                "description": description}  # fmt: skip
+    def get(op_id: str, summary: str, ok: type[BaseModel], query: str = "", **extra: Any) -> dict:
+        if query:
+            extra["parameters"] = _parameters(q[query])
+        return op(op_id, summary, ok, **extra)
 
-    dept_param = q("department", {"type": "string", "enum": departments}, "部门名称")
-    ind_schema = {"type": "integer", "minimum": lo, "maximum": hi}
+    def write(op_id: str, summary: str, ok: type[BaseModel], body: type[BaseModel], more: dict):
+        request = {"required": True, **_json(_ref(body), "JSON")}
+        request.pop("description")
+        more = {k: _json(error, v) for k, v in more.items()}
+        more["415"] = _json(error, "the body is not JSON (Content-Type: application/json)")
+        return op(op_id, summary, ok, requestBody=request, more=more)
 
     paths = {
-        "/overview": get(
-            "getOverview",
-            "全区总览：活动信息、截止日期与剩余天数、各状态数量",
-            _ref("Overview"),
-        ),
-        "/departments": get(
-            "listDepartments",
-            "各部门进度（按排名）",
-            _obj({"departments": _list(_ref("DepartmentProgress"))}),
-        ),
-        "/indicators": get(
-            "listIndicators",
-            "全部指标及责任单位",
-            _obj({"indicators": _list(_ref("Indicator"))}),
-            [
-                q("level1", STR, "按一级指标筛选"),
-                q("star", {"type": "boolean"}, "只看★项（true）或非★项（false）"),
-            ],
-        ),
+        "/overview": {
+            "get": get(
+                "getOverview", "全区总览：活动信息、截止日期与剩余天数、各状态数量", s.Overview
+            )
+        },
+        "/departments": {"get": get("listDepartments", "各部门进度（按排名）", s.Departments)},
+        "/indicators": {
+            "get": get("listIndicators", "全部指标及责任单位", s.Indicators, "IndicatorsQuery")
+        },
         "/indicators/{indicator_id}": {
-            "parameters": [{"name": "indicator_id", "in": "path", "required": True, "schema": INT}],
-            **get(
+            "parameters": [
+                {
+                    "name": "indicator_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "integer"},
+                }
+            ],  # fmt: skip
+            "get": get(
                 "getIndicator",
                 "单个指标全文，含各责任单位的状态、材料与链接检查结果",
-                _ref("IndicatorDetail"),
-                not_found=True,
+                s.IndicatorDetail,
+                more={"404": _json(error, "no such item")},
+            ),
+            "patch": write(
+                "starIndicator",
+                "标记或取消★整改项（与聊天中的「星标」相同；重复请求不再改动）",
+                s.StarResult,
+                s.StarRequest,
+                {"404": "no such indicator"},
             ),
         },
-        "/assignments": get(
-            "listAssignments",
-            "任务（指标×部门），可按部门、指标、状态筛选",
-            _obj({"assignments": _list(_ref("Assignment"))}),
-            [
-                dept_param,
-                q("indicator", ind_schema, "指标编号"),
-                q("status", {"type": "string", "enum": statuses}, "状态"),
-            ],
-        ),
-        "/audit": get(
-            "listAudit",
-            "操作日志，最新在前；用 next_cursor 翻页",
-            _obj({"items": _list(_ref("AuditEntry")), "next_cursor": NULL_STR}),
-            [
-                q(
-                    "limit",
-                    {"type": "integer", "minimum": 1, "maximum": AUDIT_MAX_LIMIT, "default": 100},
-                    "每页条数",
-                ),
-                q(
-                    "cursor",
-                    {"type": "string", "pattern": CURSOR_PATTERN},
-                    "上一页返回的 next_cursor",
-                ),
-                dept_param,
-                q(
-                    "action",
-                    {"type": "string", "pattern": ACTION_PATTERN},
-                    "操作类型，例如 " + "、".join(list(ACTION_LABELS)[:6]),
-                ),
-                q("indicator", ind_schema, "指标编号"),
-            ],
-        ),
+        "/assignments": {
+            "get": get(
+                "listAssignments",
+                "任务（指标×部门），可按部门、指标、状态筛选",
+                s.Assignments,
+                "AssignmentsQuery",
+            ),
+            "patch": write(
+                "reviewAssignment",
+                "审核一项任务：通过或退回（与聊天中的「通过」「退回」相同，部门会收到通知；"
+                "重复的通过、同样原因的退回不再改动）",
+                s.ReviewResult,
+                q["ReviewRequest"],
+                {
+                    "404": "the department is not responsible for the indicator",
+                    "409": "refused by the rules (error: refused), or an approval that needs "
+                    "confirm: true (error: needs_confirmation; message says why)",
+                },
+            ),
+        },
+        "/audit": {
+            "get": get(
+                "listAudit", "操作日志，最新在前；用 next_cursor 翻页", s.AuditPage, "AuditQuery"
+            )
+        },
+        "/submissions": {
+            "get": get(
+                "listSubmissions",
+                "各部门报送情况：每一版的时间、报送人、定稿文件和邮件状态，以及未报送的部门",
+                s.Submissions,
+                "SubmissionsQuery",
+            )
+        },
     }
-    paths["/submissions"] = get(
-        "listSubmissions",
-        "各部门报送情况：每一版的时间、报送人、定稿文件和邮件状态，以及未报送的部门",
-        _ref("Submissions"),
-        [dept_param],
-    )
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {
             "title": "督办 Duban API",
-            "version": "1.0.0",
+            "version": "1.1.0",
             "description": (
-                "依法治区办示范创建督办数据的只读接口。每个请求都需带上 "
-                "`Authorization: Bearer <DUBAN_API_TOKEN>`。"
+                "依法治区办示范创建督办数据的接口：读取进度，审核任务，标记★项。每个请求都需带上 "
+                "`Authorization: Bearer <DUBAN_API_TOKEN>`；写操作的请求体为 JSON，"
+                "记入操作日志（操作人 api:token）。"
             ),
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": schemas,
+            "schemas": top["$defs"],
         },
         "paths": paths,
-    }
-
-
-def _indicator_props() -> dict:
-    names = _list(STR)
-    return {
-        "id": INT,
-        "level1": STR,
-        "level2": STR,
-        "level3": STR,
-        "evidence": STR,
-        "evidence_from": NULL_INT,
-        "kind": {"type": "string", "enum": ["regular", "bonus", "deduction"]},
-        "star": BOOL,
-        "lead_units": {**names, "description": "牵头单位，按责任表原文"},
-        "cooperate_units": {**names, "description": "配合单位，按责任表原文"},
-        "lead": {**names, "description": "牵头部门（展开后）"},
-        "cooperate": {**names, "description": "配合部门（展开后）"},
     }

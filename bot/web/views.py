@@ -301,6 +301,7 @@ def material_dict(
     state = links.get(m.url) if m.url and not hidden else None
     return {
         "title": SECRET_LABEL if hidden else m.title,
+        "name": SECRET_LABEL if hidden else m.name,
         "url": "" if hidden else m.url,
         "kind": "paper" if hidden else ("link" if m.url else "paper"),
         "clickable": False if hidden else is_web_url(m.url),
@@ -504,8 +505,11 @@ def submission_dict(rt: Runtime, department: str, s: dict) -> dict:
         if s.get(kind)
     ]
     mail = s.get("mail") or None
+    total = s.get("total")
     return {
         "version": version,
+        # how complete the frozen catalogue was ("" until its files are built)
+        "completeness": f"已完成 {s.get('done', 0)}/{total} 项" if total is not None else "",
         "at": s.get("at", ""),
         "actor": s.get("actor", ""),
         "files": files,

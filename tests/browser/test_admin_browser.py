@@ -205,7 +205,7 @@ def test_audit_and_deliveries_pages(page, live_url, web_rt, shot):
 def test_submissions_page_shows_a_submission(page, live_url, web_rt, shot):
     dept = "司法局"
     ind = lead_indicator(web_rt, dept)
-    for n, text in enumerate([f"纸质 {ind} 2019年执法台账", "报送"]):
+    for n, text in enumerate([f"纸质 {ind} 2019年执法台账", "报送 确认"]):
         web_rt.dispatcher.handle(
             Incoming("sandbox", "zhangsan", text, mentioned=True, message_id=f"sub-{n}")
         )

@@ -111,7 +111,7 @@ def test_the_whole_campaign_from_the_notice_to_after_the_inspection(campaign):
     # On the morning of 8/13, 行政审批局 sends its catalogue; 司法局 never does.
     bind(rt, "spj", "行政审批局", name="李四")
     assert "已保存" in say(rt, "spj", "说明 1 已公布全部行政审批事项清单。")
-    assert "已报送行政审批局资料目录第 1 版" in say(rt, "spj", "报送")
+    assert "已报送行政审批局资料目录第 1 版" in say(rt, "spj", "报送 确认")
     queue = make_queue(rt.redis, rt.settings.key_prefix)
     start("-m", "bot.worker")
     wait_until(lambda: Worker.all(queue=queue), 60, "the worker listens")

@@ -89,7 +89,7 @@ def test_the_submission_mail_says_who_sends_it_and_what_is_true(rt, env):
     try:
         rt.services["settings"] = env(DUBAN_SMTP_URL=smtp.url)
         secret_catalogue(rt)
-        reply = say(rt, "sfj1", "报送")
+        reply = say(rt, "sfj1", "报送 确认")
         assert "本次报送附真实性承诺（对照第99项），报送人：张三。" in reply
         work(rt)
     finally:
@@ -129,7 +129,7 @@ def test_the_submission_mail_says_who_sends_it_and_what_is_true(rt, env):
         rt.services["settings"] = env(DUBAN_SMTP_URL=smtp.url)
         bind(rt, "mz1", "民政局", name="王五")
         assert "已保存" in say(rt, "mz1", "说明 13 已整理失信惩戒情况。")
-        say(rt, "mz1", "报送")
+        say(rt, "mz1", "报送 确认")
         work(rt)
     finally:
         smtp.stop()
@@ -166,7 +166,7 @@ def remind(rt, slot: str, at) -> None:
 def test_the_office_hears_who_has_not_submitted_from_the_day_before(rt):
     complete_department(rt, "金凤区人民法院")
     bind(rt, "fy", "金凤区人民法院")
-    say(rt, "fy", "报送")
+    say(rt, "fy", "报送 确认")
     remind(rt, "d17", local(2020, 8, 17, 9, 0))  # two working days before: not yet
     assert [n for n in notices(rt) if "报送督办" in n.text] == []
     remind(rt, "d18", local(2020, 8, 18, 9, 0))
@@ -187,7 +187,7 @@ def test_after_the_last_deadline_pushes_turn_to_readiness_then_quiet(rt, clock):
     say(rt, "sfj1", "纸质 15 2020年执法台账")  # no place yet
     complete_department(rt, "金凤区人民法院")
     bind(rt, "fy", "金凤区人民法院")
-    say(rt, "fy", "报送")
+    say(rt, "fy", "报送 确认")
     work(rt)
     before = len(notices(rt))
     remind(rt, "d0901", local(2020, 9, 1, 9, 0))  # Tuesday: readiness pushes are weekly

@@ -45,7 +45,7 @@ def by_department(items):
 def submit(rt, department: str) -> None:
     """The department sends its catalogue (报送) as a bound member would."""
     bind(rt, f"u-{department}", department)
-    assert "已报送" in say(rt, f"u-{department}", "报送")
+    assert "已报送" in say(rt, f"u-{department}", "报送 确认")
 
 
 def test_every_open_department_gets_one_reminder_and_a_complete_one_none(rt, clock):
@@ -69,7 +69,7 @@ def test_every_open_department_gets_one_reminder_and_a_complete_one_none(rt, clo
     assert len(reminders(rt)) == 2 * len(expected)
 
 
-def test_reminder_content_lead_and_star_first_counts_returned_dead_links(rt, clock):
+def test_reminder_content_returned_and_dead_links_first_then_counts(rt, clock):
     # 北京中路街道: one cooperating item starred, one lead item returned, one done, a dead link
     set_status(rt, 20, STREET, Status.DONE)
     set_status(rt, 36, STREET, Status.RETURNED, reason="缺少2019年台账")
@@ -85,17 +85,16 @@ def test_reminder_content_lead_and_star_first_counts_returned_dead_links(rt, clo
     # 2020-08-14 (Fri): 17, 18, 19 August are the working days left
     assert lines[1] == "距「资料目录报送」截止（8月19日）还有 3 个工作日。"
     assert lines[2] == "尚未报送资料目录（截止 8月19日）：材料齐全后发送「报送」"
-    assert lines[3] == "共 18 项，已完成 1 项，还有 17 项未完成："
-    items = [line for line in lines if line.startswith("- ") and "第" in line and "【" in line]
-    numbers = [int(line.split("第")[1].split("项")[0]) for line in items]
-    # lead items (36, 37, 85, 87) first, then the starred cooperating 94, then the rest by number
-    assert numbers[:6] == [36, 37, 85, 87, 94, 23]
-    assert "第94项★【配合】" in items[4]
-    assert len(items) == 15 and "另有 2 项" in text
-    assert "**已退回 1 项，请按原因修改后重新标记完成：**" in lines
-    assert "- 第36项：缺少2019年台账" in lines
-    assert "**1 个链接无法打开，请核对：**" in lines
-    assert f"- 第37项 [执法公示]({url})：网页不存在（HTTP 404）" in lines
+    # what needs the department's hand first: the return, the dead link; the rest as counts
+    assert lines[3:8] == [
+        "**已退回 1 项，请按原因修改后重新标记完成：**",
+        "- 第36项：缺少2019年台账",
+        "**1 个链接无法打开，请核对：**",
+        f"- 第37项 [执法公示]({url})：网页不存在（HTTP 404）",
+        "共 18 项，已完成 1 项，还有 17 项未完成（牵头 4 项，★ 1 项）："
+        "发送「我的任务」逐项查看，材料齐全后发送「完成 编号」。",
+    ]
+    assert len(lines) <= texts.PHONE_LINES
 
 
 def test_escalation_mentions_liaisons_from_three_working_days_before(rt, clock):
@@ -128,7 +127,7 @@ def test_after_the_deadline_office_digest_and_lead_units_get_their_laggards(rt, 
     set_status(rt, 1, "民政局", Status.IN_PROGRESS, explanation="正在整理")
     bind(rt, "sfj", "司法局")
     assert say(rt, "sfj", "说明 12 已整理2019年以来的执法清单。").startswith("已")
-    assert "第 1 版" in say(rt, "sfj", "报送")
+    assert "第 1 版" in say(rt, "sfj", "报送 确认")
     work(rt)
     clock.now = local(2020, 8, 21, 9, 0)  # Friday after 19 August: 2 working days over
     rt.services["enqueue"]("bot.jobs.send_escalations", slot="d21", now_iso=clock.now.isoformat())
@@ -220,7 +219,7 @@ def test_admin_remind_command_pushes_now_and_members_are_refused(rt, clock):
     assert "已安排向司法局推送催办提醒" in reply
     work(rt)
     [n] = reminders(rt)
-    assert n.department == "司法局" and "第" in n.text
+    assert n.department == "司法局" and "共 67 项" in n.text
     complete_department(rt, COURT)
     assert "没有未完成的事项，无需催办" in say(rt, "office", "催办 金凤区人民法院", admin=True)
     reply = say(rt, "office", "催办", admin=True)

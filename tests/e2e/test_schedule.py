@@ -127,7 +127,7 @@ def test_no_reminder_on_a_statutory_holiday_and_one_on_a_tiaoxiu_saturday(rt, cl
 def test_a_complete_department_gets_no_reminder(rt, clock):
     complete_department(rt, "金凤区人民法院")
     bind(rt, "court", "金凤区人民法院")
-    assert "已报送" in say(rt, "court", "报送")  # sent: nothing left to prompt
+    assert "已报送" in say(rt, "court", "报送 确认")  # sent: nothing left to prompt
     clock.now = local(2020, 8, 13, 9, 0)  # the day the notice was issued
     make(rt, clock).tick()
     work(rt)
@@ -209,7 +209,7 @@ def test_a_failed_job_is_retried_with_backoff_and_the_office_told_at_the_end(rt,
     from tests.e2e.background import say
 
     say(rt, "u1", "说明 12 已整理清单。")
-    assert "邮件发送至" in say(rt, "u1", "报送")
+    assert "邮件发送至" in say(rt, "u1", "报送 确认")
     work(rt)  # builds the files, then the mail job fails once
     q = make_queue(rt.redis, rt.settings.key_prefix)
     release = retry_releaser(q)

@@ -637,7 +637,7 @@ def test_dead_letter_is_shown_and_retried(admin_client, web_rt):
 def test_pages_name_people_and_problems_in_words(admin_client, web_rt):
     dept, ind = submitted_dead_link(web_rt, "refused_private")
     say(web_rt, "zhangsan", "导出")
-    say(web_rt, "zhangsan", "报送")
+    say(web_rt, "zhangsan", "报送 确认")
     work(web_rt)
     pages = {
         "indicator": admin_client.get(f"/admin/indicators/{ind}").get_data(as_text=True),

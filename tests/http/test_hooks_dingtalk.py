@@ -205,7 +205,7 @@ def long_reply_setup(client) -> dict:
 
 def test_long_reply_continues_through_the_session_webhook(hook_client, hook_rt, stub):
     long_reply_setup(hook_client)
-    payload = ding_payload("查看 4", "msg-long", oapi_base=stub.url)
+    payload = ding_payload("查看 4 全部", "msg-long", oapi_base=stub.url)
     first = body_of(ding_post(hook_client, payload))
     text = content_of(first)
     assert text.startswith("(1/")
@@ -232,8 +232,24 @@ def test_long_reply_continues_through_the_session_webhook(hook_client, hook_rt, 
 
 def test_long_reply_without_a_valid_session_is_truncated(hook_client, hook_rt, stub):
     long_reply_setup(hook_client)
-    payload = ding_payload("查看 4", "msg-expired", session_ms=-1000, oapi_base=stub.url)
+    payload = ding_payload("查看 4 全部", "msg-expired", session_ms=-1000, oapi_base=stub.url)
     body = body_of(ding_post(hook_client, payload))
     assert content_of(body).endswith("…")
     assert len(json.dumps(body, ensure_ascii=False).encode()) <= 20000
     assert not [j for j in jobs(hook_rt) if j.func_name == delivery.PUSH_JOB]
+
+
+def test_a_redelivered_batch_of_done_marks_each_item_once(hook_client, hook_rt):
+    """「完成 12-16」 sent by DingTalk, then sent again (a redelivery): each item changes once
+    and the second copy is answered with the first one's reply."""
+    ding_post(hook_client, ding_payload("绑定 司法局", "msg-bd0"))
+    for n in (12, 15, 16):
+        ding_post(hook_client, ding_payload(f"说明 {n} 已整理", f"msg-bd-{n}"))
+    audit = hook_rt.store.audit_len()
+    payload = ding_payload("完成 12－16", "msg-batch")
+    first = content_of(body_of(ding_post(hook_client, payload)))
+    assert "「完成」共 5 项：3 项已办理，2 项未办理" in first
+    assert "司法局 不负责第 13 项" in first and "司法局 不负责第 14 项" in first
+    assert hook_rt.store.audit_len() == audit + 3
+    again = content_of(body_of(ding_post(hook_client, payload)))
+    assert again == first and hook_rt.store.audit_len() == audit + 3

@@ -122,7 +122,7 @@ def test_a_long_reply_arrives_complete_in_parts(hook_client, hook_rt, stub):
     post(hook_client, stub, "绑定 司法局", "q-l0")
     urls = " ".join(f"https://www.example.gov.cn/{'a' * 300}/{i}.html" for i in range(50))
     post(hook_client, stub, f"提交 4 {urls}", "q-l1")
-    post(hook_client, stub, "查看 4", "q-long")
+    post(hook_client, stub, "查看 4 全部", "q-long")
     work(hook_rt)
     parts = replies(stub, "q-long")
     n = len(parts)
@@ -186,14 +186,14 @@ def test_a_run_that_died_before_its_reply_is_not_repeated_and_the_user_is_told(
     hook_client, hook_rt, stub
 ):
     # A drainer read the entry and claimed the message, then died before anything was stored.
-    _, msg = read_by_a_dead_drainer(hook_client, hook_rt, stub, "报送", "q-interrupted")
+    _, msg = read_by_a_dead_drainer(hook_client, hook_rt, stub, "报送 确认", "q-interrupted")
     hook_rt.store.preload(msg.platform, msg.user_id, None, "none", claim=msg.message_id)
     audit = hook_rt.store.audit_len()
     counts = _drain_reclaiming(hook_rt)
     assert counts["lost"] == 1 and counts["sent"] == 1
     assert hook_rt.store.audit_len() == audit  # 报送 was not run a second time, blind
     [text] = replies(stub, "q-interrupted")
-    assert "「报送」处理时中断" in text and "再发一次" in text
+    assert "「报送 确认」处理时中断" in text and "再发一次" in text
 
 
 def test_a_message_of_several_commands_left_by_a_dead_drainer_runs_each_command_once(

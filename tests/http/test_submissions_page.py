@@ -45,7 +45,7 @@ def submit(rt, user: str, department: str, paper: str = "2019年台账") -> str:
     if department != SFJ:
         assert f"已绑定到**{department}**" in say(rt, user, f"绑定 {department}")
     assert "纸质" in say(rt, user, f"纸质 {any_indicator(rt, department)} {paper}")
-    reply = say(rt, user, "报送")
+    reply = say(rt, user, "报送 确认")
     assert reply.startswith(f"**已报送{department}资料目录第 "), reply
     return reply
 
@@ -91,7 +91,7 @@ def test_overview_shows_the_latest_submission_per_department(admin_client, web_r
     submit(web_rt, "zhangsan", SFJ)
     assert overview() == (f"1 / {departments}", "第1版 · 2020-08-14 10:00", "未报送")
     clock.set(2020, 8, 14, 3, 30)
-    say(web_rt, "zhangsan", "报送")
+    say(web_rt, "zhangsan", "报送 确认")
     assert overview() == (f"1 / {departments}", "第2版 · 2020-08-14 11:30", "未报送")
     html = admin_client.get("/admin").get_data(as_text=True)
     assert "已报送" in html and "个部门" in html
@@ -99,6 +99,22 @@ def test_overview_shows_the_latest_submission_per_department(admin_client, web_r
 
 
 # --- /admin/submissions ----------------------------------------------------------------------
+
+
+def test_each_version_shows_how_complete_it_was(admin_client, web_rt):
+    """Issue 16 item 5: the office sees each version's completeness next to its badge."""
+    chores = [i for (i, d) in web_rt.assignments if d == SFJ and i in web_rt.catalog.regular_ids]
+    submit(web_rt, "zhangsan", SFJ)
+    work(web_rt)
+    ind = any_indicator(web_rt, SFJ)
+    assert "已标记完成" in say(web_rt, "zhangsan", f"完成 {ind}")
+    say(web_rt, "zhangsan", "报送 确认")
+    work(web_rt)
+    section = section_of(admin_client.get("/admin/submissions").get_data(as_text=True), SFJ)
+    head = re.sub(r"<[^>]+>", "", section.split("</h2>")[0])
+    assert f"已报送第2版 已完成 1/{len(chores)} 项" in " ".join(head.split())
+    assert f"已完成 0/{len(chores)} 项" in version_row(section, 1)
+    assert f"已完成 1/{len(chores)} 项" in version_row(section, 2)
 
 
 def test_submissions_page_needs_login(web_client):
@@ -115,7 +131,7 @@ def test_submissions_page_lists_versions_files_and_the_unsubmitted(
     submit(web_rt, "mz1", MZJ)
     clock.set(2020, 8, 14, 3, 0)
     say(web_rt, "zhangsan", f"纸质 {lead_indicator(web_rt, SFJ)} 2020年台账")
-    say(web_rt, "wangwu", "报送")
+    say(web_rt, "wangwu", "报送 确认")
 
     # before the build job has run: listed, files still being made
     html = admin_client.get("/admin/submissions").get_data(as_text=True)
@@ -220,7 +236,7 @@ def test_api_lists_submissions(web_client, web_rt, clock):
 
     submit(web_rt, "zhangsan", SFJ)
     clock.set(2020, 8, 14, 2, 5)
-    say(web_rt, "zhangsan", "报送")
+    say(web_rt, "zhangsan", "报送 确认")
     work(web_rt)
     got = web_client.get("/api/v1/submissions", headers=AUTH).json
     assert got["submitted_count"] == 1 and SFJ not in got["not_submitted"]

@@ -154,7 +154,7 @@ def test_places_rectifications_declarations_and_senders_are_inert_too(rt, chat, 
     assert_inert(sfj(f"整改 4 {REASON}"))
     assert_inert(sfj("查看 4"))
     assert_inert(sfj(f"声明 98 有 {REASON}"))
-    [sender] = [line for line in sfj("报送").splitlines() if "报送人" in line]
+    [sender] = [line for line in sfj("报送 确认").splitlines() if "报送人" in line]
     assert_inert(sender)  # the nickname (the mail address of the office above is Duban's own)
     a, _ = rt.store.assignment(12, "司法局")
     assert [m.location for m in a.materials] == [REASON, TITLE, ""]  # stored byte for byte

@@ -122,7 +122,12 @@ def test_any_department_may_offer_bonus_evidence_and_it_never_counts(rt, chat, s
     a = state(rt, 96, "教育局")
     assert a is not None and a.status is Status.IN_PROGRESS
     assert rt.store.statuses()[(96, "教育局")][1] is Status.IN_PROGRESS
-    assert "第96项【加分项】" in jy("我的任务")
+    # the bonus and deduction items are named on the task list's last page, apart
+    page, text = 1, jy("我的任务")
+    while "发送「我的任务 第" in text:
+        page += 1
+        text = jy(f"我的任务 第{page}页")
+    assert "加分项、减分项（不计入进度）：第96项🔵" in text
     assert "已标记完成" in jy("完成 96")
     assert "进度：0%" in jy("进度")  # the bonus item weighs nothing
     assert "加分项（自愿申报，不计入排名）：教育局（第96项）" in jy("排行")

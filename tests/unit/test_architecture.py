@@ -17,6 +17,8 @@ PURE = [
     "bot/texts.py",
     "bot/records.py",
     "bot/review.py",
+    "bot/rules.py",
+    "bot/errors.py",
     "bot/workdays.py",
     *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "handlers").glob("*.py")),
 ]
@@ -71,3 +73,12 @@ def test_handlers_name_no_platform():
         text = path.read_text(encoding="utf-8").lower()
         for platform in ("dingtalk", "wecom"):
             assert platform not in text, f"{path.name} mentions {platform}"
+
+
+def test_the_admin_pages_and_the_api_act_through_the_rules_not_chat_sentences():
+    """They call bot.rules (through bot.office and the services) with values whole: none of
+    them spells a command for the chat dispatcher, which a name with a space would break."""
+    for rel in ("bot/web/admin.py", "bot/web/api.py", "bot/office.py"):
+        tree = ast.parse((ROOT / rel).read_text(encoding="utf-8"))
+        used = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+        assert "dispatcher" not in used, rel

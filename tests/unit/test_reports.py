@@ -9,7 +9,7 @@ import pytest
 from docx.opc.constants import RELATIONSHIP_TYPE
 
 from bot.catalog import Campaign, Catalog, Deadline, Indicator
-from bot.progress import Assignment, Material, Role, Status
+from bot.progress import Assignment, Material, Role, Status, link_name
 from bot.reports import (
     COLUMNS,
     CatalogRow,
@@ -103,8 +103,8 @@ def load(data: bytes) -> openpyxl.Workbook:
     return openpyxl.load_workbook(io.BytesIO(data))
 
 
-def values(ws, row: int) -> list:
-    return [ws.cell(row=row, column=c).value for c in range(1, len(COLUMNS) + 1)]
+def values(ws, row: int, width: int = len(COLUMNS)) -> list:
+    return [ws.cell(row=row, column=c).value for c in range(1, width + 1)]
 
 
 @pytest.fixture(scope="module")
@@ -117,98 +117,104 @@ def dept_book() -> bytes:
 
 def test_department_workbook_header(dept_book):
     wb = load(dept_book)
-    assert wb.sheetnames == ["资料目录", "汇总"]
+    assert wb.sheetnames == ["资料目录", "明细", "汇总"]
     ws = wb["资料目录"]
     assert ws["A1"].value == "2020年金凤区法治政府建设示范创建资料目录"
     assert "银金法办发〔2020〕27号" in ws["A2"].value
     assert "报送单位：司法局" in ws["A2"].value
     assert "2020-08-19 00:30" in ws["A2"].value
-    assert values(ws, 3) == [
-        "序号",
-        "一级指标",
-        "二级指标",
-        "三级指标",
-        "考评要点",
-        "牵头/配合",
-        "材料名称",
-        "类型",
-        "网址",
-        "存放位置",
-        "报送说明",
-        "状态",
-        "提交人",
-        "时间",
-        "备注",
-    ]
-    assert ws.freeze_panes == "A4"
-    assert ws.column_dimensions["D"].width >= 30
-    assert ws["D4"].alignment.wrap_text
+    # two header rows: a group title over its columns, 序号 and 备注 over both rows
+    assert values(ws, 3) == ["序号", "指标", None, None, "报送材料", None, None, "备注"]
+    assert values(ws, 4) == [
+        None, "一级指标", "二级指标", "三级指标", "材料名称", "类型", "网址或存放位置", None,
+    ]  # fmt: skip
+    merged = {str(r) for r in ws.merged_cells.ranges}
+    assert {"A3:A4", "B3:D3", "E3:G3", "H3:H4"} <= merged
+    assert ws.freeze_panes == "A5"
+    assert ws.column_dimensions["D"].width >= 30 and ws.column_dimensions["G"].width >= 30
+    assert ws["D5"].alignment.wrap_text and ws["E5"].alignment.wrap_text
 
 
-def test_one_row_per_material_in_indicator_order(dept_book):
+def test_catalogue_prints_on_a4_landscape_with_its_header_on_every_page(dept_book):
+    for ws in load(dept_book)["资料目录"], load(dept_book)["明细"]:
+        assert ws.page_setup.orientation == "landscape"
+        assert str(ws.page_setup.paperSize) == ws.PAPERSIZE_A4
+        assert ws.sheet_properties.pageSetUpPr.fitToPage
+        assert (int(ws.page_setup.fitToWidth), int(ws.page_setup.fitToHeight)) == (1, 0)
+    ws = load(dept_book)["资料目录"]
+    assert ws.print_title_rows == "$3:$4"
+    assert ws.print_area == "'资料目录'!$A$1:$H$9"
+
+
+def test_one_row_per_material_and_the_indicator_written_once(dept_book):
     ws = load(dept_book)["资料目录"]
     ind1 = INDICATORS[1]
-    explanation = "已在区政府网站公开。\n清单随机构改革动态调整。"
-    common1 = [1, ind1.level1, ind1.level2, ind1.level3, "第1项的考评要点", "牵头"]
-    assert values(ws, 4) == common1 + [
-        "行政审批事项清单",
-        "网上链接",
-        URL,
+    assert values(ws, 5) == [
+        1, ind1.level1, ind1.level2, ind1.level3,
+        "行政审批事项清单", "网上链接", URL, "牵头",
+    ]  # fmt: skip
+    # the indicator's cells are merged over its second material: not repeated
+    assert values(ws, 6) == [None] * 4 + ["2019年压缩办理时限情况说明", "纸质", "档案室3号柜", None]
+    merged = {str(r) for r in ws.merged_cells.ranges}
+    assert {"A5:A6", "B5:B6", "C5:C6", "D5:D6", "H5:H6"} <= merged
+    every = [c.value for row in ws.iter_rows(min_row=5) for c in row if c.value]
+    assert every.count(ind1.level3) == 1
+    # the merged text fits: the block is as tall as the requirement's wrapped lines need
+    lines = -(-sum(2 for _ in ind1.level3) // (ws.column_dimensions["D"].width - 1))
+    assert ws.row_dimensions[5].height + ws.row_dimensions[6].height >= 15 * lines
+    # item 2 has nothing yet: no row, and the line under the table names it
+    assert values(ws, 7)[0] == 8 and values(ws, 7)[4] == EVIL_TITLE
+    assert values(ws, 8)[:1] + values(ws, 8)[4:] == [
+        12,
+        "本单位不涉及（本单位无此职能）",
         None,
-        explanation,
-        "已完成",
-        "张三",
-        "2020-08-14 10:30",
         None,
-    ]
-    assert values(ws, 5) == common1 + [
-        "2019年压缩办理时限情况说明",
-        "纸质",
-        None,
-        "档案室3号柜",
-        explanation,
-        "已完成",
-        "李四",
-        "2020-08-15 17:05",
-        None,
-    ]
-    # an assignment without material still gets its row
-    assert values(ws, 6)[:1] + values(ws, 6)[5:] == [
-        2,
         "配合",
-        None,
-        None,
-        None,
-        None,
-        None,
-        "未开始",
-    ] + [
-        None,
-        None,
-        None,
     ]
-    assert values(ws, 7)[0] == 8
-    assert values(ws, 7)[11] == "已退回（链接无法打开）"
-    assert values(ws, 8)[0] == 12
-    assert values(ws, 8)[11:] == ["不涉及（本单位无此职能）", "张三", "2020-08-16 16:00", None]
-    assert ws.max_row == 8
+    assert values(ws, 9)[0] == "尚未报送材料的指标（1项）：第2项。"
+    assert ws.max_row == 9
+    # nothing internal on the catalogue
+    for word in ("已完成", "已退回", "张三", "2020-08-14 10:30", "已在区政府网站公开。"):
+        assert not any(word in str(v) for v in every), word
+
+
+def test_the_second_sheet_keeps_what_the_office_tracks(dept_book):
+    ws = load(dept_book)["明细"]
+    assert values(ws, 3, 10) == [
+        "序号", "二级指标", "牵头/配合", "材料名称", "类型", "网址或存放位置", "报送说明", "状态",
+        "提交人", "时间",
+    ]  # fmt: skip
+    explanation = "已在区政府网站公开。\n清单随机构改革动态调整。"
+    assert values(ws, 4, 10)[3:] == [
+        "行政审批事项清单", "网上链接", URL, explanation, "已完成", "张三", "2020-08-14 10:30",
+    ]  # fmt: skip
+    assert values(ws, 5, 10)[3:] == [
+        "2019年压缩办理时限情况说明", "纸质", "档案室3号柜", explanation, "已完成", "李四",
+        "2020-08-15 17:05",
+    ]  # fmt: skip
+    assert values(ws, 6, 10)[:3] + values(ws, 6, 10)[7:] == [
+        2, INDICATORS[2].level2, "配合", "未开始", None, None,
+    ]  # fmt: skip
+    assert values(ws, 7, 10)[7] == "已退回（链接无法打开）"
+    assert values(ws, 8, 10)[7:] == ["不涉及（本单位无此职能）", "张三", "2020-08-16 16:00"]
+    assert ws.max_row == 8 and ws.auto_filter.ref == "A3:J8"
 
 
 def test_only_http_urls_are_clickable(dept_book):
     ws = load(dept_book)["资料目录"]
-    assert ws["I4"].hyperlink is not None
-    assert ws["I4"].hyperlink.target == URL
-    assert ws["I5"].hyperlink is None  # paper
-    assert ws["I7"].value == "javascript:alert(1)"
-    assert ws["I7"].hyperlink is None
+    assert ws["G5"].hyperlink is not None
+    assert ws["G5"].hyperlink.target == URL
+    assert ws["G6"].hyperlink is None  # paper
+    assert ws["G7"].value == "javascript:alert(1)"
+    assert ws["G7"].hyperlink is None
     linked = [c.coordinate for row in ws.iter_rows() for c in row if c.hyperlink is not None]
-    assert linked == ["I4"]
+    assert linked == ["G5"]
 
 
 def test_user_text_is_never_a_formula(dept_book):
     ws = load(dept_book)["资料目录"]
-    assert ws["G7"].value == EVIL_TITLE
-    assert ws["G7"].data_type == "s"
+    assert ws["E7"].value == EVIL_TITLE
+    assert ws["E7"].data_type == "s"
     with zipfile.ZipFile(io.BytesIO(dept_book)) as z:
         sheets = [n for n in z.namelist() if n.startswith("xl/worksheets/sheet")]
         assert sheets
@@ -237,7 +243,8 @@ def test_department_summary_sheet(dept_book):
 
 def test_empty_department_workbook():
     wb = load(department_workbook(CAMPAIGN, "财政局", [], GENERATED))
-    assert wb["资料目录"].max_row == 3
+    assert wb["资料目录"].max_row == 5
+    assert wb["资料目录"]["A5"].value == "本单位尚未报送任何材料。"
     summary = wb["汇总"]
     labels = [summary.cell(row=r, column=1).value for r in range(1, summary.max_row + 1)]
     row = labels.index("已完成/总数") + 1
@@ -271,7 +278,7 @@ def test_district_sheets(district_book):
     assert last.startswith("金凤区_测试__部门")
     assert wb[last]["A2"].value.endswith("生成时间：2020-08-19 00:30")
     assert "报送单位：" + LONG in wb[last]["A2"].value
-    assert wb[last].max_row == 3
+    assert wb[last]["A5"].value == "本单位尚未报送任何材料。" and wb[last].max_row == 5
 
 
 def test_district_matrix(district_book):
@@ -293,11 +300,14 @@ def test_district_matrix(district_book):
 def test_district_department_sheet_matches_department_workbook(district_book, dept_book):
     mine = load(dept_book)["资料目录"]
     theirs = load(district_book)["司法局"]
-    assert theirs.max_row == mine.max_row == 8
-    for r in range(1, 9):
+    assert theirs.max_row == mine.max_row == 9
+    for r in range(1, 10):
         assert values(theirs, r) == values(mine, r)
-    assert theirs["I4"].hyperlink.target == URL
-    assert theirs["G7"].data_type == "s"
+    assert {str(r) for r in theirs.merged_cells.ranges} == {
+        str(r) for r in mine.merged_cells.ranges
+    }
+    assert theirs["G5"].hyperlink.target == URL
+    assert theirs["E7"].data_type == "s"
 
 
 def test_sheet_names():
@@ -336,18 +346,24 @@ def test_document_title_and_overview(document):
     assert "共报送网上链接2条。纸质材料1件不随本次报送发送" in texts[1]
     assert "存放于：档案室3号柜（1件）" in texts[1]
     assert texts[-2:] == ["司法局", "2020年8月19日"]
+    # the closing summary of what is still open, before the signature
+    assert texts[-5:-3] == [
+        "未完成事项",
+        "本单位承担的4项指标中，仍有2项未完成：第2、8项；其中第2项尚未报送材料。",
+    ]
 
 
 def test_document_sections_in_indicator_order(document):
     texts = [p.text for p in document.paragraphs]
     headings = [t for t in texts if t.startswith("第") and "项（" in t]
-    assert [h.split("项")[0] for h in headings] == ["第1", "第2", "第8", "第12"]
+    # item 2 has nothing yet: no section, no placeholder (the closing summary names it)
+    assert [h.split("项")[0] for h in headings] == ["第1", "第8", "第12"]
     assert headings[0] == "第1项（牵头）行政审批制度改革全面推行"
-    assert headings[1] == "第2项（配合）行政审批制度改革全面推行"
+    assert not any("第2项（" in t or "尚未填写" in t or "暂无材料" in t for t in texts)
 
     def section(n):
         start = texts.index(headings[n])
-        end = texts.index(headings[n + 1]) if n + 1 < len(headings) else len(texts) - 3
+        end = texts.index(headings[n + 1]) if n + 1 < len(headings) else texts.index("未完成事项")
         return texts[start + 1 : end]
 
     # the requirement in full, never cut with 「…」
@@ -362,19 +378,15 @@ def test_document_sections_in_indicator_order(document):
     ]
     assert not any("…" in t for t in texts)
     assert section(1) == [
-        f"指标要求：{INDICATORS[2].level3}",
-        "完成情况：未开始",
-        "（尚未填写说明）",
-        "报送材料：（暂无材料）",
-    ]
-    assert section(2) == [
         f"指标要求：{INDICATORS[8].level3}",
         "完成情况：已退回（链接无法打开）",
-        "（尚未填写说明）",
         "报送材料：",
         f"（1）{EVIL_TITLE}：javascript:alert(1)",
     ]
-    assert section(3)[1] == "完成情况：不涉及（本单位无此职能）"
+    assert section(2) == [
+        f"指标要求：{INDICATORS[12].level3}",
+        "完成情况：不涉及（本单位无此职能）",
+    ]
 
 
 def test_document_links_only_for_http(document):
@@ -398,7 +410,8 @@ def test_document_uses_a4_and_chinese_fonts(document):
 
 @pytest.mark.parametrize(
     ("actor", "label"),
-    [("web:admin", "管理后台"), ("system:linkcheck", "系统"), ("dingtalk:staff001", "staff001"),
+    [("web:admin", "管理后台"), ("api:token", "接口"), ("system:linkcheck", "系统"),
+     ("dingtalk:staff001", "staff001"),
      ("张三", "张三"), ("", "")],
 )  # fmt: skip
 def test_an_actor_without_a_name_reads_as_who_it_is(actor, label):
@@ -500,25 +513,27 @@ def test_nothing_secret_leaves_in_any_file(sender):
             assert secret not in text
         assert "涉密材料，现场查阅" in text and "机要室" in text
     ws = load(book)["资料目录"]
-    rows = [values(ws, r) for r in range(4, ws.max_row + 1)]
-    secret_rows = [r for r in rows if r[6] == "涉密材料，现场查阅"]
-    assert [(r[0], r[7], r[8], r[9]) for r in secret_rows] == [
-        (1, "纸质（涉密）", None, "机要室"),
-        (77, "纸质（涉密）", None, "机要室"),
-        (77, "纸质（涉密）", None, None),  # the old link: no address, not clickable
+    rows = [values(ws, r) for r in range(5, ws.max_row + 1)]
+    secret_rows = [r[4:7] for r in rows if r[4] == "涉密材料，现场查阅"]
+    assert secret_rows == [
+        ["涉密材料，现场查阅", "纸质（涉密）", "机要室"],
+        ["涉密材料，现场查阅", "纸质（涉密）", "机要室"],
+        ["涉密材料，现场查阅", "纸质（涉密）", None],  # the old link: no address, not clickable
     ]
-    assert all(r[10] == "涉密，现场查阅" for r in rows if r[0] == 77)
-    linked = [c.hyperlink.target for row in ws.iter_rows() for c in row if c.hyperlink]
-    assert linked == [URL]
+    detail = load(book)["明细"]
+    rows = [values(detail, r, 10) for r in range(4, detail.max_row + 1)]
+    assert [r[6] for r in rows if r[0] == 77] == ["涉密，现场查阅"] * 2
+    for sheet in ws, detail:
+        linked = [c.hyperlink.target for row in sheet.iter_rows() for c in row if c.hyperlink]
+        assert linked == [URL]
 
 
 def test_star_rectification_shows_in_both_files():
     ws = load(department_workbook(CAMPAIGN, "司法局", NOTICE_ROWS, GENERATED))["资料目录"]
-    remarks = {values(ws, r)[0]: values(ws, r)[14] for r in range(4, ws.max_row + 1)}
-    assert remarks[1] == "★需进一步加强整改；整改说明：已补充2019年以来的清单调整记录"
-    assert remarks[77] == "考评要点注明涉密：纸质材料现场查阅"
-    assert remarks[96] == "加分项（自愿申报）"
-    assert remarks[2] is None
+    remarks = {values(ws, r)[0]: values(ws, r)[7] for r in range(5, ws.max_row + 1)}
+    assert remarks[1] == "牵头；★需进一步加强整改；整改说明：已补充2019年以来的清单调整记录"
+    assert remarks[77] == "牵头；考评要点注明涉密：纸质材料现场查阅"
+    assert 2 not in remarks and 96 not in remarks  # nothing worked on: not in the catalogue
     doc = docx.Document(
         io.BytesIO(explanation_document(CAMPAIGN, "司法局", NOTICE_ROWS, GENERATED))
     )
@@ -528,8 +543,8 @@ def test_star_rectification_shows_in_both_files():
 
 def test_a_submission_says_what_the_department_says_and_who_sent_it():
     book = load(department_workbook(CAMPAIGN, "司法局", NOTICE_ROWS, GENERATED, sender=SENDER))
-    ws = book["资料目录"]
-    states = {values(ws, r)[11] for r in range(4, ws.max_row + 1)}
+    ws = book["明细"]
+    states = {values(ws, r, 10)[7] for r in range(4, ws.max_row + 1)}
     assert states == {"已完成", "进行中", "未开始"}  # no 已通过 / 已退回: those are the office's
     summary = {r[0]: r[1] for r in book["汇总"].iter_rows(min_row=3, values_only=True) if r[0]}
     assert summary["报送人"] == "张三" and summary["报送时间"] == "2020-08-18 10:00"
@@ -540,7 +555,7 @@ def test_a_submission_says_what_the_department_says_and_who_sent_it():
     joined = "\n".join(texts)
     for internal in ("完成情况", "已通过", "已退回", "（尚未填写说明）", "（暂无材料）", "…"):
         assert internal not in joined
-    assert "以下指标本次尚未报送材料：第2项。" in texts
+    assert "本单位承担的3项指标中，仍有2项未完成：第1、2项；其中第2项尚未报送材料。" in texts
     headings = [t.split("（")[0] for t in texts if t.startswith("第") and "项（" in t]
     assert headings == ["第1项", "第77项"]  # the bonus item has nothing: not listed
     assert "减分项声明" in texts and "第98项：本单位无发生严重违法行政行为的情形。" in texts
@@ -551,3 +566,35 @@ def test_a_submission_says_what_the_department_says_and_who_sent_it():
         "纸质材料2件不随本次报送发送，由本单位整理成册备现场查验，存放于：机要室（2件）。"
         in texts[1]
     )
+
+
+# --- a link without a name (issue 16 item 5) --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "name"),
+    [
+        ("https://www.jinfeng.gov.cn/sfj/zfgs.html?id=3#top", "www.jinfeng.gov.cn/sfj/zfgs.html"),
+        ("http://WWW.Gov.CN/", "www.gov.cn"),
+        ("https://www.gov.cn/%E5%85%AC%E5%BC%80/", "www.gov.cn/公开"),
+        ("not a url", "not a url"),
+    ],
+)
+def test_a_nameless_link_is_named_by_its_host_and_path(url, name):
+    assert link_name(url) == name
+    assert Material("", url).name == name
+    assert Material("执法公示", url).name == "执法公示"
+
+
+def test_a_nameless_link_has_the_same_name_in_both_files():
+    url = "https://www.jinfeng.gov.cn/sfj/=sum.html?x=1"
+    a = Assignment(
+        12, "司法局", Role.LEAD, Status.IN_PROGRESS, materials=(Material("", url, "张三", ""),)
+    )
+    rows = [CatalogRow(INDICATORS[12], a)]
+    ws = load(department_workbook(CAMPAIGN, "司法局", rows, GENERATED))["资料目录"]
+    assert values(ws, 5)[4:7] == ["www.jinfeng.gov.cn/sfj/=sum.html", "网上链接", url]
+    assert ws["E5"].data_type == "s"  # "=" inside, never a formula
+    doc = docx.Document(io.BytesIO(explanation_document(CAMPAIGN, "司法局", rows, GENERATED)))
+    texts = [p.text for p in doc.paragraphs]
+    assert f"（1）www.jinfeng.gov.cn/sfj/=sum.html：{url}" in texts

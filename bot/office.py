@@ -1,0 +1,153 @@
+"""The office's acts from outside chat (the admin pages and the API): review (通过, 退回), ★ and
+the inspection's day.
+
+Each loads the state, applies the rule of bot.rules that 通过/退回/星标 apply in chat, and
+saves the result with the same audit entry, undo entry and notices, re-reading on a conflict.
+Department names arrive whole (a form field, a JSON string), never parsed out of a sentence.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+
+from bot import delivery, rules, texts
+from bot.catalog import Indicator
+from bot.errors import UserError
+from bot.progress import Assignment
+from bot.records import ConflictError
+from bot.review import liaisons
+
+log = logging.getLogger(__name__)
+
+RETRIES = 5  # re-reads after a conflicting write, as the chat dispatcher does
+
+
+class NotFound(UserError):
+    """No such indicator, department or assignment: the text says which and what exists."""
+
+
+class Busy(UserError):
+    """Every attempt met a concurrent change; nothing was saved."""
+
+
+@dataclass(frozen=True)
+class Result:
+    """What an act came to: `changed` False when the state already was as asked (the message
+    says so); the assignment or the ★ as they are now."""
+
+    changed: bool
+    message: str
+    assignment: Assignment | None = None
+    starred: bool | None = None
+
+
+def indicator_of(rt, indicator_id: int) -> Indicator:
+    ind = rt.catalog.get(indicator_id)
+    if ind is None:
+        lo, hi = rt.catalog.min_id, rt.catalog.max_id
+        raise NotFound(texts.NO_SUCH_INDICATOR.format(n=indicator_id, lo=lo, hi=hi))
+    return ind
+
+
+def _load(rt, ind: Indicator, department: str) -> tuple[Assignment, str]:
+    if department not in rt.org.departments:
+        raise NotFound(texts.NO_DEPARTMENT.format(name=texts.quoted(department, 40)))
+    a, raw = rt.store.assignment(ind.id, department)
+    if a is None:
+        raise NotFound(texts.NOT_RESPONSIBLE_OF.format(dept=department, n=ind.id))
+    return a, raw
+
+
+def _review(rt, indicator_id: int, department: str, actor: str, decide) -> Result:
+    """Load, decide (a rule's call on the assignment), save; again on a conflicting write."""
+    ind = indicator_of(rt, indicator_id)
+    for _ in range(RETRIES):
+        a, raw = _load(rt, ind, department)
+        try:
+            edit = decide(ind, a)
+        except rules.Unchanged as e:
+            return Result(False, str(e), a)
+        change = rules.to_change(a, raw, edit, actor, True, rt.catalog)
+        try:
+            rt.store.save(change)
+        except ConflictError:
+            continue
+        if edit.notices:
+            _drain_now(rt)
+        return Result(True, "", edit.after)
+    raise Busy(texts.BUSY)
+
+
+def _drain_now(rt) -> None:
+    """Review notices reach the department's chat at once, as from chat (bot/inbound.py): the
+    outbox is drained now, not at the next minute's sweep."""
+    try:
+        delivery.request_drain(rt.store, rt.services["enqueue"])
+    except Exception:  # the notice is safe in the outbox; the sweep sends it
+        log.exception("could not enqueue a drain of the outbox")
+
+
+def approve(rt, indicator_id: int, department: str, *, confirmed: bool, actor: str) -> Result:
+    """通过: raises rules.NeedsConfirmation when anything but 已完成 is not `confirmed`."""
+
+    def decide(ind, a):
+        def links():
+            return rt.store.link_states(m.url for m in a.materials if m.url)
+
+        at = rt.store.now_iso()
+        return rules.approve(a, ind, confirmed=confirmed, links=links, by=actor, at=at)
+
+    out = _review(rt, indicator_id, department, actor, decide)
+    said = texts.APPROVED.format(dept=department, n=indicator_id)
+    return out if not out.changed else Result(True, said, out.assignment)
+
+
+def return_item(rt, indicator_id: int, department: str, reason: str, *, actor: str) -> Result:
+    """退回 with `reason` kept exactly as written."""
+
+    def decide(ind, a):
+        mentions = liaisons(rt.org, rt.store, department)
+        at = rt.store.now_iso()
+        return rules.return_item(a, ind, reason, mentions=mentions, by=actor, at=at)
+
+    out = _review(rt, indicator_id, department, actor, decide)
+    said = texts.RETURNED.format(dept=department, n=indicator_id)
+    return out if not out.changed else Result(True, said, out.assignment)
+
+
+def set_star(rt, indicator_id: int, wanted: bool | None, *, actor: str) -> Result:
+    """星标: `wanted` ★ or not; None turns it over (as 星标 in chat)."""
+    ind = indicator_of(rt, indicator_id)
+    for _ in range(RETRIES):
+        override = rt.store.star_overrides().get(ind.id)
+        starred = ind.star if override is None else override
+        new = rules.star(starred, wanted)
+        if new is None:
+            said = f"第{ind.id}项{'已' if starred else '未'}标记★，无需更改。"
+            return Result(False, said, starred=starred)
+        try:
+            rt.store.set_star(ind.id, override, new, actor)
+        except ConflictError:
+            continue
+        return Result(True, texts.star_changed(ind.id, new), starred=new)
+    raise Busy(texts.BUSY)
+
+
+def set_inspection(rt, day: date | None, *, actor: str) -> Result:
+    """查验日期: the inspection's day, or with None back to the plan (as in chat)."""
+    for _ in range(RETRIES):
+        today = rt.calendar.local_today(rt.store.clock())
+        try:
+            change = rules.set_inspection_day(
+                rt.catalog.campaign, rt.store.event_dates(), day, today
+            )
+        except rules.Unchanged as e:
+            return Result(False, str(e))
+        try:
+            rt.store.set_event_date(change.key, change.expected, change.day, actor)
+        except ConflictError:
+            continue
+        return Result(True, change.message)
+    raise Busy(texts.BUSY)
