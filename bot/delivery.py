@@ -322,6 +322,12 @@ class KeepAliveSession(requests.Session):
         except ValueError:
             return r.status, None
 
+    def connections_opened(self) -> int:
+        """How many connections this session opened so far, to all hosts, either path."""
+        managers = [*self._pools.values()]
+        managers += [a.poolmanager for a in self.adapters.values() if hasattr(a, "poolmanager")]
+        return sum(m.pools[k].num_connections for m in managers for k in m.pools.keys())
+
     def _pool(self, ca: str) -> urllib3.PoolManager:
         """The pool that trusts the CA bundle requests would use (certifi's, or the
         environment's REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE)."""
