@@ -5,7 +5,9 @@
 
 `--queue answers` runs the answering consumer as `python -m bot.worker --queue answers` does
 (bot.worker.answer) under one profiler timing CPU (time.process_time), written to
-DIR/consumer-<pid>.prof when it stops (SIGTERM). Any other queue starts like `python -m
+DIR/consumer-<pid>.prof when it stops (SIGTERM). cProfile sees the consumer's main thread
+only: at the low rate of `make bench-profile` a batch holds one message, answered there (a
+batch of several people's messages goes to the lanes' threads). Any other queue starts like `python -m
 bot.worker` (the same runtime warm-up, bot.worker._warm, and the same RQ Worker), with two
 profilers: one over the worker's own loop (dequeue, fork, wait, heartbeats), written to
 DIR/parent-<pid>.prof when it stops, and one in every forked work horse from its first step to
@@ -104,14 +106,9 @@ HORSE_PARTS = (
     ("          store.part_states", "bot/store.py", "part_states"),
     ("          store.push_begin (budget + claim script)", "bot/store.py", "push_begin"),
     ("          store.push_end", "bot/store.py", "push_end"),
-    ("          _post (requests.Session.post to the stub)", "bot/delivery.py", "_post"),
-    (
-        "            requests: proxies/netrc from the environment",
-        "requests/sessions.py",
-        "merge_environment_settings",
-    ),
-    ("            requests: prepare_request", "requests/sessions.py", "prepare_request"),
-    ("            requests: adapter send (the HTTP exchange)", "requests/adapters.py", "send"),
+    ("          _post (KeepAliveSession.post_json to the stub)", "bot/delivery.py", "_post"),
+    ("            urllib3: PoolManager.urlopen (direct path)", "urllib3/poolmanager.py", "urlopen"),
+    ("            requests: Session.request (proxy/netrc path)", "requests/sessions.py", "request"),
     ("              urllib3 new connection (connect)", "urllib3/connection.py", "connect"),
     ("  logging", "logging/__init__.py", "handle"),
 )
