@@ -162,6 +162,7 @@ def _item_page(link: FillLink, token: str, n: int, typed=None, error: str = "", 
     ind = rt.catalog.get(n)
     a, _ = rt.store.assignment(n, link.department)
     starred = rt.store.star_overrides().get(ind.id, ind.star)
+    units = _units(rt, link, n) if a.role is Role.LEAD else []
     page = render_template(
         "fill_item.html",
         link=link,
@@ -172,7 +173,8 @@ def _item_page(link: FillLink, token: str, n: int, typed=None, error: str = "", 
         label=texts.KIND_LABELS.get(ind.kind) or a.role.label,
         cooperating=a.role is Role.COOPERATE or not ind.is_regular,
         can_undo=bool(rt.store.undo_top(link.department, n)),
-        units=_units(rt, link, n) if a.role is Role.LEAD else [],
+        units=units,
+        units_said=_units_said(units),
         typed=typed or {},
         error=error,
     )
@@ -185,6 +187,19 @@ def _units(rt, link: FillLink, n: int) -> list[tuple[str, Status]]:
     states = rt.store.statuses_for(n, others)
     order = [d for d in rt.org.departments if d in states]
     return sorted(((d, states[d]) for d in order), key=lambda u: u[1].is_complete)
+
+
+def _units_said(units: list[tuple[str, Status]]) -> str:
+    """「配合单位 32 个：已完成 3，未开始 29」, as 查看 sums them up in chat."""
+    counts: dict[Status, int] = {}
+    for _, st in units:
+        counts[st] = counts.get(st, 0) + 1
+    parts = "，".join(f"{st.label} {k}" for st, k in sorted(counts.items(), key=_by_label))
+    return f"配合单位 {len(units)} 个：{parts}"
+
+
+def _by_label(item: tuple[Status, int]) -> int:
+    return list(Status).index(item[0])
 
 
 ACTS = {
