@@ -104,13 +104,18 @@ def approve(rt, indicator_id: int, department: str, *, confirmed: bool, actor: s
     return out if not out.changed else Result(True, said, out.assignment)
 
 
-def return_item(rt, indicator_id: int, department: str, reason: str, *, actor: str) -> Result:
-    """退回 with `reason` kept exactly as written."""
+def return_item(
+    rt, indicator_id: int, department: str, reason: str, *, actor: str, rework: date | None = None
+) -> Result:
+    """退回 with `reason` kept exactly as written, and an optional 返工期限 `rework`."""
 
     def decide(ind, a):
         mentions = liaisons(rt.org, rt.store, department)
         at = rt.store.now_iso()
-        return rules.return_item(a, ind, reason, mentions=mentions, by=actor, at=at)
+        today = rt.calendar.local_today(rt.store.clock())
+        return rules.return_item(
+            a, ind, reason, mentions=mentions, rework=rework, today=today, by=actor, at=at
+        )
 
     out = _review(rt, indicator_id, department, actor, decide)
     said = texts.RETURNED.format(dept=department, n=indicator_id)

@@ -1822,8 +1822,8 @@ def _task_states(flat: list) -> dict[int, TaskState]:
     for i in range(0, len(flat), 3):
         ind = int(flat[i])
         role, status = _role_status(flat[i + 1])
-        reason = json.loads(flat[i + 2]).get("reason", "") if flat[i + 2] else ""
-        out[ind] = TaskState(ind, role, status, reason)
+        full = json.loads(flat[i + 2]) if flat[i + 2] else {}
+        out[ind] = TaskState(ind, role, status, full.get("reason", ""), full.get("due", ""))
     return out
 
 

@@ -38,7 +38,7 @@ from bot.progress import STATUS_LABELS, Status
 from bot.queue import all_queues
 from bot.reminders import remind_now, timeline_of
 from bot.schedule import job_id
-from bot.web import cockpit, views
+from bot.web import cockpit, review_queue, views
 from bot.web.common import (
     check_csrf,
     client_address,
@@ -328,6 +328,84 @@ def _anchor(department: str) -> str:
 
 bp.add_app_template_filter(_anchor, "anchor")
 bp.add_app_template_filter(texts.link_problem, "link_problem")
+
+
+# --- 待审核 ------------------------------------------------------------------------------------
+
+
+def _queue_filters() -> tuple[int | None, str]:
+    """The queue's filters as asked (form or query), an unknown one dropped."""
+    rt = runtime()
+    raw = (request.form.get("indicator") or request.args.get("indicator", "")).strip()
+    ind = int(raw) if raw.isdigit() and rt.catalog.get(int(raw)) else None
+    dept = request.form.get("department") or request.args.get("department", "")
+    return ind, dept if dept in rt.org.departments else ""
+
+
+def _queue_url(ind: int | None, dept: str) -> str:
+    args = {k: v for k, v in (("indicator", ind), ("department", dept)) if v}
+    return url_for("admin.queue_page", **args)
+
+
+@bp.get("/admin/review")
+def queue_page():
+    """待审核: items marked 已完成 and not yet reviewed, oldest first, evidence inline."""
+    rt = runtime()
+    ind, dept = _queue_filters()
+    return render_template(
+        "review.html",
+        q=review_queue.queue(rt, ind, dept),
+        f={"indicator": ind, "department": dept},
+        today=views.local_today(rt).isoformat(),
+        who=views.person_namer(rt),
+    )
+
+
+@bp.post("/admin/review")
+def queue_act():
+    """通过 or 退回 the ticked rows (or the one row whose button was pressed), each through
+    bot.office as a single review; the outcome is flashed at the top of the queue."""
+    rt = runtime()
+    ind, dept = _queue_filters()
+    back = redirect(_queue_url(ind, dept))
+    action = request.form.get("action", "")
+    if action not in ("approve", "return"):
+        abort(400, description="未知的审核操作。")
+    picked = request.form.getlist("item")
+    keys = [k for k in map(review_queue.parse_key, picked) if k is not None]
+    if not keys or len(keys) != len(picked):
+        flash(
+            "请先勾选要审核的事项。" if not picked else "所选事项无法识别，请刷新页面后重试。",
+            "error",
+        )
+        return back
+    reason, rework = "", None
+    if action == "return":
+        reason = request.form.get("reason", "").strip()  # kept as typed, as in chat
+        if not reason:
+            flash("退回时请写明原因，本次没有退回任何事项。", "error")
+            return back
+        day = request.form.get("rework", "").strip()
+        if day:
+            try:
+                rework = date.fromisoformat(day)
+            except ValueError:
+                flash("返工期限的日期无法识别，请重新选择，本次没有退回任何事项。", "error")
+                return back
+    try:
+        out = review_queue.act(rt, action, keys, reason=reason, rework=rework, actor=WEB_ACTOR)
+    except UserError as e:
+        flash(str(e), "error")
+        return back
+    if out.done:
+        verb = "通过" if action == "approve" else "退回"
+        head = (
+            f"已{verb} {len(out.done)} 项，已通知相关部门。" if len(out.done) > 1 else out.done[0]
+        )
+        flash(head, "ok")
+    for why in out.refused:
+        flash(why, "error")
+    return back
 
 
 @bp.post("/admin/indicators/<int:ind_id>/star")
