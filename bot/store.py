@@ -93,6 +93,10 @@ class Keys:
         return self._k("bindfolds")
 
     @property
+    def bind_requests(self) -> str:  # hash "platform:user" -> requested binding JSON
+        return self._k("bindreq")
+
+    @property
     def stars(self) -> str:  # hash ind -> "1" | "0" (overrides the catalogue's ★)
         return self._k("stars")
 
@@ -361,6 +365,39 @@ return 1
 """
 )
 
+_BIND_REQUEST = (
+    _LUA_NOTICES
+    + _LUA_HOLD
+    + """
+-- A 绑定 waiting for the office (Settings.bind_approval): asked, approved or refused in one step.
+-- KEYS: requests hash, bindings hash, audit stream, outbox stream, the callback's seen key
+-- ARGV: field, expected request, new request ('' = delete), expected binding, new binding
+--       ('' = the binding stays as it is), at, actor, action, department, note, n_notices,
+--       notices...
+-- Returns 0 on a conflict (the request or the binding changed meanwhile), 1 when done.
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur then cur = '' end
+if cur ~= ARGV[2] then return 0 end
+if ARGV[5] ~= '' then
+  local b = redis.call('HGET', KEYS[2], ARGV[1])
+  if not b then b = '' end
+  if b ~= ARGV[4] then return 0 end
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[5])
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', 1000000, '*', 'at', ARGV[6], 'actor', ARGV[7],
+    'action', 'bind', 'department', ARGV[9], 'indicator', '', 'before', b, 'after', ARGV[5],
+    'note', '')
+end
+if ARGV[3] == '' then redis.call('HDEL', KEYS[1], ARGV[1])
+else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', 1000000, '*', 'at', ARGV[6], 'actor', ARGV[7],
+  'action', ARGV[8], 'department', ARGV[9], 'indicator', '', 'before', cur, 'after', ARGV[3],
+  'note', ARGV[10])
+hold(KEYS[5])
+add_notices(KEYS[4], tonumber(ARGV[11]), 12)
+return 1
+"""
+)
+
 _TAKE_FOLDS = """
 -- KEYS: the folds due, then the fold-hash prefix as KEYS[2]; ARGV: count
 -- The folds whose window has ended (Redis's clock), each removed as it is taken:
@@ -533,6 +570,7 @@ class RedisStore:
         self._save = client.register_script(_SAVE_ASSIGNMENT)
         self._bind = client.register_script(_SET_BINDING)
         self._star = client.register_script(_SET_FIELD)  # ★ toggles and event dates
+        self._bind_request = client.register_script(_BIND_REQUEST)
         self._preload = client.register_script(_PRELOAD)
         self._finish = client.register_script(_FINISH)
         self._accept = client.register_script(_ACCEPT)
@@ -916,6 +954,59 @@ class RedisStore:
         if not ok:
             raise ConflictError(f"binding {platform}:{user_id}")
         return ok == 1
+
+    def bind_requests(self) -> list[tuple[Binding, str]]:
+        """The 绑定 requests waiting for the office: (the binding asked for, its stored JSON)."""
+        out = []
+        for f, v in self.r.hgetall(self.keys.bind_requests).items():
+            platform, _, user = _s(f).partition(":")
+            out.append((Binding.from_json(platform, user, v), _s(v)))
+        return out
+
+    def bind_request(self, platform: str, user_id: str) -> tuple[Binding | None, str]:
+        raw = _s(self.r.hget(self.keys.bind_requests, f"{platform}:{user_id}"))
+        return (Binding.from_json(platform, user_id, raw), raw) if raw else (None, "")
+
+    def decide_bind_request(
+        self,
+        platform: str,
+        user_id: str,
+        expected: str,
+        request: Binding | None,
+        action: str,
+        actor: str,
+        *,
+        department: str,
+        bind: tuple[Binding | None, Binding] | None = None,
+        note: str = "",
+        notices: tuple[Notice, ...] = (),
+        claim: tuple[str, str] | None = None,
+    ) -> None:
+        """Ask for a binding (`request`), or settle the request `expected` (its stored JSON): with
+        `bind` (the binding as it is, the new one) it is approved in the same step; audited under
+        `action`, with its notices queued. ConflictError when either changed meanwhile."""
+        k = self.keys
+        at = self.now_iso()
+        before, after = bind if bind else (None, None)
+        ok = self._bind_request(
+            keys=[k.bind_requests, k.bindings, k.audit, k.outbox, self._seen_of(claim)],
+            args=[
+                f"{platform}:{user_id}",
+                expected,
+                request.to_json() if request else "",
+                before.to_json() if before else "",
+                after.to_json() if after else "",
+                at,
+                actor,
+                action,
+                department,
+                note,
+                str(len(notices)),
+                *_notice_args(notices, at),
+            ],
+        )
+        if not ok:
+            raise ConflictError(f"binding request {platform}:{user_id}")
 
     def take_folds(self, count: int = 200) -> list[tuple[str, dict[str, str]]]:
         """(person "platform:user", fold) of every fold whose window has ended, removed as they

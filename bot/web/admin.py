@@ -408,6 +408,52 @@ def queue_act():
     return back
 
 
+# --- 绑定 ------------------------------------------------------------------------------------
+
+
+@bp.get("/admin/bindings")
+def bindings():
+    """Who is bound where, since when, by whom; 解绑; the 绑定 requests to approve or refuse."""
+    rt = runtime()
+    return render_template("bindings.html", b=views.bindings(rt), who=views.person_namer(rt))
+
+
+def _person_of() -> tuple[str, str]:
+    platform, sep, user_id = request.form.get("person", "").partition(":")
+    if not sep or not platform or not user_id:
+        abort(400, description="没有指明是哪一位，请刷新页面后重试。")
+    return platform, user_id
+
+
+@bp.post("/admin/bindings/unbind")
+def unbind():
+    platform, user_id = _person_of()
+    try:
+        out = office.unbind(runtime(), platform, user_id, actor=WEB_ACTOR)
+        flash(out.message, "ok" if out.changed else "info")
+    except UserError as e:
+        flash(str(e), "error")
+    return redirect(url_for("admin.bindings"))
+
+
+@bp.post("/admin/bindings/decide")
+def decide_binding():
+    platform, user_id = _person_of()
+    action = request.form.get("action", "")
+    if action not in ("approve", "refuse"):
+        abort(400, description="未知的操作。")
+    reason = request.form.get("reason", "").strip()  # kept as typed
+    try:
+        out = office.decide_binding(
+            runtime(), platform, user_id, approve=action == "approve", actor=WEB_ACTOR,
+            reason=reason,
+        )  # fmt: skip
+        flash(out.message, "ok" if out.changed else "info")
+    except UserError as e:
+        flash(str(e), "error")
+    return redirect(url_for("admin.bindings"))
+
+
 @bp.post("/admin/indicators/<int:ind_id>/star")
 def star(ind_id: int):
     try:
