@@ -55,6 +55,9 @@ def view(ctx: Context, ind, full: str) -> Reply:
         if a.reason:
             label = "退回原因" if a.status is Status.RETURNED else "原因"
             lines.append(f"{label}：{texts.quoted(a.reason)}")
+        if a.status is Status.RETURNED and a.rework:
+            today = ctx.calendar.local_today(ctx.now) if ctx.calendar is not None else None
+            lines.append(texts.rework_note(ctx.calendar, today, a.rework) + "。")
         shown = 0
         for i, m in enumerate(a.materials, start=1):
             state = view["links"].get(m.url)

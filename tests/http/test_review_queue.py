@@ -125,6 +125,8 @@ def test_return_one_with_a_rework_date_is_counted_down(admin_client, web_rt, don
     msg = Incoming("sandbox", "u-rework", "我的任务", mentioned=True, message_id="m-rework")
     reply = web_rt.dispatcher.handle(msg).text
     assert "返工期限 8月20日，还剩 4 个工作日" in reply
+    msg = Incoming("sandbox", "u-rework", f"查看 {ind}", mentioned=True, message_id="m-view")
+    assert "返工期限 8月20日，还剩 4 个工作日。" in web_rt.dispatcher.handle(msg).text
     clock.now = datetime(2020, 8, 17, 1, 0, tzinfo=clock.now.tzinfo)  # Monday 9:00
     send_reminders(web_rt, clock.now, "t", departments=[dept])
     told = [n.text for _, n, _ in web_rt.store.outbox() if n.department == dept]
