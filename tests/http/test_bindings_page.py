@@ -20,6 +20,12 @@ def say(rt, user: str, text: str, name: str = "") -> str:
     return rt.dispatcher.handle(msg).text
 
 
+def post(client, path: str, token: str, **form) -> str:
+    return client.post(path, data={"csrf": token, **form}, follow_redirects=True).get_data(
+        as_text=True
+    )
+
+
 def told(rt, dept: str) -> list:
     return [n for _, n, _ in rt.store.outbox() if n.department == dept and n.kind == "binding"]
 
@@ -50,11 +56,7 @@ def test_the_page_lists_who_is_bound_since_when_and_by_whom(admin_client, web_rt
 def test_unbind_from_the_page_is_audited_and_told(admin_client, web_rt):
     say(web_rt, "u-wang", "绑定 司法局", "王五")
     token = csrf_of(admin_client, "/admin/bindings")
-    page = admin_client.post(
-        "/admin/bindings/unbind",
-        data={"csrf": token, "person": "sandbox:u-wang"},
-        follow_redirects=True,
-    ).get_data(as_text=True)
+    page = post(admin_client, "/admin/bindings/unbind", token, person="sandbox:u-wang")
     assert "已解除「王五」与司法局的绑定，并已在该部门群里通知。" in page
     assert web_rt.store.binding("sandbox", "u-wang") is None
     (entry,) = web_rt.store.audit(count=1, action="unbind")
@@ -65,11 +67,7 @@ def test_unbind_from_the_page_is_audited_and_told(admin_client, web_rt):
     assert 'data-person="sandbox:u-wang"' not in page
     # again: nothing to do, nothing written
     before = web_rt.store.audit_len()
-    page = admin_client.post(
-        "/admin/bindings/unbind",
-        data={"csrf": token, "person": "sandbox:u-wang"},
-        follow_redirects=True,
-    ).get_data(as_text=True)
+    page = post(admin_client, "/admin/bindings/unbind", token, person="sandbox:u-wang")
     assert "此人已不在绑定名单中，无需解绑。" in page
     assert web_rt.store.audit_len() == before
 
@@ -90,11 +88,9 @@ def test_with_approval_binding_waits_for_the_office_and_approval_binds(
     assert 'class="card bind-request" data-person="sandbox:u-li"' in html
     assert "自行绑定需依法治区办同意" in html
     token = csrf_of(approval_client, "/admin/bindings")
-    page = approval_client.post(
-        "/admin/bindings/decide",
-        data={"csrf": token, "person": "sandbox:u-li", "action": "approve"},
-        follow_redirects=True,
-    ).get_data(as_text=True)
+    page = post(
+        approval_client, "/admin/bindings/decide", token, person="sandbox:u-li", action="approve"
+    )
     assert "已同意「李四」绑定到司法局" in page
     b = rt.store.binding("sandbox", "u-li")
     assert (b.department, b.name) == ("司法局", "李四")
@@ -109,11 +105,9 @@ def test_with_approval_binding_waits_for_the_office_and_approval_binds(
     assert "管理后台" in row[: row.index("</tr>")]
     # the same request again: already settled
     before = rt.store.audit_len()
-    page = approval_client.post(
-        "/admin/bindings/decide",
-        data={"csrf": token, "person": "sandbox:u-li", "action": "approve"},
-        follow_redirects=True,
-    ).get_data(as_text=True)
+    page = post(
+        approval_client, "/admin/bindings/decide", token, person="sandbox:u-li", action="approve"
+    )
     assert "这条绑定申请已经处理过了。" in page
     assert rt.store.audit_len() == before
 
