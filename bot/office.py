@@ -231,3 +231,23 @@ def decide_binding(
         _drain_now(rt)
         return Result(True, said)
     raise Busy(texts.BUSY)
+
+
+# --- comments ------------------------------------------------------------------------------
+
+
+def comment(rt, indicator_id: int, department: str, text: str, *, actor: str) -> Result:
+    """The office's comment in the department × indicator thread, pushed to the department's
+    chat with how to answer (留言 in chat)."""
+    ind = indicator_of(rt, indicator_id)
+    _load(rt, ind, department)  # the department answers for this item
+    entry = rules.comment(text, office=True, name="依法治区办")
+    notice = Notice(
+        f"💬 依法治区办就第{ind.id}项留言：\n{texts.quoted(text)}\n"
+        f"回复请发送「留言 {ind.id} 内容」，往来留言可发送「查看 {ind.id}」。",
+        department,
+        kind="review",
+    )
+    rt.store.add_comment(ind.id, department, entry, actor, (notice,))
+    _drain_now(rt)
+    return Result(True, f"留言已发到{department}的工作群（第{ind.id}项）。")

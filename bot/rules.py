@@ -399,6 +399,21 @@ def return_item(
     return Edit(after, "return", notices=(notice,), note=reason)
 
 
+# --- comments ------------------------------------------------------------------------------
+
+MAX_COMMENT = 500
+NEED_COMMENT = "请写上留言内容，例如：留言 12 台账已补充，请再看一下。"
+
+
+def comment(text: str, *, office: bool, name: str) -> dict:
+    """A comment in a department × indicator thread, kept as written: `office` says which side
+    wrote it (依法治区办 or the department), `name` who."""
+    if not text.strip():
+        raise UserError(NEED_COMMENT)
+    check_text(text, MAX_COMMENT)
+    return {"side": "office" if office else "department", "name": name, "text": text}
+
+
 def star(starred: bool, wanted: bool | None = None) -> bool | None:
     """星标: the ★ an item takes, `wanted` or (None) the opposite of `starred`; None when it
     stays as it is. A ★ item comes first, weighs double, and needs its 整改说明 to be done."""

@@ -92,6 +92,9 @@ class Keys:
     def binding_folds(self) -> str:  # sorted set person -> epoch ms their fold is due
         return self._k("bindfolds")
 
+    def comments(self, indicator_id: int, department: str) -> str:  # list of comment JSON
+        return self._k("comments", indicator_id, department)
+
     @property
     def bind_requests(self) -> str:  # hash "platform:user" -> requested binding JSON
         return self._k("bindreq")
@@ -398,6 +401,23 @@ return 1
 """
 )
 
+_ADD_COMMENT = (
+    _LUA_NOTICES
+    + _LUA_HOLD
+    + """
+-- One comment in a department × indicator thread, audited, its notices queued.
+-- KEYS: the thread list, audit stream, outbox stream, the callback's seen key ('' = none)
+-- ARGV: comment JSON, at, actor, department, indicator, text, n_notices, notices...
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', 1000000, '*', 'at', ARGV[2], 'actor', ARGV[3],
+  'action', 'comment', 'department', ARGV[4], 'indicator', ARGV[5], 'before', '', 'after', '',
+  'note', ARGV[6])
+hold(KEYS[4])
+add_notices(KEYS[3], tonumber(ARGV[7]), 8)
+return 1
+"""
+)
+
 _TAKE_FOLDS = """
 -- KEYS: the folds due, then the fold-hash prefix as KEYS[2]; ARGV: count
 -- The folds whose window has ended (Redis's clock), each removed as it is taken:
@@ -571,6 +591,7 @@ class RedisStore:
         self._bind = client.register_script(_SET_BINDING)
         self._star = client.register_script(_SET_FIELD)  # ★ toggles and event dates
         self._bind_request = client.register_script(_BIND_REQUEST)
+        self._comment = client.register_script(_ADD_COMMENT)
         self._preload = client.register_script(_PRELOAD)
         self._finish = client.register_script(_FINISH)
         self._accept = client.register_script(_ACCEPT)
@@ -954,6 +975,43 @@ class RedisStore:
         if not ok:
             raise ConflictError(f"binding {platform}:{user_id}")
         return ok == 1
+
+    def add_comment(
+        self,
+        indicator_id: int,
+        department: str,
+        comment: dict,
+        actor: str,
+        notices: tuple[Notice, ...] = (),
+        claim: tuple[str, str] | None = None,
+    ) -> None:
+        """Append `comment` ({"side", "name", "text", "at"}) to the department × indicator
+        thread, audited as `comment` (its text the note), with its notices."""
+        at = self.now_iso()
+        entry = json.dumps({**comment, "at": at, "by": actor}, ensure_ascii=False)
+        self._comment(
+            keys=[
+                self.keys.comments(indicator_id, department),
+                self.keys.audit,
+                self.keys.outbox,
+                self._seen_of(claim),
+            ],
+            args=[entry, at, actor, department, str(indicator_id), comment["text"],
+                  str(len(notices)), *_notice_args(notices, at)],
+        )  # fmt: skip
+
+    def comment_threads(self, pairs: Iterable[tuple[int, str]]) -> dict[tuple[int, str], list]:
+        """The threads of (indicator, department) pairs, oldest comment first (empty ones left
+        out)."""
+        pairs = list(pairs)
+        pipe = self.r.pipeline(transaction=False)
+        for ind, dept in pairs:
+            pipe.lrange(self.keys.comments(ind, dept), 0, -1)
+        return {
+            p: [json.loads(_s(c)) for c in raw]
+            for p, raw in zip(pairs, pipe.execute(), strict=True)
+            if raw
+        }
 
     def bind_requests(self) -> list[tuple[Binding, str]]:
         """The 绑定 requests waiting for the office: (the binding asked for, its stored JSON)."""

@@ -81,7 +81,25 @@ def view(ctx: Context, ind, full: str) -> Reply:
         if ctx.starred(ind):
             rectified = texts.quoted(a.rectification) if a.rectification else ""
             lines.append(f"★整改说明：{rectified or f'尚未填写（发送「整改 {ind.id} 整改情况」）'}")
+        lines += _thread(ctx, ind.id, a.department)
     return Reply("\n".join(lines))
+
+
+SHOWN_COMMENTS = 3  # the latest of the thread with the office; the page holds them all
+
+
+def _thread(ctx: Context, ind_id: int, department: str) -> list[str]:
+    thread = ctx.store.comment_threads([(ind_id, department)]).get((ind_id, department), [])
+    if not thread:
+        return []
+    head = f"**往来留言（共 {len(thread)} 条"
+    head += f"，最近 {SHOWN_COMMENTS} 条）：**" if len(thread) > SHOWN_COMMENTS else "）：**"
+    lines = [head]
+    for c in thread[-SHOWN_COMMENTS:]:
+        who = "依法治区办" if c.get("side") == "office" else texts.quoted(c.get("name", ""), 16)
+        lines.append(f"- {who}：{texts.quoted(c.get('text', ''), 60)}")
+    lines.append(f"回复请发送「留言 {ind_id} 内容」。")
+    return lines
 
 
 def _urls(ctx: Context, ind) -> list[str]:

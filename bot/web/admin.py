@@ -275,9 +275,11 @@ def indicator(ind_id: int):
     if ind is None:
         abort(404, description=f"编号 {ind_id} 不存在。")
     history, _ = rt.store.audit_page(count=200, indicator=ind_id)
+    d = views.indicator_detail(rt, ind)
     return render_template(
         "indicator.html",
-        d=views.indicator_detail(rt, ind),
+        d=d,
+        threads=rt.store.comment_threads((ind_id, a["department"]) for a in d["assignments"]),
         history=[views.audit_dict(e) for e in history],
         prev_id=ind_id - 1 if rt.catalog.get(ind_id - 1) else None,
         next_id=ind_id + 1 if rt.catalog.get(ind_id + 1) else None,
@@ -452,6 +454,24 @@ def decide_binding():
     except UserError as e:
         flash(str(e), "error")
     return redirect(url_for("admin.bindings"))
+
+
+@bp.post("/admin/indicators/<int:ind_id>/comment")
+def comment(ind_id: int):
+    """The office's comment to a department on one item, pushed to its chat."""
+    rt = runtime()
+    department = request.form.get("department", "")
+    if department not in rt.org.departments:
+        abort(400, description="请选择部门。")
+    text = request.form.get("text", "")  # kept as written, line breaks too
+    try:
+        flash(office.comment(rt, ind_id, department, text, actor=WEB_ACTOR).message, "ok")
+    except UserError as e:
+        flash(str(e), "error")
+    back = request.form.get("back", "")
+    if back.startswith("/admin") and not back.startswith("//"):
+        return redirect(back)
+    return redirect(_review_anchor(ind_id, department))
 
 
 @bp.post("/admin/indicators/<int:ind_id>/star")

@@ -44,6 +44,7 @@ def queue(rt: Runtime, indicator: int | None = None, department: str = "") -> di
     items.sort(key=lambda a: (a.updated_at, a.indicator_id, a.department))
     shown = items[:SHOWN]
     links = rt.store.link_states(m.url for a in shown for m in a.materials if m.url)
+    threads = rt.store.comment_threads((a.indicator_id, a.department) for a in shown)
     stars = views.starred(rt)
     today = views.local_today(rt)
     rows = []
@@ -54,6 +55,7 @@ def queue(rt: Runtime, indicator: int | None = None, department: str = "") -> di
         row["level3"] = ind.level3 if ind else ""
         row["star"] = a.indicator_id in stars
         row["waiting_days"] = _days_since(rt, a.updated_at, today)
+        row["comments"] = threads.get((a.indicator_id, a.department), [])
         rows.append(row)
     return {
         "rows": rows,
