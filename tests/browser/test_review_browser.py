@@ -107,3 +107,38 @@ def test_bulk_approve_two_and_return_one_with_a_date(page, live_url, web_rt, sho
         "2020-08-20",
     )
     screen(page, f"review-queue-{label}-after-return")
+
+
+@pytest.mark.parametrize(("label", "size"), SIZES)
+def test_comments_both_ways_in_the_queue(page, live_url, web_rt, shot, label, size):
+    from bot.messages import Incoming
+    from bot.records import Binding
+
+    ind, dept = waiting(web_rt)[0]
+    page.set_viewport_size(size)
+    login(page, live_url)
+    page.goto(f"{live_url}/admin/review")
+    r = row(page, ind, dept)
+    r.locator("textarea[name=text]").fill("台账请按年份装订，\n并写明存放位置。")
+    r.locator("button.comment-send").click()
+    flash = page.locator(".flash li.ok")
+    expect(flash).to_have_text(f"留言已发到{dept}的工作群（第{ind}项）。")
+    in_view(page, flash, size["height"])
+    pushed = [n.text for _, n, _ in web_rt.store.outbox() if n.department == dept]
+    assert any("并写明存放位置" in t for t in pushed)
+    # the department answers in chat; the office sees it in the same thread
+    web_rt.store.set_binding(
+        "sandbox", "u-zhou", None, Binding("sandbox", "u-zhou", dept, "周八"), "test"
+    )
+    msg = Incoming("sandbox", "u-zhou", f"留言 {ind} 已装订，放在档案室", mentioned=True,
+                   message_id="m-zhou")  # fmt: skip
+    assert "已把留言转给依法治区办" in web_rt.dispatcher.handle(msg).text
+    page.reload()
+    comments = row(page, ind, dept).locator("ol.comments li")
+    expect(comments).to_have_count(2)
+    expect(comments.nth(0)).to_have_class("comment from-office")
+    expect(comments.nth(1)).to_contain_text("周八")
+    expect(comments.nth(1)).to_contain_text("已装订，放在档案室")
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    row(page, ind, dept).scroll_into_view_if_needed()
+    screen(page, f"review-comments-{label}")
