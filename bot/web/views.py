@@ -336,6 +336,7 @@ def assignment_dict(
         "explanation": explanation,
         "reason": a.reason,
         "rectification": a.rectification,
+        "rework": a.rework,
         "updated_by": a.updated_by,
         "updated_at": a.updated_at,
         "version": a.version,

@@ -205,3 +205,18 @@ def test_without_the_csrf_token_nothing_is_reviewed(admin_client, web_rt, done):
     assert resp.status_code == 400
     assert "CSRF" in resp.get_data(as_text=True)
     assert web_rt.store.assignment(ind, dept)[0].status is Status.DONE
+
+
+def test_the_api_returns_with_a_rework_date(web_client, web_rt, done):
+    ind, dept = done["done"][0]
+    auth = {"Authorization": "Bearer tok"}
+    body = {"indicator": ind, "department": dept, "action": "return", "reason": "缺台账"}
+    resp = web_client.patch("/api/v1/assignments", json={**body, "rework": "8月"}, headers=auth)
+    assert resp.status_code == 400 and "YYYY-MM-DD" in resp.json["message"]
+    assert web_rt.store.assignment(ind, dept)[0].status is Status.DONE
+    resp = web_client.patch(
+        "/api/v1/assignments", json={**body, "rework": "2020-08-20"}, headers=auth
+    )
+    assert resp.status_code == 200, resp.json
+    assert resp.json["assignment"]["rework"] == "2020-08-20"
+    assert web_rt.store.assignment(ind, dept)[0].rework == "2020-08-20"
