@@ -25,9 +25,9 @@ deleted, assignments and bindings created again), so each step starts from the s
 Each server climbs the rates (the listed ones, then doubling up to --max-rate) until a step
 saturates: fewer than 90% of the offered commands answered per second, any left unanswered, or
 a median above one second. Per step: answered commands/s, p50/p99/max latency, and CPU per
-answered command summed over every process of that server (web workers, the answering and
-the main worker with their forked work horses, Redis; /proc, bench/procs.py). Raw results go
-to bench/results/e2e-<time>.json. With --profile, the answering worker runs under cProfile
+answered command summed over every process of that server (web workers, the answering consumer,
+the main worker with its forked work horses, Redis; /proc, bench/procs.py). Raw results go
+to bench/results/e2e-<time>.json. With --profile, the answering consumer runs under cProfile
 (bench/profile_worker.py) and the bench prints where its CPU goes per answered command.
 """
 
@@ -325,14 +325,6 @@ def collect_replies(
         time.sleep(0.2)
 
 
-def drain_jobs(client: redis.Redis) -> int:
-    """Jobs the answering workers have finished so far (RQ's per-worker counters)."""
-    from rq import Queue, Worker
-
-    queue = Queue(queue_name(PREFIX, ANSWERS), connection=client)
-    return sum(w.successful_job_count for w in Worker.all(queue=queue))
-
-
 def run_step(
     server: Server, rate: float, args, rng, users, stub, client, rt, step_tag: str
 ) -> dict:
@@ -340,7 +332,6 @@ def run_step(
     plan = plan_step(rate, args.seconds, rng, users, server.port, stub.url, step_tag)
     stub.take()  # forget what came before
     meter = CpuMeter(server.cpu_groups)
-    drains_before = drain_jobs(client)
     gen_before = os.times()
     meter.start()
     sent, t0 = send_plan(server.port, plan, args.connections)
@@ -348,7 +339,6 @@ def run_step(
     replies = collect_replies(stub, sent, args.stall, args.drain)
     wait_idle_queues(client, [queue_name(PREFIX, kind) for kind in KINDS], 10)
     cpu = meter.stop()
-    drains = drain_jobs(client) - drains_before
     gen_cpu = (gen.user + gen.system) - (gen_before.user + gen_before.system)
 
     lat, done, dup, lost, http_err = [], [], 0, 0, 0
@@ -384,7 +374,6 @@ def run_step(
         "unanswered": lost,
         "duplicates": dup,
         "answered_rate": answered / span if span else 0.0,
-        "drain_jobs": drains,
         "p50_ms": pct(lat, 0.50) * 1e3,
         "p99_ms": pct(lat, 0.99) * 1e3,
         "max_ms": max(lat) * 1e3 if lat else float("nan"),
@@ -416,7 +405,7 @@ def print_row(r: dict) -> None:
     print(
         f"{r['server']:7}{r['offered']:8.0f}{r['sent_rate']:8.0f}{r['answered_rate']:9.0f}"
         f"{r['p50_ms']:9.1f}{r['p99_ms']:9.1f}{r['max_ms']:9.1f}{r['cpu_total_us']:9.0f}   "
-        f"{r['unanswered'] + r['http_errors']:5d}{r['duplicates']:4d}{r['drain_jobs']:7d}  {parts}"
+        f"{r['unanswered'] + r['http_errors']:5d}{r['duplicates']:4d}  {parts}"
         f"{'  (saturated)' if r['saturated'] else ''}",
         flush=True,
     )
@@ -424,7 +413,7 @@ def print_row(r: dict) -> None:
 
 HEADER = (
     f"{'server':7}{'offered':>8}{'sent/s':>8}{'answ/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
-    f"{'max ms':>9}{'CPU µs':>9}   {'lost':>5}{'dup':>4}{'drains':>7}  CPU µs per answer by process"
+    f"{'max ms':>9}{'CPU µs':>9}   {'lost':>5}{'dup':>4}  CPU µs per answer by process"
 )
 
 
@@ -510,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
         answer_cmd = worker_cmd(ANSWERS)
         if args.profile:
             prof_dir.mkdir(parents=True, exist_ok=True)
-            answer_cmd = [answer_cmd[0], "-m", "bench.profile_worker", "--queue", queue_name(PREFIX, ANSWERS),
+            answer_cmd = [answer_cmd[0], "-m", "bench.profile_worker", "--queue", ANSWERS,
                           "--out", str(prof_dir)]  # fmt: skip
         for i in range(args.answer_workers):
             procs.start(f"answers{i}", answer_cmd, env)

@@ -1,12 +1,18 @@
-"""The answering worker under cProfile, for `python -m bench.e2e --profile`.
+"""A worker under cProfile, for `python -m bench.e2e --profile` and `bench.pushes --profile`.
 
-    python -m bench.profile_worker --queue duban-answers --out DIR
+    python -m bench.profile_worker --queue answers --out DIR
+    python -m bench.profile_worker --queue bench --out DIR
 
-Starts like `python -m bot.worker` (the same runtime warm-up, bot.worker._warm, and the same RQ
-Worker), with two profilers timing CPU (time.process_time): one over the worker's own loop
-(dequeue, fork, wait, heartbeats), written to DIR/parent-<pid>.prof when it stops, and one in
-every forked work horse from its first step to its os._exit, written to DIR/horse-<pid>.prof.
-`report(DIR)` prints where the CPU goes per answered command.
+`--queue answers` runs the answering consumer as `python -m bot.worker --queue answers` does
+(bot.worker.answer) under one profiler timing CPU (time.process_time), written to
+DIR/consumer-<pid>.prof when it stops (SIGTERM). cProfile sees the consumer's main thread
+only: at the low rate of `make bench-profile` a batch holds one message, answered there (a
+batch of several people's messages goes to the lanes' threads). Any other queue starts like `python -m
+bot.worker` (the same runtime warm-up, bot.worker._warm, and the same RQ Worker), with two
+profilers: one over the worker's own loop (dequeue, fork, wait, heartbeats), written to
+DIR/parent-<pid>.prof when it stops, and one in every forked work horse from its first step to
+its os._exit, written to DIR/horse-<pid>.prof. `report(DIR)` prints where the CPU goes per
+answered command (or per push).
 """
 
 from __future__ import annotations
@@ -50,7 +56,19 @@ def main(argv: list[str] | None = None) -> int:
             prof.enable()
             super().main_work_horse(job, queue)
 
-    url, _ = redis_url_for(Settings.from_env())
+    settings = Settings.from_env()
+    if args.queue == ["answers"]:
+        from bot.worker import answer
+
+        prof = cProfile.Profile(time.process_time)
+        prof.enable()
+        try:
+            answer(settings, "INFO")
+        finally:
+            prof.disable()
+            prof.dump_stats(out / f"consumer-{os.getpid()}.prof")
+        return 0
+    url, _ = redis_url_for(settings)
     conn = redis.Redis.from_url(url)
     _warm()
     worker = ProfilingWorker([Queue(q, connection=conn) for q in args.queue], connection=conn)
@@ -68,13 +86,11 @@ def main(argv: list[str] | None = None) -> int:
 
 # (label, file name ending, function name): cumulative CPU of these, per answered command.
 HORSE_PARTS = (
-    ("work horse, whole life", "rq/worker/base.py", "main_work_horse"),
-    ("  RQ perform_job (job status, result, callbacks)", "rq/worker/base.py", "perform_job"),
-    ("    bot.jobs.drain_inbox (the job itself)", "bot/jobs.py", "drain_inbox"),
-    ("      Delivery context / runtime lookup (Settings.from_env)", "bot/config.py", "from_env"),
-    ("      store.read_inbox (XAUTOCLAIM + XREADGROUP)", "bot/store.py", "read_inbox"),
-    ("      store.done_inbox (XACK + XDEL)", "bot/store.py", "done_inbox"),
-    ("      inbox._answer (one command, all of it)", "bot/inbox.py", "_answer"),
+    ("answering consumer, whole life", "bot/inbox.py", "consume"),
+    ("  store.read_inbox (XREADGROUP BLOCK)", "bot/store.py", "read_inbox"),
+    ("  store.rescue_inbox (every 2 s)", "bot/store.py", "rescue_inbox"),
+    ("  store.done_inbox (XACK + XDEL per batch)", "bot/store.py", "done_inbox"),
+    ("  inbox._answer (one command, all of it)", "bot/inbox.py", "_answer"),
     ("        parse_payload (json.loads + Incoming)", "bot/inbox.py", "parse_payload"),
     ("        Dispatcher.handle_once (the command)", "bot/commands.py", "handle_once"),
     ("          store.preload (binding, state, claim: one script)", "bot/store.py", "preload"),
@@ -90,16 +106,11 @@ HORSE_PARTS = (
     ("          store.part_states", "bot/store.py", "part_states"),
     ("          store.push_begin (budget + claim script)", "bot/store.py", "push_begin"),
     ("          store.push_end", "bot/store.py", "push_end"),
-    ("          _post (requests.Session.post to the stub)", "bot/delivery.py", "_post"),
-    (
-        "            requests: proxies/netrc from the environment",
-        "requests/sessions.py",
-        "merge_environment_settings",
-    ),
-    ("            requests: prepare_request", "requests/sessions.py", "prepare_request"),
-    ("            requests: adapter send (the HTTP exchange)", "requests/adapters.py", "send"),
+    ("          _post (KeepAliveSession.post_json to the stub)", "bot/delivery.py", "_post"),
+    ("            urllib3: PoolManager.urlopen (direct path)", "urllib3/poolmanager.py", "urlopen"),
+    ("            requests: Session.request (proxy/netrc path)", "requests/sessions.py", "request"),
     ("              urllib3 new connection (connect)", "urllib3/connection.py", "connect"),
-    ("  logging (RQ's job lines)", "logging/__init__.py", "handle"),
+    ("  logging", "logging/__init__.py", "handle"),
 )
 # The same for one push job of the reminder run (bench/pushes.py --profile), per push.
 PUSH_PARTS = (
@@ -166,8 +177,9 @@ def _parts(stats: pstats.Stats, parts: tuple, per: int, unit: str, out: dict) ->
 def report(prof_dir: Path, top: int = 20, pushes: bool = False) -> dict:
     """Print where the answering worker's CPU went per answered command (or, with `pushes`, the
     main worker's per push); returns the figures."""
-    horses = sorted(prof_dir.glob("horse-*.prof"))
+    horses = sorted(prof_dir.glob("horse-*.prof")) or sorted(prof_dir.glob("consumer-*.prof"))
     parents = sorted(prof_dir.glob("parent-*.prof"))
+    consumer = horses and horses[0].name.startswith("consumer-")
     if not horses:
         print(f"no horse profiles in {prof_dir}")
         return {}
@@ -175,7 +187,9 @@ def report(prof_dir: Path, top: int = 20, pushes: bool = False) -> dict:
     unit = "push" if pushes else "answered command"
     counted = ("bot/delivery.py", "run_push") if pushes else ("bot/inbox.py", "_answer")
     per = max(_find(hs, *counted)[0], 1)
-    jobs = len(horses)
+    # the consumer's batches (one blocking read each) stand where the forked jobs stood
+    jobs = _find(hs, "bot/inbox.py", "_answer_batch")[0] if consumer else len(horses)
+    jobs = max(jobs, 1)
     conns, _ = _find(hs, "urllib3/connection.py", "connect")
     sends, _ = _find(hs, "redis/connection.py", "send_packed_command")
     loads, _ = _find(hs, "json/__init__.py", "loads")
@@ -191,11 +205,12 @@ def report(prof_dir: Path, top: int = 20, pushes: bool = False) -> dict:
     }
     print(
         f"\n{'Main' if pushes else 'Answering'} worker under cProfile (CPU time; profiling "
-        f"itself inflates Python code): {per} {unit}s in {jobs} jobs ({per / jobs:.1f} per fork)"
+        f"itself inflates Python code): {per} {unit}s in {jobs} "
+        f"{'batches' if consumer else 'jobs'} ({per / jobs:.1f} per {'batch' if consumer else 'fork'})"
     )
     print(f"  per {unit}: {conns / per:.2f} new HTTP connections, {sends / per:.1f} Redis round "
           f"trips (horse side), {loads / per:.1f} json.loads")  # fmt: skip
-    print(f"  work horse, CPU µs per {unit} (cumulative):")
+    print(f"  {'consumer' if consumer else 'work horse'}, CPU µs per {unit} (cumulative):")
     _parts(hs, PUSH_PARTS if pushes else HORSE_PARTS, per, unit, out["horse_us"])
     if parents:
         print(f"  worker process (the parent), CPU µs per {unit}:")

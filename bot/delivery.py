@@ -253,6 +253,101 @@ def bodies_for(route: Route, text: str, mentions: Sequence[str], robot_code: str
 # --- the context of a worker process ----------------------------------------------------
 
 
+class KeepAliveSession(requests.Session):
+    """A requests.Session that reads the environment once per platform host, not on every
+    POST. requests looks up the proxy variables (and NO_PROXY), the CA bundle variables and
+    ~/.netrc for each request (https://requests.readthedocs.io/en/latest/user/advanced/#proxies),
+    a good part of a reply's CPU; a worker's environment does not change while it runs. Its
+    connection pool keeps the connections to each host alive between posts (urllib3)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._env: dict[tuple[str, str], tuple[dict, Any]] = {}
+        self._netrc: dict[str, Any] = {}
+        self._pools: dict[str, urllib3.PoolManager] = {}  # by CA bundle (see _pool)
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        if proxies or stream is not None or verify is not None or cert is not None:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        u = urllib3.util.parse_url(url)
+        key = (u.scheme or "", u.netloc or "")
+        if key not in self._env:
+            got = super().merge_environment_settings(url, {}, None, None, None)
+            self._env[key] = (got["proxies"], got["verify"])
+        found_proxies, found_verify = self._env[key]
+        return {"proxies": dict(found_proxies), "stream": self.stream, "verify": found_verify,
+                "cert": self.cert}  # fmt: skip
+
+    def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
+        if self.trust_env and not request.auth and not self.auth:
+            # ~/.netrc once per host; a host it has nothing for gets an auth that adds nothing
+            # (requests then skips its own look-up)
+            request.auth = self._netrc_for(request.url)
+        return super().prepare_request(request)
+
+    def post_json(self, url: str, body: bytes, headers: dict, timeout: tuple[float, float]):
+        """POST `body`: (HTTP status, the parsed JSON answer or None). Straight through a
+        urllib3 pool when requests would add nothing for the host but what the pool does itself
+        (no proxy, no netrc login; the CA bundle requests would use), else through requests;
+        either way a failure raises requests' own exceptions, so callers tell them apart as
+        before."""
+        env = self.merge_environment_settings(url, {}, None, None, None)
+        u = urllib3.util.parse_url(url)
+        ca = requests.utils.DEFAULT_CA_BUNDLE_PATH if env["verify"] is True else env["verify"]
+        direct = (
+            not env["proxies"].get(u.scheme or "http") and not env["proxies"].get("all")
+            and isinstance(ca, str) and os.path.isfile(ca) and self._netrc_for(url) is _no_auth
+        )  # fmt: skip
+        if not direct:
+            resp = self.post(url, data=body, headers=headers, timeout=timeout)
+            try:
+                return resp.status_code, resp.json()
+            except ValueError:
+                return resp.status_code, None
+        try:
+            r = self._pool(ca).request(
+                "POST", url, body=body, headers=headers, retries=False, redirect=False,
+                timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
+            )  # fmt: skip
+        except urllib3.exceptions.NewConnectionError as e:  # refused, unresolved
+            raise requests.ConnectionError(e) from e
+        except urllib3.exceptions.ConnectTimeoutError as e:
+            raise requests.ConnectTimeout(e) from e
+        except urllib3.exceptions.ReadTimeoutError as e:
+            raise requests.ReadTimeout(e) from e
+        except urllib3.exceptions.SSLError as e:
+            raise requests.exceptions.SSLError(e) from e
+        except (urllib3.exceptions.HTTPError, OSError) as e:  # reset, broken pipe ...
+            raise requests.ConnectionError(e) from e
+        try:
+            return r.status, json.loads(r.data)
+        except ValueError:
+            return r.status, None
+
+    def connections_opened(self) -> int:
+        """How many connections this session opened so far, to all hosts, either path."""
+        managers = [*self._pools.values()]
+        managers += [a.poolmanager for a in self.adapters.values() if hasattr(a, "poolmanager")]
+        return sum(m.pools[k].num_connections for m in managers for k in m.pools.keys())
+
+    def _pool(self, ca: str) -> urllib3.PoolManager:
+        """The pool that trusts the CA bundle requests would use (certifi's, or the
+        environment's REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE)."""
+        if ca not in self._pools:
+            self._pools[ca] = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=ca)
+        return self._pools[ca]
+
+    def _netrc_for(self, url: str):
+        host = urllib3.util.parse_url(url).host or ""
+        if host not in self._netrc:
+            self._netrc[host] = requests.utils.get_netrc_auth(url) or _no_auth
+        return self._netrc[host]
+
+
+def _no_auth(r: requests.PreparedRequest) -> requests.PreparedRequest:
+    return r
+
+
 @dataclass
 class Delivery:
     """What delivery needs: settings, the store, the org, the RQ queue and an HTTP session."""
@@ -261,7 +356,7 @@ class Delivery:
     store: RedisStore
     org: Org
     queue: Queue
-    http: requests.Session = field(default_factory=requests.Session)
+    http: KeepAliveSession = field(default_factory=KeepAliveSession)
     clock: Callable[[], float] = time.time
 
     @classmethod
@@ -543,7 +638,10 @@ def run_push(ctx: Delivery, spec: dict, job_id: str = "", leased: bool = True) -
     )
     wanted = spec.get("parts")
     todo = [p for p in (range(len(bodies)) if wanted is None else wanted) if p < len(bodies)]
-    todo = [p for p, s in zip(todo, store.part_states(push_id, todo), strict=True) if s != "sent"]
+    if len(todo) > 1:
+        # parts sent before are skipped here; a single part is checked by push_begin itself,
+        # which spares a reply a round trip
+        todo = unsent(store, push_id, todo)
     for i, part in enumerate(todo):
         if leased and i:
             store.extend_lease(lease_id, ctx.clock() + settings.push_lease_s)
@@ -551,7 +649,10 @@ def run_push(ctx: Delivery, spec: dict, job_id: str = "", leased: bool = True) -
             route.kind == "dingtalk_session"
             and route.expires_at_ms - SESSION_MARGIN_MS <= ctx.clock() * 1000
         ):
-            _dead_letter(ctx, spec, todo[i:], route.label, "会话已过期，后续分段无法补发（300001）")
+            left = unsent(store, push_id, todo[i:])
+            if not left:
+                break
+            _dead_letter(ctx, spec, left, route.label, "会话已过期，后续分段无法补发（300001）")
             return "dead"
         state, wait_ms, token = _begin(ctx, push_id, part, route, spec.get("kind", ""))
         if state in ("sent", "uncertain_known"):
@@ -604,6 +705,11 @@ def run_push(ctx: Delivery, spec: dict, job_id: str = "", leased: bool = True) -
     if leased:
         store.release_push(lease_id)
     return "sent"
+
+
+def unsent(store: RedisStore, push_id: str, parts: list[int]) -> list[int]:
+    states = store.part_states(push_id, parts)
+    return [p for p, s in zip(parts, states, strict=True) if s != "sent"]
 
 
 def budget_limit(settings: Settings, route: Route, kind: str) -> int:
@@ -675,22 +781,17 @@ def _post(ctx: Delivery, route: Route, body: dict, key: str = "") -> Answer:
         headers["x-acs-dingtalk-access-token"] = token
         url = f"{ctx.settings.dingtalk_api_base.rstrip('/')}/v1.0/robot/groupMessages/send"
     try:
-        resp = ctx.http.post(
-            url, data=encode_json(body), headers=headers,
-            timeout=(ctx.connect_timeout, ctx.settings.push_timeout_s),
-        )  # fmt: skip
+        status, data = ctx.http.post_json(
+            url, encode_json(body), headers, (ctx.connect_timeout, ctx.settings.push_timeout_s)
+        )
     except requests.RequestException as e:
         return Answer("unknown" if may_have_arrived(e) else "retry", detail=type(e).__name__)
-    try:
-        data = resp.json()
-    except ValueError:
-        data = None
     if route.kind == "dingtalk_openapi":
-        answer = classify_openapi(resp.status_code, data)
+        answer = classify_openapi(status, data)
         if answer.detail == "auth":
             ctx.store.drop_token("dingtalk", token)
         return answer
-    return classify_webhook(route.family, resp.status_code, data)
+    return classify_webhook(route.family, status, data)
 
 
 def may_have_arrived(e: requests.RequestException) -> bool:
@@ -699,7 +800,8 @@ def may_have_arrived(e: requests.RequestException) -> bool:
     made (refused, unresolved, connect timeout) nor when the request could not be built."""
     if isinstance(e, requests.ConnectTimeout):
         return False
-    reason = getattr(e.args[0], "reason", None) if e.args else None
+    inner = e.args[0] if e.args else None  # requests' MaxRetryError, or urllib3's own error
+    reason = getattr(inner, "reason", inner)
     if isinstance(
         reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError)
     ):

@@ -29,15 +29,15 @@ def handle_callback(
     sleep: Callable[[float], None] = time.sleep,
     enqueue: Callable[..., str] | None = None,
     lease_s: int = 120,
-    enqueue_answers: Callable[..., str] | None = None,
 ) -> HttpOut:
     """Never raises for a bad request: 401 for a bad signature, 400 for a malformed body.
 
     `dispatch` is Dispatcher.handle_once: it claims the message id and stores the reply in the
     same round trips as the command's own reads and writes. With `enqueue`, the first copy of a
     message also queues what must go out later: the parts of a reply too long for the response
-    body, and a (debounced) drain of the outbox when the dispatch wrote notices there; with
-    `enqueue_answers` (the answers queue), a callback queued for a worker asks for its drain.
+    body, and a (debounced) drain of the outbox when the dispatch wrote notices there. A
+    callback the platform has answered later goes on the inbox (bot/inbox.py), where the
+    answering consumer waits for it.
     """
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     try:
@@ -53,11 +53,9 @@ def handle_callback(
     if msg is None:
         return platform.render_reply(req, _dummy(platform), Reply.quiet(), now_ms)
     if platform.later(req, msg, now_ms) is not None:
-        # Answered by a worker (bot/inbox.py): one round trip here, an empty body back.
-        state = store.accept(
-            msg.platform, msg.message_id, inbox.payload(msg), inbox.DRAIN_DEBOUNCE_MS
-        )
-        inbox.request_drain(enqueue_answers, state)
+        # Answered by the answering consumer (bot/inbox.py): one round trip here, an empty
+        # body back.
+        store.accept(msg.platform, msg.message_id, inbox.payload(msg))
         return platform.render_reply(req, msg, Reply.quiet(), now_ms)
     if msg.message_id:
         outcome = dispatch(msg, delivery.GROUP, delivery.DRAIN_DEBOUNCE_MS)

@@ -1,25 +1,32 @@
-"""Callbacks acknowledged at once and answered from a worker, so no callback waits for a command
-to run (DingTalk 接收消息, https://open.dingtalk.com/document/orgapp/receive-message).
+"""Callbacks acknowledged at once and answered by a long-lived consumer, so no callback waits for
+a command to run (DingTalk 接收消息, https://open.dingtalk.com/document/orgapp/receive-message).
 
 The web side (bot/inbound.py) verifies and parses a DingTalk callback, then `accept`s it in one
-Redis round trip: its message id is claimed for the accepting side and the message is queued on
-the `inbox` stream; the response body is empty. A drain job (`bot.jobs.drain_inbox`, enqueued by
-the first callback of a burst and scheduled every minute as a safety net) reads the stream
-through a consumer group, runs each message through Dispatcher.handle_once (which claims it for
-the answering side and stores the reply in the same step as the command's change) and posts the
-reply to the callback's sessionWebhook through delivery, which marks every part it sent. The
-prompt drains go to a queue of their own (bot.queue.ANSWERS) with its own worker, so a
-long job never holds a reply back; the scheduled one runs on the main queue.
+Redis round trip: its message id is claimed for the accepting side and the parsed message is
+queued on the `inbox` stream; the response body is empty. The answering process (`python -m
+bot.worker --queue answers`, `consume` below) waits on the stream with a blocking read of its
+consumer group, runs each message in-process through Dispatcher.handle_once (which claims it
+for the answering side and stores the reply in the same step as the command's change) and
+posts the reply to the callback's sessionWebhook through delivery, which marks every part it
+sent, over the process's keep-alive HTTP session. No job and no fork per message: the runtime,
+the delivery context and the connections live as long as the process. A drain every minute on
+the main worker (`drain_inbox`) is the safety net when no answering process runs.
 
-A drainer that dies leaves its entries pending: the next drain claims them (XAUTOCLAIM), finds
-the stored reply instead of running the command again, and the part markers keep the reply from
-being posted twice. Entries are acknowledged and deleted once answered.
+A consumer that dies leaves its entries pending. While alive it keeps a liveness mark in Redis
+(refreshed by a thread, ALIVE_MS); once the mark has expired, any other consumer takes all of
+its entries over (XCLAIM, `rescue_inbox`), a restarted one under the same name re-reads its
+own, and an entry left unacknowledged for RECLAIM_MS is taken by anyone (XAUTOCLAIM). The one
+taking over finds the stored reply instead of running the command again, and the part markers
+keep the reply from being posted twice. Entries are acknowledged and deleted once answered.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bot import delivery, texts
@@ -30,8 +37,12 @@ log = logging.getLogger(__name__)
 
 GROUP = "answer"  # the inbox stream's consumer group
 DRAIN_JOB = "bot.jobs.drain_inbox"
-DRAIN_DEBOUNCE_MS = 2000  # while a drain is queued, later callbacks do not enqueue another
-RECLAIM_MS = 60_000  # entries a drainer read but never acknowledged are taken after this
+RECLAIM_MS = 60_000  # entries a consumer read but never acknowledged are taken after this
+ALIVE_MS = 5_000  # a consumer's liveness mark lasts this long (refreshed 4 times meanwhile)
+BLOCK_MS = 1_000  # a consumer's blocking read returns after this with nothing to answer
+RESCUE_EVERY_S = 2.0  # how often a consumer looks for entries that dead consumers left
+BATCH = 50
+LANES = 16  # messages of different people answered at once (threads: their waits overlap)
 
 
 def payload(msg: Incoming) -> str:
@@ -47,47 +58,115 @@ def parse_payload(raw: str) -> tuple[Incoming, dict[str, Any]]:
     return msg, msg.reply_route()
 
 
-def request_drain(enqueue, state: int) -> None:
-    """After `accept` answered 2: enqueue one drain. A failure is logged, not raised: the
-    message is safe in the stream and the scheduled drain answers it within a minute."""
-    if state != 2 or enqueue is None:
-        return
-    try:
-        enqueue(DRAIN_JOB, retries=0, on_failure=None)
-    except Exception:
-        log.exception("could not enqueue a drain of the inbox")
+class Liveness:
+    """`with Liveness(store, consumer):` keeps the consumer's liveness mark set from a thread,
+    so a long answer (a slow platform) never makes it look gone; the mark is removed on a clean
+    exit, and simply expires when the process is killed."""
+
+    def __init__(self, store, consumer: str, ttl_ms: int = ALIVE_MS):
+        self.store, self.consumer, self.ttl_ms = store, consumer, ttl_ms
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="inbox-liveness", daemon=True)
+
+    def __enter__(self) -> Liveness:
+        self.store.mark_inbox_consumer(self.consumer, self.ttl_ms)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        try:
+            self.store.unmark_inbox_consumer(self.consumer)
+        except Exception:  # Redis gone: the mark expires by itself
+            log.debug("liveness mark of %s left to expire", self.consumer)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.ttl_ms / 4000):
+            try:
+                self.store.mark_inbox_consumer(self.consumer, self.ttl_ms)
+            except Exception as e:  # Redis away for a while: try again on the next beat
+                log.warning("could not renew the liveness mark of %s: %s", self.consumer, e)
+
+
+def new_counts() -> dict[str, int]:
+    counts = {"answered": 0, "replayed": 0, "silent": 0, "lost": 0, "bad": 0, "unfinished": 0}
+    counts["failed"] = 0
+    return counts | {"sent": 0, "deferred": 0, "dead": 0, "retry": 0}  # what became of replies
+
+
+def consume(
+    rt,
+    dctx: delivery.Delivery,
+    stop: threading.Event | None = None,
+    consumer: str = "",
+    block_ms: int | None = BLOCK_MS,
+    max_entries: int | None = None,
+) -> dict:
+    """Answer accepted callbacks until `stop` is set; with `block_ms` None, until the inbox is
+    empty or `max_entries` were seen (a drain). Returns counts by outcome. A Redis error
+    propagates: whatever was read and not answered stays pending under this consumer's name,
+    and the next `consume` under it reads it again first."""
+    store, stop = rt.store, stop or threading.Event()
+    consumer = consumer or delivery.consumer_name()
+    counts, seen = new_counts(), 0
+    store.ensure_inbox_group(GROUP)
+    with Liveness(store, consumer), ThreadPoolExecutor(LANES, "answer-lane") as lanes:
+        own, next_rescue = True, 0.0  # own: entries pending under this name, read them first
+        while not stop.is_set() and (max_entries is None or seen < max_entries):
+            if time.monotonic() >= next_rescue:
+                own |= store.rescue_inbox(GROUP, consumer, ALIVE_MS, RECLAIM_MS) > 0
+                next_rescue = time.monotonic() + RESCUE_EVERY_S
+            if own:
+                own, after = False, "0"
+                while rows := store.read_inbox_own(GROUP, consumer, BATCH, after):
+                    seen += _answer_batch(rt, dctx, rows, counts, lanes)
+                    after = rows[-1][0]
+                continue
+            rows = store.read_inbox(GROUP, consumer, BATCH, block_ms)
+            if rows:
+                seen += _answer_batch(rt, dctx, rows, counts, lanes)
+            elif block_ms is None:
+                break
+    return counts
 
 
 def drain_inbox(rt, dctx: delivery.Delivery, consumer: str = "", max_entries: int = 2000) -> dict:
-    """Answer every accepted callback; returns counts by outcome."""
-    store = rt.store
-    consumer = consumer or delivery.consumer_name()
-    store.clear_inbox_request()  # callbacks accepted from now on trigger a new drain
-    counts = {"answered": 0, "replayed": 0, "silent": 0, "lost": 0, "bad": 0, "unfinished": 0}
-    counts |= {"sent": 0, "deferred": 0, "dead": 0, "retry": 0}  # what became of the replies
-    outbox_drain = False
-    seen = 0
-    left: set[str] = set()  # unfinished here: taken up by a later drain, not this one
-    while seen < max_entries:
-        rows = [r for r in store.read_inbox(GROUP, consumer, 50, RECLAIM_MS) if r[0] not in left]
-        if not rows:
-            break
-        done = []
-        for entry_id, raw in rows:
-            seen += 1
-            try:
-                outbox_drain |= _answer(rt, dctx, entry_id, raw, counts)
-            except Unfinished:
-                # Its change could not be saved and its claim was released: left pending, it
-                # is taken up again by a drain after RECLAIM_MS and then run.
-                log.warning("inbox entry %s unfinished; left for the next drain", entry_id)
-                counts["unfinished"] += 1
-                left.add(entry_id)
-                continue
+    """Answer every accepted callback, then return (the scheduled safety net, and tests)."""
+    return consume(rt, dctx, consumer=consumer, block_ms=None, max_entries=max_entries)
+
+
+def _answer_batch(
+    rt, dctx: delivery.Delivery, rows: list[tuple[str, str]], counts: dict, lanes=None
+) -> int:
+    """Answer `rows`, then acknowledge the answered ones in one round trip: after a crash, the
+    answered ones find their stored reply and their parts marked sent, so nothing runs or posts
+    twice. With `lanes` (a thread pool of LANES), the messages of different people are answered
+    at once, so the round trips of one to Redis and to the platform overlap another's work;
+    one person's messages stay in one lane, in the order they came."""
+    done, by_lane = [], {}
+    for entry_id, raw in rows:
+        try:
+            msg, session = parse_payload(raw)
+        except (ValueError, KeyError, TypeError):
+            log.error("inbox entry %s is malformed; dropped", entry_id)
+            counts["bad"] += 1
             done.append(entry_id)
-        # Acknowledged per batch: after a crash, the answered ones find their stored reply and
-        # their parts marked sent, so nothing runs or posts twice.
-        store.done_inbox(GROUP, done)
+            continue
+        lane = hash((msg.platform, msg.user_id)) % LANES
+        by_lane.setdefault(lane, []).append((entry_id, msg, session))
+    work = list(by_lane.values())
+    if lanes is not None and len(work) > 1:
+        results = list(lanes.map(lambda lane: _answer_lane(rt, dctx, lane), work))
+    else:
+        results = [_answer_lane(rt, dctx, lane) for lane in work]
+    outbox_drain = False
+    for lane_done, lane_counts, drain in results:
+        done += lane_done
+        outbox_drain |= drain
+        for k, v in lane_counts.items():
+            counts[k] += v
+    rt.store.done_inbox(GROUP, done)
     if outbox_drain:
         # handle_once already took the debounce slot for these notices (its answer is
         # `drain`), so the drain is enqueued here, not asked for again.
@@ -95,17 +174,36 @@ def drain_inbox(rt, dctx: delivery.Delivery, consumer: str = "", max_entries: in
             rt.services["enqueue"](delivery.DRAIN_JOB, retries=0, on_failure=None)
         except Exception:
             log.exception("could not enqueue a drain of the outbox; the scheduled one catches up")
-    return counts
+    return len(rows)
 
 
-def _answer(rt, dctx: delivery.Delivery, entry_id: str, raw: str, counts: dict) -> bool:
+def _answer_lane(rt, dctx: delivery.Delivery, lane: list) -> tuple[list[str], dict, bool]:
+    """One lane's messages in order: the entries answered, counts, whether notices wait."""
+    done, counts, drain = [], new_counts(), False
+    for entry_id, msg, session in lane:
+        try:
+            drain |= _answer(rt, dctx, entry_id, msg, session, counts)
+        except Unfinished:
+            # Its change could not be saved and its claim was released: left pending, it is
+            # taken up again after RECLAIM_MS and then run.
+            log.warning("inbox entry %s unfinished; left for later", entry_id)
+            counts["unfinished"] += 1
+            continue
+        except Exception:
+            # A message that breaks the code must not stop the answers of everyone else (the
+            # process would die on it again after each restart): logged, left pending, tried
+            # again after RECLAIM_MS, as a failed job would be retried.
+            log.exception("inbox entry %s failed; left for later", entry_id)
+            counts["failed"] += 1
+            continue
+        done.append(entry_id)
+    return done, counts, drain
+
+
+def _answer(
+    rt, dctx: delivery.Delivery, entry_id: str, msg: Incoming, session: dict, counts: dict
+) -> bool:
     """Run one accepted message and post its reply; True when notices wait in the outbox."""
-    try:
-        msg, session = parse_payload(raw)
-    except (ValueError, KeyError, TypeError):
-        log.error("inbox entry %s is malformed; dropped", entry_id)
-        counts["bad"] += 1
-        return False
     # resume: this entry was left by a drainer that died; a message of several commands runs
     # the ones that drainer did not reach (each command of it is claimed on its own).
     outcome = rt.dispatcher.handle_once(

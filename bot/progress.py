@@ -6,9 +6,11 @@ Pure values and functions; the store persists them and the handlers decide when 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from fractions import Fraction
+from types import MappingProxyType
 from urllib.parse import unquote, urlsplit
 
 
@@ -274,14 +276,34 @@ class _Acc:
     extra: dict = field(default_factory=dict)
 
 
+# The last scores computed from a read-only statuses mapping (the store's, see
+# bot/store.py:_parse_statuses) and the arguments they came from. The mapping is kept
+# referenced, so an equal identity means equal contents.
+_LAST_SCORES: tuple = (None, None, None, None, [])
+
+
 def compute_scores(
-    statuses: dict[tuple[int, str], tuple[Role, Status]],
+    statuses: Mapping[tuple[int, str], tuple[Role, Status]],
     starred: set[int] | frozenset[int],
     reached_at: dict[str, str],
     only: set[int] | frozenset[int] | None = None,
 ) -> list[Score]:
     """Scores per department from every assignment's (role, status); with `only`, of those
-    indicators alone (Catalog.regular_ids: bonus and deduction items never count)."""
+    indicators alone (Catalog.regular_ids: bonus and deduction items never count). Computed
+    once per process for the same read-only statuses and arguments."""
+    global _LAST_SCORES
+    frozen = isinstance(statuses, MappingProxyType)
+    if frozen:
+        last, l_starred, l_reached, l_only, scores = _LAST_SCORES
+        if last is statuses and l_starred == starred and l_reached == reached_at and l_only == only:
+            return list(scores)
+    scores = _compute_scores(statuses, starred, reached_at, only)
+    if frozen:
+        _LAST_SCORES = (statuses, frozenset(starred), dict(reached_at), only, scores)
+    return list(scores)
+
+
+def _compute_scores(statuses, starred, reached_at, only) -> list[Score]:
     acc: dict[str, _Acc] = {}
     for (ind, dept), (role, status) in statuses.items():
         if only is not None and ind not in only:

@@ -13,8 +13,10 @@ The queues (names for the default prefix "duban") and the workers that listen on
   `--queue main`) serves it first, then MAIN: RQ takes the next job from the first queue that
   has one.
 - MAIN ("duban"): everything else (reminders, rankings, exports, binding notices ...).
-- ANSWERS ("duban-answers"): answers to callbacks (bot/inbox.py), with a worker of their own
-  (`--queue answers`), so a long job never holds a reply back.
+- ANSWERS ("duban-answers"): no jobs go there any more. `--queue answers` starts the answering
+  consumer (bot/inbox.py), which waits on the inbox stream instead of an RQ queue, so a long
+  job never holds a reply back; the queue is still listed so that jobs an older version left
+  there show on the admin page.
 - LINKS ("duban-links"): link checks, with a worker of their own (`--queue links`): a hostile
   site can at most slow other checks.
 """

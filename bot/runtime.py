@@ -23,7 +23,7 @@ from bot.embedded import EmbeddedRedis
 from bot.org import Org, build_assignments, load_org
 from bot.platforms.registry import platforms_for
 from bot.progress import Role
-from bot.queue import ANSWERS, make_enqueue, make_queue
+from bot.queue import make_enqueue, make_queue
 from bot.records import Binding, ConflictError
 from bot.schedule import make_clock
 from bot.store import RedisStore, unavailable, utc_now
@@ -175,9 +175,6 @@ def build_runtime(
     }
     prefix = settings.key_prefix
     services["enqueue"] = enqueue or make_enqueue(make_queue(client, prefix), prefix)
-    services["enqueue_answers"] = enqueue or make_enqueue(
-        make_queue(client, prefix, ANSWERS), prefix
-    )
     dispatcher = Dispatcher(
         registry, catalog, org, store, calendar, services, transient=unavailable
     )  # fmt: skip

@@ -10,8 +10,9 @@ import hashlib
 import json
 import re
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
+from types import MappingProxyType
 
 import redis
 
@@ -137,9 +138,8 @@ class Keys:
     def inbox(self) -> str:  # stream of callbacks acknowledged at once, answered by a worker
         return self._k("inbox")
 
-    @property
-    def inbox_pending(self) -> str:  # set while a drain of the inbox is queued
-        return self._k("inbox", "pending")
+    def inbox_consumer(self, name: str) -> str:  # set while that inbox consumer is alive
+        return self._k("inbox", "alive", name)
 
     def lock(self, name: str) -> str:
         return self._k("lock", name)
@@ -309,11 +309,9 @@ return 1 + finish(KEYS[8], ARGV[13], ARGV[14], KEYS[6], KEYS[9], ARGV[15], ARGV[
 )
 
 _ACCEPT = """
--- KEYS: seen key of the accepted copy, inbox stream, inbox drain-pending flag
--- ARGV: ttl s, payload, debounce ms
+-- KEYS: seen key of the accepted copy, inbox stream; ARGV: ttl s, payload
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
 redis.call('XADD', KEYS[2], '*', 'msg', ARGV[2])
-if redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[3]) then return 2 end
 return 1
 """
 
@@ -554,6 +552,11 @@ def unavailable(e: BaseException) -> bool:
     return isinstance(e, redis.ResponseError) and "MISCONF" in str(e)
 
 
+def _field(fields: dict, name: str) -> str:
+    """A stream entry's field, whether the client decodes responses or not."""
+    return _s(fields.get(name.encode(), fields.get(name)))
+
+
 def _s(v: bytes | str | None) -> str:
     if v is None:
         return ""
@@ -774,13 +777,16 @@ class RedisStore:
                     urls.append(json.loads(f'"{u}"') if "\\" in u else u)
         return out
 
-    def statuses(self) -> dict[tuple[int, str], tuple[Role, Status]]:
+    def statuses(self) -> Mapping[tuple[int, str], tuple[Role, Status]]:
         return _parse_statuses(self.r.hgetall(self.keys.statuses))
 
     def ranking_inputs(
         self,
     ) -> tuple[
-        dict[tuple[int, str], tuple[Role, Status]], dict[int, bool], dict[str, str], dict[str, int]
+        Mapping[tuple[int, str], tuple[Role, Status]],
+        dict[int, bool],
+        dict[str, str],
+        dict[str, int],
     ]:
         """One round trip: every status, the star overrides, reached-at times, the last ranks."""
         k = self.keys
@@ -1661,33 +1667,83 @@ class RedisStore:
 
     # --- the inbox: callbacks acknowledged at once and answered by a worker -------------------
 
-    def accept(
-        self, platform: str, message_id: str, payload: str, debounce_ms: int, ttl: int = 86400
-    ) -> int:
-        """One round trip for a callback answered later: claim its message id and queue it.
-
-        0: a copy was accepted before (nothing queued); 1: queued; 2: queued, and no drain of
-        the inbox was requested within `debounce_ms`, so the caller enqueues one.
-        """
+    def accept(self, platform: str, message_id: str, payload: str, ttl: int = 86400) -> bool:
+        """One round trip for a callback answered later: claim its message id and queue it on
+        the inbox stream, where the answering consumer's blocking read wakes up for it. False
+        when a copy was accepted before (nothing queued)."""
         k = self.keys
-        return int(
+        return bool(
             self._durable(
-                self._accept,
-                [k.seen(f"{platform}-in", message_id), k.inbox, k.inbox_pending],
-                [ttl, payload, debounce_ms],
+                self._accept, [k.seen(f"{platform}-in", message_id), k.inbox], [ttl, payload]
             )
         )
 
-    def clear_inbox_request(self) -> None:
-        self.r.delete(self.keys.inbox_pending)
+    def ensure_inbox_group(self, group: str) -> None:
+        self._ensure_group(self.keys.inbox, group)
 
     def read_inbox(
-        self, group: str, consumer: str, count: int = 50, min_idle_ms: int = 60_000
+        self, group: str, consumer: str, count: int = 50, block_ms: int | None = None
     ) -> list[tuple[str, str]]:
-        """(entry id, payload) of accepted callbacks for `consumer` (see _read_group)."""
-        self._ensure_group(self.keys.inbox, group)
-        rows = self._read_group(self.keys.inbox, group, consumer, count, min_idle_ms)
-        return [(eid, f.get("msg", "")) for eid, f in rows]
+        """(entry id, payload) of accepted callbacks no consumer has read yet, waiting up to
+        `block_ms` for one when there are none (None: not at all)."""
+        fresh = self.r.xreadgroup(group, consumer, {self.keys.inbox: ">"}, count, block_ms)
+        return [(_s(eid), _field(f, "msg")) for _st, rows in fresh or [] for eid, f in rows]
+
+    def read_inbox_own(
+        self, group: str, consumer: str, count: int = 50, after: str = "0"
+    ) -> list[tuple[str, str]]:
+        """The entries `consumer` read (or took over) and has not acknowledged, after entry id
+        `after`. Entries deleted from the stream meanwhile are acknowledged here."""
+        rows = self.r.xreadgroup(group, consumer, {self.keys.inbox: after}, count)
+        out, gone = [], []
+        for _st, entries in rows or []:
+            for eid, f in entries:
+                if f:
+                    out.append((_s(eid), _field(f, "msg")))
+                else:
+                    gone.append(eid)
+        if gone:
+            self.r.xack(self.keys.inbox, group, *gone)
+        return out
+
+    def mark_inbox_consumer(self, consumer: str, ttl_ms: int) -> None:
+        """`consumer` is alive for `ttl_ms` more: nobody takes its entries over meanwhile."""
+        self.r.set(self.keys.inbox_consumer(consumer), "1", px=ttl_ms)
+
+    def unmark_inbox_consumer(self, consumer: str) -> None:
+        self.r.delete(self.keys.inbox_consumer(consumer))
+
+    def rescue_inbox(self, group: str, consumer: str, gone_ms: int, reclaim_ms: int) -> int:
+        """Move to `consumer` what other consumers of the inbox left unanswered; how many
+        entries it took. A consumer is gone (killed, or its machine died) when its liveness mark
+        expired and it has not read for `gone_ms`: all its entries are taken at once and, once
+        it has none, it is removed from the group. Any other entry unacknowledged for
+        `reclaim_ms` (a consumer that hangs) is taken too. Two consumers rescuing at once take
+        each entry once: XCLAIM's minimum idle time fails for an entry just claimed."""
+        stream, taken = self.keys.inbox, 0
+        others = [
+            (_s(c["name"]), int(c["pending"]))
+            for c in self.r.xinfo_consumers(stream, group)
+            if _s(c["name"]) != consumer and int(c["idle"]) >= gone_ms
+        ]
+        if others:
+            pipe = self.r.pipeline(transaction=False)
+            for name, _ in others:
+                pipe.exists(self.keys.inbox_consumer(name))
+            marked = pipe.execute()
+            for (name, pending), alive in zip(others, marked, strict=True):
+                if alive:
+                    continue
+                if pending:
+                    rows = self.r.xpending_range(stream, group, "-", "+", 1000, consumername=name)
+                    ids = [r["message_id"] for r in rows]
+                    taken += len(self.r.xclaim(stream, group, consumer, gone_ms, ids, justid=True))
+                # Removed once it holds nothing: a consumer removed with pending entries would
+                # take them along, never to be read again.
+                if not self.r.xpending_range(stream, group, "-", "+", 1, consumername=name):
+                    self.r.xgroup_delconsumer(stream, group, name)
+        stuck = self.r.xautoclaim(stream, group, consumer, reclaim_ms, "0-0", 100, justid=True)
+        return taken + len(stuck)
 
     def done_inbox(self, group: str, entry_ids: Iterable[str]) -> None:
         """Acknowledge answered callbacks and delete them (the stream only holds open ones)."""
@@ -1957,13 +2013,33 @@ def _role_status(v: bytes | str) -> tuple[Role, Status]:
     return _ROLE_STATUS[v if isinstance(v, bytes) else v.encode()]
 
 
-def _parse_statuses(raw: dict) -> dict[tuple[int, str], tuple[Role, Status]]:
-    """The `status` hash as {(indicator, department): (role, status)}."""
+# The last `status` hash parsed in this process and what it parsed to. 进度, 排行 and the admin
+# pages read the whole hash (thousands of fields for a province) and most reads find it as the
+# last one left it: comparing two dicts of bytes is far cheaper than parsing one again.
+_LAST_STATUSES: tuple[dict, Mapping] = ({}, MappingProxyType({}))
+# (field, value) -> its parse: a changed hash differs from the last in a few fields only
+_STATUS_PAIRS: dict[tuple, tuple] = {}
+
+
+def _parse_statuses(raw: dict) -> Mapping[tuple[int, str], tuple[Role, Status]]:
+    """The `status` hash as {(indicator, department): (role, status)}, read-only: the same
+    object is handed to every caller while the hash does not change (see compute_scores)."""
+    global _LAST_STATUSES
+    last_raw, last = _LAST_STATUSES
+    if raw == last_raw:
+        return last
+    if len(_STATUS_PAIRS) > 4 * len(raw) + 1000:  # fields and states of long ago
+        _STATUS_PAIRS.clear()
     out = {}
-    for f, v in raw.items():
-        ind, _, dept = _s(f).partition("|")
-        out[(int(ind), dept)] = _role_status(v)
-    return out
+    for pair in raw.items():
+        known = _STATUS_PAIRS.get(pair)
+        if known is None:
+            ind, _, dept = _s(pair[0]).partition("|")
+            known = _STATUS_PAIRS[pair] = ((int(ind), dept), _role_status(pair[1]))
+        out[known[0]] = known[1]
+    parsed = MappingProxyType(out)
+    _LAST_STATUSES = (raw, parsed)
+    return parsed
 
 
 def _task_states(flat: list) -> dict[int, TaskState]:

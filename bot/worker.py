@@ -1,8 +1,9 @@
-"""The RQ worker process: `python -m bot.worker` (jobs live in bot.jobs).
+"""The worker processes: `python -m bot.worker` (jobs live in bot.jobs).
 
-`--queue main` (the default) serves the urgent queue first, then the main one; the answers and
-the link checks each need a worker of their own (`--queue answers`, `--queue links`; see
-bot/queue.py and deploy/Procfile).
+`--queue main` (the default) serves the urgent queue first, then the main one; the link checks
+need a worker of their own (`--queue links`; see bot/queue.py and deploy/Procfile). `--queue
+answers` is the answering consumer (bot/inbox.py): no RQ worker, but one long-lived loop that
+waits on the inbox stream and answers callbacks in-process, with no fork and no job per message.
 
 When Redis goes away (restarted, killed, a full disk) the worker does not quit: RQ's loop ends
 on the error, and this process waits until Redis answers again and works on with a new RQ
@@ -23,7 +24,7 @@ import redis
 from rq import Queue, Worker
 
 from bot.config import Settings
-from bot.queue import MAIN, WORKERS, queue_name
+from bot.queue import ANSWERS, MAIN, WORKERS, queue_name
 from bot.runtime import connect_redis
 
 log = logging.getLogger("bot.worker")
@@ -51,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [k for k in kinds if k not in WORKERS]
     if unknown:
         ap.error(f"unknown queue {unknown[0]!r}: one of {', '.join(WORKERS)}")
+    if ANSWERS in kinds:
+        if len(set(kinds)) > 1:
+            ap.error(f"--queue {ANSWERS} runs alone: it is no RQ worker")
+        return answer(settings, level, args.burst)
     served = dict.fromkeys(q for kind in kinds for q in WORKERS[kind])  # in order, once each
     queues = [queue_name(settings.key_prefix, q) for q in served]
     conn, _ = connect_redis(settings, health_check_interval=0)
@@ -82,6 +87,35 @@ def main(argv: list[str] | None = None) -> int:
         # Redis answering but refusing RQ's writes would end each worker at once: back off.
         quick = time.monotonic() - started < 2
         pause = min(max(pause * 2, 0.5), PAUSE_MAX_S) if quick else 0.0
+    return 0
+
+
+def answer(settings: Settings, level: str, burst: bool = False) -> int:
+    """The answering consumer until SIGTERM (or, with `burst`, until the inbox is empty). It
+    stops between batches, so an answer in progress is finished. When Redis goes away it waits
+    and reads on; what it had read and not answered is pending under its name and read first."""
+    from bot import delivery, inbox, jobs
+
+    logging.getLogger("bot").setLevel(level)
+    stop = threading.Event()
+    _on_stop(stop)
+    conn, _ = connect_redis(settings, health_check_interval=0)
+    consumer = delivery.consumer_name()
+    warmed = False
+    while wait_for_redis(conn, stop):
+        try:
+            if not warmed:
+                rt, dctx = jobs.runtime(), delivery.context()
+                gc.freeze()  # what is loaded stays: the collector leaves it alone
+                warmed = True
+                log.info("answering consumer %s waiting for callbacks", consumer)
+            block = None if burst else inbox.BLOCK_MS
+            counts = inbox.consume(rt, dctx, stop, consumer, block_ms=block)
+            log.info("answering consumer %s stops: %s", consumer, counts)
+            return 0
+        except redis.RedisError as e:
+            log.warning("answering consumer lost Redis (%s); reading on once it answers", e)
+            stop.wait(0.5)
     return 0
 
 

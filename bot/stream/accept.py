@@ -64,9 +64,8 @@ def accept_message(rt: Any, msg: Incoming | None, now_ms: int | None = None) -> 
                     msg.message_id)  # fmt: skip
         return "unanswerable"
     payload = inbox.payload(msg)
-    state = rt.store.accept(msg.platform, msg.message_id, payload, inbox.DRAIN_DEBOUNCE_MS)
-    inbox.request_drain(rt.services.get("enqueue_answers"), state)
-    return "accepted" if state else "duplicate"
+    accepted = rt.store.accept(msg.platform, msg.message_id, payload)
+    return "accepted" if accepted else "duplicate"
 
 
 def answer_wecom(rt: Any, body: dict[str, Any]) -> tuple[Incoming, Reply] | None:

@@ -65,7 +65,6 @@ class HookRoutes:
                 platform, req, self.rt.store, self.rt.dispatcher.handle_once,
                 now_ms=self.clock_ms() if self.clock_ms else None,
                 enqueue=self.rt.services.get("enqueue"), lease_s=self.rt.settings.push_lease_s,
-                enqueue_answers=self.rt.services.get("enqueue_answers"),
             )  # fmt: skip
         except Exception as e:
             if isinstance(e, Unfinished) or self.rt.dispatcher.transient(e):

@@ -63,8 +63,12 @@ def rt(env, redis_client, clock):
 
 
 def work(rt) -> None:
-    """Run every queued job, on every queue (urgent first), for real in a burst worker (in
-    this process)."""
+    """Answer the callbacks waiting in the inbox as the answering consumer does, then run every
+    queued job, on every queue (urgent first), for real in a burst worker (in this process)."""
+    if rt.redis.exists(rt.store.keys.inbox):
+        from bot import delivery, inbox
+
+        inbox.drain_inbox(rt, delivery.context())
     queues = all_queues(rt.redis, rt.settings.key_prefix)
     SimpleWorker(queues, connection=rt.redis).work(burst=True)
 

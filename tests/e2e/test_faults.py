@@ -320,7 +320,8 @@ def test_a_flood_of_bindings_is_folded_and_a_review_notice_still_arrives_at_once
     assert "已登记第12项纸质材料" in rt.dispatcher.handle(paper).text
     w.start_worker()
     w.start_worker("--queue", ANSWERS)
-    w.wait_for_workers(2)
+    w.wait_for_workers(1)
+    w.wait_for_answering()
 
     def post(text: str, msg_id: str, user: str) -> None:
         payload = cb.ding_payload(text, msg_id, user=user, oapi_base=stub.url)

@@ -123,6 +123,14 @@ class World:
             lambda: len(Worker.all(connection=self.client)) >= n, 30, f"{n} workers listening"
         )
 
+    def wait_for_answering(self) -> None:
+        """Until an answering consumer (`--queue answers`, no RQ worker) waits on the inbox:
+        its liveness mark is set once it has built its runtime."""
+        marks = self.store.keys.inbox_consumer("*")
+        self.wait_until(
+            lambda: next(self.client.scan_iter(match=marks), None), 30, "the answering consumer"
+        )
+
     def kill(self, proc: subprocess.Popen) -> None:
         """SIGKILL the worker and the work horse it forked for the job (RQ puts the horse in
         a process group of its own), as when the machine dies: nothing runs a finally."""

@@ -51,10 +51,10 @@ def test_the_callback_is_acknowledged_at_once_and_answered_by_the_worker(
 ):
     audit = hook_rt.store.audit_len()
     assert post(hook_client, stub, "绑定 司法局", "q-bind") == {"msgtype": "empty"}
-    # nothing ran yet: the message waits in the inbox, one drain job is queued
+    # nothing ran yet: the message waits in the inbox for the answering consumer, no job
     assert hook_rt.store.audit_len() == audit
     assert hook_rt.store.inbox_backlog() == 1
-    assert jobs(hook_rt) == [inbox.DRAIN_JOB]
+    assert jobs(hook_rt) == []
     work(hook_rt)
     assert hook_rt.store.binding("dingtalk", "staff001").department == "司法局"
     assert hook_rt.store.inbox_backlog() == 0
@@ -62,12 +62,12 @@ def test_the_callback_is_acknowledged_at_once_and_answered_by_the_worker(
     assert "已绑定到" in text and "司法局" in text
 
 
-def test_a_burst_enqueues_one_drain_and_every_message_is_answered(hook_client, hook_rt, stub):
+def test_a_burst_enqueues_no_job_and_every_message_is_answered(hook_client, hook_rt, stub):
     post(hook_client, stub, "绑定 司法局", "q-b0")
     texts = ["我的任务", "说明 12 双随机抽查已完成", "查看 12", "帮助"]
     for i, text in enumerate(texts):
         assert post(hook_client, stub, text, f"q-b{i + 1}") == {"msgtype": "empty"}
-    assert jobs(hook_rt) == [inbox.DRAIN_JOB]  # debounced: the first callback asked for it
+    assert jobs(hook_rt) == [] and hook_rt.store.inbox_backlog() == 5
     work(hook_rt)
     assert "已绑定到" in replies(stub, "q-b0")[0]
     assert "司法局 · 共" in replies(stub, "q-b1")[0]
@@ -191,7 +191,7 @@ def test_replies_in_one_chat_are_not_held_to_a_robot_push_budget(hook_client, ho
         post(hook_client, stub, "帮助", f"q-r{i}")
     work(hook_rt)
     assert all(len(replies(stub, f"q-r{i}")) == 1 for i in range(30))
-    assert not [j for j in jobs(hook_rt) if j != inbox.DRAIN_JOB]  # nothing deferred
+    assert not jobs(hook_rt)  # nothing deferred
 
 
 def test_a_run_that_died_before_its_reply_is_not_repeated_and_the_user_is_told(
@@ -279,3 +279,78 @@ def test_a_save_that_failed_in_the_worker_is_answered_by_the_next_drain(hook_cli
     assert counts["unfinished"] == 1 and counts["answered"] == 1  # 帮助 was not held back
     assert replies(stub, "q-f1") == [] and hook_rt.store.inbox_backlog() == 1
     next_drain_submits_once(hook_rt, stub, "q-f1", "https://www.example.gov.cn/a.html")
+
+
+def test_a_consumer_that_is_gone_leaves_its_entries_to_the_next_at_once(
+    hook_client, hook_rt, stub, monkeypatch
+):
+    """Killed consumers keep no liveness mark: another one takes all their entries as soon as
+    they have not read for ALIVE_MS, without waiting RECLAIM_MS, and removes them from the
+    group. A consumer whose mark is set keeps its entries however long it works on them."""
+    post(hook_client, stub, "绑定 司法局", "q-g0")
+    work(hook_rt)
+    post(hook_client, stub, "帮助", "q-gone")
+    post(hook_client, stub, "我的任务", "q-busy")
+    store = hook_rt.store
+    [(_, gone)] = store.read_inbox(inbox.GROUP, "gone-worker", 1)
+    [(_, busy)] = store.read_inbox(inbox.GROUP, "busy-worker", 1)
+    assert "q-gone" in gone and "q-busy" in busy
+    store.mark_inbox_consumer("busy-worker", 60_000)
+    monkeypatch.setattr(inbox, "ALIVE_MS", 50)
+    time.sleep(0.1)
+    counts = inbox.drain_inbox(hook_rt, _delivery(hook_rt), "next-worker")
+    assert counts["answered"] == 1 and counts["sent"] == 1
+    assert replies(stub, "q-gone") and not replies(stub, "q-busy")
+    names = {c["name"].decode() for c in hook_rt.redis.xinfo_consumers(store.keys.inbox, "answer")}
+    assert "gone-worker" not in names and "busy-worker" in names
+    assert store.inbox_backlog() == 1  # q-busy, still its consumer's
+
+
+def test_the_answering_consumer_answers_while_it_waits_and_stops_when_asked(
+    hook_client, hook_rt, stub
+):
+    """`consume` blocks on the stream and answers each callback as it comes, in this process,
+    with one keep-alive connection to the platform for all the replies."""
+    post(hook_client, stub, "绑定 司法局", "q-c0")
+    stop = threading.Event()
+    dctx = _delivery(hook_rt)
+    result: dict = {}
+    t = threading.Thread(
+        target=lambda: result.update(inbox.consume(hook_rt, dctx, stop, "live-worker", 200))
+    )
+    t.start()
+    try:
+        for i in range(1, 6):
+            post(hook_client, stub, "帮助", f"q-c{i}")
+            deadline = time.monotonic() + 10
+            while not replies(stub, f"q-c{i}") and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert len(replies(stub, f"q-c{i}")) == 1
+        assert hook_rt.redis.exists(hook_rt.store.keys.inbox_consumer("live-worker"))
+    finally:
+        stop.set()
+        t.join(5)
+    assert not t.is_alive() and result["answered"] == 6 and result["sent"] == 6
+    assert not hook_rt.redis.exists(hook_rt.store.keys.inbox_consumer("live-worker"))
+    assert hook_rt.store.inbox_backlog() == 0
+    assert dctx.http.connections_opened() == 1  # kept alive from the first reply to the last
+
+
+def test_a_message_that_breaks_the_code_does_not_stop_the_others(hook_client, hook_rt, stub):
+    """An entry whose message makes the command code raise is logged and left pending (tried
+    again after RECLAIM_MS); the consumer lives on and answers the rest of the batch."""
+    from bot.messages import Incoming
+
+    post(hook_client, stub, "绑定 司法局", "q-p0")
+    work(hook_rt)
+    broken = Incoming(
+        "dingtalk", "staff001", text=None, message_id="q-poison",  # no text: the code raises
+        reply_url=f"{stub.url}/robot/sendBySession?session=sess-q-poison",
+        reply_url_expires_ms=2**62,
+    )  # fmt: skip
+    hook_rt.redis.xadd(hook_rt.store.keys.inbox, {"msg": inbox.payload(broken)})
+    post(hook_client, stub, "帮助", "q-p1")
+    counts = inbox.drain_inbox(hook_rt, _delivery(hook_rt), "w-poison")
+    assert counts["failed"] == 1 and counts["answered"] == 1
+    assert replies(stub, "q-p1") and not replies(stub, "q-poison")
+    assert hook_rt.store.inbox_backlog() == 1  # the broken one, still pending

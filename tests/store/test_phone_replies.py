@@ -16,7 +16,7 @@ from bot import reminders, texts
 from bot.messages import Incoming
 from bot.platforms import dingtalk, wecom
 from bot.platforms.feishu import bodies as feishu
-from bot.platforms.wecom import WECOM_TEXT_LIMIT
+from bot.platforms.wecom import WECOM_TEXT_LIMIT, markup
 from bot.progress import Status
 from tests.store.test_commands import snapshot, state
 
@@ -30,7 +30,7 @@ def fits_a_phone(text: str) -> None:
     assert len(wecom.webhook_bodies(text, kind="text")) == 1
     assert len(feishu.webhook_bodies(text)) == 1
     # the WeCom app answers in a text message of at most 2048 bytes and cuts what is longer
-    assert len(wecom.markup(text, "text").encode()) <= WECOM_TEXT_LIMIT
+    assert len(markup(text, "text").encode()) <= WECOM_TEXT_LIMIT
 
 
 def largest(rt) -> str:

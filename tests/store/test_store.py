@@ -86,3 +86,24 @@ def test_audit_filters_and_paging(store):
     page2 = store.audit(count=2, before_id=page1[-1].id)
     assert [e.indicator for e in page2] == [4, 3]
     assert len(store.audit(department="司法局", count=100)) == 5
+
+
+def test_statuses_are_parsed_once_per_process_while_the_hash_is_unchanged(store):
+    """进度 and 排行 read the whole status hash: an unchanged hash gives the same read-only
+    mapping and the same scores without parsing or counting again; any change gives new ones."""
+    from bot.progress import compute_scores
+
+    store.sync_assignments({(4, "司法局"): Role.LEAD, (1, "司法局"): Role.COOPERATE})
+    first = store.ranking_inputs()[0]
+    assert store.statuses() is first and store.ranking_inputs()[0] is first
+    with pytest.raises(TypeError):
+        first[(9, "司法局")] = (Role.LEAD, Status.DONE)  # shared: nobody may change it
+    scores = compute_scores(first, set(), {})
+    assert compute_scores(first, set(), {}) == scores
+    assert scores[0].done_weight == 0 and scores[0].total_weight == 3
+    assert compute_scores(first, {4}, {})[0].total_weight == 5  # other arguments: counted anew
+    a, raw = store.assignment(4, "司法局")
+    store.save(Change(raw, a.changed("x", "t", status=Status.DONE, explanation="e"), "x", "done"))
+    after = store.ranking_inputs()[0]
+    assert after is not first and after[(4, "司法局")] == (Role.LEAD, Status.DONE)
+    assert compute_scores(after, set(), {})[0].done_weight == 2
