@@ -809,15 +809,19 @@ class RedisStore:
         return {d: Status(_s(v).partition(":")[2]) for d, v in zip(depts, vals, strict=True) if v}
 
     def indicator_view(
-        self, indicator_id: int, departments: list[str], urls: list[str]
-    ) -> dict[str, dict]:
-        """One round trip: every unit's status on an indicator and the check state of some links."""
+        self, indicator_id: int, departments: list[str], urls: list[str], thread: str = ""
+    ) -> dict:
+        """One round trip: every unit's status on an indicator, the check state of some links,
+        and (`thread`: a department) its thread with the office, oldest comment first."""
         pipe = self.r.pipeline(transaction=False)
+        if thread:
+            pipe.lrange(self.keys.comments(indicator_id, thread), 0, -1)
         if departments:
             pipe.hmget(self.keys.statuses, [f"{indicator_id}|{d}" for d in departments])
         for u in urls:
             pipe.hgetall(self.keys.link(u))
-        res = pipe.execute() if (departments or urls) else []
+        res = pipe.execute() if (departments or urls or thread) else []
+        comments = [json.loads(_s(c)) for c in res.pop(0)] if thread else []
         statuses: dict[str, Status] = {}
         if departments:
             vals = res.pop(0)
@@ -827,7 +831,7 @@ class RedisStore:
                 if v
             }
         links = {u: _link_state(h) for u, h in zip(urls, res, strict=True) if h}
-        return {"statuses": statuses, "links": links}
+        return {"statuses": statuses, "links": links, "comments": comments}
 
     def link_states(self, urls: Iterable[str]) -> dict[str, dict]:
         urls = list(dict.fromkeys(urls))

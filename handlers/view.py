@@ -43,7 +43,8 @@ def view(ctx: Context, ind, full: str) -> Reply:
     units = ctx.services.get("units_of", {}).get(ind.id, {})
     lead = [d for d, r in units.items() if r.value == "lead"]
     coop = [d for d, r in units.items() if r.value == "cooperate"]
-    view = ctx.store.indicator_view(ind.id, lead + coop, _urls(ctx, ind))
+    own = ctx.department if ctx.department and ind.id in ctx.preload.assignments else ""
+    view = ctx.store.indicator_view(ind.id, lead + coop, _urls(ctx, ind), thread=own)
     statuses = view["statuses"]
 
     every = bool(full)
@@ -81,15 +82,15 @@ def view(ctx: Context, ind, full: str) -> Reply:
         if ctx.starred(ind):
             rectified = texts.quoted(a.rectification) if a.rectification else ""
             lines.append(f"★整改说明：{rectified or f'尚未填写（发送「整改 {ind.id} 整改情况」）'}")
-        lines += _thread(ctx, ind.id, a.department)
+        lines += _thread(ind.id, view["comments"])
     return Reply("\n".join(lines))
 
 
 SHOWN_COMMENTS = 3  # the latest of the thread with the office; the page holds them all
 
 
-def _thread(ctx: Context, ind_id: int, department: str) -> list[str]:
-    thread = ctx.store.comment_threads([(ind_id, department)]).get((ind_id, department), [])
+def _thread(ind_id: int, thread: list[dict]) -> list[str]:
+    """The latest of our thread with the office on this item (read with the indicator's view)."""
     if not thread:
         return []
     head = f"**往来留言（共 {len(thread)} 条"
