@@ -86,20 +86,20 @@ def measure_campaign(
             pipe.hget(k.dept(d), str(widest))
         pipe.execute()
 
-    def bare_queue() -> None:  # the queue's reads: the status index, then the waiting depts
-        done = {
-            _s(f).partition("|")[2]
-            for f, v in client.hgetall(k.statuses).items()
-            if _s(v).endswith(":done")
-        }
+    def bare_queue() -> None:  # the queue's reads: the status index, then the waiting items
+        done: dict[str, list[str]] = {}
+        for f, v in client.hgetall(k.statuses).items():
+            if _s(v).endswith(":done"):
+                ind, _, dept = _s(f).partition("|")
+                done.setdefault(dept, []).append(ind)
         pipe = client.pipeline(transaction=False)
-        for d in done:
-            pipe.hgetall(k.dept(d))
+        for d, inds in done.items():
+            pipe.hmget(k.dept(d), inds)
         pipe.execute()
 
     pages = (
         ("overview", "/admin", bare_status, "HGETALL status"),
-        ("review queue", "/admin/review", bare_queue, "HGETALL status + their departments"),
+        ("review queue", "/admin/review", bare_queue, "HGETALL status + HMGET the 已完成"),
         ("matrix", "/admin/matrix", bare_status, "HGETALL status"),
         (f"indicator {widest}", f"/admin/indicators/{widest}", bare_indicator,
          f"HGET × {len(units[widest])} units"),

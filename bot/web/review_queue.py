@@ -13,7 +13,7 @@ from bot.progress import Status
 from bot.runtime import Runtime
 from bot.web import views
 
-SHOWN = 200  # rows on one page: the oldest; the rest are counted and come as these are done
+SHOWN = 50  # rows on one page: the oldest; the rest are counted and come as these are done
 
 
 def key_of(indicator_id: int, department: str) -> str:
@@ -38,7 +38,7 @@ def queue(rt: Runtime, indicator: int | None = None, department: str = "") -> di
         for i, d in waiting
         if (indicator is None or i == indicator) and (not department or d == department)
     ]
-    loaded = rt.store.assignments_of(sorted({d for _, d in chosen}))
+    loaded = rt.store.assignments_at(chosen)
     # The status index is re-checked against the assignment itself (the one source of truth).
     items = [loaded[k] for k in chosen if k in loaded and loaded[k].status is Status.DONE]
     items.sort(key=lambda a: (a.updated_at, a.indicator_id, a.department))
