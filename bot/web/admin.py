@@ -311,7 +311,13 @@ def review(ind_id: int):
             if not reason:
                 flash("退回时请写明原因。", "error")
                 return redirect(_review_anchor(ind_id, department))
-            out = office.return_item(rt, ind_id, department, reason, actor=WEB_ACTOR)
+            try:
+                day = request.form.get("rework", "").strip()
+                rework = date.fromisoformat(day) if day else None
+            except ValueError:
+                flash("返工期限的日期无法识别，请重新选择。", "error")
+                return redirect(_review_anchor(ind_id, department))
+            out = office.return_item(rt, ind_id, department, reason, actor=WEB_ACTOR, rework=rework)
         else:
             abort(400, description="未知的审核操作。")
         flash(out.message, "info")

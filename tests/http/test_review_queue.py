@@ -220,3 +220,19 @@ def test_the_api_returns_with_a_rework_date(web_client, web_rt, done):
     assert resp.status_code == 200, resp.json
     assert resp.json["assignment"]["rework"] == "2020-08-20"
     assert web_rt.store.assignment(ind, dept)[0].rework == "2020-08-20"
+
+
+def test_the_indicator_page_returns_with_a_rework_date_too(admin_client, web_rt, done):
+    ind, dept = done["done"][0]
+    token = csrf_of(admin_client, f"/admin/indicators/{ind}")
+    form = {"csrf": token, "department": dept, "action": "return", "reason": "缺台账"}
+    page = admin_client.post(
+        f"/admin/indicators/{ind}/review", data={**form, "rework": "明天"}, follow_redirects=True
+    ).get_data(as_text=True)
+    assert "返工期限的日期无法识别" in page
+    assert web_rt.store.assignment(ind, dept)[0].status is Status.DONE
+    admin_client.post(f"/admin/indicators/{ind}/review", data={**form, "rework": "2020-08-21"})
+    a = web_rt.store.assignment(ind, dept)[0]
+    assert (a.status, a.rework) == (Status.RETURNED, "2020-08-21")
+    html = admin_client.get(f"/admin/indicators/{ind}").get_data(as_text=True)
+    assert '<span class="badge rework">返工期限 2020-08-21</span>' in html
