@@ -33,6 +33,10 @@ from bench.procs import save_results
 from bench.synthetic import write_campaign
 
 
+def _s(v) -> str:
+    return v.decode() if isinstance(v, bytes) else v
+
+
 def _commands(client: redis.Redis) -> int:
     stats = client.info("commandstats")
     skip = ("cmdstat_info", "cmdstat_config")
@@ -82,8 +86,20 @@ def measure_campaign(
             pipe.hget(k.dept(d), str(widest))
         pipe.execute()
 
+    def bare_queue() -> None:  # the queue's reads: the status index, then the waiting items
+        done: dict[str, list[str]] = {}
+        for f, v in client.hgetall(k.statuses).items():
+            if _s(v).endswith(":done"):
+                ind, _, dept = _s(f).partition("|")
+                done.setdefault(dept, []).append(ind)
+        pipe = client.pipeline(transaction=False)
+        for d, inds in done.items():
+            pipe.hmget(k.dept(d), inds)
+        pipe.execute()
+
     pages = (
         ("overview", "/admin", bare_status, "HGETALL status"),
+        ("review queue", "/admin/review", bare_queue, "HGETALL status + HMGET the 已完成"),
         ("matrix", "/admin/matrix", bare_status, "HGETALL status"),
         (f"indicator {widest}", f"/admin/indicators/{widest}", bare_indicator,
          f"HGET × {len(units[widest])} units"),

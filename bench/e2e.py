@@ -383,6 +383,8 @@ def run_step(
         "gen_cpu_us": gen_cpu / max(len(sent), 1) * 1e6,
         "p50_ms_by_kind": {k: pct(v, 0.5) * 1e3 for k, v in sorted(by_kind.items())},
         "latencies_ms": [round(x * 1e3, 2) for x in lat],
+        # Redis's memory after the step over the campaign's assignments (the load test's figure)
+        "redis_bytes_per_assignment": client.info("memory")["used_memory"] / len(rt.assignments),
     }
     row["saturated"] = (
         row["answered_rate"] < 0.9 * sent_rate or lost + http_err > 0 or row["p50_ms"] > 1000
@@ -547,6 +549,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     for name, rate in summary["saturation_rate"].items():
         print(f"  {name:7} highest answered rate: {rate:6.0f}/s")
+    for r in rows:
+        if r["server"] != "bare":
+            print(f"  {r['server']:7} at {r['offered']:.0f}/s: errors {r['http_errors']}, "
+                  f"unanswered {r['unanswered']}, duplicates {r['duplicates']}; Redis "
+                  f"{r['redis_bytes_per_assignment']:.0f} bytes per assignment")  # fmt: skip
     for name, aims in summary["aims"].items():
         if "throughput_vs_bare" in aims:
             print(f"  {name:7} answered/s at saturation vs bare requests/s: "

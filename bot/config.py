@@ -214,6 +214,8 @@ class Settings:
     # a person's binding changes within this many seconds of an announced one are told in one
     # summary at its end (one person cannot flood a group with 绑定/解绑); 0 = tell each one
     binding_notice_s: int = 600
+    # when on, 绑定 in chat asks the office, which approves or refuses it on /admin/bindings
+    bind_approval: bool = False
     # after a 催办 (chat or the admin's button) a department is not reminded on demand again for
     # this many minutes; 0 = no cool-down
     remind_cooldown_min: int = 60
@@ -271,6 +273,7 @@ class Settings:
         problems: list[str] = []
         coerce = {
             "demo": _bool,
+            "bind_approval": _bool,
             "log_level": lambda v: v.strip().lower(),
             "remind_at": _hhmm,
             "rank_at": _hhmm,

@@ -1,5 +1,5 @@
-"""The office's acts from outside chat (the admin pages and the API): review (通过, 退回), ★ and
-the inspection's day.
+"""The office's acts from outside chat (the admin pages and the API): review (通过, 退回), ★,
+the inspection's day, and bindings (解绑, and with Settings.bind_approval the 绑定 requests).
 
 Each loads the state, applies the rule of bot.rules that 通过/退回/星标 apply in chat, and
 saves the result with the same audit entry, undo entry and notices, re-reading on a conflict.
@@ -15,8 +15,9 @@ from datetime import date
 from bot import delivery, rules, texts
 from bot.catalog import Indicator
 from bot.errors import UserError
+from bot.messages import Notice, mention
 from bot.progress import Assignment
-from bot.records import ConflictError
+from bot.records import Binding, ConflictError
 from bot.review import liaisons
 
 log = logging.getLogger(__name__)
@@ -109,13 +110,18 @@ def approve(rt, indicator_id: int, department: str, *, confirmed: bool, actor: s
     return out if not out.changed else Result(True, said, out.assignment)
 
 
-def return_item(rt, indicator_id: int, department: str, reason: str, *, actor: str) -> Result:
-    """退回 with `reason` kept exactly as written."""
+def return_item(
+    rt, indicator_id: int, department: str, reason: str, *, actor: str, rework: date | None = None
+) -> Result:
+    """退回 with `reason` kept exactly as written, and an optional 返工期限 `rework`."""
 
     def decide(ind, a):
         mentions = liaisons(rt.org, rt.store, department)
         at = rt.store.now_iso()
-        return rules.return_item(a, ind, reason, mentions=mentions, by=actor, at=at)
+        today = rt.calendar.local_today(rt.store.clock())
+        return rules.return_item(
+            a, ind, reason, mentions=mentions, rework=rework, today=today, by=actor, at=at
+        )
 
     out = _review(rt, indicator_id, department, actor, decide)
     said = texts.RETURNED.format(dept=department, n=indicator_id)
@@ -156,3 +162,97 @@ def set_inspection(rt, day: date | None, *, actor: str) -> Result:
             continue
         return Result(True, change.message)
     raise Busy(texts.BUSY)
+
+
+# --- bindings ------------------------------------------------------------------------------
+
+
+def _person(platform: str, user_id: str, name: str) -> tuple[str, str]:
+    """How a person is named: in a chat notice (made inert), and on the office's page."""
+    return texts.quoted(name or user_id, 32), f"「{name or user_id}」"
+
+
+def unbind(rt, platform: str, user_id: str, *, actor: str) -> Result:
+    """解绑 by the office: audited as 解绑 and told in the department's chat (the person
+    @-mentioned), as the person's own 解绑 is."""
+    for _ in range(RETRIES):
+        before = rt.store.binding(platform, user_id)
+        if before is None:
+            return Result(False, "此人已不在绑定名单中，无需解绑。")
+        who, named = _person(platform, user_id, before.name)
+        notice = Notice(
+            f"{who} 已由依法治区办解除与{before.department}的绑定。"
+            "如需重新绑定，请发送「绑定 部门名称」。",
+            before.department,
+            mentions=(mention(platform, user_id),),
+            kind="binding",
+        )
+        try:
+            rt.store.set_binding(platform, user_id, before, None, actor, (notice,))
+        except ConflictError:
+            continue
+        _drain_now(rt)
+        return Result(True, f"已解除{named}与{before.department}的绑定，并已在该部门群里通知。")
+    raise Busy(texts.BUSY)
+
+
+def decide_binding(
+    rt, platform: str, user_id: str, *, approve: bool, actor: str, reason: str = ""
+) -> Result:
+    """The office's answer to a 绑定 request: approved, the person is bound (audited as 绑定
+    too); refused, the request is dropped. Either way the person is told, @-mentioned in the
+    department's chat they asked for."""
+    if reason:
+        rules.check_text(reason, rules.MAX_REASON)
+    for _ in range(RETRIES):
+        asked, raw = rt.store.bind_request(platform, user_id)
+        if asked is None:
+            return Result(False, "这条绑定申请已经处理过了。")
+        dept = asked.department
+        who, named = _person(platform, user_id, asked.name)
+        if dept not in rt.org.departments:
+            raise NotFound(texts.NO_DEPARTMENT.format(name=texts.quoted(dept, 40)))
+        at = rt.store.now_iso()
+        to = (mention(platform, user_id),)
+        if approve:
+            before = rt.store.binding(platform, user_id)
+            after = Binding(platform, user_id, dept, asked.name, asked.role, at)
+            text = f"{who} 的绑定申请已获依法治区办同意，现为{dept}成员，可在群里提交本部门的创建材料。"
+            bind, action = (before, after), "bind_approve"
+            said = f"已同意{named}绑定到{dept}，并已在该部门群里通知。"
+        else:
+            why = f"原因：{texts.quoted(reason)}。" if reason else ""
+            text = f"{who} 申请绑定为{dept}成员，依法治区办未同意。{why}如有疑问请联系依法治区办。"
+            bind, action = None, "bind_refuse"
+            said = f"已拒绝{named}绑定到{dept}的申请，并已在该部门群里通知。"
+        notice = Notice(text, dept, mentions=to, kind="binding")
+        try:
+            rt.store.decide_bind_request(
+                platform, user_id, raw, None, action, actor,
+                department=dept, bind=bind, note=reason, notices=(notice,),
+            )  # fmt: skip
+        except ConflictError:
+            continue
+        _drain_now(rt)
+        return Result(True, said)
+    raise Busy(texts.BUSY)
+
+
+# --- comments ------------------------------------------------------------------------------
+
+
+def comment(rt, indicator_id: int, department: str, text: str, *, actor: str) -> Result:
+    """The office's comment in the department × indicator thread, pushed to the department's
+    chat with how to answer (留言 in chat)."""
+    ind = indicator_of(rt, indicator_id)
+    _load(rt, ind, department)  # the department answers for this item
+    entry = rules.comment(text, office=True, name="依法治区办")
+    notice = Notice(
+        f"💬 依法治区办就第{ind.id}项留言：\n{texts.quoted(text)}\n"
+        f"回复请发送「留言 {ind.id} 内容」，往来留言可发送「查看 {ind.id}」。",
+        department,
+        kind="review",
+    )
+    rt.store.add_comment(ind.id, department, entry, actor, (notice,))
+    _drain_now(rt)
+    return Result(True, f"留言已发到{department}的工作群（第{ind.id}项）。")

@@ -138,6 +138,7 @@ class TaskState:
     role: Role
     status: Status
     reason: str = ""
+    rework: str = ""  # the 返工期限 of a returned item
 
     @property
     def is_complete(self) -> bool:
@@ -156,6 +157,8 @@ class Assignment:
     explanation: str = ""
     reason: str = ""  # the 退回 or 不涉及 reason
     rectification: str = ""  # 整改说明 of a ★ item
+    # 返工期限 of a 退回 (ISO date, "" = none): the reminders count down to it while returned.
+    rework: str = ""
     updated_by: str = ""
     updated_at: str = ""
     version: int = 0
@@ -173,6 +176,7 @@ class Assignment:
                 "explanation": self.explanation,
                 "reason": self.reason,
                 **({"fix": self.rectification} if self.rectification else {}),
+                **({"due": self.rework} if self.rework else {}),
                 "by": self.updated_by,
                 "at": self.updated_at,
                 "v": self.version,
@@ -193,13 +197,17 @@ class Assignment:
             explanation=d.get("explanation", ""),
             reason=d.get("reason", ""),
             rectification=d.get("fix", ""),
+            rework=d.get("due", ""),
             updated_by=d.get("by", ""),
             updated_at=d.get("at", ""),
             version=int(d.get("v", 0)),
         )
 
     def changed(self, by: str, at: str, **changes) -> Assignment:
-        """A copy with changes applied, stamped with who and when, one version later."""
+        """A copy with changes applied, stamped with who and when, one version later. A 返工期限
+        holds only while the item stays returned: any other status drops it."""
+        if changes.get("status", self.status) is not Status.RETURNED:
+            changes.setdefault("rework", "")
         return replace(self, updated_by=by, updated_at=at, version=self.version + 1, **changes)
 
 

@@ -123,6 +123,8 @@ def compose_reminder(
     days_left: int | None = None,
     mentions: tuple[str, ...] = (),
     submit_line: str = "",
+    calendar=None,
+    today: date | None = None,
 ) -> Notice | None:
     """The reminder for one department, or None when it has nothing left to do; short enough
     for one phone screen.
@@ -152,11 +154,17 @@ def compose_reminder(
     if submit_line:
         lines.append(submit_line)
     # What needs the department's hand first: the returns and the links that do not open.
-    returned = [a for a in open_items if a.status is Status.RETURNED]
+    # those with the nearest 返工期限 first
+    returned = sorted(
+        (a for a in open_items if a.status is Status.RETURNED),
+        key=lambda a: (not a.rework, a.rework),
+    )
     if returned:
         lines.append(f"**已退回 {len(returned)} 项，请按原因修改后重新标记完成：**")
+        # A 返工期限 set with the 退回 is counted down here (`calendar`, `today`).
         lines += [
             f"- 第{a.indicator_id}项：{texts.quoted(a.reason, 30) or '（未写原因）'}"
+            + (f"（{texts.rework_note(calendar, today, a.rework)}）" if a.rework else "")
             for a in returned[:MAX_LISTED]
         ]
         if len(returned) > MAX_LISTED:
@@ -305,6 +313,8 @@ def send_reminders(
             days_left=days_left,
             mentions=liaisons.get(d, ()),
             submit_line=prompt if d not in submitted else "",
+            calendar=cal,
+            today=today,
         )
         if notice is not None:
             items.append((f"remind:{slot}:{d}", notice))

@@ -22,6 +22,7 @@ from bot.timeline import Timeline
 MAX_MATERIALS = 50  # per assignment: the catalogue stays a list a reviewer can read
 TOO_MANY_MATERIALS = "第{n}项最多 {max} 份材料，请先删除不需要的材料。"
 MAX_REASON = 500  # a 退回 or 不涉及 reason
+REWORK_PAST = "返工期限（{day}）已经过去，请选今天或以后的日期。"
 
 # What 撤销 names when it reverts an action (the action names of the audit log).
 UNDO_LABELS = {
@@ -365,30 +366,52 @@ def return_item(
     reason: str,
     *,
     mentions: tuple[str, ...] = (),
+    rework: date | None = None,
+    today: date | None = None,
     by: str,
     at: str,
 ) -> Edit:
     """退回: the office sends a department's work back with a reason (kept as written) and
-    tells the department, @-mentioning `mentions` (its liaisons)."""
+    tells the department, @-mentioning `mentions` (its liaisons). `rework`: an optional 返工期限
+    (not before `today`), kept with the assignment for 我的任务 and the reminders."""
     if not reason.strip():
         raise UserError(texts.NEED_RETURN_REASON)
     check_text(reason, MAX_REASON)
+    if rework is not None and today is not None and rework < today:
+        raise UserError(REWORK_PAST.format(day=texts.month_day(rework)))
     if a.status is Status.TODO:
         raise UserError(
             f"{a.department}第{ind.id}项还没有开始，没有可以退回的材料。"
             f"如需提醒，请发送「催办 {a.department}」。"
         )
-    if a.status is Status.RETURNED and a.reason == reason:
+    due = rework.isoformat() if rework else ""
+    if a.status is Status.RETURNED and a.reason == reason and a.rework == due:
         raise Unchanged(f"{a.department}第{ind.id}项已按同样的原因退回过。")
-    after = a.changed(by, at, status=Status.RETURNED, reason=reason)
+    after = a.changed(by, at, status=Status.RETURNED, reason=reason, rework=due)
+    by_when = f"返工期限：{texts.month_day(rework)}\n" if rework else ""
     notice = Notice(
-        f"🔴 第{ind.id}项被依法治区办退回。\n原因：{texts.quoted(reason)}\n"
+        f"🔴 第{ind.id}项被依法治区办退回。\n原因：{texts.quoted(reason)}\n{by_when}"
         f"请补充修改后发送「完成 {ind.id}」。查看详情：查看 {ind.id}",
         a.department,
         mentions=mentions,
         kind="review",
     )
     return Edit(after, "return", notices=(notice,), note=reason)
+
+
+# --- comments ------------------------------------------------------------------------------
+
+MAX_COMMENT = 500
+NEED_COMMENT = "请写上留言内容，例如：留言 12 台账已补充，请再看一下。"
+
+
+def comment(text: str, *, office: bool, name: str) -> dict:
+    """A comment in a department × indicator thread, kept as written: `office` says which side
+    wrote it (依法治区办 or the department), `name` who."""
+    if not text.strip():
+        raise UserError(NEED_COMMENT)
+    check_text(text, MAX_COMMENT)
+    return {"side": "office" if office else "department", "name": name, "text": text}
 
 
 def star(starred: bool, wanted: bool | None = None) -> bool | None:

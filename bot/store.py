@@ -94,6 +94,13 @@ class Keys:
     def binding_folds(self) -> str:  # sorted set person -> epoch ms their fold is due
         return self._k("bindfolds")
 
+    def comments(self, indicator_id: int, department: str) -> str:  # list of comment JSON
+        return self._k("comments", indicator_id, department)
+
+    @property
+    def bind_requests(self) -> str:  # hash "platform:user" -> requested binding JSON
+        return self._k("bindreq")
+
     @property
     def stars(self) -> str:  # hash ind -> "1" | "0" (overrides the catalogue's ★)
         return self._k("stars")
@@ -374,6 +381,56 @@ return 1
 """
 )
 
+_BIND_REQUEST = (
+    _LUA_NOTICES
+    + _LUA_HOLD
+    + """
+-- A 绑定 waiting for the office (Settings.bind_approval): asked, approved or refused in one step.
+-- KEYS: requests hash, bindings hash, audit stream, outbox stream, the callback's seen key
+-- ARGV: field, expected request, new request ('' = delete), expected binding, new binding
+--       ('' = the binding stays as it is), at, actor, action, department, note, n_notices,
+--       notices...
+-- Returns 0 on a conflict (the request or the binding changed meanwhile), 1 when done.
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur then cur = '' end
+if cur ~= ARGV[2] then return 0 end
+if ARGV[5] ~= '' then
+  local b = redis.call('HGET', KEYS[2], ARGV[1])
+  if not b then b = '' end
+  if b ~= ARGV[4] then return 0 end
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[5])
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', 1000000, '*', 'at', ARGV[6], 'actor', ARGV[7],
+    'action', 'bind', 'department', ARGV[9], 'indicator', '', 'before', b, 'after', ARGV[5],
+    'note', '')
+end
+if ARGV[3] == '' then redis.call('HDEL', KEYS[1], ARGV[1])
+else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', 1000000, '*', 'at', ARGV[6], 'actor', ARGV[7],
+  'action', ARGV[8], 'department', ARGV[9], 'indicator', '', 'before', cur, 'after', ARGV[3],
+  'note', ARGV[10])
+hold(KEYS[5])
+add_notices(KEYS[4], tonumber(ARGV[11]), 12)
+return 1
+"""
+)
+
+_ADD_COMMENT = (
+    _LUA_NOTICES
+    + _LUA_HOLD
+    + """
+-- One comment in a department × indicator thread, audited, its notices queued.
+-- KEYS: the thread list, audit stream, outbox stream, the callback's seen key ('' = none)
+-- ARGV: comment JSON, at, actor, department, indicator, text, n_notices, notices...
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', 1000000, '*', 'at', ARGV[2], 'actor', ARGV[3],
+  'action', 'comment', 'department', ARGV[4], 'indicator', ARGV[5], 'before', '', 'after', '',
+  'note', ARGV[6])
+hold(KEYS[4])
+add_notices(KEYS[3], tonumber(ARGV[7]), 8)
+return 1
+"""
+)
+
 _TAKE_FOLDS = """
 -- KEYS: the folds due, then the fold-hash prefix as KEYS[2]; ARGV: count
 -- The folds whose window has ended (Redis's clock), each removed as it is taken:
@@ -568,6 +625,8 @@ class RedisStore:
         self._save = client.register_script(_SAVE_ASSIGNMENT)
         self._bind = client.register_script(_SET_BINDING)
         self._star = client.register_script(_SET_FIELD)  # ★ toggles and event dates
+        self._bind_request = client.register_script(_BIND_REQUEST)
+        self._comment = client.register_script(_ADD_COMMENT)
         self._preload = client.register_script(_PRELOAD)
         self._finish = client.register_script(_FINISH)
         self._accept = client.register_script(_ACCEPT)
@@ -739,6 +798,22 @@ class RedisStore:
                 out[(ind, d)] = Assignment.from_json(ind, d, v)
         return out
 
+    def assignments_at(self, pairs: Iterable[tuple[int, str]]) -> dict[tuple[int, str], Assignment]:
+        """The given (indicator, department) assignments only (one HMGET per department),
+        where a page needs a few of many (the review queue's 已完成 ones)."""
+        by_dept: dict[str, list[int]] = {}
+        for ind, d in pairs:
+            by_dept.setdefault(d, []).append(ind)
+        pipe = self.r.pipeline(transaction=False)
+        for d, inds in by_dept.items():
+            pipe.hmget(self.keys.dept(d), [str(i) for i in inds])
+        out: dict[tuple[int, str], Assignment] = {}
+        for (d, inds), vals in zip(by_dept.items(), pipe.execute(), strict=True):
+            for ind, v in zip(inds, vals, strict=True):
+                if v:
+                    out[(ind, d)] = Assignment.from_json(ind, d, v)
+        return out
+
     def material_urls(self, wanted: dict[str, list[int]]) -> dict[str, list[str]]:
         """department -> the link URLs of the given assignments, read from the stored JSON
         without decoding the rest of it (the cockpit counts dead links on every page view)."""
@@ -786,15 +861,19 @@ class RedisStore:
         return {d: Status(_s(v).partition(":")[2]) for d, v in zip(depts, vals, strict=True) if v}
 
     def indicator_view(
-        self, indicator_id: int, departments: list[str], urls: list[str]
-    ) -> dict[str, dict]:
-        """One round trip: every unit's status on an indicator and the check state of some links."""
+        self, indicator_id: int, departments: list[str], urls: list[str], thread: str = ""
+    ) -> dict:
+        """One round trip: every unit's status on an indicator, the check state of some links,
+        and (`thread`: a department) its thread with the office, oldest comment first."""
         pipe = self.r.pipeline(transaction=False)
+        if thread:
+            pipe.lrange(self.keys.comments(indicator_id, thread), 0, -1)
         if departments:
             pipe.hmget(self.keys.statuses, [f"{indicator_id}|{d}" for d in departments])
         for u in urls:
             pipe.hgetall(self.keys.link(u))
-        res = pipe.execute() if (departments or urls) else []
+        res = pipe.execute() if (departments or urls or thread) else []
+        comments = [json.loads(_s(c)) for c in res.pop(0)] if thread else []
         statuses: dict[str, Status] = {}
         if departments:
             vals = res.pop(0)
@@ -804,7 +883,7 @@ class RedisStore:
                 if v
             }
         links = {u: _link_state(h) for u, h in zip(urls, res, strict=True) if h}
-        return {"statuses": statuses, "links": links}
+        return {"statuses": statuses, "links": links, "comments": comments}
 
     def link_states(self, urls: Iterable[str]) -> dict[str, dict]:
         urls = list(dict.fromkeys(urls))
@@ -960,6 +1039,96 @@ class RedisStore:
         if not ok:
             raise ConflictError(f"binding {platform}:{user_id}")
         return ok == 1
+
+    def add_comment(
+        self,
+        indicator_id: int,
+        department: str,
+        comment: dict,
+        actor: str,
+        notices: tuple[Notice, ...] = (),
+        claim: tuple[str, str] | None = None,
+    ) -> None:
+        """Append `comment` ({"side", "name", "text", "at"}) to the department × indicator
+        thread, audited as `comment` (its text the note), with its notices."""
+        at = self.now_iso()
+        entry = json.dumps({**comment, "at": at, "by": actor}, ensure_ascii=False)
+        self._comment(
+            keys=[
+                self.keys.comments(indicator_id, department),
+                self.keys.audit,
+                self.keys.outbox,
+                self._seen_of(claim),
+            ],
+            args=[entry, at, actor, department, str(indicator_id), comment["text"],
+                  str(len(notices)), *_notice_args(notices, at)],
+        )  # fmt: skip
+
+    def comment_threads(self, pairs: Iterable[tuple[int, str]]) -> dict[tuple[int, str], list]:
+        """The threads of (indicator, department) pairs, oldest comment first (empty ones left
+        out)."""
+        pairs = list(pairs)
+        pipe = self.r.pipeline(transaction=False)
+        for ind, dept in pairs:
+            pipe.lrange(self.keys.comments(ind, dept), 0, -1)
+        return {
+            p: [json.loads(_s(c)) for c in raw]
+            for p, raw in zip(pairs, pipe.execute(), strict=True)
+            if raw
+        }
+
+    def bind_requests(self) -> list[tuple[Binding, str]]:
+        """The 绑定 requests waiting for the office: (the binding asked for, its stored JSON)."""
+        out = []
+        for f, v in self.r.hgetall(self.keys.bind_requests).items():
+            platform, _, user = _s(f).partition(":")
+            out.append((Binding.from_json(platform, user, v), _s(v)))
+        return out
+
+    def bind_request(self, platform: str, user_id: str) -> tuple[Binding | None, str]:
+        raw = _s(self.r.hget(self.keys.bind_requests, f"{platform}:{user_id}"))
+        return (Binding.from_json(platform, user_id, raw), raw) if raw else (None, "")
+
+    def decide_bind_request(
+        self,
+        platform: str,
+        user_id: str,
+        expected: str,
+        request: Binding | None,
+        action: str,
+        actor: str,
+        *,
+        department: str,
+        bind: tuple[Binding | None, Binding] | None = None,
+        note: str = "",
+        notices: tuple[Notice, ...] = (),
+        claim: tuple[str, str] | None = None,
+    ) -> None:
+        """Ask for a binding (`request`), or settle the request `expected` (its stored JSON): with
+        `bind` (the binding as it is, the new one) it is approved in the same step; audited under
+        `action`, with its notices queued. ConflictError when either changed meanwhile."""
+        k = self.keys
+        at = self.now_iso()
+        before, after = bind if bind else (None, None)
+        ok = self._bind_request(
+            keys=[k.bind_requests, k.bindings, k.audit, k.outbox, self._seen_of(claim)],
+            args=[
+                f"{platform}:{user_id}",
+                expected,
+                request.to_json() if request else "",
+                before.to_json() if before else "",
+                after.to_json() if after else "",
+                at,
+                actor,
+                action,
+                department,
+                note,
+                str(len(notices)),
+                *_notice_args(notices, at),
+            ],
+        )
+        if not ok:
+            raise ConflictError(f"binding request {platform}:{user_id}")
 
     def take_folds(self, count: int = 200) -> list[tuple[str, dict[str, str]]]:
         """(person "platform:user", fold) of every fold whose window has ended, removed as they
@@ -1981,8 +2150,8 @@ def _task_states(flat: list) -> dict[int, TaskState]:
     for i in range(0, len(flat), 3):
         ind = int(flat[i])
         role, status = _role_status(flat[i + 1])
-        reason = json.loads(flat[i + 2]).get("reason", "") if flat[i + 2] else ""
-        out[ind] = TaskState(ind, role, status, reason)
+        full = json.loads(flat[i + 2]) if flat[i + 2] else {}
+        out[ind] = TaskState(ind, role, status, full.get("reason", ""), full.get("due", ""))
     return out
 
 

@@ -5,6 +5,7 @@ Strings used by one command only live in that command's handler file; everything
 
 from __future__ import annotations
 
+import datetime as _dt
 import functools
 
 from bot.catalog import Indicator
@@ -257,6 +258,25 @@ def event_line(calendar, timeline, event, today) -> str:
         left = calendar.workdays_left(today, day)
         return f"{title}定于 {month_day(day)}（还有 {left} 个工作日）。"
     return f"{title}：{event_when(timeline, event)}。"
+
+
+def rework_note(calendar, today, due: str) -> str:
+    """The 返工期限 of a returned item counted down ('返工期限 12月3日，还剩 2 个工作日'), or ""
+    without one (or without a calendar to count on)."""
+    if not due:
+        return ""
+    try:
+        day = _dt.date.fromisoformat(due)
+    except ValueError:
+        return ""
+    text = f"返工期限 {month_day(day)}"
+    if calendar is None or today is None:
+        return text
+    if day == today:
+        return text + "，今天到期"
+    if day < today:
+        return text + f"，已过期 {(today - day).days} 天"
+    return text + f"，还剩 {calendar.workdays_left(today, day)} 个工作日"
 
 
 def deadline_line(calendar, timeline, now) -> str:

@@ -22,6 +22,9 @@ def bind(ctx: Context, name: str) -> Reply:
     role = listed.role if listed and listed.department == dept else "member"
     who = ctx.msg.user_name or (listed.name if listed else "") or ctx.msg.user_id
     after = Binding(ctx.msg.platform, ctx.msg.user_id, dept, who, role, ctx.now_iso())
+    settings = ctx.services.get("settings")
+    if settings is not None and settings.bind_approval and not ctx.is_admin:
+        return _ask(ctx, after)
     notice = Notice(
         f"{texts.quoted(who, 32)} 已绑定为{dept}成员，可在群里提交本部门的创建材料。",
         dept,
@@ -36,4 +39,26 @@ def bind(ctx: Context, name: str) -> Reply:
     moved = f"（已从{before.department}改绑）" if before else ""
     return Reply(
         f"已绑定到**{dept}**{moved}。本部门负责 {count} 项指标，发送「我的任务」查看待办。"
+    )
+
+
+def _ask(ctx: Context, wanted: Binding) -> Reply:
+    """With Settings.bind_approval the office decides: the request waits on /admin/bindings
+    (a newer one replaces an older one), and the office is told there is one."""
+    dept, who = wanted.department, wanted.name
+    pending, raw = ctx.store.bind_request(ctx.msg.platform, ctx.msg.user_id)
+    if pending is not None and pending.department == dept:
+        return Reply(f"您绑定到{dept}的申请正在等待依法治区办同意，无需重复申请。")
+    notice = Notice(
+        f"{texts.quoted(who, 32)} 申请绑定为{dept}成员，请在管理后台「绑定」页同意或拒绝。",
+        "",
+        kind="binding",
+    )
+    ctx.store.decide_bind_request(
+        ctx.msg.platform, ctx.msg.user_id, raw, wanted, "bind_request", ctx.actor,
+        department=dept, notices=(notice,), claim=ctx.claim,
+    )  # fmt: skip
+    instead = f"（原先申请的{pending.department}已撤回）" if pending is not None else ""
+    return Reply(
+        f"已提交绑定到**{dept}**的申请{instead}，依法治区办同意后会在{dept}的工作群里通知您。"
     )

@@ -60,11 +60,14 @@ def my_tasks(ctx: Context, which: tuple[str, int]) -> Reply:
     lines = list(head) if page == 1 or not flags else head[:-1]
     if not shown:
         lines.append("全部完成，辛苦了！" if mode == "open" else "暂无。")
+    today = ctx.calendar.local_today(ctx.now) if ctx.calendar is not None else None
     for a in on_page:
         ind = ctx.catalog.get(a.indicator_id)
         line = "- " + texts.indicator_line(ind, a, ctx.starred(ind), texts.PHONE_WIDTH)
         if a.reason and a.status is Status.RETURNED:
             line += f"退回原因：{texts.quoted(a.reason, 24)}"
+        if a.status is Status.RETURNED and a.rework:
+            line += f"（{texts.rework_note(ctx.calendar, today, a.rework)}）"
         lines.append(line)
     left = len(shown) - page * size
     page_url = _page_url(ctx)

@@ -43,7 +43,8 @@ def view(ctx: Context, ind, full: str) -> Reply:
     units = ctx.services.get("units_of", {}).get(ind.id, {})
     lead = [d for d, r in units.items() if r.value == "lead"]
     coop = [d for d, r in units.items() if r.value == "cooperate"]
-    view = ctx.store.indicator_view(ind.id, lead + coop, _urls(ctx, ind))
+    own = ctx.department if ctx.department and ind.id in ctx.preload.assignments else ""
+    view = ctx.store.indicator_view(ind.id, lead + coop, _urls(ctx, ind), thread=own)
     statuses = view["statuses"]
 
     every = bool(full)
@@ -55,6 +56,9 @@ def view(ctx: Context, ind, full: str) -> Reply:
         if a.reason:
             label = "退回原因" if a.status is Status.RETURNED else "原因"
             lines.append(f"{label}：{texts.quoted(a.reason)}")
+        if a.status is Status.RETURNED and a.rework:
+            today = ctx.calendar.local_today(ctx.now) if ctx.calendar is not None else None
+            lines.append(texts.rework_note(ctx.calendar, today, a.rework) + "。")
         shown = 0
         for i, m in enumerate(a.materials, start=1):
             state = view["links"].get(m.url)
@@ -78,7 +82,25 @@ def view(ctx: Context, ind, full: str) -> Reply:
         if ctx.starred(ind):
             rectified = texts.quoted(a.rectification) if a.rectification else ""
             lines.append(f"★整改说明：{rectified or f'尚未填写（发送「整改 {ind.id} 整改情况」）'}")
+        lines += _thread(ind.id, view["comments"])
     return Reply("\n".join(lines))
+
+
+SHOWN_COMMENTS = 3  # the latest of the thread with the office; the page holds them all
+
+
+def _thread(ind_id: int, thread: list[dict]) -> list[str]:
+    """The latest of our thread with the office on this item (read with the indicator's view)."""
+    if not thread:
+        return []
+    head = f"**往来留言（共 {len(thread)} 条"
+    head += f"，最近 {SHOWN_COMMENTS} 条）：**" if len(thread) > SHOWN_COMMENTS else "）：**"
+    lines = [head]
+    for c in thread[-SHOWN_COMMENTS:]:
+        who = "依法治区办" if c.get("side") == "office" else texts.quoted(c.get("name", ""), 16)
+        lines.append(f"- {who}：{texts.quoted(c.get('text', ''), 60)}")
+    lines.append(f"回复请发送「留言 {ind_id} 内容」。")
+    return lines
 
 
 def _urls(ctx: Context, ind) -> list[str]:

@@ -38,7 +38,7 @@ from bot.progress import STATUS_LABELS, Status
 from bot.queue import all_queues
 from bot.reminders import remind_now, timeline_of
 from bot.schedule import job_id
-from bot.web import cockpit, views
+from bot.web import cockpit, review_queue, views
 from bot.web.common import (
     check_csrf,
     client_address,
@@ -275,9 +275,11 @@ def indicator(ind_id: int):
     if ind is None:
         abort(404, description=f"编号 {ind_id} 不存在。")
     history, _ = rt.store.audit_page(count=200, indicator=ind_id)
+    d = views.indicator_detail(rt, ind)
     return render_template(
         "indicator.html",
-        d=views.indicator_detail(rt, ind),
+        d=d,
+        threads=rt.store.comment_threads((ind_id, a["department"]) for a in d["assignments"]),
         history=[views.audit_dict(e) for e in history],
         prev_id=ind_id - 1 if rt.catalog.get(ind_id - 1) else None,
         next_id=ind_id + 1 if rt.catalog.get(ind_id + 1) else None,
@@ -309,7 +311,13 @@ def review(ind_id: int):
             if not reason:
                 flash("退回时请写明原因。", "error")
                 return redirect(_review_anchor(ind_id, department))
-            out = office.return_item(rt, ind_id, department, reason, actor=WEB_ACTOR)
+            try:
+                day = request.form.get("rework", "").strip()
+                rework = date.fromisoformat(day) if day else None
+            except ValueError:
+                flash("返工期限的日期无法识别，请重新选择。", "error")
+                return redirect(_review_anchor(ind_id, department))
+            out = office.return_item(rt, ind_id, department, reason, actor=WEB_ACTOR, rework=rework)
         else:
             abort(400, description="未知的审核操作。")
         flash(out.message, "info")
@@ -328,6 +336,148 @@ def _anchor(department: str) -> str:
 
 bp.add_app_template_filter(_anchor, "anchor")
 bp.add_app_template_filter(texts.link_problem, "link_problem")
+
+
+# --- 待审核 ------------------------------------------------------------------------------------
+
+
+def _queue_filters() -> tuple[int | None, str]:
+    """The queue's filters as asked (form or query), an unknown one dropped."""
+    rt = runtime()
+    raw = (request.form.get("indicator") or request.args.get("indicator", "")).strip()
+    ind = int(raw) if raw.isdigit() and rt.catalog.get(int(raw)) else None
+    dept = request.form.get("department") or request.args.get("department", "")
+    return ind, dept if dept in rt.org.departments else ""
+
+
+def _queue_url(ind: int | None, dept: str) -> str:
+    args = {k: v for k, v in (("indicator", ind), ("department", dept)) if v}
+    return url_for("admin.queue_page", **args)
+
+
+@bp.get("/admin/review")
+def queue_page():
+    """待审核: items marked 已完成 and not yet reviewed, oldest first, evidence inline."""
+    rt = runtime()
+    ind, dept = _queue_filters()
+    return render_template(
+        "review.html",
+        q=review_queue.queue(rt, ind, dept),
+        f={"indicator": ind, "department": dept},
+        today=views.local_today(rt).isoformat(),
+        who=views.person_namer(rt),
+    )
+
+
+@bp.post("/admin/review")
+def queue_act():
+    """通过 or 退回 the ticked rows (or the one row whose button was pressed), each through
+    bot.office as a single review; the outcome is flashed at the top of the queue."""
+    rt = runtime()
+    ind, dept = _queue_filters()
+    back = redirect(_queue_url(ind, dept))
+    action = request.form.get("action", "")
+    if action not in ("approve", "return"):
+        abort(400, description="未知的审核操作。")
+    picked = request.form.getlist("item")
+    keys = [k for k in map(review_queue.parse_key, picked) if k is not None]
+    if not keys or len(keys) != len(picked):
+        flash(
+            "请先勾选要审核的事项。" if not picked else "所选事项无法识别，请刷新页面后重试。",
+            "error",
+        )
+        return back
+    reason, rework = "", None
+    if action == "return":
+        reason = request.form.get("reason", "").strip()  # kept as typed, as in chat
+        if not reason:
+            flash("退回时请写明原因，本次没有退回任何事项。", "error")
+            return back
+        day = request.form.get("rework", "").strip()
+        if day:
+            try:
+                rework = date.fromisoformat(day)
+            except ValueError:
+                flash("返工期限的日期无法识别，请重新选择，本次没有退回任何事项。", "error")
+                return back
+    try:
+        out = review_queue.act(rt, action, keys, reason=reason, rework=rework, actor=WEB_ACTOR)
+    except UserError as e:
+        flash(str(e), "error")
+        return back
+    if out.done:
+        verb = "通过" if action == "approve" else "退回"
+        head = (
+            f"已{verb} {len(out.done)} 项，已通知相关部门。" if len(out.done) > 1 else out.done[0]
+        )
+        flash(head, "ok")
+    for why in out.refused:
+        flash(why, "error")
+    return back
+
+
+# --- 绑定 ------------------------------------------------------------------------------------
+
+
+@bp.get("/admin/bindings")
+def bindings():
+    """Who is bound where, since when, by whom; 解绑; the 绑定 requests to approve or refuse."""
+    rt = runtime()
+    return render_template("bindings.html", b=views.bindings(rt), who=views.person_namer(rt))
+
+
+def _person_of() -> tuple[str, str]:
+    platform, sep, user_id = request.form.get("person", "").partition(":")
+    if not sep or not platform or not user_id:
+        abort(400, description="没有指明是哪一位，请刷新页面后重试。")
+    return platform, user_id
+
+
+@bp.post("/admin/bindings/unbind")
+def unbind():
+    platform, user_id = _person_of()
+    try:
+        out = office.unbind(runtime(), platform, user_id, actor=WEB_ACTOR)
+        flash(out.message, "ok" if out.changed else "info")
+    except UserError as e:
+        flash(str(e), "error")
+    return redirect(url_for("admin.bindings"))
+
+
+@bp.post("/admin/bindings/decide")
+def decide_binding():
+    platform, user_id = _person_of()
+    action = request.form.get("action", "")
+    if action not in ("approve", "refuse"):
+        abort(400, description="未知的操作。")
+    reason = request.form.get("reason", "").strip()  # kept as typed
+    try:
+        out = office.decide_binding(
+            runtime(), platform, user_id, approve=action == "approve", actor=WEB_ACTOR,
+            reason=reason,
+        )  # fmt: skip
+        flash(out.message, "ok" if out.changed else "info")
+    except UserError as e:
+        flash(str(e), "error")
+    return redirect(url_for("admin.bindings"))
+
+
+@bp.post("/admin/indicators/<int:ind_id>/comment")
+def comment(ind_id: int):
+    """The office's comment to a department on one item, pushed to its chat."""
+    rt = runtime()
+    department = request.form.get("department", "")
+    if department not in rt.org.departments:
+        abort(400, description="请选择部门。")
+    text = request.form.get("text", "")  # kept as written, line breaks too
+    try:
+        flash(office.comment(rt, ind_id, department, text, actor=WEB_ACTOR).message, "ok")
+    except UserError as e:
+        flash(str(e), "error")
+    back = request.form.get("back", "")
+    if back.startswith("/admin") and not back.startswith("//"):
+        return redirect(back)
+    return redirect(_review_anchor(ind_id, department))
 
 
 @bp.post("/admin/indicators/<int:ind_id>/star")

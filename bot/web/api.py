@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import re
+from datetime import date
 from typing import Any
 
 from flask import Blueprint, jsonify, request
@@ -244,7 +245,13 @@ def review_assignment():
             # kept as written but for the spaces around it, as from chat and the pages; a
             # blank one is the rules' refusal (409), since the schema allows "" for approve
             reason = body.reason.strip()
-            out = office.return_item(rt, body.indicator, body.department, reason, actor=API_ACTOR)
+            try:
+                rework = date.fromisoformat(body.rework) if body.rework else None
+            except ValueError:
+                return api_error(400, "bad_request", "rework 应为 YYYY-MM-DD 格式的日期。")
+            out = office.return_item(
+                rt, body.indicator, body.department, reason, actor=API_ACTOR, rework=rework
+            )
     except rules.NeedsConfirmation as e:
         msg = f"{body.department}第{body.indicator}项{e.doubt}。确认要通过请带上 confirm: true。"
         return api_error(409, "needs_confirmation", msg)

@@ -244,6 +244,7 @@ class Assignment(Model):
     explanation: str
     reason: str
     rectification: str = described("★项的整改说明")
+    rework: str = described("退回时定的返工期限（YYYY-MM-DD），没有为空")
     updated_by: str
     updated_at: str
     version: int
@@ -399,6 +400,10 @@ def api_models(departments: tuple[str, ...], lo: int, hi: int) -> dict[str, type
             confirm=(
                 bool,
                 Field(False, description="通过未标记完成的任务时须为 true（先看 409 的说明）"),
+            ),
+            rework=(
+                Date,
+                Field("", description="退回时可定的返工期限（YYYY-MM-DD，不早于今天），可不填"),
             ),
         ),
     }

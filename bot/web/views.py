@@ -34,6 +34,9 @@ from bot.timeline import Timeline
 ACTION_LABELS = {
     "bind": "绑定",
     "unbind": "解绑",
+    "bind_request": "申请绑定",
+    "bind_approve": "同意绑定",
+    "bind_refuse": "拒绝绑定",
     "submit": "提交链接",
     "paper": "纸质材料",
     "explain": "报送说明",
@@ -336,6 +339,7 @@ def assignment_dict(
         "explanation": explanation,
         "reason": a.reason,
         "rectification": a.rectification,
+        "rework": a.rework,
         "updated_by": a.updated_by,
         "updated_at": a.updated_at,
         "version": a.version,
@@ -567,3 +571,41 @@ def unreachable_departments(rt: Runtime) -> list[str]:
             if t.platform != "sandbox"
         )
     ]
+
+
+def bindings(rt: Runtime) -> dict:
+    """Who is bound to which department, since when and by whom (the actor of the audit entry
+    that wrote the binding as it is now), in the organisation's order; and the 绑定 requests
+    waiting for the office (Settings.bind_approval)."""
+    bound = rt.store.bindings()
+    wanted = {b.to_json() for b in bound}
+    by: dict[str, str] = {}
+    for e in rt.store.audit(count=100_000, action="bind"):
+        if e.after in wanted and e.after not in by:
+            by[e.after] = e.actor
+            if len(by) == len(wanted):
+                break
+    order = {d: n for n, d in enumerate(rt.org.departments)}
+
+    def row(b) -> dict:
+        return {
+            "person": f"{b.platform}:{b.user_id}",
+            "platform": b.platform,
+            "user_id": b.user_id,
+            "name": b.name or b.user_id,
+            "department": b.department,
+            "liaison": b.role == "liaison",
+            "since": b.bound_at,
+            "by": by.get(b.to_json(), ""),
+        }
+
+    def key(b):
+        return (order.get(b.department, len(order)), b.department, b.name, b.user_id)
+
+    return {
+        "bound": [row(b) for b in sorted(bound, key=key)],
+        "requests": [
+            row(b) for b, _ in sorted(rt.store.bind_requests(), key=lambda r: r[0].bound_at)
+        ],
+        "approval": rt.settings.bind_approval,
+    }

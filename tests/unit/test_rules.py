@@ -327,3 +327,62 @@ def test_the_inspection_day_is_set_in_the_future_once_and_cleared_once(catalog):
     assert (cleared.expected, cleared.day) == (date(2020, 9, 15), None)
     with pytest.raises(rules.Unchanged, match="尚未设置日期"):
         rules.set_inspection_day(campaign, {}, None, today)
+
+
+# --- 返工期限 ------------------------------------------------------------------------------
+
+
+def test_return_with_a_rework_date_keeps_it_and_tells_it():
+    from datetime import date
+
+    a = assignment(Status.DONE, explanation="说明")
+    edit = rules.return_item(
+        a, indicator(), "缺台账", rework=date(2020, 8, 20), today=date(2020, 8, 14), by=BY, at=AT
+    )
+    assert (edit.after.status, edit.after.rework) == (Status.RETURNED, "2020-08-20")
+    assert "返工期限：8月20日" in edit.notices[0].text
+    assert json.loads(edit.after.to_json())["due"] == "2020-08-20"
+    assert Assignment.from_json(12, "司法局", edit.after.to_json()).rework == "2020-08-20"
+    # the same reason with another date is a change, not a repeat
+    again = rules.return_item(
+        edit.after, indicator(), "缺台账", rework=date(2020, 8, 21), today=date(2020, 8, 14),
+        by=BY, at=AT,
+    )  # fmt: skip
+    assert again.after.rework == "2020-08-21"
+    with pytest.raises(rules.Unchanged):
+        rules.return_item(
+            again.after, indicator(), "缺台账", rework=date(2020, 8, 21), by=BY, at=AT
+        )
+
+
+def test_a_rework_date_in_the_past_is_refused():
+    from datetime import date
+
+    with pytest.raises(UserError, match=r"返工期限（8月13日）已经过去"):
+        rules.return_item(
+            assignment(Status.DONE, explanation="说明"), indicator(), "缺台账",
+            rework=date(2020, 8, 13), today=date(2020, 8, 14), by=BY, at=AT,
+        )  # fmt: skip
+
+
+def test_the_rework_date_ends_when_the_item_leaves_returned():
+    a = assignment(Status.RETURNED, explanation="说明", reason="缺台账", rework="2020-08-20")
+    done = rules.mark_done(a, indicator(), starred=False, by=BY, at=AT)
+    assert done.after.rework == ""
+    # an edit that keeps it returned keeps the date
+    edited = rules.explain(a, indicator(), "新说明", by=BY, at=AT)
+    assert (edited.after.status, edited.after.rework) == (Status.RETURNED, "2020-08-20")
+
+
+def test_rework_note_counts_working_days():
+    from datetime import date
+
+    from bot import texts
+    from bot.workdays import WorkCalendar
+
+    cal = WorkCalendar()
+    friday = date(2020, 8, 14)
+    assert texts.rework_note(cal, friday, "2020-08-20") == "返工期限 8月20日，还剩 4 个工作日"
+    assert texts.rework_note(cal, friday, "2020-08-14") == "返工期限 8月14日，今天到期"
+    assert texts.rework_note(cal, friday, "2020-08-12") == "返工期限 8月12日，已过期 2 天"
+    assert texts.rework_note(cal, friday, "") == ""

@@ -1,0 +1,144 @@
+"""待审核 in headless Chromium on a phone (390×844) and a desktop (1366×900): tick two rows and
+通过所选, then 退回 one with a reason and a 返工期限; the result shows at the top of the queue
+and the rows are gone."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from playwright.sync_api import expect
+
+from bot.progress import Material, Status
+from tests.browser.conftest import ARTIFACTS
+from tests.browser.test_admin_browser import login
+from tests.e2e.background import set_status
+
+SIZES = [("phone", {"width": 390, "height": 844}), ("desktop", {"width": 1366, "height": 900})]
+
+
+def waiting(rt) -> list[tuple[int, str]]:
+    """Four 已完成 items, an hour apart, the last with a dead link, a paper volume and two lines
+    of explanation."""
+    clock = rt.store.clock
+    made = []
+    for dept in ("司法局", "教育局"):
+        for i in sorted(i for (i, d) in rt.assignments if d == dept)[:2]:
+            made.append((i, dept))
+    url = "https://www.example.gov.cn/gone.html"
+    rt.store.set_link_state(url, {"ok": False, "status": 404, "error": "http_404"})
+    for n, (i, dept) in enumerate(made):
+        extra = {}
+        if n == len(made) - 1:
+            extra = {
+                "materials": (
+                    Material("公示网页", url, "张三"),
+                    Material("2020年执法台账", "", "张三", "", "档案室2号柜第3卷"),
+                ),
+                "explanation": "已按要求公示。\n台账已装订成册。",
+            }
+        set_status(rt, i, dept, Status.DONE, **extra)
+        clock.now += timedelta(hours=1)
+    return made
+
+
+def screen(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
+
+
+def in_view(page, locator, height: int) -> None:
+    box = locator.bounding_box()
+    assert box and box["y"] >= 0 and box["y"] + box["height"] <= height, box
+
+
+def row(page, ind: int, dept: str):
+    return page.locator(f'article.queue-row[data-indicator="{ind}"][data-department="{dept}"]')
+
+
+@pytest.mark.parametrize(("label", "size"), SIZES)
+def test_bulk_approve_two_and_return_one_with_a_date(page, live_url, web_rt, shot, label, size):
+    made = waiting(web_rt)
+    page.set_viewport_size(size)
+    login(page, live_url)
+    page.goto(f"{live_url}/admin/review")
+    expect(page.locator("article.queue-row")).to_have_count(len(made))
+    order = page.locator("article.queue-row").evaluate_all(
+        "els => els.map(e => [Number(e.dataset.indicator), e.dataset.department])"
+    )
+    assert [tuple(x) for x in order] == made  # oldest first
+    last = row(page, *made[-1])
+    expect(last.locator(".link-bad")).to_contain_text("无法打开")
+    expect(last).to_contain_text("存放：档案室2号柜第3卷")
+    shown = last.locator(".explanation").evaluate("e => e.innerText")  # as laid out
+    assert shown == "已按要求公示。\n台账已装订成册。"
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    shot(page, f"review-queue-{label}")
+
+    # bulk: tick the first two, 通过所选
+    for ind, dept in made[:2]:
+        row(page, ind, dept).locator('input[type="checkbox"]').check()
+    page.locator("#bulk-approve").click()
+    flash = page.locator(".flash li.ok")
+    expect(flash).to_have_text("已通过 2 项，已通知相关部门。")
+    in_view(page, flash, size["height"])
+    for ind, dept in made[:2]:
+        expect(row(page, ind, dept)).to_have_count(0)
+        assert web_rt.store.assignment(ind, dept)[0].status is Status.APPROVED
+    screen(page, f"review-queue-{label}-after-bulk-approve")
+
+    # one row: 退回… with a reason and a 返工期限
+    ind, dept = made[2]
+    r = row(page, ind, dept)
+    r.locator("summary").click()
+    r.locator('input[name="reason"]').fill("缺少2019年台账，请补充")
+    r.locator('input[name="rework"]').fill("2020-08-20")
+    shot(page, f"review-queue-{label}-returning")
+    r.locator("button.return").click()
+    flash = page.locator(".flash li.ok")
+    expect(flash).to_contain_text(f"已退回{dept}第{ind}项")
+    in_view(page, flash, size["height"])
+    expect(row(page, ind, dept)).to_have_count(0)
+    expect(page.locator("article.queue-row")).to_have_count(1)
+    a = web_rt.store.assignment(ind, dept)[0]
+    assert (a.status, a.reason, a.rework) == (
+        Status.RETURNED,
+        "缺少2019年台账，请补充",
+        "2020-08-20",
+    )
+    screen(page, f"review-queue-{label}-after-return")
+
+
+@pytest.mark.parametrize(("label", "size"), SIZES)
+def test_comments_both_ways_in_the_queue(page, live_url, web_rt, shot, label, size):
+    from bot.messages import Incoming
+    from bot.records import Binding
+
+    ind, dept = waiting(web_rt)[0]
+    page.set_viewport_size(size)
+    login(page, live_url)
+    page.goto(f"{live_url}/admin/review")
+    r = row(page, ind, dept)
+    r.locator("textarea[name=text]").fill("台账请按年份装订，\n并写明存放位置。")
+    r.locator("button.comment-send").click()
+    flash = page.locator(".flash li.ok")
+    expect(flash).to_have_text(f"留言已发到{dept}的工作群（第{ind}项）。")
+    in_view(page, flash, size["height"])
+    pushed = [n.text for _, n, _ in web_rt.store.outbox() if n.department == dept]
+    assert any("并写明存放位置" in t for t in pushed)
+    # the department answers in chat; the office sees it in the same thread
+    web_rt.store.set_binding(
+        "sandbox", "u-zhou", None, Binding("sandbox", "u-zhou", dept, "周八"), "test"
+    )
+    msg = Incoming("sandbox", "u-zhou", f"留言 {ind} 已装订，放在档案室", mentioned=True,
+                   message_id="m-zhou")  # fmt: skip
+    assert "已把留言转给依法治区办" in web_rt.dispatcher.handle(msg).text
+    page.reload()
+    comments = row(page, ind, dept).locator("ol.comments li")
+    expect(comments).to_have_count(2)
+    expect(comments.nth(0)).to_have_class("comment from-office")
+    expect(comments.nth(1)).to_contain_text("周八")
+    expect(comments.nth(1)).to_contain_text("已装订，放在档案室")
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    row(page, ind, dept).scroll_into_view_if_needed()
+    screen(page, f"review-comments-{label}")
