@@ -121,31 +121,31 @@ def add_paper(
 
 def explain(rt, link: FillLink, indicator_id: int, text: str, *, seen: int | None = None) -> Done:
     """说明: kept exactly as typed (line breaks, full-width punctuation, spaces)."""
-    if not text.strip():
-        raise UserError("请写上说明内容。")
-    rules.check_text(text, MAX_EXPLANATION)
 
     def decide(ind, a):
         return rules.explain(a, ind, text, by=link.actor, at=_at(rt))
 
-    def said(ind, a, edit):
-        return f"已保存第{ind.id}项的报送说明（{len(text)} 字）。"
-
-    return _act(rt, link, indicator_id, seen, decide, said)
+    return _text(rt, link, indicator_id, text, seen, decide, "报送说明", "请写上说明内容。")
 
 
 def rectify(rt, link: FillLink, indicator_id: int, text: str, *, seen: int | None = None) -> Done:
     """整改: a ★ item's 整改说明, kept exactly as typed; needed before 完成."""
-    if not text.strip():
-        raise UserError("请写上整改情况。")
-    rules.check_text(text, MAX_EXPLANATION)
 
     def decide(ind, a):
         starred = _starred(rt, ind)
         return rules.rectify(a, ind, text, starred=starred, by=link.actor, at=_at(rt))
 
+    return _text(rt, link, indicator_id, text, seen, decide, "整改说明", "请写上整改情况。")
+
+
+def _text(rt, link, indicator_id, text, seen, decide, what: str, empty: str) -> Done:
+    """A free text of the item (说明, 整改说明): refused blank or unstorable, else kept as typed."""
+    if not text.strip():
+        raise UserError(empty)
+    rules.check_text(text, MAX_EXPLANATION)
+
     def said(ind, a, edit):
-        return f"已保存第{ind.id}项的整改说明（{len(text)} 字）。"
+        return f"已保存第{ind.id}项的{what}（{len(text)} 字）。"
 
     return _act(rt, link, indicator_id, seen, decide, said)
 
