@@ -110,17 +110,18 @@ def consume(
     store, stop = rt.store, stop or threading.Event()
     consumer = consumer or delivery.consumer_name()
     counts, seen = new_counts(), 0
+    orphans: set[str] = set()  # entries taken over from consumers that are gone (killed)
     store.ensure_inbox_group(GROUP)
     with Liveness(store, consumer), ThreadPoolExecutor(LANES, "answer-lane") as lanes:
         own, next_rescue = True, 0.0  # own: entries pending under this name, read them first
         while not stop.is_set() and (max_entries is None or seen < max_entries):
             if time.monotonic() >= next_rescue:
-                own |= store.rescue_inbox(GROUP, consumer, ALIVE_MS, RECLAIM_MS) > 0
+                own |= store.rescue_inbox(GROUP, consumer, ALIVE_MS, RECLAIM_MS, orphans) > 0
                 next_rescue = time.monotonic() + RESCUE_EVERY_S
             if own:
                 own, after = False, "0"
                 while rows := store.read_inbox_own(GROUP, consumer, BATCH, after):
-                    seen += _answer_batch(rt, dctx, rows, counts, lanes)
+                    seen += _answer_batch(rt, dctx, rows, counts, lanes, orphans)
                     after = rows[-1][0]
                 continue
             rows = store.read_inbox(GROUP, consumer, BATCH, block_ms)
@@ -137,7 +138,12 @@ def drain_inbox(rt, dctx: delivery.Delivery, consumer: str = "", max_entries: in
 
 
 def _answer_batch(
-    rt, dctx: delivery.Delivery, rows: list[tuple[str, str]], counts: dict, lanes=None
+    rt,
+    dctx: delivery.Delivery,
+    rows: list[tuple[str, str]],
+    counts: dict,
+    lanes=None,
+    orphans: set[str] | None = None,
 ) -> int:
     """Answer `rows`, then acknowledge the answered ones in one round trip: after a crash, the
     answered ones find their stored reply and their parts marked sent, so nothing runs or posts
@@ -154,7 +160,8 @@ def _answer_batch(
             done.append(entry_id)
             continue
         lane = hash((msg.platform, msg.user_id)) % LANES
-        by_lane.setdefault(lane, []).append((entry_id, msg, session))
+        orphan = orphans is not None and entry_id in orphans
+        by_lane.setdefault(lane, []).append((entry_id, msg, session, orphan))
     work = list(by_lane.values())
     if lanes is not None and len(work) > 1:
         results = list(lanes.map(lambda lane: _answer_lane(rt, dctx, lane), work))
@@ -167,6 +174,8 @@ def _answer_batch(
         for k, v in lane_counts.items():
             counts[k] += v
     rt.store.done_inbox(GROUP, done)
+    if orphans:
+        orphans.difference_update(done)
     if outbox_drain:
         # handle_once already took the debounce slot for these notices (its answer is
         # `drain`), so the drain is enqueued here, not asked for again.
@@ -180,9 +189,9 @@ def _answer_batch(
 def _answer_lane(rt, dctx: delivery.Delivery, lane: list) -> tuple[list[str], dict, bool]:
     """One lane's messages in order: the entries answered, counts, whether notices wait."""
     done, counts, drain = [], new_counts(), False
-    for entry_id, msg, session in lane:
+    for entry_id, msg, session, orphan in lane:
         try:
-            drain |= _answer(rt, dctx, entry_id, msg, session, counts)
+            drain |= _answer(rt, dctx, entry_id, msg, session, counts, orphan)
         except Unfinished:
             # Its change could not be saved and its claim was released: left pending, it is
             # taken up again after RECLAIM_MS and then run.
@@ -201,16 +210,33 @@ def _answer_lane(rt, dctx: delivery.Delivery, lane: list) -> tuple[list[str], di
 
 
 def _answer(
-    rt, dctx: delivery.Delivery, entry_id: str, msg: Incoming, session: dict, counts: dict
+    rt,
+    dctx: delivery.Delivery,
+    entry_id: str,
+    msg: Incoming,
+    session: dict,
+    counts: dict,
+    orphan: bool = False,
 ) -> bool:
-    """Run one accepted message and post its reply; True when notices wait in the outbox."""
+    """Run one accepted message and post its reply; True when notices wait in the outbox.
+    `orphan`: the entry was taken over from a consumer that is gone (killed: its liveness mark
+    expired), so a claim it left that committed nothing is released and the command run now,
+    instead of after the claim's expiry."""
     # resume: this entry was left by a drainer that died; a message of several commands runs
     # the ones that drainer did not reach (each command of it is claimed on its own).
     outcome = rt.dispatcher.handle_once(
         msg, delivery.GROUP, delivery.DRAIN_DEBOUNCE_MS, resume=True
     )
     reply = outcome.reply
-    if reply is None and not (outcome.duplicate or "").startswith("{"):
+    left = reply is None and not (outcome.duplicate or "").startswith("{")
+    if left and orphan and not rt.store.claim_committed(msg.platform, msg.message_id):
+        if rt.store.release_claim(msg.platform, msg.message_id):
+            outcome = rt.dispatcher.handle_once(
+                msg, delivery.GROUP, delivery.DRAIN_DEBOUNCE_MS, resume=True
+            )
+            reply = outcome.reply
+            left = reply is None and not (outcome.duplicate or "").startswith("{")
+    if left:
         if not rt.store.claim_committed(msg.platform, msg.message_id):
             # Claimed by a run that committed nothing (its worker died, or Redis failed under
             # it): the claim goes within CLAIM_TTL_S, and the entry, left pending, runs then.

@@ -1816,13 +1816,21 @@ class RedisStore:
     def unmark_inbox_consumer(self, consumer: str) -> None:
         self.r.delete(self.keys.inbox_consumer(consumer))
 
-    def rescue_inbox(self, group: str, consumer: str, gone_ms: int, reclaim_ms: int) -> int:
+    def rescue_inbox(
+        self,
+        group: str,
+        consumer: str,
+        gone_ms: int,
+        reclaim_ms: int,
+        orphans: set[str] | None = None,
+    ) -> int:
         """Move to `consumer` what other consumers of the inbox left unanswered; how many
         entries it took. A consumer is gone (killed, or its machine died) when its liveness mark
         expired and it has not read for `gone_ms`: all its entries are taken at once and, once
         it has none, it is removed from the group. Any other entry unacknowledged for
         `reclaim_ms` (a consumer that hangs) is taken too. Two consumers rescuing at once take
-        each entry once: XCLAIM's minimum idle time fails for an entry just claimed."""
+        each entry once: XCLAIM's minimum idle time fails for an entry just claimed. The ids
+        taken from gone consumers are added to `orphans`."""
         stream, taken = self.keys.inbox, 0
         others = [
             (_s(c["name"]), int(c["pending"]))
@@ -1840,7 +1848,10 @@ class RedisStore:
                 if pending:
                     rows = self.r.xpending_range(stream, group, "-", "+", 1000, consumername=name)
                     ids = [r["message_id"] for r in rows]
-                    taken += len(self.r.xclaim(stream, group, consumer, gone_ms, ids, justid=True))
+                    claimed = self.r.xclaim(stream, group, consumer, gone_ms, ids, justid=True)
+                    taken += len(claimed)
+                    if orphans is not None:
+                        orphans.update(_s(i) for i in claimed)
                 # Removed once it holds nothing: a consumer removed with pending entries would
                 # take them along, never to be read again.
                 if not self.r.xpending_range(stream, group, "-", "+", 1, consumername=name):

@@ -281,6 +281,27 @@ def test_a_save_that_failed_in_the_worker_is_answered_by_the_next_drain(hook_cli
     next_drain_submits_once(hook_rt, stub, "q-f1", "https://www.example.gov.cn/a.html")
 
 
+def test_a_killed_consumers_uncommitted_claim_does_not_hold_its_command_back(
+    hook_client, hook_rt, stub, monkeypatch
+):
+    """A consumer killed after claiming a message and before committing it: the consumer that
+    takes its entries over (its liveness mark gone) releases that claim and runs the command at
+    once, instead of leaving the user waiting for the claim to expire (CLAIM_TTL_S)."""
+    text = "提交 12 https://www.example.gov.cn/killed.html 方案"
+    _, msg = read_by_a_dead_drainer(hook_client, hook_rt, stub, text, "q-killed")
+    hook_rt.store.preload(msg.platform, msg.user_id, 12, "one", claim=msg.message_id)
+    assert not hook_rt.store.claim_committed(msg.platform, msg.message_id)
+    monkeypatch.setattr(inbox, "ALIVE_MS", 50)
+    time.sleep(0.1)  # dead-worker has no liveness mark and has not read for ALIVE_MS
+    counts = inbox.drain_inbox(hook_rt, _delivery(hook_rt), "next-worker")
+    assert counts["unfinished"] == 0 and counts["answered"] == 1 and counts["sent"] == 1
+    [reply] = replies(stub, "q-killed")
+    assert "已收到第12项的 1 个链接" in reply
+    a, _ = hook_rt.store.assignment(12, "司法局")
+    assert [m.url for m in a.materials] == ["https://www.example.gov.cn/killed.html"]
+    assert hook_rt.store.inbox_backlog() == 0
+
+
 def test_a_consumer_that_is_gone_leaves_its_entries_to_the_next_at_once(
     hook_client, hook_rt, stub, monkeypatch
 ):
