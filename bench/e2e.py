@@ -240,12 +240,16 @@ class Sent:
     status: int = 0
     replied: bool = False  # the response body carried the reply
     error: str = ""
+    reused_idle_s: float = -1.0  # how long the kept-alive connection had been idle; -1: new
 
 
 async def _one(p: Planned, port: int, sem, idle: list, out: Sent) -> None:
     async with sem:
-        conn = idle.pop() if idle else None
+        kept = idle.pop() if idle else None
+        conn = kept[:2] if kept else None
         try:
+            if kept is not None:
+                out.reused_idle_s = time.time() - kept[2]
             if conn is None:
                 conn = await asyncio.open_connection("127.0.0.1", port)
             reader, writer = conn
@@ -263,7 +267,7 @@ async def _one(p: Planned, port: int, sem, idle: list, out: Sent) -> None:
             if hdrs.get("connection", "").lower() == "close":
                 writer.close()
             else:
-                idle.append(conn)
+                idle.append((reader, writer, time.time()))
         except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as e:
             out.error = type(e).__name__
             out.done_at = time.time()
@@ -283,7 +287,7 @@ async def _drive(port: int, plan: list[Planned], t0: float, connections: int) ->
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(_one(p, port, sem, idle, s)))
     await asyncio.gather(*tasks)
-    for _, writer in idle:
+    for _, writer, _at in idle:
         writer.close()
     return results
 
@@ -343,9 +347,14 @@ def run_step(
 
     lat, done, dup, lost, http_err = [], [], 0, 0, 0
     by_kind: dict[str, list[float]] = {}
+    errors = []
     for s in sent:
         if s.status != 200:
             http_err += 1
+            errors.append(
+                {"kind": s.kind, "status": s.status, "error": s.error, "at_s": s.due - t0,
+                 "reused_idle_s": round(s.reused_idle_s, 3)}
+            )  # fmt: skip
             continue
         posts = replies.get(s.msg_id, [])
         if len(posts) != len({d for _, d in posts}):
@@ -370,6 +379,7 @@ def run_step(
         "sent": len(sent),
         "sent_rate": sent_rate,
         "http_errors": http_err,
+        "errors": errors,  # each failed request: status or exception, and its connection's idle
         "answered": answered,
         "unanswered": lost,
         "duplicates": dup,
@@ -554,6 +564,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {r['server']:7} at {r['offered']:.0f}/s: errors {r['http_errors']}, "
                   f"unanswered {r['unanswered']}, duplicates {r['duplicates']}; Redis "
                   f"{r['redis_bytes_per_assignment']:.0f} bytes per assignment")  # fmt: skip
+    for r in rows:
+        for e in r["errors"]:
+            print(
+                f"  {r['server']:7} at {r['offered']:.0f}/s: {e['kind']} at {e['at_s']:.1f} s: "
+                f"{e['error'] or e['status']}, connection "
+                + (f"idle {e['reused_idle_s']:.1f} s" if e["reused_idle_s"] >= 0 else "new")
+            )
     for name, aims in summary["aims"].items():
         if "throughput_vs_bare" in aims:
             print(f"  {name:7} answered/s at saturation vs bare requests/s: "

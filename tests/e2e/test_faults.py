@@ -6,6 +6,8 @@ brings Redis back, and every push reaches the stub platform server once. A ticke
 the scheduler's minute (the safety-net drain that also resumes pushes whose lease ran out, and the
 release of due retries), so the tests need not wait a minute.
 
+A platform that fails: every endpoint answers HTTP 500 for a (scaled) minute, then recovers.
+
 Hostile input (issue 11): hostile link targets and a flood of chatter against real RQ workers
 (`python -m bot.worker` subprocesses), the stub platform server and Redis.
 
@@ -37,13 +39,21 @@ from bot.config import Settings
 from bot.embedded import EmbeddedRedis, free_port
 from bot.links import DEADLINE_S
 from bot.messages import Incoming, Notice
+from bot.platforms.feishu.bodies import text_of
 from bot.queue import ANSWERS, LINKS, all_queues, make_enqueue, make_queue
 from bot.runtime import build_runtime
 from bot.scheduler import retry_releaser
 from bot.store import RedisStore
 from tests.e2e.runner import ROOT, MakeRun, get, wait_until
 from tests.e2e.world import DEPT, OFFICE, content, wecom
-from tests.stubs.platform_server import WECOM_WEBHOOK, PlatformStub
+from tests.stubs.platform_server import (
+    DINGTALK_GROUP_SEND,
+    DINGTALK_TOKEN,
+    FEISHU_MESSAGES,
+    FEISHU_TOKEN,
+    WECOM_WEBHOOK,
+    PlatformStub,
+)
 
 _STOP = threading.Event()
 
@@ -499,3 +509,76 @@ def test_a_full_disk_under_redis_refuses_callbacks_and_answers_each_acknowledged
         store.r.close()
     finally:
         assert run.stop() == 0, run.err
+
+
+# --- a platform that answers 500 for a minute ---------------------------------------------------
+
+# Production retries a refused push after DUBAN_PUSH_BACKOFF_S x1, x6, x24 (5, 30, 120 s): its
+# fourth and last attempt comes 155 s after the first, so a minute's outage is survived by a
+# push that meets it at its start. The world here runs the same schedule at 1 s (1, 6, 24 s):
+# the minute is scaled by the same factor (60 s / 5 = 12 s), which keeps every ratio of outage
+# to retry that production has, and the test bounded (about 35 s).
+PRODUCTION_BACKOFF_S = Settings().push_backoff_s
+OUTAGE_S = 60.0 / PRODUCTION_BACKOFF_S  # the world's backoff is 1 s
+
+
+def pushed_text(rec) -> str:
+    """The text a push carried, whichever platform it went to."""
+    if rec.path == DINGTALK_GROUP_SEND:
+        return json.loads(rec.json["msgParam"])["content"]
+    if rec.path == FEISHU_MESSAGES:
+        return text_of(rec.json)
+    return content(rec)
+
+
+@pytest.mark.slow
+def test_platforms_answering_500_for_a_minute_then_every_push_arrives_once(world_for, stub):
+    """Every endpoint of all three platforms (sends and access tokens) answers HTTP 500 for a
+    scaled minute while notices are pushed at its start, middle and end: after it, each arrives
+    in each chat exactly once, and none is left as a dead letter."""
+    chats = [
+        wecom(),
+        {"platform": "dingtalk", "conversation_id": "cid-sifa"},
+        {"platform": "feishu", "chat_id": "oc_sifa"},
+    ]
+    routes = {"robot-1": WECOM_WEBHOOK, "cid-sifa": DINGTALK_GROUP_SEND, "oc_sifa": FEISHU_MESSAGES}
+    # what a push to each chat asks for first: the send itself, or the app's access token
+    first = {"robot-1": {WECOM_WEBHOOK}, "cid-sifa": {DINGTALK_TOKEN, DINGTALK_GROUP_SEND}}
+    first["oc_sifa"] = {FEISHU_TOKEN, FEISHU_MESSAGES}
+    w = world_for(chats)
+    stub.require_feishu_app("cli_e2e", "feishu-e2e-secret")
+    w.start_worker()
+    w.start_worker()
+    w.wait_for_workers(2)
+    began = time.time()
+    until = stub.fail_for(OUTAGE_S, status=500)
+    texts: list[str] = []
+    for batch, at in enumerate((0.0, OUTAGE_S / 2, OUTAGE_S - 1.0)):
+        time.sleep(max(0.0, began + at - time.time()))
+        new = [f"停机第{batch}批第{i}条通知" for i in range(3)]
+        w.notify(*new)
+        texts += new
+
+    def arrived(key: str) -> Counter:  # what the platform accepted: requests after the outage
+        got = [pushed_text(r) for r in stub.requests_to(routes[key], key) if r.at >= until]
+        return Counter(t for t in got for want in texts if want in t)
+
+    w.wait_until(
+        lambda: all(len(arrived(k)) == len(texts) for k in routes),
+        OUTAGE_S + 24 + 30,  # the last retry of a push that met the outage's start, and slack
+        "every push after the outage",
+    )
+    done_s = time.time() - until
+    time.sleep(3.0)  # nothing more may come
+    refused = [r for r in stub.requests if r.at < until]
+    for key in routes:
+        counts = arrived(key)
+        report(f"HTTP 500 for {OUTAGE_S:.0f} s ({key})", len(texts), counts)
+        assert sorted(counts) == sorted(texts) and set(counts.values()) == {1}, counts
+        assert [r for r in refused if r.path in first[key]], f"no push to {key} met the outage"
+    print(
+        f"{len(refused)} requests refused during the outage "
+        f"({', '.join(f'{p} {n}' for p, n in Counter(r.path for r in refused).items())}); "
+        f"the last push arrived {done_s:.1f} s after it ended"
+    )
+    assert delivery.dead_letters(w.store) == []

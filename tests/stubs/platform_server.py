@@ -9,6 +9,7 @@ revoked), and custom bots registered with a secret have their signature checked.
     stub.fail_next(2, errcode=45009, key="robot-key")   # throttle one robot twice
     stub.fail_next(status=500)                           # then one HTTP 500
     stub.fail_next(delay=5.0)                            # then one that outlasts the client timeout
+    stub.fail_for(12.0, status=500)                      # every request for 12 s: an outage
     stub.require_feishu_app("cli_x", "secret")           # the app whose tokens it hands out
     ...
     stub.requests                                        # what arrived, in order
@@ -88,10 +89,14 @@ class _Rule:
     delay: float
     key: str | None
     path: str | None
+    until: float = 0.0  # a rule for a time (fail_for): in force until this epoch second
 
-    def matches(self, path: str, key: str) -> bool:
+    def live(self, now: float) -> bool:
+        return self.remaining > 0 and (not self.until or now < self.until)
+
+    def matches(self, path: str, key: str, now: float) -> bool:
         return (
-            self.remaining > 0
+            self.live(now)
             and (self.key is None or self.key == key)
             and (self.path is None or self.path == path)
         )
@@ -202,6 +207,24 @@ class PlatformStub:
         with self._lock:
             self._rules.append(_Rule(n, errcode, status, delay, key, path))
 
+    def fail_for(
+        self,
+        seconds: float,
+        *,
+        errcode: int | None = None,
+        status: int | None = None,
+        key: str | None = None,
+        path: str | None = None,
+    ) -> float:
+        """An outage: every matching request for the next `seconds` is answered with `errcode`
+        or HTTP `status` (as fail_next), however many come. Returns the epoch second it ends."""
+        if errcode is None and status is None:
+            raise ValueError("say what to answer: errcode or status")
+        until = time.time() + seconds
+        with self._lock:
+            self._rules.append(_Rule(1 << 62, errcode, status, 0.0, key, path, until))
+        return until
+
     def require_dingtalk_sign(self, access_token: str, secret: str) -> None:
         """Check 加签 on /robot/send for this access_token like DingTalk does (310000 if wrong)."""
         with self._lock:
@@ -255,9 +278,10 @@ class PlatformStub:
         with self._arrived:
             self._requests.append(rec)
             self._arrived.notify_all()
-            self._rules = [r for r in self._rules if r.remaining > 0]
+            now = rec.at  # a request's fate follows its recorded arrival time
+            self._rules = [r for r in self._rules if r.live(now)]
             for rule in self._rules:
-                if rule.matches(rec.path, rec.key):
+                if rule.matches(rec.path, rec.key, now):
                     rule.remaining -= 1
                     return rule
         return None
