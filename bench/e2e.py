@@ -243,13 +243,25 @@ class Sent:
     reused_idle_s: float = -1.0  # how long the kept-alive connection had been idle; -1: new
 
 
-async def _one(p: Planned, port: int, sem, idle: list, out: Sent) -> None:
+# A kept-alive connection idle this long is closed instead of reused: gunicorn closes one idle for
+# its `keepalive` (30 s, deploy/gunicorn.conf.py), and a request written on a connection it is
+# closing is lost (HTTP's keep-alive race: no answer, and a POST is never resent). nginx in front
+# of gunicorn drops its idle upstream connections after 20 s for the same reason
+# (deploy/nginx/duban.conf); the sender stands where nginx stands, so it does the same.
+REUSE_IDLE_S = 20.0
+
+
+async def _one(p: Planned, port: int, sem, idle: list, out: Sent, reuse_idle_s: float) -> None:
     async with sem:
-        kept = idle.pop() if idle else None
-        conn = kept[:2] if kept else None
+        conn = None
+        while idle and conn is None:
+            reader, writer, since = idle.pop()
+            if time.time() - since < reuse_idle_s:
+                conn = (reader, writer)
+                out.reused_idle_s = time.time() - since
+            else:
+                writer.close()
         try:
-            if kept is not None:
-                out.reused_idle_s = time.time() - kept[2]
             if conn is None:
                 conn = await asyncio.open_connection("127.0.0.1", port)
             reader, writer = conn
@@ -275,7 +287,9 @@ async def _one(p: Planned, port: int, sem, idle: list, out: Sent) -> None:
                 conn[1].close()
 
 
-async def _drive(port: int, plan: list[Planned], t0: float, connections: int) -> list[Sent]:
+async def _drive(
+    port: int, plan: list[Planned], t0: float, connections: int, reuse_idle_s: float
+) -> list[Sent]:
     sem = asyncio.Semaphore(connections)
     idle: list = []
     results, tasks = [], []
@@ -285,17 +299,19 @@ async def _drive(port: int, plan: list[Planned], t0: float, connections: int) ->
         delay = s.due - time.time()
         if delay > 0.0005:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(_one(p, port, sem, idle, s)))
+        tasks.append(asyncio.create_task(_one(p, port, sem, idle, s, reuse_idle_s)))
     await asyncio.gather(*tasks)
     for _, writer, _at in idle:
         writer.close()
     return results
 
 
-def send_plan(port: int, plan: list[Planned], connections: int) -> tuple[list[Sent], float]:
+def send_plan(
+    port: int, plan: list[Planned], connections: int, reuse_idle_s: float = REUSE_IDLE_S
+) -> tuple[list[Sent], float]:
     """Send at the planned times; returns what happened to each request and the start time."""
     t0 = time.time() + 0.2
-    return asyncio.run(_drive(port, plan, t0, connections)), t0
+    return asyncio.run(_drive(port, plan, t0, connections, reuse_idle_s)), t0
 
 
 # --- one step ------------------------------------------------------------------------------------
