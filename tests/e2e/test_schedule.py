@@ -301,3 +301,38 @@ def test_scheduler_processes_killed_and_restarted_mid_day_post_each_slot_once(rt
     assert sorted(n.department for n in reminders) == sorted(depts)
     ranking = notices(rt, "ranking")
     assert sorted(n.department for n in ranking) == sorted(["", *depts])
+
+
+@pytest.mark.parametrize("killed", ["after-claiming", "after-enqueueing"])
+def test_a_scheduler_killed_inside_a_slot_sends_no_reminder_twice_and_loses_none(
+    rt, redis_url, killed
+):
+    """kill -9 between claiming the 09:00 reminder slot and marking it done leaves the claim
+    (until it expires: 120 s in production, 3 s here) and, when the kill came after the enqueue,
+    a reminder job that has run already. A scheduler started again catches the slot up once it
+    is free, enqueues the same job again, and every open department still gets one reminder."""
+    slot = "2020-08-14-0900"
+    (entry,) = [e for e in schedule_table(rt.settings) if e.name == "remind"]
+    assert rt.store.claim_slot("remind", slot, "killed-scheduler", ttl_s=3)
+    if killed == "after-enqueueing":
+        rt.services["enqueue"](
+            entry.job, job_id=job_id("remind", slot), retries=entry.retries, slot=slot,
+            now_iso=local(2020, 8, 14, 9, 0).isoformat(),
+        )  # fmt: skip
+        work(rt)  # a worker ran it before anyone noticed the scheduler had died
+        assert notices(rt)
+    proc = _start(redis_url, "2020-08-14T09:00:30+08:00")
+    try:
+        time.sleep(1.5)
+        assert rt.store.slot_states("remind", [slot])[slot] == "claimed:killed-scheduler"
+        _wait_for(lambda: _slot_done(rt, "remind", slot), timeout=30)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert "remind-2020-08-14-0900" in queued(rt)  # caught up: enqueued (again)
+    work(rt)
+    reminders = [n for n in notices(rt) if n.kind in ("reminder", "escalation")]
+    assert sorted(n.department for n in reminders) == sorted(departments(rt))
