@@ -6,6 +6,7 @@ are, only the web port published and only on loopback."""
 from __future__ import annotations
 
 import re
+from ipaddress import ip_address, ip_network
 
 import pytest
 import yaml
@@ -111,3 +112,15 @@ def test_every_command_is_exec_form():
     """A list, so no shell stands between Docker and the process (signals reach it)."""
     for name, s in services().items():
         assert isinstance(s["command"], list), name
+
+
+def test_nginx_on_the_host_is_a_trusted_proxy_of_the_web_container():
+    """The web container sees nginx's requests come from the compose network's gateway (Docker's
+    port forwarding), not from 127.0.0.1 as the env file's DUBAN_TRUSTED_PROXIES has it: without
+    the override every login failure would count against one address, the gateway's."""
+    trusted = services()["web"]["environment"]["DUBAN_TRUSTED_PROXIES"].split(",")
+    nets = [ip_network(t, strict=False) for t in trusted]
+    # gateways of networks from Docker's default address pools (first, later, last)
+    for gateway in ("172.17.0.1", "172.18.0.1", "172.31.0.1", "192.168.0.1", "192.168.240.1"):
+        assert any(ip_address(gateway) in n for n in nets), gateway
+    assert all(n.is_private for n in nets)
