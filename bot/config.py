@@ -135,6 +135,10 @@ class Settings:
     backup_dir: str = ""
     backup_at: str = "02:30"
     backup_keep: int = 14
+    # stored files (bot/filestore.py): evidence uploads, files sent in chat, inspection photos;
+    # "" = <data_dir>/files; one file may be at most file_max_mb megabytes
+    file_dir: str = ""
+    file_max_mb: int = 20
     # data files
     indicators_path: str = str(ROOT / "indicators.yaml")
     org_path: str = str(ROOT / "org.yaml")
@@ -236,6 +240,10 @@ class Settings:
         return not self.redis_url and not self.redis_sentinels
 
     @property
+    def file_max_bytes(self) -> int:
+        return self.file_max_mb * 1024 * 1024
+
+    @property
     def dingtalk_enabled(self) -> bool:
         return bool(self.dingtalk_app_secret)
 
@@ -301,6 +309,7 @@ class Settings:
             "cooldown_feishu_s": _not_negative,
             "push_lease_s": _positive_int,
             "fill_link_days": _positive_int,
+            "file_max_mb": _positive_int,
         }
         aliases = {"indicators_path": "DUBAN_INDICATORS", "org_path": "DUBAN_ORG"}
         for f in fields(cls):
