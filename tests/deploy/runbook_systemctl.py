@@ -143,10 +143,11 @@ def stop_service(name: str) -> None:
 def redis(verb: str) -> int:
     conf = "/etc/redis/redis.conf"
     pidfile = Path("/run/redis/redis-server.pid")
-    running = pidfile.exists() and pid_of_pid(int(pidfile.read_text() or 0))
+    pid = int(pidfile.read_text() or 0) if pidfile.exists() else 0
+    running = bool(pid and pid_of_pid(pid))
     if running and verb in ("stop", "restart"):
-        os.kill(int(pidfile.read_text()), signal.SIGTERM)
-        while pid_of_pid(int(pidfile.read_text() or 0)):
+        os.kill(pid, signal.SIGTERM)
+        while pid_of_pid(pid) and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z":
             time.sleep(0.1)
         running = False
     if verb == "stop" or running:

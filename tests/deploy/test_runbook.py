@@ -80,16 +80,37 @@ def checkout_files() -> list[str]:
     return [p for p in out.stdout.decode().split("\0") if p and (ROOT / p).is_file()]
 
 
-# What the test checks between blocks, after the block holding the key. The backup holds the
-# state the started services prepared; a key written after it must be gone after the restore.
+# What the test checks around blocks: before (PRE) or after (CHECKS) the block holding the key.
+# The backup holds the state the started services prepared, and a key written after it must be
+# gone after the restore. Before the Redis block of "what to do when", Redis is stopped: the
+# health check says so, and afterwards the same service processes are still there.
+PASSWORD_IN_ENV = r'sed -n "s|^DUBAN_REDIS_URL=redis://:\([^@]*\)@.*|\1|p" /etc/duban/env'
+RC = f'RC="redis-cli -a $({PASSWORD_IN_ENV}) --no-auth-warning"'
+PRE = {
+    "journalctl -u redis-server": """
+PIDS_BEFORE=$(cat /run/runbook-systemctl/duban-*.pid)
+systemctl stop redis-server
+test "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/healthz)" = 503
+curl -sS http://127.0.0.1:8000/healthz | grep -q '"redis":false'
+""",
+}
 CHECKS = {
-    "export-state": """
-RC="redis-cli -a $REDIS_PASSWORD --no-auth-warning"
+    "export-state": f"""
+{RC}
 test "$($RC dbsize)" -gt 100
 $RC set duban:runbook-canary written-after-the-backup
 """,
-    "import-state": """
+    "import-state": f"""
+{RC}
 test "$($RC exists duban:runbook-canary)" = 0
+""",
+    "journalctl -u redis-server": """
+test "$(cat /run/runbook-systemctl/duban-*.pid)" = "$PIDS_BEFORE"
+""",
+    "NEW_REDIS_PASSWORD": f"""
+{RC}
+test "$($RC ping)" = PONG
+! redis-cli -a "$REDIS_PASSWORD" --no-auth-warning ping 2>/dev/null | grep -q PONG
 """,
 }
 
@@ -132,6 +153,7 @@ def script(tmp: Path, shims: Path, stage: Path) -> str:
         if name == "install":  # the README's install steps: tests/deploy/test_image.py runs them
             lines.append(f"ln -s {sys.prefix} /opt/duban/venv")
             continue
+        lines += [check for key, check in PRE.items() if key in text]
         lines.append(text)
         lines += [check for key, check in CHECKS.items() if key in text]
     lines.append("echo '::done'")
@@ -168,8 +190,9 @@ def test_the_runbook_followed_step_by_step_on_a_fresh_machine(tmp_path):
     )
     told = out.stdout[-6000:] + "\n" + out.stderr[-6000:] + service_logs
     assert out.returncode == 0 and "::done" in out.stdout, told
-    # the services answered /healthz directly and through nginx over HTTPS, and after the restore
-    assert out.stdout.count('"status":"ok"') == 3, told
+    # the services answered /healthz directly and through nginx over HTTPS, after a new Redis
+    # password, after the restore and after Redis came back
+    assert out.stdout.count('"status":"ok"') == 5, told
     backed_up = re.search(r"已备份 (\d+) 个键", out.stdout)
     restored = re.search(r"已从 .+ 恢复 (\d+) 个键", out.stdout)
     assert backed_up and restored and backed_up.group(1) == restored.group(1), told
