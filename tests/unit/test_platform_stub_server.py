@@ -241,3 +241,20 @@ def test_feishu_faults_come_as_feishu_answers_with_the_reset_header(stub):
     assert send(f"{stub.url}{FEISHU_HOOK}h", {"msg_type": "text"}) == (
         200, {"code": 11232, "msg": "frequency limited psm"},
     )  # fmt: skip
+
+
+def test_fail_for_refuses_every_matching_request_for_a_time_then_none(stub):
+    """An outage (fail_for): however many requests come, each is refused until it ends, others
+    (another robot) are not; a count rule added meanwhile waits its turn behind it."""
+    [body] = webhook_bodies("通知", [], kind="text")
+    until = stub.fail_for(0.6, status=500, key="key-1")
+    assert until > time.time()
+    during = [send(webhook_url(stub.url, "key-1"), body)[0] for _ in range(5)]
+    assert during == [500] * 5
+    assert send(webhook_url(stub.url, "key-2"), body)[0] == 200  # another robot
+    time.sleep(max(0.0, until - time.time()) + 0.05)
+    assert send(webhook_url(stub.url, "key-1"), body)[0] == 200
+    refused = [r for r in stub.requests_to(WECOM_WEBHOOK, "key-1") if r.at < until]
+    assert len(refused) == 5  # a request's fate follows its recorded arrival time
+    with pytest.raises(ValueError):
+        stub.fail_for(1.0)
