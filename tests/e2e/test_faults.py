@@ -581,3 +581,93 @@ def test_platforms_answering_500_for_a_minute_then_every_push_arrives_once(world
         f"the last push arrived {done_s:.1f} s after it ended"
     )
     assert delivery.dead_letters(w.store) == []
+
+
+# --- Redis killed under a stream of signed submissions -------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_redis_killed_under_a_stream_of_signed_submissions_keeps_every_acknowledged_one(
+    short_dir, tmp_path, stub
+):
+    """issue 18: `make run` takes signed DingTalk 提交 callbacks, ten a second, and its embedded
+    Redis is killed with kill -9 in the middle of them. What the hook acknowledged (200) is
+    kept and answered once; what it could not store was answered 503 and is taken when the
+    platform delivers it again; no other process dies."""
+    from tests.http import callbacks as cb
+    from tests.stubs.platform_server import DINGTALK_SESSION
+
+    port = free_port()
+    env = {
+        "DUBAN_DEMO": "0",
+        "DUBAN_DINGTALK_APP_KEY": "ding-app-key",
+        "DUBAN_DINGTALK_APP_SECRET": cb.DING_SECRET,
+        "DUBAN_DINGTALK_ROBOT_CODE": "ding-robot",
+        "DUBAN_DINGTALK_API_BASE": stub.url,
+        "DUBAN_DINGTALK_OAPI_BASE": stub.url,
+    }
+    run = MakeRun(str(short_dir), port, tmp_path / "logs", **env)
+    hook = f"http://127.0.0.1:{port}/hooks/dingtalk"
+    answers: dict[str, int] = {}  # message id -> status of its last delivery
+    took: list[float] = []  # how long each hook answer took
+
+    def deliver(text: str, msg_id: str) -> int:
+        body = json.dumps(cb.ding_payload(text, msg_id, oapi_base=stub.url), ensure_ascii=False)
+        started = time.monotonic()
+        try:
+            resp = requests.post(hook, data=body.encode(), headers=cb.ding_headers(), timeout=10)
+            answers[msg_id] = resp.status_code
+        except requests.RequestException:
+            answers[msg_id] = 0
+        took.append(time.monotonic() - started)
+        return answers[msg_id]
+
+    def replied(msg_id: str) -> int:
+        return len(stub.requests_to(DINGTALK_SESSION, key=f"sess-{msg_id}"))
+
+    def submit(msg_id: str) -> int:
+        return deliver(f"提交 12 https://www.example.gov.cn/{msg_id}.html 材料", msg_id)
+
+    try:
+        run.wait_healthy()
+        before = run.children()
+        assert deliver(f"绑定 {DEPT}", "k9-bind") == 200
+        wait_until(lambda: replied("k9-bind"), 30, "the reply to 绑定")
+        stream = [f"k9-{i}" for i in range(40)]
+        killed_at = None
+        for i, msg_id in enumerate(stream):
+            if i == 15:
+                os.kill(before["redis"], signal.SIGKILL)
+                killed_at = time.monotonic()
+            submit(msg_id)
+            time.sleep(0.1)
+        wait_until(lambda: run.children().get("redis") not in (None, before["redis"]), 15, "Redis")
+        wait_until(lambda: get(port, "/healthz")[0] == 200, 30, "healthy again")
+        back_s = time.monotonic() - killed_at
+        refused = [m for m in stream if answers[m] != 200]
+        for msg_id in refused:  # the platform delivers each refused callback again
+            wait_until(lambda m=msg_id: submit(m) == 200, 10, f"{msg_id} taken")
+        acked = [m for m in stream if answers[m] == 200]
+        assert sorted(acked) == sorted(stream)
+        wait_until(lambda: all(replied(m) for m in acked), 120, "an answer to every callback")
+        time.sleep(3)  # nothing more may come
+        twice = [m for m in acked if replied(m) > 1]
+        store = RedisStore(redis.Redis.from_url(f"unix://{short_dir / 'redis.sock'}?db=0"))
+        a, _ = store.assignment(12, DEPT)
+        present = {m.url.rsplit("/", 1)[1].removesuffix(".html") for m in a.materials}
+        after = run.children()
+        print(
+            f"\nkill -9 of Redis under {len(stream)} signed 提交 at 10/s: "
+            f"{len(stream) - len(refused)} acknowledged at once, {len(refused)} refused "
+            f"(503 or no answer) and taken when delivered again; acknowledged {len(acked)} / "
+            f"present {len(present & set(acked))} / answered twice {len(twice)}; healthy "
+            f"{back_s:.1f} s after the kill; slowest hook answer {max(took):.2f} s"
+        )
+        assert set(acked) <= present and not twice
+        assert {k: v for k, v in after.items() if k != "redis"} == {
+            k: v for k, v in before.items() if k != "redis"
+        }, "a process other than Redis was restarted"
+        store.r.close()
+    finally:
+        assert run.stop() == 0, run.err
