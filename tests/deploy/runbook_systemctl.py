@@ -156,7 +156,7 @@ def redis(verb: str) -> int:
     subprocess.run(["install", "-d", "-o", "redis", "-g", "redis", "/run/redis"], check=True)
     subprocess.run(["chown", "-R", "redis:redis", "/var/lib/redis"], check=True)
     return subprocess.run(
-        ["runuser", "-u", "redis", "--", "redis-server", conf, "--daemonize", "yes"]
+        ["runuser", "-u", "redis", "--", "/usr/bin/redis-server", conf, "--daemonize", "yes"]
     ).returncode
 
 
