@@ -112,6 +112,7 @@ def inspect_department(name: str):
         show=show,
         shows=SHOW,
         saved=request.args.get("saved", type=int),
+        land=request.args.get("land", type=int) or request.args.get("saved", type=int),
         who=views.person_namer(rt),
         max_mb=rt.settings.file_max_mb,
     )
@@ -136,13 +137,17 @@ def inspect_mark(name: str, ind_id: int):
     if action not in ("ok", "problem", "save", "clear"):
         abort(400, description="未知的查验操作。")
     show = request.form.get("show", "all")
-    back = url_for(
-        "admin.inspect_department",
-        name=department,
-        **({"show": show} if show in SHOW and show != "all" else {}),
-        saved=ind_id,
-        _anchor=f"i-{ind_id}",
-    )
+
+    def back(land: int) -> str:
+        return url_for(
+            "admin.inspect_department",
+            name=department,
+            **({"show": show} if show in SHOW and show != "all" else {}),
+            saved=ind_id,
+            **({"land": land} if land != ind_id else {}),
+            _anchor=f"i-{land}",
+        )
+
     try:
         note = inspection.check_note(request.form.get("note", ""))
         files = filestore.file_store(rt.settings.file_dir, rt.settings.data_dir)
@@ -166,7 +171,13 @@ def inspect_mark(name: str, ind_id: int):
         flash(inspection.said(department, ind_id, mark, len(photos)), "ok")
     except (UserError, filestore.FileRefused) as e:
         flash(f"第{ind_id}项未保存：{e}", "error")
-    return redirect(back)
+        return redirect(back(ind_id))
+    if action == "ok" and not photos:
+        # 已查验 with nothing more to say: on to the next item not yet judged, told there
+        nxt = _next_left(_items(rt, department), ind_id)
+        if nxt is not None:
+            return redirect(back(nxt))
+    return redirect(back(ind_id))
 
 
 @bp.get("/admin/inspect/<name>/report")
