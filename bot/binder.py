@@ -136,10 +136,16 @@ def _material_cells(r: CatalogRow, k: int, m) -> tuple[Cell, ...]:
 
 
 def binder_blocks(
-    campaign: Campaign, department: str, rows: Sequence[CatalogRow], generated_at, tz: str
+    campaign: Campaign,
+    department: str,
+    rows: Sequence[CatalogRow],
+    generated_at,
+    tz: str,
+    inspect_url: str = "",
 ) -> list[Block]:
     """A department's binder pack: cover, contents by indicator (each material with its
-    volume and page or place, links with QR codes), and what is still open."""
+    volume and page or place, links with QR codes), and what is still open. `inspect_url`:
+    the department's inspection page, printed on the cover as a QR code for the inspectors."""
     day = _to_local(generated_at, tz).date()
     worked = [r for r in _sorted_rows(rows) if has_content(r) and r.indicator.kind != "deduction"]
     paper = [m for r in worked for m in r.assignment.materials if not m.is_link or r.hides(m)]
@@ -157,6 +163,7 @@ def binder_blocks(
             + (f"（其中{unplaced}件未写明存放位置）" if unplaced else "")
             + f"，网上链接{len(links)}条（扫描二维码即可打开）。",
         ),
+        *_inspect_entry(inspect_url),
         Block("pagebreak"),
         Block("heading", "目录（按指标）"),
     ]
@@ -185,6 +192,24 @@ def binder_blocks(
     blocks.append(Block("heading", "未完成事项"))
     blocks.append(Block("para", open_summary(rows)))
     return blocks
+
+
+def _inspect_entry(url: str) -> list[Block]:
+    if not url:
+        return []
+    return [
+        Block(
+            "table",
+            header=("实地查验入口", "扫码打开"),
+            widths=(124, 50),
+            rows=(
+                (
+                    "查验人员扫描右侧二维码（需登录管理后台），即可逐项标记本单位各项材料「已查验」或「有问题」，并可拍照、写备注。",
+                    QR(url),
+                ),
+            ),  # fmt: skip
+        )
+    ]
 
 
 def _unit_cells(ind_id: int, dept: str, a: Assignment, catalog: Catalog) -> tuple[Cell, ...]:
@@ -427,10 +452,11 @@ def binder_files(
     *,
     tz: str,
     font: str = "",
+    inspect_url: str = "",
 ) -> list[tuple[str, bytes, str]]:
     """[(suffix-less kind, bytes, ext)]: the binder pack as docx, and as pdf when a font is
     there."""
-    blocks = binder_blocks(campaign, department, rows, generated_at, tz)
+    blocks = binder_blocks(campaign, department, rows, generated_at, tz, inspect_url)
     out = [("docx", to_docx(blocks), "docx")]
     if font:
         out.append(("pdf", to_pdf(blocks, font), "pdf"))

@@ -272,3 +272,14 @@ def test_store_marks_are_compare_and_set(web_rt):
     inspection.change(store, DEPT, ind, note="第3卷缺页", actor="web:inspector")
     m = inspection.Mark.from_dict(store.inspection_mark(DEPT, ind)[1])
     assert (m.state, m.note, m.by) == ("ok", "第3卷缺页", "web:inspector")
+
+
+def test_the_binder_packs_qr_code_opens_the_departments_inspection_page(admin_client, web_rt):
+    from urllib.parse import urlsplit
+
+    from bot.exports import inspect_url
+
+    url = inspect_url(web_rt.settings, DEPT)
+    assert url.startswith("http://duban.test/admin/inspect/%E5%8F%B8")
+    page = admin_client.get(urlsplit(url).path).get_data(as_text=True)
+    assert "<h1>司法局</h1>" in page
