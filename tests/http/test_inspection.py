@@ -12,7 +12,7 @@ import docx
 import pytest
 from PIL import Image
 
-from bot import inspection
+from bot import binder, inspection
 from bot.filestore import LocalFileStore
 from bot.progress import Material, Status
 from bot.records import ConflictError
@@ -283,3 +283,27 @@ def test_the_binder_packs_qr_code_opens_the_departments_inspection_page(admin_cl
     assert url.startswith("http://duban.test/admin/inspect/%E5%8F%B8")
     page = admin_client.get(urlsplit(url).path).get_data(as_text=True)
     assert "<h1>司法局</h1>" in page
+
+
+@pytest.mark.skipif(not binder.pdf_font(), reason="no CJK TrueType font (fonts-wqy-microhei)")
+def test_findings_and_summary_pdfs_print_in_a_chinese_font(admin_client, web_rt):
+    import pypdfium2 as pdfium
+
+    ind = items(web_rt)[0]
+    mark(admin_client, ind, "problem", note="第3卷缺页，目录页码不符")
+    for path, words in (
+        (
+            f"/admin/inspect/{DEPT}/report.pdf",
+            ("实地查验情况报告", f"受检单位：{DEPT}", "第3卷缺页"),
+        ),
+        ("/admin/inspect/summary.pdf", ("全区实地查验情况汇总", DEPT, f"第{ind}项")),
+    ):
+        resp = admin_client.get(path)
+        assert (resp.status_code, resp.mimetype) == (200, "application/pdf")
+        pdf = pdfium.PdfDocument(resp.data)
+        text = "".join(p.get_textpage().get_text_range() for p in pdf).replace("\r\n", "")
+        for w in words:
+            assert w in text, (path, w)
+        assert binder.missing_glyphs(text, binder.pdf_font()) == set()
+        image = pdf[0].render(scale=1).to_pil().convert("L")
+        assert min(image.getextrema()) < 64  # not a blank page
