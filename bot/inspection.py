@@ -197,14 +197,16 @@ def change(
     state: str | None = None,
     note: str | None = None,
     photos: Sequence[Photo] = (),
+    drop: str = "",
     clear: bool = False,
     actor: str,
     tries: int = 5,
 ) -> Mark:
     """Apply one inspector's change to an item's mark, compare-and-set against what was read
     (another inspector's change meanwhile is read again and kept), audited. `state` None and
-    `note` None leave them as they are; photos are added; `clear` forgets the judgement only
-    (note and photos stay)."""
+    `note` None leave them as they are; photos are added, the one whose digest is `drop` taken
+    off the item (its file stays stored); `clear` forgets the judgement only (note and photos
+    stay)."""
     if state is not None and state not in STATES:
         raise UserError("未知的查验结果。")
     at = store.now_iso()
@@ -212,7 +214,7 @@ def change(
         raw, old = store.inspection_mark(department, indicator_id)
         before = Mark.from_dict(old)
         added = tuple(replace(p, by=actor, at=at) for p in photos)
-        kept = before.photos + tuple(
+        kept = tuple(p for p in before.photos if p.file.sha256 != drop) + tuple(
             p for p in added if p.file.sha256 not in {q.file.sha256 for q in before.photos}
         )
         if len(kept) > MAX_PHOTOS:
@@ -242,18 +244,26 @@ def _audit_note(before: Mark, after: Mark) -> str:
         parts.append(f"{before.label}→{after.label}")
     if after.note != before.note:
         parts.append(f"备注：{after.note}" if after.note else "删除备注")
-    if len(after.photos) != len(before.photos):
-        parts.append(f"照片 +{len(after.photos) - len(before.photos)}")
+    gone = {p.file.sha256 for p in before.photos} - {p.file.sha256 for p in after.photos}
+    new = {p.file.sha256 for p in after.photos} - {p.file.sha256 for p in before.photos}
+    if new:
+        parts.append(f"照片 +{len(new)}")
+    if gone:
+        parts.append(f"删除照片 {len(gone)} 张")
     return "；".join(parts)
 
 
-def said(department: str, item_id: int, mark: Mark, photos_added: int) -> str:
+def said(
+    department: str, item_id: int, mark: Mark, photos_added: int, dropped: bool = False
+) -> str:
     """What the inspector is told after a change."""
     text = f"{department}第{item_id}项：{mark.label}"
     if mark.state == PROBLEM and not mark.note:
         text += "，请在备注里写明问题"
     if photos_added:
         text += f"，已保存照片 {photos_added} 张"
+    if dropped:
+        text += "，已删除 1 张照片"
     return text + "。"
 
 

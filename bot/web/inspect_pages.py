@@ -134,6 +134,8 @@ def inspect_mark(name: str, ind_id: int):
     if (ind_id, department) not in rt.assignments or not inspection.is_item(rt.catalog, ind_id):
         abort(404, description=f"{department}没有第{ind_id}项查验内容。")
     action = request.form.get("action", "")
+    if request.form.get("drop"):
+        action = "save"  # a photo's 删除 button
     if action not in ("ok", "problem", "save", "clear"):
         abort(400, description="未知的查验操作。")
     show = request.form.get("show", "all")
@@ -148,6 +150,9 @@ def inspect_mark(name: str, ind_id: int):
             _anchor=f"i-{land}",
         )
 
+    drop = request.form.get("drop", "")
+    if drop and not _SHA.fullmatch(drop):
+        abort(400, description="要删除的照片无法识别，请刷新页面后重试。")
     try:
         note = inspection.check_note(request.form.get("note", ""))
         files = filestore.file_store(rt.settings.file_dir, rt.settings.data_dir)
@@ -165,10 +170,11 @@ def inspect_mark(name: str, ind_id: int):
             state=action if action in inspection.STATES else None,
             note=note if "note" in request.form else None,
             photos=photos,
+            drop=drop,
             clear=action == "clear",
             actor=inspect_actor(),
         )
-        flash(inspection.said(department, ind_id, mark, len(photos)), "ok")
+        flash(inspection.said(department, ind_id, mark, len(photos), dropped=bool(drop)), "ok")
     except (UserError, filestore.FileRefused) as e:
         flash(f"第{ind_id}项未保存：{e}", "error")
         return redirect(back(ind_id))

@@ -149,6 +149,16 @@ def test_photo_is_stored_with_a_small_copy_and_served(admin_client, web_rt):
     assert [p.file.name for p in m.photos] == ["现场.png", "b.png"]
     assert m.state == "problem"  # 保存 keeps the judgement
 
+    # a wrong photo is taken off the item (删除), the others stay
+    html = mark(admin_client, ind, "", note="柜门未锁", drop=photo.file.sha256).get_data(
+        as_text=True
+    )
+    assert "已删除 1 张照片" in html
+    m = inspection.Mark.from_dict(web_rt.store.inspection_marks([DEPT])[DEPT][ind])
+    assert ([p.file.name for p in m.photos], m.state) == (["b.png"], "problem")
+    last = next(e for e in web_rt.store.audit(count=5) if e.action == "inspect")
+    assert last.note == "删除照片 1 张"
+
 
 def test_photo_refused_when_not_an_image(admin_client, web_rt):
     ind = items(web_rt)[0]
