@@ -108,7 +108,9 @@ def test_mark_note_and_photo(page, live_url, web_rt, shot, tmp_path, label, size
     picture = tmp_path / "IMG_0001.jpg"
     photo(picture)
     second.locator('input[name="photo"]').set_input_files(str(picture))
-    shot(page, f"inspect-note-photo-{label}")
+    expect(second.locator(".picked")).to_have_text("已选 1 张：IMG_0001.jpg（点下方按钮保存）")
+    second.locator("button.mark-problem").scroll_into_view_if_needed()
+    screen(page, f"inspect-note-photo-{label}")
     second.locator("button.mark-problem").click()
     expect(page.locator("#progress-text")).to_have_text(f"查验 2/{len(ids)}")
     second = page.locator(f"#i-{ids[1]}")
