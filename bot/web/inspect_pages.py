@@ -19,6 +19,7 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from bot import binder, filestore, inspection
 from bot.errors import UserError
 from bot.exports import catalog_rows, page_titles
+from bot.progress import Assignment
 from bot.web import views
 from bot.web.admin import bp, inspect_actor
 from bot.web.common import runtime
@@ -60,7 +61,15 @@ def _district(rt) -> list[inspection.DepartmentFindings]:
         d: {i: inspection.Mark.from_dict(m) for i, m in found.items()}
         for d, found in rt.store.inspection_marks(departments).items()
     }
-    return inspection.district(rt.catalog, departments, rt.store.assignments_of(departments), marks)
+    # The summary needs which items each department has, not what is in them: the status
+    # index (bonus items a department took up unasked included), not every assignment's JSON.
+    wanted = set(departments)
+    items = {
+        (i, d): Assignment(i, d, role)
+        for (i, d), (role, _) in rt.store.statuses().items()
+        if d in wanted
+    }
+    return inspection.district(rt.catalog, departments, items, marks)
 
 
 @bp.get("/admin/inspect")
