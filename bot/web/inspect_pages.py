@@ -140,7 +140,11 @@ def inspect_mark(name: str, ind_id: int):
     the note as written and any photos taken; back to the same card."""
     rt = runtime()
     department = _department(name)
-    if (ind_id, department) not in rt.assignments or not inspection.is_item(rt.catalog, ind_id):
+    # the store's assignments: a bonus item a department took up unasked is inspected too
+    if (
+        not inspection.is_item(rt.catalog, ind_id)
+        or rt.store.assignment(ind_id, department)[0] is None
+    ):
         abort(404, description=f"{department}没有第{ind_id}项查验内容。")
     action = request.form.get("action", "")
     if request.form.get("drop"):

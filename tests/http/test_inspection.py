@@ -246,12 +246,28 @@ def test_district_summary_names_departments_and_items(admin_client, web_rt):
 
 def test_unknown_department_item_and_login_required(admin_client, web_client, web_rt):
     assert admin_client.get("/admin/inspect/不存在的局").status_code == 404
-    deduction = next(i for i, ind in web_rt.catalog.indicators.items() if ind.kind == "deduction")
-    if (deduction, DEPT) in web_rt.assignments:
-        assert mark(admin_client, deduction, "ok").status_code == 404
+    deduction = next(
+        i
+        for (i, d) in web_rt.assignments
+        if d == DEPT and web_rt.catalog.indicators[i].kind == "deduction"
+    )  # a declaration, nothing on paper to inspect
+    assert f'id="i-{deduction}"' not in admin_client.get(f"/admin/inspect/{DEPT}").get_data(
+        as_text=True
+    )
+    assert mark(admin_client, deduction, "ok").status_code == 404
+    not_ours = next(i for i in web_rt.catalog.indicators if (i, DEPT) not in web_rt.assignments)
+    assert mark(admin_client, not_ours, "ok").status_code == 404
+    assert web_rt.store.inspection_marks([DEPT])[DEPT] == {}
     fresh = web_client.application.test_client()
     assert fresh.get(f"/admin/inspect/{DEPT}").status_code == 302  # to the login
     assert admin_client.get("/admin/inspect/photo/" + "0" * 64).status_code == 404
+
+
+def test_marks_are_in_the_audit_log_page(admin_client, web_rt):
+    ind = items(web_rt)[0]
+    mark(admin_client, ind, "problem", note="卷宗缺页")
+    page = admin_client.get("/admin/audit?action=inspect").get_data(as_text=True)
+    assert "实地查验" in page and "未查验→有问题；备注：卷宗缺页" in page
 
 
 def test_inspectors_password_opens_the_inspection_only(web_client, web_rt):
@@ -269,6 +285,9 @@ def test_inspectors_password_opens_the_inspection_only(web_client, web_rt):
     assert entry.actor == "web:inspector"
     page = web_client.get(f"/admin/inspect/{DEPT}").get_data(as_text=True)
     assert "查验人员 ·" in page
+    # a new inspectors' password ends the logins made with the old one
+    web_rt.settings = web_rt.settings.with_(inspector_password="a-new-one")
+    assert web_client.get("/admin/inspect").status_code == 302
 
 
 def test_store_marks_are_compare_and_set(web_rt):
