@@ -85,7 +85,15 @@ class QR:
     url: str
 
 
-Cell = str | QR
+@dataclass(frozen=True)
+class Pictures:
+    """A cell of pictures (JPEG or PNG bytes), one under the other: the inspectors' photos in
+    the findings report (bot/inspection.py)."""
+
+    images: tuple[bytes, ...]
+
+
+Cell = str | QR | Pictures
 
 
 @dataclass(frozen=True)
@@ -356,11 +364,15 @@ def _docx_table(doc, b: Block, scale: float) -> None:
                 _styled_run(cell.paragraphs[0], name, size=10.5, font=_HEADING_FONT, bold=True)
             _repeat_header(row)
             continue
-        for cell, value in zip(cells, b.rows[n - 1], strict=True):
+        for cell, value, width in zip(cells, b.rows[n - 1], widths, strict=True):
             p = cell.paragraphs[0]
             if isinstance(value, QR):
                 p.add_run().add_picture(io.BytesIO(qr_png(value.url)), width=Mm(24))
                 _cell_text(cell.add_paragraph(), value.url, small)
+            elif isinstance(value, Pictures):
+                for k, data in enumerate(value.images):
+                    target = p if k == 0 else cell.add_paragraph()
+                    target.add_run().add_picture(io.BytesIO(data), width=width - Mm(4))
             elif value:
                 _cell_text(p, value, body)
 
@@ -410,6 +422,9 @@ def to_pdf(blocks: Iterable[Block], font_path: str, landscape: bool = False) -> 
                     if isinstance(value, QR):
                         img = Image(io.BytesIO(qr_png(value.url)), width=22 * mm, height=22 * mm)
                         line.append([img, Paragraph(escape(_clean(value.url)), url_style)])
+                    elif isinstance(value, Pictures):
+                        room = (b.widths[len(line)] * scale - 4) * mm  # this column's width
+                        line.append([_picture(data, room) for data in value.images])
                     else:
                         line.append(Paragraph(escape(_clean(value)), cell))
                 body.append(line)
@@ -435,6 +450,15 @@ def to_pdf(blocks: Iterable[Block], font_path: str, landscape: bool = False) -> 
     )  # fmt: skip
     doc.build(story)
     return out.getvalue()
+
+
+def _picture(data: bytes, width: float) -> Image:
+    """A picture `width` wide, its height by its own proportions."""
+    from PIL import Image as PILImage
+
+    with PILImage.open(io.BytesIO(data)) as im:
+        w, h = im.size
+    return Image(io.BytesIO(data), width=width, height=width * h / max(w, 1))
 
 
 def missing_glyphs(text: str, font_path: str) -> set[str]:

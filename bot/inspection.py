@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from bot import filestore
-from bot.binder import Block, to_docx, to_pdf
+from bot.binder import Block, Pictures, to_docx, to_pdf
 from bot.errors import UserError
 from bot.progress import Assignment
 from bot.records import ConflictError
@@ -300,9 +300,12 @@ def findings_blocks(
     generated_at: dt.datetime,
     tz: str,
     who=lambda actor: actor,
+    photo=lambda sha256: None,
 ) -> list[Block]:
     """A department's findings: the counts, each item with a problem (its note, photos and
-    who found it), what was checked without a problem, and what is not checked yet."""
+    who found it), what was checked without a problem, and what is not checked yet.
+    `photo(sha256)`: a stored photo's bytes (None when it is not there); the small copies are
+    printed."""
     day = _to_local(generated_at, tz).date()
     p = progress(items)
     problems = [i for i in items if i.mark.state == PROBLEM]
@@ -326,13 +329,13 @@ def findings_blocks(
             Block(
                 "table",
                 header=("指标", "查验内容", "问题说明", "照片", "查验人/时间"),
-                widths=(18, 52, 56, 14, 30),
+                widths=(18, 50, 44, 34, 24),
                 rows=tuple(
                     (
                         f"第{i.id}项（{i.role}）",
                         f"{i.indicator.level3}（材料：{_materials_text(i)}）",
                         i.mark.note or NO_NOTE,
-                        f"{len(i.mark.photos)}张" if i.mark.photos else "无",
+                        _photos_cell(i.mark, photo),
                         f"{who(i.mark.by)} {_when(i.mark.at, tz)}".strip(),
                     )
                     for i in problems
@@ -362,6 +365,15 @@ def findings_blocks(
     return blocks
 
 
+def _photos_cell(mark: Mark, photo) -> Pictures | str:
+    found = tuple(b for b in (photo(p.shown) for p in mark.photos) if b)
+    if not mark.photos:
+        return "无"
+    if len(found) < len(mark.photos):  # a file lost from the store: say so, print the rest
+        return Pictures(found) if found else f"{len(mark.photos)}张（文件缺失）"
+    return Pictures(found)
+
+
 def findings_files(
     campaign: Campaign,
     department: str,
@@ -370,10 +382,11 @@ def findings_files(
     *,
     tz: str,
     who=lambda actor: actor,
+    photo=lambda sha256: None,
     font: str = "",
 ) -> dict[str, bytes]:
     """{"docx": ..., and "pdf": ... when a CJK font is there}."""
-    blocks = findings_blocks(campaign, department, items, generated_at, tz, who)
+    blocks = findings_blocks(campaign, department, items, generated_at, tz, who, photo)
     out = {"docx": to_docx(blocks, landscape=True)}
     if font:
         out["pdf"] = to_pdf(blocks, font, landscape=True)

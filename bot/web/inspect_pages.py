@@ -242,6 +242,7 @@ def inspect_report_file(name: str, ext: str):
     files = inspection.findings_files(
         rt.catalog.campaign, department, _items(rt, department), rt.store.clock(),
         tz=rt.settings.tz, who=views.person_namer(rt), font=font if ext == "pdf" else "",
+        photo=filestore.file_store(rt.settings.file_dir, rt.settings.data_dir).get,
     )  # fmt: skip
     return _download(files[ext], f"{department}_查验报告_{_stamp(rt)}.{ext}", ext)
 

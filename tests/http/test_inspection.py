@@ -217,7 +217,10 @@ def test_findings_report_page_and_word(admin_client, web_client, web_rt):
     row = [c.text for c in problems.rows[1].cells]
     assert row[0].startswith(f"第{ids[1]}项")
     assert "2020年执法台账（档案室2号柜第3卷）" in row[1]
-    assert (row[2], row[3]) == ("缺第12页", "1张")
+    assert (row[2], row[3]) == ("缺第12页", "")  # the photo is printed in its cell
+    (shape,) = doc.inline_shapes
+    blob = doc.part.related_parts[shape._inline.graphic.graphicData.pic.blipFill.blip.embed].blob
+    assert Image.open(io.BytesIO(blob)).size == (800, 600)  # the small copy
     assert row[4].startswith("管理后台")
     fine = doc.tables[1]
     assert [c.text for c in fine.rows[1].cells][2] == "齐全"
@@ -317,9 +320,19 @@ def test_the_binder_packs_qr_code_opens_the_departments_inspection_page(admin_cl
 @pytest.mark.skipif(not binder.pdf_font(), reason="no CJK TrueType font (fonts-wqy-microhei)")
 def test_findings_and_summary_pdfs_print_in_a_chinese_font(admin_client, web_rt):
     import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
 
     ind = items(web_rt)[0]
-    mark(admin_client, ind, "problem", note="第3卷缺页，目录页码不符")
+    mark(
+        admin_client,
+        ind,
+        "problem",
+        note="第3卷缺页，目录页码不符",
+        photo=(io.BytesIO(png()), "p.png"),
+    )
+    report = pdfium.PdfDocument(admin_client.get(f"/admin/inspect/{DEPT}/report.pdf").data)
+    pictures = [o for p in report for o in p.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE])]
+    assert len(pictures) == 1
     for path, words in (
         (
             f"/admin/inspect/{DEPT}/report.pdf",
