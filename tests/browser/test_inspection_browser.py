@@ -5,6 +5,7 @@ mark one item 已查验 with one tap, another 有问题 with a note and a photo 
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from PIL import Image, ImageDraw
@@ -19,6 +20,7 @@ from tests.http.conftest import ADMIN_PASSWORD
 
 SIZES = [("phone", {"width": 390, "height": 844}), ("desktop", {"width": 1366, "height": 900})]
 DEPT = "司法局"
+INSPECTOR_PASSWORD = "look-at-the-volumes"
 
 
 @pytest.fixture
@@ -31,6 +33,7 @@ def web_settings(web_settings, tmp_path, monkeypatch):
         "DUBAN_SECRET_KEY": "test-secret-key",
         "DUBAN_PUBLIC_URL": "http://duban.test",
         "DUBAN_FILE_DIR": str(tmp_path / "files"),
+        "DUBAN_INSPECTOR_PASSWORD": INSPECTOR_PASSWORD,
     }
     return use_env(monkeypatch, env)
 
@@ -146,3 +149,21 @@ def test_mark_note_and_photo(page, live_url, web_rt, shot, tmp_path, label, size
     page.goto(f"{live_url}/admin/inspect")
     expect(page.locator("#problems-by-indicator")).to_contain_text(f"第{ids[1]}项：{DEPT}")
     shot(page, f"inspect-home-after-{label}")
+
+
+def test_an_inspector_login_sees_the_inspection_only(page, live_url, web_rt):
+    page.set_viewport_size(SIZES[0][1])
+    login(page, live_url, INSPECTOR_PASSWORD)
+    expect(page).to_have_url(f"{live_url}/admin/inspect")
+    nav = page.locator("header.top nav a")
+    expect(nav).to_have_text(["查验"])
+    expect(page.locator("#logout")).to_be_visible()
+    screen(page, "inspect-inspector-phone")
+    page.goto(f"{live_url}/admin/review")
+    expect(page).to_have_url(f"{live_url}/admin/inspect")
+    page.locator(f'#departments li[data-department="{DEPT}"] a').click()
+    page.locator("article.inspect-item button.mark-ok").first.click()
+    expect(page.locator("#progress-text")).to_contain_text("查验 1/")
+    expect(page.locator("article.inspect-item p.by").first).to_have_text(
+        re.compile(r"^查验人员 · ")
+    )
