@@ -138,6 +138,9 @@ def _guard():
     if request.endpoint in inspect_pages.UPLOAD_ENDPOINTS and is_logged_in():
         # photos: larger bodies than anything else, and only from a login
         request.max_content_length = inspect_pages.upload_limit(runtime().settings)
+        refused = inspect_pages.refuse_too_big()
+        if refused is not None:
+            return refused
     check_csrf()
     if request.endpoint not in _OPEN and not is_logged_in():
         if request.method == "GET":

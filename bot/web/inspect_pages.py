@@ -15,6 +15,7 @@ import re
 from urllib.parse import quote
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from bot import binder, filestore, inspection
 from bot.errors import UserError
@@ -39,6 +40,24 @@ def upload_limit(settings) -> int:
     return 2 * settings.file_max_bytes + 1024 * 1024
 
 
+def refuse_too_big():
+    """Read an upload's body (under upload_limit); when it is over, a redirect back to the item
+    saying so, instead of a bare 413 page (None when the body was read)."""
+    try:
+        request.form  # noqa: B018  (parses the body, files included)
+        return None
+    except RequestEntityTooLarge:
+        pass
+    args = request.view_args or {}
+    name, ind = str(args.get("name", "")), args.get("ind_id")
+    mb = upload_limit(runtime().settings) // (1024 * 1024)
+    flash(
+        f"第{ind}项未保存：这次上传的照片合计超过 {mb} MB。请少选几张，或用手机相机的较小尺寸重拍后再上传。",
+        "error",
+    )
+    return redirect(url_for("admin.inspect_department", name=name, saved=ind, _anchor=f"i-{ind}"))
+
+
 def _department(name: str) -> str:
     if name not in runtime().assigned_departments():
         abort(404, description=f"没有找到部门「{name}」，请从查验首页选择。")
@@ -46,9 +65,11 @@ def _department(name: str) -> str:
 
 
 def _items(rt, department: str) -> list[inspection.Item]:
+    """The department's items with their marks; a link without a name is called by its page
+    title, as in the binder pack and the exports."""
     assignments = rt.store.department_assignments(department)
-    titles = page_titles(rt, assignments)
-    named = {r.indicator.id: r.assignment for r in catalog_rows(rt.catalog, assignments, {}, frozenset(), titles)}  # fmt: skip
+    rows = catalog_rows(rt.catalog, assignments, titles=page_titles(rt, assignments))
+    named = {r.indicator.id: r.assignment for r in rows}
     marks = rt.store.inspection_marks([department])[department]
     return inspection.items_of(
         rt.catalog, named, {i: inspection.Mark.from_dict(m) for i, m in marks.items()}

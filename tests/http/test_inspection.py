@@ -183,6 +183,16 @@ def test_photo_refused_when_too_big(admin_client, web_rt):
     # far too big for any photo: the body itself is refused
     huge = b"\0" * (4 * 1024 * 1024)
     resp = mark(admin_client, ind, "ok", photo=(io.BytesIO(huge), "huge.png"))
+    assert resp.status_code == 200
+    assert f"第{ind}项未保存：这次上传的照片合计超过 3 MB" in resp.get_data(as_text=True)
+    assert web_rt.store.inspection_marks([DEPT])[DEPT] == {}
+    # without a login such a body is not read at all
+    fresh = admin_client.application.test_client()
+    resp = fresh.post(
+        f"/admin/inspect/{DEPT}/{ind}",
+        data={"action": "ok", "photo": (io.BytesIO(huge), "huge.png")},
+        content_type="multipart/form-data",
+    )
     assert resp.status_code == 413
 
 
