@@ -134,6 +134,9 @@ def inspect_department(name: str):
         }
         for i in shown
     ]
+    land = request.args.get("land", type=int) or request.args.get("saved", type=int)
+    if land not in {i.id for i in shown}:
+        land = None  # the item left this filter's list (marked otherwise): told at the top
     return render_template(
         "inspect_department.html",
         department=department,
@@ -142,7 +145,7 @@ def inspect_department(name: str):
         show=show,
         shows=SHOW,
         saved=request.args.get("saved", type=int),
-        land=request.args.get("land", type=int) or request.args.get("saved", type=int),
+        land=land,
         who=views.person_namer(rt),
         max_mb=rt.settings.file_max_mb,
     )
@@ -212,7 +215,7 @@ def inspect_mark(name: str, ind_id: int):
     except (UserError, filestore.FileRefused) as e:
         flash(f"第{ind_id}项未保存：{e}", "error")
         return redirect(back(ind_id))
-    if action == "ok" and not photos:
+    if action == "ok" and not photos and show in ("all", "left"):
         # 已查验 with nothing more to say: on to the next item not yet judged, told there
         nxt = _next_left(_items(rt, department), ind_id)
         if nxt is not None:

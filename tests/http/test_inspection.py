@@ -108,6 +108,12 @@ def test_marks_notes_and_progress(admin_client, web_rt):
     html = admin_client.get(f"/admin/inspect/{DEPT}?show=left").get_data(as_text=True)
     assert f'id="i-{ids[1]}"' in html and f'id="i-{ids[0]}"' not in html
 
+    # under 有问题, an item judged fine after all leaves the list: the result is said at the top
+    html = mark(admin_client, ids[2], "ok", show="problem").get_data(as_text=True)
+    assert f'id="i-{ids[2]}"' not in html
+    top = re.search(r'<main>.*?<ul class="flash" role="status">(.*?)</ul>', html, re.S).group(1)
+    assert f"{DEPT}第{ids[2]}项：已查验。" in top
+
 
 def test_a_note_too_long_is_refused_and_nothing_changes(admin_client, web_rt):
     ind = items(web_rt)[0]
