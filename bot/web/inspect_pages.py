@@ -205,7 +205,7 @@ def inspect_mark(name: str, ind_id: int):
             department,
             ind_id,
             state=action if action in inspection.STATES else None,
-            note=note if "note" in request.form else None,
+            note=_note_change(note),
             photos=photos,
             drop=drop,
             clear=action == "clear",
@@ -221,6 +221,17 @@ def inspect_mark(name: str, ind_id: int):
         if nxt is not None:
             return redirect(back(nxt))
     return redirect(back(ind_id))
+
+
+def _note_change(note: str) -> str | None:
+    """The note to store, or None to leave the stored one: a form carries the note as its page
+    showed it (note_was), so a tap that did not touch the note cannot undo another inspector's
+    note written since."""
+    if "note" not in request.form:
+        return None
+    if "note_was" in request.form and note == inspection.check_note(request.form["note_was"]):
+        return None
+    return note
 
 
 @bp.get("/admin/inspect/<name>/report")

@@ -309,6 +309,19 @@ def test_inspectors_password_opens_the_inspection_only(web_client, web_rt):
     assert web_client.get("/admin/inspect").status_code == 302
 
 
+def test_a_tap_on_a_page_shown_earlier_keeps_a_note_written_since(admin_client, web_rt):
+    ind = items(web_rt)[0]
+    # the first inspector's page shows no note; meanwhile a second one writes one
+    inspection.change(web_rt.store, DEPT, ind, note="第3卷缺页", actor="web:inspector")
+    mark(admin_client, ind, "problem", note="", note_was="")
+    m = inspection.Mark.from_dict(web_rt.store.inspection_mark(DEPT, ind)[1])
+    assert (m.state, m.note) == ("problem", "第3卷缺页")
+    # a note the inspector did edit is stored
+    mark(admin_client, ind, "problem", note="第3卷缺页，已补", note_was="第3卷缺页")
+    m = inspection.Mark.from_dict(web_rt.store.inspection_mark(DEPT, ind)[1])
+    assert m.note == "第3卷缺页，已补"
+
+
 def test_store_marks_are_compare_and_set(web_rt):
     ind = items(web_rt)[0]
     store = web_rt.store
