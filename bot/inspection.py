@@ -472,6 +472,19 @@ def summary_blocks(
                 rows=tuple((f"第{i}项", "、".join(ds)) for i, ds in rows),
             )
         )
+        blocks.append(Block("heading", "三、问题明细"))
+        blocks.append(
+            Block(
+                "table",
+                header=("单位", "指标", "问题说明"),
+                widths=(40, 20, 110),
+                rows=tuple(
+                    (f.department, f"第{i.id}项", i.mark.note or NO_NOTE)
+                    for f in found
+                    for i in f.problems
+                ),
+            )
+        )
     else:
         blocks.append(Block("para", "未发现问题。"))
     return blocks

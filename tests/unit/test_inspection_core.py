@@ -58,7 +58,7 @@ def test_district_problems_by_department_and_by_indicator(catalog):
     for d in ("司法局", "教育局", "民政局"):
         both.update({(i, d): a for i, a in assignments(catalog, d, [1, 2, 3]).items()})
     marks = {
-        "教育局": {2: inspection.Mark("problem"), 1: inspection.Mark("ok")},
+        "教育局": {2: inspection.Mark("problem", "目录与实物不符"), 1: inspection.Mark("ok")},
         "司法局": {2: inspection.Mark("problem"), 3: inspection.Mark("problem")},
     }
     found = inspection.district(catalog, ["司法局", "教育局", "民政局", "无任务局"], both, marks)
@@ -69,6 +69,13 @@ def test_district_problems_by_department_and_by_indicator(catalog):
     assert "3个单位共9项，已查验4项，发现问题3项（涉及2个单位）。" in [b.text for b in blocks]
     progress_table = next(b for b in blocks if b.kind == "table")
     assert progress_table.rows[0] == ("司法局", "2/3", "2", "1", "第2项、第3项")
+    details = [b for b in blocks if b.kind == "table"][-1]
+    assert details.header == ("单位", "指标", "问题说明")
+    assert details.rows == (
+        ("司法局", "第2项", inspection.NO_NOTE),
+        ("司法局", "第3项", inspection.NO_NOTE),
+        ("教育局", "第2项", "目录与实物不符"),
+    )
 
 
 def test_findings_rows_print_photos_and_say_a_missing_one(catalog):
