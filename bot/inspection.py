@@ -167,9 +167,9 @@ def progress(items: Sequence[Item]) -> Progress:
 
 
 def check_note(note: str) -> str:
-    """The note as written (a browser's CRLF line breaks as typed, LF; surrounding blank lines
-    dropped), or UserError when too long."""
-    note = note.replace("\r\n", "\n").strip("\n")
+    """The note as written (the CRLF line breaks a browser sends, as they were typed: LF), or
+    UserError when too long."""
+    note = note.replace("\r\n", "\n")
     if len(note) > MAX_NOTE:
         raise UserError(f"备注最多 {MAX_NOTE} 个字，现在有 {len(note)} 个字，请删减后再保存。")
     return note

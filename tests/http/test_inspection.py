@@ -87,7 +87,7 @@ def test_marks_notes_and_progress(admin_client, web_rt):
     marks = web_rt.store.inspection_marks([DEPT])[DEPT]
     assert marks[ids[0]]["state"] == "ok"
     assert marks[ids[1]]["state"] == "problem"
-    assert marks[ids[1]]["note"] == note.strip("\r\n")  # as typed, spaces kept
+    assert marks[ids[1]]["note"] == note  # as typed, spaces kept
     entries = [e for e in web_rt.store.audit(count=20) if e.action == "inspect"]
     assert [(e.indicator, e.actor, e.department) for e in entries] == [
         (ids[1], "web:admin", DEPT),
@@ -104,7 +104,7 @@ def test_marks_notes_and_progress(admin_client, web_rt):
     assert "请在备注里写明问题" in html
     mark(admin_client, ids[1], "clear", note=note)
     m = inspection.Mark.from_dict(web_rt.store.inspection_marks([DEPT])[DEPT][ids[1]])
-    assert (m.state, m.note) == ("", note.strip("\r\n"))
+    assert (m.state, m.note) == ("", note)
     html = admin_client.get(f"/admin/inspect/{DEPT}?show=left").get_data(as_text=True)
     assert f'id="i-{ids[1]}"' in html and f'id="i-{ids[0]}"' not in html
 

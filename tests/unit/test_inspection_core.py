@@ -110,6 +110,6 @@ def test_findings_rows_print_photos_and_say_a_missing_one(catalog):
 
 
 def test_a_note_is_kept_as_typed_up_to_its_limit():
-    assert inspection.check_note("\r\n  缺页\r\n第2行  \r\n") == "  缺页\n第2行  "
+    assert inspection.check_note("\r\n  缺页\r\n第2行  \r\n") == "\n  缺页\n第2行  \n"
     with pytest.raises(UserError, match="备注最多 1000 个字"):
         inspection.check_note("字" * 1001)
