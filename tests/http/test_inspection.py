@@ -378,3 +378,14 @@ def test_findings_and_summary_pdfs_print_in_a_chinese_font(admin_client, web_rt)
         assert binder.missing_glyphs(text, binder.pdf_font()) == set()
         image = pdf[0].render(scale=1).to_pil().convert("L")
         assert min(image.getextrema()) < 64  # not a blank page
+
+
+def test_a_nameless_link_is_named_as_everywhere_else(admin_client, web_rt):
+    ind = items(web_rt)[0]
+    url = "https://www.jinfeng.gov.cn/sfj/zfgs.html"
+    set_status(web_rt, ind, DEPT, Status.IN_PROGRESS, materials=(Material("", url, "张三"),))
+    page = admin_client.get(f"/admin/inspect/{DEPT}").get_data(as_text=True)
+    assert f'href="{url}"' in page and ">www.jinfeng.gov.cn/sfj/zfgs.html</a>" in page
+    web_rt.store.set_link_state(url, {"ok": True, "status": 200, "title": "执法公示专栏"})
+    page = admin_client.get(f"/admin/inspect/{DEPT}").get_data(as_text=True)
+    assert ">执法公示专栏</a>" in page  # the fetched page title, as in chat and the files
