@@ -85,7 +85,15 @@ class QR:
     url: str
 
 
-Cell = str | QR
+@dataclass(frozen=True)
+class Pictures:
+    """A cell of pictures (JPEG or PNG bytes), one under the other: the inspectors' photos in
+    the findings report (bot/inspection.py)."""
+
+    images: tuple[bytes, ...]
+
+
+Cell = str | QR | Pictures
 
 
 @dataclass(frozen=True)
@@ -136,10 +144,16 @@ def _material_cells(r: CatalogRow, k: int, m) -> tuple[Cell, ...]:
 
 
 def binder_blocks(
-    campaign: Campaign, department: str, rows: Sequence[CatalogRow], generated_at, tz: str
+    campaign: Campaign,
+    department: str,
+    rows: Sequence[CatalogRow],
+    generated_at,
+    tz: str,
+    inspect_url: str = "",
 ) -> list[Block]:
     """A department's binder pack: cover, contents by indicator (each material with its
-    volume and page or place, links with QR codes), and what is still open."""
+    volume and page or place, links with QR codes), and what is still open. `inspect_url`:
+    the department's inspection page, printed on the cover as a QR code for the inspectors."""
     day = _to_local(generated_at, tz).date()
     worked = [r for r in _sorted_rows(rows) if has_content(r) and r.indicator.kind != "deduction"]
     paper = [m for r in worked for m in r.assignment.materials if not m.is_link or r.hides(m)]
@@ -157,6 +171,7 @@ def binder_blocks(
             + (f"（其中{unplaced}件未写明存放位置）" if unplaced else "")
             + f"，网上链接{len(links)}条（扫描二维码即可打开）。",
         ),
+        *_inspect_entry(inspect_url),
         Block("pagebreak"),
         Block("heading", "目录（按指标）"),
     ]
@@ -185,6 +200,24 @@ def binder_blocks(
     blocks.append(Block("heading", "未完成事项"))
     blocks.append(Block("para", open_summary(rows)))
     return blocks
+
+
+def _inspect_entry(url: str) -> list[Block]:
+    if not url:
+        return []
+    return [
+        Block(
+            "table",
+            header=("实地查验入口", "扫码打开"),
+            widths=(124, 50),
+            rows=(
+                (
+                    "查验人员扫描右侧二维码（需登录管理后台），即可逐项标记本单位各项材料「已查验」或「有问题」，并可拍照、写备注。",
+                    QR(url),
+                ),
+            ),  # fmt: skip
+        )
+    ]
 
 
 def _unit_cells(ind_id: int, dept: str, a: Assignment, catalog: Catalog) -> tuple[Cell, ...]:
@@ -331,11 +364,15 @@ def _docx_table(doc, b: Block, scale: float) -> None:
                 _styled_run(cell.paragraphs[0], name, size=10.5, font=_HEADING_FONT, bold=True)
             _repeat_header(row)
             continue
-        for cell, value in zip(cells, b.rows[n - 1], strict=True):
+        for cell, value, width in zip(cells, b.rows[n - 1], widths, strict=True):
             p = cell.paragraphs[0]
             if isinstance(value, QR):
                 p.add_run().add_picture(io.BytesIO(qr_png(value.url)), width=Mm(24))
                 _cell_text(cell.add_paragraph(), value.url, small)
+            elif isinstance(value, Pictures):
+                for k, data in enumerate(value.images):
+                    target = p if k == 0 else cell.add_paragraph()
+                    target.add_run().add_picture(io.BytesIO(data), width=width - Mm(4))
             elif value:
                 _cell_text(p, value, body)
 
@@ -385,6 +422,9 @@ def to_pdf(blocks: Iterable[Block], font_path: str, landscape: bool = False) -> 
                     if isinstance(value, QR):
                         img = Image(io.BytesIO(qr_png(value.url)), width=22 * mm, height=22 * mm)
                         line.append([img, Paragraph(escape(_clean(value.url)), url_style)])
+                    elif isinstance(value, Pictures):
+                        room = (b.widths[len(line)] * scale - 4) * mm  # this column's width
+                        line.append([_picture(data, room) for data in value.images])
                     else:
                         line.append(Paragraph(escape(_clean(value)), cell))
                 body.append(line)
@@ -412,6 +452,15 @@ def to_pdf(blocks: Iterable[Block], font_path: str, landscape: bool = False) -> 
     return out.getvalue()
 
 
+def _picture(data: bytes, width: float) -> Image:
+    """A picture `width` wide, its height by its own proportions."""
+    from PIL import Image as PILImage
+
+    with PILImage.open(io.BytesIO(data)) as im:
+        w, h = im.size
+    return Image(io.BytesIO(data), width=width, height=width * h / max(w, 1))
+
+
 def missing_glyphs(text: str, font_path: str) -> set[str]:
     """Characters of `text` the font has no glyph for (they would print as empty boxes)."""
     face = TTFontFile(font_path, subfontIndex=0)
@@ -427,10 +476,11 @@ def binder_files(
     *,
     tz: str,
     font: str = "",
+    inspect_url: str = "",
 ) -> list[tuple[str, bytes, str]]:
     """[(suffix-less kind, bytes, ext)]: the binder pack as docx, and as pdf when a font is
     there."""
-    blocks = binder_blocks(campaign, department, rows, generated_at, tz)
+    blocks = binder_blocks(campaign, department, rows, generated_at, tz, inspect_url)
     out = [("docx", to_docx(blocks), "docx")]
     if font:
         out.append(("pdf", to_pdf(blocks, font), "pdf"))

@@ -145,6 +145,9 @@ class Settings:
     # web
     secret_key: str = ""
     admin_password: str = ""
+    # a second password for the inspectors of the September inspection: it opens the
+    # inspection pages (/admin/inspect) and nothing else; "" = only the admin login inspects
+    inspector_password: str = ""
     api_token: str = ""
     public_url: str = "http://127.0.0.1:8000"  # unset: http://127.0.0.1:$PORT when PORT is set
     # days a department's fill-in page link (/m/…, sent by 填报 and 我的任务) stays valid

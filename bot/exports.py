@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
+from urllib.parse import quote
 
 from bot import binder
 from bot.config import SmtpConfig
@@ -203,8 +204,9 @@ def export_binder(
     stamp = _stamp(rt, now)
     stored = []
     for _, data, ext in binder.binder_files(
-        rt.catalog.campaign, department, rows, now, tz=rt.settings.tz, font=font
-    ):
+        rt.catalog.campaign, department, rows, now, tz=rt.settings.tz, font=font,
+        inspect_url=inspect_url(rt.settings, department),
+    ):  # fmt: skip
         name = f"{department}_查验案卷包_{stamp}.{ext}"
         stored.append(
             (name, rt.store.put_export(name, data, EXPORT_TTL, department=department, kind=ext))
@@ -219,6 +221,11 @@ def export_binder(
     target = "" if to_office else department
     queued = rt.store.add_notices_once([(f"export:{request_id}", Notice(text, target))])
     return {"queued": queued, "tokens": [t for _, t in stored], "pdf": bool(font)}
+
+
+def inspect_url(settings, department: str) -> str:
+    """The department's page of the inspection mode (bot/web/inspect_pages.py)."""
+    return f"{settings.public_url.rstrip('/')}/admin/inspect/{quote(department, safe='')}"
 
 
 def export_checklist(rt, now: datetime, request_id: str) -> dict:

@@ -215,3 +215,22 @@ class LocalFileStore:
 def file_store(file_dir: str, data_dir: str) -> FileStore:
     """The store the settings name: DUBAN_FILE_DIR, or <data_dir>/files when it is empty."""
     return LocalFileStore(file_dir or Path(data_dir) / "files")
+
+
+# --- inspect: photos taken on the September inspection ------------------------------------------
+
+IMAGE_TEXT = "JPG、PNG、GIF 或 WEBP 图片"
+
+
+def accept_image(data: bytes, name: str, max_bytes: int) -> StoredFile:
+    """As `accept`, for a place that takes pictures only (the inspectors' photos): any other
+    kind of file is refused with a sentence saying what is taken."""
+    got = accept(data, name, max_bytes) if sniff(data) in IMAGES else None
+    if got is None:
+        check_name(name)
+        if not data:
+            raise FileRefused(f"「{name}」是空文件，请重新拍照或选择图片。")
+        if len(data) > max_bytes:
+            accept(data, name, max_bytes)  # the size refusal, worded as everywhere
+        raise FileRefused(f"「{name}」不是图片。请拍照，或选择 {IMAGE_TEXT}。")
+    return got

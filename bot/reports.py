@@ -297,6 +297,8 @@ def _title_rows(ws: Worksheet, title: str, subtitle: str, width: int) -> None:
 def actor_label(actor: str) -> str:
     """An audit actor ("dingtalk:staff001", "web:admin", "api:token", "system:linkcheck") for a reader who
     has no name for it."""
+    if actor == "web:inspector":  # a login with DUBAN_INSPECTOR_PASSWORD
+        return "查验人员"
     kind, _, who = actor.partition(":")
     return {"system": "系统", "web": "管理后台", "api": "接口"}.get(kind, who or actor)
 

@@ -234,6 +234,11 @@ class Keys:
     def fill_link_of(self, person: str) -> str:  # the id of a person's current fill-in link
         return self._k("fill-of", person)
 
+    # --- inspect: the September inspection's marks (bot/inspection.py) ---
+
+    def inspection(self, department: str) -> str:  # hash indicator id -> mark JSON
+        return self._k("inspect", department)
+
 
 # Lua shared by several scripts (prepended to them).
 _LUA_NOTICES = """
@@ -2095,6 +2100,57 @@ class RedisStore:
                 pipe.execute()
         pipe.execute()
         return count
+
+    # --- inspect: the September inspection's marks (bot/inspection.py) ---
+
+    def inspection_mark(self, department: str, indicator_id: int) -> tuple[str, dict | None]:
+        """(the stored JSON as read, for compare-and-set; the mark as a dict or None)."""
+        raw = _s(self.r.hget(self.keys.inspection(department), str(indicator_id)))
+        return raw, (json.loads(raw) if raw else None)
+
+    def inspection_marks(self, departments: Iterable[str]) -> dict[str, dict[int, dict]]:
+        """Every department's marks (indicator -> mark dict), one pipelined read."""
+        departments = list(departments)
+        pipe = self.r.pipeline(transaction=False)
+        for d in departments:
+            pipe.hgetall(self.keys.inspection(d))
+        return {
+            d: {int(_s(k)): json.loads(_s(v)) for k, v in flat.items()}
+            for d, flat in zip(departments, pipe.execute(), strict=True)
+        }
+
+    def set_inspection_mark(
+        self,
+        department: str,
+        indicator_id: int,
+        expected: str,
+        mark: dict,
+        actor: str,
+        note: str,
+    ) -> None:
+        """Replace an item's mark if it is still `expected` (the JSON read, "" = none), with
+        one audit entry (action `inspect`); ConflictError when it changed meanwhile."""
+        new = json.dumps(mark, ensure_ascii=False, separators=(",", ":"))
+        ok = self._script(_SET_INSPECTION_MARK)(
+            keys=[self.keys.inspection(department), self.keys.audit],
+            args=[str(indicator_id), expected, new, self.now_iso(), actor, department, note],
+        )
+        if not ok:
+            raise ConflictError(f"inspection {department} {indicator_id}")
+
+
+_SET_INSPECTION_MARK = """
+-- KEYS: the department's inspection hash, audit stream
+-- ARGV: indicator, expected ('' = none), new, at, actor, department, note
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur then cur = '' end
+if cur ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', 1000000, '*', 'at', ARGV[4], 'actor', ARGV[5],
+  'action', 'inspect', 'department', ARGV[6], 'indicator', ARGV[1], 'before', cur,
+  'after', ARGV[3], 'note', ARGV[7])
+return 1
+"""
 
 
 class ReplicationError(redis.ConnectionError):

@@ -72,6 +72,8 @@ MATRIX_LIST_ALL = 150  # departments whose items the matrix's phone list carries
 
 _OPEN = {"admin.login", "admin.static", "admin.download_export"}
 WEB_ACTOR = "web:admin"  # the office on these pages, in the audit log (views.actor_named)
+INSPECTOR = "inspector"  # the role of a login with DUBAN_INSPECTOR_PASSWORD
+INSPECTOR_ACTOR = "web:inspector"
 _ACTION_NAMES = views.ACTION_LABELS
 
 
@@ -87,11 +89,28 @@ def admin_password() -> str:
     return s.admin_password or (DEMO_PASSWORD if s.demo else "")
 
 
-def credential_fingerprint() -> str:
-    """Changes whenever the admin password or the session signing key does, so a login made
+def inspector_password() -> str:
+    """DUBAN_INSPECTOR_PASSWORD: a login that opens the inspection pages only ("" = none)."""
+    return runtime().settings.inspector_password
+
+
+def credential_fingerprint(role: str = "admin") -> str:
+    """Changes whenever the role's password or the session signing key does, so a login made
     under the old ones ends (the secret key alone already voids the old cookies' signature)."""
     key = str(current_app.config["SECRET_KEY"]).encode()
+    if role == INSPECTOR:
+        return hmac.new(key, b"inspector:" + inspector_password().encode(), hashlib.sha256).hexdigest()[:32]  # fmt: skip
     return hmac.new(key, admin_password().encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def login_role() -> str:
+    """The login's role: "admin", or INSPECTOR (the inspectors' password)."""
+    return INSPECTOR if session.get("role") == INSPECTOR else "admin"
+
+
+def inspect_actor() -> str:
+    """Who marks an inspection item, in the audit log."""
+    return INSPECTOR_ACTOR if login_role() == INSPECTOR else WEB_ACTOR
 
 
 def is_logged_in() -> bool:
@@ -99,8 +118,13 @@ def is_logged_in() -> bool:
     password and a new secret key end it, even for a copy of the cookie)."""
     if "admin_ok" not in g:
         sid = session.get("sid") if session.get("admin") else None
-        g.admin_ok = bool(sid) and hmac.compare_digest(
-            runtime().store.web_session_fingerprint(sid), credential_fingerprint()
+        role = login_role()
+        g.admin_ok = (
+            bool(sid)
+            and (role != INSPECTOR or bool(inspector_password()))
+            and hmac.compare_digest(
+                runtime().store.web_session_fingerprint(sid), credential_fingerprint(role)
+            )
         )
     return g.admin_ok
 
@@ -111,11 +135,26 @@ def _guard():
         return None
     if not admin_password():
         return render_template("disabled.html"), 503
+    if request.endpoint in inspect_pages.UPLOAD_ENDPOINTS and is_logged_in():
+        # photos: larger bodies than anything else, and only from a login
+        request.max_content_length = inspect_pages.upload_limit(runtime().settings)
+        refused = inspect_pages.refuse_too_big()
+        if refused is not None:
+            return refused
     check_csrf()
     if request.endpoint not in _OPEN and not is_logged_in():
         if request.method == "GET":
             return redirect(url_for("admin.login", next=request.full_path.rstrip("?")))
         abort(401, description="登录已失效，请重新登录。")
+    if (
+        request.endpoint not in _OPEN
+        and login_role() == INSPECTOR
+        and not str(request.endpoint).startswith("admin.inspect")
+        and request.endpoint != "admin.logout"
+    ):
+        if request.method == "GET":
+            return redirect(url_for("admin.inspect_home"))
+        abort(403, description="查验账号只能使用查验页面。")
     return None
 
 
@@ -130,6 +169,7 @@ def _globals():
         "status_labels": STATUS_LABELS,
         "demo": rt.settings.demo,
         "demo_note": views.demo_note(rt),
+        "inspector": is_logged_in() and login_role() == INSPECTOR,
     }
 
 
@@ -140,6 +180,8 @@ def _safe_next(target: str | None) -> str:
     """Only our own /admin pages are followed after login (never another site)."""
     if target and target.startswith("/admin") and not target.startswith("//"):
         return target
+    if login_role() == INSPECTOR:
+        return url_for("admin.inspect_home")
     return url_for("admin.overview")
 
 
@@ -159,14 +201,20 @@ def login():
             page = render_template("login.html", next=request.form.get("next", ""))
             return page, 429, {"Retry-After": str(-(-wait_ms // 1000))}
         given = request.form.get("password", "").encode()
-        if hmac.compare_digest(given, admin_password().encode()):
+        role = "admin" if hmac.compare_digest(given, admin_password().encode()) else ""
+        if not role and inspector_password():
+            if hmac.compare_digest(given, inspector_password().encode()):
+                role = INSPECTOR
+        if role:
             rt.store.login_succeeded(client)
             session.clear()
             session.permanent = True
             session["admin"] = True
+            if role == INSPECTOR:
+                session["role"] = INSPECTOR
             session["sid"] = secrets.token_urlsafe(24)
             rt.store.open_web_session(
-                session["sid"], credential_fingerprint(), SESSION_HOURS * 3600
+                session["sid"], credential_fingerprint(role), SESSION_HOURS * 3600
             )
             csrf_token()
             flash("登录成功。", "ok")
@@ -758,3 +806,7 @@ def download_export(token: str):
     resp.headers["Cache-Control"] = "private, no-store"
     resp.headers["X-Content-Type-Options"] = "nosniff"
     return resp
+
+
+# The inspection's pages register on this blueprint (their module imports `bp` from here).
+from bot.web import inspect_pages  # noqa: E402

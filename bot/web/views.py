@@ -61,6 +61,7 @@ ACTION_LABELS = {
     "fill_link": "发填报页链接",
     "fill_open": "打开填报页",
     "fill_refused": "填报页链接被拒",
+    "inspect": "实地查验",
 }
 
 # The mail states bot/exports.py and bot/jobs.py store on a submission's files record.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import re
+from urllib.parse import quote
 
 import docx
 import pypdfium2 as pdfium
@@ -22,6 +23,10 @@ URL_A = "https://www.jinfeng.gov.cn/sfj/zfgs.html"
 URL_B = "https://www.jinfeng.gov.cn/sfj/sum.html?year=2019"
 FONT = binder.pdf_font()
 needs_font = pytest.mark.skipif(not FONT, reason="no CJK TrueType font (fonts-wqy-microhei)")
+
+
+def inspect_url(department: str) -> str:
+    return f"{PUBLIC}/admin/inspect/{quote(department, safe='')}"
 
 
 def posted(rt, department: str, marker: str) -> tuple[str, dict[str, tuple[str, bytes]]]:
@@ -102,7 +107,9 @@ def test_binder_pack_lists_each_paper_material_where_it_is_and_each_link_as_a_qr
     headings = [t for t in lines if re.match(r"第\d+项（", t)]
     assert headings == [f"第11项（配合）{ind11.level2}", f"第12项（牵头）{ind12.level2}"]
     assert f"指标要求：{ind12.level3}" in lines
-    [table] = docx_tables(data)
+    entry, table = docx_tables(data)
+    # the cover carries the department's inspection page as a QR code (bot/web/inspect_pages.py)
+    assert entry[0] == ["实地查验入口", "扫码打开"] and entry[1][1].endswith(inspect_url(DEPT))
     assert table[0] == ["序号", "材料名称", "类型", "卷册页码或存放位置", "网址二维码"]
     assert [row[:4] for row in table[1:]] == [
         ["1", "执法公示专栏", "网上链接", "网上查阅（扫描二维码）"],
@@ -111,7 +118,7 @@ def test_binder_pack_lists_each_paper_material_where_it_is_and_each_link_as_a_qr
         ["4", "双随机抽查记录", "纸质", "未写明存放位置"],
     ]
     assert table[1][4].endswith(URL_A) and table[2][4].endswith(URL_B)  # the URL under its code
-    assert docx_qr_urls(data) == [URL_A, URL_B]
+    assert docx_qr_urls(data) == [inspect_url(DEPT), URL_A, URL_B]
     assert "本单位承担的" in lines[-1] and "仍有" in lines[-1]  # what is still open
     if not FONT:
         assert "pdf" not in files and binder.NO_PDF in text
@@ -134,7 +141,7 @@ def test_binder_pdf_has_the_same_contents_in_a_chinese_font_and_codes_that_scan(
     # the pages are not blank, and the codes on them scan to the links
     assert all(min(im.getextrema()) < 64 for im in images)
     found = [r.text for im in images for r in zxingcpp.read_barcodes(im)]
-    assert sorted(found) == sorted([URL_A, URL_B])
+    assert sorted(found) == sorted([inspect_url(DEPT), URL_A, URL_B])
 
 
 def test_district_checklist_by_indicator_for_the_inspection_team(rt, sfj):
@@ -182,12 +189,12 @@ def test_a_binder_pack_for_every_department_of_the_demo_data(rt, clock):
         assert out["pdf"] == bool(FONT)
         _, files = posted(rt, dept, "实地查验案卷包已生成")
         data = files["docx"][1]
-        [table] = docx_tables(data)
+        _, table = docx_tables(data)
         assert [r[1:4] for r in table[1:]] == [
             [f"{dept}台账", "纸质", f"第1卷第{n + 1}页"],
             [f"{dept}公示", "网上链接", "网上查阅（扫描二维码）"],
         ], dept
-        assert docx_qr_urls(data) == [f"https://www.jinfeng.gov.cn/d{n}/"]
+        assert docx_qr_urls(data) == [inspect_url(dept), f"https://www.jinfeng.gov.cn/d{n}/"]
         if FONT:
             texts, _ = pdf_pages(files["pdf"][1], render=False)
             assert f"报送单位：{dept}" in "".join(texts).replace("\r\n", "")

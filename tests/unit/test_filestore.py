@@ -148,3 +148,33 @@ def test_thumbnail_downscales_a_phone_photo_and_leaves_non_images():
     with Image.open(io.BytesIO(small)) as im:
         assert max(im.size) == 800 and im.format == "JPEG"
     assert thumbnail(b"%PDF-1.4") is None
+
+
+# --- inspect: photos only ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("fmt", "kind"), [("JPEG", "jpeg"), ("PNG", "png"), ("GIF", "gif"),
+                                           ("WEBP", "webp")])  # fmt: skip
+def test_accept_image_takes_pictures(fmt, kind):
+    from bot.filestore import accept_image
+
+    data = _image(fmt)
+    got = accept_image(data, f"现场.{kind}", LIMIT)
+    assert (got.kind, got.size, got.sha256) == (kind, len(data), hashlib.sha256(data).hexdigest())
+
+
+def test_accept_image_refuses_anything_else_saying_what_is_taken():
+    from bot.filestore import accept_image
+
+    for data, name in ((_docx(), "说明.jpg"), (b"%PDF-1.4 x", "scan.pdf"), (b"hello", "a.png")):
+        with pytest.raises(FileRefused) as e:
+            accept_image(data, name, LIMIT)
+        assert str(e.value) == f"「{name}」不是图片。请拍照，或选择 JPG、PNG、GIF 或 WEBP 图片。"
+    with pytest.raises(FileRefused, match="是空文件"):
+        accept_image(b"", "a.jpg", LIMIT)
+    with pytest.raises(FileRefused, match="超过了 1.0 MB 的上限"):
+        accept_image(_image("PNG")[:32] + b"\0" * LIMIT, "big.png", LIMIT)
+    with pytest.raises(FileRefused, match="超过了 1.0 MB 的上限"):  # too big is said first
+        accept_image(b"x" * (LIMIT + 1), "big.txt", LIMIT)
+    with pytest.raises(FileRefused, match="路径"):
+        accept_image(_image("PNG"), "../a.png", LIMIT)

@@ -73,4 +73,14 @@
   var focused = document.querySelector(".mlist .mrow.focus");
   if (focused && window.getComputedStyle(list).display !== "none") focused.scrollIntoView({ block: "start" });
   else if ((focused = document.querySelector("#matrix tr.focus"))) focused.scrollIntoView({ block: "center" });
+
+  // 查验: say which photos are chosen (the file input itself is hidden behind its label).
+  document.querySelectorAll("label.photo-pick input[type=file]").forEach(function (input) {
+    input.addEventListener("change", function () {
+      var out = input.closest("form").querySelector(".picked");
+      if (!out) return;
+      var names = Array.prototype.map.call(input.files, function (f) { return f.name; });
+      out.textContent = names.length ? "已选 " + names.length + " 张：" + names.join("、") + "（点下方按钮保存）" : "";
+    });
+  });
 })();
