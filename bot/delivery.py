@@ -50,9 +50,13 @@ import logging
 import math
 import os
 import socket
+import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -104,6 +108,11 @@ DRAIN_RECLAIM_MS = 60_000  # outbox entries a drainer read but never acked are t
 # The DingTalk access token is refreshed 5 minutes early
 # (https://open.dingtalk.com/document/orgapp/obtain-the-access_token-of-an-internal-app).
 TOKEN_EARLY_S = 300
+KEEP_ALIVE_MIN = 16  # connections kept per host at least: the answering consumer's lanes
+# A drain posts pushes itself for this long (RQ's job timeout is 180 s; a POST started before
+# it ends takes at most the connect and read timeouts); what it has not started by then goes
+# to push jobs, so a drain never holds the urgent queue for long.
+DRAIN_PUSH_S = 60.0
 
 
 class DeliveryRetry(Exception):
@@ -258,13 +267,20 @@ class KeepAliveSession(requests.Session):
     POST. requests looks up the proxy variables (and NO_PROXY), the CA bundle variables and
     ~/.netrc for each request (https://requests.readthedocs.io/en/latest/user/advanced/#proxies),
     a good part of a reply's CPU; a worker's environment does not change while it runs. Its
-    connection pool keeps the connections to each host alive between posts (urllib3)."""
+    connection pool keeps the connections to each host alive between posts (urllib3), up to
+    `maxsize` of them per host, so as many threads as that post at once, each over a connection
+    kept from its last post (urllib3's own default keeps one per host, requests' ten: threads
+    beyond it would open, and throw away, a connection per post). Thread-safe: what it caches
+    is written whole, and a race only computes the same value twice."""
 
-    def __init__(self) -> None:
+    def __init__(self, maxsize: int = 16) -> None:
         super().__init__()
+        self.maxsize = maxsize
         self._env: dict[tuple[str, str], tuple[dict, Any]] = {}
         self._netrc: dict[str, Any] = {}
         self._pools: dict[str, urllib3.PoolManager] = {}  # by CA bundle (see _pool)
+        for scheme in ("https://", "http://"):  # the path through requests (a proxy, netrc)
+            self.mount(scheme, requests.adapters.HTTPAdapter(pool_maxsize=maxsize))
 
     def merge_environment_settings(self, url, proxies, stream, verify, cert):
         if proxies or stream is not None or verify is not None or cert is not None:
@@ -334,7 +350,9 @@ class KeepAliveSession(requests.Session):
         """The pool that trusts the CA bundle requests would use (certifi's, or the
         environment's REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE)."""
         if ca not in self._pools:
-            self._pools[ca] = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=ca)
+            self._pools[ca] = urllib3.PoolManager(
+                maxsize=self.maxsize, cert_reqs="CERT_REQUIRED", ca_certs=ca
+            )
         return self._pools[ca]
 
     def _netrc_for(self, url: str):
@@ -367,7 +385,9 @@ class Delivery:
             client, _ = connect_redis(settings)
         store = RedisStore(client, settings.key_prefix)
         org = load_org(settings.org_path)
-        return cls(settings, store, org, make_queue(client, settings.key_prefix))
+        # connections kept per host: one per push lane, and at least one per answering lane
+        http = KeepAliveSession(max(KEEP_ALIVE_MIN, settings.push_concurrency))
+        return cls(settings, store, org, make_queue(client, settings.key_prefix), http)
 
     @property
     def connect_timeout(self) -> float:
@@ -425,22 +445,26 @@ def describe_push(spec: dict) -> str:
     return f"push {spec['lease_id']} parts={spec.get('parts')} hop={spec.get('hop', 0)}"
 
 
-def _push_options(ctx: Delivery, job_id: str, spec: dict) -> dict[str, Any]:
+def _push_options(ctx: Delivery, job_id: str, spec: dict, tried: int = 0) -> dict[str, Any]:
+    backoff = ctx.backoff[tried:]  # the retries left after `tried` failed attempts
     return {
         "job_id": job_id,
         "description": describe_push(spec),
-        "retry": Retry(max=len(ctx.backoff), interval=ctx.backoff),
+        "retry": Retry(max=len(backoff), interval=backoff) if backoff else None,
         "on_failure": Callback(PUSH_FAILURE),
         "failure_ttl": 7 * 86400,
         "result_ttl": 3600,
     }
 
 
-def enqueue_push(ctx: Delivery, spec: dict, job_id: str, delay_s: float = 0.0) -> str:
-    """Record the push's lease (until it starts plus push_lease_s), then enqueue its job."""
+def enqueue_push(
+    ctx: Delivery, spec: dict, job_id: str, delay_s: float = 0.0, tried: int = 0
+) -> str:
+    """Record the push's lease (until it starts plus push_lease_s), then enqueue its job;
+    `tried`: attempts that already failed with a retry (the job gets the retries left)."""
     until = ctx.clock() + delay_s + ctx.settings.push_lease_s
     ctx.store.lease_push(spec["lease_id"], json.dumps(spec, ensure_ascii=False), until)
-    opts = _push_options(ctx, job_key(ctx.settings.key_prefix, job_id), spec)
+    opts = _push_options(ctx, job_key(ctx.settings.key_prefix, job_id), spec, tried)
     queue = ctx.queue_for(spec.get("kind", ""))
     if delay_s > 0:
         job = queue.enqueue_in(timedelta(seconds=delay_s), PUSH_JOB, kwargs=spec, **opts)
@@ -527,13 +551,17 @@ def targets_of(org: Org, department: str) -> tuple[ChatTarget, ...]:
 
 
 def drain_outbox(ctx: Delivery, consumer: str | None = None, max_entries: int = 2000) -> dict:
-    """Turn new outbox entries into push jobs, one per (entry, target), then acknowledge them.
+    """Push new outbox entries, one push per (entry, target), then acknowledge them.
 
-    Jobs are enqueued (and leased) before the entry is acknowledged, so a drainer that dies in
-    between leaves the entry pending; the next drain claims it (XAUTOCLAIM) and enqueues the same
-    deterministic job ids again, which the part markers make harmless. In demo mode, or for a
-    department without chats, the entry is acknowledged without pushing: it stays in the stream,
-    where the sandbox shows it. Also re-enqueues pushes whose lease expired.
+    Each batch's pushes are leased (one round trip) before the batch is acknowledged, and then
+    posted by this drain itself, pushes to different robots at once (Pusher: push_concurrency
+    lanes over the context's keep-alive pool), each robot's in order. So a drainer that dies
+    leaves either the entry pending (the next drain claims it, XAUTOCLAIM, and leases the same
+    deterministic push ids again, which the part markers make harmless) or leases that run out
+    and are resumed as push jobs by the sweep below. A push that must wait (the robot's budget,
+    its cooldown, a retry's backoff) continues as a push job. In demo mode, or for a department
+    without chats, the entry is acknowledged without pushing: it stays in the stream, where the
+    sandbox shows it. Also re-enqueues pushes whose lease expired.
     """
     store, settings = ctx.store, ctx.settings
     consumer = consumer or consumer_name()
@@ -546,47 +574,162 @@ def drain_outbox(ctx: Delivery, consumer: str | None = None, max_entries: int = 
         enqueue_push(ctx, spec, f"{job_base(lease_id)}-s{int(now * 1000)}")
         counts["resumed"] += 1
         log.warning("push %s resumed after its lease expired", spec.get("push_id"))
-    while counts["entries"] < max_entries:
-        rows = store.read_outbox_group(GROUP, consumer, 100, DRAIN_RECLAIM_MS)
-        if not rows:
-            break
-        for entry_id, notice, _at in rows:
-            counts["entries"] += 1
-            _fan_out(ctx, entry_id, notice, counts)
-        store.ack_outbox(GROUP, [r[0] for r in rows])
+    with Pusher(ctx) as pusher:
+        while counts["entries"] < max_entries:
+            rows = store.read_outbox_group(GROUP, consumer, 100, DRAIN_RECLAIM_MS)
+            if not rows:
+                break
+            batch: list[tuple[dict, str]] = []
+            for entry_id, notice, _at in rows:
+                counts["entries"] += 1
+                batch += _fan_out(ctx, entry_id, notice, counts)
+            pusher.push(batch)  # leased here, before the entries are acknowledged
+            store.ack_outbox(GROUP, [r[0] for r in rows])
+            counts["pushes"] += len(batch)
+    counts.update(pusher.outcomes)
     return counts
 
 
-def _fan_out(ctx: Delivery, entry_id: str, notice: Notice, counts: dict) -> None:
+def _fan_out(ctx: Delivery, entry_id: str, notice: Notice, counts: dict) -> list[tuple[dict, str]]:
+    """The pushes of one outbox entry: (spec, robot) for each chat target with a route."""
     if ctx.settings.demo:
         counts["skipped"] += 1
-        return
+        return []
     created_ms = int(entry_id.split("-")[0])
     if created_ms < (ctx.clock() - STALE_NOTICE_S) * 1000:
         log.warning("outbox entry %s is older than a day; not pushed", entry_id)
         counts["skipped"] += 1
-        return
+        return []
     try:
         targets = targets_of(ctx.org, notice.department)
     except OrgError:
         log.warning("outbox entry %s names an unknown department; not pushed", entry_id)
         counts["skipped"] += 1
-        return
+        return []
     targets = [t for t in targets if t.platform != "sandbox"]
     if not targets:
         counts["skipped"] += 1
-        return
+        return []
+    out = []
     for target in dict.fromkeys(targets):
         fp = target_fp(target)
         spec = notice_spec(entry_id, notice, fp)
-        if route_for(ctx.settings, target) is None:
+        route = route_for(ctx.settings, target)
+        if route is None:
             _dead_letter(ctx, spec, None, target.platform, "该群没有配置可推送的机器人（webhook）")
             counts["dead"] += 1
             continue
-        jid = job_base(spec["lease_id"])
-        if not _is_live(ctx, jid, notice.kind):
-            enqueue_push(ctx, spec, jid)
-        counts["pushes"] += 1
+        out.append((spec, route.robot))
+    return out
+
+
+class Pusher:
+    """A drain's pushes, posted from this process: one lane per robot (its pushes one after
+    the other, in the outbox's order), at most push_concurrency lanes at once, threads sharing
+    the context's keep-alive connections. Every push stays leased until it ends (sent, dead,
+    or handed to a push job to wait for a budget slot, a cooldown or a retry's backoff): the
+    drain's thread renews the leases while the lanes work, so if this process dies they run
+    out and the sweep resumes those pushes as jobs. Pushes not started within DRAIN_PUSH_S
+    are handed to push jobs. A push's own steps (markers, budget, uncertain outcomes) are
+    run_push's, as in a push job."""
+
+    def __init__(self, ctx: Delivery, size: int | None = None, run_for_s: float = DRAIN_PUSH_S):
+        self.ctx = ctx
+        self.size = size or ctx.settings.push_concurrency
+        self.deadline = time.monotonic() + run_for_s
+        self.renew_s = max(0.2, ctx.settings.push_lease_s / 3)
+        self.outcomes: dict[str, int] = {"sent": 0, "deferred": 0, "retry": 0, "handed": 0}
+        self._lanes: dict[str, deque[dict]] = {}
+        self._leased: set[str] = set()  # lease ids of pushes not ended yet
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(self.size, "push-lane")
+        self._futures: list[Future] = []
+        self._renewed = time.monotonic()
+
+    def __enter__(self) -> Pusher:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.wait()
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def push(self, batch: list[tuple[dict, str]]) -> None:
+        """Lease `batch` ((spec, robot) pairs) in one round trip, then queue each on its
+        robot's lane."""
+        if not batch:
+            return
+        ctx = self.ctx
+        until = ctx.clock() + ctx.settings.push_lease_s
+        specs = {spec["lease_id"]: json.dumps(spec, ensure_ascii=False) for spec, _ in batch}
+        ctx.store.lease_pushes(specs, until)
+        with self._lock:
+            self._leased.update(specs)
+        for spec, robot in batch:
+            with self._lock:
+                lane = self._lanes.get(robot)
+                if lane is not None:  # the lane is working: it takes this one in turn
+                    lane.append(spec)
+                    continue
+                self._lanes[robot] = deque([spec])
+            self._futures.append(self._pool.submit(self._lane, robot))
+        self._renew()
+
+    def wait(self) -> None:
+        """Until every lane is done, renewing the leases meanwhile."""
+        pending = set(self._futures)
+        while pending:
+            _done, pending = futures_wait(pending, timeout=self.renew_s)
+            self._renew()
+        for f in self._futures:
+            f.result()  # a lane's own failure (never a push's: those are caught) surfaces here
+
+    def _renew(self) -> None:
+        if time.monotonic() - self._renewed < self.renew_s:
+            return
+        with self._lock:
+            ids = list(self._leased)
+        self.ctx.store.extend_leases(ids, self.ctx.clock() + self.ctx.settings.push_lease_s)
+        self._renewed = time.monotonic()
+
+    def _lane(self, robot: str) -> None:
+        while True:
+            with self._lock:
+                lane = self._lanes[robot]
+                if not lane:
+                    del self._lanes[robot]
+                    return
+                spec = lane.popleft()
+            outcome = self._one(spec)
+            with self._lock:
+                self._leased.discard(spec["lease_id"])
+                if outcome:
+                    self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+    def _one(self, spec: dict) -> str:
+        """Post one push; its outcome, or "" when it failed unexpectedly (its lease then runs
+        out and the sweep resumes it as a job)."""
+        ctx, job_id = self.ctx, job_base(spec["lease_id"])
+        try:
+            if time.monotonic() >= self.deadline:
+                if not _is_live(ctx, job_id, spec.get("kind", "")):
+                    enqueue_push(ctx, spec, job_id)
+                return "handed"
+            return run_push(ctx, spec)
+        except DeliveryRetry as e:
+            # The platform surely did not take it: a push job tries again after the first
+            # backoff, with the retries left, and lists it for the office after the last.
+            log.warning("push %s: %s; retried by a push job", spec["push_id"], e)
+            try:
+                enqueue_push(ctx, spec, job_id, delay_s=ctx.backoff[0], tried=1)
+            except Exception:
+                log.exception("push %s: not re-queued; resumed when its lease ends", job_id)
+                return ""
+            return "retry"
+        except Exception:
+            log.exception("push %s failed; resumed when its lease ends", spec["push_id"])
+            return ""
 
 
 # --- one push ---------------------------------------------------------------------------------

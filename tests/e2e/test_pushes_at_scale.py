@@ -1,0 +1,122 @@
+"""The 9:00 reminder run at province scale, through a real worker (`python -m bot.worker`, as
+`make run` starts it) to the stub platform server, which checks every robot's 加签 and keeps
+every robot to 20 pushes a minute (answering 130101 beyond that, as DingTalk does).
+
+Hundreds of departments, each with a DingTalk custom robot of its own (bench/synthetic.py): every
+department's reminder arrives exactly once, at its own robot, with no throttle answer, nothing
+left leased, pending or dead. The run's time is printed, not asserted (bench/pushes.py measures
+it against the stub's capacity)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from rq.job import Job
+
+from bench.procs import BudgetStub
+from bench.synthetic import department_name, robot_secret, robot_token, write_campaign
+from bot import delivery
+from bot.config import Settings
+from bot.queue import KINDS, make_enqueue, make_queue
+from bot.runtime import build_runtime
+from tests.stubs.platform_server import DINGTALK_ROBOT
+
+ROOT = Path(__file__).resolve().parents[2]
+PREFIX = "scale"
+NOW_ISO = "2020-08-14T01:00:00+00:00"  # 09:00 in Shanghai, a working Friday
+DEPARTMENTS = 300
+
+
+@pytest.fixture
+def budget_stub():
+    stub = BudgetStub(per_minute=20).start()
+    yield stub
+    stub.stop()
+
+
+def start_worker(env: dict[str, str], log_path) -> subprocess.Popen:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("DUBAN_")} | env
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bot.worker"], cwd=ROOT, env=full, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, 15)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        proc.wait(5)
+
+
+def test_every_departments_reminder_reaches_its_own_robot_once(
+    tmp_path, redis_url, redis_client, budget_stub, capsys
+):
+    n = DEPARTMENTS
+    indicators, org = write_campaign(
+        tmp_path / "campaign", n, per_dept=5, robot_base=budget_stub.url
+    )
+    for i in range(n):
+        budget_stub.require_dingtalk_sign(robot_token(i), robot_secret(i))
+    env = {
+        "DUBAN_REDIS_URL": redis_url,
+        "DUBAN_KEY_PREFIX": PREFIX,
+        "DUBAN_SECRET_KEY": "scale",
+        "DUBAN_BACKUP_KEEP": "0",
+        "DUBAN_INDICATORS": str(indicators),
+        "DUBAN_ORG": str(org),
+        "DUBAN_DATA_DIR": str(tmp_path),
+        "DUBAN_DINGTALK_API_BASE": budget_stub.url,
+        "DUBAN_DINGTALK_OAPI_BASE": budget_stub.url,
+        "DUBAN_WECOM_API_BASE": budget_stub.url,
+        "DUBAN_PUSH_TIMEOUT_S": "5",
+    }
+    rt = build_runtime(Settings.from_env(env), client=redis_client)  # the assignments
+    worker = start_worker(env, tmp_path / "worker.log")
+    try:
+        enqueue = make_enqueue(make_queue(redis_client, PREFIX), PREFIX)
+        t0 = time.monotonic()
+        jid = enqueue("bot.jobs.send_reminders", slot="scale-0900", now_iso=NOW_ISO)
+        job = Job.fetch(jid, connection=redis_client)
+
+        def robots() -> Counter:
+            return Counter(r.key for r in budget_stub.requests_to(DINGTALK_ROBOT))
+
+        deadline = time.monotonic() + 240
+        while len(robots()) < n and time.monotonic() < deadline:
+            assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-2000:]
+            time.sleep(0.1)
+        elapsed = time.monotonic() - t0
+        queued = (job.latest_result().return_value or {}).get("queued")
+        time.sleep(2.0)  # anything posted twice would arrive meanwhile
+    finally:
+        stop(worker)
+    with capsys.disabled():
+        print(
+            f"\n{n} departments' reminders through one worker to the stub: {elapsed:.1f}s "
+            f"({n / elapsed:.0f} pushes/s to distinct robots); the robots' budget allows it at once"
+        )
+    got = robots()
+    assert queued == n
+    assert set(got) == {robot_token(i) for i in range(n)}  # every department's own robot
+    assert set(got.values()) == {1}  # each exactly once
+    assert budget_stub.throttled == 0  # no 130101
+    sent = budget_stub.requests_to(DINGTALK_ROBOT)
+    assert all(r.json["msgtype"] == "markdown" for r in sent)
+    by_robot = {r.key: r.json["markdown"]["text"] for r in sent}
+    assert department_name(7) in by_robot[robot_token(7)]  # its own department's reminder
+    assert delivery.dead_letters(rt.store) == []
+    assert not redis_client.zcard(rt.store.keys.push_leases)  # every push ended, none leased
+    assert sum(make_queue(redis_client, PREFIX, k).failed_job_registry.count for k in KINDS) == 0
+    pending = redis_client.xpending(rt.store.keys.outbox, delivery.GROUP)
+    assert pending["pending"] == 0  # every notice acknowledged
