@@ -60,6 +60,7 @@ from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
 import requests
@@ -285,8 +286,8 @@ class KeepAliveSession(requests.Session):
     def merge_environment_settings(self, url, proxies, stream, verify, cert):
         if proxies or stream is not None or verify is not None or cert is not None:
             return super().merge_environment_settings(url, proxies, stream, verify, cert)
-        u = urllib3.util.parse_url(url)
-        key = (u.scheme or "", u.netloc or "")
+        u = urlsplit(url)  # not urllib3's parse_url: it percent-encodes a signed query char by char
+        key = (u.scheme, u.netloc.lower())
         if key not in self._env:
             got = super().merge_environment_settings(url, {}, None, None, None)
             self._env[key] = (got["proxies"], got["verify"])
@@ -308,7 +309,7 @@ class KeepAliveSession(requests.Session):
         either way a failure raises requests' own exceptions, so callers tell them apart as
         before."""
         env = self.merge_environment_settings(url, {}, None, None, None)
-        u = urllib3.util.parse_url(url)
+        u = urlsplit(url)
         ca = requests.utils.DEFAULT_CA_BUNDLE_PATH if env["verify"] is True else env["verify"]
         direct = (
             not env["proxies"].get(u.scheme or "http") and not env["proxies"].get("all")
@@ -356,7 +357,7 @@ class KeepAliveSession(requests.Session):
         return self._pools[ca]
 
     def _netrc_for(self, url: str):
-        host = urllib3.util.parse_url(url).host or ""
+        host = urlsplit(url).hostname or ""
         if host not in self._netrc:
             self._netrc[host] = requests.utils.get_netrc_auth(url) or _no_auth
         return self._netrc[host]
@@ -716,7 +717,7 @@ class Pusher:
                 if not _is_live(ctx, job_id, spec.get("kind", "")):
                     enqueue_push(ctx, spec, job_id)
                 return "handed"
-            return run_push(ctx, spec)
+            return run_push(ctx, spec, kept=True)
         except DeliveryRetry as e:
             # The platform surely did not take it: a push job tries again after the first
             # backoff, with the retries left, and lists it for the office after the last.
@@ -761,16 +762,20 @@ def _resolve(ctx: Delivery, spec: dict) -> Route | None:
     return None
 
 
-def run_push(ctx: Delivery, spec: dict, job_id: str = "", leased: bool = True) -> str:
+def run_push(
+    ctx: Delivery, spec: dict, job_id: str = "", leased: bool = True, kept: bool = False
+) -> str:
     """Post the parts of one push that are not sent yet; see the module docstring.
 
     Returns "sent", "deferred" (re-enqueued for the robot's budget or cooldown) or "dead";
     raises DeliveryRetry for RQ to retry with backoff. `leased=False` when the caller's own
     queue entry brings the push back after a crash (bot/inbox.py): no lease is kept meanwhile.
+    `kept`: the caller renews the lease while the push waits and runs (Pusher), so it is not
+    extended before the first part.
     """
     store, settings = ctx.store, ctx.settings
     push_id, lease_id = spec["push_id"], spec["lease_id"]
-    if leased:
+    if leased and not kept:
         store.extend_lease(lease_id, ctx.clock() + settings.push_lease_s)
     route = _resolve(ctx, spec)
     if route is None:

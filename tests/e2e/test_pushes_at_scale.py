@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -25,7 +26,8 @@ from bot import delivery
 from bot.config import Settings
 from bot.queue import KINDS, make_enqueue, make_queue
 from bot.runtime import build_runtime
-from tests.stubs.platform_server import DINGTALK_ROBOT
+from tests.e2e.world import content, wecom
+from tests.stubs.platform_server import DINGTALK_ROBOT, WECOM_WEBHOOK
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFIX = "scale"
@@ -120,3 +122,44 @@ def test_every_departments_reminder_reaches_its_own_robot_once(
     assert sum(make_queue(redis_client, PREFIX, k).failed_job_registry.count for k in KINDS) == 0
     pending = redis_client.xpending(rt.store.keys.outbox, delivery.GROUP)
     assert pending["pending"] == 0  # every notice acknowledged
+
+
+def test_pushes_to_different_robots_overlap_up_to_the_setting_and_each_robots_keep_order(
+    world_for, stub
+):
+    """A drain posts pushes to different robots at once, never more than
+    DUBAN_PUSH_CONCURRENCY, and one robot's pushes one after the other, in the outbox's order;
+    no push job is forked for them."""
+    robots = [f"robot-{i}" for i in range(8)]
+    w = world_for([wecom(r) for r in robots], DUBAN_PUSH_CONCURRENCY="3", DUBAN_PUSH_TIMEOUT_S="5")
+    for r in robots:
+        stub.fail_next(2, delay=1.0, key=r)  # each robot answers its two pushes after 1 s
+    lock, now, most = threading.Lock(), Counter(), Counter()
+    answer = stub._answer
+
+    def counting(rec, rule):  # how many requests the stub holds at once, in all and per robot
+        with lock:
+            now["all"] += 1
+            now[rec.key] += 1
+            most.update({k: 0 for k in now})
+            for k, v in now.items():
+                most[k] = max(most[k], v)
+        try:
+            return answer(rec, rule)
+        finally:
+            with lock:
+                now["all"] -= 1
+                now[rec.key] -= 1
+
+    stub._answer = counting
+    w.start_worker()
+    w.notify("甲通知", "乙通知")
+    w.wait_until(lambda: len(stub.requests_to(WECOM_WEBHOOK)) >= 16, 60, "16 pushes")
+    time.sleep(1.5)
+    for r in robots:
+        assert [content(x) for x in stub.requests_to(WECOM_WEBHOOK, key=r)] == ["甲通知", "乙通知"]
+        assert most[r] == 1  # one robot: one at a time
+    assert most["all"] == 3  # different robots: at once, as many as the setting allows
+    assert delivery.dead_letters(w.store) == []
+    finished = [w.queue.fetch_job(i) for i in w.queue.finished_job_registry.get_job_ids()]
+    assert [j.func_name for j in finished if j and j.func_name == delivery.PUSH_JOB] == []
