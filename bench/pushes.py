@@ -14,7 +14,8 @@ more (the scheduler's minute sweep). The drain posts the pushes itself, robots i
 (bot/delivery.py Pusher); the pushes go to the stub, which checks each robot's 加签 and keeps
 each robot to 20 pushes a minute, answering 130101 beyond that.
 
-Reported per size: the reminder job's time, the fan-out, the first-to-last push, the whole run,
+Reported per size: the reminder job's time, the drain's (until the bench's own drain finished:
+the pushes themselves, as the drain posts them), the first-to-last push, the whole run,
 pushes per second to distinct robots, throttle answers, duplicates (the same body to the same
 robot twice), robots that got nothing, and dead letters; against the stub's own capacity,
 measured in the same run by a plain client posting custom-robot bodies as fast as it can over one
@@ -231,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         stub.stop()
         server.stop()
     head = (
-        f"{'depts':>6}{'pushed':>8}{'robots':>8}{'remind s':>10}{'fan-out s':>10}"
+        f"{'depts':>6}{'pushed':>8}{'robots':>8}{'remind s':>10}{'drain s':>10}"
         f"{'1st push s':>11}{'all s':>8}{'push/s':>8}{'vs stub':>9}"
         f"{'throttled':>10}{'dup':>5}{'missing':>8}{'dead':>6}{'CPU ms/push':>12}"
     )

@@ -1,5 +1,6 @@
-"""Outbound governor: drains the outbox into push jobs, renders each push in its platform's
-dialect and byte limits, keeps every robot within one shared budget, and turns each answer into
+"""Outbound governor: drains the outbox and posts its pushes (robots in parallel lanes; a push
+that must wait continues as an RQ push job), renders each push in its platform's dialect and
+byte limits, keeps every robot within one shared budget, and turns each answer into
 sent / cool down and re-queue / dead letter / retry. The vendors' limits and error codes are
 described, with their documents, in bot/platforms/README.md.
 
@@ -37,9 +38,10 @@ cooldown, immediately before the POST. Hence:
   through is retried by RQ with backoff: the connection was never made, HTTP 5xx or 429, or an
   errcode that says the message was refused (busy, unknown).
 
-Each unfinished push also holds a lease (its job arguments and a deadline) in Redis. The drain
-job sweeps expired leases and re-enqueues those pushes, so a push whose worker vanished resumes
-within `push_lease_s` instead of waiting for RQ to notice the abandoned job.
+Each unfinished push also holds a lease (its job arguments and a deadline) in Redis; a drain
+that posts pushes itself renews their leases while they wait and run (Pusher). The drain job
+sweeps expired leases and re-enqueues those pushes, so a push whose worker (or drain) vanished
+resumes within `push_lease_s` instead of waiting for RQ to notice the abandoned job.
 """
 
 from __future__ import annotations
