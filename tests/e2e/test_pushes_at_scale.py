@@ -24,9 +24,10 @@ from bench.procs import BudgetStub
 from bench.synthetic import department_name, robot_secret, robot_token, write_campaign
 from bot import delivery
 from bot.config import Settings
+from bot.messages import Notice
 from bot.queue import KINDS, make_enqueue, make_queue
 from bot.runtime import build_runtime
-from tests.e2e.world import content, wecom
+from tests.e2e.world import DEPT, content, wecom
 from tests.stubs.platform_server import DINGTALK_ROBOT, WECOM_WEBHOOK
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -163,3 +164,55 @@ def test_pushes_to_different_robots_overlap_up_to_the_setting_and_each_robots_ke
     assert delivery.dead_letters(w.store) == []
     finished = [w.queue.fetch_job(i) for i in w.queue.finished_job_registry.get_job_ids()]
     assert [j.func_name for j in finished if j and j.func_name == delivery.PUSH_JOB] == []
+
+
+def test_a_drain_killed_with_pushes_in_flight_and_waiting_delivers_each_once(world_for, stub):
+    """The worker dies while its drain has three pushes in flight (the platform holds them) and
+    three more waiting in their lanes: the waiting ones are resumed from their leases and
+    arrive once; the three whose fate nobody can know are not posted again but listed for the
+    office as uncertain, as for a push job killed mid-post."""
+    robots = [f"robot-{i}" for i in range(6)]
+    w = world_for([wecom(r) for r in robots], DUBAN_PUSH_CONCURRENCY="3")
+    stub.fail_next(3, delay=30.0)  # the first three posts hang at the platform
+    first = w.start_worker()
+    w.notify("提醒通知")
+    w.wait_until(lambda: len(stub.requests_to(WECOM_WEBHOOK)) >= 3, 30, "3 pushes in flight")
+    time.sleep(0.3)
+    assert len(stub.requests_to(WECOM_WEBHOOK)) == 3  # the other three wait for a lane
+    w.kill(first)
+    w.start_worker()
+    w.wait_until(lambda: len(stub.requests_to(WECOM_WEBHOOK)) >= 6, 40, "the other three")
+    w.wait_until(lambda: len(delivery.dead_letters(w.store)) >= 3, 30, "three listed")
+    time.sleep(2.0)  # nothing more may arrive
+    got = Counter(r.key for r in stub.requests_to(WECOM_WEBHOOK))
+    assert got == Counter(robots)  # each robot once
+    dead = delivery.dead_letters(w.store)
+    assert sorted(d["status"] for d in dead) == ["uncertain"] * 3
+    assert not w.client.zcard(w.store.keys.push_leases)
+
+
+def test_pushes_a_drain_has_not_started_by_its_deadline_go_to_push_jobs(world_for, stub):
+    """A drain stops starting pushes after DRAIN_PUSH_S (here at once), so it never holds the
+    urgent queue for long: what it has not started is leased and handed to push jobs, which a
+    worker posts, each once."""
+    robots = [f"robot-{i}" for i in range(4)]
+    w = world_for([wecom(r) for r in robots])
+    ctx = delivery.Delivery.build(w.settings, w.client)
+    notice = Notice("提醒通知", DEPT)
+    batch = []
+    for target in ctx.org.chats_of(DEPT):
+        spec = delivery.notice_spec("1-0", notice, delivery.target_fp(target))
+        batch.append((spec, delivery.route_for(ctx.settings, target).robot))
+    with delivery.Pusher(ctx, run_for_s=0) as pusher:
+        pusher.push(batch)
+    assert pusher.outcomes["handed"] == 4 and pusher.outcomes["sent"] == 0
+    assert stub.requests_to(WECOM_WEBHOOK) == []
+    assert w.client.zcard(w.store.keys.push_leases) == 4  # leased until their jobs end
+    w.start_worker()
+    w.wait_until(lambda: len(stub.requests_to(WECOM_WEBHOOK)) >= 4, 30, "4 pushes")
+    w.wait_until(lambda: not w.client.zcard(w.store.keys.push_leases), 10, "leases released")
+    time.sleep(1.0)
+    assert Counter(r.key for r in stub.requests_to(WECOM_WEBHOOK)) == Counter(robots)
+    finished = [w.queue.fetch_job(i) for i in w.queue.finished_job_registry.get_job_ids()]
+    # (a lease that ran out while the worker started is resumed by a second job: harmless)
+    assert len([j for j in finished if j and j.func_name == delivery.PUSH_JOB]) >= 4
