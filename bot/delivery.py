@@ -57,8 +57,6 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -116,6 +114,7 @@ KEEP_ALIVE_MIN = 16  # connections kept per host at least: the answering consume
 # it ends takes at most the connect and read timeouts); what it has not started by then goes
 # to push jobs, so a drain never holds the urgent queue for long.
 DRAIN_PUSH_S = 60.0
+DRAIN_POLL_S = 0.5  # while its lanes work, a drain looks for new outbox entries this often
 
 
 class DeliveryRetry(Exception):
@@ -578,10 +577,15 @@ def drain_outbox(ctx: Delivery, consumer: str | None = None, max_entries: int = 
         counts["resumed"] += 1
         log.warning("push %s resumed after its lease expired", spec.get("push_id"))
     with Pusher(ctx) as pusher:
-        while counts["entries"] < max_entries:
+        while counts["entries"] < max_entries and not pusher.late():
             rows = store.read_outbox_group(GROUP, consumer, 100, DRAIN_RECLAIM_MS)
             if not rows:
-                break
+                if pusher.idle():
+                    break
+                # the lanes are still at work: notices written meanwhile (a review notice
+                # during the 9:00 run) join them, ahead of the reminders not yet posted
+                pusher.wait(DRAIN_POLL_S)
+                continue
             batch: list[tuple[dict, str]] = []
             for entry_id, notice, _at in rows:
                 counts["entries"] += 1
@@ -629,12 +633,13 @@ def _fan_out(ctx: Delivery, entry_id: str, notice: Notice, counts: dict) -> list
 class Pusher:
     """A drain's pushes, posted from this process: one lane per robot (its pushes one after
     the other, in the outbox's order), at most push_concurrency lanes at once, threads sharing
-    the context's keep-alive connections. Every push stays leased until it ends (sent, dead,
-    or handed to a push job to wait for a budget slot, a cooldown or a retry's backoff): the
-    drain's thread renews the leases while the lanes work, so if this process dies they run
-    out and the sweep resumes those pushes as jobs. Pushes not started within DRAIN_PUSH_S
-    are handed to push jobs. A push's own steps (markers, budget, uncertain outcomes) are
-    run_push's, as in a push job."""
+    the context's keep-alive connections. A lane holding a review notice or a reply (URGENT_KINDS)
+    is taken before the others, as their push jobs go on the urgent queue. Every push stays
+    leased until it ends (sent, dead, or handed to a push job to wait for a budget slot, a
+    cooldown or a retry's backoff): the drain's thread renews the leases while the lanes work,
+    so if this process dies they run out and the sweep resumes those pushes as jobs. Pushes not
+    started within `run_for_s` are handed to push jobs. A push's own steps (markers, budget,
+    uncertain outcomes) are run_push's, as in a push job."""
 
     def __init__(self, ctx: Delivery, size: int | None = None, run_for_s: float = DRAIN_PUSH_S):
         self.ctx = ctx
@@ -642,11 +647,14 @@ class Pusher:
         self.deadline = time.monotonic() + run_for_s
         self.renew_s = max(0.2, ctx.settings.push_lease_s / 3)
         self.outcomes: dict[str, int] = {"sent": 0, "deferred": 0, "retry": 0, "handed": 0}
-        self._lanes: dict[str, deque[dict]] = {}
+        self._lanes: dict[str, deque[dict]] = {}  # robot -> its pushes not started yet
+        self._ready: deque[str] = deque()  # robots whose lane waits for a thread
+        self._urgent: deque[str] = deque()  # the same, holding a review notice or a reply
         self._leased: set[str] = set()  # lease ids of pushes not ended yet
-        self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(self.size, "push-lane")
-        self._futures: list[Future] = []
+        self._cv = threading.Condition()
+        self._threads: list[threading.Thread] = []
+        self._idle_threads = 0
+        self._closing = False
         self._renewed = time.monotonic()
 
     def __enter__(self) -> Pusher:
@@ -654,9 +662,22 @@ class Pusher:
 
     def __exit__(self, *exc) -> None:
         try:
-            self.wait()
+            while not self.idle():
+                self.wait(self.renew_s)
         finally:
-            self._pool.shutdown(wait=True)
+            with self._cv:
+                self._closing = True
+                self._cv.notify_all()
+            for t in self._threads:
+                t.join()
+
+    def late(self) -> bool:
+        """Whether the drain's time to post pushes itself is over."""
+        return time.monotonic() >= self.deadline
+
+    def idle(self) -> bool:
+        with self._cv:
+            return not self._leased
 
     def push(self, batch: list[tuple[dict, str]]) -> None:
         """Lease `batch` ((spec, robot) pairs) in one round trip, then queue each on its
@@ -667,55 +688,82 @@ class Pusher:
         until = ctx.clock() + ctx.settings.push_lease_s
         specs = {spec["lease_id"]: json.dumps(spec, ensure_ascii=False) for spec, _ in batch}
         ctx.store.lease_pushes(specs, until)
-        with self._lock:
+        with self._cv:
             self._leased.update(specs)
-        for spec, robot in batch:
-            with self._lock:
+            for spec, robot in batch:
+                urgent = spec.get("kind", "") in URGENT_KINDS
                 lane = self._lanes.get(robot)
-                if lane is not None:  # the lane is working: it takes this one in turn
-                    lane.append(spec)
+                if lane is None:
+                    self._lanes[robot] = deque([spec])
+                    (self._urgent if urgent else self._ready).append(robot)
+                    self._wake()
                     continue
-                self._lanes[robot] = deque([spec])
-            self._futures.append(self._pool.submit(self._lane, robot))
+                lane.append(spec)  # the lane waits or works: it takes this one in turn
+                if urgent and robot in self._ready:
+                    self._ready.remove(robot)
+                    self._urgent.append(robot)
         self._renew()
 
-    def wait(self) -> None:
-        """Until every lane is done, renewing the leases meanwhile."""
-        pending = set(self._futures)
-        while pending:
-            _done, pending = futures_wait(pending, timeout=self.renew_s)
-            self._renew()
-        for f in self._futures:
-            f.result()  # a lane's own failure (never a push's: those are caught) surfaces here
+    def wait(self, timeout: float) -> None:
+        """Up to `timeout` seconds, less when every push has ended; renews the leases."""
+        with self._cv:
+            self._cv.wait_for(lambda: not self._leased, timeout)
+        self._renew()
+
+    def _wake(self) -> None:
+        """(under the lock) a thread for a lane that became ready: an idle one, and a new one
+        while more lanes wait than threads idle and fewer than `size` run."""
+        if self._idle_threads:
+            self._cv.notify()
+        waiting = len(self._ready) + len(self._urgent)
+        if waiting > self._idle_threads and len(self._threads) < self.size:
+            t = threading.Thread(target=self._work, name="push-lane", daemon=True)
+            self._threads.append(t)
+            t.start()
 
     def _renew(self) -> None:
         if time.monotonic() - self._renewed < self.renew_s:
             return
-        with self._lock:
+        with self._cv:
             ids = list(self._leased)
         self.ctx.store.extend_leases(ids, self.ctx.clock() + self.ctx.settings.push_lease_s)
         self._renewed = time.monotonic()
 
+    def _work(self) -> None:
+        """A lane thread: the next ready lane (urgent ones first), all of it, then the next."""
+        while True:
+            with self._cv:
+                while not (self._urgent or self._ready or self._closing):
+                    self._idle_threads += 1
+                    self._cv.wait()
+                    self._idle_threads -= 1
+                if not (self._urgent or self._ready):
+                    return
+                robot = (self._urgent or self._ready).popleft()
+            self._lane(robot)
+
     def _lane(self, robot: str) -> None:
         while True:
-            with self._lock:
+            with self._cv:
                 lane = self._lanes[robot]
                 if not lane:
                     del self._lanes[robot]
                     return
                 spec = lane.popleft()
             outcome = self._one(spec)
-            with self._lock:
+            with self._cv:
                 self._leased.discard(spec["lease_id"])
                 if outcome:
                     self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+                if not self._leased:
+                    self._cv.notify_all()  # the drain's wait
 
     def _one(self, spec: dict) -> str:
         """Post one push; its outcome, or "" when it failed unexpectedly (its lease then runs
         out and the sweep resumes it as a job)."""
         ctx, job_id = self.ctx, job_base(spec["lease_id"])
         try:
-            if time.monotonic() >= self.deadline:
+            if self.late():
                 if not _is_live(ctx, job_id, spec.get("kind", "")):
                     enqueue_push(ctx, spec, job_id)
                 return "handed"

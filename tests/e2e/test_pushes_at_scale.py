@@ -216,3 +216,49 @@ def test_pushes_a_drain_has_not_started_by_its_deadline_go_to_push_jobs(world_fo
     finished = [w.queue.fetch_job(i) for i in w.queue.finished_job_registry.get_job_ids()]
     # (a lease that ran out while the worker started is resumed by a second job: harmless)
     assert len([j for j in finished if j and j.func_name == delivery.PUSH_JOB]) >= 4
+
+
+def test_a_review_notice_written_during_the_run_goes_before_the_reminders_left(world_for, stub):
+    """退回 and 通过 notices never wait behind chatter: one written while a drain's lanes still
+    post the 9:00 reminders joins that drain and is taken before the reminders not yet posted
+    (one lane here, each post answered after 1 s), each robot's own notices still in order."""
+    robots = [f"robot-{i}" for i in range(8)]
+    w = world_for([wecom(r) for r in robots], DUBAN_PUSH_CONCURRENCY="1", DUBAN_PUSH_TIMEOUT_S="5")
+    stub.fail_next(8, delay=1.0)  # the eight reminders: one a second
+    w.start_worker()
+    w.store.add_notices([Notice("九点提醒", DEPT, (), "reminder")])
+    w.wait_until(lambda: stub.requests_to(WECOM_WEBHOOK), 30, "the first reminder")
+    w.store.add_notices([Notice("审核通知：已退回", DEPT, (), "review")])
+    w.wait_until(lambda: len(stub.requests_to(WECOM_WEBHOOK)) >= 16, 60, "16 pushes")
+    time.sleep(1.0)
+    sent = [(r.key, content(r)) for r in stub.requests_to(WECOM_WEBHOOK)]
+    assert len(sent) == 16 and set(sent) == {
+        (r, t) for r in robots for t in ("九点提醒", "审核通知：已退回")
+    }
+    for r in robots:  # each robot: its reminder, then the review notice
+        assert [t for k, t in sent if k == r] == ["九点提醒", "审核通知：已退回"]
+    first_review = next(i for i, (_, t) in enumerate(sent) if t == "审核通知：已退回")
+    last_reminder = max(i for i, (_, t) in enumerate(sent) if t == "九点提醒")
+    assert first_review < last_reminder  # not held back until every reminder was out
+
+
+def test_a_lane_holding_a_review_notice_is_taken_before_reminder_lanes(world_for, stub):
+    """With one lane thread and seven robots' reminders queued ahead of it, the eighth robot's
+    review notice is posted first (at worst second: a lane that had already begun)."""
+    robots = [f"robot-{i}" for i in range(8)]
+    w = world_for([wecom(r) for r in robots])
+    ctx = delivery.Delivery.build(w.settings, w.client)
+    batch = []
+    for i, target in enumerate(ctx.org.chats_of(DEPT)):
+        kind, text = ("review", "审核通知") if i == 7 else ("reminder", "九点提醒")
+        spec = delivery.notice_spec(
+            f"{i + 1}-0", Notice(text, DEPT, (), kind), delivery.target_fp(target)
+        )
+        batch.append((spec, delivery.route_for(ctx.settings, target).robot))
+    with delivery.Pusher(ctx, size=1) as pusher:
+        pusher.push(batch)
+    assert pusher.outcomes["sent"] == 8
+    order = [content(r) for r in stub.requests_to(WECOM_WEBHOOK)]
+    assert sorted(order) == sorted(["九点提醒"] * 7 + ["审核通知"])
+    assert order.index("审核通知") <= 1
+    assert not w.client.zcard(w.store.keys.push_leases)
