@@ -593,7 +593,8 @@ def drain_outbox(ctx: Delivery, consumer: str | None = None, max_entries: int = 
             pusher.push(batch)  # leased here, before the entries are acknowledged
             store.ack_outbox(GROUP, [r[0] for r in rows])
             counts["pushes"] += len(batch)
-    counts.update(pusher.outcomes)
+    for outcome, n in pusher.outcomes.items():  # sent, deferred, retry, handed, dead
+        counts[outcome] = counts.get(outcome, 0) + n
     return counts
 
 

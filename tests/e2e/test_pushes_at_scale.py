@@ -262,3 +262,17 @@ def test_a_lane_holding_a_review_notice_is_taken_before_reminder_lanes(world_for
     assert sorted(order) == sorted(["九点提醒"] * 7 + ["审核通知"])
     assert order.index("审核通知") <= 1
     assert not w.client.zcard(w.store.keys.push_leases)
+
+
+def test_a_drain_counts_what_became_of_each_push(world_for, stub):
+    """drain_outbox's answer (the job's result, logged by RQ): the pushes it sent itself, and
+    the chats it could not push to (a WeCom smart-bot chat id alone), listed for the office."""
+    w = world_for([wecom("robot-1"), {"platform": "wecom", "chat_id": "wr-smart-only"}])
+    ctx = delivery.Delivery.build(w.settings, w.client)
+    w.notify("提醒通知")
+    counts = delivery.drain_outbox(ctx)
+    assert counts["entries"] == 1 and counts["pushes"] == 1 and counts["sent"] == 1
+    assert counts["dead"] == 1  # the chat without a push address
+    assert [content(r) for r in stub.requests_to(WECOM_WEBHOOK)] == ["提醒通知"]
+    (dead,) = delivery.dead_letters(w.store)
+    assert "webhook" in dead["error"]
