@@ -2,7 +2,7 @@
 own, through the real delivery path to the stub platform server.
 
     python -m bench.pushes [--sizes 40,400,1000] [--workers 1] [--concurrency N]
-                           [--cap-requests 2000] [--profile]
+                           [--latency-ms 0] [--cap-requests 2000] [--profile]
 
 For each size a synthetic campaign (bench/synthetic.py: N departments, 25 assignments each, all
 open, so every department gets a reminder) is written, Redis is flushed and the main worker is
@@ -12,7 +12,8 @@ working day (2020-08-14, a Friday), the bench enqueues `bot.jobs.send_reminders`
 the notices and asks for a drain of the outbox, and then `bot.delivery_jobs.drain_outbox` once
 more (the scheduler's minute sweep). The drain posts the pushes itself, robots in parallel lanes
 (bot/delivery.py Pusher); the pushes go to the stub, which checks each robot's 加签 and keeps
-each robot to 20 pushes a minute, answering 130101 beyond that.
+each robot to 20 pushes a minute, answering 130101 beyond that; --latency-ms makes it answer
+each robot post that much later, as a platform across a network does (what the lanes overlap).
 
 Reported per size: the reminder job's time, the drain's (until the bench's own drain finished:
 the pushes themselves, as the drain posts them), the first-to-last push, the whole run,
@@ -206,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--concurrency", type=int, default=0, help="DUBAN_PUSH_CONCURRENCY (default: the product's)"
     )
+    ap.add_argument(
+        "--latency-ms", type=float, default=0.0,
+        help="the stub answers each robot post this much later, as across a network",
+    )  # fmt: skip
     ap.add_argument("--cap-requests", type=int, default=2000)
     ap.add_argument("--stall", type=float, default=30.0, help="give up after no push for this")
     ap.add_argument("--profile", action="store_true", help="the worker under cProfile")
@@ -214,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     from bot.embedded import EmbeddedRedis
 
     tmp = Path(tempfile.mkdtemp(prefix="duban-pushes-"))
-    stub = StubProcess(per_minute=20)
+    stub = StubProcess(per_minute=20, latency_s=args.latency_ms / 1000)
     server = EmbeddedRedis(tmp / "redis", unix=True).start()
     rows, caps = [], {}
     try:
@@ -240,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"stub capacity (plain client, keep-alive): {caps[1]:.0f} req/s on 1 connection, "
         f"{caps[8]:.0f} req/s on 8; {args.workers} worker(s) like `make run`, "
-        f"DUBAN_PUSH_CONCURRENCY={args.concurrency or Settings().push_concurrency}"
+        f"DUBAN_PUSH_CONCURRENCY={args.concurrency or Settings().push_concurrency}, "
+        f"stub latency {args.latency_ms:g} ms"
     )
     print(head)
     print("-" * len(head))
