@@ -33,7 +33,7 @@ from tests.stubs.platform_server import DINGTALK_ROBOT, WECOM_WEBHOOK
 ROOT = Path(__file__).resolve().parents[2]
 PREFIX = "scale"
 NOW_ISO = "2020-08-14T01:00:00+00:00"  # 09:00 in Shanghai, a working Friday
-DEPARTMENTS = 300
+DEPARTMENTS = 1000
 
 
 @pytest.fixture
