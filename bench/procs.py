@@ -93,15 +93,18 @@ class BudgetStub(PlatformStub):
     window) on the custom-robot endpoints: over it, DingTalk answers 130101 and WeCom 45009
     (https://open.dingtalk.com/document/orgapp/custom-robots-send-group-messages "消息发送频率限制",
     https://developer.work.weixin.qq.com/document/path/91770 "消息发送频率限制"). The
-    sessionWebhook has no documented limit and is not throttled."""
+    sessionWebhook has no documented limit and is not throttled. `latency_s`: each robot post
+    is answered that much later, as across a network to the platform (0: at once)."""
 
-    def __init__(self, per_minute: int = 20, window_s: float = 60.0) -> None:
+    def __init__(self, per_minute: int = 20, window_s: float = 60.0, latency_s: float = 0.0):
         super().__init__()
-        self.per_minute, self.window_s = per_minute, window_s
+        self.per_minute, self.window_s, self.latency_s = per_minute, window_s, latency_s
         self._sent: dict[str, deque[float]] = {}
         self.throttled = 0
 
     def _answer(self, rec: Recorded, rule: _Rule | None) -> tuple[int, dict[str, Any]]:
+        if self.latency_s and rec.path in (DINGTALK_ROBOT, WECOM_WEBHOOK):
+            time.sleep(self.latency_s)
         if rule is None and rec.path in (DINGTALK_ROBOT, WECOM_WEBHOOK):
             with self._lock:
                 times = self._sent.setdefault(rec.key, deque())
@@ -122,10 +125,10 @@ def _digest(body: bytes) -> str:
     return hashlib.sha1(body).hexdigest()[:16]
 
 
-def _serve_stub(conn, per_minute: int) -> None:
+def _serve_stub(conn, per_minute: int, latency_s: float = 0.0) -> None:
     """The stub process: serves HTTP in a thread and answers the parent's commands on `conn`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    stub = BudgetStub(per_minute).start()
+    stub = BudgetStub(per_minute, latency_s=latency_s).start()
     conn.send(stub.url)
     taken = 0
     while True:
@@ -152,11 +155,12 @@ class StubProcess:
     """The stub platform server (tests/stubs/platform_server.py) in a process of its own, so its
     CPU is not counted as ours; it timestamps every request on receipt (Recorded.at)."""
 
-    def __init__(self, per_minute: int = 20):
+    def __init__(self, per_minute: int = 20, latency_s: float = 0.0):
         ctx = mp.get_context("fork")
         self._conn, child = ctx.Pipe()
         self._lock = threading.Lock()
-        self.proc = ctx.Process(target=_serve_stub, args=(child, per_minute), daemon=True)
+        args = (child, per_minute, latency_s)
+        self.proc = ctx.Process(target=_serve_stub, args=args, daemon=True)
         self.proc.start()
         self.url: str = self._conn.recv()
 

@@ -11,7 +11,9 @@ batch of several people's messages goes to the lanes' threads). Any other queue 
 bot.worker` (the same runtime warm-up, bot.worker._warm, and the same RQ Worker), with two
 profilers: one over the worker's own loop (dequeue, fork, wait, heartbeats), written to
 DIR/parent-<pid>.prof when it stops, and one in every forked work horse from its first step to
-its os._exit, written to DIR/horse-<pid>.prof. `report(DIR)` prints where the CPU goes per
+its os._exit, written to DIR/horse-<pid>.prof, with one more for each push lane a drain runs in
+a thread (DIR/horse-<pid>-lane<n>.prof); each counts its own thread's CPU (time.thread_time).
+`report(DIR)` prints where the CPU goes per
 answered command (or per push).
 """
 
@@ -44,15 +46,32 @@ def main(argv: list[str] | None = None) -> int:
 
     class ProfilingWorker(Worker):
         def main_work_horse(self, job, queue):
-            prof = cProfile.Profile(time.process_time)
+            from bot import delivery
+
+            prof = cProfile.Profile(time.thread_time)
+            lanes: list[cProfile.Profile] = []
             exit_ = os._exit
+            lane_ = delivery.Pusher._lane
+
+            def profiled_lane(pusher, robot):  # a drain's push lane, in a thread of its own
+                p = cProfile.Profile(time.thread_time)
+                lanes.append(p)
+                p.enable()
+                try:
+                    return lane_(pusher, robot)
+                finally:
+                    p.disable()
 
             def dump_then_exit(code: int) -> None:
                 prof.disable()
-                prof.dump_stats(out / f"horse-{os.getpid()}.prof")
+                pid = os.getpid()
+                prof.dump_stats(out / f"horse-{pid}.prof")
+                for i, p in enumerate(lanes):
+                    p.dump_stats(out / f"horse-{pid}-lane{i}.prof")
                 exit_(code)
 
             os._exit = dump_then_exit  # the horse only: RQ leaves it through os._exit
+            delivery.Pusher._lane = profiled_lane
             prof.enable()
             super().main_work_horse(job, queue)
 
@@ -114,7 +133,11 @@ HORSE_PARTS = (
 )
 # The same for one push job of the reminder run (bench/pushes.py --profile), per push.
 PUSH_PARTS = (
-    ("work horse, whole life", "rq/worker/base.py", "main_work_horse"),
+    ("work horse, whole life (its main thread)", "rq/worker/base.py", "main_work_horse"),
+    ("  bot.delivery_jobs.drain_outbox (fan-out, leases, acks)", "bot/delivery.py", "drain_outbox"),
+    ("    store.lease_pushes (one MULTI per 100 entries)", "bot/store.py", "lease_pushes"),
+    ("    store.extend_leases (the lanes' leases renewed)", "bot/store.py", "extend_leases"),
+    ("push lanes (threads of the drain), whole", "bot/delivery.py", "_lane"),
     (
         "  RQ prepare_job_execution (first Redis calls after fork)",
         "rq/worker/base.py",
@@ -188,7 +211,8 @@ def report(prof_dir: Path, top: int = 20, pushes: bool = False) -> dict:
     counted = ("bot/delivery.py", "run_push") if pushes else ("bot/inbox.py", "_answer")
     per = max(_find(hs, *counted)[0], 1)
     # the consumer's batches (one blocking read each) stand where the forked jobs stood
-    jobs = _find(hs, "bot/inbox.py", "_answer_batch")[0] if consumer else len(horses)
+    forks = {h.name.split("-")[1].split(".")[0] for h in horses}  # lanes share their horse's pid
+    jobs = _find(hs, "bot/inbox.py", "_answer_batch")[0] if consumer else len(forks)
     jobs = max(jobs, 1)
     conns, _ = _find(hs, "urllib3/connection.py", "connect")
     sends, _ = _find(hs, "redis/connection.py", "send_packed_command")

@@ -1,29 +1,34 @@
 """The 9:00 reminder run at province scale: every department's reminder, each to a robot of its
 own, through the real delivery path to the stub platform server.
 
-    python -m bench.pushes [--sizes 40,400,1000] [--workers 1] [--cap-requests 2000] [--profile]
+    python -m bench.pushes [--sizes 40,400,1000] [--workers 1] [--concurrency N]
+                           [--latency-ms 0] [--cap-requests 2000] [--profile]
 
 For each size a synthetic campaign (bench/synthetic.py: N departments, 25 assignments each, all
 open, so every department gets a reminder) is written, Redis is flushed and the main worker is
-started as `make run` starts it (`python -m bot.worker`; --workers more of them). Then, as the
-scheduler would at 09:00 on a working day (2020-08-14, a Friday), the bench enqueues
-`bot.jobs.send_reminders` and, once it has queued the notices, `bot.delivery_jobs.drain_outbox`
-(the scheduler's minute sweep; the reminder job itself requests no drain), which fans the outbox
-out into one push job per department; the pushes go to the stub, which checks each robot's 加签
-and keeps each robot to 20 pushes a minute, answering 130101 beyond that.
+started as `make run` starts it (`python -m bot.worker`; --workers more of them; --concurrency
+sets DUBAN_PUSH_CONCURRENCY, else the default). Then, as the scheduler would at 09:00 on a
+working day (2020-08-14, a Friday), the bench enqueues `bot.jobs.send_reminders`, which queues
+the notices and asks for a drain of the outbox, and then `bot.delivery_jobs.drain_outbox` once
+more (the scheduler's minute sweep). The drain posts the pushes itself, robots in parallel lanes
+(bot/delivery.py Pusher); the pushes go to the stub, which checks each robot's 加签 and keeps
+each robot to 20 pushes a minute, answering 130101 beyond that; --latency-ms makes it answer
+each robot post that much later, as a platform across a network does (what the lanes overlap).
 
-Reported per size: the reminder job's time, the fan-out, the first-to-last push, the whole run,
+Reported per size: the reminder job's time, the drain's (until the bench's own drain finished:
+the pushes themselves, as the drain posts them), the first-to-last push, the whole run,
 pushes per second to distinct robots, throttle answers, duplicates (the same body to the same
 robot twice), robots that got nothing, and dead letters; against the stub's own capacity,
 measured in the same run by a plain client posting custom-robot bodies as fast as it can over one
 keep-alive connection and over eight. CPU per push is the worker's (forked horses included) and
 Redis's over the whole run. With --profile the worker runs under cProfile
-(bench/profile_worker.py) and the bench prints where a push job's CPU goes.
+(bench/profile_worker.py) and the bench prints where a push's CPU goes.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import shutil
 import tempfile
 import threading
@@ -98,6 +103,12 @@ def wait_job(job: Job, timeout: float) -> float:
     raise RuntimeError(f"job {job.func_name} did not finish in {timeout}s")
 
 
+def budget_floor_s(most_to_one_robot: int, per_minute: int = 20) -> float:
+    """The shortest time in which the platform's budget lets one robot take this many pushes:
+    `per_minute` at once, the next ones a minute later each."""
+    return max(0, math.ceil(most_to_one_robot / per_minute) - 1) * 60.0
+
+
 def run_size(n: int, args, stub: StubProcess, redis_url: str, redis_pid: int, tmp: Path) -> dict:
     from bot.config import Settings
     from bot.queue import make_enqueue
@@ -108,6 +119,8 @@ def run_size(n: int, args, stub: StubProcess, redis_url: str, redis_pid: int, tm
         redis_url, stub.url, DUBAN_INDICATORS=str(indicators), DUBAN_ORG=str(org),
         DUBAN_DATA_DIR=str(tmp),
     )  # fmt: skip
+    if args.concurrency:
+        env["DUBAN_PUSH_CONCURRENCY"] = str(args.concurrency)
     client = redis.Redis.from_url(redis_url)
     client.flushall()
     rt = build_runtime(Settings.from_env(env), client=client)  # assignments created
@@ -191,14 +204,22 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.pushes")
     ap.add_argument("--sizes", default="40,400,1000")
     ap.add_argument("--workers", type=int, default=1, help="main-queue workers (make run: 1)")
+    ap.add_argument(
+        "--concurrency", type=int, default=0, help="DUBAN_PUSH_CONCURRENCY (default: the product's)"
+    )
+    ap.add_argument(
+        "--latency-ms", type=float, default=0.0,
+        help="the stub answers each robot post this much later, as across a network",
+    )  # fmt: skip
     ap.add_argument("--cap-requests", type=int, default=2000)
     ap.add_argument("--stall", type=float, default=30.0, help="give up after no push for this")
     ap.add_argument("--profile", action="store_true", help="the worker under cProfile")
     args = ap.parse_args(argv)
+    from bot.config import Settings
     from bot.embedded import EmbeddedRedis
 
     tmp = Path(tempfile.mkdtemp(prefix="duban-pushes-"))
-    stub = StubProcess(per_minute=20)
+    stub = StubProcess(per_minute=20, latency_s=args.latency_ms / 1000)
     server = EmbeddedRedis(tmp / "redis", unix=True).start()
     rows, caps = [], {}
     try:
@@ -216,14 +237,16 @@ def main(argv: list[str] | None = None) -> int:
         stub.stop()
         server.stop()
     head = (
-        f"{'depts':>6}{'pushed':>8}{'robots':>8}{'remind s':>10}{'fan-out s':>10}"
+        f"{'depts':>6}{'pushed':>8}{'robots':>8}{'remind s':>10}{'drain s':>10}"
         f"{'1st push s':>11}{'all s':>8}{'push/s':>8}{'vs stub':>9}"
         f"{'throttled':>10}{'dup':>5}{'missing':>8}{'dead':>6}{'CPU ms/push':>12}"
     )
     print()
     print(
         f"stub capacity (plain client, keep-alive): {caps[1]:.0f} req/s on 1 connection, "
-        f"{caps[8]:.0f} req/s on 8; {args.workers} worker(s) like `make run`"
+        f"{caps[8]:.0f} req/s on 8; {args.workers} worker(s) like `make run`, "
+        f"DUBAN_PUSH_CONCURRENCY={args.concurrency or Settings().push_concurrency}, "
+        f"stub latency {args.latency_ms:g} ms"
     )
     print(head)
     print("-" * len(head))
@@ -238,7 +261,9 @@ def main(argv: list[str] | None = None) -> int:
     print(
         "budget: 20 pushes a minute per robot; the most any robot got in one run: "
         + ", ".join(f"{r['most_to_one_robot']} ({r['departments']})" for r in rows)
-        + "; so the platform allows each whole run at once: the time is ours, not the budget's"
+        + "; the shortest run the budget allows: "
+        + ", ".join(f"{budget_floor_s(r['most_to_one_robot']):.0f}s" for r in rows)
+        + " (a robot's first 20 go at once): the rest of the time is ours, not the budget's"
     )
     print(
         "lower bound from the stub's capacity (1 connection): "

@@ -236,6 +236,9 @@ class Settings:
     cooldown_dingtalk_s: int = 600  # 130101: DingTalk blocks the robot for 10 minutes
     cooldown_feishu_s: int = 60  # Feishu limits per minute; its own reset header wins when sent
     push_lease_s: int = 120  # an unfinished push whose worker vanished is re-enqueued after this
+    # pushes to different robots posted at once by one drain of the outbox (threads over one
+    # keep-alive connection pool per platform host); one robot's pushes still go one by one
+    push_concurrency: int = 16
 
     @property
     def embedded_redis(self) -> bool:
@@ -318,6 +321,7 @@ class Settings:
             "cooldown_dingtalk_s": _not_negative,
             "cooldown_feishu_s": _not_negative,
             "push_lease_s": _positive_int,
+            "push_concurrency": _positive_int,
             "fill_link_days": _positive_int,
             "file_max_mb": _positive_int,
         }

@@ -1,5 +1,6 @@
-"""Outbound governor: drains the outbox into push jobs, renders each push in its platform's
-dialect and byte limits, keeps every robot within one shared budget, and turns each answer into
+"""Outbound governor: drains the outbox and posts its pushes (robots in parallel lanes; a push
+that must wait continues as an RQ push job), renders each push in its platform's dialect and
+byte limits, keeps every robot within one shared budget, and turns each answer into
 sent / cool down and re-queue / dead letter / retry. The vendors' limits and error codes are
 described, with their documents, in bot/platforms/README.md.
 
@@ -37,9 +38,10 @@ cooldown, immediately before the POST. Hence:
   through is retried by RQ with backoff: the connection was never made, HTTP 5xx or 429, or an
   errcode that says the message was refused (busy, unknown).
 
-Each unfinished push also holds a lease (its job arguments and a deadline) in Redis. The drain
-job sweeps expired leases and re-enqueues those pushes, so a push whose worker vanished resumes
-within `push_lease_s` instead of waiting for RQ to notice the abandoned job.
+Each unfinished push also holds a lease (its job arguments and a deadline) in Redis; a drain
+that posts pushes itself renews their leases while they wait and run (Pusher). The drain job
+sweeps expired leases and re-enqueues those pushes, so a push whose worker (or drain) vanished
+resumes within `push_lease_s` instead of waiting for RQ to notice the abandoned job.
 """
 
 from __future__ import annotations
@@ -50,12 +52,15 @@ import logging
 import math
 import os
 import socket
+import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
 import requests
@@ -104,6 +109,12 @@ DRAIN_RECLAIM_MS = 60_000  # outbox entries a drainer read but never acked are t
 # The DingTalk access token is refreshed 5 minutes early
 # (https://open.dingtalk.com/document/orgapp/obtain-the-access_token-of-an-internal-app).
 TOKEN_EARLY_S = 300
+KEEP_ALIVE_MIN = 16  # connections kept per host at least: the answering consumer's lanes
+# A drain posts pushes itself for this long (RQ's job timeout is 180 s; a POST started before
+# it ends takes at most the connect and read timeouts); what it has not started by then goes
+# to push jobs, so a drain never holds the urgent queue for long.
+DRAIN_PUSH_S = 60.0
+DRAIN_POLL_S = 0.5  # while its lanes work, a drain looks for new outbox entries this often
 
 
 class DeliveryRetry(Exception):
@@ -258,19 +269,26 @@ class KeepAliveSession(requests.Session):
     POST. requests looks up the proxy variables (and NO_PROXY), the CA bundle variables and
     ~/.netrc for each request (https://requests.readthedocs.io/en/latest/user/advanced/#proxies),
     a good part of a reply's CPU; a worker's environment does not change while it runs. Its
-    connection pool keeps the connections to each host alive between posts (urllib3)."""
+    connection pool keeps the connections to each host alive between posts (urllib3), up to
+    `maxsize` of them per host, so as many threads as that post at once, each over a connection
+    kept from its last post (urllib3's own default keeps one per host, requests' ten: threads
+    beyond it would open, and throw away, a connection per post). Thread-safe: what it caches
+    is written whole, and a race only computes the same value twice."""
 
-    def __init__(self) -> None:
+    def __init__(self, maxsize: int = 16) -> None:
         super().__init__()
+        self.maxsize = maxsize
         self._env: dict[tuple[str, str], tuple[dict, Any]] = {}
         self._netrc: dict[str, Any] = {}
         self._pools: dict[str, urllib3.PoolManager] = {}  # by CA bundle (see _pool)
+        for scheme in ("https://", "http://"):  # the path through requests (a proxy, netrc)
+            self.mount(scheme, requests.adapters.HTTPAdapter(pool_maxsize=maxsize))
 
     def merge_environment_settings(self, url, proxies, stream, verify, cert):
         if proxies or stream is not None or verify is not None or cert is not None:
             return super().merge_environment_settings(url, proxies, stream, verify, cert)
-        u = urllib3.util.parse_url(url)
-        key = (u.scheme or "", u.netloc or "")
+        u = urlsplit(url)  # not urllib3's parse_url: it percent-encodes a signed query char by char
+        key = (u.scheme, u.netloc.lower())
         if key not in self._env:
             got = super().merge_environment_settings(url, {}, None, None, None)
             self._env[key] = (got["proxies"], got["verify"])
@@ -292,7 +310,7 @@ class KeepAliveSession(requests.Session):
         either way a failure raises requests' own exceptions, so callers tell them apart as
         before."""
         env = self.merge_environment_settings(url, {}, None, None, None)
-        u = urllib3.util.parse_url(url)
+        u = urlsplit(url)
         ca = requests.utils.DEFAULT_CA_BUNDLE_PATH if env["verify"] is True else env["verify"]
         direct = (
             not env["proxies"].get(u.scheme or "http") and not env["proxies"].get("all")
@@ -334,11 +352,13 @@ class KeepAliveSession(requests.Session):
         """The pool that trusts the CA bundle requests would use (certifi's, or the
         environment's REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE)."""
         if ca not in self._pools:
-            self._pools[ca] = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=ca)
+            self._pools[ca] = urllib3.PoolManager(
+                maxsize=self.maxsize, cert_reqs="CERT_REQUIRED", ca_certs=ca
+            )
         return self._pools[ca]
 
     def _netrc_for(self, url: str):
-        host = urllib3.util.parse_url(url).host or ""
+        host = urlsplit(url).hostname or ""
         if host not in self._netrc:
             self._netrc[host] = requests.utils.get_netrc_auth(url) or _no_auth
         return self._netrc[host]
@@ -367,7 +387,9 @@ class Delivery:
             client, _ = connect_redis(settings)
         store = RedisStore(client, settings.key_prefix)
         org = load_org(settings.org_path)
-        return cls(settings, store, org, make_queue(client, settings.key_prefix))
+        # connections kept per host: one per push lane, and at least one per answering lane
+        http = KeepAliveSession(max(KEEP_ALIVE_MIN, settings.push_concurrency))
+        return cls(settings, store, org, make_queue(client, settings.key_prefix), http)
 
     @property
     def connect_timeout(self) -> float:
@@ -425,22 +447,26 @@ def describe_push(spec: dict) -> str:
     return f"push {spec['lease_id']} parts={spec.get('parts')} hop={spec.get('hop', 0)}"
 
 
-def _push_options(ctx: Delivery, job_id: str, spec: dict) -> dict[str, Any]:
+def _push_options(ctx: Delivery, job_id: str, spec: dict, tried: int = 0) -> dict[str, Any]:
+    backoff = ctx.backoff[tried:]  # the retries left after `tried` failed attempts
     return {
         "job_id": job_id,
         "description": describe_push(spec),
-        "retry": Retry(max=len(ctx.backoff), interval=ctx.backoff),
+        "retry": Retry(max=len(backoff), interval=backoff) if backoff else None,
         "on_failure": Callback(PUSH_FAILURE),
         "failure_ttl": 7 * 86400,
         "result_ttl": 3600,
     }
 
 
-def enqueue_push(ctx: Delivery, spec: dict, job_id: str, delay_s: float = 0.0) -> str:
-    """Record the push's lease (until it starts plus push_lease_s), then enqueue its job."""
+def enqueue_push(
+    ctx: Delivery, spec: dict, job_id: str, delay_s: float = 0.0, tried: int = 0
+) -> str:
+    """Record the push's lease (until it starts plus push_lease_s), then enqueue its job;
+    `tried`: attempts that already failed with a retry (the job gets the retries left)."""
     until = ctx.clock() + delay_s + ctx.settings.push_lease_s
     ctx.store.lease_push(spec["lease_id"], json.dumps(spec, ensure_ascii=False), until)
-    opts = _push_options(ctx, job_key(ctx.settings.key_prefix, job_id), spec)
+    opts = _push_options(ctx, job_key(ctx.settings.key_prefix, job_id), spec, tried)
     queue = ctx.queue_for(spec.get("kind", ""))
     if delay_s > 0:
         job = queue.enqueue_in(timedelta(seconds=delay_s), PUSH_JOB, kwargs=spec, **opts)
@@ -527,13 +553,17 @@ def targets_of(org: Org, department: str) -> tuple[ChatTarget, ...]:
 
 
 def drain_outbox(ctx: Delivery, consumer: str | None = None, max_entries: int = 2000) -> dict:
-    """Turn new outbox entries into push jobs, one per (entry, target), then acknowledge them.
+    """Push new outbox entries, one push per (entry, target), then acknowledge them.
 
-    Jobs are enqueued (and leased) before the entry is acknowledged, so a drainer that dies in
-    between leaves the entry pending; the next drain claims it (XAUTOCLAIM) and enqueues the same
-    deterministic job ids again, which the part markers make harmless. In demo mode, or for a
-    department without chats, the entry is acknowledged without pushing: it stays in the stream,
-    where the sandbox shows it. Also re-enqueues pushes whose lease expired.
+    Each batch's pushes are leased (one round trip) before the batch is acknowledged, and then
+    posted by this drain itself, pushes to different robots at once (Pusher: push_concurrency
+    lanes over the context's keep-alive pool), each robot's in order. So a drainer that dies
+    leaves either the entry pending (the next drain claims it, XAUTOCLAIM, and leases the same
+    deterministic push ids again, which the part markers make harmless) or leases that run out
+    and are resumed as push jobs by the sweep below. A push that must wait (the robot's budget,
+    its cooldown, a retry's backoff) continues as a push job. In demo mode, or for a department
+    without chats, the entry is acknowledged without pushing: it stays in the stream, where the
+    sandbox shows it. Also re-enqueues pushes whose lease expired.
     """
     store, settings = ctx.store, ctx.settings
     consumer = consumer or consumer_name()
@@ -546,47 +576,212 @@ def drain_outbox(ctx: Delivery, consumer: str | None = None, max_entries: int = 
         enqueue_push(ctx, spec, f"{job_base(lease_id)}-s{int(now * 1000)}")
         counts["resumed"] += 1
         log.warning("push %s resumed after its lease expired", spec.get("push_id"))
-    while counts["entries"] < max_entries:
-        rows = store.read_outbox_group(GROUP, consumer, 100, DRAIN_RECLAIM_MS)
-        if not rows:
-            break
-        for entry_id, notice, _at in rows:
-            counts["entries"] += 1
-            _fan_out(ctx, entry_id, notice, counts)
-        store.ack_outbox(GROUP, [r[0] for r in rows])
+    with Pusher(ctx) as pusher:
+        while counts["entries"] < max_entries and not pusher.late():
+            rows = store.read_outbox_group(GROUP, consumer, 100, DRAIN_RECLAIM_MS)
+            if not rows:
+                if pusher.idle():
+                    break
+                # the lanes are still at work: notices written meanwhile (a review notice
+                # during the 9:00 run) join them, ahead of the reminders not yet posted
+                pusher.wait(DRAIN_POLL_S)
+                continue
+            batch: list[tuple[dict, str]] = []
+            for entry_id, notice, _at in rows:
+                counts["entries"] += 1
+                batch += _fan_out(ctx, entry_id, notice, counts)
+            pusher.push(batch)  # leased here, before the entries are acknowledged
+            store.ack_outbox(GROUP, [r[0] for r in rows])
+            counts["pushes"] += len(batch)
+    for outcome, n in pusher.outcomes.items():  # sent, deferred, retry, handed, dead
+        counts[outcome] = counts.get(outcome, 0) + n
     return counts
 
 
-def _fan_out(ctx: Delivery, entry_id: str, notice: Notice, counts: dict) -> None:
+def _fan_out(ctx: Delivery, entry_id: str, notice: Notice, counts: dict) -> list[tuple[dict, str]]:
+    """The pushes of one outbox entry: (spec, robot) for each chat target with a route."""
     if ctx.settings.demo:
         counts["skipped"] += 1
-        return
+        return []
     created_ms = int(entry_id.split("-")[0])
     if created_ms < (ctx.clock() - STALE_NOTICE_S) * 1000:
         log.warning("outbox entry %s is older than a day; not pushed", entry_id)
         counts["skipped"] += 1
-        return
+        return []
     try:
         targets = targets_of(ctx.org, notice.department)
     except OrgError:
         log.warning("outbox entry %s names an unknown department; not pushed", entry_id)
         counts["skipped"] += 1
-        return
+        return []
     targets = [t for t in targets if t.platform != "sandbox"]
     if not targets:
         counts["skipped"] += 1
-        return
+        return []
+    out = []
     for target in dict.fromkeys(targets):
         fp = target_fp(target)
         spec = notice_spec(entry_id, notice, fp)
-        if route_for(ctx.settings, target) is None:
+        route = route_for(ctx.settings, target)
+        if route is None:
             _dead_letter(ctx, spec, None, target.platform, "该群没有配置可推送的机器人（webhook）")
             counts["dead"] += 1
             continue
-        jid = job_base(spec["lease_id"])
-        if not _is_live(ctx, jid, notice.kind):
-            enqueue_push(ctx, spec, jid)
-        counts["pushes"] += 1
+        out.append((spec, route.robot))
+    return out
+
+
+class Pusher:
+    """A drain's pushes, posted from this process: one lane per robot (its pushes one after
+    the other, in the outbox's order), at most push_concurrency lanes at once, threads sharing
+    the context's keep-alive connections. A lane holding a review notice or a reply (URGENT_KINDS)
+    is taken before the others, as their push jobs go on the urgent queue. Every push stays
+    leased until it ends (sent, dead, or handed to a push job to wait for a budget slot, a
+    cooldown or a retry's backoff): the drain's thread renews the leases while the lanes work,
+    so if this process dies they run out and the sweep resumes those pushes as jobs. Pushes not
+    started within `run_for_s` are handed to push jobs. A push's own steps (markers, budget,
+    uncertain outcomes) are run_push's, as in a push job."""
+
+    def __init__(self, ctx: Delivery, size: int | None = None, run_for_s: float = DRAIN_PUSH_S):
+        self.ctx = ctx
+        self.size = size or ctx.settings.push_concurrency
+        self.deadline = time.monotonic() + run_for_s
+        self.renew_s = max(0.2, ctx.settings.push_lease_s / 3)
+        self.outcomes: dict[str, int] = {"sent": 0, "deferred": 0, "retry": 0, "handed": 0}
+        self._lanes: dict[str, deque[dict]] = {}  # robot -> its pushes not started yet
+        self._ready: deque[str] = deque()  # robots whose lane waits for a thread
+        self._urgent: deque[str] = deque()  # the same, holding a review notice or a reply
+        self._leased: set[str] = set()  # lease ids of pushes not ended yet
+        self._cv = threading.Condition()
+        self._threads: list[threading.Thread] = []
+        self._idle_threads = 0
+        self._closing = False
+        self._renewed = time.monotonic()
+
+    def __enter__(self) -> Pusher:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            while not self.idle():
+                self.wait(self.renew_s)
+        finally:
+            with self._cv:
+                self._closing = True
+                self._cv.notify_all()
+            for t in self._threads:
+                t.join()
+
+    def late(self) -> bool:
+        """Whether the drain's time to post pushes itself is over."""
+        return time.monotonic() >= self.deadline
+
+    def idle(self) -> bool:
+        with self._cv:
+            return not self._leased
+
+    def push(self, batch: list[tuple[dict, str]]) -> None:
+        """Lease `batch` ((spec, robot) pairs) in one round trip, then queue each on its
+        robot's lane."""
+        if not batch:
+            return
+        ctx = self.ctx
+        until = ctx.clock() + ctx.settings.push_lease_s
+        specs = {spec["lease_id"]: json.dumps(spec, ensure_ascii=False) for spec, _ in batch}
+        ctx.store.lease_pushes(specs, until)
+        with self._cv:
+            self._leased.update(specs)
+            for spec, robot in batch:
+                urgent = spec.get("kind", "") in URGENT_KINDS
+                lane = self._lanes.get(robot)
+                if lane is None:
+                    self._lanes[robot] = deque([spec])
+                    (self._urgent if urgent else self._ready).append(robot)
+                    self._wake()
+                    continue
+                lane.append(spec)  # the lane waits or works: it takes this one in turn
+                if urgent and robot in self._ready:
+                    self._ready.remove(robot)
+                    self._urgent.append(robot)
+        self._renew()
+
+    def wait(self, timeout: float) -> None:
+        """Up to `timeout` seconds, less when every push has ended; renews the leases."""
+        with self._cv:
+            self._cv.wait_for(lambda: not self._leased, timeout)
+        self._renew()
+
+    def _wake(self) -> None:
+        """(under the lock) a thread for a lane that became ready: an idle one, and a new one
+        while more lanes wait than threads idle and fewer than `size` run."""
+        if self._idle_threads:
+            self._cv.notify()
+        waiting = len(self._ready) + len(self._urgent)
+        if waiting > self._idle_threads and len(self._threads) < self.size:
+            t = threading.Thread(target=self._work, name="push-lane", daemon=True)
+            self._threads.append(t)
+            t.start()
+
+    def _renew(self) -> None:
+        if time.monotonic() - self._renewed < self.renew_s:
+            return
+        with self._cv:
+            ids = list(self._leased)
+        self.ctx.store.extend_leases(ids, self.ctx.clock() + self.ctx.settings.push_lease_s)
+        self._renewed = time.monotonic()
+
+    def _work(self) -> None:
+        """A lane thread: the next ready lane (urgent ones first), all of it, then the next."""
+        while True:
+            with self._cv:
+                while not (self._urgent or self._ready or self._closing):
+                    self._idle_threads += 1
+                    self._cv.wait()
+                    self._idle_threads -= 1
+                if not (self._urgent or self._ready):
+                    return
+                robot = (self._urgent or self._ready).popleft()
+            self._lane(robot)
+
+    def _lane(self, robot: str) -> None:
+        while True:
+            with self._cv:
+                lane = self._lanes[robot]
+                if not lane:
+                    del self._lanes[robot]
+                    return
+                spec = lane.popleft()
+            outcome = self._one(spec)
+            with self._cv:
+                self._leased.discard(spec["lease_id"])
+                if outcome:
+                    self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+                if not self._leased:
+                    self._cv.notify_all()  # the drain's wait
+
+    def _one(self, spec: dict) -> str:
+        """Post one push; its outcome, or "" when it failed unexpectedly (its lease then runs
+        out and the sweep resumes it as a job)."""
+        ctx, job_id = self.ctx, job_base(spec["lease_id"])
+        try:
+            if self.late():
+                if not _is_live(ctx, job_id, spec.get("kind", "")):
+                    enqueue_push(ctx, spec, job_id)
+                return "handed"
+            return run_push(ctx, spec, kept=True)
+        except DeliveryRetry as e:
+            # The platform surely did not take it: a push job tries again after the first
+            # backoff, with the retries left, and lists it for the office after the last.
+            log.warning("push %s: %s; retried by a push job", spec["push_id"], e)
+            try:
+                enqueue_push(ctx, spec, job_id, delay_s=ctx.backoff[0], tried=1)
+            except Exception:
+                log.exception("push %s: not re-queued; resumed when its lease ends", job_id)
+                return ""
+            return "retry"
+        except Exception:
+            log.exception("push %s failed; resumed when its lease ends", spec["push_id"])
+            return ""
 
 
 # --- one push ---------------------------------------------------------------------------------
@@ -618,16 +813,20 @@ def _resolve(ctx: Delivery, spec: dict) -> Route | None:
     return None
 
 
-def run_push(ctx: Delivery, spec: dict, job_id: str = "", leased: bool = True) -> str:
+def run_push(
+    ctx: Delivery, spec: dict, job_id: str = "", leased: bool = True, kept: bool = False
+) -> str:
     """Post the parts of one push that are not sent yet; see the module docstring.
 
     Returns "sent", "deferred" (re-enqueued for the robot's budget or cooldown) or "dead";
     raises DeliveryRetry for RQ to retry with backoff. `leased=False` when the caller's own
     queue entry brings the push back after a crash (bot/inbox.py): no lease is kept meanwhile.
+    `kept`: the caller renews the lease while the push waits and runs (Pusher), so it is not
+    extended before the first part.
     """
     store, settings = ctx.store, ctx.settings
     push_id, lease_id = spec["push_id"], spec["lease_id"]
-    if leased:
+    if leased and not kept:
         store.extend_lease(lease_id, ctx.clock() + settings.push_lease_s)
     route = _resolve(ctx, spec)
     if route is None:

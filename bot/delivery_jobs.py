@@ -13,7 +13,8 @@ from bot import delivery
 
 
 def drain_outbox(slot: str = "", now_iso: str = "") -> dict:
-    """Fan new outbox entries out into push jobs; resume pushes whose worker vanished."""
+    """Post the pushes of new outbox entries (robots in parallel lanes); resume pushes whose
+    worker vanished."""
     return delivery.drain_outbox(delivery.context())
 
 

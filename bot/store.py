@@ -2101,6 +2101,25 @@ class RedisStore:
         pipe.execute()
         return count
 
+    # --- pushes: leases of a drain's concurrent pushes (bot/delivery.py Pusher) ---
+
+    def lease_pushes(self, specs: dict[str, str], until_s: float) -> None:
+        """lease_push for many pushes in one round trip (one MULTI): each push id's spec and
+        its deadline `until_s`."""
+        if not specs:
+            return
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(self.keys.push_specs, mapping=specs)
+        pipe.zadd(self.keys.push_leases, dict.fromkeys(specs, until_s))
+        pipe.execute()
+
+    def extend_leases(self, push_ids: Iterable[str], until_s: float) -> None:
+        """extend_lease for many pushes in one round trip: a finished (released) push is not
+        leased again, and a later deadline (a push job's, after a delay) is not shortened."""
+        ids = list(push_ids)
+        if ids:
+            self.r.zadd(self.keys.push_leases, dict.fromkeys(ids, until_s), xx=True, gt=True)
+
     # --- inspect: the September inspection's marks (bot/inspection.py) ---
 
     def inspection_mark(self, department: str, indicator_id: int) -> tuple[str, dict | None]:

@@ -109,3 +109,33 @@ def test_the_direct_path_is_taken_and_trusts_the_bundle_requests_would(monkeypat
         with pytest.raises(ZeroDivisionError):
             via.post_json(url.replace("127.0.0.1", "localhost"), body, {}, (1, 2))
         assert sent and sent[0]["http"] == "http://127.0.0.1:9"
+
+
+def test_threads_posting_to_one_host_at_once_each_keep_their_connection():
+    """As many threads as the pool's size post to one platform host at once (a drain's push
+    lanes, the answering consumer's lanes): each opens one connection and keeps it for its
+    next posts, instead of one connection per post beyond urllib3's default of one per host."""
+    import json
+    import threading
+
+    from tests.stubs.platform_server import PlatformStub
+
+    with PlatformStub() as stub:
+        ours = KeepAliveSession(maxsize=4)
+        body = json.dumps({"msgtype": "text", "text": {"content": "好"}}).encode()
+        start = threading.Barrier(4)
+        answers: list[int] = []
+
+        def lane(n: int) -> None:
+            start.wait()
+            for i in range(10):
+                url = f"{stub.url}/robot/send?access_token=robot-{n}-{i}"
+                answers.append(ours.post_json(url, body, {}, (1, 5))[0])
+
+        threads = [threading.Thread(target=lane, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert answers == [200] * 40 and len(stub.requests) == 40
+        assert ours.connections_opened() <= 4
