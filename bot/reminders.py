@@ -12,11 +12,11 @@ sending. Each returns a `RunResult` saying what it queued, or why it queued noth
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 
-from bot import texts
+from bot import filllinks, texts
 from bot.errors import UserError
 from bot.messages import Notice
 from bot.progress import (
@@ -31,7 +31,7 @@ from bot.progress import (
     sharing,
     starred_ids,
 )
-from bot.render import link
+from bot.render import Button, link, with_actions
 from bot.schedule import job_id
 from bot.timeline import ENDED, READINESS, Timeline
 
@@ -125,9 +125,11 @@ def compose_reminder(
     submit_line: str = "",
     calendar=None,
     today: date | None = None,
+    door: Callable[[Iterable[int]], list[Button]] | None = None,
 ) -> Notice | None:
     """The reminder for one department, or None when it has nothing left to do; short enough
-    for one phone screen.
+    for one phone screen. `door` gives the buttons of the department's page (打开填报页, 查看第N
+    项 for the items named first: the returned ones, then those with dead links).
 
     Working days left, the 报送 prompt while the catalogue is still due and not sent
     (`submit_line`), then the returned items with their reasons and the links that did not open
@@ -201,8 +203,9 @@ def compose_reminder(
         lines.append(f"共 {len(items)} 项，已全部完成。")
     if any(a.indicator_id in starred and not a.rectification for a in open_items):
         lines.append(texts.RECTIFY_HINT)
+    first = [a.indicator_id for a in returned] + [i for i, _, _ in dead]
     return Notice(
-        "\n".join(lines),
+        with_actions("\n".join(lines), door(first) if door else []),
         department,
         mentions if urgent else (),
         "escalation" if urgent and mentions else "reminder",
@@ -225,6 +228,7 @@ def compose_readiness(
     catalog,
     event_text: str,
     submitted: bool,
+    door: Callable[[Iterable[int]], list[Button]] | None = None,
 ) -> Notice | None:
     """After the last deadline: the department's readiness for the inspection (its paper
     materials and where they are kept), or None when it has nothing left to do. No dates are
@@ -253,7 +257,8 @@ def compose_readiness(
         lines.append(f"还有 {open_n} 项未完成，发送「我的任务」查看。")
     if not submitted:
         lines.append(texts.SUBMIT_PROMPT_LATE)
-    return Notice("\n".join(lines), department, (), "reminder")
+    buttons = door(i for i, _, _ in unplaced) if door else []
+    return Notice(with_actions("\n".join(lines), buttons), department, (), "reminder")
 
 
 def send_reminders(
@@ -281,7 +286,9 @@ def send_reminders(
     items: list[tuple[str, Notice]] = []
     if phase == READINESS:
         for d in depts:
-            notice = compose_readiness(d, by_dept[d], rt.catalog, line, d in submitted)
+            notice = compose_readiness(
+                d, by_dept[d], rt.catalog, line, d in submitted, door=_door(rt, d)
+            )
             if notice is not None:
                 items.append((f"remind:{slot}:{d}", notice))
         return _queued(store, items, len(depts), "every department is ready")
@@ -315,10 +322,18 @@ def send_reminders(
             submit_line=prompt if d not in submitted else "",
             calendar=cal,
             today=today,
+            door=_door(rt, d),
         )
         if notice is not None:
             items.append((f"remind:{slot}:{d}", notice))
     return _queued(store, items, len(depts), "every department is complete")
+
+
+def _door(rt, department: str) -> Callable[[Iterable[int]], list[Button]]:
+    """The buttons of a push to `department`'s group: its door, never a person's link
+    (bot/filllinks.py)."""
+    services = getattr(rt, "services", None) or {}
+    return lambda items: filllinks.door_for(services, department, tuple(items))
 
 
 def _queued(store, items: list[tuple[str, Notice]], considered: int, idle: str) -> RunResult:
