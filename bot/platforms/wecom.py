@@ -286,8 +286,12 @@ def reply_stream_body(msg: Incoming, reply: Reply) -> dict[str, Any] | None:
     if buttons:
         content = markup(body, "markdown", reply.mentions)
         stream = stream_body(stream_id_for(msg.message_id), content)
-        card = button_card(title_of(body, CARD_TITLE_CHARS), buttons)
-        return {"msgtype": "stream_with_template_card", "stream": stream["stream"], **card}
+        card = button_card(title_of(body, CARD_TITLE_CHARS), buttons)["template_card"]
+        return {
+            "msgtype": "stream_with_template_card",
+            "stream": stream["stream"],
+            "template_card": card,
+        }
     content = markup(reply.text, "markdown", reply.mentions)
     return stream_body(stream_id_for(msg.message_id), content)
 
