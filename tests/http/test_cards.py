@@ -1,0 +1,135 @@
+"""Cards and the page link in chat (issue 15 items 1 and 3), through really signed DingTalk
+callbacks: 我的任务 answered as an ActionCard, with the person's own link in a one-to-one chat and
+the department's door in a group; the door (and every link a group push carries) gives nobody
+in the group the department's pen; 填报 in a group hands out no link."""
+
+from __future__ import annotations
+
+import json
+import re
+from urllib.parse import urlsplit
+
+import pytest
+
+from bot import reminders
+from bot.config import Settings
+from bot.progress import Role
+from bot.render import split_actions
+from tests.http.callbacks import ding_payload, ding_post
+from tests.http.conftest import runtime_for
+from tests.http.conftest import testing_app as app_of
+
+PUBLIC = "https://duban.example.gov.cn"
+DEPT = "司法局"
+USER = "staff001"
+
+
+@pytest.fixture
+def card_rt(hook_settings, monkeypatch, redis_client, clock):
+    """The hooks' settings with a public address phones can reach (so replies carry links)."""
+    monkeypatch.setenv("DUBAN_PUBLIC_URL", PUBLIC)
+    monkeypatch.setenv("DUBAN_SECRET_KEY", "cards-secret-key")
+    yield from runtime_for(Settings.from_env(), clock)
+
+
+@pytest.fixture
+def client(card_rt):
+    return app_of(card_rt).test_client()
+
+
+def reply(client, text: str, msg_id: str, group: bool = True) -> dict:
+    resp = ding_post(client, ding_payload(text, msg_id, user=USER, group=group))
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    return json.loads(resp.get_data())
+
+
+def buttons(body: dict) -> list[tuple[str, str]]:
+    assert body["msgtype"] == "actionCard", body
+    card = body["actionCard"]
+    if "btns" in card:
+        return [(b["title"], b["actionURL"]) for b in card["btns"]]
+    return [(card["singleTitle"], card["singleURL"])]
+
+
+def path_of(url: str) -> str:
+    assert url.startswith(PUBLIC), url
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def lead_item(rt) -> int:
+    return min(i for (i, d), r in rt.assignments.items() if d == DEPT and r is Role.LEAD)
+
+
+@pytest.fixture
+def bound(client, card_rt):
+    assert "已绑定" in json.dumps(reply(client, f"绑定 {DEPT}", "bind-1"), ensure_ascii=False)
+    return card_rt
+
+
+def test_my_tasks_one_to_one_is_a_card_opening_the_persons_page(client, bound):
+    n = lead_item(bound)
+    body = reply(client, "我的任务", "tasks-1", group=False)
+    got = buttons(body)
+    assert got[0][0] == "打开填报页" and "/m/d/" not in got[0][1]
+    page = path_of(got[0][1])
+    html = client.get(page).get_data(as_text=True)
+    assert f'data-id="{n}"' in html  # the person's page: the department's items
+    link = bound.store.current_fill_link("dingtalk", USER)
+    assert link is not None and link.department == DEPT
+
+
+def test_my_tasks_in_a_group_carries_the_door_and_no_persons_link(client, bound):
+    body = reply(client, "我的任务", "tasks-g")
+    (label, url), *_ = buttons(body)
+    assert label == "打开填报页" and "/m/d/" in url
+    assert bound.store.current_fill_link("dingtalk", USER) is None  # nothing issued to the group
+    door = client.get(path_of(url))
+    html = door.get_data(as_text=True)
+    assert door.status_code == 200 and f"{DEPT}填报页" in html and "私聊机器人" in html
+    assert "<form" not in html and "data-id=" not in html  # no item, no pen
+
+
+def test_a_group_push_link_gives_nobody_in_the_group_write_access(client, bound):
+    n = lead_item(bound)
+    before = bound.store.assignment(n, DEPT)[0]
+    result = reminders.send_reminders(bound, bound.store.clock(), "cards", [DEPT], on_demand=True)
+    assert result.queued == 1, result
+    (notice,) = [
+        x for _, x, _ in bound.store.outbox() if x.department == DEPT and "督办提醒" in x.text
+    ]
+    _, group_buttons = split_actions(notice.text)
+    assert group_buttons and all("/m/d/" in u for _, u in group_buttons)
+    for _, url in group_buttons:
+        page = client.get(path_of(url))
+        html = page.get_data(as_text=True)
+        assert page.status_code == 200 and "<form" not in html and "data-id=" not in html
+    door = urlsplit(group_buttons[0][1]).path
+    token = door.rsplit("/", 1)[1]
+    # whatever one tries with it: no write route under the door, and it is no page token
+    for attempt in (f"{door}/{n}/done", f"/m/{token}/{n}/done"):
+        assert client.post(attempt, data={"v": str(before.version)}).status_code in (400, 404, 405)
+    assert client.get(f"/m/{token}").status_code == 404
+    assert client.get(f"/m/{token}/{n}").status_code == 404
+    assert bound.store.assignment(n, DEPT)[0] == before
+
+
+def test_a_forged_door_is_refused(client, bound):
+    body = reply(client, "我的任务", "tasks-f")
+    door = urlsplit(buttons(body)[0][1]).path
+    name, sig = door.rsplit("/", 1)[1].split(".")
+    other = "5biC5Zy655uR566h5bGA"  # base64 of another department's name, same signature
+    for forged in (f"{other}.{sig}", f"{name}.{sig[:-1]}A", name):
+        resp = client.get(f"/m/d/{forged}")
+        assert resp.status_code == 404 and "链接无效" in resp.get_data(as_text=True)
+
+
+def test_fill_in_a_group_sends_no_link(client, bound):
+    body = reply(client, "填报", "fill-g")
+    text = body.get("text", {}).get("content") or body.get("markdown", {}).get("text", "")
+    assert "私聊" in text and not re.search(r"https?://", text)
+    assert bound.store.current_fill_link("dingtalk", USER) is None
+    # and one to one, the link as before
+    body = reply(client, "填报", "fill-1", group=False)
+    assert f"{PUBLIC}/m/" in json.dumps(body, ensure_ascii=False)
+    assert bound.store.current_fill_link("dingtalk", USER) is not None
