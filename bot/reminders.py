@@ -429,8 +429,13 @@ def compose_readiness_digest(
     return Notice("\n".join(lines), "", (), "notice")
 
 
-def compose_lead_notice(lead: str, laggards: dict[int, list[str]]) -> Notice | None:
-    """To a lead unit: per indicator it leads, the cooperating units with nothing submitted."""
+def compose_lead_notice(
+    lead: str,
+    laggards: dict[int, list[str]],
+    door: Callable[[Iterable[int]], list[Button]] | None = None,
+) -> Notice | None:
+    """To a lead unit: per indicator it leads, the cooperating units with nothing submitted;
+    `door` gives the buttons of its page (the first indicators named)."""
     if not laggards:
         return None
     lines = [
@@ -443,7 +448,8 @@ def compose_lead_notice(lead: str, laggards: dict[int, list[str]]) -> Notice | N
         more = f"等 {len(names)} 个单位" if len(names) > MAX_NAMES else ""
         lines.append(f"- 第{ind_id}项：{shown}{more}")
     lines.append("发送「查看 编号」可查看各单位进度。")
-    return Notice("\n".join(lines), lead, (), "escalation")
+    buttons = door(sorted(laggards)) if door else []
+    return Notice(with_actions("\n".join(lines), buttons), lead, (), "escalation")
 
 
 def send_escalations(rt, now: datetime, slot: str) -> RunResult:
@@ -526,7 +532,7 @@ def _lead_notices(rt, statuses, regular, order, slot) -> list[tuple[str, Notice]
                 laggards.setdefault(lead, {})[ind_id] = slow
     out = []
     for lead in order:
-        notice = compose_lead_notice(lead, laggards.get(lead, {}))
+        notice = compose_lead_notice(lead, laggards.get(lead, {}), _door(rt, lead))
         if notice is not None:
             out.append((f"digest:{slot}:lead:{lead}", notice))
     return out
