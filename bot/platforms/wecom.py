@@ -301,6 +301,7 @@ def reply_stream_body(msg: Incoming, reply: Reply) -> dict[str, Any] | None:
 # not sent as a card at all: the Markdown says everything, and the buttons stay links in it.
 
 CARD_TITLE_CHARS = 26  # main_title.title
+CARD_DESC_CHARS = 30  # main_title.desc
 CARD_SUB_CHARS = 112  # sub_title_text
 CARD_VERTICAL = 4  # vertical_content_list items
 CARD_VERTICAL_TITLE_CHARS = 26
@@ -330,42 +331,86 @@ def _plain_line(line: str) -> str:
     return _ITEM.sub(r"\1· ", to_plain(line)).strip()
 
 
+class _NoCard(Exception):
+    """The text does not fit a text_notice card."""
+
+
+_CLAUSE = re.compile("[：，。；]")
+
+
+def _item_of(line: str) -> dict[str, str]:
+    """A vertical item of one plain line: the line as its title when it is short enough, else
+    its first clause as the title and the rest as the description."""
+    if len(line) <= CARD_VERTICAL_TITLE_CHARS:
+        return {"title": line, "desc": ""}
+    cut = _CLAUSE.search(line, 1, CARD_VERTICAL_TITLE_CHARS + 1)
+    if cut is None or len(line) - cut.end() > CARD_VERTICAL_DESC_CHARS:
+        raise _NoCard
+    return {"title": line[: cut.start()], "desc": line[cut.end() :]}
+
+
+def _joined(head: str, line: str, most: int) -> str | None:
+    out = f"{head}\n{line}" if head else line
+    return out if len(out) <= most else None
+
+
+def _card_layout(lines: list[str]) -> tuple[str, str, str, list[dict[str, str]]]:
+    """(title, desc, sub title, vertical items) of a message's lines, in reading order: the
+    first line the title, a short second line its desc, plain lines the sub title while it
+    holds them, then items: a bold line opens one (its title), the list items under it fill
+    its description, any other line opens one of its own (`_item_of`)."""
+    title = _plain_line(lines[0])
+    rest = lines[1:]
+    desc = ""
+    if rest and not _is_bold(rest[0]) and len(_plain_line(rest[0])) <= CARD_DESC_CHARS:
+        desc, rest = _plain_line(rest[0]), rest[1:]
+    sub = ""
+    items: list[dict[str, str]] = []
+    for raw in rest:
+        line = _plain_line(raw)
+        if _is_bold(raw):
+            if len(line) > CARD_VERTICAL_TITLE_CHARS:
+                raise _NoCard
+            items.append({"title": line, "desc": ""})
+            continue
+        if not items and (joined := _joined(sub, line, CARD_SUB_CHARS)) is not None:
+            sub = joined
+            continue
+        under = items and raw.lstrip().startswith("- ")  # a list item under the bold line
+        if under and (joined := _joined(items[-1]["desc"], line, CARD_VERTICAL_DESC_CHARS)):
+            items[-1]["desc"] = joined
+            continue
+        items.append(_item_of(line))
+    if len(title) > CARD_TITLE_CHARS or len(items) > CARD_VERTICAL:
+        raise _NoCard
+    return title, desc, sub, items
+
+
+def _is_bold(line: str) -> bool:
+    line = line.strip()
+    return len(line) > 4 and line.startswith("**") and line.endswith("**")
+
+
 def webhook_card_body(text: str, mentions: Sequence[str] = ()) -> dict[str, Any] | None:
     """The group robot's template_card of a neutral text that ends with buttons, or None (then
-    Markdown): no buttons, someone to @ (a card cannot), or text beyond the card's lengths.
-
-    The first line is the title; the lines up to the first bold one the sub title; each bold
-    line opens a vertical item (its title) with the lines under it (its description)."""
+    Markdown): no buttons, someone to @ (a card cannot), or text beyond the card's lengths
+    (`_card_layout` says where each line goes)."""
     body, buttons = split_actions(text)
     if not buttons or [m for m in mentions if m]:
         return None
     lines = [line for line in body.split("\n") if line.strip()]
     if not lines:
         return None
-    title, rest = _plain_line(lines[0]), lines[1:]
-    sub: list[str] = []
-    items: list[dict[str, str]] = []
-    for line in rest:
-        if line.startswith("**") and line.rstrip().endswith("**"):
-            items.append({"title": _plain_line(line), "desc": ""})
-        elif items:
-            desc = items[-1]["desc"]
-            items[-1]["desc"] = f"{desc}\n{_plain_line(line)}" if desc else _plain_line(line)
-        else:
-            sub.append(_plain_line(line))
-    sub_text = "\n".join(sub)
-    if (
-        len(title) > CARD_TITLE_CHARS
-        or len(sub_text) > CARD_SUB_CHARS
-        or len(items) > CARD_VERTICAL
-        or any(len(i["title"]) > CARD_VERTICAL_TITLE_CHARS for i in items)
-        or any(len(i["desc"]) > CARD_VERTICAL_DESC_CHARS for i in items)
-    ):
+    try:
+        title, desc, sub, items = _card_layout(lines)
+    except _NoCard:
         return None
     out = button_card(title, buttons)
     card = out["template_card"]
-    if sub_text:
-        card["sub_title_text"] = sub_text
+    if desc:
+        card["main_title"]["desc"] = desc
+    if sub:
+        card["sub_title_text"] = sub
     if items:
         card["vertical_content_list"] = [
             {"title": i["title"], **({"desc": i["desc"]} if i["desc"] else {})} for i in items

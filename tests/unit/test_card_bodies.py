@@ -17,7 +17,7 @@ from bot.messages import Incoming, Reply
 from bot.platforms import dingtalk, wecom
 from bot.platforms.base import encode_json
 from bot.progress import Assignment, Material, Role, Status
-from bot.reminders import compose_reminder
+from bot.reminders import compose_readiness, compose_reminder
 from bot.render import actions_line, inert, split_actions, with_actions
 from tests.stubs.platform_server import (
     DINGTALK_GROUP_SEND,
@@ -196,17 +196,53 @@ def test_wecom_return_is_a_text_notice_card():
     (body,) = wecom.webhook_bodies(notice.text, (), "markdown")
     card = ok(WECOM_WEBHOOK, body)["template_card"]
     assert card["main_title"]["title"] == "🔴 第12项被依法治区办退回。"
-    assert "缺少2019年台账" in card["sub_title_text"]
+    assert card["main_title"]["desc"] == "原因：缺少2019年台账"
+    assert card["sub_title_text"] == "请补充修改后发送「完成 12」。查看详情：查看 12"
     assert [j["title"] for j in card["jump_list"]] == ["打开填报页", "查看第12项"]
 
 
+def test_wecom_daily_reminder_fits_a_card_line_by_line():
+    items = [Assignment(i, DEPT, Role.LEAD if i % 3 else Role.COOPERATE) for i in range(10, 40)]
+    items[2] = Assignment(12, DEPT, Role.LEAD, Status.RETURNED, reason="缺少2019年台账")
+    notice = compose_reminder(
+        DEPT, items, CATALOG, frozenset({12}), {}, "距「自查自评」截止还有 12 个工作日（8月31日）",
+        submit_line="尚未报送资料目录（截止 8月19日）：材料齐全后发送「报送」", door=door,
+    )  # fmt: skip
+    (body,) = wecom.webhook_bodies(notice.text, (), "markdown")
+    card = ok(WECOM_WEBHOOK, body)["template_card"]
+    assert card["main_title"] == {
+        "title": "📋 督办提醒 · 司法局",
+        "desc": "距「自查自评」截止还有 12 个工作日（8月31日）",
+    }
+    assert card["sub_title_text"].startswith("尚未报送资料目录")
+    items = card["vertical_content_list"]
+    assert items[0] == {
+        "title": "已退回 1 项，请按原因修改后重新标记完成：",
+        "desc": "· 第12项：「缺少2019年台账」",
+    } or items[0]["desc"].startswith("· 第12项：")
+    # a long line that is no list item gets an item of its own, split at its first clause
+    assert items[1]["title"] == "共 30 项" and items[1]["desc"].startswith("已完成 0 项")
+    # nothing of the text is lost: every line's words are on the card
+    words = json.dumps(card, ensure_ascii=False)
+    for line in split_actions(notice.text)[0].split("\n")[1:]:
+        assert line.strip("*- ")[:6] in words, line
+
+
 def test_wecom_text_beyond_the_cards_lengths_is_markdown_within_4096_bytes():
-    notice = reminder(returned=3, reason="缺少2019年至2020年全部执法案卷的电子台账和纸质归档目录")
+    # the readiness push with 15 paper items without a place: more than the card holds
+    paper = tuple(
+        Material(f"2019年至2020年行政执法案卷（第{i}册，含卷内目录）", "") for i in range(15)
+    )
+    items = [Assignment(12, DEPT, Role.LEAD, Status.DONE, materials=paper)]
+    notice = compose_readiness(DEPT, items, CATALOG, "实地查验：9月15日", True, door=door)
     assert wecom.webhook_card_body(notice.text) is None
     bodies = wecom.webhook_bodies(notice.text, (), "markdown")
     assert [b["msgtype"] for b in bodies] == ["markdown"]
     assert len(bodies[0]["markdown"]["content"].encode()) <= wecom.WECOM_MARKDOWN_LIMIT
     assert "[打开填报页](https://duban.example.gov.cn/m/d/" in bodies[0]["markdown"]["content"]
+    # and DingTalk, which has room, shows it as a card
+    (ding,) = dingtalk.custom_robot_bodies(notice.text)
+    assert ok(DINGTALK_ROBOT, ding)["msgtype"] == "actionCard"
 
 
 def test_smart_bot_reply_is_a_stream_with_a_template_card():
