@@ -15,9 +15,16 @@ from bot import reminders
 from bot.config import Settings
 from bot.progress import Role
 from bot.render import split_actions
-from tests.http.callbacks import ding_payload, ding_post
-from tests.http.conftest import runtime_for
+from tests.http.callbacks import (
+    ding_payload,
+    ding_post,
+    smartbot_crypto,
+    smartbot_json,
+    smartbot_request,
+)
+from tests.http.conftest import runtime_for, work
 from tests.http.conftest import testing_app as app_of
+from tests.stubs.platform_server import DINGTALK_SESSION, WECOM_WEBHOOK, card_problems
 
 PUBLIC = "https://duban.example.gov.cn"
 DEPT = "司法局"
@@ -133,3 +140,47 @@ def test_fill_in_a_group_sends_no_link(client, bound):
     body = reply(client, "填报", "fill-1", group=False)
     assert f"{PUBLIC}/m/" in json.dumps(body, ensure_ascii=False)
     assert bound.store.current_fill_link("dingtalk", USER) is not None
+
+
+# --- the other routes a reply takes ----------------------------------------------------------
+
+
+def test_smart_bot_group_reply_is_a_stream_with_a_card_of_the_door(client, card_rt):
+    def say(text: str, msg_id: str) -> dict:
+        resp = client.post(
+            "/hooks/wecom", query_string=(req := smartbot_request(smartbot_json(text, msg_id)))[0],
+            data=req[1], content_type="application/json",
+        )  # fmt: skip
+        package = json.loads(resp.get_data())
+        plain = smartbot_crypto().decrypt_message(
+            {"Encrypt": package["encrypt"]}, package["msgsignature"], package["timestamp"],
+            package["nonce"],
+        )  # fmt: skip
+        return json.loads(plain)
+
+    say(f"绑定 {DEPT}", "wc-bind")
+    body = say("我的任务", "wc-tasks")
+    assert body["msgtype"] == "stream_with_template_card"
+    assert f"**{DEPT} · 共" in body["stream"]["content"] and "➜" not in body["stream"]["content"]
+    card = {"msgtype": "template_card", "template_card": body["template_card"]}
+    problems, _ = card_problems(WECOM_WEBHOOK, card, len(json.dumps(card).encode()))
+    assert problems == []
+    assert all("/m/d/" in j["url"] for j in body["template_card"]["jump_list"])
+    assert card_rt.store.current_fill_link("wecom", "zhangsan") is None
+
+
+class TestQueuedReplies:
+    """DUBAN_DINGTALK_REPLY=queue: a worker posts the reply to the sessionWebhook (the stub)."""
+
+    @pytest.fixture
+    def dingtalk_reply(self):
+        return "queue"
+
+    def test_my_tasks_reaches_the_session_as_an_action_card(self, client, card_rt, stub):
+        for text, msg_id in ((f"绑定 {DEPT}", "q-bind"), ("我的任务", "q-tasks")):
+            payload = ding_payload(text, msg_id, user=USER, oapi_base=stub.url)
+            assert json.loads(ding_post(client, payload).get_data()) == {"msgtype": "empty"}
+            work(card_rt)
+        (sent,) = stub.requests_to(DINGTALK_SESSION, key="sess-q-tasks")
+        assert stub.rejected == [] and sent.json["msgtype"] == "actionCard"
+        assert buttons(sent.json)[0][0] == "打开填报页" and "/m/d/" in buttons(sent.json)[0][1]
