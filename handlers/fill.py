@@ -15,7 +15,7 @@ def fill(ctx: Context) -> Reply:
     dept = ctx.require_department()
     if ctx.msg.is_group:
         # a group sees every reply: a link that writes for this person must not land there
-        return Reply(GROUP_REFUSAL.format(dept=dept))
+        return Reply(GROUP_REFUSAL.format(dept=dept), refused=True)
     url = filllinks.for_sender(ctx, fresh=True)
     days = ctx.services["settings"].fill_link_days
     return Reply(

@@ -184,3 +184,18 @@ class TestQueuedReplies:
         (sent,) = stub.requests_to(DINGTALK_SESSION, key="sess-q-tasks")
         assert stub.rejected == [] and sent.json["msgtype"] == "actionCard"
         assert buttons(sent.json)[0][0] == "打开填报页" and "/m/d/" in buttons(sent.json)[0][1]
+
+
+def test_my_tasks_of_the_largest_department_is_one_card_of_one_screen(client, card_rt):
+    counts: dict[str, int] = {}
+    for _, d in card_rt.assignments:
+        counts[d] = counts.get(d, 0) + 1
+    largest = max(counts, key=lambda d: (counts[d], d))
+    reply(client, f"绑定 {largest}", "big-bind")
+    body = reply(client, "我的任务", "big-tasks", group=False)
+    size = len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
+    problems, _ = card_problems(DINGTALK_SESSION, body, size)
+    assert problems == [] and size <= 20000
+    lines = [x for x in body["actionCard"]["text"].split("\n\n") if x.strip()]
+    assert len(lines) + 1 <= 15, lines  # the text and the row of buttons: one phone screen
+    assert f"{largest} · 共 {counts[largest]}" in lines[0] or largest in lines[0]
