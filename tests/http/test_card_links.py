@@ -13,8 +13,11 @@ import pytest
 
 from bot import reminders
 from bot.config import Settings
-from bot.progress import Role
+from bot.delivery import Route, bodies_for
+from bot.messages import Incoming
+from bot.progress import Role, Status
 from bot.render import split_actions
+from tests.e2e.background import set_status
 from tests.http.callbacks import (
     ding_payload,
     ding_post,
@@ -199,3 +202,38 @@ def test_my_tasks_of_the_largest_department_is_one_card_of_one_screen(client, ca
     lines = [x for x in body["actionCard"]["text"].split("\n\n") if x.strip()]
     assert len(lines) + 1 <= 15, lines  # the text and the row of buttons: one phone screen
     assert f"{largest} · 共 {counts[largest]}" in lines[0] or largest in lines[0]
+
+
+def test_my_tasks_item_button_opens_that_items_page(client, bound):
+    n = lead_item(bound)
+    set_status(bound, n, DEPT, Status.RETURNED, reason="缺少2019年台账")
+    body = reply(client, "我的任务", "tasks-r", group=False)
+    (_, page), (label, item) = buttons(body)[:2]
+    assert label == f"查看第{n}项" and item == f"{page}/{n}"
+    html = client.get(path_of(item)).get_data(as_text=True)
+    assert "缺少2019年台账" in html and "<form" in html  # the person's own page: their pen
+
+
+def test_a_return_from_chat_carries_the_doors_buttons(client, bound):
+    n = lead_item(bound)
+    set_status(bound, n, DEPT, Status.IN_PROGRESS, explanation="已上传。")
+    office = Incoming(
+        "console", "admin", f"退回 {n} {DEPT} 缺少盖章版", mentioned=True, is_admin=True
+    )
+    assert "退回" in bound.dispatcher.handle(office).text
+    (notice,) = [x for _, x, _ in bound.store.outbox() if "被依法治区办退回" in x.text]
+    _, got = split_actions(notice.text)
+    assert [t for t, _ in got] == ["打开填报页", f"查看第{n}项"]
+    assert all("/m/d/" in u for _, u in got)
+    # the liaison it @-mentions (org.yaml's, on the sandbox) no robot here can @: a card on
+    # both; a DingTalk liaison would be @-mentioned on the DingTalk robot, and the ping wins
+    ding = Route("dingtalk_webhook", "dingtalk", "r", "钉钉", url="https://oapi.dingtalk.com/x")
+    (card,) = bodies_for(ding, notice.text, notice.mentions, "")
+    assert card["msgtype"] == "actionCard"
+    (md,) = bodies_for(ding, notice.text, ("dingtalk:staff001",), "")
+    assert md["msgtype"] == "markdown" and md["at"]["atUserIds"] == ["staff001"]
+    assert "/m/d/" in md["markdown"]["text"]
+    wecom_route = Route("wecom_webhook", "wecom", "r", "企业微信", url="https://qyapi/x")
+    (card,) = bodies_for(wecom_route, notice.text, notice.mentions, "")
+    assert card["msgtype"] == "template_card"
+    assert card_problems(WECOM_WEBHOOK, card, len(json.dumps(card).encode())) == ([], 0)
