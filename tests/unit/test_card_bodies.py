@@ -307,3 +307,15 @@ def test_reminder_rework_date_and_returned_first_survive_in_the_card():
     )
     _, buttons = split_actions(notice.text)
     assert [t for t, _ in buttons] == ["打开填报页", "查看第12项", "查看第13项"]
+
+
+def test_routes_without_cards_keep_every_url_readable():
+    # the WeCom app's passive reply is plain text: each button becomes its label and URL
+    page = f"{PUBLIC}/m/abc.def.ghi"
+    text = with_actions("**司法局 · 共 3 项**\n- 12 ❌ 已退回", filllinks.buttons(page, (12,)))
+    plain = wecom.markup(text, "text")
+    assert plain.endswith(f"➜ 打开填报页 {page} ｜ 查看第12项 {page}/12")
+    assert len(plain.encode()) <= wecom.WECOM_TEXT_LIMIT
+    # and @all (a text message on WeCom) is never a card
+    (body,) = wecom.webhook_bodies(reminder().text, ["@all"], "text")
+    assert body["msgtype"] == "text" and f"{PUBLIC}/m/d/" in body["text"]["content"]
