@@ -191,6 +191,10 @@ def item_url(page_url: str, item: int) -> str:
     return f"{page_url.rstrip('/')}/{item}"
 
 
+# WeCom's jump_list holds 3 (https://developer.work.weixin.qq.com/document/path/91770)
+MAX_BUTTONS = 3
+
+
 def buttons(page_url: str, items=()) -> list[tuple[str, str]]:
     """The buttons of a card about a department's items: 打开填报页, then 查看第N项 for the
     first few `items` (a card holds at most MAX_BUTTONS)."""
@@ -200,11 +204,6 @@ def buttons(page_url: str, items=()) -> list[tuple[str, str]]:
     for n in list(dict.fromkeys(items))[: MAX_BUTTONS - 1]:
         out.append((f"查看第{n}项", item_url(page_url, n)))
     return out
-
-
-MAX_BUTTONS = (
-    3  # WeCom's jump_list holds 3 (https://developer.work.weixin.qq.com/document/path/91770)
-)
 
 
 def door_for(services, department: str, items=()) -> list[tuple[str, str]]:
