@@ -319,3 +319,36 @@ def test_routes_without_cards_keep_every_url_readable():
     # and @all (a text message on WeCom) is never a card
     (body,) = wecom.webhook_bodies(reminder().text, ["@all"], "text")
     assert body["msgtype"] == "text" and f"{PUBLIC}/m/d/" in body["text"]["content"]
+
+
+# --- the stub over HTTP --------------------------------------------------------------------
+
+
+def test_the_stub_answers_a_broken_card_as_the_platform_would_and_lists_it():
+    import urllib.request
+
+    from tests.stubs.platform_server import PlatformStub
+
+    def send(url: str, body: dict) -> dict:
+        req = urllib.request.Request(
+            url, data=encode_json(body), headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return json.loads(resp.read())
+
+    good = wecom.webhook_bodies(reminder().text, (), "markdown")[0]
+    broken = json.loads(json.dumps(good))
+    del broken["template_card"]["card_action"]
+    with PlatformStub() as stub:
+        url = wecom.webhook_url(stub.url, "robot-1")
+        assert send(url, good)["errcode"] == 0
+        assert send(url, broken)["errcode"] == 42045
+        ding = f"{stub.url}/robot/send?access_token=t"
+        assert send(ding, dingtalk.custom_robot_bodies(reminder().text)[0])["errcode"] == 0
+        assert (
+            send(ding, {"msgtype": "actionCard", "actionCard": {"title": "x"}})["errcode"] == 40035
+        )
+        assert [problems for _, problems in stub.rejected][0] == [
+            "card_action missing or of an unknown type"
+        ]
+        assert len(stub.rejected) == 2
