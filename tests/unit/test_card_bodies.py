@@ -6,6 +6,7 @@ where a card cannot be (someone to @, too long, no card on that route)."""
 from __future__ import annotations
 
 import json
+import urllib.request
 from datetime import date
 
 import pytest
@@ -24,6 +25,7 @@ from tests.stubs.platform_server import (
     DINGTALK_ROBOT,
     DINGTALK_SESSION,
     WECOM_WEBHOOK,
+    PlatformStub,
     card_problems,
 )
 
@@ -325,10 +327,6 @@ def test_routes_without_cards_keep_every_url_readable():
 
 
 def test_the_stub_answers_a_broken_card_as_the_platform_would_and_lists_it():
-    import urllib.request
-
-    from tests.stubs.platform_server import PlatformStub
-
     def send(url: str, body: dict) -> dict:
         req = urllib.request.Request(
             url, data=encode_json(body), headers={"Content-Type": "application/json"}
