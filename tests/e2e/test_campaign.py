@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -192,5 +193,9 @@ def test_the_whole_campaign_from_the_notice_to_after_the_inspection(campaign):
         assert sorted(sent[key]) == sorted(expected), dept
     assert sum(len(v) for v in sent.values()) > 100
     assert stub.rejected == []  # every card passed the stub's schema check
+    # every page link a push carried (a group sees each) is the department's door, which
+    # opens no item and takes no write, never a person's signed link
+    pages = [u for n, _ in pushed for u in re.findall(r"/m/[^\s)?]+", n.text)]
+    assert pages and all(u.startswith("/m/d/") for u in pages)
     assert notices(rt)  # (the outbox reader of the other tests agrees)
     assert Settings.from_env().fake_now == START
