@@ -104,7 +104,10 @@ def approve(rt, indicator_id: int, department: str, *, confirmed: bool, actor: s
             return rt.store.link_states(m.url for m in a.materials if m.url)
 
         at = rt.store.now_iso()
-        return rules.approve(a, ind, confirmed=confirmed, links=links, by=actor, at=at)
+        door = tuple(filllinks.door_for(rt.services, department, (ind.id,)))
+        return rules.approve(
+            a, ind, confirmed=confirmed, links=links, buttons=door, by=actor, at=at
+        )
 
     out = _review(rt, indicator_id, department, actor, decide)
     said = texts.APPROVED.format(dept=department, n=indicator_id)

@@ -560,20 +560,28 @@ def _arrow(last: dict[str, int], row: RankRow) -> str:
 
 
 def compose_ranking(
-    rows: list[RankRow], last: dict[str, int], when: str, bonus: dict[str, list[int]] | None = None
+    rows: list[RankRow],
+    last: dict[str, int],
+    when: str,
+    bonus: dict[str, list[int]] | None = None,
+    door: Callable[[str], list[Button]] | None = None,
 ) -> list[Notice]:
-    """One notice per department (its rank, score and change) and the office's table, with
-    the departments that have offered bonus evidence listed apart (`bonus`)."""
+    """One notice per department (its rank, score and change, and the buttons of its page that
+    `door` gives) and the office's table, with the departments that have offered bonus
+    evidence listed apart (`bonus`)."""
     n = len(rows)
     out = []
     for r in rows:
         s = r.score
         out.append(
             Notice(
-                f"**📊 进度排名 · {s.department}（{when}）**\n"
-                f"全区第 {r.rank} / {n} 名{texts.tie_note(sharing(rows, r))}，"
-                f"完成率 {s.percent}%（已完成 {s.done_count}/{s.total_count} 项）\n"
-                f"{rank_change(last, r)}。发送「排行」查看全区排名。\n{texts.RANKING_RULE}",
+                with_actions(
+                    f"**📊 进度排名 · {s.department}（{when}）**\n"
+                    f"全区第 {r.rank} / {n} 名{texts.tie_note(sharing(rows, r))}，"
+                    f"完成率 {s.percent}%（已完成 {s.done_count}/{s.total_count} 项）\n"
+                    f"{rank_change(last, r)}。发送「排行」查看全区排名。\n{texts.RANKING_RULE}",
+                    door(s.department) if door else [],
+                ),
                 s.department,
                 (),
                 "ranking",
@@ -606,7 +614,9 @@ def send_ranking(rt, now: datetime, slot: str) -> RunResult:
         return RunResult(reason="no departments")
     local = rt.calendar.local_now(now)
     bonus = bonus_contributors(statuses, rt.catalog.bonus_ids)
-    notices = compose_ranking(rows, last, f"{_month_day(local)} {local:%H:%M}", bonus)
+    notices = compose_ranking(
+        rows, last, f"{_month_day(local)} {local:%H:%M}", bonus, lambda d: _door(rt, d)(())
+    )
     ranks = {r.score.department: r.rank for r in rows}
     if not rt.store.publish_ranking(f"rank:{slot}", ranks, notices):
         return RunResult(considered=len(rows), reason="already sent for this slot")

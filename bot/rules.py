@@ -337,12 +337,14 @@ def approve(
     *,
     confirmed: bool,
     links: Callable[[], dict[str, dict]],
+    buttons: tuple[tuple[str, str], ...] = (),
     by: str,
     at: str,
 ) -> Edit:
     """通过: the office accepts a department's work and tells it. Anything but 已完成 is approved
     only when `confirmed`; otherwise NeedsConfirmation says why. `links` reads the check states
-    of its links, asked only when a doubt is to be told (a round trip saved otherwise)."""
+    of its links, asked only when a doubt is to be told (a round trip saved otherwise).
+    `buttons`: the department's page (bot.filllinks.door_for)."""
     if a.status is Status.APPROVED:
         raise Unchanged(f"{a.department}第{ind.id}项已经审核通过，无需重复操作。")
     if a.status is Status.TODO:
@@ -357,7 +359,11 @@ def approve(
             doubt,
         )
     after = a.changed(by, at, status=Status.APPROVED, reason="")
-    notice = Notice(f"✅ 第{ind.id}项已通过依法治区办审核，辛苦了！", a.department, kind="review")
+    notice = Notice(
+        with_actions(f"✅ 第{ind.id}项已通过依法治区办审核，辛苦了！", buttons),
+        a.department,
+        kind="review",
+    )
     return Edit(after, "approve", notices=(notice,))
 
 

@@ -17,8 +17,8 @@ from bot.config import ROOT, Settings
 from bot.messages import Incoming, Reply
 from bot.platforms import dingtalk, wecom
 from bot.platforms.base import encode_json
-from bot.progress import Assignment, Material, Role, Status
-from bot.reminders import compose_readiness, compose_reminder
+from bot.progress import Assignment, Material, Role, Score, Status, rank
+from bot.reminders import compose_ranking, compose_readiness, compose_reminder
 from bot.render import actions_line, inert, split_actions, with_actions
 from tests.stubs.platform_server import (
     DINGTALK_GROUP_SEND,
@@ -350,3 +350,25 @@ def test_the_stub_answers_a_broken_card_as_the_platform_would_and_lists_it():
             "card_action missing or of an unknown type"
         ]
         assert len(stub.rejected) == 2
+
+
+def test_approval_and_ranking_pushes_carry_the_doors_buttons():
+    a = Assignment(12, DEPT, Role.LEAD, Status.DONE, explanation="已完成。", version=3)
+    edit = rules.approve(
+        a, CATALOG.get(12), confirmed=False, links=dict, buttons=tuple(door((12,))),
+        by="dingtalk:office", at="2020-08-14T02:00:00+00:00",
+    )  # fmt: skip
+    (notice,) = edit.notices
+    (body,) = dingtalk.custom_robot_bodies(notice.text)
+    assert [b["title"] for b in ok(DINGTALK_ROBOT, body)["actionCard"]["btns"]] == [
+        "打开填报页",
+        "查看第12项",
+    ]
+    rows = rank([Score(DEPT, 3, 10, done_count=3, total_count=10), Score("财政局", 1, 10)])
+    *mine, table = compose_ranking(
+        rows, {}, "8月14日 10:00", door=lambda d: door() if d == DEPT else []
+    )
+    assert split_actions(mine[0].text)[1] == door() and split_actions(mine[1].text)[1] == []
+    assert table.department == "" and split_actions(table.text)[1] == []  # the office's table
+    (body,) = wecom.webhook_bodies(mine[0].text, (), "markdown")
+    assert ok(WECOM_WEBHOOK, body)["msgtype"] == "template_card"
