@@ -72,7 +72,10 @@ def my_tasks(ctx: Context, which: tuple[str, int]) -> Reply:
         lines.append(line)
     left = len(shown) - page * size
     page_url = _page_url(ctx)
-    if left > 0 and page_url:
+    if left > 0 and page_url and ctx.msg.is_group:
+        # the group's button opens the department's door: the page itself is asked for in private
+        lines.append(f"还有 {left} 项：私聊我发送「填报」，在填报页查看和填写")
+    elif left > 0 and page_url:
         lines.append(f"还有 {left} 项：请打开下面的填报页查看和填写")
     elif left > 0:
         lines.append(f"还有 {left} 项：发送「我的任务{_word(word)} 第{page + 1}页」")

@@ -93,6 +93,9 @@ def test_my_tasks_in_a_group_carries_the_door_and_no_persons_link(client, bound)
     body = reply(client, "我的任务", "tasks-g")
     (label, url), *_ = buttons(body)
     assert label == "打开填报页" and "/m/d/" in url
+    assert (
+        "还有" in body["actionCard"]["text"] and "私聊我发送「填报」" in body["actionCard"]["text"]
+    )
     assert bound.store.current_fill_link("dingtalk", USER) is None  # nothing issued to the group
     door = client.get(path_of(url))
     html = door.get_data(as_text=True)
