@@ -240,3 +240,11 @@ def test_a_return_from_chat_carries_the_doors_buttons(client, bound):
     (card,) = bodies_for(wecom_route, notice.text, notice.mentions, "")
     assert card["msgtype"] == "template_card"
     assert card_problems(WECOM_WEBHOOK, card, len(json.dumps(card).encode())) == ([], 0)
+
+
+def test_the_doors_item_number_is_a_number_or_nothing(client, bound):
+    (_, url), *_ = buttons(reply(client, "我的任务", "tasks-n"))
+    door = urlsplit(url).path
+    html = client.get(f"{door}?n=<script>alert(1)</script>").get_data(as_text=True)
+    assert "<script>alert" not in html and 'id="item"' not in html
+    assert 'id="item"' in client.get(f"{door}?n=12").get_data(as_text=True)
