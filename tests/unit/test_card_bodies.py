@@ -15,6 +15,7 @@ from bot import filllinks, rules
 from bot.catalog import load_catalog
 from bot.config import ROOT, Settings
 from bot.messages import Incoming, Reply
+from bot.org import build_assignments, load_org
 from bot.platforms import dingtalk, wecom
 from bot.platforms.base import encode_json
 from bot.progress import Assignment, Material, Role, Score, Status, rank
@@ -372,3 +373,26 @@ def test_approval_and_ranking_pushes_carry_the_doors_buttons():
     assert table.department == "" and split_actions(table.text)[1] == []  # the office's table
     (body,) = wecom.webhook_bodies(mine[0].text, (), "markdown")
     assert ok(WECOM_WEBHOOK, body)["msgtype"] == "template_card"
+
+
+@pytest.mark.parametrize("returned", [0, 3])
+def test_every_departments_daily_reminder_is_a_card_on_both_platforms(returned):
+    org = load_org(ROOT / "org.yaml")
+    by: dict[str, list[Assignment]] = {}
+    for (ind, d), role in sorted(build_assignments(CATALOG, org).items()):
+        if ind in CATALOG.regular_ids:
+            back = len(by.get(d, [])) < returned
+            status = Status.RETURNED if back else Status.TODO
+            why = "缺少2019年至2020年的执法台账，请补充盖章版" if back else ""
+            by.setdefault(d, []).append(Assignment(ind, d, role, status, reason=why))
+    assert len(by) > 40
+    for d, items in by.items():
+        notice = compose_reminder(
+            d, items, CATALOG, frozenset(), {}, "距「自查自评」截止还有 12 个工作日（8月31日）",
+            submit_line="尚未报送资料目录（截止 8月19日）：材料齐全后发送「报送」",
+            door=lambda it, d=d: filllinks.door_for(SERVICES, d, tuple(it)),
+        )  # fmt: skip
+        (w,) = wecom.webhook_bodies(notice.text, (), "markdown")
+        (k,) = dingtalk.custom_robot_bodies(notice.text)
+        assert ok(WECOM_WEBHOOK, w)["msgtype"] == "template_card", d
+        assert ok(DINGTALK_ROBOT, k)["msgtype"] == "actionCard", d
