@@ -15,6 +15,7 @@ from bot import reminders
 from bot.config import Settings
 from bot.delivery import Route, bodies_for
 from bot.messages import Incoming
+from bot.platforms import wecom
 from bot.progress import Role, Status
 from bot.render import split_actions
 from tests.e2e.background import set_status
@@ -248,3 +249,18 @@ def test_the_doors_item_number_is_a_number_or_nothing(client, bound):
     html = client.get(f"{door}?n=<script>alert(1)</script>").get_data(as_text=True)
     assert "<script>alert" not in html and 'id="item"' not in html
     assert 'id="item"' in client.get(f"{door}?n=12").get_data(as_text=True)
+
+
+def test_the_wecom_apps_plain_reply_keeps_the_link_line_for_the_largest_department(card_rt):
+    counts: dict[str, int] = {}
+    for _, d in card_rt.assignments:
+        counts[d] = counts.get(d, 0) + 1
+    largest = max(counts, key=lambda d: (counts[d], d))
+    bind = Incoming("wecom_app", "wangwu", f"绑定 {largest}", mentioned=True, message_id="a-1")
+    card_rt.dispatcher.handle(bind)
+    tasks = Incoming("wecom_app", "wangwu", "我的任务", mentioned=True, message_id="a-2")
+    text = card_rt.dispatcher.handle(tasks).text
+    plain = wecom.markup(text, "text")
+    # the passive text reply holds 2,048 bytes: the page's line must not be what is cut
+    assert len(plain.encode()) <= wecom.WECOM_TEXT_LIMIT
+    assert plain.splitlines()[-1].startswith(f"➜ 打开填报页 {PUBLIC}/m/")
