@@ -143,3 +143,74 @@ def for_sender(ctx, fresh: bool) -> str:
         ctx.store, ctx.services["link_key"], settings.public_url, settings.fill_link_days, who,
         ctx.require_department(),
     )  # fmt: skip
+
+
+# --- the door: the page link a group sees ------------------------------------------------------
+# A signed link is one person's key to the department's page, and a push lands in a group: so
+# what a group message carries is the department's *door*, a link that opens a page naming the
+# department and saying how to get one's own link (send 填报 in a one-to-one chat with the bot).
+# It shows no item and takes no write; the signature only keeps anyone from minting pages that
+# name a department of their choosing. One-to-one replies carry the person's own link instead.
+
+DOOR_PATH = "/m/d/"
+_DOOR_SIG_BYTES = 12
+
+
+def _door_signature(key: str, department: str) -> str:
+    mac = hmac.new(key.encode(), f"fill-door|{department}".encode(), hashlib.sha256).digest()
+    return _b64(mac[:_DOOR_SIG_BYTES])
+
+
+def door_token(key: str, department: str) -> str:
+    return f"{_b64(department.encode())}.{_door_signature(key, department)}"
+
+
+def read_door(key: str, tok: str) -> str:
+    """The department a door token names; Refused("tampered") when it is not ours."""
+    name, _, sig = tok.partition(".")
+    try:
+        department = base64.urlsafe_b64decode(name + "=" * (-len(name) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise Refused("tampered") from None
+    if not department or not hmac.compare_digest(
+        sig.encode(), _door_signature(key, department).encode()
+    ):
+        raise Refused("tampered")
+    return department
+
+
+def door_url(public_url: str, key: str, department: str, item: int | None = None) -> str:
+    tail = f"?n={item}" if item else ""
+    return f"{public_url.rstrip('/')}{DOOR_PATH}{door_token(key, department)}{tail}"
+
+
+def item_url(page_url: str, item: int) -> str:
+    """The page of one item from a person's page link (/m/<token>/<n>), or a door's."""
+    if DOOR_PATH in page_url:
+        return f"{page_url.split('?')[0]}?n={item}"
+    return f"{page_url.rstrip('/')}/{item}"
+
+
+# WeCom's jump_list holds 3 (https://developer.work.weixin.qq.com/document/path/91770)
+MAX_BUTTONS = 3
+
+
+def buttons(page_url: str, items=()) -> list[tuple[str, str]]:
+    """The buttons of a card about a department's items: 打开填报页, then 查看第N项 for the
+    first few `items` (a card holds at most MAX_BUTTONS)."""
+    if not page_url:
+        return []
+    out = [("打开填报页", page_url)]
+    for n in list(dict.fromkeys(items))[: MAX_BUTTONS - 1]:
+        out.append((f"查看第{n}项", item_url(page_url, n)))
+    return out
+
+
+def door_for(services, department: str, items=()) -> list[tuple[str, str]]:
+    """The buttons of a group message about `department` (services: the runtime's, holding
+    "settings" and "link_key"); none where phones cannot reach the server (`reachable`)."""
+    settings = services.get("settings")
+    key = services.get("link_key")
+    if settings is None or not key or not reachable(settings.public_url):
+        return []
+    return buttons(door_url(settings.public_url, key, department), items)

@@ -12,12 +12,13 @@ import logging
 from dataclasses import dataclass
 from datetime import date
 
-from bot import delivery, rules, texts
+from bot import delivery, filllinks, rules, texts
 from bot.catalog import Indicator
 from bot.errors import UserError
 from bot.messages import Notice, mention
 from bot.progress import Assignment
 from bot.records import Binding, ConflictError
+from bot.render import with_actions
 from bot.review import liaisons
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,10 @@ def approve(rt, indicator_id: int, department: str, *, confirmed: bool, actor: s
             return rt.store.link_states(m.url for m in a.materials if m.url)
 
         at = rt.store.now_iso()
-        return rules.approve(a, ind, confirmed=confirmed, links=links, by=actor, at=at)
+        door = tuple(filllinks.door_for(rt.services, department, (ind.id,)))
+        return rules.approve(
+            a, ind, confirmed=confirmed, links=links, buttons=door, by=actor, at=at
+        )
 
     out = _review(rt, indicator_id, department, actor, decide)
     said = texts.APPROVED.format(dept=department, n=indicator_id)
@@ -119,9 +123,11 @@ def return_item(
         mentions = liaisons(rt.org, rt.store, department)
         at = rt.store.now_iso()
         today = rt.calendar.local_today(rt.store.clock())
+        door = tuple(filllinks.door_for(rt.services, department, (ind.id,)))
         return rules.return_item(
-            a, ind, reason, mentions=mentions, rework=rework, today=today, by=actor, at=at
-        )
+            a, ind, reason, mentions=mentions, rework=rework, today=today, buttons=door,
+            by=actor, at=at,
+        )  # fmt: skip
 
     out = _review(rt, indicator_id, department, actor, decide)
     said = texts.RETURNED.format(dept=department, n=indicator_id)
@@ -248,8 +254,11 @@ def comment(rt, indicator_id: int, department: str, text: str, *, actor: str) ->
     _load(rt, ind, department)  # the department answers for this item
     entry = rules.comment(text, office=True, name="依法治区办")
     notice = Notice(
-        f"💬 依法治区办就第{ind.id}项留言：\n{texts.quoted(text)}\n"
-        f"回复请发送「留言 {ind.id} 内容」，往来留言可发送「查看 {ind.id}」。",
+        with_actions(
+            f"💬 依法治区办就第{ind.id}项留言：\n{texts.quoted(text)}\n"
+            f"回复请发送「留言 {ind.id} 内容」，往来留言可发送「查看 {ind.id}」。",
+            filllinks.door_for(rt.services, department, (ind.id,)),
+        ),
         department,
         kind="review",
     )

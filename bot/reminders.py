@@ -12,11 +12,11 @@ sending. Each returns a `RunResult` saying what it queued, or why it queued noth
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 
-from bot import texts
+from bot import filllinks, texts
 from bot.errors import UserError
 from bot.messages import Notice
 from bot.progress import (
@@ -31,7 +31,7 @@ from bot.progress import (
     sharing,
     starred_ids,
 )
-from bot.render import link
+from bot.render import Button, link, with_actions
 from bot.schedule import job_id
 from bot.timeline import ENDED, READINESS, Timeline
 
@@ -125,9 +125,11 @@ def compose_reminder(
     submit_line: str = "",
     calendar=None,
     today: date | None = None,
+    door: Callable[[Iterable[int]], list[Button]] | None = None,
 ) -> Notice | None:
     """The reminder for one department, or None when it has nothing left to do; short enough
-    for one phone screen.
+    for one phone screen. `door` gives the buttons of the department's page (打开填报页, 查看第N
+    项 for the items named first: the returned ones, then those with dead links).
 
     Working days left, the 报送 prompt while the catalogue is still due and not sent
     (`submit_line`), then the returned items with their reasons and the links that did not open
@@ -201,8 +203,9 @@ def compose_reminder(
         lines.append(f"共 {len(items)} 项，已全部完成。")
     if any(a.indicator_id in starred and not a.rectification for a in open_items):
         lines.append(texts.RECTIFY_HINT)
+    first = [a.indicator_id for a in returned] + [i for i, _, _ in dead]
     return Notice(
-        "\n".join(lines),
+        with_actions("\n".join(lines), door(first) if door else []),
         department,
         mentions if urgent else (),
         "escalation" if urgent and mentions else "reminder",
@@ -225,6 +228,7 @@ def compose_readiness(
     catalog,
     event_text: str,
     submitted: bool,
+    door: Callable[[Iterable[int]], list[Button]] | None = None,
 ) -> Notice | None:
     """After the last deadline: the department's readiness for the inspection (its paper
     materials and where they are kept), or None when it has nothing left to do. No dates are
@@ -253,7 +257,8 @@ def compose_readiness(
         lines.append(f"还有 {open_n} 项未完成，发送「我的任务」查看。")
     if not submitted:
         lines.append(texts.SUBMIT_PROMPT_LATE)
-    return Notice("\n".join(lines), department, (), "reminder")
+    buttons = door(i for i, _, _ in unplaced) if door else []
+    return Notice(with_actions("\n".join(lines), buttons), department, (), "reminder")
 
 
 def send_reminders(
@@ -281,7 +286,9 @@ def send_reminders(
     items: list[tuple[str, Notice]] = []
     if phase == READINESS:
         for d in depts:
-            notice = compose_readiness(d, by_dept[d], rt.catalog, line, d in submitted)
+            notice = compose_readiness(
+                d, by_dept[d], rt.catalog, line, d in submitted, door=_door(rt, d)
+            )
             if notice is not None:
                 items.append((f"remind:{slot}:{d}", notice))
         return _queued(store, items, len(depts), "every department is ready")
@@ -315,10 +322,18 @@ def send_reminders(
             submit_line=prompt if d not in submitted else "",
             calendar=cal,
             today=today,
+            door=_door(rt, d),
         )
         if notice is not None:
             items.append((f"remind:{slot}:{d}", notice))
     return _queued(store, items, len(depts), "every department is complete")
+
+
+def _door(rt, department: str) -> Callable[[Iterable[int]], list[Button]]:
+    """The buttons of a push to `department`'s group: its door, never a person's link
+    (bot/filllinks.py)."""
+    services = getattr(rt, "services", None) or {}
+    return lambda items: filllinks.door_for(services, department, tuple(items))
 
 
 def _queued(store, items: list[tuple[str, Notice]], considered: int, idle: str) -> RunResult:
@@ -414,8 +429,13 @@ def compose_readiness_digest(
     return Notice("\n".join(lines), "", (), "notice")
 
 
-def compose_lead_notice(lead: str, laggards: dict[int, list[str]]) -> Notice | None:
-    """To a lead unit: per indicator it leads, the cooperating units with nothing submitted."""
+def compose_lead_notice(
+    lead: str,
+    laggards: dict[int, list[str]],
+    door: Callable[[Iterable[int]], list[Button]] | None = None,
+) -> Notice | None:
+    """To a lead unit: per indicator it leads, the cooperating units with nothing submitted;
+    `door` gives the buttons of its page (the first indicators named)."""
     if not laggards:
         return None
     lines = [
@@ -428,7 +448,8 @@ def compose_lead_notice(lead: str, laggards: dict[int, list[str]]) -> Notice | N
         more = f"等 {len(names)} 个单位" if len(names) > MAX_NAMES else ""
         lines.append(f"- 第{ind_id}项：{shown}{more}")
     lines.append("发送「查看 编号」可查看各单位进度。")
-    return Notice("\n".join(lines), lead, (), "escalation")
+    buttons = door(sorted(laggards)) if door else []
+    return Notice(with_actions("\n".join(lines), buttons), lead, (), "escalation")
 
 
 def send_escalations(rt, now: datetime, slot: str) -> RunResult:
@@ -511,7 +532,7 @@ def _lead_notices(rt, statuses, regular, order, slot) -> list[tuple[str, Notice]
                 laggards.setdefault(lead, {})[ind_id] = slow
     out = []
     for lead in order:
-        notice = compose_lead_notice(lead, laggards.get(lead, {}))
+        notice = compose_lead_notice(lead, laggards.get(lead, {}), _door(rt, lead))
         if notice is not None:
             out.append((f"digest:{slot}:lead:{lead}", notice))
     return out
@@ -539,20 +560,28 @@ def _arrow(last: dict[str, int], row: RankRow) -> str:
 
 
 def compose_ranking(
-    rows: list[RankRow], last: dict[str, int], when: str, bonus: dict[str, list[int]] | None = None
+    rows: list[RankRow],
+    last: dict[str, int],
+    when: str,
+    bonus: dict[str, list[int]] | None = None,
+    door: Callable[[str], list[Button]] | None = None,
 ) -> list[Notice]:
-    """One notice per department (its rank, score and change) and the office's table, with
-    the departments that have offered bonus evidence listed apart (`bonus`)."""
+    """One notice per department (its rank, score and change, and the buttons of its page that
+    `door` gives) and the office's table, with the departments that have offered bonus
+    evidence listed apart (`bonus`)."""
     n = len(rows)
     out = []
     for r in rows:
         s = r.score
         out.append(
             Notice(
-                f"**📊 进度排名 · {s.department}（{when}）**\n"
-                f"全区第 {r.rank} / {n} 名{texts.tie_note(sharing(rows, r))}，"
-                f"完成率 {s.percent}%（已完成 {s.done_count}/{s.total_count} 项）\n"
-                f"{rank_change(last, r)}。发送「排行」查看全区排名。\n{texts.RANKING_RULE}",
+                with_actions(
+                    f"**📊 进度排名 · {s.department}（{when}）**\n"
+                    f"全区第 {r.rank} / {n} 名{texts.tie_note(sharing(rows, r))}，"
+                    f"完成率 {s.percent}%（已完成 {s.done_count}/{s.total_count} 项）\n"
+                    f"{rank_change(last, r)}。发送「排行」查看全区排名。\n{texts.RANKING_RULE}",
+                    door(s.department) if door else [],
+                ),
                 s.department,
                 (),
                 "ranking",
@@ -585,7 +614,9 @@ def send_ranking(rt, now: datetime, slot: str) -> RunResult:
         return RunResult(reason="no departments")
     local = rt.calendar.local_now(now)
     bonus = bonus_contributors(statuses, rt.catalog.bonus_ids)
-    notices = compose_ranking(rows, last, f"{_month_day(local)} {local:%H:%M}", bonus)
+    notices = compose_ranking(
+        rows, last, f"{_month_day(local)} {local:%H:%M}", bonus, lambda d: _door(rt, d)(())
+    )
     ranks = {r.score.department: r.rank for r in rows}
     if not rt.store.publish_ranking(f"rank:{slot}", ranks, notices):
         return RunResult(considered=len(rows), reason="already sent for this slot")

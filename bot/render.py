@@ -205,3 +205,42 @@ def fit_parts(
         budget -= max(worst - limit, budget // 10, 1)
         if budget < 32:
             raise ValueError("message cannot be fitted into the platform limit")
+
+
+# --- buttons ---------------------------------------------------------------------------------
+# A message may end with one line of buttons: "➜ [打开填报页](url) ｜ [查看第12项](url)".
+# Where the platform has cards with buttons (DingTalk ActionCard, WeCom template_card) the
+# line becomes the card's buttons; everywhere else it stays what it reads as, a line of links.
+# Only Duban writes it: `inert` turns a person's "[" into "［", so no text of theirs can.
+
+ACTIONS_MARK = "➜ "
+_ACTIONS_SEP = " ｜ "
+_BUTTON = r"\[([^\[\]\n]+)\]\(([^()\s]+)\)"
+_ACTIONS = re.compile(
+    rf"^{re.escape(ACTIONS_MARK)}{_BUTTON}(?:{re.escape(_ACTIONS_SEP)}{_BUTTON})*$"
+)
+_ONE_BUTTON = re.compile(_BUTTON)
+
+Button = tuple[str, str]  # (label, url)
+
+
+def actions_line(buttons: list[Button] | tuple[Button, ...]) -> str:
+    """The buttons line of a message ("" for none). Labels are Duban's own words; URLs are
+    Duban's own links (made safe as any link is)."""
+    if not buttons:
+        return ""
+    return ACTIONS_MARK + _ACTIONS_SEP.join(link(label, url) for label, url in buttons)
+
+
+def with_actions(text: str, buttons: list[Button] | tuple[Button, ...]) -> str:
+    """`text` with the buttons line appended (unchanged when there are none)."""
+    line = actions_line(buttons)
+    return f"{text.rstrip(chr(10))}\n{line}" if line else text
+
+
+def split_actions(text: str) -> tuple[str, list[Button]]:
+    """(the text without its buttons line, the buttons); (text, []) when it has none."""
+    body, _, last = text.rstrip("\n").rpartition("\n")
+    if not _ACTIONS.match(last):
+        return text, []
+    return body, [(m.group(1), m.group(2)) for m in _ONE_BUTTON.finditer(last)]

@@ -17,6 +17,7 @@ from bot.messages import Notice
 from bot.paste import LinkGroup
 from bot.progress import Assignment, Material, Role, Status, status_after_edit
 from bot.records import Change
+from bot.render import with_actions
 from bot.timeline import Timeline
 
 MAX_MATERIALS = 50  # per assignment: the catalogue stays a list a reviewer can read
@@ -336,12 +337,14 @@ def approve(
     *,
     confirmed: bool,
     links: Callable[[], dict[str, dict]],
+    buttons: tuple[tuple[str, str], ...] = (),
     by: str,
     at: str,
 ) -> Edit:
     """通过: the office accepts a department's work and tells it. Anything but 已完成 is approved
     only when `confirmed`; otherwise NeedsConfirmation says why. `links` reads the check states
-    of its links, asked only when a doubt is to be told (a round trip saved otherwise)."""
+    of its links, asked only when a doubt is to be told (a round trip saved otherwise).
+    `buttons`: the department's page (bot.filllinks.door_for)."""
     if a.status is Status.APPROVED:
         raise Unchanged(f"{a.department}第{ind.id}项已经审核通过，无需重复操作。")
     if a.status is Status.TODO:
@@ -356,7 +359,11 @@ def approve(
             doubt,
         )
     after = a.changed(by, at, status=Status.APPROVED, reason="")
-    notice = Notice(f"✅ 第{ind.id}项已通过依法治区办审核，辛苦了！", a.department, kind="review")
+    notice = Notice(
+        with_actions(f"✅ 第{ind.id}项已通过依法治区办审核，辛苦了！", buttons),
+        a.department,
+        kind="review",
+    )
     return Edit(after, "approve", notices=(notice,))
 
 
@@ -368,12 +375,14 @@ def return_item(
     mentions: tuple[str, ...] = (),
     rework: date | None = None,
     today: date | None = None,
+    buttons: tuple[tuple[str, str], ...] = (),
     by: str,
     at: str,
 ) -> Edit:
     """退回: the office sends a department's work back with a reason (kept as written) and
     tells the department, @-mentioning `mentions` (its liaisons). `rework`: an optional 返工期限
-    (not before `today`), kept with the assignment for 我的任务 and the reminders."""
+    (not before `today`), kept with the assignment for 我的任务 and the reminders. `buttons`:
+    the department's page, as bot.filllinks.door_for gives them (a card where it can be one)."""
     if not reason.strip():
         raise UserError(texts.NEED_RETURN_REASON)
     check_text(reason, MAX_REASON)
@@ -390,8 +399,11 @@ def return_item(
     after = a.changed(by, at, status=Status.RETURNED, reason=reason, rework=due)
     by_when = f"返工期限：{texts.month_day(rework)}\n" if rework else ""
     notice = Notice(
-        f"🔴 第{ind.id}项被依法治区办退回。\n原因：{texts.quoted(reason)}\n{by_when}"
-        f"请补充修改后发送「完成 {ind.id}」。查看详情：查看 {ind.id}",
+        with_actions(
+            f"🔴 第{ind.id}项被依法治区办退回。\n原因：{texts.quoted(reason)}\n{by_when}"
+            f"请补充修改后发送「完成 {ind.id}」。查看详情：查看 {ind.id}",
+            buttons,
+        ),
         a.department,
         mentions=mentions,
         kind="review",

@@ -1,7 +1,7 @@
 """通过: admin approves a department's assignment; the department is told at once. Anything but
 已完成 is approved only when confirmed (「通过 12 司法局 确认」), after the reason to doubt it."""
 
-from bot import rules, texts
+from bot import filllinks, rules, texts
 from bot.commands import ChoiceParam, Context, IndicatorParam, TokenParam, command
 from bot.messages import Reply
 from bot.review import find_assignment
@@ -23,8 +23,10 @@ def approve(ctx: Context, ind, department: str, confirm: str) -> Reply:
     def links():
         return ctx.store.link_states(m.url for m in a.materials if m.url)
 
+    door = tuple(filllinks.door_for(ctx.services, a.department, (ind.id,)))
     edit = rules.approve(
-        a, ind, confirmed=bool(confirm), links=links, by=ctx.actor, at=ctx.now_iso()
-    )
+        a, ind, confirmed=bool(confirm), links=links, buttons=door, by=ctx.actor,
+        at=ctx.now_iso(),
+    )  # fmt: skip
     ctx.apply(a, raw, edit)
     return Reply(texts.APPROVED.format(dept=a.department, n=ind.id))

@@ -1,6 +1,6 @@
 """退回: admin returns a department's assignment with a reason; the department is told at once."""
 
-from bot import rules, texts
+from bot import filllinks, rules, texts
 from bot.commands import Context, IndicatorParam, TextParam, TokenParam, command
 from bot.messages import Reply
 from bot.review import find_assignment, liaisons
@@ -22,6 +22,9 @@ def return_item(ctx: Context, ind, department: str, reason: str) -> Reply:
     """退回 <编号> <部门> <原因>：退回该部门在该项的材料，并通知该部门"""
     a, raw = find_assignment(ctx, ind, department)
     mentions = liaisons(ctx.org, ctx.store, a.department)
-    edit = rules.return_item(a, ind, reason, mentions=mentions, by=ctx.actor, at=ctx.now_iso())
+    door = tuple(filllinks.door_for(ctx.services, a.department, (ind.id,)))
+    edit = rules.return_item(
+        a, ind, reason, mentions=mentions, buttons=door, by=ctx.actor, at=ctx.now_iso()
+    )
     ctx.apply(a, raw, edit)
     return Reply(texts.RETURNED.format(dept=a.department, n=ind.id))

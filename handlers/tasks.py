@@ -5,6 +5,7 @@ from bot import filllinks, texts
 from bot.commands import Context, FilterPageParam, command
 from bot.messages import Reply
 from bot.progress import Status
+from bot.render import with_actions
 
 FILTERS = {"": "open", "未完成": "open", "待办": "open", "全部": "all", "已完成": "done"}
 
@@ -71,21 +72,33 @@ def my_tasks(ctx: Context, which: tuple[str, int]) -> Reply:
         lines.append(line)
     left = len(shown) - page * size
     page_url = _page_url(ctx)
-    if left > 0 and page_url:
+    if left > 0 and page_url and ctx.msg.is_group:
+        # the group's button opens the department's door: the page itself is asked for in private
+        lines.append(f"还有 {left} 项：私聊我发送「填报」，在填报页查看和填写")
+    elif left > 0 and page_url:
         lines.append(f"还有 {left} 项：请打开下面的填报页查看和填写")
     elif left > 0:
         lines.append(f"还有 {left} 项：发送「我的任务{_word(word)} 第{page + 1}页」")
     elif extra and mode != "done":
         lines.append(_extra_line(ctx, extra))
-    lines.append(f"填报页（提交材料、说明、标记完成）：{page_url}" if page_url else FOOTER)
-    return Reply("\n".join(lines))
+    if not page_url:
+        lines.append(FOOTER)
+        return Reply("\n".join(lines))
+    # the buttons (a card where the platform has them): the page, and the returned items shown
+    firsts = [a.indicator_id for a in on_page if a.status is Status.RETURNED]
+    return Reply(with_actions("\n".join(lines), filllinks.buttons(page_url, firsts)))
 
 
 def _page_url(ctx: Context) -> str:
-    """The sender's fill-in page link where a phone can open it (bot.filllinks.reachable)."""
+    """Where the page opens, where a phone can reach it (bot.filllinks.reachable): in a
+    one-to-one chat the sender's own link; in a group, which sees every reply, the
+    department's door, which tells each person to ask for their own link in private."""
     settings = ctx.services.get("settings")
     if settings is None or not filllinks.reachable(settings.public_url):
         return ""
+    if ctx.msg.is_group:
+        key = ctx.services["link_key"]
+        return filllinks.door_url(settings.public_url, key, ctx.require_department())
     return filllinks.for_sender(ctx, fresh=False)
 
 

@@ -10,6 +10,8 @@ Vendor documents cited below by title:
   https://open.dingtalk.com/document/orgapp/obtain-the-access_token-of-an-internal-app
 - 自定义机器人发送群消息: https://open.dingtalk.com/document/orgapp/custom-robots-send-group-messages
 - 自定义机器人安全设置: https://open.dingtalk.com/document/robots/customize-robot-security-settings
+- 消息类型和数据格式 (actionCard; sampleActionCard…4 of the OpenAPI send):
+  https://open.dingtalk.com/document/group/message-types-and-data-format
 """
 
 from __future__ import annotations
@@ -42,7 +44,16 @@ from bot.platforms.base import (
     opt_bool,
     opt_str,
 )
-from bot.render import ALL, fit_parts, has_markup, title_of, to_plain, truncate_message
+from bot.render import (
+    ALL,
+    Button,
+    fit_parts,
+    has_markup,
+    split_actions,
+    title_of,
+    to_plain,
+    truncate_message,
+)
 
 # UTF-8 byte limits: the whole custom-robot (and sessionWebhook, passive reply) body (460101
 # beyond it, 自定义机器人发送群消息) and the OpenAPI group send's msgParam (机器人发送群聊消息).
@@ -143,7 +154,67 @@ def message_body(
 
 def session_webhook_body(reply: Reply) -> dict[str, Any]:
     """The JSON to POST to a message's sessionWebhook (plain JSON, no signing; 接收消息)."""
-    return _fitted_body(reply.text, reply.mentions)
+    return card_body(reply.text, reply.mentions) or _fitted_body(reply.text, reply.mentions)
+
+
+# --- ActionCard: a message with buttons (消息类型和数据格式) -------------------------------------
+
+MAX_BUTTONS = 4  # the OpenAPI's largest card, sampleActionCard4, has four
+
+
+def action_card(text: str, buttons: Sequence[Button], title: str = "") -> dict[str, Any]:
+    """An actionCard body: the neutral `text` as markdown, one button as the card's single
+    button (singleTitle/singleURL), several as independent buttons (btns), stacked."""
+    if not buttons:
+        raise ValueError("an actionCard needs a button")
+    card: dict[str, Any] = {"title": title or title_of(text), "text": markup(text, "markdown")}
+    if len(buttons) == 1:
+        card["singleTitle"], card["singleURL"] = buttons[0]
+    else:
+        card["btnOrientation"] = "0"  # stacked: Chinese labels stay whole on a phone
+        card["btns"] = [{"title": t, "actionURL": u} for t, u in buttons[:MAX_BUTTONS]]
+    return {"msgtype": "actionCard", "actionCard": card}
+
+
+def card_body(text: str, mentions: Sequence[str] = ()) -> dict[str, Any] | None:
+    """The actionCard of a neutral text that ends with a buttons line (bot.render.
+    split_actions), or None: no buttons; someone to @-mention (an actionCard has no `at`, and a
+    ping matters more than a button: the Markdown keeps the links); or a body over
+    DINGTALK_BODY_LIMIT (the Markdown is split into parts instead)."""
+    body, buttons = split_actions(text)
+    if not buttons or [m for m in mentions if m]:
+        return None
+    card = action_card(body, buttons)
+    return card if len(encode_json(card)) <= DINGTALK_BODY_LIMIT else None
+
+
+def openapi_card_body(
+    robot_code: str, open_conversation_id: str, text: str
+) -> dict[str, Any] | None:
+    """The OpenAPI group send of a text with buttons as sampleActionCard (one button) or
+    sampleActionCard2…4 (actionTitleN/actionURLN), or None when it has none or msgParam would
+    exceed DINGTALK_MSGPARAM_LIMIT."""
+    body, buttons = split_actions(text)
+    if not buttons:
+        return None
+    buttons = buttons[:MAX_BUTTONS]
+    param: dict[str, str] = {"title": title_of(body), "text": markup(body, "markdown")}
+    if len(buttons) == 1:
+        key = "sampleActionCard"
+        param["singleTitle"], param["singleURL"] = buttons[0]
+    else:
+        key = f"sampleActionCard{len(buttons)}"
+        for i, (label, url) in enumerate(buttons, 1):
+            param[f"actionTitle{i}"], param[f"actionURL{i}"] = label, url
+    msg = json.dumps(param, ensure_ascii=False, separators=(",", ":"))
+    if len(msg.encode("utf-8")) > DINGTALK_MSGPARAM_LIMIT:
+        return None
+    return {
+        "robotCode": robot_code,
+        "openConversationId": open_conversation_id,
+        "msgKey": key,
+        "msgParam": msg,
+    }
 
 
 def _fitted_body(text: str, mentions: Sequence[str]) -> dict[str, Any]:
@@ -164,6 +235,9 @@ def custom_robot_bodies(
     """Custom-robot bodies for neutral text, split into numbered parts when the encoded body
     would exceed 20,000 bytes (460101, 自定义机器人发送群消息). Mentions go on the first part. Send each with
     `encode_json` and a URL from `sign_webhook_url`."""
+    card = card_body(text, mentions) if kind is None else None
+    if card is not None:
+        return [card]
     kind = kind or choose_kind(text)
     title = title_of(text)
 
@@ -208,8 +282,12 @@ def openapi_group_bodies(
     """OpenAPI group-send bodies for neutral text, split so each msgParam is ≤ 15,000 bytes.
 
     sampleText/sampleMarkdown carry no @ list, so mentions cannot ping through this route; a
-    push that must @ someone goes through a custom robot instead.
+    push that must @ someone goes through a custom robot instead. A text ending with buttons
+    is one sampleActionCard when it fits.
     """
+    card = openapi_card_body(robot_code, open_conversation_id, text) if kind is None else None
+    if card is not None:
+        return [card]
     kind = kind or choose_kind(text)
     title = title_of(text)
 
@@ -382,6 +460,9 @@ class DingTalk:
         """
         if reply.silent or not reply.text.strip():
             return json_out({"msgtype": "empty"}), None
+        card = card_body(reply.text, reply.mentions)
+        if card is not None:
+            return json_out(card), None
         if 2 * len(reply.text.encode()) + 64 * len(reply.mentions) + 2048 <= DINGTALK_BODY_LIMIT:
             # Likely fits (most replies are short): render once and check the size, rather than
             # splitting. Markdown line breaks and JSON escaping can make a text of short lines

@@ -36,7 +36,16 @@ from bot.platforms.base import (
     opt_str,
 )
 from bot.platforms.wecom_crypto import WeComCrypto
-from bot.render import ALL, fit_parts, to_plain, truncate_message, utf8_len
+from bot.render import (
+    ALL,
+    Button,
+    fit_parts,
+    split_actions,
+    title_of,
+    to_plain,
+    truncate_message,
+    utf8_len,
+)
 
 # UTF-8 byte limits of a message's content: the group robot's text, markdown and markdown_v2
 # (消息推送配置说明) and the smart bot's stream reply (被动回复消息).
@@ -268,11 +277,145 @@ class WeCom(WeComCallback):
 
 
 def reply_stream_body(msg: Incoming, reply: Reply) -> dict[str, Any] | None:
-    """The finished stream reply to a smart bot message; None when there is nothing to say."""
+    """The finished stream reply to a smart bot message; None when there is nothing to say.
+    A reply that ends with buttons is a stream with a template card under it (流式消息+模板卡片
+    回复, 被动回复消息): the text in full as markdown, the buttons on the card."""
     if reply.silent or not reply.text.strip():
         return None
+    body, buttons = split_actions(reply.text)
+    if buttons:
+        content = markup(body, "markdown", reply.mentions)
+        stream = stream_body(stream_id_for(msg.message_id), content)
+        card = button_card(title_of(body, CARD_TITLE_CHARS), buttons)["template_card"]
+        return {
+            "msgtype": "stream_with_template_card",
+            "stream": stream["stream"],
+            "template_card": card,
+        }
     content = markup(reply.text, "markdown", reply.mentions)
     return stream_body(stream_id_for(msg.message_id), content)
+
+
+# --- template_card: text_notice with buttons (消息推送配置说明, 模板卡片类型) ---------------------
+# The lengths are the documented "建议不超过" (characters); a card that would exceed one is
+# not sent as a card at all: the Markdown says everything, and the buttons stay links in it.
+
+CARD_TITLE_CHARS = 26  # main_title.title
+CARD_DESC_CHARS = 30  # main_title.desc
+CARD_SUB_CHARS = 112  # sub_title_text
+CARD_VERTICAL = 4  # vertical_content_list items
+CARD_VERTICAL_TITLE_CHARS = 26
+CARD_VERTICAL_DESC_CHARS = 112
+CARD_JUMPS = 3  # jump_list items
+CARD_JUMP_TITLE_CHARS = 13
+WECOM_CARD_LIMIT = 4096  # our guard on the encoded card, as for markdown
+
+
+def button_card(title: str, buttons: Sequence[Button]) -> dict[str, Any]:
+    """A text_notice card of a title and buttons: each button a jump (type 1, a URL), the card
+    itself opening the first one (card_action is required, 42045 without it)."""
+    jumps = [
+        {"type": 1, "title": label[:CARD_JUMP_TITLE_CHARS], "url": url}
+        for label, url in buttons[:CARD_JUMPS]
+    ]
+    card = {
+        "card_type": "text_notice",
+        "main_title": {"title": title[:CARD_TITLE_CHARS]},
+        "jump_list": jumps,
+        "card_action": {"type": 1, "url": buttons[0][1]},
+    }
+    return {"msgtype": "template_card", "template_card": card}
+
+
+def _plain_line(line: str) -> str:
+    return _ITEM.sub(r"\1· ", to_plain(line)).strip()
+
+
+class _NoCard(Exception):
+    """The text does not fit a text_notice card."""
+
+
+_CLAUSE = re.compile("[：，。；]")
+
+
+def _item_of(line: str) -> dict[str, str]:
+    """A vertical item of one plain line: the line as its title when it is short enough, else
+    its first clause as the title and the rest as the description."""
+    if len(line) <= CARD_VERTICAL_TITLE_CHARS:
+        return {"title": line, "desc": ""}
+    cut = _CLAUSE.search(line, 1, CARD_VERTICAL_TITLE_CHARS + 1)
+    if cut is None or len(line) - cut.end() > CARD_VERTICAL_DESC_CHARS:
+        raise _NoCard
+    return {"title": line[: cut.start()], "desc": line[cut.end() :]}
+
+
+def _joined(head: str, line: str, most: int) -> str | None:
+    out = f"{head}\n{line}" if head else line
+    return out if len(out) <= most else None
+
+
+def _card_layout(lines: list[str]) -> tuple[str, str, str, list[dict[str, str]]]:
+    """(title, desc, sub title, vertical items) of a message's lines, in reading order: the
+    first line the title, a short second line its desc, plain lines the sub title while it
+    holds them, then items: a bold line opens one (its title), the list items under it fill
+    its description, any other line opens one of its own (`_item_of`)."""
+    title = _plain_line(lines[0])
+    rest = lines[1:]
+    desc = ""
+    if rest and not _is_bold(rest[0]) and len(_plain_line(rest[0])) <= CARD_DESC_CHARS:
+        desc, rest = _plain_line(rest[0]), rest[1:]
+    sub = ""
+    items: list[dict[str, str]] = []
+    for raw in rest:
+        line = _plain_line(raw)
+        if _is_bold(raw):
+            if len(line) > CARD_VERTICAL_TITLE_CHARS:
+                raise _NoCard
+            items.append({"title": line, "desc": ""})
+            continue
+        if not items and (joined := _joined(sub, line, CARD_SUB_CHARS)) is not None:
+            sub = joined
+            continue
+        under = items and raw.lstrip().startswith("- ")  # a list item under the bold line
+        if under and (joined := _joined(items[-1]["desc"], line, CARD_VERTICAL_DESC_CHARS)):
+            items[-1]["desc"] = joined
+            continue
+        items.append(_item_of(line))
+    if len(title) > CARD_TITLE_CHARS or len(items) > CARD_VERTICAL:
+        raise _NoCard
+    return title, desc, sub, items
+
+
+def _is_bold(line: str) -> bool:
+    line = line.strip()
+    return len(line) > 4 and line.startswith("**") and line.endswith("**")
+
+
+def webhook_card_body(text: str, mentions: Sequence[str] = ()) -> dict[str, Any] | None:
+    """The group robot's template_card of a neutral text that ends with buttons, or None (then
+    Markdown): no buttons, someone to @ (a card cannot), or text beyond the card's lengths
+    (`_card_layout` says where each line goes)."""
+    body, buttons = split_actions(text)
+    if not buttons or [m for m in mentions if m]:
+        return None
+    lines = [line for line in body.split("\n") if line.strip()]
+    if not lines:
+        return None
+    try:
+        title, desc, sub, items = _card_layout(lines)
+    except _NoCard:
+        return None
+    out = button_card(title, buttons)
+    card = out["template_card"]
+    if desc:
+        card["main_title"]["desc"] = desc
+    if sub:
+        card["sub_title_text"] = sub
+    if items:
+        card["vertical_content_list"] = [
+            {"title": i["title"], **({"desc": i["desc"]} if i["desc"] else {})} for i in items
+        ]
+    return out if len(encode_json(out)) <= WECOM_CARD_LIMIT else None
 
 
 def incoming_from(data: dict[str, Any], platform: str = "wecom") -> Incoming | None:
@@ -337,6 +480,9 @@ def webhook_bodies(
     mentions falls back to markdown."""
     if kind == "markdown_v2" and mentions:
         kind = "markdown"
+    card = webhook_card_body(text, mentions) if kind != "text" else None
+    if card is not None:
+        return [card]
     if kind == "text":
         parts = fit_markup(text, "text")
         return [webhook_text_body(p, mentions if i == 0 else ()) for i, p in enumerate(parts)]

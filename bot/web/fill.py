@@ -261,3 +261,17 @@ TYPED = {
     "rectify": ("fix",),
     "na": ("reason",),
 }
+
+
+# --- the door (bot/filllinks.py): what a link in a group message opens --------------------------
+
+
+@bp.get("/d/<door>")
+def door(door: str):
+    """A department's door: its name and how to get one's own page link. No item, no form:
+    everyone in a group sees the link, and it must give none of them the department's pen."""
+    department = filllinks.read_door(runtime().services["link_key"], door)
+    raw = request.args.get("n", "")
+    item = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 4 else None
+    days = runtime().settings.fill_link_days
+    return render_template("fill_door.html", department=department, item=item, days=days)

@@ -8,7 +8,9 @@ is dated by the time its job was given (the slot's time), which the outbox keeps
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -176,18 +178,24 @@ def test_the_whole_campaign_from_the_notice_to_after_the_inspection(campaign):
     assert max(d for _, d in pushed) <= date(2020, 9, 30)
 
     # 5. what the outbox holds for the robots' chats reached the stub, each part once
+    # (Markdown, or a template_card for a message with the page's buttons that fits one)
     sent = defaultdict(list)
     for rec in stub.requests_to(WECOM_WEBHOOK):
-        sent[rec.key].append(rec.json["markdown"]["content"])
+        sent[rec.key].append(json.dumps(rec.json, ensure_ascii=False, sort_keys=True))
     for dept, key in ROBOTS.items():
         route = delivery.route_for(rt.settings, rt.org.admin_chats[0] if not dept else
                                    rt.org.chats_of(dept)[0])  # fmt: skip
         expected = [
-            b["markdown"]["content"]
+            json.dumps(b, ensure_ascii=False, sort_keys=True)
             for n, _ in by_dept[dept]
             for b in delivery.bodies_for(route, n.text, n.mentions, "")
         ]
         assert sorted(sent[key]) == sorted(expected), dept
     assert sum(len(v) for v in sent.values()) > 100
+    assert stub.rejected == []  # every card passed the stub's schema check
+    # every page link a push carried (a group sees each) is the department's door, which
+    # opens no item and takes no write, never a person's signed link
+    pages = [u for n, _ in pushed for u in re.findall(r"/m/[^\s)?]+", n.text)]
+    assert pages and all(u.startswith("/m/d/") for u in pages)
     assert notices(rt)  # (the outbox reader of the other tests agrees)
     assert Settings.from_env().fake_now == START

@@ -57,10 +57,12 @@ def test_every_open_department_gets_one_reminder_and_a_complete_one_none(rt, clo
     expected = set(departments(rt)) - {COURT}
     assert set(got) == expected
     lines = got[PROCURATORATE].text.splitlines()
-    assert lines[2:] == [
+    assert lines[2:-1] == [
         "尚未报送资料目录（截止 8月19日）：材料齐全后发送「报送」",
         "共 2 项，已全部完成。",
     ]
+    # the way to the page: the department's door (a group sees it), as the card's button
+    assert lines[-1].startswith("➜ [打开填报页](http://duban.test/m/d/")
     # the same slot again (a retried or duplicated job) posts nothing more
     remind(rt)
     assert len(reminders(rt)) == len(expected)

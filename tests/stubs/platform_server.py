@@ -130,6 +130,148 @@ def robot_key_of(path: str, query: dict[str, str], payload: Any, from_path: str 
     return ""
 
 
+# --- card schemas -----------------------------------------------------------------------------
+# What the vendors document of a card with buttons, checked on every card that arrives; a card
+# that breaks it is answered as the platform would refuse it (see CARD_ERRCODE) and listed in
+# PlatformStub.rejected. Lengths are characters ("建议不超过…个字"), byte limits UTF-8.
+# DingTalk actionCard / sampleActionCard…4: https://open.dingtalk.com/document/group/message-types-and-data-format
+# WeCom template_card (group robot): https://developer.work.weixin.qq.com/document/path/91770
+
+DINGTALK_CARD_BUTTONS = 4  # the OpenAPI's largest button card, sampleActionCard4
+DINGTALK_BODY_LIMIT = 20000
+DINGTALK_MSGPARAM_LIMIT = 15000
+WECOM_TEXT_NOTICE = {"main_title.title": 26, "main_title.desc": 30, "sub_title_text": 112}
+WECOM_LISTS = {"horizontal_content_list": 6, "jump_list": 3, "vertical_content_list": 4}
+CARD_ERRCODE = {"dingtalk": 40035, "wecom": 40035, "wecom_action": 42045, "size": 460101}
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _url(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(("https://", "http://", "dingtalk://"))
+
+
+def dingtalk_card_problems(card: Any, body_bytes: int) -> list[str]:
+    """What is wrong with a custom robot's (or sessionWebhook's) actionCard."""
+    if not isinstance(card, dict):
+        return ["actionCard is not an object"]
+    out = [f"actionCard.{k} is empty" for k in ("title", "text") if not _text(card.get(k))]
+    single = "singleTitle" in card or "singleURL" in card
+    btns = card.get("btns")
+    if single and btns is not None:
+        out.append("both singleTitle and btns")
+    elif single:
+        if not _text(card.get("singleTitle")) or not _url(card.get("singleURL")):
+            out.append("singleTitle/singleURL missing or not a URL")
+    elif not isinstance(btns, list) or not btns:
+        out.append("no singleURL and no btns")
+    else:
+        if len(btns) > DINGTALK_CARD_BUTTONS:
+            out.append(f"{len(btns)} buttons > {DINGTALK_CARD_BUTTONS}")
+        for b in btns:
+            if not isinstance(b, dict) or not _text(b.get("title")) or not _url(b.get("actionURL")):
+                out.append(f"bad button {b!r}")
+    if card.get("btnOrientation", "0") not in ("0", "1"):
+        out.append("btnOrientation must be '0' or '1'")
+    if body_bytes > DINGTALK_BODY_LIMIT:
+        out.append(f"body of {body_bytes} bytes > {DINGTALK_BODY_LIMIT}")
+    return out
+
+
+def openapi_card_problems(msg_key: str, raw_param: Any) -> list[str]:
+    """What is wrong with an OpenAPI sampleActionCard…4 send's msgParam."""
+    if not isinstance(raw_param, str):
+        return ["msgParam is not a JSON string"]
+    if len(raw_param.encode("utf-8")) > DINGTALK_MSGPARAM_LIMIT:
+        return [f"msgParam over {DINGTALK_MSGPARAM_LIMIT} bytes"]
+    try:
+        param = json.loads(raw_param)
+    except ValueError:
+        return ["msgParam is not JSON"]
+    out = [f"{k} is empty" for k in ("title", "text") if not _text(param.get(k))]
+    n = msg_key[len("sampleActionCard") :]
+    if not n:
+        if not _text(param.get("singleTitle")) or not _url(param.get("singleURL")):
+            out.append("singleTitle/singleURL missing or not a URL")
+    elif n in ("2", "3", "4"):
+        for i in range(1, int(n) + 1):
+            if not _text(param.get(f"actionTitle{i}")) or not _url(param.get(f"actionURL{i}")):
+                out.append(f"actionTitle{i}/actionURL{i} missing or not a URL")
+    else:
+        out.append(f"msgKey {msg_key} is not a button card this stub knows")
+    return out
+
+
+def wecom_card_problems(card: Any) -> tuple[list[str], bool]:
+    """What is wrong with a group robot's template_card; and whether card_action is the fault."""
+    if not isinstance(card, dict):
+        return ["template_card is not an object"], False
+    if card.get("card_type") not in ("text_notice", "news_notice"):
+        return [f"card_type {card.get('card_type')!r} is not one a group robot may send"], False
+    action = card.get("card_action")
+    if not isinstance(action, dict) or action.get("type") not in (1, 2):
+        return ["card_action missing or of an unknown type"], True
+    if action["type"] == 1 and not _url(action.get("url")):
+        return ["card_action.url missing"], True
+    out = []
+    main = card.get("main_title") if isinstance(card.get("main_title"), dict) else {}
+    if not _text(main.get("title")) and not _text(card.get("sub_title_text")):
+        out.append("neither main_title.title nor sub_title_text")
+    fields = {
+        "main_title.title": main.get("title"),
+        "main_title.desc": main.get("desc"),
+        "sub_title_text": card.get("sub_title_text"),
+    }
+    for name, value in fields.items():
+        if value is not None and (
+            not isinstance(value, str) or len(value) > WECOM_TEXT_NOTICE[name]
+        ):
+            out.append(f"{name} longer than {WECOM_TEXT_NOTICE[name]} characters")
+    for name, most in WECOM_LISTS.items():
+        items = card.get(name, [])
+        if not isinstance(items, list) or len(items) > most:
+            out.append(f"{name} holds more than {most}")
+            continue
+        for item in items:
+            if not isinstance(item, dict):
+                out.append(f"{name} item is not an object")
+            elif name == "jump_list" and (
+                not _text(item.get("title"))
+                or len(item["title"]) > 13
+                or (item.get("type") == 1 and not _url(item.get("url")))
+            ):
+                out.append(f"jump {item!r}: title of 1–13 characters and a URL")
+            elif name == "vertical_content_list" and (
+                not _text(item.get("title"))
+                or len(item["title"]) > 26
+                or len(item.get("desc", "")) > 112
+            ):
+                out.append(f"vertical item {item!r}: title ≤ 26, desc ≤ 112 characters")
+    return out, False
+
+
+def card_problems(path: str, payload: Any, body_bytes: int) -> tuple[list[str], int]:
+    """The schema problems of a card request and the errcode its platform answers; ([], 0)
+    for a request that is no card or a good one."""
+    if not isinstance(payload, dict):
+        return [], 0
+    if path in (DINGTALK_ROBOT, DINGTALK_SESSION) and payload.get("msgtype") == "actionCard":
+        found = dingtalk_card_problems(payload.get("actionCard"), body_bytes)
+        size = any("bytes >" in p for p in found)
+        return found, CARD_ERRCODE["size" if size else "dingtalk"] if found else 0
+    if path == DINGTALK_GROUP_SEND and str(payload.get("msgKey", "")).startswith(
+        "sampleActionCard"
+    ):
+        found = openapi_card_problems(payload["msgKey"], payload.get("msgParam"))
+        return found, CARD_ERRCODE["dingtalk"] if found else 0
+    if path == WECOM_WEBHOOK and payload.get("msgtype") == "template_card":
+        found, action = wecom_card_problems(payload.get("template_card"))
+        return found, CARD_ERRCODE["wecom_action" if action else "wecom"] if found else 0
+    return [], 0
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # bursts of concurrent sends must not wait for SYN retries
@@ -146,6 +288,7 @@ class PlatformStub:
         self._feishu_secrets: dict[str, str] = {}
         self._feishu_app: tuple[str, str] | None = None
         self._feishu_tokens: set[str] = set()
+        self.rejected: list[tuple[Recorded, list[str]]] = []  # cards that broke their schema
         self._stopping = threading.Event()
         self._arrived = threading.Condition(self._lock)
         self._tokens = itertools.count(1)
@@ -368,6 +511,13 @@ class PlatformStub:
             return self._feishu(rec)
         if not self._signature_ok(rec):
             return 200, {"errcode": 310000, "errmsg": ERRMSG[310000]}
+        problems, errcode = card_problems(rec.path, rec.json, len(rec.body))
+        if problems:
+            with self._lock:
+                self.rejected.append((rec, problems))
+            if openapi:
+                return 400, {"code": str(errcode), "message": "; ".join(problems)}
+            return 200, {"errcode": errcode, "errmsg": "; ".join(problems)}
         if rec.path == DINGTALK_TOKEN:
             token = f"stub-token-{next(self._tokens)}"
             return 200, {"accessToken": token, "expireIn": self.token_expire_in}
