@@ -38,7 +38,7 @@ from bot.progress import STATUS_LABELS, Status
 from bot.queue import all_queues
 from bot.reminders import remind_now, timeline_of
 from bot.schedule import job_id
-from bot.web import cockpit, review_queue, views
+from bot.web import cockpit, matrix_table, review_queue, views
 from bot.web.common import (
     check_csrf,
     client_address,
@@ -242,6 +242,7 @@ def matrix():
         # others are links that open theirs (the page would otherwise repeat the whole matrix).
         list_all=len(m["rows"]) <= MATRIX_LIST_ALL,
         focus_base=url_for("admin.matrix", **kept, focus=""),
+        matrix_body=lambda rows, base, focus: matrix_table.body(rows, base, focus, _anchor),
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable
+from types import MappingProxyType
 from urllib.parse import urlsplit
 
 from bot import texts
@@ -433,21 +434,28 @@ def matrix(
             return False
         return not overdue or (late and not st.is_complete)
 
+    by_dept = _by_department(statuses)
     rows = []
     for dept in rt.org.departments:
-        cells, hit = [], False
+        mine = by_dept.get(dept)
+        if not mine:
+            continue
+        cells, shown, hit, still_open = [], [], False, 0
         for i in inds:
-            cur = statuses.get((i, dept))
+            cur = mine.get(i)
             if cur is None:
                 cells.append(None)
                 continue
             role, st = cur
             ok = matches(st)
-            hit = hit or ok
-            cells.append({"indicator": i, "role": role.value, "status": st.value, "match": ok})
+            c = {"indicator": i, "role": role.value, "status": st.value, "match": ok}
+            cells.append(c)
+            if ok:
+                hit = True
+                shown.append(c)  # the row as a list, on a phone
+                if st not in COMPLETE_STATUSES:
+                    still_open += 1
         if hit:
-            shown = [c for c in cells if c and c["match"]]  # the row as a list, on a phone
-            still_open = sum(1 for c in shown if not Status(c["status"]).is_complete)
             rows.append({"department": dept, "cells": cells, "shown": shown, "open": still_open})
     return {
         "indicators": [{"id": i, "star": i in stars} for i in inds],
@@ -455,6 +463,26 @@ def matrix(
         "rows": rows,
         "overdue_active": late,
     }
+
+
+# The last status mapping grouped by department ({dept: {indicator: (role, status)}}): the
+# mapping is the store's read-only one (bot.store._parse_statuses), the same object while the
+# hash is unchanged, so an identical object means identical contents.
+_BY_DEPT: tuple = (None, {})
+COMPLETE_STATUSES = frozenset(s for s in Status if s.is_complete)
+
+
+def _by_department(statuses) -> dict[str, dict[int, tuple[Role, Status]]]:
+    global _BY_DEPT
+    last, grouped = _BY_DEPT
+    if last is statuses:
+        return grouped
+    grouped = {}
+    for (ind, dept), v in statuses.items():
+        grouped.setdefault(dept, {})[ind] = v
+    if isinstance(statuses, MappingProxyType):  # a plain dict may change under the same id
+        _BY_DEPT = (statuses, grouped)
+    return grouped
 
 
 def level1_groups(rt: Runtime) -> list[str]:
