@@ -194,11 +194,12 @@ def logout():
 @bp.get("/admin")
 def overview():
     rt = runtime()
+    ranking = rt.store.ranking_inputs()  # every status, read once for the whole page
     return render_template(
         "overview.html",
-        ov=views.overview(rt),
-        cp=cockpit.cockpit(rt),
-        progress=views.department_progress(rt),
+        ov=views.overview(rt, ranking),
+        cp=cockpit.cockpit(rt, ranking[0]),
+        progress=views.department_progress(rt, ranking),
         departments=list(rt.org.departments),
         ranking_rule=texts.RANKING_RULE,
     )
@@ -336,6 +337,23 @@ def _anchor(department: str) -> str:
 
 
 bp.add_app_template_filter(_anchor, "anchor")
+
+_DEPARTMENT_URLS: dict[tuple[str, str], str] = {}  # (script root, name) -> its page's path
+
+
+def department_url(name: str) -> str:
+    """url_for("admin.department", name=name), built once per name: the overview links every
+    department twice, and quoting a name costs more than the rest of its row."""
+    key = (request.script_root, name)
+    url = _DEPARTMENT_URLS.get(key)
+    if url is None:
+        if len(_DEPARTMENT_URLS) > 20_000:  # names of another data file
+            _DEPARTMENT_URLS.clear()
+        url = _DEPARTMENT_URLS[key] = url_for("admin.department", name=name)
+    return url
+
+
+bp.add_app_template_global(department_url, "department_url")
 bp.add_app_template_filter(texts.link_problem, "link_problem")
 
 

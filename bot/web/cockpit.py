@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from bot import burnup
 from bot.delivery import route_for
@@ -79,13 +80,21 @@ def _read(rt: Runtime, s: Scan, entries) -> None:
 
 
 def weights(rt: Runtime) -> dict[tuple[int, str], int]:
-    """Every regular assignment's ranking weight (bonus and deduction items never count)."""
-    stars, regular = views.starred(rt), rt.catalog.regular_ids
-    return {
+    """Every regular assignment's ranking weight (bonus and deduction items never count).
+    Kept per process while the assignments and the stars stay the same (read-only)."""
+    stars = views.starred(rt)
+    key = (stars, len(rt.assignments))
+    cached = rt.services.get("cockpit_weights")
+    if cached and cached[0] == key and cached[2] is rt.assignments:
+        return cached[1]
+    regular = rt.catalog.regular_ids
+    found = {
         (i, d): assignment_weight(role, i in stars)
         for (i, d), role in rt.assignments.items()
         if i in regular
     }
+    rt.services["cockpit_weights"] = (key, found, rt.assignments)
+    return found
 
 
 def next_deadline(rt: Runtime) -> dict | None:
@@ -99,12 +108,8 @@ def _deadline_marks(rt: Runtime) -> list[tuple[dt.date, str]]:
 def _dead_links(rt: Runtime, open_ids: dict[str, list[int]]) -> dict[str, int]:
     """Dead links among the materials of each department's open items."""
     urls = rt.store.material_urls(open_ids)
-    states = rt.store.link_states(u for us in urls.values() for u in us)
-    return {
-        d: n
-        for d, us in urls.items()
-        if (n := sum(1 for u in set(us) if states.get(u, {}).get("ok") is False))
-    }
+    dead = rt.store.dead_links(u for us in urls.values() for u in us)
+    return {d: n for d, us in urls.items() if (n := len(dead.intersection(us)))}
 
 
 @dataclass
@@ -116,8 +121,9 @@ class Inputs:
     weights: dict[tuple[int, str], int]
 
 
-def inputs(rt: Runtime) -> Inputs:
-    return Inputs(scan(rt), rt.store.statuses(), weights(rt))
+def inputs(rt: Runtime, statuses=None) -> Inputs:
+    """`statuses`: the store's status map already read for this page."""
+    return Inputs(scan(rt), rt.store.statuses() if statuses is None else statuses, weights(rt))
 
 
 def behind(rt: Runtime, i: Inputs | None = None) -> dict:
@@ -132,11 +138,12 @@ def behind(rt: Runtime, i: Inputs | None = None) -> dict:
     open_ids: dict[str, list[int]] = {}
     total_n: dict[str, int] = {}
     returned: dict[str, int] = {}
+    complete = views.COMPLETE_STATUSES
     for key, weight in i.weights.items():
         ind, d = key
         total_n[d] = total_n.get(d, 0) + 1
         st = statuses.get(key, (None, Status.TODO))[1]
-        if not st.is_complete:
+        if st not in complete:
             open_w[d] = open_w.get(d, 0) + weight
             open_n[d] = open_n.get(d, 0) + 1
             if st is not Status.TODO:  # an item not started holds no material
@@ -206,22 +213,41 @@ def _per_workday(open_count: int, nxt: dict | None) -> str:
     return f"每个工作日需完成 {per:.1f} 项" if per < 10 else f"每个工作日需完成 {round(per)} 项"
 
 
-def burnups(rt: Runtime, i: Inputs | None = None) -> tuple[burnup.Series, dict[str, burnup.Series]]:
+def burnups(
+    rt: Runtime, i: Inputs | None = None, departments: list[str] | None = None
+) -> tuple[burnup.Series, dict[str, burnup.Series]]:
+    """The district's burn-up and each department's (with `departments`, only theirs). The
+    replay is kept per process for the same log, statuses, weights and day (read-only)."""
     i = i or inputs(rt)
-    current = {k: st.is_complete for k, (_, st) in i.statuses.items()}
     start = rt.catalog.campaign.issued_on
     today = max(views.local_today(rt), start)
-    return burnup.replay(i.scan.changes, i.weights, start, today, current)
+    key = (
+        i.scan.count,
+        i.scan.last_id,
+        start,
+        today,
+        tuple(departments or ()),
+        departments is None,
+    )
+    cached = rt.services.get("cockpit_burnups")
+    if cached and cached[0] == key and cached[1] is i.statuses and cached[2] is i.weights:
+        return cached[3]
+    complete = views.COMPLETE_STATUSES
+    current = {k: st in complete for k, (_, st) in i.statuses.items()}
+    found = burnup.replay(i.scan.changes, i.weights, start, today, current, departments)
+    if isinstance(i.statuses, MappingProxyType):  # the store's: same object, same contents
+        rt.services["cockpit_burnups"] = (key, i.statuses, i.weights, found)
+    return found
 
 
 def chart(rt: Runtime, series: burnup.Series) -> dict:
     return burnup.chart(series, _deadline_marks(rt), views.local_today(rt))
 
 
-def cockpit(rt: Runtime) -> dict:
+def cockpit(rt: Runtime, statuses=None) -> dict:
     """The overview's first screen: who is behind, and the district's burn-up."""
-    i = inputs(rt)
-    whole, _ = burnups(rt, i)
+    i = inputs(rt, statuses)
+    whole, _ = burnups(rt, i, departments=[])
     return {"behind": behind(rt, i), "burnup": chart(rt, whole)}
 
 
@@ -293,7 +319,7 @@ def items_by_status(rt: Runtime, department: str) -> list[dict]:
 
 def department(rt: Runtime, name: str, cooldown_s: int) -> dict:
     i = inputs(rt)
-    _, per = burnups(rt, i)
+    _, per = burnups(rt, i, departments=[name])
     b = behind(rt, i)
     row = next((r for r in b["rows"] if r["department"] == name), None)
     series = per.get(name)

@@ -176,23 +176,46 @@ def starred(rt: Runtime) -> frozenset[int]:
     return starred_ids(rt.catalog, rt.store.star_overrides())
 
 
-def department_progress(rt: Runtime) -> list[dict]:
+_STATUS_VALUES = tuple(s.value for s in Status)
+_COUNTS: tuple = (None, None, None)  # (statuses, regular ids, what _status_counts found)
+
+
+def _status_counts(statuses, regular) -> tuple[dict, dict, dict]:
+    """Over the regular items: each department's count per status, its lead items, and the
+    district's count per status. Kept for the store's read-only status map (see _by_department)."""
+    global _COUNTS
+    last, last_regular, found = _COUNTS
+    if last is statuses and last_regular == regular:
+        return found
+    counts: dict[str, dict[str, int]] = {}
+    leads: dict[str, int] = {}
+    district = dict.fromkeys(_STATUS_VALUES, 0)
+    for (ind, dept), (role, status) in statuses.items():
+        if ind not in regular:
+            continue
+        c = counts.get(dept)
+        if c is None:
+            c = counts[dept] = dict.fromkeys(_STATUS_VALUES, 0)
+        c[status.value] += 1
+        district[status.value] += 1
+        if role is Role.LEAD:
+            leads[dept] = leads.get(dept, 0) + 1
+    found = (counts, leads, district)
+    if isinstance(statuses, MappingProxyType):
+        _COUNTS = (statuses, regular, found)
+    return found
+
+
+def department_progress(rt: Runtime, ranking: tuple | None = None) -> list[dict]:
     """Every department with assignments, in ranking order, with its counts per status and
-    its latest submission ({version, at} or None)."""
-    statuses, overrides, reached, last = rt.store.ranking_inputs()
+    its latest submission ({version, at} or None). `ranking`: store.ranking_inputs() already
+    read for this page."""
+    statuses, overrides, reached, last = ranking or rt.store.ranking_inputs()
     latest = rt.store.latest_submissions()
     stars = starred_ids(rt.catalog, overrides)
     regular = rt.catalog.regular_ids  # bonus and deduction items never count
     rows = rank(compute_scores(statuses, stars, reached, regular))
-    counts: dict[str, dict[str, int]] = {}
-    leads: dict[str, int] = {}
-    for (ind, dept), (role, status) in statuses.items():
-        if ind not in regular:
-            continue
-        c = counts.setdefault(dept, {s.value: 0 for s in Status})
-        c[status.value] += 1
-        if role is Role.LEAD:
-            leads[dept] = leads.get(dept, 0) + 1
+    counts, leads, _ = _status_counts(statuses, regular)
     out = []
     for r in rows:
         s = r.score
@@ -207,7 +230,7 @@ def department_progress(rt: Runtime) -> list[dict]:
                 "done_count": s.done_count,
                 "total_count": s.total_count,
                 "lead_count": leads.get(s.department, 0),
-                "by_status": counts.get(s.department, {}),
+                "by_status": dict(counts.get(s.department, {})),
                 "reached_at": s.reached_at or None,
                 "submission": _latest(latest.get(s.department)),
             }
@@ -221,16 +244,14 @@ def _latest(entry: dict | None) -> dict | None:
     return {"version": int(entry["version"]), "at": entry.get("at", "")}
 
 
-def totals(rt: Runtime) -> dict:
+def totals(rt: Runtime, statuses=None, stars: frozenset[int] | None = None) -> dict:
     """The district's counts per status and its 完成率, weighted as the ranking's; bonus and
-    deduction items are apart (they never count)."""
+    deduction items are apart (they never count). `statuses`, `stars`: already read."""
     regular = rt.catalog.regular_ids
-    statuses = rt.store.statuses()
-    by_status = {s.value: 0 for s in Status}
-    for (ind, _), (_, s) in statuses.items():
-        if ind in regular:
-            by_status[s.value] += 1
-    whole = overall(compute_scores(statuses, starred(rt), {}, regular))
+    statuses = rt.store.statuses() if statuses is None else statuses
+    by_status = dict(_status_counts(statuses, regular)[2])
+    stars = starred(rt) if stars is None else stars
+    whole = overall(compute_scores(statuses, stars, {}, regular))
     return {
         "assignments": whole.total_count,
         "complete": whole.done_count,
@@ -239,13 +260,18 @@ def totals(rt: Runtime) -> dict:
     }
 
 
-def bonus(rt: Runtime) -> list[dict]:
+def bonus(rt: Runtime, statuses=None) -> list[dict]:
     """Departments that have offered evidence for a bonus item (加分项), apart from scores."""
-    found = bonus_contributors(rt.store.statuses(), rt.catalog.bonus_ids)
+    statuses = rt.store.statuses() if statuses is None else statuses
+    found = bonus_contributors(statuses, rt.catalog.bonus_ids)
     return [{"department": d, "indicators": ids} for d, ids in sorted(found.items())]
 
 
-def overview(rt: Runtime) -> dict:
+def overview(rt: Runtime, ranking: tuple | None = None) -> dict:
+    """The campaign at a glance; `ranking`: store.ranking_inputs() already read for the page."""
+    statuses, stars = None, None
+    if ranking:
+        statuses, stars = ranking[0], starred_ids(rt.catalog, ranking[1])
     c = rt.catalog.campaign
     tl = timeline(rt)
     now = rt.store.clock()
@@ -262,8 +288,8 @@ def overview(rt: Runtime) -> dict:
         "stage": texts.deadline_line(rt.calendar, tl, now),
         "deadlines": deadlines(rt),
         "events": events(rt, tl),
-        "bonus": bonus(rt),
-        "totals": totals(rt),
+        "bonus": bonus(rt, statuses),
+        "totals": totals(rt, statuses, stars),
         "indicators": len(rt.catalog.indicators),
         "departments": len(rt.assigned_departments()),
         "submitted_departments": len(
