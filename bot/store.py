@@ -2122,6 +2122,40 @@ return out
         found = self._script(self._DEAD_LINKS)(keys=[self.keys.link(u) for u in urls])
         return {urls[int(i) - 1] for i in found}
 
+    def audit_refs(
+        self, after_id: str = "", batch: int = 5000
+    ) -> tuple[list[tuple[str, int | None, str]], str]:
+        """(entry id, indicator, department) of the log after `after_id` ("" = all), oldest
+        first, and the id of the last entry read: what a page indexes to find an indicator's or
+        a department's history without scanning the log (bot/web/history.py)."""
+        out: list[tuple[str, int | None, str]] = []
+        cursor = f"({after_id}" if after_id else "-"
+        last = after_id
+        while True:
+            rows = self.r.xrange(self.keys.audit, min=cursor, max="+", count=batch)
+            if not rows:
+                return out, last
+            last = _s(rows[-1][0])
+            for eid, f in rows:
+                ind = _s(f.get(b"indicator", b""))
+                out.append(
+                    (_s(eid), int(ind) if ind.isdigit() else None, _s(f.get(b"department", b"")))
+                )
+            if len(rows) < batch:
+                return out, last
+            cursor = f"({last}"
+
+    def audit_has(self, entry_id: str) -> bool:
+        """Whether the log still holds this entry (a store emptied and refilled does not)."""
+        return bool(self.r.xrange(self.keys.audit, min=entry_id, max=entry_id, count=1))
+
+    def audit_entries(self, ids: list[str]) -> list[AuditEntry]:
+        """The given entries, in the given order; those no longer in the log are left out."""
+        pipe = self.r.pipeline(transaction=False)
+        for eid in ids:
+            pipe.xrange(self.keys.audit, min=eid, max=eid, count=1)
+        return [_audit_entry(*rows[0]) for rows in (pipe.execute() if ids else []) if rows]
+
 
 class ReplicationError(redis.ConnectionError):
     """A write that did not reach DUBAN_REDIS_MIN_REPLICAS replicas in time."""

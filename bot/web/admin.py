@@ -47,6 +47,7 @@ from bot.web.common import (
     runtime,
     secure_headers,
 )
+from bot.web.history import recent as recent_history
 
 log = logging.getLogger(__name__)
 
@@ -276,7 +277,7 @@ def indicator(ind_id: int):
     ind = rt.catalog.get(ind_id)
     if ind is None:
         abort(404, description=f"编号 {ind_id} 不存在。")
-    history, _ = rt.store.audit_page(count=200, indicator=ind_id)
+    history = recent_history(rt, 200, indicator=ind_id)
     d = views.indicator_detail(rt, ind)
     return render_template(
         "indicator.html",

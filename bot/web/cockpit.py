@@ -14,6 +14,7 @@ from bot.lag import LAG_RULE, Lag, rank_behind
 from bot.progress import Status, assignment_weight
 from bot.runtime import Runtime
 from bot.web import views
+from bot.web.history import recent as recent_history
 
 PLATFORM_LABELS = {"dingtalk": "钉钉", "wecom": "企业微信", "feishu": "飞书", "sandbox": "沙盒"}
 ROLE_LABELS = {"liaison": "联络员", "member": "成员"}
@@ -323,7 +324,7 @@ def department(rt: Runtime, name: str, cooldown_s: int) -> dict:
     b = behind(rt, i)
     row = next((r for r in b["rows"] if r["department"] == name), None)
     series = per.get(name)
-    history, _ = rt.store.audit_page(count=RECENT, department=name)
+    history = recent_history(rt, RECENT, department=name)
     cooling = rt.store.remind_cooldowns([name]).get(name)
     return {
         "name": name,

@@ -383,7 +383,7 @@ def indicator_detail(rt: Runtime, ind: Indicator, redact: bool = False) -> dict:
     if ind.kind == "bonus":
         volunteers = {d for (i, d) in rt.store.statuses() if i == ind.id}
         depts += [d for d in rt.org.departments if d in volunteers and d not in depts]
-    found = rt.store.assignments_of(depts)
+    found = rt.store.assignments_at((ind.id, d) for d in depts)  # its own field of each unit
     assignments = [found[(ind.id, d)] for d in depts if (ind.id, d) in found]
     links = rt.store.link_states(m.url for a in assignments for m in a.materials if m.url)
     info["assignments"] = [assignment_dict(a, links, ind, redact) for a in assignments]
