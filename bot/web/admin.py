@@ -38,12 +38,13 @@ from bot.progress import STATUS_LABELS, Status
 from bot.queue import all_queues
 from bot.reminders import remind_now, timeline_of
 from bot.schedule import job_id
-from bot.web import cockpit, matrix_table, review_queue, views
+from bot.web import cockpit, matrix_table, overview_rows, review_queue, views
 from bot.web.common import (
     check_csrf,
     client_address,
     csrf_token,
     install,
+    local_time,
     runtime,
     secure_headers,
 )
@@ -203,6 +204,13 @@ def overview():
         progress=views.department_progress(rt, ranking),
         departments=list(rt.org.departments),
         ranking_rule=texts.RANKING_RULE,
+        behind_rows=lambda rows: overview_rows.behind_rows(rows, department_url),
+        progress_rows=lambda rows: overview_rows.progress_rows(
+            rows,
+            department_url,
+            lambda d: url_for("admin.submissions", department=d),
+            local_time,
+        ),
     )
 
 

@@ -127,13 +127,14 @@ def inputs(rt: Runtime, statuses=None) -> Inputs:
     return Inputs(scan(rt), rt.store.statuses() if statuses is None else statuses, weights(rt))
 
 
-def behind(rt: Runtime, i: Inputs | None = None) -> dict:
-    """Every department with assignments, most behind first (bot.lag), with the next deadline."""
-    i = i or inputs(rt)
-    s, statuses = i.scan, i.statuses
-    today = views.local_today(rt)
-    depts = rt.assigned_departments()
-    order = {d: n for n, d in enumerate(depts)}
+def _open_items(rt: Runtime, i: Inputs) -> tuple[dict, dict, dict, dict, dict]:
+    """Per department: open weight, open count, the open items that hold material (started),
+    the count of its regular items, and of its returned ones. Kept per process for the store's
+    read-only status map and the same weights (see views._by_department)."""
+    cached = rt.services.get("cockpit_open")
+    if cached and cached[0] is i.statuses and cached[1] is i.weights:
+        return cached[2]
+    statuses = i.statuses
     open_w: dict[str, int] = {}
     open_n: dict[str, int] = {}
     open_ids: dict[str, list[int]] = {}
@@ -151,6 +152,20 @@ def behind(rt: Runtime, i: Inputs | None = None) -> dict:
                 open_ids.setdefault(d, []).append(ind)
         if st is Status.RETURNED:
             returned[d] = returned.get(d, 0) + 1
+    found = (open_w, open_n, open_ids, total_n, returned)
+    if isinstance(statuses, MappingProxyType):
+        rt.services["cockpit_open"] = (statuses, i.weights, found)
+    return found
+
+
+def behind(rt: Runtime, i: Inputs | None = None) -> dict:
+    """Every department with assignments, most behind first (bot.lag), with the next deadline."""
+    i = i or inputs(rt)
+    s = i.scan
+    today = views.local_today(rt)
+    depts = rt.assigned_departments()
+    order = {d: n for n, d in enumerate(depts)}
+    open_w, open_n, open_ids, total_n, returned = _open_items(rt, i)
     bound: dict[str, int] = {}
     liaisons: dict[str, int] = {}
     for b in rt.store.bindings():
