@@ -253,6 +253,7 @@ def matrix():
         list_all=len(m["rows"]) <= MATRIX_LIST_ALL,
         focus_base=url_for("admin.matrix", **kept, focus=""),
         matrix_body=lambda rows, base, focus: matrix_table.body(rows, base, focus, _anchor),
+        matrix_items=matrix_table.items,
     )
 
 

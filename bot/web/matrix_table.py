@@ -27,6 +27,22 @@ def _cell_parts(status: str, role: str, match: bool) -> tuple[str, str]:
     return head, tail
 
 
+def items(shown: list[dict], ind_base: str, anchor: str, starred) -> Markup:
+    """A department's row as a list on a phone: one <li> per shown cell."""
+    base, a = escape(ind_base), escape(anchor)
+    out = []
+    for c in shown:
+        st, i = c["status"], c["indicator"]
+        star = '<span class="star">★</span>' if i in starred else ""
+        role = "牵头" if c["role"] == "lead" else "配合"
+        out.append(
+            f'<li data-status="{escape(st)}"><a href="{base}{i}#u-{a}">'
+            f'<span class="badge st-{escape(st)}">{escape(STATUS_LABELS[st])}</span> 第{i}项{star}'
+            f' <span class="muted">{role}</span></a></li>\n'
+        )
+    return Markup("".join(out))
+
+
 def body(rows: list[dict], ind_base: str, focus: str, anchor) -> Markup:
     """The <tr> of every row, as the template wrote them (see matrix.html)."""
     parts: dict[tuple[str, str, bool], tuple[str, str]] = {}
