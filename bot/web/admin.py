@@ -7,6 +7,7 @@ entries and the notices are identical; form values are passed whole, never spell
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -342,6 +343,7 @@ def _review_anchor(ind_id: int, department: str) -> str:
     return url_for("admin.indicator", ind_id=ind_id, _anchor=f"u-{_anchor(department)}")
 
 
+@functools.lru_cache(maxsize=20_000)
 def _anchor(department: str) -> str:
     return hashlib.sha1(department.encode()).hexdigest()[:10]  # an ASCII id for the anchor
 

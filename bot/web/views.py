@@ -460,6 +460,12 @@ def matrix(
             return False
         return not overdue or (late and not st.is_complete)
 
+    # (role, status) -> (role's value, status's value, matches?, still open?): a few pairs
+    seen = {
+        (r, s): (r.value, s.value, matches(s), s not in COMPLETE_STATUSES)
+        for r in Role
+        for s in Status
+    }
     by_dept = _by_department(statuses)
     rows = []
     for dept in rt.org.departments:
@@ -472,14 +478,13 @@ def matrix(
             if cur is None:
                 cells.append(None)
                 continue
-            role, st = cur
-            ok = matches(st)
-            c = {"indicator": i, "role": role.value, "status": st.value, "match": ok}
+            role, st, ok, is_open = seen[cur]
+            c = {"indicator": i, "role": role, "status": st, "match": ok}
             cells.append(c)
             if ok:
                 hit = True
                 shown.append(c)  # the row as a list, on a phone
-                if st not in COMPLETE_STATUSES:
+                if is_open:
                     still_open += 1
         if hit:
             rows.append({"department": dept, "cells": cells, "shown": shown, "open": still_open})
