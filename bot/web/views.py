@@ -301,10 +301,20 @@ def overview(rt: Runtime, ranking: tuple | None = None) -> dict:
 def units(rt: Runtime, ind_id: int) -> tuple[list[str], list[str]]:
     """The lead and cooperating departments of an indicator, in org.yaml order."""
     roles = rt.services["units_of"].get(ind_id, {})
-    order = list(rt.org.departments)
-    lead = sorted((d for d, r in roles.items() if r is Role.LEAD), key=order.index)
-    coop = sorted((d for d, r in roles.items() if r is Role.COOPERATE), key=order.index)
+    order = _org_order(rt)
+    lead = sorted((d for d, r in roles.items() if r is Role.LEAD), key=order.__getitem__)
+    coop = sorted((d for d, r in roles.items() if r is Role.COOPERATE), key=order.__getitem__)
     return lead, coop
+
+
+def _org_order(rt: Runtime) -> dict[str, int]:
+    """department -> its place in org.yaml, kept per runtime while the org is the same."""
+    cached = rt.services.get("org_order")
+    if cached and cached[0] is rt.org and len(cached[1]) == len(rt.org.departments):
+        return cached[1]
+    order = {d: n for n, d in enumerate(rt.org.departments)}
+    rt.services["org_order"] = (rt.org, order)
+    return order
 
 
 def indicator_dict(rt: Runtime, ind: Indicator, stars: frozenset[int]) -> dict:
