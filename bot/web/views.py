@@ -105,7 +105,19 @@ def local_today(rt: Runtime) -> dt.date:
 
 
 def deadlines(rt: Runtime) -> list[dict]:
+    """The campaign's deadlines as of today, counted once per day and process (a page asks for
+    them several times, and counting working days walks the holiday calendar)."""
     today = local_today(rt)
+    campaign = rt.catalog.campaign
+    cached = rt.services.get("web_deadlines")
+    if cached and cached[0] == today and cached[1] is campaign and cached[2] is rt.calendar:
+        return [dict(d) for d in cached[3]]
+    out = _deadlines(rt, today)
+    rt.services["web_deadlines"] = (today, campaign, rt.calendar, out)
+    return [dict(d) for d in out]
+
+
+def _deadlines(rt: Runtime, today: dt.date) -> list[dict]:
     out = []
     for d in rt.catalog.campaign.deadlines:
         days = (d.date - today).days
