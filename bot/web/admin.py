@@ -35,7 +35,7 @@ from bot import delivery, office, rules, texts
 from bot.errors import UserError
 from bot.exports import request_department_export, request_district_export
 from bot.jobs import JOB_LABELS
-from bot.progress import STATUS_LABELS, Status
+from bot.progress import STATUS_LABELS, Status, starred_ids
 from bot.queue import all_queues
 from bot.reminders import remind_now, timeline_of
 from bot.schedule import job_id
@@ -198,11 +198,13 @@ def logout():
 def overview():
     rt = runtime()
     ranking = rt.store.ranking_inputs()  # every status, read once for the whole page
+    latest = rt.store.latest_submissions()
+    stars = starred_ids(rt.catalog, ranking[1])
     return render_template(
         "overview.html",
-        ov=views.overview(rt, ranking),
-        cp=cockpit.cockpit(rt, ranking[0]),
-        progress=views.department_progress(rt, ranking),
+        ov=views.overview(rt, ranking, latest),
+        cp=cockpit.cockpit(rt, ranking[0], stars, latest),
+        progress=views.department_progress(rt, ranking, latest),
         departments=list(rt.org.departments),
         ranking_rule=texts.RANKING_RULE,
         behind_rows=lambda rows: overview_rows.behind_rows(rows, department_url),

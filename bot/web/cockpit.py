@@ -80,10 +80,10 @@ def _read(rt: Runtime, s: Scan, entries) -> None:
             s.last_active[dept] = day
 
 
-def weights(rt: Runtime) -> dict[tuple[int, str], int]:
+def weights(rt: Runtime, stars: frozenset[int] | None = None) -> dict[tuple[int, str], int]:
     """Every regular assignment's ranking weight (bonus and deduction items never count).
     Kept per process while the assignments and the stars stay the same (read-only)."""
-    stars = views.starred(rt)
+    stars = views.starred(rt) if stars is None else stars
     key = (stars, len(rt.assignments))
     cached = rt.services.get("cockpit_weights")
     if cached and cached[0] == key and cached[2] is rt.assignments:
@@ -120,11 +120,20 @@ class Inputs:
     scan: Scan
     statuses: dict
     weights: dict[tuple[int, str], int]
+    latest: dict | None = None  # store.latest_submissions(), when the page has read it
 
 
-def inputs(rt: Runtime, statuses=None) -> Inputs:
-    """`statuses`: the store's status map already read for this page."""
-    return Inputs(scan(rt), rt.store.statuses() if statuses is None else statuses, weights(rt))
+def inputs(
+    rt: Runtime,
+    statuses=None,
+    stars: frozenset[int] | None = None,
+    latest: dict | None = None,
+) -> Inputs:
+    """`statuses`, `stars`, `latest`: the status map, the ★ items and the latest submissions
+    already read for this page."""
+    if statuses is None:
+        statuses = rt.store.statuses()
+    return Inputs(scan(rt), statuses, weights(rt, stars), latest)
 
 
 def _open_items(rt: Runtime, i: Inputs) -> tuple[dict, dict, dict, dict, dict]:
@@ -174,7 +183,7 @@ def behind(rt: Runtime, i: Inputs | None = None) -> dict:
             liaisons[b.department] = liaisons.get(b.department, 0) + 1
     # In demo mode every push lands in the sandbox's outbox: no department is out of reach.
     unreachable = set() if rt.settings.demo else set(views.unreachable_departments(rt))
-    submitted = set(rt.store.latest_submissions())
+    submitted = set(rt.store.latest_submissions() if i.latest is None else i.latest)
     nxt = next_deadline(rt)
     # the pace to keep is counted to the last deadline: everything is due complete by then
     final = next((d for d in reversed(views.deadlines(rt)) if not d["passed"]), None)
@@ -260,9 +269,14 @@ def chart(rt: Runtime, series: burnup.Series) -> dict:
     return burnup.chart(series, _deadline_marks(rt), views.local_today(rt))
 
 
-def cockpit(rt: Runtime, statuses=None) -> dict:
-    """The overview's first screen: who is behind, and the district's burn-up."""
-    i = inputs(rt, statuses)
+def cockpit(
+    rt: Runtime,
+    statuses=None,
+    stars: frozenset[int] | None = None,
+    latest: dict | None = None,
+) -> dict:
+    """The overview's first screen: who is behind, and the district's burn-up (see inputs)."""
+    i = inputs(rt, statuses, stars, latest)
     whole, _ = burnups(rt, i, departments=[])
     return {"behind": behind(rt, i), "burnup": chart(rt, whole)}
 

@@ -218,12 +218,14 @@ def _status_counts(statuses, regular) -> tuple[dict, dict, dict]:
     return found
 
 
-def department_progress(rt: Runtime, ranking: tuple | None = None) -> list[dict]:
+def department_progress(
+    rt: Runtime, ranking: tuple | None = None, latest: dict | None = None
+) -> list[dict]:
     """Every department with assignments, in ranking order, with its counts per status and
-    its latest submission ({version, at} or None). `ranking`: store.ranking_inputs() already
-    read for this page."""
+    its latest submission ({version, at} or None). `ranking`, `latest`: store.ranking_inputs()
+    and store.latest_submissions() already read for this page."""
     statuses, overrides, reached, last = ranking or rt.store.ranking_inputs()
-    latest = rt.store.latest_submissions()
+    latest = rt.store.latest_submissions() if latest is None else latest
     stars = starred_ids(rt.catalog, overrides)
     regular = rt.catalog.regular_ids  # bonus and deduction items never count
     rows = rank(compute_scores(statuses, stars, reached, regular))
@@ -279,8 +281,8 @@ def bonus(rt: Runtime, statuses=None) -> list[dict]:
     return [{"department": d, "indicators": ids} for d, ids in sorted(found.items())]
 
 
-def overview(rt: Runtime, ranking: tuple | None = None) -> dict:
-    """The campaign at a glance; `ranking`: store.ranking_inputs() already read for the page."""
+def overview(rt: Runtime, ranking: tuple | None = None, latest: dict | None = None) -> dict:
+    """The campaign at a glance; `ranking`, `latest`: see department_progress."""
     statuses, stars = None, None
     if ranking:
         statuses, stars = ranking[0], starred_ids(rt.catalog, ranking[1])
@@ -305,7 +307,8 @@ def overview(rt: Runtime, ranking: tuple | None = None) -> dict:
         "indicators": len(rt.catalog.indicators),
         "departments": len(rt.assigned_departments()),
         "submitted_departments": len(
-            set(rt.store.latest_submissions()) & set(rt.assigned_departments())
+            set(rt.store.latest_submissions() if latest is None else latest)
+            & set(rt.assigned_departments())
         ),
     }
 
