@@ -87,3 +87,32 @@ def test_the_overview_counts_each_departments_dead_links_once(admin_client, web_
     rows = {r["department"]: r for r in cockpit.behind(web_rt)["rows"]}
     assert rows[a]["dead_links"] == 1 and rows[b]["dead_links"] == 0
     assert "失效链接 1 个" in admin_client.get("/admin").get_data(as_text=True)
+
+
+def test_pages_kept_per_process_show_a_change_on_the_next_view(admin_client, web_rt):
+    """The overview's and the matrix's per-process results are kept for an unchanged status
+    index only: after a change the next view shows it."""
+    import re
+
+    dept = web_rt.assigned_departments()[0]
+    ind = sorted(
+        i for (i, d) in web_rt.assignments if d == dept and i in web_rt.catalog.regular_ids
+    )[0]
+
+    def progress_cell() -> str:
+        html = admin_client.get("/admin").get_data(as_text=True)
+        row = re.search(rf'<tr data-department="{dept}">(.*?)</tr>', html, re.S).group(1)
+        return re.search(r'class="num done-count"[^>]*>(\d+)/\d+<', row).group(1)
+
+    def matrix_cell() -> str:
+        html = admin_client.get("/admin/matrix").get_data(as_text=True)
+        row = re.search(rf'<tr id="d-[0-9a-f]+" data-department="{dept}"(.*?)</tr>', html, re.S)
+        return re.search(
+            rf'data-status="(\w+)"><a href="/admin/indicators/{ind}#', row.group(1)
+        ).group(1)
+
+    before, cell = progress_cell(), matrix_cell()
+    assert (progress_cell(), matrix_cell()) == (before, cell)  # kept: the same answer
+    set_status(web_rt, ind, dept, Status.DONE)
+    assert int(progress_cell()) == int(before) + 1
+    assert (cell, matrix_cell()) == ("todo", "done")
