@@ -1,5 +1,6 @@
-"""Server time of the office's pages (overview, matrix, one indicator) for the demo campaign and
-a synthetic campaign of 1,000 departments, against a bare read of the same Redis data.
+"""Server time of the office's pages (overview, review queue, matrix, one indicator, one
+department) for the demo campaign and a synthetic campaign of 1,000 departments, against a bare
+read of the same Redis data.
 
     python -m bench.admin [--sizes demo,1000] [--repeat 15] [--clock campaign|real]
 
@@ -8,10 +9,12 @@ assignments) and the state is seeded as bench/reminders.py seeds it (40% done, s
 with links, one dead, one returned per department). The pages are requested through Flask's
 test client as a logged-in admin, so the time is the app's own (routing, store reads, view
 models, templates) without the HTTP server. The bare reads are what each page minimally needs
-from Redis, without parsing: HGETALL of the status index for the overview and the matrix, and
-for the indicator page its units' assignment JSON (one HGET per unit, pipelined). Page and bare
-read alternate --repeat times; the medians and their ratio are reported (aim: none above 10x),
-with the Redis commands each page sends (INFO commandstats, scripts' inner calls included).
+from Redis, without parsing: HGETALL of the status index for the overview and the matrix; for
+the indicator page its units' assignment JSON (one HGET per unit, pipelined); for the review
+queue the status index and the 已完成 assignments; for a department's page the status index (its
+standing among all) and its own hash. Page and bare read alternate --repeat times; the medians
+and their ratio are reported (aim: none above 10x), with the Redis commands each page sends
+(INFO commandstats, scripts' inner calls included).
 The app's clock is fixed at 09:00 on 14 August 2020, inside the campaign, so that every run sees
 the same "today"; `--clock real` uses the real time instead (the overview's working-day counts
 then walk every day since the campaign's deadlines).
@@ -26,6 +29,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import redis
 
@@ -86,6 +90,13 @@ def measure_campaign(
             pipe.hget(k.dept(d), str(widest))
         pipe.execute()
 
+    dept = rt.assigned_departments()[0]
+
+    def bare_department() -> None:  # the standing needs every status; the page, its own items
+        pipe = client.pipeline(transaction=False)
+        pipe.hgetall(k.statuses).hgetall(k.dept(dept))
+        pipe.execute()
+
     def bare_queue() -> None:  # the queue's reads: the status index, then the waiting items
         done: dict[str, list[str]] = {}
         for f, v in client.hgetall(k.statuses).items():
@@ -103,6 +114,8 @@ def measure_campaign(
         ("matrix", "/admin/matrix", bare_status, "HGETALL status"),
         (f"indicator {widest}", f"/admin/indicators/{widest}", bare_indicator,
          f"HGET × {len(units[widest])} units"),
+        ("department", f"/admin/departments/{quote(dept)}", bare_department,
+         "HGETALL status + its own hash"),
     )  # fmt: skip
     rows = []
     for name, path, bare, bare_label in pages:

@@ -33,8 +33,10 @@ def replay(
     start: dt.date,
     today: dt.date,
     current: dict[Key, bool] | None = None,
+    departments: Iterable[str] | None = None,
 ) -> tuple[Series, dict[str, Series]]:
-    """The district's series and each department's, day by day from `start` to `today`.
+    """The district's series and each department's, day by day from `start` to `today`;
+    with `departments`, only those departments' series (the overview needs none of them).
 
     Changes before `start` count from the first day; pairs without a weight (bonus and deduction
     items, or assignments no longer in the data) are skipped. `current` (the complete flags now)
@@ -48,7 +50,8 @@ def replay(
     for (_, d), w in weights.items():
         totals[d] = totals.get(d, 0) + w
     d_done = [0] * days
-    p_done: dict[str, list[int]] = {d: [0] * days for d in totals}
+    kept = totals if departments is None else [d for d in departments if d in totals]
+    p_done: dict[str, list[int]] = {d: [0] * days for d in kept}
     day = 0
 
     def close_until(target: int) -> None:
@@ -56,7 +59,8 @@ def replay(
         while day < min(target, days):
             d_done[day] = district
             for dept, v in per.items():
-                p_done[dept][day] = v
+                if dept in p_done:
+                    p_done[dept][day] = v
             day += 1
 
     for when, ind, dept, is_complete in changes:
@@ -71,13 +75,14 @@ def replay(
             complete[(ind, dept)] = is_complete
             delta = w if is_complete else -w
             district += delta
-            per[dept] = per.get(dept, 0) + delta
+            if dept in p_done:
+                per[dept] = per.get(dept, 0) + delta
     close_until(days - 1)  # the days before today as the log tells them
     if current is not None:
         district = sum(w for k, w in weights.items() if current.get(k))
         per = {}
         for (ind, dept), w in weights.items():
-            if current.get((ind, dept)):
+            if dept in p_done and current.get((ind, dept)):
                 per[dept] = per.get(dept, 0) + w
     close_until(days)
     whole = Series(start, tuple(d_done), sum(totals.values()))

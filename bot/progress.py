@@ -279,7 +279,8 @@ class _Acc:
 # The last scores computed from a read-only statuses mapping (the store's, see
 # bot/store.py:_parse_statuses) and the arguments they came from. The mapping is kept
 # referenced, so an equal identity means equal contents.
-_LAST_SCORES: tuple = (None, None, None, None, [])
+_LAST_SCORES: list[tuple] = []  # newest first, a few (the overview asks two ways)
+_SCORE_SLOTS = 4
 
 
 def compute_scores(
@@ -291,15 +292,22 @@ def compute_scores(
     """Scores per department from every assignment's (role, status); with `only`, of those
     indicators alone (Catalog.regular_ids: bonus and deduction items never count). Computed
     once per process for the same read-only statuses and arguments."""
-    global _LAST_SCORES
     frozen = isinstance(statuses, MappingProxyType)
     if frozen:
-        last, l_starred, l_reached, l_only, scores = _LAST_SCORES
-        if last is statuses and l_starred == starred and l_reached == reached_at and l_only == only:
-            return list(scores)
+        for last, l_starred, l_reached, l_only, scores in _LAST_SCORES:
+            if (
+                last is statuses
+                and l_starred == starred
+                and l_reached == reached_at
+                and l_only == only
+            ):
+                return list(scores)
     scores = _compute_scores(statuses, starred, reached_at, only)
     if frozen:
-        _LAST_SCORES = (statuses, frozenset(starred), dict(reached_at), only, scores)
+        if any(entry[0] is not statuses for entry in _LAST_SCORES):  # keep one status map
+            _LAST_SCORES.clear()
+        _LAST_SCORES.insert(0, (statuses, frozenset(starred), dict(reached_at), only, scores))
+        del _LAST_SCORES[_SCORE_SLOTS:]
     return list(scores)
 
 
@@ -312,7 +320,7 @@ def _compute_scores(statuses, starred, reached_at, only) -> list[Score]:
         w = assignment_weight(role, ind in starred)
         a.total_weight += w
         a.total_count += 1
-        if status.is_complete:
+        if status in COMPLETE:
             a.done_weight += w
             a.done_count += 1
     return [
@@ -327,8 +335,9 @@ def bonus_contributors(
     """department -> the bonus items (加分项) it has offered something for, shown apart from
     the ranking: an opportunity taken, never a score."""
     out: dict[str, list[int]] = {}
-    for (ind, dept), (_, status) in sorted(statuses.items()):
-        if ind in bonus_ids and status is not Status.TODO:
+    offered = [(k, st) for k, (_, st) in statuses.items() if k[0] in bonus_ids]
+    for (ind, dept), status in sorted(offered):
+        if status is not Status.TODO:
             out.setdefault(dept, []).append(ind)
     return out
 
@@ -341,13 +350,21 @@ def rank(scores: list[Score]) -> list[RankRow]:
     def key(s: Score):
         # Everyone "reached" a zero score at the start, so only a non-zero score has a time.
         reached = s.reached_at if s.done_weight else ""
-        return (-_ratio(s), reached, s.department)
+        # A correctly rounded quotient of small integers: equal ratios give equal floats and
+        # distinct ones keep their order, as the Fraction would (without its cost per row).
+        return (-(s.done_weight / s.total_weight if s.total_weight else 0.0), reached, s.department)
 
     rows: list[RankRow] = []
     for i, s in enumerate(sorted(scores, key=key), start=1):
-        same = rows and _ratio(rows[-1].score) == _ratio(s)
+        same = rows and _same_ratio(rows[-1].score, s)
         rows.append(RankRow(rows[-1].rank if same else i, s))
     return rows
+
+
+def _same_ratio(a: Score, b: Score) -> bool:
+    if not (a.total_weight and b.total_weight):
+        return _ratio(a) == _ratio(b)
+    return a.done_weight * b.total_weight == b.done_weight * a.total_weight
 
 
 def _ratio(s: Score) -> Fraction:

@@ -51,8 +51,20 @@ class Runtime:
 
     def assigned_departments(self) -> list[str]:
         """The departments that have at least one assignment, in org.yaml order."""
+        cached = self.services.get("assigned_departments")
+        # the pages ask several times per view: kept while the same objects hold the same sizes
+        if (
+            cached
+            and cached[0] is self.assignments
+            and cached[1] is self.org
+            and cached[2] == (len(self.assignments), len(self.org.departments))
+        ):
+            return list(cached[3])
         have = {d for _, d in self.assignments}
-        return [d for d in self.org.departments if d in have]
+        found = [d for d in self.org.departments if d in have]
+        sizes = (len(self.assignments), len(self.org.departments))
+        self.services["assigned_departments"] = (self.assignments, self.org, sizes, found)
+        return list(found)
 
     def close(self) -> None:
         self.redis.close()

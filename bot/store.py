@@ -2101,6 +2101,66 @@ class RedisStore:
         pipe.execute()
         return count
 
+    # --- scale: admin pages at 1,000 departments (reads in one round trip) ---
+
+    # KEYS: link hashes; the 1-based positions of those checked and found not working: a hash
+    # that exists without ok=1, as link_states()[url]["ok"] is False.
+    _DEAD_LINKS = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local ok = redis.call('HGET', key, 'ok')
+  if ok then
+    if ok ~= '1' then out[#out + 1] = i end
+  elseif redis.call('EXISTS', key) == 1 then
+    out[#out + 1] = i
+  end
+end
+return out
+"""
+
+    def dead_links(self, urls: Iterable[str]) -> set[str]:
+        """The URLs among `urls` whose last check failed: what the cockpit counts on every view
+        of the overview, in one script call instead of one HGETALL per link."""
+        urls = list(dict.fromkeys(urls))
+        if not urls:
+            return set()
+        found = self._script(self._DEAD_LINKS)(keys=[self.keys.link(u) for u in urls])
+        return {urls[int(i) - 1] for i in found}
+
+    def audit_refs(
+        self, after_id: str = "", batch: int = 5000
+    ) -> tuple[list[tuple[str, int | None, str]], str]:
+        """(entry id, indicator, department) of the log after `after_id` ("" = all), oldest
+        first, and the id of the last entry read: what a page indexes to find an indicator's or
+        a department's history without scanning the log (bot/web/history.py)."""
+        out: list[tuple[str, int | None, str]] = []
+        cursor = f"({after_id}" if after_id else "-"
+        last = after_id
+        while True:
+            rows = self.r.xrange(self.keys.audit, min=cursor, max="+", count=batch)
+            if not rows:
+                return out, last
+            last = _s(rows[-1][0])
+            for eid, f in rows:
+                ind = _s(f.get(b"indicator", b""))
+                out.append(
+                    (_s(eid), int(ind) if ind.isdigit() else None, _s(f.get(b"department", b"")))
+                )
+            if len(rows) < batch:
+                return out, last
+            cursor = f"({last}"
+
+    def audit_has(self, entry_id: str) -> bool:
+        """Whether the log still holds this entry (a store emptied and refilled does not)."""
+        return bool(self.r.xrange(self.keys.audit, min=entry_id, max=entry_id, count=1))
+
+    def audit_entries(self, ids: list[str]) -> list[AuditEntry]:
+        """The given entries, in the given order; those no longer in the log are left out."""
+        pipe = self.r.pipeline(transaction=False)
+        for eid in ids:
+            pipe.xrange(self.keys.audit, min=eid, max=eid, count=1)
+        return [_audit_entry(*rows[0]) for rows in (pipe.execute() if ids else []) if rows]
+
     # --- pushes: leases of a drain's concurrent pushes (bot/delivery.py Pusher) ---
 
     def lease_pushes(self, specs: dict[str, str], until_s: float) -> None:

@@ -7,6 +7,7 @@ entries and the notices are identical; form values are passed whole, never spell
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -34,19 +35,21 @@ from bot import delivery, office, rules, texts
 from bot.errors import UserError
 from bot.exports import request_department_export, request_district_export
 from bot.jobs import JOB_LABELS
-from bot.progress import STATUS_LABELS, Status
+from bot.progress import STATUS_LABELS, Status, starred_ids
 from bot.queue import all_queues
 from bot.reminders import remind_now, timeline_of
 from bot.schedule import job_id
-from bot.web import cockpit, review_queue, views
+from bot.web import cockpit, matrix_table, overview_rows, review_queue, views
 from bot.web.common import (
     check_csrf,
     client_address,
     csrf_token,
     install,
+    local_time,
     runtime,
     secure_headers,
 )
+from bot.web.history import recent as recent_history
 
 log = logging.getLogger(__name__)
 
@@ -242,13 +245,23 @@ def logout():
 @bp.get("/admin")
 def overview():
     rt = runtime()
+    ranking = rt.store.ranking_inputs()  # every status, read once for the whole page
+    latest = rt.store.latest_submissions()
+    stars = starred_ids(rt.catalog, ranking[1])
     return render_template(
         "overview.html",
-        ov=views.overview(rt),
-        cp=cockpit.cockpit(rt),
-        progress=views.department_progress(rt),
+        ov=views.overview(rt, ranking, latest),
+        cp=cockpit.cockpit(rt, ranking[0], stars, latest),
+        progress=views.department_progress(rt, ranking, latest),
         departments=list(rt.org.departments),
         ranking_rule=texts.RANKING_RULE,
+        behind_rows=lambda rows: overview_rows.behind_rows(rows, department_url),
+        progress_rows=lambda rows: overview_rows.progress_rows(
+            rows,
+            department_url,
+            lambda d: url_for("admin.submissions", department=d),
+            local_time,
+        ),
     )
 
 
@@ -290,6 +303,8 @@ def matrix():
         # others are links that open theirs (the page would otherwise repeat the whole matrix).
         list_all=len(m["rows"]) <= MATRIX_LIST_ALL,
         focus_base=url_for("admin.matrix", **kept, focus=""),
+        matrix_body=lambda rows, base, focus: matrix_table.body(rows, base, focus, _anchor),
+        matrix_items=matrix_table.items,
     )
 
 
@@ -322,7 +337,7 @@ def indicator(ind_id: int):
     ind = rt.catalog.get(ind_id)
     if ind is None:
         abort(404, description=f"编号 {ind_id} 不存在。")
-    history, _ = rt.store.audit_page(count=200, indicator=ind_id)
+    history = recent_history(rt, 200, indicator=ind_id)
     d = views.indicator_detail(rt, ind)
     return render_template(
         "indicator.html",
@@ -378,11 +393,29 @@ def _review_anchor(ind_id: int, department: str) -> str:
     return url_for("admin.indicator", ind_id=ind_id, _anchor=f"u-{_anchor(department)}")
 
 
+@functools.lru_cache(maxsize=20_000)
 def _anchor(department: str) -> str:
     return hashlib.sha1(department.encode()).hexdigest()[:10]  # an ASCII id for the anchor
 
 
 bp.add_app_template_filter(_anchor, "anchor")
+
+_DEPARTMENT_URLS: dict[tuple[str, str], str] = {}  # (script root, name) -> its page's path
+
+
+def department_url(name: str) -> str:
+    """url_for("admin.department", name=name), built once per name: the overview links every
+    department twice, and quoting a name costs more than the rest of its row."""
+    key = (request.script_root, name)
+    url = _DEPARTMENT_URLS.get(key)
+    if url is None:
+        if len(_DEPARTMENT_URLS) > 20_000:  # names of another data file
+            _DEPARTMENT_URLS.clear()
+        url = _DEPARTMENT_URLS[key] = url_for("admin.department", name=name)
+    return url
+
+
+bp.add_app_template_global(department_url, "department_url")
 bp.add_app_template_filter(texts.link_problem, "link_problem")
 
 

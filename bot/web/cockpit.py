@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from bot import burnup
 from bot.delivery import route_for
@@ -13,6 +14,7 @@ from bot.lag import LAG_RULE, Lag, rank_behind
 from bot.progress import Status, assignment_weight
 from bot.runtime import Runtime
 from bot.web import views
+from bot.web.history import recent as recent_history
 
 PLATFORM_LABELS = {"dingtalk": "钉钉", "wecom": "企业微信", "feishu": "飞书", "sandbox": "沙盒"}
 ROLE_LABELS = {"liaison": "联络员", "member": "成员"}
@@ -78,14 +80,22 @@ def _read(rt: Runtime, s: Scan, entries) -> None:
             s.last_active[dept] = day
 
 
-def weights(rt: Runtime) -> dict[tuple[int, str], int]:
-    """Every regular assignment's ranking weight (bonus and deduction items never count)."""
-    stars, regular = views.starred(rt), rt.catalog.regular_ids
-    return {
+def weights(rt: Runtime, stars: frozenset[int] | None = None) -> dict[tuple[int, str], int]:
+    """Every regular assignment's ranking weight (bonus and deduction items never count).
+    Kept per process while the assignments and the stars stay the same (read-only)."""
+    stars = views.starred(rt) if stars is None else stars
+    key = (stars, len(rt.assignments))
+    cached = rt.services.get("cockpit_weights")
+    if cached and cached[0] == key and cached[2] is rt.assignments:
+        return cached[1]
+    regular = rt.catalog.regular_ids
+    found = {
         (i, d): assignment_weight(role, i in stars)
         for (i, d), role in rt.assignments.items()
         if i in regular
     }
+    rt.services["cockpit_weights"] = (key, found, rt.assignments)
+    return found
 
 
 def next_deadline(rt: Runtime) -> dict | None:
@@ -99,12 +109,8 @@ def _deadline_marks(rt: Runtime) -> list[tuple[dt.date, str]]:
 def _dead_links(rt: Runtime, open_ids: dict[str, list[int]]) -> dict[str, int]:
     """Dead links among the materials of each department's open items."""
     urls = rt.store.material_urls(open_ids)
-    states = rt.store.link_states(u for us in urls.values() for u in us)
-    return {
-        d: n
-        for d, us in urls.items()
-        if (n := sum(1 for u in set(us) if states.get(u, {}).get("ok") is False))
-    }
+    dead = rt.store.dead_links(u for us in urls.values() for u in us)
+    return {d: n for d, us in urls.items() if (n := len(dead.intersection(us)))}
 
 
 @dataclass
@@ -114,35 +120,61 @@ class Inputs:
     scan: Scan
     statuses: dict
     weights: dict[tuple[int, str], int]
+    latest: dict | None = None  # store.latest_submissions(), when the page has read it
 
 
-def inputs(rt: Runtime) -> Inputs:
-    return Inputs(scan(rt), rt.store.statuses(), weights(rt))
+def inputs(
+    rt: Runtime,
+    statuses=None,
+    stars: frozenset[int] | None = None,
+    latest: dict | None = None,
+) -> Inputs:
+    """`statuses`, `stars`, `latest`: the status map, the ★ items and the latest submissions
+    already read for this page."""
+    if statuses is None:
+        statuses = rt.store.statuses()
+    return Inputs(scan(rt), statuses, weights(rt, stars), latest)
 
 
-def behind(rt: Runtime, i: Inputs | None = None) -> dict:
-    """Every department with assignments, most behind first (bot.lag), with the next deadline."""
-    i = i or inputs(rt)
-    s, statuses = i.scan, i.statuses
-    today = views.local_today(rt)
-    depts = rt.assigned_departments()
-    order = {d: n for n, d in enumerate(depts)}
+def _open_items(rt: Runtime, i: Inputs) -> tuple[dict, dict, dict, dict, dict]:
+    """Per department: open weight, open count, the open items that hold material (started),
+    the count of its regular items, and of its returned ones. Kept per process for the store's
+    read-only status map and the same weights (see views._by_department)."""
+    cached = rt.services.get("cockpit_open")
+    if cached and cached[0] is i.statuses and cached[1] is i.weights:
+        return cached[2]
+    statuses = i.statuses
     open_w: dict[str, int] = {}
     open_n: dict[str, int] = {}
     open_ids: dict[str, list[int]] = {}
     total_n: dict[str, int] = {}
     returned: dict[str, int] = {}
+    complete = views.COMPLETE_STATUSES
     for key, weight in i.weights.items():
         ind, d = key
         total_n[d] = total_n.get(d, 0) + 1
         st = statuses.get(key, (None, Status.TODO))[1]
-        if not st.is_complete:
+        if st not in complete:
             open_w[d] = open_w.get(d, 0) + weight
             open_n[d] = open_n.get(d, 0) + 1
             if st is not Status.TODO:  # an item not started holds no material
                 open_ids.setdefault(d, []).append(ind)
         if st is Status.RETURNED:
             returned[d] = returned.get(d, 0) + 1
+    found = (open_w, open_n, open_ids, total_n, returned)
+    if isinstance(statuses, MappingProxyType):
+        rt.services["cockpit_open"] = (statuses, i.weights, found)
+    return found
+
+
+def behind(rt: Runtime, i: Inputs | None = None) -> dict:
+    """Every department with assignments, most behind first (bot.lag), with the next deadline."""
+    i = i or inputs(rt)
+    s = i.scan
+    today = views.local_today(rt)
+    depts = rt.assigned_departments()
+    order = {d: n for n, d in enumerate(depts)}
+    open_w, open_n, open_ids, total_n, returned = _open_items(rt, i)
     bound: dict[str, int] = {}
     liaisons: dict[str, int] = {}
     for b in rt.store.bindings():
@@ -151,7 +183,7 @@ def behind(rt: Runtime, i: Inputs | None = None) -> dict:
             liaisons[b.department] = liaisons.get(b.department, 0) + 1
     # In demo mode every push lands in the sandbox's outbox: no department is out of reach.
     unreachable = set() if rt.settings.demo else set(views.unreachable_departments(rt))
-    submitted = set(rt.store.latest_submissions())
+    submitted = set(rt.store.latest_submissions() if i.latest is None else i.latest)
     nxt = next_deadline(rt)
     # the pace to keep is counted to the last deadline: everything is due complete by then
     final = next((d for d in reversed(views.deadlines(rt)) if not d["passed"]), None)
@@ -206,22 +238,46 @@ def _per_workday(open_count: int, nxt: dict | None) -> str:
     return f"每个工作日需完成 {per:.1f} 项" if per < 10 else f"每个工作日需完成 {round(per)} 项"
 
 
-def burnups(rt: Runtime, i: Inputs | None = None) -> tuple[burnup.Series, dict[str, burnup.Series]]:
+def burnups(
+    rt: Runtime, i: Inputs | None = None, departments: list[str] | None = None
+) -> tuple[burnup.Series, dict[str, burnup.Series]]:
+    """The district's burn-up and each department's (with `departments`, only theirs). The
+    replay is kept per process for the same log, statuses, weights and day (read-only)."""
     i = i or inputs(rt)
-    current = {k: st.is_complete for k, (_, st) in i.statuses.items()}
     start = rt.catalog.campaign.issued_on
     today = max(views.local_today(rt), start)
-    return burnup.replay(i.scan.changes, i.weights, start, today, current)
+    key = (
+        i.scan.count,
+        i.scan.last_id,
+        start,
+        today,
+        tuple(departments or ()),
+        departments is None,
+    )
+    cached = rt.services.get("cockpit_burnups")
+    if cached and cached[0] == key and cached[1] is i.statuses and cached[2] is i.weights:
+        return cached[3]
+    complete = views.COMPLETE_STATUSES
+    current = {k: st in complete for k, (_, st) in i.statuses.items()}
+    found = burnup.replay(i.scan.changes, i.weights, start, today, current, departments)
+    if isinstance(i.statuses, MappingProxyType):  # the store's: same object, same contents
+        rt.services["cockpit_burnups"] = (key, i.statuses, i.weights, found)
+    return found
 
 
 def chart(rt: Runtime, series: burnup.Series) -> dict:
     return burnup.chart(series, _deadline_marks(rt), views.local_today(rt))
 
 
-def cockpit(rt: Runtime) -> dict:
-    """The overview's first screen: who is behind, and the district's burn-up."""
-    i = inputs(rt)
-    whole, _ = burnups(rt, i)
+def cockpit(
+    rt: Runtime,
+    statuses=None,
+    stars: frozenset[int] | None = None,
+    latest: dict | None = None,
+) -> dict:
+    """The overview's first screen: who is behind, and the district's burn-up (see inputs)."""
+    i = inputs(rt, statuses, stars, latest)
+    whole, _ = burnups(rt, i, departments=[])
     return {"behind": behind(rt, i), "burnup": chart(rt, whole)}
 
 
@@ -293,11 +349,11 @@ def items_by_status(rt: Runtime, department: str) -> list[dict]:
 
 def department(rt: Runtime, name: str, cooldown_s: int) -> dict:
     i = inputs(rt)
-    _, per = burnups(rt, i)
+    _, per = burnups(rt, i, departments=[name])
     b = behind(rt, i)
     row = next((r for r in b["rows"] if r["department"] == name), None)
     series = per.get(name)
-    history, _ = rt.store.audit_page(count=RECENT, department=name)
+    history = recent_history(rt, RECENT, department=name)
     cooling = rt.store.remind_cooldowns([name]).get(name)
     return {
         "name": name,

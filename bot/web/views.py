@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable
+from types import MappingProxyType
 from urllib.parse import urlsplit
 
 from bot import texts
@@ -105,7 +106,19 @@ def local_today(rt: Runtime) -> dt.date:
 
 
 def deadlines(rt: Runtime) -> list[dict]:
+    """The campaign's deadlines as of today, counted once per day and process (a page asks for
+    them several times, and counting working days walks the holiday calendar)."""
     today = local_today(rt)
+    campaign = rt.catalog.campaign
+    cached = rt.services.get("web_deadlines")
+    if cached and cached[0] == today and cached[1] is campaign and cached[2] is rt.calendar:
+        return [dict(d) for d in cached[3]]
+    out = _deadlines(rt, today)
+    rt.services["web_deadlines"] = (today, campaign, rt.calendar, out)
+    return [dict(d) for d in out]
+
+
+def _deadlines(rt: Runtime, today: dt.date) -> list[dict]:
     out = []
     for d in rt.catalog.campaign.deadlines:
         days = (d.date - today).days
@@ -176,23 +189,48 @@ def starred(rt: Runtime) -> frozenset[int]:
     return starred_ids(rt.catalog, rt.store.star_overrides())
 
 
-def department_progress(rt: Runtime) -> list[dict]:
-    """Every department with assignments, in ranking order, with its counts per status and
-    its latest submission ({version, at} or None)."""
-    statuses, overrides, reached, last = rt.store.ranking_inputs()
-    latest = rt.store.latest_submissions()
-    stars = starred_ids(rt.catalog, overrides)
-    regular = rt.catalog.regular_ids  # bonus and deduction items never count
-    rows = rank(compute_scores(statuses, stars, reached, regular))
+_STATUS_VALUES = tuple(s.value for s in Status)
+_COUNTS: tuple = (None, None, None)  # (statuses, regular ids, what _status_counts found)
+
+
+def _status_counts(statuses, regular) -> tuple[dict, dict, dict]:
+    """Over the regular items: each department's count per status, its lead items, and the
+    district's count per status. Kept for the store's read-only status map (see _by_department)."""
+    global _COUNTS
+    last, last_regular, found = _COUNTS
+    if last is statuses and last_regular == regular:
+        return found
     counts: dict[str, dict[str, int]] = {}
     leads: dict[str, int] = {}
+    district = dict.fromkeys(_STATUS_VALUES, 0)
     for (ind, dept), (role, status) in statuses.items():
         if ind not in regular:
             continue
-        c = counts.setdefault(dept, {s.value: 0 for s in Status})
+        c = counts.get(dept)
+        if c is None:
+            c = counts[dept] = dict.fromkeys(_STATUS_VALUES, 0)
         c[status.value] += 1
+        district[status.value] += 1
         if role is Role.LEAD:
             leads[dept] = leads.get(dept, 0) + 1
+    found = (counts, leads, district)
+    if isinstance(statuses, MappingProxyType):
+        _COUNTS = (statuses, regular, found)
+    return found
+
+
+def department_progress(
+    rt: Runtime, ranking: tuple | None = None, latest: dict | None = None
+) -> list[dict]:
+    """Every department with assignments, in ranking order, with its counts per status and
+    its latest submission ({version, at} or None). `ranking`, `latest`: store.ranking_inputs()
+    and store.latest_submissions() already read for this page."""
+    statuses, overrides, reached, last = ranking or rt.store.ranking_inputs()
+    latest = rt.store.latest_submissions() if latest is None else latest
+    stars = starred_ids(rt.catalog, overrides)
+    regular = rt.catalog.regular_ids  # bonus and deduction items never count
+    rows = rank(compute_scores(statuses, stars, reached, regular))
+    counts, leads, _ = _status_counts(statuses, regular)
     out = []
     for r in rows:
         s = r.score
@@ -207,7 +245,7 @@ def department_progress(rt: Runtime) -> list[dict]:
                 "done_count": s.done_count,
                 "total_count": s.total_count,
                 "lead_count": leads.get(s.department, 0),
-                "by_status": counts.get(s.department, {}),
+                "by_status": dict(counts.get(s.department, {})),
                 "reached_at": s.reached_at or None,
                 "submission": _latest(latest.get(s.department)),
             }
@@ -221,16 +259,14 @@ def _latest(entry: dict | None) -> dict | None:
     return {"version": int(entry["version"]), "at": entry.get("at", "")}
 
 
-def totals(rt: Runtime) -> dict:
+def totals(rt: Runtime, statuses=None, stars: frozenset[int] | None = None) -> dict:
     """The district's counts per status and its 完成率, weighted as the ranking's; bonus and
-    deduction items are apart (they never count)."""
+    deduction items are apart (they never count). `statuses`, `stars`: already read."""
     regular = rt.catalog.regular_ids
-    statuses = rt.store.statuses()
-    by_status = {s.value: 0 for s in Status}
-    for (ind, _), (_, s) in statuses.items():
-        if ind in regular:
-            by_status[s.value] += 1
-    whole = overall(compute_scores(statuses, starred(rt), {}, regular))
+    statuses = rt.store.statuses() if statuses is None else statuses
+    by_status = dict(_status_counts(statuses, regular)[2])
+    stars = starred(rt) if stars is None else stars
+    whole = overall(compute_scores(statuses, stars, {}, regular))
     return {
         "assignments": whole.total_count,
         "complete": whole.done_count,
@@ -239,13 +275,18 @@ def totals(rt: Runtime) -> dict:
     }
 
 
-def bonus(rt: Runtime) -> list[dict]:
+def bonus(rt: Runtime, statuses=None) -> list[dict]:
     """Departments that have offered evidence for a bonus item (加分项), apart from scores."""
-    found = bonus_contributors(rt.store.statuses(), rt.catalog.bonus_ids)
+    statuses = rt.store.statuses() if statuses is None else statuses
+    found = bonus_contributors(statuses, rt.catalog.bonus_ids)
     return [{"department": d, "indicators": ids} for d, ids in sorted(found.items())]
 
 
-def overview(rt: Runtime) -> dict:
+def overview(rt: Runtime, ranking: tuple | None = None, latest: dict | None = None) -> dict:
+    """The campaign at a glance; `ranking`, `latest`: see department_progress."""
+    statuses, stars = None, None
+    if ranking:
+        statuses, stars = ranking[0], starred_ids(rt.catalog, ranking[1])
     c = rt.catalog.campaign
     tl = timeline(rt)
     now = rt.store.clock()
@@ -262,12 +303,13 @@ def overview(rt: Runtime) -> dict:
         "stage": texts.deadline_line(rt.calendar, tl, now),
         "deadlines": deadlines(rt),
         "events": events(rt, tl),
-        "bonus": bonus(rt),
-        "totals": totals(rt),
+        "bonus": bonus(rt, statuses),
+        "totals": totals(rt, statuses, stars),
         "indicators": len(rt.catalog.indicators),
         "departments": len(rt.assigned_departments()),
         "submitted_departments": len(
-            set(rt.store.latest_submissions()) & set(rt.assigned_departments())
+            set(rt.store.latest_submissions() if latest is None else latest)
+            & set(rt.assigned_departments())
         ),
     }
 
@@ -275,10 +317,20 @@ def overview(rt: Runtime) -> dict:
 def units(rt: Runtime, ind_id: int) -> tuple[list[str], list[str]]:
     """The lead and cooperating departments of an indicator, in org.yaml order."""
     roles = rt.services["units_of"].get(ind_id, {})
-    order = list(rt.org.departments)
-    lead = sorted((d for d, r in roles.items() if r is Role.LEAD), key=order.index)
-    coop = sorted((d for d, r in roles.items() if r is Role.COOPERATE), key=order.index)
+    order = _org_order(rt)
+    lead = sorted((d for d, r in roles.items() if r is Role.LEAD), key=order.__getitem__)
+    coop = sorted((d for d, r in roles.items() if r is Role.COOPERATE), key=order.__getitem__)
     return lead, coop
+
+
+def _org_order(rt: Runtime) -> dict[str, int]:
+    """department -> its place in org.yaml, kept per runtime while the org is the same."""
+    cached = rt.services.get("org_order")
+    if cached and cached[0] is rt.org and len(cached[1]) == len(rt.org.departments):
+        return cached[1]
+    order = {d: n for n, d in enumerate(rt.org.departments)}
+    rt.services["org_order"] = (rt.org, order)
+    return order
 
 
 def indicator_dict(rt: Runtime, ind: Indicator, stars: frozenset[int]) -> dict:
@@ -357,7 +409,7 @@ def indicator_detail(rt: Runtime, ind: Indicator, redact: bool = False) -> dict:
     if ind.kind == "bonus":
         volunteers = {d for (i, d) in rt.store.statuses() if i == ind.id}
         depts += [d for d in rt.org.departments if d in volunteers and d not in depts]
-    found = rt.store.assignments_of(depts)
+    found = rt.store.assignments_at((ind.id, d) for d in depts)  # its own field of each unit
     assignments = [found[(ind.id, d)] for d in depts if (ind.id, d) in found]
     links = rt.store.link_states(m.url for a in assignments for m in a.materials if m.url)
     info["assignments"] = [assignment_dict(a, links, ind, redact) for a in assignments]
@@ -434,21 +486,33 @@ def matrix(
             return False
         return not overdue or (late and not st.is_complete)
 
+    # (role, status) -> (role's value, status's value, matches?, still open?): a few pairs
+    seen = {
+        (r, s): (r.value, s.value, matches(s), s not in COMPLETE_STATUSES)
+        for r in Role
+        for s in Status
+    }
+    by_dept = _by_department(statuses)
     rows = []
     for dept in rt.org.departments:
-        cells, hit = [], False
+        mine = by_dept.get(dept)
+        if not mine:
+            continue
+        cells, shown, hit, still_open = [], [], False, 0
         for i in inds:
-            cur = statuses.get((i, dept))
+            cur = mine.get(i)
             if cur is None:
                 cells.append(None)
                 continue
-            role, st = cur
-            ok = matches(st)
-            hit = hit or ok
-            cells.append({"indicator": i, "role": role.value, "status": st.value, "match": ok})
+            role, st, ok, is_open = seen[cur]
+            c = {"indicator": i, "role": role, "status": st, "match": ok}
+            cells.append(c)
+            if ok:
+                hit = True
+                shown.append(c)  # the row as a list, on a phone
+                if is_open:
+                    still_open += 1
         if hit:
-            shown = [c for c in cells if c and c["match"]]  # the row as a list, on a phone
-            still_open = sum(1 for c in shown if not Status(c["status"]).is_complete)
             rows.append({"department": dept, "cells": cells, "shown": shown, "open": still_open})
     return {
         "indicators": [{"id": i, "star": i in stars} for i in inds],
@@ -456,6 +520,26 @@ def matrix(
         "rows": rows,
         "overdue_active": late,
     }
+
+
+# The last status mapping grouped by department ({dept: {indicator: (role, status)}}): the
+# mapping is the store's read-only one (bot.store._parse_statuses), the same object while the
+# hash is unchanged, so an identical object means identical contents.
+_BY_DEPT: tuple = (None, {})
+COMPLETE_STATUSES = frozenset(s for s in Status if s.is_complete)
+
+
+def _by_department(statuses) -> dict[str, dict[int, tuple[Role, Status]]]:
+    global _BY_DEPT
+    last, grouped = _BY_DEPT
+    if last is statuses:
+        return grouped
+    grouped = {}
+    for (ind, dept), v in statuses.items():
+        grouped.setdefault(dept, {})[ind] = v
+    if isinstance(statuses, MappingProxyType):  # a plain dict may change under the same id
+        _BY_DEPT = (statuses, grouped)
+    return grouped
 
 
 def level1_groups(rt: Runtime) -> list[str]:

@@ -95,3 +95,16 @@ def test_chart_steps_and_deadlines():
     assert [d["name"] for d in c["deadlines"]] == ["资料目录报送", "全面完成"]
     assert c["deadlines"][-1]["x"] == c["right"]  # the last deadline ends the time axis
     assert c["percent"] == 100 and c["pace"].split()[-1] == f"{c['right']:.1f},{c['top']:.1f}"
+
+
+def test_burnup_keeps_only_the_departments_asked_for():
+    weights = {(1, "a"): 2, (2, "a"): 1, (1, "b"): 1}
+    changes = [(D0, 1, "a", True), (D0 + dt.timedelta(days=1), 1, "b", True)]
+    end = D0 + dt.timedelta(days=2)
+    now = {(1, "a"): True, (1, "b"): True}
+    whole, per = burnup.replay(changes, weights, D0, end, now)
+    only_b = burnup.replay(changes, weights, D0, end, now, departments=["b"])
+    none = burnup.replay(changes, weights, D0, end, now, departments=[])
+    assert only_b[0] == whole == none[0]  # the district's series does not depend on it
+    assert set(only_b[1]) == {"b"} and only_b[1]["b"] == per["b"]
+    assert none[1] == {}
