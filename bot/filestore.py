@@ -19,6 +19,7 @@ import io
 import os
 import secrets
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -171,6 +172,9 @@ class FileStore(Protocol):
     def location(self, sha256: str) -> str:
         """Where a file is kept, as the exports write it for the office."""
 
+    def digests(self) -> Iterator[str]:
+        """Every kept file's SHA-256 (what a backup carries)."""
+
 
 class LocalFileStore:
     """Files under one directory, `<root>/<ab>/<sha256>`, each written to a temporary name,
@@ -210,6 +214,16 @@ class LocalFileStore:
 
     def location(self, sha256: str) -> str:
         return f"files/{sha256[:2]}/{sha256}"
+
+    def digests(self) -> Iterator[str]:
+        if not self.root.is_dir():
+            return
+        for sub in sorted(self.root.iterdir()):
+            if len(sub.name) != 2 or not sub.is_dir():
+                continue
+            for p in sorted(sub.iterdir()):
+                if len(p.name) == 64 and p.name.startswith(sub.name) and p.is_file():
+                    yield p.name
 
 
 def file_store(file_dir: str, data_dir: str) -> FileStore:

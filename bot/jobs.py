@@ -114,7 +114,8 @@ def back_up(slot: str = "", now_iso: str = "") -> dict:
     s = rt.settings
     directory = Path(s.backup_dir or Path(s.data_dir) / "backups")
     now = datetime.now(ZoneInfo(s.tz))
-    return backup.scheduled_backup(rt.store, directory, s.backup_keep, now)
+    files = rt.services["files"]
+    return backup.scheduled_backup(rt.store, directory, s.backup_keep, now, files)
 
 
 def export_department(

@@ -18,10 +18,10 @@ from redis.retry import Retry
 
 from bot.catalog import Campaign, Catalog, load_catalog
 from bot.commands import Dispatcher, Registry, load_handlers
-from bot.filestore import file_store
 from bot.config import Settings
 from bot.datadir import secret_key
 from bot.embedded import EmbeddedRedis
+from bot.filestore import file_store
 from bot.org import Org, build_assignments, load_org
 from bot.platforms.registry import platforms_for
 from bot.progress import Role

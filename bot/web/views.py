@@ -309,7 +309,11 @@ def material_dict(
         "title": SECRET_LABEL if hidden else m.title,
         "name": SECRET_LABEL if hidden else m.name,
         "url": "" if hidden else m.url,
-        "kind": "paper" if hidden else ("link" if m.url else "paper"),
+        "kind": "paper" if hidden else ("link" if m.url else "file" if m.file else "paper"),
+        "kind_label": "纸质" if hidden else m.kind_label,
+        "file": None
+        if hidden or m.file is None
+        else {**m.file.to_dict(), "is_image": m.file.is_image},
         "clickable": False if hidden else is_web_url(m.url),
         "location": m.location,
         "secret": secret,
