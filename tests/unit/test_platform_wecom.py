@@ -743,7 +743,7 @@ def test_smartbot_strips_the_leading_mention(bot, content, text):
     [
         {"msgtype": "stream", "stream": {"id": "STREAM0001"}},
         {"msgtype": "event", "event": {"eventtype": "enter_chat"}},
-        {"msgtype": "image", "image": {"url": "https://x"}},
+        {"msgtype": "voice", "voice": {"content": "你好"}},
         {"msgtype": "mixed", "mixed": {"msg_item": []}},
     ],
 )
@@ -752,6 +752,27 @@ def test_smartbot_non_text_is_not_for_us(bot, payload):
     req = bot_request(json.dumps(data))
     bot.verify(req, NOW_MS)
     assert bot.parse(req) is None
+
+
+@pytest.mark.parametrize("kind", ["image", "file"])
+def test_smartbot_image_or_file_carries_its_encrypted_url(bot, kind):
+    from bot.chatfiles import Attachment
+
+    url = "https://ww-aibot-img-1.cos.ap-guangzhou.myqcloud.com/x?sign=s"
+    data = {
+        "msgid": "m1",
+        "chattype": "single",
+        "from": {"userid": "u"},
+        "msgtype": kind,
+        kind: {"url": url},
+    }
+    req = bot_request(json.dumps(data))
+    bot.verify(req, NOW_MS)
+    msg = bot.parse(req)
+    assert msg.text == "" and Attachment.from_json(msg.attachment) == Attachment("wecom", kind, url)
+    data[kind] = {"url": "file:///etc/passwd"}
+    with pytest.raises(MalformedError):
+        bot.parse(bot_request(json.dumps(data)))
 
 
 @pytest.mark.parametrize(
