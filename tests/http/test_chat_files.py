@@ -66,9 +66,9 @@ def ding(client, payload: dict) -> str:
     return body["text"]["content"] if body["msgtype"] == "text" else body["markdown"]["text"]
 
 
-def ding_file(msg_id: str, code: str, name: str) -> dict:
+def ding_file(msg_id: str, code: str, name: str, **kw) -> dict:
     """A `file` message (消息发送与接收类型): content holds downloadCode, fileName, spaceId, fileId."""
-    p = cb.ding_payload("", msg_id, group=False)
+    p = cb.ding_payload("", msg_id, group=False, **kw)
     del p["text"]
     p["msgtype"] = "file"
     p["content"] = {"downloadCode": code, "fileName": name, "spaceId": "2000", "fileId": "f1"}
@@ -278,3 +278,26 @@ def test_a_wecom_app_media_error_is_told(hook_client, hook_rt, stub, n):
     held = chatfiles.Held.from_json(hook_rt.store.held_file("wecom_app", "zhangsan"))
     assert held.state == "refused" and files_on_disk(hook_rt) == []
     assert [x for x in notices(hook_rt) if "未能接收" in x.text]
+
+
+@pytest.mark.parametrize("dingtalk_reply", ["queue"])
+def test_dingtalk_answered_later_holds_and_files_the_same(hook_client, hook_rt, stub, n):
+    """With replies through the sessionWebhook (DUBAN_DINGTALK_REPLY=queue) the file message
+    goes through the inbox like any other: held once, downloaded, filed by the number."""
+    assert ding(hook_client, cb.ding_payload("绑定 司法局", "q-bind", oapi_base=stub.url)) == ""
+    stub.serve_file("dc-q", PDF)
+    assert ding(hook_client, ding_file("q-file", "dc-q", "台账.pdf", oapi_base=stub.url)) == ""
+    work(hook_rt)  # the answering consumer runs the file message, then the download job runs
+    work(hook_rt)
+    sent = [r.json for r in stub.requests_to("/robot/sendBySession")]
+    assert any("收到文件「台账.pdf」" in json.dumps(b, ensure_ascii=False) for b in sent)
+    assert (
+        ding(hook_client, cb.ding_payload(str(n), "q-num", group=False, oapi_base=stub.url)) == ""
+    )
+    work(hook_rt)
+    [m] = filed(hook_rt, n, "")[0]
+    assert m.name == "台账.pdf"
+    sent = [
+        json.dumps(r.json, ensure_ascii=False) for r in stub.requests_to("/robot/sendBySession")
+    ]
+    assert any(f"归入第{n}项" in b for b in sent)
