@@ -208,3 +208,30 @@ def test_files_are_served_only_under_the_links_authority(client, rt, path, n, fi
     other_path = link_of(say(rt, "填报", user="lisi"))
     assert client.get(f"{other_path}/{n}/file/{digest}").status_code == 404
     assert re.search("fill_file", " ".join(e.action for e in rt.store.audit(50))) is None
+
+
+def test_the_office_sees_the_same_file_on_the_indicator_page_and_through_the_api(
+    client, rt, path, n
+):
+    upload(client, path, n, PDF, "评查报告.pdf")
+    digest = hashlib.sha256(PDF).hexdigest()
+    office = web.testing_app(rt).test_client()
+    assert client.get(f"/admin/files/{digest}").status_code in (302, 401)  # not logged in
+    assert web.login(office).status_code == 302
+    html = office.get(f"/admin/indicators/{n}").get_data(as_text=True)
+    assert "评查报告.pdf" in html and "PDF 文件" in html and f"files/{digest[:2]}/{digest}" in html
+    got = office.get(f"/admin/files/{digest}?name=评查报告.pdf")
+    assert got.status_code == 200 and got.data == PDF
+    assert got.headers["Content-Type"] == "application/pdf"
+    assert office.get(f"/admin/files/{'1' * 64}").status_code == 404
+    api = web.testing_app(rt).test_client()
+    got = api.get(f"/api/v1/indicators/{n}", headers={"Authorization": f"Bearer {web.API_TOKEN}"})
+    assert got.status_code == 200, got.get_data(as_text=True)
+    body = got.get_json()
+    mine = [
+        a
+        for a in body.get("assignments") or body.get("lead", []) + body.get("cooperate", [])
+        if a["department"] == DEPT
+    ]
+    [m] = mine[0]["materials"]
+    assert (m["kind"], m["kind_label"], m["file"]["sha256"]) == ("file", "PDF 文件", digest)
