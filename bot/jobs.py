@@ -272,9 +272,7 @@ def fetch_chat_file(
         new = chatfiles.Held(message_id, "refused", held.said, why=why)
         who = (mention(platform, user_id),)
         notices = (Notice(why, department, mentions=who, kind="review"),)
-    changed = rt.store.update_held_file(
-        platform, user_id, raw, new.to_json(), chatfiles.HOLD_S, notices
-    )
+    changed = rt.store.update_held_file(platform, user_id, raw, new.to_json(), notices)
     if changed and notices:
         delivery.request_drain(rt.store, rt.services["enqueue"])
     return {"state": new.state, "changed": changed}

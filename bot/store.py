@@ -2117,11 +2117,11 @@ class RedisStore:
         user_id: str,
         expected: str,
         entry: str,
-        ttl_s: int,
         notices: tuple[Notice, ...] = (),
     ) -> bool:
         """Compare-and-set of a held file (its download came to an end: stored or refused), with
-        the notices telling its sender, in one step; False when the hold changed or went."""
+        the notices telling its sender, in one step; the hold keeps the time it had left. False
+        when the hold changed or went."""
         key = self.keys.held_file(platform, user_id)
         with self.r.pipeline() as pipe:
             try:
@@ -2130,7 +2130,7 @@ class RedisStore:
                     pipe.unwatch()
                     return False
                 pipe.multi()
-                pipe.set(key, entry, ex=ttl_s)
+                pipe.set(key, entry, keepttl=True)
                 at = self.now_iso()
                 for n in notices:
                     fields = dict(
