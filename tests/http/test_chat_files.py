@@ -13,8 +13,6 @@ import pytest
 
 from bot import chatfiles
 from bot.config import Settings
-from bot.filefetch import encrypt_media
-from bot.platforms.wecom_crypto import decode_aes_key
 from tests.e2e.background import notices, work
 from tests.http import callbacks as cb
 from tests.http.test_hooks_wecom import decrypt_reply as smartbot_reply
@@ -200,9 +198,7 @@ def test_a_wecom_smartbot_file_is_decrypted_with_the_bots_key_and_filed(
     text = smartbot_message("w-bind", "text", {"content": "绑定 司法局"})
     assert "已绑定" in smartbot(hook_client, text)
     # served encrypted with the bot's EncodingAESKey, its name only in Content-Disposition
-    url = stub.serve_file(
-        "w-file", encrypt_media(PDF, decode_aes_key(cb.WECOM_AES_KEY)), "整改报告.pdf"
-    )
+    url = stub.serve_file("w-file", cb.wecom_media(PDF), "整改报告.pdf")
     message = smartbot_message("w-file-1", "file", {"url": url})
     assert smartbot(hook_client, message) == "收到文件，请回复指标编号（如 12）归入该项。"
     smartbot(hook_client, message)  # redelivered (WeCom retries after 5 s)
@@ -219,7 +215,9 @@ def test_a_wecom_smartbot_file_is_decrypted_with_the_bots_key_and_filed(
 
 def test_a_wecom_smartbot_file_not_under_the_bots_key_is_refused(hook_client, hook_rt, stub, n):
     smartbot(hook_client, smartbot_message("w-bind", "text", {"content": "绑定 司法局"}))
-    url = stub.serve_file("w-bad", encrypt_media(PDF, b"k" * 32), "a.pdf")
+    url = stub.serve_file(
+        "w-bad", cb.wecom_media(PDF, "S2V5T2ZTb21lb25lRWxzZTAxMjM0NTY3ODlhYmNkZWY"), "a.pdf"
+    )
     smartbot(hook_client, smartbot_message("w-bad-1", "image", {"url": url}))
     work(hook_rt)
     assert files_on_disk(hook_rt) == []
