@@ -259,9 +259,16 @@ class Settings:
 
     @property
     def feishu_enabled(self) -> bool:
-        return bool(
-            self.feishu_app_id and self.feishu_app_secret and self.feishu_verification_token
-        )
+        """The app can reply and push. Over HTTP it also needs the verification token of its
+        event hook; over the event WebSocket (feishu_mode "ws") the connection itself is
+        authenticated by the app id and secret, and no token is asked for."""
+        hooked = bool(self.feishu_verification_token) or self.feishu_mode == "ws"
+        return bool(self.feishu_app_id and self.feishu_app_secret and hooked)
+
+    @property
+    def feishu_hook_enabled(self) -> bool:
+        """POST /hooks/feishu is served: the app is configured with its verification token."""
+        return self.feishu_enabled and bool(self.feishu_verification_token)
 
     @property
     def intranet_platforms(self) -> tuple[str, ...]:
@@ -355,9 +362,10 @@ class Settings:
             "Feishu": {
                 "DUBAN_FEISHU_APP_ID": self.feishu_app_id,
                 "DUBAN_FEISHU_APP_SECRET": self.feishu_app_secret,
-                "DUBAN_FEISHU_VERIFICATION_TOKEN": self.feishu_verification_token,
             },
         }
+        if self.feishu_mode != "ws":  # the HTTP event hook is checked with this token
+            groups["Feishu"]["DUBAN_FEISHU_VERIFICATION_TOKEN"] = self.feishu_verification_token
         # Settings that belong to a group but may stay empty when the rest is set.
         optional = {"Feishu": self.feishu_encrypt_key}
         for platform, vals in groups.items():
@@ -463,8 +471,7 @@ class Settings:
                 "DUBAN_WECOM_BOT_ID and DUBAN_WECOM_BOT_SECRET are for the long connection only:"
                 " set DUBAN_WECOM_MODE=longconn, or leave them empty"
             )
-        # The Feishu app's own settings come with its platform package; until then they read as
-        # empty here, and ws mode cannot start without them.
+        # Over the WebSocket the app id and secret are all Feishu asks (no verification token).
         feishu = {
             "DUBAN_FEISHU_APP_ID": self.feishu_app_id,
             "DUBAN_FEISHU_APP_SECRET": self.feishu_app_secret,
