@@ -8,6 +8,7 @@ the same rules, audit and notices as chat. Plain forms (no script), CSRF on each
 
 from __future__ import annotations
 
+import collections
 from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
@@ -350,8 +351,26 @@ def file_thumb(token: str, n: int, sha256: str):
     """An image material downscaled for the page (filestore.thumbnail); the original is kept."""
     link = _link(token)
     f = _stored(link, n, sha256)
-    data = runtime().services["files"].get(f.sha256) if f.is_image else None
-    small = filestore.thumbnail(data) if data else None
+    small = _thumbnail(runtime().services["files"], f.sha256) if f.is_image else None
     if small is None:
         abort(404)
     return Response(small, mimetype="image/jpeg")
+
+
+_THUMBS: collections.OrderedDict[str, bytes] = collections.OrderedDict()
+_THUMBS_KEPT = 64  # ~100 KB each: the photos of a page are not decoded on every view
+
+
+def _thumbnail(files, sha256: str) -> bytes | None:
+    """The downscaled copy of an image, made once per process (a phone photo takes a tenth of a
+    second to decode); nothing is kept for a file that is missing or no image."""
+    small = _THUMBS.get(sha256)
+    if small is None:
+        data = files.get(sha256)
+        small = filestore.thumbnail(data) if data else None
+        if small is None:
+            return None
+        _THUMBS[sha256] = small
+        while len(_THUMBS) > _THUMBS_KEPT:
+            _THUMBS.popitem(last=False)
+    return small
