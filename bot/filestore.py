@@ -151,6 +151,10 @@ def thumbnail(data: bytes, px: int = THUMB_PX) -> bytes | None:
 
     try:
         with Image.open(io.BytesIO(data)) as im:
+            # A JPEG is decoded at the smallest of 1/2, 1/4, 1/8 scale still at least px on
+            # its longest side: several times faster for a phone photo, the same picture.
+            w, h = im.size
+            im.draft("RGB", (px, 1) if w >= h else (1, px))
             im = ImageOps.exif_transpose(im)
             im.thumbnail((px, px))
             out = io.BytesIO()
