@@ -129,22 +129,13 @@ def add_file(
         file = filestore.accept(data, name, rt.settings.file_max_bytes)
     except filestore.FileRefused as e:
         raise UserError(str(e)) from None
-    return file_in(rt, link, indicator_id, data, file, seen=seen)
-
-
-def file_in(
-    rt, link: FillLink, indicator_id: int, data: bytes | None, file, *, seen: int | None = None
-) -> Done:
-    """A checked file (filestore.StoredFile) as a material of the item; `data` its bytes to
-    keep, or None when the file store already keeps them (a file sent in chat)."""
     store = rt.services["files"]
 
     def decide(ind, a):
         who = link.name or link.user_id
         where = store.location(file.sha256)
         edit = rules.add_file(a, ind, file, where, who=who, by=link.actor, at=_at(rt))
-        if data is not None:
-            store.put(data, file)
+        store.put(data, file)
         return edit
 
     def said(ind, a, edit):

@@ -295,14 +295,15 @@ def write_upload(token: str, n: int):
     link = _link(token)
     rt = runtime()
     request.max_content_length = upload_limit(rt.settings)
-    too_big = filestore.FileRefused(
-        f"文件超过了 {size_text(rt.settings.file_max_bytes)} 的上限，请压缩或拆分后再上传。"
-    )
     try:
         check_csrf()
         sent = request.files.get("file")
     except RequestEntityTooLarge:
-        return _item_page(link, token, n, {"act": "upload"}, str(too_big), 413)
+        too_big = (
+            f"文件超过了 {size_text(rt.settings.file_max_bytes)} 的上限，请压缩或拆分后再上传。"
+        )
+        rt.store.audit_fill(link, "fill_upload_refused", f"第{n}项：{too_big}")
+        return _item_page(link, token, n, {"act": "upload"}, too_big, 413)
     if rt.catalog.get(n) is None or rt.store.assignment(n, link.department)[0] is None:
         flash(texts.NOT_RESPONSIBLE.format(dept=link.department, n=n), "error")
         return redirect(url_for("fill.items", token=token))
@@ -362,8 +363,8 @@ _THUMBS_KEPT = 64  # ~100 KB each: the photos of a page are not decoded on every
 
 
 def _thumbnail(files, sha256: str) -> bytes | None:
-    """The downscaled copy of an image, made once per process (a phone photo takes a tenth of a
-    second to decode); nothing is kept for a file that is missing or no image."""
+    """The downscaled copy of an image, made once per process (a phone photo takes a good part
+    of a second to decode, bench/thumbnails.py); nothing is kept for a missing file."""
     small = _THUMBS.get(sha256)
     if small is None:
         data = files.get(sha256)

@@ -39,6 +39,7 @@ ACTION_LABELS = {
     "bind_refuse": "拒绝绑定",
     "submit": "提交链接",
     "paper": "纸质材料",
+    "file": "上传文件",
     "explain": "报送说明",
     "done": "标记完成",
     "not_applicable": "不涉及",
@@ -61,6 +62,8 @@ ACTION_LABELS = {
     "fill_link": "发填报页链接",
     "fill_open": "打开填报页",
     "fill_refused": "填报页链接被拒",
+    "fill_upload_refused": "填报页上传被拒",
+    "fill_file": "填报页下载文件",
 }
 
 # The mail states bot/exports.py and bot/jobs.py store on a submission's files record.

@@ -180,6 +180,7 @@ def test_a_body_larger_than_any_file_is_refused_unread(client, rt, path, n, file
     assert resp.status_code == 413
     assert "超过了 1.0 MB 的上限" in resp.get_data(as_text=True)
     assert on_disk(files_dir) == [] and state(rt, n).materials == ()
+    assert rt.store.audit(1)[0].action == "fill_upload_refused"
 
 
 def test_a_secret_item_takes_no_upload(client, rt, path, files_dir):
