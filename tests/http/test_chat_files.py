@@ -24,10 +24,16 @@ DEPT = "司法局"
 
 
 @pytest.fixture
-def hook_settings(hook_settings, monkeypatch, tmp_path):
+def file_max_mb() -> str:
+    return "20"
+
+
+@pytest.fixture
+def hook_settings(hook_settings, monkeypatch, tmp_path, file_max_mb):
     """The hooks' settings, with the file store in this test's directory and the WeCom app's
     Secret for media/get."""
     monkeypatch.setenv("DUBAN_FILE_DIR", str(tmp_path / "files"))
+    monkeypatch.setenv("DUBAN_FILE_MAX_MB", file_max_mb)
     monkeypatch.setenv("DUBAN_WECOM_APP_SECRET", "app-secret")
     return Settings.from_env()
 
@@ -299,3 +305,16 @@ def test_dingtalk_answered_later_holds_and_files_the_same(hook_client, hook_rt, 
         json.dumps(r.json, ensure_ascii=False) for r in stub.requests_to("/robot/sendBySession")
     ]
     assert any(f"归入第{n}项" in b for b in sent)
+
+
+@pytest.mark.parametrize("file_max_mb", ["1"])
+def test_a_file_over_the_limit_is_not_read_whole_and_is_told(hook_client, hook_rt, stub, n):
+    ding(hook_client, cb.ding_payload("绑定 司法局", "d-bind"))
+    stub.serve_file("dc-big", b"%PDF-1.4\n" + b"0" * (3 * 1024 * 1024), "大文件.pdf")
+    ding(hook_client, ding_file("d-big", "dc-big", "大文件.pdf"))
+    work(hook_rt)
+    assert files_on_disk(hook_rt) == []
+    [told] = [x for x in notices(hook_rt) if "超过了 1.0 MB 的上限" in x.text]
+    assert "大文件.pdf" in told.text and told.mentions == ("dingtalk:staff001",)
+    reply = ding(hook_client, cb.ding_payload(str(n), "d-big-n", group=False))
+    assert "超过了" in reply and not filed(hook_rt, n, "")[0]
