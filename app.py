@@ -16,6 +16,8 @@ from bot.web import bodies, hooks
 
 # How long work may wait before /healthz calls it stuck: a callback is answered within seconds
 # (a minute at worst, by the scheduler's safety net); notices and pushes are swept every minute.
+# An upload's whole body (up to DUBAN_FILE_MAX_MB) arrives within this; nginx buffers it first.
+UPLOAD_DEADLINE_S = 60.0
 STUCK_AFTER_S = {"inbox": 60, "outbox": 120, "pushes": 120}
 
 
@@ -31,9 +33,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.wsgi_app = hooks.HookRoutes(app.wsgi_app, rt)  # callbacks skip Flask (bot/web/hooks.py)
     # Outermost: every body is read within a deadline first, so that slow clients cannot hold
     # the server's threads (bot/web/bodies.py).
-    app.wsgi_app = bodies.BufferedBodies(app.wsgi_app, settings.max_body_bytes)
-
     from bot.web import admin, api, fill, sandbox
+
+    # The fill-in page's upload alone may carry a file (DUBAN_FILE_MAX_MB), and more time.
+    upload = (fill.is_upload, fill.upload_limit(settings), UPLOAD_DEADLINE_S)
+    app.wsgi_app = bodies.BufferedBodies(app.wsgi_app, settings.max_body_bytes, larger=upload)
 
     app.register_blueprint(admin.bp)
     app.register_blueprint(fill.bp)

@@ -4,8 +4,10 @@ python -m bot.backup export-state FILE            write a backup of the running 
 python -m bot.backup import-state FILE [--replace] restore one (refused into a store with state)
 
 The file is gzip'd JSON lines: a header (format, version, prefix, time), one line per key (its
-name relative to the prefix, its time to live and Redis's own DUMP payload, base64) and a
-footer with the count and a SHA-256 of the key lines. A file without its footer (a disk that
+name relative to the prefix, its time to live and Redis's own DUMP payload, base64), one line
+per stored file (bot/filestore.py: its SHA-256 and its bytes, base64; since version 2) and a
+footer with the counts and a SHA-256 of the key and file lines. A version 1 file (keys only)
+is still restored. A file without its footer (a disk that
 filled up, a copy cut short) is refused whole: nothing is restored from half a file. The daily
 job (`backup` in bot/schedule.py) writes one into DUBAN_BACKUP_DIR and keeps DUBAN_BACKUP_KEEP.
 """
@@ -20,12 +22,12 @@ import json
 import os
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 FORMAT = "duban-state"
-VERSION = 1
+VERSION = 2  # 2: stored files travel with the keys
 NAME_PREFIX = "duban-state-"
 SUFFIX = ".jsonl.gz"
 
@@ -39,11 +41,14 @@ class Backup:
     prefix: str
     created: str
     entries: list[tuple[str, int, bytes]]
+    files: list[tuple[str, bytes]] = field(default_factory=list)  # (sha256, bytes)
+    version: int = VERSION
 
 
-def write_backup(store, path: Path, now: datetime) -> int:
+def write_backup(store, path: Path, now: datetime, files=None) -> int:
     """Write the store's state to `path` (atomically: a temporary file renamed at the end, so a
-    full disk leaves no half-written backup under the final name); returns the key count."""
+    full disk leaves no half-written backup under the final name); returns the key count.
+    `files`: the file store (bot.filestore.FileStore) whose every file goes with the keys."""
     path = Path(path)
     tmp = path.with_name(path.name + ".part")
     digest = hashlib.sha256()
@@ -58,7 +63,17 @@ def write_backup(store, path: Path, now: datetime) -> int:
                 digest.update(line)
                 out.write(line)
                 count += 1
-            out.write(_line({"end": True, "keys": count, "sha256": digest.hexdigest()}))
+            kept = 0
+            for sha256 in files.digests() if files is not None else ():
+                data = files.get(sha256)
+                if data is None:
+                    continue  # gone since it was listed
+                line = _line({"f": sha256, "v": base64.b64encode(data).decode()})
+                digest.update(line)
+                out.write(line)
+                kept += 1
+            footer = {"end": True, "keys": count, "files": kept, "sha256": digest.hexdigest()}
+            out.write(_line(footer))
             out.flush()
             raw.flush()
             os.fsync(raw.fileno())
@@ -93,6 +108,7 @@ def read_backup(path: Path) -> Backup:
         )
     digest = hashlib.sha256()
     entries: list[tuple[str, int, bytes]] = []
+    files: list[tuple[str, bytes]] = []
     footer = None
     for line in lines[1:]:
         try:
@@ -103,30 +119,57 @@ def read_backup(path: Path) -> Backup:
             footer = row
             break
         digest.update(line)
+        if "f" in row:
+            data = base64.b64decode(row["v"])
+            if hashlib.sha256(data).hexdigest() != row["f"]:
+                raise BackupError("备份文件中的文件内容校验不符，未恢复任何数据")
+            files.append((row["f"], data))
+            continue
         entries.append((row["k"], int(row["t"]), base64.b64decode(row["v"])))
     if footer is None or footer.get("keys") != len(entries):
         raise BackupError("备份文件不完整（缺少结尾），未恢复任何数据")
+    if footer.get("files", 0) != len(files):
+        raise BackupError("备份文件不完整（文件数不符），未恢复任何数据")
     if footer.get("sha256") != digest.hexdigest():
         raise BackupError("备份文件校验不符，未恢复任何数据")
-    return Backup(header.get("prefix", ""), header.get("created", ""), entries)
+    return Backup(header.get("prefix", ""), header.get("created", ""), entries, files, version)
 
 
-def restore_backup(store, path: Path, replace: bool = False) -> int:
-    """Read and check the whole file first, then restore it; returns the key count."""
+def restore_backup(store, path: Path, replace: bool = False, files=None) -> int:
+    """Read and check the whole file first, then restore it; returns the key count. The stored
+    files go into `files` (a FileStore) before the keys that name them: a store that holds
+    state (without `replace`) is refused before either."""
+    from bot.store import StateError
+
     backup = read_backup(path)
+    if backup.files and files is None:
+        raise BackupError("备份文件含有上传的文件，但没有指定文件存放目录，未恢复任何数据")
+    existing = store.state_keys() if backup.files and not replace else []
+    if existing:
+        raise StateError(len(existing))
+    for sha256, data in backup.files:
+        files.put(data, file_of(sha256, data))
     return store.restore_state(backup.entries, replace=replace)
+
+
+def file_of(sha256: str, data: bytes):
+    """A file of a backup as the file store takes it (its digest and size are what it checks)."""
+    from bot.filestore import StoredFile, sniff
+
+    return StoredFile(sha256, len(data), sha256, sniff(data) or "pdf")
 
 
 def backup_name(now: datetime) -> str:
     return f"{NAME_PREFIX}{now.strftime('%Y%m%d-%H%M%S')}{SUFFIX}"
 
 
-def scheduled_backup(store, directory: Path, keep: int, now: datetime) -> dict:
-    """The daily job: one new backup in `directory`, then only the newest `keep` kept."""
+def scheduled_backup(store, directory: Path, keep: int, now: datetime, files=None) -> dict:
+    """The daily job: one new backup in `directory` (with the stored `files`), then only the
+    newest `keep` kept."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / backup_name(now)
-    count = write_backup(store, path, now)
+    count = write_backup(store, path, now, files)
     removed = prune(directory, keep)
     return {"file": path.name, "keys": count, "removed": removed}
 
@@ -159,28 +202,31 @@ def main(argv: Iterable[str] | None = None) -> int:
     imp.add_argument("file")
     imp.add_argument("--replace", action="store_true", help="delete the store's state first")
     args = parser.parse_args(list(argv) if argv is not None else None)
-    store, embedded = connect_store(Settings.from_env())
+    from bot.filestore import file_store
+
+    settings = Settings.from_env()
+    store, embedded = connect_store(settings)
     try:
-        return _run(args, store)
+        return _run(args, store, file_store(settings.file_dir, settings.data_dir))
     finally:
         store.r.close()
         if embedded is not None:
             embedded.stop()
 
 
-def _run(args: argparse.Namespace, store) -> int:
+def _run(args: argparse.Namespace, store, files=None) -> int:
     from bot.store import StateError
 
     if args.cmd == "export-state":
         try:
-            count = write_backup(store, Path(args.file), datetime.now().astimezone())
+            count = write_backup(store, Path(args.file), datetime.now().astimezone(), files)
         except OSError as e:
             print(f"备份写入失败（{e.strerror or e}），没有留下不完整的文件", file=sys.stderr)
             return 2
         print(f"已备份 {count} 个键到 {args.file}")
         return 0
     try:
-        count = restore_backup(store, Path(args.file), replace=args.replace)
+        count = restore_backup(store, Path(args.file), replace=args.replace, files=files)
     except BackupError as e:
         print(str(e), file=sys.stderr)
         return 2

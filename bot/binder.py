@@ -134,6 +134,8 @@ def _where(r: CatalogRow, m) -> str:
         if is_web_url(m.url):
             return "网上查阅（扫描二维码）"
         return "网址格式有误，无法生成二维码，请核对"
+    if m.is_file and not r.hides(m):
+        return f"电子文件，系统存档：{m.location}"
     return m.location or UNPLACED
 
 
@@ -156,8 +158,9 @@ def binder_blocks(
     the department's inspection page, printed on the cover as a QR code for the inspectors."""
     day = _to_local(generated_at, tz).date()
     worked = [r for r in _sorted_rows(rows) if has_content(r) and r.indicator.kind != "deduction"]
-    paper = [m for r in worked for m in r.assignment.materials if not m.is_link or r.hides(m)]
+    paper = [m for r in worked for m in r.assignment.materials if m.is_paper or r.hides(m)]
     links = [m for r in worked for m in r.assignment.materials if m.is_link and not r.hides(m)]
+    files = [m for r in worked for m in r.assignment.materials if m.is_file and not r.hides(m)]
     unplaced = sum(1 for m in paper if not m.location)
     blocks = [
         Block("title", campaign.name),
@@ -169,7 +172,9 @@ def binder_blocks(
             "para",
             f"本汇编列出本单位{len(worked)}项指标的资料：纸质材料{len(paper)}件"
             + (f"（其中{unplaced}件未写明存放位置）" if unplaced else "")
-            + f"，网上链接{len(links)}条（扫描二维码即可打开）。",
+            + f"，网上链接{len(links)}条（扫描二维码即可打开）"
+            + (f"，电子文件{len(files)}个（系统存档）" if files else "")
+            + "。",
         ),
         *_inspect_entry(inspect_url),
         Block("pagebreak"),
@@ -225,12 +230,15 @@ def _unit_cells(ind_id: int, dept: str, a: Assignment, catalog: Catalog) -> tupl
     secret = [m for m in a.materials if m.is_secret_in(ind)]
     paper = [m for m in a.materials if m.is_paper and m not in secret]
     links = [m for m in a.materials if m.is_link and m not in secret]
+    files = [m for m in a.materials if m.is_file and m not in secret]
     places = list(dict.fromkeys(m.location or UNPLACED for m in (*paper, *secret)))
     what = []
     if paper or secret:
         what.append(f"纸质{len(paper) + len(secret)}件" + ("（含涉密）" if secret else ""))
     if links:
         what.append(f"链接{len(links)}条")
+    if files:
+        what.append(f"电子文件{len(files)}个")
     if a.status is Status.NOT_APPLICABLE:
         what = ["不涉及" + (f"：{a.reason}" if a.reason else "")]
     row = CatalogRow(ind, a)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bot import texts
+from bot import chatfiles, texts
 from bot.catalog import Catalog, Indicator
 from bot.chars import first_illegal
 from bot.errors import UserError
@@ -614,6 +614,9 @@ class Context:
     # `pending`) passes it to the store, which keeps the claim for the dedupe window in the
     # same step (bot.records.CLAIM_TTL_S). None for a trusted local channel.
     claim: tuple[str, str] | None = None
+    # What runs once the command's change is saved (not when it was refused or conflicted):
+    # letting go of what the change used up, e.g. a file held for its number (bot.chatfiles).
+    after_save: list[Callable[[], Any]] = field(default_factory=list)
 
     @property
     def actor(self) -> str:
@@ -911,9 +914,16 @@ class Dispatcher:
 
     def _handle(self, msg: Incoming, text: str, once: _Once | None) -> Reply:
         whole = Rest.of(text)
+        if msg.attachment and not whole.text:
+            whole = Rest.of(chatfiles.RECEIVE)  # a file or picture: held for its number
         if not whole.text:
             return Reply(texts.HELLO) if msg.mentioned else Reply.quiet()
         found = self.registry.match(whole)
+        if found is None:
+            number = chatfiles.is_bare_number(whole.text)
+            if number is not None and self.store.held_file(msg.platform, msg.user_id):
+                # the number a held file waits for: 「12」 files it under item 12
+                found = self.registry.match(Rest.of(f"{chatfiles.KEYWORD} {number}"))
         if found is None:
             return self._unknown(msg, whole.text)
         cmd, rest = found
@@ -998,6 +1008,8 @@ class Dispatcher:
                     drain = self._save(ctx.pending, fin, once)
                     if once:
                         once.finished, once.drain = True, drain
+                    for then in ctx.after_save:
+                        then()
                 return reply
             except ConflictError:
                 continue

@@ -198,6 +198,8 @@ class Settings:
     wecom_receive_id: str = ""  # smart bot receiveid ("" for internal bots)
     wecom_app_token: str = ""
     wecom_app_aes_key: str = ""
+    # the app's Secret: only to fetch the pictures and files sent to the app (media/get)
+    wecom_app_secret: str = ""
     wecom_corp_id: str = ""
     wecom_api_base: str = "https://qyapi.weixin.qq.com"
     # Feishu (Lark): a self-built app with the bot capability, events over HTTP

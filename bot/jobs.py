@@ -114,7 +114,8 @@ def back_up(slot: str = "", now_iso: str = "") -> dict:
     s = rt.settings
     directory = Path(s.backup_dir or Path(s.data_dir) / "backups")
     now = datetime.now(ZoneInfo(s.tz))
-    return backup.scheduled_backup(rt.store, directory, s.backup_keep, now)
+    files = rt.services["files"]
+    return backup.scheduled_backup(rt.store, directory, s.backup_keep, now, files)
 
 
 def export_department(
@@ -212,3 +213,98 @@ def report_failure(job, connection, exc_type, exc_value, tb) -> None:
         rt.store.add_notices_once([(f"failed:{job.id}", Notice(text, "", (), "notice"))])
     except Exception:
         log.exception("could not report the failure of job %s", job.id)
+
+
+# --- files sent in chat (bot/chatfiles.py) ---------------------------------------------------
+
+FETCH_TRIES = 3  # a platform's file URL lives minutes: a few quick tries, then the sender is told
+
+
+def fetch_chat_file(
+    platform: str, user_id: str, message_id: str, attachment: str, department: str
+) -> dict:
+    """Download a file or picture sent in chat, check and store it, and mark it held for its
+    sender's number ("stored"), or "refused" with the reason told in the department's chat.
+    Idempotent: only the hold of this message, still downloading, is changed."""
+    import time as _time
+    from zoneinfo import ZoneInfo
+
+    from bot import chatfiles, delivery, filefetch, filestore
+    from bot.messages import mention
+    from bot.progress import size_text
+
+    rt = runtime()
+    raw = rt.store.held_file(platform, user_id)
+    held = chatfiles.Held.from_json(raw) if raw else None
+    if held is None or held.message_id != message_id or held.state != "downloading":
+        return {"skipped": held.state if held else "gone"}
+    att = chatfiles.Attachment.from_json(attachment)
+    files, limit = rt.services["files"], rt.settings.file_max_bytes
+    ctx = delivery.context()
+    why, new = "", None
+    try:
+        got = None
+        for attempt in range(FETCH_TRIES):
+            try:
+                got = filefetch.fetch(att, rt.settings, ctx.http, limit, _tokens(ctx))
+                break
+            except filefetch.FetchFailed:
+                if attempt == FETCH_TRIES - 1:
+                    raise
+                _time.sleep(1 + 2 * attempt)
+        kind = filestore.sniff(got.data) or "pdf"
+        name = got.name
+        if not name and att.kind == "image":
+            local = datetime.now(ZoneInfo(rt.settings.tz)).strftime("%Y-%m-%d %H.%M")
+            name = chatfiles.image_name(kind, local)
+        f = filestore.accept(got.data, name or chatfiles.unnamed_file(kind), limit)
+        files.put(got.data, f)
+        new = chatfiles.Held(message_id, "stored", held.said, f, files.location(f.sha256))
+    except filestore.FileRefused as e:
+        why = f"{e}（发送的{held.said}未保存。）"
+    except filefetch.TooLarge:
+        why = f"{held.said}超过了 {size_text(limit)} 的上限，未保存。请压缩或拆分后再发送。"
+    except (filefetch.FetchFailed, delivery.DeliveryRetry) as e:
+        log.warning("file sent on %s not fetched: %s", platform, e)
+        why = f"{held.said}未能接收（平台没有提供文件），请重新发送，或在填报页上传。"
+    notices = ()
+    if new is None:
+        new = chatfiles.Held(message_id, "refused", held.said, why=why)
+        who = (mention(platform, user_id),)
+        notices = (Notice(why, department, mentions=who, kind="review"),)
+    changed = rt.store.update_held_file(platform, user_id, raw, new.to_json(), notices)
+    if changed and notices:
+        delivery.request_drain(rt.store, rt.services["enqueue"])
+    return {"state": new.state, "changed": changed}
+
+
+def _tokens(ctx):
+    """The access token of a platform family, for downloads (cached as delivery caches them)."""
+    from bot import delivery, filefetch
+
+    def token(family: str) -> str:
+        if family == "dingtalk":
+            return delivery.access_token(ctx)
+        s = ctx.settings
+        if not s.wecom_app_secret:
+            raise filefetch.FetchFailed("DUBAN_WECOM_APP_SECRET is not set")
+
+        def fetch() -> tuple[str, int]:
+            url = f"{s.wecom_api_base.rstrip('/')}/cgi-bin/gettoken"
+            try:
+                resp = ctx.http.get(
+                    url,
+                    params={"corpid": s.wecom_corp_id, "corpsecret": s.wecom_app_secret},
+                    timeout=filefetch.TIMEOUT,
+                )
+                data = resp.json()
+            except Exception as e:  # requests or JSON: no token this time
+                raise filefetch.FetchFailed(f"gettoken: {type(e).__name__}") from None
+            token, expires = data.get("access_token"), data.get("expires_in")
+            if data.get("errcode", 0) != 0 or not isinstance(token, str) or not expires:
+                raise filefetch.FetchFailed(f"gettoken: errcode {data.get('errcode')}")
+            return token, int(expires) - 300
+
+        return delivery.cached_token(ctx, "wecom_app", fetch)
+
+    return token

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot import rules, texts
+from bot import filestore, rules, texts
 from bot.errors import UserError
 from bot.filllinks import FillLink
 from bot.office import RETRIES, Busy, NotFound, indicator_of, save_edit
@@ -115,6 +115,32 @@ def add_paper(
     def said(ind, a, edit):
         tail = "" if place else "请在材料下方补写存放位置，以备实地查验。"
         return f"已登记第{ind.id}项纸质材料「{texts.quoted(title)}」。{tail}"
+
+    return _act(rt, link, indicator_id, seen, decide, said)
+
+
+def add_file(
+    rt, link: FillLink, indicator_id: int, data: bytes, name: str, *, seen: int | None = None
+) -> Done:
+    """上传: a file or photo as evidence. Checked by its content, size and name first
+    (bot.filestore.accept: a refusal stores nothing), then by the rules (涉密, the same file
+    twice, too many materials); its bytes are kept only once the rules let it in."""
+    try:
+        file = filestore.accept(data, name, rt.settings.file_max_bytes)
+    except filestore.FileRefused as e:
+        raise UserError(str(e)) from None
+    store = rt.services["files"]
+
+    def decide(ind, a):
+        who = link.name or link.user_id
+        where = store.location(file.sha256)
+        edit = rules.add_file(a, ind, file, where, who=who, by=link.actor, at=_at(rt))
+        store.put(data, file)
+        return edit
+
+    def said(ind, a, edit):
+        n = len(edit.after.materials)
+        return f"已上传第{ind.id}项的文件「{texts.quoted(file.name, 40)}」，本项现有材料 {n} 份。"
 
     return _act(rt, link, indicator_id, seen, decide, said)
 

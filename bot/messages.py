@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Incoming:
-    """One text message addressed to the bot, already translated from a platform."""
+    """One message addressed to the bot (a text, or a file or picture), already translated from
+    a platform."""
 
     platform: str  # "dingtalk" | "wecom" | "wecom_app" | "feishu" | "console" | "sandbox"
     user_id: str
@@ -24,6 +25,8 @@ class Incoming:
     is_admin: bool = False  # asserted by a trusted local channel (console --admin, sandbox)
     reply_url: str = ""  # where the platform accepts a later answer (DingTalk sessionWebhook)
     reply_url_expires_ms: int = 0  # ... until this epoch millisecond
+    # A file or picture sent to the bot (bot.chatfiles.Attachment as JSON); its text is "".
+    attachment: str = ""
 
     def reply_route(self) -> dict[str, str | int]:
         """Where a later answer goes: the reply URL, its expiry, and the chat it lands in (the

@@ -13,6 +13,8 @@ from fractions import Fraction
 from types import MappingProxyType
 from urllib.parse import unquote, urlsplit
 
+from bot.filestore import StoredFile
+
 
 class Status(StrEnum):
     TODO = "todo"
@@ -72,9 +74,11 @@ def link_name(url: str) -> str:
 
 @dataclass(frozen=True)
 class Material:
-    """A web link (url set) or a paper item (url empty) in a department's catalogue.
+    """A web link (url set), a stored file (`file` set: uploaded on the fill-in page or sent in
+    chat) or a paper item (neither) in a department's catalogue.
 
-    A paper item may say where it is kept (`location`, for the on-site inspection); a 涉密 one
+    A paper item may say where it is kept (`location`, for the on-site inspection); a stored
+    file's `location` is where the file store keeps it (bot.filestore.FileStore.location); a 涉密 one
     (`secret`, or any material of a 涉密 indicator) never leaves the system: files, mail and
     pushes show SECRET_LABEL and its location only.
     """
@@ -83,20 +87,29 @@ class Material:
     url: str = ""
     added_by: str = ""
     added_at: str = ""  # ISO-8601 UTC
-    location: str = ""  # 存放位置 of a paper item
+    location: str = ""  # 存放位置 of a paper item; where the file store keeps a file
     secret: bool = False
+    file: StoredFile | None = None  # a stored file: its digest, size, name and kind
 
     @property
     def is_link(self) -> bool:
         return bool(self.url)
 
     @property
+    def is_file(self) -> bool:
+        return self.file is not None and not self.url
+
+    @property
     def is_paper(self) -> bool:
-        return not self.url
+        return not self.url and self.file is None
 
     @property
     def kind_label(self) -> str:
-        return "网上链接" if self.url else "纸质"
+        if self.url:
+            return "网上链接"
+        if self.file is not None:
+            return file_label(self.file)
+        return "纸质"
 
     @property
     def name(self) -> str:
@@ -115,6 +128,8 @@ class Material:
             d["loc"] = self.location
         if self.secret:
             d["secret"] = True
+        if self.file is not None:
+            d["file"] = self.file.to_dict()
         return d
 
     @classmethod
@@ -126,7 +141,18 @@ class Material:
             added_at=d.get("at", ""),
             location=d.get("loc", ""),
             secret=bool(d.get("secret", False)),
+            file=StoredFile.from_dict(d["file"]) if d.get("file") else None,
         )
+
+
+def file_label(f: StoredFile) -> str:
+    """What a stored file is, for people: 「PDF 文件」「JPG 图片」."""
+    return f.label if f.is_image else f"{f.label} 文件"
+
+
+def size_text(n: int) -> str:
+    """A file's size as people read it: 「356 KB」「2.4 MB」."""
+    return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{max(1, n // 1024)} KB"
 
 
 @dataclass(frozen=True)

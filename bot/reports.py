@@ -28,7 +28,16 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from bot.chars import XML_ILLEGAL, xml_safe
-from bot.progress import SECRET_LABEL, Assignment, Material, Role, Status, compute_scores, overall
+from bot.progress import (
+    SECRET_LABEL,
+    Assignment,
+    Material,
+    Role,
+    Status,
+    compute_scores,
+    overall,
+    size_text,
+)
 from bot.texts import COMPLETION_RULE
 
 if TYPE_CHECKING:
@@ -316,7 +325,14 @@ def material_place(r: CatalogRow, m: Material) -> str:
     """网址或存放位置: a link's address, a paper item's place (a 涉密 one: its place only)."""
     if m.is_link and not r.hides(m):
         return m.url
+    if m.is_file and not r.hides(m):
+        return file_place(m)
     return m.location
+
+
+def file_place(m: Material) -> str:
+    """Where a stored file is kept, as the exports say it: the file store's location."""
+    return f"系统存档：{m.location}"
 
 
 def clickable(r: CatalogRow, m: Material) -> bool:
@@ -852,6 +868,11 @@ def _section(doc, r: CatalogRow, draft: bool) -> None:
                 _add_hyperlink(p, m.url.strip())
             else:
                 _styled_run(p, m.url)
+        elif m.is_file:
+            size = size_text(m.file.size)
+            _paragraph(
+                doc, f"（{k}）{m.name}：{m.kind_label}（{size}），{file_place(m)}", left=True
+            )
         else:
             place = f"，存放于{m.location}" if m.location else ""
             _paragraph(doc, f"（{k}）{m.title}：纸质材料{place}", left=True)
@@ -918,6 +939,7 @@ def explanation_document(
     declared = [r for r in ordered if r.indicator.kind == "deduction"]
     assignments = [r.assignment for r in regular]
     links = sum(1 for r in ordered for m in r.assignment.materials if m.is_link and not r.hides(m))
+    files = sum(1 for r in ordered for m in r.assignment.materials if m.is_file and not r.hides(m))
     lead = sum(1 for a in assignments if a.role is Role.LEAD)
     done = sum(1 for a in assignments if a.is_complete)
     _paragraph(
@@ -925,7 +947,9 @@ def explanation_document(
         f"根据{campaign.issued_by}{campaign.document}文件要求，现将{department}"
         f"{campaign.name}资料报送情况说明如下。本单位共承担{len(assignments)}项指标"
         f"（牵头{lead}项、配合{len(assignments) - lead}项），已完成{done}项；"
-        f"共报送网上链接{links}条。{paper_statement(ordered)}",
+        f"共报送网上链接{links}条"
+        + (f"、电子文件{files}个（督办系统存档）" if files else "")
+        + f"。{paper_statement(ordered)}",
         indent=True,
     )
 

@@ -13,6 +13,7 @@ from bot import texts
 from bot.catalog import SECRET_MARK, Campaign, Catalog, Event, Indicator
 from bot.chars import first_illegal
 from bot.errors import UserError
+from bot.filestore import StoredFile
 from bot.messages import Notice
 from bot.paste import LinkGroup
 from bot.progress import Assignment, Material, Role, Status, status_after_edit
@@ -29,6 +30,7 @@ REWORK_PAST = "返工期限（{day}）已经过去，请选今天或以后的日
 UNDO_LABELS = {
     "submit": "提交链接",
     "paper": "登记纸质材料",
+    "file": "上传文件",
     "explain": "填写说明",
     "done": "标记完成",
     "not_applicable": "标记不涉及",
@@ -211,6 +213,37 @@ def add_paper(
     return Edit(after, "paper")
 
 
+def add_file(
+    a: Assignment,
+    ind: Indicator,
+    file: StoredFile,
+    location: str,
+    *,
+    who: str,
+    by: str,
+    at: str,
+) -> Edit:
+    """上传 (the fill-in page) or a file sent in chat and filed by its number: a stored file as
+    a material, named as it was given, with where the file store keeps it. A 涉密 item's
+    materials never go into the system: they are registered as paper."""
+    if ind.is_secret or SECRET_MARK in file.name:
+        why = f"第{ind.id}项的考评要点注明涉密" if ind.is_secret else "文件名称注明涉密"
+        raise UserError(
+            f"{why}，涉密材料不能上传。请发送「纸质 {ind.id} 材料名称 存放：位置」登记纸质材料，"
+            "实地查验时现场查阅。"
+        )
+    if any(m.file is not None and m.file.sha256 == file.sha256 for m in a.materials):
+        raise UserError(
+            f"文件「{texts.quoted(file.name, 40)}」已在第{ind.id}项的材料中，无需重复上传。"
+        )
+    _check_room(ind, len(a.materials), 1)
+    materials = a.materials + (Material(file.name, "", who, at, location, file=file),)
+    after = a.changed(
+        by, at, materials=materials, status=status_after_edit(a, materials, a.explanation)
+    )
+    return Edit(after, "file", note=file.name)
+
+
 def explain(a: Assignment, ind: Indicator, text: str, *, by: str, at: str) -> Edit:
     """说明: the department's 报送说明 for the item, replacing the one before."""
     if text == a.explanation:
@@ -249,6 +282,8 @@ def place_material(
     m = a.materials[number - 1]
     if m.url:
         raise UserError(f"第{ind.id}项第{number}份是网上链接，无需存放位置。")
+    if m.file is not None:
+        raise UserError(f"第{ind.id}项第{number}份是已上传的文件，无需存放位置。")
     if m.location == place:
         raise Unchanged(f"第{ind.id}项第{number}份已写明存放在{texts.quoted(place)}，无需重复。")
     materials = a.materials[: number - 1] + (replace(m, location=place),) + a.materials[number:]

@@ -21,6 +21,7 @@ from bot.commands import Dispatcher, Registry, load_handlers
 from bot.config import Settings
 from bot.datadir import secret_key
 from bot.embedded import EmbeddedRedis
+from bot.filestore import file_store
 from bot.org import Org, build_assignments, load_org
 from bot.platforms.registry import platforms_for
 from bot.progress import Role
@@ -187,6 +188,8 @@ def build_runtime(
         "settings": settings,
         # signs the fill-in page links (bot/filllinks.py): the web's session key
         "link_key": settings.secret_key or secret_key(settings.data_dir),
+        # where stored files are kept (bot/filestore.py): uploads and files sent in chat
+        "files": file_store(settings.file_dir, settings.data_dir),
     }
     prefix = settings.key_prefix
     services["enqueue"] = enqueue or make_enqueue(make_queue(client, prefix), prefix)

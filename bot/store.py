@@ -239,6 +239,11 @@ class Keys:
     def inspection(self, department: str) -> str:  # hash indicator id -> mark JSON
         return self._k("inspect", department)
 
+    # --- files: a file sent in chat, held for its sender until a number files it ---
+
+    def held_file(self, platform: str, user_id: str) -> str:  # JSON of the held file, with TTL
+        return self._k("held-file", platform, user_id)
+
 
 # Lua shared by several scripts (prepended to them).
 _LUA_NOTICES = """
@@ -2100,6 +2105,67 @@ class RedisStore:
                 pipe.execute()
         pipe.execute()
         return count
+
+    # --- files: a file sent in chat, held for its sender until a number files it ---
+
+    def hold_file(self, platform: str, user_id: str, entry: str, ttl_s: int) -> None:
+        """Hold a file sent in chat (JSON `entry`, bot.chatfiles) for its sender, `ttl_s` long;
+        a newer file replaces the one held before."""
+        self.r.set(self.keys.held_file(platform, user_id), entry, ex=ttl_s)
+
+    def held_file(self, platform: str, user_id: str) -> str | None:
+        return _s(self.r.get(self.keys.held_file(platform, user_id))) or None
+
+    def update_held_file(
+        self,
+        platform: str,
+        user_id: str,
+        expected: str,
+        entry: str,
+        notices: tuple[Notice, ...] = (),
+    ) -> bool:
+        """Compare-and-set of a held file (its download came to an end: stored or refused), with
+        the notices telling its sender, in one step; the hold keeps the time it had left. False
+        when the hold changed or went."""
+        key = self.keys.held_file(platform, user_id)
+        with self.r.pipeline() as pipe:
+            try:
+                pipe.watch(key)
+                if _s(pipe.get(key)) != expected:
+                    pipe.unwatch()
+                    return False
+                pipe.multi()
+                pipe.set(key, entry, keepttl=True)
+                at = self.now_iso()
+                for n in notices:
+                    fields = dict(
+                        zip(
+                            ("text", "department", "mentions", "kind", "at"),
+                            _notice_args((n,), at),
+                            strict=True,
+                        )
+                    )
+                    pipe.xadd(self.keys.outbox, fields)
+                pipe.execute()
+                return True
+            except redis.WatchError:
+                return False
+
+    def drop_held_file(self, platform: str, user_id: str, expected: str) -> bool:
+        """Let go of a held file once filed (compare-and-delete: a newer one stays)."""
+        key = self.keys.held_file(platform, user_id)
+        with self.r.pipeline() as pipe:
+            try:
+                pipe.watch(key)
+                if _s(pipe.get(key)) != expected:
+                    pipe.unwatch()
+                    return False
+                pipe.multi()
+                pipe.delete(key)
+                pipe.execute()
+                return True
+            except redis.WatchError:
+                return False
 
     # --- scale: admin pages at 1,000 departments (reads in one round trip) ---
 

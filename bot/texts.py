@@ -9,7 +9,7 @@ import datetime as _dt
 import functools
 
 from bot.catalog import Indicator
-from bot.progress import Assignment, Material, Status, TaskState
+from bot.progress import Assignment, Material, Status, TaskState, size_text
 from bot.render import inert, link
 from bot.timeline import ENDED, RUNNING
 
@@ -189,6 +189,8 @@ def material_line(i: int, m: Material, ind: Indicator | None = None) -> str:
         return f"{i}. 🔒{what}（涉密，现场查阅{place}）"
     if m.url:
         return f"{i}. {link(m.name, m.url)}"
+    if m.file is not None:
+        return f"{i}. 📎{inert(m.name)}（{m.kind_label}，{size_text(m.file.size)}）"
     place = f"，存放：{quoted(m.location)}" if m.location else "，未写存放位置"
     return f"{i}. {inert(m.title)}（纸质{place}）"
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus
 
+from bot.chatfiles import Attachment
 from bot.config import Settings
 from bot.messages import HttpIn, HttpOut, Incoming, Reply
 from bot.platforms.base import (
@@ -410,12 +411,19 @@ class DingTalk:
             raise SignatureError("sign mismatch")
 
     def parse(self, req: HttpIn) -> Incoming | None:
-        """The callback JSON (接收消息, its field table) as an Incoming; None for non-text messages."""
+        """The callback JSON (接收消息, its field table) as an Incoming: a text, or a picture or
+        file (Incoming.attachment); None for other messages."""
         check_size(req.body, self.max_body_bytes)
         data = load_json_object(req.body)
-        if get_str(data, "msgtype") != "text":
+        msgtype = get_str(data, "msgtype")
+        attachment = ""
+        if msgtype in ("picture", "file"):
+            attachment = self._attachment(data, msgtype)
+            content = ""
+        elif msgtype != "text":
             return None
-        content = get_str(get_obj(data, "text"), "content")
+        else:
+            content = get_str(get_obj(data, "text"), "content")
         conversation_type = get_str(data, "conversationType")  # a string "1"/"2", not a number
         if conversation_type not in ("1", "2"):
             raise MalformedError("conversationType must be '1' or '2'")
@@ -442,7 +450,23 @@ class DingTalk:
             user_name=opt_str(data, "senderNick"),
             reply_url=session.url if session else "",
             reply_url_expires_ms=session.expires_at_ms if session else 0,
+            attachment=attachment,
         )
+
+    def _attachment(self, data: dict[str, Any], msgtype: str) -> str:
+        """A `picture` or `file` message (消息发送与接收类型,
+        https://open.dingtalk.com/document/development/robot-message-type): its `content`
+        carries the downloadCode that the robot's message file download API takes
+        (https://open.dingtalk.com/document/orgapp/download-the-file-content-of-the-robot-receiving-message),
+        and a file its fileName."""
+        content = get_obj(data, "content")
+        code = opt_str(content, "downloadCode") or opt_str(content, "pictureDownloadCode")
+        if not code:
+            raise MalformedError(f"{msgtype} message without a downloadCode")
+        name = opt_str(content, "fileName") if msgtype == "file" else ""
+        robot = opt_str(data, "robotCode") or self.robot_code
+        kind = "image" if msgtype == "picture" else "file"
+        return Attachment("dingtalk", kind, code, name, robot).to_json()
 
     def render_reply(self, req: HttpIn, msg: Incoming, reply: Reply, now_ms: int) -> HttpOut:
         """The passive reply in the callback's response body; `{"msgtype":"empty"}` says nothing."""

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from bot.chatfiles import Attachment
 from bot.config import Settings
 from bot.messages import HttpIn, HttpOut, Incoming, Reply
 from bot.platforms.base import (
@@ -263,7 +264,8 @@ class WeCom(WeComCallback):
         return get_str(load_json_object(body), "encrypt")
 
     def parse(self, req: HttpIn) -> Incoming | None:
-        """Decrypted JSON → Incoming for text; stream refreshes, events and media → None."""
+        """Decrypted JSON → Incoming for text, images and files; stream refreshes, events and
+        other media → None."""
         return incoming_from(load_json_object(self._decrypt_body(req)), self.platform)
 
     def render_reply(self, req: HttpIn, msg: Incoming, reply: Reply, now_ms: int) -> HttpOut:
@@ -420,10 +422,16 @@ def webhook_card_body(text: str, mentions: Sequence[str] = ()) -> dict[str, Any]
 
 def incoming_from(data: dict[str, Any], platform: str = "wecom") -> Incoming | None:
     """A smart bot message (the callback's decrypted JSON, or a long-connection frame's body)
-    as an Incoming for text; stream refreshes, events and media → None."""
-    if get_str(data, "msgtype") != "text":
+    as an Incoming for text, images and files; stream refreshes, events and other media → None."""
+    msgtype = get_str(data, "msgtype")
+    attachment = ""
+    if msgtype in ("image", "file"):
+        attachment = _attachment(data, msgtype)
+        content = ""
+    elif msgtype != "text":
         return None
-    content = get_str(get_obj(data, "text"), "content")
+    else:
+        content = get_str(get_obj(data, "text"), "content")
     chattype = get_str(data, "chattype")
     if chattype not in ("single", "group"):
         raise MalformedError("chattype must be 'single' or 'group'")
@@ -443,7 +451,20 @@ def incoming_from(data: dict[str, Any], platform: str = "wecom") -> Incoming | N
         # The smart bot only receives @-messages in groups, and 1:1 messages (接收消息).
         mentioned=True,
         message_id=opt_str(data, "msgid"),
+        attachment=attachment,
     )
+
+
+def _attachment(data: dict[str, Any], msgtype: str) -> str:
+    """An `image` or `file` message (接收消息, https://developer.work.weixin.qq.com/document/path/100719):
+    `<msgtype>.url` is valid for five minutes and serves the content encrypted with the bot's
+    EncodingAESKey (AES-256-CBC, IV = the key's first 16 bytes, PKCS#7 to 32 bytes); over the
+    long connection the message gives its own `aeskey`. A file's name comes with its download."""
+    media = get_obj(data, msgtype)
+    url = get_str(media, "url")
+    if not url.startswith(("https://", "http://")):
+        raise MalformedError(f"{msgtype}.url is not a web address")
+    return Attachment("wecom", msgtype, url, "", "", opt_str(media, "aeskey")).to_json()
 
 
 # --- group robot webhook (send only, 消息推送配置说明) ----------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from bot.chatfiles import Attachment
 from bot.config import Settings
 from bot.messages import HttpIn, HttpOut, Incoming, Reply
 from bot.platforms.base import MalformedError, safe_xml, xml_text
@@ -92,9 +93,20 @@ class WeComApp(WeComCallback):
         return encrypt
 
     def parse(self, req: HttpIn) -> Incoming | None:
-        """Decrypted XML → Incoming for text messages; events and media → None."""
+        """Decrypted XML → Incoming for text, image and file messages; events and other media
+        → None. An image (接收普通消息, https://developer.work.weixin.qq.com/document/path/90239)
+        or file carries a MediaId, fetched with media/get
+        (https://developer.work.weixin.qq.com/document/path/90254) by a worker."""
         root = safe_xml(self._decrypt_body(req))
-        if xml_text(root, "MsgType") != "text":
+        msgtype = xml_text(root, "MsgType")
+        attachment = ""
+        if msgtype in ("image", "file"):
+            media_id = xml_text(root, "MediaId")
+            if not media_id:
+                raise MalformedError("MediaId is empty")
+            name = xml_text(root, "FileName", required=False) if msgtype == "file" else ""
+            attachment = Attachment("wecom_app", msgtype, media_id, name).to_json()
+        elif msgtype != "text":
             return None
         user_id = xml_text(root, "FromUserName")
         if not user_id:
@@ -102,11 +114,12 @@ class WeComApp(WeComCallback):
         return Incoming(
             platform=self.platform,
             user_id=user_id,
-            text=xml_text(root, "Content").strip(),
+            text="" if attachment else xml_text(root, "Content").strip(),
             chat_id="",
             is_group=False,
             mentioned=True,  # always a one-to-one conversation
             message_id=xml_text(root, "MsgId", required=False),
+            attachment=attachment,
         )
 
     def render_reply(self, req: HttpIn, msg: Incoming, reply: Reply, now_ms: int) -> HttpOut:

@@ -350,6 +350,29 @@ def indicator(ind_id: int):
     )
 
 
+@bp.get("/admin/files/<sha256>")
+def stored_file(sha256: str):
+    """A stored file (an upload, or a file sent in chat), as it was kept, under the name its
+    material gives it (`name`)."""
+    from urllib.parse import quote
+
+    from flask import Response
+
+    from bot import filestore
+
+    data = runtime().services["files"].get(sha256)
+    if data is None:
+        abort(404, description="没有这个文件。")
+    try:
+        name = filestore.check_name(request.args.get("name", ""))
+    except filestore.FileRefused:
+        name = sha256[:12]
+    kind = filestore.sniff(data)
+    resp = Response(data, mimetype=filestore.KINDS[kind][1] if kind else "application/octet-stream")
+    resp.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(name)}"
+    return resp
+
+
 @bp.post("/admin/indicators/<int:ind_id>/review")
 def review(ind_id: int):
     """通过 and 退回 from the page: the rules chat applies (bot.office), the department name as

@@ -103,24 +103,36 @@ def _plain(start_response: Callable, status: str, text: str) -> list[bytes]:
 class BufferedBodies:
     """WSGI middleware: `app.wsgi_app = BufferedBodies(app.wsgi_app, max_body_bytes)`."""
 
-    def __init__(self, app: Callable, limit: int, deadline_s: float = READ_DEADLINE_S):
+    def __init__(
+        self,
+        app: Callable,
+        limit: int,
+        deadline_s: float = READ_DEADLINE_S,
+        larger: tuple[Callable[[str], bool], int, float] | None = None,
+    ):
+        """`larger`: (is_path, limit, deadline_s) of the few paths whose body may be a file
+        (the fill-in page's upload), allowed a larger body and more time to send it."""
         self.app, self.limit, self.deadline_s = app, limit, deadline_s
+        self.larger = larger
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        limit, deadline_s = self.limit, self.deadline_s
+        if self.larger is not None and self.larger[0](environ.get("PATH_INFO", "")):
+            limit, deadline_s = self.larger[1], self.larger[2]
         raw = environ.get("CONTENT_LENGTH") or ""
         if raw.isdigit():
             want = int(raw)
-            if want == 0 or want > self.limit:
+            if want == 0 or want > limit:
                 return self.app(environ, start_response)  # nothing to read, or 413 unread
         elif (
             environ.get("wsgi.input_terminated")
             and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
         ):
-            want = self.limit + 1  # enough to tell the app it is too large
+            want = limit + 1  # enough to tell the app it is too large
         else:
             return self.app(environ, start_response)  # no body (see bot/web/hooks.py)
         sock = environ.get("gunicorn.socket")
-        token = _WATCHDOG.arm(sock, self.deadline_s) if sock is not None else None
+        token = _WATCHDOG.arm(sock, deadline_s) if sock is not None else None
         try:
             data = _read(environ["wsgi.input"], want)
             error = None
@@ -128,7 +140,7 @@ class BufferedBodies:
             data, error = b"", e
         late = token is not None and _WATCHDOG.disarm(token)
         if late or (raw.isdigit() and len(data) < want):
-            log.warning("request body not received within %ss: 408", self.deadline_s)
+            log.warning("request body not received within %ss: 408", deadline_s)
             return _plain(start_response, "408 Request Timeout", "请求体未在时限内送达。")
         if error is not None:
             return _plain(start_response, "400 Bad Request", "请求体格式有误。")

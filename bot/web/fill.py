@@ -8,12 +8,16 @@ the same rules, audit and notices as chat. Plain forms (no script), CSRF on each
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+import collections
+from urllib.parse import quote
 
-from bot import filllinks, liaison, texts
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from bot import filestore, filllinks, liaison, texts
 from bot.errors import UserError
 from bot.filllinks import FillLink, Refused
-from bot.progress import Role, Status
+from bot.progress import Role, Status, size_text
 from bot.timeline import Timeline
 from bot.web.common import check_csrf, install, runtime, secure_headers
 
@@ -40,6 +44,11 @@ def _typed(field: str) -> str:
 @bp.record_once
 def _setup(state) -> None:
     install(state.app)
+
+
+@bp.app_template_filter("file_size")
+def _file_size(n: int) -> str:
+    return size_text(n)
 
 
 @bp.after_request
@@ -177,6 +186,7 @@ def _item_page(link: FillLink, token: str, n: int, typed=None, error: str = "", 
         units_said=_units_said(units),
         typed=typed or {},
         error=error,
+        max_size=size_text(rt.settings.file_max_bytes),
     )
     return page, status
 
@@ -275,3 +285,107 @@ def door(door: str):
     item = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 4 else None
     days = runtime().settings.fill_link_days
     return render_template("fill_door.html", department=department, item=item, days=days)
+
+
+# --- stored files: upload, and shown under the link's authority ----------------------------
+
+# What the body of an upload may hold beyond the file itself (the form's other fields and the
+# multipart framing); a larger body is refused unread with the file's size limit.
+UPLOAD_OVERHEAD = 64 * 1024
+
+
+def upload_limit(settings) -> int:
+    return settings.file_max_bytes + UPLOAD_OVERHEAD
+
+
+def is_upload(path: str) -> bool:
+    """Whether a request path is the fill-in page's upload (its body may be a file)."""
+    parts = path.split("/")
+    return len(parts) == 5 and parts[1] == "m" and parts[3].isdigit() and parts[4] == "upload"
+
+
+@bp.post("/<token>/<int:n>/upload")
+def write_upload(token: str, n: int):
+    link = _link(token)
+    rt = runtime()
+    request.max_content_length = upload_limit(rt.settings)
+    try:
+        check_csrf()
+        sent = request.files.get("file")
+    except RequestEntityTooLarge:
+        too_big = (
+            f"文件超过了 {size_text(rt.settings.file_max_bytes)} 的上限，请压缩或拆分后再上传。"
+        )
+        rt.store.audit_fill(link, "fill_upload_refused", f"第{n}项：{too_big}")
+        return _item_page(link, token, n, {"act": "upload"}, too_big, 413)
+    if rt.catalog.get(n) is None or rt.store.assignment(n, link.department)[0] is None:
+        flash(texts.NOT_RESPONSIBLE.format(dept=link.department, n=n), "error")
+        return redirect(url_for("fill.items", token=token))
+    if sent is None or (not sent.filename and not sent.content_length):
+        return _item_page(link, token, n, {"act": "upload"}, "请先选择要上传的文件或照片。", 400)
+    seen = request.form.get("v", "")
+    data = sent.read(rt.settings.file_max_bytes + 1)
+    try:
+        done = liaison.add_file(
+            rt, link, n, data, sent.filename or "", seen=int(seen) if seen.isdigit() else None
+        )
+    except UserError as e:
+        rt.store.audit_fill(link, "fill_upload_refused", f"第{n}项：{e}")
+        return _item_page(link, token, n, {"act": "upload"}, str(e), 400)
+    flash(done.message, "ok")
+    return redirect(url_for("fill.item", token=token, n=n) + "#materials")
+
+
+def _stored(link: FillLink, n: int, sha256: str) -> filestore.StoredFile:
+    """The file `sha256` when it is a material of the link's department on item `n` (the link
+    gives no authority over any other file); 404 otherwise."""
+    rt = runtime()
+    a = rt.store.assignment(n, link.department)[0] if rt.catalog.get(n) else None
+    for m in a.materials if a else ():
+        if m.file is not None and m.file.sha256 == sha256:
+            return m.file
+    abort(404)
+
+
+@bp.get("/<token>/<int:n>/file/<sha256>")
+def file_original(token: str, n: int, sha256: str):
+    """The original as it was stored, downloaded under its own name."""
+    link = _link(token)
+    f = _stored(link, n, sha256)
+    data = runtime().services["files"].get(f.sha256)
+    if data is None:
+        abort(404)
+    runtime().store.audit_fill(link, "fill_file", f"第{n}项：下载「{f.name}」")
+    resp = Response(data, mimetype=f.mime)
+    resp.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(f.name)}"
+    return resp
+
+
+@bp.get("/<token>/<int:n>/thumb/<sha256>")
+def file_thumb(token: str, n: int, sha256: str):
+    """An image material downscaled for the page (filestore.thumbnail); the original is kept."""
+    link = _link(token)
+    f = _stored(link, n, sha256)
+    small = _thumbnail(runtime().services["files"], f.sha256) if f.is_image else None
+    if small is None:
+        abort(404)
+    return Response(small, mimetype="image/jpeg")
+
+
+_THUMBS: collections.OrderedDict[str, bytes] = collections.OrderedDict()
+_THUMBS_KEPT = 64  # ~100 KB each: the photos of a page are not decoded on every view
+
+
+def _thumbnail(files, sha256: str) -> bytes | None:
+    """The downscaled copy of an image, made once per process (a phone photo takes a good part
+    of a second to decode, bench/thumbnails.py); nothing is kept for a missing file."""
+    small = _THUMBS.get(sha256)
+    if small is None:
+        data = files.get(sha256)
+        small = filestore.thumbnail(data) if data else None
+        if small is None:
+            return None
+        _THUMBS[sha256] = small
+        while len(_THUMBS) > _THUMBS_KEPT:
+            _THUMBS.popitem(last=False)
+    return small

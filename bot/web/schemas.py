@@ -219,13 +219,23 @@ class LinkState(Model):
     checked_at: str
 
 
+class StoredFile(Model):
+    sha256: str = described("文件内容的 SHA-256（文件按内容保存）")
+    size: int = described("字节数")
+    name: str = described("文件名，按上传时的原样")
+    kind: str = described("按内容判断的类型：pdf、ofd、docx、xlsx、pptx、ole、jpeg、png、gif、webp")
+    is_image: bool
+
+
 class Material(Model):
     title: str
     name: str = described("显示名称：title，未命名的链接为网址的域名和路径（与导出文件一致）")
     url: str
-    kind: Literal["link", "paper"]
+    kind: Literal["link", "paper", "file"]
+    kind_label: str = described("类型，与导出文件一致：网上链接、纸质、PDF 文件、JPG 图片……")
+    file: StoredFile | None = described("上传或在群里发送的文件（kind 为 file 时）")
     clickable: bool = described("true only for http(s) links")
-    location: str = described("纸质材料的存放位置")
+    location: str = described("纸质材料的存放位置；文件在文件存储中的位置")
     secret: bool = described("涉密：名称和网址不对外提供，title 为「涉密材料，现场查阅」")
     added_by: str
     added_at: str

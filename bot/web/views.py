@@ -40,6 +40,7 @@ ACTION_LABELS = {
     "bind_refuse": "拒绝绑定",
     "submit": "提交链接",
     "paper": "纸质材料",
+    "file": "上传文件",
     "explain": "报送说明",
     "done": "标记完成",
     "not_applicable": "不涉及",
@@ -63,6 +64,8 @@ ACTION_LABELS = {
     "fill_open": "打开填报页",
     "fill_refused": "填报页链接被拒",
     "inspect": "实地查验",
+    "fill_upload_refused": "填报页上传被拒",
+    "fill_file": "填报页下载文件",
 }
 
 # The mail states bot/exports.py and bot/jobs.py store on a submission's files record.
@@ -362,7 +365,11 @@ def material_dict(
         "title": SECRET_LABEL if hidden else m.title,
         "name": SECRET_LABEL if hidden else m.name,
         "url": "" if hidden else m.url,
-        "kind": "paper" if hidden else ("link" if m.url else "paper"),
+        "kind": "paper" if hidden else ("link" if m.url else "file" if m.file else "paper"),
+        "kind_label": "纸质" if hidden else m.kind_label,
+        "file": None
+        if hidden or m.file is None
+        else {**m.file.to_dict(), "is_image": m.file.is_image},
         "clickable": False if hidden else is_web_url(m.url),
         "location": m.location,
         "secret": secret,

@@ -1,20 +1,42 @@
 """The fill-in page in Chromium, on a phone (390×844) and a desktop (1366×900), opened from the
-link in a real 填报 reply: filter, add a link and a paper item, write a multi-line explanation
-(stored byte for byte), mark done, undo; a tampered link gets the refusal page."""
+link in a real 填报 reply: filter, add a link and a paper item, upload a PDF and a photo (shown
+downscaled, the originals downloadable), write a multi-line explanation (stored byte for byte),
+mark done, undo; a tampered link gets the refusal page."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import re
 
 import pytest
+from PIL import Image
 from playwright.sync_api import expect
 
+from bot.config import Settings
 from bot.messages import Incoming
 from bot.progress import Role, Status
 
 DEPT = "司法局"
 SIZES = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1366, "height": 900}}
 EXPLANATION = "我局2019年以来：\n一、开展“双随机、一公开”抽查36次；\n\n二、（详见附件）——全部公开！"
+
+
+PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def photo() -> bytes:
+    """A phone photo's size (3000×2000): shown on the page no larger than 800 px."""
+    out = io.BytesIO()
+    Image.new("RGB", (3000, 2000), (40, 120, 200)).save(out, "JPEG", quality=60)
+    return out.getvalue()
+
+
+@pytest.fixture
+def web_settings(web_settings, monkeypatch, tmp_path):
+    """The web settings with the file store in this test's directory."""
+    monkeypatch.setenv("DUBAN_FILE_DIR", str(tmp_path / "files"))
+    return Settings.from_env()
 
 
 def no_sideways_scroll(page) -> None:
@@ -63,6 +85,44 @@ def test_fill_page_from_a_chat_reply(page, live_url, web_rt, shot, size):
     paper = {"#paper-title": "2019年执法案卷评查记录", "#paper-place": "档案室3号柜"}
     send(page, "paper", paper, "已登记")
     expect(page.locator("#materials")).to_contain_text("存放：档案室3号柜")
+    # a PDF as evidence, then a photo (on a phone the camera input offers the camera)
+    page.set_input_files(
+        "#upload-file",
+        {"name": "2019年执法案卷评查报告.pdf", "mimeType": "application/pdf", "buffer": PDF},
+    )
+    page.click("#form-upload button[type=submit]")
+    expect(page.locator("#flash")).to_contain_text("已上传")
+    expect(page.locator("#materials")).to_contain_text("2019年执法案卷评查报告.pdf")
+    expect(page.locator("#materials")).to_contain_text("PDF 文件")
+    assert page.get_attribute("#upload-photo", "capture") == "environment"
+    big = photo()
+    page.set_input_files(
+        "#upload-photo", {"name": "IMG_0001.jpg", "mimeType": "image/jpeg", "buffer": big}
+    )
+    page.click("#form-photo button[type=submit]")
+    expect(page.locator("#flash")).to_contain_text("已上传")
+    thumb = page.locator("#materials img")
+    expect(thumb).to_have_count(1)
+    thumb.scroll_into_view_if_needed()
+    natural = 0
+    for _ in range(100):  # (wait_for_function evaluates a string: the page's CSP forbids it)
+        natural = thumb.evaluate("img => img.complete ? img.naturalWidth : 0")
+        if natural:
+            break
+        page.wait_for_timeout(50)
+    assert natural == 800, natural  # downscaled from 3000 px
+    no_sideways_scroll(page)
+    shot(page, f"fill-{size}-uploaded")
+    with page.expect_download() as got:
+        page.click("#materials a.file-name >> text=IMG_0001.jpg")
+    original = got.value
+    assert original.suggested_filename == "IMG_0001.jpg"
+    assert hashlib.sha256(open(original.path(), "rb").read()).hexdigest() == (
+        hashlib.sha256(big).hexdigest()
+    )
+    kinds = [m.kind_label for m in web_rt.store.assignment(lead, DEPT)[0].materials]
+    assert kinds == ["网上链接", "纸质", "PDF 文件", "JPG 图片"]
+
     send(page, "explain", {"#text": EXPLANATION}, "已保存")
     a = web_rt.store.assignment(lead, DEPT)[0]
     assert a.explanation.encode() == EXPLANATION.encode()
@@ -82,7 +142,7 @@ def test_fill_page_from_a_chat_reply(page, live_url, web_rt, shot, size):
 
     # the list shows the item's materials; chat sees the same state
     page.click("#back")
-    expect(page.locator(f'#items li[data-id="{lead}"]')).to_contain_text("材料 2 份")
+    expect(page.locator(f'#items li[data-id="{lead}"]')).to_contain_text("材料 4 份")
 
     head, _, sig = url.rpartition(".")
     page.goto(f"{head}.{'A' if sig[0] != 'A' else 'B'}{sig[1:]}")

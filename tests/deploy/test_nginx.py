@@ -419,3 +419,20 @@ def test_a_stuck_callback_gets_504_before_wecoms_deadline(tmp_path, certs):
             stop(proc)
     assert resp.status_code == 504
     assert waited < 5.0
+
+
+def test_only_the_fill_pages_upload_takes_a_file_sized_body():
+    """The upload's body limit fits DUBAN_FILE_MAX_MB and the form around it; its path is the
+    one the app lets through with a larger body (bot/web/fill.py is_upload)."""
+    from bot.web import fill
+
+    (upload,) = [loc for loc in https_server().find("location") if loc.args[0] == "~"]
+    pattern = re.compile(upload.args[-1])
+    assert pattern.match("/m/AbC_d-9.qfe5k0.sig/12/upload")
+    assert fill.is_upload("/m/AbC_d-9.qfe5k0.sig/12/upload")
+    for other in ("/m/x/12/link", "/admin/upload", "/m/x/12/upload/more", "/hooks/upload"):
+        assert not pattern.match(other) and not fill.is_upload(other)
+    limit = size(upload.value("client_max_body_size"))
+    settings = Settings(file_max_mb=int(env_example()["DUBAN_FILE_MAX_MB"]))
+    assert fill.upload_limit(settings) <= limit < settings.file_max_bytes + 2 * 1024 * 1024
+    assert upload.value("proxy_pass") == location("/").value("proxy_pass")

@@ -60,7 +60,7 @@ def test_query_command_replies_and_changes_nothing(hook_client, hook_rt):
 
 def test_non_text_message_is_answered_empty(hook_client, hook_rt):
     payload = ding_payload("x", "msg-pic")
-    payload["msgtype"] = "picture"
+    payload["msgtype"] = "audio"
     before = state(hook_rt)
     assert body_of(ding_post(hook_client, payload)) == {"msgtype": "empty"}
     assert state(hook_rt) == before

@@ -119,7 +119,7 @@ def _rewrite(path: Path, edit) -> None:
         (lambda ls: ls[:3] + ls[4:], "不完整"),  # a key line missing: the count is off
         (lambda ls: [ls[0], ls[1].replace(b'"t":-1', b'"t":5'), *ls[2:]], "校验不符"),
         (
-            lambda ls: [ls[0].replace(b'"version":1', b'"version":2'), *ls[1:]],
+            lambda ls: [ls[0].replace(b'"version":2', b'"version":3'), *ls[1:]],
             "更新的版本",
         ),
         (lambda ls: [b'{"format":"other"}\n', *ls[1:]], "不是督办的备份"),
@@ -207,6 +207,7 @@ def test_a_full_disk_leaves_no_half_written_backup(worked, tmp_path):
 def test_the_command_line_backs_up_restores_and_refuses(worked, settings, tmp_path):
     path = tmp_path / "cli.jsonl.gz"
     env = {**os.environ, "DUBAN_REDIS_URL": settings.redis_url, "DUBAN_KEY_PREFIX": "t"}
+    env["DUBAN_FILE_DIR"] = str(tmp_path / "files")
 
     def run(*args, prefix="t"):
         return subprocess.run(
@@ -222,7 +223,7 @@ def test_the_command_line_backs_up_restores_and_refuses(worked, settings, tmp_pa
     assert out.returncode == 0, out.stderr
     assert "已备份" in out.stdout
     header = json.loads(gzip.decompress(path.read_bytes()).splitlines()[0])
-    assert header["format"] == "duban-state" and header["version"] == 1
+    assert header["format"] == "duban-state" and header["version"] == backup.VERSION == 2
     refused = run("import-state", str(path))
     assert refused.returncode == 2
     assert "已有数据" in refused.stderr and "--replace" in refused.stderr
@@ -233,3 +234,91 @@ def test_the_command_line_backs_up_restores_and_refuses(worked, settings, tmp_pa
         for k, v in snapshot(worked.redis, "t").items()
         if not k.startswith(("lock:", "websess:"))
     }
+
+
+# --- stored files (format version 2) ---------------------------------------------------------
+
+PDF = b"%PDF-1.4\n%files in a backup\n%%EOF\n"
+
+
+def _with_a_file(rt, files):
+    """司法局's item 12 holds an uploaded PDF, kept by `files`, as the fill-in page keeps it."""
+    from bot import filestore, office, rules
+
+    f = filestore.accept(PDF, "执法案卷评查报告.pdf", 1024 * 1024)
+    files.put(PDF, f)
+    a, raw = rt.store.assignment(12, "司法局")
+    at = rt.store.now_iso()
+    edit = rules.add_file(
+        a, rt.catalog.get(12), f, files.location(f.sha256), who="张三", by="console:u", at=at
+    )
+    office.save_edit(rt, a, raw, edit, "console:u", by_office=False)
+    return f
+
+
+def test_stored_files_travel_with_the_state(worked, tmp_path):
+    from bot.filestore import LocalFileStore
+
+    files = LocalFileStore(tmp_path / "files")
+    f = _with_a_file(worked, files)
+    path = tmp_path / "state.jsonl.gz"
+    count = backup.write_backup(worked.store, path, NOW, files)
+    read = backup.read_backup(path)
+    assert read.version == 2 and read.files == [(f.sha256, PDF)]
+    # restored elsewhere: the keys, and the file's bytes under the same digest
+    elsewhere = LocalFileStore(tmp_path / "elsewhere")
+    worked.redis.flushdb()
+    assert backup.restore_backup(worked.store, path, files=elsewhere) == count
+    m = worked.store.department_assignments("司法局")[12].materials[-1]
+    assert m.file == f and elsewhere.get(f.sha256) == PDF
+    assert list(elsewhere.digests()) == [f.sha256]
+
+
+def test_a_backup_with_files_is_not_restored_without_a_file_store_or_into_state(worked, tmp_path):
+    from bot.filestore import LocalFileStore
+
+    files = LocalFileStore(tmp_path / "files")
+    _with_a_file(worked, files)
+    path = tmp_path / "state.jsonl.gz"
+    backup.write_backup(worked.store, path, NOW, files)
+    elsewhere = LocalFileStore(tmp_path / "elsewhere")
+    with pytest.raises(StateError):
+        backup.restore_backup(worked.store, path, files=elsewhere)
+    assert list(elsewhere.digests()) == []  # nothing kept from a refused restore
+    worked.redis.flushdb()
+    with pytest.raises(backup.BackupError, match="文件存放目录"):
+        backup.restore_backup(worked.store, path)
+    assert worked.store.state_keys() == []
+
+
+def test_an_altered_file_line_is_refused_whole(worked, tmp_path):
+    from bot.filestore import LocalFileStore
+
+    files = LocalFileStore(tmp_path / "files")
+    f = _with_a_file(worked, files)
+    path = tmp_path / "state.jsonl.gz"
+    backup.write_backup(worked.store, path, NOW, files)
+    lines = gzip.decompress(path.read_bytes()).splitlines(keepends=True)
+    at = next(i for i, x in enumerate(lines) if f.sha256.encode() in x and b'"f"' in x)
+    row = json.loads(lines[at])
+    row["v"] = __import__("base64").b64encode(PDF.replace(b"files", b"filez")).decode()
+    lines[at] = json.dumps(row).encode() + b"\n"
+    path.write_bytes(gzip.compress(b"".join(lines)))
+    with pytest.raises(backup.BackupError, match="校验不符"):
+        backup.read_backup(path)
+
+
+def test_a_version_1_file_is_still_restored(worked, tmp_path):
+    """A backup written before files travelled (version 1: keys, then the footer)."""
+    path = tmp_path / "state.jsonl.gz"
+    count = backup.write_backup(worked.store, path, NOW)
+    lines = gzip.decompress(path.read_bytes()).splitlines(keepends=True)
+    header, footer = json.loads(lines[0]), json.loads(lines[-1])
+    header["version"] = 1
+    del footer["files"]
+    lines[0] = json.dumps(header).encode() + b"\n"
+    lines[-1] = json.dumps(footer).encode() + b"\n"
+    path.write_bytes(gzip.compress(b"".join(lines)))
+    worked.redis.flushdb()
+    assert backup.restore_backup(worked.store, path) == count
+    assert worked.store.department_assignments("司法局")[12].status.value == "returned"

@@ -39,6 +39,13 @@ FEISHU_TOKEN = "/open-apis/auth/v3/tenant_access_token/internal"
 FEISHU_MESSAGES = "/open-apis/im/v1/messages"  # send; a reply is FEISHU_MESSAGES/<id>/reply
 FEISHU_REPLY = "/open-apis/im/v1/messages/:message_id/reply"  # the path key of every reply
 FEISHU_HOOK = "/open-apis/bot/v2/hook/"  # + the custom bot's token
+# Files sent to a robot in chat (bot/filefetch.py): DingTalk's message file download API gives
+# a URL of FILES; WeCom's smart bot URLs point at FILES; the app's media/get serves by MediaId.
+DINGTALK_FILE_DOWNLOAD = "/v1.0/robot/messageFiles/download"
+FILES = "/stubfiles/"  # + the file's id
+WECOM_GETTOKEN = "/cgi-bin/gettoken"
+WECOM_MEDIA_GET = "/cgi-bin/media/get"
+WECOM_APP_TOKEN = "stub-wecom-app-token"
 PATHS = (
     WECOM_WEBHOOK, DINGTALK_ROBOT, DINGTALK_SESSION, DINGTALK_GROUP_SEND, DINGTALK_TOKEN,
     FEISHU_TOKEN, FEISHU_MESSAGES, FEISHU_REPLY, FEISHU_HOOK,
@@ -297,6 +304,46 @@ class PlatformStub:
         self.feishu_reset_s: int | None = None
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._files: dict[str, tuple[bytes, str]] = {}  # id -> (bytes as served, name)
+
+    # --- files sent in chat ---------------------------------------------------------------------
+
+    def serve_file(self, file_id: str, data: bytes, name: str = "") -> str:
+        """Serve `data` at FILES + file_id (with `name` in its Content-Disposition), also as the
+        DingTalk downloadCode and the WeCom MediaId `file_id`; returns its URL."""
+        with self._lock:
+            self._files[file_id] = (data, name)
+        return f"{self.url}{FILES}{file_id}"
+
+    def _file_answer(self, rec: Recorded) -> tuple[int, dict[str, str], bytes] | None:
+        """The binary answers (a file download, media/get) and DingTalk's download API; None for
+        every other request."""
+        if rec.path == DINGTALK_FILE_DOWNLOAD and rec.method == "POST":
+            token = rec.headers.get("x-acs-dingtalk-access-token", "")
+            code = (rec.json or {}).get("downloadCode", "") if isinstance(rec.json, dict) else ""
+            robot = (rec.json or {}).get("robotCode", "") if isinstance(rec.json, dict) else ""
+            if not token.startswith("stub-token-"):
+                return _json(401, {"code": "InvalidAuthentication", "message": "token"})
+            if code not in self._files or not robot:
+                return _json(400, {"code": "invalidParameter", "message": "downloadCode"})
+            return _json(200, {"downloadUrl": f"{self.url}{FILES}{code}"})
+        if rec.path == WECOM_GETTOKEN:
+            if not rec.query.get("corpid") or not rec.query.get("corpsecret"):
+                return _json(200, {"errcode": 41004, "errmsg": "corpsecret missing"})
+            return _json(200, {"errcode": 0, "access_token": WECOM_APP_TOKEN, "expires_in": 7200})
+        if rec.path == WECOM_MEDIA_GET:
+            media = self._files.get(rec.query.get("media_id", ""))
+            if rec.query.get("access_token") != WECOM_APP_TOKEN:
+                return _json(200, {"errcode": 40014, "errmsg": "invalid access_token"})
+            if media is None:
+                return _json(200, {"errcode": 40007, "errmsg": ERRMSG[40007]})
+            return _binary(*media)
+        if rec.raw_path.startswith(FILES):
+            got = self._files.get(rec.raw_path[len(FILES) :])
+            if got is None:
+                return 404, {"Content-Type": "text/plain"}, b"not found"
+            return _binary(*got)
+        return None
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -560,6 +607,19 @@ class PlatformStub:
                     key=robot_key_of(path, query, payload, from_path),
                     raw_path=parts.path,
                 )
+                served = stub._file_answer(rec)
+                if served is not None:
+                    stub._record(rec)
+                    status, headers, out = served
+                    try:
+                        self.send_response(status)
+                        for k, v in {**headers, "Content-Length": str(len(out))}.items():
+                            self.send_header(k, v)
+                        self.end_headers()
+                        self.wfile.write(out)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass
+                    return
                 status, answer = stub._answer(rec, stub._record(rec))
                 out = json.dumps(answer, ensure_ascii=False).encode("utf-8")
                 try:
@@ -577,3 +637,21 @@ class PlatformStub:
                 pass  # keep test output quiet
 
         return Handler
+
+
+def _json(status: int, answer: dict) -> tuple[int, dict[str, str], bytes]:
+    body = json.dumps(answer, ensure_ascii=False).encode("utf-8")
+    return status, {"Content-Type": "application/json; charset=utf-8"}, body
+
+
+def _binary(data: bytes, name: str) -> tuple[int, dict[str, str], bytes]:
+    """A file as the platforms' CDNs serve it: its name, when known, in Content-Disposition
+    (RFC 6266's filename* for the UTF-8 name, a plain filename beside it)."""
+    from urllib.parse import quote
+
+    headers = {"Content-Type": "application/octet-stream"}
+    if name:
+        headers["Content-Disposition"] = (
+            f"attachment; filename=\"{quote(name)}\"; filename*=UTF-8''{quote(name)}"
+        )
+    return 200, headers, data

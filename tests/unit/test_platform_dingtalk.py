@@ -234,9 +234,33 @@ def test_staff_id_falls_back_to_sender_id(ding):
     assert ding.parse(request(payload(senderStaffId=None))).user_id == "$:LWCP_v1:$sender"
 
 
-@pytest.mark.parametrize("msgtype", ["picture", "richText", "audio", "file", "video"])
+@pytest.mark.parametrize("msgtype", ["richText", "audio", "video"])
 def test_non_text_messages_are_not_for_us(ding, msgtype):
     assert ding.parse(request(payload(msgtype=msgtype, text=...))) is None
+
+
+def test_a_picture_or_file_carries_its_download_code(ding):
+    """消息发送与接收类型: a picture's and a file's `content` hold the downloadCode; a file its name."""
+    from bot.chatfiles import Attachment
+
+    pic = payload(
+        msgtype="picture",
+        text=...,
+        content={"downloadCode": "dc-pic", "pictureDownloadCode": "pdc"},
+    )
+    msg = ding.parse(request(pic))
+    assert msg.text == "" and Attachment.from_json(msg.attachment) == Attachment(
+        "dingtalk", "image", "dc-pic", "", "ding_robot"
+    )
+    doc = payload(
+        msgtype="file",
+        text=...,
+        content={"downloadCode": "dc-file", "fileName": "报告.pdf", "spaceId": "1"},
+    )
+    att = Attachment.from_json(ding.parse(request(doc)).attachment)
+    assert (att.kind, att.ref, att.name) == ("file", "dc-file", "报告.pdf")
+    with pytest.raises(MalformedError):
+        ding.parse(request(payload(msgtype="file", text=..., content={"fileName": "a.pdf"})))
 
 
 @pytest.mark.parametrize(

@@ -594,8 +594,25 @@ def test_app_events_and_media_are_not_for_us(app):
         "<Event><![CDATA[enter_agent]]></Event></xml>"
     )
     assert app.parse(app_request(event)) is None
-    image = text_xml("x").replace("[text]", "[image]")
-    assert app.parse(app_request(image)) is None
+    voice = text_xml("x").replace("[text]", "[voice]")
+    assert app.parse(app_request(voice)) is None
+
+
+def test_app_image_carries_its_media_id(app):
+    """接收普通消息: an image message has PicUrl and MediaId; media/get fetches it by the id."""
+    from bot.chatfiles import Attachment
+
+    image = (
+        f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><FromUserName><![CDATA[zhangsan]]>"
+        "</FromUserName><CreateTime>1</CreateTime><MsgType><![CDATA[image]]></MsgType>"
+        "<PicUrl><![CDATA[https://wework.qpic.cn/x]]></PicUrl><MediaId><![CDATA[MEDIA_1]]></MediaId>"
+        "<MsgId>1234567</MsgId><AgentID>1000002</AgentID></xml>"
+    )
+    msg = app.parse(app_request(image))
+    assert (msg.user_id, msg.text, msg.message_id) == ("zhangsan", "", "1234567")
+    assert Attachment.from_json(msg.attachment) == Attachment("wecom_app", "image", "MEDIA_1")
+    with pytest.raises(MalformedError):
+        app.parse(app_request(image.replace("MEDIA_1", "")))
 
 
 def test_app_silent_reply_is_an_empty_200(app):
@@ -743,7 +760,7 @@ def test_smartbot_strips_the_leading_mention(bot, content, text):
     [
         {"msgtype": "stream", "stream": {"id": "STREAM0001"}},
         {"msgtype": "event", "event": {"eventtype": "enter_chat"}},
-        {"msgtype": "image", "image": {"url": "https://x"}},
+        {"msgtype": "voice", "voice": {"content": "你好"}},
         {"msgtype": "mixed", "mixed": {"msg_item": []}},
     ],
 )
@@ -752,6 +769,27 @@ def test_smartbot_non_text_is_not_for_us(bot, payload):
     req = bot_request(json.dumps(data))
     bot.verify(req, NOW_MS)
     assert bot.parse(req) is None
+
+
+@pytest.mark.parametrize("kind", ["image", "file"])
+def test_smartbot_image_or_file_carries_its_encrypted_url(bot, kind):
+    from bot.chatfiles import Attachment
+
+    url = "https://ww-aibot-img-1.cos.ap-guangzhou.myqcloud.com/x?sign=s"
+    data = {
+        "msgid": "m1",
+        "chattype": "single",
+        "from": {"userid": "u"},
+        "msgtype": kind,
+        kind: {"url": url},
+    }
+    req = bot_request(json.dumps(data))
+    bot.verify(req, NOW_MS)
+    msg = bot.parse(req)
+    assert msg.text == "" and Attachment.from_json(msg.attachment) == Attachment("wecom", kind, url)
+    data[kind] = {"url": "file:///etc/passwd"}
+    with pytest.raises(MalformedError):
+        bot.parse(bot_request(json.dumps(data)))
 
 
 @pytest.mark.parametrize(

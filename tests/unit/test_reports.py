@@ -598,3 +598,46 @@ def test_a_nameless_link_has_the_same_name_in_both_files():
     doc = docx.Document(io.BytesIO(explanation_document(CAMPAIGN, "司法局", rows, GENERATED)))
     texts = [p.text for p in doc.paragraphs]
     assert f"（1）www.jinfeng.gov.cn/sfj/=sum.html：{url}" in texts
+
+
+def test_a_stored_file_is_listed_in_both_files_with_its_type_and_where_it_is_kept():
+    from bot.filestore import StoredFile
+
+    sha = "ab" + "0" * 62
+    f = StoredFile(sha, 356 * 1024, "2019年执法案卷评查报告.pdf", "pdf")
+    photo = StoredFile("cd" + "1" * 62, 3 * 1024 * 1024, "现场照片.jpg", "jpeg")
+    kept = (
+        Material(f.name, "", "张三", "", f"files/ab/{sha}", file=f),
+        Material(photo.name, "", "张三", "", f"files/cd/{photo.sha256}", file=photo),
+    )
+    a = Assignment(12, "司法局", Role.LEAD, Status.IN_PROGRESS, materials=kept)
+    rows = [CatalogRow(INDICATORS[12], a)]
+    ws = load(department_workbook(CAMPAIGN, "司法局", rows, GENERATED))["资料目录"]
+    assert values(ws, 5)[4:7] == [f.name, "PDF 文件", f"系统存档：files/ab/{sha}"]
+    assert values(ws, 6)[4:7] == [photo.name, "JPG 图片", f"系统存档：files/cd/{photo.sha256}"]
+    doc = docx.Document(io.BytesIO(explanation_document(CAMPAIGN, "司法局", rows, GENERATED)))
+    texts = [p.text for p in doc.paragraphs]
+    assert f"（1）{f.name}：PDF 文件（356 KB），系统存档：files/ab/{sha}" in texts
+    assert f"（2）{photo.name}：JPG 图片（3.0 MB），系统存档：files/cd/{photo.sha256}" in texts
+    # counted as files, not as paper to be kept for the inspection
+    assert "共报送网上链接0条、电子文件2个（督办系统存档）。本次未登记纸质材料。" in texts[1]
+
+
+def test_the_binder_says_where_an_uploaded_file_is_and_counts_it_apart_from_paper():
+    from bot.binder import binder_blocks
+    from bot.filestore import StoredFile
+
+    f = StoredFile("ef" + "2" * 62, 2048, "执法照片.jpg", "jpeg")
+    kept = (
+        Material("台账", "", "张三", "", "档案室3号柜"),
+        Material(f.name, "", "张三", "", f"files/ef/{f.sha256}", file=f),
+    )
+    a = Assignment(12, "司法局", Role.LEAD, Status.DONE, materials=kept)
+    blocks = binder_blocks(
+        CAMPAIGN, "司法局", [CatalogRow(INDICATORS[12], a)], GENERATED, "Asia/Shanghai"
+    )
+    cover = next(b.text for b in blocks if b.kind == "para" and "本汇编" in b.text)
+    assert "纸质材料1件" in cover and "电子文件1个（系统存档）" in cover
+    [table] = [b for b in blocks if b.kind == "table"]
+    assert table.rows[1][1:4] == (f.name, "JPG 图片", f"电子文件，系统存档：files/ef/{f.sha256}")
+    assert table.rows[1][4] == ""  # no QR code for a stored file
