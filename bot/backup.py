@@ -53,7 +53,7 @@ def write_backup(store, path: Path, now: datetime) -> int:
             header = {"format": FORMAT, "version": VERSION, "prefix": store.keys.prefix}
             header["created"] = now.isoformat()
             out.write(_line(header))
-            for rel, ttl, payload in store.dump_state():
+            for rel, ttl, payload in store.backup.dump():
                 line = _line({"k": rel, "t": ttl, "v": base64.b64encode(payload).decode()})
                 digest.update(line)
                 out.write(line)
@@ -114,7 +114,7 @@ def read_backup(path: Path) -> Backup:
 def restore_backup(store, path: Path, replace: bool = False) -> int:
     """Read and check the whole file first, then restore it; returns the key count."""
     backup = read_backup(path)
-    return store.restore_state(backup.entries, replace=replace)
+    return store.backup.restore(backup.entries, replace=replace)
 
 
 def backup_name(now: datetime) -> str:

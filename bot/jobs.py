@@ -202,13 +202,13 @@ def report_failure(job, connection, exc_type, exc_value, tb) -> None:
     try:
         rt = runtime()
         if job.func_name == "bot.jobs.mail_submission" and kw.get("department"):
-            rt.store.update_submission_files(
+            rt.store.submissions.update_files(
                 kw["department"],
                 int(kw["version"]),
                 {"mail": "failed", "mail_error": exc_type.__name__},
                 "system:mail",
                 "submission_mail_failed",
             )
-        rt.store.add_notices_once([(f"failed:{job.id}", Notice(text, "", (), "notice"))])
+        rt.store.outbox.add_once([(f"failed:{job.id}", Notice(text, "", (), "notice"))])
     except Exception:
         log.exception("could not report the failure of job %s", job.id)

@@ -128,7 +128,9 @@ def shared_clock(settings: Settings, client: redis.Redis) -> Callable[[], dateti
     from where the clock is; another value starts afresh."""
     if not settings.fake_now:
         return utc_now
-    anchor = RedisStore(client, settings.key_prefix).clock_anchor(clock_name(settings), time.time())
+    anchor = RedisStore(client, settings.key_prefix).scheduler.clock_anchor(
+        clock_name(settings), time.time()
+    )
     return make_clock(settings.fake_now, settings.clock_speed, anchor)
 
 
@@ -145,7 +147,7 @@ def demo_shift_days(settings: Settings, campaign: Campaign, today: date, store) 
     if not settings.demo or settings.fake_now:
         return 0
     weeks = max(0, (today - campaign.issued_on).days // 7)
-    return store.demo_shift(weeks * 7)
+    return store.scheduler.demo_shift(weeks * 7)
 
 
 def build_runtime(
@@ -195,19 +197,19 @@ def sandbox_may_act_as_office(settings: Settings, platforms: dict, store: RedisS
     began in exactly that set-up. Anyone may pick any persona on /sandbox, so the persona must
     never reach real data. The browser's own say is never asked."""
     demo = settings.demo and not platforms
-    return store.record_origin("demo" if demo else "live") == "demo" and demo
+    return store.assignments.record_origin("demo" if demo else "live") == "demo" and demo
 
 
 def prepare_state(rt: Runtime) -> None:
     """Create missing assignments and the members listed in org.yaml (each binding audited);
     load the callback scripts so that no first request pays a NOSCRIPT retry."""
     rt.store.load_scripts()
-    rt.store.sync_assignments(rt.assignments)
+    rt.store.assignments.sync(rt.assignments)
     for m in rt.org.members:
-        if rt.store.binding(m.platform, m.user_id) is None:
+        if rt.store.bindings.get(m.platform, m.user_id) is None:
             b = Binding(m.platform, m.user_id, m.department, m.name, m.role, rt.store.now_iso())
             try:
-                rt.store.set_binding(m.platform, m.user_id, None, b, "system:org.yaml")
+                rt.store.bindings.set(m.platform, m.user_id, None, b, "system:org.yaml")
             except ConflictError:
                 pass  # another process starting at the same moment bound them first
 

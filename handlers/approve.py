@@ -21,7 +21,7 @@ def approve(ctx: Context, ind, department: str, confirm: str) -> Reply:
     a, raw = find_assignment(ctx, ind, department)
 
     def links():
-        return ctx.store.link_states(m.url for m in a.materials if m.url)
+        return ctx.store.links.states(m.url for m in a.materials if m.url)
 
     edit = rules.approve(
         a, ind, confirmed=bool(confirm), links=links, by=ctx.actor, at=ctx.now_iso()

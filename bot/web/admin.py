@@ -100,7 +100,7 @@ def is_logged_in() -> bool:
     if "admin_ok" not in g:
         sid = session.get("sid") if session.get("admin") else None
         g.admin_ok = bool(sid) and hmac.compare_digest(
-            runtime().store.web_session_fingerprint(sid), credential_fingerprint()
+            runtime().store.logins.session_fingerprint(sid), credential_fingerprint()
         )
     return g.admin_ok
 
@@ -148,7 +148,7 @@ def login():
     rt = runtime()
     if request.method == "POST":
         client = client_address()
-        state, wait_ms = rt.store.reserve_login(
+        state, wait_ms = rt.store.logins.reserve(
             client, LOGIN_MAX_FAILURES, LOGIN_WINDOW, LOGIN_ACCOUNT_FREE, *LOGIN_DELAY_MS
         )
         if state != "go":
@@ -160,12 +160,12 @@ def login():
             return page, 429, {"Retry-After": str(-(-wait_ms // 1000))}
         given = request.form.get("password", "").encode()
         if hmac.compare_digest(given, admin_password().encode()):
-            rt.store.login_succeeded(client)
+            rt.store.logins.succeeded(client)
             session.clear()
             session.permanent = True
             session["admin"] = True
             session["sid"] = secrets.token_urlsafe(24)
-            rt.store.open_web_session(
+            rt.store.logins.open_session(
                 session["sid"], credential_fingerprint(), SESSION_HOURS * 3600
             )
             csrf_token()
@@ -181,7 +181,7 @@ def login():
 @bp.post("/admin/logout")
 def logout():
     if session.get("sid"):
-        runtime().store.close_web_session(session["sid"])
+        runtime().store.logins.close_session(session["sid"])
     session.clear()
     flash("您已安全退出。", "ok")
     return redirect(url_for("admin.login"))
@@ -274,12 +274,12 @@ def indicator(ind_id: int):
     ind = rt.catalog.get(ind_id)
     if ind is None:
         abort(404, description=f"编号 {ind_id} 不存在。")
-    history, _ = rt.store.audit_page(count=200, indicator=ind_id)
+    history, _ = rt.store.audit.page(count=200, indicator=ind_id)
     d = views.indicator_detail(rt, ind)
     return render_template(
         "indicator.html",
         d=d,
-        threads=rt.store.comment_threads((ind_id, a["department"]) for a in d["assignments"]),
+        threads=rt.store.comments.threads((ind_id, a["department"]) for a in d["assignments"]),
         history=[views.audit_dict(e) for e in history],
         prev_id=ind_id - 1 if rt.catalog.get(ind_id - 1) else None,
         next_id=ind_id + 1 if rt.catalog.get(ind_id + 1) else None,
@@ -570,7 +570,7 @@ def audit():
     if before != "+" and not _CURSOR.match(before):
         before = "+"
     ind = int(f["indicator"]) if f["indicator"].isdigit() else None
-    entries, cursor = rt.store.audit_page(
+    entries, cursor = rt.store.audit.page(
         count=100,
         before_id=before,
         department=f["department"],
@@ -607,7 +607,7 @@ def queue_health(rt) -> dict:
         "scheduled": sum(q.scheduled_job_registry.count for q in qs),
         "finished": sum(q.finished_job_registry.count for q in qs),
         "failed_jobs": _failed_jobs(qs),
-        "unanswered": rt.store.inbox_backlog(),  # callbacks accepted, not yet answered
+        "unanswered": rt.store.inbox.backlog(),  # callbacks accepted, not yet answered
     }
 
 
@@ -693,7 +693,7 @@ def exports():
     department = request.args.get("department", "")
     return render_template(
         "exports.html",
-        items=rt.store.list_exports(department or None),
+        items=rt.store.exports.list(department or None),
         departments=list(rt.org.departments),
         department=department,
     )
@@ -745,7 +745,7 @@ def download_export(token: str):
     rt = runtime()
     if not re.fullmatch(r"[A-Za-z0-9_-]{16,128}", token) or not hasattr(rt.store, "get_export"):
         abort(404)
-    found = rt.store.get_export(token)
+    found = rt.store.exports.get(token)
     if found is None:
         abort(404, description="文件不存在或已过期，请重新生成。")
     name, data = found

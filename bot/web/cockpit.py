@@ -52,9 +52,9 @@ class Scan:
 def scan(rt: Runtime) -> Scan:
     s = rt.services.setdefault("cockpit_scan", Scan())
     with s.lock:
-        if s.count and rt.store.audit_len() < s.count:  # the store was emptied: start over
+        if s.count and rt.store.audit.length() < s.count:  # the store was emptied: start over
             s.changes, s.last_active, s.last_id, s.count = [], {}, "", 0
-        entries, s.last_id = rt.store.audit_activity(s.last_id)
+        entries, s.last_id = rt.store.audit.activity(s.last_id)
         s.count += len(entries)
         _read(rt, s, entries)
         return Scan(list(s.changes), dict(s.last_active), s.last_id, s.count)
@@ -98,8 +98,8 @@ def _deadline_marks(rt: Runtime) -> list[tuple[dt.date, str]]:
 
 def _dead_links(rt: Runtime, open_ids: dict[str, list[int]]) -> dict[str, int]:
     """Dead links among the materials of each department's open items."""
-    urls = rt.store.material_urls(open_ids)
-    states = rt.store.link_states(u for us in urls.values() for u in us)
+    urls = rt.store.assignments.material_urls(open_ids)
+    states = rt.store.links.states(u for us in urls.values() for u in us)
     return {
         d: n
         for d, us in urls.items()
@@ -117,7 +117,7 @@ class Inputs:
 
 
 def inputs(rt: Runtime) -> Inputs:
-    return Inputs(scan(rt), rt.store.statuses(), weights(rt))
+    return Inputs(scan(rt), rt.store.assignments.statuses(), weights(rt))
 
 
 def behind(rt: Runtime, i: Inputs | None = None) -> dict:
@@ -145,13 +145,13 @@ def behind(rt: Runtime, i: Inputs | None = None) -> dict:
             returned[d] = returned.get(d, 0) + 1
     bound: dict[str, int] = {}
     liaisons: dict[str, int] = {}
-    for b in rt.store.bindings():
+    for b in rt.store.bindings.all():
         bound[b.department] = bound.get(b.department, 0) + 1
         if b.role == "liaison":
             liaisons[b.department] = liaisons.get(b.department, 0) + 1
     # In demo mode every push lands in the sandbox's outbox: no department is out of reach.
     unreachable = set() if rt.settings.demo else set(views.unreachable_departments(rt))
-    submitted = set(rt.store.latest_submissions())
+    submitted = set(rt.store.submissions.latest())
     nxt = next_deadline(rt)
     # the pace to keep is counted to the last deadline: everything is due complete by then
     final = next((d for d in reversed(views.deadlines(rt)) if not d["passed"]), None)
@@ -244,7 +244,7 @@ def chats(rt: Runtime, department: str) -> list[dict]:
 
 def people(rt: Runtime, department: str) -> list[dict]:
     """Who is bound to it, liaisons first, then by when they bound."""
-    found = [b for b in rt.store.bindings() if b.department == department]
+    found = [b for b in rt.store.bindings.all() if b.department == department]
     found.sort(key=lambda b: (b.role != "liaison", b.bound_at, b.name))
     return [
         {
@@ -269,7 +269,7 @@ def items_by_status(rt: Runtime, department: str) -> list[dict]:
         Status.APPROVED,
     ]
     stars = views.starred(rt)
-    found = rt.store.department_assignments(department)
+    found = rt.store.assignments.of_department(department)
     groups = []
     for st in order:
         items = [
@@ -297,8 +297,8 @@ def department(rt: Runtime, name: str, cooldown_s: int) -> dict:
     b = behind(rt, i)
     row = next((r for r in b["rows"] if r["department"] == name), None)
     series = per.get(name)
-    history, _ = rt.store.audit_page(count=RECENT, department=name)
-    cooling = rt.store.remind_cooldowns([name]).get(name)
+    history, _ = rt.store.audit.page(count=RECENT, department=name)
+    cooling = rt.store.reminders.cooldowns([name]).get(name)
     return {
         "name": name,
         "row": row,
@@ -311,7 +311,8 @@ def department(rt: Runtime, name: str, cooldown_s: int) -> dict:
         "groups": items_by_status(rt, name),
         "activity": [views.audit_dict(e) for e in history],
         "versions": [
-            views.submission_dict(rt, name, v) for v in reversed(rt.store.submission_list(name))
+            views.submission_dict(rt, name, v)
+            for v in reversed(rt.store.submissions.of_department(name))
         ],
         "burnup": chart(rt, series) if series else None,
         "cooldown": {"at": cooling[0], "minutes_left": -(-cooling[1] // 60)} if cooling else None,

@@ -122,7 +122,7 @@ def deadlines(rt: Runtime) -> list[dict]:
 
 
 def timeline(rt: Runtime) -> Timeline:
-    return Timeline(rt.catalog.campaign, rt.store.event_dates())
+    return Timeline(rt.catalog.campaign, rt.store.assignments.event_dates())
 
 
 def events(rt: Runtime, tl: Timeline | None = None) -> list[dict]:
@@ -172,14 +172,14 @@ def is_overdue_now(rt: Runtime) -> bool:
 
 
 def starred(rt: Runtime) -> frozenset[int]:
-    return starred_ids(rt.catalog, rt.store.star_overrides())
+    return starred_ids(rt.catalog, rt.store.assignments.star_overrides())
 
 
 def department_progress(rt: Runtime) -> list[dict]:
     """Every department with assignments, in ranking order, with its counts per status and
     its latest submission ({version, at} or None)."""
-    statuses, overrides, reached, last = rt.store.ranking_inputs()
-    latest = rt.store.latest_submissions()
+    statuses, overrides, reached, last = rt.store.assignments.ranking_inputs()
+    latest = rt.store.submissions.latest()
     stars = starred_ids(rt.catalog, overrides)
     regular = rt.catalog.regular_ids  # bonus and deduction items never count
     rows = rank(compute_scores(statuses, stars, reached, regular))
@@ -224,7 +224,7 @@ def totals(rt: Runtime) -> dict:
     """The district's counts per status and its 完成率, weighted as the ranking's; bonus and
     deduction items are apart (they never count)."""
     regular = rt.catalog.regular_ids
-    statuses = rt.store.statuses()
+    statuses = rt.store.assignments.statuses()
     by_status = {s.value: 0 for s in Status}
     for (ind, _), (_, s) in statuses.items():
         if ind in regular:
@@ -240,7 +240,7 @@ def totals(rt: Runtime) -> dict:
 
 def bonus(rt: Runtime) -> list[dict]:
     """Departments that have offered evidence for a bonus item (加分项), apart from scores."""
-    found = bonus_contributors(rt.store.statuses(), rt.catalog.bonus_ids)
+    found = bonus_contributors(rt.store.assignments.statuses(), rt.catalog.bonus_ids)
     return [{"department": d, "indicators": ids} for d, ids in sorted(found.items())]
 
 
@@ -266,7 +266,7 @@ def overview(rt: Runtime) -> dict:
         "indicators": len(rt.catalog.indicators),
         "departments": len(rt.assigned_departments()),
         "submitted_departments": len(
-            set(rt.store.latest_submissions()) & set(rt.assigned_departments())
+            set(rt.store.submissions.latest()) & set(rt.assigned_departments())
         ),
     }
 
@@ -354,11 +354,11 @@ def indicator_detail(rt: Runtime, ind: Indicator, redact: bool = False) -> dict:
     info = indicator_dict(rt, ind, stars)
     depts = info["lead"] + info["cooperate"]
     if ind.kind == "bonus":
-        volunteers = {d for (i, d) in rt.store.statuses() if i == ind.id}
+        volunteers = {d for (i, d) in rt.store.assignments.statuses() if i == ind.id}
         depts += [d for d in rt.org.departments if d in volunteers and d not in depts]
-    found = rt.store.assignments_of(depts)
+    found = rt.store.assignments.of_departments(depts)
     assignments = [found[(ind.id, d)] for d in depts if (ind.id, d) in found]
-    links = rt.store.link_states(m.url for a in assignments for m in a.materials if m.url)
+    links = rt.store.links.states(m.url for a in assignments for m in a.materials if m.url)
     info["assignments"] = [assignment_dict(a, links, ind, redact) for a in assignments]
     return info
 
@@ -371,13 +371,13 @@ def assignments(
     redact: bool = False,
 ) -> list[dict]:
     depts = [department] if department else list(dict.fromkeys(d for _, d in rt.assignments))
-    found = rt.store.assignments_of(depts)
+    found = rt.store.assignments.of_departments(depts)
     chosen = [
         a
         for (ind, _), a in sorted(found.items())
         if (indicator is None or ind == indicator) and (not status or a.status.value == status)
     ]
-    links = rt.store.link_states(m.url for a in chosen for m in a.materials if m.url)
+    links = rt.store.links.states(m.url for a in chosen for m in a.materials if m.url)
     return [assignment_dict(a, links, rt.catalog.get(a.indicator_id), redact) for a in chosen]
 
 
@@ -386,7 +386,7 @@ def rectification(rt: Runtime) -> list[dict]:
     stars = starred(rt)
     if not stars:
         return []
-    found = rt.store.assignments_of(rt.assigned_departments())
+    found = rt.store.assignments.of_departments(rt.assigned_departments())
     out = []
     for ind_id in sorted(stars):
         ind = rt.catalog.indicators[ind_id]
@@ -418,7 +418,7 @@ def matrix(
     Indicators are kept by level-1 group and lead unit; departments are kept when at least one
     of their cells matches the status / overdue filter, and non-matching cells are dimmed.
     """
-    statuses = rt.store.statuses()
+    statuses = rt.store.assignments.statuses()
     stars = starred(rt)
     late = is_overdue_now(rt)
     inds = [
@@ -535,12 +535,14 @@ def submissions(rt: Runtime, department: str = "") -> dict:
     """Departments that have submitted (latest submission first, each version newest first),
     then the ones that have not. The counts are the district's, whatever the filter."""
     everyone = rt.assigned_departments()
-    latest = rt.store.latest_submissions()
+    latest = rt.store.submissions.latest()
     chosen = [department] if department else everyone
     submitted = [
         {
             "department": d,
-            "versions": [submission_dict(rt, d, s) for s in reversed(rt.store.submission_list(d))],
+            "versions": [
+                submission_dict(rt, d, s) for s in reversed(rt.store.submissions.of_department(d))
+            ],
         }
         for d in chosen
         if d in latest
@@ -577,10 +579,10 @@ def bindings(rt: Runtime) -> dict:
     """Who is bound to which department, since when and by whom (the actor of the audit entry
     that wrote the binding as it is now), in the organisation's order; and the 绑定 requests
     waiting for the office (Settings.bind_approval)."""
-    bound = rt.store.bindings()
+    bound = rt.store.bindings.all()
     wanted = {b.to_json() for b in bound}
     by: dict[str, str] = {}
-    for e in rt.store.audit(count=100_000, action="bind"):
+    for e in rt.store.audit.entries(count=100_000, action="bind"):
         if e.after in wanted and e.after not in by:
             by[e.after] = e.actor
             if len(by) == len(wanted):
@@ -605,7 +607,7 @@ def bindings(rt: Runtime) -> dict:
     return {
         "bound": [row(b) for b in sorted(bound, key=key)],
         "requests": [
-            row(b) for b, _ in sorted(rt.store.bind_requests(), key=lambda r: r[0].bound_at)
+            row(b) for b, _ in sorted(rt.store.bindings.requests(), key=lambda r: r[0].bound_at)
         ],
         "approval": rt.settings.bind_approval,
     }

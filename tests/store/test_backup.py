@@ -59,9 +59,9 @@ def worked(rt, sfj, admin):
     assert "第12项" in sfj("说明 12 一、总体情况\n（一）已完成。")
     assert "已标记完成" in sfj("完成 12")
     assert "已退回" in admin("退回 12 司法局 缺少附件")
-    rt.store.ensure_outbox_group("backup-test")
-    rt.store.hold_lock("scheduler", "someone", 60_000)
-    rt.store.open_web_session("s1", "fp", 600)
+    rt.store.outbox.ensure_group("backup-test")
+    rt.store.scheduler.hold_lock("scheduler", "someone", 60_000)
+    rt.store.logins.open_session("s1", "fp", 600)
     return rt
 
 
@@ -79,7 +79,7 @@ def test_a_round_trip_gives_the_same_state_key_for_key(worked, tmp_path):
     for key in held:
         assert after[key] == before[key], key
     # and read through the store as the product reads it
-    assignments = rt.store.department_assignments("司法局")
+    assignments = rt.store.assignments.of_department("司法局")
     assert assignments[12].status.value == "returned"
     assert assignments[12].explanation == "一、总体情况\n（一）已完成。"
 
@@ -89,8 +89,10 @@ def test_restore_under_another_prefix(worked, tmp_path):
     backup.write_backup(worked.store, path, NOW)
     other = RedisStore(worked.redis, "restored")
     backup.restore_backup(other, path)
-    assert other.department_assignments("司法局") == worked.store.department_assignments("司法局")
-    assert other.audit_len() == worked.store.audit_len()
+    assert other.assignments.of_department("司法局") == worked.store.assignments.of_department(
+        "司法局"
+    )
+    assert other.audit.length() == worked.store.audit.length()
 
 
 def test_a_store_with_state_is_never_merged_into(worked, tmp_path):
@@ -104,7 +106,7 @@ def test_a_store_with_state_is_never_merged_into(worked, tmp_path):
     worked.redis.set("t:extra:key", "x")
     backup.restore_backup(worked.store, path, replace=True)
     assert worked.redis.exists("t:extra:key") == 0
-    assert worked.store.department_assignments("司法局")[12].status.value == "returned"
+    assert worked.store.assignments.of_department("司法局")[12].status.value == "returned"
 
 
 def _rewrite(path: Path, edit) -> None:

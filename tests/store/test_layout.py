@@ -40,34 +40,34 @@ def scenario(rt, chat) -> dict[str, str]:
     admin("查验日期 9月15日")
     sfj("报送 确认")
     s = rt.store
-    s.add_comment(12, "司法局", {"side": "office", "name": "王主任", "text": "请补"}, "boss")
-    s.decide_bind_request(
-        "console", "u-new", "", s.binding("console", "u-sfj"), "bind_request", "u-new",
+    s.comments.add(12, "司法局", {"side": "office", "name": "王主任", "text": "请补"}, "boss")
+    s.bindings.decide_request(
+        "console", "u-new", "", s.bindings.get("console", "u-sfj"), "bind_request", "u-new",
         department="司法局", note="想加入",
         notices=(Notice("有新的绑定申请", "", ("boss",), "notice"),),
     )  # fmt: skip
-    s.issue_fill_link(
+    s.fill_links.issue(
         FillLink("L" * 22, "console", "u-sfj", "司法局", "张三", 1597370400), 600, "n"
     )
-    s.update_submission_files("司法局", 1, {"xlsx": "tok"}, "system:export", "submission_files")
-    token = s.put_export("a.xlsx", b"data", department="司法局", kind="xlsx")
-    s.set_link_state("https://www.jinfeng.gov.cn/a.html", {"ok": True, "status": 200}, 1e9)
-    s.plan_link_check("https://a.cn/x", 2e9)
-    s.open_web_session("sess-1", "fp", 3600)
-    s.reserve_login("10.0.0.1", 10, 60, 3, 100, 1000)
-    s.hold_lock("sched", "tok-1", 60000)
-    s.claim_slot("remind", "2020-08-14T09", "tok-1")
-    s.finish_slot("remind", "2020-08-13T09", "job-1")
-    s.add_notices_once([("remind:x", Notice("请填报", "司法局", (), "remind"))])
-    s.publish_ranking("rank:w33", {"司法局": 1}, [Notice("排行", "", (), "ranking")])
-    s.claim_reminds(["司法局"], s.now_iso(), 3600)
-    s.accept("dingtalk", "m-acc", '{"text": "x"}')
-    s.claim_message("dingtalk", "m-claim")
-    s.push_end("push-1", 0, "tok", "sent", 3600)
-    s.lease_push("push-2", '{"a": 1}', 1e9)
-    s.cache_token("wecom", "secret-token", 600)
-    s.add_dead_letter("d1", {"at": "2020-08-14T02:00:00Z", "text": "x"})
-    s.start_cooldown("robot-1", 60000)
+    s.submissions.update_files("司法局", 1, {"xlsx": "tok"}, "system:export", "submission_files")
+    token = s.exports.put("a.xlsx", b"data", department="司法局", kind="xlsx")
+    s.links.record("https://www.jinfeng.gov.cn/a.html", {"ok": True, "status": 200}, 1e9)
+    s.links.plan("https://a.cn/x", 2e9)
+    s.logins.open_session("sess-1", "fp", 3600)
+    s.logins.reserve("10.0.0.1", 10, 60, 3, 100, 1000)
+    s.scheduler.hold_lock("sched", "tok-1", 60000)
+    s.scheduler.claim_slot("remind", "2020-08-14T09", "tok-1")
+    s.scheduler.finish_slot("remind", "2020-08-13T09", "job-1")
+    s.outbox.add_once([("remind:x", Notice("请填报", "司法局", (), "remind"))])
+    s.outbox.publish_ranking("rank:w33", {"司法局": 1}, [Notice("排行", "", (), "ranking")])
+    s.reminders.claim(["司法局"], s.now_iso(), 3600)
+    s.inbox.accept("dingtalk", "m-acc", '{"text": "x"}')
+    s.inbox.claim("dingtalk", "m-claim")
+    s.delivery.push_end("push-1", 0, "tok", "sent", 3600)
+    s.delivery.lease("push-2", '{"a": 1}', 1e9)
+    s.delivery.cache_token("wecom", "secret-token", 600)
+    s.delivery.add_dead_letter("d1", {"at": "2020-08-14T02:00:00Z", "text": "x"})
+    s.delivery.start_cooldown("robot-1", 60000)
     return {token: "<export-token>"}
 
 
