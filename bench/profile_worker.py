@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     from rq import Queue, Worker
 
     from bot.config import Settings
-    from bot.runtime import redis_url_for
+    from bot.store.connection import redis_url_for
     from bot.worker import _warm
 
     class ProfilingWorker(Worker):

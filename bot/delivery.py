@@ -57,7 +57,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-import redis
 import requests
 import urllib3
 from rq import Callback, Queue, Retry
@@ -81,7 +80,7 @@ from bot.platforms.wecom import webhook_bodies, webhook_url
 from bot.queue import PUSH_JOB as _PUSH_JOB
 from bot.queue import URGENT_KINDS, job_key, make_queue, queue_kind_for, queue_name
 from bot.render import ALL
-from bot.store import RedisStore
+from bot.store import Connection, RedisStore
 
 log = logging.getLogger(__name__)
 
@@ -360,9 +359,9 @@ class Delivery:
     clock: Callable[[], float] = time.time
 
     @classmethod
-    def build(cls, settings: Settings, client: redis.Redis | None = None) -> Delivery:
+    def build(cls, settings: Settings, client: Connection | None = None) -> Delivery:
         if client is None:
-            from bot.runtime import connect_redis
+            from bot.store.connection import connect_redis
 
             client, _ = connect_redis(settings)
         store = RedisStore(client, settings.key_prefix)

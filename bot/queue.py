@@ -25,8 +25,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import redis
 from rq import Callback, Queue, Retry
+
+from bot.store import Connection
 
 MAIN = "main"
 ANSWERS = "answers"
@@ -70,11 +71,11 @@ def job_key(prefix: str, job_id: str) -> str:
     return f"{prefix}-{job_id}"
 
 
-def make_queue(client: redis.Redis, prefix: str, kind: str = MAIN) -> Queue:
+def make_queue(client: Connection, prefix: str, kind: str = MAIN) -> Queue:
     return Queue(queue_name(prefix, kind), connection=client)
 
 
-def all_queues(client: redis.Redis, prefix: str) -> list[Queue]:
+def all_queues(client: Connection, prefix: str) -> list[Queue]:
     """Every queue of the deployment (KINDS order)."""
     return [make_queue(client, prefix, kind) for kind in KINDS]
 

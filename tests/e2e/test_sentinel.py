@@ -29,8 +29,8 @@ from redis.sentinel import Sentinel
 from bot.catalog import load_catalog
 from bot.config import Settings
 from bot.embedded import find_redis_server, free_port
-from bot.runtime import connect_redis
 from bot.store import RedisStore
+from bot.store.connection import connect_redis
 from tests.e2e.runner import ROOT, wait_until
 from tests.http.callbacks import DING_SECRET, ding_headers, ding_payload
 from tests.stubs.platform_server import DINGTALK_SESSION, PlatformStub
