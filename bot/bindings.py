@@ -1,5 +1,5 @@
 """Summaries of folded binding notices: a person's 绑定/解绑 within Settings.binding_notice_s of an
-announced one queue no notice of their own (RedisStore.set_binding counts them); when that time
+announced one queue no notice of their own (store.bindings.set counts them); when that time
 is up, each department they touched is told once how many changes there were and where the
 person stands now. Run every minute by the scheduler (bot.jobs.send_folded_bindings)."""
 

@@ -476,7 +476,7 @@ class Command:
     func: Handler
     admin: bool
     needs_binding: bool
-    preload: str  # "one" | "all" | "states" | "none" (see RedisStore.preload)
+    preload: str  # "one" | "all" | "states" | "none" (see store.assignments.preload)
 
     @property
     def usage(self) -> str:

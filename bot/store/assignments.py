@@ -21,19 +21,27 @@ from bot.store.base import Area, _notice_args, _s
 from bot.store.bindings import CHAT_MEMBER_TTL
 from bot.store.links import _link_state
 
+# b"lead:todo" -> (Role.LEAD, Status.TODO): the values of the status hashes, parsed once.
 _ROLE_STATUS = {
     f"{r.value}:{s.value}".encode(): (r, s) for r in Role for s in Status
 }  # fmt: skip
 
+# The last `status` hash parsed in this process and what it parsed to. 进度, 排行 and the admin
+# pages read the whole hash (thousands of fields for a province) and most reads find it as the
+# last one left it: comparing two dicts of bytes is far cheaper than parsing one again.
 _LAST_STATUSES: tuple[dict, Mapping] = ({}, MappingProxyType({}))
 
+# (field, value) -> its parse: a changed hash differs from the last in a few fields only
 _STATUS_PAIRS: dict[tuple, tuple] = {}
 
+# A material's link in an assignment's JSON; a quote inside any text is escaped (\\"), so
+# nothing people wrote can look like this.
 _URL_IN_JSON = re.compile(r'"url":"((?:[^"\\]|\\.)+)"')
 
 
 class Assignments(Area):
-    """Assignments and their materials: each department's hash, the status index, undo stacks,"""
+    """Assignments and their materials: each department's hash, the status index, undo stacks,
+    the office's ★ toggles and event dates, and the one-round-trip read a chat command starts with."""
 
     def sync(self, assignments: dict[tuple[int, str], Role]) -> int:
         """Create every assignment that does not exist yet (existing state is never touched).
@@ -243,7 +251,7 @@ class Assignments(Area):
     def save(self, ch: Change, fin: Finish | None = None) -> bool:
         """Commit one change atomically; raises ConflictError if the stored value moved.
 
-        With `fin`, the same step ends the callback (see finish) and the result says whether
+        With `fin`, the same step ends the callback (see Inbox.finish) and the result says whether
         to queue a drain of the outbox.
         """
         k = self.keys

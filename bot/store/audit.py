@@ -9,7 +9,9 @@ from bot.records import (
 )
 from bot.store.base import Area, _s
 
-_STATUS_IN_JSON = re.compile(r'"status":"([a-z_]+)"')  # first one: the assignment's own
+_STATUS_IN_JSON = re.compile(
+    r'"status":"([a-z_]+)"'
+)  # first one: the assignment's own
 
 
 class AuditLog(Area):

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from bot.store.base import Area, _s
 
+# Relative key prefixes a backup leaves out (see Backup.state_keys).
 _NOT_BACKED_UP = ("lock:", "websess:", "login:", "dlv:token:")
 
 

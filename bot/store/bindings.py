@@ -14,7 +14,8 @@ CHAT_MEMBER_TTL = 400 * 86400  # "you act for this department here" is said once
 
 
 class Bindings(Area):
-    """Who acts for which department: bindings, 绑定 requests waiting for the office, the folding"""
+    """Who acts for which department: bindings, 绑定 requests waiting for the office, the folding
+    of a person's quick changes into one notice, and the 'acts here' marks of department groups."""
 
     def get(self, platform: str, user_id: str) -> Binding | None:
         raw = self.r.hget(self.keys.bindings, f"{platform}:{user_id}")

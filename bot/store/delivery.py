@@ -10,7 +10,8 @@ from bot.store.base import Area, _s
 
 
 class DeliveryState(Area):
-    """Outbound delivery: part markers, push leases, robot budgets and cool-downs, dead letters and"""
+    """Outbound delivery: part markers, push leases, robot budgets and cool-downs, dead letters and
+    the platforms' access-token cache."""
 
     def push_begin(
         self,

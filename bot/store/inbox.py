@@ -12,7 +12,8 @@ from bot.store.base import Area, _field, _s
 
 
 class Inbox(Area):
-    """Callbacks: message-id claims (dedupe and stored replies), and the inbox stream of callbacks"""
+    """Callbacks: message-id claims (dedupe and stored replies), and the inbox stream of callbacks
+    acknowledged at once and answered by a worker."""
 
     def claim(self, platform: str, message_id: str) -> tuple[bool, str]:
         """(True, "") the first time a platform message id is seen; else (False, stored reply).
@@ -147,7 +148,7 @@ class Inbox(Area):
 
     def finish(self, fin: Finish) -> bool:
         """The end of a callback that changed nothing: remember the reply for redeliveries and
-        say whether to queue a drain of the outbox (see request_drain). One round trip."""
+        say whether to queue a drain of the outbox (see Outbox.request_drain). One round trip."""
         k = self.keys
         return bool(
             self._durable(

@@ -36,7 +36,7 @@ class Keys:
         return self._k("dstat", "")
 
     @property
-    def origin(self) -> str:  # "demo" | "live": how this store began (RedisStore.record_origin)
+    def origin(self) -> str:  # "demo" | "live": how this store began (Assignments.record_origin)
         return self._k("origin")
 
     @property

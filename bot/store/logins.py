@@ -25,7 +25,7 @@ class Logins(Area):
         self, address: str, limit: int, window_s: int, free: int, base_ms: int, max_ms: int
     ) -> tuple[str, int]:
         """One atomic step before a password is checked: ("go", 0) counts the attempt as a
-        failure of `address` and of the account (a success clears both, login_succeeded), or
+        failure of `address` and of the account (a success clears both, succeeded), or
         ("address" | "account", wait ms) refuses it unchecked. An address gets `limit` attempts
         per `window_s`; the account, attempts from any address, `free` ones, and after that
         each one makes the next wait twice as long, from `base_ms` up to `max_ms`."""

@@ -29,7 +29,7 @@ class Reminders(Area):
         return [d for d, ok in zip(depts, pipe.execute(), strict=True) if ok]
 
     def release(self, departments: Iterable[str], at: str) -> None:
-        """Undo claim_reminds when the push could not be queued (only our own claims)."""
+        """Undo claim when the push could not be queued (only our own claims)."""
         release = self._script("release_rest")
         for d in departments:
             release(keys=[self.keys.remind_cooldown(d)], args=[at])
