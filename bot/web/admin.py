@@ -743,7 +743,7 @@ _MIME = {
 def download_export(token: str):
     """A file built by an export job; the random token is the only key (shared in chat too)."""
     rt = runtime()
-    if not re.fullmatch(r"[A-Za-z0-9_-]{16,128}", token) or not hasattr(rt.store, "get_export"):
+    if not re.fullmatch(r"[A-Za-z0-9_-]{16,128}", token) or not hasattr(rt.store, "exports"):
         abort(404)
     found = rt.store.exports.get(token)
     if found is None:

@@ -267,13 +267,13 @@ def test_a_lone_surrogate_is_replaced_once_and_the_message_answered(hook_client,
 def test_a_save_that_failed_in_the_worker_is_answered_by_the_next_drain(hook_client, hook_rt, stub):
     """Redis fails at the save after the worker claimed the message: the entry stays in the
     inbox, and the next drain runs the command once and posts its reply once."""
-    from tests.http.test_hooks_wecom import SaveFailsOnce
+    from tests.http.test_hooks_wecom import flaky_store
 
     post(hook_client, stub, "绑定 司法局", "q-f0")
     work(hook_rt)
     post(hook_client, stub, "提交 12 https://www.example.gov.cn/a.html 方案", "q-f1")
     post(hook_client, stub, "帮助", "q-f2")
-    flaky = SaveFailsOnce(hook_rt.redis, hook_rt.settings.key_prefix, hook_rt.store.clock)
+    flaky = flaky_store(hook_rt)
     hook_rt.store = hook_rt.dispatcher.store = flaky
     counts = inbox.drain_inbox(hook_rt, _delivery(hook_rt), "w1")
     assert counts["unfinished"] == 1 and counts["answered"] == 1  # 帮助 was not held back
