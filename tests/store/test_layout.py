@@ -17,6 +17,9 @@ from pathlib import Path
 
 from bot.filllinks import FillLink
 from bot.messages import Notice
+from bot.store import Keys
+from bot.store.audit import AuditLog
+from bot.store.exports import Exports
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "store_layout.json"
 STREAM_ID = re.compile(rb"^\d+-\d+$")
@@ -132,3 +135,20 @@ def test_keys_types_values_and_expiry_are_todays(rt, chat, redis_client):
     for key, entry in layout.items():  # the same expiry, give or take the test's run time
         if entry["ttl"] >= 0:
             assert abs(entry["ttl"] - expected[key]["ttl"]) <= 5, key
+
+
+def test_an_area_works_on_its_own_connection_keys_and_clock(redis_client, clock):
+    """An area needs no RedisStore: like RQ's Queue, it is built from a connection, the key names
+    and a clock (here the audit entry of an export, written by Python, in the Lua layout)."""
+    exports = Exports(redis_client, Keys("solo"), clock)
+    token = exports.put("a.csv", b"x,y", department="司法局", kind="csv")
+    assert exports.get(token) == ("a.csv", b"x,y")
+    [entry] = AuditLog(redis_client, Keys("solo"), clock).entries()
+    assert (entry.action, entry.department, entry.after, entry.note) == (
+        "export",
+        "司法局",
+        token,
+        "a.csv",
+    )
+    assert redis_client.exists(f"solo:export:{token}")
+    assert not redis_client.exists(f"t:export:{token}")

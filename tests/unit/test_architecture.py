@@ -67,6 +67,14 @@ def test_the_store_areas_keep_their_lua_in_lua_files():
         assert "redis.call(" not in text, path.name
 
 
+def test_the_audit_entry_and_the_notice_are_spelled_once():
+    """Scripts write audit entries and notices through lua/shared.lua's helpers only."""
+    for path in (ROOT / "bot" / "store" / "lua").glob("*.lua"):
+        if path.name != "shared.lua":
+            text = path.read_text(encoding="utf-8")
+            assert "'actor'" not in text and "'mentions'" not in text, path.name
+
+
 def test_handlers_name_no_platform():
     for path in (ROOT / "handlers").glob("*.py"):
         text = path.read_text(encoding="utf-8").lower()
