@@ -23,6 +23,7 @@ The queues (names for the default prefix "duban") and the workers that listen on
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 
 from rq import Callback, Queue, Retry
@@ -85,7 +86,7 @@ def make_enqueue(queue: Queue, prefix: str) -> Callable[..., str]:
     queue (queue_kind_for), else on `queue`.
 
     A deterministic job_id makes a repeated request a no-op while that job waits or runs; it is
-    stored under the deployment's prefix (job_key).
+    stored under the deployment's prefix (job_key), like the random id of a job without one.
     """
     queues = {queue.name: queue}
 
@@ -108,6 +109,8 @@ def make_enqueue(queue: Queue, prefix: str) -> Callable[..., str]:
                 "started",
             ):
                 return job_id
+        else:  # RQ's own id would be a bare uuid: the prefix names every job of the deployment
+            job_id = job_key(prefix, uuid.uuid4().hex)
         kwargs.setdefault("on_failure", Callback(ON_FAILURE))
         job = target.enqueue(
             func,
