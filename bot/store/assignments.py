@@ -10,13 +10,7 @@ from datetime import date
 from types import MappingProxyType
 
 from bot.progress import Assignment, Role, Status, TaskState
-from bot.records import (
-    Binding,
-    Change,
-    ConflictError,
-    Finish,
-    Preload,
-)
+from bot.records import Binding, Change, ConflictError, Finish, Preload
 from bot.store.base import Area, _notice_args, _s
 from bot.store.bindings import CHAT_MEMBER_TTL
 from bot.store.links import _link_state

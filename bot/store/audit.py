@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import re
 
-from bot.records import (
-    AuditEntry,
-)
+from bot.records import AuditEntry
 from bot.store.base import Area, _s
 
-_STATUS_IN_JSON = re.compile(
-    r'"status":"([a-z_]+)"'
-)  # first one: the assignment's own
+_STATUS_IN_JSON = re.compile(r'"status":"([a-z_]+)"')  # first one: the assignment's own
 
 
 class AuditLog(Area):

@@ -4,10 +4,7 @@ of a person's quick changes into one notice, and the 'acts here' marks of depart
 from __future__ import annotations
 
 from bot.messages import Notice
-from bot.records import (
-    Binding,
-    ConflictError,
-)
+from bot.records import Binding, ConflictError
 from bot.store.base import Area, _notice_args, _s
 
 CHAT_MEMBER_TTL = 400 * 86400  # "you act for this department here" is said once a campaign

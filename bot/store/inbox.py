@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bot.records import (
-    Finish,
-)
+from bot.records import Finish
 from bot.store.base import Area, _field, _s
 
 
