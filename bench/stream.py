@@ -1,6 +1,7 @@
 """Frames per second through the stream process, against a bare WebSocket echo, in the same run.
 
     python -m bench.stream [--frames 3000] [--wecom-frames 600] [--rounds 3] [--window 32]
+                           [--platforms dingtalk,wecom,feishu]
 
 Starts its own redis-server (the venv's) and the fake gateways of the tests
 (tests/stubs/stream_gateways.py) on 127.0.0.1, then for each platform runs, in turn A B A B ...:
@@ -10,10 +11,14 @@ A  `python -m bot.stream <platform>`, the real process with the settings of intr
    inbox (one Redis script) and acknowledged; no answers worker runs, so this is the stream
    process's own cost. WeCom: each frame is a smart bot message with a fresh msgid, alternating
    帮助 and 我的任务; it is run through the dispatcher (claim, preload, reply stored), its reply
-   claimed, sent as aibot_respond_msg and marked sent once the gateway answers.
+   claimed, sent as aibot_respond_msg and marked sent once the gateway answers. Feishu: each
+   frame is an im.message.receive_v1 event (protobuf data frame, as Feishu's event WebSocket
+   sends it) with a fresh message id; it is decoded, accepted into the inbox and answered with
+   its {"code": 200} frame, as DingTalk's (no answers worker runs).
 B  a bare client in a process of its own (`--echo <platform>`), same library (websockets) and
-   same handshake (connections/open, aibot_subscribe), that answers every frame at once with a
-   fixed acknowledgement or reply: what the protocol costs without Duban.
+   same handshake (connections/open, aibot_subscribe, the Feishu endpoint request), that answers
+   every frame at once with a fixed acknowledgement or reply: what the protocol costs without
+   Duban (for Feishu, with lark-oapi's own protobuf Frame class).
 
 The gateway keeps --window frames outstanding (a new one goes out as each is answered) and
 times --frames of them after a warm-up of a tenth as many. Reported per platform: frames per
@@ -42,8 +47,14 @@ from websockets.asyncio.client import connect
 
 from bench.procs import save_results, tree_cpu
 from bot.embedded import EmbeddedRedis
-from tests.http.callbacks import ding_payload
-from tests.stubs.stream_gateways import BOT_TOPIC, DingTalkGateway, WeComGateway, wecom_text
+from tests.http.callbacks import ding_payload, feishu_message
+from tests.stubs.stream_gateways import (
+    BOT_TOPIC,
+    DingTalkGateway,
+    FeishuGateway,
+    WeComGateway,
+    wecom_text,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-stream-secret"
@@ -78,6 +89,21 @@ async def echo_wecom(url: str) -> None:
             if frame.get("cmd") == "aibot_msg_callback":
                 await ws.send(json.dumps({"cmd": "aibot_respond_msg", "headers": frame["headers"],
                                           "body": reply}, ensure_ascii=False))  # fmt: skip
+
+
+async def echo_feishu(endpoint_url: str) -> None:
+    from lark_oapi.ws.pb.pbbp2_pb2 import Frame
+
+    body = {"AppID": "bench-app", "AppSecret": SECRET}
+    answer = requests.post(endpoint_url, json=body, timeout=10).json()
+    taken = json.dumps({"code": 200, "headers": {}, "data": ""}).encode()
+    async with connect(answer["data"]["URL"]) as ws:
+        async for raw in ws:
+            frame = Frame()
+            frame.ParseFromString(raw)
+            if frame.method == 1:  # a data frame: answered at once, as taken
+                frame.payload = taken
+                await ws.send(frame.SerializeToString())
 
 
 # --- the gateway side ---------------------------------------------------------------------------
@@ -117,6 +143,26 @@ def wecom_frames(gateway: WeComGateway, n: int, ids) -> list[str]:
     return out
 
 
+def feishu_frames(gateway: FeishuGateway, n: int, ids) -> list[bytes]:
+    out = []
+    for _ in range(n):
+        i = next(ids)
+        event = feishu_message("我的任务", f"om_b{i}", user=f"ou_u{i % 50}")
+        data = json.dumps(event, ensure_ascii=False).encode()
+        headers = {"type": "event", "message_id": f"ev-b{i}", "sum": "1", "seq": "0",
+                   "trace_id": f"trace-{i}"}  # fmt: skip
+        out.append(gateway._new(1, headers, data).SerializeToString())
+    return out
+
+
+FRAMES = {"dingtalk": dingtalk_frames, "wecom": wecom_frames, "feishu": feishu_frames}
+
+
+def echo_url(platform: str, gateway) -> str:
+    return {"dingtalk": lambda: gateway.open_url, "wecom": lambda: gateway.url,
+            "feishu": lambda: gateway.endpoint_url}[platform]()  # fmt: skip
+
+
 # --- one measurement ----------------------------------------------------------------------------
 
 
@@ -124,8 +170,8 @@ def run_side(side: str, platform: str, gateway, env: dict, frames: int, window: 
     if side == "duban":
         cmd = [sys.executable, "-m", "bot.stream", platform]
     else:
-        url = gateway.open_url if platform == "dingtalk" else gateway.url
-        cmd = [sys.executable, "-m", "bench.stream", "--echo", platform, "--url", url]
+        cmd = [sys.executable, "-m", "bench.stream", "--echo", platform,
+               "--url", echo_url(platform, gateway)]  # fmt: skip
     before, old = gateway.connections, gateway.ws
     proc = subprocess.Popen(
         cmd, cwd=ROOT, env=env, stderr=None if os.environ.get("BENCH_LOG") else subprocess.DEVNULL
@@ -136,7 +182,7 @@ def run_side(side: str, platform: str, gateway, env: dict, frames: int, window: 
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"{side} {platform} did not connect")
             time.sleep(0.05)
-        make = dingtalk_frames if platform == "dingtalk" else wecom_frames
+        make = FRAMES[platform]
         gateway.call(pump(gateway, make(gateway, max(10, frames // 10), ids), window), 600)
         batch = make(gateway, frames, ids)
         cpu0 = tree_cpu(proc.pid)
@@ -157,12 +203,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--wecom-frames", type=int, default=600, help="WeCom frames per measurement")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--window", type=int, default=32, help="frames outstanding at once")
-    ap.add_argument("--platforms", default="dingtalk,wecom")
+    ap.add_argument("--feishu-frames", type=int, default=3000, help="Feishu frames")
+    ap.add_argument("--platforms", default="dingtalk,wecom,feishu")
     ap.add_argument("--echo", help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.echo:
-        run = echo_dingtalk if args.echo == "dingtalk" else echo_wecom
+        run = {"dingtalk": echo_dingtalk, "wecom": echo_wecom, "feishu": echo_feishu}[args.echo]
         try:
             asyncio.run(run(args.url))
         except Exception:
@@ -174,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     client = redis.Redis.from_url(server.url)
     dgw = DingTalkGateway("bench-app", SECRET).start()
     wgw = WeComGateway("bench-bot", SECRET).start()
+    fgw = FeishuGateway("bench-app", SECRET).start()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DUBAN_")}
     env |= {
         "DUBAN_REDIS_URL": server.url, "DUBAN_KEY_PREFIX": "bench",
@@ -182,14 +230,18 @@ def main(argv: list[str] | None = None) -> int:
         "DUBAN_DINGTALK_MODE": "stream", "DUBAN_DINGTALK_STREAM_URL": dgw.open_url,
         "DUBAN_WECOM_MODE": "longconn", "DUBAN_WECOM_BOT_ID": "bench-bot",
         "DUBAN_WECOM_BOT_SECRET": SECRET, "DUBAN_WECOM_LONGCONN_URL": wgw.url,
+        "DUBAN_FEISHU_APP_ID": "bench-app", "DUBAN_FEISHU_APP_SECRET": SECRET,
+        "DUBAN_FEISHU_MODE": "ws", "DUBAN_FEISHU_WS_URL": fgw.endpoint_url,
+        "DUBAN_FEISHU_API_BASE": OAPI,
         "PYTHONUNBUFFERED": "1",
     }  # fmt: skip
     ids = itertools.count(1)
     results: dict = {"args": vars(args), "runs": []}
     try:
         for platform in args.platforms.split(","):
-            gateway = dgw if platform == "dingtalk" else wgw
-            frames = args.frames if platform == "dingtalk" else args.wecom_frames
+            gateway = {"dingtalk": dgw, "wecom": wgw, "feishu": fgw}[platform]
+            frames = {"dingtalk": args.frames, "wecom": args.wecom_frames,
+                      "feishu": args.feishu_frames}[platform]  # fmt: skip
             for r in range(args.rounds):
                 for side in ("duban", "echo"):
                     client.flushdb()  # every round starts from the same (empty) store
@@ -200,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         dgw.stop()
         wgw.stop()
+        fgw.stop()
         client.close()
         server.stop()
     print("\nplatform  stream process      bare echo           ratio")

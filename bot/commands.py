@@ -36,7 +36,15 @@ class Unfinished(Exception):
     """A platform callback whose command could not complete (Redis failed under it). Its claim
     was released, or expires by itself unless the command committed: the caller must not
     acknowledge the callback, so that the platform's redelivery, or the next drain of the inbox,
-    runs the command."""
+    runs the command.
+
+    `held`: the claim is this run's own and is still set (releasing it failed too, as on a full
+    disk, where the release is a write as well), so whoever retries this very entry knows no
+    other run holds it and may release it at once instead of waiting for its expiry."""
+
+    def __init__(self, message_id: str, held: bool = False):
+        super().__init__(message_id)
+        self.held = held
 
 
 # --- normalising ---------------------------------------------------------------------------
@@ -1008,17 +1016,20 @@ class Dispatcher:
             if once is None or not self.transient(e):
                 raise
             log.warning("save of %s %s failed (%s)", once.platform, once.message_id, e)
-            self._release(once.platform, once.message_id)
-            raise Unfinished(once.message_id) from e
+            released = self._release(once.platform, once.message_id)
+            raise Unfinished(once.message_id, held=not released) from e
 
-    def _release(self, platform: str, message_id: str) -> None:
+    def _release(self, platform: str, message_id: str) -> bool:
+        """Whether the claim is gone (released here); False: it is left to expire."""
         try:
             self.store.inbox.release_claim(platform, message_id)
+            return True
         except Exception as e:
             if not self.transient(e):
                 raise
             # Left to expire: a claim lasts CLAIM_TTL_S unless its command committed.
             log.error("claim of %s %s could not be released", platform, message_id)
+            return False
 
 
 def _combined(replies: list[Reply]) -> Reply:

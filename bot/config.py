@@ -135,6 +135,10 @@ class Settings:
     backup_dir: str = ""
     backup_at: str = "02:30"
     backup_keep: int = 14
+    # stored files (bot/filestore.py): evidence uploads, files sent in chat, inspection photos;
+    # "" = <data_dir>/files; one file may be at most file_max_mb megabytes
+    file_dir: str = ""
+    file_max_mb: int = 20
     # data files
     indicators_path: str = str(ROOT / "indicators.yaml")
     org_path: str = str(ROOT / "org.yaml")
@@ -236,6 +240,10 @@ class Settings:
         return not self.redis_url and not self.redis_sentinels
 
     @property
+    def file_max_bytes(self) -> int:
+        return self.file_max_mb * 1024 * 1024
+
+    @property
     def dingtalk_enabled(self) -> bool:
         return bool(self.dingtalk_app_secret)
 
@@ -249,9 +257,16 @@ class Settings:
 
     @property
     def feishu_enabled(self) -> bool:
-        return bool(
-            self.feishu_app_id and self.feishu_app_secret and self.feishu_verification_token
-        )
+        """The app can reply and push. Over HTTP it also needs the verification token of its
+        event hook; over the event WebSocket (feishu_mode "ws") the connection itself is
+        authenticated by the app id and secret, and no token is asked for."""
+        hooked = bool(self.feishu_verification_token) or self.feishu_mode == "ws"
+        return bool(self.feishu_app_id and self.feishu_app_secret and hooked)
+
+    @property
+    def feishu_hook_enabled(self) -> bool:
+        """POST /hooks/feishu is served: the app is configured with its verification token."""
+        return self.feishu_enabled and bool(self.feishu_verification_token)
 
     @property
     def intranet_platforms(self) -> tuple[str, ...]:
@@ -301,6 +316,7 @@ class Settings:
             "cooldown_feishu_s": _not_negative,
             "push_lease_s": _positive_int,
             "fill_link_days": _positive_int,
+            "file_max_mb": _positive_int,
         }
         aliases = {"indicators_path": "DUBAN_INDICATORS", "org_path": "DUBAN_ORG"}
         for f in fields(cls):
@@ -344,9 +360,10 @@ class Settings:
             "Feishu": {
                 "DUBAN_FEISHU_APP_ID": self.feishu_app_id,
                 "DUBAN_FEISHU_APP_SECRET": self.feishu_app_secret,
-                "DUBAN_FEISHU_VERIFICATION_TOKEN": self.feishu_verification_token,
             },
         }
+        if self.feishu_mode != "ws":  # the HTTP event hook is checked with this token
+            groups["Feishu"]["DUBAN_FEISHU_VERIFICATION_TOKEN"] = self.feishu_verification_token
         # Settings that belong to a group but may stay empty when the rest is set.
         optional = {"Feishu": self.feishu_encrypt_key}
         for platform, vals in groups.items():
@@ -452,8 +469,7 @@ class Settings:
                 "DUBAN_WECOM_BOT_ID and DUBAN_WECOM_BOT_SECRET are for the long connection only:"
                 " set DUBAN_WECOM_MODE=longconn, or leave them empty"
             )
-        # The Feishu app's own settings come with its platform package; until then they read as
-        # empty here, and ws mode cannot start without them.
+        # Over the WebSocket the app id and secret are all Feishu asks (no verification token).
         feishu = {
             "DUBAN_FEISHU_APP_ID": self.feishu_app_id,
             "DUBAN_FEISHU_APP_SECRET": self.feishu_app_secret,

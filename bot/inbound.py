@@ -15,9 +15,16 @@ from bot.platforms.base import Platform, RequestRejected
 
 log = logging.getLogger(__name__)
 
-# How long a redelivered copy waits for the first copy's reply before answering "nothing" (the
-# platform will not retry a 200, and the first copy still answers). WeCom retries after 5 s.
+# How long a redelivered copy waits for the first copy's reply. After that it is answered 503,
+# not acknowledged, while nothing of the first copy has committed (that copy may have died with
+# its claim set: a 200 would end the platform's retries and lose the command); WeCom retries
+# after 5 s, and a later copy finds the stored reply, or the claim gone and runs the command.
 WAIT_FOR_FIRST_S = 3.0
+
+
+class FirstCopyUnfinished(Exception):
+    """A redelivered copy whose first copy holds the message's claim with nothing committed and
+    no reply stored: answered 503 so the platform delivers it again."""
 
 
 def handle_callback(
@@ -60,7 +67,12 @@ def handle_callback(
     if msg.message_id:
         outcome = dispatch(msg, delivery.GROUP, delivery.DRAIN_DEBOUNCE_MS)
         if outcome.reply is None:
-            waited = first_reply(store, msg, outcome, sleep)
+            try:
+                waited = first_reply(store, msg, outcome, sleep)
+            except FirstCopyUnfinished:
+                log.warning("%s %s: first copy unfinished; 503 for a later delivery",
+                            msg.platform, msg.message_id)  # fmt: skip
+                return HttpOut(status=503, body=b"", content_type="text/plain")
             if waited is not None:
                 return platform.render_reply(req, msg, waited, now_ms)
             # The first copy's claim went while this one waited (its save failed and the claim
@@ -84,8 +96,11 @@ def first_reply(
     store, msg: Incoming, outcome: Outcome, sleep: Callable[[float], None] = time.sleep
 ) -> Reply | None:
     """The reply stored by the first copy of a redelivered message, waiting up to
-    WAIT_FOR_FIRST_S while that copy is still running; quiet if it never stored one. None when
-    the claim went meanwhile: the caller runs the message (waiting never claims it)."""
+    WAIT_FOR_FIRST_S while that copy is still running. None when the claim went meanwhile: the
+    caller runs the message (waiting never claims it). Quiet when the first copy committed its
+    command and stored no reply (it died in between: running it again would repeat it).
+    FirstCopyUnfinished when, after the wait, the first copy still holds the claim with nothing
+    committed: it may be slow or dead, and this copy must not be acknowledged."""
     stored: str | None = outcome.duplicate or ""
     waited = 0.0
     while not stored and waited < WAIT_FOR_FIRST_S:
@@ -94,7 +109,11 @@ def first_reply(
         stored = store.inbox.stored_reply(msg.platform, msg.message_id)
         if stored is None:
             return None
-    return Reply.from_json(stored) if stored.startswith("{") else Reply.quiet()
+    if stored.startswith("{"):
+        return Reply.from_json(stored)
+    if not stored and not store.inbox.claim_committed(msg.platform, msg.message_id):
+        raise FirstCopyUnfinished(msg.message_id)
+    return Reply.quiet()
 
 
 def _queue_later(store, enqueue, msg: Incoming, reply: Reply, follow, drain, lease_s) -> None:

@@ -18,6 +18,13 @@ its entries over (XCLAIM, `rescue_inbox`), a restarted one under the same name r
 own, and an entry left unacknowledged for RECLAIM_MS is taken by anyone (XAUTOCLAIM). The one
 taking over finds the stored reply instead of running the command again, and the part markers
 keep the reply from being posted twice. Entries are acknowledged and deleted once answered.
+
+An entry a consumer could not finish (Redis failed under its save, or the code raised) stays
+pending under its name, and the consumer itself tries it again after RETRY_S, doubling up to
+RETRY_MAX_S, instead of leaving it for RECLAIM_MS. Where its own run's claim is still set
+(Unfinished.held: the release failed too, as on a full disk), the retry releases it first, as
+for a dead consumer's entries, so the user's command runs within seconds of Redis writing again
+rather than after the claim's expiry.
 """
 
 from __future__ import annotations
@@ -43,6 +50,8 @@ BLOCK_MS = 1_000  # a consumer's blocking read returns after this with nothing t
 RESCUE_EVERY_S = 2.0  # how often a consumer looks for entries that dead consumers left
 BATCH = 50
 LANES = 16  # messages of different people answered at once (threads: their waits overlap)
+RETRY_S = 1.0  # an entry this consumer could not finish is tried again after this ...
+RETRY_MAX_S = 30.0  # ... doubling up to this while it keeps failing
 
 
 def payload(msg: Incoming) -> str:
@@ -102,15 +111,19 @@ def consume(
     consumer: str = "",
     block_ms: int | None = BLOCK_MS,
     max_entries: int | None = None,
+    orphans: set[str] | None = None,
 ) -> dict:
     """Answer accepted callbacks until `stop` is set; with `block_ms` None, until the inbox is
     empty or `max_entries` were seen (a drain). Returns counts by outcome. A Redis error
     propagates: whatever was read and not answered stays pending under this consumer's name,
-    and the next `consume` under it reads it again first."""
+    and the next `consume` under it reads it again first. `orphans`: the entries whose earlier
+    run is known to be over (taken over from a consumer that is gone, or left by this one with
+    its own claim still set); pass the same set to the next `consume` under this name."""
     store, stop = rt.store, stop or threading.Event()
     consumer = consumer or delivery.consumer_name()
     counts, seen = new_counts(), 0
-    orphans: set[str] = set()  # entries taken over from consumers that are gone (killed)
+    orphans = set() if orphans is None else orphans
+    retry_s, retry_at = RETRY_S, None  # when to read this consumer's unfinished entries again
     store.inbox.ensure_group(GROUP)
     with Liveness(store, consumer), ThreadPoolExecutor(LANES, "answer-lane") as lanes:
         own, next_rescue = True, 0.0  # own: entries pending under this name, read them first
@@ -118,17 +131,25 @@ def consume(
             if time.monotonic() >= next_rescue:
                 own |= store.inbox.rescue(GROUP, consumer, ALIVE_MS, RECLAIM_MS, orphans) > 0
                 next_rescue = time.monotonic() + RESCUE_EVERY_S
+            if retry_at is not None and time.monotonic() >= retry_at:
+                own, retry_at = True, None
+            left = 0
             if own:
                 own, after = False, "0"
                 while rows := store.inbox.read_own(GROUP, consumer, BATCH, after):
-                    seen += _answer_batch(rt, dctx, rows, counts, lanes, orphans)
-                    after = rows[-1][0]
-                continue
-            rows = store.inbox.read(GROUP, consumer, BATCH, block_ms)
-            if rows:
-                seen += _answer_batch(rt, dctx, rows, counts, lanes)
-            elif block_ms is None:
-                break
+                    n, left_now = _answer_batch(rt, dctx, rows, counts, lanes, orphans)
+                    seen, left, after = seen + n, left + left_now, rows[-1][0]
+                retry_s = RETRY_S if not left else retry_s  # all of its own answered: reset
+            else:
+                rows = store.inbox.read(GROUP, consumer, BATCH, block_ms)
+                if rows:
+                    n, left = _answer_batch(rt, dctx, rows, counts, lanes, orphans)
+                    seen += n
+                elif block_ms is None:
+                    break
+            if left and retry_at is None:
+                retry_at = time.monotonic() + retry_s
+                retry_s = min(retry_s * 2, RETRY_MAX_S)
     return counts
 
 
@@ -144,12 +165,13 @@ def _answer_batch(
     counts: dict,
     lanes=None,
     orphans: set[str] | None = None,
-) -> int:
+) -> tuple[int, int]:
     """Answer `rows`, then acknowledge the answered ones in one round trip: after a crash, the
     answered ones find their stored reply and their parts marked sent, so nothing runs or posts
     twice. With `lanes` (a thread pool of LANES), the messages of different people are answered
     at once, so the round trips of one to Redis and to the platform overlap another's work;
-    one person's messages stay in one lane, in the order they came."""
+    one person's messages stay in one lane, in the order they came. Returns how many entries
+    were read and how many of them are left pending (unfinished or failed)."""
     done, by_lane = [], {}
     for entry_id, raw in rows:
         try:
@@ -164,9 +186,9 @@ def _answer_batch(
         by_lane.setdefault(lane, []).append((entry_id, msg, session, orphan))
     work = list(by_lane.values())
     if lanes is not None and len(work) > 1:
-        results = list(lanes.map(lambda lane: _answer_lane(rt, dctx, lane), work))
+        results = list(lanes.map(lambda lane: _answer_lane(rt, dctx, lane, orphans), work))
     else:
-        results = [_answer_lane(rt, dctx, lane) for lane in work]
+        results = [_answer_lane(rt, dctx, lane, orphans) for lane in work]
     outbox_drain = False
     for lane_done, lane_counts, drain in results:
         done += lane_done
@@ -183,25 +205,31 @@ def _answer_batch(
             rt.services["enqueue"](delivery.DRAIN_JOB, retries=0, on_failure=None)
         except Exception:
             log.exception("could not enqueue a drain of the outbox; the scheduled one catches up")
-    return len(rows)
+    return len(rows), len(rows) - len(done)
 
 
-def _answer_lane(rt, dctx: delivery.Delivery, lane: list) -> tuple[list[str], dict, bool]:
-    """One lane's messages in order: the entries answered, counts, whether notices wait."""
+def _answer_lane(
+    rt, dctx: delivery.Delivery, lane: list, orphans: set[str] | None = None
+) -> tuple[list[str], dict, bool]:
+    """One lane's messages in order: the entries answered, counts, whether notices wait. An
+    entry left with this run's own claim still set joins `orphans` (see consume)."""
     done, counts, drain = [], new_counts(), False
     for entry_id, msg, session, orphan in lane:
         try:
             drain |= _answer(rt, dctx, entry_id, msg, session, counts, orphan)
-        except Unfinished:
-            # Its change could not be saved and its claim was released: left pending, it is
-            # taken up again after RECLAIM_MS and then run.
-            log.warning("inbox entry %s unfinished; left for later", entry_id)
+        except Unfinished as e:
+            # Its change could not be saved: left pending, this consumer tries it again after
+            # RETRY_S (and anyone after RECLAIM_MS). A claim of its own that could not be
+            # released is released by that retry (the entry is this consumer's alone).
+            log.warning("inbox entry %s unfinished; tried again shortly", entry_id)
             counts["unfinished"] += 1
+            if e.held and orphans is not None:
+                orphans.add(entry_id)
             continue
         except Exception:
             # A message that breaks the code must not stop the answers of everyone else (the
             # process would die on it again after each restart): logged, left pending, tried
-            # again after RECLAIM_MS, as a failed job would be retried.
+            # again with a growing delay (RETRY_S up to RETRY_MAX_S), as a failed job would be.
             log.exception("inbox entry %s failed; left for later", entry_id)
             counts["failed"] += 1
             continue

@@ -101,6 +101,7 @@ def answer(settings: Settings, level: str, burst: bool = False) -> int:
     _on_stop(stop)
     conn, _ = connect_redis(settings, health_check_interval=0)
     consumer = delivery.consumer_name()
+    orphans: set[str] = set()  # kept across Redis outages: see inbox.consume
     warmed = False
     while wait_for_redis(conn, stop):
         try:
@@ -110,7 +111,7 @@ def answer(settings: Settings, level: str, burst: bool = False) -> int:
                 warmed = True
                 log.info("answering consumer %s waiting for callbacks", consumer)
             block = None if burst else inbox.BLOCK_MS
-            counts = inbox.consume(rt, dctx, stop, consumer, block_ms=block)
+            counts = inbox.consume(rt, dctx, stop, consumer, block_ms=block, orphans=orphans)
             log.info("answering consumer %s stops: %s", consumer, counts)
             return 0
         except RedisError as e:

@@ -33,14 +33,13 @@ def dingtalk_stream_env(gateway, stub) -> dict[str, str]:
 def feishu_ws_env(gateway, stub) -> dict[str, str]:
     """Feishu over the event WebSocket: the fake gateway hands out connections, the stub platform
     server the tenant token and the reply API."""
-    from tests.http.callbacks import FEISHU_APP_ID, FEISHU_APP_SECRET, FEISHU_TOKEN
+    from tests.http.callbacks import FEISHU_APP_ID, FEISHU_APP_SECRET
 
     return {
         "DUBAN_FEISHU_APP_ID": FEISHU_APP_ID,
         "DUBAN_FEISHU_APP_SECRET": FEISHU_APP_SECRET,
-        "DUBAN_FEISHU_VERIFICATION_TOKEN": FEISHU_TOKEN,
         "DUBAN_FEISHU_API_BASE": stub.url,
-        "DUBAN_FEISHU_MODE": "ws",
+        "DUBAN_FEISHU_MODE": "ws",  # no verification token: the WebSocket does not use one
         "DUBAN_FEISHU_WS_URL": gateway.endpoint_url,
     }
 

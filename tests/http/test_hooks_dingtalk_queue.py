@@ -375,3 +375,55 @@ def test_a_message_that_breaks_the_code_does_not_stop_the_others(hook_client, ho
     assert counts["failed"] == 1 and counts["answered"] == 1
     assert replies(stub, "q-p1") and not replies(stub, "q-poison")
     assert hook_rt.store.inbox.backlog() == 1  # the broken one, still pending
+
+
+def test_a_save_and_release_refused_are_answered_within_seconds_once_redis_writes_again(
+    hook_client, hook_rt, stub
+):
+    """A full disk refuses the save and then the claim's release too (both are writes): the
+    claim stays set (CLAIM_TTL_S) with nothing committed. Once Redis writes again, the live
+    consumer retries its own entry within seconds, releases its own claim and runs the command
+    once, instead of leaving the user waiting for RECLAIM_MS and the claim's expiry (minutes)."""
+    import redis
+
+    from bot.store.inbox import Inbox
+    from tests.http.test_hooks_wecom import flaky_store
+
+    class DiskFullOnce(Inbox):
+        releases = 0
+
+        def release_claim(self, platform, message_id):
+            self.releases += 1
+            if self.releases == 1:
+                raise redis.ConnectionError("MISCONF (injected): the release is a write too")
+            return super().release_claim(platform, message_id)
+
+    post(hook_client, stub, "绑定 司法局", "q-d0")
+    work(hook_rt)
+    flaky = flaky_store(hook_rt)  # the save fails once, then the release
+    flaky.inbox = DiskFullOnce(flaky.r, flaky.keys, flaky.clock, scripts=flaky.scripts)
+    hook_rt.store = hook_rt.dispatcher.store = flaky
+    url = "https://www.example.gov.cn/disk.html"
+    post(hook_client, stub, f"提交 12 {url} 方案", "q-d1")
+    stop, result = threading.Event(), {}
+    t = threading.Thread(
+        target=lambda: result.update(inbox.consume(hook_rt, _delivery(hook_rt), stop, "w-d", 200))
+    )
+    started = time.monotonic()
+    t.start()
+    try:
+        deadline = started + 20  # far below the claim's 120 s and RECLAIM_MS's 60 s
+        while not replies(stub, "q-d1") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        answered_s = time.monotonic() - started
+        time.sleep(0.5)  # nothing more may come
+    finally:
+        stop.set()
+        t.join(10)
+    assert flaky.inbox.releases >= 2  # the failed release, then the retry's own release
+    [text] = replies(stub, "q-d1")
+    assert "已收到第12项的 1 个链接" in text, answered_s
+    a, _ = hook_rt.store.assignments.get(12, "司法局")
+    assert [m.url for m in a.materials] == [url]
+    assert result["unfinished"] == 1 and result["answered"] == 1 and result["sent"] == 1
+    assert hook_rt.store.inbox.backlog() == 0

@@ -289,3 +289,22 @@ def test_a_message_of_several_commands_whose_second_save_failed_is_completed_onc
     assert hook_rt.store.assignments.get(12, "司法局")[0].explanation == "第一条"
     assert hook_rt.store.assignments.get(16, "司法局")[0].explanation == "第二条"
     assert hook_rt.store.audit.length() == audit + 2
+
+
+def test_a_redelivery_while_a_dead_first_copy_holds_the_claim_is_not_acknowledged(
+    hook_client, hook_rt
+):
+    """The first copy claimed the message and died before committing anything (its process was
+    killed): the claim stays CLAIM_TTL_S. A redelivery meanwhile is answered 503, not an empty
+    200 that would end WeCom's retries and lose the command; once the claim is gone, the next
+    delivery runs the command once."""
+    plain = smartbot_json("绑定 司法局", "CAIQdead")
+    assert hook_rt.store.inbox.claim("wecom", "CAIQdead") == (True, "")  # the dead first copy
+    before = state(hook_rt)
+    resp = post(hook_client, *smartbot_request(plain, nonce="501"))
+    assert resp.status_code == 503
+    assert state(hook_rt) == before  # nothing ran
+    hook_rt.redis.delete(hook_rt.store.keys.seen("wecom", "CAIQdead"))  # the claim expired
+    again = decrypt_reply(post(hook_client, *smartbot_request(plain, nonce="502")))
+    assert "已绑定到" in again["stream"]["content"]
+    assert hook_rt.store.audit.length() == before[0] + 1

@@ -60,3 +60,20 @@ def test_long_connection_credentials_without_the_mode_and_unknown_modes_are_refu
     assert "set DUBAN_WECOM_MODE=longconn, or leave them empty" in text
     assert "DUBAN_DINGTALK_MODE: 'http' or 'stream', not 'websocket'" in text
     assert "DUBAN_WECOM_LONGCONN_URL: must start with ws:// or wss://" in text
+
+
+def test_feishu_over_the_websocket_needs_no_verification_token():
+    """The event WebSocket is authenticated by the app id and secret; the verification token
+    only checks HTTP events. Without it in ws mode the app replies and pushes, and no HTTP
+    hook is served; over HTTP the token is still required."""
+    app = {"DUBAN_FEISHU_APP_ID": "cli_a1", "DUBAN_FEISHU_APP_SECRET": "s"}
+    ws = Settings.from_env({**app, "DUBAN_FEISHU_MODE": "ws"})
+    assert ws.feishu_enabled and not ws.feishu_hook_enabled
+    assert ws.intranet_platforms == ("feishu",)
+    both = Settings.from_env(
+        {**app, "DUBAN_FEISHU_MODE": "ws", "DUBAN_FEISHU_VERIFICATION_TOKEN": "v"}
+    )
+    assert both.feishu_enabled and both.feishu_hook_enabled
+    with pytest.raises(ConfigError) as e:
+        Settings.from_env(app)
+    assert "DUBAN_FEISHU_VERIFICATION_TOKEN" in str(e.value)

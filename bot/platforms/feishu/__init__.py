@@ -16,5 +16,6 @@ OUTBOUND = Outbound(
 
 
 def adapter(settings: Settings) -> Feishu | None:
-    """The event hook when the app is configured (bot/platforms/registry.py)."""
-    return Feishu(settings) if settings.feishu_enabled else None
+    """The event hook when the app is configured with its verification token
+    (bot/platforms/registry.py); in ws mode without one, events come only over the WebSocket."""
+    return Feishu(settings) if settings.feishu_hook_enabled else None
