@@ -71,6 +71,12 @@ def scenario(rt, chat) -> dict[str, str]:
     s.delivery.cache_token("wecom", "secret-token", 600)
     s.delivery.add_dead_letter("d1", {"at": "2020-08-14T02:00:00Z", "text": "x"})
     s.delivery.start_cooldown("robot-1", 60000)
+    s.scheduler.clock_anchor("demo", 1.5e9)
+    s.inbox.mark_consumer("w1", 60000)
+    s.outbox.ensure_group("g")
+    s.outbox.request_drain("g", 60000)
+    s.assignments.preload("dingtalk", "u-x", None, "none", chat_department="司法局")
+    sfj("提交 12 https://www.jinfeng.gov.cn/q.html 方案")
     return {token: "<export-token>"}
 
 
@@ -96,8 +102,8 @@ def snapshot(client, prefix: str, names: dict[str, str]) -> dict[str, dict]:
             value = sorted(text(v) for v in client.smembers(raw))
         elif kind == "zset":
             value = [[text(m), s] for m, s in client.zrange(raw, 0, -1, withscores=True)]
-        else:  # stream
-            value = [{text(k): text(v) for k, v in f.items()} for _, f in client.xrange(raw)]
+        else:  # stream: each entry's fields in their order
+            value = [[[text(k), text(v)] for k, v in f.items()] for _, f in client.xrange(raw)]
         ttl = client.pttl(raw)
         out[text(raw)] = {"type": kind, "value": value, "ttl": -1 if ttl < 0 else round(ttl / 1000)}
     return out
