@@ -55,8 +55,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         saying what is wrong: Redis refusing writes (it cannot persist them: a full disk), or
         what waits: callbacks unanswered for more than a minute, a stalled outbox or push."""
         try:
-            ages = rt.store.waiting_ages(delivery.GROUP)
-            refused = rt.store.writes_refused()
+            ages = rt.store.health.waiting_ages(delivery.GROUP)
+            refused = rt.store.health.writes_refused()
             redis_ok = True
         except Exception:  # health must answer even when Redis is down
             ages, refused, redis_ok = {}, "", False

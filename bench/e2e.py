@@ -158,7 +158,7 @@ def reset_state(client: redis.Redis, rt, users: Users) -> None:
     at = rt.store.now_iso()
     for u in users.ids:
         b = Binding("dingtalk", u, users.department[u], u, "member", at)
-        rt.store.set_binding("dingtalk", u, None, b, "bench")
+        rt.store.bindings.set("dingtalk", u, None, b, "bench")
 
 
 def command_text(kind: str, rng: random.Random, users: Users, user: str, n: int, tag: str) -> str:

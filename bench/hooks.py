@@ -412,7 +412,7 @@ def answer_backlog(env: dict[str, str], limit: int, redis_pid: int) -> dict[str,
     client = redis.Redis.from_url(settings.redis_url)
     rt = build_runtime(settings, client=client, enqueue=lambda *a, **k: "")
     dctx = Delivery.build(settings, client)
-    backlog = rt.store.inbox_backlog()
+    backlog = rt.store.inbox.backlog()
     redis_cpu = CpuMeter._proc_cpu(redis_pid)
     cpu, wall = time.process_time(), time.perf_counter()
     counts = inbox.drain_inbox(rt, dctx, "bench", max_entries=limit)

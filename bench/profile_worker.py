@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     from rq import Queue, Worker
 
     from bot.config import Settings
-    from bot.runtime import redis_url_for
+    from bot.store.connection import redis_url_for
     from bot.worker import _warm
 
     class ProfilingWorker(Worker):
@@ -106,14 +106,18 @@ def main(argv: list[str] | None = None) -> int:
 # (label, file name ending, function name): cumulative CPU of these, per answered command.
 HORSE_PARTS = (
     ("answering consumer, whole life", "bot/inbox.py", "consume"),
-    ("  store.read_inbox (XREADGROUP BLOCK)", "bot/store.py", "read_inbox"),
-    ("  store.rescue_inbox (every 2 s)", "bot/store.py", "rescue_inbox"),
-    ("  store.done_inbox (XACK + XDEL per batch)", "bot/store.py", "done_inbox"),
+    ("  store.inbox.read (XREADGROUP BLOCK)", "bot/store/inbox.py", "read"),
+    ("  store.inbox.rescue (every 2 s)", "bot/store/inbox.py", "rescue"),
+    ("  store.inbox.done (XACK + XDEL per batch)", "bot/store/inbox.py", "done"),
     ("  inbox._answer (one command, all of it)", "bot/inbox.py", "_answer"),
     ("        parse_payload (json.loads + Incoming)", "bot/inbox.py", "parse_payload"),
     ("        Dispatcher.handle_once (the command)", "bot/commands.py", "handle_once"),
-    ("          store.preload (binding, state, claim: one script)", "bot/store.py", "preload"),
-    ("          store.finish (reply stored, change saved)", "bot/store.py", "finish"),
+    (
+        "          store.assignments.preload (binding, state, claim: one script)",
+        "bot/store/assignments.py",
+        "preload",
+    ),
+    ("          store.inbox.finish (reply stored, change saved)", "bot/store/inbox.py", "finish"),
     (
         "          compute_scores (进度/排行: every status parsed)",
         "bot/progress.py",
@@ -122,9 +126,13 @@ HORSE_PARTS = (
     ("        delivery.session_spec", "bot/delivery.py", "session_spec"),
     ("        delivery.run_push (budget, markers, POST)", "bot/delivery.py", "run_push"),
     ("          bodies_for (render and split)", "bot/delivery.py", "bodies_for"),
-    ("          store.part_states", "bot/store.py", "part_states"),
-    ("          store.push_begin (budget + claim script)", "bot/store.py", "push_begin"),
-    ("          store.push_end", "bot/store.py", "push_end"),
+    ("          store.delivery.part_states", "bot/store/delivery.py", "part_states"),
+    (
+        "          store.delivery.push_begin (budget + claim script)",
+        "bot/store/delivery.py",
+        "push_begin",
+    ),
+    ("          store.delivery.push_end", "bot/store/delivery.py", "push_end"),
     ("          _post (KeepAliveSession.post_json to the stub)", "bot/delivery.py", "_post"),
     ("            urllib3: PoolManager.urlopen (direct path)", "urllib3/poolmanager.py", "urlopen"),
     ("            requests: Session.request (proxy/netrc path)", "requests/sessions.py", "request"),
@@ -149,8 +157,12 @@ PUSH_PARTS = (
     ("    delivery.run_push", "bot/delivery.py", "run_push"),
     ("      _resolve (the department's route)", "bot/delivery.py", "_resolve"),
     ("      bodies_for (render and split)", "bot/delivery.py", "bodies_for"),
-    ("      store.extend_lease / release_push", "bot/store.py", "extend_lease"),
-    ("      store.push_begin (budget + claim script)", "bot/store.py", "push_begin"),
+    ("      store.delivery.extend_lease / release", "bot/store/delivery.py", "extend_lease"),
+    (
+        "      store.delivery.push_begin (budget + claim script)",
+        "bot/store/delivery.py",
+        "push_begin",
+    ),
     ("      _post (sign + requests.Session.post)", "bot/delivery.py", "_post"),
     (
         "        requests: proxies/netrc from the environment",

@@ -175,7 +175,7 @@ def run_size(n: int, args, stub: StubProcess, redis_url: str, redis_pid: int, tm
     per_robot = Counter(key for _, key, _, _ in posts)
     bodies = Counter((key, digest) for _, key, _, digest in posts)
     times = sorted(at for _, _, at, _ in posts)
-    dead = len(rt.store.dead_letter_records())
+    dead = len(rt.store.delivery.dead_letters())
     failed = sum(make_queue(client, "bench", k).failed_job_registry.count for k in KINDS)
     client.close()
     first, last = (times[0], times[-1]) if times else (t1, t1)

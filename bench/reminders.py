@@ -81,14 +81,14 @@ def synthetic(n: int, per_dept: int, catalog) -> tuple[Org, dict[tuple[int, str]
 
 def seed(store: RedisStore, assignments, n_dead: int = 1) -> None:
     """Per department: 40% done, some in progress with links (one dead), one returned."""
-    store.sync_assignments(assignments)
+    store.assignments.sync(assignments)
     per: dict[str, list[int]] = {}
     for ind, d in assignments:
         per.setdefault(d, []).append(ind)
     dead_links = {}
     for d, inds in per.items():
         for j, ind in enumerate(inds):
-            a, raw = store.assignment(ind, d)
+            a, raw = store.assignments.get(ind, d)
             if j % 5 in (0, 1):
                 after = a.changed("b", "t", status=Status.DONE, explanation="已完成")
             elif j % 5 == 2:
@@ -102,9 +102,9 @@ def seed(store: RedisStore, assignments, n_dead: int = 1) -> None:
                 after = a.changed("b", "t", status=Status.RETURNED, reason="缺少台账")
             else:
                 continue
-            store.save(Change(raw, after, "bench", "seed", undo="keep", reached_at="t"))
+            store.assignments.save(Change(raw, after, "bench", "seed", undo="keep", reached_at="t"))
     for url, state in dead_links.items():
-        store.set_link_state(url, state)
+        store.links.record(url, state)
 
 
 def commands(client: redis.Redis) -> int:

@@ -58,7 +58,7 @@ def write_backup(store, path: Path, now: datetime, files=None) -> int:
             header = {"format": FORMAT, "version": VERSION, "prefix": store.keys.prefix}
             header["created"] = now.isoformat()
             out.write(_line(header))
-            for rel, ttl, payload in store.dump_state():
+            for rel, ttl, payload in store.backup.dump():
                 line = _line({"k": rel, "t": ttl, "v": base64.b64encode(payload).decode()})
                 digest.update(line)
                 out.write(line)
@@ -144,12 +144,12 @@ def restore_backup(store, path: Path, replace: bool = False, files=None) -> int:
     backup = read_backup(path)
     if backup.files and files is None:
         raise BackupError("备份文件含有上传的文件，但没有指定文件存放目录，未恢复任何数据")
-    existing = store.state_keys() if backup.files and not replace else []
+    existing = store.backup.state_keys() if backup.files and not replace else []
     if existing:
         raise StateError(len(existing))
     for sha256, data in backup.files:
         files.put(data, file_of(sha256, data))
-    return store.restore_state(backup.entries, replace=replace)
+    return store.backup.restore(backup.entries, replace=replace)
 
 
 def file_of(sha256: str, data: bytes):

@@ -1,5 +1,5 @@
 """Summaries of folded binding notices: a person's 绑定/解绑 within Settings.binding_notice_s of an
-announced one queue no notice of their own (RedisStore.set_binding counts them); when that time
+announced one queue no notice of their own (store.bindings.set counts them); when that time
 is up, each department they touched is told once how many changes there were and where the
 person stands now. Run every minute by the scheduler (bot.jobs.send_folded_bindings)."""
 
@@ -22,10 +22,10 @@ def compose_summary(who: str, changes: int, department: str, bound_to: str) -> N
 def send_folded(rt) -> dict:
     """Queue the summary of every fold whose window has ended; returns counts."""
     items = []
-    folds = rt.store.take_folds()
+    folds = rt.store.bindings.take_folds()
     for person, fold in folds:
         platform, _, user_id = person.partition(":")
-        binding = rt.store.binding(platform, user_id)
+        binding = rt.store.bindings.get(platform, user_id)
         bound_to = binding.department if binding else ""
         who = fold.get("name") or user_id
         changes = int(fold.get("n") or 0)
@@ -33,5 +33,5 @@ def send_folded(rt) -> dict:
             department = key[2:]
             marker = f"bindfold:{person}:{fold.get('until', '')}:{department}"
             items.append((marker, compose_summary(who, changes, department, bound_to)))
-    queued = rt.store.add_notices_once(items)
+    queued = rt.store.outbox.add_once(items)
     return {"folds": len(folds), "queued": queued}

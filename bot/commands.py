@@ -484,7 +484,7 @@ class Command:
     func: Handler
     admin: bool
     needs_binding: bool
-    preload: str  # "one" | "all" | "states" | "none" (see RedisStore.preload)
+    preload: str  # "one" | "all" | "states" | "none" (see store.assignments.preload)
 
     @property
     def usage(self) -> str:
@@ -822,7 +822,7 @@ class Dispatcher:
         pieces = self.split(msg.text)
         if len(pieces) == 1 and self.batch_of(pieces[0]) is None:
             return self._once(msg, pieces[0], msg.message_id, drain_group, debounce_ms)
-        first, stored = self.store.claim_message(msg.platform, msg.message_id)
+        first, stored = self.store.inbox.claim(msg.platform, msg.message_id)
         if not first and (stored or not resume):
             return Outcome(None, stored)
         replies, drain = [], False
@@ -841,7 +841,7 @@ class Dispatcher:
             replies.append(reply)
         reply = _combined(replies)
         fin = Finish(msg.platform, msg.message_id, reply.to_json(), drain_group, debounce_ms)
-        drain |= self.store.finish(fin)
+        drain |= self.store.inbox.finish(fin)
         return Outcome(reply, None, drain)
 
     def _piece_once(
@@ -869,12 +869,12 @@ class Dispatcher:
         once = _Once(msg.platform, message_id, drain_group, debounce_ms)
         reply = self._handle(msg, text, once)
         if once.duplicate is None and not once.claimed:
-            first, stored = self.store.claim_message(msg.platform, message_id)
+            first, stored = self.store.inbox.claim(msg.platform, message_id)
             once.duplicate = None if first else stored
         if once.duplicate is not None:
             return Outcome(None, once.duplicate)
         if not once.finished:
-            once.drain = self.store.finish(once.finish(reply))
+            once.drain = self.store.inbox.finish(once.finish(reply))
         return Outcome(reply, None, once.drain)
 
     def split(self, text: str) -> list[str]:
@@ -921,7 +921,7 @@ class Dispatcher:
         found = self.registry.match(whole)
         if found is None:
             number = chatfiles.is_bare_number(whole.text)
-            if number is not None and self.store.held_file(msg.platform, msg.user_id):
+            if number is not None and self.store.held_files.get(msg.platform, msg.user_id):
                 # the number a held file waits for: 「12」 files it under item 12
                 found = self.registry.match(Rest.of(f"{chatfiles.KEYWORD} {number}"))
         if found is None:
@@ -975,7 +975,7 @@ class Dispatcher:
         told = ""  # "you act for the group's department", said the first time only
         for _ in range(self.retries):
             claim = once.message_id if once and not once.claimed else ""
-            pre = self.store.preload(
+            pre = self.store.assignments.preload(
                 msg.platform, msg.user_id, ind, scope, claim=claim,
                 chat_department=chat_dept, user_name=msg.user_name,
             )  # fmt: skip
@@ -1023,7 +1023,7 @@ class Dispatcher:
         redelivery completes the command instead of finding a claim that nothing will finish.
         A script that ran but whose answer was lost left its reply, which the release keeps."""
         try:
-            return self.store.save(change, fin)
+            return self.store.assignments.save(change, fin)
         except Exception as e:
             if once is None or not self.transient(e):
                 raise
@@ -1034,7 +1034,7 @@ class Dispatcher:
     def _release(self, platform: str, message_id: str) -> bool:
         """Whether the claim is gone (released here); False: it is left to expire."""
         try:
-            self.store.release_claim(platform, message_id)
+            self.store.inbox.release_claim(platform, message_id)
             return True
         except Exception as e:
             if not self.transient(e):

@@ -62,7 +62,6 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-import redis
 import requests
 import urllib3
 from rq import Callback, Queue, Retry
@@ -86,7 +85,7 @@ from bot.platforms.wecom import webhook_bodies, webhook_url
 from bot.queue import PUSH_JOB as _PUSH_JOB
 from bot.queue import URGENT_KINDS, job_key, make_queue, queue_kind_for, queue_name
 from bot.render import ALL
-from bot.store import RedisStore
+from bot.store import Connection, RedisStore
 
 log = logging.getLogger(__name__)
 
@@ -380,9 +379,9 @@ class Delivery:
     clock: Callable[[], float] = time.time
 
     @classmethod
-    def build(cls, settings: Settings, client: redis.Redis | None = None) -> Delivery:
+    def build(cls, settings: Settings, client: Connection | None = None) -> Delivery:
         if client is None:
-            from bot.runtime import connect_redis
+            from bot.store.connection import connect_redis
 
             client, _ = connect_redis(settings)
         store = RedisStore(client, settings.key_prefix)
@@ -465,7 +464,7 @@ def enqueue_push(
     """Record the push's lease (until it starts plus push_lease_s), then enqueue its job;
     `tried`: attempts that already failed with a retry (the job gets the retries left)."""
     until = ctx.clock() + delay_s + ctx.settings.push_lease_s
-    ctx.store.lease_push(spec["lease_id"], json.dumps(spec, ensure_ascii=False), until)
+    ctx.store.delivery.lease(spec["lease_id"], json.dumps(spec, ensure_ascii=False), until)
     opts = _push_options(ctx, job_key(ctx.settings.key_prefix, job_id), spec, tried)
     queue = ctx.queue_for(spec.get("kind", ""))
     if delay_s > 0:
@@ -526,7 +525,9 @@ def session_spec(
 
 def queue_session_reply(store: RedisStore, enqueue: Callable[..., str], spec: dict, lease_s: int):
     """Enqueue the later parts of a long DingTalk reply to its sessionWebhook (web side)."""
-    store.lease_push(spec["lease_id"], json.dumps(spec, ensure_ascii=False), time.time() + lease_s)
+    store.delivery.lease(
+        spec["lease_id"], json.dumps(spec, ensure_ascii=False), time.time() + lease_s
+    )
     return enqueue(
         PUSH_JOB, job_id=job_base(spec["lease_id"]), retries=3, on_failure=Callback(PUSH_FAILURE),
         description=describe_push(spec), **spec,
@@ -535,7 +536,7 @@ def queue_session_reply(store: RedisStore, enqueue: Callable[..., str], spec: di
 
 def request_drain(store: RedisStore, enqueue: Callable[..., str]) -> bool:
     """After a callback: if the outbox has unread entries, enqueue one drain (debounced)."""
-    if not store.request_drain(GROUP, DRAIN_DEBOUNCE_MS):
+    if not store.outbox.request_drain(GROUP, DRAIN_DEBOUNCE_MS):
         return False
     enqueue(DRAIN_JOB, retries=0, on_failure=None)
     return True
@@ -567,18 +568,18 @@ def drain_outbox(ctx: Delivery, consumer: str | None = None, max_entries: int = 
     """
     store, settings = ctx.store, ctx.settings
     consumer = consumer or consumer_name()
-    store.clear_drain_request()  # notices written from now on trigger a new drain
-    store.ensure_outbox_group(GROUP)
+    store.outbox.clear_drain_request()  # notices written from now on trigger a new drain
+    store.outbox.ensure_group(GROUP)
     counts = {"entries": 0, "pushes": 0, "skipped": 0, "resumed": 0, "dead": 0}
     now = ctx.clock()
-    for lease_id, raw in store.claim_expired_pushes(now, settings.push_lease_s):
+    for lease_id, raw in store.delivery.claim_expired(now, settings.push_lease_s):
         spec = json.loads(raw)
         enqueue_push(ctx, spec, f"{job_base(lease_id)}-s{int(now * 1000)}")
         counts["resumed"] += 1
         log.warning("push %s resumed after its lease expired", spec.get("push_id"))
     with Pusher(ctx) as pusher:
         while counts["entries"] < max_entries and not pusher.late():
-            rows = store.read_outbox_group(GROUP, consumer, 100, DRAIN_RECLAIM_MS)
+            rows = store.outbox.read_group(GROUP, consumer, 100, DRAIN_RECLAIM_MS)
             if not rows:
                 if pusher.idle():
                     break
@@ -591,7 +592,7 @@ def drain_outbox(ctx: Delivery, consumer: str | None = None, max_entries: int = 
                 counts["entries"] += 1
                 batch += _fan_out(ctx, entry_id, notice, counts)
             pusher.push(batch)  # leased here, before the entries are acknowledged
-            store.ack_outbox(GROUP, [r[0] for r in rows])
+            store.outbox.ack(GROUP, [r[0] for r in rows])
             counts["pushes"] += len(batch)
     for outcome, n in pusher.outcomes.items():  # sent, deferred, retry, handed, dead
         counts[outcome] = counts.get(outcome, 0) + n
@@ -688,7 +689,7 @@ class Pusher:
         ctx = self.ctx
         until = ctx.clock() + ctx.settings.push_lease_s
         specs = {spec["lease_id"]: json.dumps(spec, ensure_ascii=False) for spec, _ in batch}
-        ctx.store.lease_pushes(specs, until)
+        ctx.store.delivery.lease_many(specs, until)
         with self._cv:
             self._leased.update(specs)
             for spec, robot in batch:
@@ -727,7 +728,9 @@ class Pusher:
             return
         with self._cv:
             ids = list(self._leased)
-        self.ctx.store.extend_leases(ids, self.ctx.clock() + self.ctx.settings.push_lease_s)
+        self.ctx.store.delivery.extend_leases(
+            ids, self.ctx.clock() + self.ctx.settings.push_lease_s
+        )
         self._renewed = time.monotonic()
 
     def _work(self) -> None:
@@ -827,7 +830,7 @@ def run_push(
     store, settings = ctx.store, ctx.settings
     push_id, lease_id = spec["push_id"], spec["lease_id"]
     if leased and not kept:
-        store.extend_lease(lease_id, ctx.clock() + settings.push_lease_s)
+        store.delivery.extend_lease(lease_id, ctx.clock() + settings.push_lease_s)
     route = _resolve(ctx, spec)
     if route is None:
         _dead_letter(ctx, spec, spec.get("parts"), "", "推送目标已不在配置中（org.yaml 已修改）")
@@ -843,7 +846,7 @@ def run_push(
         todo = unsent(store, push_id, todo)
     for i, part in enumerate(todo):
         if leased and i:
-            store.extend_lease(lease_id, ctx.clock() + settings.push_lease_s)
+            store.delivery.extend_lease(lease_id, ctx.clock() + settings.push_lease_s)
         if (
             route.kind == "dingtalk_session"
             and route.expires_at_ms - SESSION_MARGIN_MS <= ctx.clock() * 1000
@@ -869,7 +872,7 @@ def run_push(
             return "deferred"
         answer = _post(ctx, route, bodies[part], f"{push_id}:{part}")
         if answer.outcome == "unknown":
-            store.push_end(push_id, part, token, "uncertain", MARKER_TTL_S)
+            store.delivery.push_end(push_id, part, token, "uncertain", MARKER_TTL_S)
             log.warning("push %s part %d: %s after sending; marked uncertain", push_id, part,
                         answer.detail)  # fmt: skip
             _dead_letter(
@@ -879,7 +882,7 @@ def run_push(
                 status="uncertain",
             )  # fmt: skip
             continue
-        store.push_end(push_id, part, token, "sent" if answer.outcome == "ok" else "release",
+        store.delivery.push_end(push_id, part, token, "sent" if answer.outcome == "ok" else "release",
                        MARKER_TTL_S)  # fmt: skip
         if answer.outcome == "ok":
             continue
@@ -887,7 +890,7 @@ def run_push(
             # The platform's own wait when it gave one (Feishu's reset header), else ours.
             cool = ctx.cooldown_s(route) if answer.cooldown_s is None else answer.cooldown_s
             cool = math.ceil(cool)  # whole seconds: Redis's PX takes an integer
-            store.start_cooldown(route.robot, cool * 1000)
+            store.delivery.start_cooldown(route.robot, cool * 1000)
             log.warning(
                 "robot cooling down %ss after %s; push %s re-queued", cool, answer.errcode, push_id
             )
@@ -899,15 +902,17 @@ def run_push(
             return "dead"
         # retry: keep the lease past RQ's backoff, then let RQ schedule the retry
         if leased:
-            store.extend_lease(lease_id, ctx.clock() + max(ctx.backoff) + settings.push_lease_s)
+            store.delivery.extend_lease(
+                lease_id, ctx.clock() + max(ctx.backoff) + settings.push_lease_s
+            )
         raise DeliveryRetry(f"{route.kind}: {answer.detail}")
     if leased:
-        store.release_push(lease_id)
+        store.delivery.release(lease_id)
     return "sent"
 
 
 def unsent(store: RedisStore, push_id: str, parts: list[int]) -> list[int]:
-    states = store.part_states(push_id, parts)
+    states = store.delivery.part_states(push_id, parts)
     return [p for p, s in zip(parts, states, strict=True) if s != "sent"]
 
 
@@ -928,7 +933,7 @@ def _begin(ctx: Delivery, push_id: str, part: int, route: Route, kind: str) -> t
     limit = budget_limit(ctx.settings, route, kind)
     for _ in range(8):
         token = uuid.uuid4().hex
-        state, wait_ms = ctx.store.push_begin(
+        state, wait_ms = ctx.store.delivery.push_begin(
             push_id, part, route.robot, token, ctx.claim_ms, limit, ctx.window_ms, MARKER_TTL_S,
         )  # fmt: skip
         if state == "budget" and wait_ms <= SLEEP_WAIT_MS:
@@ -988,7 +993,7 @@ def _post(ctx: Delivery, route: Route, body: dict, key: str = "") -> Answer:
     if route.kind == "dingtalk_openapi":
         answer = classify_openapi(status, data)
         if answer.detail == "auth":
-            ctx.store.drop_token("dingtalk", token)
+            ctx.store.delivery.drop_token("dingtalk", token)
         return answer
     return classify_webhook(route.family, status, data)
 
@@ -1097,24 +1102,24 @@ def cached_token(ctx: Delivery, name: str, fetch: Callable[[], tuple[str, int]])
     """A platform's access token, cached in Redis for the seconds `fetch` says; one worker
     fetches it (under a lock) while the others wait for the cached value."""
     store = ctx.store
-    token = store.cached_token(name)
+    token = store.delivery.cached_token(name)
     if token:
         return token
     holder = uuid.uuid4().hex
-    if not store.hold_lock(f"{name}-token", holder, 10_000):
+    if not store.scheduler.hold_lock(f"{name}-token", holder, 10_000):
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             time.sleep(0.05)
-            token = store.cached_token(name)
+            token = store.delivery.cached_token(name)
             if token:
                 return token
         raise DeliveryRetry("access token not available")
     try:
         token, ttl_s = fetch()
-        store.cache_token(name, token, ttl_s)
+        store.delivery.cache_token(name, token, ttl_s)
         return token
     finally:
-        store.release_lock(f"{name}-token", holder)
+        store.scheduler.release_lock(f"{name}-token", holder)
 
 
 def _post_feishu(ctx: Delivery, route: Route, body: dict, key: str) -> Answer:
@@ -1136,7 +1141,7 @@ def _post_feishu(ctx: Delivery, route: Route, body: dict, key: str) -> Answer:
         answer, refused = _send_feishu(ctx, route, body, token)
         if not refused:
             return answer
-        ctx.store.drop_token("feishu", token)
+        ctx.store.delivery.drop_token("feishu", token)
     return answer
 
 
@@ -1190,9 +1195,9 @@ def _dead_letter(
         "status": status,
         "at": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ctx.clock())),
     }
-    ctx.store.add_dead_letter(dead_id, record)
+    ctx.store.delivery.add_dead_letter(dead_id, record)
     if status != "uncertain":
-        ctx.store.release_push(spec["lease_id"])
+        ctx.store.delivery.release(spec["lease_id"])
     return dead_id
 
 
@@ -1204,7 +1209,7 @@ def push_failed(ctx: Delivery, job, exc_type: type, exc_value: BaseException) ->
     spec = dict(job.kwargs or {})
     if "lease_id" not in spec:
         return
-    if not ctx.store.has_lease(spec["lease_id"]):
+    if not ctx.store.delivery.has_lease(spec["lease_id"]):
         return  # finished meanwhile (e.g. resumed by the lease sweep)
     detail = str(exc_value)[:120] if isinstance(exc_value, DeliveryRetry) else exc_type.__name__
     _dead_letter(ctx, spec, spec.get("parts"), _LABELS.get(detail.split(":")[0], ""),
@@ -1214,7 +1219,7 @@ def push_failed(ctx: Delivery, job, exc_type: type, exc_value: BaseException) ->
 def dead_letters(store: RedisStore) -> list[dict]:
     """The dead-letter list for the office, newest first (no URLs or tokens)."""
     out = []
-    for d in store.dead_letter_records():
+    for d in store.delivery.dead_letters():
         spec = d.get("spec") or {}
         out.append(
             {
@@ -1236,17 +1241,17 @@ def dead_letters(store: RedisStore) -> list[dict]:
 def retry_dead(store: RedisStore, enqueue: Callable[..., str], entry_id: str) -> str:
     """Send a dead letter again (the office's button): its parts' markers are forgotten unless
     "sent", and a new push job is enqueued. Raises LookupError if it is gone."""
-    record = store.take_dead_letter(entry_id)
+    record = store.delivery.take_dead_letter(entry_id)
     if record is None:
         raise LookupError(f"no dead letter {entry_id!r}")
     spec = dict(record["spec"])
     parts = record.get("parts")
     if parts:
-        store.reset_parts(spec["push_id"], parts)
+        store.delivery.reset_parts(spec["push_id"], parts)
     spec["parts"] = parts
     spec["hop"] = 0
     spec["lease_id"] = f"{spec['push_id']}#r{uuid.uuid4().hex[:8]}"
-    store.lease_push(spec["lease_id"], json.dumps(spec, ensure_ascii=False), time.time() + 600)
+    store.delivery.lease(spec["lease_id"], json.dumps(spec, ensure_ascii=False), time.time() + 600)
     return enqueue(
         PUSH_JOB, job_id=job_base(spec["lease_id"]), retries=3,
         on_failure=Callback(PUSH_FAILURE), description=describe_push(spec), **spec,

@@ -84,13 +84,13 @@ def page_titles(rt, assignments) -> dict[str, str]:
     nameless = [m.url for a in assignments.values() for m in a.materials if m.url and not m.title]
     if not nameless:
         return {}
-    states = rt.store.link_states(nameless)
+    states = rt.store.links.states(nameless)
     return {u: s["title"] for u, s in states.items() if s.get("title")}
 
 
 def actor_names(rt) -> dict[str, str]:
     """actor ("platform:user id") -> the person's name, from org.yaml and the bindings."""
-    people = (*rt.org.members, *rt.store.bindings())
+    people = (*rt.org.members, *rt.store.bindings.all())
     return {f"{p.platform}:{p.user_id}": p.name for p in people if p.name}
 
 
@@ -118,7 +118,7 @@ def department_files(
     `stars`: the office's ★ toggles to apply (the store's current ones when None); `sender`:
     the files of a 报送, which carry who sent it and the authenticity statement.
     """
-    overrides = rt.store.star_overrides() if stars is None else stars
+    overrides = rt.store.assignments.star_overrides() if stars is None else stars
     starred = starred_ids(rt.catalog, overrides)
     titles = page_titles(rt, assignments)
     rows = catalog_rows(rt.catalog, assignments, actor_names(rt), starred, titles)
@@ -150,10 +150,10 @@ def export_department(
     department (or to the office when an admin asked for another department)."""
     if department not in rt.org.departments:
         return {"queued": 0, "reason": f"unknown department {department!r}"}
-    assignments = rt.store.department_assignments(department)
+    assignments = rt.store.assignments.of_department(department)
     stored = []
     for name, data, kind in department_files(rt, department, assignments, now, _stamp(rt, now)):
-        token = rt.store.put_export(name, data, EXPORT_TTL, department=department, kind=kind)
+        token = rt.store.exports.put(name, data, EXPORT_TTL, department=department, kind=kind)
         stored.append((name, token))
     text = "\n".join(
         [
@@ -163,7 +163,7 @@ def export_department(
         ]
     )
     target = "" if to_office else department
-    queued = rt.store.add_notices_once([(f"export:{request_id}", Notice(text, target))])
+    queued = rt.store.outbox.add_once([(f"export:{request_id}", Notice(text, target))])
     return {"queued": queued, "tokens": [t for _, t in stored]}
 
 
@@ -171,19 +171,19 @@ def export_district(rt, now: datetime, request_id: str) -> dict:
     """The office's district workbook (matrix plus every department's sheet), linked to the
     office's chat."""
     departments = rt.assigned_departments()
-    assignments = rt.store.assignments_of(departments)
+    assignments = rt.store.assignments.of_departments(departments)
     data = district_workbook(
         rt.catalog.campaign, rt.catalog, departments, assignments, now,
         tz=rt.settings.tz, names=actor_names(rt),
-        starred=starred_ids(rt.catalog, rt.store.star_overrides()),
+        starred=starred_ids(rt.catalog, rt.store.assignments.star_overrides()),
     )  # fmt: skip
     name = f"全区资料目录汇总_{_stamp(rt, now)}.xlsx"
-    token = rt.store.put_export(name, data, EXPORT_TTL, kind="xlsx")
+    token = rt.store.exports.put(name, data, EXPORT_TTL, kind="xlsx")
     text = (
         f"**📎 全区资料目录汇总表已生成**\n- [{name}]({download_url(rt.settings, token)})\n"
         "链接 7 天内有效。"
     )
-    queued = rt.store.add_notices_once([(f"export:{request_id}", Notice(text, ""))])
+    queued = rt.store.outbox.add_once([(f"export:{request_id}", Notice(text, ""))])
     return {"queued": queued, "tokens": [token]}
 
 
@@ -197,8 +197,8 @@ def export_binder(
     there), stored for a week and linked to the department (or the office)."""
     if department not in rt.org.departments:
         return {"queued": 0, "reason": f"unknown department {department!r}"}
-    assignments = rt.store.department_assignments(department)
-    starred = starred_ids(rt.catalog, rt.store.star_overrides())
+    assignments = rt.store.assignments.of_department(department)
+    starred = starred_ids(rt.catalog, rt.store.assignments.star_overrides())
     rows = catalog_rows(rt.catalog, assignments, {}, starred, page_titles(rt, assignments))
     font = binder.pdf_font(rt.settings.pdf_font)
     stamp = _stamp(rt, now)
@@ -209,7 +209,7 @@ def export_binder(
     ):  # fmt: skip
         name = f"{department}_查验案卷包_{stamp}.{ext}"
         stored.append(
-            (name, rt.store.put_export(name, data, EXPORT_TTL, department=department, kind=ext))
+            (name, rt.store.exports.put(name, data, EXPORT_TTL, department=department, kind=ext))
         )
     text = "\n".join(
         [
@@ -219,7 +219,7 @@ def export_binder(
         ]
     )
     target = "" if to_office else department
-    queued = rt.store.add_notices_once([(f"export:{request_id}", Notice(text, target))])
+    queued = rt.store.outbox.add_once([(f"export:{request_id}", Notice(text, target))])
     return {"queued": queued, "tokens": [t for _, t in stored], "pdf": bool(font)}
 
 
@@ -231,7 +231,7 @@ def inspect_url(settings, department: str) -> str:
 def export_checklist(rt, now: datetime, request_id: str) -> dict:
     """The inspection team's district checklist by indicator, linked to the office's chat."""
     departments = rt.assigned_departments()
-    assignments = rt.store.assignments_of(departments)
+    assignments = rt.store.assignments.of_departments(departments)
     font = binder.pdf_font(rt.settings.pdf_font)
     stamp = _stamp(rt, now)
     stored = []
@@ -240,7 +240,7 @@ def export_checklist(rt, now: datetime, request_id: str) -> dict:
         font=font,
     ):  # fmt: skip
         name = f"全区实地查验清单_{stamp}.{ext}"
-        stored.append((name, rt.store.put_export(name, data, EXPORT_TTL, kind=ext)))
+        stored.append((name, rt.store.exports.put(name, data, EXPORT_TTL, kind=ext)))
     text = "\n".join(
         [
             "**📎 全区实地查验清单已生成**（按指标列出各单位材料和存放位置，供查验组使用）",
@@ -248,7 +248,7 @@ def export_checklist(rt, now: datetime, request_id: str) -> dict:
             "链接 7 天内有效。" + ("" if font else binder.NO_PDF),
         ]
     )
-    queued = rt.store.add_notices_once([(f"export:{request_id}", Notice(text, ""))])
+    queued = rt.store.outbox.add_once([(f"export:{request_id}", Notice(text, ""))])
     return {"queued": queued, "tokens": [t for _, t in stored], "pdf": bool(font)}
 
 
@@ -257,10 +257,12 @@ def export_checklist(rt, now: datetime, request_id: str) -> dict:
 
 def build_submission(rt, now: datetime, department: str, version: int) -> dict:
     """Files of a frozen submission, built from its snapshot (not today's state), kept."""
-    sub = rt.store.submission(department, version)
+    sub = rt.store.submissions.get(department, version)
     if sub is None:
         return {"reason": f"no submission {department} v{version}"}
-    done = next((s for s in rt.store.submission_list(department) if s["version"] == version), {})
+    done = next(
+        (s for s in rt.store.submissions.of_department(department) if s["version"] == version), {}
+    )
     if done.get("xlsx") and done.get("docx"):
         tokens = {"xlsx": done["xlsx"], "docx": done["docx"]}
     else:
@@ -271,13 +273,13 @@ def build_submission(rt, now: datetime, department: str, version: int) -> dict:
             rt, department, sub["assignments"], at, f"第{version}版",
             stars=sub.get("stars"), sender=sender,
         ):  # fmt: skip
-            tokens[kind] = rt.store.put_export(name, data, KEEP, department=department, kind=kind)
+            tokens[kind] = rt.store.exports.put(name, data, KEEP, department=department, kind=kind)
             tokens[kind + "_name"] = name
         mail = "pending" if rt.settings.smtp_url else "not_configured"
         # how complete the frozen catalogue was, for the office's page (issue 16 item 5)
         chores = [a for i, a in sub["assignments"].items() if i in rt.catalog.regular_ids]
         done_count = sum(1 for a in chores if a.is_complete)
-        rt.store.update_submission_files(
+        rt.store.submissions.update_files(
             department,
             version,
             {**tokens, "mail": mail, "done": done_count, "total": len(chores)},
@@ -289,7 +291,7 @@ def build_submission(rt, now: datetime, department: str, version: int) -> dict:
         (tokens.get("docx_name") or done.get("docx_name", "报送材料说明.docx"), tokens["docx"]),
     ]
     text = "\n".join([f"**📮 {department}第{version}版报送材料已定稿**", *_links_text(rt, names)])
-    queued = rt.store.add_notices_once(
+    queued = rt.store.outbox.add_once(
         [(f"submission:{department}:{version}", Notice(text, department))]
     )
     return {"queued": queued, "tokens": [tokens["xlsx"], tokens["docx"]]}
@@ -315,9 +317,9 @@ def submission_message(
     campaign = rt.catalog.campaign
     at = datetime.fromisoformat(sub["at"].replace("Z", "+00:00"))
     local = rt.calendar.local_now(at)
-    frozen = frozen or rt.store.submission(department, version) or {}
+    frozen = frozen or rt.store.submissions.get(department, version) or {}
     stars = frozen.get("stars")
-    overrides = rt.store.star_overrides() if stars is None else stars
+    overrides = rt.store.assignments.star_overrides() if stars is None else stars
     rows = catalog_rows(
         rt.catalog, frozen.get("assignments", {}), starred=starred_ids(rt.catalog, overrides)
     )
@@ -372,14 +374,16 @@ def mail_submission(rt, now: datetime, department: str, version: int) -> dict:
     retries it (and the office is told when the last retry fails)."""
     if not rt.settings.smtp_url:
         return {"reason": "mail is not configured"}
-    sub = next((s for s in rt.store.submission_list(department) if s["version"] == version), None)
+    sub = next(
+        (s for s in rt.store.submissions.of_department(department) if s["version"] == version), None
+    )
     if sub is None or not sub.get("xlsx"):
         raise RuntimeError(f"submission {version} has no files yet")
     if sub.get("mail") == "sent":
         return {"reason": "already mailed"}
     files = []
     for kind, mime in (("xlsx", XLSX_MIME), ("docx", DOCX_MIME)):
-        got = rt.store.get_export(sub[kind])
+        got = rt.store.exports.get(sub[kind])
         if got is None:
             raise RuntimeError(f"submission file {kind} is missing")
         files.append((got[0], got[1], mime))
@@ -391,7 +395,7 @@ def mail_submission(rt, now: datetime, department: str, version: int) -> dict:
     try:
         _send(cfg, msg)
     except (OSError, smtplib.SMTPException) as e:
-        rt.store.update_submission_files(
+        rt.store.submissions.update_files(
             department,
             version,
             {"mail": "retrying", "mail_error": type(e).__name__},
@@ -399,7 +403,7 @@ def mail_submission(rt, now: datetime, department: str, version: int) -> dict:
             "submission_mail_error",
         )
         raise
-    rt.store.update_submission_files(
+    rt.store.submissions.update_files(
         department,
         version,
         {"mail": "sent", "mailed_at": rt.store.now_iso(), "mailed_to": msg["To"]},
@@ -412,7 +416,7 @@ def mail_submission(rt, now: datetime, department: str, version: int) -> dict:
         f"📮 {department}第{version}版报送材料已于 {local} 通过邮件发送至 {msg['To']}，无需再自行发送。",
         department,
     )
-    rt.store.add_notices_once([(f"mailed:{department}:{version}", told)])
+    rt.store.outbox.add_once([(f"mailed:{department}:{version}", told)])
     return {"mailed_to": msg["To"]}
 
 

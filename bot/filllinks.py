@@ -114,7 +114,7 @@ def issue(store, key: str, public_url: str, days: int, who, department: str) -> 
     platform, user_id, name = who
     now = store.clock()
     link = FillLink(new_id(), platform, user_id, department, name, expiry(now, days))
-    store.issue_fill_link(link, days * 86400, f"有效至 {_day(link.expires)}")
+    store.fill_links.issue(link, days * 86400, f"有效至 {_day(link.expires)}")
     return url(public_url, token(key, link.link_id, link.expires))
 
 
@@ -122,7 +122,7 @@ def current_or_new(store, key: str, public_url: str, days: int, who, department:
     """The person's link while it lasts another day, else a new one (我的任务 does not revoke
     a page someone has open)."""
     platform, user_id, _ = who
-    link = store.current_fill_link(platform, user_id)
+    link = store.fill_links.current(platform, user_id)
     now = store.clock().timestamp()
     if link and link.department == department and link.expires - now > RENEW_BEFORE.total_seconds():
         return url(public_url, token(key, link.link_id, link.expires))

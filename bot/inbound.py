@@ -62,7 +62,7 @@ def handle_callback(
     if platform.later(req, msg, now_ms) is not None:
         # Answered by the answering consumer (bot/inbox.py): one round trip here, an empty
         # body back.
-        store.accept(msg.platform, msg.message_id, inbox.payload(msg))
+        store.inbox.accept(msg.platform, msg.message_id, inbox.payload(msg))
         return platform.render_reply(req, msg, Reply.quiet(), now_ms)
     if msg.message_id:
         outcome = dispatch(msg, delivery.GROUP, delivery.DRAIN_DEBOUNCE_MS)
@@ -83,7 +83,7 @@ def handle_callback(
         reply, drain = outcome.reply, outcome.drain
     else:
         reply = dispatch(msg).reply
-        drain = enqueue is not None and store.request_drain(
+        drain = enqueue is not None and store.outbox.request_drain(
             delivery.GROUP, delivery.DRAIN_DEBOUNCE_MS
         )
     out, follow = platform.reply_plan(req, msg, reply, now_ms)
@@ -106,12 +106,12 @@ def first_reply(
     while not stored and waited < WAIT_FOR_FIRST_S:
         sleep(0.05)
         waited += 0.05
-        stored = store.stored_reply(msg.platform, msg.message_id)
+        stored = store.inbox.stored_reply(msg.platform, msg.message_id)
         if stored is None:
             return None
     if stored.startswith("{"):
         return Reply.from_json(stored)
-    if not stored and not store.claim_committed(msg.platform, msg.message_id):
+    if not stored and not store.inbox.claim_committed(msg.platform, msg.message_id):
         raise FirstCopyUnfinished(msg.message_id)
     return Reply.quiet()
 

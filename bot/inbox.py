@@ -78,7 +78,7 @@ class Liveness:
         self._thread = threading.Thread(target=self._run, name="inbox-liveness", daemon=True)
 
     def __enter__(self) -> Liveness:
-        self.store.mark_inbox_consumer(self.consumer, self.ttl_ms)
+        self.store.inbox.mark_consumer(self.consumer, self.ttl_ms)
         self._thread.start()
         return self
 
@@ -86,14 +86,14 @@ class Liveness:
         self._stop.set()
         self._thread.join(5)
         try:
-            self.store.unmark_inbox_consumer(self.consumer)
+            self.store.inbox.unmark_consumer(self.consumer)
         except Exception:  # Redis gone: the mark expires by itself
             log.debug("liveness mark of %s left to expire", self.consumer)
 
     def _run(self) -> None:
         while not self._stop.wait(self.ttl_ms / 4000):
             try:
-                self.store.mark_inbox_consumer(self.consumer, self.ttl_ms)
+                self.store.inbox.mark_consumer(self.consumer, self.ttl_ms)
             except Exception as e:  # Redis away for a while: try again on the next beat
                 log.warning("could not renew the liveness mark of %s: %s", self.consumer, e)
 
@@ -124,24 +124,24 @@ def consume(
     counts, seen = new_counts(), 0
     orphans = set() if orphans is None else orphans
     retry_s, retry_at = RETRY_S, None  # when to read this consumer's unfinished entries again
-    store.ensure_inbox_group(GROUP)
+    store.inbox.ensure_group(GROUP)
     with Liveness(store, consumer), ThreadPoolExecutor(LANES, "answer-lane") as lanes:
         own, next_rescue = True, 0.0  # own: entries pending under this name, read them first
         while not stop.is_set() and (max_entries is None or seen < max_entries):
             if time.monotonic() >= next_rescue:
-                own |= store.rescue_inbox(GROUP, consumer, ALIVE_MS, RECLAIM_MS, orphans) > 0
+                own |= store.inbox.rescue(GROUP, consumer, ALIVE_MS, RECLAIM_MS, orphans) > 0
                 next_rescue = time.monotonic() + RESCUE_EVERY_S
             if retry_at is not None and time.monotonic() >= retry_at:
                 own, retry_at = True, None
             left = 0
             if own:
                 own, after = False, "0"
-                while rows := store.read_inbox_own(GROUP, consumer, BATCH, after):
+                while rows := store.inbox.read_own(GROUP, consumer, BATCH, after):
                     n, left_now = _answer_batch(rt, dctx, rows, counts, lanes, orphans)
                     seen, left, after = seen + n, left + left_now, rows[-1][0]
                 retry_s = RETRY_S if not left else retry_s  # all of its own answered: reset
             else:
-                rows = store.read_inbox(GROUP, consumer, BATCH, block_ms)
+                rows = store.inbox.read(GROUP, consumer, BATCH, block_ms)
                 if rows:
                     n, left = _answer_batch(rt, dctx, rows, counts, lanes, orphans)
                     seen += n
@@ -195,7 +195,7 @@ def _answer_batch(
         outbox_drain |= drain
         for k, v in lane_counts.items():
             counts[k] += v
-    rt.store.done_inbox(GROUP, done)
+    rt.store.inbox.done(GROUP, done)
     if orphans:
         orphans.difference_update(done)
     if outbox_drain:
@@ -257,15 +257,15 @@ def _answer(
     )
     reply = outcome.reply
     left = reply is None and not (outcome.duplicate or "").startswith("{")
-    if left and orphan and not rt.store.claim_committed(msg.platform, msg.message_id):
-        if rt.store.release_claim(msg.platform, msg.message_id):
+    if left and orphan and not rt.store.inbox.claim_committed(msg.platform, msg.message_id):
+        if rt.store.inbox.release_claim(msg.platform, msg.message_id):
             outcome = rt.dispatcher.handle_once(
                 msg, delivery.GROUP, delivery.DRAIN_DEBOUNCE_MS, resume=True
             )
             reply = outcome.reply
             left = reply is None and not (outcome.duplicate or "").startswith("{")
     if left:
-        if not rt.store.claim_committed(msg.platform, msg.message_id):
+        if not rt.store.inbox.claim_committed(msg.platform, msg.message_id):
             # Claimed by a run that committed nothing (its worker died, or Redis failed under
             # it): the claim goes within CLAIM_TTL_S, and the entry, left pending, runs then.
             raise Unfinished(msg.message_id)

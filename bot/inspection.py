@@ -211,7 +211,7 @@ def change(
         raise UserError("未知的查验结果。")
     at = store.now_iso()
     for _ in range(tries):
-        raw, old = store.inspection_mark(department, indicator_id)
+        raw, old = store.inspections.mark(department, indicator_id)
         before = Mark.from_dict(old)
         added = tuple(replace(p, by=actor, at=at) for p in photos)
         kept = tuple(p for p in before.photos if p.file.sha256 != drop) + tuple(
@@ -229,7 +229,7 @@ def change(
         if after.to_dict() | {"by": "", "at": ""} == before.to_dict() | {"by": "", "at": ""}:
             return before  # nothing changed: no audit entry
         try:
-            store.set_inspection_mark(
+            store.inspections.set_mark(
                 department, indicator_id, raw, after.to_dict(), actor, _audit_note(before, after)
             )
             return after

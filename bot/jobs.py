@@ -203,14 +203,14 @@ def report_failure(job, connection, exc_type, exc_value, tb) -> None:
     try:
         rt = runtime()
         if job.func_name == "bot.jobs.mail_submission" and kw.get("department"):
-            rt.store.update_submission_files(
+            rt.store.submissions.update_files(
                 kw["department"],
                 int(kw["version"]),
                 {"mail": "failed", "mail_error": exc_type.__name__},
                 "system:mail",
                 "submission_mail_failed",
             )
-        rt.store.add_notices_once([(f"failed:{job.id}", Notice(text, "", (), "notice"))])
+        rt.store.outbox.add_once([(f"failed:{job.id}", Notice(text, "", (), "notice"))])
     except Exception:
         log.exception("could not report the failure of job %s", job.id)
 
@@ -234,7 +234,7 @@ def fetch_chat_file(
     from bot.progress import size_text
 
     rt = runtime()
-    raw = rt.store.held_file(platform, user_id)
+    raw = rt.store.held_files.get(platform, user_id)
     held = chatfiles.Held.from_json(raw) if raw else None
     if held is None or held.message_id != message_id or held.state != "downloading":
         return {"skipped": held.state if held else "gone"}
@@ -272,7 +272,7 @@ def fetch_chat_file(
         new = chatfiles.Held(message_id, "refused", held.said, why=why)
         who = (mention(platform, user_id),)
         notices = (Notice(why, department, mentions=who, kind="review"),)
-    changed = rt.store.update_held_file(platform, user_id, raw, new.to_json(), notices)
+    changed = rt.store.held_files.update(platform, user_id, raw, new.to_json(), notices)
     if changed and notices:
         delivery.request_drain(rt.store, rt.services["enqueue"])
     return {"state": new.state, "changed": changed}

@@ -48,7 +48,7 @@ def _act(
     changes nothing. `said(ind, before, edit)` is the sentence shown once saved."""
     ind = indicator_of(rt, indicator_id)
     for _ in range(RETRIES):
-        a, raw = rt.store.assignment(ind.id, link.department)
+        a, raw = rt.store.assignments.get(ind.id, link.department)
         if a is None:
             raise NotFound(texts.NOT_RESPONSIBLE.format(dept=link.department, n=ind.id))
         if seen is not None and a.version != seen:
@@ -67,7 +67,7 @@ def _at(rt) -> str:
 
 
 def _starred(rt, ind) -> bool:
-    return rt.store.star_overrides().get(ind.id, ind.star)
+    return rt.store.assignments.star_overrides().get(ind.id, ind.star)
 
 
 def add_link(
@@ -211,7 +211,7 @@ def undo(rt, link: FillLink, indicator_id: int, *, seen: int | None = None) -> D
     """撤销: the department's last change on the item."""
 
     def decide(ind, a):
-        top = rt.store.undo_top(link.department, ind.id)
+        top = rt.store.assignments.undo_top(link.department, ind.id)
         return rules.undo_last(a, ind, top, by=link.actor, at=_at(rt))
 
     def said(ind, a, edit):

@@ -46,30 +46,30 @@ def check_queued_links(
     `budget_s` seconds; returns counts of checked, rechecked, dead, titles filled, links no
     material uses any longer, and links left for the next run."""
     store = rt.store
-    fresh = store.queued_links(limit)
-    due = store.due_links(now.timestamp(), limit - len(fresh)) if len(fresh) < limit else []
+    fresh = store.links.queued(limit)
+    due = store.links.due(now.timestamp(), limit - len(fresh)) if len(fresh) < limit else []
     unused: list[str] = []
     if fresh or due:
         in_use = _urls_in_use(rt)
         unused = [u for u in (*fresh, *due) if u not in in_use]
-        store.forget_links(unused)
+        store.links.forget(unused)
         fresh = [u for u in fresh if u in in_use]
         due = [u for u in due if u in in_use]
-    before = store.link_states(due)
+    before = store.links.states(due)
     titles: dict[str, str] = {}
     dead = checked = 0
     started = time.monotonic()
     for url in (*fresh, *due):
         if time.monotonic() - started > budget_s:
             break
-        store.plan_link_check(url, now.timestamp() + RECHECK_FAILED_S[0])
+        store.links.plan(url, now.timestamp() + RECHECK_FAILED_S[0])
         result = check_link(url, allow=rt.settings.link_allow, clock=lambda: now, **check_options)
         checked += 1
         fails = 0 if result.ok else before.get(url, {}).get("fails", 0) + 1
         state = result.to_dict()
         del state["url"]
         state["status"] = "" if result.status is None else result.status
-        store.set_link_state(
+        store.links.record(
             url, {**state, "fails": fails}, now.timestamp() + next_check_in(result.ok, fails)
         )
         dead += not result.ok
@@ -84,7 +84,7 @@ def check_queued_links(
 
 def _urls_in_use(rt) -> set[str]:
     """Every link a material of any department holds now."""
-    everything = rt.store.assignments_of(rt.assigned_departments())
+    everything = rt.store.assignments.of_departments(rt.assigned_departments())
     return {m.url for a in everything.values() for m in a.materials if m.url}
 
 
@@ -97,13 +97,13 @@ def fill_titles(rt, titles: dict[str, str]) -> int:
     departments = rt.assigned_departments()
     owners = [
         (ind, dept)
-        for (ind, dept), a in rt.store.assignments_of(departments).items()
+        for (ind, dept), a in rt.store.assignments.of_departments(departments).items()
         if any(m.url in titles and not m.title for m in a.materials)
     ]
     filled = 0
     for ind, dept in owners:
         for _ in range(5):
-            a, raw = rt.store.assignment(ind, dept)
+            a, raw = rt.store.assignments.get(ind, dept)
             if a is None:
                 break
             materials = tuple(
@@ -115,7 +115,9 @@ def fill_titles(rt, titles: dict[str, str]) -> int:
             after = a.changed(ACTOR, rt.store.now_iso(), materials=materials)
             note = "网页标题作为材料名称"
             try:
-                rt.store.save(Change(raw, after, ACTOR, "link_title", undo="keep", note=note))
+                rt.store.assignments.save(
+                    Change(raw, after, ACTOR, "link_title", undo="keep", note=note)
+                )
             except ConflictError:
                 continue  # someone changed it meanwhile: read again
             filled += sum(1 for x, y in zip(a.materials, materials, strict=True) if x != y)

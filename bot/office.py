@@ -56,7 +56,7 @@ def indicator_of(rt, indicator_id: int) -> Indicator:
 def _load(rt, ind: Indicator, department: str) -> tuple[Assignment, str]:
     if department not in rt.org.departments:
         raise NotFound(texts.NO_DEPARTMENT.format(name=texts.quoted(department, 40)))
-    a, raw = rt.store.assignment(ind.id, department)
+    a, raw = rt.store.assignments.get(ind.id, department)
     if a is None:
         raise NotFound(texts.NOT_RESPONSIBLE_OF.format(dept=department, n=ind.id))
     return a, raw
@@ -82,7 +82,7 @@ def _review(rt, indicator_id: int, department: str, actor: str, decide) -> Resul
 def save_edit(rt, a: Assignment, raw: str, edit: rules.Edit, actor: str, *, by_office: bool):
     """Save a rule's decision as chat's dispatcher does (audit entry, undo entry, notices);
     ConflictError when the stored state moved since `raw` was read. Notices go out at once."""
-    rt.store.save(rules.to_change(a, raw, edit, actor, by_office, rt.catalog))
+    rt.store.assignments.save(rules.to_change(a, raw, edit, actor, by_office, rt.catalog))
     if edit.notices:
         _drain_now(rt)
 
@@ -101,7 +101,7 @@ def approve(rt, indicator_id: int, department: str, *, confirmed: bool, actor: s
 
     def decide(ind, a):
         def links():
-            return rt.store.link_states(m.url for m in a.materials if m.url)
+            return rt.store.links.states(m.url for m in a.materials if m.url)
 
         at = rt.store.now_iso()
         door = tuple(filllinks.door_for(rt.services, department, (ind.id,)))
@@ -138,14 +138,14 @@ def set_star(rt, indicator_id: int, wanted: bool | None, *, actor: str) -> Resul
     """星标: `wanted` ★ or not; None turns it over (as 星标 in chat)."""
     ind = indicator_of(rt, indicator_id)
     for _ in range(RETRIES):
-        override = rt.store.star_overrides().get(ind.id)
+        override = rt.store.assignments.star_overrides().get(ind.id)
         starred = ind.star if override is None else override
         new = rules.star(starred, wanted)
         if new is None:
             said = f"第{ind.id}项{'已' if starred else '未'}标记★，无需更改。"
             return Result(False, said, starred=starred)
         try:
-            rt.store.set_star(ind.id, override, new, actor)
+            rt.store.assignments.set_star(ind.id, override, new, actor)
         except ConflictError:
             continue
         return Result(True, texts.star_changed(ind.id, new), starred=new)
@@ -158,12 +158,12 @@ def set_inspection(rt, day: date | None, *, actor: str) -> Result:
         today = rt.calendar.local_today(rt.store.clock())
         try:
             change = rules.set_inspection_day(
-                rt.catalog.campaign, rt.store.event_dates(), day, today
+                rt.catalog.campaign, rt.store.assignments.event_dates(), day, today
             )
         except rules.Unchanged as e:
             return Result(False, str(e))
         try:
-            rt.store.set_event_date(change.key, change.expected, change.day, actor)
+            rt.store.assignments.set_event_date(change.key, change.expected, change.day, actor)
         except ConflictError:
             continue
         return Result(True, change.message)
@@ -182,7 +182,7 @@ def unbind(rt, platform: str, user_id: str, *, actor: str) -> Result:
     """解绑 by the office: audited as 解绑 and told in the department's chat (the person
     @-mentioned), as the person's own 解绑 is."""
     for _ in range(RETRIES):
-        before = rt.store.binding(platform, user_id)
+        before = rt.store.bindings.get(platform, user_id)
         if before is None:
             return Result(False, "此人已不在绑定名单中，无需解绑。")
         who, named = _person(platform, user_id, before.name)
@@ -194,7 +194,7 @@ def unbind(rt, platform: str, user_id: str, *, actor: str) -> Result:
             kind="binding",
         )
         try:
-            rt.store.set_binding(platform, user_id, before, None, actor, (notice,))
+            rt.store.bindings.set(platform, user_id, before, None, actor, (notice,))
         except ConflictError:
             continue
         _drain_now(rt)
@@ -211,7 +211,7 @@ def decide_binding(
     if reason:
         rules.check_text(reason, rules.MAX_REASON)
     for _ in range(RETRIES):
-        asked, raw = rt.store.bind_request(platform, user_id)
+        asked, raw = rt.store.bindings.request(platform, user_id)
         if asked is None:
             return Result(False, "这条绑定申请已经处理过了。")
         dept = asked.department
@@ -221,7 +221,7 @@ def decide_binding(
         at = rt.store.now_iso()
         to = (mention(platform, user_id),)
         if approve:
-            before = rt.store.binding(platform, user_id)
+            before = rt.store.bindings.get(platform, user_id)
             after = Binding(platform, user_id, dept, asked.name, asked.role, at)
             text = f"{who} 的绑定申请已获依法治区办同意，现为{dept}成员，可在群里提交本部门的创建材料。"
             bind, action = (before, after), "bind_approve"
@@ -233,7 +233,7 @@ def decide_binding(
             said = f"已拒绝{named}绑定到{dept}的申请，并已在该部门群里通知。"
         notice = Notice(text, dept, mentions=to, kind="binding")
         try:
-            rt.store.decide_bind_request(
+            rt.store.bindings.decide_request(
                 platform, user_id, raw, None, action, actor,
                 department=dept, bind=bind, note=reason, notices=(notice,),
             )  # fmt: skip
@@ -262,6 +262,6 @@ def comment(rt, indicator_id: int, department: str, text: str, *, actor: str) ->
         department,
         kind="review",
     )
-    rt.store.add_comment(ind.id, department, entry, actor, (notice,))
+    rt.store.comments.add(ind.id, department, entry, actor, (notice,))
     _drain_now(rt)
     return Result(True, f"留言已发到{department}的工作群（第{ind.id}项）。")

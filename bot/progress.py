@@ -303,7 +303,7 @@ class _Acc:
 
 
 # The last scores computed from a read-only statuses mapping (the store's, see
-# bot/store.py:_parse_statuses) and the arguments they came from. The mapping is kept
+# bot/store/assignments.py:_parse_statuses) and the arguments they came from. The mapping is kept
 # referenced, so an equal identity means equal contents.
 _LAST_SCORES: list[tuple] = []  # newest first, a few (the overview asks two ways)
 _SCORE_SLOTS = 4

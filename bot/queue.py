@@ -23,10 +23,12 @@ The queues (names for the default prefix "duban") and the workers that listen on
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 
-import redis
 from rq import Callback, Queue, Retry
+
+from bot.store import Connection
 
 MAIN = "main"
 ANSWERS = "answers"
@@ -70,11 +72,11 @@ def job_key(prefix: str, job_id: str) -> str:
     return f"{prefix}-{job_id}"
 
 
-def make_queue(client: redis.Redis, prefix: str, kind: str = MAIN) -> Queue:
+def make_queue(client: Connection, prefix: str, kind: str = MAIN) -> Queue:
     return Queue(queue_name(prefix, kind), connection=client)
 
 
-def all_queues(client: redis.Redis, prefix: str) -> list[Queue]:
+def all_queues(client: Connection, prefix: str) -> list[Queue]:
     """Every queue of the deployment (KINDS order)."""
     return [make_queue(client, prefix, kind) for kind in KINDS]
 
@@ -84,7 +86,7 @@ def make_enqueue(queue: Queue, prefix: str) -> Callable[..., str]:
     queue (queue_kind_for), else on `queue`.
 
     A deterministic job_id makes a repeated request a no-op while that job waits or runs; it is
-    stored under the deployment's prefix (job_key).
+    stored under the deployment's prefix (job_key), like the random id of a job without one.
     """
     queues = {queue.name: queue}
 
@@ -107,6 +109,8 @@ def make_enqueue(queue: Queue, prefix: str) -> Callable[..., str]:
                 "started",
             ):
                 return job_id
+        else:  # RQ's own id would be a bare uuid: the prefix names every job of the deployment
+            job_id = job_key(prefix, uuid.uuid4().hex)
         kwargs.setdefault("on_failure", Callback(ON_FAILURE))
         job = target.enqueue(
             func,

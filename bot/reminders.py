@@ -60,7 +60,7 @@ def _month_day(d) -> str:
 
 def timeline_of(rt) -> Timeline:
     """The campaign's deadlines and events with the days the office has set (one read)."""
-    return Timeline(rt.catalog.campaign, rt.store.event_dates())
+    return Timeline(rt.catalog.campaign, rt.store.assignments.event_dates())
 
 
 def is_readiness_day(cal, timeline: Timeline, today: date) -> bool:
@@ -278,10 +278,10 @@ def send_reminders(
     if not depts:
         return RunResult(reason="no departments")
     by_dept: dict[str, list[Assignment]] = {d: [] for d in depts}
-    for (_, d), a in store.assignments_of(depts).items():
+    for (_, d), a in store.assignments.of_departments(depts).items():
         by_dept[d].append(a)
     by_dept = {d: _regular(rt, items) for d, items in by_dept.items()}
-    submitted = store.latest_submissions()
+    submitted = store.submissions.latest()
     line = texts.deadline_line(cal, timeline, now)
     items: list[tuple[str, Notice]] = []
     if phase == READINESS:
@@ -301,14 +301,14 @@ def send_reminders(
     ]
     if not todo:
         return RunResult(considered=len(depts), reason="every department is complete")
-    starred = starred_ids(rt.catalog, store.star_overrides())
+    starred = starred_ids(rt.catalog, store.assignments.star_overrides())
     urls = [m.url for d in todo for a in by_dept[d] for m in _shown_links(rt.catalog, a)]
-    states = store.link_states(urls) if urls else {}
+    states = store.links.states(urls) if urls else {}
     deadline = timeline.next_deadline(today)
     days_left = cal.workdays_left(today, deadline.date) if deadline else None
     liaisons: dict[str, tuple[str, ...]] = {}
     if days_left is not None and days_left <= ESCALATE_WITHIN:
-        liaisons = rt.org.liaisons(store.bindings())
+        liaisons = rt.org.liaisons(store.bindings.all())
     for d in todo:
         notice = compose_reminder(
             d,
@@ -339,7 +339,7 @@ def _door(rt, department: str) -> Callable[[Iterable[int]], list[Button]]:
 def _queued(store, items: list[tuple[str, Notice]], considered: int, idle: str) -> RunResult:
     if not items:
         return RunResult(considered=considered, reason=idle)
-    queued = store.add_notices_once(items)
+    queued = store.outbox.add_once(items)
     return RunResult(queued, considered, "" if queued else "already sent for this slot")
 
 
@@ -466,10 +466,10 @@ def send_escalations(rt, now: datetime, slot: str) -> RunResult:
         return RunResult(reason=quiet)
     regular = rt.catalog.regular_ids
     order = rt.assigned_departments()
-    submitted = store.latest_submissions()
+    submitted = store.submissions.latest()
     if phase == READINESS:
-        statuses = store.statuses()
-        found = store.assignments_of(order)
+        statuses = store.assignments.statuses()
+        found = store.assignments.of_departments(order)
         unplaced: dict[str, int] = {}
         for (ind, d), a in found.items():
             for m in a.materials:
@@ -494,7 +494,7 @@ def send_escalations(rt, now: datetime, slot: str) -> RunResult:
     passed = [d for d in timeline.campaign.deadlines if d.date < today]
     if passed:
         deadline = passed[-1]
-        statuses = store.statuses()
+        statuses = store.assignments.statuses()
         digest = compose_office_digest(
             today,
             deadline,
@@ -607,7 +607,7 @@ def send_ranking(rt, now: datetime, slot: str) -> RunResult:
     quiet = _today(rt, now, on_demand=slot.startswith("now-"))[3]  # 立即推送排名
     if quiet:
         return RunResult(reason=quiet)
-    statuses, overrides, reached, last = rt.store.ranking_inputs()
+    statuses, overrides, reached, last = rt.store.assignments.ranking_inputs()
     stars = starred_ids(rt.catalog, overrides)
     rows = rank(compute_scores(statuses, stars, reached, rt.catalog.regular_ids))
     if not rows:
@@ -618,7 +618,7 @@ def send_ranking(rt, now: datetime, slot: str) -> RunResult:
         rows, last, f"{_month_day(local)} {local:%H:%M}", bonus, lambda d: _door(rt, d)(())
     )
     ranks = {r.score.department: r.rank for r in rows}
-    if not rt.store.publish_ranking(f"rank:{slot}", ranks, notices):
+    if not rt.store.outbox.publish_ranking(f"rank:{slot}", ranks, notices):
         return RunResult(considered=len(rows), reason="already sent for this slot")
     return RunResult(queued=len(notices), considered=len(rows))
 
@@ -645,7 +645,7 @@ def remind_now(
     check_may_remind(calendar, timeline, now)
     regular = catalog.regular_ids  # bonus and deduction items are nobody's chore
     open_count: dict[str, int] = {}
-    for (ind, d), (_, status) in store.statuses().items():
+    for (ind, d), (_, status) in store.assignments.statuses().items():
         if ind in regular and not status.is_complete:
             open_count[d] = open_count.get(d, 0) + 1
     if department and not open_count.get(department):
@@ -654,7 +654,7 @@ def remind_now(
     if not targets:
         return "所有部门的事项均已完成，无需催办。"
     at = store.now_iso()
-    claimed = store.claim_reminds(targets, at, rest_min * 60)
+    claimed = store.reminders.claim(targets, at, rest_min * 60)
     if not claimed:
         raise UserError(_resting(store, calendar, department, rest_min))
     minute = (calendar.local_now(now) if calendar else now).strftime("%Y-%m-%d-%H%M")
@@ -671,7 +671,7 @@ def remind_now(
             now_iso=at,
         )
     except Exception:
-        store.release_reminds(claimed, at)  # nothing was sent: the cool-down must not hold
+        store.reminders.release(claimed, at)  # nothing was sent: the cool-down must not hold
         raise
     if department:
         again = f"{rest_min} 分钟内不再重复催办该部门。" if rest_min else ""
@@ -689,7 +689,7 @@ def _resting(store, calendar, department: str, rest_min: int) -> str:
     """Why nothing was pushed: every target was reminded within the cool-down."""
     if not department:
         return f"所有未完成的部门都在 {rest_min} 分钟内催办过，请稍后再试。"
-    last = store.remind_cooldowns([department]).get(department)
+    last = store.reminders.cooldowns([department]).get(department)
     if last is None:  # its cool-down ended between the two reads: simply try again
         return f"{department}刚刚催办过，请稍后再试。"
     when, left = last

@@ -26,7 +26,7 @@ def resolve_department(ctx: Context, name: str, example: str = "{name}") -> str:
 
 def find_assignment(ctx: Context, ind, name: str) -> tuple[Assignment, str]:
     dept = resolve_department(ctx, name)
-    a, raw = ctx.store.assignment(ind.id, dept)
+    a, raw = ctx.store.assignments.get(ind.id, dept)
     if a is None:
         raise UserError(texts.NOT_RESPONSIBLE_OF.format(dept=dept, n=ind.id))
     return a, raw
@@ -34,7 +34,7 @@ def find_assignment(ctx: Context, ind, name: str) -> tuple[Assignment, str]:
 
 def liaisons(org: Org, store: Any, department: str) -> tuple[str, ...]:
     """The department's liaisons to @-mention (Org.liaisons over the store's bindings)."""
-    return org.liaisons(store.bindings()).get(department, ())
+    return org.liaisons(store.bindings.all()).get(department, ())
 
 
 def fold_window(ctx: Context) -> int:

@@ -12,10 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-import redis
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
-
 from bot.catalog import Campaign, Catalog, load_catalog
 from bot.commands import Dispatcher, Registry, load_handlers
 from bot.config import Settings
@@ -28,7 +24,8 @@ from bot.progress import Role
 from bot.queue import make_enqueue, make_queue
 from bot.records import Binding, ConflictError
 from bot.schedule import make_clock
-from bot.store import RedisStore, unavailable, utc_now
+from bot.store import Connection, RedisStore, unavailable, utc_now
+from bot.store.connection import connect_redis, fail_fast
 from bot.workdays import WorkCalendar
 
 SANDBOX = "sandbox"  # the platform name of /sandbox's messages (bot/web/sandbox.py)
@@ -37,7 +34,7 @@ SANDBOX = "sandbox"  # the platform name of /sandbox's messages (bot/web/sandbox
 @dataclass
 class Runtime:
     settings: Settings
-    redis: redis.Redis
+    redis: Connection
     store: RedisStore
     catalog: Catalog
     org: Org
@@ -73,51 +70,6 @@ class Runtime:
             self.embedded.stop()
 
 
-def redis_url_for(settings: Settings) -> tuple[str, EmbeddedRedis | None]:
-    """The configured Redis, or the embedded one under data_dir (started here if not running)."""
-    if settings.redis_url:
-        return settings.redis_url, None
-    server = EmbeddedRedis(settings.data_dir, unix=True)
-    if server.is_running():
-        return server.url, None
-    server.start()
-    return server.url, server
-
-
-def fail_fast() -> dict:
-    """Options of the web's and the jobs' Redis clients (build_runtime): a refused or lost
-    connection fails within a fraction of a second, after one quick retry (for a connection
-    Redis closed while idle), so a callback with Redis down is answered 503 at once and the
-    platform delivers it again. redis-py's default backoff takes about 5 s to give up on a
-    refused connection, longer than a platform waits for an answer (DingTalk 3 s, WeCom 5 s)."""
-    return {
-        "socket_connect_timeout": 0.5,
-        "retry": Retry(ExponentialBackoff(cap=0.1, base=0.02), 1),
-    }
-
-
-def connect_redis(settings: Settings, **options) -> tuple[redis.Redis, EmbeddedRedis | None]:
-    """This deployment's Redis client: the master that DUBAN_REDIS_SENTINELS point at (found
-    again through them after a failover), the DUBAN_REDIS_URL, or the embedded server (started
-    if it is not running, and returned so that the caller stops what it started)."""
-    options.setdefault("health_check_interval", 30)
-    if settings.redis_sentinels:
-        from redis.connection import parse_url
-        from redis.sentinel import Sentinel
-
-        given = parse_url(settings.redis_url) if settings.redis_url else {}
-        auth = {k: given[k] for k in ("username", "password", "db") if given.get(k) is not None}
-        sentinels = [
-            (h, int(p)) for h, _, p in (a.rpartition(":") for a in settings.redis_sentinels)
-        ]
-        sentinel = Sentinel(sentinels, sentinel_kwargs={"socket_timeout": 1.0})
-        options.setdefault("socket_connect_timeout", 2.0)
-        client = sentinel.master_for(settings.redis_sentinel_master, **auth, **options)
-        return client, None
-    url, embedded = redis_url_for(settings)
-    return redis.Redis.from_url(url, **options), embedded
-
-
 def connect_store(settings: Settings) -> tuple[RedisStore, EmbeddedRedis | None]:
     """The deployment's store alone, as it is (no start-up state written): for backup and
     restore, which must see a store exactly as they find it. The embedded Redis is started if
@@ -133,7 +85,7 @@ def units_by_indicator(assignments: dict[tuple[int, str], Role]) -> dict[int, di
     return out
 
 
-def shared_clock(settings: Settings, client: redis.Redis) -> Callable[[], datetime]:
+def shared_clock(settings: Settings, client: Connection) -> Callable[[], datetime]:
     """The one clock of every process and page: the real one, or with DUBAN_FAKE_NOW a fake
     one anchored in Redis, so the web pages, the chat replies, the workers and the scheduler
     all read the same time (a process started later does not start its own fake day).
@@ -141,7 +93,9 @@ def shared_clock(settings: Settings, client: redis.Redis) -> Callable[[], dateti
     from where the clock is; another value starts afresh."""
     if not settings.fake_now:
         return utc_now
-    anchor = RedisStore(client, settings.key_prefix).clock_anchor(clock_name(settings), time.time())
+    anchor = RedisStore(client, settings.key_prefix).scheduler.clock_anchor(
+        clock_name(settings), time.time()
+    )
     return make_clock(settings.fake_now, settings.clock_speed, anchor)
 
 
@@ -158,13 +112,13 @@ def demo_shift_days(settings: Settings, campaign: Campaign, today: date, store) 
     if not settings.demo or settings.fake_now:
         return 0
     weeks = max(0, (today - campaign.issued_on).days // 7)
-    return store.demo_shift(weeks * 7)
+    return store.scheduler.demo_shift(weeks * 7)
 
 
 def build_runtime(
     settings: Settings,
     clock: Callable[[], datetime] | None = None,
-    client: redis.Redis | None = None,
+    client: Connection | None = None,
     enqueue: Callable | None = None,
 ) -> Runtime:
     catalog = load_catalog(settings.indicators_path)
@@ -210,19 +164,19 @@ def sandbox_may_act_as_office(settings: Settings, platforms: dict, store: RedisS
     began in exactly that set-up. Anyone may pick any persona on /sandbox, so the persona must
     never reach real data. The browser's own say is never asked."""
     demo = settings.demo and not platforms
-    return store.record_origin("demo" if demo else "live") == "demo" and demo
+    return store.assignments.record_origin("demo" if demo else "live") == "demo" and demo
 
 
 def prepare_state(rt: Runtime) -> None:
     """Create missing assignments and the members listed in org.yaml (each binding audited);
     load the callback scripts so that no first request pays a NOSCRIPT retry."""
     rt.store.load_scripts()
-    rt.store.sync_assignments(rt.assignments)
+    rt.store.assignments.sync(rt.assignments)
     for m in rt.org.members:
-        if rt.store.binding(m.platform, m.user_id) is None:
+        if rt.store.bindings.get(m.platform, m.user_id) is None:
             b = Binding(m.platform, m.user_id, m.department, m.name, m.role, rt.store.now_iso())
             try:
-                rt.store.set_binding(m.platform, m.user_id, None, b, "system:org.yaml")
+                rt.store.bindings.set(m.platform, m.user_id, None, b, "system:org.yaml")
             except ConflictError:
                 pass  # another process starting at the same moment bound them first
 

@@ -251,7 +251,7 @@ class Scheduler:
     def tick(self) -> list[str]:
         """One pass: renew the lock, then enqueue every due slot nobody has run; returns the
         ids of the jobs enqueued."""
-        self.is_leader = self.store.hold_lock(LOCK_NAME, self.token, self.lock_ttl_ms)
+        self.is_leader = self.store.scheduler.hold_lock(LOCK_NAME, self.token, self.lock_ttl_ms)
         if not self.is_leader:
             return []
         if self.release_retries is not None:
@@ -274,7 +274,7 @@ class Scheduler:
             ]
             if not slots:
                 continue
-            states = self.store.slot_states(entry.name, slots)
+            states = self.store.scheduler.slot_states(entry.name, slots)
             for slot in slots:
                 jid = self._run_slot(entry, slot, states.get(slot, ""), today, now)
                 if jid:
@@ -292,7 +292,7 @@ class Scheduler:
             return ""
         if entry.push and self.calendar.is_quiet(now):
             return ""  # held back; runs when quiet hours end, if that is still today
-        if not self.store.claim_slot(entry.name, slot, self.token):
+        if not self.store.scheduler.claim_slot(entry.name, slot, self.token):
             return ""
         jid = job_id(entry.name) if entry.singleton else job_id(entry.name, slot)
         self.enqueue(
@@ -302,7 +302,7 @@ class Scheduler:
             slot=slot,
             now_iso=now.astimezone(UTC).isoformat(),
         )
-        self.store.finish_slot(entry.name, slot, jid)
+        self.store.scheduler.finish_slot(entry.name, slot, jid)
         self._done.add((entry.name, slot))
         log.info("slot %s %s: enqueued %s", entry.name, slot, jid)
         return jid
@@ -326,6 +326,6 @@ class Scheduler:
                 stop.wait(interval)
         finally:
             try:
-                self.store.release_lock(LOCK_NAME, self.token)
+                self.store.scheduler.release_lock(LOCK_NAME, self.token)
             except Exception:
                 log.exception("could not release the scheduler lock")

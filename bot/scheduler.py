@@ -11,15 +11,15 @@ import sys
 import threading
 from collections.abc import Callable
 
-import redis
 from rq import Queue
 from rq.job import Job
 
 from bot.config import Settings
 from bot.queue import all_queues, make_enqueue, make_queue
-from bot.runtime import connect_redis, shared_clock
+from bot.runtime import shared_clock
 from bot.schedule import Scheduler, schedule_table
-from bot.store import RedisStore, utc_now
+from bot.store import Connection, RedisStore, utc_now
+from bot.store.connection import connect_redis
 from bot.workdays import WorkCalendar
 
 log = logging.getLogger("bot.scheduler")
@@ -49,7 +49,7 @@ def retry_releaser(*queues: Queue) -> Callable[[float], int]:
     return release
 
 
-def build_scheduler(settings: Settings, client: redis.Redis) -> Scheduler:
+def build_scheduler(settings: Settings, client: Connection) -> Scheduler:
     clock = shared_clock(settings, client)  # the same time as every other process
     store = RedisStore(client, settings.key_prefix, clock)
     queue = make_queue(client, settings.key_prefix)

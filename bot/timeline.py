@@ -1,7 +1,7 @@
 """Where the campaign stands on a given day: the next deadline, the events (the inspection) with
 the day the office set for them, and the phase that decides what the pushes say.
 
-Pure: the office's event dates come from the store (RedisStore.event_dates) and are passed in.
+Pure: the office's event dates come from the store (store.assignments.event_dates) and are passed in.
 Deadlines are counted down to and can be missed; events cannot: nothing is "overdue" after one.
 """
 

@@ -20,12 +20,12 @@ import sys
 import threading
 import time
 
-import redis
 from rq import Queue, Worker
 
 from bot.config import Settings
 from bot.queue import ANSWERS, MAIN, WORKERS, queue_name
-from bot.runtime import connect_redis
+from bot.store import RedisError
+from bot.store.connection import connect_redis, wait_for_redis
 
 log = logging.getLogger("bot.worker")
 
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             worker.max_connection_wait_time = RECONNECT_MAX_S
             started = time.monotonic()
             worker.work(with_scheduler=False, burst=args.burst, logging_level=level)
-        except redis.RedisError as e:  # RQ's start-up (register_birth) is outside its loop
+        except RedisError as e:  # RQ's start-up (register_birth) is outside its loop
             log.warning("worker could not start: %s", e)
             pause = min(max(pause * 2, 0.5), PAUSE_MAX_S)
             continue
@@ -114,7 +114,7 @@ def answer(settings: Settings, level: str, burst: bool = False) -> int:
             counts = inbox.consume(rt, dctx, stop, consumer, block_ms=block, orphans=orphans)
             log.info("answering consumer %s stops: %s", consumer, counts)
             return 0
-        except redis.RedisError as e:
+        except RedisError as e:
             log.warning("answering consumer lost Redis (%s); reading on once it answers", e)
             stop.wait(0.5)
     return 0
@@ -128,20 +128,6 @@ def _on_stop(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
-
-
-def wait_for_redis(conn: redis.Redis, stop: threading.Event, max_wait_s: float = 1.0) -> bool:
-    """Until Redis answers (True) or a stop is asked for (False)."""
-    delay = 0.1
-    while not stop.is_set():
-        try:
-            conn.ping()
-            return True
-        except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError) as e:
-            log.debug("Redis not available yet: %s", e)
-        stop.wait(delay)
-        delay = min(delay * 2, max_wait_s)
-    return False
 
 
 def _warm() -> None:

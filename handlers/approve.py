@@ -21,7 +21,7 @@ def approve(ctx: Context, ind, department: str, confirm: str) -> Reply:
     a, raw = find_assignment(ctx, ind, department)
 
     def links():
-        return ctx.store.link_states(m.url for m in a.materials if m.url)
+        return ctx.store.links.states(m.url for m in a.materials if m.url)
 
     door = tuple(filllinks.door_for(ctx.services, a.department, (ind.id,)))
     edit = rules.approve(

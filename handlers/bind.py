@@ -30,7 +30,7 @@ def bind(ctx: Context, name: str) -> Reply:
         dept,
         kind="binding",
     )
-    ctx.store.set_binding(
+    ctx.store.bindings.set(
         ctx.msg.platform, ctx.msg.user_id, before, after, ctx.actor, (notice,),
         fold_s=fold_window(ctx), name=who, claim=ctx.claim,
     )  # fmt: skip
@@ -46,7 +46,7 @@ def _ask(ctx: Context, wanted: Binding) -> Reply:
     """With Settings.bind_approval the office decides: the request waits on /admin/bindings
     (a newer one replaces an older one), and the office is told there is one."""
     dept, who = wanted.department, wanted.name
-    pending, raw = ctx.store.bind_request(ctx.msg.platform, ctx.msg.user_id)
+    pending, raw = ctx.store.bindings.request(ctx.msg.platform, ctx.msg.user_id)
     if pending is not None and pending.department == dept:
         return Reply(f"您绑定到{dept}的申请正在等待依法治区办同意，无需重复申请。")
     notice = Notice(
@@ -54,7 +54,7 @@ def _ask(ctx: Context, wanted: Binding) -> Reply:
         "",
         kind="binding",
     )
-    ctx.store.decide_bind_request(
+    ctx.store.bindings.decide_request(
         ctx.msg.platform, ctx.msg.user_id, raw, wanted, "bind_request", ctx.actor,
         department=dept, notices=(notice,), claim=ctx.claim,
     )  # fmt: skip

@@ -20,5 +20,5 @@ def comment(ctx: Context, ind, text: str) -> Reply:
         "",
         kind="review",
     )
-    ctx.store.add_comment(ind.id, dept, entry, ctx.actor, (notice,), claim=ctx.claim)
+    ctx.store.comments.add(ind.id, dept, entry, ctx.actor, (notice,), claim=ctx.claim)
     return Reply(f"已把留言转给依法治区办（第{ind.id}项）。往来留言可发送「查看 {ind.id}」。")

@@ -26,5 +26,7 @@ def event_date(ctx: Context, day) -> Reply:
         )
     today = ctx.calendar.local_today(ctx.now) if ctx.calendar else campaign.issued_on
     change = rules.set_inspection_day(campaign, ctx.preload.event_dates, day or None, today)
-    ctx.store.set_event_date(change.key, change.expected, change.day, ctx.actor, claim=ctx.claim)
+    ctx.store.assignments.set_event_date(
+        change.key, change.expected, change.day, ctx.actor, claim=ctx.claim
+    )
     return Reply(change.message)

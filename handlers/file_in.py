@@ -15,20 +15,20 @@ def file_in(ctx: Context, ind) -> Reply:
     """归档 <编号>：把刚发来的文件或照片归入该项（发完文件直接回复编号即可）
     例：先发送「执法案卷评查报告.pdf」，再回复 12"""
     platform, user = ctx.msg.platform, ctx.msg.user_id
-    raw = ctx.store.held_file(platform, user)
+    raw = ctx.store.held_files.get(platform, user)
     if not raw:
         raise UserError(NOTHING_HELD)
     held = Held.from_json(raw)
     if held.state == "downloading":
         raise UserError(f"{held.said}还在接收中，请稍等几秒再回复「{ind.id}」。")
     if held.state == "refused" or held.file is None:
-        ctx.store.drop_held_file(platform, user, raw)
+        ctx.store.held_files.drop(platform, user, raw)
         raise UserError(held.why or NOTHING_HELD)
     a, a_raw = ctx.own(ind)
     who = ctx.binding.name or ctx.msg.user_name or user
     edit = rules.add_file(a, ind, held.file, held.location, who=who, by=ctx.actor, at=ctx.now_iso())
     ctx.apply(a, a_raw, edit)
-    ctx.after_save.append(lambda: ctx.store.drop_held_file(platform, user, raw))
+    ctx.after_save.append(lambda: ctx.store.held_files.drop(platform, user, raw))
     after = edit.after
     name = texts.quoted(held.file.name, 40)
     lines = [

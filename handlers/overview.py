@@ -9,7 +9,7 @@ from bot.progress import RankRow, Status, compute_scores, overall, rank, starred
 @command("总览", aliases=("统计",), admin=True, needs_binding=False)
 def overview(ctx: Context) -> Reply:
     """总览：全区进度汇总（管理员）"""
-    statuses, overrides, reached, _ = ctx.store.ranking_inputs()
+    statuses, overrides, reached, _ = ctx.store.assignments.ranking_inputs()
     regular = ctx.catalog.regular_ids  # bonus and deduction items never count
     scores = compute_scores(statuses, starred_ids(ctx.catalog, overrides), reached, regular)
     rows = rank(scores)

@@ -10,7 +10,7 @@ from bot.progress import Status, compute_scores, rank, sharing, starred_ids
 def progress(ctx: Context) -> Reply:
     """进度：查看本部门完成进度、排名和剩余工作日"""
     dept = ctx.require_department()
-    statuses, overrides, reached, _ = ctx.store.ranking_inputs()
+    statuses, overrides, reached, _ = ctx.store.assignments.ranking_inputs()
     regular = ctx.catalog.regular_ids  # bonus and deduction items never count
     rows = rank(compute_scores(statuses, starred_ids(ctx.catalog, overrides), reached, regular))
     mine = next((r for r in rows if r.score.department == dept), None)

@@ -11,7 +11,7 @@ TOP = 10
 @command("排行", aliases=("排名", "排行榜"), needs_binding=False)
 def ranking(ctx: Context) -> Reply:
     """排行：查看各部门完成进度排名（牵头项权重2、配合项1，★项加倍；完成率相同的并列）"""
-    statuses, overrides, reached, last = ctx.store.ranking_inputs()
+    statuses, overrides, reached, last = ctx.store.assignments.ranking_inputs()
     stars = starred_ids(ctx.catalog, overrides)
     rows = rank(compute_scores(statuses, stars, reached, ctx.catalog.regular_ids))
     if not rows:

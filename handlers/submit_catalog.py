@@ -55,7 +55,7 @@ def submit_catalog(ctx: Context, confirmed: str) -> Reply:
         "notice",
     )
     who = (ctx.binding.name if ctx.binding else "") or ctx.msg.user_name or ctx.msg.user_id
-    version, at = ctx.store.submit_catalog(dept, ctx.actor, office, who, claim=ctx.claim)
+    version, at = ctx.store.submissions.submit(dept, ctx.actor, office, who, claim=ctx.claim)
     ctx.services["enqueue"](
         "bot.jobs.build_submission",
         job_id=job_id("submission", dept, version),

@@ -20,7 +20,7 @@ def unbind(ctx: Context) -> Reply:
         before.department,
         kind="binding",
     )
-    ctx.store.set_binding(
+    ctx.store.bindings.set(
         ctx.msg.platform, ctx.msg.user_id, before, None, ctx.actor, (notice,),
         fold_s=fold_window(ctx), name=who, claim=ctx.claim,
     )  # fmt: skip

@@ -44,7 +44,7 @@ def view(ctx: Context, ind, full: str) -> Reply:
     lead = [d for d, r in units.items() if r.value == "lead"]
     coop = [d for d, r in units.items() if r.value == "cooperate"]
     own = ctx.department if ctx.department and ind.id in ctx.preload.assignments else ""
-    view = ctx.store.indicator_view(ind.id, lead + coop, _urls(ctx, ind), thread=own)
+    view = ctx.store.assignments.indicator_view(ind.id, lead + coop, _urls(ctx, ind), thread=own)
     statuses = view["statuses"]
 
     every = bool(full)

@@ -64,7 +64,7 @@ def accept_message(rt: Any, msg: Incoming | None, now_ms: int | None = None) -> 
                     msg.message_id)  # fmt: skip
         return "unanswerable"
     payload = inbox.payload(msg)
-    accepted = rt.store.accept(msg.platform, msg.message_id, payload)
+    accepted = rt.store.inbox.accept(msg.platform, msg.message_id, payload)
     return "accepted" if accepted else "duplicate"
 
 
@@ -102,14 +102,14 @@ def _reply_lock(msg: Incoming) -> str:
 
 def claim_reply(rt: Any, msg: Incoming, token: str) -> bool:
     """Whether this copy may send the reply: no other copy is sending it or has sent it."""
-    return rt.store.hold_lock(_reply_lock(msg), token, REPLY_CLAIM_MS)
+    return rt.store.scheduler.hold_lock(_reply_lock(msg), token, REPLY_CLAIM_MS)
 
 
 def reply_sent(rt: Any, msg: Incoming, token: str) -> None:
     """The platform took the reply (or may have: its answer never came): never send it again."""
-    rt.store.hold_lock(_reply_lock(msg), token, REPLY_SENT_MS)
+    rt.store.scheduler.hold_lock(_reply_lock(msg), token, REPLY_SENT_MS)
 
 
 def reply_not_sent(rt: Any, msg: Incoming, token: str) -> None:
     """The reply provably did not go out: a redelivered copy may send it."""
-    rt.store.release_lock(_reply_lock(msg), token)
+    rt.store.scheduler.release_lock(_reply_lock(msg), token)

@@ -126,7 +126,7 @@ def is_logged_in() -> bool:
             bool(sid)
             and (role != INSPECTOR or bool(inspector_password()))
             and hmac.compare_digest(
-                runtime().store.web_session_fingerprint(sid), credential_fingerprint(role)
+                runtime().store.logins.session_fingerprint(sid), credential_fingerprint(role)
             )
         )
     return g.admin_ok
@@ -193,7 +193,7 @@ def login():
     rt = runtime()
     if request.method == "POST":
         client = client_address()
-        state, wait_ms = rt.store.reserve_login(
+        state, wait_ms = rt.store.logins.reserve(
             client, LOGIN_MAX_FAILURES, LOGIN_WINDOW, LOGIN_ACCOUNT_FREE, *LOGIN_DELAY_MS
         )
         if state != "go":
@@ -209,14 +209,14 @@ def login():
             if hmac.compare_digest(given, inspector_password().encode()):
                 role = INSPECTOR
         if role:
-            rt.store.login_succeeded(client)
+            rt.store.logins.succeeded(client)
             session.clear()
             session.permanent = True
             session["admin"] = True
             if role == INSPECTOR:
                 session["role"] = INSPECTOR
             session["sid"] = secrets.token_urlsafe(24)
-            rt.store.open_web_session(
+            rt.store.logins.open_session(
                 session["sid"], credential_fingerprint(role), SESSION_HOURS * 3600
             )
             csrf_token()
@@ -232,7 +232,7 @@ def login():
 @bp.post("/admin/logout")
 def logout():
     if session.get("sid"):
-        runtime().store.close_web_session(session["sid"])
+        runtime().store.logins.close_session(session["sid"])
     session.clear()
     flash("您已安全退出。", "ok")
     return redirect(url_for("admin.login"))
@@ -245,8 +245,8 @@ def logout():
 @bp.get("/admin")
 def overview():
     rt = runtime()
-    ranking = rt.store.ranking_inputs()  # every status, read once for the whole page
-    latest = rt.store.latest_submissions()
+    ranking = rt.store.assignments.ranking_inputs()  # every status, read once for the whole page
+    latest = rt.store.submissions.latest()
     stars = starred_ids(rt.catalog, ranking[1])
     return render_template(
         "overview.html",
@@ -342,7 +342,7 @@ def indicator(ind_id: int):
     return render_template(
         "indicator.html",
         d=d,
-        threads=rt.store.comment_threads((ind_id, a["department"]) for a in d["assignments"]),
+        threads=rt.store.comments.threads((ind_id, a["department"]) for a in d["assignments"]),
         history=[views.audit_dict(e) for e in history],
         prev_id=ind_id - 1 if rt.catalog.get(ind_id - 1) else None,
         next_id=ind_id + 1 if rt.catalog.get(ind_id + 1) else None,
@@ -674,7 +674,7 @@ def audit():
     if before != "+" and not _CURSOR.match(before):
         before = "+"
     ind = int(f["indicator"]) if f["indicator"].isdigit() else None
-    entries, cursor = rt.store.audit_page(
+    entries, cursor = rt.store.audit.page(
         count=100,
         before_id=before,
         department=f["department"],
@@ -711,7 +711,7 @@ def queue_health(rt) -> dict:
         "scheduled": sum(q.scheduled_job_registry.count for q in qs),
         "finished": sum(q.finished_job_registry.count for q in qs),
         "failed_jobs": _failed_jobs(qs),
-        "unanswered": rt.store.inbox_backlog(),  # callbacks accepted, not yet answered
+        "unanswered": rt.store.inbox.backlog(),  # callbacks accepted, not yet answered
     }
 
 
@@ -797,7 +797,7 @@ def exports():
     department = request.args.get("department", "")
     return render_template(
         "exports.html",
-        items=rt.store.list_exports(department or None),
+        items=rt.store.exports.list(department or None),
         departments=list(rt.org.departments),
         department=department,
     )
@@ -847,9 +847,9 @@ _MIME = {
 def download_export(token: str):
     """A file built by an export job; the random token is the only key (shared in chat too)."""
     rt = runtime()
-    if not re.fullmatch(r"[A-Za-z0-9_-]{16,128}", token) or not hasattr(rt.store, "get_export"):
+    if not re.fullmatch(r"[A-Za-z0-9_-]{16,128}", token) or not hasattr(rt.store, "exports"):
         abort(404)
-    found = rt.store.get_export(token)
+    found = rt.store.exports.get(token)
     if found is None:
         abort(404, description="文件不存在或已过期，请重新生成。")
     name, data = found

@@ -262,7 +262,7 @@ def review_assignment():
     except UserError as e:
         return api_error(409, "refused", str(e))
     a = out.assignment
-    links = rt.store.link_states(m.url for m in a.materials if m.url)
+    links = rt.store.links.states(m.url for m in a.materials if m.url)
     detail = views.assignment_dict(a, links, rt.catalog.get(a.indicator_id), redact=True)
     return _reply(
         schemas.ReviewResult,
@@ -276,7 +276,7 @@ def audit():
     q = _query("AuditQuery")
     if q.cursor is not None and re.fullmatch(r"0+-0+", q.cursor):
         return _reply(schemas.AuditPage, {"items": [], "next_cursor": None})
-    entries, nxt = rt.store.audit_page(
+    entries, nxt = rt.store.audit.page(
         count=q.limit,
         before_id=q.cursor or "+",
         department=q.department or "",

@@ -54,9 +54,9 @@ class Scan:
 def scan(rt: Runtime) -> Scan:
     s = rt.services.setdefault("cockpit_scan", Scan())
     with s.lock:
-        if s.count and rt.store.audit_len() < s.count:  # the store was emptied: start over
+        if s.count and rt.store.audit.length() < s.count:  # the store was emptied: start over
             s.changes, s.last_active, s.last_id, s.count = [], {}, "", 0
-        entries, s.last_id = rt.store.audit_activity(s.last_id)
+        entries, s.last_id = rt.store.audit.activity(s.last_id)
         s.count += len(entries)
         _read(rt, s, entries)
         return Scan(list(s.changes), dict(s.last_active), s.last_id, s.count)
@@ -108,8 +108,8 @@ def _deadline_marks(rt: Runtime) -> list[tuple[dt.date, str]]:
 
 def _dead_links(rt: Runtime, open_ids: dict[str, list[int]]) -> dict[str, int]:
     """Dead links among the materials of each department's open items."""
-    urls = rt.store.material_urls(open_ids)
-    dead = rt.store.dead_links(u for us in urls.values() for u in us)
+    urls = rt.store.assignments.material_urls(open_ids)
+    dead = rt.store.links.dead(u for us in urls.values() for u in us)
     return {d: n for d, us in urls.items() if (n := len(dead.intersection(us)))}
 
 
@@ -120,7 +120,7 @@ class Inputs:
     scan: Scan
     statuses: dict
     weights: dict[tuple[int, str], int]
-    latest: dict | None = None  # store.latest_submissions(), when the page has read it
+    latest: dict | None = None  # store.submissions.latest(), when the page has read it
 
 
 def inputs(
@@ -132,7 +132,7 @@ def inputs(
     """`statuses`, `stars`, `latest`: the status map, the ★ items and the latest submissions
     already read for this page."""
     if statuses is None:
-        statuses = rt.store.statuses()
+        statuses = rt.store.assignments.statuses()
     return Inputs(scan(rt), statuses, weights(rt, stars), latest)
 
 
@@ -177,13 +177,13 @@ def behind(rt: Runtime, i: Inputs | None = None) -> dict:
     open_w, open_n, open_ids, total_n, returned = _open_items(rt, i)
     bound: dict[str, int] = {}
     liaisons: dict[str, int] = {}
-    for b in rt.store.bindings():
+    for b in rt.store.bindings.all():
         bound[b.department] = bound.get(b.department, 0) + 1
         if b.role == "liaison":
             liaisons[b.department] = liaisons.get(b.department, 0) + 1
     # In demo mode every push lands in the sandbox's outbox: no department is out of reach.
     unreachable = set() if rt.settings.demo else set(views.unreachable_departments(rt))
-    submitted = set(rt.store.latest_submissions() if i.latest is None else i.latest)
+    submitted = set(rt.store.submissions.latest() if i.latest is None else i.latest)
     nxt = next_deadline(rt)
     # the pace to keep is counted to the last deadline: everything is due complete by then
     final = next((d for d in reversed(views.deadlines(rt)) if not d["passed"]), None)
@@ -300,7 +300,7 @@ def chats(rt: Runtime, department: str) -> list[dict]:
 
 def people(rt: Runtime, department: str) -> list[dict]:
     """Who is bound to it, liaisons first, then by when they bound."""
-    found = [b for b in rt.store.bindings() if b.department == department]
+    found = [b for b in rt.store.bindings.all() if b.department == department]
     found.sort(key=lambda b: (b.role != "liaison", b.bound_at, b.name))
     return [
         {
@@ -325,7 +325,7 @@ def items_by_status(rt: Runtime, department: str) -> list[dict]:
         Status.APPROVED,
     ]
     stars = views.starred(rt)
-    found = rt.store.department_assignments(department)
+    found = rt.store.assignments.of_department(department)
     groups = []
     for st in order:
         items = [
@@ -354,7 +354,7 @@ def department(rt: Runtime, name: str, cooldown_s: int) -> dict:
     row = next((r for r in b["rows"] if r["department"] == name), None)
     series = per.get(name)
     history = recent_history(rt, RECENT, department=name)
-    cooling = rt.store.remind_cooldowns([name]).get(name)
+    cooling = rt.store.reminders.cooldowns([name]).get(name)
     return {
         "name": name,
         "row": row,
@@ -367,7 +367,8 @@ def department(rt: Runtime, name: str, cooldown_s: int) -> dict:
         "groups": items_by_status(rt, name),
         "activity": [views.audit_dict(e) for e in history],
         "versions": [
-            views.submission_dict(rt, name, v) for v in reversed(rt.store.submission_list(name))
+            views.submission_dict(rt, name, v)
+            for v in reversed(rt.store.submissions.of_department(name))
         ],
         "burnup": chart(rt, series) if series else None,
         "cooldown": {"at": cooling[0], "minutes_left": -(-cooling[1] // 60)} if cooling else None,

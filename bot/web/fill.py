@@ -66,17 +66,17 @@ def _link(token: str) -> FillLink:
         link_id, expires = filllinks.read(rt.services["link_key"], token, rt.store.clock())
     except Refused as e:
         if e.kind == "expired":
-            rt.store.audit_fill(_expired_owner(token), "fill_refused", "链接已过期")
+            rt.store.fill_links.audit_use(_expired_owner(token), "fill_refused", "链接已过期")
         raise
-    link = rt.store.fill_link(link_id)
+    link = rt.store.fill_links.get(link_id)
     if link is None or link.expires != expires:
-        rt.store.audit_fill(None, "fill_refused", f"已作废的链接 {link_id[:6]}…")
+        rt.store.fill_links.audit_use(None, "fill_refused", f"已作废的链接 {link_id[:6]}…")
         raise Refused("revoked")
     return link
 
 
 def _expired_owner(token: str) -> FillLink | None:
-    return runtime().store.fill_link(token.split(".")[0])
+    return runtime().store.fill_links.get(token.split(".")[0])
 
 
 @bp.errorhandler(Refused)
@@ -93,7 +93,7 @@ def items(token: str):
     if which not in FILTERS:
         which = "open"
     rows, counts = _rows(rt, link, which)
-    rt.store.audit_fill(link, "fill_open", f"填报页：{FILTERS[which]}")
+    rt.store.fill_links.audit_use(link, "fill_open", f"填报页：{FILTERS[which]}")
     return render_template(
         "fill_items.html",
         link=link,
@@ -107,15 +107,15 @@ def items(token: str):
 
 
 def _timeline(rt):
-    return Timeline(rt.catalog.campaign, rt.store.event_dates())
+    return Timeline(rt.catalog.campaign, rt.store.assignments.event_dates())
 
 
 def _rows(rt, link: FillLink, which: str) -> tuple[list[dict], dict[str, int]]:
     """The department's items for a filter: returned first (with their reason), then open
     before complete, lead and ★ first, by number. Bonus and deduction items never count (as
     in 我的任务): they are listed under 全部 only, after the others."""
-    stars = rt.store.star_overrides()
-    mine = rt.store.department_assignments(link.department)
+    stars = rt.store.assignments.star_overrides()
+    mine = rt.store.assignments.of_department(link.department)
     rows = []
     for a in mine.values():
         ind = rt.catalog.get(a.indicator_id)
@@ -158,19 +158,19 @@ def _rows(rt, link: FillLink, which: str) -> tuple[list[dict], dict[str, int]]:
 def item(token: str, n: int):
     link = _link(token)
     rt = runtime()
-    if rt.catalog.get(n) is None or rt.store.assignment(n, link.department)[0] is None:
-        rt.store.audit_fill(link, "fill_open", f"第{n}项（不属本部门）")
+    if rt.catalog.get(n) is None or rt.store.assignments.get(n, link.department)[0] is None:
+        rt.store.fill_links.audit_use(link, "fill_open", f"第{n}项（不属本部门）")
         flash(texts.NOT_RESPONSIBLE.format(dept=link.department, n=n), "error")
         return redirect(url_for("fill.items", token=token))
-    rt.store.audit_fill(link, "fill_open", f"第{n}项")
+    rt.store.fill_links.audit_use(link, "fill_open", f"第{n}项")
     return _item_page(link, token, n)
 
 
 def _item_page(link: FillLink, token: str, n: int, typed=None, error: str = "", status=200):
     rt = runtime()
     ind = rt.catalog.get(n)
-    a, _ = rt.store.assignment(n, link.department)
-    starred = rt.store.star_overrides().get(ind.id, ind.star)
+    a, _ = rt.store.assignments.get(n, link.department)
+    starred = rt.store.assignments.star_overrides().get(ind.id, ind.star)
     units = _units(rt, link, n) if a.role is Role.LEAD else []
     page = render_template(
         "fill_item.html",
@@ -181,7 +181,7 @@ def _item_page(link: FillLink, token: str, n: int, typed=None, error: str = "", 
         starred=starred,
         label=texts.KIND_LABELS.get(ind.kind) or a.role.label,
         cooperating=a.role is Role.COOPERATE or not ind.is_regular,
-        can_undo=bool(rt.store.undo_top(link.department, n)),
+        can_undo=bool(rt.store.assignments.undo_top(link.department, n)),
         units=units,
         units_said=_units_said(units),
         typed=typed or {},
@@ -194,7 +194,7 @@ def _item_page(link: FillLink, token: str, n: int, typed=None, error: str = "", 
 def _units(rt, link: FillLink, n: int) -> list[tuple[str, Status]]:
     """The other units on an item the department leads, and how far each is: behind first."""
     others = [d for d in rt.services["units_of"].get(n, {}) if d != link.department]
-    states = rt.store.statuses_for(n, others)
+    states = rt.store.assignments.statuses_for(n, others)
     order = [d for d in rt.org.departments if d in states]
     return sorted(((d, states[d]) for d in order), key=lambda u: u[1].is_complete)
 
@@ -250,7 +250,7 @@ def write(token: str, n: int, act: str):
     if do is None:
         flash("不支持这个操作。", "error")
         return redirect(url_for("fill.item", token=token, n=n))
-    if rt.catalog.get(n) is None or rt.store.assignment(n, link.department)[0] is None:
+    if rt.catalog.get(n) is None or rt.store.assignments.get(n, link.department)[0] is None:
         flash(texts.NOT_RESPONSIBLE.format(dept=link.department, n=n), "error")
         return redirect(url_for("fill.items", token=token))
     seen = request.form.get("v", "")
@@ -316,9 +316,9 @@ def write_upload(token: str, n: int):
         too_big = (
             f"文件超过了 {size_text(rt.settings.file_max_bytes)} 的上限，请压缩或拆分后再上传。"
         )
-        rt.store.audit_fill(link, "fill_upload_refused", f"第{n}项：{too_big}")
+        rt.store.fill_links.audit_use(link, "fill_upload_refused", f"第{n}项：{too_big}")
         return _item_page(link, token, n, {"act": "upload"}, too_big, 413)
-    if rt.catalog.get(n) is None or rt.store.assignment(n, link.department)[0] is None:
+    if rt.catalog.get(n) is None or rt.store.assignments.get(n, link.department)[0] is None:
         flash(texts.NOT_RESPONSIBLE.format(dept=link.department, n=n), "error")
         return redirect(url_for("fill.items", token=token))
     if sent is None or (not sent.filename and not sent.content_length):
@@ -330,7 +330,7 @@ def write_upload(token: str, n: int):
             rt, link, n, data, sent.filename or "", seen=int(seen) if seen.isdigit() else None
         )
     except UserError as e:
-        rt.store.audit_fill(link, "fill_upload_refused", f"第{n}项：{e}")
+        rt.store.fill_links.audit_use(link, "fill_upload_refused", f"第{n}项：{e}")
         return _item_page(link, token, n, {"act": "upload"}, str(e), 400)
     flash(done.message, "ok")
     return redirect(url_for("fill.item", token=token, n=n) + "#materials")
@@ -340,7 +340,7 @@ def _stored(link: FillLink, n: int, sha256: str) -> filestore.StoredFile:
     """The file `sha256` when it is a material of the link's department on item `n` (the link
     gives no authority over any other file); 404 otherwise."""
     rt = runtime()
-    a = rt.store.assignment(n, link.department)[0] if rt.catalog.get(n) else None
+    a = rt.store.assignments.get(n, link.department)[0] if rt.catalog.get(n) else None
     for m in a.materials if a else ():
         if m.file is not None and m.file.sha256 == sha256:
             return m.file
@@ -355,7 +355,7 @@ def file_original(token: str, n: int, sha256: str):
     data = runtime().services["files"].get(f.sha256)
     if data is None:
         abort(404)
-    runtime().store.audit_fill(link, "fill_file", f"第{n}项：下载「{f.name}」")
+    runtime().store.fill_links.audit_use(link, "fill_file", f"第{n}项：下载「{f.name}」")
     resp = Response(data, mimetype=f.mime)
     resp.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(f.name)}"
     return resp

@@ -30,9 +30,9 @@ class Index:
 def _index(rt: Runtime) -> Index:
     ix = rt.services.setdefault("audit_index", Index())
     with ix.lock:
-        if ix.last_id and not rt.store.audit_has(ix.last_id):  # the store was emptied
+        if ix.last_id and not rt.store.audit.has(ix.last_id):  # the store was emptied
             ix.by_indicator, ix.by_department, ix.last_id = {}, {}, ""
-        refs, ix.last_id = rt.store.audit_refs(ix.last_id)
+        refs, ix.last_id = rt.store.audit.refs(ix.last_id)
         for eid, ind, dept in refs:
             if ind is not None:
                 ix.by_indicator.setdefault(ind, deque(maxlen=KEEP)).append(eid)
@@ -45,11 +45,11 @@ def recent(
     rt: Runtime, count: int, indicator: int | None = None, department: str = ""
 ) -> list[AuditEntry]:
     """The newest `count` (at most KEEP) entries of an indicator or of a department, newest
-    first, as store.audit_page(count, indicator=…) or (department=…) lists them."""
+    first, as store.audit.page(count, indicator=…) or (department=…) lists them."""
     ix = _index(rt)
     with ix.lock:
         found = ix.by_indicator.get(indicator) if indicator is not None else None
         if department:
             found = ix.by_department.get(department)
         ids = list(reversed(found or ()))[: min(count, KEEP)]
-    return rt.store.audit_entries(ids)
+    return rt.store.audit.by_ids(ids)

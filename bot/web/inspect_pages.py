@@ -67,10 +67,10 @@ def _department(name: str) -> str:
 def _items(rt, department: str) -> list[inspection.Item]:
     """The department's items with their marks; a link without a name is called by its page
     title, as in the binder pack and the exports."""
-    assignments = rt.store.department_assignments(department)
+    assignments = rt.store.assignments.of_department(department)
     rows = catalog_rows(rt.catalog, assignments, titles=page_titles(rt, assignments))
     named = {r.indicator.id: r.assignment for r in rows}
-    marks = rt.store.inspection_marks([department])[department]
+    marks = rt.store.inspections.marks([department])[department]
     return inspection.items_of(
         rt.catalog, named, {i: inspection.Mark.from_dict(m) for i, m in marks.items()}
     )
@@ -80,14 +80,14 @@ def _district(rt) -> list[inspection.DepartmentFindings]:
     departments = rt.assigned_departments()
     marks = {
         d: {i: inspection.Mark.from_dict(m) for i, m in found.items()}
-        for d, found in rt.store.inspection_marks(departments).items()
+        for d, found in rt.store.inspections.marks(departments).items()
     }
     # The summary needs which items each department has, not what is in them: the status
     # index (bonus items a department took up unasked included), not every assignment's JSON.
     wanted = set(departments)
     items = {
         (i, d): Assignment(i, d, role)
-        for (i, d), (role, _) in rt.store.statuses().items()
+        for (i, d), (role, _) in rt.store.assignments.statuses().items()
         if d in wanted
     }
     return inspection.district(rt.catalog, departments, items, marks)
@@ -125,7 +125,7 @@ def inspect_department(name: str):
         or (show == "left" and i.mark.state not in inspection.STATES)
         or i.mark.state == show
     ]
-    links = rt.store.link_states(m.url for i in shown for m in i.assignment.materials if m.url)
+    links = rt.store.links.states(m.url for i in shown for m in i.assignment.materials if m.url)
     cards = [
         {
             "item": i,
@@ -167,7 +167,7 @@ def inspect_mark(name: str, ind_id: int):
     # the store's assignments: a bonus item a department took up unasked is inspected too
     if (
         not inspection.is_item(rt.catalog, ind_id)
-        or rt.store.assignment(ind_id, department)[0] is None
+        or rt.store.assignments.get(ind_id, department)[0] is None
     ):
         abort(404, description=f"{department}没有第{ind_id}项查验内容。")
     action = request.form.get("action", "")

@@ -32,19 +32,19 @@ def queue(rt: Runtime, indicator: int | None = None, department: str = "") -> di
     """The queue, filtered by `indicator` and `department` ("" / None: all): rows oldest first
     (by the time of the item's last change, which for a 已完成 item is when it was marked so or
     last touched since), the filters' choices, and the counts."""
-    waiting = [k for k, (_, st) in rt.store.statuses().items() if st is Status.DONE]
+    waiting = [k for k, (_, st) in rt.store.assignments.statuses().items() if st is Status.DONE]
     chosen = [
         (i, d)
         for i, d in waiting
         if (indicator is None or i == indicator) and (not department or d == department)
     ]
-    loaded = rt.store.assignments_at(chosen)
+    loaded = rt.store.assignments.at(chosen)
     # The status index is re-checked against the assignment itself (the one source of truth).
     items = [loaded[k] for k in chosen if k in loaded and loaded[k].status is Status.DONE]
     items.sort(key=lambda a: (a.updated_at, a.indicator_id, a.department))
     shown = items[:SHOWN]
-    links = rt.store.link_states(m.url for a in shown for m in a.materials if m.url)
-    threads = rt.store.comment_threads((a.indicator_id, a.department) for a in shown)
+    links = rt.store.links.states(m.url for a in shown for m in a.materials if m.url)
+    threads = rt.store.comments.threads((a.indicator_id, a.department) for a in shown)
     stars = views.starred(rt)
     today = views.local_today(rt)
     rows = []

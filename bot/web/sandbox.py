@@ -67,7 +67,7 @@ def people() -> list[dict]:
             out.append(
                 {"user_id": uid, "name": "依法治区办管理员", "department": "", "admin": True}
             )
-    for b in sorted(rt.store.bindings(), key=lambda b: (b.department, b.user_id)):
+    for b in sorted(rt.store.bindings.all(), key=lambda b: (b.department, b.user_id)):
         if b.platform == PLATFORM and b.user_id not in listed:
             out.append(
                 {
@@ -124,7 +124,7 @@ def outbox():
     """The newest notices, grouped by chat: each department's group, "" = the office's group."""
     rt = runtime()
     groups: dict[str, dict] = {}
-    for entry_id, notice, at in rt.store.outbox_latest(OUTBOX_SHOWN):
+    for entry_id, notice, at in rt.store.outbox.latest(OUTBOX_SHOWN):
         g = groups.get(notice.department)
         if g is None:
             g = groups[notice.department] = {

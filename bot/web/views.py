@@ -139,7 +139,7 @@ def _deadlines(rt: Runtime, today: dt.date) -> list[dict]:
 
 
 def timeline(rt: Runtime) -> Timeline:
-    return Timeline(rt.catalog.campaign, rt.store.event_dates())
+    return Timeline(rt.catalog.campaign, rt.store.assignments.event_dates())
 
 
 def events(rt: Runtime, tl: Timeline | None = None) -> list[dict]:
@@ -189,7 +189,7 @@ def is_overdue_now(rt: Runtime) -> bool:
 
 
 def starred(rt: Runtime) -> frozenset[int]:
-    return starred_ids(rt.catalog, rt.store.star_overrides())
+    return starred_ids(rt.catalog, rt.store.assignments.star_overrides())
 
 
 _STATUS_VALUES = tuple(s.value for s in Status)
@@ -226,10 +226,10 @@ def department_progress(
     rt: Runtime, ranking: tuple | None = None, latest: dict | None = None
 ) -> list[dict]:
     """Every department with assignments, in ranking order, with its counts per status and
-    its latest submission ({version, at} or None). `ranking`, `latest`: store.ranking_inputs()
-    and store.latest_submissions() already read for this page."""
-    statuses, overrides, reached, last = ranking or rt.store.ranking_inputs()
-    latest = rt.store.latest_submissions() if latest is None else latest
+    its latest submission ({version, at} or None). `ranking`, `latest`: store.assignments.ranking_inputs()
+    and store.submissions.latest() already read for this page."""
+    statuses, overrides, reached, last = ranking or rt.store.assignments.ranking_inputs()
+    latest = rt.store.submissions.latest() if latest is None else latest
     stars = starred_ids(rt.catalog, overrides)
     regular = rt.catalog.regular_ids  # bonus and deduction items never count
     rows = rank(compute_scores(statuses, stars, reached, regular))
@@ -266,7 +266,7 @@ def totals(rt: Runtime, statuses=None, stars: frozenset[int] | None = None) -> d
     """The district's counts per status and its 完成率, weighted as the ranking's; bonus and
     deduction items are apart (they never count). `statuses`, `stars`: already read."""
     regular = rt.catalog.regular_ids
-    statuses = rt.store.statuses() if statuses is None else statuses
+    statuses = rt.store.assignments.statuses() if statuses is None else statuses
     by_status = dict(_status_counts(statuses, regular)[2])
     stars = starred(rt) if stars is None else stars
     whole = overall(compute_scores(statuses, stars, {}, regular))
@@ -280,7 +280,7 @@ def totals(rt: Runtime, statuses=None, stars: frozenset[int] | None = None) -> d
 
 def bonus(rt: Runtime, statuses=None) -> list[dict]:
     """Departments that have offered evidence for a bonus item (加分项), apart from scores."""
-    statuses = rt.store.statuses() if statuses is None else statuses
+    statuses = rt.store.assignments.statuses() if statuses is None else statuses
     found = bonus_contributors(statuses, rt.catalog.bonus_ids)
     return [{"department": d, "indicators": ids} for d, ids in sorted(found.items())]
 
@@ -311,7 +311,7 @@ def overview(rt: Runtime, ranking: tuple | None = None, latest: dict | None = No
         "indicators": len(rt.catalog.indicators),
         "departments": len(rt.assigned_departments()),
         "submitted_departments": len(
-            set(rt.store.latest_submissions() if latest is None else latest)
+            set(rt.store.submissions.latest() if latest is None else latest)
             & set(rt.assigned_departments())
         ),
     }
@@ -414,11 +414,11 @@ def indicator_detail(rt: Runtime, ind: Indicator, redact: bool = False) -> dict:
     info = indicator_dict(rt, ind, stars)
     depts = info["lead"] + info["cooperate"]
     if ind.kind == "bonus":
-        volunteers = {d for (i, d) in rt.store.statuses() if i == ind.id}
+        volunteers = {d for (i, d) in rt.store.assignments.statuses() if i == ind.id}
         depts += [d for d in rt.org.departments if d in volunteers and d not in depts]
-    found = rt.store.assignments_at((ind.id, d) for d in depts)  # its own field of each unit
+    found = rt.store.assignments.at((ind.id, d) for d in depts)  # its own field of each unit
     assignments = [found[(ind.id, d)] for d in depts if (ind.id, d) in found]
-    links = rt.store.link_states(m.url for a in assignments for m in a.materials if m.url)
+    links = rt.store.links.states(m.url for a in assignments for m in a.materials if m.url)
     info["assignments"] = [assignment_dict(a, links, ind, redact) for a in assignments]
     return info
 
@@ -431,13 +431,13 @@ def assignments(
     redact: bool = False,
 ) -> list[dict]:
     depts = [department] if department else list(dict.fromkeys(d for _, d in rt.assignments))
-    found = rt.store.assignments_of(depts)
+    found = rt.store.assignments.of_departments(depts)
     chosen = [
         a
         for (ind, _), a in sorted(found.items())
         if (indicator is None or ind == indicator) and (not status or a.status.value == status)
     ]
-    links = rt.store.link_states(m.url for a in chosen for m in a.materials if m.url)
+    links = rt.store.links.states(m.url for a in chosen for m in a.materials if m.url)
     return [assignment_dict(a, links, rt.catalog.get(a.indicator_id), redact) for a in chosen]
 
 
@@ -446,7 +446,7 @@ def rectification(rt: Runtime) -> list[dict]:
     stars = starred(rt)
     if not stars:
         return []
-    found = rt.store.assignments_of(rt.assigned_departments())
+    found = rt.store.assignments.of_departments(rt.assigned_departments())
     out = []
     for ind_id in sorted(stars):
         ind = rt.catalog.indicators[ind_id]
@@ -478,7 +478,7 @@ def matrix(
     Indicators are kept by level-1 group and lead unit; departments are kept when at least one
     of their cells matches the status / overdue filter, and non-matching cells are dimmed.
     """
-    statuses = rt.store.statuses()
+    statuses = rt.store.assignments.statuses()
     stars = starred(rt)
     late = is_overdue_now(rt)
     inds = [
@@ -627,12 +627,14 @@ def submissions(rt: Runtime, department: str = "") -> dict:
     """Departments that have submitted (latest submission first, each version newest first),
     then the ones that have not. The counts are the district's, whatever the filter."""
     everyone = rt.assigned_departments()
-    latest = rt.store.latest_submissions()
+    latest = rt.store.submissions.latest()
     chosen = [department] if department else everyone
     submitted = [
         {
             "department": d,
-            "versions": [submission_dict(rt, d, s) for s in reversed(rt.store.submission_list(d))],
+            "versions": [
+                submission_dict(rt, d, s) for s in reversed(rt.store.submissions.of_department(d))
+            ],
         }
         for d in chosen
         if d in latest
@@ -669,10 +671,10 @@ def bindings(rt: Runtime) -> dict:
     """Who is bound to which department, since when and by whom (the actor of the audit entry
     that wrote the binding as it is now), in the organisation's order; and the 绑定 requests
     waiting for the office (Settings.bind_approval)."""
-    bound = rt.store.bindings()
+    bound = rt.store.bindings.all()
     wanted = {b.to_json() for b in bound}
     by: dict[str, str] = {}
-    for e in rt.store.audit(count=100_000, action="bind"):
+    for e in rt.store.audit.entries(count=100_000, action="bind"):
         if e.after in wanted and e.after not in by:
             by[e.after] = e.actor
             if len(by) == len(wanted):
@@ -697,7 +699,7 @@ def bindings(rt: Runtime) -> dict:
     return {
         "bound": [row(b) for b in sorted(bound, key=key)],
         "requests": [
-            row(b) for b, _ in sorted(rt.store.bind_requests(), key=lambda r: r[0].bound_at)
+            row(b) for b, _ in sorted(rt.store.bindings.requests(), key=lambda r: r[0].bound_at)
         ],
         "approval": rt.settings.bind_approval,
     }

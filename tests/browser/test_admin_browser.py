@@ -117,11 +117,11 @@ def test_return_and_approve_from_the_page(page, live_url, web_rt, shot):
     card.locator("button.approve").click()
     expect(page.locator("#approve-doubt")).to_contain_text("退回后还没有重新标记完成")
     shot(page, "approve-confirm")
-    assert web_rt.store.assignment(ind, dept)[0].status is Status.RETURNED
+    assert web_rt.store.assignments.get(ind, dept)[0].status is Status.RETURNED
     page.click("#confirm-approve")
     expect(page.locator(".flash")).to_contain_text(f"已通过{dept}第{ind}项")
     expect(page.locator(f'article.unit[data-department="{dept}"] .status')).to_have_text("已通过")
-    assert web_rt.store.assignment(ind, dept)[0].status is Status.APPROVED
+    assert web_rt.store.assignments.get(ind, dept)[0].status is Status.APPROVED
     shot(page, "indicator")
 
     # the department's notices, as they would be pushed to its chat

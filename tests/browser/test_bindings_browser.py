@@ -57,5 +57,5 @@ def test_approve_a_request_and_unbind(page, live_url, web_rt, shot, label, size)
     unbind.click()
     expect(page.locator(".flash li.ok")).to_contain_text("已解除「王五」与教育局的绑定")
     expect(page.locator('#bindings tr[data-person="sandbox:u-wang"]')).to_have_count(0)
-    assert web_rt.store.binding("sandbox", "u-wang") is None
+    assert web_rt.store.bindings.get("sandbox", "u-wang") is None
     shot(page, f"bindings-{label}-after")

@@ -34,7 +34,7 @@ def campaign_under_way(rt) -> None:
     set_status(rt, ids[0], "民政局", Status.RETURNED, reason="缺少2019年台账")
     url = "https://www.example.gov.cn/gone.html"
     set_status(rt, ids[1], "民政局", Status.IN_PROGRESS, materials=(Material("公示", url),))
-    rt.store.set_link_state(url, {"ok": False, "status": 404, "error": "http_404"})
+    rt.store.links.record(url, {"ok": False, "status": 404, "error": "http_404"})
 
 
 def screen(page, name: str) -> None:

@@ -120,24 +120,24 @@ def test_fill_page_from_a_chat_reply(page, live_url, web_rt, shot, size):
     assert hashlib.sha256(open(original.path(), "rb").read()).hexdigest() == (
         hashlib.sha256(big).hexdigest()
     )
-    kinds = [m.kind_label for m in web_rt.store.assignment(lead, DEPT)[0].materials]
+    kinds = [m.kind_label for m in web_rt.store.assignments.get(lead, DEPT)[0].materials]
     assert kinds == ["网上链接", "纸质", "PDF 文件", "JPG 图片"]
 
     send(page, "explain", {"#text": EXPLANATION}, "已保存")
-    a = web_rt.store.assignment(lead, DEPT)[0]
+    a = web_rt.store.assignments.get(lead, DEPT)[0]
     assert a.explanation.encode() == EXPLANATION.encode()
     assert page.input_value("#text") == EXPLANATION
     shot(page, f"fill-{size}-explained")
 
     page.click("#form-done button[type=submit]")
     expect(page.locator("#status")).to_have_text("已完成")
-    assert web_rt.store.assignment(lead, DEPT)[0].status is Status.DONE
+    assert web_rt.store.assignments.get(lead, DEPT)[0].status is Status.DONE
     shot(page, f"fill-{size}-done")
 
     page.click("#undo")
     expect(page.locator("#flash")).to_contain_text("已撤销「标记完成」")
     expect(page.locator("#status")).to_have_text("进行中")
-    assert web_rt.store.assignment(lead, DEPT)[0].status is Status.IN_PROGRESS
+    assert web_rt.store.assignments.get(lead, DEPT)[0].status is Status.IN_PROGRESS
     shot(page, f"fill-{size}-undone")
 
     # the list shows the item's materials; chat sees the same state

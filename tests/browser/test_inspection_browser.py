@@ -129,7 +129,7 @@ def test_mark_note_and_photo(page, live_url, web_rt, shot, tmp_path, label, size
     assert img.evaluate("e => e.complete && e.naturalWidth") == 800  # the small copy
     no_side_scroll(page)
     screen(page, f"inspect-problem-{label}")
-    m = inspection.Mark.from_dict(web_rt.store.inspection_marks([DEPT])[DEPT][ids[1]])
+    m = inspection.Mark.from_dict(web_rt.store.inspections.marks([DEPT])[DEPT][ids[1]])
     assert (m.state, m.note, [p.file.name for p in m.photos]) == (
         "problem",
         "合同缺签字页\n第1卷目录与实物不符",

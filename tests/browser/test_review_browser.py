@@ -13,6 +13,7 @@ from bot.progress import Material, Status
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.test_admin_browser import login
 from tests.e2e.background import set_status
+from tests.outbox import read_outbox
 
 SIZES = [("phone", {"width": 390, "height": 844}), ("desktop", {"width": 1366, "height": 900})]
 
@@ -26,7 +27,7 @@ def waiting(rt) -> list[tuple[int, str]]:
         for i in sorted(i for (i, d) in rt.assignments if d == dept)[:2]:
             made.append((i, dept))
     url = "https://www.example.gov.cn/gone.html"
-    rt.store.set_link_state(url, {"ok": False, "status": 404, "error": "http_404"})
+    rt.store.links.record(url, {"ok": False, "status": 404, "error": "http_404"})
     for n, (i, dept) in enumerate(made):
         extra = {}
         if n == len(made) - 1:
@@ -84,7 +85,7 @@ def test_bulk_approve_two_and_return_one_with_a_date(page, live_url, web_rt, sho
     in_view(page, flash, size["height"])
     for ind, dept in made[:2]:
         expect(row(page, ind, dept)).to_have_count(0)
-        assert web_rt.store.assignment(ind, dept)[0].status is Status.APPROVED
+        assert web_rt.store.assignments.get(ind, dept)[0].status is Status.APPROVED
     screen(page, f"review-queue-{label}-after-bulk-approve")
 
     # one row: 退回… with a reason and a 返工期限
@@ -100,7 +101,7 @@ def test_bulk_approve_two_and_return_one_with_a_date(page, live_url, web_rt, sho
     in_view(page, flash, size["height"])
     expect(row(page, ind, dept)).to_have_count(0)
     expect(page.locator("article.queue-row")).to_have_count(1)
-    a = web_rt.store.assignment(ind, dept)[0]
+    a = web_rt.store.assignments.get(ind, dept)[0]
     assert (a.status, a.reason, a.rework) == (
         Status.RETURNED,
         "缺少2019年台账，请补充",
@@ -124,10 +125,10 @@ def test_comments_both_ways_in_the_queue(page, live_url, web_rt, shot, label, si
     flash = page.locator(".flash li.ok")
     expect(flash).to_have_text(f"留言已发到{dept}的工作群（第{ind}项）。")
     in_view(page, flash, size["height"])
-    pushed = [n.text for _, n, _ in web_rt.store.outbox() if n.department == dept]
+    pushed = [n.text for _, n, _ in read_outbox(web_rt.store) if n.department == dept]
     assert any("并写明存放位置" in t for t in pushed)
     # the department answers in chat; the office sees it in the same thread
-    web_rt.store.set_binding(
+    web_rt.store.bindings.set(
         "sandbox", "u-zhou", None, Binding("sandbox", "u-zhou", dept, "周八"), "test"
     )
     msg = Incoming("sandbox", "u-zhou", f"留言 {ind} 已装订，放在档案室", mentioned=True,

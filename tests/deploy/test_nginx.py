@@ -365,7 +365,7 @@ def test_wrong_passwords_lock_out_their_sender_only(stack, redis_url):
     # The account's own count (failures from any address slow it down) starts afresh: the
     # wrong passwords other tests of this module sent count for it too.
     client = redis.Redis.from_url(redis_url)
-    RedisStore(client, "nginx").login_succeeded("127.0.0.1")
+    RedisStore(client, "nginx").logins.succeeded("127.0.0.1")
     client.close()
     stranger = client_from("127.0.0.2")
     for i in range(LOGIN_MAX_FAILURES):

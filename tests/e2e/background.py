@@ -18,6 +18,7 @@ from bot.progress import Status
 from bot.queue import all_queues
 from bot.records import Binding, Change
 from bot.runtime import build_runtime
+from tests.outbox import read_outbox
 
 PREFIX = "bg"
 PUBLIC = "http://duban.test"
@@ -76,7 +77,7 @@ def work(rt) -> None:
 def notices(rt, kind: str | None = None) -> list[Notice]:
     out, after = [], "0"
     while True:
-        batch = rt.store.outbox(after_id=after, count=500)
+        batch = read_outbox(rt.store, after_id=after, count=500)
         if not batch:
             break
         out += [n for _, n, _ in batch]
@@ -106,16 +107,18 @@ def say(rt, user: str, text: str, admin: bool = False) -> str:
 
 def bind(rt, user: str, department: str, role: str = "member", name: str = "") -> None:
     b = Binding("console", user, department, name or user, role, rt.store.now_iso())
-    rt.store.set_binding("console", user, rt.store.binding("console", user), b, "test")
+    rt.store.bindings.set("console", user, rt.store.bindings.get("console", user), b, "test")
 
 
 def set_status(rt, ind: int, dept: str, status: Status, *, reached_at: str = "", **changes):
     """Write one assignment's state through the store (compare-and-set, audited)."""
-    a, raw = rt.store.assignment(ind, dept)
+    a, raw = rt.store.assignments.get(ind, dept)
     if status.is_complete and not (a.materials or a.explanation or changes):
         changes["explanation"] = "已按要求完成。"
     after = a.changed("test", rt.store.now_iso(), status=status, **changes)
-    rt.store.save(Change(raw, after, "test", "test", undo="keep", reached_at=reached_at))
+    rt.store.assignments.save(
+        Change(raw, after, "test", "test", undo="keep", reached_at=reached_at)
+    )
     return after
 
 

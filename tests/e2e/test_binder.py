@@ -35,7 +35,7 @@ def posted(rt, department: str, marker: str) -> tuple[str, dict[str, tuple[str, 
     tokens = re.findall(re.escape(PUBLIC) + r"/exports/([A-Za-z0-9_-]+)", n.text)
     files = {}
     for t in tokens:
-        name, data = rt.store.get_export(t)
+        name, data = rt.store.exports.get(t)
         files[name.rsplit(".", 1)[1]] = (name, data)
     return n.text, files
 

@@ -28,6 +28,7 @@ from bot.queue import make_queue
 from bot.runtime import build_runtime, clock_name
 from bot.store import RedisStore
 from tests.e2e.background import bind, local, notices, say, use_env
+from tests.outbox import read_outbox
 from tests.stubs.platform_server import WECOM_WEBHOOK, PlatformStub
 
 START = "2020-08-13T08:30:00+08:00"  # the morning the notice was issued
@@ -69,7 +70,7 @@ def campaign(tmp_path, redis_url, redis_client, monkeypatch):
         # then, before the notice was issued: nothing is pushed), so that the worker and the
         # scheduler are up by the first morning. Every process reads this one clock.
         store = RedisStore(redis_client, settings.key_prefix)
-        store.clock_anchor(clock_name(settings), time.time() + LEAD_S)
+        store.scheduler.clock_anchor(clock_name(settings), time.time() + LEAD_S)
         rt = build_runtime(settings)
         procs: list[subprocess.Popen] = []
 
@@ -136,7 +137,7 @@ def test_the_whole_campaign_from_the_notice_to_after_the_inspection(campaign):
     )
     assert all(p.poll() is None for p in procs[:-1]), "the worker died"
 
-    pushed = [(n, day_of(rt, at)) for _, n, at in rt.store.outbox(count=100_000)]
+    pushed = [(n, day_of(rt, at)) for _, n, at in read_outbox(rt.store, count=100_000)]
     by_dept = defaultdict(list)
     for n, day in pushed:
         by_dept[n.department].append((n, day))

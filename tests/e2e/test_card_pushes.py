@@ -16,6 +16,7 @@ from bot.messages import Notice
 from bot.progress import Assignment, Role, Status
 from bot.reminders import compose_reminder
 from tests.e2e.world import DEPT, wecom
+from tests.outbox import queue_notices
 from tests.stubs.platform_server import DINGTALK_GROUP_SEND, DINGTALK_ROBOT, WECOM_WEBHOOK
 
 PUBLIC = "https://duban.example.gov.cn"
@@ -53,7 +54,7 @@ def test_reminder_and_return_arrive_as_cards_on_every_robot(world_for, stub):
     w = world_for(chats, DUBAN_PUBLIC_URL=PUBLIC)
     reminder, returned, urgent = notices(w.settings)
     assert urgent.mentions  # the urgent one @-mentions the liaisons
-    w.store.add_notices([reminder, returned, urgent])
+    queue_notices(w.store, [reminder, returned, urgent])
     w.start_worker()
     w.wait_until(
         lambda: (

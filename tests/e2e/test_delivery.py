@@ -18,6 +18,7 @@ from bot.platforms.feishu.bodies import text_of
 from bot.queue import ANSWERS
 from bot.render import strip_part_prefix
 from tests.e2e.world import DEPT, WINDOW_S, children_of, content, wecom
+from tests.outbox import queue_notices
 from tests.stubs.platform_server import (
     DINGTALK_GROUP_SEND,
     DINGTALK_ROBOT,
@@ -299,7 +300,9 @@ def test_each_chat_mentions_only_its_own_platforms_liaisons(world_for, stub):
     )
     w.start_worker()
     mentions = ("wecom:zhangsan", "wecom_app:lisi", "dingtalk:staff001", "dingtalk:$:LWCP_v1:$x")
-    w.store.add_notices([Notice("**请尽快提交**", DEPT, (*mentions, "console:c1"), "escalation")])
+    queue_notices(
+        w.store, [Notice("**请尽快提交**", DEPT, (*mentions, "console:c1"), "escalation")]
+    )
     w.wait_until(lambda: stub.requests_to(WECOM_WEBHOOK) and stub.requests_to(DINGTALK_ROBOT))
     (we,) = stub.requests_to(WECOM_WEBHOOK)
     assert we.json["msgtype"] == "markdown"
@@ -356,10 +359,10 @@ def test_queued_callbacks_are_answered_by_a_real_worker_exactly_once(world_for, 
         assert len(stub.requests_to(DINGTALK_SESSION, key=f"sess-{i}")) == 1, i
     [dup] = stub.requests_to(DINGTALK_SESSION, key="sess-e-dup")
     assert "第12项" in content(dup)
-    a, _ = w.store.assignment(12, DEPT)
+    a, _ = w.store.assignments.get(12, DEPT)
     assert [m.url for m in a.materials] == ["https://www.jinfeng.gov.cn/sfj/12.html"]
     assert a.explanation == "双随机抽查已完成"
-    assert w.store.inbox_backlog() == 0
+    assert w.store.inbox.backlog() == 0
 
 
 def test_a_long_job_on_the_main_queue_does_not_hold_an_answer_back(world_for, stub):
@@ -447,7 +450,7 @@ def test_an_answering_process_killed_in_a_burst_leaves_no_command_unanswered_or_
         in about one run in ten."""
         return {
             d["spec"]["session_url"].rpartition("sess-")[2]
-            for d in w.store.dead_letter_records()
+            for d in w.store.delivery.dead_letters()
             if d["status"] == "uncertain"
         }
 
@@ -457,11 +460,11 @@ def test_an_answering_process_killed_in_a_burst_leaves_no_command_unanswered_or_
     time.sleep(2.0)  # nothing more may arrive
     got, caught = replies(), uncertain()
     assert not {k: c for k, c in got.items() if c != 1}, "a command answered twice"
-    assert set(acked) - set(got) <= caught, (set(acked) - set(got), w.store.dead_letter_records())
+    assert set(acked) - set(got) <= caught, (set(acked) - set(got), w.store.delivery.dead_letters())
     assert len(caught) <= 1  # one process killed once: at most the one post it was making
     assert set(got) <= set(acked)
     # an entry whose reply went out before the kill is acknowledged once it is taken over
-    w.wait_until(lambda: w.store.inbox_backlog() == 0, 30, "every entry taken over and done")
+    w.wait_until(lambda: w.store.inbox.backlog() == 0, 30, "every entry taken over and done")
     assert got == replies()  # taking it over posted nothing again
     # Every 说明 ran once, but one the killed process had claimed and not finished: its change
     # is saved with its reply or not at all, and the next process does not run it blind but
@@ -469,7 +472,7 @@ def test_an_answering_process_killed_in_a_burst_leaves_no_command_unanswered_or_
     texts_of = {r.key.removeprefix("sess-"): content(r) for r in stub.requests_to(DINGTALK_SESSION)}
     interrupted = {m for m, t in texts_of.items() if "处理时中断" in t}
     assert len(interrupted) <= 1
-    explained = [e for e in w.store.audit(count=500) if e.action == "explain"]
+    explained = [e for e in w.store.audit.entries(count=500) if e.action == "explain"]
     assert len(explained) == len(set(ids[::4]) - interrupted)
     ran = (set(ids[::4]) - interrupted) & set(texts_of)  # (an uncertain reply has no text here)
     assert all("第12项的报送说明" in texts_of[m] for m in ran)

@@ -241,18 +241,18 @@ def test_export_posts_links_to_files_that_match_the_state(rt, sfj):
     posted = [n for n in notices(rt) if n.department == DEPT and "资料目录已生成" in n.text]
     assert len(posted) == 1
     xlsx_token, docx_token = tokens_in(posted[0].text)
-    assignments = rt.store.department_assignments(DEPT)
-    name, data = rt.store.get_export(xlsx_token)
+    assignments = rt.store.assignments.of_department(DEPT)
+    name, data = rt.store.exports.get(xlsx_token)
     assert name.startswith(f"{DEPT}_资料目录_") and name.endswith(".xlsx")
     check_department_workbook(rt, data, assignments)
-    name, data = rt.store.get_export(docx_token)
+    name, data = rt.store.exports.get(docx_token)
     assert name.endswith(".docx")
     check_document(rt, data, assignments)
-    listed = rt.store.list_exports(department=DEPT)
+    listed = rt.store.exports.list(department=DEPT)
     assert {e["token"] for e in listed} == {xlsx_token, docx_token}
     assert all(e["expires_at"] for e in listed)
-    assert rt.store.list_exports(department="民政局") == []
-    assert rt.store.get_export("not-a-token") is None
+    assert rt.store.exports.list(department="民政局") == []
+    assert rt.store.exports.get("not-a-token") is None
 
 
 def test_district_export_for_the_office(rt, sfj):
@@ -261,14 +261,14 @@ def test_district_export_for_the_office(rt, sfj):
     work(rt)
     posted = [n for n in notices(rt) if n.department == "" and "汇总表已生成" in n.text]
     assert len(posted) == 1
-    name, data = rt.store.get_export(tokens_in(posted[0].text)[0])
+    name, data = rt.store.exports.get(tokens_in(posted[0].text)[0])
     wb = openpyxl.load_workbook(io.BytesIO(data))
     depts = [d for d in rt.org.departments if any(k[1] == d for k in rt.assignments)]
     assert wb.sheetnames[0] == "总览" and len(wb.sheetnames) == 1 + len(depts)
     ws = wb["总览"]
     ids = sorted(rt.catalog.indicators)
     assert [c.value for c in ws[4]] == ["部门", "已完成/总数", "完成率", *ids]
-    statuses = rt.store.statuses()
+    statuses = rt.store.assignments.statuses()
     regular = rt.catalog.regular_ids  # the done/total of chores; bonus and deduction apart
     for i, dept in enumerate(depts):
         row = [c.value for c in ws[5 + i]]
@@ -286,19 +286,19 @@ def test_district_export_for_the_office(rt, sfj):
         assert row[2] == pytest.approx(weighted / sum(weight.values())), dept
         for col, ind in enumerate(ids, start=3):
             assert (row[col] or "") == (own[ind].label if ind in own else ""), (dept, ind)
-    check_catalogue_sheet(rt, wb[DEPT], rt.store.department_assignments(DEPT))
+    check_catalogue_sheet(rt, wb[DEPT], rt.store.assignments.of_department(DEPT))
 
 
 def test_submission_freezes_numbered_versions_and_mails_them(rt, sfj, env):
     smtp = SmtpStub().start()
     try:
         rt.services["settings"] = env(DUBAN_SMTP_URL=smtp.url)
-        audit_before = rt.store.audit_len()
+        audit_before = rt.store.audit.length()
         first = say(rt, sfj, "报送 确认")
         assert first.startswith(f"**已报送{DEPT}资料目录第 1 版**（2020-08-14 10:00）")
         assert "邮件发送至 jfqfzb@163.com" in first
-        assert rt.store.audit_len() == audit_before + 1
-        frozen = rt.store.department_assignments(DEPT)
+        assert rt.store.audit.length() == audit_before + 1
+        frozen = rt.store.assignments.of_department(DEPT)
         # a change after the first submission goes only into the second
         assert "不负责" not in say(rt, sfj, "纸质 15 2020年执法台账")
         second = say(rt, "sfj1", "提交目录 确认")
@@ -309,18 +309,18 @@ def test_submission_freezes_numbered_versions_and_mails_them(rt, sfj, env):
     office = [n.text for n in notices(rt) if n.department == "" and "已报送" in n.text]
     assert office[0].startswith(f"📮 {DEPT}已报送第1版资料目录（2020-08-14 10:00）")
     assert office[1].startswith(f"📮 {DEPT}已报送第2版资料目录")
-    subs = rt.store.submission_list(DEPT)
+    subs = rt.store.submissions.of_department(DEPT)
     assert [s["version"] for s in subs] == [1, 2]
     assert all(s["mail"] == "sent" and s["mailed_to"] == "jfqfzb@163.com" for s in subs)
-    assert rt.store.latest_submissions()[DEPT]["version"] == 2
+    assert rt.store.submissions.latest()[DEPT]["version"] == 2
     # version 1's files show the frozen state, not the later paper material
-    name, data = rt.store.get_export(subs[0]["xlsx"])
+    name, data = rt.store.exports.get(subs[0]["xlsx"])
     assert name == f"{DEPT}_资料目录_第1版.xlsx"
     check_department_workbook(rt, data, frozen, submitted=True)
-    check_document(rt, rt.store.get_export(subs[0]["docx"])[1], frozen, submitted=True)
-    assert rt.store.submission(DEPT, 1)["assignments"] == frozen
-    later = rt.store.department_assignments(DEPT)
-    check_department_workbook(rt, rt.store.get_export(subs[1]["xlsx"])[1], later, submitted=True)
+    check_document(rt, rt.store.exports.get(subs[0]["docx"])[1], frozen, submitted=True)
+    assert rt.store.submissions.get(DEPT, 1)["assignments"] == frozen
+    later = rt.store.assignments.of_department(DEPT)
+    check_department_workbook(rt, rt.store.exports.get(subs[1]["xlsx"])[1], later, submitted=True)
     # the department got the links once per version
     links = [n for n in notices(rt) if n.department == DEPT and "报送材料已定稿" in n.text]
     assert [tokens_in(n.text) for n in links] == [
@@ -335,8 +335,8 @@ def test_submission_freezes_numbered_versions_and_mails_them(rt, sfj, env):
     assert "第1版" in str(msg["Subject"])
     files = {p.get_filename(): p.get_payload(decode=True) for p in msg.iter_attachments()}
     assert files == {
-        f"{DEPT}_资料目录_第1版.xlsx": rt.store.get_export(subs[0]["xlsx"])[1],
-        f"{DEPT}_报送材料说明_第1版.docx": rt.store.get_export(subs[0]["docx"])[1],
+        f"{DEPT}_资料目录_第1版.xlsx": rt.store.exports.get(subs[0]["xlsx"])[1],
+        f"{DEPT}_报送材料说明_第1版.docx": rt.store.exports.get(subs[0]["docx"])[1],
     }
     # the department is told once per version that the mail went out
     mailed = [n.text for n in notices(rt) if n.department == DEPT and "通过邮件发送至" in n.text]
@@ -352,7 +352,7 @@ def test_submission_freezes_numbered_versions_and_mails_them(rt, sfj, env):
 def test_empty_catalogue_cannot_be_submitted(rt):
     bind(rt, "mz", "民政局")
     assert "资料目录还是空的" in say(rt, "mz", "报送")
-    assert rt.store.submission_list("民政局") == []
+    assert rt.store.submissions.of_department("民政局") == []
 
 
 OUTLINE = (
@@ -364,7 +364,7 @@ OUTLINE = (
 def posted_files(rt, department: str, marker: str) -> list[tuple[str, bytes]]:
     posted = [n for n in notices(rt) if n.department == department and marker in n.text]
     assert len(posted) == 1, [n.text for n in notices(rt)]
-    return [rt.store.get_export(t) for t in tokens_in(posted[0].text)]
+    return [rt.store.exports.get(t) for t in tokens_in(posted[0].text)]
 
 
 # The 报送说明 column of the second sheet (明细), where the internals are.
@@ -374,7 +374,7 @@ EXPLANATION = [name for name, _ in INTERNAL_COLUMNS].index("报送说明")
 def test_an_outline_comes_back_line_for_line_in_both_files(rt):
     bind(rt, "sfj1", DEPT, name="张三")
     assert "已保存第12项的报送说明" in say(rt, "sfj1", f"说明 12 {OUTLINE}")
-    assert rt.store.assignment(12, DEPT)[0].explanation == OUTLINE
+    assert rt.store.assignments.get(12, DEPT)[0].explanation == OUTLINE
     say(rt, "sfj1", "导出")
     work(rt)
     (_, xlsx), (_, docx_data) = posted_files(rt, DEPT, "资料目录已生成")
@@ -395,12 +395,12 @@ def test_one_departments_bad_old_data_breaks_no_export(rt):
     every export that holds them is still built (the district one holds every department)."""
     bind(rt, "sfj1", DEPT, name="张三")
     say(rt, "sfj1", f"提交 12 {URL_A} 执法公示")
-    _, raw = rt.store.assignment(12, DEPT)
+    _, raw = rt.store.assignments.get(12, DEPT)
     old = json.loads(raw)
     old["materials"][0]["title"] = "执法\uffff公示\x01专栏"
     old["explanation"] = "已公开\ufffe。"
     rt.redis.hset(rt.store.keys.dept(DEPT), "12", json.dumps(old, ensure_ascii=False))
-    assert "\uffff" in rt.store.assignment(12, DEPT)[0].materials[0].title
+    assert "\uffff" in rt.store.assignments.get(12, DEPT)[0].materials[0].title
     say(rt, "sfj1", "导出")
     say(rt, "admin", "导出 全区", admin=True)
     assert "第 1 版" in say(rt, "sfj1", "报送 确认")
@@ -424,11 +424,11 @@ def test_one_departments_bad_old_data_breaks_no_export(rt):
 def test_submit_asks_first_while_items_are_open_and_says_who_mails(rt, sfj):
     """报送 with open items shows the completeness and changes nothing; 「报送 确认」 submits,
     and without mail configured the reply says plainly that the department must send it."""
-    regular = [a for i, a in rt.store.department_assignments(DEPT).items()
+    regular = [a for i, a in rt.store.assignments.of_department(DEPT).items()
                if i in rt.catalog.regular_ids]  # fmt: skip
     done = sum(1 for a in regular if a.is_complete)
     empty = sum(1 for a in regular if not (a.materials or a.explanation or a.is_complete))
-    audit = rt.store.audit_len()
+    audit = rt.store.audit.length()
     asked = say(rt, sfj, "报送")
     assert asked.startswith(
         f"{DEPT}已完成 {done}/{len(regular)} 项，还有 {len(regular) - done} 项未完成"
@@ -438,13 +438,13 @@ def test_submit_asks_first_while_items_are_open_and_says_who_mails(rt, sfj):
         "确认报送请回复「报送 确认」" in asked
         and "需由本部门自行将定稿发送至 jfqfzb@163.com" in asked
     )
-    assert rt.store.audit_len() == audit and rt.store.submission_list(DEPT) == []
+    assert rt.store.audit.length() == audit and rt.store.submissions.of_department(DEPT) == []
     assert "命令后面多了「一下」" in say(rt, sfj, "报送 一下")
-    assert rt.store.submission_list(DEPT) == []
+    assert rt.store.submissions.of_department(DEPT) == []
     sent = say(rt, sfj, "报送 确认")
     assert sent.startswith(f"**已报送{DEPT}资料目录第 1 版**")
     assert "本系统未配置邮件发送，邮件尚未发出" in sent and "自行发送至 jfqfzb@163.com" in sent
-    assert [s["version"] for s in rt.store.submission_list(DEPT)] == [1]
+    assert [s["version"] for s in rt.store.submissions.of_department(DEPT)] == [1]
 
 
 def test_a_nameless_link_has_one_name_in_chat_and_both_files(rt, sfj):
@@ -463,18 +463,18 @@ def test_a_nameless_link_has_one_name_in_chat_and_both_files(rt, sfj):
     assert f"（2）{host_path}：{URL_B}" in text
     # frozen now, named later by the link check (its page title), built after that
     say(rt, sfj, "报送 确认")
-    rt.store.set_link_state(URL_B, {"ok": True, "status": 200, "title": "汇总公示"})
+    rt.store.links.record(URL_B, {"ok": True, "status": 200, "title": "汇总公示"})
     assert fill_titles(rt, {URL_B: "汇总公示"}) == 1
     assert f"[汇总公示]({URL_B})" in say(rt, sfj, "查看 12")
-    frozen = rt.store.submission(DEPT, 1)["assignments"][12]
+    frozen = rt.store.submissions.get(DEPT, 1)["assignments"][12]
     assert [m.title for m in frozen.materials if m.url == URL_B] == [""]
     work(rt)  # the version's files are built now
-    sub = rt.store.submission_list(DEPT)[0]
-    ws = openpyxl.load_workbook(io.BytesIO(rt.store.get_export(sub["xlsx"])[1]))["资料目录"]
+    sub = rt.store.submissions.of_department(DEPT)[0]
+    ws = openpyxl.load_workbook(io.BytesIO(rt.store.exports.get(sub["xlsx"])[1]))["资料目录"]
     assert [r[4] for r in ws.iter_rows(min_row=5, values_only=True) if r[6] == URL_B] == [
         "汇总公示"
     ]
     text = [
-        p.text for p in docx.Document(io.BytesIO(rt.store.get_export(sub["docx"])[1])).paragraphs
+        p.text for p in docx.Document(io.BytesIO(rt.store.exports.get(sub["docx"])[1])).paragraphs
     ]
     assert f"（2）汇总公示：{URL_B}" in text

@@ -46,6 +46,7 @@ from bot.scheduler import retry_releaser
 from bot.store import RedisStore
 from tests.e2e.runner import ROOT, MakeRun, get, wait_until
 from tests.e2e.world import DEPT, OFFICE, content, wecom
+from tests.outbox import queue_notices
 from tests.stubs.platform_server import (
     DINGTALK_GROUP_SEND,
     DINGTALK_TOKEN,
@@ -140,12 +141,12 @@ def test_redis_killed_under_make_run_comes_back_and_pushes_go_out_once(short_dir
         url = f"unix://{short_dir / 'redis.sock'}?db=0"
         client = redis.Redis.from_url(url)
         store = RedisStore(client, "duban")
-        store.add_notices([Notice(f"故障前第{i}条", DEPT) for i in range(3)])
+        queue_notices(store, [Notice(f"故障前第{i}条", DEPT) for i in range(3)])
         ticker = Ticker(url)
         wait_until(lambda: len(delivered(stub, "故障前")) == 3, 30, "the first pushes")
 
         stub.fail_next(6, delay=0.5)  # slow robot: pushes are in flight when Redis dies
-        store.add_notices([Notice(f"故障中第{i}条", DEPT) for i in range(6)])
+        queue_notices(store, [Notice(f"故障中第{i}条", DEPT) for i in range(6)])
         wait_until(lambda: delivered(stub, "故障中"), 30, "a push under way")
         os.kill(before["redis"], signal.SIGKILL)
         wait_until(
@@ -158,7 +159,7 @@ def test_redis_killed_under_make_run_comes_back_and_pushes_go_out_once(short_dir
             k: v for k, v in before.items() if k != "redis"
         }
         assert "redis 意外退出（被信号 9 终止），1 秒后重新启动。" in run.err
-        store.add_notices([Notice(f"故障后第{i}条", DEPT) for i in range(3)])
+        queue_notices(store, [Notice(f"故障后第{i}条", DEPT) for i in range(3)])
         wait_until(lambda: len(delivered(stub, "故障后")) == 3, 60, "pushes after the restart")
         wait_until(lambda: len(delivered(stub, "故障中")) == 6, 60, "the pushes in flight")
         time.sleep(3)  # nothing more may arrive
@@ -189,7 +190,7 @@ def test_redis_down_8_seconds_during_a_push_job_then_every_push_arrives_once(
     try:
         client = redis.Redis.from_url(server.url)
         stub.fail_next(6, delay=0.7)
-        RedisStore(client, "duban").add_notices([Notice(f"停机第{i}条", DEPT) for i in range(6)])
+        queue_notices(RedisStore(client, "duban"), [Notice(f"停机第{i}条", DEPT) for i in range(6)])
         ticker = Ticker(server.url)
         wait_until(lambda: delivered(stub, "停机"), 30, "the push job under way")
         server.proc.kill()  # kill -9
@@ -301,10 +302,10 @@ def test_hostile_links_neither_stall_their_worker_nor_delay_a_review_notice(
     print(f"\nreview notice delivered after {review_s:.2f} s; two hostile links checked in "
           f"{check_s:.1f} s (deadline {DEADLINE_S:g} s each)")  # fmt: skip
     assert check_s < 2 * DEADLINE_S + 10
-    states = rt.store.link_states([f"{hostile}/slow-header", f"{hostile}/many-headers"])
+    states = rt.store.links.states([f"{hostile}/slow-header", f"{hostile}/many-headers"])
     assert [s["error"] for s in states.values()] == ["timeout", "timeout"]
-    assert rt.store.queued_links() == []  # not taken again the next minute
-    assert rt.store.due_links(time.time() + 3000, 10) == []  # next look in an hour
+    assert rt.store.links.queued() == []  # not taken again the next minute
+    assert rt.store.links.due(time.time() + 3000, 10) == []  # next look in an hour
     rt.redis.close()
 
 
@@ -492,7 +493,7 @@ def test_a_full_disk_under_redis_refuses_callbacks_and_answers_each_acknowledged
         time.sleep(3)  # nothing more may come
         twice = [m for m in acked if replied(m) > 1]
         store = RedisStore(redis.Redis.from_url(f"unix://{tiny_disk / 'redis.sock'}?db=0"))
-        a, _ = store.assignment(12, DEPT)
+        a, _ = store.assignments.get(12, DEPT)
         present = {m.url.rsplit("/", 1)[1].removesuffix(".html") for m in a.materials}
         print(
             f"\nfull disk under Redis (8 MB tmpfs): {len(during)} callbacks while full, "
@@ -654,7 +655,7 @@ def test_redis_killed_under_a_stream_of_signed_submissions_keeps_every_acknowled
         time.sleep(3)  # nothing more may come
         twice = [m for m in acked if replied(m) > 1]
         store = RedisStore(redis.Redis.from_url(f"unix://{short_dir / 'redis.sock'}?db=0"))
-        a, _ = store.assignment(12, DEPT)
+        a, _ = store.assignments.get(12, DEPT)
         present = {m.url.rsplit("/", 1)[1].removesuffix(".html") for m in a.materials}
         after = run.children()
         print(

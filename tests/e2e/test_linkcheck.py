@@ -52,19 +52,19 @@ def test_links_are_checked_titled_and_dead_ones_reported(rt, env, site):
     ok, dead = f"{site}/ok.html", f"{site}/gone.html"
     say(rt, "u", f"提交 12 {ok}")  # no name: it takes the page title
     say(rt, "u", f"提交 15 {dead} 执法公示")
-    assert set(rt.store.queued_links()) == {ok, dead}
+    assert set(rt.store.links.queued()) == {ok, dead}
     rt.services["enqueue"]("bot.jobs.check_links", slot="t", now_iso=rt.store.clock().isoformat())
     work(rt)
-    assert rt.store.queued_links() == []
-    states = rt.store.link_states([ok, dead])
+    assert rt.store.links.queued() == []
+    states = rt.store.links.states([ok, dead])
     assert states[ok]["ok"] and states[ok]["status"] == 200
     assert not states[dead]["ok"] and states[dead]["status"] == 404
-    a, _ = rt.store.assignment(12, "司法局")
+    a, _ = rt.store.assignments.get(12, "司法局")
     assert [m.title for m in a.materials] == ["双随机一公开 实施方案"]
     assert a.updated_by == "system:linkcheck"
-    titled = rt.store.audit(department="司法局", action="link_title")
+    titled = rt.store.audit.entries(department="司法局", action="link_title")
     assert len(titled) == 1 and titled[0].indicator == 12
-    b, _ = rt.store.assignment(15, "司法局")
+    b, _ = rt.store.assignments.get(15, "司法局")
     assert [m.title for m in b.materials] == ["执法公示"]  # a given name is never replaced
     assert "⚠️ 链接无法打开" in say(rt, "u", "查看 15")
     rt.services["enqueue"](
@@ -93,7 +93,7 @@ def test_links_are_checked_again_a_failing_one_soon_a_working_one_every_few_days
     say(rt, "u", f"提交 36 {dropped} 台账")
     t0 = clock.now
     check_at(rt, t0)
-    states = rt.store.link_states([flaky, later_gone])
+    states = rt.store.links.states([flaky, later_gone])
     assert not states[flaky]["ok"] and states[flaky]["fails"] == 1
     assert states[later_gone]["ok"]
     assert "⚠️ 链接无法打开" in say(rt, "u", "查看 12")
@@ -105,7 +105,7 @@ def test_links_are_checked_again_a_failing_one_soon_a_working_one_every_few_days
     assert _Site.hits == []
     check_at(rt, t0 + timedelta(minutes=61))
     assert _Site.hits == ["/flaky.html"]
-    assert rt.store.link_states([flaky])[flaky] | {"checked_at": ""} == {
+    assert rt.store.links.states([flaky])[flaky] | {"checked_at": ""} == {
         "ok": True, "status": 200, "title": "双随机一公开 实施方案", "error": "", "checked_at": "",
         "fails": 0,
     }  # fmt: skip
@@ -118,7 +118,7 @@ def test_links_are_checked_again_a_failing_one_soon_a_working_one_every_few_days
     _Site.down = {"/later-gone.html"}
     check_at(rt, t0 + timedelta(days=3, minutes=1))
     assert sorted(_Site.hits) == ["/later-gone.html"]
-    assert not rt.store.link_states([later_gone])[later_gone]["ok"]
+    assert not rt.store.links.states([later_gone])[later_gone]["ok"]
     assert "⚠️ 链接无法打开" in say(rt, "u", "查看 15")
     _Site.hits.clear()
     check_at(rt, t0 + timedelta(days=30))
@@ -131,7 +131,7 @@ def test_a_link_deleted_before_its_first_check_is_dropped_unfetched(rt, env, sit
     url = f"{site}/ok.html"
     say(rt, "u", f"提交 12 {url} 方案")
     say(rt, "u", "删除 12 1")
-    assert rt.store.queued_links() == [url]
+    assert rt.store.links.queued() == [url]
     check_at(rt, rt.store.clock())
-    assert _Site.hits == [] and rt.store.queued_links() == []
-    assert rt.store.due_links(rt.store.clock().timestamp() + 10 * 86400, 10) == []
+    assert _Site.hits == [] and rt.store.links.queued() == []
+    assert rt.store.links.due(rt.store.clock().timestamp() + 10 * 86400, 10) == []

@@ -79,7 +79,7 @@ def secret_catalogue(rt) -> None:
     assert refused.startswith("第78项的考评要点注明涉密：涉密材料不能提交网址或文件")
     assert "纸质 78" in refused and "存放：" in refused
     assert "涉密" in say(rt, "sfj1", f"纸质 78 {SECRET_TITLE} 存放：机要室")
-    a, _ = rt.store.assignment(78, DEPT)
+    a, _ = rt.store.assignments.get(78, DEPT)
     old = Material("预案全文", OLD_SECRET_URL, "张三", rt.store.now_iso())
     set_status(rt, 78, DEPT, Status.IN_PROGRESS, materials=(*a.materials, old))
 
@@ -146,10 +146,10 @@ def test_nothing_secret_in_exports_for_the_office_or_in_pushes(rt):
     assert "正在生成" in say(rt, "sfj1", "导出")
     rt.services["enqueue"]("bot.jobs.send_reminders", slot="s1", now_iso=rt.store.now_iso())
     work(rt)
-    exports = rt.store.list_exports()
+    exports = rt.store.exports.list()
     assert len(exports) == 5  # the district workbook, twice a department's two files
     for e in exports:
-        text = file_text(rt.store.get_export(e["token"])[1])
+        text = file_text(rt.store.exports.get(e["token"])[1])
         assert SECRET_TITLE not in text and OLD_SECRET_URL not in text
         assert "涉密材料，现场查阅" in text
     pushed = [n.text for n in notices(rt)]
@@ -269,7 +269,7 @@ def test_the_overview_a_chat_reply_and_a_push_agree_on_the_time_left(redis_url, 
     ).json["text"]
     assert "距「资料目录报送」截止（8月19日）还有 3 个工作日。" in reply
     # and what they record carries the same year
-    bound = [e for e in rt.store.audit(50) if e.action == "bind"]
+    bound = [e for e in rt.store.audit.entries(50) if e.action == "bind"]
     assert bound and all(e.at.startswith("2020-08-14") for e in bound)
 
 

@@ -5,6 +5,7 @@ each other's jobs: their RQ queues, job ids and locks all carry the prefix, and 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -71,6 +72,20 @@ def test_a_job_enqueued_by_one_deployment_is_never_run_by_the_others_worker(
     assert len(notices(rts["sbx"], "ranking")) == len(notices(rts["prod"], "ranking"))
     for rt in rts.values():
         rt.redis.close()
+    assert unprefixed(redis_client, rts) == []
+
+
+# RQ's registries of every queue and worker on a Redis: shared by design, holding names only.
+RQ_SHARED = re.compile(r"^rq:(queues|workers|worker:[0-9a-f]{32}|suspended)$")
+
+
+def unprefixed(client, rts: dict) -> list[str]:
+    """The keys on Redis that belong to no one deployment: not under `<prefix>:` (the store's),
+    not naming one of its queues or job ids (RQ's), and not one of RQ's shared registries."""
+    own = "|".join(re.escape(p) for p in rts)
+    mine = re.compile(rf"^(({own}):|rq:[a-z_-]+:({own})([-:_]|$))")
+    keys = sorted(k.decode() for k in client.scan_iter(count=1000))
+    return [k for k in keys if not mine.match(k) and not RQ_SHARED.match(k)]
 
 
 def test_queue_names_are_a_function_of_the_prefix():

@@ -28,6 +28,7 @@ from bot.messages import Notice
 from bot.queue import KINDS, make_enqueue, make_queue
 from bot.runtime import build_runtime
 from tests.e2e.world import DEPT, content, wecom
+from tests.outbox import queue_notices
 from tests.stubs.platform_server import DINGTALK_ROBOT, WECOM_WEBHOOK
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -226,9 +227,9 @@ def test_a_review_notice_written_during_the_run_goes_before_the_reminders_left(w
     w = world_for([wecom(r) for r in robots], DUBAN_PUSH_CONCURRENCY="1", DUBAN_PUSH_TIMEOUT_S="5")
     stub.fail_next(8, delay=1.0)  # the eight reminders: one a second
     w.start_worker()
-    w.store.add_notices([Notice("九点提醒", DEPT, (), "reminder")])
+    queue_notices(w.store, [Notice("九点提醒", DEPT, (), "reminder")])
     w.wait_until(lambda: stub.requests_to(WECOM_WEBHOOK), 30, "the first reminder")
-    w.store.add_notices([Notice("审核通知：已退回", DEPT, (), "review")])
+    queue_notices(w.store, [Notice("审核通知：已退回", DEPT, (), "review")])
     w.wait_until(lambda: len(stub.requests_to(WECOM_WEBHOOK)) >= 16, 60, "16 pushes")
     time.sleep(1.0)
     sent = [(r.key, content(r)) for r in stub.requests_to(WECOM_WEBHOOK)]

@@ -77,8 +77,8 @@ def test_reminder_content_returned_and_dead_links_first_then_counts(rt, clock):
     set_status(rt, 36, STREET, Status.RETURNED, reason="缺少2019年台账")
     url = "https://www.jinfeng.gov.cn/dead.html"
     set_status(rt, 37, STREET, Status.IN_PROGRESS, materials=(Material("执法公示", url),))
-    rt.store.set_link_state(url, {"ok": False, "status": 404, "error": "http_404"})
-    rt.store.set_star(94, None, True, "test")  # the office stars a cooperating item
+    rt.store.links.record(url, {"ok": False, "status": 404, "error": "http_404"})
+    rt.store.assignments.set_star(94, None, True, "test")  # the office stars a cooperating item
     remind(rt)
     text = by_department(reminders(rt))[STREET].text
     lines = text.splitlines()
@@ -143,14 +143,14 @@ def test_after_the_deadline_office_digest_and_lead_units_get_their_laggards(rt, 
     listed = {line[2:].split("：")[0]: line for line in lines if line.startswith("- ")}
     # bonus and deduction items (96-99, led by 司法局) are no chores: they never count
     regular = rt.catalog.regular_ids
-    statuses = {k: v for k, v in rt.store.statuses().items() if k[0] in regular}
+    statuses = {k: v for k, v in rt.store.assignments.statuses().items() if k[0] in regular}
     overdue = {d for (_, d), (_, s) in statuses.items() if not s.is_complete}
     # 人民法院 has everything done but never sent its catalogue: listed too
     assert set(listed) == overdue | {COURT}
     assert listed[COURT] == f"- {COURT}：已全部完成，未报送目录"
     total = sum(1 for (_, d) in statuses if d == "司法局")
     open_n = sum(1 for (_, d), (_, s) in statuses.items() if d == "司法局" and not s.is_complete)
-    assert total == sum(1 for (_, d) in rt.store.statuses() if d == "司法局") - 4
+    assert total == sum(1 for (_, d) in rt.store.assignments.statuses() if d == "司法局") - 4
     assert listed["司法局"] == f"- 司法局：未完成 {open_n}/{total} 项，已报送第1版"
     assert listed[STREET].endswith("未报送目录")
     # the lead unit of indicator 1 hears which cooperating units have nothing yet

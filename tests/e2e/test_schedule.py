@@ -150,7 +150,7 @@ def test_a_scheduler_that_was_down_catches_up_each_missed_slot_once(rt, clock):
     clock.now = local(2020, 8, 14, 8, 0)
     first = make(rt, clock)
     assert daily(first.tick()) == []
-    first.store.release_lock("scheduler", first.token)  # it stops (cleanly) before 09:00
+    first.store.scheduler.release_lock("scheduler", first.token)  # it stops (cleanly) before 09:00
     clock.now = local(2020, 8, 14, 17, 45)  # a new process, after both slots
     second = make(rt, clock)
     assert daily(second.tick()) == [
@@ -159,7 +159,7 @@ def test_a_scheduler_that_was_down_catches_up_each_missed_slot_once(rt, clock):
         "rank-2020-08-14-1730",
     ]
     assert daily(second.tick()) == []
-    second.store.release_lock("scheduler", second.token)
+    second.store.scheduler.release_lock("scheduler", second.token)
     clock.now = local(2020, 8, 14, 17, 50)
     assert daily(make(rt, clock).tick()) == []  # a third one finds them done
     # the next day starts afresh; yesterday's slots are not caught up
@@ -205,7 +205,7 @@ def test_a_failed_job_is_retried_with_backoff_and_the_office_told_at_the_end(rt,
     from bot.records import Binding
 
     b = Binding("console", "u1", "司法局", "u1", "member", rt.store.now_iso())
-    rt.store.set_binding("console", "u1", None, b, "test")
+    rt.store.bindings.set("console", "u1", None, b, "test")
     from tests.e2e.background import say
 
     say(rt, "u1", "说明 12 已整理清单。")
@@ -223,8 +223,8 @@ def test_a_failed_job_is_retried_with_backoff_and_the_office_told_at_the_end(rt,
     assert len(failed) == 1 and failed[0].department == ""
     assert "报送材料邮件发送" in failed[0].text and "（司法局）（第1版）" in failed[0].text
     assert mail in q.failed_job_registry.get_job_ids()
-    sub = rt.store.submission_list("司法局")[0]
-    assert sub["mail"] == "failed" and sub["xlsx"] and rt.store.get_export(sub["xlsx"])
+    sub = rt.store.submissions.of_department("司法局")[0]
+    assert sub["mail"] == "failed" and sub["xlsx"] and rt.store.exports.get(sub["xlsx"])
 
 
 # --- real processes --------------------------------------------------------------------------
@@ -258,7 +258,7 @@ def _wait_for(predicate, timeout: float = 30.0) -> None:
 
 
 def _slot_done(rt, name: str, slot: str) -> bool:
-    return rt.store.slot_states(name, [slot])[slot].startswith("done")
+    return rt.store.scheduler.slot_states(name, [slot])[slot].startswith("done")
 
 
 def test_scheduler_processes_killed_and_restarted_mid_day_post_each_slot_once(rt, redis_url):
@@ -277,13 +277,13 @@ def test_scheduler_processes_killed_and_restarted_mid_day_post_each_slot_once(rt
         procs[0].send_signal(signal.SIGKILL)
         procs[0].wait(10)
         # and once more, from before 09:00 again (a clock that starts early): nothing repeats
-        dead = rt.store.lock_holder("scheduler")
+        dead = lock_holder(rt)
         procs = [_start(redis_url, "2020-08-14T08:59:30+08:00")]
-        _wait_for(lambda: rt.store.lock_holder("scheduler") not in ("", dead), timeout=15)
+        _wait_for(lambda: lock_holder(rt) not in ("", dead), timeout=15)
         time.sleep(3)
         procs[0].send_signal(signal.SIGTERM)
         assert procs[0].wait(10) == 0
-        assert rt.store.lock_holder("scheduler") == ""  # a clean stop releases the lock
+        assert lock_holder(rt) == ""  # a clean stop releases the lock
     finally:
         for p in procs:
             if p.poll() is None:
@@ -313,7 +313,7 @@ def test_a_scheduler_killed_inside_a_slot_sends_no_reminder_twice_and_loses_none
     is free, enqueues the same job again, and every open department still gets one reminder."""
     slot = "2020-08-14-0900"
     (entry,) = [e for e in schedule_table(rt.settings) if e.name == "remind"]
-    assert rt.store.claim_slot("remind", slot, "killed-scheduler", ttl_s=3)
+    assert rt.store.scheduler.claim_slot("remind", slot, "killed-scheduler", ttl_s=3)
     if killed == "after-enqueueing":
         rt.services["enqueue"](
             entry.job, job_id=job_id("remind", slot), retries=entry.retries, slot=slot,
@@ -324,7 +324,7 @@ def test_a_scheduler_killed_inside_a_slot_sends_no_reminder_twice_and_loses_none
     proc = _start(redis_url, "2020-08-14T09:00:30+08:00")
     try:
         time.sleep(1.5)
-        assert rt.store.slot_states("remind", [slot])[slot] == "claimed:killed-scheduler"
+        assert rt.store.scheduler.slot_states("remind", [slot])[slot] == "claimed:killed-scheduler"
         _wait_for(lambda: _slot_done(rt, "remind", slot), timeout=30)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
@@ -336,3 +336,8 @@ def test_a_scheduler_killed_inside_a_slot_sends_no_reminder_twice_and_loses_none
     work(rt)
     reminders = [n for n in notices(rt) if n.kind in ("reminder", "escalation")]
     assert sorted(n.department for n in reminders) == sorted(departments(rt))
+
+
+def lock_holder(rt) -> str:
+    """The token holding the scheduler's lock, "" when free."""
+    return (rt.redis.get(rt.store.keys.lock("scheduler")) or b"").decode()

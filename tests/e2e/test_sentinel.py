@@ -29,8 +29,8 @@ from redis.sentinel import Sentinel
 from bot.catalog import load_catalog
 from bot.config import Settings
 from bot.embedded import find_redis_server, free_port
-from bot.runtime import connect_redis
 from bot.store import RedisStore
+from bot.store.connection import connect_redis
 from tests.e2e.runner import ROOT, wait_until
 from tests.http.callbacks import DING_SECRET, ding_headers, ding_payload
 from tests.stubs.platform_server import DINGTALK_SESSION, PlatformStub
@@ -196,11 +196,11 @@ def test_a_failover_loses_no_acknowledged_callback_and_answers_each_once(cluster
         for port in ports:
             wait_until(lambda p=port: _post(p, "帮助", f"probe-{p}", stub.url) == 200, 60, "web")
         assert _post(ports[0], f"绑定 {DEPT}", "bind-1", stub.url) == 200
-        wait_until(lambda: store.binding("dingtalk", "sen-user") is not None, 30, "bound")
+        wait_until(lambda: store.bindings.get("dingtalk", "sen-user") is not None, 30, "bound")
         catalog = load_catalog(ROOT / "indicators.yaml")
         # items a link may be submitted to (a 涉密 item refuses links, with a reason)
         indicators = sorted(
-            i for i in store.department_assignments(DEPT) if not catalog.get(i).is_secret
+            i for i in store.assignments.of_department(DEPT) if not catalog.get(i).is_secret
         )
         old_master = cluster.master_port()
 
@@ -226,7 +226,7 @@ def test_a_failover_loses_no_acknowledged_callback_and_answers_each_once(cluster
         wait_until(lambda: all(replied(m) for m in acked), 150, "a reply to every acknowledged")
         time.sleep(2)  # a duplicate would come now
         present = set()
-        for a in store.department_assignments(DEPT).values():
+        for a in store.assignments.of_department(DEPT).values():
             for m in a.materials:
                 if "/sen/" in m.url:
                     present.add(f"sub-{m.url.rsplit('/', 1)[1].removesuffix('.html')}")

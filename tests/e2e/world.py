@@ -33,6 +33,7 @@ from bot.queue import all_queues, make_enqueue, make_queue
 from bot.scheduler import retry_releaser
 from bot.store import RedisStore
 from tests.e2e.runner import children_of
+from tests.outbox import queue_notices
 from tests.stubs.platform_server import PlatformStub
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,7 +153,7 @@ class World:
         self.client.close()
 
     def notify(self, *texts: str, department: str = DEPT) -> None:
-        self.store.add_notices([Notice(t, department) for t in texts])
+        queue_notices(self.store, [Notice(t, department) for t in texts])
 
     def wait_until(self, predicate, timeout: float = 30.0, what: str = "") -> None:
         deadline = time.monotonic() + timeout

@@ -16,6 +16,7 @@ from bot.queue import LINKS, MAIN, URGENT, make_queue
 from bot.records import Change
 from bot.web.admin import LOGIN_MAX_FAILURES
 from tests.http.conftest import ADMIN_PASSWORD, API_TOKEN, csrf_of, login, work
+from tests.outbox import read_outbox
 
 
 def lead_indicator(rt, department: str) -> int:
@@ -28,7 +29,7 @@ def say(rt, user: str, text: str, admin: bool = False) -> str:
 
 
 def outbox_texts(rt, department: str) -> list[str]:
-    return [n.text for _, n, _ in rt.store.outbox() if n.department == department]
+    return [n.text for _, n, _ in read_outbox(rt.store) if n.department == department]
 
 
 def review(client, ind: int, dept: str, action: str, follow: bool = True, **fields):
@@ -44,7 +45,7 @@ def submitted_dead_link(rt, error: str) -> tuple[str, int]:
     ind = lead_indicator(rt, dept)
     url = "https://www.example.gov.cn/dead.html"
     say(rt, "zhangsan", f"提交 {ind} {url} 方案")
-    rt.store.set_link_state(url, {"ok": False, "status": None, "error": error})
+    rt.store.links.record(url, {"ok": False, "status": None, "error": error})
     return dept, ind
 
 
@@ -92,7 +93,7 @@ def test_a_cookie_taken_before_logout_no_longer_opens_admin(web_app):
     assert thief.get("/admin").status_code == 302
     token = csrf_of(thief, "/admin/login")  # the stolen session's own CSRF token
     assert thief.post("/admin/indicators/12/star", data={"csrf": token}).status_code == 401
-    assert web_app.extensions["duban"].store.star_overrides() == {}
+    assert web_app.extensions["duban"].store.assignments.star_overrides() == {}
     assert colleague.get("/admin").status_code == 200  # only the session that logged out ended
 
 
@@ -240,14 +241,14 @@ def test_review_without_the_session_token_changes_nothing(admin_client, web_rt, 
     dept = "司法局"
     ind = lead_indicator(web_rt, dept)
     say(web_rt, "zhangsan", f"纸质 {ind} 2019年台账")
-    before = web_rt.store.audit_len()
+    before = web_rt.store.audit.length()
     data = {"department": dept, "action": "approve"}
     if token is not None:
         data["csrf"] = token
     resp = admin_client.post(f"/admin/indicators/{ind}/review", data=data)
     assert resp.status_code == 400
-    assert web_rt.store.assignment(ind, dept)[0].status is Status.IN_PROGRESS
-    assert web_rt.store.audit_len() == before
+    assert web_rt.store.assignments.get(ind, dept)[0].status is Status.IN_PROGRESS
+    assert web_rt.store.audit.length() == before
 
 
 # --- pages ---------------------------------------------------------------------------------
@@ -314,7 +315,7 @@ def test_approve_and_return_from_the_page_notify_the_department(admin_client, we
     )
     html = resp.get_data(as_text=True)
     assert f"已退回{dept}第{ind}项" in html
-    a = web_rt.store.assignment(ind, dept)[0]
+    a = web_rt.store.assignments.get(ind, dept)[0]
     assert a.status is Status.RETURNED and a.reason == "缺少 2020 年的台账"
     assert any("缺少 2020 年的台账" in t for t in outbox_texts(web_rt, dept))
     # delivered at once, as from chat: a drain of the outbox is queued now, before any chatter
@@ -322,7 +323,7 @@ def test_approve_and_return_from_the_page_notify_the_department(admin_client, we
     assert [q.fetch_job(j).func_name for j in q.job_ids] == [delivery.DRAIN_JOB]
 
     # approving a returned item asks first, says why, and changes nothing until confirmed
-    before = web_rt.store.audit_len()
+    before = web_rt.store.audit.length()
     resp = admin_client.post(
         f"/admin/indicators/{ind}/review",
         data={"csrf": token, "department": dept, "action": "approve"},
@@ -331,17 +332,17 @@ def test_approve_and_return_from_the_page_notify_the_department(admin_client, we
     assert resp.status_code == 200 and "确定要通过吗" in page
     assert f"{dept}第{ind}项退回后还没有重新标记完成（退回原因：缺少 2020 年的台账）" in page
     assert 'name="confirm" value="1"' in page
-    assert web_rt.store.assignment(ind, dept)[0].status is Status.RETURNED
-    assert web_rt.store.audit_len() == before
+    assert web_rt.store.assignments.get(ind, dept)[0].status is Status.RETURNED
+    assert web_rt.store.audit.length() == before
     resp = admin_client.post(
         f"/admin/indicators/{ind}/review",
         data={"csrf": token, "department": dept, "action": "approve", "confirm": "1"},
         follow_redirects=True,
     )
     assert f"已通过{dept}第{ind}项" in resp.get_data(as_text=True)
-    assert web_rt.store.assignment(ind, dept)[0].status is Status.APPROVED
+    assert web_rt.store.assignments.get(ind, dept)[0].status is Status.APPROVED
     assert any(f"第{ind}项已通过" in t for t in outbox_texts(web_rt, dept))
-    actors = {e.actor for e in web_rt.store.audit(count=5, department=dept)}
+    actors = {e.actor for e in web_rt.store.audit.entries(count=5, department=dept)}
     assert "web:admin" in actors
 
 
@@ -351,7 +352,7 @@ def test_return_needs_a_reason(admin_client, web_rt):
     say(web_rt, "zhangsan", f"纸质 {ind} 台账")
     resp = review(admin_client, ind, dept, "return", reason="  ")
     assert "退回时请写明原因" in resp.get_data(as_text=True)
-    assert web_rt.store.assignment(ind, dept)[0].status is Status.IN_PROGRESS
+    assert web_rt.store.assignments.get(ind, dept)[0].status is Status.IN_PROGRESS
 
 
 OUTLINE = "一、总体情况\n（一）开展“双随机”抽查；\n\n（二）公示结果：全部公开。"
@@ -367,7 +368,7 @@ def test_what_was_typed_shows_as_typed_with_its_line_breaks(admin_client, web_rt
         f"/admin/indicators/{ind}/review",
         data={"csrf": token, "department": dept, "action": "return", "reason": f" {reason} "},
     )
-    a = web_rt.store.assignment(ind, dept)[0]
+    a = web_rt.store.assignments.get(ind, dept)[0]
     assert a.explanation == OUTLINE and a.reason == reason
     page = admin_client.get(f"/admin/indicators/{ind}").get_data(as_text=True)
     shown = re.search(r'<p class="typed explanation">(.*?)</p>', page, re.S)
@@ -385,24 +386,24 @@ def test_an_item_marked_done_is_approved_from_the_page_at_once(admin_client, web
     say(web_rt, "zhangsan", f"完成 {ind}")
     resp = review(admin_client, ind, dept, "approve")
     assert f"已通过{dept}第{ind}项" in resp.get_data(as_text=True)
-    assert web_rt.store.assignment(ind, dept)[0].status is Status.APPROVED
+    assert web_rt.store.assignments.get(ind, dept)[0].status is Status.APPROVED
 
 
 def test_an_item_in_progress_asks_before_approval_from_the_page(admin_client, web_rt):
     dept, ind = submitted_dead_link(web_rt, "dns")
     page = review(admin_client, ind, dept, "approve", follow=False).get_data(as_text=True)
     assert "还没有标记完成（目前是进行中），且链接都打不开（1 个）" in page
-    assert web_rt.store.assignment(ind, dept)[0].status is Status.IN_PROGRESS
+    assert web_rt.store.assignments.get(ind, dept)[0].status is Status.IN_PROGRESS
 
 
 def test_returning_an_untouched_item_from_the_page_is_refused(admin_client, web_rt):
     dept = "司法局"
     ind = lead_indicator(web_rt, dept)
-    before = web_rt.store.audit_len()
+    before = web_rt.store.audit.length()
     resp = review(admin_client, ind, dept, "return", reason="请尽快提交")
     assert "还没有开始，没有可以退回的材料" in resp.get_data(as_text=True)
-    assert web_rt.store.assignment(ind, dept)[0].status is Status.TODO
-    assert web_rt.store.audit_len() == before
+    assert web_rt.store.assignments.get(ind, dept)[0].status is Status.TODO
+    assert web_rt.store.audit.length() == before
 
 
 def test_approving_an_empty_item_shows_the_core_refusal(admin_client, web_rt):
@@ -416,7 +417,7 @@ def test_star_toggle(admin_client, web_rt):
     token = csrf_of(admin_client, f"/admin/indicators/{ind}")
     resp = admin_client.post(f"/admin/indicators/{ind}/star", data={"csrf": token})
     assert resp.status_code == 302
-    assert web_rt.store.star_overrides() == {ind: True}
+    assert web_rt.store.assignments.star_overrides() == {ind: True}
     html = admin_client.get(f"/admin/indicators/{ind}").get_data(as_text=True)
     assert "已将第" in html and "取消★标记" in html
 
@@ -424,7 +425,7 @@ def test_star_toggle(admin_client, web_rt):
 def test_user_text_is_escaped_and_only_web_links_are_clickable(admin_client, web_rt):
     dept = "司法局"
     ind = lead_indicator(web_rt, dept)
-    a, raw = web_rt.store.assignment(ind, dept)
+    a, raw = web_rt.store.assignments.get(ind, dept)
     evil = "<script>alert('x')</script>"
     materials = (
         Material(evil, "", "<b>who</b>", "2020-08-14T02:00:00.000Z"),
@@ -433,7 +434,7 @@ def test_user_text_is_escaped_and_only_web_links_are_clickable(admin_client, web
     )
     after = a.changed("sandbox:zhangsan", web_rt.store.now_iso(), materials=materials,
                       explanation=evil, status=Status.IN_PROGRESS)  # fmt: skip
-    web_rt.store.save(Change(raw, after, "sandbox:zhangsan", "paper"))
+    web_rt.store.assignments.save(Change(raw, after, "sandbox:zhangsan", "paper"))
     html = admin_client.get(f"/admin/indicators/{ind}").get_data(as_text=True)
     assert "<script>alert" not in html
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
@@ -489,7 +490,7 @@ def test_rank_now_pushes_the_ranking(admin_client, web_rt):
     admin_client.post("/admin/rank", data={"csrf": token})  # same minute: not queued twice
     assert len(q.job_ids) == 1
     work(web_rt)
-    ranking = [n for _, n, _ in web_rt.store.outbox(count=500) if n.kind == "ranking"]
+    ranking = [n for _, n, _ in read_outbox(web_rt.store, count=500) if n.kind == "ranking"]
     assert any(n.department == "司法局" for n in ranking)
     assert any(n.department == "" for n in ranking)  # the office's chat too
 
@@ -517,7 +518,7 @@ def test_deliveries_page_counts_callbacks_waiting_for_an_answer(admin_client, we
 
     assert unanswered() == "0"
     for i in range(2):
-        assert web_rt.store.accept("dingtalk", f"wait-{i}", "{}")
+        assert web_rt.store.inbox.accept("dingtalk", f"wait-{i}", "{}")
     assert unanswered() == "2"
 
 
@@ -598,7 +599,7 @@ def test_dead_letter_is_shown_and_retried(admin_client, web_rt):
         "parts": [1],
         "hop": 2,
     }
-    web_rt.store.add_dead_letter(
+    web_rt.store.delivery.add_dead_letter(
         "n-1#a:1",
         {
             "id": "n-1#a:1",
@@ -622,7 +623,7 @@ def test_dead_letter_is_shown_and_retried(admin_client, web_rt):
         follow_redirects=True,
     )
     assert "已重新安排投递" in resp.get_data(as_text=True)
-    assert web_rt.store.dead_letter_records() == []
+    assert web_rt.store.delivery.dead_letters() == []
     q = make_queue(web_rt.redis, web_rt.settings.key_prefix)
     assert [q.fetch_job(j).func_name for j in q.job_ids] == ["bot.delivery_jobs.push"]
     # a second click on the stale page is refused politely

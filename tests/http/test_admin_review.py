@@ -12,6 +12,7 @@ from bot.progress import Role, Status
 from bot.queue import make_queue
 from tests.http.conftest import csrf_of, login, runtime_for
 from tests.http.conftest import testing_app as app_for
+from tests.outbox import read_outbox
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,10 +35,10 @@ def with_paper(rt, department: str) -> int:
     ind_id = min(
         i for (i, d), r in rt.assignments.items() if d == department and r is Role.COOPERATE
     )
-    a, raw = rt.store.assignment(ind_id, department)
+    a, raw = rt.store.assignments.get(ind_id, department)
     at = rt.store.now_iso()
     edit = rules.add_paper(a, rt.catalog.get(ind_id), "台账", "", who="", by="sandbox:x", at=at)
-    rt.store.save(rules.to_change(a, raw, edit, "sandbox:x", False, rt.catalog))
+    rt.store.assignments.save(rules.to_change(a, raw, edit, "sandbox:x", False, rt.catalog))
     return ind_id
 
 
@@ -55,11 +56,11 @@ def test_a_department_name_with_a_separator_is_reviewed_as_chosen(odd_rt):
         follow_redirects=True,
     )
     assert f"已退回{dept}第{ind}项" in resp.get_data(as_text=True)
-    a = odd_rt.store.assignment(ind, dept)[0]
+    a = odd_rt.store.assignments.get(ind, dept)[0]
     assert (a.status, a.reason) == (Status.RETURNED, reason)
-    (entry,) = odd_rt.store.audit(count=1, department=dept, action="return")
+    (entry,) = odd_rt.store.audit.entries(count=1, department=dept, action="return")
     assert (entry.actor, entry.note) == ("web:admin", reason)
-    notices = [n for _, n, _ in odd_rt.store.outbox() if n.department == dept]
+    notices = [n for _, n, _ in read_outbox(odd_rt.store) if n.department == dept]
     assert any(reason in n.text for n in notices)
 
     resp = client.post(
@@ -68,7 +69,7 @@ def test_a_department_name_with_a_separator_is_reviewed_as_chosen(odd_rt):
         follow_redirects=True,
     )
     assert f"已通过{dept}第{ind}项" in resp.get_data(as_text=True)
-    assert odd_rt.store.assignment(ind, dept)[0].status is Status.APPROVED
+    assert odd_rt.store.assignments.get(ind, dept)[0].status is Status.APPROVED
 
 
 def test_approving_twice_from_the_page_changes_nothing_the_second_time(odd_rt):
@@ -79,10 +80,10 @@ def test_approving_twice_from_the_page_changes_nothing_the_second_time(odd_rt):
     token = csrf_of(client, f"/admin/indicators/{ind}")
     data = {"csrf": token, "department": dept, "action": "approve", "confirm": "1"}
     client.post(f"/admin/indicators/{ind}/review", data=data)
-    before = odd_rt.store.audit_len()
+    before = odd_rt.store.audit.length()
     page = client.post(f"/admin/indicators/{ind}/review", data=data, follow_redirects=True)
     assert "已经审核通过，无需重复操作" in page.get_data(as_text=True)
-    assert odd_rt.store.audit_len() == before
+    assert odd_rt.store.audit.length() == before
 
 
 def test_remind_and_export_name_such_a_department_whole(odd_rt):
@@ -114,5 +115,5 @@ def test_the_api_reviews_such_a_department_by_its_full_name(odd_rt):
     body = {"indicator": ind, "department": dept, "action": "return", "reason": "缺 台账"}
     resp = client.patch("/api/v1/assignments", json=body, headers={"Authorization": "Bearer tok"})
     assert resp.status_code == 200, resp.json
-    a = odd_rt.store.assignment(ind, dept)[0]
+    a = odd_rt.store.assignments.get(ind, dept)[0]
     assert (a.status, a.reason) == (Status.RETURNED, "缺 台账")

@@ -26,14 +26,14 @@ def test_history_from_the_index_is_the_log_filtered(web_rt):
     a, b = web_rt.assigned_departments()[:2]
     ids = _work(web_rt, a, 5) + _work(web_rt, b, 4)
     for ind in ids:
-        want, _ = web_rt.store.audit_page(count=3, indicator=ind)
+        want, _ = web_rt.store.audit.page(count=3, indicator=ind)
         assert _ids(history.recent(web_rt, 3, indicator=ind)) == _ids(want) != []
-    want, _ = web_rt.store.audit_page(count=200, department=a)
+    want, _ = web_rt.store.audit.page(count=200, department=a)
     got = history.recent(web_rt, 200, department=a)
     assert got == want and len(got) == 5
     # new entries are read on the next look (only those: the index goes on from its last id)
     _work(web_rt, a, 2)
-    want, _ = web_rt.store.audit_page(count=20, department=a)
+    want, _ = web_rt.store.audit.page(count=20, department=a)
     assert history.recent(web_rt, 20, department=a) == want and len(want) == 7
     assert history.recent(web_rt, 20, department="没有这个部门") == []
 
@@ -43,9 +43,9 @@ def test_history_starts_over_when_the_store_was_emptied(web_rt, redis_client):
     _work(web_rt, a, 3)
     assert len(history.recent(web_rt, 20, department=a)) == 3
     redis_client.flushdb()
-    web_rt.store.sync_assignments(web_rt.assignments)
+    web_rt.store.assignments.sync(web_rt.assignments)
     _work(web_rt, a, 1)
-    want, _ = web_rt.store.audit_page(count=20, department=a)
+    want, _ = web_rt.store.audit.page(count=20, department=a)
     assert history.recent(web_rt, 20, department=a) == want and len(want) == 1
 
 
@@ -62,14 +62,14 @@ def test_indicator_and_department_pages_list_the_newest_entries(admin_client, we
 def test_dead_links_are_those_checked_and_failed(web_rt):
     s = web_rt.store
     base = "https://www.example.gov.cn/"
-    s.set_link_state(base + "ok", {"ok": True, "status": 200})
-    s.set_link_state(base + "gone", {"ok": False, "status": 404, "error": "http_404"})
-    s.set_link_state(base + "odd", {"status": 500})  # checked, no ok flag: not working
+    s.links.record(base + "ok", {"ok": True, "status": 200})
+    s.links.record(base + "gone", {"ok": False, "status": 404, "error": "http_404"})
+    s.links.record(base + "odd", {"status": 500})  # checked, no ok flag: not working
     urls = [base + x for x in ("ok", "gone", "odd", "never-checked", "gone")]
-    states = s.link_states(urls)
-    assert s.dead_links(urls) == {u for u in urls if states.get(u, {}).get("ok") is False}
-    assert s.dead_links(urls) == {base + "gone", base + "odd"}
-    assert s.dead_links([]) == set()
+    states = s.links.states(urls)
+    assert s.links.dead(urls) == {u for u in urls if states.get(u, {}).get("ok") is False}
+    assert s.links.dead(urls) == {base + "gone", base + "odd"}
+    assert s.links.dead([]) == set()
 
 
 def test_the_overview_counts_each_departments_dead_links_once(admin_client, web_rt):
@@ -82,8 +82,8 @@ def test_the_overview_counts_each_departments_dead_links_once(admin_client, web_
     for i in ia:  # the same dead link twice in one department counts once
         set_status(web_rt, i, a, Status.IN_PROGRESS, materials=(Material("公示", gone),))
     set_status(web_rt, ib, b, Status.IN_PROGRESS, materials=(Material("台账", fine),))
-    web_rt.store.set_link_state(gone, {"ok": False, "status": 404, "error": "http_404"})
-    web_rt.store.set_link_state(fine, {"ok": True, "status": 200})
+    web_rt.store.links.record(gone, {"ok": False, "status": 404, "error": "http_404"})
+    web_rt.store.links.record(fine, {"ok": True, "status": 200})
     rows = {r["department"]: r for r in cockpit.behind(web_rt)["rows"]}
     assert rows[a]["dead_links"] == 1 and rows[b]["dead_links"] == 0
     assert "失效链接 1 个" in admin_client.get("/admin").get_data(as_text=True)

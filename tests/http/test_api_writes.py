@@ -13,6 +13,7 @@ from schemathesis.core.parameters import ParameterLocation
 from bot.messages import Incoming
 from bot.progress import Role, Status
 from tests.http.conftest import API_TOKEN
+from tests.outbox import read_outbox
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 DEPT = "司法局"
@@ -31,7 +32,7 @@ def review(client, **body):
 
 
 def outbox_texts(rt, department: str) -> list[str]:
-    return [n.text for _, n, _ in rt.store.outbox() if n.department == department]
+    return [n.text for _, n, _ in read_outbox(rt.store) if n.department == department]
 
 
 def test_return_then_approve_with_confirmation(web_client, web_rt):
@@ -50,39 +51,39 @@ def test_return_then_approve_with_confirmation(web_client, web_rt):
         reason,
     )
     assert any("缺少 2020 年的台账" in t for t in outbox_texts(web_rt, DEPT))
-    (entry,) = web_rt.store.audit(count=1, department=DEPT, action="return")
+    (entry,) = web_rt.store.audit.entries(count=1, department=DEPT, action="return")
     assert (entry.actor, entry.note) == ("api:token", reason)
     # the department cannot undo the office's review
     assert "不能撤销" in say(web_rt, "zhangsan", f"撤销 {ind}")
 
     # the same return again: done already, nothing saved
-    before = web_rt.store.audit_len()
+    before = web_rt.store.audit.length()
     again = review(web_client, indicator=ind, department=DEPT, action="return", reason=reason)
     assert again.status_code == 200 and again.json["changed"] is False
     assert "同样的原因" in again.json["message"]
-    assert web_rt.store.audit_len() == before
+    assert web_rt.store.audit.length() == before
 
     # approving a returned item needs confirm: true, and says why
     resp = review(web_client, indicator=ind, department=DEPT, action="approve")
     assert resp.status_code == 409 and resp.json["error"] == "needs_confirmation"
     assert "退回后还没有重新标记完成" in resp.json["message"]
     assert "confirm: true" in resp.json["message"]
-    assert web_rt.store.assignment(ind, DEPT)[0].status is Status.RETURNED
-    assert web_rt.store.audit_len() == before
+    assert web_rt.store.assignments.get(ind, DEPT)[0].status is Status.RETURNED
+    assert web_rt.store.audit.length() == before
 
     resp = review(web_client, indicator=ind, department=DEPT, action="approve", confirm=True)
     assert resp.status_code == 200 and resp.json["assignment"]["status"] == "approved"
     assert any(f"第{ind}项已通过" in t for t in outbox_texts(web_rt, DEPT))
-    after = web_rt.store.audit_len()
+    after = web_rt.store.audit.length()
     again = review(web_client, indicator=ind, department=DEPT, action="approve", confirm=True)
     assert again.status_code == 200 and again.json["changed"] is False
-    assert web_rt.store.audit_len() == after
+    assert web_rt.store.audit.length() == after
 
 
 def test_refusals_change_nothing(web_client, web_rt):
     ind = lead_indicator(web_rt, DEPT)
     other = next(i for i in web_rt.catalog.ids if (i, DEPT) not in web_rt.assignments)
-    before = web_rt.store.audit_len()
+    before = web_rt.store.audit.length()
     cases = [
         # the rules: nothing to approve or return yet
         ({"indicator": ind, "department": DEPT, "action": "approve"}, 409, "refused"),
@@ -110,7 +111,7 @@ def test_refusals_change_nothing(web_client, web_rt):
         assert resp.json["message"]
     wrong = review(web_client, indicator=ind, department=DEPT, action="delete")
     assert wrong.json["message"] == "action 应为 approve（通过）或 return（退回）。"
-    assert web_rt.store.audit_len() == before
+    assert web_rt.store.audit.length() == before
 
 
 def test_writes_take_json_with_the_token_only(web_client, web_rt):
@@ -126,7 +127,7 @@ def test_writes_take_json_with_the_token_only(web_client, web_rt):
                             content_type="application/json")  # fmt: skip
     assert resp.status_code == 400
     assert web_client.post("/api/v1/assignments", json=body, headers=AUTH).status_code == 405
-    assert web_rt.store.assignment(ind, DEPT)[0].status is Status.IN_PROGRESS
+    assert web_rt.store.assignments.get(ind, DEPT)[0].status is Status.IN_PROGRESS
 
 
 def test_star_is_set_not_toggled(web_client, web_rt):
@@ -135,13 +136,13 @@ def test_star_is_set_not_toggled(web_client, web_rt):
     resp = web_client.patch(path, json={"starred": True}, headers=AUTH)
     assert resp.status_code == 200
     assert (resp.json["changed"], resp.json["starred"]) == (True, True)
-    assert web_rt.store.star_overrides() == {ind: True}
+    assert web_rt.store.assignments.star_overrides() == {ind: True}
     assert web_client.get(path, headers=AUTH).json["star"] is True
-    before = web_rt.store.audit_len()
+    before = web_rt.store.audit.length()
     again = web_client.patch(path, json={"starred": True}, headers=AUTH)
     assert (again.json["changed"], again.json["starred"]) == (False, True)
-    assert web_rt.store.audit_len() == before
-    (entry,) = web_rt.store.audit(count=1, action="star")
+    assert web_rt.store.audit.length() == before
+    (entry,) = web_rt.store.audit.entries(count=1, action="star")
     assert entry.actor == "api:token"
     off = web_client.patch(path, json={"starred": False}, headers=AUTH)
     assert (off.json["changed"], off.json["starred"]) == (True, False)

@@ -10,10 +10,11 @@ from bot.config import Settings
 from bot.messages import Incoming, mention
 from tests.http.conftest import csrf_of, login, runtime_for
 from tests.http.conftest import testing_app as app_for
+from tests.outbox import read_outbox
 
 
 def say(rt, user: str, text: str, name: str = "") -> str:
-    n = rt.store.audit_len()
+    n = rt.store.audit.length()
     msg = Incoming(
         "sandbox", user, text, user_name=name, mentioned=True, message_id=f"b-{n}-{user}-{text}"
     )
@@ -27,7 +28,7 @@ def post(client, path: str, token: str, **form) -> str:
 
 
 def told(rt, dept: str) -> list:
-    return [n for _, n, _ in rt.store.outbox() if n.department == dept and n.kind == "binding"]
+    return [n for _, n, _ in read_outbox(rt.store) if n.department == dept and n.kind == "binding"]
 
 
 @pytest.fixture
@@ -58,18 +59,18 @@ def test_unbind_from_the_page_is_audited_and_told(admin_client, web_rt):
     token = csrf_of(admin_client, "/admin/bindings")
     page = post(admin_client, "/admin/bindings/unbind", token, person="sandbox:u-wang")
     assert "已解除「王五」与司法局的绑定，并已在该部门群里通知。" in page
-    assert web_rt.store.binding("sandbox", "u-wang") is None
-    (entry,) = web_rt.store.audit(count=1, action="unbind")
+    assert web_rt.store.bindings.get("sandbox", "u-wang") is None
+    (entry,) = web_rt.store.audit.entries(count=1, action="unbind")
     assert (entry.actor, entry.department) == ("web:admin", "司法局")
     last = told(web_rt, "司法局")[-1]
     assert "已由依法治区办解除与司法局的绑定" in last.text
     assert last.mentions == (mention("sandbox", "u-wang"),)
     assert 'data-person="sandbox:u-wang"' not in page
     # again: nothing to do, nothing written
-    before = web_rt.store.audit_len()
+    before = web_rt.store.audit.length()
     page = post(admin_client, "/admin/bindings/unbind", token, person="sandbox:u-wang")
     assert "此人已不在绑定名单中，无需解绑。" in page
-    assert web_rt.store.audit_len() == before
+    assert web_rt.store.audit.length() == before
 
 
 def test_with_approval_binding_waits_for_the_office_and_approval_binds(
@@ -78,9 +79,9 @@ def test_with_approval_binding_waits_for_the_office_and_approval_binds(
     rt = approval_rt
     reply = say(rt, "u-li", "绑定 司法局", "李四")
     assert "已提交绑定到**司法局**的申请" in reply
-    assert rt.store.binding("sandbox", "u-li") is None
+    assert rt.store.bindings.get("sandbox", "u-li") is None
     assert any(
-        "申请绑定为司法局成员" in n.text for _, n, _ in rt.store.outbox() if not n.department
+        "申请绑定为司法局成员" in n.text for _, n, _ in read_outbox(rt.store) if not n.department
     )
     assert "正在等待依法治区办同意" in say(rt, "u-li", "绑定 司法局", "李四")
     # the person is not bound yet: a command needing a department is refused
@@ -92,10 +93,10 @@ def test_with_approval_binding_waits_for_the_office_and_approval_binds(
         approval_client, "/admin/bindings/decide", token, person="sandbox:u-li", action="approve"
     )
     assert "已同意「李四」绑定到司法局" in page
-    b = rt.store.binding("sandbox", "u-li")
+    b = rt.store.bindings.get("sandbox", "u-li")
     assert (b.department, b.name) == ("司法局", "李四")
-    assert rt.store.bind_requests() == []
-    actions = [e.action for e in rt.store.audit(count=3)]
+    assert rt.store.bindings.requests() == []
+    actions = [e.action for e in rt.store.audit.entries(count=3)]
     assert actions[:2] == ["bind_approve", "bind"]
     last = told(rt, "司法局")[-1]
     assert "绑定申请已获依法治区办同意" in last.text
@@ -104,19 +105,19 @@ def test_with_approval_binding_waits_for_the_office_and_approval_binds(
     row = page[page.index('<tr data-person="sandbox:u-li"') :]
     assert "管理后台" in row[: row.index("</tr>")]
     # the same request again: already settled
-    before = rt.store.audit_len()
+    before = rt.store.audit.length()
     page = post(
         approval_client, "/admin/bindings/decide", token, person="sandbox:u-li", action="approve"
     )
     assert "这条绑定申请已经处理过了。" in page
-    assert rt.store.audit_len() == before
+    assert rt.store.audit.length() == before
 
 
 def test_a_refused_request_binds_nobody_and_tells_why(approval_client, approval_rt):
     rt = approval_rt
     say(rt, "u-zhao", "绑定 司法局", "赵六")
     say(rt, "u-zhao", "绑定 教育局", "赵六")  # a newer request replaces the older one
-    assert [b.department for b, _ in rt.store.bind_requests()] == ["教育局"]
+    assert [b.department for b, _ in rt.store.bindings.requests()] == ["教育局"]
     token = csrf_of(approval_client, "/admin/bindings")
     page = approval_client.post(
         "/admin/bindings/decide",
@@ -129,9 +130,9 @@ def test_a_refused_request_binds_nobody_and_tells_why(approval_client, approval_
         follow_redirects=True,
     ).get_data(as_text=True)
     assert "已拒绝「赵六」绑定到教育局的申请" in page
-    assert rt.store.binding("sandbox", "u-zhao") is None
-    assert rt.store.bind_requests() == []
-    (entry,) = rt.store.audit(count=1)
+    assert rt.store.bindings.get("sandbox", "u-zhao") is None
+    assert rt.store.bindings.requests() == []
+    (entry,) = rt.store.audit.entries(count=1)
     assert (entry.action, entry.note, entry.actor) == ("bind_refuse", "非本单位人员", "web:admin")
     last = told(rt, "教育局")[-1]
     assert "依法治区办未同意" in last.text and "非本单位人员" in last.text
@@ -153,17 +154,17 @@ def test_an_office_member_still_binds_at_once_with_approval_on(approval_rt):
 )
 def test_bad_requests_are_refused_and_change_nothing(admin_client, web_rt, path, form):
     token = csrf_of(admin_client, "/admin/bindings")
-    before = web_rt.store.audit_len()
+    before = web_rt.store.audit.length()
     resp = admin_client.post(path, data={"csrf": token, **form})
     assert resp.status_code == 400
-    assert web_rt.store.audit_len() == before
+    assert web_rt.store.audit.length() == before
 
 
 def test_without_the_csrf_token_nobody_is_unbound(admin_client, web_rt):
     say(web_rt, "u-wang", "绑定 司法局", "王五")
     resp = admin_client.post("/admin/bindings/unbind", data={"person": "sandbox:u-wang"})
     assert resp.status_code == 400
-    assert web_rt.store.binding("sandbox", "u-wang") is not None
+    assert web_rt.store.bindings.get("sandbox", "u-wang") is not None
 
 
 def test_the_setting_is_read_once_and_checked():

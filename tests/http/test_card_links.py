@@ -28,6 +28,7 @@ from tests.http.callbacks import (
 )
 from tests.http.conftest import runtime_for, work
 from tests.http.conftest import testing_app as app_of
+from tests.outbox import read_outbox
 from tests.stubs.platform_server import DINGTALK_SESSION, WECOM_WEBHOOK, card_problems
 
 PUBLIC = "https://duban.example.gov.cn"
@@ -86,7 +87,7 @@ def test_my_tasks_one_to_one_is_a_card_opening_the_persons_page(client, bound):
     page = path_of(got[0][1])
     html = client.get(page).get_data(as_text=True)
     assert f'data-id="{n}"' in html  # the person's page: the department's items
-    link = bound.store.current_fill_link("dingtalk", USER)
+    link = bound.store.fill_links.current("dingtalk", USER)
     assert link is not None and link.department == DEPT
 
 
@@ -97,7 +98,7 @@ def test_my_tasks_in_a_group_carries_the_door_and_no_persons_link(client, bound)
     assert (
         "还有" in body["actionCard"]["text"] and "私聊我发送「填报」" in body["actionCard"]["text"]
     )
-    assert bound.store.current_fill_link("dingtalk", USER) is None  # nothing issued to the group
+    assert bound.store.fill_links.current("dingtalk", USER) is None  # nothing issued to the group
     door = client.get(path_of(url))
     html = door.get_data(as_text=True)
     assert door.status_code == 200 and f"{DEPT}填报页" in html and "私聊机器人" in html
@@ -106,11 +107,11 @@ def test_my_tasks_in_a_group_carries_the_door_and_no_persons_link(client, bound)
 
 def test_a_group_push_link_gives_nobody_in_the_group_write_access(client, bound):
     n = lead_item(bound)
-    before = bound.store.assignment(n, DEPT)[0]
+    before = bound.store.assignments.get(n, DEPT)[0]
     result = reminders.send_reminders(bound, bound.store.clock(), "cards", [DEPT], on_demand=True)
     assert result.queued == 1, result
     (notice,) = [
-        x for _, x, _ in bound.store.outbox() if x.department == DEPT and "督办提醒" in x.text
+        x for _, x, _ in read_outbox(bound.store) if x.department == DEPT and "督办提醒" in x.text
     ]
     _, group_buttons = split_actions(notice.text)
     assert group_buttons and all("/m/d/" in u for _, u in group_buttons)
@@ -125,7 +126,7 @@ def test_a_group_push_link_gives_nobody_in_the_group_write_access(client, bound)
         assert client.post(attempt, data={"v": str(before.version)}).status_code in (400, 404, 405)
     assert client.get(f"/m/{token}").status_code == 404
     assert client.get(f"/m/{token}/{n}").status_code == 404
-    assert bound.store.assignment(n, DEPT)[0] == before
+    assert bound.store.assignments.get(n, DEPT)[0] == before
 
 
 def test_a_forged_door_is_refused(client, bound):
@@ -142,11 +143,11 @@ def test_fill_in_a_group_sends_no_link(client, bound):
     body = reply(client, "填报", "fill-g")
     text = body.get("text", {}).get("content") or body.get("markdown", {}).get("text", "")
     assert "私聊" in text and not re.search(r"https?://", text)
-    assert bound.store.current_fill_link("dingtalk", USER) is None
+    assert bound.store.fill_links.current("dingtalk", USER) is None
     # and one to one, the link as before
     body = reply(client, "填报", "fill-1", group=False)
     assert f"{PUBLIC}/m/" in json.dumps(body, ensure_ascii=False)
-    assert bound.store.current_fill_link("dingtalk", USER) is not None
+    assert bound.store.fill_links.current("dingtalk", USER) is not None
 
 
 # --- the other routes a reply takes ----------------------------------------------------------
@@ -173,7 +174,7 @@ def test_smart_bot_group_reply_is_a_stream_with_a_card_of_the_door(client, card_
     problems, _ = card_problems(WECOM_WEBHOOK, card, len(json.dumps(card).encode()))
     assert problems == []
     assert all("/m/d/" in j["url"] for j in body["template_card"]["jump_list"])
-    assert card_rt.store.current_fill_link("wecom", "zhangsan") is None
+    assert card_rt.store.fill_links.current("wecom", "zhangsan") is None
 
 
 class TestQueuedReplies:
@@ -225,7 +226,7 @@ def test_a_return_from_chat_carries_the_doors_buttons(client, bound):
         "console", "admin", f"退回 {n} {DEPT} 缺少盖章版", mentioned=True, is_admin=True
     )
     assert "退回" in bound.dispatcher.handle(office).text
-    (notice,) = [x for _, x, _ in bound.store.outbox() if "被依法治区办退回" in x.text]
+    (notice,) = [x for _, x, _ in read_outbox(bound.store) if "被依法治区办退回" in x.text]
     _, got = split_actions(notice.text)
     assert [t for t, _ in got] == ["打开填报页", f"查看第{n}项"]
     assert all("/m/d/" in u for _, u in got)

@@ -53,8 +53,8 @@ def files_on_disk(rt) -> list[str]:
 
 
 def filed(rt, n: int, user_actor: str):
-    a = rt.store.assignment(n, DEPT)[0]
-    entries = [e for e in rt.store.audit(200) if e.action == "file"]
+    a = rt.store.assignments.get(n, DEPT)[0]
+    entries = [e for e in rt.store.audit.entries(200) if e.action == "file"]
     return [m for m in a.materials if m.file is not None], entries
 
 
@@ -143,7 +143,7 @@ def test_a_refused_file_is_told_and_never_filed(hook_client, hook_rt, stub, n):
     reply = ding(hook_client, cb.ding_payload(str(n), "d-num", group=False))
     assert "不是可接收的文件类型" in reply and not filed(hook_rt, n, "")[0]
     # and the refusal was the end of it
-    assert hook_rt.store.held_file("dingtalk", "staff001") is None
+    assert hook_rt.store.held_files.get("dingtalk", "staff001") is None
 
 
 def test_a_file_for_another_departments_item_stays_held(hook_client, hook_rt, stub, n):
@@ -167,7 +167,7 @@ def test_a_sender_without_a_department_is_asked_to_bind(hook_client, hook_rt, st
     stub.serve_file("dc-3", PDF)
     said = ding(hook_client, ding_file("d-nb", "dc-3", "a.pdf"))
     assert "绑定" in said
-    assert hook_rt.store.held_file("dingtalk", "staff001") is None
+    assert hook_rt.store.held_files.get("dingtalk", "staff001") is None
 
 
 # --- WeCom smart bot ---------------------------------------------------------------------------
@@ -227,7 +227,7 @@ def test_a_wecom_smartbot_file_not_under_the_bots_key_is_refused(hook_client, ho
     smartbot(hook_client, smartbot_message("w-bad-1", "image", {"url": url}))
     work(hook_rt)
     assert files_on_disk(hook_rt) == []
-    held = chatfiles.Held.from_json(hook_rt.store.held_file("wecom", "zhangsan"))
+    held = chatfiles.Held.from_json(hook_rt.store.held_files.get("wecom", "zhangsan"))
     assert held.state == "refused" and "未能接收" in held.why
 
 
@@ -272,14 +272,14 @@ def test_a_wecom_app_image_is_fetched_by_media_get_and_filed(hook_client, hook_r
     assert app(hook_client, cb.app_text_xml(str(n), "9000003")) == reply
     [m] = filed(hook_rt, n, "")[0]
     assert m.name == "现场照片.png" and m.kind_label == "PNG 图片"
-    assert len([e for e in hook_rt.store.audit(100) if e.action == "file"]) == 1
+    assert len([e for e in hook_rt.store.audit.entries(100) if e.action == "file"]) == 1
 
 
 def test_a_wecom_app_media_error_is_told(hook_client, hook_rt, stub, n):
     app(hook_client, cb.app_text_xml("绑定 司法局", "9100001"))
     app(hook_client, app_image("9100002", "MEDIA_gone"))  # media/get answers 40007
     work(hook_rt)
-    held = chatfiles.Held.from_json(hook_rt.store.held_file("wecom_app", "zhangsan"))
+    held = chatfiles.Held.from_json(hook_rt.store.held_files.get("wecom_app", "zhangsan"))
     assert held.state == "refused" and files_on_disk(hook_rt) == []
     assert [x for x in notices(hook_rt) if "未能接收" in x.text]
 

@@ -23,7 +23,7 @@ def behind_rows(client) -> list[tuple[str, int, int]]:
 
 
 def say(rt, user: str, text: str, admin: bool = False) -> str:
-    n = rt.store.audit_len()
+    n = rt.store.audit.length()
     msg = Incoming(
         "sandbox", user, text, mentioned=True, message_id=f"c-{n}-{text}", is_admin=admin
     )
@@ -37,7 +37,7 @@ def twins(rt) -> tuple[str, str]:
         if i in rt.catalog.regular_ids:
             shape[d].add((i, role))
     seen: dict[frozenset, str] = {}
-    bound = {b.department for b in rt.store.bindings()}
+    bound = {b.department for b in rt.store.bindings.all()}
     for d in rt.assigned_departments():
         if d in bound:
             continue
@@ -70,7 +70,7 @@ def test_returned_items_and_dead_links_put_a_department_behind_its_twin(admin_cl
     url = "https://www.example.gov.cn/gone.html"
     other = sorted(i for (i, d) in web_rt.assignments if d == a)[1]
     set_status(web_rt, other, a, Status.IN_PROGRESS, materials=(Material("公示", url),))
-    web_rt.store.set_link_state(url, {"ok": False, "status": 404, "error": "http_404"})
+    web_rt.store.links.record(url, {"ok": False, "status": 404, "error": "http_404"})
     got = {d: (rank, p) for d, rank, p in behind_rows(admin_client)}
     # b: one item returned (3 points on top of its weight); a: one dead link (2)
     assert got[b][1] - got[a][1] == 1 and got[b][0] < got[a][0]

@@ -52,11 +52,11 @@ def post(client, path: str, n: int, act: str, **fields):
 
 
 def state(rt, n: int):
-    return rt.store.assignment(n, DEPT)[0]
+    return rt.store.assignments.get(n, DEPT)[0]
 
 
 def actions(rt) -> list[tuple[str, str, str]]:
-    return [(e.action, e.actor, e.department) for e in rt.store.audit(50)]
+    return [(e.action, e.actor, e.department) for e in rt.store.audit.entries(50)]
 
 
 # --- the link -------------------------------------------------------------------------------
@@ -166,7 +166,7 @@ def test_add_a_link_then_delete_then_undo(web_client, web_rt, path):
     ]
     assert a.status is Status.IN_PROGRESS
     assert ("submit", "sandbox:zhangsan", DEPT) in actions(web_rt)
-    assert url in web_rt.store.queued_links()  # checked like a link sent in chat
+    assert url in web_rt.store.links.queued()  # checked like a link sent in chat
     html = web_client.get(resp.headers["Location"]).get_data(as_text=True)
     assert "已添加第" in html and "2020年普法工作方案（定稿）" in html
 
@@ -247,7 +247,7 @@ def test_not_applicable_with_a_reason_only_for_a_cooperating_unit(web_client, we
 
 def test_bad_input_is_refused_in_chinese_and_changes_nothing(web_client, web_rt, path):
     n = ind_of(web_rt, Role.LEAD)
-    before, audit = state(web_rt, n), web_rt.store.audit_len()
+    before, audit = state(web_rt, n), web_rt.store.audit.length()
     for fields in (
         {"url": "www.example.gov.cn/a.html", "name": "方案"},
         {"url": "https://a.gov.cn/x https://b.gov.cn/y", "name": ""},
@@ -265,7 +265,9 @@ def test_bad_input_is_refused_in_chinese_and_changes_nothing(web_client, web_rt,
     assert post(web_client, path, n, "delete", number="3").status_code == 400
     assert state(web_rt, n) == before
     # only the page views were audited
-    assert {e.action for e in web_rt.store.audit(web_rt.store.audit_len() - audit)} == {"fill_open"}
+    assert {e.action for e in web_rt.store.audit.entries(web_rt.store.audit.length() - audit)} == {
+        "fill_open"
+    }
 
 
 def test_every_form_needs_its_csrf_token_and_the_current_version(web_client, web_rt, path):
@@ -293,7 +295,7 @@ def test_another_departments_item_is_not_shown_or_changed(web_client, web_rt, pa
     token = csrf(web_client, f"{path}/{ind_of(web_rt, Role.LEAD)}")
     resp = web_client.post(f"{path}/{other}/paper", data={"csrf": token, "title": "台账"})
     assert resp.status_code == 302
-    assert web_rt.store.assignment(other, DEPT)[0] is None
+    assert web_rt.store.assignments.get(other, DEPT)[0] is None
 
 
 def test_star_and_lead_are_marked_and_led_items_show_the_other_units(web_client, web_rt, path):

@@ -101,7 +101,7 @@ def test_a_pdf_becomes_a_file_material_kept_by_its_digest(client, rt, path, n, f
     assert m.location == f"files/{digest[:2]}/{digest}"
     assert a.status is Status.IN_PROGRESS
     assert on_disk(files_dir) == [digest]
-    entry = rt.store.audit(5)[0]
+    entry = rt.store.audit.entries(5)[0]
     assert (entry.action, entry.actor, entry.note) == ("file", "sandbox:zhangsan", m.name)
     html = client.get(f"{path}/{n}").get_data(as_text=True)
     assert "已上传第" in html and "2024年执法案卷评查报告.pdf" in html and "PDF 文件" in html
@@ -162,7 +162,7 @@ def test_a_refused_upload_says_why_and_stores_nothing(
     client, rt, path, n, files_dir, data, name, said
 ):
     before = state(rt, n)
-    audit_before = len(rt.store.audit(1000))
+    audit_before = len(rt.store.audit.entries(1000))
     resp = upload(client, path, n, data, name)
     html = resp.get_data(as_text=True)
     assert resp.status_code in (400, 413)
@@ -170,7 +170,7 @@ def test_a_refused_upload_says_why_and_stores_nothing(
     assert on_disk(files_dir) == []
     after = state(rt, n)
     assert after.materials == () and after.version == before.version
-    audited = rt.store.audit(1000)
+    audited = rt.store.audit.entries(1000)
     assert audited[0].action == "fill_upload_refused" and said in audited[0].note
     assert "file" not in {e.action for e in audited[: len(audited) - audit_before]}
 
@@ -180,7 +180,7 @@ def test_a_body_larger_than_any_file_is_refused_unread(client, rt, path, n, file
     assert resp.status_code == 413
     assert "超过了 1.0 MB 的上限" in resp.get_data(as_text=True)
     assert on_disk(files_dir) == [] and state(rt, n).materials == ()
-    assert rt.store.audit(1)[0].action == "fill_upload_refused"
+    assert rt.store.audit.entries(1)[0].action == "fill_upload_refused"
 
 
 def test_a_secret_item_takes_no_upload(client, rt, path, files_dir):
@@ -208,7 +208,7 @@ def test_files_are_served_only_under_the_links_authority(client, rt, path, n, fi
     say(rt, "绑定 公安分局", user="lisi")
     other_path = link_of(say(rt, "填报", user="lisi"))
     assert client.get(f"{other_path}/{n}/file/{digest}").status_code == 404
-    assert re.search("fill_file", " ".join(e.action for e in rt.store.audit(50))) is None
+    assert re.search("fill_file", " ".join(e.action for e in rt.store.audit.entries(50))) is None
 
 
 def test_the_office_sees_the_same_file_on_the_indicator_page_and_through_the_api(

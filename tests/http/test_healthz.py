@@ -29,7 +29,7 @@ def test_a_callback_unanswered_for_more_than_a_minute_is_stuck(web_client, web_r
     status, body = health(web_client)
     assert status == 503 and body["status"] == "degraded" and body["redis"] is True
     assert 89 <= body["stuck"]["inbox"] <= 95
-    web_rt.store.done_inbox("answer", [e for e, _ in web_rt.redis.xrange(keys.inbox)])
+    web_rt.store.inbox.done("answer", [e for e, _ in web_rt.redis.xrange(keys.inbox)])
     assert health(web_client)[0] == 200
 
 
@@ -39,19 +39,19 @@ def test_a_stalled_outbox_is_stuck_until_a_drainer_takes_it(web_client, web_rt):
     status, body = health(web_client)
     assert status == 503 and 149 <= body["stuck"]["outbox"] <= 155
     # read but never acknowledged (the drainer died): still stuck
-    store.ensure_outbox_group(delivery.GROUP)
-    rows = store.read_outbox_group(delivery.GROUP, "c1", 10, 60_000)
+    store.outbox.ensure_group(delivery.GROUP)
+    rows = store.outbox.read_group(delivery.GROUP, "c1", 10, 60_000)
     assert len(rows) == 1
     assert health(web_client)[0] == 503
-    store.ack_outbox(delivery.GROUP, [rows[0][0]])
+    store.outbox.ack(delivery.GROUP, [rows[0][0]])
     assert health(web_client) == (200, {"status": "ok", "redis": True})
 
 
 def test_a_push_whose_lease_ran_out_long_ago_is_stuck(web_client, web_rt):
-    web_rt.store.lease_push("o:1-0:abc", "{}", time.time() - 60)
+    web_rt.store.delivery.lease("o:1-0:abc", "{}", time.time() - 60)
     assert health(web_client)[0] == 200  # the next sweep (every minute) resumes it
-    web_rt.store.lease_push("o:1-0:abc", "{}", time.time() - 200)
+    web_rt.store.delivery.lease("o:1-0:abc", "{}", time.time() - 200)
     status, body = health(web_client)
     assert status == 503 and 199 <= body["stuck"]["pushes"] <= 205
-    web_rt.store.release_push("o:1-0:abc")
+    web_rt.store.delivery.release("o:1-0:abc")
     assert health(web_client)[0] == 200

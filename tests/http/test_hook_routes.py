@@ -26,7 +26,7 @@ def test_other_methods_are_405(hook_client, method):
 
 def test_a_body_without_length_is_still_limited(hook_app, hook_rt):
     """A chunked body (no Content-Length) over the limit: 413, nothing read into the store."""
-    audit = hook_rt.store.audit_len()
+    audit = hook_rt.store.audit.length()
     body = b"{" + b" " * LIMIT + b"}"
     environ = {
         "REQUEST_METHOD": "POST", "PATH_INFO": "/hooks/dingtalk", "QUERY_STRING": "",
@@ -42,7 +42,7 @@ def test_a_body_without_length_is_still_limited(hook_app, hook_rt):
     out = b"".join(hook_app.wsgi_app(environ, start_response))
     assert seen["status"].startswith("413") and out
     assert seen["headers"]["Content-Length"] == str(len(out))
-    assert hook_rt.store.audit_len() == audit
+    assert hook_rt.store.audit.length() == audit
 
 
 def test_a_signed_callback_without_length_within_the_limit_is_read(hook_app, hook_rt):

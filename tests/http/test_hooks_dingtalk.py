@@ -20,7 +20,7 @@ SECRET_WORD = "绝密内容XYZ"  # put in rejected bodies; must never reach the 
 
 def state(rt) -> tuple[int, list[bytes]]:
     """What a callback may change: the audit log and the keys under our prefix."""
-    return rt.store.audit_len(), sorted(rt.redis.keys("hooks:*"))
+    return rt.store.audit.length(), sorted(rt.redis.keys("hooks:*"))
 
 
 def body_of(resp) -> dict:
@@ -41,21 +41,21 @@ def jobs(rt) -> list:
 
 
 def test_signed_message_gets_its_reply_in_the_body(hook_client, hook_rt):
-    audit = hook_rt.store.audit_len()
+    audit = hook_rt.store.audit.length()
     body = body_of(ding_post(hook_client, ding_payload("绑定 司法局", "msg-bind-1")))
     assert "已绑定到" in content_of(body) and "司法局" in content_of(body)
-    assert hook_rt.store.audit_len() == audit + 1
-    assert hook_rt.store.binding("dingtalk", "staff001").department == "司法局"
+    assert hook_rt.store.audit.length() == audit + 1
+    assert hook_rt.store.bindings.get("dingtalk", "staff001").department == "司法局"
     # the binding wrote a notice to the outbox: one debounced drain was enqueued
     assert [j.func_name for j in jobs(hook_rt)] == [delivery.DRAIN_JOB]
 
 
 def test_query_command_replies_and_changes_nothing(hook_client, hook_rt):
     ding_post(hook_client, ding_payload("绑定 司法局", "msg-a"))
-    audit = hook_rt.store.audit_len()
+    audit = hook_rt.store.audit.length()
     body = body_of(ding_post(hook_client, ding_payload("我的任务", "msg-b")))
     assert content_of(body).startswith("司法局") or "司法局 · 共" in content_of(body)
-    assert hook_rt.store.audit_len() == audit
+    assert hook_rt.store.audit.length() == audit
 
 
 def test_non_text_message_is_answered_empty(hook_client, hook_rt):
@@ -165,12 +165,12 @@ def test_redelivery_after_a_changing_command_does_not_repeat_it(hook_client, hoo
     ding_post(hook_client, ding_payload("绑定 司法局", "msg-3"))  # someone moves back
     again = body_of(ding_post(hook_client, payload))
     assert again == first
-    assert hook_rt.store.binding("dingtalk", "staff001").department == "司法局"
+    assert hook_rt.store.bindings.get("dingtalk", "staff001").department == "司法局"
 
 
 def test_three_copies_at_the_same_moment_have_one_effect(hook_app, hook_rt):
     payload = json.dumps(ding_payload("绑定 司法局", "msg-triple"), ensure_ascii=False).encode()
-    audit = hook_rt.store.audit_len()
+    audit = hook_rt.store.audit.length()
     barrier = threading.Barrier(3)
     results: list = [None] * 3
 
@@ -189,7 +189,7 @@ def test_three_copies_at_the_same_moment_have_one_effect(hook_app, hook_rt):
     assert all(r is not None and r[0] == 200 for r in results)
     assert len({r[1] for r in results}) == 1  # the same reply, byte for byte
     assert "已绑定到" in content_of(json.loads(results[0][1]))
-    assert hook_rt.store.audit_len() == audit + 1
+    assert hook_rt.store.audit.length() == audit + 1
     assert len([j for j in jobs(hook_rt) if j.func_name == delivery.DRAIN_JOB]) == 1
 
 
@@ -245,11 +245,11 @@ def test_a_redelivered_batch_of_done_marks_each_item_once(hook_client, hook_rt):
     ding_post(hook_client, ding_payload("绑定 司法局", "msg-bd0"))
     for n in (12, 15, 16):
         ding_post(hook_client, ding_payload(f"说明 {n} 已整理", f"msg-bd-{n}"))
-    audit = hook_rt.store.audit_len()
+    audit = hook_rt.store.audit.length()
     payload = ding_payload("完成 12－16", "msg-batch")
     first = content_of(body_of(ding_post(hook_client, payload)))
     assert "「完成」共 5 项：3 项已办理，2 项未办理" in first
     assert "司法局 不负责第 13 项" in first and "司法局 不负责第 14 项" in first
-    assert hook_rt.store.audit_len() == audit + 3
+    assert hook_rt.store.audit.length() == audit + 3
     again = content_of(body_of(ding_post(hook_client, payload)))
-    assert again == first and hook_rt.store.audit_len() == audit + 3
+    assert again == first and hook_rt.store.audit.length() == audit + 3

@@ -49,15 +49,15 @@ def replies(stub, msg_id: str) -> list[str]:
 def test_the_callback_is_acknowledged_at_once_and_answered_by_the_worker(
     hook_client, hook_rt, stub
 ):
-    audit = hook_rt.store.audit_len()
+    audit = hook_rt.store.audit.length()
     assert post(hook_client, stub, "绑定 司法局", "q-bind") == {"msgtype": "empty"}
     # nothing ran yet: the message waits in the inbox for the answering consumer, no job
-    assert hook_rt.store.audit_len() == audit
-    assert hook_rt.store.inbox_backlog() == 1
+    assert hook_rt.store.audit.length() == audit
+    assert hook_rt.store.inbox.backlog() == 1
     assert jobs(hook_rt) == []
     work(hook_rt)
-    assert hook_rt.store.binding("dingtalk", "staff001").department == "司法局"
-    assert hook_rt.store.inbox_backlog() == 0
+    assert hook_rt.store.bindings.get("dingtalk", "staff001").department == "司法局"
+    assert hook_rt.store.inbox.backlog() == 0
     [text] = replies(stub, "q-bind")
     assert "已绑定到" in text and "司法局" in text
 
@@ -67,12 +67,12 @@ def test_a_burst_enqueues_no_job_and_every_message_is_answered(hook_client, hook
     texts = ["我的任务", "说明 12 双随机抽查已完成", "查看 12", "帮助"]
     for i, text in enumerate(texts):
         assert post(hook_client, stub, text, f"q-b{i + 1}") == {"msgtype": "empty"}
-    assert jobs(hook_rt) == [] and hook_rt.store.inbox_backlog() == 5
+    assert jobs(hook_rt) == [] and hook_rt.store.inbox.backlog() == 5
     work(hook_rt)
     assert "已绑定到" in replies(stub, "q-b0")[0]
     assert "司法局 · 共" in replies(stub, "q-b1")[0]
     assert "第12项" in replies(stub, "q-b2")[0]
-    a, _ = hook_rt.store.assignment(12, "司法局")
+    a, _ = hook_rt.store.assignments.get(12, "司法局")
     assert a.explanation == "双随机抽查已完成"
     assert replies(stub, "q-b3") and replies(stub, "q-b4")
 
@@ -93,12 +93,12 @@ def test_redeliveries_queue_nothing_and_post_nothing_twice(hook_client, hook_rt,
     for t in threads:
         t.join()
     assert outs == [{"msgtype": "empty"}] * 3
-    assert hook_rt.store.inbox_backlog() == 1
+    assert hook_rt.store.inbox.backlog() == 1
     work(hook_rt)
     post(hook_client, stub, "说明 12 三份同时到", "q-dup")  # a late copy after the answer
     work(hook_rt)
     assert len(replies(stub, "q-dup")) == 1
-    assert [e.action for e in hook_rt.store.audit(count=20)].count("explain") == 1
+    assert [e.action for e in hook_rt.store.audit.entries(count=20)].count("explain") == 1
 
 
 def test_a_drainer_that_died_after_the_change_posts_the_stored_reply_once(
@@ -108,15 +108,15 @@ def test_a_drainer_that_died_after_the_change_posts_the_stored_reply_once(
     entry_id, msg = read_by_a_dead_drainer(hook_client, hook_rt, stub, "说明 12 第一次", "q-crash")
     first = hook_rt.dispatcher.handle_once(msg)
     assert "第12项" in first.reply.text
-    audit = hook_rt.store.audit_len()
+    audit = hook_rt.store.audit.length()
     counts = inbox.drain_inbox(hook_rt, _delivery(hook_rt), "next-worker")
     assert not any(counts.values())  # the entry is not idle long enough to be taken over
     hook_rt.redis.xclaim(hook_rt.store.keys.inbox, inbox.GROUP, "dead-worker", 0, [entry_id])
     counts = _drain_reclaiming(hook_rt)
-    assert counts["replayed"] == 1 and hook_rt.store.audit_len() == audit  # not run twice
+    assert counts["replayed"] == 1 and hook_rt.store.audit.length() == audit  # not run twice
     assert counts["sent"] == 1
     assert replies(stub, "q-crash") == [first.reply.text]
-    assert hook_rt.store.inbox_backlog() == 0
+    assert hook_rt.store.inbox.backlog() == 0
 
 
 def test_a_long_reply_arrives_complete_in_parts(hook_client, hook_rt, stub):
@@ -137,7 +137,7 @@ def test_without_a_usable_session_the_reply_stays_in_the_body(hook_client, hook_
     work(hook_rt)
     body = post(hook_client, stub, "我的任务", "q-expired", session_ms=-1000)
     assert body["msgtype"] == "markdown" and "司法局 · 共" in body["markdown"]["text"]
-    assert hook_rt.store.inbox_backlog() == 0
+    assert hook_rt.store.inbox.backlog() == 0
 
 
 def test_a_malformed_inbox_entry_is_dropped_and_the_rest_answered(hook_client, hook_rt, stub):
@@ -145,7 +145,7 @@ def test_a_malformed_inbox_entry_is_dropped_and_the_rest_answered(hook_client, h
     post(hook_client, stub, "帮助", "q-m1")
     counts = _drain_reclaiming(hook_rt)
     assert counts["bad"] == 1 and counts["answered"] == 1
-    assert replies(stub, "q-m1") and hook_rt.store.inbox_backlog() == 0
+    assert replies(stub, "q-m1") and hook_rt.store.inbox.backlog() == 0
 
 
 def read_by_a_dead_drainer(client, rt, stub, text: str, msg_id: str):
@@ -153,7 +153,7 @@ def read_by_a_dead_drainer(client, rt, stub, text: str, msg_id: str):
     post(client, stub, "绑定 司法局", f"{msg_id}-bind")
     work(rt)
     post(client, stub, text, msg_id)
-    [(entry_id, raw)] = rt.store.read_inbox(inbox.GROUP, "dead-worker", 10)
+    [(entry_id, raw)] = rt.store.inbox.read(inbox.GROUP, "dead-worker", 10)
     return entry_id, inbox.parse_payload(raw)[0]
 
 
@@ -179,9 +179,9 @@ def next_drain_submits_once(rt, stub, msg_id: str, url: str) -> None:
     assert counts["answered"] == 1 and counts["sent"] == 1
     [text] = replies(stub, msg_id)
     assert "已收到第12项的 1 个链接" in text
-    a, _ = rt.store.assignment(12, "司法局")
+    a, _ = rt.store.assignments.get(12, "司法局")
     assert [m.url for m in a.materials] == [url]
-    assert rt.store.inbox_backlog() == 0
+    assert rt.store.inbox.backlog() == 0
 
 
 def test_replies_in_one_chat_are_not_held_to_a_robot_push_budget(hook_client, hook_rt, stub):
@@ -200,14 +200,14 @@ def test_a_run_that_died_before_its_reply_is_not_repeated_and_the_user_is_told(
     # A drainer read the entry and claimed the message, ran 报送 (committed with its claim held),
     # then died before its reply was stored.
     _, msg = read_by_a_dead_drainer(hook_client, hook_rt, stub, "报送 确认", "q-interrupted")
-    hook_rt.store.preload(msg.platform, msg.user_id, None, "none", claim=msg.message_id)
-    hook_rt.store.submit_catalog(
+    hook_rt.store.assignments.preload(msg.platform, msg.user_id, None, "none", claim=msg.message_id)
+    hook_rt.store.submissions.submit(
         "司法局", "dingtalk:staff001", Notice("📮 报送", ""), claim=(msg.platform, msg.message_id)
     )
-    audit = hook_rt.store.audit_len()
+    audit = hook_rt.store.audit.length()
     counts = _drain_reclaiming(hook_rt)
     assert counts["lost"] == 1 and counts["sent"] == 1
-    assert hook_rt.store.audit_len() == audit  # 报送 was not run a second time, blind
+    assert hook_rt.store.audit.length() == audit  # 报送 was not run a second time, blind
     [text] = replies(stub, "q-interrupted")
     assert "「报送 确认」处理时中断" in text and "再发一次" in text
 
@@ -220,7 +220,7 @@ def test_a_run_that_died_having_committed_nothing_is_run_once_its_claim_has_gone
     hook_rt.store.claim_ttl_s = 1
     text = "提交 12 https://www.example.gov.cn/dead.html 方案"
     _, msg = read_by_a_dead_drainer(hook_client, hook_rt, stub, text, "q-dead")
-    hook_rt.store.preload(msg.platform, msg.user_id, 12, "one", claim=msg.message_id)
+    hook_rt.store.assignments.preload(msg.platform, msg.user_id, 12, "one", claim=msg.message_id)
     counts = _drain_reclaiming(hook_rt)
     assert counts["unfinished"] == 1 and counts["lost"] == 0 and not replies(stub, "q-dead")
     time.sleep(1.5)
@@ -235,14 +235,14 @@ def test_a_message_of_several_commands_left_by_a_dead_drainer_runs_each_command_
     text = "说明 16 已整理\n完成 16"
     _, msg = read_by_a_dead_drainer(hook_client, hook_rt, stub, text, "q-multi")
     # The dead drainer claimed the message and ran its first command.
-    hook_rt.store.claim_message(msg.platform, msg.message_id)
+    hook_rt.store.inbox.claim(msg.platform, msg.message_id)
     piece = Incoming(**{**msg.__dict__, "text": "说明 16 已整理", "message_id": "q-multi#1"})
     hook_rt.dispatcher.handle_once(piece)
     counts = _drain_reclaiming(hook_rt)
     assert counts["answered"] == 1 and counts["sent"] == 1
     [reply] = replies(stub, "q-multi")
     assert "已保存第16项的报送说明" in reply and "第16项已标记完成" in reply
-    actions = [e.action for e in hook_rt.store.audit(count=20)]
+    actions = [e.action for e in hook_rt.store.audit.entries(count=20)]
     assert actions.count("explain") == 1 and actions.count("done") == 1
 
 
@@ -257,27 +257,27 @@ def test_a_lone_surrogate_is_replaced_once_and_the_message_answered(hook_client,
         resp = ding_post(hook_client, body)
         assert resp.status_code == 200 and json.loads(resp.get_data()) == {"msgtype": "empty"}
     work(hook_rt)
-    a, _ = hook_rt.store.assignment(12, "司法局")
+    a, _ = hook_rt.store.assignments.get(12, "司法局")
     assert a.explanation == "第一段\ufffd第二段"
     [text] = replies(stub, "q-u1")
     assert "第12项" in text
-    assert hook_rt.store.inbox_backlog() == 0
+    assert hook_rt.store.inbox.backlog() == 0
 
 
 def test_a_save_that_failed_in_the_worker_is_answered_by_the_next_drain(hook_client, hook_rt, stub):
     """Redis fails at the save after the worker claimed the message: the entry stays in the
     inbox, and the next drain runs the command once and posts its reply once."""
-    from tests.http.test_hooks_wecom import SaveFailsOnce
+    from tests.http.test_hooks_wecom import flaky_store
 
     post(hook_client, stub, "绑定 司法局", "q-f0")
     work(hook_rt)
     post(hook_client, stub, "提交 12 https://www.example.gov.cn/a.html 方案", "q-f1")
     post(hook_client, stub, "帮助", "q-f2")
-    flaky = SaveFailsOnce(hook_rt.redis, hook_rt.settings.key_prefix, hook_rt.store.clock)
+    flaky = flaky_store(hook_rt)
     hook_rt.store = hook_rt.dispatcher.store = flaky
     counts = inbox.drain_inbox(hook_rt, _delivery(hook_rt), "w1")
     assert counts["unfinished"] == 1 and counts["answered"] == 1  # 帮助 was not held back
-    assert replies(stub, "q-f1") == [] and hook_rt.store.inbox_backlog() == 1
+    assert replies(stub, "q-f1") == [] and hook_rt.store.inbox.backlog() == 1
     next_drain_submits_once(hook_rt, stub, "q-f1", "https://www.example.gov.cn/a.html")
 
 
@@ -289,17 +289,17 @@ def test_a_killed_consumers_uncommitted_claim_does_not_hold_its_command_back(
     once, instead of leaving the user waiting for the claim to expire (CLAIM_TTL_S)."""
     text = "提交 12 https://www.example.gov.cn/killed.html 方案"
     _, msg = read_by_a_dead_drainer(hook_client, hook_rt, stub, text, "q-killed")
-    hook_rt.store.preload(msg.platform, msg.user_id, 12, "one", claim=msg.message_id)
-    assert not hook_rt.store.claim_committed(msg.platform, msg.message_id)
+    hook_rt.store.assignments.preload(msg.platform, msg.user_id, 12, "one", claim=msg.message_id)
+    assert not hook_rt.store.inbox.claim_committed(msg.platform, msg.message_id)
     monkeypatch.setattr(inbox, "ALIVE_MS", 50)
     time.sleep(0.1)  # dead-worker has no liveness mark and has not read for ALIVE_MS
     counts = inbox.drain_inbox(hook_rt, _delivery(hook_rt), "next-worker")
     assert counts["unfinished"] == 0 and counts["answered"] == 1 and counts["sent"] == 1
     [reply] = replies(stub, "q-killed")
     assert "已收到第12项的 1 个链接" in reply
-    a, _ = hook_rt.store.assignment(12, "司法局")
+    a, _ = hook_rt.store.assignments.get(12, "司法局")
     assert [m.url for m in a.materials] == ["https://www.example.gov.cn/killed.html"]
-    assert hook_rt.store.inbox_backlog() == 0
+    assert hook_rt.store.inbox.backlog() == 0
 
 
 def test_a_consumer_that_is_gone_leaves_its_entries_to_the_next_at_once(
@@ -313,10 +313,10 @@ def test_a_consumer_that_is_gone_leaves_its_entries_to_the_next_at_once(
     post(hook_client, stub, "帮助", "q-gone")
     post(hook_client, stub, "我的任务", "q-busy")
     store = hook_rt.store
-    [(_, gone)] = store.read_inbox(inbox.GROUP, "gone-worker", 1)
-    [(_, busy)] = store.read_inbox(inbox.GROUP, "busy-worker", 1)
+    [(_, gone)] = store.inbox.read(inbox.GROUP, "gone-worker", 1)
+    [(_, busy)] = store.inbox.read(inbox.GROUP, "busy-worker", 1)
     assert "q-gone" in gone and "q-busy" in busy
-    store.mark_inbox_consumer("busy-worker", 60_000)
+    store.inbox.mark_consumer("busy-worker", 60_000)
     monkeypatch.setattr(inbox, "ALIVE_MS", 50)
     time.sleep(0.1)
     counts = inbox.drain_inbox(hook_rt, _delivery(hook_rt), "next-worker")
@@ -324,7 +324,7 @@ def test_a_consumer_that_is_gone_leaves_its_entries_to_the_next_at_once(
     assert replies(stub, "q-gone") and not replies(stub, "q-busy")
     names = {c["name"].decode() for c in hook_rt.redis.xinfo_consumers(store.keys.inbox, "answer")}
     assert "gone-worker" not in names and "busy-worker" in names
-    assert store.inbox_backlog() == 1  # q-busy, still its consumer's
+    assert store.inbox.backlog() == 1  # q-busy, still its consumer's
 
 
 def test_the_answering_consumer_answers_while_it_waits_and_stops_when_asked(
@@ -353,7 +353,7 @@ def test_the_answering_consumer_answers_while_it_waits_and_stops_when_asked(
         t.join(5)
     assert not t.is_alive() and result["answered"] == 6 and result["sent"] == 6
     assert not hook_rt.redis.exists(hook_rt.store.keys.inbox_consumer("live-worker"))
-    assert hook_rt.store.inbox_backlog() == 0
+    assert hook_rt.store.inbox.backlog() == 0
     assert dctx.http.connections_opened() == 1  # kept alive from the first reply to the last
 
 
@@ -374,7 +374,7 @@ def test_a_message_that_breaks_the_code_does_not_stop_the_others(hook_client, ho
     counts = inbox.drain_inbox(hook_rt, _delivery(hook_rt), "w-poison")
     assert counts["failed"] == 1 and counts["answered"] == 1
     assert replies(stub, "q-p1") and not replies(stub, "q-poison")
-    assert hook_rt.store.inbox_backlog() == 1  # the broken one, still pending
+    assert hook_rt.store.inbox.backlog() == 1  # the broken one, still pending
 
 
 def test_a_save_and_release_refused_are_answered_within_seconds_once_redis_writes_again(
@@ -386,9 +386,10 @@ def test_a_save_and_release_refused_are_answered_within_seconds_once_redis_write
     once, instead of leaving the user waiting for RECLAIM_MS and the claim's expiry (minutes)."""
     import redis
 
-    from tests.http.test_hooks_wecom import SaveFailsOnce
+    from bot.store.inbox import Inbox
+    from tests.http.test_hooks_wecom import flaky_store
 
-    class DiskFullOnce(SaveFailsOnce):
+    class DiskFullOnce(Inbox):
         releases = 0
 
         def release_claim(self, platform, message_id):
@@ -399,7 +400,8 @@ def test_a_save_and_release_refused_are_answered_within_seconds_once_redis_write
 
     post(hook_client, stub, "绑定 司法局", "q-d0")
     work(hook_rt)
-    flaky = DiskFullOnce(hook_rt.redis, hook_rt.settings.key_prefix, hook_rt.store.clock)
+    flaky = flaky_store(hook_rt)  # the save fails once, then the release
+    flaky.inbox = DiskFullOnce(flaky.r, flaky.keys, flaky.clock, scripts=flaky.scripts)
     hook_rt.store = hook_rt.dispatcher.store = flaky
     url = "https://www.example.gov.cn/disk.html"
     post(hook_client, stub, f"提交 12 {url} 方案", "q-d1")
@@ -418,10 +420,10 @@ def test_a_save_and_release_refused_are_answered_within_seconds_once_redis_write
     finally:
         stop.set()
         t.join(10)
-    assert flaky.releases >= 2  # the failed release, then the retry's own release
+    assert flaky.inbox.releases >= 2  # the failed release, then the retry's own release
     [text] = replies(stub, "q-d1")
     assert "已收到第12项的 1 个链接" in text, answered_s
-    a, _ = hook_rt.store.assignment(12, "司法局")
+    a, _ = hook_rt.store.assignments.get(12, "司法局")
     assert [m.url for m in a.materials] == [url]
     assert result["unfinished"] == 1 and result["answered"] == 1 and result["sent"] == 1
-    assert hook_rt.store.inbox_backlog() == 0
+    assert hook_rt.store.inbox.backlog() == 0

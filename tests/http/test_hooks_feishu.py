@@ -62,7 +62,7 @@ def hook_settings(hook_settings, stub, tmp_path, monkeypatch):
 
 def state(rt) -> tuple[int, list[bytes]]:
     """What a callback may change: the audit log and the keys under our prefix."""
-    return rt.store.audit_len(), sorted(rt.redis.keys("hooks:*"))
+    return rt.store.audit.length(), sorted(rt.redis.keys("hooks:*"))
 
 
 def say(client, text: str, message_id: str, **kw):
@@ -92,11 +92,11 @@ def test_the_encrypted_url_verification_is_answered_and_stores_nothing(hook_clie
 
 
 def test_a_feishu_group_binds_lists_submits_and_completes(hook_client, hook_rt, stub):
-    audit = hook_rt.store.audit_len()
+    audit = hook_rt.store.audit.length()
     say(hook_client, "绑定 司法局", "om_bind")
-    assert hook_rt.store.audit_len() == audit  # acknowledged at once; the worker answers
+    assert hook_rt.store.audit.length() == audit  # acknowledged at once; the worker answers
     work(hook_rt)
-    assert hook_rt.store.binding("feishu", "ou_user_zhang").department == DEPT
+    assert hook_rt.store.bindings.get("feishu", "ou_user_zhang").department == DEPT
     [text] = replies(stub, "om_bind")
     assert "已绑定到" in text and DEPT in text
 
@@ -115,7 +115,7 @@ def test_a_feishu_group_binds_lists_submits_and_completes(hook_client, hook_rt, 
     [done] = replies(stub, "om_done")
     assert "第12项已标记完成" in done
 
-    a, _ = hook_rt.store.assignment(12, DEPT)
+    a, _ = hook_rt.store.assignments.get(12, DEPT)
     assert a.status is Status.DONE and [m.url for m in a.materials] == [url]
     # every reply went to its own message's reply API with the one cached tenant token
     sent = stub.requests_to(FEISHU_REPLY)
@@ -137,7 +137,7 @@ def test_in_a_departments_own_feishu_group_people_act_for_it_without_binding(
     work(hook_rt)
     [tasks] = replies(stub, "om_own")
     assert "司法局 · 共" in tasks and "本群是司法局的工作群" in tasks
-    assert hook_rt.store.binding("feishu", "ou_user_li") is None
+    assert hook_rt.store.bindings.get("feishu", "ou_user_li") is None
 
 
 def test_the_binding_is_pushed_to_the_group_by_the_app_and_by_the_signed_custom_bot(
@@ -151,7 +151,7 @@ def test_the_binding_is_pushed_to_the_group_by_the_app_and_by_the_signed_custom_
     assert app.headers["authorization"].startswith("Bearer t-stub-")
     assert bot.json["timestamp"].isdigit() and bot.json["sign"]  # accepted: the stub checked it
     assert text_of(app.json) == text_of(bot.json) and DEPT in text_of(app.json)
-    assert hook_rt.store.dead_letter_records() == []
+    assert hook_rt.store.delivery.dead_letters() == []
 
 
 def test_a_one_to_one_message_is_answered(hook_client, hook_rt, stub):
@@ -162,14 +162,14 @@ def test_a_one_to_one_message_is_answered(hook_client, hook_rt, stub):
 
 
 def test_a_redelivered_event_has_one_effect_and_one_reply(hook_client, hook_rt, stub):
-    audit = hook_rt.store.audit_len()
+    audit = hook_rt.store.audit.length()
     say(hook_client, "绑定 司法局", "om_twice")
     say(hook_client, "绑定 司法局", "om_twice")  # Feishu retries: same message, signed anew
     work(hook_rt)
     say(hook_client, "绑定 司法局", "om_twice")  # and once more after it was answered
     work(hook_rt)
     assert len(replies(stub, "om_twice")) == 1
-    assert hook_rt.store.audit_len() == audit + 1  # bound once
+    assert hook_rt.store.audit.length() == audit + 1  # bound once
 
 
 def test_a_refused_token_is_fetched_anew_and_the_reply_still_arrives(hook_client, hook_rt, stub):
@@ -183,7 +183,7 @@ def test_a_refused_token_is_fetched_anew_and_the_reply_still_arrives(hook_client
     assert accepted.headers["authorization"] == "Bearer t-stub-2"
     assert refused.json == accepted.json  # the same part, the same idempotency uuid
     assert len(stub.requests_to(FEISHU_TOKEN)) == 2
-    assert hook_rt.store.dead_letter_records() == []
+    assert hook_rt.store.delivery.dead_letters() == []
 
 
 # --- rejections ---------------------------------------------------------------------------------

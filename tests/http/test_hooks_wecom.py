@@ -13,6 +13,7 @@ import redis
 from wechatpy.crypto import WeChatCrypto as WechatpyCrypto
 
 from bot.store import RedisStore
+from bot.store.assignments import Assignments
 from tests.http.callbacks import (
     LIMIT,
     WECOM_TOKEN,
@@ -27,7 +28,7 @@ OTHER_KEY = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA"
 
 
 def state(rt) -> tuple[int, list[bytes]]:
-    return rt.store.audit_len(), sorted(rt.redis.keys("hooks:*"))
+    return rt.store.audit.length(), sorted(rt.redis.keys("hooks:*"))
 
 
 def post(client, query: dict, body: bytes):
@@ -90,13 +91,13 @@ def test_url_verification_with_a_stale_timestamp_is_401(hook_client):
 
 
 def test_text_message_gets_an_encrypted_stream_reply(hook_client, hook_rt):
-    audit = hook_rt.store.audit_len()
+    audit = hook_rt.store.audit.length()
     reply = decrypt_reply(say(hook_client, "绑定 司法局", "CAIQmsg0001"))
     assert reply["msgtype"] == "stream"
     assert reply["stream"]["finish"] is True
     assert "已绑定到" in reply["stream"]["content"]
-    assert hook_rt.store.audit_len() == audit + 1
-    assert hook_rt.store.binding("wecom", "zhangsan").department == "司法局"
+    assert hook_rt.store.audit.length() == audit + 1
+    assert hook_rt.store.bindings.get("wecom", "zhangsan").department == "司法局"
 
 
 def test_stream_refresh_and_events_are_answered_empty(hook_client, hook_rt):
@@ -197,7 +198,7 @@ def test_redelivery_gets_the_same_reply_and_changes_nothing(hook_client, hook_rt
 
 def test_three_copies_at_the_same_moment_have_one_effect(hook_app, hook_rt):
     plain = smartbot_json("绑定 司法局", "CAIQtriple")
-    audit = hook_rt.store.audit_len()
+    audit = hook_rt.store.audit.length()
     barrier = threading.Barrier(3)
     replies: list = [None] * 3
 
@@ -214,7 +215,7 @@ def test_three_copies_at_the_same_moment_have_one_effect(hook_app, hook_rt):
         t.join(10)
     assert replies[0] is not None and replies[0] == replies[1] == replies[2]
     assert "已绑定到" in replies[0]["stream"]["content"]
-    assert hook_rt.store.audit_len() == audit + 1
+    assert hook_rt.store.audit.length() == audit + 1
 
 
 def test_a_lone_surrogate_in_the_json_is_replaced_and_answered(hook_client, hook_rt):
@@ -225,12 +226,12 @@ def test_a_lone_surrogate_in_the_json_is_replaced_and_answered(hook_client, hook
     assert "第12项" in reply["stream"]["content"]
     again = decrypt_reply(post(hook_client, *smartbot_request(plain, nonce="777")))
     assert again == reply
-    a, _ = hook_rt.store.assignment(12, "司法局")
+    a, _ = hook_rt.store.assignments.get(12, "司法局")
     assert a.explanation == "第一段\ufffd第二段"
 
 
-class SaveFailsOnce(RedisStore):
-    """The store with Redis failing once at the save, after the message id was claimed (a fault
+class SaveFailsOnce(Assignments):
+    """The assignments with Redis failing once at the save, after the message id was claimed (a fault
     at the Redis boundary: the first round trip worked, the second did not reach Redis)."""
 
     fail_at = 1  # which save fails: the first, unless a test says otherwise
@@ -243,11 +244,19 @@ class SaveFailsOnce(RedisStore):
         return super().save(ch, fin)
 
 
+def flaky_store(rt, fail_at: int = 1) -> RedisStore:
+    """The runtime's store, its assignments failing at save number `fail_at`."""
+    store = RedisStore(rt.redis, rt.settings.key_prefix, rt.store.clock)
+    store.assignments = SaveFailsOnce(store.r, store.keys, store.clock, scripts=store.scripts)
+    store.assignments.fail_at = fail_at
+    return store
+
+
 def test_a_save_that_failed_after_the_claim_does_not_block_the_redelivery(hook_client, hook_rt):
     decrypt_reply(say(hook_client, "绑定 司法局", "CAIQsave0"))
-    flaky = SaveFailsOnce(hook_rt.redis, hook_rt.settings.key_prefix, hook_rt.store.clock)
+    flaky = flaky_store(hook_rt)
     hook_rt.store = hook_rt.dispatcher.store = flaky
-    audit = hook_rt.store.audit_len()
+    audit = hook_rt.store.audit.length()
     plain = smartbot_json("提交 12 https://www.example.gov.cn/a.html 方案", "CAIQsave1")
     first = post(hook_client, *smartbot_request(plain))
     assert first.status_code == 503  # not acknowledged: WeCom sends it again
@@ -255,9 +264,9 @@ def test_a_save_that_failed_after_the_claim_does_not_block_the_redelivery(hook_c
     assert "已收到第12项的 1 个链接" in again["stream"]["content"]
     third = decrypt_reply(post(hook_client, *smartbot_request(plain, nonce="3")))
     assert third == again
-    a, _ = hook_rt.store.assignment(12, "司法局")
+    a, _ = hook_rt.store.assignments.get(12, "司法局")
     assert [m.url for m in a.materials] == ["https://www.example.gov.cn/a.html"]
-    assert hook_rt.store.audit_len() == audit + 1
+    assert hook_rt.store.audit.length() == audit + 1
 
 
 def test_a_message_of_several_commands_whose_second_save_failed_is_completed_once(
@@ -267,10 +276,9 @@ def test_a_message_of_several_commands_whose_second_save_failed_is_completed_onc
     The callback is not acknowledged, and its redelivery (the message's claim released too) runs
     the second command once and answers for both, the first with its stored reply."""
     decrypt_reply(say(hook_client, "绑定 司法局", "CAIQmulti0"))
-    flaky = SaveFailsOnce(hook_rt.redis, hook_rt.settings.key_prefix, hook_rt.store.clock)
-    flaky.fail_at = 2
+    flaky = flaky_store(hook_rt, fail_at=2)
     hook_rt.store = hook_rt.dispatcher.store = flaky
-    audit = hook_rt.store.audit_len()
+    audit = hook_rt.store.audit.length()
     plain = smartbot_json("说明 12 第一条\n说明 16 第二条", "CAIQmulti1")
     assert post(hook_client, *smartbot_request(plain)).status_code == 503
     again = decrypt_reply(post(hook_client, *smartbot_request(plain, nonce="2")))
@@ -278,9 +286,9 @@ def test_a_message_of_several_commands_whose_second_save_failed_is_completed_onc
     assert "已保存第12项的报送说明" in content and "已保存第16项的报送说明" in content
     third = decrypt_reply(post(hook_client, *smartbot_request(plain, nonce="3")))
     assert third == again
-    assert hook_rt.store.assignment(12, "司法局")[0].explanation == "第一条"
-    assert hook_rt.store.assignment(16, "司法局")[0].explanation == "第二条"
-    assert hook_rt.store.audit_len() == audit + 2
+    assert hook_rt.store.assignments.get(12, "司法局")[0].explanation == "第一条"
+    assert hook_rt.store.assignments.get(16, "司法局")[0].explanation == "第二条"
+    assert hook_rt.store.audit.length() == audit + 2
 
 
 def test_a_redelivery_while_a_dead_first_copy_holds_the_claim_is_not_acknowledged(
@@ -291,7 +299,7 @@ def test_a_redelivery_while_a_dead_first_copy_holds_the_claim_is_not_acknowledge
     200 that would end WeCom's retries and lose the command; once the claim is gone, the next
     delivery runs the command once."""
     plain = smartbot_json("绑定 司法局", "CAIQdead")
-    assert hook_rt.store.claim_message("wecom", "CAIQdead") == (True, "")  # the dead first copy
+    assert hook_rt.store.inbox.claim("wecom", "CAIQdead") == (True, "")  # the dead first copy
     before = state(hook_rt)
     resp = post(hook_client, *smartbot_request(plain, nonce="501"))
     assert resp.status_code == 503
@@ -299,4 +307,4 @@ def test_a_redelivery_while_a_dead_first_copy_holds_the_claim_is_not_acknowledge
     hook_rt.redis.delete(hook_rt.store.keys.seen("wecom", "CAIQdead"))  # the claim expired
     again = decrypt_reply(post(hook_client, *smartbot_request(plain, nonce="502")))
     assert "已绑定到" in again["stream"]["content"]
-    assert hook_rt.store.audit_len() == before[0] + 1
+    assert hook_rt.store.audit.length() == before[0] + 1

@@ -27,7 +27,7 @@ SECRET_WORD = "绝密内容XYZ"
 
 
 def state(rt) -> tuple[int, list[bytes]]:
-    return rt.store.audit_len(), sorted(rt.redis.keys("hooks:*"))
+    return rt.store.audit.length(), sorted(rt.redis.keys("hooks:*"))
 
 
 def post(client, query: dict, body: bytes):
@@ -78,13 +78,13 @@ def test_url_verification_with_a_stale_timestamp_is_401(hook_client):
 
 
 def test_text_message_gets_an_encrypted_passive_reply(hook_client, hook_rt):
-    audit = hook_rt.store.audit_len()
+    audit = hook_rt.store.audit.length()
     inner = decrypt_reply(say(hook_client, "绑定 司法局", "7300000000000000001"))
     assert inner.findtext("ToUserName") == "zhangsan"
     assert inner.findtext("FromUserName") == CORP_ID
     assert inner.findtext("MsgType") == "text"
     assert "已绑定到司法局" in inner.findtext("Content")  # text: markup stripped
-    assert hook_rt.store.audit_len() == audit + 1
+    assert hook_rt.store.audit.length() == audit + 1
 
 
 def test_event_is_answered_empty(hook_client, hook_rt):
@@ -177,7 +177,7 @@ def test_redelivery_gets_the_same_reply_and_changes_nothing(hook_client, hook_rt
 
 def test_three_copies_at_the_same_moment_have_one_effect(hook_app, hook_rt):
     plain = app_text_xml("绑定 司法局", "7300000000000000077")
-    audit = hook_rt.store.audit_len()
+    audit = hook_rt.store.audit.length()
     barrier = threading.Barrier(3)
     contents: list = [None] * 3
 
@@ -194,7 +194,7 @@ def test_three_copies_at_the_same_moment_have_one_effect(hook_app, hook_rt):
         t.join(10)
     assert contents[0] is not None and contents[0] == contents[1] == contents[2]
     assert "已绑定到司法局" in contents[0]
-    assert hook_rt.store.audit_len() == audit + 1
+    assert hook_rt.store.audit.length() == audit + 1
 
 
 def test_url_verification_vector_as_wecom_sends_it(hook_settings, redis_client, clock):

@@ -84,11 +84,11 @@ def test_marks_notes_and_progress(admin_client, web_rt):
     assert "有问题 1" in html
     assert f"{DEPT}第{ids[1]}项：有问题。" in html  # told inside the card just marked
 
-    marks = web_rt.store.inspection_marks([DEPT])[DEPT]
+    marks = web_rt.store.inspections.marks([DEPT])[DEPT]
     assert marks[ids[0]]["state"] == "ok"
     assert marks[ids[1]]["state"] == "problem"
     assert marks[ids[1]]["note"] == note  # as typed, spaces kept
-    entries = [e for e in web_rt.store.audit(count=20) if e.action == "inspect"]
+    entries = [e for e in web_rt.store.audit.entries(count=20) if e.action == "inspect"]
     assert [(e.indicator, e.actor, e.department) for e in entries] == [
         (ids[1], "web:admin", DEPT),
         (ids[0], "web:admin", DEPT),
@@ -97,13 +97,13 @@ def test_marks_notes_and_progress(admin_client, web_rt):
 
     # the same tap again changes nothing and writes nothing
     mark(admin_client, ids[0], "ok")
-    assert len([e for e in web_rt.store.audit(count=20) if e.action == "inspect"]) == 2
+    assert len([e for e in web_rt.store.audit.entries(count=20) if e.action == "inspect"]) == 2
 
     # 有问题 without a note asks for one; 撤销标记 forgets the judgement, keeps the note
     html = mark(admin_client, ids[2], "problem").get_data(as_text=True)
     assert "请在备注里写明问题" in html
     mark(admin_client, ids[1], "clear", note=note)
-    m = inspection.Mark.from_dict(web_rt.store.inspection_marks([DEPT])[DEPT][ids[1]])
+    m = inspection.Mark.from_dict(web_rt.store.inspections.marks([DEPT])[DEPT][ids[1]])
     assert (m.state, m.note) == ("", note)
     html = admin_client.get(f"/admin/inspect/{DEPT}?show=left").get_data(as_text=True)
     assert f'id="i-{ids[1]}"' in html and f'id="i-{ids[0]}"' not in html
@@ -119,7 +119,7 @@ def test_a_note_too_long_is_refused_and_nothing_changes(admin_client, web_rt):
     ind = items(web_rt)[0]
     html = mark(admin_client, ind, "problem", note="字" * 1001).get_data(as_text=True)
     assert f"第{ind}项未保存：备注最多 1000 个字" in html
-    assert web_rt.store.inspection_marks([DEPT])[DEPT] == {}
+    assert web_rt.store.inspections.marks([DEPT])[DEPT] == {}
 
 
 def test_photo_is_stored_with_a_small_copy_and_served(admin_client, web_rt):
@@ -127,7 +127,7 @@ def test_photo_is_stored_with_a_small_copy_and_served(admin_client, web_rt):
     data = png()
     resp = mark(admin_client, ind, "problem", note="柜门未锁", photo=(io.BytesIO(data), "现场.png"))
     assert "已保存照片 1 张" in resp.get_data(as_text=True)
-    m = inspection.Mark.from_dict(web_rt.store.inspection_marks([DEPT])[DEPT][ind])
+    m = inspection.Mark.from_dict(web_rt.store.inspections.marks([DEPT])[DEPT][ind])
     (photo,) = m.photos
     assert (photo.file.name, photo.file.kind, photo.file.size) == ("现场.png", "png", len(data))
     files = LocalFileStore(web_rt.settings.file_dir)
@@ -151,7 +151,7 @@ def test_photo_is_stored_with_a_small_copy_and_served(admin_client, web_rt):
         note="柜门未锁",
         photo=(io.BytesIO(png(color=(0, 0, 0))), "b.png"),
     )
-    m = inspection.Mark.from_dict(web_rt.store.inspection_marks([DEPT])[DEPT][ind])
+    m = inspection.Mark.from_dict(web_rt.store.inspections.marks([DEPT])[DEPT][ind])
     assert [p.file.name for p in m.photos] == ["现场.png", "b.png"]
     assert m.state == "problem"  # 保存 keeps the judgement
 
@@ -160,9 +160,9 @@ def test_photo_is_stored_with_a_small_copy_and_served(admin_client, web_rt):
         as_text=True
     )
     assert "已删除 1 张照片" in html
-    m = inspection.Mark.from_dict(web_rt.store.inspection_marks([DEPT])[DEPT][ind])
+    m = inspection.Mark.from_dict(web_rt.store.inspections.marks([DEPT])[DEPT][ind])
     assert ([p.file.name for p in m.photos], m.state) == (["b.png"], "problem")
-    last = next(e for e in web_rt.store.audit(count=5) if e.action == "inspect")
+    last = next(e for e in web_rt.store.audit.entries(count=5) if e.action == "inspect")
     assert last.note == "删除照片 1 张"
 
 
@@ -175,7 +175,7 @@ def test_photo_refused_when_not_an_image(admin_client, web_rt):
             f"第{ind}项未保存：「{name}」不是图片。请拍照，或选择 JPG、PNG、GIF 或 WEBP 图片。"
             in html
         )
-    assert web_rt.store.inspection_marks([DEPT])[DEPT] == {}  # the tap did not count either
+    assert web_rt.store.inspections.marks([DEPT])[DEPT] == {}  # the tap did not count either
     root = LocalFileStore(web_rt.settings.file_dir).root
     assert not root.exists() or not [p for p in root.rglob("*") if p.is_file()]  # nothing kept
 
@@ -185,13 +185,13 @@ def test_photo_refused_when_too_big(admin_client, web_rt):
     big = png()[:64] + b"\0" * (1024 * 1024 + 10)  # a PNG's head, over DUBAN_FILE_MAX_MB=1
     html = mark(admin_client, ind, "ok", photo=(io.BytesIO(big), "big.png")).get_data(as_text=True)
     assert f"第{ind}项未保存：「big.png」有 1.0 MB，超过了 1.0 MB 的上限" in html
-    assert web_rt.store.inspection_marks([DEPT])[DEPT] == {}
+    assert web_rt.store.inspections.marks([DEPT])[DEPT] == {}
     # far too big for any photo: the body itself is refused
     huge = b"\0" * (4 * 1024 * 1024)
     resp = mark(admin_client, ind, "ok", photo=(io.BytesIO(huge), "huge.png"))
     assert resp.status_code == 200
     assert f"第{ind}项未保存：这次上传的照片合计超过 3 MB" in resp.get_data(as_text=True)
-    assert web_rt.store.inspection_marks([DEPT])[DEPT] == {}
+    assert web_rt.store.inspections.marks([DEPT])[DEPT] == {}
     # without a login such a body is not read at all
     fresh = admin_client.application.test_client()
     resp = fresh.post(
@@ -276,7 +276,7 @@ def test_unknown_department_item_and_login_required(admin_client, web_client, we
     assert mark(admin_client, deduction, "ok").status_code == 404
     not_ours = next(i for i in web_rt.catalog.indicators if (i, DEPT) not in web_rt.assignments)
     assert mark(admin_client, not_ours, "ok").status_code == 404
-    assert web_rt.store.inspection_marks([DEPT])[DEPT] == {}
+    assert web_rt.store.inspections.marks([DEPT])[DEPT] == {}
     fresh = web_client.application.test_client()
     assert fresh.get(f"/admin/inspect/{DEPT}").status_code == 302  # to the login
     assert admin_client.get("/admin/inspect/photo/" + "0" * 64).status_code == 404
@@ -300,7 +300,7 @@ def test_inspectors_password_opens_the_inspection_only(web_client, web_rt):
     assert web_client.post("/admin/remind", data={"csrf": token}).status_code == 403
     ind = items(web_rt)[0]
     mark(web_client, ind, "problem", note="查验组发现")
-    (entry,) = [e for e in web_rt.store.audit(count=5) if e.action == "inspect"]
+    (entry,) = [e for e in web_rt.store.audit.entries(count=5) if e.action == "inspect"]
     assert entry.actor == "web:inspector"
     page = web_client.get(f"/admin/inspect/{DEPT}").get_data(as_text=True)
     assert "查验人员 ·" in page
@@ -314,24 +314,24 @@ def test_a_tap_on_a_page_shown_earlier_keeps_a_note_written_since(admin_client, 
     # the first inspector's page shows no note; meanwhile a second one writes one
     inspection.change(web_rt.store, DEPT, ind, note="第3卷缺页", actor="web:inspector")
     mark(admin_client, ind, "problem", note="", note_was="")
-    m = inspection.Mark.from_dict(web_rt.store.inspection_mark(DEPT, ind)[1])
+    m = inspection.Mark.from_dict(web_rt.store.inspections.mark(DEPT, ind)[1])
     assert (m.state, m.note) == ("problem", "第3卷缺页")
     # a note the inspector did edit is stored
     mark(admin_client, ind, "problem", note="第3卷缺页，已补", note_was="第3卷缺页")
-    m = inspection.Mark.from_dict(web_rt.store.inspection_mark(DEPT, ind)[1])
+    m = inspection.Mark.from_dict(web_rt.store.inspections.mark(DEPT, ind)[1])
     assert m.note == "第3卷缺页，已补"
 
 
 def test_store_marks_are_compare_and_set(web_rt):
     ind = items(web_rt)[0]
     store = web_rt.store
-    raw, _ = store.inspection_mark(DEPT, ind)
+    raw, _ = store.inspections.mark(DEPT, ind)
     inspection.change(store, DEPT, ind, state="ok", actor="web:admin")
     with pytest.raises(ConflictError):
-        store.set_inspection_mark(DEPT, ind, raw, {"state": "problem"}, "web:admin", "")
+        store.inspections.set_mark(DEPT, ind, raw, {"state": "problem"}, "web:admin", "")
     # change() reads again: a note by one inspector and a judgement by another both stay
     inspection.change(store, DEPT, ind, note="第3卷缺页", actor="web:inspector")
-    m = inspection.Mark.from_dict(store.inspection_mark(DEPT, ind)[1])
+    m = inspection.Mark.from_dict(store.inspections.mark(DEPT, ind)[1])
     assert (m.state, m.note, m.by) == ("ok", "第3卷缺页", "web:inspector")
 
 
@@ -386,6 +386,6 @@ def test_a_nameless_link_is_named_as_everywhere_else(admin_client, web_rt):
     set_status(web_rt, ind, DEPT, Status.IN_PROGRESS, materials=(Material("", url, "张三"),))
     page = admin_client.get(f"/admin/inspect/{DEPT}").get_data(as_text=True)
     assert f'href="{url}"' in page and ">www.jinfeng.gov.cn/sfj/zfgs.html</a>" in page
-    web_rt.store.set_link_state(url, {"ok": True, "status": 200, "title": "执法公示专栏"})
+    web_rt.store.links.record(url, {"ok": True, "status": 200, "title": "执法公示专栏"})
     page = admin_client.get(f"/admin/inspect/{DEPT}").get_data(as_text=True)
     assert ">执法公示专栏</a>" in page  # the fetched page title, as in chat and the files

@@ -30,8 +30,8 @@ def test_the_overview_sets_the_inspection_day_and_shows_it_as_no_deadline(admin_
     token = csrf_of(admin_client, "/admin")
     resp = admin_client.post("/admin/inspection", data={"csrf": token, "day": "2020-09-15"})
     assert resp.status_code == 302
-    assert web_rt.store.event_dates() == {"inspection": date(2020, 9, 15)}
-    [entry] = [e for e in web_rt.store.audit(20) if e.action == "event_date"]
+    assert web_rt.store.assignments.event_dates() == {"inspection": date(2020, 9, 15)}
+    [entry] = [e for e in web_rt.store.audit.entries(20) if e.action == "event_date"]
     assert entry.actor == "web:admin" and entry.after == "2020-09-15"
     html = admin_client.get("/admin").get_data(as_text=True)
     assert "9月15日" in html and 'value="2020-09-15"' in html
@@ -39,11 +39,11 @@ def test_the_overview_sets_the_inspection_day_and_shows_it_as_no_deadline(admin_
     log = admin_client.get("/admin/audit").get_data(as_text=True)
     assert "查验日期" in log
     # a bad form changes nothing; clearing restores 「待定」
-    before = web_rt.store.audit_len()
+    before = web_rt.store.audit.length()
     admin_client.post("/admin/inspection", data={"csrf": token, "day": "next week"})
-    assert web_rt.store.audit_len() == before
+    assert web_rt.store.audit.length() == before
     admin_client.post("/admin/inspection", data={"csrf": token, "action": "clear"})
-    assert web_rt.store.event_dates() == {}
+    assert web_rt.store.assignments.event_dates() == {}
     api = admin_client.get("/api/v1/overview", headers=AUTH).json
     assert api["phase"] == "running" and api["events"][0]["date"] is None
     assert api["events"][0]["when"] == "9月（具体日期待定）"
@@ -68,11 +68,11 @@ def test_star_items_apart_and_bonus_evidence_apart(admin_client, web_rt):
 
 def test_secret_material_reaches_the_api_only_as_existing_and_where(admin_client, web_rt):
     assert "涉密" in say(web_rt, "zhangsan", f"纸质 78 {SECRET_TITLE} 存放：机要室")
-    a, raw = web_rt.store.assignment(78, "司法局")
+    a, raw = web_rt.store.assignments.get(78, "司法局")
     old = Material("预案全文", OLD_URL, "张三", web_rt.store.now_iso())
     after = a.changed("test", web_rt.store.now_iso(), materials=(*a.materials, old),
                       explanation="预案第三章", status=Status.IN_PROGRESS)  # fmt: skip
-    web_rt.store.save(Change(raw, after, "test", "test", undo="keep"))
+    web_rt.store.assignments.save(Change(raw, after, "test", "test", undo="keep"))
     for path in ("/api/v1/indicators/78", "/api/v1/assignments?department=司法局&indicator=78"):
         body = admin_client.get(path, headers=AUTH).get_data(as_text=True)
         assert SECRET_TITLE not in body and OLD_URL not in body and "预案第三章" not in body

@@ -44,15 +44,15 @@ def test_a_claim_whose_save_and_release_both_failed_frees_itself_then_the_comman
     client = app_for(rt).test_client()
     direct = RedisStore(redis_client, hook_settings.key_prefix)  # past the proxy
     assert ding_post(client, ding_payload("绑定 司法局", "ttl-0")).status_code == 200
-    audit = direct.audit_len()
+    audit = direct.audit.length()
     text = f"提交 12 {URL} 方案"
 
     proxy.cut_at(URL.encode())  # the save carries the URL; the claim (preload) does not
     first = ding_post(client, ding_payload(text, "ttl-1"))
     assert first.status_code == 503 and proxy.cut.is_set()
-    assert direct.stored_reply("dingtalk", "ttl-1") == ""  # claimed, nothing saved
+    assert direct.inbox.stored_reply("dingtalk", "ttl-1") == ""  # claimed, nothing saved
     assert 0 < redis_client.ttl(f"{hook_settings.key_prefix}:seen:dingtalk:ttl-1") <= 2
-    assert direct.assignment(12, "司法局")[0].materials == ()
+    assert direct.assignments.get(12, "司法局")[0].materials == ()
 
     proxy.restore()  # Redis is back, but nobody is left to release the claim
     time.sleep(2.5)
@@ -61,9 +61,9 @@ def test_a_claim_whose_save_and_release_both_failed_frees_itself_then_the_comman
     assert "已收到第12项的 1 个链接" in again.get_data(as_text=True)
     third = ding_post(client, ding_payload(text, "ttl-1"))
     assert third.get_data() == again.get_data()
-    a, _ = direct.assignment(12, "司法局")
+    a, _ = direct.assignments.get(12, "司法局")
     assert [m.url for m in a.materials] == [URL]
-    assert direct.audit_len() == audit + 1
+    assert direct.audit.length() == audit + 1
     # committed: the message id is now kept for the whole dedupe window
     assert redis_client.ttl(f"{hook_settings.key_prefix}:seen:dingtalk:ttl-1") > 86000
     rt.redis.close()
@@ -84,19 +84,19 @@ def test_a_command_that_writes_itself_keeps_its_claim_once_committed(
     client = app_for(rt).test_client()
     direct = RedisStore(redis_client, settings.key_prefix)
     starred = rt.catalog.get(12).star
-    audit = direct.audit_len()
+    audit = direct.audit.length()
 
     proxy.cut_at(b'"silent": false')  # only the step storing the reply carries a Reply
     assert ding_post(client, ding_payload("星标 12", "held-1")).status_code == 503
     assert proxy.cut.is_set()
-    assert direct.star_overrides() == {12: not starred}  # the ★ change was committed
+    assert direct.assignments.star_overrides() == {12: not starred}  # the ★ change was committed
     assert redis_client.ttl(f"{settings.key_prefix}:seen:dingtalk:held-1") > 86000
 
     proxy.restore()
     time.sleep(2.5)
     assert ding_post(client, ding_payload("星标 12", "held-1")).status_code == 200
-    assert direct.star_overrides() == {12: not starred}  # not flipped back
-    assert direct.audit_len() == audit + 1
+    assert direct.assignments.star_overrides() == {12: not starred}  # not flipped back
+    assert direct.audit.length() == audit + 1
     rt.redis.close()
 
 
@@ -128,7 +128,7 @@ def test_redis_down_is_503_within_a_second_and_nothing_is_lost(hook_settings, cl
         server = EmbeddedRedis(tmp_path / "redis", port=server.port, persistent=False).start()
         again = ding_post(client, ding_payload("绑定 司法局", "down-1"))
         assert again.status_code == 200 and "已绑定到" in again.get_data(as_text=True)
-        assert RedisStore(rt.redis, hook_settings.key_prefix).binding("dingtalk", "staff001")
+        assert RedisStore(rt.redis, hook_settings.key_prefix).bindings.get("dingtalk", "staff001")
     finally:
         rt.redis.close()
         server.stop()
@@ -139,12 +139,12 @@ def test_a_copy_waiting_for_a_claim_that_is_released_runs_the_command_itself(hoo
     released meanwhile (its save failed), the waiting copy runs the command: waiting never
     claims the message id, which would leave a claim nobody finishes."""
     assert ding_post(hook_client, ding_payload("绑定 司法局", "wait-0")).status_code == 200
-    assert hook_rt.store.claim_message("dingtalk", "wait-1") == (True, "")  # the first copy
-    release = threading.Timer(0.5, hook_rt.store.release_claim, ("dingtalk", "wait-1"))
+    assert hook_rt.store.inbox.claim("dingtalk", "wait-1") == (True, "")  # the first copy
+    release = threading.Timer(0.5, hook_rt.store.inbox.release_claim, ("dingtalk", "wait-1"))
     release.start()
     resp = ding_post(hook_client, ding_payload(f"提交 12 {URL} 方案", "wait-1"))
     release.join()
     assert resp.status_code == 200
     assert "已收到第12项的 1 个链接" in resp.get_data(as_text=True)
-    a, _ = hook_rt.store.assignment(12, "司法局")
+    a, _ = hook_rt.store.assignments.get(12, "司法局")
     assert [m.url for m in a.materials] == [URL]

@@ -16,6 +16,7 @@ from bot.records import Binding
 from bot.reminders import send_reminders
 from tests.e2e.background import set_status
 from tests.http.conftest import csrf_of
+from tests.outbox import read_outbox
 
 ROW = re.compile(r'data-indicator="(\d+)" data-department="([^"]+)"')
 
@@ -47,7 +48,7 @@ def done(web_rt, clock):
         set_status(web_rt, ind, dept, Status.DONE)
         clock.now += timedelta(hours=1)
     url = "https://gov.example/dead"
-    web_rt.store.set_link_state(url, {"ok": False, "status": 404, "error": "404"})
+    web_rt.store.links.record(url, {"ok": False, "status": 404, "error": "404"})
     mats = (
         Material("执法台账链接", url, "张三", web_rt.store.now_iso()),
         Material("2020年执法台账", "", "张三", web_rt.store.now_iso(), "档案室2号柜第3卷"),
@@ -81,7 +82,7 @@ def test_filters_by_indicator_and_department(admin_client, done):
 def test_bulk_approve_two_each_audited_and_told(admin_client, web_rt, done):
     (i1, d1), (i2, d2) = done["done"][:2]
     token = csrf_of(admin_client, "/admin/review")
-    before = web_rt.store.audit_len()
+    before = web_rt.store.audit.length()
     page = admin_client.post(
         "/admin/review",
         data={"csrf": token, "action": "approve", "item": [f"{i1}|{d1}", f"{i2}|{d2}"]},
@@ -90,12 +91,12 @@ def test_bulk_approve_two_each_audited_and_told(admin_client, web_rt, done):
     assert "已通过 2 项，已通知相关部门。" in page
     assert (i1, d1) not in rows(admin_client) and (i2, d2) not in rows(admin_client)
     for ind, dept in ((i1, d1), (i2, d2)):
-        assert web_rt.store.assignment(ind, dept)[0].status is Status.APPROVED
-        (entry,) = web_rt.store.audit(count=1, department=dept, action="approve")
+        assert web_rt.store.assignments.get(ind, dept)[0].status is Status.APPROVED
+        (entry,) = web_rt.store.audit.entries(count=1, department=dept, action="approve")
         assert (entry.actor, entry.indicator) == ("web:admin", ind)
-        told = [n.text for _, n, _ in web_rt.store.outbox() if n.department == dept]
+        told = [n.text for _, n, _ in read_outbox(web_rt.store) if n.department == dept]
         assert any(f"第{ind}项已通过依法治区办审核" in t for t in told)
-    assert web_rt.store.audit_len() == before + 2
+    assert web_rt.store.audit.length() == before + 2
 
 
 def test_return_one_with_a_rework_date_is_counted_down(admin_client, web_rt, done, clock):
@@ -114,12 +115,12 @@ def test_return_one_with_a_rework_date_is_counted_down(admin_client, web_rt, don
         follow_redirects=True,
     ).get_data(as_text=True)
     assert f"已退回{dept}第{ind}项" in page
-    a = web_rt.store.assignment(ind, dept)[0]
+    a = web_rt.store.assignments.get(ind, dept)[0]
     assert (a.status, a.reason, a.rework) == (Status.RETURNED, reason, "2020-08-20")
-    told = [n.text for _, n, _ in web_rt.store.outbox() if n.department == dept]
+    told = [n.text for _, n, _ in read_outbox(web_rt.store) if n.department == dept]
     assert any("返工期限：8月20日" in t for t in told)
     # 我的任务 of a member, on Friday 8-14: Monday to Thursday are 4 working days
-    web_rt.store.set_binding(
+    web_rt.store.bindings.set(
         "sandbox", "u-rework", None, Binding("sandbox", "u-rework", dept, "李四"), "test"
     )
     msg = Incoming("sandbox", "u-rework", "我的任务", mentioned=True, message_id="m-rework")
@@ -129,11 +130,11 @@ def test_return_one_with_a_rework_date_is_counted_down(admin_client, web_rt, don
     assert "返工期限 8月20日，还剩 4 个工作日。" in web_rt.dispatcher.handle(msg).text
     clock.now = datetime(2020, 8, 17, 1, 0, tzinfo=clock.now.tzinfo)  # Monday 9:00
     send_reminders(web_rt, clock.now, "t", departments=[dept])
-    told = [n.text for _, n, _ in web_rt.store.outbox() if n.department == dept]
+    told = [n.text for _, n, _ in read_outbox(web_rt.store) if n.department == dept]
     assert any(f"第{ind}项" in t and "返工期限 8月20日，还剩 3 个工作日" in t for t in told)
     # marked done again: the 返工期限 is over with the 退回
     set_status(web_rt, ind, dept, Status.DONE)
-    assert web_rt.store.assignment(ind, dept)[0].rework == ""
+    assert web_rt.store.assignments.get(ind, dept)[0].rework == ""
 
 
 def test_a_single_row_approve_from_its_own_button(admin_client, web_rt, done):
@@ -154,15 +155,15 @@ def test_approving_an_item_not_done_is_refused_and_changes_nothing(admin_client,
     ind, dept = done["busy"]
     ok_ind, ok_dept = done["done"][0]
     token = csrf_of(admin_client, "/admin/review")
-    before = web_rt.store.audit_len()
+    before = web_rt.store.audit.length()
     page = admin_client.post(
         "/admin/review",
         data={"csrf": token, "action": "approve", "item": [f"{ind}|{dept}"]},
         follow_redirects=True,
     ).get_data(as_text=True)
     assert f"{dept}第{ind}项还没有标记完成（目前是进行中），不在待审核之列，没有通过。" in page
-    assert web_rt.store.assignment(ind, dept)[0].status is Status.IN_PROGRESS
-    assert web_rt.store.audit_len() == before
+    assert web_rt.store.assignments.get(ind, dept)[0].status is Status.IN_PROGRESS
+    assert web_rt.store.audit.length() == before
     # in a bulk with a 已完成 one: that one passes, the other is named and left
     page = admin_client.post(
         "/admin/review",
@@ -170,8 +171,8 @@ def test_approving_an_item_not_done_is_refused_and_changes_nothing(admin_client,
         follow_redirects=True,
     ).get_data(as_text=True)
     assert f"已通过{ok_dept}第{ok_ind}项" in page and "不在待审核之列" in page
-    assert web_rt.store.assignment(ind, dept)[0].status is Status.IN_PROGRESS
-    assert web_rt.store.audit_len() == before + 1
+    assert web_rt.store.assignments.get(ind, dept)[0].status is Status.IN_PROGRESS
+    assert web_rt.store.audit.length() == before + 1
 
 
 @pytest.mark.parametrize(
@@ -192,11 +193,11 @@ def test_bad_input_is_refused_in_chinese_and_changes_nothing(
 ):
     ind, dept = done["done"][0]
     data = {"csrf": csrf_of(admin_client, "/admin/review"), "item": [f"{ind}|{dept}"], **form}
-    before = web_rt.store.audit_len()
+    before = web_rt.store.audit.length()
     page = admin_client.post("/admin/review", data=data, follow_redirects=True)
     assert said in page.get_data(as_text=True)
-    assert web_rt.store.assignment(ind, dept)[0].status is Status.DONE
-    assert web_rt.store.audit_len() == before
+    assert web_rt.store.assignments.get(ind, dept)[0].status is Status.DONE
+    assert web_rt.store.audit.length() == before
 
 
 def test_without_the_csrf_token_nothing_is_reviewed(admin_client, web_rt, done):
@@ -204,7 +205,7 @@ def test_without_the_csrf_token_nothing_is_reviewed(admin_client, web_rt, done):
     resp = admin_client.post("/admin/review", data={"action": "approve", "item": f"{ind}|{dept}"})
     assert resp.status_code == 400
     assert "CSRF" in resp.get_data(as_text=True)
-    assert web_rt.store.assignment(ind, dept)[0].status is Status.DONE
+    assert web_rt.store.assignments.get(ind, dept)[0].status is Status.DONE
 
 
 def test_the_api_returns_with_a_rework_date(web_client, web_rt, done):
@@ -213,13 +214,13 @@ def test_the_api_returns_with_a_rework_date(web_client, web_rt, done):
     body = {"indicator": ind, "department": dept, "action": "return", "reason": "缺台账"}
     resp = web_client.patch("/api/v1/assignments", json={**body, "rework": "8月"}, headers=auth)
     assert resp.status_code == 400 and "YYYY-MM-DD" in resp.json["message"]
-    assert web_rt.store.assignment(ind, dept)[0].status is Status.DONE
+    assert web_rt.store.assignments.get(ind, dept)[0].status is Status.DONE
     resp = web_client.patch(
         "/api/v1/assignments", json={**body, "rework": "2020-08-20"}, headers=auth
     )
     assert resp.status_code == 200, resp.json
     assert resp.json["assignment"]["rework"] == "2020-08-20"
-    assert web_rt.store.assignment(ind, dept)[0].rework == "2020-08-20"
+    assert web_rt.store.assignments.get(ind, dept)[0].rework == "2020-08-20"
 
 
 def test_the_indicator_page_returns_with_a_rework_date_too(admin_client, web_rt, done):
@@ -230,9 +231,9 @@ def test_the_indicator_page_returns_with_a_rework_date_too(admin_client, web_rt,
         f"/admin/indicators/{ind}/review", data={**form, "rework": "明天"}, follow_redirects=True
     ).get_data(as_text=True)
     assert "返工期限的日期无法识别" in page
-    assert web_rt.store.assignment(ind, dept)[0].status is Status.DONE
+    assert web_rt.store.assignments.get(ind, dept)[0].status is Status.DONE
     admin_client.post(f"/admin/indicators/{ind}/review", data={**form, "rework": "2020-08-21"})
-    a = web_rt.store.assignment(ind, dept)[0]
+    a = web_rt.store.assignments.get(ind, dept)[0]
     assert (a.status, a.rework) == (Status.RETURNED, "2020-08-21")
     html = admin_client.get(f"/admin/indicators/{ind}").get_data(as_text=True)
     assert '<span class="badge rework">返工期限 2020-08-21</span>' in html

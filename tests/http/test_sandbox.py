@@ -39,7 +39,7 @@ def test_send_needs_the_csrf_token(web_client, web_rt):
     assert resp.status_code == 400
     resp = send(web_client, "forged", "tester", "绑定 司法局")
     assert resp.status_code == 400
-    assert web_rt.store.binding("sandbox", "tester") is None
+    assert web_rt.store.bindings.get("sandbox", "tester") is None
 
 
 def test_round_trip_bind_submit_done(web_client, web_rt):
@@ -52,7 +52,7 @@ def test_round_trip_bind_submit_done(web_client, web_rt):
     assert f"已收到第{ind}项的 1 个链接" in reply.json["text"]
     reply = send(web_client, token, "tester", f"完成 {ind}")
     assert f"第{ind}项已标记完成" in reply.json["text"]
-    assert web_rt.store.assignment(ind, "司法局")[0].status is Status.DONE
+    assert web_rt.store.assignments.get(ind, "司法局")[0].status is Status.DONE
 
     outbox = web_client.get("/sandbox/outbox").json
     group = next(g for g in outbox["groups"] if g["department"] == "司法局")
@@ -71,12 +71,12 @@ def test_the_request_body_cannot_make_anyone_the_office(web_client, web_rt):
     """ "admin": true from the browser is ignored: only the demo's own admin persona (org.yaml)
     acts as the office."""
     token = csrf_of(web_client, "/sandbox")
-    before = web_rt.store.assignment(12, "司法局")
+    before = web_rt.store.assignments.get(12, "司法局")
     for text in ("总览", "退回 12 司法局 伪造的退回", "星标 12", "通过 12 司法局"):
         reply = send(web_client, token, "someone", text, admin=True).json["text"]
         assert "仅限依法治区办管理员" in reply, text
-    assert web_rt.store.assignment(12, "司法局") == before
-    assert web_rt.store.star_overrides() == {}
+    assert web_rt.store.assignments.get(12, "司法局") == before
+    assert web_rt.store.assignments.star_overrides() == {}
 
 
 def _sandbox_office(settings, clock) -> tuple[str, str]:

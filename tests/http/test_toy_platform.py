@@ -98,22 +98,22 @@ def test_a_command_runs_through_the_toy_platform(client):
     rt, http = client
     bound = say(http, "绑定 司法局", "t-1")
     assert "已绑定到" in bound["text"] and "司法局" in bound["text"]
-    assert rt.store.binding("toy", "toy-zhang").department == "司法局"
+    assert rt.store.bindings.get("toy", "toy-zhang").department == "司法局"
     tasks = say(http, "我的任务", "t-2")["text"]
     assert tasks.startswith("**司法局 · 共") and "第4项【牵头】" in tasks
     # the dedupe of every platform: the same message id again has one effect and one reply
-    before = rt.store.audit_len()
+    before = rt.store.audit.length()
     again = say(http, "解绑", "t-1")  # a redelivery carries the same id (and text): not run
-    assert again["text"] == bound["text"] and rt.store.audit_len() == before
-    assert rt.store.binding("toy", "toy-zhang").department == "司法局"
+    assert again["text"] == bound["text"] and rt.store.audit.length() == before
+    assert rt.store.bindings.get("toy", "toy-zhang").department == "司法局"
 
 
 def test_the_toy_platform_rejects_what_it_cannot_verify(client):
     rt, http = client
-    before = rt.store.audit_len()
+    before = rt.store.audit.length()
     resp = http.post("/hooks/toy", data=b'{"user":"x","text":"\\u7ed1\\u5b9a \\u53f8\\u6cd5\\u5c40"}',
                      headers={"X-Toy-Key": "wrong"}, content_type="application/json")  # fmt: skip
-    assert resp.status_code == 401 and rt.store.audit_len() == before
+    assert resp.status_code == 401 and rt.store.audit.length() == before
 
 
 def test_a_built_in_name_cannot_be_taken():

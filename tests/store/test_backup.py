@@ -59,9 +59,9 @@ def worked(rt, sfj, admin):
     assert "第12项" in sfj("说明 12 一、总体情况\n（一）已完成。")
     assert "已标记完成" in sfj("完成 12")
     assert "已退回" in admin("退回 12 司法局 缺少附件")
-    rt.store.ensure_outbox_group("backup-test")
-    rt.store.hold_lock("scheduler", "someone", 60_000)
-    rt.store.open_web_session("s1", "fp", 600)
+    rt.store.outbox.ensure_group("backup-test")
+    rt.store.scheduler.hold_lock("scheduler", "someone", 60_000)
+    rt.store.logins.open_session("s1", "fp", 600)
     return rt
 
 
@@ -79,7 +79,7 @@ def test_a_round_trip_gives_the_same_state_key_for_key(worked, tmp_path):
     for key in held:
         assert after[key] == before[key], key
     # and read through the store as the product reads it
-    assignments = rt.store.department_assignments("司法局")
+    assignments = rt.store.assignments.of_department("司法局")
     assert assignments[12].status.value == "returned"
     assert assignments[12].explanation == "一、总体情况\n（一）已完成。"
 
@@ -89,8 +89,10 @@ def test_restore_under_another_prefix(worked, tmp_path):
     backup.write_backup(worked.store, path, NOW)
     other = RedisStore(worked.redis, "restored")
     backup.restore_backup(other, path)
-    assert other.department_assignments("司法局") == worked.store.department_assignments("司法局")
-    assert other.audit_len() == worked.store.audit_len()
+    assert other.assignments.of_department("司法局") == worked.store.assignments.of_department(
+        "司法局"
+    )
+    assert other.audit.length() == worked.store.audit.length()
 
 
 def test_a_store_with_state_is_never_merged_into(worked, tmp_path):
@@ -104,7 +106,7 @@ def test_a_store_with_state_is_never_merged_into(worked, tmp_path):
     worked.redis.set("t:extra:key", "x")
     backup.restore_backup(worked.store, path, replace=True)
     assert worked.redis.exists("t:extra:key") == 0
-    assert worked.store.department_assignments("司法局")[12].status.value == "returned"
+    assert worked.store.assignments.of_department("司法局")[12].status.value == "returned"
 
 
 def _rewrite(path: Path, edit) -> None:
@@ -247,7 +249,7 @@ def _with_a_file(rt, files):
 
     f = filestore.accept(PDF, "执法案卷评查报告.pdf", 1024 * 1024)
     files.put(PDF, f)
-    a, raw = rt.store.assignment(12, "司法局")
+    a, raw = rt.store.assignments.get(12, "司法局")
     at = rt.store.now_iso()
     edit = rules.add_file(
         a, rt.catalog.get(12), f, files.location(f.sha256), who="张三", by="console:u", at=at
@@ -269,7 +271,7 @@ def test_stored_files_travel_with_the_state(worked, tmp_path):
     elsewhere = LocalFileStore(tmp_path / "elsewhere")
     worked.redis.flushdb()
     assert backup.restore_backup(worked.store, path, files=elsewhere) == count
-    m = worked.store.department_assignments("司法局")[12].materials[-1]
+    m = worked.store.assignments.of_department("司法局")[12].materials[-1]
     assert m.file == f and elsewhere.get(f.sha256) == PDF
     assert list(elsewhere.digests()) == [f.sha256]
 
@@ -288,7 +290,7 @@ def test_a_backup_with_files_is_not_restored_without_a_file_store_or_into_state(
     worked.redis.flushdb()
     with pytest.raises(backup.BackupError, match="文件存放目录"):
         backup.restore_backup(worked.store, path)
-    assert worked.store.state_keys() == []
+    assert worked.store.backup.state_keys() == []
 
 
 def test_an_altered_file_line_is_refused_whole(worked, tmp_path):
@@ -321,4 +323,4 @@ def test_a_version_1_file_is_still_restored(worked, tmp_path):
     path.write_bytes(gzip.compress(b"".join(lines)))
     worked.redis.flushdb()
     assert backup.restore_backup(worked.store, path) == count
-    assert worked.store.department_assignments("司法局")[12].status.value == "returned"
+    assert worked.store.assignments.of_department("司法局")[12].status.value == "returned"

@@ -10,6 +10,7 @@ import redis
 
 from bot import bindings
 from bot.runtime import build_runtime
+from tests.outbox import read_outbox
 from tests.store.conftest import Chat
 
 
@@ -25,7 +26,7 @@ def frt(settings, redis_client, clock):
 
 
 def binding_notices(rt) -> list[tuple[str, str]]:
-    return [(n.department, n.text) for _, n, _ in rt.store.outbox() if n.kind == "binding"]
+    return [(n.department, n.text) for _, n, _ in read_outbox(rt.store) if n.kind == "binding"]
 
 
 def test_changes_within_the_window_are_told_once_per_department_when_it_ends(frt):
@@ -46,7 +47,7 @@ def test_changes_within_the_window_are_told_once_per_department_when_it_ends(frt
     assert bindings.send_folded(frt) == {"folds": 0, "queued": 0}  # told once
     me("解绑")  # the window has ended: told at once again
     assert binding_notices(frt)[-1] == ("民政局", "小王 已解除与民政局的绑定。")
-    assert frt.store.audit(count=1)[0].action == "unbind"  # every change audited
+    assert frt.store.audit.entries(count=1)[0].action == "unbind"  # every change audited
 
 
 def test_others_are_not_folded_with_a_flooder(frt):

@@ -7,10 +7,11 @@ import json
 import pytest
 
 from bot.progress import Status
+from tests.outbox import read_outbox
 
 
 def state(rt, ind: int, dept: str):
-    a, _ = rt.store.assignment(ind, dept)
+    a, _ = rt.store.assignments.get(ind, dept)
     return a
 
 
@@ -55,17 +56,17 @@ def test_help_lists_commands_in_the_order_they_are_used(chat, admin):
 def test_bind_fuzzy_alias_and_rebind(rt, chat):
     c = chat("u1", "李四")
     assert "已绑定到**司法局**" in c("绑定 法制办")
-    assert rt.store.binding("console", "u1").department == "司法局"
+    assert rt.store.bindings.get("console", "u1").department == "司法局"
     out = c("绑定 行政审批局")
     assert "已绑定到**行政审批局**" in out and "已从司法局改绑" in out
     assert "无需重复绑定" in c("绑定 行政审批局")
-    outbox = [n.text for _, n, _ in rt.store.outbox()]
+    outbox = [n.text for _, n, _ in read_outbox(rt.store)]
     assert any("李四 已绑定为司法局成员" in t for t in outbox)
 
 
 def test_unbind(rt, sfj):
     assert "已解除与司法局的绑定" in sfj("解绑")
-    assert rt.store.binding("console", "u-sfj") is None
+    assert rt.store.bindings.get("console", "u-sfj") is None
     assert "请先发送「绑定 部门名称」" in sfj("我的任务")
 
 
@@ -153,13 +154,13 @@ def test_admin_approve_and_return_notify_department(rt, sfj, admin):
     assert "已退回司法局第12项" in out
     a = state(rt, 12, "司法局")
     assert a.status is Status.RETURNED and a.reason == "缺少2019年抽查台账"
-    notices = [n for _, n, _ in rt.store.outbox() if n.kind == "review"]
+    notices = [n for _, n, _ in read_outbox(rt.store) if n.kind == "review"]
     assert notices[-1].department == "司法局" and "缺少2019年抽查台账" in notices[-1].text
     assert "退回原因：缺少2019年抽查台账" in sfj("我的任务")
     sfj("完成 12")
     assert "已通过司法局第12项" in admin("通过 12 司法局")
     assert state(rt, 12, "司法局").status is Status.APPROVED
-    assert "已通过依法治区办审核" in [n for _, n, _ in rt.store.outbox()][-1].text
+    assert "已通过依法治区办审核" in [n for _, n, _ in read_outbox(rt.store)][-1].text
     # Changing what the office accepted sends it back to 已完成, to be reviewed again.
     out = sfj("提交 12 https://a.cn/new 补充台账")
     assert "（已完成）" in out and "修改后需依法治区办重新审核" in out
@@ -170,9 +171,9 @@ def test_admin_approve_and_return_notify_department(rt, sfj, admin):
 
 def test_star_toggle_changes_weights(rt, admin):
     assert "标为★" in admin("星标 5")
-    assert rt.store.star_overrides() == {5: True}
+    assert rt.store.assignments.star_overrides() == {5: True}
     assert "取消" in admin("星标 5")
-    assert rt.store.star_overrides() == {5: False}
+    assert rt.store.assignments.star_overrides() == {5: False}
 
 
 def test_overview(admin, sfj):
@@ -347,16 +348,16 @@ def test_every_state_change_has_exactly_one_audit_entry(rt, sfj, admin):
         ("绑定 司法局", 1),
     ]
     for text, changes in script:
-        n = rt.store.audit_len()
+        n = rt.store.audit.length()
         sfj(text)
-        assert rt.store.audit_len() - n == changes, text
+        assert rt.store.audit.length() - n == changes, text
     for text in ("退回 12 司法局 补充", "通过 1 司法局 确认", "星标 3"):
-        n = rt.store.audit_len()
+        n = rt.store.audit.length()
         admin(text)
-        assert rt.store.audit_len() - n == 1, text
-    last = rt.store.audit(count=1)[0]
+        assert rt.store.audit.length() - n == 1, text
+    last = rt.store.audit.entries(count=1)[0]
     assert last.action == "star" and last.actor == "console:boss"
-    submit = next(e for e in rt.store.audit(count=50) if e.action == "submit")
+    submit = next(e for e in rt.store.audit.entries(count=50) if e.action == "submit")
     assert submit.before and json.loads(submit.after)["materials"][1]["url"] == "https://a.cn/2"
 
 

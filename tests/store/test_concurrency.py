@@ -47,14 +47,14 @@ def test_two_concurrent_done_one_wins(rt, settings, clock):
     for rnd in range(15):
         if rnd:
             rt.dispatcher.handle(_msg("a", "撤销 12", 100 + rnd))
-        assert rt.store.assignment(12, "司法局")[0].status is Status.IN_PROGRESS
-        before = len([e for e in rt.store.audit(count=1000) if e.action == "done"])
+        assert rt.store.assignments.get(12, "司法局")[0].status is Status.IN_PROGRESS
+        before = len([e for e in rt.store.audit.entries(count=1000) if e.action == "done"])
         replies = _race(rts, [_msg("a", "完成 12", 200 + rnd), _msg("b", "完成 12", 300 + rnd)])
         assert sum("已标记完成" in r for r in replies) == 1, replies
         assert sum("无需重复标记" in r for r in replies) == 1, replies
-        after = len([e for e in rt.store.audit(count=1000) if e.action == "done"])
+        after = len([e for e in rt.store.audit.entries(count=1000) if e.action == "done"])
         assert after - before == 1
-        assert rt.store.assignment(12, "司法局")[0].status is Status.DONE
+        assert rt.store.assignments.get(12, "司法局")[0].status is Status.DONE
     for r in rts:
         r.redis.close()
 
@@ -68,11 +68,11 @@ def test_concurrent_submits_lose_nothing(rt, settings, clock):
         msgs = [_msg(u, f"提交 12 https://x.cn/{u}/{rnd}", rnd + 1) for u in users]
         replies = _race(rts, msgs)
         assert all("已收到第12项的 1 个链接" in r for r in replies), replies
-    a, _ = rt.store.assignment(12, "司法局")
+    a, _ = rt.store.assignments.get(12, "司法局")
     assert sorted(m.url for m in a.materials) == sorted(
         f"https://x.cn/{u}/{rnd}" for u in users for rnd in range(10)
     )
-    assert len([e for e in rt.store.audit(count=1000) if e.action == "submit"]) == 30
+    assert len([e for e in rt.store.audit.entries(count=1000) if e.action == "submit"]) == 30
     for r in rts:
         r.redis.close()
 
@@ -111,6 +111,6 @@ def test_processes_starting_together_on_an_empty_store_all_start(settings, redis
         members = rt.org.members
         assert members  # the shipped org.yaml lists the sandbox's people
         for m in members:
-            assert rt.store.binding(m.platform, m.user_id).department == m.department
-        bound = [e for e in rt.store.audit(count=1000) if e.actor == "system:org.yaml"]
+            assert rt.store.bindings.get(m.platform, m.user_id).department == m.department
+        bound = [e for e in rt.store.audit.entries(count=1000) if e.actor == "system:org.yaml"]
         assert len(bound) == len(members)  # each bound once, by whichever process came first

@@ -14,6 +14,7 @@ from bot.linkcheck import fill_titles
 from bot.messages import Incoming
 from bot.progress import Status
 from bot.records import Change
+from tests.outbox import read_outbox
 from tests.store.conftest import Chat
 
 NICK = (
@@ -62,7 +63,7 @@ def test_a_nickname_cannot_mention_or_link_in_the_binding_notices(rt):
     reply = dingtalk(rt, "staff9", NICK, "绑定 司法局")
     assert "司法局" in reply
     dingtalk(rt, "staff9", NICK, "解绑")  # within the person's window: folded
-    notices = [n for _, n, _ in rt.store.outbox() if n.kind == "binding"]
+    notices = [n for _, n, _ in read_outbox(rt.store) if n.kind == "binding"]
     notices.append(bindings.compose_summary(NICK, 1, "司法局", ""))  # told when it ends
     assert len(notices) == 2
     for n in notices:
@@ -70,7 +71,7 @@ def test_a_nickname_cannot_mention_or_link_in_the_binding_notices(rt):
         assert "领取补贴" in n.text  # still readable
     # the stored name is exactly what the platform sent
     dingtalk(rt, "staff9", NICK, "绑定 司法局")
-    assert rt.store.binding("dingtalk", "staff9").name == NICK
+    assert rt.store.bindings.get("dingtalk", "staff9").name == NICK
 
 
 def test_a_fetched_page_title_cannot_link_in_the_reminder(rt, chat):
@@ -79,11 +80,11 @@ def test_a_fetched_page_title_cannot_link_in_the_reminder(rt, chat):
     url = "https://www.example.gov.cn/dead.html"
     assert "已收到" in sfj(f"提交 12 {url}")
     assert fill_titles(rt, {url: TITLE}) == 1
-    rt.store.set_link_state(url, {"ok": False, "status": 404, "error": "http_404"})
-    a, _ = rt.store.assignment(12, "司法局")
+    rt.store.links.record(url, {"ok": False, "status": 404, "error": "http_404"})
+    a, _ = rt.store.assignments.get(12, "司法局")
     assert a.materials[0].title == TITLE  # stored byte for byte
     notice = reminders.compose_reminder(
-        "司法局", [a], rt.catalog, frozenset(), rt.store.link_states([url]), ""
+        "司法局", [a], rt.catalog, frozenset(), rt.store.links.states([url]), ""
     )
     assert_inert(notice.text)
     assert f"]({url})" in notice.text  # Duban's own link to the material stays a link
@@ -96,15 +97,15 @@ def test_names_reasons_and_urls_are_inert_in_replies_and_review_notices(rt, chat
     office = Chat(rt, "boss", "王主任", admin=True)
     assert_inert(sfj(f"纸质 12 {TITLE}"))
     assert_inert(sfj(f"提交 12 {URL} 方案] <@wcadmin> @all <font color=red>急</font> [x"))
-    a, _ = rt.store.assignment(12, "司法局")
+    a, _ = rt.store.assignments.get(12, "司法局")
     assert [m.url for m in a.materials if m.url] == [URL]  # stored as typed
     view = sfj("查看 12")
     assert_inert(view)
     assert "https://www.example.gov.cn/a%5D%28//evil.example/u" in view  # still opens
     assert "已退回司法局第12项" in office(f"退回 12 司法局 {REASON}")
-    [review] = [n for _, n, _ in rt.store.outbox() if n.kind == "review"]
+    [review] = [n for _, n, _ in read_outbox(rt.store) if n.kind == "review"]
     assert_inert(review.text)
-    assert rt.store.assignment(12, "司法局")[0].reason == REASON
+    assert rt.store.assignments.get(12, "司法局")[0].reason == REASON
     for text in ("我的任务", "查看 12", "删除 12 1", "撤销 12"):
         assert_inert(sfj(text))
 
@@ -130,9 +131,9 @@ def test_a_cooperating_units_reason_is_inert(rt, chat):
     c(f"绑定 {dept}")
     assert_inert(c(f"不涉及 {ind} {REASON}"))
     assert_inert(c("我的任务 全部"))
-    a, raw = rt.store.assignment(ind, dept)
+    a, raw = rt.store.assignments.get(ind, dept)
     after = a.changed("test", rt.store.now_iso(), status=Status.RETURNED, reason=REASON)
-    rt.store.save(Change(raw, after, "test", "test", undo="keep"))
+    rt.store.assignments.save(Change(raw, after, "test", "test", undo="keep"))
     assert_inert(c("我的任务"))
 
 
@@ -156,7 +157,7 @@ def test_places_rectifications_declarations_and_senders_are_inert_too(rt, chat, 
     assert_inert(sfj(f"声明 98 有 {REASON}"))
     [sender] = [line for line in sfj("报送 确认").splitlines() if "报送人" in line]
     assert_inert(sender)  # the nickname (the mail address of the office above is Duban's own)
-    a, _ = rt.store.assignment(12, "司法局")
+    a, _ = rt.store.assignments.get(12, "司法局")
     assert [m.location for m in a.materials] == [REASON, TITLE, ""]  # stored byte for byte
     readiness = reminders.compose_readiness("司法局", [a], rt.catalog, "9月实地查验。", False)
     assert readiness is not None and "尚未写明存放位置" in readiness.text

@@ -23,8 +23,8 @@ from tests.store.test_once import Counted
 def test_the_office_sets_the_inspection_day_audited_and_everyone_sees_it(rt, sfj, admin, clock):
     assert "9月（具体日期待定）" in admin("查验日期")
     assert "定于 2020年9月15日" in admin("查验日期 9月15日")
-    assert rt.store.event_dates() == {"inspection": date(2020, 9, 15)}
-    [entry] = [e for e in rt.store.audit(20) if e.action == "event_date"]
+    assert rt.store.assignments.event_dates() == {"inspection": date(2020, 9, 15)}
+    [entry] = [e for e in rt.store.audit.entries(20) if e.action == "event_date"]
     assert (entry.actor, entry.before, entry.after, entry.note) == (
         "console:boss",
         "",
@@ -35,8 +35,8 @@ def test_the_office_sets_the_inspection_day_audited_and_everyone_sees_it(rt, sfj
     assert "自治区实地查验定于 9月15日（还有 5 个工作日）" in sfj("我的任务")
     assert "不在原定的9月内" in admin("查验日期 2020年10月9日")
     assert "已清除" in admin("查验日期 清除")
-    assert rt.store.event_dates() == {}
-    assert len([e for e in rt.store.audit(20) if e.action == "event_date"]) == 3
+    assert rt.store.assignments.event_dates() == {}
+    assert len([e for e in rt.store.audit.entries(20) if e.action == "event_date"]) == 3
 
 
 def test_bad_inspection_days_are_refused_and_change_nothing(rt, sfj, admin):
@@ -121,7 +121,7 @@ def test_any_department_may_offer_bonus_evidence_and_it_never_counts(rt, chat, s
     assert out.startswith("已收到第96项的 1 个链接")
     a = state(rt, 96, "教育局")
     assert a is not None and a.status is Status.IN_PROGRESS
-    assert rt.store.statuses()[(96, "教育局")][1] is Status.IN_PROGRESS
+    assert rt.store.assignments.statuses()[(96, "教育局")][1] is Status.IN_PROGRESS
     # the bonus and deduction items are named on the task list's last page, apart
     page, text = 1, jy("我的任务")
     while "发送「我的任务 第" in text:
@@ -165,7 +165,7 @@ def test_a_star_item_needs_a_rectification_note_before_it_is_done(rt, sfj, admin
     assert "已保存第4项的整改说明" in sfj("整改 4 已补充清单的法律依据并在网站公开")
     assert state(rt, 4, "司法局").rectification == "已补充清单的法律依据并在网站公开"
     assert "已标记完成" in sfj("完成 4")
-    assert [e.action for e in rt.store.audit(3)][:2] == ["done", "rectify"]
+    assert [e.action for e in rt.store.audit.entries(3)][:2] == ["done", "rectify"]
     assert "★整改说明：已补充清单的法律依据并在网站公开" in sfj("查看 4")
 
 
@@ -219,9 +219,9 @@ def test_a_member_in_the_departments_own_group_acts_for_it_without_binding(grt):
     text, trips = said(grt, "提交 12 https://www.jinfeng.gov.cn/a.html 双随机清单")
     assert text.startswith("已收到第12项的 1 个链接") and "本群是" not in text  # said once
     assert trips == 2
-    a, _ = grt.store.assignment(12, "司法局")
+    a, _ = grt.store.assignments.get(12, "司法局")
     assert a.materials[0].added_by == "周八" and a.updated_by == "dingtalk:u-new"
-    assert grt.store.binding("dingtalk", "u-new") is None  # nothing was bound
+    assert grt.store.bindings.get("dingtalk", "u-new") is None  # nothing was bound
     # the same person on WeCom in 司法局's group: told once there too
     text, _ = said(grt, "进度", platform="wecom", chat_id="wrk-sfj")
     assert "司法局 进度" in text and "本群是司法局的工作群" in text
@@ -233,7 +233,7 @@ def test_a_member_in_the_departments_own_group_acts_for_it_without_binding(grt):
 
 def test_binding_wins_and_unbinding_is_not_needed_in_the_group(grt):
     assert "无需解绑" in said(grt, "解绑", user="u-x")[0]
-    assert grt.store.binding("dingtalk", "u-x") is None
+    assert grt.store.bindings.get("dingtalk", "u-x") is None
     text, _ = said(grt, "绑定 教育局", user="u-x")
     assert "已绑定到**教育局**" in text and "已从" not in text
     assert said(grt, "我的任务", user="u-x")[0].startswith("**教育局 · ")  # binding wins

@@ -11,6 +11,7 @@ import redis
 from bot.messages import Incoming, Notice, Reply
 from bot.progress import Status
 from bot.runtime import build_runtime
+from tests.outbox import queue_notices
 
 GROUP, DEBOUNCE = "drain-test", 60_000
 
@@ -76,12 +77,12 @@ def test_every_callback_takes_two_round_trips(bound, text, trips):
 def test_a_redelivery_gets_the_stored_reply_in_one_round_trip_and_changes_nothing(bound):
     first, _ = once(bound, "提交 12 https://www.jinfeng.gov.cn/a.html 清单", msg_id="dup-1")
     assert "已收到" in first.reply.text or "第12项" in first.reply.text
-    audit = bound.store.audit_len()
+    audit = bound.store.audit.length()
     again, trips = once(bound, "提交 12 https://www.jinfeng.gov.cn/a.html 清单", msg_id="dup-1")
     assert again.reply is None and trips == 1
     assert Reply.from_json(again.duplicate) == first.reply
-    assert bound.store.audit_len() == audit
-    a, _ = bound.store.assignment(12, "司法局")
+    assert bound.store.audit.length() == audit
+    a, _ = bound.store.assignments.get(12, "司法局")
     assert [m.url for m in a.materials] == ["https://www.jinfeng.gov.cn/a.html"]
 
 
@@ -108,7 +109,7 @@ def test_three_copies_at_once_run_the_command_once(settings, redis_client, clock
     for t in threads:
         t.join()
     assert sum(1 for o in outs if o.reply is not None) == 1
-    entries = [e for e in rts[0].store.audit(count=50) if e.action == "explain"]
+    entries = [e for e in rts[0].store.audit.entries(count=50) if e.action == "explain"]
     assert len(entries) == 1
     for r in rts:
         r.redis.close()
@@ -116,24 +117,24 @@ def test_three_copies_at_once_run_the_command_once(settings, redis_client, clock
 
 def test_the_reply_is_stored_with_the_change(bound):
     out, _ = once(bound, "说明 12 见附件", msg_id="same-step")
-    stored = bound.store.claim_message("dingtalk", "same-step")[1]
+    stored = bound.store.inbox.claim("dingtalk", "same-step")[1]
     assert Reply.from_json(stored) == out.reply
-    a, _ = bound.store.assignment(12, "司法局")
+    a, _ = bound.store.assignments.get(12, "司法局")
     assert a.explanation == "见附件" and a.status is Status.IN_PROGRESS
 
 
 def test_drain_is_requested_once_per_debounce_when_notices_wait(bound):
-    bound.store.ensure_outbox_group(GROUP)
+    bound.store.outbox.ensure_group(GROUP)
     bound.store.r.xgroup_setid(bound.store.keys.outbox, GROUP, "$")  # the binding's notice: read
-    bound.store.clear_drain_request()
+    bound.store.outbox.clear_drain_request()
     out, _ = once(bound, "我的任务")
     assert out.drain is False  # nothing unread
-    bound.store.add_notices([Notice("有新通知", "司法局")])
+    queue_notices(bound.store, [Notice("有新通知", "司法局")])
     out, _ = once(bound, "我的任务")
     assert out.drain is True
     out, _ = once(bound, "说明 12 见附件")  # a change, still within the debounce window
     assert out.drain is False
-    bound.store.clear_drain_request()
+    bound.store.outbox.clear_drain_request()
     out, _ = once(bound, "退回 12 司法局 缺台账", user="office", admin=True)
     assert out.drain is True  # the review notice, written with the change, asks for a drain
 
@@ -143,7 +144,7 @@ def test_my_tasks_reads_statuses_without_materials(bound):
     once(bound, "退回 12 司法局 缺少2019年台账", user="office", admin=True)
     once(bound, "说明 4 已公布证明事项清单")
     assert "已标记完成" in once(bound, "完成 4")[0].reply.text
-    pre = bound.store.preload("dingtalk", "u-sfj", None, "states")
+    pre = bound.store.assignments.preload("dingtalk", "u-sfj", None, "states")
     assert not pre.assignments
     assert pre.states[12].status is Status.RETURNED and pre.states[12].reason == "缺少2019年台账"
     assert pre.states[4].status is Status.DONE and pre.states[4].is_complete
@@ -159,9 +160,9 @@ def test_a_store_from_before_the_department_status_hash_gets_it_on_start(bound):
     store = bound.store
     for key in store.r.scan_iter(store.keys.dept_states_prefix + "*"):
         store.r.delete(key)
-    assert store.preload("dingtalk", "u-sfj", None, "states").states == {}
-    store.sync_assignments(bound.assignments)
-    states = store.preload("dingtalk", "u-sfj", None, "states").states
+    assert store.assignments.preload("dingtalk", "u-sfj", None, "states").states == {}
+    store.assignments.sync(bound.assignments)
+    states = store.assignments.preload("dingtalk", "u-sfj", None, "states").states
     assert states[4].status is Status.DONE and states[12].status is Status.TODO
 
 
@@ -174,12 +175,12 @@ def test_a_message_of_two_commands_runs_each_once_and_a_redelivery_gets_the_same
     assert "第16项已标记完成" in first.reply.text
     # the message claimed, each command as a callback of its own (2 each), the combined reply
     assert trips == 6
-    audit = bound.store.audit_len()
+    audit = bound.store.audit.length()
     again, trips = once(bound, MULTI, msg_id="multi-1")
     assert again.reply is None and trips == 1
     assert Reply.from_json(again.duplicate) == first.reply
-    assert bound.store.audit_len() == audit
-    a, _ = bound.store.assignment(16, "司法局")
+    assert bound.store.audit.length() == audit
+    a, _ = bound.store.assignments.get(16, "司法局")
     assert a.status is Status.DONE and len(a.materials) == 1
 
 
@@ -187,7 +188,7 @@ def test_a_worker_taking_over_a_message_runs_only_the_commands_not_yet_run(bound
     text = "说明 16 已整理\n完成 16\n说明 12 见附件"
     msg = Incoming("dingtalk", "u-sfj", text, "cid", True, True, "multi-2")
     # The first run claimed the message, ran its first command, and died.
-    assert bound.store.claim_message("dingtalk", "multi-2")[0]
+    assert bound.store.inbox.claim("dingtalk", "multi-2")[0]
     piece = bound.dispatcher.split(text)[0]
     done = bound.dispatcher.handle_once(
         Incoming("dingtalk", "u-sfj", piece, "cid", True, True, "multi-2#1"), GROUP, DEBOUNCE
@@ -199,11 +200,11 @@ def test_a_worker_taking_over_a_message_runs_only_the_commands_not_yet_run(bound
     out = bound.dispatcher.handle_once(msg, GROUP, DEBOUNCE, resume=True)
     assert out.reply.text.startswith(done.reply.text)
     assert "第16项已标记完成" in out.reply.text and "已保存第12项的报送说明" in out.reply.text
-    actions = [e.action for e in bound.store.audit(count=20)]
+    actions = [e.action for e in bound.store.audit.entries(count=20)]
     assert actions.count("explain") == 2 and actions.count("done") == 1
     again = bound.dispatcher.handle_once(msg, GROUP, DEBOUNCE, resume=True)
     assert Reply.from_json(again.duplicate) == out.reply
-    assert [e.action for e in bound.store.audit(count=20)] == actions
+    assert [e.action for e in bound.store.audit.entries(count=20)] == actions
 
 
 @pytest.mark.parametrize("text", ["完成 12 \ud800", "帮助 \ud800", "说明 12 \ud800"])

@@ -163,7 +163,7 @@ def test_the_reminder_puts_returns_and_dead_links_first_and_counts_the_rest(rt):
     items = []
     link_states = {}
     for n in own_ids(rt, "司法局"):
-        a, _ = rt.store.assignment(n, "司法局")
+        a, _ = rt.store.assignments.get(n, "司法局")
         items.append(a)
     from bot.progress import Material
 
@@ -227,7 +227,7 @@ def test_done_for_a_range(rt, ready, typed):
 
 
 def test_a_bad_item_in_a_batch_is_named_and_the_others_go_ahead(rt, ready):
-    audit = rt.store.audit_len()
+    audit = rt.store.audit.length()
     out = ready("完成 12 8 19 120 15")
     fits_a_phone(out)
     assert out.startswith("「完成」共 5 项：2 项已办理，3 项未办理（不影响已办理的各项）：")
@@ -235,7 +235,7 @@ def test_a_bad_item_in_a_batch_is_named_and_the_others_go_ahead(rt, ready):
     assert "❌ 司法局 不负责第 8 项。" in out
     assert "❌ 第19项还没有材料或说明，不能标记完成。" in out
     assert "❌ 编号 120 不存在" in out
-    assert rt.store.audit_len() - audit == 2
+    assert rt.store.audit.length() - audit == 2
     assert state(rt, 19, "司法局").status is Status.TODO
 
 
@@ -266,23 +266,23 @@ def callback(rt, text: str, msg_id: str, resume: bool = False):
 
 
 def test_a_redelivered_batch_changes_each_item_once_and_answers_the_same(rt, ready):
-    audit = rt.store.audit_len()
+    audit = rt.store.audit.length()
     first = callback(rt, "完成 12 15 16", "batch-1")
     assert "全部办理" in first.reply.text
     again = callback(rt, "完成 12 15 16", "batch-1")
     assert again.reply is None and again.duplicate
-    assert rt.store.audit_len() - audit == 3
+    assert rt.store.audit.length() - audit == 3
 
 
 def test_a_batch_resumed_after_a_crash_finishes_the_rest_once(rt, ready):
     # The first run claimed the message and did item 1 before its worker died.
-    assert rt.store.claim_message("console", "batch-2")[0]
+    assert rt.store.inbox.claim("console", "batch-2")[0]
     done_first = callback(rt, "完成 12", "batch-2#1.1")
     assert "已标记完成" in done_first.reply.text
-    audit = rt.store.audit_len()
+    audit = rt.store.audit.length()
     out = callback(rt, "完成 12 15 16", "batch-2", resume=True)
     assert "全部办理" in out.reply.text and "✅ 第12项已标记完成" in out.reply.text
-    assert rt.store.audit_len() - audit == 2
+    assert rt.store.audit.length() - audit == 2
     assert callback(rt, "完成 12 15 16", "batch-2").duplicate == out.reply.to_json()
 
 
@@ -297,8 +297,8 @@ def test_view_with_long_links_stops_listing_before_the_screen_is_full(big):
 
 def test_an_item_whose_run_died_unanswered_is_marked_to_check_not_done(rt, ready):
     # The first run claimed the message and item 2, and died before item 2's reply was kept.
-    assert rt.store.claim_message("console", "batch-3")[0]
-    assert rt.store.claim_message("console", "batch-3#1.2")[0]
+    assert rt.store.inbox.claim("console", "batch-3")[0]
+    assert rt.store.inbox.claim("console", "batch-3#1.2")[0]
     out = callback(rt, "完成 12 15 16", "batch-3", resume=True).reply.text
     assert out.startswith("「完成」共 3 项：2 项已办理，1 项待核对（不影响已办理的各项）")
     assert "- ❔ 您的消息「完成 15」处理时中断，无法确认是否已生效。" in out

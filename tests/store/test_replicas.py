@@ -47,7 +47,7 @@ def pair(tmp_path):
 def test_an_accepted_callback_is_on_the_replica_before_the_answer(pair):
     client, _ = pair
     store = RedisStore(client, "rep", replicas=1)
-    assert store.accept("dingtalk", "m1", "{}") is True
+    assert store.inbox.accept("dingtalk", "m1", "{}") is True
     replica_port = int(client.info("replication")["slave0"]["port"])
     replica = redis.Redis(port=replica_port)
     # WAIT returned: the replica holds the claim and the queued callback now, not eventually
@@ -64,11 +64,11 @@ def test_without_a_replica_the_write_is_refused_as_a_connection_error(pair):
     store = RedisStore(client, "rep", replicas=1)
     start = time.monotonic()
     with pytest.raises(ReplicationError) as err:
-        store.accept("dingtalk", "m2", "{}")
+        store.inbox.accept("dingtalk", "m2", "{}")
     assert isinstance(err.value, redis.ConnectionError)  # the hooks' "Redis is away" path
     assert time.monotonic() - start < 3
     # the setting off: nothing waits, the write is simply done
-    assert RedisStore(client, "rep").accept("dingtalk", "m3", "{}") is True
+    assert RedisStore(client, "rep").inbox.accept("dingtalk", "m3", "{}") is True
 
 
 def test_sentinel_settings_are_checked_and_leave_the_embedded_redis_off():

@@ -20,7 +20,7 @@ def asks_first(rt, admin, text: str, *why: str) -> None:
 def test_approving_an_item_not_marked_done_asks_first_and_says_why(rt, sfj, admin):
     sfj(f"提交 12 {URL} 方案")
     asks_first(rt, admin, "通过 12 司法局", "司法局第12项还没有标记完成（目前是进行中）")
-    rt.store.set_link_state(URL, {"ok": False, "status": 404, "error": "http_404"})
+    rt.store.links.record(URL, {"ok": False, "status": 404, "error": "http_404"})
     asks_first(rt, admin, "通过 12 司法局", "且链接都打不开（1 个）")
     assert "已通过司法局第12项" in admin("通过 12 司法局 确认")
     assert state(rt, 12, "司法局").status is Status.APPROVED

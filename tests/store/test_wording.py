@@ -32,11 +32,11 @@ def test_a_shared_rank_says_so(sfj, chat):
 
 def test_a_link_that_does_not_open_says_why_in_words(rt, sfj):
     sfj(f"提交 12 {URL} 方案")
-    rt.store.set_link_state(URL, {"ok": False, "status": None, "error": "dns"})
+    rt.store.links.record(URL, {"ok": False, "status": None, "error": "dns"})
     assert "⚠️ 链接无法打开（域名无法解析）" in clean(sfj("查看 12"))
-    rt.store.set_link_state(URL, {"ok": False, "status": None, "error": "refused_private"})
+    rt.store.links.record(URL, {"ok": False, "status": None, "error": "refused_private"})
     assert "网址指向内网或保留地址" in clean(sfj("查看 12"))
-    rt.store.set_link_state(URL, {"ok": False, "status": 503, "error": ""})
+    rt.store.links.record(URL, {"ok": False, "status": 503, "error": ""})
     assert "网站返回错误（HTTP 503）" in clean(sfj("查看 12"))
 
 

@@ -51,7 +51,7 @@ def test_a_message_in_gets_exactly_one_reply_out(rt, gateway, stub):
     opened = gateway.opens[0]
     assert opened["clientId"] == "ding-app-key" and opened["clientSecret"] == SECRET
     assert opened["subscriptions"] == [{"type": "CALLBACK", "topic": "/v1.0/im/bot/messages/get"}]
-    assert rt.store.binding("dingtalk", "staff001").department == "司法局"
+    assert rt.store.bindings.get("dingtalk", "staff001").department == "司法局"
     [text] = replies(stub, "s-bind")
     assert "已绑定到" in text and "司法局" in text
     assert client.counts["accepted"] == 1
@@ -68,8 +68,8 @@ def test_a_dropped_connection_reconnects_and_the_unacknowledged_frame_runs_once(
         work(rt)
     assert client.counts["accepted"] == 2 and client.counts["duplicate"] == 1
     assert len(replies(stub, "s-drop")) == 1
-    assert [e.action for e in rt.store.audit(count=20)].count("explain") == 1
-    a, _ = rt.store.assignment(12, "司法局")
+    assert [e.action for e in rt.store.audit.entries(count=20)].count("explain") == 1
+    a, _ = rt.store.assignments.get(12, "司法局")
     assert a.explanation == "断线重连后只算一次"
 
 
@@ -92,7 +92,7 @@ def test_a_message_redis_could_not_take_is_not_acknowledged_and_runs_when_sent_a
             acked(gateway, frame_id)
             work(rt)
         assert len(replies(stub, "r-down")) == 1
-        assert rt.store.assignment(12, "司法局")[0].explanation == "Redis 停了也不丢"
+        assert rt.store.assignments.get(12, "司法局")[0].explanation == "Redis 停了也不丢"
     finally:
         runtime.close()
         server.stop()
@@ -148,7 +148,7 @@ def test_a_message_without_a_usable_session_is_not_run(rt, gateway, stub):
     with Running(client):
         acked(gateway, gateway.callback(message(stub, "绑定 司法局", "s-old", session_ms=-1000)))
     assert client.counts["unanswerable"] == 1
-    assert rt.store.binding("dingtalk", "staff001") is None and rt.store.inbox_backlog() == 0
+    assert rt.store.bindings.get("dingtalk", "staff001") is None and rt.store.inbox.backlog() == 0
 
 
 def test_wrong_credentials_are_logged_and_retried_slowly_without_a_crash(

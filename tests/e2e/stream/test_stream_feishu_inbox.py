@@ -56,7 +56,7 @@ def test_a_message_in_gets_exactly_one_reply_out(rt, gateway, stub):
         frame = gateway.event(feishu_message("绑定 司法局", "om_ws_bind"))
         assert taken(gateway, frame) == [{"code": 200}]
         work(rt)
-    assert rt.store.binding("feishu", "ou_user_zhang").department == "司法局"
+    assert rt.store.bindings.get("feishu", "ou_user_zhang").department == "司法局"
     [text] = replies(stub, "om_ws_bind")
     assert "已绑定到" in text and "司法局" in text
     assert events_of(client).counts["accepted"] == 1
@@ -76,8 +76,8 @@ def test_a_dropped_connection_reconnects_and_the_unanswered_event_runs_once(rt, 
     counts = events_of(client).counts
     assert counts["accepted"] == 2 and counts["duplicate"] == 1
     assert len(replies(stub, "om_ws_drop")) == 1
-    assert [e.action for e in rt.store.audit(count=20)].count("explain") == 1
-    assert rt.store.assignment(12, "司法局")[0].explanation == "断线重连后只算一次"
+    assert [e.action for e in rt.store.audit.entries(count=20)].count("explain") == 1
+    assert rt.store.assignments.get(12, "司法局")[0].explanation == "断线重连后只算一次"
 
 
 def test_malformed_frames_and_events_are_skipped_on_a_live_connection(rt, gateway, stub, caplog):

@@ -48,7 +48,7 @@ def test_a_message_in_gets_exactly_one_reply_out(rt, gateway):
     assert reply["headers"]["req_id"].startswith("req-")  # the callback's own req_id
     assert reply["body"]["msgtype"] == "stream" and reply["body"]["stream"]["finish"] is True
     assert "已绑定到" in text and "司法局" in text
-    assert rt.store.binding("wecom", "wx-staff001").department == "司法局"
+    assert rt.store.bindings.get("wecom", "wx-staff001").department == "司法局"
     assert client.counts["answered"] == 1
 
 
@@ -65,8 +65,8 @@ def test_a_dropped_connection_reconnects_and_the_unanswered_message_runs_once(rt
         answered(gateway, "w-after")
     assert "第12项" in text
     assert len(gateway.responds_to("w-drop")) == 1
-    assert [e.action for e in rt.store.audit(count=20)].count("explain") == 1
-    assert rt.store.assignment(12, "司法局")[0].explanation == "断线重连后只算一次"
+    assert [e.action for e in rt.store.audit.entries(count=20)].count("explain") == 1
+    assert rt.store.assignments.get(12, "司法局")[0].explanation == "断线重连后只算一次"
 
 
 def test_a_redelivered_message_already_answered_gets_no_second_reply(rt, gateway):

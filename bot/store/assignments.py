@@ -1,0 +1,386 @@
+"""Assignments and their materials: each department's hash, the status index, undo stacks,
+the office's ★ toggles and event dates, and the one-round-trip read a chat command starts with."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from datetime import date
+from types import MappingProxyType
+
+from bot.progress import Assignment, Role, Status, TaskState
+from bot.records import Binding, Change, ConflictError, Finish, Preload
+from bot.store.base import Area, _notice_args, _s
+from bot.store.bindings import CHAT_MEMBER_TTL
+from bot.store.links import _link_state
+
+# b"lead:todo" -> (Role.LEAD, Status.TODO): the values of the status hashes, parsed once.
+_ROLE_STATUS = {
+    f"{r.value}:{s.value}".encode(): (r, s) for r in Role for s in Status
+}  # fmt: skip
+
+# The last `status` hash parsed in this process and what it parsed to. 进度, 排行 and the admin
+# pages read the whole hash (thousands of fields for a province) and most reads find it as the
+# last one left it: comparing two dicts of bytes is far cheaper than parsing one again.
+_LAST_STATUSES: tuple[dict, Mapping] = ({}, MappingProxyType({}))
+
+# (field, value) -> its parse: a changed hash differs from the last in a few fields only
+_STATUS_PAIRS: dict[tuple, tuple] = {}
+
+# A material's link in an assignment's JSON; a quote inside any text is escaped (\\"), so
+# nothing people wrote can look like this.
+_URL_IN_JSON = re.compile(r'"url":"((?:[^"\\]|\\.)+)"')
+
+
+class Assignments(Area):
+    """Assignments and their materials: each department's hash, the status index, undo stacks,
+    the office's ★ toggles and event dates, and the one-round-trip read a chat command starts with."""
+
+    def sync(self, assignments: dict[tuple[int, str], Role]) -> int:
+        """Create every assignment that does not exist yet (existing state is never touched).
+
+        Each department's status hash is filled from the global status index, so a store from
+        before that hash existed gets it on the next start.
+        """
+        k = self.keys
+        known = self.r.hgetall(k.statuses)
+        pipe = self.r.pipeline(transaction=False)
+        for (ind, dept), role in assignments.items():
+            fresh = Assignment(ind, dept, role).to_json()
+            value = known.get(f"{ind}|{dept}".encode()) or f"{role.value}:{Status.TODO.value}"
+            pipe.hsetnx(k.dept(dept), str(ind), fresh)
+            pipe.hsetnx(k.statuses, f"{ind}|{dept}", value)
+            pipe.hsetnx(k.dept_states(dept), str(ind), value)
+        results = pipe.execute()
+        return sum(1 for created in results[::3] if created)
+
+    def record_origin(self, mode: str) -> str:
+        """How this store began, recorded once by the first process to open it: `mode`
+        ("demo" or "live") if it holds no state yet, else "live" (state from before the record
+        existed is taken to be real). Returns the recorded origin. Atomic, so processes that
+        start together on an empty store agree."""
+        k = self.keys
+        return _s(self._script("record_origin")(keys=[k.origin, k.statuses], args=[mode]))
+
+    def preload(
+        self,
+        platform: str,
+        user_id: str,
+        indicator_id: int | None,
+        scope: str,
+        claim: str = "",
+        chat_department: str = "",
+        user_name: str = "",
+    ) -> Preload:
+        """One round trip: the binding, star overrides, the office's event dates and the
+        department's state.
+
+        scope: "one" (the assignment `indicator_id` and its undo top), "all" (every assignment
+        of the department), "states" (the role and status of each, from the department's status
+        hash: no assignment is decoded) or "none". With `chat_department` (the message was
+        written in that department's own group), someone without a binding acts for it.
+        """
+        k = self.keys
+        arg = {"one": str(indicator_id), "all": "", "none": "-", "states": "*"}[scope]
+        marker = k.chat_member(chat_department, platform, user_id) if chat_department else ""
+        res = self._script("preload")(
+            keys=[
+                k.bindings, k.stars, k.seen(platform, claim) if claim else "", k.event_dates,
+                marker,
+            ],
+            args=[
+                f"{platform}:{user_id}", k.dept_prefix, k.undo_prefix, arg, self.claim_ttl_s,
+                k.dept_states_prefix, chat_department, CHAT_MEMBER_TTL,
+            ],
+        )  # fmt: skip
+        if res[0] == 0:
+            return Preload(binding=None, duplicate=_s(res[1]))
+        stars = _star_map(res[1])
+        events = _event_dates(res[2])
+        via = int(res[3])
+        if res[0]:
+            binding = Binding.from_json(platform, user_id, res[0])
+        elif via:
+            binding = Binding(platform, user_id, chat_department, user_name, via_chat=True)
+        else:
+            return Preload(binding=None, star_overrides=stars, event_dates=events)
+        common = {"star_overrides": stars, "event_dates": events, "first_in_chat": via == 2}
+        if scope == "states":
+            return Preload(binding, states=_task_states(res[4]), **common)
+        assignments: dict[int, Assignment] = {}
+        raw: dict[int, str] = {}
+        undo_top = None
+        if len(res) > 4:
+            flat = res[4]
+            for i in range(0, len(flat), 2):
+                ind, val = int(_s(flat[i])), _s(flat[i + 1])
+                if val:
+                    raw[ind] = val
+                    assignments[ind] = Assignment.from_json(ind, binding.department, val)
+            if len(res) > 5:
+                undo_top = _s(res[5]) or None
+        return Preload(binding, assignments, raw, undo_top, **common)
+
+    def get(self, indicator_id: int, department: str) -> tuple[Assignment | None, str]:
+        raw = _s(self.r.hget(self.keys.dept(department), str(indicator_id)))
+        if not raw:
+            return None, ""
+        return Assignment.from_json(indicator_id, department, raw), raw
+
+    def undo_top(self, department: str, indicator_id: int) -> str | None:
+        """The newest entry of an assignment's undo stack, as 撤销 reads it (see preload)."""
+        return _s(self.r.lindex(self.keys.undo(department, indicator_id), 0)) or None
+
+    def of_department(self, department: str) -> dict[int, Assignment]:
+        raw = self.r.hgetall(self.keys.dept(department))
+        return {int(_s(f)): Assignment.from_json(int(_s(f)), department, v) for f, v in raw.items()}
+
+    def of_departments(self, departments: Iterable[str]) -> dict[tuple[int, str], Assignment]:
+        depts = list(departments)
+        pipe = self.r.pipeline(transaction=False)
+        for d in depts:
+            pipe.hgetall(self.keys.dept(d))
+        out: dict[tuple[int, str], Assignment] = {}
+        for d, raw in zip(depts, pipe.execute(), strict=True):
+            for f, v in raw.items():
+                ind = int(_s(f))
+                out[(ind, d)] = Assignment.from_json(ind, d, v)
+        return out
+
+    def at(self, pairs: Iterable[tuple[int, str]]) -> dict[tuple[int, str], Assignment]:
+        """The given (indicator, department) assignments only (one HMGET per department),
+        where a page needs a few of many (the review queue's 已完成 ones)."""
+        by_dept: dict[str, list[int]] = {}
+        for ind, d in pairs:
+            by_dept.setdefault(d, []).append(ind)
+        pipe = self.r.pipeline(transaction=False)
+        for d, inds in by_dept.items():
+            pipe.hmget(self.keys.dept(d), [str(i) for i in inds])
+        out: dict[tuple[int, str], Assignment] = {}
+        for (d, inds), vals in zip(by_dept.items(), pipe.execute(), strict=True):
+            for ind, v in zip(inds, vals, strict=True):
+                if v:
+                    out[(ind, d)] = Assignment.from_json(ind, d, v)
+        return out
+
+    def material_urls(self, wanted: dict[str, list[int]]) -> dict[str, list[str]]:
+        """department -> the link URLs of the given assignments, read from the stored JSON
+        without decoding the rest of it (the cockpit counts dead links on every page view)."""
+        depts = [d for d, ids in wanted.items() if ids]
+        pipe = self.r.pipeline(transaction=False)
+        for d in depts:
+            pipe.hmget(self.keys.dept(d), [str(i) for i in wanted[d]])
+        out: dict[str, list[str]] = {}
+        for d, values in zip(depts, pipe.execute() if depts else [], strict=True):
+            urls = out.setdefault(d, [])
+            for v in values:
+                for u in _URL_IN_JSON.findall(_s(v)) if v else ():
+                    urls.append(json.loads(f'"{u}"') if "\\" in u else u)
+        return out
+
+    def statuses(self) -> Mapping[tuple[int, str], tuple[Role, Status]]:
+        return _parse_statuses(self.r.hgetall(self.keys.statuses))
+
+    def ranking_inputs(
+        self,
+    ) -> tuple[
+        Mapping[tuple[int, str], tuple[Role, Status]],
+        dict[int, bool],
+        dict[str, str],
+        dict[str, int],
+    ]:
+        """One round trip: every status, the star overrides, reached-at times, the last ranks."""
+        k = self.keys
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hgetall(k.statuses).hgetall(k.stars).hgetall(k.reached).hgetall(k.last_ranking)
+        st, stars, reached, last = pipe.execute()
+        statuses = _parse_statuses(st)
+        return (
+            statuses,
+            _star_map(stars),
+            {_s(a): _s(b) for a, b in reached.items()},
+            {_s(a): int(_s(b)) for a, b in last.items()},
+        )
+
+    def statuses_for(self, indicator_id: int, departments: Iterable[str]) -> dict[str, Status]:
+        depts = list(departments)
+        if not depts:
+            return {}
+        vals = self.r.hmget(self.keys.statuses, [f"{indicator_id}|{d}" for d in depts])
+        return {d: Status(_s(v).partition(":")[2]) for d, v in zip(depts, vals, strict=True) if v}
+
+    def indicator_view(
+        self, indicator_id: int, departments: list[str], urls: list[str], thread: str = ""
+    ) -> dict:
+        """One round trip: every unit's status on an indicator, the check state of some links,
+        and (`thread`: a department) its thread with the office, oldest comment first."""
+        pipe = self.r.pipeline(transaction=False)
+        if thread:
+            pipe.lrange(self.keys.comments(indicator_id, thread), 0, -1)
+        if departments:
+            pipe.hmget(self.keys.statuses, [f"{indicator_id}|{d}" for d in departments])
+        for u in urls:
+            pipe.hgetall(self.keys.link(u))
+        res = pipe.execute() if (departments or urls or thread) else []
+        comments = [json.loads(_s(c)) for c in res.pop(0)] if thread else []
+        statuses: dict[str, Status] = {}
+        if departments:
+            vals = res.pop(0)
+            statuses = {
+                d: Status(_s(v).partition(":")[2])
+                for d, v in zip(departments, vals, strict=True)
+                if v
+            }
+        links = {u: _link_state(h) for u, h in zip(urls, res, strict=True) if h}
+        return {"statuses": statuses, "links": links, "comments": comments}
+
+    def star_overrides(self) -> dict[int, bool]:
+        return _star_map(self.r.hgetall(self.keys.stars))
+
+    def event_dates(self) -> dict[str, date]:
+        """The event days the office has set (event key -> date)."""
+        return _event_dates(self.r.hgetall(self.keys.event_dates))
+
+    def save(self, ch: Change, fin: Finish | None = None) -> bool:
+        """Commit one change atomically; raises ConflictError if the stored value moved.
+
+        With `fin`, the same step ends the callback (see Inbox.finish) and the result says whether
+        to queue a drain of the outbox.
+        """
+        k = self.keys
+        a = ch.after
+        at = self.now_iso()
+        seen = k.seen(fin.platform, fin.message_id) if fin else ""
+        args = [
+            str(a.indicator_id),
+            a.department,
+            ch.before_raw,
+            a.to_json(),
+            f"{a.role.value}:{a.status.value}",
+            ch.undo,
+            ch.undo_entry,
+            ch.reached_at,
+            at,
+            ch.actor,
+            ch.action,
+            ch.note,
+            (fin.reply or "\x00") if fin else "",
+            fin.ttl if fin else 0,
+            fin.drain_group if fin else "",
+            fin.debounce_ms if fin else 0,
+            str(len(ch.notices)),
+            *_notice_args(ch.notices, at),
+            *ch.link_urls,
+        ]
+        ok = self._durable(
+            self._script("save_assignment"),
+            [
+                k.dept(a.department),
+                k.statuses,
+                k.undo(a.department, a.indicator_id),
+                k.audit,
+                k.reached,
+                k.outbox,
+                k.link_queue,
+                seen,
+                k.drain_pending,
+                k.dept_states(a.department),
+            ],
+            args,
+        )
+        if not ok:
+            raise ConflictError(f"{a.indicator_id}|{a.department}")
+        return ok == 2
+
+    def set_event_date(
+        self,
+        key: str,
+        expected: date | None,
+        day: date | None,
+        actor: str,
+        claim: tuple[str, str] | None = None,
+    ) -> None:
+        """Set (or with None clear) the day of an event, compare-and-set, audited."""
+        ok = self._script("set_field")(
+            keys=[self.keys.event_dates, self.keys.audit, self._seen_of(claim)],
+            args=[
+                key,
+                expected.isoformat() if expected else "",
+                day.isoformat() if day else "",
+                self.now_iso(),
+                actor,
+                "event_date",
+                "",
+                key,
+            ],
+        )
+        if not ok:
+            raise ConflictError(f"event {key}")
+
+    def set_star(
+        self,
+        indicator_id: int,
+        expected: bool | None,
+        starred: bool,
+        actor: str,
+        claim: tuple[str, str] | None = None,
+    ) -> None:
+        def enc(v: bool | None) -> str:
+            return "" if v is None else ("1" if v else "0")
+
+        ind = str(indicator_id)
+        ok = self._script("set_field")(
+            keys=[self.keys.stars, self.keys.audit, self._seen_of(claim)],
+            args=[ind, enc(expected), enc(starred), self.now_iso(), actor, "star", ind, ""],
+        )
+        if not ok:
+            raise ConflictError(f"star {indicator_id}")
+
+
+def _role_status(v: bytes | str) -> tuple[Role, Status]:
+    return _ROLE_STATUS[v if isinstance(v, bytes) else v.encode()]
+
+
+def _parse_statuses(raw: dict) -> Mapping[tuple[int, str], tuple[Role, Status]]:
+    """The `status` hash as {(indicator, department): (role, status)}, read-only: the same
+    object is handed to every caller while the hash does not change (see compute_scores)."""
+    global _LAST_STATUSES
+    last_raw, last = _LAST_STATUSES
+    if raw == last_raw:
+        return last
+    if len(_STATUS_PAIRS) > 4 * len(raw) + 1000:  # fields and states of long ago
+        _STATUS_PAIRS.clear()
+    out = {}
+    for pair in raw.items():
+        known = _STATUS_PAIRS.get(pair)
+        if known is None:
+            ind, _, dept = _s(pair[0]).partition("|")
+            known = _STATUS_PAIRS[pair] = ((int(ind), dept), _role_status(pair[1]))
+        out[known[0]] = known[1]
+    parsed = MappingProxyType(out)
+    _LAST_STATUSES = (raw, parsed)
+    return parsed
+
+
+def _task_states(flat: list) -> dict[int, TaskState]:
+    out: dict[int, TaskState] = {}
+    for i in range(0, len(flat), 3):
+        ind = int(flat[i])
+        role, status = _role_status(flat[i + 1])
+        full = json.loads(flat[i + 2]) if flat[i + 2] else {}
+        out[ind] = TaskState(ind, role, status, full.get("reason", ""), full.get("due", ""))
+    return out
+
+
+def _event_dates(flat) -> dict[str, date]:
+    items = zip(flat[::2], flat[1::2], strict=True) if isinstance(flat, list) else flat.items()
+    return {_s(k): date.fromisoformat(_s(v)) for k, v in items}
+
+
+def _star_map(flat) -> dict[int, bool]:
+    if isinstance(flat, dict):
+        items = flat.items()
+    else:
+        items = zip(flat[::2], flat[1::2], strict=True)
+    return {int(_s(k)): _s(v) == "1" for k, v in items}

@@ -1,0 +1,71 @@
+"""Files sent in chat, each held for its sender until a number files it (bot/chatfiles.py)."""
+
+from __future__ import annotations
+
+import redis
+
+from bot.messages import Notice
+from bot.store.base import Area, _notice_args, _s
+
+
+class HeldFiles(Area):
+    """One held file per sender (platform, user): JSON with a time to live."""
+
+    def hold(self, platform: str, user_id: str, entry: str, ttl_s: int) -> None:
+        """Hold a file sent in chat (JSON `entry`, bot.chatfiles) for its sender, `ttl_s` long;
+        a newer file replaces the one held before."""
+        self.r.set(self.keys.held_file(platform, user_id), entry, ex=ttl_s)
+
+    def get(self, platform: str, user_id: str) -> str | None:
+        return _s(self.r.get(self.keys.held_file(platform, user_id))) or None
+
+    def update(
+        self,
+        platform: str,
+        user_id: str,
+        expected: str,
+        entry: str,
+        notices: tuple[Notice, ...] = (),
+    ) -> bool:
+        """Compare-and-set of a held file (its download came to an end: stored or refused), with
+        the notices telling its sender, in one step; the hold keeps the time it had left. False
+        when the hold changed or went."""
+        key = self.keys.held_file(platform, user_id)
+        with self.r.pipeline() as pipe:
+            try:
+                pipe.watch(key)
+                if _s(pipe.get(key)) != expected:
+                    pipe.unwatch()
+                    return False
+                pipe.multi()
+                pipe.set(key, entry, keepttl=True)
+                at = self.now_iso()
+                for n in notices:
+                    fields = dict(
+                        zip(
+                            ("text", "department", "mentions", "kind", "at"),
+                            _notice_args((n,), at),
+                            strict=True,
+                        )
+                    )
+                    pipe.xadd(self.keys.outbox, fields)
+                pipe.execute()
+                return True
+            except redis.WatchError:
+                return False
+
+    def drop(self, platform: str, user_id: str, expected: str) -> bool:
+        """Let go of a held file once filed (compare-and-delete: a newer one stays)."""
+        key = self.keys.held_file(platform, user_id)
+        with self.r.pipeline() as pipe:
+            try:
+                pipe.watch(key)
+                if _s(pipe.get(key)) != expected:
+                    pipe.unwatch()
+                    return False
+                pipe.multi()
+                pipe.delete(key)
+                pipe.execute()
+                return True
+            except redis.WatchError:
+                return False
