@@ -29,7 +29,16 @@ BENCHES: dict[str, list[str]] = {
     "e2e": ["--rates", "50,100", "--max-rate", "400", "--seconds", "3"],
     "pushes": ["--sizes", "40,400"],
     "admin": ["--sizes", "demo,1000", "--repeat", "5"],
-    "stream": ["--rounds", "2", "--frames", "1500", "--wecom-frames", "300"],
+    "stream": [
+        "--rounds",
+        "2",
+        "--frames",
+        "1500",
+        "--wecom-frames",
+        "300",
+        "--feishu-frames",
+        "1500",
+    ],
     "reminders": ["--sizes", "40,400"],
     "fill": ["--repeat", "15"],
 }
@@ -44,7 +53,7 @@ SMOKE: dict[str, list[str]] = {
             "20"],
     "pushes": ["--sizes", "10"],
     "admin": ["--sizes", "demo", "--repeat", "1"],
-    "stream": ["--rounds", "1", "--frames", "100", "--wecom-frames", "50"],
+    "stream": ["--rounds", "1", "--frames", "100", "--wecom-frames", "50", "--feishu-frames", "100"],
     "reminders": ["--sizes", "5,10"],
     "fill": ["--repeat", "1"],
 }  # fmt: skip
