@@ -87,6 +87,38 @@ class AuditLog(Area):
         department, status after the change or ""), and the id of the last entry read: what the
         cockpit replays (burn-up, last activity), reading only what is new since its last look.
         The status is taken from the stored assignment JSON without decoding its materials."""
+
+        def row(_eid, f) -> tuple[str, str, str, int | None, str, str]:
+            after = _s(f.get(b"after", b""))
+            m = _STATUS_IN_JSON.search(after) if after.startswith("{") else None
+            ind = _s(f.get(b"indicator", b""))
+            return (
+                _s(f.get(b"at", b"")),
+                _s(f.get(b"actor", b"")),
+                _s(f.get(b"action", b"")),
+                int(ind) if ind.isdigit() else None,
+                _s(f.get(b"department", b"")),
+                m.group(1) if m else "",
+            )
+
+        return self._walk(after_id, batch, row)
+
+    def refs(
+        self, after_id: str = "", batch: int = 5000
+    ) -> tuple[list[tuple[str, int | None, str]], str]:
+        """(entry id, indicator, department) of the log after `after_id` ("" = all), oldest
+        first, and the id of the last entry read: what a page indexes to find an indicator's or
+        a department's history without scanning the log (bot/web/history.py)."""
+
+        def row(eid, f) -> tuple[str, int | None, str]:
+            ind = _s(f.get(b"indicator", b""))
+            return _s(eid), int(ind) if ind.isdigit() else None, _s(f.get(b"department", b""))
+
+        return self._walk(after_id, batch, row)
+
+    def _walk(self, after_id: str, batch: int, row) -> tuple[list, str]:
+        """row(entry id, fields) of every entry after `after_id` ("" = all), oldest first, read
+        `batch` at a time, and the id of the last entry read."""
         out = []
         cursor = f"({after_id}" if after_id else "-"
         last = after_id
@@ -95,43 +127,7 @@ class AuditLog(Area):
             if not rows:
                 return out, last
             last = _s(rows[-1][0])
-            for _, f in rows:
-                after = _s(f.get(b"after", b""))
-                m = _STATUS_IN_JSON.search(after) if after.startswith("{") else None
-                ind = _s(f.get(b"indicator", b""))
-                out.append(
-                    (
-                        _s(f.get(b"at", b"")),
-                        _s(f.get(b"actor", b"")),
-                        _s(f.get(b"action", b"")),
-                        int(ind) if ind.isdigit() else None,
-                        _s(f.get(b"department", b"")),
-                        m.group(1) if m else "",
-                    )
-                )
-            if len(rows) < batch:
-                return out, last
-            cursor = f"({last}"
-
-    def refs(
-        self, after_id: str = "", batch: int = 5000
-    ) -> tuple[list[tuple[str, int | None, str]], str]:
-        """(entry id, indicator, department) of the log after `after_id` ("" = all), oldest
-        first, and the id of the last entry read: what a page indexes to find an indicator's or
-        a department's history without scanning the log (bot/web/history.py)."""
-        out: list[tuple[str, int | None, str]] = []
-        cursor = f"({after_id}" if after_id else "-"
-        last = after_id
-        while True:
-            rows = self.r.xrange(self.keys.audit, min=cursor, max="+", count=batch)
-            if not rows:
-                return out, last
-            last = _s(rows[-1][0])
-            for eid, f in rows:
-                ind = _s(f.get(b"indicator", b""))
-                out.append(
-                    (_s(eid), int(ind) if ind.isdigit() else None, _s(f.get(b"department", b"")))
-                )
+            out += [row(eid, f) for eid, f in rows]
             if len(rows) < batch:
                 return out, last
             cursor = f"({last}"

@@ -7,6 +7,8 @@ import redis
 from bot.messages import Notice
 from bot.store.base import Area, _notice_args, _s
 
+NOTICE_FIELDS = ("text", "department", "mentions", "kind", "at")  # as _notice_args orders them
+
 
 class HeldFiles(Area):
     """One held file per sender (platform, user): JSON with a time to live."""
@@ -30,32 +32,28 @@ class HeldFiles(Area):
         """Compare-and-set of a held file (its download came to an end: stored or refused), with
         the notices telling its sender, in one step; the hold keeps the time it had left. False
         when the hold changed or went."""
-        key = self.keys.held_file(platform, user_id)
-        with self.r.pipeline() as pipe:
-            try:
-                pipe.watch(key)
-                if _s(pipe.get(key)) != expected:
-                    pipe.unwatch()
-                    return False
-                pipe.multi()
-                pipe.set(key, entry, keepttl=True)
-                at = self.now_iso()
-                for n in notices:
-                    fields = dict(
-                        zip(
-                            ("text", "department", "mentions", "kind", "at"),
-                            _notice_args((n,), at),
-                            strict=True,
-                        )
-                    )
-                    pipe.xadd(self.keys.outbox, fields)
-                pipe.execute()
-                return True
-            except redis.WatchError:
-                return False
+        at = self.now_iso()
+
+        def write(pipe) -> None:
+            pipe.set(self.keys.held_file(platform, user_id), entry, keepttl=True)
+            for n in notices:
+                fields = zip(NOTICE_FIELDS, _notice_args((n,), at), strict=True)
+                pipe.xadd(self.keys.outbox, dict(fields))
+
+        return self._compare_and(platform, user_id, expected, write)
 
     def drop(self, platform: str, user_id: str, expected: str) -> bool:
         """Let go of a held file once filed (compare-and-delete: a newer one stays)."""
+        return self._compare_and(
+            platform,
+            user_id,
+            expected,
+            lambda pipe: pipe.delete(self.keys.held_file(platform, user_id)),
+        )
+
+    def _compare_and(self, platform: str, user_id: str, expected: str, write) -> bool:
+        """write(pipe) in one transaction if the held file is still `expected`; False when it
+        changed or went meanwhile."""
         key = self.keys.held_file(platform, user_id)
         with self.r.pipeline() as pipe:
             try:
@@ -64,7 +62,7 @@ class HeldFiles(Area):
                     pipe.unwatch()
                     return False
                 pipe.multi()
-                pipe.delete(key)
+                write(pipe)
                 pipe.execute()
                 return True
             except redis.WatchError:
