@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -72,8 +73,13 @@ def test_the_load_senders_never_reuse_a_connection_the_server_has_closed_as_idle
     dues = [0.0] * 6 + [0.3] + [2.0] * 6
     plan = [Planned(t, f"m{i}", "查看", data.encode()) for i, t in enumerate(dues)]
     try:
-        stale, _ = send_plan(port, plan, connections=16, reuse_idle_s=float("inf"))
-        fresh, _ = send_plan(port, plan, connections=16, reuse_idle_s=0.5)
+        # in a thread of its own: the session's Playwright (tests/browser) keeps an event loop
+        # running in this one, and send_plan runs its own with asyncio.run
+        with ThreadPoolExecutor(1) as pool:
+            stale, _ = pool.submit(
+                send_plan, port, plan, connections=16, reuse_idle_s=float("inf")
+            ).result()
+            fresh, _ = pool.submit(send_plan, port, plan, connections=16, reuse_idle_s=0.5).result()
     finally:
         server.shutdown()
         server.server_close()
