@@ -143,8 +143,16 @@ HORSE_PARTS = (
 PUSH_PARTS = (
     ("work horse, whole life (its main thread)", "rq/worker/base.py", "main_work_horse"),
     ("  bot.delivery_jobs.drain_outbox (fan-out, leases, acks)", "bot/delivery.py", "drain_outbox"),
-    ("    store.lease_pushes (one MULTI per 100 entries)", "bot/store.py", "lease_pushes"),
-    ("    store.extend_leases (the lanes' leases renewed)", "bot/store.py", "extend_leases"),
+    (
+        "    store.delivery.lease_many (one MULTI per 100 entries)",
+        "bot/store/delivery.py",
+        "lease_many",
+    ),
+    (
+        "    store.delivery.extend_leases (the lanes' leases renewed)",
+        "bot/store/delivery.py",
+        "extend_leases",
+    ),
     ("push lanes (threads of the drain), whole", "bot/delivery.py", "_lane"),
     (
         "  RQ prepare_job_execution (first Redis calls after fork)",
