@@ -67,9 +67,11 @@ class RedisStore:
         clock: Callable[[], datetime] = utc_now,
         replicas: int = 0,
         claim_ttl_s: int = CLAIM_TTL_S,
+        campaign: str | None = None,
     ):
         self.r = client
-        self.keys = Keys(prefix)
+        self.campaign = campaign  # None: the layout before campaigns (see README.md)
+        self.keys = Keys(prefix, campaign)
         self.clock = clock
         self.scripts = Scripts(client)
         common = {"scripts": self.scripts, "replicas": replicas, "claim_ttl_s": claim_ttl_s}

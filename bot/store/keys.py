@@ -7,11 +7,14 @@ from __future__ import annotations
 class Keys:
     """Every Redis key of Duban, under one configurable prefix."""
 
-    def __init__(self, prefix: str = "duban"):
+    def __init__(self, prefix: str = "duban", campaign: str | None = None):
         self.prefix = prefix
+        self.campaign = campaign
+        # a campaign's keys carry it as a Redis Cluster hash tag: one campaign, one slot
+        self._head = [prefix] if campaign is None else [prefix, "{" + campaign + "}"]
 
     def _k(self, *parts: object) -> str:
-        return ":".join([self.prefix, *(str(p) for p in parts)])
+        return ":".join([*self._head, *(str(p) for p in parts)])
 
     @property
     def bindings(self) -> str:  # hash "platform:user" -> binding JSON
