@@ -30,8 +30,9 @@ class Attachment:
 
     `source` says how it is fetched: "dingtalk" (a downloadCode for the robot's message file
     download API), "wecom" (the smart bot's URL, its content encrypted with the bot's
-    EncodingAESKey), "wecom_app" (a MediaId for the app's media/get). `name` is the file's name
-    when the message gives one ("" for pictures)."""
+    EncodingAESKey), "wecom_app" (a MediaId for the app's media/get), "feishu" (an image_key or
+    file_key for the message resource API, which also wants the message's id). `name` is the
+    file's name when the message gives one ("" for pictures)."""
 
     source: str
     kind: str  # "file" | "image"
@@ -39,6 +40,7 @@ class Attachment:
     name: str = ""
     robot_code: str = ""  # DingTalk: the robot the message came to
     aes_key: str = ""  # WeCom: a key the message gives for this file (else the bot's own)
+    message_id: str = ""  # Feishu: the message the resource belongs to
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
@@ -53,6 +55,7 @@ class Attachment:
             d.get("name", ""),
             d.get("robot_code", ""),
             d.get("aes_key", ""),
+            d.get("message_id", ""),
         )
 
     @property

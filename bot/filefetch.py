@@ -12,6 +12,11 @@
   app's Secret, https://developer.work.weixin.qq.com/document/path/91039) serves the file by its
   MediaId (https://developer.work.weixin.qq.com/document/path/90254), its name in
   Content-Disposition; an error comes as JSON.
+- Feishu: the message resource API with the app's tenant access token
+  (GET /open-apis/im/v1/messages/:message_id/resources/:file_key?type=image|file,
+  https://open.feishu.cn/document/uAjLw4CM/ukTMukTMukTM/reference/im-v1/message-resource/get)
+  serves the picture or file, its name in Content-Disposition; an error comes as JSON
+  `{"code", "msg"}`, and a refused token is dropped so the next try fetches a new one.
 
 A download reads at most the file store's limit (plus the padding of an encrypted one): a larger
 file is refused without being read whole.
@@ -19,6 +24,7 @@ file is refused without being read whole.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +36,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from bot.chatfiles import Attachment
 from bot.config import Settings
 from bot.platforms.base import encode_json
+from bot.platforms.feishu import outbound as feishu
 from bot.platforms.wecom_crypto import decode_aes_key
 
 TIMEOUT = (3.05, 30.0)
@@ -37,7 +44,20 @@ WECOM_PAD = 32
 
 
 class FetchFailed(Exception):
-    """The platform did not give the file (an error answer, a timeout): worth another try."""
+    """The platform did not give the file (an error answer, a timeout): worth another try.
+    `code` is the error code of a JSON error answer, when it gave one."""
+
+    def __init__(self, message: str, code: int | str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class StaleToken(FetchFailed):
+    """The platform refused the access token: drop `token` of `family`, and try again."""
+
+    def __init__(self, family: str, token: str, code: int | str | None) -> None:
+        super().__init__(f"{family} refused the access token (code {code})", code)
+        self.family, self.token = family, token
 
 
 class TooLarge(Exception):
@@ -58,7 +78,7 @@ def fetch(
     token: Callable[[str], str],
 ) -> Fetched:
     """The file `att` names, read whole. `token(family)` gives the platform's access token
-    ("dingtalk", "wecom_app"), cached by the caller."""
+    ("dingtalk", "wecom_app", "feishu"), cached by the caller."""
     if att.source == "dingtalk":
         url = _dingtalk_url(att, settings, http, token("dingtalk"))
         data, name = _get(http, url, max_bytes)
@@ -73,7 +93,24 @@ def fetch(
         params = {"access_token": token("wecom_app"), "media_id": att.ref}
         data, name = _get(http, url, max_bytes, params=params, json_errors=True)
         return Fetched(data, att.name or name)
+    if att.source == "feishu":
+        return _feishu(att, settings, http, max_bytes, token("feishu"))
     raise FetchFailed(f"unknown source {att.source!r}")
+
+
+def _feishu(att: Attachment, settings: Settings, http, max_bytes: int, token: str) -> Fetched:
+    if not att.message_id:
+        raise FetchFailed("a Feishu resource without its message id")
+    url = feishu.resource_url(settings.feishu_api_base, att.message_id, att.ref)
+    params = {"type": "image" if att.kind == "image" else "file"}
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        data, name = _get(http, url, max_bytes, params=params, json_errors=True, headers=headers)
+    except FetchFailed as e:
+        if e.code in feishu.TOKEN_INVALID:
+            raise StaleToken("feishu", token, e.code) from None
+        raise
+    return Fetched(data, att.name or name)
 
 
 def _dingtalk_url(att: Attachment, settings: Settings, http, token: str) -> str:
@@ -128,14 +165,21 @@ def encrypt_media(data: bytes, key: bytes) -> bytes:
 
 
 def _get(
-    http, url: str, max_bytes: int, params: dict | None = None, json_errors: bool = False
+    http,
+    url: str,
+    max_bytes: int,
+    params: dict | None = None,
+    json_errors: bool = False,
+    headers: dict | None = None,
 ) -> tuple[bytes, str]:
     """GET `url` streamed, at most `max_bytes` read (TooLarge beyond), with the file name its
-    Content-Disposition gives."""
+    Content-Disposition gives. With `json_errors`, an answer that is JSON is an error, its
+    `errcode` or `code` kept on the FetchFailed."""
     try:
-        with http.get(url, params=params, stream=True, timeout=TIMEOUT) as resp:
+        with http.get(url, params=params, headers=headers, stream=True, timeout=TIMEOUT) as resp:
             if resp.status_code != 200:
-                raise FetchFailed(f"download: HTTP {resp.status_code}")
+                code = _error_code(resp) if json_errors else None
+                raise FetchFailed(f"download: HTTP {resp.status_code} code {code}", code)
             kind = resp.headers.get("Content-Type", "")
             length = resp.headers.get("Content-Length", "")
             if length.isdigit() and int(length) > max_bytes:
@@ -151,8 +195,24 @@ def _get(
     except requests.RequestException as e:
         raise FetchFailed(f"download: {type(e).__name__}") from None
     if json_errors and ("json" in kind or "text/plain" in kind) and data[:1] == b"{":
-        raise FetchFailed(f"download refused: {data[:120]!r}")
+        raise FetchFailed(f"download refused: {data[:120]!r}", _code_of(data))
     return data, name
+
+
+def _error_code(resp) -> int | str | None:
+    """The code of a short JSON error answer, or None."""
+    try:
+        return _code_of(resp.raw.read(4096, decode_content=True))
+    except Exception:  # an error answer we cannot read has no code
+        return None
+
+
+def _code_of(data: bytes) -> int | str | None:
+    try:
+        d = json.loads(data)
+    except ValueError:
+        return None
+    return d.get("errcode", d.get("code")) if isinstance(d, dict) else None
 
 
 _STAR = re.compile(r"filename\*\s*=\s*(?:UTF-8|utf-8)''([^;]+)")

@@ -248,7 +248,9 @@ def fetch_chat_file(
             try:
                 got = filefetch.fetch(att, rt.settings, ctx.http, limit, _tokens(ctx))
                 break
-            except filefetch.FetchFailed:
+            except filefetch.FetchFailed as e:
+                if isinstance(e, filefetch.StaleToken):  # the next try fetches a new one
+                    rt.store.delivery.drop_token(e.family, e.token)
                 if attempt == FETCH_TRIES - 1:
                     raise
                 _time.sleep(1 + 2 * attempt)
@@ -285,6 +287,8 @@ def _tokens(ctx):
     def token(family: str) -> str:
         if family == "dingtalk":
             return delivery.access_token(ctx)
+        if family == "feishu":
+            return delivery.feishu_token(ctx)
         s = ctx.settings
         if not s.wecom_app_secret:
             raise filefetch.FetchFailed("DUBAN_WECOM_APP_SECRET is not set")

@@ -222,6 +222,25 @@ def feishu_message(
     }
 
 
+def feishu_file_message(
+    message_id: str, kind: str, content: dict, user: str = "ou_user_zhang", group: bool = True,
+    bot_mention: bool = True,
+) -> dict:  # fmt: skip
+    """An `image`, `file` or `post` message event ("接收消息内容结构"): `content` as Feishu puts
+    it (a JSON string in the event). A post in a group @-mentions the bot with an `at` element
+    whose user_id is the @_user_1 placeholder, as Feishu sends a photo pasted after an @; an
+    image or file message carries no mention (none can be typed into one)."""
+    event = feishu_message("", message_id, user=user, group=group, bot_mention=False)
+    message = event["event"]["message"]
+    message["message_type"] = kind
+    if kind == "post" and group and bot_mention:
+        at = [{"tag": "at", "user_id": "@_user_1", "user_name": "督办", "style": []}]
+        content = {**content, "content": [at, *content.get("content", [])]}
+        message["mentions"] = feishu_message("x", "m")["event"]["message"]["mentions"]
+    message["content"] = json.dumps(content, ensure_ascii=False)
+    return event
+
+
 def feishu_request(
     event: dict | bytes, key: str = FEISHU_ENCRYPT_KEY, timestamp: int | None = None,
     nonce: str = "nonce-1234",

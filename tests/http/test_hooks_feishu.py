@@ -232,8 +232,8 @@ def test_malformed_events_are_400_and_oversized_ones_413(hook_client, hook_rt, c
 
 def test_other_events_are_acknowledged_and_change_nothing(hook_client, hook_rt, stub):
     before = state(hook_rt)
-    event = feishu_message("绑定 司法局", "om_img")
-    event["event"]["message"]["message_type"] = "image"
+    event = feishu_message("绑定 司法局", "om_audio")
+    event["event"]["message"]["message_type"] = "audio"  # pictures and files are read now
     resp = feishu_post(hook_client, event)
     assert resp.status_code == 200 and resp.get_json() == {"msg": "success"}
     work(hook_rt)

@@ -46,6 +46,8 @@ FILES = "/stubfiles/"  # + the file's id
 WECOM_GETTOKEN = "/cgi-bin/gettoken"
 WECOM_MEDIA_GET = "/cgi-bin/media/get"
 WECOM_APP_TOKEN = "stub-wecom-app-token"
+# Feishu's message resource API: GET FEISHU_MESSAGES/<message_id>/resources/<file_key>?type=…
+FEISHU_RESOURCE = "/open-apis/im/v1/messages/:message_id/resources/:file_key"
 PATHS = (
     WECOM_WEBHOOK, DINGTALK_ROBOT, DINGTALK_SESSION, DINGTALK_GROUP_SEND, DINGTALK_TOKEN,
     FEISHU_TOKEN, FEISHU_MESSAGES, FEISHU_REPLY, FEISHU_HOOK,
@@ -70,6 +72,11 @@ ERRMSG = {
     11232: "frequency limited psm",
     19021: "sign match fail or timestamp is not within one hour from current time",
     10014: "app secret invalid",
+    230025: "The message content exceeds the length limit.",
+    230099: "Failed to create card content",
+    9499: "Bad Request",
+    234001: "Invalid request param.",
+    234003: "File not in msg.",
 }
 
 
@@ -110,7 +117,10 @@ class _Rule:
 
 
 def route_of(raw_path: str) -> tuple[str, str]:
-    """(path key, robot key from the path): Feishu's reply and custom bot paths carry an id."""
+    """(path key, robot key from the path): Feishu's reply and custom bot paths carry an id (a
+    resource download's key is its message id)."""
+    if raw_path.startswith(FEISHU_MESSAGES + "/") and "/resources/" in raw_path:
+        return FEISHU_RESOURCE, raw_path[len(FEISHU_MESSAGES) + 1 :].split("/resources/")[0]
     if raw_path.startswith(FEISHU_MESSAGES + "/") and raw_path.endswith("/reply"):
         return FEISHU_REPLY, raw_path[len(FEISHU_MESSAGES) + 1 : -len("/reply")]
     if raw_path.startswith(FEISHU_HOOK):
@@ -150,6 +160,15 @@ DINGTALK_MSGPARAM_LIMIT = 15000
 WECOM_TEXT_NOTICE = {"main_title.title": 26, "main_title.desc": 30, "sub_title_text": 112}
 WECOM_LISTS = {"horizontal_content_list": 6, "jump_list": 3, "vertical_content_list": 4}
 CARD_ERRCODE = {"dingtalk": 40035, "wecom": 40035, "wecom_action": 42045, "size": 460101}
+# Feishu: the message API takes a text body of at most 150 KB and a card or post of 30 KB
+# (230025 beyond, "发送消息" https://open.feishu.cn/document/uAjLw4CM/ukTMukTMukTM/reference/im-v1/message/create),
+# a custom bot 20 KB ("自定义机器人使用指南" https://open.feishu.cn/document/ukTMukTMukTM/ucTM5YjL3ETO24yNxkjN).
+# A card it cannot build is refused with 230099. Card JSON 1.0: https://open.feishu.cn/document/uAjLw4CM/ukzMukzMukzM/feishu-cards/card-json-structure,
+# buttons: https://open.feishu.cn/document/common-capabilities/message-card/add-card-interaction/interactive-components/button
+FEISHU_API_LIMITS = {"text": 150 * 1024, "post": 30 * 1024, "interactive": 30 * 1024}
+FEISHU_HOOK_LIMIT = 20 * 1024
+FEISHU_TEXT_TAGS = ("plain_text", "lark_md")
+FEISHU_ELEMENTS = ("div", "markdown", "hr", "action", "note", "img", "column_set")
 
 
 def _text(value: Any) -> bool:
@@ -259,6 +278,51 @@ def wecom_card_problems(card: Any) -> tuple[list[str], bool]:
     return out, False
 
 
+def _feishu_text(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and value.get("tag") in FEISHU_TEXT_TAGS
+        and isinstance(value.get("content"), str)
+    )
+
+
+def feishu_card_problems(card: Any) -> list[str]:
+    """What is wrong with a Feishu card (JSON 1.0): elements of known tags, a div's text a
+    plain_text or lark_md, an action module of buttons with a text and one http(s) url."""
+    if not isinstance(card, dict):
+        return ["card is not an object"]
+    elements = card.get("elements")
+    if not isinstance(elements, list) or not elements:
+        return ["card.elements missing or empty"]
+    out = []
+    header = card.get("header")
+    if header is not None and not (isinstance(header, dict) and _feishu_text(header.get("title"))):
+        out.append("header.title is not a text")
+    for e in elements:
+        tag = e.get("tag") if isinstance(e, dict) else None
+        if tag not in FEISHU_ELEMENTS:
+            out.append(f"element of unknown tag {tag!r}")
+        elif tag == "div" and not _feishu_text(e.get("text")) and not e.get("fields"):
+            out.append("div without a plain_text or lark_md text")
+        elif tag == "action":
+            actions = e.get("actions")
+            if not isinstance(actions, list) or not actions:
+                out.append("action module without actions")
+                continue
+            for b in actions:
+                if not isinstance(b, dict) or b.get("tag") != "button":
+                    out.append(f"action {b!r} is not a button")
+                elif not _feishu_text(b.get("text")) or not b["text"]["content"].strip():
+                    out.append(f"button {b!r} without a text")
+                elif "url" in b and "multi_url" in b:
+                    out.append("button with both url and multi_url")
+                elif "url" in b and not _url(b["url"]):
+                    out.append(f"button url {b.get('url')!r} is not http(s)")
+                elif b.get("type", "default") not in ("default", "primary", "danger"):
+                    out.append(f"button type {b.get('type')!r}")
+    return out
+
+
 def card_problems(path: str, payload: Any, body_bytes: int) -> tuple[list[str], int]:
     """The schema problems of a card request and the errcode its platform answers; ([], 0)
     for a request that is no card or a good one."""
@@ -305,6 +369,7 @@ class PlatformStub:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._files: dict[str, tuple[bytes, str]] = {}  # id -> (bytes as served, name)
+        self._feishu_kinds: dict[str, str] = {}  # message_id/file_key -> "image" | "file"
 
     # --- files sent in chat ---------------------------------------------------------------------
 
@@ -327,6 +392,8 @@ class PlatformStub:
             if code not in self._files or not robot:
                 return _json(400, {"code": "invalidParameter", "message": "downloadCode"})
             return _json(200, {"downloadUrl": f"{self.url}{FILES}{code}"})
+        if rec.path == FEISHU_RESOURCE:
+            return self._feishu_resource(rec)
         if rec.path == WECOM_GETTOKEN:
             if not rec.query.get("corpid") or not rec.query.get("corpsecret"):
                 return _json(200, {"errcode": 41004, "errmsg": "corpsecret missing"})
@@ -344,6 +411,35 @@ class PlatformStub:
                 return 404, {"Content-Type": "text/plain"}, b"not found"
             return _binary(*got)
         return None
+
+    def serve_feishu_resource(
+        self, message_id: str, file_key: str, data: bytes, name: str = "", kind: str = "file"
+    ) -> None:
+        """Serve `data` as the resource `file_key` of the message `message_id`, to be asked for
+        with `type` = `kind` ("image" for a picture, "file" for a file)."""
+        with self._lock:
+            self._files[f"feishu:{message_id}/{file_key}"] = (data, name)
+            self._feishu_kinds[f"{message_id}/{file_key}"] = kind
+
+    def _feishu_resource(self, rec: Recorded) -> tuple[int, dict[str, str], bytes]:
+        """GET /open-apis/im/v1/messages/:message_id/resources/:file_key?type=image|file
+        ("获取消息中的资源文件", https://open.feishu.cn/document/uAjLw4CM/ukTMukTMukTM/reference/im-v1/message-resource/get):
+        the tenant token as a bearer, `type` matching the resource; errors as JSON."""
+        auth = rec.headers.get("authorization", "")
+        key = rec.raw_path[len(FEISHU_MESSAGES) + 1 :].replace("/resources/", "/", 1)
+        with self._lock:
+            known = auth.startswith("Bearer ") and auth[7:] in self._feishu_tokens
+            got = self._files.get(f"feishu:{key}")
+            kind = self._feishu_kinds.get(key)
+        if rec.method != "GET":
+            return _json(404, {"code": 404, "msg": "not found"})
+        if not known:
+            return _json(400, {"code": 99991663, "msg": ERRMSG[99991663]})
+        if rec.query.get("type") not in ("image", "file"):
+            return _json(400, {"code": 234001, "msg": ERRMSG[234001]})
+        if got is None or rec.query["type"] != kind:
+            return _json(400, {"code": 234003, "msg": ERRMSG[234003]})
+        return _binary(*got)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -517,6 +613,15 @@ class PlatformStub:
         if rec.path == FEISHU_HOOK:
             if not self._feishu_sign_ok(rec):
                 return 200, {"code": 19021, "msg": ERRMSG[19021], "data": {}}
+            problems = []
+            if len(rec.body) > FEISHU_HOOK_LIMIT:
+                problems.append(f"body of {len(rec.body)} bytes > {FEISHU_HOOK_LIMIT}")
+            if rec.json.get("msg_type") == "interactive":
+                problems += feishu_card_problems(rec.json.get("card"))
+            if problems:
+                with self._lock:
+                    self.rejected.append((rec, problems))
+                return 200, {"code": 9499, "msg": "; ".join(problems), "data": {}}
             return 200, {**ok, "data": {}}
         auth = rec.headers.get("authorization", "")
         with self._lock:
@@ -525,6 +630,21 @@ class PlatformStub:
             return 400, {"code": 99991663, "msg": ERRMSG[99991663]}
         if not isinstance(rec.json.get("content"), str) or not rec.json.get("msg_type"):
             return 400, {"code": 230001, "msg": "invalid message content"}
+        kind = rec.json["msg_type"]
+        limit = FEISHU_API_LIMITS.get(kind, FEISHU_API_LIMITS["post"])
+        if len(rec.body) > limit:
+            with self._lock:
+                self.rejected.append((rec, [f"body of {len(rec.body)} bytes > {limit}"]))
+            return 400, {"code": 230025, "msg": ERRMSG[230025]}
+        if kind == "interactive":
+            try:
+                problems = feishu_card_problems(json.loads(rec.json["content"]))
+            except ValueError:
+                problems = ["content is not JSON"]
+            if problems:
+                with self._lock:
+                    self.rejected.append((rec, problems))
+                return 400, {"code": 230099, "msg": f"{ERRMSG[230099]}: {'; '.join(problems)}"}
         message = {"message_id": f"om_stub_{len(self.requests)}", "msg_type": rec.json["msg_type"]}
         return 200, {**ok, "data": message}
 
@@ -609,7 +729,16 @@ class PlatformStub:
                 )
                 served = stub._file_answer(rec)
                 if served is not None:
-                    stub._record(rec)
+                    rule = stub._record(rec)
+                    if rule is not None:  # a fault aimed at a download (fail_next with path)
+                        if rule.delay:
+                            stub._stopping.wait(rule.delay)
+                        if rule.errcode is not None or rule.status is not None:
+                            code = rule.errcode if rule.errcode is not None else -1
+                            served = _json(
+                                rule.status or 400,
+                                {"code": code, "msg": ERRMSG.get(code, "stub error")},
+                            )
                     status, headers, out = served
                     try:
                         self.send_response(status)

@@ -6,7 +6,9 @@ Three message kinds ("发送消息内容", https://open.feishu.cn/document/uAjLw
 link and at elements) and `interactive` (a card whose div holds `lark_md`: bold, links,
 `<at id=ou_…></at>`, no lists or quotes; "文本组件", https://open.feishu.cn/document/ukTMukTMukTM/uUzNwUjL1cDM14SN3ATN).
 Text without markup goes as `text`, text with markup as a card, like the other platforms'
-markdown messages.
+markdown messages. A text that ends with Duban's buttons line (bot/render.py `with_actions`)
+becomes a card with buttons (`button_card`), unless someone is @-mentioned or the card would
+exceed the route's limit: then the line stays a line of links, as on the other platforms.
 """
 
 from __future__ import annotations
@@ -17,7 +19,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.platforms.base import encode_json
-from bot.render import ALL, fit_parts, has_markup, to_plain
+from bot.render import (
+    ALL,
+    Button,
+    fit_parts,
+    has_markup,
+    split_actions,
+    to_plain,
+    with_actions,
+)
 
 # The message API refuses larger requests with 230025: "文本消息请求体最大不能超过150KB；卡片及富文本
 # 消息请求体最大不能超过30KB" ("发送消息", https://open.feishu.cn/document/uAjLw4CM/ukTMukTMukTM/reference/im-v1/message/create).
@@ -132,6 +142,52 @@ def content_of(kind: str, text: str, mentions: Sequence[str] = ()) -> dict[str, 
     raise ValueError(f"Feishu has no message kind {kind!r}")
 
 
+# --- cards with buttons -----------------------------------------------------------------------
+# Card JSON 1.0 ("卡片 JSON 1.0 结构", https://open.feishu.cn/document/uAjLw4CM/ukzMukzMukzM/feishu-cards/card-json-structure):
+# the text in a div of lark_md, then an `action` module ("交互模块",
+# https://open.feishu.cn/document/ukTMukTMukTM/uYzM3QjL2MzN04iNzcDN/component-list/common-components-and-elements)
+# whose buttons jump to a URL ("按钮", https://open.feishu.cn/document/common-capabilities/message-card/add-card-interaction/interactive-components/button):
+# `tag` "button", `text` a plain_text, `url` (never together with `multi_url`), `type`
+# default / primary / danger. A jump needs no callback address, so the custom bot can send it.
+
+MAX_BUTTONS = 4  # as on DingTalk: more would not fit a phone's width; the buttons line has 1–3
+BUTTON_TYPES = ("default", "primary", "danger")
+
+
+def button(label: str, url: str, primary: bool = False) -> dict[str, Any]:
+    return {
+        "tag": "button",
+        "text": {"tag": "plain_text", "content": label},
+        "type": "primary" if primary else "default",
+        "url": url,
+    }
+
+
+def card_with_buttons(text: str, buttons: Sequence[Button]) -> dict[str, Any]:
+    """The card of a neutral text and its buttons: the text as lark_md (no mentions: a card
+    with buttons is only drawn when nobody is to be @-mentioned), the first button primary."""
+    if not buttons:
+        raise ValueError("a card with buttons needs a button")
+    actions = [button(label, url, i == 0) for i, (label, url) in enumerate(buttons[:MAX_BUTTONS])]
+    return {
+        "config": {"wide_screen_mode": True},
+        "elements": [
+            {"tag": "div", "text": {"tag": "lark_md", "content": lark_md(text)}},
+            {"tag": "action", "actions": actions},
+        ],
+    }
+
+
+def button_card(text: str, mentions: Sequence[str] = ()) -> dict[str, Any] | None:
+    """The card with buttons of a neutral text that ends with a buttons line, or None: no
+    buttons, or someone to @-mention (the ping matters more than a button; the links stay in
+    the text). Whether it fits is the caller's to check, per route."""
+    body, buttons = split_actions(text)
+    if not buttons or [m for m in mentions if m]:
+        return None
+    return card_with_buttons(body, buttons)
+
+
 # --- request bodies ---------------------------------------------------------------------------
 
 
@@ -163,6 +219,11 @@ def api_bodies(
 ) -> list[dict[str, Any]]:
     """Reply (no `chat_id`) or send bodies for neutral text, split into numbered parts so that
     each request stays within its kind's limit. Mentions ride on the first part."""
+    card = button_card(text, mentions) if kind is None else None
+    if card is not None:
+        one = api_body("interactive", card, chat_id)
+        if len(encode_json({**one, **_UUID_RESERVE})) <= API_RICH_LIMIT:
+            return [one]
     kind = kind or choose_kind(text)
 
     def draw(part: str, first: bool) -> dict[str, Any]:
@@ -178,6 +239,11 @@ def webhook_bodies(
     text: str, mentions: Sequence[str] = (), kind: str | None = None
 ) -> list[dict[str, Any]]:
     """Custom bot bodies for neutral text, each within 20 KB once signed."""
+    card = button_card(text, mentions) if kind is None else None
+    if card is not None:
+        one = webhook_body("interactive", card)
+        if len(encode_json({**one, **_SIGN_RESERVE})) <= WEBHOOK_LIMIT:
+            return [one]
     kind = kind or choose_kind(text)
 
     def draw(part: str, first: bool) -> dict[str, Any]:
@@ -190,7 +256,8 @@ def webhook_bodies(
 
 
 def text_of(body: dict[str, Any]) -> str:
-    """What a body says, for tests and logs: the text, the card's lark_md or the post's runs."""
+    """What a body says, for tests and logs: the text, the card's lark_md (its buttons as the
+    buttons line they came from) or the post's runs."""
     content = body.get("card") or body.get("content")
     if isinstance(content, str):
         content = json.loads(content)
@@ -198,6 +265,13 @@ def text_of(body: dict[str, Any]) -> str:
     if "text" in content:
         return content["text"]
     if "elements" in content:
-        return "\n".join(e["text"]["content"] for e in content["elements"])
+        out = "\n".join(e["text"]["content"] for e in content["elements"] if "text" in e)
+        buttons = [
+            (b["text"]["content"], b["url"])
+            for e in content["elements"]
+            if e.get("tag") == "action"
+            for b in e["actions"]
+        ]
+        return with_actions(out, buttons)
     lines = content["zh_cn"]["content"]
     return "\n".join("".join(r.get("text", "") for r in line) for line in lines)

@@ -1,7 +1,8 @@
 """POST /hooks/feishu: an app bot's event subscription over HTTP ("将事件发送至开发者服务器",
 https://open.feishu.cn/document/ukTMukTMukTM/uYDNxYjL2QTM24iN0EjN/event-subscription-configure-/choose-a-subscription-mode/send-notifications-to-developers-server).
 The URL verification challenge, the signature and freshness check, decryption, the
-verification token, and `im.message.receive_v1` text messages as Incoming. Feishu reads
+verification token, and `im.message.receive_v1` text messages as Incoming, pictures and files
+(an `image`, a `file`, or a `post` holding a picture) as an Incoming with an attachment. Feishu reads
 nothing from the response body of an event, so every answer goes out later through the
 message API (the ack-then-answer mode, bot/inbox.py).
 """
@@ -13,6 +14,7 @@ import json
 import re
 from typing import Any
 
+from bot.chatfiles import Attachment
 from bot.config import Settings
 from bot.messages import HttpIn, HttpOut, Incoming, Reply
 from bot.platforms.base import (
@@ -40,6 +42,8 @@ ACK = {"msg": "success"}
 # `@_all` is @everyone.
 _PLACEHOLDER = re.compile(r"@_user_\d+|@_all(?![A-Za-z0-9_])")
 _BOT_TYPES = ("bot", "app")  # mentioned_type / sender_type of a bot (both spellings are seen)
+# The message types read: text, and the three that may carry a picture or file.
+_TYPES = ("text", "image", "file", "post")
 
 
 def open_envelope(body: bytes, encrypt_key: str) -> dict[str, Any]:
@@ -90,9 +94,49 @@ def strip_mentions(text: str, mentions: list[dict[str, Any]]) -> tuple[str, bool
     return out, bot
 
 
+def attachment_of(kind: str, content: dict[str, Any], message_id: str) -> tuple[str, str]:
+    """(the Attachment as JSON, or "", the text placeholders of a post's @-mentions) of an
+    `image`, `file` or `post` message's content ("接收消息内容结构",
+    https://open.feishu.cn/document/uAjLw4CM/ukTMukTMukTM/im-v1/message/events/message_content):
+    `{"image_key"}`; `{"file_key", "file_name"}`; a post `{"title", "content": [[elements]]}`
+    whose `img` elements carry an image_key and whose `at` elements a `@_user_N` user_id. A post
+    with pictures gives its first (a liaison @-mentions the bot in a group and pastes a photo:
+    Feishu sends that as a post); one without gives ""."""
+    if kind == "image":
+        key = get_str(content, "image_key")
+        if not key:
+            raise MalformedError("image message without an image_key")
+        return Attachment("feishu", "image", key, message_id=message_id).to_json(), ""
+    if kind == "file":
+        key = get_str(content, "file_key")
+        if not key:
+            raise MalformedError("file message without a file_key")
+        name = opt_str(content, "file_name")
+        return Attachment("feishu", "file", key, name, message_id=message_id).to_json(), ""
+    paragraphs = content.get("content") or []
+    if not isinstance(paragraphs, list):
+        raise MalformedError("post content must be a list of paragraphs")
+    images, ats = [], []
+    for paragraph in paragraphs:
+        if not isinstance(paragraph, list):
+            raise MalformedError("a post paragraph must be a list")
+        for el in paragraph:
+            if not isinstance(el, dict):
+                raise MalformedError("a post element must be an object")
+            if el.get("tag") == "img" and isinstance(el.get("image_key"), str) and el["image_key"]:
+                images.append(el["image_key"])
+            elif el.get("tag") == "at" and isinstance(el.get("user_id"), str):
+                ats.append(el["user_id"])
+    if not images:
+        return "", " ".join(ats)
+    att = Attachment("feishu", "image", images[0], message_id=message_id)
+    return att.to_json(), " ".join(ats)
+
+
 def message_of(event: dict[str, Any], api_base: str, platform: str = "feishu") -> Incoming | None:
-    """A schema 2.0 `im.message.receive_v1` text message from a person, in a group or one to
-    one, as Incoming; other events and message types → None (acknowledged, nothing done).
+    """A schema 2.0 `im.message.receive_v1` message from a person, in a group or one to one,
+    as Incoming: a text, or a picture or file (Incoming.attachment, its text empty); other
+    events and message types, and a post without a picture → None (acknowledged, nothing done).
     `event` is the event JSON once opened and vouched for: by the signature and verification
     token of an HTTP event, or by the app credentials of the event WebSocket (bot/stream)."""
     header = event.get("header")
@@ -104,7 +148,8 @@ def message_of(event: dict[str, Any], api_base: str, platform: str = "feishu") -
     message, sender = get_obj(body, "message"), get_obj(body, "sender")
     if opt_str(sender, "sender_type") not in ("", "user"):
         return None  # a bot's message, our own replies included: never answered
-    if get_str(message, "message_type") != "text":
+    kind = get_str(message, "message_type")
+    if kind not in _TYPES:
         return None
     user_id = get_str(get_obj(sender, "sender_id"), "open_id")
     message_id = get_str(message, "message_id")
@@ -126,7 +171,14 @@ def message_of(event: dict[str, Any], api_base: str, platform: str = "feishu") -
     mentions = message.get("mentions") or []
     if not isinstance(mentions, list) or not all(isinstance(m, dict) for m in mentions):
         raise MalformedError("mentions must be a list of objects")
-    text, mentioned = strip_mentions(get_str(content, "text"), mentions)
+    attachment = ""
+    if kind == "text":
+        text, mentioned = strip_mentions(get_str(content, "text"), mentions)
+    else:
+        attachment, placeholders = attachment_of(kind, content, message_id)
+        if not attachment:
+            return None  # a post of text only: not read (text messages are the commands)
+        text, mentioned = "", strip_mentions(placeholders, mentions)[1]
     return Incoming(
         platform=platform,
         user_id=user_id,
@@ -136,6 +188,7 @@ def message_of(event: dict[str, Any], api_base: str, platform: str = "feishu") -
         mentioned=mentioned or not is_group,
         message_id=message_id,
         reply_url=reply_url(api_base, message_id),
+        attachment=attachment,
     )
 
 
@@ -196,8 +249,8 @@ class Feishu:
         check_event_signature(signature, timestamp, nonce, self.encrypt_key, req.body)
 
     def parse(self, req: HttpIn) -> Incoming | None:
-        """A schema 2.0 `im.message.receive_v1` text message from a person, in a group or one to
-        one, as Incoming ("接收消息", https://open.feishu.cn/document/uAjLw4CM/ukTMukTMukTM/reference/im-v1/message/events/receive);
+        """A schema 2.0 `im.message.receive_v1` message from a person (a text, a picture or a
+        file), in a group or one to one, as Incoming ("接收消息", https://open.feishu.cn/document/uAjLw4CM/ukTMukTMukTM/reference/im-v1/message/events/receive);
         other events and message types → None (acknowledged, nothing done). The message id is
         the dedupe key: a redelivered event (same event_id) carries the same message."""
         check_size(req.body, self.max_body_bytes)

@@ -38,6 +38,16 @@ def reply_url(api_base: str, message_id: str) -> str:
     return f"{api_base.rstrip('/')}{MESSAGES_PATH}/{quote(message_id, safe='')}/reply"
 
 
+def resource_url(api_base: str, message_id: str, file_key: str) -> str:
+    """`GET /open-apis/im/v1/messages/:message_id/resources/:file_key?type=image|file`: a
+    picture or file in a message sent to the bot, with the tenant access token ("获取消息中的资源
+    文件", https://open.feishu.cn/document/uAjLw4CM/ukTMukTMukTM/reference/im-v1/message-resource/get).
+    `type` goes as a query parameter: "image" for a picture (also one in a post), "file" for a
+    file (also audio and video)."""
+    base = f"{api_base.rstrip('/')}{MESSAGES_PATH}/{quote(message_id, safe='')}"
+    return f"{base}/resources/{quote(file_key, safe='')}"
+
+
 def send_url(api_base: str) -> str:
     """`POST /open-apis/im/v1/messages?receive_id_type=chat_id` ("发送消息",
     https://open.feishu.cn/document/uAjLw4CM/ukTMukTMukTM/reference/im-v1/message/create)."""
@@ -92,11 +102,15 @@ RATE_LIMITED = frozenset({99991400, 230020, 11232})
 TOKEN_INVALID = frozenset({99991661, 99991663, 99991664, 99991665, 99991668})
 # Resending cannot help: bad parameters 230001, bot not in the chat 230002, bot capability off
 # 230006, message recalled (a reply to it) 230011, too long 230025, permission missing
-# 230027 / 99991672, refused by the content audit 230028 ("发送消息", "回复消息"); a custom bot's
-# sign or clock 19021, IP allow list 19022, keyword 19024 ("自定义机器人使用指南").
+# 230027 / 99991672, refused by the content audit 230028, a card it cannot build 230099
+# ("发送消息", "回复消息"); a custom bot's sign or clock 19021, IP allow list 19022, keyword
+# 19024 ("自定义机器人使用指南").
 PERMANENT = frozenset(
-    {230001, 230002, 230006, 230011, 230025, 230027, 230028, 99991672, 19021, 19022, 19024}
-)
+    {
+        230001, 230002, 230006, 230011, 230025, 230027, 230028, 230099, 99991672,
+        19021, 19022, 19024,
+    }
+)  # fmt: skip
 # 9499 is a custom bot's "Bad Request" (body malformed or over 20 KB), but the same code is
 # also seen saying "too many request"; there its text decides.
 _TOO_MANY = ("too many", "frequency", "limit", "频率", "限流")
