@@ -330,8 +330,8 @@ def test_a_one_to_one_message_is_addressed_to_the_bot():
 
 
 def test_other_events_messages_and_senders_are_acknowledged_and_ignored():
-    image = feishu_message("x", "om_i1")
-    image["event"]["message"]["message_type"] = "image"
+    image = feishu_message("x", "om_i1")  # audio: pictures and files are read (files tests)
+    image["event"]["message"]["message_type"] = "audio"
     other = feishu_message("x", "om_o1")
     other["header"]["event_type"] = "im.chat.member.bot.added_v1"
     bot = feishu_message("x", "om_b1")
