@@ -246,6 +246,12 @@ def test_a_group_image_is_held_and_a_post_with_an_at_and_a_photo_addresses_the_b
     assert JSON.marshal(lark_reads(headers, body).event.message.mentions[0].key) == '"@_user_1"'
 
 
+def test_a_post_in_the_sending_form_with_a_locale_is_read_too():
+    post = {"zh_cn": {"title": "", "content": [[{"tag": "img", "image_key": "img_v3_z"}]]}}
+    msg, _, _ = parse(feishu_file_message("om_z", "post", post, group=False))
+    assert Attachment.from_json(msg.attachment).ref == "img_v3_z"
+
+
 def test_a_post_of_text_only_other_kinds_and_broken_contents():
     text_post = {"title": "", "content": [[{"tag": "text", "text": "12"}]]}
     assert parse(feishu_file_message("om_t", "post", text_post))[0] is None

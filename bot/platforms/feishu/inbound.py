@@ -113,6 +113,9 @@ def attachment_of(kind: str, content: dict[str, Any], message_id: str) -> tuple[
             raise MalformedError("file message without a file_key")
         name = opt_str(content, "file_name")
         return Attachment("feishu", "file", key, name, message_id=message_id).to_json(), ""
+    if "content" not in content and len(content) == 1:  # {"zh_cn": {...}}, as posts are sent
+        only = next(iter(content.values()))
+        content = only if isinstance(only, dict) else content
     paragraphs = content.get("content") or []
     if not isinstance(paragraphs, list):
         raise MalformedError("post content must be a list of paragraphs")
