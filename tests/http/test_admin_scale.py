@@ -59,7 +59,8 @@ def test_the_cockpit_keeps_what_it_read_when_the_log_is_trimmed_at_its_cap(web_r
     _work(web_rt, a, 4)
     first = cockpit.scan(web_rt)
     _work(web_rt, a, 2)
-    redis_client.xtrim(web_rt.store.keys.audit, maxlen=3, approximate=False)  # what the cap does to the oldest
+    # what the cap does to the oldest entries
+    redis_client.xtrim(web_rt.store.keys.audit, maxlen=3, approximate=False)
     again = cockpit.scan(web_rt)
     assert again.changes[: len(first.changes)] == first.changes
     assert len(again.changes) == len(first.changes) + 2
