@@ -281,10 +281,15 @@ def fetch_chat_file(
 def _tokens(ctx):
     """The access token of a platform family, for downloads (cached as delivery caches them)."""
     from bot import delivery, filefetch
+    from bot.platforms.base import TokenUnavailable
+    from bot.platforms.dingtalk.outbound import access_token as dingtalk_access_token
 
     def token(family: str) -> str:
         if family == "dingtalk":
-            return delivery.access_token(ctx)
+            try:
+                return dingtalk_access_token(delivery.Wire(ctx))
+            except TokenUnavailable as e:
+                raise delivery.DeliveryRetry(str(e)) from None
         s = ctx.settings
         if not s.wecom_app_secret:
             raise filefetch.FetchFailed("DUBAN_WECOM_APP_SECRET is not set")

@@ -15,8 +15,9 @@ from bot.chatfiles import Attachment
 from bot.config import Settings
 from bot.messages import HttpIn, HttpOut, Incoming, Reply
 from bot.platforms.base import MalformedError, safe_xml, xml_text
-from bot.platforms.wecom import WECOM_TEXT_LIMIT, WeComCallback, markup
-from bot.platforms.wecom_crypto import WeComCrypto
+from bot.platforms.wecom.bodies import WECOM_TEXT_LIMIT, markup
+from bot.platforms.wecom.crypto import WeComCrypto
+from bot.platforms.wecom.inbound import WeComCallback
 from bot.render import truncate_message
 
 # Characters XML 1.0 cannot carry at all, even inside CDATA.
