@@ -1,6 +1,6 @@
 """WeCom self-built app (自建应用) callback: encrypted XML in, encrypted passive XML reply out, with
 the corp id as receiveid. An app only sees its 1:1 conversations: it cannot be added to a group
-chat, so group @-commands come through the smart bot (bot/platforms/wecom.py).
+chat, so group @-commands come through the smart bot (bot/platforms/wecom/).
 
 Vendor documents cited below by title:
 - 接收消息与事件: https://developer.work.weixin.qq.com/document/path/90238
