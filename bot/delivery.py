@@ -759,7 +759,15 @@ def run_push(
                 break
             _dead_letter(ctx, spec, left, route.label, "会话已过期，后续分段无法补发")
             return "dead"
-        state, wait_ms, token = _begin(ctx, push_id, part, route, spec.get("kind", ""))
+        try:
+            state, wait_ms, token, answer = _claim_and_post(ctx, route, push_id, part, bodies[part],
+                                                            spec.get("kind", ""))  # fmt: skip
+        except DeliveryRetry as e:  # no access token: nothing was claimed or sent
+            if leased:
+                store.delivery.extend_lease(
+                    lease_id, ctx.clock() + max(ctx.backoff) + settings.push_lease_s
+                )
+            raise DeliveryRetry(f"{route.label}: {e}") from None
         if state in ("sent", "uncertain_known"):
             continue
         if state == "uncertain":
@@ -770,10 +778,9 @@ def run_push(
                 status="uncertain",
             )  # fmt: skip
             continue
-        if state != "go":  # busy, cooldown or budget: come back when it may pass
+        if answer is None:  # busy, cooldown or budget: come back when it may pass
             _defer(ctx, spec, todo[i:], wait_ms / 1000)
             return "deferred"
-        answer = sender.send(Wire(ctx), route, bodies[part], f"{push_id}:{part}")
         if answer.outcome == "unknown":
             store.delivery.push_end(push_id, part, token, "uncertain", MARKER_TTL_S)
             log.warning("push %s part %d: %s after sending; marked uncertain", push_id, part,
@@ -832,6 +839,34 @@ def budget_limit(settings: Settings, route: Route, kind: str) -> int:
     if kind in URGENT_KINDS:
         return limit
     return max(1, limit - max(1, limit // URGENT_RESERVE_SHARE))
+
+
+def _claim_and_post(
+    ctx: Delivery, route: Route, push_id: str, part: int, body: dict, kind: str
+) -> tuple[str, int, str, Answer | None]:
+    """Claim one part and POST it: (the claim's state, its wait in ms, the claim token, the
+    platform's answer, None when nothing was posted).
+
+    The route's access token is fetched *before* the part is claimed: a claim's deadline covers
+    one POST (`claim_ms`), and getting a token may take a fetch of its own or a wait for another
+    worker's, which a claim taken first could outlive; another run would then find an expired
+    claim of a live worker and mark the part "uncertain" while it is still being posted. A
+    refused token is dropped (by the platform's `send`) and the part claimed and posted once more with a new
+    one: the refused request sent nothing. Raises DeliveryRetry when no token can be had."""
+    sender, wire = platform_registry.outbound(route.family), Wire(ctx)
+    for attempt in range(2):
+        try:
+            auth = sender.credential(wire, route)
+        except TokenUnavailable as e:
+            raise DeliveryRetry(str(e)) from None
+        state, wait_ms, token = _begin(ctx, push_id, part, route, kind)
+        if state != "go":
+            return state, wait_ms, token, None
+        answer = sender.send(wire, route, body, f"{push_id}:{part}", auth)
+        if answer.detail != "auth" or not auth or attempt:
+            return state, wait_ms, token, answer
+        ctx.store.delivery.push_end(push_id, part, token, "release", MARKER_TTL_S)
+    raise AssertionError("unreachable")
 
 
 def _begin(ctx: Delivery, push_id: str, part: int, route: Route, kind: str) -> tuple[str, int, str]:

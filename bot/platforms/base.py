@@ -187,7 +187,19 @@ class Sender(Protocol):
         the mentions (bare ids the route can @) on the first."""
         ...
 
-    def send(self, wire: Transport, route: Route, body: dict[str, Any], key: str) -> Answer: ...
+    def credential(self, wire: Transport, route: Route) -> str:
+        """The access token a route's send carries ("" for none), fetched before the part is
+        claimed (a claim covers one POST, not a token fetch); TokenUnavailable when none can
+        be had."""
+        ...
+
+    def send(
+        self, wire: Transport, route: Route, body: dict[str, Any], key: str, credential: str
+    ) -> Answer:
+        """POST one part (`key` names the push and part, for an idempotency key where the API
+        takes one). A refused `credential` is dropped (wire.drop_token) and answered as a
+        retry with detail "auth": delivery claims and posts the part once more with a new one."""
+        ...
 
     # What a webhook's {"errcode", "errmsg"} answer means; None for a family whose answers
     # are not errcodes (its `send` reads them itself).
@@ -210,7 +222,13 @@ def _no_bodies(route: Route, text: str, mentions: Sequence[str]) -> list[dict[st
     raise ValueError(f"no bodies for the route {route.kind!r}")
 
 
-def _no_send(wire: Transport, route: Route, body: dict[str, Any], key: str) -> Answer:
+def _no_credential(wire: Transport, route: Route) -> str:
+    return ""
+
+
+def _no_send(
+    wire: Transport, route: Route, body: dict[str, Any], key: str, credential: str
+) -> Answer:
     raise ValueError(f"no sending for the route {route.kind!r}")
 
 
@@ -237,7 +255,8 @@ class Outbound:
     route: Callable[[Settings, ChatTarget], Route | None] = _no_route
     reply_route: Callable[[str, int, str], Route] = _no_reply_route
     bodies: Callable[[Route, str, Sequence[str]], list[dict[str, Any]]] = _no_bodies
-    send: Callable[[Transport, Route, dict[str, Any], str], Answer] = _no_send
+    credential: Callable[[Transport, Route], str] = _no_credential
+    send: Callable[[Transport, Route, dict[str, Any], str, str], Answer] = _no_send
 
     def __post_init__(self) -> None:
         if not self.platforms:

@@ -153,7 +153,7 @@ def toy_bodies(route: Route, text: str, mentions) -> list[dict]:
     return [{"text": text, "at": list(mentions)}]
 
 
-def toy_send(wire: Transport, route: Route, body: dict, key: str) -> Answer:
+def toy_send(wire: Transport, route: Route, body: dict, key: str, credential: str) -> Answer:
     try:
         status, data, _ = wire.post(route.url, body, JSON_HEADERS)
     except SendFailed as e:

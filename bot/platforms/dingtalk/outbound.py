@@ -74,12 +74,17 @@ def bodies(route: Route, text: str, mentions: Sequence[str]) -> list[dict[str, A
     raise ValueError(f"unknown route {route.kind}")
 
 
-def send(wire: Transport, route: Route, body: dict[str, Any], key: str) -> Answer:
+def credential(wire: Transport, route: Route) -> str:
+    """The app's access token for the OpenAPI send; "" for a webhook or a session reply."""
+    return access_token(wire) if route.kind == OPENAPI else ""
+
+
+def send(wire: Transport, route: Route, body: dict[str, Any], key: str, credential: str) -> Answer:
     """One POST. A custom robot's URL is signed at this moment (加签); the OpenAPI send carries
     the app's access token, dropped when refused. None of these has an idempotency key: a
     request that may have arrived is "unknown", never posted again by itself."""
     if route.kind == OPENAPI:
-        return _send_openapi(wire, body)
+        return _send_openapi(wire, body, credential)
     url = route.url
     if route.kind == WEBHOOK and route.secret:
         url = sign_webhook_url(url, route.secret, int(wire.now() * 1000))
@@ -87,11 +92,7 @@ def send(wire: Transport, route: Route, body: dict[str, Any], key: str) -> Answe
     return got if isinstance(got, Answer) else webhook_answer(OUTBOUND, *got)
 
 
-def _send_openapi(wire: Transport, body: dict[str, Any]) -> Answer:
-    try:
-        token = access_token(wire)
-    except TokenUnavailable as e:
-        return Answer("retry", detail=str(e))
+def _send_openapi(wire: Transport, body: dict[str, Any], token: str) -> Answer:
     url = f"{wire.settings.dingtalk_api_base.rstrip('/')}{GROUP_SEND_PATH}"
     got = post_once(wire, url, body, {**JSON_HEADERS, "x-acs-dingtalk-access-token": token})
     if isinstance(got, Answer):
@@ -169,5 +170,6 @@ OUTBOUND = Outbound(
     route=route,
     reply_route=reply_route,
     bodies=bodies,
+    credential=credential,
     send=send,
 )

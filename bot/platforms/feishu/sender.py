@@ -70,10 +70,15 @@ def tenant_token(wire: Transport) -> str:
     return wire.token("feishu", fetch)
 
 
-def send(wire: Transport, route: Route, body: dict[str, Any], key: str) -> Answer:
+def credential(wire: Transport, route: Route) -> str:
+    """The tenant access token for the message API; "" for a custom bot."""
+    return "" if route.kind == WEBHOOK else tenant_token(wire)
+
+
+def send(wire: Transport, route: Route, body: dict[str, Any], key: str, credential: str) -> Answer:
     """A send or reply with the tenant token and an idempotency uuid (`key` names the push and
-    part), or a custom bot post signed at this moment. A refused token is dropped and the part
-    posted once more with a new one (the refused request sent nothing)."""
+    part), or a custom bot post signed at this moment. A refused token is dropped (delivery
+    claims and posts once more with a new one: the refused request sent nothing)."""
     if route.kind == WEBHOOK:
         if route.secret:
             body = feishu.sign_webhook_body(body, route.secret, int(wire.now()))
@@ -81,16 +86,9 @@ def send(wire: Transport, route: Route, body: dict[str, Any], key: str) -> Answe
         return answer
     if key:
         body = {**body, "uuid": feishu.idempotency_key(key)}
-    answer = Answer("retry", detail="no token")
-    for _ in range(2):
-        try:
-            token = tenant_token(wire)
-        except TokenUnavailable as e:
-            return Answer("retry", detail=str(e))
-        answer, refused = _post(wire, route, body, token)
-        if not refused:
-            return answer
-        wire.drop_token("feishu", token)
+    answer, refused = _post(wire, route, body, credential)
+    if refused:
+        wire.drop_token("feishu", credential)
     return answer
 
 
@@ -129,5 +127,6 @@ OUTBOUND = Outbound(
     route=route,
     reply_route=reply_route,
     bodies=bodies,
+    credential=credential,
     send=send,
 )

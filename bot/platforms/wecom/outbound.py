@@ -40,7 +40,7 @@ def bodies(route: Route, text: str, mentions: Sequence[str]) -> list[dict[str, A
     return webhook_bodies(text, mentions, wecom_kind(text, mentions))
 
 
-def send(wire: Transport, route: Route, body: dict[str, Any], key: str) -> Answer:
+def send(wire: Transport, route: Route, body: dict[str, Any], key: str, credential: str) -> Answer:
     """One POST to the group robot; the webhook has no idempotency key, so a request that may
     have arrived is "unknown", never posted again by itself."""
     got = post_once(wire, route.url, body)
