@@ -87,7 +87,7 @@ MIX = (
 
 def bare_app() -> Flask:
     """The baseline, `gunicorn 'bench.e2e:bare_app()'`: a signed DingTalk callback checked
-    (timestamp and HmacSHA256 sign, as bot/platforms/dingtalk.py does), its JSON parsed, one
+    (timestamp and HmacSHA256 sign, as bot/platforms/dingtalk/inbound.py does), its JSON parsed, one
     Redis read (the sender's binding) and a text reply in the body."""
     secret = os.environ["DUBAN_DINGTALK_APP_SECRET"]
     client = redis.Redis.from_url(os.environ["DUBAN_REDIS_URL"])

@@ -57,7 +57,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -70,21 +70,18 @@ from bot.config import Settings
 from bot.messages import ChatTarget, Notice, mention_parts
 from bot.org import Org, OrgError, load_org
 from bot.platforms import registry as platform_registry
-from bot.platforms.base import encode_json
-from bot.platforms.dingtalk import (
-    SESSION_MARGIN_MS,
-    access_token_body,
-    custom_robot_bodies,
-    openapi_group_bodies,
-    sign_webhook_url,
+from bot.platforms.base import (
+    Answer,
+    Route,
+    Sender,
+    SendFailed,
+    TokenUnavailable,
+    encode_json,
+    robot_key,
+    webhook_answer,
 )
-from bot.platforms.dingtalk import classify_errcode as dingtalk_errcode
-from bot.platforms.feishu import bodies as feishu_bodies
-from bot.platforms.feishu import outbound as feishu
-from bot.platforms.wecom import webhook_bodies, webhook_url
 from bot.queue import PUSH_JOB as _PUSH_JOB
 from bot.queue import URGENT_KINDS, job_key, make_queue, queue_kind_for, queue_name
-from bot.render import ALL
 from bot.store import Connection, RedisStore
 
 log = logging.getLogger(__name__)
@@ -105,9 +102,6 @@ DRAIN_DEBOUNCE_MS = 2000
 SESSION_PER_MINUTE = 120
 URGENT_RESERVE_SHARE = 4  # a quarter of a robot's budget (5 of 20 a minute) waits for them
 DRAIN_RECLAIM_MS = 60_000  # outbox entries a drainer read but never acked are taken after this
-# The DingTalk access token is refreshed 5 minutes early
-# (https://open.dingtalk.com/document/orgapp/obtain-the-access_token-of-an-internal-app).
-TOKEN_EARLY_S = 300
 KEEP_ALIVE_MIN = 16  # connections kept per host at least: the answering consumer's lanes
 # A drain posts pushes itself for this long (RQ's job timeout is 180 s; a POST started before
 # it ends takes at most the connect and read timeouts); what it has not started by then goes
@@ -125,112 +119,40 @@ class DeliveryRetry(Exception):
 
 def target_fp(target: ChatTarget) -> str:
     """A short, stable id of a chat target that reveals none of its keys or tokens."""
-    raw = "|".join(
-        (
-            target.platform,
-            target.conversation_id,
-            target.chat_id,
-            target.webhook,
-            target.webhook_key,
-        )
-    )
+    raw = "|".join((target.platform, *(f"{k}={v}" for k, v in target.fields if k != "secret")))
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:16]
 
 
-def robot_key(robot_id: str) -> str:
-    """The budget/cooldown name of a robot: hashed, since robot ids contain webhook secrets."""
-    return hashlib.sha256(robot_id.encode("utf-8")).hexdigest()[:20]
+# Route, Answer and robot_key are the platforms' contract (bot/platforms/base.py); delivery
+# names them for its callers.
+__all__ = ["Answer", "Route", "robot_key"]
 
 
-@dataclass(frozen=True)
-class Route:
-    """How one push reaches its chat: which endpoint, which robot's budget, which dialect."""
-
-    kind: str  # wecom_webhook | dingtalk_webhook | dingtalk_openapi | dingtalk_session | feishu_*
-    family: str  # "wecom" | "dingtalk" | "feishu": error codes and byte limits
-    robot: str  # robot_key(...) for the budget and cooldown
-    label: str  # Chinese, shown to the office
-    url: str = ""
-    secret: str = ""
-    conversation_id: str = ""
-    expires_at_ms: int = 0
-
-
-_LABELS = {
-    "wecom_webhook": "企业微信群机器人",
-    "dingtalk_webhook": "钉钉自定义机器人",
-    "dingtalk_openapi": "钉钉群（应用机器人）",
-    "dingtalk_session": "钉钉会话回复",
-    "feishu_chat": "飞书群（应用机器人）",
-    "feishu_webhook": "飞书自定义机器人",
-    "feishu_reply": "飞书消息回复",
-}
-# Routes that answer a user's own message: paced per chat by SESSION_PER_MINUTE, not a push budget.
-REPLY_KINDS = ("dingtalk_session", "feishu_reply")
+def sender_of(platform: str) -> Sender:
+    """The sending side of a chat's or a message's platform; ValueError for one nobody declared."""
+    spec = platform_registry.sender_for(platform)
+    if spec is None:
+        raise ValueError(f"no platform sends to {platform!r} chats")
+    return spec
 
 
 def route_for(settings: Settings, target: ChatTarget) -> Route | None:
-    """The push route of a configured chat; None when it has no send-capable address (e.g. a
-    WeCom smart-bot chat id alone: the smart bot only answers) or is the sandbox."""
-    robot = robot_key(target.robot_id)
-    if target.platform == "wecom" and target.webhook_key:
-        url = webhook_url(settings.wecom_api_base, target.webhook_key)
-        return Route("wecom_webhook", "wecom", robot, _LABELS["wecom_webhook"], url=url)
-    if target.platform == "dingtalk" and target.webhook:
-        return Route(
-            "dingtalk_webhook", "dingtalk", robot, _LABELS["dingtalk_webhook"],
-            url=target.webhook, secret=target.secret,
-        )  # fmt: skip
-    if target.platform == "feishu" and target.chat_id and settings.feishu_enabled:
-        # The app bot when it is configured (it can also answer there), else a custom bot.
-        url = feishu.send_url(settings.feishu_api_base)
-        return Route("feishu_chat", "feishu", robot, _LABELS["feishu_chat"], url=url,
-                     conversation_id=target.chat_id)  # fmt: skip
-    if target.platform == "feishu" and target.webhook:
-        return Route(
-            "feishu_webhook", "feishu", robot, _LABELS["feishu_webhook"],
-            url=target.webhook, secret=target.secret,
-        )  # fmt: skip
-    if target.platform == "dingtalk" and target.conversation_id and settings.dingtalk_robot_code:
-        return Route(
-            "dingtalk_openapi", "dingtalk", robot, _LABELS["dingtalk_openapi"],
-            conversation_id=target.conversation_id,
-        )  # fmt: skip
-    return None
+    """The push route of a configured chat, as its platform builds it; None when it has no
+    send-capable address (e.g. a chat id a bot can only answer in) or is the sandbox."""
+    spec = platform_registry.sender_for(target.platform)
+    return spec.route(settings, target) if spec is not None else None
 
 
 def session_route(url: str, expires_at_ms: int, chat: str, platform: str = "dingtalk") -> Route:
-    """A DingTalk sessionWebhook (https://open.dingtalk.com/document/orgapp/receive-message):
-    plain JSON, valid until sessionWebhookExpiredTime; for Feishu, the reply API of the message (no expiry)."""
-    if platform == "feishu":
-        robot = robot_key(f"feishu-reply:{chat}")
-        return Route("feishu_reply", "feishu", robot, _LABELS["feishu_reply"], url=url)
-    robot = robot_key(f"dingtalk-session:{chat}")
-    label = _LABELS["dingtalk_session"]
-    return Route("dingtalk_session", "dingtalk", robot, label, url=url, expires_at_ms=expires_at_ms)
-
-
-def _has_table(text: str) -> bool:
-    lines = [line.strip() for line in text.split("\n")]
-    rows = [line for line in lines if line.startswith("|") and line.endswith("|")]
-    return len(rows) >= 2 and any(set(r.replace("|", "").strip()) <= set("-: ") for r in rows)
-
-
-def wecom_kind(text: str, mentions: Sequence[str]) -> str:
-    """markdown by default; text when everyone is @-mentioned (markdown cannot @all); markdown_v2
-    when the text holds a table and mentions nobody (v2 renders tables but cannot @,
-    https://developer.work.weixin.qq.com/document/path/91770)."""
-    if ALL in mentions:
-        return "text"
-    if not mentions and _has_table(text):
-        return "markdown_v2"
-    return "markdown"
+    """The route of a reply to a user's own message (its platform's reply endpoint), paced per
+    chat; `platform` is the message's (a spec written before it was stored names none)."""
+    return sender_of(platform).reply_route(url, expires_at_ms, chat)
 
 
 def mentions_on(family: str, mentions: Sequence[str]) -> list[str]:
     """The mentions a route of `family` can carry, as the platform's bare ids. Another platform's
     ids are dropped (they would show as stray text, or @ a stranger), and so are ids the
-    platform cannot @ (Outbound.can_mention: a DingTalk senderId)."""
+    platform cannot @ (Sender.can_mention: e.g. an encrypted sender id)."""
     spec = platform_registry.outbound(family)
     out = []
     for m in mentions:
@@ -243,21 +165,14 @@ def mentions_on(family: str, mentions: Sequence[str]) -> list[str]:
     return out
 
 
-def bodies_for(route: Route, text: str, mentions: Sequence[str], robot_code: str) -> list[dict]:
+def bodies_for(route: Route, text: str, mentions: Sequence[str], app_id: str = "") -> list[dict]:
     """The request bodies of one push, split into numbered parts within the platform's limit;
-    mentions (those the route's platform knows) ride on the first part."""
+    mentions (those the route's platform knows) ride on the first part. `app_id`: the sending
+    app's id for a route built by hand (route_for puts it in the route)."""
+    if app_id and not route.app_id:
+        route = replace(route, app_id=app_id)
     mentions = mentions_on(route.family, mentions)
-    if route.kind == "wecom_webhook":
-        return webhook_bodies(text, mentions, wecom_kind(text, mentions))
-    if route.kind in ("dingtalk_webhook", "dingtalk_session"):
-        return custom_robot_bodies(text, mentions)
-    if route.kind == "dingtalk_openapi":
-        return openapi_group_bodies(robot_code, route.conversation_id, text)
-    if route.kind in ("feishu_chat", "feishu_reply"):
-        return feishu_bodies.api_bodies(text, mentions, route.conversation_id)
-    if route.kind == "feishu_webhook":
-        return feishu_bodies.webhook_bodies(text, mentions)
-    raise ValueError(f"unknown route {route.kind}")
+    return platform_registry.outbound(route.family).bodies(route, text, mentions)
 
 
 # --- the context of a worker process ----------------------------------------------------
@@ -790,14 +705,6 @@ class Pusher:
 # --- one push ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Answer:
-    outcome: str  # ok | rate_limited | permanent | retry | unknown (sent, no answer in time)
-    errcode: str = ""
-    detail: str = ""  # short, for logs and the office; never a body or a secret
-    cooldown_s: float | None = None  # how long the platform asked us to rest, when it said
-
-
 def _resolve(ctx: Delivery, spec: dict) -> Route | None:
     if spec.get("session_url"):
         return session_route(
@@ -835,11 +742,10 @@ def run_push(
     if route is None:
         _dead_letter(ctx, spec, spec.get("parts"), "", "推送目标已不在配置中（org.yaml 已修改）")
         return "dead"
-    bodies = bodies_for(
-        route, spec["text"], spec.get("mentions") or (), settings.dingtalk_robot_code
-    )
+    bodies = bodies_for(route, spec["text"], spec.get("mentions") or ())
     wanted = spec.get("parts")
     todo = [p for p in (range(len(bodies)) if wanted is None else wanted) if p < len(bodies)]
+    sender = platform_registry.outbound(route.family)
     if len(todo) > 1:
         # parts sent before are skipped here; a single part is checked by push_begin itself,
         # which spares a reply a round trip
@@ -847,14 +753,11 @@ def run_push(
     for i, part in enumerate(todo):
         if leased and i:
             store.delivery.extend_lease(lease_id, ctx.clock() + settings.push_lease_s)
-        if (
-            route.kind == "dingtalk_session"
-            and route.expires_at_ms - SESSION_MARGIN_MS <= ctx.clock() * 1000
-        ):
+        if route.expires_at_ms and route.expires_at_ms <= ctx.clock() * 1000:
             left = unsent(store, push_id, todo[i:])
             if not left:
                 break
-            _dead_letter(ctx, spec, left, route.label, "会话已过期，后续分段无法补发（300001）")
+            _dead_letter(ctx, spec, left, route.label, "会话已过期，后续分段无法补发")
             return "dead"
         try:
             state, wait_ms, token, answer = _claim_and_post(ctx, route, push_id, part, bodies[part],
@@ -864,7 +767,7 @@ def run_push(
                 store.delivery.extend_lease(
                     lease_id, ctx.clock() + max(ctx.backoff) + settings.push_lease_s
                 )
-            raise DeliveryRetry(f"{route.kind}: {e}") from None
+            raise DeliveryRetry(f"{route.label}: {e}") from None
         if state in ("sent", "uncertain_known"):
             continue
         if state == "uncertain":
@@ -905,14 +808,17 @@ def run_push(
             return "deferred"
         if answer.outcome == "permanent":
             log.error("push %s refused permanently: %s", push_id, answer.detail)
-            _dead_letter(ctx, spec, todo[i:], route.label, _permanent_text(answer), answer.errcode)
+            why = sender.refusals.get(answer.errcode) or (
+                f"平台拒绝了该消息（{answer.errcode or answer.detail}）"
+            )
+            _dead_letter(ctx, spec, todo[i:], route.label, why, answer.errcode)
             return "dead"
         # retry: keep the lease past RQ's backoff, then let RQ schedule the retry
         if leased:
             store.delivery.extend_lease(
                 lease_id, ctx.clock() + max(ctx.backoff) + settings.push_lease_s
             )
-        raise DeliveryRetry(f"{route.kind}: {answer.detail}")
+        raise DeliveryRetry(f"{route.label}: {answer.detail}")
     if leased:
         store.delivery.release(lease_id)
     return "sent"
@@ -927,7 +833,7 @@ def budget_limit(settings: Settings, route: Route, kind: str) -> int:
     """How many of a robot's slots in the window a push of `kind` may take: all of them for a
     review notice or a reply; the others stop URGENT_RESERVE short, so chatter (reminders,
     binding notices, rankings) can never leave a review notice waiting for the next window."""
-    if route.kind in REPLY_KINDS:
+    if route.paced_per_chat:
         return SESSION_PER_MINUTE
     limit = settings.robot_per_minute
     if kind in URGENT_KINDS:
@@ -945,27 +851,22 @@ def _claim_and_post(
     one POST (`claim_ms`), and getting a token may take a fetch of its own or a wait for another
     worker's, which a claim taken first could outlive; another run would then find an expired
     claim of a live worker and mark the part "uncertain" while it is still being posted. A
-    refused token is dropped (by `_post`) and the part claimed and posted once more with a new
+    refused token is dropped (by the platform's `send`) and the part claimed and posted once more with a new
     one: the refused request sent nothing. Raises DeliveryRetry when no token can be had."""
+    sender, wire = platform_registry.outbound(route.family), Wire(ctx)
     for attempt in range(2):
-        auth = _credential(ctx, route)
+        try:
+            auth = sender.credential(wire, route)
+        except TokenUnavailable as e:
+            raise DeliveryRetry(str(e)) from None
         state, wait_ms, token = _begin(ctx, push_id, part, route, kind)
         if state != "go":
             return state, wait_ms, token, None
-        answer = _post(ctx, route, body, f"{push_id}:{part}", auth)
+        answer = sender.send(wire, route, body, f"{push_id}:{part}", auth)
         if answer.detail != "auth" or not auth or attempt:
             return state, wait_ms, token, answer
         ctx.store.delivery.push_end(push_id, part, token, "release", MARKER_TTL_S)
     raise AssertionError("unreachable")
-
-
-def _credential(ctx: Delivery, route: Route) -> str:
-    """The access token a route's send carries ("" for a webhook or a session reply)."""
-    if route.kind == "dingtalk_openapi":
-        return access_token(ctx)
-    if route.family == "feishu" and route.kind != "feishu_webhook":
-        return feishu_token(ctx)
-    return ""
 
 
 def _begin(ctx: Delivery, push_id: str, part: int, route: Route, kind: str) -> tuple[str, int, str]:
@@ -989,51 +890,49 @@ def _defer(ctx: Delivery, spec: dict, parts: list[int], delay_s: float) -> None:
     enqueue_push(ctx, new, f"{job_base(spec['lease_id'])}-h{hop}", max(delay_s, 0.05))
 
 
-def _permanent_text(answer: Answer) -> str:
-    known = {
-        "93000": "群机器人地址无效或已删除（93000）",
-        "40058": "消息内容不合要求（40058）",
-        "300001": "机器人令牌无效或会话已过期（300001）",
-        "300005": "机器人令牌无效（300005）",
-        "310000": "签名、关键词或 IP 白名单校验未通过（310000）",
-        "460101": "消息过大（460101）",
-        "230002": "飞书应用机器人不在该群中（230002）",
-        "230006": "飞书应用未开启机器人能力（230006）",
-        "230027": "飞书应用缺少发送消息的权限（230027）",
-        "19021": "飞书自定义机器人签名校验未通过（19021）",
-        "19024": "飞书自定义机器人关键词校验未通过（19024）",
-    }
-    return known.get(answer.errcode, f"平台拒绝了该消息（{answer.errcode or answer.detail}）")
-
-
 # --- HTTP ------------------------------------------------------------------------------------
 
 
-def _post(ctx: Delivery, route: Route, body: dict, key: str = "", token: str = "") -> Answer:
-    """POST one part; `key` names the push and part (Feishu's idempotency uuid), `token` is the
-    app's access token where the route needs one (`_credential`). A refused token is dropped
-    from the cache and answered as a retry with detail "auth"."""
-    if route.family == "feishu":
-        return _post_feishu(ctx, route, body, key, token)
-    headers = {"Content-Type": "application/json; charset=utf-8"}
-    url = route.url
-    if route.kind == "dingtalk_webhook" and route.secret:
-        url = sign_webhook_url(url, route.secret, int(ctx.clock() * 1000))  # 加签
-    if route.kind == "dingtalk_openapi":
-        headers["x-acs-dingtalk-access-token"] = token
-        url = f"{ctx.settings.dingtalk_api_base.rstrip('/')}/v1.0/robot/groupMessages/send"
-    try:
-        status, data = ctx.http.post_json(
-            url, encode_json(body), headers, (ctx.connect_timeout, ctx.settings.push_timeout_s)
-        )
-    except requests.RequestException as e:
-        return Answer("unknown" if may_have_arrived(e) else "retry", detail=type(e).__name__)
-    if route.kind == "dingtalk_openapi":
-        answer = classify_openapi(status, data)
-        if answer.detail == "auth":
-            ctx.store.delivery.drop_token("dingtalk", token)
-        return answer
-    return classify_webhook(route.family, status, data)
+def classify_webhook(family: str, status: int, data: Any) -> Answer:
+    """A webhook's {"errcode", "errmsg"} answer, through the family's own errcode table."""
+    return webhook_answer(platform_registry.outbound(family), status, data)
+
+
+class Wire:
+    """What a platform's `send` borrows from delivery (bot/platforms/base.Transport): the
+    keep-alive HTTP session, the token cache in Redis and the delivery clock."""
+
+    def __init__(self, ctx: Delivery) -> None:
+        self.ctx = ctx
+        self.settings = ctx.settings
+
+    def now(self) -> float:
+        return self.ctx.clock()
+
+    def post(self, url: str, body: dict, headers: dict[str, str], *, with_headers: bool = False):
+        ctx = self.ctx
+        timeout = (ctx.connect_timeout, ctx.settings.push_timeout_s)
+        try:
+            if not with_headers:
+                status, data = ctx.http.post_json(url, encode_json(body), headers, timeout)
+                return status, data, {}
+            resp = ctx.http.post(url, data=encode_json(body), headers=headers, timeout=timeout)
+        except requests.RequestException as e:
+            raise SendFailed(type(e).__name__, may_have_arrived(e)) from None
+        try:
+            data = resp.json()
+        except ValueError:
+            data = None
+        return resp.status_code, data, resp.headers
+
+    def token(self, name: str, fetch: Callable[[], tuple[str, int]]) -> str:
+        try:
+            return cached_token(self.ctx, name, fetch)
+        except DeliveryRetry as e:
+            raise TokenUnavailable(str(e)) from None
+
+    def drop_token(self, name: str, token: str) -> None:
+        self.ctx.store.delivery.drop_token(name, token)
 
 
 def may_have_arrived(e: requests.RequestException) -> bool:
@@ -1049,91 +948,6 @@ def may_have_arrived(e: requests.RequestException) -> bool:
     ):
         return False
     return isinstance(e, (requests.Timeout, requests.ConnectionError))
-
-
-def classify_webhook(family: str, status: int, data: Any) -> Answer:
-    """A webhook answer: HTTP 200 with {"errcode", "errmsg"}; branch on errcode only (errmsg
-    wording changes)."""
-    if status >= 500 or status == 429:
-        return Answer("retry", detail=f"HTTP {status}")
-    if status != 200 or not isinstance(data, dict):
-        return Answer("permanent" if 400 <= status < 500 else "retry", detail=f"HTTP {status}")
-    errcode = data.get("errcode")
-    classify = platform_registry.outbound(family).classify
-    if classify is None:
-        raise ValueError(f"{family} routes do not answer with an errcode")
-    outcome = classify(errcode, str(data.get("errmsg", "")))
-    return Answer(outcome, str(errcode), f"errcode {errcode}")
-
-
-def classify_openapi(status: int, data: Any) -> Answer:
-    """groupMessages/send: 200 with processQueryKey; errors as HTTP 4xx {code, message}
-    (https://open.dingtalk.com/document/orgapp/the-robot-sends-a-group-message)."""
-    if status == 200 and isinstance(data, dict) and "processQueryKey" in data:
-        return Answer("ok")
-    if status >= 500 or status == 429:
-        return Answer("retry", detail=f"HTTP {status}")
-    d = data if isinstance(data, dict) else {}
-    code = d.get("errcode", d.get("code", ""))
-    text = str(code)
-    low = text.lower()
-    if any(w in low for w in ("qps", "throttl", "ratelimit", "flowcontrol")):
-        return Answer("rate_limited", text, text)
-    if "permission" in low or "forbidden" in low:
-        # The app lacks a permission (e.g. qyapi_robot_sendmsg): no token or retry
-        # helps until the office grants it; the dead letter names the code.
-        return Answer("permanent", text, f"HTTP {status} {text}"[:80])
-    if status == 401 or "token" in low or "authentication" in low:
-        return Answer("retry", text, "auth")
-    if isinstance(code, int) or text.lstrip("-").isdigit():
-        return Answer(dingtalk_errcode(code), text, f"errcode {text}")
-    if 400 <= status < 500:
-        return Answer("permanent", text, f"HTTP {status} {text}"[:80])
-    return Answer("retry", text, f"HTTP {status}")
-
-
-def access_token(ctx: Delivery) -> str:
-    """The DingTalk app's access token, refreshed 5 minutes before it expires."""
-    s = ctx.settings
-
-    def fetch() -> tuple[str, int]:
-        url = f"{s.dingtalk_api_base.rstrip('/')}/v1.0/oauth2/accessToken"
-        body = access_token_body(s.dingtalk_app_key, s.dingtalk_app_secret)
-        resp, data = _fetch_token(ctx, url, body)
-        token, expires = data.get("accessToken"), data.get("expireIn")
-        if resp.status_code != 200 or not isinstance(token, str) or not isinstance(expires, int):
-            raise DeliveryRetry(f"access token: HTTP {resp.status_code}")
-        return token, expires - TOKEN_EARLY_S
-
-    return cached_token(ctx, "dingtalk", fetch)
-
-
-def feishu_token(ctx: Delivery) -> str:
-    """The Feishu app's tenant access token, refreshed early (see feishu.TOKEN_EARLY_S)."""
-    s = ctx.settings
-
-    def fetch() -> tuple[str, int]:
-        url = feishu.token_url(s.feishu_api_base)
-        resp, data = _fetch_token(ctx, url, feishu.token_body(s.feishu_app_id, s.feishu_app_secret))
-        try:
-            token, expires = feishu.token_from_answer(resp.status_code, data)
-        except feishu.TokenRefused as e:
-            raise DeliveryRetry(f"tenant access token: {e}") from None
-        return token, expires - feishu.TOKEN_EARLY_S
-
-    return cached_token(ctx, "feishu", fetch)
-
-
-def _fetch_token(ctx: Delivery, url: str, body: dict) -> tuple[requests.Response, dict]:
-    try:
-        resp = ctx.http.post(
-            url, data=encode_json(body), headers={"Content-Type": "application/json"},
-            timeout=(ctx.connect_timeout, ctx.settings.push_timeout_s),
-        )  # fmt: skip
-        data = resp.json()
-    except (requests.RequestException, ValueError) as e:
-        raise DeliveryRetry(f"access token: {type(e).__name__}") from None
-    return resp, data if isinstance(data, dict) else {}
 
 
 def cached_token(ctx: Delivery, name: str, fetch: Callable[[], tuple[str, int]]) -> str:
@@ -1153,51 +967,14 @@ def cached_token(ctx: Delivery, name: str, fetch: Callable[[], tuple[str, int]])
                 return token
         raise DeliveryRetry("access token not available")
     try:
-        token, ttl_s = fetch()
+        try:
+            token, ttl_s = fetch()
+        except TokenUnavailable as e:
+            raise DeliveryRetry(str(e)) from None
         store.delivery.cache_token(name, token, ttl_s)
         return token
     finally:
         store.scheduler.release_lock(f"{name}-token", holder)
-
-
-def _post_feishu(ctx: Delivery, route: Route, body: dict, key: str, token: str) -> Answer:
-    """A Feishu send or reply with the tenant token and an idempotency uuid, or a custom bot
-    post signed at this moment. A refused token is dropped (the caller posts once more)."""
-    if route.kind == "feishu_webhook":
-        if route.secret:
-            body = feishu.sign_webhook_body(body, route.secret, int(ctx.clock()))
-        answer, _ = _send_feishu(ctx, route, body, "")
-        return answer
-    if key:
-        body = {**body, "uuid": feishu.idempotency_key(key)}
-    answer, refused = _send_feishu(ctx, route, body, token)
-    if refused:
-        ctx.store.delivery.drop_token("feishu", token)
-    return answer
-
-
-def _send_feishu(ctx: Delivery, route: Route, body: dict, token: str) -> tuple[Answer, bool]:
-    """One POST; (its answer, whether the token was refused)."""
-    headers = feishu.auth_headers(token) if token else {"Content-Type": "application/json"}
-    try:
-        resp = ctx.http.post(
-            route.url, data=encode_json(body), headers=headers,
-            timeout=(ctx.connect_timeout, ctx.settings.push_timeout_s),
-        )  # fmt: skip
-    except requests.RequestException as e:
-        # The message API takes a uuid and posts it at most once an hour, so a request that may
-        # have arrived is safely sent again; a custom bot's webhook has no such key: a request
-        # that may have arrived is uncertain, as on the other platforms.
-        unsure = route.kind == "feishu_webhook" and may_have_arrived(e)
-        return Answer("unknown" if unsure else "retry", detail=type(e).__name__), False
-    try:
-        data = resp.json()
-    except ValueError:
-        data = None
-    verdict = feishu.classify(resp.status_code, data, resp.headers)
-    if verdict.outcome == "token":
-        return Answer("retry", verdict.code, "auth"), True
-    return Answer(verdict.outcome, verdict.code, verdict.detail, verdict.cooldown_s), False
 
 
 # --- dead letters ---------------------------------------------------------------------------
@@ -1243,8 +1020,9 @@ def push_failed(ctx: Delivery, job, exc_type: type, exc_value: BaseException) ->
     if not ctx.store.delivery.has_lease(spec["lease_id"]):
         return  # finished meanwhile (e.g. resumed by the lease sweep)
     detail = str(exc_value)[:120] if isinstance(exc_value, DeliveryRetry) else exc_type.__name__
-    _dead_letter(ctx, spec, spec.get("parts"), _LABELS.get(detail.split(":")[0], ""),
-                 f"多次重试后仍失败（{detail}）")  # fmt: skip
+    label, sep, why = detail.partition(": ")  # run_push names the route's label first
+    label, why = (label, why) if sep else ("", detail)
+    _dead_letter(ctx, spec, spec.get("parts"), label, f"多次重试后仍失败（{why}）")
 
 
 def dead_letters(store: RedisStore) -> list[dict]:

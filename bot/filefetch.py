@@ -37,7 +37,7 @@ from bot.chatfiles import Attachment
 from bot.config import Settings
 from bot.platforms.base import encode_json
 from bot.platforms.feishu import outbound as feishu
-from bot.platforms.wecom_crypto import decode_aes_key
+from bot.platforms.wecom.crypto import decode_aes_key
 
 TIMEOUT = (3.05, 30.0)
 WECOM_PAD = 32

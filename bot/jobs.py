@@ -283,12 +283,17 @@ def fetch_chat_file(
 def _tokens(ctx):
     """The access token of a platform family, for downloads (cached as delivery caches them)."""
     from bot import delivery, filefetch
+    from bot.platforms.base import TokenUnavailable
+    from bot.platforms.dingtalk.outbound import access_token as dingtalk_access_token
+    from bot.platforms.feishu.sender import tenant_token
 
     def token(family: str) -> str:
-        if family == "dingtalk":
-            return delivery.access_token(ctx)
-        if family == "feishu":
-            return delivery.feishu_token(ctx)
+        app_token = {"dingtalk": dingtalk_access_token, "feishu": tenant_token}.get(family)
+        if app_token is not None:
+            try:
+                return app_token(delivery.Wire(ctx))
+            except TokenUnavailable as e:
+                raise delivery.DeliveryRetry(str(e)) from None
         s = ctx.settings
         if not s.wecom_app_secret:
             raise filefetch.FetchFailed("DUBAN_WECOM_APP_SECRET is not set")

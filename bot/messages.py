@@ -80,27 +80,31 @@ class Reply:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class ChatTarget:
-    """Where a department or the office is reached on one platform."""
+    """Where a department or the office is reached on one platform: the platform's name and its
+    own fields from org.yaml (which fields each platform has is its Sender's `chat_fields`,
+    bot/platforms/<name>/). Fields read as attributes (`target.webhook`); one the chat does not
+    have reads as ""."""
 
-    platform: str  # "dingtalk" | "wecom" | "feishu" | "sandbox"
-    conversation_id: str = ""  # DingTalk openConversationId (OpenAPI push)
-    chat_id: str = ""  # WeCom chat id; Feishu chat_id (oc_…, pushed by the app bot)
-    webhook: str = ""  # DingTalk custom robot / Feishu custom bot webhook URL
-    secret: str = ""  # its 加签 / signature secret
-    webhook_key: str = ""  # WeCom group robot key
+    platform: str
+    fields: tuple[tuple[str, str], ...]  # (name, value), sorted, empty values left out
 
-    @property
-    def robot_id(self) -> str:
-        """A stable id of the robot that posts here (the unit of rate limiting)."""
-        if self.webhook_key:
-            return f"wecom:{self.webhook_key}"
-        if self.webhook:
-            return f"dingtalk-webhook:{self.webhook}"
-        if self.conversation_id:
-            return f"dingtalk-openapi:{self.conversation_id}"
-        return f"{self.platform}:{self.chat_id}"
+    def __init__(self, platform: str, fields: dict[str, str] | None = None, **named: str) -> None:
+        values = {**(fields or {}), **named}
+        object.__setattr__(self, "platform", platform)
+        object.__setattr__(self, "fields", tuple(sorted((k, v) for k, v in values.items() if v)))
+
+    def get(self, name: str) -> str:
+        for key, value in self.fields:
+            if key == name:
+                return value
+        return ""
+
+    def __getattr__(self, name: str) -> str:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self.get(name)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import difflib
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,22 +18,12 @@ import yaml
 
 from bot.catalog import Catalog
 from bot.messages import ChatTarget, mention
+from bot.platforms.registry import chat_platforms
 from bot.progress import Role
 from bot.yamlfields import Fields, load_yaml
 
 MEMBER_ROLES = ("member", "liaison")
-CHAT_PLATFORMS = ("dingtalk", "wecom", "feishu", "sandbox")
-_CHAT_FIELDS = tuple(f.name for f in fields(ChatTarget))
-# A chat target must say where to post: one of these fields per platform.
-_CHAT_ADDRESS = {
-    "dingtalk": ("webhook", "conversation_id"),
-    "wecom": ("webhook_key", "chat_id"),
-    "feishu": ("chat_id", "webhook"),
-    "sandbox": (),
-}
-# The field holding the id a platform's messages name the group by (Incoming.chat_id):
-# DingTalk's conversationId, WeCom's chatid, Feishu's chat_id.
-_CHAT_KEY = {"dingtalk": "conversation_id", "wecom": "chat_id", "feishu": "chat_id"}
+SANDBOX = "sandbox"  # the web sandbox's chat: no fields, never pushed to
 _FUZZY_CUTOFF = 0.6
 _EMAIL = re.compile(r"[^@\s<>,;\"]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 
@@ -167,10 +157,9 @@ class Org:
 
 
 def _chat_keys(chat: ChatTarget) -> list[tuple[str, str]]:
-    """How a message names this group: DingTalk's conversationId (the openConversationId a
-    push uses), WeCom's chatid, Feishu's chat_id (oc_…)."""
-    field_name = _CHAT_KEY.get(chat.platform)
-    value = getattr(chat, field_name) if field_name else ""
+    """How a message names this group: the field its platform declares (Sender.chat_key)."""
+    spec = chat_platforms().get(chat.platform)
+    value = chat.get(spec.chat_key) if spec is not None and spec.chat_key else ""
     return [(chat.platform, value)] if value else []
 
 
@@ -233,15 +222,24 @@ class _Fields(Fields):
 
 
 def _chat_from_dict(data: Any, where: str) -> ChatTarget:
-    f = _Fields(data, where, _CHAT_FIELDS)
+    """A chat: `platform` and the fields that platform declares (Sender.chat_fields), at
+    least one of its address fields set."""
+    f = _Fields(data, where, list(data) if isinstance(data, dict) else ())
     platform = f.text("platform")
-    if platform not in CHAT_PLATFORMS:
-        raise f.fail("platform", f"must be one of {', '.join(CHAT_PLATFORMS)}, not {platform!r}")
-    values = {k: f.text(k, required=False) for k in _CHAT_FIELDS if k != "platform"}
-    address = _CHAT_ADDRESS[platform]
+    senders = chat_platforms()
+    if platform != SANDBOX and platform not in senders:
+        known = ", ".join([*senders, SANDBOX])
+        raise f.fail("platform", f"must be one of {known}, not {platform!r}")
+    spec = senders.get(platform)
+    own = spec.chat_fields if spec is not None else ()
+    f = _Fields(data, where, ("platform", *own))
+    values = {k: f.text(k, required=False) for k in own}
+    address = spec.address if spec is not None else ()
     if address and not any(values[k] for k in address):
-        raise f.fail(address[0], f"or {address[1]!r} is required for {platform}")
-    return ChatTarget(platform=platform, **values)
+        others = " or ".join(repr(k) for k in address[1:])
+        raise f.fail(address[0], f"or {others} is required for {platform}" if others
+                     else f"is required for {platform}")  # fmt: skip
+    return ChatTarget(platform, values)
 
 
 def _chats(f: _Fields, field_name: str) -> tuple[ChatTarget, ...]:

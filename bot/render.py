@@ -1,7 +1,6 @@
 """The neutral reply text (a small Markdown subset): what it holds, plain-text and title forms,
 and splitting a message that exceeds a byte limit into numbered parts. Each platform's dialect
-and byte limits live in its package (`markup` in bot/platforms/dingtalk.py, wecom.py and
-feishu/bodies.py).
+and byte limits live in its package (`markup` in bot/platforms/<name>/bodies.py).
 
 The subset: plain lines, `**bold**`, `- ` list items, `[title](url)` links and `> ` quotes.
 Only Duban writes markup: text that a person or a web page wrote (a nickname, a page title, a

@@ -15,13 +15,13 @@ from collections.abc import Callable
 from functools import cache
 
 from bot.config import Settings
-from bot.platforms.base import Outbound, Platform
+from bot.platforms.base import Outbound, Platform, Sender
 
 Factory = Callable[[Settings], Platform | None]
 
 _NOT_PLATFORMS = {"base", "registry"}
 _registered: dict[str, Factory] = {}
-_registered_outbound: dict[str, Outbound] = {}
+_registered_outbound: dict[str, Sender] = {}
 
 
 @cache
@@ -46,13 +46,38 @@ def builtin() -> dict[str, Factory]:
     return out
 
 
-def builtin_outbound() -> dict[str, Outbound]:
+@cache
+def builtin_outbound() -> dict[str, Sender]:
     """The `OUTBOUND` declarations of bot/platforms' modules and packages, by family."""
     specs = (getattr(m, "OUTBOUND", None) for m in _modules())
     return {s.family: s for s in specs if isinstance(s, Outbound)}
 
 
-def outbound(family: str) -> Outbound:
+def senders() -> dict[str, Sender]:
+    """Every sending side, built-in and registered, by family."""
+    return {**builtin_outbound(), **_registered_outbound}
+
+
+def sender_for(platform: str) -> Sender | None:
+    """The sending side of the chats (org.yaml `platform:`) or messages (Incoming.platform) of
+    `platform`: the family that lists it, else the one that can @-mention its users (a
+    one-to-one-only app's messages are answered by its family's sender); None when none."""
+    found = senders()
+    for spec in found.values():
+        if platform in spec.platforms:
+            return spec
+    for spec in found.values():
+        if platform in spec.mentionable:
+            return spec
+    return None
+
+
+def chat_platforms() -> dict[str, Sender]:
+    """The org.yaml `platform:` values a chat may name, with the sender that serves them."""
+    return {p: spec for spec in senders().values() for p in spec.platforms}
+
+
+def outbound(family: str) -> Sender:
     """The sending side of a family; ValueError for one nobody declared (never another
     platform's cool-down or mention rules by default)."""
     spec = _registered_outbound.get(family) or builtin_outbound().get(family)
@@ -61,7 +86,7 @@ def outbound(family: str) -> Outbound:
     return spec
 
 
-def register_outbound(spec: Outbound) -> None:
+def register_outbound(spec: Sender) -> None:
     """Add the sending side of a platform defined outside bot/platforms/."""
     if spec.family in builtin_outbound():
         raise ValueError(f"{spec.family!r} is a built-in platform family")

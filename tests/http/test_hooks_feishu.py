@@ -252,6 +252,7 @@ def test_a_push_waiting_for_the_token_is_not_taken_for_a_dead_one(hook_settings,
 
     from bot import delivery
     from bot.messages import Notice
+    from bot.platforms.feishu.sender import tenant_token
 
     settings = replace(hook_settings, push_timeout_s=0.2)  # a claim of 0.2 + 0.2 + 2 s
     ctx = delivery.Delivery.build(settings, hook_rt.redis)
@@ -267,7 +268,7 @@ def test_a_push_waiting_for_the_token_is_not_taken_for_a_dead_one(hook_settings,
     second.start()
     time.sleep(0.3)
     hook_rt.store.scheduler.release_lock("feishu-token", "other-worker")
-    delivery.feishu_token(ctx)  # the other worker's fetch arrives: the waiters take its token
+    tenant_token(delivery.Wire(ctx))  # the other worker's fetch arrives: the waiters take its token
     first.join(15)
     second.join(15)
     assert sorted(outcomes) == ["sent", "sent"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from bot.filefetch import FetchFailed, decrypt_media, filename_of
-from bot.platforms.wecom_crypto import decode_aes_key
+from bot.platforms.wecom.crypto import decode_aes_key
 from tests.http.callbacks import WECOM_AES_KEY, wecom_media
 
 KEY = decode_aes_key(WECOM_AES_KEY)

@@ -599,7 +599,7 @@ def test_webhook_answer_passes_the_text_for_unknown_codes():
     ],
 )  # fmt: skip
 def test_openapi_answers_are_classified(status, data, outcome, detail):
-    from bot.delivery import classify_openapi
+    from bot.platforms.dingtalk.outbound import classify_openapi
 
     got = classify_openapi(status, data)
     assert (got.outcome, got.detail) == (outcome, detail)

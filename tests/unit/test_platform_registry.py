@@ -145,3 +145,32 @@ def test_the_common_modules_name_no_platform(module):
                 words.add(node.value)
     found = {w for w in words for p in ("dingtalk", "wecom", "feishu") if p in w.lower()}
     assert not found, found
+
+
+def test_org_yaml_chats_take_the_fields_their_platform_declares():
+    """A chat's fields are its platform's (Sender.chat_fields): another platform's field is
+    refused, and a platform registered from outside brings its own, its group key included."""
+    from bot.messages import ChatTarget
+    from bot.org import OrgError, org_from_dict
+
+    def org_with(chat: dict) -> dict:
+        return {"departments": [{"name": "司法局", "tags": ["部门"], "chats": [chat]}]}
+
+    got = org_from_dict(org_with({"platform": "wecom", "webhook_key": "k1", "chat_id": "wr1"}))
+    assert got.chats_of("司法局") == (ChatTarget("wecom", webhook_key="k1", chat_id="wr1"),)
+    assert got.department_of_chat("wecom", "wr1") == "司法局"
+    with pytest.raises(OrgError, match="unknown field 'webhook'"):
+        org_from_dict(org_with({"platform": "wecom", "webhook": "https://x"}))
+    with pytest.raises(OrgError, match="must be one of"):
+        org_from_dict(org_with({"platform": "toy", "room": "r1"}))
+    register_outbound(Outbound("toy", lambda s: 5, ("toy",), chat_fields=("room",),
+                               address=("room",), chat_key="room"))  # fmt: skip
+    try:
+        toy = org_from_dict(org_with({"platform": "toy", "room": "r1"}))
+        assert toy.chats_of("司法局")[0].room == "r1"
+        assert toy.department_of_chat("toy", "r1") == "司法局"
+        assert delivery.route_for(Settings(), toy.chats_of("司法局")[0]) is None  # no routes
+        with pytest.raises(OrgError, match="'room' is required for toy"):
+            org_from_dict(org_with({"platform": "toy"}))
+    finally:
+        unregister_outbound("toy")

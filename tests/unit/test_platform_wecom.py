@@ -35,18 +35,18 @@ from bot.platforms.wecom import (
 from bot.platforms.wecom import (
     classify_errcode as wecom_errcode,
 )
-from bot.platforms.wecom_app import (
-    WeComApp,
-    cdata,
-    encrypted_xml_reply,
-    reply_plaintext,
-)
-from bot.platforms.wecom_crypto import (
+from bot.platforms.wecom.crypto import (
     WeComCrypto,
     decode_aes_key,
     pkcs7_pad,
     pkcs7_unpad,
     sha1_signature,
+)
+from bot.platforms.wecom_app import (
+    WeComApp,
+    cdata,
+    encrypted_xml_reply,
+    reply_plaintext,
 )
 
 VECTORS = json.loads(

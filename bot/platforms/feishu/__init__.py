@@ -2,17 +2,10 @@
 through the message API and custom group bots out (bodies, outbound), and their crypto."""
 
 from bot.config import Settings
-from bot.platforms.base import Outbound
 from bot.platforms.feishu.inbound import Feishu
+from bot.platforms.feishu.sender import OUTBOUND
 
 __all__ = ["OUTBOUND", "Feishu", "adapter"]
-
-# Feishu limits per minute (and per second); its own x-ogw-ratelimit-reset wins when sent.
-OUTBOUND = Outbound(
-    family="feishu",
-    cooldown_s=lambda settings: settings.cooldown_feishu_s,
-    mentionable=("feishu",),
-)
 
 
 def adapter(settings: Settings) -> Feishu | None:

@@ -17,7 +17,7 @@ import os
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from bot.platforms.base import MalformedError, SignatureError
-from bot.platforms.wecom_crypto import pkcs7_pad, pkcs7_unpad
+from bot.platforms.wecom.crypto import pkcs7_pad, pkcs7_unpad
 
 BLOCK = 16  # Feishu pads to the AES block size (WeCom pads to 32)
 

@@ -1,6 +1,6 @@
-"""WeCom: the smart bot (智能机器人) API-mode callback with its encrypted JSON and stream replies,
-the URL-verification handshake shared with the self-built app, and the group-robot webhook
-bodies for pushes.
+"""WeCom's message bodies: the smart bot's stream replies (with a template card for buttons),
+the group robot's text / markdown / markdown_v2 / template_card pushes within their byte and
+length limits, and what a group robot's errcode means. Pure translation.
 
 Vendor documents cited below by title:
 - 智能机器人 接收消息: https://developer.work.weixin.qq.com/document/path/100719
@@ -18,25 +18,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from bot.chatfiles import Attachment
-from bot.config import Settings
-from bot.messages import HttpIn, HttpOut, Incoming, Reply
+from bot.messages import Incoming, Reply
 from bot.platforms.base import (
-    AnswersInResponse,
-    MalformedError,
-    Outbound,
     Outcome,
-    SignatureError,
-    check_size,
     classify_code,
     encode_json,
-    get_obj,
-    get_str,
-    json_out,
-    load_json_object,
-    opt_str,
 )
-from bot.platforms.wecom_crypto import WeComCrypto
 from bot.render import (
     ALL,
     Button,
@@ -95,105 +82,20 @@ def fit_markup(
     return fit_parts(text, LIMITS[kind] if limit is None else limit, draw, measure)
 
 
-MAX_SKEW_S = 3600  # WeCom retries within seconds (回调配置); older timestamps are replays
-
-# "@RankBot /rank week": the smart bot's text.content includes the mention (接收消息).
-_LEADING_MENTION = re.compile(r"^@\S+(?:\s+|$)")
-
-
-def new_nonce() -> str:
-    return str(secrets.randbelow(9_000_000_000) + 1_000_000_000)
+# Group robot errors (消息推送配置说明 and the global error codes,
+# https://developer.work.weixin.qq.com/document/path/90313): 45009 is the rate limit; 93000 a bad
+# key, 40058 content too long, 40007 a bad media_id, and every other 400xx a bad request:
+# resending cannot help. -1 (busy) and unknown codes are retried; errmsg never decides.
+RATE_LIMITED = frozenset({45009})
+PERMANENT = frozenset({93000, 40058, 40007})
 
 
-class WeComCallback(AnswersInResponse):
-    """What the smart bot and the self-built app share: the GET handshake and the signed,
-    encrypted POST envelope. Subclasses say how to read `Encrypt` from the body. Both answer
-    in the response (a passive reply), within WeCom's 5 seconds."""
-
-    name = ""
-    platform = ""
-
-    def __init__(self, crypto: WeComCrypto, max_body_bytes: int) -> None:
-        self.crypto = crypto
-        self.max_body_bytes = max_body_bytes
-
-    def _encrypt_of(self, body: bytes) -> str:
-        raise NotImplementedError
-
-    def handshake(self, req: HttpIn, now_ms: int) -> HttpOut | None:
-        """GET URL verification (回调配置): check the signature over echostr and the freshness of
-        its timestamp, decrypt it, and answer exactly the plaintext (no quotes, no newline).
-        None for any other request. A signed verification URL is as replayable as a callback,
-        so it gets the same window: a month-old one must not still prove who we are."""
-        if req.method.upper() != "GET":
-            return None
-        q = req.query
-        echostr = q.get("echostr", "")
-        signature, timestamp, nonce = (
-            q.get(k, "") for k in ("msg_signature", "timestamp", "nonce")
-        )
-        if not (echostr and signature and timestamp and nonce):
-            raise SignatureError("URL verification without msg_signature/timestamp/nonce/echostr")
-        _check_fresh(timestamp, now_ms)
-        self.crypto.check_signature(signature, timestamp, nonce, echostr)
-        plain = self.crypto.decrypt(echostr)
-        return HttpOut(status=200, body=plain.encode("utf-8"), content_type="text/plain")
-
-    def _signed_params(self, req: HttpIn) -> tuple[str, str, str]:
-        q = req.query
-        signature, timestamp, nonce = (
-            q.get(k, "") for k in ("msg_signature", "timestamp", "nonce")
-        )
-        if not (signature and timestamp and nonce):
-            raise SignatureError("msg_signature, timestamp or nonce missing")
-        return signature, timestamp, nonce
-
-    def verify(self, req: HttpIn, now_ms: int) -> None:
-        """Signature over the body's Encrypt, a fresh timestamp, and a ciphertext that decrypts
-        under our key for our receiveid. May raise MalformedError if the envelope is unreadable."""
-        signature, timestamp, nonce = self._signed_params(req)
-        _check_fresh(timestamp, now_ms)
-        check_size(req.body, self.max_body_bytes)
-        encrypt = self._encrypt_of(req.body)
-        self.crypto.check_signature(signature, timestamp, nonce, encrypt)
-        self.crypto.decrypt(encrypt)
-
-    def _decrypt_body(self, req: HttpIn) -> str:
-        """The decrypted callback plaintext; any failure here is malformed (verify ran first)."""
-        check_size(req.body, self.max_body_bytes)
-        try:
-            return self.crypto.decrypt(self._encrypt_of(req.body))
-        except SignatureError as e:
-            raise MalformedError(str(e)) from None
-
-    def _reply_timestamp_nonce(self, now_ms: int) -> tuple[str, str]:
-        return str(now_ms // 1000), new_nonce()
-
-
-def _check_fresh(timestamp: str, now_ms: int) -> None:
-    """The `timestamp` query parameter: epoch seconds within MAX_SKEW_S of now."""
-    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
-        raise SignatureError("timestamp is not epoch seconds")
-    if abs(now_ms // 1000 - int(timestamp)) > MAX_SKEW_S:
-        raise SignatureError("timestamp outside the 1-hour window")
-
-
-def encrypted_json_reply(
-    crypto: WeComCrypto,
-    plaintext: str,
-    timestamp: str,
-    nonce: str,
-    random_prefix: bytes | None = None,
-) -> dict[str, str]:
-    """The smart bot's passive reply package {encrypt, msgsignature, timestamp, nonce} (被动回复消息),
-    the shape WXBizJsonMsgCrypt.EncryptMsg produces."""
-    encrypt = crypto.encrypt(plaintext, random_prefix)
-    return {
-        "encrypt": encrypt,
-        "msgsignature": crypto.sign(timestamp, nonce, encrypt),
-        "timestamp": timestamp,
-        "nonce": nonce,
-    }
+def classify_errcode(errcode: int | str | None, errmsg: str = "") -> Outcome:
+    """What the sender does with a WeCom errcode: "ok", back off, give up, or retry."""
+    outcome, code = classify_code(errcode, RATE_LIMITED, PERMANENT)
+    if outcome is not None:
+        return outcome
+    return "permanent" if code is not None and 40000 <= code <= 40099 else "retry"
 
 
 def stream_body(stream_id: str, content: str, finish: bool = True) -> dict[str, Any]:
@@ -213,69 +115,6 @@ def stream_id_for(message_id: str) -> str:
     if not message_id:
         return "duban-" + secrets.token_hex(12)
     return "duban-" + hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:24]
-
-
-# Group robot errors (消息推送配置说明 and the global error codes,
-# https://developer.work.weixin.qq.com/document/path/90313): 45009 is the rate limit; 93000 a bad
-# key, 40058 content too long, 40007 a bad media_id, and every other 400xx a bad request:
-# resending cannot help. -1 (busy) and unknown codes are retried; errmsg never decides.
-RATE_LIMITED = frozenset({45009})
-PERMANENT = frozenset({93000, 40058, 40007})
-
-
-def classify_errcode(errcode: int | str | None, errmsg: str = "") -> Outcome:
-    """What the sender does with a WeCom errcode: "ok", back off, give up, or retry."""
-    outcome, code = classify_code(errcode, RATE_LIMITED, PERMANENT)
-    if outcome is not None:
-        return outcome
-    return "permanent" if code is not None and 40000 <= code <= 40099 else "retry"
-
-
-# A group robot takes the userids of the smart bot's and the app's callbacks alike (one corp);
-# over 20 a minute it answers 45009 and names no block time (消息推送配置说明).
-OUTBOUND = Outbound(
-    family="wecom",
-    cooldown_s=lambda settings: settings.cooldown_wecom_s,
-    mentionable=("wecom", "wecom_app"),
-    classify=classify_errcode,
-)
-
-
-def adapter(settings: Settings) -> WeCom | None:
-    """The smart bot's hook when it is configured (bot/platforms/registry.py)."""
-    return WeCom(settings) if settings.wecom_enabled else None
-
-
-class WeCom(WeComCallback):
-    """GET|POST /hooks/wecom: the smart bot, receiveid = settings.wecom_receive_id ("")."""
-
-    name = "wecom"
-    platform = "wecom"
-
-    def __init__(self, settings: Settings) -> None:
-        if not settings.wecom_token:
-            raise ValueError("WeCom smart bot needs DUBAN_WECOM_TOKEN")
-        crypto = WeComCrypto(
-            settings.wecom_token, settings.wecom_aes_key, settings.wecom_receive_id
-        )
-        super().__init__(crypto, settings.max_body_bytes)
-
-    def _encrypt_of(self, body: bytes) -> str:
-        return get_str(load_json_object(body), "encrypt")
-
-    def parse(self, req: HttpIn) -> Incoming | None:
-        """Decrypted JSON → Incoming for text, images and files; stream refreshes, events and
-        other media → None."""
-        return incoming_from(load_json_object(self._decrypt_body(req)), self.platform)
-
-    def render_reply(self, req: HttpIn, msg: Incoming, reply: Reply, now_ms: int) -> HttpOut:
-        """An encrypted stream reply with finish=true; an empty 200 when there is nothing to say."""
-        body = reply_stream_body(msg, reply)
-        if body is None:
-            return HttpOut(status=200, body=b"")
-        plain = encode_json(body).decode("utf-8")
-        timestamp, nonce = self._reply_timestamp_nonce(now_ms)
-        return json_out(encrypted_json_reply(self.crypto, plain, timestamp, nonce))
 
 
 def reply_stream_body(msg: Incoming, reply: Reply) -> dict[str, Any] | None:
@@ -420,56 +259,6 @@ def webhook_card_body(text: str, mentions: Sequence[str] = ()) -> dict[str, Any]
     return out if len(encode_json(out)) <= WECOM_CARD_LIMIT else None
 
 
-def incoming_from(data: dict[str, Any], platform: str = "wecom") -> Incoming | None:
-    """A smart bot message (the callback's decrypted JSON, or a long-connection frame's body)
-    as an Incoming for text, images and files; stream refreshes, events and other media → None."""
-    msgtype = get_str(data, "msgtype")
-    attachment = ""
-    if msgtype in ("image", "file"):
-        attachment = _attachment(data, msgtype)
-        content = ""
-    elif msgtype != "text":
-        return None
-    else:
-        content = get_str(get_obj(data, "text"), "content")
-    chattype = get_str(data, "chattype")
-    if chattype not in ("single", "group"):
-        raise MalformedError("chattype must be 'single' or 'group'")
-    user_id = get_str(get_obj(data, "from"), "userid")
-    if not user_id:
-        raise MalformedError("from.userid is empty")
-    is_group = chattype == "group"
-    chat_id = opt_str(data, "chatid")
-    if is_group and not chat_id:
-        raise MalformedError("group message without chatid")
-    return Incoming(
-        platform=platform,
-        user_id=user_id,
-        text=_LEADING_MENTION.sub("", content.strip(), count=1).strip(),
-        chat_id=chat_id if is_group else "",
-        is_group=is_group,
-        # The smart bot only receives @-messages in groups, and 1:1 messages (接收消息).
-        mentioned=True,
-        message_id=opt_str(data, "msgid"),
-        attachment=attachment,
-    )
-
-
-def _attachment(data: dict[str, Any], msgtype: str) -> str:
-    """An `image` or `file` message (接收消息, https://developer.work.weixin.qq.com/document/path/100719):
-    `<msgtype>.url` is valid for five minutes and serves the content encrypted with the bot's
-    EncodingAESKey (AES-256-CBC, IV = the key's first 16 bytes, PKCS#7 to 32 bytes); over the
-    long connection the message gives its own `aeskey`. A file's name comes with its download."""
-    media = get_obj(data, msgtype)
-    url = get_str(media, "url")
-    if not url.startswith(("https://", "http://")):
-        raise MalformedError(f"{msgtype}.url is not a web address")
-    return Attachment("wecom", msgtype, url, "", "", opt_str(media, "aeskey")).to_json()
-
-
-# --- group robot webhook (send only, 消息推送配置说明) ----------------------------------------------
-
-
 def webhook_url(api_base: str, key: str) -> str:
     """`POST <base>/cgi-bin/webhook/send?key=<KEY>`; the key is the only credential (消息推送配置说明)."""
     return f"{api_base.rstrip('/')}/cgi-bin/webhook/send?key={quote(key, safe='')}"
@@ -513,3 +302,20 @@ def webhook_bodies(
     if kind == "markdown_v2":
         return [webhook_markdown_v2_body(p) for p in fit_markup(text, kind)]
     raise ValueError(f"unsupported kind {kind!r}")
+
+
+def _has_table(text: str) -> bool:
+    lines = [line.strip() for line in text.split("\n")]
+    rows = [line for line in lines if line.startswith("|") and line.endswith("|")]
+    return len(rows) >= 2 and any(set(r.replace("|", "").strip()) <= set("-: ") for r in rows)
+
+
+def wecom_kind(text: str, mentions: Sequence[str]) -> str:
+    """markdown by default; text when everyone is @-mentioned (markdown cannot @all); markdown_v2
+    when the text holds a table and mentions nobody (v2 renders tables but cannot @,
+    https://developer.work.weixin.qq.com/document/path/91770)."""
+    if ALL in mentions:
+        return "text"
+    if not mentions and _has_table(text):
+        return "markdown_v2"
+    return "markdown"

@@ -1,6 +1,6 @@
 """WeCom self-built app (自建应用) callback: encrypted XML in, encrypted passive XML reply out, with
 the corp id as receiveid. An app only sees its 1:1 conversations: it cannot be added to a group
-chat, so group @-commands come through the smart bot (bot/platforms/wecom.py).
+chat, so group @-commands come through the smart bot (bot/platforms/wecom/).
 
 Vendor documents cited below by title:
 - 接收消息与事件: https://developer.work.weixin.qq.com/document/path/90238
@@ -15,8 +15,9 @@ from bot.chatfiles import Attachment
 from bot.config import Settings
 from bot.messages import HttpIn, HttpOut, Incoming, Reply
 from bot.platforms.base import MalformedError, safe_xml, xml_text
-from bot.platforms.wecom import WECOM_TEXT_LIMIT, WeComCallback, markup
-from bot.platforms.wecom_crypto import WeComCrypto
+from bot.platforms.wecom.bodies import WECOM_TEXT_LIMIT, markup
+from bot.platforms.wecom.crypto import WeComCrypto
+from bot.platforms.wecom.inbound import WeComCallback
 from bot.render import truncate_message
 
 # Characters XML 1.0 cannot carry at all, even inside CDATA.
