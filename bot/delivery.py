@@ -117,9 +117,19 @@ class DeliveryRetry(Exception):
 # --- targets and routes -------------------------------------------------------------------
 
 
+# The address fields of the built-in platforms, in the order the fingerprints of pushes already
+# in the outbox and in leases were made of (before each platform declared its own fields): a
+# target made only of these keeps that fingerprint, so an upgrade finds its pushes' targets.
+FP_FIELDS = ("conversation_id", "chat_id", "webhook", "webhook_key")
+
+
 def target_fp(target: ChatTarget) -> str:
     """A short, stable id of a chat target that reveals none of its keys or tokens."""
-    raw = "|".join((target.platform, *(f"{k}={v}" for k, v in target.fields if k != "secret")))
+    named = [(k, v) for k, v in target.fields if k != "secret"]
+    if all(k in FP_FIELDS for k, _ in named):
+        raw = "|".join((target.platform, *(target.get(k) for k in FP_FIELDS)))
+    else:  # a platform with fields of its own
+        raw = "|".join((target.platform, *(f"{k}={v}" for k, v in named)))
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:16]
 
 

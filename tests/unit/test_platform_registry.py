@@ -174,3 +174,33 @@ def test_org_yaml_chats_take_the_fields_their_platform_declares():
             org_from_dict(org_with({"platform": "toy"}))
     finally:
         unregister_outbound("toy")
+
+
+def test_a_chat_of_a_built_in_platform_keeps_the_fingerprint_its_queued_pushes_carry():
+    """Pushes waiting in the outbox or in a lease name their chat by a fingerprint made before
+    the platforms declared their own fields: platform|conversation_id|chat_id|webhook|
+    webhook_key. The same chats must give the same fingerprints after the upgrade, or those
+    pushes would be dead letters (「推送目标已不在配置中」)."""
+    import hashlib
+
+    from bot.delivery import target_fp
+    from bot.messages import ChatTarget
+
+    def before(platform, conversation_id="", chat_id="", webhook="", webhook_key=""):
+        raw = "|".join((platform, conversation_id, chat_id, webhook, webhook_key))
+        return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:16]
+
+    assert target_fp(ChatTarget("wecom", webhook_key="robot-1")) == before(
+        "wecom", webhook_key="robot-1"
+    )
+    assert target_fp(ChatTarget("dingtalk", conversation_id="cid-1")) == before(
+        "dingtalk", conversation_id="cid-1"
+    )
+    hook = "https://oapi.dingtalk.com/robot/send?access_token=x"
+    assert target_fp(ChatTarget("dingtalk", webhook=hook, secret="SEC")) == before(
+        "dingtalk", webhook=hook
+    )
+    both = ChatTarget("feishu", chat_id="oc_1", webhook="https://f/hook", secret="s")
+    assert target_fp(both) == before("feishu", chat_id="oc_1", webhook="https://f/hook")
+    # a platform with fields of its own is named by them, and two of its chats differ
+    assert target_fp(ChatTarget("toy", url="a")) != target_fp(ChatTarget("toy", url="b"))
