@@ -259,3 +259,14 @@ def test_sign_in_is_off_by_default(web_client):
     for path in ("/m/signin", "/m/signin/dingtalk"):
         resp = web_client.get(path)
         assert resp.status_code == 404 and "未开启平台登录" in resp.get_data(as_text=True)
+
+
+def test_a_platform_that_does_not_answer_issues_nothing(client, srt, stub):
+    bind(srt, "feishu", "ou_3")
+    stub.oauth_sign_in("feishu", "ou_3")
+    back = authorize(start(client, "feishu"))
+    stub.stop()  # the platform goes away between its page and the code exchange
+    resp = client.get(back)
+    assert resp.status_code == 502 and "暂时连不上平台" in resp.get_data(as_text=True)
+    assert issued(srt) == []
+    assert ("signin_refused", "", "") in audit(srt)
