@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-import requests
 from flask import Blueprint, redirect, render_template, request, session
 
 from bot import delivery, filllinks, signin
@@ -48,7 +47,7 @@ REFUSED = {
     ),
 }
 
-_HTTP = requests.Session()
+_HTTP = delivery.KeepAliveSession(4)  # thread-safe, kept alive per platform host
 
 
 @bp.record_once
