@@ -33,7 +33,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.wsgi_app = hooks.HookRoutes(app.wsgi_app, rt)  # callbacks skip Flask (bot/web/hooks.py)
     # Outermost: every body is read within a deadline first, so that slow clients cannot hold
     # the server's threads (bot/web/bodies.py).
-    from bot.web import admin, api, fill, sandbox
+    from bot.web import admin, api, fill, sandbox, signin
 
     # The fill-in page's upload alone may carry a file (DUBAN_FILE_MAX_MB), and more time.
     upload = (fill.is_upload, fill.upload_limit(settings), UPLOAD_DEADLINE_S)
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     app.register_blueprint(admin.bp)
     app.register_blueprint(fill.bp)
+    app.register_blueprint(signin.bp)  # /m/signin: optional sign-in through the platform
     app.register_blueprint(api.bp)
     app.register_blueprint(sandbox.bp)
 

@@ -152,6 +152,9 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"  # unset: http://127.0.0.1:$PORT when PORT is set
     # days a department's fill-in page link (/m/…, sent by 填报 and 我的任务) stays valid
     fill_link_days: int = 7
+    # platforms whose sign-in opens the fill-in page (/m/signin, bot/signin.py): any of
+    # dingtalk, wecom, feishu; empty = off (the signed link from 填报 works either way)
+    signin_platforms: tuple[str, ...] = ()
     demo: bool = False
     # reverse proxies (IPs or CIDRs) whose X-Forwarded-For names the client; nobody else's is
     # read (nginx on the same host: 127.0.0.1)
@@ -183,6 +186,8 @@ class Settings:
     dingtalk_robot_code: str = ""
     dingtalk_api_base: str = "https://api.dingtalk.com"
     dingtalk_oapi_base: str = "https://oapi.dingtalk.com"
+    # where a browser signs in with DingTalk (/m/signin): login.dingtalk.com/oauth2/auth
+    dingtalk_login_base: str = "https://login.dingtalk.com"
     # "queue": answer a callback at once with an empty body and reply through its sessionWebhook
     # from a worker (answer fast: https://open.dingtalk.com/document/orgapp/receive-message);
     # "inline": reply in the response body. Without a valid sessionWebhook a callback is always
@@ -202,12 +207,18 @@ class Settings:
     wecom_app_secret: str = ""
     wecom_corp_id: str = ""
     wecom_api_base: str = "https://qyapi.weixin.qq.com"
+    # the self-built app's AgentId, sent with a WeCom sign-in (/m/signin) as advised
+    wecom_agent_id: str = ""
+    # where a browser signs in with WeCom (/m/signin): open.weixin.qq.com/connect/oauth2/authorize
+    wecom_authorize_base: str = "https://open.weixin.qq.com"
     # Feishu (Lark): a self-built app with the bot capability, events over HTTP
     feishu_app_id: str = ""
     feishu_app_secret: str = ""
     feishu_verification_token: str = ""
     feishu_encrypt_key: str = ""  # optional in Feishu, but without it events are unsigned
     feishu_api_base: str = "https://open.feishu.cn"  # Lark: https://open.larksuite.com
+    # where a browser signs in with Feishu (/m/signin); Lark: https://accounts.larksuite.com
+    feishu_authorize_base: str = "https://accounts.feishu.cn"
     # "longconn": the smart bot's long connection (bot/stream/), authenticated by bot id + secret
     wecom_mode: str = "http"
     wecom_longconn_url: str = "wss://openws.work.weixin.qq.com"
@@ -310,6 +321,7 @@ class Settings:
             "extra_workdays": _list,
             "link_allow": _list,
             "trusted_proxies": _list,
+            "signin_platforms": lambda v: tuple(x.lower() for x in _list(v)),
             "fake_now": _instant,
             "clock_speed": _positive_float,
             "max_body_bytes": _positive_int,
@@ -420,6 +432,9 @@ class Settings:
             ("DUBAN_DINGTALK_OAPI_BASE", self.dingtalk_oapi_base, web),
             ("DUBAN_WECOM_API_BASE", self.wecom_api_base, web),
             ("DUBAN_FEISHU_API_BASE", self.feishu_api_base, web),
+            ("DUBAN_DINGTALK_LOGIN_BASE", self.dingtalk_login_base, web),
+            ("DUBAN_WECOM_AUTHORIZE_BASE", self.wecom_authorize_base, web),
+            ("DUBAN_FEISHU_AUTHORIZE_BASE", self.feishu_authorize_base, web),
             ("DUBAN_DINGTALK_STREAM_URL", self.dingtalk_stream_url, web),
             ("DUBAN_WECOM_LONGCONN_URL", self.wecom_longconn_url, ("ws", "wss")),
             ("DUBAN_FEISHU_WS_URL", self.feishu_ws_url, web),
@@ -449,8 +464,36 @@ class Settings:
                     "(DUBAN_QUIET_START/DUBAN_QUIET_END), which end only the next day, "
                     "so it would never be sent"
                 )
+        out += self._signin_problems()
         if not self.demo and not self.secret_key and self.admin_password:
             out.append("DUBAN_SECRET_KEY is needed when DUBAN_ADMIN_PASSWORD is set")
+        return out
+
+    def _signin_problems(self) -> list[str]:
+        """DUBAN_SIGNIN_PLATFORMS names known platforms, each with the app credentials its
+        sign-in needs (bot/signin.py)."""
+        needs = {
+            "dingtalk": {
+                "DUBAN_DINGTALK_APP_KEY": self.dingtalk_app_key,
+                "DUBAN_DINGTALK_APP_SECRET": self.dingtalk_app_secret,
+            },
+            "wecom": {
+                "DUBAN_WECOM_CORP_ID": self.wecom_corp_id,
+                "DUBAN_WECOM_APP_SECRET": self.wecom_app_secret,
+            },
+            "feishu": {
+                "DUBAN_FEISHU_APP_ID": self.feishu_app_id,
+                "DUBAN_FEISHU_APP_SECRET": self.feishu_app_secret,
+            },
+        }
+        out = []
+        for platform in self.signin_platforms:
+            if platform not in needs:
+                out.append(f"DUBAN_SIGNIN_PLATFORMS: {platform!r} is not one of {', '.join(needs)}")
+                continue
+            missing = [k for k, v in needs[platform].items() if not v]
+            if missing:
+                out.append(f"DUBAN_SIGNIN_PLATFORMS={platform} needs {', '.join(missing)}")
         return out
 
     def _intranet_problems(self, dingtalk: dict[str, str]) -> list[str]:

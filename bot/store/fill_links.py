@@ -34,6 +34,11 @@ class FillLinks(Area):
         link_id = _s(self.r.get(self.keys.fill_link_of(f"{platform}:{user_id}")))
         return self.get(link_id) if link_id else None
 
+    def claim_signin(self, nonce: str, ttl_s: int) -> bool:
+        """Mark a platform sign-in's state used (bot/signin.py): True the first time only, so
+        a callback replayed within the state's life issues nothing."""
+        return bool(self.r.set(self.keys.signin_state(nonce), "1", nx=True, ex=ttl_s))
+
     def audit_use(self, link: FillLink | None, action: str, note: str) -> None:
         """One use of a fill-in link (opened, or refused): who, for which department, what."""
         self._add_audit(

@@ -197,6 +197,9 @@ class Keys:
     def fill_link_of(self, person: str) -> str:  # the id of a person's current fill-in link
         return self._k("fill-of", person)
 
+    def signin_state(self, nonce: str) -> str:  # a platform sign-in's state, once used (TTL)
+        return self._k("signin-used", nonce)
+
     def inspection(self, department: str) -> str:  # hash indicator id -> inspection mark JSON
         return self._k("inspect", department)
 

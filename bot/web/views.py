@@ -63,6 +63,8 @@ ACTION_LABELS = {
     "fill_link": "发填报页链接",
     "fill_open": "打开填报页",
     "fill_refused": "填报页链接被拒",
+    "fill_signin": "平台登录填报页",
+    "signin_refused": "平台登录未完成",
     "inspect": "实地查验",
     "fill_upload_refused": "填报页上传被拒",
     "fill_file": "填报页下载文件",

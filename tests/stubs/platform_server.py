@@ -12,6 +12,7 @@ revoked), and custom bots registered with a secret have their signature checked.
     stub.fail_for(12.0, status=500)                      # every request for 12 s: an outage
     stub.require_feishu_app("cli_x", "secret")           # the app whose tokens it hands out
     ...
+    stub.oauth_sign_in("dingtalk", "u-1", "张三")          # who its sign-in page "is"
     stub.requests                                        # what arrived, in order
     stub.stop()
 """
@@ -28,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 WECOM_WEBHOOK = "/cgi-bin/webhook/send"
 DINGTALK_ROBOT = "/robot/send"
@@ -48,6 +49,19 @@ WECOM_MEDIA_GET = "/cgi-bin/media/get"
 WECOM_APP_TOKEN = "stub-wecom-app-token"
 # Feishu's message resource API: GET FEISHU_MESSAGES/<message_id>/resources/<file_key>?type=…
 FEISHU_RESOURCE = "/open-apis/im/v1/messages/:message_id/resources/:file_key"
+# Sign-in through the platform (bot/signin.py): each platform's authorize page (a browser GET
+# answered with a redirect to redirect_uri carrying a code and the state) and the endpoints that
+# turn the code into the person's id. Codes are good once, for 5 minutes, as the vendors say.
+WECOM_AUTHORIZE = "/connect/oauth2/authorize"
+WECOM_GETUSERINFO = "/cgi-bin/auth/getuserinfo"
+DINGTALK_AUTHORIZE = "/oauth2/auth"
+DINGTALK_USER_TOKEN = "/v1.0/oauth2/userAccessToken"
+DINGTALK_USERS_ME = "/v1.0/contact/users/me"
+DINGTALK_GETBYUNIONID = "/topapi/user/getbyunionid"
+FEISHU_AUTHORIZE = "/open-apis/authen/v1/authorize"
+FEISHU_OAUTH_TOKEN = "/open-apis/authen/v2/oauth/token"
+FEISHU_USER_INFO = "/open-apis/authen/v1/user_info"
+OAUTH_CODE_S = 300
 PATHS = (
     WECOM_WEBHOOK, DINGTALK_ROBOT, DINGTALK_SESSION, DINGTALK_GROUP_SEND, DINGTALK_TOKEN,
     FEISHU_TOKEN, FEISHU_MESSAGES, FEISHU_REPLY, FEISHU_HOOK,
@@ -370,6 +384,154 @@ class PlatformStub:
         self._thread: threading.Thread | None = None
         self._files: dict[str, tuple[bytes, str]] = {}  # id -> (bytes as served, name)
         self._feishu_kinds: dict[str, str] = {}  # message_id/file_key -> "image" | "file"
+        # sign-in: who is signed in at each platform's page, who refuses, codes and user tokens
+        self._oauth_people: dict[str, tuple[str, str, bool]] = {}  # platform -> (id, name, member)
+        self._oauth_denied: set[str] = set()
+        self._codes: dict[str, dict[str, Any]] = {}
+        self._user_tokens: dict[str, tuple[str, str, str]] = {}  # token -> (platform, id, name)
+
+    # --- sign-in through the platform (OAuth) ---------------------------------------------------
+
+    def oauth_sign_in(
+        self, platform: str, user_id: str, name: str = "", member: bool = True
+    ) -> None:
+        """The person the platform's authorize page has signed in (its own session in the
+        browser): `platform` is wecom, dingtalk or feishu; `user_id` is the id the robot
+        callbacks carry (WeCom userid, DingTalk staff userid, Feishu open_id); a DingTalk
+        non-member has a unionId that getbyunionid does not find."""
+        with self._lock:
+            self._oauth_people[platform] = (user_id, name, member)
+            self._oauth_denied.discard(platform)
+
+    def oauth_deny(self, platform: str) -> None:
+        """The person presses 拒绝 on the platform's page: the redirect carries error."""
+        with self._lock:
+            self._oauth_denied.add(platform)
+
+    def _authorize(self, rec: Recorded) -> tuple[int, dict[str, str], bytes]:
+        platform = {
+            WECOM_AUTHORIZE: "wecom", DINGTALK_AUTHORIZE: "dingtalk", FEISHU_AUTHORIZE: "feishu"
+        }[rec.path]  # fmt: skip
+        q = rec.query
+        client = q.get("appid") if platform == "wecom" else q.get("client_id")
+        redirect_uri = q.get("redirect_uri", "")
+        scope_ok = q.get("scope") == "snsapi_base" if platform == "wecom" else True
+        if platform == "dingtalk":
+            scope_ok = q.get("scope") == "openid" and q.get("prompt") == "consent"
+        if not client or not redirect_uri.startswith("http") or q.get("response_type") != "code":
+            return 400, {"Content-Type": "text/plain"}, b"bad authorize request"
+        if not scope_ok:
+            return 400, {"Content-Type": "text/plain"}, b"bad scope"
+        with self._lock:
+            person = self._oauth_people.get(platform)
+            denied = platform in self._oauth_denied
+        back: dict[str, str] = {}
+        if denied and platform != "wecom":  # snsapi_base is silent: there is nothing to refuse
+            back["error"] = "access_denied"
+        elif person is None:
+            return 400, {"Content-Type": "text/plain"}, b"nobody signed in"
+        else:
+            code = f"code-{platform}-{next(self._tokens)}"
+            with self._lock:
+                self._codes[code] = {
+                    "platform": platform, "user": person, "client": client,
+                    "redirect_uri": redirect_uri, "at": time.time(),
+                }  # fmt: skip
+            back["authCode" if platform == "dingtalk" else "code"] = code
+        if "state" in q:
+            back["state"] = q["state"]
+        sep = "&" if "?" in redirect_uri else "?"
+        return 302, {"Location": f"{redirect_uri}{sep}{urlencode(back)}"}, b""
+
+    def _take_code(self, code: str, platform: str) -> dict[str, Any] | None:
+        """A code's grant, consumed: None when unknown, of another platform, used or expired."""
+        with self._lock:
+            got = self._codes.pop(code, None)
+        if got is None or got["platform"] != platform or time.time() - got["at"] > OAUTH_CODE_S:
+            return None
+        return got
+
+    def _user_token(self, platform: str, user: tuple[str, str, bool]) -> str:
+        token = f"user-{platform}-{next(self._tokens)}"
+        with self._lock:
+            self._user_tokens[token] = (platform, user[0], user[1])
+        return token
+
+    def _known_user(self, token: str, platform: str) -> tuple[str, str, str] | None:
+        with self._lock:
+            got = self._user_tokens.get(token)
+        return got if got and got[0] == platform else None
+
+    def _oauth_answer(self, rec: Recorded) -> tuple[int, dict[str, str], bytes] | None:
+        """The sign-in endpoints; None for every other request."""
+        if rec.path in (WECOM_AUTHORIZE, DINGTALK_AUTHORIZE, FEISHU_AUTHORIZE):
+            return self._authorize(rec) if rec.method == "GET" else None
+        body = rec.json if isinstance(rec.json, dict) else {}
+        if rec.path == WECOM_GETUSERINFO:
+            if rec.query.get("access_token") != WECOM_APP_TOKEN:
+                return _json(200, {"errcode": 40014, "errmsg": "invalid access_token"})
+            got = self._take_code(rec.query.get("code", ""), "wecom")
+            if got is None:
+                return _json(200, {"errcode": 40029, "errmsg": "invalid code"})
+            return _json(200, {"errcode": 0, "errmsg": "ok", "userid": got["user"][0]})
+        if rec.path == DINGTALK_USER_TOKEN and rec.method == "POST":
+            got = self._take_code(str(body.get("code", "")), "dingtalk")
+            if (
+                got is None
+                or body.get("grantType") != "authorization_code"
+                or body.get("clientId") != got["client"]
+                or not body.get("clientSecret")
+            ):
+                return _json(400, {"code": "invalidParameter", "message": "authCode is invalid"})
+            token = self._user_token("dingtalk", got["user"])
+            return _json(200, {"accessToken": token, "refreshToken": f"r-{token}",
+                               "expireIn": 7200, "corpId": "ding-stub-corp"})  # fmt: skip
+        if rec.path == DINGTALK_USERS_ME:
+            user = self._known_user(rec.headers.get("x-acs-dingtalk-access-token", ""), "dingtalk")
+            if user is None:
+                return _json(401, {"code": "InvalidAuthentication", "message": "token"})
+            with self._lock:
+                member = self._oauth_people.get("dingtalk", ("", "", True))[2]
+            union = f"union-{user[1]}" if member else f"union-outsider-{user[1]}"
+            return _json(200, {"nick": user[2], "unionId": union, "openId": f"open-{user[1]}",
+                               "stateCode": "86"})  # fmt: skip
+        if rec.path == DINGTALK_GETBYUNIONID and rec.method == "POST":
+            if not rec.query.get("access_token", "").startswith("stub-token-"):
+                return _json(200, {"errcode": 40014, "errmsg": "不合法的access_token"})
+            union = str(body.get("unionid", ""))
+            if not union.startswith("union-") or union.startswith("union-outsider-"):
+                return _json(200, {"errcode": 60121, "errmsg": "找不到该用户"})
+            return _json(200, {"errcode": 0, "errmsg": "ok", "request_id": "stub",
+                               "result": {"contact_type": 0, "userid": union[6:]}})  # fmt: skip
+        if rec.path == FEISHU_OAUTH_TOKEN and rec.method == "POST":
+            got = self._take_code(str(body.get("code", "")), "feishu")
+            if (
+                got is None
+                or body.get("grant_type") != "authorization_code"
+                or body.get("client_id") != got["client"]
+                or not body.get("client_secret")
+                or body.get("redirect_uri") != got["redirect_uri"]
+            ):
+                return _json(
+                    400,
+                    {
+                        "code": 20003,
+                        "error": "invalid_grant",
+                        "error_description": "The authorization code is not found.",
+                    },
+                )
+            token = self._user_token("feishu", got["user"])
+            return _json(200, {"code": 0, "access_token": token, "expires_in": 7200,
+                               "token_type": "Bearer", "scope": ""})  # fmt: skip
+        if rec.path == FEISHU_USER_INFO:
+            auth = rec.headers.get("authorization", "")
+            user = self._known_user(auth[7:] if auth.startswith("Bearer ") else "", "feishu")
+            if user is None:
+                return _json(200, {"code": 20005, "msg": "The user access token passed is invalid"})
+            data = {"name": user[2], "en_name": "", "open_id": user[1],
+                    "union_id": f"on_{user[1]}", "tenant_key": "stub-tenant"}  # fmt: skip
+            return _json(200, {"code": 0, "msg": "success", "data": data})
+        return None
 
     # --- files sent in chat ---------------------------------------------------------------------
 
@@ -732,7 +894,7 @@ class PlatformStub:
                     key=robot_key_of(path, query, payload, from_path),
                     raw_path=parts.path,
                 )
-                served = stub._file_answer(rec)
+                served = stub._file_answer(rec) or stub._oauth_answer(rec)
                 if served is not None:
                     rule = stub._record(rec)
                     if rule is not None:  # a fault aimed at a download (fail_next with path)
