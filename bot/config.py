@@ -130,6 +130,7 @@ class Settings:
     redis_min_replicas: int = 0
     data_dir: str = str(ROOT / "var")
     key_prefix: str = "duban"
+    campaign: str = "default"  # shim: the default campaign's id (the campaigns branch owns it)
     # daily backup of the state (bot/backup.py): where ("" = <data_dir>/backups), at what local
     # time, and how many files are kept (0 = no scheduled backup)
     backup_dir: str = ""
