@@ -57,8 +57,26 @@ def connect_redis(settings: Settings, **options) -> tuple[redis.Redis, EmbeddedR
         options.setdefault("socket_connect_timeout", 2.0)
         client = sentinel.master_for(settings.redis_sentinel_master, **auth, **options)
         return client, None
+    if settings.redis_cluster:
+        # one node's URL; the client asks it for the others and follows MOVED answers
+        options.pop("health_check_interval", None)
+        return redis.RedisCluster.from_url(settings.redis_url, **options), None
     url, embedded = redis_url_for(settings)
     return redis.Redis.from_url(url, **options), embedded
+
+
+class ClusterRefused(RuntimeError):
+    """A process that needs a single Redis (RQ's workers and queues) started on a cluster."""
+
+
+def refuse_cluster(conn, what: str) -> None:
+    """Stop `what` (an RQ worker, say) on a Redis Cluster client: RQ's own scripts and keys
+    (queues, registries, job hashes) span slots, so it cannot run there."""
+    if isinstance(conn, redis.RedisCluster):
+        raise ClusterRefused(
+            f"{what} 不能在 Redis Cluster 上运行（RQ 的队列不支持集群）："
+            "请为任务队列另配一个单机 Redis，或关闭 DUBAN_REDIS_CLUSTER。"
+        )
 
 
 def wait_for_redis(conn: redis.Redis, stop: threading.Event, max_wait_s: float = 1.0) -> bool:
