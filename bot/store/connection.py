@@ -65,18 +65,16 @@ def connect_redis(settings: Settings, **options) -> tuple[redis.Redis, EmbeddedR
     return redis.Redis.from_url(url, **options), embedded
 
 
-class ClusterRefused(RuntimeError):
-    """A process that needs a single Redis (RQ's workers and queues) started on a cluster."""
-
-
-def refuse_cluster(conn, what: str) -> None:
-    """Stop `what` (an RQ worker, say) on a Redis Cluster client: RQ's own scripts and keys
-    (queues, registries, job hashes) span slots, so it cannot run there."""
+def rq_refusal(conn, what: str) -> str:
+    """Why `what` (an RQ worker, say) cannot run on this connection, "" when it can: RQ's own
+    transactions span its queue, registry and job keys, which a Redis Cluster puts in different
+    slots, so RQ cannot run there."""
     if isinstance(conn, redis.RedisCluster):
-        raise ClusterRefused(
-            f"{what} 不能在 Redis Cluster 上运行（RQ 的队列不支持集群）："
-            "请为任务队列另配一个单机 Redis，或关闭 DUBAN_REDIS_CLUSTER。"
+        return (
+            f"{what}不能在 Redis Cluster 上运行（RQ 的任务队列不支持集群）："
+            "请为任务队列另配一个单机 Redis，或去掉 DUBAN_REDIS_CLUSTER。"
         )
+    return ""
 
 
 def wait_for_redis(conn: redis.Redis, stop: threading.Event, max_wait_s: float = 1.0) -> bool:
