@@ -10,11 +10,12 @@ Campaign keys: assignments (dept, status, dstat, undo, reached, origin), stars a
 bindings with their requests, folds, chat-member marks and fill-in links (a binding change writes
 its notice and revokes the person's link in one step), comments, submissions, exports, the audit
 log, the outbox with its sent-markers, rankings and drain flag, a command's callback claim
-(`seen`, committed with the command's change), link checks, 催办 rests and inspection marks.
+(`seen`, committed with the command's change), link checks, 催办 rests, inspection marks, and
+the files held for their senders (a download's end writes the hold and its notice together).
 Deployment keys: the inbox stream, its consumers and its accept claims (`seen:<platform>-in`),
 delivery (part markers, leases, specs, budgets, cool-downs, dead letters, token cache), locks,
-scheduler slots, web logins and sessions, the clock anchors and the demo's shift, held chat
-files, and the layout marker of the migration (bot/migrate.py).
+scheduler slots, web logins and sessions, the clock anchors and the demo's shift, and the layout
+marker of the migration (bot/migrate.py).
 
 `Keys(prefix)` without a campaign is the layout before campaigns, every key `<prefix>:<rest>`:
 only the migration reads it (`place` says where each of those keys goes).
@@ -32,7 +33,7 @@ NONE = "\x00"
 # The first part of a key's rest, for the deployment's keys (everything else is a campaign's).
 _DEPLOYMENT_HEADS = frozenset(
     {"clock", "demo", "inbox", "lock", "budget", "cool", "dead", "sched", "login", "websess",
-     "held-file", "layout"}
+     "layout"}
 )  # fmt: skip
 _DEPLOYMENT_DLV = frozenset({"part", "lease", "spec", "token"})
 
@@ -283,4 +284,4 @@ class Keys:
         return self._c("inspect", department)
 
     def held_file(self, platform: str, user_id: str) -> str:  # JSON of a file held, with TTL
-        return self._d("held-file", platform, user_id)
+        return self._c("held-file", platform, user_id)

@@ -60,7 +60,7 @@ if CLUSTER:
             redis_url=redis_url, key_prefix="t", demo=True, redis_cluster=True, campaign=campaign
         )
 
-    def _client(settings):
+    def new_client(settings):
         return redis.RedisCluster.from_url(settings.redis_url)
 
 else:
@@ -69,13 +69,14 @@ else:
     def settings(redis_url):
         return Settings(redis_url=redis_url, key_prefix="t", demo=True)
 
-    def _client(settings):
+    def new_client(settings):
+        """A connection of its own to the session's Redis (or cluster)."""
         return redis.Redis.from_url(settings.redis_url)
 
 
 @pytest.fixture
 def rt(settings, redis_client, clock):
-    runtime = build_runtime(settings, clock=clock, client=_client(settings))
+    runtime = build_runtime(settings, clock=clock, client=new_client(settings))
     yield runtime
     runtime.redis.close()
 

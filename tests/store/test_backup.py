@@ -23,6 +23,7 @@ from bot.queue import make_queue
 from bot.records import Change
 from bot.schedule import schedule_table
 from bot.store import RedisStore, StateError
+from tests.store.conftest import CLUSTER
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime.fromisoformat("2020-08-17T10:00:00+08:00")
@@ -94,7 +95,7 @@ def test_a_round_trip_gives_the_same_state_key_for_key(worked, tmp_path):
 def test_restore_under_another_prefix(worked, tmp_path):
     path = tmp_path / "state.jsonl.gz"
     backup.write_backup(worked.store, path, NOW)
-    other = RedisStore(worked.redis, "restored")
+    other = RedisStore(worked.redis, "restored", campaign=worked.store.campaign)
     backup.restore_backup(other, path)
     assert other.assignments.of_department("司法局") == worked.store.assignments.of_department(
         "司法局"
@@ -155,6 +156,7 @@ def test_a_file_cut_short_is_refused(worked, tmp_path):
     assert worked.redis.dbsize() == 0
 
 
+@pytest.mark.skipif(CLUSTER, reason="RQ workers do not run on a Redis Cluster")
 def test_the_daily_job_runs_on_a_worker_and_keeps_the_newest(rt, settings, tmp_path, monkeypatch):
     directory = tmp_path / "backups"
     directory.mkdir()
@@ -216,6 +218,10 @@ def test_a_full_disk_leaves_no_half_written_backup(worked, tmp_path):
 def test_the_command_line_backs_up_restores_and_refuses(worked, settings, tmp_path):
     path = tmp_path / "cli.jsonl.gz"
     env = {**os.environ, "DUBAN_REDIS_URL": settings.redis_url, "DUBAN_KEY_PREFIX": "t"}
+    env |= {
+        "DUBAN_CAMPAIGN": settings.campaign,
+        "DUBAN_REDIS_CLUSTER": str(int(settings.redis_cluster)),
+    }
     env["DUBAN_FILE_DIR"] = str(tmp_path / "files")
 
     def run(*args, prefix="t"):
@@ -346,15 +352,16 @@ def test_one_campaign_backs_up_and_restores_without_touching_the_others(worked, 
     rt = worked
     other = _second_campaign(rt, clock)
     path = tmp_path / "default.jsonl.gz"
-    count = backup.write_backup(rt.store, path, NOW, campaign="default")
+    mine_head = "{" + rt.store.campaign + "}:"
+    count = backup.write_backup(rt.store, path, NOW, campaign=rt.store.campaign)
     header = json.loads(gzip.decompress(path.read_bytes()).splitlines()[0])
-    assert header["campaign"] == "default" and header["version"] == 3
+    assert header["campaign"] == rt.store.campaign and header["version"] == 3
     saved = backup.read_backup(path)
-    assert saved.campaign == "default" and len(saved.entries) == count > 20
+    assert saved.campaign == rt.store.campaign and len(saved.entries) == count > 20
     assert not any("{" in rel for rel, _, _ in saved.entries)  # relative to the campaign
     before = snapshot(rt.redis, "t")
-    mine = {k: v for k, v in before.items() if k.startswith("{default}:")}
-    others = {k: v for k, v in before.items() if not k.startswith("{default}:")}
+    mine = {k: v for k, v in before.items() if k.startswith(mine_head)}
+    others = {k: v for k, v in before.items() if not k.startswith(mine_head)}
     assert any(k.startswith("{jinfeng-2021}:") for k in others)
     assert any(k.startswith("{_}:") for k in others)
 
@@ -363,19 +370,17 @@ def test_one_campaign_backs_up_and_restores_without_touching_the_others(worked, 
         backup.restore_backup(rt.store, path)
     assert snapshot(rt.redis, "t") == before
     # the campaign changed since, then restored with --replace: that campaign only
-    rt.redis.set("t:{default}:extra", "x")
+    rt.redis.set(f"t:{mine_head}extra", "x")
     other.assignments.sync({(6, "教育局"): Role.LEAD})
-    others_now = {
-        k: v for k, v in snapshot(rt.redis, "t").items() if not k.startswith("{default}:")
-    }
+    others_now = {k: v for k, v in snapshot(rt.redis, "t").items() if not k.startswith(mine_head)}
     assert backup.restore_backup(rt.store, path, replace=True) == count
     after = snapshot(rt.redis, "t")
-    assert {k: v for k, v in after.items() if k.startswith("{default}:")} == mine
-    assert {k: v for k, v in after.items() if not k.startswith("{default}:")} == others_now
+    assert {k: v for k, v in after.items() if k.startswith(mine_head)} == mine
+    assert {k: v for k, v in after.items() if not k.startswith(mine_head)} == others_now
     assert other.assignments.get(4, "司法局")[0].explanation == "2021"
 
     # into a deployment that has other campaigns but not this one: no --replace needed
-    for k in [k for k in after if k.startswith("{default}:")]:
+    for k in [k for k in after if k.startswith(mine_head)]:
         rt.redis.delete("t:" + k)
     assert backup.restore_backup(rt.store, path) == count
     assert rt.store.assignments.of_department("司法局")[12].status.value == "returned"
@@ -420,6 +425,10 @@ def test_the_command_line_backs_up_one_campaign(worked, clock, settings, tmp_pat
     _second_campaign(worked, clock)
     path = tmp_path / "one.jsonl.gz"
     env = {**os.environ, "DUBAN_REDIS_URL": settings.redis_url, "DUBAN_KEY_PREFIX": "t"}
+    env |= {
+        "DUBAN_CAMPAIGN": settings.campaign,
+        "DUBAN_REDIS_CLUSTER": str(int(settings.redis_cluster)),
+    }
     env["DUBAN_FILE_DIR"] = str(tmp_path / "files")
 
     def run(*args):

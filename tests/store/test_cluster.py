@@ -181,3 +181,14 @@ def test_a_cluster_client_comes_from_the_settings(local_cluster):
     assert isinstance(client, redis.RedisCluster) and embedded is None
     assert len(client.get_primaries()) == 3
     client.close()
+
+
+def test_a_cluster_needs_the_url_of_a_node_and_no_sentinels():
+    assert any("DUBAN_REDIS_CLUSTER" in p for p in Settings(redis_cluster=True).problems())
+    with_sentinels = Settings(
+        redis_cluster=True, redis_url="redis://h:1/0", redis_sentinels=("h:2",)
+    )
+    assert any("DUBAN_REDIS_CLUSTER" in p for p in with_sentinels.problems())
+    assert not any(
+        "CLUSTER" in p for p in Settings(redis_cluster=True, redis_url="redis://h:1/0").problems()
+    )

@@ -151,7 +151,7 @@ def _comparable(layout: dict) -> dict:
 def test_keys_types_values_and_expiry_are_todays(rt, chat, redis_client):
     names = scenario(rt, chat)
     layout = snapshot(redis_client, "t", names)
-    expected = tagged(json.loads(FIXTURE.read_text(encoding="utf-8")))
+    expected = tagged(json.loads(FIXTURE.read_text(encoding="utf-8")), rt.settings.campaign)
     assert sorted(layout) == sorted(expected)
     assert _comparable(layout) == _comparable(expected)
     for key, entry in layout.items():  # the same expiry, give or take the test's run time

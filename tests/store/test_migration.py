@@ -17,9 +17,12 @@ import pytest
 
 from bot.store import RedisStore
 from bot.store.migration import Migration
+from tests.store.conftest import CLUSTER
 from tests.store.test_layout import FIXTURE, _comparable, snapshot, tagged
 
 ROOT = Path(__file__).resolve().parents[2]
+# The old layout's scripts span slots: on a cluster it is written and moved by test_cluster.py.
+pytestmark = pytest.mark.skipif(CLUSTER, reason="one Redis: the layout before campaigns")
 DEPTS = ("司法局", "行政审批局", "教育局")
 NOW_S = 1597370400.0  # the fixture's clock (2020-08-14 02:00 UTC)
 
