@@ -4,6 +4,8 @@ there is one, else slot by slot from Python (CLUSTER ADDSLOTSRANGE and MEET)."""
 
 from __future__ import annotations
 
+import random
+import socket
 import subprocess
 import sys
 import time
@@ -11,15 +13,28 @@ from pathlib import Path
 
 import redis
 
-from bot.embedded import find_redis_server, free_port
+from bot.embedded import find_redis_server
 
 SLOTS = 16384
+
+
+def cluster_port() -> int:
+    """A free port whose cluster bus port (10,000 higher) is free too: at most 55535."""
+    while True:
+        port = random.randint(20000, 55535)
+        try:
+            for p in (port, port + 10000):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        return port
 
 
 class LocalCluster:
     def __init__(self, base: Path, masters: int = 3):
         self.base = Path(base)
-        self.ports = [free_port() for _ in range(masters)]
+        self.ports = [cluster_port() for _ in range(masters)]
         self.procs: list[subprocess.Popen] = []
 
     @property
