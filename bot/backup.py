@@ -1,13 +1,20 @@
-"""Back up and restore a deployment's state: every key under its prefix, in a versioned file.
+"""Back up and restore a deployment's state: every key under its prefix, in a versioned file;
+or one campaign's keys only.
 
-python -m bot.backup export-state FILE            write a backup of the running store
-python -m bot.backup import-state FILE [--replace] restore one (refused into a store with state)
+python -m bot.backup export-state FILE [--campaign ID]  write a backup of the running store
+python -m bot.backup import-state FILE [--replace]      restore one (refused into a store with state)
+
+With --campaign the file holds that campaign's keys only and says so in its header; restoring it
+writes (and with --replace first deletes) that campaign's keys and no others: the deployment's
+other campaigns and its own keys are left as they are.
 
 The file is gzip'd JSON lines: a header (format, version, prefix, time), one line per key (its
 name relative to the prefix, its time to live and Redis's own DUMP payload, base64), one line
 per stored file (bot/filestore.py: its SHA-256 and its bytes, base64; since version 2) and a
 footer with the counts and a SHA-256 of the key and file lines. A version 1 file (keys only)
-is still restored. A file without its footer (a disk that
+is still restored. Version 3: keys in campaigns (`{<campaign>}:<rest>` relative to the prefix,
+or `<rest>` relative to the campaign's head in a campaign's file); the keys of a version 1 or 2
+file are placed into today's layout as the migration places them (bot/store/keys.py). A file without its footer (a disk that
 filled up, a copy cut short) is refused whole: nothing is restored from half a file. The daily
 job (`backup` in bot/schedule.py) writes one into DUBAN_BACKUP_DIR and keeps DUBAN_BACKUP_KEEP.
 """
@@ -27,7 +34,7 @@ from datetime import datetime
 from pathlib import Path
 
 FORMAT = "duban-state"
-VERSION = 2  # 2: stored files travel with the keys
+VERSION = 3  # 2: stored files travel with the keys; 3: campaign keys, a campaign's own backup
 NAME_PREFIX = "duban-state-"
 SUFFIX = ".jsonl.gz"
 
@@ -43,12 +50,14 @@ class Backup:
     entries: list[tuple[str, int, bytes]]
     files: list[tuple[str, bytes]] = field(default_factory=list)  # (sha256, bytes)
     version: int = VERSION
+    campaign: str | None = None  # a campaign's backup: its keys only
 
 
-def write_backup(store, path: Path, now: datetime, files=None) -> int:
+def write_backup(store, path: Path, now: datetime, files=None, campaign: str | None = None) -> int:
     """Write the store's state to `path` (atomically: a temporary file renamed at the end, so a
     full disk leaves no half-written backup under the final name); returns the key count.
-    `files`: the file store (bot.filestore.FileStore) whose every file goes with the keys."""
+    `files`: the file store (bot.filestore.FileStore) whose every file goes with the keys.
+    `campaign`: only that campaign's keys (the header names it)."""
     path = Path(path)
     tmp = path.with_name(path.name + ".part")
     digest = hashlib.sha256()
@@ -57,8 +66,10 @@ def write_backup(store, path: Path, now: datetime, files=None) -> int:
         with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
             header = {"format": FORMAT, "version": VERSION, "prefix": store.keys.prefix}
             header["created"] = now.isoformat()
+            if campaign is not None:
+                header["campaign"] = campaign
             out.write(_line(header))
-            for rel, ttl, payload in store.backup.dump():
+            for rel, ttl, payload in store.backup.dump(campaign=campaign):
                 line = _line({"k": rel, "t": ttl, "v": base64.b64encode(payload).decode()})
                 digest.update(line)
                 out.write(line)
@@ -132,7 +143,11 @@ def read_backup(path: Path) -> Backup:
         raise BackupError("备份文件不完整（文件数不符），未恢复任何数据")
     if footer.get("sha256") != digest.hexdigest():
         raise BackupError("备份文件校验不符，未恢复任何数据")
-    return Backup(header.get("prefix", ""), header.get("created", ""), entries, files, version)
+    campaign = header.get("campaign")
+    if version < 3:  # keys named as before campaigns: today's names are decided at restore
+        campaign = None
+    prefix, created = header.get("prefix", ""), header.get("created", "")
+    return Backup(prefix, created, entries, files, version, campaign)
 
 
 def restore_backup(store, path: Path, replace: bool = False, files=None) -> int:
@@ -144,12 +159,16 @@ def restore_backup(store, path: Path, replace: bool = False, files=None) -> int:
     backup = read_backup(path)
     if backup.files and files is None:
         raise BackupError("备份文件含有上传的文件，但没有指定文件存放目录，未恢复任何数据")
-    existing = store.backup.state_keys() if backup.files and not replace else []
+    campaign = backup.campaign
+    existing = store.backup.holds_state(campaign) if backup.files and not replace else []
     if existing:
         raise StateError(len(existing))
     for sha256, data in backup.files:
         files.put(data, file_of(sha256, data))
-    return store.backup.restore(backup.entries, replace=replace)
+    entries = backup.entries
+    if backup.version < 3:
+        entries = [(store.backup.relocate(rel), ttl, v) for rel, ttl, v in entries]
+    return store.backup.restore(entries, replace=replace, campaign=campaign)
 
 
 def file_of(sha256: str, data: bytes):
@@ -191,22 +210,32 @@ def _line(obj: dict) -> bytes:
 
 def main(argv: Iterable[str] | None = None) -> int:
     from bot.config import Settings
-    from bot.runtime import connect_store
+    from bot.migrate import ensure_layout
+    from bot.store import RedisStore
+    from bot.store.connection import connect_redis
 
     parser = argparse.ArgumentParser(
         prog="python -m bot.backup", description=__doc__.split("\n")[0]
     )
     sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("export-state", help="write a backup").add_argument("file")
+    exp = sub.add_parser("export-state", help="write a backup")
+    exp.add_argument("file")
+    exp.add_argument("--campaign", help="only this campaign's keys (the others are left out)")
     imp = sub.add_parser("import-state", help="restore a backup")
     imp.add_argument("file")
-    imp.add_argument("--replace", action="store_true", help="delete the store's state first")
+    imp.add_argument(
+        "--replace",
+        action="store_true",
+        help="delete the store's state first (a campaign's file: that campaign's only)",
+    )
     args = parser.parse_args(list(argv) if argv is not None else None)
     from bot.filestore import file_store
 
     settings = Settings.from_env()
-    store, embedded = connect_store(settings)
+    client, embedded = connect_redis(settings)
+    store = RedisStore(client, settings.key_prefix, campaign=settings.campaign)
     try:
+        ensure_layout(settings, client)
         return _run(args, store, file_store(settings.file_dir, settings.data_dir))
     finally:
         store.r.close()
@@ -218,12 +247,17 @@ def _run(args: argparse.Namespace, store, files=None) -> int:
     from bot.store import StateError
 
     if args.cmd == "export-state":
+        now = datetime.now().astimezone()
+        if args.campaign and not store.backup.state_keys(args.campaign):
+            print(f"活动 {args.campaign} 没有任何数据，未写备份。请检查活动编号。", file=sys.stderr)
+            return 2
         try:
-            count = write_backup(store, Path(args.file), datetime.now().astimezone(), files)
+            count = write_backup(store, Path(args.file), now, files, campaign=args.campaign)
         except OSError as e:
             print(f"备份写入失败（{e.strerror or e}），没有留下不完整的文件", file=sys.stderr)
             return 2
-        print(f"已备份 {count} 个键到 {args.file}")
+        scope = f"活动 {args.campaign} 的" if args.campaign else ""
+        print(f"已备份{scope} {count} 个键到 {args.file}")
         return 0
     try:
         count = restore_backup(store, Path(args.file), replace=args.replace, files=files)
@@ -237,7 +271,13 @@ def _run(args: argparse.Namespace, store, files=None) -> int:
             file=sys.stderr,
         )
         return 2
-    print(f"已从 {args.file} 恢复 {count} 个键")
+    campaign = read_backup(Path(args.file)).campaign
+    scope = f"活动 {campaign} 的" if campaign else ""
+    print(
+        f"已从 {args.file} 恢复{scope} {count} 个键（其他活动未改动）"
+        if campaign
+        else f"已从 {args.file} 恢复 {count} 个键"
+    )
     return 0
 
 

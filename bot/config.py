@@ -125,11 +125,15 @@ class Settings:
     # master is found through them (DUBAN_REDIS_URL then gives only its password and db)
     redis_sentinels: tuple[str, ...] = ()
     redis_sentinel_master: str = "duban"
+    # Redis Cluster: DUBAN_REDIS_URL names one node of it (the client finds the others); each
+    # campaign's keys sit in one slot. RQ workers cannot run on a cluster (README)
+    redis_cluster: bool = False
     # replicas that must hold a callback before it is acknowledged (Redis WAIT), so that a
     # failover cannot lose what a platform was told was received; 0 = do not wait
     redis_min_replicas: int = 0
     data_dir: str = str(ROOT / "var")
     key_prefix: str = "duban"
+    campaign: str = "default"  # shim: the default campaign's id (the campaigns branch owns it)
     # daily backup of the state (bot/backup.py): where ("" = <data_dir>/backups), at what local
     # time, and how many files are kept (0 = no scheduled backup)
     backup_dir: str = ""
@@ -314,6 +318,7 @@ class Settings:
             "backup_at": _hhmm,
             "backup_keep": _not_negative,
             "redis_sentinels": _list,
+            "redis_cluster": _bool,
             "redis_min_replicas": _not_negative,
             "quiet_start": _hhmm,
             "quiet_end": _hhmm,
@@ -447,6 +452,8 @@ class Settings:
             host, _, port = address.rpartition(":")
             if not host or not port.isdigit() or not 0 < int(port) < 65536:
                 out.append(f"DUBAN_REDIS_SENTINELS: not host:port: {address!r}")
+        if self.redis_cluster and (not self.redis_url or self.redis_sentinels):
+            out.append("DUBAN_REDIS_CLUSTER: needs DUBAN_REDIS_URL (one node) and no sentinels")
         if self.log_level not in LOG_LEVELS:
             out.append(f"DUBAN_LOG_LEVEL: one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}")
         if not re.fullmatch(r"[A-Za-z0-9_]{1,32}", self.key_prefix):

@@ -18,6 +18,7 @@ from bot.config import Settings
 from bot.datadir import secret_key
 from bot.embedded import EmbeddedRedis
 from bot.filestore import file_store
+from bot.migrate import ensure_layout
 from bot.org import Org, build_assignments, load_org
 from bot.platforms.registry import platforms_for
 from bot.progress import Role
@@ -127,8 +128,9 @@ def build_runtime(
     embedded = None
     if client is None:
         client, embedded = connect_redis(settings, **fail_fast())
+    ensure_layout(settings, client)  # the one-off move into campaign keys (bot/migrate.py)
     clock = clock or shared_clock(settings, client)
-    store = RedisStore(client, settings.key_prefix, clock, replicas=settings.redis_min_replicas)
+    store = RedisStore(client, settings.key_prefix, clock, replicas=settings.redis_min_replicas, campaign=settings.campaign)  # fmt: skip
     platforms = platforms_for(settings)
     if not sandbox_may_act_as_office(settings, platforms, store):
         org = org.without_admins_on(SANDBOX)

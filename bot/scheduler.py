@@ -15,6 +15,7 @@ from rq import Queue
 from rq.job import Job
 
 from bot.config import Settings
+from bot.migrate import ensure_layout
 from bot.queue import all_queues, make_enqueue, make_queue
 from bot.runtime import shared_clock
 from bot.schedule import Scheduler, schedule_table
@@ -50,6 +51,7 @@ def retry_releaser(*queues: Queue) -> Callable[[float], int]:
 
 
 def build_scheduler(settings: Settings, client: Connection) -> Scheduler:
+    ensure_layout(settings, client)  # the one-off move into campaign keys (bot/migrate.py)
     clock = shared_clock(settings, client)  # the same time as every other process
     store = RedisStore(client, settings.key_prefix, clock)
     queue = make_queue(client, settings.key_prefix)

@@ -25,7 +25,7 @@ from rq import Queue, Worker
 from bot.config import Settings
 from bot.queue import ANSWERS, MAIN, WORKERS, queue_name
 from bot.store import RedisError
-from bot.store.connection import connect_redis, wait_for_redis
+from bot.store.connection import connect_redis, rq_refusal, wait_for_redis
 
 log = logging.getLogger("bot.worker")
 
@@ -59,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     served = dict.fromkeys(q for kind in kinds for q in WORKERS[kind])  # in order, once each
     queues = [queue_name(settings.key_prefix, q) for q in served]
     conn, _ = connect_redis(settings, health_check_interval=0)
+    refused = rq_refusal(conn, "RQ 任务进程（worker）")
+    if refused:
+        print(refused, file=sys.stderr)
+        return 2
     stop = threading.Event()
     warmed = False
     pause = 0.0  # after Redis refused writes (MISCONF: a full disk), wait longer each time

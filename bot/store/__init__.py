@@ -27,7 +27,7 @@ from bot.store.health import Health
 from bot.store.held_files import HeldFiles
 from bot.store.inbox import Inbox
 from bot.store.inspections import Inspections
-from bot.store.keys import Keys
+from bot.store.keys import DEPLOYMENT_TAG, Keys
 from bot.store.links import LinkChecks
 from bot.store.logins import Logins
 from bot.store.outbox import Outbox
@@ -37,6 +37,8 @@ from bot.store.scripts import Scripts
 from bot.store.submissions import Submissions
 
 __all__ = [
+    "DEFAULT_CAMPAIGN",
+    "DEPLOYMENT_TAG",
     "Connection",
     "Keys",
     "RedisError",
@@ -51,6 +53,9 @@ __all__ = [
 # What the process entry points hold and catch, named here so that they need not import redis.
 Connection = redis.Redis
 RedisError = redis.RedisError
+
+# The campaign of a store built without naming one (Settings.campaign's default).
+DEFAULT_CAMPAIGN = "default"
 
 # The scripts every callback runs: loaded at start-up (load_scripts).
 _HOT_SCRIPTS = ("preload", "save_assignment", "finish", "accept", "set_binding", "set_field")
@@ -67,13 +72,17 @@ class RedisStore:
         clock: Callable[[], datetime] = utc_now,
         replicas: int = 0,
         claim_ttl_s: int = CLAIM_TTL_S,
-        campaign: str | None = None,
+        campaign: str | None = DEFAULT_CAMPAIGN,
+        scripts: Scripts | None = None,
     ):
         self.r = client
-        self.campaign = campaign  # None: the layout before campaigns (see README.md)
+        # the campaign whose keys this store reads and writes; the deployment's keys are the
+        # same in every campaign's store (Keys). None: the layout before campaigns, which only
+        # the migration reads (bot/migrate.py)
+        self.campaign = campaign
         self.keys = Keys(prefix, campaign)
         self.clock = clock
-        self.scripts = Scripts(client)
+        self.scripts = scripts or Scripts(client)  # shared by the stores of one connection
         common = {"scripts": self.scripts, "replicas": replicas, "claim_ttl_s": claim_ttl_s}
         args = (client, self.keys, clock)
         self.assignments = Assignments(*args, **common)

@@ -83,10 +83,10 @@ class Assignments(Area):
         """
         k = self.keys
         arg = {"one": str(indicator_id), "all": "", "none": "-", "states": "*"}[scope]
-        marker = k.chat_member(chat_department, platform, user_id) if chat_department else ""
+        marker = k.chat_member(chat_department, platform, user_id) if chat_department else k.none
         res = self._script("preload")(
             keys=[
-                k.bindings, k.stars, k.seen(platform, claim) if claim else "", k.event_dates,
+                k.bindings, k.stars, k.seen(platform, claim) if claim else k.none, k.event_dates,
                 marker,
             ],
             args=[
@@ -251,7 +251,7 @@ class Assignments(Area):
         k = self.keys
         a = ch.after
         at = self.now_iso()
-        seen = k.seen(fin.platform, fin.message_id) if fin else ""
+        seen = k.seen(fin.platform, fin.message_id) if fin else k.none
         args = [
             str(a.indicator_id),
             a.department,

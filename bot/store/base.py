@@ -119,8 +119,8 @@ class Area:
         return self.scripts(name)
 
     def _seen_of(self, claim: tuple[str, str] | None) -> str:
-        """The seen key of a callback's (platform, message id), "" for none."""
-        return self.keys.seen(*claim) if claim else ""
+        """The seen key of a callback's (platform, message id), Keys.none for none."""
+        return self.keys.seen(*claim) if claim else self.keys.none
 
     def _add_audit(self, client, **fields: str) -> None:
         """Append one audit entry (on `client`: the connection or a pipeline)."""

@@ -57,8 +57,24 @@ def connect_redis(settings: Settings, **options) -> tuple[redis.Redis, EmbeddedR
         options.setdefault("socket_connect_timeout", 2.0)
         client = sentinel.master_for(settings.redis_sentinel_master, **auth, **options)
         return client, None
+    if settings.redis_cluster:
+        # one node's URL; the client asks it for the others and follows MOVED answers
+        options.pop("health_check_interval", None)
+        return redis.RedisCluster.from_url(settings.redis_url, **options), None
     url, embedded = redis_url_for(settings)
     return redis.Redis.from_url(url, **options), embedded
+
+
+def rq_refusal(conn, what: str) -> str:
+    """Why `what` (an RQ worker, say) cannot run on this connection, "" when it can: RQ's own
+    transactions span its queue, registry and job keys, which a Redis Cluster puts in different
+    slots, so RQ cannot run there."""
+    if isinstance(conn, redis.RedisCluster):
+        return (
+            f"{what}不能在 Redis Cluster 上运行（RQ 的任务队列不支持集群）："
+            "请为任务队列另配一个单机 Redis，或去掉 DUBAN_REDIS_CLUSTER。"
+        )
+    return ""
 
 
 def wait_for_redis(conn: redis.Redis, stop: threading.Event, max_wait_s: float = 1.0) -> bool:

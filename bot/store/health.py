@@ -18,9 +18,12 @@ class Health(Area):
         "inbox", a callback accepted and not answered yet; "outbox", a notice that no drainer
         has taken or finished; "pushes", a push whose lease ran out and that nobody resumed."""
         k = self.keys
-        res = self._script("waiting_ages")(
-            keys=[k.inbox, k.outbox, k.push_leases], args=[delivery_group]
-        )
+        ages = self._script("waiting_ages")
+        # two calls, one per cluster slot: the deployment's inbox and leases, this campaign's
+        # outbox (an absent key reads as nothing waiting)
+        inbox, _, pushes = ages(keys=[k.inbox, k.deployment_none, k.push_leases], args=[""])
+        _, outbox, _ = ages(keys=[k.none, k.outbox, k.none], args=[delivery_group])
+        res = (inbox, outbox, pushes)
         names = ("inbox", "outbox", "pushes")
         return {name: max(0, int(v)) / 1000 for name, v in zip(names, res, strict=True)}
 

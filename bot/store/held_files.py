@@ -55,7 +55,7 @@ class HeldFiles(Area):
         """write(pipe) in one transaction if the held file is still `expected`; False when it
         changed or went meanwhile."""
         key = self.keys.held_file(platform, user_id)
-        with self.r.pipeline() as pipe:
+        with self.r.pipeline(transaction=True) as pipe:  # WATCH: on a cluster too
             try:
                 pipe.watch(key)
                 if _s(pipe.get(key)) != expected:

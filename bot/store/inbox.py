@@ -50,7 +50,7 @@ class Inbox(Area):
         return bool(
             self._durable(
                 self._script("accept"),
-                [k.seen(f"{platform}-in", message_id), k.inbox],
+                [k.accepted(platform, message_id), k.inbox],
                 [ttl, payload],
             )
         )

@@ -92,7 +92,7 @@ class Outbox(Area):
         k = self.keys
         return bool(
             self._script("finish")(
-                keys=["", k.outbox, k.drain_pending], args=["", 0, group, debounce_ms]
+                keys=[k.none, k.outbox, k.drain_pending], args=["", 0, group, debounce_ms]
             )
         )
 

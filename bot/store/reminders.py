@@ -13,20 +13,18 @@ class Reminders(Area):
     def claim(self, departments: Iterable[str], at: str, rest_s: int) -> list[str]:
         """Start the cool-down of each department not already resting; the ones claimed. The
         rest is measured on the store's clock (the demo's and the tests' too); one script per
-        department: two offices pressing at once push each department once."""
+        department: two offices pressing at once push each department once (one script for all)."""
         depts = list(departments)
         if rest_s <= 0:
             return depts
         now_ms = int(self.clock().timestamp() * 1000)
-        claim = self._script("claim_rest")
-        pipe = self.r.pipeline(transaction=False)
-        for d in depts:
-            claim(
-                keys=[self.keys.remind_cooldown(d)],
-                args=[now_ms, now_ms + rest_s * 1000, at, rest_s],
-                client=pipe,
-            )
-        return [d for d, ok in zip(depts, pipe.execute(), strict=True) if ok]
+        if not depts:
+            return []
+        keys = [self.keys.remind_cooldown(d) for d in depts]  # one campaign: one slot
+        res = self._script("claim_rest")(
+            keys=keys, args=[now_ms, now_ms + rest_s * 1000, at, rest_s]
+        )
+        return [d for d, ok in zip(depts, res, strict=True) if ok]
 
     def release(self, departments: Iterable[str], at: str) -> None:
         """Undo claim when the push could not be queued (only our own claims)."""

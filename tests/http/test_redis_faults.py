@@ -51,7 +51,7 @@ def test_a_claim_whose_save_and_release_both_failed_frees_itself_then_the_comman
     first = ding_post(client, ding_payload(text, "ttl-1"))
     assert first.status_code == 503 and proxy.cut.is_set()
     assert direct.inbox.stored_reply("dingtalk", "ttl-1") == ""  # claimed, nothing saved
-    assert 0 < redis_client.ttl(f"{hook_settings.key_prefix}:seen:dingtalk:ttl-1") <= 2
+    assert 0 < redis_client.ttl(direct.keys.seen("dingtalk", "ttl-1")) <= 2
     assert direct.assignments.get(12, "司法局")[0].materials == ()
 
     proxy.restore()  # Redis is back, but nobody is left to release the claim
@@ -65,7 +65,7 @@ def test_a_claim_whose_save_and_release_both_failed_frees_itself_then_the_comman
     assert [m.url for m in a.materials] == [URL]
     assert direct.audit.length() == audit + 1
     # committed: the message id is now kept for the whole dedupe window
-    assert redis_client.ttl(f"{hook_settings.key_prefix}:seen:dingtalk:ttl-1") > 86000
+    assert redis_client.ttl(direct.keys.seen("dingtalk", "ttl-1")) > 86000
     rt.redis.close()
 
 
@@ -90,7 +90,7 @@ def test_a_command_that_writes_itself_keeps_its_claim_once_committed(
     assert ding_post(client, ding_payload("星标 12", "held-1")).status_code == 503
     assert proxy.cut.is_set()
     assert direct.assignments.star_overrides() == {12: not starred}  # the ★ change was committed
-    assert redis_client.ttl(f"{settings.key_prefix}:seen:dingtalk:held-1") > 86000
+    assert redis_client.ttl(direct.keys.seen("dingtalk", "held-1")) > 86000
 
     proxy.restore()
     time.sleep(2.5)

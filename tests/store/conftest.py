@@ -1,8 +1,13 @@
-"""Fixtures for store-layer tests: a runtime on the session's real Redis with a settable clock."""
+"""Fixtures for store-layer tests: a runtime on the session's real Redis with a settable clock.
+
+DUBAN_TEST_REDIS_CLUSTER=1 runs them on a Redis Cluster of three masters started here instead
+(tests/cluster.py), each test in one of two campaigns that live on different masters."""
 
 from __future__ import annotations
 
 import itertools
+import os
+import zlib
 
 import pytest
 import redis
@@ -10,18 +15,68 @@ import redis
 from bot.config import Settings
 from bot.messages import Incoming
 from bot.runtime import build_runtime
+from tests.cluster import LocalCluster, campaigns_on_different_nodes
 
 _ids = itertools.count(1)
+CLUSTER = os.environ.get("DUBAN_TEST_REDIS_CLUSTER") == "1"
 
 
-@pytest.fixture
-def settings(redis_url):
-    return Settings(redis_url=redis_url, key_prefix="t", demo=True)
+@pytest.fixture(scope="session")
+def local_cluster(tmp_path_factory):
+    """Three masters in cluster mode, started once per session when a test asks for them."""
+    cluster = LocalCluster.started(tmp_path_factory.mktemp("cluster"))
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster_campaigns(local_cluster) -> tuple[str, str]:
+    client = local_cluster.client()
+    try:
+        return campaigns_on_different_nodes(client, "t")
+    finally:
+        client.close()
+
+
+if CLUSTER:
+
+    @pytest.fixture(scope="session")
+    def redis_url(local_cluster):
+        return local_cluster.url
+
+    @pytest.fixture
+    def redis_client(local_cluster):
+        client = local_cluster.client()
+        client.flushdb()
+        yield client
+        client.flushdb()
+        client.close()
+
+    @pytest.fixture
+    def settings(redis_url, request, cluster_campaigns):
+        # half of the tests in each campaign, so both masters serve the store layer
+        campaign = cluster_campaigns[zlib.crc32(request.node.nodeid.encode()) % 2]
+        return Settings(
+            redis_url=redis_url, key_prefix="t", demo=True, redis_cluster=True, campaign=campaign
+        )
+
+    def new_client(settings):
+        return redis.RedisCluster.from_url(settings.redis_url)
+
+else:
+
+    @pytest.fixture
+    def settings(redis_url):
+        return Settings(redis_url=redis_url, key_prefix="t", demo=True)
+
+    def new_client(settings):
+        """A connection of its own to the session's Redis (or cluster)."""
+        return redis.Redis.from_url(settings.redis_url)
 
 
 @pytest.fixture
 def rt(settings, redis_client, clock):
-    runtime = build_runtime(settings, clock=clock, client=redis.Redis.from_url(settings.redis_url))
+    runtime = build_runtime(settings, clock=clock, client=new_client(settings))
     yield runtime
     runtime.redis.close()
 

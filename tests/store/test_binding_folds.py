@@ -6,12 +6,11 @@ from __future__ import annotations
 import time
 
 import pytest
-import redis
 
 from bot import bindings
 from bot.runtime import build_runtime
 from tests.outbox import read_outbox
-from tests.store.conftest import Chat
+from tests.store.conftest import Chat, new_client
 
 
 @pytest.fixture
@@ -19,7 +18,7 @@ def frt(settings, redis_client, clock):
     runtime = build_runtime(
         settings.with_(binding_notice_s=1),
         clock=clock,
-        client=redis.Redis.from_url(settings.redis_url),
+        client=new_client(settings),
     )
     yield runtime
     runtime.redis.close()

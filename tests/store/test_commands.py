@@ -101,7 +101,7 @@ def test_submit_two_links_with_name_paper_explain_done(rt, sfj):
     ]
     assert [m.title for m in a.materials] == ["双随机方案（1）", "双随机方案（2）"]
     assert a.status is Status.IN_PROGRESS and a.materials[0].added_by == "张三"
-    assert rt.redis.smembers("t:linkq") == {
+    assert rt.redis.smembers(rt.store.keys.link_queue) == {
         b"https://www.jinfeng.gov.cn/a.html",
         b"https://www.jinfeng.gov.cn/b.html",
     }

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import threading
 
-import redis
-
 from bot.messages import Incoming
 from bot.progress import Status
 from bot.runtime import build_runtime
+from tests.store.conftest import new_client
 
 
 def _runtimes(settings, clock, n):
     # Separate runtimes with separate connections, like two web workers.
-    return [
-        build_runtime(settings, clock=clock, client=redis.Redis.from_url(settings.redis_url))
-        for _ in range(n)
-    ]
+    return [build_runtime(settings, clock=clock, client=new_client(settings)) for _ in range(n)]
 
 
 def _race(runtimes, messages):
@@ -84,7 +80,7 @@ def _start_together(settings, clock, n: int) -> tuple[list, list[BaseException]]
     errors: list[BaseException] = []
 
     def start():
-        client = redis.Redis.from_url(settings.redis_url)
+        client = new_client(settings)
         barrier.wait()
         try:
             built.append(build_runtime(settings, clock=clock, client=client))

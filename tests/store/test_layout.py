@@ -1,17 +1,19 @@
-"""The store's key layout stays byte for byte what it was before `bot/store/` became a package.
+"""The store's key layout: byte for byte what it was before `bot/store/` became a package, with
+each key moved behind its hash tag (`t:{default}:...` a campaign's, `t:{_}:...` the deployment's,
+bot/store/keys.py), and the layout marker of the migration.
 
 `tests/fixtures/store_layout.json` was written by running `scenario` against the single-module
-store of commit 04070fa (before the split, call spellings as they were then). Every area of state
+store of commit 04070fa (before the split, call spellings as they were then): it is the layout
+before campaigns, which the migration test (test_migration.py) writes and moves. Every area of state
 is touched: chat commands write assignments, undo stacks, bindings, stars, event dates, comments
 and submissions; the rest is written through the store directly. The test runs the same scenario
 through today's store and compares every key's name, type, value and expiry with the fixture.
-Regenerate only for an intended layout change (that needs a migration): DUBAN_WRITE_LAYOUT=1.
+The fixture stays the layout before campaigns: a layout change needs a migration (and its test).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from bot.messages import Notice
 from bot.store import Keys
 from bot.store.audit import AuditLog
 from bot.store.exports import Exports
+from bot.store.keys import place
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "store_layout.json"
 STREAM_ID = re.compile(rb"^\d+-\d+$")
@@ -117,13 +120,28 @@ _REDIS_TIME = {
 }
 
 
+def tagged(layout: dict, campaign: str = "default") -> dict:
+    """The layout before campaigns with every key at its place today, and the layout marker."""
+    out = {}
+    for key, entry in layout.items():
+        rest = key[len("t:") :]
+        tag = campaign if place(rest) == "campaign" else "_"
+        out[f"t:{{{tag}}}:{rest}"] = entry
+    out["t:{_}:layout"] = {"ttl": -1, "type": "string", "value": "2"}
+    return out
+
+
+def _rest(key: str) -> str:
+    return key.split("}:", 1)[1] if "}:" in key else key[len("t:") :]
+
+
 def _comparable(layout: dict) -> dict:
     out = {}
     for key, entry in layout.items():
         e = dict(entry)
-        if key in _REDIS_TIME:
+        if "t:" + _rest(key) in _REDIS_TIME:
             e["value"] = "<redis time>"
-        elif key.startswith("t:sub:"):  # Lua's cjson writes the fields in no fixed order
+        elif _rest(key).startswith("sub:"):  # Lua's cjson writes the fields in no fixed order
             e["value"] = [json.loads(v) for v in e["value"]]
         e["ttl"] = -1 if e["ttl"] < 0 else "expires"
         out[key] = e
@@ -133,9 +151,7 @@ def _comparable(layout: dict) -> dict:
 def test_keys_types_values_and_expiry_are_todays(rt, chat, redis_client):
     names = scenario(rt, chat)
     layout = snapshot(redis_client, "t", names)
-    if os.environ.get("DUBAN_WRITE_LAYOUT"):
-        FIXTURE.write_text(json.dumps(layout, ensure_ascii=False, indent=1, sort_keys=True) + "\n")
-    expected = json.loads(FIXTURE.read_text(encoding="utf-8"))
+    expected = tagged(json.loads(FIXTURE.read_text(encoding="utf-8")), rt.settings.campaign)
     assert sorted(layout) == sorted(expected)
     assert _comparable(layout) == _comparable(expected)
     for key, entry in layout.items():  # the same expiry, give or take the test's run time
@@ -143,18 +159,47 @@ def test_keys_types_values_and_expiry_are_todays(rt, chat, redis_client):
             assert abs(entry["ttl"] - expected[key]["ttl"]) <= 5, key
 
 
+def test_every_key_name_is_where_the_one_rule_puts_it():
+    """Keys and `place` (what the migration follows) agree on every key name."""
+    old, new = Keys("p"), Keys("p", "c1")
+    samples = {"department": "司法局", "indicator_id": 12, "person": "console:u", "name": "n",
+               "platform": "dingtalk", "message_id": "m", "user_id": "u", "robot": "r",
+               "url": "https://a.cn", "token": "tok", "digest": "d", "link_id": "L",
+               "push_id": "p1", "part": 0}  # fmt: skip
+    checked = 0
+    for attr in dir(Keys):
+        if attr.startswith("_") or attr in ("prefix", "campaign"):
+            continue
+        member = getattr(Keys, attr)
+        if isinstance(member, property):
+            a, b = getattr(old, attr), getattr(new, attr)
+        else:
+            names = member.__code__.co_varnames[1 : member.__code__.co_argcount]
+            args = [samples[n] for n in names]
+            a, b = member(old, *args), member(new, *args)
+        if attr in ("campaign_head", "deployment_head", "none", "deployment_none"):
+            continue
+        rest = a[len("p:") :]
+        want = "p:{c1}:" if place(rest) == "campaign" else "p:{_}:"
+        assert b == want + rest, attr
+        checked += 1
+    assert checked > 50
+    assert new.accepted("dingtalk", "m") == "p:{_}:seen:dingtalk-in:m"
+    assert new.seen("dingtalk", "m") == "p:{c1}:seen:dingtalk:m"
+
+
 def test_an_area_works_on_its_own_connection_keys_and_clock(redis_client, clock):
     """An area needs no RedisStore: like RQ's Queue, it is built from a connection, the key names
     and a clock (here the audit entry of an export, written by Python, in the Lua layout)."""
-    exports = Exports(redis_client, Keys("solo"), clock)
+    exports = Exports(redis_client, Keys("solo", "c1"), clock)
     token = exports.put("a.csv", b"x,y", department="司法局", kind="csv")
     assert exports.get(token) == ("a.csv", b"x,y")
-    [entry] = AuditLog(redis_client, Keys("solo"), clock).entries()
+    [entry] = AuditLog(redis_client, Keys("solo", "c1"), clock).entries()
     assert (entry.action, entry.department, entry.after, entry.note) == (
         "export",
         "司法局",
         token,
         "a.csv",
     )
-    assert redis_client.exists(f"solo:export:{token}")
-    assert not redis_client.exists(f"t:export:{token}")
+    assert redis_client.exists(Keys("solo", "c1").export(token))
+    assert not redis_client.exists(Keys("t", "default").export(token))

@@ -14,6 +14,7 @@ from bot.config import ROOT
 from bot.messages import Incoming
 from bot.progress import Status
 from bot.runtime import build_runtime
+from tests.store.conftest import CLUSTER
 from tests.store.test_commands import snapshot, state
 from tests.store.test_once import Counted
 
@@ -189,6 +190,8 @@ def grt(settings, redis_client, clock, tmp_path):
         d["chats"] = chats.get(d["name"], [])
     path = tmp_path / "org.yaml"
     path.write_text(yaml.safe_dump(org, allow_unicode=True), encoding="utf-8")
+    if CLUSTER:  # round trips are counted on one connection's sends
+        pytest.skip("counts the sends of one connection")
     counted = Counted(settings.redis_url)
     runtime = build_runtime(settings.with_(org_path=str(path)), clock=clock, client=counted.client)
     runtime.counted = counted

@@ -51,7 +51,7 @@ def test_an_accepted_callback_is_on_the_replica_before_the_answer(pair):
     replica_port = int(client.info("replication")["slave0"]["port"])
     replica = redis.Redis(port=replica_port)
     # WAIT returned: the replica holds the claim and the queued callback now, not eventually
-    assert replica.exists(store.keys.seen("dingtalk-in", "m1")) == 1
+    assert replica.exists(store.keys.accepted("dingtalk", "m1")) == 1
     assert replica.xlen(store.keys.inbox) == 1
     replica.close()
 

@@ -1,5 +1,5 @@
--- KEYS: bindings hash, stars hash, seen key ('' = no claim), event dates hash,
---       chat-member marker ('' = not written in a department's own group)
+-- KEYS: bindings hash, stars hash, seen key (Keys.none = no claim), event dates hash,
+--       chat-member marker (Keys.none = not written in a department's own group)
 -- ARGV: field, dept key prefix, undo key prefix,
 --       ind ('' = all of the department, '-' = none, '*' = its role:status per indicator),
 --       seen ttl, department status-hash prefix, the group's department ('' = none),
@@ -7,7 +7,7 @@
 -- A callback claims its message id first: {0, stored reply} when it was claimed before.
 -- Otherwise {binding or false, stars, event dates, via, state...}: without a binding, a message
 -- in a department's own group acts for that department (via 1, or 2 the first time).
-if KEYS[3] ~= '' and not redis.call('SET', KEYS[3], '', 'NX', 'EX', ARGV[5]) then
+if given(KEYS[3]) and not redis.call('SET', KEYS[3], '', 'NX', 'EX', ARGV[5]) then
   return {0, redis.call('GET', KEYS[3]) or ''}
 end
 local b = redis.call('HGET', KEYS[1], ARGV[1])

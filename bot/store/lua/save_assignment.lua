@@ -1,5 +1,5 @@
 -- KEYS: dept hash, status hash, undo list, audit stream, reached hash, outbox stream, link queue,
---       seen key ('' = not a callback), drain-pending flag, the department's status hash
+--       seen key (Keys.none = not a callback), drain-pending flag, the department's status hash
 -- ARGV: ind, dept, expected, new, statusval, undo_mode, undo_entry, reached_at,
 --       at, actor, action, note, reply, reply ttl, drain group ('' = no drain check),
 --       debounce ms, n_notices, notice fields (5 each)..., then link urls

@@ -1,5 +1,5 @@
 -- KEYS: bindings hash, audit stream, outbox stream, the person's fold hash, the folds due,
---       the callback's seen key ('' = none), the person's fill-in link pointer, the prefix of
+--       the callback's seen key (none: Keys.none), the person's fill-in link pointer, the prefix of
 --       fill-in link records
 -- ARGV: field, expected, new ('' = delete), at, actor, action, department, fold window ms
 --       (0 = announce every change), display name, n_notices, notices...

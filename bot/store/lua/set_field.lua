@@ -1,5 +1,5 @@
 -- One field of a settings hash (the office's ★ toggles, event dates), compare-and-set, audited.
--- KEYS: the hash, audit stream, the callback's seen key ('' = none)
+-- KEYS: the hash, audit stream, the callback's seen key (none: Keys.none)
 -- ARGV: field, expected ('' = unset), new ('' = delete), at, actor, action, indicator, note
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if not cur then cur = '' end

@@ -23,18 +23,24 @@ local function add_notices(outbox, n, i)
   return i
 end
 
+-- Whether a key argument names a key: a script is handed Keys.none (its name ends in a NUL byte,
+-- in the script's own cluster slot) or '' for "no key", e.g. a command that is no callback.
+local function given(key)
+  return key ~= '' and string.byte(key, -1) ~= 0
+end
+
 -- A callback's message id is claimed for CLAIM_TTL_S only, so that a claim whose command never
 -- committed (Redis failed for the save and for the release both) frees itself. The script that
 -- commits the command's effect makes the claim last the dedupe window. '' = not a callback.
 local function hold(seen)
-  if seen ~= '' then redis.call('EXPIRE', seen, @SEEN_TTL_S@) end
+  if given(seen) then redis.call('EXPIRE', seen, @SEEN_TTL_S@) end
 end
 
 -- The end of a callback: store the reply for redeliveries under the message's seen key, and
 -- return 1 when the outbox holds entries `group` has not read and no drain was requested within
 -- `debounce` ms (the caller then queues one drain). `seen` = '' skips the reply.
 local function finish(seen, reply, ttl, outbox, pending, group, debounce)
-  if seen ~= '' then redis.call('SET', seen, reply, 'EX', ttl) end
+  if given(seen) then redis.call('SET', seen, reply, 'EX', ttl) end
   if group == '' or redis.call('EXISTS', outbox) == 0 then return 0 end
   local info = redis.call('XINFO', 'STREAM', outbox)
   local last = ''

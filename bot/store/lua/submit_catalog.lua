@@ -1,5 +1,5 @@
 -- KEYS: dept hash, version counter, submissions list, submitted hash, audit, outbox, stars,
---       the callback's seen key ('' = none)
+--       the callback's seen key (none: Keys.none)
 -- ARGV: department, at, actor, then the office notice (5 fields; '@VERSION@' is replaced),
 --       the sender's name
 local v = redis.call('INCR', KEYS[2])
