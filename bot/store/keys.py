@@ -33,7 +33,7 @@ NONE = "\x00"
 # The first part of a key's rest, for the deployment's keys (everything else is a campaign's).
 _DEPLOYMENT_HEADS = frozenset(
     {"clock", "demo", "inbox", "lock", "budget", "cool", "dead", "sched", "login", "websess",
-     "layout"}
+     "layout", "signin-used"}
 )  # fmt: skip
 _DEPLOYMENT_DLV = frozenset({"part", "lease", "spec", "token"})
 
@@ -281,7 +281,7 @@ class Keys:
         return self._c("fill-of", person)
 
     def signin_state(self, nonce: str) -> str:  # a platform sign-in's state, once used (TTL)
-        return self._k("signin-used", nonce)
+        return self._d("signin-used", nonce)
 
     def inspection(self, department: str) -> str:  # hash indicator id -> inspection mark JSON
         return self._c("inspect", department)

@@ -165,7 +165,7 @@ def test_every_key_name_is_where_the_one_rule_puts_it():
     samples = {"department": "司法局", "indicator_id": 12, "person": "console:u", "name": "n",
                "platform": "dingtalk", "message_id": "m", "user_id": "u", "robot": "r",
                "url": "https://a.cn", "token": "tok", "digest": "d", "link_id": "L",
-               "push_id": "p1", "part": 0}  # fmt: skip
+               "push_id": "p1", "part": 0, "nonce": "n1"}  # fmt: skip
     checked = 0
     for attr in dir(Keys):
         if attr.startswith("_") or attr in ("prefix", "campaign"):
