@@ -351,7 +351,10 @@ def indicator(ind_id: int):
         "indicator.html",
         d=d,
         unit_cards=indicator_cards.cards(d, threads, urls, who, _anchor, local_time, csrf_token()),
-        history=[views.audit_dict(e) for e in history],
+        history=history,
+        history_rows=indicator_cards.history_rows(
+            [views.audit_dict(e) for e in history], who, local_time
+        ),
         prev_id=ind_id - 1 if rt.catalog.get(ind_id - 1) else None,
         next_id=ind_id + 1 if rt.catalog.get(ind_id + 1) else None,
         who=who,

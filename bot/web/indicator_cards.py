@@ -7,12 +7,23 @@ made here, and to those macros where the other pages (待审核) use them."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import NamedTuple
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
+from markupsafe import escape as _escape
 
 from bot.texts import link_problem
+
+_PLAIN = re.compile(r"[<>&'\"]")
+
+
+def escape(value) -> str:
+    """markupsafe.escape's text (as Jinja's autoescape writes a value), without making a Markup
+    of the many values that hold nothing to escape (department names, labels, dates)."""
+    s = value if type(value) is str else str(value)
+    return str(_escape(s)) if _PLAIN.search(s) else s
 
 
 class Urls(NamedTuple):
@@ -192,4 +203,21 @@ def cards(
         comments = threads.get((ind_id, a["department"]), [])
         out.append(_thread(comments, ind_id, dept, back, comment_url, token, local_time))
         out.append("\n</article>\n")
+    return Markup("".join(out))
+
+
+def history_rows(history: list[dict], who: Callable[[str], str], local_time) -> Markup:
+    """The history table's <tr>s (views.audit_dict of each entry), as indicator.html's loop
+    wrote them."""
+    out = []
+    for e in history:
+        change = ""
+        if e["before_status"] or e["after_status"]:
+            change = f"{escape(e['before_status'] or '—')} → {escape(e['after_status'] or '—')}"
+        out.append(
+            f'\n  <tr><td class="nowrap">{escape(local_time(e["at"]))}</td>'
+            f"<td>{escape(who(e['actor']))}</td><td>{escape(e['action_label'])}</td>"
+            f"<td>{escape(e['department'])}</td>\n    <td>{change}</td>"
+            f'\n    <td class="typed">{escape(e["note"])}</td></tr>\n  '
+        )
     return Markup("".join(out))
