@@ -46,11 +46,13 @@ resumes within `push_lease_s` instead of waiting for RQ to notice the abandoned 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import math
 import os
+import re
 import socket
 import threading
 import time
@@ -205,6 +207,7 @@ class KeepAliveSession(requests.Session):
         self._env: dict[tuple[str, str], tuple[dict, Any]] = {}
         self._netrc: dict[str, Any] = {}
         self._pools: dict[str, urllib3.PoolManager] = {}  # by CA bundle (see _pool)
+        self._direct: dict[tuple[str, str], str] = {}  # host -> its CA bundle; "": via requests
         for scheme in ("https://", "http://"):  # the path through requests (a proxy, netrc)
             self.mount(scheme, requests.adapters.HTTPAdapter(pool_maxsize=maxsize))
 
@@ -233,24 +236,39 @@ class KeepAliveSession(requests.Session):
         (no proxy, no netrc login; the CA bundle requests would use), else through requests;
         either way a failure raises requests' own exceptions, so callers tell them apart as
         before."""
-        env = self.merge_environment_settings(url, {}, None, None, None)
         u = urlsplit(url)
-        ca = requests.utils.DEFAULT_CA_BUNDLE_PATH if env["verify"] is True else env["verify"]
-        direct = (
-            not env["proxies"].get(u.scheme or "http") and not env["proxies"].get("all")
-            and isinstance(ca, str) and os.path.isfile(ca) and self._netrc_for(url) is _no_auth
-        )  # fmt: skip
-        if not direct:
+        key = (u.scheme, u.netloc.lower())
+        ca = self._direct.get(key)
+        if ca is None:  # once per host: whether requests would add anything (see above)
+            env = self.merge_environment_settings(url, {}, None, None, None)
+            ca = requests.utils.DEFAULT_CA_BUNDLE_PATH if env["verify"] is True else env["verify"]
+            direct = (
+                not env["proxies"].get(u.scheme or "http") and not env["proxies"].get("all")
+                and isinstance(ca, str) and os.path.isfile(ca) and self._netrc_for(url) is _no_auth
+            )  # fmt: skip
+            ca = self._direct[key] = ca if direct else ""
+        if not ca:
             resp = self.post(url, data=body, headers=headers, timeout=timeout)
             try:
                 return resp.status_code, resp.json()
             except ValueError:
                 return resp.status_code, None
         try:
-            r = self._pool(ca).request(
-                "POST", url, body=body, headers=headers, retries=False, redirect=False,
-                timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
-            )  # fmt: skip
+            manager = self._pool(ca)
+            plain = _plain_target(url, u)
+            if plain:
+                # urllib3's parse_url would only take the URL apart again, char by char: the
+                # pool of its host is given the path and query as they are
+                host, port, target = plain
+                r = manager.connection_from_host(host, port, u.scheme).urlopen(
+                    "POST", target, body=body, headers=headers, retries=False, redirect=False,
+                    timeout=_timeout(timeout), assert_same_host=False,
+                )  # fmt: skip
+            else:
+                r = manager.request(
+                    "POST", url, body=body, headers=headers, retries=False, redirect=False,
+                    timeout=_timeout(timeout),
+                )  # fmt: skip
         except urllib3.exceptions.NewConnectionError as e:  # refused, unresolved
             raise requests.ConnectionError(e) from e
         except urllib3.exceptions.ConnectTimeoutError as e:
@@ -290,6 +308,30 @@ class KeepAliveSession(requests.Session):
 
 def _no_auth(r: requests.PreparedRequest) -> requests.PreparedRequest:
     return r
+
+
+# A URL urllib3 would send as written (nothing for parse_url to percent-encode): scheme, host,
+# port, path and query of RFC 3986's unreserved, sub-delims, ":", "@", "/", "?" and "%".
+_PLAIN_URL = re.compile(
+    r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*)?(\?[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]*)?"
+)
+
+
+def _plain_target(url: str, u) -> tuple[str, int | None, str] | None:
+    """(host, port, path and query) of a URL urllib3 would send as written; None otherwise."""
+    if not _PLAIN_URL.fullmatch(url):
+        return None
+    try:
+        port = u.port
+    except ValueError:  # out of range: urllib3 refuses it in its own words
+        return None
+    path = u.path or "/"
+    return u.hostname or "", port, f"{path}?{u.query}" if u.query else path
+
+
+@functools.lru_cache(maxsize=16)
+def _timeout(timeout: tuple[float, float]) -> urllib3.Timeout:
+    return urllib3.Timeout(connect=timeout[0], read=timeout[1])
 
 
 @dataclass

@@ -136,6 +136,12 @@ class AuditLog(Area):
         """Whether the log still holds this entry (a store emptied and refilled does not)."""
         return bool(self.r.xrange(self.keys.audit, min=entry_id, max=entry_id, count=1))
 
+    def first_id(self) -> str:
+        """The id of the oldest entry the log holds ("" when empty); it is trimmed (MAXLEN) from
+        that end only, so an entry with a smaller id is gone."""
+        rows = self.r.xrange(self.keys.audit, count=1)
+        return _s(rows[0][0]) if rows else ""
+
     def by_ids(self, ids: list[str]) -> list[AuditEntry]:
         """The given entries, in the given order; those no longer in the log are left out."""
         pipe = self.r.pipeline(transaction=False)

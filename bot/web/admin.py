@@ -39,7 +39,7 @@ from bot.progress import STATUS_LABELS, Status, starred_ids
 from bot.queue import all_queues
 from bot.reminders import remind_now, timeline_of
 from bot.schedule import job_id
-from bot.web import cockpit, matrix_table, overview_rows, review_queue, views
+from bot.web import cockpit, indicator_cards, matrix_table, overview_rows, review_queue, views
 from bot.web.common import (
     check_csrf,
     client_address,
@@ -339,14 +339,25 @@ def indicator(ind_id: int):
         abort(404, description=f"编号 {ind_id} 不存在。")
     history = recent_history(rt, 200, indicator=ind_id)
     d = views.indicator_detail(rt, ind)
+    threads = rt.store.comments.threads((ind_id, a["department"]) for a in d["assignments"])
+    who = views.person_namer(rt)
+    urls = indicator_cards.Urls(
+        review=url_for("admin.review", ind_id=ind_id),
+        comment=url_for("admin.comment", ind_id=ind_id),
+        page=url_for("admin.indicator", ind_id=ind_id),
+        file=lambda sha256, name: url_for("admin.stored_file", sha256=sha256, name=name),
+    )
     return render_template(
         "indicator.html",
         d=d,
-        threads=rt.store.comments.threads((ind_id, a["department"]) for a in d["assignments"]),
-        history=[views.audit_dict(e) for e in history],
+        unit_cards=indicator_cards.cards(d, threads, urls, who, _anchor, local_time, csrf_token()),
+        history=history,
+        history_rows=indicator_cards.history_rows(
+            [views.audit_dict(e) for e in history], who, local_time
+        ),
         prev_id=ind_id - 1 if rt.catalog.get(ind_id - 1) else None,
         next_id=ind_id + 1 if rt.catalog.get(ind_id + 1) else None,
-        who=views.person_namer(rt),
+        who=who,
     )
 
 

@@ -6,6 +6,7 @@ The admin templates and the API serialise the same dicts, so both show the same 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Callable
 from types import MappingProxyType
@@ -560,8 +561,10 @@ def lead_departments(rt: Runtime) -> list[str]:
     return [d for d in rt.org.departments if d in leads]
 
 
+@functools.lru_cache(maxsize=2048)
 def _status_of(raw: str) -> str:
-    """The status inside a stored assignment JSON (audit before/after), or ""."""
+    """The status inside a stored assignment JSON (audit before/after), or "". Kept for the
+    texts last asked: the history tables show the same entries on every look."""
     if not raw.startswith("{"):
         return ""
     try:

@@ -133,3 +133,16 @@ def test_pages_kept_per_process_show_a_change_on_the_next_view(admin_client, web
     set_status(web_rt, ind, dept, Status.DONE)
     assert int(progress_cell()) == int(before) + 1
     assert (cell, matrix_cell()) == ("todo", "done")
+
+
+def test_history_leaves_out_what_the_log_trimmed_since_it_was_read(web_rt, redis_client):
+    """Entries are kept per process once read; those the log trims (MAXLEN, oldest first)
+    afterwards are left out, as a read of the log leaves them out."""
+    a = web_rt.assigned_departments()[0]
+    _work(web_rt, a, 4)
+    assert len(history.recent(web_rt, 20, department=a)) == 4  # read, and kept
+    log = web_rt.store.keys.audit
+    redis_client.xtrim(log, maxlen=2, approximate=False)  # all but the newest two go
+    want, _ = web_rt.store.audit.page(count=20, department=a)
+    got = history.recent(web_rt, 20, department=a)
+    assert got == want and len(got) == 2
