@@ -60,6 +60,9 @@ class Keys:
     def binding_folds(self) -> str:  # sorted set person -> epoch ms their fold is due
         return self._k("bindfolds")
 
+    def campaign_choice(self, platform: str, user_id: str) -> str:  # the campaign 切换 chose
+        return self._k("campaign", platform, user_id)
+
     def comments(self, indicator_id: int, department: str) -> str:  # list of comment JSON
         return self._k("comments", indicator_id, department)
 

@@ -50,7 +50,7 @@ def test_a_job_enqueued_by_one_deployment_is_never_run_by_the_others_worker(
     }
     # The same scheduled slot in both: the same local job id, once per deployment.
     ids = {
-        p: rt.services["enqueue"](
+        p: rt.services.enqueue(
             "bot.jobs.send_ranking", job_id=job_id("rank", SLOT), slot=SLOT, now_iso=AT
         )
         for p, rt in rts.items()
