@@ -9,7 +9,7 @@ consumer group, runs each message in-process through Dispatcher.handle_once (whi
 for the answering side and stores the reply in the same step as the command's change) and
 posts the reply to the callback's sessionWebhook through delivery, which marks every part it
 sent, over the process's keep-alive HTTP session. No job and no fork per message: the runtime,
-the delivery context and the connections live as long as the process. A drain every minute on
+the runtime (its delivery included) and the connections live as long as the process. A drain every minute on
 the main worker (`drain_inbox`) is the safety net when no answering process runs.
 
 A consumer that dies leaves its entries pending. While alive it keeps a liveness mark in Redis
