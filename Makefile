@@ -23,8 +23,9 @@ $(STAMP): $(RUN_STAMP)
 
 install: $(STAMP)
 
+# demo/campaigns/ adds a second campaign (another district, same table) to the demo
 run: $(RUN_STAMP)
-	@DUBAN_DEMO=$${DUBAN_DEMO:-1} $(PY) -m bot.run
+	@DUBAN_DEMO=$${DUBAN_DEMO:-1} DUBAN_CAMPAIGNS_DIR=$${DUBAN_CAMPAIGNS_DIR:-$(CURDIR)/demo/campaigns} $(PY) -m bot.run
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -77,7 +77,7 @@ def measure_campaign(
     csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
     resp = web.post("/admin/login", data={"password": env["DUBAN_ADMIN_PASSWORD"], "csrf": csrf})
     assert resp.status_code == 302, ("login", resp.status_code)
-    units = rt.services["units_of"]
+    units = rt.services.units_of
     widest = max(units, key=lambda i: (len(units[i]), -i))  # the indicator with the most units
     k = rt.store.keys
 

@@ -51,7 +51,7 @@ def measure(redis_url: str, tmp: Path, repeat: int) -> dict:
     counts = Counter(d for _, d in rt.assignments)
     dept = max(sorted(counts), key=lambda d: counts[d])
     url = filllinks.issue(
-        rt.store, rt.services["link_key"], settings.public_url, settings.fill_link_days,
+        rt.store, rt.services.link_key, settings.public_url, settings.fill_link_days,
         ("bench", "liaison", "联络员"), dept,
     )  # fmt: skip
     fill_path = url.removeprefix(settings.public_url)

@@ -405,13 +405,12 @@ def answer_backlog(env: dict[str, str], limit: int, redis_pid: int) -> dict[str,
 
     from bot import inbox
     from bot.config import Settings
-    from bot.delivery import Delivery
     from bot.runtime import build_runtime
 
     settings = Settings.from_env(env)
     client = redis.Redis.from_url(settings.redis_url)
     rt = build_runtime(settings, client=client, enqueue=lambda *a, **k: "")
-    dctx = Delivery.build(settings, client)
+    dctx = rt.delivery
     backlog = rt.store.inbox.backlog()
     redis_cpu = CpuMeter._proc_cpu(redis_pid)
     cpu, wall = time.process_time(), time.perf_counter()

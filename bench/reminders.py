@@ -20,6 +20,7 @@ import redis
 
 from bench.procs import save_results
 from bot.catalog import load_catalog
+from bot.commands import Services
 from bot.config import ROOT
 from bot.embedded import EmbeddedRedis
 from bot.org import Department, Org
@@ -63,7 +64,8 @@ class BenchRuntime:
     org: Org
     calendar: WorkCalendar
     assignments: dict
-    services: dict = field(default_factory=dict)
+    services: Services = field(default_factory=Services)
+    cache: dict = field(default_factory=dict)
 
     assigned_departments = Runtime.assigned_departments
 
@@ -142,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             seed(store, assignments)
             seeded = time.perf_counter() - t0
             rt = BenchRuntime(store, catalog, org, calendar, assignments)
-            rt.services["units_of"] = units_by_indicator(assignments)
+            rt.services.units_of = units_by_indicator(assignments)
             for job, fn in (
                 ("reminders", lambda rt=rt: send_reminders(rt, NOW, "bench")),
                 ("ranking", lambda rt=rt: send_ranking(rt, NOW, "bench")),

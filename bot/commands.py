@@ -15,7 +15,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot import chatfiles, texts
 from bot.catalog import Catalog, Indicator
@@ -28,6 +28,11 @@ from bot.progress import Assignment, Role
 from bot.records import Change, ConflictError, Finish
 from bot.rules import Edit, to_change
 from bot.timeline import Timeline
+
+if TYPE_CHECKING:
+    from bot.campaigns import Campaigns
+    from bot.config import Settings
+    from bot.filestore import FileStore
 
 log = logging.getLogger(__name__)
 
@@ -596,6 +601,27 @@ def load_handlers() -> Registry:
 
 
 @dataclass
+class Services:
+    """What handlers use besides the store and the data files: built once per process and per
+    campaign by bot.runtime, shared by the runtime's view, its dispatcher and every Context."""
+
+    settings: Settings | None = None
+    # enqueue("bot.jobs.name", *args, job_id=..., **kwargs) -> job id (bot.queue.make_enqueue),
+    # naming this campaign in the jobs that act in one (bot.runtime.campaign_enqueue)
+    enqueue: Callable[..., str] | None = None
+    link_key: str = ""  # signs the fill-in page links (bot/filllinks.py): the web's session key
+    files: FileStore | None = None  # uploads and files sent in chat (bot/filestore.py)
+    assignments: dict[tuple[int, str], Role] = field(default_factory=dict)
+    units_of: dict[int, dict[str, Role]] = field(default_factory=dict)  # indicator -> its units
+    campaign: str = ""  # the id of the campaign these commands act in
+    campaigns: Campaigns | None = None  # every campaign of the deployment (切换, titles)
+
+
+# The commands an archived campaign still answers: they read (导出 writes nothing but a file).
+READ_ONLY_COMMANDS = frozenset({"帮助", "我的任务", "查看", "进度", "排行", "总览", "导出", "切换"})
+
+
+@dataclass
 class Context:
     """Everything a handler may use. `store` is the RedisStore (duck-typed here)."""
 
@@ -608,7 +634,7 @@ class Context:
     is_admin: bool
     preload: Any  # bot.store.Preload
     calendar: Any = None  # bot.workdays.WorkCalendar
-    services: dict[str, Any] = field(default_factory=dict)
+    services: Services = field(default_factory=Services)
     pending: Change | None = None  # the command's change, saved by the dispatcher after it
     # A platform callback's (platform, message id): a handler that writes itself (not through
     # `pending`) passes it to the store, which keeps the claim for the dedupe window in the
@@ -736,24 +762,48 @@ class Dispatcher:
         org: Org,
         store: Any,
         calendar: Any = None,
-        services: dict[str, Any] | None = None,
+        services: Services | None = None,
         retries: int = 5,
         transient: Callable[[BaseException], bool] = lambda e: False,
+        archived: str = "",
     ):
         self.registry = registry
         self.catalog = catalog
         self.org = org
         self.store = store
         self.calendar = calendar
-        self.services = services or {}
+        self.services = services or Services()
         self.retries = retries
         # Whether a store error says Redis was not reached or refused every write (connection
         # lost, timeout, a full disk): a call that failed so changed nothing.
         self.transient = transient
+        # the title of this campaign when it is archived: only READ_ONLY_COMMANDS run
+        self.archived = archived
+        # bot.campaigns.Campaigns when the deployment has several: which campaign's dispatcher
+        # a message goes to (set by bot.runtime; None: every message is this campaign's)
+        self.router: Any = None
 
-    def handle(self, msg: Incoming, *, one_command: bool = False) -> Reply:
+    def route(self, msg: Incoming) -> Dispatcher | Reply:
+        """The dispatcher of the campaign `msg` acts on, or the reply that asks which one (a
+        person bound in several, in a one-to-one chat) or says what to configure (a group
+        that belongs to no campaign)."""
+        if self.router is None:
+            return self
+        to = self.router.route(msg)
+        if isinstance(to, Reply):
+            return to
+        return self.router.dispatchers.get(to, self)
+
+    def handle(self, msg: Incoming, *, one_command: bool = False, routed: bool = False) -> Reply:
         """A message from a trusted local channel (console, sandbox, admin pages): no dedupe.
-        `one_command`: the whole text is one command's (an admin page's form), never split."""
+        `one_command`: the whole text is one command's (an admin page's form), never split.
+        `routed`: this dispatcher's campaign is known to be the message's (see route)."""
+        if not routed:
+            to = self.route(msg)
+            if isinstance(to, Reply):
+                return to
+            if to is not self:
+                return to.handle(msg, one_command=one_command, routed=True)
         pieces = [strip_mentions(msg.text)] if one_command else self.split(msg.text)
         if len(pieces) == 1:
             return self._piece(msg, pieces[0])
@@ -805,8 +855,9 @@ class Dispatcher:
         return Reply(texts.NO_SUCH_INDICATOR.format(n=n, lo=c.min_id, hi=c.max_id), refused=True)
 
     def handle_once(
-        self, msg: Incoming, drain_group: str = "", debounce_ms: int = 0, resume: bool = False
-    ) -> Outcome:
+        self, msg: Incoming, drain_group: str = "", debounce_ms: int = 0, resume: bool = False,
+        routed: bool = False,
+    ) -> Outcome:  # fmt: skip
         """A platform callback, deduplicated by `msg.message_id`: the first copy runs, any other
         gets the first one's stored reply and changes nothing. Two round trips in all for a
         message of one command (claim with the preload, reply with the change).
@@ -816,9 +867,15 @@ class Dispatcher:
         has one effect however often the message comes. `resume` (a worker taking over the
         message from one that died) runs the commands the first run did not reach and answers
         for the others with their stored replies. A batch (「完成 12-15」) is such a message,
-        its items the commands."""
+        its items the commands. The message goes to its campaign's dispatcher first (route)."""
+        if not routed:
+            to = self.route(msg)
+            if isinstance(to, Reply):
+                return Outcome(to)
+            if to is not self:
+                return to.handle_once(msg, drain_group, debounce_ms, resume, routed=True)
         if not msg.message_id:
-            return Outcome(self.handle(msg))
+            return Outcome(self.handle(msg, routed=True))
         pieces = self.split(msg.text)
         if len(pieces) == 1 and self.batch_of(pieces[0]) is None:
             return self._once(msg, pieces[0], msg.message_id, drain_group, debounce_ms)
@@ -969,6 +1026,8 @@ class Dispatcher:
         is_admin = msg.is_admin or self.org.is_admin(msg.platform, msg.user_id)
         if cmd.admin and not is_admin:
             raise UserError(texts.ADMIN_ONLY.format(cmd=cmd.keyword))
+        if self.archived and cmd.keyword not in READ_ONLY_COMMANDS:
+            raise UserError(texts.ARCHIVED.format(title=self.archived))
         ind = next((a.id for a in args if isinstance(a, Indicator)), None)
         scope = cmd.preload if (cmd.preload != "one" or ind is not None) else "none"
         chat_dept = self.org.department_of_chat(msg.platform, msg.chat_id) if msg.is_group else ""

@@ -146,6 +146,11 @@ class Settings:
     # data files
     indicators_path: str = str(ROOT / "indicators.yaml")
     org_path: str = str(ROOT / "org.yaml")
+    # campaigns (bot/campaigns.py): the id of the campaign made of the two files above, and the
+    # folder holding one sub-folder per further campaign (<id>/campaign.yaml, indicators.yaml,
+    # optional org.yaml); "" = none
+    campaign: str = "default"
+    campaigns_dir: str = str(ROOT / "campaigns")
     # web
     secret_key: str = ""
     admin_password: str = ""
@@ -460,6 +465,11 @@ class Settings:
             # It names the RQ queues and job ids too (bot/queue.py), which allow [A-Za-z0-9_-]
             # only; without '-' no two prefixes make the same queue name.
             out.append(f"DUBAN_KEY_PREFIX: 1 to 32 letters, digits or _, not {self.key_prefix!r}")
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,39}", self.campaign):
+            out.append(
+                "DUBAN_CAMPAIGN: 1 to 40 lower-case letters, digits or '-' (not first), "
+                f"not {self.campaign!r}"
+            )
         if self.dingtalk_reply not in ("queue", "inline"):
             out.append(f"DUBAN_DINGTALK_REPLY: 'queue' or 'inline', not {self.dingtalk_reply!r}")
         for name, at in (("DUBAN_REMIND_AT", self.remind_at), ("DUBAN_RANK_AT", self.rank_at)):

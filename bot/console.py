@@ -21,8 +21,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", default="", help="display name")
     p.add_argument("--admin", action="store_true", help="act as the rule-of-law office")
     p.add_argument("--platform", default="console")
+    p.add_argument(
+        "--campaign", default="", help="campaign id to talk in (default: as a platform chat would)"
+    )
     args = p.parse_args(argv)
     rt = build_runtime(settings_from_env())
+    view = rt.for_campaign(args.campaign) if args.campaign else rt
+    if view is None:
+        p.error(f"no campaign {args.campaign!r}; one of {', '.join(rt.campaign_ids())}")
     try:
         interactive = sys.stdin.isatty()
         n = 0
@@ -47,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                 user_name=args.name,
                 is_admin=args.admin,
             )
-            reply = rt.dispatcher.handle(msg)
+            reply = view.dispatcher.handle(msg, routed=bool(args.campaign))
             print(reply.text if not reply.silent else "（无回复）", flush=True)
             print(flush=True)
     finally:

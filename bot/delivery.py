@@ -70,7 +70,7 @@ from rq import Callback, Queue, Retry
 
 from bot.config import Settings
 from bot.messages import ChatTarget, Notice, mention_parts
-from bot.org import Org, OrgError, load_org
+from bot.org import Org, OrgError
 from bot.platforms import registry as platform_registry
 from bot.platforms.base import (
     Answer,
@@ -83,8 +83,8 @@ from bot.platforms.base import (
     webhook_answer,
 )
 from bot.queue import PUSH_JOB as _PUSH_JOB
-from bot.queue import URGENT_KINDS, job_key, make_queue, queue_kind_for, queue_name
-from bot.store import Connection, RedisStore
+from bot.queue import URGENT_KINDS, job_key, queue_kind_for, queue_name
+from bot.store import RedisStore
 
 log = logging.getLogger(__name__)
 
@@ -336,7 +336,10 @@ def _timeout(timeout: tuple[float, float]) -> urllib3.Timeout:
 
 @dataclass
 class Delivery:
-    """What delivery needs: settings, the store, the org, the RQ queue and an HTTP session."""
+    """What delivery needs: settings, the deployment's store (markers, leases, budgets, dead
+    letters), the default campaign's org, the RQ queue and an HTTP session; `outboxes` holds
+    every campaign's store (its outbox) and org (its chats). Built once per process by
+    bot.runtime.build_runtime (`rt.delivery`)."""
 
     settings: Settings
     store: RedisStore
@@ -344,18 +347,18 @@ class Delivery:
     queue: Queue
     http: KeepAliveSession = field(default_factory=KeepAliveSession)
     clock: Callable[[], float] = time.time
+    outboxes: dict[str, tuple[RedisStore, Org]] = field(default_factory=dict)
 
-    @classmethod
-    def build(cls, settings: Settings, client: Connection | None = None) -> Delivery:
-        if client is None:
-            from bot.store.connection import connect_redis
+    def campaigns(self) -> list[tuple[str, RedisStore, Org]]:
+        """(campaign id, its store, its org) of every campaign whose outbox is drained."""
+        if not self.outboxes:
+            return [("", self.store, self.org)]
+        return [(cid, store, org) for cid, (store, org) in self.outboxes.items()]
 
-            client, _ = connect_redis(settings)
-        store = RedisStore(client, settings.key_prefix)
-        org = load_org(settings.org_path)
-        # connections kept per host: one per push lane, and at least one per answering lane
-        http = KeepAliveSession(max(KEEP_ALIVE_MIN, settings.push_concurrency))
-        return cls(settings, store, org, make_queue(client, settings.key_prefix), http)
+    def org_of(self, campaign: str) -> Org:
+        """The roster whose chats a push of `campaign` goes to ("" = the default one)."""
+        found = self.outboxes.get(campaign) if campaign else None
+        return found[1] if found else self.org
 
     @property
     def connect_timeout(self) -> float:
@@ -386,18 +389,6 @@ class Delivery:
     def backoff(self) -> list[int]:
         b = max(1, self.settings.push_backoff_s)
         return [b, 6 * b, 24 * b]
-
-
-_CONTEXTS: dict[Settings, Delivery] = {}
-
-
-def context() -> Delivery:
-    """This process's Delivery for the DUBAN_* settings (built on first use)."""
-    settings = Settings.from_env()
-    ctx = _CONTEXTS.get(settings)
-    if ctx is None:
-        ctx = _CONTEXTS[settings] = Delivery.build(settings)
-    return ctx
 
 
 # --- enqueueing -----------------------------------------------------------------------------
@@ -451,8 +442,10 @@ def _is_live(ctx: Delivery, job_id: str, kind: str) -> bool:
     )
 
 
-def notice_spec(entry_id: str, notice: Notice, fp: str) -> dict:
-    push_id = f"o:{entry_id}:{fp}"
+def notice_spec(entry_id: str, notice: Notice, fp: str, campaign: str = "") -> dict:
+    """A push of an outbox entry to one chat; `campaign`: whose outbox and roster ("" = the
+    default campaign's), named in the push id (stream ids of two outboxes may be equal)."""
+    push_id = f"o:{campaign}:{entry_id}:{fp}" if campaign else f"o:{entry_id}:{fp}"
     return {
         "push_id": push_id,
         "lease_id": push_id,
@@ -463,6 +456,7 @@ def notice_spec(entry_id: str, notice: Notice, fp: str) -> dict:
         "target": fp,
         "parts": None,
         "hop": 0,
+        **({"campaign": campaign} if campaign else {}),
     }
 
 
@@ -535,8 +529,11 @@ def drain_outbox(ctx: Delivery, consumer: str | None = None, max_entries: int = 
     """
     store, settings = ctx.store, ctx.settings
     consumer = consumer or consumer_name()
-    store.outbox.clear_drain_request()  # notices written from now on trigger a new drain
-    store.outbox.ensure_group(GROUP)
+    default = settings.campaign
+    outboxes = [(cid if cid != default else "", s, org) for cid, s, org in ctx.campaigns()]
+    for _, outbox_store, _ in outboxes:
+        outbox_store.outbox.clear_drain_request()  # notices written from now on: a new drain
+        outbox_store.outbox.ensure_group(GROUP)
     counts = {"entries": 0, "pushes": 0, "skipped": 0, "resumed": 0, "dead": 0}
     now = ctx.clock()
     for lease_id, raw in store.delivery.claim_expired(now, settings.push_lease_s):
@@ -546,28 +543,36 @@ def drain_outbox(ctx: Delivery, consumer: str | None = None, max_entries: int = 
         log.warning("push %s resumed after its lease expired", spec.get("push_id"))
     with Pusher(ctx) as pusher:
         while counts["entries"] < max_entries and not pusher.late():
-            rows = store.outbox.read_group(GROUP, consumer, 100, DRAIN_RECLAIM_MS)
-            if not rows:
+            read = 0
+            for campaign, outbox_store, org in outboxes:  # every campaign's outbox in turn
+                rows = outbox_store.outbox.read_group(GROUP, consumer, 100, DRAIN_RECLAIM_MS)
+                if not rows:
+                    continue
+                read += len(rows)
+                batch: list[tuple[dict, str]] = []
+                for entry_id, notice, _at in rows:
+                    counts["entries"] += 1
+                    batch += _fan_out(ctx, entry_id, notice, counts, campaign, org)
+                pusher.push(batch)  # leased here, before the entries are acknowledged
+                outbox_store.outbox.ack(GROUP, [r[0] for r in rows])
+                counts["pushes"] += len(batch)
+            if not read:
                 if pusher.idle():
                     break
                 # the lanes are still at work: notices written meanwhile (a review notice
                 # during the 9:00 run) join them, ahead of the reminders not yet posted
                 pusher.wait(DRAIN_POLL_S)
-                continue
-            batch: list[tuple[dict, str]] = []
-            for entry_id, notice, _at in rows:
-                counts["entries"] += 1
-                batch += _fan_out(ctx, entry_id, notice, counts)
-            pusher.push(batch)  # leased here, before the entries are acknowledged
-            store.outbox.ack(GROUP, [r[0] for r in rows])
-            counts["pushes"] += len(batch)
     for outcome, n in pusher.outcomes.items():  # sent, deferred, retry, handed, dead
         counts[outcome] = counts.get(outcome, 0) + n
     return counts
 
 
-def _fan_out(ctx: Delivery, entry_id: str, notice: Notice, counts: dict) -> list[tuple[dict, str]]:
-    """The pushes of one outbox entry: (spec, robot) for each chat target with a route."""
+def _fan_out(
+    ctx: Delivery, entry_id: str, notice: Notice, counts: dict, campaign: str = "",
+    org: Org | None = None,
+) -> list[tuple[dict, str]]:  # fmt: skip
+    """The pushes of one outbox entry of `campaign` ("" = the default one): (spec, robot) for
+    each chat target of its roster (`org`) with a route."""
     if ctx.settings.demo:
         counts["skipped"] += 1
         return []
@@ -577,7 +582,7 @@ def _fan_out(ctx: Delivery, entry_id: str, notice: Notice, counts: dict) -> list
         counts["skipped"] += 1
         return []
     try:
-        targets = targets_of(ctx.org, notice.department)
+        targets = targets_of(org or ctx.org, notice.department)
     except OrgError:
         log.warning("outbox entry %s names an unknown department; not pushed", entry_id)
         counts["skipped"] += 1
@@ -589,7 +594,7 @@ def _fan_out(ctx: Delivery, entry_id: str, notice: Notice, counts: dict) -> list
     out = []
     for target in dict.fromkeys(targets):
         fp = target_fp(target)
-        spec = notice_spec(entry_id, notice, fp)
+        spec = notice_spec(entry_id, notice, fp, campaign)
         route = route_for(ctx.settings, target)
         if route is None:
             _dead_letter(ctx, spec, None, target.platform, "该群没有配置可推送的机器人（webhook）")
@@ -766,7 +771,7 @@ def _resolve(ctx: Delivery, spec: dict) -> Route | None:
             spec.get("session_platform", "dingtalk"),
         )
     try:
-        targets = targets_of(ctx.org, spec.get("department", ""))
+        targets = targets_of(ctx.org_of(spec.get("campaign", "")), spec.get("department", ""))
     except OrgError:
         return None
     for t in targets:

@@ -136,11 +136,11 @@ def _day(epoch: int) -> str:
 def for_sender(ctx, fresh: bool) -> str:
     """The sender's fill-in link for their department (ctx: bot.commands.Context): a new one,
     revoking the last, when `fresh`; else the current one while it lasts."""
-    settings = ctx.services["settings"]
+    settings = ctx.services.settings
     who = (ctx.msg.platform, ctx.msg.user_id, ctx.binding.name or ctx.msg.user_name)
     make = issue if fresh else current_or_new
     return make(
-        ctx.store, ctx.services["link_key"], settings.public_url, settings.fill_link_days, who,
+        ctx.store, ctx.services.link_key, settings.public_url, settings.fill_link_days, who,
         ctx.require_department(),
     )  # fmt: skip
 
@@ -207,10 +207,10 @@ def buttons(page_url: str, items=()) -> list[tuple[str, str]]:
 
 
 def door_for(services, department: str, items=()) -> list[tuple[str, str]]:
-    """The buttons of a group message about `department` (services: the runtime's, holding
-    "settings" and "link_key"); none where phones cannot reach the server (`reachable`)."""
-    settings = services.get("settings")
-    key = services.get("link_key")
+    """The buttons of a group message about `department` (services: the runtime's
+    bot.commands.Services); none where phones cannot reach the server (`reachable`)."""
+    settings = services.settings
+    key = services.link_key
     if settings is None or not key or not reachable(settings.public_url):
         return []
     return buttons(door_url(settings.public_url, key, department), items)

@@ -9,7 +9,7 @@ consumer group, runs each message in-process through Dispatcher.handle_once (whi
 for the answering side and stores the reply in the same step as the command's change) and
 posts the reply to the callback's sessionWebhook through delivery, which marks every part it
 sent, over the process's keep-alive HTTP session. No job and no fork per message: the runtime,
-the delivery context and the connections live as long as the process. A drain every minute on
+the runtime (its delivery included) and the connections live as long as the process. A drain every minute on
 the main worker (`drain_inbox`) is the safety net when no answering process runs.
 
 A consumer that dies leaves its entries pending. While alive it keeps a liveness mark in Redis
@@ -37,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bot import delivery, texts
-from bot.commands import Unfinished
+from bot.commands import Outcome, Unfinished
 from bot.messages import Incoming, Reply
 
 log = logging.getLogger(__name__)
@@ -202,7 +202,7 @@ def _answer_batch(
         # handle_once already took the debounce slot for these notices (its answer is
         # `drain`), so the drain is enqueued here, not asked for again.
         try:
-            rt.services["enqueue"](delivery.DRAIN_JOB, retries=0, on_failure=None)
+            rt.services.enqueue(delivery.DRAIN_JOB, retries=0, on_failure=None)
         except Exception:
             log.exception("could not enqueue a drain of the outbox; the scheduled one catches up")
     return len(rows), len(rows) - len(done)
@@ -250,22 +250,30 @@ def _answer(
     `orphan`: the entry was taken over from a consumer that is gone (killed: its liveness mark
     expired), so a claim it left that committed nothing is released and the command run now,
     instead of after the claim's expiry."""
-    # resume: this entry was left by a drainer that died; a message of several commands runs
-    # the ones that drainer did not reach (each command of it is claimed on its own).
-    outcome = rt.dispatcher.handle_once(
-        msg, delivery.GROUP, delivery.DRAIN_DEBOUNCE_MS, resume=True
-    )
+    # The message's campaign (bot/campaigns.py): its dispatcher runs it and its store holds the
+    # claim; a person who must first pick a campaign gets the question instead.
+    routed = rt.dispatcher.route(msg)
+    store = rt.store if isinstance(routed, Reply) else routed.store
+
+    def run() -> Outcome:
+        # resume: this entry was left by a drainer that died; a message of several commands
+        # runs the ones that drainer did not reach (each command of it is claimed on its own).
+        if isinstance(routed, Reply):
+            return Outcome(routed)
+        return routed.handle_once(
+            msg, delivery.GROUP, delivery.DRAIN_DEBOUNCE_MS, resume=True, routed=True
+        )
+
+    outcome = run()
     reply = outcome.reply
     left = reply is None and not (outcome.duplicate or "").startswith("{")
-    if left and orphan and not rt.store.inbox.claim_committed(msg.platform, msg.message_id):
-        if rt.store.inbox.release_claim(msg.platform, msg.message_id):
-            outcome = rt.dispatcher.handle_once(
-                msg, delivery.GROUP, delivery.DRAIN_DEBOUNCE_MS, resume=True
-            )
+    if left and orphan and not store.inbox.claim_committed(msg.platform, msg.message_id):
+        if store.inbox.release_claim(msg.platform, msg.message_id):
+            outcome = run()
             reply = outcome.reply
             left = reply is None and not (outcome.duplicate or "").startswith("{")
     if left:
-        if not rt.store.inbox.claim_committed(msg.platform, msg.message_id):
+        if not store.inbox.claim_committed(msg.platform, msg.message_id):
             # Claimed by a run that committed nothing (its worker died, or Redis failed under
             # it): the claim goes within CLAIM_TTL_S, and the entry, left pending, runs then.
             raise Unfinished(msg.message_id)

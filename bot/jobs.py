@@ -1,6 +1,9 @@
 """RQ entry points: thin functions with primitive arguments that call the services.
 
-Each builds the runtime once per process from DUBAN_* settings. `now_iso` (an ISO instant) is
+Each builds the runtime once per process from DUBAN_* settings. A job that acts inside one
+campaign takes its id (`campaign`, "" = the default one) and runs in that campaign's view of the
+runtime; one whose campaign is gone (its folder removed) or archived (no scheduled pushes)
+does nothing and says why. `now_iso` (an ISO instant) is
 the job's clock: the scheduler passes the slot's time and handlers their own, so a job computes
 "today", deadlines and audit times the same way whenever a worker gets to it. Jobs are
 idempotent: deterministic ids at enqueue time, sent-markers in the store.
@@ -33,18 +36,44 @@ def runtime() -> Runtime:
     return rt
 
 
-def _at(now_iso: str) -> tuple[Runtime, datetime]:
-    """The runtime with its store's clock fixed at `now_iso` ("" = now, by the clock every
-    process shares: DUBAN_FAKE_NOW / DUBAN_CLOCK_SPEED when set)."""
+class NoCampaign(LookupError):
+    """A job for a campaign this deployment no longer has (its folder was removed)."""
+
+
+def view(campaign: str = "") -> Runtime:
+    """The runtime of `campaign` ("" = the default one)."""
     rt = runtime()
+    found = rt.for_campaign(campaign or rt.settings.campaign)
+    if found is None:
+        raise NoCampaign(campaign)
+    return found
+
+
+def _at(now_iso: str, campaign: str = "") -> tuple[Runtime, datetime]:
+    """The campaign's runtime with its store's clock fixed at `now_iso` ("" = now, by the clock
+    every process shares: DUBAN_FAKE_NOW / DUBAN_CLOCK_SPEED when set)."""
+    rt = view(campaign)
     if now_iso:
         now = datetime.fromisoformat(now_iso.replace("Z", "+00:00"))
         if now.tzinfo is None:
             now = now.replace(tzinfo=UTC)
     else:
         now = rt.store.clock()
-    store = RedisStore(rt.redis, rt.settings.key_prefix, clock=lambda: now)
+    store = RedisStore(rt.redis, rt.settings.key_prefix, clock=lambda: now,
+                       campaign=rt.store.keys.campaign)  # fmt: skip
     return replace(rt, store=store), now
+
+
+def _skipped(campaign: str, scheduled: bool = True) -> dict | None:
+    """Why a job of `campaign` does nothing: gone, or (for a scheduled push) archived."""
+    try:
+        rt = view(campaign)
+    except NoCampaign:
+        log.warning("job for campaign %r, which this deployment does not have", campaign)
+        return {"skipped": f"unknown campaign {campaign!r}"}
+    if scheduled and rt.is_archived:
+        return {"skipped": f"campaign {rt.campaign_id!r} is archived"}
+    return None
 
 
 # --- scheduled (slot, now_iso) ---------------------------------------------------------------
@@ -55,47 +84,59 @@ def _pushed(rt: Runtime, result: reminders.RunResult) -> dict:
     if result.queued:
         from bot import delivery
 
-        delivery.request_drain(rt.store, rt.services["enqueue"])
+        delivery.request_drain(rt.store, rt.services.enqueue)
     return result.as_dict()
 
 
 def send_reminders(
-    slot: str, now_iso: str = "", department: str = "", departments: list[str] | None = None
-) -> dict:
+    slot: str, now_iso: str = "", department: str = "", departments: list[str] | None = None,
+    campaign: str = "",
+) -> dict:  # fmt: skip
     """`department` or `departments` (the office's 催办 minus those still cooling down); neither:
     every department."""
-    rt, now = _at(now_iso)
+    if skipped := _skipped(campaign):
+        return skipped
+    rt, now = _at(now_iso, campaign)
     depts = [department] if department else (list(departments) if departments else None)
     # "now-…" slots are the office's 催办: they push whatever the day, not on the weekly cadence
     on_demand = slot.startswith("now-")
     return _pushed(rt, reminders.send_reminders(rt, now, slot, depts, on_demand))
 
 
-def send_escalations(slot: str, now_iso: str = "") -> dict:
-    rt, now = _at(now_iso)
+def send_escalations(slot: str, now_iso: str = "", campaign: str = "") -> dict:
+    if skipped := _skipped(campaign):
+        return skipped
+    rt, now = _at(now_iso, campaign)
     return _pushed(rt, reminders.send_escalations(rt, now, slot))
 
 
-def send_ranking(slot: str, now_iso: str = "") -> dict:
-    rt, now = _at(now_iso)
+def send_ranking(slot: str, now_iso: str = "", campaign: str = "") -> dict:
+    if skipped := _skipped(campaign):
+        return skipped
+    rt, now = _at(now_iso, campaign)
     return _pushed(rt, reminders.send_ranking(rt, now, slot))
 
 
 def drain_inbox(slot: str = "", now_iso: str = "") -> dict:
     """Answer the callbacks the web side accepted (bot/inbox.py); scheduled every minute as a
     safety net, and enqueued by the first callback of a burst."""
-    from bot import delivery, inbox
+    from bot import inbox
 
-    return inbox.drain_inbox(runtime(), delivery.context())
+    rt = runtime()
+    return inbox.drain_inbox(rt, rt.delivery)
 
 
-def send_folded_bindings(slot: str = "", now_iso: str = "") -> dict:
+def send_folded_bindings(slot: str = "", now_iso: str = "", campaign: str = "") -> dict:
     """The summaries of binding notices folded while one person kept changing (bot.bindings)."""
-    return bindings.send_folded(runtime())
+    if skipped := _skipped(campaign, scheduled=False):
+        return skipped
+    return bindings.send_folded(view(campaign))
 
 
-def check_links(slot: str = "", now_iso: str = "", limit: int = 20) -> dict:
-    rt, now = _at(now_iso)
+def check_links(slot: str = "", now_iso: str = "", limit: int = 20, campaign: str = "") -> dict:
+    if skipped := _skipped(campaign):
+        return skipped
+    rt, now = _at(now_iso, campaign)
     return linkcheck.check_queued_links(rt, now, limit)
 
 
@@ -114,40 +155,42 @@ def back_up(slot: str = "", now_iso: str = "") -> dict:
     s = rt.settings
     directory = Path(s.backup_dir or Path(s.data_dir) / "backups")
     now = datetime.now(ZoneInfo(s.tz))
-    files = rt.services["files"]
+    files = rt.services.files
     return backup.scheduled_backup(rt.store, directory, s.backup_keep, now, files)
 
 
 def export_department(
-    department: str, request_id: str, now_iso: str = "", to_office: bool = False
-) -> dict:
-    rt, now = _at(now_iso)
+    department: str, request_id: str, now_iso: str = "", to_office: bool = False,
+    campaign: str = "",
+) -> dict:  # fmt: skip
+    rt, now = _at(now_iso, campaign)
     return exports.export_department(rt, now, department, request_id, to_office)
 
 
-def export_district(request_id: str, now_iso: str = "") -> dict:
-    rt, now = _at(now_iso)
+def export_district(request_id: str, now_iso: str = "", campaign: str = "") -> dict:
+    rt, now = _at(now_iso, campaign)
     return exports.export_district(rt, now, request_id)
 
 
 def export_binder(
-    department: str, request_id: str, now_iso: str = "", to_office: bool = False
-) -> dict:
-    rt, now = _at(now_iso)
+    department: str, request_id: str, now_iso: str = "", to_office: bool = False,
+    campaign: str = "",
+) -> dict:  # fmt: skip
+    rt, now = _at(now_iso, campaign)
     return exports.export_binder(rt, now, department, request_id, to_office)
 
 
-def export_checklist(request_id: str, now_iso: str = "") -> dict:
-    rt, now = _at(now_iso)
+def export_checklist(request_id: str, now_iso: str = "", campaign: str = "") -> dict:
+    rt, now = _at(now_iso, campaign)
     return exports.export_checklist(rt, now, request_id)
 
 
-def build_submission(department: str, version: int, now_iso: str = "") -> dict:
+def build_submission(department: str, version: int, now_iso: str = "", campaign: str = "") -> dict:
     """Files of a submission; then, when mail is configured, its own (retried) mail job."""
-    rt, now = _at(now_iso)
+    rt, now = _at(now_iso, campaign)
     out = exports.build_submission(rt, now, department, version)
     if rt.settings.smtp_url and out.get("tokens"):
-        out["mail_job"] = rt.services["enqueue"](
+        out["mail_job"] = rt.services.enqueue(
             "bot.jobs.mail_submission",
             job_id=job_id("mail", department, version),
             department=department,
@@ -157,8 +200,8 @@ def build_submission(department: str, version: int, now_iso: str = "") -> dict:
     return out
 
 
-def mail_submission(department: str, version: int, now_iso: str = "") -> dict:
-    rt, now = _at(now_iso)
+def mail_submission(department: str, version: int, now_iso: str = "", campaign: str = "") -> dict:
+    rt, now = _at(now_iso, campaign)
     return exports.mail_submission(rt, now, department, version)
 
 
@@ -201,7 +244,7 @@ def report_failure(job, connection, exc_type, exc_value, tb) -> None:
     if job.func_name == "bot.jobs.mail_submission":
         text += "\n报送材料已保存，不会丢失，可在管理后台下载后手动发送。"
     try:
-        rt = runtime()
+        rt = view(kw.get("campaign", ""))  # told in the campaign the job acted in
         if job.func_name == "bot.jobs.mail_submission" and kw.get("department"):
             rt.store.submissions.update_files(
                 kw["department"],
@@ -221,8 +264,9 @@ FETCH_TRIES = 3  # a platform's file URL lives minutes: a few quick tries, then 
 
 
 def fetch_chat_file(
-    platform: str, user_id: str, message_id: str, attachment: str, department: str
-) -> dict:
+    platform: str, user_id: str, message_id: str, attachment: str, department: str,
+    campaign: str = "",
+) -> dict:  # fmt: skip
     """Download a file or picture sent in chat, check and store it, and mark it held for its
     sender's number ("stored"), or "refused" with the reason told in the department's chat.
     Idempotent: only the hold of this message, still downloading, is changed."""
@@ -233,14 +277,14 @@ def fetch_chat_file(
     from bot.messages import mention
     from bot.progress import size_text
 
-    rt = runtime()
+    rt = view(campaign)
     raw = rt.store.held_files.get(platform, user_id)
     held = chatfiles.Held.from_json(raw) if raw else None
     if held is None or held.message_id != message_id or held.state != "downloading":
         return {"skipped": held.state if held else "gone"}
     att = chatfiles.Attachment.from_json(attachment)
-    files, limit = rt.services["files"], rt.settings.file_max_bytes
-    ctx = delivery.context()
+    files, limit = rt.services.files, rt.settings.file_max_bytes
+    ctx = rt.delivery
     why, new = "", None
     try:
         got = None
@@ -276,7 +320,7 @@ def fetch_chat_file(
         notices = (Notice(why, department, mentions=who, kind="review"),)
     changed = rt.store.held_files.update(platform, user_id, raw, new.to_json(), notices)
     if changed and notices:
-        delivery.request_drain(rt.store, rt.services["enqueue"])
+        delivery.request_drain(rt.store, rt.services.enqueue)
     return {"state": new.state, "changed": changed}
 
 

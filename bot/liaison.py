@@ -129,7 +129,7 @@ def add_file(
         file = filestore.accept(data, name, rt.settings.file_max_bytes)
     except filestore.FileRefused as e:
         raise UserError(str(e)) from None
-    store = rt.services["files"]
+    store = rt.services.files
 
     def decide(ind, a):
         who = link.name or link.user_id

@@ -91,7 +91,7 @@ def _drain_now(rt) -> None:
     """Review notices reach the department's chat at once, as from chat (bot/inbound.py): the
     outbox is drained now, not at the next minute's sweep."""
     try:
-        delivery.request_drain(rt.store, rt.services["enqueue"])
+        delivery.request_drain(rt.store, rt.services.enqueue)
     except Exception:  # the notice is safe in the outbox; the sweep sends it
         log.exception("could not enqueue a drain of the outbox")
 

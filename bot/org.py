@@ -156,6 +156,17 @@ class Org:
         return dept.chats
 
 
+def chat_keys(chat: ChatTarget) -> list[tuple[str, str]]:
+    """(platform, id) by which a platform's messages name this group (none for a push-only
+    robot): what makes a group chat belong to a department, or to a campaign."""
+    return _chat_keys(chat)
+
+
+def chat_from_dict(data: Any, where: str) -> ChatTarget:
+    """A chat target as org.yaml writes one (campaign.yaml's `chats` too); OrgError if not."""
+    return _chat_from_dict(data, where)
+
+
 def _chat_keys(chat: ChatTarget) -> list[tuple[str, str]]:
     """How a message names this group: the field its platform declares (Sender.chat_key)."""
     spec = chat_platforms().get(chat.platform)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from bot.campaigns import CAMPAIGN_FILE, CampaignError, load_all
 from bot.catalog import CatalogError, load_catalog
 from bot.config import Settings
 from bot.org import OrgError, build_assignments, load_org
@@ -133,4 +134,25 @@ def data_file_problem(settings: Settings) -> str | None:
             f"督办没有启动：{Path(settings.org_path).name} 与 {Path(settings.indicators_path).name} "
             f"不一致。\n  {e}（请在 org.yaml 的部门或 groups 中补上）。\n{HINT}"
         )
+    return campaigns_problem(settings)
+
+
+def campaigns_problem(settings: Settings) -> str | None:
+    """None when every campaign folder (DUBAN_CAMPAIGNS_DIR) loads; else the message naming the
+    campaign, the file and the row."""
+    try:
+        load_all(settings)
+    except CampaignError as e:
+        if e.cause is not None and e.path is not None and e.path.name != CAMPAIGN_FILE:
+            detail = describe(e.path, e.cause)
+            if (
+                isinstance(e.cause, OrgError)
+                and e.cause.__cause__ is None
+                and not hasattr(e.cause, "where")
+            ):
+                detail = str(e)  # the table and the roster disagree: said whole
+        else:
+            detail = str(e)
+        where = f"（{e.path}）" if e.path else ""
+        return f"督办没有启动：督办活动「{e.campaign}」有误{where}。\n  {detail}\n{HINT}"
     return None

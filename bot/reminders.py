@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 
 from bot import filllinks, texts
+from bot.commands import Services
 from bot.errors import UserError
 from bot.messages import Notice
 from bot.progress import (
@@ -332,7 +333,7 @@ def send_reminders(
 def _door(rt, department: str) -> Callable[[Iterable[int]], list[Button]]:
     """The buttons of a push to `department`'s group: its door, never a person's link
     (bot/filllinks.py)."""
-    services = getattr(rt, "services", None) or {}
+    services = getattr(rt, "services", None) or Services()
     return lambda items: filllinks.door_for(services, department, tuple(items))
 
 
@@ -514,7 +515,7 @@ def send_escalations(rt, now: datetime, slot: str) -> RunResult:
 
 
 def _lead_notices(rt, statuses, regular, order, slot) -> list[tuple[str, Notice]]:
-    units = rt.services.get("units_of", {})
+    units = rt.services.units_of
     laggards: dict[str, dict[int, list[str]]] = {}
     for ind_id in sorted(units):
         if ind_id not in regular:

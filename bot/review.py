@@ -40,5 +40,5 @@ def liaisons(org: Org, store: Any, department: str) -> tuple[str, ...]:
 def fold_window(ctx: Context) -> int:
     """Seconds in which a person's further binding changes are folded into one summary
     (Settings.binding_notice_s; bot.bindings sends the summaries)."""
-    settings = ctx.services.get("settings")
+    settings = ctx.services.settings
     return settings.binding_notice_s if settings is not None else 0

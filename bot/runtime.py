@@ -12,14 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from bot.catalog import Campaign, Catalog, load_catalog
-from bot.commands import Dispatcher, Registry, load_handlers
+from bot.campaigns import Campaigns, CampaignSpec, chat_campaigns, load_all
+from bot.catalog import Campaign, Catalog
+from bot.commands import Dispatcher, Registry, Services, load_handlers
 from bot.config import Settings
 from bot.datadir import secret_key
+from bot.delivery import KEEP_ALIVE_MIN, Delivery, KeepAliveSession
 from bot.embedded import EmbeddedRedis
 from bot.filestore import file_store
 from bot.migrate import ensure_layout
-from bot.org import Org, build_assignments, load_org
+from bot.org import Org
 from bot.platforms.registry import platforms_for
 from bot.progress import Role
 from bot.queue import make_enqueue, make_queue
@@ -34,6 +36,11 @@ SANDBOX = "sandbox"  # the platform name of /sandbox's messages (bot/web/sandbox
 
 @dataclass
 class Runtime:
+    """One campaign's view of the running parts (the default campaign's for the object a
+    process builds): its store, table, roster and dispatcher, over the connection, settings,
+    platforms and delivery every view of the process shares. `for_campaign` gives another
+    campaign's view, built once per process."""
+
     settings: Settings
     redis: Connection
     store: RedisStore
@@ -45,12 +52,43 @@ class Runtime:
     dispatcher: Dispatcher
     embedded: EmbeddedRedis | None = None
     platforms: dict = field(default_factory=dict)
-    services: dict = field(default_factory=dict)
+    services: Services = field(default_factory=Services)
     demo_shift: int = 0  # days the demo moved the campaign's dates by (the file is unchanged)
+    spec: CampaignSpec | None = None
+    delivery: Delivery | None = None  # outbound pushes of every campaign (bot/delivery.py)
+    cache: dict = field(default_factory=dict)  # what the pages keep between views
+    views: dict[str, Runtime] = field(default_factory=dict, repr=False)  # every campaign's
+
+    @property
+    def campaign_id(self) -> str:
+        return self.spec.id if self.spec else self.settings.campaign
+
+    @property
+    def is_archived(self) -> bool:
+        return bool(self.spec and self.spec.archived)
+
+    @property
+    def title(self) -> str:
+        """The campaign's name as people read it: campaign.yaml's title, else the table's."""
+        return (self.spec.title if self.spec else "") or self.catalog.campaign.name
+
+    def campaign_ids(self) -> list[str]:
+        """Every campaign of the deployment, the default first, archived ones included."""
+        return list(self.views) or [self.campaign_id]
+
+    def active_campaign_ids(self) -> list[str]:
+        return [c for c in self.campaign_ids() if not self.for_campaign(c).is_archived]
+
+    def for_campaign(self, cid: str) -> Runtime | None:
+        """That campaign's view (same connection, settings, platforms and delivery); None when
+        the deployment has no such campaign."""
+        if not self.views:
+            return self if cid == self.campaign_id else None
+        return self.views.get(cid)
 
     def assigned_departments(self) -> list[str]:
         """The departments that have at least one assignment, in org.yaml order."""
-        cached = self.services.get("assigned_departments")
+        cached = self.cache.get("assigned_departments")
         # the pages ask several times per view: kept while the same objects hold the same sizes
         if (
             cached
@@ -62,7 +100,7 @@ class Runtime:
         have = {d for _, d in self.assignments}
         found = [d for d in self.org.departments if d in have]
         sizes = (len(self.assignments), len(self.org.departments))
-        self.services["assigned_departments"] = (self.assignments, self.org, sizes, found)
+        self.cache["assigned_departments"] = (self.assignments, self.org, sizes, found)
         return list(found)
 
     def close(self) -> None:
@@ -122,42 +160,108 @@ def build_runtime(
     client: Connection | None = None,
     enqueue: Callable | None = None,
 ) -> Runtime:
-    catalog = load_catalog(settings.indicators_path)
-    org = load_org(settings.org_path)
-    assignments = build_assignments(catalog, org)
+    """Every campaign's view, once per process; returns the default campaign's. A broken
+    campaign raises CampaignError (naming it, the file and the row) before Redis is touched."""
+    loaded = load_all(settings)
     embedded = None
     if client is None:
         client, embedded = connect_redis(settings, **fail_fast())
     ensure_layout(settings, client)  # the one-off move into campaign keys (bot/migrate.py)
     clock = clock or shared_clock(settings, client)
-    store = RedisStore(client, settings.key_prefix, clock, replicas=settings.redis_min_replicas, campaign=settings.campaign)  # fmt: skip
     platforms = platforms_for(settings)
-    if not sandbox_may_act_as_office(settings, platforms, store):
-        org = org.without_admins_on(SANDBOX)
     calendar = WorkCalendar.from_settings(settings)
-    shift = demo_shift_days(settings, catalog.campaign, calendar.local_today(clock()), store)
-    catalog = catalog.with_campaign(catalog.campaign.shifted(shift))
     registry = load_handlers()
-    services = {
-        "assignments": assignments,
-        "units_of": units_by_indicator(assignments),
-        "settings": settings,
-        # signs the fill-in page links (bot/filllinks.py): the web's session key
-        "link_key": settings.secret_key or secret_key(settings.data_dir),
-        # where stored files are kept (bot/filestore.py): uploads and files sent in chat
-        "files": file_store(settings.file_dir, settings.data_dir),
-    }
     prefix = settings.key_prefix
-    services["enqueue"] = enqueue or make_enqueue(make_queue(client, prefix), prefix)
-    dispatcher = Dispatcher(
-        registry, catalog, org, store, calendar, services, transient=unavailable
+    enqueue = enqueue or make_enqueue(make_queue(client, prefix), prefix)
+    link_key = settings.secret_key or secret_key(settings.data_dir)
+    files = file_store(settings.file_dir, settings.data_dir)
+    deployment = RedisStore(client, prefix)  # deployment-wide state (delivery, choices)
+    views: dict[str, Runtime] = {}
+    for item in loaded:
+        cid = item.spec.id
+        store = RedisStore(
+            client, prefix, clock, replicas=settings.redis_min_replicas,
+            campaign=cid,
+        )  # fmt: skip
+        org = item.org
+        if not sandbox_may_act_as_office(settings, platforms, store):
+            org = org.without_admins_on(SANDBOX)
+        shift = demo_shift_days(
+            settings, item.catalog.campaign, calendar.local_today(clock()), store
+        )
+        catalog = item.catalog.with_campaign(item.catalog.campaign.shifted(shift))
+        services = Services(
+            settings=settings,
+            enqueue=campaign_enqueue(enqueue, cid, settings.campaign),
+            link_key=link_key,
+            files=files,
+            assignments=item.assignments,
+            units_of=units_by_indicator(item.assignments),
+            campaign=cid,
+        )
+        archived = (item.spec.title or catalog.campaign.name) if item.spec.archived else ""
+        dispatcher = Dispatcher(
+            registry, catalog, org, store, calendar, services, transient=unavailable,
+            archived=archived,
+        )  # fmt: skip
+        views[cid] = Runtime(
+            settings, client, store, catalog, org, item.assignments, calendar, registry,
+            dispatcher, embedded if not views else None, platforms, services, shift, item.spec,
+        )  # fmt: skip
+    delivery = Delivery(
+        settings, deployment, views[settings.campaign].org, make_queue(client, prefix),
+        KeepAliveSession(max(KEEP_ALIVE_MIN, settings.push_concurrency)),
+        outboxes={cid: (v.store, v.org) for cid, v in views.items()},
     )  # fmt: skip
-    rt = Runtime(
-        settings, client, store, catalog, org, assignments, calendar, registry, dispatcher,
-        embedded, platforms, services, shift,
-    )  # fmt: skip
-    prepare_state(rt)
-    return rt
+    campaigns = Campaigns(
+        specs={cid: v.spec for cid, v in views.items()},
+        titles={cid: v.title for cid, v in views.items()},
+        orgs={cid: v.org for cid, v in views.items()},
+        chats=chat_campaigns(loaded),
+        bound={cid: v.store.bindings.get for cid, v in views.items()},
+        dispatchers={cid: v.dispatcher for cid, v in views.items()},
+        choice=deployment.bindings.campaign_choice,
+    )
+    for v in views.values():
+        v.views, v.delivery = views, delivery
+        v.services.campaigns = campaigns
+        v.dispatcher.router = campaigns if len(views) > 1 else None
+        prepare_state(v)
+    return views[settings.campaign]
+
+
+# Jobs that act inside one campaign: a view's enqueue names its campaign in them.
+CAMPAIGN_JOBS = frozenset(
+    {
+        "bot.jobs.send_reminders",
+        "bot.jobs.send_escalations",
+        "bot.jobs.send_ranking",
+        "bot.jobs.send_folded_bindings",
+        "bot.jobs.check_links",
+        "bot.jobs.export_department",
+        "bot.jobs.export_district",
+        "bot.jobs.export_binder",
+        "bot.jobs.export_checklist",
+        "bot.jobs.build_submission",
+        "bot.jobs.mail_submission",
+        "bot.jobs.fetch_chat_file",
+    }
+)
+
+
+def campaign_enqueue(enqueue: Callable[..., str], cid: str, default: str) -> Callable[..., str]:
+    """`enqueue` that names campaign `cid` in the jobs acting inside one (`campaign=`); the
+    deterministic job ids of a campaign other than the `default` one carry it, so the same
+    department's export in the same minute of two campaigns are two jobs."""
+
+    def for_campaign(func: str, *args, job_id: str | None = None, **kwargs) -> str:
+        if func in CAMPAIGN_JOBS:
+            named = kwargs.setdefault("campaign", cid)
+            if job_id and named != default:
+                job_id = f"{job_id}-c-{named}"
+        return enqueue(func, *args, job_id=job_id, **kwargs)
+
+    return for_campaign
 
 
 def sandbox_may_act_as_office(settings: Settings, platforms: dict, store: RedisStore) -> bool:

@@ -125,6 +125,9 @@ class Entry:
     # One job id for every slot: while a run waits or works, the next slots add nothing (a
     # queue whose worker is slow or missing never fills up with copies).
     singleton: bool = False
+    # One job per active campaign (its id as the job's `campaign` argument), not one for the
+    # deployment: reminders, rankings, escalation, link checks, binding summaries.
+    per_campaign: bool = False
 
     @property
     def schedule(self) -> Cron:
@@ -147,6 +150,7 @@ def schedule_table(settings) -> tuple[Entry, ...]:
             retries=0,
             real_time=True,
             singleton=True,
+            per_campaign=True,
         ),
         # A safety net: replies already request a prompt drain of the outbox after each change.
         Entry(
@@ -166,14 +170,31 @@ def schedule_table(settings) -> tuple[Entry, ...]:
             catch_up=False,
             retries=0,
             real_time=True,
+            per_campaign=True,
         ),
         # Likewise: the first callback of a burst enqueues a prompt drain of the inbox.
         Entry(
             "answer", "* * * * *", "bot.jobs.drain_inbox", catch_up=False, retries=0, real_time=True
         ),
-        Entry("remind", _at(settings.remind_at), "bot.jobs.send_reminders", True, True),
-        Entry("escalate", _at(settings.remind_at), "bot.jobs.send_escalations", True, True),
-        Entry("rank", _at(settings.rank_at), "bot.jobs.send_ranking", True, True),
+        Entry(
+            "remind",
+            _at(settings.remind_at),
+            "bot.jobs.send_reminders",
+            True,
+            True,
+            per_campaign=True,
+        ),  # fmt: skip
+        Entry(
+            "escalate",
+            _at(settings.remind_at),
+            "bot.jobs.send_escalations",
+            True,
+            True,
+            per_campaign=True,
+        ),  # fmt: skip
+        Entry(
+            "rank", _at(settings.rank_at), "bot.jobs.send_ranking", True, True, per_campaign=True
+        ),
         # The daily backup follows real days (a fast demo clock would write one a minute).
         *(
             [Entry("backup", _at(settings.backup_at), "bot.jobs.back_up", real_time=True)]
@@ -211,7 +232,9 @@ def make_clock(
 class Scheduler:
     """Runs the table. `store` is a RedisStore, `calendar` a WorkCalendar, `enqueue` the
     function of bot.queue.make_enqueue; `release_retries(now_ts)` moves RQ jobs whose retry
-    time has come back onto the queue (RQ keeps retries with a delay in a scheduled registry)."""
+    time has come back onto the queue (RQ keeps retries with a delay in a scheduled registry).
+    `campaigns`: the active campaigns, the default one first; a per-campaign entry's slot
+    enqueues one job for each (the default one under the job id it always had)."""
 
     def __init__(
         self,
@@ -225,8 +248,10 @@ class Scheduler:
         release_retries: Callable[[float], int] | None = None,
         token: str = "",
         real_clock: Callable[[], datetime] | None = None,
+        campaigns: Iterable[str] = (),
     ):
         self.store = store
+        self.campaigns = tuple(campaigns)
         # the clock of the real_time entries; by default the same as the campaign's
         self.real_clock = real_clock or clock
         self.calendar = calendar
@@ -294,14 +319,17 @@ class Scheduler:
             return ""  # held back; runs when quiet hours end, if that is still today
         if not self.store.scheduler.claim_slot(entry.name, slot, self.token):
             return ""
+        at = now.astimezone(UTC).isoformat()
         jid = job_id(entry.name) if entry.singleton else job_id(entry.name, slot)
-        self.enqueue(
-            entry.job,
-            job_id=jid,
-            retries=entry.retries,
-            slot=slot,
-            now_iso=now.astimezone(UTC).isoformat(),
-        )
+        if entry.per_campaign and self.campaigns:
+            for n, cid in enumerate(self.campaigns):
+                own = jid if n == 0 else f"{jid}-c-{cid}"  # the default first, its id as ever
+                self.enqueue(
+                    entry.job, job_id=own, retries=entry.retries, slot=slot, now_iso=at,
+                    campaign=cid,
+                )  # fmt: skip
+        else:
+            self.enqueue(entry.job, job_id=jid, retries=entry.retries, slot=slot, now_iso=at)
         self.store.scheduler.finish_slot(entry.name, slot, jid)
         self._done.add((entry.name, slot))
         log.info("slot %s %s: enqueued %s", entry.name, slot, jid)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from rq import Queue
 from rq.job import Job
 
+from bot.campaigns import load_specs
 from bot.config import Settings
 from bot.migrate import ensure_layout
 from bot.queue import all_queues, make_enqueue, make_queue
@@ -63,6 +64,7 @@ def build_scheduler(settings: Settings, client: Connection) -> Scheduler:
         clock,
         release_retries=retry_releaser(*all_queues(client, settings.key_prefix)),
         real_clock=utc_now,
+        campaigns=[s.id for s in load_specs(settings) if s.active],
     )
 
 

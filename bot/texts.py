@@ -302,3 +302,10 @@ def deadline_line(calendar, timeline, now) -> str:
     if event is None:
         return "各项资料报送日期均已过。"
     return event_line(calendar, timeline, event, today) + READY_HINT
+
+
+# An archived campaign (bot/campaigns.py): read and export only.
+ARCHIVED = (
+    "「{title}」已归档，只能查看和导出，不能再修改。"
+    "如需办理其他督办活动，请在私聊中发送「切换」选择。"
+)

@@ -110,7 +110,8 @@ def answer(settings: Settings, level: str, burst: bool = False) -> int:
     while wait_for_redis(conn, stop):
         try:
             if not warmed:
-                rt, dctx = jobs.runtime(), delivery.context()
+                rt = jobs.runtime()
+                dctx = rt.delivery
                 gc.freeze()  # what is loaded stays: the collector leaves it alone
                 warmed = True
                 log.info("answering consumer %s waiting for callbacks", consumer)
@@ -135,16 +136,15 @@ def _on_stop(stop: threading.Event) -> None:
 
 
 def _warm() -> None:
-    """Build this process's runtime and delivery context before the first job: RQ forks a work
+    """Build this process's runtime (its delivery included) before the first job: RQ forks a work
     horse per job, and each inherits them instead of loading the data files and syncing the
     assignments again (a callback's answer waits for that). Their Redis pools reconnect in the
     horse (redis-py checks the pid). Then the collector is told to leave what is loaded alone
     (as in deploy/gunicorn.conf.py): a horse's full collection would walk every inherited
     object, and writing their headers would copy the parent's memory page by page."""
-    from bot import delivery, jobs
+    from bot import jobs
 
     jobs.runtime()
-    delivery.context()
     gc.freeze()
 
 

@@ -22,7 +22,7 @@ def bind(ctx: Context, name: str) -> Reply:
     role = listed.role if listed and listed.department == dept else "member"
     who = ctx.msg.user_name or (listed.name if listed else "") or ctx.msg.user_id
     after = Binding(ctx.msg.platform, ctx.msg.user_id, dept, who, role, ctx.now_iso())
-    settings = ctx.services.get("settings")
+    settings = ctx.services.settings
     if settings is not None and settings.bind_approval and not ctx.is_admin:
         return _ask(ctx, after)
     notice = Notice(
@@ -35,7 +35,7 @@ def bind(ctx: Context, name: str) -> Reply:
         fold_s=fold_window(ctx), name=who, claim=ctx.claim,
     )  # fmt: skip
     regular = ctx.catalog.regular_ids  # as 我的任务 counts: bonus and deduction items apart
-    count = sum(1 for (i, d) in ctx.services.get("assignments", {}) if d == dept and i in regular)
+    count = sum(1 for (i, d) in ctx.services.assignments if d == dept and i in regular)
     moved = f"（已从{before.department}改绑）" if before else ""
     return Reply(
         f"已绑定到**{dept}**{moved}。本部门负责 {count} 项指标，发送「我的任务」查看待办。"

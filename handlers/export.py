@@ -20,7 +20,7 @@ def export(ctx: Context, what: str, target: str) -> Reply:
     管理员可写「导出 部门」「导出 案卷 部门」导出任一部门，「导出 全区」生成全区汇总表，
     「导出 查验清单」生成全区实地查验清单。"""
     minute = ctx.calendar.local_now(ctx.now).strftime("%Y%m%d%H%M") if ctx.calendar else ""
-    enqueue = ctx.services["enqueue"]
+    enqueue = ctx.services.enqueue
     if what in CHECKLIST or (not what and target in DISTRICT):
         if not ctx.is_admin:
             cmd = "导出 查验清单" if what else "导出 全区"

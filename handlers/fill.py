@@ -17,7 +17,7 @@ def fill(ctx: Context) -> Reply:
         # a group sees every reply: a link that writes for this person must not land there
         return Reply(GROUP_REFUSAL.format(dept=dept), refused=True)
     url = filllinks.for_sender(ctx, fresh=True)
-    days = ctx.services["settings"].fill_link_days
+    days = ctx.services.settings.fill_link_days
     return Reply(
         f"{dept}填报页（仅限本人使用，{days} 天内有效，请勿转发）：\n{url}\n"
         "在页面上可查看本部门全部事项，提交链接、纸质材料和说明，标记完成。"

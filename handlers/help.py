@@ -1,6 +1,7 @@
 """帮助: the command list, or one command's usage."""
 
 from bot import texts
+from bot.campaigns import SWITCH
 from bot.commands import Command, Context, TokenParam, UserError, command
 from bot.messages import Reply
 
@@ -8,7 +9,7 @@ from bot.messages import Reply
 # not named here still shows, after these, in the order it was registered.
 MENU = ("我的任务", "查看", "提交", "纸质", "说明", "完成", "不涉及", "删除", "撤销")
 MENU += ("存放", "整改", "声明")  # paper's place, a ★ item's note, a deduction item's answer
-MENU += ("进度", "排行", "导出", "报送", "绑定", "解绑", "帮助")
+MENU += ("进度", "排行", "导出", "报送", "绑定", "解绑", "切换", "帮助")
 MENU += ("总览", "通过", "退回", "催办", "星标", "查验日期")
 
 
@@ -25,7 +26,11 @@ def show_help(ctx: Context, name: str) -> Reply:
         if cmd.details:
             lines.append(cmd.details)
         return Reply("\n".join(lines))
-    ordered = sorted(ctx.registry.commands, key=_place)
+    several = ctx.services.campaigns is not None and len(ctx.services.campaigns.specs) > 1
+    # 切换 is for deployments of several campaigns only
+    ordered = [
+        c for c in sorted(ctx.registry.commands, key=_place) if several or c.keyword != SWITCH
+    ]
     lines = ["**督办助手 · 可用命令**"]
     lines += [f"- {c.usage}" for c in ordered if not c.admin]
     if ctx.is_admin:

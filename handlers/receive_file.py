@@ -24,7 +24,7 @@ def receive_file(ctx: Context) -> Reply:
     msg_id = ctx.msg.message_id or f"local-{ctx.now_iso()}"
     held = Held(msg_id, "downloading", att.said)
     ctx.store.held_files.hold(ctx.msg.platform, ctx.msg.user_id, held.to_json(), chatfiles.HOLD_S)
-    ctx.services["enqueue"](
+    ctx.services.enqueue(
         FETCH_JOB,
         ctx.msg.platform,
         ctx.msg.user_id,

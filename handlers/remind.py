@@ -14,9 +14,9 @@ def remind(ctx: Context, department: str) -> Reply:
     """催办 [部门]：立即向该部门（不写则向所有未完成的部门）推送提醒（管理员）"""
     check_may_remind(ctx.calendar, ctx.timeline, ctx.now)
     dept = resolve_department(ctx, department) if department else ""
-    settings = ctx.services.get("settings")
+    settings = ctx.services.settings
     rest_min = settings.remind_cooldown_min if settings else DEFAULT_COOLDOWN_MIN
     said = remind_now(
-        ctx.store, ctx.catalog, ctx.calendar, ctx.timeline, ctx.services["enqueue"], dept, rest_min
+        ctx.store, ctx.catalog, ctx.calendar, ctx.timeline, ctx.services.enqueue, dept, rest_min
     )
     return Reply(said)

@@ -28,7 +28,7 @@ def submit_catalog(ctx: Context, confirmed: str) -> Reply:
     items = [a for a in items if a.indicator_id in regular] or items
     done = sum(1 for a in items if a.is_complete)
     left = len(items) - done
-    settings = ctx.services.get("settings")
+    settings = ctx.services.settings
     mailed = settings is not None and bool(settings.smtp_url)
     submit_to = ctx.catalog.campaign.submit_to
     if left and not confirmed:
@@ -56,7 +56,7 @@ def submit_catalog(ctx: Context, confirmed: str) -> Reply:
     )
     who = (ctx.binding.name if ctx.binding else "") or ctx.msg.user_name or ctx.msg.user_id
     version, at = ctx.store.submissions.submit(dept, ctx.actor, office, who, claim=ctx.claim)
-    ctx.services["enqueue"](
+    ctx.services.enqueue(
         "bot.jobs.build_submission",
         job_id=job_id("submission", dept, version),
         department=dept,

@@ -93,11 +93,11 @@ def _page_url(ctx: Context) -> str:
     """Where the page opens, where a phone can reach it (bot.filllinks.reachable): in a
     one-to-one chat the sender's own link; in a group, which sees every reply, the
     department's door, which tells each person to ask for their own link in private."""
-    settings = ctx.services.get("settings")
+    settings = ctx.services.settings
     if settings is None or not filllinks.reachable(settings.public_url):
         return ""
     if ctx.msg.is_group:
-        key = ctx.services["link_key"]
+        key = ctx.services.link_key
         return filllinks.door_url(settings.public_url, key, ctx.require_department())
     return filllinks.for_sender(ctx, fresh=False)
 

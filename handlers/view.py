@@ -40,7 +40,7 @@ def view(ctx: Context, ind, full: str) -> Reply:
         lines.append(
             f"🔒 涉密：不提交网址，登记为纸质并写明存放位置（纸质 {ind.id} 名称 存放：位置）。"
         )
-    units = ctx.services.get("units_of", {}).get(ind.id, {})
+    units = ctx.services.units_of.get(ind.id, {})
     lead = [d for d, r in units.items() if r.value == "lead"]
     coop = [d for d, r in units.items() if r.value == "cooperate"]
     own = ctx.department if ctx.department and ind.id in ctx.preload.assignments else ""

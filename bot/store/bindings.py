@@ -18,6 +18,15 @@ class Bindings(Area):
         raw = self.r.hget(self.keys.bindings, f"{platform}:{user_id}")
         return Binding.from_json(platform, user_id, raw) if raw else None
 
+    def campaign_choice(self, platform: str, user_id: str, choose: str | None = None) -> str:
+        """The campaign a person chose (切换) for their one-to-one chat, "" when none; with
+        `choose`, remember that one instead (a deployment key: bot.campaigns.Campaigns)."""
+        key = self.keys.campaign_choice(platform, user_id)
+        if choose is not None:
+            self.r.set(key, choose)
+            return choose
+        return _s(self.r.get(key))
+
     def all(self) -> list[Binding]:
         out = []
         for f, v in self.r.hgetall(self.keys.bindings).items():

@@ -33,7 +33,7 @@ NONE = "\x00"
 # The first part of a key's rest, for the deployment's keys (everything else is a campaign's).
 _DEPLOYMENT_HEADS = frozenset(
     {"clock", "demo", "inbox", "lock", "budget", "cool", "dead", "sched", "login", "websess",
-     "layout", "signin-used"}
+     "layout", "signin-used", "campaign"}
 )  # fmt: skip
 _DEPLOYMENT_DLV = frozenset({"part", "lease", "spec", "token"})
 
@@ -139,6 +139,9 @@ class Keys:
     @property
     def binding_folds(self) -> str:  # sorted set person -> epoch ms their fold is due
         return self._c("bindfolds")
+
+    def campaign_choice(self, platform: str, user_id: str) -> str:  # the campaign 切换 chose
+        return self._d("campaign", platform, user_id)
 
     def comments(self, indicator_id: int, department: str) -> str:  # list of comment JSON
         return self._c("comments", indicator_id, department)

@@ -89,7 +89,7 @@ def answer_wecom(rt: Any, body: dict[str, Any]) -> tuple[Incoming, Reply] | None
             return msg, Reply.quiet()
     if outcome.drain:
         try:
-            rt.services["enqueue"](delivery.DRAIN_JOB, retries=0, on_failure=None)
+            rt.services.enqueue(delivery.DRAIN_JOB, retries=0, on_failure=None)
         except Exception:
             # The periodic drain catches up on the outbox; the reply is decided already.
             log.exception("could not queue a drain of the outbox after a wecom message")

@@ -371,7 +371,7 @@ def stored_file(sha256: str):
 
     from bot import filestore
 
-    data = runtime().services["files"].get(sha256)
+    data = runtime().services.files.get(sha256)
     if data is None:
         abort(404, description="没有这个文件。")
     try:
@@ -630,7 +630,7 @@ def remind():
         abort(400, description="没有这个部门。")
     try:
         said = remind_now(rt.store, rt.catalog, rt.calendar, timeline_of(rt),
-                          rt.services["enqueue"], department,
+                          rt.services.enqueue, department,
                           rt.settings.remind_cooldown_min)  # fmt: skip
         flash(said, "info")
     except UserError as e:
@@ -648,7 +648,7 @@ def rank_now():
         return redirect(_back())
     minute = rt.calendar.local_now(now).strftime("%Y-%m-%d-%H%M")
     try:
-        rt.services["enqueue"](
+        rt.services.enqueue(
             RANKING_JOB,
             job_id=job_id("rank-now", minute),
             slot=f"now-{minute}",
@@ -769,7 +769,7 @@ def retry_delivery():
     rt = runtime()
     entry_id = request.form.get("entry_id", "")
     try:
-        delivery.retry_dead(rt.store, rt.services["enqueue"], entry_id)
+        delivery.retry_dead(rt.store, rt.services.enqueue, entry_id)
         flash("已重新安排投递。", "ok")
     except Exception:
         flash("重试未成功，该记录可能已被处理，请刷新查看。", "error")
@@ -819,7 +819,7 @@ def build_export():
     """Same as 导出 in chat: the files are built in the background and listed here."""
     rt = runtime()
     scope = request.form.get("scope", "")
-    enqueue, now_iso = rt.services["enqueue"], rt.store.now_iso()
+    enqueue, now_iso = rt.services.enqueue, rt.store.now_iso()
     minute = rt.calendar.local_now(rt.store.clock()).strftime("%Y%m%d%H%M")
     if scope == "district":
         flash(request_district_export(enqueue, minute, now_iso), "info")

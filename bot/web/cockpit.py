@@ -52,7 +52,7 @@ class Scan:
 
 
 def scan(rt: Runtime) -> Scan:
-    s = rt.services.setdefault("cockpit_scan", Scan())
+    s = rt.cache.setdefault("cockpit_scan", Scan())
     with s.lock:
         # the store was emptied: start over. Not "the log is shorter than what was read": once
         # the log reaches its cap, every new entry trims an old one
@@ -87,7 +87,7 @@ def weights(rt: Runtime, stars: frozenset[int] | None = None) -> dict[tuple[int,
     Kept per process while the assignments and the stars stay the same (read-only)."""
     stars = views.starred(rt) if stars is None else stars
     key = (stars, len(rt.assignments))
-    cached = rt.services.get("cockpit_weights")
+    cached = rt.cache.get("cockpit_weights")
     if cached and cached[0] == key and cached[2] is rt.assignments:
         return cached[1]
     regular = rt.catalog.regular_ids
@@ -96,7 +96,7 @@ def weights(rt: Runtime, stars: frozenset[int] | None = None) -> dict[tuple[int,
         for (i, d), role in rt.assignments.items()
         if i in regular
     }
-    rt.services["cockpit_weights"] = (key, found, rt.assignments)
+    rt.cache["cockpit_weights"] = (key, found, rt.assignments)
     return found
 
 
@@ -142,7 +142,7 @@ def _open_items(rt: Runtime, i: Inputs) -> tuple[dict, dict, dict, dict, dict]:
     """Per department: open weight, open count, the open items that hold material (started),
     the count of its regular items, and of its returned ones. Kept per process for the store's
     read-only status map and the same weights (see views._by_department)."""
-    cached = rt.services.get("cockpit_open")
+    cached = rt.cache.get("cockpit_open")
     if cached and cached[0] is i.statuses and cached[1] is i.weights:
         return cached[2]
     statuses = i.statuses
@@ -165,7 +165,7 @@ def _open_items(rt: Runtime, i: Inputs) -> tuple[dict, dict, dict, dict, dict]:
             returned[d] = returned.get(d, 0) + 1
     found = (open_w, open_n, open_ids, total_n, returned)
     if isinstance(statuses, MappingProxyType):
-        rt.services["cockpit_open"] = (statuses, i.weights, found)
+        rt.cache["cockpit_open"] = (statuses, i.weights, found)
     return found
 
 
@@ -256,14 +256,14 @@ def burnups(
         tuple(departments or ()),
         departments is None,
     )
-    cached = rt.services.get("cockpit_burnups")
+    cached = rt.cache.get("cockpit_burnups")
     if cached and cached[0] == key and cached[1] is i.statuses and cached[2] is i.weights:
         return cached[3]
     complete = views.COMPLETE_STATUSES
     current = {k: st in complete for k, (_, st) in i.statuses.items()}
     found = burnup.replay(i.scan.changes, i.weights, start, today, current, departments)
     if isinstance(i.statuses, MappingProxyType):  # the store's: same object, same contents
-        rt.services["cockpit_burnups"] = (key, i.statuses, i.weights, found)
+        rt.cache["cockpit_burnups"] = (key, i.statuses, i.weights, found)
     return found
 
 

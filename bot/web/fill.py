@@ -63,7 +63,7 @@ def _link(token: str) -> FillLink:
     """The link's record, or a refusal page (raised) that shows no data."""
     rt = runtime()
     try:
-        link_id, expires = filllinks.read(rt.services["link_key"], token, rt.store.clock())
+        link_id, expires = filllinks.read(rt.services.link_key, token, rt.store.clock())
     except Refused as e:
         if e.kind == "expired":
             rt.store.fill_links.audit_use(_expired_owner(token), "fill_refused", "链接已过期")
@@ -193,7 +193,7 @@ def _item_page(link: FillLink, token: str, n: int, typed=None, error: str = "", 
 
 def _units(rt, link: FillLink, n: int) -> list[tuple[str, Status]]:
     """The other units on an item the department leads, and how far each is: behind first."""
-    others = [d for d in rt.services["units_of"].get(n, {}) if d != link.department]
+    others = [d for d in rt.services.units_of.get(n, {}) if d != link.department]
     states = rt.store.assignments.statuses_for(n, others)
     order = [d for d in rt.org.departments if d in states]
     return sorted(((d, states[d]) for d in order), key=lambda u: u[1].is_complete)
@@ -280,7 +280,7 @@ TYPED = {
 def door(door: str):
     """A department's door: its name and how to get one's own page link. No item, no form:
     everyone in a group sees the link, and it must give none of them the department's pen."""
-    department = filllinks.read_door(runtime().services["link_key"], door)
+    department = filllinks.read_door(runtime().services.link_key, door)
     raw = request.args.get("n", "")
     item = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 4 else None
     days = runtime().settings.fill_link_days
@@ -352,7 +352,7 @@ def file_original(token: str, n: int, sha256: str):
     """The original as it was stored, downloaded under its own name."""
     link = _link(token)
     f = _stored(link, n, sha256)
-    data = runtime().services["files"].get(f.sha256)
+    data = runtime().services.files.get(f.sha256)
     if data is None:
         abort(404)
     runtime().store.fill_links.audit_use(link, "fill_file", f"第{n}项：下载「{f.name}」")
@@ -366,7 +366,7 @@ def file_thumb(token: str, n: int, sha256: str):
     """An image material downscaled for the page (filestore.thumbnail); the original is kept."""
     link = _link(token)
     f = _stored(link, n, sha256)
-    small = _thumbnail(runtime().services["files"], f.sha256) if f.is_image else None
+    small = _thumbnail(runtime().services.files, f.sha256) if f.is_image else None
     if small is None:
         abort(404)
     return Response(small, mimetype="image/jpeg")

@@ -31,7 +31,7 @@ class Index:
 
 
 def _index(rt: Runtime) -> Index:
-    ix = rt.services.setdefault("audit_index", Index())
+    ix = rt.cache.setdefault("audit_index", Index())
     with ix.lock:
         if ix.last_id and not rt.store.audit.has(ix.last_id):  # the store was emptied
             ix.by_indicator, ix.by_department, ix.last_id, ix.entries = {}, {}, "", {}

@@ -64,7 +64,7 @@ class HookRoutes:
             return handle_callback(
                 platform, req, self.rt.store, self.rt.dispatcher.handle_once,
                 now_ms=self.clock_ms() if self.clock_ms else None,
-                enqueue=self.rt.services.get("enqueue"), lease_s=self.rt.settings.push_lease_s,
+                enqueue=self.rt.services.enqueue, lease_s=self.rt.settings.push_lease_s,
             )  # fmt: skip
         except Exception as e:
             if isinstance(e, Unfinished) or self.rt.dispatcher.transient(e):

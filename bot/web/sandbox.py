@@ -45,38 +45,44 @@ bp.after_request(secure_headers)
 
 
 def people() -> list[dict]:
-    """The people to pick: the org's members, the office's admins, then anyone bound here."""
+    """The people to pick: each campaign's members, its office's admins, then anyone bound
+    there (a deployment of several campaigns names the campaign beside the department)."""
     rt = runtime()
+    views = [rt.for_campaign(cid) for cid in rt.campaign_ids()]
     out = []
     listed = set()
-    for m in rt.org.members:
-        if m.platform == PLATFORM:
-            listed.add(m.user_id)
-            role = "联络员" if m.role == "liaison" else "成员"
-            out.append(
-                {
-                    "user_id": m.user_id,
-                    "name": m.name or m.user_id,
-                    "department": f"{m.department}{role}",
-                    "admin": False,
-                }
-            )
-    for platform, uid in sorted(rt.org.admins):
-        if platform == PLATFORM:
-            listed.add(uid)
-            out.append(
-                {"user_id": uid, "name": "依法治区办管理员", "department": "", "admin": True}
-            )
-    for b in sorted(rt.store.bindings.all(), key=lambda b: (b.department, b.user_id)):
-        if b.platform == PLATFORM and b.user_id not in listed:
-            out.append(
-                {
-                    "user_id": b.user_id,
-                    "name": b.name or b.user_id,
-                    "department": b.department,
-                    "admin": False,
-                }
-            )
+    for view in views:
+        where = f" · {view.title}" if len(views) > 1 else ""
+        for m in view.org.members:
+            if m.platform == PLATFORM and m.user_id not in listed:
+                listed.add(m.user_id)
+                role = "联络员" if m.role == "liaison" else "成员"
+                out.append(
+                    {
+                        "user_id": m.user_id,
+                        "name": m.name or m.user_id,
+                        "department": f"{m.department}{role}{where}",
+                        "admin": False,
+                    }
+                )
+        for platform, uid in sorted(view.org.admins):
+            if platform == PLATFORM and uid not in listed:
+                listed.add(uid)
+                out.append(
+                    {"user_id": uid, "name": "依法治区办管理员", "department": where.strip(" ·"),
+                     "admin": True}
+                )  # fmt: skip
+        for b in sorted(view.store.bindings.all(), key=lambda b: (b.department, b.user_id)):
+            if b.platform == PLATFORM and b.user_id not in listed:
+                listed.add(b.user_id)
+                out.append(
+                    {
+                        "user_id": b.user_id,
+                        "name": b.name or b.user_id,
+                        "department": f"{b.department}{where}",
+                        "admin": False,
+                    }
+                )
     return out
 
 
@@ -123,15 +129,23 @@ def send():
 def outbox():
     """The newest notices, grouped by chat: each department's group, "" = the office's group."""
     rt = runtime()
-    groups: dict[str, dict] = {}
-    for entry_id, notice, at in rt.store.outbox.latest(OUTBOX_SHOWN):
-        g = groups.get(notice.department)
+    groups: dict[tuple[str, str], dict] = {}
+    views = [rt.for_campaign(cid) for cid in rt.campaign_ids()]
+    latest = sorted(
+        ((entry_id, notice, at, view) for view in views
+         for entry_id, notice, at in view.store.outbox.latest(OUTBOX_SHOWN)),
+        key=lambda row: row[2], reverse=True,
+    )[:OUTBOX_SHOWN]  # fmt: skip
+    for entry_id, notice, at, view in latest:
+        where = f"（{view.title}）" if len(views) > 1 else ""
+        g = groups.get((view.campaign_id, notice.department))
         if g is None:
-            g = groups[notice.department] = {
+            g = groups[(view.campaign_id, notice.department)] = {
                 "department": notice.department,
-                "label": f"{notice.department}群"
-                if notice.department
-                else "依法治区办（办公室群）",
+                "label": (
+                    f"{notice.department}群" if notice.department else "依法治区办（办公室群）"
+                )
+                + where,
                 "items": [],
             }
         g["items"].append(

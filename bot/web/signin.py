@@ -102,9 +102,7 @@ def start(platform: str):
     rt = runtime()
     nonce = signin.new_nonce()
     session[SESSION_KEY] = nonce
-    state = signin.make_state(
-        rt.services["link_key"], platform, nonce, rt.store.clock().timestamp()
-    )
+    state = signin.make_state(rt.services.link_key, platform, nonce, rt.store.clock().timestamp())
     return redirect(provider.authorize_url(_redirect_uri(platform), state), code=302)
 
 
@@ -117,7 +115,7 @@ def done(platform: str):
     query = request.args
     try:
         nonce = signin.read_state(
-            rt.services["link_key"], platform, query.get("state", ""),
+            rt.services.link_key, platform, query.get("state", ""),
             rt.store.clock().timestamp(),
         )  # fmt: skip
         if session.get(SESSION_KEY) != nonce:
@@ -144,7 +142,7 @@ def done(platform: str):
     settings = rt.settings
     who = (binding.platform, binding.user_id, binding.name or person.name)
     url = filllinks.issue(
-        rt.store, rt.services["link_key"], settings.public_url, settings.fill_link_days, who,
+        rt.store, rt.services.link_key, settings.public_url, settings.fill_link_days, who,
         binding.department,
     )  # fmt: skip
     link = rt.store.fill_links.current(binding.platform, binding.user_id)
@@ -154,7 +152,6 @@ def done(platform: str):
 
 def _token(rt):
     """The apps' access tokens, from the cache the workers share (bot/delivery.py)."""
-    ctx = SimpleNamespace(store=rt.store)
     return signin.app_token(
-        rt.settings, _HTTP, lambda name, fetch: delivery.cached_token(ctx, name, fetch)
+        rt.settings, _HTTP, lambda name, fetch: delivery.cached_token(rt.delivery, name, fetch)
     )

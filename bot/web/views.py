@@ -116,11 +116,11 @@ def deadlines(rt: Runtime) -> list[dict]:
     them several times, and counting working days walks the holiday calendar)."""
     today = local_today(rt)
     campaign = rt.catalog.campaign
-    cached = rt.services.get("web_deadlines")
+    cached = rt.cache.get("web_deadlines")
     if cached and cached[0] == today and cached[1] is campaign and cached[2] is rt.calendar:
         return [dict(d) for d in cached[3]]
     out = _deadlines(rt, today)
-    rt.services["web_deadlines"] = (today, campaign, rt.calendar, out)
+    rt.cache["web_deadlines"] = (today, campaign, rt.calendar, out)
     return [dict(d) for d in out]
 
 
@@ -322,7 +322,7 @@ def overview(rt: Runtime, ranking: tuple | None = None, latest: dict | None = No
 
 def units(rt: Runtime, ind_id: int) -> tuple[list[str], list[str]]:
     """The lead and cooperating departments of an indicator, in org.yaml order."""
-    roles = rt.services["units_of"].get(ind_id, {})
+    roles = rt.services.units_of.get(ind_id, {})
     order = _org_order(rt)
     lead = sorted((d for d, r in roles.items() if r is Role.LEAD), key=order.__getitem__)
     coop = sorted((d for d, r in roles.items() if r is Role.COOPERATE), key=order.__getitem__)
@@ -331,11 +331,11 @@ def units(rt: Runtime, ind_id: int) -> tuple[list[str], list[str]]:
 
 def _org_order(rt: Runtime) -> dict[str, int]:
     """department -> its place in org.yaml, kept per runtime while the org is the same."""
-    cached = rt.services.get("org_order")
+    cached = rt.cache.get("org_order")
     if cached and cached[0] is rt.org and len(cached[1]) == len(rt.org.departments):
         return cached[1]
     order = {d: n for n, d in enumerate(rt.org.departments)}
-    rt.services["org_order"] = (rt.org, order)
+    rt.cache["org_order"] = (rt.org, order)
     return order
 
 

@@ -22,7 +22,11 @@ PRODUCTION_EXAMPLES = {
     "DUBAN_PUBLIC_URL",
     "DUBAN_TRUSTED_PROXIES",
 }
-PATHS = {"DUBAN_INDICATORS", "DUBAN_ORG"}  # relative to the working directory
+PATHS = {
+    "DUBAN_INDICATORS",
+    "DUBAN_ORG",
+    "DUBAN_CAMPAIGNS_DIR",
+}  # relative to the working directory
 CREDENTIALS = {
     "DUBAN_DINGTALK_APP_KEY",
     "DUBAN_DINGTALK_APP_SECRET",

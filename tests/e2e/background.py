@@ -67,9 +67,9 @@ def work(rt) -> None:
     """Answer the callbacks waiting in the inbox as the answering consumer does, then run every
     queued job, on every queue (urgent first), for real in a burst worker (in this process)."""
     if rt.redis.exists(rt.store.keys.inbox):
-        from bot import delivery, inbox
+        from bot import inbox
 
-        inbox.drain_inbox(rt, delivery.context())
+        inbox.drain_inbox(rt, rt.delivery)
     queues = all_queues(rt.redis, rt.settings.key_prefix)
     SimpleWorker(queues, connection=rt.redis).work(burst=True)
 

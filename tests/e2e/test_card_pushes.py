@@ -11,6 +11,7 @@ import json
 
 from bot import filllinks, rules
 from bot.catalog import load_catalog
+from bot.commands import Services
 from bot.config import ROOT
 from bot.messages import Notice
 from bot.progress import Assignment, Role, Status
@@ -24,7 +25,7 @@ CATALOG = load_catalog(ROOT / "indicators.yaml")
 
 
 def notices(settings) -> list[Notice]:
-    services = {"settings": settings, "link_key": "e2e-cards-key"}
+    services = Services(settings=settings, link_key="e2e-cards-key")
 
     def door(items=()):
         return filllinks.door_for(services, DEPT, tuple(items))

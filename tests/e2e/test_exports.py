@@ -292,7 +292,7 @@ def test_district_export_for_the_office(rt, sfj):
 def test_submission_freezes_numbered_versions_and_mails_them(rt, sfj, env):
     smtp = SmtpStub().start()
     try:
-        rt.services["settings"] = env(DUBAN_SMTP_URL=smtp.url)
+        rt.services.settings = env(DUBAN_SMTP_URL=smtp.url)
         audit_before = rt.store.audit.length()
         first = say(rt, sfj, "报送 确认")
         assert first.startswith(f"**已报送{DEPT}资料目录第 1 版**（2020-08-14 10:00）")
@@ -342,8 +342,8 @@ def test_submission_freezes_numbered_versions_and_mails_them(rt, sfj, env):
     mailed = [n.text for n in notices(rt) if n.department == DEPT and "通过邮件发送至" in n.text]
     assert len(mailed) == 2 and "第1版报送材料已于" in mailed[0] and "jfqfzb@163.com" in mailed[0]
     # running the jobs again sends nothing twice
-    rt.services["enqueue"]("bot.jobs.mail_submission", department=DEPT, version=1)
-    rt.services["enqueue"]("bot.jobs.build_submission", department=DEPT, version=1)
+    rt.services.enqueue("bot.jobs.mail_submission", department=DEPT, version=1)
+    rt.services.enqueue("bot.jobs.build_submission", department=DEPT, version=1)
     before = len(notices(rt))
     work(rt)
     assert len(smtp.messages) == 2 and len(notices(rt)) == before

@@ -285,7 +285,7 @@ def test_hostile_links_neither_stall_their_worker_nor_delay_a_review_notice(
     assert "已收到" in say(rt, "m1", f"提交 12 {hostile}/slow-header 方案")
     assert "已收到" in say(rt, "m1", f"提交 15 {hostile}/many-headers 公示")
     started = time.monotonic()
-    job_id = rt.services["enqueue"]("bot.jobs.check_links", job_id="linkcheck", slot="now")
+    job_id = rt.services.enqueue("bot.jobs.check_links", job_id="linkcheck", slot="now")
     w.wait_until(lambda: len(_Hostile.hits) >= 1, 20, "the first hostile fetch")
 
     asked = time.monotonic()

@@ -53,7 +53,7 @@ def test_links_are_checked_titled_and_dead_ones_reported(rt, env, site):
     say(rt, "u", f"提交 12 {ok}")  # no name: it takes the page title
     say(rt, "u", f"提交 15 {dead} 执法公示")
     assert set(rt.store.links.queued()) == {ok, dead}
-    rt.services["enqueue"]("bot.jobs.check_links", slot="t", now_iso=rt.store.clock().isoformat())
+    rt.services.enqueue("bot.jobs.check_links", slot="t", now_iso=rt.store.clock().isoformat())
     work(rt)
     assert rt.store.links.queued() == []
     states = rt.store.links.states([ok, dead])
@@ -67,9 +67,7 @@ def test_links_are_checked_titled_and_dead_ones_reported(rt, env, site):
     b, _ = rt.store.assignments.get(15, "司法局")
     assert [m.title for m in b.materials] == ["执法公示"]  # a given name is never replaced
     assert "⚠️ 链接无法打开" in say(rt, "u", "查看 15")
-    rt.services["enqueue"](
-        "bot.jobs.send_reminders", slot="r", now_iso=rt.store.clock().isoformat()
-    )
+    rt.services.enqueue("bot.jobs.send_reminders", slot="r", now_iso=rt.store.clock().isoformat())
     work(rt)
     text = next(n.text for n in notices(rt) if n.department == "司法局")
     assert f"- 第15项 [执法公示]({dead})：网页不存在（HTTP 404）" in text
@@ -77,7 +75,7 @@ def test_links_are_checked_titled_and_dead_ones_reported(rt, env, site):
 
 
 def check_at(rt, when) -> None:
-    rt.services["enqueue"]("bot.jobs.check_links", slot=when.isoformat(), now_iso=when.isoformat())
+    rt.services.enqueue("bot.jobs.check_links", slot=when.isoformat(), now_iso=when.isoformat())
     work(rt)
 
 

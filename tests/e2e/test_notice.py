@@ -87,7 +87,7 @@ def secret_catalogue(rt) -> None:
 def test_the_submission_mail_says_who_sends_it_and_what_is_true(rt, env):
     smtp = SmtpStub().start()
     try:
-        rt.services["settings"] = env(DUBAN_SMTP_URL=smtp.url)
+        rt.services.settings = env(DUBAN_SMTP_URL=smtp.url)
         secret_catalogue(rt)
         reply = say(rt, "sfj1", "报送 确认")
         assert "本次报送附真实性承诺（对照第99项），报送人：张三。" in reply
@@ -126,7 +126,7 @@ def test_the_submission_mail_says_who_sends_it_and_what_is_true(rt, env):
     # a department without any paper material says so, without pretending
     smtp = SmtpStub().start()
     try:
-        rt.services["settings"] = env(DUBAN_SMTP_URL=smtp.url)
+        rt.services.settings = env(DUBAN_SMTP_URL=smtp.url)
         bind(rt, "mz1", "民政局", name="王五")
         assert "已保存" in say(rt, "mz1", "说明 13 已整理失信惩戒情况。")
         say(rt, "mz1", "报送 确认")
@@ -144,7 +144,7 @@ def test_nothing_secret_in_exports_for_the_office_or_in_pushes(rt):
     assert "全区资料目录汇总表" in say(rt, "admin", "导出 全区", admin=True)
     assert "正在生成" in say(rt, "admin", f"导出 {DEPT}", admin=True)
     assert "正在生成" in say(rt, "sfj1", "导出")
-    rt.services["enqueue"]("bot.jobs.send_reminders", slot="s1", now_iso=rt.store.now_iso())
+    rt.services.enqueue("bot.jobs.send_reminders", slot="s1", now_iso=rt.store.now_iso())
     work(rt)
     exports = rt.store.exports.list()
     assert len(exports) == 5  # the district workbook, twice a department's two files
@@ -158,8 +158,8 @@ def test_nothing_secret_in_exports_for_the_office_or_in_pushes(rt):
 
 
 def remind(rt, slot: str, at) -> None:
-    rt.services["enqueue"]("bot.jobs.send_reminders", slot=slot, now_iso=at.isoformat())
-    rt.services["enqueue"]("bot.jobs.send_escalations", slot=slot, now_iso=at.isoformat())
+    rt.services.enqueue("bot.jobs.send_reminders", slot=slot, now_iso=at.isoformat())
+    rt.services.enqueue("bot.jobs.send_escalations", slot=slot, now_iso=at.isoformat())
     work(rt)
 
 
@@ -215,13 +215,13 @@ def test_after_the_last_deadline_pushes_turn_to_readiness_then_quiet(rt, clock):
     text = next(x for x in notices(rt)[n:] if x.department == DEPT).text
     assert "自治区实地查验定于 9月17日（还有 2 个工作日）。" in text
     n = len(notices(rt))
-    rt.services["enqueue"]("bot.jobs.send_ranking", slot="r0915", now_iso=clock.now.isoformat())
+    rt.services.enqueue("bot.jobs.send_ranking", slot="r0915", now_iso=clock.now.isoformat())
     work(rt)
     assert len(notices(rt)) == n + len(departments(rt)) + 1
     # after the inspection day: quiet
     n = len(notices(rt))
     remind(rt, "d0918", local(2020, 9, 18, 9, 0))
-    rt.services["enqueue"](
+    rt.services.enqueue(
         "bot.jobs.send_ranking", slot="r0918", now_iso=local(2020, 9, 18, 17, 30).isoformat()
     )
     work(rt)

@@ -50,7 +50,7 @@ def test_a_job_enqueued_by_one_deployment_is_never_run_by_the_others_worker(
     }
     # The same scheduled slot in both: the same local job id, once per deployment.
     ids = {
-        p: rt.services["enqueue"](
+        p: rt.services.enqueue(
             "bot.jobs.send_ranking", job_id=job_id("rank", SLOT), slot=SLOT, now_iso=AT
         )
         for p, rt in rts.items()
@@ -114,3 +114,51 @@ def test_two_deployments_each_have_their_scheduler_leader(redis_url, redis_clien
     assert [s.is_leader for s in schedulers] == [True, True]
     for c in clients:
         c.close()
+
+
+def test_two_deployments_of_two_campaigns_each_run_only_their_own_campaigns_jobs(
+    redis_url, redis_client, tmp_path, clock
+):
+    """The same two campaigns in two deployments on one Redis: each deployment's scheduler
+    enqueues the 17:30 ranking once per campaign under its own prefix; the sandbox's worker runs
+    the sandbox's two and none of production's, whose campaigns stay untouched."""
+    import shutil
+
+    from bot.queue import make_enqueue as plain_enqueue
+    from bot.schedule import Scheduler, schedule_table
+    from bot.store import RedisStore
+
+    campaigns = tmp_path / "campaigns"
+    shutil.copytree(ROOT / "demo" / "campaigns", campaigns)
+    envs = {
+        p: settings_for(redis_url, p) | {"DUBAN_CAMPAIGNS_DIR": str(campaigns)}
+        for p in ("prod", "sbx")
+    }
+    rts = {
+        p: build_runtime(Settings.from_env(e), clock=clock, client=redis.Redis.from_url(redis_url))
+        for p, e in envs.items()
+    }
+    now = local(2020, 8, 14, 17, 30)
+    ids = {}
+    for p, rt in rts.items():
+        assert rt.campaign_ids() == ["default", "xixia-2020"]
+        scheduler = Scheduler(
+            RedisStore(rt.redis, p, lambda: now), rt.calendar,
+            plain_enqueue(make_queue(rt.redis, p), p),
+            [e for e in schedule_table(rt.settings) if e.name == "rank"], lambda: now,
+            campaigns=rt.active_campaign_ids(),
+        )  # fmt: skip
+        scheduler.tick()
+        ids[p] = make_queue(rt.redis, p).job_ids
+        assert len(ids[p]) == 2 and all(i.startswith(f"{p}-") for i in ids[p])
+    run_worker(envs["sbx"])
+    for p, done in (("sbx", "finished"), ("prod", "queued")):
+        jobs = Job.fetch_many(ids[p], connection=redis_client)
+        assert sorted(j.kwargs["campaign"] for j in jobs) == ["default", "xixia-2020"]
+        assert [j.get_status() for j in jobs] == [done, done]
+    for cid in ("default", "xixia-2020"):
+        assert notices(rts["sbx"].for_campaign(cid), "ranking")
+        assert notices(rts["prod"].for_campaign(cid)) == []
+    for rt in rts.values():
+        rt.redis.close()
+    assert unprefixed(redis_client, rts) == []

@@ -198,7 +198,7 @@ def test_pushes_a_drain_has_not_started_by_its_deadline_go_to_push_jobs(world_fo
     worker posts, each once."""
     robots = [f"robot-{i}" for i in range(4)]
     w = world_for([wecom(r) for r in robots])
-    ctx = delivery.Delivery.build(w.settings, w.client)
+    ctx = w.delivery()
     notice = Notice("提醒通知", DEPT)
     batch = []
     for target in ctx.org.chats_of(DEPT):
@@ -248,7 +248,7 @@ def test_a_lane_holding_a_review_notice_is_taken_before_reminder_lanes(world_for
     review notice is posted first (at worst second: a lane that had already begun)."""
     robots = [f"robot-{i}" for i in range(8)]
     w = world_for([wecom(r) for r in robots])
-    ctx = delivery.Delivery.build(w.settings, w.client)
+    ctx = w.delivery()
     batch = []
     for i, target in enumerate(ctx.org.chats_of(DEPT)):
         kind, text = ("review", "审核通知") if i == 7 else ("reminder", "九点提醒")
@@ -269,7 +269,7 @@ def test_a_drain_counts_what_became_of_each_push(world_for, stub):
     """drain_outbox's answer (the job's result, logged by RQ): the pushes it sent itself, and
     the chats it could not push to (a WeCom smart-bot chat id alone), listed for the office."""
     w = world_for([wecom("robot-1"), {"platform": "wecom", "chat_id": "wr-smart-only"}])
-    ctx = delivery.Delivery.build(w.settings, w.client)
+    ctx = w.delivery()
     w.notify("提醒通知")
     counts = delivery.drain_outbox(ctx)
     assert counts["entries"] == 1 and counts["pushes"] == 1 and counts["sent"] == 1

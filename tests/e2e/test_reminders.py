@@ -21,7 +21,7 @@ STREET = "北京中路街道"  # 18: lead 36, 37, 85, 87; the rest cooperating
 
 
 def remind(rt, slot="s1", now=None, department=""):
-    rt.services["enqueue"](
+    rt.services.enqueue(
         "bot.jobs.send_reminders",
         slot=slot,
         department=department,
@@ -118,7 +118,7 @@ def test_escalation_mentions_liaisons_from_three_working_days_before(rt, clock):
 
 
 def test_no_digest_before_a_deadline_has_passed(rt, clock):
-    rt.services["enqueue"]("bot.jobs.send_escalations", slot="x", now_iso=clock.now.isoformat())
+    rt.services.enqueue("bot.jobs.send_escalations", slot="x", now_iso=clock.now.isoformat())
     work(rt)
     assert notices(rt) == []
 
@@ -132,7 +132,7 @@ def test_after_the_deadline_office_digest_and_lead_units_get_their_laggards(rt, 
     assert "第 1 版" in say(rt, "sfj", "报送 确认")
     work(rt)
     clock.now = local(2020, 8, 21, 9, 0)  # Friday after 19 August: 2 working days over
-    rt.services["enqueue"]("bot.jobs.send_escalations", slot="d21", now_iso=clock.now.isoformat())
+    rt.services.enqueue("bot.jobs.send_escalations", slot="d21", now_iso=clock.now.isoformat())
     work(rt)
     esc = notices(rt, "escalation")
     office = [n for n in esc if n.department == ""]
@@ -162,7 +162,7 @@ def test_after_the_deadline_office_digest_and_lead_units_get_their_laggards(rt, 
     assert "民政局" in coop and "民政局" not in idle and len(idle) == len(coop) - 1
     assert line1 == f"- 第1项：{'、'.join(idle[:10])}等 {len(idle)} 个单位"
     # the same slot again posts nothing
-    rt.services["enqueue"]("bot.jobs.send_escalations", slot="d21", now_iso=clock.now.isoformat())
+    rt.services.enqueue("bot.jobs.send_escalations", slot="d21", now_iso=clock.now.isoformat())
     work(rt)
     assert len(notices(rt, "escalation")) == len(esc)
 
@@ -173,7 +173,7 @@ def test_ranking_order_ties_and_change(rt, clock):
     complete_department(rt, PROCURATORATE, reached_at="2020-08-13T01:00:00.000Z")
     complete_department(rt, COURT, reached_at="2020-08-13T02:00:00.000Z")
     set_status(rt, 36, STREET, Status.DONE, reached_at="2020-08-13T03:00:00.000Z")
-    rt.services["enqueue"]("bot.jobs.send_ranking", slot="r1", now_iso=clock.now.isoformat())
+    rt.services.enqueue("bot.jobs.send_ranking", slot="r1", now_iso=clock.now.isoformat())
     work(rt)
     ranks = {k.decode(): int(v) for k, v in rt.redis.hgetall(rt.store.keys.last_ranking).items()}
     everyone = departments(rt)
@@ -198,7 +198,7 @@ def test_ranking_order_ties_and_change(rt, clock):
     # them in the first place, listed after them, and the street office drops to 4th
     clock.now = local(2020, 8, 17, 17, 30)
     complete_department(rt, "司法局", reached_at="2020-08-17T01:00:00.000Z")
-    rt.services["enqueue"]("bot.jobs.send_ranking", slot="r2", now_iso=clock.now.isoformat())
+    rt.services.enqueue("bot.jobs.send_ranking", slot="r2", now_iso=clock.now.isoformat())
     work(rt)
     latest = {n.department: n for n in notices(rt, "ranking")}
     assert latest["司法局"].text.splitlines()[1].startswith(f"全区第 1 / {n} 名（与 2 个部门并列）")
@@ -210,7 +210,7 @@ def test_ranking_order_ties_and_change(rt, clock):
     assert table[3].startswith("1. 司法局 ")
     # a repeated slot changes nothing
     before = len(notices(rt))
-    rt.services["enqueue"]("bot.jobs.send_ranking", slot="r2", now_iso=clock.now.isoformat())
+    rt.services.enqueue("bot.jobs.send_ranking", slot="r2", now_iso=clock.now.isoformat())
     work(rt)
     assert len(notices(rt)) == before
 

@@ -41,7 +41,7 @@ def make(rt, clock, settings=None, **kw) -> Scheduler:
     return Scheduler(
         rt.store,
         WorkCalendar.from_settings(settings),
-        rt.services["enqueue"],
+        rt.services.enqueue,
         schedule_table(settings),
         clock,
         **kw,
@@ -201,7 +201,7 @@ def test_a_failed_job_is_retried_with_backoff_and_the_office_told_at_the_end(rt,
     from bot.scheduler import retry_releaser
 
     settings = env(DUBAN_SMTP_URL="smtp://127.0.0.1:1?from=a@b.test")  # nothing listens there
-    rt.services["settings"] = settings
+    rt.services.settings = settings
     from bot.records import Binding
 
     b = Binding("console", "u1", "司法局", "u1", "member", rt.store.now_iso())
@@ -315,7 +315,7 @@ def test_a_scheduler_killed_inside_a_slot_sends_no_reminder_twice_and_loses_none
     (entry,) = [e for e in schedule_table(rt.settings) if e.name == "remind"]
     assert rt.store.scheduler.claim_slot("remind", slot, "killed-scheduler", ttl_s=3)
     if killed == "after-enqueueing":
-        rt.services["enqueue"](
+        rt.services.enqueue(
             entry.job, job_id=job_id("remind", slot), retries=entry.retries, slot=slot,
             now_iso=local(2020, 8, 14, 9, 0).isoformat(),
         )  # fmt: skip

@@ -103,6 +103,12 @@ class World:
                 self.queue.enqueue(delivery.DRAIN_JOB)
                 last_drain = time.monotonic()
 
+    def delivery(self):
+        """The delivery of a process of this deployment (its runtime's)."""
+        from bot.runtime import build_runtime
+
+        return build_runtime(self.settings, client=self.client).delivery
+
     def start_worker(self, *args: str) -> subprocess.Popen:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DUBAN_")}
         env.update(self.env)

@@ -505,7 +505,7 @@ def test_remind_now_goes_through_the_command_core(admin_client, web_rt):
 
 
 def test_deliveries_page_shows_queue_health(admin_client, web_rt):
-    web_rt.services["enqueue"]("bot.jobs.push_ranking", job_id="health-check")
+    web_rt.services.enqueue("bot.jobs.push_ranking", job_id="health-check")
     html = admin_client.get("/admin/deliveries").get_data(as_text=True)
     m = re.search(r"<span>排队中</span><b>(\d+)</b>", html)
     assert m and m.group(1) == "1"
@@ -573,7 +573,7 @@ def test_unknown_export_token_is_404(web_client):
     ],
 )
 def test_failed_job_is_shown_and_retried(admin_client, web_rt, func, args, queue, label):
-    web_rt.services["enqueue"](func, *args, retries=0)
+    web_rt.services.enqueue(func, *args, retries=0)
     work(web_rt)  # a TypeError: wrong arguments
     q = make_queue(web_rt.redis, web_rt.settings.key_prefix, queue)
     assert q.failed_job_registry.count == 1

@@ -48,7 +48,7 @@ def n(hook_rt) -> int:
 
 
 def files_on_disk(rt) -> list[str]:
-    root = rt.services["files"].root
+    root = rt.services.files.root
     return sorted(p.name for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 

@@ -104,7 +104,7 @@ def replies(stub, message_id: str) -> list[str]:
 
 
 def files_on_disk(rt) -> list[str]:
-    root = rt.services["files"].root
+    root = rt.services.files.root
     return sorted(p.name for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 
@@ -238,7 +238,7 @@ def test_a_return_arrives_as_a_card_with_the_doors_buttons_by_app_and_custom_bot
     )
     assert "退回" in hook_rt.dispatcher.handle(office).text
     # as after any callback: one drain of the outbox is queued, and the worker pushes
-    assert delivery.request_drain(hook_rt.store, hook_rt.services["enqueue"])
+    assert delivery.request_drain(hook_rt.store, hook_rt.services.enqueue)
     work(hook_rt)
     [app] = [
         c for c in cards_in(stub.requests_to(FEISHU_MESSAGES, key=FEISHU_CHAT)) if buttons_of(c)

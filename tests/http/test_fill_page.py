@@ -313,11 +313,11 @@ def test_star_and_lead_are_marked_and_led_items_show_the_other_units(web_client,
     first = html[html.index(f'data-id="{starred}"') :][:600]
     assert 'class="star"' in first and "牵头" in first
     # a led item names its cooperating units and how far each is
-    led = next(i for i in leads if len(web_rt.services["units_of"][i]) > 1)
-    other = next(d for d in web_rt.services["units_of"][led] if d != DEPT)
+    led = next(i for i in leads if len(web_rt.services.units_of[i]) > 1)
+    other = next(d for d in web_rt.services.units_of[led] if d != DEPT)
     page = web_client.get(f"{path}/{led}").get_data(as_text=True)
     assert 'id="units"' in page and other in page
-    n_units = len(web_rt.services["units_of"][led]) - 1
+    n_units = len(web_rt.services.units_of[led]) - 1
     assert f"配合单位 {n_units} 个：未开始 {n_units}" in page
     # bonus and deduction items never count: listed under 全部 only, after the others
     extra = [i for (i, d) in web_rt.assignments if d == DEPT and i not in regular]

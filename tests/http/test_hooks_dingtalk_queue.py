@@ -158,9 +158,7 @@ def read_by_a_dead_drainer(client, rt, stub, text: str, msg_id: str):
 
 
 def _delivery(rt):
-    from bot.delivery import Delivery
-
-    return Delivery.build(rt.settings, rt.redis)
+    return rt.delivery
 
 
 def _drain_reclaiming(rt) -> dict:

@@ -255,7 +255,7 @@ def test_a_push_waiting_for_the_token_is_not_taken_for_a_dead_one(hook_settings,
     from bot.platforms.feishu.sender import tenant_token
 
     settings = replace(hook_settings, push_timeout_s=0.2)  # a claim of 0.2 + 0.2 + 2 s
-    ctx = delivery.Delivery.build(settings, hook_rt.redis)
+    ctx = replace(hook_rt.delivery, settings=settings)
     [target] = [t for t in delivery.targets_of(ctx.org, DEPT) if t.chat_id == FEISHU_CHAT]
     spec = delivery.notice_spec("1-0", Notice("令牌等待中的通知", DEPT), delivery.target_fp(target))
     hook_rt.store.delivery.drop_token("feishu", hook_rt.store.delivery.cached_token("feishu"))

@@ -82,10 +82,10 @@ def test_the_page_is_the_same_as_the_template_loop_wrote_it(web_app, admin_clien
         "https://www.example.gov.cn/dead.html?a=1&b=2",
         {"ok": False, "status": None, "error": "timeout"},
     )
-    widest = max(rt.catalog.ids, key=lambda i: len(rt.services["units_of"].get(i, {})))
-    plain = min(i for i in rt.catalog.ids if i != widest and rt.services["units_of"].get(i))
+    widest = max(rt.catalog.ids, key=lambda i: len(rt.services.units_of.get(i, {})))
+    plain = min(i for i in rt.catalog.ids if i != widest and rt.services.units_of.get(i))
     for ind in (widest, plain):
-        units = sorted(rt.services["units_of"][ind].items(), key=lambda du: du[1] is Role.LEAD)
+        units = sorted(rt.services.units_of[ind].items(), key=lambda du: du[1] is Role.LEAD)
         depts = [d for d, _ in units]
         write(rt, ind, depts[0], status=Status.IN_PROGRESS, materials=materials())
         write(rt, ind, depts[1], status=Status.RETURNED, reason=EVIL, rework="2020-08-20")

@@ -35,13 +35,13 @@ def fits_a_phone(text: str) -> None:
 
 def largest(rt) -> str:
     """The department with the most assignments."""
-    counts = Counter(d for _, d in rt.services["assignments"])
+    counts = Counter(d for _, d in rt.services.assignments)
     return max(sorted(counts), key=lambda d: counts[d])
 
 
 def own_ids(rt, dept: str) -> list[int]:
     regular = rt.catalog.regular_ids
-    return sorted(i for i, d in rt.services["assignments"] if d == dept and i in regular)
+    return sorted(i for i, d in rt.services.assignments if d == dept and i in regular)
 
 
 def listed(text: str) -> list[int]:
@@ -126,7 +126,7 @@ def test_all_and_done_filters_page_too(rt, big):
 
 
 def test_view_summarises_many_cooperating_units_and_lists_them_on_request(rt, big, chat):
-    coop = [d for (i, d), r in rt.services["assignments"].items() if i == 4 and r.value != "lead"]
+    coop = [d for (i, d), r in rt.services.assignments.items() if i == 4 and r.value != "lead"]
     assert len(coop) > 30
     other = chat("u-other")
     other(f"绑定 {coop[0]}")

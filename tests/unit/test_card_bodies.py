@@ -13,6 +13,7 @@ import pytest
 
 from bot import filllinks, rules
 from bot.catalog import load_catalog
+from bot.commands import Services
 from bot.config import ROOT, Settings
 from bot.messages import Incoming, Reply
 from bot.org import build_assignments, load_org
@@ -33,7 +34,7 @@ from tests.stubs.platform_server import (
 DEPT = "司法局"
 KEY = "k" * 32
 PUBLIC = "https://duban.example.gov.cn"
-SERVICES = {"settings": Settings(public_url=PUBLIC), "link_key": KEY}
+SERVICES = Services(settings=Settings(public_url=PUBLIC), link_key=KEY)
 CATALOG = load_catalog(ROOT / "indicators.yaml")
 
 
@@ -99,7 +100,7 @@ def test_door_buttons_name_the_department_and_the_items_first():
     assert [t for _, t in rest] == ["查看第36项", "查看第12项"]  # 3 buttons in all, no repeats
     assert [u for u, _ in rest] == [f"{page}?n=36", f"{page}?n=12"]
     # where a phone cannot reach the server, no buttons: the text says what to type instead
-    local = {"settings": Settings(public_url="http://127.0.0.1:8000"), "link_key": KEY}
+    local = Services(settings=Settings(public_url="http://127.0.0.1:8000"), link_key=KEY)
     assert filllinks.door_for(local, DEPT, (12,)) == []
 
 
