@@ -142,6 +142,10 @@ class Settings:
     # data files
     indicators_path: str = str(ROOT / "indicators.yaml")
     org_path: str = str(ROOT / "org.yaml")
+    # campaigns (shim until the campaigns branch lands): the default one's id, and the folder
+    # of the others (campaigns/<id>/campaign.yaml + indicators.yaml [+ org.yaml])
+    campaign: str = "default"
+    campaigns_dir: str = str(ROOT / "campaigns")
     # web
     secret_key: str = ""
     admin_password: str = ""

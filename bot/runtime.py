@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from bot.campaigns import CampaignSpec, load_specs
 from bot.catalog import Campaign, Catalog, load_catalog
 from bot.commands import Dispatcher, Registry, load_handlers
 from bot.config import Settings
@@ -46,6 +47,29 @@ class Runtime:
     platforms: dict = field(default_factory=dict)
     services: dict = field(default_factory=dict)
     demo_shift: int = 0  # days the demo moved the campaign's dates by (the file is unchanged)
+    # shim until the campaigns branch lands: this view's campaign and its siblings
+    campaign_id: str = "default"
+    spec: CampaignSpec | None = None
+    views: dict = field(default_factory=dict)  # campaign id -> Runtime, shared by all views
+
+    def campaign_ids(self) -> list[str]:
+        return [s.id for s in self.services["campaign_specs"]]
+
+    @property
+    def is_archived(self) -> bool:
+        return bool(self.spec and self.spec.archived)
+
+    def for_campaign(self, cid: str) -> Runtime | None:
+        if cid in self.views:
+            return self.views[cid]
+        spec = next((s for s in self.services["campaign_specs"] if s.id == cid), None)
+        if spec is None:
+            return None
+        settings = self.settings.with_(indicators_path=spec.indicators_path, org_path=spec.org_path)
+        rt = build_runtime(settings, self.store.clock, self.redis, self.services["enqueue"], cid)
+        rt.views = self.views
+        self.views[cid] = rt
+        return rt
 
     def assigned_departments(self) -> list[str]:
         """The departments that have at least one assignment, in org.yaml order."""
@@ -120,7 +144,10 @@ def build_runtime(
     clock: Callable[[], datetime] | None = None,
     client: Connection | None = None,
     enqueue: Callable | None = None,
+    campaign: str | None = None,
 ) -> Runtime:
+    specs = load_specs(settings)
+    spec = next(s for s in specs if s.id == (campaign or settings.campaign))
     catalog = load_catalog(settings.indicators_path)
     org = load_org(settings.org_path)
     assignments = build_assignments(catalog, org)
@@ -128,7 +155,9 @@ def build_runtime(
     if client is None:
         client, embedded = connect_redis(settings, **fail_fast())
     clock = clock or shared_clock(settings, client)
-    store = RedisStore(client, settings.key_prefix, clock, replicas=settings.redis_min_replicas)
+    store = RedisStore(
+        client, settings.key_prefix, clock, replicas=settings.redis_min_replicas, campaign=campaign
+    )
     platforms = platforms_for(settings)
     if not sandbox_may_act_as_office(settings, platforms, store):
         org = org.without_admins_on(SANDBOX)
@@ -144,6 +173,7 @@ def build_runtime(
         "link_key": settings.secret_key or secret_key(settings.data_dir),
         # where stored files are kept (bot/filestore.py): uploads and files sent in chat
         "files": file_store(settings.file_dir, settings.data_dir),
+        "campaign_specs": specs,
     }
     prefix = settings.key_prefix
     services["enqueue"] = enqueue or make_enqueue(make_queue(client, prefix), prefix)
@@ -152,8 +182,9 @@ def build_runtime(
     )  # fmt: skip
     rt = Runtime(
         settings, client, store, catalog, org, assignments, calendar, registry, dispatcher,
-        embedded, platforms, services, shift,
+        embedded, platforms, services, shift, spec.id, spec,
     )  # fmt: skip
+    rt.views[spec.id] = rt
     prepare_state(rt)
     return rt
 
