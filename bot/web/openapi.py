@@ -53,17 +53,9 @@ def _parameters(model: type[BaseModel]) -> list[dict]:
     return out
 
 
-def build_document(rt: Runtime) -> dict:
-    q = query_models(rt)
-    responses = [
-        s.Error, s.Overview, s.Departments, s.BehindList, s.Indicators, s.IndicatorDetail, s.Assignments,
-        s.AuditPage, s.Submissions, s.ReviewResult, s.StarResult,
-    ]  # fmt: skip
-    _, top = models_json_schema(
-        [(m, "serialization") for m in responses]
-        + [(q["ReviewRequest"], "validation"), (s.StarRequest, "validation")],
-        ref_template=REF,
-    )
+def _operations(q: dict[str, type[BaseModel]], inline: bool = False) -> dict:
+    """The paths of one campaign's API from its request models; `inline`: the request body's
+    schema written out (another campaign's values) instead of a reference to the component."""
     error = _ref(s.Error)
     errors = {
         "400": _json(error, "a bad query parameter or body"),
@@ -87,13 +79,14 @@ def build_document(rt: Runtime) -> dict:
         return op(op_id, summary, ok, **extra)
 
     def write(op_id: str, summary: str, ok: type[BaseModel], body: type[BaseModel], more: dict):
-        request = {"required": True, **_json(_ref(body), "JSON")}
+        schema = body.model_json_schema(ref_template=REF) if inline else _ref(body)
+        request = {"required": True, **_json(schema, "JSON")}
         request.pop("description")
         more = {k: _json(error, v) for k, v in more.items()}
         more["415"] = _json(error, "the body is not JSON (Content-Type: application/json)")
         return op(op_id, summary, ok, requestBody=request, more=more)
 
-    paths = {
+    return {
         "/overview": {
             "get": get(
                 "getOverview", "全区总览：活动信息、截止日期与剩余天数、各状态数量", s.Overview
@@ -130,7 +123,7 @@ def build_document(rt: Runtime) -> dict:
                 "标记或取消★整改项（与聊天中的「星标」相同；重复请求不再改动）",
                 s.StarResult,
                 s.StarRequest,
-                {"404": "no such indicator"},
+                {"404": "no such indicator", "409": "the campaign is archived (error: archived)"},
             ),
         },
         "/assignments": {
@@ -148,8 +141,9 @@ def build_document(rt: Runtime) -> dict:
                 q["ReviewRequest"],
                 {
                     "404": "the department is not responsible for the indicator",
-                    "409": "refused by the rules (error: refused), or an approval that needs "
-                    "confirm: true (error: needs_confirmation; message says why)",
+                    "409": "refused by the rules (error: refused), an approval that needs "
+                    "confirm: true (error: needs_confirmation; message says why), or an "
+                    "archived campaign (error: archived)",
                 },
             ),
         },
@@ -167,18 +161,67 @@ def build_document(rt: Runtime) -> dict:
             )
         },
     }
+
+
+def _in_campaigns(paths: dict, ids: list[str]) -> dict:
+    """The same operations under /campaigns/{campaign_id}: one more path parameter, a 404 for
+    an unknown campaign, operation ids of their own."""
+    param = {
+        "name": "campaign_id",
+        "in": "path",
+        "required": True,
+        "description": "督办活动编号",
+        "schema": {"type": "string", "enum": ids},
+    }
+    unknown = _json(_ref(s.CampaignError), "no campaign has this id (the known ids are listed)")
+    out = {}
+    for path, item in paths.items():
+        item = dict(item)
+        item["parameters"] = [param, *item.get("parameters", [])]
+        for method in ("get", "patch"):
+            if method in item:
+                o = dict(item[method])
+                o["operationId"] = o["operationId"] + "InCampaign"
+                o["responses"] = {**o["responses"], "404": o["responses"].get("404", unknown)}
+                if "404" in item[method]["responses"]:
+                    o["responses"]["404"] = {
+                        "description": "no such item, or no campaign has this id",
+                        "content": {
+                            "application/json": {
+                                "schema": {"anyOf": [_ref(s.Error), _ref(s.CampaignError)]}
+                            }
+                        },
+                    }
+                item[method] = o
+        out["/campaigns/{campaign_id}" + path] = item
+    return out
+
+
+def _document(rt: Runtime, paths: dict, server: str, title: str) -> dict:
+    q = query_models(rt)
+    responses = [
+        s.Error, s.CampaignError, s.Overview, s.Departments, s.BehindList, s.Indicators,
+        s.IndicatorDetail, s.Assignments, s.AuditPage, s.Submissions, s.ReviewResult,
+        s.StarResult,
+    ]  # fmt: skip
+    _, top = models_json_schema(
+        [(m, "serialization") for m in responses]
+        + [(q["ReviewRequest"], "validation"), (s.StarRequest, "validation")],
+        ref_template=REF,
+    )
     return {
         "openapi": "3.1.0",
         "info": {
-            "title": "督办 Duban API",
-            "version": "1.1.0",
+            "title": title,
+            "version": "1.2.0",
             "description": (
                 "依法治区办示范创建督办数据的接口：读取进度，审核任务，标记★项。每个请求都需带上 "
                 "`Authorization: Bearer <DUBAN_API_TOKEN>`；写操作的请求体为 JSON，"
-                "记入操作日志（操作人 api:token）。"
+                "记入操作日志（操作人 api:token）。不带活动编号的路径是默认活动；"
+                "`/campaigns/{campaign_id}/…` 是各个督办活动（已归档的活动只能读取，写操作答 409）。"
             ),
         },
-        "servers": [{"url": "/api/v1"}],
+        "servers": [{"url": server}],
         "security": [{"bearer": []}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -186,3 +229,25 @@ def build_document(rt: Runtime) -> dict:
         },
         "paths": paths,
     }
+
+
+def build_document(rt: Runtime) -> dict:
+    """/api/v1/openapi.json: the default campaign's paths as before campaigns, and every
+    campaign's under /campaigns/{campaign_id} (filter values: those of all campaigns together;
+    one campaign's own are in /api/v1/campaigns/<id>/openapi.json)."""
+    ids = rt.campaign_ids()
+    views = [v for v in (rt.for_campaign(c) for c in ids) if v is not None]
+    departments = tuple(dict.fromkeys(d for v in views for _, d in v.assignments))
+    lo = min(v.catalog.min_id for v in views)
+    hi = max(v.catalog.max_id for v in views)
+    every = s.api_models(departments, lo, hi)
+    paths = _operations(query_models(rt)) | _in_campaigns(_operations(every, inline=True), ids)
+    return _document(rt, paths, "/api/v1", "督办 Duban API")
+
+
+def campaign_document(rt: Runtime) -> dict:
+    """/api/v1/campaigns/<id>/openapi.json: one campaign's API, with its own filter values."""
+    title = f"督办 Duban API · {rt.campaign_id}"
+    return _document(
+        rt, _operations(query_models(rt)), f"/api/v1/campaigns/{rt.campaign_id}", title
+    )

@@ -49,7 +49,7 @@ def test_openapi_document_is_public(web_client):
     assert resp.status_code == 200
     doc = resp.json
     assert doc["openapi"].startswith("3.")
-    assert set(doc["paths"]) == {
+    default = {
         "/overview",
         "/departments",
         "/behind",
@@ -59,6 +59,8 @@ def test_openapi_document_is_public(web_client):
         "/audit",
         "/submissions",
     }
+    # the default campaign's paths as before campaigns, and every campaign's (issue 13)
+    assert set(doc["paths"]) == default | {"/campaigns/{campaign_id}" + p for p in default}
 
 
 def test_overview_and_departments_follow_changes(web_client, web_rt):
