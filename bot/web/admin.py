@@ -71,7 +71,7 @@ class CampaignBlueprint(Blueprint):
             and not rule.startswith("/admin/static")
         ):
             twin = "/admin/<campaign:cid>" + rule[len("/admin") :]
-            super().add_url_rule(twin.rstrip("/") or twin, endpoint, view_func, **options)
+            super().add_url_rule(twin, endpoint, view_func, **options)
 
 
 bp = CampaignBlueprint(
