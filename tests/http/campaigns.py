@@ -6,15 +6,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import ROOT
+from tests.http.conftest import ADMIN_PASSWORD, API_TOKEN, runtime_for, use_env
+from tests.http.conftest import testing_app as app_for
 
 SECOND = "xixia-2021"  # a second district's campaign
 SECOND_TITLE = "2021年西夏区法治政府建设示范创建"
 SECOND_DEPARTMENTS = ["司法局", "行政审批局", "西夏区教育局"]
 SECOND_PASSWORD = "xixia-pw"
 SECOND_PASSWORD_ENV = "DUBAN_ADMIN_PASSWORD_XIXIA"
+OLD = "jinfeng-2019"  # an archived campaign
+OLD_TITLE = "2019年金凤区法治政府建设示范创建"
 
 
 def small_table(ids: range) -> dict:
@@ -61,3 +66,32 @@ def write_campaign(
     (folder / "indicators.yaml").write_text(dump(small_table(range(1, 6))), encoding="utf-8")
     (folder / "org.yaml").write_text(dump(small_org()), encoding="utf-8")
     return folder
+
+
+@pytest.fixture
+def camp_settings(redis_url, tmp_path, monkeypatch):
+    root = tmp_path / "campaigns"
+    write_campaign(root, SECOND, SECOND_TITLE, password_env=SECOND_PASSWORD_ENV)
+    write_campaign(root, OLD, OLD_TITLE, archived=True)
+    env = {
+        "DUBAN_REDIS_URL": redis_url,
+        "DUBAN_KEY_PREFIX": "web",
+        "DUBAN_DEMO": "1",
+        "DUBAN_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "DUBAN_API_TOKEN": API_TOKEN,
+        "DUBAN_SECRET_KEY": "test-secret-key",
+        "DUBAN_PUBLIC_URL": "http://duban.test",
+        "DUBAN_CAMPAIGNS_DIR": str(root),
+        SECOND_PASSWORD_ENV: SECOND_PASSWORD,
+    }
+    return use_env(monkeypatch, env)
+
+
+@pytest.fixture
+def camp_rt(camp_settings, redis_client, clock):
+    yield from runtime_for(camp_settings, clock)
+
+
+@pytest.fixture
+def camp_app(camp_rt):
+    return app_for(camp_rt)

@@ -12,56 +12,20 @@ from bot.messages import Incoming
 from bot.progress import Status
 from bot.runtime import build_runtime
 from bot.web import views
+from tests.http import campaigns
 from tests.http.campaigns import (
+    OLD,
+    OLD_TITLE,
     SECOND,
     SECOND_PASSWORD,
     SECOND_PASSWORD_ENV,
     SECOND_TITLE,
-    write_campaign,
 )
-from tests.http.conftest import (
-    ADMIN_PASSWORD,
-    API_TOKEN,
-    csrf_of,
-    login,
-    runtime_for,
-    use_env,
-)
-from tests.http.conftest import testing_app as app_for
+from tests.http.conftest import API_TOKEN, csrf_of, login
 
-OLD = "jinfeng-2019"  # an archived campaign
-OLD_TITLE = "2019年金凤区法治政府建设示范创建"
+camp_settings, camp_rt, camp_app = campaigns.camp_settings, campaigns.camp_rt, campaigns.camp_app
 IDS = ["default", *sorted([SECOND, OLD])]  # the default first, then the folders by name
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
-
-
-@pytest.fixture
-def camp_settings(redis_url, tmp_path, monkeypatch):
-    root = tmp_path / "campaigns"
-    write_campaign(root, SECOND, SECOND_TITLE, password_env=SECOND_PASSWORD_ENV)
-    write_campaign(root, OLD, OLD_TITLE, archived=True)
-    env = {
-        "DUBAN_REDIS_URL": redis_url,
-        "DUBAN_KEY_PREFIX": "web",
-        "DUBAN_DEMO": "1",
-        "DUBAN_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "DUBAN_API_TOKEN": API_TOKEN,
-        "DUBAN_SECRET_KEY": "test-secret-key",
-        "DUBAN_PUBLIC_URL": "http://duban.test",
-        "DUBAN_CAMPAIGNS_DIR": str(root),
-        SECOND_PASSWORD_ENV: SECOND_PASSWORD,
-    }
-    return use_env(monkeypatch, env)
-
-
-@pytest.fixture
-def camp_rt(camp_settings, redis_client, clock):
-    yield from runtime_for(camp_settings, clock)
-
-
-@pytest.fixture
-def camp_app(camp_rt):
-    return app_for(camp_rt)
 
 
 @pytest.fixture
