@@ -163,37 +163,21 @@ def _operations(q: dict[str, type[BaseModel]], inline: bool = False) -> dict:
     }
 
 
-def _in_campaigns(paths: dict, ids: list[str]) -> dict:
-    """The same operations under /campaigns/{campaign_id}: one more path parameter, a 404 for
-    an unknown campaign, operation ids of their own."""
-    param = {
-        "name": "campaign_id",
-        "in": "path",
-        "required": True,
-        "description": "督办活动编号",
-        "schema": {"type": "string", "enum": ids},
-    }
-    unknown = _json(_ref(s.CampaignError), "no campaign has this id (the known ids are listed)")
+def _in_campaigns(rt: Runtime) -> dict:
+    """Every campaign's operations under /campaigns/<id>/…, each with that campaign's own
+    filter values (departments, indicator numbers) and operation ids of its own."""
     out = {}
-    for path, item in paths.items():
-        item = dict(item)
-        item["parameters"] = [param, *item.get("parameters", [])]
-        for method in ("get", "patch"):
-            if method in item:
-                o = dict(item[method])
-                o["operationId"] = o["operationId"] + "InCampaign"
-                o["responses"] = {**o["responses"], "404": o["responses"].get("404", unknown)}
-                if "404" in item[method]["responses"]:
-                    o["responses"]["404"] = {
-                        "description": "no such item, or no campaign has this id",
-                        "content": {
-                            "application/json": {
-                                "schema": {"anyOf": [_ref(s.Error), _ref(s.CampaignError)]}
-                            }
-                        },
-                    }
-                item[method] = o
-        out["/campaigns/{campaign_id}" + path] = item
+    for cid in rt.campaign_ids():
+        view = rt.for_campaign(cid)
+        if view is None:
+            continue
+        suffix = "_" + cid.replace("-", "_")
+        for path, item in _operations(query_models(view), inline=True).items():
+            item = {
+                k: ({**v, "operationId": v["operationId"] + suffix} if k != "parameters" else v)
+                for k, v in item.items()
+            }
+            out[f"/campaigns/{cid}{path}"] = item
     return out
 
 
@@ -218,7 +202,8 @@ def _document(rt: Runtime, paths: dict, server: str, title: str) -> dict:
                 "依法治区办示范创建督办数据的接口：读取进度，审核任务，标记★项。每个请求都需带上 "
                 "`Authorization: Bearer <DUBAN_API_TOKEN>`；写操作的请求体为 JSON，"
                 "记入操作日志（操作人 api:token）。不带活动编号的路径是默认活动；"
-                "`/campaigns/{campaign_id}/…` 是各个督办活动（已归档的活动只能读取，写操作答 409）。"
+                "`/campaigns/<活动编号>/…` 是各个督办活动（已归档的活动只能读取，写操作答 409；"
+                "不存在的活动编号答 404，error 为 unknown_campaign，并列出现有的编号）。"
             ),
         },
         "servers": [{"url": server}],
@@ -233,15 +218,9 @@ def _document(rt: Runtime, paths: dict, server: str, title: str) -> dict:
 
 def build_document(rt: Runtime) -> dict:
     """/api/v1/openapi.json: the default campaign's paths as before campaigns, and every
-    campaign's under /campaigns/{campaign_id} (filter values: those of all campaigns together;
-    one campaign's own are in /api/v1/campaigns/<id>/openapi.json)."""
-    ids = rt.campaign_ids()
-    views = [v for v in (rt.for_campaign(c) for c in ids) if v is not None]
-    departments = tuple(dict.fromkeys(d for v in views for _, d in v.assignments))
-    lo = min(v.catalog.min_id for v in views)
-    hi = max(v.catalog.max_id for v in views)
-    every = s.api_models(departments, lo, hi)
-    paths = _operations(query_models(rt)) | _in_campaigns(_operations(every, inline=True), ids)
+    campaign's under /campaigns/<id>/… (an unknown id answers 404 error: unknown_campaign,
+    schema CampaignError)."""
+    paths = _operations(query_models(rt)) | _in_campaigns(rt)
     return _document(rt, paths, "/api/v1", "督办 Duban API")
 
 

@@ -310,15 +310,17 @@ def test_api_writes_to_an_archived_campaign_are_refused(client, camp_rt):
 
 def test_the_openapi_documents_list_the_campaign_paths(client):
     doc = client.get("/api/v1/openapi.json").json
-    item = doc["paths"]["/campaigns/{campaign_id}/assignments"]
-    param = item["parameters"][0]
-    assert param["name"] == "campaign_id" and param["schema"]["enum"] == IDS
+    for cid in IDS:
+        assert f"/campaigns/{cid}/overview" in doc["paths"]
+    item = doc["paths"][f"/campaigns/{SECOND}/assignments"]
     body = item["patch"]["requestBody"]["content"]["application/json"]["schema"]
-    assert "西夏区教育局" in body["properties"]["department"]["enum"]
-    ids = [
+    assert set(body["properties"]["department"]["enum"]) == {"司法局", "行政审批局", "西夏区教育局"}
+    query = {p["name"]: p["schema"] for p in item["get"]["parameters"]}
+    assert query["indicator"]["maximum"] == 5
+    ops = [
         o["operationId"] for p in doc["paths"].values() for m, o in p.items() if m != "parameters"
     ]
-    assert len(ids) == len(set(ids))
+    assert len(ops) == len(set(ops))
     one = client.get(f"/api/v1/campaigns/{SECOND}/openapi.json").json
     assert one["servers"] == [{"url": f"/api/v1/campaigns/{SECOND}"}]
     dept = one["components"]["schemas"]["ReviewRequest"]["properties"]["department"]
@@ -335,3 +337,33 @@ def test_build_runtime_reads_the_campaign_folders(camp_settings, redis_client, c
     rt = build_runtime(camp_settings, clock=clock, client=redis_client)
     assert rt.campaign_ids() == IDS
     assert rt.for_campaign(OLD).is_archived and not rt.is_archived
+
+
+SCHEMA_CASES = [
+    (f"/api/v1/campaigns/{SECOND}/openapi.json", "/assignments"),
+    (f"/api/v1/campaigns/{SECOND}/openapi.json", "/indicators/{indicator_id}"),
+    ("/api/v1/openapi.json", f"/campaigns/{SECOND}/assignments"),
+    ("/api/v1/openapi.json", f"/campaigns/{SECOND}/audit"),
+    ("/api/v1/openapi.json", f"/campaigns/{OLD}/indicators/{{indicator_id}}"),
+]
+
+
+@pytest.mark.parametrize(("document", "path"), SCHEMA_CASES)
+def test_campaign_paths_conform_to_their_document(camp_app, camp_rt, document, path):
+    """schemathesis: no server error and no response outside the document, at the campaign
+    paths of both documents."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis import GenerationMode
+
+    done_in_second(camp_rt)
+    schema = schemathesis.openapi.from_wsgi(document, camp_app)
+    operation = next(r.ok() for r in schema.get_all_operations() if r.ok().path == path)
+
+    @given(case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE))
+    @settings(max_examples=25, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))  # fmt: skip
+    def check(case):
+        case.call_and_validate(headers=AUTH)
+
+    check()
