@@ -69,6 +69,8 @@ def enter_campaign(cid: str | None) -> Runtime | None:
     rt = base_runtime().for_campaign(cid)
     if rt is not None:
         g.campaign_rt = rt
+    else:
+        g.cid = None  # the error page's links lead to the default campaign, not here again
     return rt
 
 

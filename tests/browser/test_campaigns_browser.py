@@ -83,6 +83,12 @@ def test_campaigns_page_and_switcher(page, camp_url, shot, size):
     shot(page, f"campaign-archived-indicator-{size}")
 
 
+def test_an_archived_campaign_can_still_be_logged_into(page, camp_url):
+    login(page, camp_url, f"/admin/{OLD}/matrix")
+    expect(page).to_have_url(re.compile(rf"/admin/{OLD}/matrix$"))
+    expect(page.locator("#archived-note")).to_be_visible()
+
+
 def test_a_campaign_admin_has_no_switcher(page, camp_url, shot):
     page.set_viewport_size(SIZES["phone"])
     login(page, camp_url, f"/admin/{SECOND}", campaigns.SECOND_PASSWORD)

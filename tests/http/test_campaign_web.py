@@ -229,6 +229,7 @@ def test_an_unknown_campaign_is_a_chinese_404(admin, client):
     resp = admin.get("/admin/nope-2030/matrix")
     html = resp.get_data(as_text=True)
     assert resp.status_code == 404 and "没有找到督办活动「nope-2030」" in html
+    assert "nope-2030" not in "".join(hrefs(html))  # its way back leads somewhere that is
     resp = client.get("/api/v1/campaigns/nope-2030/overview", headers=AUTH)
     assert resp.status_code == 404
     body = resp.json
