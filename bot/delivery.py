@@ -856,7 +856,15 @@ def run_push(
                 break
             _dead_letter(ctx, spec, left, route.label, "会话已过期，后续分段无法补发（300001）")
             return "dead"
-        state, wait_ms, token = _begin(ctx, push_id, part, route, spec.get("kind", ""))
+        try:
+            state, wait_ms, token, answer = _claim_and_post(ctx, route, push_id, part, bodies[part],
+                                                            spec.get("kind", ""))  # fmt: skip
+        except DeliveryRetry as e:  # no access token: nothing was claimed or sent
+            if leased:
+                store.delivery.extend_lease(
+                    lease_id, ctx.clock() + max(ctx.backoff) + settings.push_lease_s
+                )
+            raise DeliveryRetry(f"{route.kind}: {e}") from None
         if state in ("sent", "uncertain_known"):
             continue
         if state == "uncertain":
@@ -867,10 +875,9 @@ def run_push(
                 status="uncertain",
             )  # fmt: skip
             continue
-        if state != "go":  # busy, cooldown or budget: come back when it may pass
+        if answer is None:  # busy, cooldown or budget: come back when it may pass
             _defer(ctx, spec, todo[i:], wait_ms / 1000)
             return "deferred"
-        answer = _post(ctx, route, bodies[part], f"{push_id}:{part}")
         if answer.outcome == "unknown":
             store.delivery.push_end(push_id, part, token, "uncertain", MARKER_TTL_S)
             log.warning("push %s part %d: %s after sending; marked uncertain", push_id, part,
@@ -928,6 +935,39 @@ def budget_limit(settings: Settings, route: Route, kind: str) -> int:
     return max(1, limit - max(1, limit // URGENT_RESERVE_SHARE))
 
 
+def _claim_and_post(
+    ctx: Delivery, route: Route, push_id: str, part: int, body: dict, kind: str
+) -> tuple[str, int, str, Answer | None]:
+    """Claim one part and POST it: (the claim's state, its wait in ms, the claim token, the
+    platform's answer, None when nothing was posted).
+
+    The route's access token is fetched *before* the part is claimed: a claim's deadline covers
+    one POST (`claim_ms`), and getting a token may take a fetch of its own or a wait for another
+    worker's, which a claim taken first could outlive; another run would then find an expired
+    claim of a live worker and mark the part "uncertain" while it is still being posted. A
+    refused token is dropped (by `_post`) and the part claimed and posted once more with a new
+    one: the refused request sent nothing. Raises DeliveryRetry when no token can be had."""
+    for attempt in range(2):
+        auth = _credential(ctx, route)
+        state, wait_ms, token = _begin(ctx, push_id, part, route, kind)
+        if state != "go":
+            return state, wait_ms, token, None
+        answer = _post(ctx, route, body, f"{push_id}:{part}", auth)
+        if answer.detail != "auth" or not auth or attempt:
+            return state, wait_ms, token, answer
+        ctx.store.delivery.push_end(push_id, part, token, "release", MARKER_TTL_S)
+    raise AssertionError("unreachable")
+
+
+def _credential(ctx: Delivery, route: Route) -> str:
+    """The access token a route's send carries ("" for a webhook or a session reply)."""
+    if route.kind == "dingtalk_openapi":
+        return access_token(ctx)
+    if route.family == "feishu" and route.kind != "feishu_webhook":
+        return feishu_token(ctx)
+    return ""
+
+
 def _begin(ctx: Delivery, push_id: str, part: int, route: Route, kind: str) -> tuple[str, int, str]:
     """push_begin, sleeping through short budget waits instead of re-enqueueing."""
     limit = budget_limit(ctx.settings, route, kind)
@@ -969,19 +1009,17 @@ def _permanent_text(answer: Answer) -> str:
 # --- HTTP ------------------------------------------------------------------------------------
 
 
-def _post(ctx: Delivery, route: Route, body: dict, key: str = "") -> Answer:
-    """POST one part; `key` names the push and part (Feishu's idempotency uuid)."""
+def _post(ctx: Delivery, route: Route, body: dict, key: str = "", token: str = "") -> Answer:
+    """POST one part; `key` names the push and part (Feishu's idempotency uuid), `token` is the
+    app's access token where the route needs one (`_credential`). A refused token is dropped
+    from the cache and answered as a retry with detail "auth"."""
     if route.family == "feishu":
-        return _post_feishu(ctx, route, body, key)
+        return _post_feishu(ctx, route, body, key, token)
     headers = {"Content-Type": "application/json; charset=utf-8"}
     url = route.url
     if route.kind == "dingtalk_webhook" and route.secret:
         url = sign_webhook_url(url, route.secret, int(ctx.clock() * 1000))  # 加签
     if route.kind == "dingtalk_openapi":
-        try:
-            token = access_token(ctx)
-        except DeliveryRetry as e:
-            return Answer("retry", detail=str(e))
         headers["x-acs-dingtalk-access-token"] = token
         url = f"{ctx.settings.dingtalk_api_base.rstrip('/')}/v1.0/robot/groupMessages/send"
     try:
@@ -1122,10 +1160,9 @@ def cached_token(ctx: Delivery, name: str, fetch: Callable[[], tuple[str, int]])
         store.scheduler.release_lock(f"{name}-token", holder)
 
 
-def _post_feishu(ctx: Delivery, route: Route, body: dict, key: str) -> Answer:
+def _post_feishu(ctx: Delivery, route: Route, body: dict, key: str, token: str) -> Answer:
     """A Feishu send or reply with the tenant token and an idempotency uuid, or a custom bot
-    post signed at this moment. A refused token is dropped and the part posted once more with
-    a new one (the refused request sent nothing)."""
+    post signed at this moment. A refused token is dropped (the caller posts once more)."""
     if route.kind == "feishu_webhook":
         if route.secret:
             body = feishu.sign_webhook_body(body, route.secret, int(ctx.clock()))
@@ -1133,14 +1170,8 @@ def _post_feishu(ctx: Delivery, route: Route, body: dict, key: str) -> Answer:
         return answer
     if key:
         body = {**body, "uuid": feishu.idempotency_key(key)}
-    for _ in range(2):
-        try:
-            token = feishu_token(ctx)
-        except DeliveryRetry as e:
-            return Answer("retry", detail=str(e))
-        answer, refused = _send_feishu(ctx, route, body, token)
-        if not refused:
-            return answer
+    answer, refused = _send_feishu(ctx, route, body, token)
+    if refused:
         ctx.store.delivery.drop_token("feishu", token)
     return answer
 

@@ -292,11 +292,11 @@ def _answer(
 
 
 def _post_reply(dctx: delivery.Delivery, spec: dict) -> str:
-    """Post at once from this job; a timeout or 5xx goes to an RQ push job with its backoff.
+    """Post at once from this job; a timeout or 5xx goes to an RQ push job with the retries left.
     No lease: until the entry is acknowledged, a crash brings the reply back through the inbox."""
     try:
         return delivery.run_push(dctx, spec, leased=False)
     except delivery.DeliveryRetry:
         job_id = delivery.job_base(spec["lease_id"])
-        delivery.enqueue_push(dctx, spec, job_id, delay_s=dctx.backoff[0])
+        delivery.enqueue_push(dctx, spec, job_id, delay_s=dctx.backoff[0], tried=1)
         return "retry"

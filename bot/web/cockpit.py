@@ -54,7 +54,9 @@ class Scan:
 def scan(rt: Runtime) -> Scan:
     s = rt.services.setdefault("cockpit_scan", Scan())
     with s.lock:
-        if s.count and rt.store.audit.length() < s.count:  # the store was emptied: start over
+        # the store was emptied: start over. Not "the log is shorter than what was read": once
+        # the log reaches its cap, every new entry trims an old one
+        if s.last_id and not rt.store.audit.has(s.last_id):
             s.changes, s.last_active, s.last_id, s.count = [], {}, "", 0
         entries, s.last_id = rt.store.audit.activity(s.last_id)
         s.count += len(entries)

@@ -16,7 +16,7 @@ from bot.progress import Material, Status
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.test_admin_browser import login
 from tests.e2e.background import set_status, use_env
-from tests.http.conftest import ADMIN_PASSWORD
+from tests.http.conftest import demo_env
 
 SIZES = [("phone", {"width": 390, "height": 844}), ("desktop", {"width": 1366, "height": 900})]
 DEPT = "司法局"
@@ -25,16 +25,11 @@ INSPECTOR_PASSWORD = "look-at-the-volumes"
 
 @pytest.fixture
 def web_settings(web_settings, tmp_path, monkeypatch):
-    env = {
-        "DUBAN_REDIS_URL": web_settings.redis_url,
-        "DUBAN_KEY_PREFIX": "web",
-        "DUBAN_DEMO": "1",
-        "DUBAN_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "DUBAN_SECRET_KEY": "test-secret-key",
-        "DUBAN_PUBLIC_URL": "http://duban.test",
-        "DUBAN_FILE_DIR": str(tmp_path / "files"),
-        "DUBAN_INSPECTOR_PASSWORD": INSPECTOR_PASSWORD,
-    }
+    env = demo_env(
+        web_settings.redis_url,
+        DUBAN_FILE_DIR=str(tmp_path / "files"),
+        DUBAN_INSPECTOR_PASSWORD=INSPECTOR_PASSWORD,
+    )
     return use_env(monkeypatch, env)
 
 

@@ -46,9 +46,11 @@ from bot.scheduler import retry_releaser
 from bot.store import RedisStore
 from tests.e2e.runner import ROOT, MakeRun, get, wait_until
 from tests.e2e.world import DEPT, OFFICE, content, wecom
+from tests.http import callbacks as cb
 from tests.outbox import queue_notices
 from tests.stubs.platform_server import (
     DINGTALK_GROUP_SEND,
+    DINGTALK_SESSION,
     DINGTALK_TOKEN,
     FEISHU_MESSAGES,
     FEISHU_TOKEN,
@@ -315,8 +317,6 @@ def test_a_flood_of_bindings_is_folded_and_a_review_notice_still_arrives_at_once
     out at once, and the group gets one binding notice now and one summary when the person's
     window closes, not 80."""
     from app import create_app
-    from tests.http import callbacks as cb
-    from tests.stubs.platform_server import DINGTALK_SESSION
 
     w = world_for(wecom())
     w.env |= {
@@ -423,37 +423,11 @@ def test_a_full_disk_under_redis_refuses_callbacks_and_answers_each_acknowledged
     200 for what was not stored), no process quits, /healthz says Redis refuses writes. Space
     freed: every acknowledged callback is answered once, and what was refused and delivered
     again is taken then."""
-    from tests.http import callbacks as cb
-    from tests.stubs.platform_server import DINGTALK_SESSION
 
     port = free_port()
-    env = {
-        "DUBAN_DEMO": "0",
-        "DUBAN_DINGTALK_APP_KEY": "ding-app-key",
-        "DUBAN_DINGTALK_APP_SECRET": cb.DING_SECRET,
-        "DUBAN_DINGTALK_ROBOT_CODE": "ding-robot",
-        "DUBAN_DINGTALK_API_BASE": stub.url,
-        "DUBAN_DINGTALK_OAPI_BASE": stub.url,
-    }
-    run = MakeRun(str(tiny_disk), port, tmp_path / "logs", **env)
-    hook = f"http://127.0.0.1:{port}/hooks/dingtalk"
-    answers: dict[str, int] = {}  # message id -> status of its last delivery
-
-    def deliver(text: str, msg_id: str) -> int:
-        payload = cb.ding_payload(text, msg_id, oapi_base=stub.url)
-        body = json.dumps(payload, ensure_ascii=False).encode()
-        try:
-            resp = requests.post(hook, data=body, headers=cb.ding_headers(), timeout=10)
-            answers[msg_id] = resp.status_code
-        except requests.RequestException:
-            answers[msg_id] = 0
-        return answers[msg_id]
-
-    def replied(msg_id: str) -> int:
-        return len(stub.requests_to(DINGTALK_SESSION, key=f"sess-{msg_id}"))
-
-    def submit(msg_id: str) -> int:
-        return deliver(f"提交 12 https://www.example.gov.cn/{msg_id}.html 材料", msg_id)
+    run = MakeRun(str(tiny_disk), port, tmp_path / "logs", **ding_env(stub))
+    ding = DingSender(f"http://127.0.0.1:{port}/hooks/dingtalk", stub)
+    answers, deliver, replied, submit = ding.answers, ding.deliver, ding.replied, ding.submit
 
     try:
         run.wait_healthy()
@@ -509,6 +483,50 @@ def test_a_full_disk_under_redis_refuses_callbacks_and_answers_each_acknowledged
         store.r.close()
     finally:
         assert run.stop() == 0, run.err
+
+
+class DingSender:
+    """Signed DingTalk callbacks posted to a running `make run`'s hook: each message's last HTTP
+    status (0 when the connection failed), how long each post took, and whether its reply
+    reached the stub's sessionWebhook."""
+
+    def __init__(self, hook: str, stub):
+        self.hook, self.stub = hook, stub
+        self.answers: dict[str, int] = {}  # message id -> status of its last delivery
+        self.took: list[float] = []  # how long each hook answer took
+
+    def deliver(self, text: str, msg_id: str) -> int:
+        body = json.dumps(
+            cb.ding_payload(text, msg_id, oapi_base=self.stub.url), ensure_ascii=False
+        )
+        started = time.monotonic()
+        try:
+            resp = requests.post(
+                self.hook, data=body.encode(), headers=cb.ding_headers(), timeout=10
+            )
+            self.answers[msg_id] = resp.status_code
+        except requests.RequestException:
+            self.answers[msg_id] = 0
+        self.took.append(time.monotonic() - started)
+        return self.answers[msg_id]
+
+    def replied(self, msg_id: str) -> int:
+        return len(self.stub.requests_to(DINGTALK_SESSION, key=f"sess-{msg_id}"))
+
+    def submit(self, msg_id: str) -> int:
+        return self.deliver(f"提交 12 https://www.example.gov.cn/{msg_id}.html 材料", msg_id)
+
+
+def ding_env(stub) -> dict[str, str]:
+    """A live deployment whose one platform is DingTalk, its APIs on the stub."""
+    return {
+        "DUBAN_DEMO": "0",
+        "DUBAN_DINGTALK_APP_KEY": "ding-app-key",
+        "DUBAN_DINGTALK_APP_SECRET": cb.DING_SECRET,
+        "DUBAN_DINGTALK_ROBOT_CODE": "ding-robot",
+        "DUBAN_DINGTALK_API_BASE": stub.url,
+        "DUBAN_DINGTALK_OAPI_BASE": stub.url,
+    }
 
 
 # --- a platform that answers 500 for a minute ---------------------------------------------------
@@ -596,39 +614,12 @@ def test_redis_killed_under_a_stream_of_signed_submissions_keeps_every_acknowled
     Redis is killed with kill -9 in the middle of them. What the hook acknowledged (200) is
     kept and answered once; what it could not store was answered 503 and is taken when the
     platform delivers it again; no other process dies."""
-    from tests.http import callbacks as cb
-    from tests.stubs.platform_server import DINGTALK_SESSION
 
     port = free_port()
-    env = {
-        "DUBAN_DEMO": "0",
-        "DUBAN_DINGTALK_APP_KEY": "ding-app-key",
-        "DUBAN_DINGTALK_APP_SECRET": cb.DING_SECRET,
-        "DUBAN_DINGTALK_ROBOT_CODE": "ding-robot",
-        "DUBAN_DINGTALK_API_BASE": stub.url,
-        "DUBAN_DINGTALK_OAPI_BASE": stub.url,
-    }
-    run = MakeRun(str(short_dir), port, tmp_path / "logs", **env)
-    hook = f"http://127.0.0.1:{port}/hooks/dingtalk"
-    answers: dict[str, int] = {}  # message id -> status of its last delivery
-    took: list[float] = []  # how long each hook answer took
-
-    def deliver(text: str, msg_id: str) -> int:
-        body = json.dumps(cb.ding_payload(text, msg_id, oapi_base=stub.url), ensure_ascii=False)
-        started = time.monotonic()
-        try:
-            resp = requests.post(hook, data=body.encode(), headers=cb.ding_headers(), timeout=10)
-            answers[msg_id] = resp.status_code
-        except requests.RequestException:
-            answers[msg_id] = 0
-        took.append(time.monotonic() - started)
-        return answers[msg_id]
-
-    def replied(msg_id: str) -> int:
-        return len(stub.requests_to(DINGTALK_SESSION, key=f"sess-{msg_id}"))
-
-    def submit(msg_id: str) -> int:
-        return deliver(f"提交 12 https://www.example.gov.cn/{msg_id}.html 材料", msg_id)
+    run = MakeRun(str(short_dir), port, tmp_path / "logs", **ding_env(stub))
+    ding = DingSender(f"http://127.0.0.1:{port}/hooks/dingtalk", stub)
+    answers, deliver, replied, submit = ding.answers, ding.deliver, ding.replied, ding.submit
+    took = ding.took  # how long each hook answer took
 
     try:
         run.wait_healthy()

@@ -19,7 +19,12 @@ API_TOKEN = "tok"
 @pytest.fixture
 def web_settings(redis_url, monkeypatch):
     """Demo settings, also put in the environment so jobs run by `work()` read the same ones."""
-    env = {
+    return use_env(monkeypatch, demo_env(redis_url))
+
+
+def demo_env(redis_url: str, **more: str) -> dict[str, str]:
+    """The web tests' demo deployment on the session's Redis, with `more` settings added."""
+    return {
         "DUBAN_REDIS_URL": redis_url,
         "DUBAN_KEY_PREFIX": "web",
         "DUBAN_DEMO": "1",
@@ -27,8 +32,8 @@ def web_settings(redis_url, monkeypatch):
         "DUBAN_API_TOKEN": API_TOKEN,
         "DUBAN_SECRET_KEY": "test-secret-key",
         "DUBAN_PUBLIC_URL": "http://duban.test",
+        **more,
     }
-    return use_env(monkeypatch, env)
 
 
 def runtime_for(settings: Settings, clock):

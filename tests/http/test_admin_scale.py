@@ -6,7 +6,7 @@ script call."""
 from __future__ import annotations
 
 from bot.progress import Material, Status
-from bot.web import history
+from bot.web import cockpit, history
 from tests.e2e.background import set_status
 
 
@@ -47,6 +47,23 @@ def test_history_starts_over_when_the_store_was_emptied(web_rt, redis_client):
     _work(web_rt, a, 1)
     want, _ = web_rt.store.audit.page(count=20, department=a)
     assert history.recent(web_rt, 20, department=a) == want and len(want) == 1
+
+
+def test_the_cockpit_keeps_what_it_read_when_the_log_is_trimmed_at_its_cap(web_rt, redis_client):
+    """The audit log is capped (MAXLEN ~): once full, each new entry trims an old one, so the
+    log is shorter than what the cockpit has read. That is not an emptied store: the cockpit
+    keeps the changes it read (the burn-up's early days) and reads only what is new. Before
+    the fix it took "shorter than what I read" for "emptied" and started over, from the
+    trimmed log, at every view."""
+    a = web_rt.assigned_departments()[0]
+    _work(web_rt, a, 4)
+    first = cockpit.scan(web_rt)
+    _work(web_rt, a, 2)
+    # what the cap does to the oldest entries
+    redis_client.xtrim(web_rt.store.keys.audit, maxlen=3, approximate=False)
+    again = cockpit.scan(web_rt)
+    assert again.changes[: len(first.changes)] == first.changes
+    assert len(again.changes) == len(first.changes) + 2
 
 
 def test_indicator_and_department_pages_list_the_newest_entries(admin_client, web_rt):

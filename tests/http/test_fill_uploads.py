@@ -42,17 +42,7 @@ def files_dir(tmp_path):
 
 @pytest.fixture
 def rt(redis_url, redis_client, monkeypatch, clock, files_dir):
-    env = {
-        "DUBAN_REDIS_URL": redis_url,
-        "DUBAN_KEY_PREFIX": "web",
-        "DUBAN_DEMO": "1",
-        "DUBAN_ADMIN_PASSWORD": web.ADMIN_PASSWORD,
-        "DUBAN_API_TOKEN": web.API_TOKEN,
-        "DUBAN_SECRET_KEY": "test-secret-key",
-        "DUBAN_PUBLIC_URL": "http://duban.test",
-        "DUBAN_FILE_DIR": str(files_dir),
-        "DUBAN_FILE_MAX_MB": "1",
-    }
+    env = web.demo_env(redis_url, DUBAN_FILE_DIR=str(files_dir), DUBAN_FILE_MAX_MB="1")
     yield from web.runtime_for(use_env(monkeypatch, env), clock)
 
 

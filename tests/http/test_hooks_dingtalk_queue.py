@@ -427,3 +427,20 @@ def test_a_save_and_release_refused_are_answered_within_seconds_once_redis_write
     assert [m.url for m in a.materials] == [url]
     assert result["unfinished"] == 1 and result["answered"] == 1 and result["sent"] == 1
     assert hook_rt.store.inbox.backlog() == 0
+
+
+def test_a_reply_refused_once_gets_the_retries_left_not_a_full_set(hook_client, hook_rt, stub):
+    """The answering consumer posts a reply itself; when that first attempt is refused (HTTP
+    500) the reply continues as a push job. That job counts the attempt already made: it gets
+    the retries left, so a reply is tried as often as any push, not once more."""
+    dctx = _delivery(hook_rt)
+    stub.fail_next(1, status=500, path=DINGTALK_SESSION)
+    post(hook_client, stub, "帮助", "q-retry")
+    inbox.drain_inbox(hook_rt, dctx, "worker-1")
+    queue = dctx.queue_for("reply")
+    [job_id] = queue.scheduled_job_registry.get_job_ids()
+    job = queue.fetch_job(job_id)
+    assert job.retries_left == len(dctx.backoff) - 1
+    assert job.retry_intervals == dctx.backoff[1:]
+    work(hook_rt)  # the job's own attempt, after the first backoff
+    assert len(replies(stub, "q-retry")) == 1

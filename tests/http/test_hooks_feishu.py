@@ -238,3 +238,40 @@ def test_other_events_are_acknowledged_and_change_nothing(hook_client, hook_rt, 
     assert resp.status_code == 200 and resp.get_json() == {"msg": "success"}
     work(hook_rt)
     assert state(hook_rt) == before and stub.requests == []
+
+
+def test_a_push_waiting_for_the_token_is_not_taken_for_a_dead_one(hook_settings, hook_rt, stub):
+    """A part's claim covers its POST only: a worker still waiting for the tenant token (another
+    worker holds the token lock and is fetching it) has not claimed the part yet, so a second
+    run of the same push (its lease swept meanwhile) never finds an expired claim, marks the part
+    "uncertain" and lists a dead letter for a message that then arrives. Before the fix the
+    claim was taken before the token was fetched, and outlived by the wait."""
+    import threading
+    import time
+    from dataclasses import replace
+
+    from bot import delivery
+    from bot.messages import Notice
+
+    settings = replace(hook_settings, push_timeout_s=0.2)  # a claim of 0.2 + 0.2 + 2 s
+    ctx = delivery.Delivery.build(settings, hook_rt.redis)
+    [target] = [t for t in delivery.targets_of(ctx.org, DEPT) if t.chat_id == FEISHU_CHAT]
+    spec = delivery.notice_spec("1-0", Notice("令牌等待中的通知", DEPT), delivery.target_fp(target))
+    hook_rt.store.delivery.drop_token("feishu", hook_rt.store.delivery.cached_token("feishu"))
+    assert hook_rt.store.scheduler.hold_lock("feishu-token", "other-worker", 10_000)
+    outcomes: list[str] = []
+    first = threading.Thread(target=lambda: outcomes.append(delivery.run_push(ctx, spec)))
+    first.start()
+    time.sleep(ctx.claim_ms / 1000 + 0.5)  # past the claim's deadline, still waiting for a token
+    second = threading.Thread(target=lambda: outcomes.append(delivery.run_push(ctx, spec)))
+    second.start()
+    time.sleep(0.3)
+    hook_rt.store.scheduler.release_lock("feishu-token", "other-worker")
+    delivery.feishu_token(ctx)  # the other worker's fetch arrives: the waiters take its token
+    first.join(15)
+    second.join(15)
+    assert sorted(outcomes) == ["sent", "sent"]
+    assert [text_of(r.json) for r in stub.requests_to(FEISHU_MESSAGES, key=FEISHU_CHAT)] == [
+        "令牌等待中的通知"
+    ]
+    assert hook_rt.store.delivery.dead_letters() == []

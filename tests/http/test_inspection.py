@@ -17,7 +17,7 @@ from bot.filestore import LocalFileStore
 from bot.progress import Material, Status
 from bot.records import ConflictError
 from tests.e2e.background import set_status, use_env
-from tests.http.conftest import ADMIN_PASSWORD, csrf_of, login
+from tests.http.conftest import csrf_of, demo_env, login
 
 DEPT = "司法局"
 INSPECTOR_PASSWORD = "look-at-the-volumes"
@@ -27,17 +27,12 @@ INSPECTOR_PASSWORD = "look-at-the-volumes"
 def web_settings(web_settings, tmp_path, monkeypatch):
     """The shared demo settings, with photos kept under this test's directory, at most 1 MB,
     and an inspectors' password."""
-    env = {
-        "DUBAN_REDIS_URL": web_settings.redis_url,
-        "DUBAN_KEY_PREFIX": "web",
-        "DUBAN_DEMO": "1",
-        "DUBAN_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "DUBAN_SECRET_KEY": "test-secret-key",
-        "DUBAN_PUBLIC_URL": "http://duban.test",
-        "DUBAN_FILE_DIR": str(tmp_path / "files"),
-        "DUBAN_FILE_MAX_MB": "1",
-        "DUBAN_INSPECTOR_PASSWORD": INSPECTOR_PASSWORD,
-    }
+    env = demo_env(
+        web_settings.redis_url,
+        DUBAN_FILE_DIR=str(tmp_path / "files"),
+        DUBAN_FILE_MAX_MB="1",
+        DUBAN_INSPECTOR_PASSWORD=INSPECTOR_PASSWORD,
+    )
     return use_env(monkeypatch, env)
 
 

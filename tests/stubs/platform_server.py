@@ -591,6 +591,11 @@ class PlatformStub:
                 parts = urlsplit(self.path)
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
+                if len(body) < length:
+                    # the client went away mid-body (a killed worker): a platform's server
+                    # never sees such a request, so neither is it recorded nor answered
+                    self.close_connection = True
+                    return
                 try:
                     payload = json.loads(body) if body else None
                 except ValueError:

@@ -160,6 +160,25 @@ def test_non_json_body_and_unknown_path(stub):
     assert send(f"{stub.url}/nowhere", {})[0] == 404
 
 
+def test_a_post_cut_off_mid_body_is_neither_recorded_nor_answered(stub):
+    """A worker killed while writing its request leaves a body shorter than its Content-Length:
+    no platform ever sees that request, so the stub does not record it as one."""
+    host, port = stub.url.removeprefix("http://").split(":")
+    body = json.dumps({"msgtype": "text", "text": {"content": "被截断"}}).encode()
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall(
+            f"POST /cgi-bin/webhook/send?key=k HTTP/1.1\r\nHost: {host}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body[:10]
+        )
+        conn.shutdown(socket.SHUT_WR)
+        assert conn.recv(1024) == b""  # closed, no answer
+    assert (
+        send(webhook_url(stub.url, "k"), {"msgtype": "text", "text": {"content": "完整"}})[0] == 200
+    )
+    assert [r.json["text"]["content"] for r in stub.requests] == ["完整"]
+
+
 def test_concurrent_posts_are_all_recorded(stub):
     url = webhook_url(stub.url, "k")
     threads = [threading.Thread(target=send, args=(url, {"n": i})) for i in range(20)]
