@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
-from tests.http.conftest import ADMIN_PASSWORD, API_TOKEN, runtime_for, use_env
+from tests.http.conftest import demo_env, runtime_for, use_env
 from tests.http.conftest import testing_app as app_for
 
 SECOND = "xixia-2021"  # a second district's campaign
@@ -73,17 +73,9 @@ def camp_settings(redis_url, tmp_path, monkeypatch):
     root = tmp_path / "campaigns"
     write_campaign(root, SECOND, SECOND_TITLE, password_env=SECOND_PASSWORD_ENV)
     write_campaign(root, OLD, OLD_TITLE, archived=True)
-    env = {
-        "DUBAN_REDIS_URL": redis_url,
-        "DUBAN_KEY_PREFIX": "web",
-        "DUBAN_DEMO": "1",
-        "DUBAN_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "DUBAN_API_TOKEN": API_TOKEN,
-        "DUBAN_SECRET_KEY": "test-secret-key",
-        "DUBAN_PUBLIC_URL": "http://duban.test",
-        "DUBAN_CAMPAIGNS_DIR": str(root),
-        SECOND_PASSWORD_ENV: SECOND_PASSWORD,
-    }
+    env = demo_env(
+        redis_url, DUBAN_CAMPAIGNS_DIR=str(root), **{SECOND_PASSWORD_ENV: SECOND_PASSWORD}
+    )
     return use_env(monkeypatch, env)
 
 
