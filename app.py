@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.register_blueprint(admin.bp)
     app.register_blueprint(fill.bp)
     app.register_blueprint(signin.bp)  # /m/signin: optional sign-in through the platform
-    app.register_blueprint(api.bp)
+    api.register(app)  # /api/v1 and /api/v1/campaigns/<id>
     app.register_blueprint(sandbox.bp)
 
     @app.get("/")

@@ -69,6 +69,9 @@ class CampaignSpec:
     submit_to: str = ""  # "" = the table's own campaign.submit_to
     demo: bool = False  # loaded only in demo mode (DUBAN_DEMO=1): shipped demo data
     folder: str = ""  # "" for the default campaign (the top-level files)
+    # the setting holding this campaign's own office password (DUBAN_ADMIN_PASSWORD_<NAME>):
+    # a login with it opens this campaign only (bot/web/admin.py); "" = none
+    admin_password_env: str = ""
 
     @property
     def active(self) -> bool:
@@ -128,7 +131,8 @@ def read_spec(folder: Path) -> CampaignSpec:
         data = load_yaml(path)
         f = _Fields(
             data, CAMPAIGN_FILE,
-            ("title", "archived", "chats", "admins", "submit_to", "demo", "org"),
+            ("title", "archived", "chats", "admins", "submit_to", "demo", "org",
+             "admin_password_env"),
         )  # fmt: skip
         title = _text(f, "title")
         chats = tuple(
@@ -138,6 +142,12 @@ def read_spec(folder: Path) -> CampaignSpec:
         admins = frozenset(_admin(item, i) for i, item in enumerate(_list(f, "admins")))
         archived, demo = _flag(f, "archived"), _flag(f, "demo")
         submit_to = _text(f, "submit_to", required=False)
+        password_env = _text(f, "admin_password_env", required=False)
+        if password_env and not re.fullmatch(r"DUBAN_ADMIN_PASSWORD_[A-Z0-9_]+", password_env):
+            raise _SpecError(
+                f"admin_password_env 应形如 DUBAN_ADMIN_PASSWORD_<名称>（大写字母、数字、_），"
+                f"不是「{password_env}」"
+            )
     except (OSError, UnicodeDecodeError, yaml.YAMLError, _SpecError, OrgError) as e:
         raise CampaignError(cid, path, f"督办活动「{cid}」的 {CAMPAIGN_FILE} 有误：{e}", e) from e
     org_path = folder / "org.yaml"
@@ -152,6 +162,7 @@ def read_spec(folder: Path) -> CampaignSpec:
         submit_to=submit_to,
         demo=demo,
         folder=str(folder),
+        admin_password_env=password_env,
     )
 
 

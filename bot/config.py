@@ -117,6 +117,9 @@ def _list(v: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in v.replace(";", ",").split(",") if x.strip())
 
 
+CAMPAIGN_PASSWORD_PREFIX = "DUBAN_ADMIN_PASSWORD_"  # + a campaign's name for it
+
+
 @dataclass(frozen=True)
 class Settings:
     # storage
@@ -157,6 +160,9 @@ class Settings:
     # a second password for the inspectors of the September inspection: it opens the
     # inspection pages (/admin/inspect) and nothing else; "" = only the admin login inspects
     inspector_password: str = ""
+    # the office admins' passwords of single campaigns: every DUBAN_ADMIN_PASSWORD_<NAME>
+    # variable, as (name, password); a campaign.yaml names its own with `admin_password_env`
+    campaign_admin_passwords: tuple[tuple[str, str], ...] = ()
     api_token: str = ""
     public_url: str = "http://127.0.0.1:8000"  # unset: http://127.0.0.1:$PORT when PORT is set
     # days a department's fill-in page link (/m/…, sent by 填报 and 我的任务) stays valid
@@ -352,13 +358,20 @@ class Settings:
         aliases = {"indicators_path": "DUBAN_INDICATORS", "org_path": "DUBAN_ORG"}
         for f in fields(cls):
             name = aliases.get(f.name, "DUBAN_" + f.name.upper())
-            if name not in env:
+            if name not in env or f.name == "campaign_admin_passwords":
                 continue
             raw = env[name]
             try:
                 values[f.name] = coerce.get(f.name, str)(raw)
             except (ValueError, TypeError) as e:
                 problems.append(f"{name}: {e}")
+        values["campaign_admin_passwords"] = tuple(
+            sorted(
+                (k, v)
+                for k, v in env.items()
+                if k.startswith(CAMPAIGN_PASSWORD_PREFIX) and k != CAMPAIGN_PASSWORD_PREFIX and v
+            )
+        )
         port = env.get("PORT", "")
         if "public_url" not in values and port.isdigit() and 0 < int(port) < 65536:
             # Links the bot posts lead to where the server really listens: `PORT=8301 make run`

@@ -23,6 +23,7 @@ from flask import (
     current_app,
     flash,
     g,
+    has_request_context,
     redirect,
     render_template,
     request,
@@ -41,9 +42,12 @@ from bot.reminders import remind_now, timeline_of
 from bot.schedule import job_id
 from bot.web import cockpit, indicator_cards, matrix_table, overview_rows, review_queue, views
 from bot.web.common import (
+    base_runtime,
+    campaign_title,
     check_csrf,
     client_address,
     csrf_token,
+    enter_campaign,
     install,
     local_time,
     runtime,
@@ -53,7 +57,24 @@ from bot.web.history import recent as recent_history
 
 log = logging.getLogger(__name__)
 
-bp = Blueprint(
+
+class CampaignBlueprint(Blueprint):
+    """Every /admin/… rule twice: as written (the default campaign, so bookmarks keep working)
+    and as /admin/<campaign id>/… (that campaign), under the same endpoint; url_for keeps the
+    campaign of the page it is called on (_keep_campaign)."""
+
+    def add_url_rule(self, rule, endpoint=None, view_func=None, **options):
+        super().add_url_rule(rule, endpoint, view_func, **options)
+        if (
+            rule.startswith("/admin")
+            and endpoint != "static"
+            and not rule.startswith("/admin/static")
+        ):
+            twin = "/admin/<campaign:cid>" + rule[len("/admin") :]
+            super().add_url_rule(twin, endpoint, view_func, **options)
+
+
+bp = CampaignBlueprint(
     "admin",
     __name__,
     template_folder="templates",
@@ -74,6 +95,9 @@ RANKING_JOB = "bot.jobs.send_ranking"
 MATRIX_LIST_ALL = 150  # departments whose items the matrix's phone list carries in the page
 
 _OPEN = {"admin.login", "admin.static", "admin.download_export"}
+# What an archived campaign still does: log in and out, and build its exports.
+_ARCHIVED_WRITES = {"admin.login", "admin.logout", "admin.build_export"}
+EVERY_CAMPAIGN = "*"  # the scope of a deployment admin's login (DUBAN_ADMIN_PASSWORD)
 WEB_ACTOR = "web:admin"  # the office on these pages, in the audit log (views.actor_named)
 INSPECTOR = "inspector"  # the role of a login with DUBAN_INSPECTOR_PASSWORD
 INSPECTOR_ACTOR = "web:inspector"
@@ -87,9 +111,28 @@ def _setup(state) -> None:
 
 
 def admin_password() -> str:
-    """The configured password; in demo mode "demo" when none is set; "" = admin disabled."""
+    """The deployment admin's password (every campaign): DUBAN_ADMIN_PASSWORD; in demo mode
+    "demo" when none is set; "" = none."""
     s = runtime().settings
     return s.admin_password or (DEMO_PASSWORD if s.demo else "")
+
+
+def campaign_password(rt=None) -> str:
+    """The office admin's password of one campaign ("" = none): the setting its campaign.yaml
+    names with `admin_password_env` (a DUBAN_ADMIN_PASSWORD_* variable, read with the others)."""
+    rt = rt or runtime()
+    name = getattr(rt.spec, "admin_password_env", "") if rt.spec else ""
+    return dict(rt.settings.campaign_admin_passwords).get(name, "") if name else ""
+
+
+def login_scope() -> str:
+    """The campaign a login opens: one campaign's id, or EVERY_CAMPAIGN."""
+    return session.get("scope") or EVERY_CAMPAIGN
+
+
+def may_open(cid: str) -> bool:
+    """Whether this request's login may see campaign `cid`."""
+    return is_logged_in() and login_scope() in (EVERY_CAMPAIGN, cid)
 
 
 def inspector_password() -> str:
@@ -97,10 +140,17 @@ def inspector_password() -> str:
     return runtime().settings.inspector_password
 
 
-def credential_fingerprint(role: str = "admin") -> str:
+def credential_fingerprint(role: str = "admin", scope: str = EVERY_CAMPAIGN) -> str:
     """Changes whenever the role's password or the session signing key does, so a login made
     under the old ones ends (the secret key alone already voids the old cookies' signature)."""
     key = str(current_app.config["SECRET_KEY"]).encode()
+    if scope != EVERY_CAMPAIGN:
+        crt = base_runtime().for_campaign(scope)
+        secret = campaign_password(crt) if crt is not None else ""
+        if not secret:
+            return ""  # the campaign or its password is gone: the login ends
+        msg = f"campaign:{scope}:".encode() + secret.encode()
+        return hmac.new(key, msg, hashlib.sha256).hexdigest()[:32]
     if role == INSPECTOR:
         return hmac.new(key, b"inspector:" + inspector_password().encode(), hashlib.sha256).hexdigest()[:32]  # fmt: skip
     return hmac.new(key, admin_password().encode(), hashlib.sha256).hexdigest()[:32]
@@ -122,21 +172,42 @@ def is_logged_in() -> bool:
     if "admin_ok" not in g:
         sid = session.get("sid") if session.get("admin") else None
         role = login_role()
+        expected = credential_fingerprint(role, login_scope()) if sid else ""
         g.admin_ok = (
             bool(sid)
+            and bool(expected)
             and (role != INSPECTOR or bool(inspector_password()))
-            and hmac.compare_digest(
-                runtime().store.logins.session_fingerprint(sid), credential_fingerprint(role)
-            )
+            and hmac.compare_digest(base_runtime().store.logins.session_fingerprint(sid), expected)
         )
     return g.admin_ok
+
+
+@bp.url_value_preprocessor
+def _campaign_of_url(endpoint, values) -> None:
+    g.cid = values.pop("cid", None) if values else None
+
+
+@bp.url_defaults
+def _keep_campaign(endpoint: str, values: dict) -> None:
+    """Links on a campaign's page stay in that campaign; cid=None names the default one."""
+    if "cid" in values:
+        if values["cid"] is None or values["cid"] == base_runtime().campaign_id:
+            values.pop("cid")
+        return
+    cid = g.get("cid")
+    if cid and current_app.url_map.is_endpoint_expecting(endpoint, "cid"):
+        values["cid"] = cid
 
 
 @bp.before_request
 def _guard():
     if request.endpoint in ("admin.static", "admin.download_export"):
         return None
-    if not admin_password():
+    cid = g.get("cid")
+    if enter_campaign(cid) is None:
+        abort(404, description=f"没有找到督办活动「{cid}」，请检查网址，或从总览进入。")
+    rt = runtime()
+    if not admin_password() and not campaign_password(rt):
         return render_template("disabled.html"), 503
     if request.endpoint in inspect_pages.UPLOAD_ENDPOINTS and is_logged_in():
         # photos: larger bodies than anything else, and only from a login
@@ -158,6 +229,13 @@ def _guard():
         if request.method == "GET":
             return redirect(url_for("admin.inspect_home"))
         abort(403, description="查验账号只能使用查验页面。")
+    if request.endpoint not in _OPEN and not may_open(rt.campaign_id):
+        abort(403, description="这个账号只能管理自己的督办活动，不能打开「"
+                               f"{campaign_title(rt)}」。请用该活动的管理员密码登录。")  # fmt: skip
+    if request.endpoint == "admin.campaigns" and login_scope() != EVERY_CAMPAIGN:
+        abort(403, description="全部督办活动的列表只有部署管理员（DUBAN_ADMIN_PASSWORD）可以查看。")
+    if request.method == "POST" and rt.is_archived and request.endpoint not in _ARCHIVED_WRITES:
+        abort(409, description=f"「{campaign_title(rt)}」已归档，只能查看和导出，不能修改。")
     return None
 
 
@@ -168,12 +246,50 @@ bp.after_request(secure_headers)
 def _globals():
     rt = runtime()
     return {
-        "logged_in": is_logged_in(),
+        "logged_in": is_logged_in() and may_open(rt.campaign_id),
+        "archived": rt.is_archived,
+        "campaign": {"id": rt.campaign_id, "title": campaign_title(rt)},
+        "campaign_menu": campaign_menu(rt),
         "status_labels": STATUS_LABELS,
         "demo": rt.settings.demo,
         "demo_note": views.demo_note(rt),
         "inspector": is_logged_in() and login_role() == INSPECTOR,
     }
+
+
+def _campaign_cid(cid: str) -> str | None:
+    """The id to put in a URL: None for the default campaign (its pages keep their old paths)."""
+    return None if cid == base_runtime().campaign_id else cid
+
+
+def campaign_menu(rt) -> list[dict]:
+    """The header's campaign switcher: every campaign when a deployment admin is logged in and
+    there is more than one; each entry opens the same page in that campaign when the page takes
+    no other argument, else that campaign's overview."""
+    if not has_request_context() or not (request.blueprint == "admin" and is_logged_in()):
+        return []
+    if login_scope() != EVERY_CAMPAIGN or login_role() == INSPECTOR:
+        return []
+    ids = rt.campaign_ids()
+    if len(ids) < 2:
+        return []
+    same = request.method == "GET" and not request.view_args and request.endpoint != "admin.login"
+    endpoint = request.endpoint if same else "admin.overview"
+    out = []
+    for cid in ids:
+        crt = rt.for_campaign(cid)
+        if crt is None:
+            continue
+        out.append(
+            {
+                "id": cid,
+                "title": campaign_title(crt),
+                "archived": crt.is_archived,
+                "url": url_for(endpoint, cid=_campaign_cid(cid)),
+                "current": cid == rt.campaign_id,
+            }
+        )
+    return out
 
 
 # --- login ---------------------------------------------------------------------------------
@@ -193,7 +309,7 @@ def login():
     rt = runtime()
     if request.method == "POST":
         client = client_address()
-        state, wait_ms = rt.store.logins.reserve(
+        state, wait_ms = base_runtime().store.logins.reserve(
             client, LOGIN_MAX_FAILURES, LOGIN_WINDOW, LOGIN_ACCOUNT_FREE, *LOGIN_DELAY_MS
         )
         if state != "go":
@@ -204,27 +320,32 @@ def login():
             page = render_template("login.html", next=request.form.get("next", ""))
             return page, 429, {"Retry-After": str(-(-wait_ms // 1000))}
         given = request.form.get("password", "").encode()
-        role = "admin" if hmac.compare_digest(given, admin_password().encode()) else ""
-        if not role and inspector_password():
-            if hmac.compare_digest(given, inspector_password().encode()):
-                role = INSPECTOR
+        role, scope = "", EVERY_CAMPAIGN
+        if admin_password() and hmac.compare_digest(given, admin_password().encode()):
+            role = "admin"
+        elif campaign_password(rt) and hmac.compare_digest(given, campaign_password(rt).encode()):
+            role, scope = "admin", rt.campaign_id
+        elif inspector_password() and hmac.compare_digest(given, inspector_password().encode()):
+            role = INSPECTOR
         if role:
-            rt.store.logins.succeeded(client)
+            base_runtime().store.logins.succeeded(client)
             session.clear()
             session.permanent = True
             session["admin"] = True
             if role == INSPECTOR:
                 session["role"] = INSPECTOR
+            if scope != EVERY_CAMPAIGN:
+                session["scope"] = scope
             session["sid"] = secrets.token_urlsafe(24)
-            rt.store.logins.open_session(
-                session["sid"], credential_fingerprint(role), SESSION_HOURS * 3600
+            base_runtime().store.logins.open_session(
+                session["sid"], credential_fingerprint(role, scope), SESSION_HOURS * 3600
             )
             csrf_token()
             flash("登录成功。", "ok")
             return redirect(_safe_next(request.form.get("next")))
         flash("密码不正确，请重新输入。", "error")
         return render_template("login.html", next=request.form.get("next", "")), 401
-    if is_logged_in():
+    if may_open(rt.campaign_id):
         return redirect(_safe_next(request.args.get("next")))
     return render_template("login.html", next=request.args.get("next", ""), demo=rt.settings.demo)
 
@@ -232,7 +353,7 @@ def login():
 @bp.post("/admin/logout")
 def logout():
     if session.get("sid"):
-        runtime().store.logins.close_session(session["sid"])
+        base_runtime().store.logins.close_session(session["sid"])
     session.clear()
     flash("您已安全退出。", "ok")
     return redirect(url_for("admin.login"))
@@ -263,6 +384,33 @@ def overview():
             local_time,
         ),
     )
+
+
+@bp.get("/admin/campaigns")
+def campaigns():
+    """The deployment admin's page: every campaign with its progress and archived state."""
+    rt = base_runtime()
+    rows = []
+    for cid in rt.campaign_ids():
+        crt = rt.for_campaign(cid)
+        if crt is None:
+            continue
+        totals = views.totals(crt)
+        rows.append(
+            {
+                "id": cid,
+                "title": campaign_title(crt),
+                "default": cid == rt.campaign_id,
+                "archived": crt.is_archived,
+                "departments": len(crt.assigned_departments()),
+                "indicators": len(crt.catalog.indicators),
+                "totals": totals,
+                "submitted": len(crt.store.submissions.latest()),
+                "url": url_for("admin.overview", cid=_campaign_cid(cid)),
+                "own_admin": bool(campaign_password(crt)),
+            }
+        )
+    return render_template("campaigns.html", rows=rows)
 
 
 @bp.get("/admin/departments/<name>")
@@ -434,13 +582,13 @@ def _anchor(department: str) -> str:
 
 bp.add_app_template_filter(_anchor, "anchor")
 
-_DEPARTMENT_URLS: dict[tuple[str, str], str] = {}  # (script root, name) -> its page's path
+_DEPARTMENT_URLS: dict[tuple[str, str, str], str] = {}  # (root, campaign, name) -> its path
 
 
 def department_url(name: str) -> str:
     """url_for("admin.department", name=name), built once per name: the overview links every
     department twice, and quoting a name costs more than the rest of its row."""
-    key = (request.script_root, name)
+    key = (request.script_root, g.get("cid") or "", name)
     url = _DEPARTMENT_URLS.get(key)
     if url is None:
         if len(_DEPARTMENT_URLS) > 20_000:  # names of another data file
@@ -857,10 +1005,16 @@ _MIME = {
 @bp.get("/exports/<token>")
 def download_export(token: str):
     """A file built by an export job; the random token is the only key (shared in chat too)."""
-    rt = runtime()
+    rt = base_runtime()
     if not re.fullmatch(r"[A-Za-z0-9_-]{16,128}", token) or not hasattr(rt.store, "exports"):
         abort(404)
-    found = rt.store.exports.get(token)
+    # the token is random: it is looked for in every campaign (archived ones too)
+    found = None
+    for cid in rt.campaign_ids():
+        crt = rt.for_campaign(cid)
+        found = crt.store.exports.get(token) if crt is not None else None
+        if found is not None:
+            break
     if found is None:
         abort(404, description="文件不存在或已过期，请重新生成。")
     name, data = found

@@ -12,7 +12,7 @@ import re
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 
 from bot import office, rules
@@ -20,12 +20,22 @@ from bot.errors import UserError
 from bot.progress import Status
 from bot.rules import MAX_REASON
 from bot.web import cockpit, schemas, views
-from bot.web.common import api_error, install, runtime
-from bot.web.openapi import build_document, query_models
+from bot.web.common import api_error, base_runtime, campaign_title, enter_campaign, install, runtime
+from bot.web.openapi import build_document, campaign_document, query_models
 from bot.web.schemas import AUDIT_MAX_LIMIT
 
+# Registered twice (app.py): at /api/v1 (the default campaign, as before campaigns) and at
+# CAMPAIGN_PREFIX (one campaign), with the same views.
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+CAMPAIGN_PREFIX = "/api/v1/campaigns/<campaign:cid>"
+CAMPAIGN_NAME = "api_campaign"
 API_ACTOR = "api:token"  # whoever holds DUBAN_API_TOKEN, in the audit log
+WRITES = frozenset({"PATCH", "POST", "PUT", "DELETE"})
+
+
+def register(app) -> None:
+    app.register_blueprint(bp)
+    app.register_blueprint(bp, url_prefix=CAMPAIGN_PREFIX, name=CAMPAIGN_NAME)
 
 
 @bp.record_once
@@ -51,9 +61,31 @@ def _unsupported(e: Unsupported):
     return api_error(415, "unsupported_media_type", str(e))
 
 
+@bp.url_value_preprocessor
+def _campaign_of_url(endpoint, values) -> None:
+    g.cid = values.pop("cid", None) if values else None
+
+
 @bp.before_request
 def _authenticate():
-    if request.endpoint == "api.openapi":
+    refused = _check_token()
+    if refused is not None:
+        return refused
+    cid = g.get("cid")
+    if enter_campaign(cid) is None:
+        known = base_runtime().campaign_ids()
+        msg = f"没有督办活动「{cid}」。现有的活动编号：{'、'.join(known)}。"
+        return api_error(404, "unknown_campaign", msg, campaigns=known)
+    rt = runtime()
+    if request.method in WRITES and rt.is_archived:
+        return api_error(
+            409, "archived", f"督办活动「{campaign_title(rt)}」已归档，只能读取，不能修改。"
+        )
+    return None
+
+
+def _check_token():
+    if str(request.endpoint).endswith(".openapi"):
         return None
     token = runtime().settings.api_token
     header = request.headers.get("Authorization", "")
@@ -141,7 +173,11 @@ def _reply(model: type[BaseModel], data: dict):
 
 @bp.get("/openapi.json")
 def openapi():
-    return jsonify(build_document(runtime()))
+    """/api/v1/openapi.json: the default campaign's paths and every campaign's under
+    /campaigns/{campaign_id}; /api/v1/campaigns/<id>/openapi.json: that campaign's alone."""
+    if g.get("cid") is None:
+        return jsonify(build_document(runtime()))
+    return jsonify(campaign_document(runtime()))
 
 
 @bp.get("/overview")

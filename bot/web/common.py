@@ -7,8 +7,19 @@ import secrets
 from datetime import datetime
 from ipaddress import ip_address, ip_network
 
-from flask import Flask, abort, current_app, jsonify, render_template, request, session
+from flask import (
+    Flask,
+    abort,
+    current_app,
+    g,
+    has_request_context,
+    jsonify,
+    render_template,
+    request,
+    session,
+)
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter
 
 from bot.runtime import Runtime
 from bot.web.markup import render_markdown
@@ -25,8 +36,42 @@ CSP = (
 )
 
 
-def runtime() -> Runtime:
+def base_runtime() -> Runtime:
+    """The process's runtime: the default campaign's view (app.extensions["duban"])."""
     return current_app.extensions["duban"]
+
+
+def runtime() -> Runtime:
+    """The view of the campaign this request is about (/admin/<id>/…, /api/v1/campaigns/<id>/…),
+    else the default campaign's."""
+    rt = g.get("campaign_rt") if has_request_context() else None
+    return rt or current_app.extensions["duban"]
+
+
+class CampaignConverter(BaseConverter):
+    """A campaign id in a URL: [a-z0-9][a-z0-9-]{0,39}."""
+
+    regex = r"[a-z0-9][a-z0-9-]{0,39}"
+
+
+def campaign_title(rt: Runtime) -> str:
+    """What a campaign is called on the pages: campaign.yaml's title, else its table's name."""
+    spec = getattr(rt, "spec", None)
+    return (spec.title if spec and spec.title else "") or rt.catalog.campaign.name or rt.campaign_id
+
+
+def enter_campaign(cid: str | None) -> Runtime | None:
+    """Make `cid` (from the URL; None = the default campaign) this request's campaign; None when
+    no campaign has that id."""
+    g.cid = cid
+    if cid is None:
+        return base_runtime()
+    rt = base_runtime().for_campaign(cid)
+    if rt is not None:
+        g.campaign_rt = rt
+    else:
+        g.cid = None  # the error page's links lead to the default campaign, not here again
+    return rt
 
 
 def local_time(value: str) -> str:
@@ -99,6 +144,7 @@ def install(app: Flask) -> None:
     if app.extensions.get("duban_web"):
         return
     app.extensions["duban_web"] = True
+    app.url_map.converters["campaign"] = CampaignConverter
     settings = app.extensions["duban"].settings
     app.config["SESSION_COOKIE_NAME"] = "duban_session"
     app.config["SESSION_COOKIE_HTTPONLY"] = True
@@ -116,8 +162,8 @@ def install(app: Flask) -> None:
 API_PREFIX = "/api/"
 
 
-def api_error(status: int, error: str, message: str, headers: dict | None = None):
-    resp = jsonify({"error": error, "message": message})
+def api_error(status: int, error: str, message: str, headers: dict | None = None, **more):
+    resp = jsonify({"error": error, "message": message, **more})
     resp.status_code = status
     for k, v in (headers or {}).items():
         resp.headers[k] = v

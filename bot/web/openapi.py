@@ -53,17 +53,9 @@ def _parameters(model: type[BaseModel]) -> list[dict]:
     return out
 
 
-def build_document(rt: Runtime) -> dict:
-    q = query_models(rt)
-    responses = [
-        s.Error, s.Overview, s.Departments, s.BehindList, s.Indicators, s.IndicatorDetail, s.Assignments,
-        s.AuditPage, s.Submissions, s.ReviewResult, s.StarResult,
-    ]  # fmt: skip
-    _, top = models_json_schema(
-        [(m, "serialization") for m in responses]
-        + [(q["ReviewRequest"], "validation"), (s.StarRequest, "validation")],
-        ref_template=REF,
-    )
+def _operations(q: dict[str, type[BaseModel]], inline: bool = False) -> dict:
+    """The paths of one campaign's API from its request models; `inline`: the request body's
+    schema written out (another campaign's values) instead of a reference to the component."""
     error = _ref(s.Error)
     errors = {
         "400": _json(error, "a bad query parameter or body"),
@@ -87,13 +79,14 @@ def build_document(rt: Runtime) -> dict:
         return op(op_id, summary, ok, **extra)
 
     def write(op_id: str, summary: str, ok: type[BaseModel], body: type[BaseModel], more: dict):
-        request = {"required": True, **_json(_ref(body), "JSON")}
+        schema = body.model_json_schema(ref_template=REF) if inline else _ref(body)
+        request = {"required": True, **_json(schema, "JSON")}
         request.pop("description")
         more = {k: _json(error, v) for k, v in more.items()}
         more["415"] = _json(error, "the body is not JSON (Content-Type: application/json)")
         return op(op_id, summary, ok, requestBody=request, more=more)
 
-    paths = {
+    return {
         "/overview": {
             "get": get(
                 "getOverview", "全区总览：活动信息、截止日期与剩余天数、各状态数量", s.Overview
@@ -130,7 +123,7 @@ def build_document(rt: Runtime) -> dict:
                 "标记或取消★整改项（与聊天中的「星标」相同；重复请求不再改动）",
                 s.StarResult,
                 s.StarRequest,
-                {"404": "no such indicator"},
+                {"404": "no such indicator", "409": "the campaign is archived (error: archived)"},
             ),
         },
         "/assignments": {
@@ -148,8 +141,9 @@ def build_document(rt: Runtime) -> dict:
                 q["ReviewRequest"],
                 {
                     "404": "the department is not responsible for the indicator",
-                    "409": "refused by the rules (error: refused), or an approval that needs "
-                    "confirm: true (error: needs_confirmation; message says why)",
+                    "409": "refused by the rules (error: refused), an approval that needs "
+                    "confirm: true (error: needs_confirmation; message says why), or an "
+                    "archived campaign (error: archived)",
                 },
             ),
         },
@@ -167,18 +161,52 @@ def build_document(rt: Runtime) -> dict:
             )
         },
     }
+
+
+def _in_campaigns(rt: Runtime) -> dict:
+    """Every campaign's operations under /campaigns/<id>/…, each with that campaign's own
+    filter values (departments, indicator numbers) and operation ids of its own."""
+    out = {}
+    for cid in rt.campaign_ids():
+        view = rt.for_campaign(cid)
+        if view is None:
+            continue
+        suffix = "_" + cid.replace("-", "_")
+        for path, item in _operations(query_models(view), inline=True).items():
+            item = {
+                k: ({**v, "operationId": v["operationId"] + suffix} if k != "parameters" else v)
+                for k, v in item.items()
+            }
+            out[f"/campaigns/{cid}{path}"] = item
+    return out
+
+
+def _document(rt: Runtime, paths: dict, server: str, title: str) -> dict:
+    q = query_models(rt)
+    responses = [
+        s.Error, s.CampaignError, s.Overview, s.Departments, s.BehindList, s.Indicators,
+        s.IndicatorDetail, s.Assignments, s.AuditPage, s.Submissions, s.ReviewResult,
+        s.StarResult,
+    ]  # fmt: skip
+    _, top = models_json_schema(
+        [(m, "serialization") for m in responses]
+        + [(q["ReviewRequest"], "validation"), (s.StarRequest, "validation")],
+        ref_template=REF,
+    )
     return {
         "openapi": "3.1.0",
         "info": {
-            "title": "督办 Duban API",
-            "version": "1.1.0",
+            "title": title,
+            "version": "1.2.0",
             "description": (
                 "依法治区办示范创建督办数据的接口：读取进度，审核任务，标记★项。每个请求都需带上 "
                 "`Authorization: Bearer <DUBAN_API_TOKEN>`；写操作的请求体为 JSON，"
-                "记入操作日志（操作人 api:token）。"
+                "记入操作日志（操作人 api:token）。不带活动编号的路径是默认活动；"
+                "`/campaigns/<活动编号>/…` 是各个督办活动（已归档的活动只能读取，写操作答 409；"
+                "不存在的活动编号答 404，error 为 unknown_campaign，并列出现有的编号）。"
             ),
         },
-        "servers": [{"url": "/api/v1"}],
+        "servers": [{"url": server}],
         "security": [{"bearer": []}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -186,3 +214,19 @@ def build_document(rt: Runtime) -> dict:
         },
         "paths": paths,
     }
+
+
+def build_document(rt: Runtime) -> dict:
+    """/api/v1/openapi.json: the default campaign's paths as before campaigns, and every
+    campaign's under /campaigns/<id>/… (an unknown id answers 404 error: unknown_campaign,
+    schema CampaignError)."""
+    paths = _operations(query_models(rt)) | _in_campaigns(rt)
+    return _document(rt, paths, "/api/v1", "督办 Duban API")
+
+
+def campaign_document(rt: Runtime) -> dict:
+    """/api/v1/campaigns/<id>/openapi.json: one campaign's API, with its own filter values."""
+    title = f"督办 Duban API · {rt.campaign_id}"
+    return _document(
+        rt, _operations(query_models(rt)), f"/api/v1/campaigns/{rt.campaign_id}", title
+    )

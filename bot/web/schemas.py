@@ -48,6 +48,12 @@ class Error(Model):
     message: str
 
 
+class CampaignError(Model):
+    error: Literal["unknown_campaign"]
+    message: str
+    campaigns: list[str] = described("the campaign ids this deployment has")
+
+
 ByStatus = create_model(
     "ByStatus",
     __base__=Model,

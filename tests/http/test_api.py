@@ -44,12 +44,12 @@ def test_api_disabled_without_a_token(web_rt, web_settings):
     assert resp.status_code == 401 and "DUBAN_API_TOKEN" in resp.json["message"]
 
 
-def test_openapi_document_is_public(web_client):
+def test_openapi_document_is_public(web_client, web_rt):
     resp = web_client.get("/api/v1/openapi.json")
     assert resp.status_code == 200
     doc = resp.json
     assert doc["openapi"].startswith("3.")
-    assert set(doc["paths"]) == {
+    default = {
         "/overview",
         "/departments",
         "/behind",
@@ -59,6 +59,9 @@ def test_openapi_document_is_public(web_client):
         "/audit",
         "/submissions",
     }
+    # the default campaign's paths as before campaigns, and every campaign's (issue 13)
+    ids = web_rt.campaign_ids()
+    assert set(doc["paths"]) == default | {f"/campaigns/{c}{p}" for c in ids for p in default}
 
 
 def test_overview_and_departments_follow_changes(web_client, web_rt):
