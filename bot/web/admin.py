@@ -121,7 +121,7 @@ def campaign_password(rt=None) -> str:
     """The office admin's password of one campaign ("" = none): the setting its campaign.yaml
     names with `admin_password_env` (a DUBAN_ADMIN_PASSWORD_* variable, read with the others)."""
     rt = rt or runtime()
-    name = getattr(rt.spec, "admin_password_env", "") if rt.spec else ""
+    name = rt.spec.admin_password_env if rt.spec else ""
     return dict(rt.settings.campaign_admin_passwords).get(name, "") if name else ""
 
 

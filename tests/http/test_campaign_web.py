@@ -51,7 +51,10 @@ def done_in_second(rt, indicator: int = 1) -> None:
         f"提交 {indicator} https://www.example.gov.cn/a.html 实施方案",
         f"完成 {indicator}",
     ):
-        second.dispatcher.handle(Incoming("sandbox", "xiaozhao", text, mentioned=True))
+        # in the second campaign's own chat (小赵 is on the archived campaign's roster too, so a
+        # one-to-one chat would first ask which campaign)
+        msg = Incoming("sandbox", "xiaozhao", text, mentioned=True)
+        second.dispatcher.handle(msg, routed=True)
     assert second.store.assignments.get(indicator, "西夏区教育局")[0].status == Status.DONE
 
 
@@ -368,3 +371,22 @@ def test_campaign_paths_conform_to_their_document(camp_app, camp_rt, document, p
         case.call_and_validate(headers=AUTH)
 
     check()
+
+
+def test_no_campaign_can_take_the_name_of_an_admin_page(camp_app, tmp_path):
+    """/admin/<word>/… is an admin page when <word> is one of theirs, so a campaign of that id
+    would be unreachable: every page's first segment is reserved, and a folder of that name
+    stops start-up naming it."""
+    from bot.campaigns import RESERVED_IDS, CampaignError, read_spec
+
+    words = {
+        r.rule.split("/")[2]
+        for r in camp_app.url_map.iter_rules()
+        if r.rule.startswith("/admin/") and "<campaign" not in r.rule
+    }
+    assert words - {""} <= RESERVED_IDS
+    folder = tmp_path / "matrix"
+    folder.mkdir()
+    (folder / "campaign.yaml").write_text("title: 矩阵\n", encoding="utf-8")
+    with pytest.raises(CampaignError, match="与管理页面的地址重名"):
+        read_spec(folder)
