@@ -205,7 +205,7 @@ def export_binder(
     stored = []
     for _, data, ext in binder.binder_files(
         rt.catalog.campaign, department, rows, now, tz=rt.settings.tz, font=font,
-        inspect_url=inspect_url(rt.settings, department),
+        inspect_url=inspect_url(rt.settings, department, rt.campaign_id),
     ):  # fmt: skip
         name = f"{department}_查验案卷包_{stamp}.{ext}"
         stored.append(
@@ -223,9 +223,13 @@ def export_binder(
     return {"queued": queued, "tokens": [t for _, t in stored], "pdf": bool(font)}
 
 
-def inspect_url(settings, department: str) -> str:
-    """The department's page of the inspection mode (bot/web/inspect_pages.py)."""
-    return f"{settings.public_url.rstrip('/')}/admin/inspect/{quote(department, safe='')}"
+def inspect_url(settings, department: str, campaign: str = "") -> str:
+    """The department's page of the inspection mode (bot/web/inspect_pages.py), in its campaign
+    (/admin/<campaign>/inspect/…; the default campaign's keeps the old path)."""
+    base = settings.public_url.rstrip("/") + "/admin/"
+    if campaign and campaign != settings.campaign:
+        base += f"{campaign}/"
+    return f"{base}inspect/{quote(department, safe='')}"
 
 
 def export_checklist(rt, now: datetime, request_id: str) -> dict:

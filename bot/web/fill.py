@@ -11,15 +11,16 @@ from __future__ import annotations
 import collections
 from urllib.parse import quote
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from bot import filestore, filllinks, liaison, texts
 from bot.errors import UserError
 from bot.filllinks import FillLink, Refused
 from bot.progress import Role, Status, size_text
+from bot.runtime import Runtime
 from bot.timeline import Timeline
-from bot.web.common import check_csrf, install, runtime, secure_headers
+from bot.web.common import base_runtime, check_csrf, install, runtime, secure_headers
 
 bp = Blueprint("fill", __name__, template_folder="templates", url_prefix="/m")
 
@@ -49,6 +50,24 @@ def _setup(state) -> None:
 @bp.app_template_filter("file_size")
 def _file_size(n: int) -> str:
     return size_text(n)
+
+
+@bp.url_value_preprocessor
+def _campaign_of_link(endpoint, values) -> None:
+    """A link was issued in one campaign's store (its person's 填报 there): the page, its forms
+    and its writes are that campaign's (runtime() answers with its view)."""
+    token = (values or {}).get("token")
+    if token:
+        g.campaign_rt = _campaign_holding(token.split(".")[0])
+
+
+def _campaign_holding(link_id: str) -> Runtime | None:
+    base = base_runtime()
+    for cid in base.campaign_ids():  # the default first: one read for a one-campaign deployment
+        view = base.for_campaign(cid)
+        if view is not None and view.store.fill_links.get(link_id) is not None:
+            return view
+    return None
 
 
 @bp.after_request

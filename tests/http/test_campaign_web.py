@@ -390,3 +390,34 @@ def test_no_campaign_can_take_the_name_of_an_admin_page(camp_app, tmp_path):
     (folder / "campaign.yaml").write_text("title: 矩阵\n", encoding="utf-8")
     with pytest.raises(CampaignError, match="与管理页面的地址重名"):
         read_spec(folder)
+
+
+def test_a_fill_in_link_of_the_second_campaign_opens_its_page_and_writes_there(client, camp_rt):
+    """「填报」 in the second campaign gives a link to its own items: the page finds the link in
+    that campaign, shows its departments' items and saves there, never in the default one."""
+    second = camp_rt.for_campaign(SECOND)
+    reply = second.dispatcher.handle(Incoming("sandbox", "xiaozhao", "填报"), routed=True)
+    path = re.search(r"http://duban\.test(/m/[^\s)]+)", reply.text).group(1)
+    page = client.get(path)
+    assert page.status_code == 200, page.get_data(as_text=True)
+    assert "西夏区教育局 · 共" in page.get_data(as_text=True)
+    item = client.get(f"{path}/1")
+    token = re.search(r'name="csrf" value="([^"]+)"', item.get_data(as_text=True)).group(1)
+    done = client.post(f"{path}/1/na", data={"csrf": token, "reason": "本单位不涉及此项"})
+    assert done.status_code in (302, 303), done.get_data(as_text=True)
+    assert second.store.assignments.get(1, "西夏区教育局")[0].status == Status.NOT_APPLICABLE
+    assert camp_rt.store.assignments.get(1, "西夏区教育局")[0] is None  # none in the default
+
+
+def test_the_binder_qr_code_of_the_second_campaign_opens_its_inspection_page(admin, camp_rt):
+    from urllib.parse import urlsplit
+
+    from bot.exports import inspect_url
+
+    url = inspect_url(camp_rt.settings, "西夏区教育局", SECOND)
+    assert urlsplit(url).path.startswith(f"/admin/{SECOND}/inspect/")
+    page = admin.get(urlsplit(url).path)
+    assert page.status_code == 200 and "<h1>西夏区教育局</h1>" in page.get_data(as_text=True)
+    assert urlsplit(inspect_url(camp_rt.settings, "司法局", "default")).path.startswith(
+        "/admin/inspect/"
+    )
