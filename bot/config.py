@@ -136,7 +136,6 @@ class Settings:
     redis_min_replicas: int = 0
     data_dir: str = str(ROOT / "var")
     key_prefix: str = "duban"
-    campaign: str = "default"  # shim: the default campaign's id (the campaigns branch owns it)
     # daily backup of the state (bot/backup.py): where ("" = <data_dir>/backups), at what local
     # time, and how many files are kept (0 = no scheduled backup)
     backup_dir: str = ""
@@ -358,7 +357,7 @@ class Settings:
         aliases = {"indicators_path": "DUBAN_INDICATORS", "org_path": "DUBAN_ORG"}
         for f in fields(cls):
             name = aliases.get(f.name, "DUBAN_" + f.name.upper())
-            if name not in env or f.name == "campaign_admin_passwords":
+            if f.name == "campaign_admin_passwords" or name not in env:  # read below, by prefix
                 continue
             raw = env[name]
             try:

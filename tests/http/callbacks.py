@@ -277,3 +277,33 @@ def wecom_media(data: bytes, encoding_aes_key: str = WECOM_AES_KEY) -> bytes:
     padded = padder.update(data) + padder.finalize()
     enc = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
     return enc.update(padded) + enc.finalize()
+
+
+FEISHU_HOOK_SECRET = "feishu-custom-bot-secret"
+
+
+def use_feishu_groups(stub, tmp_path, monkeypatch, department: str = "司法局") -> None:
+    """An org.yaml whose `department` chats are a Feishu group pushed by the app bot and a second
+    Feishu group reached only by a signed custom bot (DUBAN_ORG); the stub hands out tokens for
+    our app only and checks the custom bot's signature."""
+    import yaml
+
+    from bot.config import ROOT
+    from tests.stubs.platform_server import FEISHU_HOOK
+
+    org = yaml.safe_load((ROOT / "org.yaml").read_text(encoding="utf-8"))
+    for d in org["departments"]:
+        if d["name"] == department:
+            d["chats"] = [
+                {"platform": "feishu", "chat_id": FEISHU_CHAT},
+                {
+                    "platform": "feishu",
+                    "webhook": f"{stub.url}{FEISHU_HOOK}hook-sifa",
+                    "secret": FEISHU_HOOK_SECRET,
+                },
+            ]
+    path = tmp_path / "org.yaml"
+    path.write_text(yaml.safe_dump(org, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setenv("DUBAN_ORG", str(path))
+    stub.require_feishu_app(FEISHU_APP_ID, FEISHU_APP_SECRET)
+    stub.require_feishu_sign("hook-sifa", FEISHU_HOOK_SECRET)

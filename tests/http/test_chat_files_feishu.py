@@ -17,7 +17,6 @@ import hashlib
 import json
 
 import pytest
-import yaml
 
 from bot import chatfiles, delivery
 from bot.config import Settings
@@ -27,12 +26,11 @@ from bot.progress import Role, Status
 from bot.render import split_actions
 from tests.e2e.background import notices, set_status
 from tests.http.callbacks import (
-    FEISHU_APP_ID,
-    FEISHU_APP_SECRET,
     FEISHU_CHAT,
     feishu_file_message,
     feishu_message,
     feishu_post,
+    use_feishu_groups,
 )
 from tests.http.conftest import work
 from tests.stubs.platform_server import (
@@ -45,7 +43,6 @@ from tests.stubs.platform_server import (
 )
 
 DEPT = "司法局"
-HOOK_SECRET = "feishu-custom-bot-secret"
 PUBLIC = "https://duban.example.gov.cn"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 64
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj<</Type/Catalog>>endobj\n%%EOF\n"
@@ -55,28 +52,11 @@ PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj<</Type/Catalog>>endobj\n%%EOF\n"
 def hook_settings(hook_settings, stub, tmp_path, monkeypatch):
     """司法局's chats: a Feishu group (the app bot) and a signed custom bot; the file store in
     this test's directory; a public address, so replies and pushes carry page links."""
-    from bot.config import ROOT
-
-    org = yaml.safe_load((ROOT / "org.yaml").read_text(encoding="utf-8"))
-    for d in org["departments"]:
-        if d["name"] == DEPT:
-            d["chats"] = [
-                {"platform": "feishu", "chat_id": FEISHU_CHAT},
-                {
-                    "platform": "feishu",
-                    "webhook": f"{stub.url}{FEISHU_HOOK}hook-sifa",
-                    "secret": HOOK_SECRET,
-                },
-            ]
-    path = tmp_path / "org.yaml"
-    path.write_text(yaml.safe_dump(org, allow_unicode=True), encoding="utf-8")
-    monkeypatch.setenv("DUBAN_ORG", str(path))
+    use_feishu_groups(stub, tmp_path, monkeypatch)
     monkeypatch.setenv("DUBAN_FILE_DIR", str(tmp_path / "files"))
     monkeypatch.setenv("DUBAN_FILE_MAX_MB", "20")
     monkeypatch.setenv("DUBAN_PUBLIC_URL", PUBLIC)
     monkeypatch.setenv("DUBAN_SECRET_KEY", "feishu-cards-secret-key")
-    stub.require_feishu_app(FEISHU_APP_ID, FEISHU_APP_SECRET)
-    stub.require_feishu_sign("hook-sifa", HOOK_SECRET)
     return Settings.from_env()
 
 

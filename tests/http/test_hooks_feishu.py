@@ -10,7 +10,6 @@ import json
 import logging
 
 import pytest
-import yaml
 
 from bot.config import Settings
 from bot.platforms.feishu.bodies import text_of
@@ -25,12 +24,12 @@ from tests.http.callbacks import (
     feishu_message,
     feishu_post,
     feishu_request,
+    use_feishu_groups,
 )
 from tests.http.conftest import work
 from tests.stubs.platform_server import FEISHU_HOOK, FEISHU_MESSAGES, FEISHU_REPLY, FEISHU_TOKEN
 
 SECRET_WORD = "绝密内容XYZ"  # put in rejected bodies; must never reach the log
-HOOK_SECRET = "feishu-custom-bot-secret"
 DEPT = "司法局"
 
 
@@ -39,24 +38,7 @@ def hook_settings(hook_settings, stub, tmp_path, monkeypatch):
     """The shared hook settings, with an org whose 司法局 chats are a Feishu group (pushed by the
     app bot) and a second Feishu group reached only by a signed custom bot; the stub hands out
     tokens for our app only and checks the custom bot's signature."""
-    from bot.config import ROOT
-
-    org = yaml.safe_load((ROOT / "org.yaml").read_text(encoding="utf-8"))
-    for d in org["departments"]:
-        if d["name"] == DEPT:
-            d["chats"] = [
-                {"platform": "feishu", "chat_id": FEISHU_CHAT},
-                {
-                    "platform": "feishu",
-                    "webhook": f"{stub.url}{FEISHU_HOOK}hook-sifa",
-                    "secret": HOOK_SECRET,
-                },
-            ]
-    path = tmp_path / "org.yaml"
-    path.write_text(yaml.safe_dump(org, allow_unicode=True), encoding="utf-8")
-    monkeypatch.setenv("DUBAN_ORG", str(path))
-    stub.require_feishu_app(FEISHU_APP_ID, FEISHU_APP_SECRET)
-    stub.require_feishu_sign("hook-sifa", HOOK_SECRET)
+    use_feishu_groups(stub, tmp_path, monkeypatch)
     return Settings.from_env()
 
 
