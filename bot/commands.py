@@ -14,7 +14,7 @@ import pkgutil
 import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot import chatfiles, texts
@@ -729,6 +729,9 @@ class Outcome:
     reply: Reply | None
     duplicate: str | None = None
     drain: bool = False  # notices wait in the outbox: queue one drain
+    # the store of the campaign the message acted in, where its claim and stored reply live
+    # (None: the dispatcher's own); a redelivery waits for the first copy there (first_reply)
+    store: Any = None
 
 
 @dataclass
@@ -873,7 +876,8 @@ class Dispatcher:
             if isinstance(to, Reply):
                 return Outcome(to)
             if to is not self:
-                return to.handle_once(msg, drain_group, debounce_ms, resume, routed=True)
+                out = to.handle_once(msg, drain_group, debounce_ms, resume, routed=True)
+                return replace(out, store=to.store)
         if not msg.message_id:
             return Outcome(self.handle(msg, routed=True))
         pieces = self.split(msg.text)

@@ -68,7 +68,7 @@ def handle_callback(
         outcome = dispatch(msg, delivery.GROUP, delivery.DRAIN_DEBOUNCE_MS)
         if outcome.reply is None:
             try:
-                waited = first_reply(store, msg, outcome, sleep)
+                waited = first_reply(outcome.store or store, msg, outcome, sleep)
             except FirstCopyUnfinished:
                 log.warning("%s %s: first copy unfinished; 503 for a later delivery",
                             msg.platform, msg.message_id)  # fmt: skip

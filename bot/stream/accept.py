@@ -80,7 +80,7 @@ def answer_wecom(rt: Any, body: dict[str, Any]) -> tuple[Incoming, Reply] | None
         raise MalformedError("msgid missing")
     outcome = rt.dispatcher.handle_once(msg, delivery.GROUP, delivery.DRAIN_DEBOUNCE_MS)
     if outcome.reply is None:
-        waited = first_reply(rt.store, msg, outcome)
+        waited = first_reply(outcome.store or rt.store, msg, outcome)
         if waited is not None:
             return msg, waited
         # the first copy's claim went while waiting, nothing committed: this copy runs it

@@ -129,3 +129,46 @@ def test_a_single_campaign_deployment_has_no_switch_in_its_help(redis_url, redis
         assert "无需切换" in say(rt, "zhangsan", "切换")
     finally:
         rt.redis.close()
+
+
+def test_a_redelivered_message_of_another_campaign_gets_the_first_copys_reply(rt):
+    """A message's claim and stored reply live in its campaign's keys. A platform's redelivery
+    of a message that acted in the second campaign gets the reply the first copy stored there,
+    not an empty answer (it was looked up in the default campaign's keys)."""
+    import json
+
+    from bot.stream.accept import answer_wecom
+    from tests.http.callbacks import smartbot_json
+
+    x = rt.for_campaign(XIXIA)
+    b = Binding("wecom", "wx-zhao", "司法局", "赵六", "liaison", x.store.now_iso())
+    x.store.bindings.set("wecom", "wx-zhao", None, b, "system:test")
+    body = json.loads(smartbot_json("我的任务", "wx-m1", user="wx-zhao", group=False))
+    _, first = answer_wecom(rt, body)
+    assert "司法局" in first.text and not first.silent
+    _, again = answer_wecom(rt, body)  # the platform delivers it once more
+    assert again.text == first.text
+
+
+def test_a_redelivery_while_the_first_copy_still_runs_in_another_campaign_waits_for_it(
+    rt, monkeypatch
+):
+    """While the first copy of a second-campaign message still holds its claim (nothing
+    committed yet), a redelivery must wait for it and, if it never finishes, not be
+    acknowledged (FirstCopyUnfinished): it must not take the claim's absence from the default
+    campaign's keys for "the first copy gave up" and answer nothing."""
+    import json
+
+    from bot import inbound
+    from bot.stream.accept import answer_wecom
+    from tests.http.callbacks import smartbot_json
+
+    monkeypatch.setattr(inbound, "WAIT_FOR_FIRST_S", 0.3)
+    x = rt.for_campaign(XIXIA)
+    b = Binding("wecom", "wx-zhao", "司法局", "赵六", "liaison", x.store.now_iso())
+    x.store.bindings.set("wecom", "wx-zhao", None, b, "system:test")
+    first, _ = x.store.inbox.claim("wecom", "wx-m2")  # a first copy, still running
+    assert first
+    body = json.loads(smartbot_json("我的任务", "wx-m2", user="wx-zhao", group=False))
+    with pytest.raises(inbound.FirstCopyUnfinished):
+        answer_wecom(rt, body)
