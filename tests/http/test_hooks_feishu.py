@@ -253,7 +253,8 @@ def test_a_push_waiting_for_the_token_is_not_taken_for_a_dead_one(hook_settings,
     tenant_token(delivery.Wire(ctx))  # the other worker's fetch arrives: the waiters take its token
     first.join(15)
     second.join(15)
-    assert sorted(outcomes) == ["sent", "sent"]
+    # one run posts it; the other finds it sent, or (still posting) busy and comes back later
+    assert len(outcomes) == 2 and set(outcomes) <= {"sent", "deferred"} and "sent" in outcomes
     assert [text_of(r.json) for r in stub.requests_to(FEISHU_MESSAGES, key=FEISHU_CHAT)] == [
         "令牌等待中的通知"
     ]
