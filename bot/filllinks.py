@@ -44,7 +44,8 @@ def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def _base36(n: int) -> str:
+def base36(n: int) -> str:
+    """`n` in lower-case base 36 (expiry times in signed links and states)."""
     digits = "0123456789abcdefghijklmnopqrstuvwxyz"
     out = ""
     while True:
@@ -68,7 +69,7 @@ def _signature(key: str, body: str) -> str:
 
 
 def token(key: str, link_id: str, expires: int) -> str:
-    body = f"{link_id}.{_base36(expires)}"
+    body = f"{link_id}.{base36(expires)}"
     return f"{body}.{_signature(key, body)}"
 
 

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from bot.filllinks import base36
+
 PLATFORMS = ("dingtalk", "wecom", "feishu")
 LABELS = {"dingtalk": "钉钉", "wecom": "企业微信", "feishu": "飞书"}
 STATE_TTL_S = 600  # the platforms' codes live 5 minutes; a sign-in is done well within 10
@@ -55,16 +57,6 @@ class Refused(Exception):
 # --- state --------------------------------------------------------------------------------------
 
 
-def _base36(n: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        n, r = divmod(n, 36)
-        out = digits[r] + out
-        if not n:
-            return out
-
-
 def _state_sig(key: str, platform: str, nonce: str, exp36: str) -> str:
     body = f"signin-state|{platform}|{nonce}|{exp36}".encode()
     return hmac.new(key.encode(), body, hashlib.sha256).hexdigest()[:_SIG_HEX]
@@ -76,7 +68,7 @@ def new_nonce() -> str:
 
 def make_state(key: str, platform: str, nonce: str, now_s: float) -> str:
     """nonce (32 hex) + expiry (base 36) + signature (32 hex): letters and digits only."""
-    exp36 = _base36(int(now_s) + STATE_TTL_S)
+    exp36 = base36(int(now_s) + STATE_TTL_S)
     return f"{nonce}{exp36}{_state_sig(key, platform, nonce, exp36)}"
 
 
