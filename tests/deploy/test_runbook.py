@@ -138,9 +138,17 @@ def closed_dirs() -> list[Path]:
     for target in (Path(sys.prefix), Path(sys.executable).resolve()):
         for d in [target, *target.parents]:
             if d.is_dir() and not d.stat().st_mode & 0o001 and d not in out:
-                assert any(d.is_relative_to(layer) for layer in LAYERS), d
                 out.append(d)
     return out
+
+
+def outside_layers(dirs: list[Path]) -> list[Path]:
+    """The closed folders no layer covers (e.g. a checkout in a `mktemp -d` folder, mode 0700):
+    each gets a layer of its own, outermost first, so opening it touches nothing here either."""
+    return sorted(
+        (d for d in dirs if not any(d.is_relative_to(layer) for layer in LAYERS)),
+        key=lambda d: len(d.parts),
+    )
 
 
 def script(tmp: Path, shims: Path, stage: Path) -> str:
@@ -151,6 +159,11 @@ def script(tmp: Path, shims: Path, stage: Path) -> str:
     ]
     for i, d in enumerate(LAYERS):
         up, work = tmp / "layers" / f"{i}-up", tmp / "layers" / f"{i}-work"
+        up.mkdir(parents=True)
+        work.mkdir(parents=True)
+        lines.append(f"mount -t overlay overlay -o lowerdir={d},upperdir={up},workdir={work} {d}")
+    for i, d in enumerate(outside_layers(closed_dirs())):
+        up, work = tmp / "layers" / f"own{i}-up", tmp / "layers" / f"own{i}-work"
         up.mkdir(parents=True)
         work.mkdir(parents=True)
         lines.append(f"mount -t overlay overlay -o lowerdir={d},upperdir={up},workdir={work} {d}")
