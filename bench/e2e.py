@@ -142,12 +142,20 @@ def make_users(rt, n: int, chats: int) -> Users:
 
 def reset_state(client: redis.Redis, rt, users: Users) -> None:
     """The same store before every step: every key under the prefix deleted, then the
-    assignments (all 未开始) and the users' bindings created again."""
+    assignments (all 未开始) and the users' bindings created again. The inbox stream (empty
+    between steps: answered entries are deleted) and the consumers' liveness marks are kept:
+    deleting the stream under the answering consumer's blocking read ends that read with an
+    error, and the consumer's half-second pause after it was the first ~500 ms of every step's
+    latencies (the p99 of earlier runs), which no user meets."""
     from bot.records import Binding
     from bot.runtime import prepare_state
 
+    inbox = rt.store.keys.inbox
+    kept = (inbox.encode(), rt.store.keys.inbox_consumer("").encode())
     batch = []
     for key in client.scan_iter(match=f"{PREFIX}:*", count=2000):
+        if key == kept[0] or key.startswith(kept[1]):
+            continue
         batch.append(key)
         if len(batch) >= 1000:
             client.unlink(*batch)
