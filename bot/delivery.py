@@ -54,6 +54,7 @@ import math
 import os
 import re
 import socket
+import ssl
 import threading
 import time
 import uuid
@@ -68,6 +69,7 @@ import requests
 import urllib3
 from rq import Callback, Queue, Retry
 
+from bot import http11
 from bot.config import Settings
 from bot.messages import ChatTarget, Notice, mention_parts
 from bot.org import Org, OrgError
@@ -208,6 +210,7 @@ class KeepAliveSession(requests.Session):
         self._netrc: dict[str, Any] = {}
         self._pools: dict[str, urllib3.PoolManager] = {}  # by CA bundle (see _pool)
         self._direct: dict[tuple[str, str], str] = {}  # host -> its CA bundle; "": via requests
+        self._lean: dict[tuple, http11.Pool] = {}  # (scheme, host, port, CA bundle) -> pool
         for scheme in ("https://", "http://"):  # the path through requests (a proxy, netrc)
             self.mount(scheme, requests.adapters.HTTPAdapter(pool_maxsize=maxsize))
 
@@ -253,22 +256,33 @@ class KeepAliveSession(requests.Session):
                 return resp.status_code, resp.json()
             except ValueError:
                 return resp.status_code, None
+        plain = _plain_target(url, u)
+        if plain:
+            # The answering path's POST: a lean HTTP/1.1 request over a kept-alive connection
+            # (bot/http11.py), a fraction of urllib3's CPU; the same failures, as requests'.
+            host, port, target = plain
+            pool = self._lean_pool(u.scheme, host, port, ca)
+            try:
+                status, raw = pool.post(target, body, headers, timeout)
+            except http11.ConnectFailed as e:
+                if e.timeout:
+                    raise requests.ConnectTimeout(e) from e
+                raise requests.ConnectionError(e) from e
+            except http11.ReadTimedOut as e:
+                raise requests.ReadTimeout(e) from e
+            except ssl.SSLError as e:
+                raise requests.exceptions.SSLError(e) from e
+            except http11.Broken as e:
+                raise requests.ConnectionError(e) from e
+            try:
+                return status, json.loads(raw)
+            except ValueError:
+                return status, None
         try:
-            manager = self._pool(ca)
-            plain = _plain_target(url, u)
-            if plain:
-                # urllib3's parse_url would only take the URL apart again, char by char: the
-                # pool of its host is given the path and query as they are
-                host, port, target = plain
-                r = manager.connection_from_host(host, port, u.scheme).urlopen(
-                    "POST", target, body=body, headers=headers, retries=False, redirect=False,
-                    timeout=_timeout(timeout), assert_same_host=False,
-                )  # fmt: skip
-            else:
-                r = manager.request(
-                    "POST", url, body=body, headers=headers, retries=False, redirect=False,
-                    timeout=_timeout(timeout),
-                )  # fmt: skip
+            r = self._pool(ca).request(
+                "POST", url, body=body, headers=headers, retries=False, redirect=False,
+                timeout=_timeout(timeout),
+            )  # fmt: skip
         except urllib3.exceptions.NewConnectionError as e:  # refused, unresolved
             raise requests.ConnectionError(e) from e
         except urllib3.exceptions.ConnectTimeoutError as e:
@@ -284,11 +298,25 @@ class KeepAliveSession(requests.Session):
         except ValueError:
             return r.status, None
 
+    def _lean_pool(self, scheme: str, host: str, port: int | None, ca: str) -> http11.Pool:
+        port = port or (443 if scheme == "https" else 80)
+        key = (scheme, host.lower(), port, ca)
+        pool = self._lean.get(key)
+        if pool is None:
+            context = None
+            if scheme == "https":  # what urllib3 would check: the CA bundle and the host name
+                context = ssl.create_default_context(cafile=ca)
+            pool = self._lean.setdefault(
+                key, http11.Pool(scheme, host, port, self.maxsize, context)
+            )
+        return pool
+
     def connections_opened(self) -> int:
         """How many connections this session opened so far, to all hosts, either path."""
         managers = [*self._pools.values()]
         managers += [a.poolmanager for a in self.adapters.values() if hasattr(a, "poolmanager")]
-        return sum(m.pools[k].num_connections for m in managers for k in m.pools.keys())
+        lean = sum(p.opened for p in list(self._lean.values()))
+        return lean + sum(m.pools[k].num_connections for m in managers for k in m.pools.keys())
 
     def _pool(self, ca: str) -> urllib3.PoolManager:
         """The pool that trusts the CA bundle requests would use (certifi's, or the
@@ -1001,7 +1029,12 @@ def may_have_arrived(e: requests.RequestException) -> bool:
     inner = e.args[0] if e.args else None  # requests' MaxRetryError, or urllib3's own error
     reason = getattr(inner, "reason", inner)
     if isinstance(
-        reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError)
+        reason,
+        (
+            urllib3.exceptions.NewConnectionError,
+            urllib3.exceptions.ConnectTimeoutError,
+            http11.ConnectFailed,
+        ),
     ):
         return False
     return isinstance(e, (requests.Timeout, requests.ConnectionError))
