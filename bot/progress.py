@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from fractions import Fraction
 from types import MappingProxyType
@@ -293,20 +293,21 @@ class RankRow:
     score: Score
 
 
-@dataclass
-class _Acc:
-    done_weight: int = 0
-    total_weight: int = 0
-    done_count: int = 0
-    total_count: int = 0
-    extra: dict = field(default_factory=dict)
+# Per department [done weight, total weight, done count, total count], computed from a read-only
+# statuses mapping (the store's, see bot/store/assignments.py:_parse_statuses) for some ★ set
+# and `only`. The mapping is kept referenced, so an equal identity means equal contents. The
+# newest mapping's are kept, and those of the one it was derived from (see `derived`).
+_LAST_ACCS: list[tuple] = []  # (statuses, starred, only, accumulators), newest first
+_ACC_SLOTS = 6
+# The last mapping the store derived from the one before by a few changes:
+# (new mapping, old mapping, [((ind, dept), old (role, status) | None, new | None), ...]).
+_DERIVED: tuple = (None, None, ())
 
 
-# The last scores computed from a read-only statuses mapping (the store's, see
-# bot/store/assignments.py:_parse_statuses) and the arguments they came from. The mapping is kept
-# referenced, so an equal identity means equal contents.
-_LAST_SCORES: list[tuple] = []  # newest first, a few (the overview asks two ways)
-_SCORE_SLOTS = 4
+def derived(new: Mapping, old: Mapping, changes: list) -> None:
+    """The store parsed `new` as `old` with `changes`: compute_scores updates old's counts."""
+    global _DERIVED
+    _DERIVED = (new, old, tuple(changes))
 
 
 def compute_scores(
@@ -316,43 +317,72 @@ def compute_scores(
     only: set[int] | frozenset[int] | None = None,
 ) -> list[Score]:
     """Scores per department from every assignment's (role, status); with `only`, of those
-    indicators alone (Catalog.regular_ids: bonus and deduction items never count). Computed
-    once per process for the same read-only statuses and arguments."""
-    frozen = isinstance(statuses, MappingProxyType)
-    if frozen:
-        for last, l_starred, l_reached, l_only, scores in _LAST_SCORES:
-            if (
-                last is statuses
-                and l_starred == starred
-                and l_reached == reached_at
-                and l_only == only
-            ):
-                return list(scores)
-    scores = _compute_scores(statuses, starred, reached_at, only)
-    if frozen:
-        if any(entry[0] is not statuses for entry in _LAST_SCORES):  # keep one status map
-            _LAST_SCORES.clear()
-        _LAST_SCORES.insert(0, (statuses, frozenset(starred), dict(reached_at), only, scores))
-        del _LAST_SCORES[_SCORE_SLOTS:]
-    return list(scores)
+    indicators alone (Catalog.regular_ids: bonus and deduction items never count). For the
+    store's read-only statuses, the counts are kept per process: the same mapping is counted
+    once, and one the store derived from a counted one by a few changes is counted by those
+    changes alone."""
+    accs = _accumulators(statuses, frozenset(starred), only)
+    return [Score(d, a[0], a[1], reached_at.get(d, ""), a[2], a[3]) for d, a in accs.items()]
 
 
-def _compute_scores(statuses, starred, reached_at, only) -> list[Score]:
-    acc: dict[str, _Acc] = {}
-    for (ind, dept), (role, status) in statuses.items():
+def _accumulators(statuses, starred: frozenset[int], only) -> dict[str, list[int]]:
+    if not isinstance(statuses, MappingProxyType):
+        return _count(statuses.items(), starred, only, {})
+    for seen, l_starred, l_only, accs in _LAST_ACCS:
+        if seen is statuses and l_starred == starred and l_only == only:
+            return accs
+    accs = None
+    new, old, changes = _DERIVED
+    if new is statuses:
+        for seen, l_starred, l_only, base in _LAST_ACCS:
+            if seen is old and l_starred == starred and l_only == only:
+                accs = _apply(base, changes, starred, only)
+                break
+    if accs is None:
+        accs = _count(statuses.items(), starred, only, {})
+    # keep this mapping's counts and those of the one it came from; drop older mappings'
+    keep = (statuses, old if new is statuses else statuses)
+    _LAST_ACCS[:] = [e for e in _LAST_ACCS if any(e[0] is k for k in keep)]
+    _LAST_ACCS.insert(0, (statuses, starred, only, accs))
+    del _LAST_ACCS[_ACC_SLOTS:]
+    return accs
+
+
+def _count(items, starred, only, acc: dict[str, list[int]]) -> dict[str, list[int]]:
+    for (ind, dept), (role, status) in items:
         if only is not None and ind not in only:
             continue
-        a = acc.setdefault(dept, _Acc())
+        a = acc.get(dept)
+        if a is None:
+            a = acc[dept] = [0, 0, 0, 0]
         w = assignment_weight(role, ind in starred)
-        a.total_weight += w
-        a.total_count += 1
+        a[1] += w
+        a[3] += 1
         if status in COMPLETE:
-            a.done_weight += w
-            a.done_count += 1
-    return [
-        Score(d, a.done_weight, a.total_weight, reached_at.get(d, ""), a.done_count, a.total_count)
-        for d, a in acc.items()
-    ]
+            a[0] += w
+            a[2] += 1
+    return acc
+
+
+def _apply(base: dict[str, list[int]], changes, starred, only) -> dict[str, list[int]]:
+    """`base`'s counts with `changes` applied (base itself is left as it is: it is shared)."""
+    acc = {d: list(a) for d, a in base.items()}
+    for (ind, dept), old, new in changes:
+        if only is not None and ind not in only:
+            continue
+        if old is not None:
+            a = acc[dept]
+            w = assignment_weight(old[0], ind in starred)
+            a[1] -= w
+            a[3] -= 1
+            if old[1] in COMPLETE:
+                a[0] -= w
+                a[2] -= 1
+            if not a[3]:
+                del acc[dept]  # no assignment left: not ranked, as a count from scratch
+        if new is not None:
+            _count((((ind, dept), new),), starred, None, acc)
+    return acc
 
 
 def bonus_contributors(

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from types import MappingProxyType
 
+from bot import progress
 from bot.progress import Assignment, Role, Status, TaskState
 from bot.records import Binding, Change, ConflictError, Finish, Preload
 from bot.store.base import Area, _notice_args, _s
@@ -344,23 +345,48 @@ def _role_status(v: bytes | str) -> tuple[Role, Status]:
 
 def _parse_statuses(raw: dict) -> Mapping[tuple[int, str], tuple[Role, Status]]:
     """The `status` hash as {(indicator, department): (role, status)}, read-only: the same
-    object is handed to every caller while the hash does not change (see compute_scores)."""
+    object is handed to every caller while the hash does not change (see compute_scores). A
+    hash that differs from the last one in a few fields is parsed as the last mapping with
+    those fields changed, and the change is told to bot.progress, which then updates its
+    scores instead of counting every assignment again."""
     global _LAST_STATUSES
     last_raw, last = _LAST_STATUSES
     if raw == last_raw:
         return last
-    if len(_STATUS_PAIRS) > 4 * len(raw) + 1000:  # fields and states of long ago
-        _STATUS_PAIRS.clear()
-    out = {}
-    for pair in raw.items():
-        known = _STATUS_PAIRS.get(pair)
-        if known is None:
-            ind, _, dept = _s(pair[0]).partition("|")
-            known = _STATUS_PAIRS[pair] = ((int(ind), dept), _role_status(pair[1]))
-        out[known[0]] = known[1]
-    parsed = MappingProxyType(out)
+    diff = raw.items() ^ last_raw.items() if last_raw else None  # a set difference, in C
+    if diff is not None and len(diff) <= max(64, len(raw) // 8):
+        out = dict(last)
+        changes = []
+        for field in {f for f, _ in diff}:
+            value = raw.get(field)
+            if value is None and field not in last_raw:
+                continue
+            key = _status_key(field)
+            new = None if value is None else _role_status(value)
+            old = out.pop(key, None) if new is None else out.get(key)
+            if new is not None:
+                out[key] = new
+            if old != new:
+                changes.append((key, old, new))
+        parsed = MappingProxyType(out)
+        progress.derived(parsed, last, changes)
+    else:
+        if len(_STATUS_PAIRS) > 4 * len(raw) + 1000:  # fields and states of long ago
+            _STATUS_PAIRS.clear()
+        out = {}
+        for pair in raw.items():
+            known = _STATUS_PAIRS.get(pair)
+            if known is None:
+                known = _STATUS_PAIRS[pair] = (_status_key(pair[0]), _role_status(pair[1]))
+            out[known[0]] = known[1]
+        parsed = MappingProxyType(out)
     _LAST_STATUSES = (raw, parsed)
     return parsed
+
+
+def _status_key(field: bytes | str) -> tuple[int, str]:
+    ind, _, dept = _s(field).partition("|")
+    return int(ind), dept
 
 
 def _task_states(flat: list) -> dict[int, TaskState]:

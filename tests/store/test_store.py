@@ -110,3 +110,50 @@ def test_statuses_are_parsed_once_per_process_while_the_hash_is_unchanged(store)
     after = store.assignments.ranking_inputs()[0]
     assert after is not first and after[(4, "司法局")] == (Role.LEAD, Status.DONE)
     assert compute_scores(after, set(), {})[0].done_weight == 2
+
+
+def test_scores_updated_by_changes_equal_scores_counted_from_scratch(store):
+    """A status hash changed in a few fields is parsed as the last mapping with those fields
+    changed, and the scores are updated by the changes alone (bot.progress.derived): after each
+    of many random changes (statuses, new and removed assignments, ★ sets, `only`), they equal
+    a count from scratch of the same statuses."""
+    import random
+
+    from bot.progress import compute_scores
+
+    rng = random.Random(5)
+    depts = ["司法局", "教育局", "民政局", "财政局"]
+    store.assignments.sync(
+        {
+            (i, d): (Role.LEAD if (i + len(d)) % 3 == 0 else Role.COOPERATE)
+            for i in range(1, 30)
+            for d in depts
+        }  # fmt: skip
+    )
+    key = store.keys.statuses
+    fields = [f"{i}|{d}" for i in range(1, 30) for d in depts]
+    states = [f"{r.value}:{s.value}" for r in Role for s in Status]
+    only = frozenset(range(1, 25))
+    previous = store.assignments.statuses()
+    derived_updates = 0
+    for step in range(120):
+        for _ in range(rng.choice((1, 1, 2, 5))):
+            f = rng.choice(fields)
+            if rng.random() < 0.1:
+                store.r.hdel(key, f)
+            else:
+                store.r.hset(key, f, rng.choice(states))
+        if step % 17 == 0:
+            store.r.hset(key, f"99|新部门{step}", states[0])  # a department that was not there
+        statuses = store.assignments.statuses()
+        assert statuses is not previous or statuses == previous
+        starred = frozenset(rng.sample(range(1, 30), 4))
+        for args in ((starred, {}, only), (starred, {}, None), (frozenset(), {"司法局": "t"})):
+            got = sorted(compute_scores(statuses, *args), key=lambda s: s.department)
+            fresh = sorted(compute_scores(dict(statuses), *args), key=lambda s: s.department)
+            assert got == fresh, (step, args)
+        from bot import progress
+
+        derived_updates += progress._DERIVED[0] is statuses
+        previous = statuses
+    assert derived_updates > 100  # the updates, not fresh counts, were checked
