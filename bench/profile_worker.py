@@ -106,9 +106,13 @@ def main(argv: list[str] | None = None) -> int:
 # (label, file name ending, function name): cumulative CPU of these, per answered command.
 HORSE_PARTS = (
     ("answering consumer, whole life", "bot/inbox.py", "consume"),
-    ("  store.inbox.read (XREADGROUP BLOCK)", "bot/store/inbox.py", "read"),
+    (
+        "  store.inbox.read (the last batch's acks and marks + XREADGROUP BLOCK)",
+        "bot/store/inbox.py",
+        "read",
+    ),
     ("  store.inbox.rescue (every 2 s)", "bot/store/inbox.py", "rescue"),
-    ("  store.inbox.done (XACK + XDEL per batch)", "bot/store/inbox.py", "done"),
+    ("  store.inbox.flush (acks and marks, when no read follows)", "bot/store/inbox.py", "flush"),
     ("  inbox._answer (one command, all of it)", "bot/inbox.py", "_answer"),
     ("        parse_payload (json.loads + Incoming)", "bot/inbox.py", "parse_payload"),
     ("        Dispatcher.handle_once (the command)", "bot/commands.py", "handle_once"),
@@ -119,7 +123,7 @@ HORSE_PARTS = (
     ),
     ("          store.inbox.finish (reply stored, change saved)", "bot/store/inbox.py", "finish"),
     (
-        "          compute_scores (进度/排行: every status parsed)",
+        "          compute_scores (进度/排行: counts updated by changes)",
         "bot/progress.py",
         "compute_scores",
     ),
@@ -132,9 +136,10 @@ HORSE_PARTS = (
         "bot/store/delivery.py",
         "push_begin",
     ),
-    ("          store.delivery.push_end", "bot/store/delivery.py", "push_end"),
-    ("          _post (KeepAliveSession.post_json to the stub)", "bot/delivery.py", "_post"),
-    ("            urllib3: PoolManager.urlopen (direct path)", "urllib3/poolmanager.py", "urlopen"),
+    ("          store.delivery.push_end (failures only)", "bot/store/delivery.py", "push_end"),
+    ("          post_json (KeepAliveSession, to the stub)", "bot/delivery.py", "post_json"),
+    ("            http11.Pool.post (the lean client)", "bot/http11.py", "post"),
+    ("            urllib3: PoolManager.urlopen (odd URLs)", "urllib3/poolmanager.py", "urlopen"),
     ("            requests: Session.request (proxy/netrc path)", "requests/sessions.py", "request"),
     ("              urllib3 new connection (connect)", "urllib3/connection.py", "connect"),
     ("  logging", "logging/__init__.py", "handle"),

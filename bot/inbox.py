@@ -17,7 +17,8 @@ A consumer that dies leaves its entries pending. While alive it keeps a liveness
 its entries over (XCLAIM, `rescue_inbox`), a restarted one under the same name re-reads its
 own, and an entry left unacknowledged for RECLAIM_MS is taken by anyone (XAUTOCLAIM). The one
 taking over finds the stored reply instead of running the command again, and the part markers
-keep the reply from being posted twice. Entries are acknowledged and deleted once answered.
+keep the reply from being posted twice. Entries are acknowledged and deleted once answered,
+with the parts of their replies marked sent, in the round trip of the consumer's next read.
 
 An entry a consumer could not finish (Redis failed under its save, or the code raised) stays
 pending under its name, and the consumer itself tries it again after RETRY_S, doubling up to
