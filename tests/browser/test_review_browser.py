@@ -1,6 +1,6 @@
-"""待审核 in headless Chromium on a phone (390×844) and a desktop (1366×900): tick two rows and
-通过所选, then 退回 one with a reason and a 返工期限; the result shows at the top of the queue
-and the rows are gone."""
+"""待审核 in headless Chromium on a phone (390×844) and a desktop (1366×900): tick three rows
+and 通过所选, then 退回 one with a reason and a 返工期限; the result shows at the top of the
+queue and the rows are gone."""
 
 from __future__ import annotations
 
@@ -19,12 +19,12 @@ SIZES = [("phone", {"width": 390, "height": 844}), ("desktop", {"width": 1366, "
 
 
 def waiting(rt) -> list[tuple[int, str]]:
-    """Four 已完成 items, an hour apart, the last with a dead link, a paper volume and two lines
-    of explanation."""
+    """Five 已完成 items, an hour apart (three of 司法局, two of 教育局), the last with a dead
+    link, a paper volume and two lines of explanation."""
     clock = rt.store.clock
     made = []
-    for dept in ("司法局", "教育局"):
-        for i in sorted(i for (i, d) in rt.assignments if d == dept)[:2]:
+    for dept, n in (("司法局", 3), ("教育局", 2)):
+        for i in sorted(i for (i, d) in rt.assignments if d == dept)[:n]:
             made.append((i, dept))
     url = "https://www.example.gov.cn/gone.html"
     rt.store.links.record(url, {"ok": False, "status": 404, "error": "http_404"})
@@ -58,7 +58,7 @@ def row(page, ind: int, dept: str):
 
 
 @pytest.mark.parametrize(("label", "size"), SIZES)
-def test_bulk_approve_two_and_return_one_with_a_date(page, live_url, web_rt, shot, label, size):
+def test_bulk_approve_three_and_return_one_with_a_date(page, live_url, web_rt, shot, label, size):
     made = waiting(web_rt)
     page.set_viewport_size(size)
     login(page, live_url)
@@ -76,20 +76,24 @@ def test_bulk_approve_two_and_return_one_with_a_date(page, live_url, web_rt, sho
     assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
     shot(page, f"review-queue-{label}")
 
-    # bulk: tick the first two, 通过所选
-    for ind, dept in made[:2]:
+    # bulk: tick the first three, 通过所选
+    for ind, dept in made[:3]:
         row(page, ind, dept).locator('input[type="checkbox"]').check()
     page.locator("#bulk-approve").click()
     flash = page.locator(".flash li.ok")
-    expect(flash).to_have_text("已通过 2 项，已通知相关部门。")
+    expect(flash).to_have_text("已通过 3 项，已通知相关部门。")
     in_view(page, flash, size["height"])
-    for ind, dept in made[:2]:
+    expect(page.locator("article.queue-row")).to_have_count(len(made) - 3)
+    for ind, dept in made[:3]:
         expect(row(page, ind, dept)).to_have_count(0)
         assert web_rt.store.assignments.get(ind, dept)[0].status is Status.APPROVED
+    told = [(n.department, n.text) for _, n, _ in read_outbox(web_rt.store)]
+    for ind, dept in made[:3]:  # each department told of each item, one notice each
+        assert sum(d == dept and f"第{ind}项已通过" in t for d, t in told) == 1, (ind, dept)
     screen(page, f"review-queue-{label}-after-bulk-approve")
 
     # one row: 退回… with a reason and a 返工期限
-    ind, dept = made[2]
+    ind, dept = made[3]
     r = row(page, ind, dept)
     r.locator("summary").click()
     r.locator('input[name="reason"]').fill("缺少2019年台账，请补充")
