@@ -53,6 +53,11 @@ def test_overview_shows_who_is_behind_first(page, live_url, web_rt, shot, label,
     for i in range(5):  # the five most behind, whole, on the first screen
         box = rows.nth(i).bounding_box()
         assert box and box["y"] >= 0 and box["y"] + box["height"] <= size["height"], (i, box)
+    # why each is behind is read whole, not cut off with "…" (民政局 has the most reasons)
+    cut = rows.locator(".who small").evaluate_all(
+        "els => els.filter(e => e.scrollWidth > e.clientWidth).map(e => e.textContent)"
+    )
+    assert not cut, cut
     ranks = [int(r) for r in rows.evaluate_all("els => els.map(e => e.dataset.rank)")]
     assert ranks == sorted(ranks) and ranks[0] == 1
     expect(page.locator("#behind-rule")).to_contain_text("同分并列同一名次")
