@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import calendar
 import datetime
+import functools
 import re
 import sys
 import unicodedata
@@ -139,12 +140,13 @@ class Catalog:
     def get(self, id: int) -> Indicator | None:
         return self.indicators.get(id)
 
-    @property
+    @functools.cached_property
     def regular_ids(self) -> frozenset[int]:
-        """The indicators that count in scores and reminders (kind regular)."""
+        """The indicators that count in scores and reminders (kind regular); a catalogue does
+        not change once loaded, so this is worked out once (进度 and 排行 ask every time)."""
         return frozenset(i for i, ind in self.indicators.items() if ind.is_regular)
 
-    @property
+    @functools.cached_property
     def bonus_ids(self) -> frozenset[int]:
         return frozenset(i for i, ind in self.indicators.items() if ind.kind == "bonus")
 

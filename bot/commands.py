@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import functools
 import importlib
 import logging
 import pkgutil
@@ -58,7 +59,9 @@ _MENTION = re.compile(r"^(?:@\S+\s+)+")
 _BLANK = "\u200b\ufeff"  # zero-width characters some clients insert: read as spaces
 
 
+@functools.lru_cache(maxsize=8192)
 def _fold_char(c: str) -> str:
+    """One character in NFKC (kept per process: a message's characters repeat)."""
     return c if c < "\x80" else unicodedata.normalize("NFKC", c)
 
 

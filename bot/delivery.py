@@ -809,7 +809,12 @@ def _resolve(ctx: Delivery, spec: dict) -> Route | None:
 
 
 def run_push(
-    ctx: Delivery, spec: dict, job_id: str = "", leased: bool = True, kept: bool = False
+    ctx: Delivery,
+    spec: dict,
+    job_id: str = "",
+    leased: bool = True,
+    kept: bool = False,
+    ends: list | None = None,
 ) -> str:
     """Post the parts of one push that are not sent yet; see the module docstring.
 
@@ -817,7 +822,10 @@ def run_push(
     raises DeliveryRetry for RQ to retry with backoff. `leased=False` when the caller's own
     queue entry brings the push back after a crash (bot/inbox.py): no lease is kept meanwhile.
     `kept`: the caller renews the lease while the push waits and runs (Pusher), so it is not
-    extended before the first part.
+    extended before the first part. `ends`: the caller writes the "sent" marks of the parts
+    posted (push_id, part, token, ttl) itself, together with what it writes next (the answering
+    consumer: with its acknowledgement of the callback, bot/inbox.py), instead of one round
+    trip per part here.
     """
     store, settings = ctx.store, ctx.settings
     push_id, lease_id = spec["push_id"], spec["lease_id"]
@@ -877,8 +885,12 @@ def run_push(
                 status="uncertain",
             )  # fmt: skip
             continue
-        store.delivery.push_end(push_id, part, token, "sent" if answer.outcome == "ok" else "release",
-                       MARKER_TTL_S)  # fmt: skip
+        if answer.outcome == "ok" and ends is not None:
+            ends.append((push_id, part, token, MARKER_TTL_S))
+        else:
+            store.delivery.push_end(push_id, part, token,
+                                    "sent" if answer.outcome == "ok" else "release",
+                                    MARKER_TTL_S)  # fmt: skip
         if answer.outcome == "ok":
             continue
         if answer.outcome == "rate_limited":

@@ -39,6 +39,7 @@ from typing import Any
 from bot import delivery, texts
 from bot.commands import Outcome, Unfinished
 from bot.messages import Incoming, Reply
+from bot.store.inbox import Unflushed
 
 log = logging.getLogger(__name__)
 
@@ -112,17 +113,22 @@ def consume(
     block_ms: int | None = BLOCK_MS,
     max_entries: int | None = None,
     orphans: set[str] | None = None,
+    unflushed: Unflushed | None = None,
 ) -> dict:
     """Answer accepted callbacks until `stop` is set; with `block_ms` None, until the inbox is
     empty or `max_entries` were seen (a drain). Returns counts by outcome. A Redis error
     propagates: whatever was read and not answered stays pending under this consumer's name,
     and the next `consume` under it reads it again first. `orphans`: the entries whose earlier
     run is known to be over (taken over from a consumer that is gone, or left by this one with
-    its own claim still set); pass the same set to the next `consume` under this name."""
+    its own claim still set); pass the same set to the next `consume` under this name, and the
+    same `unflushed`: the acknowledgements and "sent" marks of a batch go with the next read
+    (one round trip less per batch, and per reply), and a Redis error may leave some
+    unwritten, which the next `consume` writes first."""
     store, stop = rt.store, stop or threading.Event()
     consumer = consumer or delivery.consumer_name()
     counts, seen = new_counts(), 0
     orphans = set() if orphans is None else orphans
+    unflushed = Unflushed() if unflushed is None else unflushed
     retry_s, retry_at = RETRY_S, None  # when to read this consumer's unfinished entries again
     store.inbox.ensure_group(GROUP)
     with Liveness(store, consumer), ThreadPoolExecutor(LANES, "answer-lane") as lanes:
@@ -136,20 +142,22 @@ def consume(
             left = 0
             if own:
                 own, after = False, "0"
+                store.inbox.flush(GROUP, unflushed)  # a part marked sent is not posted again
                 while rows := store.inbox.read_own(GROUP, consumer, BATCH, after):
-                    n, left_now = _answer_batch(rt, dctx, rows, counts, lanes, orphans)
+                    n, left_now = _answer_batch(rt, dctx, rows, counts, lanes, orphans, unflushed)
                     seen, left, after = seen + n, left + left_now, rows[-1][0]
                 retry_s = RETRY_S if not left else retry_s  # all of its own answered: reset
             else:
-                rows = store.inbox.read(GROUP, consumer, BATCH, block_ms)
+                rows = store.inbox.read(GROUP, consumer, BATCH, block_ms, unflushed)
                 if rows:
-                    n, left = _answer_batch(rt, dctx, rows, counts, lanes, orphans)
+                    n, left = _answer_batch(rt, dctx, rows, counts, lanes, orphans, unflushed)
                     seen += n
                 elif block_ms is None:
                     break
             if left and retry_at is None:
                 retry_at = time.monotonic() + retry_s
                 retry_s = min(retry_s * 2, RETRY_MAX_S)
+        store.inbox.flush(GROUP, unflushed)
     return counts
 
 
@@ -165,13 +173,17 @@ def _answer_batch(
     counts: dict,
     lanes=None,
     orphans: set[str] | None = None,
+    unflushed: Unflushed | None = None,
 ) -> tuple[int, int]:
-    """Answer `rows`, then acknowledge the answered ones in one round trip: after a crash, the
-    answered ones find their stored reply and their parts marked sent, so nothing runs or posts
-    twice. With `lanes` (a thread pool of LANES), the messages of different people are answered
+    """Answer `rows`; the answered ones are acknowledged, and the parts posted marked sent,
+    with the consumer's next read (into `unflushed`; without it, here, in one round trip). After
+    a crash before that, an answered entry is read again and finds its stored reply, and its
+    part claimed by a run that is gone: it is never posted twice (marked uncertain instead).
+    With `lanes` (a thread pool of LANES), the messages of different people are answered
     at once, so the round trips of one to Redis and to the platform overlap another's work;
     one person's messages stay in one lane, in the order they came. Returns how many entries
     were read and how many of them are left pending (unfinished or failed)."""
+    out = Unflushed() if unflushed is None else unflushed
     done, by_lane = [], {}
     for entry_id, raw in rows:
         try:
@@ -190,12 +202,15 @@ def _answer_batch(
     else:
         results = [_answer_lane(rt, dctx, lane, orphans) for lane in work]
     outbox_drain = False
-    for lane_done, lane_counts, drain in results:
+    for lane_done, lane_counts, drain, ends in results:
         done += lane_done
+        out.ends += ends
         outbox_drain |= drain
         for k, v in lane_counts.items():
             counts[k] += v
-    rt.store.inbox.done(GROUP, done)
+    out.acks += done
+    if unflushed is None:
+        rt.store.inbox.flush(GROUP, out)
     if orphans:
         orphans.difference_update(done)
     if outbox_drain:
@@ -210,13 +225,14 @@ def _answer_batch(
 
 def _answer_lane(
     rt, dctx: delivery.Delivery, lane: list, orphans: set[str] | None = None
-) -> tuple[list[str], dict, bool]:
-    """One lane's messages in order: the entries answered, counts, whether notices wait. An
-    entry left with this run's own claim still set joins `orphans` (see consume)."""
-    done, counts, drain = [], new_counts(), False
+) -> tuple[list[str], dict, bool, list]:
+    """One lane's messages in order: the entries answered, counts, whether notices wait, the
+    parts posted (to be marked sent). An entry left with this run's own claim still set joins
+    `orphans` (see consume)."""
+    done, counts, drain, ends = [], new_counts(), False, []
     for entry_id, msg, session, orphan in lane:
         try:
-            drain |= _answer(rt, dctx, entry_id, msg, session, counts, orphan)
+            drain |= _answer(rt, dctx, entry_id, msg, session, counts, orphan, ends)
         except Unfinished as e:
             # Its change could not be saved: left pending, this consumer tries it again after
             # RETRY_S (and anyone after RECLAIM_MS). A claim of its own that could not be
@@ -234,7 +250,7 @@ def _answer_lane(
             counts["failed"] += 1
             continue
         done.append(entry_id)
-    return done, counts, drain
+    return done, counts, drain, ends
 
 
 def _answer(
@@ -245,8 +261,10 @@ def _answer(
     session: dict,
     counts: dict,
     orphan: bool = False,
+    ends: list | None = None,
 ) -> bool:
     """Run one accepted message and post its reply; True when notices wait in the outbox.
+    `ends`: where the parts posted are put, to be marked sent with the acknowledgement.
     `orphan`: the entry was taken over from a consumer that is gone (killed: its liveness mark
     expired), so a claim it left that committed nothing is released and the command run now,
     instead of after the claim's expiry."""
@@ -295,16 +313,30 @@ def _answer(
         msg.platform, msg.message_id, session["url"], int(session["expires_at_ms"]),
         session["chat"], reply.text, reply.mentions, None,
     )  # fmt: skip
-    counts[_post_reply(dctx, spec)] += 1
+    counts[_post_reply(dctx, spec, ends)] += 1
     return outcome.drain
 
 
-def _post_reply(dctx: delivery.Delivery, spec: dict) -> str:
+def _post_reply(dctx: delivery.Delivery, spec: dict, ends: list | None = None) -> str:
     """Post at once from this job; a timeout or 5xx goes to an RQ push job with the retries left.
-    No lease: until the entry is acknowledged, a crash brings the reply back through the inbox."""
+    No lease: until the entry is acknowledged, a crash brings the reply back through the inbox.
+    The parts posted go into `ends` when the whole reply went out; a reply left to a push job
+    has its posted parts marked sent here, before that job may look at them."""
+    mine: list | None = [] if ends is not None else None
     try:
-        return delivery.run_push(dctx, spec, leased=False)
+        state = delivery.run_push(dctx, spec, leased=False, ends=mine)
     except delivery.DeliveryRetry:
+        _mark_sent(dctx, mine)
         job_id = delivery.job_base(spec["lease_id"])
         delivery.enqueue_push(dctx, spec, job_id, delay_s=dctx.backoff[0], tried=1)
         return "retry"
+    if state == "sent" and ends is not None:
+        ends += mine
+    else:
+        _mark_sent(dctx, mine)
+    return state
+
+
+def _mark_sent(dctx: delivery.Delivery, parts: list | None) -> None:
+    for push_id, part, token, ttl in parts or ():
+        dctx.store.delivery.push_end(push_id, part, token, "sent", ttl)

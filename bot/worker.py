@@ -106,6 +106,7 @@ def answer(settings: Settings, level: str, burst: bool = False) -> int:
     conn, _ = connect_redis(settings, health_check_interval=0)
     consumer = delivery.consumer_name()
     orphans: set[str] = set()  # kept across Redis outages: see inbox.consume
+    unflushed = inbox.Unflushed()  # likewise
     warmed = False
     while wait_for_redis(conn, stop):
         try:
@@ -116,7 +117,9 @@ def answer(settings: Settings, level: str, burst: bool = False) -> int:
                 warmed = True
                 log.info("answering consumer %s waiting for callbacks", consumer)
             block = None if burst else inbox.BLOCK_MS
-            counts = inbox.consume(rt, dctx, stop, consumer, block_ms=block, orphans=orphans)
+            counts = inbox.consume(
+                rt, dctx, stop, consumer, block_ms=block, orphans=orphans, unflushed=unflushed
+            )
             log.info("answering consumer %s stops: %s", consumer, counts)
             return 0
         except RedisError as e:

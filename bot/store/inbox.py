@@ -4,9 +4,28 @@ acknowledged at once and answered by a worker."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from bot.records import Finish
 from bot.store.base import Area, _field, _s
+
+
+@dataclass
+class Unflushed:
+    """What an answering consumer still has to write once a batch is answered: the entries to
+    acknowledge and delete, and the reply parts it posted that are still marked as being sent
+    (push_id, part, claim token, marker ttl). Both go with its next read, in the same round
+    trip; both are idempotent, so after a failed round trip they are simply written again."""
+
+    acks: list[str] = field(default_factory=list)
+    ends: list[tuple[str, int, str, int]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.acks or self.ends)
+
+    def clear(self) -> None:
+        self.acks.clear()
+        self.ends.clear()
 
 
 class Inbox(Area):
@@ -59,12 +78,43 @@ class Inbox(Area):
         self._ensure_group(self.keys.inbox, group)
 
     def read(
-        self, group: str, consumer: str, count: int = 50, block_ms: int | None = None
+        self,
+        group: str,
+        consumer: str,
+        count: int = 50,
+        block_ms: int | None = None,
+        flush: Unflushed | None = None,
     ) -> list[tuple[str, str]]:
         """(entry id, payload) of accepted callbacks no consumer has read yet, waiting up to
-        `block_ms` for one when there are none (None: not at all)."""
-        fresh = self.r.xreadgroup(group, consumer, {self.keys.inbox: ">"}, count, block_ms)
+        `block_ms` for one when there are none (None: not at all). With `flush`, what it holds
+        is written first, in the same round trip (then it is emptied)."""
+        if flush:
+            pipe = self.r.pipeline(transaction=False)
+            self._flush(pipe, group, flush)
+            pipe.xreadgroup(group, consumer, {self.keys.inbox: ">"}, count, block_ms)
+            fresh = pipe.execute()[-1]
+            flush.clear()
+        else:
+            fresh = self.r.xreadgroup(group, consumer, {self.keys.inbox: ">"}, count, block_ms)
         return [(_s(eid), _field(f, "msg")) for _st, rows in fresh or [] for eid, f in rows]
+
+    def flush(self, group: str, flush: Unflushed) -> None:
+        """Write what `flush` holds now (one round trip), then empty it."""
+        if flush:
+            pipe = self.r.pipeline(transaction=False)
+            self._flush(pipe, group, flush)
+            pipe.execute()
+            flush.clear()
+
+    def _flush(self, pipe, group: str, flush: Unflushed) -> None:
+        # the parts first: once an entry is acknowledged nobody reads it again, so a part's
+        # "sent" mark only matters until then
+        end = self._script("push_end")
+        for push_id, part, token, ttl in flush.ends:
+            end(keys=[self.keys.part_marker(push_id, part)], args=[token, "sent", ttl], client=pipe)
+        if flush.acks:
+            pipe.xack(self.keys.inbox, group, *flush.acks)
+            pipe.xdel(self.keys.inbox, *flush.acks)
 
     def read_own(
         self, group: str, consumer: str, count: int = 50, after: str = "0"

@@ -442,3 +442,61 @@ def test_a_reply_refused_once_gets_the_retries_left_not_a_full_set(hook_client, 
     assert job.retry_intervals == dctx.backoff[1:]
     work(hook_rt)  # the job's own attempt, after the first backoff
     assert len(replies(stub, "q-retry")) == 1
+
+
+def _answered_not_flushed(client, rt, stub, texts: list[str], prefix: str):
+    """Bind, queue `texts`, and have consumer w-live read and answer them, with the batch's
+    acknowledgement and "sent" marks left unwritten (they go with its next read)."""
+    post(client, stub, "绑定 司法局", f"{prefix}-bind")
+    work(rt)
+    for i, text in enumerate(texts):
+        post(client, stub, text, f"{prefix}-{i}")
+    rows = rt.store.inbox.read(inbox.GROUP, "w-live", 10)
+    unflushed = inbox.Unflushed()
+    counts = inbox.new_counts()
+    inbox._answer_batch(rt, _delivery(rt), rows, counts, None, set(), unflushed)
+    assert counts["answered"] == len(texts) and counts["sent"] == len(texts)
+    assert len(unflushed.acks) == len(texts) and len(unflushed.ends) == len(texts)
+    assert rt.store.inbox.backlog() == len(texts)  # not yet acknowledged
+    return unflushed
+
+
+def test_a_batch_acknowledged_with_the_next_read_posts_each_reply_once(hook_client, hook_rt, stub):
+    """The answering consumer writes a batch's acknowledgement and its replies' "sent" marks
+    with its next read, in one round trip. When that write did not happen (Redis went away
+    after the replies were posted), the same consumer writes them first when it reads again:
+    each reply was posted once, none is marked uncertain, nothing is a dead letter."""
+    texts = ["我的任务", "查看 12", "帮助"]
+    unflushed = _answered_not_flushed(hook_client, hook_rt, stub, texts, "q-fl")
+    counts = inbox.consume(
+        hook_rt, _delivery(hook_rt), consumer="w-live", block_ms=None, unflushed=unflushed
+    )
+    assert not unflushed and hook_rt.store.inbox.backlog() == 0
+    assert counts["answered"] == counts["replayed"] == 0  # nothing ran or was posted again
+    for i in range(len(texts)):
+        assert len(replies(stub, f"q-fl-{i}")) == 1
+    assert hook_rt.store.delivery.dead_letters() == []
+
+
+def test_a_consumer_that_dies_before_the_acknowledgement_has_no_reply_posted_twice(
+    hook_client, hook_rt, stub, monkeypatch
+):
+    """A consumer killed after posting a batch's replies and before the round trip that
+    acknowledges them and marks them sent: the consumer that takes its entries over finds the
+    stored replies and the parts claimed by a run that is gone, so it posts none of them again
+    (each is marked uncertain for the office to check, as for a kill in the middle of a POST)."""
+    texts = ["我的任务", "帮助"]
+    lost = _answered_not_flushed(hook_client, hook_rt, stub, texts, "q-dead")  # then killed
+    monkeypatch.setattr(inbox, "ALIVE_MS", 50)
+    keys = hook_rt.store.keys
+    hook_rt.store.r.delete(keys.inbox_consumer("w-live"))
+    for push_id, part, token, _ in lost.ends:  # the dead run's claims have run out meanwhile
+        marker = keys.part_marker(push_id, part)
+        assert hook_rt.store.r.get(marker).decode().startswith(f"sending:{token}:")
+        hook_rt.store.r.set(marker, f"sending:{token}:1")
+    time.sleep(0.1)
+    counts = inbox.drain_inbox(hook_rt, _delivery(hook_rt), "w-next")
+    assert counts["replayed"] == len(texts) and hook_rt.store.inbox.backlog() == 0
+    for i in range(len(texts)):
+        assert len(replies(stub, f"q-dead-{i}")) == 1
+    assert {d["status"] for d in hook_rt.store.delivery.dead_letters()} == {"uncertain"}
