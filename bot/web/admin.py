@@ -23,6 +23,7 @@ from flask import (
     current_app,
     flash,
     g,
+    get_flashed_messages,
     has_request_context,
     redirect,
     render_template,
@@ -495,10 +496,18 @@ def indicator(ind_id: int):
         page=url_for("admin.indicator", ind_id=ind_id),
         file=lambda sha256, name: url_for("admin.stored_file", sha256=sha256, name=name),
     )
+    # Back from a 通过/退回/留言 on a card (?land=its anchor): its outcome is told in that card.
+    land = request.args.get("land", "")
+    if land not in {_anchor(a["department"]) for a in d["assignments"]}:
+        land = ""
+    messages = get_flashed_messages(with_categories=True) if land else []
     return render_template(
         "indicator.html",
         d=d,
-        unit_cards=indicator_cards.cards(d, threads, urls, who, _anchor, local_time, csrf_token()),
+        unit_cards=indicator_cards.cards(
+            d, threads, urls, who, _anchor, local_time, csrf_token(), land, messages
+        ),
+        land=land,
         history=history,
         history_rows=indicator_cards.history_rows(
             [views.audit_dict(e) for e in history], who, local_time
@@ -572,7 +581,9 @@ def review(ind_id: int):
 
 
 def _review_anchor(ind_id: int, department: str) -> str:
-    return url_for("admin.indicator", ind_id=ind_id, _anchor=f"u-{_anchor(department)}")
+    """The department's card on the indicator page, where the outcome is then told."""
+    anc = _anchor(department)
+    return url_for("admin.indicator", ind_id=ind_id, land=anc, _anchor=f"u-{anc}")
 
 
 @functools.lru_cache(maxsize=20_000)
@@ -738,6 +749,8 @@ def comment(ind_id: int):
     except UserError as e:
         flash(str(e), "error")
     back = request.form.get("back", "")
+    if back.startswith(url_for("admin.indicator", ind_id=ind_id) + "#"):
+        return redirect(_review_anchor(ind_id, department))  # told in the card
     if back.startswith("/admin") and not back.startswith("//"):
         return redirect(back)
     return redirect(_review_anchor(ind_id, department))

@@ -8,7 +8,7 @@ made here, and to those macros where the other pages (待审核) use them."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from markupsafe import Markup
@@ -132,10 +132,14 @@ def cards(
     anchor: Callable[[str], str],
     local_time: Callable[[str], str],
     csrf: str,
+    land: str = "",
+    messages: Sequence[tuple[str, str]] = (),
 ) -> Markup:
     """Every unit's <article> of `d` (views.indicator_detail), as indicator.html's loop wrote
     them: state, reason, materials, 报送说明, 整改说明 on a ★ item, the review forms, the thread.
-    `threads`: store.comments.threads of its units; `who`: views.person_namer."""
+    `threads`: store.comments.threads of its units; `who`: views.person_namer. `messages`
+    ((category, text), flashed) are shown under the header of the card whose anchor is `land`:
+    the card a 通过/退回/留言 came back to, where the person is looking."""
     ind_id = d["id"]
     review_url, comment_url, page_url = escape(urls.review), escape(urls.comment), urls.page
     token = escape(csrf)
@@ -157,6 +161,12 @@ def cards(
                 f"{escape(local_time(a['updated_at']))}</span>"
             )
         out.append("\n  </header>\n  ")
+        if messages and anc == land:
+            out.append(
+                '<ul class="flash" role="status">'
+                + "".join(f'<li class="{escape(c)}">{escape(m)}</li>' for c, m in messages)
+                + "</ul>\n  "
+            )
         if a["reason"]:
             label = "退回原因" if a["status"] == "returned" else "原因"
             out.append(

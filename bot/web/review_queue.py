@@ -106,7 +106,10 @@ def act(
             else:
                 out = office.return_item(rt, ind, dept, reason, actor=actor, rework=rework)
         except rules.NeedsConfirmation as e:
-            refused.append(f"{dept}第{ind}项{e.doubt}，不在待审核之列，没有通过。")
+            refused.append(
+                f"{dept}第{ind}项{e.doubt}，不在待审核之列，没有通过。"
+                f"如确需通过，请打开第{ind}项的页面，在{dept}一栏点「通过」并确认。"
+            )
             continue
         except UserError as e:
             refused.append(str(e))

@@ -53,6 +53,11 @@ def test_overview_shows_who_is_behind_first(page, live_url, web_rt, shot, label,
     for i in range(5):  # the five most behind, whole, on the first screen
         box = rows.nth(i).bounding_box()
         assert box and box["y"] >= 0 and box["y"] + box["height"] <= size["height"], (i, box)
+    # why each is behind is read whole, not cut off with "…" (民政局 has the most reasons)
+    cut = rows.locator(".who small").evaluate_all(
+        "els => els.filter(e => e.scrollWidth > e.clientWidth).map(e => e.textContent)"
+    )
+    assert not cut, cut
     ranks = [int(r) for r in rows.evaluate_all("els => els.map(e => e.dataset.rank)")]
     assert ranks == sorted(ranks) and ranks[0] == 1
     expect(page.locator("#behind-rule")).to_contain_text("同分并列同一名次")
@@ -80,7 +85,7 @@ def test_department_page_and_remind_with_cool_down(page, live_url, web_rt, shot,
     expect(page.locator("#dept-standing")).to_contain_text("失效链接 1 个")
     expect(page.locator("#dept-burnup")).to_be_visible()
     expect(page.locator('details.status-group[data-status="returned"]')).to_contain_text(
-        "缺少2019年台账"
+        "退回原因：缺少2019年台账"
     )
     page.once("dialog", lambda d: d.accept())
     page.click("#remind-dept")
@@ -118,6 +123,8 @@ def test_matrix_rows_open_as_lists_on_a_phone_and_filters_work(page, live_url, w
     rows = page.locator("details.mrow")
     expect(rows).to_have_count(1)
     expect(rows.first).to_have_attribute("data-department", "民政局")
+    # the highlighted 司法局 has no 已退回 item: the note says so instead of pointing at nothing
+    expect(page.locator("#matrix-focus")).to_contain_text("司法局（不在当前筛选结果中）")
     rows.first.locator("summary").click()
     items = rows.first.locator("ul.mitems li")
     expect(items).to_have_count(1)

@@ -1,17 +1,18 @@
-"""待审核 in headless Chromium on a phone (390×844) and a desktop (1366×900): tick two rows and
-通过所选, then 退回 one with a reason and a 返工期限; the result shows at the top of the queue
-and the rows are gone."""
+"""待审核 in headless Chromium on a phone (390×844) and a desktop (1366×900): tick three rows
+and 通过所选, then 退回 one with a reason and a 返工期限; the result shows at the top of the
+queue and the rows are gone."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import expect
 
 from bot.progress import Material, Status
 from tests.browser.conftest import ARTIFACTS
-from tests.browser.test_admin_browser import login
+from tests.browser.test_admin_browser import lead_indicator, login
 from tests.e2e.background import set_status
 from tests.outbox import read_outbox
 
@@ -19,12 +20,12 @@ SIZES = [("phone", {"width": 390, "height": 844}), ("desktop", {"width": 1366, "
 
 
 def waiting(rt) -> list[tuple[int, str]]:
-    """Four 已完成 items, an hour apart, the last with a dead link, a paper volume and two lines
-    of explanation."""
+    """Five 已完成 items, an hour apart (three of 司法局, two of 教育局), the last with a dead
+    link, a paper volume and two lines of explanation."""
     clock = rt.store.clock
     made = []
-    for dept in ("司法局", "教育局"):
-        for i in sorted(i for (i, d) in rt.assignments if d == dept)[:2]:
+    for dept, n in (("司法局", 3), ("教育局", 2)):
+        for i in sorted(i for (i, d) in rt.assignments if d == dept)[:n]:
             made.append((i, dept))
     url = "https://www.example.gov.cn/gone.html"
     rt.store.links.record(url, {"ok": False, "status": 404, "error": "http_404"})
@@ -58,7 +59,7 @@ def row(page, ind: int, dept: str):
 
 
 @pytest.mark.parametrize(("label", "size"), SIZES)
-def test_bulk_approve_two_and_return_one_with_a_date(page, live_url, web_rt, shot, label, size):
+def test_bulk_approve_three_and_return_one_with_a_date(page, live_url, web_rt, shot, label, size):
     made = waiting(web_rt)
     page.set_viewport_size(size)
     login(page, live_url)
@@ -76,20 +77,24 @@ def test_bulk_approve_two_and_return_one_with_a_date(page, live_url, web_rt, sho
     assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
     shot(page, f"review-queue-{label}")
 
-    # bulk: tick the first two, 通过所选
-    for ind, dept in made[:2]:
+    # bulk: tick the first three, 通过所选
+    for ind, dept in made[:3]:
         row(page, ind, dept).locator('input[type="checkbox"]').check()
     page.locator("#bulk-approve").click()
     flash = page.locator(".flash li.ok")
-    expect(flash).to_have_text("已通过 2 项，已通知相关部门。")
+    expect(flash).to_have_text("已通过 3 项，已通知相关部门。")
     in_view(page, flash, size["height"])
-    for ind, dept in made[:2]:
+    expect(page.locator("article.queue-row")).to_have_count(len(made) - 3)
+    for ind, dept in made[:3]:
         expect(row(page, ind, dept)).to_have_count(0)
         assert web_rt.store.assignments.get(ind, dept)[0].status is Status.APPROVED
+    told = [(n.department, n.text) for _, n, _ in read_outbox(web_rt.store)]
+    for ind, dept in made[:3]:  # each department told of each item, one notice each
+        assert sum(d == dept and f"第{ind}项已通过" in t for d, t in told) == 1, (ind, dept)
     screen(page, f"review-queue-{label}-after-bulk-approve")
 
     # one row: 退回… with a reason and a 返工期限
-    ind, dept = made[2]
+    ind, dept = made[3]
     r = row(page, ind, dept)
     r.locator("summary").click()
     r.locator('input[name="reason"]').fill("缺少2019年台账，请补充")
@@ -143,3 +148,84 @@ def test_comments_both_ways_in_the_queue(page, live_url, web_rt, shot, label, si
     assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
     row(page, ind, dept).scroll_into_view_if_needed()
     screen(page, f"review-comments-{label}")
+
+
+def approvals(rt, ind: int, dept: str) -> int:
+    """How many 已通过 notices `dept` was sent for item `ind`."""
+    return sum(
+        n.department == dept and f"第{ind}项已通过" in n.text for _, n, _ in read_outbox(rt.store)
+    )
+
+
+@pytest.mark.parametrize(("label", "size"), SIZES)
+def test_approving_an_item_in_progress_asks_first(page, live_url, web_rt, shot, label, size):
+    """From the department's page to the item's card: 通过 on a 进行中 item asks first and says
+    why; nothing changes until it is confirmed (返回 leaves it as it was)."""
+    dept = "司法局"
+    ind = lead_indicator(web_rt, dept)
+    url = "https://www.example.gov.cn/gone.html"
+    web_rt.store.links.record(url, {"ok": False, "status": 404, "error": "http_404"})
+    set_status(web_rt, ind, dept, Status.IN_PROGRESS,
+               materials=(Material("公示网页", url, "张三"),))  # fmt: skip
+    before = web_rt.store.assignments.get(ind, dept)[0]
+    page.set_viewport_size(size)
+    login(page, live_url)
+    page.goto(f"{live_url}/admin/departments/{quote(dept)}")
+    group = page.locator('details.status-group[data-status="in_progress"]')
+    group.locator(f'a[href*="/admin/indicators/{ind}#"]').click()
+    card = page.locator(f'article.unit[data-department="{dept}"]')
+    expect(card.locator(".status")).to_have_text("进行中")
+    why = f"{dept}第{ind}项还没有标记完成（目前是进行中），且链接都打不开（1 个）。"
+    for attempt in ("cancel", "confirm"):
+        card.locator("button.approve").click()
+        doubt = page.locator("#approve-doubt")
+        expect(doubt).to_contain_text(why)
+        expect(doubt).to_contain_text("确定要通过吗？")
+        in_view(page, page.locator("#confirm-approve"), size["height"])
+        in_view(page, page.locator("#cancel-approve"), size["height"])
+        assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+        # asked, not done: the item, its audit and the department's chat are as they were
+        assert web_rt.store.assignments.get(ind, dept)[0] == before
+        assert approvals(web_rt, ind, dept) == 0
+        if attempt == "cancel":
+            shot(page, f"approve-in-progress-{label}-asks")
+            page.click("#cancel-approve")
+            expect(card.locator(".status")).to_have_text("进行中")
+            assert web_rt.store.assignments.get(ind, dept)[0] == before
+    page.click("#confirm-approve")
+    flash = page.locator(".flash li").first
+    expect(flash).to_contain_text(f"已通过{dept}第{ind}项")
+    in_view(page, flash, size["height"])
+    expect(card.locator(".status")).to_have_text("已通过")
+    assert web_rt.store.assignments.get(ind, dept)[0].status is Status.APPROVED
+    assert approvals(web_rt, ind, dept) == 1
+    screen(page, f"approve-in-progress-{label}-confirmed")
+
+
+@pytest.mark.parametrize(("label", "size"), SIZES)
+def test_a_row_no_longer_done_is_not_approved_from_the_queue(
+    page, live_url, web_rt, shot, label, size
+):
+    """The department reopens an item (进行中) while the office has the queue open: 通过 on its
+    row says why it was not approved and where to approve it after a second look; nothing
+    changed, and the row has left the queue."""
+    made = waiting(web_rt)
+    ind, dept = made[0]
+    page.set_viewport_size(size)
+    login(page, live_url)
+    page.goto(f"{live_url}/admin/review")
+    expect(page.locator("article.queue-row")).to_have_count(len(made))
+    before = set_status(web_rt, ind, dept, Status.IN_PROGRESS)
+    row(page, ind, dept).locator("button.approve").click()
+    flash = page.locator(".flash li.error")
+    expect(flash).to_contain_text(
+        f"{dept}第{ind}项还没有标记完成（目前是进行中），不在待审核之列，没有通过。"
+    )
+    expect(flash).to_contain_text(f"请打开第{ind}项的页面，在{dept}一栏点「通过」并确认")
+    in_view(page, flash, size["height"])
+    expect(row(page, ind, dept)).to_have_count(0)
+    expect(page.locator("article.queue-row")).to_have_count(len(made) - 1)
+    assert web_rt.store.assignments.get(ind, dept)[0] == before
+    assert approvals(web_rt, ind, dept) == 0
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    screen(page, f"review-queue-{label}-not-done-refused")

@@ -67,6 +67,40 @@ def docx_qr_urls(data: bytes) -> list[str]:
     return urls
 
 
+def unprinted(data: bytes, scale: float = 2) -> list[tuple[int, int, str]]:
+    """Every page rendered to an image, and each character of its text checked there: (page,
+    index, character) of those printed without a glyph. A character the font lacks is drawn as
+    the font's .notdef (blank in the WQY fonts) and read back as no text, so it is found both
+    ways: no text for a drawn character, or no ink in its box on the rendered page."""
+    out = []
+    for n, page in enumerate(pdfium.PdfDocument(data)):
+        image = page.render(scale=scale).to_pil().convert("L")
+        assert min(image.getextrema()) < 64, f"page {n + 1} is blank"
+        height = page.get_height()
+        text = page.get_textpage()
+        for i in range(text.count_chars()):
+            ch = text.get_text_range(i, 1)
+            if ch.isspace():
+                continue
+            left, bottom, right, top = text.get_charbox(i)
+            box = image.crop((int(left * scale), int((height - top) * scale),
+                              int(right * scale) + 1, int((height - bottom) * scale) + 1))  # fmt: skip
+            if ch in ("", "\ufffd") or box.getextrema()[0] > 128:
+                out.append((n + 1, i, ch))
+    return out
+
+
+@needs_font
+def test_a_character_the_font_lacks_is_found_on_the_rendered_page():
+    """The check below fails when it should: 𪛖 (CJK extension B) is not in the font."""
+    lacking = "𪛖"
+    assert binder.missing_glyphs(lacking, FONT) == {lacking}
+    blocks = [binder.Block("title", "司法局"), binder.Block("para", f"案卷{lacking}第2卷")]
+    found = unprinted(binder.to_pdf(blocks, FONT))
+    assert [ch for _, _, ch in found] == [""]  # drawn, blank, and read back as nothing
+    assert unprinted(binder.to_pdf(blocks[:1], FONT)) == []
+
+
 def pdf_pages(data: bytes, render: bool = True) -> tuple[list[str], list[Image.Image]]:
     """Each page's text and, with `render`, its picture (at 216 dpi: QR codes scan)."""
     pdf = pdfium.PdfDocument(data)
@@ -138,6 +172,7 @@ def test_binder_pdf_has_the_same_contents_in_a_chinese_font_and_codes_that_scan(
                   "www.jinfeng.gov.cn/sfj/sum.html", "未完成事项"):  # fmt: skip
         assert words in joined, words
     assert binder.missing_glyphs(joined, FONT) == set()
+    assert unprinted(data) == []  # every character drawn with a glyph of the font
     # the pages are not blank, and the codes on them scan to the links
     assert all(min(im.getextrema()) < 64 for im in images)
     found = [r.text for im in images for r in zxingcpp.read_barcodes(im)]
@@ -170,6 +205,7 @@ def test_district_checklist_by_indicator_for_the_inspection_team(rt, sfj):
         texts, _ = pdf_pages(files["pdf"][1], render=False)
         joined = "".join(t.replace("\r\n", "") for t in texts)
         assert "实地查验清单" in joined and binder.missing_glyphs(joined, FONT) == set()
+        assert unprinted(files["pdf"][1]) == []
 
 
 def test_a_binder_pack_for_every_department_of_the_demo_data(rt, clock):
@@ -197,7 +233,10 @@ def test_a_binder_pack_for_every_department_of_the_demo_data(rt, clock):
         assert docx_qr_urls(data) == [inspect_url(dept), f"https://www.jinfeng.gov.cn/d{n}/"]
         if FONT:
             texts, _ = pdf_pages(files["pdf"][1], render=False)
-            assert f"报送单位：{dept}" in "".join(texts).replace("\r\n", "")
+            joined = "".join(texts).replace("\r\n", "")
+            assert f"报送单位：{dept}" in joined, dept
+            assert binder.missing_glyphs(joined, FONT) == set(), dept
+            assert unprinted(files["pdf"][1]) == [], dept
 
 
 def test_bad_requests_change_nothing(rt, sfj):

@@ -170,6 +170,9 @@ def check_catalogue_sheet(rt, ws, assignments) -> None:
             assert r[6].hyperlink.target == r[6].value
     assert ws.print_title_rows == "$3:$4" and ws.page_setup.orientation == "landscape"
     assert str(ws.page_setup.paperSize) == ws.PAPERSIZE_A4 and ws.page_setup.fitToWidth == 1
+    # the whole sheet prints, footer included, and nothing past it
+    assert ws.print_area == f"'{ws.title}'!$A$1:$H${ws.max_row}"
+    assert ws.cell(ws.max_row, 1).value
 
 
 def check_department_workbook(rt, data: bytes, assignments, submitted: bool = False) -> None:
