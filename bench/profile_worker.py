@@ -4,10 +4,10 @@
     python -m bench.profile_worker --queue bench --out DIR
 
 `--queue answers` runs the answering consumer as `python -m bot.worker --queue answers` does
-(bot.worker.answer) under one profiler timing CPU (time.process_time), written to
-DIR/consumer-<pid>.prof when it stops (SIGTERM). cProfile sees the consumer's main thread
-only: at the low rate of `make bench-profile` a batch holds one message, answered there (a
-batch of several people's messages goes to the lanes' threads). Any other queue starts like `python -m
+(bot.worker.answer) under one profiler timing its main thread's CPU (time.thread_time), written
+to DIR/consumer-<pid>.prof when it stops (SIGTERM), and one in each lane thread (a batch of
+several people's messages is answered there), DIR/consumer-<pid>-lane<n>.prof; the report adds
+them up, so every answered command is counted at any rate. Any other queue starts like `python -m
 bot.worker` (the same runtime warm-up, bot.worker._warm, and the same RQ Worker), with two
 profilers: one over the worker's own loop (dequeue, fork, wait, heartbeats), written to
 DIR/parent-<pid>.prof when it stops, and one in every forked work horse from its first step to
@@ -77,15 +77,37 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings.from_env()
     if args.queue == ["answers"]:
+        import threading
+
+        from bot import inbox
         from bot.worker import answer
 
-        prof = cProfile.Profile(time.process_time)
+        # A batch of several people's messages is answered in the lanes' threads: each lane
+        # thread gets a profiler of its own (its own thread's CPU), on around each lane's work.
+        main_thread, lane_profs = threading.get_ident(), {}
+        lane_ = inbox._answer_lane
+
+        def profiled_lane(*a, **k):
+            if threading.get_ident() == main_thread:
+                return lane_(*a, **k)
+            p = lane_profs.setdefault(threading.get_ident(), cProfile.Profile(time.thread_time))
+            p.enable()
+            try:
+                return lane_(*a, **k)
+            finally:
+                p.disable()
+
+        inbox._answer_lane = profiled_lane
+        prof = cProfile.Profile(time.thread_time)
         prof.enable()
         try:
             answer(settings, "INFO")
         finally:
             prof.disable()
-            prof.dump_stats(out / f"consumer-{os.getpid()}.prof")
+            pid = os.getpid()
+            prof.dump_stats(out / f"consumer-{pid}.prof")
+            for i, p in enumerate(lane_profs.values()):
+                p.dump_stats(out / f"consumer-{pid}-lane{i}.prof")
         return 0
     url, _ = redis_url_for(settings)
     conn = redis.Redis.from_url(url)
