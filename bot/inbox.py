@@ -339,5 +339,6 @@ def _post_reply(dctx: delivery.Delivery, spec: dict, ends: list | None = None) -
 
 
 def _mark_sent(dctx: delivery.Delivery, parts: list | None) -> None:
-    for push_id, part, token, ttl in parts or ():
-        dctx.store.delivery.push_end(push_id, part, token, "sent", ttl)
+    """Mark these posted parts sent now, in one round trip (Inbox.flush)."""
+    if parts:
+        dctx.store.inbox.flush(GROUP, Unflushed(ends=parts))

@@ -359,8 +359,6 @@ def _parse_statuses(raw: dict) -> Mapping[tuple[int, str], tuple[Role, Status]]:
         changes = []
         for field in {f for f, _ in diff}:
             value = raw.get(field)
-            if value is None and field not in last_raw:
-                continue
             key = _status_key(field)
             new = None if value is None else _role_status(value)
             old = out.pop(key, None) if new is None else out.get(key)

@@ -3,7 +3,6 @@ acknowledged at once and answered by a worker."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from bot.records import Finish
@@ -182,14 +181,6 @@ class Inbox(Area):
                     self.r.xgroup_delconsumer(stream, group, name)
         stuck = self.r.xautoclaim(stream, group, consumer, reclaim_ms, "0-0", 100, justid=True)
         return taken + len(stuck)
-
-    def done(self, group: str, entry_ids: Iterable[str]) -> None:
-        """Acknowledge answered callbacks and delete them (the stream only holds open ones)."""
-        ids = list(entry_ids)
-        if ids:
-            pipe = self.r.pipeline(transaction=True)
-            pipe.xack(self.keys.inbox, group, *ids).xdel(self.keys.inbox, *ids)
-            pipe.execute()
 
     def backlog(self) -> int:
         return int(self.r.xlen(self.keys.inbox))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 from bot import delivery
+from bot.store.inbox import Unflushed
 
 
 def old_id(seconds: float) -> str:
@@ -29,7 +30,8 @@ def test_a_callback_unanswered_for_more_than_a_minute_is_stuck(web_client, web_r
     status, body = health(web_client)
     assert status == 503 and body["status"] == "degraded" and body["redis"] is True
     assert 89 <= body["stuck"]["inbox"] <= 95
-    web_rt.store.inbox.done("answer", [e for e, _ in web_rt.redis.xrange(keys.inbox)])
+    answered = [e for e, _ in web_rt.redis.xrange(keys.inbox)]
+    web_rt.store.inbox.flush("answer", Unflushed(acks=answered))
     assert health(web_client)[0] == 200
 
 
