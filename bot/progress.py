@@ -277,6 +277,7 @@ class Score:
     reached_at: str = ""  # when the department last changed its completed set (ISO UTC)
     done_count: int = 0
     total_count: int = 0
+    by_status: tuple[int, ...] = ()  # how many assignments in each Status, in its order
 
     @property
     def ratio(self) -> float:
@@ -293,11 +294,13 @@ class RankRow:
     score: Score
 
 
-# Per department [done weight, total weight, done count, total count], computed from a read-only
+# Per department [done weight, total weight, done count, total count, then the count of each
+# Status in its order (_AT)], computed from a read-only
 # statuses mapping (the store's, see bot/store/assignments.py:_parse_statuses) for some ★ set
 # and `only`. The mapping is kept referenced, so an equal identity means equal contents. The
 # newest mapping's are kept, and those of the one it was derived from (see `derived`).
 _LAST_ACCS: list[tuple] = []  # (statuses, starred, only, accumulators), newest first
+_AT = {st: 4 + i for i, st in enumerate(Status)}  # where a status is counted in an accumulator
 _ACC_SLOTS = 6
 # The last mapping the store derived from the one before by a few changes:
 # (new mapping, old mapping, [((ind, dept), old (role, status) | None, new | None), ...]).
@@ -322,7 +325,10 @@ def compute_scores(
     once, and one the store derived from a counted one by a few changes is counted by those
     changes alone."""
     accs = _accumulators(statuses, frozenset(starred), only)
-    return [Score(d, a[0], a[1], reached_at.get(d, ""), a[2], a[3]) for d, a in accs.items()]
+    return [
+        Score(d, a[0], a[1], reached_at.get(d, ""), a[2], a[3], tuple(a[4:]))
+        for d, a in accs.items()
+    ]
 
 
 def _accumulators(statuses, starred: frozenset[int], only) -> dict[str, list[int]]:
@@ -354,10 +360,11 @@ def _count(items, starred, only, acc: dict[str, list[int]]) -> dict[str, list[in
             continue
         a = acc.get(dept)
         if a is None:
-            a = acc[dept] = [0, 0, 0, 0]
+            a = acc[dept] = [0] * (4 + len(_AT))
         w = assignment_weight(role, ind in starred)
         a[1] += w
         a[3] += 1
+        a[_AT[status]] += 1
         if status in COMPLETE:
             a[0] += w
             a[2] += 1
@@ -375,6 +382,7 @@ def _apply(base: dict[str, list[int]], changes, starred, only) -> dict[str, list
             w = assignment_weight(old[0], ind in starred)
             a[1] -= w
             a[3] -= 1
+            a[_AT[old[1]]] -= 1
             if old[1] in COMPLETE:
                 a[0] -= w
                 a[2] -= 1

@@ -16,12 +16,8 @@ def progress(ctx: Context) -> Reply:
     mine = next((r for r in rows if r.score.department == dept), None)
     if mine is None:
         return Reply(f"{dept}目前没有负责的指标。")
-    counts = {s: 0 for s in Status}
-    for (ind, d), (_, s) in statuses.items():
-        if d == dept and ind in regular:
-            counts[s] += 1
     s = mine.score
-    parts = "，".join(f"{st.label} {n}" for st, n in counts.items() if n)
+    parts = "，".join(f"{st.label} {n}" for st, n in zip(Status, s.by_status, strict=True) if n)
     return Reply(
         "\n".join(
             x

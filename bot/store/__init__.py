@@ -58,7 +58,16 @@ RedisError = redis.RedisError
 DEFAULT_CAMPAIGN = "default"
 
 # The scripts every callback runs: loaded at start-up (load_scripts).
-_HOT_SCRIPTS = ("preload", "save_assignment", "finish", "accept", "set_binding", "set_field")
+_HOT_SCRIPTS = (
+    "preload",
+    "save_assignment",
+    "finish",
+    "accept",
+    "set_binding",
+    "set_field",
+    "statuses_since",
+    "push_end",  # queued as a plain EVALSHA on the inbox's read (Inbox._flush)
+)
 
 
 class RedisStore:

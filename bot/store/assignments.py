@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from types import MappingProxyType
+from typing import Any
+
+import redis
 
 from bot import progress
 from bot.progress import Assignment, Role, Status, TaskState
@@ -28,6 +31,13 @@ _LAST_STATUSES: tuple[dict, Mapping] = ({}, MappingProxyType({}))
 
 # (field, value) -> its parse: a changed hash differs from the last in a few fields only
 _STATUS_PAIRS: dict[tuple, tuple] = {}
+
+# (connection, status hash) -> (the change log's entry applied last, the statuses then): a
+# reader applies the changes logged since (lua/statuses_since.lua) instead of reading the hash
+# again, thousands of fields for a province; only the first read, or one after a sync or a
+# restore deleted the log, reads it whole.
+_STATUS_AT: dict[tuple[int, str], tuple[str, Mapping]] = {}
+STATUS_LOG_TAKE = 500  # more changes than this since a reader's last read: it reads the hash
 
 # A material's link in an assignment's JSON; a quote inside any text is escaped (\\"), so
 # nothing people wrote can look like this.
@@ -54,6 +64,8 @@ class Assignments(Area):
             pipe.hsetnx(k.statuses, f"{ind}|{dept}", value)
             pipe.hsetnx(k.dept_states(dept), str(ind), value)
         results = pipe.execute()
+        if any(results[1::3]):  # status fields the change log does not know: readers read anew
+            self.r.delete(k.status_log)
         return sum(1 for created in results[::3] if created)
 
     def record_origin(self, mode: str) -> str:
@@ -181,7 +193,51 @@ class Assignments(Area):
         return out
 
     def statuses(self) -> Mapping[tuple[int, str], tuple[Role, Status]]:
-        return _parse_statuses(self.r.hgetall(self.keys.statuses))
+        """{(indicator, department): (role, status)}, read-only and shared (see _parse_statuses);
+        one round trip, two when the whole hash must be read (see _STATUS_AT)."""
+        return self._read_statuses(lambda pipe: None)[0]
+
+    def _read_statuses(self, more: Callable[[Any], None]) -> tuple[Mapping, list]:
+        """The statuses and the results of the reads `more` queues, in one pipeline. The script
+        goes in as a plain EVALSHA: redis-py's Script queued on a pipeline makes each execute
+        ask SCRIPT EXISTS first, a round trip more; if Redis lost its scripts (a restart), they
+        are loaded and the reads run again."""
+        k = self.keys
+        for attempt in (1, 2):
+            at = _STATUS_AT.get((id(self.r), k.statuses))
+            keys, args = [k.statuses, k.status_log], [at[0] if at else "", STATUS_LOG_TAKE]
+            pipe = self.r.pipeline(transaction=False)
+            since = None
+            if isinstance(self.r, redis.RedisCluster):  # a cluster's pipeline takes no script
+                since = self._script("statuses_since")(keys=keys, args=args)
+            else:
+                pipe.evalsha(self._script("statuses_since").sha, len(keys), *keys, *args)
+            more(pipe)
+            try:
+                res = pipe.execute() if len(pipe) else []
+            except redis.exceptions.NoScriptError:
+                if attempt == 2:
+                    raise
+                self.scripts.load(("statuses_since",))
+                continue
+            if since is None:
+                since = res.pop(0)
+            return self._statuses_from(at, since), res
+        raise AssertionError("unreachable")
+
+    def _statuses_from(self, at: tuple[str, Mapping] | None, res: list) -> Mapping:
+        last, whole = _s(res[0]), int(res[1])
+        if whole or at is None:
+            # The hash read after the log's last entry: the changes after that entry, applied
+            # on the next read, may be in it already; a logged value is the whole value, so
+            # applying it again leaves it as it is.
+            parsed = _parse_statuses(self.r.hgetall(self.keys.statuses))
+        else:
+            parsed = _apply_log(at[1], res[2:])
+        if len(_STATUS_AT) > 64:  # connections of long ago (tests)
+            _STATUS_AT.clear()
+        _STATUS_AT[(id(self.r), self.keys.statuses)] = (last, parsed)
+        return parsed
 
     def ranking_inputs(
         self,
@@ -191,12 +247,12 @@ class Assignments(Area):
         dict[str, str],
         dict[str, int],
     ]:
-        """One round trip: every status, the star overrides, reached-at times, the last ranks."""
+        """One round trip (see statuses): every status, the star overrides, reached-at times,
+        the last ranks."""
         k = self.keys
-        pipe = self.r.pipeline(transaction=False)
-        pipe.hgetall(k.statuses).hgetall(k.stars).hgetall(k.reached).hgetall(k.last_ranking)
-        st, stars, reached, last = pipe.execute()
-        statuses = _parse_statuses(st)
+        statuses, (stars, reached, last) = self._read_statuses(
+            lambda pipe: pipe.hgetall(k.stars).hgetall(k.reached).hgetall(k.last_ranking)
+        )
         return (
             statuses,
             _star_map(stars),
@@ -287,6 +343,7 @@ class Assignments(Area):
                 seen,
                 k.drain_pending,
                 k.dept_states(a.department),
+                k.status_log,
             ],
             args,
         )
@@ -379,6 +436,34 @@ def _parse_statuses(raw: dict) -> Mapping[tuple[int, str], tuple[Role, Status]]:
             out[known[0]] = known[1]
         parsed = MappingProxyType(out)
     _LAST_STATUSES = (raw, parsed)
+    return parsed
+
+
+def _apply_log(base: Mapping, flat: list) -> Mapping:
+    """`base` with the logged changes `flat` (field, value, ...; oldest first, value b"" = the
+    field is gone) applied: `base` itself when nothing differs, else a new read-only mapping,
+    whose changes are told to bot.progress (its scores are updated by them alone)."""
+    latest = {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
+    out, changes = None, []
+    for field, value in latest.items():
+        if not field:
+            continue  # the entry that began the log
+        key = _status_key(field)
+        new = _role_status(value) if value else None
+        old = base.get(key)
+        if old == new:
+            continue
+        if out is None:
+            out = dict(base)
+        if new is None:
+            del out[key]
+        else:
+            out[key] = new
+        changes.append((key, old, new))
+    if out is None:
+        return base
+    parsed = MappingProxyType(out)
+    progress.derived(parsed, base, changes)
     return parsed
 
 

@@ -6,10 +6,11 @@ import re
 from collections.abc import Iterable
 
 from bot.store.base import Area, _s
-from bot.store.keys import Keys, place
+from bot.store.keys import STATUS_LOG, Keys, place
 
-# Key rests a backup leaves out (see Backup.state_keys).
-_NOT_BACKED_UP = ("lock:", "websess:", "login:", "dlv:token:")
+# Key rests a backup leaves out (see Backup.state_keys); the status change log is derived from
+# the history, and a restore deletes it (its readers then read the restored hash whole).
+_NOT_BACKED_UP = ("lock:", "websess:", "login:", "dlv:token:", STATUS_LOG)
 # Kept in a backup, but no sign that a store holds state (every start-up writes it).
 _BOOKKEEPING = ("layout",)
 
@@ -75,6 +76,8 @@ class Backup(Area):
             raise StateError(len(held))
         for i in range(0, len(existing), 500):
             self.r.delete(*(head + rel for rel in existing[i : i + 500]))
+        for key in self.r.scan_iter(match=_glob_escape(head) + "*" + STATUS_LOG, count=1000):
+            self.r.delete(key)
         count = 0
         pipe = self.r.pipeline(transaction=False)
         for rel, ttl, payload in entries:

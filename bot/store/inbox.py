@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import redis
+
 from bot.records import Finish
 from bot.store.base import Area, _field, _s
 
@@ -91,7 +93,7 @@ class Inbox(Area):
             pipe = self.r.pipeline(transaction=False)
             self._flush(pipe, group, flush)
             pipe.xreadgroup(group, consumer, {self.keys.inbox: ">"}, count, block_ms)
-            fresh = pipe.execute()[-1]
+            fresh = self._execute(pipe)[-1]
             flush.clear()
         else:
             fresh = self.r.xreadgroup(group, consumer, {self.keys.inbox: ">"}, count, block_ms)
@@ -102,18 +104,31 @@ class Inbox(Area):
         if flush:
             pipe = self.r.pipeline(transaction=False)
             self._flush(pipe, group, flush)
-            pipe.execute()
+            self._execute(pipe)
             flush.clear()
 
     def _flush(self, pipe, group: str, flush: Unflushed) -> None:
         # the parts first: once an entry is acknowledged nobody reads it again, so a part's
         # "sent" mark only matters until then
-        end = self._script("push_end")
+        # A plain EVALSHA: redis-py's Script queued on a pipeline makes each execute ask SCRIPT
+        # EXISTS first, a round trip more per read (see _execute for a Redis that lost it).
+        sha = self._script("push_end").sha
         for push_id, part, token, ttl in flush.ends:
-            end(keys=[self.keys.part_marker(push_id, part)], args=[token, "sent", ttl], client=pipe)
+            pipe.evalsha(sha, 1, self.keys.part_marker(push_id, part), token, "sent", ttl)
         if flush.acks:
             pipe.xack(self.keys.inbox, group, *flush.acks)
             pipe.xdel(self.keys.inbox, *flush.acks)
+
+    def _execute(self, pipe) -> list:
+        """Run a pipeline of `_flush`. When Redis lost its scripts (a restart), push_end is
+        loaded and the error raised: what the pipeline held stays in the Unflushed, written
+        again with the next read, and an entry the read took meanwhile is pending under this
+        consumer, which reads its own entries first when it starts reading again."""
+        try:
+            return pipe.execute()
+        except redis.exceptions.NoScriptError:
+            self.scripts.load(("push_end",))
+            raise
 
     def read_own(
         self, group: str, consumer: str, count: int = 50, after: str = "0"

@@ -38,6 +38,11 @@ _DEPLOYMENT_HEADS = frozenset(
 _DEPLOYMENT_DLV = frozenset({"part", "lease", "spec", "token"})
 
 
+# The status hash's change log: what a reader applies to the statuses it read before
+# (Assignments.statuses). Derived from the history, never backed up; a restore deletes it.
+STATUS_LOG = "statuslog"
+
+
 def place(rest: str) -> str:
     """ "campaign" or "deployment": where a key of the old layout (its name after `<prefix>:`)
     belongs. Keys below says the same per key (tests/store/test_layout.py checks both agree)."""
@@ -110,6 +115,10 @@ class Keys:
     @property
     def statuses(self) -> str:  # hash "ind|dept" -> "role:status"
         return self._c("status")
+
+    @property
+    def status_log(self) -> str:  # stream of the status hash's changes: f "ind|dept", v its value
+        return self._c(STATUS_LOG)
 
     def dept_states(self, department: str) -> str:  # hash indicator id -> "role:status"
         return self._c("dstat", department)

@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+import redis
 
 from bot import inbox
 from bot.messages import Notice
@@ -500,3 +501,37 @@ def test_a_consumer_that_dies_before_the_acknowledgement_has_no_reply_posted_twi
     for i in range(len(texts)):
         assert len(replies(stub, f"q-dead-{i}")) == 1
     assert {d["status"] for d in hook_rt.store.delivery.dead_letters()} == {"uncertain"}
+
+
+def test_the_acknowledgement_and_marks_go_with_the_next_read_in_one_round_trip(
+    hook_client, hook_rt, stub
+):
+    """The read that carries a batch's acknowledgement and "sent" marks is one round trip (the
+    marks' script queued as a plain EVALSHA: no SCRIPT EXISTS first). When Redis lost its
+    scripts (a restart), that read fails once and loads the script; the next writes the marks
+    and acknowledges: each reply posted once, none uncertain."""
+    texts = ["我的任务", "帮助"]
+    unflushed = _answered_not_flushed(hook_client, hook_rt, stub, texts, "q-rt")
+    store = hook_rt.store
+    sent: list[bytes] = []
+    pool = store.r.connection_pool
+    conn = pool.get_connection()
+    real = conn.send_packed_command
+
+    def counting(command, *args, **kwargs):
+        sent.append(b"".join(command) if isinstance(command, list) else command)
+        return real(command, *args, **kwargs)
+
+    conn.send_packed_command = counting
+    pool.release(conn)
+    store.r.script_flush()
+    with pytest.raises(redis.exceptions.NoScriptError):
+        store.inbox.read(inbox.GROUP, "w-live", 10, None, unflushed)
+    assert len(unflushed.ends) == len(texts)  # kept for the next read
+    sent.clear()
+    assert store.inbox.read(inbox.GROUP, "w-live", 10, None, unflushed) == []
+    assert len(sent) == 1 and b"SCRIPT" not in sent[0]
+    assert not unflushed and store.inbox.backlog() == 0
+    for i in range(len(texts)):
+        assert len(replies(stub, f"q-rt-{i}")) == 1
+    assert store.delivery.dead_letters() == []

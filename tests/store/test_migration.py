@@ -99,6 +99,14 @@ def old_store(redis_client, clock, old_layout):
     return RedisStore(redis_client, "t", clock, campaign=None)
 
 
+def reads_old(store: RedisStore) -> dict:
+    """`reads` of the old layout, leaving it as the old code left it: without the statuses'
+    change log that today's read begins (Assignments.statuses)."""
+    out = reads(store)
+    store.r.delete(store.keys.status_log)
+    return out
+
+
 def _without_ttl_drift(reads_: dict) -> dict:
     out = dict(reads_)
     out["cooldowns"] = {d: r // 60 for d, r in out["cooldowns"].items()}
@@ -108,7 +116,7 @@ def _without_ttl_drift(reads_: dict) -> dict:
 def test_a_store_of_the_old_code_reads_back_identical_after_the_migration(
     old_store, old_layout, redis_client, clock
 ):
-    before = reads(old_store)
+    before = reads_old(old_store)
     assert before["audit_len"] > 10 and before["bindings"] and before["submissions"]
     result = Migration(redis_client, "t", "default").run()
     assert result.moved == len(old_layout) and not result.conflicts
@@ -139,7 +147,7 @@ def test_running_it_again_changes_nothing(old_store, redis_client):
 def test_a_run_that_dies_half_way_is_completed_by_the_next(
     old_store, old_layout, redis_client, clock
 ):
-    before = reads(old_store)
+    before = reads_old(old_store)
     migration = Migration(redis_client, "t", "default")
     moved = []
 

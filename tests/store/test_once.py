@@ -68,13 +68,33 @@ def bound(crt):
     [("我的任务", 2), ("我的任务 全部", 2), ("提交 12 https://www.jinfeng.gov.cn/a.html 双随机清单", 2),
      ("说明 12 见附件", 2), ("完成 4", 2), ("帮助", 2), ("不存在的命令", 2),
      ("提交 999 https://a.cn/x", 2), ("通过 12 司法局", 2),
-     # these two also read the other departments' state (statuses, ranking): one more
-     ("查看 12", 3), ("进度", 3)],
+     # this one also reads the other departments' state: one more
+     ("查看 12", 3)],
 )  # fmt: skip
 def test_every_callback_takes_two_round_trips(bound, text, trips):
     out, n = once(bound, text)
     assert out.reply is not None and out.reply.text
     assert n == trips, (text, n)
+
+
+def test_progress_reads_only_the_status_changes_since_the_last_read(bound):
+    """进度 ranks every department: a process reads the whole status hash once (a round trip
+    more), then only the changes logged since (its three round trips: claim and binding, the
+    changes with the ranking's other inputs, the reply), never the whole hash again."""
+
+    def hgetalls() -> int:  # scripts' inner calls included
+        return bound.redis.info("commandstats").get("cmdstat_hgetall", {}).get("calls", 0)
+
+    before = hgetalls()
+    first, n = once(bound, "进度")
+    whole = hgetalls() - before
+    assert "全区排名" in first.reply.text and n == 4
+    assert "第4项" in once(bound, "说明 4 见附件")[0].reply.text
+    assert "已标记完成" in once(bound, "完成 4")[0].reply.text
+    before = hgetalls()
+    again, n = once(bound, "进度")
+    assert n == 3 and hgetalls() - before == whole - 1  # the status hash is not read
+    assert again.reply.text != first.reply.text  # 完成 4 is counted
 
 
 def test_a_redelivery_gets_the_stored_reply_in_one_round_trip_and_changes_nothing(bound):

@@ -1,5 +1,6 @@
 -- KEYS: dept hash, status hash, undo list, audit stream, reached hash, outbox stream, link queue,
---       seen key (Keys.none = not a callback), drain-pending flag, the department's status hash
+--       seen key (Keys.none = not a callback), drain-pending flag, the department's status hash,
+--       the status hash's change log (a changed status is appended: Assignments.statuses)
 -- ARGV: ind, dept, expected, new, statusval, undo_mode, undo_entry, reached_at,
 --       at, actor, action, note, reply, reply ttl, drain group ('' = no drain check),
 --       debounce ms, n_notices, notice fields (5 each)..., then link urls
@@ -8,7 +9,11 @@ local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if not cur then cur = '' end
 if cur ~= ARGV[3] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
-redis.call('HSET', KEYS[2], ARGV[1] .. '|' .. ARGV[2], ARGV[5])
+local field = ARGV[1] .. '|' .. ARGV[2]
+if redis.call('HGET', KEYS[2], field) ~= ARGV[5] then
+  redis.call('HSET', KEYS[2], field, ARGV[5])
+  redis.call('XADD', KEYS[11], 'MAXLEN', '~', 1000, '*', 'f', field, 'v', ARGV[5])
+end
 redis.call('HSET', KEYS[10], ARGV[1], ARGV[5])
 if ARGV[6] == 'push' then
   redis.call('LPUSH', KEYS[3], ARGV[7])
