@@ -394,10 +394,26 @@ def _apply(base: dict[str, list[int]], changes, starred, only) -> dict[str, list
 
 
 def bonus_contributors(
-    statuses: dict[tuple[int, str], tuple[Role, Status]], bonus_ids: set[int] | frozenset[int]
+    statuses: Mapping[tuple[int, str], tuple[Role, Status]], bonus_ids: set[int] | frozenset[int]
 ) -> dict[str, list[int]]:
     """department -> the bonus items (加分项) it has offered something for, shown apart from
-    the ranking: an opportunity taken, never a score."""
+    the ranking: an opportunity taken, never a score. For the store's read-only statuses, the
+    last answer is kept: 排行 asks again about the same mapping until a status changes."""
+    global _LAST_BONUS
+    if isinstance(statuses, MappingProxyType):
+        seen, ids, out = _LAST_BONUS
+        if seen is statuses and ids == bonus_ids:
+            return {d: list(items) for d, items in out.items()}
+        out = _bonus_contributors(statuses, bonus_ids)
+        _LAST_BONUS = (statuses, frozenset(bonus_ids), out)
+        return {d: list(items) for d, items in out.items()}
+    return _bonus_contributors(statuses, bonus_ids)
+
+
+_LAST_BONUS: tuple = (None, frozenset(), {})  # (statuses, bonus ids, the answer) of the last ask
+
+
+def _bonus_contributors(statuses, bonus_ids) -> dict[str, list[int]]:
     out: dict[str, list[int]] = {}
     offered = [(k, st) for k, (_, st) in statuses.items() if k[0] in bonus_ids]
     for (ind, dept), status in sorted(offered):

@@ -4,7 +4,7 @@ then the open ones lead and ★ first, a page at a time."""
 from bot import filllinks, texts
 from bot.commands import Context, FilterPageParam, command
 from bot.messages import Reply
-from bot.progress import Status
+from bot.progress import COMPLETE, Role, Status
 from bot.render import with_actions
 
 FILTERS = {"": "open", "未完成": "open", "待办": "open", "全部": "all", "已完成": "done"}
@@ -24,13 +24,14 @@ def my_tasks(ctx: Context, which: tuple[str, int]) -> Reply:
     mode = FILTERS[word]
     dept = ctx.require_department()
     # Returned items first (they wait on us), then open before complete, lead and ★ first.
+    stars, indicators = ctx.preload.star_overrides, ctx.catalog.indicators
     items = sorted(
         ctx.preload.states.values(),
         key=lambda a: (
             a.status is not Status.RETURNED,
-            a.is_complete,
-            a.role.value != "lead",
-            not ctx.starred(ctx.catalog.get(a.indicator_id)),
+            a.status in COMPLETE,
+            a.role is not Role.LEAD,
+            not stars.get(a.indicator_id, indicators[a.indicator_id].star),  # ctx.starred
             a.indicator_id,
         ),
     )
@@ -38,8 +39,11 @@ def my_tasks(ctx: Context, which: tuple[str, int]) -> Reply:
     regular = ctx.catalog.regular_ids
     extra = [a for a in items if a.indicator_id not in regular]
     items = [a for a in items if a.indicator_id in regular]
-    shown = [a for a in items if mode == "all" or (mode == "done") == a.is_complete]
-    done = sum(1 for a in items if a.is_complete)
+    complete = [a.status in COMPLETE for a in items]
+    shown = [
+        a for a, c in zip(items, complete, strict=True) if mode == "all" or (mode == "done") == c
+    ]
+    done = sum(complete)
     returned = sum(1 for a in items if a.status is Status.RETURNED)
     head = [f"**{dept} · 共 {len(items)} 项，已完成 {done} 项，未完成 {len(items) - done} 项**"]
     head.append(texts.deadline_line(ctx.calendar, ctx.timeline, ctx.now))

@@ -32,6 +32,9 @@ _LAST_STATUSES: tuple[dict, Mapping] = ({}, MappingProxyType({}))
 # (field, value) -> its parse: a changed hash differs from the last in a few fields only
 _STATUS_PAIRS: dict[tuple, tuple] = {}
 
+# (indicator, role:status, JSON) of a department's status hash -> its TaskState (_task_states)
+_TASK_STATES: dict[tuple, TaskState] = {}
+
 # (connection, status hash) -> (the change log's entry applied last, the statuses then): a
 # reader applies the changes logged since (lua/statuses_since.lua) instead of reading the hash
 # again, thousands of fields for a province; only the first read, or one after a sync or a
@@ -473,12 +476,21 @@ def _status_key(field: bytes | str) -> tuple[int, str]:
 
 
 def _task_states(flat: list) -> dict[int, TaskState]:
+    """{indicator: its TaskState} from the preload's (indicator, role:status, JSON or "") triples.
+    A TaskState is immutable, so the same triple gives the same one, built once per process."""
+    if len(_TASK_STATES) > 100_000:
+        _TASK_STATES.clear()
     out: dict[int, TaskState] = {}
     for i in range(0, len(flat), 3):
-        ind = int(flat[i])
-        role, status = _role_status(flat[i + 1])
-        full = json.loads(flat[i + 2]) if flat[i + 2] else {}
-        out[ind] = TaskState(ind, role, status, full.get("reason", ""), full.get("due", ""))
+        triple = (flat[i], flat[i + 1], flat[i + 2])
+        state = _TASK_STATES.get(triple)
+        if state is None:
+            ind = int(flat[i])
+            role, status = _role_status(flat[i + 1])
+            full = json.loads(flat[i + 2]) if flat[i + 2] else {}
+            state = TaskState(ind, role, status, full.get("reason", ""), full.get("due", ""))
+            _TASK_STATES[triple] = state
+        out[state.indicator_id] = state
     return out
 
 

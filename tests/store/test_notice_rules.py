@@ -117,6 +117,7 @@ def test_paper_says_where_it_is_kept(rt, sfj):
 def test_any_department_may_offer_bonus_evidence_and_it_never_counts(rt, chat, sfj):
     jy = chat("u-jy", "钱七")
     jy("绑定 教育局")
+    assert "加分项（自愿申报" not in jy("排行")  # asked before the offer: not kept after it
     assert "是加分项，自愿申报" in jy("不涉及 96 本单位无获奖")
     out = jy("提交 96 https://www.jinfeng.gov.cn/award.html 2019年全国普法先进单位")
     assert out.startswith("已收到第96项的 1 个链接")
