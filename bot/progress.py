@@ -6,6 +6,7 @@ Pure values and functions; the store persists them and the handlers decide when 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -302,15 +303,20 @@ class RankRow:
 _LAST_ACCS: list[tuple] = []  # (statuses, starred, only, accumulators), newest first
 _AT = {st: 4 + i for i, st in enumerate(Status)}  # where a status is counted in an accumulator
 _ACC_SLOTS = 6
-# The last mapping the store derived from the one before by a few changes:
-# (new mapping, old mapping, [((ind, dept), old (role, status) | None, new | None), ...]).
-_DERIVED: tuple = (None, None, ())
+# The last mappings the store derived from the one before by a few changes, by id(new): (new
+# mapping, old mapping, [((ind, dept), old (role, status) | None, new | None), ...]). Several:
+# the answering consumer's lanes read and count at once.
+_DERIVED: dict[int, tuple] = {}
+_DERIVED_SLOTS = 8
+_DERIVED_LOCK = threading.Lock()
 
 
 def derived(new: Mapping, old: Mapping, changes: list) -> None:
     """The store parsed `new` as `old` with `changes`: compute_scores updates old's counts."""
-    global _DERIVED
-    _DERIVED = (new, old, tuple(changes))
+    with _DERIVED_LOCK:
+        _DERIVED[id(new)] = (new, old, tuple(changes))
+        while len(_DERIVED) > _DERIVED_SLOTS:
+            del _DERIVED[next(iter(_DERIVED))]
 
 
 def compute_scores(
@@ -338,7 +344,7 @@ def _accumulators(statuses, starred: frozenset[int], only) -> dict[str, list[int
         if seen is statuses and l_starred == starred and l_only == only:
             return accs
     accs = None
-    new, old, changes = _DERIVED
+    new, old, changes = _DERIVED.get(id(statuses), (None, None, ()))
     if new is statuses:
         for seen, l_starred, l_only, base in _LAST_ACCS:
             if seen is old and l_starred == starred and l_only == only:

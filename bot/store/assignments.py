@@ -230,6 +230,11 @@ class Assignments(Area):
 
     def _statuses_from(self, at: tuple[str, Mapping] | None, res: list) -> Mapping:
         last, whole = _s(res[0]), int(res[1])
+        now = _STATUS_AT.get((id(self.r), self.keys.statuses))
+        if not whole and now is not None and now[0] == last:
+            # another thread read up to the same entry meanwhile: its mapping, so that every
+            # reader holds one mapping per entry (bot.progress keeps its counts by identity)
+            return now[1]
         if whole or at is None:
             # The hash read after the log's last entry: the changes after that entry, applied
             # on the next read, may be in it already; a logged value is the whole value, so

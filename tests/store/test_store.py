@@ -160,6 +160,46 @@ def test_scores_updated_by_changes_equal_scores_counted_from_scratch(store):
             assert got == fresh, (step, args)
         from bot import progress
 
-        derived_updates += progress._DERIVED[0] is statuses
+        derived_updates += progress._DERIVED.get(id(statuses), (None,))[0] is statuses
         previous = statuses
     assert derived_updates > 100  # the updates, not fresh counts, were checked
+
+
+def test_scores_counted_by_threads_at_once_equal_scores_counted_from_scratch(store):
+    """The answering consumer's lanes read the statuses and count scores at once while others
+    change them: each thread's scores equal a count from scratch of the mapping it read."""
+    import threading
+
+    from bot.progress import compute_scores
+
+    depts = ["司法局", "教育局", "民政局"]
+    store.assignments.sync({(i, d): Role.LEAD for i in range(1, 20) for d in depts})
+    states = [f"{Role.LEAD.value}:{s.value}" for s in Status]
+    wrong: list = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            statuses = store.assignments.ranking_inputs()[0]
+            got = sorted(compute_scores(statuses, {3}, {}), key=lambda s: s.department)
+            fresh = sorted(compute_scores(dict(statuses), {3}, {}), key=lambda s: s.department)
+            if got != fresh:
+                wrong.append((got, fresh))
+
+    threads = [threading.Thread(target=reader) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for n in range(150):
+        field = f"{n % 19 + 1}|{depts[n % 3]}"
+        value = states[n % len(states)]
+        store.r.hset(store.keys.statuses, field, value)  # as the save script writes it
+        store.r.xadd(store.keys.status_log, {"f": field, "v": value})
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not wrong
+    from bot.store.assignments import _parse_statuses
+
+    # and what the log gave is what the hash holds
+    whole = _parse_statuses(store.r.hgetall(store.keys.statuses))
+    assert dict(store.assignments.statuses()) == dict(whole)
