@@ -209,7 +209,7 @@ class Assignments(Area):
         for attempt in (1, 2):
             at = _STATUS_AT.get((id(self.r), k.statuses))
             keys, args = [k.statuses, k.status_log], [at[0] if at else "", STATUS_LOG_TAKE]
-            pipe = self.r.pipeline(transaction=False)
+            pipe = self._pipe()
             since = None
             if isinstance(self.r, redis.RedisCluster):  # a cluster's pipeline takes no script
                 since = self._script("statuses_since")(keys=keys, args=args)
@@ -280,7 +280,7 @@ class Assignments(Area):
     ) -> dict:
         """One round trip: every unit's status on an indicator, the check state of some links,
         and (`thread`: a department) its thread with the office, oldest comment first."""
-        pipe = self.r.pipeline(transaction=False)
+        pipe = self._pipe()
         if thread:
             pipe.lrange(self.keys.comments(indicator_id, thread), 0, -1)
         if departments:

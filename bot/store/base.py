@@ -10,6 +10,7 @@ import redis
 
 from bot.messages import Notice
 from bot.records import CLAIM_TTL_S
+from bot.store.direct import Pipe
 from bot.store.keys import Keys
 from bot.store.scripts import Scripts
 
@@ -117,6 +118,13 @@ class Area:
 
     def _script(self, name: str):
         return self.scripts(name)
+
+    def _pipe(self):
+        """A pipeline for the hot reads (bot/store/direct.Pipe's few commands): on the store's
+        own connections where it has them, else redis-py's."""
+        if self.scripts.direct is not None:
+            return Pipe(self.scripts.direct)
+        return self.r.pipeline(transaction=False)
 
     def _seen_of(self, claim: tuple[str, str] | None) -> str:
         """The seen key of a callback's (platform, message id), Keys.none for none."""

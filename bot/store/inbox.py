@@ -89,20 +89,19 @@ class Inbox(Area):
         """(entry id, payload) of accepted callbacks no consumer has read yet, waiting up to
         `block_ms` for one when there are none (None: not at all). With `flush`, what it holds
         is written first, in the same round trip (then it is emptied)."""
+        pipe = self._pipe()
         if flush:
-            pipe = self.r.pipeline(transaction=False)
             self._flush(pipe, group, flush)
-            pipe.xreadgroup(group, consumer, {self.keys.inbox: ">"}, count, block_ms)
-            fresh = self._execute(pipe)[-1]
+        pipe.xreadgroup(group, consumer, {self.keys.inbox: ">"}, count, block_ms)
+        fresh = self._execute(pipe)[-1]
+        if flush:
             flush.clear()
-        else:
-            fresh = self.r.xreadgroup(group, consumer, {self.keys.inbox: ">"}, count, block_ms)
         return [(_s(eid), _field(f, "msg")) for _st, rows in fresh or [] for eid, f in rows]
 
     def flush(self, group: str, flush: Unflushed) -> None:
         """Write what `flush` holds now (one round trip), then empty it."""
         if flush:
-            pipe = self.r.pipeline(transaction=False)
+            pipe = self._pipe()
             self._flush(pipe, group, flush)
             self._execute(pipe)
             flush.clear()

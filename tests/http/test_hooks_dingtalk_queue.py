@@ -504,7 +504,7 @@ def test_a_consumer_that_dies_before_the_acknowledgement_has_no_reply_posted_twi
 
 
 def test_the_acknowledgement_and_marks_go_with_the_next_read_in_one_round_trip(
-    hook_client, hook_rt, stub
+    hook_client, hook_rt, stub, monkeypatch
 ):
     """The read that carries a batch's acknowledgement and "sent" marks is one round trip (the
     marks' script queued as a plain EVALSHA: no SCRIPT EXISTS first). When Redis lost its
@@ -514,16 +514,15 @@ def test_the_acknowledgement_and_marks_go_with_the_next_read_in_one_round_trip(
     unflushed = _answered_not_flushed(hook_client, hook_rt, stub, texts, "q-rt")
     store = hook_rt.store
     sent: list[bytes] = []
-    pool = store.r.connection_pool
-    conn = pool.get_connection()
-    real = conn.send_packed_command
+    # every connection of the client's kind, its pool's and the store's own (bot/store/direct.py)
+    kind = store.r.connection_pool.connection_class
+    real = kind.send_packed_command
 
-    def counting(command, *args, **kwargs):
+    def counting(self, command, *args, **kwargs):
         sent.append(b"".join(command) if isinstance(command, list) else command)
-        return real(command, *args, **kwargs)
+        return real(self, command, *args, **kwargs)
 
-    conn.send_packed_command = counting
-    pool.release(conn)
+    monkeypatch.setattr(kind, "send_packed_command", counting)
     store.r.script_flush()
     with pytest.raises(redis.exceptions.NoScriptError):
         store.inbox.read(inbox.GROUP, "w-live", 10, None, unflushed)

@@ -1,6 +1,7 @@
-"""The store's scripts called straight on connections of its own (bot/store/scripts.Direct): one
-EVALSHA per call, the reply each thread asked for, and redis-py's guarantees kept (a Redis that
-lost its scripts, a lost connection, a forked process)."""
+"""The store's hot commands sent straight on connections of its own (bot/store/direct.py): one
+EVALSHA per script call, a pipeline's replies as redis-py gives them, the reply each thread asked
+for, and redis-py's guarantees kept (a Redis that lost its scripts, a lost connection, an error
+reply in a pipeline, a forked process)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import threading
 import pytest
 import redis
 
-from bot.store.scripts import Direct, DirectScript, Scripts
+from bot.store.direct import Direct, Pipe
+from bot.store.scripts import DirectScript, Scripts
 from tests.store.conftest import CLUSTER
 
 pytestmark = pytest.mark.skipif(CLUSTER, reason="a cluster client keeps redis-py's path")
@@ -21,7 +23,7 @@ ECHO = "return {KEYS[1], ARGV[1]}"
 class Sends:
     """A client whose connections record what they send."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, protocol: int | None = None):
         self.sent: list[bytes] = []
         self.by: list = []  # the connection of each send
         outer = self
@@ -33,7 +35,11 @@ class Sends:
                 outer.by.append(self)
                 return super().send_packed_command(command, check_health)
 
-        self.client = redis.Redis.from_url(url, connection_class=Recording, decode_responses=True)
+        # None: redis-py's default, a RESP3 wire with RESP2-shaped replies (the store's client)
+        wire = {} if protocol is None else {"protocol": protocol}
+        self.client = redis.Redis.from_url(
+            url, connection_class=Recording, decode_responses=True, **wire
+        )
 
 
 @pytest.fixture
@@ -131,3 +137,60 @@ def test_a_pipeline_or_a_cluster_keeps_redis_pys_path(sends):
         assert not isinstance(Scripts(single)("hold_lock"), DirectScript)
     finally:
         single.close()
+
+
+def _fill(client) -> str:
+    client.delete("h", "l", "s")
+    client.hset("h", mapping={"a": "1", "b": "2"})
+    client.rpush("l", "x", "y")
+    ids = [client.xadd("s", {"msg": f"m{i}"}, id=f"1-{i + 1}") for i in range(3)]
+    client.xgroup_create("s", "g", id="0")
+    client.xreadgroup("g", "c", {"s": ">"}, 2)  # two pending under c
+    client.xdel("s", ids[0])  # pending, deleted: read back with no fields
+    return ids[1]
+
+
+def _queue(pipe, sha: str, pending: str):
+    pipe.hgetall("h").hgetall("nothing").hmget("h", ["a", "zz"]).lrange("l", 0, -1)
+    pipe.evalsha(sha, 1, "k", "v")
+    pipe.xreadgroup("g", "c", {"s": "0"}, 10)  # c's own, the deleted one included
+    pipe.xreadgroup("g", "d", {"s": ">"}, 10, None)
+    pipe.xreadgroup("g", "d", {"s": ">"}, 10, 1)  # nothing new: waits 1 ms
+    pipe.xack("s", "g", pending).xdel("s", pending)
+
+
+@pytest.mark.parametrize("protocol", [None, 2])
+def test_a_pipe_replies_as_redis_pys_pipeline_in_one_send(redis_url, redis_client, protocol):
+    s = Sends(redis_url, protocol)
+    try:
+        pending = _fill(s.client)
+        sha = s.client.script_load(ECHO)
+        theirs = s.client.pipeline(transaction=False)
+        _queue(theirs, sha, pending)
+        mine = Pipe(Direct(s.client))
+        _queue(mine, sha, pending)
+        assert len(mine) == 10
+        expected = theirs.execute()
+        assert _fill(s.client) == pending  # the same data again for the second
+        s.sent.clear()
+        got = mine.execute()
+        work = [x for x in s.sent if b"HGETALL" in x or b"XDEL" in x]  # after the handshake
+        assert len(work) == 1 and b"HGETALL" in work[0] and b"XDEL" in work[0]
+        assert got == expected
+        assert got[0] == {"a": "1", "b": "2"} and got[2] == ["1", None]
+        assert got[5][0][1] == [("1-1", {}), ("1-2", {"msg": "m1"})]  # 1-1 was deleted
+        assert got[6][0][1] == [("1-3", {"msg": "m2"})] and not got[7]
+        assert Pipe(Direct(s.client)).execute() == []
+    finally:
+        s.client.close()
+
+
+def test_an_error_reply_is_raised_after_every_reply_was_read(sends):
+    direct = Direct(sends.client)
+    sends.client.set("str", "v")
+    with pytest.raises(redis.exceptions.ResponseError, match="WRONGTYPE"):
+        Pipe(direct).hgetall("str").lrange("l", 0, -1).hgetall("str").execute()
+    # the connection was read to the end: the next replies are the next commands'
+    sends.client.hset("h2", "f", "1")
+    assert Pipe(direct).hgetall("h2").execute() == [{"f": "1"}]
+    assert len(direct._idle) == 1
