@@ -15,6 +15,7 @@ one bound to a single connection, has no Direct (bot/store/scripts.py keeps redi
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -23,16 +24,40 @@ import redis
 from redis.commands.core import Script
 
 
+class _Call:
+    """One caller's commands in a shared round trip: its packed bytes, how many replies are its,
+    and, once read, its replies (or the error that lost them)."""
+
+    __slots__ = ("packed", "n", "replies", "error", "lead", "gate")
+
+    def __init__(self, packed: bytes, n: int):
+        self.packed, self.n = packed, n
+        self.replies: list = []
+        self.error: BaseException | None = None
+        self.lead = False  # woken to send the next round trip, not with replies
+        self.gate: Any = None  # a waiting caller's lock, released when it may go on
+
+
 class Direct:
     """Connections of the client's pool kind, kept apart from redis-py's pool and handed out
-    without its locks and bookkeeping: a stack of idle ones, whose pop and append are atomic,
-    so each thread has one to itself while it waits. A forked process starts with none of its
-    parent's."""
+    without its locks and bookkeeping.
+
+    Commands of threads that call at once share round trips (automatic pipelining): one thread
+    at a time sends what every waiting thread queued in one write and reads every reply, while
+    the next callers queue theirs; when it is done it hands the queue to the first of them. Each
+    thread waits for its own replies before it sends more, so its commands run in its order, as
+    on a connection of its own; a round trip's cost (two system calls on each side, and Redis's
+    wake-up) is paid once for the lot. A blocking read (`alone`) goes on a connection to itself.
+    A forked process starts with none of its parent's connections or callers."""
 
     def __init__(self, client: redis.Redis):
         self.pool = client.connection_pool
         self._idle: list = []
         self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._waiting: list[_Call] = []
+        self._sending = False
+        self._gates = threading.local()
 
     @staticmethod
     def usable(client) -> bool:
@@ -49,21 +74,78 @@ class Direct:
             script.registered_client.script_load(script.script)
             return self.run([command])[0]
 
-    def run(self, commands: list[tuple]) -> list:
-        """The raw replies of `commands`, sent in one write; an error reply is raised (the
-        first), after every reply was read."""
+    def run(self, commands: list[tuple], alone: bool = False) -> list:
+        """The raw replies of `commands`, in one round trip (shared with other threads unless
+        `alone`); an error reply is raised (the first), after every reply was read."""
         if self._pid != os.getpid():
-            self._idle, self._pid = [], os.getpid()
+            self._idle, self._waiting, self._sending = [], [], False
+            self._lock, self._gates, self._pid = threading.Lock(), threading.local(), os.getpid()
+        call = _Call(b"".join(hiredis.pack_command(c) for c in commands), len(commands))
+        if alone:
+            self._round_trip([call])
+        else:
+            self._shared(call)
+        if call.error is not None:
+            raise call.error
+        for r in call.replies:
+            if isinstance(r, redis.exceptions.ResponseError):
+                raise r
+        return call.replies
+
+    def _shared(self, call: _Call) -> None:
+        with self._lock:
+            if self._sending:
+                # the thread's own gate, taken now; taking it again waits for its release
+                call.gate = getattr(self._gates, "gate", None)
+                if call.gate is None:
+                    call.gate = self._gates.gate = threading.Lock()
+                call.gate.acquire()
+            self._waiting.append(call)
+            self._sending = True
+        if call.gate is not None:
+            try:
+                call.gate.acquire()
+            except BaseException:  # interrupted (a job's time limit): nobody waits forever
+                with self._lock:
+                    if call in self._waiting:
+                        self._waiting.remove(call)
+                    if call.lead:
+                        self._hand_on()
+                self._gates.gate = threading.Lock()  # this one may be released later
+                raise
+            call.gate.release()
+            if not call.lead:
+                return
+        try:
+            with self._lock:
+                batch, self._waiting = self._waiting, []
+            self._round_trip(batch)
+        finally:
+            with self._lock:
+                self._hand_on()
+
+    def _hand_on(self) -> None:
+        """(Under the lock.) The next round trip to the first caller waiting, if any."""
+        if self._waiting:
+            self._waiting[0].lead = True
+            self._waiting[0].gate.release()
+        else:
+            self._sending = False
+
+    def _round_trip(self, batch: list[_Call]) -> None:
+        """Send the batch's commands in one write, read every reply and give each call its
+        own; a lost connection fails them all (after the client's retry)."""
         try:
             conn = self._idle.pop()
         except IndexError:
             conn = self.pool.make_connection()
-        packed = [b"".join(hiredis.pack_command(c) for c in commands)]
+        packed = [b"".join(c.packed for c in batch)]
+        total = sum(c.n for c in batch)
 
         def once() -> list:
             conn.send_packed_command(packed)
             out = []
-            for _ in commands:
+            for _ in range(total):
                 try:
                     out.append(conn.read_response())
                 except redis.exceptions.ResponseError as e:
@@ -76,12 +158,19 @@ class Direct:
             # client's retry says (a write whose answer was lost may so run twice: each script
             # is written for it, as for redis-py's own retry)
             replies = conn.retry.call_with_retry(once, lambda _error: conn.disconnect())
+        except BaseException as e:
+            for c in batch:
+                c.error = e
+        else:
+            at = 0
+            for c in batch:
+                c.replies, at = replies[at : at + c.n], at + c.n
         finally:
             self._idle.append(conn)
-        for r in replies:
-            if isinstance(r, redis.exceptions.ResponseError):
-                raise r
-        return replies
+            for c in batch:
+                if c.gate is not None and not c.lead:
+                    c.gate.release()
+                c.lead = False
 
 
 def _ready(conn) -> None:
@@ -123,6 +212,7 @@ class Pipe:
         self.direct = direct
         self._commands: list[tuple] = []
         self._parsers: list[Callable[[Any], Any] | None] = []
+        self._blocking = False  # a blocking read: sent on a connection of its own
 
     def __len__(self) -> int:
         return len(self._commands)
@@ -159,11 +249,12 @@ class Pipe:
             command += ["COUNT", count]
         if block is not None:
             command += ["BLOCK", block]
+            self._blocking = True
         command += ["STREAMS", *streams, *streams.values()]
         return self._queue(_stream, *command)
 
     def execute(self) -> list:
         if not self._commands:
             return []
-        replies = self.direct.run(self._commands)
+        replies = self.direct.run(self._commands, alone=self._blocking)
         return [p(r) if p else r for p, r in zip(self._parsers, replies, strict=True)]

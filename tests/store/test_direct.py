@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import pytest
 import redis
@@ -84,7 +85,102 @@ def test_replies_never_cross_between_threads(sends):
     for t in threads:
         t.join()
     assert errors == []
-    assert 1 < len(direct._idle) <= 8  # threads waiting at once had connections of their own
+    # threads that called at once shared round trips, on one connection
+    assert len(sends.sent) < 1600
+    assert len(direct._idle) == 1
+
+
+SLOW = """local t = redis.call('TIME')
+local stop = tonumber(t[1]) * 1000000 + tonumber(t[2]) + tonumber(ARGV[1])
+repeat t = redis.call('TIME') until tonumber(t[1]) * 1000000 + tonumber(t[2]) >= stop
+return 'slow'"""
+FAIL = "return redis.error_reply('BROKEN ' .. ARGV[1])"
+
+
+def _while_in_flight(direct: Direct, client, calls: dict) -> dict:
+    """Run `calls` (name -> function) in threads of their own, each started while a slow script
+    of another thread is in flight, and queued behind it before it returns; name -> outcome."""
+    slow = client.register_script(SLOW)
+    client.script_load(SLOW)
+    out: dict = {}
+
+    def call(name, fn):
+        try:
+            out[name] = fn()
+        except Exception as e:  # noqa: BLE001 - the outcome under test
+            out[name] = e
+
+    first = threading.Thread(
+        target=call, args=("slow", lambda: direct.evalsha(slow, [], [400_000]))
+    )
+    first.start()
+    for _ in range(200):
+        if direct._sending:
+            break
+        threading.Event().wait(0.005)
+    others = [threading.Thread(target=call, args=kv) for kv in calls.items()]
+    for t in others:
+        t.start()
+    for _ in range(200):
+        if len(direct._waiting) == len(calls) or not first.is_alive():
+            break
+        threading.Event().wait(0.005)
+    queued = len(direct._waiting)
+    for t in [first, *others]:
+        t.join()
+    assert queued == len(calls), "the callers were not all queued while the first was in flight"
+    return out
+
+
+def test_callers_queued_behind_a_round_trip_share_the_next_one(sends):
+    direct = Direct(sends.client)
+    echo = sends.client.register_script(ECHO)
+    fail = sends.client.register_script(FAIL)
+    for script in (echo, fail):
+        script.registered_client.script_load(script.script)
+    sends.client.set("str", "v")
+    assert direct.evalsha(echo, ["k"], ["warm"]) == ["k", "warm"]  # the connection opened
+    calls = {f"echo{n}": (lambda n=n: direct.evalsha(echo, [f"k{n}"], [f"v{n}"])) for n in range(3)}
+    calls["broken"] = lambda: direct.evalsha(fail, [], ["here"])
+    calls["pipe"] = lambda: Pipe(direct).hgetall("str").lrange("l", 0, -1).execute()
+    sends.sent.clear()
+    out = _while_in_flight(direct, sends.client, calls)
+    assert out["slow"] == "slow"
+    assert [out[f"echo{n}"] for n in range(3)] == [[f"k{n}", f"v{n}"] for n in range(3)]
+    # an error reply is its caller's alone
+    assert isinstance(out["broken"], redis.exceptions.ResponseError)
+    assert "BROKEN here" in str(out["broken"])
+    assert isinstance(out["pipe"], redis.exceptions.ResponseError)
+    assert "WRONGTYPE" in str(out["pipe"])
+    # two writes: the slow script's, then every queued caller's commands in one
+    work = [x for x in sends.sent if b"EVALSHA" in x or b"HGETALL" in x]
+    assert len(work) == 2
+    assert work[1].count(b"EVALSHA") == 4 and b"HGETALL" in work[1]
+    assert len(direct._idle) == 1
+    assert direct.evalsha(echo, ["k"], ["after"]) == ["k", "after"]
+
+
+def test_a_blocking_read_waits_on_a_connection_of_its_own(sends):
+    direct = Direct(sends.client)
+    echo = sends.client.register_script(ECHO)
+    sends.client.xgroup_create("empty", "g", id="0", mkstream=True)
+    got: list = []
+
+    def read():
+        got.append(Pipe(direct).xreadgroup("g", "c", {"empty": ">"}, 10, 1_500).execute())
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    for _ in range(200):
+        if any(b"XREADGROUP" in s for s in sends.sent):
+            break
+        threading.Event().wait(0.005)
+    started = time.monotonic()
+    assert direct.evalsha(echo, ["k"], ["meanwhile"]) == ["k", "meanwhile"]
+    assert time.monotonic() - started < 1.0  # not queued behind the read's 1.5 s
+    assert reader.is_alive()
+    reader.join()
+    assert got == [[[]]] or got == [[None]]
 
 
 def test_a_redis_that_lost_its_scripts_loads_and_runs_it(sends):
