@@ -94,6 +94,12 @@ class Rest:
 
     @classmethod
     def of(cls, raw: str) -> Rest:
+        """`raw` folded (kept per process for the last texts seen: a message is folded more
+        than once on its way, and commands repeat; a Rest is never changed)."""
+        return _rest_of(raw)
+
+    @classmethod
+    def _fold(cls, raw: str) -> Rest:
         out: list[str] = []
         at: list[int] = []
         space = True  # no space at the start
@@ -132,6 +138,9 @@ class Rest:
 
     def end(self) -> Rest:
         return self.skip(len(self.text))
+
+
+_rest_of = functools.lru_cache(maxsize=512)(Rest._fold)
 
 
 # Separators allowed between arguments (after NFKC: ASCII comma, colon, semicolon; plus 、。).
@@ -530,7 +539,7 @@ class Registry:
     def __init__(self) -> None:
         self.commands: list[Command] = []
         self._by_word: dict[str, Command] = {}
-        self._longest_first: list[str] = []
+        self._longest_first: dict[str, list[str]] = {}  # by first character
 
     def add(self, cmd: Command) -> None:
         for w in (cmd.keyword, *cmd.aliases):
@@ -539,7 +548,9 @@ class Registry:
                 raise ValueError(f"duplicate command keyword {w!r}")
             self._by_word[w] = cmd
         self.commands.append(cmd)
-        self._longest_first = sorted(self._by_word, key=len, reverse=True)
+        self._longest_first = {}
+        for w in sorted(self._by_word, key=len, reverse=True):
+            self._longest_first.setdefault(w[0], []).append(w)
 
     def words(self) -> list[str]:
         return list(self._by_word)
@@ -551,7 +562,7 @@ class Registry:
         """Longest keyword that starts the text; latin keywords need a word boundary."""
         text = rest.text
         low = text.lower()
-        for w in self._longest_first:
+        for w in self._longest_first.get(low[:1], ()):
             if low.startswith(w):
                 after = text[len(w) :]
                 if w.isascii() and w.isalpha() and after[:1].isalnum():

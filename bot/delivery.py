@@ -239,14 +239,15 @@ class KeepAliveSession(requests.Session):
         (no proxy, no netrc login; the CA bundle requests would use), else through requests;
         either way a failure raises requests' own exceptions, so callers tell them apart as
         before."""
-        u = urlsplit(url)
-        key = (u.scheme, u.netloc.lower())
+        base, _, query = url.partition("?")
+        scheme, netloc, plain = _url_parts(base)
+        key = (scheme, netloc)
         ca = self._direct.get(key)
         if ca is None:  # once per host: whether requests would add anything (see above)
             env = self.merge_environment_settings(url, {}, None, None, None)
             ca = requests.utils.DEFAULT_CA_BUNDLE_PATH if env["verify"] is True else env["verify"]
             direct = (
-                not env["proxies"].get(u.scheme or "http") and not env["proxies"].get("all")
+                not env["proxies"].get(scheme or "http") and not env["proxies"].get("all")
                 and isinstance(ca, str) and os.path.isfile(ca) and self._netrc_for(url) is _no_auth
             )  # fmt: skip
             ca = self._direct[key] = ca if direct else ""
@@ -256,12 +257,12 @@ class KeepAliveSession(requests.Session):
                 return resp.status_code, resp.json()
             except ValueError:
                 return resp.status_code, None
-        plain = _plain_target(url, u)
-        if plain:
+        if plain and _PLAIN_QUERY.fullmatch(query):
             # The answering path's POST: a lean HTTP/1.1 request over a kept-alive connection
             # (bot/http11.py), a fraction of urllib3's CPU; the same failures, as requests'.
-            host, port, target = plain
-            pool = self._lean_pool(u.scheme, host, port, ca)
+            host, port, path = plain
+            target = f"{path}?{query}" if query else path
+            pool = self._lean_pool(scheme, host, port, ca)
             try:
                 status, raw = pool.post(target, body, headers, timeout)
             except http11.ConnectFailed as e:
@@ -340,21 +341,25 @@ def _no_auth(r: requests.PreparedRequest) -> requests.PreparedRequest:
 
 # A URL urllib3 would send as written (nothing for parse_url to percent-encode): scheme, host,
 # port, path and query of RFC 3986's unreserved, sub-delims, ":", "@", "/", "?" and "%".
-_PLAIN_URL = re.compile(
-    r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*)?(\?[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]*)?"
+_PLAIN_BASE = re.compile(
+    r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*)?"
 )
+_PLAIN_QUERY = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]*")
 
 
-def _plain_target(url: str, u) -> tuple[str, int | None, str] | None:
-    """(host, port, path and query) of a URL urllib3 would send as written; None otherwise."""
-    if not _PLAIN_URL.fullmatch(url):
-        return None
-    try:
-        port = u.port
-    except ValueError:  # out of range: urllib3 refuses it in its own words
-        return None
-    path = u.path or "/"
-    return u.hostname or "", port, f"{path}?{u.query}" if u.query else path
+@functools.lru_cache(maxsize=256)
+def _url_parts(base: str) -> tuple[str, str, tuple[str, int | None, str] | None]:
+    """Of a URL up to its query (kept per process: a platform's reply URLs differ only in
+    their query): scheme, netloc in lowercase, and (host, port, path) when urllib3 would send
+    it as written (its query too, if _PLAIN_QUERY), else None."""
+    u = urlsplit(base)
+    plain = None
+    if _PLAIN_BASE.fullmatch(base):
+        try:
+            plain = (u.hostname or "", u.port, u.path or "/")
+        except ValueError:  # a port out of range: urllib3 refuses it in its own words
+            plain = None
+    return u.scheme, u.netloc.lower(), plain
 
 
 @functools.lru_cache(maxsize=16)

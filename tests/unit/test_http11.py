@@ -254,3 +254,33 @@ def test_the_answering_path_posts_through_the_lean_client(monkeypatch):
     assert (status, data) == (200, {"errcode": 0})
     assert json.loads(srv.requests[0].split(b"\r\n\r\n", 1)[1]) == {}
     srv.close()
+
+
+@pytest.mark.parametrize(
+    "tail, lean",
+    [
+        ("/robot/send?session=s-1&x=%20", True),  # plain: sent as written
+        ("/robot/send?session=s-2", True),
+        ("/robot/send", True),
+        ("?only=query", True),
+        ("/robot/send?session=会话", False),  # urllib3 percent-encodes it: its pool sends it
+        ("/ro bot/send?session=s-3", False),
+        ("/robot/send#frag?x=1", False),
+    ],
+)
+def test_only_a_url_urllib3_would_send_as_written_takes_the_lean_client(monkeypatch, tail, lean):
+    """The reply URLs of one host differ in their query; its path and host are parsed once per
+    process, the query checked each time, and anything urllib3 would rewrite goes through it."""
+    srv = Scripted([ok()])
+    ours = KeepAliveSession()
+    used = []
+    real = ours._pool
+    monkeypatch.setattr(ours, "_pool", lambda ca: used.append(ca) or real(ca))
+    status, _ = ours.post_json(f"http://127.0.0.1:{srv.port}{tail}", b"{}", JSON, (1, 2))
+    assert status == 200
+    assert (not used) == lean
+    line = srv.requests[0].split(b"\r\n", 1)[0].decode()
+    if lean:
+        want = tail.split("#")[0] if tail.startswith("/") else "/" + tail
+        assert line == f"POST {want} HTTP/1.1"
+    srv.close()
