@@ -2,7 +2,7 @@
 offered rates, for Duban in queue mode, Duban in inline mode and a bare Flask baseline.
 
     python -m bench.e2e [--rates 50,100,200,400] [--max-rate 3200] [--seconds 5]
-                        [--servers queue,inline,bare] [--profile]
+                        [--servers queue,inline,bare] [--repeat 1] [--profile]
 
 The processes are the ones `make run` starts (bot/run.py): gunicorn with deploy/gunicorn.conf.py
 (access log on), `python -m bot.worker --queue answers`, `python -m bot.worker`, and the
@@ -29,6 +29,11 @@ answered command summed over every process of that server (web workers, the answ
 the main worker with its forked work horses, Redis; /proc, bench/procs.py). Raw results go
 to bench/results/e2e-<time>.json. With --profile, the answering consumer runs under cProfile
 (bench/profile_worker.py) and the bench prints where its CPU goes per answered command.
+
+With --repeat K each rate runs K times, the servers' steps in turn, so that each of Duban's steps
+has the baseline's next to it (this machine's speed drifts by a quarter between minutes): a rate
+saturates a server when most of its steps did, the aims are medians over the repetitions, and
+the CPU ratio pairs each step with the baseline's of the same repetition, its spread printed.
 """
 
 from __future__ import annotations
@@ -453,36 +458,65 @@ HEADER = (
 )
 
 
+def _median(xs: list[float]) -> float:
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+def steps_of(rows: list[dict], server: str) -> dict[float, list[dict]]:
+    """A server's steps by offered rate (one per repetition)."""
+    out: dict[float, list[dict]] = {}
+    for r in rows:
+        if r["server"] == server:
+            out.setdefault(r["offered"], []).append(r)
+    return out
+
+
+def saturated_at(steps: list[dict]) -> bool:
+    """A rate saturates a server when most of its repetitions did."""
+    return sum(r["saturated"] for r in steps) * 2 > len(steps)
+
+
 def summarize(rows: list[dict]) -> dict:
     """The issue's aims, from this run's steps: saturation throughput against the baseline's,
-    p99 at half the saturation rate, CPU per answer against the baseline's per request."""
+    p99 at half the saturation rate, CPU per answer against the baseline's per request. With
+    repetitions, each figure is the median over them, and the CPU ratio pairs each step with
+    the baseline's step of the same repetition (run next to it), its spread kept as well."""
     best = {}
-    for r in rows:
-        best[r["server"]] = max(best.get(r["server"], 0.0), r["answered_rate"])
+    for name in {r["server"] for r in rows}:
+        best[name] = max(
+            _median([r["answered_rate"] for r in st]) for st in steps_of(rows, name).values()
+        )
     out: dict = {"saturation_rate": best, "aims": {}}
     bare = best.get("bare")
+    bare_steps = steps_of(rows, "bare")
     for name in ("queue", "inline"):
-        mine = [r for r in rows if r["server"] == name]
+        mine = steps_of(rows, name)
         if not mine:
             continue
         aims = {}
         if bare:
             aims["throughput_vs_bare"] = best[name] / bare
-        half = [r for r in mine if r["offered"] <= best[name] / 2 and not r["saturated"]]
-        if half:
-            h = max(half, key=lambda r: r["offered"])
-            aims["p99_ms_at_half"] = h["p99_ms"]
-            aims["half_rate_step"] = h["offered"]
-        common = [
-            (r, b)
-            for r in mine
-            for b in rows
-            if b["server"] == "bare" and b["offered"] == r["offered"] and not r["saturated"]
+        half = [
+            rate for rate, st in mine.items() if rate <= best[name] / 2 and not saturated_at(st)
         ]
+        if half:
+            h = max(half)
+            aims["p99_ms_at_half"] = _median([r["p99_ms"] for r in mine[h]])
+            aims["half_rate_step"] = h
+        common = [rate for rate, st in mine.items() if rate in bare_steps and not saturated_at(st)]
         if common:
-            r, b = max(common, key=lambda rb: rb[0]["offered"])
-            aims["cpu_vs_bare"] = r["cpu_total_us"] / b["cpu_total_us"]
-            aims["cpu_step"] = r["offered"]
+            rate = max(common)
+            by_rep = {b.get("rep", 0): b for b in bare_steps[rate]}
+            ratios = [
+                r["cpu_total_us"] / by_rep[r.get("rep", 0)]["cpu_total_us"]
+                for r in mine[rate]
+                if r.get("rep", 0) in by_rep
+            ]
+            aims["cpu_vs_bare"] = _median(ratios)
+            aims["cpu_vs_bare_range"] = [min(ratios), max(ratios)]
+            aims["cpu_step"] = rate
         out["aims"][name] = aims
     return out
 
@@ -500,6 +534,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stall", type=float, default=10.0, help="give up after no reply for this")
     ap.add_argument("--drain", type=float, default=120.0, help="longest wait for replies")
     ap.add_argument("--answer-workers", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=1, help="steps per rate and server, in turn")
     ap.add_argument("--profile", action="store_true", help="answering worker under cProfile")
     args = ap.parse_args(argv)
     servers_wanted = args.servers.split(",")
@@ -559,15 +594,17 @@ def main(argv: list[str] | None = None) -> int:
                      stub, client, rt, f"{run}-warm-{s.name}")  # fmt: skip
         print(HEADER, flush=True)
         for rate in rates_of(args):
-            for s in servers:
-                if s.saturated:
-                    continue
-                procs.check()
-                row = run_step(s, rate, args, rng, users, stub, client, rt,
-                               f"{run}-{s.name}-{rate:g}")  # fmt: skip
-                rows.append(row)
-                print_row(row)
-                s.saturated = row["saturated"]
+            climbing = [s for s in servers if not s.saturated]
+            for rep in range(args.repeat):  # the servers' steps side by side, in turn
+                for s in climbing:
+                    procs.check()
+                    row = run_step(s, rate, args, rng, users, stub, client, rt,
+                                   f"{run}-{s.name}-{rate:g}-{rep}")  # fmt: skip
+                    row["rep"] = rep
+                    rows.append(row)
+                    print_row(row)
+            for s in climbing:
+                s.saturated = saturated_at(steps_of(rows, s.name)[rate])
             if all(s.saturated for s in servers):
                 break
     finally:
@@ -603,8 +640,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name:7} p99 at {aims['half_rate_step']:.0f}/s (≤ half its saturation): "
                   f"{aims['p99_ms_at_half']:.0f} ms (aim < 250)")  # fmt: skip
         if "cpu_vs_bare" in aims:
+            lo, hi = aims["cpu_vs_bare_range"]
+            spread = f" (steps {lo:.2f}–{hi:.2f}x)" if args.repeat > 1 else ""
             print(f"  {name:7} CPU per answer vs bare per request at {aims['cpu_step']:.0f}/s: "
-                  f"{aims['cpu_vs_bare']:.1f}x (aim ≤ 2)")  # fmt: skip
+                  f"{aims['cpu_vs_bare']:.2f}x{spread} (aim ≤ 2)")  # fmt: skip
     save_results("e2e", {"args": vars(args), "summary": summary, "steps": rows})
     if args.profile:
         from bench.profile_worker import report
