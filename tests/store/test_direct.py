@@ -290,3 +290,41 @@ def test_an_error_reply_is_raised_after_every_reply_was_read(sends):
     sends.client.hset("h2", "f", "1")
     assert Pipe(direct).hgetall("h2").execute() == [{"f": "1"}]
     assert len(direct._idle) == 1
+
+
+class TimeUp(Exception):
+    pass
+
+
+def test_a_caller_interrupted_while_it_waits_leaves_the_others_going(sends):
+    """A job's time limit (RQ raises it from SIGALRM in the main thread) may strike a caller
+    queued behind another's round trip: it leaves the queue, and nobody waits for it."""
+    import signal
+
+    direct = Direct(sends.client)
+    echo = sends.client.register_script(ECHO)
+    slow = sends.client.register_script(SLOW)
+    sends.client.script_load(SLOW)
+    assert direct.evalsha(echo, ["k"], ["warm"]) == ["k", "warm"]
+    first = threading.Thread(target=lambda: direct.evalsha(slow, [], [600_000]))
+    first.start()
+    for _ in range(200):
+        if direct._sending:
+            break
+        time.sleep(0.005)
+
+    def time_up(*_):
+        raise TimeUp
+
+    old = signal.signal(signal.SIGALRM, time_up)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(TimeUp):
+            direct.evalsha(echo, ["k"], ["interrupted"])  # queued behind the slow one
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert first.is_alive() and direct._waiting == []
+    first.join()
+    assert not direct._sending
+    assert direct.evalsha(echo, ["k"], ["after"]) == ["k", "after"]
