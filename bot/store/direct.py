@@ -134,12 +134,9 @@ class Direct:
 
     def _round_trip(self, batch: list[_Call]) -> None:
         """Send the batch's commands in one write, read every reply and give each call its
-        own; a lost connection fails them all (after the client's retry)."""
-        try:
-            conn = self._idle.pop()
-        except IndexError:
-            conn = self.pool.make_connection()
-        packed = [b"".join(c.packed for c in batch)]
+        own; whatever fails (no connection to be had, a connection lost after the client's
+        retry) fails them all, and every caller waiting on the batch goes on."""
+        conn = None
         total = sum(c.n for c in batch)
 
         def once() -> list:
@@ -153,6 +150,11 @@ class Direct:
             return out
 
         try:
+            try:
+                conn = self._idle.pop()
+            except IndexError:
+                conn = self.pool.make_connection()
+            packed = [b"".join(c.packed for c in batch)]
             _ready(conn)
             # as redis-py runs a command: a lost connection is closed, then retried as the
             # client's retry says (a write whose answer was lost may so run twice: each script
@@ -166,7 +168,8 @@ class Direct:
             for c in batch:
                 c.replies, at = replies[at : at + c.n], at + c.n
         finally:
-            self._idle.append(conn)
+            if conn is not None:
+                self._idle.append(conn)
             for c in batch:
                 if c.gate is not None and not c.lead:
                     c.gate.release()

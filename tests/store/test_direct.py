@@ -328,3 +328,38 @@ def test_a_caller_interrupted_while_it_waits_leaves_the_others_going(sends):
     first.join()
     assert not direct._sending
     assert direct.evalsha(echo, ["k"], ["after"]) == ["k", "after"]
+
+
+def test_when_no_connection_can_be_had_every_queued_caller_gets_the_error(sends):
+    """A connection that cannot be made (Redis down, a Sentinel that names no master) fails
+    the round trip's callers and those queued behind it; none is left waiting."""
+    direct = Direct(sends.client)
+    echo = sends.client.register_script(ECHO)
+    entered = threading.Event()
+
+    def refused():
+        entered.set()
+        time.sleep(0.3)  # the others queue meanwhile
+        raise redis.exceptions.ConnectionError("refused")
+
+    direct.pool = type("Refusing", (), {"make_connection": staticmethod(refused)})()
+    out: dict = {}
+
+    def call(n):
+        try:
+            out[n] = direct.evalsha(echo, ["k"], [str(n)])
+        except redis.exceptions.ConnectionError as e:
+            out[n] = e
+
+    first = threading.Thread(target=call, args=(0,), daemon=True)  # a hang fails, not stalls
+    first.start()
+    assert entered.wait(5)
+    others = [threading.Thread(target=call, args=(n,), daemon=True) for n in (1, 2, 3)]
+    for t in others:
+        t.start()
+    for t in [first, *others]:
+        t.join(10)
+    assert not any(t.is_alive() for t in [first, *others]), "a caller was left waiting"
+    assert sorted(out) == [0, 1, 2, 3]
+    assert all(isinstance(v, redis.exceptions.ConnectionError) for v in out.values())
+    assert not direct._sending and direct._waiting == []
