@@ -82,7 +82,7 @@ class Direct:
             self._lock, self._gates, self._pid = threading.Lock(), threading.local(), os.getpid()
         call = _Call(b"".join(hiredis.pack_command(c) for c in commands), len(commands))
         if alone:
-            self._round_trip([call])
+            self._round_trip([call], call)
         else:
             self._shared(call)
         if call.error is not None:
@@ -93,36 +93,43 @@ class Direct:
         return call.replies
 
     def _shared(self, call: _Call) -> None:
-        with self._lock:
-            if self._sending:
-                # the thread's own gate, taken now; taking it again waits for its release
-                call.gate = getattr(self._gates, "gate", None)
-                if call.gate is None:
-                    call.gate = self._gates.gate = threading.Lock()
-                call.gate.acquire()
-            self._waiting.append(call)
-            self._sending = True
-        if call.gate is not None:
-            try:
-                call.gate.acquire()
-            except BaseException:  # interrupted (a job's time limit): nobody waits forever
-                with self._lock:
-                    if call in self._waiting:
-                        self._waiting.remove(call)
-                    if call.lead:
-                        self._hand_on()
-                self._gates.gate = threading.Lock()  # this one may be released later
-                raise
-            call.gate.release()
-            if not call.lead:
-                return
+        # An exception may strike anywhere (a signal's handler: an RQ job's time limit): the
+        # queue must stay consistent and the lead never be lost, or every later caller waits.
+        lead = False
         try:
             with self._lock:
-                batch, self._waiting = self._waiting, []
-            self._round_trip(batch)
-        finally:
+                lead = not self._sending
+                if not lead:
+                    # the thread's own gate, taken now; taking it again waits for its release
+                    call.gate = getattr(self._gates, "gate", None)
+                    if call.gate is None:
+                        call.gate = self._gates.gate = threading.Lock()
+                    call.gate.acquire()
+                self._waiting.append(call)
+                self._sending = True
+            if not lead:
+                try:
+                    call.gate.acquire()
+                    call.gate.release()
+                    lead = call.lead
+                except BaseException:
+                    self._gates.gate = threading.Lock()  # the old one may be released later
+                    with self._lock:
+                        if call in self._waiting:
+                            self._waiting.remove(call)
+                        lead = call.lead  # given the lead meanwhile: handed on below
+                    raise
+                if not lead:
+                    return
             with self._lock:
-                self._hand_on()
+                batch, self._waiting = self._waiting, []
+            self._round_trip(batch, call)
+        finally:
+            if lead:
+                with self._lock:
+                    if call in self._waiting:  # interrupted before it took the queue
+                        self._waiting.remove(call)
+                    self._hand_on()
 
     def _hand_on(self) -> None:
         """(Under the lock.) The next round trip to the first caller waiting, if any."""
@@ -132,10 +139,12 @@ class Direct:
         else:
             self._sending = False
 
-    def _round_trip(self, batch: list[_Call]) -> None:
+    def _round_trip(self, batch: list[_Call], own: _Call) -> None:
         """Send the batch's commands in one write, read every reply and give each call its
         own; whatever fails (no connection to be had, a connection lost after the client's
-        retry) fails them all, and every caller waiting on the batch goes on."""
+        retry) fails them all, and every caller waiting on the batch goes on. An exception of
+        the sending thread's own (its job's time limit) is its own: the others get a lost
+        connection, which is what it is to them (their commands may or may not have run)."""
         conn = None
         total = sum(c.n for c in batch)
 
@@ -161,8 +170,11 @@ class Direct:
             # is written for it, as for redis-py's own retry)
             replies = conn.retry.call_with_retry(once, lambda _error: conn.disconnect())
         except BaseException as e:
+            lost = e
+            if not isinstance(e, redis.exceptions.RedisError):
+                lost = redis.exceptions.ConnectionError(f"round trip interrupted ({e!r})")
             for c in batch:
-                c.error = e
+                c.error = e if c is own else lost
         else:
             at = 0
             for c in batch:

@@ -363,3 +363,51 @@ def test_when_no_connection_can_be_had_every_queued_caller_gets_the_error(sends)
     assert sorted(out) == [0, 1, 2, 3]
     assert all(isinstance(v, redis.exceptions.ConnectionError) for v in out.values())
     assert not direct._sending and direct._waiting == []
+
+
+def test_a_sender_interrupted_in_its_round_trip_fails_the_others_as_a_lost_connection(sends):
+    """The thread sending a batch gets its own interruption; the callers whose commands rode in
+    the same write get a lost connection (their commands may or may not have run), and the
+    connection, its replies unread, is closed rather than lent again."""
+    import signal
+
+    direct = Direct(sends.client)
+    echo = sends.client.register_script(ECHO)
+    slow = sends.client.register_script(SLOW)
+    sends.client.script_load(SLOW)
+    assert direct.evalsha(echo, ["k"], ["warm"]) == ["k", "warm"]
+    first = threading.Thread(target=lambda: direct.evalsha(slow, [], [600_000]), daemon=True)
+    first.start()
+    for _ in range(200):
+        if direct._sending:
+            break
+        time.sleep(0.005)
+    got: list = []
+
+    def behind():
+        time.sleep(0.15)  # queued after the main thread, so its commands ride in its write
+        try:
+            got.append(direct.evalsha(echo, ["k"], ["behind"]))
+        except redis.exceptions.ConnectionError as e:
+            got.append(e)
+
+    other = threading.Thread(target=behind, daemon=True)
+    other.start()
+
+    def time_up(*_):
+        raise TimeUp
+
+    old = signal.signal(signal.SIGALRM, time_up)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.9)  # the main thread is reading its batch then
+        with pytest.raises(TimeUp):
+            direct.evalsha(slow, [], [600_000])  # queued first: it sends the next batch
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    other.join(5)
+    first.join(5)
+    assert len(got) == 1 and isinstance(got[0], redis.exceptions.ConnectionError)
+    assert "interrupted" in str(got[0])
+    assert not direct._sending and direct._waiting == []
+    assert direct.evalsha(echo, ["k"], ["after"]) == ["k", "after"]
