@@ -94,9 +94,10 @@ class Rest:
 
     @classmethod
     def of(cls, raw: str) -> Rest:
-        """`raw` folded (kept per process for the last texts seen: a message is folded more
-        than once on its way, and commands repeat; a Rest is never changed)."""
-        return _rest_of(raw)
+        """`raw` folded. A short text is kept per process for the next time (a message is
+        folded more than once on its way, and commands repeat; a Rest is never changed); a
+        long one, a 说明 say, is folded each time, so the cache stays small."""
+        return _rest_of(raw) if len(raw) <= _KEPT_LEN else cls._fold(raw)
 
     @classmethod
     def _fold(cls, raw: str) -> Rest:
@@ -140,6 +141,7 @@ class Rest:
         return self.skip(len(self.text))
 
 
+_KEPT_LEN = 200
 _rest_of = functools.lru_cache(maxsize=512)(Rest._fold)
 
 

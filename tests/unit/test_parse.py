@@ -105,3 +105,15 @@ def test_text_required_and_limited(catalog):
         TextParam("x", missing="请写原因").parse(Rest.of("  "), catalog)
     with pytest.raises(UserError, match="内容过长"):
         TextParam("x", max_len=5).parse(Rest.of("一二三四五六"), catalog)
+
+
+def test_short_texts_are_folded_once_and_long_ones_are_not_kept():
+    from bot import commands
+
+    short = "提交 12 https://www.jinfeng.gov.cn/a.html 材料"
+    assert Rest.of(short) is Rest.of(short)  # the same immutable Rest, folded once
+    before = commands._rest_of.cache_info().currsize
+    long = "说明 12 " + "依法行政，" * 100
+    once, again = Rest.of(long), Rest.of(long)
+    assert once is not again and (once.folded, once.at) == (again.folded, again.at)
+    assert commands._rest_of.cache_info().currsize == before
