@@ -47,6 +47,7 @@ import json
 import os
 import random
 import shutil
+import statistics
 import tempfile
 import time
 import uuid
@@ -458,12 +459,6 @@ HEADER = (
 )
 
 
-def _median(xs: list[float]) -> float:
-    xs = sorted(xs)
-    n = len(xs)
-    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
-
-
 def steps_of(rows: list[dict], server: str) -> dict[float, list[dict]]:
     """A server's steps by offered rate (one per repetition)."""
     out: dict[float, list[dict]] = {}
@@ -486,7 +481,8 @@ def summarize(rows: list[dict]) -> dict:
     best = {}
     for name in {r["server"] for r in rows}:
         best[name] = max(
-            _median([r["answered_rate"] for r in st]) for st in steps_of(rows, name).values()
+            statistics.median([r["answered_rate"] for r in st])
+            for st in steps_of(rows, name).values()
         )
     out: dict = {"saturation_rate": best, "aims": {}}
     bare = best.get("bare")
@@ -503,7 +499,7 @@ def summarize(rows: list[dict]) -> dict:
         ]
         if half:
             h = max(half)
-            aims["p99_ms_at_half"] = _median([r["p99_ms"] for r in mine[h]])
+            aims["p99_ms_at_half"] = statistics.median([r["p99_ms"] for r in mine[h]])
             aims["half_rate_step"] = h
         common = [rate for rate, st in mine.items() if rate in bare_steps and not saturated_at(st)]
         if common:
@@ -514,7 +510,7 @@ def summarize(rows: list[dict]) -> dict:
                 for r in mine[rate]
                 if r.get("rep", 0) in by_rep
             ]
-            aims["cpu_vs_bare"] = _median(ratios)
+            aims["cpu_vs_bare"] = statistics.median(ratios)
             aims["cpu_vs_bare_range"] = [min(ratios), max(ratios)]
             aims["cpu_step"] = rate
         out["aims"][name] = aims

@@ -5,7 +5,9 @@ reply in a pipeline, a forked process)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import threading
 import time
 
@@ -19,6 +21,13 @@ from tests.store.conftest import CLUSTER
 pytestmark = pytest.mark.skipif(CLUSTER, reason="a cluster client keeps redis-py's path")
 
 ECHO = "return {KEYS[1], ARGV[1]}"
+
+
+def _until(done, seconds: float = 1.0) -> None:
+    """Wait (briefly) for another thread to reach a state."""
+    deadline = time.monotonic() + seconds
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.005)
 
 
 class Sends:
@@ -114,17 +123,11 @@ def _while_in_flight(direct: Direct, client, calls: dict) -> dict:
         target=call, args=("slow", lambda: direct.evalsha(slow, [], [400_000]))
     )
     first.start()
-    for _ in range(200):
-        if direct._sending:
-            break
-        threading.Event().wait(0.005)
+    _until(lambda: direct._sending)
     others = [threading.Thread(target=call, args=kv) for kv in calls.items()]
     for t in others:
         t.start()
-    for _ in range(200):
-        if len(direct._waiting) == len(calls) or not first.is_alive():
-            break
-        threading.Event().wait(0.005)
+    _until(lambda: len(direct._waiting) == len(calls) or not first.is_alive())
     queued = len(direct._waiting)
     for t in [first, *others]:
         t.join()
@@ -171,10 +174,7 @@ def test_a_blocking_read_waits_on_a_connection_of_its_own(sends):
 
     reader = threading.Thread(target=read)
     reader.start()
-    for _ in range(200):
-        if any(b"XREADGROUP" in s for s in sends.sent):
-            break
-        threading.Event().wait(0.005)
+    _until(lambda: any(b"XREADGROUP" in s for s in sends.sent))
     started = time.monotonic()
     assert direct.evalsha(echo, ["k"], ["meanwhile"]) == ["k", "meanwhile"]
     assert time.monotonic() - started < 1.0  # not queued behind the read's 1.5 s
@@ -296,11 +296,25 @@ class TimeUp(Exception):
     pass
 
 
+@contextlib.contextmanager
+def _time_up_in(seconds: float):
+    """TimeUp raised in the main thread after `seconds`, as RQ raises a job's time limit."""
+
+    def time_up(*_):
+        raise TimeUp
+
+    old = signal.signal(signal.SIGALRM, time_up)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
 def test_a_caller_interrupted_while_it_waits_leaves_the_others_going(sends):
     """A job's time limit (RQ raises it from SIGALRM in the main thread) may strike a caller
     queued behind another's round trip: it leaves the queue, and nobody waits for it."""
-    import signal
-
     direct = Direct(sends.client)
     echo = sends.client.register_script(ECHO)
     slow = sends.client.register_script(SLOW)
@@ -308,22 +322,10 @@ def test_a_caller_interrupted_while_it_waits_leaves_the_others_going(sends):
     assert direct.evalsha(echo, ["k"], ["warm"]) == ["k", "warm"]
     first = threading.Thread(target=lambda: direct.evalsha(slow, [], [600_000]))
     first.start()
-    for _ in range(200):
-        if direct._sending:
-            break
-        time.sleep(0.005)
+    _until(lambda: direct._sending)
 
-    def time_up(*_):
-        raise TimeUp
-
-    old = signal.signal(signal.SIGALRM, time_up)
-    try:
-        signal.setitimer(signal.ITIMER_REAL, 0.2)
-        with pytest.raises(TimeUp):
-            direct.evalsha(echo, ["k"], ["interrupted"])  # queued behind the slow one
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+    with _time_up_in(0.2), pytest.raises(TimeUp):
+        direct.evalsha(echo, ["k"], ["interrupted"])  # queued behind the slow one
     assert first.is_alive() and direct._waiting == []
     first.join()
     assert not direct._sending
@@ -369,8 +371,6 @@ def test_a_sender_interrupted_in_its_round_trip_fails_the_others_as_a_lost_conne
     """The thread sending a batch gets its own interruption; the callers whose commands rode in
     the same write get a lost connection (their commands may or may not have run), and the
     connection, its replies unread, is closed rather than lent again."""
-    import signal
-
     direct = Direct(sends.client)
     echo = sends.client.register_script(ECHO)
     slow = sends.client.register_script(SLOW)
@@ -378,10 +378,7 @@ def test_a_sender_interrupted_in_its_round_trip_fails_the_others_as_a_lost_conne
     assert direct.evalsha(echo, ["k"], ["warm"]) == ["k", "warm"]
     first = threading.Thread(target=lambda: direct.evalsha(slow, [], [600_000]), daemon=True)
     first.start()
-    for _ in range(200):
-        if direct._sending:
-            break
-        time.sleep(0.005)
+    _until(lambda: direct._sending)
     got: list = []
 
     def behind():
@@ -394,17 +391,9 @@ def test_a_sender_interrupted_in_its_round_trip_fails_the_others_as_a_lost_conne
     other = threading.Thread(target=behind, daemon=True)
     other.start()
 
-    def time_up(*_):
-        raise TimeUp
-
-    old = signal.signal(signal.SIGALRM, time_up)
-    try:
-        signal.setitimer(signal.ITIMER_REAL, 0.9)  # the main thread is reading its batch then
-        with pytest.raises(TimeUp):
-            direct.evalsha(slow, [], [600_000])  # queued first: it sends the next batch
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+    # at 0.9 s the main thread is reading its batch
+    with _time_up_in(0.9), pytest.raises(TimeUp):
+        direct.evalsha(slow, [], [600_000])  # queued first: it sends the next batch
     other.join(5)
     first.join(5)
     assert len(got) == 1 and isinstance(got[0], redis.exceptions.ConnectionError)
