@@ -125,10 +125,10 @@ def _digest(body: bytes) -> str:
     return hashlib.sha1(body).hexdigest()[:16]
 
 
-def _serve_stub(conn, per_minute: int, latency_s: float = 0.0) -> None:
+def _serve_stub(conn, per_minute: int, latency_s: float = 0.0, lean: bool = False) -> None:
     """The stub process: serves HTTP in a thread and answers the parent's commands on `conn`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    stub = BudgetStub(per_minute, latency_s=latency_s).start()
+    stub = BudgetStub(per_minute, latency_s=latency_s).start(lean=lean)
     conn.send(stub.url)
     taken = 0
     while True:
@@ -153,13 +153,15 @@ def _serve_stub(conn, per_minute: int, latency_s: float = 0.0) -> None:
 
 class StubProcess:
     """The stub platform server (tests/stubs/platform_server.py) in a process of its own, so its
-    CPU is not counted as ours; it timestamps every request on receipt (Recorded.at)."""
+    CPU is not counted as ours; it timestamps every request on receipt (Recorded.at). `lean`:
+    with the stub's lean HTTP front end, a fraction of http.server's CPU per request (the stub
+    shares the machine's cores with what is measured; a real platform does not)."""
 
-    def __init__(self, per_minute: int = 20, latency_s: float = 0.0):
+    def __init__(self, per_minute: int = 20, latency_s: float = 0.0, lean: bool = False):
         ctx = mp.get_context("fork")
         self._conn, child = ctx.Pipe()
         self._lock = threading.Lock()
-        args = (child, per_minute, latency_s)
+        args = (child, per_minute, latency_s, lean)
         self.proc = ctx.Process(target=_serve_stub, args=args, daemon=True)
         self.proc.start()
         self.url: str = self._conn.recv()

@@ -24,9 +24,11 @@ import hashlib
 import hmac
 import itertools
 import json
+import socketserver
 import threading
 import time
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -362,6 +364,47 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128  # bursts of concurrent sends must not wait for SYN retries
 
 
+class _LeanServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+
+class _LeanHandler(socketserver.StreamRequestHandler):
+    """A lean HTTP/1.1 front end (`PlatformStub.start(lean=True)`): request line, headers and a
+    Content-Length body read by hand, the answer written in one send. http.server parses every
+    header block with the email package and writes a response in pieces, several times the
+    CPU; the benchmarks, whose stub shares the cores with the server under test, use this."""
+
+    disable_nagle_algorithm = True
+    server: _LeanServer
+
+    def handle(self) -> None:
+        stub: PlatformStub = self.server.stub  # type: ignore[attr-defined]
+        while line := self.rfile.readline(65537):
+            if not line.strip():
+                continue
+            method, target, _ = line.decode("latin-1").split(" ", 2)
+            headers = {}
+            while (h := self.rfile.readline(65537)).strip():
+                name, _, value = h.decode("latin-1").partition(":")
+                headers[name.strip().lower()] = value.strip()
+            length = int(headers.get("content-length") or 0)
+            body = self.rfile.read(length) if length else b""
+            if len(body) < length:
+                return  # the client went away mid-body: neither recorded nor answered
+            status, out_headers, out = stub.respond(method, target, headers, body)
+            head = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}"]
+            head += [f"{k}: {v}" for k, v in out_headers.items()]
+            head.append(f"Content-Length: {len(out)}\r\n\r\n")
+            try:
+                self.wfile.write("\r\n".join(head).encode("latin-1") + out)
+            except (BrokenPipeError, ConnectionResetError):
+                return
+            if headers.get("connection", "").lower() == "close":
+                return
+
+
 class PlatformStub:
     """The stub server. Thread-safe: tests read `requests` while the app posts from other threads."""
 
@@ -380,7 +423,7 @@ class PlatformStub:
         self.token_expire_in = 7200  # expireIn / expire of the access tokens it hands out
         # x-ogw-ratelimit-reset on Feishu's 99991400 answers (seconds); None sends no header
         self.feishu_reset_s: int | None = None
-        self._server: _Server | None = None
+        self._server: _Server | _LeanServer | None = None
         self._thread: threading.Thread | None = None
         self._files: dict[str, tuple[bytes, str]] = {}  # id -> (bytes as served, name)
         self._feishu_kinds: dict[str, str] = {}  # message_id/file_key -> "image" | "file"
@@ -605,8 +648,13 @@ class PlatformStub:
 
     # --- lifecycle ------------------------------------------------------------------------------
 
-    def start(self) -> PlatformStub:
-        self._server = _Server(("127.0.0.1", 0), self._handler_class())
+    def start(self, lean: bool = False) -> PlatformStub:
+        """Serve on a free port of 127.0.0.1; `lean`: with the lean front end (_LeanHandler)."""
+        if lean:
+            self._server = _LeanServer(("127.0.0.1", 0), _LeanHandler)
+            self._server.stub = self  # type: ignore[attr-defined]
+        else:
+            self._server = _Server(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -854,6 +902,46 @@ class PlatformStub:
             return 200, {"processQueryKey": f"stub-query-{len(self.requests)}"}
         return 200, {"errcode": 0, "errmsg": "ok"}
 
+    def respond(
+        self, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One request as it arrived (`headers` with lower-case names): record it and answer it
+        (status, headers, body). Both front ends (http.server's and the lean one) call this."""
+        parts = urlsplit(target)
+        try:
+            payload = json.loads(body) if body else None
+        except ValueError:
+            payload = None
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        path, from_path = route_of(parts.path)
+        rec = Recorded(
+            method=method,
+            path=path,
+            query=query,
+            headers=headers,
+            body=body,
+            json=payload,
+            key=robot_key_of(path, query, payload, from_path),
+            raw_path=parts.path,
+        )
+        served = self._file_answer(rec) or self._oauth_answer(rec)
+        if served is not None:
+            rule = self._record(rec)
+            if rule is not None:  # a fault aimed at a download (fail_next with path)
+                if rule.delay:
+                    self._stopping.wait(rule.delay)
+                if rule.errcode is not None or rule.status is not None:
+                    code = rule.errcode if rule.errcode is not None else -1
+                    served = _json(
+                        rule.status or 400, {"code": code, "msg": ERRMSG.get(code, "stub error")}
+                    )
+            return served
+        status, answer = self._answer(rec, self._record(rec))
+        status, out_headers, out = _json(status, answer)
+        if answer.get("code") == 99991400 and self.feishu_reset_s is not None:
+            out_headers["x-ogw-ratelimit-reset"] = str(self.feishu_reset_s)
+        return status, out_headers, out
+
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         stub = self
 
@@ -870,7 +958,6 @@ class PlatformStub:
                 self._handle()
 
             def _handle(self) -> None:
-                parts = urlsplit(self.path)
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
                 if len(body) < length:
@@ -878,52 +965,12 @@ class PlatformStub:
                     # never sees such a request, so neither is it recorded nor answered
                     self.close_connection = True
                     return
-                try:
-                    payload = json.loads(body) if body else None
-                except ValueError:
-                    payload = None
-                query = dict(parse_qsl(parts.query, keep_blank_values=True))
-                path, from_path = route_of(parts.path)
-                rec = Recorded(
-                    method=self.command,
-                    path=path,
-                    query=query,
-                    headers={k.lower(): v for k, v in self.headers.items()},
-                    body=body,
-                    json=payload,
-                    key=robot_key_of(path, query, payload, from_path),
-                    raw_path=parts.path,
-                )
-                served = stub._file_answer(rec) or stub._oauth_answer(rec)
-                if served is not None:
-                    rule = stub._record(rec)
-                    if rule is not None:  # a fault aimed at a download (fail_next with path)
-                        if rule.delay:
-                            stub._stopping.wait(rule.delay)
-                        if rule.errcode is not None or rule.status is not None:
-                            code = rule.errcode if rule.errcode is not None else -1
-                            served = _json(
-                                rule.status or 400,
-                                {"code": code, "msg": ERRMSG.get(code, "stub error")},
-                            )
-                    status, headers, out = served
-                    try:
-                        self.send_response(status)
-                        for k, v in {**headers, "Content-Length": str(len(out))}.items():
-                            self.send_header(k, v)
-                        self.end_headers()
-                        self.wfile.write(out)
-                    except (BrokenPipeError, ConnectionResetError):
-                        pass
-                    return
-                status, answer = stub._answer(rec, stub._record(rec))
-                out = json.dumps(answer, ensure_ascii=False).encode("utf-8")
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                status, out_headers, out = stub.respond(self.command, self.path, headers, body)
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Type", "application/json; charset=utf-8")
-                    self.send_header("Content-Length", str(len(out)))
-                    if answer.get("code") == 99991400 and stub.feishu_reset_s is not None:
-                        self.send_header("x-ogw-ratelimit-reset", str(stub.feishu_reset_s))
+                    for k, v in {**out_headers, "Content-Length": str(len(out))}.items():
+                        self.send_header(k, v)
                     self.end_headers()
                     self.wfile.write(out)
                 except (BrokenPipeError, ConnectionResetError):

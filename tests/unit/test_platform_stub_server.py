@@ -30,10 +30,14 @@ from tests.stubs.platform_server import (
 )
 
 
-@pytest.fixture
-def stub():
-    with PlatformStub() as s:
+@pytest.fixture(params=["http.server", "lean"])
+def stub(request):
+    """Both front ends: each test holds for http.server's and for the lean one (benchmarks)."""
+    s = PlatformStub().start(lean=request.param == "lean")
+    try:
         yield s
+    finally:
+        s.stop()
 
 
 def send(url: str, body: object, timeout: float = 5.0, headers: dict | None = None):
