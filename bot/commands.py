@@ -26,7 +26,7 @@ from bot.messages import Incoming, Notice, Reply
 from bot.org import Org
 from bot.paste import LinkGroup, PasteError, read_links
 from bot.progress import Assignment, Role
-from bot.records import Change, ConflictError, Finish
+from bot.records import Begin, Change, ConflictError, Finish, Finished
 from bot.rules import Edit, to_change
 from bot.timeline import Timeline
 
@@ -745,6 +745,8 @@ class Outcome:
     reply: Reply | None
     duplicate: str | None = None
     drain: bool = False  # notices wait in the outbox: queue one drain
+    # the claim of the reply's first part taken with its finish (Finished.begun), when asked
+    begun: tuple[str, int] | None = None
     # the store of the campaign the message acted in, where its claim and stored reply live
     # (None: the dispatcher's own); a redelivery waits for the first copy there (first_reply)
     store: Any = None
@@ -759,15 +761,20 @@ class _Once:
     message_id: str
     drain_group: str
     debounce_ms: int
+    begin: Begin | None = None  # the reply's first part, claimed with the finish if shown
     claimed: bool = False
     duplicate: str | None = None
     finished: bool = False
     drain: bool = False
+    begun: tuple[str, int] | None = None
 
     def finish(self, reply: Reply) -> Finish:
-        return Finish(
-            self.platform, self.message_id, reply.to_json(), self.drain_group, self.debounce_ms
-        )
+        begin = self.begin if reply.shown else None
+        return Finish(self.platform, self.message_id, reply.to_json(), self.drain_group,
+                      self.debounce_ms, begin=begin)  # fmt: skip
+
+    def finished_with(self, done: Finished) -> None:
+        self.finished, self.drain, self.begun = True, done.drain, done.begun
 
 
 class Dispatcher:
@@ -875,7 +882,7 @@ class Dispatcher:
 
     def handle_once(
         self, msg: Incoming, drain_group: str = "", debounce_ms: int = 0, resume: bool = False,
-        routed: bool = False,
+        routed: bool = False, begin: Begin | None = None,
     ) -> Outcome:  # fmt: skip
         """A platform callback, deduplicated by `msg.message_id`: the first copy runs, any other
         gets the first one's stored reply and changes nothing. Two round trips in all for a
@@ -886,19 +893,21 @@ class Dispatcher:
         has one effect however often the message comes. `resume` (a worker taking over the
         message from one that died) runs the commands the first run did not reach and answers
         for the others with their stored replies. A batch (「完成 12-15」) is such a message,
-        its items the commands. The message goes to its campaign's dispatcher first (route)."""
+        its items the commands. The message goes to its campaign's dispatcher first (route).
+        `begin`: the claim of the reply's first part, taken by the script that stores the reply
+        (see Begin), its outcome in Outcome.begun."""
         if not routed:
             to = self.route(msg)
             if isinstance(to, Reply):
                 return Outcome(to)
             if to is not self:
-                out = to.handle_once(msg, drain_group, debounce_ms, resume, routed=True)
+                out = to.handle_once(msg, drain_group, debounce_ms, resume, True, begin)
                 return replace(out, store=to.store)
         if not msg.message_id:
             return Outcome(self.handle(msg, routed=True))
         pieces = self.split(msg.text)
         if len(pieces) == 1 and self.batch_of(pieces[0]) is None:
-            return self._once(msg, pieces[0], msg.message_id, drain_group, debounce_ms)
+            return self._once(msg, pieces[0], msg.message_id, drain_group, debounce_ms, begin)
         first, stored = self.store.inbox.claim(msg.platform, msg.message_id)
         if not first and (stored or not resume):
             return Outcome(None, stored)
@@ -917,9 +926,9 @@ class Dispatcher:
             drain |= d
             replies.append(reply)
         reply = _combined(replies)
-        fin = Finish(msg.platform, msg.message_id, reply.to_json(), drain_group, debounce_ms)
-        drain |= self.store.inbox.finish(fin)
-        return Outcome(reply, None, drain)
+        once = _Once(msg.platform, msg.message_id, drain_group, debounce_ms, begin)
+        done = self.store.inbox.finish(once.finish(reply))
+        return Outcome(reply, None, drain or done.drain, done.begun)
 
     def _piece_once(
         self, msg: Incoming, piece: str, message_id: str, drain_group: str, debounce_ms: int
@@ -941,9 +950,10 @@ class Dispatcher:
         return self._expanded(piece, message_id, run)
 
     def _once(
-        self, msg: Incoming, text: str, message_id: str, drain_group: str, debounce_ms: int
-    ) -> Outcome:
-        once = _Once(msg.platform, message_id, drain_group, debounce_ms)
+        self, msg: Incoming, text: str, message_id: str, drain_group: str, debounce_ms: int,
+        begin: Begin | None = None,
+    ) -> Outcome:  # fmt: skip
+        once = _Once(msg.platform, message_id, drain_group, debounce_ms, begin)
         reply = self._handle(msg, text, once)
         if once.duplicate is None and not once.claimed:
             first, stored = self.store.inbox.claim(msg.platform, message_id)
@@ -951,8 +961,8 @@ class Dispatcher:
         if once.duplicate is not None:
             return Outcome(None, once.duplicate)
         if not once.finished:
-            once.drain = self.store.inbox.finish(once.finish(reply))
-        return Outcome(reply, None, once.drain)
+            once.finished_with(self.store.inbox.finish(once.finish(reply)))
+        return Outcome(reply, None, once.drain, once.begun)
 
     def split(self, text: str) -> list[str]:
         """The commands of one message, each as typed. A line that starts with a command word
@@ -1084,9 +1094,9 @@ class Dispatcher:
                 reply = _tell(cmd.func(ctx, *args), told)
                 if ctx.pending is not None:
                     fin = once.finish(reply) if once else None
-                    drain = self._save(ctx.pending, fin, once)
+                    done = self._save(ctx.pending, fin, once)
                     if once:
-                        once.finished, once.drain = True, drain
+                        once.finished_with(done)
                     for then in ctx.after_save:
                         then()
                 return reply
@@ -1096,7 +1106,7 @@ class Dispatcher:
                 raise UserError(_tell(Reply(str(e)), told).text) from None
         return Reply(texts.BUSY, refused=True)
 
-    def _save(self, change: Change, fin: Finish | None, once: _Once | None) -> bool:
+    def _save(self, change: Change, fin: Finish | None, once: _Once | None) -> Finished:
         """The command's change (with a callback's reply, in the same script). If Redis was not
         reached, nothing was saved: the message's claim is released and Unfinished raised, so a
         redelivery completes the command instead of finding a claim that nothing will finish.

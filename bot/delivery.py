@@ -86,6 +86,7 @@ from bot.platforms.base import (
 )
 from bot.queue import PUSH_JOB as _PUSH_JOB
 from bot.queue import URGENT_KINDS, job_key, queue_kind_for, queue_name
+from bot.records import Begin
 from bot.store import RedisStore
 
 log = logging.getLogger(__name__)
@@ -498,8 +499,7 @@ def session_spec(
     mentions: Sequence[str], parts: Sequence[int] | None,
 ) -> dict:  # fmt: skip
     """A reply to a callback through its sessionWebhook: the given parts (None = all)."""
-    digest = hashlib.sha256(f"{platform}:{message_id}".encode()).hexdigest()[:24]
-    push_id = f"r:{digest}"
+    push_id = session_push_id(platform, message_id)
     return {
         "push_id": push_id,
         "lease_id": push_id,
@@ -515,6 +515,41 @@ def session_spec(
         "session_chat": chat,
         "session_platform": platform,
     }
+
+
+def session_push_id(platform: str, message_id: str) -> str:
+    digest = hashlib.sha256(f"{platform}:{message_id}".encode()).hexdigest()[:24]
+    return f"r:{digest}"
+
+
+@dataclass(frozen=True)
+class FirstPart:
+    """A reply's first part as claimed by the script that stored the reply (Begin): push_begin's
+    state and wait for `token`, and the route's credential, fetched before the claim as for any
+    part (_claim_and_post)."""
+
+    credential: str
+    token: str
+    state: str
+    wait_ms: int
+
+
+def reply_claim(
+    ctx: Delivery, platform: str, message_id: str, session: dict
+) -> tuple[Begin, str] | None:
+    """What the answering consumer asks of the command's finish (bot/inbox.py): the claim of its
+    reply's first part (Begin), taken in that script instead of in a round trip of its own
+    before the POST, and the route's credential, fetched first. None when no credential can be
+    had now: the reply's parts are then claimed as any push's (run_push says why)."""
+    route = session_route(session["url"], int(session["expires_at_ms"]), session["chat"], platform)
+    try:
+        credential = platform_registry.outbound(route.family).credential(Wire(ctx), route)
+    except TokenUnavailable:
+        return None
+    keys = ctx.store.delivery.begin_keys(session_push_id(platform, message_id), 0, route.robot)
+    begin = Begin(keys, uuid.uuid4().hex, ctx.claim_ms, budget_limit(ctx.settings, route, "reply"),
+                  ctx.window_ms, MARKER_TTL_S)  # fmt: skip
+    return begin, credential
 
 
 def queue_session_reply(store: RedisStore, enqueue: Callable[..., str], spec: dict, lease_s: int):
@@ -820,6 +855,7 @@ def run_push(
     leased: bool = True,
     kept: bool = False,
     ends: list | None = None,
+    first: FirstPart | None = None,
 ) -> str:
     """Post the parts of one push that are not sent yet; see the module docstring.
 
@@ -830,7 +866,8 @@ def run_push(
     extended before the first part. `ends`: the caller writes the "sent" marks of the parts
     posted (push_id, part, token, ttl) itself, together with what it writes next (the answering
     consumer: with its acknowledgement of the callback, bot/inbox.py), instead of one round
-    trip per part here.
+    trip per part here. `first`: part 0 was claimed already, by the script that stored the
+    reply (reply_claim).
     """
     store, settings = ctx.store, ctx.settings
     push_id, lease_id = spec["push_id"], spec["lease_id"]
@@ -851,7 +888,10 @@ def run_push(
     for i, part in enumerate(todo):
         if leased and i:
             store.delivery.extend_lease(lease_id, ctx.clock() + settings.push_lease_s)
+        taken = first if part == 0 else None
         if route.expires_at_ms and route.expires_at_ms <= ctx.clock() * 1000:
+            if taken is not None and taken.state == "go":  # claimed, and now never posted
+                store.delivery.push_end(push_id, part, taken.token, "release", MARKER_TTL_S)
             left = unsent(store, push_id, todo[i:])
             if not left:
                 break
@@ -859,7 +899,7 @@ def run_push(
             return "dead"
         try:
             state, wait_ms, token, answer = _claim_and_post(ctx, route, push_id, part, bodies[part],
-                                                            spec.get("kind", ""))  # fmt: skip
+                                                            spec.get("kind", ""), taken)  # fmt: skip
         except DeliveryRetry as e:  # no access token: nothing was claimed or sent
             if leased:
                 store.delivery.extend_lease(
@@ -944,8 +984,9 @@ def budget_limit(settings: Settings, route: Route, kind: str) -> int:
 
 
 def _claim_and_post(
-    ctx: Delivery, route: Route, push_id: str, part: int, body: dict, kind: str
-) -> tuple[str, int, str, Answer | None]:
+    ctx: Delivery, route: Route, push_id: str, part: int, body: dict, kind: str,
+    taken: FirstPart | None = None,
+) -> tuple[str, int, str, Answer | None]:  # fmt: skip
     """Claim one part and POST it: (the claim's state, its wait in ms, the claim token, the
     platform's answer, None when nothing was posted).
 
@@ -954,14 +995,18 @@ def _claim_and_post(
     worker's, which a claim taken first could outlive; another run would then find an expired
     claim of a live worker and mark the part "uncertain" while it is still being posted. A
     refused token is dropped (by the platform's `send`) and the part claimed and posted once more with a new
-    one: the refused request sent nothing. Raises DeliveryRetry when no token can be had."""
+    one: the refused request sent nothing. Raises DeliveryRetry when no token can be had.
+    `taken`: the part was claimed already (reply_claim), that claim's outcome comes first."""
     sender, wire = platform_registry.outbound(route.family), Wire(ctx)
     for attempt in range(2):
-        try:
-            auth = sender.credential(wire, route)
-        except TokenUnavailable as e:
-            raise DeliveryRetry(str(e)) from None
-        state, wait_ms, token = _begin(ctx, push_id, part, route, kind)
+        if taken is not None and not attempt:
+            auth = taken.credential
+        else:
+            try:
+                auth = sender.credential(wire, route)
+            except TokenUnavailable as e:
+                raise DeliveryRetry(str(e)) from None
+        state, wait_ms, token = _begin(ctx, push_id, part, route, kind, None if attempt else taken)
         if state != "go":
             return state, wait_ms, token, None
         answer = sender.send(wire, route, body, f"{push_id}:{part}", auth)
@@ -971,14 +1016,21 @@ def _claim_and_post(
     raise AssertionError("unreachable")
 
 
-def _begin(ctx: Delivery, push_id: str, part: int, route: Route, kind: str) -> tuple[str, int, str]:
-    """push_begin, sleeping through short budget waits instead of re-enqueueing."""
+def _begin(
+    ctx: Delivery, push_id: str, part: int, route: Route, kind: str, taken: FirstPart | None = None
+) -> tuple[str, int, str]:
+    """push_begin, sleeping through short budget waits instead of re-enqueueing; `taken`: the
+    outcome of a push_begin already run (reply_claim) stands for the first."""
     limit = budget_limit(ctx.settings, route, kind)
     for _ in range(8):
-        token = uuid.uuid4().hex
-        state, wait_ms = ctx.store.delivery.push_begin(
-            push_id, part, route.robot, token, ctx.claim_ms, limit, ctx.window_ms, MARKER_TTL_S,
-        )  # fmt: skip
+        if taken is not None:
+            state, wait_ms, token, taken = taken.state, taken.wait_ms, taken.token, None
+        else:
+            token = uuid.uuid4().hex
+            state, wait_ms = ctx.store.delivery.push_begin(
+                push_id, part, route.robot, token, ctx.claim_ms, limit, ctx.window_ms,
+                MARKER_TTL_S,
+            )  # fmt: skip
         if state == "budget" and wait_ms <= SLEEP_WAIT_MS:
             time.sleep(wait_ms / 1000)
             continue

@@ -66,6 +66,11 @@ class Reply:
     def quiet(cls) -> Reply:
         return cls(text="", silent=True)
 
+    @property
+    def shown(self) -> bool:
+        """Whether anything is posted: a silent or blank reply is not."""
+        return not self.silent and bool(self.text.strip())
+
     def to_json(self) -> str:
         d = {"text": self.text, "mentions": list(self.mentions), "silent": self.silent}
         if self.refused:

@@ -88,9 +88,27 @@ class Preload:
 
 
 @dataclass(frozen=True)
+class Begin:
+    """The claim of a reply's first part (DeliveryState.push_begin: its marker, the robot's
+    cooldown and a slot of its budget), taken by the script that stores the reply (Finish)
+    instead of in a round trip of its own before the reply is posted (bot/inbox.py)."""
+
+    keys: tuple[str, str, str]  # the part's marker, the robot's budget and cooldown
+    token: str
+    claim_ms: int
+    limit: int
+    window_ms: int
+    ttl_s: int
+
+    def args(self) -> list:
+        return [self.token, self.claim_ms, self.limit, self.window_ms, self.ttl_s]
+
+
+@dataclass(frozen=True)
 class Finish:
     """The end of a platform callback, written in the same step as its last change: the reply
-    kept for redeliveries of the message, and whether the outbox needs a drain."""
+    kept for redeliveries of the message, and whether the outbox needs a drain; with `begin`,
+    the claim of the reply's first part too."""
 
     platform: str
     message_id: str
@@ -98,6 +116,17 @@ class Finish:
     drain_group: str = ""  # "" = no drain check
     debounce_ms: int = 0
     ttl: int = SEEN_TTL_S
+    begin: Begin | None = None
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What a Finish came to: whether to queue a drain of the outbox, and the first part's
+    claim (state, wait ms) as push_begin gives it; None when none was asked, or where it cannot
+    ride along (a cluster: its keys are in other slots), and the part is claimed as any is."""
+
+    drain: bool
+    begun: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ import redis
 
 from bot import progress
 from bot.progress import Assignment, Role, Status, TaskState
-from bot.records import Binding, Change, ConflictError, Finish, Preload
-from bot.store.base import Area, _notice_args, _s
+from bot.records import Binding, Change, ConflictError, Finish, Finished, Preload
+from bot.store.base import Area, _notice_args, _s, begun_args, finished
 from bot.store.bindings import CHAT_MEMBER_TTL
 from bot.store.links import _link_state
 
@@ -307,16 +307,22 @@ class Assignments(Area):
         """The event days the office has set (event key -> date)."""
         return _event_dates(self.r.hgetall(self.keys.event_dates))
 
-    def save(self, ch: Change, fin: Finish | None = None) -> bool:
+    def save(self, ch: Change, fin: Finish | None = None) -> Finished:
         """Commit one change atomically; raises ConflictError if the stored value moved.
 
-        With `fin`, the same step ends the callback (see Inbox.finish) and the result says whether
-        to queue a drain of the outbox.
+        With `fin`, the same step ends the callback (see Inbox.finish): the result says whether
+        to queue a drain of the outbox, and holds the claim of the reply's first part when
+        `fin.begin` asks for one.
         """
         k = self.keys
         a = ch.after
         at = self.now_iso()
         seen = k.seen(fin.platform, fin.message_id) if fin else k.none
+        keys, begin = begun_args(self.r, fin, [
+            k.dept(a.department), k.statuses, k.undo(a.department, a.indicator_id), k.audit,
+            k.reached, k.outbox, k.link_queue, seen, k.drain_pending, k.dept_states(a.department),
+            k.status_log,
+        ])  # fmt: skip
         args = [
             str(a.indicator_id),
             a.department,
@@ -334,30 +340,15 @@ class Assignments(Area):
             fin.ttl if fin else 0,
             fin.drain_group if fin else "",
             fin.debounce_ms if fin else 0,
+            *(begin or ["", "", "", "", ""]),
             str(len(ch.notices)),
             *_notice_args(ch.notices, at),
             *ch.link_urls,
         ]
-        ok = self._durable(
-            self._script("save_assignment"),
-            [
-                k.dept(a.department),
-                k.statuses,
-                k.undo(a.department, a.indicator_id),
-                k.audit,
-                k.reached,
-                k.outbox,
-                k.link_queue,
-                seen,
-                k.drain_pending,
-                k.dept_states(a.department),
-                k.status_log,
-            ],
-            args,
-        )
+        ok = self._durable(self._script("save_assignment"), keys, args)
         if not ok:
             raise ConflictError(f"{a.indicator_id}|{a.department}")
-        return ok == 2
+        return finished(ok, lambda v: v == 2)
 
     def set_event_date(
         self,

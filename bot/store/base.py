@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 import redis
 
 from bot.messages import Notice
-from bot.records import CLAIM_TTL_S
+from bot.records import CLAIM_TTL_S, Finish, Finished
 from bot.store.direct import Pipe
 from bot.store.keys import Keys
 from bot.store.scripts import Scripts
@@ -71,6 +72,23 @@ def audit_fields(
         "after": after,
         "note": note,
     }
+
+
+def begun_args(r: Any, fin: Finish | None, keys: list) -> tuple[list, list]:
+    """`keys` with those of a Finish's first-part claim after them, and that claim's args
+    (then_begin, shared.lua); none without one, or on a cluster, where a script may not touch
+    keys in other slots (the part is then claimed by push_begin, as any)."""
+    b = fin.begin if fin is not None else None
+    if b is None or isinstance(r, redis.RedisCluster):
+        return keys, []
+    return [*keys, *b.keys], b.args()
+
+
+def finished(res: Any, drain: Callable[[Any], bool] = bool) -> Finished:
+    """A finishing script's result, {result, state, wait ms} with a first-part claim."""
+    if isinstance(res, list):
+        return Finished(drain(res[0]), (_s(res[1]), int(res[2])))
+    return Finished(drain(res))
 
 
 def _notice_args(notices: Iterable[Notice], at: str) -> list[str]:

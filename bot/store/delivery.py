@@ -31,10 +31,14 @@ class DeliveryState(Area):
         worker is posting it), "cooldown", "budget" (no slot: wait), or "go" (a budget slot is
         taken and the part is claimed for `token` until now + claim_ms).
         """
-        k = self.keys
-        keys = [k.part_marker(push_id, part), k.budget(robot), k.cooldown(robot)]
+        keys = self.begin_keys(push_id, part, robot)
         res = self._script("push_begin")(keys=keys, args=[token, claim_ms, limit, window_ms, ttl_s])
         return _s(res[0]), int(res[1])
+
+    def begin_keys(self, push_id: str, part: int, robot: str) -> tuple[str, str, str]:
+        """push_begin's keys: the part's marker, the robot's budget and cooldown (Begin)."""
+        k = self.keys
+        return k.part_marker(push_id, part), k.budget(robot), k.cooldown(robot)
 
     def push_end(self, push_id: str, part: int, token: str, outcome: str, ttl_s: int) -> bool:
         """After posting a claimed part: mark it "sent" or "uncertain" (posted, no answer), or

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import redis
 
-from bot.records import Finish
-from bot.store.base import Area, _field, _s
+from bot.records import Finish, Finished
+from bot.store.base import Area, _field, _s, begun_args, finished
 
 
 @dataclass
@@ -199,14 +199,15 @@ class Inbox(Area):
     def backlog(self) -> int:
         return int(self.r.xlen(self.keys.inbox))
 
-    def finish(self, fin: Finish) -> bool:
+    def finish(self, fin: Finish) -> Finished:
         """The end of a callback that changed nothing: remember the reply for redeliveries and
-        say whether to queue a drain of the outbox (see Outbox.request_drain). One round trip."""
+        say whether to queue a drain of the outbox (see Outbox.request_drain); with
+        `fin.begin`, claim the reply's first part too. One round trip."""
         k = self.keys
-        return bool(
-            self._durable(
-                self._script("finish"),
-                [k.seen(fin.platform, fin.message_id), k.outbox, k.drain_pending],
-                [fin.reply or "\x00", fin.ttl, fin.drain_group, fin.debounce_ms],
-            )
-        )
+        keys, args = begun_args(self.r, fin, [k.seen(fin.platform, fin.message_id), k.outbox,
+                                               k.drain_pending])  # fmt: skip
+        res = self._durable(
+            self._script("finish"), keys, [fin.reply or "\x00", fin.ttl, fin.drain_group,
+                                           fin.debounce_ms, *args],
+        )  # fmt: skip
+        return finished(res)

@@ -5,6 +5,7 @@ sessionWebhook on the stub platform. Redeliveries queue nothing and post nothing
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -12,10 +13,11 @@ import time
 import pytest
 import redis
 
-from bot import inbox
+from bot import delivery, inbox
 from bot.messages import Notice
 from bot.queue import ANSWERS, KINDS, make_queue
 from bot.render import strip_part_prefix
+from bot.store.scripts import source
 from tests.http.callbacks import ding_payload, ding_post
 from tests.http.conftest import work
 from tests.stubs.platform_server import DINGTALK_SESSION
@@ -534,3 +536,85 @@ def test_the_acknowledgement_and_marks_go_with_the_next_read_in_one_round_trip(
     for i in range(len(texts)):
         assert len(replies(stub, f"q-rt-{i}")) == 1
     assert store.delivery.dead_letters() == []
+
+
+def _sent_commands(rt, monkeypatch) -> list[bytes]:
+    """Every command written from now on, on every connection of the client's kind (its pool's
+    and the store's own, bot/store/direct.py)."""
+    sent: list[bytes] = []
+    kind = rt.store.r.connection_pool.connection_class
+    real = kind.send_packed_command
+
+    def counting(self, command, *args, **kwargs):
+        sent.append(b"".join(command) if isinstance(command, list) else command)
+        return real(self, command, *args, **kwargs)
+
+    monkeypatch.setattr(kind, "send_packed_command", counting)
+    return sent
+
+
+def test_a_fresh_reply_is_claimed_by_the_script_that_stores_it(
+    hook_client, hook_rt, stub, monkeypatch
+):
+    """The answer's first part is claimed in the round trip that stores the reply (Begin), for
+    a command that changed nothing and for one that saved a change: answering sends no
+    push_begin of its own, and each reply is posted once and marked sent."""
+    post(hook_client, stub, "绑定 司法局", "q-f0")
+    work(hook_rt)
+    push_begin = hashlib.sha1(source("push_begin").encode()).hexdigest().encode()
+    sent = _sent_commands(hook_rt, monkeypatch)
+    post(hook_client, stub, "我的任务", "q-f1")
+    post(hook_client, stub, "说明 12 认领与保存同一步", "q-f2")
+    work(hook_rt)
+    assert sent and not [c for c in sent if push_begin in c]
+    assert "司法局 · 共" in replies(stub, "q-f1")[0]
+    assert len(replies(stub, "q-f2")) == 1 and "第12项" in replies(stub, "q-f2")[0]
+    store = hook_rt.store
+    for msg_id in ("q-f1", "q-f2"):
+        marker = store.keys.part_marker(delivery.session_push_id("dingtalk", msg_id), 0)
+        assert store.r.get(marker) == b"sent"
+    # a redelivery finds the stored reply and its part sent: nothing is posted again
+    post(hook_client, stub, "我的任务", "q-f1")
+    work(hook_rt)
+    assert len(replies(stub, "q-f1")) == 1
+
+
+def test_a_reply_whose_chat_budget_is_spent_waits_for_it(hook_client, hook_rt, stub):
+    """The claim taken with the finish finds the chat's reply budget spent. A short wait is
+    slept through and the part claimed again; a long one leaves nothing marked, the reply
+    stored, and a push job that posts it once the budget allows. Each reply goes out once."""
+    post(hook_client, stub, "绑定 司法局", "q-w0")
+    work(hook_rt)
+    store, dctx = hook_rt.store, _delivery(hook_rt)
+    route = delivery.session_route("https://x/s", 0, "cidGroup123==", "dingtalk")
+    budget = store.keys.budget(route.robot)
+
+    def spend(frees_in_ms: int) -> None:
+        """Fill the chat's budget; its oldest slot frees after `frees_in_ms`."""
+        sec, us = store.r.time()
+        at = sec * 1000 + us // 1000 - dctx.window_ms + frees_in_ms
+        store.r.delete(budget)
+        store.r.zadd(budget, {f"slot-{i}": at for i in range(delivery.SESSION_PER_MINUTE)})
+
+    spend(300)
+    post(hook_client, stub, "我的任务", "q-w1")
+    counts = inbox.drain_inbox(hook_rt, dctx, "w-budget")
+    assert counts["sent"] == 1 and len(replies(stub, "q-w1")) == 1
+
+    spend(30_000)
+    post(hook_client, stub, "我的任务", "q-w2")
+    counts = inbox.drain_inbox(hook_rt, dctx, "w-budget")
+    assert counts["answered"] == 1 and counts["deferred"] == 1 and counts["sent"] == 0
+    assert replies(stub, "q-w2") == []
+    marker = store.keys.part_marker(delivery.session_push_id("dingtalk", "q-w2"), 0)
+    assert store.r.get(marker) is None
+    assert store.inbox.claim("dingtalk", "q-w2")[1]  # the reply is stored for redeliveries
+    queue = dctx.queue_for("reply")
+    [job_id] = queue.scheduled_job_registry.get_job_ids()
+    store.r.delete(budget)  # the budget's minute has passed: the job is due
+    job = queue.fetch_job(job_id)
+    queue.scheduled_job_registry.remove(job)
+    queue.enqueue_job(job)
+    work(hook_rt)
+    assert len(replies(stub, "q-w2")) == 1 and "司法局 · 共" in replies(stub, "q-w2")[0]
+    assert store.r.get(marker) == b"sent"

@@ -6,7 +6,7 @@ import pytest
 
 from bot.messages import Notice
 from bot.progress import Assignment, Role, Status
-from bot.records import Change, ConflictError, Finish
+from bot.records import Begin, Change, ConflictError, Finish, Finished
 from bot.store import RedisStore
 from tests.outbox import read_outbox
 
@@ -203,3 +203,40 @@ def test_scores_counted_by_threads_at_once_equal_scores_counted_from_scratch(sto
     # and what the log gave is what the hash holds
     whole = _parse_statuses(store.r.hgetall(store.keys.statuses))
     assert dict(store.assignments.statuses()) == dict(whole)
+
+
+def _begin(store, push_id: str, token: str, limit: int = 20) -> Begin:
+    keys = store.delivery.begin_keys(push_id, 0, "robot-chat-1")
+    return Begin(keys, token, 5000, limit, 60000, 3600)
+
+
+def test_a_finish_claims_the_replys_first_part_in_the_same_step(store):
+    """Finish.begin: push_begin's claim taken by the script that stores the reply, for a
+    callback that changed nothing and for one that saved a change, each its own outcome."""
+    store.assignments.sync({(4, "司法局"): Role.LEAD})
+    assert store.inbox.claim("dingtalk", "m1") == (True, "")
+    done = store.inbox.finish(Finish("dingtalk", "m1", "好", begin=_begin(store, "r:1", "t1")))
+    assert done == Finished(False, ("go", 0))
+    assert store.inbox.claim("dingtalk", "m1") == (False, "好")
+    marker = store.r.get(store.keys.part_marker("r:1", 0)).decode()
+    assert marker.startswith("sending:t1:")
+    assert store.r.zcard(store.keys.budget("robot-chat-1")) == 1
+    # the same part once more: claimed by t1 until its deadline, as push_begin would say
+    again = store.inbox.finish(Finish("dingtalk", "m2", "好", begin=_begin(store, "r:1", "t2")))
+    assert again.begun[0] == "busy" and 0 < again.begun[1] <= 5000
+    # with a change: the save's script claims it, its drain flag beside
+    a, raw = store.assignments.get(4, "司法局")
+    fin = Finish("dingtalk", "m3", "已完成", begin=_begin(store, "r:3", "t3", limit=2))
+    saved = store.assignments.save(Change(raw, a.changed("x", "t", explanation="e"), "x", "e"), fin)
+    assert saved == Finished(False, ("go", 0))
+    assert store.assignments.get(4, "司法局")[0].explanation == "e"
+    assert store.r.get(store.keys.part_marker("r:3", 0)).decode().startswith("sending:t3:")
+    # the robot's budget is full (2 slots taken of 2): the claim waits, nothing is marked
+    a, raw = store.assignments.get(4, "司法局")
+    fin = Finish("dingtalk", "m4", "已完成", begin=_begin(store, "r:4", "t4", limit=2))
+    saved = store.assignments.save(Change(raw, a.changed("x", "t", explanation="f"), "x", "e"), fin)
+    assert saved.begun[0] == "budget" and saved.begun[1] > 0
+    assert store.r.get(store.keys.part_marker("r:4", 0)) is None
+    assert store.inbox.claim("dingtalk", "m4") == (False, "已完成")  # the reply stored all the same
+    # without a begin, as before: the drain flag alone
+    assert store.inbox.finish(Finish("dingtalk", "m5", "好")) == Finished(False, None)

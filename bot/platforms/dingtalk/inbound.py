@@ -166,7 +166,7 @@ class DingTalk:
         sessionWebhook, but only while it is valid (sessionWebhookExpiredTime, 接收消息); without
         one, the body carries the reply truncated. The follow-up names the parts (by index) and the session; delivery posts them.
         """
-        if reply.silent or not reply.text.strip():
+        if not reply.shown:
             return json_out({"msgtype": "empty"}), None
         card = card_body(reply.text, reply.mentions)
         if card is not None:

@@ -121,7 +121,7 @@ def reply_stream_body(msg: Incoming, reply: Reply) -> dict[str, Any] | None:
     """The finished stream reply to a smart bot message; None when there is nothing to say.
     A reply that ends with buttons is a stream with a template card under it (流式消息+模板卡片
     回复, 被动回复消息): the text in full as markdown, the buttons on the card."""
-    if reply.silent or not reply.text.strip():
+    if not reply.shown:
         return None
     body, buttons = split_actions(reply.text)
     if buttons:

@@ -128,7 +128,7 @@ class WeComApp(WeComCallback):
 
         Passive replies have no markdown type, so the text is rendered plain (≤ 2048 bytes).
         """
-        if reply.silent or not reply.text.strip():
+        if not reply.shown:
             return HttpOut(status=200, body=b"")
         content = truncate_message(markup(reply.text, "text"), WECOM_TEXT_LIMIT)
         timestamp, nonce = self._reply_timestamp_nonce(now_ms)

@@ -61,3 +61,44 @@ local function finish(seen, reply, ttl, outbox, pending, group, debounce)
   return 0
 end
 
+
+-- One part of a push claimed before it is posted (bot/store/delivery.py push_begin): its marker,
+-- the robot's cooldown and budget, in one step; returns {state, wait ms}. Keys: the part's
+-- marker, the robot's budget (sorted set of slot times), its cooldown; args: token, claim ms,
+-- limit, window ms, marker ttl s. Redis's clock is every worker's clock. A callback's reply
+-- takes its first part's claim in the script that stores it (finish, save_assignment).
+local function begin_part(marker, budget, cooldown, token, claim_ms, limit, window, ttl)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local cur = redis.call('GET', marker)
+  if cur == 'sent' then return {'sent', 0} end
+  if cur == 'uncertain' then return {'uncertain_known', 0} end
+  if cur then
+    local deadline = tonumber(string.match(cur, ':(%d+)$'))
+    if deadline and now < deadline then return {'busy', deadline - now} end
+    redis.call('SET', marker, 'uncertain', 'EX', ttl)
+    return {'uncertain', 0}
+  end
+  local cool = redis.call('PTTL', cooldown)
+  if cool > 0 then return {'cooldown', cool} end
+  window = tonumber(window)
+  redis.call('ZREMRANGEBYSCORE', budget, '-inf', now - window)
+  if redis.call('ZCARD', budget) >= tonumber(limit) then
+    local oldest = redis.call('ZRANGE', budget, 0, 0, 'WITHSCORES')
+    return {'budget', tonumber(oldest[2]) + window - now + 1}
+  end
+  redis.call('ZADD', budget, now, token)
+  redis.call('PEXPIRE', budget, window + 1000)
+  redis.call('SET', marker, 'sending:' .. token .. ':' .. string.format('%d', now + tonumber(claim_ms)),
+    'EX', ttl)
+  return {'go', 0}
+end
+
+-- finish's result, with a reply's first part claimed (begin_part) when its keys are given from
+-- key `k` and its args from ARGV[a] on: {result, state, wait ms}; else the result alone.
+local function then_begin(result, k, a)
+  if #KEYS < k then return result end
+  local b = begin_part(KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[a], ARGV[a + 1], ARGV[a + 2],
+    ARGV[a + 3], ARGV[a + 4])
+  return {result, b[1], b[2]}
+end
