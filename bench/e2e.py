@@ -363,6 +363,13 @@ def collect_replies(
         time.sleep(0.2)
 
 
+def redis_calls(client: redis.Redis) -> tuple[int, int]:
+    """Commands Redis has run so far (those a script calls included), and scripts run."""
+    stats = client.info("commandstats")
+    scripts = sum(int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("evalsha", "eval"))
+    return sum(int(v["calls"]) for v in stats.values()), scripts
+
+
 def run_step(
     server: Server, rate: float, args, rng, users, stub, client, rt, step_tag: str
 ) -> dict:
@@ -372,6 +379,7 @@ def run_step(
     meter = CpuMeter(server.cpu_groups)
     platform = CpuMeter({"stub": [stub.proc.pid]})  # the platform's stand-in: not ours
     gen_before = os.times()
+    calls_before = redis_calls(client)
     meter.start()
     platform.start()
     sent, t0 = send_plan(server.port, plan, args.connections)
@@ -380,6 +388,7 @@ def run_step(
     wait_idle_queues(client, [queue_name(PREFIX, kind) for kind in KINDS], 10)
     cpu = meter.stop()
     stub_cpu = platform.stop()["stub"]
+    calls, scripts = (a - b for a, b in zip(redis_calls(client), calls_before, strict=True))
     gen_cpu = (gen.user + gen.system) - (gen_before.user + gen_before.system)
 
     lat, done, dup, lost, http_err = [], [], 0, 0, 0
@@ -431,6 +440,10 @@ def run_step(
         # the harness's own share of the same cores: the stub receiving the replies (queue mode),
         # the sender signing and sending the callbacks (every server)
         "stub_cpu_us": stub_cpu / max(answered, 1) * 1e6,
+        # per answer, what Redis ran (INFO commandstats, the bench's own few polls included):
+        # commands (those scripts call among them) and scripts; unlike CPU, the same every run
+        "redis_calls": calls / max(answered, 1),
+        "redis_scripts": scripts / max(answered, 1),
         "p50_ms_by_kind": {k: pct(v, 0.5) * 1e3 for k, v in sorted(by_kind.items())},
         "latencies_ms": [round(x * 1e3, 2) for x in lat],
         # Redis's memory after the step over the campaign's assignments (the load test's figure)
@@ -458,6 +471,7 @@ def print_row(r: dict) -> None:
         f"{r['server']:7}{r['offered']:8.0f}{r['sent_rate']:8.0f}{r['answered_rate']:9.0f}"
         f"{r['p50_ms']:9.1f}{r['p99_ms']:9.1f}{r['max_ms']:9.1f}{r['cpu_total_us']:9.0f}   "
         f"{r['unanswered'] + r['http_errors']:5d}{r['duplicates']:4d}  {parts}"
+        f"  Redis commands {r['redis_calls']:4.1f} scripts {r['redis_scripts']:3.1f}"
         f"{'  (saturated)' if r['saturated'] else ''}",
         flush=True,
     )
